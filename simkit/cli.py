@@ -1,0 +1,146 @@
+"""Command line: ``simkit run | validate | summary`` (and the subcommands other modules register).
+
+Bad input prints one line on stderr (``file: dotted.field: problem``) and exits with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from .errors import InputError
+
+EXIT_BAD_INPUT = 2
+
+#: modules that add subcommands through ``register(subparsers)``
+PLUGINS = ("simkit.cli_compare", "simkit.cli_forensics")
+
+
+def _overrides(assignments: list[str]) -> dict:
+    from .config import parse_value
+
+    overrides = {}
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set {assignment}: expected dotted.key=value")
+        overrides[key.strip()] = parse_value(value.strip())
+    return overrides
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from . import engine, io
+    from .config import load_config
+    from .progress import progress_bar
+    from .summary import format_summary
+
+    cfg = load_config(args.config, _overrides(args.set))
+    if args.output:
+        io.output_format(args.output)
+    run = engine.prepare(cfg, args.replicates, args.seed, args.keep)
+    static = engine.annotate(engine.static_dataset(run))
+    with progress_bar(run.replicates, enabled=not args.quiet) as bar:
+        def counted(blocks):
+            for block in blocks:
+                bar.update(block.sizes["replicate"])
+                yield engine.annotate(block)
+        blocks = counted(engine.iter_blocks(run, args.block_size, args.threads))
+        if args.output:
+            io.write_blocks(static, blocks, args.output)
+        else:
+            parts = list(blocks)
+    if args.output:
+        ds = io.open_result(args.output)
+    else:
+        import xarray as xr
+        ds = xr.merge([static, xr.concat(parts, dim="replicate")], combine_attrs="override")
+    if not args.quiet or not args.output:
+        print(format_summary(ds, run.config))
+    if args.output and not args.quiet:
+        print(f"written: {args.output}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config, _overrides(args.set))
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from .electorate import build_electorate
+
+    electorate = build_electorate(cfg.electorate)
+    print(f"{args.config}: ok ({electorate.n_stations:,} stations, {int(electorate.registered.sum()):,} registered, "
+          f"{len(cfg.options)} options, {len(cfg.sweep_points())} sweep point(s))")
+    return 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from .io import open_result
+    from .summary import format_summary
+
+    ds = open_result(args.path)
+    if "simkit_config" not in ds.attrs or "total_votes" not in ds:
+        raise InputError(f"{args.path}: not a simkit simulation result (no simkit_config attrs or totals)")
+    print(format_summary(ds))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="simkit", description="Election-integrity statistics.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="simulate elections from a config")
+    run.add_argument("config", type=Path)
+    run.add_argument("-o", "--output", type=Path, help="result path (.zarr or .nc)")
+    run.add_argument("--replicates", type=int)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--keep", choices=["full", "summary"], help="station-level arrays or totals only")
+    run.add_argument("--set", action="append", default=[], metavar="dotted.key=value", help="override a config field")
+    run.add_argument("--block-size", type=int, default=32, help="replicates per block (does not change results)")
+    run.add_argument("--threads", type=int, help="worker threads (default: all cores; does not change results)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar, no summary when writing a file")
+    run.set_defaults(func=_cmd_run)
+
+    validate = sub.add_parser("validate", help="check a config and list every problem")
+    validate.add_argument("config", type=Path)
+    validate.add_argument("--set", action="append", default=[], metavar="dotted.key=value")
+    validate.set_defaults(func=_cmd_validate)
+
+    summary = sub.add_parser("summary", help="summarise a saved result")
+    summary.add_argument("path", type=Path)
+    summary.set_defaults(func=_cmd_summary)
+
+    for name in PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as missing:
+            if missing.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as error:
+        print(str(error).splitlines()[0] if str(error) else type(error).__name__, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,374 @@
+"""TOML config → validated, immutable config objects.
+
+Errors read ``file: dotted.path: problem``; :func:`load_config` raises :class:`ConfigError` holding
+every problem found (``simkit validate`` prints them all).
+
+Shares are fractions in [0, 1] throughout. ``preferences.shares`` are the probabilities of a ballot
+going to each option, ``invalid`` included, so they sum to 1.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import tomli_w
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InputError
+from .paths import dotted_location, get_path, set_path
+
+SHARE_SUM_TOLERANCE = 1e-6
+
+
+def _unit_interval(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"must be between 0 and 1, got {value:g}")
+    return value
+
+
+def _open_unit_interval(value: float) -> float:
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"must be strictly between 0 and 1, got {value:g}")
+    return value
+
+
+def _positive_share(value: float) -> float:
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"must be in (0, 1], got {value:g}")
+    return value
+
+
+def _positive(value: float) -> float:
+    if not value > 0:
+        raise ValueError(f"must be positive, got {value:g}")
+    return value
+
+
+def _correlation(value: float) -> float:
+    if not -1.0 < value < 1.0:
+        raise ValueError(f"must be strictly between -1 and 1, got {value:g}")
+    return value
+
+
+def _identifier(value: str) -> str:
+    if not value or not value.replace("_", "").isalnum() or value != value.lower() or value[0].isdigit():
+        raise ValueError(f"must be a lower-case identifier (letters, digits, _), got {value!r}")
+    return value
+
+
+Share = Annotated[float, AfterValidator(_unit_interval)]
+OpenShare = Annotated[float, AfterValidator(_open_unit_interval)]
+PositiveShare = Annotated[float, AfterValidator(_positive_share)]
+Positive = Annotated[float, AfterValidator(_positive)]
+Correlation = Annotated[float, AfterValidator(_correlation)]
+Identifier = Annotated[str, AfterValidator(_identifier)]
+
+
+class Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Region(Block):
+    """One region of a synthetic electorate."""
+
+    name: Identifier
+    label: str = ""
+    register_share: PositiveShare = Field(description="share of the national register in this region")
+    stations: int | None = Field(None, ge=1, description="stations in the region; default ∝ register share")
+
+
+class SyntheticElectorate(Block):
+    """Stations and registers drawn once (from ``seed``) to match national and regional totals."""
+
+    source: Literal["synthetic"]
+    registered: int = Field(ge=1, description="voters on the national register")
+    stations: int = Field(ge=1, description="number of polling stations")
+    station_size_sd: float = Field(0.6, ge=0, description="SD of log station size within a region")
+    seed: int = Field(0, ge=0, description="seed of the register draw (the register is data, not noise)")
+    regions: list[Region] = Field(min_length=1)
+
+
+class CsvElectorate(Block):
+    """Station registers read from a CSV file (one row per station)."""
+
+    source: Literal["csv"]
+    path: str
+    registered_column: str
+    region_column: str | None = None
+    station_column: str | None = None
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+
+Electorate = Annotated[Union[SyntheticElectorate, CsvElectorate], Field(discriminator="source")]
+
+
+class Option(Block):
+    """One choice on the ballot; ``kind = "invalid"`` marks the invalid-ballot column."""
+
+    name: Identifier
+    label: str = ""
+    kind: Literal["candidate", "against_all", "invalid"] = "candidate"
+
+
+class Turnout(Block):
+    """Station turnout around regional means.
+
+    ``dispersion`` is the SD on the logit scale (``logit_normal``), the concentration a + b
+    (``beta``), or the SD of the normal before truncation to [0, 1] (``truncated_normal``).
+    Regional means are expectations of station turnout: the latent location is solved for them.
+    """
+
+    model: Literal["logit_normal", "beta", "truncated_normal"] = "logit_normal"
+    mean: OpenShare = Field(description="expected station turnout where no regional mean is given")
+    regional_mean: dict[str, OpenShare] = {}
+    dispersion: Positive
+
+
+class Preferences(Block):
+    """Station-level ballot probabilities around national shares.
+
+    ``dispersion`` is the Dirichlet concentration (``dirichlet``), the SD of each option's logit
+    (``logistic_normal``), or the SD of the leader's share before truncation (``truncated_normal``,
+    a leader/rest split with the rest in national proportions). ``regional_sd`` is the SD of a
+    per-region shift of the leader's logit, drawn anew in every replicate. ``rho`` correlates the
+    station's turnout latent with the leader's latent (a Gaussian copula). ``shares`` are the expected
+    station-level probabilities (mean over stations and regional shifts).
+    """
+
+    model: Literal["dirichlet", "logistic_normal", "truncated_normal"] = "dirichlet"
+    shares: dict[str, Share]
+    dispersion: Positive
+    regional_sd: float = Field(0.0, ge=0)
+    rho: Correlation = 0.0
+    leader: str | None = None
+
+
+class Run(Block):
+    replicates: int = Field(100, ge=1)
+    seed: int = Field(0, ge=0)
+    keep: Literal["full", "summary"] = "full"
+
+
+class Observed(Block):
+    """Official results to compare with. Candidate and against-all shares are over valid votes."""
+
+    registered: int | None = Field(None, ge=0)
+    ballots: int | None = Field(None, ge=0)
+    votes: dict[str, int] = {}
+    regional_turnout: dict[str, Share] = {}
+    note: str = ""
+
+
+class Config(Block):
+    title: str = ""
+    electorate: Electorate
+    options: list[Option] = Field(min_length=2)
+    turnout: Turnout
+    preferences: Preferences
+    run: Run = Run()
+    sweep: dict[str, list[float]] = {}
+    observed: Observed = Observed()
+
+    # -- derived views -------------------------------------------------------------------------
+    @property
+    def option_names(self) -> list[str]:
+        return [option.name for option in self.options]
+
+    @property
+    def invalid_index(self) -> int | None:
+        kinds = [option.kind for option in self.options]
+        return kinds.index("invalid") if "invalid" in kinds else None
+
+    @property
+    def leader(self) -> str:
+        shares = self.preferences.shares
+        return self.preferences.leader or max(shares, key=shares.get)
+
+    def region_names(self) -> list[str]:
+        if isinstance(self.electorate, SyntheticElectorate):
+            return [region.name for region in self.electorate.regions]
+        return []
+
+    def to_toml(self) -> str:
+        """The fully resolved config as TOML text (round-trips through :func:`parse_config`)."""
+        return tomli_w.dumps(self.model_dump(exclude_none=True))
+
+    def raw(self) -> dict:
+        return self.model_dump(exclude_none=True)
+
+    def sweep_points(self) -> list[dict[str, float]]:
+        """Every combination of swept values, in C order of the sweep dims."""
+        names = list(self.sweep)
+        return [dict(zip(names, values)) for values in itertools.product(*self.sweep.values())]
+
+    def at(self, assignments: dict[str, Any]) -> "Config":
+        """This config with dotted fields set (used for sweep points); the sweep is dropped."""
+        raw = self.raw()
+        raw.pop("sweep", None)
+        for path, value in assignments.items():
+            raw = set_path(raw, path, value)
+        return Config.model_validate(raw)
+
+
+class ConfigError(InputError):
+    """Every problem found in one config; ``str()`` is the first, one line."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        more = f" (+{len(problems) - 1} more; `simkit validate` lists them)" if len(problems) > 1 else ""
+        super().__init__(problems[0] + more)
+
+
+UNSWEEPABLE = ("electorate", "run", "sweep", "observed", "options", "title")
+
+
+def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "") -> list[str]:
+    problems = []
+    for item in error.errors():
+        path = prefix + dotted_location(item["loc"], raw)
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        problems.append(f"{path}: {message}")
+    return problems
+
+
+def _close_to_one(total: float) -> bool:
+    return math.isclose(total, 1.0, abs_tol=SHARE_SUM_TOLERANCE)
+
+
+def cross_check(cfg: Config) -> list[str]:
+    """Problems that span several fields (names that must match, shares that must sum to 1)."""
+    problems = []
+    names = cfg.option_names
+    if len(set(names)) != len(names):
+        problems.append("options: option names must be unique")
+    if sum(option.kind == "invalid" for option in cfg.options) > 1:
+        problems.append("options: at most one option may have kind = \"invalid\"")
+    shares = cfg.preferences.shares
+    for name in names:
+        if name not in shares:
+            problems.append(f"preferences.shares.{name}: missing (every option needs a share)")
+    for name in shares:
+        if name not in names:
+            problems.append(f"preferences.shares.{name}: not an option")
+    total = sum(shares.values())
+    if not _close_to_one(total):
+        problems.append(f"preferences.shares: must sum to 1, got {total:.6g}")
+    if cfg.preferences.leader is not None and cfg.preferences.leader not in names:
+        problems.append(f"preferences.leader: {cfg.preferences.leader!r} is not an option")
+    region_names = cfg.region_names()
+    if isinstance(cfg.electorate, SyntheticElectorate):
+        regions = cfg.electorate.regions
+        if len(set(region_names)) != len(region_names):
+            problems.append("electorate.regions: region names must be unique")
+        register_total = sum(region.register_share for region in regions)
+        if not _close_to_one(register_total):
+            problems.append(f"electorate.regions: register_share must sum to 1, got {register_total:.6g}")
+        fixed = sum(region.stations or 0 for region in regions)
+        unfixed = sum(region.stations is None for region in regions)
+        if fixed + unfixed > cfg.electorate.stations:
+            problems.append(
+                f"electorate.stations: {cfg.electorate.stations} is fewer than the regions' stations ({fixed + unfixed})")
+        if unfixed == 0 and fixed != cfg.electorate.stations:
+            problems.append(f"electorate.stations: {cfg.electorate.stations} != sum of regions' stations ({fixed})")
+        if cfg.electorate.stations > cfg.electorate.registered:
+            problems.append("electorate.stations: more stations than registered voters")
+    if region_names:
+        for region in cfg.turnout.regional_mean:
+            if region not in region_names:
+                problems.append(f"turnout.regional_mean.{region}: not a region of the electorate")
+        for region in cfg.observed.regional_turnout:
+            if region not in region_names:
+                problems.append(f"observed.regional_turnout.{region}: not a region of the electorate")
+    for name in cfg.observed.votes:
+        if name not in names:
+            problems.append(f"observed.votes.{name}: not an option")
+    if cfg.observed.ballots is not None and cfg.observed.registered is not None:
+        if cfg.observed.ballots > cfg.observed.registered:
+            problems.append("observed.ballots: exceeds observed.registered")
+    problems += _sweep_problems(cfg)
+    return problems
+
+
+def _sweep_problems(cfg: Config) -> list[str]:
+    problems = []
+    raw = cfg.raw()
+    raw.pop("sweep", None)
+    for path, values in cfg.sweep.items():
+        where = f"sweep.{path}"
+        if path.split(".")[0] in UNSWEEPABLE:
+            problems.append(f"{where}: {path.split('.')[0]} fields cannot be swept")
+            continue
+        if not values:
+            problems.append(f"{where}: needs at least one value")
+            continue
+        if len(set(values)) != len(values):
+            problems.append(f"{where}: values must be distinct")
+        try:
+            current = get_path(raw, path)
+        except KeyError as missing:
+            problems.append(f"sweep.{missing.args[0]}")
+            continue
+        if isinstance(current, bool) or not isinstance(current, (int, float)):
+            problems.append(f"{where}: not a numeric field")
+            continue
+        for value in values:
+            try:
+                point = Config.model_validate(set_path(raw, path, value))
+            except ValidationError as error:
+                problems += [f"{where}={value:g}: {p}" for p in _pydantic_problems(error, raw)]
+                continue
+            problems += [f"{where}={value:g}: {p}" for p in cross_check(point)]
+    return problems
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: TOML syntax when it parses (numbers, booleans, lists), else a string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read, override (dotted paths) and validate a TOML config; raise ConfigError with every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([f"{path}: cannot read: {error}"]) from None
+    return parse_config(text, source=str(path), base_dir=path.parent, overrides=overrides)
+
+
+def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None,
+                 overrides: dict[str, Any] | None = None) -> Config:
+    """Validate config text; relative data paths are resolved against ``base_dir``."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([f"{source}: invalid TOML: {error}"]) from None
+    for dotted, value in (overrides or {}).items():
+        try:
+            raw = set_path(raw, dotted, value)
+        except KeyError as missing:
+            raise ConfigError([f"{source}: --set {missing.args[0]}"]) from None
+    electorate = raw.get("electorate")
+    if isinstance(electorate, dict) and isinstance(electorate.get("path"), str) and base_dir is not None:
+        electorate["path"] = str((base_dir / electorate["path"]).resolve())
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError([f"{source}: {p}" for p in _pydantic_problems(error, raw)]) from None
+    problems = cross_check(cfg)
+    if problems:
+        raise ConfigError([f"{source}: {p}" for p in problems])
+    return cfg

@@ -1,0 +1,322 @@
+"""Manipulation mechanisms: pure functions that rewrite a station's counts, with ground truth.
+
+Every mechanism has the same signature, so the engine can loop over the config's blocks::
+
+    ballots, votes, added_ballots, touched = MECHANISMS[block.kind](
+        registered, ballots, votes,
+        selected=selected, beneficiary=beneficiary, invalid=invalid, params=block, rng=rng)
+
+Arguments (``S`` is the station shape: ``(station,)``, or ``(replicate, station)`` for a batch)
+
+registered : int array broadcastable to ``S``, voters on the register
+ballots    : int64 ``S``, ballots cast
+votes      : int64 ``S + (option,)``, ballots counted per option; sums over options to ``ballots``.
+             The invalid ballots are the column ``invalid`` (``None`` when the ballot has no such column)
+selected   : bool, broadcastable to ``S``: stations the block may touch (regions and the random
+             station fraction, chosen by the engine from a separate stream)
+beneficiary: int, index of the option that gains
+params     : the block's model from :mod:`simkit.config_manipulation` (read by attribute)
+rng        : ``numpy.random.Generator``, the block's own child stream
+
+Returns new arrays (inputs are never modified)
+
+ballots       : int64 ``S``
+votes         : int64 ``S + (option,)``, summing to ``ballots``
+added_ballots : int64 ``S``, the signed change ``ballots_out - ballots_in`` caused by the block: ballots
+                that exist only because of it (stuffed, coerced, fabricated). It is negative only where
+                :func:`protocol_fabrication` lowers the reported turnout.
+touched       : bool ``S``, stations the mechanism acted on (their counts may by chance be unchanged)
+
+Invariants: counts stay non-negative integers; votes sum to ballots; ballots never exceed the register
+(stuffing and coercion add ballots only from non-voters; fabrication clips to the register);
+:func:`vote_stealing` and :func:`invalidation` keep every station's total; a block whose rate is 0
+returns the inputs unchanged (``touched`` all False) without drawing from ``rng``.
+
+Random draws are made for every station in a fixed order that depends only on the shapes, the
+parameters and the inputs, so results are reproducible from the block's stream alone.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config_manipulation import (BallotStuffing, CoercedTurnout, Invalidation, ProtocolFabrication,
+                                       VoteStealing)
+
+Result = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+# -- shared helpers ------------------------------------------------------------------------------
+def _prepare(registered, ballots, votes, selected, beneficiary, invalid):
+    """Validate shapes and indices; return int64 copies and broadcast arrays."""
+    ballots = np.array(ballots, dtype=np.int64, copy=True)
+    votes = np.array(votes, dtype=np.int64, copy=True)
+    shape = ballots.shape
+    if votes.shape[:-1] != shape:
+        raise ValueError(f"votes must have shape ballots.shape + (option,) = {shape} + (K,), got {votes.shape}")
+    n_options = votes.shape[-1]
+    try:
+        registered = np.broadcast_to(np.asarray(registered, dtype=np.int64), shape)
+        selected = np.broadcast_to(np.asarray(selected, dtype=bool), shape)
+    except ValueError:
+        raise ValueError(f"registered {np.shape(registered)} and selected {np.shape(selected)} must broadcast "
+                         f"to the station shape {shape}") from None
+    if (votes < 0).any() or not np.array_equal(votes.sum(axis=-1), ballots) or (ballots > registered).any():
+        raise ValueError("inconsistent counts: votes must be non-negative and sum to ballots, and ballots must not "
+                         "exceed registered")
+    if not 0 <= beneficiary < n_options:
+        raise ValueError(f"beneficiary must be an option index in [0, {n_options}), got {beneficiary}")
+    if invalid is not None:
+        if not 0 <= invalid < n_options:
+            raise ValueError(f"invalid must be None or an option index in [0, {n_options}), got {invalid}")
+        if invalid == beneficiary:
+            raise ValueError("the beneficiary cannot be the invalid-ballot column")
+    return registered, ballots, votes, selected
+
+
+def _unchanged(ballots, votes) -> Result:
+    return ballots, votes, np.zeros(ballots.shape, np.int64), np.zeros(ballots.shape, bool)
+
+
+def _rival_mask(n_options: int, beneficiary: int, invalid: int | None) -> np.ndarray:
+    """(option,) bool: the candidates other than the beneficiary (invalid column excluded)."""
+    mask = np.ones(n_options, bool)
+    mask[beneficiary] = False
+    if invalid is not None:
+        mask[invalid] = False
+    return mask
+
+
+def _move_to(votes: np.ndarray, moved: np.ndarray, target: int) -> np.ndarray:
+    """votes - moved, with the moved ballots added to option ``target`` (totals kept)."""
+    out = votes - moved
+    out[..., target] += moved.sum(axis=-1)
+    return out
+
+
+def _largest_remainder(total: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Split integer ``total`` (shape S) over the last axis of ``weights`` (S + (K,), non-negative,
+    each row with a positive sum) proportionally, by largest remainders (ties to the lower index)."""
+    quota = weights / weights.sum(axis=-1, keepdims=True) * total[..., None]
+    counts = np.floor(quota).astype(np.int64)
+    short = total - counts.sum(axis=-1)
+    order = np.argsort(-(quota - counts), axis=-1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(weights.shape[-1]), axis=-1)
+    return counts + (rank < short[..., None])
+
+
+def _open_unit_draw(rng: np.random.Generator, shape, transform) -> np.ndarray:
+    """``transform(z)`` for standard normals z, each redrawn until the value lies in (0, 1)."""
+    values = transform(rng.standard_normal(shape))
+    outside = (values <= 0) | (values >= 1)
+    while outside.any():  # loops over rejected draws (about 7 % at theta 0.56), not over stations
+        values[outside] = transform(rng.standard_normal(int(outside.sum())))
+        outside = (values <= 0) | (values >= 1)
+    return values
+
+
+def _round_half_up(values: np.ndarray) -> np.ndarray:
+    return np.floor(values + 0.5).astype(np.int64)
+
+
+# -- mechanisms ------------------------------------------------------------------------------------
+def ballot_stuffing(registered, ballots, votes, *, selected, beneficiary, invalid,
+                    params: "BallotStuffing", rng: np.random.Generator) -> Result:
+    """Klimek, Yegorov, Hanel & Thurner (2012, PNAS 109:16469): stuffing plus stealing.
+
+    Each selected station independently gets incremental fraud with probability ``f_incremental``,
+    extreme fraud with probability ``f_extreme``, otherwise none. Its stuffing fraction is
+    ``x = |N(0, theta)|`` (incremental) or ``x = 1 - |N(0, extreme_sd)|`` (extreme), each redrawn until
+    it lies in (0, 1). Then, in counts:
+
+    - ``Binomial(registered - ballots, x)`` non-voters are added as ballots for the beneficiary;
+    - ``Binomial(votes[j], x ** alpha)`` votes of each other candidate j move to the beneficiary.
+
+    This is the paper's continuous model (winner gains ``x (1 - v) N + x**alpha (1 - nu) v N``) drawn
+    voter by voter, so its expectation equals the paper's equations. Invalid ballots are not moved:
+    the paper moves votes of the other parties; a spoiled ballot is nobody's vote (use
+    :func:`vote_stealing` with ``from_invalid`` for that).
+
+    theta convention: ``theta`` is the standard deviation. The paper writes all its normals as
+    N(mean, scale) with the scale a standard deviation (N(tau, sigma_tau), N(nu, sigma_nu)) and the
+    extreme fraction as 1 - |N(0, 0.075)|, where 0.075 can only be an SD (as a variance the "extreme"
+    stations would average x = 0.78, not near-total stuffing).
+
+    Random draws, for all stations in this order: fraud-type uniforms; incremental then extreme
+    fractions (standard normals, with redraws of those falling outside (0, 1)); stuffed binomials;
+    stolen binomials. The uniforms and fractions do not depend on the rates or the selection, so a sweep
+    over ``f_incremental`` or ``f_extreme`` with the same stream nests the fraudulent stations and keeps
+    their stuffing fractions.
+    """
+    registered, ballots, votes, selected = _prepare(registered, ballots, votes, selected, beneficiary, invalid)
+    if params.f_incremental == 0 and params.f_extreme == 0:
+        return _unchanged(ballots, votes)
+    shape = ballots.shape
+    kind_draw = rng.random(shape)
+    incremental = selected & (kind_draw < params.f_incremental)
+    extreme = selected & (kind_draw >= 1.0 - params.f_extreme) & ~incremental  # disjoint as f_i + f_e <= 1
+    touched = incremental | extreme
+    # Both candidate fractions are drawn for every station, so the stream does not depend on the rates or
+    # on the selection: with one stream, raising f_incremental adds incremental stations and leaves the
+    # extreme ones and every station's x as they were (and likewise for f_extreme).
+    incremental_fraction = _open_unit_draw(rng, shape, lambda z: np.abs(params.theta * z))
+    extreme_fraction = _open_unit_draw(rng, shape, lambda z: 1.0 - np.abs(params.extreme_sd * z))
+    stuffed_fraction = np.where(incremental, incremental_fraction, np.where(extreme, extreme_fraction, 0.0))
+
+    stuffed = rng.binomial(registered - ballots, stuffed_fraction)
+    rivals = _rival_mask(votes.shape[-1], beneficiary, invalid)
+    steal_fraction = np.where(rivals, (stuffed_fraction ** params.alpha)[..., None], 0.0)
+    stolen = rng.binomial(votes, steal_fraction)
+
+    new_votes = _move_to(votes, stolen, beneficiary)
+    new_votes[..., beneficiary] += stuffed
+    return ballots + stuffed, new_votes, stuffed.astype(np.int64), touched
+
+
+def vote_stealing(registered, ballots, votes, *, selected, beneficiary, invalid,
+                  params: "VoteStealing", rng: np.random.Generator) -> Result:
+    """Move ``Binomial(votes[j], fraction)`` ballots of each source option j to the beneficiary.
+
+    Sources are the candidates other than the beneficiary (invalid column excluded) or, with
+    ``from_invalid``, the invalid column only. Ballots are unchanged; every station keeps its total.
+    """
+    registered, ballots, votes, selected = _prepare(registered, ballots, votes, selected, beneficiary, invalid)
+    if params.from_invalid and invalid is None:
+        raise ValueError("vote_stealing.from_invalid needs an invalid-ballot column, but the ballot has none")
+    if params.fraction == 0:
+        return _unchanged(ballots, votes)
+    if params.from_invalid:
+        sources = np.zeros(votes.shape[-1], bool)
+        sources[invalid] = True
+    else:
+        sources = _rival_mask(votes.shape[-1], beneficiary, invalid)
+    probability = np.where(selected[..., None] & sources, params.fraction, 0.0)
+    stolen = rng.binomial(votes, probability)
+    return ballots, _move_to(votes, stolen, beneficiary), np.zeros(ballots.shape, np.int64), selected.copy()
+
+
+def invalidation(registered, ballots, votes, *, selected, beneficiary, invalid,
+                 params: "Invalidation", rng: np.random.Generator) -> Result:
+    """Declare ``Binomial(votes[j], fraction)`` ballots of each candidate j other than the beneficiary
+    invalid (moved into the invalid column). Ballots are unchanged."""
+    registered, ballots, votes, selected = _prepare(registered, ballots, votes, selected, beneficiary, invalid)
+    if invalid is None:
+        raise ValueError("invalidation needs an invalid-ballot column, but the ballot has none")
+    if params.fraction == 0:
+        return _unchanged(ballots, votes)
+    rivals = _rival_mask(votes.shape[-1], beneficiary, invalid)
+    probability = np.where(selected[..., None] & rivals, params.fraction, 0.0)
+    spoiled = rng.binomial(votes, probability)
+    return ballots, _move_to(votes, spoiled, invalid), np.zeros(ballots.shape, np.int64), selected.copy()
+
+
+def coerced_turnout(registered, ballots, votes, *, selected, beneficiary, invalid,
+                    params: "CoercedTurnout", rng: np.random.Generator) -> Result:
+    """Coercion of a share of the register (employer pressure), voter by voter.
+
+    Each registered voter of a selected station is coerced independently with probability ``share``,
+    independently of whether and how they would have voted. Then
+
+    - coerced non-voters turn out with probability ``compliance``: ``added ~ Binomial(registered -
+      ballots, share * compliance)`` new ballots (``added_ballots``);
+    - each added voter votes for the beneficiary with probability ``loyalty``; the others vote as the
+      station's honest voters did: ``Multinomial(added - loyal, votes / ballots)`` (invalid included);
+      at a station with no honest ballots they vote for the beneficiary;
+    - each coerced voter who would have voted anyway votes for the beneficiary with probability
+      ``loyalty`` instead of their honest choice: ``Binomial(votes[j], share * loyalty)`` ballots of every
+      other option j, the invalid column included, move to the beneficiary.
+
+    Turnout and the beneficiary's share both rise; ballots never exceed the register.
+    """
+    registered, ballots, votes, selected = _prepare(registered, ballots, votes, selected, beneficiary, invalid)
+    if params.share == 0:
+        return _unchanged(ballots, votes)
+    n_options = votes.shape[-1]
+    others = np.arange(n_options) != beneficiary
+
+    turnout_probability = np.where(selected, params.share * params.compliance, 0.0)
+    added = rng.binomial(registered - ballots, turnout_probability)
+    loyal_added = rng.binomial(added, params.loyalty)
+    honest_share = np.zeros(votes.shape)
+    has_ballots = ballots > 0
+    honest_share[has_ballots] = votes[has_ballots] / ballots[has_ballots][:, None]
+    honest_share[~has_ballots, beneficiary] = 1.0
+    free_added = rng.multinomial(added - loyal_added, honest_share)
+
+    switch_probability = np.where(selected[..., None] & others, params.share * params.loyalty, 0.0)
+    switched = rng.binomial(votes, switch_probability)
+
+    new_votes = _move_to(votes, switched, beneficiary) + free_added
+    new_votes[..., beneficiary] += loyal_added
+    return ballots + added, new_votes, added.astype(np.int64), selected.copy()
+
+
+def protocol_fabrication(registered, ballots, votes, *, selected, beneficiary, invalid,
+                         params: "ProtocolFabrication", rng: np.random.Generator) -> Result:
+    """Rewrite the protocol of every selected station (deterministic: ``rng`` is not used).
+
+    1. Ballots: ``round(target_turnout * registered)``, or with rounding of turnout
+       ``round(P * registered / 100)`` where P is the whole percent nearest to the honest turnout;
+       otherwise unchanged. Ballots may go down as well as up (``added_ballots`` is the signed change)
+       and never exceed the register.
+    2. Beneficiary: ``round(target_share * ballots')``, or with rounding of the share
+       ``round(P * ballots' / 100)`` where P is the whole percent nearest to its honest share of the
+       ballots; otherwise its honest share of the new ballots.
+    3. The remaining ballots go to the other options (invalid included) in proportion to their honest
+       counts, by largest remainders; when they had none, in equal parts.
+
+    Rounding is "to the nearest whole percent reachable with integer counts": the closest integer count
+    to P percent. At a station of n voters the reported percent is then within 50 / n points of P; it is
+    a whole percent (to a tolerance t) only when some count lies within t * n / 100 of P * n / 100,
+    which small stations often miss. Stations with an empty register are left alone; a station with
+    no honest ballots given new ballots reports them for the beneficiary.
+    """
+    registered, ballots, votes, selected = _prepare(registered, ballots, votes, selected, beneficiary, invalid)
+    active = selected & (registered > 0)
+    if not active.any():
+        return _unchanged(ballots, votes)
+    safe_registered = np.maximum(registered, 1)
+    safe_ballots = np.maximum(ballots, 1)
+
+    if params.target_turnout is not None:
+        new_ballots = _round_half_up(params.target_turnout * registered)
+    elif params.rounds_turnout:
+        percent = _round_half_up(100.0 * ballots / safe_registered)
+        new_ballots = _round_half_up(percent * registered / 100.0)
+    else:
+        new_ballots = ballots
+    new_ballots = np.where(active, np.clip(new_ballots, 0, registered), ballots)
+
+    honest_share = np.where(ballots > 0, votes[..., beneficiary] / safe_ballots, 1.0)
+    if params.target_share is not None:
+        target_percent = np.full(ballots.shape, 100.0 * params.target_share)
+    elif params.rounds_share:
+        target_percent = _round_half_up(100.0 * honest_share)
+    else:
+        target_percent = None
+    n_options = votes.shape[-1]
+    others = np.arange(n_options) != beneficiary
+    if target_percent is None:  # beneficiary keeps its share: scale every option together
+        weights = np.where(ballots[..., None] > 0, votes, np.where(others, 0, 1)).astype(float)
+        new_votes = _largest_remainder(new_ballots, weights)
+    else:
+        new_beneficiary = np.clip(_round_half_up(target_percent * new_ballots / 100.0), 0, new_ballots)
+        other_votes = np.where(others, votes, 0)
+        weights = np.where(other_votes.sum(axis=-1, keepdims=True) > 0, other_votes, others).astype(float)
+        new_votes = _largest_remainder(new_ballots - new_beneficiary, weights)
+        new_votes[..., beneficiary] = new_beneficiary
+    new_votes = np.where(active[..., None], new_votes, votes)
+    return new_ballots, new_votes, (new_ballots - ballots).astype(np.int64), active
+
+
+#: kind -> mechanism; the engine calls ``MECHANISMS[block.kind](...)``
+MECHANISMS: dict[str, Callable[..., Result]] = {
+    "ballot_stuffing": ballot_stuffing,
+    "vote_stealing": vote_stealing,
+    "coerced_turnout": coerced_turnout,
+    "protocol_fabrication": protocol_fabrication,
+    "invalidation": invalidation,
+}

@@ -1,0 +1,70 @@
+"""The project's one dotted-path grammar over raw (TOML) config data.
+
+``turnout.dispersion`` addresses a table key; repeated blocks (``[[options]]``, ``[[manipulation]]``,
+``[[exit_poll]]``, ``[[scenario]]``…) are addressed by their ``name``, never by position:
+``exit_poll.amanat.response_rate``.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+
+def _child(node: Any, segment: str, path: str) -> Any:
+    if isinstance(node, dict):
+        if segment not in node:
+            raise KeyError(f"{path}: no such field")
+        return node[segment]
+    if isinstance(node, list):
+        for item in node:
+            if isinstance(item, dict) and item.get("name") == segment:
+                return item
+        raise KeyError(f"{path}: no block named {segment!r}")
+    raise KeyError(f"{path}: cannot descend into a {type(node).__name__}")
+
+
+def get_path(raw: dict, path: str) -> Any:
+    """The value at dotted ``path`` in raw config data; KeyError naming the path when absent."""
+    node: Any = raw
+    for segment in path.split("."):
+        node = _child(node, segment, path)
+    return node
+
+
+def set_path(raw: dict, path: str, value: Any) -> dict:
+    """A deep copy of ``raw`` with ``path`` set to ``value``.
+
+    Intermediate tables are created when missing (the validator then rejects unknown keys);
+    a block named in the path must already exist.
+    """
+    updated = copy.deepcopy(raw)
+    segments = path.split(".")
+    node: Any = updated
+    for segment in segments[:-1]:
+        if isinstance(node, dict) and segment not in node:
+            node[segment] = {}
+        node = _child(node, segment, path)
+    if not isinstance(node, dict):
+        raise KeyError(f"{path}: cannot set a field inside a {type(node).__name__}")
+    node[segments[-1]] = value
+    return updated
+
+
+def dotted_location(loc: tuple, raw: Any) -> str:
+    """Turn a pydantic error location into a dotted path, naming list items by their ``name``."""
+    parts: list[str] = []
+    node: Any = raw
+    for position, key in enumerate(loc):
+        if isinstance(key, int) and isinstance(node, list) and key < len(node):
+            item = node[key]
+            name = item.get("name") if isinstance(item, dict) else None
+            parts.append(str(name) if name is not None else f"[{key}]")
+            node = item
+            continue
+        is_last = position == len(loc) - 1
+        if isinstance(key, str) and isinstance(node, dict) and key not in node and parts and not is_last:
+            # pydantic names the chosen member of a tagged union ("synthetic"); the user never wrote it
+            continue
+        parts.append(str(key))
+        node = node.get(key) if isinstance(node, dict) else None
+    return ".".join(parts)

@@ -1,0 +1,41 @@
+"""The output schema of simkit, written down in one place.
+
+Every Dataset simkit produces (simulated by the engine, or loaded from real returns) uses these
+variable and dimension names, so forensics, comparisons and inference run on either alike.
+
+Dimensions
+----------
+replicate     one simulated election (absent in real returns)
+station       one polling station
+option        one ballot choice: candidates, "against all", and ``invalid``
+region_name   one region (for regional totals)
+scenario      one named manipulation scenario (``honest`` when the config defines none)
+<dotted.path> one per swept config field, named by its dotted path, e.g. ``turnout.dispersion``
+
+Counts are non-negative integers (int64); shares are in [0, 1].
+"""
+
+REPLICATE = "replicate"
+STATION = "station"
+OPTION = "option"
+REGION_NAME = "region_name"
+SCENARIO = "scenario"
+
+#: name -> (dims, units, description); dims list only the core dims (sweep dims come first in front).
+VARIABLES: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "registered": ((STATION,), "voters", "voters on the register at the station"),
+    "ballots": ((REPLICATE, STATION), "ballots", "ballots cast (issued) at the station"),
+    "votes": ((REPLICATE, STATION, OPTION), "ballots", "ballots counted for each option (invalid included)"),
+    "region_registered": ((REGION_NAME,), "voters", "voters on the register in the region"),
+    "region_ballots": ((REPLICATE, REGION_NAME), "ballots", "ballots cast in the region"),
+    "region_votes": ((REPLICATE, REGION_NAME, OPTION), "ballots", "ballots counted for each option in the region"),
+    "total_ballots": ((REPLICATE,), "ballots", "ballots cast nationally"),
+    "total_votes": ((REPLICATE, OPTION), "ballots", "ballots counted for each option nationally"),
+    "manipulated_votes": ((REPLICATE, STATION, OPTION), "ballots",
+                          "signed change of each option's count caused by all manipulations together"),
+    "added_ballots": ((REPLICATE, STATION), "ballots", "ballots that exist only because of a manipulation"),
+    "manipulated": ((REPLICATE, STATION), "bit mask", "bit i set when manipulation block i touched the station"),
+}
+
+#: coordinate on the station dim: the region name of each station
+STATION_REGION = "region"

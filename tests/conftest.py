@@ -1,0 +1,37 @@
+"""Shared test fixtures: small configs built in code, so each test states what it needs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def small_config_dict(*, stations=12, registered=6000, options=("a", "b", "c"), shares=(0.5, 0.3, 0.2),
+                      turnout_model="logit_normal", turnout_mean=0.6, turnout_dispersion=0.4,
+                      preference_model="dirichlet", preference_dispersion=30.0, rho=0.0, regional_sd=0.0,
+                      invalid=False, replicates=20, seed=1, keep="full", regions=(("north", 0.4), ("south", 0.6)),
+                      sweep=None) -> dict:
+    """A raw config dict for a small synthetic election."""
+    option_blocks = [{"name": name} for name in options]
+    if invalid:
+        option_blocks[-1]["kind"] = "invalid"
+    raw = {
+        "title": "test",
+        "electorate": {"source": "synthetic", "registered": registered, "stations": stations, "seed": 3,
+                       "regions": [{"name": n, "register_share": s} for n, s in regions]},
+        "options": option_blocks,
+        "turnout": {"model": turnout_model, "mean": turnout_mean, "dispersion": turnout_dispersion},
+        "preferences": {"model": preference_model, "shares": dict(zip(options, shares)),
+                        "dispersion": preference_dispersion, "rho": rho, "regional_sd": regional_sd},
+        "run": {"replicates": replicates, "seed": seed, "keep": keep},
+    }
+    if sweep:
+        raw["sweep"] = sweep
+    return raw
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO

@@ -1,0 +1,86 @@
+"""Config validation: every problem named by its dotted path, blocks by name."""
+import pytest
+import tomli_w
+
+from simkit.config import Config, ConfigError, load_config, parse_config
+from simkit.paths import get_path, set_path
+
+from conftest import small_config_dict
+
+
+def problems_of(raw: dict) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(tomli_w.dumps(raw), source="x.toml")
+    return caught.value.problems
+
+
+def test_small_config_is_valid():
+    cfg = parse_config(tomli_w.dumps(small_config_dict()))
+    assert cfg.option_names == ["a", "b", "c"]
+    assert cfg.leader == "a"
+
+
+def test_share_outside_unit_interval_is_named():
+    raw = small_config_dict(shares=(1.3, 0.3, 0.2))
+    assert "x.toml: preferences.shares.a: must be between 0 and 1, got 1.3" in problems_of(raw)
+
+
+def test_shares_must_sum_to_one():
+    problems = problems_of(small_config_dict(shares=(0.5, 0.3, 0.3)))
+    assert any(p.startswith("x.toml: preferences.shares: must sum to 1") for p in problems)
+
+
+def test_typo_key_is_rejected_with_its_path():
+    raw = small_config_dict()
+    raw["turnout"]["dispersoin"] = 0.3
+    assert "x.toml: turnout.dispersoin: unknown field" in problems_of(raw)
+
+
+def test_block_errors_name_the_block_not_its_position():
+    raw = small_config_dict()
+    raw["options"][1]["colour"] = "red"
+    assert "x.toml: options.b.colour: unknown field" in problems_of(raw)
+
+
+def test_every_problem_is_reported():
+    raw = small_config_dict(shares=(1.3, 0.3, 0.2))
+    raw["turnout"]["dispersoin"] = 0.3
+    raw["run"]["replicates"] = 0
+    assert len(problems_of(raw)) >= 3
+
+
+def test_sweep_path_must_exist_and_be_numeric():
+    problems = problems_of(small_config_dict(sweep={"turnout.nope": [1.0], "turnout.model": [1.0]}))
+    assert any("turnout.nope" in p and "no such field" in p for p in problems)
+    assert any("turnout.model: not a numeric field" in p for p in problems)
+
+
+def test_sweep_values_are_validated():
+    problems = problems_of(small_config_dict(sweep={"turnout.mean": [0.5, 1.5]}))
+    assert any("sweep.turnout.mean=1.5" in p and "between 0 and 1" in p for p in problems)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_resolved_config_round_trips():
+    cfg = parse_config(tomli_w.dumps(small_config_dict(sweep={"turnout.dispersion": [0.2, 0.4]})))
+    assert parse_config(cfg.to_toml()) == cfg
+
+
+def test_paths_address_blocks_by_name():
+    raw = small_config_dict()
+    assert get_path(raw, "options.b") == {"name": "b"}
+    changed = set_path(raw, "options.b.label", "Bee")
+    assert get_path(changed, "options.b.label") == "Bee"
+    assert "label" not in raw["options"][1]  # the original is untouched
+    with pytest.raises(KeyError, match="no block named"):
+        set_path(raw, "options.zzz.label", "x")
+
+
+def test_flagship_config_validates(repo):
+    cfg = load_config(repo / "configs" / "kazakhstan-2022.toml")
+    assert isinstance(cfg, Config)
+    assert cfg.electorate.registered == 11_953_465 and cfg.electorate.stations == 10_101
