@@ -39,12 +39,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.output:
         io.output_format(args.output)
     run = engine.prepare(cfg, args.replicates, args.seed, args.keep)
-    static = engine.annotate(engine.static_dataset(run))
+    static = engine.annotate(engine.static_dataset(run), run.config)
     with progress_bar(run.replicates, enabled=not args.quiet) as bar:
         def counted(blocks):
             for block in blocks:
                 bar.update(block.sizes["replicate"])
-                yield engine.annotate(block)
+                yield engine.annotate(block, run.config)
         blocks = counted(engine.iter_blocks(run, args.block_size, args.threads))
         if args.output:
             io.write_blocks(static, blocks, args.output)

@@ -15,56 +15,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import tomli_w
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .config_manipulation import ManipulationConfig, ScenarioConfig
 from .errors import InputError
 from .paths import dotted_location, get_path, set_path
+from .types import Correlation, Identifier, OpenShare, Positive, PositiveShare, Share
 
 SHARE_SUM_TOLERANCE = 1e-6
-
-
-def _unit_interval(value: float) -> float:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"must be between 0 and 1, got {value:g}")
-    return value
-
-
-def _open_unit_interval(value: float) -> float:
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"must be strictly between 0 and 1, got {value:g}")
-    return value
-
-
-def _positive_share(value: float) -> float:
-    if not 0.0 < value <= 1.0:
-        raise ValueError(f"must be in (0, 1], got {value:g}")
-    return value
-
-
-def _positive(value: float) -> float:
-    if not value > 0:
-        raise ValueError(f"must be positive, got {value:g}")
-    return value
-
-
-def _correlation(value: float) -> float:
-    if not -1.0 < value < 1.0:
-        raise ValueError(f"must be strictly between -1 and 1, got {value:g}")
-    return value
-
-
-def _identifier(value: str) -> str:
-    if not value or not value.replace("_", "").isalnum() or value != value.lower() or value[0].isdigit():
-        raise ValueError(f"must be a lower-case identifier (letters, digits, _), got {value!r}")
-    return value
-
-
-Share = Annotated[float, AfterValidator(_unit_interval)]
-OpenShare = Annotated[float, AfterValidator(_open_unit_interval)]
-PositiveShare = Annotated[float, AfterValidator(_positive_share)]
-Positive = Annotated[float, AfterValidator(_positive)]
-Correlation = Annotated[float, AfterValidator(_correlation)]
-Identifier = Annotated[str, AfterValidator(_identifier)]
 
 
 class Block(BaseModel):
@@ -170,6 +128,8 @@ class Config(Block):
     turnout: Turnout
     preferences: Preferences
     run: Run = Run()
+    manipulation: list[ManipulationConfig] = []
+    scenario: list[ScenarioConfig] = []
     sweep: dict[str, list[float]] = {}
     observed: Observed = Observed()
 
@@ -192,6 +152,16 @@ class Config(Block):
         if isinstance(self.electorate, SyntheticElectorate):
             return [region.name for region in self.electorate.regions]
         return []
+
+    def scenarios(self) -> list[ScenarioConfig]:
+        """The scenarios to run: the config's ``[[scenario]]`` blocks; without any, ``honest`` alone when
+        there are no manipulation blocks, else ``honest`` and ``manipulated`` (every block, in order)."""
+        if self.scenario:
+            return list(self.scenario)
+        honest = ScenarioConfig(name="honest")
+        if not self.manipulation:
+            return [honest]
+        return [honest, ScenarioConfig(name="manipulated", manipulations=[m.name for m in self.manipulation])]
 
     def to_toml(self) -> str:
         """The fully resolved config as TOML text (round-trips through :func:`parse_config`)."""
@@ -293,7 +263,51 @@ def cross_check(cfg: Config) -> list[str]:
     if cfg.observed.ballots is not None and cfg.observed.registered is not None:
         if cfg.observed.ballots > cfg.observed.registered:
             problems.append("observed.ballots: exceeds observed.registered")
+    problems += _manipulation_problems(cfg, region_names)
     problems += _sweep_problems(cfg)
+    return problems
+
+
+#: the only fields a scenario may override: the honest count is shared by every scenario
+SCENARIO_OVERRIDABLE = ("manipulation", "exit_poll", "quick_count")
+
+
+def _manipulation_problems(cfg: Config, region_names: list[str]) -> list[str]:
+    problems = []
+    block_names = [block.name for block in cfg.manipulation]
+    if len(set(block_names)) != len(block_names):
+        problems.append("manipulation: block names must be unique")
+    for block in cfg.manipulation:
+        where = f"manipulation.{block.name}"
+        if block.beneficiary not in cfg.option_names:
+            problems.append(f"{where}.beneficiary: {block.beneficiary!r} is not an option")
+        elif cfg.option_names.index(block.beneficiary) == cfg.invalid_index:
+            problems.append(f"{where}.beneficiary: the invalid column cannot benefit")
+        for region in block.regions or []:
+            if region_names and region not in region_names:
+                problems.append(f"{where}.regions: {region!r} is not a region of the electorate")
+    scenario_names = [scenario.name for scenario in cfg.scenario]
+    if len(set(scenario_names)) != len(scenario_names):
+        problems.append("scenario: scenario names must be unique")
+    raw = cfg.raw()
+    raw.pop("sweep", None)
+    for scenario in cfg.scenario:
+        where = f"scenario.{scenario.name}"
+        for name in scenario.manipulations:
+            if name not in block_names:
+                problems.append(f"{where}.manipulations: no [[manipulation]] block named {name!r}")
+        for path, value in scenario.overrides.items():
+            if path.split(".")[0] not in SCENARIO_OVERRIDABLE:
+                problems.append(f"{where}.overrides.{path}: scenarios may only override "
+                                f"{', '.join(SCENARIO_OVERRIDABLE)} fields (the honest count is shared)")
+                continue
+            try:
+                get_path(raw, path)
+                Config.model_validate(set_path(raw, path, value))
+            except KeyError as missing:
+                problems.append(f"{where}.overrides.{missing.args[0]}")
+            except ValidationError as error:
+                problems += [f"{where}.overrides: {p}" for p in _pydantic_problems(error, raw)]
     return problems
 
 
@@ -340,22 +354,53 @@ def parse_value(text: str) -> Any:
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
     """Read, override (dotted paths) and validate a TOML config; raise ConfigError with every problem."""
     path = Path(path)
+    return parse_config(_read_text(path, str(path)), source=str(path), base_dir=path.parent, overrides=overrides)
+
+
+def _read_text(path: Path, source: str) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"{path}: file not found"]) from None
+        raise ConfigError([f"{source}: file not found"]) from None
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError([f"{path}: cannot read: {error}"]) from None
-    return parse_config(text, source=str(path), base_dir=path.parent, overrides=overrides)
+        raise ConfigError([f"{source}: cannot read: {error}"]) from None
 
 
-def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None,
-                 overrides: dict[str, Any] | None = None) -> Config:
-    """Validate config text; relative data paths are resolved against ``base_dir``."""
+def _deep_merge(base: dict, update: dict) -> dict:
+    """``update`` over ``base``: tables merge key by key; any other value (arrays of blocks included) replaces."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _parse_toml(text: str, source: str, base_dir: Path | None, seen: tuple[str, ...] = ()) -> dict:
+    """TOML text → raw dict, with ``extends = "other.toml"`` (relative to this file) merged underneath."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([f"{source}: invalid TOML: {error}"]) from None
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str) or base_dir is None:
+        raise ConfigError([f"{source}: extends: must be a path to another config file"])
+    parent_path = (base_dir / parent).resolve()
+    if str(parent_path) in seen:
+        raise ConfigError([f"{source}: extends: {parent} extends itself"])
+    parent_source = f"{source}: extends {parent}"
+    base = _parse_toml(_read_text(parent_path, parent_source), parent_source, parent_path.parent,
+                       seen + (str(parent_path),))
+    return _deep_merge(base, raw)
+
+
+def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None,
+                 overrides: dict[str, Any] | None = None) -> Config:
+    """Validate config text; relative paths (``extends``, data files) are resolved against ``base_dir``."""
+    raw = _parse_toml(text, source, base_dir)
     for dotted, value in (overrides or {}).items():
         try:
             raw = set_path(raw, dotted, value)

@@ -29,40 +29,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-# These small validators mirror those of simkit.config; they are repeated here (not imported) because
-# simkit.config imports this module. If they move to a shared module, import them from there.
-
-
-def _unit_interval(value: float) -> float:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"must be between 0 and 1, got {value:g}")
-    return value
-
-
-def _positive(value: float) -> float:
-    if not value > 0:
-        raise ValueError(f"must be positive, got {value:g}")
-    return value
-
-
-def _identifier(value: str) -> str:
-    if not value or not value.replace("_", "").isalnum() or value != value.lower() or value[0].isdigit():
-        raise ValueError(f"must be a lower-case identifier (letters, digits, _), got {value!r}")
-    return value
-
-
-def _distinct(values: list[str] | None) -> list[str] | None:
-    if values is not None:
-        repeated = sorted({value for value in values if values.count(value) > 1})
-        if repeated:
-            raise ValueError(f"names must be distinct, repeated: {', '.join(repeated)}")
-    return values
-
-
-Share = Annotated[float, AfterValidator(_unit_interval)]
-Positive = Annotated[float, AfterValidator(_positive)]
-Identifier = Annotated[str, AfterValidator(_identifier)]
-NameList = Annotated[list[Identifier], AfterValidator(_distinct)]
+from .types import Identifier, NameList, Positive, Share
 
 
 class ManipulationBase(BaseModel):

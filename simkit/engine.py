@@ -20,8 +20,10 @@ import xarray as xr
 
 from . import schema, streams
 from .config import Config
+from .config_manipulation import ManipulationConfig
 from .electorate import Electorate, build_electorate
 from .model.counts import draw_counts
+from .model.manipulation import MECHANISMS
 from .model.preferences import PreferencePlan, draw_preferences
 from .model.turnout import turnout_from_latent, turnout_locations
 
@@ -29,12 +31,38 @@ DEFAULT_BLOCK_SIZE = 32  #: replicates per block (memory ≈ block × stations �
 
 
 @dataclass(frozen=True)
+class ScenarioPlan:
+    """One scenario, resolved: ``blocks`` are (index of the block in the config, the block with the
+    scenario's overrides applied, the stations of its regions (station,) bool or None for all)."""
+
+    name: str
+    blocks: tuple[tuple[int, ManipulationConfig, np.ndarray | None], ...]
+
+
+@dataclass(frozen=True)
 class Plan:
-    """One sweep point, resolved: its config and the per-station latent parameters."""
+    """One sweep point, resolved: its config, the per-station latent parameters and its scenarios."""
 
     config: Config
     turnout_location: np.ndarray  # (station,) latent location of each station's turnout
     preferences: PreferencePlan
+    scenarios: tuple[ScenarioPlan, ...]
+
+
+def make_scenarios(cfg: Config, electorate: Electorate) -> tuple[ScenarioPlan, ...]:
+    block_names = [block.name for block in cfg.manipulation]
+    region_names = np.array(electorate.region_names)
+    plans = []
+    for scenario in cfg.scenarios():
+        resolved = cfg.at(scenario.overrides) if scenario.overrides else cfg
+        blocks = []
+        for name in scenario.manipulations:
+            index = block_names.index(name)
+            block = resolved.manipulation[index]
+            regions = None if block.regions is None else np.isin(region_names[electorate.region_index], block.regions)
+            blocks.append((index, block, regions))
+        plans.append(ScenarioPlan(scenario.name, tuple(blocks)))
+    return tuple(plans)
 
 
 def make_plan(cfg: Config, electorate: Electorate) -> Plan:
@@ -45,7 +73,7 @@ def make_plan(cfg: Config, electorate: Electorate) -> Plan:
     shares = np.array([preferences.shares[name] for name in cfg.option_names])
     plan = PreferencePlan.build(preferences.model, shares, cfg.option_names.index(cfg.leader),
                                 preferences.dispersion, preferences.regional_sd, preferences.rho)
-    return Plan(cfg, locations[electorate.region_index], plan)
+    return Plan(cfg, locations[electorate.region_index], plan, make_scenarios(cfg, electorate))
 
 
 def honest_replicate(plan: Plan, electorate: Electorate, seed: int, replicate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,6 +98,32 @@ def honest_replicate(plan: Plan, electorate: Electorate, seed: int, replicate: i
     return ballots, votes
 
 
+def manipulate(scenario: ScenarioPlan, config: Config, electorate: Electorate, seed: int, replicate: int,
+               ballots: np.ndarray, votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Apply a scenario's blocks in order to one replicate's honest counts.
+
+    Returns ``ballots`` (station,), ``votes`` (station, option), ``added_ballots`` (station,) summed over
+    blocks, and ``manipulated`` (station,) int64 with bit i set when block i of the config touched the
+    station. Block i selects its stations from stream ``MANIPULATION_TARGETS + 2 i`` and draws from
+    ``MANIPULATION_DRAWS + 2 i``: the same block selects the same stations in every scenario and sweep point.
+    """
+    added = np.zeros(electorate.n_stations, np.int64)
+    touched_bits = np.zeros(electorate.n_stations, np.int64)
+    options = config.option_names
+    for index, block, regions in scenario.blocks:
+        selected = streams.generator(seed, replicate, 0, streams.MANIPULATION_TARGETS + 2 * index).random(
+            electorate.n_stations) < block.station_probability
+        if regions is not None:
+            selected &= regions
+        ballots, votes, block_added, touched = MECHANISMS[block.kind](
+            electorate.registered, ballots, votes, selected=selected, beneficiary=options.index(block.beneficiary),
+            invalid=config.invalid_index, params=block,
+            rng=streams.generator(seed, replicate, 0, streams.MANIPULATION_DRAWS + 2 * index))
+        added += block_added
+        touched_bits |= touched.astype(np.int64) << index
+    return ballots, votes, added, touched_bits
+
+
 @dataclass(frozen=True)
 class Run:
     """A resolved run: the config as run, its electorate and one plan per sweep point."""
@@ -85,6 +139,10 @@ class Run:
     def sweep_shape(self) -> tuple[int, ...]:
         return tuple(len(values) for values in self.config.sweep.values())
 
+    @property
+    def scenario_names(self) -> list[str]:
+        return [scenario.name for scenario in self.plans[0].scenarios]
+
 
 def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None) -> Run:
     """Resolve a config for running: apply run overrides, build the electorate and the sweep plans."""
@@ -98,45 +156,62 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep)
 
 
+GROUND_TRUTH = ("manipulated_votes", "added_ballots", "manipulated")
+
+
 def _block_arrays(run: Run, replicates: range) -> dict[str, np.ndarray]:
-    """Arrays for one block, with a leading (sweep point, replicate) pair of axes."""
+    """Arrays for one block, with leading (sweep point, scenario, replicate) axes."""
     electorate = run.electorate
-    n_points, n_reps = len(run.plans), len(replicates)
+    n_points, n_scenarios, n_reps = len(run.plans), len(run.scenario_names), len(replicates)
     n_options = len(run.config.options)
     n_regions = len(electorate.region_names)
+    lead = (n_points, n_scenarios, n_reps)
     full = run.keep == "full"
     out = {
-        "total_ballots": np.empty((n_points, n_reps), np.int64),
-        "total_votes": np.empty((n_points, n_reps, n_options), np.int64),
-        "region_ballots": np.empty((n_points, n_reps, n_regions), np.int64),
-        "region_votes": np.empty((n_points, n_reps, n_regions, n_options), np.int64),
+        "total_ballots": np.empty(lead, np.int64),
+        "total_votes": np.empty(lead + (n_options,), np.int64),
+        "region_ballots": np.empty(lead + (n_regions,), np.int64),
+        "region_votes": np.empty(lead + (n_regions, n_options), np.int64),
     }
     if full:
-        out["ballots"] = np.empty((n_points, n_reps, electorate.n_stations), np.int64)
-        out["votes"] = np.empty((n_points, n_reps, electorate.n_stations, n_options), np.int64)
-    for p, plan in enumerate(run.plans):
-        for r, replicate in enumerate(replicates):
-            ballots, votes = honest_replicate(plan, electorate, run.seed, replicate)
-            out["total_ballots"][p, r] = ballots.sum()
-            out["total_votes"][p, r] = votes.sum(axis=0)
-            out["region_ballots"][p, r] = np.bincount(electorate.region_index, ballots, n_regions)
-            region_votes = np.zeros((n_regions, n_options), np.int64)
-            np.add.at(region_votes, electorate.region_index, votes)
-            out["region_votes"][p, r] = region_votes
-            if full:
-                out["ballots"][p, r] = ballots
-                out["votes"][p, r] = votes
+        stations = lead + (electorate.n_stations,)
+        out.update(ballots=np.empty(stations, np.int64), votes=np.empty(stations + (n_options,), np.int64),
+                   manipulated_votes=np.empty(stations + (n_options,), np.int64),
+                   added_ballots=np.empty(stations, np.int64), manipulated=np.empty(stations, np.int64))
+    honest_keys = [plan.config.turnout.model_dump_json() + plan.config.preferences.model_dump_json()
+                   for plan in run.plans]
+    for r, replicate in enumerate(replicates):
+        honest_counts = {}  # sweep points that differ only in manipulation fields share the honest draw
+        for p, plan in enumerate(run.plans):
+            if honest_keys[p] not in honest_counts:
+                honest_counts[honest_keys[p]] = honest_replicate(plan, electorate, run.seed, replicate)
+            honest_ballots, honest_votes = honest_counts[honest_keys[p]]
+            for s, scenario in enumerate(plan.scenarios):
+                ballots, votes, added, touched = manipulate(scenario, plan.config, electorate, run.seed, replicate,
+                                                            honest_ballots, honest_votes)
+                at = (p, s, r)
+                out["total_ballots"][at] = ballots.sum()
+                out["total_votes"][at] = votes.sum(axis=0)
+                out["region_ballots"][at] = np.bincount(electorate.region_index, ballots, n_regions)
+                region_votes = np.zeros((n_regions, n_options), np.int64)
+                np.add.at(region_votes, electorate.region_index, votes)
+                out["region_votes"][at] = region_votes
+                if full:
+                    out["ballots"][at], out["votes"][at] = ballots, votes
+                    out["manipulated_votes"][at] = votes - honest_votes
+                    out["added_ballots"][at], out["manipulated"][at] = added, touched
     return out
 
 
 def block_dataset(run: Run, replicates: range) -> xr.Dataset:
-    """The Dataset of one block of replicates (all sweep points)."""
+    """The Dataset of one block of replicates (all sweep points and scenarios)."""
     arrays = _block_arrays(run, replicates)
-    sweep_dims = list(run.config.sweep)
+    lead_dims = list(run.config.sweep) + [schema.SCENARIO]
+    lead_shape = run.sweep_shape + (len(run.scenario_names),)
     data_vars = {}
     for name, values in arrays.items():
-        dims = sweep_dims + list(schema.VARIABLES[name][0])
-        data_vars[name] = (dims, values.reshape(run.sweep_shape + values.shape[1:]))
+        dims = lead_dims + list(schema.VARIABLES[name][0])
+        data_vars[name] = (dims, values.reshape(lead_shape + values.shape[2:]))
     coords = {schema.REPLICATE: np.arange(replicates.start, replicates.stop)}
     return xr.Dataset(data_vars, coords=coords)
 
@@ -149,6 +224,7 @@ def static_dataset(run: Run) -> xr.Dataset:
         schema.STATION_REGION: (schema.STATION, np.array(electorate.region_names)[electorate.region_index]),
         schema.OPTION: run.config.option_names,
         schema.REGION_NAME: list(electorate.region_names),
+        schema.SCENARIO: run.scenario_names,
     }
     for path, values in run.config.sweep.items():
         coords[path] = np.asarray(values, dtype=float)
@@ -183,11 +259,15 @@ def provenance(run: Run) -> dict:
     }
 
 
-def annotate(ds: xr.Dataset) -> xr.Dataset:
-    """Units and descriptions from the schema on every known variable."""
+def annotate(ds: xr.Dataset, config: Config | None = None) -> xr.Dataset:
+    """Units and descriptions from the schema on every known variable; with the config, the meaning of
+    each bit of ``manipulated``."""
     for name, (_, units, description) in schema.VARIABLES.items():
         if name in ds:
             ds[name].attrs.update(units=units, description=description)
+    if config is not None and "manipulated" in ds:
+        ds["manipulated"].attrs["bits"] = "; ".join(
+            f"bit {i}: {block.name} ({block.kind})" for i, block in enumerate(config.manipulation)) or "none"
     return ds
 
 
@@ -223,4 +303,4 @@ def simulate(cfg: Config, replicates: int | None = None, seed: int | None = None
             parts.append(block)
             bar.update(block.sizes[schema.REPLICATE])
     dynamic = xr.concat(parts, dim=schema.REPLICATE) if len(parts) > 1 else parts[0]
-    return annotate(xr.merge([static_dataset(run), dynamic], combine_attrs="override"))
+    return annotate(xr.merge([static_dataset(run), dynamic], combine_attrs="override"), run.config)

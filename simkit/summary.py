@@ -48,10 +48,10 @@ def summary_rows(ds: xr.Dataset, config: Config) -> list[dict]:
     """One row per sweep point × quantity: ``point`` (dict), ``quantity``, ``mean``, ``low``, ``high``, ``official``."""
     shares = national_shares(ds, config).load()
     official = official_figures(config)
-    sweep_dims = list(config.sweep)
+    point_dims = [dim for dim in shares["share"].dims if dim not in ("replicate", "option")]
     rows = []
-    for values in itertools.product(*(shares[dim].values for dim in sweep_dims)):
-        point = dict(zip(sweep_dims, (float(v) for v in values)))
+    for values in itertools.product(*(shares[dim].values for dim in point_dims)):
+        point = {dim: (str(v) if dim == "scenario" else float(v)) for dim, v in zip(point_dims, values)}
         at = shares.sel(point) if point else shares
         series = [("turnout", at["turnout"])] + [(name, at["share"].sel(option=name)) for name in config.option_names]
         for quantity, values_ in series:
@@ -74,8 +74,8 @@ def format_summary(ds: xr.Dataset, config: Config | None = None) -> str:
     for row in rows:
         if row["point"] != current:
             current = row["point"]
-            if current:
-                lines.append("at " + ", ".join(f"{k} = {v:g}" for k, v in current.items()))
+            if current and current != {"scenario": "honest"}:
+                lines.append("at " + ", ".join(f"{k} = {v}" for k, v in current.items()))
             lines.append(header)
         official = f"{row['official']:>10.2f}" if row["official"] is not None else f"{'':>10}"
         lines.append(f"{row['quantity']:<16}{row['mean']:>8.2f}{row['low']:>8.2f}{row['high']:>8.2f}{official}")

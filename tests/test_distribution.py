@@ -45,7 +45,7 @@ def engine_and_reference():
     cfg = parse_config(tomli_w.dumps(small_config_dict(
         stations=3, registered=900, regions=(("only", 1.0),), shares=SHARES, turnout_mean=MEAN_TURNOUT,
         turnout_dispersion=TURNOUT_SD, preference_dispersion=CONCENTRATION, replicates=replicates, seed=11)))
-    engine = simulate(cfg)
+    engine = simulate(cfg).sel(scenario="honest")
     registered = engine["registered"].values
     location = reference_location(MEAN_TURNOUT, TURNOUT_SD)
     rng = np.random.default_rng(12345)
@@ -81,7 +81,7 @@ def test_national_means_match_analytic_expectation(turnout_model, dispersion, pr
         stations=300, registered=150_000, shares=shares, turnout_model=turnout_model, turnout_mean=0.65,
         turnout_dispersion=dispersion, preference_model=preference_model, preference_dispersion=pref_dispersion,
         regional_sd=0.2 if preference_model != "logistic_normal" else 0.0, replicates=300, seed=5, keep="summary")))
-    ds = simulate(cfg)
+    ds = simulate(cfg).sel(scenario="honest")
     registered = ds["registered"].values
     turnout = ds["total_ballots"].values / registered.sum()
     assert abs(turnout.mean() - 0.65) < 4 * turnout.std(ddof=1) / np.sqrt(len(turnout))

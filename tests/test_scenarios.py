@@ -1,0 +1,125 @@
+"""Manipulations inside the engine: scenarios, common random numbers and ground truth."""
+import numpy as np
+import pytest
+import tomli_w
+import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simkit import ConfigError, parse_config, simulate
+
+from conftest import small_config_dict
+
+BLOCKS = [
+    {"name": "stuff", "kind": "ballot_stuffing", "beneficiary": "a", "f_incremental": 0.3, "f_extreme": 0.05,
+     "theta": 0.2, "alpha": 2.0},
+    {"name": "steal", "kind": "vote_stealing", "beneficiary": "a", "fraction": 0.1, "regions": ["south"]},
+    {"name": "coerce", "kind": "coerced_turnout", "beneficiary": "a", "share": 0.2, "compliance": 0.7,
+     "loyalty": 0.9},
+    {"name": "round", "kind": "protocol_fabrication", "beneficiary": "a", "round_to_percent": True,
+     "station_probability": 0.5},
+    {"name": "spoil", "kind": "invalidation", "beneficiary": "a", "fraction": 0.05},
+]
+
+
+def scenario_config(scenarios, blocks=BLOCKS, **kwargs):
+    raw = small_config_dict(options=("a", "b", "c", "invalid"), shares=(0.5, 0.25, 0.2, 0.05), invalid=True,
+                            **kwargs)
+    raw["manipulation"] = blocks
+    raw["scenario"] = scenarios
+    return parse_config(tomli_w.dumps(raw))
+
+
+ALL_SCENARIOS = [{"name": "honest"}] + [{"name": f"only_{b['name']}", "manipulations": [b["name"]]} for b in BLOCKS] \
+    + [{"name": "everything", "manipulations": [b["name"] for b in BLOCKS]}]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32), stations=st.integers(3, 40))
+def test_ground_truth_reconciles_every_scenario_with_the_honest_count(seed, stations):
+    ds = simulate(scenario_config(ALL_SCENARIOS, stations=stations, replicates=3), seed=seed)
+    honest = ds.sel(scenario="honest", drop=True)
+    for scenario in ds.scenario.values:
+        at = ds.sel(scenario=scenario, drop=True)
+        xr.testing.assert_equal(at["votes"] - at["manipulated_votes"], honest["votes"])
+        xr.testing.assert_equal(at["ballots"] - at["added_ballots"], honest["ballots"])
+        assert (at["votes"] >= 0).all() and (at["votes"].sum("option") == at["ballots"]).all()
+        assert (at["ballots"] <= ds["registered"]).all()
+    assert (honest["manipulated"] == 0).all() and (honest["manipulated_votes"] == 0).all()
+
+
+def test_bits_name_the_blocks_that_touched_a_station():
+    ds = simulate(scenario_config(ALL_SCENARIOS, stations=30, replicates=4))
+    for bit, block in enumerate(BLOCKS):
+        only = ds["manipulated"].sel(scenario=f"only_{block['name']}")
+        assert ((only & ~(1 << bit)) == 0).all()  # no other bit set
+    assert "bit 1: steal (vote_stealing)" in ds["manipulated"].attrs["bits"]
+    stolen_regions = ds["region"].where(ds["manipulated"].sel(scenario="only_steal") > 0)
+    assert set(np.unique(stolen_regions.values[stolen_regions.notnull().values])) <= {"south"}
+
+
+def test_vote_stealing_keeps_every_total():
+    ds = simulate(scenario_config(ALL_SCENARIOS, stations=30, replicates=4))
+    xr.testing.assert_equal(ds["ballots"].sel(scenario="only_steal", drop=True),
+                            ds["ballots"].sel(scenario="honest", drop=True))
+
+
+@pytest.mark.parametrize("zero", [
+    {"f_incremental": 0.0, "f_extreme": 0.0}, {"station_probability": 0.0}])
+def test_a_mechanism_at_rate_zero_reproduces_the_honest_run(zero):
+    blocks = [dict(BLOCKS[0], **zero)]
+    ds = simulate(scenario_config([{"name": "honest"}, {"name": "zero", "manipulations": ["stuff"]}], blocks=blocks))
+    xr.testing.assert_identical(ds.sel(scenario="zero", drop=True)[["votes", "ballots"]],
+                                ds.sel(scenario="honest", drop=True)[["votes", "ballots"]])
+
+
+def test_manipulation_strength_is_sweepable_with_common_random_numbers():
+    cfg = scenario_config([{"name": "honest"}, {"name": "coercion", "manipulations": ["coerce"]}])
+    raw = cfg.raw()
+    raw["sweep"] = {"manipulation.coerce.share": [0.0, 0.1, 0.3]}
+    ds = simulate(parse_config(tomli_w.dumps(raw)))
+    honest = ds["votes"].sel(scenario="honest")
+    xr.testing.assert_equal(honest.sel({"manipulation.coerce.share": 0.0}, drop=True),
+                          honest.sel({"manipulation.coerce.share": 0.3}, drop=True))
+    added = ds["added_ballots"].sel(scenario="coercion").sum(["replicate", "station"])
+    assert added.sel({"manipulation.coerce.share": 0.0}) == 0
+    assert added.sel({"manipulation.coerce.share": 0.1}) < added.sel({"manipulation.coerce.share": 0.3})
+
+
+def test_scenario_overrides_apply_only_to_their_scenario():
+    cfg = scenario_config([{"name": "weak", "manipulations": ["coerce"]},
+                           {"name": "strong", "manipulations": ["coerce"],
+                            "overrides": {"manipulation.coerce.share": 0.6}}], replicates=10)
+    ds = simulate(cfg)
+    added = ds["added_ballots"].sum(["replicate", "station"])
+    assert added.sel(scenario="strong") > added.sel(scenario="weak")
+
+
+def test_without_scenario_blocks_there_are_honest_and_manipulated():
+    raw = scenario_config([]).raw()
+    raw.pop("scenario")
+    ds = simulate(parse_config(tomli_w.dumps(raw)), replicates=2)
+    assert list(ds.scenario.values) == ["honest", "manipulated"]
+
+
+@pytest.mark.parametrize("change,fragment", [
+    (lambda raw: raw["manipulation"][0].update(beneficiary="zed"), "manipulation.stuff.beneficiary"),
+    (lambda raw: raw["manipulation"][1].update(regions=["east"]), "manipulation.steal.regions"),
+    (lambda raw: raw["scenario"].append({"name": "x", "manipulations": ["nope"]}), "scenario.x.manipulations"),
+    (lambda raw: raw["scenario"].append({"name": "y", "overrides": {"turnout.mean": 0.3}}),
+     "scenario.y.overrides.turnout.mean"),
+    (lambda raw: raw["manipulation"][0].update(theta=-1.0), "manipulation.stuff.theta"),
+])
+def test_bad_manipulation_config_names_the_field(change, fragment):
+    raw = scenario_config(ALL_SCENARIOS).raw()
+    change(raw)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(tomli_w.dumps(raw))
+    assert any(fragment in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_scenarios_config_validates(repo):
+    from simkit import load_config
+    cfg = load_config(repo / "configs" / "kazakhstan-2022-scenarios.toml")
+    assert [s.name for s in cfg.scenarios()][:2] == ["honest", "coercion"]
+    assert cfg.electorate.stations == 10_101  # inherited through `extends`
