@@ -173,10 +173,12 @@ def _block_arrays(run: Run, replicates: range) -> dict[str, np.ndarray]:
         "region_ballots": np.empty(lead + (n_regions,), np.int64),
         "region_votes": np.empty(lead + (n_regions, n_options), np.int64),
     }
+    truth = full and bool(run.config.manipulation)  # ground truth only where something can be manipulated
     if full:
         stations = lead + (electorate.n_stations,)
-        out.update(ballots=np.empty(stations, np.int64), votes=np.empty(stations + (n_options,), np.int64),
-                   manipulated_votes=np.empty(stations + (n_options,), np.int64),
+        out.update(ballots=np.empty(stations, np.int64), votes=np.empty(stations + (n_options,), np.int64))
+    if truth:
+        out.update(manipulated_votes=np.empty(stations + (n_options,), np.int64),
                    added_ballots=np.empty(stations, np.int64), manipulated=np.empty(stations, np.int64))
     honest_keys = [plan.config.turnout.model_dump_json() + plan.config.preferences.model_dump_json()
                    for plan in run.plans]
@@ -198,6 +200,7 @@ def _block_arrays(run: Run, replicates: range) -> dict[str, np.ndarray]:
                 out["region_votes"][at] = region_votes
                 if full:
                     out["ballots"][at], out["votes"][at] = ballots, votes
+                if truth:
                     out["manipulated_votes"][at] = votes - honest_votes
                     out["added_ballots"][at], out["manipulated"][at] = added, touched
     return out
