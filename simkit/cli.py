@@ -29,13 +29,25 @@ def _overrides(assignments: list[str]) -> dict:
     return overrides
 
 
+def _config_or_result(path: Path, overrides: dict):
+    """A config file, or a saved result whose resolved config (in its attrs) is rerun bit for bit."""
+    from .config import load_config, parse_config
+    from .io import FORMATS, open_result
+
+    if path.suffix.lower() not in FORMATS:
+        return load_config(path, overrides)
+    attrs = open_result(path).attrs
+    if "simkit_config" not in attrs:
+        raise InputError(f"{path}: not a simkit result (no simkit_config attribute)")
+    return parse_config(attrs["simkit_config"], source=f"{path} (stored config)", overrides=overrides)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from . import engine, io
-    from .config import load_config
     from .progress import progress_bar
     from .summary import format_summary
 
-    cfg = load_config(args.config, _overrides(args.set))
+    cfg = _config_or_result(args.config, _overrides(args.set))
     if args.output:
         io.output_format(args.output)
     run = engine.prepare(cfg, args.replicates, args.seed, args.keep)
@@ -95,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="simulate elections from a config")
-    run.add_argument("config", type=Path)
+    run.add_argument("config", type=Path, help="a config file, or a saved result to rerun from its stored config")
     run.add_argument("-o", "--output", type=Path, help="result path (.zarr or .nc)")
     run.add_argument("--replicates", type=int)
     run.add_argument("--seed", type=int)

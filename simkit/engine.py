@@ -156,7 +156,12 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep)
 
 
-GROUND_TRUTH = ("manipulated_votes", "added_ballots", "manipulated")
+def region_totals(region_index: np.ndarray, votes: np.ndarray, n_regions: int) -> np.ndarray:
+    """Votes summed by region: (station, option) → (region, option), int64 (exact below 2**53)."""
+    n_options = votes.shape[1]
+    cells = (region_index[:, None] * n_options + np.arange(n_options)).ravel()
+    totals = np.bincount(cells, weights=votes.ravel(), minlength=n_regions * n_options)
+    return totals.astype(np.int64).reshape(n_regions, n_options)
 
 
 def _block_arrays(run: Run, replicates: range) -> dict[str, np.ndarray]:
@@ -195,9 +200,7 @@ def _block_arrays(run: Run, replicates: range) -> dict[str, np.ndarray]:
                 out["total_ballots"][at] = ballots.sum()
                 out["total_votes"][at] = votes.sum(axis=0)
                 out["region_ballots"][at] = np.bincount(electorate.region_index, ballots, n_regions)
-                region_votes = np.zeros((n_regions, n_options), np.int64)
-                np.add.at(region_votes, electorate.region_index, votes)
-                out["region_votes"][at] = region_votes
+                out["region_votes"][at] = region_totals(electorate.region_index, votes, n_regions)
                 if full:
                     out["ballots"][at], out["votes"][at] = ballots, votes
                 if truth:

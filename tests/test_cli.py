@@ -127,3 +127,15 @@ def test_failed_run_keeps_the_previous_result(tmp_path, monkeypatch):
         main(["run", str(config), "-o", str(out), "--quiet"])
     assert sorted(p.name for p in out.rglob("*")) == before
     assert not list(tmp_path.glob(".o.zarr*"))
+
+
+def test_rerunning_a_saved_result_reproduces_it(tmp_path):
+    import xarray as xr
+    import simkit
+    config = write_config(tmp_path, small_config_dict())
+    first, second = tmp_path / "first.zarr", tmp_path / "second.zarr"
+    assert main(["run", str(config), "-o", str(first), "--seed", "5", "--replicates", "4", "--quiet"]) == 0
+    assert main(["run", str(first), "-o", str(second), "--quiet"]) == 0
+    a, b = simkit.open_result(first), simkit.open_result(second)
+    xr.testing.assert_identical(a.drop_attrs().load(), b.drop_attrs().load())
+    assert a.attrs["simkit_config_sha256"] == b.attrs["simkit_config_sha256"]

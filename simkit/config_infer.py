@@ -1,0 +1,226 @@
+"""Config models of simulation-based inference: ``[[infer]]`` priors and the ``[inference]`` settings.
+
+Each ``[[infer]]`` block puts a prior on one numeric config field, named by the project's dotted-path
+grammar (its identity: two blocks may not share a ``path``). ``apply`` says how a drawn value enters the
+config:
+
+* ``"set"`` (default): the field is set to the value (e.g. ``manipulation.coercion.share``);
+* ``"logit_shift"``: the value is added on the logit scale to the share at ``path`` or to every share in
+  the table at ``path`` (e.g. ``turnout.regional_mean``: one common shift of every region's honest
+  turnout, keeping the regional pattern);
+* ``"set_share"``: ``path`` is ``preferences.shares.<option>``; that share is set to the value and the other
+  options' shares are rescaled in proportion so that they still sum to 1.
+
+Example (TOML)::
+
+    [[infer]]
+    path = "manipulation.coercion.share"
+    prior = "uniform"
+    low = 0.0
+    high = 0.3
+
+    [[infer]]
+    path = "turnout.regional_mean"
+    apply = "logit_shift"
+    prior = "normal"
+    mean = 0.0
+    sd = 0.3
+    low = -1.0
+    high = 1.0
+
+    [inference]
+    particles = 400
+    seed = 2022
+    statistics = ["turnout", "shares", "invalid", "regional_turnout"]
+    observation_noise = { regional_turnout = 0.0005 }
+
+Until :class:`simkit.config.Config` carries these tables, :func:`split_inference_tables` takes them out of
+the raw TOML so that the rest validates as an ordinary config.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from scipy import stats
+
+from .types import OpenShare, Positive
+
+#: statistic groups computed from the engine's totals and compared with ``[observed]``
+STATISTIC_GROUPS = ("turnout", "shares", "invalid", "regional_turnout")
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InferConfig(_Block):
+    """A prior over one numeric config field.
+
+    ``prior`` and its parameters (all in the field's own units, shares in [0, 1]):
+
+    * ``uniform``: on [``low``, ``high``];
+    * ``beta``: ``a``, ``b`` on [``low``, ``high``] (default [0, 1]);
+    * ``log_uniform``: uniform in log on [``low``, ``high``], ``low`` > 0;
+    * ``normal``: ``mean``, ``sd``, truncated to [``low``, ``high``] when given (each bound optional).
+    """
+
+    path: str = Field(min_length=1, description="dotted path of the inferred field (its identity)")
+    label: str = ""
+    apply: Literal["set", "logit_shift", "set_share"] = "set"
+    prior: Literal["uniform", "beta", "log_uniform", "normal"]
+    low: float | None = None
+    high: float | None = None
+    a: Positive | None = None
+    b: Positive | None = None
+    mean: float | None = None
+    sd: Positive | None = None
+
+    @model_validator(mode="after")
+    def _parameters_fit_the_prior(self) -> "InferConfig":
+        needed = {"uniform": ("low", "high"), "beta": ("a", "b"), "log_uniform": ("low", "high"),
+                  "normal": ("mean", "sd")}[self.prior]
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"prior {self.prior!r} needs {' and '.join(missing)}")
+        unused = {"uniform": ("a", "b", "mean", "sd"), "beta": ("mean", "sd"),
+                  "log_uniform": ("a", "b", "mean", "sd"), "normal": ("a", "b")}[self.prior]
+        extra = [name for name in unused if getattr(self, name) is not None]
+        if extra:
+            raise ValueError(f"prior {self.prior!r} takes no {', '.join(extra)}")
+        low, high = self.bounds
+        if not low < high:
+            raise ValueError(f"low must be below high, got {low:g} and {high:g}")
+        if self.prior == "log_uniform" and low <= 0:
+            raise ValueError(f"log_uniform needs low > 0, got {low:g}")
+        if self.apply == "set_share" and not self.path.startswith("preferences.shares."):
+            raise ValueError("apply = \"set_share\" needs a path preferences.shares.<option>")
+        if self.apply == "set_share" and not (0 <= low and high <= 1):
+            raise ValueError("apply = \"set_share\" needs bounds within [0, 1]")
+        return self
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """Support of the prior (``-inf``/``inf`` for an untruncated normal side)."""
+        default = (0.0, 1.0) if self.prior == "beta" else (-math.inf, math.inf)
+        low = self.low if self.low is not None else default[0]
+        high = self.high if self.high is not None else default[1]
+        return low, high
+
+    def distribution(self):
+        """The prior as a frozen ``scipy.stats`` distribution (``logpdf``, ``ppf``, ``rvs``)."""
+        low, high = self.bounds
+        if self.prior == "uniform":
+            return stats.uniform(loc=low, scale=high - low)
+        if self.prior == "beta":
+            return stats.beta(self.a, self.b, loc=low, scale=high - low)
+        if self.prior == "log_uniform":
+            return stats.loguniform(low, high)
+        return stats.truncnorm((low - self.mean) / self.sd, (high - self.mean) / self.sd, loc=self.mean,
+                               scale=self.sd)
+
+
+class InferenceSettings(_Block):
+    """How ABC-SMC runs (see :mod:`simkit.infer`).
+
+    Tolerances are in units of each summary's simulation noise (its SD across simulations at one
+    parameter value); ``observation_noise`` values are SDs in the statistic's own units (shares in
+    [0, 1]), keyed by statistic group (``turnout``, ``shares``, ``invalid``, ``regional_turnout``) or by a
+    single statistic name (``share.tokayev``, ``regional_turnout.almaty_city``).
+    """
+
+    particles: int = Field(400, ge=20, description="particles per generation")
+    max_generations: int = Field(12, ge=1, description="generations after the prior pilot, at most")
+    final_tolerance: Positive = Field(0.25, description="stop once the tolerance reaches this (simulation-noise units)")
+    ess_fraction: OpenShare = Field(0.5, description="each generation keeps this share of the previous ESS")
+    pilot: int | None = Field(None, ge=20, description="prior simulations for the summaries (default: particles)")
+    noise_replicates: int = Field(40, ge=5, description="simulations at the prior median for the noise scale")
+    predictive: int = Field(200, ge=10, description="posterior predictive simulations")
+    summaries: Literal["regression", "raw"] = Field(
+        "regression", description="regression: Fearnhead-Prangle projections (one per parameter); raw: every statistic")
+    statistics: list[Literal["turnout", "shares", "invalid", "regional_turnout"]] = list(STATISTIC_GROUPS)
+    observation_noise: dict[str, float] = {}
+    scenario: str | None = Field(None, description="scenario simulated (default: the config's last)")
+    seed: int = Field(0, ge=0)
+    workers: int = Field(2, ge=1, description="processes simulating particles")
+
+    @model_validator(mode="after")
+    def _noise_non_negative(self) -> "InferenceSettings":
+        for key, value in self.observation_noise.items():
+            if not value >= 0:
+                raise ValueError(f"observation_noise.{key}: must be non-negative, got {value:g}")
+        return self
+
+
+def split_inference_tables(raw: dict) -> tuple[dict, list[dict], dict | None]:
+    """``raw`` config data without its ``infer`` and ``inference`` tables, and those tables.
+
+    Temporary: once :class:`simkit.config.Config` has ``infer`` and ``inference`` fields this is not needed.
+    """
+    rest = dict(raw)
+    infer = rest.pop("infer", [])
+    inference = rest.pop("inference", None)
+    return rest, infer, inference
+
+
+def parse_inference_tables(infer: list[dict], inference: dict | None, source: str = "<config>"
+                           ) -> tuple[list[InferConfig], InferenceSettings]:
+    """Validate raw ``[[infer]]`` blocks and the ``[inference]`` table; ConfigError lists every problem."""
+    from .config import ConfigError, _pydantic_problems
+
+    problems: list[str] = []
+    blocks: list[InferConfig] = []
+    for position, block in enumerate(infer if isinstance(infer, list) else []):
+        where = f"infer.{block.get('path', f'[{position}]')}" if isinstance(block, dict) else f"infer.[{position}]"
+        try:
+            blocks.append(InferConfig.model_validate(block))
+        except ValidationError as error:
+            problems += [f"{source}: {where}: {p}" for p in _pydantic_problems(error, block)]
+    if not isinstance(infer, list):
+        problems.append(f"{source}: infer: must be an array of [[infer]] blocks")
+    settings = InferenceSettings()
+    try:
+        settings = InferenceSettings.model_validate(inference or {})
+    except ValidationError as error:
+        problems += [f"{source}: inference.{p}" for p in _pydantic_problems(error, inference or {})]
+    paths = [block.path for block in blocks]
+    for path in sorted({path for path in paths if paths.count(path) > 1}):
+        problems.append(f"{source}: infer.{path}: more than one [[infer]] block for this path")
+    if not problems and not blocks:
+        problems.append(f"{source}: infer: no [[infer]] blocks (nothing to infer)")
+    if problems:
+        raise ConfigError(problems)
+    return blocks, settings
+
+
+def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings) -> list[str]:
+    """Cross-checks against the main config: each path exists and holds what its ``apply`` needs, the
+    scenario exists, there is evidence, and no sweep (inferred fields replace swept ones)."""
+    from .paths import get_path
+
+    problems = []
+    raw = cfg.raw()
+    for block in blocks:
+        where = f"infer.{block.path}"
+        try:
+            current = get_path(raw, block.path)
+        except KeyError as missing:
+            problems.append(f"infer.{missing.args[0]}")
+            continue
+        values = list(current.values()) if block.apply == "logit_shift" and isinstance(current, dict) else [current]
+        if not values or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+            problems.append(f"{where}: not a numeric field" + (" or table of numbers" if block.apply == "logit_shift"
+                                                              else ""))
+            continue
+        if block.apply == "logit_shift" and not all(0 < v < 1 for v in values):
+            problems.append(f"{where}: logit_shift needs shares strictly between 0 and 1")
+    if cfg.sweep:
+        problems.append("sweep: a config with [[infer]] blocks cannot have a [sweep] (inferred fields replace it)")
+    names = [scenario.name for scenario in cfg.scenarios()]
+    if settings.scenario is not None and settings.scenario not in names:
+        problems.append(f"inference.scenario: no scenario named {settings.scenario!r} (have {', '.join(names)})")
+    observed = cfg.observed
+    if not (observed.ballots and observed.registered) and not observed.votes and not observed.regional_turnout:
+        problems.append("observed: no evidence to infer from ([observed] has no counts or regional turnouts)")
+    return problems
