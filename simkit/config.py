@@ -18,6 +18,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .config_manipulation import ManipulationConfig, ScenarioConfig
+from .config_polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from .errors import InputError
 from .paths import dotted_location, get_path, set_path
 from .types import Correlation, Identifier, OpenShare, Positive, PositiveShare, Share
@@ -130,6 +131,8 @@ class Config(Block):
     run: Run = Run()
     manipulation: list[ManipulationConfig] = []
     scenario: list[ScenarioConfig] = []
+    exit_poll: list[ExitPollConfig] = []
+    quick_count: list[QuickCountConfig] = []
     sweep: dict[str, list[float]] = {}
     observed: Observed = Observed()
 
@@ -193,7 +196,8 @@ class ConfigError(InputError):
         super().__init__(problems[0] + more)
 
 
-UNSWEEPABLE = ("electorate", "run", "sweep", "observed", "options", "title")
+#: poll fields are not sweepable: each would re-simulate identical elections; give poll unknowns as ranges
+UNSWEEPABLE = ("electorate", "run", "sweep", "observed", "options", "title", "exit_poll", "quick_count")
 
 
 def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "") -> list[str]:
@@ -264,7 +268,23 @@ def cross_check(cfg: Config) -> list[str]:
         if cfg.observed.ballots > cfg.observed.registered:
             problems.append("observed.ballots: exceeds observed.registered")
     problems += _manipulation_problems(cfg, region_names)
+    problems += _poll_problems(cfg)
     problems += _sweep_problems(cfg)
+    return problems
+
+
+def _poll_problems(cfg: Config) -> list[str]:
+    """Poll designs against the ballot and, for synthetic electorates, the number of stations (the
+    register-dependent checks run where the electorate is built)."""
+    problems = []
+    for kind, polls in (("exit_poll", cfg.exit_poll), ("quick_count", cfg.quick_count)):
+        names = [poll.name for poll in polls]
+        if len(set(names)) != len(names):
+            problems.append(f"{kind}: names must be unique")
+    invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
+    n_stations = cfg.electorate.stations if isinstance(cfg.electorate, SyntheticElectorate) else 10**12
+    for poll in [*cfg.exit_poll, *cfg.quick_count]:
+        problems += check_poll_design(poll, n_stations, None, cfg.option_names, invalid)
     return problems
 
 

@@ -1,0 +1,212 @@
+"""Comparing published polls with simulated ones: rows, bias needed, joint tail, config errors, CLI."""
+import json
+import math
+
+import numpy as np
+import pytest
+import tomli_w
+from pydantic import BaseModel, ValidationError
+from scipy import stats
+
+from simkit.compare import compare_polls, election_at, joint_tail, resolve_design
+from simkit.config_polls import ExitPollConfig, QuickCountConfig, check_poll_design
+from simkit.model.exit_poll import draw_exit_poll
+
+from exit_poll_helpers import synthetic_election
+
+OPTIONS = ["inc", "other", "against_all", "invalid"]
+SHARES = [0.7, 0.15, 0.1, 0.05]
+ROW_KEYS = {"pollster", "option", "published", "simulated_mean", "simulated_sd", "simulated_low", "simulated_high",
+            "z", "p_value", "p_method", "design_effect", "bias_needed", "misreport_needed",
+            "misreport_needed_low", "misreport_needed_high"}
+
+
+@pytest.fixture(scope="module")
+def elections():
+    """400 simulated elections of 300 stations; replicates 0–299 are 'simulation', 300–399 'reality'."""
+    return synthetic_election(replicates=400, stations=300, options=OPTIONS, shares=SHARES, concentration=40.0,
+                              size_sd=0.5, seed=21)
+
+
+def test_rows_have_the_issue_keys_and_consistent_figures(elections):
+    ds = elections.isel(replicate=slice(0, 200))
+    poll = ExitPollConfig(name="p", stations=40, per_station=30, published={"inc": 0.72, "against_all": 0.09})
+    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=3, misreport=False)
+    assert [row["option"] for row in comparison.rows] == ["inc", "against_all"]
+    for row in comparison.rows:
+        assert set(row) == ROW_KEYS
+        assert row["z"] == pytest.approx((row["published"] - row["simulated_mean"]) / row["simulated_sd"])
+        assert row["bias_needed"] == pytest.approx(row["published"] - row["simulated_mean"])
+        assert row["simulated_low"] < row["simulated_mean"] < row["simulated_high"]
+        assert row["p_method"] in {"monte_carlo", "normal"}
+    assert comparison.estimates["estimate"].shape == (1, 200, 3)
+
+
+def test_unbiased_poll_centres_on_the_simulated_count(elections):
+    ds = elections.isel(replicate=slice(0, 200))
+    poll = ExitPollConfig(name="p", stations=60, per_station=40, estimator="weighted", published={"inc": 0.7})
+    row = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=4, misreport=False).rows[0]
+    votes = ds["votes"].sum("station")
+    true_share = 100 * (votes.sel(option="inc") / votes.sel(option=OPTIONS[:3]).sum("option")).values
+    # the weighted (Horvitz-Thompson ratio) estimator is nearly unbiased: its mean error is within 4 SE
+    error = row["simulated_mean"] - true_share.mean()
+    assert abs(error) < 4 * row["simulated_sd"] / np.sqrt(200)
+
+
+def test_planted_misreporting_rate_is_recovered_within_its_interval(elections):
+    """Ten 'real' polls in which 30% of against-all voters told the interviewer the incumbent's name. The
+    interval is a 90% test-inversion interval, so it covers 0.3 in ≥ 7 of 10 (P(fewer) < 0.02 at 90%)."""
+    planted = 0.30
+    simulation = elections.isel(replicate=slice(0, 300))
+    reality = election_at(elections.isel(replicate=slice(300, 310)), {})
+    biased = ExitPollConfig(name="x", stations=50, per_station=40, misreport={"against_all": {"inc": planted}})
+    design = resolve_design(biased, OPTIONS, "invalid", reality, unbiased=False).design
+    polls = []
+    for index in range(10):
+        rng = np.random.default_rng(1000 + index)
+        shares = draw_exit_poll(reality.votes[index].values, reality.registered, design, rng).shares
+        polls.append(biased.model_copy(update={"name": f"poll{index}",
+                                               "published": {"against_all": float(shares[2])}}))
+    comparison = compare_polls(simulation, polls, incumbent="inc", invalid="invalid", seed=5)
+    covered = [row["misreport_needed_low"] <= 100 * planted <= row["misreport_needed_high"]
+               for row in comparison.rows]
+    assert sum(covered) >= 7
+    estimates = [row["misreport_needed"] for row in comparison.rows]
+    # the point estimates scatter around the planted rate: their mean is within 4 SE of it
+    assert abs(np.mean(estimates) - 100 * planted) < 4 * np.std(estimates, ddof=1) / np.sqrt(len(estimates))
+
+
+def test_quick_count_of_the_official_count_is_typical(elections):
+    ds = elections.isel(replicate=slice(0, 200))
+    votes = ds["votes"].sum("station").mean("replicate")
+    official = float(votes.sel(option="inc") / votes.sel(option=OPTIONS[:3]).sum())
+    pvt = QuickCountConfig(name="pvt", stations=100, published={"inc": official})
+    row = compare_polls(ds, [pvt], incumbent="inc", invalid="invalid", seed=6).rows[0]
+    assert abs(row["z"]) < 1.0 and row["misreport_needed"] is None
+
+
+def test_joint_tail_matches_chi_square_for_gaussian_draws():
+    rng = np.random.default_rng(9)
+    simulated = rng.standard_normal((4000, 3))
+    published = np.array([1.0, -1.0, 1.0])  # d² = 3 under the identity covariance
+    result = joint_tail(simulated, published)
+    assert result["df"] == 3 and result["p_method"] == "monte_carlo"
+    assert result["mahalanobis"] == pytest.approx(math.sqrt(3), rel=0.05)
+    expected = stats.chi2.sf(3, 3)
+    assert abs(result["p_value"] - expected) < 4 * math.sqrt(expected * (1 - expected) / 4000) + 0.02
+
+
+def test_ranges_produce_a_ledger_at_both_ends(elections):
+    ds = elections.isel(replicate=slice(0, 100))
+    poll = ExitPollConfig(name="p", stations=[20, 80], sample_size=[1000, 3000], published={"inc": 0.7})
+    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=7, misreport=False)
+    assumptions = {(entry["assumption"], entry["value"]) for entry in comparison.ledger}
+    assert assumptions == {("exit_poll.p.stations", 20), ("exit_poll.p.stations", 80),
+                           ("exit_poll.p.sample_size", 1000), ("exit_poll.p.sample_size", 3000)}
+    by_stations = {entry["value"]: entry["simulated_sd"] for entry in comparison.ledger
+                   if entry["assumption"] == "exit_poll.p.stations"}
+    assert by_stations[20] > by_stations[80]
+
+
+def test_swept_fields_enter_the_ledger(elections):
+    import xarray as xr
+
+    honest = elections.isel(replicate=slice(0, 100))
+    dim = "exit_poll.p.per_station"
+    swept = honest.assign(votes=xr.concat([honest["votes"]] * 2, dim=dim)).assign_coords({dim: [5, 80]})
+    poll = ExitPollConfig(name="p", stations=30, per_station=20, published={"inc": 0.7})
+    comparison = compare_polls(swept, [poll], incumbent="inc", invalid="invalid", seed=9, misreport=False)
+    sd = {entry["value"]: entry["simulated_sd"] for entry in comparison.ledger}
+    assert set(sd) == {5, 80} and sd[5] > sd[80]
+    # the rows use the middle of the sweep (index 1 of 2: 80 voters a station)
+    assert comparison.rows[0]["simulated_sd"] == pytest.approx(sd[80])
+
+
+def test_impossible_claimed_size_is_flagged(elections):
+    ds = elections.isel(replicate=slice(0, 50))
+    voters_available = float(ds["votes"].sum(("station", "option")).mean()) / 300 * 30
+    poll = ExitPollConfig(name="big", stations=30, respondents="whole_flow", sample_size=int(3 * voters_available),
+                          published={"inc": 0.7})
+    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=8, misreport=False)
+    assert len(comparison.flags) == 1 and comparison.flags[0].startswith("big: ")
+
+
+def test_stated_error_is_set_beside_the_simulated_one(elections):
+    ds = elections.isel(replicate=slice(0, 50))
+    poll = ExitPollConfig(name="p", stations=20, per_station=10, stated_error=0.02, published={"inc": 0.7})
+    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=10, misreport=False)
+    half_width = 1.959964 * comparison.rows[0]["simulated_sd"]
+    assert comparison.flags == [f"p: stated error ±2.0 points; sampling alone gives a 95% half-width of up to "
+                                f"±{half_width:.1f} points for its published figures"]
+
+
+# -- config ------------------------------------------------------------------------------------------
+
+class Holder(BaseModel):
+    exit_poll: list[ExitPollConfig] = []
+
+
+def problems(**fields) -> list[str]:
+    from simkit.config import _pydantic_problems
+
+    raw = {"exit_poll": [{"name": "p", "stations": 10, "per_station": 20, **fields}]}
+    try:
+        Holder.model_validate(raw)
+    except ValidationError as error:
+        return _pydantic_problems(error, raw)
+    return []
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({"response_rate": 0.0}, "exit_poll.p.response_rate: must be in (0, 1]"),
+    ({"response_rate": 1.2}, "exit_poll.p.response_rate: must be in (0, 1]"),
+    ({"response_rate": [0.9, 0.5]}, "exit_poll.p.response_rate: a range must be [low, high] with low <= high"),
+    ({"misreport": {"against_all": {"inc": 0.7, "other": 0.6}}}, "exit_poll.p.misreport.against_all: shares sum to"),
+    ({"published": {"inc": 0.8, "other": 0.3}}, "exit_poll.p.published: shares sum to"),
+    ({"stations": 0}, "exit_poll.p.stations: must be at least 1"),
+])
+def test_bad_poll_fields_name_the_field(fields, expected):
+    assert any(problem.startswith(expected) for problem in problems(**fields)), problems(**fields)
+
+
+def test_full_misreport_row_must_sum_to_one():
+    found = problems(misreport={"against_all": {"against_all": 0.5, "inc": 0.3}})
+    assert any("misreport.against_all: a row that includes against_all itself must sum to 1" in p for p in found)
+
+
+def test_design_checks_against_the_electorate():
+    registered = np.full(100, 500)
+    poll = ExitPollConfig(name="p", stations=150, sample_size=60_000, published={"inc": 0.5, "other": 0.3,
+                                                                                   "against_all": 0.1})
+    found = check_poll_design(poll, 100, registered, OPTIONS, "invalid")
+    assert "exit_poll.p.stations: 150 is more than the 100 stations of the electorate" in found
+    assert any(p.startswith("exit_poll.p.sample_size: 60,000 respondents is more than") for p in found)
+    assert any(p.startswith("exit_poll.p.published: every valid option is published, so shares must sum to 1")
+               for p in found)
+    partial = QuickCountConfig(name="q", stations=10, published={"inc": 0.5, "nobody": 0.1})
+    assert check_poll_design(partial, 100, registered, OPTIONS, "invalid") == ["quick_count.q.published.nobody: "
+                                                                              "not an option"]
+
+
+# -- CLI ---------------------------------------------------------------------------------------------
+
+def test_compare_cli_prints_rows_and_scenarios_as_json(tmp_path, capsys):
+    from simkit.config import Config
+
+    if "exit_poll" not in Config.model_fields:
+        pytest.skip("the main Config has no exit_poll field yet")
+    from conftest import small_config_dict
+    from simkit.cli import main
+
+    raw = small_config_dict(stations=60, registered=60_000, options=("a", "b", "c"), shares=(0.6, 0.3, 0.1))
+    raw["exit_poll"] = [{"name": "p", "stations": 10, "per_station": 20, "published": {"a": 0.62, "b": 0.28,
+                                                                                      "c": 0.10}}]
+    config = tmp_path / "x.toml"
+    config.write_text(tomli_w.dumps(raw))
+    plot = tmp_path / "p.png"
+    assert main(["compare", str(config), "--json", "--replicates", "60", "--seed", "2", "--plot", str(plot)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [row["option"] for row in report["rows"]] == ["a", "b", "c"]
+    assert set(report["rows"][0]) == ROW_KEYS
+    assert [scenario["scenario"] for scenario in report["scenarios"]] == ["honest"]
+    assert plot.stat().st_size > 0
