@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = _config_or_result(args.config, _overrides(args.set))
     if args.output:
         io.output_format(args.output)
+    if args.scheduler or args.workers or args.resume:
+        return _run_on_cluster(cfg, args)
     run = engine.prepare(cfg, args.replicates, args.seed, args.keep)
     static = engine.annotate(engine.static_dataset(run), run.config)
     with progress_bar(run.replicates, enabled=not args.quiet) as bar:
@@ -69,6 +72,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
         ds = xr.merge([static, xr.concat(parts, dim="replicate")], combine_attrs="override")
     if not args.quiet or not args.output:
         print(format_summary(ds, run.config))
+    if args.output and not args.quiet:
+        print(f"written: {args.output}")
+    return 0
+
+
+def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
+    from .distributed import run_on_cluster
+    from .summary import format_summary
+
+    if args.scheduler and args.workers:
+        raise InputError("--scheduler, --workers: give one (a running scheduler, or N local worker processes)")
+    workers = args.workers or (None if args.scheduler else args.threads or os.cpu_count() or 1)
+    ds = run_on_cluster(cfg, args.output, replicates=args.replicates, seed=args.seed, keep=args.keep,
+                        block_size=args.block_size, scheduler=args.scheduler, workers=workers,
+                        resume=args.resume, quiet=args.quiet)
+    if not args.quiet or not args.output:
+        print(format_summary(ds))
     if args.output and not args.quiet:
         print(f"written: {args.output}")
     return 0
@@ -115,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="dotted.key=value", help="override a config field")
     run.add_argument("--block-size", type=int, default=32, help="replicates per block (does not change results)")
     run.add_argument("--threads", type=int, help="worker threads (default: all cores; does not change results)")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="run on a running dask scheduler (tcp://host:port)")
+    run.add_argument("--workers", type=int, metavar="N", help="run on N local dask worker processes")
+    run.add_argument("--resume", action="store_true", help="finish an interrupted dask run into the same .zarr output")
     run.add_argument("--quiet", action="store_true", help="no progress bar, no summary when writing a file")
     run.set_defaults(func=_cmd_run)
 
@@ -150,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("interrupted: nothing was written", file=sys.stderr)
+        print("interrupted: nothing was written to the target (a dask run keeps its finished blocks for --resume)",
+              file=sys.stderr)
         return 130
 
 

@@ -257,6 +257,7 @@ def provenance(run: Run) -> dict:
         "leader": run.config.leader,
         "station_group_size": streams.STATION_GROUP_SIZE,
         "kernel": "numpy",
+        "execution": "local",
         "simkit_version": __version__,
         "numpy_version": np.__version__,
         "scipy_version": scipy.__version__,

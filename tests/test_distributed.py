@@ -1,0 +1,194 @@
+"""Runs on a dask.distributed cluster: the same result as a local run, through worker deaths and resumes.
+
+CI starts the clusters itself (``LocalCluster`` with 2 worker processes); each test is bounded in time.
+"""
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import xarray as xr
+
+import simkit
+from simkit import distributed, engine, io, progress
+
+from conftest import small_config_dict
+
+distributed_api = pytest.importorskip("dask.distributed")
+
+#: attrs that describe one execution, not the result (a local and a dask run differ there only)
+EXECUTION_ATTRS = ("created", "execution")
+
+
+def config(**fields) -> simkit.Config:
+    raw = small_config_dict(sweep={"turnout.mean": [0.5, 0.6], "preferences.dispersion": [20.0, 40.0]}, **fields)
+    return simkit.Config.model_validate(raw)
+
+
+def local_result(cfg, path, *, replicates, seed, keep=None, block_size) -> xr.Dataset:
+    """The reference: a local run written by io.write_blocks (the path `simkit run` takes without dask)."""
+    run = engine.prepare(cfg, replicates, seed, keep)
+    static = engine.annotate(engine.static_dataset(run), run.config)
+    blocks = (engine.annotate(block, run.config) for block in engine.iter_blocks(run, block_size, workers=1))
+    io.write_blocks(static, blocks, path)
+    return io.open_result(path).load()
+
+
+def assert_same_result(result: xr.Dataset, reference: xr.Dataset) -> None:
+    result, reference = result.load().copy(), reference.copy()
+    for ds in (result, reference):
+        for name in EXECUTION_ATTRS:
+            ds.attrs.pop(name, None)
+    xr.testing.assert_identical(result, reference)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed_api.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                      silence_logs=50) as cluster, distributed_api.Client(cluster) as connected:
+        yield connected
+
+
+def test_two_worker_processes_give_exactly_the_local_result(client, tmp_path):
+    cfg = config()
+    reference = local_result(cfg, tmp_path / "local.zarr", replicates=23, seed=5, block_size=23)
+    result = distributed.run_on_cluster(cfg, tmp_path / "dask.zarr", replicates=23, seed=5, block_size=4,
+                                        client=client, quiet=True)
+    assert_same_result(result, reference)
+    assert result.attrs["execution"] == f"dask: {client.scheduler.address}, 2 workers"
+    assert not list(tmp_path.glob(".dask.zarr*"))  # no staging or work directory left behind
+
+
+def test_store_is_chunked_by_block_along_replicate(client, tmp_path):
+    result = distributed.run_on_cluster(config(), tmp_path / "r.zarr", replicates=10, seed=1, block_size=4,
+                                        client=client, quiet=True)
+    replicate_axis = result.votes.dims.index("replicate")
+    assert result.votes.encoding["chunks"][replicate_axis] == 4
+
+
+@pytest.mark.parametrize("suffix", [".nc", None])
+def test_gathered_results_equal_the_local_result(client, tmp_path, suffix):
+    cfg = config(keep="summary")
+    reference = local_result(cfg, tmp_path / "local.zarr", replicates=9, seed=2, block_size=9)
+    output = tmp_path / f"dask{suffix}" if suffix else None
+    result = distributed.run_on_cluster(cfg, output, replicates=9, seed=2, block_size=2, client=client, quiet=True)
+    assert_same_result(result, reference)
+
+
+def test_resume_needs_a_zarr_output(tmp_path):
+    with pytest.raises(simkit.InputError, match="--resume needs a .zarr output"):
+        distributed.run_on_cluster(config(), tmp_path / "r.nc", replicates=4, block_size=2, workers=2, resume=True)
+
+
+def worker_pid_busy_with_a_block(client) -> int:
+    """The process id of a worker that is computing a block right now."""
+    for address, keys in client.processing().items():
+        if keys:
+            return client.run(os.getpid, workers=[address])[address]
+    raise AssertionError("no worker is computing a block")
+
+
+def test_a_worker_killed_mid_run_leaves_the_result_identical(tmp_path):
+    # blocks of ~0.1 s each, so the run is still going when the first block is done
+    cfg = config(stations=10000, registered=5_000_000, keep="summary")
+    replicates, block_size = 24, 2
+    target = tmp_path / "dask.zarr"
+    markers = tmp_path / ".dask.zarr.resumable" / "done"
+    outcome = {}
+    with distributed_api.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                      silence_logs=50) as cluster, distributed_api.Client(cluster) as client:
+        def run():
+            outcome["result"] = distributed.run_on_cluster(cfg, target, replicates=replicates, seed=7,
+                                                           block_size=block_size, client=client, quiet=True)
+        runner = threading.Thread(target=run)
+        runner.start()
+        deadline = time.monotonic() + 60
+        while not (markers.exists() and any(markers.iterdir())):
+            assert time.monotonic() < deadline and runner.is_alive(), "the run did not start"
+            time.sleep(0.01)
+        os.kill(worker_pid_busy_with_a_block(client), signal.SIGKILL)
+        blocks_done_at_kill = len(list(markers.iterdir()))
+        runner.join(timeout=90)
+        assert not runner.is_alive(), "the run did not finish after the worker died"
+    assert blocks_done_at_kill < replicates // block_size
+    reference = local_result(cfg, tmp_path / "local.zarr", replicates=replicates, seed=7, block_size=replicates)
+    assert_same_result(outcome["result"], reference)
+
+
+class InterruptingBar:
+    """A progress bar that interrupts the run (as Ctrl-C would) after ``blocks`` blocks are reported done."""
+
+    def __init__(self, blocks):
+        self.blocks = blocks
+
+    def __call__(self, total, enabled=True, unit="replicate"):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, replicates):
+        if replicates:
+            self.blocks -= 1
+            if self.blocks == 0:
+                raise KeyboardInterrupt
+
+
+def chunk_files_by_block(store: Path, variable: str) -> dict[int, tuple[int, int]]:
+    """(inode, mtime in ns) of each chunk file of ``variable``, by its chunk index along ``replicate``."""
+    axis = json.loads((store / variable / ".zattrs").read_text())["_ARRAY_DIMENSIONS"].index("replicate")
+    files = {}
+    for chunk in (store / variable).iterdir():
+        if not chunk.name.startswith("."):
+            stat = chunk.stat()
+            files.setdefault(int(chunk.name.split(".")[axis]), []).append((chunk.name, stat.st_ino, stat.st_mtime_ns))
+    return {index: tuple(sorted(entries)) for index, entries in files.items()}
+
+
+def test_resume_computes_only_the_missing_blocks(client, tmp_path, monkeypatch, capsys):
+    cfg = config()
+    replicates, block_size, n_blocks = 20, 2, 10
+    target = tmp_path / "dask.zarr"
+    work = tmp_path / ".dask.zarr.resumable"
+    with monkeypatch.context() as patch:
+        patch.setattr(progress, "progress_bar", InterruptingBar(blocks=3))
+        with pytest.raises(KeyboardInterrupt):
+            distributed.run_on_cluster(cfg, target, replicates=replicates, seed=3, block_size=block_size, workers=2)
+    assert not target.exists()
+    done = sorted(marker.name for marker in (work / "done").iterdir())
+    assert 3 <= len(done) < n_blocks
+    done_chunks = {int(name.split("-")[0]) // block_size for name in done}
+    before = chunk_files_by_block(work / "dask.zarr", "votes")
+    capsys.readouterr()
+
+    result = distributed.run_on_cluster(cfg, target, replicates=replicates, seed=3, block_size=block_size,
+                                        client=client, resume=True)
+    assert f"{len(done)} of {n_blocks} blocks already written, computing {n_blocks - len(done)}" in capsys.readouterr().err
+    after = chunk_files_by_block(target, "votes")
+    assert {index: after[index] for index in done_chunks} == {index: before[index] for index in done_chunks}
+    assert not work.exists()
+    reference = local_result(cfg, tmp_path / "local.zarr", replicates=replicates, seed=3, block_size=block_size)
+    assert_same_result(result, reference)
+
+
+def test_resume_refuses_a_partial_run_of_another_config(tmp_path, monkeypatch):
+    target = tmp_path / "dask.zarr"
+    with monkeypatch.context() as patch:
+        patch.setattr(progress, "progress_bar", InterruptingBar(blocks=1))
+        with pytest.raises(KeyboardInterrupt):
+            distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, workers=1, quiet=True)
+    with pytest.raises(simkit.InputError, match="different config or block size"):
+        distributed.run_on_cluster(config(), target, replicates=8, seed=4, block_size=2, workers=1, resume=True)
+
+
+def test_workers_with_other_versions_are_refused(client, tmp_path, monkeypatch):
+    monkeypatch.setattr(simkit, "__version__", "0.0.0-client")
+    with pytest.raises(simkit.InputError, match="differ from the client's"):
+        distributed.run_on_cluster(config(), tmp_path / "r.zarr", replicates=4, block_size=2, client=client)
+    assert not list(tmp_path.iterdir())
