@@ -53,7 +53,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         io.output_format(args.output)
     if args.scheduler or args.workers or args.resume:
         return _run_on_cluster(cfg, args)
-    run = engine.prepare(cfg, args.replicates, args.seed, args.keep)
+    run = engine.prepare(cfg, args.replicates, args.seed, args.keep, args.kernel)
     static = engine.annotate(engine.static_dataset(run), run.config)
     with progress_bar(run.replicates, enabled=not args.quiet) as bar:
         def counted(blocks):
@@ -86,7 +86,7 @@ def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
     workers = args.workers or (None if args.scheduler else args.threads or os.cpu_count() or 1)
     ds = run_on_cluster(cfg, args.output, replicates=args.replicates, seed=args.seed, keep=args.keep,
                         block_size=args.block_size, scheduler=args.scheduler, workers=workers,
-                        resume=args.resume, quiet=args.quiet)
+                        resume=args.resume, quiet=args.quiet, kernel=args.kernel)
     if not args.quiet or not args.output:
         print(format_summary(ds))
     if args.output and not args.quiet:
@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="dotted.key=value", help="override a config field")
     run.add_argument("--block-size", type=int, default=32, help="replicates per block (does not change results)")
     run.add_argument("--threads", type=int, help="worker threads (default: all cores; does not change results)")
+    run.add_argument("--kernel", choices=["numpy", "numba"], default="numpy",
+                     help="random-draw kernel: numpy, or numba (fused; needs the 'fast' extra); recorded in the attrs")
     run.add_argument("--scheduler", metavar="ADDRESS", help="run on a running dask scheduler (tcp://host:port)")
     run.add_argument("--workers", type=int, metavar="N", help="run on N local dask worker processes")
     run.add_argument("--resume", action="store_true", help="finish an interrupted dask run into the same .zarr output")

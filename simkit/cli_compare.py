@@ -78,51 +78,15 @@ def format_report(comparison) -> str:
     return "\n".join(lines)
 
 
-def scenario_polls(cfg, polls: list) -> dict[str, list]:
-    """Per ``[[scenario]]`` of the config, the polls with the scenario's ``exit_poll.*`` and
-    ``quick_count.*`` overrides applied (scenarios that override no poll use the polls as they are)."""
-    from .paths import set_path
-
-    result = {}
-    for scenario in getattr(cfg, "scenario", None) or []:
-        raw = {"exit_poll": [poll.model_dump(exclude_none=True) for poll in cfg.exit_poll],
-               "quick_count": [poll.model_dump(exclude_none=True) for poll in cfg.quick_count]}
-        touched = False
-        for path, value in scenario.overrides.items():
-            if path.split(".")[0] in raw:
-                raw = set_path(raw, path, value)
-                touched = True
-        if touched:
-            models = [type(poll) for poll in polls]
-            result[scenario.name] = [model.model_validate(item)
-                                     for model, item in zip(models, raw["exit_poll"] + raw["quick_count"])]
-    return result
-
-
 def handler(args: argparse.Namespace) -> int:
-    from . import simulate
-    from .compare import compare_polls
+    from .compare import compare_config
     from .config import load_config
-    from .config_polls import check_poll_design
-    from .electorate import build_electorate
 
     cfg = load_config(args.config)
-    polls = list(getattr(cfg, "exit_poll", [])) + list(getattr(cfg, "quick_count", []))
-    if not polls:
-        raise InputError(f"{args.config}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
-    electorate = build_electorate(cfg.electorate)
-    invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
-    for poll in polls:
-        problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
-        if problems:
-            raise InputError(f"{args.config}: {problems[0]}")
     if args.output and args.output.suffix in (".nc", ".zarr"):
         from .io import output_format
         output_format(args.output)
-    ds = simulate(cfg, replicates=args.replicates, seed=args.seed, keep="full")
-    seed = args.seed if args.seed is not None else cfg.run.seed
-    comparison = compare_polls(ds, polls, incumbent=cfg.leader, invalid=invalid, official=dict(cfg.observed.votes),
-                               seed=seed, scenario_polls=scenario_polls(cfg, polls))
+    comparison = compare_config(cfg, replicates=args.replicates, seed=args.seed, source=str(args.config))
     text = to_json(comparison.to_json()) if args.json else format_report(comparison)
     print(text)
     if args.output:

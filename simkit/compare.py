@@ -454,3 +454,43 @@ def _scenarios(ds, polls, scenario_polls, options, invalid, valid_names, seed, b
         simulated = np.stack([columns[p][:, column] for p, column in keys], axis=-1)
         results.append({"scenario": name, **joint_tail(simulated, published)})
     return results
+
+
+def scenario_polls(cfg, polls: list) -> dict[str, list]:
+    """Per ``[[scenario]]`` of the config that overrides ``exit_poll.*`` or ``quick_count.*`` fields, the
+    polls with those overrides applied."""
+    result = {}
+    for scenario in cfg.scenario:
+        if any(path.split(".")[0] in ("exit_poll", "quick_count") for path in scenario.overrides):
+            resolved = cfg.at(scenario.overrides)
+            result[scenario.name] = list(resolved.exit_poll) + list(resolved.quick_count)
+    return result
+
+
+def compare_config(cfg, *, replicates: int | None = None, seed: int | None = None, ds: xr.Dataset | None = None,
+                   source: str = "config") -> Comparison:
+    """The whole comparison for a config: check its poll designs against the electorate, simulate
+    ``replicates`` elections with full station-level output (unless ``ds`` gives them) and compare every
+    ``[[exit_poll]]`` and ``[[quick_count]]`` with the official count of ``[observed]``.
+
+    Raises :class:`simkit.errors.InputError` (``source: field: problem``) for a config without polls or a
+    design the electorate makes impossible.
+    """
+    from .config_polls import check_poll_design
+    from .electorate import build_electorate
+    from .engine import simulate
+    from .errors import InputError
+
+    polls = list(cfg.exit_poll) + list(cfg.quick_count)
+    if not polls:
+        raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
+    electorate = build_electorate(cfg.electorate)
+    invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
+    for poll in polls:
+        problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
+        if problems:
+            raise InputError(f"{source}: {problems[0]}")
+    if ds is None:
+        ds = simulate(cfg, replicates=replicates, seed=seed, keep="full")
+    return compare_polls(ds, polls, incumbent=cfg.leader, invalid=invalid, official=dict(cfg.observed.votes),
+                         seed=seed if seed is not None else cfg.run.seed, scenario_polls=scenario_polls(cfg, polls))

@@ -59,11 +59,11 @@ _MARKERS = "done"
 # --------------------------------------------------------------------------------------------- worker side
 
 @functools.lru_cache(maxsize=4)
-def _prepared(config_text: str) -> engine.Run:
-    """The run of a resolved config text, built once per worker process and config."""
+def _prepared(config_text: str, kernel: str) -> engine.Run:
+    """The run of a resolved config text, built once per worker process, config and kernel."""
     from .config import parse_config
 
-    return engine.prepare(parse_config(config_text, source="<distributed run config>"))
+    return engine.prepare(parse_config(config_text, source="<distributed run config>"), kernel=kernel)
 
 
 def _replicate_variables(block: xr.Dataset) -> xr.Dataset:
@@ -74,16 +74,16 @@ def _replicate_variables(block: xr.Dataset) -> xr.Dataset:
     return block[names].drop_vars(schema.REPLICATE, errors="ignore")
 
 
-def compute_block(config_text: str, start: int, stop: int) -> xr.Dataset:
+def compute_block(config_text: str, start: int, stop: int, kernel: str = "numpy") -> xr.Dataset:
     """Task: replicates ``[start, stop)`` of the run of ``config_text`` (all sweep points), annotated."""
-    run = _prepared(config_text)
+    run = _prepared(config_text, kernel)
     return engine.annotate(engine.block_dataset(run, range(start, stop)), run.config)
 
 
-def write_block(config_text: str, start: int, stop: int, store: str, markers: str) -> int:
+def write_block(config_text: str, start: int, stop: int, store: str, markers: str, kernel: str = "numpy") -> int:
     """Task: compute replicates ``[start, stop)`` and write them into their region of the zarr ``store``,
     then leave the marker ``markers/<start>-<stop>``. Returns the number of replicates written."""
-    block = _replicate_variables(compute_block(config_text, start, stop))
+    block = _replicate_variables(compute_block(config_text, start, stop, kernel))
     block.to_zarr(store, region={schema.REPLICATE: slice(start, stop)}, mode="r+", consolidated=False,
                   zarr_format=io.ZARR_FORMAT)
     marker = Path(markers) / _marker_name(start, stop)
@@ -247,7 +247,7 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
                    seed: int | None = None, keep: str | None = None,
                    block_size: int = engine.DEFAULT_BLOCK_SIZE, scheduler: str | None = None,
                    workers: int | None = None, resume: bool = False, quiet: bool = False,
-                   client: Client | None = None) -> xr.Dataset:
+                   client: Client | None = None, kernel: str | None = None) -> xr.Dataset:
     """Simulate ``cfg`` on a dask cluster and return the result (opened from ``output`` when given).
 
     The cluster is ``client``, else the scheduler at ``scheduler`` (``tcp://host:port``), else a
@@ -263,7 +263,7 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
     fmt = io.output_format(output) if output is not None else None
     if resume and fmt != "zarr":
         raise InputError(f"{output or 'no output'}: --resume needs a .zarr output")
-    run = engine.prepare(cfg, replicates, seed, keep)
+    run = engine.prepare(cfg, replicates, seed, keep, kernel)
     blocks = blocks_of(run.replicates, block_size)
     if fmt == "zarr":
         work = _WorkDir(Path(output))
@@ -289,7 +289,8 @@ def _gather(client: Client, run: engine.Run, static: xr.Dataset, blocks: list[ra
     from .progress import progress_bar
 
     config_text = run.config.to_toml()
-    futures = [client.submit(compute_block, config_text, block.start, block.stop, retries=RETRIES, key=_key(block))
+    futures = [client.submit(compute_block, config_text, block.start, block.stop, run.kernel, retries=RETRIES,
+                             key=_key(block))
                for block in blocks]
     try:
         with progress_bar(run.replicates, enabled=not quiet) as bar:
@@ -323,7 +324,7 @@ def _write_store(client: Client, run: engine.Run, static: xr.Dataset, blocks: li
               f"computing {len(missing)}", file=sys.stderr)
     config_text = run.config.to_toml()
     futures = [client.submit(write_block, config_text, block.start, block.stop, str(work.store), str(work.markers),
-                             retries=RETRIES, key=_key(block)) for block in missing]
+                             run.kernel, retries=RETRIES, key=_key(block)) for block in missing]
     try:
         with progress_bar(run.replicates, enabled=not quiet) as bar:
             bar.update(run.replicates - sum(len(block) for block in missing))

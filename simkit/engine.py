@@ -18,10 +18,11 @@ from typing import Iterator
 import numpy as np
 import xarray as xr
 
-from . import schema, streams
+from . import kernels, schema, streams
 from .config import Config
 from .config_manipulation import ManipulationConfig
 from .electorate import Electorate, build_electorate
+from .errors import InputError
 from .model.counts import draw_counts
 from .model.manipulation import MECHANISMS
 from .model.preferences import PreferencePlan, draw_preferences
@@ -76,15 +77,30 @@ def make_plan(cfg: Config, electorate: Electorate) -> Plan:
     return Plan(cfg, locations[electorate.region_index], plan, make_scenarios(cfg, electorate))
 
 
-def honest_replicate(plan: Plan, electorate: Electorate, seed: int, replicate: int) -> tuple[np.ndarray, np.ndarray]:
-    """One honest election: ``ballots`` (station,) and ``votes`` (station, option), int64."""
+def honest_replicate(plan: Plan, electorate: Electorate, seed: int, replicate: int,
+                     kernel: str = "numpy") -> tuple[np.ndarray, np.ndarray]:
+    """One honest election: ``ballots`` (station,) and ``votes`` (station, option), int64.
+
+    ``kernel = "numba"`` draws each station group with :func:`simkit.kernels.honest_group` where it
+    supports the model (logit-normal turnout, Dirichlet preferences, rho = 0), the numpy path elsewhere."""
     turnout_cfg = plan.config.turnout
     n_regions = len(electorate.region_names)
     region_shift = plan.preferences.regional_sd * streams.generator(
         seed, replicate, 0, streams.REGIONAL).standard_normal(n_regions)
     ballots = np.empty(electorate.n_stations, dtype=np.int64)
     votes = np.empty((electorate.n_stations, len(plan.preferences.shares)), dtype=np.int64)
+    fused = kernel == "numba" and kernels.supports(turnout_cfg.model, plan.preferences.model, plan.preferences.rho)
+    composition = plan.preferences.regional_composition(region_shift) if fused else None
     for group, stations in enumerate(streams.station_groups(electorate.n_stations)):
+        if fused:
+            kernels.honest_group(
+                electorate.registered[stations], plan.turnout_location[stations], turnout_cfg.dispersion,
+                plan.preferences.dispersion, composition, electorate.region_index[stations],
+                streams.generator(seed, replicate, group, streams.TURNOUT),
+                streams.generator(seed, replicate, group, streams.PREFERENCES),
+                streams.generator(seed, replicate, group, streams.COUNTS),
+                ballots[stations], votes[stations])
+            continue
         latent = streams.generator(seed, replicate, group, streams.TURNOUT).standard_normal(
             stations.stop - stations.start)
         turnout = turnout_from_latent(turnout_cfg.model, plan.turnout_location[stations],
@@ -134,6 +150,7 @@ class Run:
     seed: int
     replicates: int
     keep: str
+    kernel: str = "numpy"  #: "numpy" or "numba" (see :mod:`simkit.kernels`)
 
     @property
     def sweep_shape(self) -> tuple[int, ...]:
@@ -144,8 +161,15 @@ class Run:
         return [scenario.name for scenario in self.plans[0].scenarios]
 
 
-def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None) -> Run:
-    """Resolve a config for running: apply run overrides, build the electorate and the sweep plans."""
+def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
+            kernel: str | None = None) -> Run:
+    """Resolve a config for running: apply run overrides, build the electorate and the sweep plans.
+    ``kernel``: "numpy" (default) or "numba" (needs numba installed)."""
+    kernel = kernel or "numpy"
+    if kernel not in kernels.KERNELS:
+        raise InputError(f"kernel: must be one of {', '.join(kernels.KERNELS)}, got {kernel!r}")
+    if kernel == "numba" and not kernels.AVAILABLE:
+        raise InputError("kernel: 'numba' needs numba installed (pip install -e \".[fast]\"); use kernel 'numpy'")
     run_fields = {"replicates": replicates, "seed": seed, "keep": keep}
     updates = {key: value for key, value in run_fields.items() if value is not None}
     if updates:
@@ -153,7 +177,7 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
         cfg = Config.model_validate(cfg.raw())  # re-validate the overridden values
     electorate = build_electorate(cfg.electorate)
     plans = [make_plan(cfg.at(point), electorate) for point in cfg.sweep_points()]
-    return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep)
+    return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel)
 
 
 def region_totals(region_index: np.ndarray, votes: np.ndarray, n_regions: int) -> np.ndarray:
@@ -191,7 +215,7 @@ def _block_arrays(run: Run, replicates: range) -> dict[str, np.ndarray]:
         honest_counts = {}  # sweep points that differ only in manipulation fields share the honest draw
         for p, plan in enumerate(run.plans):
             if honest_keys[p] not in honest_counts:
-                honest_counts[honest_keys[p]] = honest_replicate(plan, electorate, run.seed, replicate)
+                honest_counts[honest_keys[p]] = honest_replicate(plan, electorate, run.seed, replicate, run.kernel)
             honest_ballots, honest_votes = honest_counts[honest_keys[p]]
             for s, scenario in enumerate(plan.scenarios):
                 ballots, votes, added, touched = manipulate(scenario, plan.config, electorate, run.seed, replicate,
@@ -256,7 +280,7 @@ def provenance(run: Run) -> dict:
         "keep": run.keep,
         "leader": run.config.leader,
         "station_group_size": streams.STATION_GROUP_SIZE,
-        "kernel": "numpy",
+        "kernel": run.kernel,
         "execution": "local",
         "simkit_version": __version__,
         "numpy_version": np.__version__,
@@ -299,11 +323,13 @@ def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | N
 
 
 def simulate(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
-             block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None, progress: bool = False) -> xr.Dataset:
-    """Simulate ``replicates`` elections of ``cfg`` in memory and return the Dataset (see :mod:`simkit.schema`)."""
+             block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None, progress: bool = False,
+             kernel: str | None = None) -> xr.Dataset:
+    """Simulate ``replicates`` elections of ``cfg`` in memory and return the Dataset (see :mod:`simkit.schema`).
+    ``kernel``: "numpy" (default) or "numba" (see :mod:`simkit.kernels`); recorded in the attrs."""
     from .progress import progress_bar
 
-    run = prepare(cfg, replicates, seed, keep)
+    run = prepare(cfg, replicates, seed, keep, kernel)
     with progress_bar(run.replicates, enabled=progress) as bar:
         parts = []
         for block in iter_blocks(run, block_size, workers):

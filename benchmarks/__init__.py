@@ -1,0 +1,1 @@
+"""Performance benchmarks of simkit (airspeed velocity) and the side-by-side comparison script."""

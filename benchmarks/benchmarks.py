@@ -1,0 +1,163 @@
+"""airspeed-velocity benchmarks: the engine, the kernels, the exit-poll draw and the forensic tests.
+
+Workload: ``benchmarks/workload.toml`` (Kazakhstan 2022 at full scale: 11,953,465 voters, 10,101 stations,
+8 outcomes, logit-normal turnout, Dirichlet preferences, rho = 0). Timed engine runs use
+:data:`REPLICATES` replicates (so a ``time_*`` result divided by it is seconds per replicate). The
+exit-poll and forensic benchmarks skip (``NotImplementedError`` in ``setup``, asv's skip signal) when
+their modules are absent. :func:`use_smoke_sizes` shrinks everything for the CI smoke test.
+
+Run: ``cd benchmarks && asv run --python=same --quick``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+WORKLOAD = Path(__file__).resolve().with_name("workload.toml")
+#: config overrides applied to the workload (none: full scale)
+OVERRIDES: dict = {}
+#: replicates per timed engine run
+REPLICATES = 32
+#: draws of the resampled forensic null
+NULL_DRAWS = 200
+SEED = 7
+
+
+def use_smoke_sizes() -> None:
+    """Tiny sizes (400 stations, 2 replicates, 10 null draws) for the CI smoke test."""
+    global OVERRIDES, REPLICATES, NULL_DRAWS
+    OVERRIDES = {"electorate.registered": 400_000, "electorate.stations": 400}
+    REPLICATES, NULL_DRAWS = 2, 10
+
+
+def _config():
+    import simkit
+
+    return simkit.load_config(WORKLOAD, OVERRIDES or None)
+
+
+def _election_arrays():
+    """One simulated honest election of the workload: (electorate, plan, ballots (station,), votes
+    (station, option))."""
+    from simkit import engine
+
+    run = engine.prepare(_config(), replicates=1)
+    ballots, votes = engine.honest_replicate(run.plans[0], run.electorate, SEED, 0)
+    return run, ballots, votes
+
+
+class Engine:
+    """``simkit.simulate`` on the workload, summary-only and full station-level output (in memory)."""
+
+    params = (["summary", "full"],)
+    param_names = ["keep"]
+    timeout = 600
+
+    def setup(self, keep):
+        self.cfg = _config()
+
+    def time_simulate(self, keep):
+        import simkit
+
+        simkit.simulate(self.cfg, replicates=REPLICATES, seed=SEED, keep=keep)
+
+    def peakmem_simulate(self, keep):
+        import simkit
+
+        simkit.simulate(self.cfg, replicates=REPLICATES, seed=SEED, keep=keep)
+
+
+class HonestReplicate:
+    """One honest election on one thread: the numpy path and, when numba is installed, the fused kernel."""
+
+    params = (["numpy", "numba"],)
+    param_names = ["kernel"]
+
+    def setup(self, kernel):
+        from simkit import engine, kernels, streams
+
+        self.run = engine.prepare(_config(), replicates=1)
+        if kernel == "numpy":
+            self.draw = lambda replicate: engine.honest_replicate(self.run.plans[0], self.run.electorate, SEED,
+                                                                  replicate)
+            return
+        if not kernels.AVAILABLE:
+            raise NotImplementedError("numba is not installed")
+        plan, electorate = self.run.plans[0], self.run.electorate
+        composition = plan.preferences.regional_composition(np.zeros(len(electorate.region_names)))
+        ballots = np.empty(electorate.n_stations, np.int64)
+        votes = np.empty((electorate.n_stations, len(plan.preferences.shares)), np.int64)
+
+        def draw(replicate):
+            for group, stations in enumerate(streams.station_groups(electorate.n_stations)):
+                kernels.honest_group(
+                    electorate.registered[stations], plan.turnout_location[stations], plan.config.turnout.dispersion,
+                    plan.preferences.dispersion, composition, electorate.region_index[stations],
+                    *(streams.generator(SEED, replicate, group, component)
+                      for component in (streams.TURNOUT, streams.PREFERENCES, streams.COUNTS)),
+                    ballots[stations], votes[stations])
+            return ballots, votes
+
+        self.draw = draw
+        draw(0)  # compile (or load the on-disk cache) outside the timing
+
+    def time_honest_replicate(self, kernel):
+        self.draw(1)
+
+
+class ExitPoll:
+    """One exit poll (simkit.model.exit_poll) drawn from one simulated election of the workload."""
+
+    params = (["simple", "pps"],)
+    param_names = ["selection"]
+
+    def setup(self, selection):
+        try:
+            from simkit.model import exit_poll
+        except ImportError as missing:
+            raise NotImplementedError(f"simkit.model.exit_poll is absent: {missing}") from None
+        run, _, self.votes = _election_arrays()
+        self.registered = run.electorate.registered
+        self.region_index = run.electorate.region_index
+        valid = np.array([name != "invalid" for name in run.config.option_names])
+        self.design = exit_poll.PollDesign(n_stations=min(300, run.electorate.n_stations // 2), valid=valid,
+                                           selection=selection, by_region=True, respondents="fixed",
+                                           per_station=60, response_rate=0.8)
+        self.module = exit_poll
+
+    def time_draw_exit_poll(self, selection):
+        self.module.draw_exit_poll(self.votes, self.registered, self.design, np.random.default_rng(SEED),
+                                   self.region_index)
+
+    def peakmem_draw_exit_poll(self, selection):
+        self.module.draw_exit_poll(self.votes, self.registered, self.design, np.random.default_rng(SEED),
+                                   self.region_index)
+
+
+class IntegerPercent:
+    """The integer-percentage test (simkit.forensics.integer_percent) on one simulated election: the
+    resampled null (:data:`NULL_DRAWS` draws) and the exact Poisson-binomial null moments."""
+
+    def setup(self):
+        try:
+            from simkit.forensics import integer_percent
+            from simkit.forensics.core import Election
+        except ImportError as missing:
+            raise NotImplementedError(f"simkit.forensics is absent: {missing}") from None
+        run, ballots, votes = _election_arrays()
+        electorate = run.electorate
+        self.election = Election(registered=electorate.registered, ballots=ballots, votes=votes,
+                                 options=tuple(run.config.option_names), leader=0,
+                                 region=np.array(electorate.region_names)[electorate.region_index],
+                                 station_id=electorate.station_ids)
+        self.module = integer_percent
+
+    def time_resampled_null(self):
+        self.module.run(self.election, draws=NULL_DRAWS, rng=SEED)
+
+    def time_exact_null_moments(self):
+        self.module.exact_null_moments(self.election)
+
+    def peakmem_resampled_null(self):
+        self.module.run(self.election, draws=NULL_DRAWS, rng=SEED)

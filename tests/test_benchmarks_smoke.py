@@ -1,0 +1,65 @@
+"""The benchmarks run (tiny sizes, no timing assertions): compare.py's JSON and every asv benchmark once."""
+import importlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+REQUIRED_KEYS = ("per_voter_rps", "numpy_rps", "simkit_rps", "simkit_full_rps", "simkit_peak_rss_mb",
+                 "simkit_full_peak_rss_mb")
+
+
+def test_compare_smoke_prints_every_required_key():
+    completed = subprocess.run([sys.executable, str(REPO / "benchmarks" / "compare.py"), "--smoke", "--json"],
+                               capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    for key in REQUIRED_KEYS:
+        assert report[key] > 0, key
+    assert report["smoke"] is True
+    assert report["workload"]["outcomes"] == 8
+
+
+def test_compare_baselines_draw_the_workload_model():
+    """Same model in the baselines as in simkit: national leader totals agree within a few standard errors."""
+    compare = _import("benchmarks.compare")
+    params, _ = compare._parameters(compare.SMOKE_OVERRIDES)
+    per_voter = compare.per_voter(params, 30, seed=1)[:, 0]
+    numpy = compare.numpy_baseline(params, 30, seed=2)[:, 0]
+    standard_error = (per_voter.var(ddof=1) / 30 + numpy.var(ddof=1) / 30) ** 0.5
+    assert abs(per_voter.mean() - numpy.mean()) < 4 * standard_error
+
+
+def _import(name: str):
+    """A module of the repository's ``benchmarks`` package (not installed: imported from the checkout)."""
+    sys.path.insert(0, str(REPO))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(REPO))
+
+
+def _benchmark_calls():
+    module = _import("benchmarks.benchmarks")
+    module.use_smoke_sizes()
+    for name in dir(module):
+        cls = getattr(module, name)
+        if not isinstance(cls, type) or cls.__module__ != module.__name__:
+            continue
+        combos = [()] if not hasattr(cls, "params") else [(value,) for value in cls.params[0]]
+        for method in sorted(m for m in dir(cls) if m.startswith(("time_", "peakmem_"))):
+            for combo in combos:
+                yield pytest.param(cls, method, combo, id=f"{name}.{method}{list(combo) if combo else ''}")
+
+
+@pytest.mark.parametrize("cls,method,args", list(_benchmark_calls()))
+def test_asv_benchmark_runs_once_at_tiny_size(cls, method, args):
+    instance = cls()
+    try:
+        instance.setup(*args)
+    except NotImplementedError as skip:
+        pytest.skip(str(skip))
+    getattr(instance, method)(*args)
