@@ -174,7 +174,8 @@ def _child(args: argparse.Namespace) -> None:
         totals = simkit_full(cfg, args.replicates, args.seed, args.workers, args.kernel, args.directory)
     seconds = time.perf_counter() - started
     ended_cpu = os.times()
-    cpu = (ended_cpu.user - started_cpu.user) + (ended_cpu.system - started_cpu.system)
+    cpu = sum(getattr(ended_cpu, field) - getattr(started_cpu, field)  # simkit's worker processes included
+              for field in ("user", "system", "children_user", "children_system"))
     print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "replicates": args.replicates,
                       "mean_total_votes": totals.mean(axis=0).tolist()}))
 
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicates", type=int, default=None, help="replicates (default 1000; smoke 4)")
     parser.add_argument("--per-voter-replicates", type=int, default=None, help="per-voter replicates timed (default 3)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=None, help="simkit threads (default: all cores)")
+    parser.add_argument("--workers", type=int, default=None, help="simkit worker processes (default: all cores)")
     parser.add_argument("--kernel", choices=("numpy", "numba"), default="numpy", help="simkit's kernel")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     parser.add_argument("--scaling", action="store_true", help="also time simkit summary-only at three sizes")
@@ -311,7 +312,7 @@ def _print_summary(report: dict) -> None:
     print(f"workload: {w['voters']:,} voters, {w['stations']:,} stations, {w['outcomes']} outcomes, "
           f"{w['turnout']} turnout, {w['preferences']} preferences, rho = {w['rho']}, {w['replicates']} replicates"
           f"{' (SMOKE: tiny sizes, timings mean nothing)' if report['smoke'] else ''}; kernel {report['kernel']}, "
-          f"{report['workers']} simkit threads on {report['cpu_count']} cores")
+          f"{report['workers']} simkit processes on {report['cpu_count']} cores")
     for key, label in (("ratio_simkit_numpy", "simkit / numpy"), ("ratio_simkit_per_voter", "simkit / per-voter"),
                        ("ratio_simkit_full_numpy", "simkit full (zarr) / numpy")):
         if key in report:

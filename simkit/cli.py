@@ -60,7 +60,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             for block in blocks:
                 bar.update(block.sizes["replicate"])
                 yield engine.annotate(block, run.config)
-        blocks = counted(engine.iter_blocks(run, args.block_size, args.threads))
+        blocks = counted(engine.iter_blocks(run, args.block_size, args.processes))
         if args.output:
             io.write_blocks(static, blocks, args.output)
         else:
@@ -83,7 +83,7 @@ def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
 
     if args.scheduler and args.workers:
         raise InputError("--scheduler, --workers: give one (a running scheduler, or N local worker processes)")
-    workers = args.workers or (None if args.scheduler else args.threads or os.cpu_count() or 1)
+    workers = args.workers or (None if args.scheduler else args.processes or os.cpu_count() or 1)
     ds = run_on_cluster(cfg, args.output, replicates=args.replicates, seed=args.seed, keep=args.keep,
                         block_size=args.block_size, scheduler=args.scheduler, workers=workers,
                         resume=args.resume, quiet=args.quiet, kernel=args.kernel)
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keep", choices=["full", "summary"], help="station-level arrays or totals only")
     run.add_argument("--set", action="append", default=[], metavar="dotted.key=value", help="override a config field")
     run.add_argument("--block-size", type=int, default=32, help="replicates per block (does not change results)")
-    run.add_argument("--threads", type=int, help="worker threads (default: all cores; does not change results)")
+    run.add_argument("--processes", type=int, help="local worker processes (default: all cores; does not change results)")
     run.add_argument("--kernel", choices=["numpy", "numba"], default="numpy",
                      help="random-draw kernel: numpy, or numba (fused; needs the 'fast' extra); recorded in the attrs")
     run.add_argument("--scheduler", metavar="ADDRESS", help="run on a running dask scheduler (tcp://host:port)")

@@ -1,4 +1,4 @@
-"""The engine: blocks of replicates, SeedSequence keys, sweeps, threads → xarray.Dataset.
+"""The engine: blocks of replicates, SeedSequence keys, sweeps, processes → xarray.Dataset.
 
 Models (``simkit.model``) are pure; this module owns the loop over replicates and station groups,
 the parallelism and the assembly of results. Random streams are keyed by
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
@@ -302,20 +303,45 @@ def annotate(ds: xr.Dataset, config: Config | None = None) -> xr.Dataset:
     return ds
 
 
+#: below this many station-draws (stations × replicates × sweep points × scenarios) a run stays in one
+#: process: starting workers would cost more than it saves
+PARALLEL_MIN_DRAWS = 2_000_000
+
+_worker_run: Run | None = None
+
+
+def _init_worker(run: Run) -> None:
+    global _worker_run
+    _worker_run = run
+
+
+def _worker_block(replicates: range) -> xr.Dataset:
+    return block_dataset(_worker_run, replicates)
+
+
+def _process_context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
 def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None) -> Iterator[xr.Dataset]:
-    """Block Datasets in replicate order, computed by ``workers`` threads (numpy releases the GIL in
-    its random kernels), at most ``2 × workers`` blocks in memory at once."""
+    """Block Datasets in replicate order, computed by ``workers`` processes (numpy's binomial and
+    multinomial samplers hold the GIL, so threads would not use a second core), at most ``2 × workers``
+    blocks in flight. Small runs (:data:`PARALLEL_MIN_DRAWS`) stay in this process. The values do not
+    depend on ``block_size`` or ``workers``."""
     if block_size < 1:
         raise ValueError(f"block_size must be at least 1, got {block_size}")
     workers = workers or os.cpu_count() or 1
     blocks = [range(start, min(start + block_size, run.replicates)) for start in range(0, run.replicates, block_size)]
-    if workers == 1:
+    draws = run.replicates * run.electorate.n_stations * len(run.plans) * len(run.scenario_names)
+    if workers == 1 or len(blocks) == 1 or draws < PARALLEL_MIN_DRAWS:
         yield from (block_dataset(run, block) for block in blocks)
         return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_process_context(), initializer=_init_worker,
+                             initargs=(run,)) as pool:
         pending = []
         for block in blocks:
-            pending.append(pool.submit(block_dataset, run, block))
+            pending.append(pool.submit(_worker_block, block))
             if len(pending) > 2 * workers:
                 yield pending.pop(0).result()
         for future in pending:

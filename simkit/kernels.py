@@ -4,8 +4,8 @@ The numpy path (:func:`simkit.engine.honest_replicate` with ``simkit.model``) bu
 arrays of latents, turnout shares, gamma variates, probabilities (twice: once normalised by the model,
 once more by :func:`simkit.model.counts.draw_counts`) and counts. :func:`honest_group` draws the same
 model in two loops over the group's stations that write straight into the caller's output arrays, with
-no temporaries but one scratch row of ``option`` floats, and releases the GIL so the engine's threads use
-both cores.
+no temporaries but one scratch row of ``option`` floats, and releases the GIL. (The engine runs its blocks
+in worker processes, which use both cores with either kernel.)
 
 What it draws (the same model as the numpy path, for ``turnout.model = "logit_normal"`` and
 ``preferences.model = "dirichlet"`` with ``rho = 0``; :func:`supports` says when it applies):

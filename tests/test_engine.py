@@ -94,3 +94,13 @@ def test_provenance_attrs():
     for key in ("simkit_config_sha256", "numpy_version", "xarray_version", "simkit_version", "created"):
         assert ds.attrs[key]
     assert ds["votes"].attrs["units"] == "ballots"
+
+
+def test_worker_processes_give_the_serial_result(monkeypatch):
+    """The process pool path (forced on for a small run) is bit-identical to one process."""
+    from simkit import engine
+    cfg = parse_config(tomli_w.dumps(small_config_dict(replicates=9, sweep={"turnout.mean": [0.4, 0.7]})))
+    serial = simulate(cfg, workers=1)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_DRAWS", 0)
+    parallel = simulate(cfg, workers=2, block_size=2)
+    xr.testing.assert_identical(serial.drop_attrs(), parallel.drop_attrs())
