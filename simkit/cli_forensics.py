@@ -1,0 +1,175 @@
+"""``simkit forensics DATA [--map MAP.toml | --preset NAME] [--tests ID,...] [--null ...] [--draws N] [--json]
+[-o PATH] [--plot DIR]``: forensic tests on one election's station returns.
+
+DATA is a returns file (CSV, optionally zipped) read with a mapping, or a simkit result (``.nc``/``.zarr``; its
+first replicate, unless ``--replicate`` says otherwise). With a preset, DATA may be omitted: the preset's file in
+the shared data folder is used.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from simkit.errors import InputError
+
+RESULT_SUFFIXES = (".nc", ".zarr")
+
+
+def register(subparsers) -> None:
+    """Add the ``forensics`` subcommand to an argparse subparsers object."""
+    from simkit.forensics import TESTS
+    from simkit.returns import PRESETS
+
+    p = subparsers.add_parser("forensics", help="forensic tests on station-level returns (real or simulated)")
+    p.add_argument("data", nargs="?", type=Path, help="returns CSV/ZIP, or a simkit result (.nc/.zarr)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--map", type=Path, help="column mapping (TOML)")
+    source.add_argument("--preset", choices=PRESETS, help="a ready mapping for the shared data")
+    p.add_argument("--tests", help=f"comma-separated test ids (default: all): {', '.join(TESTS)}")
+    p.add_argument("--null", choices=("textbook", "simulated"), default="textbook")
+    p.add_argument("--draws", type=int, default=1000, help="null draws (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    p.add_argument("--leader", help="option treated as the leader (default: from the data)")
+    p.add_argument("--replicate", type=int, default=0, help="replicate of a simulated result (default 0)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("-o", "--output", type=Path, help="write the results Dataset (.nc or .zarr)")
+    p.add_argument("--plot", type=Path, metavar="DIR", help="write fingerprint.png into DIR")
+    p.set_defaults(func=handle_forensics)
+
+
+def _load(args: argparse.Namespace) -> xr.Dataset:
+    from simkit.returns import load_returns
+
+    if args.data is not None and args.data.suffix.lower() in RESULT_SUFFIXES:
+        if args.map or args.preset:
+            raise InputError(f"{args.data}: DATA: a simkit result needs no --map or --preset")
+        from simkit.io import open_result
+
+        if not args.data.exists():
+            raise InputError(f"{args.data}: DATA: file not found")
+        return open_result(args.data)
+    if not (args.map or args.preset):
+        raise InputError(f"{args.data}: DATA: give --map MAP.toml or --preset NAME to read returns")
+    return load_returns(args.data, map_path=args.map, preset=args.preset)
+
+
+def _data_summary(ds: xr.Dataset, e, args: argparse.Namespace) -> dict:
+    from simkit.returns import anomaly_report
+
+    report = anomaly_report(ds)
+    excluded = {f"loader: {rule}": item["count"] for rule, item in report.items()
+                if item["rule"] == "excluded" and item["count"]}
+    excluded.update(e.excluded)
+    return {"source": ds.attrs.get("source", str(args.data)), "ballots_meaning": ds.attrs.get("ballots_meaning"),
+            **e.summary(), "stations_excluded": excluded,
+            "row_anomalies": {rule: {"count": item["count"], "rule": item["rule"], "rows": item["rows"][:20]}
+                              for rule, item in report.items() if item["count"]},
+            "null": args.null, "draws": args.draws, "seed": args.seed}
+
+
+def power_note(results) -> str | None:
+    """What the data could have detected when no test rejects (None when some test rejects)."""
+    if any(r.p_value is not None and r.p_value < 0.05 for r in results):
+        return None
+    lines = ["No test rejects at 0.05. This is not evidence of a clean count; size and power against planted "
+             "manipulation come from `simkit calibrate`."]
+    for r in results:
+        if r.test == "integer_percent":
+            detectable = (1.645 + 0.842) * r.extra["null_sd"]
+            lines.append(f"integer_percent: an excess of {detectable:.0f} integer stations would be detected with "
+                         "80% power at 0.05 (normal approximation of the binomial null).")
+    return "\n".join(lines)
+
+
+def results_dataset(results, summary: dict, fingerprint_counts: np.ndarray, edges: np.ndarray) -> xr.Dataset:
+    """Results as a Dataset: one entry per test along ``test``; the fingerprint on (turnout_bin, share_bin)."""
+    def number(value):
+        return np.nan if value is None else float(value)
+
+    centres = (edges[:-1] + edges[1:]) / 2
+    return xr.Dataset(
+        {"statistic": ("test", [number(r.statistic) for r in results]),
+         "reference": ("test", [number(r.reference) for r in results]),
+         "p_value": ("test", [number(r.p_value) for r in results]),
+         "verdict": ("test", [r.verdict for r in results]),
+         "fingerprint": (("turnout_bin", "share_bin"), fingerprint_counts,
+                         {"units": "stations", "description": "stations per turnout x leader-share cell"})},
+        coords={"test": [r.test for r in results], "turnout_bin": centres, "share_bin": centres},
+        attrs={"null": summary["null"], "draws": summary["draws"], "seed": summary["seed"],
+               "tests_json": json.dumps([r.to_dict() for r in results]), "data_json": json.dumps(summary)})
+
+
+def format_table(results, summary: dict) -> str:
+    def fmt(value):
+        return "-" if value is None else f"{value:.4g}"
+
+    lines = [f"{summary['source']}: {summary['stations_used']:,} stations used, leader {summary['leader']}, "
+             f"null {summary['null']} ({summary['draws']} draws)"]
+    if summary["stations_excluded"]:
+        lines.append("excluded: " + ", ".join(f"{k} {v}" for k, v in summary["stations_excluded"].items()))
+    lines.append(f"{'test':<16} {'statistic':>11} {'reference':>11} {'p-value':>9}  verdict")
+    for r in results:
+        z = r.extra.get("null_z")
+        beyond = f" (z = {z:.1f} over {r.extra['null_draws']} draws)" if z is not None and np.isfinite(z) else ""
+        lines.append(f"{r.test:<16} {fmt(r.statistic):>11} {fmt(r.reference):>11} {fmt(r.p_value):>9}  "
+                     f"{r.verdict}{beyond}")
+        if r.test == "integer_percent":
+            lines.append(f"{'':<16} excess {r.extra['excess']:.0f} over the binomial null "
+                         f"(mean {r.extra['null_mean']:.0f}, sd {r.extra['null_sd']:.0f})")
+        if r.test in ("klimek", "klimek_ml"):
+            x = r.extra
+            lines.append(f"{'':<16} f_i {x['f_incremental']:.3f} [{x['f_incremental_low']:.3f}, "
+                         f"{x['f_incremental_high']:.3f}], f_e {x['f_extreme']:.4f} [{x['f_extreme_low']:.4f}, "
+                         f"{x['f_extreme_high']:.4f}], alpha {x['alpha']:.2f} [{x['alpha_low']:.2f}, "
+                         f"{x['alpha_high']:.2f}]")
+        regions = r.extra.get("top_regions")
+        if regions and r.p_value is not None and r.p_value < 0.05:
+            lines.append(f"{'':<16} look first at: " + "; ".join(x["region"] for x in regions[:3]))
+    note = power_note(results)
+    if note:
+        lines.append(note)
+    return "\n".join(lines)
+
+
+def handle_forensics(args: argparse.Namespace) -> int:
+    """Run the forensics subcommand; returns the exit code."""
+    from simkit.forensics import election, parse_tests, run_tests
+    from simkit.forensics.fingerprint import histogram
+
+    if args.draws < 1:
+        raise InputError(f"--draws: {args.draws}: must be a positive integer")
+    try:
+        tests = parse_tests(args.tests)
+    except ValueError as err:
+        raise InputError(f"--tests: {args.tests}: {err}") from None
+    if args.output is not None:
+        from simkit.io import output_format
+
+        output_format(args.output)
+    ds = _load(args)
+    try:
+        e = election(ds, leader=args.leader, select={"replicate": args.replicate} if "replicate" in ds.dims else None)
+    except ValueError as err:
+        raise InputError(f"{args.data}: --leader: {err}") from None
+    results = run_tests(e, tests, null=args.null, draws=args.draws, seed=args.seed)
+    summary = _data_summary(ds, e, args)
+    counts, edges = histogram(e)
+    if args.json:
+        print(json.dumps({"tests": [r.to_dict() for r in results], "data": summary}, ensure_ascii=False))
+    else:
+        print(format_table(results, summary))
+    if args.output is not None:
+        from simkit.io import write_dataset
+
+        write_dataset(results_dataset(results, summary, counts, edges), args.output)
+    if args.plot is not None:
+        from simkit.plot import fingerprint_figure
+
+        args.plot.mkdir(parents=True, exist_ok=True)
+        fig = fingerprint_figure(counts, edges, title=f"{summary['source']}", leader=summary["leader"])
+        fig.savefig(args.plot / "fingerprint.png", dpi=120)
+    return 0

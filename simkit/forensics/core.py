@@ -1,0 +1,213 @@
+"""The shared pieces of every forensic test: one election's arrays, the result type and p-value helpers.
+
+Every test module in ``simkit.forensics`` has the same interface:
+
+- ``ID``: the test id used on the command line;
+- ``statistic(election) -> float``: the number its simulated null is made of (cheap: it is computed on every
+  simulated honest election);
+- ``run(election, *, null, draws, rng, null_statistics=None) -> TestResult``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from simkit.schema import OPTION, STATION, STATION_REGION
+
+NULLS = ("textbook", "simulated")
+ALPHA = 0.05
+INVALID_OPTION = "invalid"
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One test on one election. ``p_value`` is None only for descriptive tests (``fingerprint``).
+
+    ``extra`` holds the test's own figures (JSON-serialisable scalars, lists or dicts), e.g. ``excess``.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    test: str
+    statistic: float
+    reference: float
+    p_value: float | None
+    null: str
+    verdict: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat JSON-ready record: the six common fields, then the test's own figures."""
+        head = {"test": self.test, "statistic": _plain(self.statistic), "reference": _plain(self.reference),
+                "p_value": _plain(self.p_value), "null": self.null, "verdict": self.verdict}
+        return {**head, **{k: _plain(v) for k, v in self.extra.items()}}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not np.isfinite(value) else float(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Election:
+    """One election's station arrays after exclusions.
+
+    Attributes: ``registered``, ``ballots`` (voters, ballots; shape (station,), int64), ``votes`` (ballots, shape
+    (station, option), int64, ``invalid`` included when known), ``options`` (names), ``leader`` (index into
+    options), ``region``, ``station_id`` (str, shape (station,)), ``excluded`` (reason -> station count).
+    """
+
+    registered: np.ndarray
+    ballots: np.ndarray
+    votes: np.ndarray
+    options: tuple[str, ...]
+    leader: int
+    region: np.ndarray
+    station_id: np.ndarray
+    excluded: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.registered.size)
+
+    @property
+    def leader_votes(self) -> np.ndarray:
+        return self.votes[:, self.leader]
+
+    @property
+    def turnout(self) -> np.ndarray:
+        """Ballots / registered, shares in [0, 1], shape (station,)."""
+        return self.ballots / self.registered
+
+    @property
+    def leader_share(self) -> np.ndarray:
+        """Leader votes / ballots, shares in [0, 1], shape (station,)."""
+        return self.leader_votes / self.ballots
+
+    @property
+    def candidate_columns(self) -> np.ndarray:
+        """Indices of the options that are candidates or parties (``invalid`` left out)."""
+        return np.array([i for i, name in enumerate(self.options) if name != INVALID_OPTION])
+
+    def with_counts(self, ballots: np.ndarray, votes: np.ndarray) -> Election:
+        """The same stations with other counts (a simulated or resampled election)."""
+        return replace(self, ballots=ballots, votes=votes, excluded={})
+
+    def summary(self) -> dict[str, Any]:
+        return {"stations_used": self.n, "stations_excluded": dict(self.excluded),
+                "leader": self.options[self.leader], "registered": int(self.registered.sum()),
+                "ballots": int(self.ballots.sum()), "leader_votes": int(self.leader_votes.sum())}
+
+
+def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any] | None = None) -> Election:
+    """One election from a loaded or simulated Dataset.
+
+    ``select`` picks positions along extra dims (``replicate``, sweep dims, ``scenario``); dims it does not name
+    take position 0, so a simulated Dataset gives its first replicate. Stations are excluded (and counted in
+    ``excluded``) when flagged by the loader (``flags`` != 0), with no ballots, with ballots above the register,
+    or with votes above ballots. The leader is ``leader``, else ``attrs["leader"]``, else the candidate with
+    the most votes.
+    """
+    select = dict(select or {})
+    unknown = set(select) - set(ds.dims)
+    if unknown:
+        raise ValueError(f"select names dims {sorted(unknown)} that the Dataset does not have")
+    extra = {d for v in ("registered", "ballots", "votes") for d in ds[v].dims} - {STATION, OPTION}
+    one = ds.isel({d: select.get(d, 0) for d in extra})
+    registered = np.asarray(one["registered"].values, dtype=np.int64)
+    ballots = np.asarray(one["ballots"].values, dtype=np.int64)
+    votes = np.asarray(one["votes"].transpose(STATION, OPTION).values, dtype=np.int64)
+    options = tuple(str(o) for o in one[OPTION].values)
+    n = registered.size
+    region = (np.asarray(one[STATION_REGION].values).astype(str) if STATION_REGION in one.coords
+              else np.full(n, "all"))
+    station_id = (np.asarray(one["station_id"].values).astype(str) if "station_id" in one.coords
+                  else np.asarray(one[STATION].values).astype(str))
+    reasons = {
+        "flagged by loader": (np.asarray(one["flags"].values) != 0) if "flags" in one else np.zeros(n, bool),
+        "no ballots": ballots <= 0,
+        "ballots > registered": ballots > registered,
+        "votes > ballots": votes.sum(axis=1) > ballots,
+    }
+    drop = np.zeros(n, dtype=bool)
+    excluded = {}
+    for reason, mask in reasons.items():
+        new = mask & ~drop
+        if new.any():
+            excluded[reason] = int(new.sum())
+        drop |= new
+    candidates = [i for i, name in enumerate(options) if name != INVALID_OPTION]
+    name = leader or one.attrs.get("leader")
+    if name is None:
+        name = options[candidates[int(np.argmax(votes[~drop][:, candidates].sum(axis=0)))]]
+    if name not in options:
+        raise ValueError(f"leader {name!r} is not one of the options {options}")
+    keep = ~drop
+    return Election(registered=registered[keep], ballots=ballots[keep], votes=votes[keep], options=options,
+                    leader=options.index(name), region=region[keep], station_id=station_id[keep],
+                    excluded=excluded)
+
+
+def check_null(null: str) -> None:
+    if null not in NULLS:
+        raise ValueError(f"null must be one of {NULLS}, got {null!r}")
+
+
+def simulated_p_value(observed: float, null_statistics: np.ndarray, sided: str) -> tuple[float, float]:
+    """Monte Carlo p-value (1 + #as extreme) / (1 + draws) and the null mean used as reference.
+
+    ``sided``: ``"greater"`` (large values are anomalous), ``"less"``, or ``"two"`` (distance from the null mean).
+    """
+    sims = np.asarray(null_statistics, dtype=float)
+    sims = sims[np.isfinite(sims)]
+    center = float(sims.mean())
+    if sided == "greater":
+        extreme = sims >= observed
+    elif sided == "less":
+        extreme = sims <= observed
+    else:
+        extreme = np.abs(sims - center) >= abs(observed - center)
+    return float((1 + extreme.sum()) / (1 + sims.size)), center
+
+
+def verdict(p_value: float | None, alpha: float = ALPHA) -> str:
+    if p_value is None:
+        return "descriptive"
+    return f"anomalous (p < {alpha:g})" if p_value < alpha else "no anomaly detected"
+
+
+def top_stations(e: Election, score: np.ndarray, figures: dict[str, np.ndarray], k: int = 10) -> list[dict]:
+    """The ``k`` stations with the largest ``score`` (shape (station,)), with their figures (follow-up list)."""
+    order = np.argsort(-score, kind="stable")[:k]
+    return [{"station_id": str(e.station_id[i]), "region": str(e.region[i]), "score": float(score[i]),
+             **{name: float(values[i]) for name, values in figures.items()}} for i in order]
+
+
+def top_regions(e: Election, score: np.ndarray, k: int = 10) -> list[dict]:
+    """Regions ranked by the sum of a station score (shape (station,)): the follow-up list by region."""
+    names, inverse = np.unique(e.region, return_inverse=True)
+    sums = np.bincount(inverse, weights=score, minlength=names.size)
+    counts = np.bincount(inverse, minlength=names.size)
+    order = np.argsort(-sums, kind="stable")[:k]
+    return [{"region": str(names[i]), "score": float(sums[i]), "stations": int(counts[i])} for i in order]
+
+
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm step-down adjusted p-values (None stays None), for rejecting across tests at one family level."""
+    indexed = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(indexed):
+        running = max(running, min(1.0, (len(indexed) - rank) * p))
+        adjusted[i] = running
+    return adjusted

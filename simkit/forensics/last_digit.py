@@ -1,0 +1,34 @@
+"""Last-digit test (Beber & Scacco): mean last digit of candidates' station counts >= 100.
+
+Textbook null: last digits uniform on 0..9 (mean 4.5, variance 8.25); a two-sided z-test of the mean.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, verdict
+from simkit.forensics.digits import candidate_counts
+
+ID = "last_digit"
+MIN_COUNT = 100
+UNIFORM_MEAN, UNIFORM_VARIANCE = 4.5, 8.25
+
+
+def statistic(e: Election) -> float:
+    """Mean last digit (0..9) of the candidates' counts >= 100."""
+    return float((candidate_counts(e, MIN_COUNT) % 10).mean())
+
+
+def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
+        null_statistics: np.ndarray | None = None) -> TestResult:
+    check_null(null)
+    digits = candidate_counts(e, MIN_COUNT) % 10
+    mean = float(digits.mean())
+    if null == "textbook":
+        z = (mean - UNIFORM_MEAN) / np.sqrt(UNIFORM_VARIANCE / digits.size)
+        p_value, reference = float(2 * stats.norm.sf(abs(z))), UNIFORM_MEAN
+    else:
+        p_value, reference = simulated_p_value(mean, null_statistics, "two")
+    return TestResult(test=ID, statistic=mean, reference=reference, p_value=p_value, null=null,
+                      verdict=verdict(p_value), extra={"counts_tested": int(digits.size)})

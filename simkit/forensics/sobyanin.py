@@ -1,0 +1,36 @@
+"""Sobyanin–Sukhovolsky slope: least-squares slope of the leader's votes per registered voter on turnout.
+
+With a leader share independent of turnout, the slope equals the national leader share (the reference); every
+extra voter going to the leader gives 1, and slopes above 1 need votes taken from others. Textbook null: OLS
+t-test of slope = national share, two-sided.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, verdict
+
+ID = "sobyanin"
+
+
+def statistic(e: Election) -> float:
+    """Slope (leader votes / registered per unit of turnout; dimensionless)."""
+    return float(stats.linregress(e.turnout, e.leader_votes / e.registered).slope)
+
+
+def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
+        null_statistics: np.ndarray | None = None) -> TestResult:
+    check_null(null)
+    fit = stats.linregress(e.turnout, e.leader_votes / e.registered)
+    slope = float(fit.slope)
+    national_share = float(e.leader_votes.sum() / e.ballots.sum())
+    if null == "textbook":
+        t = (slope - national_share) / fit.stderr
+        p_value, reference = float(2 * stats.t.sf(abs(t), e.n - 2)), national_share
+    else:
+        p_value, reference = simulated_p_value(slope, null_statistics, "two")
+    return TestResult(test=ID, statistic=slope, reference=reference, p_value=p_value, null=null,
+                      verdict=verdict(p_value),
+                      extra={"intercept": float(fit.intercept), "slope_se": float(fit.stderr),
+                             "national_share": national_share})

@@ -1,0 +1,70 @@
+"""Spikes of leader share at coarse fractions (after Rozenas 2017, R package ``spikes``).
+
+Coarse fractions: multiples of 1/20 and 1/3, 2/3. A station (>= 100 ballots) is *at a spike* when its leader
+share is within ``HALF_WIDTH`` of one; the *control* band is the ring from ``HALF_WIDTH`` to ``3 HALF_WIDTH`` around
+each fraction (twice as wide). The spike statistic is (stations at spikes - control / 2) / stations, the spike
+mass above a locally smooth density. Small denominators put honest mass on simple fractions too (e.g. 1/2 with an
+even ballot count), so the textbook null redraws each station's leader votes binomially at its observed share
+(the resampled density of Rozenas), ``draws`` times. ``fraud_share`` = observed - null mean: the estimated share
+of stations whose results were written to a round fraction.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, top_regions, verdict
+from simkit.forensics.nulls import as_seed_sequence
+
+ID = "spikes"
+MIN_BALLOTS = 100
+HALF_WIDTH = 0.002
+FRACTIONS = np.unique(np.concatenate([np.arange(1, 20) / 20, [1 / 3, 2 / 3]]))
+
+
+def _distance(share: np.ndarray) -> np.ndarray:
+    """Distance of each share to the nearest coarse fraction (broadcasts over leading dims)."""
+    index = np.clip(np.searchsorted(FRACTIONS, share), 1, FRACTIONS.size - 1)
+    return np.minimum(np.abs(share - FRACTIONS[index - 1]), np.abs(share - FRACTIONS[index]))
+
+
+def _station_score(share: np.ndarray) -> np.ndarray:
+    """+1 at a spike, -1/2 in the control ring, 0 elsewhere."""
+    distance = _distance(share)
+    return np.where(distance <= HALF_WIDTH, 1.0, np.where(distance <= 3 * HALF_WIDTH, -0.5, 0.0))
+
+
+def _used(e: Election) -> np.ndarray:
+    return e.ballots >= MIN_BALLOTS
+
+
+def statistic(e: Election) -> float:
+    """Spike mass above the smooth density, as a share of the stations used."""
+    mask = _used(e)
+    return float(_station_score(e.leader_share[mask]).mean())
+
+
+def resampled(e: Election, draws: int, rng) -> np.ndarray:
+    """The statistic on ``draws`` binomial redraws of the leader's votes, shape (draws,)."""
+    mask = _used(e)
+    ballots, share = e.ballots[mask], e.leader_share[mask]
+    seeds = as_seed_sequence(rng).spawn(draws)
+    return np.array([_station_score(np.random.default_rng(s).binomial(ballots, share) / ballots).mean()
+                     for s in seeds])
+
+
+def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
+        null_statistics: np.ndarray | None = None) -> TestResult:
+    check_null(null)
+    observed = statistic(e)
+    null_resampled = resampled(e, draws, rng)
+    if null == "textbook":
+        p_value, reference = simulated_p_value(observed, null_resampled, "greater")
+    else:
+        p_value, reference = simulated_p_value(observed, null_statistics, "greater")
+    mask = _used(e)
+    score = np.zeros(e.n)
+    score[mask] = _station_score(e.leader_share[mask])
+    return TestResult(test=ID, statistic=observed, reference=reference, p_value=p_value, null=null,
+                      verdict=verdict(p_value),
+                      extra={"fraud_share": max(observed - float(null_resampled.mean()), 0.0),
+                             "stations_used": int(mask.sum()), "top_regions": top_regions(e, score)})

@@ -1,0 +1,88 @@
+"""Integer-percentage test (Kobak, Shpilkin & Pshenichnikov 2016): planted data, size, exact moments, real data."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forensics_helpers import honest_dataset
+from simkit.data import data_file
+from simkit.forensics import integer_percent
+from simkit.forensics.core import election
+
+
+def _planted(n, fraction, seed):
+    """Honest returns where ``fraction`` of stations report a leader share rounded to a whole percent."""
+    ds = honest_dataset(n, seed=seed)
+    gen = np.random.default_rng(seed + 1)
+    chosen = gen.random(n) < fraction
+    ballots = ds["ballots"].values
+    share = ds["votes"].values[:, 0] / ballots
+    rounded = np.round(np.round(share * 100) / 100 * ballots).astype(np.int64)
+    ds["votes"].values[:, 0] = np.where(chosen, rounded, ds["votes"].values[:, 0])
+    ds["votes"].values[:, 1] = ballots - ds["votes"].values[:, 0]
+    return ds, int(chosen.sum())
+
+
+def test_planted_integer_percentages_are_detected_and_counted():
+    ds, planted = _planted(4000, 0.1, seed=10)
+    result = integer_percent.run(election(ds), draws=300, rng=1)
+    assert result.p_value < 0.01
+    # planted stations that would have been integer anyway (about the null rate) add no excess
+    null_rate = result.extra["null_mean"] / result.extra["stations_used"]
+    expected = planted * (1 - null_rate)
+    assert abs(result.extra["excess"] - expected) <= 4 * result.extra["null_sd"]
+
+
+def test_binomial_returns_have_nominal_size():
+    """Binomial elections are the null itself: rejection rate 0.05 within 3 binomial standard errors."""
+    replicates, rejected = 120, 0
+    for r in range(replicates):
+        e = election(honest_dataset(600, seed=1000 + r))
+        rejected += integer_percent.run(e, draws=99, rng=r).p_value < 0.05
+    se = np.sqrt(0.05 * 0.95 / replicates)
+    assert abs(rejected / replicates - 0.05) <= 3 * se + 1 / 100
+
+
+def test_exact_poisson_binomial_moments_agree_with_resampling():
+    e = election(honest_dataset(400, seed=11))
+    draws = 4000
+    resampled, _ = integer_percent.binomial_null(e, draws, 5)
+    mean, sd = integer_percent.exact_null_moments(e)
+    assert abs(resampled.mean() - mean) <= 4 * sd / np.sqrt(draws)
+    assert abs(resampled.std(ddof=1) / sd - 1) <= 4 / np.sqrt(2 * (draws - 1))
+
+
+def test_station_probabilities_match_a_direct_sum_on_a_small_station():
+    """One station: P(integer) summed over every (ballots, leader) pair by brute force."""
+    from scipy import stats
+
+    registered, ballots, leader = 150, 90, 50
+    ds = honest_dataset(1, seed=0)
+    ds["registered"].values[:] = registered
+    ds["ballots"].values[:] = ballots
+    ds["votes"].values[:] = [[leader, ballots - leader]]
+    e = election(ds)
+    t, v = ballots / registered, leader / ballots
+    total = 0.0
+    for b in range(registered + 1):
+        pb = stats.binom.pmf(b, registered, t)
+        for w in range(b + 1):
+            integer = integer_percent.integer_stations(np.array(registered), np.array(b), np.array(w))
+            total += pb * stats.binom.pmf(w, b, v) * bool(integer)
+    assert integer_percent.station_probabilities(e, sds=12.0)[0] == pytest.approx(total, rel=1e-6)
+
+
+@pytest.mark.parametrize("preset, relative, published", [
+    ("russia-2011", "russia/2011.csv.zip", 1003),
+    ("russia-2018", "russia/2018.csv.zip", 1709),
+])
+def test_russia_excess_matches_the_published_rerun(preset, relative, published):
+    if data_file(relative) is None:
+        pytest.skip(f"shared data {relative} absent")
+    from simkit.returns import load_returns
+
+    result = integer_percent.run(election(load_returns(preset=preset)), draws=1000, rng=2016)
+    print(f"{preset}: excess {result.extra['excess']:.0f}, null sd {result.extra['null_sd']:.1f}")
+    assert abs(result.extra["excess"] - published) <= 0.1 * published
+    assert 90 <= result.extra["null_sd"] <= 140
+    assert result.p_value < 0.01

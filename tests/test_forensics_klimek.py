@@ -1,0 +1,63 @@
+"""Klimek's fraud model: histogram-distance fit and likelihood fit on planted and real returns."""
+from __future__ import annotations
+
+import pytest
+
+from forensics_helpers import honest_dataset, stuff_ballots
+from simkit.data import data_file
+from simkit.forensics import klimek, klimek_ml
+from simkit.forensics.core import election
+
+PLANTED_EXTREME = 0.05
+
+
+@pytest.fixture(scope="module")
+def stuffed():
+    return election(stuff_ballots(honest_dataset(20000, seed=40), PLANTED_EXTREME, seed=41))
+
+
+@pytest.fixture(scope="module")
+def honest():
+    return election(honest_dataset(20000, seed=42))
+
+
+def test_first_stage_recovers_the_honest_centres(honest):
+    stage = klimek.first_stage(honest.turnout, honest.leader_share)
+    assert stage.tau == pytest.approx(0.6, abs=0.02) and stage.nu == pytest.approx(0.5, abs=0.02)
+    assert stage.sigma_tau == pytest.approx(0.08, abs=0.015)
+
+
+def test_distance_fit_rejects_and_recovers_planted_extreme_fraud(stuffed):
+    result = klimek.run(stuffed, draws=19, rng=1)
+    assert result.p_value <= 1 / 20
+    assert result.extra["f_extreme_low"] <= PLANTED_EXTREME + 0.01
+    assert result.extra["f_extreme_high"] >= PLANTED_EXTREME - 0.01
+
+
+def test_likelihood_fit_rejects_and_recovers_planted_extreme_fraud(stuffed):
+    result = klimek_ml.run(stuffed)
+    assert result.p_value < 1e-6
+    assert result.extra["f_extreme"] == pytest.approx(PLANTED_EXTREME, abs=0.01)
+
+
+def test_distance_fit_finds_little_fraud_in_honest_returns(honest):
+    result = klimek.run(honest, draws=19, rng=2)
+    assert result.extra["f_incremental"] + result.extra["f_extreme"] <= 0.05
+    assert result.p_value > 0.01
+
+
+def test_russia_2011_fits_reject_no_fraud():
+    if data_file("russia/2011.csv.zip") is None:
+        pytest.skip("shared data russia/2011.csv.zip absent")
+    from simkit.returns import load_returns
+
+    e = election(load_returns(preset="russia-2011"))
+    for module in (klimek, klimek_ml):
+        result = module.run(e, draws=39, rng=2012)
+        x = result.extra
+        print(f"{module.ID}: f_i {x['f_incremental']:.3f} [{x['f_incremental_low']:.3f}, "
+              f"{x['f_incremental_high']:.3f}] f_e {x['f_extreme']:.4f} [{x['f_extreme_low']:.4f}, "
+              f"{x['f_extreme_high']:.4f}] alpha {x['alpha']:.2f} [{x['alpha_low']:.2f}, {x['alpha_high']:.2f}] "
+              f"p {result.p_value:.3g}")
+        assert result.p_value < 0.05
+        assert x["f_incremental_low"] > 0

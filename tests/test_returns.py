@@ -1,0 +1,140 @@
+"""Loading station returns: mappings, derivations, row rules, presets on the shared data."""
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from simkit.data import data_file
+from simkit.errors import InputError
+from simkit.returns import PRESETS, anomaly_report, load_returns, preset_mapping
+
+CSV = '''region,id,reg,valid,invalid,"Party, A","Party, B"
+"North, upper",1,1000,590,10,400,190
+South,2,800,0,0,0,0
+South,3,500,480,20,500,10
+South,4,,100,0,60,40
+'''
+MAP = '''
+ballots_meaning = "valid + invalid"
+leader = "A"
+[format]
+member = "returns.csv"
+[columns]
+registered = "reg"
+valid = "valid"
+invalid = 4
+region = "region"
+id = ["region", "id"]
+[options]
+"A" = "Party, A"
+"B" = 6
+'''
+
+
+@pytest.fixture
+def zipped(tmp_path):
+    archive = tmp_path / "returns.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("returns.csv", CSV)
+    mapping = tmp_path / "map.toml"
+    mapping.write_text(MAP)
+    return archive, mapping
+
+
+def test_zip_csv_with_quoted_commas_loads_in_schema(zipped):
+    archive, mapping = zipped
+    ds = load_returns(archive, map_path=mapping)
+    assert list(ds["option"].values) == ["A", "B", "invalid"]
+    assert ds["votes"].dtype == np.int64 and ds["votes"].dims == ("station", "option")
+    assert ds["ballots"].values.tolist() == [600, 0, 500]  # valid + invalid, derived
+    assert ds["region"].values[0] == "North, upper"
+    assert ds.attrs["leader"] == "A" and ds.attrs["ballots_meaning"] == "valid + invalid"
+
+
+def test_blank_cells_are_excluded_and_reported_with_row_numbers(zipped):
+    ds = load_returns(zipped[0], map_path=zipped[1])
+    report = anomaly_report(ds)
+    assert report["blank"] == {"count": 1, "rows": [4], "rule": "excluded"}
+    assert ds.sizes["station"] == 3
+
+
+def test_inconsistent_rows_are_kept_and_flagged(zipped):
+    ds = load_returns(zipped[0], map_path=zipped[1])
+    report = anomaly_report(ds)
+    assert report["votes_gt_ballots"]["rows"] == [3]  # 500 + 10 + 20 > 500
+    assert ds["flags"].values.tolist() == [0, 0, 4]
+
+
+def test_difference_spec_derives_invalid(tmp_path):
+    (tmp_path / "r.csv").write_text("reg;cast;valid;x;y\n100;60;58;30;28\n")
+    (tmp_path / "m.toml").write_text('[format]\ndelimiter=";"\n[columns]\nregistered="reg"\nballots="cast"\n'
+                                     'valid="valid"\ninvalid={diff=["cast","valid"]}\n[options]\nx="x"\ny="y"\n')
+    ds = load_returns(tmp_path / "r.csv", map_path=tmp_path / "m.toml")
+    assert ds["votes"].sel(option="invalid").values.tolist() == [2]
+    assert ds.attrs["leader"] == "x"  # most votes when the mapping names none
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('[columns]\nregistered="nope"\nballots="cast"\n[options]\nx="x"\n', "columns.registered: no column named"),
+    ('[columns]\nballots="cast"\n[options]\nx="x"\n', "columns.registered: required"),
+    ('[columns]\nregistered=99\nballots="cast"\n[options]\nx="x"\n', "columns.registered: position 99"),
+    ('[columns]\nregistered="reg"\nballots="cast"\n[options]\nx="x"\nleader="z"\n', ""),
+])
+def test_bad_mapping_raises_one_line_input_error(tmp_path, text, fragment):
+    (tmp_path / "r.csv").write_text("reg,cast,x\n100,50,50\n")
+    (tmp_path / "m.toml").write_text(text)
+    with pytest.raises(InputError) as err:
+        load_returns(tmp_path / "r.csv", map_path=tmp_path / "m.toml")
+    message = str(err.value)
+    assert "\n" not in message and fragment in message and message.count(":") >= 2
+
+
+def test_missing_file_is_input_error(tmp_path):
+    (tmp_path / "m.toml").write_text('[columns]\nregistered="reg"\nballots="cast"\n[options]\nx="x"\n')
+    with pytest.raises(InputError, match="file not found"):
+        load_returns(tmp_path / "absent.csv", map_path=tmp_path / "m.toml")
+
+
+def test_every_preset_parses():
+    for name in PRESETS:
+        assert preset_mapping(name).options
+
+
+def _need(relative):
+    path = data_file(relative)
+    if path is None:
+        pytest.skip(f"shared data {relative} absent (set SIMKIT_DATA or place ../shared/data)")
+    return path
+
+
+@pytest.mark.parametrize("preset, relative, registered, ballots, leader_votes", [
+    ("russia-2011", "russia/2011.csv.zip", 109_229_337, 65_648_690, 32_371_737),
+    ("russia-2018", "russia/2018.csv.zip", 109_008_428, 73_578_992, 56_430_712),
+    ("poland-2025-r2", "poland-2025/2025_presidential_round2_clean.csv", 29_363_322, 21_034_517, 10_606_628),
+])
+def test_presets_reproduce_published_totals(preset, relative, registered, ballots, leader_votes):
+    _need(relative)
+    ds = load_returns(preset=preset)
+    assert int(ds["registered"].sum()) == registered
+    assert int(ds["ballots"].sum()) == ballots
+    assert int(ds["votes"].sel(option=ds.attrs["leader"]).sum()) == leader_votes
+
+
+def test_poland_round1_reports_its_inconsistent_rows():
+    _need("poland-2025/2025_presidential_round1_clean.csv")
+    report = anomaly_report(load_returns(preset="poland-2025-r1"))
+    assert report["zero_register"]["count"] == 3
+    assert report["ballots_gt_registered"]["count"] == 1
+    assert report["blank_region"]["count"] == 516
+
+
+def test_albania_blank_cells_are_reported():
+    _need("albania-2013/Albania2013.csv")
+    ds = load_returns(preset="albania-2013")
+    assert anomaly_report(ds)["blank"]["count"] == 2
+    assert ds.sizes["station"] == 5508 - 2
+    assert "invalid" not in ds["option"].values
+    assert json.loads(ds.attrs["anomalies"])
