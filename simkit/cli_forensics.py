@@ -40,6 +40,16 @@ def register(subparsers) -> None:
     p.add_argument("--plot", type=Path, metavar="DIR", help="write fingerprint.png into DIR")
     p.set_defaults(func=handle_forensics)
 
+    c = subparsers.add_parser("calibrate", help="size and power of the forensic tests on simulated elections")
+    c.add_argument("config", type=Path)
+    c.add_argument("--replicates", type=int, help="simulated elections per scenario (default: the config's)")
+    c.add_argument("--tests", help=f"comma-separated test ids (default: all): {', '.join(TESTS)}")
+    c.add_argument("--null", choices=("textbook", "simulated", "both"), default="both")
+    c.add_argument("--draws", type=int, default=99, help="null draws per test (default 99)")
+    c.add_argument("--seed", type=int, help="seed (default: the config's)")
+    c.add_argument("--json", action="store_true", help="print JSON ({\"rows\": [...]}) instead of a table")
+    c.set_defaults(func=handle_calibrate)
+
 
 def _load(args: argparse.Namespace) -> xr.Dataset:
     from simkit.returns import load_returns
@@ -172,4 +182,21 @@ def handle_forensics(args: argparse.Namespace) -> int:
         args.plot.mkdir(parents=True, exist_ok=True)
         fig = fingerprint_figure(counts, edges, title=f"{summary['source']}", leader=summary["leader"])
         fig.savefig(args.plot / "fingerprint.png", dpi=120)
+    return 0
+
+
+def handle_calibrate(args: argparse.Namespace) -> int:
+    from simkit.calibrate import NULLS, calibration_table, format_table
+    from simkit.config import load_config
+    from simkit.forensics import parse_tests
+
+    cfg = load_config(args.config)
+    try:
+        tests = parse_tests(args.tests) if args.tests else None
+    except ValueError as error:
+        raise InputError(f"--tests: {error}") from None
+    nulls = NULLS if args.null == "both" else (args.null,)
+    rows = calibration_table(cfg, replicates=args.replicates, tests=tests, nulls=nulls, draws=args.draws,
+                             seed=args.seed)
+    print(json.dumps({"rows": rows}, indent=2) if args.json else format_table(rows))
     return 0
