@@ -18,6 +18,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .config_manipulation import ManipulationConfig, ScenarioConfig
+from .config_infer import InferConfig, InferenceSettings, infer_problems
 from .config_polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from .errors import InputError
 from .paths import dotted_location, get_path, set_path
@@ -133,6 +134,8 @@ class Config(Block):
     scenario: list[ScenarioConfig] = []
     exit_poll: list[ExitPollConfig] = []
     quick_count: list[QuickCountConfig] = []
+    infer: list[InferConfig] = []
+    inference: InferenceSettings | None = None
     sweep: dict[str, list[float]] = {}
     observed: Observed = Observed()
 
@@ -197,7 +200,8 @@ class ConfigError(InputError):
 
 
 #: poll fields are not sweepable: each would re-simulate identical elections; give poll unknowns as ranges
-UNSWEEPABLE = ("electorate", "run", "sweep", "observed", "options", "title", "exit_poll", "quick_count")
+UNSWEEPABLE = ("electorate", "run", "sweep", "observed", "options", "title", "exit_poll", "quick_count", "infer",
+               "inference")
 
 
 def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "") -> list[str]:

@@ -34,8 +34,8 @@ Example (TOML)::
     statistics = ["turnout", "shares", "invalid", "regional_turnout"]
     observation_noise = { regional_turnout = 0.0005 }
 
-Until :class:`simkit.config.Config` carries these tables, :func:`split_inference_tables` takes them out of
-the raw TOML so that the rest validates as an ordinary config.
+:class:`simkit.config.Config` carries these tables as ``infer`` and ``inference``; :func:`infer_problems`
+is its cross-check.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ from scipy import stats
 from .types import OpenShare, Positive
 
 #: statistic groups computed from the engine's totals and compared with ``[observed]``
-STATISTIC_GROUPS = ("turnout", "shares", "invalid", "regional_turnout")
+STATISTIC_GROUPS = ("turnout", "shares", "invalid", "regional_turnout", "polls")
 
 
 class _Block(BaseModel):
@@ -67,6 +67,8 @@ class InferConfig(_Block):
     """
 
     path: str = Field(min_length=1, description="dotted path of the inferred field (its identity)")
+    also: list[str] = Field(default_factory=list, description="further dotted paths set to the same value "
+                            "(apply = \"set\" only), e.g. one misreporting rate for every option's voters")
     label: str = ""
     apply: Literal["set", "logit_shift", "set_share"] = "set"
     prior: Literal["uniform", "beta", "log_uniform", "normal"]
@@ -94,6 +96,8 @@ class InferConfig(_Block):
             raise ValueError(f"low must be below high, got {low:g} and {high:g}")
         if self.prior == "log_uniform" and low <= 0:
             raise ValueError(f"log_uniform needs low > 0, got {low:g}")
+        if self.also and self.apply != "set":
+            raise ValueError("also: only with apply = \"set\"")
         if self.apply == "set_share" and not self.path.startswith("preferences.shares."):
             raise ValueError("apply = \"set_share\" needs a path preferences.shares.<option>")
         if self.apply == "set_share" and not (0 <= low and high <= 1):
@@ -132,14 +136,19 @@ class InferenceSettings(_Block):
 
     particles: int = Field(400, ge=20, description="particles per generation")
     max_generations: int = Field(12, ge=1, description="generations after the prior pilot, at most")
-    final_tolerance: Positive = Field(0.25, description="stop once the tolerance reaches this (simulation-noise units)")
+    final_tolerance: Positive = Field(0.5, description="stop once the tolerance reaches this (simulation-noise units)")
+    min_ess: int = Field(50, ge=5, description="stop before a generation whose ESS would fall below this")
     ess_fraction: OpenShare = Field(0.5, description="each generation keeps this share of the previous ESS")
     pilot: int | None = Field(None, ge=20, description="prior simulations for the summaries (default: particles)")
     noise_replicates: int = Field(40, ge=5, description="simulations at the prior median for the noise scale")
     predictive: int = Field(200, ge=10, description="posterior predictive simulations")
-    summaries: Literal["regression", "raw"] = Field(
-        "regression", description="regression: Fearnhead-Prangle projections (one per parameter); raw: every statistic")
-    statistics: list[Literal["turnout", "shares", "invalid", "regional_turnout"]] = list(STATISTIC_GROUPS)
+    adjustment: Literal["none", "linear"] = Field(
+        "none", description="linear: Beaumont et al. (2002) regression adjustment of the final particles; "
+        "NOT calibrated when the evidence has observation noise (SBC coverage of 90% intervals: 0.70)")
+    summaries: Literal["regression+national", "regression", "raw"] = Field(
+        "regression+national", description="regression: Fearnhead-Prangle projections (one per parameter); "
+        "+national: and the national count's statistics; raw: every statistic")
+    statistics: list[Literal["turnout", "shares", "invalid", "regional_turnout", "polls"]] = list(STATISTIC_GROUPS)
     observation_noise: dict[str, float] = {}
     scenario: str | None = Field(None, description="scenario simulated (default: the config's last)")
     seed: int = Field(0, ge=0)
@@ -153,47 +162,6 @@ class InferenceSettings(_Block):
         return self
 
 
-def split_inference_tables(raw: dict) -> tuple[dict, list[dict], dict | None]:
-    """``raw`` config data without its ``infer`` and ``inference`` tables, and those tables.
-
-    Temporary: once :class:`simkit.config.Config` has ``infer`` and ``inference`` fields this is not needed.
-    """
-    rest = dict(raw)
-    infer = rest.pop("infer", [])
-    inference = rest.pop("inference", None)
-    return rest, infer, inference
-
-
-def parse_inference_tables(infer: list[dict], inference: dict | None, source: str = "<config>"
-                           ) -> tuple[list[InferConfig], InferenceSettings]:
-    """Validate raw ``[[infer]]`` blocks and the ``[inference]`` table; ConfigError lists every problem."""
-    from .config import ConfigError, _pydantic_problems
-
-    problems: list[str] = []
-    blocks: list[InferConfig] = []
-    for position, block in enumerate(infer if isinstance(infer, list) else []):
-        where = f"infer.{block.get('path', f'[{position}]')}" if isinstance(block, dict) else f"infer.[{position}]"
-        try:
-            blocks.append(InferConfig.model_validate(block))
-        except ValidationError as error:
-            problems += [f"{source}: {where}: {p}" for p in _pydantic_problems(error, block)]
-    if not isinstance(infer, list):
-        problems.append(f"{source}: infer: must be an array of [[infer]] blocks")
-    settings = InferenceSettings()
-    try:
-        settings = InferenceSettings.model_validate(inference or {})
-    except ValidationError as error:
-        problems += [f"{source}: inference.{p}" for p in _pydantic_problems(error, inference or {})]
-    paths = [block.path for block in blocks]
-    for path in sorted({path for path in paths if paths.count(path) > 1}):
-        problems.append(f"{source}: infer.{path}: more than one [[infer]] block for this path")
-    if not problems and not blocks:
-        problems.append(f"{source}: infer: no [[infer]] blocks (nothing to infer)")
-    if problems:
-        raise ConfigError(problems)
-    return blocks, settings
-
-
 def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings) -> list[str]:
     """Cross-checks against the main config: each path exists and holds what its ``apply`` needs, the
     scenario exists, there is evidence, and no sweep (inferred fields replace swept ones)."""
@@ -201,12 +169,23 @@ def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings) 
 
     problems = []
     raw = cfg.raw()
+    raw.pop("sweep", None)
     for block in blocks:
         where = f"infer.{block.path}"
-        try:
-            current = get_path(raw, block.path)
-        except KeyError as missing:
-            problems.append(f"infer.{missing.args[0]}")
+        for path in [block.path, *block.also]:
+            try:
+                current = get_path(raw, path)
+            except KeyError as missing:
+                if _optional_poll_entry(raw, path):
+                    continue  # a poll's misreport or propensity entry: absent means truthful / average
+                problems.append(f"infer.{missing.args[0]}")
+                current = None
+                break
+            if path != block.path and (isinstance(current, bool) or not isinstance(current, (int, float))):
+                problems.append(f"{where}.also: {path}: not a numeric field")
+        else:
+            current = get_path(raw, block.path) if not _optional_poll_entry(raw, block.path) else 0.0
+        if current is None:
             continue
         values = list(current.values()) if block.apply == "logit_shift" and isinstance(current, dict) else [current]
         if not values or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
@@ -215,12 +194,49 @@ def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings) 
             continue
         if block.apply == "logit_shift" and not all(0 < v < 1 for v in values):
             problems.append(f"{where}: logit_shift needs shares strictly between 0 and 1")
+    if not problems:
+        problems += _problems_at_prior_medians(cfg, raw, blocks)
     if cfg.sweep:
         problems.append("sweep: a config with [[infer]] blocks cannot have a [sweep] (inferred fields replace it)")
     names = [scenario.name for scenario in cfg.scenarios()]
     if settings.scenario is not None and settings.scenario not in names:
         problems.append(f"inference.scenario: no scenario named {settings.scenario!r} (have {', '.join(names)})")
     observed = cfg.observed
-    if not (observed.ballots and observed.registered) and not observed.votes and not observed.regional_turnout:
-        problems.append("observed: no evidence to infer from ([observed] has no counts or regional turnouts)")
+    published = any(poll.published for poll in getattr(cfg, "exit_poll", []))
+    if not (observed.ballots and observed.registered) and not observed.votes and not observed.regional_turnout \
+            and not published:
+        problems.append("observed: no evidence to infer from (no counts, regional turnouts or published polls)")
     return problems
+
+
+def _optional_poll_entry(raw: dict, path: str) -> bool:
+    """``exit_poll.<name>.misreport.<from>.<to>`` or ``exit_poll.<name>.response_propensity.<option>`` of an
+    existing poll: entries that may be absent from the config (absent = truthful answers, average propensity)."""
+    from .paths import get_path
+
+    parts = path.split(".")
+    if len(parts) < 4 or parts[0] != "exit_poll" or parts[2] not in ("misreport", "response_propensity"):
+        return False
+    try:
+        get_path(raw, ".".join(parts[:2]))
+    except KeyError:
+        return False
+    return (parts[2] == "misreport" and len(parts) == 5) or (parts[2] == "response_propensity" and len(parts) == 4)
+
+
+def _problems_at_prior_medians(cfg, raw: dict, blocks: list[InferConfig]) -> list[str]:
+    """The config with every inferred field at its prior median must validate (catches values of the wrong
+    kind, misreport rows naming unknown options, shares that cannot sum to 1)."""
+    from .config import Config, _pydantic_problems, cross_check
+    from .infer import apply_values
+
+    medians = [float(block.distribution().ppf(0.5)) for block in blocks]
+    raw = {key: value for key, value in raw.items() if key not in ("infer", "inference")}  # no recursion
+    try:
+        at_median = apply_values(raw, blocks, medians)
+        point = Config.model_validate(at_median)
+    except KeyError as missing:
+        return [f"infer: {missing.args[0]}"]
+    except ValidationError as error:
+        return [f"infer (all fields at their prior medians): {p}" for p in _pydantic_problems(error, at_median)]
+    return [f"infer (all fields at their prior medians): {p}" for p in cross_check(point)]

@@ -57,7 +57,8 @@ def dotted_location(loc: tuple, raw: Any) -> str:
     for position, key in enumerate(loc):
         if isinstance(key, int) and isinstance(node, list) and key < len(node):
             item = node[key]
-            name = item.get("name") if isinstance(item, dict) else None
+            # blocks are named by ``name``; [[infer]] blocks by the ``path`` they infer
+            name = (item.get("name") or item.get("path")) if isinstance(item, dict) else None
             parts.append(str(name) if name is not None else f"[{key}]")
             node = item
             continue

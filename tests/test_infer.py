@@ -1,0 +1,300 @@
+"""Inference (ABC-SMC) as a specification: priors and configs, calibration, recovery, identifiability.
+
+Calibration follows Talts et al. (2018): draw the parameter from its prior, simulate a data set, infer,
+and record where the truth falls in the posterior (its posterior CDF value, continuous rank). Under a
+calibrated method those values are uniform on [0, 1] and the 90% intervals cover the truth 90% of the time.
+The check runs where ABC is near-exact: the published figures carry an observation noise (SD 0.02, of the
+order of the statistics' simulation noise, 0.007-0.03) that the data sets really have, and the final
+tolerance (0.25x the simulation noise) adds a few percent at most to the kernel's variance (Wilkinson 2013).
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+import simkit
+from simkit import infer as inference
+from simkit.config import ConfigError
+from simkit.config_infer import InferConfig, InferenceSettings
+
+from conftest import small_config_dict
+
+SHARE = "manipulation.coercion.share"
+UNUSED = "manipulation.unused.fraction"
+STATISTICS = ["turnout", "shares", "invalid", "regional_turnout"]
+
+
+def coercion_config(stations: int = 40) -> simkit.Config:
+    """A small election (``stations`` stations of ~1,000 voters, two regions, an invalid column) whose
+    scenario applies employer coercion; a vote-stealing block that no scenario applies is the parameter the
+    evidence cannot inform."""
+    raw = small_config_dict(stations=stations, registered=1000 * stations, invalid=True,
+                            options=("a", "b", "c", "inv"), shares=(0.55, 0.3, 0.1, 0.05), keep="summary")
+    raw["manipulation"] = [
+        {"name": "coercion", "kind": "coerced_turnout", "beneficiary": "a", "share": 0.1, "compliance": 0.7,
+         "loyalty": 0.9},
+        {"name": "unused", "kind": "vote_stealing", "beneficiary": "a", "fraction": 0.1},
+    ]
+    raw["scenario"] = [{"name": "coerced", "manipulations": ["coercion"]}]
+    return simkit.Config.model_validate(raw)
+
+
+SHARE_PRIOR = InferConfig(path=SHARE, prior="uniform", low=0.0, high=0.3)
+UNUSED_PRIOR = InferConfig(path=UNUSED, prior="uniform", low=0.0, high=0.5)
+
+
+# -- configs and priors ----------------------------------------------------------------------------------
+
+def test_prior_density_on_the_unconstrained_scale_integrates_to_one():
+    for block in [SHARE_PRIOR, InferConfig(path="x", prior="beta", a=2, b=5),
+                  InferConfig(path="x", prior="log_uniform", low=1e-3, high=0.1),
+                  InferConfig(path="x", prior="normal", mean=0.0, sd=0.5, low=-1.5, high=1.5)]:
+        prior = inference.Prior(block)
+        u = np.linspace(-40, 40, 400_001)
+        total = integrate.trapezoid(np.exp(prior.log_density_unconstrained(u)), u)
+        assert total == pytest.approx(1.0, abs=1e-4), block.prior
+
+
+def test_unconstrained_map_round_trips():
+    prior = inference.Prior(InferConfig(path="x", prior="uniform", low=-1.0, high=2.0))
+    values = np.array([-0.9, 0.0, 1.9])
+    np.testing.assert_allclose(prior.to_value(prior.to_unconstrained(values)), values)
+
+
+def test_infer_blocks_report_every_problem_with_its_path():
+    import tomli_w
+
+    raw = coercion_config().raw()
+    raw["infer"] = [{"path": SHARE, "prior": "uniform", "low": 0.0},
+                    {"path": "turnout.dispersion", "prior": "beta", "a": 1.0, "b": 1.0, "sd": 1.0}]
+    raw["inference"] = {"particles": 5}
+    with pytest.raises(ConfigError) as error:
+        simkit.parse_config(tomli_w.dumps(raw), source="x.toml")
+    problems = error.value.problems
+    assert any(p.startswith(f"x.toml: infer.{SHARE}") and "needs high" in p for p in problems), problems
+    assert any(p.startswith("x.toml: infer.turnout.dispersion") and "takes no sd" in p for p in problems), problems
+    assert any(p.startswith("x.toml: inference.particles:") for p in problems), problems
+
+
+def test_infer_path_must_exist_and_be_numeric():
+    cfg = coercion_config()
+    from simkit.config_infer import infer_problems
+
+    problems = infer_problems(cfg, [InferConfig(path="manipulation.nope.share", prior="uniform", low=0, high=1),
+                                    InferConfig(path="manipulation.coercion.beneficiary", prior="uniform", low=0,
+                                                high=1)], InferenceSettings())
+    assert any("manipulation.nope.share" in p and "no block named 'nope'" in p for p in problems)
+    assert "infer.manipulation.coercion.beneficiary: not a numeric field" in problems
+
+
+def test_set_share_rescales_the_other_options_to_sum_to_one():
+    raw = coercion_config().raw()
+    block = InferConfig(path="preferences.shares.a", apply="set_share", prior="uniform", low=0.2, high=0.9)
+    shares = inference.apply_values(raw, [block], np.array([0.7]))["preferences"]["shares"]
+    assert shares["a"] == 0.7
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["b"] / shares["c"] == pytest.approx(0.3 / 0.1)
+
+
+def test_logit_shift_moves_every_regional_mean_by_the_same_logit():
+    raw = coercion_config().raw()
+    raw["turnout"]["regional_mean"] = {"north": 0.5, "south": 0.8}
+    block = InferConfig(path="turnout.regional_mean", apply="logit_shift", prior="normal", mean=0, sd=1)
+    means = inference.apply_values(raw, [block], np.array([0.4]))["turnout"]["regional_mean"]
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    assert logit(means["north"]) - logit(0.5) == pytest.approx(0.4)
+    assert logit(means["south"]) - logit(0.8) == pytest.approx(0.4)
+
+
+# -- calibration ------------------------------------------------------------------------------------------
+
+SBC_DATASETS = 60
+SBC_NOISE = 0.02  # observation noise SD added to every statistic of every simulated data set
+
+
+def test_simulation_based_calibration_ranks_uniform_and_coverage_nominal():
+    """Talts et al. (2018) on the coerced share with noisy data (near-exact ABC): PIT values uniform by a
+    chi-square test over 6 bins (p > 0.001), 90% intervals covering the truth within the binomial 99.9%
+    acceptance region of Binomial(60, 0.9)."""
+    cfg = inference.simulated_observed(coercion_config(), [SHARE_PRIOR], [0.1], seed=0)  # fixes which statistics
+    settings = InferenceSettings(particles=150, pilot=150, noise_replicates=30, final_tolerance=0.25, min_ess=20,
+                                 workers=1, seed=11)
+    statistics = inference.with_observation_noise(
+        inference.statistic_names(cfg, STATISTICS, cfg.region_names()),
+        {group: SBC_NOISE for group in STATISTICS})
+    simulator = inference.Simulator(cfg, [SHARE_PRIOR], statistics, "coerced")
+    prior = inference.Prior(SHARE_PRIOR)
+    rng = np.random.default_rng(20181)
+    pit, covered = [], []
+    for dataset in range(SBC_DATASETS):
+        truth = prior.block.distribution().rvs(random_state=rng)
+        observed = simulator(np.array([truth]), inference.simulation_seed(99, 99, dataset))
+        observed = observed + SBC_NOISE * rng.standard_normal(observed.shape)
+        data = inference.Statistics(statistics.names, statistics.groups, observed, statistics.observation_noise,
+                                    statistics.valid_options, statistics.invalid, statistics.regions)
+        run_settings = settings.model_copy(update={"seed": settings.seed + dataset})
+
+        def simulate_many(values, stage, run_seed=run_settings.seed):
+            return np.array([simulator(v, inference.simulation_seed(run_seed, stage, i)) for i, v in enumerate(values)])
+
+        values, weights, _, _, _ = inference.abc_smc(simulate_many, [prior], data, run_settings, np.array([0.15]))
+        pit.append(float(weights[values[:, 0] < truth].sum()))
+        low, high = inference.weighted_quantiles(values[:, 0], weights, [0.05, 0.95])
+        covered.append(low <= truth <= high)
+    counts = np.histogram(pit, bins=6, range=(0, 1))[0]
+    chi2 = stats.chisquare(counts)
+    coverage = np.mean(covered)
+    low_count, high_count = stats.binom.interval(0.999, SBC_DATASETS, 0.9)
+    print(f"SBC: PIT bin counts {counts.tolist()}, chi-square p = {chi2.pvalue:.3f}; "
+          f"90% coverage {coverage:.3f} ({sum(covered)}/{SBC_DATASETS})")
+    assert chi2.pvalue > 0.001
+    assert low_count <= sum(covered) <= high_count
+
+
+# -- recovery and identifiability --------------------------------------------------------------------------
+
+PLANTED_SHARE = 0.12
+
+
+@pytest.fixture(scope="module")
+def planted_result():
+    """Inference on an election simulated with a planted coerced share of 0.12 and exact (noise-free)
+    published counts; the unused block's fraction is planted at 0.25 and cannot show in the count."""
+    cfg = coercion_config()
+    blocks = [SHARE_PRIOR, UNUSED_PRIOR]
+    observed = inference.simulated_observed(cfg, blocks, [PLANTED_SHARE, 0.25], seed=7)
+    settings = InferenceSettings(particles=300, min_ess=30, workers=1, seed=5, predictive=100)
+    return inference.infer(observed, blocks, settings)
+
+
+def test_planted_coercion_is_recovered_within_the_reported_interval(planted_result):
+    row = next(p for p in planted_result.parameters if p["name"] == SHARE)
+    assert row["posterior_low"] <= PLANTED_SHARE <= row["posterior_high"]
+    assert row["informed"]
+
+
+def test_parameter_the_evidence_cannot_inform_keeps_a_prior_wide_posterior(planted_result):
+    row = next(p for p in planted_result.parameters if p["name"] == UNUSED)
+    assert not row["informed"]
+    assert row["posterior_high"] - row["posterior_low"] >= 0.8 * (row["prior_high"] - row["prior_low"])
+
+
+def test_json_summary_has_the_documented_fields(planted_result):
+    payload = json.loads(json.dumps(planted_result.to_json()))
+    assert [p["name"] for p in payload["parameters"]] == [SHARE, UNUSED]
+    for row in payload["parameters"]:
+        assert set(row) == {"name", "prior_low", "prior_high", "posterior_median", "posterior_low",
+                            "posterior_high", "informed"}
+        assert row["prior_low"] == pytest.approx(0.05 * (0.3 if row["name"] == SHARE else 0.5))
+    assert payload["tolerance"]["final"] > 0
+    summaries = [row["name"] for row in payload["tolerance"]["summaries"]]
+    assert summaries[:2] == [f"E[{SHARE}]", f"E[{UNUSED}]"]  # one regression summary per parameter
+    assert {"turnout", "share.a", "invalid"} <= set(summaries)  # and the national count itself
+
+
+def test_posterior_dataset_has_arviz_layout(planted_result):
+    posterior = planted_result.posterior
+    assert set(posterior.data_vars) == {SHARE, UNUSED}
+    assert posterior[SHARE].dims == ("chain", "draw")
+    assert posterior.sizes["draw"] == 300
+
+
+def test_posterior_predictive_covers_the_observed_count(planted_result):
+    p_values = planted_result.predictive["p_value"]
+    assert set(planted_result.predictive["statistic"].values) >= {"turnout", "share.a", "invalid"}
+    assert float(p_values.min()) > 0.01
+
+
+def test_results_do_not_depend_on_the_number_of_workers():
+    cfg = inference.simulated_observed(coercion_config(stations=12), [SHARE_PRIOR], [0.1], seed=3)
+    settings = InferenceSettings(particles=40, pilot=40, noise_replicates=10, max_generations=2, predictive=10,
+                                 min_ess=5, seed=2)
+    one = inference.infer(cfg, [SHARE_PRIOR], settings, workers=1)
+    two = inference.infer(cfg, [SHARE_PRIOR], settings, workers=2)
+    np.testing.assert_array_equal(one.posterior[SHARE].values, two.posterior[SHARE].values)
+
+
+def test_cli_writes_the_result_and_prints_json(tmp_path, capsys):
+    import argparse
+
+    import tomli_w
+
+    from simkit import cli_infer
+
+    cfg = inference.simulated_observed(coercion_config(stations=12), [SHARE_PRIOR], [0.1], seed=3)
+    raw = cfg.raw()
+    raw["infer"] = [SHARE_PRIOR.model_dump(exclude_none=True)]
+    raw["inference"] = {"particles": 40, "pilot": 40, "noise_replicates": 10, "max_generations": 2,
+                        "predictive": 10, "min_ess": 5, "workers": 1}
+    path = tmp_path / "infer.toml"
+    path.write_text(tomli_w.dumps(raw))
+    parser = argparse.ArgumentParser()
+    cli_infer.register(parser.add_subparsers())
+    args = parser.parse_args(["infer", str(path), "--json", "--quiet", "-o", str(tmp_path / "post.nc")])
+    assert args.func(args) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["parameters"][0]["name"] == SHARE
+    saved = simkit.open_result(tmp_path / "post.nc")
+    assert saved[SHARE].dims == ("chain", "draw")
+    assert json.loads(saved.attrs["simkit_inference"])["parameters"][0]["name"] == SHARE
+
+
+MISREPORT = "exit_poll.pollster.misreport.b.a"
+
+
+def test_planted_poll_misreporting_is_recovered_from_the_published_poll():
+    """An exit poll (whole flow at 10 of 40 stations) where 30% of b's and c's voters say a: the rate is
+    inferred from the poll's published shares beside the count."""
+    raw = coercion_config().raw()
+    raw["exit_poll"] = [{"name": "pollster", "stations": 10, "respondents": "whole_flow",
+                         "published": {"a": 0.6, "b": 0.3, "c": 0.1}}]
+    misreport = InferConfig(path=MISREPORT, also=["exit_poll.pollster.misreport.c.a"], prior="uniform", low=0.0,
+                            high=0.5)
+    blocks = [SHARE_PRIOR, misreport]
+    cfg = inference.simulated_observed(simkit.Config.model_validate(raw), blocks, [0.12, 0.3], seed=7)
+    result = inference.infer(cfg, blocks, InferenceSettings(particles=200, min_ess=20, workers=1, seed=5,
+                                                            predictive=20))
+    row = next(p for p in result.parameters if p["name"] == MISREPORT)
+    assert row["posterior_low"] <= 0.3 <= row["posterior_high"]
+    assert row["informed"]
+
+
+def test_poll_misreport_entries_may_be_absent_but_options_must_exist():
+    from simkit.config_infer import infer_problems
+
+    raw = coercion_config().raw()
+    raw["exit_poll"] = [{"name": "pollster", "stations": 10, "respondents": "whole_flow"}]
+    raw["observed"] = {"registered": 40_000, "ballots": 25_000}
+    cfg = simkit.Config.model_validate(raw)
+    fine = InferConfig(path=MISREPORT, prior="uniform", low=0.0, high=0.5)
+    typo = InferConfig(path="exit_poll.pollster.misreport.b.zz", prior="uniform", low=0.0, high=0.5)
+    assert infer_problems(cfg, [fine], InferenceSettings()) == []
+    problems = infer_problems(cfg, [typo], InferenceSettings())
+    assert problems and all(p.startswith("infer (all fields at their prior medians): exit_poll.pollster") for p in problems)
+
+
+def test_exit_polls_interview_voters_not_stuffed_ballots():
+    """Coercion adds real voters (pollsters can meet them); stuffing adds ballots without voters: the
+    ``voters`` a poll is drawn from are the count before the stuffing block, and the count is unchanged by
+    applying the blocks in two steps."""
+    from simkit import engine
+
+    raw = coercion_config().raw()
+    raw["manipulation"].append({"name": "stuffing", "kind": "ballot_stuffing", "beneficiary": "a",
+                                "f_incremental": 0.5, "f_extreme": 0.1, "theta": 0.2, "alpha": 2.0})
+    raw["scenario"] = [{"name": "both", "manipulations": ["coercion", "stuffing"]},
+                       {"name": "coerced", "manipulations": ["coercion"]}]
+    cfg = simkit.Config.model_validate(raw)
+    run = engine.prepare(cfg, 1, 4, "summary")
+    plan = run.plans[0]
+    ballots, votes, voters = inference.manipulated_replicate(plan, cfg, run.electorate, 4)
+    honest = engine.honest_replicate(plan, run.electorate, 4, 0)
+    both = engine.manipulate(plan.scenarios[0], cfg, run.electorate, 4, 0, *honest)
+    coerced = engine.manipulate(plan.scenarios[1], cfg, run.electorate, 4, 0, *honest)
+    np.testing.assert_array_equal(votes, both[1])
+    np.testing.assert_array_equal(voters, coerced[1])
+    assert votes.sum() > voters.sum()
