@@ -35,7 +35,7 @@ from simkit.forensics import fingerprint
 from simkit.returns import load_returns
 
 QUICK = os.environ.get("SIMKIT_QUICK") == "1"
-DRAWS = 19 if QUICK else 99
+DRAWS = 19 if QUICK else 39
 TESTS = (["second_digit", "zero_five", "correlation", "integer_percent", "klimek_ml"] if QUICK
          else [t for t in forensics.TESTS if t != "fingerprint"])
 HAVE_DATA = data_dir() is not None
