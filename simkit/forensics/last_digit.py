@@ -5,10 +5,9 @@ Textbook null: last digits uniform on 0..9 (mean 4.5, variance 8.25); a two-side
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
-from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, verdict
-from simkit.forensics.digits import candidate_counts
+from simkit.forensics.core import Election, TestResult, check_null, verdict
+from simkit.forensics.digits import candidate_counts, digit_mean_p_value
 
 ID = "last_digit"
 MIN_COUNT = 100
@@ -25,10 +24,6 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     check_null(null)
     digits = candidate_counts(e, MIN_COUNT) % 10
     mean = float(digits.mean())
-    if null == "textbook":
-        z = (mean - UNIFORM_MEAN) / np.sqrt(UNIFORM_VARIANCE / digits.size)
-        p_value, reference = float(2 * stats.norm.sf(abs(z))), UNIFORM_MEAN
-    else:
-        p_value, reference = simulated_p_value(mean, null_statistics, "two")
+    p_value, reference = digit_mean_p_value(mean, UNIFORM_MEAN, UNIFORM_VARIANCE, digits.size, null, null_statistics)
     return TestResult(test=ID, statistic=mean, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value), extra={"counts_tested": int(digits.size)})

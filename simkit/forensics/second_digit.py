@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, verdict
-from simkit.forensics.digits import benford_second_digit, candidate_counts, second_digit
+from simkit.forensics.core import Election, TestResult, check_null, verdict
+from simkit.forensics.digits import benford_second_digit, candidate_counts, digit_mean_p_value, second_digit
 
 ID = "second_digit"
 MIN_COUNT = 10
@@ -30,11 +30,7 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     variance = float((np.arange(10) ** 2 * law).sum()) - expected_mean ** 2
     observed = np.bincount(digits, minlength=10)
     chi2 = stats.chisquare(observed, law * digits.size)
-    if null == "textbook":
-        z = (mean - expected_mean) / np.sqrt(variance / digits.size)
-        p_value, reference = float(2 * stats.norm.sf(abs(z))), expected_mean
-    else:
-        p_value, reference = simulated_p_value(mean, null_statistics, "two")
+    p_value, reference = digit_mean_p_value(mean, expected_mean, variance, digits.size, null, null_statistics)
     return TestResult(test=ID, statistic=mean, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
                       extra={"counts_tested": int(digits.size), "chi2": float(chi2.statistic),
