@@ -23,7 +23,7 @@ poll, so a poll draw depends only on its logical position.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -56,13 +56,23 @@ def _generator(seed: int, *key: int) -> np.random.Generator:
 
 @dataclass(frozen=True)
 class Election:
-    """One set of simulated elections: ``votes`` (replicate, station, option) DataArray, ``registered`` (S,),
-    ``region_index`` (S,), ``replicates`` (R,) replicate ids (the keys of the poll streams)."""
+    """One set of simulated elections: ``votes`` (replicate, station, option) DataArray as counted,
+    ``registered`` (S,), ``region_index`` (S,), ``replicates`` (R,) replicate ids (the keys of the poll
+    streams), and ``voters`` (replicate, station, option), the choices of real voters where manipulations
+    ran (None: the same as ``votes``)."""
 
     votes: xr.DataArray
     registered: np.ndarray
     region_index: np.ndarray
     replicates: np.ndarray
+    voters: xr.DataArray | None = None
+
+    def for_poll(self, poll: "Poll") -> "Election":
+        """What ``poll`` samples: an exit poll interviews voters (stuffed or rewritten ballots have nobody to
+        answer); a quick count copies the protocol, i.e. the count."""
+        if isinstance(poll, ExitPollConfig) and self.voters is not None:
+            return replace(self, votes=self.voters, voters=None)
+        return self
 
     @cached_property
     def mean_voters(self) -> np.ndarray:
@@ -87,10 +97,12 @@ def baseline_point(ds: xr.Dataset) -> dict[str, int]:
 
 def election_at(ds: xr.Dataset, point: dict[str, int]) -> Election:
     """The elections at one sweep point / scenario (``point`` maps dims to indices)."""
-    votes = ds["votes"].isel(point).transpose(schema.REPLICATE, schema.STATION, schema.OPTION)
+    dims = (schema.REPLICATE, schema.STATION, schema.OPTION)
+    votes = ds["votes"].isel(point).transpose(*dims)
+    voters = ds["voter_votes"].isel(point).transpose(*dims) if "voter_votes" in ds else None
     _, region_index = np.unique(ds[schema.STATION_REGION].values, return_inverse=True)
     registered = ds["registered"].isel({dim: index for dim, index in point.items() if dim in ds["registered"].dims})
-    return Election(votes, registered.values, region_index, ds[schema.REPLICATE].values)
+    return Election(votes, registered.values, region_index, ds[schema.REPLICATE].values, voters)
 
 
 def _kind(poll: Poll) -> str:
@@ -384,7 +396,7 @@ def compare_polls(ds: xr.Dataset, polls: list[Poll], *, incumbent: str, invalid:
         resolved = resolve_design(poll, options, invalid, election, unbiased=True)
         if resolved.note:
             flags.append(f"{poll.name}: {resolved.note}")
-        draws = draw_polls(election, resolved.design, seed, p)
+        draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
         poll_table = poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, with_misreport=misreport)
         if isinstance(poll, ExitPollConfig) and poll.stated_error is not None and poll_table:
             half_width = stats.norm.ppf(0.975) * max(row["simulated_sd"] for row in poll_table)
@@ -414,7 +426,7 @@ def _ledger(ds, polls, options, invalid, incumbent, seed, base, election) -> lis
 
     def record(assumption, value, poll_index, poll, election_here, **assumed):
         resolved = resolve_design(poll, options, invalid, election_here, unbiased=True, **assumed)
-        draws = draw_polls(election_here, resolved.design, seed, poll_index)
+        draws = draw_polls(election_here.for_poll(poll), resolved.design, seed, poll_index)
         for row in poll_rows(poll, draws, resolved.design, options, incumbent, seed, poll_index,
                              with_misreport=False):
             entries.append({"assumption": assumption, "value": value, "pollster": poll.name, "option": row["option"],
@@ -450,7 +462,7 @@ def _scenarios(ds, polls, scenario_polls, options, invalid, valid_names, seed, b
         columns = []
         for p, poll in enumerate(stated):
             design = resolve_design(poll, options, invalid, election, unbiased=False).design
-            columns.append(draw_polls(election, design, seed, p).shares)
+            columns.append(draw_polls(election.for_poll(poll), design, seed, p).shares)
         simulated = np.stack([columns[p][:, column] for p, column in keys], axis=-1)
         results.append({"scenario": name, **joint_tail(simulated, published)})
     return results

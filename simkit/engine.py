@@ -115,19 +115,29 @@ def honest_replicate(plan: Plan, electorate: Electorate, seed: int, replicate: i
     return ballots, votes
 
 
+#: mechanisms that act on voters (real people, whom an exit poll can interview); the others rewrite the count
+VOTER_MECHANISMS = ("coerced_turnout",)
+
+
 def manipulate(scenario: ScenarioPlan, config: Config, electorate: Electorate, seed: int, replicate: int,
-               ballots: np.ndarray, votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+               ballots: np.ndarray, votes: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Apply a scenario's blocks in order to one replicate's honest counts.
 
     Returns ``ballots`` (station,), ``votes`` (station, option), ``added_ballots`` (station,) summed over
-    blocks, and ``manipulated`` (station,) int64 with bit i set when block i of the config touched the
-    station. Block i selects its stations from stream ``MANIPULATION_TARGETS + 2 i`` and draws from
+    blocks, ``manipulated`` (station,) int64 with bit i set when block i of the config touched the
+    station, and ``voter_votes`` (station, option): the choices of real voters, whom exit polls interview:
+    the votes after the scenario's leading voter-level blocks (coercion) and before the first block that
+    rewrites the count (stuffed, stolen or fabricated ballots have no voter to answer a pollster). Block i selects its stations from stream ``MANIPULATION_TARGETS + 2 i`` and draws from
     ``MANIPULATION_DRAWS + 2 i``: the same block selects the same stations in every scenario and sweep point.
     """
     added = np.zeros(electorate.n_stations, np.int64)
     touched_bits = np.zeros(electorate.n_stations, np.int64)
     options = config.option_names
+    voter_votes = None
     for index, block, regions in scenario.blocks:
+        if voter_votes is None and block.kind not in VOTER_MECHANISMS:
+            voter_votes = votes
         selected = streams.generator(seed, replicate, 0, streams.MANIPULATION_TARGETS + 2 * index).random(
             electorate.n_stations) < block.station_probability
         if regions is not None:
@@ -138,7 +148,7 @@ def manipulate(scenario: ScenarioPlan, config: Config, electorate: Electorate, s
             rng=streams.generator(seed, replicate, 0, streams.MANIPULATION_DRAWS + 2 * index))
         added += block_added
         touched_bits |= touched.astype(np.int64) << index
-    return ballots, votes, added, touched_bits
+    return ballots, votes, added, touched_bits, (votes if voter_votes is None else voter_votes)
 
 
 @dataclass(frozen=True)
@@ -209,6 +219,7 @@ def _block_arrays(run: Run, replicates: range) -> dict[str, np.ndarray]:
         out.update(ballots=np.empty(stations, np.int64), votes=np.empty(stations + (n_options,), np.int64))
     if truth:
         out.update(manipulated_votes=np.empty(stations + (n_options,), np.int64),
+                   voter_votes=np.empty(stations + (n_options,), np.int64),
                    added_ballots=np.empty(stations, np.int64), manipulated=np.empty(stations, np.int64))
     honest_keys = [plan.config.turnout.model_dump_json() + plan.config.preferences.model_dump_json()
                    for plan in run.plans]
@@ -219,8 +230,8 @@ def _block_arrays(run: Run, replicates: range) -> dict[str, np.ndarray]:
                 honest_counts[honest_keys[p]] = honest_replicate(plan, electorate, run.seed, replicate, run.kernel)
             honest_ballots, honest_votes = honest_counts[honest_keys[p]]
             for s, scenario in enumerate(plan.scenarios):
-                ballots, votes, added, touched = manipulate(scenario, plan.config, electorate, run.seed, replicate,
-                                                            honest_ballots, honest_votes)
+                ballots, votes, added, touched, voter_votes = manipulate(
+                    scenario, plan.config, electorate, run.seed, replicate, honest_ballots, honest_votes)
                 at = (p, s, r)
                 out["total_ballots"][at] = ballots.sum()
                 out["total_votes"][at] = votes.sum(axis=0)
@@ -231,6 +242,7 @@ def _block_arrays(run: Run, replicates: range) -> dict[str, np.ndarray]:
                 if truth:
                     out["manipulated_votes"][at] = votes - honest_votes
                     out["added_ballots"][at], out["manipulated"][at] = added, touched
+                    out["voter_votes"][at] = voter_votes
     return out
 
 

@@ -324,26 +324,12 @@ class Simulator:
                                   self.electorate.registered, self.region_registered, polls)
 
 
-#: mechanisms that act on voters (who can then be interviewed); the others rewrite the count only
-VOTER_MECHANISMS = ("coerced_turnout",)
-
-
 def manipulated_replicate(plan, cfg: Config, electorate, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One election of the plan's (single) scenario: ``ballots`` (station,) and ``votes`` (station, option) as
-    counted, and ``voters`` (station, option), the ballots of real voters, whom exit polls interview: the
-    honest votes after the scenario's leading voter-level blocks (coercion), before any block that rewrites
-    the count (stuffed ballots have no voter to answer a pollster). Each block draws from its own streams, so
-    applying the blocks in two steps gives the same count as one call."""
+    counted, and ``voters`` (station, option), the ballots of real voters, whom exit polls interview (see
+    :func:`simkit.engine.manipulate`)."""
     ballots, votes = engine.honest_replicate(plan, electorate, seed, 0)
-    scenario = plan.scenarios[0]
-    split = next((i for i, (_, block, _) in enumerate(scenario.blocks) if block.kind not in VOTER_MECHANISMS),
-                 len(scenario.blocks))
-    voter_blocks = engine.ScenarioPlan(scenario.name, scenario.blocks[:split])
-    count_blocks = engine.ScenarioPlan(scenario.name, scenario.blocks[split:])
-    ballots, votes, _, _ = engine.manipulate(voter_blocks, cfg, electorate, seed, 0, ballots, votes)
-    voters = votes
-    if count_blocks.blocks:
-        ballots, votes, _, _ = engine.manipulate(count_blocks, cfg, electorate, seed, 0, ballots, votes)
+    ballots, votes, _, _, voters = engine.manipulate(plan.scenarios[0], cfg, electorate, seed, 0, ballots, votes)
     return ballots, votes, voters
 
 

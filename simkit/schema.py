@@ -33,6 +33,8 @@ VARIABLES: dict[str, tuple[tuple[str, ...], str, str]] = {
     "total_votes": ((REPLICATE, OPTION), "ballots", "ballots counted for each option nationally"),
     "manipulated_votes": ((REPLICATE, STATION, OPTION), "ballots",
                           "signed change of each option's count caused by all manipulations together"),
+    "voter_votes": ((REPLICATE, STATION, OPTION), "ballots",
+                    "choices of real voters (after coercion, before any rewriting of the count): what exit polls sample"),
     "added_ballots": ((REPLICATE, STATION), "ballots", "ballots that exist only because of a manipulation"),
     "manipulated": ((REPLICATE, STATION), "bit mask", "bit i set when manipulation block i touched the station"),
 }

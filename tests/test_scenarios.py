@@ -123,3 +123,16 @@ def test_scenarios_config_validates(repo):
     cfg = load_config(repo / "configs" / "kazakhstan-2022-scenarios.toml")
     assert [s.name for s in cfg.scenarios()][:2] == ["honest", "coercion"]
     assert cfg.electorate.stations == 10_101  # inherited through `extends`
+
+
+def test_exit_polls_interview_voters_not_stuffed_ballots():
+    """`voter_votes` keeps coercion (real voters) but not stuffing (no voter behind a stuffed ballot)."""
+    blocks = [BLOCKS[2], BLOCKS[0]]  # coercion, then stuffing
+    cfg = scenario_config([{"name": "honest"}, {"name": "both", "manipulations": ["coerce", "stuff"]},
+                           {"name": "coerced", "manipulations": ["coerce"]}], blocks=blocks, replicates=3)
+    ds = simulate(cfg)
+    xr.testing.assert_equal(ds["voter_votes"].sel(scenario="both", drop=True),
+                            ds["votes"].sel(scenario="coerced", drop=True))
+    xr.testing.assert_equal(ds["voter_votes"].sel(scenario="honest", drop=True),
+                            ds["votes"].sel(scenario="honest", drop=True))
+    assert (ds["votes"].sel(scenario="both") != ds["voter_votes"].sel(scenario="both")).any()
