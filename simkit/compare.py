@@ -17,7 +17,7 @@ Three products (shares and rates in percent; see :func:`compare_polls`):
 * **ledger**: the baseline figures again at both ends of every stated range (a poll's unknown
   ``stations``, ``sample_size``, ``response_rate``) and at every value of every swept config field.
 
-Random streams: ``SeedSequence(seed, spawn_key=(replicate, POLL_STREAM, poll_index))`` per replicate and
+Random streams: ``SeedSequence(seed, spawn_key=(replicate, streams.EXIT_POLL, poll_index))`` per replicate and
 poll, so a poll draw depends only on its logical position.
 """
 from __future__ import annotations
@@ -30,14 +30,12 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from . import schema
+from . import schema, streams
 from .paths import set_path
 from .config_polls import ExitPollConfig, QuickCountConfig, low_high, midpoint, misreport_matrix
 from .model.exit_poll import (PollDesign, design_feasibility, estimate_shares, draw_exit_poll)
 
 #: stream ids of the polls (kept apart from the engine's component ids in :mod:`simkit.streams`)
-POLL_STREAM = 100
-MISREPORT_STREAM = 101
 #: central interval of the simulated estimates
 INTERVAL = (0.05, 0.95)
 #: a Monte Carlo p-value needs at least this many replicates at least as extreme; else normal approx.
@@ -48,8 +46,6 @@ BISECTION_STEPS = 18
 Poll = ExitPollConfig | QuickCountConfig
 
 
-def _generator(seed: int, *key: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
 
 
 # -- the election arrays ----------------------------------------------------------------------------
@@ -196,7 +192,7 @@ def draw_polls(election: Election, design: PollDesign, seed: int, poll_index: in
     draws = []
     votes = election.votes.values
     for r, replicate in enumerate(election.replicates):
-        rng = _generator(seed, int(replicate), POLL_STREAM, poll_index)
+        rng = streams.generator(seed, int(replicate), streams.EXIT_POLL, poll_index)
         draws.append(draw_exit_poll(votes[r], election.registered, design, rng, election.region_index))
     stack = {name: np.stack([getattr(d, name) for d in draws])
              for name in ("shares", "responders", "reported", "voters", "inclusion")}
@@ -262,7 +258,7 @@ def misreport_needed(draws: Draws, design: PollDesign, target: int, incumbent: i
     draws = pooled(draws) if design.estimator == "raw" else draws
 
     def quantile_at(rate: float, q: float) -> float:
-        rng = _generator(seed, MISREPORT_STREAM, poll_index, target)
+        rng = streams.generator(seed, streams.MISREPORT, poll_index, target)
         return float(np.nanquantile(_with_misreport(draws, design, target, incumbent, rate, rng, away), q))
 
     def solve(q: float) -> float | None:

@@ -63,7 +63,7 @@ import numpy as np
 import xarray as xr
 from scipy.special import expit, logit, logsumexp
 
-from . import engine
+from . import engine, streams
 from .config import Config, ConfigError, parse_config
 from .config_infer import InferConfig, InferenceSettings, infer_problems
 from .electorate import build_electorate
@@ -76,7 +76,6 @@ INFORMED_RATIO = 0.8  #: informed when the posterior 90% interval is narrower th
 #: exit polls' published shares: their sampling error is simulated; what remains is rounding to 0.1 point
 DEFAULT_OBSERVATION_NOISE = {"turnout": 0.0, "shares": 0.0, "invalid": 0.0, "regional_turnout": 0.0001 / math.sqrt(12),
                              "polls": 0.001 / math.sqrt(12)}
-POLL_STREAM = 100  #: the polls' streams: SeedSequence(seed, spawn_key=(0, POLL_STREAM, poll index))
 #: stream stages of SeedSequence(seed, spawn_key=(stage, index))
 NOISE_STAGE, PILOT_STAGE, PREDICTIVE_STAGE, PROPOSAL_STAGE, RESAMPLE_STAGE = 0, 1, 10_000, 20_000, 30_000
 GENERATION_STAGE = 2  #: generation g ≥ 1 uses stage GENERATION_STAGE + g
@@ -305,7 +304,7 @@ class Simulator:
         shares = []
         for index, poll in enumerate(cfg.exit_poll):
             design = resolve_design(poll, options, invalid, self.poll_election, unbiased=False).design
-            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0, POLL_STREAM, index))))
+            rng = streams.generator(seed, 0, streams.EXIT_POLL, index)
             shares.append(draw_exit_poll(votes, self.electorate.registered, design, rng,
                                          self.electorate.region_index).shares)
         return shares
@@ -352,7 +351,7 @@ def simulation_seed(seed: int, stage: int, index: int) -> int:
 
 
 def _generator(seed: int, stage: int, index: int = 0) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(stage, index))))
+    return streams.generator(seed, stage, index)
 
 
 class Pool:

@@ -18,6 +18,8 @@ COUNTS = 2
 REGIONAL = 3  #: per-replicate regional effects, keyed (replicate, 0, REGIONAL)
 MANIPULATION_TARGETS = 10  #: + 2 * block index: which stations a manipulation block selects
 MANIPULATION_DRAWS = 11  #: + 2 * block index: the mechanism's own draws
+EXIT_POLL = 100  #: a poll's draws, keyed (replicate, EXIT_POLL, poll index)
+MISREPORT = 101  #: compare's misreporting search, keyed (MISREPORT, poll index, option)
 ELECTORATE = 2**32 - 1  #: the synthetic register, keyed (ELECTORATE,) from the electorate's seed
 
 
