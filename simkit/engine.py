@@ -9,18 +9,19 @@ draws (common random numbers).
 from __future__ import annotations
 
 import hashlib
-import os
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
 
 import numpy as np
+import tomli_w
 import xarray as xr
 
 from . import kernels, schema, streams
-from .config import Config
+from .config import Config, parse_config
 from .config_manipulation import ManipulationConfig
 from .electorate import Electorate, build_electorate
 from .errors import InputError
@@ -184,8 +185,9 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
     run_fields = {"replicates": replicates, "seed": seed, "keep": keep}
     updates = {key: value for key, value in run_fields.items() if value is not None}
     if updates:
-        cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update=updates)})
-        cfg = Config.model_validate(cfg.raw())  # re-validate the overridden values
+        raw = cfg.raw()
+        raw["run"] = {**raw["run"], **updates}
+        cfg = parse_config(tomli_w.dumps(raw), source="run options")  # validates the overridden values
     electorate = build_electorate(cfg.electorate)
     plans = [make_plan(cfg.at(point), electorate) for point in cfg.sweep_points()]
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel)

@@ -139,3 +139,8 @@ def test_rerunning_a_saved_result_reproduces_it(tmp_path):
     a, b = simkit.open_result(first), simkit.open_result(second)
     xr.testing.assert_identical(a.drop_attrs().load(), b.drop_attrs().load())
     assert a.attrs["simkit_config_sha256"] == b.attrs["simkit_config_sha256"]
+
+
+def test_bad_run_option_is_one_line(tmp_path):
+    config, out = write_config(tmp_path, small_config_dict()), tmp_path / "o.zarr"
+    assert_bad_input(run_cli("run", config, "-o", out, "--replicates", "0"), out, "run.replicates")
