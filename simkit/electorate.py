@@ -10,6 +10,7 @@ import numpy as np
 from . import streams
 from .config import CsvElectorate, SyntheticElectorate
 from .errors import InputError
+from .model.rounding import largest_remainder
 
 
 @dataclass(frozen=True)
@@ -30,17 +31,6 @@ class Electorate:
         """Voters on the register per region, (region,) int64."""
         return np.bincount(self.region_index, weights=self.registered,
                            minlength=len(self.region_names)).astype(np.int64)
-
-
-def largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
-    """Integers proportional to ``weights`` summing exactly to ``total`` (Hamilton's method)."""
-    quotas = total * np.asarray(weights, dtype=float) / np.sum(weights)
-    counts = np.floor(quotas).astype(np.int64)
-    shortfall = int(total - counts.sum())
-    if shortfall:
-        order = np.argsort(-(quotas - counts), kind="stable")
-        counts[order[:shortfall]] += 1
-    return counts
 
 
 def build_electorate(spec: SyntheticElectorate | CsvElectorate) -> Electorate:

@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from .rounding import largest_remainder
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..config_manipulation import (BallotStuffing, CoercedTurnout, Invalidation, ProtocolFabrication,
                                        VoteStealing)
@@ -94,18 +96,6 @@ def _move_to(votes: np.ndarray, moved: np.ndarray, target: int) -> np.ndarray:
     out = votes - moved
     out[..., target] += moved.sum(axis=-1)
     return out
-
-
-def _largest_remainder(total: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Split integer ``total`` (shape S) over the last axis of ``weights`` (S + (K,), non-negative,
-    each row with a positive sum) proportionally, by largest remainders (ties to the lower index)."""
-    quota = weights / weights.sum(axis=-1, keepdims=True) * total[..., None]
-    counts = np.floor(quota).astype(np.int64)
-    short = total - counts.sum(axis=-1)
-    order = np.argsort(-(quota - counts), axis=-1, kind="stable")
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(weights.shape[-1]), axis=-1)
-    return counts + (rank < short[..., None])
 
 
 def _open_unit_draw(rng: np.random.Generator, shape, transform) -> np.ndarray:
@@ -301,12 +291,12 @@ def protocol_fabrication(registered, ballots, votes, *, selected, beneficiary, i
     others = np.arange(n_options) != beneficiary
     if target_percent is None:  # beneficiary keeps its share: scale every option together
         weights = np.where(ballots[..., None] > 0, votes, np.where(others, 0, 1)).astype(float)
-        new_votes = _largest_remainder(new_ballots, weights)
+        new_votes = largest_remainder(new_ballots, weights)
     else:
         new_beneficiary = np.clip(_round_half_up(target_percent * new_ballots / 100.0), 0, new_ballots)
         other_votes = np.where(others, votes, 0)
         weights = np.where(other_votes.sum(axis=-1, keepdims=True) > 0, other_votes, others).astype(float)
-        new_votes = _largest_remainder(new_ballots - new_beneficiary, weights)
+        new_votes = largest_remainder(new_ballots - new_beneficiary, weights)
         new_votes[..., beneficiary] = new_beneficiary
     new_votes = np.where(active[..., None], new_votes, votes)
     return new_ballots, new_votes, (new_ballots - ballots).astype(np.int64), active
