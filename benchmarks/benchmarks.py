@@ -75,32 +75,15 @@ class HonestReplicate:
     param_names = ["kernel"]
 
     def setup(self, kernel):
-        from simkit import engine, kernels, streams
+        from simkit import engine, kernels
 
+        if kernel == "numba":
+            if not kernels.AVAILABLE:
+                raise NotImplementedError("numba is not installed")
+            kernels.warm_up()  # compile (or load the on-disk cache) outside the timing
         self.run = engine.prepare(_config(), replicates=1)
-        if kernel == "numpy":
-            self.draw = lambda replicate: engine.honest_replicate(self.run.plans[0], self.run.electorate, SEED,
-                                                                  replicate)
-            return
-        if not kernels.AVAILABLE:
-            raise NotImplementedError("numba is not installed")
-        plan, electorate = self.run.plans[0], self.run.electorate
-        composition = plan.preferences.regional_composition(np.zeros(len(electorate.region_names)))
-        ballots = np.empty(electorate.n_stations, np.int64)
-        votes = np.empty((electorate.n_stations, len(plan.preferences.shares)), np.int64)
-
-        def draw(replicate):
-            for group, stations in enumerate(streams.station_groups(electorate.n_stations)):
-                kernels.honest_group(
-                    electorate.registered[stations], plan.turnout_location[stations], plan.config.turnout.dispersion,
-                    plan.preferences.dispersion, composition, electorate.region_index[stations],
-                    *(streams.generator(SEED, replicate, group, component)
-                      for component in (streams.TURNOUT, streams.PREFERENCES, streams.COUNTS)),
-                    ballots[stations], votes[stations])
-            return ballots, votes
-
-        self.draw = draw
-        draw(0)  # compile (or load the on-disk cache) outside the timing
+        self.draw = lambda replicate: engine.honest_replicate(self.run.plans[0], self.run.electorate, SEED,
+                                                              replicate, kernel=kernel)
 
     def time_honest_replicate(self, kernel):
         self.draw(1)

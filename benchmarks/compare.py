@@ -36,11 +36,14 @@ sizes (for CI: no timing claims).
 Usage::
 
     python benchmarks/compare.py [--replicates 1000] [--per-voter-replicates 3] [--workers W]
-                                 [--kernel numpy|numba] [--scaling] [--smoke] [--json]
+                                 [--kernel numba|numpy] [--scaling] [--smoke] [--json]
+
+``--kernel`` defaults to ``numba`` (simkit's fused kernel, :mod:`simkit.kernels`) when numba is installed.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -161,8 +164,7 @@ def _child(args: argparse.Namespace) -> None:
         if args.kernel == "numba":  # load the compiled kernel from numba's on-disk cache (or compile it)
             from simkit import kernels
 
-            kernels.honest_group(np.array([10]), np.zeros(1), 0.5, 10.0, np.full((1, 2), 0.5), np.zeros(1, np.int64),
-                                 *(np.random.default_rng(0) for _ in range(3)))
+            kernels.warm_up()
     started_cpu, started = os.times(), time.perf_counter()
     if args.method == "per_voter":
         totals = per_voter(params, args.replicates, args.seed)
@@ -241,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-voter-replicates", type=int, default=None, help="per-voter replicates timed (default 3)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=None, help="simkit worker processes (default: all cores)")
-    parser.add_argument("--kernel", choices=("numpy", "numba"), default="numpy", help="simkit's kernel")
+    parser.add_argument("--kernel", choices=("numpy", "numba"),
+                        default="numba" if importlib.util.find_spec("numba") else "numpy",
+                        help="simkit's kernel (default: numba when installed, else numpy)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     parser.add_argument("--scaling", action="store_true", help="also time simkit summary-only at three sizes")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes for CI (no timing claims)")

@@ -83,26 +83,20 @@ def honest_replicate(plan: Plan, electorate: Electorate, seed: int, replicate: i
                      kernel: str = "numpy") -> tuple[np.ndarray, np.ndarray]:
     """One honest election: ``ballots`` (station,) and ``votes`` (station, option), int64.
 
-    ``kernel = "numba"`` draws each station group with :func:`simkit.kernels.honest_group` where it
-    supports the model (logit-normal turnout, Dirichlet preferences, rho = 0), the numpy path elsewhere."""
+    ``kernel = "numba"`` draws it with :func:`simkit.kernels.honest_stations` where that supports the model
+    (logit-normal turnout, Dirichlet preferences, rho = 0), the numpy path elsewhere."""
     turnout_cfg = plan.config.turnout
     n_regions = len(electorate.region_names)
     region_shift = plan.preferences.regional_sd * streams.generator(
         seed, replicate, 0, streams.REGIONAL).standard_normal(n_regions)
+    if kernel == "numba" and kernels.supports(turnout_cfg.model, plan.preferences.model, plan.preferences.rho):
+        return kernels.honest_stations(
+            electorate.registered, plan.turnout_location, turnout_cfg.dispersion, plan.preferences.dispersion,
+            plan.preferences.regional_composition(region_shift), electorate.region_index,
+            kernels.replicate_states(seed, replicate, len(streams.station_groups(electorate.n_stations))))
     ballots = np.empty(electorate.n_stations, dtype=np.int64)
     votes = np.empty((electorate.n_stations, len(plan.preferences.shares)), dtype=np.int64)
-    fused = kernel == "numba" and kernels.supports(turnout_cfg.model, plan.preferences.model, plan.preferences.rho)
-    composition = plan.preferences.regional_composition(region_shift) if fused else None
     for group, stations in enumerate(streams.station_groups(electorate.n_stations)):
-        if fused:
-            kernels.honest_group(
-                electorate.registered[stations], plan.turnout_location[stations], turnout_cfg.dispersion,
-                plan.preferences.dispersion, composition, electorate.region_index[stations],
-                streams.generator(seed, replicate, group, streams.TURNOUT),
-                streams.generator(seed, replicate, group, streams.PREFERENCES),
-                streams.generator(seed, replicate, group, streams.COUNTS),
-                ballots[stations], votes[stations])
-            continue
         latent = streams.generator(seed, replicate, group, streams.TURNOUT).standard_normal(
             stations.stop - stations.start)
         turnout = turnout_from_latent(turnout_cfg.model, plan.turnout_location[stations],
@@ -193,12 +187,22 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel)
 
 
-def region_totals(region_index: np.ndarray, votes: np.ndarray, n_regions: int) -> np.ndarray:
-    """Votes summed by region: (station, option) → (region, option), int64 (exact below 2**53)."""
-    n_options = votes.shape[1]
+def region_totals(region_index: np.ndarray, counts: np.ndarray, n_regions: int) -> np.ndarray:
+    """Counts summed by region: (station,) → (region,) or (station, option) → (region, option), int64.
+
+    Exact integer sums: with ``region_index`` sorted (the electorate's stations are grouped by region) one
+    ``np.add.reduceat`` over each region's run of stations; otherwise a float ``bincount`` (exact below
+    2**53 votes per cell)."""
+    if region_index.size and np.all(region_index[1:] >= region_index[:-1]):
+        starts = np.searchsorted(region_index, np.arange(n_regions + 1))
+        present = starts[1:] > starts[:-1]
+        totals = np.zeros((n_regions,) + counts.shape[1:], np.int64)
+        totals[present] = np.add.reduceat(counts, starts[:-1][present], axis=0)
+        return totals
+    n_options = counts.shape[1] if counts.ndim == 2 else 1
     cells = (region_index[:, None] * n_options + np.arange(n_options)).ravel()
-    totals = np.bincount(cells, weights=votes.ravel(), minlength=n_regions * n_options)
-    return totals.astype(np.int64).reshape(n_regions, n_options)
+    totals = np.bincount(cells, weights=counts.ravel(), minlength=n_regions * n_options)
+    return totals.astype(np.int64).reshape((n_regions,) + counts.shape[1:])
 
 
 def _block_arrays(run: Run, replicates: range) -> dict[str, np.ndarray]:
@@ -235,10 +239,10 @@ def _block_arrays(run: Run, replicates: range) -> dict[str, np.ndarray]:
                 ballots, votes, added, touched, voter_votes = manipulate(
                     scenario, plan.config, electorate, run.seed, replicate, honest_ballots, honest_votes)
                 at = (p, s, r)
-                out["total_ballots"][at] = ballots.sum()
-                out["total_votes"][at] = votes.sum(axis=0)
-                out["region_ballots"][at] = np.bincount(electorate.region_index, ballots, n_regions)
+                out["region_ballots"][at] = region_totals(electorate.region_index, ballots, n_regions)
                 out["region_votes"][at] = region_totals(electorate.region_index, votes, n_regions)
+                out["total_ballots"][at] = out["region_ballots"][at].sum()
+                out["total_votes"][at] = out["region_votes"][at].sum(axis=0)
                 if full:
                     out["ballots"][at], out["votes"][at] = ballots, votes
                 if truth:

@@ -16,6 +16,7 @@ TURNOUT = 0
 PREFERENCES = 1
 COUNTS = 2
 REGIONAL = 3  #: per-replicate regional effects, keyed (replicate, 0, REGIONAL)
+FAST_KERNEL = 4  #: the numba kernel's generator states of a replicate, keyed (replicate, 0, FAST_KERNEL)
 MANIPULATION_TARGETS = 10  #: + 2 * block index: which stations a manipulation block selects
 MANIPULATION_DRAWS = 11  #: + 2 * block index: the mechanism's own draws
 EXIT_POLL = 100  #: a poll's draws, keyed (replicate, EXIT_POLL, poll index)
