@@ -6,7 +6,7 @@ import pytest
 
 from forensics_helpers import honest_dataset
 from simkit.data import data_file
-from simkit.forensics import integer_percent
+from simkit.forensics import integer_exact, integer_percent
 from simkit.forensics.core import election
 
 
@@ -69,7 +69,49 @@ def test_station_probabilities_match_a_direct_sum_on_a_small_station():
         for w in range(b + 1):
             integer = integer_percent.integer_stations(np.array(registered), np.array(b), np.array(w))
             total += pb * stats.binom.pmf(w, b, v) * bool(integer)
-    assert integer_percent.station_probabilities(e, sds=12.0)[0] == pytest.approx(total, rel=1e-6)
+    assert integer_percent.station_probabilities(e, sds=12.0, compiled=False)[0] == pytest.approx(total, rel=1e-6)
+    if integer_exact.AVAILABLE:
+        assert integer_percent.station_probabilities(e, sds=12.0, compiled=True)[0] == pytest.approx(total, rel=1e-6)
+
+
+@pytest.mark.skipif(not integer_exact.AVAILABLE, reason="numba is not installed")
+def test_compiled_station_probabilities_equal_the_numpy_reference():
+    """Stations of all sizes (tiny ones where a ballot count hits several percents, large ones where the
+    ±0.05 window holds several counts). Both drop the binomial tails beyond ±6 SD (less than 1e-8), at
+    slightly different edges: agreement to 1e-8."""
+    ds = honest_dataset(600, seed=21)
+    ds["registered"].values[:200] = np.random.default_rng(3).integers(100, 200, 200)
+    ds["ballots"].values[:200] = np.minimum(ds["ballots"].values[:200], ds["registered"].values[:200] - 1)
+    ds["votes"].values[:200, 0] = np.minimum(ds["votes"].values[:200, 0], ds["ballots"].values[:200])
+    ds["votes"].values[:200, 1] = ds["ballots"].values[:200] - ds["votes"].values[:200, 0]
+    ds["registered"].values[200:400] *= 5
+    ds["ballots"].values[200:400] *= 5
+    ds["votes"].values[200:400] *= 5
+    e = election(ds)
+    compiled = integer_percent.station_probabilities(e, compiled=True)
+    reference = integer_percent.station_probabilities(e, compiled=False)
+    np.testing.assert_allclose(compiled, reference, rtol=0, atol=1e-8)
+
+
+def test_poisson_binomial_tail_matches_the_exact_convolution():
+    """The refined normal approximation against the exact pmf (convolution) for 3,000 Bernoullis at the
+    integer test's rates: within 5% relative for tail probabilities down to 1e-4."""
+    p = np.random.default_rng(8).uniform(0.02, 0.3, 3000)
+    pmf = np.array([1.0])
+    for q in p:
+        pmf = np.convolve(pmf, [1 - q, q])
+    upper = pmf[::-1].cumsum()[::-1]  # P(X >= k)
+    mean, sd = p.sum(), np.sqrt((p * (1 - p)).sum())
+    for k in np.round(mean + sd * np.array([-1.0, 0.0, 1.0, 2.0, 3.0, 3.7])).astype(int):
+        assert integer_percent.poisson_binomial_upper_tail(k, p) == pytest.approx(upper[k], rel=0.05), k
+
+
+def test_exact_and_resampled_tests_agree_on_planted_data():
+    ds, _ = _planted(3000, 0.02, seed=30)
+    exact = integer_percent.run(election(ds), method="exact")
+    resampled = integer_percent.run(election(ds), method="resample", draws=2000, rng=4)
+    assert abs(exact.extra["null_mean"] - resampled.extra["null_mean"]) <= 4 * exact.extra["null_sd"] / np.sqrt(2000)
+    assert abs(exact.p_value - resampled.p_value) <= 3 * np.sqrt(max(exact.p_value, 1 / 2000) / 2000) + 1 / 2000
 
 
 @pytest.mark.parametrize("preset, relative, published", [

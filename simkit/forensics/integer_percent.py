@@ -5,16 +5,24 @@ when its turnout or its leader share, in percent, lies within 0.05 of a whole nu
 each used station's counts binomially at its observed rates (``ballots ~ Bin(registered, turnout)``,
 ``leader ~ Bin(ballots, share)``), ``draws`` times; ``excess = observed - null_mean`` and ``null_sd`` always refer
 to that null. With ``null="simulated"`` the statistic is the excess of an election over its own binomial
-expectation (``statistic``), compared with the same number in simulated honest elections. The exact null mean
-and variance (no resampling) follow from the count being a sum of independent Bernoulli variables
-(Poisson-binomial): ``exact_null_moments``.
+expectation (``statistic``), compared with the same number in simulated honest elections.
+
+Two ways to the paper's null (``method``): ``"exact"`` (the default) uses that the integer-station count is a
+sum of independent Bernoulli variables (Poisson-binomial) whose probabilities follow exactly from each
+station's binomials (:func:`station_probabilities`): mean and SD are exact and the textbook p-value is the
+Poisson-binomial tail by the refined normal approximation (normal with continuity and skewness corrections;
+Volkova 1996), which needs no resampling; ``"resample"`` redraws the counts ``draws`` times as the paper did
+(p-value = share of draws at least as high). The two agree (tested); the exact way takes about 4 s on the
+95,225 stations of Russia 2011 with numba (:mod:`simkit.forensics.integer_exact`) against 15 s for 1,000
+resamples.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
 from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, top_regions, verdict
+from simkit.forensics import integer_exact
 from simkit.forensics.nulls import as_seed_sequence
 
 ID = "integer_percent"
@@ -23,6 +31,7 @@ MAX_RATE = 0.99
 WINDOW = 0.05  # percentage points
 CHUNK = 20  # resampling draws per vectorised block
 SIMULATED_RESAMPLES = 4
+METHODS = ("exact", "resample")  #: ways to the paper's binomial null (see the module docstring)
 
 
 def used(e: Election) -> np.ndarray:
@@ -93,25 +102,31 @@ def _integer_share_probability(ballots: np.ndarray, share: np.ndarray, sds: floa
     k_low = np.floor(100 * np.maximum(mean - sds * sd - 1, 0) / np.maximum(b, 1)).astype(np.int64)
     k_high = np.ceil(100 * np.minimum(mean + sds * sd + 1, b) / np.maximum(b, 1)).astype(np.int64)
     total = np.zeros(b.shape)
+    reach = int(np.ceil(WINDOW * b.max(initial=0) / 100.0)) + 1  # |w - b k / 100| <= 0.0005 b for a hit
     for offset in range(int((k_high - k_low).max()) + 1):
         k = k_low + offset
         live = (k <= k_high) & (b > 0)
         base = np.floor(b * k / 100.0)
-        for shift in (-1, 0, 1, 2):  # every w with |100 w / b - k| <= 0.05 (at most 2 per k; 0.1 points apart)
+        for shift in range(-reach, reach + 2):  # every w with |100 w / b - k| <= 0.05 (several when b > 1000)
             w = base + shift
             hit = live & (np.abs(100.0 * w / np.maximum(b, 1) - k) <= WINDOW + 1e-9) & (w >= 0) & (w <= b)
             total[hit] += np.exp(_binom_logpmf(w[hit], b[hit], share[hit]))
     return total
 
 
-def station_probabilities(e: Election, sds: float = 6.0, chunk: int = 4096) -> np.ndarray:
+def station_probabilities(e: Election, sds: float = 6.0, chunk: int = 4096, compiled: bool | None = None
+                          ) -> np.ndarray:
     """Exact P(integer) of each used station under the binomial null, shape (used station,).
 
     Sums the binomial pmf of ``ballots`` over +-``sds`` standard deviations (the tail beyond carries less than
-    1e-8), and for each ballot count the exact probability of an integer leader share. Stations are processed
-    in blocks of similar size so each block loops only over its own range.
+    1e-8), and for each ballot count the exact probability of an integer leader share. ``compiled`` (default:
+    when numba is installed) uses :mod:`simkit.forensics.integer_exact`; otherwise numpy, with stations in
+    blocks of similar size so each block loops only over its own range (the reference, about 15x slower).
     """
     mask = used(e)
+    if integer_exact.AVAILABLE if compiled is None else compiled:
+        return integer_exact.station_probabilities(e.registered[mask], e.turnout[mask], e.leader_share[mask],
+                                                   WINDOW, sds)
     registered, turnout, share = e.registered[mask].astype(float), e.turnout[mask], e.leader_share[mask]
     spread = registered * turnout * (1 - turnout)
     probability = np.zeros(registered.shape)
@@ -143,16 +158,37 @@ def exact_null_moments(e: Election) -> tuple[float, float]:
     return float(p.sum()), float(np.sqrt((p * (1 - p)).sum()))
 
 
+def poisson_binomial_upper_tail(observed: float, probabilities: np.ndarray) -> float:
+    """P(X >= observed) for X a sum of independent Bernoulli(``probabilities``): the refined normal
+    approximation (Volkova 1996), Φ with a continuity correction and a skewness term, clipped to [0, 1]."""
+    mean = probabilities.sum()
+    sd = np.sqrt((probabilities * (1 - probabilities)).sum())
+    if sd == 0:
+        return float(observed <= mean)
+    skew = (probabilities * (1 - probabilities) * (1 - 2 * probabilities)).sum() / sd ** 3
+    z = (observed - 0.5 - mean) / sd
+    return float(np.clip(stats.norm.sf(z) - skew * (1 - z * z) * stats.norm.pdf(z) / 6, 0.0, 1.0))
+
+
 def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
-        null_statistics: np.ndarray | None = None) -> TestResult:
-    """Excess of integer stations over the paper's binomial null; p-value from ``null``."""
+        null_statistics: np.ndarray | None = None, method: str = "exact") -> TestResult:
+    """Excess of integer stations over the paper's binomial null (by ``method``, see the module docstring);
+    p-value from ``null``. ``draws`` counts resamples with ``method="resample"``."""
     check_null(null)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     observed = float(integer_count(e))
-    resampled, expected = binomial_null(e, draws, rng)
-    null_mean, null_sd = float(resampled.mean()), float(resampled.std(ddof=1))
+    if method == "exact":
+        expected = station_probabilities(e)
+        null_mean, null_sd = float(expected.sum()), float(np.sqrt((expected * (1 - expected)).sum()))
+        textbook_p = poisson_binomial_upper_tail(observed, expected)
+    else:
+        resampled, expected = binomial_null(e, draws, rng)
+        null_mean, null_sd = float(resampled.mean()), float(resampled.std(ddof=1))
+        textbook_p = float((1 + (resampled >= observed).sum()) / (1 + draws))
     if null == "textbook":
         statistic_value = observed
-        p_value = float((1 + (resampled >= observed).sum()) / (1 + draws))
+        p_value = textbook_p
         reference = null_mean
     else:
         statistic_value = statistic(e)
@@ -163,5 +199,6 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     return TestResult(
         test=ID, statistic=statistic_value, reference=reference, p_value=p_value, null=null, verdict=verdict(p_value),
         extra={"excess": observed - null_mean, "null_mean": null_mean, "null_sd": null_sd,
-               "stations_used": int(mask.sum()), "draws": draws,
+               "stations_used": int(mask.sum()), "method": method,
+               "draws": draws if method == "resample" else 0,
                "top_regions": top_regions(e, surplus)})
