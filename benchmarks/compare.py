@@ -316,7 +316,7 @@ def _print_summary(report: dict) -> None:
     print(f"workload: {w['voters']:,} voters, {w['stations']:,} stations, {w['outcomes']} outcomes, "
           f"{w['turnout']} turnout, {w['preferences']} preferences, rho = {w['rho']}, {w['replicates']} replicates"
           f"{' (SMOKE: tiny sizes, timings mean nothing)' if report['smoke'] else ''}; kernel {report['kernel']}, "
-          f"{report['workers']} simkit processes on {report['cpu_count']} cores")
+          f"{report['workers']} simkit workers (threads with the numba kernel, else processes) on {report['cpu_count']} cores")
     for key, label in (("ratio_simkit_numpy", "simkit / numpy"), ("ratio_simkit_per_voter", "simkit / per-voter"),
                        ("ratio_simkit_full_numpy", "simkit full (zarr) / numpy")):
         if key in report:

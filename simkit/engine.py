@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
@@ -342,11 +342,23 @@ def _process_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
+def _executor(run: Run, workers: int) -> Executor:
+    """Threads when the fused numba kernel draws the honest counts (it releases the GIL and the rest of a
+    block is a few percent of its time), processes otherwise (numpy's binomial and multinomial samplers
+    hold the GIL, so threads would not use a second core)."""
+    fused = run.kernel == "numba" and all(
+        kernels.supports(plan.config.turnout.model, plan.preferences.model, plan.preferences.rho)
+        for plan in run.plans)
+    if fused:
+        return ThreadPoolExecutor(max_workers=workers)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=_process_context(), initializer=_init_worker,
+                               initargs=(run,))
+
+
 def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None) -> Iterator[xr.Dataset]:
-    """Block Datasets in replicate order, computed by ``workers`` processes (numpy's binomial and
-    multinomial samplers hold the GIL, so threads would not use a second core), at most ``2 × workers``
-    blocks in flight. Small runs (:data:`PARALLEL_MIN_DRAWS`) stay in this process. The values do not
-    depend on ``block_size`` or ``workers``."""
+    """Block Datasets in replicate order, computed by ``workers`` threads or processes (:func:`_executor`),
+    at most ``2 × workers`` blocks in flight. Small runs (:data:`PARALLEL_MIN_DRAWS`) stay in this process.
+    The values do not depend on ``block_size`` or ``workers``."""
     if block_size < 1:
         raise ValueError(f"block_size must be at least 1, got {block_size}")
     workers = workers or os.cpu_count() or 1
@@ -355,11 +367,11 @@ def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | N
     if workers == 1 or len(blocks) == 1 or draws < PARALLEL_MIN_DRAWS:
         yield from (block_dataset(run, block) for block in blocks)
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_process_context(), initializer=_init_worker,
-                             initargs=(run,)) as pool:
+    with _executor(run, workers) as pool:
         pending = []
         for block in blocks:
-            pending.append(pool.submit(_worker_block, block))
+            pending.append(pool.submit(_worker_block, block) if isinstance(pool, ProcessPoolExecutor)
+                           else pool.submit(block_dataset, run, block))
             if len(pending) > 2 * workers:
                 yield pending.pop(0).result()
         for future in pending:
