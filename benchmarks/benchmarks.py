@@ -21,20 +21,37 @@ OVERRIDES: dict = {}
 REPLICATES = 32
 #: draws of the resampled forensic null
 NULL_DRAWS = 200
+#: ``simkit calibrate`` benchmark: replicates per scenario and null draws per test
+CALIBRATE_REPLICATES, CALIBRATE_DRAWS = 2, 19
 SEED = 7
 
 
 def use_smoke_sizes() -> None:
     """Tiny sizes (400 stations, 2 replicates, 10 null draws) for the CI smoke test."""
-    global OVERRIDES, REPLICATES, NULL_DRAWS
+    global OVERRIDES, REPLICATES, NULL_DRAWS, CALIBRATE_REPLICATES, CALIBRATE_DRAWS
     OVERRIDES = {"electorate.registered": 400_000, "electorate.stations": 400}
     REPLICATES, NULL_DRAWS = 2, 10
+    CALIBRATE_REPLICATES, CALIBRATE_DRAWS = 2, 4
 
 
 def _config():
     import simkit
 
     return simkit.load_config(WORKLOAD, OVERRIDES or None)
+
+
+def _election():
+    """The simulated election of :func:`_election_arrays` as a forensic ``Election``."""
+    try:
+        from simkit.forensics.core import Election
+    except ImportError as missing:
+        raise NotImplementedError(f"simkit.forensics is absent: {missing}") from None
+    run, ballots, votes = _election_arrays()
+    electorate = run.electorate
+    return Election(registered=electorate.registered, ballots=ballots, votes=votes,
+                    options=tuple(run.config.option_names), leader=0,
+                    region=np.array(electorate.region_names)[electorate.region_index],
+                    station_id=electorate.station_ids)
 
 
 def _election_arrays():
@@ -123,17 +140,9 @@ class IntegerPercent:
     resampled null (:data:`NULL_DRAWS` draws) and the exact Poisson-binomial null (the default)."""
 
     def setup(self):
-        try:
-            from simkit.forensics import integer_percent
-            from simkit.forensics.core import Election
-        except ImportError as missing:
-            raise NotImplementedError(f"simkit.forensics is absent: {missing}") from None
-        run, ballots, votes = _election_arrays()
-        electorate = run.electorate
-        self.election = Election(registered=electorate.registered, ballots=ballots, votes=votes,
-                                 options=tuple(run.config.option_names), leader=0,
-                                 region=np.array(electorate.region_names)[electorate.region_index],
-                                 station_id=electorate.station_ids)
+        self.election = _election()
+        from simkit.forensics import integer_percent
+
         self.module = integer_percent
 
     def time_resampled_null(self):
@@ -144,3 +153,47 @@ class IntegerPercent:
 
     def peakmem_resampled_null(self):
         self.module.run(self.election, draws=NULL_DRAWS, rng=SEED, method="resample")
+
+
+class KlimekFit:
+    """Klimek's fraud model fitted to one simulated election: by histogram distance (with its bootstrap
+    bounds and no-fraud test) and by likelihood, textbook nulls."""
+
+    params = (["klimek", "klimek_ml"],)
+    param_names = ["test"]
+
+    def setup(self, test):
+        self.election = _election()
+        from simkit.forensics import TESTS
+
+        self.module = TESTS[test]
+
+    def time_fit(self, test):
+        self.module.run(self.election, rng=SEED)
+
+
+class Calibrate:
+    """``simkit calibrate`` on the workload with one stuffing scenario: every test under both nulls,
+    :data:`CALIBRATE_REPLICATES` replicates per scenario, :data:`CALIBRATE_DRAWS` null draws (minutes at full
+    scale: the Klimek fits dominate)."""
+
+    timeout = 1800
+
+    def setup(self):
+        import simkit
+
+        try:
+            from simkit.calibrate import calibration_table
+        except ImportError as missing:
+            raise NotImplementedError(f"simkit.calibrate is absent: {missing}") from None
+        import tomli_w
+
+        raw = _config().raw()
+        raw["manipulation"] = [{"name": "stuffing", "kind": "ballot_stuffing", "beneficiary": "tokayev",
+                                "f_incremental": 0.1, "f_extreme": 0.01, "theta": 0.1, "alpha": 2.0}]
+        raw["scenario"] = [{"name": "honest"}, {"name": "stuffing", "manipulations": ["stuffing"]}]
+        self.config = simkit.parse_config(tomli_w.dumps(raw), source="benchmark calibrate config")
+        self.table = calibration_table
+
+    def time_calibrate(self):
+        self.table(self.config, replicates=CALIBRATE_REPLICATES, draws=CALIBRATE_DRAWS, seed=SEED)

@@ -5,17 +5,23 @@ rate: a calibrated test rejects about 5% of honest elections); under a manipulat
 test's **power** against that mechanism at the config's strength (one row per sweep point). Both nulls
 (``textbook`` and ``simulated``) are run, so users see which null keeps its promise on elections shaped
 like theirs.
+
+The work is one function of one simulated election, :func:`replicate_rows` (every scenario × null × test
+of one replicate at one sweep point, with the forensic seed of that replicate), applied locally to a
+simulated Dataset or on a dask cluster through :func:`simkit.distributed.map_replicates` (each task
+simulates its part from the config alone): the two give the same table.
 """
 from __future__ import annotations
 
-import itertools
+import functools
 
+import numpy as np
 import xarray as xr
 
 from . import schema
 from .config import Config
 from .engine import simulate
-from .forensics import ALPHA, rejection_rates
+from .forensics import ALPHA, replicate_rejections, replicate_seed
 
 NULLS = ("textbook", "simulated")
 
@@ -35,28 +41,60 @@ def _strength(cfg: Config, scenario: str, point: dict) -> str:
         for name in chosen.manipulations)
 
 
+def replicate_rows(tests: list[str] | None, nulls: tuple[str, ...], draws: int, seed: int | None,
+                   ds: xr.Dataset, point: int, replicate: int) -> list[dict]:
+    """Rejections (α = 0.05) of every test under every null in every scenario of one simulated election
+    ``ds`` (dims ``scenario``, ``station``, ``option``; sweep point ``point``, replicate ``replicate``):
+    rows ``point``, ``scenario``, ``null``, ``test``, ``rejected``."""
+    rows = []
+    for scenario in ds[schema.SCENARIO].values:
+        election = ds.sel({schema.SCENARIO: scenario})
+        for null in nulls:
+            rejected = replicate_rejections(election, tests, null=null, draws=draws, alpha=ALPHA,
+                                            seed=replicate_seed(seed, replicate))
+            rows.extend({"point": point, "scenario": str(scenario), "null": null, "test": test,
+                         "rejected": value} for test, value in rejected.items())
+    return rows
+
+
 def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list[str] | None = None,
                       nulls: tuple[str, ...] = NULLS, draws: int = 99, seed: int | None = None,
-                      ds: xr.Dataset | None = None) -> list[dict]:
-    """Rows ``test``, ``null``, ``mechanism`` (``none`` for the honest scenario), ``strength``,
-    ``rejection_rate`` (at α = 0.05) and ``n`` (replicates), for every scenario and sweep point of ``cfg``."""
-    if ds is None:
-        ds = simulate(cfg, replicates=replicates, seed=seed, keep="full")
-    sweep_dims = list(cfg.sweep)
-    rows = []
-    for values in itertools.product(*(ds[dim].values for dim in sweep_dims)):
-        point = dict(zip(sweep_dims, (float(v) for v in values)))
-        at = ds.sel(point) if point else ds
-        for scenario in at[schema.SCENARIO].values:
-            scenario = str(scenario)
-            election = at.sel({schema.SCENARIO: scenario})
-            for null in nulls:
-                rates = rejection_rates(election, tests, null=null, draws=draws, alpha=ALPHA, seed=seed)
-                for test, rate in rates.items():
-                    rows.append({"test": test, "null": null, "mechanism": "none" if scenario == "honest" else scenario,
-                                 "strength": _strength(cfg, scenario, point), **point,
-                                 "rejection_rate": rate["rejection_rate"], "n": rate["n"]})
-    return rows
+                      ds: xr.Dataset | None = None, cluster: dict | None = None) -> list[dict]:
+    """Rows ``test``, ``null``, ``mechanism`` (``none`` for the honest scenario), ``strength``, the sweep
+    point's values, ``rejection_rate`` (at α = 0.05) and ``n`` (replicates), for every scenario and sweep
+    point of ``cfg``. ``seed`` (default: the config's) seeds the simulations and the forensic nulls.
+
+    ``ds``: a full-output simulation of ``cfg`` to use instead of simulating. ``cluster``: run on dask
+    instead, with these keyword arguments of :func:`simkit.distributed.map_replicates` (``client``,
+    ``scheduler`` or ``workers``, ``block_size``, ``quiet``)."""
+    seed = cfg.run.seed if seed is None else seed
+    function = functools.partial(replicate_rows, tests, nulls, draws, seed)
+    if cluster is not None:
+        from .distributed import map_replicates
+
+        rows = map_replicates(cfg, function, replicates=replicates, seed=seed, **cluster)
+    else:
+        if ds is None:
+            ds = simulate(cfg, replicates=replicates, seed=seed, keep="full")
+        rows = []
+        shape = tuple(ds.sizes[dim] for dim in cfg.sweep)
+        for point in range(int(np.prod(shape))):
+            at = ds.isel(dict(zip(cfg.sweep, np.unravel_index(point, shape)))) if shape else ds
+            for replicate in range(at.sizes[schema.REPLICATE]):
+                rows.extend(function(at.isel({schema.REPLICATE: replicate}), point, replicate))
+    return _rates(cfg, rows)
+
+
+def _rates(cfg: Config, rows: list[dict]) -> list[dict]:
+    """The table: rejection rate and count per (sweep point, scenario, null, test), in that nesting order."""
+    points = [{dim: float(value) for dim, value in point.items()} for point in cfg.sweep_points()]
+    groups: dict[tuple, list[bool]] = {}
+    for row in rows:
+        groups.setdefault((row["point"], row["scenario"], row["null"], row["test"]), []).append(row["rejected"])
+    return [{"test": test, "null": null, "mechanism": "none" if scenario == "honest" else scenario,
+             "strength": _strength(cfg, scenario, points[point]), **points[point],
+             "rejection_rate": float(np.mean(values)), "n": len(values)}
+            for (point, scenario, null, test), values in groups.items()]
 
 
 def format_table(rows: list[dict]) -> str:

@@ -48,6 +48,9 @@ def register(subparsers) -> None:
     c.add_argument("--draws", type=int, default=99, help="null draws per test (default 99)")
     c.add_argument("--seed", type=int, help="seed (default: the config's)")
     c.add_argument("--json", action="store_true", help="print JSON ({\"rows\": [...]}) instead of a table")
+    c.add_argument("--scheduler", metavar="ADDRESS", help="run on the dask scheduler at ADDRESS (tcp://host:port)")
+    c.add_argument("--workers", type=int, help="run on a local dask cluster of N worker processes")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=handle_calibrate)
 
 
@@ -196,7 +199,11 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise InputError(f"--tests: {error}") from None
     nulls = NULLS if args.null == "both" else (args.null,)
+    if args.scheduler and args.workers:
+        raise InputError("--scheduler and --workers: give one (an existing cluster, or a local one to start)")
+    cluster = ({"scheduler": args.scheduler, "workers": args.workers, "quiet": args.quiet}
+               if args.scheduler or args.workers else None)
     rows = calibration_table(cfg, replicates=args.replicates, tests=tests, nulls=nulls, draws=args.draws,
-                             seed=args.seed)
+                             seed=args.seed, cluster=cluster)
     print(json.dumps({"rows": rows}, indent=2) if args.json else format_table(rows))
     return 0

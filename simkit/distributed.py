@@ -1,25 +1,27 @@
 """Scale-out: the same runs on a ``dask.distributed`` cluster, bit-identical to a local run.
 
-dask is the scheduler; this module only says what a task is. A run is split into blocks of
-replicates aligned to the zarr chunks along ``replicate`` (block ``i`` holds replicates
-``[i × block_size, (i + 1) × block_size)``). Each task receives the resolved config TOML text and its
-replicate range, nothing else: it rebuilds the run with :func:`simkit.parse_config` and
-:func:`simkit.engine.prepare` (cached per worker process), computes the block with
-:func:`simkit.engine.block_dataset` (random streams keyed by ``(replicate, station_group, component)``,
-so the values do not depend on which worker computes which block) and writes its region of the zarr
-store itself (``to_zarr(region=…)``; one chunk per variable and block, so no two tasks touch the
-same chunk file).
+dask is the scheduler; this module only says what a task is. A run is split by sweep point and by
+blocks of replicates aligned to the zarr chunks (block ``i`` holds replicates
+``[i × block_size, (i + 1) × block_size)``; each sweep point is its own chunk along the sweep dims): one
+task per (sweep point, block). Each task receives the resolved config TOML text, its sweep point (a flat
+index, C order) and its replicate range, nothing else: it rebuilds the run with
+:func:`simkit.parse_config` and :func:`simkit.engine.prepare` (cached per worker process), computes its
+part with :func:`simkit.engine.block_dataset` (random streams keyed by ``(replicate, station_group,
+component)``, so the values do not depend on which worker computes which part) and writes its region of
+the zarr store itself (``to_zarr(region=…)``; one chunk per variable, point and block, so no two tasks
+touch the same chunk file). :func:`map_replicates` runs any per-replicate function (the forensic
+calibration) through the same tasks.
 
 Files, for a target ``out/kz.zarr``::
 
     out/.kz.zarr.resumable/          work directory, kept when a run is interrupted or fails
         run.json                     what the partial run is (config hash, block size)
-        done/<start>-<stop>          one marker per block written completely
+        done/<point>-<start>-<stop>  one marker per sweep point and block written completely
         kz.zarr/                     the store: static variables and full-size arrays, filled by the tasks
     out/kz.zarr                      appears only when every block is written (via :func:`simkit.io.staged`)
 
 ``resume=True`` reuses the work directory of an interrupted run of the same config and block size and
-submits only the blocks without a marker. A worker that dies mid-run has its tasks rescheduled by dask
+submits only the parts without a marker. A worker that dies mid-run has its tasks rescheduled by dask
 (the scheduler's ``allowed-failures``); a task that raises is retried (``retries``). Rewriting a block
 writes the same bytes, so a retried block leaves the store identical.
 
@@ -74,27 +76,51 @@ def _replicate_variables(block: xr.Dataset) -> xr.Dataset:
     return block[names].drop_vars(schema.REPLICATE, errors="ignore")
 
 
-def compute_block(config_text: str, start: int, stop: int, kernel: str = "numpy") -> xr.Dataset:
-    """Task: replicates ``[start, stop)`` of the run of ``config_text`` (all sweep points), annotated."""
+def compute_block(config_text: str, point: int, start: int, stop: int, kernel: str = "numpy") -> xr.Dataset:
+    """Task: replicates ``[start, stop)`` of sweep point ``point`` (its sweep dims of length 1) of the run
+    of ``config_text``, annotated."""
     run = _prepared(config_text, kernel)
-    return engine.annotate(engine.block_dataset(run, range(start, stop)), run.config)
+    return engine.annotate(engine.block_dataset(run, range(start, stop), point), run.config)
 
 
-def write_block(config_text: str, start: int, stop: int, store: str, markers: str, kernel: str = "numpy") -> int:
-    """Task: compute replicates ``[start, stop)`` and write them into their region of the zarr ``store``,
-    then leave the marker ``markers/<start>-<stop>``. Returns the number of replicates written."""
-    block = _replicate_variables(compute_block(config_text, start, stop, kernel))
-    block.to_zarr(store, region={schema.REPLICATE: slice(start, stop)}, mode="r+", consolidated=False,
+def write_block(config_text: str, point: int, start: int, stop: int, store: str, markers: str,
+                kernel: str = "numpy") -> int:
+    """Task: compute replicates ``[start, stop)`` of sweep point ``point`` and write them into their region
+    of the zarr ``store``, then leave the marker ``markers/<point>-<start>-<stop>``. Returns the number of
+    replicates written."""
+    run = _prepared(config_text, kernel)
+    block = _replicate_variables(compute_block(config_text, point, start, stop, kernel))
+    region = {dim: slice(index, index + 1) for dim, index in zip(run.config.sweep, _unravel(run, point))}
+    block.to_zarr(store, region={**region, schema.REPLICATE: slice(start, stop)}, mode="r+", consolidated=False,
                   zarr_format=io.ZARR_FORMAT)
-    marker = Path(markers) / _marker_name(start, stop)
+    marker = Path(markers) / _marker_name(point, start, stop)
     partial = marker.with_name(f".{marker.name}.{uuid.uuid4().hex}")
-    partial.write_text(f"{start} {stop}\n")
-    os.replace(partial, marker)  # a marker exists only for a block written completely
+    partial.write_text(f"{point} {start} {stop}\n")
+    os.replace(partial, marker)  # a marker exists only for a part written completely
     return stop - start
 
 
-def _marker_name(start: int, stop: int) -> str:
-    return f"{start:012d}-{stop:012d}"
+def replicate_rows(config_text: str, point: int, start: int, stop: int, function, kernel: str = "numpy") -> list:
+    """Task: ``function(election, point, replicate)`` for every replicate of ``[start, stop)`` at sweep
+    point ``point``, where ``election`` is that replicate's Dataset (full output with the static variables,
+    sweep point selected); returns the concatenated lists ``function`` returns."""
+    run = _prepared(config_text, kernel)
+    block = compute_block(config_text, point, start, stop, kernel).isel({dim: 0 for dim in run.config.sweep})
+    static = engine.static_dataset(run).drop_vars(list(run.config.sweep))  # registers, regions, station ids
+    ds = xr.merge([static, block], combine_attrs="override")
+    rows = []
+    for replicate in range(start, stop):
+        rows.extend(function(ds.sel({schema.REPLICATE: replicate}), point, replicate))
+    return rows
+
+
+def _unravel(run: engine.Run, point: int) -> tuple[int, ...]:
+    """The index of flat sweep point ``point`` along each sweep dim."""
+    return tuple(int(i) for i in np.unravel_index(point, run.sweep_shape)) if run.sweep_shape else ()
+
+
+def _marker_name(point: int, start: int, stop: int) -> str:
+    return f"{point:06d}-{start:012d}-{stop:012d}"
 
 
 # --------------------------------------------------------------------------------------------- client side
@@ -163,16 +189,19 @@ def connect(client: Client | None = None, scheduler: str | None = None,
 
 def template_dataset(run: engine.Run, static: xr.Dataset, block_size: int) -> xr.Dataset:
     """The full result as a lazy template: ``static`` (numpy) plus every replicate variable as dask zeros
-    of its full size (replicate dim of length ``run.replicates``, chunked by ``block_size``; every other
-    dim in one chunk). Shapes and dtypes come from one computed replicate, so the template follows the
-    engine's variables whatever they are."""
+    of its full size (replicate dim of length ``run.replicates``, chunked by ``block_size``; sweep dims in
+    chunks of 1; every other dim in one chunk). Shapes and dtypes come from one computed replicate of the
+    first sweep point, so the template follows the engine's variables whatever they are."""
     import dask.array as da
 
-    sample = engine.annotate(engine.block_dataset(run, range(0, 1)), run.config)
+    sample = engine.annotate(engine.block_dataset(run, range(0, 1), 0), run.config)
+    sweep_sizes = dict(zip(run.config.sweep, run.sweep_shape))
     lazy = {}
     for name, var in _replicate_variables(sample).variables.items():
-        shape = tuple(run.replicates if dim == schema.REPLICATE else size for dim, size in var.sizes.items())
-        chunks = tuple(block_size if dim == schema.REPLICATE else size for dim, size in var.sizes.items())
+        shape = tuple(run.replicates if dim == schema.REPLICATE else sweep_sizes.get(dim, size)
+                      for dim, size in var.sizes.items())
+        chunks = tuple(block_size if dim == schema.REPLICATE else 1 if dim in sweep_sizes else size
+                       for dim, size in var.sizes.items())
         lazy[name] = xr.Variable(var.dims, da.zeros(shape, dtype=var.dtype, chunks=chunks), attrs=var.attrs)
     other_coords = {name: coord for name, coord in sample.coords.items() if schema.REPLICATE not in coord.dims}
     dynamic = xr.Dataset(lazy, coords={**other_coords, schema.REPLICATE: np.arange(run.replicates)})
@@ -194,7 +223,8 @@ class _WorkDir:
         self.markers = self.path / _MARKERS
 
     def manifest(self, config_text: str, block_size: int) -> dict:
-        return {"config_sha256": hashlib.sha256(config_text.encode()).hexdigest(), "block_size": block_size}
+        return {"config_sha256": hashlib.sha256(config_text.encode()).hexdigest(), "block_size": block_size,
+                "parts": "sweep point x block"}
 
     def resumable(self, manifest: dict) -> bool:
         """True when a partial run with this manifest is there to resume; InputError when a different one is."""
@@ -228,19 +258,36 @@ class _WorkDir:
         shutil.rmtree(self.path)
 
 
-def _gather_in_order(futures: list, bar) -> Iterator[xr.Dataset]:
-    """Block Datasets in replicate order as they complete (memory: the blocks finished out of order)."""
+def _parts(run: engine.Run, blocks: list[range]) -> list[tuple[int, range]]:
+    """The tasks of a run: (sweep point, block) pairs, block by block."""
+    return [(point, block) for block in blocks for point in range(len(run.plans))]
+
+
+def _assemble(run: engine.Run, points: list[xr.Dataset]) -> xr.Dataset:
+    """One block's Dataset from its sweep points' Datasets (flat C order), concatenated along the sweep dims."""
+    if not run.config.sweep:
+        return points[0]
+    nested = np.empty(run.sweep_shape, dtype=object)
+    for index, part in enumerate(points):
+        nested[np.unravel_index(index, run.sweep_shape)] = part
+    return xr.combine_nested(nested.tolist(), concat_dim=list(run.config.sweep), combine_attrs="override")
+
+
+def _gather_in_order(run: engine.Run, futures: list, bar) -> Iterator[xr.Dataset]:
+    """Block Datasets in replicate order as their sweep points complete (memory: the parts finished out of
+    order). ``futures`` are in :func:`_parts` order."""
     from dask.distributed import as_completed
 
+    n_points = len(run.plans)
     index = {future.key: i for i, future in enumerate(futures)}
     ready: dict[int, xr.Dataset] = {}
-    next_index = 0
-    for future, block in as_completed(futures, with_results=True):
-        bar.update(block.sizes[schema.REPLICATE])
-        ready[index[future.key]] = block
-        while next_index in ready:
-            yield ready.pop(next_index)
-            next_index += 1
+    next_block = 0
+    for future, part in as_completed(futures, with_results=True):
+        bar.update(part.sizes[schema.REPLICATE])
+        ready[index[future.key]] = part
+        while all(next_block * n_points + point in ready for point in range(n_points)):
+            yield _assemble(run, [ready.pop(next_block * n_points + point) for point in range(n_points)])
+            next_block += 1
 
 
 def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | None = None,
@@ -275,11 +322,41 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
         static.attrs["execution"] = execution(client)
         if not quiet:
             print(f"simkit: {static.attrs['execution']}, {len(blocks)} blocks of up to {block_size} replicates"
+                  + (f" x {len(run.plans)} sweep points" if len(run.plans) > 1 else "")
                   + (f"; dashboard {client.dashboard_link}" if _has_dashboard(client) else ""), file=sys.stderr)
         if fmt == "zarr":
             _write_store(client, run, static, blocks, work, manifest, resume=resume, quiet=quiet)
             return io.open_result(output)
         return _gather(client, run, static, blocks, output, quiet=quiet)
+
+
+def map_replicates(cfg: Config, function, *, replicates: int | None = None, seed: int | None = None,
+                   block_size: int = engine.DEFAULT_BLOCK_SIZE, scheduler: str | None = None,
+                   workers: int | None = None, client: Client | None = None, kernel: str | None = None,
+                   quiet: bool = True) -> list:
+    """``function(ds, point, replicate)`` (picklable; returns a list) for every replicate of every sweep
+    point of ``cfg``'s full-output simulation, computed on the cluster by :func:`replicate_rows` tasks (one
+    per sweep point and block, each simulating its part from the config alone); the lists concatenated in
+    task order (block by block, sweep points in C order within a block)."""
+    from dask.distributed import as_completed
+
+    from .progress import progress_bar
+
+    run = engine.prepare(cfg, replicates, seed, "full", kernel)
+    blocks = blocks_of(run.replicates, block_size)
+    with connect(client, scheduler, workers) as client:
+        check_workers(client)
+        config_text = run.config.to_toml()
+        futures = [client.submit(replicate_rows, config_text, point, block.start, block.stop, function, run.kernel,
+                                 retries=RETRIES, key=_key(point, block)) for point, block in _parts(run, blocks)]
+        try:
+            with progress_bar(len(futures), enabled=not quiet, unit="part") as bar:
+                for _ in as_completed(futures):
+                    bar.update(1)
+            results = client.gather(futures)
+        finally:
+            client.cancel(futures)
+    return [row for part in results for row in part]
 
 
 def _gather(client: Client, run: engine.Run, static: xr.Dataset, blocks: list[range], output: Path | None, *,
@@ -289,12 +366,12 @@ def _gather(client: Client, run: engine.Run, static: xr.Dataset, blocks: list[ra
     from .progress import progress_bar
 
     config_text = run.config.to_toml()
-    futures = [client.submit(compute_block, config_text, block.start, block.stop, run.kernel, retries=RETRIES,
-                             key=_key(block))
-               for block in blocks]
+    futures = [client.submit(compute_block, config_text, point, block.start, block.stop, run.kernel,
+                             retries=RETRIES, key=_key(point, block))
+               for point, block in _parts(run, blocks)]
     try:
-        with progress_bar(run.replicates, enabled=not quiet) as bar:
-            parts = _gather_in_order(futures, bar)
+        with progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
+            parts = _gather_in_order(run, futures, bar)
             if output is not None:
                 io.write_blocks(static, parts, output)
                 return io.open_result(output)
@@ -318,16 +395,18 @@ def _write_store(client: Client, run: engine.Run, static: xr.Dataset, blocks: li
     else:
         work.create(template_dataset(run, static, blocks[0].stop - blocks[0].start), manifest)
         done = set()
-    missing = [block for block in blocks if _marker_name(block.start, block.stop) not in done]
+    parts = _parts(run, blocks)
+    missing = [(point, block) for point, block in parts if _marker_name(point, block.start, block.stop) not in done]
     if resume and not quiet:
-        print(f"simkit: resuming: {len(blocks) - len(missing)} of {len(blocks)} blocks already written, "
-              f"computing {len(missing)}", file=sys.stderr)
+        print(f"simkit: resuming: {len(parts) - len(missing)} of {len(parts)} parts (sweep point x block) "
+              f"already written, computing {len(missing)}", file=sys.stderr)
     config_text = run.config.to_toml()
-    futures = [client.submit(write_block, config_text, block.start, block.stop, str(work.store), str(work.markers),
-                             run.kernel, retries=RETRIES, key=_key(block)) for block in missing]
+    futures = [client.submit(write_block, config_text, point, block.start, block.stop, str(work.store),
+                             str(work.markers), run.kernel, retries=RETRIES, key=_key(point, block))
+               for point, block in missing]
     try:
-        with progress_bar(run.replicates, enabled=not quiet) as bar:
-            bar.update(run.replicates - sum(len(block) for block in missing))
+        with progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
+            bar.update(sum(len(block) for _, block in parts) - sum(len(block) for _, block in missing))
             for _, written in as_completed(futures, with_results=True):
                 bar.update(written)
     except BaseException:
@@ -338,9 +417,14 @@ def _write_store(client: Client, run: engine.Run, static: xr.Dataset, blocks: li
     work.commit()
 
 
-def _key(block: range) -> str:
-    """A unique task key naming the block (readable on the dashboard; unique so reruns never share tasks)."""
-    return f"simkit-block-{block.start}-{block.stop}-{uuid.uuid4().hex[:8]}"
+def _key(point: int, block: range) -> str:
+    """A unique task key naming the part (readable on the dashboard; unique so reruns never share tasks)."""
+    return f"simkit-point{point}-block-{block.start}-{block.stop}-{uuid.uuid4().hex[:8]}"
+
+
+def _unit(run: engine.Run) -> str:
+    """The progress bar's unit: replicates, or replicates of one sweep point when there are several."""
+    return "replicate" if len(run.plans) == 1 else "point-replicate"
 
 
 def _has_dashboard(client: Client) -> bool:

@@ -205,10 +205,11 @@ def region_totals(region_index: np.ndarray, counts: np.ndarray, n_regions: int) 
     return totals.astype(np.int64).reshape((n_regions,) + counts.shape[1:])
 
 
-def _block_arrays(run: Run, replicates: range) -> dict[str, np.ndarray]:
-    """Arrays for one block, with leading (sweep point, scenario, replicate) axes."""
+def _block_arrays(run: Run, replicates: range, points: list[int]) -> dict[str, np.ndarray]:
+    """Arrays for one block of the sweep points ``points`` (flat indices into ``run.plans``), with leading
+    (point, scenario, replicate) axes."""
     electorate = run.electorate
-    n_points, n_scenarios, n_reps = len(run.plans), len(run.scenario_names), len(replicates)
+    n_points, n_scenarios, n_reps = len(points), len(run.scenario_names), len(replicates)
     n_options = len(run.config.options)
     n_regions = len(electorate.region_names)
     lead = (n_points, n_scenarios, n_reps)
@@ -227,11 +228,12 @@ def _block_arrays(run: Run, replicates: range) -> dict[str, np.ndarray]:
         out.update(manipulated_votes=np.empty(stations + (n_options,), np.int64),
                    voter_votes=np.empty(stations + (n_options,), np.int64),
                    added_ballots=np.empty(stations, np.int64), manipulated=np.empty(stations, np.int64))
+    plans = [run.plans[point] for point in points]
     honest_keys = [plan.config.turnout.model_dump_json() + plan.config.preferences.model_dump_json()
-                   for plan in run.plans]
+                   for plan in plans]
     for r, replicate in enumerate(replicates):
         honest_counts = {}  # sweep points that differ only in manipulation fields share the honest draw
-        for p, plan in enumerate(run.plans):
+        for p, plan in enumerate(plans):
             if honest_keys[p] not in honest_counts:
                 honest_counts[honest_keys[p]] = honest_replicate(plan, electorate, run.seed, replicate, run.kernel)
             honest_ballots, honest_votes = honest_counts[honest_keys[p]]
@@ -252,11 +254,13 @@ def _block_arrays(run: Run, replicates: range) -> dict[str, np.ndarray]:
     return out
 
 
-def block_dataset(run: Run, replicates: range) -> xr.Dataset:
-    """The Dataset of one block of replicates (all sweep points and scenarios)."""
-    arrays = _block_arrays(run, replicates)
+def block_dataset(run: Run, replicates: range, point: int | None = None) -> xr.Dataset:
+    """The Dataset of one block of replicates: all sweep points and scenarios, or with ``point`` (a flat
+    index into the sweep, C order) that sweep point alone, its sweep dims of length 1."""
+    points = list(range(len(run.plans))) if point is None else [point]
+    arrays = _block_arrays(run, replicates, points)
     lead_dims = list(run.config.sweep) + [schema.SCENARIO]
-    lead_shape = run.sweep_shape + (len(run.scenario_names),)
+    lead_shape = (run.sweep_shape if point is None else (1,) * len(run.sweep_shape)) + (len(run.scenario_names),)
     data_vars = {}
     for name, values in arrays.items():
         dims = lead_dims + list(schema.VARIABLES[name][0])

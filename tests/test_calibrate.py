@@ -1,6 +1,8 @@
 """``simkit calibrate``: size under honest simulations, power under a planted mechanism."""
 import json
 
+import pytest
+
 import tomli_w
 
 from simkit import parse_config
@@ -46,3 +48,37 @@ def test_cli_unknown_test_is_one_line(tmp_path, capsys):
     path.write_text(tomli_w.dumps(stuffing_config(replicates=2)))
     assert main(["calibrate", str(path), "--tests", "nope"]) == 2
     assert "--tests: unknown test id nope" in capsys.readouterr().err
+
+
+def test_calibration_on_a_dask_cluster_equals_the_local_table():
+    """The same per-replicate function through dask tasks (one per sweep point and block, each simulating
+    its part from the config alone) gives exactly the local table, sweep included."""
+    distributed_api = pytest.importorskip("dask.distributed")
+    raw = stuffing_config(replicates=5)
+    raw["sweep"] = {"manipulation.stuff.f_incremental": [0.2, 0.6]}
+    cfg = parse_config(tomli_w.dumps(raw))
+    arguments = dict(tests=["correlation", "zero_five", "integer_percent"], nulls=("textbook", "simulated"),
+                     draws=9, seed=2)
+    local = calibration_table(cfg, **arguments)
+    with distributed_api.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                      silence_logs=50) as cluster, distributed_api.Client(cluster) as client:
+        remote = calibration_table(cfg, **arguments, cluster={"client": client, "block_size": 2})
+    assert remote == local
+    assert len(local) == 2 * 2 * 2 * 3  # sweep points x scenarios x nulls x tests
+
+
+def test_default_seed_is_the_configs_so_the_table_is_reproducible():
+    cfg = parse_config(tomli_w.dumps(stuffing_config(replicates=3)))
+    first = calibration_table(cfg, tests=["last_digit"], nulls=("simulated",), draws=9)
+    assert calibration_table(cfg, tests=["last_digit"], nulls=("simulated",), draws=9) == first
+
+
+def test_cli_workers_runs_the_same_table_on_a_local_cluster(tmp_path, capsys):
+    pytest.importorskip("dask.distributed")
+    path = tmp_path / "c.toml"
+    path.write_text(tomli_w.dumps(stuffing_config(replicates=3)))
+    arguments = ["calibrate", str(path), "--tests", "zero_five", "--null", "textbook", "--json"]
+    assert main(arguments) == 0
+    local = json.loads(capsys.readouterr().out)["rows"]
+    assert main(arguments + ["--workers", "2", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == local

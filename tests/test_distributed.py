@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xarray as xr
 
@@ -62,11 +63,12 @@ def test_two_worker_processes_give_exactly_the_local_result(client, tmp_path):
     assert not list(tmp_path.glob(".dask.zarr*"))  # no staging or work directory left behind
 
 
-def test_store_is_chunked_by_block_along_replicate(client, tmp_path):
+def test_store_is_chunked_by_block_along_replicate_and_by_sweep_point(client, tmp_path):
     result = distributed.run_on_cluster(config(), tmp_path / "r.zarr", replicates=10, seed=1, block_size=4,
                                         client=client, quiet=True)
-    replicate_axis = result.votes.dims.index("replicate")
-    assert result.votes.encoding["chunks"][replicate_axis] == 4
+    chunks = dict(zip(result.votes.dims, result.votes.encoding["chunks"]))
+    assert chunks["replicate"] == 4
+    assert chunks["turnout.mean"] == chunks["preferences.dispersion"] == 1
 
 
 @pytest.mark.parametrize("suffix", [".nc", None])
@@ -92,7 +94,7 @@ def worker_pid_busy_with_a_block(client) -> int:
 
 
 def test_a_worker_killed_mid_run_leaves_the_result_identical(tmp_path):
-    # blocks of ~0.1 s each, so the run is still going when the first block is done
+    # parts (sweep point x block) of ~0.03 s each, 48 of them, so the run is still going when the first is done
     cfg = config(stations=10000, registered=5_000_000, keep="summary")
     replicates, block_size = 24, 2
     target = tmp_path / "dask.zarr"
@@ -110,16 +112,16 @@ def test_a_worker_killed_mid_run_leaves_the_result_identical(tmp_path):
             assert time.monotonic() < deadline and runner.is_alive(), "the run did not start"
             time.sleep(0.01)
         os.kill(worker_pid_busy_with_a_block(client), signal.SIGKILL)
-        blocks_done_at_kill = len(list(markers.iterdir()))
+        parts_done_at_kill = len(list(markers.iterdir()))
         runner.join(timeout=90)
         assert not runner.is_alive(), "the run did not finish after the worker died"
-    assert blocks_done_at_kill < replicates // block_size
+    assert parts_done_at_kill < 4 * replicates // block_size
     reference = local_result(cfg, tmp_path / "local.zarr", replicates=replicates, seed=7, block_size=replicates)
     assert_same_result(outcome["result"], reference)
 
 
 class InterruptingBar:
-    """A progress bar that interrupts the run (as Ctrl-C would) after ``blocks`` blocks are reported done."""
+    """A progress bar that interrupts the run (as Ctrl-C would) after ``blocks`` parts are reported done."""
 
     def __init__(self, blocks):
         self.blocks = blocks
@@ -140,20 +142,25 @@ class InterruptingBar:
                 raise KeyboardInterrupt
 
 
-def chunk_files_by_block(store: Path, variable: str) -> dict[int, tuple[int, int]]:
-    """(inode, mtime in ns) of each chunk file of ``variable``, by its chunk index along ``replicate``."""
-    axis = json.loads((store / variable / ".zattrs").read_text())["_ARRAY_DIMENSIONS"].index("replicate")
+def chunk_files_by_part(store: Path, variable: str) -> dict[tuple[int, int], tuple]:
+    """(name, inode, mtime in ns) of each chunk file of ``variable``, by (flat sweep point, chunk index along
+    ``replicate``): the part (sweep point x block) that wrote it."""
+    dims = json.loads((store / variable / ".zattrs").read_text())["_ARRAY_DIMENSIONS"]
+    sweep_axes = [dims.index(name) for name in ("turnout.mean", "preferences.dispersion")]
     files = {}
     for chunk in (store / variable).iterdir():
         if not chunk.name.startswith("."):
             stat = chunk.stat()
-            files.setdefault(int(chunk.name.split(".")[axis]), []).append((chunk.name, stat.st_ino, stat.st_mtime_ns))
-    return {index: tuple(sorted(entries)) for index, entries in files.items()}
+            index = [int(i) for i in chunk.name.split(".")]
+            point = int(np.ravel_multi_index([index[axis] for axis in sweep_axes], (2, 2)))
+            files.setdefault((point, index[dims.index("replicate")]), []).append(
+                (chunk.name, stat.st_ino, stat.st_mtime_ns))
+    return {part: tuple(sorted(entries)) for part, entries in files.items()}
 
 
-def test_resume_computes_only_the_missing_blocks(client, tmp_path, monkeypatch, capsys):
-    cfg = config()
-    replicates, block_size, n_blocks = 20, 2, 10
+def test_resume_computes_only_the_missing_parts(client, tmp_path, monkeypatch, capsys):
+    cfg = config()  # 4 sweep points x 10 blocks = 40 parts
+    replicates, block_size, n_parts = 20, 2, 40
     target = tmp_path / "dask.zarr"
     work = tmp_path / ".dask.zarr.resumable"
     with monkeypatch.context() as patch:
@@ -162,15 +169,16 @@ def test_resume_computes_only_the_missing_blocks(client, tmp_path, monkeypatch, 
             distributed.run_on_cluster(cfg, target, replicates=replicates, seed=3, block_size=block_size, workers=2)
     assert not target.exists()
     done = sorted(marker.name for marker in (work / "done").iterdir())
-    assert 3 <= len(done) < n_blocks
-    done_chunks = {int(name.split("-")[0]) // block_size for name in done}
-    before = chunk_files_by_block(work / "dask.zarr", "votes")
+    assert 3 <= len(done) < n_parts
+    done_chunks = {(int(name.split("-")[0]), int(name.split("-")[1]) // block_size) for name in done}
+    before = chunk_files_by_part(work / "dask.zarr", "votes")
     capsys.readouterr()
 
     result = distributed.run_on_cluster(cfg, target, replicates=replicates, seed=3, block_size=block_size,
                                         client=client, resume=True)
-    assert f"{len(done)} of {n_blocks} blocks already written, computing {n_blocks - len(done)}" in capsys.readouterr().err
-    after = chunk_files_by_block(target, "votes")
+    assert (f"{len(done)} of {n_parts} parts (sweep point x block) already written, computing {n_parts - len(done)}"
+            in capsys.readouterr().err)
+    after = chunk_files_by_part(target, "votes")
     assert {index: after[index] for index in done_chunks} == {index: before[index] for index in done_chunks}
     assert not work.exists()
     reference = local_result(cfg, tmp_path / "local.zarr", replicates=replicates, seed=3, block_size=block_size)

@@ -1,7 +1,8 @@
 """Election forensics on one election's station returns (real or simulated), with textbook or simulated nulls.
 
 ``run_tests(election, tests, null=..., draws=..., seed=...)`` runs the tests by id (``TESTS``);
-``rejection_rates(ds, ...)`` runs them on every replicate of a simulated Dataset (the basis of ``calibrate``).
+``rejection_rates(ds, ...)`` runs them on every replicate of a simulated Dataset, ``replicate_rejections`` on
+one (the basis of ``calibrate``).
 Test modules share the interface described in ``simkit.forensics.core``.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from simkit.forensics.nulls import as_seed_sequence, draw_generators, fit_honest
 from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
-           "rejection_rates", "parse_tests"]
+           "rejection_rates", "replicate_rejections", "replicate_seed", "parse_tests"]
 
 _MODULES = (second_digit, last_digit, zero_five, log_vote_rate, dip, correlation, sobyanin, fingerprint, klimek,
             klimek_ml, integer_percent, spikes, shpilkin)
@@ -80,18 +81,29 @@ def _with_null_z(result: TestResult, null_statistics: np.ndarray) -> TestResult:
     return replace(result, extra={**result.extra, "null_z": z, "null_draws": int(sims.size)})
 
 
+def replicate_rejections(ds: xr.Dataset, tests: Iterable[str] | None = None, *, null: str = "textbook",
+                         draws: int = 200, alpha: float = ALPHA,
+                         seed: int | np.random.SeedSequence | None = None) -> dict[str, bool]:
+    """Whether each test rejects at ``alpha`` on one simulated election (a Dataset without a ``replicate``
+    dim); descriptive tests are left out."""
+    ids = [t for t in (tests or TESTS) if t != fingerprint.ID]
+    return {result.test: result.p_value < alpha
+            for result in run_tests(election(ds), ids, null=null, draws=draws, seed=seed)}
+
+
+def replicate_seed(seed: int | None, replicate: int) -> np.random.SeedSequence:
+    """The forensic seed of replicate ``replicate``: the ``replicate``-th child of ``SeedSequence(seed)``,
+    computed from the position alone (so any worker computes the same one)."""
+    return np.random.SeedSequence(seed, spawn_key=(replicate,))
+
+
 def rejection_rates(ds: xr.Dataset, tests: Iterable[str] | None = None, *, null: str = "textbook",
                     draws: int = 200, alpha: float = ALPHA, seed: int | None = None) -> dict[str, dict]:
     """Share of replicates (the ``replicate`` dim of a simulated Dataset) in which each test rejects at ``alpha``.
 
-    Returns test id -> {"rejection_rate", "n"} (descriptive tests are left out). This is the size (honest
-    simulations) or the power (manipulated simulations) row of ``simkit calibrate``.
-    """
-    ids = [t for t in (tests or TESTS) if t != fingerprint.ID]
-    seeds = as_seed_sequence(seed).spawn(ds.sizes.get(REPLICATE, 1))
-    rejections = {t: [] for t in ids}
-    for r, child in enumerate(seeds):
-        e = election(ds, select={REPLICATE: r} if REPLICATE in ds.dims else None)
-        for result in run_tests(e, ids, null=null, draws=draws, seed=child):
-            rejections[result.test].append(result.p_value < alpha)
-    return {t: {"rejection_rate": float(np.mean(v)), "n": len(v)} for t, v in rejections.items()}
+    Returns test id -> {"rejection_rate", "n"} (descriptive tests are left out). Replicate ``r`` uses
+    :func:`replicate_seed` ``(seed, r)``."""
+    n = ds.sizes.get(REPLICATE, 1)
+    rejections = [replicate_rejections(ds.isel({REPLICATE: r}) if REPLICATE in ds.dims else ds, tests, null=null,
+                                       draws=draws, alpha=alpha, seed=replicate_seed(seed, r)) for r in range(n)]
+    return {t: {"rejection_rate": float(np.mean([row[t] for row in rejections])), "n": n} for t in rejections[0]}
