@@ -1,4 +1,5 @@
-"""``simkit infer CONFIG [-o PATH] [--json] [--particles N] [--seed S] [--workers W] [--quiet]``.
+"""``simkit infer CONFIG [-o PATH] [--json] [--particles N] [--seed S] [--workers W | --scheduler ADDRESS]
+[--quiet]``.
 
 Prints the plain-language posterior summary (or, with ``--json``, the object with ``"parameters"`` and
 ``"tolerance"``); ``-o`` writes the posterior, predictive checks and final particles atomically
@@ -11,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from .errors import InputError
+
 
 def _cmd_infer(args: argparse.Namespace) -> int:
     from . import io
@@ -20,8 +23,18 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         io.output_format(args.output)
     cfg, blocks, settings = load_inference(args.config)
     progress = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
-    result = infer(cfg, blocks, settings, particles=args.particles, seed=args.seed, workers=args.workers,
-                   progress=progress)
+    if args.scheduler:
+        from .distributed import check_workers, connect
+
+        if args.workers:
+            raise InputError("--scheduler and --workers: give one (a dask cluster, or local processes)")
+        with connect(scheduler=args.scheduler) as client:
+            check_workers(client)
+            result = infer(cfg, blocks, settings, particles=args.particles, seed=args.seed, progress=progress,
+                           client=client)
+    else:
+        result = infer(cfg, blocks, settings, particles=args.particles, seed=args.seed, workers=args.workers,
+                       progress=progress)
     if args.output:
         io.write_dataset(result.to_dataset(), args.output)
     if args.json:
@@ -42,5 +55,7 @@ def register(subparsers) -> None:
     parser.add_argument("--particles", type=int, help="particles per generation (overrides [inference])")
     parser.add_argument("--seed", type=int, help="seed (overrides [inference])")
     parser.add_argument("--workers", type=int, help="simulating processes (does not change results)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="simulate on the dask scheduler at ADDRESS (tcp://host:port; does not change results)")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
     parser.set_defaults(func=_cmd_infer)

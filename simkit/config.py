@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .config_manipulation import ManipulationConfig, ScenarioConfig
 from .config_infer import InferConfig, InferenceSettings, infer_problems
@@ -113,6 +113,38 @@ class Run(Block):
     keep: Literal["full", "summary"] = "full"
 
 
+class ObservedStations(Block):
+    """Station-level evidence for the inference: the ids of :mod:`simkit.station_statistics` to compare,
+    with their observed ``values``, or the station-level ``returns`` to compute them from (a returns file
+    read with ``preset`` or ``map``, as ``simkit forensics`` reads it; relative paths are relative to the
+    config file)."""
+
+    statistics: list[str] = Field(min_length=1)
+    values: dict[str, float] = {}
+    returns: str | None = None
+    preset: str | None = None
+    map: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ObservedStations":
+        from .station_statistics import STATISTICS
+
+        unknown = [name for name in self.statistics if name not in STATISTICS]
+        if unknown:
+            raise ValueError(f"statistics: unknown {', '.join(unknown)} (choose from {', '.join(STATISTICS)})")
+        from_file = self.returns is not None or self.preset is not None
+        if from_file == bool(self.values):
+            raise ValueError("give either values (one per statistic) or returns (with preset or map), not both")
+        if from_file and (self.preset is None) == (self.map is None):
+            raise ValueError("returns: give exactly one of preset or map to read them")
+        if self.map is not None and self.returns is None:
+            raise ValueError("map: needs the returns file it maps")
+        missing = [name for name in self.statistics if self.values and name not in self.values]
+        if missing:
+            raise ValueError(f"values: missing {', '.join(missing)}")
+        return self
+
+
 class Observed(Block):
     """Official results to compare with. Candidate and against-all shares are over valid votes."""
 
@@ -120,6 +152,7 @@ class Observed(Block):
     ballots: int | None = Field(None, ge=0)
     votes: dict[str, int] = {}
     regional_turnout: dict[str, Share] = {}
+    stations: ObservedStations | None = None
     note: str = ""
 
 
@@ -433,6 +466,11 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     electorate = raw.get("electorate")
     if isinstance(electorate, dict) and isinstance(electorate.get("path"), str) and base_dir is not None:
         electorate["path"] = str((base_dir / electorate["path"]).resolve())
+    stations = raw.get("observed", {}).get("stations") if isinstance(raw.get("observed"), dict) else None
+    if isinstance(stations, dict) and base_dir is not None:
+        for key in ("returns", "map"):
+            if isinstance(stations.get(key), str):
+                stations[key] = str((base_dir / stations[key]).resolve())
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as error:

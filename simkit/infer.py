@@ -10,7 +10,11 @@ The method, in order (every constant is a setting of :class:`~simkit.config_infe
    share of valid votes (``share.<option>``), the invalid share of ballots (``invalid``), each region's
    turnout (``regional_turnout.<region>``), as far as ``[observed]`` gives them, and each ``[[exit_poll]]``'s
    published shares (``poll.<name>.<option>``; the poll is drawn from the simulated stations as configured,
-   misreporting included, by :mod:`simkit.model.exit_poll`). All fractions in [0, 1].
+   misreporting included, by :mod:`simkit.model.exit_poll`), and, where ``[observed.stations]`` gives
+   station-level evidence, its :mod:`simkit.station_statistics` (``stations.<id>``: moments of the
+   station turnout and leader share, the fingerprint's high corner, the share of integer percentages),
+   computed on the observed returns and on each simulated election's stations. Fractions in [0, 1]
+   (a correlation in [-1, 1]).
 2. **Noise scales.** ``simulation_noise``: the SD of each statistic across ``noise_replicates``
    simulations at the prior median (station-level dispersion and binomial draws: what one election varies
    by). ``observation_noise``: what the published figure is uncertain by, given per statistic group in
@@ -55,7 +59,7 @@ from __future__ import annotations
 import json
 import math
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -63,7 +67,7 @@ import numpy as np
 import xarray as xr
 from scipy.special import expit, logit, logsumexp
 
-from . import engine, streams
+from . import engine, station_statistics, streams
 from .config import Config, ConfigError, parse_config
 from .config_infer import InferConfig, InferenceSettings, infer_problems
 from .electorate import build_electorate
@@ -74,8 +78,9 @@ INFORMED_RATIO = 0.8  #: informed when the posterior 90% interval is narrower th
 #: default observation noise (SD, fraction units): official integer counts are exact; regional turnouts
 #: published in percent with two decimals carry their rounding error, 0.0001 / sqrt(12)
 #: exit polls' published shares: their sampling error is simulated; what remains is rounding to 0.1 point
+#: station-level statistics computed from the published returns themselves are exact
 DEFAULT_OBSERVATION_NOISE = {"turnout": 0.0, "shares": 0.0, "invalid": 0.0, "regional_turnout": 0.0001 / math.sqrt(12),
-                             "polls": 0.001 / math.sqrt(12)}
+                             "polls": 0.001 / math.sqrt(12), "stations": 0.0}
 #: stream stages of SeedSequence(seed, spawn_key=(stage, index))
 NOISE_STAGE, PILOT_STAGE, PREDICTIVE_STAGE, PROPOSAL_STAGE, RESAMPLE_STAGE = 0, 1, 10_000, 20_000, 30_000
 GENERATION_STAGE = 2  #: generation g ≥ 1 uses stage GENERATION_STAGE + g
@@ -111,6 +116,8 @@ class Statistics:
     invalid: int | None
     regions: tuple[int, ...]
     polls: tuple[tuple[int, int], ...] = ()  # (index of the [[exit_poll]], index among valid options)
+    stations: tuple[str, ...] = ()  # ids of simkit.station_statistics
+    leader: int = 0  # index of the leading option (for the station statistics)
 
 
 def statistic_names(cfg: Config, groups: list[str], region_names: list[str]) -> Statistics:
@@ -144,8 +151,27 @@ def statistic_names(cfg: Config, groups: list[str], region_names: list[str]) -> 
                 if option in valid_names:
                     polls.append((index, valid_names.index(option)))
                     names.append(f"poll.{poll.name}.{option}"), kinds.append("polls"), values.append(share)
+    stations = ()
+    if "stations" in groups and observed.stations is not None:
+        stations = tuple(observed.stations.statistics)
+        names += [f"stations.{name}" for name in stations]
+        kinds += ["stations"] * len(stations)
+        values += list(observed_station_values(observed.stations))
     return Statistics(tuple(names), tuple(kinds), np.array(values, float), np.zeros(len(names)), tuple(valid),
-                      invalid, tuple(regions), tuple(polls))
+                      invalid, tuple(regions), tuple(polls), stations, options.index(cfg.leader))
+
+
+def observed_station_values(stations) -> np.ndarray:
+    """The observed values of ``[observed.stations]``'s statistics: as given, or computed from its returns
+    (loaded as ``simkit forensics`` loads them)."""
+    from .station_statistics import from_returns
+
+    if stations.values:
+        return np.array([stations.values[name] for name in stations.statistics], float)
+    from .returns import load_returns
+
+    ds = load_returns(stations.returns, map_path=stations.map, preset=stations.preset)
+    return from_returns(stations.statistics, ds)
 
 
 def with_observation_noise(statistics: Statistics, noise: dict[str, float]) -> Statistics:
@@ -159,8 +185,7 @@ def with_observation_noise(statistics: Statistics, noise: dict[str, float]) -> S
                            for key in unknown])
     sds = [noise.get(name, noise.get(group, DEFAULT_OBSERVATION_NOISE[group]))
            for name, group in zip(statistics.names, statistics.groups)]
-    return Statistics(statistics.names, statistics.groups, statistics.observed, np.array(sds, float),
-                      statistics.valid_options, statistics.invalid, statistics.regions, statistics.polls)
+    return replace(statistics, observation_noise=np.array(sds, float))
 
 
 def compute_statistics(statistics: Statistics, ballots: np.ndarray, votes: np.ndarray, region_index: np.ndarray,
@@ -180,9 +205,11 @@ def compute_statistics(statistics: Statistics, ballots: np.ndarray, votes: np.nd
         out.append(total_votes[statistics.invalid] / max(total_ballots, 1))
     if statistics.regions:
         regions = list(statistics.regions)
-        region_ballots = np.bincount(region_index, ballots, len(region_registered))
+        region_ballots = engine.region_totals(region_index, ballots, len(region_registered))
         out += list(region_ballots[regions] / region_registered[regions])
     out += [poll_shares[poll][option] for poll, option in statistics.polls]
+    if statistics.stations:
+        out += list(station_statistics.compute(statistics.stations, registered, ballots, votes[:, statistics.leader]))
     return np.array(out, float)
 
 
@@ -340,9 +367,14 @@ def _init_worker(simulator: Simulator) -> None:
     _WORKER_SIMULATOR = simulator
 
 
-def _simulate_chunk(chunk: tuple[np.ndarray, list[int]]) -> np.ndarray:
+def _simulate_with(simulator: Simulator, chunk: tuple[np.ndarray, list[int]]) -> np.ndarray:
+    """Statistics (n, n_stat) of the chunk's (values (n, n_param), seeds (n,)) simulations."""
     values, seeds = chunk
-    return np.array([_WORKER_SIMULATOR(v, s) for v, s in zip(values, seeds)])
+    return np.array([simulator(v, s) for v, s in zip(values, seeds)])
+
+
+def _simulate_chunk(chunk: tuple[np.ndarray, list[int]]) -> np.ndarray:
+    return _simulate_with(_WORKER_SIMULATOR, chunk)
 
 
 def simulation_seed(seed: int, stage: int, index: int) -> int:
@@ -355,23 +387,30 @@ def _generator(seed: int, stage: int, index: int = 0) -> np.random.Generator:
 
 
 class Pool:
-    """Runs a :class:`Simulator` over many parameter vectors, in ``workers`` processes (1: in this one)."""
+    """Runs a :class:`Simulator` over many parameter vectors: on the workers of a dask ``client`` (the
+    simulator is sent to each once), else in ``workers`` processes (1: in this one). The seeds are keyed by
+    position, so where a simulation runs does not change its result."""
 
-    def __init__(self, simulator: Simulator, workers: int):
+    def __init__(self, simulator: Simulator, workers: int, client=None):
         self.simulator = simulator
+        self.client = client
+        self.remote = client.scatter(simulator, broadcast=True) if client is not None else None
         self.executor = (ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(simulator,))
-                         if workers > 1 else None)
-        self.workers = workers
+                         if workers > 1 and client is None else None)
+        self.workers = workers if client is None else max(1, len(client.scheduler_info().get("workers", {})))
         self.count = 0
 
     def run(self, values: np.ndarray, seed: int, stage: int) -> np.ndarray:
         """Statistics (n, n_stat) of simulations of ``values`` (n, n_param); seeds keyed by (stage, index)."""
         seeds = [simulation_seed(seed, stage, index) for index in range(len(values))]
         self.count += len(values)
-        if self.executor is None:
-            return np.array([self.simulator(v, s) for v, s in zip(values, seeds)])
+        if self.executor is None and self.client is None:
+            return _simulate_with(self.simulator, (values, seeds))
         size = max(1, math.ceil(len(values) / (4 * self.workers)))
         chunks = [(values[i:i + size], seeds[i:i + size]) for i in range(0, len(values), size)]
+        if self.client is not None:
+            futures = self.client.map(_simulate_with, [self.remote] * len(chunks), chunks, pure=False)
+            return np.concatenate(self.client.gather(futures))
         return np.concatenate(list(self.executor.map(_simulate_chunk, chunks)))
 
     def close(self) -> None:
@@ -669,10 +708,12 @@ def summarise_parameters(priors: list[Prior], values: np.ndarray, weights: np.nd
 
 def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: InferenceSettings | None = None, *,
           particles: int | None = None, seed: int | None = None, workers: int | None = None,
-          progress: Callable[[str], None] | None = None) -> InferenceResult:
+          progress: Callable[[str], None] | None = None, client=None) -> InferenceResult:
     """Posterior of the ``[[infer]]`` fields given the config's ``[observed]`` evidence (see the module doc).
 
-    ``blocks`` and ``settings`` default to ``cfg.infer`` and ``cfg.inference``; ``particles``, ``seed`` and ``workers`` override the settings.
+    ``blocks`` and ``settings`` default to ``cfg.infer`` and ``cfg.inference``; ``particles``, ``seed`` and
+    ``workers`` override the settings. ``client``: a ``dask.distributed.Client`` whose workers run the
+    simulations instead of local processes (the result is the same).
     """
     blocks = blocks if blocks is not None else list(cfg.infer)
     settings = settings if settings is not None else (cfg.inference or InferenceSettings())
@@ -691,7 +732,7 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     priors = [Prior(block) for block in blocks]
     simulator = Simulator(cfg, blocks, statistics, scenario)
     median = np.array([p.block.distribution().ppf(0.5) for p in priors])
-    with Pool(simulator, settings.workers) as pool:
+    with Pool(simulator, settings.workers, client) as pool:
         def simulate_many(values: np.ndarray, stage: int) -> np.ndarray:
             return pool.run(values, settings.seed, stage)
 
@@ -757,8 +798,10 @@ def _assemble(cfg, blocks, settings, priors, statistics, summaries, values, weig
 def simulated_observed(cfg: Config, blocks: list[InferConfig], values, seed: int, scenario: str | None = None
                        ) -> Config:
     """``cfg`` with ``[observed]`` replaced by one simulated election at the given parameter ``values``
-    (n_param,): counts, register and regional turnouts (exact fractions). For recovery and calibration checks."""
-    from .config import Observed
+    (n_param,): counts, register, regional turnouts (exact fractions) and, when ``cfg`` has
+    ``[observed.stations]``, the same station statistics of the simulated stations. For recovery and
+    calibration checks."""
+    from .config import Observed, ObservedStations
 
     scenario = scenario or cfg.scenarios()[-1].name
     polls = tuple((i, 0) for i in range(len(cfg.exit_poll)))  # any entry: the simulator then draws the polls
@@ -773,10 +816,17 @@ def simulated_observed(cfg: Config, blocks: list[InferConfig], values, seed: int
                      for shares in simulator.poll_shares(run_cfg, voters, seed)]
         cfg = cfg.model_copy(update={"exit_poll": [poll.model_copy(update={"published": figures})
                                                    for poll, figures in zip(cfg.exit_poll, published)]})
-    region_ballots = np.bincount(electorate.region_index, ballots, len(electorate.region_names))
+    region_ballots = engine.region_totals(electorate.region_index, ballots, len(electorate.region_names))
+    stations = cfg.observed.stations
+    if stations is not None:  # the same statistics, now of the simulated stations
+        names = tuple(stations.statistics)
+        computed = station_statistics.compute(names, electorate.registered, ballots,
+                                              votes[:, cfg.option_names.index(cfg.leader)])
+        stations = ObservedStations(statistics=list(names), values=dict(zip(names, map(float, computed))))
     observed = Observed(registered=int(electorate.registered.sum()), ballots=int(ballots.sum()),
                         votes=dict(zip(cfg.option_names, (int(v) for v in votes.sum(axis=0)))),
                         regional_turnout={name: float(b / r) for name, b, r in
                                           zip(electorate.region_names, region_ballots, simulator.region_registered)},
+                        stations=stations,
                         note=f"simulated at {dict(zip([b.path for b in blocks], map(float, values)))}, seed {seed}")
     return cfg.model_copy(update={"observed": observed})

@@ -218,6 +218,18 @@ def test_results_do_not_depend_on_the_number_of_workers():
     np.testing.assert_array_equal(one.posterior[SHARE].values, two.posterior[SHARE].values)
 
 
+def test_results_on_a_dask_cluster_equal_the_local_ones():
+    distributed_api = pytest.importorskip("dask.distributed")
+    cfg = inference.simulated_observed(coercion_config(stations=12), [SHARE_PRIOR], [0.1], seed=3)
+    settings = InferenceSettings(particles=40, pilot=40, noise_replicates=10, max_generations=2, predictive=10,
+                                 min_ess=5, seed=2)
+    local = inference.infer(cfg, [SHARE_PRIOR], settings, workers=1)
+    with distributed_api.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                      silence_logs=50) as cluster, distributed_api.Client(cluster) as client:
+        remote = inference.infer(cfg, [SHARE_PRIOR], settings, client=client)
+    np.testing.assert_array_equal(local.posterior[SHARE].values, remote.posterior[SHARE].values)
+
+
 def test_cli_writes_the_result_and_prints_json(tmp_path, capsys):
     import argparse
 
@@ -298,3 +310,79 @@ def test_exit_polls_interview_voters_not_stuffed_ballots():
     np.testing.assert_array_equal(votes, both[1])
     np.testing.assert_array_equal(voters, coerced[1])
     assert votes.sum() > voters.sum()
+
+
+# -- station-level evidence ----------------------------------------------------------------------------------
+
+STUFFING = "manipulation.stuffing.f_incremental"
+STUFFING_BLOCKS = [InferConfig(path=STUFFING, prior="uniform", low=0.0, high=0.6),
+                   InferConfig(path="turnout.mean", prior="uniform", low=0.4, high=0.8),
+                   InferConfig(path="preferences.shares.a", apply="set_share", prior="uniform", low=0.3, high=0.8)]
+STATION_EVIDENCE = ["turnout_sd", "leader_share_sd", "turnout_share_correlation"]
+
+
+def stuffing_config(with_stations: bool) -> simkit.Config:
+    """300 stations; incremental stuffing (Klimek et al.) on top of an honest turnout and leader share that
+    are inferred too, so the national totals alone cannot tell stuffing from a higher honest level."""
+    raw = small_config_dict(stations=300, registered=300_000, options=("a", "b", "c"), shares=(0.5, 0.3, 0.2),
+                            keep="summary", turnout_dispersion=0.3, preference_dispersion=60.0)
+    raw["manipulation"] = [{"name": "stuffing", "kind": "ballot_stuffing", "beneficiary": "a",
+                            "f_incremental": 0.3, "f_extreme": 0.0, "theta": 0.3, "alpha": 1.5}]
+    raw["scenario"] = [{"name": "stuffed", "manipulations": ["stuffing"]}]
+    if with_stations:
+        raw["observed"] = {"stations": {"statistics": STATION_EVIDENCE,
+                                        "values": dict.fromkeys(STATION_EVIDENCE, 0.0)}}
+    return simkit.Config.model_validate(raw)
+
+
+@pytest.fixture(scope="module")
+def stuffing_results():
+    """Inference on one election with 30% of stations stuffed, from its totals alone and from its totals
+    plus the station-level statistics (the same simulated election: seed 4)."""
+    settings = InferenceSettings(particles=200, min_ess=20, workers=1, seed=6, predictive=20,
+                                 statistics=["turnout", "shares", "stations"])
+    results = {}
+    for with_stations in (False, True):
+        cfg = inference.simulated_observed(stuffing_config(with_stations), STUFFING_BLOCKS, [0.3, 0.6, 0.5], seed=4)
+        results[with_stations] = inference.infer(cfg, STUFFING_BLOCKS, settings)
+    return results
+
+
+def test_station_statistics_inform_stuffing_that_the_totals_cannot(stuffing_results):
+    totals = next(p for p in stuffing_results[False].parameters if p["name"] == STUFFING)
+    stations = next(p for p in stuffing_results[True].parameters if p["name"] == STUFFING)
+    print(f"f_incremental 0.3 planted: totals only [{totals['posterior_low']:.3f}, {totals['posterior_high']:.3f}], "
+          f"with station statistics [{stations['posterior_low']:.3f}, {stations['posterior_high']:.3f}]")
+    assert not totals["informed"]
+    assert stations["informed"]
+    assert stations["posterior_low"] <= 0.3 <= stations["posterior_high"]
+
+
+def test_station_evidence_from_a_returns_file_equals_the_forensic_reading(tmp_path):
+    """``[observed.stations]`` with ``returns`` + ``map`` computes the statistics from the file as the
+    forensic loader reads it."""
+    from simkit import station_statistics
+
+    rows = ["id,registered,ballots,a,b", "1,1000,600,400,200", "2,800,700,650,50", "3,500,200,100,100",
+            "4,1200,1100,1000,100"]
+    (tmp_path / "returns.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "map.toml").write_text('leader = "a"\n[columns]\nid = "id"\nregistered = "registered"\n'
+                                       'ballots = "ballots"\n[options]\na = "a"\nb = "b"\n')
+    stations = simkit.config.ObservedStations(statistics=list(station_statistics.STATISTICS),
+                                              returns=str(tmp_path / "returns.csv"), map=str(tmp_path / "map.toml"))
+    values = inference.observed_station_values(stations)
+    registered, ballots, leader = np.array([1000, 800, 500, 1200]), np.array([600, 700, 200, 1100]), \
+        np.array([400, 650, 100, 1000])
+    turnout, share = ballots / registered, leader / ballots
+    expected = [turnout.mean(), turnout.std(), share.mean(), share.std(), np.corrcoef(turnout, share)[0, 1],
+                np.mean((turnout > 0.8) & (share > 0.8)), 2 / 4]  # stations 1 (60%) and 3 (40%, 50%) are whole
+    np.testing.assert_allclose(values, expected)
+
+
+def test_observed_stations_needs_exactly_one_source():
+    with pytest.raises(Exception, match="either values"):
+        simkit.config.ObservedStations(statistics=["turnout_sd"])
+    with pytest.raises(Exception, match="unknown nope"):
+        simkit.config.ObservedStations(statistics=["nope"], values={"nope": 0.1})
+    with pytest.raises(Exception, match="exactly one of preset or map"):
+        simkit.config.ObservedStations(statistics=["turnout_sd"], returns="x.csv")
