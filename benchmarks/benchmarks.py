@@ -21,17 +21,18 @@ OVERRIDES: dict = {}
 REPLICATES = 32
 #: draws of the resampled forensic null
 NULL_DRAWS = 200
-#: ``simkit calibrate`` benchmark: replicates per scenario and null draws per test
-CALIBRATE_REPLICATES, CALIBRATE_DRAWS = 2, 19
+#: ``simkit calibrate`` benchmark: replicates per scenario, null draws per test, tests (None: all)
+CALIBRATE_REPLICATES, CALIBRATE_DRAWS, CALIBRATE_TESTS = 2, 19, None
 SEED = 7
 
 
 def use_smoke_sizes() -> None:
-    """Tiny sizes (400 stations, 2 replicates, 10 null draws) for the CI smoke test."""
-    global OVERRIDES, REPLICATES, NULL_DRAWS, CALIBRATE_REPLICATES, CALIBRATE_DRAWS
+    """Tiny sizes (400 stations, 2 replicates, 10 null draws; calibrate with two quick tests) for the CI
+    smoke test."""
+    global OVERRIDES, REPLICATES, NULL_DRAWS, CALIBRATE_REPLICATES, CALIBRATE_DRAWS, CALIBRATE_TESTS
     OVERRIDES = {"electorate.registered": 400_000, "electorate.stations": 400}
     REPLICATES, NULL_DRAWS = 2, 10
-    CALIBRATE_REPLICATES, CALIBRATE_DRAWS = 2, 4
+    CALIBRATE_REPLICATES, CALIBRATE_DRAWS, CALIBRATE_TESTS = 2, 4, ["zero_five", "correlation"]
 
 
 def _config():
@@ -196,4 +197,5 @@ class Calibrate:
         self.table = calibration_table
 
     def time_calibrate(self):
-        self.table(self.config, replicates=CALIBRATE_REPLICATES, draws=CALIBRATE_DRAWS, seed=SEED)
+        self.table(self.config, replicates=CALIBRATE_REPLICATES, draws=CALIBRATE_DRAWS, seed=SEED,
+                   tests=CALIBRATE_TESTS)
