@@ -18,10 +18,10 @@ import functools
 import numpy as np
 import xarray as xr
 
-from . import schema
+from . import aggregation, schema, streams
 from .config import Config
 from .engine import simulate
-from .forensics import ALPHA, replicate_rejections, replicate_seed
+from .forensics import ALPHA, rate, replicate_rejections, replicate_seed
 
 NULLS = ("textbook", "simulated")
 
@@ -41,14 +41,17 @@ def _strength(cfg: Config, scenario: str, point: dict) -> str:
         for name in chosen.manipulations)
 
 
-def replicate_rows(tests: list[str] | None, nulls: tuple[str, ...], draws: int, seed: int | None,
+def replicate_rows(tests: list[str] | None, nulls: tuple[str, ...], draws: int, seed: int | None, aggregate: str,
                    ds: xr.Dataset, point: int, replicate: int) -> list[dict]:
-    """Rejections (α = 0.05) of every test under every null in every scenario of one simulated election
-    ``ds`` (dims ``scenario``, ``station``, ``option``; sweep point ``point``, replicate ``replicate``):
-    rows ``point``, ``scenario``, ``null``, ``test``, ``rejected``."""
+    """Rejections (α = 0.05; None where a test cannot run) of every test under every null in every scenario
+    of one simulated election ``ds`` (dims ``scenario``, ``station``, ``option``; sweep point ``point``,
+    replicate ``replicate``), as published under ``aggregate`` (:mod:`simkit.aggregation`; a sample is
+    drawn once per replicate and point, the same for every scenario): rows ``point``, ``scenario``,
+    ``null``, ``test``, ``rejected``."""
     rows = []
     for scenario in ds[schema.SCENARIO].values:
-        election = ds.sel({schema.SCENARIO: scenario})
+        sample_rng = streams.generator(seed, replicate, streams.STATION_SAMPLE, point)
+        election = aggregation.coarsen(ds.sel({schema.SCENARIO: scenario}), aggregate, sample_rng)
         for null in nulls:
             rejected = replicate_rejections(election, tests, null=null, draws=draws, alpha=ALPHA,
                                             seed=replicate_seed(seed, replicate))
@@ -59,16 +62,20 @@ def replicate_rows(tests: list[str] | None, nulls: tuple[str, ...], draws: int, 
 
 def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list[str] | None = None,
                       nulls: tuple[str, ...] = NULLS, draws: int = 99, seed: int | None = None,
-                      ds: xr.Dataset | None = None, cluster: dict | None = None) -> list[dict]:
+                      ds: xr.Dataset | None = None, cluster: dict | None = None,
+                      aggregate: str = "station") -> list[dict]:
     """Rows ``test``, ``null``, ``mechanism`` (``none`` for the honest scenario), ``strength``, the sweep
-    point's values, ``rejection_rate`` (at α = 0.05) and ``n`` (replicates), for every scenario and sweep
-    point of ``cfg``. ``seed`` (default: the config's) seeds the simulations and the forensic nulls.
+    point's values, ``aggregate``, ``rejection_rate`` (at α = 0.05; None where the test could not run on
+    any replicate) and ``n`` (replicates it ran on), for every scenario and sweep point of ``cfg``.
+    ``seed`` (default: the config's) seeds the simulations and the forensic nulls. ``aggregate``: what
+    the tests see (:mod:`simkit.aggregation`: every station, regional totals, or a sample of stations).
 
     ``ds``: a full-output simulation of ``cfg`` to use instead of simulating. ``cluster``: run on dask
     instead, with these keyword arguments of :func:`simkit.distributed.map_replicates` (``client``,
     ``scheduler`` or ``workers``, ``block_size``, ``quiet``)."""
     seed = cfg.run.seed if seed is None else seed
-    function = functools.partial(replicate_rows, tests, nulls, draws, seed)
+    aggregation.parse(aggregate)  # fail before simulating
+    function = functools.partial(replicate_rows, tests, nulls, draws, seed, aggregate)
     if cluster is not None:
         from .distributed import map_replicates
 
@@ -82,18 +89,18 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
             at = ds.isel(dict(zip(cfg.sweep, np.unravel_index(point, shape)))) if shape else ds
             for replicate in range(at.sizes[schema.REPLICATE]):
                 rows.extend(function(at.isel({schema.REPLICATE: replicate}), point, replicate))
-    return _rates(cfg, rows)
+    return _rates(cfg, rows, aggregate)
 
 
-def _rates(cfg: Config, rows: list[dict]) -> list[dict]:
+def _rates(cfg: Config, rows: list[dict], aggregate: str) -> list[dict]:
     """The table: rejection rate and count per (sweep point, scenario, null, test), in that nesting order."""
     points = [{dim: float(value) for dim, value in point.items()} for point in cfg.sweep_points()]
     groups: dict[tuple, list[bool]] = {}
     for row in rows:
         groups.setdefault((row["point"], row["scenario"], row["null"], row["test"]), []).append(row["rejected"])
     return [{"test": test, "null": null, "mechanism": "none" if scenario == "honest" else scenario,
-             "strength": _strength(cfg, scenario, points[point]), **points[point],
-             "rejection_rate": float(np.mean(values)), "n": len(values)}
+             "strength": _strength(cfg, scenario, points[point]), **points[point], "aggregate": aggregate,
+             **rate(values)}
             for (point, scenario, null, test), values in groups.items()]
 
 
@@ -101,6 +108,6 @@ def format_table(rows: list[dict]) -> str:
     """The table as text: one line per test × null × scenario (× sweep point)."""
     lines = [f"{'test':<16}{'null':<11}{'mechanism':<16}{'rate':>6}{'n':>5}  strength"]
     for row in rows:
-        lines.append(f"{row['test']:<16}{row['null']:<11}{row['mechanism']:<16}{row['rejection_rate']:>6.2f}"
-                     f"{row['n']:>5}  {row['strength']}")
+        value = "  n/a" if row["rejection_rate"] is None else f"{row['rejection_rate']:>6.2f}"
+        lines.append(f"{row['test']:<16}{row['null']:<11}{row['mechanism']:<16}{value:>6}{row['n']:>5}  {row['strength']}")
     return "\n".join(lines)

@@ -48,6 +48,8 @@ def register(subparsers) -> None:
     c.add_argument("--draws", type=int, default=99, help="null draws per test (default 99)")
     c.add_argument("--seed", type=int, help="seed (default: the config's)")
     c.add_argument("--json", action="store_true", help="print JSON ({\"rows\": [...]}) instead of a table")
+    c.add_argument("--aggregate", default="station", metavar="station|region|sample:N",
+                   help="what the tests see: every station (default), regional totals, or N sampled stations")
     c.add_argument("--scheduler", metavar="ADDRESS", help="run on the dask scheduler at ADDRESS (tcp://host:port)")
     c.add_argument("--workers", type=int, help="run on a local dask cluster of N worker processes")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -189,6 +191,7 @@ def handle_forensics(args: argparse.Namespace) -> int:
 
 
 def handle_calibrate(args: argparse.Namespace) -> int:
+    from simkit import aggregation
     from simkit.calibrate import NULLS, calibration_table, format_table
     from simkit.config import load_config
     from simkit.forensics import parse_tests
@@ -203,7 +206,11 @@ def handle_calibrate(args: argparse.Namespace) -> int:
         raise InputError("--scheduler and --workers: give one (an existing cluster, or a local one to start)")
     cluster = ({"scheduler": args.scheduler, "workers": args.workers, "quiet": args.quiet}
                if args.scheduler or args.workers else None)
+    try:
+        aggregation.parse(args.aggregate)
+    except ValueError as error:
+        raise InputError(f"--aggregate: {error}") from None
     rows = calibration_table(cfg, replicates=args.replicates, tests=tests, nulls=nulls, draws=args.draws,
-                             seed=args.seed, cluster=cluster)
+                             seed=args.seed, cluster=cluster, aggregate=args.aggregate)
     print(json.dumps({"rows": rows}, indent=2) if args.json else format_table(rows))
     return 0

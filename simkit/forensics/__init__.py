@@ -61,15 +61,31 @@ def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
 def run_tests(e: Election, tests: Iterable[str] | None = None, *, null: str = "textbook", draws: int = 1000,
               seed: int | np.random.SeedSequence | None = None) -> list[TestResult]:
     """Run tests (ids, all by default) on one election. Seeds are derived per test from ``seed``."""
+    return list(_run(e, tests, null, draws, seed, tolerate=False).values())
+
+
+def _run(e: Election, tests: Iterable[str] | None, null: str, draws: int,
+         seed: int | np.random.SeedSequence | None, tolerate: bool) -> dict[str, TestResult | None]:
+    """Test id -> result; with ``tolerate``, None for a test that raised ValueError or LinAlgError (it cannot
+    run on these data), else the error propagates."""
     check_null(null)
     ids = list(tests) if tests is not None else list(TESTS)
     root = as_seed_sequence(seed)
     per_test, simulated_seed = root.spawn(2)
     children = dict(zip(TESTS, per_test.spawn(len(TESTS))))
     null_values = simulated_null_statistics(e, ids, draws, simulated_seed) if null == "simulated" else {}
-    results = [TESTS[t].run(e, null=null, draws=draws, rng=children[t], null_statistics=null_values.get(t))
-               for t in ids]
-    return [_with_null_z(r, null_values[r.test]) if r.test in null_values else r for r in results]
+    results: dict[str, TestResult | None] = {}
+    for test in ids:
+        try:
+            result = TESTS[test].run(e, null=null, draws=draws, rng=children[test],
+                                     null_statistics=null_values.get(test))
+        except (ValueError, np.linalg.LinAlgError):
+            if not tolerate:
+                raise
+            results[test] = None
+            continue
+        results[test] = _with_null_z(result, null_values[test]) if test in null_values else result
+    return results
 
 
 def _with_null_z(result: TestResult, null_statistics: np.ndarray) -> TestResult:
@@ -83,12 +99,14 @@ def _with_null_z(result: TestResult, null_statistics: np.ndarray) -> TestResult:
 
 def replicate_rejections(ds: xr.Dataset, tests: Iterable[str] | None = None, *, null: str = "textbook",
                          draws: int = 200, alpha: float = ALPHA,
-                         seed: int | np.random.SeedSequence | None = None) -> dict[str, bool]:
+                         seed: int | np.random.SeedSequence | None = None) -> dict[str, bool | None]:
     """Whether each test rejects at ``alpha`` on one simulated election (a Dataset without a ``replicate``
-    dim); descriptive tests are left out."""
+    dim); descriptive tests are left out. None for a test that cannot run on these data (it raised a
+    ValueError or a LinAlgError: too few stations for its fit, as on regional totals), so that a table
+    counts it apart instead of as a rejection or an acceptance. Seeds as in :func:`run_tests`."""
     ids = [t for t in (tests or TESTS) if t != fingerprint.ID]
-    return {result.test: result.p_value < alpha
-            for result in run_tests(election(ds), ids, null=null, draws=draws, seed=seed)}
+    return {test: None if result is None else result.p_value < alpha
+            for test, result in _run(election(ds), ids, null, draws, seed, tolerate=True).items()}
 
 
 def replicate_seed(seed: int | None, replicate: int) -> np.random.SeedSequence:
@@ -101,9 +119,16 @@ def rejection_rates(ds: xr.Dataset, tests: Iterable[str] | None = None, *, null:
                     draws: int = 200, alpha: float = ALPHA, seed: int | None = None) -> dict[str, dict]:
     """Share of replicates (the ``replicate`` dim of a simulated Dataset) in which each test rejects at ``alpha``.
 
-    Returns test id -> {"rejection_rate", "n"} (descriptive tests are left out). Replicate ``r`` uses
-    :func:`replicate_seed` ``(seed, r)``."""
+    Returns test id -> {"rejection_rate", "n"} (descriptive tests are left out; :func:`rate`). Replicate
+    ``r`` uses :func:`replicate_seed` ``(seed, r)``."""
     n = ds.sizes.get(REPLICATE, 1)
     rejections = [replicate_rejections(ds.isel({REPLICATE: r}) if REPLICATE in ds.dims else ds, tests, null=null,
                                        draws=draws, alpha=alpha, seed=replicate_seed(seed, r)) for r in range(n)]
-    return {t: {"rejection_rate": float(np.mean([row[t] for row in rejections])), "n": n} for t in rejections[0]}
+    return {t: rate([row[t] for row in rejections]) for t in rejections[0]}
+
+
+def rate(rejections: list[bool | None]) -> dict:
+    """{"rejection_rate", "n"} over the replicates where the test could run (None entries left out); the
+    rate is None when it ran nowhere."""
+    ran = [value for value in rejections if value is not None]
+    return {"rejection_rate": float(np.mean(ran)) if ran else None, "n": len(ran)}

@@ -1,0 +1,62 @@
+"""What a published source reveals: one election's station returns coarsened to what is published.
+
+Some countries publish only regional totals (Kazakhstan: 20 regions and the stations abroad), others a
+sample of stations. :func:`coarsen` turns a simulated election's station-level Dataset into that view, so
+``simkit calibrate --aggregate`` can say how much each forensic test can still detect from it:
+
+- ``"station"``: unchanged (every station published);
+- ``"region"``: one row per region (the ``region`` coordinate), registers and counts summed; the tests then
+  see each region as one "station";
+- ``"sample:N"``: ``N`` stations drawn without replacement (a published or observed sample), from the
+  generator given (the caller keys it by replicate).
+"""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .schema import STATION, STATION_REGION
+
+#: variables summed or kept by :func:`coarsen` (the rest of a simulated Dataset is dropped)
+COUNTS = ("registered", "ballots", "votes")
+
+
+def parse(text: str) -> tuple[str, int | None]:
+    """``"station"``, ``"region"`` or ``"sample:N"`` → (kind, N or None); ValueError otherwise."""
+    if text in ("station", "region"):
+        return text, None
+    kind, _, size = text.partition(":")
+    if kind == "sample" and size.isdigit() and int(size) > 0:
+        return kind, int(size)
+    raise ValueError(f"{text!r}: must be station, region or sample:N with N a positive integer")
+
+
+def coarsen(ds: xr.Dataset, how: str, rng: np.random.Generator | None = None) -> xr.Dataset:
+    """``ds`` (one election: ``registered``, ``ballots`` on ``station``, ``votes`` on (``station``, ``option``),
+    the ``region`` coordinate on ``station``) as published under ``how`` (see the module docstring);
+    ``rng`` draws the sample for ``"sample:N"``."""
+    kind, size = parse(how)
+    if kind == "station":
+        return ds
+    counts = ds[list(COUNTS)]
+    if kind == "sample":
+        if rng is None:
+            raise ValueError("sample: needs a random generator")
+        n = ds.sizes[STATION]
+        if size > n:
+            raise ValueError(f"sample:{size}: the election has only {n} stations")
+        return counts.isel({STATION: np.sort(rng.choice(n, size, replace=False))})
+    regions = np.asarray(ds[STATION_REGION].values).astype(str)
+    names, index = np.unique(regions, return_inverse=True)
+    summed = {name: (counts[name].dims, _sum_by(index, counts[name].values, len(names), counts[name].dims.index(STATION)))
+              for name in COUNTS}
+    other = {dim: ds[dim] for dim in counts["votes"].dims if dim != STATION and dim in ds.coords}
+    return xr.Dataset(summed, coords={STATION: names, STATION_REGION: (STATION, names), **other}, attrs=ds.attrs)
+
+
+def _sum_by(index: np.ndarray, values: np.ndarray, n_groups: int, axis: int) -> np.ndarray:
+    """``values`` summed over groups ``index`` along ``axis`` (int64 sums)."""
+    moved = np.moveaxis(values, axis, 0)
+    totals = np.zeros((n_groups,) + moved.shape[1:], dtype=np.int64)
+    np.add.at(totals, index, moved)
+    return np.moveaxis(totals, 0, axis)
