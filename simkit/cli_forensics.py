@@ -1,5 +1,5 @@
 """``simkit forensics DATA [--map MAP.toml | --preset NAME] [--tests ID,...] [--null ...] [--draws N] [--json]
-[-o PATH] [--plot DIR]``: forensic tests on one election's station returns.
+[-o PATH] [--plot DIR] [--power N]``: forensic tests on one election's station returns.
 
 DATA is a returns file (CSV, optionally zipped) read with a mapping, or a simkit result (``.nc``/``.zarr``; its
 first replicate, unless ``--replicate`` says otherwise). With a preset, DATA may be omitted: the preset's file in
@@ -38,6 +38,9 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("-o", "--output", type=Path, help="write the results Dataset (.nc or .zarr)")
     p.add_argument("--plot", type=Path, metavar="DIR", help="write fingerprint.png into DIR")
+    p.add_argument("--power", type=int, default=5, metavar="N",
+                   help="when no test rejects: size and power of each test in N simulated elections shaped like "
+                        "the data, with and without planted manipulation (default 5; 0: skip)")
     p.set_defaults(func=handle_forensics)
 
     c = subparsers.add_parser("calibrate", help="size and power of the forensic tests on simulated elections")
@@ -86,12 +89,26 @@ def _data_summary(ds: xr.Dataset, e, args: argparse.Namespace) -> dict:
             "null": args.null, "draws": args.draws, "seed": args.seed}
 
 
-def power_note(results) -> str | None:
-    """What the data could have detected when no test rejects (None when some test rejects)."""
-    if any(r.p_value is not None and r.p_value < 0.05 for r in results):
+def any_rejects(results) -> bool:
+    return any(r.p_value is not None and r.p_value < 0.05 for r in results)
+
+
+def power_note(results, power: dict | None) -> str | None:
+    """What the data could have detected when no test rejects (None when some test rejects): the
+    :mod:`simkit.forensics.power` table when it was computed, and the integer test's detectable excess."""
+    if any_rejects(results):
         return None
-    lines = ["No test rejects at 0.05. This is not evidence of a clean count; size and power against planted "
-             "manipulation come from `simkit calibrate`."]
+    from simkit.forensics.power import PLANTS
+
+    lines = ["No test rejects at 0.05. This is not evidence of a clean count."]
+    if power:
+        plants = list(power)
+        lines.append("Rejection rates at 0.05 in simulated elections shaped like these data (same null):")
+        lines += [f"  {plant}: {PLANTS[plant][0]}" for plant in plants]
+        lines.append(f"  {'test':<16}" + "".join(f"{plant:>10}" for plant in plants))
+        for test in power[plants[0]]:
+            lines.append(f"  {test:<16}" + "".join(
+                f"{'n/a' if power[p][test] is None else format(power[p][test], '.2f'):>10}" for p in plants))
     for r in results:
         if r.test == "integer_percent":
             detectable = (1.645 + 0.842) * r.extra["null_sd"]
@@ -118,7 +135,7 @@ def results_dataset(results, summary: dict, fingerprint_counts: np.ndarray, edge
                "tests_json": json.dumps([r.to_dict() for r in results]), "data_json": json.dumps(summary)})
 
 
-def format_table(results, summary: dict) -> str:
+def format_table(results, summary: dict, power: dict | None = None) -> str:
     def fmt(value):
         return "-" if value is None else f"{value:.4g}"
 
@@ -144,7 +161,7 @@ def format_table(results, summary: dict) -> str:
         regions = r.extra.get("top_regions")
         if regions and r.p_value is not None and r.p_value < 0.05:
             lines.append(f"{'':<16} look first at: " + "; ".join(x["region"] for x in regions[:3]))
-    note = power_note(results)
+    note = power_note(results, power)
     if note:
         lines.append(note)
     return "\n".join(lines)
@@ -157,6 +174,8 @@ def handle_forensics(args: argparse.Namespace) -> int:
 
     if args.draws < 1:
         raise InputError(f"--draws: {args.draws}: must be a positive integer")
+    if args.power < 0:
+        raise InputError(f"--power: {args.power}: must be 0 or a positive integer")
     try:
         tests = parse_tests(args.tests)
     except ValueError as err:
@@ -173,10 +192,18 @@ def handle_forensics(args: argparse.Namespace) -> int:
     results = run_tests(e, tests, null=args.null, draws=args.draws, seed=args.seed)
     summary = _data_summary(ds, e, args)
     counts, edges = histogram(e)
+    power = None
+    if args.power > 0 and not any_rejects(results):
+        from simkit.forensics.power import planted_power
+
+        power = planted_power(e, tests, null=args.null, draws=args.draws, replicates=args.power, seed=args.seed)
     if args.json:
-        print(json.dumps({"tests": [r.to_dict() for r in results], "data": summary}, ensure_ascii=False))
+        payload = {"tests": [r.to_dict() for r in results], "data": summary}
+        if power is not None:
+            payload["power"] = {"replicates": args.power, "rejection_rates": power}
+        print(json.dumps(payload, ensure_ascii=False))
     else:
-        print(format_table(results, summary))
+        print(format_table(results, summary, power))
     if args.output is not None:
         from simkit.io import write_dataset
 

@@ -77,3 +77,34 @@ def test_bad_column_in_map_exits_2(returns_csv, capsys):
 def test_missing_data_file_exits_2(returns_csv, capsys):
     assert main(["forensics", str(returns_csv / "absent.csv"), "--map", str(returns_csv / "m.toml")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_no_rejection_comes_with_size_and_power_on_data_shaped_like_it(returns_csv, capsys):
+    """Honest returns: nothing rejects, so the report states the size (nothing planted) and the power
+    against each planted manipulation, from simulated elections shaped like the data."""
+    code = main(["forensics", str(returns_csv / "r.csv"), "--map", str(returns_csv / "m.toml"),
+                 "--tests", "integer_percent,correlation", "--json", "--power", "4"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert all(t["p_value"] >= 0.05 for t in out["tests"])
+    rates = out["power"]["rejection_rates"]
+    assert out["power"]["replicates"] == 4
+    assert set(rates) == {"none", "stuffing", "rounding"}
+    assert set(rates["none"]) == {"integer_percent", "correlation"}
+    assert all(0.0 <= value <= 1.0 for row in rates.values() for value in row.values())
+
+
+def test_planted_manipulations_change_the_counts_as_described():
+    import numpy as np
+
+    from simkit.forensics import power
+    from simkit.forensics.core import election
+    from simkit.forensics.integer_percent import integer_count
+
+    e = election(honest_dataset(2000, seed=52))
+    assert power.planted(e, "none", np.random.default_rng(0)) is e
+    stuffed = power.planted(e, "stuffing", np.random.default_rng(0))
+    assert (stuffed.ballots >= e.ballots).all() and (stuffed.ballots <= stuffed.registered).all()
+    assert stuffed.leader_votes.sum() > e.leader_votes.sum()
+    rounded = power.planted(e, "rounding", np.random.default_rng(0))
+    assert integer_count(rounded) - integer_count(e) >= 20  # about 40 stations rounded, most not integer before
