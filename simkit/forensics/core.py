@@ -170,6 +170,8 @@ def simulated_p_value(observed: float, null_statistics: np.ndarray, sided: str) 
     """
     sims = np.asarray(null_statistics, dtype=float)
     sims = sims[np.isfinite(sims)]
+    if sims.size == 0:
+        raise ValueError("the statistic could not be computed on any simulated honest election")
     center = float(sims.mean())
     if sided == "greater":
         extreme = sims >= observed

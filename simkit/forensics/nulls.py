@@ -139,11 +139,6 @@ def multinomial_split(totals: np.ndarray, proportions: np.ndarray, rng: np.rando
     return out
 
 
-def draw_generators(seed: np.random.SeedSequence, draws: int) -> list[np.random.Generator]:
-    """One independent generator per null draw."""
-    return [np.random.default_rng(child) for child in seed.spawn(draws)]
-
-
 def as_seed_sequence(rng: int | np.random.SeedSequence | np.random.Generator | None) -> np.random.SeedSequence:
     """A SeedSequence from a seed, a SeedSequence, or a Generator (whose bit generator's seed is used)."""
     if isinstance(rng, np.random.SeedSequence):
