@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keep", choices=["full", "summary"], help="station-level arrays or totals only")
     run.add_argument("--set", action="append", default=[], metavar="dotted.key=value", help="override a config field")
     run.add_argument("--block-size", type=int, default=32, help="replicates per block (does not change results)")
-    run.add_argument("--processes", type=int, help="local worker processes (default: all cores; does not change results)")
+    run.add_argument("--processes", type=int, help="local workers: processes, or threads with the numba kernel "
+                     "(default: all cores; does not change results)")
     run.add_argument("--kernel", choices=["numpy", "numba"], default="numpy",
                      help="random-draw kernel: numpy, or numba (fused; needs the 'fast' extra); recorded in the attrs")
     run.add_argument("--scheduler", metavar="ADDRESS", help="run on a running dask scheduler (tcp://host:port)")
