@@ -98,6 +98,15 @@ def _move_to(votes: np.ndarray, moved: np.ndarray, target: int) -> np.ndarray:
     return out
 
 
+def _move_share(ballots, votes, selected, sources, fraction: float, target: int,
+                rng: np.random.Generator) -> Result:
+    """At the selected stations, move ``Binomial(votes[j], fraction)`` ballots of each source option j
+    (``sources`` (option,) bool) to option ``target``; ballots (and every station's total) unchanged."""
+    probability = np.where(selected[..., None] & sources, fraction, 0.0)
+    moved = rng.binomial(votes, probability)
+    return ballots, _move_to(votes, moved, target), np.zeros(ballots.shape, np.int64), selected.copy()
+
+
 def _open_unit_draw(rng: np.random.Generator, shape, transform) -> np.ndarray:
     """``transform(z)`` for standard normals z, each redrawn until the value lies in (0, 1)."""
     values = transform(rng.standard_normal(shape))
@@ -183,9 +192,7 @@ def vote_stealing(registered, ballots, votes, *, selected, beneficiary, invalid,
         sources[invalid] = True
     else:
         sources = _rival_mask(votes.shape[-1], beneficiary, invalid)
-    probability = np.where(selected[..., None] & sources, params.fraction, 0.0)
-    stolen = rng.binomial(votes, probability)
-    return ballots, _move_to(votes, stolen, beneficiary), np.zeros(ballots.shape, np.int64), selected.copy()
+    return _move_share(ballots, votes, selected, sources, params.fraction, beneficiary, rng)
 
 
 def invalidation(registered, ballots, votes, *, selected, beneficiary, invalid,
@@ -198,9 +205,7 @@ def invalidation(registered, ballots, votes, *, selected, beneficiary, invalid,
     if params.fraction == 0:
         return _unchanged(ballots, votes)
     rivals = _rival_mask(votes.shape[-1], beneficiary, invalid)
-    probability = np.where(selected[..., None] & rivals, params.fraction, 0.0)
-    spoiled = rng.binomial(votes, probability)
-    return ballots, _move_to(votes, spoiled, invalid), np.zeros(ballots.shape, np.int64), selected.copy()
+    return _move_share(ballots, votes, selected, rivals, params.fraction, invalid, rng)
 
 
 def coerced_turnout(registered, ballots, votes, *, selected, beneficiary, invalid,
