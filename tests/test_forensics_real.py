@@ -8,16 +8,35 @@ r = -0.28 and a Sobyanin slope of 0.10 against the observed -0.24 and 0.21 (z = 
 Commune-level centres fix the log-vote-rate skew (p = 0.20) but not those two. The Klimek fits reject because
 their honest part (independent normals) does not fit Poland's fingerprint. The counts-based tests (digits,
 integer percentages, spikes, Shpilkin) do not reject.
+
+Holm across tests at 0.01 uses each test's normal p-value from its simulated null (``z_p_value``): the Monte
+Carlo p-value's floor at 100 draws (0.0099) times 12 tests can never reach 0.01, which made an assertion on
+it vacuous.
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from scipy import stats
 
 from simkit.data import data_file
 from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.core import holm
 
 COUNT_TESTS = ("second_digit", "last_digit", "zero_five", "dip", "integer_percent", "spikes", "shpilkin")
+#: the documented misfits of the honest null model on Poland (module docstring)
+KNOWN_MISFITS = {"correlation", "sobyanin", "log_vote_rate", "klimek", "klimek_ml"}
+#: family level of the Holm correction across tests
+FAMILY_ALPHA = 0.01
+
+
+def z_p_value(result) -> float | None:
+    """Two-sided normal p-value of the statistic's distance from its simulated null (``null_z``): unlike the
+    Monte Carlo p-value, whose floor 1 / (draws + 1) = 0.0099 at 100 draws can never pass Holm at 0.01 over
+    12 tests, it can fall that low (a normal approximation of the null; two-sided, so conservative for the
+    one-sided tests)."""
+    z = result.extra.get("null_z")
+    return None if result.p_value is None or z is None or not np.isfinite(z) else float(2 * stats.norm.sf(abs(z)))
 
 
 def _load(preset, relative):
@@ -37,8 +56,10 @@ def test_poland_round2_under_both_nulls():
     assert set(simulated) == set(TESTS)
     for test in COUNT_TESTS:
         assert simulated[test].p_value > 0.01, test
-    adjusted = holm([r.p_value for r in by_null["simulated"]])
-    assert all(p is None or p > 0.01 for p in adjusted)
+    adjusted = holm([z_p_value(r) for r in by_null["simulated"]])
+    alarms = {r.test for r, p in zip(by_null["simulated"], adjusted) if p is not None and p <= FAMILY_ALPHA}
+    print(f"Holm alarms at {FAMILY_ALPHA} (normal p-values from the simulated null): {sorted(alarms)}")
+    assert alarms <= KNOWN_MISFITS
 
 
 def test_russia_2011_still_flagged_with_the_same_simulated_null():
@@ -47,3 +68,6 @@ def test_russia_2011_still_flagged_with_the_same_simulated_null():
                                             seed=2025)}
     assert results["integer_percent"].p_value <= 1 / 101
     assert results["klimek"].p_value <= 1 / 40
+    # and beyond the Monte Carlo floor: each passes Holm at 0.01 over the 12 tests by its normal p-value
+    for test in ("integer_percent", "klimek"):
+        assert z_p_value(results[test]) * 12 <= FAMILY_ALPHA, (test, results[test].extra["null_z"])
