@@ -46,17 +46,13 @@ def coarsen(ds: xr.Dataset, how: str, rng: np.random.Generator | None = None) ->
         if size > n:
             raise ValueError(f"sample:{size}: the election has only {n} stations")
         return counts.isel({STATION: np.sort(rng.choice(n, size, replace=False))})
+    from .engine import region_totals
+
     regions = np.asarray(ds[STATION_REGION].values).astype(str)
     names, index = np.unique(regions, return_inverse=True)
-    summed = {name: (counts[name].dims, _sum_by(index, counts[name].values, len(names), counts[name].dims.index(STATION)))
-              for name in COUNTS}
+    summed = {}
+    for name in COUNTS:
+        var = counts[name].transpose(STATION, ...)
+        summed[name] = (var.dims, region_totals(index, np.asarray(var.values, dtype=np.int64), len(names)))
     other = {dim: ds[dim] for dim in counts["votes"].dims if dim != STATION and dim in ds.coords}
     return xr.Dataset(summed, coords={STATION: names, STATION_REGION: (STATION, names), **other}, attrs=ds.attrs)
-
-
-def _sum_by(index: np.ndarray, values: np.ndarray, n_groups: int, axis: int) -> np.ndarray:
-    """``values`` summed over groups ``index`` along ``axis`` (int64 sums)."""
-    moved = np.moveaxis(values, axis, 0)
-    totals = np.zeros((n_groups,) + moved.shape[1:], dtype=np.int64)
-    np.add.at(totals, index, moved)
-    return np.moveaxis(totals, 0, axis)

@@ -90,7 +90,10 @@ def _data_summary(ds: xr.Dataset, e, args: argparse.Namespace) -> dict:
 
 
 def any_rejects(results) -> bool:
-    return any(r.p_value is not None and r.p_value < 0.05 for r in results)
+    """Whether some test rejects at the forensic level :data:`simkit.forensics.core.ALPHA`."""
+    from simkit.forensics.core import ALPHA
+
+    return any(r.p_value is not None and r.p_value < ALPHA for r in results)
 
 
 def power_note(results, power: dict | None) -> str | None:
@@ -98,12 +101,13 @@ def power_note(results, power: dict | None) -> str | None:
     :mod:`simkit.forensics.power` table when it was computed, and the integer test's detectable excess."""
     if any_rejects(results):
         return None
+    from simkit.forensics.core import ALPHA
     from simkit.forensics.power import PLANTS
 
-    lines = ["No test rejects at 0.05. This is not evidence of a clean count."]
+    lines = [f"No test rejects at {ALPHA:g}. This is not evidence of a clean count."]
     if power:
         plants = list(power)
-        lines.append("Rejection rates at 0.05 in simulated elections shaped like these data (same null):")
+        lines.append(f"Rejection rates at {ALPHA:g} in simulated elections shaped like these data (same null):")
         lines += [f"  {plant}: {PLANTS[plant][0]}" for plant in plants]
         lines.append(f"  {'test':<16}" + "".join(f"{plant:>10}" for plant in plants))
         for test in power[plants[0]]:

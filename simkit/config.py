@@ -454,6 +454,22 @@ def _parse_toml(text: str, source: str, base_dir: Path | None, seen: tuple[str, 
     return _deep_merge(base, raw)
 
 
+#: tables and their fields that hold file paths, resolved against the config file's folder
+_PATH_FIELDS = (("electorate", ("path",)), ("observed.stations", ("returns", "map")))
+
+
+def _resolve_paths(raw: dict, base_dir: Path) -> None:
+    """Make the relative file paths of :data:`_PATH_FIELDS` absolute (in place), relative to ``base_dir``."""
+    for table_path, keys in _PATH_FIELDS:
+        table = raw
+        for part in table_path.split("."):
+            table = table.get(part) if isinstance(table, dict) else None
+        if isinstance(table, dict):
+            for key in keys:
+                if isinstance(table.get(key), str):
+                    table[key] = str((base_dir / table[key]).resolve())
+
+
 def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None,
                  overrides: dict[str, Any] | None = None) -> Config:
     """Validate config text; relative paths (``extends``, data files) are resolved against ``base_dir``."""
@@ -463,14 +479,8 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
             raw = set_path(raw, dotted, value)
         except KeyError as missing:
             raise ConfigError([f"{source}: --set {missing.args[0]}"]) from None
-    electorate = raw.get("electorate")
-    if isinstance(electorate, dict) and isinstance(electorate.get("path"), str) and base_dir is not None:
-        electorate["path"] = str((base_dir / electorate["path"]).resolve())
-    stations = raw.get("observed", {}).get("stations") if isinstance(raw.get("observed"), dict) else None
-    if isinstance(stations, dict) and base_dir is not None:
-        for key in ("returns", "map"):
-            if isinstance(stations.get(key), str):
-                stations[key] = str((base_dir / stations[key]).resolve())
+    if base_dir is not None:
+        _resolve_paths(raw, base_dir)
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as error:

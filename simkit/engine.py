@@ -8,13 +8,14 @@ draws (common random numbers).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import tomli_w
@@ -79,6 +80,13 @@ def make_plan(cfg: Config, electorate: Electorate) -> Plan:
     return Plan(cfg, locations[electorate.region_index], plan, make_scenarios(cfg, electorate))
 
 
+def fused(plan: Plan, kernel: str) -> bool:
+    """Whether ``kernel`` draws this plan's honest elections with the fused numba kernel (it supports
+    logit-normal turnout with Dirichlet preferences at rho = 0; the numpy path draws the rest)."""
+    return kernel == "numba" and kernels.supports(plan.config.turnout.model, plan.preferences.model,
+                                                   plan.preferences.rho)
+
+
 def honest_replicate(plan: Plan, electorate: Electorate, seed: int, replicate: int,
                      kernel: str = "numpy") -> tuple[np.ndarray, np.ndarray]:
     """One honest election: ``ballots`` (station,) and ``votes`` (station, option), int64.
@@ -89,7 +97,7 @@ def honest_replicate(plan: Plan, electorate: Electorate, seed: int, replicate: i
     n_regions = len(electorate.region_names)
     region_shift = plan.preferences.regional_sd * streams.generator(
         seed, replicate, 0, streams.REGIONAL).standard_normal(n_regions)
-    if kernel == "numba" and kernels.supports(turnout_cfg.model, plan.preferences.model, plan.preferences.rho):
+    if fused(plan, kernel):
         return kernels.honest_stations(
             electorate.registered, plan.turnout_location, turnout_cfg.dispersion, plan.preferences.dispersion,
             plan.preferences.regional_composition(region_shift), electorate.region_index,
@@ -341,22 +349,22 @@ def _worker_block(replicates: range) -> xr.Dataset:
     return block_dataset(_worker_run, replicates)
 
 
-def _process_context() -> multiprocessing.context.BaseContext:
+def process_context() -> multiprocessing.context.BaseContext:
+    """fork where the platform has it (workers inherit the parent's state, compiled kernels included),
+    else spawn."""
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
-def _executor(run: Run, workers: int) -> Executor:
-    """Threads when the fused numba kernel draws the honest counts (it releases the GIL and the rest of a
-    block is a few percent of its time), processes otherwise (numpy's binomial and multinomial samplers
-    hold the GIL, so threads would not use a second core)."""
-    fused = run.kernel == "numba" and all(
-        kernels.supports(plan.config.turnout.model, plan.preferences.model, plan.preferences.rho)
-        for plan in run.plans)
-    if fused:
-        return ThreadPoolExecutor(max_workers=workers)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=_process_context(), initializer=_init_worker,
-                               initargs=(run,))
+def _executor(run: Run, workers: int) -> tuple[Executor, Callable[[range], xr.Dataset]]:
+    """The pool for a run's blocks and the task it runs: threads when the fused numba kernel draws every
+    honest election (it releases the GIL and the rest of a block is a few percent of its time), processes
+    otherwise (numpy's binomial and multinomial samplers hold the GIL, so threads would not use a second
+    core; the run reaches them once, by the initializer)."""
+    if all(fused(plan, run.kernel) for plan in run.plans):
+        return ThreadPoolExecutor(max_workers=workers), functools.partial(block_dataset, run)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=process_context(), initializer=_init_worker,
+                               initargs=(run,)), _worker_block
 
 
 def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None) -> Iterator[xr.Dataset]:
@@ -371,11 +379,11 @@ def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | N
     if workers == 1 or len(blocks) == 1 or draws < PARALLEL_MIN_DRAWS:
         yield from (block_dataset(run, block) for block in blocks)
         return
-    with _executor(run, workers) as pool:
+    pool, task = _executor(run, workers)
+    with pool:
         pending = []
         for block in blocks:
-            pending.append(pool.submit(_worker_block, block) if isinstance(pool, ProcessPoolExecutor)
-                           else pool.submit(block_dataset, run, block))
+            pending.append(pool.submit(task, block))
             if len(pending) > 2 * workers:
                 yield pending.pop(0).result()
         for future in pending:

@@ -24,7 +24,7 @@ from simkit.forensics.nulls import as_seed_sequence, fit_honest, simulate_honest
 from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
-           "rejection_rates", "replicate_rejections", "replicate_seed", "parse_tests"]
+           "rejection_rates", "replicate_rejections", "run_each", "replicate_seed", "parse_tests"]
 
 _MODULES = (second_digit, last_digit, zero_five, log_vote_rate, dip, correlation, sobyanin, fingerprint, klimek,
             klimek_ml, integer_percent, spikes, shpilkin)
@@ -68,9 +68,9 @@ def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
     if workers == 1 or e.n * draws < PARALLEL_MIN_STATION_DRAWS or multiprocessing.current_process().daemon:
         rows = [_null_draw(job, i, child) for i, child in enumerate(children)]
     else:
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
-                                              else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_null_worker,
+        from simkit.engine import process_context
+
+        with ProcessPoolExecutor(workers, mp_context=process_context(), initializer=_init_null_worker,
                                  initargs=(job,)) as pool:
             rows = list(pool.map(_null_draw_in_worker, range(draws), children,
                                  chunksize=max(1, draws // (8 * workers))))
@@ -104,13 +104,13 @@ def _null_draw_in_worker(index: int, seed: np.random.SeedSequence) -> dict[str, 
 def run_tests(e: Election, tests: Iterable[str] | None = None, *, null: str = "textbook", draws: int = 1000,
               seed: int | np.random.SeedSequence | None = None) -> list[TestResult]:
     """Run tests (ids, all by default) on one election. Seeds are derived per test from ``seed``."""
-    return list(_run(e, tests, null, draws, seed, tolerate=False).values())
+    return list(run_each(e, tests, null, draws, seed, tolerate=False).values())
 
 
-def _run(e: Election, tests: Iterable[str] | None, null: str, draws: int,
+def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
          seed: int | np.random.SeedSequence | None, tolerate: bool) -> dict[str, TestResult | None]:
-    """Test id -> result; with ``tolerate``, None for a test that raised ValueError or LinAlgError (it cannot
-    run on these data), else the error propagates."""
+    """Test id -> result (seeds as in :func:`run_tests`); with ``tolerate``, None for a test that raised
+    ValueError or LinAlgError (it cannot run on these data), else the error propagates."""
     check_null(null)
     ids = list(tests) if tests is not None else list(TESTS)
     root = as_seed_sequence(seed)
@@ -149,7 +149,7 @@ def replicate_rejections(ds: xr.Dataset, tests: Iterable[str] | None = None, *, 
     counts it apart instead of as a rejection or an acceptance. Seeds as in :func:`run_tests`."""
     ids = [t for t in (tests or TESTS) if t != fingerprint.ID]
     return {test: None if result is None else result.p_value < alpha
-            for test, result in _run(election(ds), ids, null, draws, seed, tolerate=True).items()}
+            for test, result in run_each(election(ds), ids, null, draws, seed, tolerate=True).items()}
 
 
 def replicate_seed(seed: int | None, replicate: int) -> np.random.SeedSequence:

@@ -49,7 +49,7 @@ def planted_power(e: Election, tests: Iterable[str], *, null: str = "textbook", 
                   replicates: int = 5, seed=None) -> dict[str, dict[str, float | None]]:
     """plant -> test -> share of ``replicates`` planted elections shaped like ``e`` in which the test rejects
     at α = 0.05 (None where it cannot run); the tests use ``null`` with ``draws``."""
-    from simkit.forensics import _run
+    from simkit.forensics import run_each
 
     model = fit_honest(e)
     tests = [t for t in tests if t != "fingerprint"]
@@ -60,7 +60,7 @@ def planted_power(e: Election, tests: Iterable[str], *, null: str = "textbook", 
             honest_seed, plant_rng_seed, test_seed = child.spawn(3)
             election = planted(simulate_honest(e, model, np.random.default_rng(honest_seed)), plant,
                                np.random.default_rng(plant_rng_seed))
-            for test, result in _run(election, tests, null, draws, test_seed, tolerate=True).items():
+            for test, result in run_each(election, tests, null, draws, test_seed, tolerate=True).items():
                 if result is not None:
                     rejections[test].append(result.p_value < ALPHA)
         power[plant] = {t: float(np.mean(v)) if v else None for t, v in rejections.items()}
