@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--processes", type=int, help="local workers: processes, or threads with the numba kernel "
                      "(default: all cores; does not change results)")
     run.add_argument("--kernel", choices=["numpy", "numba"], default="numpy",
-                     help="random-draw kernel: numpy, or numba (fused; needs the 'fast' extra); recorded in the attrs")
+                     help="random-draw kernel: numpy, or numba (fused, its own exact samplers); recorded in the attrs")
     run.add_argument("--scheduler", metavar="ADDRESS", help="run on a running dask scheduler (tcp://host:port)")
     run.add_argument("--workers", type=int, metavar="N", help="run on N local dask worker processes")
     run.add_argument("--resume", action="store_true", help="finish an interrupted dask run into the same .zarr output")

@@ -178,12 +178,10 @@ class Run:
 def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
             kernel: str | None = None) -> Run:
     """Resolve a config for running: apply run overrides, build the electorate and the sweep plans.
-    ``kernel``: "numpy" (default) or "numba" (needs numba installed)."""
+    ``kernel``: "numpy" (default) or "numba" (:mod:`simkit.kernels`)."""
     kernel = kernel or "numpy"
     if kernel not in kernels.KERNELS:
         raise InputError(f"kernel: must be one of {', '.join(kernels.KERNELS)}, got {kernel!r}")
-    if kernel == "numba" and not kernels.AVAILABLE:
-        raise InputError("kernel: 'numba' needs numba installed (pip install -e \".[fast]\"); use kernel 'numpy'")
     run_fields = {"replicates": replicates, "seed": seed, "keep": keep}
     updates = {key: value for key, value in run_fields.items() if value is not None}
     if updates:

@@ -29,7 +29,8 @@ What it draws (for ``turnout.model = "logit_normal"`` and ``preferences.model = 
 - ``ballots ~ Binomial(registered, turnout)``, then ``votes ~ Multinomial(ballots, probabilities)`` as
   sequential conditional binomials (counts stream), so votes sum to ballots exactly.
 
-numba is optional: :data:`AVAILABLE` is False without it and the engine keeps the numpy path.
+The engine's default stays the numpy path (``kernel = "numpy"``), so that results keep their numbers whatever
+the kernel's samplers become; the forensic nulls draw with these samplers (:mod:`simkit.forensics.compiled_draws`).
 """
 from __future__ import annotations
 
@@ -40,13 +41,7 @@ from scipy import special
 
 from . import streams
 
-try:  # optional dependency: the numpy path needs nothing of this module
-    import numba
-except ImportError:  # pragma: no cover - exercised only where numba is absent
-    numba = None
-
-#: True when numba is importable and :func:`honest_stations` can run
-AVAILABLE = numba is not None
+import numba
 
 #: kernel names accepted by the engine's ``kernel`` setting
 KERNELS = ("numpy", "numba")
@@ -57,7 +52,7 @@ TURNOUT_STATE, PREFERENCES_STATE, COUNTS_STATE = 0, 1, 2
 
 def supports(turnout_model: str, preference_model: str, rho: float) -> bool:
     """Whether :func:`honest_stations` implements this model combination (else use the numpy path)."""
-    return AVAILABLE and turnout_model == "logit_normal" and preference_model == "dirichlet" and rho == 0.0
+    return turnout_model == "logit_normal" and preference_model == "dirichlet" and rho == 0.0
 
 
 def replicate_states(seed: int, replicate: int, n_groups: int) -> np.ndarray:
@@ -84,9 +79,8 @@ _LOG_FACTORIALS = np.zeros(0)
 
 def _jit(function):
     """numba-compile a helper, inlined into its callers at numba's IR level (LLVM does not inline across
-    numba functions, and the call overhead was a third of the gamma sampler's time); plain Python without
-    numba."""
-    return numba.njit(inline="always", error_model="numpy")(function) if AVAILABLE else function
+    numba functions, and the call overhead was a third of the gamma sampler's time)."""
+    return numba.njit(inline="always", error_model="numpy")(function)
 
 
 @_jit
@@ -319,8 +313,7 @@ def _honest_stations_impl(registered, turnout_location, turnout_dispersion, conc
             votes[station, n_options - 1] = remaining_ballots
 
 
-_honest_stations_jit = (numba.njit(nogil=True, cache=True, error_model="numpy")(_honest_stations_impl)
-                        if AVAILABLE else None)
+_honest_stations_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_honest_stations_impl)
 
 
 def _sampler_draws_impl(state_words, n_draws, kind, parameter, trials, log_factorials):
@@ -340,7 +333,7 @@ def _sampler_draws_impl(state_words, n_draws, kind, parameter, trials, log_facto
     return out
 
 
-_sampler_draws_jit = numba.njit(cache=True, error_model="numpy")(_sampler_draws_impl) if AVAILABLE else None
+_sampler_draws_jit = numba.njit(cache=True, error_model="numpy")(_sampler_draws_impl)
 
 #: samplers :func:`sampler_draws` exposes
 SAMPLERS = ("normal", "gamma", "binomial")
@@ -351,8 +344,6 @@ def sampler_draws(state: np.ndarray, n_draws: int, sampler: str, parameter: floa
     """``n_draws`` (float64) from one of the kernel's samplers, for tests of their distributions:
     ``"normal"`` (standard), ``"gamma"`` (shape ``parameter``) or ``"binomial"`` (``trials``, probability
     ``parameter``), from the xoshiro256** ``state`` (4,) uint64 (e.g. ``replicate_states(...)[0, 0]``)."""
-    if not AVAILABLE:
-        raise RuntimeError("the numba kernel needs numba (pip install numba)")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     return _sampler_draws_jit(np.asarray(state, dtype=np.uint64), int(n_draws), SAMPLERS.index(sampler),
@@ -383,8 +374,6 @@ def honest_stations(registered: np.ndarray, turnout_location: np.ndarray, turnou
     Returns ``ballots`` (station,) ballots cast and ``votes`` (station, option) counts, rows summing to
     ``ballots``; both int64 counts.
     """
-    if not AVAILABLE:
-        raise RuntimeError("the numba kernel needs numba (pip install numba); use kernel = 'numpy'")
     registered = np.ascontiguousarray(registered, dtype=np.int64)
     turnout_location = np.ascontiguousarray(turnout_location, dtype=np.float64)
     composition = np.ascontiguousarray(composition, dtype=np.float64)

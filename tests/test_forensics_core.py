@@ -52,7 +52,7 @@ def test_honest_model_recovers_turnout_and_share_centres():
     described = model.describe()
     assert described["turnout_median"] == pytest.approx(0.6, abs=0.01)
     assert described["share_median"] == pytest.approx(0.55, abs=0.01)
-    sim = simulate_honest(e, model, np.random.default_rng(0))
+    sim = simulate_honest(e, model, np.random.SeedSequence(0))
     assert sim.votes.sum(axis=1).tolist() == sim.ballots.tolist()
 
 
@@ -72,7 +72,7 @@ def test_simulated_null_has_nominal_size_on_honest_elections():
     model = fit_honest(base)
     replicates, rejected = 150, 0
     for r in range(replicates):
-        honest = simulate_honest(base, model, np.random.default_rng([99, r]))
+        honest = simulate_honest(base, model, np.random.SeedSequence([99, r]))
         # the null is fitted to the honest draw itself, as on real data
         result = run_tests(honest, ["correlation"], null="simulated", draws=59, seed=r)[0]
         rejected += result.p_value < 0.05

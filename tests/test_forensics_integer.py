@@ -6,7 +6,7 @@ import pytest
 
 from forensics_helpers import honest_dataset
 from simkit.data import data_file
-from simkit.forensics import integer_exact, integer_percent
+from simkit.forensics import integer_percent
 from simkit.forensics.core import election
 
 
@@ -70,11 +70,9 @@ def test_station_probabilities_match_a_direct_sum_on_a_small_station():
             integer = integer_percent.integer_stations(np.array(registered), np.array(b), np.array(w))
             total += pb * stats.binom.pmf(w, b, v) * bool(integer)
     assert integer_percent.station_probabilities(e, sds=12.0, compiled=False)[0] == pytest.approx(total, rel=1e-6)
-    if integer_exact.AVAILABLE:
-        assert integer_percent.station_probabilities(e, sds=12.0, compiled=True)[0] == pytest.approx(total, rel=1e-6)
+    assert integer_percent.station_probabilities(e, sds=12.0, compiled=True)[0] == pytest.approx(total, rel=1e-6)
 
 
-@pytest.mark.skipif(not integer_exact.AVAILABLE, reason="numba is not installed")
 def test_compiled_station_probabilities_equal_the_numpy_reference():
     """Stations of all sizes (tiny ones where a ballot count hits several percents, large ones where the
     ±0.05 window holds several counts). Both drop the binomial tails beyond ±6 SD (less than 1e-8), at

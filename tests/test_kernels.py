@@ -17,8 +17,6 @@ from simkit import engine, kernels, parse_config, streams
 
 from conftest import small_config_dict
 
-pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
-
 #: a (fixed-seed) statistical test fails below this p-value
 ALPHA = 1e-4
 

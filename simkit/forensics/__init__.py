@@ -80,7 +80,7 @@ def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
 def _null_draw(job: tuple, index: int, seed: np.random.SeedSequence) -> dict[str, float]:
     """The statistics of null draw ``index`` (NaN for a test past its limit or that cannot run)."""
     e, model, tests, limits = job
-    honest = simulate_honest(e, model, np.random.default_rng(seed))
+    honest = simulate_honest(e, model, seed)
     values = {}
     for t in tests:
         values[t] = np.nan

@@ -1,7 +1,7 @@
 """Exact per-station probabilities of an integer percentage under the binomial null, compiled with numba.
 
 The same quantity as :func:`simkit.forensics.integer_percent.station_probabilities` computes with numpy
-(which stays the reference and the fallback without numba), but in one pass per station with the pmf read
+(which stays the reference), but in one pass per station with the pmf read
 from a log-factorial table: for ``ballots ~ Bin(registered, turnout)`` over ±``sds`` standard deviations,
 ``P(integer) = Σ_b P(b) × (1 if 100 b / registered is integer else P(100 W / b is integer))`` with
 ``W ~ Bin(b, share)``, the inner sum running over the few ``W`` on the integer-percent lattice within
@@ -14,14 +14,12 @@ import math
 
 import numpy as np
 
+import numba
+
 from simkit import kernels
 
-AVAILABLE = kernels.AVAILABLE
 
-if AVAILABLE:
-    import numba
-
-
+@numba.njit(inline="always")
 def _is_integer_percent(count, total, window):
     """The predicate of :func:`simkit.forensics.integer_percent.is_integer_percent` for one pair."""
     if total <= 0:
@@ -30,11 +28,13 @@ def _is_integer_percent(count, total, window):
     return abs(percent - np.round(percent)) <= window + 1e-9
 
 
+@numba.njit(inline="always")
 def _log_pmf(log_factorials, k, n, log_p, log_q):
     """log P(K = k) for K ~ Bin(n, p) with ``log_p = log p``, ``log_q = log(1 - p)`` (0 < p < 1)."""
     return log_factorials[n] - log_factorials[k] - log_factorials[n - k] + k * log_p + (n - k) * log_q
 
 
+@numba.njit
 def _share_integer_probability(ballots, share, window, sds, log_factorials):
     """P(100 W / ballots within ``window`` of a whole number) for W ~ Bin(ballots, share)."""
     if ballots <= 0:
@@ -59,7 +59,8 @@ def _share_integer_probability(ballots, share, window, sds, log_factorials):
     return total
 
 
-def _station_probabilities_impl(registered, turnout, share, window, sds, log_factorials):
+@numba.njit(parallel=True, cache=True)
+def _station_probabilities(registered, turnout, share, window, sds, log_factorials):
     probability = np.zeros(registered.shape[0])
     for station in numba.prange(registered.shape[0]):
         n = registered[station]
@@ -83,13 +84,6 @@ def _station_probabilities_impl(registered, turnout, share, window, sds, log_fac
     return probability
 
 
-if AVAILABLE:
-    _is_integer_percent = numba.njit(inline="always")(_is_integer_percent)
-    _log_pmf = numba.njit(inline="always")(_log_pmf)
-    _share_integer_probability = numba.njit(_share_integer_probability)
-    _station_probabilities_jit = numba.njit(parallel=True, cache=True)(_station_probabilities_impl)
-
-
 def station_probabilities(registered: np.ndarray, turnout: np.ndarray, share: np.ndarray, window: float,
                           sds: float) -> np.ndarray:
     """P(integer turnout or integer leader share) per station under the binomial null, shape (station,).
@@ -97,10 +91,8 @@ def station_probabilities(registered: np.ndarray, turnout: np.ndarray, share: np
     ``registered`` (station,) int voters; ``turnout``, ``share`` (station,) float observed rates in [0, 1];
     ``window`` the half-width in percentage points; ``sds`` how many standard deviations each binomial sum
     spans (the tails beyond 6 carry less than 1e-8)."""
-    if not AVAILABLE:
-        raise RuntimeError("the compiled integer-percentage probabilities need numba (pip install numba)")
     registered = np.ascontiguousarray(registered, dtype=np.int64)
     table = kernels.log_factorial_table(int(registered.max(initial=0)))
-    return _station_probabilities_jit(registered, np.ascontiguousarray(turnout, dtype=np.float64),
+    return _station_probabilities(registered, np.ascontiguousarray(turnout, dtype=np.float64),
                                       np.ascontiguousarray(share, dtype=np.float64), float(window), float(sds),
                                       table)

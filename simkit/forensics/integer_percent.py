@@ -22,7 +22,7 @@ import numpy as np
 from scipy import special, stats
 
 from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, top_regions, verdict
-from simkit.forensics import integer_exact
+from simkit.forensics import compiled_draws, integer_exact
 from simkit.forensics.nulls import as_seed_sequence
 
 ID = "integer_percent"
@@ -60,10 +60,13 @@ def integer_count(e: Election) -> int:
 
 
 def statistic(e: Election) -> float:
-    """Integer stations in excess of their own binomial expectation (the mean of ``SIMULATED_RESAMPLES``
-    resamplings with a fixed seed): the number compared with simulated honest elections, whose lattice of
-    possible percentages differs from the observed one."""
-    resampled, _ = binomial_null(e, SIMULATED_RESAMPLES, 0)
+    """Integer stations in excess of their own binomial expectation (the mean count of
+    ``SIMULATED_RESAMPLES`` compiled resamplings with a fixed seed,
+    :func:`simkit.forensics.compiled_draws.integer_resample_counts`): the number compared with simulated honest
+    elections, whose lattice of possible percentages differs from the observed one."""
+    mask = used(e)
+    resampled = compiled_draws.integer_resample_counts(e.registered[mask], e.turnout[mask], e.leader_share[mask],
+                                                       SIMULATED_RESAMPLES, WINDOW, np.random.SeedSequence(0))
     return float(integer_count(e) - resampled.mean())
 
 
@@ -114,17 +117,16 @@ def _integer_share_probability(ballots: np.ndarray, share: np.ndarray, sds: floa
     return total
 
 
-def station_probabilities(e: Election, sds: float = 6.0, chunk: int = 4096, compiled: bool | None = None
-                          ) -> np.ndarray:
+def station_probabilities(e: Election, sds: float = 6.0, chunk: int = 4096, compiled: bool = True) -> np.ndarray:
     """Exact P(integer) of each used station under the binomial null, shape (used station,).
 
     Sums the binomial pmf of ``ballots`` over +-``sds`` standard deviations (the tail beyond carries less than
-    1e-8), and for each ballot count the exact probability of an integer leader share. ``compiled`` (default:
-    when numba is installed) uses :mod:`simkit.forensics.integer_exact`; otherwise numpy, with stations in
+    1e-8), and for each ballot count the exact probability of an integer leader share. ``compiled`` (the
+    default) uses :mod:`simkit.forensics.integer_exact`; ``compiled=False`` numpy, with stations in
     blocks of similar size so each block loops only over its own range (the reference, about 15x slower).
     """
     mask = used(e)
-    if integer_exact.AVAILABLE if compiled is None else compiled:
+    if compiled:
         return integer_exact.station_probabilities(e.registered[mask], e.turnout[mask], e.leader_share[mask],
                                                    WINDOW, sds)
     registered, turnout, share = e.registered[mask].astype(float), e.turnout[mask], e.leader_share[mask]

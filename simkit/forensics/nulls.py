@@ -17,7 +17,7 @@ Known limit: the within-region dependence of turnout and support is one Gaussian
 bends (Poland 2025: urban/rural), the tests of that relation (``correlation``, ``sobyanin``) still reject.
 
 Every draw uses its own generator from ``numpy.random.SeedSequence`` children, so draw ``i`` is the same whatever
-the number of draws.
+the number of draws (compiled samplers: :mod:`simkit.forensics.compiled_draws`).
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import special, stats
 
+from simkit.forensics import compiled_draws
 from simkit.forensics.core import Election
 
 ROBUST_Z = 2.5
@@ -107,36 +108,18 @@ def fit_honest(e: Election) -> HonestModel:
                        correlation=rho, other_proportions=proportions, low_anomaly_share=float(bulk.mean()))
 
 
-def simulate_honest(e: Election, model: HonestModel, rng: np.random.Generator) -> Election:
-    """One honest election on the stations of ``e`` (same registers, regions and option order); stations
-    that draw no ballots are left out, as in real returns."""
-    z1 = rng.standard_normal(e.n)
-    z2 = model.correlation * z1 + np.sqrt(1 - model.correlation ** 2) * rng.standard_normal(e.n)
-    turnout = special.expit(model.turnout_center + model.turnout_scale * z1)
-    share = special.expit(model.share_center + model.share_scale * z2)
-    ballots = rng.binomial(e.registered, turnout)
-    leader = rng.binomial(ballots, share)
-    others = multinomial_split(ballots - leader, model.other_proportions, rng)
-    votes = np.insert(others, e.leader, leader, axis=1)
-    honest = e.with_counts(ballots.astype(np.int64), votes.astype(np.int64))
+def simulate_honest(e: Election, model: HonestModel, seed: np.random.SeedSequence) -> Election:
+    """One honest election on the stations of ``e`` (same registers, regions and option order), drawn by
+    :func:`simkit.forensics.compiled_draws.honest_counts` from ``seed`` alone; stations that draw no ballots
+    are left out, as in real returns."""
+    ballots, votes = compiled_draws.honest_counts(e.registered, model.turnout_center, model.share_center,
+                                                  model.turnout_scale, model.share_scale, model.correlation,
+                                                  model.other_proportions, e.leader, seed)
+    honest = e.with_counts(ballots, votes)
     cast = ballots > 0  # the rule ``election`` applies to real returns: stations without ballots are left out
     return honest if cast.all() else replace(honest, registered=honest.registered[cast], ballots=honest.ballots[cast],
                                              votes=honest.votes[cast], region=honest.region[cast],
                                              station_id=honest.station_id[cast])
-
-
-def multinomial_split(totals: np.ndarray, proportions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Split ``totals`` (shape (station,)) multinomially by ``proportions`` (shape (station, k), rows sum to 1)."""
-    out = np.zeros(proportions.shape, dtype=np.int64)
-    remaining = totals.astype(np.int64)
-    mass_left = np.ones(totals.shape)
-    for j in range(proportions.shape[1] - 1):
-        p = np.clip(proportions[:, j] / np.maximum(mass_left, 1e-12), 0.0, 1.0)
-        out[:, j] = rng.binomial(remaining, p)
-        remaining = remaining - out[:, j]
-        mass_left = mass_left - proportions[:, j]
-    out[:, -1] = remaining
-    return out
 
 
 def as_seed_sequence(rng: int | np.random.SeedSequence | np.random.Generator | None) -> np.random.SeedSequence:

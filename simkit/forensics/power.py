@@ -58,7 +58,7 @@ def planted_power(e: Election, tests: Iterable[str], *, null: str = "textbook", 
         rejections: dict[str, list[bool]] = {t: [] for t in tests}
         for child in plant_seed.spawn(replicates):
             honest_seed, plant_rng_seed, test_seed = child.spawn(3)
-            election = planted(simulate_honest(e, model, np.random.default_rng(honest_seed)), plant,
+            election = planted(simulate_honest(e, model, honest_seed), plant,
                                np.random.default_rng(plant_rng_seed))
             for test, result in run_each(election, tests, null, draws, test_seed, tolerate=True).items():
                 if result is not None:
