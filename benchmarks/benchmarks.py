@@ -42,17 +42,19 @@ def _config():
 
 
 def _election():
-    """The simulated election of :func:`_election_arrays` as a forensic ``Election``."""
+    """The simulated election of :func:`_election_arrays` as a forensic ``Election`` (stations without ballots
+    left out, as :func:`simkit.forensics.election` leaves them out of real returns)."""
     try:
         from simkit.forensics.core import Election
     except ImportError as missing:
         raise NotImplementedError(f"simkit.forensics is absent: {missing}") from None
     run, ballots, votes = _election_arrays()
     electorate = run.electorate
-    return Election(registered=electorate.registered, ballots=ballots, votes=votes,
+    cast = ballots > 0
+    return Election(registered=electorate.registered[cast], ballots=ballots[cast], votes=votes[cast],
                     options=tuple(run.config.option_names), leader=0,
-                    region=np.array(electorate.region_names)[electorate.region_index],
-                    station_id=electorate.station_ids)
+                    region=np.array(electorate.region_names)[electorate.region_index][cast],
+                    station_id=np.asarray(electorate.station_ids)[cast])
 
 
 def _election_arrays():
