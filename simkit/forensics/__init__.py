@@ -7,9 +7,7 @@ Test modules share the interface described in ``simkit.forensics.core``.
 """
 from __future__ import annotations
 
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from types import ModuleType
 from typing import Iterable
@@ -20,7 +18,8 @@ import xarray as xr
 from simkit.forensics import (correlation, dip, fingerprint, integer_percent, klimek, klimek_ml, last_digit,
                               log_vote_rate, second_digit, shpilkin, sobyanin, spikes, zero_five)
 from simkit.forensics.core import ALPHA, Election, TestResult, check_null, election
-from simkit.forensics.nulls import as_seed_sequence, fit_honest, simulate_honest
+from simkit.forensics.nulls import as_seed_sequence
+from simkit.forensics.simulated_null import SimulatedNull
 from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
@@ -42,63 +41,12 @@ def parse_tests(text: str | None) -> list[str]:
     return ids
 
 
-#: below this many station-draws (stations × null draws) the simulated null stays in this process
-PARALLEL_MIN_STATION_DRAWS = 2_000_000
-
-_null_job: tuple | None = None  # (election, model, tests, limits) in a worker process
-
-
 def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
                               seed: np.random.SeedSequence, workers: int | None = None) -> dict[str, np.ndarray]:
-    """Each test's statistic on ``draws`` honest elections matched to ``e`` (shape (draws,) per test).
-
-    Each honest election is simulated once and shared by all tests. Tests whose statistic is a model fit
-    (``MAX_NULL_DRAWS`` in their module) use only the first ``MAX_NULL_DRAWS`` draws. A draw on which a
-    statistic cannot be computed (ValueError, LinAlgError: e.g. a fit on a few regional units) stays NaN
-    and is left out of the p-value (which then raises if no draw ran). Draw ``i`` uses the ``i``-th child
-    of ``seed`` alone, so the draws run in ``workers`` processes (default: every core, for large
-    elections, outside daemonic processes such as dask workers) with the same result as in one.
-    """
-    model = fit_honest(e)
-    tests = list(tests)
-    limits = {t: min(draws, getattr(TESTS[t], "MAX_NULL_DRAWS", draws)) for t in tests}
-    job = (e, model, tests, limits)
-    children = seed.spawn(draws)
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or e.n * draws < PARALLEL_MIN_STATION_DRAWS or multiprocessing.current_process().daemon:
-        rows = [_null_draw(job, i, child) for i, child in enumerate(children)]
-    else:
-        from simkit.engine import process_context
-
-        with ProcessPoolExecutor(workers, mp_context=process_context(), initializer=_init_null_worker,
-                                 initargs=(job,)) as pool:
-            rows = list(pool.map(_null_draw_in_worker, range(draws), children,
-                                 chunksize=max(1, draws // (8 * workers))))
-    return {t: np.array([row[t] for row in rows[:limits[t]]], dtype=float) for t in tests}
-
-
-def _null_draw(job: tuple, index: int, seed: np.random.SeedSequence) -> dict[str, float]:
-    """The statistics of null draw ``index`` (NaN for a test past its limit or that cannot run)."""
-    e, model, tests, limits = job
-    honest = simulate_honest(e, model, seed)
-    values = {}
-    for t in tests:
-        values[t] = np.nan
-        if index < limits[t]:
-            try:
-                values[t] = TESTS[t].statistic(honest)
-            except (ValueError, np.linalg.LinAlgError):  # left NaN: the p-value uses the draws that ran
-                pass
-    return values
-
-
-def _init_null_worker(job: tuple) -> None:
-    global _null_job
-    _null_job = job
-
-
-def _null_draw_in_worker(index: int, seed: np.random.SeedSequence) -> dict[str, float]:
-    return _null_draw(_null_job, index, seed)
+    """Each test's statistic on ``draws`` honest elections matched to ``e`` (shape (draws,) per test, or
+    ``MAX_NULL_DRAWS`` for model fits): :class:`simkit.forensics.simulated_null.SimulatedNull`, waited for."""
+    with SimulatedNull(e, tests, draws, seed, workers) as null:
+        return null.values()
 
 
 def run_tests(e: Election, tests: Iterable[str] | None = None, *, null: str = "textbook", draws: int = 1000,
@@ -116,19 +64,29 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
     root = as_seed_sequence(seed)
     per_test, simulated_seed = root.spawn(2)
     children = dict(zip(TESTS, per_test.spawn(len(TESTS))))
-    null_values = simulated_null_statistics(e, ids, draws, simulated_seed) if null == "simulated" else {}
-    results: dict[str, TestResult | None] = {}
-    for test in ids:
-        try:
-            result = TESTS[test].run(e, null=null, draws=draws, rng=children[test],
-                                     null_statistics=null_values.get(test))
-        except (ValueError, np.linalg.LinAlgError):
-            if not tolerate:
-                raise
-            results[test] = None
-            continue
-        results[test] = _with_null_z(result, null_values[test]) if test in null_values else result
-    return results
+    if null != "simulated":
+        return {test: _run_one(e, test, null, draws, children[test], None, tolerate) for test in ids}
+    with SimulatedNull(e, ids, draws, simulated_seed) as simulated:
+        # each test runs in a thread while the null draws run: a test's own work (fits, bootstraps, exact
+        # nulls; compiled code releases the GIL) overlaps the draws, and its p-value waits for them
+        with ThreadPoolExecutor(len(ids)) as threads:
+            futures = {test: threads.submit(_run_one, e, test, null, draws, children[test],
+                                            simulated.pending(test), tolerate) for test in ids}
+            results = {test: future.result() for test, future in futures.items()}
+        null_values = simulated.values()
+    return {test: None if result is None else _with_null_z(result, null_values[test])
+            for test, result in results.items()}
+
+
+def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.SeedSequence, null_statistics,
+             tolerate: bool) -> TestResult | None:
+    """One test's result; with ``tolerate``, None when it raises ValueError or LinAlgError."""
+    try:
+        return TESTS[test].run(e, null=null, draws=draws, rng=seed, null_statistics=null_statistics)
+    except (ValueError, np.linalg.LinAlgError):
+        if not tolerate:
+            raise
+        return None
 
 
 def _with_null_z(result: TestResult, null_statistics: np.ndarray) -> TestResult:
