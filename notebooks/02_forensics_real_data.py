@@ -141,6 +141,6 @@ if HAVE_DATA:
 #   that still reject there (the correlation family, the Klimek fits) do so because the simulated honest
 #   model ties turnout and support regionally while Poland's relation sits within districts: a misfit of the
 #   null model, documented in `simkit/forensics/nulls.py`, not evidence of fraud. The likelihood fit even
-#   finds f_i ≈ 0.36 in Poland: Klimek's honest model (one normal cloud) does not describe Poland's
+#   finds f_i ≈ 1 in Poland: Klimek's honest model (one normal cloud) does not describe Poland's
 #   two-peaked urban/rural fingerprint, and the fit buys the misfit with "fraud".
 # - "No anomaly found" is not "no fraud": each result carries what the test could have detected.

@@ -153,10 +153,10 @@ print(f"coerced share: prior 90% [{row['prior_low']:.3f}, {row['prior_high']:.3f
 #   changes the whole election uniformly; that is the price of its calibration.
 # - The follow-up lists point observers at the right places: the regions with the most excess votes are the
 #   ones we stuffed, and Shpilkin's flagged stations are far richer in stuffing than the base rate.
-# - The Klimek likelihood fit rejects "no fraud" but badly underestimates the stuffed share (about 0.01
-#   fitted against 0.09 planted at the quick size). Its f_i interval, widened over the (alpha, theta) values
-#   the data allow, is wide ([0, 0.19]) and covers the truth here; in the README's coverage study (planted
-#   f_i = 0.2) the f_i intervals of both Klimek fits miss it in every replicate, while f_e is recovered.
+# - The Klimek likelihood fit rejects "no fraud", but at the quick size (2,000 stations, a logit-normal honest
+#   election with regional centres rather than Klimek's one normal cloud) its estimate says nothing: f_i + f_e
+#   about 0.5 against 0.09 planted, with f_i's interval spanning [0, 1]. The interval is honest about it; on
+#   20,000 stations of Klimek's own honest model the README measures the fits' coverage of planted f_i, f_e.
 # - Inference on the totals alone recovers the planted coerced share within its interval here; it can,
 #   because everything else about the election (the honest turnout pattern) is held at its true value.
 #   With those assumptions free, totals alone cannot separate honest from coerced turnout (see the README).

@@ -126,7 +126,7 @@ _ZIGGURAT_RIGHT = float(_ZIGGURAT_X[1])
 
 
 @_jit
-def _normal(state):
+def normal_sample(state):
     """A standard normal by the ziggurat method (Marsaglia & Tsang 2000): the low 7 bits of one draw pick
     the layer, bit 7 the sign, the top 53 bits the abscissa; the tail beyond ``R`` by Marsaglia (1964).
     Returns ``(z, state)``."""
@@ -156,7 +156,7 @@ def _gamma_at_least_one(state, d, c):
     """Standard gamma variate of shape ``d + 1/3`` >= 1 (Marsaglia & Tsang 2000; ``c = 1 / sqrt(9 d)``).
     Returns ``(g, state)``."""
     while True:
-        x, state = _normal(state)
+        x, state = normal_sample(state)
         v = 1.0 + c * x
         if v <= 0.0:
             continue
@@ -259,7 +259,7 @@ def _binomial_btrs(state, n, p, log_factorials):
 
 
 @_jit
-def _binomial(state, n, p, log_factorials):
+def binomial_sample(state, n, p, log_factorials):
     """Binomial(n, p) count for n >= 0 and any p (clipped to [0, 1]). Returns ``(k, state)``."""
     if n <= 0 or p <= 0.0:
         return 0, state
@@ -287,9 +287,9 @@ def _honest_stations_impl(registered, turnout_location, turnout_dispersion, conc
         counts_state = (states[group, COUNTS_STATE, 0], states[group, COUNTS_STATE, 1],
                         states[group, COUNTS_STATE, 2], states[group, COUNTS_STATE, 3])
         for station in range(group * group_size, min((group + 1) * group_size, n_stations)):
-            latent, turnout_state = _normal(turnout_state)
+            latent, turnout_state = normal_sample(turnout_state)
             turnout = 1.0 / (1.0 + math.exp(-(turnout_location[station] + turnout_dispersion * latent)))
-            cast, counts_state = _binomial(counts_state, registered[station], turnout, log_factorials)
+            cast, counts_state = binomial_sample(counts_state, registered[station], turnout, log_factorials)
             ballots[station] = cast
             region = region_index[station]
             total = 0.0
@@ -306,7 +306,7 @@ def _honest_stations_impl(registered, turnout_location, turnout_dispersion, conc
             remaining_weight = total
             for option in range(n_options - 1):
                 share = weights[option] / remaining_weight if remaining_weight > 0.0 else 1.0
-                drawn, counts_state = _binomial(counts_state, remaining_ballots, share, log_factorials)
+                drawn, counts_state = binomial_sample(counts_state, remaining_ballots, share, log_factorials)
                 votes[station, option] = drawn
                 remaining_ballots -= drawn
                 remaining_weight -= weights[option]
@@ -321,14 +321,14 @@ def _sampler_draws_impl(state_words, n_draws, kind, parameter, trials, log_facto
     out = np.empty(n_draws)
     if kind == 0:
         for index in range(n_draws):
-            out[index], state = _normal(state)
+            out[index], state = normal_sample(state)
     elif kind == 1:
         constants = _gamma_constants(np.array([parameter]))
         for index in range(n_draws):
             out[index], state = _gamma(state, constants[0, 0], constants[0, 1], constants[0, 2])
     else:
         for index in range(n_draws):
-            drawn, state = _binomial(state, trials, parameter, log_factorials)
+            drawn, state = binomial_sample(state, trials, parameter, log_factorials)
             out[index] = drawn
     return out
 

@@ -31,14 +31,14 @@ def _honest_counts(registered, turnout_center, share_center, turnout_scale, shar
     independent = math.sqrt(1.0 - correlation * correlation)
     n_others = other_proportions.shape[1]
     for station in range(registered.shape[0]):
-        z1, state = kernels._normal(state)
-        z2, state = kernels._normal(state)
+        z1, state = kernels.normal_sample(state)
+        z2, state = kernels.normal_sample(state)
         turnout = 1.0 / (1.0 + math.exp(-(turnout_center[station] + turnout_scale * z1)))
         share = 1.0 / (1.0 + math.exp(-(share_center[station]
                                         + share_scale * (correlation * z1 + independent * z2))))
-        cast, state = kernels._binomial(state, registered[station], turnout, log_factorials)
+        cast, state = kernels.binomial_sample(state, registered[station], turnout, log_factorials)
         ballots[station] = cast
-        drawn, state = kernels._binomial(state, cast, share, log_factorials)
+        drawn, state = kernels.binomial_sample(state, cast, share, log_factorials)
         votes[station, leader] = drawn
         remaining = cast - drawn
         mass_left = 1.0
@@ -50,7 +50,7 @@ def _honest_counts(registered, turnout_center, share_center, turnout_scale, shar
                 votes[station, column] = remaining
                 break
             p = other_proportions[station, other] / mass_left if mass_left > 1e-12 else 1.0
-            drawn, state = kernels._binomial(state, remaining, min(max(p, 0.0), 1.0), log_factorials)
+            drawn, state = kernels.binomial_sample(state, remaining, min(max(p, 0.0), 1.0), log_factorials)
             votes[station, column] = drawn
             remaining -= drawn
             mass_left -= other_proportions[station, other]
@@ -87,8 +87,8 @@ def _integer_resample_counts(registered, turnout, share, resamples, window, stat
     counts = np.zeros(resamples, dtype=np.int64)
     for draw in range(resamples):
         for station in range(registered.shape[0]):
-            cast, state = kernels._binomial(state, registered[station], turnout[station], log_factorials)
-            leader, state = kernels._binomial(state, cast, share[station], log_factorials)
+            cast, state = kernels.binomial_sample(state, registered[station], turnout[station], log_factorials)
+            leader, state = kernels.binomial_sample(state, cast, share[station], log_factorials)
             if (integer_exact._is_integer_percent(cast, registered[station], window)
                     or integer_exact._is_integer_percent(leader, cast, window)):
                 counts[draw] += 1
