@@ -48,13 +48,15 @@ ALPHA_DROP = stats.chi2.ppf(0.95, 1) / 2
 
 @dataclass(frozen=True)
 class JointFit:
-    """EM estimates at one ``alpha``: the seven :data:`PARAMETERS`, the log-likelihood, the iterations used and
-    the covariance (7, 7) of the estimates (NaN where the information is singular)."""
+    """EM estimates at one ``alpha``: the seven :data:`PARAMETERS`, the log-likelihood, the SQUAREM cycles
+    used, whether EM converged (a cycle gained less than ``TOLERANCE``) within ``MAX_CYCLES``, and the
+    covariance (7, 7) of the estimates (NaN where the information is singular)."""
 
     values: np.ndarray
     alpha: float
     log_likelihood: float
     iterations: int
+    converged: bool
     covariance: np.ndarray
 
     def value(self, name: str) -> float:
@@ -250,7 +252,7 @@ def fit(turnout: np.ndarray, share: np.ndarray, alpha: float, stage: FirstStage,
     params = np.array([max(f_incremental, 0.01), max(f_extreme, 0.001), stage.tau, stage.sigma_tau, stage.nu,
                        stage.sigma_nu, theta])
     loglik, first = step(params)  # first = one EM step from params
-    cycles = 0
+    cycles, converged = 0, False
     for cycles in range(1, MAX_CYCLES + 1):
         loglik_first, second = step(first)
         r, v = first - params, second - 2 * first + params
@@ -259,9 +261,10 @@ def fit(turnout: np.ndarray, share: np.ndarray, alpha: float, stage: FirstStage,
         gained_from = loglik
         if _valid(jump) and (candidate := step(jump))[0] >= loglik_first:
             params, (loglik, first) = jump, candidate
-        else:  # the plain EM step, two passes on: never lowers the likelihood
-            params, (loglik, first) = second, step(second)
+        else:  # the plain EM step, two passes on (EM: it does not lower the likelihood, up to the truncation
+            params, (loglik, first) = second, step(second)  # of the normals, which the M-step leaves out)
         if loglik - gained_from < TOLERANCE:
+            converged = True
             break
     scores = np.zeros((turnout.size, 7))
     _pass(turnout, share, params, *_masses(params), nodes, *geometry, sums, scores)
@@ -271,7 +274,7 @@ def fit(turnout: np.ndarray, share: np.ndarray, alpha: float, stage: FirstStage,
     except np.linalg.LinAlgError:
         covariance = np.full((7, 7), np.nan)
     return JointFit(values=params, alpha=float(alpha), log_likelihood=float(sums[0]), iterations=cycles,
-                    covariance=covariance)
+                    converged=converged, covariance=covariance)
 
 
 def profile(turnout: np.ndarray, share: np.ndarray, stage: FirstStage, alphas: np.ndarray, start: int,
@@ -307,7 +310,8 @@ def profile(turnout: np.ndarray, share: np.ndarray, stage: FirstStage, alphas: n
             index += step
     kept = sorted(i for i, f in fits.items() if f.log_likelihood >= top - ALPHA_DROP)
     result = {"alpha": float(alphas[best]), "alpha_low": float(alphas[kept[0]]),
-              "alpha_high": float(alphas[kept[-1]]), "em_cycles": sum(f.iterations for f in fits.values())}
+              "alpha_high": float(alphas[kept[-1]]), "em_cycles": sum(f.iterations for f in fits.values()),
+              "em_converged": all(f.converged for f in fits.values())}
     for name in ("f_incremental", "f_extreme", "theta"):
         bounds = np.array([fits[i].interval(name) for i in kept])
         result.update({name: fits[best].value(name), f"{name}_low": float(bounds[:, 0].min()),
