@@ -5,7 +5,9 @@ Every test module in ``simkit.forensics`` has the same interface:
 - ``ID``: the test id used on the command line;
 - ``statistic(election) -> float``: the number its simulated null is made of (cheap: it is computed on every
   simulated honest election);
-- ``run(election, *, null, draws, rng, null_statistics=None) -> TestResult``.
+- ``run(election, *, null, draws, rng, null_statistics=None) -> TestResult``. ``null_statistics`` (the simulated
+  null) is array-like: read it only through ``numpy`` (``simulated_p_value`` does), after the test's own
+  work, since it may still be being drawn (:mod:`simkit.forensics.simulated_null`).
 """
 from __future__ import annotations
 
