@@ -150,7 +150,8 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
     lines.append(f"{'test':<16} {'statistic':>11} {'reference':>11} {'p-value':>9}  verdict")
     for r in results:
         z = r.extra.get("null_z")
-        beyond = f" (z = {z:.1f} over {r.extra['null_draws']} draws)" if z is not None and np.isfinite(z) else ""
+        beyond = (f" (z = {z:.1f}, normal p {r.extra['null_normal_p']:.2g}, over {r.extra['null_draws']} draws)"
+                  if z is not None and np.isfinite(z) else "")
         lines.append(f"{r.test:<16} {fmt(r.statistic):>11} {fmt(r.reference):>11} {fmt(r.p_value):>9}  "
                      f"{r.verdict}{beyond}")
         if r.test == "integer_percent":
