@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 
 import numba
-from scipy import stats
+import numpy as np
+from scipy import special, stats
 
 from simkit.forensics.klimek import EXTREME_SD
 
@@ -25,6 +26,19 @@ NODES = 32
 #: a normal density beyond this many SDs is taken as 0 (where exp(-z**2 / 2) reaches the likelihood floor;
 #: a lower cutoff makes the likelihood jump by ~690 when a lone station crosses it)
 CUTOFF_SD = 37.0
+
+
+def incremental_log_weights(nodes: np.ndarray, theta) -> np.ndarray:
+    """log quadrature weights of incremental fraud's x ``nodes`` for x ~ |N(0, theta)| cut at 1: shape
+    ``theta.shape + (node,)``, the weights summing to 1 along the last axis (in logs: no underflow at small
+    theta)."""
+    exponent = -0.5 * (nodes / np.asarray(theta, dtype=float)[..., None]) ** 2
+    return exponent - special.logsumexp(exponent, axis=-1, keepdims=True)
+
+
+def incremental_weights(nodes: np.ndarray, theta) -> np.ndarray:
+    """:func:`incremental_log_weights`, exponentiated."""
+    return np.exp(incremental_log_weights(nodes, theta))
 
 
 def truncated_normal_mass(mean: float, sd: float) -> float:

@@ -29,7 +29,8 @@ from scipy import optimize, stats
 
 from simkit.forensics.klimek import FirstStage
 from simkit.forensics.klimek_density import (FLOOR, NODES, extreme_range, extreme_stuffing, honest_share,
-                                             truncated_normal_mass, truncated_pdf)
+                                             incremental_log_weights, incremental_weights, truncated_normal_mass,
+                                             truncated_pdf)
 
 #: parameters in the order of :attr:`JointFit.covariance`
 PARAMETERS = ("f_incremental", "f_extreme", "tau", "sigma_tau", "nu", "sigma_nu", "theta")
@@ -109,7 +110,8 @@ def _geometry(turnout, share, alpha, nodes, range_center, range_spread, honest_t
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _pass(turnout, share, params, mass_tau, mass_nu, nodes, honest_turnouts, honest_shares, log_base, sums, scores):
+def _pass(turnout, share, params, mass_tau, mass_nu, nodes, log_weights, honest_turnouts, honest_shares, log_base,
+          sums, scores):
     """One E-step over every station at ``params`` (the seven parameters), on the node geometry of
     :func:`_geometry` (fixed for the whole fit, so every pass integrates the same discretised model and EM
     increases its likelihood at every step).
@@ -122,13 +124,8 @@ def _pass(turnout, share, params, mass_tau, mass_nu, nodes, honest_turnouts, hon
     f_i, f_e, tau, sigma_tau, nu, sigma_nu, theta = params
     n_inc = nodes.shape[0]
     n_nodes = honest_turnouts.shape[1]
-    log_weights = np.empty(n_inc)
-    total = 0.0
+    second_moment = 0.0  # of x under the incremental weights
     for k in range(n_inc):
-        total += math.exp(-0.5 * (nodes[k] / theta) ** 2)
-    second_moment = 0.0
-    for k in range(n_inc):
-        log_weights[k] = -0.5 * (nodes[k] / theta) ** 2 - math.log(total)
         second_moment += math.exp(log_weights[k]) * nodes[k] ** 2
     log_norm = -math.log(sigma_tau * math.sqrt(2.0 * math.pi) * mass_tau) - math.log(
         sigma_nu * math.sqrt(2.0 * math.pi) * mass_nu)
@@ -207,8 +204,7 @@ def _theta_for(second_moment: float, nodes: np.ndarray) -> float:
     """The theta whose weights on ``nodes`` (a half-normal discretised and cut at 1) have this mean x^2: the
     exact M-step for theta (theta^2 = E[x^2] ignores the cut, which matters once theta nears 0.3)."""
     def gap(theta: float) -> float:
-        weights = np.exp(-0.5 * (nodes / theta) ** 2)
-        return float(weights @ nodes ** 2 / weights.sum()) - second_moment
+        return float(incremental_weights(nodes, theta) @ nodes ** 2) - second_moment
 
     if gap(MIN_SD) >= 0:
         return MIN_SD
@@ -246,7 +242,8 @@ def fit(turnout: np.ndarray, share: np.ndarray, alpha: float, stage: FirstStage,
     no_scores = np.zeros((0, 7))
 
     def step(params: np.ndarray) -> tuple[float, np.ndarray]:
-        _pass(turnout, share, params, *_masses(params), nodes, *geometry, sums, no_scores)
+        _pass(turnout, share, params, *_masses(params), nodes, incremental_log_weights(nodes, params[6]), *geometry,
+              sums, no_scores)
         return float(sums[0]), _em_update(sums, nodes)
 
     params = np.array([max(f_incremental, 0.01), max(f_extreme, 0.001), stage.tau, stage.sigma_tau, stage.nu,
@@ -267,7 +264,8 @@ def fit(turnout: np.ndarray, share: np.ndarray, alpha: float, stage: FirstStage,
             converged = True
             break
     scores = np.zeros((turnout.size, 7))
-    _pass(turnout, share, params, *_masses(params), nodes, *geometry, sums, scores)
+    _pass(turnout, share, params, *_masses(params), nodes, incremental_log_weights(nodes, params[6]), *geometry,
+          sums, scores)
     information = scores.T @ scores
     try:
         covariance = np.linalg.inv(information)

@@ -33,7 +33,7 @@ from simkit.forensics import klimek_joint
 from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, verdict
 from simkit.forensics.klimek import FirstStage, first_stage
 from simkit.forensics.klimek_density import (FLOOR, NODES, extreme_range, extreme_stuffing, honest_share,
-                                             truncated_normal_mass, truncated_pdf)
+                                             incremental_weights, truncated_normal_mass, truncated_pdf)
 
 ID = "klimek_ml"
 #: alpha grid of the estimates' profile (:func:`simkit.forensics.klimek_joint.profile`)
@@ -147,26 +147,20 @@ def _mixture_fit(h, g, e, start_i, start_e, iterations):
     return f_i, f_e, now[0]
 
 
-def _node_weights(nodes: np.ndarray) -> np.ndarray:
-    """Quadrature weights of incremental fraud's x nodes, (theta, node), rows summing to 1."""
-    incremental = 2 * stats.norm.pdf(nodes[None, :], 0, THETAS[:, None])
-    return incremental / incremental.sum(axis=1, keepdims=True)
-
-
 def component_densities(turnout: np.ndarray, share: np.ndarray, stage: FirstStage) -> tuple[np.ndarray, ...]:
     """Honest density (station,), incremental fraud densities (alpha, theta, station) and extreme fraud
     densities (alpha, station), each plus ``FLOOR``."""
     turnout = np.ascontiguousarray(turnout, dtype=np.float64)
     share = np.ascontiguousarray(share, dtype=np.float64)
     nodes = (np.arange(NODES) + 0.5) / NODES
-    incremental_weights = _node_weights(nodes)
+    weights = incremental_weights(nodes, THETAS)
     n = turnout.size
     honest = np.zeros(n)
     incremental = np.zeros((GRID_ALPHAS.size, THETAS.size, n))
     extreme = np.zeros((GRID_ALPHAS.size, n))
     _densities(turnout, share, stage.tau, stage.sigma_tau, truncated_normal_mass(stage.tau, stage.sigma_tau),
                stage.nu, stage.sigma_nu, truncated_normal_mass(stage.nu, stage.sigma_nu), nodes,
-               nodes[None, :] ** GRID_ALPHAS[:, None], GRID_ALPHAS, incremental_weights, honest, incremental, extreme)
+               nodes[None, :] ** GRID_ALPHAS[:, None], GRID_ALPHAS, weights, honest, incremental, extreme)
     return honest + FLOOR, incremental + FLOOR, extreme + FLOOR
 
 
