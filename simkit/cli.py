@@ -48,9 +48,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .progress import progress_bar
     from .summary import format_summary
 
+    from .config import data_paths
+    from .outputs import SIMULATION, claim_output
+
     cfg = _config_or_result(args.config, _overrides(args.set))
     if args.output:
         io.output_format(args.output)
+        claim_output(args.output, SIMULATION, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)])
     if args.scheduler or args.workers or args.resume:
         return _run_on_cluster(cfg, args)
     run = engine.prepare(cfg, args.replicates, args.seed, args.keep, args.kernel)
@@ -123,12 +127,15 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .outputs import OVERWRITE_HELP
+
     parser = argparse.ArgumentParser(prog="simkit", description="Election-integrity statistics.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="simulate elections from a config")
     run.add_argument("config", type=Path, help="a config file, or a saved result to rerun from its stored config")
     run.add_argument("-o", "--output", type=Path, help="result path (.zarr or .nc)")
+    run.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     run.add_argument("--replicates", type=int)
     run.add_argument("--seed", type=int)
     run.add_argument("--keep", choices=["full", "summary"], help="station-level arrays or totals only")

@@ -11,15 +11,22 @@ from .errors import InputError
 
 
 def register(subparsers) -> None:
+    from .outputs import OVERWRITE_HELP
+
     compare = subparsers.add_parser("compare", help="compare published exit polls and quick counts with simulated ones")
     compare.add_argument("config", type=Path)
     compare.add_argument("--json", action="store_true", help="print the tables as JSON")
     compare.add_argument("-o", "--output", type=Path,
                          help="write the report (.json: JSON, .nc/.zarr: the estimates Dataset, else text)")
+    compare.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     compare.add_argument("--plot", type=Path, help="save the plot of the simulated and published figures")
     compare.add_argument("--replicates", type=int)
     compare.add_argument("--seed", type=int)
     compare.set_defaults(func=handler)
+
+
+#: the first words of the text report (how ``--overwrite`` recognises one)
+REPORT_HEADER = "Sampling-only baseline"
 
 
 def _finite(value):
@@ -27,6 +34,10 @@ def _finite(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return float(value) if isinstance(value, float) else value
+
+
+#: the keys of the JSON report
+JSON_KEYS = ("rows", "scenarios", "ledger", "flags")
 
 
 def to_json(report: dict) -> str:
@@ -42,7 +53,7 @@ def _number(value, spec: str = ".2f") -> str:
 def format_report(comparison) -> str:
     """The comparison as plain-text tables (percent; misreporting in percent of the source voters)."""
     width = max([len(row["pollster"]) for row in comparison.rows] + [12]) + 2
-    lines = ["Sampling-only baseline: official count = truth, unbiased polls. Shares in percent of valid answers.",
+    lines = [REPORT_HEADER + ": official count = truth, unbiased polls. Shares in percent of valid answers.",
              f"{'pollster':<{width}}{'option':<16}{'published':>9}{'sim mean':>9}{'90% interval':>16}{'sd':>6}{'z':>7}"
              f"{'p':>9}  {'deff':>6}{'bias':>7}  misreport needed [90%]"]
     for row in comparison.rows:
@@ -82,20 +93,24 @@ def handler(args: argparse.Namespace) -> int:
     from .compare import compare_config
     from .config import load_config
 
+    from .config import data_paths
+    from .outputs import COMPARISON, KIND_ATTR, claim_output, is_json_report, starts_with
+
     cfg = load_config(args.config)
-    if args.output and args.output.suffix in (".nc", ".zarr"):
-        from .io import output_format
-        output_format(args.output)
+    if args.output:
+        recognise = is_json_report(JSON_KEYS) if args.output.suffix == ".json" else starts_with(REPORT_HEADER)
+        claim_output(args.output, COMPARISON, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)],
+                     recognise=recognise)
     comparison = compare_config(cfg, replicates=args.replicates, seed=args.seed, source=str(args.config))
     text = to_json(comparison.to_json()) if args.json else format_report(comparison)
     print(text)
     if args.output:
+        from .io import write_dataset, write_text
         if args.output.suffix in (".nc", ".zarr"):
-            from .io import write_dataset
-            write_dataset(comparison.estimates, args.output)
+            write_dataset(comparison.estimates.assign_attrs({KIND_ATTR: COMPARISON}), args.output)
         else:
             report = to_json(comparison.to_json()) if args.output.suffix == ".json" else format_report(comparison)
-            args.output.write_text(report + "\n", encoding="utf-8")
+            write_text(report + "\n", args.output)
     if args.plot:
         from .plot_polls import plot_poll_comparison
         plot_poll_comparison(comparison.estimates).savefig(args.plot, dpi=120)

@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from simkit.errors import InputError
+from simkit.outputs import FORENSICS, KIND_ATTR, OVERWRITE_HELP
 
 RESULT_SUFFIXES = (".nc", ".zarr")
 
@@ -37,6 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--replicate", type=int, default=0, help="replicate of a simulated result (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("-o", "--output", type=Path, help="write the results Dataset (.nc or .zarr)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--plot", type=Path, metavar="DIR", help="write fingerprint.png into DIR")
     p.add_argument("--power", type=int, default=5, metavar="N",
                    help="when no test rejects: size and power of each test in N simulated elections shaped like "
@@ -135,7 +137,7 @@ def results_dataset(results, summary: dict, fingerprint_counts: np.ndarray, edge
          "fingerprint": (("turnout_bin", "share_bin"), fingerprint_counts,
                          {"units": "stations", "description": "stations per turnout x leader-share cell"})},
         coords={"test": [r.test for r in results], "turnout_bin": centres, "share_bin": centres},
-        attrs={"null": summary["null"], "draws": summary["draws"], "seed": summary["seed"],
+        attrs={KIND_ATTR: FORENSICS, "null": summary["null"], "draws": summary["draws"], "seed": summary["seed"],
                "tests_json": json.dumps([r.to_dict() for r in results]), "data_json": json.dumps(summary)})
 
 
@@ -187,8 +189,10 @@ def handle_forensics(args: argparse.Namespace) -> int:
         raise InputError(f"--tests: {args.tests}: {err}") from None
     if args.output is not None:
         from simkit.io import output_format
+        from simkit.outputs import claim_output
 
         output_format(args.output)
+        claim_output(args.output, FORENSICS, overwrite=args.overwrite, inputs=[args.data, args.map])
     ds = _load(args)
     try:
         e = election(ds, leader=args.leader, select={"replicate": args.replicate} if "replicate" in ds.dims else None)

@@ -17,11 +17,15 @@ from .errors import InputError
 
 def _cmd_infer(args: argparse.Namespace) -> int:
     from . import io
+    from .config import data_paths
     from .infer import infer, load_inference
+    from .outputs import INFERENCE, claim_output
 
     if args.output:
         io.output_format(args.output)
     cfg, blocks, settings = load_inference(args.config)
+    if args.output:
+        claim_output(args.output, INFERENCE, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)])
     progress = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
     if args.scheduler:
         from .distributed import check_workers, connect
@@ -48,9 +52,12 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add ``infer`` to the ``simkit`` command line."""
+    from .outputs import OVERWRITE_HELP
+
     parser = subparsers.add_parser("infer", help="posterior of the [[infer]] fields given [observed] (ABC-SMC)")
     parser.add_argument("config", type=Path)
     parser.add_argument("-o", "--output", type=Path, help="result path (.zarr or .nc)")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--particles", type=int, help="particles per generation (overrides [inference])")
     parser.add_argument("--seed", type=int, help="seed (overrides [inference])")

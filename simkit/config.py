@@ -458,16 +458,27 @@ def _parse_toml(text: str, source: str, base_dir: Path | None, seen: tuple[str, 
 _PATH_FIELDS = (("electorate", ("path",)), ("observed.stations", ("returns", "map")))
 
 
-def _resolve_paths(raw: dict, base_dir: Path) -> None:
-    """Make the relative file paths of :data:`_PATH_FIELDS` absolute (in place), relative to ``base_dir``."""
+def _path_tables(raw: dict):
+    """(table, keys) for each table of :data:`_PATH_FIELDS` present in ``raw``."""
     for table_path, keys in _PATH_FIELDS:
         table = raw
         for part in table_path.split("."):
             table = table.get(part) if isinstance(table, dict) else None
         if isinstance(table, dict):
-            for key in keys:
-                if isinstance(table.get(key), str):
-                    table[key] = str((base_dir / table[key]).resolve())
+            yield table, keys
+
+
+def data_paths(cfg: Config) -> list[str]:
+    """The data files a config reads (electorate CSV, observed returns and map), as resolved."""
+    return [table[key] for table, keys in _path_tables(cfg.raw()) for key in keys if isinstance(table.get(key), str)]
+
+
+def _resolve_paths(raw: dict, base_dir: Path) -> None:
+    """Make the relative file paths of :data:`_PATH_FIELDS` absolute (in place), relative to ``base_dir``."""
+    for table, keys in _path_tables(raw):
+        for key in keys:
+            if isinstance(table.get(key), str):
+                table[key] = str((base_dir / table[key]).resolve())
 
 
 def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None,

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterator
@@ -30,6 +29,8 @@ from .model.counts import draw_counts
 from .model.manipulation import MECHANISMS
 from .model.preferences import PreferencePlan, draw_preferences
 from .model.turnout import turnout_from_latent, turnout_locations
+from .outputs import KIND_ATTR, SIMULATION
+from .processes import process_pool, stop_pool
 
 DEFAULT_BLOCK_SIZE = 32  #: replicates per block (memory ≈ block × stations × options × 8 bytes per sweep point)
 
@@ -301,6 +302,7 @@ def provenance(run: Run) -> dict:
 
     text = run.config.to_toml()
     return {
+        KIND_ATTR: SIMULATION,
         "title": run.config.title,
         "simkit_config": text,
         "simkit_config_sha256": hashlib.sha256(text.encode()).hexdigest(),
@@ -347,13 +349,6 @@ def _worker_block(replicates: range) -> xr.Dataset:
     return block_dataset(_worker_run, replicates)
 
 
-def process_context() -> multiprocessing.context.BaseContext:
-    """fork where the platform has it (workers inherit the parent's state, compiled kernels included),
-    else spawn."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-
-
 def _executor(run: Run, workers: int) -> tuple[Executor, Callable[[range], xr.Dataset]]:
     """The pool for a run's blocks and the task it runs: threads when the fused numba kernel draws every
     honest election (it releases the GIL and the rest of a block is a few percent of its time), processes
@@ -361,8 +356,7 @@ def _executor(run: Run, workers: int) -> tuple[Executor, Callable[[range], xr.Da
     core; the run reaches them once, by the initializer)."""
     if all(fused(plan, run.kernel) for plan in run.plans):
         return ThreadPoolExecutor(max_workers=workers), functools.partial(block_dataset, run)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=process_context(), initializer=_init_worker,
-                               initargs=(run,)), _worker_block
+    return process_pool(workers, _init_worker, (run,)), _worker_block
 
 
 def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None) -> Iterator[xr.Dataset]:
@@ -378,7 +372,7 @@ def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | N
         yield from (block_dataset(run, block) for block in blocks)
         return
     pool, task = _executor(run, workers)
-    with pool:
+    try:
         pending = []
         for block in blocks:
             pending.append(pool.submit(task, block))
@@ -386,6 +380,10 @@ def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | N
                 yield pending.pop(0).result()
         for future in pending:
             yield future.result()
+    except BaseException:  # failed, interrupted or abandoned: stop the workers now, without waiting
+        stop_pool(pool, wait=False)
+        raise
+    stop_pool(pool, wait=True)
 
 
 def simulate(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,

@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import json
 import math
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -72,6 +71,8 @@ from .config import Config, ConfigError, parse_config
 from .config_infer import InferConfig, InferenceSettings, infer_problems
 from .electorate import build_electorate
 from .paths import get_path, set_path
+from .outputs import INFERENCE, KIND_ATTR
+from .processes import process_pool, stop_pool
 
 INTERVAL = (0.05, 0.95)  #: the 90% intervals of the summary
 INFORMED_RATIO = 0.8  #: informed when the posterior 90% interval is narrower than this × the prior's
@@ -395,7 +396,7 @@ class Pool:
         self.simulator = simulator
         self.client = client
         self.remote = client.scatter(simulator, broadcast=True) if client is not None else None
-        self.executor = (ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(simulator,))
+        self.executor = (process_pool(workers, _init_worker, (simulator,))
                          if workers > 1 and client is None else None)
         self.workers = workers if client is None else max(1, len(client.scheduler_info().get("workers", {})))
         self.count = 0
@@ -413,15 +414,16 @@ class Pool:
             return np.concatenate(self.client.gather(futures))
         return np.concatenate(list(self.executor.map(_simulate_chunk, chunks)))
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop the worker processes; ``wait=False`` (an error or an interruption) terminates them at once."""
         if self.executor is not None:
-            self.executor.shutdown()
+            stop_pool(self.executor, wait)
 
     def __enter__(self) -> "Pool":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(wait=exc_type is None)
 
 
 # -- summaries and kernel --------------------------------------------------------------------------------
@@ -574,6 +576,7 @@ class InferenceResult:
         ds.attrs.update(self.attrs)
         ds.attrs["simkit_config"] = self.config_text
         ds.attrs["simkit_inference"] = json.dumps(self.to_json())
+        ds.attrs[KIND_ATTR] = INFERENCE
         return ds
 
     def format(self) -> str:

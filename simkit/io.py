@@ -1,12 +1,18 @@
 """Writing and reading result Datasets: zarr (``.zarr``) or netCDF (``.nc``, h5netcdf), atomically.
 
-A result appears at its target path only when complete: blocks are written to a staging path beside
-the target and renamed into place at the end; a failed or interrupted run removes the staging path.
+A result appears at its target path only when complete: blocks are written to a staging path
+``.NAME.partial-PID`` beside the target and renamed into place at the end; a failed or interrupted run
+removes the staging path. Replacing an existing target moves it to ``.NAME.old-PID`` first, then the new
+result into place, then deletes the old one. A run killed in between (SIGKILL leaves no chance to clean
+up) leaves these paths behind: :func:`recover_stale` (called by the next command writing the same
+target) restores the old result when the target is missing and deletes the rest.
 """
 from __future__ import annotations
 
+import glob
 import os
 import shutil
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -35,25 +41,80 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+STAGING, OLD = "partial", "old"  #: the staging paths beside a target: ``.NAME.partial-PID``, ``.NAME.old-PID``
+
+
+def _staging_path(target: Path, role: str, pid: int | None = None) -> Path:
+    return target.with_name(f".{target.name}.{role}-{os.getpid() if pid is None else pid}")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def recover_stale(target: str | Path) -> list[str]:
+    """Clean up after runs on ``target`` that were killed (their process is gone): an ``.old`` result is
+    moved back to ``target`` when ``target`` is missing (a kill during the final rename), any other staging
+    path is deleted. Returns one message per action (also printed on stderr)."""
+    target = Path(target)
+    messages = []
+    for role in (OLD, STAGING):
+        for path in sorted(target.parent.glob(f".{glob.escape(target.name)}.{role}-*")):
+            pid = path.name.rpartition("-")[2]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            if role == OLD and not (target.exists() or target.is_symlink()):
+                os.replace(path, target)
+                messages.append(f"{target}: restored the previous result from {path.name} (a run killed while "
+                                f"replacing it)")
+            else:
+                _remove(path)
+                messages.append(f"{target}: removed {path.name}, left by a run that was killed (process {pid})")
+    for message in messages:
+        print(f"simkit: {message}", file=sys.stderr)
+    return messages
+
+
 @contextmanager
 def staged(target: str | Path) -> Iterator[Path]:
-    """Yield a staging path beside ``target``; on success replace ``target`` with it, on failure remove it."""
+    """Yield a staging path beside ``target``; on success put it at ``target`` (an existing ``target`` is
+    moved aside first and deleted after), on failure or interruption remove it."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    staging = _staging_path(target, STAGING)
     _remove(staging)
     try:
         yield staging
     except BaseException:
         _remove(staging)
         raise
-    if target.exists():
-        trash = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, trash)
+    if not (target.exists() or target.is_symlink()):
         os.replace(staging, target)
-        _remove(trash)
-    else:
+        return
+    trash = _staging_path(target, OLD)
+    os.replace(target, trash)
+    try:
         os.replace(staging, target)
+    except BaseException:  # interrupted between the two renames: put the old result back
+        if not (target.exists() or target.is_symlink()):
+            os.replace(trash, target)
+        _remove(staging)
+        raise
+    _remove(trash)
+
+
+def write_text(text: str, path: str | Path) -> None:
+    """Write a text report atomically (UTF-8)."""
+    with staged(path) as staging:
+        staging.write_text(text, encoding="utf-8")
 
 
 def _encoding(ds: xr.Dataset, fmt: str) -> dict:

@@ -124,7 +124,7 @@ def test_failed_run_keeps_the_previous_result(tmp_path, monkeypatch):
         raise RuntimeError("disk on fire")
     monkeypatch.setattr(engine, "block_dataset", boom)
     with pytest.raises(RuntimeError):
-        main(["run", str(config), "-o", str(out), "--quiet"])
+        main(["run", str(config), "-o", str(out), "--quiet", "--overwrite"])
     assert sorted(p.name for p in out.rglob("*")) == before
     assert not list(tmp_path.glob(".o.zarr*"))
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from simkit.forensics.core import Election
 from simkit.forensics.nulls import fit_honest, simulate_honest
+from simkit.processes import process_pool, stop_pool
 
 #: below this many station-draws (stations × null draws) the simulated null stays in this process
 PARALLEL_MIN_STATION_DRAWS = 2_000_000
@@ -57,10 +58,7 @@ class SimulatedNull:
         if workers == 1 or e.n * draws < PARALLEL_MIN_STATION_DRAWS or multiprocessing.current_process().daemon:
             self._rows = [_draw(job, i, child) for i, child in enumerate(children)]
             return
-        from simkit.engine import process_context
-
-        self._pool = ProcessPoolExecutor(workers, mp_context=process_context(), initializer=_init_worker,
-                                         initargs=(job,))
+        self._pool = process_pool(workers, _init_worker, (job,))
         size = max(1, draws // (CHUNKS_PER_WORKER * workers))
         self._futures = [self._pool.submit(_draws_in_worker, range(start, min(start + size, draws)),
                                            children[start:start + size]) for start in range(0, draws, size)]
@@ -68,13 +66,17 @@ class SimulatedNull:
     def __enter__(self) -> SimulatedNull:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(wait=exc_type is None)
 
-    def close(self) -> None:
-        """Stop the worker processes (cancelling draws not yet started)."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the worker processes, cancelling draws not yet started; ``wait=False`` (an error or an
+        interruption) terminates the draws under way too."""
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+            if wait:
+                self._pool.shutdown(cancel_futures=True)
+            else:
+                stop_pool(self._pool, wait=False)
             self._pool = None
 
     def values(self) -> dict[str, np.ndarray]:

@@ -1,0 +1,114 @@
+"""Outputs are never replaced silently, never written onto the command's own input, and killed runs leave
+nothing that the next run does not clean up (:mod:`simkit.outputs`, :func:`simkit.io.recover_stale`)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import tomli_w
+
+from simkit.cli import main
+
+from conftest import small_config_dict
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(tomli_w.dumps(small_config_dict(stations=6, registered=3000, replicates=2)))
+    return path
+
+
+def one_line_error(capsys, *fragments):
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_a_folder_that_is_not_a_result_is_never_replaced(tmp_path, config, capsys):
+    target = tmp_path / "a.zarr"
+    (target / "photos").mkdir(parents=True)
+    (target / "photos" / "1.txt").write_text("x")
+    assert main(["run", str(config), "-o", str(target), "--quiet"]) == 2
+    one_line_error(capsys, "a.zarr", "exists", "--overwrite")
+    assert main(["run", str(config), "-o", str(target), "--quiet", "--overwrite"]) == 2
+    one_line_error(capsys, "a.zarr", "not a simkit result")
+    assert (target / "photos" / "1.txt").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zarr", "c.toml"]
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_overwrite_replaces_a_simulation_with_a_simulation(tmp_path, config, suffix):
+    import simkit
+
+    target = tmp_path / f"s{suffix}"
+    assert main(["run", str(config), "-o", str(target), "--quiet", "--seed", "1"]) == 0
+    assert main(["run", str(config), "-o", str(target), "--quiet", "--seed", "2", "--overwrite"]) == 0
+    assert simkit.open_result(target).attrs["seed"] == 2
+
+
+def test_forensics_never_writes_onto_its_input(tmp_path, config, capsys):
+    sim = tmp_path / "sim.zarr"
+    assert main(["run", str(config), "-o", str(sim), "--quiet"]) == 0
+    before = sorted(str(p) for p in sim.rglob("*"))
+    assert main(["forensics", str(sim), "-o", str(sim), "--tests", "last_digit", "--overwrite"]) == 2
+    one_line_error(capsys, "sim.zarr", "input")
+    assert sorted(str(p) for p in sim.rglob("*")) == before
+
+
+def test_overwrite_refuses_a_result_of_another_kind(tmp_path, config, capsys):
+    sim, other = tmp_path / "sim.nc", tmp_path / "other.nc"
+    for path in (sim, other):
+        assert main(["run", str(config), "-o", str(path), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["forensics", str(sim), "-o", str(other), "--tests", "last_digit", "--power", "0",
+                 "--overwrite"]) == 2
+    one_line_error(capsys, "other.nc", "simulation", "forensics")
+
+
+def test_a_run_onto_its_own_stored_config_is_refused(tmp_path, config, capsys):
+    sim = tmp_path / "sim.nc"
+    assert main(["run", str(config), "-o", str(sim), "--quiet"]) == 0
+    assert main(["run", str(sim), "-o", str(sim), "--quiet", "--overwrite"]) == 2
+    one_line_error(capsys, "sim.nc", "input")
+
+
+def test_an_output_under_a_file_is_one_line(tmp_path, config, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["run", str(config), "-o", str(tmp_path / "file" / "x.zarr"), "--quiet"]) == 2
+    one_line_error(capsys, "x.zarr", "is not a folder")
+
+
+def test_a_compare_report_is_not_written_over_its_config(tmp_path, capsys):
+    raw = small_config_dict(stations=6, registered=3000, replicates=2)
+    raw["exit_poll"] = [{"name": "p", "stations": 3, "per_station": 10, "published": {"a": 0.5, "b": 0.3, "c": 0.2}}]
+    config = tmp_path / "c.toml"
+    config.write_text(tomli_w.dumps(raw))
+    assert main(["compare", str(config), "-o", str(config), "--overwrite"]) == 2
+    one_line_error(capsys, "c.toml", "input")
+    assert tomli_w.dumps(raw) == config.read_text()
+
+
+def test_stale_staging_of_a_dead_run_is_removed_with_a_message(tmp_path, config, capsys):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    staging = tmp_path / f".s.zarr.partial-{pid}"
+    (staging / "x").mkdir(parents=True)
+    assert main(["run", str(config), "-o", str(tmp_path / "s.zarr"), "--quiet"]) == 0
+    assert f"removed .s.zarr.partial-{pid}" in capsys.readouterr().err
+    assert not staging.exists()
+
+
+def test_a_result_moved_aside_by_a_killed_rename_is_restored(tmp_path, config, capsys):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    target = tmp_path / "s.nc"
+    assert main(["run", str(config), "-o", str(target), "--quiet"]) == 0
+    os.replace(target, tmp_path / f".s.nc.old-{pid}")
+    assert main(["run", str(config), "-o", str(target), "--quiet"]) == 2  # restored, so it exists again
+    err = capsys.readouterr().err
+    assert "restored the previous result" in err and "exists" in err
+    assert target.exists() and not list(tmp_path.glob(".s.nc*"))
