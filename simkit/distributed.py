@@ -15,7 +15,7 @@ calibration) through the same tasks.
 Files, for a target ``out/kz.zarr``::
 
     out/.kz.zarr.resumable/          work directory, kept when a run is interrupted or fails
-        run.json                     what the partial run is (config hash, block size)
+        run.json                     what the partial run is (config hash, seed, kernel, block size, versions)
         done/<point>-<start>-<stop>  one marker per sweep point and block written completely
         kz.zarr/                     the store: static variables and full-size arrays, filled by the tasks
     out/kz.zarr                      appears only when every block is written (via :func:`simkit.io.staged`)
@@ -222,19 +222,34 @@ class _WorkDir:
         self.store = self.path / target.name
         self.markers = self.path / _MARKERS
 
-    def manifest(self, config_text: str, block_size: int) -> dict:
-        return {"config_sha256": hashlib.sha256(config_text.encode()).hexdigest(), "block_size": block_size,
+    @staticmethod
+    def manifest(run: engine.Run, block_size: int) -> dict:
+        """Everything that changes the numbers written: the resolved config (its hash; the seed and the number
+        of replicates are in it and also listed), the kernel, the block size (the chunking of the store),
+        the station grouping of the random streams, and the simkit and numpy versions."""
+        from . import __version__, streams
+
+        return {"seed": run.seed, "replicates": run.replicates, "kernel": run.kernel, "block_size": block_size,
+                "station_group_size": streams.STATION_GROUP_SIZE, "simkit_version": __version__,
+                "numpy_version": np.__version__,
+                "config_sha256": hashlib.sha256(run.config.to_toml().encode()).hexdigest(),
                 "parts": "sweep point x block"}
 
     def resumable(self, manifest: dict) -> bool:
-        """True when a partial run with this manifest is there to resume; InputError when a different one is."""
+        """True when a partial run with this manifest is there to resume; InputError naming the first field
+        that differs when a different one is."""
         path = self.path / _MANIFEST
         if not path.exists() or not self.store.exists():
             return False
-        found = json.loads(path.read_text())
-        if found != manifest:
-            raise InputError(f"{self.target}: --resume: the partial run in {self.path} is of a different "
-                             f"config or block size; rerun without --resume to start over")
+        try:
+            found = json.loads(path.read_text())
+        except (OSError, ValueError):
+            found = {}
+        for field, value in manifest.items():
+            if not isinstance(found, dict) or found.get(field) != value:
+                was = found.get(field, "not recorded") if isinstance(found, dict) else "unreadable"
+                raise InputError(f"{self.target}: --resume: {field} differs from the partial run in {self.path} "
+                                 f"({was!r} there, {value!r} now); rerun without --resume to start over")
         return True
 
     def create(self, template: xr.Dataset, manifest: dict) -> None:
@@ -314,7 +329,7 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
     blocks = blocks_of(run.replicates, block_size)
     if fmt == "zarr":
         work = _WorkDir(Path(output))
-        manifest = work.manifest(run.config.to_toml(), block_size)
+        manifest = work.manifest(run, block_size)
         resume = resume and work.resumable(manifest)  # a mismatch fails here, before any cluster starts
     with connect(client, scheduler, workers) as client:
         check_workers(client)

@@ -185,14 +185,28 @@ def test_resume_computes_only_the_missing_parts(client, tmp_path, monkeypatch, c
     assert_same_result(result, reference)
 
 
-def test_resume_refuses_a_partial_run_of_another_config(tmp_path, monkeypatch):
+def test_resume_refuses_a_partial_run_that_differs_in_anything_that_changes_the_numbers(tmp_path, monkeypatch):
     target = tmp_path / "dask.zarr"
     with monkeypatch.context() as patch:
         patch.setattr(progress, "progress_bar", InterruptingBar(blocks=1))
         with pytest.raises(KeyboardInterrupt):
             distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, workers=1, quiet=True)
-    with pytest.raises(simkit.InputError, match="different config or block size"):
+    with pytest.raises(simkit.InputError, match="seed differs"):
         distributed.run_on_cluster(config(), target, replicates=8, seed=4, block_size=2, workers=1, resume=True)
+    with pytest.raises(simkit.InputError, match="block_size differs"):
+        distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=4, workers=1, resume=True)
+    with pytest.raises(simkit.InputError, match="kernel differs"):  # numpy draws, then numba draws: refused
+        distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, workers=1, resume=True,
+                                   kernel="numba")
+    cfg = config()
+    with pytest.raises(simkit.InputError, match="config_sha256 differs"):
+        distributed.run_on_cluster(cfg.at({"turnout.mean": cfg.turnout.mean / 2}), target, replicates=8, seed=3,
+                                   block_size=2, workers=1, resume=True)
+    manifest = target.with_name(".dask.zarr.resumable") / "run.json"
+    recorded = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**recorded, "numpy_version": "1.0.0"}))
+    with pytest.raises(simkit.InputError, match="numpy_version differs"):
+        distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, workers=1, resume=True)
 
 
 def test_workers_with_other_versions_are_refused(client, tmp_path, monkeypatch):
