@@ -7,10 +7,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, one_line
 
 EXIT_BAD_INPUT = 2
 
@@ -105,7 +107,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         cfg = load_config(args.config, _overrides(args.set))
     except ConfigError as error:
         for problem in error.problems:
-            print(problem, file=sys.stderr)
+            print(one_line(problem), file=sys.stderr)
         return EXIT_BAD_INPUT
     from .electorate import build_electorate
 
@@ -127,9 +129,10 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .arguments import OneLineParser, positive, workers
     from .outputs import OVERWRITE_HELP
 
-    parser = argparse.ArgumentParser(prog="simkit", description="Election-integrity statistics.")
+    parser = OneLineParser(prog="simkit", description="Election-integrity statistics.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="simulate elections from a config")
@@ -140,13 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--keep", choices=["full", "summary"], help="station-level arrays or totals only")
     run.add_argument("--set", action="append", default=[], metavar="dotted.key=value", help="override a config field")
-    run.add_argument("--block-size", type=int, default=32, help="replicates per block (does not change results)")
-    run.add_argument("--processes", type=int, help="local workers: processes, or threads with the numba kernel "
+    run.add_argument("--block-size", type=positive, default=32, help="replicates per block (does not change results)")
+    run.add_argument("--processes", type=workers, help="local workers: processes, or threads with the numba kernel "
                      "(default: all cores; does not change results)")
     run.add_argument("--kernel", choices=["numpy", "numba"], default="numpy",
                      help="random-draw kernel: numpy, or numba (fused, its own exact samplers); recorded in the attrs")
     run.add_argument("--scheduler", metavar="ADDRESS", help="run on a running dask scheduler (tcp://host:port)")
-    run.add_argument("--workers", type=int, metavar="N", help="run on N local dask worker processes")
+    run.add_argument("--workers", type=workers, metavar="N", help="run on N local dask worker processes")
     run.add_argument("--resume", action="store_true", help="finish an interrupted dask run into the same .zarr output")
     run.add_argument("--quiet", action="store_true", help="no progress bar, no summary when writing a file")
     run.set_defaults(func=_cmd_run)
@@ -171,13 +174,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like KeyboardInterrupt (staging removed, workers stopped)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return args.func(args)
+    except Terminated:
+        print("terminated: nothing was written to the target (a dask run keeps its finished blocks for --resume)",
+              file=sys.stderr)
+        return 128 + signal.SIGTERM
     except InputError as error:
-        print(str(error).splitlines()[0] if str(error) else type(error).__name__, file=sys.stderr)
+        print(one_line(str(error)) or type(error).__name__, file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         sys.stderr.close()
@@ -186,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: nothing was written to the target (a dask run keeps its finished blocks for --resume)",
               file=sys.stderr)
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add ``infer`` to the ``simkit`` command line."""
+    from .arguments import positive, workers
     from .outputs import OVERWRITE_HELP
 
     parser = subparsers.add_parser("infer", help="posterior of the [[infer]] fields given [observed] (ABC-SMC)")
@@ -59,9 +60,9 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", type=Path, help="result path (.zarr or .nc)")
     parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.add_argument("--particles", type=int, help="particles per generation (overrides [inference])")
+    parser.add_argument("--particles", type=positive, help="particles per generation (overrides [inference])")
     parser.add_argument("--seed", type=int, help="seed (overrides [inference])")
-    parser.add_argument("--workers", type=int, help="simulating processes (does not change results)")
+    parser.add_argument("--workers", type=workers, help="simulating processes (does not change results)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="simulate on the dask scheduler at ADDRESS (tcp://host:port; does not change results)")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")

@@ -14,21 +14,50 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
+import numpy as np
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from .config_manipulation import ManipulationConfig, ScenarioConfig
 from .config_infer import InferConfig, InferenceSettings, infer_problems
 from .config_polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from .errors import InputError
 from .paths import dotted_location, get_path, set_path
-from .types import Correlation, Identifier, OpenShare, Positive, PositiveShare, Share
+from .types import (MAX_CONCENTRATION, MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_SEED, MAX_STATIONS, STRICT,
+                    Correlation, Identifier, OpenShare, Positive, PositiveShare, Share)
 
 SHARE_SUM_TOLERANCE = 1e-6
 
 
 class Block(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
+
+
+#: the largest dispersion each model honours (its mean matched to Monte Carlo error; see :mod:`simkit.types`)
+TURNOUT_DISPERSION_LIMITS = {"logit_normal": MAX_LATENT_SD, "truncated_normal": MAX_LATENT_SD, "beta": MAX_CONCENTRATION}
+PREFERENCE_DISPERSION_LIMITS = {"dirichlet": MAX_CONCENTRATION, "logistic_normal": MAX_LATENT_SD,
+                                "truncated_normal": MAX_LATENT_SD}
+
+
+def dispersion_problems(limit: float, model: str, dispersion: float) -> list[str]:
+    if dispersion > limit:
+        return [f"dispersion: at most {limit:g} for the {model} model, got {dispersion:g}"]
+    return []
+
+
+def unreachable_mean(model: str, target: float, sd: float) -> list[str]:
+    """A problem when no latent location gives station turnout of expectation ``target`` under ``model``
+    (logit_normal or truncated_normal) with latent SD ``sd``: the solved location is checked by recomputing
+    its mean (to 1e-6)."""
+    from .model.latent import logit_normal_mean, truncated_normal_mean
+    from .model.turnout import turnout_locations
+
+    location = turnout_locations(model, [target], sd)
+    achieved = float((logit_normal_mean if model == "logit_normal" else truncated_normal_mean)(location, sd)[0])
+    if abs(achieved - target) > 1e-6:
+        return [f"{target:g} cannot be reached by a {model} model of dispersion {sd:g} (nearest: {achieved:.4g}); "
+                f"lower the dispersion"]
+    return []
 
 
 class Region(Block):
@@ -37,18 +66,34 @@ class Region(Block):
     name: Identifier
     label: str = ""
     register_share: PositiveShare = Field(description="share of the national register in this region")
-    stations: int | None = Field(None, ge=1, description="stations in the region; default ∝ register share")
+    stations: int | None = Field(None, ge=1, le=MAX_STATIONS, description="stations in the region; default ∝ register share")
 
 
 class SyntheticElectorate(Block):
     """Stations and registers drawn once (from ``seed``) to match national and regional totals."""
 
     source: Literal["synthetic"]
-    registered: int = Field(ge=1, description="voters on the national register")
-    stations: int = Field(ge=1, description="number of polling stations")
-    station_size_sd: float = Field(0.6, ge=0, description="SD of log station size within a region")
-    seed: int = Field(0, ge=0, description="seed of the register draw (the register is data, not noise)")
+    registered: int = Field(ge=1, le=MAX_REGISTER, description="voters on the national register")
+    stations: int = Field(ge=1, le=MAX_STATIONS, description="number of polling stations")
+    #: at most 5: log-normal weights with SD 5 span e^±25 over 10 million stations, every one still positive and
+    #: finite in float64; real registers have SDs below 1.5
+    station_size_sd: float = Field(0.6, ge=0, le=5.0, description="SD of log station size within a region")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the register draw (the register is data, not noise)")
     regions: list[Region] = Field(min_length=1)
+
+    def region_sizes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Voters and stations per region, (region,) int64 each: registers by largest remainder of the
+        national register over the register shares; stations as given, or 1 + a largest-remainder share
+        (∝ register share) of the stations not fixed."""
+        from .model.rounding import largest_remainder
+
+        shares = np.array([region.register_share for region in self.regions])
+        voters = largest_remainder(self.registered, shares)
+        stations = np.array([region.stations or 0 for region in self.regions])
+        free = stations == 0
+        if free.any():
+            stations[free] = 1 + largest_remainder(self.stations - stations.sum() - free.sum(), shares[free])
+        return voters, stations
 
 
 class CsvElectorate(Block):
@@ -61,6 +106,24 @@ class CsvElectorate(Block):
     station_column: str | None = None
     delimiter: str = ","
     encoding: str = "utf-8"
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1 or value in '\r\n"':
+            raise ValueError(f"must be one character (not a quote or a line break), got {value!r}")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}") from None
+        return value
 
 
 Electorate = Annotated[Union[SyntheticElectorate, CsvElectorate], Field(discriminator="source")]
@@ -87,6 +150,17 @@ class Turnout(Block):
     regional_mean: dict[str, OpenShare] = {}
     dispersion: Positive
 
+    @model_validator(mode="after")
+    def _honourable(self) -> "Turnout":
+        problems = dispersion_problems(TURNOUT_DISPERSION_LIMITS[self.model], self.model, self.dispersion)
+        if not problems and self.model != "beta":
+            means = {"mean": self.mean, **{f"regional_mean.{name}": value for name, value in self.regional_mean.items()}}
+            problems = [f"{field}: {problem}" for field, target in means.items()
+                        for problem in unreachable_mean(self.model, target, self.dispersion)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
 
 class Preferences(Block):
     """Station-level ballot probabilities around national shares.
@@ -102,14 +176,25 @@ class Preferences(Block):
     model: Literal["dirichlet", "logistic_normal", "truncated_normal"] = "dirichlet"
     shares: dict[str, Share]
     dispersion: Positive
-    regional_sd: float = Field(0.0, ge=0)
+    regional_sd: float = Field(0.0, ge=0, le=MAX_LATENT_SD)
     rho: Correlation = 0.0
     leader: str | None = None
 
+    @model_validator(mode="after")
+    def _honourable(self) -> "Preferences":
+        problems = dispersion_problems(PREFERENCE_DISPERSION_LIMITS[self.model], self.model, self.dispersion)
+        leader = self.leader or max(self.shares, key=self.shares.get, default=None)
+        if not problems and self.model == "truncated_normal" and leader in self.shares:
+            problems = [f"shares.{leader}: {problem}"
+                        for problem in unreachable_mean(self.model, self.shares[leader], self.dispersion)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
 
 class Run(Block):
-    replicates: int = Field(100, ge=1)
-    seed: int = Field(0, ge=0)
+    replicates: int = Field(100, ge=1, le=MAX_REPLICATES)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     keep: Literal["full", "summary"] = "full"
 
 
@@ -148,9 +233,9 @@ class ObservedStations(Block):
 class Observed(Block):
     """Official results to compare with. Candidate and against-all shares are over valid votes."""
 
-    registered: int | None = Field(None, ge=0)
-    ballots: int | None = Field(None, ge=0)
-    votes: dict[str, int] = {}
+    registered: int | None = Field(None, ge=0, le=MAX_REGISTER)
+    ballots: int | None = Field(None, ge=0, le=MAX_REGISTER)
+    votes: dict[str, Annotated[int, Field(ge=0, le=MAX_REGISTER)]] = {}
     regional_turnout: dict[str, Share] = {}
     stations: ObservedStations | None = None
     note: str = ""
@@ -277,6 +362,7 @@ def cross_check(cfg: Config) -> list[str]:
     region_names = cfg.region_names()
     if isinstance(cfg.electorate, SyntheticElectorate):
         regions = cfg.electorate.regions
+        before = len(problems)
         if len(set(region_names)) != len(region_names):
             problems.append("electorate.regions: region names must be unique")
         register_total = sum(region.register_share for region in regions)
@@ -291,6 +377,11 @@ def cross_check(cfg: Config) -> list[str]:
             problems.append(f"electorate.stations: {cfg.electorate.stations} != sum of regions' stations ({fixed})")
         if cfg.electorate.stations > cfg.electorate.registered:
             problems.append("electorate.stations: more stations than registered voters")
+        elif len(problems) == before:  # the regions' sizes are well defined
+            for region, voters, stations in zip(regions, *cfg.electorate.region_sizes()):
+                if voters < stations:
+                    problems.append(f"electorate.regions.{region.name}: fewer voters ({voters}) than stations "
+                                    f"({stations})")
     if region_names:
         for region in cfg.turnout.regional_mean:
             if region not in region_names:
@@ -372,6 +463,9 @@ def _sweep_problems(cfg: Config) -> list[str]:
     problems = []
     raw = cfg.raw()
     raw.pop("sweep", None)
+    if not cfg.sweep:
+        return problems
+    unswept = set(cross_check(Config.model_validate(raw)))  # reported once, not once per sweep point
     for path, values in cfg.sweep.items():
         where = f"sweep.{path}"
         if path.split(".")[0] in UNSWEEPABLE:
@@ -396,7 +490,7 @@ def _sweep_problems(cfg: Config) -> list[str]:
             except ValidationError as error:
                 problems += [f"{where}={value:g}: {p}" for p in _pydantic_problems(error, raw)]
                 continue
-            problems += [f"{where}={value:g}: {p}" for p in cross_check(point)]
+            problems += [f"{where}={value:g}: {p}" for p in cross_check(point) if p not in unswept]
     return problems
 
 
@@ -406,6 +500,8 @@ def parse_value(text: str) -> Any:
         return tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise InputError(f"--set {text[:20]}…: nested too deeply") from None
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
@@ -440,6 +536,8 @@ def _parse_toml(text: str, source: str, base_dir: Path | None, seen: tuple[str, 
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([f"{source}: invalid TOML: {error}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{source}: invalid TOML: arrays or tables nested too deeply"]) from None
     parent = raw.pop("extends", None)
     if parent is None:
         return raw

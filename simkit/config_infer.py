@@ -42,17 +42,20 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from scipy import stats
 
-from .types import OpenShare, Positive
+from .types import MAX_SEED, STRICT, OpenShare, Positive
+
+#: simulations per generation, pilot or check: a million is days of work on a large cluster already
+MAX_SIMULATIONS = 10**6
 
 #: statistic groups computed from the engine's totals and compared with ``[observed]``
 STATISTIC_GROUPS = ("turnout", "shares", "invalid", "regional_turnout", "polls", "stations")
 
 
 class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
 
 class InferConfig(_Block):
@@ -134,14 +137,14 @@ class InferenceSettings(_Block):
     single statistic name (``share.tokayev``, ``regional_turnout.almaty_city``).
     """
 
-    particles: int = Field(400, ge=20, description="particles per generation")
-    max_generations: int = Field(12, ge=1, description="generations after the prior pilot, at most")
+    particles: int = Field(400, ge=20, le=MAX_SIMULATIONS, description="particles per generation")
+    max_generations: int = Field(12, ge=1, le=1000, description="generations after the prior pilot, at most")
     final_tolerance: Positive = Field(0.5, description="stop once the tolerance reaches this (simulation-noise units)")
-    min_ess: int = Field(50, ge=5, description="stop before a generation whose ESS would fall below this")
+    min_ess: int = Field(50, ge=5, le=MAX_SIMULATIONS, description="stop before a generation whose ESS would fall below this")
     ess_fraction: OpenShare = Field(0.5, description="each generation keeps this share of the previous ESS")
-    pilot: int | None = Field(None, ge=20, description="prior simulations for the summaries (default: particles)")
-    noise_replicates: int = Field(40, ge=5, description="simulations at the prior median for the noise scale")
-    predictive: int = Field(200, ge=10, description="posterior predictive simulations")
+    pilot: int | None = Field(None, ge=20, le=MAX_SIMULATIONS, description="prior simulations for the summaries (default: particles)")
+    noise_replicates: int = Field(40, ge=5, le=MAX_SIMULATIONS, description="simulations at the prior median for the noise scale")
+    predictive: int = Field(200, ge=10, le=MAX_SIMULATIONS, description="posterior predictive simulations")
     adjustment: Literal["none", "linear"] = Field(
         "none", description="linear: Beaumont et al. (2002) regression adjustment of the final particles; "
         "NOT calibrated when the evidence has observation noise (SBC coverage of 90% intervals: 0.70)")
@@ -152,8 +155,8 @@ class InferenceSettings(_Block):
         STATISTIC_GROUPS)
     observation_noise: dict[str, float] = {}
     scenario: str | None = Field(None, description="scenario simulated (default: the config's last)")
-    seed: int = Field(0, ge=0)
-    workers: int = Field(2, ge=1, description="processes simulating particles")
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    workers: int = Field(2, ge=1, le=1024, description="processes simulating particles")
 
     @model_validator(mode="after")
     def _noise_non_negative(self) -> "InferenceSettings":

@@ -27,9 +27,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from .types import Identifier, NameList, Positive, Share
+from .types import MAX_LATENT_SD, STRICT, Identifier, NameList, Positive, Share
+
+#: exponent linking stolen to stuffed fractions: x**100 is below 1e-4 for x < 0.91, all but no stealing
+MAX_ALPHA = 100.0
 
 
 class ManipulationBase(BaseModel):
@@ -40,7 +43,7 @@ class ManipulationBase(BaseModel):
     probability ``station_probability`` (the engine draws this from its own stream).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
     name: Identifier = Field(description="block name, used in dotted paths and scenarios")
     beneficiary: Identifier = Field(description="option that gains from the manipulation")
@@ -62,9 +65,11 @@ class BallotStuffing(ManipulationBase):
     kind: Literal["ballot_stuffing"]
     f_incremental: Share = Field(description="probability of incremental fraud at a station")
     f_extreme: Share = Field(description="probability of extreme fraud at a station")
-    theta: Positive = Field(description="SD of the normal of the incremental stuffing fraction")
-    alpha: Positive = Field(description="exponent: stolen fraction = stuffed fraction ** alpha")
-    extreme_sd: Positive = Field(0.075, description="SD of 1 - x for extreme fraud")
+    # SDs at most 10: |N(0, 10)| falls in (0, 1) in 8 % of the draws (the redraws stay few); an SD past 10
+    # changes nothing but the number of redraws
+    theta: Positive = Field(le=MAX_LATENT_SD, description="SD of the normal of the incremental stuffing fraction")
+    alpha: Positive = Field(le=MAX_ALPHA, description="exponent: stolen fraction = stuffed fraction ** alpha")
+    extreme_sd: Positive = Field(0.075, le=MAX_LATENT_SD, description="SD of 1 - x for extreme fraud")
 
     @field_validator("f_extreme")
     @classmethod
@@ -163,7 +168,7 @@ class ScenarioConfig(BaseModel):
     ``manipulation.stuffing_south.theta``) to values that hold in this scenario only.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
     name: Identifier
     label: str = ""

@@ -22,9 +22,9 @@ import math
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, PlainValidator, model_validator
 
-from .types import Identifier, Share, _positive_share
+from .types import MAX_REGISTER, MAX_STATIONS, STRICT, Identifier, Share, _positive_share
 
 #: published figures are rounded; half a point allows 10 options rounded to 0.1 pp
 PUBLISHED_SUM_TOLERANCE = 0.005
@@ -56,21 +56,29 @@ def _number_or_range(check, kind):
             if low > high:
                 raise ValueError(f"a range must be [low, high] with low <= high, got {list(value)}")
             return [low, high]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or (kind is int and value != int(value))):
             raise ValueError(f"must be {'an integer' if kind is int else 'a number'} or a [low, high] range, "
                              f"got {value!r}")
         return check(kind(value))
     return PlainValidator(validate)
 
 
-def _at_least_one(value: int) -> int:
-    if value < 1:
-        raise ValueError(f"must be at least 1, got {value}")
+def _station_count(value: int) -> int:
+    if not 1 <= value <= MAX_STATIONS:
+        raise ValueError(f"must be between 1 and {MAX_STATIONS:,}, got {value}")
     return value
 
 
-Count = Annotated[int, Field(ge=1)]
-CountOrRange = Annotated[int | list[int], _number_or_range(_at_least_one, int)]
+def _respondent_count(value: int) -> int:
+    if not 1 <= value <= MAX_REGISTER:
+        raise ValueError(f"must be between 1 and {MAX_REGISTER:,}, got {value}")
+    return value
+
+
+Count = Annotated[int, Field(ge=1, le=MAX_REGISTER)]
+StationCountOrRange = Annotated[int | list[int], _number_or_range(_station_count, int)]
+CountOrRange = Annotated[int | list[int], _number_or_range(_respondent_count, int)]
 RateOrRange = Annotated[float | list[float], _number_or_range(_positive_share, float)]
 MisreportRow = Annotated[dict[str, Share], AfterValidator(_row_total)]
 Published = Annotated[dict[str, Share], AfterValidator(_published_total)]
@@ -88,7 +96,7 @@ def midpoint(value: float | list) -> float:
 
 
 class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
 
 class _Sample(_Block):
@@ -105,7 +113,7 @@ class _Sample(_Block):
 class QuickCountConfig(_Sample):
     """Observers' parallel vote tabulation: the exact protocols of a sample of stations."""
 
-    stations: Count = Field(description="stations whose protocols are copied")
+    stations: Annotated[int, Field(ge=1, le=MAX_STATIONS)] = Field(description="stations whose protocols are copied")
     estimator: Literal["raw", "weighted"] = "weighted"
 
 
@@ -120,16 +128,16 @@ class ExitPollConfig(_Sample):
     interviewer ``to``; a row without its own option leaves the rest truthful, a row with it must sum to 1.
     """
 
-    stations: CountOrRange = Field(description="stations where voters are interviewed")
+    stations: StationCountOrRange = Field(description="stations where voters are interviewed")
     estimator: Literal["raw", "weighted"] = "raw"
     respondents: Literal["fixed", "every_kth", "whole_flow"] = "fixed"
     per_station: Count | None = Field(None, description="voters approached per station (fixed)")
     every_kth: Count | None = None
     sample_size: CountOrRange | None = Field(None, description="respondents claimed by the pollster")
     response_rate: RateOrRange = 1.0
-    response_propensity: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    response_propensity: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=dict)
     misreport: dict[str, MisreportRow] = Field(default_factory=dict)
-    stated_error: float | None = Field(None, ge=0, description="the pollster's stated margin of error, as a share")
+    stated_error: float | None = Field(None, ge=0, le=1, description="the pollster's stated margin of error, as a share")
 
     @model_validator(mode="after")
     def _design(self):

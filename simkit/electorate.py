@@ -43,19 +43,10 @@ def synthetic_electorate(spec: SyntheticElectorate) -> Electorate:
     """Regional registers by largest remainder of the national register; station counts as given or
     ∝ register share; station sizes log-normal (SD ``station_size_sd``), rescaled to the region's
     register exactly, each at least one voter."""
-    shares = np.array([region.register_share for region in spec.regions])
-    region_registered = largest_remainder(spec.registered, shares)
-    fixed = np.array([region.stations or 0 for region in spec.regions])
-    free = fixed == 0
-    stations = fixed.copy()
-    remaining = spec.stations - fixed.sum()
-    if free.any():
-        stations[free] = 1 + largest_remainder(remaining - free.sum(), shares[free])
+    region_registered, stations = spec.region_sizes()  # validated: every region has a voter per station
     rng = streams.generator(spec.seed, streams.ELECTORATE)
     sizes, region_index = [], []
     for index, (voters, n) in enumerate(zip(region_registered, stations)):
-        if voters < n:
-            raise InputError(f"electorate.regions.{spec.regions[index].name}: fewer voters ({voters}) than stations ({n})")
         weights = rng.lognormal(0.0, spec.station_size_sd, size=n)
         sizes.append(1 + largest_remainder(int(voters - n), weights))
         region_index.append(np.full(n, index, dtype=np.int64))

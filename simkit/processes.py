@@ -57,6 +57,7 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def _start_worker(parent_pid: int, initializer: Callable | None, initargs: tuple) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker must not inherit the parent's handler
     die_with_parent(parent_pid)
     if initializer is not None:
         initializer(*initargs)

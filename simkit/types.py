@@ -1,9 +1,33 @@
-"""Validated field types shared by every config model: errors read "must be …, got …"."""
+"""Validated field types and the bounds shared by every config model: errors read "must be …, got …".
+
+Every config model sets ``allow_inf_nan=False`` (:data:`STRICT`): no numeric field accepts NaN or ±inf.
+Integer counts have upper bounds the engine can honour exactly (int64 counts, float64 sums below 2**53):
+"""
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, ConfigDict
+
+#: every config block: unknown keys are errors, blocks are immutable, numbers are finite
+STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+#: voters on a register: above the world's population (8e9), and far enough below 2**53 (9.0e15) that every
+#: register, count and sum over stations and replicates stays exact in int64 and in float64 weights
+MAX_REGISTER = 10**10
+#: polling stations: ten times the largest election held (India, about 1.05 million stations)
+MAX_STATIONS = 10**7
+#: replicates of a run (the resource guard checks that a run's planned memory and output fit the machine)
+MAX_REPLICATES = 10**7
+#: seeds: stored in the results' attributes as int64
+MAX_SEED = 2**63 - 1
+#: standard deviations on a logit or probit scale (logit-normal turnout, logistic-normal preferences, the regional
+#: shift, truncated normals): the means are matched by 80-node Gauss–Hermite quadrature, which holds to within
+#: Monte Carlo error up to 10 and drifts beyond 20 (a station at +10 SD has turnout expit(100): the scale is
+#: already saturated)
+MAX_LATENT_SD = 10.0
+#: Beta and Dirichlet concentrations (a + b): the station mean holds to Monte Carlo error over 1e-9 … 1e9
+MAX_CONCENTRATION = 1e9
 
 
 def _unit_interval(value: float) -> float:

@@ -47,9 +47,14 @@ def invert_monotone(mean_of_location, targets: np.ndarray, low: float, high: flo
     return 0.5 * (lo + hi)
 
 
+def logit_normal_mean(location: np.ndarray, sd: float) -> np.ndarray:
+    """E[expit(location + sd Z)], Z ~ N(0, 1)."""
+    return normal_expectation(special.expit, location, sd)
+
+
 def logit_location_for_mean(mean: np.ndarray, sd: float) -> np.ndarray:
     """μ with E[expit(μ + sd Z)] = mean."""
-    return invert_monotone(lambda mu: normal_expectation(special.expit, mu, sd), mean, -40.0, 40.0)
+    return invert_monotone(lambda mu: logit_normal_mean(mu, sd), mean, -40.0, 40.0)
 
 
 def truncated_location_for_mean(mean: np.ndarray, sd: float) -> np.ndarray:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from ..errors import InputError
 from .rounding import largest_remainder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,13 +108,25 @@ def _move_share(ballots, votes, selected, sources, fraction: float, target: int,
     return ballots, _move_to(votes, moved, target), np.zeros(ballots.shape, np.int64), selected.copy()
 
 
-def _open_unit_draw(rng: np.random.Generator, shape, transform) -> np.ndarray:
-    """``transform(z)`` for standard normals z, each redrawn until the value lies in (0, 1)."""
+#: rounds of redraws before :func:`_open_unit_draw` gives up. At the largest SD the config allows (10) a draw
+#: falls in (0, 1) with probability 0.08, so a station is still outside after 1,000 rounds with probability
+#: 0.92**1000 = 5e-37: the cap is reached only by parameters outside the validated ranges
+MAX_REDRAW_ROUNDS = 1000
+
+
+def _open_unit_draw(rng: np.random.Generator, shape, transform, field: str) -> np.ndarray:
+    """``transform(z)`` for standard normals z, each redrawn until the value lies in (0, 1); InputError naming
+    the config ``field`` (the SD) after :data:`MAX_REDRAW_ROUNDS` rounds of redraws."""
     values = transform(rng.standard_normal(shape))
     outside = (values <= 0) | (values >= 1)
-    while outside.any():  # loops over rejected draws (about 7 % at theta 0.56), not over stations
+    for _ in range(MAX_REDRAW_ROUNDS):  # loops over rejected draws (about 7 % at theta 0.56), not over stations
+        if not outside.any():
+            return values
         values[outside] = transform(rng.standard_normal(int(outside.sum())))
         outside = (values <= 0) | (values >= 1)
+    if outside.any():
+        raise InputError(f"{field}: {int(outside.sum())} stuffing fractions still outside (0, 1) after "
+                         f"{MAX_REDRAW_ROUNDS} rounds of redraws; the SD is too large")
     return values
 
 
@@ -161,8 +174,10 @@ def ballot_stuffing(registered, ballots, votes, *, selected, beneficiary, invali
     # Both candidate fractions are drawn for every station, so the stream does not depend on the rates or
     # on the selection: with one stream, raising f_incremental adds incremental stations and leaves the
     # extreme ones and every station's x as they were (and likewise for f_extreme).
-    incremental_fraction = _open_unit_draw(rng, shape, lambda z: np.abs(params.theta * z))
-    extreme_fraction = _open_unit_draw(rng, shape, lambda z: 1.0 - np.abs(params.extreme_sd * z))
+    where = f"manipulation.{params.name}"
+    incremental_fraction = _open_unit_draw(rng, shape, lambda z: np.abs(params.theta * z), f"{where}.theta")
+    extreme_fraction = _open_unit_draw(rng, shape, lambda z: 1.0 - np.abs(params.extreme_sd * z),
+                                       f"{where}.extreme_sd")
     stuffed_fraction = np.where(incremental, incremental_fraction, np.where(extreme, extreme_fraction, 0.0))
 
     stuffed = rng.binomial(registered - ballots, stuffed_fraction)
