@@ -52,6 +52,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from .config import data_paths
     from .outputs import SIMULATION, claim_output
+    from .resources import check_run
 
     cfg = _config_or_result(args.config, _overrides(args.set))
     if args.output:
@@ -60,6 +61,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.scheduler or args.workers or args.resume:
         return _run_on_cluster(cfg, args)
     run = engine.prepare(cfg, args.replicates, args.seed, args.keep, args.kernel)
+    check_run(run, args.block_size, args.processes or os.cpu_count() or 1, args.output, str(args.config))
     static = engine.annotate(engine.static_dataset(run), run.config)
     with progress_bar(run.replicates, enabled=not args.quiet) as bar:
         def counted(blocks):
@@ -92,7 +94,7 @@ def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
     workers = args.workers or (None if args.scheduler else args.processes or os.cpu_count() or 1)
     ds = run_on_cluster(cfg, args.output, replicates=args.replicates, seed=args.seed, keep=args.keep,
                         block_size=args.block_size, scheduler=args.scheduler, workers=workers,
-                        resume=args.resume, quiet=args.quiet, kernel=args.kernel)
+                        resume=args.resume, quiet=args.quiet, kernel=args.kernel, source=str(args.config))
     if not args.quiet or not args.output:
         print(format_summary(ds))
     if args.output and not args.quiet:

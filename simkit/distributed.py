@@ -309,7 +309,7 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
                    seed: int | None = None, keep: str | None = None,
                    block_size: int = engine.DEFAULT_BLOCK_SIZE, scheduler: str | None = None,
                    workers: int | None = None, resume: bool = False, quiet: bool = False,
-                   client: Client | None = None, kernel: str | None = None) -> xr.Dataset:
+                   client: Client | None = None, kernel: str | None = None, source: str = "run") -> xr.Dataset:
     """Simulate ``cfg`` on a dask cluster and return the result (opened from ``output`` when given).
 
     The cluster is ``client``, else the scheduler at ``scheduler`` (``tcp://host:port``), else a
@@ -318,15 +318,21 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
     replicates per task and per zarr chunk along ``replicate`` (it does not change the values).
 
     ``output`` ``.zarr``: tasks write their blocks into the store; ``resume`` continues an interrupted run
-    of the same config and block size. ``.nc`` or ``None``: blocks are gathered on the client (in memory
-    for ``None``; the ``.nc`` file is written with :func:`simkit.io.write_blocks`). The attrs are those of
-    a local run plus ``execution = "dask: <scheduler address>, <n> workers"``.
+    of the same config, seed, kernel, block size and versions. ``.nc`` or ``None``: blocks are gathered on the
+    client (in memory for ``None``; the ``.nc`` file is written with :func:`simkit.io.write_blocks`). The attrs
+    are those of a local run plus ``execution = "dask: <scheduler address>, <n> workers"``. On a local cluster
+    the run is first checked against this machine's memory and disk (:mod:`simkit.resources`; ``source``
+    names the config in that error).
     """
     fmt = io.output_format(output) if output is not None else None
     if resume and fmt != "zarr":
         raise InputError(f"{output or 'no output'}: --resume needs a .zarr output")
     run = engine.prepare(cfg, replicates, seed, keep, kernel)
     blocks = blocks_of(run.replicates, block_size)
+    if client is None and scheduler is None:  # local workers: this machine's memory and disk
+        from .resources import check_run
+
+        check_run(run, block_size, workers or 1, output, source)
     if fmt == "zarr":
         work = _WorkDir(Path(output))
         manifest = work.manifest(run, block_size)
