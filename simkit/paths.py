@@ -59,7 +59,7 @@ def dotted_location(loc: tuple, raw: Any) -> str:
             item = node[key]
             # blocks are named by ``name``; [[infer]] blocks by the ``path`` they infer
             name = (item.get("name") or item.get("path")) if isinstance(item, dict) else None
-            parts.append(str(name) if name is not None else f"[{key}]")
+            parts.append(name if isinstance(name, str) and name else f"[{key}]")
             node = item
             continue
         is_last = position == len(loc) - 1
