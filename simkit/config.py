@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -322,11 +323,18 @@ UNSWEEPABLE = ("electorate", "run", "sweep", "observed", "options", "title", "ex
                "inference")
 
 
+#: "field.sub: problem" at the start of a block validator's message
+_FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): ")
+
+
 def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "") -> list[str]:
     problems = []
     for item in error.errors():
         path = prefix + dotted_location(item["loc"], raw)
         message = item["msg"].removeprefix("Value error, ")
+        field = _FIELD_PREFIX.match(message) if item["type"] == "value_error" else None
+        if field:  # a block's own check names the field it found wrong: make it part of the dotted path
+            path, message = f"{path}.{field.group(1)}", message[field.end():]
         if item["type"] == "extra_forbidden":
             message = "unknown field"
         elif item["type"] == "missing":

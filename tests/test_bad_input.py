@@ -1,0 +1,171 @@
+"""Bad input of every kind ends in one line on stderr naming the file and the field, exit 2: unbounded numbers,
+command-line values, electorate CSV options, deep TOML, control characters; and the resource guard refuses a
+run that cannot fit before it starts."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tomli_w
+
+from simkit.cli import main
+from simkit.types import MAX_LATENT_SD, MAX_REGISTER
+
+from conftest import REPO, small_config_dict
+
+FLAGSHIP = REPO / "configs" / "kazakhstan-2022.toml"
+SCENARIOS = REPO / "configs" / "kazakhstan-2022-scenarios.toml"
+
+
+def write(tmp_path, raw, name="c.toml"):
+    path = tmp_path / name
+    path.write_text(tomli_w.dumps(raw))
+    return path
+
+
+def one_line(capsys, *fragments) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("config, assignments, field", [
+    (FLAGSHIP, ["turnout.dispersion=inf"], "turnout.dispersion"),
+    (FLAGSHIP, ["turnout.dispersion=nan"], "turnout.dispersion"),
+    (FLAGSHIP, ["turnout.model=\"beta\"", "turnout.dispersion=inf"], "turnout.dispersion"),
+    (FLAGSHIP, ["preferences.regional_sd=inf"], "preferences.regional_sd"),
+    (FLAGSHIP, ["preferences.dispersion=inf"], "preferences.dispersion"),
+    (FLAGSHIP, ["electorate.station_size_sd=inf"], "electorate.station_size_sd"),
+    (FLAGSHIP, ["electorate.station_size_sd=1e5"], "electorate.station_size_sd"),
+    (FLAGSHIP, ["exit_poll.socis.stations=inf"], "exit_poll.socis.stations"),
+    (FLAGSHIP, ["run.replicates=1e20"], "run.replicates"),
+    (FLAGSHIP, ["electorate.registered=9223372036854775807"], "electorate.registered"),
+    (FLAGSHIP, ["turnout.dispersion=50"], "turnout.dispersion"),
+    (SCENARIOS, ["manipulation.stuffing_south.theta=inf"], "manipulation.stuffing_south.theta"),
+    (SCENARIOS, ["manipulation.stuffing_south.theta=1e9"], "manipulation.stuffing_south.theta"),
+    (SCENARIOS, ["manipulation.stuffing_south.extreme_sd=inf"], "manipulation.stuffing_south.extreme_sd"),
+])
+def test_unbounded_numbers_are_refused_by_validate(config, assignments, field, capsys):
+    args = [f"--set={assignment}" for assignment in assignments]
+    assert main(["validate", str(config), *args]) == 2
+    one_line(capsys, str(config), field)
+
+
+def test_an_unreachable_turnout_mean_is_refused(tmp_path, capsys):
+    raw = small_config_dict(turnout_model="truncated_normal", turnout_dispersion=1.0, turnout_mean=0.05)
+    assert main(["validate", str(write(tmp_path, raw))]) == 2
+    one_line(capsys, "turnout.mean", "cannot be reached")
+
+
+@pytest.mark.parametrize("model, dispersion", [("logit_normal", MAX_LATENT_SD), ("beta", 1e9), ("beta", 1e-9)])
+def test_the_turnout_mean_holds_at_the_bounds(model, dispersion):
+    """At the largest (and smallest) dispersion allowed, mean station turnout is the configured one within 4 SE."""
+    import simkit
+
+    stations, mean = 20_000, 0.6944
+    raw = small_config_dict(stations=stations, registered=stations * 500, turnout_model=model,
+                            turnout_dispersion=dispersion, turnout_mean=mean, replicates=1, regions=(("all", 1.0),))
+    ds = simkit.simulate(simkit.Config.model_validate(raw), workers=1)
+    turnout = (ds["ballots"] / ds["registered"]).values.ravel()
+    standard_error = turnout.std() / np.sqrt(stations)
+    assert abs(turnout.mean() - mean) < 4 * standard_error + 1e-12
+
+
+def test_the_largest_register_comes_out_exact():
+    from simkit.electorate import build_electorate
+
+    raw = small_config_dict(stations=1000, registered=MAX_REGISTER)
+    electorate = build_electorate(__import__("simkit").Config.model_validate(raw).electorate)
+    assert int(electorate.registered.sum()) == MAX_REGISTER
+
+
+def test_stuffing_redraws_are_capped_with_a_clear_error():
+    from simkit.errors import InputError
+    from simkit.model.manipulation import _open_unit_draw
+
+    with pytest.raises(InputError, match="manipulation.s.theta: 5 stuffing fractions still outside"):
+        _open_unit_draw(np.random.default_rng(0), 5, lambda z: np.abs(z) + 1.0, "manipulation.s.theta")
+
+
+def test_the_largest_theta_runs(tmp_path, capsys):
+    raw = small_config_dict(stations=200, registered=100_000, replicates=2)
+    raw["manipulation"] = [{"name": "s", "kind": "ballot_stuffing", "beneficiary": "a", "f_incremental": 0.5,
+                            "f_extreme": 0.5, "theta": MAX_LATENT_SD, "alpha": 2.0, "extreme_sd": MAX_LATENT_SD}]
+    assert main(["run", str(write(tmp_path, raw)), "--quiet", "--processes", "1"]) == 0
+
+
+def test_validate_reports_a_problem_once_not_per_sweep_point(tmp_path, capsys):
+    raw = small_config_dict(sweep={"turnout.mean": [0.4, 0.5, 0.6]})
+    raw["observed"] = {"votes": {"nobody": 3}}
+    assert main(["validate", str(write(tmp_path, raw))]) == 2
+    one_line(capsys, "observed.votes.nobody")
+
+
+def test_fewer_voters_than_stations_names_the_file(tmp_path, capsys):
+    raw = small_config_dict(stations=100, registered=100)
+    raw["electorate"]["regions"] = [{"name": "big", "register_share": 0.99},
+                                    {"name": "tiny", "register_share": 0.01, "stations": 5}]
+    config = write(tmp_path, raw)
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, str(config), "electorate.regions.tiny", "fewer voters (1) than stations (5)")
+
+
+@pytest.mark.parametrize("option, value", [("--block-size", "0"), ("--block-size", "-4"), ("--processes", "-1"),
+                                           ("--workers", "0")])
+def test_bad_counts_on_the_command_line_are_one_line(tmp_path, option, value, capsys):
+    config = write(tmp_path, small_config_dict())
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(config), option, value, "--quiet"])
+    assert stop.value.code == 2
+    one_line(capsys, option, value)
+
+
+@pytest.mark.parametrize("field, value", [("delimiter", ";;"), ("encoding", "klingon")])
+def test_bad_electorate_csv_options_are_config_errors(tmp_path, field, value, capsys):
+    (tmp_path / "stations.csv").write_text("registered\n100\n200\n")
+    raw = small_config_dict()
+    raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered", field: value}
+    config = write(tmp_path, raw)
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, str(config), f"electorate.{field}")
+
+
+def test_toml_nested_3000_deep_is_one_line(tmp_path, capsys):
+    config = tmp_path / "deep.toml"
+    config.write_text("x = " + "[" * 3000 + "]" * 3000 + "\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, str(config), "nested too deeply")
+
+
+def test_a_control_character_in_a_block_name_stays_on_one_line(tmp_path, capsys):
+    raw = small_config_dict()
+    raw["manipulation"] = [{"name": "bad\nname\x1b[31m", "kind": "vote_stealing", "beneficiary": "a",
+                            "fraction": 0.1}]
+    config = write(tmp_path, raw)
+    assert main(["validate", str(config)]) == 2
+    line = one_line(capsys, str(config), "manipulation.bad\\nname\\x1b[31m.name")
+    assert line.isprintable()
+
+
+def test_the_resource_guard_names_the_estimate_and_what_fits(tmp_path, monkeypatch, capsys):
+    from simkit import resources
+
+    monkeypatch.setattr(resources, "available_memory", lambda: 20_000_000)
+    config = write(tmp_path, small_config_dict(stations=5000, registered=2_500_000, replicates=200))
+    assert main(["run", str(config), "--quiet", "--processes", "1"]) == 2
+    line = one_line(capsys, str(config), "needs about", "20 MB is available", "--keep summary")
+    assert "-o RESULT.zarr" in line  # streaming the blocks to disk would fit too
+
+
+def test_the_resource_guard_checks_the_output_disk(tmp_path, monkeypatch, capsys):
+    from simkit import resources
+
+    monkeypatch.setattr(resources, "free_disk", lambda path: 1_000_000)
+    config = write(tmp_path, small_config_dict(stations=5000, registered=2_500_000, replicates=200))
+    out = tmp_path / "r.zarr"
+    assert main(["run", str(config), "--quiet", "--processes", "1", "-o", str(out)]) == 2
+    one_line(capsys, str(out), "uncompressed", "--keep summary")
+    assert not out.exists() and not list(tmp_path.glob(".r.zarr*"))
