@@ -2,10 +2,11 @@
 
 A result appears at its target path only when complete: blocks are written to a staging path
 ``.NAME.partial-PID`` beside the target and renamed into place at the end; a failed or interrupted run
-removes the staging path. Replacing an existing target moves it to ``.NAME.old-PID`` first, then the new
-result into place, then deletes the old one. A run killed in between (SIGKILL leaves no chance to clean
-up) leaves these paths behind: :func:`recover_stale` (called by the next command writing the same
-target) restores the old result when the target is missing and deletes the rest.
+removes the staging path. An existing target is replaced so that it is never missing (:func:`_put_in_place`:
+an atomic rename for a file, an atomic exchange for a folder on Linux, else two renames through
+``.NAME.old-PID``). A run killed at any point (SIGKILL leaves no chance to clean up) may leave a staging
+path behind: :func:`recover_stale` (called by the next command writing the same target) deletes it, and
+restores an ``.old`` result when the target is missing.
 """
 from __future__ import annotations
 
@@ -96,8 +97,34 @@ def staged(target: str | Path) -> Iterator[Path]:
     except BaseException:
         _remove(staging)
         raise
-    if not (target.exists() or target.is_symlink()):
+    _put_in_place(staging, target)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap paths ``a`` and ``b`` atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where the platform
+    or the filesystem cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _put_in_place(staging: Path, target: Path) -> None:
+    """Move the finished ``staging`` to ``target`` so that ``target`` is never missing: a file replaces a file
+    atomically; a folder is swapped with the existing one atomically where the platform can (the old result
+    then sits at the staging path until deleted), else moved aside to ``.NAME.old-PID`` first (restored by
+    :func:`recover_stale` if the run dies between the two renames)."""
+    if not (target.exists() or target.is_symlink()) or not (staging.is_dir() or target.is_dir()):
         os.replace(staging, target)
+        return
+    if _exchange(staging, target):
+        _remove(staging)
         return
     trash = _staging_path(target, OLD)
     os.replace(target, trash)

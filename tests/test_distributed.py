@@ -214,3 +214,34 @@ def test_workers_with_other_versions_are_refused(client, tmp_path, monkeypatch):
     with pytest.raises(simkit.InputError, match="differ from the client's"):
         distributed.run_on_cluster(config(), tmp_path / "r.zarr", replicates=4, block_size=2, client=client)
     assert not list(tmp_path.iterdir())
+
+
+def test_resume_after_a_sigkilled_run_is_bit_identical(client, tmp_path):
+    """`simkit run --resume` after the client of a run was killed with SIGKILL (no cleanup at all) gives
+    exactly the uninterrupted result."""
+    import subprocess
+    import sys
+
+    import tomli_w
+
+    from conftest import REPO
+
+    config_path, target = tmp_path / "c.toml", tmp_path / "dask.zarr"
+    config_path.write_text(tomli_w.dumps(config().raw()))
+    command = [sys.executable, "-m", "simkit.cli", "run", str(config_path), "-o", str(target), "--quiet",
+               "--scheduler", client.scheduler.address, "--replicates", "8", "--block-size", "2", "--seed", "7"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    markers = tmp_path / ".dask.zarr.resumable" / "done"
+    deadline = time.monotonic() + 120
+    while not (markers.exists() and len(list(markers.iterdir())) >= 2):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.02)
+    process.kill()
+    process.communicate(timeout=60)
+    assert not target.exists()
+    resumed = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    reference = local_result(config(), tmp_path / "local.zarr", replicates=8, seed=7, block_size=2)
+    assert_same_result(simkit.open_result(target), reference)
+    assert not list(tmp_path.glob(".dask.zarr*"))

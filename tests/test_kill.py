@@ -1,0 +1,143 @@
+"""Fault injection: ``simkit run`` killed (SIGKILL, SIGTERM) while its workers compute and during the final
+rename. Afterwards: no target or a complete one, no process of the run alive a second later, no staging
+path after the next run on the target. (``--resume`` after a SIGKILL: tests/test_distributed.py.)"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+import simkit
+from simkit.cli import main
+
+from conftest import REPO, small_config_dict
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+#: enough station-draws for a process pool (engine.PARALLEL_MIN_DRAWS), a few seconds of work on 2 cores
+RUN = dict(stations=20_000, registered=10_000_000, replicates=400)
+
+
+def environment() -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(tomli_w.dumps(small_config_dict(**RUN)))
+    return path
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting to be reaped)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status
+
+
+def start_run(config: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "simkit.cli", "run", str(config), "-o", str(out), "--quiet",
+                             "--processes", "2", *extra], env=environment(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_workers(process: subprocess.Popen, timeout: float = 120) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = children(process.pid)
+        if len(workers) >= 2:
+            time.sleep(0.5)  # let them start their blocks
+            return children(process.pid)
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the run never started its workers")
+
+
+def assert_complete(path: Path, replicates: int) -> None:
+    ds = simkit.open_result(path)
+    assert ds.sizes["replicate"] == replicates
+    assert int(ds["total_ballots"].min()) > 0  # every block written
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, 128 + signal.SIGTERM)])
+def test_a_killed_run_leaves_no_worker_and_nothing_after_the_next_run(config, tmp_path, signum, code, capsys):
+    out = tmp_path / "out.zarr"
+    process = start_run(config, out)
+    workers = wait_for_workers(process)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert "Traceback" not in err
+    time.sleep(1.0)
+    assert not [pid for pid in workers if alive(pid)]
+    assert not out.exists()
+    if signum == signal.SIGTERM:  # handled like SIGINT: staging removed at once
+        assert not list(tmp_path.glob(".out.zarr*")), err
+    assert main(["run", str(config), "-o", str(out), "--quiet", "--replicates", "3", "--processes", "1"]) == 0
+    assert not list(tmp_path.glob(".out.zarr*"))
+    assert_complete(out, 3)
+
+
+KILL_IN_RENAME = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    import simkit.io as io
+    point = sys.argv[1]
+    if point == "between-renames":  # the platform has no atomic exchange: die between the two renames
+        io._exchange = lambda a, b: False
+        real_replace = os.replace
+        def replace(src, dst):
+            real_replace(src, dst)
+            if ".old-" in Path(dst).name:
+                os.kill(os.getpid(), signal.SIGKILL)
+        io.os = type(sys)("os_with_a_fault")
+        io.os.__dict__.update(os.__dict__)
+        io.os.replace = replace
+    else:  # the exchange is done: die before the old result is deleted
+        real_remove = io._remove
+        def remove(path):
+            if ".partial-" in path.name and path.exists():
+                os.kill(os.getpid(), signal.SIGKILL)
+            real_remove(path)
+        io._remove = remove
+    from simkit.cli import main
+    sys.exit(main(sys.argv[2:]))
+""")
+
+
+@pytest.mark.parametrize("point", ["after-exchange", "between-renames"])
+def test_a_run_killed_in_the_final_rename_never_loses_the_target(config, tmp_path, point):
+    out = tmp_path / "out.zarr"
+    assert main(["run", str(config), "-o", str(out), "--quiet", "--replicates", "2", "--processes", "1"]) == 0
+    killed = subprocess.run([sys.executable, "-c", KILL_IN_RENAME, point, "run", str(config), "-o", str(out),
+                             "--quiet", "--replicates", "3", "--processes", "1", "--overwrite"],
+                            env=environment(), capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    if point == "after-exchange":
+        assert_complete(out, 3)  # the new result is in place; the old one waits at the staging path
+    else:
+        assert not out.exists() and list(tmp_path.glob(".out.zarr.old-*"))
+    assert main(["run", str(config), "-o", str(out), "--quiet", "--replicates", "4", "--processes", "1",
+                 "--overwrite"]) == 0
+    assert not list(tmp_path.glob(".out.zarr*"))
+    assert_complete(out, 4)
