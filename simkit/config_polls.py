@@ -64,21 +64,20 @@ def _number_or_range(check, kind):
     return PlainValidator(validate)
 
 
-def _station_count(value: int) -> int:
-    if not 1 <= value <= MAX_STATIONS:
-        raise ValueError(f"must be between 1 and {MAX_STATIONS:,}, got {value}")
-    return value
-
-
-def _respondent_count(value: int) -> int:
-    if not 1 <= value <= MAX_REGISTER:
-        raise ValueError(f"must be between 1 and {MAX_REGISTER:,}, got {value}")
-    return value
+def _count_up_to(largest: int):
+    """A check of a count: at least 1 and at most ``largest``."""
+    def check(value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be at least 1, got {value}")
+        if value > largest:
+            raise ValueError(f"must be at most {largest:,}, got {value}")
+        return value
+    return check
 
 
 Count = Annotated[int, Field(ge=1, le=MAX_REGISTER)]
-StationCountOrRange = Annotated[int | list[int], _number_or_range(_station_count, int)]
-CountOrRange = Annotated[int | list[int], _number_or_range(_respondent_count, int)]
+StationCountOrRange = Annotated[int | list[int], _number_or_range(_count_up_to(MAX_STATIONS), int)]
+CountOrRange = Annotated[int | list[int], _number_or_range(_count_up_to(MAX_REGISTER), int)]
 RateOrRange = Annotated[float | list[float], _number_or_range(_positive_share, float)]
 MisreportRow = Annotated[dict[str, Share], AfterValidator(_row_total)]
 Published = Annotated[dict[str, Share], AfterValidator(_published_total)]

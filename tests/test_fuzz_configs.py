@@ -9,6 +9,7 @@ never a traceback or a warning; never an output or staging path left by a refuse
 from __future__ import annotations
 
 import math
+import signal
 import warnings
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from simkit.config import _parse_toml, _resolve_paths
 from conftest import REPO
 
 CONFIGS = sorted((REPO / "configs").glob("*.toml"))
+#: seconds one example may take (validate and a one-replicate run take well under one)
+EXAMPLE_SECONDS = 60
 #: the electorate of a fuzzed run: small, so one replicate takes well under a second
 SMALL_ELECTORATE = {"registered": 1_500_000, "stations": 1200}  # the polls' stations stay below 1200
 
@@ -89,7 +92,7 @@ def mutants(draw):
     name = draw(st.sampled_from(sorted(RAW)))
     raw = copy.deepcopy(RAW[name])
     action = draw(st.sampled_from(["set", "set", "scale", "scale", "remove", "duplicate"]))
-    if action == "duplicate":
+    if action == "duplicate" and blocks(raw):
         trail, items = draw(st.sampled_from(blocks(raw)))
         items.append(copy.deepcopy(draw(st.sampled_from(items))))
         return name, raw, f"duplicate a block of {'.'.join(map(str, trail))}"
@@ -129,12 +132,25 @@ def check_outcome(code: int, err: str, config: Path, out: Path | None = None) ->
         assert not out.exists()
 
 
-@pytest.mark.filterwarnings("error")
 @settings(max_examples=200, derandomize=True, deadline=None,
           suppress_health_check=list(HealthCheck))
 @given(mutant=mutants(), also_run=st.booleans())
 def test_mutated_configs_fail_cleanly_or_run(tmp_path_factory, capsys, mutant, also_run):
     name, raw, _ = mutant
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(EXAMPLE_SECONDS)  # a hang (an unbounded loop) fails the example instead of stalling the suite
+    try:
+        run_mutant(tmp_path_factory, capsys, name, raw, also_run)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def too_slow(signum, frame):
+    raise AssertionError(f"one example took more than {EXAMPLE_SECONDS} s: a hang")
+
+
+def run_mutant(tmp_path_factory, capsys, name, raw, also_run):
     folder = tmp_path_factory.mktemp("fuzz")
     config = folder / name
     try:
