@@ -35,7 +35,8 @@ class Block(BaseModel):
 
 
 #: the largest dispersion each model honours (its mean matched to Monte Carlo error; see :mod:`simkit.types`)
-TURNOUT_DISPERSION_LIMITS = {"logit_normal": MAX_LATENT_SD, "truncated_normal": MAX_LATENT_SD, "beta": MAX_CONCENTRATION}
+TURNOUT_DISPERSION_LIMITS = {"logit_normal": MAX_LATENT_SD, "truncated_normal": MAX_LATENT_SD,
+                             "beta": MAX_CONCENTRATION}
 PREFERENCE_DISPERSION_LIMITS = {"dirichlet": MAX_CONCENTRATION, "logistic_normal": MAX_LATENT_SD,
                                 "truncated_normal": MAX_LATENT_SD}
 
@@ -67,7 +68,8 @@ class Region(Block):
     name: Identifier
     label: str = ""
     register_share: PositiveShare = Field(description="share of the national register in this region")
-    stations: int | None = Field(None, ge=1, le=MAX_STATIONS, description="stations in the region; default ∝ register share")
+    stations: int | None = Field(None, ge=1, le=MAX_STATIONS,
+                                 description="stations in the region; default ∝ register share")
 
 
 class SyntheticElectorate(Block):
@@ -155,7 +157,8 @@ class Turnout(Block):
     def _honourable(self) -> "Turnout":
         problems = dispersion_problems(TURNOUT_DISPERSION_LIMITS[self.model], self.model, self.dispersion)
         if not problems and self.model != "beta":
-            means = {"mean": self.mean, **{f"regional_mean.{name}": value for name, value in self.regional_mean.items()}}
+            means = {"mean": self.mean,
+                     **{f"regional_mean.{name}": value for name, value in self.regional_mean.items()}}
             problems = [f"{field}: {problem}" for field, target in means.items()
                         for problem in unreachable_mean(self.model, target, self.dispersion)]
         if problems:

@@ -140,10 +140,13 @@ class InferenceSettings(_Block):
     particles: int = Field(400, ge=20, le=MAX_SIMULATIONS, description="particles per generation")
     max_generations: int = Field(12, ge=1, le=1000, description="generations after the prior pilot, at most")
     final_tolerance: Positive = Field(0.5, description="stop once the tolerance reaches this (simulation-noise units)")
-    min_ess: int = Field(50, ge=5, le=MAX_SIMULATIONS, description="stop before a generation whose ESS would fall below this")
+    min_ess: int = Field(50, ge=5, le=MAX_SIMULATIONS,
+                         description="stop before a generation whose ESS would fall below this")
     ess_fraction: OpenShare = Field(0.5, description="each generation keeps this share of the previous ESS")
-    pilot: int | None = Field(None, ge=20, le=MAX_SIMULATIONS, description="prior simulations for the summaries (default: particles)")
-    noise_replicates: int = Field(40, ge=5, le=MAX_SIMULATIONS, description="simulations at the prior median for the noise scale")
+    pilot: int | None = Field(None, ge=20, le=MAX_SIMULATIONS,
+                              description="prior simulations for the summaries (default: particles)")
+    noise_replicates: int = Field(40, ge=5, le=MAX_SIMULATIONS,
+                                  description="simulations at the prior median for the noise scale")
     predictive: int = Field(200, ge=10, le=MAX_SIMULATIONS, description="posterior predictive simulations")
     adjustment: Literal["none", "linear"] = Field(
         "none", description="linear: Beaumont et al. (2002) regression adjustment of the final particles; "

@@ -136,7 +136,8 @@ class ExitPollConfig(_Sample):
     response_rate: RateOrRange = 1.0
     response_propensity: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=dict)
     misreport: dict[str, MisreportRow] = Field(default_factory=dict)
-    stated_error: float | None = Field(None, ge=0, le=1, description="the pollster's stated margin of error, as a share")
+    stated_error: float | None = Field(None, ge=0, le=1,
+                                      description="the pollster's stated margin of error, as a share")
 
     @model_validator(mode="after")
     def _design(self):

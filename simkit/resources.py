@@ -1,16 +1,16 @@
-"""The resource guard: a run whose planned memory or output exceeds what the machine has is refused before
-it starts, with the estimate and an option that would fit.
+"""The resource guard: a run whose planned memory or output exceeds what the machine has is refused before it
+starts, with the estimate and an option that would fit.
 
-The estimate counts the int64 arrays of :func:`simkit.engine.block_dataset` (8 bytes per value):
-per replicate, sweep point and scenario the totals (1 + options), the regional totals (regions × (1 +
-options)) and, with ``keep = "full"``, the station arrays (stations × (1 + options), and stations × (2
-+ 2 × options) more of ground truth when the config has manipulation blocks). A block is held about
-:data:`COPIES` times while it is assembled into a Dataset and written; a local run keeps up to 3 ×
-workers + 1 blocks (at most all of them) (2 × workers submitted ahead, one being computed per worker, one being written); a
-netCDF output or a run without output gathers every replicate in memory, twice while concatenating. The
-output is the uncompressed size of the replicate arrays (zarr and netCDF compress it, so the check is
-conservative). Memory available is ``MemAvailable`` of ``/proc/meminfo`` (psutil elsewhere, when installed;
-no memory check without either); disk space is that of the output's folder.
+The estimate counts the int64 arrays of :func:`simkit.engine.block_dataset` (8 bytes per value): per
+replicate, sweep point and scenario the totals (1 + options), the regional totals (regions × (1 + options))
+and, with ``keep = "full"``, the station arrays (stations × (1 + options), and stations × (2 + 2 × options)
+more of ground truth when the config has manipulation blocks). A block is held about :data:`COPIES` times
+while it is assembled into a Dataset and written; a local run keeps up to 3 × workers + 1 blocks (2 × workers
+submitted ahead, one being computed per worker, one being written; at most all the run's blocks); a netCDF
+output or a run without output gathers every replicate in memory, twice while concatenating. The output is the
+uncompressed size of the replicate arrays (zarr and netCDF compress it, so the check is conservative). Memory
+available is ``MemAvailable`` of ``/proc/meminfo`` (psutil elsewhere, when installed; no memory check without
+either); disk space is that of the output's folder.
 """
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ import signal
 import warnings
 from pathlib import Path
 
-import pytest
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
