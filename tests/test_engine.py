@@ -30,6 +30,8 @@ def configs(draw):
         invalid=draw(st.booleans()), replicates=draw(st.integers(1, 5)), seed=draw(st.integers(0, 2**32)))
     if raw["turnout"]["model"] == "beta":
         raw["turnout"]["dispersion"] = draw(st.floats(0.5, 100.0))
+    if raw["turnout"]["model"] == "truncated_normal":  # wider SDs cannot reach means near 0.05 or 0.95 (refused)
+        raw["turnout"]["dispersion"] = draw(st.floats(0.05, 0.3))
     if raw["preferences"]["model"] == "truncated_normal":
         raw["preferences"]["dispersion"] = draw(st.floats(0.01, 0.4))
     if raw["preferences"]["model"] == "logistic_normal":
