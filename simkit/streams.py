@@ -25,6 +25,7 @@ MANIPULATION_DRAWS = 11  #: + 2 * block index: the mechanism's own draws
 EXIT_POLL = 100  #: a poll's draws, keyed (replicate, EXIT_POLL, poll index)
 MISREPORT = 101  #: compare's misreporting search, keyed (MISREPORT, poll index, option)
 STATION_SAMPLE = 102  #: calibrate's published sample of stations, keyed (replicate, STATION_SAMPLE, sweep point)
+TIMELINE_NULL = 103  #: the timeline tests' simulated null, keyed (TIMELINE_NULL,)
 ELECTORATE = 2**32 - 1  #: the synthetic register, keyed (ELECTORATE,) from the electorate's seed
 
 
