@@ -112,6 +112,8 @@ def fit_spain(frame: pd.DataFrame, bootstrap: int = 200, seed: int = 20191110) -
     standard errors; a JSON-ready dict (the preset ``timeline-spain-2019-11.json``)."""
     from ..model.timeline import parse_clock
 
+    if bootstrap < 2:
+        raise ValueError(f"bootstrap: at least 2 resamples for a standard error, got {bootstrap}")
     registered = frame["registered"].to_numpy(np.int64)
     kept, excluded = usable(frame)
     bins = bin_counts(kept)
