@@ -1,0 +1,88 @@
+"""The numbers of the README's timeline section, recomputed: Spain's fit, the tests' size and power on
+simulated elections, and the Kazakhstan 2022 p-values by region under both interpolations.
+
+    python scripts/timeline_report.py [--replicates 100] [--draws 10000]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from simkit import streams
+from simkit.config import load_config
+from simkit.timeline.calibration import rejection_rates
+from simkit.timeline.observed import from_config
+from simkit.timeline.profile import honest_profile, load_fit
+from simkit.timeline.statistics import TESTS, run_tests
+
+REPO = Path(__file__).resolve().parents[1]
+MAGNITUDES = ((0.05, 0.05), (0.1, 0.1), (0.2, 0.2))  # (coerced share of the register, stuffing theta)
+
+
+def spain_table() -> str:
+    fit = load_fit()
+    lines = ["| quantity | value |", "|---|---|"]
+    lines.append(f"| tables used (excluded: cumulative decreases) | {fit['stations']:,} ({fit['excluded']['decreasing']}) |")
+    lines.append("| mean share of the final count: 09-14, 14-18, after 18 | "
+                 + ", ".join(f"{p:.4f} ± {s:.4f}" for p, s in zip(fit["bin_shares"], fit["bin_shares_se"])) + " |")
+    lines.append(f"| kappa_station (by bin) | {fit['kappa_station']:.1f} ± {fit['kappa_station_se']:.1f} ("
+                 + ", ".join(f"{k:.0f}" for k in fit["kappa_station_by_bin"]) + ") |")
+    lines.append(f"| kappa_region, 52 provinces (by bin) | {fit['kappa_region']:.0f} ± {fit['kappa_region_se']:.0f} ("
+                 + ", ".join(f"{k:.0f}" for k in fit["kappa_region_by_bin"]) + ") |")
+    lines.append("| station SD of the share of the final reached at 14:00, 18:00 | "
+                 + ", ".join(f"{v:.4f} ± {s:.4f}" for v, s in zip(fit["station_sd"], fit["station_sd_se"])) + " |")
+    return "\n".join(lines)
+
+
+def calibration_table(replicates: int) -> str:
+    lines = ["| coerced share | stuffing theta | size: front-loading | size: late surge | size: departure | "
+             "power of front-loading vs coercion | power of late surge vs late stuffing | power of departure "
+             "(coercion / stuffing) |", "|---|---|---|---|---|---|---|---|"]
+    for share, theta in MAGNITUDES:
+        rates = rejection_rates(replicates=replicates, coerced_share=share, stuffing_theta=theta)
+        size, power = rates["size"], rates["power"]
+        lines.append(f"| {share} | {theta} | {size['front_loading']:.3f} | {size['late_surge']:.3f} | "
+                     f"{size['departure']:.3f} | {power['coercion']['front_loading']:.3f} | "
+                     f"{power['late_stuffing']['late_surge']:.3f} | {power['coercion']['departure']:.3f} / "
+                     f"{power['late_stuffing']['departure']:.3f} |")
+    lines.append(f"\n(size over {rates['n_size']} honest region rows, power over {rates['n_power']} affected region "
+                 f"rows, per magnitude; alpha {rates['alpha']})")
+    return "\n".join(lines)
+
+
+def kazakhstan_table(draws: int) -> str:
+    path = REPO / "configs" / "kazakhstan-2022.toml"
+    cfg = load_config(path)
+    loaded = from_config(cfg, str(path))
+    timeline = cfg.timeline
+    results = {}
+    for interpolation in ("linear", "pchip"):
+        profile = honest_profile(timeline.opening, timeline.reports, timeline.closing, interpolation=interpolation)
+        rows = run_tests(loaded.observed, profile, timeline.opening, timeline.closing,
+                         streams.generator(0, streams.TIMELINE_NULL), draws)
+        results[interpolation] = {(row["region"], row["test"]): row for row in rows}
+    regions = loaded.observed.region_names + ["all", "national"]
+    header = "| region | " + " | ".join(f"{t} (stat; p linear / pchip)" for t in TESTS) + " |"
+    lines = [header, "|---|" + "---|" * len(TESTS)]
+    for region in regions:
+        cells = []
+        for test in TESTS:
+            linear, pchip = results["linear"].get((region, test)), results["pchip"].get((region, test))
+            cells.append("" if linear is None else
+                         f"{linear['statistic']:.3f}; {linear['p_value']:.4f} / {pchip['p_value']:.4f}")
+        lines.append(f"| {region} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replicates", type=int, default=100)
+    parser.add_argument("--draws", type=int, default=10_000)
+    args = parser.parse_args()
+    print("## Spain 2019 fit\n\n" + spain_table())
+    print("\n## Kazakhstan 2022\n\n" + kazakhstan_table(args.draws))
+    print("\n## Size and power\n\n" + calibration_table(args.replicates))
+
+
+if __name__ == "__main__":
+    main()
