@@ -160,6 +160,8 @@ def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimelin
         if not opening < parse_clock(t) < closing:
             problems.append(f"observed.timeline.reports[{i}]: {t} is outside the opening hours "
                             f"{timeline.opening}-{timeline.closing}")
+    if not problems and list(observed.reports) != list(timeline.reports):
+        problems.append(f"observed.timeline.reports: must equal timeline.reports ({', '.join(timeline.reports)})")
     if observed.early_report is not None and observed.early_report not in observed.reports:
         problems.append(f"observed.timeline.early_report: {observed.early_report} is not one of the reports")
     n_values = len(observed.reports) + 1

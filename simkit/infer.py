@@ -173,12 +173,12 @@ def statistic_names(cfg: Config, groups: list[str], region_names: list[str]) -> 
 def observed_timeline_values(cfg: Config, region_names: list[str]) -> tuple[tuple[int, ...], int, dict]:
     """The regions of ``[observed.timeline]`` (indices into ``region_names``), the early report's index and
     the observed front-loading and late-surge statistics (:mod:`simkit.timeline.statistics`) by test."""
-    from .timeline.statistics import ObservedTimeline, shares_of_final, statistics
+    from .timeline.statistics import RegionalTimeline, shares_of_final, statistics
 
     spec = cfg.observed.timeline
     regions = tuple(i for i, name in enumerate(region_names) if name in spec.turnout_percent)
     turnout = np.array([spec.turnout_percent[region_names[i]] for i in regions], float) / 100.0
-    early = ObservedTimeline([], list(spec.reports), turnout, np.ones(len(regions)),
+    early = RegionalTimeline([], list(spec.reports), turnout, np.ones(len(regions)),
                              early_report=spec.early_report).early_index(cfg.timeline.opening, cfg.timeline.closing)
     return regions, early, statistics(shares_of_final(turnout), np.ones(len(regions)), early)
 

@@ -9,12 +9,12 @@ import math
 import numpy as np
 
 from .timeline.profile import HonestProfile
-from .timeline.statistics import ObservedTimeline, null_cumulative
+from .timeline.statistics import RegionalTimeline, null_cumulative
 
 BAND = (0.05, 0.95)
 
 
-def plot_timeline(observed: ObservedTimeline, profile: HonestProfile, rng: np.random.Generator,
+def plot_timeline(observed: RegionalTimeline, profile: HonestProfile, rng: np.random.Generator,
                   draws: int = 2000, labels: dict[str, str] | None = None):
     """Small multiples of the regions' curves (``observed``) against the honest band of ``profile``."""
     from matplotlib.figure import Figure

@@ -15,7 +15,7 @@ import tomli_w
 from .. import engine, streams
 from ..config import parse_config
 from .profile import honest_profile
-from .statistics import TESTS, ObservedTimeline, run_tests
+from .statistics import TESTS, RegionalTimeline, run_tests
 
 HOURS = {"opening": "07:00", "closing": "20:00", "reports": ["10:05", "12:05", "14:05", "16:05", "18:05"]}
 
@@ -60,7 +60,7 @@ def rejection_rates(regions: int = 10, stations: int = 60, replicates: int = 40,
         counts = ds["timeline_ballots"].sel(scenario=scenario).values  # (replicate, region, report)
         flags = {test: [] for test in TESTS}
         for r in range(counts.shape[0]):
-            observed = ObservedTimeline(names, HOURS["reports"], counts[r] / registered[:, None], registered)
+            observed = RegionalTimeline(names, HOURS["reports"], counts[r] / registered[:, None], registered)
             rows = run_tests(observed, profile, HOURS["opening"], HOURS["closing"],
                              streams.generator(seed, streams.TIMELINE_NULL, r), draws)
             for row in rows:

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..config import Config
 from ..config_timeline import TimelineConfig
 from ..errors import InputError
-from .statistics import ObservedTimeline
+from .statistics import RegionalTimeline
 
 
 class _Block(BaseModel):
@@ -62,7 +62,7 @@ class TimelineMap(_Block):
 class Loaded:
     """An observed timeline with the hours it was published on, and notes on excluded stations."""
 
-    observed: ObservedTimeline
+    observed: RegionalTimeline
     timeline: TimelineConfig
     excluded: dict[str, int]
     source: str
@@ -75,15 +75,12 @@ def from_config(cfg: Config, source: str) -> Loaded:
     spec = cfg.observed.timeline
     if spec is None or cfg.timeline is None:
         raise InputError(f"{source}: observed.timeline: missing (the config has no published timeline)")
-    if list(spec.reports) != list(cfg.timeline.reports):
-        raise InputError(f"{source}: observed.timeline.reports: must equal timeline.reports "
-                         f"({', '.join(cfg.timeline.reports)})")
     electorate = build_electorate(cfg.electorate)
     registered = dict(zip(electorate.region_names, electorate.region_registered()))
     names = list(spec.turnout_percent)
     turnout = np.array([spec.turnout_percent[name] for name in names], float) / 100.0
     national = None if spec.national is None else np.array(spec.national, float) / 100.0
-    observed = ObservedTimeline(names, list(spec.reports), turnout,
+    observed = RegionalTimeline(names, list(spec.reports), turnout,
                                 np.array([registered[name] for name in names], float), national, spec.early_report)
     return Loaded(observed, cfg.timeline, {}, source)
 
@@ -140,6 +137,6 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
     sums = np.zeros((len(names), counts.shape[1]))
     np.add.at(sums, index, counts)
     register = np.bincount(index, weights=registered, minlength=len(names))
-    observed = ObservedTimeline([str(n) for n in names], list(spec.timeline.reports), sums / register[:, None],
+    observed = RegionalTimeline([str(n) for n in names], list(spec.timeline.reports), sums / register[:, None],
                                 register, sums.sum(axis=0) / register.sum())
     return Loaded(observed, spec.timeline, excluded, str(data))

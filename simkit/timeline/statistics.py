@@ -42,7 +42,7 @@ TOP_CONTRIBUTORS = 3
 
 
 @dataclass(frozen=True)
-class ObservedTimeline:
+class RegionalTimeline:
     """Published regional timelines: ``turnout`` (region, report + 1) share of the register at each
     intermediate report and the final; ``weights`` (region,) register (or final ballots) of each region;
     ``reports`` the intermediate times "HH:MM"; ``national`` (report + 1,) or None."""
@@ -96,7 +96,7 @@ def _row(region, test, statistic, null, p_value, **extra) -> dict:
             "null_sd": float(np.std(null, ddof=1)), "p_value": float(p_value), "alternative": ALTERNATIVE, **extra}
 
 
-def run_tests(observed: ObservedTimeline, profile: HonestProfile, opening: str, closing: str,
+def run_tests(observed: RegionalTimeline, profile: HonestProfile, opening: str, closing: str,
               rng: np.random.Generator, draws: int = DEFAULT_DRAWS) -> list[dict]:
     """Rows (one per region and test, then ``all`` per test, then ``national`` when published) with
     ``region, test, statistic, null_mean, null_sd, p_value, alternative`` (``all`` adds ``contributors``)."""
