@@ -71,7 +71,7 @@ def test_spain_in_sample_through_the_command_line(repo, capsys):
     from simkit.cli import main
 
     code = main(["timeline", str(data_file(RELATIVE_PATH)), "--map",
-                 str(repo / "configs" / "spain-2019-11-timeline-map.toml"), "--json", "--draws", "2000"])
+                 str(repo / "configs" / "maps" / "spain-2019-11-timeline.toml"), "--json", "--draws", "2000"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["excluded_stations"] == {"decreasing": 213}
     provinces = [row for row in out["rows"] if row["region"] not in ("all", "national")]
