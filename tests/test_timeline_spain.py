@@ -9,7 +9,7 @@ import pytest
 from simkit.data import data_file
 from simkit.model.timeline import dirichlet, honest_bins
 from simkit.timeline.profile import load_fit
-from simkit.timeline.spain import RELATIVE_PATH, bin_counts, fit_spain, read_spain, usable
+from simkit.timeline.spain import RELATIVE_PATH, fit_spain, read_spain, usable
 
 K = 3.0  #: standard errors allowed
 REPLICATES = 20
