@@ -134,3 +134,14 @@ def test_bad_timeline_configs_name_the_field(timeline, message):
     with pytest.raises(ConfigError) as error:
         parse_config(tomli_w.dumps(raw))
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_timeline_round_trips_through_saved_results(tmp_path, suffix):
+    from simkit import io
+
+    ds = engine.simulate(config(True), workers=1)
+    io.write_dataset(ds, tmp_path / f"result{suffix}")
+    back = io.open_result(tmp_path / f"result{suffix}")
+    assert list(back["report_time"].values) == list(ds["report_time"].values)
+    assert np.array_equal(back["timeline_ballots"].values, ds["timeline_ballots"].values)
