@@ -97,3 +97,28 @@ def test_bad_timelines_exit_2_with_one_line_and_write_nothing(repo, tmp_path, ca
     assert code == 2
     assert message in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not figure.exists() and stdout == ""
+
+
+MAP = """[timeline]
+opening = "09:00"
+closing = "20:00"
+reports = ["14:00", "18:00"]
+[columns]
+region = "region"
+registered = "registered"
+reports = ["b14", "b18"]
+final = "final"
+"""
+
+
+@pytest.mark.parametrize("rows, message", [
+    ("a,100,30,20,50", "row 2: cumulative ballots decrease"),
+    ("a,100,30,60,120", "row 2: ballots exceed registered (turnout above 100%)"),
+])
+def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
+    data, map_path, figure = tmp_path / "stations.csv", tmp_path / "map.toml", tmp_path / "figure.png"
+    data.write_text("region,registered,b14,b18,final\n" + rows + "\nb,100,30,40,50\n")
+    map_path.write_text(MAP)
+    code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path), "--plot", str(figure))
+    assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert not figure.exists() and stdout == ""
