@@ -13,6 +13,7 @@ from simkit.config import load_config
 from simkit.timeline.calibration import rejection_rates
 from simkit.timeline.observed import from_config
 from simkit.timeline.profile import honest_profile, load_fit
+from simkit.timeline.spain import read_spain, reproduction, usable
 from simkit.timeline.statistics import TESTS, run_tests
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,6 +32,13 @@ def spain_table() -> str:
                  + ", ".join(f"{k:.0f}" for k in fit["kappa_region_by_bin"]) + ") |")
     lines.append("| station SD of the share of the final reached at 14:00, 18:00 | "
                  + ", ".join(f"{v:.4f} ± {s:.4f}" for v, s in zip(fit["station_sd"], fit["station_sd_se"])) + " |")
+    kept, _ = usable(read_spain())
+    result = reproduction(kept, fit)
+    lines.append("| simulated (20 replicates): national turnout at 14:00, 18:00 (observed) | "
+                 + ", ".join(f"{100 * m:.2f}% (SD {100 * s:.2f}; {100 * o:.2f}%)" for m, s, o in
+                             zip(result["simulated"], result["simulated_sd"], result["observed"])) + " |")
+    lines.append("| simulated station SD of the share reached at 14:00, 18:00 | "
+                 + ", ".join(f"{m:.4f} (SD {s:.4f})" for m, s in zip(result["spread"], result["spread_sd"])) + " |")
     return "\n".join(lines)
 
 

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from simkit.data import data_file
-from simkit.model.timeline import dirichlet, honest_bins
 from simkit.timeline.profile import load_fit
-from simkit.timeline.spain import RELATIVE_PATH, fit_spain, read_spain, usable
+from simkit.timeline.spain import RELATIVE_PATH, fit_spain, read_spain, reproduction, usable
 
 K = 3.0  #: standard errors allowed
 REPLICATES = 20
@@ -24,20 +23,6 @@ def spain():
     return frame, kept
 
 
-def simulate(kept, fit, seed):
-    """Spain's tables (their final counts, their provinces) drawn from the fitted model, R times:
-    cumulative counts at 14:00 and 18:00, (replicate, station, 2)."""
-    rng = np.random.default_rng(seed)
-    final = kept["ballots_final"].to_numpy(np.int64)
-    codes, province = np.unique(kept["region"].to_numpy(), return_inverse=True)
-    out = []
-    for _ in range(REPLICATES):
-        regional = dirichlet(rng, np.tile(fit["bin_shares"], (len(codes), 1)), fit["kappa_region"])
-        bins = honest_bins(rng, final, regional, province, fit["kappa_station"])
-        out.append(np.cumsum(bins, axis=1)[:, :2])
-    return np.array(out)
-
-
 def test_the_shipped_fit_is_what_the_script_computes(spain):
     frame, _ = spain
     shipped = load_fit()
@@ -48,21 +33,15 @@ def test_the_shipped_fit_is_what_the_script_computes(spain):
 
 
 def test_fitted_profile_reproduces_national_turnouts_and_station_spread(spain):
-    frame, kept = spain
+    _, kept = spain
     fit = load_fit()
-    simulated = simulate(kept, fit, seed=2019)
-    registered = kept["registered"].to_numpy().sum()
-    observed = kept[["ballots_1400", "ballots_1800"]].to_numpy().sum(axis=0) / registered
-    national = simulated.sum(axis=1) / registered  # (replicate, 2)
+    result = reproduction(kept, fit, replicates=REPLICATES)
     # SE of the national share: the replicates' spread (regional draws) plus the fit's own SE of p
-    se = np.sqrt(national.var(axis=0, ddof=1) + np.square(np.cumsum(fit["bin_shares_se"])[:2])
-                 * (kept["ballots_final"].sum() / registered) ** 2)
-    assert np.all(np.abs(national.mean(axis=0) - observed) <= K * se), (national.mean(axis=0), observed, se)
-    final = kept["ballots_final"].to_numpy(float)
-    spread = (simulated / final[None, :, None]).std(axis=1)  # (replicate, 2)
-    se_spread = np.sqrt(spread.var(axis=0, ddof=1) + np.square(fit["station_sd_se"]))
-    assert np.all(np.abs(spread.mean(axis=0) - fit["station_sd"]) <= K * se_spread), (
-        spread.mean(axis=0), fit["station_sd"], se_spread)
+    scale = kept["ballots_final"].sum() / kept["registered"].sum()
+    se = np.sqrt(result["simulated_sd"] ** 2 + np.square(np.cumsum(fit["bin_shares_se"])[:2] * scale))
+    assert np.all(np.abs(result["simulated"] - result["observed"]) <= K * se), result
+    se_spread = np.sqrt(result["spread_sd"] ** 2 + np.square(fit["station_sd_se"]))
+    assert np.all(np.abs(result["spread"] - fit["station_sd"]) <= K * se_spread), result
 
 
 def test_spain_in_sample_through_the_command_line(repo, capsys):

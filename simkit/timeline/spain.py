@@ -161,3 +161,31 @@ def fit_spain(frame: pd.DataFrame, bootstrap: int = 200, seed: int = 20191110) -
         "station_sd_se": [float(v) for v in np.std(spreads, axis=0, ddof=1)],
         "bootstrap": bootstrap,
     }
+
+
+def simulate_tables(kept: pd.DataFrame, fit: dict, replicates: int, seed: int) -> np.ndarray:
+    """Spain's tables (their final counts and provinces) drawn from the fitted model ``replicates`` times:
+    cumulative counts at 14:00 and 18:00, (replicate, station, 2) int64."""
+    from ..model.timeline import dirichlet, honest_bins
+
+    rng = np.random.default_rng(seed)
+    final = kept["ballots_final"].to_numpy(np.int64)
+    codes, province = np.unique(kept["region"].to_numpy(), return_inverse=True)
+    out = []
+    for _ in range(replicates):
+        regional = dirichlet(rng, np.tile(fit["bin_shares"], (len(codes), 1)), fit["kappa_region"])
+        out.append(np.cumsum(honest_bins(rng, final, regional, province, fit["kappa_station"]), axis=1)[:, :2])
+    return np.array(out)
+
+
+def reproduction(kept: pd.DataFrame, fit: dict, replicates: int = 20, seed: int = 2019) -> dict[str, np.ndarray]:
+    """The fitted model against Spain (each (2,): 14:00, 18:00): ``observed`` national turnout and its
+    ``simulated`` mean and ``simulated_sd`` over replicates; the station SD of the share of the final reached,
+    ``spread`` simulated (mean, ``spread_sd`` over replicates)."""
+    simulated = simulate_tables(kept, fit, replicates, seed)
+    registered = kept["registered"].to_numpy().sum()
+    national = simulated.sum(axis=1) / registered
+    spread = (simulated / kept["ballots_final"].to_numpy(float)[None, :, None]).std(axis=1)
+    return {"observed": kept[["ballots_1400", "ballots_1800"]].to_numpy().sum(axis=0) / registered,
+            "simulated": national.mean(axis=0), "simulated_sd": national.std(axis=0, ddof=1),
+            "spread": spread.mean(axis=0), "spread_sd": spread.std(axis=0, ddof=1)}
