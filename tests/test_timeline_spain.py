@@ -50,10 +50,13 @@ def test_spain_in_sample_through_the_command_line(repo, capsys):
     from simkit.cli import main
 
     code = main(["timeline", str(data_file(RELATIVE_PATH)), "--map",
-                 str(repo / "configs" / "maps" / "spain-2019-11-timeline.toml"), "--json", "--draws", "2000"])
+                 str(repo / "configs" / "maps" / "spain-2019-11-timeline.toml"), "--json", "--draws", "2000",
+                 "--station-draws", "20"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["excluded_stations"] == {"decreasing": 213}
-    provinces = [row for row in out["rows"] if row["region"] not in ("all", "national")]
+    provinces = [row for row in out["rows"] if row["region"] not in ("all", "national") and "calibration" not in row]
     assert len(provinces) == 3 * 52
+    station = [row for row in out["rows"] if row["test"].startswith("station_")]
+    assert len(station) == 2 * 52 and all(row["calibration"].startswith("uncalibrated") for row in station)
     national = {row["test"]: row for row in out["rows"] if row["region"] == "national"}
     assert abs(national["front_loading"]["statistic"] - load_fit()["cumulative_share"][1]) < 0.01

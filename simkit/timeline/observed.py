@@ -66,6 +66,8 @@ class Loaded:
     timeline: TimelineConfig
     excluded: dict[str, int]
     source: str
+    station_counts: np.ndarray | None = None  #: (station, report + 1) cumulative ballots, from a station file
+    station_region: np.ndarray | None = None  #: (station,) index into ``observed.region_names``
 
 
 def from_config(cfg: Config, source: str) -> Loaded:
@@ -139,4 +141,5 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
     register = np.bincount(index, weights=registered, minlength=len(names))
     observed = RegionalTimeline([str(n) for n in names], list(spec.timeline.reports), sums / register[:, None],
                                 register, sums.sum(axis=0) / register.sum())
-    return Loaded(observed, spec.timeline, excluded, str(data))
+    positive = counts[:, -1] > 0
+    return Loaded(observed, spec.timeline, excluded, str(data), counts[positive].astype(np.int64), index[positive])
