@@ -105,12 +105,38 @@ def sensitivity_table(draws: int) -> str:
     return "\n".join(lines)
 
 
+def station_table(draws: int = 200, simulated_spains: int = 2) -> str:
+    """Station-level tests: rows at p <= 0.05 on Spain's tables and on Spains drawn from the fitted model."""
+    import numpy as np
+
+    from simkit.timeline.spain import simulate_tables
+    from simkit.timeline.stations import STATION_TESTS, station_rows
+
+    kept, _ = usable(read_spain())
+    fit = load_fit()
+    final = kept["ballots_final"].to_numpy(np.int64)
+    codes, region = np.unique(kept["region"].to_numpy(), return_inverse=True)
+    real = np.column_stack([kept[["ballots_1400", "ballots_1800"]].to_numpy(np.int64), final])
+    datasets = [("Spain 2019 tables", [real])]
+    simulated = simulate_tables(kept, fit, simulated_spains, 5)
+    datasets.append((f"{simulated_spains} Spains drawn from the fit", [np.column_stack([s, final]) for s in simulated]))
+    lines = ["| data | " + " | ".join(f"{t} at 5% (1%)" for t in STATION_TESTS) + " |", "|---|---|---|"]
+    for label, sets in datasets:
+        rows = [row for i, counts in enumerate(sets) for row in
+                station_rows(counts, region, list(codes), 0, fit["kappa_station"], np.random.default_rng(i), draws)]
+        cells = [f"{sum(r['test'] == t and r['p_value'] <= 0.05 for r in rows)} "
+                 f"({sum(r['test'] == t and r['p_value'] <= 0.01 for r in rows)}) of {52 * len(sets)}"
+                 for t in STATION_TESTS]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicates", type=int, default=100)
     parser.add_argument("--draws", type=int, default=10_000)
-    parser.add_argument("--sections", default="spain,kazakhstan,sensitivity,calibration",
-                        help="comma-separated: spain, kazakhstan, sensitivity, calibration")
+    parser.add_argument("--sections", default="spain,kazakhstan,sensitivity,stations,calibration",
+                        help="comma-separated: spain, kazakhstan, sensitivity, stations, calibration")
     args = parser.parse_args()
     sections = args.sections.split(",")
     if "spain" in sections:
@@ -119,6 +145,8 @@ def main() -> None:
         print("\n## Kazakhstan 2022\n\n" + kazakhstan_table(args.draws))
     if "sensitivity" in sections:
         print("\n## Kazakhstan 2022: regions with p <= 0.01\n\n" + sensitivity_table(args.draws))
+    if "stations" in sections:
+        print("\n## Station-level tests\n\n" + station_table())
     if "calibration" in sections:
         print("\n## Size and power\n\n" + calibration_table(args.replicates))
 
