@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from .config_manipulation import ManipulationConfig, ScenarioConfig
 from .config_infer import InferConfig, InferenceSettings, infer_problems
 from .config_polls import ExitPollConfig, QuickCountConfig, check_poll_design
+from .config_timeline import ObservedTimeline, TimelineConfig, timeline_problems
 from .errors import InputError
 from .paths import dotted_location, get_path, set_path
 from .types import (MAX_CONCENTRATION, MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_SEED, MAX_STATIONS, STRICT,
@@ -242,6 +243,7 @@ class Observed(Block):
     votes: dict[str, Annotated[int, Field(ge=0, le=MAX_REGISTER)]] = {}
     regional_turnout: dict[str, Share] = {}
     stations: ObservedStations | None = None
+    timeline: ObservedTimeline | None = None
     note: str = ""
 
 
@@ -260,6 +262,7 @@ class Config(Block):
     inference: InferenceSettings | None = None
     sweep: dict[str, list[float]] = {}
     observed: Observed = Observed()
+    timeline: TimelineConfig | None = None
 
     # -- derived views -------------------------------------------------------------------------
     @property
@@ -406,6 +409,8 @@ def cross_check(cfg: Config) -> list[str]:
     if cfg.observed.ballots is not None and cfg.observed.registered is not None:
         if cfg.observed.ballots > cfg.observed.registered:
             problems.append("observed.ballots: exceeds observed.registered")
+    problems += timeline_problems(cfg.timeline, cfg.observed.timeline, region_names,
+                                  [block.name for block in cfg.manipulation])
     problems += _manipulation_problems(cfg, region_names)
     problems += _poll_problems(cfg)
     problems += _sweep_problems(cfg)

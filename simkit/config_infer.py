@@ -51,7 +51,7 @@ from .types import MAX_SEED, STRICT, OpenShare, Positive
 MAX_SIMULATIONS = 10**6
 
 #: statistic groups computed from the engine's totals and compared with ``[observed]``
-STATISTIC_GROUPS = ("turnout", "shares", "invalid", "regional_turnout", "polls", "stations")
+STATISTIC_GROUPS = ("turnout", "shares", "invalid", "regional_turnout", "polls", "stations", "timeline")
 
 
 class _Block(BaseModel):
@@ -154,7 +154,7 @@ class InferenceSettings(_Block):
     summaries: Literal["regression+national", "regression", "raw"] = Field(
         "regression+national", description="regression: Fearnhead-Prangle projections (one per parameter); "
         "+national: and the national count's statistics; raw: every statistic")
-    statistics: list[Literal["turnout", "shares", "invalid", "regional_turnout", "polls", "stations"]] = list(
+    statistics: list[Literal["turnout", "shares", "invalid", "regional_turnout", "polls", "stations", "timeline"]] = list(
         STATISTIC_GROUPS)
     observation_noise: dict[str, float] = {}
     scenario: str | None = Field(None, description="scenario simulated (default: the config's last)")

@@ -24,9 +24,11 @@ from . import kernels, schema, streams
 from .config import Config, parse_config
 from .config_manipulation import ManipulationConfig
 from .electorate import Electorate, build_electorate
+from .engine_timeline import TimelinePlan, added_timeline, honest_timeline, make_timeline_plan
 from .errors import InputError
 from .model.counts import draw_counts
 from .model.manipulation import MECHANISMS
+from .model.timeline import cumulative
 from .model.preferences import PreferencePlan, draw_preferences
 from .model.turnout import turnout_from_latent, turnout_locations
 from .outputs import KIND_ATTR, SIMULATION
@@ -52,6 +54,7 @@ class Plan:
     turnout_location: np.ndarray  # (station,) latent location of each station's turnout
     preferences: PreferencePlan
     scenarios: tuple[ScenarioPlan, ...]
+    timeline: TimelinePlan | None = None  #: voting through the day, with ``[timeline]``
 
 
 def make_scenarios(cfg: Config, electorate: Electorate) -> tuple[ScenarioPlan, ...]:
@@ -78,7 +81,8 @@ def make_plan(cfg: Config, electorate: Electorate) -> Plan:
     shares = np.array([preferences.shares[name] for name in cfg.option_names])
     plan = PreferencePlan.build(preferences.model, shares, cfg.option_names.index(cfg.leader),
                                 preferences.dispersion, preferences.regional_sd, preferences.rho)
-    return Plan(cfg, locations[electorate.region_index], plan, make_scenarios(cfg, electorate))
+    return Plan(cfg, locations[electorate.region_index], plan, make_scenarios(cfg, electorate),
+                make_timeline_plan(cfg, electorate))
 
 
 def fused(plan: Plan, kernel: str) -> bool:
@@ -124,7 +128,7 @@ VOTER_MECHANISMS = ("coerced_turnout",)
 
 
 def manipulate(scenario: ScenarioPlan, config: Config, electorate: Electorate, seed: int, replicate: int,
-               ballots: np.ndarray, votes: np.ndarray
+               ballots: np.ndarray, votes: np.ndarray, added_by_block: list | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Apply a scenario's blocks in order to one replicate's honest counts.
 
@@ -134,6 +138,7 @@ def manipulate(scenario: ScenarioPlan, config: Config, electorate: Electorate, s
     the votes after the scenario's leading voter-level blocks (coercion) and before the first block that
     rewrites the count (stuffed, stolen or fabricated ballots have no voter to answer a pollster). Block i selects its stations from stream ``MANIPULATION_TARGETS + 2 i`` and draws from
     ``MANIPULATION_DRAWS + 2 i``: the same block selects the same stations in every scenario and sweep point.
+    With a list ``added_by_block``, each block's (index, added ballots (station,)) is appended to it.
     """
     added = np.zeros(electorate.n_stations, np.int64)
     touched_bits = np.zeros(electorate.n_stations, np.int64)
@@ -151,6 +156,8 @@ def manipulate(scenario: ScenarioPlan, config: Config, electorate: Electorate, s
             invalid=config.invalid_index, params=block,
             rng=streams.generator(seed, replicate, 0, streams.MANIPULATION_DRAWS + 2 * index))
         added += block_added
+        if added_by_block is not None:
+            added_by_block.append((index, block_added))
         touched_bits |= touched.astype(np.int64) << index
     return ballots, votes, added, touched_bits, (votes if voter_votes is None else voter_votes)
 
@@ -236,6 +243,14 @@ def _block_arrays(run: Run, replicates: range, points: list[int]) -> dict[str, n
                    voter_votes=np.empty(stations + (n_options,), np.int64),
                    added_ballots=np.empty(stations, np.int64), manipulated=np.empty(stations, np.int64))
     plans = [run.plans[point] for point in points]
+    timeline = plans[0].timeline is not None
+    if timeline:
+        times = (len(plans[0].timeline.report_times),)
+        out["timeline_ballots"] = np.empty(lead + (n_regions,) + times, np.int64)
+        if full:
+            out["station_timeline_ballots"] = np.empty(stations + times, np.int64)
+        if truth:
+            out["timeline_added_ballots"] = np.empty(stations + times, np.int64)
     honest_keys = [plan.config.turnout.model_dump_json() + plan.config.preferences.model_dump_json()
                    for plan in plans]
     for r, replicate in enumerate(replicates):
@@ -244,10 +259,24 @@ def _block_arrays(run: Run, replicates: range, points: list[int]) -> dict[str, n
             if honest_keys[p] not in honest_counts:
                 honest_counts[honest_keys[p]] = honest_replicate(plan, electorate, run.seed, replicate, run.kernel)
             honest_ballots, honest_votes = honest_counts[honest_keys[p]]
+            if timeline:
+                timeline_key = (honest_keys[p], plan.timeline.key)
+                if timeline_key not in honest_counts:
+                    honest_counts[timeline_key] = honest_timeline(plan.timeline, electorate, run.seed, replicate,
+                                                                  honest_ballots)
             for s, scenario in enumerate(plan.scenarios):
+                additions = []
                 ballots, votes, added, touched, voter_votes = manipulate(
-                    scenario, plan.config, electorate, run.seed, replicate, honest_ballots, honest_votes)
+                    scenario, plan.config, electorate, run.seed, replicate, honest_ballots, honest_votes, additions)
                 at = (p, s, r)
+                if timeline:
+                    added_bins = added_timeline(plan.timeline, electorate, run.seed, replicate, additions)
+                    station_timeline = cumulative(honest_counts[timeline_key] + added_bins)
+                    out["timeline_ballots"][at] = region_totals(electorate.region_index, station_timeline, n_regions)
+                    if full:
+                        out["station_timeline_ballots"][at] = station_timeline
+                    if truth:
+                        out["timeline_added_ballots"][at] = cumulative(added_bins)
                 out["region_ballots"][at] = region_totals(electorate.region_index, ballots, n_regions)
                 out["region_votes"][at] = region_totals(electorate.region_index, votes, n_regions)
                 out["total_ballots"][at] = out["region_ballots"][at].sum()
@@ -286,6 +315,8 @@ def static_dataset(run: Run) -> xr.Dataset:
         schema.REGION_NAME: list(electorate.region_names),
         schema.SCENARIO: run.scenario_names,
     }
+    if run.config.timeline is not None:
+        coords[schema.REPORT_TIME] = run.config.timeline.report_times()
     for path, values in run.config.sweep.items():
         coords[path] = np.asarray(values, dtype=float)
     data_vars = {

@@ -81,7 +81,7 @@ INFORMED_RATIO = 0.8  #: informed when the posterior 90% interval is narrower th
 #: exit polls' published shares: their sampling error is simulated; what remains is rounding to 0.1 point
 #: station-level statistics computed from the published returns themselves are exact
 DEFAULT_OBSERVATION_NOISE = {"turnout": 0.0, "shares": 0.0, "invalid": 0.0, "regional_turnout": 0.0001 / math.sqrt(12),
-                             "polls": 0.001 / math.sqrt(12), "stations": 0.0}
+                             "polls": 0.001 / math.sqrt(12), "stations": 0.0, "timeline": 0.0001 / math.sqrt(12)}
 #: stream stages of SeedSequence(seed, spawn_key=(stage, index))
 NOISE_STAGE, PILOT_STAGE, PREDICTIVE_STAGE, PROPOSAL_STAGE, RESAMPLE_STAGE = 0, 1, 10_000, 20_000, 30_000
 GENERATION_STAGE = 2  #: generation g ≥ 1 uses stage GENERATION_STAGE + g
@@ -119,6 +119,8 @@ class Statistics:
     polls: tuple[tuple[int, int], ...] = ()  # (index of the [[exit_poll]], index among valid options)
     stations: tuple[str, ...] = ()  # ids of simkit.station_statistics
     leader: int = 0  # index of the leading option (for the station statistics)
+    timeline: tuple[int, ...] = ()  # regions of [observed.timeline] (front-loading, then late-surge statistics)
+    timeline_early: int = 0  # index of the front-loading test's early report
 
 
 def statistic_names(cfg: Config, groups: list[str], region_names: list[str]) -> Statistics:
@@ -158,8 +160,28 @@ def statistic_names(cfg: Config, groups: list[str], region_names: list[str]) -> 
         names += [f"stations.{name}" for name in stations]
         kinds += ["stations"] * len(stations)
         values += list(observed_station_values(observed.stations))
+    timeline, early = (), 0
+    if "timeline" in groups and observed.timeline is not None and cfg.timeline is not None:
+        timeline, early, timeline_values = observed_timeline_values(cfg, region_names)
+        for test in ("front_loading", "late_surge"):
+            names += [f"timeline.{test}.{region_names[r]}" for r in timeline]
+            kinds += ["timeline"] * len(timeline)
+            values += list(timeline_values[test])
     return Statistics(tuple(names), tuple(kinds), np.array(values, float), np.zeros(len(names)), tuple(valid),
-                      invalid, tuple(regions), tuple(polls), stations, options.index(cfg.leader))
+                      invalid, tuple(regions), tuple(polls), stations, options.index(cfg.leader), timeline, early)
+
+
+def observed_timeline_values(cfg: Config, region_names: list[str]) -> tuple[tuple[int, ...], int, dict]:
+    """The regions of ``[observed.timeline]`` (indices into ``region_names``), the early report's index and
+    the observed front-loading and late-surge statistics (:mod:`simkit.timeline.statistics`) by test."""
+    from .timeline.statistics import RegionalTimeline, shares_of_final, statistics
+
+    spec = cfg.observed.timeline
+    regions = tuple(i for i, name in enumerate(region_names) if name in spec.turnout_percent)
+    turnout = np.array([spec.turnout_percent[region_names[i]] for i in regions], float) / 100.0
+    early = RegionalTimeline([], list(spec.reports), turnout, np.ones(len(regions)),
+                             early_report=spec.early_report).early_index(cfg.timeline.opening, cfg.timeline.closing)
+    return regions, early, statistics(shares_of_final(turnout), np.ones(len(regions)), early)
 
 
 def observed_station_values(stations) -> np.ndarray:
@@ -191,9 +213,10 @@ def with_observation_noise(statistics: Statistics, noise: dict[str, float]) -> S
 
 def compute_statistics(statistics: Statistics, ballots: np.ndarray, votes: np.ndarray, region_index: np.ndarray,
                        registered: np.ndarray, region_registered: np.ndarray,
-                       poll_shares: list[np.ndarray] | None = None) -> np.ndarray:
+                       poll_shares: list[np.ndarray] | None = None, timeline: np.ndarray | None = None) -> np.ndarray:
     """Statistics (n_stat,) of one simulated election: ``ballots`` (station,), ``votes`` (station, option);
-    ``poll_shares`` per [[exit_poll]], its estimated shares (valid option,)."""
+    ``poll_shares`` per [[exit_poll]], its estimated shares (valid option,); ``timeline`` (region, report + 1)
+    cumulative ballots by region (with the ``timeline`` group)."""
     total_ballots = ballots.sum()
     total_votes = votes.sum(axis=0)
     valid = list(statistics.valid_options)
@@ -211,6 +234,11 @@ def compute_statistics(statistics: Statistics, ballots: np.ndarray, votes: np.nd
     out += [poll_shares[poll][option] for poll, option in statistics.polls]
     if statistics.stations:
         out += list(station_statistics.compute(statistics.stations, registered, ballots, votes[:, statistics.leader]))
+    if statistics.timeline:
+        from .timeline.statistics import shares_of_final
+
+        shares = shares_of_final(timeline[list(statistics.timeline)].astype(float))
+        out += list(shares[:, statistics.timeline_early]) + list(1.0 - shares[:, -2])
     return np.array(out, float)
 
 
@@ -345,10 +373,14 @@ class Simulator:
         except (ValidationError, KeyError, ZeroDivisionError):
             return np.full(len(self.statistics.names), np.nan)
         plan = engine.make_plan(cfg, self.electorate)
-        ballots, votes, voters = manipulated_replicate(plan, cfg, self.electorate, seed)
+        timeline = None
+        if self.statistics.timeline:
+            ballots, votes, voters, timeline = timeline_replicate(plan, cfg, self.electorate, seed)
+        else:
+            ballots, votes, voters = manipulated_replicate(plan, cfg, self.electorate, seed)
         polls = self.poll_shares(cfg, voters, seed) if self.statistics.polls else None
         return compute_statistics(self.statistics, ballots, votes, self.electorate.region_index,
-                                  self.electorate.registered, self.region_registered, polls)
+                                  self.electorate.registered, self.region_registered, polls, timeline)
 
 
 def manipulated_replicate(plan, cfg: Config, electorate, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -358,6 +390,23 @@ def manipulated_replicate(plan, cfg: Config, electorate, seed: int) -> tuple[np.
     ballots, votes = engine.honest_replicate(plan, electorate, seed, 0)
     ballots, votes, _, _, voters = engine.manipulate(plan.scenarios[0], cfg, electorate, seed, 0, ballots, votes)
     return ballots, votes, voters
+
+
+def timeline_replicate(plan, cfg: Config, electorate, seed: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`manipulated_replicate` and the election's timeline: cumulative ballots (region, report + 1), the
+    honest voters' arrivals and each block's added ballots drawn as the engine draws them."""
+    from .engine_timeline import added_timeline, honest_timeline
+    from .model.timeline import cumulative
+
+    honest_ballots, honest_votes = engine.honest_replicate(plan, electorate, seed, 0)
+    additions = []
+    ballots, votes, _, _, voters = engine.manipulate(plan.scenarios[0], cfg, electorate, seed, 0, honest_ballots,
+                                                     honest_votes, additions)
+    bins = honest_timeline(plan.timeline, electorate, seed, 0, honest_ballots) + added_timeline(
+        plan.timeline, electorate, seed, 0, additions)
+    timeline = engine.region_totals(electorate.region_index, cumulative(bins), len(electorate.region_names))
+    return ballots, votes, voters, timeline
 
 
 _WORKER_SIMULATOR: Simulator | None = None

@@ -10,6 +10,7 @@ station       one polling station
 option        one ballot choice: candidates, "against all", and ``invalid``
 region_name   one region (for regional totals)
 scenario      one named manipulation scenario (``honest`` when the config defines none)
+report_time   one reporting time of the voting day, "HH:MM"; the last is the closing (the final count)
 <dotted.path> one per swept config field, named by its dotted path, e.g. ``turnout.dispersion``
 
 Counts are non-negative integers (int64); shares are in [0, 1].
@@ -20,6 +21,7 @@ STATION = "station"
 OPTION = "option"
 REGION_NAME = "region_name"
 SCENARIO = "scenario"
+REPORT_TIME = "report_time"
 
 #: name -> (dims, units, description); dims list only the core dims (sweep dims come first in front).
 VARIABLES: dict[str, tuple[tuple[str, ...], str, str]] = {
@@ -37,6 +39,12 @@ VARIABLES: dict[str, tuple[tuple[str, ...], str, str]] = {
                     "choices of real voters (after coercion, before any rewriting of the count): what exit polls sample"),
     "added_ballots": ((REPLICATE, STATION), "ballots", "ballots that exist only because of a manipulation"),
     "manipulated": ((REPLICATE, STATION), "bit mask", "bit i set when manipulation block i touched the station"),
+    "timeline_ballots": ((REPLICATE, REGION_NAME, REPORT_TIME), "ballots",
+                         "ballots cast in the region by each reporting time (cumulative; the last is the final count)"),
+    "station_timeline_ballots": ((REPLICATE, STATION, REPORT_TIME), "ballots",
+                                 "ballots cast at the station by each reporting time (cumulative)"),
+    "timeline_added_ballots": ((REPLICATE, STATION, REPORT_TIME), "ballots",
+                               "ballots that exist only because of a manipulation, by each reporting time (cumulative)"),
 }
 
 #: coordinate on the station dim: the region name of each station

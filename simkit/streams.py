@@ -17,11 +17,15 @@ PREFERENCES = 1
 COUNTS = 2
 REGIONAL = 3  #: per-replicate regional effects, keyed (replicate, 0, REGIONAL)
 FAST_KERNEL = 4  #: the numba kernel's generator states of a replicate, keyed (replicate, 0, FAST_KERNEL)
+TIMELINE = 5  #: honest arrival profiles and bin splits, keyed (replicate, station_group, TIMELINE)
+TIMELINE_REGIONAL = 6  #: regional arrival profiles, keyed (replicate, 0, TIMELINE_REGIONAL)
+TIMELINE_ADDED = 7  #: arrival times of a block's added ballots, keyed (replicate, station_group, TIMELINE_ADDED, block)
 MANIPULATION_TARGETS = 10  #: + 2 * block index: which stations a manipulation block selects
 MANIPULATION_DRAWS = 11  #: + 2 * block index: the mechanism's own draws
 EXIT_POLL = 100  #: a poll's draws, keyed (replicate, EXIT_POLL, poll index)
 MISREPORT = 101  #: compare's misreporting search, keyed (MISREPORT, poll index, option)
 STATION_SAMPLE = 102  #: calibrate's published sample of stations, keyed (replicate, STATION_SAMPLE, sweep point)
+TIMELINE_NULL = 103  #: the timeline tests' simulated null, keyed (TIMELINE_NULL,)
 ELECTORATE = 2**32 - 1  #: the synthetic register, keyed (ELECTORATE,) from the electorate's seed
 
 

@@ -1,0 +1,145 @@
+"""Published timelines, read from a config's ``[observed.timeline]`` or from a station file with a map.
+
+A map (TOML) names the hours and the columns of a station file (CSV, optionally gzip)::
+
+    [timeline]
+    opening = "09:00"
+    closing = "20:00"
+    reports = ["14:00", "18:00"]
+
+    [columns]
+    region = "region"                            # stations are summed by region
+    registered = "registered"
+    reports = ["ballots_1400", "ballots_1800"]   # cumulative ballots at each report
+    final = "ballots_final"
+    exclude = "special"                          # optional: rows where this column is non-zero are left out
+
+    [checks]
+    decreasing = "error"                         # or "exclude": drop (and count) stations whose figures fall
+
+Stations whose cumulative ballots decrease are an error unless the map says ``decreasing = "exclude"``;
+the number excluded is reported, never hidden. Ballots above the register are an error.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..config import Config
+from ..config_timeline import TimelineConfig
+from ..errors import InputError
+from .statistics import RegionalTimeline
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MapColumns(_Block):
+    region: str
+    registered: str
+    reports: list[str] = Field(min_length=1)
+    final: str
+    exclude: str | None = None
+
+
+class MapChecks(_Block):
+    decreasing: Literal["error", "exclude"] = "error"
+
+
+class TimelineMap(_Block):
+    timeline: TimelineConfig
+    columns: MapColumns
+    checks: MapChecks = MapChecks()
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """An observed timeline with the hours it was published on, and notes on excluded stations."""
+
+    observed: RegionalTimeline
+    timeline: TimelineConfig
+    excluded: dict[str, int]
+    source: str
+    station_counts: np.ndarray | None = None  #: (station, report + 1) cumulative ballots, from a station file
+    station_region: np.ndarray | None = None  #: (station,) index into ``observed.region_names``
+
+
+def from_config(cfg: Config, source: str) -> Loaded:
+    """The config's ``[observed.timeline]`` (validated with the config), weighted by the regions' registers."""
+    from ..electorate import build_electorate
+
+    spec = cfg.observed.timeline
+    if spec is None or cfg.timeline is None:
+        raise InputError(f"{source}: observed.timeline: missing (the config has no published timeline)")
+    electorate = build_electorate(cfg.electorate)
+    registered = dict(zip(electorate.region_names, electorate.region_registered()))
+    names = list(spec.turnout_percent)
+    turnout = np.array([spec.turnout_percent[name] for name in names], float) / 100.0
+    national = None if spec.national is None else np.array(spec.national, float) / 100.0
+    observed = RegionalTimeline(names, list(spec.reports), turnout,
+                                np.array([registered[name] for name in names], float), national, spec.early_report)
+    return Loaded(observed, cfg.timeline, {}, source)
+
+
+def read_map(path: Path) -> TimelineMap:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise InputError(f"{path}: cannot read the map: {error}") from None
+    try:
+        return TimelineMap.model_validate(raw)
+    except ValidationError as error:
+        item = error.errors()[0]
+        field = ".".join(str(part) for part in item["loc"])
+        raise InputError(f"{path}: {field}: {item['msg'].removeprefix('Value error, ')}") from None
+
+
+def from_stations(data: Path, map_path: Path) -> Loaded:
+    """Station timelines summed by region; bad figures raise InputError naming the file, column and row."""
+    import pandas as pd
+
+    spec = read_map(map_path)
+    columns = spec.columns
+    if len(columns.reports) != len(spec.timeline.reports):
+        raise InputError(f"{map_path}: columns.reports: {len(columns.reports)} columns for "
+                         f"{len(spec.timeline.reports)} reporting times")
+    wanted = [columns.region, columns.registered, *columns.reports, columns.final] + (
+        [columns.exclude] if columns.exclude else [])
+    try:
+        frame = pd.read_csv(data, dtype={columns.region: str})
+    except (OSError, ValueError) as error:
+        raise InputError(f"{data}: cannot read: {error}") from None
+    missing = [name for name in wanted if name not in frame.columns]
+    if missing:
+        raise InputError(f"{data}: column {missing[0]!r} (named in {map_path}) not found")
+    if columns.exclude:
+        frame = frame[frame[columns.exclude].fillna(0) == 0]
+    counts = frame[[*columns.reports, columns.final]].to_numpy()
+    registered = frame[columns.registered].to_numpy()
+    if np.isnan(counts.astype(float)).any() or (counts < 0).any():
+        raise InputError(f"{data}: {columns.final} or a report column: missing or negative counts")
+    over = np.flatnonzero(counts.max(axis=1) > registered)
+    if over.size:
+        raise InputError(f"{data}: row {frame.index[over[0]] + 2}: ballots exceed {columns.registered} (turnout above 100%)")
+    falling = (np.diff(counts, axis=1) < 0).any(axis=1)
+    excluded = {"decreasing": int(falling.sum())}
+    if falling.any() and spec.checks.decreasing == "error":
+        row = frame.index[np.flatnonzero(falling)[0]]
+        raise InputError(f"{data}: row {row + 2}: cumulative ballots decrease across {', '.join(columns.reports)}, "
+                         f"{columns.final} ({int(falling.sum())} stations; map checks.decreasing = \"exclude\" "
+                         f"drops them)")
+    frame, counts, registered = frame[~falling], counts[~falling], registered[~falling]
+    names, index = np.unique(frame[columns.region].to_numpy(), return_inverse=True)
+    sums = np.zeros((len(names), counts.shape[1]))
+    np.add.at(sums, index, counts)
+    register = np.bincount(index, weights=registered, minlength=len(names))
+    observed = RegionalTimeline([str(n) for n in names], list(spec.timeline.reports), sums / register[:, None],
+                                register, sums.sum(axis=0) / register.sum())
+    positive = counts[:, -1] > 0
+    return Loaded(observed, spec.timeline, excluded, str(data), counts[positive].astype(np.int64), index[positive])

@@ -1,0 +1,124 @@
+"""The timeline tests: size on honest simulations, power against morning coercion and late stuffing, the
+command line on the flagship's published timeline, and bad input."""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from simkit.cli import main
+from simkit.timeline.calibration import rejection_rates
+from simkit.timeline.profile import honest_profile
+from simkit.timeline.statistics import TESTS
+
+CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture(scope="module")
+def rates():
+    return rejection_rates(replicates=30 if CI else 40)
+
+
+def test_size_on_honest_simulations_is_nominal_within_binomial_error(rates):
+    n, alpha = rates["n_size"], rates["alpha"]
+    for test in TESTS:  # regions of one replicate share the national curve (departure): 3.5 binomial SE
+        assert abs(rates["size"][test] - alpha) <= 3.5 * math.sqrt(alpha * (1 - alpha) / n), (test, rates["size"])
+
+
+@pytest.mark.parametrize("scenario, test", [("coercion", "front_loading"), ("late_stuffing", "late_surge")])
+def test_power_against_morning_coercion_and_late_stuffing_exceeds_the_size(rates, scenario, test):
+    n, alpha = rates["n_power"], rates["alpha"]
+    hits = round(rates["power"][scenario][test] * n)
+    assert stats.binomtest(hits, n, alpha, alternative="greater").pvalue < 1e-3, rates["power"]
+
+
+def test_rescaled_profile_keeps_spain_on_spanish_hours():
+    spain = honest_profile("09:00", ["14:00", "18:00"], "20:00")
+    assert np.allclose(spain.cumulative_share[:2], [0.54229, 0.81277], atol=1e-5)
+    for interpolation in ("linear", "pchip"):
+        later = honest_profile("07:00", ["10:05", "12:05", "14:05", "16:05", "18:05"], "20:00",
+                               interpolation=interpolation)
+        assert (later.bin_shares > 0).all() and math.isclose(later.bin_shares.sum(), 1.0)
+
+
+def simkit(capsys, *args):
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_flagship_timeline_json_has_a_row_per_region_and_test_and_a_figure(repo, capsys, tmp_path):
+    figure = tmp_path / "timeline.png"
+    code, stdout, stderr = simkit(capsys, "timeline", str(repo / "configs" / "kazakhstan-2022.toml"), "--json",
+                                  "--draws", "2000", "--plot", str(figure))
+    assert code == 0, stderr
+    assert figure.stat().st_size > 10_000
+    out = json.loads(stdout)
+    regions = {row["region"] for row in out["rows"]} - {"all", "national"}
+    assert len(regions) == 20 and out["profile"]["name"] == "spain-2019-11"
+    for row in out["rows"]:
+        assert set(row) >= {"region", "test", "statistic", "null_mean", "null_sd", "p_value", "alternative"}
+        assert 0 < row["p_value"] <= 1 and row["alternative"] == "greater"
+    turkistan = {row["test"]: row for row in out["rows"] if row["region"] == "turkistan"}
+    assert math.isclose(turkistan["front_loading"]["statistic"], 64.21 / 80.37, rel_tol=1e-9)
+
+
+BAD = [
+    ("[observed.timeline]\nreports = ['12:05', '10:05']", "observed.timeline.reports"),
+    ("[observed.timeline]\nreports = ['05:00', '10:05']", "observed.timeline.reports[0]: 05:00 is outside"),
+    ("[observed.timeline.turnout_percent]\nabai = [25.64, 43.67, 40.0, 73.57, 78.88, 80.18]",
+     "observed.timeline.turnout_percent.abai[2]: cumulative turnout decreases"),
+    ("[observed.timeline.turnout_percent]\natlantis = [1, 2, 3, 4, 5, 6]",
+     "observed.timeline.turnout_percent.atlantis: not a region"),
+    ("[observed.timeline.turnout_percent]\nabai = [25.64, 43.67, 69.32, 73.57, 78.88, 100.5]",
+     "observed.timeline.turnout_percent.abai[5]: turnout 100.5% is outside"),
+]
+
+
+@pytest.mark.parametrize("patch, message", BAD)
+def test_bad_timelines_exit_2_with_one_line_and_write_nothing(repo, tmp_path, capsys, patch, message):
+    flagship = (repo / "configs" / "kazakhstan-2022.toml").read_text()
+    table, _, body = patch.partition("\n")
+    key = body.split("=")[0].strip()
+    lines = flagship.splitlines()
+    start = lines.index(table)
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("[") or not lines[i].strip()) \
+        if any(line.startswith("[") for line in lines[start + 1:]) else len(lines)
+    block = [line for line in lines[start + 1:end] if not line.startswith(key + " ")]
+    lines[start + 1:end] = block + [body]
+    bad = tmp_path / "kazakhstan-2022.toml"
+    bad.write_text("\n".join(lines) + "\n")
+    figure = tmp_path / "figure.png"
+    code, stdout, stderr = simkit(capsys, "timeline", str(bad), "--plot", str(figure))
+    assert code == 2
+    assert message in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert not figure.exists() and stdout == ""
+
+
+MAP = """[timeline]
+opening = "09:00"
+closing = "20:00"
+reports = ["14:00", "18:00"]
+[columns]
+region = "region"
+registered = "registered"
+reports = ["b14", "b18"]
+final = "final"
+"""
+
+
+@pytest.mark.parametrize("rows, message", [
+    ("a,100,30,20,50", "row 2: cumulative ballots decrease"),
+    ("a,100,30,60,120", "row 2: ballots exceed registered (turnout above 100%)"),
+])
+def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
+    data, map_path, figure = tmp_path / "stations.csv", tmp_path / "map.toml", tmp_path / "figure.png"
+    data.write_text("region,registered,b14,b18,final\n" + rows + "\nb,100,30,40,50\n")
+    map_path.write_text(MAP)
+    code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path), "--plot", str(figure))
+    assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert not figure.exists() and stdout == ""
