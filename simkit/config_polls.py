@@ -130,6 +130,7 @@ class ExitPollConfig(_Sample):
     response_propensity: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     misreport: dict[str, MisreportRow] = Field(default_factory=dict)
     stated_error: float | None = Field(None, ge=0, description="the pollster's stated margin of error, as a share")
+    published_turnout: Share | None = Field(None, description="the poll's published turnout estimate")
 
     @model_validator(mode="after")
     def _design(self):

@@ -8,7 +8,7 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 from scipy import stats
 
-from simkit.compare import compare_polls, election_at, joint_tail, resolve_design
+from simkit.compare import compare_polls, election_at, prediction_t2, resolve_design
 from simkit.config_polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.model.exit_poll import draw_exit_poll
 
@@ -16,8 +16,9 @@ from exit_poll_helpers import synthetic_election
 
 OPTIONS = ["inc", "other", "against_all", "invalid"]
 SHARES = [0.7, 0.15, 0.1, 0.05]
-ROW_KEYS = {"pollster", "option", "published", "simulated_mean", "simulated_sd", "simulated_low", "simulated_high",
-            "z", "p_value", "p_method", "design_effect", "bias_needed", "misreport_needed",
+ROW_KEYS = {"pollster", "option", "published", "official", "gap", "gap_mean", "gap_sd", "simulated_mean",
+            "simulated_sd", "simulated_low", "simulated_high", "z", "p_value", "p_method", "p_floor", "z_unconditional",
+            "option_class", "nonsampling_sd", "z_total", "p_total", "design_effect", "bias_needed", "misreport_needed",
             "misreport_needed_low", "misreport_needed_high"}
 
 
@@ -35,10 +36,12 @@ def test_rows_have_the_issue_keys_and_consistent_figures(elections):
     assert [row["option"] for row in comparison.rows] == ["inc", "against_all"]
     for row in comparison.rows:
         assert set(row) == ROW_KEYS
-        assert row["z"] == pytest.approx((row["published"] - row["simulated_mean"]) / row["simulated_sd"])
+        assert row["z"] == pytest.approx((row["gap"] - row["gap_mean"]) / row["gap_sd"])
+        assert row["z_unconditional"] == pytest.approx((row["published"] - row["simulated_mean"]) / row["simulated_sd"])
         assert row["bias_needed"] == pytest.approx(row["published"] - row["simulated_mean"])
         assert row["simulated_low"] < row["simulated_mean"] < row["simulated_high"]
-        assert row["p_method"] in {"monte_carlo", "normal"}
+        assert row["p_method"] in {"monte_carlo", "normal_tail"}
+        assert row["p_method"] == "normal_tail" or row["p_value"] >= row["p_floor"]
     assert comparison.estimates["estimate"].shape == (1, 200, 3)
 
 
@@ -85,15 +88,16 @@ def test_quick_count_of_the_official_count_is_typical(elections):
     assert abs(row["z"]) < 1.0 and row["misreport_needed"] is None
 
 
-def test_joint_tail_matches_chi_square_for_gaussian_draws():
+def test_prediction_t2_matches_its_reference_for_gaussian_draws():
     rng = np.random.default_rng(9)
     simulated = rng.standard_normal((4000, 3))
     published = np.array([1.0, -1.0, 1.0])  # d² = 3 under the identity covariance
-    result = joint_tail(simulated, published)
-    assert result["df"] == 3 and result["p_method"] == "monte_carlo"
-    assert result["mahalanobis"] == pytest.approx(math.sqrt(3), rel=0.05)
-    expected = stats.chi2.sf(3, 3)
-    assert abs(result["p_value"] - expected) < 4 * math.sqrt(expected * (1 - expected) / 4000) + 0.02
+    result = prediction_t2(simulated, published)
+    assert (result["df1"], result["df2"]) == (3, 3997) and result["p_method"] == "hotelling_f"
+    assert result["d2"] == pytest.approx(3.0, rel=0.05)
+    # the F reference and the Monte Carlo share agree within 4 binomial SE
+    expected = result["p_value"]
+    assert abs(result["p_monte_carlo"] - expected) < 4 * math.sqrt(expected * (1 - expected) / 4000)
 
 
 def test_ranges_produce_a_ledger_at_both_ends(elections):
@@ -128,14 +132,15 @@ def test_impossible_claimed_size_is_flagged(elections):
     poll = ExitPollConfig(name="big", stations=30, respondents="whole_flow", sample_size=int(3 * voters_available),
                           published={"inc": 0.7})
     comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=8, misreport=False)
-    assert len(comparison.flags) == 1 and comparison.flags[0].startswith("big: ")
+    assert comparison.flags and all(flag.startswith("big: ") for flag in comparison.flags)
+    assert comparison.designs[0]["design_probability"] == 0.0
 
 
 def test_stated_error_is_set_beside_the_simulated_one(elections):
     ds = elections.isel(replicate=slice(0, 50))
     poll = ExitPollConfig(name="p", stations=20, per_station=10, stated_error=0.02, published={"inc": 0.7})
     comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=10, misreport=False)
-    half_width = 1.959964 * comparison.rows[0]["simulated_sd"]
+    half_width = 1.959964 * comparison.rows[0]["gap_sd"]
     assert comparison.flags == [f"p: stated error ±2.0 points; sampling alone gives a 95% half-width of up to "
                                 f"±{half_width:.1f} points for its published figures"]
 
@@ -209,4 +214,5 @@ def test_compare_cli_prints_rows_and_scenarios_as_json(tmp_path, capsys):
     assert [row["option"] for row in report["rows"]] == ["a", "b", "c"]
     assert set(report["rows"][0]) == ROW_KEYS
     assert [scenario["scenario"] for scenario in report["scenarios"]] == ["honest"]
+    assert {"t2", "f", "df1", "df2", "p_value", "per_poll"} <= set(report["joint"])
     assert plot.stat().st_size > 0
