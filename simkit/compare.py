@@ -33,7 +33,7 @@ from scipy import stats
 
 from . import schema, streams
 from .paths import set_path
-from .config_polls import ExitPollConfig, QuickCountConfig, low_high, midpoint, misreport_matrix
+from .config_polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix
 from .model.exit_poll import (PollDesign, design_feasibility, estimate_shares, draw_exit_poll)
 from .poll_error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from .poll_mechanisms import Ballot, Observed, fit_poll
@@ -45,6 +45,8 @@ INTERVAL = (0.05, 0.95)
 MIN_TAIL_COUNT = 5
 #: bisection steps for ``misreport_needed`` (rates in [-1, 1]: resolution 2 / 2**steps)
 BISECTION_STEPS = 18
+#: points of the joint ledger's Latin hypercube over the stated assumptions
+LEDGER_POINTS = 16
 #: a design delivering less than (1 - this) of its claimed respondents is flagged
 SHORTFALL_TOLERANCE = 0.01
 
@@ -529,11 +531,6 @@ class Comparison:
                 "scenarios": self.scenarios, "ledger": self.ledger, "baseline": self.baseline, "flags": self.flags}
 
 
-def _ranged_fields(poll: Poll) -> list[str]:
-    names = ["stations"] + (["sample_size", "response_rate"] if isinstance(poll, ExitPollConfig) else [])
-    return [name for name in names if getattr(poll, name) is not None and isinstance(getattr(poll, name), list)]
-
-
 def _reference(election: Election, valid_names: list[str], options: list[str], official: dict[str, int] | None,
                official_turnout: float | None, against_all, baseline) -> Reference:
     if official:
@@ -548,7 +545,7 @@ def compare_polls(ds: xr.Dataset, polls: list[Poll], *, incumbent: str, invalid:
                   official: dict[str, int] | None = None, seed: int = 0,
                   scenario_polls: dict[str, list[Poll]] | None = None, misreport: bool = True,
                   against_all: tuple[str, ...] = (), baseline: ErrorBaseline | None = None,
-                  official_turnout: float | None = None) -> Comparison:
+                  official_turnout: float | None = None, ledger_points: int = LEDGER_POINTS) -> Comparison:
     """Compare published polls with polls drawn from the simulated elections ``ds`` (see :mod:`simkit.schema`).
 
     ``polls``: exit polls and quick counts (config models). ``incumbent``: the option misreporting
@@ -557,7 +554,7 @@ def compare_polls(ds: xr.Dataset, polls: list[Poll], *, incumbent: str, invalid:
     mechanism fits). ``official_turnout``: percent. ``against_all``: "against all" option names (their own
     error class). ``baseline``: the total-survey-error baseline (None: no ``z_total``). ``scenario_polls``:
     per scenario name, the polls as that scenario states them (default: ``polls``). ``misreport=False``
-    skips ``misreport_needed``.
+    skips ``misreport_needed``. ``ledger_points``: points of the joint ledger's Latin hypercube (0: none).
     """
     options = [str(name) for name in ds[schema.OPTION].values]
     valid_names = [name for name in options if name != invalid]
@@ -592,7 +589,8 @@ def compare_polls(ds: xr.Dataset, polls: list[Poll], *, incumbent: str, invalid:
         estimates.append(100.0 * draws.shares)
     published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
     joint = joint_test([poll.name for poll in here], keys, gaps, published_gaps) if keys else None
-    ledger = _ledger(ds, polls, options, invalid, incumbent, seed, base, election, reference)
+    ledger = _ledger(ds, polls, options, invalid, incumbent, seed, base, reference, ledger_points)
+    ledger_verdicts(rows, ledger)
     scenarios = _scenarios(ds, polls, scenario_polls or {}, options, invalid, valid_names, seed, base, reference)
     names = [poll.name for poll in polls]
     published_table = np.array([[100.0 * poll.published.get(name, np.nan) for name in valid_names] for poll in polls])
@@ -607,33 +605,115 @@ def compare_polls(ds: xr.Dataset, polls: list[Poll], *, incumbent: str, invalid:
                       {poll.name: poll.label or poll.name for poll in polls})
 
 
-def _ledger(ds, polls, options, invalid, incumbent, seed, base, election, reference) -> list[dict]:
-    """Baseline z and p at both ends of every stated range and at every swept value."""
-    entries = []
+@dataclass(frozen=True)
+class Axis:
+    """One stated assumption of the joint ledger: ``name`` (dotted), the poll it applies to (index, or None
+    for a swept config field), and either ``values`` (discrete) or a ``span`` (low, high) drawn log-uniform
+    (``log``) or uniform."""
+
+    name: str
+    poll: int | None
+    values: tuple = ()
+    span: tuple[float, float] | None = None
+    log: bool = True
+
+    def at(self, u: float):
+        if self.span is None:
+            return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
+        low, high = self.span
+        return math.exp(math.log(low) + u * (math.log(high) - math.log(low))) if self.log else low + u * (high - low)
+
+
+def ledger_axes(ds: xr.Dataset, polls: list[Poll], invalid: str | None) -> list[Axis]:
+    """Every stated assumption: each poll's unknown ``stations``, ``sample_size`` (range and other published
+    readings), ``response_rate``, its estimator (raw or size-weighted) and, for exit polls with an invalid
+    option, the share of invalid-ballot voters who name the incumbent; and every swept config field."""
+    axes = []
+    for p, poll in enumerate(polls):
+        prefix = f"{_kind(poll)}.{poll.name}"
+        if isinstance(poll.stations, list):
+            axes.append(Axis(f"{prefix}.stations", p, span=tuple(poll.stations)))
+        if not isinstance(poll, ExitPollConfig):
+            continue
+        if isinstance(poll.sample_size, list):
+            axes.append(Axis(f"{prefix}.sample_size", p, span=tuple(poll.sample_size)))
+        if poll.sample_size_readings:
+            axes.append(Axis(f"{prefix}.sample_size_reading", p, values=("stated", *poll.sample_size_readings)))
+        if isinstance(poll.response_rate, list):
+            axes.append(Axis(f"{prefix}.response_rate", p, span=tuple(poll.response_rate)))
+        axes.append(Axis(f"{prefix}.estimator", p, values=("raw", "weighted")))
+        if invalid is not None:
+            axes.append(Axis(f"{prefix}.invalid_name_incumbent", p, span=(0.0, 1.0), log=False))
+    axes += [Axis(dim, None, values=tuple(range(ds.sizes[dim]))) for dim in sweep_dims(ds)]
+    return axes
+
+
+def _ledger_design(poll: Poll, p: int, assumed: dict, options: list[str], invalid: str | None, incumbent: str,
+                   election: Election) -> Resolved:
+    """The sampling-only design of poll ``p`` at one point of the assumption space."""
+    prefix = f"{_kind(poll)}.{poll.name}."
+    mine = {name.removeprefix(prefix): value for name, value in assumed.items() if name.startswith(prefix)}
+    sample_size = mine.get("sample_size")
+    if mine.get("sample_size_reading", "stated") != "stated":
+        sample_size = mine["sample_size_reading"]
+    resolved = resolve_design(poll, options, invalid, election, unbiased=True, stations=mine.get("stations"),
+                              sample_size=sample_size, response_rate=mine.get("response_rate"))
+    design = resolved.design
+    if "estimator" in mine:
+        design = replace(design, estimator=mine["estimator"])
+    if mine.get("invalid_name_incumbent"):
+        matrix = np.eye(len(options))
+        row = options.index(invalid)
+        matrix[row, row] = 1.0 - mine["invalid_name_incumbent"]
+        matrix[row, options.index(incumbent)] = mine["invalid_name_incumbent"]
+        design = replace(design, misreport=matrix)
+    return Resolved(design, resolved.note)
+
+
+def _ledger(ds, polls, options, invalid, incumbent, seed, base, reference, points: int) -> list[dict]:
+    """The rows' z and p at ``points`` points of a Latin hypercube over every stated assumption jointly
+    (:func:`ledger_axes`); one entry per point, poll and published figure, with the assumed values."""
+    axes = ledger_axes(ds, polls_at(polls, ds, base), invalid)
+    if not axes or points < 1:
+        return []
     valid = np.array([name != invalid for name in options])
-
-    def record(assumption, value, poll_index, poll, election_here, **assumed):
-        resolved = resolve_design(poll, options, invalid, election_here, unbiased=True, **assumed)
-        draws = draw_polls(election_here.for_poll(poll), resolved.design, seed, poll_index)
-        count = election_here.count_shares(valid)
-        for row in poll_rows(poll, draws, resolved.design, options, incumbent, seed, poll_index, count, reference,
-                             with_misreport=False):
-            entries.append({"assumption": assumption, "value": value, "pollster": poll.name, "option": row["option"],
-                            "simulated_mean": row["simulated_mean"], "simulated_sd": row["simulated_sd"], "gap_sd": row["gap_sd"],
-                            "z": row["z"], "p_value": row["p_value"], "z_total": row["z_total"],
-                            "design_effect": row["design_effect"], "feasibility": resolved.note or "feasible"})
-
-    for p, poll in enumerate(polls_at(polls, ds, base)):
-        for name in _ranged_fields(poll):
-            for value in low_high(getattr(poll, name)):
-                record(f"{_kind(poll)}.{poll.name}.{name}", value, p, poll, election, **{name: value})
-    for dim in sweep_dims(ds):
-        for index, value in enumerate(ds[dim].values):
-            point = {**base, dim: index}
-            here = election_at(ds, point)
-            for p, poll in enumerate(polls_at(polls, ds, point)):
-                record(dim, float(value), p, poll, here)
+    unit = stats.qmc.LatinHypercube(d=len(axes), seed=np.random.default_rng([seed, streams.EXIT_POLL])).random(points)
+    entries = []
+    for k, u in enumerate(unit):
+        assumed = {axis.name: axis.at(value) for axis, value in zip(axes, u)}
+        point = {**base, **{axis.name: assumed[axis.name] for axis in axes if axis.poll is None}}
+        election = election_at(ds, point)
+        count = election.count_shares(valid)
+        for p, poll in enumerate(polls_at(polls, ds, point)):
+            resolved = _ledger_design(poll, p, assumed, options, invalid, incumbent, election)
+            draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
+            mine = {name: (float(value) if isinstance(value, (int, float, np.number)) else value)
+                    for name, value in assumed.items()
+                    if name.startswith(f"{_kind(poll)}.{poll.name}.") or name in sweep_dims(ds)}
+            for row in poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
+                                 with_misreport=False):
+                entries.append({"point": k, "assumed": mine, "pollster": poll.name, "option": row["option"],
+                                "gap_sd": row["gap_sd"], "z": row["z"], "p_value": row["p_value"], "z_total": row["z_total"],
+                                "p_total": row["p_total"], "feasibility": resolved.note or "feasible"})
     return entries
+
+
+def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
+    """Add to each row its range over the joint ledger: ``z_min``, ``z_max``, ``share_consistent`` (share of
+    the assumption space where p ≥ 0.05; ``share_consistent_total`` likewise for p_total) and ``verdict``:
+    ``rejected everywhere``, ``depends`` or ``consistent everywhere``."""
+    for row in rows:
+        entries = [e for e in ledger if e["pollster"] == row["pollster"] and e["option"] == row["option"]]
+        if not entries:
+            row.update(z_min=None, z_max=None, share_consistent=None, share_consistent_total=None, verdict=None)
+            continue
+        zs = [e["z"] for e in entries]
+        consistent = np.array([e["p_value"] >= 0.05 for e in entries])
+        totals = [e["p_total"] >= 0.05 for e in entries if e["p_total"] is not None]
+        row.update(z_min=float(min(zs)), z_max=float(max(zs)), share_consistent=float(consistent.mean()),
+                   share_consistent_total=float(np.mean(totals)) if totals else None,
+                   verdict="consistent everywhere" if consistent.all() else
+                   "rejected everywhere" if not consistent.any() else "depends")
 
 
 def _scenarios(ds, polls, scenario_polls, options, invalid, valid_names, seed, base, reference) -> list[dict]:
@@ -674,7 +754,8 @@ def scenario_polls(cfg, polls: list) -> dict[str, list]:
 
 
 def compare_config(cfg, *, replicates: int | None = None, seed: int | None = None, ds: xr.Dataset | None = None,
-                   source: str = "config", history: Path | str | None = DEFAULT_HISTORY) -> Comparison:
+                   source: str = "config", history: Path | str | None = DEFAULT_HISTORY,
+                   ledger_points: int | None = None) -> Comparison:
     """The whole comparison for a config: check its poll designs against the electorate, simulate
     ``replicates`` elections with full station-level output (unless ``ds`` gives them) and compare every
     ``[[exit_poll]]`` and ``[[quick_count]]`` with the official count of ``[observed]``, under the
@@ -705,4 +786,5 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
     return compare_polls(ds, polls, incumbent=cfg.leader, invalid=invalid, official=dict(observed.votes) or None,
                          seed=seed if seed is not None else cfg.run.seed, scenario_polls=scenario_polls(cfg, polls),
                          against_all=tuple(option.name for option in cfg.options if option.kind == "against_all"),
-                         baseline=baseline, official_turnout=turnout)
+                         baseline=baseline, official_turnout=turnout,
+                         ledger_points=LEDGER_POINTS if ledger_points is None else ledger_points)

@@ -126,6 +126,8 @@ class ExitPollConfig(_Sample):
     per_station: Count | None = Field(None, description="voters approached per station (fixed)")
     every_kth: Count | None = None
     sample_size: CountOrRange | None = Field(None, description="respondents claimed by the pollster")
+    sample_size_readings: list[Count] = Field(default_factory=list,
+                                              description="other published readings of the sample size (ledger only)")
     response_rate: RateOrRange = 1.0
     response_propensity: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     misreport: dict[str, MisreportRow] = Field(default_factory=dict)

@@ -79,7 +79,7 @@ def test_fixed_design_delivers_min_of_quota_and_voters(elections):
     quota, n, claimed = 900, 50, 33_500  # the claim is within what 50 average stations hold (~35,000)
     poll = ExitPollConfig(name="p", stations=n, per_station=quota, sample_size=claimed, selection="simple",
                           published={"inc": 0.7})
-    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=2, misreport=False)
+    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=2, misreport=False, ledger_points=0)
     entry = comparison.designs[0]
     per_replicate = n * np.minimum(quota, ballots).mean(axis=1)
     expected = per_replicate.mean()
@@ -97,7 +97,7 @@ def test_misreport_needed_for_against_all_is_one_minus_published_over_true(elect
     that brings the simulated median to the published figure is 1 − published / median."""
     ds = elections.isel(replicate=slice(0, 100))
     poll = ExitPollConfig(name="p", stations=100, per_station=200, published={"against_all": 0.07})
-    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=4)
+    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=4, ledger_points=0)
     row = comparison.rows[0]
     median = float(np.median(comparison.estimates["estimate"].sel(pollster="p", option="against_all").values))
     identity = 100 * (1 - 7.0 / median)
@@ -246,7 +246,7 @@ def test_z_total_combines_sampling_and_history(elections):
     poll = ExitPollConfig(name="p", stations=40, per_station=30, published={"inc": 0.74})
     baseline = ErrorBaseline.from_file(DEFAULT_HISTORY)
     row = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=3, misreport=False,
-                        baseline=baseline).rows[0]
+                        baseline=baseline, ledger_points=0).rows[0]
     assert row["option_class"] == "large" and row["nonsampling_sd"] == pytest.approx(baseline.sd("large"))
     assert row["z_total"] == pytest.approx((row["gap"] - row["gap_mean"]) / math.hypot(row["gap_sd"], row["nonsampling_sd"]))
     assert abs(row["z_total"]) < abs(row["z"])
@@ -257,7 +257,7 @@ def test_sampling_only_z_of_an_unchanged_design_is_unchanged(elections):
     same design's draws give, independently recomputed."""
     ds = elections.isel(replicate=slice(0, 100))
     poll = ExitPollConfig(name="p", stations=40, per_station=30, published={"inc": 0.72})
-    row = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=3, misreport=False).rows[0]
+    row = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=3, misreport=False, ledger_points=0).rows[0]
     election = election_at(ds, {})
     design = resolve_design(poll, OPTIONS, "invalid", election, unbiased=True).design
     simulated = 100 * draw_polls(election, design, 3, 0).shares[:, 0]
