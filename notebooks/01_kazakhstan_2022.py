@@ -95,7 +95,7 @@ for flag in comparison.flags:
     print("note:", flag)
 
 # %%
-plot_poll_comparison(comparison.estimates)
+plot_poll_comparison(comparison)
 
 # %% [markdown]
 # ## 4. Sweep one assumption: employer coercion

@@ -144,5 +144,5 @@ def handler(args: argparse.Namespace) -> int:
             args.output.write_text(report + "\n", encoding="utf-8")
     if args.plot:
         from .plot_polls import plot_poll_comparison
-        plot_poll_comparison(comparison.estimates).savefig(args.plot, dpi=120)
+        plot_poll_comparison(comparison).savefig(args.plot, dpi=150)
     return 0

@@ -525,6 +525,9 @@ class Comparison:
     mechanisms: list[dict] = field(default_factory=list)
     baseline: list[dict] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    #: ``incumbent``, ``against_all`` (first "against all" option or None), ``title``, ``option_labels``
+    context: dict = field(default_factory=dict)
+    error_baseline: ErrorBaseline | None = None
 
     def to_json(self) -> dict:
         return {"rows": self.rows, "joint": self.joint, "designs": self.designs, "mechanisms": self.mechanisms,
@@ -602,7 +605,8 @@ def compare_polls(ds: xr.Dataset, polls: list[Poll], *, incumbent: str, invalid:
                          attrs={"units": "percent of valid answers"})
     return Comparison(rows, scenarios, ledger, flags, dataset, joint, designs, mechanisms,
                       baseline.summary() if baseline is not None else [],
-                      {poll.name: poll.label or poll.name for poll in polls})
+                      {poll.name: poll.label or poll.name for poll in polls},
+                      {"incumbent": incumbent, "against_all": against_all[0] if against_all else None}, baseline)
 
 
 @dataclass(frozen=True)
@@ -783,8 +787,11 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
         ds = simulate(cfg, replicates=replicates, seed=seed, keep="full")
     observed = cfg.observed
     turnout = 100.0 * observed.ballots / observed.registered if observed.ballots and observed.registered else None
-    return compare_polls(ds, polls, incumbent=cfg.leader, invalid=invalid, official=dict(observed.votes) or None,
+    comparison = compare_polls(ds, polls, incumbent=cfg.leader, invalid=invalid, official=dict(observed.votes) or None,
                          seed=seed if seed is not None else cfg.run.seed, scenario_polls=scenario_polls(cfg, polls),
                          against_all=tuple(option.name for option in cfg.options if option.kind == "against_all"),
                          baseline=baseline, official_turnout=turnout,
                          ledger_points=LEDGER_POINTS if ledger_points is None else ledger_points)
+    comparison.context.update(title=cfg.title, option_labels={option.name: option.label or option.name
+                                                              for option in cfg.options})
+    return comparison

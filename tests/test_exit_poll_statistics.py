@@ -262,3 +262,21 @@ def test_sampling_only_z_of_an_unchanged_design_is_unchanged(elections):
     design = resolve_design(poll, OPTIONS, "invalid", election, unbiased=True).design
     simulated = 100 * draw_polls(election, design, 3, 0).shares[:, 0]
     assert row["z_unconditional"] == pytest.approx((72.0 - simulated.mean()) / simulated.std(ddof=1))
+
+
+def test_dot_plot_has_one_row_per_poll_and_reference(elections):
+    from simkit.plot_polls import plot_poll_comparison
+
+    ds = elections.isel(replicate=slice(0, 50))
+    polls = [ExitPollConfig(name=f"p{k}", label=f"Pollster {k}", stations=30, per_station=20,
+                            published={"inc": 0.7 + 0.01 * k, "against_all": 0.1}) for k in range(2)]
+    baseline = ErrorBaseline.from_file(DEFAULT_HISTORY)
+    comparison = compare_polls(ds, polls, incumbent="inc", invalid="invalid", seed=3, misreport=False,
+                               against_all=("against_all",), baseline=baseline, ledger_points=0)
+    figure = plot_poll_comparison(comparison)
+    incumbent_axis, against_axis = figure.axes
+    reference = [row for row in baseline.rows if not row.in_baseline and row.option_class == "large"]
+    labels = [tick.get_text() for tick in incumbent_axis.get_yticklabels()]
+    assert labels[:2] == ["Pollster 0", "Pollster 1"] and len(labels) == 2 + len(reference)
+    gaps = sorted(line.get_xdata()[0] for line in against_axis.lines if line.get_marker() == "o")
+    assert gaps == pytest.approx(sorted(row["gap"] for row in comparison.rows if row["option"] == "against_all"))
