@@ -23,6 +23,8 @@ def register(subparsers) -> None:
                          help="history of exit polls against official counts calibrating the total-error baseline")
     compare.add_argument("--ledger-points", type=int, default=None,
                          help="points of the joint assumption ledger's Latin hypercube (default 16; 0: none)")
+    compare.add_argument("--history", type=Path, nargs="+", metavar="CONFIG",
+                         help="earlier elections' configs: their polls side by side under the same baseline")
     compare.add_argument("--replicates", type=int)
     compare.add_argument("--seed", type=int)
     compare.set_defaults(func=handler)
@@ -97,6 +99,28 @@ def _mechanism_lines(comparison) -> list[str]:
     return lines
 
 
+HISTORY_KEYS = ("pollster", "option", "published", "official", "gap", "gap_sd", "z", "p_value", "p_method",
+                "option_class", "nonsampling_sd", "z_total", "p_total")
+
+
+def history_entry(path: Path, comparison) -> dict:
+    """One election of ``--history``: its config, title and the rows' gap columns."""
+    return {"config": str(path), "title": comparison.context.get("title", ""),
+            "rows": [{key: row[key] for key in HISTORY_KEYS} for row in comparison.rows]}
+
+
+def format_history(history: list[dict]) -> list[str]:
+    """The elections side by side: each poll's gaps under the same baseline."""
+    width = max(len(row["pollster"]) for entry in history for row in entry["rows"]) + 2
+    lines = ["", "Side by side, same baseline (gap = published − official, points):",
+             f"  {'election':<44}{'pollster':<{width}}{'option':<14}{'gap':>7}{'sd':>6}{'z':>7}{'z total':>8}"]
+    for entry in history:
+        for row in entry["rows"]:
+            lines.append(f"  {entry['title'][:42]:<44}{row['pollster']:<{width}}{row['option']:<14}{row['gap']:>+7.2f}"
+                         f"{row['gap_sd']:>6.2f}{_number(row['z'], '+.1f'):>7}{_number(row['z_total'], '+.1f'):>8}")
+    return lines
+
+
 def format_report(comparison) -> str:
     """The comparison as plain-text tables."""
     width = max([len(row["pollster"]) for row in comparison.rows] + [12]) + 2
@@ -128,20 +152,31 @@ def handler(args: argparse.Namespace) -> int:
     from .config import load_config
 
     cfg = load_config(args.config)
+    earlier_configs = [(path, load_config(path)) for path in args.history or []]
     if args.output and args.output.suffix in (".nc", ".zarr"):
         from .io import output_format
         output_format(args.output)
     comparison = compare_config(cfg, replicates=args.replicates, seed=args.seed, source=str(args.config),
                                 history=args.error_table, ledger_points=args.ledger_points)
-    text = to_json(comparison.to_json()) if args.json else format_report(comparison)
+    report = comparison.to_json()
+    history = []
+    if earlier_configs:
+        for path, earlier_cfg in earlier_configs:
+            earlier = compare_config(earlier_cfg, replicates=args.replicates, seed=args.seed, source=str(path),
+                                     history=args.error_table, ledger_points=0)
+            history.append(history_entry(path, earlier))
+        history.append(history_entry(args.config, comparison))
+        report["history"] = history
+    text = to_json(report) if args.json else "\n".join([format_report(comparison)] + (format_history(history)
+                                                                                    if history else []))
     print(text)
     if args.output:
         if args.output.suffix in (".nc", ".zarr"):
             from .io import write_dataset
             write_dataset(comparison.estimates, args.output)
         else:
-            report = to_json(comparison.to_json()) if args.output.suffix == ".json" else format_report(comparison)
-            args.output.write_text(report + "\n", encoding="utf-8")
+            args.output.write_text((to_json(report) if args.output.suffix == ".json" else text) + "\n",
+                                   encoding="utf-8")
     if args.plot:
         from .plot_polls import plot_poll_comparison
         plot_poll_comparison(comparison).savefig(args.plot, dpi=150)

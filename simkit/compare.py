@@ -564,11 +564,17 @@ def compare_polls(ds: xr.Dataset, polls: list[Poll], *, incumbent: str, invalid:
     valid = np.array([name != invalid for name in options])
     base = baseline_point(ds)
     election = election_at(ds, base)
+    flags = []
+    missing = [name for name in valid_names if official and name not in official]
+    if missing:
+        flags.append(f"the official count has no figure for {', '.join(missing)}: gaps are measured against the "
+                     f"simulated count's mean, and no mechanism is fitted")
+        official = None
     reference = _reference(election, valid_names, options, official, official_turnout, against_all, baseline)
     count = election.count_shares(valid)
     here = polls_at(polls, ds, base)
     keys, published = published_vector(here, valid_names)
-    rows, flags, estimates, gaps, designs, mechanisms = [], [], [], [], [], []
+    rows, estimates, gaps, designs, mechanisms = [], [], [], [], []
     for p, poll in enumerate(here):
         resolved = resolve_design(poll, options, invalid, election, unbiased=True)
         if resolved.note:

@@ -107,6 +107,14 @@ def solve(cfg, scenario_name: str, seed: int, source: str = "config"):
                      f"closer than {100 * achieved[worst]:.2f}%")
 
 
+def _nest(items: list, shape: list[int]) -> list:
+    """``items`` in row-major order as nested lists of ``shape``."""
+    if len(shape) <= 1:
+        return items
+    step = len(items) // shape[0]
+    return [_nest(items[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
+
+
 def simulate_matched(cfg, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
                      source: str = "config") -> xr.Dataset:
     """Simulate every scenario and sweep point of ``cfg``; those with ``match_observed`` under their solved
@@ -135,7 +143,7 @@ def simulate_matched(cfg, replicates: int | None = None, seed: int | None = None
                            combine_attrs="override")
         by_point.append(merged.expand_dims({path: [float(value)] for path, value in assignments.items()}))
     result = by_point[0] if len(by_point) == 1 else xr.combine_nested(
-        np.array(by_point, dtype=object).reshape([len(values) for _, values in sweep]).tolist(),
+        _nest(by_point, [len(values) for _, values in sweep]),
         concat_dim=[path for path, _ in sweep], data_vars="minimal", coords="minimal", compat="override",
         combine_attrs="override")
     result.attrs["simkit_config"] = cfg.to_toml()

@@ -47,6 +47,16 @@ def test_count_matched_scenarios_reproduce_the_official_figures():
     assert coerced["preferences.shares"]["a"] < honest["preferences.shares"]["a"]
 
 
+def test_count_matching_runs_every_sweep_point():
+    cfg = matched_config(0.1)
+    cfg = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 0.2]}})
+    ds = simulate(cfg, replicates=4, keep="summary")
+    assert ds["total_ballots"].dims[:2] == ("manipulation.coerce.share", "scenario")
+    turnout = ds["total_ballots"].sel(scenario="coercion").mean("replicate") / ds["registered"].sum()
+    # both sweep points are matched: the coercion share no longer moves the count's turnout much
+    assert abs(float(turnout[0] - turnout[1])) < 0.01
+
+
 def test_unreachable_official_figure_is_named():
     with pytest.raises(InputError, match=r"scenario\.coercion\.match_observed: the official turnout"):
         simulate(matched_config(1.0, compliance=1.0))
