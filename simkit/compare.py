@@ -3,22 +3,24 @@
 Every poll is drawn from each simulated replicate's station-level votes (:mod:`simkit.model.exit_poll`),
 so its spread comes from the real clustering of the simulated stations, not from a formula.
 
-Three products (shares and rates in percent; see :func:`compare_polls`):
+What :func:`compare_polls` returns (shares and rates in percent; JSON keys of :meth:`Comparison.to_json`):
 
-* **rows**, the sampling-only baseline: the election is the honest simulation calibrated to the
-  official count and each poll is unbiased (no differential non-response, no misreporting). ``z`` and
-  ``p_value`` answer "could sampling error alone explain this gap?";
-  ``misreport_needed`` is the misreporting rate toward the incumbent that makes the published figure
-  the simulated median (negative: away from the incumbent), with the rates at which the published
-  figure sits at the edges of the simulated 90% interval;
-* **scenarios**: per scenario of the Dataset (``honest`` when there is none), the polls as configured
-  (with their stated biases), and the joint tail probability of all published figures (Mahalanobis
-  distance under the simulated distribution);
-* **ledger**: the baseline figures again at both ends of every stated range (a poll's unknown
-  ``stations``, ``sample_size``, ``response_rate``) and at every value of every swept config field.
+* ``rows``, one per published figure, against the sampling-only baseline (the election is the honest
+  simulation calibrated to the official count; each poll unbiased): the gap published − official, ``z`` and
+  ``p_value`` from the distribution of (poll − its own replicate's count), ``z_total``/``p_total`` against
+  sampling plus the historical non-sampling error of :mod:`simkit.poll_error`, ``misreport_needed`` (the
+  misreporting rate toward the incumbent that makes the published figure the simulated median), and the
+  joint ledger's ``z_min``, ``z_max``, ``share_consistent`` and ``verdict``; a poll's published turnout is a
+  row with option ``turnout``;
+* ``joint``: Hotelling T² of all published gaps with its F reference, and per poll;
+* ``designs``: respondents each modelled design delivers against the claim, and the probability it reaches it;
+* ``mechanisms``: one-mechanism fits per poll (:mod:`simkit.poll_mechanisms`);
+* ``scenarios``: per scenario of the Dataset (``honest`` when there is none), the polls as configured (with
+  their stated biases): Hotelling T² of the published gaps;
+* ``ledger``: the rows' z and p at the points of a Latin hypercube over every stated assumption jointly.
 
 Random streams: ``SeedSequence(seed, spawn_key=(replicate, streams.EXIT_POLL, poll_index))`` per replicate and
-poll, so a poll draw depends only on its logical position.
+poll, so a poll draw depends only on its logical position; the ledger's hypercube is seeded by ``seed``.
 """
 from __future__ import annotations
 
@@ -38,7 +40,6 @@ from .model.exit_poll import (PollDesign, design_feasibility, estimate_shares, d
 from .poll_error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from .poll_mechanisms import Ballot, Observed, fit_poll
 
-#: stream ids of the polls (kept apart from the engine's component ids in :mod:`simkit.streams`)
 #: central interval of the simulated estimates
 INTERVAL = (0.05, 0.95)
 #: a Monte Carlo p-value needs at least this many replicates at least as extreme; else normal approx.
@@ -531,7 +532,10 @@ class Comparison:
 
     def to_json(self) -> dict:
         return {"rows": self.rows, "joint": self.joint, "designs": self.designs, "mechanisms": self.mechanisms,
-                "scenarios": self.scenarios, "ledger": self.ledger, "baseline": self.baseline, "flags": self.flags}
+                "scenarios": self.scenarios, "ledger": self.ledger, "baseline": self.baseline,
+                "baseline_table": ({"source": self.error_baseline.source, **self.error_baseline.counts()}
+                                   if self.error_baseline is not None else None),
+                "flags": self.flags}
 
 
 def _reference(election: Election, valid_names: list[str], options: list[str], official: dict[str, int] | None,
