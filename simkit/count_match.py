@@ -7,8 +7,9 @@ means (national and regional) and the preference shares are solved, per scenario
 the count AFTER the manipulations matches ``[observed]`` (turnout, regional turnout and every option's
 share of the ballots) within :data:`TOLERANCE`; exit polls are then drawn from the voters of that world.
 
-The solver is a fixed point on pilot simulations of :data:`PILOT_REPLICATES` replicates under the run's
-seed (common random numbers: every iteration sees the same draws): regional turnout means move on the
+The solver is a fixed point on pilot simulations of :data:`PILOT_REPLICATES` replicates (fewer when the run
+has fewer) under the run's seed (common random numbers: every iteration sees the same draws, which are the
+run's first replicates), warm-started from the previous sweep point's solution: regional turnout means move on the
 logit scale by the logit gap between official and pilot turnout, shares multiplicatively by official /
 pilot. A figure still off by more than :data:`TOLERANCE` after :data:`MAX_ITERATIONS` (e.g. coercion that
 alone pushes turnout above the official figure) is an :class:`~simkit.errors.InputError` naming it.
@@ -88,15 +89,26 @@ def _update(cfg, targets: dict[str, float], achieved: dict[str, float]):
                    **{f"preferences.shares.{name}": value / total for name, value in shares.items()}})
 
 
-def solve(cfg, scenario_name: str, seed: int, source: str = "config"):
+def _honest_parameters(cfg) -> dict:
+    """The fields the solver sets, as dotted assignments (to warm-start the next sweep point)."""
+    return {"turnout.mean": cfg.turnout.mean,
+            **{f"turnout.regional_mean.{r}": v for r, v in cfg.turnout.regional_mean.items()},
+            **{f"preferences.shares.{name}": v for name, v in cfg.preferences.shares.items()}}
+
+
+def solve(cfg, scenario_name: str, seed: int, source: str = "config", start: dict | None = None,
+          pilot_replicates: int = PILOT_REPLICATES):
     """The config (sweep dropped, only ``scenario_name`` kept) whose manipulated count matches
-    ``[observed]``, and the figures its pilot reaches (fractions)."""
+    ``[observed]``, and the figures its pilot reaches (fractions). ``start``: honest parameters to begin
+    from (dotted assignments; default the config's own)."""
     from .engine import simulate
 
     targets = _targets(cfg)
     current = _only(cfg, next(s for s in cfg.scenarios() if s.name == scenario_name))
+    if start:
+        current = current.at(start)
     for _ in range(MAX_ITERATIONS):
-        pilot = simulate(current, replicates=PILOT_REPLICATES, seed=seed, keep="summary")
+        pilot = simulate(current, replicates=pilot_replicates, seed=seed, keep="summary")
         achieved = _achieved(pilot, current)
         worst = max(targets, key=lambda key: abs(achieved[key] - targets[key]))
         if abs(achieved[worst] - targets[worst]) * 100 <= TOLERANCE:
@@ -123,9 +135,10 @@ def simulate_matched(cfg, replicates: int | None = None, seed: int | None = None
     from .engine import simulate
 
     seed = cfg.run.seed if seed is None else seed
+    pilot_replicates = min(PILOT_REPLICATES, replicates or cfg.run.replicates)
     sweep = list(cfg.sweep.items())
     points = list(itertools.product(*[values for _, values in sweep])) or [()]
-    solved, by_point = {}, []
+    solved, by_point, warm = {}, [], {}
     for point in points:
         assignments = {path: value for (path, _), value in zip(sweep, point)}
         at_point = cfg.at(assignments) if assignments else cfg
@@ -133,7 +146,9 @@ def simulate_matched(cfg, replicates: int | None = None, seed: int | None = None
         for scenario in cfg.scenarios():
             single = _only(at_point, scenario)
             if scenario.match_observed:
-                single, achieved = solve(at_point, scenario.name, seed, source)
+                single, achieved = solve(at_point, scenario.name, seed, source, warm.get(scenario.name),
+                                         pilot_replicates)
+                warm[scenario.name] = _honest_parameters(single)
                 solved[json.dumps({"scenario": scenario.name, **assignments})] = {
                     "turnout.mean": single.turnout.mean, "turnout.regional_mean": dict(single.turnout.regional_mean),
                     "preferences.shares": dict(single.preferences.shares),
