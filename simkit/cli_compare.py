@@ -7,7 +7,6 @@ import json
 import math
 from pathlib import Path
 
-from .errors import InputError
 
 
 def register(subparsers) -> None:

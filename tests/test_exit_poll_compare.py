@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import tomli_w
 from pydantic import BaseModel, ValidationError
-from scipy import stats
 
 from simkit.compare import compare_polls, election_at, prediction_t2, resolve_design
 from simkit.config_polls import ExitPollConfig, QuickCountConfig, check_poll_design

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simkit.compare import (Reference, compare_polls, draw_polls, election_at, hotelling_f, resolve_design)
+from simkit.compare import compare_polls, draw_polls, election_at, hotelling_f, resolve_design
 from simkit.config_polls import ExitPollConfig
 from simkit.errors import InputError
 from simkit.model.exit_poll import PollDesign, draw_exit_poll
