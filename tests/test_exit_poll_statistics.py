@@ -280,3 +280,30 @@ def test_dot_plot_has_one_row_per_poll_and_reference(elections):
     assert labels[:2] == ["Pollster 0", "Pollster 1"] and len(labels) == 2 + len(reference)
     gaps = sorted(line.get_xdata()[0] for line in against_axis.lines if line.get_marker() == "o")
     assert gaps == pytest.approx(sorted(row["gap"] for row in comparison.rows if row["option"] == "against_all"))
+
+
+def test_history_side_by_side_and_turnout_rows(tmp_path, capsys):
+    import json
+
+    import tomli_w
+
+    from conftest import small_config_dict
+    from simkit.cli import main
+
+    paths = []
+    for year, published in ((2019, 0.61), (2022, 0.64)):
+        raw = small_config_dict(stations=40, registered=40_000, options=("a", "b"), shares=(0.6, 0.4))
+        raw["title"] = f"election {year}"
+        raw["exit_poll"] = [{"name": f"p{year}", "stations": 10, "per_station": 20, "published": {"a": published},
+                             "published_turnout": 0.62}]
+        raw["observed"] = {"registered": 40_000, "ballots": 24_000, "votes": {"a": 14_400, "b": 9_600}}
+        paths.append(tmp_path / f"{year}.toml")
+        paths[-1].write_text(tomli_w.dumps(raw))
+    assert main(["compare", str(paths[1]), "--history", str(paths[0]), "--json", "--replicates", "20",
+                 "--ledger-points", "0"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [entry["title"] for entry in report["history"]] == ["election 2019", "election 2022"]
+    turnout = next(row for row in report["rows"] if row["option"] == "turnout")
+    assert turnout["official"] == pytest.approx(60.0) and turnout["gap"] == pytest.approx(2.0)
+    assert turnout["option_class"] == "turnout" and turnout["nonsampling_sd"] is not None
+    assert report["history"][0]["rows"][0]["gap"] == pytest.approx(1.0)
