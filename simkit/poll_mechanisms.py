@@ -29,6 +29,12 @@ expected published shares and Σ (D, D) the covariance of (poll − count) over 
 the sampling-only baseline. ``low``/``high`` bound the θ with d²(θ) ≤ d²min + χ²₁(0.95) (a 95% profile
 interval); ``fit_p`` is the χ² tail of d²min on D − 1 degrees of freedom (D for coercion, which has no free
 effect). Expected shares are ratios of expectations: exact for large samples, which these polls are.
+
+Two families coincide: misreporting toward the incumbent by a share θ of every other voter and refusal by
+the incumbent's voters at relative response ρ both rescale the incumbent against the others and keep the
+others' ratios, so they reach the same best fit (θ = 1 − 1 / (ρ v + 1 − v), v the incumbent's share).
+Likewise missed home voters and stuffing have one form (counted incumbent votes with no voter behind them
+at the station door) and differ only in what θ means.
 """
 from __future__ import annotations
 
