@@ -1,13 +1,14 @@
 """Regenerate the README's exit-poll tables and statements from `simkit compare --json`.
 
     python scripts/exit_poll_tables.py                  # run the commands (slow: full replicates), rewrite README
-    python scripts/exit_poll_tables.py --from-json FLAGSHIP.json SCENARIOS.json   # render saved outputs
+    python scripts/exit_poll_tables.py --from-json FLAGSHIP.json SCENARIOS.json SENSITIVITY.json  # saved outputs
 
 The commands run are::
 
     simkit compare configs/kazakhstan-2022.toml --json --history configs/kazakhstan-2015.toml \
         configs/kazakhstan-2019.toml --plot docs/kazakhstan-2022-exit-polls.png
     simkit compare configs/kazakhstan-2022-scenarios.toml --json --ledger-points 0
+    simkit compare configs/kazakhstan-2022-poll-sensitivity.toml --json --replicates 300
 
 Everything between ``<!-- exit-poll-tables:begin -->`` and ``<!-- exit-poll-tables:end -->`` in README.md is
 replaced; numbers in the plain-words statements come from the same JSON.
@@ -26,6 +27,7 @@ BEGIN, END = "<!-- exit-poll-tables:begin -->", "<!-- exit-poll-tables:end -->"
 FLAGSHIP = ["configs/kazakhstan-2022.toml", "--json", "--history", "configs/kazakhstan-2015.toml",
             "configs/kazakhstan-2019.toml", "--plot", "docs/kazakhstan-2022-exit-polls.png"]
 SCENARIOS = ["configs/kazakhstan-2022-scenarios.toml", "--json", "--ledger-points", "0"]
+SENSITIVITY = ["configs/kazakhstan-2022-poll-sensitivity.toml", "--json", "--replicates", "300"]
 #: significance level of "exceeds"; a gap "exceeds total survey error" when p_total is below it
 ALPHA = 0.05
 #: fit_p at which a single mechanism is said to fit all the poll's figures
@@ -121,6 +123,16 @@ def scenarios_table(report: dict) -> list[str]:
     return lines
 
 
+def ledger_table(report: dict, labels: dict) -> list[str]:
+    lines = ["| pollster | option | z range | share of the space consistent with sampling alone | verdict |",
+             "|---|---|---|---|---|"]
+    for row in report["rows"]:
+        if row["option"] in ("tokayev", "against_all") and row.get("verdict") is not None:
+            lines.append(f"| {name_of(row['pollster'], labels)} | {row['option']} | {row['z_min']:+.1f} to "
+                         f"{row['z_max']:+.1f} | {row['share_consistent']:.0%} | {row['verdict']} |")
+    return lines
+
+
 def history_table(report: dict) -> list[str]:
     lines = ["| election | pollster | option | gap | sampling SD | z | z total |", "|---|---|---|---|---|---|---|"]
     for election in report.get("history", []):
@@ -161,7 +173,7 @@ def statements(report: dict, labels: dict) -> list[str]:
     return lines
 
 
-def render(flagship: dict, scenarios: dict | None) -> str:
+def render(flagship: dict, scenarios: dict | None, sensitivity: dict | None = None) -> str:
     labels = {"open_society": "Open Society", "amanat": "Amanat", "socis": "SOCIS-A"}
     parts = [BEGIN, "", "Total-survey-error baseline (`configs/exit_poll_history.csv`: published exit polls against "
              "official counts; errors in points; the baseline uses the clean elections only):", "",
@@ -173,6 +185,11 @@ def render(flagship: dict, scenarios: dict | None) -> str:
     if scenarios is not None:
         parts += ["Count-matched scenarios (`configs/kazakhstan-2022-scenarios.toml`, polls as configured):", "",
                   *scenarios_table(scenarios), ""]
+    if sensitivity is not None:
+        points = len({entry["point"] for entry in sensitivity["ledger"]})
+        parts += [f"Joint ledger with station heterogeneity swept as well (`configs/kazakhstan-2022-poll-sensitivity.toml`, "
+                  f"300 replicates, {points} Latin-hypercube points over every stated assumption):", "",
+                  *ledger_table(sensitivity, labels), ""]
     if flagship.get("history"):
         parts += ["2015, 2019 and 2022 side by side, same baseline (`--history`):", "", *history_table(flagship), ""]
     parts += ["In plain words (generated from the same output):", "", *statements(flagship, labels), "", END]
@@ -188,16 +205,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json:
         flagship = json.loads(args.from_json[0].read_text())
         scenarios = json.loads(args.from_json[1].read_text()) if len(args.from_json) > 1 else None
+        sensitivity = json.loads(args.from_json[2].read_text()) if len(args.from_json) > 2 else None
     else:
         (REPO / "docs").mkdir(exist_ok=True)
-        flagship, scenarios = run(FLAGSHIP), run(SCENARIOS)
+        flagship, scenarios, sensitivity = run(FLAGSHIP), run(SCENARIOS), run(SENSITIVITY)
     text = args.readme.read_text(encoding="utf-8")
     if BEGIN not in text or END not in text:
         print(f"{args.readme}: no {BEGIN} ... {END} section", file=sys.stderr)
         return 2
     before, rest = text.split(BEGIN, 1)
     after = rest.split(END, 1)[1]
-    args.readme.write_text(before + render(flagship, scenarios) + after, encoding="utf-8")
+    args.readme.write_text(before + render(flagship, scenarios, sensitivity) + after, encoding="utf-8")
     return 0
 
 
