@@ -95,14 +95,15 @@ for flag in comparison.flags:
     print("note:", flag)
 
 # %%
-plot_poll_comparison(comparison.estimates)
+plot_poll_comparison(comparison)
 
 # %% [markdown]
 # ## 4. Sweep one assumption: employer coercion
 # `kazakhstan-2022-scenarios.toml` extends the flagship with named manipulations; its `coercion` scenario
-# makes a share of the register vote under pressure (and mostly for the incumbent). The honest count is the
-# same draw under every scenario and sweep point, so the differences below are the effect of the assumption,
-# not noise.
+# makes a share of the register vote under pressure (and mostly for the incumbent). Every scenario is
+# count-matched (`match_observed`): its honest turnout and shares are solved so that the count after the
+# manipulation reproduces the official figures, so the count stays at the official turnout and share while
+# the honest world underneath changes with the assumption.
 
 # %%
 scenarios = simkit.load_config(CONFIGS / "kazakhstan-2022-scenarios.toml")

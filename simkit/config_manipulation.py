@@ -174,3 +174,5 @@ class ScenarioConfig(BaseModel):
     label: str = ""
     manipulations: NameList = Field(default_factory=list, description="names of [[manipulation]] blocks")
     overrides: dict[str, float | int | bool | str] = Field(default_factory=dict)
+    match_observed: bool = Field(False, description="solve the honest parameters so that the manipulated count "
+                                                    "reproduces [observed] (simkit.count_match)")

@@ -133,11 +133,14 @@ class ExitPollConfig(_Sample):
     per_station: Count | None = Field(None, description="voters approached per station (fixed)")
     every_kth: Count | None = None
     sample_size: CountOrRange | None = Field(None, description="respondents claimed by the pollster")
+    sample_size_readings: list[Count] = Field(default_factory=list,
+                                              description="other published readings of the sample size (ledger only)")
     response_rate: RateOrRange = 1.0
     response_propensity: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=dict)
     misreport: dict[str, MisreportRow] = Field(default_factory=dict)
     stated_error: float | None = Field(None, ge=0, le=1,
                                       description="the pollster's stated margin of error, as a share")
+    published_turnout: Share | None = Field(None, description="the poll's published turnout estimate")
 
     @model_validator(mode="after")
     def _design(self):

@@ -188,6 +188,9 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
     """Resolve a config for running: apply run overrides, build the electorate and the sweep plans.
     ``kernel``: "numpy" (default) or "numba" (:mod:`simkit.kernels`)."""
     kernel = kernel or "numpy"
+    if any(scenario.match_observed for scenario in cfg.scenarios()):
+        raise InputError("scenario.match_observed: count-matched scenarios are solved in memory "
+                         "(simkit.simulate, simkit compare), not streamed block by block")
     if kernel not in kernels.KERNELS:
         raise InputError(f"kernel: must be one of {', '.join(kernels.KERNELS)}, got {kernel!r}")
     run_fields = {"replicates": replicates, "seed": seed, "keep": keep}
@@ -421,8 +424,13 @@ def simulate(cfg: Config, replicates: int | None = None, seed: int | None = None
              block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None, progress: bool = False,
              kernel: str | None = None) -> xr.Dataset:
     """Simulate ``replicates`` elections of ``cfg`` in memory and return the Dataset (see :mod:`simkit.schema`).
-    ``kernel``: "numpy" (default) or "numba" (see :mod:`simkit.kernels`); recorded in the attrs."""
+    ``kernel``: "numpy" (default) or "numba" (see :mod:`simkit.kernels`); recorded in the attrs. Scenarios
+    with ``match_observed`` run through :func:`simkit.count_match.simulate_matched`."""
+    from . import count_match
     from .progress import progress_bar
+
+    if count_match.needs_matching(cfg):
+        return count_match.simulate_matched(cfg, replicates, seed, keep)
 
     run = prepare(cfg, replicates, seed, keep, kernel)
     with progress_bar(run.replicates, enabled=progress) as bar:

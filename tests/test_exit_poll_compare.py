@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import tomli_w
 from pydantic import BaseModel, ValidationError
-from scipy import stats
 
-from simkit.compare import compare_polls, election_at, joint_tail, resolve_design
+from simkit.compare import compare_polls, election_at, prediction_t2, resolve_design
 from simkit.config_polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.model.exit_poll import draw_exit_poll
 
@@ -16,9 +15,11 @@ from exit_poll_helpers import synthetic_election
 
 OPTIONS = ["inc", "other", "against_all", "invalid"]
 SHARES = [0.7, 0.15, 0.1, 0.05]
-ROW_KEYS = {"pollster", "option", "published", "simulated_mean", "simulated_sd", "simulated_low", "simulated_high",
-            "z", "p_value", "p_method", "design_effect", "bias_needed", "misreport_needed",
-            "misreport_needed_low", "misreport_needed_high"}
+ROW_KEYS = {"pollster", "option", "published", "official", "gap", "gap_mean", "gap_sd", "simulated_mean",
+            "simulated_sd", "simulated_low", "simulated_high", "z", "p_value", "p_method", "p_floor", "z_unconditional",
+            "option_class", "nonsampling_sd", "z_total", "p_total", "design_effect", "bias_needed", "misreport_needed",
+            "misreport_needed_low", "misreport_needed_high", "z_min", "z_max", "share_consistent",
+            "share_consistent_total", "verdict"}
 
 
 @pytest.fixture(scope="module")
@@ -31,21 +32,23 @@ def elections():
 def test_rows_have_the_issue_keys_and_consistent_figures(elections):
     ds = elections.isel(replicate=slice(0, 200))
     poll = ExitPollConfig(name="p", stations=40, per_station=30, published={"inc": 0.72, "against_all": 0.09})
-    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=3, misreport=False)
+    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=3, misreport=False, ledger_points=0)
     assert [row["option"] for row in comparison.rows] == ["inc", "against_all"]
     for row in comparison.rows:
         assert set(row) == ROW_KEYS
-        assert row["z"] == pytest.approx((row["published"] - row["simulated_mean"]) / row["simulated_sd"])
+        assert row["z"] == pytest.approx((row["gap"] - row["gap_mean"]) / row["gap_sd"])
+        assert row["z_unconditional"] == pytest.approx((row["published"] - row["simulated_mean"]) / row["simulated_sd"])
         assert row["bias_needed"] == pytest.approx(row["published"] - row["simulated_mean"])
         assert row["simulated_low"] < row["simulated_mean"] < row["simulated_high"]
-        assert row["p_method"] in {"monte_carlo", "normal"}
+        assert row["p_method"] in {"monte_carlo", "normal_tail"}
+        assert row["p_method"] == "normal_tail" or row["p_value"] >= row["p_floor"]
     assert comparison.estimates["estimate"].shape == (1, 200, 3)
 
 
 def test_unbiased_poll_centres_on_the_simulated_count(elections):
     ds = elections.isel(replicate=slice(0, 200))
     poll = ExitPollConfig(name="p", stations=60, per_station=40, estimator="weighted", published={"inc": 0.7})
-    row = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=4, misreport=False).rows[0]
+    row = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=4, misreport=False, ledger_points=0).rows[0]
     votes = ds["votes"].sum("station")
     true_share = 100 * (votes.sel(option="inc") / votes.sel(option=OPTIONS[:3]).sum("option")).values
     # the weighted (Horvitz-Thompson ratio) estimator is nearly unbiased: its mean error is within 4 SE
@@ -67,7 +70,7 @@ def test_planted_misreporting_rate_is_recovered_within_its_interval(elections):
         shares = draw_exit_poll(reality.votes[index].values, reality.registered, design, rng).shares
         polls.append(biased.model_copy(update={"name": f"poll{index}",
                                                "published": {"against_all": float(shares[2])}}))
-    comparison = compare_polls(simulation, polls, incumbent="inc", invalid="invalid", seed=5)
+    comparison = compare_polls(simulation, polls, incumbent="inc", invalid="invalid", seed=5, ledger_points=0)
     covered = [row["misreport_needed_low"] <= 100 * planted <= row["misreport_needed_high"]
                for row in comparison.rows]
     assert sum(covered) >= 7
@@ -81,31 +84,43 @@ def test_quick_count_of_the_official_count_is_typical(elections):
     votes = ds["votes"].sum("station").mean("replicate")
     official = float(votes.sel(option="inc") / votes.sel(option=OPTIONS[:3]).sum())
     pvt = QuickCountConfig(name="pvt", stations=100, published={"inc": official})
-    row = compare_polls(ds, [pvt], incumbent="inc", invalid="invalid", seed=6).rows[0]
+    row = compare_polls(ds, [pvt], incumbent="inc", invalid="invalid", seed=6, ledger_points=0).rows[0]
     assert abs(row["z"]) < 1.0 and row["misreport_needed"] is None
 
 
-def test_joint_tail_matches_chi_square_for_gaussian_draws():
+def test_prediction_t2_matches_its_reference_for_gaussian_draws():
     rng = np.random.default_rng(9)
     simulated = rng.standard_normal((4000, 3))
     published = np.array([1.0, -1.0, 1.0])  # d² = 3 under the identity covariance
-    result = joint_tail(simulated, published)
-    assert result["df"] == 3 and result["p_method"] == "monte_carlo"
-    assert result["mahalanobis"] == pytest.approx(math.sqrt(3), rel=0.05)
-    expected = stats.chi2.sf(3, 3)
-    assert abs(result["p_value"] - expected) < 4 * math.sqrt(expected * (1 - expected) / 4000) + 0.02
+    result = prediction_t2(simulated, published)
+    assert (result["df1"], result["df2"]) == (3, 3997) and result["p_method"] == "hotelling_f"
+    assert result["d2"] == pytest.approx(3.0, rel=0.05)
+    # the F reference and the Monte Carlo share agree within 4 binomial SE
+    expected = result["p_value"]
+    assert abs(result["p_monte_carlo"] - expected) < 4 * math.sqrt(expected * (1 - expected) / 4000)
 
 
-def test_ranges_produce_a_ledger_at_both_ends(elections):
+def test_joint_ledger_covers_every_stated_assumption(elections):
+    """A Latin hypercube of 8 points puts one point in each eighth of every stated range (log scale), varies
+    all assumptions together, and each row gets its range over them with one of three words."""
     ds = elections.isel(replicate=slice(0, 100))
     poll = ExitPollConfig(name="p", stations=[20, 80], sample_size=[1000, 3000], published={"inc": 0.7})
-    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=7, misreport=False)
-    assumptions = {(entry["assumption"], entry["value"]) for entry in comparison.ledger}
-    assert assumptions == {("exit_poll.p.stations", 20), ("exit_poll.p.stations", 80),
-                           ("exit_poll.p.sample_size", 1000), ("exit_poll.p.sample_size", 3000)}
-    by_stations = {entry["value"]: entry["simulated_sd"] for entry in comparison.ledger
-                   if entry["assumption"] == "exit_poll.p.stations"}
-    assert by_stations[20] > by_stations[80]
+    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=7, misreport=False,
+                               ledger_points=8)
+    assert len(comparison.ledger) == 8
+    for name, (low, high) in (("exit_poll.p.stations", (20, 80)), ("exit_poll.p.sample_size", (1000, 3000))):
+        strata = sorted(int(8 * math.log(e["assumed"][name] / low) / math.log(high / low)) for e in comparison.ledger)
+        assert strata == list(range(8)), name
+    assert {e["assumed"]["exit_poll.p.estimator"] for e in comparison.ledger} == {"raw", "weighted"}
+    few = min(comparison.ledger, key=lambda e: e["assumed"]["exit_poll.p.stations"])
+    many = max(comparison.ledger, key=lambda e: e["assumed"]["exit_poll.p.stations"])
+    assert few["gap_sd"] > many["gap_sd"]
+    row = comparison.rows[0]
+    assert row["z_min"] <= row["z"] <= row["z_max"] or row["z_min"] <= row["z_max"]
+    share = np.mean([e["p_value"] >= 0.05 for e in comparison.ledger])
+    assert row["share_consistent"] == pytest.approx(share)
+    assert row["verdict"] == ("consistent everywhere" if share == 1 else "rejected everywhere" if share == 0
+                              else "depends")
 
 
 def test_swept_fields_enter_the_ledger(elections):
@@ -115,11 +130,18 @@ def test_swept_fields_enter_the_ledger(elections):
     dim = "exit_poll.p.per_station"
     swept = honest.assign(votes=xr.concat([honest["votes"]] * 2, dim=dim)).assign_coords({dim: [5, 80]})
     poll = ExitPollConfig(name="p", stations=30, per_station=20, published={"inc": 0.7})
-    comparison = compare_polls(swept, [poll], incumbent="inc", invalid="invalid", seed=9, misreport=False)
-    sd = {entry["value"]: entry["simulated_sd"] for entry in comparison.ledger}
-    assert set(sd) == {5, 80} and sd[5] > sd[80]
+    comparison = compare_polls(swept, [poll], incumbent="inc", invalid="invalid", seed=9, misreport=False,
+                               ledger_points=6)
+    by_index = {}
+    for entry in comparison.ledger:
+        if entry["assumed"]["exit_poll.p.estimator"] == "raw" and entry["assumed"]["exit_poll.p.invalid_name_incumbent"] < 0.2:
+            by_index.setdefault(entry["assumed"][dim], []).append(entry["gap_sd"])
+    assert {e["assumed"][dim] for e in comparison.ledger} == {0.0, 1.0}
+    # 5 voters a station (index 0) gives a wider spread than 80 (index 1) wherever both were drawn
+    if len(by_index) == 2:
+        assert min(by_index[0.0]) > max(by_index[1.0])
     # the rows use the middle of the sweep (index 1 of 2: 80 voters a station)
-    assert comparison.rows[0]["simulated_sd"] == pytest.approx(sd[80])
+    assert comparison.rows[0]["simulated_sd"] < 2.0
 
 
 def test_impossible_claimed_size_is_flagged(elections):
@@ -127,15 +149,16 @@ def test_impossible_claimed_size_is_flagged(elections):
     voters_available = float(ds["votes"].sum(("station", "option")).mean()) / 300 * 30
     poll = ExitPollConfig(name="big", stations=30, respondents="whole_flow", sample_size=int(3 * voters_available),
                           published={"inc": 0.7})
-    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=8, misreport=False)
-    assert len(comparison.flags) == 1 and comparison.flags[0].startswith("big: ")
+    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=8, misreport=False, ledger_points=0)
+    assert comparison.flags and all(flag.startswith("big: ") for flag in comparison.flags)
+    assert comparison.designs[0]["design_probability"] == 0.0
 
 
 def test_stated_error_is_set_beside_the_simulated_one(elections):
     ds = elections.isel(replicate=slice(0, 50))
     poll = ExitPollConfig(name="p", stations=20, per_station=10, stated_error=0.02, published={"inc": 0.7})
-    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=10, misreport=False)
-    half_width = 1.959964 * comparison.rows[0]["simulated_sd"]
+    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=10, misreport=False, ledger_points=0)
+    half_width = 1.959964 * comparison.rows[0]["gap_sd"]
     assert comparison.flags == [f"p: stated error ±2.0 points; sampling alone gives a 95% half-width of up to "
                                 f"±{half_width:.1f} points for its published figures"]
 
@@ -209,4 +232,5 @@ def test_compare_cli_prints_rows_and_scenarios_as_json(tmp_path, capsys):
     assert [row["option"] for row in report["rows"]] == ["a", "b", "c"]
     assert set(report["rows"][0]) == ROW_KEYS
     assert [scenario["scenario"] for scenario in report["scenarios"]] == ["honest"]
+    assert {"t2", "f", "df1", "df2", "p_value", "per_poll"} <= set(report["joint"])
     assert plot.stat().st_size > 0
