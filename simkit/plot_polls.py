@@ -1,5 +1,5 @@
 """Plot of a poll comparison: per pollster, the simulated distribution of each published option's
-estimate, with the published figure and the official count marked. Matplotlib (Agg); returns a Figure."""
+estimate, with the published figure and the official count marked. Matplotlib; returns a Figure."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,9 +12,6 @@ def plot_poll_comparison(estimates: xr.Dataset):
     ``estimates``: :attr:`simkit.compare.Comparison.estimates`: ``estimate`` (pollster, replicate, option)
     and ``published`` (pollster, option) in percent, optionally ``official`` (option).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     pollsters = [str(name) for name in estimates["pollster"].values]
