@@ -15,7 +15,7 @@ from .errors import InputError
 EXIT_BAD_INPUT = 2
 
 #: modules that add subcommands through ``register(subparsers)``
-PLUGINS = ("simkit.cli_compare", "simkit.cli_forensics", "simkit.cli_infer")
+PLUGINS = ("simkit.cli_compare", "simkit.cli_forensics", "simkit.cli_infer", "simkit.cli_report")
 
 
 def _overrides(assignments: list[str]) -> dict:
