@@ -222,6 +222,19 @@ FIGURES: dict[str, Callable[[Election, TestResult, str], Figure]] = {
 }
 
 
+def election_title(ds) -> str:
+    """The election's name for figure titles: a returns map's ``label``, else the title of the config stored in a
+    simulated result, else "election" (never a file path)."""
+    import tomllib
+
+    if ds.attrs.get("label"):
+        return str(ds.attrs["label"])
+    try:
+        return tomllib.loads(ds.attrs.get("simkit_config", "")).get("title") or "election"
+    except tomllib.TOMLDecodeError:
+        return "election"
+
+
 def figure(test: str, e: Election, result: TestResult, title: str = "") -> Figure | None:
     """The figure of ``test`` on election ``e`` (None for a test without one)."""
     draw = FIGURES.get(test)
