@@ -206,3 +206,19 @@ def test_a_failed_render_leaves_the_earlier_report_intact(polls_report, tmp_path
         write(doc, target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+def test_direction_rules_and_the_no_anomaly_wording():
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts, leans
+
+    row = {"published": 85.0, "simulated_mean": 81.0}
+    assert leans({**row, "option": "inc"}, "inc") == "toward"
+    assert leans({**row, "option": "other"}, "inc") == "away"
+    assert leans({"published": 3.0, "simulated_mean": 5.0, "option": "other"}, "inc") == "toward"
+    quiet = [TestResult("spikes", 0.0, 0.0, 0.4, "textbook", "no anomaly detected")]
+    assert "not evidence of a clean count" in forensic_verdicts(quiet, DETECTS)[0].text
+    flagged = [TestResult("spikes", 0.1, 0.0, 0.001, "simulated", "anomalous (p < 0.05)", {"uncalibrated": True})]
+    text = " ".join(v.text for v in forensic_verdicts(flagged, DETECTS))
+    assert "spikes (uncalibrated)" in text and "not proof" in text and "fraud" not in text
