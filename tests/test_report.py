@@ -13,6 +13,7 @@ from forensics_helpers import honest_dataset
 from simkit.cli import main
 from simkit.forensics.core import ALPHA, holm
 from simkit.report import build, write
+from simkit.report.document import Image, Table
 
 REPLICATES = 40
 #: a poll far from the count (anomalous) and one drawn at the count's shares (consistent)
@@ -102,7 +103,7 @@ def test_every_number_in_the_verdicts_is_the_analysis_result(polls_report):
 
 def test_scenario_rows_compare_each_manipulation_with_the_honest_count(polls_report):
     _, doc = polls_report
-    table = next(block for block in doc.section("scenarios").blocks if hasattr(block, "rows"))
+    table = next(block for block in doc.section("scenarios").blocks if isinstance(block, Table))
     stuffed = {row[2]: row for row in table.rows if row[0] == "stuffed"}
     assert set(stuffed) == {"turnout", "a"}
     assert float(stuffed["turnout"][5]) > 0  # stuffing raises turnout over the same honest draw
@@ -134,11 +135,9 @@ def test_returns_give_the_forensics_section_with_one_figure_per_test(returns, tm
     assert keys(doc) == ["answer", "simulation", "forensics", "limits", "provenance", "appendix"]
     forensics = doc.analyses["forensics"]
     assert [r.test for r in forensics.results] == FORENSIC_TESTS.split(",")
-    names = [image.name for image in doc.section("forensics").images] if hasattr(doc.section("forensics"),
-                                                                                 "images") else \
-        [b.name for b in doc.section("forensics").blocks if hasattr(b, "png")]
+    names = [block.name for block in doc.section("forensics").blocks if isinstance(block, Image)]
     assert names == [f"forensics-{test}" for test in FORENSIC_TESTS.split(",")]
-    table = next(b for b in doc.section("forensics").blocks if hasattr(b, "rows"))
+    table = next(b for b in doc.section("forensics").blocks if isinstance(b, Table))
     assert [row[0] for row in table.rows] == FORENSIC_TESTS.split(",")
     files = {item["role"]: item for item in doc.analyses["provenance"]["files"]}
     assert files["station returns"]["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
