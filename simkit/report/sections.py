@@ -86,20 +86,31 @@ def simulation(ds, cfg) -> Section:
 
 # -- exit polls and quick counts ----------------------------------------------------------------------
 
-def _ledger_words(comparison) -> list[str]:
-    """Per published figure, whether its verdict holds across every stated range (the assumption ledger)."""
-    lines = []
+def ledger_spans(comparison) -> list[dict]:
+    """Per published figure with ledger entries: ``pollster``, ``option``, ``z_low``, ``z_high`` (z across the
+    baseline and every ledger entry), ``holds`` (whether the verdict at :data:`ALPHA` is the same throughout),
+    ``anomalous`` (the baseline verdict) and ``assumptions`` (the ledger's assumption names, sorted)."""
+    spans = []
     for row in comparison.rows:
         entries = [e for e in comparison.ledger if e["pollster"] == row["pollster"] and e["option"] == row["option"]]
         if not entries:
             continue
         zs = [row["z"]] + [e["z"] for e in entries]
         verdicts = {row["p_value"] < ALPHA} | {e["p_value"] < ALPHA for e in entries}
-        held = (f"{p_text(row['p_value']).split(' (')[0]} across the whole range" if len(verdicts) == 1
-                else "the verdict depends on the assumptions")
-        assumptions = ", ".join(sorted({e["assumption"] for e in entries}))
-        lines.append(f"{row['pollster']}, {row['option']}: z from {min(zs):+.1f} to {max(zs):+.1f} over "
-                     f"{assumptions}; {held}.")
+        spans.append({"pollster": row["pollster"], "option": row["option"], "z_low": min(zs), "z_high": max(zs),
+                      "holds": len(verdicts) == 1, "anomalous": row["p_value"] < ALPHA,
+                      "assumptions": sorted({e["assumption"] for e in entries})})
+    return spans
+
+
+def _ledger_words(comparison) -> list[str]:
+    """Per published figure, whether its verdict holds across every stated range (the assumption ledger)."""
+    lines = []
+    for span in ledger_spans(comparison):
+        verdict = "anomalous" if span["anomalous"] else "consistent with the count"
+        held = f"{verdict} across the whole range" if span["holds"] else "the verdict depends on the assumptions"
+        lines.append(f"{span['pollster']}, {span['option']}: z from {span['z_low']:+.1f} to {span['z_high']:+.1f} over "
+                     f"{', '.join(span['assumptions'])}; {held}.")
     return lines
 
 
