@@ -26,11 +26,12 @@ MAP = ('label = "Testland general election"\n[columns]\nregistered = "registered
        'region = "region"\n[options]\na = "a"\nb = "b"\n')
 
 
-def write_config(path, *, polls=True, scenarios=False):
+def write_config(path, *, polls=True, observed=True, scenarios=False):
     raw = small_config_dict(stations=60, registered=60_000, shares=(0.6, 0.3, 0.1), replicates=REPLICATES)
     raw["title"] = "Testland presidential election"
     if polls:
         raw["exit_poll"] = POLLS
+    if polls and observed:
         raw["observed"] = OBSERVED
     if scenarios:
         raw["manipulation"] = [{"name": "stuff", "kind": "ballot_stuffing", "beneficiary": "a", "f_incremental": 0.3,
@@ -118,11 +119,13 @@ def test_provenance_hashes_match_the_files(polls_report):
     assert "--seed 3" in record["reproduce"] and f"--replicates {REPLICATES}" in record["reproduce"]
 
 
-def test_config_without_polls_states_the_omission(tmp_path):
-    doc = build(write_config(tmp_path / "plain.toml", polls=False), replicates=4, seed=1)
+@pytest.mark.parametrize("polls, observed, reason", [(False, False, "no [[exit_poll]]"),
+                                                      (True, False, "no [observed] official count")])
+def test_config_without_polls_or_observed_states_the_omission(tmp_path, polls, observed, reason):
+    doc = build(write_config(tmp_path / "plain.toml", polls=polls, observed=observed), replicates=4, seed=1)
     assert keys(doc) == ["answer", "simulation", "limits", "provenance", "appendix"]
     assert set(doc.omitted) == {"polls", "scenarios", "forensics"}
-    assert "no [[exit_poll]]" in doc.omitted["polls"]
+    assert reason in doc.omitted["polls"]
     answer = " ".join(getattr(block, "text", "") + " ".join(getattr(block, "items", []))
                       for block in doc.section("answer").blocks)
     assert doc.omitted["polls"] in answer and doc.verdicts == []
