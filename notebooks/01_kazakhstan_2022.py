@@ -30,7 +30,6 @@
 import os
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 import simkit
 from simkit.compare import compare_config
