@@ -30,12 +30,12 @@
 import os
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 import simkit
 from simkit.compare import compare_config
 from simkit.data import REPO_ROOT
 from simkit.plot_polls import plot_poll_comparison
+from simkit.report.verdicts import poll_verdicts
 from simkit.summary import national_shares, official_figures
 
 QUICK = os.environ.get("SIMKIT_QUICK") == "1"
@@ -93,6 +93,14 @@ for row in rows:
           f"{row['z']:>7.1f}{row['misreport_needed']:>17.1f}%")
 for flag in comparison.flags:
     print("note:", flag)
+
+# %% [markdown]
+# The same comparison in the words of `simkit report` (sentences generated from the numbers by the rules in
+# `simkit/report/verdicts.py`):
+
+# %%
+for verdict in poll_verdicts(comparison.rows, cfg.leader, {poll.name: poll.label for poll in cfg.exit_poll}):
+    print("-", verdict.text)
 
 # %%
 plot_poll_comparison(comparison)

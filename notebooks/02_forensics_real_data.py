@@ -26,10 +26,7 @@
 import json
 import os
 
-import matplotlib.pyplot as plt
-import numpy as np
-
-from simkit import forensics
+from simkit import forensics, plot_forensics
 from simkit.data import data_dir
 from simkit.forensics import fingerprint
 from simkit.returns import load_returns
@@ -68,13 +65,9 @@ if HAVE_DATA:
 
 # %%
 if HAVE_DATA:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    for ax, (name, ds) in zip(axes, (("Russia 2011", russia), ("Poland 2025, round 2", poland))):
-        counts, edges = fingerprint.histogram(forensics.election(ds))
-        ax.pcolormesh(edges, edges, np.log1p(counts.T), cmap="viridis")
-        ax.set(title=name, xlabel="turnout", ylabel=f"{ds.attrs['leader']} share of ballots")
-    fig.tight_layout()
-    plt.show()
+    for ds in (russia, poland):
+        e = forensics.election(ds)
+        display(plot_forensics.figure(fingerprint.ID, e, fingerprint.run(e), ds.attrs["label"]))
 
 # %% [markdown]
 # ## The test table, under both nulls
@@ -99,21 +92,16 @@ if HAVE_DATA:
 
 # %% [markdown]
 # ## Integer percentages
-# Fabricated protocols tend to land on whole-number percentages. The histogram of turnout in steps of
-# 0.1 point shows Russia's spikes at integers; the test counts stations within 0.05 of a whole percent
+# Fabricated protocols tend to land on whole-number percentages. The histograms of turnout and the leader's share in
+# steps of 0.1 point (the test's own figure, as `simkit report` shows it) show Russia's spikes at integers
+# against one binomial redraw; the test counts stations within 0.05 of a whole percent
 # against the binomial resampling null of Kobak et al. (published rerun: excess 1,003, null sd 113).
 
 # %%
 if HAVE_DATA:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3))
-    for ax, (name, ds) in zip(axes, (("Russia 2011", russia), ("Poland 2025 r2", poland))):
-        turnout = 100 * (ds.ballots / ds.registered).values
-        ax.hist(turnout[(turnout > 50) & (turnout < 100)], bins=np.arange(50, 100.05, 0.1), color="0.3")
-        ax.set(title=name, xlabel="turnout, % (0.1-point bins)", ylabel="stations")
-    fig.tight_layout()
-    plt.show()
-    for name in ("russia", "poland"):
+    for name, ds in (("russia", russia), ("poland", poland)):
         result = tables[name, "textbook"]["integer_percent"]
+        display(plot_forensics.figure("integer_percent", forensics.election(ds), result, ds.attrs["label"]))
         print(f"{name}: excess {result.extra['excess']:.0f} integer stations "
               f"(null mean {result.extra['null_mean']:.0f}, sd {result.extra['null_sd']:.0f})")
 
@@ -128,7 +116,10 @@ if HAVE_DATA:
 # %%
 if HAVE_DATA:
     for name, ds in (("russia", russia), ("poland", poland)):
-        fit = forensics.run_tests(forensics.election(ds), ["klimek_ml"], null="textbook", seed=1)[0].extra
+        e = forensics.election(ds)
+        result = forensics.run_tests(e, ["klimek_ml"], null="textbook", seed=1)[0]
+        display(plot_forensics.figure("klimek_ml", e, result, ds.attrs["label"]))
+        fit = result.extra
         print(f"{name}: f_i = {fit['f_incremental']:.3f} [{fit['f_incremental_low']:.3f}, "
               f"{fit['f_incremental_high']:.3f}], f_e = {fit['f_extreme']:.4f}, alpha = {fit['alpha']:.2f}")
 

@@ -17,7 +17,8 @@ from .errors import InputError, one_line
 EXIT_BAD_INPUT = 2
 
 #: modules that add subcommands through ``register(subparsers)``
-PLUGINS = ("simkit.cli_compare", "simkit.cli_forensics", "simkit.cli_infer", "simkit.cli_timeline")
+PLUGINS = ("simkit.cli_compare", "simkit.cli_forensics", "simkit.cli_infer", "simkit.cli_report",
+           "simkit.cli_timeline")
 
 
 def _overrides(assignments: list[str]) -> dict:

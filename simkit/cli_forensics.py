@@ -39,7 +39,7 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("-o", "--output", type=Path, help="write the results Dataset (.nc or .zarr)")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
-    p.add_argument("--plot", type=Path, metavar="DIR", help="write fingerprint.png into DIR")
+    p.add_argument("--plot", type=Path, metavar="DIR", help="write each test's own figure into DIR (TEST.png)")
     p.add_argument("--power", type=int, default=5, metavar="N",
                    help="when no test rejects: size and power of each test in N simulated elections shaped like "
                         "the data, with and without planted manipulation (default 5; 0: skip)")
@@ -218,11 +218,14 @@ def handle_forensics(args: argparse.Namespace) -> int:
 
         write_dataset(results_dataset(results, summary, counts, edges), args.output)
     if args.plot is not None:
-        from simkit.plot import fingerprint_figure
+        from simkit.plot_forensics import election_title, figure
 
         args.plot.mkdir(parents=True, exist_ok=True)
-        fig = fingerprint_figure(counts, edges, title=f"{summary['source']}", leader=summary["leader"])
-        fig.savefig(args.plot / "fingerprint.png", dpi=120)
+        title = election_title(ds)
+        for result in results:
+            fig = figure(result.test, e, result, title)
+            if fig is not None:
+                fig.savefig(args.plot / f"{result.test}.png", dpi=100)
     return 0
 
 

@@ -74,6 +74,7 @@ class ReturnsMapping:
     leader: str | None = None
     source: str | None = None
     ballots_meaning: str = "ballots cast as published"
+    label: str | None = None
 
 
 def load_mapping(path: str | Path) -> ReturnsMapping:
@@ -96,7 +97,7 @@ def preset_mapping(name: str) -> ReturnsMapping:
 
 
 def _mapping_from_dict(raw: dict, origin: str) -> ReturnsMapping:
-    known = {"source", "ballots_meaning", "leader", "format", "columns", "options"}
+    known = {"source", "ballots_meaning", "leader", "label", "format", "columns", "options"}
     for key in raw:
         if key not in known:
             raise InputError(f"{origin}: {key}: unknown key (expected one of {', '.join(sorted(known))})")
@@ -123,7 +124,8 @@ def _mapping_from_dict(raw: dict, origin: str) -> ReturnsMapping:
     return ReturnsMapping(origin=origin, columns=columns, options=options, delimiter=fmt.get("delimiter", ","),
                           encoding=fmt.get("encoding", "utf-8"), member=fmt.get("member"), leader=leader,
                           source=raw.get("source"), ballots_meaning=raw.get("ballots_meaning",
-                                                                            "ballots cast as published"))
+                                                                            "ballots cast as published"),
+                          label=raw.get("label"))
 
 
 def _read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list[str]]]:
@@ -291,7 +293,8 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
                 "station_id": ((STATION,), station_id.astype(str)),
                 "row": ((STATION,), row_numbers, {"description": "1-based data row in the source file"})},
         attrs={"leader": leader, "source": str(path), "ballots_meaning": mapping.ballots_meaning,
-               "mapping": mapping.origin, "anomalies": json.dumps(anomalies)},
+               "mapping": mapping.origin, "anomalies": json.dumps(anomalies),
+               **({"label": mapping.label} if mapping.label else {})},
     )
 
 

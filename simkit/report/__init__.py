@@ -1,0 +1,156 @@
+"""``simkit report``: one command from a config (and station returns) to a citable report.
+
+``build(config, returns=..., preset=... | map=..., ...)`` runs the analyses the inputs allow and returns a
+:class:`Document`; ``write(doc, path, format)`` renders it (one self-contained HTML file, or Markdown with its
+figures in ``NAME_files/`` beside it) through a staging name, so a failed run leaves nothing half-written.
+Sections the inputs do not allow are listed in ``Document.omitted`` with the reason, not failed.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..errors import InputError
+from . import analyses, provenance, sections
+from .document import Document
+from .catalogue import DETECTS
+from .verdicts import forensic_verdicts, poll_verdicts
+
+__all__ = ["build", "write", "check_output", "Document", "FORMATS"]
+
+FORMATS = ("html", "md")
+#: defaults of the forensic part (as ``simkit forensics``: textbook or simulated null, draws, power replicates)
+NULL, DRAWS, POWER = "simulated", 1000, 5
+#: steps after the simulation, for the progress bar
+STEPS = ("polls", "forensics", "figures and text")
+
+
+def _question(title: str, has_polls: bool, has_returns: bool) -> str:
+    asks = []
+    if has_polls:
+        asks.append(f"Is the official count of the {title} consistent with the published exit polls and quick "
+                    "counts, beyond what sampling error can explain?")
+    if has_returns:
+        asks.append(f"Do the station-level returns of the {title} show the patterns that known kinds of "
+                    "malpractice leave?")
+    return " ".join(asks) or f"What does the simulation of the {title} show?"
+
+
+def build(config: str | Path | None = None, *, returns: str | Path | None = None, preset: str | None = None,
+          map: str | Path | None = None, replicates: int | None = None, seed: int | None = None,
+          tests: list[str] | None = None, null: str = NULL, draws: int = DRAWS, power: int = POWER,
+          command: str | None = None, output: str | Path | None = None, format: str = "html",
+          progress: bool = False) -> Document:
+    """Run the analyses the inputs allow and assemble the report.
+
+    ``config``: a simkit config (simulation, polls against ``[observed]``, scenarios); ``returns`` with
+    ``preset`` or ``map``: station returns for the forensic tests (``returns`` None with a preset: the preset's
+    file in the shared data folder). ``replicates``/``seed`` default to the config's (seed 0 without one);
+    ``tests``, ``null``, ``draws``, ``power`` as in ``simkit forensics``. ``command`` and ``output`` are recorded
+    in the provenance (the command that reproduces the report).
+    """
+    from ..config import load_config
+    from ..progress import progress_bar
+
+    if config is None and returns is None and preset is None:
+        raise InputError("report: give a CONFIG, or --returns with --preset/--map (or both)")
+    has_returns = returns is not None or preset is not None or map is not None
+    cfg = load_config(Path(config)) if config is not None else None
+    returns_ds = analyses.load(Path(returns) if returns else None, preset, Path(map) if map else None) \
+        if has_returns else None
+    seed = seed if seed is not None else (cfg.run.seed if cfg is not None else 0)
+    replicates = replicates or (cfg.run.replicates if cfg is not None else None)
+    title = (cfg.title if cfg is not None and cfg.title else None) or (
+        returns_ds.attrs.get("label") if returns_ds is not None else None) or "election"
+    omitted: dict[str, str] = {}
+    comparison = ds = forensics = None
+    if cfg is None:
+        omitted.update(simulation="no config given", polls="no config given (polls and the official count come "
+                       "from a config)", scenarios="no config given")
+    else:
+        reason = analyses.polls_omission(cfg)
+        ds = analyses.simulate(cfg, replicates, seed, full=reason is None, progress=progress)
+        if reason:
+            omitted["polls"] = reason
+        if not cfg.scenario:
+            omitted["scenarios"] = "the config defines no [[scenario]] of named manipulations"
+    with progress_bar(len(STEPS), enabled=progress, unit="step") as bar:
+        bar.set_description("polls")
+        if cfg is not None and "polls" not in omitted:
+            comparison = analyses.compare(cfg, ds, seed, str(config))
+        bar.update()
+        bar.set_description("forensics")
+        if returns_ds is not None:
+            forensics = analyses.forensics(returns_ds, title, tests, null, draws, seed, power)
+        else:
+            omitted["forensics"] = "no station returns given (--returns with --preset or --map)"
+        bar.update()
+        bar.set_description("figures and text")
+        record = provenance.record(
+            cfg=cfg, config_path=Path(config) if config is not None else None, returns_ds=returns_ds, seed=seed,
+            replicates=replicates, output=Path(output) if output is not None else None, command=command,
+            options={"--returns": returns, "--preset": preset, "--map": map, "--replicates": replicates,
+                     "--seed": seed, "--tests": ",".join(tests) if tests else None,
+                     **({"--null": null, "--draws": draws, "--power": power} if has_returns else {}),
+                     "--format": format})
+        incumbent = cfg.leader if cfg is not None else None
+        labels = {poll.name: poll.label or poll.name for poll in (cfg.exit_poll + cfg.quick_count)} if cfg else {}
+        verdicts = (poll_verdicts(comparison.rows, incumbent, labels) if comparison is not None else []) + (
+            forensic_verdicts(forensics.results, DETECTS) if forensics is not None else [])
+        body = []
+        if ds is not None:
+            body.append(sections.simulation(ds, cfg))
+        if comparison is not None:
+            body.append(sections.polls(comparison, cfg, incumbent))
+        if "scenarios" not in omitted:
+            body.append(sections.scenarios(ds, cfg, comparison))
+        if forensics is not None:
+            body.append(sections.forensics(forensics))
+        body.append(sections.limits(record["config_text"], comparison is not None, forensics))
+        body += [sections.provenance(record), sections.appendix()]
+        answer = sections.answer(_question(title, comparison is not None, forensics is not None), verdicts, omitted)
+        bar.update()
+    return Document(f"{title}: simkit report", [answer] + body, omitted, verdicts,
+                    {"comparison": comparison, "forensics": forensics, "provenance": record})
+
+
+def check_output(path: str | Path) -> Path:
+    """The output path, if its folder exists (InputError otherwise: nothing is created for a mistyped path)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InputError(f"{path}: -o: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise InputError(f"{path}: -o: is a folder, not a file")
+    return path
+
+
+def figures_folder(path: Path) -> Path:
+    """Where a Markdown report's figures go: ``NAME_files`` beside ``NAME.md``."""
+    return path.with_name(f"{path.stem}_files")
+
+
+def write(doc: Document, path: str | Path, format: str = "html") -> None:
+    """Render ``doc`` to ``path`` through staging names renamed into place at the end (Markdown: the figure
+    folder first, then the text; a failure removes both staging names and leaves any earlier report intact)."""
+    from ..io import staged
+
+    path = check_output(path)
+    if format not in FORMATS:
+        raise InputError(f"--format: {format}: choose from {', '.join(FORMATS)}")
+    if format == "html":
+        from .render_html import render
+
+        with staged(path) as staging:
+            staging.write_text(render(doc), encoding="utf-8")
+        return
+    from .render_md import render
+
+    folder = figures_folder(path)
+    with staged(folder) as staging_folder:
+        staging_folder.mkdir()
+        for image in doc.images:
+            (staging_folder / f"{image.name}.png").write_bytes(image.png)
+        with staged(path) as staging:
+            staging.write_text(render(doc, folder.name), encoding="utf-8")
+    if not doc.images:
+        shutil.rmtree(folder, ignore_errors=True)

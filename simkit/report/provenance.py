@@ -1,0 +1,93 @@
+"""Provenance of a report: versions, the command line, the config text and every data file with its sha256,
+row counts and anomalies, seed, replicates, date, and one command that reproduces the report."""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import platform
+import shlex
+from importlib import metadata
+from pathlib import Path
+
+#: packages whose versions a report records (those absent are left out)
+PACKAGES = ("simkit", "numpy", "scipy", "xarray", "pandas", "matplotlib", "numba", "pydantic")
+
+
+def sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    """Python and package versions (installed distributions only)."""
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def returns_file(ds) -> dict:
+    """A loaded returns Dataset's file: path, sha256, data rows, stations loaded, and each anomaly rule with
+    its count (``simkit.returns.anomaly_report``)."""
+    from ..returns import anomaly_report
+
+    path = Path(ds.attrs["source"])
+    anomalies = anomaly_report(ds)
+    blank = anomalies.get("blank", {}).get("count", 0)
+    return {"role": "station returns", "path": str(path), "sha256": sha256(path) if path.is_file() else None,
+            "mapping": ds.attrs.get("mapping"), "data_rows": int(ds.sizes["station"]) + blank,
+            "stations": int(ds.sizes["station"]),
+            "anomalies": {rule: {"count": item["count"], "rule": item["rule"], "first_rows": item["rows"][:10]}
+                          for rule, item in anomalies.items() if item["count"]}}
+
+
+def config_files(cfg, config_path: Path) -> list[dict]:
+    """The config and the data files it reads (electorate path, observed station returns) that exist."""
+    import tomllib
+
+    files = [{"role": "config", "path": str(config_path), "sha256": sha256(config_path)}]
+    parent = tomllib.loads(Path(config_path).read_text(encoding="utf-8")).get("extends")
+    if parent:
+        base = Path(config_path).parent / parent
+        files.append({"role": "config it extends", "path": str(base), "sha256": sha256(base)})
+    for role, value in (("electorate", getattr(cfg.electorate, "path", None)),
+                        ("observed returns", getattr(getattr(cfg.observed, "stations", None), "returns", None))):
+        if value and Path(value).is_file():
+            files.append({"role": role, "path": str(value), "sha256": sha256(value)})
+    return files
+
+
+def reproduce_command(config: Path | None, options: dict, output: Path | None) -> str:
+    """``simkit report ...`` with every option that changes the result spelt out."""
+    words = ["simkit", "report"] + ([str(config)] if config else [])
+    for flag, value in options.items():
+        if value is not None and value is not False:
+            words += [flag] if value is True else [flag, str(value)]
+    if output is not None:
+        words += ["-o", str(output)]
+    return shlex.join(words)
+
+
+def record(*, cfg=None, config_path: Path | None = None, returns_ds=None, seed: int | None,
+           replicates: int | None, options: dict, output: Path | None, command: str | None) -> dict:
+    """Everything the provenance section shows (JSON-ready)."""
+    files = config_files(cfg, config_path) if cfg is not None else []
+    if returns_ds is not None:
+        files.append(returns_file(returns_ds))
+    return {"versions": versions(), "command": command, "reproduce": reproduce_command(config_path, options, output),
+            "config_text": Path(config_path).read_text(encoding="utf-8") if config_path else None,
+            "config_sha256": sha256(config_path) if config_path else None, "files": files,
+            "seed": seed, "replicates": replicates,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def to_json(provenance: dict) -> str:
+    return json.dumps(provenance, indent=2, ensure_ascii=False)

@@ -1,0 +1,321 @@
+"""The report's sections, each built from one analysis result (see :mod:`simkit.report.document` for the keys).
+
+Optional fields: poll rows, comparison products and forensic results may carry figures beyond today's
+(e.g. ``z_total``, ``p_total``, ``mechanisms``, ``joint``, ``alternative``, ``uncalibrated``); every field
+present is shown, so the report grows with the analyses without changes here.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from ..forensics.core import ALPHA
+from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
+from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
+from .verdicts import EXPLANATIONS, THRESHOLDS, Verdict, p_text, result_field
+
+#: poll-row fields the main table shows in its own columns; any other field gets a column of its own
+POLL_FIELDS = {"pollster", "option", "published", "simulated_mean", "simulated_sd", "simulated_low",
+               "simulated_high", "z", "p_value", "p_method", "design_effect", "bias_needed", "misreport_needed",
+               "misreport_needed_low", "misreport_needed_high"}
+#: comparison products shown in their own way; any other product is shown as a table
+COMPARISON_PRODUCTS = {"rows", "scenarios", "ledger", "flags"}
+#: forensic ``extra`` entries shown as columns when present (fields other analyses add)
+FORENSIC_OPTIONAL = ("alternative", "uncalibrated", "measured_size", "null_z")
+#: follow-up list lengths
+TOP_REGIONS, TOP_STATIONS = 5, 10
+
+
+def fmt(value, spec: str = ".3g") -> str:
+    """A number for a table cell ("—" for a missing or non-finite value)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return format(value, spec)
+    return str(value)
+
+
+def generic_table(name: str, value, caption: str = "") -> list:
+    """Blocks for a product the report has no dedicated layout for: a list of records as a table, a mapping
+    as a two-column table, anything else as text."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        columns = list(dict.fromkeys(k for v in value for k in v))
+        return [Table(columns, [[fmt(v.get(c)) for c in columns] for v in value], caption or name)]
+    if isinstance(value, dict):
+        return [Table(["field", "value"], [[str(k), fmt(v) if not isinstance(v, (dict, list)) else str(v)]
+                                           for k, v in value.items()], caption or name)]
+    return [Paragraph(f"{name}: {value}")]
+
+
+# -- the short answer ------------------------------------------------------------------------------
+
+def answer(question: str, verdicts: list[Verdict], omitted: dict[str, str]) -> Section:
+    blocks = [Paragraph(question)]
+    blocks += [Paragraph(v.text) for v in verdicts]
+    if not verdicts:
+        blocks.append(Paragraph("No published polls with an official count and no station returns were given, "
+                                "so there is no verdict to state; the sections below describe the simulation."))
+    if omitted:
+        blocks.append(Paragraph("Left out of this report:"))
+        blocks.append(Bullets([f"{key}: {reason}" for key, reason in omitted.items()]))
+    return Section("answer", blocks)
+
+
+# -- the simulation --------------------------------------------------------------------------------
+
+def simulation(ds, cfg) -> Section:
+    """Simulated turnout and shares (mean, 90% interval) beside the official figures, at the baseline."""
+    from ..summary import summary_rows
+
+    rows = [row for row in summary_rows(ds, cfg) if row["point"].get("scenario", "honest") == "honest"]
+    points = list(dict.fromkeys(str(row["point"]) for row in rows))
+    rows = [row for row in rows if str(row["point"]) == points[len(points) // 2]]
+    table = Table(["quantity", "simulated mean", "5%", "95%", "official"],
+                  [[row["quantity"], fmt(row["mean"], ".2f"), fmt(row["low"], ".2f"), fmt(row["high"], ".2f"),
+                    fmt(row["official"], ".2f")] for row in rows],
+                  f"{ds.sizes['replicate']} replicates of {ds.sizes['station']:,} stations; percent (options of "
+                  "valid votes, invalid of ballots)")
+    return Section("simulation", [
+        Paragraph("The honest simulation is calibrated to the official figures: agreement below checks the "
+                  "machinery, it is not evidence that the count was honest."), table])
+
+
+# -- exit polls and quick counts ----------------------------------------------------------------------
+
+def ledger_spans(comparison) -> list[dict]:
+    """Per published figure with ledger entries: ``pollster``, ``option``, ``z_low``, ``z_high`` (z across the
+    baseline and every ledger entry), ``holds`` (whether the verdict at :data:`ALPHA` is the same throughout),
+    ``anomalous`` (the baseline verdict) and ``assumptions`` (the ledger's assumption names, sorted)."""
+    spans = []
+    for row in comparison.rows:
+        entries = [e for e in comparison.ledger if e["pollster"] == row["pollster"] and e["option"] == row["option"]]
+        if not entries:
+            continue
+        zs = [row["z"]] + [e["z"] for e in entries]
+        verdicts = {row["p_value"] < ALPHA} | {e["p_value"] < ALPHA for e in entries}
+        spans.append({"pollster": row["pollster"], "option": row["option"], "z_low": min(zs), "z_high": max(zs),
+                      "holds": len(verdicts) == 1, "anomalous": row["p_value"] < ALPHA,
+                      "assumptions": sorted({e["assumption"] for e in entries})})
+    return spans
+
+
+def _ledger_words(comparison) -> list[str]:
+    """Per published figure, whether its verdict holds across every stated range (the assumption ledger)."""
+    lines = []
+    for span in ledger_spans(comparison):
+        verdict = "anomalous" if span["anomalous"] else "consistent with the count"
+        held = f"{verdict} across the whole range" if span["holds"] else "the verdict depends on the assumptions"
+        lines.append(f"{span['pollster']}, {span['option']}: z from {span['z_low']:+.1f} to {span['z_high']:+.1f} over "
+                     f"{', '.join(span['assumptions'])}; {held}.")
+    return lines
+
+
+def polls(comparison, cfg, incumbent: str) -> Section:
+    from ..plot_polls import plot_poll_comparison
+
+    extra = [k for k in dict.fromkeys(k for row in comparison.rows for k in row) if k not in POLL_FIELDS]
+    columns = ["pollster", "option", "published", "simulated mean", "90% interval", "z", "p", "verdict",
+               "misreport needed [90%]"] + extra
+    rows = []
+    for row in comparison.rows:
+        needed = "—" if row["misreport_needed"] is None else (
+            f"{row['misreport_needed']:.1f} [{fmt(row['misreport_needed_low'], '.1f')}, "
+            f"{fmt(row['misreport_needed_high'], '.1f')}]")
+        rows.append([row["pollster"], row["option"], fmt(row["published"], ".2f"), fmt(row["simulated_mean"], ".2f"),
+                     f"{fmt(row['simulated_low'], '.2f')}–{fmt(row['simulated_high'], '.2f')}",
+                     fmt(row["z"], "+.1f"), fmt(row["p_value"], ".2g") + ("*" if row["p_method"] == "normal" else ""),
+                     "anomalous (p < 0.05)" if row["p_value"] < ALPHA else "consistent with the count",
+                     needed] + [fmt(row.get(k)) for k in extra])
+    blocks = [
+        Paragraph("Sampling-only baseline: the official count is taken as the truth and every poll as unbiased; "
+                  "each poll's design is drawn from every simulated election, so z and p answer \"could sampling "
+                  f"error alone explain this gap?\". Incumbent: {incumbent}."),
+        Table(columns, rows, "Shares in percent of valid answers. p: two-sided Monte Carlo; * from the normal "
+                             "approximation (too few replicates as extreme). Misreport needed: % of the option's "
+                             "voters telling the incumbent (incumbent row: % of all others) for the published "
+                             "figure to be the simulated median; negative = away from the incumbent."),
+        Image.from_figure("polls", plot_poll_comparison(comparison),
+                          "Simulated estimates of each published figure (grey), the published figure (red) and "
+                          "the official count (dashed)."),
+    ]
+    if comparison.flags:
+        blocks += [Paragraph("Notes on the pollsters' claims:"), Bullets(list(comparison.flags))]
+    ledger = _ledger_words(comparison)
+    if ledger:
+        blocks += [Paragraph("The assumption ledger in words: each figure again at both ends of every stated "
+                             "range of the polls' unpublished design figures and at every swept config value."),
+                   Bullets(ledger)]
+    if comparison.scenarios:
+        blocks.append(Paragraph("All published figures jointly, polls as configured: " + "; ".join(
+            f"{s['scenario']}: Mahalanobis distance {s['mahalanobis']:.2f} (df {s['df']}), p = {s['p_value']:.2g} "
+            f"({s['p_method']}), {p_text(s['p_value'])}" for s in comparison.scenarios) + "."))
+    for name, value in comparison.to_json().items():
+        if name not in COMPARISON_PRODUCTS:
+            blocks += generic_table(name, value)
+    return Section("polls", blocks)
+
+
+# -- scenarios ---------------------------------------------------------------------------------------
+
+def scenarios(ds, cfg, comparison) -> Section:
+    """Per scenario (and sweep point): turnout and the leader's share beside the honest count at the same
+    point, and the published polls' joint tail probability under it."""
+    from ..summary import summary_rows
+
+    rows = [row for row in summary_rows(ds, cfg) if row["quantity"] in ("turnout", cfg.leader)]
+    honest = {(str({k: v for k, v in row["point"].items() if k != "scenario"}), row["quantity"]): row
+              for row in rows if row["point"].get("scenario") == "honest"}
+    joint = {s["scenario"]: s for s in (comparison.scenarios if comparison is not None else [])}
+    table_rows = []
+    for row in rows:
+        name = row["point"].get("scenario", "honest")
+        if name == "honest":
+            continue
+        sweep = {k: v for k, v in row["point"].items() if k != "scenario"}
+        base = honest.get((str(sweep), row["quantity"]))
+        table_rows.append([name, ", ".join(f"{k} = {v:g}" for k, v in sweep.items()) or "—", row["quantity"],
+                           f"{row['mean']:.2f} [{row['low']:.2f}, {row['high']:.2f}]",
+                           fmt(base["mean"], ".2f") if base else "—",
+                           fmt(row["mean"] - base["mean"], "+.2f") if base else "—",
+                           fmt(row["official"], ".2f"),
+                           fmt(joint[name]["p_value"], ".2g") if name in joint else "—"])
+    return Section("scenarios", [
+        Paragraph("Each named manipulation applied to the same honest draw: the count it would have produced "
+                  "(mean and 90% interval, percent) beside the honest count at the same sweep point, and the "
+                  "published polls' joint tail probability if the polls had sampled that election (polls as "
+                  "configured, baseline sweep point). The strengths are the config's stated assumptions, not "
+                  "estimates."),
+        Table(["scenario", "sweep point", "quantity", "scenario count", "honest", "change", "official",
+               "polls jointly p"], table_rows)])
+
+
+# -- forensics ---------------------------------------------------------------------------------------
+
+def _forensic_table(f) -> Table:
+    optional = [k for k in FORENSIC_OPTIONAL if any(result_field(r, k) is not None for r in f.results)]
+    plants = [p for p in (f.power or {}) if p != "none"]
+    columns = (["test", "statistic", "reference", "p-value", "verdict"] + optional
+               + (["size (nothing planted)"] + [f"power: {p}" for p in plants] if f.power else [])
+               + ["built to detect"])
+    rows = []
+    for r in f.results:
+        cells = [r.test, fmt(r.statistic, ".4g"), fmt(r.reference, ".4g"), fmt(r.p_value, ".3g"), r.verdict]
+        cells += [fmt(result_field(r, k)) for k in optional]
+        if f.power:
+            cells += [fmt(f.power[p].get(r.test), ".2f") for p in ["none"] + plants]
+        rows.append(cells + [DETECTS.get(r.test, "")])
+    return Table(columns, rows, f"{f.null} null, {f.draws} draws, seed {f.seed}")
+
+
+def _follow_up(f) -> list:
+    blocks = []
+    for r in f.results:
+        if r.p_value is None or r.p_value >= ALPHA:
+            continue
+        regions, stations = r.extra.get("top_regions"), r.extra.get("top_stations")
+        if regions:
+            blocks.append(Table(["region", "score", "stations"],
+                                [[x["region"], fmt(x["score"], ".4g"), fmt(x["stations"], "d")]
+                                 for x in regions[:TOP_REGIONS]], f"{r.test}: regions to look at first"))
+        if stations:
+            keys = [k for k in stations[0] if k not in ("station_id", "region")]
+            blocks.append(Table(["station", "region"] + keys,
+                                [[x["station_id"], x["region"]] + [fmt(x[k], ".4g") for k in keys]
+                                 for x in stations[:TOP_STATIONS]], f"{r.test}: stations to look at first"))
+    return blocks
+
+
+def forensics(f) -> Section:
+    from ..plot_forensics import figure
+
+    e = f.election
+    excluded = ", ".join(f"{k}: {v:,}" for k, v in e.excluded.items()) or "none"
+    blocks = [Paragraph(f"{f.title}: {e.n:,} stations tested, leader {e.options[e.leader]}; stations left out of "
+                        f"the tests: {excluded}."),
+              _forensic_table(f)]
+    if f.power:
+        blocks.append(Paragraph(
+            f"No test rejects at {ALPHA:g}, which is not evidence of a clean count. Size and power: the share of "
+            f"{f.power_replicates} simulated honest elections shaped like these data in which each test rejects, "
+            "with nothing planted (its size) and with each planted manipulation (simkit.forensics.power). A power "
+            "is worth only what it exceeds the size by."))
+    else:
+        blocks.append(Paragraph("Power was not computed: some test rejects (simulated power answers \"what could "
+                                "these data have detected\" when none does)."))
+    follow = _follow_up(f)
+    if follow:
+        blocks += [Paragraph("Follow-up lists of the anomalous tests: where the statistic comes from. They say where "
+                             "to look, not what happened there.")] + follow
+    for r in f.results:
+        fig = figure(r.test, e, r, f.title)
+        if fig is not None:
+            blocks.append(Image.from_figure(f"forensics-{r.test}", fig, f"{r.test}: {DETECTS.get(r.test, '')}"))
+    return Section("forensics", blocks)
+
+
+# -- limits, provenance, appendix ---------------------------------------------------------------------
+
+def assumed_lines(config_text: str) -> list[str]:
+    """The config's comment lines marked ASSUMED (the fixed assumptions a conclusion rests on)."""
+    found = []
+    for line in config_text.splitlines():
+        comment = line.partition("#")[2].strip()
+        if "ASSUMED" in comment:
+            found.append(re.sub(r"\s+", " ", comment))
+    return found
+
+
+def limits(config_text: str | None, has_polls: bool, forensics_result) -> Section:
+    blocks = []
+    if has_polls:
+        blocks += [Paragraph("The poll comparison rests on: the official count as the truth for the simulated "
+                             "elections; unbiased polls in the baseline; each unpublished design figure at the "
+                             "midpoint of its stated range (the ledger moves it to both ends). Exit polls and "
+                             "counts cannot show:"), Bullets(POLLS_CANNOT)]
+    assumed = assumed_lines(config_text) if config_text else []
+    if assumed:
+        blocks += [Paragraph("Assumptions stated in the config (comments marked ASSUMED):"), Bullets(assumed)]
+    if forensics_result is not None:
+        quiet = [r.test for r in forensics_result.results if r.p_value is not None and r.p_value >= ALPHA]
+        if quiet:
+            blocks.append(Paragraph("Tests without an anomaly (" + ", ".join(quiet) + ") are not evidence of a "
+                                    "clean count: they show only that the pattern each is built for was not found "
+                                    "at its power on these data."))
+    blocks += [Paragraph("No station-level test here detects:"), Bullets(UNDETECTABLE)]
+    return Section("limits", blocks)
+
+
+def provenance(record: dict) -> Section:
+    versions = ", ".join(f"{k} {v}" for k, v in record["versions"].items())
+    files = []
+    for item in record["files"]:
+        anomalies = "; ".join(f"{rule}: {a['count']:,} ({a['rule']}; rows {', '.join(map(str, a['first_rows']))}"
+                              f"{'…' if a['count'] > len(a['first_rows']) else ''})"
+                              for rule, a in item.get("anomalies", {}).items()) or ("none" if "stations" in item
+                                                                                    else "—")
+        files.append([item["role"], item["path"], item["sha256"] or "—", fmt(item.get("data_rows"), ",d"),
+                      fmt(item.get("stations"), ",d"), anomalies])
+    blocks = [Table(["field", "value"], [["date", record["date"]], ["versions", versions],
+                                         ["seed", fmt(record["seed"])], ["replicates", fmt(record["replicates"])],
+                                         ["command line", record["command"] or "(Python: simkit.report.build)"]]),
+              Paragraph("Reproduce this report:"), Preformatted(record["reproduce"]),
+              Table(["role", "path", "sha256", "data rows", "stations", "anomalies (rule; first rows)"], files,
+                    "Input files")]
+    if record["config_text"] is not None:
+        blocks += [Paragraph(f"The config (sha256 {record['config_sha256']}):"), Preformatted(record["config_text"])]
+    return Section("provenance", blocks)
+
+
+def appendix() -> Section:
+    return Section("appendix", [
+        Paragraph("The short answer is generated from the numbers by these rules (simkit/report/verdicts.py); no "
+                  "sentence is written by hand for an election."),
+        Table(["threshold", "value", "what it decides"], [[k, str(v), what] for k, (v, what) in THRESHOLDS.items()]),
+        Table(["gap direction", "can come from", "cannot come from"],
+              [[direction, can, cannot] for direction, (can, cannot) in EXPLANATIONS.items()]),
+        Table(["test", "built to detect"], [[k, v] for k, v in DETECTS.items()]),
+    ])

@@ -1,0 +1,226 @@
+"""``simkit report``: sections per input combination, verdict numbers traced to the analyses, provenance hashes,
+and bad input (one-line errors, exit 2, nothing half-written). Golden structure, not golden text."""
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+import tomli_w
+
+from conftest import small_config_dict
+from forensics_helpers import honest_dataset
+from simkit.cli import main
+from simkit.forensics.core import ALPHA, holm
+from simkit.report import build, write
+from simkit.report.document import Image, Table
+
+REPLICATES = 40
+#: a poll far from the count (anomalous) and one drawn at the count's shares (consistent)
+POLLS = [{"name": "far", "label": "Far Institute", "stations": 10, "per_station": 30,
+          "published": {"a": 0.75, "b": 0.17, "c": 0.08}},
+         {"name": "near", "stations": 10, "per_station": 30, "published": {"a": 0.60, "b": 0.30, "c": 0.10}}]
+OBSERVED = {"registered": 60000, "ballots": 36000, "votes": {"a": 21600, "b": 10800, "c": 3600}}
+FORENSIC_TESTS = "integer_percent,spikes,shpilkin,fingerprint"
+MAP = ('label = "Testland general election"\n[columns]\nregistered = "registered"\nballots = "ballots"\n'
+       'region = "region"\n[options]\na = "a"\nb = "b"\n')
+
+
+def write_config(path, *, polls=True, observed=True, scenarios=False):
+    raw = small_config_dict(stations=60, registered=60_000, shares=(0.6, 0.3, 0.1), replicates=REPLICATES)
+    raw["title"] = "Testland presidential election"
+    if polls:
+        raw["exit_poll"] = POLLS
+    if polls and observed:
+        raw["observed"] = OBSERVED
+    if scenarios:
+        raw["manipulation"] = [{"name": "stuff", "kind": "ballot_stuffing", "beneficiary": "a", "f_incremental": 0.3,
+                                "f_extreme": 0.05, "theta": 0.1, "alpha": 2.0}]
+        raw["scenario"] = [{"name": "honest"}, {"name": "stuffed", "manipulations": ["stuff"]}]
+    path.write_text(tomli_w.dumps(raw))
+    return path
+
+
+@pytest.fixture
+def returns(tmp_path):
+    """Honest two-option returns (CSV) with one row whose votes exceed its ballots, and their map."""
+    ds = honest_dataset(400, seed=7)
+    lines = ["registered,ballots,region,a,b"] + [
+        f"{r},{b},{g},{v[0]},{v[1]}" for r, b, g, v in zip(ds["registered"].values, ds["ballots"].values,
+                                                           ds["region"].values, ds["votes"].values)]
+    lines[5] = "1000,500,north,400,300"
+    (tmp_path / "returns.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "map.toml").write_text(MAP)
+    return tmp_path / "returns.csv", tmp_path / "map.toml"
+
+
+@pytest.fixture(scope="module")
+def polls_report(tmp_path_factory):
+    config = write_config(tmp_path_factory.mktemp("polls") / "polls.toml", scenarios=True)
+    return config, build(config, replicates=REPLICATES, seed=3)
+
+
+def keys(doc):
+    return [section.key for section in doc.sections]
+
+
+def test_config_with_polls_and_scenarios_has_their_sections(polls_report):
+    _, doc = polls_report
+    assert keys(doc) == ["answer", "simulation", "polls", "scenarios", "limits", "provenance", "appendix"]
+    assert list(doc.omitted) == ["forensics"]
+    assert "Testland presidential election" in doc.title
+    assert len(doc.images) == 1
+
+
+def test_every_number_in_the_verdicts_is_the_analysis_result(polls_report):
+    _, doc = polls_report
+    rows = doc.analyses["comparison"].rows
+    by_key = {(row["pollster"], row["option"]): row for row in rows}
+    checked = 0
+    for verdict in doc.verdicts:
+        shown = {number.text for number in verdict.figures}
+        for token in re.findall(r"[+−-]?\d[\d,]*(?:\.\d+)?", verdict.text):
+            assert token in shown or token.lstrip("+−-") in shown or token in {f"{ALPHA:g}"}, (token, verdict.text)
+        for number in verdict.figures:
+            assert number.text in verdict.text
+            source = number.source
+            if "option" in source:
+                assert number.value == pytest.approx(by_key[source["pollster"], source["option"]][source["field"]])
+            elif source["field"] == "count":
+                assert number.value == sum(row["pollster"] == source["pollster"] for row in rows)
+            elif source["field"] == "anomalous":
+                assert number.value == sum(row["pollster"] == source["pollster"] and row["p_value"] < ALPHA
+                                           for row in rows)
+            elif source["field"] == "rows":
+                assert number.value == len(rows)
+            elif source["field"] == "holm":
+                assert number.value == sum(p < ALPHA for p in holm([row["p_value"] for row in rows]))
+            checked += 1
+    assert checked > 5
+    far = next(v.text for v in doc.verdicts if v.text.startswith("Far Institute"))
+    assert "anomalous (p < 0.05)" in far and "toward the incumbent" in far
+    assert not any("fraud" in v.text.lower() for v in doc.verdicts)
+
+
+def test_scenario_rows_compare_each_manipulation_with_the_honest_count(polls_report):
+    _, doc = polls_report
+    table = next(block for block in doc.section("scenarios").blocks if isinstance(block, Table))
+    stuffed = {row[2]: row for row in table.rows if row[0] == "stuffed"}
+    assert set(stuffed) == {"turnout", "a"}
+    assert float(stuffed["turnout"][5]) > 0  # stuffing raises turnout over the same honest draw
+
+
+def test_provenance_hashes_match_the_files(polls_report):
+    config, doc = polls_report
+    record = doc.analyses["provenance"]
+    assert record["config_sha256"] == hashlib.sha256(config.read_bytes()).hexdigest()
+    assert record["config_text"] == config.read_text()
+    assert record["seed"] == 3 and record["replicates"] == REPLICATES
+    assert "--seed 3" in record["reproduce"] and f"--replicates {REPLICATES}" in record["reproduce"]
+
+
+@pytest.mark.parametrize("polls, observed, reason", [(False, False, "no [[exit_poll]]"),
+                                                      (True, False, "no [observed] official count")])
+def test_config_without_polls_or_observed_states_the_omission(tmp_path, polls, observed, reason):
+    doc = build(write_config(tmp_path / "plain.toml", polls=polls, observed=observed), replicates=4, seed=1)
+    assert keys(doc) == ["answer", "simulation", "limits", "provenance", "appendix"]
+    assert set(doc.omitted) == {"polls", "scenarios", "forensics"}
+    assert reason in doc.omitted["polls"]
+    answer = " ".join(getattr(block, "text", "") + " ".join(getattr(block, "items", []))
+                      for block in doc.section("answer").blocks)
+    assert doc.omitted["polls"] in answer and doc.verdicts == []
+
+
+def test_returns_give_the_forensics_section_with_one_figure_per_test(returns, tmp_path):
+    data, mapping = returns
+    doc = build(write_config(tmp_path / "c.toml", polls=False), returns=data, map=mapping, replicates=4, seed=1,
+                tests=FORENSIC_TESTS.split(","), null="textbook", draws=40, power=0)
+    assert keys(doc) == ["answer", "simulation", "forensics", "limits", "provenance", "appendix"]
+    forensics = doc.analyses["forensics"]
+    assert [r.test for r in forensics.results] == FORENSIC_TESTS.split(",")
+    names = [block.name for block in doc.section("forensics").blocks if isinstance(block, Image)]
+    assert names == [f"forensics-{test}" for test in FORENSIC_TESTS.split(",")]
+    table = next(b for b in doc.section("forensics").blocks if isinstance(b, Table))
+    assert [row[0] for row in table.rows] == FORENSIC_TESTS.split(",")
+    files = {item["role"]: item for item in doc.analyses["provenance"]["files"]}
+    assert files["station returns"]["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert files["station returns"]["data_rows"] == 400
+    assert files["station returns"]["anomalies"]["votes_gt_ballots"]["count"] == 1
+    tested = [r for r in forensics.results if r.p_value is not None]
+    for verdict in doc.verdicts:
+        for number in verdict.figures:
+            if number.source["field"] == "tests":
+                assert number.value == len(tested)
+            if number.source["field"] == "anomalous":
+                assert number.value == sum(r.p_value < ALPHA for r in tested)
+
+
+def test_returns_alone_take_the_title_from_the_map_label(returns, tmp_path):
+    data, mapping = returns
+    doc = build(returns=data, map=mapping, tests=["fingerprint", "shpilkin"], null="textbook", draws=20, power=0)
+    assert doc.title.startswith("Testland general election")
+    assert str(data) not in doc.title
+    assert set(doc.omitted) == {"simulation", "polls", "scenarios"}
+
+
+def test_cli_writes_html_and_markdown_with_figures_beside(tmp_path, capsys):
+    config = write_config(tmp_path / "c.toml")
+    html, md = tmp_path / "r.html", tmp_path / "r.md"
+    assert main(["report", str(config), "-o", str(html), "--replicates", "20", "--quiet"]) == 0
+    text = html.read_text()
+    assert text.count("data:image/png;base64,") == 1 and 'src="http' not in text
+    assert main(["report", str(config), "-o", str(md), "--replicates", "20", "--format", "md", "--quiet"]) == 0
+    figures = sorted(p.name for p in (tmp_path / "r_files").iterdir())
+    assert figures == ["polls.png"] and "(r_files/polls.png)" in md.read_text()
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+@pytest.mark.parametrize("arguments, fragment", [
+    (["--returns", "{tmp}/missing.csv", "--map", "{tmp}/map.toml"], "missing.csv: --returns: file not found"),
+    (["--returns", "{tmp}/returns.csv", "--map", "{tmp}/bad.toml"], "columns.registered"),
+    (["--returns", "{tmp}/returns.csv"], "give --preset NAME or --map"),
+    (["-o", "{tmp}/no/such/folder/r.html"], "does not exist"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(returns, tmp_path, capsys, arguments, fragment):
+    (tmp_path / "bad.toml").write_text('[columns]\nregistered = "nope"\nballots = "ballots"\n[options]\na = "a"\n')
+    config = write_config(tmp_path / "c.toml", polls=False)
+    args = [a.format(tmp=tmp_path) for a in arguments]
+    target = tmp_path / "out.html"
+    code = main(["report", str(config), "--replicates", "4", "--quiet"] + (args if "-o" in args else
+                                                                            args + ["-o", str(target)]))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and fragment in err
+    assert not target.exists() and not (tmp_path / "no").exists()
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_failed_render_leaves_the_earlier_report_intact(polls_report, tmp_path, monkeypatch):
+    _, doc = polls_report
+    target = tmp_path / "r.html"
+    write(doc, target)
+    before = target.read_bytes()
+
+    def broken(_doc):
+        raise RuntimeError("render failed")
+
+    monkeypatch.setattr("simkit.report.render_html.render", broken)
+    with pytest.raises(RuntimeError):
+        write(doc, target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+def test_direction_rules_and_the_no_anomaly_wording():
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts, leans
+
+    row = {"published": 85.0, "simulated_mean": 81.0}
+    assert leans({**row, "option": "inc"}, "inc") == "toward"
+    assert leans({**row, "option": "other"}, "inc") == "away"
+    assert leans({"published": 3.0, "simulated_mean": 5.0, "option": "other"}, "inc") == "toward"
+    quiet = [TestResult("spikes", 0.0, 0.0, 0.4, "textbook", "no anomaly detected")]
+    assert "not evidence of a clean count" in forensic_verdicts(quiet, DETECTS)[0].text
+    flagged = [TestResult("spikes", 0.1, 0.0, 0.001, "simulated", "anomalous (p < 0.05)", {"uncalibrated": True})]
+    text = " ".join(v.text for v in forensic_verdicts(flagged, DETECTS))
+    assert "spikes (uncalibrated)" in text and "not proof" in text and "fraud" not in text
