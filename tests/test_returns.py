@@ -47,7 +47,7 @@ def zipped(tmp_path):
 
 def test_zip_csv_with_quoted_commas_loads_in_schema(zipped):
     archive, mapping = zipped
-    ds = load_returns(archive, map_path=mapping)
+    ds = load_returns(archive, map_path=mapping, allow_inconsistent=True)
     assert list(ds["option"].values) == ["A", "B", "invalid"]
     assert ds["votes"].dtype == np.int64 and ds["votes"].dims == ("station", "option")
     assert ds["ballots"].values.tolist() == [600, 0, 500]  # valid + invalid, derived
@@ -56,14 +56,14 @@ def test_zip_csv_with_quoted_commas_loads_in_schema(zipped):
 
 
 def test_blank_cells_are_excluded_and_reported_with_row_numbers(zipped):
-    ds = load_returns(zipped[0], map_path=zipped[1])
+    ds = load_returns(zipped[0], map_path=zipped[1], allow_inconsistent=True)
     report = anomaly_report(ds)
-    assert report["blank"] == {"count": 1, "rows": [4], "rule": "excluded"}
+    assert report["blank"] == {"count": 1, "rows": [4], "rule": "excluded", "fields": {"columns.registered": 1}}
     assert ds.sizes["station"] == 3
 
 
 def test_inconsistent_rows_are_kept_and_flagged(zipped):
-    ds = load_returns(zipped[0], map_path=zipped[1])
+    ds = load_returns(zipped[0], map_path=zipped[1], allow_inconsistent=True)
     report = anomaly_report(ds)
     assert report["votes_gt_ballots"]["rows"] == [3]  # 500 + 10 + 20 > 500
     assert ds["flags"].values.tolist() == [0, 0, 4]
@@ -182,10 +182,13 @@ def test_poland_round1_reports_its_inconsistent_rows():
     assert report["blank_region"]["count"] == 516
 
 
-def test_albania_blank_cells_are_reported():
+def test_albania_blank_party_cells_are_missing_for_that_party_only():
     _need("albania-2013/Albania2013.csv")
     ds = load_returns(preset="albania-2013")
-    assert anomaly_report(ds)["blank"]["count"] == 2
-    assert ds.sizes["station"] == 5508 - 2
+    report = anomaly_report(ds)
+    assert report["missing_option"]["count"] == 2 and report["blank"]["count"] == 0
+    assert report["missing_option"]["fields"] == {"options.C011": 1, "options.C067": 1}
+    assert ds.sizes["station"] == 5508  # the two stations are kept
+    assert int(ds["missing"].sum()) == 2 and int(ds["votes"].where(ds["missing"] == 1).sum()) == 0
     assert "invalid" not in ds["option"].values
-    assert json.loads(ds.attrs["anomalies"])
+    assert report["duplicate_id"]["count"] > 0  # (commune, precinct) is not unique in this file

@@ -128,9 +128,10 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
 
     ``select`` picks positions along extra dims (``replicate``, sweep dims, ``scenario``); dims it does not name
     take position 0, so a simulated Dataset gives its first replicate. Stations are excluded (and counted in
-    ``excluded``) when flagged by the loader (``flags`` != 0), with no ballots, with ballots above the register,
-    or with votes above ballots. The leader is ``leader``, else ``attrs["leader"]``, else the candidate with
-    the most votes.
+    ``excluded``) when special (the loader's ``special`` variable: abroad, mobile, no register), flagged by the
+    loader (``flags`` != 0), with no ballots, with ballots above the register, with votes above ballots, or with
+    the leader's count missing in the file (the loader's ``missing`` variable). The leader is ``leader``, else
+    ``attrs["leader"]``, else the candidate with the most votes.
     """
     select = dict(select or {})
     unknown = set(select) - set(ds.dims)
@@ -169,6 +170,11 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
         name = options[candidates[int(np.argmax(votes[~drop][:, candidates].sum(axis=0)))]]
     if name not in options:
         raise ValueError(f"leader {name!r} is not one of the options {options}")
+    if "missing" in one:  # a loaded station whose leader count is blank in the file
+        blank = (np.asarray(one["missing"].transpose(STATION, OPTION).values)[:, options.index(name)] != 0) & ~drop
+        if blank.any():
+            excluded["leader count missing"] = int(blank.sum())
+        drop |= blank
     keep = ~drop
     return Election(registered=registered[keep], ballots=ballots[keep], votes=votes[keep], options=options,
                     leader=options.index(name), region=region[keep], station_id=station_id[keep],
