@@ -125,10 +125,11 @@ def test_presets_reproduce_published_totals(preset, relative, registered, ballot
 
 
 PANEL_TOTALS = {  # the checked national totals of each folder's NOTES.md (all rows, special ones included)
-    "spain-2019-11": {"registered": 37_002_468, "ballots": 24_507_715, "invalid": 249_487, "PSOE": 6_792_199,
-                      "special": 52},
-    "mexico-2012": {"registered": 79_433_171, "ballots": 50_282_086, "Pena Nieto": 19_220_407, "special": 902},
-    "bulgaria-2021-07": {"registered": 6_935_759, "ballots": 2_775_754, "invalid": 9_342,
+    "spain-2019-11": {"rows": 59_607, "registered": 37_002_468, "ballots": 24_507_715, "invalid": 249_487,
+                      "PSOE": 6_792_199, "special": 52},
+    "mexico-2012": {"rows": 143_132, "registered": 79_433_171, "ballots": 50_282_086, "Pena Nieto": 19_220_407,
+                    "special": 902},
+    "bulgaria-2021-07": {"rows": 13_005, "registered": 6_935_759, "ballots": 2_775_754, "invalid": 9_342,
                          "22_ИМА ТАКЪВ НАРОД": 657_829, "5_ГЕРБ СДС": 642_165, "4_БСП ЗА БЪЛГАРИЯ": 365_695,
                          "special": 1_109},
 }
@@ -139,6 +140,7 @@ def test_panel_presets_reproduce_the_checked_totals_and_report_special_rows(pres
     _need(preset_mapping(preset).source)
     ds = load_returns(preset=preset)
     totals = PANEL_TOTALS[preset]
+    assert ds.sizes["station"] == totals["rows"]  # no row excluded
     assert int(ds["registered"].sum()) == totals["registered"]
     assert int(ds["ballots"].sum()) == totals["ballots"]
     options = [name for name in totals if name in ds["option"].values]
