@@ -36,6 +36,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--leader", help="option treated as the leader (default: from the data)")
     p.add_argument("--replicate", type=int, default=0, help="replicate of a simulated result (default 0)")
+    p.add_argument("--allow-inconsistent", action="store_true",
+                   help="test the rest even when more than 5%% of the rows are blank or inconsistent (they are "
+                        "still excluded or flagged, and reported)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("-o", "--output", type=Path, help="write the results Dataset (.nc or .zarr)")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
@@ -74,7 +77,34 @@ def _load(args: argparse.Namespace) -> xr.Dataset:
         return open_result(args.data)
     if not (args.map or args.preset):
         raise InputError(f"{args.data}: DATA: give --map MAP.toml or --preset NAME to read returns")
-    return load_returns(args.data, map_path=args.map, preset=args.preset)
+    return load_returns(args.data, map_path=args.map, preset=args.preset,
+                        allow_inconsistent=args.allow_inconsistent)
+
+
+def _select(ds: xr.Dataset, args: argparse.Namespace) -> dict | None:
+    """The positions ``election`` reads: ``--replicate`` of a simulated result, checked against its size."""
+    count = ds.sizes.get("replicate")
+    if count is None:
+        if args.replicate != 0:
+            raise InputError(f"--replicate: {args.replicate}: {args.data} has no replicates (real returns)")
+        return None
+    if not 0 <= args.replicate < count:
+        raise InputError(f"--replicate: {args.replicate}: outside 0..{count - 1} ({args.data} holds {count} "
+                         "replicates)")
+    return {"replicate": args.replicate}
+
+
+def _check_plot(plot: Path | None) -> None:
+    """``--plot DIR``: a folder (made if absent) where fingerprint.png can be written."""
+    if plot is None:
+        return
+    if plot.exists() and not plot.is_dir():
+        raise InputError(f"--plot: {plot}: exists and is not a folder (give a folder for fingerprint.png)")
+    if (plot / "fingerprint.png").is_dir():
+        raise InputError(f"--plot: {plot / 'fingerprint.png'}: is a folder, cannot write the plot there")
+    parent = next((p for p in plot.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise InputError(f"--plot: {plot}: {parent} is not a folder")
 
 
 def _data_summary(ds: xr.Dataset, e, args: argparse.Namespace) -> dict:
@@ -98,6 +128,12 @@ def any_rejects(results) -> bool:
     return any(r.p_value is not None and r.p_value < ALPHA for r in results)
 
 
+def _ran(r) -> bool:
+    from simkit.forensics.applicable import ran
+
+    return ran(r)
+
+
 def power_note(results, power: dict | None) -> str | None:
     """What the data could have detected when no test rejects (None when some test rejects): the
     :mod:`simkit.forensics.power` table when it was computed, and the integer test's detectable excess."""
@@ -106,6 +142,8 @@ def power_note(results, power: dict | None) -> str | None:
     from simkit.forensics.core import ALPHA
     from simkit.forensics.power import PLANTS
 
+    if not any(_ran(r) for r in results):
+        return "No test could run on these data (reasons above)."
     lines = [f"No test rejects at {ALPHA:g}. This is not evidence of a clean count."]
     if power:
         plants = list(power)
@@ -116,7 +154,7 @@ def power_note(results, power: dict | None) -> str | None:
             lines.append(f"  {test:<16}" + "".join(
                 f"{'n/a' if power[p][test] is None else format(power[p][test], '.2f'):>10}" for p in plants))
     for r in results:
-        if r.test == "integer_percent":
+        if r.test == "integer_percent" and _ran(r):
             detectable = (1.645 + 0.842) * r.extra["null_sd"]
             lines.append(f"integer_percent: an excess of {detectable:.0f} integer stations would be detected with "
                          "80% power at 0.05 (normal approximation of the binomial null).")
@@ -143,7 +181,7 @@ def results_dataset(results, summary: dict, fingerprint_counts: np.ndarray, edge
 
 def format_table(results, summary: dict, power: dict | None = None) -> str:
     def fmt(value):
-        return "-" if value is None else f"{value:.4g}"
+        return "-" if value is None or not np.isfinite(value) else f"{value:.4g}"
 
     lines = [f"{summary['source']}: {summary['stations_used']:,} stations used, leader {summary['leader']}, "
              f"null {summary['null']} ({summary['draws']} draws)"]
@@ -156,10 +194,10 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
                   if z is not None and np.isfinite(z) else "")
         lines.append(f"{r.test:<16} {fmt(r.statistic):>11} {fmt(r.reference):>11} {fmt(r.p_value):>9}  "
                      f"{r.verdict}{beyond}")
-        if r.test == "integer_percent":
+        if r.test == "integer_percent" and _ran(r):
             lines.append(f"{'':<16} excess {r.extra['excess']:.0f} over the binomial null "
                          f"(mean {r.extra['null_mean']:.0f}, sd {r.extra['null_sd']:.0f})")
-        if r.test in ("klimek", "klimek_ml"):
+        if r.test in ("klimek", "klimek_ml") and _ran(r):
             x = r.extra
             lines.append(f"{'':<16} f_i {x['f_incremental']:.3f} [{x['f_incremental_low']:.3f}, "
                          f"{x['f_incremental_high']:.3f}], f_e {x['f_extreme']:.4f} [{x['f_extreme_low']:.4f}, "
@@ -176,7 +214,7 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
 
 def handle_forensics(args: argparse.Namespace) -> int:
     """Run the forensics subcommand; returns the exit code."""
-    from simkit.forensics import election, parse_tests, run_tests
+    from simkit.forensics import election, parse_tests, run_each
     from simkit.forensics.fingerprint import histogram
 
     if args.draws < 1:
@@ -193,16 +231,20 @@ def handle_forensics(args: argparse.Namespace) -> int:
 
         output_format(args.output)
         claim_output(args.output, FORENSICS, overwrite=args.overwrite, inputs=[args.data, args.map])
+    _check_plot(args.plot)
     ds = _load(args)
-    try:
-        e = election(ds, leader=args.leader, select={"replicate": args.replicate} if "replicate" in ds.dims else None)
-    except ValueError as err:
-        raise InputError(f"{args.data}: --leader: {err}") from None
-    results = run_tests(e, tests, null=args.null, draws=args.draws, seed=args.seed)
+    select = _select(ds, args)
+    if args.leader is not None and args.leader not in ds["option"].values:
+        from simkit.returns_mapping import shown
+
+        raise InputError(f"--leader: {shown(args.leader)}: not one of the {ds.sizes['option']} options of "
+                         f"{args.data or ds.attrs.get('source')}")
+    e = election(ds, leader=args.leader, select=select)
+    results = list(run_each(e, tests, args.null, args.draws, args.seed, tolerate=True).values())
     summary = _data_summary(ds, e, args)
     counts, edges = histogram(e)
     power = None
-    if args.power > 0 and not any_rejects(results):
+    if args.power > 0 and not any_rejects(results) and any(_ran(r) for r in results):
         from simkit.forensics.power import planted_power
 
         power = planted_power(e, tests, null=args.null, draws=args.draws, replicates=args.power, seed=args.seed)

@@ -18,6 +18,7 @@ from scipy import stats
 
 from simkit.forensics import (correlation, dip, fingerprint, integer_percent, klimek, klimek_ml, last_digit,
                               log_vote_rate, second_digit, shpilkin, sobyanin, spikes, zero_five)
+from simkit.forensics.applicable import is_not_applicable, not_applicable, ran, reason_not_applicable
 from simkit.forensics.core import ALPHA, Election, TestResult, check_null, election
 from simkit.forensics.nulls import as_seed_sequence
 from simkit.forensics.simulated_null import SimulatedNull
@@ -57,16 +58,21 @@ def run_tests(e: Election, tests: Iterable[str] | None = None, *, null: str = "t
 
 
 def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
-         seed: int | np.random.SeedSequence | None, tolerate: bool) -> dict[str, TestResult | None]:
-    """Test id -> result (seeds as in :func:`run_tests`); with ``tolerate``, None for a test that raised
-    ValueError or LinAlgError (it cannot run on these data), else the error propagates."""
+         seed: int | np.random.SeedSequence | None, tolerate: bool) -> dict[str, TestResult]:
+    """Test id -> result (seeds as in :func:`run_tests`). A test that cannot run on these data
+    (:func:`simkit.forensics.applicable.reason_not_applicable`) gives an ``n/a`` result with the reason; so does,
+    with ``tolerate``, a test that raised ValueError or LinAlgError (else the error propagates)."""
     check_null(null)
     ids = list(tests) if tests is not None else list(TESTS)
     root = as_seed_sequence(seed)
     per_test, simulated_seed = root.spawn(2)
     children = dict(zip(TESTS, per_test.spawn(len(TESTS))))
-    if null != "simulated":
-        return {test: _run_one(e, test, null, draws, children[test], None, tolerate) for test in ids}
+    reasons = {test: reason_not_applicable(e, test) for test in ids}
+    skipped = {test: not_applicable(test, null, reason) for test, reason in reasons.items() if reason}
+    ids = [test for test in ids if not reasons[test]]
+    if null != "simulated" or not ids:
+        done = {test: _run_one(e, test, null, draws, children[test], None, tolerate) for test in ids}
+        return {test: skipped.get(test) or done[test] for test in reasons}
     with SimulatedNull(e, ids, draws, simulated_seed) as simulated:
         # each test runs in a thread while the null draws run: a test's own work (fits, bootstraps, exact
         # nulls; compiled code releases the GIL) overlaps the draws, and its p-value waits for them
@@ -75,19 +81,20 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
                                             simulated.pending(test), tolerate) for test in ids}
             results = {test: future.result() for test, future in futures.items()}
         null_values = simulated.values()
-    return {test: None if result is None else _with_null_z(result, null_values[test])
+    done = {test: result if is_not_applicable(result) else _with_null_z(result, null_values[test])
             for test, result in results.items()}
+    return {test: skipped.get(test) or done[test] for test in reasons}
 
 
 def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.SeedSequence, null_statistics,
-             tolerate: bool) -> TestResult | None:
-    """One test's result; with ``tolerate``, None when it raises ValueError or LinAlgError."""
+             tolerate: bool) -> TestResult:
+    """One test's result; with ``tolerate``, an ``n/a`` result when it raises ValueError or LinAlgError."""
     try:
         return TESTS[test].run(e, null=null, draws=draws, rng=seed, null_statistics=null_statistics)
-    except (ValueError, np.linalg.LinAlgError):
+    except (ValueError, np.linalg.LinAlgError) as error:
         if not tolerate:
             raise
-        return None
+        return not_applicable(test, null, f"failed on these data ({type(error).__name__}: {str(error)[:120]})")
 
 
 def _with_null_z(result: TestResult, null_statistics: np.ndarray) -> TestResult:
@@ -109,10 +116,10 @@ def replicate_rejections(ds: xr.Dataset, tests: Iterable[str] | None = None, *, 
                          seed: int | np.random.SeedSequence | None = None) -> dict[str, bool | None]:
     """Whether each test rejects at ``alpha`` on one simulated election (a Dataset without a ``replicate``
     dim); descriptive tests are left out. None for a test that cannot run on these data (it raised a
-    ValueError or a LinAlgError: too few stations for its fit, as on regional totals), so that a table
-    counts it apart instead of as a rejection or an acceptance. Seeds as in :func:`run_tests`."""
+    ValueError or a LinAlgError, or is n/a: too few stations for its fit, as on regional totals), so that a
+    table counts it apart instead of as a rejection or an acceptance. Seeds as in :func:`run_tests`."""
     ids = [t for t in (tests or TESTS) if t != fingerprint.ID]
-    return {test: None if result is None else result.p_value < alpha
+    return {test: result.p_value < alpha if ran(result) else None
             for test, result in run_each(election(ds), ids, null, draws, seed, tolerate=True).items()}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from simkit.schema import OPTION, STATION, STATION_REGION
+from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 NULLS = ("textbook", "simulated")
 ALPHA = 0.05
@@ -66,7 +66,9 @@ class Election:
 
     Attributes: ``registered``, ``ballots`` (voters, ballots; shape (station,), int64), ``votes`` (ballots, shape
     (station, option), int64, ``invalid`` included when known), ``options`` (names), ``leader`` (index into
-    options), ``region``, ``station_id`` (str, shape (station,)), ``excluded`` (reason -> station count).
+    options), ``region``, ``station_id`` (str, shape (station,)), ``excluded`` (reason -> station count),
+    ``district`` (str, shape (station,): a unit inside one region; the region itself when the data have no
+    lower level).
     """
 
     registered: np.ndarray
@@ -77,6 +79,11 @@ class Election:
     region: np.ndarray
     station_id: np.ndarray
     excluded: dict[str, int] = field(default_factory=dict)
+    district: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.district is None:
+            object.__setattr__(self, "district", self.region)
 
     @property
     def n(self) -> int:
@@ -105,6 +112,11 @@ class Election:
         """The same stations with other counts (a simulated or resampled election)."""
         return replace(self, ballots=ballots, votes=votes, excluded={})
 
+    def stations(self, keep: np.ndarray) -> Election:
+        """The stations where ``keep`` (bool, shape (station,)) is true, every per-station array cut alike."""
+        return replace(self, registered=self.registered[keep], ballots=self.ballots[keep], votes=self.votes[keep],
+                       region=self.region[keep], station_id=self.station_id[keep], district=self.district[keep])
+
     def summary(self) -> dict[str, Any]:
         return {"stations_used": self.n, "stations_excluded": dict(self.excluded),
                 "leader": self.options[self.leader], "registered": int(self.registered.sum()),
@@ -116,9 +128,10 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
 
     ``select`` picks positions along extra dims (``replicate``, sweep dims, ``scenario``); dims it does not name
     take position 0, so a simulated Dataset gives its first replicate. Stations are excluded (and counted in
-    ``excluded``) when flagged by the loader (``flags`` != 0), with no ballots, with ballots above the register,
-    or with votes above ballots. The leader is ``leader``, else ``attrs["leader"]``, else the candidate with
-    the most votes.
+    ``excluded``) when special (the loader's ``special`` variable: abroad, mobile, no register), flagged by the
+    loader (``flags`` != 0), with no ballots, with ballots above the register, with votes above ballots, or with
+    the leader's count missing in the file (the loader's ``missing`` variable). The leader is ``leader``, else
+    ``attrs["leader"]``, else the candidate with the most votes.
     """
     select = dict(select or {})
     unknown = set(select) - set(ds.dims)
@@ -133,9 +146,12 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
     n = registered.size
     region = (np.asarray(one[STATION_REGION].values).astype(str) if STATION_REGION in one.coords
               else np.full(n, "all"))
+    district = (np.asarray(one[STATION_DISTRICT].values).astype(str) if STATION_DISTRICT in one.coords
+                else region)
     station_id = (np.asarray(one["station_id"].values).astype(str) if "station_id" in one.coords
                   else np.asarray(one[STATION].values).astype(str))
     reasons = {
+        "special station": (np.asarray(one["special"].values) != 0) if "special" in one else np.zeros(n, bool),
         "flagged by loader": (np.asarray(one["flags"].values) != 0) if "flags" in one else np.zeros(n, bool),
         "no ballots": ballots <= 0,
         "ballots > registered": ballots > registered,
@@ -154,10 +170,15 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
         name = options[candidates[int(np.argmax(votes[~drop][:, candidates].sum(axis=0)))]]
     if name not in options:
         raise ValueError(f"leader {name!r} is not one of the options {options}")
+    if "missing" in one:  # a loaded station whose leader count is blank in the file
+        blank = (np.asarray(one["missing"].transpose(STATION, OPTION).values)[:, options.index(name)] != 0) & ~drop
+        if blank.any():
+            excluded["leader count missing"] = int(blank.sum())
+        drop |= blank
     keep = ~drop
     return Election(registered=registered[keep], ballots=ballots[keep], votes=votes[keep], options=options,
                     leader=options.index(name), region=region[keep], station_id=station_id[keep],
-                    excluded=excluded)
+                    excluded=excluded, district=district[keep])
 
 
 def check_null(null: str) -> None:

@@ -82,9 +82,14 @@ def first_stage(turnout: np.ndarray, share: np.ndarray) -> FirstStage:
     """Honest parameters from station turnout and leader share (shares, shape (station,))."""
     tau, nu = _mode(turnout), _mode(share)
     below_t, below_v, above_v = turnout[turnout < tau], share[share < nu], share[share > nu]
-    return FirstStage(tau=tau, sigma_tau=float(np.sqrt(np.mean((below_t - tau) ** 2))), nu=nu,
-                      sigma_nu=float(np.sqrt(np.mean((below_v - nu) ** 2))),
-                      theta=float(np.mean((above_v - nu) ** 2) ** 0.25))
+    return FirstStage(tau=tau, sigma_tau=float(np.sqrt(_mean_square(below_t - tau))), nu=nu,
+                      sigma_nu=float(np.sqrt(_mean_square(below_v - nu))),
+                      theta=float(_mean_square(above_v - nu) ** 0.25))
+
+
+def _mean_square(deviations: np.ndarray) -> float:
+    """Mean of squared deviations; NaN (undefined, not a warning) when no station lies on that side of the mode."""
+    return float(np.mean(deviations ** 2)) if deviations.size else float("nan")
 
 
 def _truncated_normal(mean: float, sd: float, size: int, gen: np.random.Generator) -> np.ndarray:
@@ -180,11 +185,12 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     refined = FirstStage(*(joint.value(name) for name in ("tau", "sigma_tau", "nu", "sigma_nu", "theta")))
     point = fit(turnout, share, np.random.default_rng(0), refined)
     seeds = as_seed_sequence(rng).spawn(2)
+    covariance = _stage_covariance(joint)
     replicate_fits = []
     for child in seeds[0].spawn(REPLICATES):
         gen = np.random.default_rng(child)
         idx = gen.integers(0, e.n, size=e.n)
-        replicate_fits.append(fit(turnout[idx], share[idx], gen, _stage_draw(joint, refined, gen)))
+        replicate_fits.append(fit(turnout[idx], share[idx], gen, _stage_draw(joint, covariance, refined, gen)))
     table = np.array([[f.f_incremental, f.f_extreme, f.alpha] for f in replicate_fits])
     low, high = np.percentile(table, [2.5, 97.5], axis=0)
     if null == "textbook":
@@ -203,23 +209,38 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
                "alpha": point.alpha, "alpha_low": low[2], "alpha_high": high[2],
                "tau": refined.tau, "sigma_tau": refined.sigma_tau, "nu": refined.nu, "sigma_nu": refined.sigma_nu,
                "theta": refined.theta, "distance": point.distance, "distance_honest": point.distance_honest,
+               "honest_part_drawn": covariance is not None,
                "assumptions": "histogram distance on the turnout x share fingerprint; estimates on the honest "
                               "part and theta of the joint likelihood fit, intervals from station bootstrap with "
-                              "those drawn from their sampling distribution; test with the first stage of the "
-                              "modes and the left halves"})
+                              "those drawn from their sampling distribution (held at the estimates when "
+                              "honest_part_drawn is false: the joint fit's covariance is singular or not positive "
+                              "semi-definite); test with the first stage of the modes and the left halves"})
 
 
-def _stage_draw(joint, refined: FirstStage, gen: np.random.Generator) -> FirstStage:
-    """The honest part and theta of one bootstrap refit: drawn from the joint fit's asymptotic normal
-    distribution (``joint``: a :class:`simkit.forensics.klimek_joint.JointFit`), so that the intervals carry
-    their uncertainty; ``refined`` (the estimates) where the covariance is not finite or a draw leaves the
-    parameter space."""
-    names = ("tau", "sigma_tau", "nu", "sigma_nu", "theta")
-    index = [2, 3, 4, 5, 6]
+STAGE_NAMES = ("tau", "sigma_tau", "nu", "sigma_nu", "theta")
+#: eigenvalue below which a covariance is not positive semi-definite (numpy's own check in multivariate_normal)
+PSD_TOLERANCE = 1e-8
+
+
+def _stage_covariance(joint) -> np.ndarray | None:
+    """The covariance (5, 5) of the honest part and theta in the joint fit (``joint``: a
+    :class:`simkit.forensics.klimek_joint.JointFit`), or None when it is not finite or not positive
+    semi-definite (a singular or indefinite information matrix): then no distribution can be drawn from."""
+    index = [2, 3, 4, 5, 6]  # STAGE_NAMES in the order of klimek_joint.PARAMETERS
     covariance = joint.covariance[np.ix_(index, index)]
     if not np.all(np.isfinite(covariance)):
+        return None
+    covariance = (covariance + covariance.T) / 2
+    return covariance if np.linalg.eigvalsh(covariance).min() >= -PSD_TOLERANCE else None
+
+
+def _stage_draw(joint, covariance: np.ndarray | None, refined: FirstStage, gen: np.random.Generator) -> FirstStage:
+    """The honest part and theta of one bootstrap refit: drawn from the joint fit's asymptotic normal
+    distribution (``covariance`` from :func:`_stage_covariance`), so that the intervals carry their uncertainty;
+    ``refined`` (the estimates) where there is no covariance or a draw leaves the parameter space."""
+    if covariance is None:
         return refined
-    draw = gen.multivariate_normal(np.array([joint.value(name) for name in names]), covariance, method="eigh")
+    draw = gen.multivariate_normal(np.array([joint.value(name) for name in STAGE_NAMES]), covariance, method="eigh")
     if not (0 < draw[0] < 1 and 0 < draw[2] < 1 and np.all(draw[[1, 3, 4]] > 0)):
         return refined
     return FirstStage(*(float(value) for value in draw))

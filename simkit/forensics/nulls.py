@@ -21,7 +21,7 @@ the number of draws (compiled samplers: :mod:`simkit.forensics.compiled_draws`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import special, stats
@@ -117,9 +117,7 @@ def simulate_honest(e: Election, model: HonestModel, seed: np.random.SeedSequenc
                                                   model.other_proportions, e.leader, seed)
     honest = e.with_counts(ballots, votes)
     cast = ballots > 0  # the rule ``election`` applies to real returns: stations without ballots are left out
-    return honest if cast.all() else replace(honest, registered=honest.registered[cast], ballots=honest.ballots[cast],
-                                             votes=honest.votes[cast], region=honest.region[cast],
-                                             station_id=honest.station_id[cast])
+    return honest if cast.all() else honest.stations(cast)
 
 
 def as_seed_sequence(rng: int | np.random.SeedSequence | np.random.Generator | None) -> np.random.SeedSequence:

@@ -17,6 +17,7 @@ from typing import Iterable
 import numpy as np
 
 from simkit.config_manipulation import BallotStuffing, ProtocolFabrication
+from simkit.forensics.applicable import ran
 from simkit.forensics.core import ALPHA, Election
 from simkit.forensics.nulls import as_seed_sequence, fit_honest, simulate_honest
 from simkit.model.manipulation import MECHANISMS
@@ -61,7 +62,7 @@ def planted_power(e: Election, tests: Iterable[str], *, null: str = "textbook", 
             election = planted(simulate_honest(e, model, honest_seed), plant,
                                np.random.default_rng(plant_rng_seed))
             for test, result in run_each(election, tests, null, draws, test_seed, tolerate=True).items():
-                if result is not None:
+                if ran(result):
                     rejections[test].append(result.p_value < ALPHA)
         power[plant] = {t: float(np.mean(v)) if v else None for t, v in rejections.items()}
     return power

@@ -1,0 +1,46 @@
+"""When a forensic test can run: the minimum data every test needs, checked in one place.
+
+A test that cannot run on an election (too few stations, or no spread where its statistic is a correlation, a
+regression, a skewness or a fitted cloud) is reported as ``n/a`` with the reason, instead of failing inside its
+numerics or returning a p-value computed from nothing. :func:`simkit.forensics.run_each` asks
+:func:`reason_not_applicable` before it runs a test.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from simkit.forensics.core import Election, TestResult
+
+#: fewest stations any test runs on: below this a station distribution has no shape to test
+MIN_STATIONS = 10
+#: tests whose statistic needs turnout and leader share to vary: each must take MIN_STATIONS distinct values
+NEEDS_SPREAD = frozenset({"log_vote_rate", "correlation", "sobyanin", "klimek", "klimek_ml"})
+NOT_APPLICABLE = "n/a"
+
+
+def reason_not_applicable(e: Election, test: str) -> str | None:
+    """Why ``test`` cannot run on ``e`` (one short sentence), or None when it can."""
+    if e.n < MIN_STATIONS:
+        return f"needs at least {MIN_STATIONS} usable stations, the data have {e.n}"
+    if test in NEEDS_SPREAD:
+        for label, values in (("turnout", e.turnout), ("leader share", e.leader_share)):
+            distinct = np.unique(values[np.isfinite(values)]).size
+            if distinct < MIN_STATIONS:
+                return f"needs {label} to take at least {MIN_STATIONS} distinct values, the data have {distinct}"
+    return None
+
+
+def not_applicable(test: str, null: str, reason: str) -> TestResult:
+    """The result of a test that cannot run: no statistic, no p-value, verdict ``n/a: reason``."""
+    return TestResult(test=test, statistic=float("nan"), reference=float("nan"), p_value=None, null=null,
+                      verdict=f"{NOT_APPLICABLE}: {reason}", extra={"not_applicable": reason})
+
+
+def is_not_applicable(result: TestResult) -> bool:
+    """Whether ``result`` is an ``n/a`` result of :func:`not_applicable`."""
+    return "not_applicable" in result.extra
+
+
+def ran(result: TestResult) -> bool:
+    """Whether a test produced a p-value (False for n/a results and descriptive tests)."""
+    return result.p_value is not None

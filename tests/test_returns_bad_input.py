@@ -1,0 +1,339 @@
+"""Bad returns files, bad maps and bad forensics options: one exact line on stderr, exit code 2, nothing written;
+dirty but usable files load with every problem reported."""
+from __future__ import annotations
+
+import gzip
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from simkit.cli import main
+from simkit.errors import InputError
+from simkit.returns import anomaly_report, load_returns
+
+MAP = '[columns]\nregistered = "registered"\nballots = "ballots"\n[options]\na = "a"\nb = "b"\n'
+HEADER = "registered,ballots,a,b"
+
+
+def _clean_rows(n: int, seed: int = 0) -> list[str]:
+    """``n`` consistent rows (registered, ballots, a, b) with varied turnout and share."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        registered = int(rng.integers(400, 1500))
+        ballots = int(rng.binomial(registered, rng.uniform(0.4, 0.8)))
+        a = int(rng.binomial(ballots, rng.uniform(0.3, 0.7)))
+        rows.append(f"{registered},{ballots},{a},{ballots - a}")
+    return rows
+
+
+def _write(tmp_path, rows: list[str], map_text: str = MAP, header: str = HEADER, name: str = "r.csv"):
+    data = tmp_path / name
+    data.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    (tmp_path / "m.toml").write_text(map_text, encoding="utf-8")
+    return data, tmp_path / "m.toml"
+
+
+def _run(capsys, *args) -> tuple[int, str, str]:
+    code = main(["forensics", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _fails(capsys, expected: str, *args) -> None:
+    code, out, err = _run(capsys, *args)
+    assert (code, err) == (2, expected + "\n")
+    assert out == ""
+
+
+# --- no usable station ---------------------------------------------------------------------------------------
+
+def test_header_only(tmp_path, capsys):
+    data, mapping = _write(tmp_path, [])
+    _fails(capsys, f"{data}: DATA: no data rows (header only)", data, "--map", mapping)
+
+
+def test_empty_file(tmp_path, capsys):
+    data, mapping = _write(tmp_path, [])
+    data.write_text("")
+    _fails(capsys, f"{data}: DATA: empty file", data, "--map", mapping)
+
+
+def test_all_rows_flagged_stop_at_the_threshold_then_leave_no_usable_station(tmp_path, capsys):
+    data, mapping = _write(tmp_path, ["100,150,100,50", "100,120,60,60", "90,95,50,45"])
+    _fails(capsys, f"{data}: columns.ballots: 3 of 3 rows (100%) are blank or inconsistent, above the 5% limit "
+                   "(columns.ballots > columns.registered 3); check the mapping, or pass --allow-inconsistent to "
+                   "test the rest", data, "--map", mapping)
+    _fails(capsys, f"{data}: DATA: no usable station in 3 rows (ballots_gt_registered 3)",
+           data, "--map", mapping, "--allow-inconsistent")
+
+
+def test_all_rows_blank(tmp_path, capsys):
+    data, mapping = _write(tmp_path, [",,,", ",,,"])
+    _fails(capsys, f"{data}: columns.registered, columns.ballots: 2 of 2 rows (100%) are blank or inconsistent, "
+                   "above the 5% limit (columns.registered blank 2; columns.ballots blank 2); check the mapping, or "
+                   "pass --allow-inconsistent to test the rest", data, "--map", mapping)
+
+
+def test_all_registers_zero(tmp_path, capsys):
+    data, mapping = _write(tmp_path, ["0,0,0,0", "0,0,0,0"])
+    _fails(capsys, f"{data}: DATA: no usable station in 2 rows (zero_register 2)",
+           data, "--map", mapping, "--allow-inconsistent")
+
+
+def test_every_row_special(tmp_path, capsys):
+    map_text = MAP.replace('ballots = "ballots"', 'ballots = "ballots"\nspecial = "s"')
+    data, mapping = _write(tmp_path, ["0,50,20,30,1", "0,40,20,20,1"], map_text, HEADER + ",s")
+    _fails(capsys, f"{data}: DATA: no usable station in 2 rows (special 2)", data, "--map", mapping)
+
+
+def test_a_text_column_mapped_as_counts_stops_with_the_column_and_count(tmp_path, capsys):
+    rows = [f"S{i}," + row for i, row in enumerate(_clean_rows(40))]
+    map_text = MAP.replace('registered = "registered"', 'registered = "name"')
+    data, mapping = _write(tmp_path, rows, map_text, "name," + HEADER)
+    _fails(capsys, f"{data}: columns.registered: 40 of 40 rows (100%) are blank or inconsistent, above the 5% "
+                   "limit (columns.registered not a number 40); check the mapping, or pass --allow-inconsistent "
+                   "to test the rest", data, "--map", mapping)
+
+
+def test_register_mapped_one_column_off_stops(tmp_path, capsys):
+    rows = [f"{i + 1}," + row for i, row in enumerate(_clean_rows(40))]
+    map_text = MAP.replace('registered = "registered"', 'registered = "number"')
+    data, mapping = _write(tmp_path, rows, map_text, "number," + HEADER)
+    code, _, err = _run(capsys, data, "--map", mapping, "--tests", "last_digit")
+    assert code == 2 and err.startswith(f"{data}: columns.ballots: 40 of 40 rows (100%) are blank or inconsistent")
+    assert "(columns.ballots > columns.registered 40" in err and err.count("\n") == 1
+
+
+# --- cells ---------------------------------------------------------------------------------------------------
+
+def test_integral_floats_are_counts_and_non_integral_ones_name_their_row(tmp_path, capsys):
+    rows = [row.replace(",", ".0,") + ".0" for row in _clean_rows(20)]
+    data, mapping = _write(tmp_path, rows)
+    ds = load_returns(data, map_path=mapping)
+    assert ds.sizes["station"] == 20 and not ds["flags"].any()
+    rows[6] = "1000,600.5,300,300"
+    data, mapping = _write(tmp_path, rows)
+    _fails(capsys, f"{data}: columns.ballots: data row 7: '600.5' is not a whole number (counts are integers; "
+                   "1208.0 is read as 1208)", data, "--map", mapping)
+
+
+def test_unicode_digit_cell_is_not_a_number(tmp_path, capsys):
+    rows = _clean_rows(25)
+    rows[3] = "1²,50,25,25"
+    data, mapping = _write(tmp_path, rows)
+    report = anomaly_report(load_returns(data, map_path=mapping))
+    assert report["not_a_number"] == {"count": 1, "rows": [4], "rule": "excluded",
+                                      "fields": {"columns.registered": 1}}
+    data, mapping = _write(tmp_path, ["²,50,25,25"])
+    _fails(capsys, f"{data}: columns.registered: 1 of 1 rows (100%) are blank or inconsistent, above the 5% limit "
+                   "(columns.registered not a number 1); check the mapping, or pass --allow-inconsistent to test "
+                   "the rest", data, "--map", mapping)
+
+
+def test_count_above_two_to_the_63(tmp_path, capsys):
+    data, mapping = _write(tmp_path, ["9223372036854775808,50,25,25"])
+    _fails(capsys, f"{data}: columns.registered: data row 1: '9223372036854775808' is above 10^10, more than "
+                   "any station's count", data, "--map", mapping)
+
+
+def test_an_error_echoes_no_more_than_the_offending_value(tmp_path, capsys):
+    data, mapping = _write(tmp_path, ["100,50." + "5" * 5000 + ",25,25"])
+    code, _, err = _run(capsys, data, "--map", mapping)
+    assert code == 2 and err == f"{data}: columns.ballots: data row 1: '50.{'5' * 35}… is not a whole number " \
+                                "(counts are integers; 1208.0 is read as 1208)\n"
+
+
+def test_field_over_the_csv_limit(tmp_path, capsys):
+    data, mapping = _write(tmp_path, ["100,50,25,25", "100,50," + "7" * 131_073 + ",25"])
+    _fails(capsys, f"{data}: DATA: line 3: not readable as CSV (field larger than field limit (131072))",
+           data, "--map", mapping)
+
+
+def test_negative_counts_are_labelled_negative_not_blank(tmp_path):
+    rows = _clean_rows(30)
+    rows[4] = "800,400,-5,405"
+    data, mapping = _write(tmp_path, rows)
+    report = anomaly_report(load_returns(data, map_path=mapping))
+    assert report["negative"] == {"count": 1, "rows": [5], "rule": "kept, flagged"}
+    assert report["blank"]["count"] == 0 and report["not_a_number"]["count"] == 0
+
+
+def test_blank_minor_party_cell_is_missing_for_that_party_only(tmp_path, capsys):
+    rows = _clean_rows(30)
+    rows[2] = rows[2].rsplit(",", 1)[0] + ","
+    data, mapping = _write(tmp_path, rows)
+    ds = load_returns(data, map_path=mapping)
+    assert ds.sizes["station"] == 30 and ds.attrs["leader"] in ("a", "b")
+    report = anomaly_report(ds)
+    assert report["missing_option"]["rows"] == [3] and report["missing_option"]["fields"] == {"options.b": 1}
+    assert ds["missing"].sel(option="b").values.tolist() == [0, 0, 1] + [0] * 27
+    from simkit.forensics import election
+
+    assert election(ds, leader="a").n == 30
+    assert election(ds, leader="b").excluded == {"leader count missing": 1}
+
+
+def test_duplicate_station_ids_are_reported(tmp_path):
+    rows = [f"{i % 9}," + row for i, row in enumerate(_clean_rows(10))]
+    data, mapping = _write(tmp_path, rows, MAP.replace("[options]", 'id = "id"\n[options]'), "id," + HEADER)
+    report = anomaly_report(load_returns(data, map_path=mapping))
+    assert report["duplicate_id"] == {"count": 2, "rows": [1, 10], "rule": "kept, reported (ids not unique)"}
+
+
+def test_utf8_byte_order_mark_is_dropped_or_explained(tmp_path, capsys):
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    data.write_bytes(b"\xef\xbb\xbf" + data.read_bytes())
+    mapping.write_bytes(b"\xef\xbb\xbf" + mapping.read_bytes())
+    assert load_returns(data, map_path=mapping).sizes["station"] == 12
+    mapping.write_text(MAP.replace("[columns]", '[format]\nencoding = "latin-1"\n[columns]'))
+    _fails(capsys, f"{mapping}: columns.registered: no column named 'registered' in r.csv (the file starts with a "
+                   "UTF-8 byte-order mark: set format.encoding = \"utf-8\")", data, "--map", mapping)
+
+
+def test_duplicate_column_names(tmp_path, capsys):
+    data, mapping = _write(tmp_path, ["100,50,25,25,1"], header=HEADER + ",a")
+    _fails(capsys, f"{mapping}: options.a: 2 columns are named 'a' in r.csv: map it by position",
+           data, "--map", mapping)
+
+
+# --- archives ------------------------------------------------------------------------------------------------
+
+def test_zip_without_the_member(tmp_path, capsys):
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    archive = tmp_path / "r.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(data, "other.csv")
+    mapping.write_text(MAP.replace("[columns]", '[format]\nmember = "r.csv"\n[columns]'))
+    _fails(capsys, f"{archive}: format.member: no file 'r.csv' in the archive (1 files)", archive, "--map", mapping)
+
+
+def test_archive_members_are_size_checked_and_streams_capped(tmp_path, capsys, monkeypatch):
+    from simkit import returns_read
+
+    data, mapping = _write(tmp_path, _clean_rows(50))
+    size = data.stat().st_size
+    archive, packed = tmp_path / "r.zip", tmp_path / "r.csv.gz"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(data, "r.csv")
+    packed.write_bytes(gzip.compress(data.read_bytes()))
+    monkeypatch.setattr(returns_read, "MAX_TEXT_BYTES", 100)
+    _fails(capsys, f"{archive}: format.member: 'r.csv' decompresses to {size:,} bytes, above the limit of 100 bytes",
+           archive, "--map", mapping)
+    _fails(capsys, f"{packed}: DATA: more than 100 bytes of text once decompressed (not a station-level returns "
+                   "file?)", packed, "--map", mapping)
+
+
+def test_damaged_gzip(tmp_path, capsys):
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    packed = tmp_path / "r.csv.gz"
+    packed.write_bytes(gzip.compress(data.read_bytes())[:40])
+    _fails(capsys, f"{packed}: DATA: damaged or not a gz archive", packed, "--map", mapping)
+
+
+# --- maps ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, message", [
+    ('[format]\ndelimiter = ";;"\n' + MAP, "format.delimiter: ';;': must be one character (not a quote or a line "
+                                           "break)"),
+    ('[format]\ndelimiter = ""\n' + MAP, "format.delimiter: '': must be one character (not a quote or a line "
+                                         "break)"),
+    ("format = 5\n" + MAP, "format: must be a table ([format] with one name = value per line), got 5"),
+    ('columns = [1, 2]\n[options]\na = "a"\n', "columns: must be a table ([columns] with one name = value per "
+                                               "line), got [1, 2]"),
+    ('options = "a"\n' + MAP.split("[options]")[0], "options: must be a table ([options] with one name = value "
+                                                    "per line), got 'a'"),
+    ('[format]\nencoding = "klingon"\n' + MAP, "format.encoding: 'klingon': unknown encoding"),
+    (MAP + 'c = {sum = "a"}\n', "options.c.sum: needs a list of columns, got 'a'"),
+    (MAP + "c = -1\n", "options.c: a column is a name or a 0-based position, got -1"),
+    (MAP + "c = true\n", "options.c: a column is a name or a 0-based position, got True"),
+    ('leader = 3\n' + MAP, "leader: must be a string, got 3"),
+    ("[columns\n", "map: not valid TOML (Expected ']' at the end of a table declaration (at line 1, column 9))"),
+])
+def test_map_typos(tmp_path, capsys, text, message):
+    data, mapping = _write(tmp_path, _clean_rows(12), text)
+    _fails(capsys, f"{mapping}: {message}", data, "--map", mapping)
+
+
+def test_map_not_utf8_and_map_a_folder(tmp_path, capsys):
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    mapping.write_bytes(MAP.replace('a = "a"', 'a = "\xe9"').encode("latin-1"))
+    _fails(capsys, f"{mapping}: map: not UTF-8 text (byte 71); save the mapping as UTF-8", data, "--map", mapping)
+    _fails(capsys, f"{tmp_path}: map: is a folder, not a mapping file", data, "--map", tmp_path)
+    mapping.write_text(MAP)
+    _fails(capsys, f"{tmp_path}: DATA: is a folder, not a returns file", tmp_path, "--map", mapping)
+
+
+def test_the_reproducer_of_issue_20(tmp_path, capsys):
+    (tmp_path / "1.csv").write_text("registered,ballots,a\n100,50,50\n")
+    (tmp_path / "m.toml").write_text('[columns]\nregistered="registered"\nballots="ballots"\n[options]\na="a"\n')
+    code, out, err = _run(capsys, tmp_path / "1.csv", "--map", tmp_path / "m.toml", "--json")
+    assert (code, err) == (0, "")
+    results = json.loads(out)["tests"]
+    assert {r["verdict"] for r in results} == {"n/a: needs at least 10 usable stations, the data have 1"}
+    assert all(r["p_value"] is None for r in results)
+
+
+# --- small and degenerate data: tests that cannot run say why ------------------------------------------------
+
+@pytest.mark.parametrize("rows, reason", [
+    (_clean_rows(3), "needs at least 10 usable stations, the data have 3"),
+    (["1000,600,300,300"] * 30, "needs turnout to take at least 10 distinct values, the data have 1"),
+])
+def test_tiny_or_identical_data_give_not_applicable_with_a_reason(tmp_path, capsys, rows, reason):
+    data, mapping = _write(tmp_path, rows)
+    code, out, err = _run(capsys, data, "--map", mapping, "--json", "--tests",
+                          "correlation,sobyanin,log_vote_rate,klimek_ml,last_digit", "--draws", "20")
+    assert (code, err) == (0, "")
+    verdicts = {r["test"]: r["verdict"] for r in json.loads(out)["tests"]}
+    assert verdicts["correlation"] == verdicts["sobyanin"] == verdicts["klimek_ml"] == f"n/a: {reason}"
+    assert verdicts["last_digit"].startswith("n/a") == (len(rows) < 10)  # digits of identical rows can be tested
+
+
+# --- options -------------------------------------------------------------------------------------------------
+
+def test_replicate_out_of_range(tmp_path, capsys):
+    from forensics_helpers import honest_dataset
+
+    path = tmp_path / "sim.nc"
+    honest_dataset(60, seed=3).expand_dims(replicate=2).to_netcdf(path)
+    _fails(capsys, f"--replicate: 99: outside 0..1 ({path} holds 2 replicates)", path, "--replicate", "99",
+           "--tests", "last_digit")
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    _fails(capsys, f"--replicate: 3: {data} has no replicates (real returns)", data, "--map", mapping,
+           "--replicate", "3")
+
+
+def test_plot_pointing_at_a_file_writes_nothing(tmp_path, capsys):
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    existing = tmp_path / "photo.png"
+    existing.write_text("x")
+    output = tmp_path / "out.nc"
+    _fails(capsys, f"--plot: {existing}: exists and is not a folder (give a folder for fingerprint.png)",
+           data, "--map", mapping, "--plot", existing, "-o", output)
+    assert existing.read_text() == "x" and not output.exists()
+
+
+def test_unknown_leader_echoes_only_the_value(tmp_path, capsys):
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    _fails(capsys, f"--leader: 'z': not one of the 2 options of {data}", data, "--map", mapping, "--leader", "z")
+
+
+def test_allow_inconsistent_runs_on_the_rest(tmp_path, capsys):
+    rows = _clean_rows(30)
+    rows[:3] = ["100,150,100,50"] * 3
+    data, mapping = _write(tmp_path, rows)
+    code, _, err = _run(capsys, data, "--map", mapping, "--tests", "last_digit")
+    assert code == 2 and "3 of 30 rows (10%)" in err
+    code, out, err = _run(capsys, data, "--map", mapping, "--tests", "last_digit", "--json",
+                          "--allow-inconsistent", "--power", "0")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["data"]["stations_used"] == 27
+
+
+def test_loader_errors_are_input_errors_in_process(tmp_path):
+    data, mapping = _write(tmp_path, [])
+    with pytest.raises(InputError, match="no data rows"):
+        load_returns(data, map_path=mapping)
