@@ -41,9 +41,9 @@ def incremental_weights(nodes: np.ndarray, theta) -> np.ndarray:
     return np.exp(incremental_log_weights(nodes, theta))
 
 
-def truncated_normal_mass(mean: float, sd: float) -> float:
-    """Probability that Normal(mean, sd) falls in (0, 1)."""
-    return float(stats.norm.cdf((1 - mean) / sd) - stats.norm.cdf(-mean / sd))
+def truncated_normal_mass(mean, sd):
+    """Probability that Normal(mean, sd) falls in (0, 1) (``mean`` a number or an array; the same shape)."""
+    return stats.norm.cdf((1 - np.asarray(mean, dtype=float)) / sd) - stats.norm.cdf(-np.asarray(mean, dtype=float) / sd)
 
 
 @numba.njit(inline="always")
