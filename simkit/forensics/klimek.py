@@ -122,8 +122,10 @@ def first_stage(turnout: np.ndarray, share: np.ndarray, group: np.ndarray | None
     the groups around their own modes."""
     group = np.zeros(turnout.size, np.int64) if group is None else group
     n_groups = int(group.max()) + 1 if group.size else 1
-    tau = np.array([_mode(turnout[group == g]) for g in range(n_groups)])
-    nu = np.array([_mode(share[group == g]) for g in range(n_groups)])
+    order = np.argsort(group, kind="stable")
+    members = np.split(order, np.searchsorted(group[order], np.arange(1, n_groups)))
+    tau = np.array([_mode(turnout[m]) for m in members])
+    nu = np.array([_mode(share[m]) for m in members])
     dt, dv = turnout - tau[group], share - nu[group]
     return FirstStage(tau=tau, sigma_tau=_root_mean_square(dt[dt < 0]), nu=nu, sigma_nu=_root_mean_square(dv[dv < 0]),
                       theta=_root_mean_square(dv[dv > 0]) ** 0.5)

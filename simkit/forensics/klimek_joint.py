@@ -39,7 +39,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from simkit.forensics.klimek import FirstStage
-from simkit.forensics.klimek_density import (FLOOR, NODES, extreme_range, extreme_stuffing, honest_share,
+from simkit.forensics.klimek_density import (EDGE, FLOOR, NODES, extreme_range, extreme_stuffing, honest_share,
                                              incremental_log_weights, incremental_weights, truncated_normal_mass,
                                              truncated_pdf)
 
@@ -57,8 +57,6 @@ EM_EXTREME_NODES = 32
 RANGE_SD = 8.0
 #: half the 95% quantile of chi-square with 1 degree of freedom: the profile drop of the alpha interval
 ALPHA_DROP = stats.chi2.ppf(0.95, 1) / 2
-#: the alpha interval's ends are located to within this (root finding between profile points)
-ALPHA_TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -152,7 +150,7 @@ def _geometry(turnout, share, alpha, nodes, range_center, range_spread, honest_t
             honest_turnouts[station, k] = a
             honest_shares[station, k] = honest_share(t, v, a, x, xa) if a > 0.0 else 0.0
             base = t / ((1.0 - x) * a * (1.0 - xa))
-            ok = 0.0 < a < 1.0 and 0.0 < honest_shares[station, k] < 1.0 and base > 0.0
+            ok = EDGE < a < 1.0 - EDGE and EDGE < honest_shares[station, k] < 1.0 - EDGE and base > 0.0
             log_base[station, k] = math.log(base) if ok else -np.inf
         first, width = extreme_range(t, range_center[station], range_spread, EM_EXTREME_NODES)
         for m in range(EM_EXTREME_NODES):
@@ -169,7 +167,7 @@ def _geometry(turnout, share, alpha, nodes, range_center, range_spread, honest_t
             xa = x ** alpha
             v_h = honest_share(t, v, a, x, xa)
             honest_shares[station, k] = v_h
-            if 0.0 < v_h < 1.0:
+            if EDGE < v_h < 1.0 - EDGE and EDGE < a < 1.0 - EDGE:
                 log_base[station, k] = math.log(stuffing * t / ((1.0 - x) * a * (1.0 - xa)) * width)
 
 
@@ -327,9 +325,9 @@ def _information(global_scores: np.ndarray, local_scores: np.ndarray, group: np.
 
 
 def fit(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, alpha: float, stage: FirstStage,
-        f_incremental: float, f_extreme: float, theta: float, centres: np.ndarray | None = None) -> JointFit:
-    """EM from the first stage (or from ``centres``, the (tau_g, nu_g) of a neighbouring fit, shape (2 G,))
-    and starting fractions (shares of shape (station,), ``group`` each station's honest group), accelerated
+        f_incremental: float, f_extreme: float, theta: float, start: np.ndarray | None = None) -> JointFit:
+    """EM from the first stage and starting fractions and theta, or from ``start`` (the :attr:`JointFit.values`
+    of a neighbouring fit), on shares of shape (station,) (``group`` each station's honest group), accelerated
     by SQUAREM (Varadhan & Roland 2008, scheme S3, falling back to the plain EM step whenever the
     extrapolated point is outside the parameter space or lowers the likelihood)."""
     turnout = np.ascontiguousarray(turnout, dtype=np.float64)
@@ -349,9 +347,8 @@ def fit(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, alpha: float,
               incremental_log_weights(nodes, params[4]), *geometry, sums, group_sums, *no_scores)
         return float(sums[0]), _em_update(sums, group_sums, params, nodes)
 
-    start = np.concatenate([stage.tau, stage.nu]) if centres is None else centres
     params = np.concatenate([[max(f_incremental, 0.01), max(f_extreme, 0.001), stage.sigma_tau, stage.sigma_nu,
-                              theta], start])
+                              theta], stage.tau, stage.nu]) if start is None else start.copy()
     loglik, first = step(params)  # first = one EM step from params
     cycles, converged = 0, False
     for cycles in range(1, MAX_CYCLES + 1):
@@ -381,13 +378,17 @@ def profile(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, stage: Fi
     """The profile likelihood of alpha, from EM fits (:func:`fit`) at ``alphas`` and between them.
 
     Walks the grid ``alphas`` from index ``start`` toward higher likelihood, then on while a neighbour stays
-    within ``chi2_1(0.95) / 2`` of the best; the maximum is refined at the vertex of the parabola through the
-    best grid point and its neighbours, and each end of the alpha interval (where the profile drops by
-    ``chi2_1(0.95) / 2``) is found by root finding between the profile points that bracket it, to
-    ``ALPHA_TOLERANCE`` (an end at the grid's edge, 0.5 or 4, is that edge: the interval is open there). The
-    fractions' and theta's intervals are the union of their Wald intervals over the fits inside the alpha
-    interval. Each fit starts from the nearest fit's estimates (the first from the given fractions and theta).
-    Returns the estimates with their intervals (and the honest part's estimates) and the best fit."""
+    within ``chi2_1(0.95) / 2`` of the best. Where the best grid point is inside the grid, the profile is also
+    fitted half a step to either side, and a parabola fitted by least squares to the five profile points
+    around the best gives alpha's estimate (its vertex, refitted there) and 95% interval (where the parabola
+    drops by ``chi2_1(0.95) / 2``: the quadratic approximation, a Wald interval with the profile's
+    curvature). On large elections the profile is rough at the scale of 0.001 in alpha by a few
+    log-likelihood units (EM's stopping rule and the quadrature), more than the 1.92 of the drop, so a root
+    search for the drop itself would follow the noise. Where the best grid point is the grid's edge, or the
+    profile is not concave there, the interval is the span of grid points within the drop (open at 0.5 or
+    4). The fractions' and theta's intervals are the union of their Wald intervals over the fits inside the
+    alpha interval. Each fit starts from the nearest fit's estimates (the first from the given fractions and
+    theta). Returns the estimates with their intervals (and the honest part's estimates) and the best fit."""
     fits: dict[float, JointFit] = {}
 
     def at(alpha: float) -> JointFit:
@@ -395,7 +396,7 @@ def profile(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, stage: Fi
         if alpha not in fits:
             if fits:
                 near = fits[min(fits, key=lambda known: abs(known - alpha))].values
-                fits[alpha] = fit(turnout, share, group, alpha, stage, near[0], near[1], near[4], near[N_GLOBAL:])
+                fits[alpha] = fit(turnout, share, group, alpha, stage, near[0], near[1], near[4], start=near)
             else:
                 fits[alpha] = fit(turnout, share, group, alpha, stage, f_incremental, f_extreme, theta)
         return fits[alpha]
@@ -414,36 +415,31 @@ def profile(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, stage: Fi
         index = best
         while 0 <= index + step < alphas.size and loglik(alphas[index + step]) >= loglik(alphas[best]) - ALPHA_DROP:
             index += step
+    top = loglik(alphas[best])
+    on_grid = [a for a in alphas if float(a) in fits and loglik(a) >= top - ALPHA_DROP]
+    estimate, low, high = float(alphas[best]), float(min(on_grid)), float(max(on_grid))
     if 0 < best < alphas.size - 1:
-        vertex = _parabola_vertex(alphas[best - 1:best + 2], [loglik(a) for a in alphas[best - 1:best + 2]])
-        if abs(vertex - alphas[best]) > ALPHA_TOLERANCE:
+        half = (alphas[best + 1] - alphas[best - 1]) / 4
+        points = alphas[best] + half * np.arange(-2, 3)
+        curvature, vertex = _quadratic(points, [loglik(a) for a in points])
+        if curvature > 0 and points[0] <= vertex <= points[-1]:
+            width = math.sqrt(ALPHA_DROP / curvature)
             loglik(vertex)
-    top_alpha = max(fits, key=loglik)
-    level = loglik(top_alpha) - ALPHA_DROP
-    ends = []
-    for side in (-1, 1):
-        inner, outer = top_alpha, None
-        for alpha in sorted((a for a in fits if (a - top_alpha) * side > 0), key=lambda a: abs(a - top_alpha)):
-            if loglik(alpha) < level:
-                outer = alpha
-                break
-            inner = alpha
-        ends.append(inner if outer is None else
-                    optimize.brentq(lambda a: loglik(a) - level, inner, outer, xtol=ALPHA_TOLERANCE))
-    kept = [a for a in fits if loglik(a) >= level]
-    result = {"alpha": top_alpha, "alpha_low": float(min(ends)), "alpha_high": float(max(ends)),
+            estimate, low, high = vertex, max(vertex - width, float(alphas[0])), min(vertex + width, float(alphas[-1]))
+    kept = [a for a in fits if low <= a <= high] or [estimate]
+    result = {"alpha": estimate, "alpha_low": low, "alpha_high": high,
               "em_cycles": sum(f.iterations for f in fits.values()),
               "em_converged": all(f.converged for f in fits.values())}
     for name in ("f_incremental", "f_extreme", "theta"):
         bounds = np.array([fits[a].interval(name) for a in kept])
-        result.update({name: fits[top_alpha].value(name), f"{name}_low": float(bounds[:, 0].min()),
+        result.update({name: fits[estimate].value(name), f"{name}_low": float(bounds[:, 0].min()),
                        f"{name}_high": float(bounds[:, 1].max())})
-    result.update({name: fits[top_alpha].value(name) for name in ("tau", "sigma_tau", "nu", "sigma_nu")})
-    return result, fits[top_alpha]
+    result.update({name: fits[estimate].value(name) for name in ("tau", "sigma_tau", "nu", "sigma_nu")})
+    return result, fits[estimate]
 
 
-def _parabola_vertex(x: np.ndarray, y: list[float]) -> float:
-    """The abscissa of the extremum of the parabola through three points (the middle one where they are
-    collinear)."""
-    a, b, c = np.polyfit(np.asarray(x, dtype=float), np.asarray(y, dtype=float), 2)
-    return float(x[1]) if a >= 0 else float(np.clip(-b / (2 * a), x[0], x[2]))
+def _quadratic(points: np.ndarray, values: list[float]) -> tuple[float, float]:
+    """Least-squares parabola ``-c (x - v)^2 + d`` through the points: (curvature c, vertex v); v is the middle
+    point where c <= 0."""
+    a, b, _ = np.polyfit(np.asarray(points, dtype=float), np.asarray(values, dtype=float), 2)
+    return float(-a), (float(-b / (2 * a)) if a < 0 else float(points[len(points) // 2]))
