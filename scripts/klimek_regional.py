@@ -23,14 +23,16 @@ def _row(name: str, x: dict) -> str:
 
 
 def report(label: str, e, skip_distance: bool) -> None:
-    print(f"{label}: {e.n:,} stations, {len(set(e.region)):,} regions")
+    groups = int(klimek.honest_groups(e).max()) + 1 if hasattr(klimek, "honest_groups") else 1
+    print(f"{label}: {e.n:,} stations, {len(set(e.region)):,} regions, {groups} honest groups")
     klimek_ml.statistic(e)  # compile
     start = time.perf_counter()
     klimek_ml.statistic(e)
     print(f"  klimek_ml statistic (grid refit per null draw): {time.perf_counter() - start:.2f} s")
     start = time.perf_counter()
     ml = klimek_ml.run(e).extra
-    print(_row("likelihood", ml) + f"  ({time.perf_counter() - start:.1f} s)")
+    print(_row("likelihood", ml) + f"  theta {ml['theta']:.3f} [{ml['theta_low']:.3f}, {ml['theta_high']:.3f}]"
+          f"  ({time.perf_counter() - start:.1f} s)")
     if not skip_distance:
         start = time.perf_counter()
         result = klimek.run(e, draws=1, rng=2012)

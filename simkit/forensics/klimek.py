@@ -60,6 +60,8 @@ REPLICATES = 20
 MAX_NULL_DRAWS = 39
 #: an honest group (district or region) needs this many stations; smaller ones are pooled
 MIN_GROUP_STATIONS = 30
+#: bins of the histograms whose modes are the first stage's centres
+MODE_BINS = 100
 #: the smallest honest SD (shares)
 MIN_SD = 1e-3
 
@@ -106,14 +108,18 @@ def honest_groups(e: Election) -> np.ndarray:
     return np.unique(label.astype(str), return_inverse=True)[1].astype(np.int64).reshape(-1)
 
 
-def _mode(values: np.ndarray) -> float:
-    """Centre of the fullest window of a 100-bin histogram: 3 bins at 2,000 or more values, wider below
-    (about 60 / sqrt(n) bins either side), so that a group of 30 stations still has a stable mode."""
-    counts, edges = np.histogram(values, bins=100, range=(0, 1))
-    width = 2 * max(1, int(60 / np.sqrt(max(values.size, 1)))) + 1
-    smooth = np.convolve(counts, np.ones(width) / width, mode="same")
-    i = int(np.argmax(smooth))
-    return float((edges[i] + edges[i + 1]) / 2)
+def _modes(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Each group's mode of ``values`` (shares, shape (station,)), shape (group,): the centre of the fullest
+    window of a 100-bin histogram, 3 bins wide at 2,000 or more values and wider below (about 60 / sqrt(n) bins
+    either side), so that a group of 30 stations still has a stable mode."""
+    cells = np.clip((values * MODE_BINS).astype(np.int64), 0, MODE_BINS - 1)
+    counts = np.bincount(group * MODE_BINS + cells, minlength=n_groups * MODE_BINS).reshape(n_groups, MODE_BINS)
+    half = np.maximum(1, (60 / np.sqrt(np.maximum(counts.sum(axis=1), 1))).astype(np.int64))[:, None]
+    cumulative = np.concatenate([np.zeros((n_groups, 1), np.int64), np.cumsum(counts, axis=1)], axis=1)
+    centre = np.arange(MODE_BINS)[None, :]
+    window = (np.take_along_axis(cumulative, np.minimum(centre + half + 1, MODE_BINS), axis=1)
+              - np.take_along_axis(cumulative, np.maximum(centre - half, 0), axis=1))
+    return (np.argmax(window, axis=1) + 0.5) / MODE_BINS
 
 
 def first_stage(turnout: np.ndarray, share: np.ndarray, group: np.ndarray | None = None) -> FirstStage:
@@ -122,10 +128,7 @@ def first_stage(turnout: np.ndarray, share: np.ndarray, group: np.ndarray | None
     the groups around their own modes."""
     group = np.zeros(turnout.size, np.int64) if group is None else group
     n_groups = int(group.max()) + 1 if group.size else 1
-    order = np.argsort(group, kind="stable")
-    members = np.split(order, np.searchsorted(group[order], np.arange(1, n_groups)))
-    tau = np.array([_mode(turnout[m]) for m in members])
-    nu = np.array([_mode(share[m]) for m in members])
+    tau, nu = _modes(turnout, group, n_groups), _modes(share, group, n_groups)
     dt, dv = turnout - tau[group], share - nu[group]
     return FirstStage(tau=tau, sigma_tau=_root_mean_square(dt[dt < 0]), nu=nu, sigma_nu=_root_mean_square(dv[dv < 0]),
                       theta=_root_mean_square(dv[dv > 0]) ** 0.5)

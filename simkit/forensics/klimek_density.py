@@ -47,7 +47,8 @@ def incremental_weights(nodes: np.ndarray, theta) -> np.ndarray:
 
 def truncated_normal_mass(mean, sd):
     """Probability that Normal(mean, sd) falls in (0, 1) (``mean`` a number or an array; the same shape)."""
-    return stats.norm.cdf((1 - np.asarray(mean, dtype=float)) / sd) - stats.norm.cdf(-np.asarray(mean, dtype=float) / sd)
+    mean = np.asarray(mean, dtype=float)
+    return stats.norm.cdf((1 - mean) / sd) - stats.norm.cdf(-mean / sd)
 
 
 @numba.njit(inline="always")
