@@ -347,8 +347,9 @@ def fit(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, alpha: float,
               incremental_log_weights(nodes, params[4]), *geometry, sums, group_sums, *no_scores)
         return float(sums[0]), _em_update(sums, group_sums, params, nodes)
 
-    params = np.concatenate([[max(f_incremental, 0.01), max(f_extreme, 0.001), stage.sigma_tau, stage.sigma_nu,
-                              theta], stage.tau, stage.nu]) if start is None else start.copy()
+    params = np.concatenate([[f_incremental, f_extreme, stage.sigma_tau, stage.sigma_nu, theta], stage.tau,
+                             stage.nu]) if start is None else start.copy()
+    params[:2] = max(params[0], 0.01), max(params[1], 0.001)  # off the boundary, where EM cannot move
     loglik, first = step(params)  # first = one EM step from params
     cycles, converged = 0, False
     for cycles in range(1, MAX_CYCLES + 1):
@@ -378,17 +379,17 @@ def profile(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, stage: Fi
     """The profile likelihood of alpha, from EM fits (:func:`fit`) at ``alphas`` and between them.
 
     Walks the grid ``alphas`` from index ``start`` toward higher likelihood, then on while a neighbour stays
-    within ``chi2_1(0.95) / 2`` of the best. Where the best grid point is inside the grid, the profile is also
-    fitted half a step to either side, and a parabola fitted by least squares to the five profile points
-    around the best gives alpha's estimate (its vertex, refitted there) and 95% interval (where the parabola
-    drops by ``chi2_1(0.95) / 2``: the quadratic approximation, a Wald interval with the profile's
-    curvature). On large elections the profile is rough at the scale of 0.001 in alpha by a few
-    log-likelihood units (EM's stopping rule and the quadrature), more than the 1.92 of the drop, so a root
-    search for the drop itself would follow the noise. Where the best grid point is the grid's edge, or the
-    profile is not concave there, the interval is the span of grid points within the drop (open at 0.5 or
-    4). The fractions' and theta's intervals are the union of their Wald intervals over the fits inside the
-    alpha interval. Each fit starts from the nearest fit's estimates (the first from the given fractions and
-    theta). Returns the estimates with their intervals (and the honest part's estimates) and the best fit."""
+    within ``chi2_1(0.95) / 2`` of the best. Where the best grid point is inside the grid and the profile is
+    concave there, the parabola through it and its two grid neighbours gives alpha's 95% interval: the
+    estimate (the better of that grid point and a fit at the parabola's vertex) plus or minus the distance
+    over which the parabola drops by ``chi2_1(0.95) / 2`` (the quadratic approximation, a Wald interval with
+    the profile's curvature). On large elections the profile is rough at the scale of 0.001 in alpha by a
+    few log-likelihood units (EM's stopping rule and the quadrature), more than the 1.92 of the drop, so a
+    root search for the drop itself would follow the noise. Elsewhere the interval is the span of grid
+    points within the drop (open at 0.5 or 4). The fractions' and theta's intervals are the union of their
+    Wald intervals over the fits inside the alpha interval. Each fit starts from the nearest fit's estimates
+    (the first from the given fractions and theta). Returns the estimates with their intervals (and the
+    honest part's estimates) and the best fit."""
     fits: dict[float, JointFit] = {}
 
     def at(alpha: float) -> JointFit:
@@ -419,13 +420,13 @@ def profile(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, stage: Fi
     on_grid = [a for a in alphas if float(a) in fits and loglik(a) >= top - ALPHA_DROP]
     estimate, low, high = float(alphas[best]), float(min(on_grid)), float(max(on_grid))
     if 0 < best < alphas.size - 1:
-        half = (alphas[best + 1] - alphas[best - 1]) / 4
-        points = alphas[best] + half * np.arange(-2, 3)
+        points = alphas[best - 1:best + 2]
         curvature, vertex = _quadratic(points, [loglik(a) for a in points])
-        if curvature > 0 and points[0] <= vertex <= points[-1]:
-            width = math.sqrt(ALPHA_DROP / curvature)
+        if curvature > 0:
             loglik(vertex)
-            estimate, low, high = vertex, max(vertex - width, float(alphas[0])), min(vertex + width, float(alphas[-1]))
+            estimate = max((vertex, float(alphas[best])), key=loglik)
+            width = math.sqrt(ALPHA_DROP / curvature)
+            low, high = max(estimate - width, float(alphas[0])), min(estimate + width, float(alphas[-1]))
     kept = [a for a in fits if low <= a <= high] or [estimate]
     result = {"alpha": estimate, "alpha_low": low, "alpha_high": high,
               "em_cycles": sum(f.iterations for f in fits.values()),
@@ -439,7 +440,7 @@ def profile(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, stage: Fi
 
 
 def _quadratic(points: np.ndarray, values: list[float]) -> tuple[float, float]:
-    """Least-squares parabola ``-c (x - v)^2 + d`` through the points: (curvature c, vertex v); v is the middle
-    point where c <= 0."""
+    """The parabola ``-c (x - v)^2 + d`` through three points (least squares for more): (curvature c, vertex
+    v); v is the middle point where c <= 0."""
     a, b, _ = np.polyfit(np.asarray(points, dtype=float), np.asarray(values, dtype=float), 2)
     return float(-a), (float(-b / (2 * a)) if a < 0 else float(points[len(points) // 2]))
