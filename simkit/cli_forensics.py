@@ -203,6 +203,9 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
                          f"{x['f_incremental_high']:.3f}], f_e {x['f_extreme']:.4f} [{x['f_extreme_low']:.4f}, "
                          f"{x['f_extreme_high']:.4f}], alpha {x['alpha']:.2f} [{x['alpha_low']:.2f}, "
                          f"{x['alpha_high']:.2f}]")
+            for name, pair in x.get("fits_disagree", {}).items():
+                lines.append(f"{'':<16} fits disagree on {name}: " + ", ".join(
+                    f"{fit} {value:.4g} [{low:.4g}, {high:.4g}]" for fit, (value, low, high) in pair.items()))
         regions = r.extra.get("top_regions")
         if regions and r.p_value is not None and r.p_value < 0.05:
             lines.append(f"{'':<16} look first at: " + "; ".join(x["region"] for x in regions[:3]))

@@ -73,14 +73,17 @@ def test_russia_2011_fits_reject_no_fraud():
 def _planted(seed: int, theta: float, n: int = 20000):
     """Klimek-honest returns (normal turnout and share, SD 0.08) with the engine's ballot_stuffing at
     f_i = 0.2, f_e = 0.02, alpha = 2 and the given theta."""
-    import numpy as np
+    return stuff_klimek(election(honest_dataset(n, seed=100 + seed, share_mean=0.55)), seed, theta)
 
+
+def stuff_klimek(e, seed: int, theta: float):
+    """The engine's ballot_stuffing at f_i = 0.2, f_e = 0.02, alpha = 2 and the given theta on every station
+    of ``e`` (random stream keyed by ``seed``)."""
     from simkit.config_manipulation import BallotStuffing
     from simkit.model.manipulation import MECHANISMS
 
     block = BallotStuffing(name="s", kind="ballot_stuffing", beneficiary="a", f_incremental=0.2, f_extreme=0.02,
                            theta=theta, alpha=2.0)
-    e = election(honest_dataset(n, seed=100 + seed, share_mean=0.55))
     ballots, votes, _, _ = MECHANISMS["ballot_stuffing"](
         e.registered, e.ballots, e.votes, selected=np.ones(e.n, bool), beneficiary=e.leader, invalid=None,
         params=block, rng=np.random.default_rng(200 + seed))

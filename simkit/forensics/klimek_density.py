@@ -26,6 +26,10 @@ NODES = 32
 #: a normal density beyond this many SDs is taken as 0 (where exp(-z**2 / 2) reaches the likelihood floor;
 #: a lower cutoff makes the likelihood jump by ~690 when a lone station crosses it)
 CUTOFF_SD = 37.0
+#: a share within this of 0 or 1 is outside the honest normals' support: a station at exactly 100% (share or
+#: turnout) maps to an honest value of 1 up to rounding, which would otherwise count or not as the rounding
+#: falls, and make the likelihood jump with alpha
+EDGE = 1e-9
 
 
 def incremental_log_weights(nodes: np.ndarray, theta) -> np.ndarray:
@@ -41,16 +45,17 @@ def incremental_weights(nodes: np.ndarray, theta) -> np.ndarray:
     return np.exp(incremental_log_weights(nodes, theta))
 
 
-def truncated_normal_mass(mean: float, sd: float) -> float:
-    """Probability that Normal(mean, sd) falls in (0, 1)."""
-    return float(stats.norm.cdf((1 - mean) / sd) - stats.norm.cdf(-mean / sd))
+def truncated_normal_mass(mean, sd):
+    """Probability that Normal(mean, sd) falls in (0, 1) (``mean`` a number or an array; the same shape)."""
+    mean = np.asarray(mean, dtype=float)
+    return stats.norm.cdf((1 - mean) / sd) - stats.norm.cdf(-mean / sd)
 
 
 @numba.njit(inline="always")
 def truncated_pdf(x, mean, sd, mass):
     """Normal(mean, sd) density truncated to (0, 1) (``mass`` is its probability in (0, 1))."""
     z = (x - mean) / sd
-    if x <= 0.0 or x >= 1.0 or abs(z) > CUTOFF_SD:
+    if x <= EDGE or x >= 1.0 - EDGE or abs(z) > CUTOFF_SD:
         return 0.0
     return math.exp(-0.5 * z * z) / (sd * math.sqrt(2.0 * math.pi) * mass)
 

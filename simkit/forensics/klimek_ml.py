@@ -1,7 +1,8 @@
 """Klimek's fraud model by maximum likelihood (after Mebane & Kalinin's likelihood fit): a test of
 f_i = f_e = 0 and estimates of f_i, f_e, alpha, theta with intervals.
 
-The model is that of ``simkit.forensics.klimek`` (honest truncated normals, incremental ``x ~ |N(0, theta)|``,
+The model is that of ``simkit.forensics.klimek`` (honest truncated normals centred per honest group, region or
+district, :func:`simkit.forensics.klimek.honest_groups`; incremental ``x ~ |N(0, theta)|``,
 extreme ``x ~ 1 - |N(0, 0.075)|``, both truncated to (0, 1)); each station's (turnout, leader share) enters the
 mixture likelihood ``(1 - f_i - f_e) h + f_i g + f_e e`` (:mod:`simkit.forensics.klimek_density`: incremental
 fraud integrated over x on ``NODES`` midpoints, whose densities do not depend on ``theta``, only their weights
@@ -17,9 +18,10 @@ every null draw.
 
 Estimates: with the honest part fixed at the first stage, incremental stuffing shifts and widens it and the
 honest part absorbs the stuffing (f_i far too low). The reported figures come from the joint fit of
-:mod:`simkit.forensics.klimek_joint` (EM over honest parameters, f_i, f_e and theta, alpha profiled on
-``ALPHAS``), started from the test's best grid point; their 95% intervals carry the uncertainty of the honest
-part, theta and alpha.
+:mod:`simkit.forensics.klimek_joint` (EM over the honest groups' centres and SDs, f_i, f_e and theta; alpha
+profiled on ``ALPHAS`` and between them, its 95% interval where the profile likelihood drops by
+chi2_1(0.95) / 2), started from the test's best grid point; their 95% intervals carry the uncertainty of the
+honest part, theta and alpha.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from scipy import stats
 
 from simkit.forensics import klimek_joint
 from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, verdict
-from simkit.forensics.klimek import FirstStage, first_stage
+from simkit.forensics.klimek import FirstStage, first_stage, honest_groups
 from simkit.forensics.klimek_density import (FLOOR, NODES, extreme_range, extreme_stuffing, honest_share,
                                              incremental_weights, truncated_normal_mass, truncated_pdf)
 
@@ -49,11 +51,14 @@ MAX_NULL_DRAWS = 39
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _densities(turnout, share, tau, sigma_tau, mass_tau, nu, sigma_nu, mass_nu, nodes, node_powers, alphas,
+def _densities(turnout, share, taus, sigma_tau, masses_tau, nus, sigma_nu, masses_nu, nodes, node_powers, alphas,
                incremental_weights, honest, incremental, extreme):
-    """Fill ``honest`` (station,), ``incremental`` (alpha, theta, station) and ``extreme`` (alpha, station)."""
+    """Fill ``honest`` (station,), ``incremental`` (alpha, theta, station) and ``extreme`` (alpha, station);
+    ``taus``, ``nus``, ``masses_tau``, ``masses_nu`` (station,): the honest centres of each station's group and
+    their truncated-normal masses."""
     for station in range(turnout.shape[0]):
         t, v = turnout[station], share[station]
+        tau, nu, mass_tau, mass_nu = taus[station], nus[station], masses_tau[station], masses_nu[station]
         honest[station] = truncated_pdf(t, tau, sigma_tau, mass_tau) * truncated_pdf(v, nu, sigma_nu, mass_nu)
         for node in range(nodes.shape[0]):
             x = nodes[node]
@@ -147,9 +152,11 @@ def _mixture_fit(h, g, e, start_i, start_e, iterations):
     return f_i, f_e, now[0]
 
 
-def component_densities(turnout: np.ndarray, share: np.ndarray, stage: FirstStage) -> tuple[np.ndarray, ...]:
+def component_densities(turnout: np.ndarray, share: np.ndarray, stage: FirstStage,
+                        group: np.ndarray) -> tuple[np.ndarray, ...]:
     """Honest density (station,), incremental fraud densities (alpha, theta, station) and extreme fraud
-    densities (alpha, station), each plus ``FLOOR``."""
+    densities (alpha, station), each plus ``FLOOR``; each station's honest part is its group's
+    (``group``, shape (station,))."""
     turnout = np.ascontiguousarray(turnout, dtype=np.float64)
     share = np.ascontiguousarray(share, dtype=np.float64)
     nodes = (np.arange(NODES) + 0.5) / NODES
@@ -158,17 +165,18 @@ def component_densities(turnout: np.ndarray, share: np.ndarray, stage: FirstStag
     honest = np.zeros(n)
     incremental = np.zeros((GRID_ALPHAS.size, THETAS.size, n))
     extreme = np.zeros((GRID_ALPHAS.size, n))
-    _densities(turnout, share, stage.tau, stage.sigma_tau, truncated_normal_mass(stage.tau, stage.sigma_tau),
-               stage.nu, stage.sigma_nu, truncated_normal_mass(stage.nu, stage.sigma_nu), nodes,
+    taus, nus = np.ascontiguousarray(stage.tau[group]), np.ascontiguousarray(stage.nu[group])
+    _densities(turnout, share, taus, stage.sigma_tau, truncated_normal_mass(taus, stage.sigma_tau),
+               nus, stage.sigma_nu, truncated_normal_mass(nus, stage.sigma_nu), nodes,
                nodes[None, :] ** GRID_ALPHAS[:, None], GRID_ALPHAS, weights, honest, incremental, extreme)
     return honest + FLOOR, incremental + FLOOR, extreme + FLOOR
 
 
-def grid_fit(turnout: np.ndarray, share: np.ndarray, stage: FirstStage) -> dict[str, float]:
+def grid_fit(turnout: np.ndarray, share: np.ndarray, stage: FirstStage, group: np.ndarray) -> dict[str, float]:
     """The fixed-first-stage fit on the ``GRID_ALPHAS`` x ``THETAS`` grid: the best grid point's
     ``f_incremental``, ``f_extreme``, ``alpha``, ``theta`` and the likelihood ratio against f_i = f_e = 0
-    (shares, shape (station,))."""
-    honest, incremental, extreme = component_densities(turnout, share, stage)
+    (shares and honest groups, shape (station,))."""
+    honest, incremental, extreme = component_densities(turnout, share, stage, group)
     grid = np.zeros((GRID_ALPHAS.size, THETAS.size, 3))  # (alpha, theta) -> f_i, f_e, loglik
     for k in range(GRID_ALPHAS.size):
         start = (0.05, 0.01)
@@ -181,32 +189,38 @@ def grid_fit(turnout: np.ndarray, share: np.ndarray, stage: FirstStage) -> dict[
             "likelihood_ratio": float(2 * (grid[k, j, 2] - np.log(honest).sum()))}
 
 
-def estimate(turnout: np.ndarray, share: np.ndarray) -> tuple[dict[str, float], klimek_joint.JointFit]:
+def estimate(turnout: np.ndarray, share: np.ndarray,
+             group: np.ndarray | None = None) -> tuple[dict[str, float], klimek_joint.JointFit]:
     """The likelihood ratio of :func:`grid_fit` and the joint estimates of :func:`simkit.forensics.klimek_joint
-    .profile` started from its best grid point: f_i, f_e, alpha, theta with 95% intervals, and the honest
-    tau, sigma_tau, nu, sigma_nu (shares, shape (station,)); and the best joint fit."""
-    stage = first_stage(turnout, share)
-    grid = grid_fit(turnout, share, stage)
+    .profile` started from its best grid point: f_i, f_e, alpha, theta with 95% intervals, the honest
+    sigma_tau, sigma_nu and the station-weighted mean centres tau, nu (shares and honest groups
+    (:func:`simkit.forensics.klimek.honest_groups`; None: one group), shape (station,)); and the best joint
+    fit."""
+    group = np.zeros(turnout.size, np.int64) if group is None else group
+    stage = first_stage(turnout, share, group)
+    grid = grid_fit(turnout, share, stage, group)
     start = int(np.argmin(np.abs(ALPHAS - grid["alpha"])))
-    joint, best = klimek_joint.profile(turnout, share, stage, ALPHAS, start, grid["f_incremental"],
+    joint, best = klimek_joint.profile(turnout, share, group, stage, ALPHAS, start, grid["f_incremental"],
                                        grid["f_extreme"], grid["theta"])
-    return {**joint, "likelihood_ratio": grid["likelihood_ratio"]}, best
+    return {**joint, "honest_groups": int(stage.tau.size), "likelihood_ratio": grid["likelihood_ratio"]}, best
 
 
-def fit(turnout: np.ndarray, share: np.ndarray) -> dict[str, float]:
+def fit(turnout: np.ndarray, share: np.ndarray, group: np.ndarray | None = None) -> dict[str, float]:
     """:func:`estimate`'s figures."""
-    return estimate(turnout, share)[0]
+    return estimate(turnout, share, group)[0]
 
 
 def statistic(e: Election) -> float:
-    """Likelihood ratio of the grid fit (first stage fixed) against f_i = f_e = 0."""
-    return grid_fit(e.turnout, e.leader_share, first_stage(e.turnout, e.leader_share))["likelihood_ratio"]
+    """Likelihood ratio of the grid fit (first stage fixed, per honest group) against f_i = f_e = 0."""
+    group = honest_groups(e)
+    return grid_fit(e.turnout, e.leader_share, first_stage(e.turnout, e.leader_share, group), group)[
+        "likelihood_ratio"]
 
 
 def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         null_statistics: np.ndarray | None = None) -> TestResult:
     check_null(null)
-    result = fit(e.turnout, e.leader_share)
+    result = fit(e.turnout, e.leader_share, honest_groups(e))
     lr = result.pop("likelihood_ratio")
     if null == "textbook":
         p_value, reference = float(stats.chi2.sf(lr, 4)), 0.0
@@ -214,6 +228,7 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         p_value, reference = simulated_p_value(lr, null_statistics, "greater")
     return TestResult(test=ID, statistic=lr, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
-                      extra={**result, "assumptions": "test: likelihood ratio with the honest part fixed at the first "
-                                                      "stage, (alpha, theta) on a grid; estimates: joint EM fit of "
-                                                      "the honest part, f_i, f_e and theta, alpha profiled"})
+                      extra={**result, "assumptions": "honest part centred per region (or district); test: likelihood "
+                                                      "ratio with the honest part fixed at the first stage, (alpha, "
+                                                      "theta) on a grid; estimates: joint EM fit of the honest "
+                                                      "part, f_i, f_e and theta, alpha profiled continuously"})
