@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     source.add_argument("--map", type=Path, help="column mapping (TOML)")
     source.add_argument("--preset", choices=PRESETS, help="a ready mapping for the shared data")
     p.add_argument("--tests", help=f"comma-separated test ids (default: all): {', '.join(TESTS)}")
-    p.add_argument("--null", choices=("textbook", "simulated"), default="textbook")
+    p.add_argument("--null", choices=("textbook", "simulated", "flat"), default="textbook")
     p.add_argument("--draws", type=int, default=1000, help="null draws (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--leader", help="option treated as the leader (default: from the data)")

@@ -14,21 +14,29 @@ from typing import Iterable
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from simkit.forensics import (correlation, dip, fingerprint, integer_percent, klimek, klimek_ml, last_digit,
                               log_vote_rate, second_digit, shpilkin, sobyanin, spikes, zero_five)
 from simkit.forensics.core import ALPHA, Election, TestResult, check_null, election
 from simkit.forensics.nulls import as_seed_sequence
 from simkit.forensics.simulated_null import SimulatedNull
+from simkit.forensics.tails import null_tail
 from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
-           "rejection_rates", "replicate_rejections", "run_each", "replicate_seed", "parse_tests"]
+           "rejection_rates", "replicate_rejections", "run_each", "replicate_seed", "parse_tests", "alternative"]
 
 _MODULES = (second_digit, last_digit, zero_five, log_vote_rate, dip, correlation, sobyanin, fingerprint, klimek,
             klimek_ml, integer_percent, spikes, shpilkin)
 TESTS: dict[str, ModuleType] = {m.ID: m for m in _MODULES}
+
+
+def alternative(test: str) -> str | None:
+    """The direction in which ``test``'s statistic is anomalous (``ALTERNATIVE`` of its module; the Klimek fits
+    compare fit gains, large = anomalous); None for the descriptive fingerprint."""
+    if test == fingerprint.ID:
+        return None
+    return getattr(TESTS[test], "ALTERNATIVE", "greater")
 
 
 def parse_tests(text: str | None) -> list[str]:
@@ -43,10 +51,12 @@ def parse_tests(text: str | None) -> list[str]:
 
 
 def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
-                              seed: np.random.SeedSequence, workers: int | None = None) -> dict[str, np.ndarray]:
+                              seed: np.random.SeedSequence, workers: int | None = None,
+                              null: str = "simulated") -> dict[str, np.ndarray]:
     """Each test's statistic on ``draws`` honest elections matched to ``e`` (shape (draws,) per test, or
-    ``MAX_NULL_DRAWS`` for model fits): :class:`simkit.forensics.simulated_null.SimulatedNull`, waited for."""
-    with SimulatedNull(e, tests, draws, seed, workers) as null:
+    ``MAX_NULL_DRAWS`` for model fits) under the honest model of ``null``:
+    :class:`simkit.forensics.simulated_null.SimulatedNull`, waited for."""
+    with SimulatedNull(e, tests, draws, seed, workers, model=null) as null:
         return null.values()
 
 
@@ -65,9 +75,9 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
     root = as_seed_sequence(seed)
     per_test, simulated_seed = root.spawn(2)
     children = dict(zip(TESTS, per_test.spawn(len(TESTS))))
-    if null != "simulated":
+    if null == "textbook":
         return {test: _run_one(e, test, null, draws, children[test], None, tolerate) for test in ids}
-    with SimulatedNull(e, ids, draws, simulated_seed) as simulated:
+    with SimulatedNull(e, ids, draws, simulated_seed, model=null) as simulated:
         # each test runs in a thread while the null draws run: a test's own work (fits, bootstraps, exact
         # nulls; compiled code releases the GIL) overlaps the draws, and its p-value waits for them
         with ThreadPoolExecutor(len(ids)) as threads:
@@ -91,17 +101,14 @@ def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.Seed
 
 
 def _with_null_z(result: TestResult, null_statistics: np.ndarray) -> TestResult:
-    """Add ``null_z`` = (statistic - simulated null mean) / null sd, ``null_draws``, and ``null_normal_p``
-    = 2 P(Z > |null_z|): how far beyond its null a test lies when the Monte Carlo p-value sits at its floor
-    1 / (draws + 1), which no correction across tests at 0.01 can pass (12 tests at 1,000 draws; 1 / 40 for
-    the Klimek fits). The normal p-value approximates the null's tail by a normal; two-sided, so it is
-    conservative for the one-sided tests."""
-    sims = null_statistics[np.isfinite(null_statistics)]
-    spread = float(sims.std(ddof=1)) if sims.size > 1 else 0.0
-    z = (result.statistic - float(sims.mean())) / spread if spread > 0 else float("nan")
-    normal_p = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else float("nan")
-    return replace(result, extra={**result.extra, "null_z": z, "null_draws": int(sims.size),
-                                  "null_normal_p": normal_p})
+    """Add where the statistic lies in its simulated null, in the test's direction
+    (:func:`simkit.forensics.tails.null_tail`: ``null_z``, ``null_draws``, ``null_normal_p``, ``null_tail_p``,
+    ``null_tail``): how far beyond its null a test lies when the Monte Carlo p-value sits at its floor
+    1 / (draws + 1), which no correction across tests at 0.01 can pass."""
+    direction = alternative(result.test)
+    if direction is None:
+        return result
+    return replace(result, extra={**result.extra, **null_tail(result.statistic, null_statistics, direction)})
 
 
 def replicate_rejections(ds: xr.Dataset, tests: Iterable[str] | None = None, *, null: str = "textbook",
