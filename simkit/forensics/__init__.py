@@ -17,14 +17,16 @@ import xarray as xr
 
 from simkit.forensics import (correlation, dip, fingerprint, integer_percent, klimek, klimek_ml, last_digit,
                               log_vote_rate, second_digit, shpilkin, sobyanin, spikes, zero_five)
-from simkit.forensics.core import ALPHA, Election, TestResult, check_null, election
+from simkit.forensics.calibration import measured, uncalibrated
+from simkit.forensics.core import ALPHA, Election, TestResult, check_null, election, holm
 from simkit.forensics.nulls import as_seed_sequence
 from simkit.forensics.simulated_null import SimulatedNull
 from simkit.forensics.tails import null_tail
 from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
-           "rejection_rates", "replicate_rejections", "run_each", "replicate_seed", "parse_tests", "alternative"]
+           "rejection_rates", "replicate_rejections", "run_each", "replicate_seed", "parse_tests", "alternative",
+           "family_p_value", "holm_alarms"]
 
 _MODULES = (second_digit, last_digit, zero_five, log_vote_rate, dip, correlation, sobyanin, fingerprint, klimek,
             klimek_ml, integer_percent, spikes, shpilkin)
@@ -76,7 +78,8 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
     per_test, simulated_seed = root.spawn(2)
     children = dict(zip(TESTS, per_test.spawn(len(TESTS))))
     if null == "textbook":
-        return {test: _run_one(e, test, null, draws, children[test], None, tolerate) for test in ids}
+        return _with_calibration({test: _run_one(e, test, null, draws, children[test], None, tolerate)
+                                  for test in ids}, null)
     with SimulatedNull(e, ids, draws, simulated_seed, model=null) as simulated:
         # each test runs in a thread while the null draws run: a test's own work (fits, bootstraps, exact
         # nulls; compiled code releases the GIL) overlaps the draws, and its p-value waits for them
@@ -85,8 +88,38 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
                                             simulated.pending(test), tolerate) for test in ids}
             results = {test: future.result() for test, future in futures.items()}
         null_values = simulated.values()
-    return {test: None if result is None else _with_null_z(result, null_values[test])
-            for test, result in results.items()}
+    return _with_calibration({test: None if result is None else _with_null_z(result, null_values[test])
+                              for test, result in results.items()}, null)
+
+
+def _with_calibration(results: dict[str, TestResult | None], null: str) -> dict[str, TestResult | None]:
+    """Add ``calibration`` to each result: ``uncalibrated`` when its measured size under ``null`` is above
+    nominal (:mod:`simkit.forensics.calibration`), ``calibrated`` when measured and not, ``not measured``."""
+    flagged, measured_tests = uncalibrated(null), {t for counts in measured(null).values() for t in counts}
+
+    def mark(test: str, result: TestResult | None) -> TestResult | None:
+        if result is None or result.p_value is None:
+            return result
+        status = "uncalibrated" if test in flagged else "calibrated" if test in measured_tests else "not measured"
+        return replace(result, extra={**result.extra, "calibration": status})
+
+    return {test: mark(test, result) for test, result in results.items()}
+
+
+def family_p_value(result: TestResult) -> float | None:
+    """The p-value a family-wise verdict uses: the simulated null's direction-aware tail p-value
+    (``null_tail_p``, past the Monte Carlo floor) when there is one, else the test's p-value; None for a
+    descriptive or an uncalibrated test (left out of the family)."""
+    if result.p_value is None or result.extra.get("calibration") == "uncalibrated":
+        return None
+    return result.extra.get("null_tail_p", result.p_value)
+
+
+def holm_alarms(results: Iterable[TestResult], alpha: float = ALPHA) -> list[str]:
+    """Tests rejecting after Holm's correction at ``alpha`` over the calibrated tests (:func:`family_p_value`)."""
+    results = list(results)
+    adjusted = holm([family_p_value(r) for r in results])
+    return [r.test for r, p in zip(results, adjusted) if p is not None and p <= alpha]
 
 
 def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.SeedSequence, null_statistics,
