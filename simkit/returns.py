@@ -18,6 +18,8 @@ A *mapping* (a small TOML file, or one of the presets in ``simkit/presets/``) sa
     invalid = 11
     ballots = {sum = [11, 12]}          # derived from valid + invalid when absent
     region = 0                          # optional; a list of columns is joined with "/"
+    district = [0, 1]                   # optional unit inside a region (each district in one region only)
+    special = "special"                 # optional: 1 marks a pseudo-station (abroad, mobile, no register)
     id = [0, 1, 2]                      # optional station id (joined with "/")
 
     [options]                           # option name -> column
@@ -29,13 +31,16 @@ one of the three is missing; with only ``ballots`` (no split), votes hold the op
 Row rules (every rule is reported in ``attrs["anomalies"]`` with counts and 1-based data-row numbers):
 
 - **excluded** at load: a blank or non-integer cell in any used count column (``blank``);
-- **kept and flagged** in the ``flags`` bit mask: ``zero_register`` (registered = 0), ``ballots_gt_registered``,
-  ``votes_gt_ballots`` (options + invalid exceed ballots), ``negative`` (a derived count below zero).
+- **special** (``special`` column not 0: voters abroad, mobile boxes, stations without a register): kept in the
+  Dataset with ``special = 1``, reported as their own class, never flagged, and left out of every forensic test;
+- **kept and flagged** (ordinary stations only) in the ``flags`` bit mask: ``zero_register`` (registered = 0),
+  ``ballots_gt_registered``, ``votes_gt_ballots`` (options + invalid exceed ballots), ``negative`` (a derived count below zero).
   Forensic tests drop flagged stations and say how many (``simkit.forensics.election``).
 """
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import tomllib
@@ -49,10 +54,11 @@ import xarray as xr
 
 from simkit.data import data_file
 from simkit.errors import InputError
-from simkit.schema import OPTION, STATION, STATION_REGION
+from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
-PRESETS = ("russia-2011", "russia-2018", "poland-2025-r1", "poland-2025-r2", "albania-2013")
+PRESETS = ("russia-2011", "russia-2018", "poland-2025-r1", "poland-2025-r2", "albania-2013", "spain-2019-11",
+           "mexico-2012", "bulgaria-2021-07")
 
 #: bit of the ``flags`` variable -> rule name (kept-and-flagged rows)
 FLAG_BITS = {1: "zero_register", 2: "ballots_gt_registered", 4: "votes_gt_ballots", 8: "negative"}
@@ -106,7 +112,7 @@ def _mapping_from_dict(raw: dict, origin: str) -> ReturnsMapping:
             raise InputError(f"{origin}: format.{key}: unknown key")
     columns = dict(raw.get("columns", {}))
     for key in columns:
-        if key not in {"registered", "ballots", "valid", "invalid", "region", "id"}:
+        if key not in {"registered", "ballots", "valid", "invalid", "region", "district", "special", "id"}:
             raise InputError(f"{origin}: columns.{key}: unknown quantity")
     if "registered" not in columns:
         raise InputError(f"{origin}: columns.registered: required")
@@ -138,12 +144,17 @@ def _read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[lis
                 if member not in names:
                     raise InputError(f"{path}: format.member: choose one of {', '.join(names)}")
                 text = archive.read(member).decode(mapping.encoding)
+        elif path.suffix.lower() == ".gz":
+            with gzip.open(path, "rt", encoding=mapping.encoding) as stream:
+                text = stream.read()
         else:
             text = path.read_text(encoding=mapping.encoding)
     except (UnicodeDecodeError, LookupError) as err:
         raise InputError(f"{path}: format.encoding: cannot decode ({err})") from None
     except zipfile.BadZipFile:
         raise InputError(f"{path}: DATA: not a valid ZIP archive") from None
+    except (gzip.BadGzipFile, EOFError):
+        raise InputError(f"{path}: DATA: not a valid gzip file") from None
     reader = csv.reader(io.StringIO(text), delimiter=mapping.delimiter)
     header = next(reader, None)
     if header is None:
@@ -216,7 +227,8 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
 
     Returns variables ``registered(station)``, ``ballots(station)``, ``votes(station, option)`` (int64 counts;
     option ``invalid`` last when the source has an invalid count), ``flags(station)`` (bit mask, see
-    ``FLAG_BITS``), coordinates ``region``, ``station_id`` and ``row`` (1-based data row in the file), and attrs
+    ``FLAG_BITS``), ``special(station)`` (1 for a pseudo-station), coordinates ``region``, ``district`` (when
+    the mapping has one), ``station_id`` and ``row`` (1-based data row in the file), and attrs
     ``leader``, ``source``, ``ballots_meaning``, ``anomalies`` (JSON: rule -> count and rows).
     """
     if sum(x is not None for x in (mapping, map_path, preset)) != 1:
@@ -254,27 +266,38 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
     region = table.labels("columns.region", cols["region"]) if "region" in cols else np.full(len(rows), "all",
                                                                                              dtype=object)
     station_id = (table.labels("columns.id", cols["id"]) if "id" in cols else row_numbers.astype(str).astype(object))
+    district = table.labels("columns.district", cols["district"]) if "district" in cols else None
+    special = (table.integers("columns.special", cols["special"]) != 0 if "special" in cols
+               else np.zeros(len(rows), dtype=bool))
 
     keep = ~table.bad
     anomalies = {"blank": {**_rows_report(table.bad, row_numbers), "rule": "excluded"}}
     registered, ballots = get["registered"][keep], get["ballots"][keep]
     votes, region, station_id, row_numbers = option_votes[keep], region[keep], station_id[keep], row_numbers[keep]
+    special = special[keep]
     blank_region = region == ""
     region = np.where(blank_region, "(none)", region)
+    coords = {}
+    if district is not None:
+        district = np.where(district[keep] == "", "(none)", district[keep])
+        _check_districts(mapping.origin, region, district)
+        coords[STATION_DISTRICT] = ((STATION,), district.astype(str))
     derived_negative = np.zeros(keep.sum(), dtype=bool)
     if "valid" in get:
         derived_negative = (get["valid"][keep] < 0) | (get["invalid"][keep] < 0)
+    ordinary = ~special
     checks = {
-        "zero_register": registered == 0,
-        "ballots_gt_registered": ballots > registered,
-        "votes_gt_ballots": votes.sum(axis=1) > ballots,
-        "negative": derived_negative | (votes < 0).any(axis=1) | (ballots < 0),
+        "zero_register": ordinary & (registered == 0),
+        "ballots_gt_registered": ordinary & (ballots > registered),
+        "votes_gt_ballots": ordinary & (votes.sum(axis=1) > ballots),
+        "negative": ordinary & (derived_negative | (votes < 0).any(axis=1) | (ballots < 0)),
     }
     flags = np.zeros(keep.sum(), dtype=np.uint8)
     for bit, name in FLAG_BITS.items():
         flags |= np.where(checks[name], bit, 0).astype(np.uint8)
         anomalies[name] = {**_rows_report(checks[name], row_numbers), "rule": "kept, flagged"}
     anomalies["blank_region"] = {**_rows_report(blank_region, row_numbers), "rule": "kept, region '(none)'"}
+    anomalies["special"] = {**_rows_report(special, row_numbers), "rule": "kept, left out of the tests"}
 
     totals = votes[:, : len(mapping.options)].sum(axis=0)
     leader = mapping.leader or names[int(np.argmax(totals))]
@@ -285,14 +308,27 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
             "votes": ((STATION, OPTION), votes, {"units": "ballots"}),
             "flags": ((STATION,), flags, {"flag_masks": list(FLAG_BITS),
                                           "flag_meanings": " ".join(FLAG_BITS.values())}),
+            "special": ((STATION,), special.astype(np.uint8),
+                        {"description": "1: pseudo-station (abroad, mobile, no register), left out of the tests"}),
         },
         coords={STATION: np.arange(len(registered)), OPTION: names,
                 STATION_REGION: ((STATION,), region.astype(str)),
                 "station_id": ((STATION,), station_id.astype(str)),
-                "row": ((STATION,), row_numbers, {"description": "1-based data row in the source file"})},
+                "row": ((STATION,), row_numbers, {"description": "1-based data row in the source file"}), **coords},
         attrs={"leader": leader, "source": str(path), "ballots_meaning": mapping.ballots_meaning,
                "mapping": mapping.origin, "anomalies": json.dumps(anomalies)},
     )
+
+
+def _check_districts(origin: str, region: np.ndarray, district: np.ndarray) -> None:
+    """A district lies in one region: a district name found in two regions is an error naming both."""
+    pairs = np.unique(np.stack([district.astype(str), region.astype(str)], axis=1), axis=0)
+    names, counts = np.unique(pairs[:, 0], return_counts=True)
+    if (counts > 1).any():
+        name = str(names[counts > 1][0])
+        where = [str(r) for r in pairs[pairs[:, 0] == name, 1][:2]]
+        raise InputError(f"{origin}: columns.district: district {name!r} lies in regions {where[0]!r} and "
+                         f"{where[1]!r} (map the district as [region, district] to name it within its region)")
 
 
 def anomaly_report(ds: xr.Dataset) -> dict[str, dict]:

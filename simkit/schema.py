@@ -41,3 +41,5 @@ VARIABLES: dict[str, tuple[tuple[str, ...], str, str]] = {
 
 #: coordinate on the station dim: the region name of each station
 STATION_REGION = "region"
+#: optional coordinate on the station dim: the district (a unit inside one region) of each station
+STATION_DISTRICT = "district"

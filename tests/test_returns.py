@@ -9,6 +9,7 @@ import pytest
 
 from simkit.data import data_file
 from simkit.errors import InputError
+from simkit.forensics import election
 from simkit.returns import PRESETS, anomaly_report, load_returns, preset_mapping
 
 CSV = '''region,id,reg,valid,invalid,"Party, A","Party, B"
@@ -121,6 +122,56 @@ def test_presets_reproduce_published_totals(preset, relative, registered, ballot
     assert int(ds["registered"].sum()) == registered
     assert int(ds["ballots"].sum()) == ballots
     assert int(ds["votes"].sel(option=ds.attrs["leader"]).sum()) == leader_votes
+
+
+PANEL_TOTALS = {  # the checked national totals of each folder's NOTES.md (all rows, special ones included)
+    "spain-2019-11": {"registered": 37_002_468, "ballots": 24_507_715, "invalid": 249_487, "PSOE": 6_792_199,
+                      "special": 52},
+    "mexico-2012": {"registered": 79_433_171, "ballots": 50_282_086, "Pena Nieto": 19_220_407, "special": 902},
+    "bulgaria-2021-07": {"registered": 6_935_759, "ballots": 2_775_754, "invalid": 9_342,
+                         "22_ИМА ТАКЪВ НАРОД": 657_829, "5_ГЕРБ СДС": 642_165, "4_БСП ЗА БЪЛГАРИЯ": 365_695,
+                         "special": 1_109},
+}
+
+
+@pytest.mark.parametrize("preset", list(PANEL_TOTALS))
+def test_panel_presets_reproduce_the_checked_totals_and_report_special_rows(preset):
+    _need(preset_mapping(preset).source)
+    ds = load_returns(preset=preset)
+    totals = PANEL_TOTALS[preset]
+    assert int(ds["registered"].sum()) == totals["registered"]
+    assert int(ds["ballots"].sum()) == totals["ballots"]
+    options = [name for name in totals if name in ds["option"].values]
+    assert {name: int(ds["votes"].sel(option=name).sum()) for name in options} == {
+        name: totals[name] for name in options}
+    leader_totals = ds["votes"].drop_sel(option="invalid").sum("station")
+    assert ds.attrs["leader"] == str(leader_totals.idxmax().values)  # the largest party, as the NOTES say
+    report = anomaly_report(ds)
+    assert report["special"]["count"] == totals["special"] == int(ds["special"].sum())
+    e = election(ds)
+    assert e.excluded["special station"] == totals["special"]
+    assert e.n + sum(e.excluded.values()) == ds.sizes["station"]
+    # every district lies in one region
+    pairs = {(d, r) for d, r in zip(e.district, e.region)}
+    assert len(pairs) == len({d for d, _ in pairs}) < e.n
+
+
+def test_district_and_special_columns(tmp_path):
+    (tmp_path / "r.csv").write_text("reg,cast,x,y,prov,mun,sp\n100,60,30,30,P1,M1,0\n120,70,40,30,P1,M2,0\n"
+                                    "900,40,20,20,P1,M3,1\n80,50,20,30,P2,M4,0\n")
+    map_text = ('[columns]\nregistered="reg"\nballots="cast"\nregion="prov"\ndistrict="mun"\nspecial="sp"\n'
+                '[options]\nx="x"\ny="y"\n')
+    (tmp_path / "m.toml").write_text(map_text)
+    ds = load_returns(tmp_path / "r.csv", map_path=tmp_path / "m.toml")
+    assert ds["district"].values.tolist() == ["M1", "M2", "M3", "M4"]
+    assert ds["special"].values.tolist() == [0, 0, 1, 0]
+    assert anomaly_report(ds)["special"] == {"count": 1, "rows": [3], "rule": "kept, left out of the tests"}
+    e = election(ds)
+    assert e.district.tolist() == ["M1", "M2", "M4"] and e.excluded == {"special station": 1}
+    assert election(ds.drop_vars("district")).district.tolist() == ["P1", "P1", "P2"]  # the region by default
+    (tmp_path / "r.csv").write_text("reg,cast,x,y,prov,mun,sp\n100,60,30,30,P1,M1,0\n80,50,20,30,P2,M1,0\n")
+    with pytest.raises(InputError, match=r"m.toml: columns.district: district 'M1' lies in regions 'P1' and 'P2'"):
+        load_returns(tmp_path / "r.csv", map_path=tmp_path / "m.toml")
 
 
 def test_poland_round1_reports_its_inconsistent_rows():

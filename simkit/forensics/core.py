@@ -11,13 +11,13 @@ Every test module in ``simkit.forensics`` has the same interface:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from simkit.schema import OPTION, STATION, STATION_REGION
+from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 #: ``--null`` names: each test's own null, the hierarchical honest model, the earlier flat one
 #: (:mod:`simkit.forensics.nulls`)
@@ -70,7 +70,9 @@ class Election:
 
     Attributes: ``registered``, ``ballots`` (voters, ballots; shape (station,), int64), ``votes`` (ballots, shape
     (station, option), int64, ``invalid`` included when known), ``options`` (names), ``leader`` (index into
-    options), ``region``, ``station_id`` (str, shape (station,)), ``excluded`` (reason -> station count).
+    options), ``region``, ``station_id`` (str, shape (station,)), ``excluded`` (reason -> station count),
+    ``district`` (str, shape (station,): a unit inside one region; the region itself when the data have no
+    lower level).
     """
 
     registered: np.ndarray
@@ -81,6 +83,11 @@ class Election:
     region: np.ndarray
     station_id: np.ndarray
     excluded: dict[str, int] = field(default_factory=dict)
+    district: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.district is None:
+            object.__setattr__(self, "district", self.region)
 
     @property
     def n(self) -> int:
@@ -105,15 +112,14 @@ class Election:
         """Indices of the options that are candidates or parties (``invalid`` left out)."""
         return np.array([i for i, name in enumerate(self.options) if name != INVALID_OPTION])
 
-    def subset(self, keep: np.ndarray) -> Election:
-        """The stations where ``keep`` (bool, shape (station,)) holds, every station array cut alike."""
-        cut = {f.name: getattr(self, f.name)[keep] for f in fields(self)
-               if isinstance(getattr(self, f.name), np.ndarray) and getattr(self, f.name).shape[:1] == (self.n,)}
-        return replace(self, **cut)
-
     def with_counts(self, ballots: np.ndarray, votes: np.ndarray) -> Election:
         """The same stations with other counts (a simulated or resampled election)."""
         return replace(self, ballots=ballots, votes=votes, excluded={})
+
+    def stations(self, keep: np.ndarray) -> Election:
+        """The stations where ``keep`` (bool, shape (station,)) is true, every per-station array cut alike."""
+        return replace(self, registered=self.registered[keep], ballots=self.ballots[keep], votes=self.votes[keep],
+                       region=self.region[keep], station_id=self.station_id[keep], district=self.district[keep])
 
     def summary(self) -> dict[str, Any]:
         return {"stations_used": self.n, "stations_excluded": dict(self.excluded),
@@ -143,9 +149,12 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
     n = registered.size
     region = (np.asarray(one[STATION_REGION].values).astype(str) if STATION_REGION in one.coords
               else np.full(n, "all"))
+    district = (np.asarray(one[STATION_DISTRICT].values).astype(str) if STATION_DISTRICT in one.coords
+                else region)
     station_id = (np.asarray(one["station_id"].values).astype(str) if "station_id" in one.coords
                   else np.asarray(one[STATION].values).astype(str))
     reasons = {
+        "special station": (np.asarray(one["special"].values) != 0) if "special" in one else np.zeros(n, bool),
         "flagged by loader": (np.asarray(one["flags"].values) != 0) if "flags" in one else np.zeros(n, bool),
         "no ballots": ballots <= 0,
         "ballots > registered": ballots > registered,
@@ -167,7 +176,7 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
     keep = ~drop
     return Election(registered=registered[keep], ballots=ballots[keep], votes=votes[keep], options=options,
                     leader=options.index(name), region=region[keep], station_id=station_id[keep],
-                    excluded=excluded)
+                    excluded=excluded, district=district[keep])
 
 
 def check_null(null: str) -> None:

@@ -52,12 +52,9 @@ MAD_TO_SD = 1.4826
 
 
 def station_district(e: Election) -> np.ndarray:
-    """Each station's district label (str, shape (station,)), unique across regions; the region when the data
-    have no district."""
-    district = getattr(e, "district", None)
-    if district is None:
-        return np.asarray(e.region).astype(str)
-    return np.char.add(np.char.add(np.asarray(e.region).astype(str), "\x1f"), np.asarray(district).astype(str))
+    """Each station's district label (str, shape (station,)), unique across regions (``Election.district`` is
+    the region when the data have no district)."""
+    return np.char.add(np.char.add(np.asarray(e.region).astype(str), "\x1f"), np.asarray(e.district).astype(str))
 
 
 def logit_share(count: np.ndarray, total: np.ndarray) -> np.ndarray:

@@ -136,7 +136,7 @@ def simulate_honest(e: Election, model, seed: np.random.SeedSequence) -> Electio
     ballots, votes = model.counts(e.registered, e.leader, seed)
     honest = e.with_counts(ballots, votes)
     cast = ballots > 0  # the rule ``election`` applies to real returns: stations without ballots are left out
-    return honest if cast.all() else e.subset(cast).with_counts(ballots[cast], votes[cast])
+    return honest if cast.all() else honest.stations(cast)
 
 
 def as_seed_sequence(rng: int | np.random.SeedSequence | np.random.Generator | None) -> np.random.SeedSequence:
