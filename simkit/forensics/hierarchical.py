@@ -25,9 +25,10 @@ district (district = region when the data have none),
   neither pull the fit nor lend their residuals to the null.
 
 Simulation (:func:`simkit.forensics.compiled_draws.resampled_counts`): each station draws one residual *pair*
-``(e_t, e_v)`` from the core stations of its district (its region when the district has fewer than ``MIN_POOL``
-core stations, the nation when the region has too), so the skew, heavy tails and within-district
-turnout–share dependence of the data are kept; a residual is first shrunk by ``sqrt(sigma_p^2 / (sigma_p^2 +
+``(e_t, e_v)`` from the core stations of its district; when the district has fewer than ``MIN_POOL`` core
+stations, from those of its region in the same station-size class (``SIZE_CLASSES`` national quantile classes of
+log registered: small stations spread more), else its whole region, else the nation. So the skew, heavy tails,
+size-dependent spread and within-district turnout–share dependence of the data are kept; a residual is first shrunk by ``sqrt(sigma_p^2 / (sigma_p^2 +
 binomial_i))`` (``sigma_p`` the pool's latent scale) so that its own counting noise is not counted twice. Then
 exact counts at the observed register: ``ballots ~ Bin(registered, t)``, ``leader ~ Bin(ballots, v)``, the other
 options multinomial at the station's observed proportions among non-leader votes.
@@ -47,6 +48,7 @@ from simkit.forensics.core import Election
 
 TRIM_Z = 4.0
 MIN_POOL = 30
+SIZE_CLASSES = 3
 FIT_ROUNDS = 4
 MAD_TO_SD = 1.4826
 
@@ -82,7 +84,7 @@ def shrink(residual: np.ndarray, group: np.ndarray, n_groups: int, core: np.ndar
     sampling = np.divide(s2, counts, out=np.full(n_groups, np.inf), where=used)
     tau2 = max(float(np.mean(means[used] ** 2 - sampling[used])), 0.0) if used.any() else 0.0
     weight = np.where(used, tau2 / (tau2 + sampling), 0.0)
-    return weight * means, np.sqrt(np.where(used, weight * sampling, tau2))
+    return weight * means, np.sqrt(np.where(used, weight * np.where(used, sampling, 0.0), tau2))
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ def fit_slopes(share_residual: np.ndarray, turnout_residual: np.ndarray, region:
     sampling = np.divide(s2, sxx, out=np.full(n_regions, np.inf), where=used)
     tau2 = max(float(np.mean((raw[used] - national) ** 2 - sampling[used])), 0.0) if used.any() else 0.0
     weight = np.where(used, tau2 / (tau2 + sampling), 0.0)
-    return national + weight * (raw - national), np.sqrt(np.where(used, weight * sampling, tau2))
+    return national + weight * (raw - national), np.sqrt(np.where(used, weight * np.where(used, sampling, 0.0), tau2))
 
 
 @dataclass(frozen=True)
@@ -183,24 +185,23 @@ def _latent_sd(residual: np.ndarray, noise: np.ndarray) -> float:
     return float(np.sqrt(max(_robust_scale(residual) ** 2 - float(np.median(noise)), 1e-4)))
 
 
-def _pools(region: np.ndarray, district: np.ndarray, core: np.ndarray, n_regions: int,
-           n_districts: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Each station's pool index (station,) and each pool's core members (district, else region, else nation)."""
-    district_core = np.bincount(district[core], minlength=n_districts)
-    region_core = np.bincount(region[core], minlength=n_regions)
+def _pools(groups: list[np.ndarray], core: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each station's pool index (station,) and each pool's core members: the first of ``groups`` (codes,
+    shape (station,), finest first) whose group holds at least ``MIN_POOL`` core stations, else the nation."""
     core_index = np.flatnonzero(core)
     members: list[np.ndarray] = []
-    pool_of_district = np.full(n_districts, -1)
-    for dist in np.flatnonzero(district_core >= MIN_POOL):
-        pool_of_district[dist] = len(members)
-        members.append(core_index[district[core_index] == dist])
-    pool_of_region = np.full(n_regions, -1)
-    for reg in np.flatnonzero(region_core >= MIN_POOL):
-        pool_of_region[reg] = len(members)
-        members.append(core_index[region[core_index] == reg])
+    pool = np.full(core.size, -1)
+    for codes in groups:
+        counts = np.bincount(codes[core_index], minlength=int(codes.max()) + 1)
+        needed = np.unique(codes[pool < 0])
+        eligible = needed[counts[needed] >= MIN_POOL]
+        pool_of_code = np.full(counts.size, -1)
+        pool_of_code[eligible] = len(members) + np.arange(eligible.size)
+        order = np.argsort(codes[core_index], kind="stable")
+        bounds = np.r_[0, np.cumsum(counts)]
+        members += [core_index[order[bounds[c]:bounds[c + 1]]] for c in eligible]
+        pool = np.where(pool < 0, pool_of_code[codes], pool)
     members.append(core_index)  # the nation
-    pool = pool_of_district[district]
-    pool = np.where(pool >= 0, pool, pool_of_region[region])
     return np.where(pool >= 0, pool, len(members) - 1), members
 
 
@@ -230,7 +231,8 @@ def fit_hierarchical(e: Election) -> HierarchicalModel:
         if inside.sum() < 2 or np.array_equal(inside, core):
             break
         core = inside
-    station_pool, members = _pools(region, district, core, n_regions, n_districts)
+    size_class = np.searchsorted(np.quantile(x, np.arange(1, SIZE_CLASSES) / SIZE_CLASSES), x)
+    station_pool, members = _pools([district, region * SIZE_CLASSES + size_class, region], core)
     pool_t, pool_v = [], []
     for index in members:
         scale_t = _latent_sd(et[index], noise_t[index]) ** 2

@@ -12,7 +12,8 @@ test's alternative (:func:`simkit.forensics.core.directed`):
   *Bioinformatics* 25:i161) fitted by maximum likelihood to the largest ``n`` directed null values above a
   threshold ``u`` (midway between the ``n``-th and ``n + 1``-th largest), ``p = n / draws * GPD.sf(x - u)``,
   starting at ``n = min(250, draws // 4)`` and lowering ``n`` by 10 until a Kolmogorov–Smirnov test of the fit
-  passes at 0.05 (``n >= MIN_TAIL``). When no fit passes or there are fewer than ``MIN_DRAWS_FOR_TAIL`` draws,
+  passes at 0.05 (``n >= MIN_TAIL``). When no fit passes, or the data lie beyond the end of a fitted bounded
+  tail (shape < 0, where the fit gives 0), or there are fewer than ``MIN_DRAWS_FOR_TAIL`` draws,
   the Monte Carlo p-value stays; if no draw was as extreme, it is stated as the bound: ``null_tail_p`` =
   1 / (draws + 1) with ``null_tail`` = ``"below 1/(draws+1)"`` (the true p-value is smaller).
 """
@@ -55,7 +56,8 @@ def pareto_tail_p(excess_over: np.ndarray, observed: float) -> float | None:
             warnings.simplefilter("ignore", RuntimeWarning)
             shape, _, scale = stats.genpareto.fit(exceed, floc=0)
         if scale > 0 and stats.kstest(exceed, "genpareto", args=(shape, 0, scale)).pvalue >= FIT_ALPHA:
-            return float(n / draws * stats.genpareto.sf(observed - threshold, shape, 0, scale))
+            p = float(n / draws * stats.genpareto.sf(observed - threshold, shape, 0, scale))
+            return p if p > 0 else None  # beyond a bounded tail's end: the fit cannot say how far
         n -= 10
     return None
 
