@@ -17,7 +17,9 @@ Usage::
 
     python benchmarks/false_positives.py [--draws 200] [--null simulated[,flat,textbook]] [--tests ID,...]
                                          [--elections NAME,...] [--seed 1] [--json | --markdown]
-                                         [--write-calibration]
+                                         [--write-calibration] [--from-json FILE]
+
+``--from-json FILE`` renders (and with ``--write-calibration`` records) a measurement saved by ``--json``.
 """
 from __future__ import annotations
 
@@ -120,24 +122,36 @@ def main(argv: list[str] | None = None) -> int:
     fmt.add_argument("--markdown", action="store_true")
     p.add_argument("--write-calibration", action="store_true",
                    help="store the clean elections' rejections as the calibration record's panel measurement")
+    p.add_argument("--from-json", type=argparse.FileType(), metavar="FILE",
+                   help="render (and record) a measurement saved by --json instead of measuring again")
     args = p.parse_args(argv)
-    nulls = [n.strip() for n in args.null.split(",")]
-    if unknown := [n for n in nulls if n not in NULLS]:
-        p.error(f"--null: unknown {unknown} (choose from {NULLS})")
-    tests = [t for t in parse_tests(args.tests) if t != "fingerprint"]
-    elections = args.elections.split(",") if args.elections else list(PANEL + CONTRAST)
-    table = measure(elections, nulls, tests, args.draws, args.seed)
+    if args.from_json:
+        saved = json.load(args.from_json)
+        table, draws, seed = saved["tables"], saved["draws"], saved["seed"]
+        tests = list(next(iter(next(iter(table.values())).values()))["results"])
+        command = saved.get("command") or (f"python benchmarks/false_positives.py --draws {draws} --null "
+                                           f"{','.join(table)} --seed {seed} --tests {','.join(tests)}")
+    else:
+        nulls = [n.strip() for n in args.null.split(",")]
+        if unknown := [n for n in nulls if n not in NULLS]:
+            p.error(f"--null: unknown {unknown} (choose from {NULLS})")
+        tests = [t for t in parse_tests(args.tests) if t != "fingerprint"]
+        elections = args.elections.split(",") if args.elections else list(PANEL + CONTRAST)
+        draws, seed = args.draws, args.seed
+        table = measure(elections, nulls, tests, draws, seed)
+        command = (f"python benchmarks/false_positives.py --draws {draws} --null {args.null} --seed {seed}"
+                   + (f" --tests {args.tests}" if args.tests else "")
+                   + (f" --elections {args.elections}" if args.elections else ""))
     if args.write_calibration:
         from simkit.forensics.calibration import record
 
-        command = (f"python benchmarks/false_positives.py --draws {args.draws} --null {args.null} --seed {args.seed}"
-                   f" --write-calibration" + (f" --tests {args.tests}" if args.tests else ""))
-        for null in nulls:
-            record(null, "panel", panel_counts(table[null], tests), command)
+        for null, rows in table.items():
+            record(null, "panel", panel_counts(rows, tests), command)
     if args.json:
-        print(json.dumps({"draws": args.draws, "seed": args.seed, "alpha": ALPHA, "panel": PANEL, "tables": table}))
+        print(json.dumps({"command": command, "draws": draws, "seed": seed, "alpha": ALPHA, "panel": PANEL,
+                          "tests": tests, "tables": table}))
     else:
-        print(render(table, tests, args.draws, args.seed, args.markdown))
+        print(render(table, tests, draws, seed, args.markdown))
     return 0
 
 

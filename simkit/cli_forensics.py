@@ -150,10 +150,12 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
     lines.append(f"{'test':<16} {'statistic':>11} {'reference':>11} {'p-value':>9}  verdict")
     for r in results:
         z = r.extra.get("null_z")
-        beyond = (f" (z = {z:.1f}, normal p {r.extra['null_normal_p']:.2g}, over {r.extra['null_draws']} draws)"
+        beyond = (f" (z = {z:.1f}, tail p {r.extra['null_tail_p']:.2g} [{r.extra['null_tail']}], normal p "
+                  f"{r.extra['null_normal_p']:.2g}, over {r.extra['null_draws']} draws)"
                   if z is not None and np.isfinite(z) else "")
+        flag = " [uncalibrated]" if r.extra.get("calibration") == "uncalibrated" else ""
         lines.append(f"{r.test:<16} {fmt(r.statistic):>11} {fmt(r.reference):>11} {fmt(r.p_value):>9}  "
-                     f"{r.verdict}{beyond}")
+                     f"{r.verdict}{flag}{beyond}")
         if r.test == "integer_percent":
             lines.append(f"{'':<16} excess {r.extra['excess']:.0f} over the binomial null "
                          f"(mean {r.extra['null_mean']:.0f}, sd {r.extra['null_sd']:.0f})")
@@ -166,6 +168,12 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
         regions = r.extra.get("top_regions")
         if regions and r.p_value is not None and r.p_value < 0.05:
             lines.append(f"{'':<16} look first at: " + "; ".join(x["region"] for x in regions[:3]))
+    from simkit.forensics import holm_alarms
+    from simkit.forensics.core import ALPHA
+
+    uncalibrated = [r.test for r in results if r.extra.get("calibration") == "uncalibrated"]
+    lines.append(f"Holm at {ALPHA:g} over the calibrated tests: " + (", ".join(holm_alarms(results)) or "no alarm")
+                 + (f" (uncalibrated under this null, left out: {', '.join(uncalibrated)})" if uncalibrated else ""))
     note = power_note(results, power)
     if note:
         lines.append(note)
