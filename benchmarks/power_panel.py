@@ -21,7 +21,7 @@ import json
 import sys
 import time
 
-from benchmarks.false_positives import PANEL, load_election
+from false_positives import PANEL, load_election  # the sibling script (run as benchmarks/power_panel.py)
 from simkit.forensics import parse_tests
 from simkit.forensics.power import PLANTS, planted_rejections
 

@@ -207,9 +207,10 @@ def handle_forensics(args: argparse.Namespace) -> int:
     counts, edges = histogram(e)
     power = None
     if args.power > 0 and not any_rejects(results):
-        from simkit.forensics.power import planted_power
+        from simkit.forensics.power import QUICK_PLANTS, planted_power
 
-        power = planted_power(e, tests, null=args.null, draws=args.draws, replicates=args.power, seed=args.seed)
+        power = planted_power(e, tests, null=args.null, draws=args.draws, replicates=args.power, seed=args.seed,
+                              plants=QUICK_PLANTS)
     if args.json:
         payload = {"tests": [r.to_dict() for r in results], "data": summary}
         if power is not None:

@@ -44,6 +44,9 @@ PLANTS = {
                                      station_probability=0.02, round_to_percent=True, rounded="both"), False),
 }
 
+#: the plants ``simkit forensics --power`` runs (the panel script ``benchmarks/power_panel.py`` runs them all)
+QUICK_PLANTS = ("none", "stuffing", "rounding")
+
 
 def whole_districts(e: Election, share: float, rng: np.random.Generator) -> np.ndarray:
     """Stations (bool, shape (station,)) of districts drawn in random order until they hold ``share`` of them."""
