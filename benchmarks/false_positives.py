@@ -28,8 +28,9 @@ import json
 import sys
 import time
 
-from simkit.forensics import TESTS, election, holm_alarms, parse_tests, run_each
-from simkit.forensics.core import ALPHA, NULLS
+from simkit.forensics import election, parse_tests, run_each
+from simkit.forensics.calibration import uncalibrated
+from simkit.forensics.core import ALPHA, NULLS, holm
 
 PANEL = ("spain-2019-11", "mexico-2012", "bulgaria-2021-07", "poland-2025-r1", "poland-2025-r2")
 CONTRAST = ("russia-2011", "russia-2018")
@@ -50,10 +51,8 @@ def measure(elections: list[str], nulls: list[str], tests: list[str], draws: int
         for null in nulls:
             start = time.perf_counter()
             results = run_each(e, tests, null, draws, seed, tolerate=True)
-            ran = [r for r in results.values() if r is not None]
             table[null][name] = {
                 "stations": e.n, "seconds": round(time.perf_counter() - start, 1),
-                "holm_alarms": holm_alarms(ran, ALPHA),
                 "results": {t: None if r is None else {
                     "p_value": r.p_value, "null_z": r.extra.get("null_z"), "tail_p": r.extra.get("null_tail_p"),
                     "tail": r.extra.get("null_tail"), "calibration": r.extra.get("calibration")}
@@ -79,24 +78,34 @@ def _cell(record: dict | None) -> str:
     return f"{record['p_value']:.3f}{mark}" + ("" if z is None else f" ({z:+.1f})")
 
 
+def family_alarms(row: dict, flagged: frozenset[str]) -> list[str]:
+    """Holm alarms at 0.05 over the calibrated tests of one election's records (tail p-values)."""
+    tests = [t for t, r in row["results"].items() if r and t not in flagged]
+    p = [row["results"][t]["tail_p"] if row["results"][t]["tail_p"] is not None else row["results"][t]["p_value"]
+         for t in tests]
+    return [t for t, q in zip(tests, holm(p)) if q <= ALPHA]
+
+
 def render(table: dict, tests: list[str], draws: int, seed: int, markdown: bool) -> str:
     out = []
     for null, rows in table.items():
-        names = list(rows)
-        label = {t: t + (" (uncal.)" if any((rows[n]["results"][t] or {}).get("calibration") == "uncalibrated"
-                                            for n in names) else "") for t in tests}
-        header = ["election (stations)"] + [label[t] for t in tests] + ["rejections", "Holm alarms"]
+        flagged = uncalibrated(null)
+        label = {t: t + (" (uncal.)" if t in flagged else "") for t in tests}
+        header = ["election (stations)"] + [label[t] for t in tests] + ["rejections: calibrated (all)",
+                                                                        "Holm alarms"]
         body = []
-        for name in names:
-            row = rows[name]
-            rejected = sum(1 for r in row["results"].values() if r and r["p_value"] < ALPHA)
+        for name, row in rows.items():
+            ran = {t: r for t, r in row["results"].items() if r}
+            rejected = [t for t, r in ran.items() if r["p_value"] < ALPHA]
+            calibrated = [t for t in ran if t not in flagged]
             body.append([f"{name} ({row['stations']:,})"] + [_cell(row["results"][t]) for t in tests]
-                        + [f"{rejected} of {sum(1 for r in row['results'].values() if r)}",
-                           ", ".join(row["holm_alarms"]) or "none"])
+                        + [f"{len([t for t in rejected if t not in flagged])} of {len(calibrated)} "
+                           f"({len(rejected)} of {len(ran)})", ", ".join(family_alarms(row, flagged)) or "none"])
         counts = panel_counts(rows, tests)
         body.append(["clean elections rejecting"] + [f"{k} of {n}" for k, n in (counts[t] for t in tests)] + ["", ""])
         title = (f"Null `{null}`, {draws} draws, seed {seed}: Monte Carlo p-value (null z); * rejects at "
-                 f"{ALPHA:g}; Holm at {ALPHA:g} over the calibrated tests with tail p-values.")
+                 f"{ALPHA:g}; Holm at {ALPHA:g} over the calibrated tests with direction-aware tail p-values; "
+                 f"uncalibrated tests: {', '.join(sorted(flagged)) or 'none'} (simkit/forensics/calibration.py).")
         out.append(title)
         if markdown:
             out.append("")
