@@ -22,7 +22,9 @@ district (district = region when the data have none),
   1.4826 MAD scale of the latent residuals, ``binomial_i`` the counting noise ``1 / (n p (1 - p))`` of its
   counts), so small stations are not trimmed for their counting noise. What is trimmed is reported as
   ``core_share``: stations far out of their district's cloud (a stuffed tail, whole-percent or 100% outliers)
-  neither pull the fit nor lend their residuals to the null.
+  neither pull the fit nor lend their residuals to the null. Stations in the national *stuffing corner* (logit
+  turnout and logit leader share both more than ``CORNER_Z`` = 2.5 robust SDs above their national medians)
+  never enter the core: a region or district stuffed as a whole would otherwise be read as an honest effect.
 
 Simulation (:func:`simkit.forensics.compiled_draws.resampled_counts`): each station draws one residual *pair*
 ``(e_t, e_v)`` from the core stations of its district; when the district has fewer than ``MIN_POOL`` core
@@ -47,6 +49,7 @@ from simkit.forensics import compiled_draws
 from simkit.forensics.core import Election
 
 TRIM_Z = 4.0
+CORNER_Z = 2.5
 MIN_POOL = 30
 SIZE_CLASSES = 3
 FIT_ROUNDS = 4
@@ -176,6 +179,16 @@ def other_proportions(e: Election) -> np.ndarray:
     return np.where(totals > 0, others / np.maximum(totals, 1.0), national)
 
 
+def stuffing_corner(lt: np.ndarray, lv: np.ndarray) -> np.ndarray:
+    """Stations (bool, shape (station,)) whose logit turnout *and* logit leader share both lie more than
+    ``CORNER_Z`` robust SDs above their national medians: the upper-right corner that ballot stuffing fills.
+    They never enter the core, so a stuffed region or district does not become an honest effect."""
+    def z(x):
+        return (x - np.median(x)) / max(_robust_scale(x), 1e-9)
+
+    return (z(lt) > CORNER_Z) & (z(lv) > CORNER_Z)
+
+
 def _robust_scale(x: np.ndarray) -> float:
     return float(MAD_TO_SD * np.median(np.abs(x - np.median(x)))) if x.size else 0.0
 
@@ -218,7 +231,8 @@ def fit_hierarchical(e: Election) -> HierarchicalModel:
     noise_v = binomial_logit_variance(e.leader_votes, e.ballots)
     log_size = np.log(e.registered.astype(float))
     x = log_size - np.median(log_size)
-    core = np.ones(e.n, dtype=bool)
+    core_allowed = ~stuffing_corner(lt, lv)
+    core = core_allowed.copy()
     for _ in range(FIT_ROUNDS):
         turnout = fit_location(lt, x, region, district, core, n_regions, n_districts)
         share = fit_location(lv, x, region, district, core, n_regions, n_districts)
@@ -227,7 +241,7 @@ def fit_hierarchical(e: Election) -> HierarchicalModel:
         ev = ev_raw - slope[region] * et
         sigma_t, sigma_v = _latent_sd(et[core], noise_t[core]), _latent_sd(ev[core], noise_v[core])
         inside = ((np.abs(et) <= TRIM_Z * np.sqrt(sigma_t ** 2 + noise_t))
-                  & (np.abs(ev) <= TRIM_Z * np.sqrt(sigma_v ** 2 + noise_v)))
+                  & (np.abs(ev) <= TRIM_Z * np.sqrt(sigma_v ** 2 + noise_v)) & core_allowed)
         if inside.sum() < 2 or np.array_equal(inside, core):
             break
         core = inside
