@@ -2,8 +2,9 @@
 statistic its null is made of, tails follow the test's direction, clean elections pass, Russia does not.
 
 Sizes in CI (env ``CI=true``): the panel tests run on a fixed subset of the panel (Bulgaria) with fewer draws,
-Russia with fewer draws; the assertions are the same. Measured failures of the issue's targets are strict
-xfails with the measured numbers (README, "The false-positive panel").
+Russia with fewer draws; the assertions are the same. Measured failures of the issue's targets are xfails
+with the measured numbers (README, "The false-positive panel"); not strict, since whether a p-value near 0.05
+passes depends on the draws.
 """
 from __future__ import annotations
 
@@ -158,7 +159,7 @@ def _panel_results(preset: str) -> tuple:
                                      tolerate=True).values() if r is not None)
 
 
-@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN_PANEL_ALARMS[p]))
+@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.xfail(reason=KNOWN_PANEL_ALARMS[p]))
                                     if p in KNOWN_PANEL_ALARMS else p for p in PANEL_RUN])
 def test_clean_panel_election_raises_no_family_wise_alarm(preset):
     """Under the simulated null, no Holm alarm at 0.05 over the calibrated tests (direction-aware tail
@@ -176,7 +177,7 @@ def test_clean_panel_rejections_stay_within_the_binomial_bound():
 
 
 @pytest.mark.parametrize("test", ["integer_percent", "spikes", pytest.param("klimek_ml", marks=pytest.mark.xfail(
-    strict=True, reason="measured p 0.10 (z +1.0): district effects absorb stuffing uniform within commissions"))])
+    reason="measured p 0.075 (z +1.8) at 100 draws: district effects absorb stuffing uniform within commissions"))])
 def test_russia_2011_still_flagged_under_the_hierarchical_null(test):
     e = _load("russia-2011", "russia/2011.csv.zip")
     result = run_each(e, [test], "simulated", 40 if CI else 100, 1, tolerate=False)[test]
