@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     source.add_argument("--map", type=Path, help="column mapping (TOML)")
     source.add_argument("--preset", choices=PRESETS, help="a ready mapping for the shared data")
     p.add_argument("--tests", help=f"comma-separated test ids (default: all): {', '.join(TESTS)}")
-    p.add_argument("--null", choices=("textbook", "simulated"), default="textbook")
+    p.add_argument("--null", choices=("textbook", "simulated", "flat"), default="textbook")
     p.add_argument("--draws", type=int, default=1000, help="null draws (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     p.add_argument("--leader", help="option treated as the leader (default: from the data)")
@@ -190,10 +190,12 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
     lines.append(f"{'test':<16} {'statistic':>11} {'reference':>11} {'p-value':>9}  verdict")
     for r in results:
         z = r.extra.get("null_z")
-        beyond = (f" (z = {z:.1f}, normal p {r.extra['null_normal_p']:.2g}, over {r.extra['null_draws']} draws)"
+        beyond = (f" (z = {z:.1f}, tail p {r.extra['null_tail_p']:.2g} [{r.extra['null_tail']}], normal p "
+                  f"{r.extra['null_normal_p']:.2g}, over {r.extra['null_draws']} draws)"
                   if z is not None and np.isfinite(z) else "")
+        flag = " [uncalibrated]" if r.extra.get("calibration") == "uncalibrated" else ""
         lines.append(f"{r.test:<16} {fmt(r.statistic):>11} {fmt(r.reference):>11} {fmt(r.p_value):>9}  "
-                     f"{r.verdict}{beyond}")
+                     f"{r.verdict}{flag}{beyond}")
         if r.test == "integer_percent" and _ran(r):
             lines.append(f"{'':<16} excess {r.extra['excess']:.0f} over the binomial null "
                          f"(mean {r.extra['null_mean']:.0f}, sd {r.extra['null_sd']:.0f})")
@@ -209,6 +211,12 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
         regions = r.extra.get("top_regions")
         if regions and r.p_value is not None and r.p_value < 0.05:
             lines.append(f"{'':<16} look first at: " + "; ".join(x["region"] for x in regions[:3]))
+    from simkit.forensics import holm_alarms
+    from simkit.forensics.core import ALPHA
+
+    uncalibrated = [r.test for r in results if r.extra.get("calibration") == "uncalibrated"]
+    lines.append(f"Holm at {ALPHA:g} over the calibrated tests: " + (", ".join(holm_alarms(results)) or "no alarm")
+                 + (f" (uncalibrated under this null, left out: {', '.join(uncalibrated)})" if uncalibrated else ""))
     note = power_note(results, power)
     if note:
         lines.append(note)
@@ -248,9 +256,10 @@ def handle_forensics(args: argparse.Namespace) -> int:
     counts, edges = histogram(e)
     power = None
     if args.power > 0 and not any_rejects(results) and any(_ran(r) for r in results):
-        from simkit.forensics.power import planted_power
+        from simkit.forensics.power import QUICK_PLANTS, planted_power
 
-        power = planted_power(e, tests, null=args.null, draws=args.draws, replicates=args.power, seed=args.seed)
+        power = planted_power(e, tests, null=args.null, draws=args.draws, replicates=args.power, seed=args.seed,
+                              plants=QUICK_PLANTS)
     if args.json:
         payload = {"tests": [r.to_dict() for r in results], "data": summary}
         if power is not None:

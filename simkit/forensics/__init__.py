@@ -14,22 +14,32 @@ from typing import Iterable
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
 from simkit.forensics import (correlation, dip, fingerprint, integer_percent, klimek, klimek_ml, last_digit,
                               log_vote_rate, second_digit, shpilkin, sobyanin, spikes, zero_five)
 from simkit.forensics.applicable import is_not_applicable, not_applicable, ran, reason_not_applicable
-from simkit.forensics.core import ALPHA, Election, TestResult, check_null, election
+from simkit.forensics.calibration import measured, uncalibrated
+from simkit.forensics.core import ALPHA, Election, TestResult, check_null, election, holm
 from simkit.forensics.nulls import as_seed_sequence
 from simkit.forensics.simulated_null import SimulatedNull
+from simkit.forensics.tails import null_tail
 from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
-           "rejection_rates", "replicate_rejections", "run_each", "replicate_seed", "parse_tests"]
+           "rejection_rates", "replicate_rejections", "run_each", "replicate_seed", "parse_tests", "alternative",
+           "family_p_value", "holm_alarms"]
 
 _MODULES = (second_digit, last_digit, zero_five, log_vote_rate, dip, correlation, sobyanin, fingerprint, klimek,
             klimek_ml, integer_percent, spikes, shpilkin)
 TESTS: dict[str, ModuleType] = {m.ID: m for m in _MODULES}
+
+
+def alternative(test: str) -> str | None:
+    """The direction in which ``test``'s statistic is anomalous (``ALTERNATIVE`` of its module; the Klimek fits
+    compare fit gains, large = anomalous); None for the descriptive fingerprint."""
+    if test == fingerprint.ID:
+        return None
+    return getattr(TESTS[test], "ALTERNATIVE", "greater")
 
 
 def parse_tests(text: str | None) -> list[str]:
@@ -44,10 +54,12 @@ def parse_tests(text: str | None) -> list[str]:
 
 
 def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
-                              seed: np.random.SeedSequence, workers: int | None = None) -> dict[str, np.ndarray]:
+                              seed: np.random.SeedSequence, workers: int | None = None,
+                              null: str = "simulated") -> dict[str, np.ndarray]:
     """Each test's statistic on ``draws`` honest elections matched to ``e`` (shape (draws,) per test, or
-    ``MAX_NULL_DRAWS`` for model fits): :class:`simkit.forensics.simulated_null.SimulatedNull`, waited for."""
-    with SimulatedNull(e, tests, draws, seed, workers) as null:
+    ``MAX_NULL_DRAWS`` for model fits) under the honest model of ``null``:
+    :class:`simkit.forensics.simulated_null.SimulatedNull`, waited for."""
+    with SimulatedNull(e, tests, draws, seed, workers, model=null) as null:
         return null.values()
 
 
@@ -70,10 +82,10 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
     reasons = {test: reason_not_applicable(e, test) for test in ids}
     skipped = {test: not_applicable(test, null, reason) for test, reason in reasons.items() if reason}
     ids = [test for test in ids if not reasons[test]]
-    if null != "simulated" or not ids:
+    if null == "textbook" or not ids:
         done = {test: _run_one(e, test, null, draws, children[test], None, tolerate) for test in ids}
-        return {test: skipped.get(test) or done[test] for test in reasons}
-    with SimulatedNull(e, ids, draws, simulated_seed) as simulated:
+        return _with_calibration({test: skipped.get(test) or done[test] for test in reasons}, null)
+    with SimulatedNull(e, ids, draws, simulated_seed, model=null) as simulated:
         # each test runs in a thread while the null draws run: a test's own work (fits, bootstraps, exact
         # nulls; compiled code releases the GIL) overlaps the draws, and its p-value waits for them
         with ThreadPoolExecutor(len(ids)) as threads:
@@ -81,9 +93,39 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
                                             simulated.pending(test), tolerate) for test in ids}
             results = {test: future.result() for test, future in futures.items()}
         null_values = simulated.values()
-    done = {test: result if is_not_applicable(result) else _with_null_z(result, null_values[test])
+    done = {test: result if result is None or is_not_applicable(result) else _with_null_z(result, null_values[test])
             for test, result in results.items()}
-    return {test: skipped.get(test) or done[test] for test in reasons}
+    return _with_calibration({test: skipped.get(test) or done[test] for test in reasons}, null)
+
+
+def _with_calibration(results: dict[str, TestResult | None], null: str) -> dict[str, TestResult | None]:
+    """Add ``calibration`` to each result: ``uncalibrated`` when its measured size under ``null`` is above
+    nominal (:mod:`simkit.forensics.calibration`), ``calibrated`` when measured and not, ``not measured``."""
+    flagged, measured_tests = uncalibrated(null), {t for counts in measured(null).values() for t in counts}
+
+    def mark(test: str, result: TestResult | None) -> TestResult | None:
+        if result is None or result.p_value is None:
+            return result
+        status = "uncalibrated" if test in flagged else "calibrated" if test in measured_tests else "not measured"
+        return replace(result, extra={**result.extra, "calibration": status})
+
+    return {test: mark(test, result) for test, result in results.items()}
+
+
+def family_p_value(result: TestResult) -> float | None:
+    """The p-value a family-wise verdict uses: the simulated null's direction-aware tail p-value
+    (``null_tail_p``, past the Monte Carlo floor) when there is one, else the test's p-value; None for a
+    descriptive or an uncalibrated test (left out of the family)."""
+    if result.p_value is None or result.extra.get("calibration") == "uncalibrated":
+        return None
+    return result.extra.get("null_tail_p", result.p_value)
+
+
+def holm_alarms(results: Iterable[TestResult], alpha: float = ALPHA) -> list[str]:
+    """Tests rejecting after Holm's correction at ``alpha`` over the calibrated tests (:func:`family_p_value`)."""
+    results = list(results)
+    adjusted = holm([family_p_value(r) for r in results])
+    return [r.test for r, p in zip(results, adjusted) if p is not None and p <= alpha]
 
 
 def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.SeedSequence, null_statistics,
@@ -98,17 +140,14 @@ def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.Seed
 
 
 def _with_null_z(result: TestResult, null_statistics: np.ndarray) -> TestResult:
-    """Add ``null_z`` = (statistic - simulated null mean) / null sd, ``null_draws``, and ``null_normal_p``
-    = 2 P(Z > |null_z|): how far beyond its null a test lies when the Monte Carlo p-value sits at its floor
-    1 / (draws + 1), which no correction across tests at 0.01 can pass (12 tests at 1,000 draws; 1 / 40 for
-    the Klimek fits). The normal p-value approximates the null's tail by a normal; two-sided, so it is
-    conservative for the one-sided tests."""
-    sims = null_statistics[np.isfinite(null_statistics)]
-    spread = float(sims.std(ddof=1)) if sims.size > 1 else 0.0
-    z = (result.statistic - float(sims.mean())) / spread if spread > 0 else float("nan")
-    normal_p = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else float("nan")
-    return replace(result, extra={**result.extra, "null_z": z, "null_draws": int(sims.size),
-                                  "null_normal_p": normal_p})
+    """Add where the statistic lies in its simulated null, in the test's direction
+    (:func:`simkit.forensics.tails.null_tail`: ``null_z``, ``null_draws``, ``null_normal_p``, ``null_tail_p``,
+    ``null_tail``): how far beyond its null a test lies when the Monte Carlo p-value sits at its floor
+    1 / (draws + 1), which no correction across tests at 0.01 can pass."""
+    direction = alternative(result.test)
+    if direction is None:
+        return result
+    return replace(result, extra={**result.extra, **null_tail(result.statistic, null_statistics, direction)})
 
 
 def replicate_rejections(ds: xr.Dataset, tests: Iterable[str] | None = None, *, null: str = "textbook",

@@ -24,37 +24,97 @@ def generator_state(seed: np.random.SeedSequence) -> np.ndarray:
     return seed.generate_state(4, np.uint64)
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _station_counts(state, station, registered, turnout, share, other_proportions, leader, log_factorials, ballots,
+                    votes):
+    """Exact counts of one station at latent ``turnout`` and ``share``: ballots, the leader's votes, and the
+    other options multinomially (as a chain of binomials) at the station's ``other_proportions``; returns the
+    generator state."""
+    n_others = other_proportions.shape[1]
+    cast, state = kernels.binomial_sample(state, registered[station], turnout, log_factorials)
+    ballots[station] = cast
+    drawn, state = kernels.binomial_sample(state, cast, share, log_factorials)
+    votes[station, leader] = drawn
+    remaining = cast - drawn
+    mass_left = 1.0
+    column = 0
+    for other in range(n_others):
+        if column == leader:
+            column += 1
+        if other == n_others - 1:
+            votes[station, column] = remaining
+            break
+        p = other_proportions[station, other] / mass_left if mass_left > 1e-12 else 1.0
+        drawn, state = kernels.binomial_sample(state, remaining, min(max(p, 0.0), 1.0), log_factorials)
+        votes[station, column] = drawn
+        remaining -= drawn
+        mass_left -= other_proportions[station, other]
+        column += 1
+    return state
+
+
+@numba.njit(inline="always")
+def _expit(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _honest_counts(registered, turnout_center, share_center, turnout_scale, share_scale, correlation,
                    other_proportions, leader, state_words, log_factorials, ballots, votes):
     state = (state_words[0], state_words[1], state_words[2], state_words[3])
     independent = math.sqrt(1.0 - correlation * correlation)
-    n_others = other_proportions.shape[1]
     for station in range(registered.shape[0]):
         z1, state = kernels.normal_sample(state)
         z2, state = kernels.normal_sample(state)
-        turnout = 1.0 / (1.0 + math.exp(-(turnout_center[station] + turnout_scale * z1)))
-        share = 1.0 / (1.0 + math.exp(-(share_center[station]
-                                        + share_scale * (correlation * z1 + independent * z2))))
-        cast, state = kernels.binomial_sample(state, registered[station], turnout, log_factorials)
-        ballots[station] = cast
-        drawn, state = kernels.binomial_sample(state, cast, share, log_factorials)
-        votes[station, leader] = drawn
-        remaining = cast - drawn
-        mass_left = 1.0
-        column = 0
-        for other in range(n_others):
-            if column == leader:
-                column += 1
-            if other == n_others - 1:
-                votes[station, column] = remaining
-                break
-            p = other_proportions[station, other] / mass_left if mass_left > 1e-12 else 1.0
-            drawn, state = kernels.binomial_sample(state, remaining, min(max(p, 0.0), 1.0), log_factorials)
-            votes[station, column] = drawn
-            remaining -= drawn
-            mass_left -= other_proportions[station, other]
-            column += 1
+        turnout = _expit(turnout_center[station] + turnout_scale * z1)
+        share = _expit(share_center[station] + share_scale * (correlation * z1 + independent * z2))
+        state = _station_counts(state, station, registered, turnout, share, other_proportions, leader,
+                                log_factorials, ballots, votes)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _resampled_counts(registered, turnout_center, share_center, slope, station_pool, pool_offsets, pool_turnout,
+                      pool_share, other_proportions, leader, state_words, log_factorials, ballots, votes):
+    state = (state_words[0], state_words[1], state_words[2], state_words[3])
+    for station in range(registered.shape[0]):
+        pool = station_pool[station]
+        start, size = pool_offsets[pool], pool_offsets[pool + 1] - pool_offsets[pool]
+        u, state = kernels._uniform(state)
+        pick = start + min(int(u * size), size - 1)
+        residual_t = pool_turnout[pick]
+        turnout = _expit(turnout_center[station] + residual_t)
+        share = _expit(share_center[station] + slope[station] * residual_t + pool_share[pick])
+        state = _station_counts(state, station, registered, turnout, share, other_proportions, leader,
+                                log_factorials, ballots, votes)
+
+
+def _empty_counts(registered: np.ndarray, proportions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = registered.shape[0]
+    return np.empty(n, dtype=np.int64), np.empty((n, proportions.shape[1] + 1), dtype=np.int64)
+
+
+def resampled_counts(registered: np.ndarray, turnout_center: np.ndarray, share_center: np.ndarray,
+                     slope: np.ndarray, station_pool: np.ndarray, pool_offsets: np.ndarray,
+                     pool_turnout: np.ndarray, pool_share: np.ndarray, other_proportions: np.ndarray, leader: int,
+                     seed: np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray]:
+    """One honest election of the hierarchical model (:mod:`simkit.forensics.hierarchical`): ``ballots``
+    (station,) and ``votes`` (station, option) int64.
+
+    Station ``s`` draws one residual pair uniformly from its pool ``station_pool[s]`` (pool ``p`` holds
+    ``pool_turnout``/``pool_share[pool_offsets[p]:pool_offsets[p + 1]]``); latent ``logit t = turnout_center[s]
+    + e_t`` and ``logit v = share_center[s] + slope[s] e_t + e_v``; counts as in :func:`honest_counts`.
+    """
+    registered = np.ascontiguousarray(registered, dtype=np.int64)
+    proportions = np.ascontiguousarray(other_proportions, dtype=np.float64)
+    ballots, votes = _empty_counts(registered, proportions)
+    as_float = [np.ascontiguousarray(a, dtype=np.float64) for a in (turnout_center, share_center, slope)]
+    _resampled_counts(registered, *as_float, np.ascontiguousarray(station_pool, dtype=np.int64),
+                      np.ascontiguousarray(pool_offsets, dtype=np.int64),
+                      np.ascontiguousarray(pool_turnout, dtype=np.float64),
+                      np.ascontiguousarray(pool_share, dtype=np.float64), proportions, int(leader),
+                      generator_state(seed), kernels.log_factorial_table(int(registered.max(initial=0))), ballots,
+                      votes)
+    return ballots, votes
 
 
 def honest_counts(registered: np.ndarray, turnout_center: np.ndarray, share_center: np.ndarray,
@@ -71,9 +131,7 @@ def honest_counts(registered: np.ndarray, turnout_center: np.ndarray, share_cent
     """
     registered = np.ascontiguousarray(registered, dtype=np.int64)
     proportions = np.ascontiguousarray(other_proportions, dtype=np.float64)
-    n = registered.shape[0]
-    ballots = np.empty(n, dtype=np.int64)
-    votes = np.empty((n, proportions.shape[1] + 1), dtype=np.int64)
+    ballots, votes = _empty_counts(registered, proportions)
     _honest_counts(registered, np.ascontiguousarray(turnout_center, dtype=np.float64),
                    np.ascontiguousarray(share_center, dtype=np.float64), float(turnout_scale), float(share_scale),
                    float(correlation), proportions, int(leader), generator_state(seed),

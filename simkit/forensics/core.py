@@ -19,7 +19,11 @@ import xarray as xr
 
 from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
-NULLS = ("textbook", "simulated")
+#: ``--null`` names: each test's own null, the hierarchical honest model, the earlier flat one
+#: (:mod:`simkit.forensics.nulls`)
+NULLS = ("textbook", "simulated", "flat")
+#: directions of a test's alternative: large statistics anomalous, small ones, or both
+ALTERNATIVES = ("greater", "less", "two-sided")
 ALPHA = 0.05
 INVALID_OPTION = "invalid"
 
@@ -189,20 +193,28 @@ def check_null(null: str) -> None:
 def simulated_p_value(observed: float, null_statistics: np.ndarray, sided: str) -> tuple[float, float]:
     """Monte Carlo p-value (1 + #as extreme) / (1 + draws) and the null mean used as reference.
 
-    ``sided``: ``"greater"`` (large values are anomalous), ``"less"``, or ``"two"`` (distance from the null mean).
+    ``sided`` (:data:`ALTERNATIVES`; ``"two"`` is read as two-sided): ``"greater"`` (large values are
+    anomalous), ``"less"``, or ``"two-sided"`` (distance from the null mean).
     """
     sims = np.asarray(null_statistics, dtype=float)
     sims = sims[np.isfinite(sims)]
     if sims.size == 0:
         raise ValueError("the statistic could not be computed on any simulated honest election")
     center = float(sims.mean())
-    if sided == "greater":
-        extreme = sims >= observed
-    elif sided == "less":
-        extreme = sims <= observed
-    else:
-        extreme = np.abs(sims - center) >= abs(observed - center)
-    return float((1 + extreme.sum()) / (1 + sims.size)), center
+    extreme = np.count_nonzero(directed(sims, center, sided) >= directed(np.float64(observed), center, sided))
+    return float((1 + extreme) / (1 + sims.size)), center
+
+
+def directed(values: np.ndarray, center: float, alternative: str) -> np.ndarray:
+    """Values turned so that larger is more anomalous in direction ``alternative``: ``x`` (greater), ``-x``
+    (less), ``|x - center|`` (two-sided)."""
+    if alternative == "greater":
+        return values
+    if alternative == "less":
+        return -values
+    if alternative in ("two-sided", "two"):
+        return np.abs(values - center)
+    raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
 
 
 def verdict(p_value: float | None, alpha: float = ALPHA) -> str:

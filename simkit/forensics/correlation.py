@@ -11,6 +11,7 @@ from scipy import stats
 from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, top_regions, verdict
 
 ID = "correlation"
+ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
 
 
 def statistic(e: Election) -> float:
@@ -25,7 +26,7 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     if null == "textbook":
         p_value, reference = float(stats.pearsonr(e.turnout, e.leader_share).pvalue), 0.0
     else:
-        p_value, reference = simulated_p_value(r, null_statistics, "two")
+        p_value, reference = simulated_p_value(r, null_statistics, ALTERNATIVE)
     t, v = e.turnout, e.leader_share
     contribution = (t - t.mean()) * (v - v.mean()) / (t.std() * v.std() * e.n)  # sums to r
     return TestResult(test=ID, statistic=r, reference=reference, p_value=p_value, null=null,

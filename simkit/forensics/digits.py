@@ -33,4 +33,4 @@ def digit_mean_p_value(mean: float, expected_mean: float, variance: float, n: in
     if null == "textbook":
         z = (mean - expected_mean) / np.sqrt(variance / n)
         return float(2 * stats.norm.sf(abs(z))), expected_mean
-    return simulated_p_value(mean, null_statistics, "two")
+    return simulated_p_value(mean, null_statistics, "two-sided")

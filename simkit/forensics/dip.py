@@ -13,6 +13,7 @@ import numpy as np
 from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, verdict
 
 ID = "dip"
+ALTERNATIVE = "greater"  #: the direction in which the statistic is anomalous
 
 
 def statistic(e: Election) -> float:
@@ -30,6 +31,6 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         dip, p_value, reference = float(dip), float(p_value), None
     else:
         dip = statistic(e)
-        p_value, reference = simulated_p_value(dip, null_statistics, "greater")
+        p_value, reference = simulated_p_value(dip, null_statistics, ALTERNATIVE)
     return TestResult(test=ID, statistic=dip, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value), extra={"stations_tested": e.n})

@@ -2,7 +2,7 @@
 
 Descriptive (no p-value). The statistic is the share of stations with turnout and leader share both above 0.8
 (the "upper-right smear" of ballot stuffing); the reference is the same share in the simulated honest elections
-when ``null="simulated"``, else None.
+under a simulated null (``simulated``, ``flat``), else None.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     counts, edges = histogram(e)
     peak = np.unravel_index(np.argmax(counts), counts.shape)
     centres = (edges[:-1] + edges[1:]) / 2
-    reference = float(np.mean(null_statistics)) if null == "simulated" else None
+    reference = float(np.mean(null_statistics)) if null != "textbook" else None
     return TestResult(test=ID, statistic=statistic(e), reference=reference, p_value=None, null=null,
                       verdict="descriptive",
                       extra={"peak_turnout": float(centres[peak[0]]), "peak_leader_share": float(centres[peak[1]]),

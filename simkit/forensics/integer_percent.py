@@ -26,6 +26,7 @@ from simkit.forensics import compiled_draws, integer_exact
 from simkit.forensics.nulls import as_seed_sequence
 
 ID = "integer_percent"
+ALTERNATIVE = "greater"  #: the direction in which the statistic is anomalous
 MIN_REGISTERED = 100
 MAX_RATE = 0.99
 WINDOW = 0.05  # percentage points
@@ -194,7 +195,7 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         reference = null_mean
     else:
         statistic_value = statistic(e)
-        p_value, reference = simulated_p_value(statistic_value, null_statistics, "greater")
+        p_value, reference = simulated_p_value(statistic_value, null_statistics, ALTERNATIVE)
     mask = used(e)
     surplus = np.zeros(e.n)  # observed integer (0/1) minus its null probability
     surplus[mask] = integer_stations(e.registered[mask], e.ballots[mask], e.leader_votes[mask]) - expected

@@ -10,6 +10,7 @@ from simkit.forensics.core import Election, TestResult, check_null, verdict
 from simkit.forensics.digits import candidate_counts, digit_mean_p_value
 
 ID = "last_digit"
+ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
 MIN_COUNT = 100
 UNIFORM_MEAN, UNIFORM_VARIANCE = 4.5, 8.25
 

@@ -12,6 +12,7 @@ from scipy import stats
 from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, verdict
 
 ID = "log_vote_rate"
+ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
 
 
 def log_vote_rate(e: Election) -> np.ndarray:
@@ -35,7 +36,7 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     if null == "textbook":
         p_value, reference = float(stats.skewtest(rate).pvalue), 0.0
     else:
-        p_value, reference = simulated_p_value(skew, null_statistics, "two")
+        p_value, reference = simulated_p_value(skew, null_statistics, ALTERNATIVE)
     return TestResult(test=ID, statistic=skew, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
                       extra={"kurtosis": kurtosis, "kurtosis_p_value_textbook": float(stats.kurtosistest(rate).pvalue),

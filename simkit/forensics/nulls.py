@@ -1,6 +1,16 @@
-"""Null elections: binomial resampling at observed rates, and honest elections matched to the data.
+"""The nulls a forensic test can be read against, in one registry, and the flat honest model.
 
-The *simulated* null is an honest election shaped like the one under study:
+:data:`NULL_MODELS` maps each ``--null`` name that simulates honest elections to its model's fit function:
+
+- ``simulated``: the hierarchical honest model (:mod:`simkit.forensics.hierarchical`: district and region
+  effects shrunk by empirical Bayes, a regional turnout–share slope, station size, residual pairs resampled
+  within districts, fitted on a trimmed core);
+- ``flat``: the earlier one-level model of this module (below), kept for comparison.
+
+``textbook`` is each test's own analytic or resampling null (its module docstring). A fitted model has
+``counts(registered, leader, seed) -> (ballots, votes)``; :func:`simulate_honest` turns it into an election.
+
+The *flat* null is an honest election shaped like the one under study:
 
 - station registers and regions as observed;
 - latent turnout and leader support per station are logit-normal, ``logit t = c_t[region] + s_t z_1`` and
@@ -28,6 +38,7 @@ from scipy import special, stats
 
 from simkit.forensics import compiled_draws
 from simkit.forensics.core import Election
+from simkit.forensics.hierarchical import fit_hierarchical
 
 ROBUST_Z = 2.5
 MIN_REGION_STATIONS = 10
@@ -45,6 +56,12 @@ class HonestModel:
     correlation: float
     other_proportions: np.ndarray
     low_anomaly_share: float
+
+    def counts(self, registered: np.ndarray, leader: int, seed: np.random.SeedSequence):
+        """One honest election's ``(ballots, votes)`` at these registers (compiled draws)."""
+        return compiled_draws.honest_counts(registered, self.turnout_center, self.share_center,
+                                            self.turnout_scale, self.share_scale, self.correlation,
+                                            self.other_proportions, leader, seed)
 
     def describe(self) -> dict[str, float]:
         return {"turnout_logit_scale": self.turnout_scale, "share_logit_scale": self.share_scale,
@@ -108,13 +125,15 @@ def fit_honest(e: Election) -> HonestModel:
                        correlation=rho, other_proportions=proportions, low_anomaly_share=float(bulk.mean()))
 
 
-def simulate_honest(e: Election, model: HonestModel, seed: np.random.SeedSequence) -> Election:
-    """One honest election on the stations of ``e`` (same registers, regions and option order), drawn by
-    :func:`simkit.forensics.compiled_draws.honest_counts` from ``seed`` alone; stations that draw no ballots
-    are left out, as in real returns."""
-    ballots, votes = compiled_draws.honest_counts(e.registered, model.turnout_center, model.share_center,
-                                                  model.turnout_scale, model.share_scale, model.correlation,
-                                                  model.other_proportions, e.leader, seed)
+#: ``--null`` name -> fit function of its honest model (``textbook`` needs none)
+NULL_MODELS = {"simulated": fit_hierarchical, "flat": fit_honest}
+
+
+def simulate_honest(e: Election, model, seed: np.random.SeedSequence) -> Election:
+    """One honest election on the stations of ``e`` (same registers, regions and option order), drawn by the
+    model's compiled ``counts`` from ``seed`` alone; stations that draw no ballots are left out, as in real
+    returns."""
+    ballots, votes = model.counts(e.registered, e.leader, seed)
     honest = e.with_counts(ballots, votes)
     cast = ballots > 0  # the rule ``election`` applies to real returns: stations without ballots are left out
     return honest if cast.all() else honest.stations(cast)

@@ -1,14 +1,16 @@
-"""What the data could have detected: power of each test against planted manipulation, on honest
-elections shaped like the one under study.
+"""What the data could have detected: size and power of each test on honest elections shaped like the one under
+study, with and without planted manipulation.
 
-When no test rejects, "no anomaly found" must not be read as "no fraud". This module simulates
-``replicates`` honest elections matched to the data (the simulated null's model, :mod:`simkit.forensics.nulls`:
-registers and regions as observed, turnout and support fitted to the low-anomaly part), plants each
-manipulation of :data:`PLANTS` with simkit's own mechanisms (:mod:`simkit.model.manipulation`) for the
-leader, runs the tests with the same null, and reports the share of replicates in which each test
-rejects at α = 0.05: its power at this election's size and shape against that manipulation. The
-``none`` row (nothing planted) is the test's size on the same simulations: a power is worth only what
-it exceeds the size by (a textbook null that rejects honest elections "detects" everything).
+When no test rejects, "no anomaly found" must not be read as "no fraud". This module simulates ``replicates``
+honest elections from the hierarchical honest model fitted to the data (:mod:`simkit.forensics.hierarchical`:
+registers, regions and districts as observed), plants each manipulation of :data:`PLANTS` with simkit's own
+mechanisms (:mod:`simkit.model.manipulation`) for the leader, runs the tests with the chosen null (fitted again to
+each planted election, as on real data), and reports the share of replicates in which each test rejects at
+α = 0.05: its power at this election's size and shape against that manipulation. The ``none`` row (nothing
+planted) is the test's size on the same simulations: a power is worth only what it exceeds the size by.
+
+The ``district_stuffing`` row plants stuffing at every station of whole districts: a null fitted per district
+reads that as honest district heterogeneity, and the row measures that loss of power.
 """
 from __future__ import annotations
 
@@ -16,53 +18,88 @@ from typing import Iterable
 
 import numpy as np
 
-from simkit.config_manipulation import BallotStuffing, ProtocolFabrication
+from simkit.config_manipulation import BallotStuffing, CoercedTurnout, ProtocolFabrication
 from simkit.forensics.applicable import ran
-from simkit.forensics.core import ALPHA, Election
-from simkit.forensics.nulls import as_seed_sequence, fit_honest, simulate_honest
+from simkit.forensics.core import ALPHA, INVALID_OPTION, Election
+from simkit.forensics.hierarchical import fit_hierarchical, station_district
+from simkit.forensics.nulls import as_seed_sequence, simulate_honest
 from simkit.model.manipulation import MECHANISMS
 
-#: planted manipulations: id -> (description, mechanism block); strengths are stated, not estimated
+#: share of stations (or of the stations of whole districts) that a planted manipulation touches
+TOUCHED = 0.10
+_STUFFING = dict(name="stuffing", kind="ballot_stuffing", beneficiary="leader", f_extreme=0.0, theta=0.1,
+                 alpha=2.0)
+
+#: planted manipulations: id -> (description, mechanism block, confined to whole districts); strengths are stated
 PLANTS = {
-    "none": ("nothing planted (the size)", None),
+    "none": ("nothing planted (the size)", None, False),
     "stuffing": ("incremental stuffing (Klimek model) at 10% of stations, stuffing fraction |N(0, 0.1)|",
-                 BallotStuffing(name="stuffing", kind="ballot_stuffing", beneficiary="leader",
-                                f_incremental=0.10, f_extreme=0.0, theta=0.1, alpha=2.0)),
+                 BallotStuffing(f_incremental=TOUCHED, **_STUFFING), False),
+    "district_stuffing": ("the same stuffing at every station of whole districts drawn at random until they "
+                          "hold 10% of stations", BallotStuffing(f_incremental=1.0, **_STUFFING), True),
+    "coercion": ("coerced turnout at 10% of stations: 20% of the register coerced, compliance 0.5, loyalty 0.9",
+                 CoercedTurnout(name="coercion", kind="coerced_turnout", beneficiary="leader",
+                                station_probability=TOUCHED, share=0.2, compliance=0.5, loyalty=0.9), False),
     "rounding": ("fabricated protocols at 2% of stations: turnout and leader share rounded to whole percents",
                  ProtocolFabrication(name="rounding", kind="protocol_fabrication", beneficiary="leader",
-                                     station_probability=0.02, round_to_percent=True, rounded="both")),
+                                     station_probability=0.02, round_to_percent=True, rounded="both"), False),
 }
+
+#: the plants ``simkit forensics --power`` runs (the panel script ``benchmarks/power_panel.py`` runs them all)
+QUICK_PLANTS = ("none", "stuffing", "rounding")
+
+
+def whole_districts(e: Election, share: float, rng: np.random.Generator) -> np.ndarray:
+    """Stations (bool, shape (station,)) of districts drawn in random order until they hold ``share`` of them."""
+    _, district = np.unique(station_district(e), return_inverse=True)
+    sizes = np.bincount(district)
+    order = rng.permutation(sizes.size)
+    chosen = order[:int(np.searchsorted(np.cumsum(sizes[order]), share * e.n)) + 1]
+    return np.isin(district, chosen)
 
 
 def planted(e: Election, plant: str, rng: np.random.Generator) -> Election:
-    """``e`` with the manipulation :data:`PLANTS` ``[plant]`` applied for its leader at every eligible station
-    (``station_probability`` picks them from ``rng``)."""
-    _, block = PLANTS[plant]
+    """``e`` with the manipulation :data:`PLANTS` ``[plant]`` applied for its leader; the ``invalid`` column (when
+    the ballot has one) is passed to the mechanism, so stuffing does not take spoiled ballots."""
+    _, block, by_district = PLANTS[plant]
     if block is None:
         return e
-    selected = rng.random(e.n) < block.station_probability
+    selected = whole_districts(e, TOUCHED, rng) if by_district else rng.random(e.n) < block.station_probability
+    invalid = e.options.index(INVALID_OPTION) if INVALID_OPTION in e.options else None
     ballots, votes, _, _ = MECHANISMS[block.kind](e.registered, e.ballots, e.votes, selected=selected,
-                                                  beneficiary=e.leader, invalid=None, params=block, rng=rng)
+                                                  beneficiary=e.leader, invalid=invalid, params=block, rng=rng)
     return e.with_counts(ballots, votes)
 
 
 def planted_power(e: Election, tests: Iterable[str], *, null: str = "textbook", draws: int = 99,
-                  replicates: int = 5, seed=None) -> dict[str, dict[str, float | None]]:
+                  replicates: int = 5, seed=None, plants: Iterable[str] | None = None,
+                  ) -> dict[str, dict[str, float | None]]:
     """plant -> test -> share of ``replicates`` planted elections shaped like ``e`` in which the test rejects
     at α = 0.05 (None where it cannot run); the tests use ``null`` with ``draws``."""
+    counts = planted_rejections(e, tests, null=null, draws=draws, replicates=replicates, seed=seed, plants=plants)
+    return {plant: {t: (k / n if n else None) for t, (k, n) in row.items()} for plant, row in counts.items()}
+
+
+def planted_rejections(e: Election, tests: Iterable[str], *, null: str = "simulated", draws: int = 99,
+                       replicates: int = 5, seed=None, plants: Iterable[str] | None = None,
+                       ) -> dict[str, dict[str, tuple[int, int]]]:
+    """plant -> test -> (rejections at α = 0.05, replicates where it ran). Plant ``p`` uses the ``p``-th child
+    of ``seed`` (its position in :data:`PLANTS`), whichever plants are asked for."""
     from simkit.forensics import run_each
 
-    model = fit_honest(e)
+    model = fit_hierarchical(e)
     tests = [t for t in tests if t != "fingerprint"]
-    power: dict[str, dict[str, float | None]] = {}
-    for plant, plant_seed in zip(PLANTS, as_seed_sequence(seed).spawn(len(PLANTS))):
+    chosen = list(PLANTS) if plants is None else list(plants)
+    seeds = dict(zip(PLANTS, as_seed_sequence(seed).spawn(len(PLANTS))))
+    result: dict[str, dict[str, tuple[int, int]]] = {}
+    for plant in chosen:
         rejections: dict[str, list[bool]] = {t: [] for t in tests}
-        for child in plant_seed.spawn(replicates):
+        for child in seeds[plant].spawn(replicates):
             honest_seed, plant_rng_seed, test_seed = child.spawn(3)
             election = planted(simulate_honest(e, model, honest_seed), plant,
                                np.random.default_rng(plant_rng_seed))
-            for test, result in run_each(election, tests, null, draws, test_seed, tolerate=True).items():
-                if ran(result):
-                    rejections[test].append(result.p_value < ALPHA)
-        power[plant] = {t: float(np.mean(v)) if v else None for t, v in rejections.items()}
-    return power
+            for test, outcome in run_each(election, tests, null, draws, test_seed, tolerate=True).items():
+                if outcome is not None and ran(outcome):
+                    rejections[test].append(outcome.p_value < ALPHA)
+        result[plant] = {t: (int(np.sum(v)), len(v)) for t, v in rejections.items()}
+    return result

@@ -12,6 +12,7 @@ from simkit.forensics.core import Election, TestResult, check_null, verdict
 from simkit.forensics.digits import benford_second_digit, candidate_counts, digit_mean_p_value, second_digit
 
 ID = "second_digit"
+ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
 MIN_COUNT = 10
 
 

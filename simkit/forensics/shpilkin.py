@@ -15,6 +15,7 @@ from simkit.forensics.core import (Election, TestResult, check_null, simulated_p
 from simkit.forensics.nulls import as_seed_sequence
 
 ID = "shpilkin"
+ALTERNATIVE = "greater"  #: the direction in which the statistic is anomalous
 BIN_WIDTH = 0.01
 
 
@@ -51,7 +52,7 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         boot = np.array([excess[idx].sum() / e.ballots[idx].sum() for idx in picks])
         p_value, reference = float((1 + (boot <= 0).sum()) / (1 + draws)), 0.0
     else:
-        p_value, reference = simulated_p_value(share, null_statistics, "greater")
+        p_value, reference = simulated_p_value(share, null_statistics, ALTERNATIVE)
     return TestResult(test=ID, statistic=share, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
                       extra={"excess_votes": float(excess.sum()), "clean_turnout": peak,

@@ -1,6 +1,6 @@
 """The simulated null: each test's statistic on honest elections matched to the data, drawn in the background.
 
-:class:`SimulatedNull` fits the honest model (:mod:`simkit.forensics.nulls`) and starts the draws: in worker
+:class:`SimulatedNull` fits an honest model (:data:`simkit.forensics.nulls.NULL_MODELS`) and starts the draws: in worker
 processes for large elections (every core; not inside daemonic processes such as dask workers), else at once
 in this process. While workers draw, the caller runs the tests on the observed election; each test receives
 :meth:`SimulatedNull.pending` ``(test)``, an array-like whose values are waited for only when the test's
@@ -24,7 +24,7 @@ from typing import Iterable
 import numpy as np
 
 from simkit.forensics.core import Election
-from simkit.forensics.nulls import fit_honest, simulate_honest
+from simkit.forensics.nulls import NULL_MODELS, simulate_honest
 from simkit.processes import process_pool, stop_pool
 
 #: below this many station-draws (stations × null draws) the simulated null stays in this process
@@ -36,18 +36,19 @@ _job: tuple | None = None  # (election, model, tests, limits) in a worker proces
 
 
 class SimulatedNull:
-    """Each test's statistic on ``draws`` honest elections matched to ``e`` (see the module docstring).
+    """Each test's statistic on ``draws`` honest elections matched to ``e`` by the honest model of the null
+    named ``model`` (:data:`simkit.forensics.nulls.NULL_MODELS`; see the module docstring).
 
     Use as a context manager (the worker processes stop on exit); :meth:`values` waits for every draw.
     """
 
     def __init__(self, e: Election, tests: Iterable[str], draws: int, seed: np.random.SeedSequence,
-                 workers: int | None = None):
+                 workers: int | None = None, model: str = "simulated"):
         from simkit.forensics import TESTS
 
         self.tests = list(tests)
         self.limits = {t: min(draws, getattr(TESTS[t], "MAX_NULL_DRAWS", draws)) for t in self.tests}
-        job = (e, fit_honest(e), self.tests, self.limits)
+        job = (e, NULL_MODELS[model](e), self.tests, self.limits)
         children = seed.spawn(draws)
         workers = workers or os.cpu_count() or 1
         self._values: dict[str, np.ndarray] | None = None

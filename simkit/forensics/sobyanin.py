@@ -12,6 +12,7 @@ from scipy import stats
 from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, verdict
 
 ID = "sobyanin"
+ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
 
 
 def statistic(e: Election) -> float:
@@ -29,7 +30,7 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         t = (slope - national_share) / fit.stderr
         p_value, reference = float(2 * stats.t.sf(abs(t), e.n - 2)), national_share
     else:
-        p_value, reference = simulated_p_value(slope, null_statistics, "two")
+        p_value, reference = simulated_p_value(slope, null_statistics, ALTERNATIVE)
     return TestResult(test=ID, statistic=slope, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
                       extra={"intercept": float(fit.intercept), "slope_se": float(fit.stderr),

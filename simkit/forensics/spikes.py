@@ -16,6 +16,7 @@ from simkit.forensics.core import Election, TestResult, check_null, simulated_p_
 from simkit.forensics.nulls import as_seed_sequence
 
 ID = "spikes"
+ALTERNATIVE = "greater"  #: the direction in which the statistic is anomalous
 MIN_BALLOTS = 100
 HALF_WIDTH = 0.002
 FRACTIONS = np.unique(np.concatenate([np.arange(1, 20) / 20, [1 / 3, 2 / 3]]))
@@ -58,9 +59,9 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     observed = statistic(e)
     null_resampled = resampled(e, draws, rng)
     if null == "textbook":
-        p_value, reference = simulated_p_value(observed, null_resampled, "greater")
+        p_value, reference = simulated_p_value(observed, null_resampled, ALTERNATIVE)
     else:
-        p_value, reference = simulated_p_value(observed, null_statistics, "greater")
+        p_value, reference = simulated_p_value(observed, null_statistics, ALTERNATIVE)
     mask = _used(e)
     score = np.zeros(e.n)
     score[mask] = _station_score(e.leader_share[mask])

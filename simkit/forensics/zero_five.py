@@ -13,6 +13,7 @@ from simkit.forensics.core import Election, TestResult, check_null, simulated_p_
 from simkit.forensics.digits import candidate_counts
 
 ID = "zero_five"
+ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
 MIN_COUNT = 100
 TEXTBOOK_SHARE = 0.2
 
@@ -46,7 +47,7 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     if null == "textbook":
         p_value, reference = _z_p(share, counts.size), TEXTBOOK_SHARE
     else:
-        p_value, reference = simulated_p_value(share, null_statistics, "two")
+        p_value, reference = simulated_p_value(share, null_statistics, ALTERNATIVE)
     return TestResult(test=ID, statistic=share, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
                       extra={"counts_tested": int(counts.size), "percent_share": percent_share,

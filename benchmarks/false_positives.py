@@ -1,0 +1,168 @@
+"""The false-positive panel: every forensic test under each null on clean elections, and on Russia for contrast.
+
+Clean elections (observers judged them competitive and clean; ``../shared/data/README.md``): Spain Congress
+Nov 2019, Mexico presidential 2012, Bulgaria parliament Jul 2021, Poland presidential 2025 rounds 1 and 2.
+Contrast: Russia Duma 2011 and presidential 2018. Each election is loaded with its preset, every test is run
+under each null with ``--draws`` draws (seed ``--seed``), and one table per null shows, per election and test,
+the Monte Carlo p-value and the null z; a ``*`` marks a rejection at 0.05. Per election: rejections at 0.05 and
+the tests that still reject after Holm's correction at 0.05 over the calibrated tests, using the simulated null's
+direction-aware tail p-values (:func:`simkit.forensics.family_p_value`). Per test: rejections over the clean
+elections. Uncalibrated tests (:mod:`simkit.forensics.calibration`) are marked ``(uncal.)``.
+
+``--write-calibration`` stores the clean elections' rejections per test as the ``panel`` measurement of the
+calibration record (run it with the full panel and all tests). ``--markdown`` prints the tables as the README
+shows them.
+
+Usage::
+
+    python benchmarks/false_positives.py [--draws 200] [--null simulated[,flat,textbook]] [--tests ID,...]
+                                         [--elections NAME,...] [--seed 1] [--json | --markdown]
+                                         [--write-calibration] [--from-json FILE]
+
+``--from-json FILE`` renders (and with ``--write-calibration`` records) a measurement saved by ``--json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from simkit.forensics import election, parse_tests, run_each
+from simkit.forensics.calibration import uncalibrated
+from simkit.forensics.core import ALPHA, NULLS, holm
+
+PANEL = ("spain-2019-11", "mexico-2012", "bulgaria-2021-07", "poland-2025-r1", "poland-2025-r2")
+CONTRAST = ("russia-2011", "russia-2018")
+
+
+def load_election(preset: str):
+    """One election of the shared data by its preset (``special`` rows and inconsistent stations left out)."""
+    from simkit.returns import load_returns
+
+    return election(load_returns(preset=preset))
+
+
+def measure(elections: list[str], nulls: list[str], tests: list[str], draws: int, seed: int) -> dict:
+    """null -> election -> {"stations", "seconds", "results": test -> record or None}."""
+    table: dict = {null: {} for null in nulls}
+    for name in elections:
+        e = load_election(name)
+        for null in nulls:
+            start = time.perf_counter()
+            results = run_each(e, tests, null, draws, seed, tolerate=True)
+            table[null][name] = {
+                "stations": e.n, "seconds": round(time.perf_counter() - start, 1),
+                "results": {t: None if r is None else {
+                    "p_value": r.p_value, "null_z": r.extra.get("null_z"), "tail_p": r.extra.get("null_tail_p"),
+                    "tail": r.extra.get("null_tail"), "calibration": r.extra.get("calibration")}
+                    for t, r in results.items()}}
+            print(f"{name} under {null}: {table[null][name]['seconds']} s", file=sys.stderr)
+    return table
+
+
+def panel_counts(rows: dict, tests: list[str]) -> dict[str, tuple[int, int]]:
+    """test -> (rejections at 0.05, clean elections where it ran)."""
+    counts = {}
+    for test in tests:
+        ran = [rows[name]["results"][test] for name in PANEL if name in rows and rows[name]["results"][test]]
+        counts[test] = (sum(r["p_value"] < ALPHA for r in ran), len(ran))
+    return counts
+
+
+def _cell(record: dict | None) -> str:
+    if record is None:
+        return "n/a"
+    z = record["null_z"]
+    mark = "*" if record["p_value"] < ALPHA else ""
+    return f"{record['p_value']:.3f}{mark}" + ("" if z is None else f" ({z:+.1f})")
+
+
+def family_alarms(row: dict, flagged: frozenset[str]) -> list[str]:
+    """Holm alarms at 0.05 over the calibrated tests of one election's records (tail p-values)."""
+    tests = [t for t, r in row["results"].items() if r and t not in flagged]
+    p = [row["results"][t]["tail_p"] if row["results"][t]["tail_p"] is not None else row["results"][t]["p_value"]
+         for t in tests]
+    return [t for t, q in zip(tests, holm(p)) if q <= ALPHA]
+
+
+def render(table: dict, tests: list[str], draws: int, seed: int, markdown: bool) -> str:
+    out = []
+    for null, rows in table.items():
+        flagged = uncalibrated(null)
+        label = {t: t + (" (uncal.)" if t in flagged else "") for t in tests}
+        header = ["election (stations)"] + [label[t] for t in tests] + ["rejections: calibrated (all)",
+                                                                        "Holm alarms"]
+        body = []
+        for name, row in rows.items():
+            ran = {t: r for t, r in row["results"].items() if r}
+            rejected = [t for t, r in ran.items() if r["p_value"] < ALPHA]
+            calibrated = [t for t in ran if t not in flagged]
+            body.append([f"{name} ({row['stations']:,})"] + [_cell(row["results"][t]) for t in tests]
+                        + [f"{len([t for t in rejected if t not in flagged])} of {len(calibrated)} "
+                           f"({len(rejected)} of {len(ran)})", ", ".join(family_alarms(row, flagged)) or "none"])
+        counts = panel_counts(rows, tests)
+        body.append(["clean elections rejecting"] + [f"{k} of {n}" for k, n in (counts[t] for t in tests)] + ["", ""])
+        title = (f"Null `{null}`, {draws} draws, seed {seed}: Monte Carlo p-value (null z); * rejects at "
+                 f"{ALPHA:g}; Holm at {ALPHA:g} over the calibrated tests with direction-aware tail p-values; "
+                 f"uncalibrated tests: {', '.join(sorted(flagged)) or 'none'} (simkit/forensics/calibration.py).")
+        out.append(title)
+        if markdown:
+            out.append("")
+            out.append("| " + " | ".join(header) + " |")
+            out.append("|" + "---|" * len(header))
+            out += ["| " + " | ".join(cells) + " |" for cells in body]
+        else:
+            widths = [max(len(str(r[i])) for r in [header] + body) for i in range(len(header))]
+            out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in [header] + body]
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--draws", type=int, default=200)
+    p.add_argument("--null", default="simulated", help=f"comma-separated nulls of {NULLS}")
+    p.add_argument("--tests", help="comma-separated test ids (default: all but the descriptive fingerprint)")
+    p.add_argument("--elections", help=f"comma-separated presets (default: {', '.join(PANEL + CONTRAST)})")
+    p.add_argument("--seed", type=int, default=1)
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--markdown", action="store_true")
+    p.add_argument("--write-calibration", action="store_true",
+                   help="store the clean elections' rejections as the calibration record's panel measurement")
+    p.add_argument("--from-json", type=argparse.FileType(), metavar="FILE",
+                   help="render (and record) a measurement saved by --json instead of measuring again")
+    args = p.parse_args(argv)
+    if args.from_json:
+        saved = json.load(args.from_json)
+        table, draws, seed = saved["tables"], saved["draws"], saved["seed"]
+        tests = list(next(iter(next(iter(table.values())).values()))["results"])
+        command = saved.get("command") or (f"python benchmarks/false_positives.py --draws {draws} --null "
+                                           f"{','.join(table)} --seed {seed} --tests {','.join(tests)}")
+    else:
+        nulls = [n.strip() for n in args.null.split(",")]
+        if unknown := [n for n in nulls if n not in NULLS]:
+            p.error(f"--null: unknown {unknown} (choose from {NULLS})")
+        tests = [t for t in parse_tests(args.tests) if t != "fingerprint"]
+        elections = args.elections.split(",") if args.elections else list(PANEL + CONTRAST)
+        draws, seed = args.draws, args.seed
+        table = measure(elections, nulls, tests, draws, seed)
+        command = (f"python benchmarks/false_positives.py --draws {draws} --null {args.null} --seed {seed}"
+                   + (f" --tests {args.tests}" if args.tests else "")
+                   + (f" --elections {args.elections}" if args.elections else ""))
+    if args.write_calibration:
+        from simkit.forensics.calibration import record
+
+        for null, rows in table.items():
+            record(null, "panel", panel_counts(rows, tests), command)
+    if args.json:
+        print(json.dumps({"command": command, "draws": draws, "seed": seed, "alpha": ALPHA, "panel": PANEL,
+                          "tests": tests, "tables": table}))
+    else:
+        print(render(table, tests, draws, seed, args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""Size and power of every forensic test on elections shaped like the clean panel, under one null.
+
+For each panel election (presets as in ``benchmarks/false_positives.py``): ``--replicates`` honest elections
+drawn from the hierarchical honest model fitted to it, and the same with each planted manipulation of
+:data:`simkit.forensics.power.PLANTS` (stuffing at 10% of stations, the same confined to whole districts,
+coerced turnout at 10% of stations, rounded protocols at 2%); the tests run under ``--null`` with ``--draws``
+draws, refitted to each planted election. One table: test × plant -> rejections at 0.05 over all replicates of
+all elections (the ``none`` column is the size). ``--write-calibration`` stores the ``none`` column as the
+``simulated`` measurement of the calibration record (:mod:`simkit.forensics.calibration`).
+
+Usage::
+
+    python benchmarks/power_panel.py [--elections NAME,...] [--replicates 4] [--draws 39] [--null simulated]
+                                     [--tests ID,...] [--seed 1] [--json | --markdown] [--write-calibration]
+                                     [--from-json FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from false_positives import PANEL, load_election  # the sibling script (run as benchmarks/power_panel.py)
+from simkit.forensics import parse_tests
+from simkit.forensics.power import PLANTS, planted_rejections
+
+
+def measure(elections: list[str], tests: list[str], null: str, draws: int, replicates: int, seed: int) -> dict:
+    """election -> plant -> test -> [rejections, n]."""
+    table = {}
+    for name in elections:
+        start = time.perf_counter()
+        table[name] = {plant: {t: list(v) for t, v in row.items()} for plant, row in planted_rejections(
+            load_election(name), tests, null=null, draws=draws, replicates=replicates, seed=seed).items()}
+        print(f"{name}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    return table
+
+
+def pooled(table: dict, plant: str, test: str) -> tuple[int, int]:
+    """(rejections, runs) of ``test`` under ``plant`` over every election of ``table``."""
+    pairs = [table[name][plant][test] for name in table]
+    return sum(k for k, _ in pairs), sum(n for _, n in pairs)
+
+
+def render(table: dict, tests: list[str], header_note: str, markdown: bool) -> str:
+    plants = list(PLANTS)
+    rows = [[t] + [f"{k}/{n}" for k, n in (pooled(table, p, t) for p in plants)] for t in tests]
+    head = ["test"] + [("size (" + p + ")") if p == "none" else p for p in plants]
+    lines = [header_note, ""] + [f"- `{p}`: {PLANTS[p][0]}" for p in plants] + [""]
+    if markdown:
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+    else:
+        widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [head] + rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--elections", help=f"comma-separated presets (default: {', '.join(PANEL)})")
+    p.add_argument("--replicates", type=int, default=4)
+    p.add_argument("--draws", type=int, default=39)
+    p.add_argument("--null", default="simulated")
+    p.add_argument("--tests", help="comma-separated test ids (default: all but the fingerprint)")
+    p.add_argument("--seed", type=int, default=1)
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--markdown", action="store_true")
+    p.add_argument("--write-calibration", action="store_true")
+    p.add_argument("--from-json", type=argparse.FileType(), metavar="FILE")
+    args = p.parse_args(argv)
+    if args.from_json:
+        saved = json.load(args.from_json)
+        table, tests, null, command = saved["table"], saved["tests"], saved["null"], saved["command"]
+    else:
+        tests = [t for t in parse_tests(args.tests) if t != "fingerprint"]
+        elections = args.elections.split(",") if args.elections else list(PANEL)
+        null = args.null
+        table = measure(elections, tests, null, args.draws, args.replicates, args.seed)
+        command = (f"python benchmarks/power_panel.py --elections {','.join(elections)} --replicates "
+                   f"{args.replicates} --draws {args.draws} --null {null} --seed {args.seed}"
+                   + (f" --tests {args.tests}" if args.tests else ""))
+    if args.write_calibration:
+        from simkit.forensics.calibration import record
+
+        record(null, "simulated", {t: pooled(table, "none", t) for t in tests}, command)
+    if args.json:
+        print(json.dumps({"command": command, "null": null, "tests": tests, "table": table}))
+    else:
+        note = (f"Rejections at 0.05 under the `{null}` null, over the replicates of {', '.join(table)} "
+                f"(`{command}`):")
+        print(render(table, tests, note, args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,184 @@
+"""The nulls of issue 14: the hierarchical honest model recovers what was planted, every test reports the
+statistic its null is made of, tails follow the test's direction, clean elections pass, Russia does not.
+
+Sizes in CI (env ``CI=true``): the panel tests run on a fixed subset of the panel (Bulgaria) with fewer draws,
+Russia with fewer draws; the assertions are the same. Measured failures of the issue's targets are xfails
+with the measured numbers (README, "The false-positive panel"); not strict, since whether a p-value near 0.05
+passes depends on the draws.
+"""
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from simkit.data import data_file
+from simkit.forensics import TESTS, alternative, election, holm_alarms, run_each
+from simkit.forensics.core import Election, simulated_p_value
+from simkit.forensics.hierarchical import fit_hierarchical
+from simkit.forensics.nulls import simulate_honest
+from simkit.config_manipulation import BallotStuffing
+from simkit.model.manipulation import MECHANISMS
+from simkit.forensics.tails import null_tail
+from tests.forensics_helpers import honest_dataset
+
+CI = os.environ.get("CI") == "true"
+#: the clean elections of the false-positive panel (preset, data file)
+PANEL = {"spain-2019-11": "spain-2019-11/std_2019_11.csv.gz", "mexico-2012": "mexico-2012/std_2012.csv.gz",
+         "bulgaria-2021-07": "bulgaria-2021-07/std_20210711.csv.gz",
+         "poland-2025-r1": "poland-2025/2025_presidential_round1_clean.csv",
+         "poland-2025-r2": "poland-2025/2025_presidential_round2_clean.csv"}
+PANEL_IN_CI = ("bulgaria-2021-07",)
+#: tests run on the panel: all but the descriptive fingerprint and the slow histogram Klimek fit
+PANEL_TESTS = [t for t in TESTS if t not in ("fingerprint", "klimek")]
+#: largest |z| allowed between a planted and a recovered effect
+K_SE = 4.0
+
+
+def planted_election(seed: int = 7, regions: int = 12, districts: int = 8, stations: int = 60):
+    """Returns with planted region and district effects (logit turnout and share) and region slopes of share on
+    turnout; returns (election, truth dict)."""
+    gen = np.random.default_rng(seed)
+    n = regions * districts * stations
+    region = np.repeat(np.arange(regions), districts * stations)
+    district = np.repeat(np.arange(regions * districts), stations)
+    truth = {"turnout_region": gen.normal(0, 0.3, regions), "turnout_district": gen.normal(0, 0.2, regions * districts),
+             "share_region": gen.normal(0, 0.3, regions), "share_district": gen.normal(0, 0.2, regions * districts),
+             "slope": gen.uniform(-0.8, 0.8, regions)}
+    for key in ("turnout_region", "share_region", "slope"):
+        truth[key] -= truth[key].mean() if key != "slope" else 0.0
+    for key in ("turnout_district", "share_district"):  # districts centred within their region
+        truth[key] -= np.repeat(truth[key].reshape(regions, districts).mean(axis=1), districts)
+    registered = gen.integers(800, 2500, n)
+    e_t = gen.normal(0, 0.25, n)
+    lt = 0.4 + truth["turnout_region"][region] + truth["turnout_district"][district] + e_t
+    lv = -0.1 + truth["share_region"][region] + truth["share_district"][district] + truth["slope"][region] * e_t \
+        + gen.normal(0, 0.25, n)
+    ballots = gen.binomial(registered, 1 / (1 + np.exp(-lt)))
+    leader = gen.binomial(ballots, 1 / (1 + np.exp(-lv)))
+    e = Election(registered=registered, ballots=ballots, votes=np.column_stack([leader, ballots - leader]),
+                 options=("a", "b"), leader=0, region=region.astype(str),
+                 station_id=np.arange(n).astype(str), district=district.astype(str))
+    return e, truth
+
+
+def _centred_z(estimate, sd, planted_values):
+    return (estimate - estimate.mean() - (planted_values - planted_values.mean())) / sd
+
+
+def test_hierarchical_fit_recovers_planted_region_and_district_effects_and_slopes():
+    e, truth = planted_election()
+    model = fit_hierarchical(e)
+    # group codes follow np.unique order of the labels: map them back to the planted order
+    region_order = np.unique(e.region).astype(int)
+    district_order = np.array([int(label.split("\x1f")[1]) for label in
+                               np.unique(np.char.add(np.char.add(e.region, "\x1f"), e.district))])
+    for variable in ("turnout", "share"):
+        fit = getattr(model, variable)
+        z_region = _centred_z(fit.region_effect, fit.region_sd, truth[f"{variable}_region"][region_order])
+        assert np.abs(z_region).max() <= K_SE, (variable, z_region)
+        z_district = (fit.district_effect - truth[f"{variable}_district"][district_order]) / fit.district_sd
+        assert np.abs(z_district).max() <= K_SE, (variable, np.abs(z_district).max())
+    z_slope = (model.slope - truth["slope"][region_order]) / model.slope_sd
+    assert np.abs(z_slope).max() <= K_SE, z_slope
+    assert model.core_share > 0.99  # nothing anomalous was planted
+
+
+def test_hierarchical_fit_is_not_pulled_by_a_stuffed_tail():
+    e, _ = planted_election(seed=8)
+    clean_model = fit_hierarchical(e)
+    extreme = BallotStuffing(name="x", kind="ballot_stuffing", beneficiary="a", f_incremental=0.0, f_extreme=0.05,
+                             theta=0.1, alpha=1.0)  # Klimek's extreme fraud: turnout and share near 100%
+    ballots, votes, _, _ = MECHANISMS["ballot_stuffing"](e.registered, e.ballots, e.votes, selected=np.ones(e.n, bool),
+                                                         beneficiary=0, invalid=None, params=extreme,
+                                                         rng=np.random.default_rng(1))
+    model = fit_hierarchical(e.with_counts(ballots, votes))
+    assert model.core_share <= clean_model.core_share - 0.04  # the stuffed tail (5% of stations) is trimmed...
+    shift = np.abs(model.turnout.region_effect - clean_model.turnout.region_effect) / clean_model.turnout.region_sd
+    assert shift.max() <= K_SE  # ...and the regional fit stays where the clean one was
+
+
+def test_simulated_elections_keep_counts_exact():
+    e, _ = planted_election(seed=9, regions=4, districts=3, stations=40)
+    honest = simulate_honest(e, fit_hierarchical(e), np.random.SeedSequence(3))
+    again = simulate_honest(e, fit_hierarchical(e), np.random.SeedSequence(3))
+    assert (honest.votes.sum(axis=1) == honest.ballots).all() and (honest.ballots <= honest.registered).all()
+    assert np.array_equal(honest.votes, again.votes)
+
+
+@pytest.mark.parametrize("null", ["simulated"])
+def test_every_test_reports_the_statistic_its_null_is_made_of(null):
+    """Under the simulated nulls the reported statistic is the one computed on every null draw. (Under the
+    textbook null ``integer_percent`` reports its integer-station count, which its binomial null is about.)"""
+    e = election(honest_dataset(600, seed=11))
+    results = run_each(e, list(TESTS), null, 9, 5, tolerate=False)
+    for test, result in results.items():
+        assert result.statistic == pytest.approx(TESTS[test].statistic(e), rel=1e-12, abs=1e-12), test
+
+
+def test_tails_follow_the_alternative():
+    sims = np.random.default_rng(0).normal(size=999)
+    low = float(np.quantile(sims, 0.02))  # far on the low side: anomalous only for "less" and two-sided
+    greater = null_tail(low, sims, "greater")
+    assert greater["null_normal_p"] > 0.9 and greater["null_tail_p"] > 0.9
+    assert null_tail(low, sims, "less")["null_normal_p"] < 0.05
+    assert simulated_p_value(low, sims, "greater")[0] > 0.9
+    assert alternative("shpilkin") == "greater" and alternative("fingerprint") is None
+
+
+def test_pareto_tail_reaches_past_the_monte_carlo_floor():
+    sims = np.random.default_rng(1).exponential(size=2000)
+    tail = null_tail(12.0, sims, "greater")  # true tail exp(-12) = 6e-6
+    assert tail["null_tail"] == "generalised Pareto"
+    assert tail["null_tail_p"] < 1 / 2001
+    # the fit extrapolates an exponential tail: within two orders of magnitude of the truth
+    assert abs(np.log10(tail["null_tail_p"]) - np.log10(stats.expon.sf(12.0))) <= 2
+
+
+def _load(preset, relative):
+    if data_file(relative) is None:
+        pytest.skip(f"shared data {relative} absent (set SIMKIT_DATA or place ../shared/data)")
+    from simkit.returns import load_returns
+
+    return election(load_returns(preset=preset))
+
+
+#: measured failure (README, "The false-positive panel"): Poland round 1 raises a Holm alarm
+KNOWN_PANEL_ALARMS = {"poland-2025-r1": "spikes and shpilkin (Monte Carlo p 0.005, z +2.4 and +3.3 at 200 draws)"}
+PANEL_RUN = tuple(PANEL_IN_CI if CI else PANEL)
+
+
+@functools.lru_cache(maxsize=None)
+def _panel_results(preset: str) -> tuple:
+    """The tests under the simulated null on one panel election (cached: two tests read them)."""
+    draws = 100 if CI else 200
+    return tuple(r for r in run_each(_load(preset, PANEL[preset]), PANEL_TESTS, "simulated", draws, 1,
+                                     tolerate=True).values() if r is not None)
+
+
+@pytest.mark.parametrize("preset", [pytest.param(p, marks=pytest.mark.xfail(reason=KNOWN_PANEL_ALARMS[p]))
+                                    if p in KNOWN_PANEL_ALARMS else p for p in PANEL_RUN])
+def test_clean_panel_election_raises_no_family_wise_alarm(preset):
+    """Under the simulated null, no Holm alarm at 0.05 over the calibrated tests (direction-aware tail
+    p-values)."""
+    assert holm_alarms(_panel_results(preset)) == []
+
+
+def test_clean_panel_rejections_stay_within_the_binomial_bound():
+    """Rejections at 0.05 of the calibrated tests over the panel elections stay within the binomial 99% bound
+    for a size of 0.05 (uncalibrated tests are left out, as in every verdict)."""
+    results = [r for preset in PANEL_RUN for r in _panel_results(preset)
+               if r.extra.get("calibration") != "uncalibrated"]
+    rejections = sum(r.p_value < 0.05 for r in results)
+    assert rejections <= stats.binom.ppf(0.99, len(results), 0.05), (rejections, len(results))
+
+
+@pytest.mark.parametrize("test", ["integer_percent", "spikes", pytest.param("klimek_ml", marks=pytest.mark.xfail(
+    reason="measured p 0.075 (z +1.8) at 200 draws: district effects absorb stuffing uniform within commissions"))])
+def test_russia_2011_still_flagged_under_the_hierarchical_null(test):
+    e = _load("russia-2011", "russia/2011.csv.zip")
+    result = run_each(e, [test], "simulated", 40 if CI else 100, 1, tolerate=False)[test]
+    assert result.p_value < 0.05, (test, result.p_value, result.extra.get("null_z"))
