@@ -26,7 +26,7 @@ MAP = ('label = "Testland general election"\n[columns]\nregistered = "registered
        'region = "region"\n[options]\na = "a"\nb = "b"\n')
 
 
-def write_config(path, *, polls=True, observed=True, scenarios=False):
+def write_config(path, *, polls=True, observed=True, scenarios=False, matched=False):
     raw = small_config_dict(stations=60, registered=60_000, shares=(0.6, 0.3, 0.1), replicates=REPLICATES)
     raw["title"] = "Testland presidential election"
     if polls:
@@ -37,6 +37,8 @@ def write_config(path, *, polls=True, observed=True, scenarios=False):
         raw["manipulation"] = [{"name": "stuff", "kind": "ballot_stuffing", "beneficiary": "a", "f_incremental": 0.3,
                                 "f_extreme": 0.05, "theta": 0.1, "alpha": 2.0}]
         raw["scenario"] = [{"name": "honest"}, {"name": "stuffed", "manipulations": ["stuff"]}]
+        if matched:
+            raw["scenario"] = [{**scenario, "match_observed": True} for scenario in raw["scenario"]]
     path.write_text(tomli_w.dumps(raw))
     return path
 
@@ -72,34 +74,115 @@ def test_config_with_polls_and_scenarios_has_their_sections(polls_report):
     assert len(doc.images) == 1
 
 
-def test_every_number_in_the_verdicts_is_the_analysis_result(polls_report):
-    _, doc = polls_report
-    rows = doc.analyses["comparison"].rows
-    by_key = {(row["pollster"], row["option"]): row for row in rows}
-    checked = 0
+#: a number as the verdicts show it (the minus sign is U+2212; p-values may be in exponent notation)
+NUMBER = re.compile(r"[+−-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[+−-]?\d+)?")
+
+
+def expected_value(source: dict, comparison):
+    """The analysis result a verdict number says it shows (``source`` as recorded by the verdict writer)."""
+    rows = comparison.rows
+    if source["analysis"] == "polls":
+        if "option" in source:
+            return next(row for row in rows if (row["pollster"], row["option"]) ==
+                        (source["pollster"], source["option"]))[source["field"]]
+        own = [row for row in rows if row["pollster"] == source.get("pollster", row["pollster"])]
+        return {"count": len(own), "count_total": sum(row["p_total"] is not None for row in own),
+                "anomalous": sum(row["p_value"] < ALPHA for row in own),
+                "anomalous_total": sum(row["p_total"] is not None and row["p_total"] < ALPHA for row in own),
+                "rows": len(rows),
+                "holm": sum(p < ALPHA for p in holm([row["p_value"] for row in rows]))}[source["field"]]
+    if source["analysis"] == "mechanisms":
+        return next(entry for entry in comparison.mechanisms if (entry["pollster"], entry["mechanism"]) ==
+                    (source["pollster"], source["mechanism"]))[source["field"]]
+    if source["analysis"] == "joint":
+        test = comparison.joint if "pollster" not in source else next(
+            poll for poll in comparison.joint["per_poll"] if poll["pollster"] == source["pollster"])
+        return test[source["field"]]
+    if source["analysis"] == "designs":
+        value = next(d for d in comparison.designs if d["pollster"] == source["pollster"])[source["field"]]
+        return 1 / value if source.get("transform") == "reciprocal" else value
+    raise AssertionError(f"unknown source {source}")
+
+
+def assert_traced(doc):
+    """Every number in every verdict sentence is one the writer recorded, and each recorded number equals the
+    analysis result it names; returns how many numbers were checked per analysis."""
+    comparison = doc.analyses["comparison"]
+    checked = {}
     for verdict in doc.verdicts:
         shown = {number.text for number in verdict.figures}
-        for token in re.findall(r"[+−-]?\d[\d,]*(?:\.\d+)?", verdict.text):
-            assert token in shown or token.lstrip("+−-") in shown or token in {f"{ALPHA:g}"}, (token, verdict.text)
+        for token in NUMBER.findall(verdict.text):
+            assert token in shown or token.lstrip("+−-") in shown or token == f"{ALPHA:g}", (token, verdict.text)
         for number in verdict.figures:
             assert number.text in verdict.text
-            source = number.source
-            if "option" in source:
-                assert number.value == pytest.approx(by_key[source["pollster"], source["option"]][source["field"]])
-            elif source["field"] == "count":
-                assert number.value == sum(row["pollster"] == source["pollster"] for row in rows)
-            elif source["field"] == "anomalous":
-                assert number.value == sum(row["pollster"] == source["pollster"] and row["p_value"] < ALPHA
-                                           for row in rows)
-            elif source["field"] == "rows":
-                assert number.value == len(rows)
-            elif source["field"] == "holm":
-                assert number.value == sum(p < ALPHA for p in holm([row["p_value"] for row in rows]))
-            checked += 1
-    assert checked > 5
-    far = next(v.text for v in doc.verdicts if v.text.startswith("Far Institute"))
-    assert "anomalous (p < 0.05)" in far and "toward the incumbent" in far
+            if number.source["analysis"] == "forensics":
+                continue
+            assert number.value == pytest.approx(expected_value(number.source, comparison), rel=1e-12), number
+            checked[number.source["analysis"]] = checked.get(number.source["analysis"], 0) + 1
+    return checked
+
+
+def test_every_number_in_the_verdicts_is_the_analysis_result(polls_report):
+    _, doc = polls_report
+    checked = assert_traced(doc)
+    assert checked["polls"] > 10 and checked["joint"] >= 5 and checked["mechanisms"] >= 5
+    far = [v.text for v in doc.verdicts if v.text.startswith("Far Institute")]
+    assert "anomalous (p < 0.05)" in far[0] and "toward the incumbent" in far[0]
+    assert any("against total survey error" in text and "p total" in text for text in far)
     assert not any("fraud" in v.text.lower() for v in doc.verdicts)
+
+
+def test_verdicts_follow_the_stated_rules(polls_report):
+    """The sentences say what the rules decide: figures beyond sampling error (p < alpha) and beyond total
+    survey error (p_total < alpha) are named, and only those; the ledger verdict is the comparison's own;
+    mechanisms are sorted into fits (fit p ≥ FITS, observed direction), misfits, and cannot."""
+    from simkit.report.verdicts import FITS, THRESHOLDS
+
+    _, doc = polls_report
+    comparison = doc.analyses["comparison"]
+    assert FITS == THRESHOLDS["fits"][0]
+    far = [v.text for v in doc.verdicts if v.text.startswith("Far Institute")]
+    sampling, total, mechanisms = far
+    for row in (r for r in comparison.rows if r["pollster"] == "far"):
+        named = f"{row['option']} {row['published']:.2f}% published"
+        assert (named in sampling) == (row["p_value"] < ALPHA)
+        assert (named in total) == (row["p_total"] < ALPHA)
+        if row["p_value"] < ALPHA:
+            assert f"ledger: {row['verdict']}" in sampling
+    entries = [e for e in comparison.mechanisms if e["pollster"] == "far"]
+    fitting, _, rest = mechanisms.partition("move the gap in its direction but do not fit")
+    fitting, _, cannot = fitting.partition("cannot produce a gap in this direction")
+    cannot = cannot or rest.partition("cannot produce a gap in this direction")[2]
+    for entry in entries:
+        if not entry["moves_gap_observed_way"]:
+            assert entry["mechanism"] in cannot
+        elif entry["fit_p"] >= FITS:
+            assert f"{entry['mechanism']} (" in fitting
+        else:
+            assert f"{entry['mechanism']} (" in rest and f"{entry['mechanism']} (" not in fitting
+    joint = next(v.text for v in doc.verdicts if v.text.startswith("All published figures jointly"))
+    assert "Hotelling's T²" in joint
+    assert ("confirm p-values only down to" in joint) == (comparison.joint["p_method"] != "hotelling_f")
+    # the near poll agrees with the count: no mechanism sentence for it
+    assert not any(v.text.startswith("near, one mechanism") for v in doc.verdicts)
+
+
+def test_design_verdicts_state_delivered_against_claimed_and_the_probability():
+    from simkit.report.verdicts import IMPROBABLE, design_verdicts
+
+    base = {"pollster": "p", "claimed_respondents": 304000, "claim_assumed": False, "claim_counts": "respondents",
+            "delivered_respondents": 245700.4, "delivered_voters_in_flow": 400000.0, "replicates": 1000}
+    verdicts = design_verdicts([
+        {**base, "design_probability": 0.0}, {**base, "pollster": "q", "design_probability": IMPROBABLE / 5},
+        {**base, "pollster": "r", "design_probability": 0.6},
+        {**base, "pollster": "s", "claim_assumed": True, "design_probability": 0.0}], {"p": "P Institute"})
+    assert len(verdicts) == 3  # a size assumed from a stated range (pollster s) is not a claim
+    none, rare, likely = verdicts
+    assert none.text.startswith("P Institute's design: claims 304,000 respondents")
+    assert "delivers 245,700 on average" in none.text and "improbable, P < 0.001" in none.text
+    assert "improbable, P = 0.01" in rare.text and "improbable" not in likely.text and "P = 0.6" in likely.text
+    flow = design_verdicts([{**base, "claim_counts": "voters in the flow", "design_probability": 0.01}], {})[0]
+    assert "claims 304,000 voters in the flow" in flow.text and "delivers 400,000" in flow.text
 
 
 def test_scenario_rows_compare_each_manipulation_with_the_honest_count(polls_report):
@@ -108,6 +191,30 @@ def test_scenario_rows_compare_each_manipulation_with_the_honest_count(polls_rep
     stuffed = {row[2]: row for row in table.rows if row[0] == "stuffed"}
     assert set(stuffed) == {"turnout", "a"}
     assert float(stuffed["turnout"][5]) > 0  # stuffing raises turnout over the same honest draw
+    assert "Count-matched" not in doc.section("scenarios").blocks[0].text
+
+
+def scenario_t2_table(doc):
+    return [block for block in doc.section("scenarios").blocks if isinstance(block, Table)][1]
+
+
+def test_scenarios_show_count_turnout_and_the_polls_t2(polls_report):
+    _, doc = polls_report
+    scenarios = doc.analyses["comparison"].scenarios
+    table = scenario_t2_table(doc)
+    assert [row[0] for row in table.rows] == [s["scenario"] for s in scenarios] == ["honest", "stuffed"]
+    for row, scenario in zip(table.rows, scenarios):
+        assert row[1] == "no"
+        assert row[2] == f"{scenario['count_turnout']:.2f}" and row[3] == f"{scenario['t2']:.1f}"
+        assert row[5] == f"({scenario['df1']}, {scenario['df2']})" and row[7] == scenario["p_method"]
+    assert float(table.rows[1][2]) > float(table.rows[0][2])  # stuffing raises the count's turnout
+
+
+def test_count_matched_scenarios_say_so(tmp_path):
+    config = write_config(tmp_path / "matched.toml", scenarios=True, matched=True)
+    doc = build(config, replicates=REPLICATES // 2, seed=5)
+    assert "Count-matched scenarios (honest, stuffed)" in doc.section("scenarios").blocks[0].text
+    assert [row[1] for row in scenario_t2_table(doc).rows] == ["yes", "yes"]
 
 
 def test_provenance_hashes_match_the_files(polls_report):
@@ -215,10 +322,11 @@ def test_direction_rules_and_the_no_anomaly_wording():
     from simkit.report.catalogue import DETECTS
     from simkit.report.verdicts import forensic_verdicts, leans
 
-    row = {"published": 85.0, "simulated_mean": 81.0}
-    assert leans({**row, "option": "inc"}, "inc") == "toward"
-    assert leans({**row, "option": "other"}, "inc") == "away"
-    assert leans({"published": 3.0, "simulated_mean": 5.0, "option": "other"}, "inc") == "toward"
+    assert leans({"gap": 4.0, "option": "inc"}, "inc") == "toward"
+    assert leans({"gap": 4.0, "option": "other"}, "inc") == "away"
+    assert leans({"gap": -2.0, "option": "other"}, "inc") == "toward"
+    assert leans({"gap": -2.0, "option": "inc"}, "inc") == "away"
+    assert leans({"gap": 1.2, "option": "turnout"}, "inc") == "above"
     quiet = [TestResult("spikes", 0.0, 0.0, 0.4, "textbook", "no anomaly detected")]
     assert "not evidence of a clean count" in forensic_verdicts(quiet, DETECTS)[0].text
     flagged = [TestResult("spikes", 0.1, 0.0, 0.001, "simulated", "anomalous (p < 0.05)", {"uncalibrated": True})]

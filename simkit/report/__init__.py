@@ -29,7 +29,8 @@ def _question(title: str, has_polls: bool, has_returns: bool) -> str:
     asks = []
     if has_polls:
         asks.append(f"Is the official count of the {title} consistent with the published exit polls and quick "
-                    "counts, beyond what sampling error can explain?")
+                    "counts, beyond what sampling error can explain, and beyond exit polls' usual total error? Which "
+                    "single mechanisms could produce the gaps?")
     if has_returns:
         asks.append(f"Do the station-level returns of the {title} show the patterns that known kinds of "
                     "malpractice leave?")
@@ -95,7 +96,9 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
                      "--format": format})
         incumbent = cfg.leader if cfg is not None else None
         labels = {poll.name: poll.label or poll.name for poll in (cfg.exit_poll + cfg.quick_count)} if cfg else {}
-        verdicts = (poll_verdicts(comparison.rows, incumbent, labels) if comparison is not None else []) + (
+        verdicts = (poll_verdicts(comparison.rows, incumbent, labels, mechanisms=comparison.mechanisms,
+                                  joint=comparison.joint, designs=comparison.designs)
+                    if comparison is not None else []) + (
             forensic_verdicts(forensics.results, DETECTS) if forensics is not None else [])
         body = []
         if ds is not None:

@@ -1,8 +1,9 @@
 """The report's sections, each built from one analysis result (see :mod:`simkit.report.document` for the keys).
 
-Optional fields: poll rows, comparison products and forensic results may carry figures beyond today's
-(e.g. ``z_total``, ``p_total``, ``mechanisms``, ``joint``, ``alternative``, ``uncalibrated``); every field
-present is shown, so the report grows with the analyses without changes here.
+The poll section reads :class:`simkit.compare.Comparison` as it is: its rows (gap, z, p, z total, p total and
+the joint ledger's verdict, which :func:`simkit.compare.ledger_verdicts` decides, not this module), its joint
+Hotelling T², mechanisms and designs. Fields and products beyond those (and forensic ``extra`` fields such as
+``alternative``, ``uncalibrated``) are still shown, so the report grows with the analyses.
 """
 from __future__ import annotations
 
@@ -14,14 +15,17 @@ import numpy as np
 from ..forensics.core import ALPHA
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
-from .verdicts import EXPLANATIONS, THRESHOLDS, Verdict, p_text, result_field
+from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, p_text, result_field
 
-#: poll-row fields the main table shows in its own columns; any other field gets a column of its own
-POLL_FIELDS = {"pollster", "option", "published", "simulated_mean", "simulated_sd", "simulated_low",
-               "simulated_high", "z", "p_value", "p_method", "design_effect", "bias_needed", "misreport_needed",
-               "misreport_needed_low", "misreport_needed_high"}
+#: poll-row fields of :mod:`simkit.compare` the main table shows, or leaves to the JSON (the simulated
+#: distribution, the ledger's total-error share); any other field gets a column of its own
+POLL_FIELDS = {"pollster", "option", "published", "official", "gap", "gap_mean", "gap_sd", "simulated_mean",
+               "simulated_sd", "simulated_low", "simulated_high", "z", "z_unconditional", "p_value", "p_method",
+               "p_floor", "option_class", "nonsampling_sd", "z_total", "p_total", "z_min", "z_max",
+               "share_consistent", "share_consistent_total", "verdict", "design_effect", "bias_needed",
+               "misreport_needed", "misreport_needed_low", "misreport_needed_high"}
 #: comparison products shown in their own way; any other product is shown as a table
-COMPARISON_PRODUCTS = {"rows", "scenarios", "ledger", "flags"}
+COMPARISON_PRODUCTS = {"rows", "joint", "designs", "mechanisms", "scenarios", "ledger", "flags"}
 #: forensic ``extra`` entries shown as columns when present (fields other analyses add)
 FORENSIC_OPTIONAL = ("alternative", "uncalibrated", "measured_size", "null_z")
 #: follow-up list lengths
@@ -86,75 +90,109 @@ def simulation(ds, cfg) -> Section:
 
 # -- exit polls and quick counts ----------------------------------------------------------------------
 
-def ledger_spans(comparison) -> list[dict]:
-    """Per published figure with ledger entries: ``pollster``, ``option``, ``z_low``, ``z_high`` (z across the
-    baseline and every ledger entry), ``holds`` (whether the verdict at :data:`ALPHA` is the same throughout),
-    ``anomalous`` (the baseline verdict) and ``assumptions`` (the ledger's assumption names, sorted)."""
-    spans = []
-    for row in comparison.rows:
-        entries = [e for e in comparison.ledger if e["pollster"] == row["pollster"] and e["option"] == row["option"]]
-        if not entries:
-            continue
-        zs = [row["z"]] + [e["z"] for e in entries]
-        verdicts = {row["p_value"] < ALPHA} | {e["p_value"] < ALPHA for e in entries}
-        spans.append({"pollster": row["pollster"], "option": row["option"], "z_low": min(zs), "z_high": max(zs),
-                      "holds": len(verdicts) == 1, "anomalous": row["p_value"] < ALPHA,
-                      "assumptions": sorted({e["assumption"] for e in entries})})
-    return spans
-
-
-def _ledger_words(comparison) -> list[str]:
-    """Per published figure, whether its verdict holds across every stated range (the assumption ledger)."""
-    lines = []
-    for span in ledger_spans(comparison):
-        verdict = "anomalous" if span["anomalous"] else "consistent with the count"
-        held = f"{verdict} across the whole range" if span["holds"] else "the verdict depends on the assumptions"
-        lines.append(f"{span['pollster']}, {span['option']}: z from {span['z_low']:+.1f} to {span['z_high']:+.1f} over "
-                     f"{', '.join(span['assumptions'])}; {held}.")
-    return lines
-
-
-def polls(comparison, cfg, incumbent: str) -> Section:
-    from ..plot_polls import plot_poll_comparison
-
+def _poll_table(comparison) -> Table:
     extra = [k for k in dict.fromkeys(k for row in comparison.rows for k in row) if k not in POLL_FIELDS]
-    columns = ["pollster", "option", "published", "simulated mean", "90% interval", "z", "p", "verdict",
-               "misreport needed [90%]"] + extra
+    columns = ["pollster", "option", "published", "official", "gap", "gap SD", "z", "p", "verdict", "class",
+               "non-sampling SD", "z total", "p total", "total-error verdict", "ledger: z range",
+               "ledger: share consistent", "ledger verdict", "misreport needed [90%]"] + extra
     rows = []
     for row in comparison.rows:
         needed = "—" if row["misreport_needed"] is None else (
             f"{row['misreport_needed']:.1f} [{fmt(row['misreport_needed_low'], '.1f')}, "
             f"{fmt(row['misreport_needed_high'], '.1f')}]")
-        rows.append([row["pollster"], row["option"], fmt(row["published"], ".2f"), fmt(row["simulated_mean"], ".2f"),
-                     f"{fmt(row['simulated_low'], '.2f')}–{fmt(row['simulated_high'], '.2f')}",
-                     fmt(row["z"], "+.1f"), fmt(row["p_value"], ".2g") + ("*" if row["p_method"] == "normal" else ""),
-                     "anomalous (p < 0.05)" if row["p_value"] < ALPHA else "consistent with the count",
-                     needed] + [fmt(row.get(k)) for k in extra])
+        total = "—" if row.get("p_total") is None else p_text(row["p_total"]).replace("with it", "with the count")
+        span = "—" if row.get("z_min") is None else f"{row['z_min']:+.1f} to {row['z_max']:+.1f}"
+        rows.append([row["pollster"], row["option"], fmt(row["published"], ".2f"), fmt(row["official"], ".2f"),
+                     fmt(row["gap"], "+.2f"), fmt(row["gap_sd"], ".2f"), fmt(row["z"], "+.1f"),
+                     fmt(row["p_value"], ".2g") + ("*" if row["p_method"] != "monte_carlo" else ""),
+                     p_text(row["p_value"]).replace("with it", "with the count"), row.get("option_class", "—"),
+                     fmt(row.get("nonsampling_sd"), ".2f"), fmt(row.get("z_total"), "+.1f"),
+                     fmt(row.get("p_total"), ".2g"), total, span, fmt(row.get("share_consistent"), ".0%"),
+                     row.get("verdict") or "—", needed] + [fmt(row.get(k)) for k in extra])
+    floor = comparison.rows[0]["p_floor"] if comparison.rows else None
+    return Table(columns, rows,
+                 "Shares in percent of valid answers, turnout in percent of the register; gap = published − "
+                 "official, points. z and p: sampling error only (SD of a poll minus its own replicate's count); p "
+                 f"two-sided Monte Carlo, * from the normal tail beyond what the replicates confirm (they reach "
+                 f"{fmt(floor, '.1g')}). z total and p total: sampling plus exit polls' historical non-sampling "
+                 "error of the option's class. Ledger: every stated assumption varied jointly; share consistent = "
+                 "share of the assumption space where p ≥ 0.05. Misreport needed: % of the option's voters telling "
+                 "the incumbent (incumbent row: % of all others) for the published figure to be the simulated "
+                 "median; negative = away from the incumbent.")
+
+
+def _joint_table(joint: dict) -> Table:
+    tests = [("all polls", joint)] + [(poll["pollster"], poll) for poll in joint.get("per_poll", [])]
+    return Table(["published figures", "T²", "F", "df", "p (F reference)", "p method", "Monte Carlo p", "floor"],
+                 [[name, fmt(t["t2"], ".1f"), fmt(t["f"], ".2f"), f"({t['df1']}, {t['df2']})", fmt(t["p_value"], ".2g"),
+                   t["p_method"], fmt(t["p_monte_carlo"], ".2g"), fmt(t["p_floor"], ".2g")] for name, t in tests],
+                 "Hotelling's T² of the published gaps against the sampling-only baseline, with its exact F "
+                 "reference; a p-value below the floor (one over replicates + 1) is the F reference's "
+                 "extrapolation (p method hotelling_f_beyond_monte_carlo), not confirmed by the replicates.")
+
+
+def _mechanism_table(mechanisms: list[dict]) -> Table:
+    return Table(["pollster", "mechanism", "parameter", "estimate [95%]", "d²", "df", "fit p", "fits",
+                  "moves the gap the observed way"],
+                 [[e["pollster"], e["mechanism"], e.get("parameter", "—"),
+                   "no effect on the gap" if e["estimate"] is None else
+                   f"{e['estimate']:.3f} [{fmt(e['low'], '.3f')}, {fmt(e['high'], '.3f')}]",
+                   fmt(e["d2"], ".1f"), fmt(e["df"], "d"), fmt(e["fit_p"], ".2g"),
+                   fmt(e["fit_p"] is not None and e["fit_p"] >= FITS), fmt(e["moves_gap_observed_way"])]
+                  for e in mechanisms],
+                 "One mechanism at a time, count held at the official figures: the fitted parameter with its 95% "
+                 f"profile interval, d² of the residual on df, and \"fits\" when fit p ≥ {FITS:g}.")
+
+
+def _design_table(designs: list[dict]) -> Table:
+    return Table(["pollster", "stations", "selection", "respondents", "claimed", "claim counts", "delivered (mean)",
+                  "voters in the flow (mean)", "P(reaches the claim)", "design"],
+                 [[d["pollster"], fmt(d["stations"], ",d"), d["selection"], d["respondents"],
+                   fmt(d["claimed_respondents"], ",d") + (" (assumed)" if d.get("claim_assumed") else ""),
+                   d.get("claim_counts") or "—", fmt(d["delivered_respondents"], ",.0f"),
+                   fmt(d["delivered_voters_in_flow"], ",.0f"), fmt(d["design_probability"], ".2g"), d["note"]]
+                  for d in designs],
+                 f"What each modelled design delivers over {designs[0]['replicates']:,} replicates against the "
+                 "pollster's claim; a claim assumed from a stated range is marked.")
+
+
+def _ledger_words(comparison) -> list[str]:
+    """Per published figure, the joint ledger's verdict as :mod:`simkit.compare` decided it."""
+    return [f"{row['pollster']}, {row['option']}: z from {row['z_min']:+.1f} to {row['z_max']:+.1f}, consistent "
+            f"with the count in {row['share_consistent']:.0%} of the assumption space: {row['verdict']}."
+            for row in comparison.rows if row.get("verdict")]
+
+
+def polls(comparison, cfg, incumbent: str) -> Section:
+    from ..plot_polls import plot_poll_comparison
+
     blocks = [
         Paragraph("Sampling-only baseline: the official count is taken as the truth and every poll as unbiased; "
                   "each poll's design is drawn from every simulated election, so z and p answer \"could sampling "
-                  f"error alone explain this gap?\". Incumbent: {incumbent}."),
-        Table(columns, rows, "Shares in percent of valid answers. p: two-sided Monte Carlo; * from the normal "
-                             "approximation (too few replicates as extreme). Misreport needed: % of the option's "
-                             "voters telling the incumbent (incumbent row: % of all others) for the published "
-                             "figure to be the simulated median; negative = away from the incumbent."),
+                  "error alone explain this gap?\"; z total and p total answer \"is it larger than exit polls' "
+                  f"usual total error?\". Incumbent: {incumbent}."),
+        _poll_table(comparison),
         Image.from_figure("polls", plot_poll_comparison(comparison),
-                          "Simulated estimates of each published figure (grey), the published figure (red) and "
-                          "the official count (dashed)."),
+                          "Published minus official, in points, per poll: sampling bars (90% and 99%) and paler "
+                          "total-error bars."),
     ]
+    if comparison.joint:
+        blocks.append(_joint_table(comparison.joint))
+    if comparison.mechanisms:
+        blocks.append(_mechanism_table(comparison.mechanisms))
+    if comparison.designs:
+        blocks.append(_design_table(comparison.designs))
     if comparison.flags:
         blocks += [Paragraph("Notes on the pollsters' claims:"), Bullets(list(comparison.flags))]
     ledger = _ledger_words(comparison)
     if ledger:
-        blocks += [Paragraph("The assumption ledger in words: each figure again at both ends of every stated "
-                             "range of the polls' unpublished design figures and at every swept config value."),
-                   Bullets(ledger)]
-    if comparison.scenarios:
-        blocks.append(Paragraph("All published figures jointly, polls as configured: " + "; ".join(
-            f"{s['scenario']}: Mahalanobis distance {s['mahalanobis']:.2f} (df {s['df']}), p = {s['p_value']:.2g} "
-            f"({s['p_method']}), {p_text(s['p_value'])}" for s in comparison.scenarios) + "."))
+        points = len({entry["point"] for entry in comparison.ledger})
+        blocks += [Paragraph(f"The joint assumption ledger in words: every stated assumption varied together "
+                             f"({points} Latin-hypercube points); per figure, its z range, the share of the space "
+                             "where sampling alone explains the gap, and the verdict (rejected everywhere, "
+                             "depends, consistent everywhere)."), Bullets(ledger)]
     for name, value in comparison.to_json().items():
-        if name not in COMPARISON_PRODUCTS:
+        if name not in COMPARISON_PRODUCTS and value:
             blocks += generic_table(name, value)
     return Section("polls", blocks)
 
@@ -163,13 +201,15 @@ def polls(comparison, cfg, incumbent: str) -> Section:
 
 def scenarios(ds, cfg, comparison) -> Section:
     """Per scenario (and sweep point): turnout and the leader's share beside the honest count at the same
-    point, and the published polls' joint tail probability under it."""
+    point; and per scenario, the count's turnout and the published polls' Hotelling T² if the polls had
+    sampled that election. Count-matched scenarios (``match_observed``) say so: their count equals the
+    official one by construction, so only the polls tell them apart."""
     from ..summary import summary_rows
 
+    matched = {scenario.name for scenario in cfg.scenarios() if scenario.match_observed}
     rows = [row for row in summary_rows(ds, cfg) if row["quantity"] in ("turnout", cfg.leader)]
     honest = {(str({k: v for k, v in row["point"].items() if k != "scenario"}), row["quantity"]): row
               for row in rows if row["point"].get("scenario") == "honest"}
-    joint = {s["scenario"]: s for s in (comparison.scenarios if comparison is not None else [])}
     table_rows = []
     for row in rows:
         name = row["point"].get("scenario", "honest")
@@ -181,16 +221,26 @@ def scenarios(ds, cfg, comparison) -> Section:
                            f"{row['mean']:.2f} [{row['low']:.2f}, {row['high']:.2f}]",
                            fmt(base["mean"], ".2f") if base else "—",
                            fmt(row["mean"] - base["mean"], "+.2f") if base else "—",
-                           fmt(row["official"], ".2f"),
-                           fmt(joint[name]["p_value"], ".2g") if name in joint else "—"])
-    return Section("scenarios", [
-        Paragraph("Each named manipulation applied to the same honest draw: the count it would have produced "
-                  "(mean and 90% interval, percent) beside the honest count at the same sweep point, and the "
-                  "published polls' joint tail probability if the polls had sampled that election (polls as "
-                  "configured, baseline sweep point). The strengths are the config's stated assumptions, not "
-                  "estimates."),
-        Table(["scenario", "sweep point", "quantity", "scenario count", "honest", "change", "official",
-               "polls jointly p"], table_rows)])
+                           fmt(row["official"], ".2f")])
+    blocks = [Paragraph("Each named manipulation applied to the same honest draw: the count it would have produced "
+                        "(mean and 90% interval, percent) beside the honest count at the same sweep point. The "
+                        "strengths are the config's stated assumptions, not estimates."
+                        + (" Count-matched scenarios (" + ", ".join(sorted(matched)) + "): their honest turnout and "
+                           "shares were solved so that the manipulated count reproduces the official figures, so "
+                           "their count equals the official one and the polls, drawn from the voters of that "
+                           "world, are what differs." if matched else "")),
+              Table(["scenario", "sweep point", "quantity", "scenario count", "honest", "change", "official"],
+                    table_rows)]
+    if comparison is not None and comparison.scenarios:
+        blocks.append(Table(
+            ["scenario", "count-matched", "count turnout", "T²", "F", "df", "p (F reference)", "p method",
+             "verdict"],
+            [[s["scenario"], fmt(s["scenario"] in matched), fmt(s["count_turnout"], ".2f"), fmt(s["t2"], ".1f"),
+              fmt(s["f"], ".2f"), f"({s['df1']}, {s['df2']})", fmt(s["p_value"], ".2g"), s["p_method"],
+              p_text(s["p_value"]).replace("with it", "with the polls")] for s in comparison.scenarios],
+            "Per scenario at the baseline sweep point, polls as configured: the count's turnout (percent of the "
+            "register) and Hotelling's T² of all published gaps against polls drawn from that scenario's voters."))
+    return Section("scenarios", blocks)
 
 
 # -- forensics ---------------------------------------------------------------------------------------
@@ -273,9 +323,11 @@ def limits(config_text: str | None, has_polls: bool, forensics_result) -> Sectio
     blocks = []
     if has_polls:
         blocks += [Paragraph("The poll comparison rests on: the official count as the truth for the simulated "
-                             "elections; unbiased polls in the baseline; each unpublished design figure at the "
-                             "midpoint of its stated range (the ledger moves it to both ends). Exit polls and "
-                             "counts cannot show:"), Bullets(POLLS_CANNOT)]
+                             "elections; unbiased polls in the sampling-only baseline; exit polls' non-sampling "
+                             "error as large as in the history table's clean elections (total-error baseline); "
+                             "each unpublished design figure at the midpoint of its stated range (the joint ledger "
+                             "varies them together over their ranges). Exit polls and counts cannot show:"),
+                   Bullets(POLLS_CANNOT)]
     assumed = assumed_lines(config_text) if config_text else []
     if assumed:
         blocks += [Paragraph("Assumptions stated in the config (comments marked ASSUMED):"), Bullets(assumed)]

@@ -14,12 +14,22 @@ from ..forensics.core import ALPHA, holm
 
 #: the thresholds every rule below uses (name -> (value, what it decides))
 THRESHOLDS = {
-    "alpha": (ALPHA, "a published figure or a forensic test is anomalous when its p-value is below this"),
+    "alpha": (ALPHA, "a published figure or a forensic test is anomalous when its p-value is below this; the same "
+                     "cut against sampling error alone (p) and against total survey error (p total)"),
     "family": ("Holm", "across all published figures (or all forensic tests) of a report, the figures that stay "
                        "below alpha after Holm's step-down correction are counted separately"),
-    "direction": (0.0, "a poll's gap (published − simulated) leans toward the incumbent when it raises the "
-                       "incumbent's share or lowers another option's, else away from the incumbent"),
+    "direction": (0.0, "a poll's gap (published − official) leans toward the incumbent when it raises the "
+                       "incumbent's share or lowers another option's, else away from the incumbent; a turnout "
+                       "figure's gap is above or below the official turnout"),
+    "fits": (0.05, "a single mechanism fits a poll when the goodness-of-fit p of its best parameter (d² on its df) "
+                   "is at least this"),
+    "improbable": (0.05, "a claimed poll design is improbable when the modelled design reaches its claimed sample "
+                         "in fewer than this share of the replicates"),
 }
+#: the cuts themselves (values of :data:`THRESHOLDS`)
+FITS, IMPROBABLE = THRESHOLDS["fits"][0], THRESHOLDS["improbable"][0]
+#: the option name of a poll's published turnout row (:func:`simkit.compare.turnout_row`)
+TURNOUT = "turnout"
 
 #: what can and cannot produce a poll–count gap in each direction (rows of the short answer)
 EXPLANATIONS = {
@@ -60,7 +70,7 @@ class _Writer:
         self.figures: list[Number] = []
 
     def num(self, value: float, spec: str, **source) -> str:
-        text = format(value, spec).replace("-", "−") if spec != "d" else format(int(value), ",d")
+        text = format(value, spec).replace("-", "−") if spec != "d" else format(round(value), ",d")
         self.figures.append(Number(float(value), text, source))
         return text
 
@@ -74,9 +84,11 @@ def p_text(p: float) -> str:
 
 
 def leans(row: dict, incumbent: str) -> str:
-    """``toward`` or ``away``: the direction of a poll row's gap relative to the incumbent."""
-    gap = row["published"] - row["simulated_mean"]
-    return "toward" if (gap > 0) == (row["option"] == incumbent) else "away"
+    """The direction of a poll row's gap (published − official, the row's ``gap``): ``toward`` or ``away``
+    from the incumbent, or for a turnout row ``above`` or ``below`` the official turnout."""
+    if row["option"] == TURNOUT:
+        return "above" if row["gap"] > 0 else "below"
+    return "toward" if (row["gap"] > 0) == (row["option"] == incumbent) else "away"
 
 
 def _p(row: dict, total: bool) -> float | None:
@@ -84,60 +96,183 @@ def _p(row: dict, total: bool) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def poll_verdicts(rows: list[dict], incumbent: str, labels: dict[str, str]) -> list[Verdict]:
-    """Sentences on the published poll figures (``rows``: :attr:`simkit.compare.Comparison.rows`): per pollster,
-    which figures are anomalous against polls drawn from an honest count equal to the official one, in which
-    direction, and which explanations can produce a gap in that direction. With ``p_total`` in the rows (total
-    survey error), the figures beyond it are stated too."""
-    verdicts = []
-    adjusted = holm([_p(row, False) for row in rows])
-    family = sum(p is not None and p < ALPHA for p in adjusted)
-    directions = set()
-    for pollster in dict.fromkeys(row["pollster"] for row in rows):
-        own = [row for row in rows if row["pollster"] == pollster]
-        name = labels.get(pollster, pollster)
+def _anomalous(row: dict, total: bool) -> bool:
+    p = _p(row, total)
+    return p is not None and p < ALPHA
+
+
+def _direction_words(lean: set[str]) -> str:
+    """The directions of a set of anomalous gaps (:func:`leans`) in words."""
+    shares, turnout = lean & {"toward", "away"}, lean & {"above", "below"}
+    words = []
+    if shares:
+        words.append("the share gaps lean both ways" if len(shares) > 1 else
+                     f"every share gap leans {'toward' if shares == {'toward'} else 'away from'} the incumbent")
+    if turnout:
+        words.append(f"the turnout gap is {' and '.join(sorted(turnout))} the official turnout")
+    return "; ".join(words)
+
+
+def _figure_list(w: "_Writer", pollster: str, rows: list[dict], total: bool) -> str:
+    parts = []
+    for row in rows:
+        source = {"analysis": "polls", "pollster": pollster, "option": row["option"]}
+        z_field, p_field = ("z_total", "p_total") if total else ("z", "p_value")
+        parts.append(f"{row['option']} {w.num(row['published'], '.2f', **source, field='published')}% published "
+                     f"against {w.num(row['official'], '.2f', **source, field='official')}% counted (gap "
+                     f"{w.num(row['gap'], '+.2f', **source, field='gap')} points, "
+                     f"{'z total' if total else 'z'} = {w.num(row[z_field], '+.1f', **source, field=z_field)}, "
+                     f"p{' total' if total else ''} = {w.num(row[p_field], '.2g', **source, field=p_field)}"
+                     + (f"; ledger: {row['verdict']}" if not total and row.get("verdict") else "") + ")")
+    return "; ".join(parts)
+
+
+def _pollster_verdicts(pollster: str, own: list[dict], name: str, incumbent: str) -> tuple[list[Verdict], set]:
+    """Beyond sampling error, then beyond total survey error, for one pollster's rows."""
+    w = _Writer()
+    count = w.num(len(own), "d", analysis="polls", pollster=pollster, field="count")
+    anomalous = [row for row in own if _anomalous(row, False)]
+    if not anomalous:
+        return [w.verdict(f"{name}: all {count} published figures are consistent with the official count within "
+                          f"sampling error (p ≥ {ALPHA:g}).")], set()
+    lean = {leans(row, incumbent) for row in anomalous}
+    verdicts = [w.verdict(
+        f"{name}: {w.num(len(anomalous), 'd', analysis='polls', pollster=pollster, field='anomalous')} of {count} "
+        f"published figures {'is' if len(anomalous) == 1 else 'are'} anomalous (p < {ALPHA:g}) against polls drawn "
+        f"from an honest count equal to the official one: {_figure_list(w, pollster, anomalous, False)}. Sampling "
+        f"error alone does not explain {'it' if len(anomalous) == 1 else 'them'}; {_direction_words(lean)}.")]
+    with_total = [row for row in own if _p(row, True) is not None]
+    if with_total:
         w = _Writer()
-        anomalous = [row for row in own if _p(row, False) is not None and _p(row, False) < ALPHA]
-        if not anomalous:
-            verdicts.append(w.verdict(
-                f"{name}: all {w.num(len(own), 'd', analysis='polls', pollster=pollster, field='count')} published "
-                f"figures are consistent with the official count within sampling error (p ≥ {ALPHA:g})."))
+        beyond = [row for row in with_total if _anomalous(row, True)]
+        total = w.num(len(with_total), "d", analysis="polls", pollster=pollster, field="count_total")
+        if beyond:
+            text = (f"{w.num(len(beyond), 'd', analysis='polls', pollster=pollster, field='anomalous_total')} of "
+                    f"{total} figures {'is' if len(beyond) == 1 else 'are'} anomalous (p total < {ALPHA:g}): "
+                    f"{_figure_list(w, pollster, beyond, True)}; "
+                    f"{_direction_words({leans(row, incumbent) for row in beyond})}.")
+        else:
+            text = (f"none of its {total} figures is anomalous (p total ≥ {ALPHA:g}): its gaps are within exit "
+                    "polls' usual total error.")
+        verdicts.append(w.verdict(f"{name}, against total survey error (sampling plus exit polls' historical "
+                                  f"non-sampling error): {text}"))
+    return verdicts, lean
+
+
+def mechanism_verdict(pollster: str, name: str, entries: list[dict]) -> Verdict:
+    """Which single mechanisms can and cannot produce ``pollster``'s gap in its observed direction
+    (``entries``: its :attr:`simkit.compare.Comparison.mechanisms`): those moving the gap the observed way
+    and fitting every published figure (fit p ≥ ``FITS``), those moving it but misfitting, those that cannot."""
+    w = _Writer()
+
+    def fitted(entry: dict) -> str:
+        source = {"analysis": "mechanisms", "pollster": pollster, "mechanism": entry["mechanism"]}
+        estimate = "" if entry["estimate"] is None else (
+            f"{w.num(entry['estimate'], '.3f', **source, field='estimate')} "
+            f"[{w.num(entry['low'], '.3f', **source, field='low')}, "
+            f"{w.num(entry['high'], '.3f', **source, field='high')}], ")
+        fit_p = "" if entry["fit_p"] is None else f", fit p = {w.num(entry['fit_p'], '.2g', **source, field='fit_p')}"
+        return (f"{entry['mechanism']} ({estimate}d² = {w.num(entry['d2'], '.1f', **source, field='d2')} on "
+                f"{w.num(entry['df'], 'd', **source, field='df')}{fit_p})")
+
+    moving = [e for e in entries if e["moves_gap_observed_way"]]
+    fits = [e for e in moving if e["fit_p"] is not None and e["fit_p"] >= FITS]
+    misfits = [e for e in moving if e not in fits]
+    cannot = [e["mechanism"] for e in entries if not e["moves_gap_observed_way"]]
+    judged = entries[0].get("judged_on")
+    text = f"{name}, one mechanism at a time (direction judged on {judged}): " if judged else f"{name}: "
+    text += (f"can produce the gap in its direction and fit all its figures (fit p ≥ {FITS:g}): "
+             + "; ".join(fitted(e) for e in fits) if fits else
+             f"no single mechanism both moves the gap in its direction and fits all its figures (fit p ≥ {FITS:g})")
+    if misfits:
+        text += "; move the gap in its direction but do not fit: " + "; ".join(fitted(e) for e in misfits)
+    text += ("; cannot produce a gap in this direction: " + ", ".join(cannot) if cannot else "") + "."
+    return w.verdict(text)
+
+
+def joint_verdict(joint: dict, labels: dict[str, str]) -> Verdict:
+    """Hotelling's T² of all published gaps, with the Monte Carlo floor its p-value is stated against."""
+    w = _Writer()
+    source = {"analysis": "joint"}
+    p, floor = joint["p_value"], joint["p_floor"]
+    beyond = joint["p_method"] != "hotelling_f"
+    per_poll = "; ".join(
+        f"{labels.get(poll['pollster'], poll['pollster'])} T² = "
+        f"{w.num(poll['t2'], '.1f', analysis='joint', pollster=poll['pollster'], field='t2')}"
+        for poll in joint.get("per_poll", []))
+    return w.verdict(
+        f"All published figures jointly (Hotelling's T² against the sampling-only baseline): T² = "
+        f"{w.num(joint['t2'], '.1f', **source, field='t2')}, F = {w.num(joint['f'], '.2f', **source, field='f')} on "
+        f"({w.num(joint['df1'], 'd', **source, field='df1')}, {w.num(joint['df2'], 'd', **source, field='df2')}), "
+        f"p = {w.num(p, '.2g', **source, field='p_value')} from the F reference, {p_text(p)}; "
+        + (f"the simulated replicates confirm p-values only down to "
+           f"{w.num(floor, '.2g', **source, field='p_floor')}, so below that the figure is the F reference's "
+           "extrapolation, not a Monte Carlo result" if beyond else
+           "the Monte Carlo share of replicates as far is "
+           f"{w.num(joint['p_monte_carlo'], '.2g', **source, field='p_monte_carlo')}")
+        + (f". Per poll: {per_poll}." if per_poll else "."))
+
+
+def design_verdicts(designs: list[dict], labels: dict[str, str]) -> list[Verdict]:
+    """Per claimed design (not a size assumed from a range): respondents delivered against the claim, and the
+    probability that the modelled design reaches it ("improbable" below ``IMPROBABLE``)."""
+    verdicts = []
+    for entry in designs:
+        claimed, probability = entry.get("claimed_respondents"), entry.get("design_probability")
+        if claimed is None or entry.get("claim_assumed") or probability is None:
             continue
-        parts = []
-        for row in anomalous:
-            source = {"analysis": "polls", "pollster": pollster, "option": row["option"]}
-            parts.append(f"{row['option']} {w.num(row['published'], '.2f', **source, field='published')}% published "
-                         f"against {w.num(row['simulated_mean'], '.2f', **source, field='simulated_mean')}% "
-                         f"simulated (z = {w.num(row['z'], '+.1f', **source, field='z')})")
-        lean = {leans(row, incumbent) for row in anomalous}
-        directions |= lean
-        direction = ("every one of these gaps leans toward the incumbent" if lean == {"toward"} else
-                     "every one of these gaps leans away from the incumbent" if lean == {"away"} else
-                     "the gaps lean both ways")
+        w = _Writer()
+        source = {"analysis": "designs", "pollster": entry["pollster"]}
+        counted = entry["claim_counts"]
+        field = "delivered_voters_in_flow" if counted == "voters in the flow" else "delivered_respondents"
+        replicates = w.num(entry["replicates"], "d", **source, field="replicates")
+        if probability == 0:
+            chance = (f"is improbable, P < "
+                      f"{w.num(1 / entry['replicates'], '.1g', **source, field='replicates', transform='reciprocal')} "
+                      f"(none of {replicates} replicates)")
+        else:
+            chance = (f"{'is improbable, P' if probability < IMPROBABLE else 'has P'} = "
+                      f"{w.num(probability, '.2g', **source, field='design_probability')} (share of {replicates} "
+                      "replicates)")
         verdicts.append(w.verdict(
-            f"{name}: {w.num(len(anomalous), 'd', analysis='polls', pollster=pollster, field='anomalous')} of "
-            f"{w.num(len(own), 'd', analysis='polls', pollster=pollster, field='count')} published figures "
-            f"{'is' if len(anomalous) == 1 else 'are'} anomalous (p < {ALPHA:g}) against polls drawn from an honest count equal to the official one: "
-            f"{'; '.join(parts)}. Sampling error alone does not explain them; {direction}."))
-        beyond_total = [row for row in own if _p(row, True) is not None]
-        if beyond_total:
-            w = _Writer()
-            still = [row for row in beyond_total if _p(row, True) < ALPHA]
-            verdicts.append(w.verdict(
-                f"{name}, allowing for total survey error (non-sampling error as stated in the config): "
-                f"{w.num(len(still), 'd', analysis='polls', pollster=pollster, field='anomalous_total')} of "
-                f"{w.num(len(beyond_total), 'd', analysis='polls', pollster=pollster, field='count_total')} "
-                f"figures remain anomalous (p < {ALPHA:g})."))
+            f"{labels.get(entry['pollster'], entry['pollster'])}'s design: claims "
+            f"{w.num(claimed, 'd', **source, field='claimed_respondents')} {counted}; the modelled design delivers "
+            f"{w.num(entry[field], 'd', **source, field=field)} on average; reaching the claim {chance}."))
+    return verdicts
+
+
+def poll_verdicts(rows: list[dict], incumbent: str, labels: dict[str, str], *, mechanisms: list[dict] = (),
+                  joint: dict | None = None, designs: list[dict] = ()) -> list[Verdict]:
+    """Sentences on the published poll figures (``rows``, ``mechanisms``, ``joint``, ``designs``: those of
+    :class:`simkit.compare.Comparison`): per pollster, which figures are anomalous beyond sampling error and
+    beyond total survey error (``p_total``), in which direction, and which single mechanisms can and cannot
+    produce its gap in that direction; the Holm count across all figures; the joint Hotelling T²; the claimed
+    designs' delivered samples."""
+    verdicts, directions = [], set()
+    for pollster in dict.fromkeys(row["pollster"] for row in rows):
+        name = labels.get(pollster, pollster)
+        own, lean = _pollster_verdicts(pollster, [row for row in rows if row["pollster"] == pollster], name,
+                                       incumbent)
+        verdicts += own
+        directions |= lean
+        entries = [entry for entry in mechanisms if entry["pollster"] == pollster]
+        if lean and entries:
+            verdicts.append(mechanism_verdict(pollster, name, entries))
     if directions:
         w = _Writer()
+        family = sum(p is not None and p < ALPHA for p in holm([_p(row, False) for row in rows]))
         verdicts.append(w.verdict(
             f"Across all {w.num(len(rows), 'd', analysis='polls', field='rows')} published figures, "
             f"{w.num(family, 'd', analysis='polls', field='holm')} stay anomalous after Holm's correction for "
             f"testing them all at {ALPHA:g}."))
-    for direction in sorted(directions, reverse=True):
-        can, cannot = EXPLANATIONS[direction]
-        verdicts.append(Verdict(f"A gap {direction} the incumbent can come from {can}; it cannot come from "
-                                f"{cannot}."))
+    if joint:
+        verdicts.append(joint_verdict(joint, labels))
+    verdicts += design_verdicts(list(designs), labels)
+    if not mechanisms:
+        for direction in sorted(directions & set(EXPLANATIONS), reverse=True):
+            can, cannot = EXPLANATIONS[direction]
+            verdicts.append(Verdict(f"A gap {direction} the incumbent can come from {can}; it cannot come from "
+                                    f"{cannot}."))
     if directions:
         verdicts.append(Verdict("This does not show which side is wrong: the polls, the count, or both. Polls that "
                                 "agree with a count are not evidence of a clean count either."))
