@@ -11,6 +11,7 @@ import tomli_w
 from conftest import small_config_dict
 from forensics_helpers import honest_dataset
 from simkit.cli import main
+from simkit.forensics import holm_alarms
 from simkit.forensics.core import ALPHA, holm
 from simkit.report import build, write
 from simkit.report.document import Image, Table
@@ -260,6 +261,8 @@ def test_returns_give_the_forensics_section_with_one_figure_per_test(returns, tm
                 assert number.value == len(tested)
             if number.source["field"] == "anomalous":
                 assert number.value == sum(r.p_value < ALPHA for r in tested)
+            if number.source["field"] == "holm":
+                assert number.value == len(holm_alarms(tested))
 
 
 def test_returns_alone_take_the_title_from_the_map_label(returns, tmp_path):

@@ -3,7 +3,7 @@
 The poll section reads :class:`simkit.compare.Comparison` as it is: its rows (gap, z, p, z total, p total and
 the joint ledger's verdict, which :func:`simkit.compare.ledger_verdicts` decides, not this module), its joint
 Hotelling T², mechanisms and designs. Fields and products beyond those (and forensic ``extra`` fields such as
-``alternative``, ``uncalibrated``) are still shown, so the report grows with the analyses.
+``calibration``, ``null_tail_p``) are still shown, so the report grows with the analyses.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ POLL_FIELDS = {"pollster", "option", "published", "official", "gap", "gap_mean",
 #: comparison products shown in their own way; any other product is shown as a table
 COMPARISON_PRODUCTS = {"rows", "joint", "designs", "mechanisms", "scenarios", "ledger", "flags"}
 #: forensic ``extra`` entries shown as columns when present (fields other analyses add)
-FORENSIC_OPTIONAL = ("alternative", "uncalibrated", "measured_size", "null_z")
+FORENSIC_OPTIONAL = ("calibration", "null_z", "null_tail_p")
 #: follow-up list lengths
 TOP_REGIONS, TOP_STATIONS = 5, 10
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..forensics import holm_alarms
 from ..forensics.core import ALPHA, holm
 
 #: the thresholds every rule below uses (name -> (value, what it decides))
@@ -281,7 +282,7 @@ def poll_verdicts(rows: list[dict], incumbent: str, labels: dict[str, str], *, m
 
 def result_field(result, name: str):
     """A test result's optional figure ``name``: an attribute of the result, else an entry of its ``extra``
-    (fields other analyses may add, e.g. ``alternative``, ``uncalibrated``, ``measured_size``)."""
+    (fields other analyses may add, e.g. ``calibration``, ``null_z``, ``null_tail_p``)."""
     value = getattr(result, name, None)
     return result.extra.get(name) if value is None else value
 
@@ -294,22 +295,22 @@ def forensic_verdicts(results: list, detects: dict[str, str]) -> list[Verdict]:
         return []
     anomalous = [r for r in tested if r.p_value < ALPHA]
     w = _Writer()
-    adjusted = holm([r.p_value for r in tested])
-    family = sum(p < ALPHA for p in adjusted)
+    family = len(holm_alarms(tested))
     if not anomalous:
         return [w.verdict(
             f"None of the {w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests is "
             f"anomalous (p < {ALPHA:g}). This is not evidence of a clean count: see each test's power below.")]
     names = []
     for r in anomalous:
-        flag = " (uncalibrated)" if result_field(r, "uncalibrated") else ""
+        flag = " (uncalibrated)" if result_field(r, "calibration") == "uncalibrated" else ""
         names.append(f"{r.test}{flag}")
     verdicts = [w.verdict(
         f"{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
         f"{w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests "
         f"{'is' if len(anomalous) == 1 else 'are'} anomalous "
         f"(p < {ALPHA:g}): {', '.join(names)}; {w.num(family, 'd', analysis='forensics', field='holm')} stay so "
-        f"after Holm's correction across the tests.")]
+        f"after Holm's correction across the calibrated tests (uncalibrated tests, whose measured size on clean "
+        f"elections is above nominal, are left out of that count).")]
     kinds = sorted({detects.get(r.test, "") for r in anomalous} - {""})
     if kinds:
         verdicts.append(Verdict("Each anomaly is consistent with the malpractice its test is built to detect ("
