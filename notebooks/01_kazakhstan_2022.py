@@ -99,7 +99,9 @@ for flag in comparison.flags:
 # `simkit/report/verdicts.py`):
 
 # %%
-for verdict in poll_verdicts(comparison.rows, cfg.leader, {poll.name: poll.label for poll in cfg.exit_poll}):
+labels = {poll.name: poll.label for poll in cfg.exit_poll}
+for verdict in poll_verdicts(comparison.rows, cfg.leader, labels, mechanisms=comparison.mechanisms,
+                             joint=comparison.joint, designs=comparison.designs):
     print("-", verdict.text)
 
 # %%
