@@ -106,3 +106,20 @@ def test_bad_solved_honest_is_named():
     raw["scenario"][0]["solved_honest"] = [{"preferences.dispersion": 0.6}]
     with pytest.raises(ConfigError, match=r"solved_honest\.preferences\.dispersion: only"):
         parse_config(tomli_w.dumps(raw), source="x.toml")
+
+
+def test_dask_run_of_a_count_matched_config_equals_simulate(tmp_path):
+    """The dask path solves in the client (the workers receive the resolved config) and gives the same numbers."""
+    distributed_api = pytest.importorskip("dask.distributed")
+    import xarray as xr
+
+    from simkit.distributed import run_on_cluster
+
+    cfg = matched_config(0.2)
+    expected = simulate(cfg, replicates=5, keep="summary")
+    with distributed_api.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                      silence_logs=50) as cluster, distributed_api.Client(cluster) as client:
+        result = run_on_cluster(cfg, tmp_path / "dask.zarr", replicates=5, keep="summary", block_size=2,
+                                client=client, quiet=True).load()
+    xr.testing.assert_identical(result.drop_attrs(), expected.drop_attrs())
+    assert result.attrs["simkit_config"] == expected.attrs["simkit_config"]
