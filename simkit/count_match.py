@@ -49,8 +49,10 @@ def _unsolved(cfg) -> list:
 
 
 def _only(cfg, scenario):
-    """``cfg`` with the sweep dropped and ``scenario`` alone, its flag cleared (the engine runs it as set)."""
-    return cfg.model_copy(update={"scenario": [scenario.model_copy(update={"match_observed": False})], "sweep": {}})
+    """``cfg`` with the sweep dropped and ``scenario`` alone, its flag cleared (the engine runs it as set), without
+    a timeline (its own streams: the counts are the same without it, and the pilot needs only the counts)."""
+    return cfg.model_copy(update={"scenario": [scenario.model_copy(update={"match_observed": False})], "sweep": {},
+                                  "timeline": None, "observed": cfg.observed.model_copy(update={"timeline": None})})
 
 
 def point_configs(cfg) -> list:
