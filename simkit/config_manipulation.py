@@ -180,3 +180,5 @@ class ScenarioConfig(BaseModel):
         None, description="the solved honest parameters of a count-matched scenario, one table of dotted "
                           "turnout.* / preferences.shares.* values per sweep point (C order); written by "
                           "simkit.count_match.resolve into the config a run records, never solved again")
+    solved_for: str | None = Field(None, description="simkit.count_match.fingerprint of the config solved_honest "
+                                                     "was solved for; a different one is solved again")

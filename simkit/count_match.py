@@ -25,6 +25,7 @@ figure) is an :class:`~simkit.errors.InputError` naming it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -43,15 +44,30 @@ MAX_ITERATIONS = 12
 FLOOR = 1e-4
 
 
+def fingerprint(cfg) -> str:
+    """What a solution depends on: a SHA-256 (16 hex digits) of ``cfg`` without its solutions and without
+    ``run.replicates`` and ``run.keep`` (the pilot's size and output are fixed), so a seed, sweep, observed
+    figure or model changed since the solve invalidates it."""
+    raw = cfg.raw()
+    raw["run"] = {key: value for key, value in raw["run"].items() if key not in ("replicates", "keep")}
+    raw["scenario"] = [{key: value for key, value in scenario.items() if key not in ("solved_honest", "solved_for")}
+                       for scenario in raw.get("scenario", [])]
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def _unsolved(cfg) -> list:
-    """The scenarios of ``cfg`` to solve: count-matched, without a ``solved_honest`` solution."""
-    return [scenario for scenario in cfg.scenarios() if scenario.match_observed and not scenario.solved_honest]
+    """The scenarios of ``cfg`` to solve: count-matched, without a ``solved_honest`` solution for this very
+    config and seed (:func:`fingerprint`)."""
+    key = fingerprint(cfg)
+    return [scenario for scenario in cfg.scenarios()
+            if scenario.match_observed and (not scenario.solved_honest or scenario.solved_for != key)]
 
 
 def _only(cfg, scenario):
-    """``cfg`` with the sweep dropped and ``scenario`` alone, its flag cleared (the engine runs it as set), without
+    """``cfg`` with the sweep dropped and ``scenario`` alone, unmatched (the engine runs it as set), without
     a timeline (its own streams: the counts are the same without it, and the pilot needs only the counts)."""
-    return cfg.model_copy(update={"scenario": [scenario.model_copy(update={"match_observed": False})], "sweep": {},
+    return cfg.model_copy(update={"scenario": [scenario.model_copy(update={"match_observed": False, "solved_honest": None, "solved_for": None})],
+                                  "sweep": {},
                                   "timeline": None, "observed": cfg.observed.model_copy(update={"timeline": None})})
 
 
@@ -74,8 +90,8 @@ def solved_problems(cfg, scenario) -> list[str]:
     if scenario.solved_honest is None:
         return []
     where = f"scenario.{scenario.name}.solved_honest"
-    if not scenario.match_observed:
-        return [f"{where}: is the solution of count matching and needs match_observed = true"]
+    if not scenario.match_observed or scenario.solved_for is None:
+        return [f"{where}: is the solution of count matching and needs match_observed = true and solved_for"]
     points = len(cfg.sweep_points())
     if len(scenario.solved_honest) != points:
         return [f"{where}: {len(scenario.solved_honest)} tables for {points} sweep point(s), one per point needed"]
@@ -172,13 +188,16 @@ def resolve(cfg, source: str = "config"):
     (``""`` when no scenario is count-matched): ``pilot_replicates``, ``pilot_seed``, ``tolerance_points``
     and ``solved``, one entry per matched scenario and sweep point with ``scenario``, ``point`` (the swept
     values), ``parameters`` (the solved honest parameters) and ``pilot`` (the figures the pilot reached, in
-    percent; None for a solution the config already gave). The run's ``[run] seed`` seeds the pilot."""
+    percent; None for a solution the config already gave). The run's ``[run] seed`` seeds the pilot.
+    ``solved_for`` (:func:`fingerprint`) marks each solution with the config it was solved for: a stale one
+    (seed, sweep, observed figures or honest model changed since) is solved again."""
     matched = [scenario for scenario in cfg.scenarios() if scenario.match_observed]
     if not matched:
         return cfg, ""
     unsolved = {scenario.name for scenario in _unsolved(cfg)}
     points = cfg.sweep_points()
-    solutions = {scenario.name: list(scenario.solved_honest or []) for scenario in matched}
+    solutions = {scenario.name: [] if scenario.name in unsolved else list(scenario.solved_honest)
+                 for scenario in matched}
     pilots: dict[tuple[str, int], dict] = {}
     for index, point in enumerate(points):
         at_point = cfg.at(point)
@@ -188,7 +207,8 @@ def resolve(cfg, source: str = "config"):
             solutions[name].append(_honest_parameters(single))
             pilots[name, index] = {key: 100 * value for key, value in achieved.items()}
     resolved = cfg.model_copy(update={"scenario": [
-        scenario.model_copy(update={"solved_honest": solutions[scenario.name]}) if scenario.match_observed
+        scenario.model_copy(update={"solved_honest": solutions[scenario.name], "solved_for": fingerprint(cfg)})
+        if scenario.match_observed
         else scenario for scenario in cfg.scenarios()]})
     record = {"pilot_replicates": PILOT_REPLICATES, "pilot_seed": cfg.run.seed, "tolerance_points": TOLERANCE,
               "solved": [{"scenario": scenario.name, "point": point,

@@ -94,13 +94,17 @@ def test_run_streams_count_matched_configs_bit_identically(tmp_path, monkeypatch
     rerun = simulate(resolved)
     xr.testing.assert_identical(rerun.drop_attrs(), expected.drop_attrs())
     assert json.loads(rerun.attrs["count_matched"])["solved"][0]["pilot"] is None  # given, not solved
+    # another seed invalidates the stored solution: it is solved again and equals a fresh run with that seed
+    reseeded = simulate(resolved, replicates=3, seed=6)
+    assert json.loads(reseeded.attrs["count_matched"])["solved"][0]["pilot"] is not None
+    xr.testing.assert_identical(reseeded.drop_attrs(), simulate(cfg, replicates=3, seed=6).drop_attrs())
 
 
 def test_bad_solved_honest_is_named():
     from simkit.config import ConfigError, parse_config
 
     raw = matched_config(0.2).raw()
-    raw["scenario"][0]["solved_honest"] = [{"turnout.mean": 0.6}, {"turnout.mean": 0.6}]
+    raw["scenario"][0].update(solved_honest=[{"turnout.mean": 0.6}, {"turnout.mean": 0.6}], solved_for="0")
     with pytest.raises(ConfigError, match=r"scenario\.honest\.solved_honest: 2 tables for 1 sweep point"):
         parse_config(tomli_w.dumps(raw), source="x.toml")
     raw["scenario"][0]["solved_honest"] = [{"preferences.dispersion": 0.6}]
