@@ -61,7 +61,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         claim_output(args.output, SIMULATION, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)])
     if args.scheduler or args.workers or args.resume:
         return _run_on_cluster(cfg, args)
-    run = engine.prepare(cfg, args.replicates, args.seed, args.keep, args.kernel)
+    run = engine.prepare(cfg, args.replicates, args.seed, args.keep, args.kernel, source=str(args.config))
     check_run(run, args.block_size, args.processes or os.cpu_count() or 1, args.output, str(args.config))
     static = engine.annotate(engine.static_dataset(run), run.config)
     with progress_bar(run.replicates, enabled=not args.quiet) as bar:

@@ -19,6 +19,7 @@ import numpy as np
 import tomli_w
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from . import count_match
 from .config_manipulation import ManipulationConfig, ScenarioConfig
 from .config_infer import InferConfig, InferenceSettings, infer_problems
 from .config_polls import ExitPollConfig, QuickCountConfig, check_poll_design
@@ -460,6 +461,7 @@ def _manipulation_problems(cfg: Config, region_names: list[str]) -> list[str]:
         for name in scenario.manipulations:
             if name not in block_names:
                 problems.append(f"{where}.manipulations: no [[manipulation]] block named {name!r}")
+        problems += count_match.solved_problems(cfg, scenario)
         for path, value in scenario.overrides.items():
             if path.split(".")[0] not in SCENARIO_OVERRIDABLE:
                 problems.append(f"{where}.overrides.{path}: scenarios may only override "

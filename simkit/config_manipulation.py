@@ -176,3 +176,9 @@ class ScenarioConfig(BaseModel):
     overrides: dict[str, float | int | bool | str] = Field(default_factory=dict)
     match_observed: bool = Field(False, description="solve the honest parameters so that the manipulated count "
                                                     "reproduces [observed] (simkit.count_match)")
+    solved_honest: list[dict[str, float]] | None = Field(
+        None, description="the solved honest parameters of a count-matched scenario, one table of dotted "
+                          "turnout.* / preferences.shares.* values per sweep point (C order); written by "
+                          "simkit.count_match.resolve into the config a run records, never solved again")
+    solved_for: str | None = Field(None, description="simkit.count_match.fingerprint of the config solved_honest "
+                                                     "was solved for; a different one is solved again")

@@ -7,16 +7,25 @@ means (national and regional) and the preference shares are solved, per scenario
 the count AFTER the manipulations matches ``[observed]`` (turnout, regional turnout and every option's
 share of the ballots) within :data:`TOLERANCE`; exit polls are then drawn from the voters of that world.
 
-The solver is a fixed point on pilot simulations of :data:`PILOT_REPLICATES` replicates (fewer when the run
-has fewer) under the run's seed (common random numbers: every iteration sees the same draws, which are the
-run's first replicates), warm-started from the previous sweep point's solution: regional turnout means move on the
-logit scale by the logit gap between official and pilot turnout, shares multiplicatively by official /
-pilot. A figure still off by more than :data:`TOLERANCE` after :data:`MAX_ITERATIONS` (e.g. coercion that
-alone pushes turnout above the official figure) is an :class:`~simkit.errors.InputError` naming it.
+:func:`resolve` solves once, up front, in the process that plans the run (:func:`simkit.engine.prepare`,
+which every path goes through: ``simkit run``, :func:`simkit.simulate`, the dask runs, ``compare`` and
+``calibrate``). It returns the *resolved config*: each matched scenario carries its solution as
+``solved_honest``, one table of dotted honest parameters per sweep point (C order), and the engine draws
+that scenario's honest elections from them, so no block ever solves anything and the resolved config's
+text reruns to the same numbers. A scenario that already has ``solved_honest`` is not solved again.
+
+The solver is a fixed point on pilot simulations: replicates ``0 .. PILOT_REPLICATES - 1`` of the run's
+seed, whatever the run's size, block size or workers (common random numbers: every iteration sees the same
+draws, which are also the run's first replicates), drawn in one process with the numpy kernel, so the
+solution depends on the config and the seed only. Each sweep point is warm-started from the previous
+point's solution: regional turnout means move on the logit scale by the logit gap between official and
+pilot turnout, shares multiplicatively by official / pilot. A figure still off by more than
+:data:`TOLERANCE` after :data:`MAX_ITERATIONS` (e.g. coercion that alone pushes turnout above the official
+figure) is an :class:`~simkit.errors.InputError` naming it.
 """
 from __future__ import annotations
 
-import itertools
+import hashlib
 import json
 
 import numpy as np
@@ -35,13 +44,68 @@ MAX_ITERATIONS = 12
 FLOOR = 1e-4
 
 
-def needs_matching(cfg) -> bool:
-    return any(scenario.match_observed for scenario in cfg.scenarios())
+def fingerprint(cfg) -> str:
+    """What a solution depends on: a SHA-256 (16 hex digits) of ``cfg`` without its solutions and without
+    ``run.replicates`` and ``run.keep`` (the pilot's size and output are fixed), so a seed, sweep, observed
+    figure or model changed since the solve invalidates it."""
+    raw = cfg.raw()
+    raw["run"] = {key: value for key, value in raw["run"].items() if key not in ("replicates", "keep")}
+    raw["scenario"] = [{key: value for key, value in scenario.items() if key not in ("solved_honest", "solved_for")}
+                       for scenario in raw.get("scenario", [])]
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _unsolved(cfg) -> list:
+    """The scenarios of ``cfg`` to solve: count-matched, without a ``solved_honest`` solution for this very
+    config and seed (:func:`fingerprint`)."""
+    key = fingerprint(cfg)
+    return [scenario for scenario in cfg.scenarios()
+            if scenario.match_observed and (not scenario.solved_honest or scenario.solved_for != key)]
 
 
 def _only(cfg, scenario):
-    """``cfg`` with the sweep dropped and ``scenario`` alone, its flag cleared (the engine runs it as set)."""
-    return cfg.model_copy(update={"scenario": [scenario.model_copy(update={"match_observed": False})], "sweep": {}})
+    """``cfg`` with the sweep dropped and ``scenario`` alone, unmatched (the engine runs it as set), without
+    a timeline (its own streams: the counts are the same without it, and the pilot needs only the counts)."""
+    return cfg.model_copy(update={"scenario": [scenario.model_copy(update={"match_observed": False, "solved_honest": None, "solved_for": None})],
+                                  "sweep": {},
+                                  "timeline": None, "observed": cfg.observed.model_copy(update={"timeline": None})})
+
+
+def point_configs(cfg) -> list:
+    """One config per sweep point of ``cfg`` (C order, sweep dropped), each scenario's ``solved_honest``
+    reduced to that point's table."""
+    configs = []
+    for index, point in enumerate(cfg.sweep_points()):
+        at = cfg.at(point)
+        if any(scenario.solved_honest for scenario in at.scenario):
+            at = at.model_copy(update={"scenario": [
+                scenario.model_copy(update={"solved_honest": scenario.solved_honest[index:index + 1]})
+                if scenario.solved_honest else scenario for scenario in at.scenario]})
+        configs.append(at)
+    return configs
+
+
+def solved_problems(cfg, scenario) -> list[str]:
+    """What is wrong with ``scenario.solved_honest`` in ``cfg`` (dotted fields, one line each)."""
+    if scenario.solved_honest is None:
+        return []
+    where = f"scenario.{scenario.name}.solved_honest"
+    if not scenario.match_observed or scenario.solved_for is None:
+        return [f"{where}: is the solution of count matching and needs match_observed = true and solved_for"]
+    points = len(cfg.sweep_points())
+    if len(scenario.solved_honest) != points:
+        return [f"{where}: {len(scenario.solved_honest)} tables for {points} sweep point(s), one per point needed"]
+    allowed = ("turnout.mean", "turnout.regional_mean.", "preferences.shares.")
+    problems = []
+    for table in scenario.solved_honest:
+        for path, value in table.items():
+            if not (path == allowed[0] or path.startswith(allowed[1:])) or (
+                    path.startswith(allowed[2]) and path.removeprefix(allowed[2]) not in cfg.option_names):
+                problems.append(f"{where}.{path}: only turnout.mean, turnout.regional_mean.<region> and "
+                                "preferences.shares.<option> are solved")
+            elif not 0 < value < 1:
+                problems.append(f"{where}.{path}: must be between 0 and 1, got {value}")
+    return problems
 
 
 def _targets(cfg) -> dict[str, float]:
@@ -96,8 +160,7 @@ def _honest_parameters(cfg) -> dict:
             **{f"preferences.shares.{name}": v for name, v in cfg.preferences.shares.items()}}
 
 
-def solve(cfg, scenario_name: str, seed: int, source: str = "config", start: dict | None = None,
-          pilot_replicates: int = PILOT_REPLICATES):
+def solve(cfg, scenario_name: str, seed: int, source: str = "config", start: dict | None = None):
     """The config (sweep dropped, only ``scenario_name`` kept) whose manipulated count matches
     ``[observed]``, and the figures its pilot reaches (fractions). ``start``: honest parameters to begin
     from (dotted assignments; default the config's own)."""
@@ -108,7 +171,7 @@ def solve(cfg, scenario_name: str, seed: int, source: str = "config", start: dic
     if start:
         current = current.at(start)
     for _ in range(MAX_ITERATIONS):
-        pilot = simulate(current, replicates=pilot_replicates, seed=seed, keep="summary")
+        pilot = simulate(current, replicates=PILOT_REPLICATES, seed=seed, keep="summary", workers=1, kernel="numpy")
         achieved = _achieved(pilot, current)
         worst = max(targets, key=lambda key: abs(achieved[key] - targets[key]))
         if abs(achieved[worst] - targets[worst]) * 100 <= TOLERANCE:
@@ -119,48 +182,37 @@ def solve(cfg, scenario_name: str, seed: int, source: str = "config", start: dic
                      f"closer than {100 * achieved[worst]:.2f}%")
 
 
-def _nest(items: list, shape: list[int]) -> list:
-    """``items`` in row-major order as nested lists of ``shape``."""
-    if len(shape) <= 1:
-        return items
-    step = len(items) // shape[0]
-    return [_nest(items[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
-
-
-def simulate_matched(cfg, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
-                     source: str = "config") -> xr.Dataset:
-    """Simulate every scenario and sweep point of ``cfg``; those with ``match_observed`` under their solved
-    honest parameters. The Dataset has the engine's layout; ``attrs["count_matched"]`` (JSON) holds, per
-    matched scenario and sweep point, the solved parameters and the figures the pilot reached."""
-    from .engine import simulate
-
-    seed = cfg.run.seed if seed is None else seed
-    pilot_replicates = min(PILOT_REPLICATES, replicates or cfg.run.replicates)
-    sweep = list(cfg.sweep.items())
-    points = list(itertools.product(*[values for _, values in sweep])) or [()]
-    solved, by_point, warm = {}, [], {}
-    for point in points:
-        assignments = {path: value for (path, _), value in zip(sweep, point)}
-        at_point = cfg.at(assignments) if assignments else cfg
-        parts = []
-        for scenario in cfg.scenarios():
-            single = _only(at_point, scenario)
-            if scenario.match_observed:
-                single, achieved = solve(at_point, scenario.name, seed, source, warm.get(scenario.name),
-                                         pilot_replicates)
-                warm[scenario.name] = _honest_parameters(single)
-                solved[json.dumps({"scenario": scenario.name, **assignments})] = {
-                    "turnout.mean": single.turnout.mean, "turnout.regional_mean": dict(single.turnout.regional_mean),
-                    "preferences.shares": dict(single.preferences.shares),
-                    "pilot": {key: 100 * value for key, value in achieved.items()}}
-            parts.append(simulate(single, replicates=replicates, seed=seed, keep=keep))
-        merged = xr.concat(parts, dim=schema.SCENARIO, data_vars="minimal", coords="minimal", compat="override",
-                           combine_attrs="override")
-        by_point.append(merged.expand_dims({path: [float(value)] for path, value in assignments.items()}))
-    result = by_point[0] if len(by_point) == 1 else xr.combine_nested(
-        _nest(by_point, [len(values) for _, values in sweep]),
-        concat_dim=[path for path, _ in sweep], data_vars="minimal", coords="minimal", compat="override",
-        combine_attrs="override")
-    result.attrs["simkit_config"] = cfg.to_toml()
-    result.attrs["count_matched"] = json.dumps(solved)
-    return result
+def resolve(cfg, source: str = "config"):
+    """``cfg`` with every count-matched scenario's honest parameters solved (``solved_honest``: one table
+    of dotted assignments per sweep point, C order), and the record of the solution as JSON text
+    (``""`` when no scenario is count-matched): ``pilot_replicates``, ``pilot_seed``, ``tolerance_points``
+    and ``solved``, one entry per matched scenario and sweep point with ``scenario``, ``point`` (the swept
+    values), ``parameters`` (the solved honest parameters) and ``pilot`` (the figures the pilot reached, in
+    percent; None for a solution the config already gave). The run's ``[run] seed`` seeds the pilot.
+    ``solved_for`` (:func:`fingerprint`) marks each solution with the config it was solved for: a stale one
+    (seed, sweep, observed figures or honest model changed since) is solved again."""
+    matched = [scenario for scenario in cfg.scenarios() if scenario.match_observed]
+    if not matched:
+        return cfg, ""
+    unsolved = {scenario.name for scenario in _unsolved(cfg)}
+    points = cfg.sweep_points()
+    solutions = {scenario.name: [] if scenario.name in unsolved else list(scenario.solved_honest)
+                 for scenario in matched}
+    pilots: dict[tuple[str, int], dict] = {}
+    for index, point in enumerate(points):
+        at_point = cfg.at(point)
+        for name in sorted(unsolved, key=[s.name for s in matched].index):
+            warm = solutions[name][-1] if solutions[name] else None
+            single, achieved = solve(at_point, name, cfg.run.seed, source, warm)
+            solutions[name].append(_honest_parameters(single))
+            pilots[name, index] = {key: 100 * value for key, value in achieved.items()}
+    resolved = cfg.model_copy(update={"scenario": [
+        scenario.model_copy(update={"solved_honest": solutions[scenario.name], "solved_for": fingerprint(cfg)})
+        if scenario.match_observed
+        else scenario for scenario in cfg.scenarios()]})
+    record = {"pilot_replicates": PILOT_REPLICATES, "pilot_seed": cfg.run.seed, "tolerance_points": TOLERANCE,
+              "solved": [{"scenario": scenario.name, "point": point,
+                          "parameters": solutions[scenario.name][index],
+                          "pilot": pilots.get((scenario.name, index))}
+                         for index, point in enumerate(points) for scenario in matched]}
+    return resolved, json.dumps(record)

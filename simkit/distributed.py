@@ -327,7 +327,7 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
     fmt = io.output_format(output) if output is not None else None
     if resume and fmt != "zarr":
         raise InputError(f"{output or 'no output'}: --resume needs a .zarr output")
-    run = engine.prepare(cfg, replicates, seed, keep, kernel)
+    run = engine.prepare(cfg, replicates, seed, keep, kernel, source)
     blocks = blocks_of(run.replicates, block_size)
     if client is None and scheduler is None:  # local workers: this machine's memory and disk
         from .resources import check_run

@@ -8,6 +8,7 @@ draws (common random numbers).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -20,7 +21,7 @@ import numpy as np
 import tomli_w
 import xarray as xr
 
-from . import kernels, schema, streams
+from . import count_match, kernels, schema, streams
 from .config import Config, parse_config
 from .config_manipulation import ManipulationConfig
 from .electorate import Electorate, build_electorate
@@ -40,10 +41,13 @@ DEFAULT_BLOCK_SIZE = 32  #: replicates per block (memory ≈ block × stations �
 @dataclass(frozen=True)
 class ScenarioPlan:
     """One scenario, resolved: ``blocks`` are (index of the block in the config, the block with the
-    scenario's overrides applied, the stations of its regions (station,) bool or None for all)."""
+    scenario's overrides applied, the stations of its regions (station,) bool or None for all); ``honest``:
+    the honest world of a count-matched scenario (its ``solved_honest`` parameters), None for the sweep
+    point's own."""
 
     name: str
     blocks: tuple[tuple[int, ManipulationConfig, np.ndarray | None], ...]
+    honest: Plan | None = None
 
 
 @dataclass(frozen=True)
@@ -69,11 +73,13 @@ def make_scenarios(cfg: Config, electorate: Electorate) -> tuple[ScenarioPlan, .
             block = resolved.manipulation[index]
             regions = None if block.regions is None else np.isin(region_names[electorate.region_index], block.regions)
             blocks.append((index, block, regions))
-        plans.append(ScenarioPlan(scenario.name, tuple(blocks)))
+        honest = honest_plan(cfg.at(scenario.solved_honest[0]), electorate) if scenario.solved_honest else None
+        plans.append(ScenarioPlan(scenario.name, tuple(blocks), honest))
     return tuple(plans)
 
 
-def make_plan(cfg: Config, electorate: Electorate) -> Plan:
+def honest_plan(cfg: Config, electorate: Electorate) -> Plan:
+    """The honest part of a plan (turnout locations and preferences), without scenarios or timeline."""
     turnout = cfg.turnout
     means = np.array([turnout.regional_mean.get(name, turnout.mean) for name in electorate.region_names])
     locations = turnout_locations(turnout.model, means, turnout.dispersion)
@@ -81,8 +87,12 @@ def make_plan(cfg: Config, electorate: Electorate) -> Plan:
     shares = np.array([preferences.shares[name] for name in cfg.option_names])
     plan = PreferencePlan.build(preferences.model, shares, cfg.option_names.index(cfg.leader),
                                 preferences.dispersion, preferences.regional_sd, preferences.rho)
-    return Plan(cfg, locations[electorate.region_index], plan, make_scenarios(cfg, electorate),
-                make_timeline_plan(cfg, electorate))
+    return Plan(cfg, locations[electorate.region_index], plan, ())
+
+
+def make_plan(cfg: Config, electorate: Electorate) -> Plan:
+    return dataclasses.replace(honest_plan(cfg, electorate), scenarios=make_scenarios(cfg, electorate),
+                               timeline=make_timeline_plan(cfg, electorate))
 
 
 def fused(plan: Plan, kernel: str) -> bool:
@@ -173,6 +183,7 @@ class Run:
     replicates: int
     keep: str
     kernel: str = "numpy"  #: "numpy" or "numba" (see :mod:`simkit.kernels`)
+    count_matched: str = ""  #: JSON record of the count-matched scenarios' solution (:func:`count_match.resolve`)
 
     @property
     def sweep_shape(self) -> tuple[int, ...]:
@@ -184,13 +195,11 @@ class Run:
 
 
 def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
-            kernel: str | None = None) -> Run:
-    """Resolve a config for running: apply run overrides, build the electorate and the sweep plans.
-    ``kernel``: "numpy" (default) or "numba" (:mod:`simkit.kernels`)."""
+            kernel: str | None = None, source: str = "config") -> Run:
+    """Resolve a config for running: apply run overrides, solve its count-matched scenarios once
+    (:func:`simkit.count_match.resolve`; ``source`` names the config in its errors), build the electorate
+    and the sweep plans. ``kernel``: "numpy" (default) or "numba" (:mod:`simkit.kernels`)."""
     kernel = kernel or "numpy"
-    if any(scenario.match_observed for scenario in cfg.scenarios()):
-        raise InputError("scenario.match_observed: count-matched scenarios are solved in memory "
-                         "(simkit.simulate, simkit compare), not streamed block by block")
     if kernel not in kernels.KERNELS:
         raise InputError(f"kernel: must be one of {', '.join(kernels.KERNELS)}, got {kernel!r}")
     run_fields = {"replicates": replicates, "seed": seed, "keep": keep}
@@ -199,9 +208,10 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
         raw = cfg.raw()
         raw["run"] = {**raw["run"], **updates}
         cfg = parse_config(tomli_w.dumps(raw), source="run options")  # validates the overridden values
+    cfg, count_matched = count_match.resolve(cfg, source)
     electorate = build_electorate(cfg.electorate)
-    plans = [make_plan(cfg.at(point), electorate) for point in cfg.sweep_points()]
-    return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel)
+    plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]
+    return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel, count_matched)
 
 
 def region_totals(region_index: np.ndarray, counts: np.ndarray, n_regions: int) -> np.ndarray:
@@ -254,20 +264,23 @@ def _block_arrays(run: Run, replicates: range, points: list[int]) -> dict[str, n
             out["station_timeline_ballots"] = np.empty(stations + times, np.int64)
         if truth:
             out["timeline_added_ballots"] = np.empty(stations + times, np.int64)
-    honest_keys = [plan.config.turnout.model_dump_json() + plan.config.preferences.model_dump_json()
-                   for plan in plans]
+    honest_plans = [[scenario.honest or plan for scenario in plan.scenarios] for plan in plans]
+    honest_keys = [[world.config.turnout.model_dump_json() + world.config.preferences.model_dump_json()
+                    for world in worlds] for worlds in honest_plans]
     for r, replicate in enumerate(replicates):
-        honest_counts = {}  # sweep points that differ only in manipulation fields share the honest draw
+        honest_counts = {}  # sweep points and scenarios with the same honest parameters share the honest draw
         for p, plan in enumerate(plans):
-            if honest_keys[p] not in honest_counts:
-                honest_counts[honest_keys[p]] = honest_replicate(plan, electorate, run.seed, replicate, run.kernel)
-            honest_ballots, honest_votes = honest_counts[honest_keys[p]]
-            if timeline:
-                timeline_key = (honest_keys[p], plan.timeline.key)
-                if timeline_key not in honest_counts:
-                    honest_counts[timeline_key] = honest_timeline(plan.timeline, electorate, run.seed, replicate,
-                                                                  honest_ballots)
             for s, scenario in enumerate(plan.scenarios):
+                key = honest_keys[p][s]
+                if key not in honest_counts:
+                    honest_counts[key] = honest_replicate(honest_plans[p][s], electorate, run.seed, replicate,
+                                                          run.kernel)
+                honest_ballots, honest_votes = honest_counts[key]
+                if timeline:
+                    timeline_key = (key, plan.timeline.key)
+                    if timeline_key not in honest_counts:
+                        honest_counts[timeline_key] = honest_timeline(plan.timeline, electorate, run.seed, replicate,
+                                                                      honest_ballots)
                 additions = []
                 ballots, votes, added, touched, voter_votes = manipulate(
                     scenario, plan.config, electorate, run.seed, replicate, honest_ballots, honest_votes, additions)
@@ -352,6 +365,7 @@ def provenance(run: Run) -> dict:
         "scipy_version": scipy.__version__,
         "xarray_version": xr.__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **({"count_matched": run.count_matched} if run.count_matched else {}),
     }
 
 
@@ -424,13 +438,9 @@ def simulate(cfg: Config, replicates: int | None = None, seed: int | None = None
              block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None, progress: bool = False,
              kernel: str | None = None) -> xr.Dataset:
     """Simulate ``replicates`` elections of ``cfg`` in memory and return the Dataset (see :mod:`simkit.schema`).
-    ``kernel``: "numpy" (default) or "numba" (see :mod:`simkit.kernels`); recorded in the attrs. Scenarios
-    with ``match_observed`` run through :func:`simkit.count_match.simulate_matched`."""
-    from . import count_match
+    ``kernel``: "numpy" (default) or "numba" (see :mod:`simkit.kernels`); recorded in the attrs.
+    Count-matched scenarios are solved first (:func:`prepare`)."""
     from .progress import progress_bar
-
-    if count_match.needs_matching(cfg):
-        return count_match.simulate_matched(cfg, replicates, seed, keep)
 
     run = prepare(cfg, replicates, seed, keep, kernel)
     with progress_bar(run.replicates, enabled=progress) as bar:

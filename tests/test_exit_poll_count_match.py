@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import tomli_w
 
 from conftest import small_config_dict
 from simkit.config import Config
@@ -41,10 +42,12 @@ def test_count_matched_scenarios_reproduce_the_official_figures():
                                                                      * at.sizes["replicate"]))
             assert abs(100 * regional - 100 * target) <= TOLERANCE
     # the count matches because coercion moved the honest parameters: fewer honest voters, fewer for "a"
-    solved = {json.loads(key)["scenario"]: value for key, value in json.loads(ds.attrs["count_matched"]).items()}
+    record = json.loads(ds.attrs["count_matched"])
+    assert (record["pilot_replicates"], record["pilot_seed"]) == (PILOT_REPLICATES, 5)
+    solved = {entry["scenario"]: entry["parameters"] for entry in record["solved"]}
     honest, coerced = solved["honest"], solved["coercion"]
-    assert all(coerced["turnout.regional_mean"][r] < honest["turnout.regional_mean"][r] for r in ("north", "south"))
-    assert coerced["preferences.shares"]["a"] < honest["preferences.shares"]["a"]
+    assert all(coerced[f"turnout.regional_mean.{r}"] < honest[f"turnout.regional_mean.{r}"] for r in ("north", "south"))
+    assert coerced["preferences.shares.a"] < honest["preferences.shares.a"]
 
 
 def test_count_matching_runs_every_sweep_point():
@@ -62,8 +65,65 @@ def test_unreachable_official_figure_is_named():
         simulate(matched_config(1.0, compliance=1.0))
 
 
-def test_streaming_a_count_matched_config_is_refused():
-    from simkit.engine import prepare
+def test_run_streams_count_matched_configs_bit_identically(tmp_path, monkeypatch):
+    """``simkit run`` (streamed to zarr, two block sizes, in-process and two processes) equals
+    ``simkit.simulate``; the result carries the resolved config, whose rerun solves nothing and reproduces it."""
+    import xarray as xr
 
-    with pytest.raises(InputError, match="match_observed"):
-        prepare(matched_config(0.2))
+    from simkit import count_match, engine, io
+    from simkit.cli import main
+    from simkit.config import parse_config
+
+    cfg = matched_config(0.2)
+    cfg = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.1, 0.2]}})
+    path = tmp_path / "matched.toml"
+    path.write_text(cfg.to_toml())
+    expected = simulate(cfg, replicates=6, keep="full")
+    monkeypatch.setattr(engine, "PARALLEL_MIN_DRAWS", 0)  # two processes really draw blocks, small as the run is
+    for block_size, processes in ((1, "1"), (4, "2")):
+        out = tmp_path / f"run-{block_size}.zarr"
+        assert main(["run", str(path), "-o", str(out), "--replicates", "6", "--keep", "full", "--quiet",
+                     "--block-size", str(block_size), "--processes", processes]) == 0
+        streamed = io.open_result(out).load()
+        xr.testing.assert_identical(streamed.drop_attrs(), expected.drop_attrs())
+        assert streamed.attrs["simkit_config"] == expected.attrs["simkit_config"]
+        assert json.loads(streamed.attrs["count_matched"]) == json.loads(expected.attrs["count_matched"])
+    resolved = parse_config(expected.attrs["simkit_config"], source="attrs")
+    assert not count_match._unsolved(resolved)
+    assert all(len(s.solved_honest) == 2 for s in resolved.scenario)
+    rerun = simulate(resolved)
+    xr.testing.assert_identical(rerun.drop_attrs(), expected.drop_attrs())
+    assert json.loads(rerun.attrs["count_matched"])["solved"][0]["pilot"] is None  # given, not solved
+    # another seed invalidates the stored solution: it is solved again and equals a fresh run with that seed
+    reseeded = simulate(resolved, replicates=3, seed=6)
+    assert json.loads(reseeded.attrs["count_matched"])["solved"][0]["pilot"] is not None
+    xr.testing.assert_identical(reseeded.drop_attrs(), simulate(cfg, replicates=3, seed=6).drop_attrs())
+
+
+def test_bad_solved_honest_is_named():
+    from simkit.config import ConfigError, parse_config
+
+    raw = matched_config(0.2).raw()
+    raw["scenario"][0].update(solved_honest=[{"turnout.mean": 0.6}, {"turnout.mean": 0.6}], solved_for="0")
+    with pytest.raises(ConfigError, match=r"scenario\.honest\.solved_honest: 2 tables for 1 sweep point"):
+        parse_config(tomli_w.dumps(raw), source="x.toml")
+    raw["scenario"][0]["solved_honest"] = [{"preferences.dispersion": 0.6}]
+    with pytest.raises(ConfigError, match=r"solved_honest\.preferences\.dispersion: only"):
+        parse_config(tomli_w.dumps(raw), source="x.toml")
+
+
+def test_dask_run_of_a_count_matched_config_equals_simulate(tmp_path):
+    """The dask path solves in the client (the workers receive the resolved config) and gives the same numbers."""
+    distributed_api = pytest.importorskip("dask.distributed")
+    import xarray as xr
+
+    from simkit.distributed import run_on_cluster
+
+    cfg = matched_config(0.2)
+    expected = simulate(cfg, replicates=5, keep="summary")
+    with distributed_api.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                      silence_logs=50) as cluster, distributed_api.Client(cluster) as client:
+        result = run_on_cluster(cfg, tmp_path / "dask.zarr", replicates=5, keep="summary", block_size=2,
+                                client=client, quiet=True).load()
+    xr.testing.assert_identical(result.drop_attrs(), expected.drop_attrs())
+    assert result.attrs["simkit_config"] == expected.attrs["simkit_config"]
