@@ -226,6 +226,7 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
 def handle_forensics(args: argparse.Namespace) -> int:
     """Run the forensics subcommand; returns the exit code."""
     from simkit.forensics import election, parse_tests, run_each
+    from simkit.forensics.applicable import MIN_STATIONS
     from simkit.forensics.fingerprint import histogram
 
     if args.draws < 1:
@@ -255,7 +256,7 @@ def handle_forensics(args: argparse.Namespace) -> int:
     summary = _data_summary(ds, e, args)
     counts, edges = histogram(e)
     power = None
-    if args.power > 0 and not any_rejects(results) and any(_ran(r) for r in results):
+    if args.power > 0 and e.n >= MIN_STATIONS and not any_rejects(results) and any(_ran(r) for r in results):
         from simkit.forensics.power import QUICK_PLANTS, planted_power
 
         power = planted_power(e, tests, null=args.null, draws=args.draws, replicates=args.power, seed=args.seed,

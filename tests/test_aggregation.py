@@ -42,9 +42,11 @@ def test_bad_aggregation_is_a_clear_error(text):
 
 
 def test_calibration_on_regional_totals_marks_tests_that_cannot_run():
-    """On 3 regional units the Klimek fits cannot run: n/a (None, n = 0), not a rejection; the cheap tests
-    run on every replicate."""
-    cfg = parse_config(tomli_w.dumps(small_config_dict(stations=300, registered=300_000, replicates=3)))
+    """On 4 regional units the Klimek fits cannot run: n/a (None, n = 0), not a rejection; the cheap digit test
+    (4 units x 3 candidates: enough counts) runs on each of the 3 replicates."""
+    regions = (("north", 0.25), ("south", 0.25), ("east", 0.25), ("west", 0.25))
+    cfg = parse_config(tomli_w.dumps(small_config_dict(stations=300, registered=300_000, replicates=3,
+                                                       regions=regions)))
     rows = calibration_table(cfg, tests=["zero_five", "klimek"], nulls=("textbook",), draws=9,
                              aggregate="region")
     by_test = {row["test"]: row for row in rows}

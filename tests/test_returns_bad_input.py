@@ -272,7 +272,9 @@ def test_the_reproducer_of_issue_20(tmp_path, capsys):
     code, out, err = _run(capsys, tmp_path / "1.csv", "--map", tmp_path / "m.toml", "--json")
     assert (code, err) == (0, "")
     results = json.loads(out)["tests"]
-    assert {r["verdict"] for r in results} == {"n/a: needs at least 10 usable stations, the data have 1"}
+    assert {r["verdict"] for r in results} == {"n/a: needs at least 10 usable stations, the data have 1",
+                                               "n/a: needs at least 10 candidate counts of 10 or more, the data have 1",
+                                               "n/a: needs at least 10 candidate counts of 100 or more, the data have 0"}
     assert all(r["p_value"] is None for r in results)
 
 

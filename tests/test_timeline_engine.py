@@ -124,7 +124,7 @@ def test_arrival_defaults_by_kind():
 
 @pytest.mark.parametrize("timeline, message", [
     ({"reports": ["12:00", "10:00"]}, "timeline.reports: reporting times must increase"),
-    ({"reports": ["06:00"]}, "timeline: reports: 06:00 is outside the opening hours"),
+    ({"reports": ["06:00"]}, "timeline.reports: 06:00 is outside the opening hours"),
     ({"regional": {"nowhere": [0.1, 0.2, 0.3, 0.9]}}, "timeline.regional.nowhere: not a region"),
     ({"arrival": {"nobody": {"when": "final"}}}, "timeline.arrival.nobody: not a [[manipulation]] block"),
 ])

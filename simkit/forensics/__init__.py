@@ -79,7 +79,7 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
     root = as_seed_sequence(seed)
     per_test, simulated_seed = root.spawn(2)
     children = dict(zip(TESTS, per_test.spawn(len(TESTS))))
-    reasons = {test: reason_not_applicable(e, test) for test in ids}
+    reasons = {test: reason_not_applicable(e, test, null) for test in ids}
     skipped = {test: not_applicable(test, null, reason) for test, reason in reasons.items() if reason}
     ids = [test for test in ids if not reasons[test]]
     if null == "textbook" or not ids:

@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from simkit.forensics import last_digit, second_digit, zero_five
 from simkit.forensics.core import Election, TestResult
+from simkit.forensics.digits import candidate_counts
 
-#: fewest stations any test runs on: below this a station distribution has no shape to test
+#: fewest stations any test of the station distribution runs on: below this it has no shape to test
 MIN_STATIONS = 10
+#: digit tests read counts, not stations: each needs MIN_STATIONS counts of its own minimum size
+DIGIT_TESTS = {module.ID: module.MIN_COUNT for module in (second_digit, last_digit, zero_five)}
 #: tests whose statistic needs turnout and leader share to vary: each must take MIN_STATIONS distinct values
 NEEDS_SPREAD = frozenset({"log_vote_rate", "correlation", "sobyanin", "klimek", "klimek_ml"})
 NOT_APPLICABLE = "n/a"
 
 
-def reason_not_applicable(e: Election, test: str) -> str | None:
-    """Why ``test`` cannot run on ``e`` (one short sentence), or None when it can."""
+def reason_not_applicable(e: Election, test: str, null: str = "textbook") -> str | None:
+    """Why ``test`` cannot run on ``e`` under ``null`` (one short sentence), or None when it can."""
+    if null != "textbook" and e.n < MIN_STATIONS:
+        return f"the {null} null is fitted to at least {MIN_STATIONS} usable stations, the data have {e.n}"
+    if test in DIGIT_TESTS:
+        tested = candidate_counts(e, DIGIT_TESTS[test]).size
+        return None if tested >= MIN_STATIONS else (
+            f"needs at least {MIN_STATIONS} candidate counts of {DIGIT_TESTS[test]} or more, the data have {tested}")
     if e.n < MIN_STATIONS:
         return f"needs at least {MIN_STATIONS} usable stations, the data have {e.n}"
     if test in NEEDS_SPREAD:
