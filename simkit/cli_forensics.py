@@ -23,6 +23,7 @@ RESULT_SUFFIXES = (".nc", ".zarr")
 def register(subparsers) -> None:
     """Add the ``forensics`` subcommand to an argparse subparsers object."""
     from simkit.forensics import TESTS
+    from simkit.arguments import workers
     from simkit.returns import PRESETS
 
     p = subparsers.add_parser("forensics", help="forensic tests on station-level returns (real or simulated)")
@@ -59,7 +60,7 @@ def register(subparsers) -> None:
     c.add_argument("--aggregate", default="station", metavar="station|region|sample:N",
                    help="what the tests see: every station (default), regional totals, or N sampled stations")
     c.add_argument("--scheduler", metavar="ADDRESS", help="run on the dask scheduler at ADDRESS (tcp://host:port)")
-    c.add_argument("--workers", type=int, help="run on a local dask cluster of N worker processes")
+    c.add_argument("--workers", type=workers, help="run on a local dask cluster of N worker processes")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=handle_calibrate)
 

@@ -12,6 +12,8 @@ import itertools
 import math
 import re
 import tomllib
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -334,11 +336,48 @@ UNSWEEPABLE = ("electorate", "run", "sweep", "observed", "options", "title", "ex
 _FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): ")
 
 
+def _le(metadata: list) -> Any:
+    return next((m.le for m in metadata if getattr(m, "le", None) is not None), None)
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types an annotation admits, Optional/Union and Annotated unwrapped."""
+    if typing.get_origin(annotation) is Annotated:
+        return _members(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        return [m for arg in typing.get_args(annotation) for m in _members(arg)]
+    return [annotation]
+
+
+def _upper_bound(model: type[BaseModel], loc: tuple) -> Any:
+    """The ``le`` declared on the field at pydantic location ``loc`` of ``model`` (through nested blocks,
+    lists, dicts and tagged unions); None when none is declared."""
+    node: Any = model
+    bound = None
+    for key in loc:
+        members = _members(node)
+        block = next((m for m in members if isinstance(m, type) and issubclass(m, BaseModel)
+                      and isinstance(key, str) and key in m.model_fields), None)
+        if block is not None:
+            node, bound = block.model_fields[key].annotation, _le(block.model_fields[key].metadata)
+            continue
+        container = next((m for m in members if typing.get_origin(m) in (list, dict, tuple)), None)
+        if container is not None:  # a list index or a dict key: the item type
+            node = typing.get_args(container)[-1]
+            bound = _le(list(typing.get_args(node)[1:])) if typing.get_origin(node) is Annotated else None
+        # else a tagged union's member name: the same node
+    return bound
+
+
 def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "") -> list[str]:
     problems = []
     for item in error.errors():
         path = prefix + dotted_location(item["loc"], raw)
         message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "int_parsing_size":  # a number beyond 64 bits: say the field's own bound
+            bound = _upper_bound(Config, item["loc"])
+            limit = f"less than or equal to {bound}" if bound is not None else "an integer below 2**63"
+            message = f"Input should be {limit}, got {item['input']!r}"
         field = _FIELD_PREFIX.match(message) if item["type"] == "value_error" else None
         if field:  # a block's own check names the field it found wrong: make it part of the dotted path
             path, message = f"{path}.{field.group(1)}", message[field.end():]

@@ -5,7 +5,7 @@ A result appears at its target path only when complete: blocks are written to a 
 removes the staging path. An existing target is replaced so that it is never missing (:func:`_put_in_place`:
 an atomic rename for a file, an atomic exchange for a folder on Linux, else two renames through
 ``.NAME.old-PID``). A run killed at any point (SIGKILL leaves no chance to clean up) may leave a staging
-path behind: :func:`recover_stale` (called by the next command writing the same target) deletes it, and
+path behind: :func:`recover_stale` (called by the next write to the same target, :func:`staged`) deletes it, and
 restores an ``.old`` result when the target is missing.
 """
 from __future__ import annotations
@@ -87,9 +87,11 @@ def recover_stale(target: str | Path) -> list[str]:
 @contextmanager
 def staged(target: str | Path) -> Iterator[Path]:
     """Yield a staging path beside ``target``; on success put it at ``target`` (an existing ``target`` is
-    moved aside first and deleted after), on failure or interruption remove it."""
+    moved aside first and deleted after), on failure or interruption remove it. Staging left by killed runs
+    on ``target`` is cleaned up first (:func:`recover_stale`), whichever command writes it."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    recover_stale(target)
     staging = _staging_path(target, STAGING)
     _remove(staging)
     try:

@@ -77,9 +77,24 @@ def stop_pool(pool: Any, wait: bool) -> None:
         pool.shutdown(wait=True)
         return
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
+    results = getattr(pool, "_result_queue", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
             process.terminate()
     for process in processes:
         process.join(timeout=5)
+    _release_manager(manager, results)
+
+
+def _release_manager(manager: threading.Thread | None, results: Any) -> None:
+    """A worker terminated while sending a result leaves the pool's manager thread reading half a message
+    forever, and the interpreter joins that thread at exit (a SIGTERMed run would never end): closing this
+    process's end of the result pipe, the last writer once the workers are gone, gives it end-of-file."""
+    if manager is None or results is None:
+        return
+    manager.join(timeout=1)
+    if manager.is_alive():
+        results._writer.close()
+        manager.join(timeout=5)

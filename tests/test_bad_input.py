@@ -8,7 +8,7 @@ import pytest
 import tomli_w
 
 from simkit.cli import main
-from simkit.types import MAX_LATENT_SD, MAX_REGISTER
+from simkit.types import MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_STATIONS
 
 from conftest import REPO, small_config_dict
 
@@ -121,6 +121,28 @@ def test_bad_counts_on_the_command_line_are_one_line(tmp_path, option, value, ca
         main(["run", str(config), option, value, "--quiet"])
     assert stop.value.code == 2
     one_line(capsys, option, value)
+
+
+@pytest.mark.parametrize("command", ["run", "calibrate"])
+def test_zero_workers_is_a_usage_error(tmp_path, command, capsys):
+    config = write(tmp_path, small_config_dict())
+    with pytest.raises(SystemExit) as stop:
+        main([command, str(config), "--workers", "0", "--quiet"])
+    assert stop.value.code == 2
+    one_line(capsys, f"simkit {command}", "--workers", "must be at least 1, got 0")
+
+
+@pytest.mark.parametrize("config, assignment, field, bound", [
+    (FLAGSHIP, "run.replicates=1e20", "run.replicates", MAX_REPLICATES),
+    (FLAGSHIP, "electorate.stations=1e30", "electorate.stations", MAX_STATIONS),
+    (SCENARIOS, "manipulation.stuffing_south.theta=1e30", "manipulation.stuffing_south.theta", None),
+])
+def test_a_number_beyond_64_bits_is_refused_with_the_fields_bound(config, assignment, field, bound, capsys):
+    assert main(["validate", str(config), f"--set={assignment}"]) == 2
+    line = one_line(capsys, str(config), field, "less than or equal to")
+    assert "exceeded maximum size" not in line
+    if bound is not None:
+        assert f"less than or equal to {bound}," in line
 
 
 @pytest.mark.parametrize("field, value", [("delimiter", ";;"), ("encoding", "klingon")])
