@@ -211,5 +211,22 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
+#: exit codes of a run stopped by a signal (SIGINT, SIGTERM)
+INTERRUPTED = (130, 128 + signal.SIGTERM)
+
+
+def run() -> None:
+    """The ``simkit`` command: :func:`main`, then exit. A run stopped by a signal has already removed its staging
+    and stopped its worker processes while unwinding; it then exits at once, without joining threads that may
+    still be inside compiled code or waiting for draws that will never come (a normal interpreter exit would
+    wait for them, so the command would outlive the signal)."""
+    code = main()
+    if code in INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

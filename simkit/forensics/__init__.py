@@ -88,10 +88,15 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
     with SimulatedNull(e, ids, draws, simulated_seed, model=null) as simulated:
         # each test runs in a thread while the null draws run: a test's own work (fits, bootstraps, exact
         # nulls; compiled code releases the GIL) overlaps the draws, and its p-value waits for them
-        with ThreadPoolExecutor(len(ids)) as threads:
+        threads = ThreadPoolExecutor(len(ids))
+        try:
             futures = {test: threads.submit(_run_one, e, test, null, draws, children[test],
                                             simulated.pending(test), tolerate) for test in ids}
             results = {test: future.result() for test, future in futures.items()}
+        except BaseException:  # an error or a signal: do not wait for tests that wait for the draws
+            threads.shutdown(wait=False, cancel_futures=True)
+            raise
+        threads.shutdown()
         null_values = simulated.values()
     done = {test: result if result is None or is_not_applicable(result) else _with_null_z(result, null_values[test])
             for test, result in results.items()}
