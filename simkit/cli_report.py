@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError
+from .outputs import OVERWRITE_HELP, REPORT, claim_output, contains
 
 
 def register(subparsers) -> None:
@@ -18,6 +19,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("report", help="one self-contained report from a config and/or station returns")
     p.add_argument("config", nargs="?", type=Path, help="a simkit config (optional with --returns/--preset)")
     p.add_argument("-o", "--output", type=Path, help="the report file (default report.html, or report.md)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--returns", type=Path, metavar="DATA", help="station returns (CSV/ZIP) for the forensic tests")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--preset", choices=PRESETS, help="a ready mapping (DATA defaults to its shared file)")
@@ -37,8 +39,11 @@ def register(subparsers) -> None:
 def handler(args: argparse.Namespace) -> int:
     from .forensics import parse_tests
     from .report import build, check_output, write
+    from .report.document import GENERATOR
 
     output = check_output(args.output or Path(f"report.{args.format}"))
+    claim_output(output, REPORT, overwrite=args.overwrite, inputs=[args.config, args.returns, args.map],
+                 recognise=contains(GENERATOR))
     if args.returns is not None and not (args.preset or args.map):
         raise InputError(f"{args.returns}: --returns: give --preset NAME or --map MAP.toml to read it")
     if args.replicates is not None and args.replicates < 2:

@@ -24,7 +24,7 @@ from .errors import InputError
 
 #: the attribute naming what a result holds; written into every result by the command that makes it
 KIND_ATTR = "simkit_result"
-SIMULATION, FORENSICS, COMPARISON, INFERENCE = "simulation", "forensics", "comparison", "inference"
+SIMULATION, FORENSICS, COMPARISON, INFERENCE, REPORT = "simulation", "forensics", "comparison", "inference", "report"
 #: the help of every command's ``--overwrite``
 OVERWRITE_HELP = "replace an existing output, if it is a simkit result of the same kind (else refused)"
 
@@ -110,6 +110,17 @@ def is_json_report(keys: Iterable[str]) -> Callable[[Path], bool]:
         except (OSError, UnicodeDecodeError, ValueError):
             return False
         return isinstance(data, dict) and set(keys) <= set(data)
+    return recognise
+
+
+def contains(marker: str, head: int = 4096) -> Callable[[Path], bool]:
+    """A ``recognise`` for :func:`claim_output`: a UTF-8 text file whose first ``head`` characters hold ``marker``."""
+    def recognise(path: Path) -> bool:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return marker in handle.read(head)
+        except (OSError, UnicodeDecodeError):
+            return False
     return recognise
 
 

@@ -117,3 +117,18 @@ def test_a_result_moved_aside_by_a_killed_rename_is_restored(tmp_path, config, c
     err = capsys.readouterr().err
     assert "restored the previous result" in err and "exists" in err
     assert target.exists() and not list(tmp_path.glob(".s.nc*"))
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_a_report_replaces_only_a_report(tmp_path, config, capsys, fmt):
+    target = tmp_path / f"r.{fmt}"
+    target.write_text("my notes")
+    args = ["report", str(config), "-o", str(target), "--format", fmt, "--replicates", "2", "--quiet"]
+    assert main(args) == 2
+    one_line_error(capsys, f"r.{fmt}", "exists", "--overwrite")
+    assert main(args + ["--overwrite"]) == 2
+    one_line_error(capsys, f"r.{fmt}", "not a simkit result")
+    assert target.read_text() == "my notes"
+    target.unlink()
+    assert main(args) == 0
+    assert main(args + ["--overwrite"]) == 0  # a report made by simkit is recognised and replaced

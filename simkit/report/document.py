@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 from .verdicts import Verdict
 
+#: the mark every rendered report carries (how ``simkit report --overwrite`` recognises one)
+GENERATOR = "simkit report"
+
 #: resolution of embedded figures (dots per inch): small files, legible on screen
 FIGURE_DPI = 80
 

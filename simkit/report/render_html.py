@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from .document import Bullets, Document, Image, Paragraph, Preformatted, Table
+from .document import GENERATOR, Bullets, Document, Image, Paragraph, Preformatted, Table
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222;
@@ -44,7 +44,8 @@ def render(doc: Document) -> str:
     nav = "".join(f'<li><a href="#{s.key}">{escape(s.title)}</a></li>' for s in doc.sections)
     sections = "".join(f'<section id="{s.key}" class="{s.key}"><h2>{escape(s.title)}</h2>'
                        + "".join(_block(b) for b in s.blocks) + "</section>" for s in doc.sections)
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(doc.title)}</title>'
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="generator" content="{GENERATOR}"><title>{escape(doc.title)}</title>'
             f'<link rel="icon" href="data:,"><meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<style>{STYLE}</style></head><body><h1>{escape(doc.title)}</h1><nav><ul>{nav}</ul></nav>{sections}"
             "</body></html>\n")

@@ -1,7 +1,7 @@
 """A report as Markdown, its figures as PNG files in a folder beside it (``NAME_files/``)."""
 from __future__ import annotations
 
-from .document import Bullets, Document, Image, Paragraph, Preformatted, Table
+from .document import GENERATOR, Bullets, Document, Image, Paragraph, Preformatted, Table
 
 
 def _cell(text: str) -> str:
@@ -27,7 +27,7 @@ def _block(block, figures: str) -> str:
 
 def render(doc: Document, figures: str) -> str:
     """The Markdown text of ``doc``; images link to ``figures/NAME.png`` (a path relative to the report)."""
-    parts = [f"# {doc.title}"]
+    parts = [f"<!-- {GENERATOR} -->\n# {doc.title}"]
     for section in doc.sections:
         parts.append(f"## {section.title}")
         parts += [_block(block, figures) for block in section.blocks]
