@@ -38,7 +38,7 @@ from scipy import special, stats
 
 from simkit.forensics import compiled_draws
 from simkit.forensics.core import Election
-from simkit.forensics.hierarchical import fit_hierarchical
+from simkit.forensics.hierarchical import fit_hierarchical, logit_share
 
 ROBUST_Z = 2.5
 MIN_REGION_STATIONS = 10
@@ -70,11 +70,6 @@ class HonestModel:
                 "share_median": float(special.expit(np.median(self.share_center)))}
 
 
-def _logit_share(count: np.ndarray, total: np.ndarray) -> np.ndarray:
-    """Logit of count/total with a half-count correction so 0 and 1 stay finite."""
-    return np.log((count + 0.5) / (total - count + 0.5))
-
-
 def _robust(x: np.ndarray) -> tuple[float, float]:
     median = float(np.median(x))
     return median, float(MAD_TO_SD * np.median(np.abs(x - median)))
@@ -82,8 +77,8 @@ def _robust(x: np.ndarray) -> tuple[float, float]:
 
 def low_anomaly_mask(e: Election) -> np.ndarray:
     """Stations in the bulk of the turnout and leader-share distributions (bool, shape (station,))."""
-    lt = _logit_share(e.ballots, e.registered)
-    lv = _logit_share(e.leader_votes, e.ballots)
+    lt = logit_share(e.ballots, e.registered)
+    lv = logit_share(e.leader_votes, e.ballots)
     mt, st = _robust(lt)
     mv, sv = _robust(lv)
     return (np.abs(lt - mt) <= ROBUST_Z * st) & (np.abs(lv - mv) <= ROBUST_Z * sv)
@@ -105,8 +100,8 @@ def fit_honest(e: Election) -> HonestModel:
     bulk = low_anomaly_mask(e)
     _, inverse = np.unique(e.region, return_inverse=True)
     n_regions = int(inverse.max()) + 1
-    lt = _logit_share(e.ballots, e.registered)
-    lv = _logit_share(e.leader_votes, e.ballots)
+    lt = logit_share(e.ballots, e.registered)
+    lv = logit_share(e.leader_votes, e.ballots)
     ct = _region_centers(lt, inverse, bulk, n_regions)
     cv = _region_centers(lv, inverse, bulk, n_regions)
     rt, rv = (lt - ct)[bulk], (lv - cv)[bulk]
