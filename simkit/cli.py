@@ -149,8 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--block-size", type=positive, default=32, help="replicates per block (does not change results)")
     run.add_argument("--processes", type=workers, help="local workers: processes, or threads with the numba kernel "
                      "(default: all cores; does not change results)")
-    run.add_argument("--kernel", choices=["numpy", "numba"], default="numpy",
-                     help="random-draw kernel: numpy, or numba (fused, its own exact samplers); recorded in the attrs")
+    run.add_argument("--kernel", choices=["numba", "numpy"], default="numba",
+                     help="random-draw kernel: numba (default; compiled, its own exact samplers) or numpy (the "
+                     "reference path); recorded in the attrs")
     run.add_argument("--scheduler", metavar="ADDRESS", help="run on a running dask scheduler (tcp://host:port)")
     run.add_argument("--workers", type=workers, metavar="N", help="run on N local dask worker processes")
     run.add_argument("--resume", action="store_true", help="finish an interrupted dask run into the same .zarr output")

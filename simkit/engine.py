@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import os
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -96,40 +97,58 @@ def make_plan(cfg: Config, electorate: Electorate) -> Plan:
 
 
 def fused(plan: Plan, kernel: str) -> bool:
-    """Whether ``kernel`` draws this plan's honest elections with the fused numba kernel (it supports
-    logit-normal turnout with Dirichlet preferences at rho = 0; the numpy path draws the rest)."""
+    """Whether ``kernel`` draws this plan's honest elections with the fused numba kernel (it fuses
+    logit-normal turnout with Dirichlet preferences at rho = 0; for the other models the numba kernel draws
+    the counts and numpy the turnout and preferences)."""
     return kernel == "numba" and kernels.supports(plan.config.turnout.model, plan.preferences.model,
                                                    plan.preferences.rho)
 
 
+def kernel_draws(plan: Plan, kernel: str) -> str:
+    """What draws a plan's honest elections under ``kernel``, as recorded in a result's attrs."""
+    if kernel == "numpy":
+        return "numpy"
+    if fused(plan, kernel):
+        return "numba (fused: turnout, preferences and counts)"
+    return "numba counts; numpy turnout and preferences"
+
+
 def honest_replicate(plan: Plan, electorate: Electorate, seed: int, replicate: int,
-                     kernel: str = "numpy") -> tuple[np.ndarray, np.ndarray]:
+                     kernel: str = kernels.DEFAULT_KERNEL) -> tuple[np.ndarray, np.ndarray]:
     """One honest election: ``ballots`` (station,) and ``votes`` (station, option), int64.
 
-    ``kernel = "numba"`` draws it with :func:`simkit.kernels.honest_stations` where that supports the model
-    (logit-normal turnout, Dirichlet preferences, rho = 0), the numpy path elsewhere."""
+    ``kernel = "numba"`` (default) draws it with :func:`simkit.kernels.honest_stations` where that fuses the
+    model (logit-normal turnout, Dirichlet preferences, rho = 0); for the other models turnout and
+    preferences come from the numpy streams and the counts from :func:`simkit.kernels.count_stations`.
+    ``kernel = "numpy"`` draws everything with numpy (the reference path)."""
     turnout_cfg = plan.config.turnout
     n_regions = len(electorate.region_names)
     region_shift = plan.preferences.regional_sd * streams.generator(
         seed, replicate, 0, streams.REGIONAL).standard_normal(n_regions)
+    groups = streams.station_groups(electorate.n_stations)
+    states = kernels.replicate_states(seed, replicate, len(groups)) if kernel == "numba" else None
     if fused(plan, kernel):
         return kernels.honest_stations(
             electorate.registered, plan.turnout_location, turnout_cfg.dispersion, plan.preferences.dispersion,
-            plan.preferences.regional_composition(region_shift), electorate.region_index,
-            kernels.replicate_states(seed, replicate, len(streams.station_groups(electorate.n_stations))))
-    ballots = np.empty(electorate.n_stations, dtype=np.int64)
-    votes = np.empty((electorate.n_stations, len(plan.preferences.shares)), dtype=np.int64)
-    for group, stations in enumerate(streams.station_groups(electorate.n_stations)):
+            plan.preferences.regional_composition(region_shift), electorate.region_index, states)
+    turnout = np.empty(electorate.n_stations)
+    probabilities = np.empty((electorate.n_stations, len(plan.preferences.shares)))
+    for group, stations in enumerate(groups):
         latent = streams.generator(seed, replicate, group, streams.TURNOUT).standard_normal(
             stations.stop - stations.start)
-        turnout = turnout_from_latent(turnout_cfg.model, plan.turnout_location[stations],
-                                      turnout_cfg.dispersion, latent)
-        probabilities = draw_preferences(plan.preferences,
-                                         streams.generator(seed, replicate, group, streams.PREFERENCES),
-                                         electorate.region_index[stations], region_shift, latent)
+        turnout[stations] = turnout_from_latent(turnout_cfg.model, plan.turnout_location[stations],
+                                                turnout_cfg.dispersion, latent)
+        probabilities[stations] = draw_preferences(plan.preferences,
+                                                   streams.generator(seed, replicate, group, streams.PREFERENCES),
+                                                   electorate.region_index[stations], region_shift, latent)
+    if states is not None:
+        return kernels.count_stations(electorate.registered, turnout, probabilities, states)
+    ballots = np.empty(electorate.n_stations, dtype=np.int64)
+    votes = np.empty(probabilities.shape, dtype=np.int64)
+    for group, stations in enumerate(groups):
         ballots[stations], votes[stations] = draw_counts(
             streams.generator(seed, replicate, group, streams.COUNTS),
-            electorate.registered[stations], turnout, probabilities)
+            electorate.registered[stations], turnout[stations], probabilities[stations])
     return ballots, votes
 
 
@@ -182,7 +201,7 @@ class Run:
     seed: int
     replicates: int
     keep: str
-    kernel: str = "numpy"  #: "numpy" or "numba" (see :mod:`simkit.kernels`)
+    kernel: str = kernels.DEFAULT_KERNEL  #: "numba" or "numpy" (see :mod:`simkit.kernels`)
     count_matched: str = ""  #: JSON record of the count-matched scenarios' solution (:func:`count_match.resolve`)
 
     @property
@@ -198,8 +217,8 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
             kernel: str | None = None, source: str = "config") -> Run:
     """Resolve a config for running: apply run overrides, solve its count-matched scenarios once
     (:func:`simkit.count_match.resolve`; ``source`` names the config in its errors), build the electorate
-    and the sweep plans. ``kernel``: "numpy" (default) or "numba" (:mod:`simkit.kernels`)."""
-    kernel = kernel or "numpy"
+    and the sweep plans. ``kernel``: "numba" (default) or "numpy" (:mod:`simkit.kernels`)."""
+    kernel = kernel or kernels.DEFAULT_KERNEL
     if kernel not in kernels.KERNELS:
         raise InputError(f"kernel: must be one of {', '.join(kernels.KERNELS)}, got {kernel!r}")
     run_fields = {"replicates": replicates, "seed": seed, "keep": keep}
@@ -342,6 +361,15 @@ def static_dataset(run: Run) -> xr.Dataset:
     return xr.Dataset(data_vars, coords=coords, attrs=provenance(run))
 
 
+def kernel_draws_record(run: Run) -> str:
+    """JSON: what drew the honest elections of each sweep point (flat C-order index) and scenario, as
+    ``"point/scenario"`` keys (:func:`kernel_draws`), and what drew the manipulations and the voting timeline
+    (numpy whatever the kernel: they are applied after the honest draw and cost little)."""
+    honest = {f"{point}/{scenario.name}": kernel_draws(scenario.honest or plan, run.kernel)
+              for point, plan in enumerate(run.plans) for scenario in plan.scenarios}
+    return json.dumps({"honest": honest, "manipulation": "numpy", "timeline": "numpy"})
+
+
 def provenance(run: Run) -> dict:
     import scipy
 
@@ -359,6 +387,7 @@ def provenance(run: Run) -> dict:
         "leader": run.config.leader,
         "station_group_size": streams.STATION_GROUP_SIZE,
         "kernel": run.kernel,
+        "kernel_draws": kernel_draws_record(run),
         "execution": "local",
         "simkit_version": __version__,
         "numpy_version": np.__version__,
@@ -438,7 +467,7 @@ def simulate(cfg: Config, replicates: int | None = None, seed: int | None = None
              block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None, progress: bool = False,
              kernel: str | None = None) -> xr.Dataset:
     """Simulate ``replicates`` elections of ``cfg`` in memory and return the Dataset (see :mod:`simkit.schema`).
-    ``kernel``: "numpy" (default) or "numba" (see :mod:`simkit.kernels`); recorded in the attrs.
+    ``kernel``: "numba" (default) or "numpy" (see :mod:`simkit.kernels`); recorded in the attrs.
     Count-matched scenarios are solved first (:func:`prepare`)."""
     from .progress import progress_bar
 
