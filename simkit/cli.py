@@ -46,6 +46,16 @@ def _config_or_result(path: Path, overrides: dict):
     return parse_config(attrs["simkit_config"], source=f"{path} (stored config)", overrides=overrides)
 
 
+def _result_kernel(path: Path) -> str | None:
+    """The kernel a saved result was drawn with (its rerun uses it, so that it reproduces the result), or
+    None for a config file; results from before the kernel was recorded were drawn with numpy."""
+    from .io import FORMATS, open_result
+
+    if path.suffix.lower() not in FORMATS:
+        return None
+    return open_result(path).attrs.get("kernel", "numpy")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from . import engine, io
     from .progress import progress_bar
@@ -56,6 +66,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .resources import check_run
 
     cfg = _config_or_result(args.config, _overrides(args.set))
+    args.kernel = args.kernel or _result_kernel(args.config)
     if args.output:
         io.output_format(args.output)
         claim_output(args.output, SIMULATION, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)])
@@ -149,9 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--block-size", type=positive, default=32, help="replicates per block (does not change results)")
     run.add_argument("--processes", type=workers, help="local workers: processes, or threads with the numba kernel "
                      "(default: all cores; does not change results)")
-    run.add_argument("--kernel", choices=["numba", "numpy"], default="numba",
-                     help="random-draw kernel: numba (default; compiled, its own exact samplers) or numpy (the "
-                     "reference path); recorded in the attrs")
+    run.add_argument("--kernel", choices=["numba", "numpy"],
+                     help="random-draw kernel: numba (compiled, its own exact samplers; the default) or numpy (the "
+                     "reference path); recorded in the attrs; a saved result reruns with its own")
     run.add_argument("--scheduler", metavar="ADDRESS", help="run on a running dask scheduler (tcp://host:port)")
     run.add_argument("--workers", type=workers, metavar="N", help="run on N local dask worker processes")
     run.add_argument("--resume", action="store_true", help="finish an interrupted dask run into the same .zarr output")
