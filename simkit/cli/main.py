@@ -49,7 +49,7 @@ def _config_or_result(path: Path, overrides: dict):
 def _result_kernel(path: Path) -> str | None:
     """The kernel a saved result was drawn with (its rerun uses it, so that it reproduces the result), or
     None for a config file; results from before the kernel was recorded were drawn with numpy."""
-    from .io import FORMATS, open_result
+    from simkit.io import FORMATS, open_result
 
     if path.suffix.lower() not in FORMATS:
         return None
