@@ -122,10 +122,10 @@ def _load(overrides: dict):
 
 
 def _default_kernel() -> str:
-    """The kernel the simkit under test uses when none is asked for (older engines: numpy)."""
-    from simkit import kernels
+    """The kernel the simkit under test uses when none is asked for."""
+    from simkit.engine import kernels
 
-    return getattr(kernels, "DEFAULT_KERNEL", "numpy")
+    return kernels.DEFAULT_KERNEL
 
 
 def _kernel_arguments(kernel: str) -> dict:
