@@ -1,4 +1,4 @@
-"""Fused compiled kernel for the honest draw of one replicate (``kernel = "numba"``).
+"""The compiled kernel for the honest draw of one replicate (``kernel = "numba"``, the engine's default).
 
 The numpy path (:func:`simkit.engine.run.honest_replicate` with ``simkit.model``) draws each quantity as a
 whole-array numpy call; most of its time goes to numpy's binomial sampler (BTPE, whose set-up is redone for
@@ -29,8 +29,12 @@ What it draws (for ``turnout.model = "logit_normal"`` and ``preferences.model = 
 - ``ballots ~ Binomial(registered, turnout)``, then ``votes ~ Multinomial(ballots, probabilities)`` as
   sequential conditional binomials (counts stream), so votes sum to ballots exactly.
 
-The engine's default stays the numpy path (``kernel = "numpy"``), so that results keep their numbers whatever
-the kernel's samplers become; the forensic nulls draw with these samplers (:mod:`simkit.forensics.nulls.compiled_draws`).
+For every other model (truncated-normal or beta turnout, logistic-normal or truncated-normal preferences,
+any rho != 0) the engine draws turnout and preferences with numpy and hands them to :func:`count_stations`,
+which draws the ballots and the multinomial split (most of the time) with the same samplers.
+
+The numba kernel is the engine's default (:data:`DEFAULT_KERNEL`); ``kernel = "numpy"`` is the reference
+path. The forensic nulls draw with these samplers too (:mod:`simkit.forensics.nulls.compiled_draws`).
 """
 from __future__ import annotations
 
