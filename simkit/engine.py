@@ -34,8 +34,10 @@ from .model.preferences import PreferencePlan, draw_preferences
 from .model.turnout import turnout_from_latent, turnout_locations
 from .outputs import KIND_ATTR, SIMULATION
 from .processes import process_pool, stop_pool
+from .progress import progress_bar
 
 DEFAULT_BLOCK_SIZE = 32  #: replicates per block (memory ≈ block × stations × options × 8 bytes per sweep point)
+DEFAULT_KERNEL = "numpy"  #: the random-draw kernel when none is named (see :mod:`simkit.kernels`)
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,7 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
     """Resolve a config for running: apply run overrides, solve its count-matched scenarios once
     (:func:`simkit.count_match.resolve`; ``source`` names the config in its errors), build the electorate
     and the sweep plans. ``kernel``: "numpy" (default) or "numba" (:mod:`simkit.kernels`)."""
-    kernel = kernel or "numpy"
+    kernel = kernel or DEFAULT_KERNEL
     if kernel not in kernels.KERNELS:
         raise InputError(f"kernel: must be one of {', '.join(kernels.KERNELS)}, got {kernel!r}")
     run_fields = {"replicates": replicates, "seed": seed, "keep": keep}
@@ -434,19 +436,28 @@ def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | N
     stop_pool(pool, wait=True)
 
 
+def annotated_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None,
+                     progress: bool = False) -> Iterator[xr.Dataset]:
+    """:func:`iter_blocks` with units and descriptions (:func:`annotate`), counted on a progress bar on stderr
+    when ``progress`` (shown for runs longer than two seconds)."""
+    with progress_bar(run.replicates, enabled=progress) as bar:
+        for block in iter_blocks(run, block_size, workers):
+            bar.update(block.sizes[schema.REPLICATE])
+            yield annotate(block, run.config)
+
+
+def simulate_run(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None,
+                 progress: bool = False) -> xr.Dataset:
+    """A prepared run (:func:`prepare`) simulated in memory: the Dataset of :func:`simulate`."""
+    parts = list(annotated_blocks(run, block_size, workers, progress))
+    dynamic = xr.concat(parts, dim=schema.REPLICATE) if len(parts) > 1 else parts[0]
+    return annotate(xr.merge([static_dataset(run), dynamic], combine_attrs="override"), run.config)
+
+
 def simulate(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
              block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None, progress: bool = False,
              kernel: str | None = None) -> xr.Dataset:
     """Simulate ``replicates`` elections of ``cfg`` in memory and return the Dataset (see :mod:`simkit.schema`).
     ``kernel``: "numpy" (default) or "numba" (see :mod:`simkit.kernels`); recorded in the attrs.
     Count-matched scenarios are solved first (:func:`prepare`)."""
-    from .progress import progress_bar
-
-    run = prepare(cfg, replicates, seed, keep, kernel)
-    with progress_bar(run.replicates, enabled=progress) as bar:
-        parts = []
-        for block in iter_blocks(run, block_size, workers):
-            parts.append(block)
-            bar.update(block.sizes[schema.REPLICATE])
-    dynamic = xr.concat(parts, dim=schema.REPLICATE) if len(parts) > 1 else parts[0]
-    return annotate(xr.merge([static_dataset(run), dynamic], combine_attrs="override"), run.config)
+    return simulate_run(prepare(cfg, replicates, seed, keep, kernel), block_size, workers, progress)
