@@ -171,4 +171,10 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
 
 
 def add_draws(parser: argparse.ArgumentParser, default: int, what: str = "null draws per test") -> None:
-    parser.add_argument("--draws", type=positive, default=default, help=f"{what} (default {default:,})")
+    parser.add_argument("--draws", type=int, default=default, help=f"{what} (default {default:,})")
+
+
+def check_draws(draws: int) -> None:
+    """``--draws``: a positive number (checked by the command, so the message names the value)."""
+    if draws < 1:
+        raise InputError(f"--draws: {draws}: must be a positive integer")

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__, engine, io, kernels
 from .arguments import (OneLineParser, add_json, add_output, add_overrides, add_quiet, add_replicates, add_seed,
                         add_selection, positive, workers)
-from .cli_inputs import choose, claim_json, config_from, describe, write_json
+from .cli_io import choose, claim_json, config_from, describe, write_json
 from .config import ConfigError, data_paths, parse_config
 from .distributed import run_on_cluster
 from .electorate import build_electorate

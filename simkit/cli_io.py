@@ -1,6 +1,6 @@
-"""What a command reads: a config with its ``--set``/``--sweep`` overrides (a problem an override causes is
-blamed on the flag, not on the file), a saved result's stored config, and the part of a simulated result that
-``--scenario`` and ``--point`` choose."""
+"""What a command reads and writes: a config with its ``--set``/``--sweep`` overrides (a problem an override
+causes is blamed on the flag, not on the file), a saved result's stored config, the part of a simulated result
+that ``--scenario`` and ``--point`` choose, ``-o PATH.json`` reports and ``--plot DIR`` folders of figures."""
 from __future__ import annotations
 
 import argparse
@@ -154,3 +154,28 @@ def claim_json(args: argparse.Namespace, kind: str, keys: tuple[str, ...], input
 
 def write_json(payload: dict, path: Path) -> None:
     write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", path)
+
+
+# -- --plot DIR ----------------------------------------------------------------------------------------------
+
+def check_plot_folder(plot: Path | None, names: list[str]) -> None:
+    """``--plot DIR``: a folder (made if absent) where the figures ``names`` (``NAME.png``) can be written;
+    checked before any work starts."""
+    if plot is None:
+        return
+    if plot.exists() and not plot.is_dir():
+        raise InputError(f"--plot {plot}: exists and is not a folder (give a folder for the figures)")
+    for name in names:
+        if (plot / f"{name}.png").is_dir():
+            raise InputError(f"--plot {plot / f'{name}.png'}: is a folder, cannot write the figure there")
+    parent = next((p for p in plot.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise InputError(f"--plot {plot}: {parent} is not a folder")
+
+
+def save_figures(plot: Path, figures: dict, dpi: int = 100) -> None:
+    """Each figure of ``figures`` (name → matplotlib Figure, None skipped) as ``plot/NAME.png``."""
+    plot.mkdir(parents=True, exist_ok=True)
+    for name, fig in figures.items():
+        if fig is not None:
+            fig.savefig(plot / f"{name}.png", dpi=dpi)
