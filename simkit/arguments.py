@@ -17,15 +17,6 @@ from .outputs import OVERWRITE_HELP
 #: worker processes or threads: more than any machine simkit runs on has cores
 MAX_WORKERS = 1024
 
-#: null draws behind each p-value that ``forensics`` and ``report`` print: the Monte Carlo p-value resolves
-#: 1/1001, well below the 0.05 and 0.01 levels the verdicts use
-NULL_DRAWS = 1000
-#: null draws per test and replicate in ``calibrate``: its rejection rates average over replicates, and with
-#: 99 draws the Monte Carlo test at 0.05 has exact size ((99 + 1) × 0.05 is a whole number of draws), so more
-#: draws buy precision that the rate cannot use (a different meaning, hence a different default)
-CALIBRATION_DRAWS = 99
-
-
 def _integer(text: str) -> int:
     try:
         return int(text)

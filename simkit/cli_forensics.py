@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from simkit import aggregation
-from simkit.arguments import (CALIBRATION_DRAWS, NULL_DRAWS, add_draws, add_json, add_output, add_overrides,
+from simkit.arguments import (add_draws, add_json, add_output, add_overrides,
                               add_plot, add_quiet, add_replicates, add_seed, add_selection, check_draws, workers)
 from simkit.calibrate import NULLS, calibration_table, format_table as format_calibration
 from simkit.cli_io import (check_plot_folder, choose, claim_json, config_from, describe, save_figures,
@@ -25,6 +25,7 @@ from simkit.errors import InputError
 from simkit.forensics import TESTS, election, holm_alarms, parse_tests, run_each
 from simkit.forensics.applicable import MIN_STATIONS, ran
 from simkit.forensics.core import ALPHA
+from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
 from simkit.forensics.power import PLANTS, QUICK_PLANTS, planted_power
 from simkit.io import open_result, output_format, write_dataset

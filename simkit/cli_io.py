@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import xarray as xr
 
@@ -50,14 +52,27 @@ def _load(path: Path, values: dict, source: str) -> Config:
     return parse_config(attrs["simkit_config"], source=source, overrides=values)
 
 
+@contextmanager
+def blamed_on_flags(source: str, flags: list[Override]) -> Iterator[None]:
+    """Re-raise a :class:`ConfigError` of the config ``source`` with each problem an override caused blamed on
+    its flag (:func:`blame`)."""
+    try:
+        yield
+    except ConfigError as error:
+        raise ConfigError([blame(problem, source, flags) for problem in error.problems]) from None
+
+
+def override_values(flags: list[Override]) -> dict:
+    """The ``overrides`` argument of :func:`simkit.config.load_config`: dotted path → value."""
+    return {flag.path: flag.value for flag in flags}
+
+
 def config_from(path: Path, args: argparse.Namespace) -> Config:
     """The config at ``path`` (a config file or a saved result) with the command's ``--set`` and ``--sweep``."""
     flags = overrides(args)
     source = f"{path} (stored config)" if _is_result(path) else str(path)
-    try:
-        return _load(path, {flag.path: flag.value for flag in flags}, source)
-    except ConfigError as error:
-        raise ConfigError([blame(problem, source, flags) for problem in error.problems]) from None
+    with blamed_on_flags(source, flags):
+        return _load(path, override_values(flags), source)
 
 
 # -- choosing a part of a simulated result -------------------------------------------------------------------
