@@ -243,7 +243,7 @@ def handle_forensics(args: argparse.Namespace) -> int:
                          f"{args.data or ds.attrs.get('source')}")
     e = election(ds, leader=args.leader, select=select)
     results = list(run_each(e, tests, args.null, args.draws, args.seed, tolerate=True).values())
-    chosen = describe(ds, select or {})
+    chosen = describe(ds, {dim: k for dim, k in (select or {}).items() if dim != "replicate"})
     summary = _data_summary(ds, e, args, chosen + (f", replicate {args.replicate}" if chosen else ""))
     counts, edges = histogram(e)
     power = None
