@@ -95,7 +95,8 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     chosen = choose(ds, args, str(args.path), every=True)  # without a choice: every scenario and sweep point
     described = describe(ds, chosen) or "all"
     ds = ds.isel({dim: [k] for dim, k in chosen.items()})
-    payload = {"title": ds.attrs.get("title", ""), "replicates": ds.sizes["replicate"], "seed": ds.attrs.get("seed"),
+    payload = {"title": str(ds.attrs.get("title", "")), "replicates": ds.sizes["replicate"],
+               "seed": int(ds.attrs["seed"]) if "seed" in ds.attrs else None,
                "chosen": described,
                "rows": summary_rows(ds, parse_config(ds.attrs["simkit_config"], source=f"{args.path} (stored config)"))}
     print(json.dumps(payload, indent=2, ensure_ascii=False) if args.json else format_summary(ds))
