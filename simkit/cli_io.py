@@ -26,7 +26,7 @@ def _related(location: str, path: str) -> bool:
 
 def blame(problem: str, source: str, flags: list[Override]) -> str:
     """``problem`` (``source: location: message``) as the flag's problem when it lies in a field a flag set:
-    ``--set tunout.mean=0.3: tunout: unknown field``; else unchanged."""
+    ``--set tunout.mean=0.3 (on x.toml): tunout: unknown field``; else unchanged."""
     prefix = f"{source}: "
     if not problem.startswith(prefix):
         return problem
@@ -34,7 +34,7 @@ def blame(problem: str, source: str, flags: list[Override]) -> str:
     location = message.split(": ", 1)[0].split("=", 1)[0]
     for flag in reversed(flags):
         if _related(location, flag.path):
-            return f"{flag.flag} {flag.text}: {message}"
+            return f"{flag.flag} {flag.text} (on {source}): {message}"
     return problem
 
 

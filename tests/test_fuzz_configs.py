@@ -131,7 +131,7 @@ def check_outcome(code: int, err: str, config: Path, out: Path | None = None, fl
         if line.startswith("simkit: "):  # a note (stale staging cleaned), not the error
             continue
         assert (line.startswith(f"{config}: ") or line.startswith(f"{out}: ")
-                or any(line.startswith(f"--set {flag}: ") for flag in flags)), line
+                or any(line.startswith(f"--set {flag} (on {config}): ") for flag in flags)), line
         assert line.isprintable(), repr(line)
     if out is not None:
         assert not out.exists()
