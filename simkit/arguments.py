@@ -124,13 +124,13 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
 
 def add_replicates(parser: argparse.ArgumentParser, what: str = "simulated elections") -> None:
     """``--replicates`` (checked by the config's bounds: an error names ``run.replicates``)."""
-    parser.add_argument("--replicates", type=int, help=f"{what} (default: the config's run.replicates)")
+    parser.add_argument("--replicates", type=int, metavar="N", help=f"{what} (default: the config's run.replicates)")
 
 
 def add_seed(parser: argparse.ArgumentParser, default: int | None = None, what: str = "every random draw") -> None:
     """``--seed``: the config's ``run.seed`` when ``default`` is None."""
     shown = "the config's run.seed" if default is None else str(default)
-    parser.add_argument("--seed", type=int, default=default, help=f"seed of {what} (default: {shown})")
+    parser.add_argument("--seed", type=int, default=default, metavar="S", help=f"seed of {what} (default: {shown})")
 
 
 def add_output(parser: argparse.ArgumentParser, what: str) -> None:
