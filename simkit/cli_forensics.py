@@ -108,7 +108,7 @@ def _load(args: argparse.Namespace) -> xr.Dataset:
 def _select(ds: xr.Dataset, args: argparse.Namespace) -> dict | None:
     """The positions ``election`` reads: ``--scenario`` and ``--point`` of a simulated result (required when it
     holds more than one) and ``--replicate``, checked against its size."""
-    source = str(args.data)
+    source = str(args.data) if args.data is not None else ds.attrs.get("source", f"preset {args.preset}")
     chosen = choose(ds, args, source)
     count = ds.sizes.get("replicate")
     if count is None:
