@@ -12,9 +12,9 @@ import tomli_w
 import xarray as xr
 
 import simkit
-from simkit.cli import build_parser, main
+from simkit.cli.main import build_parser, main
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
-from simkit.summary import format_summary
+from simkit.engine.summary import format_summary
 
 from conftest import small_config_dict
 

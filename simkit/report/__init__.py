@@ -52,7 +52,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     in the provenance (the command that reproduces the report). ``overrides``: dotted config fields set over
     the file's (:func:`simkit.config.load_config`).
     """
-    from ..config import load_config
+    from simkit.config.core import load_config
     from ..progress import progress_bar
 
     if config is None and returns is None and preset is None:

@@ -1,0 +1,295 @@
+"""``simkit forensics DATA [--map MAP.toml | --preset NAME] [--tests ID,...] [--null ...] [--draws N] [--json]
+[-o PATH] [--plot DIR] [--power N]``: forensic tests on one election's station returns.
+
+DATA is a returns file (CSV, optionally zipped) read with a mapping, or a simkit result (``.nc``/``.zarr``; its
+first replicate, unless ``--replicate`` says otherwise). With a preset, DATA may be omitted: the preset's file in
+the shared data folder is used.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from simkit.cli.arguments import (add_draws, add_json, add_output, add_overrides, add_plot, add_quiet, add_replicates,
+                                  add_seed, add_selection, check_draws, workers)
+from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, save_figures,
+                           write_json)
+from simkit.config.core import data_paths
+from simkit.electorate.mapping import shown
+from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
+from simkit.engine import aggregation
+from simkit.errors import InputError
+from simkit.forensics import TESTS, election, holm_alarms, parse_tests, run_each
+from simkit.forensics.applicable import MIN_STATIONS, ran
+from simkit.forensics.calibrate import NULLS, calibration_table, format_table as format_calibration
+from simkit.forensics.core import ALPHA
+from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
+from simkit.forensics.fingerprint import histogram
+from simkit.forensics.power import PLANTS, QUICK_PLANTS, planted_power
+from simkit.io import open_result, output_format, write_dataset
+from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
+from simkit.plots.forensics import election_title, figure
+
+RESULT_SUFFIXES = (".nc", ".zarr")
+
+
+#: the null models of ``forensics`` and ``calibrate`` (calibrate's ``both`` runs the two it calibrates)
+NULL_HELP = ("honest model behind the p-values: textbook (each test's published reference law), simulated "
+             "(honest elections shaped like the data) or flat (one national turnout and share)")
+
+
+def register(subparsers) -> None:
+    """Add the ``forensics`` and ``calibrate`` subcommands to an argparse subparsers object."""
+    p = subparsers.add_parser("forensics", help="forensic tests on station-level returns (real or simulated)")
+    p.add_argument("data", nargs="?", type=Path,
+                   help="returns CSV/ZIP (with --map or --preset), or a simkit result (.nc/.zarr); optional with "
+                        "--preset (its file in the shared data folder)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--map", type=Path, help="column mapping (TOML)")
+    source.add_argument("--preset", choices=PRESETS, help="a ready mapping for the shared data")
+    p.add_argument("--tests", help=f"comma-separated test ids (default: all): {', '.join(TESTS)}")
+    p.add_argument("--null", choices=("textbook", "simulated", "flat"), default="textbook",
+                   help=NULL_HELP + " (default textbook)")
+    add_draws(p, NULL_DRAWS)
+    add_seed(p, 0)
+    p.add_argument("--leader", help="option treated as the leader (default: from the data)")
+    add_selection(p)
+    p.add_argument("--replicate", type=int, default=0, help="replicate of a simulated result (default 0)")
+    p.add_argument("--allow-inconsistent", action="store_true",
+                   help="test the rest even when more than 5%% of the rows are blank or inconsistent (they are "
+                        "still excluded or flagged, and reported)")
+    add_json(p)
+    add_output(p, "the results Dataset (.nc or .zarr)")
+    add_plot(p, "TEST.png: each test's own figure")
+    p.add_argument("--power", type=int, default=5, metavar="N",
+                   help="when no test rejects: size and power of each test in N simulated elections shaped like "
+                        "the data, with and without planted manipulation (default 5; 0: skip)")
+    p.set_defaults(func=handle_forensics)
+
+    c = subparsers.add_parser("calibrate", help="size and power of the forensic tests on simulated elections")
+    c.add_argument("config", type=Path, help="a config file (its scenarios give the honest and manipulated elections)")
+    add_overrides(c)
+    add_replicates(c, "simulated elections per scenario")
+    c.add_argument("--tests", help=f"comma-separated test ids (default: all): {', '.join(TESTS)}")
+    c.add_argument("--null", choices=("textbook", "simulated", "both"), default="both",
+                   help=NULL_HELP.replace(" or flat (one national turnout and share)", "") + ", or both (default)")
+    add_draws(c, CALIBRATION_DRAWS, "null draws per test and replicate")
+    add_seed(c)
+    add_json(c)
+    add_output(c, "the --json output to PATH.json")
+    c.add_argument("--aggregate", default="station", metavar="station|region|sample:N",
+                   help="what the tests see: every station (default), regional totals, or N sampled stations")
+    c.add_argument("--scheduler", metavar="ADDRESS", help="run on the dask scheduler at ADDRESS (tcp://host:port)")
+    c.add_argument("--workers", type=workers, help="run on a local dask cluster of N worker processes")
+    add_quiet(c)
+    c.set_defaults(func=handle_calibrate)
+
+
+def _load(args: argparse.Namespace) -> xr.Dataset:
+    if args.data is None and args.preset is None:
+        raise InputError("DATA: missing: give a returns file (CSV/ZIP) with --map MAP.toml or --preset NAME, a "
+                         "simkit result (.nc/.zarr), or --preset NAME alone for its shared file")
+    if args.data is not None and args.data.suffix.lower() in RESULT_SUFFIXES:
+        if args.map or args.preset:
+            raise InputError(f"{args.data}: DATA: a simkit result needs no --map or --preset")
+        if not args.data.exists():
+            raise InputError(f"{args.data}: DATA: file not found")
+        return open_result(args.data)
+    if not (args.map or args.preset):
+        raise InputError(f"{args.data}: DATA: give --map MAP.toml or --preset NAME to read returns")
+    return load_returns(args.data, map_path=args.map, preset=args.preset,
+                        allow_inconsistent=args.allow_inconsistent)
+
+
+def _select(ds: xr.Dataset, args: argparse.Namespace) -> dict | None:
+    """The positions ``election`` reads: ``--scenario`` and ``--point`` of a simulated result (required when it
+    holds more than one) and ``--replicate``, checked against its size."""
+    source = str(args.data) if args.data is not None else ds.attrs.get("source", f"preset {args.preset}")
+    chosen = choose(ds, args, source)
+    count = ds.sizes.get("replicate")
+    if count is None:
+        if args.replicate != 0:
+            raise InputError(f"--replicate: {args.replicate}: {source} has no replicates (real returns)")
+        return chosen or None
+    if not 0 <= args.replicate < count:
+        raise InputError(f"--replicate: {args.replicate}: outside 0..{count - 1} ({source} holds {count} "
+                         "replicates)")
+    return {**chosen, "replicate": args.replicate}
+
+
+def _data_summary(ds: xr.Dataset, e, args: argparse.Namespace, chosen: str) -> dict:
+    report = anomaly_report(ds)
+    excluded = {f"loader: {rule}": item["count"] for rule, item in report.items()
+                if item["rule"] == "excluded" and item["count"]}
+    excluded.update(e.excluded)
+    source = ds.attrs.get("source", str(args.data)) + (f" ({chosen})" if chosen else "")
+    return {"source": source, "ballots_meaning": ds.attrs.get("ballots_meaning"),
+            **e.summary(), "stations_excluded": excluded,
+            "row_anomalies": {rule: {"count": item["count"], "rule": item["rule"], "rows": item["rows"][:20]}
+                              for rule, item in report.items() if item["count"]},
+            "null": args.null, "draws": args.draws, "seed": args.seed}
+
+
+def any_rejects(results) -> bool:
+    """Whether some test rejects at the forensic level :data:`simkit.forensics.core.ALPHA`."""
+    return any(r.p_value is not None and r.p_value < ALPHA for r in results)
+
+
+def power_note(results, power: dict | None) -> str | None:
+    """What the data could have detected when no test rejects (None when some test rejects): the
+    :mod:`simkit.forensics.power` table when it was computed, and the integer test's detectable excess."""
+    if any_rejects(results):
+        return None
+    if not any(ran(r) for r in results):
+        return "No test could run on these data (reasons above)."
+    lines = [f"No test rejects at {ALPHA:g}. This is not evidence of a clean count."]
+    if power:
+        plants = list(power)
+        lines.append(f"Rejection rates at {ALPHA:g} in simulated elections shaped like these data (same null):")
+        lines += [f"  {plant}: {PLANTS[plant][0]}" for plant in plants]
+        lines.append(f"  {'test':<16}" + "".join(f"{plant:>10}" for plant in plants))
+        for test in power[plants[0]]:
+            lines.append(f"  {test:<16}" + "".join(
+                f"{'n/a' if power[p][test] is None else format(power[p][test], '.2f'):>10}" for p in plants))
+    for r in results:
+        if r.test == "integer_percent" and ran(r):
+            detectable = (1.645 + 0.842) * r.extra["null_sd"]
+            lines.append(f"integer_percent: an excess of {detectable:.0f} integer stations would be detected with "
+                         "80% power at 0.05 (normal approximation of the binomial null).")
+    return "\n".join(lines)
+
+
+def results_dataset(results, summary: dict, fingerprint_counts: np.ndarray, edges: np.ndarray) -> xr.Dataset:
+    """Results as a Dataset: one entry per test along ``test``; the fingerprint on (turnout_bin, share_bin)."""
+    def number(value):
+        return np.nan if value is None else float(value)
+
+    centres = (edges[:-1] + edges[1:]) / 2
+    return xr.Dataset(
+        {"statistic": ("test", [number(r.statistic) for r in results]),
+         "reference": ("test", [number(r.reference) for r in results]),
+         "p_value": ("test", [number(r.p_value) for r in results]),
+         "verdict": ("test", [r.verdict for r in results]),
+         "fingerprint": (("turnout_bin", "share_bin"), fingerprint_counts,
+                         {"units": "stations", "description": "stations per turnout x leader-share cell"})},
+        coords={"test": [r.test for r in results], "turnout_bin": centres, "share_bin": centres},
+        attrs={KIND_ATTR: FORENSICS, "null": summary["null"], "draws": summary["draws"], "seed": summary["seed"],
+               "tests_json": json.dumps([r.to_dict() for r in results]), "data_json": json.dumps(summary)})
+
+
+def format_table(results, summary: dict, power: dict | None = None) -> str:
+    def fmt(value):
+        return "-" if value is None or not np.isfinite(value) else f"{value:.4g}"
+
+    lines = [f"{summary['source']}: {summary['stations_used']:,} stations used, leader {summary['leader']}, "
+             f"null {summary['null']} ({summary['draws']} draws)"]
+    if summary["stations_excluded"]:
+        lines.append("excluded: " + ", ".join(f"{k} {v}" for k, v in summary["stations_excluded"].items()))
+    lines.append(f"{'test':<16} {'statistic':>11} {'reference':>11} {'p-value':>9}  verdict")
+    for r in results:
+        z = r.extra.get("null_z")
+        beyond = (f" (z = {z:.1f}, tail p {r.extra['null_tail_p']:.2g} [{r.extra['null_tail']}], normal p "
+                  f"{r.extra['null_normal_p']:.2g}, over {r.extra['null_draws']} draws)"
+                  if z is not None and np.isfinite(z) else "")
+        flag = " [uncalibrated]" if r.extra.get("calibration") == "uncalibrated" else ""
+        lines.append(f"{r.test:<16} {fmt(r.statistic):>11} {fmt(r.reference):>11} {fmt(r.p_value):>9}  "
+                     f"{r.verdict}{flag}{beyond}")
+        if r.test == "integer_percent" and ran(r):
+            lines.append(f"{'':<16} excess {r.extra['excess']:.0f} over the binomial null "
+                         f"(mean {r.extra['null_mean']:.0f}, sd {r.extra['null_sd']:.0f})")
+        if r.test in ("klimek", "klimek_ml") and ran(r):
+            x = r.extra
+            lines.append(f"{'':<16} f_i {x['f_incremental']:.3f} [{x['f_incremental_low']:.3f}, "
+                         f"{x['f_incremental_high']:.3f}], f_e {x['f_extreme']:.4f} [{x['f_extreme_low']:.4f}, "
+                         f"{x['f_extreme_high']:.4f}], alpha {x['alpha']:.2f} [{x['alpha_low']:.2f}, "
+                         f"{x['alpha_high']:.2f}]")
+            for name, pair in x.get("fits_disagree", {}).items():
+                lines.append(f"{'':<16} fits disagree on {name}: " + ", ".join(
+                    f"{fit} {value:.4g} [{low:.4g}, {high:.4g}]" for fit, (value, low, high) in pair.items()))
+        regions = r.extra.get("top_regions")
+        if regions and r.p_value is not None and r.p_value < ALPHA:
+            lines.append(f"{'':<16} look first at: " + "; ".join(x["region"] for x in regions[:3]))
+
+    uncalibrated = [r.test for r in results if r.extra.get("calibration") == "uncalibrated"]
+    lines.append(f"Holm at {ALPHA:g} over the calibrated tests: " + (", ".join(holm_alarms(results)) or "no alarm")
+                 + (f" (uncalibrated under this null, left out: {', '.join(uncalibrated)})" if uncalibrated else ""))
+    note = power_note(results, power)
+    if note:
+        lines.append(note)
+    return "\n".join(lines)
+
+
+def handle_forensics(args: argparse.Namespace) -> int:
+    """Run the forensics subcommand; returns the exit code."""
+    check_draws(args.draws)
+    if args.power < 0:
+        raise InputError(f"--power: {args.power}: must be 0 or a positive integer")
+    try:
+        tests = parse_tests(args.tests)
+    except ValueError as err:
+        raise InputError(f"--tests: {args.tests}: {err}") from None
+    if args.output is not None:
+        output_format(args.output)
+        claim_output(args.output, FORENSICS, overwrite=args.overwrite, inputs=[args.data, args.map])
+    check_plot_folder(args.plot, tests)
+    ds = _load(args)
+    select = _select(ds, args)
+    if args.leader is not None and args.leader not in ds["option"].values:
+        raise InputError(f"--leader: {shown(args.leader)}: not one of the {ds.sizes['option']} options of "
+                         f"{args.data or ds.attrs.get('source')}")
+    e = election(ds, leader=args.leader, select=select)
+    results = list(run_each(e, tests, args.null, args.draws, args.seed, tolerate=True).values())
+    chosen = describe(ds, {dim: k for dim, k in (select or {}).items() if dim != "replicate"})
+    summary = _data_summary(ds, e, args, chosen + (f", replicate {args.replicate}" if chosen else ""))
+    counts, edges = histogram(e)
+    power = None
+    if args.power > 0 and e.n >= MIN_STATIONS and not any_rejects(results) and any(ran(r) for r in results):
+        power = planted_power(e, tests, null=args.null, draws=args.draws, replicates=args.power, seed=args.seed,
+                              plants=QUICK_PLANTS)
+    if args.json:
+        payload = {"tests": [r.to_dict() for r in results], "data": summary}
+        if power is not None:
+            payload["power"] = {"replicates": args.power, "rejection_rates": power}
+        print(json.dumps(payload, ensure_ascii=False))
+    else:
+        print(format_table(results, summary, power))
+    if args.output is not None:
+        write_dataset(results_dataset(results, summary, counts, edges), args.output)
+    if args.plot is not None:
+        title = election_title(ds)
+        save_figures(args.plot, {result.test: figure(result.test, e, result, title) for result in results})
+    return 0
+
+
+#: the keys of ``simkit calibrate --json``
+CALIBRATION_KEYS = ("rows",)
+
+
+def handle_calibrate(args: argparse.Namespace) -> int:
+    check_draws(args.draws)
+    cfg = config_from(args.config, args)
+    claim_json(args, CALIBRATION, CALIBRATION_KEYS, [args.config, *data_paths(cfg)])
+    try:
+        tests = parse_tests(args.tests) if args.tests else None
+    except ValueError as error:
+        raise InputError(f"--tests: {error}") from None
+    nulls = NULLS if args.null == "both" else (args.null,)
+    if args.scheduler and args.workers:
+        raise InputError("--scheduler and --workers: give one (an existing cluster, or a local one to start)")
+    cluster = ({"scheduler": args.scheduler, "workers": args.workers, "quiet": args.quiet}
+               if args.scheduler or args.workers else None)
+    try:
+        aggregation.parse(args.aggregate)
+    except ValueError as error:
+        raise InputError(f"--aggregate: {error}") from None
+    rows = calibration_table(cfg, replicates=args.replicates, tests=tests, nulls=nulls, draws=args.draws,
+                             seed=args.seed, cluster=cluster, aggregate=args.aggregate)
+    payload = {"rows": rows}
+    print(json.dumps(payload, indent=2) if args.json else format_calibration(rows))
+    if args.output:
+        write_json(payload, args.output)
+    return 0

@@ -1,0 +1,212 @@
+"""Command line: ``simkit run | validate | summary`` (and the subcommands other modules register).
+
+Bad input prints one line on stderr (``file: dotted.field: problem``) and exits with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from simkit import io
+from simkit._version import __version__
+from simkit.cli.arguments import (OneLineParser, add_json, add_output, add_overrides, add_quiet, add_replicates,
+                                  add_seed, add_selection, positive, workers)
+from simkit.cli.io import choose, claim_json, config_from, describe, write_json
+from simkit.config.core import ConfigError, data_paths, parse_config
+from simkit.electorate.build import build_electorate
+from simkit.engine import kernels, run as engine
+from simkit.engine.distributed import run_on_cluster
+from simkit.engine.resources import check_run
+from simkit.engine.summary import format_summary, summary_rows
+from simkit.errors import InputError, one_line
+from simkit.outputs import SIMULATION, SUMMARY, claim_output
+
+EXIT_BAD_INPUT = 2
+
+#: modules that add subcommands through ``register(subparsers)``
+PLUGINS = ("simkit.cli.compare", "simkit.cli.forensics", "simkit.cli_infer", "simkit.cli.report",
+           "simkit.cli.timeline")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    cfg = config_from(args.config, args)
+    if args.output:
+        io.output_format(args.output)
+        claim_output(args.output, SIMULATION, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)])
+    if args.scheduler or args.workers or args.resume:
+        return _run_on_cluster(cfg, args)
+    run = engine.prepare(cfg, args.replicates, args.seed, args.keep, args.kernel, source=str(args.config))
+    check_run(run, args.block_size, args.processes or os.cpu_count() or 1, args.output, str(args.config))
+    if args.output:
+        static = engine.annotate(engine.static_dataset(run), run.config)
+        io.write_blocks(static, engine.annotated_blocks(run, args.block_size, args.processes, not args.quiet),
+                        args.output)
+        ds = io.open_result(args.output)
+    else:
+        ds = engine.simulate_run(run, args.block_size, args.processes, not args.quiet)
+    _print_outcome(ds, args)
+    return 0
+
+
+def _print_outcome(ds, args: argparse.Namespace) -> None:
+    if not args.quiet or not args.output:
+        print(format_summary(ds))
+    if args.output and not args.quiet:
+        print(f"written: {args.output}")
+
+
+def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
+    if args.scheduler and args.workers:
+        raise InputError("--scheduler, --workers: give one (a running scheduler, or N local worker processes)")
+    cluster_workers = args.workers or (None if args.scheduler else args.processes or os.cpu_count() or 1)
+    ds = run_on_cluster(cfg, args.output, replicates=args.replicates, seed=args.seed, keep=args.keep,
+                        block_size=args.block_size, scheduler=args.scheduler, workers=cluster_workers,
+                        resume=args.resume, quiet=args.quiet, kernel=args.kernel, source=str(args.config))
+    _print_outcome(ds, args)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        cfg = config_from(args.config, args)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(one_line(problem), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    electorate = build_electorate(cfg.electorate)
+    print(f"{args.config}: ok ({electorate.n_stations:,} stations, {int(electorate.registered.sum()):,} registered, "
+          f"{len(cfg.options)} options, {len(cfg.sweep_points())} sweep point(s))")
+    return 0
+
+
+#: the keys of ``simkit summary --json``
+SUMMARY_KEYS = ("title", "replicates", "seed", "chosen", "rows")
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    claim_json(args, SUMMARY, SUMMARY_KEYS, [args.path])
+    ds = io.open_result(args.path)
+    if "simkit_config" not in ds.attrs or "total_votes" not in ds:
+        raise InputError(f"{args.path}: not a simkit simulation result (no simkit_config attrs or totals)")
+    chosen = choose(ds, args, str(args.path), every=True)  # without a choice: every scenario and sweep point
+    described = describe(ds, chosen) or "all"
+    ds = ds.isel({dim: [k] for dim, k in chosen.items()})
+    payload = {"title": str(ds.attrs.get("title", "")), "replicates": ds.sizes["replicate"],
+               "seed": int(ds.attrs["seed"]) if "seed" in ds.attrs else None,
+               "chosen": described,
+               "rows": summary_rows(ds, parse_config(ds.attrs["simkit_config"], source=f"{args.path} (stored config)"))}
+    print(json.dumps(payload, indent=2, ensure_ascii=False) if args.json else format_summary(ds))
+    if args.output:
+        write_json(payload, args.output)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="simkit", description="Election-integrity statistics.")
+    parser.add_argument("--version", action="version", version=f"simkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="simulate elections from a config")
+    run.add_argument("config", type=Path, help="a config file, or a saved result to rerun from its stored config")
+    add_output(run, "the result (.zarr or .nc)")
+    add_replicates(run)
+    add_seed(run)
+    run.add_argument("--keep", choices=["full", "summary"],
+                     help="station-level arrays or totals only (default: the config's run.keep)")
+    add_overrides(run)
+    run.add_argument("--block-size", type=positive, default=engine.DEFAULT_BLOCK_SIZE,
+                     help=f"replicates per block (default {engine.DEFAULT_BLOCK_SIZE}; does not change results)")
+    run.add_argument("--processes", type=workers, help="local workers: processes, or threads with the numba kernel "
+                     "(default: all cores; does not change results)")
+    run.add_argument("--kernel", choices=kernels.KERNELS,
+                     help=f"random-draw kernel: numpy, or numba (fused, its own exact samplers); recorded in the "
+                          f"attrs (default {engine.DEFAULT_KERNEL})")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="run on a running dask scheduler (tcp://host:port)")
+    run.add_argument("--workers", type=workers, metavar="N", help="run on N local dask worker processes")
+    run.add_argument("--resume", action="store_true", help="finish an interrupted dask run into the same .zarr output")
+    add_quiet(run, "no progress bar, no summary when writing a file")
+    run.set_defaults(func=_cmd_run)
+
+    validate = sub.add_parser("validate", help="check a config and list every problem")
+    validate.add_argument("config", type=Path, help="a config file")
+    add_overrides(validate)
+    validate.set_defaults(func=_cmd_validate)
+
+    summary = sub.add_parser("summary", help="summarise a saved result (every scenario and sweep point, unless "
+                                             "--scenario or --point chooses one)")
+    summary.add_argument("path", type=Path, help="a simulated result (.zarr or .nc)")
+    add_selection(summary)
+    add_json(summary)
+    add_output(summary, "the --json output to PATH.json")
+    summary.set_defaults(func=_cmd_summary)
+
+    for name in PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as missing:
+            if missing.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like KeyboardInterrupt (staging removed, workers stopped)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    try:
+        return args.func(args)
+    except Terminated:
+        print("terminated: nothing was written to the target (a dask run keeps its finished blocks for --resume)",
+              file=sys.stderr)
+        return 128 + signal.SIGTERM
+    except InputError as error:
+        print(one_line(str(error)) or type(error).__name__, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written to the target (a dask run keeps its finished blocks for --resume)",
+              file=sys.stderr)
+        return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+#: exit codes of a run stopped by a signal (SIGINT, SIGTERM)
+INTERRUPTED = (130, 128 + signal.SIGTERM)
+
+
+def run() -> None:
+    """The ``simkit`` command: :func:`main`, then exit. A run stopped by a signal has already removed its staging
+    and stopped its worker processes while unwinding; it then exits at once, without joining threads that may
+    still be inside compiled code or waiting for draws that will never come (a normal interpreter exit would
+    wait for them, so the command would outlive the signal)."""
+    code = main()
+    if code in INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    run()
