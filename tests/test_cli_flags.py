@@ -12,6 +12,7 @@ import tomli_w
 import xarray as xr
 
 import simkit
+from simkit.cli.arguments import CLUSTER_FLAGS, as_flags
 from simkit.cli.main import build_parser, main
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.engine.summary import format_summary
@@ -263,3 +264,14 @@ def test_compare_reads_a_saved_simulation_and_its_chosen_scenario(tmp_path, caps
     assert [entry["scenario"] for entry in chosen["scenarios"]] == ["stuffing"]
     err = one_line_error(capsys, main(["compare", str(config), "--scenario", "stuffing", *common]))
     assert err.startswith("--scenario, --point: choose within a saved simulation")
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("x.zarr: resume: kernel differs from the partial run", "x.zarr: --resume: kernel differs from the partial run"),
+    ("block_size: must be at least 1, got 0", "--block-size: must be at least 1, got 0"),
+    ("scheduler tcp://h:1: cannot connect: refused", "--scheduler tcp://h:1: cannot connect: refused"),
+    ("x.zarr: --resume: kernel differs", "x.zarr: --resume: kernel differs"),
+    ("tcp://h:1: no dask worker joined within 60 s", "tcp://h:1: no dask worker joined within 60 s"),
+])
+def test_the_command_line_names_the_engines_parameters_as_its_flags(message, expected):
+    assert as_flags(message, CLUSTER_FLAGS) == expected

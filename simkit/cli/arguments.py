@@ -6,6 +6,7 @@ starts. Defaults come from the library (the engine's block size, the forensic nu
 from __future__ import annotations
 
 import argparse
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,17 @@ def workers(text: str) -> int:
     if value > MAX_WORKERS:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_WORKERS}, got {value}")
     return value
+
+
+#: the parameters of :mod:`simkit.engine.distributed` that commands set by flags: its errors name the parameters
+CLUSTER_FLAGS = {"block_size": "--block-size", "scheduler": "--scheduler", "workers": "--workers", "resume": "--resume"}
+
+
+def as_flags(message: str, flags: dict[str, str]) -> str:
+    """A library message naming parameters (``resume: kernel differs``), each parameter named as its flag
+    (``--resume: kernel differs``): a whole word followed by a colon or a space."""
+    return re.sub(r"(?<![\w-])(" + "|".join(map(re.escape, flags)) + r")(?=[: ])", lambda m: flags[m.group(1)],
+                  message)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from simkit import io
 from simkit._version import __version__
-from simkit.cli.arguments import (OneLineParser, add_json, add_output, add_overrides, add_quiet, add_replicates,
-                                  add_seed, add_selection, positive, workers)
+from simkit.cli.arguments import (CLUSTER_FLAGS, OneLineParser, add_json, add_output, add_overrides, add_quiet,
+                                  add_replicates, add_seed, add_selection, as_flags, positive, workers)
 from simkit.cli.io import choose, claim_json, config_from, describe, write_json
 from simkit.config.core import ConfigError, data_paths, parse_config
 from simkit.electorate.build import build_electorate
@@ -65,9 +65,12 @@ def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
     if args.scheduler and args.workers:
         raise InputError("--scheduler, --workers: give one (a running scheduler, or N local worker processes)")
     cluster_workers = args.workers or (None if args.scheduler else args.processes or os.cpu_count() or 1)
-    ds = run_on_cluster(cfg, args.output, replicates=args.replicates, seed=args.seed, keep=args.keep,
-                        block_size=args.block_size, scheduler=args.scheduler, workers=cluster_workers,
-                        resume=args.resume, quiet=args.quiet, kernel=args.kernel, source=str(args.config))
+    try:
+        ds = run_on_cluster(cfg, args.output, replicates=args.replicates, seed=args.seed, keep=args.keep,
+                            block_size=args.block_size, scheduler=args.scheduler, workers=cluster_workers,
+                            resume=args.resume, quiet=args.quiet, kernel=args.kernel, source=str(args.config))
+    except InputError as error:
+        raise InputError(as_flags(str(error), CLUSTER_FLAGS)) from None
     _print_outcome(ds, args)
     return 0
 
