@@ -1,5 +1,5 @@
 """``simkit compare CONFIG``: published exit polls and quick counts against polls drawn from simulated
-elections (see :mod:`simkit.compare`). Registered into the main CLI through :func:`register`."""
+elections (see :mod:`simkit.polls.compare`). Registered into the main CLI through :func:`register`."""
 from __future__ import annotations
 
 import argparse

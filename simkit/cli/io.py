@@ -63,7 +63,7 @@ def blamed_on_flags(source: str, flags: list[Override]) -> Iterator[None]:
 
 
 def override_values(flags: list[Override]) -> dict:
-    """The ``overrides`` argument of :func:`simkit.config.load_config`: dotted path → value."""
+    """The ``overrides`` argument of :func:`simkit.config.core.load_config`: dotted path → value."""
     return {flag.path: flag.value for flag in flags}
 
 

@@ -50,7 +50,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     file in the shared data folder). ``replicates``/``seed`` default to the config's (seed 0 without one);
     ``tests``, ``null``, ``draws``, ``power`` as in ``simkit forensics``. ``command`` and ``output`` are recorded
     in the provenance (the command that reproduces the report). ``overrides``: dotted config fields set over
-    the file's (:func:`simkit.config.load_config`).
+    the file's (:func:`simkit.config.core.load_config`).
     """
     from simkit.config.core import load_config
     from ..progress import progress_bar
