@@ -4,7 +4,9 @@ every flag, ``--version``, and errors blamed on the flag that caused them."""
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ import tomli_w
 import xarray as xr
 
 import simkit
+from simkit import progress
 from simkit.cli.arguments import CLUSTER_FLAGS, as_flags
 from simkit.cli.main import build_parser, main
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
@@ -275,3 +278,25 @@ def test_compare_reads_a_saved_simulation_and_its_chosen_scenario(tmp_path, caps
 ])
 def test_the_command_line_names_the_engines_parameters_as_its_flags(message, expected):
     assert as_flags(message, CLUSTER_FLAGS) == expected
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stderr, flags, shown", [(Terminal, [], True), (Terminal, ["--quiet"], False),
+                                                   (io.StringIO, [], False)])
+def test_compare_shows_a_progress_bar_on_a_terminal_unless_quiet(tmp_path, monkeypatch, capsys, stderr, flags,
+                                                                 shown):
+    raw = small_config_dict(stations=60, registered=60_000, shares=(0.6, 0.3, 0.1), replicates=10)
+    raw["exit_poll"] = [{"name": "p", "stations": 10, "per_station": 20, "published": {"a": 0.62, "b": 0.28,
+                                                                                      "c": 0.10}}]
+    config = write_config(tmp_path, raw)
+    monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0)
+    err = stderr()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["compare", str(config), "--json", "--ledger-points", "0", *flags]) == 0
+    assert ("10/10" in err.getvalue()) is shown, err.getvalue()
