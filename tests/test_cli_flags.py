@@ -300,3 +300,14 @@ def test_compare_shows_a_progress_bar_on_a_terminal_unless_quiet(tmp_path, monke
     monkeypatch.setattr(sys, "stderr", err)
     assert main(["compare", str(config), "--json", "--ledger-points", "0", *flags]) == 0
     assert ("10/10" in err.getvalue()) is shown, err.getvalue()
+
+
+def test_report_takes_the_overrides_and_blames_them(tmp_path, config, capsys):
+    target = tmp_path / "r.html"
+    err = one_line_error(capsys, main(["report", str(config), "--set", "tunout.mean=0.3", "-o", str(target),
+                                       "--quiet"]))
+    assert err == f"--set tunout.mean=0.3 (on {config}): tunout: unknown field"
+    assert not target.exists()
+    err = one_line_error(capsys, main(["report", "--preset", "russia-2011", "--sweep", "turnout.mean=0.5,0.6",
+                                       "-o", str(target)]))
+    assert err == "--sweep turnout.mean=0.5,0.6: overrides a config field, and no CONFIG is given"
