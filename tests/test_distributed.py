@@ -82,7 +82,7 @@ def test_gathered_results_equal_the_local_result(client, tmp_path, suffix):
 
 
 def test_resume_needs_a_zarr_output(tmp_path):
-    with pytest.raises(simkit.InputError, match="--resume needs a .zarr output"):
+    with pytest.raises(simkit.InputError, match="resume needs a .zarr output"):
         distributed.run_on_cluster(config(), tmp_path / "r.nc", replicates=4, block_size=2, workers=2, resume=True)
 
 

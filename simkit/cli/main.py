@@ -90,7 +90,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
     from simkit.engine.distributed import run_on_cluster
     from simkit.engine.summary import format_summary
+    from simkit.progress import log_to_stderr
 
+    if not args.quiet:
+        log_to_stderr()
     if args.scheduler and args.workers:
         raise InputError("--scheduler, --workers: give one (a running scheduler, or N local worker processes)")
     workers = args.workers or (None if args.scheduler else args.processes or os.cpu_count() or 1)

@@ -24,7 +24,7 @@ def analyse(args: argparse.Namespace) -> tuple[dict, object]:
     """The JSON-ready result and the loaded timeline, validated completely before anything is written."""
     from simkit import streams
     from simkit.timeline.observed import from_config, from_stations
-    from simkit.timeline.profile import honest_profile
+    from simkit.engine.profile import honest_profile
     from simkit.timeline.statistics import run_tests
 
     if args.map is not None:

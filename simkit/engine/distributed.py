@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +48,14 @@ from simkit.engine import run as engine
 from simkit import io, schema
 from simkit.config.core import Config
 from simkit.errors import InputError
+from simkit.config.core import parse_config
+from simkit._version import __version__
+from simkit.engine.resources import check_run
+from simkit.progress import progress_bar
+from simkit import streams
+
+#: where a run reports what it does (the command line shows it on stderr: simkit.progress.log_to_stderr)
+LOG = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # dask.distributed is an optional dependency: imported when a run starts
     from dask.distributed import Client
@@ -64,8 +71,6 @@ _MARKERS = "done"
 @functools.lru_cache(maxsize=4)
 def _prepared(config_text: str, kernel: str) -> engine.Run:
     """The run of a resolved config text, built once per worker process, config and kernel."""
-    from simkit.config.core import parse_config
-
     return engine.prepare(parse_config(config_text, source="<distributed run config>"), kernel=kernel)
 
 
@@ -129,15 +134,13 @@ def _marker_name(point: int, start: int, stop: int) -> str:
 def blocks_of(replicates: int, block_size: int) -> list[range]:
     """Replicate ranges of ``block_size`` (the last one shorter), aligned to the zarr chunks."""
     if block_size < 1:
-        raise InputError(f"--block-size: must be at least 1, got {block_size}")
+        raise InputError(f"block_size: must be at least 1, got {block_size}")
     return [range(start, min(start + block_size, replicates)) for start in range(0, replicates, block_size)]
 
 
 def _versions() -> dict[str, str]:
     """Versions that decide the drawn values: the same on every worker as on the client, or no run."""
     import scipy
-
-    from simkit._version import __version__
 
     return {"simkit": __version__, "numpy": np.__version__, "scipy": scipy.__version__}
 
@@ -177,12 +180,12 @@ def connect(client: Client | None = None, scheduler: str | None = None,
         try:
             owned = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as error:
-            raise InputError(f"--scheduler {scheduler}: cannot connect: {error}") from None
+            raise InputError(f"scheduler {scheduler}: cannot connect: {error}") from None
         with owned:
             yield owned
         return
     if workers is None or workers < 1:
-        raise InputError(f"--workers: must be at least 1, got {workers}")
+        raise InputError(f"workers: must be at least 1, got {workers}")
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=logging.CRITICAL) as cluster, Client(cluster) as owned:
         yield owned
@@ -228,9 +231,6 @@ class _WorkDir:
         """Everything that changes the numbers written: the resolved config (its hash; the seed and the number
         of replicates are in it and also listed), the kernel, the block size (the chunking of the store),
         the station grouping of the random streams, and the simkit and numpy versions."""
-        from simkit._version import __version__
-        from simkit import streams
-
         return {"seed": run.seed, "replicates": run.replicates, "kernel": run.kernel, "block_size": block_size,
                 "station_group_size": streams.STATION_GROUP_SIZE, "simkit_version": __version__,
                 "numpy_version": np.__version__,
@@ -250,8 +250,8 @@ class _WorkDir:
         for field, value in manifest.items():
             if not isinstance(found, dict) or found.get(field) != value:
                 was = found.get(field, "not recorded") if isinstance(found, dict) else "unreadable"
-                raise InputError(f"{self.target}: --resume: {field} differs from the partial run in {self.path} "
-                                 f"({was!r} there, {value!r} now); rerun without --resume to start over")
+                raise InputError(f"{self.target}: resume: {field} differs from the partial run in {self.path} "
+                                 f"({was!r} there, {value!r} now); run again without resume to start over")
         return True
 
     def create(self, template: xr.Dataset, manifest: dict) -> None:
@@ -328,12 +328,10 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
     """
     fmt = io.output_format(output) if output is not None else None
     if resume and fmt != "zarr":
-        raise InputError(f"{output or 'no output'}: --resume needs a .zarr output")
+        raise InputError(f"{output or 'no output'}: resume needs a .zarr output")
     run = engine.prepare(cfg, replicates, seed, keep, kernel, source)
     blocks = blocks_of(run.replicates, block_size)
     if client is None and scheduler is None:  # local workers: this machine's memory and disk
-        from simkit.engine.resources import check_run
-
         check_run(run, block_size, workers or 1, output, source)
     if fmt == "zarr":
         work = _WorkDir(Path(output))
@@ -344,9 +342,9 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
         static = engine.annotate(engine.static_dataset(run), run.config)
         static.attrs["execution"] = execution(client)
         if not quiet:
-            print(f"simkit: {static.attrs['execution']}, {len(blocks)} blocks of up to {block_size} replicates"
-                  + (f" x {len(run.plans)} sweep points" if len(run.plans) > 1 else "")
-                  + (f"; dashboard {client.dashboard_link}" if _has_dashboard(client) else ""), file=sys.stderr)
+            LOG.info("%s, %d blocks of up to %d replicates%s%s", static.attrs["execution"], len(blocks), block_size,
+                     f" x {len(run.plans)} sweep points" if len(run.plans) > 1 else "",
+                     f"; dashboard {client.dashboard_link}" if _has_dashboard(client) else "")
         if fmt == "zarr":
             _write_store(client, run, static, blocks, work, manifest, resume=resume, quiet=quiet)
             return io.open_result(output)
@@ -362,8 +360,6 @@ def map_replicates(cfg: Config, function, *, replicates: int | None = None, seed
     per sweep point and block, each simulating its part from the config alone); the lists concatenated in
     task order (block by block, sweep points in C order within a block)."""
     from dask.distributed import as_completed
-
-    from simkit.progress import progress_bar
 
     run = engine.prepare(cfg, replicates, seed, "full", kernel)
     blocks = blocks_of(run.replicates, block_size)
@@ -386,8 +382,6 @@ def _gather(client: Client, run: engine.Run, static: xr.Dataset, blocks: list[ra
             quiet: bool) -> xr.Dataset:
     """Blocks computed on the cluster and gathered on the client: written to the netCDF ``output`` with
     :func:`simkit.io.write_blocks`, or merged in memory when ``output`` is None."""
-    from simkit.progress import progress_bar
-
     config_text = run.config.to_toml()
     futures = [client.submit(compute_block, config_text, point, block.start, block.stop, run.kernel,
                              retries=RETRIES, key=_key(point, block))
@@ -411,8 +405,6 @@ def _write_store(client: Client, run: engine.Run, static: xr.Dataset, blocks: li
     On any failure or interruption the work directory stays, for ``resume``."""
     from dask.distributed import as_completed
 
-    from simkit.progress import progress_bar
-
     if resume:
         done = work.done()  # the store keeps the attrs of the run that created it
     else:
@@ -421,8 +413,8 @@ def _write_store(client: Client, run: engine.Run, static: xr.Dataset, blocks: li
     parts = _parts(run, blocks)
     missing = [(point, block) for point, block in parts if _marker_name(point, block.start, block.stop) not in done]
     if resume and not quiet:
-        print(f"simkit: resuming: {len(parts) - len(missing)} of {len(parts)} parts (sweep point x block) "
-              f"already written, computing {len(missing)}", file=sys.stderr)
+        LOG.info("resuming: %d of %d parts (sweep point x block) already written, computing %d",
+                 len(parts) - len(missing), len(parts), len(missing))
     config_text = run.config.to_toml()
     futures = [client.submit(write_block, config_text, point, block.start, block.stop, str(work.store),
                              str(work.markers), run.kernel, retries=RETRIES, key=_key(point, block))
@@ -435,7 +427,7 @@ def _write_store(client: Client, run: engine.Run, static: xr.Dataset, blocks: li
     except BaseException:
         client.cancel(futures)
         if not quiet:
-            print(f"simkit: partial run kept in {work.path}: rerun with --resume to finish it", file=sys.stderr)
+            LOG.warning("partial run kept in %s: run again with resume to finish it", work.path)
         raise
     work.commit()
 
