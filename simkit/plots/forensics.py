@@ -20,9 +20,8 @@ from simkit.forensics.integer import percent as integer_percent
 from simkit.forensics.klimek import histogram as klimek
 from simkit.forensics.digits import last as last_digit, second as second_digit, zero_five
 from simkit.forensics.core import Election, TestResult
-from simkit.forensics.digits.shared import benford_second_digit, candidate_counts
+from simkit.forensics.digits.shared import benford_second_digit, candidate_counts, second_digit as digit_of
 from simkit.plots.fingerprint import fingerprint_figure
-from simkit.forensics.digits.shared import second_digit as digit_of
 
 #: seed of the single null redraw a figure shows (fixed: the figure does not change from run to run)
 FIGURE_SEED = 0
