@@ -45,13 +45,11 @@ import numpy as np
 import xarray as xr
 
 from simkit.engine import run as engine
-from simkit import io, schema
+from simkit import _version, io, progress, schema
 from simkit.config.core import Config
 from simkit.errors import InputError
 from simkit.config.core import parse_config
-from simkit._version import __version__
 from simkit.engine.resources import check_run
-from simkit.progress import progress_bar
 from simkit import streams
 
 #: where a run reports what it does (the command line shows it on stderr: simkit.progress.log_to_stderr)
@@ -142,7 +140,7 @@ def _versions() -> dict[str, str]:
     """Versions that decide the drawn values: the same on every worker as on the client, or no run."""
     import scipy
 
-    return {"simkit": __version__, "numpy": np.__version__, "scipy": scipy.__version__}
+    return {"simkit": _version.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
 
 
 def check_workers(client: Client, timeout: float = 60) -> None:
@@ -232,7 +230,7 @@ class _WorkDir:
         of replicates are in it and also listed), the kernel, the block size (the chunking of the store),
         the station grouping of the random streams, and the simkit and numpy versions."""
         return {"seed": run.seed, "replicates": run.replicates, "kernel": run.kernel, "block_size": block_size,
-                "station_group_size": streams.STATION_GROUP_SIZE, "simkit_version": __version__,
+                "station_group_size": streams.STATION_GROUP_SIZE, "simkit_version": _version.__version__,
                 "numpy_version": np.__version__,
                 "config_sha256": hashlib.sha256(run.config.to_toml().encode()).hexdigest(),
                 "parts": "sweep point x block"}
@@ -369,7 +367,7 @@ def map_replicates(cfg: Config, function, *, replicates: int | None = None, seed
         futures = [client.submit(replicate_rows, config_text, point, block.start, block.stop, function, run.kernel,
                                  retries=RETRIES, key=_key(point, block)) for point, block in _parts(run, blocks)]
         try:
-            with progress_bar(len(futures), enabled=not quiet, unit="part") as bar:
+            with progress.progress_bar(len(futures), enabled=not quiet, unit="part") as bar:
                 for _ in as_completed(futures):
                     bar.update(1)
             results = client.gather(futures)
@@ -387,7 +385,7 @@ def _gather(client: Client, run: engine.Run, static: xr.Dataset, blocks: list[ra
                              retries=RETRIES, key=_key(point, block))
                for point, block in _parts(run, blocks)]
     try:
-        with progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
+        with progress.progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
             parts = _gather_in_order(run, futures, bar)
             if output is not None:
                 io.write_blocks(static, parts, output)
@@ -420,7 +418,7 @@ def _write_store(client: Client, run: engine.Run, static: xr.Dataset, blocks: li
                              str(work.markers), run.kernel, retries=RETRIES, key=_key(point, block))
                for point, block in missing]
     try:
-        with progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
+        with progress.progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
             bar.update(sum(len(block) for _, block in parts) - sum(len(block) for _, block in missing))
             for _, written in as_completed(futures, with_results=True):
                 bar.update(written)
