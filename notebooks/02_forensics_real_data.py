@@ -27,10 +27,10 @@ import json
 import os
 
 from simkit import forensics
-from simkit.plots import forensics as plot_forensics
 from simkit.data import data_dir
+from simkit.electorate import load_returns
 from simkit.forensics import fingerprint
-from simkit.electorate.returns import load_returns
+from simkit.plots import forensic_figure
 
 QUICK = os.environ.get("SIMKIT_QUICK") == "1"
 DRAWS = 19 if QUICK else 99
@@ -68,7 +68,7 @@ if HAVE_DATA:
 if HAVE_DATA:
     for ds in (russia, poland):
         e = forensics.election(ds)
-        display(plot_forensics.figure(fingerprint.ID, e, fingerprint.run(e), ds.attrs["label"]))
+        display(forensic_figure(fingerprint.ID, e, fingerprint.run(e), ds.attrs["label"]))
 
 # %% [markdown]
 # ## The test table, under both nulls
@@ -102,7 +102,7 @@ if HAVE_DATA:
 if HAVE_DATA:
     for name, ds in (("russia", russia), ("poland", poland)):
         result = tables[name, "textbook"]["integer_percent"]
-        display(plot_forensics.figure("integer_percent", forensics.election(ds), result, ds.attrs["label"]))
+        display(forensic_figure("integer_percent", forensics.election(ds), result, ds.attrs["label"]))
         print(f"{name}: excess {result.extra['excess']:.0f} integer stations "
               f"(null mean {result.extra['null_mean']:.0f}, sd {result.extra['null_sd']:.0f})")
 
@@ -119,7 +119,7 @@ if HAVE_DATA:
     for name, ds in (("russia", russia), ("poland", poland)):
         e = forensics.election(ds)
         result = forensics.run_tests(e, ["klimek_ml"], null="textbook", seed=1)[0]
-        display(plot_forensics.figure("klimek_ml", e, result, ds.attrs["label"]))
+        display(forensic_figure("klimek_ml", e, result, ds.attrs["label"]))
         fit = result.extra
         print(f"{name}: f_i = {fit['f_incremental']:.3f} [{fit['f_incremental_low']:.3f}, "
               f"{fit['f_incremental_high']:.3f}], f_e = {fit['f_extreme']:.4f}, alpha = {fit['alpha']:.2f}")

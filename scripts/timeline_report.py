@@ -12,7 +12,7 @@ from simkit import streams
 from simkit.config.core import load_config
 from simkit.timeline.calibration import rejection_rates
 from simkit.timeline.observed import from_config
-from simkit.timeline.profile import honest_profile, load_fit
+from simkit.engine.profile import honest_profile, load_fit
 from simkit.timeline.spain import read_spain, reproduction, usable
 from simkit.timeline.statistics import TESTS, run_tests
 

@@ -344,12 +344,12 @@ class Simulator:
     def _mean_election(self, cfg: Config):
         """The electorate as :func:`simkit.polls.compare.resolve_design` needs it (register and expected ballots per
         station, from one honest election at the config's values: design feasibility depends on them only)."""
-        from simkit.polls.compare import Election
+        from simkit.polls.compare import SimulatedElections
 
         plan = engine.make_plan(cfg, self.electorate)
         _, votes = engine.honest_replicate(plan, self.electorate, 0, 0)
-        return Election(xr.DataArray(votes[None], dims=("replicate", "station", "option")), self.electorate.registered,
-                        self.electorate.region_index, np.array([0]))
+        return SimulatedElections(xr.DataArray(votes[None], dims=("replicate", "station", "option")),
+                                  self.electorate.registered, self.electorate.region_index, np.array([0]))
 
     def poll_shares(self, cfg: Config, votes: np.ndarray, seed: int) -> list[np.ndarray]:
         """Each [[exit_poll]] drawn from this election's ``votes`` (station, option) as configured (biases

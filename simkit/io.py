@@ -21,6 +21,7 @@ from typing import Iterable, Iterator
 import xarray as xr
 
 from .errors import InputError
+from .schema import REPLICATE
 
 FORMATS = {".zarr": "zarr", ".nc": "netcdf"}
 #: zarr v2 layout: fixed-width strings (station ids, names) have a stable spec there, not yet in v3
@@ -155,9 +156,9 @@ def _encoding(ds: xr.Dataset, fmt: str) -> dict:
 
 def write_dataset(ds: xr.Dataset, path: str | Path) -> None:
     """Write a complete in-memory Dataset atomically."""
-    write_blocks(ds.drop_dims("replicate", errors="ignore"),
-                 [ds[[name for name in ds.data_vars if "replicate" in ds[name].dims]]]
-                 if "replicate" in ds.dims else [], path)
+    write_blocks(ds.drop_dims(REPLICATE, errors="ignore"),
+                 [ds[[name for name in ds.data_vars if REPLICATE in ds[name].dims]]]
+                 if REPLICATE in ds.dims else [], path)
 
 
 def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | Path) -> None:
@@ -171,15 +172,15 @@ def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | P
         if fmt == "zarr":
             static.to_zarr(staging, mode="w", consolidated=False, zarr_format=ZARR_FORMAT)
             for block in blocks:
-                has_replicates = staging.joinpath("replicate").exists()
+                has_replicates = staging.joinpath(REPLICATE).exists()
                 block.attrs = static.attrs  # appending rewrites the group attrs: keep the provenance
-                block.to_zarr(staging, mode="a", append_dim="replicate" if has_replicates else None,
+                block.to_zarr(staging, mode="a", append_dim=REPLICATE if has_replicates else None,
                               consolidated=False, zarr_format=ZARR_FORMAT)
             import zarr
             zarr.consolidate_metadata(str(staging), zarr_format=ZARR_FORMAT)
         else:
             parts = list(blocks)
-            dynamic = xr.concat(parts, dim="replicate") if len(parts) > 1 else (parts[0] if parts else xr.Dataset())
+            dynamic = xr.concat(parts, dim=REPLICATE) if len(parts) > 1 else (parts[0] if parts else xr.Dataset())
             full = xr.merge([static, dynamic], combine_attrs="override")
             full.to_netcdf(staging, engine="h5netcdf", encoding=_encoding(full, fmt))
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import InputError
+from simkit.io import FORMATS, open_result, recover_stale
 
 #: the attribute naming what a result holds; written into every result by the command that makes it
 KIND_ATTR = "simkit_result"
@@ -50,8 +51,6 @@ def dataset_kind(attrs: dict, variables: Iterable[str]) -> str | None:
 
 def _stored_kind(path: Path) -> str | None:
     """The kind of the simkit result Dataset at ``path``, None when it is not one."""
-    from .io import FORMATS, open_result
-
     if path.suffix.lower() not in FORMATS:
         return None
     try:
@@ -82,8 +81,6 @@ def claim_output(path: str | Path, kind: str, *, overwrite: bool = False, inputs
     """Check that the command may write its ``kind`` result at ``path`` (see the module docstring); InputError
     otherwise. ``inputs``: the files the command reads. ``recognise(path)``: whether an existing file that is
     not a result Dataset (a text or JSON report) is this command's output. Returns ``path``."""
-    from .io import recover_stale
-
     target = Path(path)
     for source in inputs:
         if source is not None and _same_path(target.resolve(), Path(source).resolve()):

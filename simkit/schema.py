@@ -51,3 +51,14 @@ VARIABLES: dict[str, tuple[tuple[str, ...], str, str]] = {
 STATION_REGION = "region"
 #: optional coordinate on the station dim: the district (a unit inside one region) of each station
 STATION_DISTRICT = "district"
+
+#: ids of the station-level summary statistics (:mod:`simkit.forensics.station_statistics`), in the order it
+#: computes them when asked for all; the inference config (``[observed.stations] statistics``) names them
+STATION_STATISTICS = ("turnout_mean", "turnout_sd", "leader_share_mean", "leader_share_sd",
+                      "turnout_share_correlation", "high_corner", "integer_share")
+
+#: the statistical conventions every analysis shares
+#: quantiles of the central (90%) interval that summaries report
+INTERVAL = (0.05, 0.95)
+#: the significance level of a verdict (a p-value below it rejects)
+ALPHA = 0.05

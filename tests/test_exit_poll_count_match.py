@@ -6,7 +6,7 @@ import tomli_w
 
 from conftest import small_config_dict
 from simkit.config.core import Config
-from simkit.polls.count_match import PILOT_REPLICATES, TOLERANCE
+from simkit.engine.count_match import PILOT_REPLICATES, TOLERANCE
 from simkit.engine.run import simulate
 from simkit.errors import InputError
 
@@ -70,7 +70,7 @@ def test_run_streams_count_matched_configs_bit_identically(tmp_path, monkeypatch
     ``simkit.simulate``; the result carries the resolved config, whose rerun solves nothing and reproduces it."""
     import xarray as xr
 
-    from simkit.polls import count_match
+    from simkit.engine import count_match
     from simkit.engine import run as engine
     from simkit import io
     from simkit.cli.main import main

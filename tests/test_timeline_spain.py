@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from simkit.data import data_file
-from simkit.timeline.profile import load_fit
+from simkit.engine.profile import load_fit
 from simkit.timeline.spain import RELATIVE_PATH, fit_spain, read_spain, reproduction, usable
 
 K = 3.0  #: standard errors allowed

@@ -12,7 +12,7 @@ from scipy import stats
 
 from simkit.cli.main import main
 from simkit.timeline.calibration import rejection_rates
-from simkit.timeline.profile import honest_profile
+from simkit.engine.profile import honest_profile
 from simkit.timeline.statistics import TESTS
 
 CI = os.environ.get("CI") == "true"

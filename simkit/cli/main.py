@@ -26,6 +26,7 @@ from simkit.engine.resources import check_run
 from simkit.engine.summary import format_summary, summary_rows
 from simkit.errors import InputError, one_line
 from simkit.outputs import SIMULATION, SUMMARY, claim_output
+from simkit.progress import log_to_stderr
 
 EXIT_BAD_INPUT = 2
 
@@ -63,6 +64,8 @@ def _print_outcome(ds, args: argparse.Namespace) -> None:
 
 
 def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
+    if not args.quiet:
+        log_to_stderr()
     if args.scheduler and args.workers:
         raise InputError("--scheduler, --workers: give one (a running scheduler, or N local worker processes)")
     cluster_workers = args.workers or (None if args.scheduler else args.processes or os.cpu_count() or 1)

@@ -21,15 +21,18 @@ import numpy as np
 import tomli_w
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from simkit.polls import count_match
 from simkit.config.manipulation import ManipulationConfig, ScenarioConfig
-from simkit.config_infer import InferConfig, InferenceSettings, infer_problems
+from simkit.config_infer import InferConfig, InferenceSettings
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.config.timeline import ObservedTimeline, TimelineConfig, timeline_problems
 from simkit.errors import InputError
 from simkit.paths import dotted_location, get_path, set_path
+from simkit.schema import STATION_STATISTICS
 from simkit.types import (MAX_CONCENTRATION, MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_SEED, MAX_STATIONS,
                           STRICT, Correlation, Identifier, OpenShare, Positive, PositiveShare, Share)
+from simkit.model.latent import logit_normal_mean, truncated_normal_mean
+from simkit.model.turnout import turnout_locations
+from simkit.model.rounding import largest_remainder
 
 SHARE_SUM_TOLERANCE = 1e-6
 
@@ -55,9 +58,6 @@ def unreachable_mean(model: str, target: float, sd: float) -> list[str]:
     """A problem when no latent location gives station turnout of expectation ``target`` under ``model``
     (logit_normal or truncated_normal) with latent SD ``sd``: the solved location is checked by recomputing
     its mean (to 1e-6)."""
-    from simkit.model.latent import logit_normal_mean, truncated_normal_mean
-    from simkit.model.turnout import turnout_locations
-
     location = turnout_locations(model, [target], sd)
     achieved = float((logit_normal_mean if model == "logit_normal" else truncated_normal_mean)(location, sd)[0])
     if abs(achieved - target) > 1e-6:
@@ -92,8 +92,6 @@ class SyntheticElectorate(Block):
         """Voters and stations per region, (region,) int64 each: registers by largest remainder of the
         national register over the register shares; stations as given, or 1 + a largest-remainder share
         (∝ register share) of the stations not fixed."""
-        from simkit.model.rounding import largest_remainder
-
         shares = np.array([region.register_share for region in self.regions])
         voters = largest_remainder(self.registered, shares)
         stations = np.array([region.stations or 0 for region in self.regions])
@@ -133,7 +131,7 @@ class CsvElectorate(Block):
         return value
 
 
-Electorate = Annotated[Union[SyntheticElectorate, CsvElectorate], Field(discriminator="source")]
+ElectorateConfig = Annotated[Union[SyntheticElectorate, CsvElectorate], Field(discriminator="source")]
 
 
 class Option(Block):
@@ -200,7 +198,7 @@ class Preferences(Block):
         return self
 
 
-class Run(Block):
+class RunSettings(Block):
     replicates: int = Field(100, ge=1, le=MAX_REPLICATES)
     seed: int = Field(0, ge=0, le=MAX_SEED)
     keep: Literal["full", "summary"] = "full"
@@ -220,11 +218,9 @@ class ObservedStations(Block):
 
     @model_validator(mode="after")
     def _one_source(self) -> "ObservedStations":
-        from simkit.forensics.station_statistics import STATISTICS
-
-        unknown = [name for name in self.statistics if name not in STATISTICS]
+        unknown = [name for name in self.statistics if name not in STATION_STATISTICS]
         if unknown:
-            raise ValueError(f"statistics: unknown {', '.join(unknown)} (choose from {', '.join(STATISTICS)})")
+            raise ValueError(f"statistics: unknown {', '.join(unknown)} (choose from {', '.join(STATION_STATISTICS)})")
         from_file = self.returns is not None or self.preset is not None
         if from_file == bool(self.values):
             raise ValueError("give either values (one per statistic) or returns (with preset or map), not both")
@@ -252,11 +248,11 @@ class Observed(Block):
 
 class Config(Block):
     title: str = ""
-    electorate: Electorate
+    electorate: ElectorateConfig
     options: list[Option] = Field(min_length=2)
     turnout: Turnout
     preferences: Preferences
-    run: Run = Run()
+    run: RunSettings = RunSettings()
     manipulation: list[ManipulationConfig] = []
     scenario: list[ScenarioConfig] = []
     exit_poll: list[ExitPollConfig] = []
@@ -500,7 +496,7 @@ def _manipulation_problems(cfg: Config, region_names: list[str]) -> list[str]:
         for name in scenario.manipulations:
             if name not in block_names:
                 problems.append(f"{where}.manipulations: no [[manipulation]] block named {name!r}")
-        problems += count_match.solved_problems(cfg, scenario)
+        problems += solved_problems(cfg, scenario)
         for path, value in scenario.overrides.items():
             if path.split(".")[0] not in SCENARIO_OVERRIDABLE:
                 problems.append(f"{where}.overrides.{path}: scenarios may only override "
@@ -668,3 +664,26 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     if problems:
         raise ConfigError([f"{source}: {p}" for p in problems])
     return cfg
+
+
+def solved_problems(cfg, scenario) -> list[str]:
+    """What is wrong with ``scenario.solved_honest`` in ``cfg`` (dotted fields, one line each)."""
+    if scenario.solved_honest is None:
+        return []
+    where = f"scenario.{scenario.name}.solved_honest"
+    if not scenario.match_observed or scenario.solved_for is None:
+        return [f"{where}: is the solution of count matching and needs match_observed = true and solved_for"]
+    points = len(cfg.sweep_points())
+    if len(scenario.solved_honest) != points:
+        return [f"{where}: {len(scenario.solved_honest)} tables for {points} sweep point(s), one per point needed"]
+    allowed = ("turnout.mean", "turnout.regional_mean.", "preferences.shares.")
+    problems = []
+    for table in scenario.solved_honest:
+        for path, value in table.items():
+            if not (path == allowed[0] or path.startswith(allowed[1:])) or (
+                    path.startswith(allowed[2]) and path.removeprefix(allowed[2]) not in cfg.option_names):
+                problems.append(f"{where}.{path}: only turnout.mean, turnout.regional_mean.<region> and "
+                                "preferences.shares.<option> are solved")
+            elif not 0 < value < 1:
+                problems.append(f"{where}.{path}: must be between 0 and 1, got {value}")
+    return problems

@@ -175,10 +175,10 @@ class ScenarioConfig(BaseModel):
     manipulations: NameList = Field(default_factory=list, description="names of [[manipulation]] blocks")
     overrides: dict[str, float | int | bool | str] = Field(default_factory=dict)
     match_observed: bool = Field(False, description="solve the honest parameters so that the manipulated count "
-                                                    "reproduces [observed] (simkit.polls.count_match)")
+                                                    "reproduces [observed] (simkit.engine.count_match)")
     solved_honest: list[dict[str, float]] | None = Field(
         None, description="the solved honest parameters of a count-matched scenario, one table of dotted "
                           "turnout.* / preferences.shares.* values per sweep point (C order); written by "
-                          "simkit.polls.count_match.resolve into the config a run records, never solved again")
-    solved_for: str | None = Field(None, description="simkit.polls.count_match.fingerprint of the config solved_honest "
+                          "simkit.engine.count_match.resolve into the config a run records, never solved again")
+    solved_for: str | None = Field(None, description="simkit.engine.count_match.fingerprint of the config solved_honest "
                                                      "was solved for; a different one is solved again")

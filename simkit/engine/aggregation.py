@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from simkit.schema import STATION, STATION_REGION
+from simkit.engine.run import region_totals
 
 #: variables summed or kept by :func:`coarsen` (the rest of a simulated Dataset is dropped)
 COUNTS = ("registered", "ballots", "votes")
@@ -46,7 +47,6 @@ def coarsen(ds: xr.Dataset, how: str, rng: np.random.Generator | None = None) ->
         if size > n:
             raise ValueError(f"sample:{size}: the election has only {n} stations")
         return counts.isel({STATION: np.sort(rng.choice(n, size, replace=False))})
-    from simkit.engine.run import region_totals
 
     regions = np.asarray(ds[STATION_REGION].values).astype(str)
     names, index = np.unique(regions, return_inverse=True)

@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,10 +45,16 @@ import numpy as np
 import xarray as xr
 
 from simkit.engine import run as engine
-from simkit import io, schema
+from simkit import _version, io, progress, schema
 from simkit.engine import kernels
 from simkit.config.core import Config
 from simkit.errors import InputError
+from simkit.config.core import parse_config
+from simkit.engine.resources import check_run
+from simkit import streams
+
+#: where a run reports what it does (the command line shows it on stderr: simkit.progress.log_to_stderr)
+LOG = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # dask.distributed is an optional dependency: imported when a run starts
     from dask.distributed import Client
@@ -65,8 +70,6 @@ _MARKERS = "done"
 @functools.lru_cache(maxsize=4)
 def _prepared(config_text: str, kernel: str) -> engine.Run:
     """The run of a resolved config text, built once per worker process, config and kernel."""
-    from simkit.config.core import parse_config
-
     return engine.prepare(parse_config(config_text, source="<distributed run config>"), kernel=kernel)
 
 
@@ -132,7 +135,7 @@ def _marker_name(point: int, start: int, stop: int) -> str:
 def blocks_of(replicates: int, block_size: int) -> list[range]:
     """Replicate ranges of ``block_size`` (the last one shorter), aligned to the zarr chunks."""
     if block_size < 1:
-        raise InputError(f"--block-size: must be at least 1, got {block_size}")
+        raise InputError(f"block_size: must be at least 1, got {block_size}")
     return [range(start, min(start + block_size, replicates)) for start in range(0, replicates, block_size)]
 
 
@@ -140,9 +143,7 @@ def _versions() -> dict[str, str]:
     """Versions that decide the drawn values: the same on every worker as on the client, or no run."""
     import scipy
 
-    from simkit._version import __version__
-
-    return {"simkit": __version__, "numpy": np.__version__, "scipy": scipy.__version__}
+    return {"simkit": _version.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
 
 
 def check_workers(client: Client, timeout: float = 60) -> None:
@@ -180,12 +181,12 @@ def connect(client: Client | None = None, scheduler: str | None = None,
         try:
             owned = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as error:
-            raise InputError(f"--scheduler {scheduler}: cannot connect: {error}") from None
+            raise InputError(f"scheduler {scheduler}: cannot connect: {error}") from None
         with owned:
             yield owned
         return
     if workers is None or workers < 1:
-        raise InputError(f"--workers: must be at least 1, got {workers}")
+        raise InputError(f"workers: must be at least 1, got {workers}")
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=logging.CRITICAL) as cluster, Client(cluster) as owned:
         yield owned
@@ -231,11 +232,8 @@ class _WorkDir:
         """Everything that changes the numbers written: the resolved config (its hash; the seed and the number
         of replicates are in it and also listed), the kernel, the block size (the chunking of the store),
         the station grouping of the random streams, and the simkit and numpy versions."""
-        from simkit._version import __version__
-        from simkit import streams
-
         return {"seed": run.seed, "replicates": run.replicates, "kernel": run.kernel, "block_size": block_size,
-                "station_group_size": streams.STATION_GROUP_SIZE, "simkit_version": __version__,
+                "station_group_size": streams.STATION_GROUP_SIZE, "simkit_version": _version.__version__,
                 "numpy_version": np.__version__,
                 "config_sha256": hashlib.sha256(run.config.to_toml().encode()).hexdigest(),
                 "parts": "sweep point x block"}
@@ -253,8 +251,8 @@ class _WorkDir:
         for field, value in manifest.items():
             if not isinstance(found, dict) or found.get(field) != value:
                 was = found.get(field, "not recorded") if isinstance(found, dict) else "unreadable"
-                raise InputError(f"{self.target}: --resume: {field} differs from the partial run in {self.path} "
-                                 f"({was!r} there, {value!r} now); rerun without --resume to start over")
+                raise InputError(f"{self.target}: resume: {field} differs from the partial run in {self.path} "
+                                 f"({was!r} there, {value!r} now); run again without resume to start over")
         return True
 
     def create(self, template: xr.Dataset, manifest: dict) -> None:
@@ -331,12 +329,10 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
     """
     fmt = io.output_format(output) if output is not None else None
     if resume and fmt != "zarr":
-        raise InputError(f"{output or 'no output'}: --resume needs a .zarr output")
+        raise InputError(f"{output or 'no output'}: resume needs a .zarr output")
     run = engine.prepare(cfg, replicates, seed, keep, kernel, source)
     blocks = blocks_of(run.replicates, block_size)
     if client is None and scheduler is None:  # local workers: this machine's memory and disk
-        from simkit.engine.resources import check_run
-
         check_run(run, block_size, workers or 1, output, source)
     if fmt == "zarr":
         work = _WorkDir(Path(output))
@@ -347,9 +343,9 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
         static = engine.annotate(engine.static_dataset(run), run.config)
         static.attrs["execution"] = execution(client)
         if not quiet:
-            print(f"simkit: {static.attrs['execution']}, {len(blocks)} blocks of up to {block_size} replicates"
-                  + (f" x {len(run.plans)} sweep points" if len(run.plans) > 1 else "")
-                  + (f"; dashboard {client.dashboard_link}" if _has_dashboard(client) else ""), file=sys.stderr)
+            LOG.info("%s, %d blocks of up to %d replicates%s%s", static.attrs["execution"], len(blocks), block_size,
+                     f" x {len(run.plans)} sweep points" if len(run.plans) > 1 else "",
+                     f"; dashboard {client.dashboard_link}" if _has_dashboard(client) else "")
         if fmt == "zarr":
             _write_store(client, run, static, blocks, work, manifest, resume=resume, quiet=quiet)
             return io.open_result(output)
@@ -366,8 +362,6 @@ def map_replicates(cfg: Config, function, *, replicates: int | None = None, seed
     task order (block by block, sweep points in C order within a block)."""
     from dask.distributed import as_completed
 
-    from simkit.progress import progress_bar
-
     run = engine.prepare(cfg, replicates, seed, "full", kernel)
     blocks = blocks_of(run.replicates, block_size)
     with connect(client, scheduler, workers) as client:
@@ -376,7 +370,7 @@ def map_replicates(cfg: Config, function, *, replicates: int | None = None, seed
         futures = [client.submit(replicate_rows, config_text, point, block.start, block.stop, function, run.kernel,
                                  retries=RETRIES, key=_key(point, block)) for point, block in _parts(run, blocks)]
         try:
-            with progress_bar(len(futures), enabled=not quiet, unit="part") as bar:
+            with progress.progress_bar(len(futures), enabled=not quiet, unit="part") as bar:
                 for _ in as_completed(futures):
                     bar.update(1)
             results = client.gather(futures)
@@ -389,14 +383,12 @@ def _gather(client: Client, run: engine.Run, static: xr.Dataset, blocks: list[ra
             quiet: bool) -> xr.Dataset:
     """Blocks computed on the cluster and gathered on the client: written to the netCDF ``output`` with
     :func:`simkit.io.write_blocks`, or merged in memory when ``output`` is None."""
-    from simkit.progress import progress_bar
-
     config_text = run.config.to_toml()
     futures = [client.submit(compute_block, config_text, point, block.start, block.stop, run.kernel,
                              retries=RETRIES, key=_key(point, block))
                for point, block in _parts(run, blocks)]
     try:
-        with progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
+        with progress.progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
             parts = _gather_in_order(run, futures, bar)
             if output is not None:
                 io.write_blocks(static, parts, output)
@@ -414,8 +406,6 @@ def _write_store(client: Client, run: engine.Run, static: xr.Dataset, blocks: li
     On any failure or interruption the work directory stays, for ``resume``."""
     from dask.distributed import as_completed
 
-    from simkit.progress import progress_bar
-
     if resume:
         done = work.done()  # the store keeps the attrs of the run that created it
     else:
@@ -424,21 +414,21 @@ def _write_store(client: Client, run: engine.Run, static: xr.Dataset, blocks: li
     parts = _parts(run, blocks)
     missing = [(point, block) for point, block in parts if _marker_name(point, block.start, block.stop) not in done]
     if resume and not quiet:
-        print(f"simkit: resuming: {len(parts) - len(missing)} of {len(parts)} parts (sweep point x block) "
-              f"already written, computing {len(missing)}", file=sys.stderr)
+        LOG.info("resuming: %d of %d parts (sweep point x block) already written, computing %d",
+                 len(parts) - len(missing), len(parts), len(missing))
     config_text = run.config.to_toml()
     futures = [client.submit(write_block, config_text, point, block.start, block.stop, str(work.store),
                              str(work.markers), run.kernel, retries=RETRIES, key=_key(point, block))
                for point, block in missing]
     try:
-        with progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
+        with progress.progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
             bar.update(sum(len(block) for _, block in parts) - sum(len(block) for _, block in missing))
             for _, written in as_completed(futures, with_results=True):
                 bar.update(written)
     except BaseException:
         client.cancel(futures)
         if not quiet:
-            print(f"simkit: partial run kept in {work.path}: rerun with --resume to finish it", file=sys.stderr)
+            LOG.warning("partial run kept in %s: run again with resume to finish it", work.path)
         raise
     work.commit()
 

@@ -19,7 +19,7 @@ import numpy as np
 import tomli_w
 import xarray as xr
 
-from simkit.polls import count_match
+from simkit.engine import count_match
 from simkit.engine import kernels
 from simkit import schema, streams
 from simkit.config.core import Config, parse_config
@@ -34,6 +34,7 @@ from simkit.model.preferences import PreferencePlan, draw_preferences
 from simkit.model.turnout import turnout_from_latent, turnout_locations
 from simkit.outputs import KIND_ATTR, SIMULATION
 from simkit.engine.parallel import KeyedPool, choose, chunks
+from simkit._version import __version__
 from simkit.progress import progress_bar
 
 DEFAULT_BLOCK_SIZE = 32  #: replicates per block (memory ≈ block × stations × options × 8 bytes per sweep point)
@@ -217,7 +218,7 @@ class Run:
 def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
             kernel: str | None = None, source: str = "config") -> Run:
     """Resolve a config for running: apply run overrides, solve its count-matched scenarios once
-    (:func:`simkit.polls.count_match.resolve`; ``source`` names the config in its errors), build the electorate
+    (:func:`simkit.engine.count_match.resolve`; ``source`` names the config in its errors), build the electorate
     and the sweep plans. ``kernel``: "numba" (default) or "numpy" (:mod:`simkit.engine.kernels`)."""
     kernel = kernel or DEFAULT_KERNEL
     if kernel not in kernels.KERNELS:
@@ -228,7 +229,7 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
         raw = cfg.raw()
         raw["run"] = {**raw["run"], **updates}
         cfg = parse_config(tomli_w.dumps(raw), source="run options")  # validates the overridden values
-    cfg, count_matched = count_match.resolve(cfg, kernel, source)
+    cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source)
     electorate = build_electorate(cfg.electorate)
     plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel, count_matched)
@@ -373,8 +374,6 @@ def kernel_draws_record(run: Run) -> str:
 
 def provenance(run: Run) -> dict:
     import scipy
-
-    from simkit._version import __version__
 
     text = run.config.to_toml()
     return {

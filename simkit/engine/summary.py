@@ -9,8 +9,7 @@ import numpy as np
 import xarray as xr
 
 from simkit.config.core import Config, parse_config
-
-INTERVAL = (0.05, 0.95)
+from simkit.schema import INTERVAL, OPTION, REPLICATE, SCENARIO
 
 
 def national_shares(ds: xr.Dataset, config: Config) -> xr.Dataset:
@@ -18,11 +17,11 @@ def national_shares(ds: xr.Dataset, config: Config) -> xr.Dataset:
     votes = ds["total_votes"]
     invalid = config.invalid_index
     valid_options = [name for i, name in enumerate(config.option_names) if i != invalid]
-    valid_total = votes.sel(option=valid_options).sum("option")
+    valid_total = votes.sel({OPTION: valid_options}).sum(OPTION)
     share = 100.0 * votes / valid_total
     if invalid is not None:
         invalid_name = config.option_names[invalid]
-        share.loc[{"option": invalid_name}] = 100.0 * votes.sel(option=invalid_name) / ds["total_ballots"]
+        share.loc[{OPTION: invalid_name}] = 100.0 * votes.sel({OPTION: invalid_name}) / ds["total_ballots"]
     turnout = 100.0 * ds["total_ballots"] / int(ds["registered"].sum())
     return xr.Dataset({"turnout": turnout, "share": share})
 
@@ -48,12 +47,12 @@ def summary_rows(ds: xr.Dataset, config: Config) -> list[dict]:
     """One row per sweep point × quantity: ``point`` (dict), ``quantity``, ``mean``, ``low``, ``high``, ``official``."""
     shares = national_shares(ds, config).load()
     official = official_figures(config)
-    point_dims = [dim for dim in shares["share"].dims if dim not in ("replicate", "option")]
+    point_dims = [dim for dim in shares["share"].dims if dim not in (REPLICATE, OPTION)]
     rows = []
     for values in itertools.product(*(shares[dim].values for dim in point_dims)):
-        point = {dim: (str(v) if dim == "scenario" else float(v)) for dim, v in zip(point_dims, values)}
+        point = {dim: (str(v) if dim == SCENARIO else float(v)) for dim, v in zip(point_dims, values)}
         at = shares.sel(point) if point else shares
-        series = [("turnout", at["turnout"])] + [(name, at["share"].sel(option=name)) for name in config.option_names]
+        series = [("turnout", at["turnout"])] + [(name, at["share"].sel({OPTION: name})) for name in config.option_names]
         for quantity, values_ in series:
             sample = np.asarray(values_)
             low, high = np.quantile(sample, INTERVAL)
@@ -74,7 +73,7 @@ def format_summary(ds: xr.Dataset, config: Config | None = None) -> str:
     for row in rows:
         if row["point"] != current:
             current = row["point"]
-            if current and current != {"scenario": "honest"}:
+            if current and current != {SCENARIO: "honest"}:
                 lines.append("at " + ", ".join(f"{k} = {v}" for k, v in current.items()))
             lines.append(header)
         official = f"{row['official']:>10.2f}" if row["official"] is not None else f"{'':>10}"

@@ -17,7 +17,7 @@ from simkit.config.core import Config
 from simkit.config.timeline import LATE_HOURS, MORNING_END, Arrival
 from simkit.electorate.build import Electorate
 from simkit.model.timeline import dirichlet, final_only, honest_bins, parse_clock, split_counts, window_shares
-from simkit.timeline.profile import HonestProfile, honest_profile
+from simkit.engine.profile import HonestProfile, honest_profile
 
 
 @dataclass(frozen=True)

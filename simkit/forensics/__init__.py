@@ -9,51 +9,24 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from types import ModuleType
 from typing import Iterable
 
 import numpy as np
 import xarray as xr
 
-from simkit.forensics import correlation, dip, fingerprint, log_vote_rate, shpilkin, sobyanin, spikes
-from simkit.forensics.integer import percent as integer_percent
-from simkit.forensics.klimek import histogram as klimek_histogram, ml as klimek_ml
-from simkit.forensics.digits import last as last_digit, second as second_digit, zero_five
+from simkit.forensics import fingerprint
 from simkit.forensics.applicable import is_not_applicable, not_applicable, ran, reason_not_applicable
 from simkit.forensics.calibration import measured, uncalibrated
 from simkit.forensics.core import ALPHA, Election, TestResult, check_null, election, holm
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.forensics.nulls.simulated import SimulatedNull
 from simkit.forensics.nulls.tails import null_tail
+from simkit.forensics.registry import TESTS, alternative, parse_tests
 from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
            "rejection_rates", "replicate_rejections", "run_each", "replicate_seed", "parse_tests", "alternative",
            "family_p_value", "holm_alarms"]
-
-_MODULES = (second_digit, last_digit, zero_five, log_vote_rate, dip, correlation, sobyanin, fingerprint, klimek_histogram,
-            klimek_ml, integer_percent, spikes, shpilkin)
-TESTS: dict[str, ModuleType] = {m.ID: m for m in _MODULES}
-
-
-def alternative(test: str) -> str | None:
-    """The direction in which ``test``'s statistic is anomalous (``ALTERNATIVE`` of its module; the Klimek fits
-    compare fit gains, large = anomalous); None for the descriptive fingerprint."""
-    if test == fingerprint.ID:
-        return None
-    return getattr(TESTS[test], "ALTERNATIVE", "greater")
-
-
-def parse_tests(text: str | None) -> list[str]:
-    """Test ids from a comma-separated list (all tests when None); raises ValueError on an unknown id."""
-    if text is None:
-        return list(TESTS)
-    ids = [t.strip() for t in text.split(",") if t.strip()]
-    unknown = [t for t in ids if t not in TESTS]
-    if unknown or not ids:
-        raise ValueError(f"unknown test id {', '.join(unknown) or '(none)'} (choose from {', '.join(TESTS)})")
-    return ids
-
 
 def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
                               seed: np.random.SeedSequence, workers: int | None = None,

@@ -25,6 +25,7 @@ from simkit.engine.run import simulate
 from simkit.forensics import ALPHA, rate, replicate_rejections, replicate_seed
 from simkit.forensics.nulls.simulated import PARALLEL_MIN_STATION_DRAWS
 from simkit.engine.parallel import KeyedPool, choose
+from simkit.engine.distributed import map_replicates
 
 NULLS = ("textbook", "simulated")
 
@@ -82,8 +83,6 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
     aggregation.parse(aggregate)  # fail before simulating
     function = functools.partial(replicate_rows, tests, nulls, draws, seed, aggregate)
     if cluster is not None:
-        from simkit.engine.distributed import map_replicates
-
         rows = map_replicates(cfg, function, replicates=replicates, seed=seed, **cluster)
     else:
         if ds is None:

@@ -17,14 +17,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
+from simkit.schema import ALPHA, OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 #: ``--null`` names: each test's own null, the hierarchical honest model, the earlier flat one
 #: (:mod:`simkit.forensics.nulls.flat`)
 NULLS = ("textbook", "simulated", "flat")
 #: directions of a test's alternative: large statistics anomalous, small ones, or both
 ALTERNATIVES = ("greater", "less", "two-sided")
-ALPHA = 0.05
 INVALID_OPTION = "invalid"
 
 

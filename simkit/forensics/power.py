@@ -19,6 +19,7 @@ from typing import Iterable
 import numpy as np
 
 from simkit.config.manipulation import BallotStuffing, CoercedTurnout, ProtocolFabrication
+from simkit.forensics import run_each
 from simkit.forensics.applicable import ran
 from simkit.forensics.core import ALPHA, INVALID_OPTION, Election
 from simkit.forensics.nulls.hierarchical import fit_hierarchical, station_district
@@ -85,7 +86,6 @@ def planted_rejections(e: Election, tests: Iterable[str], *, null: str = "simula
                        ) -> dict[str, dict[str, tuple[int, int]]]:
     """plant -> test -> (rejections at α = 0.05, replicates where it ran). Plant ``p`` uses the ``p``-th child
     of ``seed`` (its position in :data:`PLANTS`), whichever plants are asked for."""
-    from simkit.forensics import run_each
 
     model = fit_hierarchical(e)
     tests = [t for t in tests if t != "fingerprint"]

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-#: statistic ids, in the order :func:`compute` returns them when asked for all
-STATISTICS = ("turnout_mean", "turnout_sd", "leader_share_mean", "leader_share_sd", "turnout_share_correlation",
-              "high_corner", "integer_share")
+from simkit.schema import STATION_STATISTICS as STATISTICS  # the ids, in the order compute returns them
+from simkit.forensics.integer.percent import MIN_REGISTERED, integer_stations
+from simkit.forensics.core import election
+
 #: the corner of the fingerprint counted by ``high_corner``
 CORNER = 0.8
 
@@ -33,8 +34,6 @@ CORNER = 0.8
 def compute(names: tuple[str, ...] | list[str], registered: np.ndarray, ballots: np.ndarray,
             leader: np.ndarray) -> np.ndarray:
     """The statistics ``names`` (ids of :data:`STATISTICS`) of one election, shape (len(names),)."""
-    from simkit.forensics.integer.percent import MIN_REGISTERED, integer_stations
-
     unknown = [name for name in names if name not in STATISTICS]
     if unknown:
         raise ValueError(f"unknown station statistic {', '.join(unknown)} (choose from {', '.join(STATISTICS)})")
@@ -66,7 +65,5 @@ def from_returns(names: tuple[str, ...] | list[str], ds) -> np.ndarray:
     """The statistics of station-level returns in simkit's schema (a loaded returns file, or one replicate
     and scenario of a simulated result): its ``leader`` attribute names the leading option (else the option
     with the most votes)."""
-    from simkit.forensics.core import election
-
     e = election(ds)
     return compute(names, e.registered, e.ballots, e.leader_votes)

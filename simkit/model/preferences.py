@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from .latent import (logit_location_for_mean, normal_expectation, truncated_location_for_mean,
-                     truncated_normal_quantile)
+from .latent import logit_location_for_mean, truncated_location_for_mean, truncated_normal_quantile
 
 #: rows of the fixed sample used to calibrate the logistic-normal centers (deterministic, seed 0)
 CALIBRATION_ROWS = 20_000

@@ -20,7 +20,7 @@ from simkit.forensics.integer import percent as integer_percent
 from simkit.forensics.klimek import histogram as klimek
 from simkit.forensics.digits import last as last_digit, second as second_digit, zero_five
 from simkit.forensics.core import Election, TestResult
-from simkit.forensics.digits.shared import benford_second_digit, candidate_counts
+from simkit.forensics.digits.shared import benford_second_digit, candidate_counts, second_digit as digit_of
 from simkit.plots.fingerprint import fingerprint_figure
 
 #: seed of the single null redraw a figure shows (fixed: the figure does not change from run to run)
@@ -163,7 +163,6 @@ def shpilkin_figure(e: Election, result: TestResult, title: str) -> Figure:
 def digits_figure(e: Election, result: TestResult, title: str) -> Figure:
     """Digit shares of the candidates' counts against the test's law (Benford's second digit, uniform last)."""
     if result.test == second_digit.ID:
-        from simkit.forensics.digits.shared import second_digit as digit_of
         digits = digit_of(candidate_counts(e, second_digit.MIN_COUNT))
         law, name = benford_second_digit(), "second digit (Benford's law)"
     else:

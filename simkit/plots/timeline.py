@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from simkit.timeline.profile import HonestProfile
+from simkit.engine.profile import HonestProfile
 from simkit.timeline.statistics import RegionalTimeline, null_cumulative
 
 BAND = (0.05, 0.95)

@@ -34,14 +34,17 @@ import xarray as xr
 from scipy import stats
 
 from simkit import schema, streams
+from simkit.schema import ALPHA, INTERVAL
 from simkit.paths import set_path
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix
 from simkit.model.exit_poll import PollDesign, design_feasibility, estimate_shares, draw_exit_poll
 from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from simkit.polls.mechanisms import Ballot, Observed, fit_poll
+from simkit.config.polls import check_poll_design
+from simkit.electorate.build import build_electorate
+from simkit.engine.run import simulate
+from simkit.errors import InputError
 
-#: central interval of the simulated estimates
-INTERVAL = (0.05, 0.95)
 #: a Monte Carlo p-value needs at least this many replicates at least as extreme; else normal approx.
 MIN_TAIL_COUNT = 5
 #: bisection steps for ``misreport_needed`` (rates in [-1, 1]: resolution 2 / 2**steps)
@@ -59,7 +62,7 @@ Poll = ExitPollConfig | QuickCountConfig
 # -- the election arrays ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Election:
+class SimulatedElections:
     """One set of simulated elections: ``votes`` (replicate, station, option) DataArray as counted,
     ``registered`` (S,), ``region_index`` (S,), ``replicates`` (R,) replicate ids (the keys of the poll
     streams), and ``voters`` (replicate, station, option), the choices of real voters where manipulations
@@ -71,7 +74,7 @@ class Election:
     replicates: np.ndarray
     voters: xr.DataArray | None = None
 
-    def for_poll(self, poll: "Poll") -> "Election":
+    def for_poll(self, poll: "Poll") -> "SimulatedElections":
         """What ``poll`` samples: an exit poll interviews voters (stuffed or rewritten ballots have nobody to
         answer); a quick count copies the protocol, i.e. the count."""
         if isinstance(poll, ExitPollConfig) and self.voters is not None:
@@ -104,14 +107,14 @@ def baseline_point(ds: xr.Dataset) -> dict[str, int]:
     return point
 
 
-def election_at(ds: xr.Dataset, point: dict[str, int]) -> Election:
+def election_at(ds: xr.Dataset, point: dict[str, int]) -> SimulatedElections:
     """The elections at one sweep point / scenario (``point`` maps dims to indices)."""
     dims = (schema.REPLICATE, schema.STATION, schema.OPTION)
     votes = ds["votes"].isel(point).transpose(*dims)
     voters = ds["voter_votes"].isel(point).transpose(*dims) if "voter_votes" in ds else None
     _, region_index = np.unique(ds[schema.STATION_REGION].values, return_inverse=True)
     registered = ds["registered"].isel({dim: index for dim, index in point.items() if dim in ds["registered"].dims})
-    return Election(votes, registered.values, region_index, ds[schema.REPLICATE].values, voters)
+    return SimulatedElections(votes, registered.values, region_index, ds[schema.REPLICATE].values, voters)
 
 
 def _kind(poll: Poll) -> str:
@@ -142,7 +145,7 @@ class Resolved:
     note: str = ""
 
 
-def resolve_design(poll: Poll, options: list[str], invalid: str | None, election: Election, *,
+def resolve_design(poll: Poll, options: list[str], invalid: str | None, election: SimulatedElections, *,
                    unbiased: bool, stations: float | None = None, sample_size: float | None = None,
                    response_rate: float | None = None) -> Resolved:
     """The :class:`PollDesign` of ``poll``; unknown figures at their range midpoints unless given.
@@ -201,7 +204,7 @@ class Draws:
         return self.reported[..., self.valid].sum(axis=(-2, -1))
 
 
-def draw_polls(election: Election, design: PollDesign, seed: int, poll_index: int) -> Draws:
+def draw_polls(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int) -> Draws:
     """Draw ``design`` from every replicate of ``election`` (keyed streams; see module docstring)."""
     draws = []
     votes = election.votes.values
@@ -413,7 +416,7 @@ def poll_rows(poll: Poll, draws: Draws, design: PollDesign, options: list[str], 
     return rows
 
 
-def turnout_row(poll: ExitPollConfig, draws: Draws, election: Election, reference: Reference) -> dict:
+def turnout_row(poll: ExitPollConfig, draws: Draws, election: SimulatedElections, reference: Reference) -> dict:
     """The poll's published turnout estimate against the official turnout, as a row with option
     ``turnout``. The simulated estimate is the sampled stations' voters over their register, each station
     weighted by 1 / inclusion probability; the count's is ballots over the register in the same replicate."""
@@ -538,8 +541,8 @@ class Comparison:
                 "flags": self.flags}
 
 
-def _reference(election: Election, valid_names: list[str], options: list[str], official: dict[str, int] | None,
-               official_turnout: float | None, against_all, baseline) -> Reference:
+def _reference(election: SimulatedElections, valid_names: list[str], options: list[str],
+               official: dict[str, int] | None, official_turnout: float | None, against_all, baseline) -> Reference:
     if official:
         valid_total = sum(official.get(name, 0) for name in valid_names)
         shares = np.array([100.0 * official.get(name, np.nan) / valid_total for name in valid_names])
@@ -663,7 +666,7 @@ def ledger_axes(ds: xr.Dataset, polls: list[Poll], invalid: str | None) -> list[
 
 
 def _ledger_design(poll: Poll, p: int, assumed: dict, options: list[str], invalid: str | None, incumbent: str,
-                   election: Election) -> Resolved:
+                   election: SimulatedElections) -> Resolved:
     """The sampling-only design of poll ``p`` at one point of the assumption space."""
     prefix = f"{_kind(poll)}.{poll.name}."
     mine = {name.removeprefix(prefix): value for name, value in assumed.items() if name.startswith(prefix)}
@@ -722,8 +725,8 @@ def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
             row.update(z_min=None, z_max=None, share_consistent=None, share_consistent_total=None, verdict=None)
             continue
         zs = [e["z"] for e in entries]
-        consistent = np.array([e["p_value"] >= 0.05 for e in entries])
-        totals = [e["p_total"] >= 0.05 for e in entries if e["p_total"] is not None]
+        consistent = np.array([e["p_value"] >= ALPHA for e in entries])
+        totals = [e["p_total"] >= ALPHA for e in entries if e["p_total"] is not None]
         row.update(z_min=float(min(zs)), z_max=float(max(zs)), share_consistent=float(consistent.mean()),
                    share_consistent_total=float(np.mean(totals)) if totals else None,
                    verdict="consistent everywhere" if consistent.all() else
@@ -779,11 +782,6 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
     Raises :class:`simkit.errors.InputError` (``source: field: problem``) for a config without polls, a
     design the electorate makes impossible or a bad history table.
     """
-    from simkit.config.polls import check_poll_design
-    from simkit.electorate.build import build_electorate
-    from simkit.engine.run import simulate
-    from simkit.errors import InputError
-
     polls = list(cfg.exit_poll) + list(cfg.quick_count)
     if not polls:
         raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")

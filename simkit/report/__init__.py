@@ -10,14 +10,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..errors import InputError
-from ..forensics.defaults import NULL_DRAWS
-from . import analyses, provenance, sections
-from .document import Document
-from .catalogue import DETECTS
-from .verdicts import forensic_verdicts, poll_verdicts
+from simkit.config.core import load_config
+from simkit.errors import InputError
+from simkit.forensics.defaults import NULL_DRAWS
+from simkit.io import staged
+from simkit.progress import progress_bar
+from simkit.report import analyses, provenance, render_html, render_md, sections
+from simkit.report.catalogue import DETECTS
+from simkit.report.document import Document
+from simkit.report.verdicts import forensic_verdicts, poll_verdicts
 
-__all__ = ["build", "write", "check_output", "Document", "FORMATS"]
+__all__ = ["build", "write", "check_output", "Document", "FORMATS", "poll_verdicts", "forensic_verdicts"]
 
 FORMATS = ("html", "md")
 #: defaults of the forensic part (as ``simkit forensics``: textbook or simulated null, draws, power replicates)
@@ -52,9 +55,6 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     in the provenance (the command that reproduces the report). ``overrides``: dotted config fields set over
     the file's (:func:`simkit.config.core.load_config`).
     """
-    from simkit.config.core import load_config
-    from ..progress import progress_bar
-
     if config is None and returns is None and preset is None:
         raise InputError("report: give a CONFIG, or --returns with --preset/--map (or both)")
     has_returns = returns is not None or preset is not None or map is not None
@@ -137,25 +137,19 @@ def figures_folder(path: Path) -> Path:
 def write(doc: Document, path: str | Path, format: str = "html") -> None:
     """Render ``doc`` to ``path`` through staging names renamed into place at the end (Markdown: the figure
     folder first, then the text; a failure removes both staging names and leaves any earlier report intact)."""
-    from ..io import staged
-
     path = check_output(path)
     if format not in FORMATS:
         raise InputError(f"--format: {format}: choose from {', '.join(FORMATS)}")
     if format == "html":
-        from .render_html import render
-
         with staged(path) as staging:
-            staging.write_text(render(doc), encoding="utf-8")
+            staging.write_text(render_html.render(doc), encoding="utf-8")
         return
-    from .render_md import render
-
     folder = figures_folder(path)
     with staged(folder) as staging_folder:
         staging_folder.mkdir()
         for image in doc.images:
             (staging_folder / f"{image.name}.png").write_bytes(image.png)
         with staged(path) as staging:
-            staging.write_text(render(doc, folder.name), encoding="utf-8")
+            staging.write_text(render_md.render(doc, folder.name), encoding="utf-8")
     if not doc.images:
         shutil.rmtree(folder, ignore_errors=True)

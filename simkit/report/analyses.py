@@ -12,6 +12,12 @@ from pathlib import Path
 import xarray as xr
 
 from ..errors import InputError
+from simkit.engine import run as engine
+from simkit.polls.compare import compare_config
+from simkit.electorate.returns import load_returns
+from simkit.forensics import TESTS, election, run_tests
+from simkit.forensics.core import ALPHA
+from simkit.forensics.power import planted_power
 
 
 @dataclass
@@ -33,9 +39,7 @@ class Forensics:
 
 def simulate(cfg, replicates: int | None, seed: int | None, full: bool, progress: bool) -> xr.Dataset:
     """The config's elections (station-level output when ``full``, which the polls need)."""
-    from simkit.engine.run import simulate as run
-
-    return run(cfg, replicates=replicates, seed=seed, keep="full" if full else "summary", progress=progress)
+    return engine.simulate(cfg, replicates=replicates, seed=seed, keep="full" if full else "summary", progress=progress)
 
 
 def polls_omission(cfg) -> str | None:
@@ -49,15 +53,11 @@ def polls_omission(cfg) -> str | None:
 
 def compare(cfg, ds: xr.Dataset, seed: int, source: str):
     """:func:`simkit.polls.compare.compare_config` on the simulated ``ds``."""
-    from simkit.polls.compare import compare_config
-
     return compare_config(cfg, ds=ds, seed=seed, source=source)
 
 
 def load(returns: Path | None, preset: str | None, map_path: Path | None) -> xr.Dataset:
     """Station returns through a preset or a mapping (``returns`` None: the preset's file in the data folder)."""
-    from simkit.electorate.returns import load_returns
-
     if not (preset or map_path):
         raise InputError(f"{returns}: --returns: give --preset NAME or --map MAP.toml to read returns")
     if returns is not None and not Path(returns).exists():
@@ -69,15 +69,10 @@ def forensics(ds: xr.Dataset, title: str, tests: list[str] | None, null: str, dr
               power_replicates: int) -> Forensics:
     """Run the tests on the returns ``ds``; when none rejects, their size and power on ``power_replicates``
     simulated elections shaped like the data (:func:`simkit.forensics.power.planted_power`)."""
-    from ..forensics import TESTS, election, run_tests
-    from ..forensics.core import ALPHA
-
     e = election(ds)
     ids = tests or list(TESTS)
     results = run_tests(e, ids, null=null, draws=draws, seed=seed)
     power = None
     if power_replicates > 0 and not any(r.p_value is not None and r.p_value < ALPHA for r in results):
-        from ..forensics.power import planted_power
-
         power = planted_power(e, ids, null=null, draws=draws, replicates=power_replicates, seed=seed)
     return Forensics(e, results, power, power_replicates, ds, title, null, draws, seed)

@@ -10,6 +10,9 @@ import shlex
 from importlib import metadata
 from pathlib import Path
 
+from simkit.electorate.returns import anomaly_report
+from simkit.schema import STATION
+
 #: packages whose versions a report records (those absent are left out)
 PACKAGES = ("simkit", "numpy", "scipy", "xarray", "pandas", "matplotlib", "numba", "pydantic")
 
@@ -37,14 +40,12 @@ def versions() -> dict[str, str]:
 def returns_file(ds) -> dict:
     """A loaded returns Dataset's file: path, sha256, data rows, stations loaded, and each anomaly rule with
     its count (``simkit.electorate.returns.anomaly_report``)."""
-    from simkit.electorate.returns import anomaly_report
-
     path = Path(ds.attrs["source"])
     anomalies = anomaly_report(ds)
     blank = anomalies.get("blank", {}).get("count", 0)
     return {"role": "station returns", "path": str(path), "sha256": sha256(path) if path.is_file() else None,
-            "mapping": ds.attrs.get("mapping"), "data_rows": int(ds.sizes["station"]) + blank,
-            "stations": int(ds.sizes["station"]),
+            "mapping": ds.attrs.get("mapping"), "data_rows": int(ds.sizes[STATION]) + blank,
+            "stations": int(ds.sizes[STATION]),
             "anomalies": {rule: {"count": item["count"], "rule": item["rule"], "first_rows": item["rows"][:10]}
                           for rule, item in anomalies.items() if item["count"]}}
 

@@ -16,6 +16,9 @@ from ..forensics.core import ALPHA
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, p_text, result_field
+from simkit.engine.summary import summary_rows
+from simkit.plots.polls import plot_poll_comparison
+from simkit.plots.forensics import figure
 
 #: poll-row fields of :mod:`simkit.polls.compare` the main table shows, or leaves to the JSON (the simulated
 #: distribution, the ledger's total-error share); any other field gets a column of its own
@@ -73,8 +76,6 @@ def answer(question: str, verdicts: list[Verdict], omitted: dict[str, str]) -> S
 
 def simulation(ds, cfg) -> Section:
     """Simulated turnout and shares (mean, 90% interval) beside the official figures, at the baseline."""
-    from simkit.engine.summary import summary_rows
-
     rows = [row for row in summary_rows(ds, cfg) if row["point"].get("scenario", "honest") == "honest"]
     points = list(dict.fromkeys(str(row["point"]) for row in rows))
     rows = [row for row in rows if str(row["point"]) == points[len(points) // 2]]
@@ -164,8 +165,6 @@ def _ledger_words(comparison) -> list[str]:
 
 
 def polls(comparison, cfg, incumbent: str) -> Section:
-    from simkit.plots.polls import plot_poll_comparison
-
     blocks = [
         Paragraph("Sampling-only baseline: the official count is taken as the truth and every poll as unbiased; "
                   "each poll's design is drawn from every simulated election, so z and p answer \"could sampling "
@@ -204,8 +203,6 @@ def scenarios(ds, cfg, comparison) -> Section:
     point; and per scenario, the count's turnout and the published polls' Hotelling T² if the polls had
     sampled that election. Count-matched scenarios (``match_observed``) say so: their count equals the
     official one by construction, so only the polls tell them apart."""
-    from simkit.engine.summary import summary_rows
-
     matched = {scenario.name for scenario in cfg.scenarios() if scenario.match_observed}
     rows = [row for row in summary_rows(ds, cfg) if row["quantity"] in ("turnout", cfg.leader)]
     honest = {(str({k: v for k, v in row["point"].items() if k != "scenario"}), row["quantity"]): row
@@ -280,8 +277,6 @@ def _follow_up(f) -> list:
 
 
 def forensics(f) -> Section:
-    from simkit.plots.forensics import figure
-
     e = f.election
     excluded = ", ".join(f"{k}: {v:,}" for k, v in e.excluded.items()) or "none"
     blocks = [Paragraph(f"{f.title}: {e.n:,} stations tested, leader {e.options[e.leader]}; stations left out of "

@@ -15,7 +15,8 @@ import tomli_w
 from simkit.engine import run as engine
 from simkit import streams
 from simkit.config.core import parse_config
-from .profile import honest_profile
+from simkit.engine.profile import honest_profile
+from simkit.schema import ALPHA, REGION_NAME, SCENARIO
 from .statistics import TESTS, RegionalTimeline, run_tests
 
 HOURS = {"opening": "07:00", "closing": "20:00", "reports": ["10:05", "12:05", "14:05", "16:05", "18:05"]}
@@ -48,17 +49,17 @@ def calibration_config(regions: int, stations: int, replicates: int, coerced_sha
 
 
 def rejection_rates(regions: int = 10, stations: int = 60, replicates: int = 40, coerced_share: float = 0.1,
-                    stuffing_theta: float = 0.1, affected: int = 3, alpha: float = 0.05, draws: int = 2000,
+                    stuffing_theta: float = 0.1, affected: int = 3, alpha: float = ALPHA, draws: int = 2000,
                     seed: int = 17) -> dict:
     """{"size": {test: rate}, "power": {scenario: {test: rate}}, "n_size": rows, "n_power": rows}."""
     cfg = calibration_config(regions, stations, replicates, coerced_share, stuffing_theta, affected, seed)
     ds = engine.simulate(cfg, workers=1)
     profile = honest_profile(HOURS["opening"], HOURS["reports"], HOURS["closing"])
     registered = ds["region_registered"].values.astype(float)
-    names = [str(n) for n in ds["region_name"].values]
+    names = [str(n) for n in ds[REGION_NAME].values]
     rejected = {}
     for scenario in ("honest", "coercion", "late_stuffing"):
-        counts = ds["timeline_ballots"].sel(scenario=scenario).values  # (replicate, region, report)
+        counts = ds["timeline_ballots"].sel({SCENARIO: scenario}).values  # (replicate, region, report)
         flags = {test: [] for test in TESTS}
         for r in range(counts.shape[0]):
             observed = RegionalTimeline(names, HOURS["reports"], counts[r] / registered[:, None], registered)

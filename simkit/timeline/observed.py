@@ -34,6 +34,7 @@ from simkit.config.core import Config
 from simkit.config.timeline import TimelineConfig
 from ..errors import InputError
 from .statistics import RegionalTimeline
+from simkit.electorate.build import build_electorate
 
 
 class _Block(BaseModel):
@@ -72,8 +73,6 @@ class Loaded:
 
 def from_config(cfg: Config, source: str) -> Loaded:
     """The config's ``[observed.timeline]`` (validated with the config), weighted by the regions' registers."""
-    from simkit.electorate.build import build_electorate
-
     spec = cfg.observed.timeline
     if spec is None or cfg.timeline is None:
         raise InputError(f"{source}: observed.timeline: missing (the config has no published timeline)")

@@ -6,7 +6,7 @@ What two reports identify. Each table gives three bin counts: voters 09:00–14:
 three bin shares, hence: the national mean share of each bin (``p``), the station-level spread of the
 shares within a province beyond multinomial noise (``kappa_station``), and the spread of the provinces'
 shares (``kappa_region``). They do NOT identify: (1) the shape within a bin (when in the morning voters
-came), which the rescaling to other hours must assume (:mod:`simkit.timeline.profile`: a constant rate
+came), which the rescaling to other hours must assume (:mod:`simkit.engine.profile`: a constant rate
 within each bin, or a smooth monotone curve); (2) in-person voting after 18:00 apart from postal votes:
 the advances count in-person voters only, the final count adds the postal votes of the table's voters,
 so the last bin's share is in-person late voting plus postal voting (an upper bound on the former);
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import data_file
+from simkit.model.timeline import dirichlet, honest_bins, parse_clock
 
 RELATIVE_PATH = "spain-2019-11/timeline_2019_11.csv.gz"
 OPENING, CLOSING, REPORTS = "09:00", "20:00", ("14:00", "18:00")
@@ -110,8 +111,6 @@ def station_spread(frame: pd.DataFrame) -> np.ndarray:
 def fit_spain(frame: pd.DataFrame, bootstrap: int = 200, seed: int = 20191110) -> dict:
     """The honest profile fitted to the Spanish tables (see the module docstring), with province-bootstrap
     standard errors; a JSON-ready dict (the preset ``timeline-spain-2019-11.json``)."""
-    from ..model.timeline import parse_clock
-
     if bootstrap < 2:
         raise ValueError(f"bootstrap: at least 2 resamples for a standard error, got {bootstrap}")
     registered = frame["registered"].to_numpy(np.int64)
@@ -166,8 +165,6 @@ def fit_spain(frame: pd.DataFrame, bootstrap: int = 200, seed: int = 20191110) -
 def simulate_tables(kept: pd.DataFrame, fit: dict, replicates: int, seed: int) -> np.ndarray:
     """Spain's tables (their final counts and provinces) drawn from the fitted model ``replicates`` times:
     cumulative counts at 14:00 and 18:00, (replicate, station, 2) int64."""
-    from ..model.timeline import dirichlet, honest_bins
-
     rng = np.random.default_rng(seed)
     final = kept["ballots_final"].to_numpy(np.int64)
     codes, province = np.unique(kept["region"].to_numpy(), return_inverse=True)

@@ -16,7 +16,7 @@ Tests (statistic; alternative):
   first two, it does not compare with Spain's shape, only with the same country's curve.
 
 The null: region profiles ``q_r ~ Dirichlet(kappa_region * p)`` around the honest profile ``p`` (Spain's
-fit rescaled to the hours, :mod:`simkit.timeline.profile`), independently, the national curve their
+fit rescaled to the hours, :mod:`simkit.engine.profile`), independently, the national curve their
 weighted sum. Station-level noise is left out: it adds ``q(1-q) / ((kappa_station + 1) x stations)`` to a
 regional share's variance, below 1% of the regional term for regions of 100 stations or more. The rows
 ``region = "all"`` combine the regions (mean of the standardised statistics, its own simulated null) and
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model.timeline import dirichlet, parse_clock
-from .profile import HonestProfile
+from simkit.engine.profile import HonestProfile
 
 TESTS = ("front_loading", "late_surge", "departure")
 ALTERNATIVE = "greater"

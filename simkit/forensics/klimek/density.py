@@ -17,7 +17,7 @@ import numba
 import numpy as np
 from scipy import special, stats
 
-from simkit.forensics.klimek.histogram import EXTREME_SD
+from simkit.forensics.klimek.first_stage import EXTREME_SD
 
 #: likelihood floor: a station no component can produce (turnout 1, say) adds log(FLOOR) whatever the fit
 FLOOR = 1e-300

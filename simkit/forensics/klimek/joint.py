@@ -38,7 +38,7 @@ import numba
 import numpy as np
 from scipy import optimize, stats
 
-from simkit.forensics.klimek.histogram import FirstStage
+from simkit.forensics.klimek.first_stage import FirstStage
 from simkit.forensics.klimek.density import (EDGE, FLOOR, NODES, extreme_range, extreme_stuffing, honest_share,
                                              incremental_log_weights, incremental_weights, truncated_normal_mass,
                                              truncated_pdf)

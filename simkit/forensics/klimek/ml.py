@@ -33,7 +33,7 @@ from scipy import stats
 
 from simkit.forensics.klimek import joint as klimek_joint
 from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, verdict
-from simkit.forensics.klimek.histogram import FirstStage, first_stage, honest_groups
+from simkit.forensics.klimek.first_stage import FirstStage, first_stage, honest_groups
 from simkit.forensics.klimek.density import (FLOOR, NODES, extreme_range, extreme_stuffing, honest_share,
                                              incremental_weights, truncated_normal_mass, truncated_pdf)
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from simkit.forensics.core import Election
 from simkit.forensics.nulls.flat import NULL_MODELS, simulate_honest
+from simkit.forensics.registry import TESTS
 from simkit.engine.parallel import KeyedPool, choose, chunks
 
 #: below this many station-draws (stations × null draws) the simulated null stays in this process
@@ -40,8 +41,6 @@ class SimulatedNull:
 
     def __init__(self, e: Election, tests: Iterable[str], draws: int, seed: np.random.SeedSequence,
                  workers: int | None = None, model: str = "simulated"):
-        from simkit.forensics import TESTS
-
         self.tests = list(tests)
         self.limits = {t: min(draws, getattr(TESTS[t], "MAX_NULL_DRAWS", draws)) for t in self.tests}
         job = (e, NULL_MODELS[model](e), self.tests, self.limits)
@@ -94,8 +93,6 @@ class PendingStatistics:
 
 def _draw(job: tuple, index: int, seed: np.random.SeedSequence) -> dict[str, float]:
     """The statistics of null draw ``index`` (NaN for a test past its limit or that cannot run)."""
-    from simkit.forensics import TESTS
-
     e, model, tests, limits = job
     honest = simulate_honest(e, model, seed)
     values = {}

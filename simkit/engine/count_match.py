@@ -89,29 +89,6 @@ def point_configs(cfg) -> list:
     return configs
 
 
-def solved_problems(cfg, scenario) -> list[str]:
-    """What is wrong with ``scenario.solved_honest`` in ``cfg`` (dotted fields, one line each)."""
-    if scenario.solved_honest is None:
-        return []
-    where = f"scenario.{scenario.name}.solved_honest"
-    if not scenario.match_observed or scenario.solved_for is None:
-        return [f"{where}: is the solution of count matching and needs match_observed = true and solved_for"]
-    points = len(cfg.sweep_points())
-    if len(scenario.solved_honest) != points:
-        return [f"{where}: {len(scenario.solved_honest)} tables for {points} sweep point(s), one per point needed"]
-    allowed = ("turnout.mean", "turnout.regional_mean.", "preferences.shares.")
-    problems = []
-    for table in scenario.solved_honest:
-        for path, value in table.items():
-            if not (path == allowed[0] or path.startswith(allowed[1:])) or (
-                    path.startswith(allowed[2]) and path.removeprefix(allowed[2]) not in cfg.option_names):
-                problems.append(f"{where}.{path}: only turnout.mean, turnout.regional_mean.<region> and "
-                                "preferences.shares.<option> are solved")
-            elif not 0 < value < 1:
-                problems.append(f"{where}.{path}: must be between 0 and 1, got {value}")
-    return problems
-
-
 def _targets(cfg) -> dict[str, float]:
     """Official figures as fractions: ``turnout``, ``turnout.<region>``, ``share.<option>`` (of ballots)."""
     observed = cfg.observed
@@ -164,12 +141,12 @@ def _honest_parameters(cfg) -> dict:
             **{f"preferences.shares.{name}": v for name, v in cfg.preferences.shares.items()}}
 
 
-def solve(cfg, scenario_name: str, seed: int, kernel: str, source: str = "config", start: dict | None = None):
+def solve(cfg, scenario_name: str, seed: int, simulate, kernel: str, source: str = "config",
+          start: dict | None = None):
     """The config (sweep dropped, only ``scenario_name`` kept) whose manipulated count matches
-    ``[observed]`` on pilots drawn with ``kernel``, and the figures its pilot reaches (fractions).
+    ``[observed]``, and the figures its pilot reaches (fractions), the pilots drawn by ``simulate`` (the
+    engine's :func:`simkit.engine.run.simulate`, which calls this module while planning a run) with ``kernel``.
     ``start``: honest parameters to begin from (dotted assignments; default the config's own)."""
-    from simkit.engine.run import simulate
-
     targets = _targets(cfg)
     current = _only(cfg, next(s for s in cfg.scenarios() if s.name == scenario_name))
     if start:
@@ -186,8 +163,9 @@ def solve(cfg, scenario_name: str, seed: int, kernel: str, source: str = "config
                      f"closer than {100 * achieved[worst]:.2f}%")
 
 
-def resolve(cfg, kernel: str, source: str = "config"):
-    """``cfg`` with every count-matched scenario's honest parameters solved (``solved_honest``: one table
+def resolve(cfg, simulate, kernel: str, source: str = "config"):
+    """``cfg`` with every count-matched scenario's honest parameters solved (pilots drawn by ``simulate`` with
+    ``kernel``, as in :func:`solve`) (``solved_honest``: one table
     of dotted assignments per sweep point, C order), and the record of the solution as JSON text
     (``""`` when no scenario is count-matched): ``pilot_replicates``, ``pilot_seed``, ``tolerance_points``
     and ``solved``, one entry per matched scenario and sweep point with ``scenario``, ``point`` (the swept
@@ -208,7 +186,7 @@ def resolve(cfg, kernel: str, source: str = "config"):
         at_point = cfg.at(point)
         for name in sorted(unsolved, key=[s.name for s in matched].index):
             warm = solutions[name][-1] if solutions[name] else None
-            single, achieved = solve(at_point, name, cfg.run.seed, kernel, source, warm)
+            single, achieved = solve(at_point, name, cfg.run.seed, simulate, kernel, source, warm)
             solutions[name].append(_honest_parameters(single))
             pilots[name, index] = {key: 100 * value for key, value in achieved.items()}
     resolved = cfg.model_copy(update={"scenario": [

@@ -22,7 +22,7 @@ from importlib import resources
 
 import numpy as np
 
-from ..model.timeline import parse_clock
+from simkit.model.timeline import parse_clock
 
 INTERPOLATIONS = ("linear", "pchip")
 DEFAULT_PROFILE = "spain-2019-11"
