@@ -17,7 +17,7 @@ from simkit.errors import InputError
 from simkit.outputs import TIMELINE
 from simkit.plots.timeline import plot_timeline
 from simkit.timeline.observed import from_config, from_stations
-from simkit.timeline.profile import honest_profile
+from simkit.engine.profile import honest_profile
 from simkit.timeline.statistics import run_tests
 from simkit.timeline.stations import station_rows
 
