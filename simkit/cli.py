@@ -61,7 +61,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         claim_output(args.output, SIMULATION, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)])
     if args.scheduler or args.workers or args.resume:
         return _run_on_cluster(cfg, args)
-    run = engine.prepare(cfg, args.replicates, args.seed, args.keep, args.kernel, source=str(args.config))
+    # without an output only the printed summary is made: station arrays would be drawn for nothing and held
+    # for every replicate, so such a run keeps the totals (the same draws: keep never changes the numbers)
+    keep = args.keep if args.output else "summary"
+    run = engine.prepare(cfg, args.replicates, args.seed, keep, args.kernel, source=str(args.config))
     check_run(run, args.block_size, args.processes or os.cpu_count() or 1, args.output, str(args.config))
     static = engine.annotate(engine.static_dataset(run), run.config)
     with progress_bar(run.replicates, enabled=not args.quiet) as bar:
@@ -87,6 +90,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
+    from . import engine
     from .distributed import run_on_cluster
     from .summary import format_summary
 
@@ -94,7 +98,7 @@ def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
         raise InputError("--scheduler, --workers: give one (a running scheduler, or N local worker processes)")
     workers = args.workers or (None if args.scheduler else args.processes or os.cpu_count() or 1)
     ds = run_on_cluster(cfg, args.output, replicates=args.replicates, seed=args.seed, keep=args.keep,
-                        block_size=args.block_size, scheduler=args.scheduler, workers=workers,
+                        block_size=args.block_size or engine.DEFAULT_BLOCK_SIZE, scheduler=args.scheduler, workers=workers,
                         resume=args.resume, quiet=args.quiet, kernel=args.kernel, source=str(args.config))
     if not args.quiet or not args.output:
         print(format_summary(ds))
@@ -146,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--keep", choices=["full", "summary"], help="station-level arrays or totals only")
     run.add_argument("--set", action="append", default=[], metavar="dotted.key=value", help="override a config field")
-    run.add_argument("--block-size", type=positive, default=32, help="replicates per block (does not change results)")
+    run.add_argument("--block-size", type=positive, help="replicates per block (default: as many as fit in 32 MiB, at "
+                     "most 32; does not change results)")
     run.add_argument("--processes", type=workers, help="local workers: processes, or threads with the numba kernel "
                      "(default: all cores; does not change results)")
     run.add_argument("--kernel", choices=["numpy", "numba"], default="numpy",

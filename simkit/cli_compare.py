@@ -170,7 +170,7 @@ def handler(args: argparse.Namespace) -> int:
                      recognise=recognise)
     earlier_configs = [(path, load_config(path)) for path in args.history or []]
     comparison = compare_config(cfg, replicates=args.replicates, seed=args.seed, source=str(args.config),
-                                history=args.error_table, ledger_points=args.ledger_points)
+                                history=args.error_table, ledger_points=args.ledger_points, progress=True)
     report = comparison.to_json()
     history = []
     if earlier_configs:

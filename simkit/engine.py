@@ -21,7 +21,7 @@ import numpy as np
 import tomli_w
 import xarray as xr
 
-from . import count_match, kernels, schema, streams
+from . import count_match, kernels, resources, schema, streams
 from .config import Config, parse_config
 from .config_manipulation import ManipulationConfig
 from .electorate import Electorate, build_electorate
@@ -35,7 +35,8 @@ from .model.turnout import turnout_from_latent, turnout_locations
 from .outputs import KIND_ATTR, SIMULATION
 from .processes import process_pool, stop_pool
 
-DEFAULT_BLOCK_SIZE = 32  #: replicates per block (memory ≈ block × stations × options × 8 bytes per sweep point)
+DEFAULT_BLOCK_SIZE = resources.MAX_BLOCK_SIZE  #: replicates per block of a dask run (a local run sizes its blocks
+#: by memory: :func:`simkit.resources.block_size`)
 
 
 @dataclass(frozen=True)
@@ -407,10 +408,13 @@ def _executor(run: Run, workers: int) -> tuple[Executor, Callable[[range], xr.Da
     return process_pool(workers, _init_worker, (run,)), _worker_block
 
 
-def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None) -> Iterator[xr.Dataset]:
+def iter_blocks(run: Run, block_size: int | None = None, workers: int | None = None) -> Iterator[xr.Dataset]:
     """Block Datasets in replicate order, computed by ``workers`` threads or processes (:func:`_executor`),
     at most ``2 × workers`` blocks in flight. Small runs (:data:`PARALLEL_MIN_DRAWS`) stay in this process.
-    The values do not depend on ``block_size`` or ``workers``."""
+    ``block_size`` None: as many replicates as fit in :data:`simkit.resources.BLOCK_BYTES`, so that memory is
+    bounded by the block whatever the run's replicates, sweep points and scenarios. The values do not depend on
+    ``block_size`` or ``workers``."""
+    block_size = resources.block_size(run, block_size)
     if block_size < 1:
         raise ValueError(f"block_size must be at least 1, got {block_size}")
     workers = workers or os.cpu_count() or 1
@@ -434,8 +438,33 @@ def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | N
     stop_pool(pool, wait=True)
 
 
+def world_votes(run: Run, point: int, scenario: int, workers: int | None = None,
+                progress: Callable[[int], object] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """One world of ``run`` (flat sweep point ``point``, scenario index ``scenario``), every replicate, block
+    by block, keeping only what polls sample: ``votes`` (replicate, station, option) int32 as counted and
+    ``voters`` (same shape) the choices of its real voters (None when they are the votes). The numbers are
+    those of ``votes`` and ``voter_votes`` of the whole run at that world (same streams); the voting day
+    (``[timeline]``, its own streams) is not drawn. ``progress`` is called with each block's replicates."""
+    plan = run.plans[point]
+    world = dataclasses.replace(plan, scenarios=(plan.scenarios[scenario],), timeline=None)
+    alone = dataclasses.replace(run, config=plan.config, plans=[world], keep="full")
+    shape = (run.replicates, run.electorate.n_stations, len(run.config.options))
+    votes = np.empty(shape, np.int32)
+    voters = np.empty(shape, np.int32) if world.scenarios[0].blocks else None
+    for block in iter_blocks(alone, workers=workers):
+        at = slice(int(block[schema.REPLICATE][0]), int(block[schema.REPLICATE][-1]) + 1)
+        votes[at] = block["votes"].values[0]
+        if voters is not None:
+            voters[at] = block["voter_votes"].values[0]
+        if progress is not None:
+            progress(at.stop - at.start)
+    if voters is not None and np.array_equal(voters, votes):
+        voters = None
+    return votes, voters
+
+
 def simulate(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
-             block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None, progress: bool = False,
+             block_size: int | None = None, workers: int | None = None, progress: bool = False,
              kernel: str | None = None) -> xr.Dataset:
     """Simulate ``replicates`` elections of ``cfg`` in memory and return the Dataset (see :mod:`simkit.schema`).
     ``kernel``: "numpy" (default) or "numba" (see :mod:`simkit.kernels`); recorded in the attrs.
