@@ -581,7 +581,8 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
                   official: dict[str, int] | None = None, seed: int = 0,
                   scenario_polls: dict[str, list[Poll]] | None = None, misreport: bool = True,
                   against_all: tuple[str, ...] = (), baseline: ErrorBaseline | None = None,
-                  official_turnout: float | None = None, ledger_points: int = LEDGER_POINTS) -> Comparison:
+                  official_turnout: float | None = None, ledger_points: int = LEDGER_POINTS,
+                  progress: bool = False) -> Comparison:
     """Compare published polls with polls drawn from the simulated elections ``ds`` (see :mod:`simkit.schema`;
     or :class:`Worlds` that give them one world at a time).
 
@@ -592,7 +593,10 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     error class). ``baseline``: the total-survey-error baseline (None: no ``z_total``). ``scenario_polls``:
     per scenario name, the polls as that scenario states them (default: ``polls``). ``misreport=False``
     skips ``misreport_needed``. ``ledger_points``: points of the joint ledger's Latin hypercube (0: none).
+    ``progress``: a progress bar on stderr over the polls drawn (each over every replicate).
     """
+    from .progress import progress_bar
+
     worlds = ds if isinstance(ds, Worlds) else Worlds.of(ds)
     options = worlds.options
     valid_names = [name for name in options if name != invalid]
@@ -609,12 +613,17 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     count = election.count_shares(valid)
     here = polls_at(polls, worlds, base)
     keys, published = published_vector(here, valid_names)
+    n_worlds = len(worlds.scenario_names or ["honest"]) if published_vector(polls, valid_names)[0] else 0
+    n_points = ledger_points if ledger_axes(worlds, here, invalid) else 0
+    bar = progress_bar(len(polls) * (1 + n_points + n_worlds), enabled=progress, unit="poll")
+    bar.set_description("drawing polls")
     rows, estimates, gaps, designs, mechanisms = [], [], [], [], []
     for p, poll in enumerate(here):
         resolved = resolve_design(poll, options, invalid, election, unbiased=True)
         if resolved.note:
             flags.append(f"{poll.name}: {resolved.note}")
         draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
+        bar.update()
         poll_table = poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
                                with_misreport=misreport)
         if isinstance(poll, ExitPollConfig) and poll.stated_error is not None and poll_table:
@@ -635,9 +644,12 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     joint = joint_test([poll.name for poll in here], keys, gaps, published_gaps) if keys else None
     replicates = election.replicates
     del election, draws  # worlds made on demand are held one at a time
-    ledger = _ledger(worlds, polls, options, invalid, incumbent, seed, base, reference, ledger_points)
+    with bar:
+        ledger = _ledger(worlds, polls, options, invalid, incumbent, seed, base, reference, ledger_points,
+                         bar.update)
+        scenarios = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, valid_names, seed, base,
+                               reference, bar.update)
     ledger_verdicts(rows, ledger)
-    scenarios = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, valid_names, seed, base, reference)
     names = [poll.name for poll in polls]
     published_table = np.array([[100.0 * poll.published.get(name, np.nan) for name in valid_names] for poll in polls])
     data = {"estimate": (("pollster", schema.REPLICATE, schema.OPTION), np.stack(estimates)),
@@ -717,11 +729,12 @@ def _ledger_design(poll: Poll, p: int, assumed: dict, options: list[str], invali
     return Resolved(design, resolved.note)
 
 
-def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, reference, points: int) -> list[dict]:
+def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, reference, points: int,
+            tick: Callable[[], object]) -> list[dict]:
     """The rows' z and p at ``points`` points of a Latin hypercube over every stated assumption jointly
     (:func:`ledger_axes`); one entry per point, poll and published figure, with the assumed values. The points
     are visited world by world, the baseline's last (so that worlds simulated on demand are made once each);
-    the entries are in point order."""
+    the entries are in point order. ``tick`` is called after each poll drawn."""
     axes = ledger_axes(worlds, polls_at(polls, worlds, base), invalid)
     if not axes or points < 1:
         return []
@@ -743,6 +756,7 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
         for p, poll in enumerate(polls_at(polls, worlds, point)):
             resolved = _ledger_design(poll, p, assumed, options, invalid, incumbent, election)
             draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
+            tick()
             mine = {name: (float(value) if isinstance(value, (int, float, np.number)) else value)
                     for name, value in assumed.items()
                     if name.startswith(f"{_kind(poll)}.{poll.name}.") or name in worlds.sweep_dims}
@@ -773,7 +787,8 @@ def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
                    "rejected everywhere" if not consistent.any() else "depends")
 
 
-def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_names, seed, base, reference) -> list[dict]:
+def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_names, seed, base, reference,
+               tick: Callable[[], object]) -> list[dict]:
     """Per scenario, the polls as configured: Hotelling T² of the published gaps (published − official)
     against the simulated (poll − count) of that scenario's world."""
     keys, published = published_vector(polls, valid_names)
@@ -797,6 +812,7 @@ def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_na
         for p, poll in enumerate(stated):
             design = resolve_design(poll, options, invalid, election, unbiased=False).design
             gaps.append(draw_polls(election.for_poll(poll), design, seed, p).shares - count)
+            tick()
         test = joint_test([poll.name for poll in stated], keys, gaps, published_gaps)
         results[index] = {"scenario": name, "count_turnout": 100.0 * float(
             election.votes.values.sum(axis=(-2, -1)).mean() / election.registered.sum()), **test}
@@ -879,7 +895,8 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
                          seed=seed if seed is not None else cfg.run.seed, scenario_polls=scenario_polls(cfg, polls),
                          against_all=tuple(option.name for option in cfg.options if option.kind == "against_all"),
                          baseline=baseline, official_turnout=turnout,
-                         ledger_points=LEDGER_POINTS if ledger_points is None else ledger_points)
+                         ledger_points=LEDGER_POINTS if ledger_points is None else ledger_points,
+                         progress=progress)
     comparison.context.update(title=cfg.title, option_labels={option.name: option.label or option.name
                                                               for option in cfg.options})
     return comparison

@@ -31,11 +31,12 @@ class Forensics:
     seed: int
 
 
-def simulate(cfg, replicates: int | None, seed: int | None, full: bool, progress: bool) -> xr.Dataset:
-    """The config's elections (station-level output when ``full``, which the polls need)."""
+def simulate(cfg, replicates: int | None, seed: int | None, progress: bool) -> xr.Dataset:
+    """The config's elections, national and regional totals (what the report's tables show; the polls draw
+    their own station-level worlds one at a time, :func:`compare`)."""
     from ..engine import simulate as run
 
-    return run(cfg, replicates=replicates, seed=seed, keep="full" if full else "summary", progress=progress)
+    return run(cfg, replicates=replicates, seed=seed, keep="summary", progress=progress)
 
 
 def polls_omission(cfg) -> str | None:
@@ -47,11 +48,12 @@ def polls_omission(cfg) -> str | None:
     return None
 
 
-def compare(cfg, ds: xr.Dataset, seed: int, source: str):
-    """:func:`simkit.compare.compare_config` on the simulated ``ds``."""
+def compare(cfg, replicates: int | None, seed: int, source: str, progress: bool):
+    """:func:`simkit.compare.compare_config`: the same elections as :func:`simulate` (same replicates and
+    seed), simulated one world at a time with station-level votes, so that memory holds one world."""
     from ..compare import compare_config
 
-    return compare_config(cfg, ds=ds, seed=seed, source=source)
+    return compare_config(cfg, replicates=replicates, seed=seed, source=source, progress=progress)
 
 
 def load(returns: Path | None, preset: str | None, map_path: Path | None) -> xr.Dataset:

@@ -1,0 +1,177 @@
+"""Peak memory of simkit's commands at two numbers of replicates: memory is bounded by the block, not the run.
+
+Runs each command as a child process and samples the resident memory of its whole process tree (the command
+and its worker processes, summed) every :data:`SAMPLE_SECONDS`; reports the peak, the CPU seconds of the tree
+and the wall time. Commands (the flagship's scenarios config: 3 sweep points × 5 count-matched scenarios):
+
+- ``run``: ``simkit run CONFIG --replicates N -o RESULT.zarr --quiet`` (full station-level output streamed to
+  zarr block by block);
+- ``run-summary``: ``simkit run CONFIG --replicates N`` (no output: the printed summary; totals only);
+- ``compare``: ``simkit compare CONFIG --replicates N --json`` (one world simulated at a time).
+
+Checks, per command (exit code 1 when one fails):
+
+- ``run`` and ``run-summary``: the peak at the larger size is at most the peak at the smaller size times
+  (1 + :data:`GROWTH_TOLERANCE`) plus :data:`GROWTH_SLACK_MB` (allocator and interpreter noise);
+- ``compare``: holds one world (every replicate's station votes of one sweep point and scenario, int32, and
+  its voters' choices where a manipulation acts on voters), so its peak may grow by that much and no more:
+  at most ``replicates × stations × options × 4 × 2`` bytes plus the same tolerance;
+- every command: the peak at the larger size within :data:`LIMIT_MB` (1.5 GB, the target of issue 19).
+
+Usage::
+
+    python benchmarks/memory.py [--sizes 100 1000] [--commands run run-summary compare] [--config PATH]
+                                [--smoke] [--json]
+
+``--smoke`` runs a small synthetic election at 4 and 16 replicates (no claims; for CI).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = REPO / "configs" / "kazakhstan-2022-scenarios.toml"
+#: seconds between samples of the process tree's memory
+SAMPLE_SECONDS = 0.1
+#: relative growth of the peak allowed between the two sizes (allocator fragmentation, larger progress state)
+GROWTH_TOLERANCE = 0.10
+#: absolute growth allowed on top (MB): the interpreter, imports and the allocator's arenas vary by this much
+GROWTH_SLACK_MB = 64
+#: the peak allowed at the larger size (MB)
+LIMIT_MB = 1500
+MB = 2**20
+COMMANDS = ("run", "run-summary", "compare")
+
+
+def _tree_rss(process: psutil.Process) -> int:
+    """Bytes resident in ``process`` and all its descendants."""
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def _tree_cpu(process: psutil.Process, seen: dict[int, float]) -> None:
+    """Record the CPU seconds of every live member of the tree (children that ended are counted by the
+    parent's ``children_*`` times)."""
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            times = member.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seen[member.pid] = times.user + times.system
+
+
+def measure(arguments: list[str]) -> dict:
+    """Run ``python -m simkit.cli ARGUMENTS``; its peak tree memory (MB), CPU seconds and wall seconds."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "simkit.cli", *arguments], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, env=env, cwd=REPO)
+    process = psutil.Process(child.pid)
+    peak, cpu = 0, {}
+    while child.poll() is None:
+        try:
+            peak = max(peak, _tree_rss(process))
+            _tree_cpu(process, cpu)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(SAMPLE_SECONDS)
+    stderr = child.communicate()[1].decode(errors="replace")
+    wall = time.perf_counter() - start
+    if child.returncode != 0:
+        raise SystemExit(f"simkit {' '.join(arguments)}: exit {child.returncode}: {stderr.strip()[-500:]}")
+    return {"peak_rss_mb": peak / MB, "cpu_seconds": sum(cpu.values()), "wall_seconds": wall}
+
+
+def _arguments(command: str, config: Path, replicates: int, folder: str) -> list[str]:
+    if command == "run":
+        return ["run", str(config), "--replicates", str(replicates), "-o", f"{folder}/r{replicates}.zarr", "--quiet",
+                "--overwrite"]
+    if command == "run-summary":
+        return ["run", str(config), "--replicates", str(replicates)]
+    return ["compare", str(config), "--replicates", str(replicates), "--json"]
+
+
+def _world_mb(config: Path, replicates: int) -> float:
+    """MB of one world held by compare: votes and voters, int32, (replicates, stations, options)."""
+    sys.path.insert(0, str(REPO))
+    import simkit
+
+    cfg = simkit.load_config(config)
+    return replicates * cfg.electorate.stations * len(cfg.options) * 4 * 2 / MB
+
+
+def check(command: str, small: dict, large: dict, extra_mb: float) -> list[str]:
+    """Failures of ``command``'s bound (empty when it holds)."""
+    allowed = small["peak_rss_mb"] * (1 + GROWTH_TOLERANCE) + GROWTH_SLACK_MB + extra_mb
+    problems = []
+    if large["peak_rss_mb"] > allowed:
+        problems.append(f"{command}: peak {large['peak_rss_mb']:.0f} MB at {large['replicates']} replicates exceeds "
+                        f"{allowed:.0f} MB allowed from {small['peak_rss_mb']:.0f} MB at {small['replicates']}")
+    if large["peak_rss_mb"] > LIMIT_MB:
+        problems.append(f"{command}: peak {large['peak_rss_mb']:.0f} MB above {LIMIT_MB} MB")
+    return problems
+
+
+#: ``--smoke``: the electorate shrunk to this many stations (register in proportion)
+SMOKE_STATIONS = 2_000
+
+
+def _smoke_config(config: Path, folder: str) -> Path:
+    """``config`` on a small electorate (:data:`SMOKE_STATIONS` stations), for ``--smoke``."""
+    path = Path(folder) / "smoke.toml"
+    path.write_text(f'extends = "{config.resolve().as_posix()}"\n[electorate]\nstations = {SMOKE_STATIONS}\n'
+                    f'registered = {SMOKE_STATIONS * 1_200}\n')
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs=2, default=None, metavar=("SMALL", "LARGE"),
+                        help="replicates of the two runs (default 100 1000; smoke 4 16)")
+    parser.add_argument("--commands", nargs="+", choices=COMMANDS, default=list(COMMANDS))
+    parser.add_argument("--config", type=Path, default=CONFIG)
+    parser.add_argument("--smoke", action="store_true", help="a small electorate, tiny sizes (no claims)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    small_n, large_n = args.sizes or ((4, 16) if args.smoke else (100, 1000))
+    report = {"config": str(args.config), "sizes": [small_n, large_n], "smoke": args.smoke,
+              "tolerance": {"relative": GROWTH_TOLERANCE, "slack_mb": GROWTH_SLACK_MB, "limit_mb": LIMIT_MB},
+              "commands": {}, "problems": []}
+    with tempfile.TemporaryDirectory(prefix="simkit-memory-") as folder:
+        config = _smoke_config(args.config, folder) if args.smoke else args.config
+        for command in args.commands:
+            results = []
+            for replicates in (small_n, large_n):
+                results.append({"replicates": replicates, **measure(_arguments(command, config, replicates, folder))})
+            extra = (_world_mb(config, large_n) - _world_mb(config, small_n)) if command == "compare" else 0.0
+            report["commands"][command] = results
+            report["problems"] += check(command, results[0], results[1], extra)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"peak memory of the process tree (MB), {args.config.name}; bound: larger ≤ smaller × "
+              f"{1 + GROWTH_TOLERANCE:.2f} + {GROWTH_SLACK_MB} MB (compare: + one world), and ≤ {LIMIT_MB} MB")
+        for command, results in report["commands"].items():
+            cells = "   ".join(f"{r['replicates']:>5} replicates: {r['peak_rss_mb']:7.0f} MB, "
+                               f"{r['cpu_seconds']:7.1f} CPU s, {r['wall_seconds']:7.1f} s" for r in results)
+            print(f"  {command:<12} {cells}")
+        print("bound holds" if not report["problems"] else "\n".join(report["problems"]))
+    return 1 if report["problems"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
