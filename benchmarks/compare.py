@@ -243,6 +243,20 @@ def _scaled(overrides: dict, factor: float) -> dict:
             "electorate.stations": round(cfg.electorate.stations * factor)}
 
 
+def _linear_fit(scaling: list[dict]) -> dict:
+    """Least-squares lines through the scaling runs: CPU seconds = start-up + per station-replicate × stations
+    × replicates, and peak memory = base + per station × stations; with each line's largest relative residual
+    (small when growth is linear)."""
+    fit = {}
+    for name, x_key, y_key in (("cpu", "station_replicates", "cpu_seconds"), ("memory", "stations", "peak_rss_mb")):
+        x = np.array([result[x_key] for result in scaling], dtype=float)
+        y = np.array([result[y_key] for result in scaling], dtype=float)
+        slope, intercept = np.polyfit(x, y, 1)
+        fit[name] = {"intercept": float(intercept), "slope": float(slope),
+                     "max_relative_residual": float(np.max(np.abs(y - (intercept + slope * x)) / y))}
+    return fit
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replicates", type=int, default=None, help="replicates (default 1000; smoke 4)")
@@ -298,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                               cpu_us_per_station_replicate=1e6 * result["cpu_seconds"] / (stations * n),
                               peak_rss_kb_per_station=1024 * result["peak_rss_mb"] / stations)
                 report["scaling"].append(result)
+            report["scaling_fit"] = _linear_fit(report["scaling"])
     measured = report["methods"]
     for key in METHODS:
         if key in measured:
@@ -332,6 +347,11 @@ def _print_summary(report: dict) -> None:
                        ("ratio_simkit_full_numpy", "simkit full (zarr) / numpy")):
         if key in report:
             print(f"{label:>28}: {report[key]:8.2f}x")
+    if "scaling_fit" in report:
+        cpu, memory = report["scaling_fit"]["cpu"], report["scaling_fit"]["memory"]
+        print(f"scaling fit: CPU {cpu['intercept']:.2f} s + {1e6 * cpu['slope']:.3f} us per station-replicate "
+              f"(largest residual {cpu['max_relative_residual']:.1%}); peak {memory['intercept']:.0f} MB + "
+              f"{1024 * memory['slope']:.2f} kB per station (largest residual {memory['max_relative_residual']:.1%})")
     for result in report.get("scaling", []):
         print(f"scaling: {result['stations']:>7,} stations x {result['replicates']:>5} replicates: "
               f"{result['seconds']:7.2f} s, CPU {result['cpu_seconds']:7.1f} s = "
