@@ -8,13 +8,15 @@ and the wall time. Commands (the flagship's scenarios config: 3 sweep points × 
 - ``run``: ``simkit run CONFIG --replicates N -o RESULT.zarr --quiet`` (full station-level output streamed to
   zarr block by block);
 - ``run-summary``: ``simkit run CONFIG --replicates N`` (no output: the printed summary; totals only);
-- ``compare``: ``simkit compare CONFIG --replicates N --json`` (one world simulated at a time).
+- ``compare``: ``simkit compare CONFIG --replicates N --json`` (one world simulated at a time);
+- ``report``: ``simkit report CONFIG --replicates N -o REPORT.html`` (totals-only simulation, then the polls as
+  ``compare``).
 
 Checks, per command (exit code 1 when one fails):
 
 - ``run`` and ``run-summary``: the peak at the larger size is at most the peak at the smaller size times
   (1 + :data:`GROWTH_TOLERANCE`) plus :data:`GROWTH_SLACK_MB` (allocator and interpreter noise);
-- ``compare``: holds one world (every replicate's station votes of one sweep point and scenario, int32, and
+- ``compare`` and ``report``: hold one world (every replicate's station votes of one sweep point and scenario, int32, and
   its voters' choices where a manipulation acts on voters), so its peak may grow by that much and no more:
   at most ``replicates × stations × options × 4 × 2`` bytes plus the same tolerance;
 - every command: the peak at the larger size within :data:`LIMIT_MB` (1.5 GB, the target of issue 19).
@@ -51,7 +53,7 @@ GROWTH_SLACK_MB = 64
 #: the peak allowed at the larger size (MB)
 LIMIT_MB = 1500
 MB = 2**20
-COMMANDS = ("run", "run-summary", "compare")
+COMMANDS = ("run", "run-summary", "compare", "report")
 
 
 def _tree_memory(process: psutil.Process) -> int:
@@ -112,6 +114,9 @@ def _arguments(command: str, config: Path, replicates: int, folder: str) -> list
                 "--overwrite"]
     if command == "run-summary":
         return ["run", str(config), "--replicates", str(replicates)]
+    if command == "report":
+        return ["report", str(config), "--replicates", str(replicates), "-o", f"{folder}/r{replicates}.html",
+                "--overwrite"]
     return ["compare", str(config), "--replicates", str(replicates), "--json"]
 
 
@@ -173,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             for replicates in (small_n, large_n):
                 results.append({"replicates": replicates, **measure(_arguments(command, config, replicates, folder))})
                 print(f"{command} {json.dumps(results[-1])}", file=sys.stderr, flush=True)
-            extra = (_world_mb(config, large_n) - _world_mb(config, small_n)) if command == "compare" else 0.0
+            extra = (_world_mb(config, large_n) - _world_mb(config, small_n)) if command in ("compare", "report") else 0.0
             report["commands"][command] = results
             report["problems"] += check(command, results[0], results[1], extra)
     if args.json:
