@@ -60,7 +60,7 @@ def _election():
 def _election_arrays():
     """One simulated honest election of the workload: (electorate, plan, ballots (station,), votes
     (station, option))."""
-    from simkit import engine
+    from simkit.engine import run as engine
 
     run = engine.prepare(_config(), replicates=1)
     ballots, votes = engine.honest_replicate(run.plans[0], run.electorate, SEED, 0)
@@ -95,7 +95,7 @@ class HonestReplicate:
     param_names = ["kernel"]
 
     def setup(self, kernel):
-        from simkit import engine, kernels
+        from simkit.engine import run as engine, kernels
 
         if kernel == "numba":
             kernels.warm_up()  # compile (or load the on-disk cache) outside the timing
@@ -137,12 +137,12 @@ class ExitPoll:
 
 
 class IntegerPercent:
-    """The integer-percentage test (simkit.forensics.integer_percent) on one simulated election: the
+    """The integer-percentage test (simkit.forensics.integer.percent) on one simulated election: the
     resampled null (:data:`NULL_DRAWS` draws) and the exact Poisson-binomial null (the default)."""
 
     def setup(self):
         self.election = _election()
-        from simkit.forensics import integer_percent
+        from simkit.forensics.integer import percent as integer_percent
 
         self.module = integer_percent
 
@@ -184,9 +184,9 @@ class Calibrate:
         import simkit
 
         try:
-            from simkit.calibrate import calibration_table
+            from simkit.forensics.calibrate import calibration_table
         except ImportError as missing:
-            raise NotImplementedError(f"simkit.calibrate is absent: {missing}") from None
+            raise NotImplementedError(f"simkit.forensics.calibrate is absent: {missing}") from None
         import tomli_w
 
         raw = _config().raw()
@@ -203,7 +203,7 @@ class Calibrate:
 
 class StreamedRun:
     """``simkit run -o RESULT.zarr`` on the workload with full station-level output, in this process (one
-    worker): blocks of :data:`simkit.resources.BLOCK_BYTES` streamed to zarr, so ``peakmem_`` is the same at
+    worker): blocks of :data:`simkit.engine.resources.BLOCK_BYTES` streamed to zarr, so ``peakmem_`` is the same at
     both numbers of replicates (``benchmarks/memory.py`` checks the commands, worker processes included)."""
 
     params = ([8, 64],)
@@ -213,7 +213,7 @@ class StreamedRun:
     def setup(self, replicates):
         import tempfile
 
-        from simkit import engine
+        from simkit.engine import run as engine
 
         self.folder = tempfile.TemporaryDirectory(prefix="simkit-asv-")
         self.run = engine.prepare(_config(), replicates=max(1, replicates * REPLICATES // 32), seed=SEED, keep="full")
@@ -222,7 +222,8 @@ class StreamedRun:
         self.folder.cleanup()
 
     def peakmem_stream_to_zarr(self, replicates):
-        from simkit import engine, io
+        from simkit import io
+        from simkit.engine import run as engine
 
         static = engine.annotate(engine.static_dataset(self.run), self.run.config)
         io.write_blocks(static, engine.iter_blocks(self.run, workers=1), Path(self.folder.name) / "run.zarr")

@@ -4,10 +4,11 @@ import json
 import numpy as np
 
 from conftest import small_config_dict
-from simkit import engine, resources
-from simkit.cli_compare import to_json
-from simkit.compare import compare_config
-from simkit.config import Config
+from simkit.cli.compare import to_json
+from simkit.config.core import Config
+from simkit.engine import resources
+from simkit.engine import run as engine
+from simkit.polls.compare import compare_config
 
 OFFICIAL = {"registered": 60_000, "ballots": 36_600, "votes": {"a": 22_000, "b": 9_000, "c": 5_600}}
 
@@ -79,7 +80,7 @@ def test_default_block_fits_the_budget_whatever_the_run():
 
 def test_run_without_output_keeps_totals_only(tmp_path, monkeypatch, capsys):
     """``simkit run`` without ``-o`` prints a summary: it draws the same elections but keeps no station arrays."""
-    from simkit.cli import main
+    from simkit.cli.main import main
 
     kept = []
     iter_blocks = engine.iter_blocks

@@ -34,7 +34,7 @@ class Forensics:
 def simulate(cfg, replicates: int | None, seed: int | None, progress: bool) -> xr.Dataset:
     """The config's elections, national and regional totals (what the report's tables show; the polls draw
     their own station-level worlds one at a time, :func:`compare`)."""
-    from ..engine import simulate as run
+    from simkit.engine.run import simulate as run
 
     return run(cfg, replicates=replicates, seed=seed, keep="summary", progress=progress)
 
@@ -49,16 +49,16 @@ def polls_omission(cfg) -> str | None:
 
 
 def compare(cfg, replicates: int | None, seed: int, source: str, progress: bool):
-    """:func:`simkit.compare.compare_config`: the same elections as :func:`simulate` (same replicates and
+    """:func:`simkit.polls.compare.compare_config`: the same elections as :func:`simulate` (same replicates and
     seed), simulated one world at a time with station-level votes, so that memory holds one world."""
-    from ..compare import compare_config
+    from simkit.polls.compare import compare_config
 
     return compare_config(cfg, replicates=replicates, seed=seed, source=source, progress=progress)
 
 
 def load(returns: Path | None, preset: str | None, map_path: Path | None) -> xr.Dataset:
     """Station returns through a preset or a mapping (``returns`` None: the preset's file in the data folder)."""
-    from ..returns import load_returns
+    from simkit.electorate.returns import load_returns
 
     if not (preset or map_path):
         raise InputError(f"{returns}: --returns: give --preset NAME or --map MAP.toml to read returns")
