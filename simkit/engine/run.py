@@ -9,13 +9,10 @@ draws (common random numbers).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
-import os
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import tomli_w
@@ -35,10 +32,12 @@ from simkit.model.timeline import cumulative
 from simkit.model.preferences import PreferencePlan, draw_preferences
 from simkit.model.turnout import turnout_from_latent, turnout_locations
 from simkit.outputs import KIND_ATTR, SIMULATION
-from simkit.engine.parallel import process_pool, stop_pool
+from simkit.engine.parallel import KeyedPool, choose, chunks
+from simkit.progress import progress_bar
 
 DEFAULT_BLOCK_SIZE = resources.MAX_BLOCK_SIZE  #: replicates per block of a dask run (a local run sizes its blocks
 #: by memory: :func:`simkit.engine.resources.block_size`)
+DEFAULT_KERNEL = "numpy"  #: the random-draw kernel when none is named (see :mod:`simkit.engine.kernels`)
 
 
 @dataclass(frozen=True)
@@ -202,7 +201,7 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
     """Resolve a config for running: apply run overrides, solve its count-matched scenarios once
     (:func:`simkit.polls.count_match.resolve`; ``source`` names the config in its errors), build the electorate
     and the sweep plans. ``kernel``: "numpy" (default) or "numba" (:mod:`simkit.engine.kernels`)."""
-    kernel = kernel or "numpy"
+    kernel = kernel or DEFAULT_KERNEL
     if kernel not in kernels.KERNELS:
         raise InputError(f"kernel: must be one of {', '.join(kernels.KERNELS)}, got {kernel!r}")
     run_fields = {"replicates": replicates, "seed": seed, "keep": keep}
@@ -388,56 +387,41 @@ def annotate(ds: xr.Dataset, config: Config | None = None) -> xr.Dataset:
 #: process: starting workers would cost more than it saves
 PARALLEL_MIN_DRAWS = 2_000_000
 
-_worker_run: Run | None = None
-
-
-def _init_worker(run: Run) -> None:
-    global _worker_run
-    _worker_run = run
-
-
-def _worker_block(replicates: range) -> xr.Dataset:
-    return block_dataset(_worker_run, replicates)
-
-
-def _executor(run: Run, workers: int) -> tuple[Executor, Callable[[range], xr.Dataset]]:
-    """The pool for a run's blocks and the task it runs: threads when the fused numba kernel draws every
-    honest election (it releases the GIL and the rest of a block is a few percent of its time), processes
-    otherwise (numpy's binomial and multinomial samplers hold the GIL, so threads would not use a second
-    core; the run reaches them once, by the initializer)."""
-    if all(fused(plan, run.kernel) for plan in run.plans):
-        return ThreadPoolExecutor(max_workers=workers), functools.partial(block_dataset, run)
-    return process_pool(workers, _init_worker, (run,)), _worker_block
-
-
 def iter_blocks(run: Run, block_size: int | None = None, workers: int | None = None) -> Iterator[xr.Dataset]:
-    """Block Datasets in replicate order, computed by ``workers`` threads or processes (:func:`_executor`),
-    at most ``2 × workers`` blocks in flight. Small runs (:data:`PARALLEL_MIN_DRAWS`) stay in this process.
-    ``block_size`` None: as many replicates as fit in :data:`simkit.engine.resources.BLOCK_BYTES`, so that memory is
-    bounded by the block whatever the run's replicates, sweep points and scenarios. The values do not depend on
-    ``block_size`` or ``workers``."""
+    """Block Datasets in replicate order, computed by ``workers`` threads or processes
+    (:func:`simkit.engine.parallel.choose`: threads when the fused numba kernel draws every honest election, for it
+    releases the GIL and the rest of a block is a few percent of its time; processes otherwise, for numpy's
+    binomial and multinomial samplers hold the GIL), at most ``2 × workers + 1`` blocks in flight. Small runs
+    (:data:`PARALLEL_MIN_DRAWS`) stay in this process. ``block_size`` None: as many replicates as fit in
+    :data:`simkit.engine.resources.BLOCK_BYTES`, so that memory is bounded by the block whatever the run's replicates,
+    sweep points and scenarios. The values do not depend on ``block_size`` or ``workers``."""
     block_size = resources.block_size(run, block_size)
     if block_size < 1:
         raise ValueError(f"block_size must be at least 1, got {block_size}")
-    workers = workers or os.cpu_count() or 1
-    blocks = [range(start, min(start + block_size, run.replicates)) for start in range(0, run.replicates, block_size)]
+    blocks = chunks(run.replicates, block_size)
     draws = run.replicates * run.electorate.n_stations * len(run.plans) * len(run.scenario_names)
-    if workers == 1 or len(blocks) == 1 or draws < PARALLEL_MIN_DRAWS:
-        yield from (block_dataset(run, block) for block in blocks)
-        return
-    pool, task = _executor(run, workers)
-    try:
-        pending = []
-        for block in blocks:
-            pending.append(pool.submit(task, block))
-            if len(pending) > 2 * workers:
-                yield pending.pop(0).result()
-        for future in pending:
-            yield future.result()
-    except BaseException:  # failed, interrupted or abandoned: stop the workers now, without waiting
-        stop_pool(pool, wait=False)
-        raise
-    stop_pool(pool, wait=True)
+    where, workers = ("serial", 1) if len(blocks) == 1 else choose(
+        workers, draws, PARALLEL_MIN_DRAWS, releases_gil=all(fused(plan, run.kernel) for plan in run.plans))
+    with KeyedPool(block_dataset, run, where, workers) as pool:
+        yield from pool.map(blocks)
+
+
+def annotated_blocks(run: Run, block_size: int | None = None, workers: int | None = None,
+                     progress: bool = False) -> Iterator[xr.Dataset]:
+    """:func:`iter_blocks` with units and descriptions (:func:`annotate`), counted on a progress bar on stderr
+    when ``progress`` (shown for runs longer than two seconds)."""
+    with progress_bar(run.replicates, enabled=progress) as bar:
+        for block in iter_blocks(run, block_size, workers):
+            bar.update(block.sizes[schema.REPLICATE])
+            yield annotate(block, run.config)
+
+
+def simulate_run(run: Run, block_size: int | None = None, workers: int | None = None,
+                 progress: bool = False) -> xr.Dataset:
+    """A prepared run (:func:`prepare`) simulated in memory: the Dataset of :func:`simulate`."""
+    parts = list(annotated_blocks(run, block_size, workers, progress))
+    dynamic = xr.concat(parts, dim=schema.REPLICATE) if len(parts) > 1 else parts[0]
+    return annotate(xr.merge([static_dataset(run), dynamic], combine_attrs="override"), run.config)
 
 
 def world_votes(run: Run, point: int, scenario: int, workers: int | None = None,
@@ -471,13 +455,4 @@ def simulate(cfg: Config, replicates: int | None = None, seed: int | None = None
     """Simulate ``replicates`` elections of ``cfg`` in memory and return the Dataset (see :mod:`simkit.schema`).
     ``kernel``: "numpy" (default) or "numba" (see :mod:`simkit.engine.kernels`); recorded in the attrs.
     Count-matched scenarios are solved first (:func:`prepare`)."""
-    from simkit.progress import progress_bar
-
-    run = prepare(cfg, replicates, seed, keep, kernel)
-    with progress_bar(run.replicates, enabled=progress) as bar:
-        parts = []
-        for block in iter_blocks(run, block_size, workers):
-            parts.append(block)
-            bar.update(block.sizes[schema.REPLICATE])
-    dynamic = xr.concat(parts, dim=schema.REPLICATE) if len(parts) > 1 else parts[0]
-    return annotate(xr.merge([static_dataset(run), dynamic], combine_attrs="override"), run.config)
+    return simulate_run(prepare(cfg, replicates, seed, keep, kernel), block_size, workers, progress)
