@@ -199,3 +199,31 @@ class Calibrate:
     def time_calibrate(self):
         self.table(self.config, replicates=CALIBRATE_REPLICATES, draws=CALIBRATE_DRAWS, seed=SEED,
                    tests=CALIBRATE_TESTS)
+
+
+class StreamedRun:
+    """``simkit run -o RESULT.zarr`` on the workload with full station-level output, in this process (one
+    worker): blocks of :data:`simkit.engine.resources.BLOCK_BYTES` streamed to zarr, so ``peakmem_`` is the same at
+    both numbers of replicates (``benchmarks/memory.py`` checks the commands, worker processes included)."""
+
+    params = ([8, 64],)
+    param_names = ["replicates"]
+    timeout = 1200
+
+    def setup(self, replicates):
+        import tempfile
+
+        from simkit.engine import run as engine
+
+        self.folder = tempfile.TemporaryDirectory(prefix="simkit-asv-")
+        self.run = engine.prepare(_config(), replicates=max(1, replicates * REPLICATES // 32), seed=SEED, keep="full")
+
+    def teardown(self, replicates):
+        self.folder.cleanup()
+
+    def peakmem_stream_to_zarr(self, replicates):
+        from simkit import io
+        from simkit.engine import run as engine
+
+        static = engine.annotate(engine.static_dataset(self.run), self.run.config)
+        io.write_blocks(static, engine.iter_blocks(self.run, workers=1), Path(self.folder.name) / "run.zarr")

@@ -29,8 +29,10 @@ threads: with other work on the machine the wall clock is the noisier of the two
 simkit/numpy and simkit/per-voter, each method's peak resident memory (MB), and the load average before
 each method. ``--json`` prints the same as one JSON object with (at least) the keys ``per_voter_rps``,
 ``numpy_rps``, ``simkit_rps``, ``simkit_full_rps``, ``simkit_peak_rss_mb``, ``simkit_full_peak_rss_mb``.
-``--scaling`` adds simkit summary-only runs at three sizes (stations × replicates = 1/16, 1/4 and 1 of
-the workload) to show that the time grows linearly with stations × replicates. ``--smoke`` runs tiny
+``--scaling`` adds simkit summary-only runs on the workload's country at 1, 2.5 and 10 times its stations
+and voters (the largest a 101,010-station country), each at a tenth of the replicates (``--replicates`` / 10),
+with their wall and CPU seconds and peak memory per station, to show that time and memory grow linearly with
+the stations (the ``scaling`` list; ``cpu_us_per_station_replicate`` should stay flat). ``--smoke`` runs tiny
 sizes (for CI: no timing claims).
 
 Usage::
@@ -239,11 +241,29 @@ def _measure(method: str, replicates: int, args: argparse.Namespace, params_path
     return result
 
 
-def _scaled(overrides: dict, factor: float, replicates: int) -> tuple[dict, int]:
-    """The workload with ``factor`` × its stations and voters (same station sizes), and factor × replicates."""
+#: ``--scaling``: the workload's stations and voters times these factors (10: a 101,010-station country)
+SCALING_FACTORS = (1.0, 2.5, 10.0)
+
+
+def _scaled(overrides: dict, factor: float) -> dict:
+    """The workload with ``factor`` × its stations and voters (the same station sizes)."""
     cfg = _load(overrides)
-    return ({**overrides, "electorate.registered": round(cfg.electorate.registered * factor),
-             "electorate.stations": round(cfg.electorate.stations * factor)}, max(1, round(replicates * factor)))
+    return {**overrides, "electorate.registered": round(cfg.electorate.registered * factor),
+            "electorate.stations": round(cfg.electorate.stations * factor)}
+
+
+def _linear_fit(scaling: list[dict]) -> dict:
+    """Least-squares lines through the scaling runs: CPU seconds = start-up + per station-replicate × stations
+    × replicates, and peak memory = base + per station × stations; with each line's largest relative residual
+    (small when growth is linear)."""
+    fit = {}
+    for name, x_key, y_key in (("cpu", "station_replicates", "cpu_seconds"), ("memory", "stations", "peak_rss_mb")):
+        x = np.array([result[x_key] for result in scaling], dtype=float)
+        y = np.array([result[y_key] for result in scaling], dtype=float)
+        slope, intercept = np.polyfit(x, y, 1)
+        fit[name] = {"intercept": float(intercept), "slope": float(slope),
+                     "max_relative_residual": float(np.max(np.abs(y - (intercept + slope * x)) / y))}
+    return fit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernel", choices=("numpy", "numba"), default=None,
                         help="simkit's kernel (default: simkit's default kernel, numba)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
-    parser.add_argument("--scaling", action="store_true", help="also time simkit summary-only at three sizes")
+    parser.add_argument("--scaling", action="store_true",
+                        help="also simkit summary-only at 1, 2.5 and 10 times the stations (replicates / 10)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes for CI (no timing claims)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--child", choices=METHODS, dest="method", help=argparse.SUPPRESS)
@@ -290,12 +311,17 @@ def main(argv: list[str] | None = None) -> int:
                 _print_method(report["methods"][method])
         if args.scaling:
             report["scaling"] = []
-            for factor in (0.25, 0.5, 1.0):
-                sized, n = _scaled(overrides, factor, replicates)
+            n = max(1, replicates // 10)
+            for factor in SCALING_FACTORS:
+                sized = _scaled(overrides, factor)
                 result = _measure("simkit", n, args, params_path, sized, directory)
-                result.update(stations=sized.get("electorate.stations"), station_replicates=sized["electorate.stations"] * n)
-                result["us_per_station_replicate"] = 1e6 * result["seconds"] / result["station_replicates"]
+                stations = sized["electorate.stations"]
+                result.update(factor=factor, stations=stations, station_replicates=stations * n,
+                              us_per_station_replicate=1e6 * result["seconds"] / (stations * n),
+                              cpu_us_per_station_replicate=1e6 * result["cpu_seconds"] / (stations * n),
+                              peak_rss_kb_per_station=1024 * result["peak_rss_mb"] / stations)
                 report["scaling"].append(result)
+            report["scaling_fit"] = _linear_fit(report["scaling"])
     measured = report["methods"]
     for key in METHODS:
         if key in measured:
@@ -331,10 +357,16 @@ def _print_summary(report: dict) -> None:
                        ("ratio_simkit_full_numpy", "simkit full (zarr) / numpy")):
         if key in report:
             print(f"{label:>28}: {report[key]:8.2f}x")
+    if "scaling_fit" in report:
+        cpu, memory = report["scaling_fit"]["cpu"], report["scaling_fit"]["memory"]
+        print(f"scaling fit: CPU {cpu['intercept']:.2f} s + {1e6 * cpu['slope']:.3f} us per station-replicate "
+              f"(largest residual {cpu['max_relative_residual']:.1%}); peak {memory['intercept']:.0f} MB + "
+              f"{1024 * memory['slope']:.2f} kB per station (largest residual {memory['max_relative_residual']:.1%})")
     for result in report.get("scaling", []):
-        print(f"scaling: {result['stations']:>6} stations x {result['replicates']:>5} replicates: "
-              f"{result['seconds']:7.2f} s, {result['us_per_station_replicate']:.3f} us per station-replicate, "
-              f"CPU {result['cpu_seconds']:.1f} s, load before {result['load_before']:.2f}")
+        print(f"scaling: {result['stations']:>7,} stations x {result['replicates']:>5} replicates: "
+              f"{result['seconds']:7.2f} s, CPU {result['cpu_seconds']:7.1f} s = "
+              f"{result['cpu_us_per_station_replicate']:.3f} CPU us per station-replicate, peak RSS "
+              f"{result['peak_rss_mb']:6.0f} MB, load before {result['load_before']:.2f}")
 
 
 if __name__ == "__main__":

@@ -177,9 +177,11 @@ def test_the_resource_guard_names_the_estimate_and_what_fits(tmp_path, monkeypat
 
     monkeypatch.setattr(resources, "available_memory", lambda: 20_000_000)
     config = write(tmp_path, small_config_dict(stations=5000, registered=2_500_000, replicates=200))
-    assert main(["run", str(config), "--quiet", "--processes", "1"]) == 2
+    out = tmp_path / "r.nc"  # netCDF gathers every replicate in memory (a run without -o keeps totals only)
+    assert main(["run", str(config), "--quiet", "--processes", "1", "-o", str(out)]) == 2
     line = one_line(capsys, str(config), "needs about", "20 MB is available", "--keep summary")
     assert "-o RESULT.zarr" in line  # streaming the blocks to disk would fit too
+    assert not out.exists()
 
 
 def test_the_resource_guard_checks_the_output_disk(tmp_path, monkeypatch, capsys):

@@ -43,7 +43,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         claim_output(args.output, SIMULATION, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)])
     if args.scheduler or args.workers or args.resume:
         return _run_on_cluster(cfg, args)
-    run = engine.prepare(cfg, args.replicates, args.seed, args.keep, args.kernel, source=str(args.config))
+    # without an output only the printed summary is made: station arrays would be drawn for nothing and held
+    # for every replicate, so such a run keeps the totals (the same draws: keep never changes the numbers)
+    keep = args.keep if args.output else "summary"
+    run = engine.prepare(cfg, args.replicates, args.seed, keep, args.kernel, source=str(args.config))
     check_run(run, args.block_size, args.processes or os.cpu_count() or 1, args.output, str(args.config))
     if args.output:
         static = engine.annotate(engine.static_dataset(run), run.config)
@@ -71,7 +74,8 @@ def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
     cluster_workers = args.workers or (None if args.scheduler else args.processes or os.cpu_count() or 1)
     try:
         ds = run_on_cluster(cfg, args.output, replicates=args.replicates, seed=args.seed, keep=args.keep,
-                            block_size=args.block_size, scheduler=args.scheduler, workers=cluster_workers,
+                            block_size=args.block_size or engine.DEFAULT_BLOCK_SIZE, scheduler=args.scheduler,
+                            workers=cluster_workers,
                             resume=args.resume, quiet=args.quiet, kernel=args.kernel, source=str(args.config))
     except InputError as error:
         raise InputError(as_flags(str(error), CLUSTER_FLAGS)) from None
@@ -127,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keep", choices=["full", "summary"],
                      help="station-level arrays or totals only (default: the config's run.keep)")
     add_overrides(run)
-    run.add_argument("--block-size", type=positive, default=engine.DEFAULT_BLOCK_SIZE,
-                     help=f"replicates per block (default {engine.DEFAULT_BLOCK_SIZE}; does not change results)")
+    run.add_argument("--block-size", type=positive, help="replicates per block (default: as many as fit in 32 MiB, at "
+                     "most 32; does not change results)")
     run.add_argument("--processes", type=workers, help="local workers: processes, or threads with the numba kernel "
                      "(default: all cores; does not change results)")
     run.add_argument("--kernel", choices=kernels.KERNELS,

@@ -1,16 +1,19 @@
 """The resource guard: a run whose planned memory or output exceeds what the machine has is refused before it
-starts, with the estimate and an option that would fit.
+starts, with the estimate and an option that would fit; and the default block size, which bounds a run's memory
+by the block rather than by its replicates.
 
 The estimate counts the int64 arrays of :func:`simkit.engine.run.block_dataset` (8 bytes per value): per
-replicate, sweep point and scenario the totals (1 + options), the regional totals (regions × (1 + options))
-and, with ``keep = "full"``, the station arrays (stations × (1 + options), and stations × (2 + 2 × options)
-more of ground truth when the config has manipulation blocks). A block is held about :data:`COPIES` times
-while it is assembled into a Dataset and written; a local run keeps up to 3 × workers + 1 blocks (2 × workers
-submitted ahead, one being computed per worker, one being written; at most all the run's blocks); a netCDF
-output or a run without output gathers every replicate in memory, twice while concatenating. The output is the
-uncompressed size of the replicate arrays (zarr and netCDF compress it, so the check is conservative). Memory
-available is ``MemAvailable`` of ``/proc/meminfo`` (psutil elsewhere, when installed; no memory check without
-either); disk space is that of the output's folder.
+replicate, sweep point and scenario the totals (1 + options), the regional totals (regions × (1 + options)),
+the regional timeline (regions × report times, with ``[timeline]``) and, with ``keep = "full"``, the station
+arrays (stations × (1 + options + report times), and stations × (2 + 2 × options + report times) more of
+ground truth when the config has manipulation blocks). Unless given, a block holds as many replicates as fit
+in :data:`BLOCK_BYTES` (:func:`block_size`). A block is held about :data:`COPIES` times while it is assembled
+into a Dataset and written; a local run keeps up to 3 × workers + 1 blocks (2 × workers submitted ahead, one
+being computed per worker, one being written; at most all the run's blocks); a netCDF output gathers every
+replicate in memory, twice while concatenating (``simkit run`` without an output keeps the totals only). The
+output is the uncompressed size of the replicate arrays (zarr and netCDF compress it, so the check is
+conservative). Memory available is ``MemAvailable`` of ``/proc/meminfo`` (psutil elsewhere, when installed; no
+memory check without either); disk space is that of the output's folder.
 """
 from __future__ import annotations
 
@@ -22,6 +25,11 @@ from pathlib import Path
 from simkit.errors import InputError
 
 BYTES = 8  #: every count is int64
+#: bytes of one block's arrays when the block size is not given: a block holds as many replicates as fit,
+#: so that the memory of a run is bounded by the block, whatever its replicates, sweep points and scenarios
+BLOCK_BYTES = 32 * 2**20
+#: the most replicates in a block when the block size is not given (small runs: fewer, larger numpy calls)
+MAX_BLOCK_SIZE = 32
 #: copies of a block alive while it becomes a Dataset and is written (the arrays, their reshaped Dataset,
 #: the encoder's buffer)
 COPIES = 3
@@ -71,10 +79,21 @@ def plan(run) -> Plan:
     regions = len(run.electorate.region_names)
     summary = (1 + options) * (1 + regions) * BYTES * points_scenarios
     stations = 0
+    times = len(run.config.timeline.report_times()) if run.config.timeline is not None else 0
+    summary += regions * times * BYTES * points_scenarios
     if run.keep == "full":
-        per_station = 1 + options + ((2 + 2 * options) if run.config.manipulation else 0)
+        truth = bool(run.config.manipulation)
+        per_station = 1 + options + ((2 + 2 * options) if truth else 0) + times * (1 + truth)
         stations = run.electorate.n_stations * per_station * BYTES * points_scenarios
     return Plan(summary, stations)
+
+
+def block_size(run, requested: int | None = None) -> int:
+    """Replicates per block: ``requested``, or as many as fit in :data:`BLOCK_BYTES` (at least 1, at most
+    :data:`MAX_BLOCK_SIZE`). The block size never changes results (streams are keyed by replicate)."""
+    if requested is not None:
+        return requested
+    return max(1, min(MAX_BLOCK_SIZE, BLOCK_BYTES // plan(run).per_replicate))
 
 
 def peak_memory(per_replicate: int, replicates: int, block_size: int, workers: int, gathered: bool) -> int:
@@ -93,18 +112,20 @@ def _size(n_bytes: float) -> str:
     return ""
 
 
-def check_run(run, block_size: int, workers: int, output: str | Path | None, source: str) -> None:
+def check_run(run, requested_block_size: int | None, workers: int, output: str | Path | None, source: str) -> None:
     """InputError (one line, naming ``source``) when ``run`` would need more memory than is available or
-    write more than the output's disk holds, with the estimate and options that fit."""
+    write more than the output's disk holds, with the estimate and options that fit. ``requested_block_size``
+    None: the default of :func:`block_size`."""
+    block_size_ = block_size(run, requested_block_size)
     sizes = plan(run)
     fmt = Path(output).suffix.lower() if output is not None else None
     gathered = fmt != ".zarr"
     workers = max(1, workers)
     memory = available_memory()
-    need = peak_memory(sizes.per_replicate, run.replicates, block_size, workers, gathered)
+    need = peak_memory(sizes.per_replicate, run.replicates, block_size_, workers, gathered)
     if memory is not None and need > memory:
         raise InputError(f"{source}: this run needs about {_size(need)} of memory and {_size(memory)} is available; "
-                         f"{_fits(sizes, run, block_size, workers, gathered, memory)}")
+                         f"{_fits(sizes, run, block_size_, workers, gathered, memory)}")
     if output is not None:
         written = sizes.per_replicate * run.replicates
         disk = free_disk(output)

@@ -13,14 +13,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import tomli_w
 import xarray as xr
 
 from simkit.engine import count_match
-from simkit.engine import kernels
+from simkit.engine import kernels, resources
 from simkit import schema, streams
 from simkit.config.core import Config, parse_config
 from simkit.config.manipulation import ManipulationConfig
@@ -37,7 +37,8 @@ from simkit.engine.parallel import KeyedPool, choose, chunks
 from simkit._version import __version__
 from simkit.progress import progress_bar
 
-DEFAULT_BLOCK_SIZE = 32  #: replicates per block (memory ≈ block × stations × options × 8 bytes per sweep point)
+DEFAULT_BLOCK_SIZE = resources.MAX_BLOCK_SIZE  #: replicates per block of a dask run (a local run sizes its blocks
+#: by memory: :func:`simkit.engine.resources.block_size`)
 DEFAULT_KERNEL = kernels.DEFAULT_KERNEL  #: the random-draw kernel when none is named (see :mod:`simkit.engine.kernels`)
 
 
@@ -414,12 +415,15 @@ def annotate(ds: xr.Dataset, config: Config | None = None) -> xr.Dataset:
 #: process: starting workers would cost more than it saves
 PARALLEL_MIN_DRAWS = 2_000_000
 
-def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None) -> Iterator[xr.Dataset]:
+def iter_blocks(run: Run, block_size: int | None = None, workers: int | None = None) -> Iterator[xr.Dataset]:
     """Block Datasets in replicate order, computed by ``workers`` threads or processes
     (:func:`simkit.engine.parallel.choose`: threads when the fused numba kernel draws every honest election, for it
     releases the GIL and the rest of a block is a few percent of its time; processes otherwise, for numpy's
     binomial and multinomial samplers hold the GIL), at most ``2 × workers + 1`` blocks in flight. Small runs
-    (:data:`PARALLEL_MIN_DRAWS`) stay in this process. The values do not depend on ``block_size`` or ``workers``."""
+    (:data:`PARALLEL_MIN_DRAWS`) stay in this process. ``block_size`` None: as many replicates as fit in
+    :data:`simkit.engine.resources.BLOCK_BYTES`, so that memory is bounded by the block whatever the run's replicates,
+    sweep points and scenarios. The values do not depend on ``block_size`` or ``workers``."""
+    block_size = resources.block_size(run, block_size)
     if block_size < 1:
         raise ValueError(f"block_size must be at least 1, got {block_size}")
     blocks = chunks(run.replicates, block_size)
@@ -430,7 +434,7 @@ def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | N
         yield from pool.map(blocks)
 
 
-def annotated_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None,
+def annotated_blocks(run: Run, block_size: int | None = None, workers: int | None = None,
                      progress: bool = False) -> Iterator[xr.Dataset]:
     """:func:`iter_blocks` with units and descriptions (:func:`annotate`), counted on a progress bar on stderr
     when ``progress`` (shown for runs longer than two seconds)."""
@@ -440,7 +444,7 @@ def annotated_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: in
             yield annotate(block, run.config)
 
 
-def simulate_run(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None,
+def simulate_run(run: Run, block_size: int | None = None, workers: int | None = None,
                  progress: bool = False) -> xr.Dataset:
     """A prepared run (:func:`prepare`) simulated in memory: the Dataset of :func:`simulate`."""
     parts = list(annotated_blocks(run, block_size, workers, progress))
@@ -448,8 +452,33 @@ def simulate_run(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | 
     return annotate(xr.merge([static_dataset(run), dynamic], combine_attrs="override"), run.config)
 
 
+def world_votes(run: Run, point: int, scenario: int, workers: int | None = None,
+                progress: Callable[[int], object] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """One world of ``run`` (flat sweep point ``point``, scenario index ``scenario``), every replicate, block
+    by block, keeping only what polls sample: ``votes`` (replicate, station, option) int32 as counted and
+    ``voters`` (same shape) the choices of its real voters (None when they are the votes). The numbers are
+    those of ``votes`` and ``voter_votes`` of the whole run at that world (same streams); the voting day
+    (``[timeline]``, its own streams) is not drawn. ``progress`` is called with each block's replicates."""
+    plan = run.plans[point]
+    world = dataclasses.replace(plan, scenarios=(plan.scenarios[scenario],), timeline=None)
+    alone = dataclasses.replace(run, config=plan.config, plans=[world], keep="full")
+    shape = (run.replicates, run.electorate.n_stations, len(run.config.options))
+    votes = np.empty(shape, np.int32)
+    voters = np.empty(shape, np.int32) if world.scenarios[0].blocks else None
+    for block in iter_blocks(alone, workers=workers):
+        at = slice(int(block[schema.REPLICATE][0]), int(block[schema.REPLICATE][-1]) + 1)
+        votes[at] = block["votes"].values[0]
+        if voters is not None:
+            voters[at] = block["voter_votes"].values[0]
+        if progress is not None:
+            progress(at.stop - at.start)
+    if voters is not None and np.array_equal(voters, votes):
+        voters = None
+    return votes, voters
+
+
 def simulate(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
-             block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None, progress: bool = False,
+             block_size: int | None = None, workers: int | None = None, progress: bool = False,
              kernel: str | None = None) -> xr.Dataset:
     """Simulate ``replicates`` elections of ``cfg`` in memory and return the Dataset (see :mod:`simkit.schema`).
     ``kernel``: "numba" (default) or "numpy" (see :mod:`simkit.engine.kernels`); recorded in the attrs.

@@ -237,7 +237,7 @@ def draw_exit_poll(votes: np.ndarray, registered: np.ndarray, design: PollDesign
     """
     stations, inclusion = sample_stations(rng, registered, design.n_stations, design.selection,
                                           region_index if design.by_region else None)
-    station_votes = votes[stations]
+    station_votes = votes[stations].astype(np.int64, copy=False)
     voters = station_votes.sum(axis=-1)
     approached_total = approached_counts(voters, design, rng)
     if design.respondents == "whole_flow":

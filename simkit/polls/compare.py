@@ -24,10 +24,12 @@ poll, so a poll draw depends only on its logical position; the ledger's hypercub
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import xarray as xr
@@ -35,6 +37,8 @@ from scipy import stats
 
 from simkit import schema, streams
 from simkit.schema import ALPHA, INTERVAL
+from simkit.engine.run import prepare, world_votes
+from simkit.progress import progress_bar
 from simkit.paths import set_path
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix
 from simkit.model.exit_poll import PollDesign, design_feasibility, estimate_shares, draw_exit_poll
@@ -42,7 +46,6 @@ from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from simkit.polls.mechanisms import Ballot, Observed, fit_poll
 from simkit.config.polls import check_poll_design
 from simkit.electorate.build import build_electorate
-from simkit.engine.run import simulate
 from simkit.errors import InputError
 
 #: a Monte Carlo p-value needs at least this many replicates at least as extreme; else normal approx.
@@ -92,19 +95,8 @@ class SimulatedElections:
         return self.votes.sum(schema.OPTION).mean(schema.REPLICATE).values
 
 
-def sweep_dims(ds: xr.Dataset) -> list[str]:
-    """Dimensions of ``votes`` that are neither core dims nor ``scenario``: the swept config fields."""
-    core = {schema.REPLICATE, schema.STATION, schema.OPTION, schema.SCENARIO}
-    return [dim for dim in ds["votes"].dims if dim not in core]
-
-
-def baseline_point(ds: xr.Dataset) -> dict[str, int]:
-    """Index of the baseline: the middle value of every swept field, scenario ``honest`` (or the first)."""
-    point = {dim: ds.sizes[dim] // 2 for dim in sweep_dims(ds)}
-    if schema.SCENARIO in ds["votes"].dims:
-        names = list(ds[schema.SCENARIO].values)
-        point[schema.SCENARIO] = names.index("honest") if "honest" in names else 0
-    return point
+#: dims of a simulated election that are not a world dim (a swept config field or ``scenario``)
+CORE_DIMS = (schema.REPLICATE, schema.STATION, schema.OPTION)
 
 
 def election_at(ds: xr.Dataset, point: dict[str, int]) -> SimulatedElections:
@@ -117,11 +109,49 @@ def election_at(ds: xr.Dataset, point: dict[str, int]) -> SimulatedElections:
     return SimulatedElections(votes, registered.values, region_index, ds[schema.REPLICATE].values, voters)
 
 
+@dataclass(frozen=True)
+class Worlds:
+    """The simulated worlds a comparison draws its polls from. ``sizes``: the world dims in order (the swept
+    config fields, then ``scenario`` when the elections have scenarios) and their lengths; ``coords`` their
+    values; ``options`` the option names; ``election(point)`` the elections of one world (``point`` maps world
+    dims to indices). :meth:`of` reads them from a simulated Dataset held in memory; :func:`compare_config`
+    simulates them one world at a time (:func:`simulated_worlds`)."""
+
+    sizes: dict[str, int]
+    coords: dict[str, np.ndarray]
+    options: list[str]
+    election: Callable[[dict[str, int]], SimulatedElections]
+
+    @classmethod
+    def of(cls, ds: xr.Dataset) -> "Worlds":
+        dims = [dim for dim in ds["votes"].dims if dim not in CORE_DIMS]
+        return cls({dim: ds.sizes[dim] for dim in dims}, {dim: ds[dim].values for dim in dims},
+                   [str(name) for name in ds[schema.OPTION].values], functools.partial(election_at, ds))
+
+    @property
+    def sweep_dims(self) -> list[str]:
+        """The world dims that are swept config fields."""
+        return [dim for dim in self.sizes if dim != schema.SCENARIO]
+
+    @property
+    def scenario_names(self) -> list[str] | None:
+        """The scenarios' names, None when the elections have no scenario dim."""
+        return [str(name) for name in self.coords[schema.SCENARIO]] if schema.SCENARIO in self.sizes else None
+
+    def baseline(self) -> dict[str, int]:
+        """Index of the baseline: the middle value of every swept field, scenario ``honest`` (or the first)."""
+        point = {dim: self.sizes[dim] // 2 for dim in self.sweep_dims}
+        names = self.scenario_names
+        if names is not None:
+            point[schema.SCENARIO] = names.index("honest") if "honest" in names else 0
+        return point
+
+
 def _kind(poll: Poll) -> str:
     return "exit_poll" if isinstance(poll, ExitPollConfig) else "quick_count"
 
 
-def polls_at(polls: list[Poll], ds: xr.Dataset, point: dict[str, int]) -> list[Poll]:
+def polls_at(polls: list[Poll], worlds: Worlds, point: dict[str, int]) -> list[Poll]:
     """The polls with the values of swept poll fields (sweep dims named ``exit_poll.<name>.<field>`` or
     ``quick_count.<name>.<field>``) at ``point`` applied. Such sweeps leave the election unchanged."""
     updated = []
@@ -130,7 +160,7 @@ def polls_at(polls: list[Poll], ds: xr.Dataset, point: dict[str, int]) -> list[P
         prefix = f"{_kind(poll)}.{poll.name}."
         for dim, index in point.items():
             if dim.startswith(prefix):
-                raw = set_path(raw, dim.removeprefix(prefix), ds[dim].values[index].item())
+                raw = set_path(raw, dim.removeprefix(prefix), worlds.coords[dim][index].item())
         updated.append(type(poll).model_validate(raw) if raw != poll.model_dump(exclude_none=True) else poll)
     return updated
 
@@ -551,12 +581,14 @@ def _reference(election: SimulatedElections, valid_names: list[str], options: li
     return Reference(shares, official_turnout, tuple(against_all), baseline)
 
 
-def compare_polls(ds: xr.Dataset, polls: list[Poll], *, incumbent: str, invalid: str | None = None,
+def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str, invalid: str | None = None,
                   official: dict[str, int] | None = None, seed: int = 0,
                   scenario_polls: dict[str, list[Poll]] | None = None, misreport: bool = True,
                   against_all: tuple[str, ...] = (), baseline: ErrorBaseline | None = None,
-                  official_turnout: float | None = None, ledger_points: int = LEDGER_POINTS) -> Comparison:
-    """Compare published polls with polls drawn from the simulated elections ``ds`` (see :mod:`simkit.schema`).
+                  official_turnout: float | None = None, ledger_points: int = LEDGER_POINTS,
+                  progress: bool = False) -> Comparison:
+    """Compare published polls with polls drawn from the simulated elections ``ds`` (see :mod:`simkit.schema`;
+    or :class:`Worlds` that give them one world at a time).
 
     ``polls``: exit polls and quick counts (config models). ``incumbent``: the option misreporting
     favours. ``invalid``: the invalid-ballot option, excluded from published shares. ``official``: the
@@ -565,12 +597,15 @@ def compare_polls(ds: xr.Dataset, polls: list[Poll], *, incumbent: str, invalid:
     error class). ``baseline``: the total-survey-error baseline (None: no ``z_total``). ``scenario_polls``:
     per scenario name, the polls as that scenario states them (default: ``polls``). ``misreport=False``
     skips ``misreport_needed``. ``ledger_points``: points of the joint ledger's Latin hypercube (0: none).
+    ``progress``: a progress bar on stderr over the polls drawn (each over every replicate).
     """
-    options = [str(name) for name in ds[schema.OPTION].values]
+
+    worlds = ds if isinstance(ds, Worlds) else Worlds.of(ds)
+    options = worlds.options
     valid_names = [name for name in options if name != invalid]
     valid = np.array([name != invalid for name in options])
-    base = baseline_point(ds)
-    election = election_at(ds, base)
+    base = worlds.baseline()
+    election = worlds.election(base)
     flags = []
     missing = [name for name in valid_names if official and name not in official]
     if missing:
@@ -579,14 +614,19 @@ def compare_polls(ds: xr.Dataset, polls: list[Poll], *, incumbent: str, invalid:
         official = None
     reference = _reference(election, valid_names, options, official, official_turnout, against_all, baseline)
     count = election.count_shares(valid)
-    here = polls_at(polls, ds, base)
+    here = polls_at(polls, worlds, base)
     keys, published = published_vector(here, valid_names)
+    n_worlds = len(worlds.scenario_names or ["honest"]) if published_vector(polls, valid_names)[0] else 0
+    n_points = ledger_points if ledger_axes(worlds, here, invalid) else 0
+    bar = progress_bar(len(polls) * (1 + n_points + n_worlds), enabled=progress, unit="poll")
+    bar.set_description("drawing polls")
     rows, estimates, gaps, designs, mechanisms = [], [], [], [], []
     for p, poll in enumerate(here):
         resolved = resolve_design(poll, options, invalid, election, unbiased=True)
         if resolved.note:
             flags.append(f"{poll.name}: {resolved.note}")
         draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
+        bar.update()
         poll_table = poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
                                with_misreport=misreport)
         if isinstance(poll, ExitPollConfig) and poll.stated_error is not None and poll_table:
@@ -605,16 +645,21 @@ def compare_polls(ds: xr.Dataset, polls: list[Poll], *, incumbent: str, invalid:
         estimates.append(100.0 * draws.shares)
     published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
     joint = joint_test([poll.name for poll in here], keys, gaps, published_gaps) if keys else None
-    ledger = _ledger(ds, polls, options, invalid, incumbent, seed, base, reference, ledger_points)
+    replicates = election.replicates
+    del election, draws  # worlds made on demand are held one at a time
+    with bar:
+        ledger = _ledger(worlds, polls, options, invalid, incumbent, seed, base, reference, ledger_points,
+                         bar.update)
+        scenarios = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, valid_names, seed, base,
+                               reference, bar.update)
     ledger_verdicts(rows, ledger)
-    scenarios = _scenarios(ds, polls, scenario_polls or {}, options, invalid, valid_names, seed, base, reference)
     names = [poll.name for poll in polls]
     published_table = np.array([[100.0 * poll.published.get(name, np.nan) for name in valid_names] for poll in polls])
     data = {"estimate": (("pollster", schema.REPLICATE, schema.OPTION), np.stack(estimates)),
             "published": (("pollster", schema.OPTION), published_table),
             "official": ((schema.OPTION,), reference.official)}
     dataset = xr.Dataset(data, coords={"pollster": names, schema.OPTION: valid_names,
-                                       schema.REPLICATE: election.replicates},
+                                       schema.REPLICATE: replicates},
                          attrs={"units": "percent of valid answers"})
     return Comparison(rows, scenarios, ledger, flags, dataset, joint, designs, mechanisms,
                       baseline.summary() if baseline is not None else [],
@@ -641,7 +686,7 @@ class Axis:
         return math.exp(math.log(low) + u * (math.log(high) - math.log(low))) if self.log else low + u * (high - low)
 
 
-def ledger_axes(ds: xr.Dataset, polls: list[Poll], invalid: str | None) -> list[Axis]:
+def ledger_axes(worlds: Worlds, polls: list[Poll], invalid: str | None) -> list[Axis]:
     """Every stated assumption: each poll's unknown ``stations``, ``sample_size`` (range and other published
     readings), ``response_rate``, its estimator (raw or size-weighted) and, for exit polls with an invalid
     option, the share of invalid-ballot voters who name the incumbent; and every swept config field."""
@@ -661,7 +706,7 @@ def ledger_axes(ds: xr.Dataset, polls: list[Poll], invalid: str | None) -> list[
         axes.append(Axis(f"{prefix}.estimator", p, values=("raw", "weighted")))
         if invalid is not None:
             axes.append(Axis(f"{prefix}.invalid_name_incumbent", p, span=(0.0, 1.0), log=False))
-    axes += [Axis(dim, None, values=tuple(range(ds.sizes[dim]))) for dim in sweep_dims(ds)]
+    axes += [Axis(dim, None, values=tuple(range(worlds.sizes[dim]))) for dim in worlds.sweep_dims]
     return axes
 
 
@@ -687,32 +732,44 @@ def _ledger_design(poll: Poll, p: int, assumed: dict, options: list[str], invali
     return Resolved(design, resolved.note)
 
 
-def _ledger(ds, polls, options, invalid, incumbent, seed, base, reference, points: int) -> list[dict]:
+def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, reference, points: int,
+            tick: Callable[[], object]) -> list[dict]:
     """The rows' z and p at ``points`` points of a Latin hypercube over every stated assumption jointly
-    (:func:`ledger_axes`); one entry per point, poll and published figure, with the assumed values."""
-    axes = ledger_axes(ds, polls_at(polls, ds, base), invalid)
+    (:func:`ledger_axes`); one entry per point, poll and published figure, with the assumed values. The points
+    are visited world by world, the baseline's last (so that worlds simulated on demand are made once each);
+    the entries are in point order. ``tick`` is called after each poll drawn."""
+    axes = ledger_axes(worlds, polls_at(polls, worlds, base), invalid)
     if not axes or points < 1:
         return []
     valid = np.array([name != invalid for name in options])
     unit = stats.qmc.LatinHypercube(d=len(axes), seed=np.random.default_rng([seed, streams.EXIT_POLL])).random(points)
-    entries = []
-    for k, u in enumerate(unit):
-        assumed = {axis.name: axis.at(value) for axis, value in zip(axes, u)}
-        point = {**base, **{axis.name: assumed[axis.name] for axis in axes if axis.poll is None}}
-        election = election_at(ds, point)
-        count = election.count_shares(valid)
-        for p, poll in enumerate(polls_at(polls, ds, point)):
+    assumed_at = [{axis.name: axis.at(value) for axis, value in zip(axes, u)} for u in unit]
+    points_at = [{**base, **{axis.name: assumed[axis.name] for axis in axes if axis.poll is None}}
+                 for assumed in assumed_at]
+    order = sorted(range(points), key=lambda k: (points_at[k] == base, sorted(points_at[k].items())))
+    entries: dict[int, list[dict]] = {}
+    election, at = None, None
+    for k in order:
+        assumed, point = assumed_at[k], points_at[k]
+        if point != at:
+            election = None  # let the previous world go before the next is made
+            election, at = worlds.election(point), point
+            count = election.count_shares(valid)
+        entries[k] = []
+        for p, poll in enumerate(polls_at(polls, worlds, point)):
             resolved = _ledger_design(poll, p, assumed, options, invalid, incumbent, election)
             draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
+            tick()
             mine = {name: (float(value) if isinstance(value, (int, float, np.number)) else value)
                     for name, value in assumed.items()
-                    if name.startswith(f"{_kind(poll)}.{poll.name}.") or name in sweep_dims(ds)}
+                    if name.startswith(f"{_kind(poll)}.{poll.name}.") or name in worlds.sweep_dims}
             for row in poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
                                  with_misreport=False):
-                entries.append({"point": k, "assumed": mine, "pollster": poll.name, "option": row["option"],
-                                "gap_sd": row["gap_sd"], "z": row["z"], "p_value": row["p_value"], "z_total": row["z_total"],
-                                "p_total": row["p_total"], "feasibility": resolved.note or "feasible"})
-    return entries
+                entries[k].append({"point": k, "assumed": mine, "pollster": poll.name, "option": row["option"],
+                                   "gap_sd": row["gap_sd"], "z": row["z"], "p_value": row["p_value"],
+                                   "z_total": row["z_total"], "p_total": row["p_total"],
+                                   "feasibility": resolved.note or "feasible"})
+    return [entry for k in range(points) for entry in entries[k]]
 
 
 def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
@@ -733,7 +790,8 @@ def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
                    "rejected everywhere" if not consistent.any() else "depends")
 
 
-def _scenarios(ds, polls, scenario_polls, options, invalid, valid_names, seed, base, reference) -> list[dict]:
+def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_names, seed, base, reference,
+               tick: Callable[[], object]) -> list[dict]:
     """Per scenario, the polls as configured: Hotelling T² of the published gaps (published − official)
     against the simulated (poll − count) of that scenario's world."""
     keys, published = published_vector(polls, valid_names)
@@ -741,22 +799,27 @@ def _scenarios(ds, polls, scenario_polls, options, invalid, valid_names, seed, b
         return []
     valid = np.array([name != invalid for name in options])
     published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
-    has_scenarios = schema.SCENARIO in ds["votes"].dims
-    names = [str(name) for name in ds[schema.SCENARIO].values] if has_scenarios else ["honest"]
-    results = []
-    for index, name in enumerate(names):
+    has_scenarios = worlds.scenario_names is not None
+    names = worlds.scenario_names if has_scenarios else ["honest"]
+    base_scenario = base.get(schema.SCENARIO)
+    # the baseline's world first: the ledger left it in hand
+    order = sorted(range(len(names)), key=lambda index: index != base_scenario)
+    results = {}
+    for index in order:
+        name = names[index]
         point = {**base, schema.SCENARIO: index} if has_scenarios else base
-        election = election_at(ds, point)
+        election = worlds.election(point)
         count = election.count_shares(valid)
-        stated = polls_at(scenario_polls.get(name, polls), ds, point)
+        stated = polls_at(scenario_polls.get(name, polls), worlds, point)
         gaps = []
         for p, poll in enumerate(stated):
             design = resolve_design(poll, options, invalid, election, unbiased=False).design
             gaps.append(draw_polls(election.for_poll(poll), design, seed, p).shares - count)
+            tick()
         test = joint_test([poll.name for poll in stated], keys, gaps, published_gaps)
-        results.append({"scenario": name, "count_turnout": 100.0 * float(
-            election.votes.values.sum(axis=(-2, -1)).mean() / election.registered.sum()), **test})
-    return results
+        results[index] = {"scenario": name, "count_turnout": 100.0 * float(
+            election.votes.values.sum(axis=(-2, -1)).mean() / election.registered.sum()), **test}
+    return [results[index] for index in range(len(names))]
 
 
 def scenario_polls(cfg, polls: list) -> dict[str, list]:
@@ -770,12 +833,39 @@ def scenario_polls(cfg, polls: list) -> dict[str, list]:
     return result
 
 
+def simulated_worlds(run, workers: int | None = None, progress: bool = False) -> Worlds:
+    """The worlds of ``run`` (a :class:`simkit.engine.run.Run`) simulated on demand, one at a time
+    (:func:`simkit.engine.run.world_votes`): memory holds one world's votes (and voters) as int32, whatever the
+    number of sweep points and scenarios. The last world asked for is kept until another is asked for."""
+    sweep = {path: np.asarray(values, dtype=float) for path, values in run.config.sweep.items()}
+    sizes = {**{path: len(values) for path, values in sweep.items()}, schema.SCENARIO: len(run.scenario_names)}
+    coords = {**sweep, schema.SCENARIO: np.array(run.scenario_names)}
+    _, region_index = np.unique(np.array(run.electorate.region_names)[run.electorate.region_index],
+                                return_inverse=True)
+    dims = (schema.REPLICATE, schema.STATION, schema.OPTION)
+    held: dict[tuple, SimulatedElections] = {}
+
+    def election(point: dict[str, int]) -> SimulatedElections:
+        key = tuple(point[dim] for dim in sizes)
+        if key not in held:
+            held.clear()
+            flat = int(np.ravel_multi_index(key[:-1], tuple(sizes.values())[:-1])) if sweep else 0
+            with progress_bar(run.replicates, enabled=progress) as bar:
+                votes, voters = world_votes(run, flat, key[-1], workers, bar.update)
+            held[key] = SimulatedElections(xr.DataArray(votes, dims=dims), run.electorate.registered, region_index,
+                                 np.arange(run.replicates),
+                                 None if voters is None else xr.DataArray(voters, dims=dims))
+        return held[key]
+
+    return Worlds(sizes, coords, list(run.config.option_names), election)
+
+
 def compare_config(cfg, *, replicates: int | None = None, seed: int | None = None, ds: xr.Dataset | None = None,
                    source: str = "config", history: Path | str | None = DEFAULT_HISTORY,
                    ledger_points: int | None = None, progress: bool = False) -> Comparison:
     """The whole comparison for a config: check its poll designs against the electorate, simulate
-    ``replicates`` elections with full station-level output (unless ``ds`` gives them; a progress bar on
-    stderr with ``progress``) and compare every
+    ``replicates`` elections (unless ``ds`` gives them: then one world at a time, each held only while its
+    polls are drawn, with a progress bar when ``progress``) and compare every
     ``[[exit_poll]]`` and ``[[quick_count]]`` with the official count of ``[observed]``, under the
     total-survey-error baseline of the ``history`` table (None: sampling error only).
 
@@ -792,15 +882,16 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
         problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
         if problems:
             raise InputError(f"{source}: {problems[0]}")
-    if ds is None:
-        ds = simulate(cfg, replicates=replicates, seed=seed, keep="full", progress=progress)
+    worlds = Worlds.of(ds) if ds is not None else simulated_worlds(
+        prepare(cfg, replicates, seed, "full", source=source), progress=progress)
     observed = cfg.observed
     turnout = 100.0 * observed.ballots / observed.registered if observed.ballots and observed.registered else None
-    comparison = compare_polls(ds, polls, incumbent=cfg.leader, invalid=invalid, official=dict(observed.votes) or None,
+    comparison = compare_polls(worlds, polls, incumbent=cfg.leader, invalid=invalid, official=dict(observed.votes) or None,
                          seed=seed if seed is not None else cfg.run.seed, scenario_polls=scenario_polls(cfg, polls),
                          against_all=tuple(option.name for option in cfg.options if option.kind == "against_all"),
                          baseline=baseline, official_turnout=turnout,
-                         ledger_points=LEDGER_POINTS if ledger_points is None else ledger_points)
+                         ledger_points=LEDGER_POINTS if ledger_points is None else ledger_points,
+                         progress=progress)
     comparison.context.update(title=cfg.title, option_labels={option.name: option.label or option.name
                                                               for option in cfg.options})
     return comparison

@@ -72,7 +72,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
                        "from a config)", scenarios="no config given")
     else:
         reason = analyses.polls_omission(cfg)
-        ds = analyses.simulate(cfg, replicates, seed, full=reason is None, progress=progress)
+        ds = analyses.simulate(cfg, replicates, seed, progress=progress)
         if reason:
             omitted["polls"] = reason
         if not cfg.scenario:
@@ -80,7 +80,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     with progress_bar(len(STEPS), enabled=progress, unit="step") as bar:
         bar.set_description("polls")
         if cfg is not None and "polls" not in omitted:
-            comparison = analyses.compare(cfg, ds, seed, str(config))
+            comparison = analyses.compare(cfg, replicates, seed, str(config), progress)
         bar.update()
         bar.set_description("forensics")
         if returns_ds is not None:

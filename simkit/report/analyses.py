@@ -37,9 +37,10 @@ class Forensics:
     seed: int
 
 
-def simulate(cfg, replicates: int | None, seed: int | None, full: bool, progress: bool) -> xr.Dataset:
-    """The config's elections (station-level output when ``full``, which the polls need)."""
-    return engine.simulate(cfg, replicates=replicates, seed=seed, keep="full" if full else "summary", progress=progress)
+def simulate(cfg, replicates: int | None, seed: int | None, progress: bool) -> xr.Dataset:
+    """The config's elections, national and regional totals (what the report's tables show; the polls draw
+    their own station-level worlds one at a time, :func:`compare`)."""
+    return engine.simulate(cfg, replicates=replicates, seed=seed, keep="summary", progress=progress)
 
 
 def polls_omission(cfg) -> str | None:
@@ -51,9 +52,10 @@ def polls_omission(cfg) -> str | None:
     return None
 
 
-def compare(cfg, ds: xr.Dataset, seed: int, source: str):
-    """:func:`simkit.polls.compare.compare_config` on the simulated ``ds``."""
-    return compare_config(cfg, ds=ds, seed=seed, source=source)
+def compare(cfg, replicates: int | None, seed: int, source: str, progress: bool):
+    """:func:`simkit.polls.compare.compare_config`: the same elections as :func:`simulate` (same replicates and
+    seed), simulated one world at a time with station-level votes, so that memory holds one world."""
+    return compare_config(cfg, replicates=replicates, seed=seed, source=source, progress=progress)
 
 
 def load(returns: Path | None, preset: str | None, map_path: Path | None) -> xr.Dataset:

@@ -1,0 +1,206 @@
+"""Peak memory of simkit's commands at two numbers of replicates: memory is bounded by the block, not the run.
+
+Runs each command as a child process and samples the memory of its whole process tree (the command and its
+worker processes) every :data:`SAMPLE_SECONDS` as the sum of their proportional set sizes (PSS: a page shared
+by forked workers counts once in total, not once per process); reports the peak, the CPU seconds of the tree
+and the wall time. Commands (the flagship's scenarios config: 3 sweep points × 5 count-matched scenarios):
+
+- ``run``: ``simkit run CONFIG --replicates N -o RESULT.zarr --quiet`` (full station-level output streamed to
+  zarr block by block);
+- ``run-summary``: ``simkit run CONFIG --replicates N`` (no output: the printed summary; totals only);
+- ``compare``: ``simkit compare CONFIG --replicates N --json`` (one world simulated at a time);
+- ``report``: ``simkit report CONFIG --replicates N -o REPORT.html`` (totals-only simulation, then the polls as
+  ``compare``).
+
+Checks, per command (exit code 1 when one fails):
+
+- ``run`` and ``run-summary``: the peak at the larger size is at most the peak at the smaller size times
+  (1 + :data:`GROWTH_TOLERANCE`) plus :data:`GROWTH_SLACK_MB` (allocator and interpreter noise);
+- ``compare`` and ``report``: hold one world (every replicate's station votes of one sweep point and scenario, int32,
+  and its voters' choices where a manipulation acts on voters) and each poll's draws over every replicate, so
+  their peak may grow by that much and no more (:func:`_held_mb`) plus the same tolerance;
+- every command: the peak at the larger size within :data:`LIMIT_MB` (1.5 GB, the target of issue 19).
+
+Usage::
+
+    python benchmarks/memory.py [--sizes 100 1000] [--commands run run-summary compare] [--config PATH]
+                                [--smoke] [--json]
+
+``--smoke`` runs a small synthetic election at 4 and 16 replicates (no claims; for CI).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = REPO / "configs" / "kazakhstan-2022-scenarios.toml"
+#: seconds between samples of the process tree's memory
+SAMPLE_SECONDS = 0.2
+#: relative growth of the peak allowed between the two sizes (allocator fragmentation, larger progress state)
+GROWTH_TOLERANCE = 0.10
+#: absolute growth allowed on top (MB): the interpreter, imports and the allocator's arenas vary by this much
+GROWTH_SLACK_MB = 64
+#: the peak allowed at the larger size (MB)
+LIMIT_MB = 1500
+MB = 2**20
+COMMANDS = ("run", "run-summary", "compare", "report")
+
+
+def _tree_memory(process: psutil.Process) -> int:
+    """Bytes of memory of ``process`` and all its descendants (sum of PSS; RSS where PSS is not available)."""
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            info = member.memory_full_info()
+        except psutil.AccessDenied:
+            info = member.memory_info()
+        except psutil.NoSuchProcess:
+            continue
+        total += getattr(info, "pss", info.rss)
+    return total
+
+
+def _tree_cpu(process: psutil.Process, seen: dict[int, float]) -> None:
+    """Record the CPU seconds of every live member of the tree (children that ended are counted by the
+    parent's ``children_*`` times)."""
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            times = member.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seen[member.pid] = times.user + times.system
+
+
+def measure(arguments: list[str]) -> dict:
+    """Run ``python -m simkit.cli.main ARGUMENTS``; its peak tree memory (MB), CPU seconds and wall seconds."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "simkit.cli.main", *arguments], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, env=env, cwd=REPO)
+    process = psutil.Process(child.pid)
+    peak, cpu = 0, {}
+    try:
+        while child.poll() is None:
+            try:
+                peak = max(peak, _tree_memory(process))
+                _tree_cpu(process, cpu)
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(SAMPLE_SECONDS)
+        stderr = child.communicate()[1].decode(errors="replace")
+    finally:  # interrupted or terminated: the command (which stops its own workers) ends with this script
+        if child.poll() is None:
+            child.terminate()
+            child.wait()
+    wall = time.perf_counter() - start
+    if child.returncode != 0:
+        raise SystemExit(f"simkit {' '.join(arguments)}: exit {child.returncode}: {stderr.strip()[-500:]}")
+    return {"peak_mb": peak / MB, "cpu_seconds": sum(cpu.values()), "wall_seconds": wall}
+
+
+def _arguments(command: str, config: Path, replicates: int, folder: str) -> list[str]:
+    if command == "run":
+        return ["run", str(config), "--replicates", str(replicates), "-o", f"{folder}/r{replicates}.zarr", "--quiet",
+                "--overwrite"]
+    if command == "run-summary":
+        return ["run", str(config), "--replicates", str(replicates)]
+    if command == "report":
+        return ["report", str(config), "--replicates", str(replicates), "-o", f"{folder}/r{replicates}.html",
+                "--overwrite"]
+    return ["compare", str(config), "--replicates", str(replicates), "--json"]
+
+
+def _held_mb(config: Path, replicates: int) -> float:
+    """MB that ``compare`` holds by design for ``replicates``: one world's votes and voters (int32, replicates ×
+    stations × options × 4 bytes × 2) and each poll's draws (respondents by true and by reported vote, int64,
+    replicates × the poll's stations at its range midpoint × options × 8 bytes × 2, twice while the replicates
+    are stacked)."""
+    sys.path.insert(0, str(REPO))
+    import simkit
+    from simkit.config.polls import midpoint
+
+    cfg = simkit.load_config(config)
+    options = len(cfg.options)
+    world = replicates * cfg.electorate.stations * options * 4 * 2
+    polls = sum(round(midpoint(poll.stations)) for poll in [*cfg.exit_poll, *cfg.quick_count])
+    draws = replicates * polls * options * 8 * 2 * 2
+    return (world + draws) / MB
+
+
+def check(command: str, small: dict, large: dict, extra_mb: float) -> list[str]:
+    """Failures of ``command``'s bound (empty when it holds)."""
+    allowed = small["peak_mb"] * (1 + GROWTH_TOLERANCE) + GROWTH_SLACK_MB + extra_mb
+    problems = []
+    if large["peak_mb"] > allowed:
+        problems.append(f"{command}: peak {large['peak_mb']:.0f} MB at {large['replicates']} replicates exceeds "
+                        f"{allowed:.0f} MB allowed from {small['peak_mb']:.0f} MB at {small['replicates']}")
+    if large["peak_mb"] > LIMIT_MB:
+        problems.append(f"{command}: peak {large['peak_mb']:.0f} MB above {LIMIT_MB} MB")
+    return problems
+
+
+#: ``--smoke``: the electorate shrunk to this many stations (register in proportion)
+SMOKE_STATIONS = 1_200  # the flagship's largest poll samples 1,000 stations
+
+
+def _smoke_config(config: Path, folder: str) -> Path:
+    """``config`` on a small electorate (:data:`SMOKE_STATIONS` stations), for ``--smoke``."""
+    path = Path(folder) / "smoke.toml"
+    path.write_text(f'extends = "{config.resolve().as_posix()}"\n[electorate]\nstations = {SMOKE_STATIONS}\n'
+                    f'registered = {SMOKE_STATIONS * 1_200}\n')
+    return path
+
+
+def _exit_on_terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_terminate)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs=2, default=None, metavar=("SMALL", "LARGE"),
+                        help="replicates of the two runs (default 100 1000; smoke 4 16)")
+    parser.add_argument("--commands", nargs="+", choices=COMMANDS, default=list(COMMANDS))
+    parser.add_argument("--config", type=Path, default=CONFIG)
+    parser.add_argument("--smoke", action="store_true", help="a small electorate, tiny sizes (no claims)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    small_n, large_n = args.sizes or ((4, 16) if args.smoke else (100, 1000))
+    report = {"config": str(args.config), "sizes": [small_n, large_n], "smoke": args.smoke,
+              "tolerance": {"relative": GROWTH_TOLERANCE, "slack_mb": GROWTH_SLACK_MB, "limit_mb": LIMIT_MB},
+              "commands": {}, "problems": []}
+    with tempfile.TemporaryDirectory(prefix="simkit-memory-") as folder:
+        config = _smoke_config(args.config, folder) if args.smoke else args.config
+        for command in args.commands:
+            results = []
+            for replicates in (small_n, large_n):
+                results.append({"replicates": replicates, **measure(_arguments(command, config, replicates, folder))})
+                print(f"{command} {json.dumps(results[-1])}", file=sys.stderr, flush=True)
+            extra = (_held_mb(config, large_n) - _held_mb(config, small_n)) if command in ("compare", "report") else 0.0
+            report["commands"][command] = results
+            report["problems"] += check(command, results[0], results[1], extra)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"peak memory of the process tree (PSS, MB), {args.config.name}; bound: larger ≤ smaller × "
+              f"{1 + GROWTH_TOLERANCE:.2f} + {GROWTH_SLACK_MB} MB (compare: + one world), and ≤ {LIMIT_MB} MB")
+        for command, results in report["commands"].items():
+            cells = "   ".join(f"{r['replicates']:>5} replicates: {r['peak_mb']:7.0f} MB, "
+                               f"{r['cpu_seconds']:7.1f} CPU s, {r['wall_seconds']:7.1f} s" for r in results)
+            print(f"  {command:<12} {cells}")
+        print("bound holds" if not report["problems"] else "\n".join(report["problems"]))
+    return 1 if report["problems"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
