@@ -129,7 +129,7 @@ print("top regions by excess votes:", [row["region"] for row in results["stuffin
 # reproduce those totals. We planted 0.10.
 
 # %%
-from simkit import infer as inference
+from simkit import inference
 from simkit.config_infer import InferConfig, InferenceSettings
 
 prior = InferConfig(path="manipulation.coercion.share", prior="uniform", low=0.0, high=0.3)

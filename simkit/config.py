@@ -454,7 +454,18 @@ def cross_check(cfg: Config) -> list[str]:
     problems += _manipulation_problems(cfg, region_names)
     problems += _poll_problems(cfg)
     problems += _sweep_problems(cfg)
+    if cfg.infer and not problems:  # the [[infer]] checks build configs from this one: it must be sound first
+        problems += infer_problems(cfg, cfg.infer, cfg.inference or InferenceSettings(), raw_problems)
     return problems
+
+
+def raw_problems(raw: dict) -> list[str]:
+    """Every problem of raw config data: its validation, else its cross-checks (``dotted.field: problem``)."""
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as error:
+        return _pydantic_problems(error, raw)
+    return cross_check(cfg)
 
 
 def _poll_problems(cfg: Config) -> list[str]:
