@@ -125,7 +125,7 @@ print("top regions by excess votes:", [row["region"] for row in results["stuffin
 # %% [markdown]
 # ## Inference: how much coercion do the published totals imply?
 # Suppose only the national and regional totals of the `coercion` scenario were published (as in
-# Kazakhstan). ABC-SMC (`simkit.infer`) puts a uniform prior on the coerced share and asks which values
+# Kazakhstan). ABC-SMC (`simkit.inference`) puts a uniform prior on the coerced share and asks which values
 # reproduce those totals. We planted 0.10.
 
 # %%

@@ -51,19 +51,20 @@ def dispersion_problems(limit: float, model: str, dispersion: float) -> list[str
     return []
 
 
-def unreachable_mean(model: str, target: float, sd: float) -> list[str]:
-    """A problem when no latent location gives station turnout of expectation ``target`` under ``model``
-    (logit_normal or truncated_normal) with latent SD ``sd``: the solved location is checked by recomputing
-    its mean (to 1e-6)."""
+def unreachable_means(model: str, targets: dict[str, float], sd: float) -> list[str]:
+    """``field: problem`` for each of ``targets`` (field name → mean) that no latent location reaches: station
+    turnout (or the leader's share) of expectation ``target`` under ``model`` (logit_normal or
+    truncated_normal) with latent SD ``sd``; the solved locations (one vectorised solve) are checked by
+    recomputing their means (to 1e-6)."""
     from .model.latent import logit_normal_mean, truncated_normal_mean
     from .model.turnout import turnout_locations
 
-    location = turnout_locations(model, [target], sd)
-    achieved = float((logit_normal_mean if model == "logit_normal" else truncated_normal_mean)(location, sd)[0])
-    if abs(achieved - target) > 1e-6:
-        return [f"{target:g} cannot be reached by a {model} model of dispersion {sd:g} (nearest: {achieved:.4g}); "
-                f"lower the dispersion"]
-    return []
+    values = np.array(list(targets.values()), float)
+    location = turnout_locations(model, values, sd)
+    achieved = (logit_normal_mean if model == "logit_normal" else truncated_normal_mean)(location, sd)
+    return [f"{field}: {target:g} cannot be reached by a {model} model of dispersion {sd:g} (nearest: {got:.4g}); "
+            f"lower the dispersion" for field, target, got in zip(targets, values, achieved)
+            if abs(got - target) > 1e-6]
 
 
 class Region(Block):
@@ -163,8 +164,7 @@ class Turnout(Block):
         if not problems and self.model != "beta":
             means = {"mean": self.mean,
                      **{f"regional_mean.{name}": value for name, value in self.regional_mean.items()}}
-            problems = [f"{field}: {problem}" for field, target in means.items()
-                        for problem in unreachable_mean(self.model, target, self.dispersion)]
+            problems = unreachable_means(self.model, means, self.dispersion)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -193,8 +193,7 @@ class Preferences(Block):
         problems = dispersion_problems(PREFERENCE_DISPERSION_LIMITS[self.model], self.model, self.dispersion)
         leader = self.leader or max(self.shares, key=self.shares.get, default=None)
         if not problems and self.model == "truncated_normal" and leader in self.shares:
-            problems = [f"shares.{leader}: {problem}"
-                        for problem in unreachable_mean(self.model, self.shares[leader], self.dispersion)]
+            problems = unreachable_means(self.model, {f"shares.{leader}": self.shares[leader]}, self.dispersion)
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -165,6 +165,9 @@ class InferenceSettings(_Block):
     scenario: str | None = Field(None, description="scenario simulated (default: the config's last)")
     seed: int = Field(0, ge=0, le=MAX_SEED)
     workers: int = Field(2, ge=1, le=1024, description="processes simulating particles")
+    kernel: Literal["numpy", "numba"] = Field(
+        "numba", description="the engine's kernel for the honest count (simkit.kernels; numba where it supports "
+        "the model, numpy elsewhere)")
 
     @model_validator(mode="after")
     def _noise_non_negative(self) -> "InferenceSettings":

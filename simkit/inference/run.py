@@ -51,7 +51,7 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     if not statistics.names:
         raise ConfigError(["observed: none of the inference.statistics is given in [observed]"])
     priors = [Prior(block) for block in blocks]
-    simulator = Simulator(cfg, blocks, statistics, scenario)
+    simulator = Simulator(cfg, blocks, statistics, scenario, settings.kernel)
     median = np.array([p.block.distribution().ppf(0.5) for p in priors])
     with Simulations(simulator, settings.workers, client) as simulations:
         def simulate_many(values: np.ndarray, stage: int) -> np.ndarray:

@@ -31,7 +31,8 @@ class Simulator:
     """``simulator(values (n_param,), seed) -> statistics (n_stat,)``: one election of the config's chosen
     scenario with the inferred fields set; NaN statistics when the values make an invalid config."""
 
-    def __init__(self, cfg: Config, blocks: list[InferConfig], statistics: Statistics, scenario: str):
+    def __init__(self, cfg: Config, blocks: list[InferConfig], statistics: Statistics, scenario: str,
+                 kernel: str = "numpy"):
         raw = cfg.raw()
         for key in ("sweep", "infer", "inference"):
             raw.pop(key, None)
@@ -40,6 +41,7 @@ class Simulator:
         self.raw = raw
         self.blocks = blocks
         self.statistics = statistics
+        self.kernel = kernel
         self.electorate = build_electorate(cfg.electorate)
         self.region_registered = self.electorate.region_registered()
         self.poll_election = None
@@ -80,28 +82,29 @@ class Simulator:
         plan = engine.make_plan(cfg, self.electorate)
         timeline = None
         if self.statistics.timeline:
-            ballots, votes, voters, timeline = timeline_replicate(plan, cfg, self.electorate, seed)
+            ballots, votes, voters, timeline = timeline_replicate(plan, cfg, self.electorate, seed, self.kernel)
         else:
-            ballots, votes, voters = manipulated_replicate(plan, cfg, self.electorate, seed)
+            ballots, votes, voters = manipulated_replicate(plan, cfg, self.electorate, seed, self.kernel)
         polls = self.poll_shares(cfg, voters, seed) if self.statistics.polls else None
         return compute_statistics(self.statistics, ballots, votes, self.electorate.region_index,
                                   self.electorate.registered, self.region_registered, polls, timeline)
 
 
-def manipulated_replicate(plan, cfg: Config, electorate, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def manipulated_replicate(plan, cfg: Config, electorate, seed: int, kernel: str = "numpy"
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One election of the plan's (single) scenario: ``ballots`` (station,) and ``votes`` (station, option) as
     counted, and ``voters`` (station, option), the ballots of real voters, whom exit polls interview (see
-    :func:`simkit.engine.manipulate`)."""
-    ballots, votes = engine.honest_replicate(plan, electorate, seed, 0)
+    :func:`simkit.engine.manipulate`); ``kernel`` draws the honest count (:func:`simkit.engine.honest_replicate`)."""
+    ballots, votes = engine.honest_replicate(plan, electorate, seed, 0, kernel)
     ballots, votes, _, _, voters = engine.manipulate(plan.scenarios[0], cfg, electorate, seed, 0, ballots, votes)
     return ballots, votes, voters
 
 
-def timeline_replicate(plan, cfg: Config, electorate, seed: int
+def timeline_replicate(plan, cfg: Config, electorate, seed: int, kernel: str = "numpy"
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`manipulated_replicate` and the election's timeline: cumulative ballots (region, report + 1), the
     honest voters' arrivals and each block's added ballots drawn as the engine draws them."""
-    honest_ballots, honest_votes = engine.honest_replicate(plan, electorate, seed, 0)
+    honest_ballots, honest_votes = engine.honest_replicate(plan, electorate, seed, 0, kernel)
     additions = []
     ballots, votes, _, _, voters = engine.manipulate(plan.scenarios[0], cfg, electorate, seed, 0, honest_ballots,
                                                      honest_votes, additions)

@@ -15,12 +15,6 @@ moved by a Gaussian with its optimal local covariance (Filippi et al. 2013, on t
 weighted prior × kernel / proposal. The run ends at the generation whose ε reaches ``final_tolerance`` (or
 after ``max_generations``, or before a generation whose ESS falls below ``min_ess``).
 
-Reusing simulations: every generation's simulations stay valid draws of the model at their parameters; at
-the final tolerance, the particles of all kept generations are weighted together as one sample from the
-mixture of their proposals (deterministic-mixture importance weights, Owen & Zhou 2000: prior × kernel /
-Σ_g n_g q_g / Σ_g n_g), which adds the earlier generations' effective samples instead of discarding them
-(``recycle``).
-
 ``adjustment = "linear"`` applies the Beaumont, Zhang & Balding (2002) regression adjustment to the final
 particles: it treats the whole kernel as ABC slack, so where the evidence has real observation noise it is
 overconfident.
