@@ -156,6 +156,8 @@ class InferenceSettings(_Block):
     adjustment: Literal["none", "linear"] = Field(
         "none", description="linear: Beaumont et al. (2002) regression adjustment of the final particles; "
         "NOT calibrated when the evidence has observation noise (SBC coverage of 90% intervals: 0.70)")
+    recycle: bool = Field(True, description="pool every generation's simulations, weighted at the final tolerance "
+                          "(the posterior's effective sample size adds up; simkit.inference.smc.recycle)")
     summaries: Literal["regression+national", "regression", "raw"] = Field(
         "regression+national", description="regression: Fearnhead-Prangle projections (one per parameter); "
         "+national: and the national count's statistics; raw: every statistic")

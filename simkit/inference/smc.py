@@ -15,6 +15,11 @@ moved by a Gaussian with its optimal local covariance (Filippi et al. 2013, on t
 weighted prior × kernel / proposal. The run ends at the generation whose ε reaches ``final_tolerance`` (or
 after ``max_generations``, or before a generation whose ESS falls below ``min_ess``).
 
+Reusing simulations (``recycle``, default on): every generation's simulations are valid draws of the model
+at their parameters; at the final tolerance each generation is an importance sample of the ABC posterior
+(prior × kernel / its own proposal), and :func:`recycle` pools them with weights scaled by each one's
+effective sample size (Nguyen, Le Corff & Moulines 2014), instead of keeping only the last generation.
+
 ``adjustment = "linear"`` applies the Beaumont, Zhang & Balding (2002) regression adjustment to the final
 particles: it treats the whole kernel as ABC slack, so where the evidence has real observation noise it is
 overconfident.
@@ -183,6 +188,7 @@ def abc_smc(simulate_many: Callable[[np.ndarray, int], np.ndarray], priors: list
     log_weights = np.where(np.isfinite(pilot_stats).all(axis=1), 0.0, -np.inf)
     tolerance = math.inf
     history = []
+    pool = [(u, distances, log_weights)]  # every generation: u, distances, log(prior / proposal) (pilot: 0)
     for generation in range(1, settings.max_generations + 1):
         new_tolerance = next_tolerance(log_weights, distances, summaries, tolerance, settings.final_tolerance,
                                        settings.ess_fraction)
@@ -200,6 +206,7 @@ def abc_smc(simulate_many: Callable[[np.ndarray, int], np.ndarray], priors: list
         log_prior = sum(p.log_density_unconstrained(new_u[:, k]) for k, p in enumerate(priors))
         log_proposal = _log_mixture_density(new_u, u, parent_w, covariances)
         new_log_weights = log_prior + log_kernel(new_distances, summaries.kernel_sd(new_tolerance)) - log_proposal
+        pool.append((new_u, new_distances, log_prior - log_proposal))
         ess = effective_sample_size(new_log_weights)
         record = {"generation": generation, "tolerance": float(new_tolerance), "ess": ess, "simulations": n,
                   "kept": ess >= settings.min_ess or not history}
@@ -212,10 +219,34 @@ def abc_smc(simulate_many: Callable[[np.ndarray, int], np.ndarray], priors: list
         if tolerance <= settings.final_tolerance:
             break
     weights = np.exp(log_weights - logsumexp(log_weights))
+    if settings.recycle:
+        u, distances, weights = recycle(pool, summaries.kernel_sd(tolerance))
+        say(f"recycled: every generation's simulations at tolerance {tolerance:.3g}, ESS "
+            f"{effective_sample_size(np.log(np.maximum(weights, 1e-300))):.0f} of {len(weights)}")
     if settings.adjustment == "linear":
         u = regression_adjust(u, distances, weights)
     values = np.column_stack([p.to_value(u[:, k]) for k, p in enumerate(priors)])
     return values, weights, summaries, tolerance, history
+
+
+def recycle(pool: list[tuple[np.ndarray, np.ndarray, np.ndarray]], kernel_sd: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every generation's particles weighted at the final kernel and pooled (Nguyen, Le Corff & Moulines 2014,
+    recycling the past particles of an SMC sampler): ``pool`` holds per generation u (n_g, n_param), distances
+    (n_g, n_summary) and log(prior / proposal) (n_g,) (the pilot's proposal is the prior: 0). Each generation is
+    an importance sample of the final ABC posterior with weights prior × kernel / its own proposal; the
+    normalised weights of generation g are scaled by λ_g ∝ its ESS, the combination of independent
+    self-normalised estimators that adds their effective sizes. Returns u (Σ n_g, n_param), distances and
+    normalised weights."""
+    parts, scales = [], []
+    for _, distances, log_ratio in pool:
+        log_w = log_ratio + log_kernel(distances, kernel_sd)
+        ess = effective_sample_size(log_w)
+        parts.append(np.exp(log_w - logsumexp(log_w)) if ess > 0 else np.zeros(len(log_w)))
+        scales.append(ess)
+    scales = np.array(scales) / sum(scales)
+    weights = np.concatenate([scale * part for scale, part in zip(scales, parts)])
+    return (np.concatenate([u for u, _, _ in pool]), np.concatenate([d for _, d, _ in pool]), weights / weights.sum())
 
 
 def regression_adjust(u: np.ndarray, distances: np.ndarray, weights: np.ndarray) -> np.ndarray:
