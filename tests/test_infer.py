@@ -110,6 +110,27 @@ def test_logit_shift_moves_every_regional_mean_by_the_same_logit():
     assert logit(means["south"]) - logit(0.8) == pytest.approx(0.4)
 
 
+def test_recycled_generations_add_their_effective_sizes_and_keep_the_target():
+    """Two importance samples of the target N(0, 1) (flat prior, kernel exp(-u²/2)), from different proposals:
+    pooled with weights scaled by their ESS, the ESS is the sum of theirs (exactly: the weights of the
+    combination are λ_g w_g with λ_g ∝ 1 / Σ w_g²), and the weighted mean and variance are the target's within
+    4 standard errors."""
+    rng = np.random.default_rng(3)
+    uniform = rng.uniform(-10, 10, 4000)
+    wide = 1.0 + 2.0 * rng.standard_normal(3000)
+    pool = [(uniform[:, None], uniform[:, None], np.full(4000, math.log(20.0))),
+            (wide[:, None], wide[:, None], -stats.norm(1.0, 2.0).logpdf(wide))]
+    ess = [inference.effective_sample_size(log_ratio + inference.smc.log_kernel(d, np.ones(1)))
+           for _, d, log_ratio in pool]
+    u, _, weights = inference.smc.recycle(pool, np.ones(1))
+    pooled = inference.effective_sample_size(np.log(weights))
+    assert pooled == pytest.approx(sum(ess), rel=1e-9)
+    mean = weights @ u[:, 0]
+    variance = weights @ (u[:, 0] - mean) ** 2
+    assert abs(mean) < 4 / math.sqrt(pooled)
+    assert abs(variance - 1) < 4 * math.sqrt(2 / pooled)
+
+
 # -- calibration ------------------------------------------------------------------------------------------
 
 #: calibration data sets: half in CI (the test's size, not its assertion, changes: the chi-square test and the
