@@ -38,7 +38,7 @@ CONTRAST = ("russia-2011", "russia-2018")
 
 def load_election(preset: str):
     """One election of the shared data by its preset (``special`` rows and inconsistent stations left out)."""
-    from simkit.returns import load_returns
+    from simkit.electorate.returns import load_returns
 
     return election(load_returns(preset=preset))
 

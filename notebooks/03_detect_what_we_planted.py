@@ -130,7 +130,7 @@ print("top regions by excess votes:", [row["region"] for row in results["stuffin
 
 # %%
 from simkit import inference
-from simkit.config_infer import InferConfig, InferenceSettings
+from simkit.config.inference import InferConfig, InferenceSettings
 
 prior = InferConfig(path="manipulation.coercion.share", prior="uniform", low=0.0, high=0.3)
 coercion_only = simkit.parse_config(tomli_w.dumps({**config, "scenario": [

@@ -21,9 +21,13 @@ import xarray as xr
 from scipy import integrate, stats
 
 import simkit
-from simkit import cli, cli_infer, engine, inference, station_statistics
-from simkit.config import ConfigError, raw_problems
-from simkit.config_infer import InferConfig, InferenceSettings, apply_values, infer_problems
+from simkit import inference
+from simkit.cli import infer as cli_infer
+from simkit.cli import main as cli
+from simkit.config.core import ConfigError, ObservedStations, raw_problems
+from simkit.config.inference import InferConfig, InferenceSettings, apply_values, infer_problems
+from simkit.engine import run as engine
+from simkit.forensics import station_statistics
 
 from conftest import small_config_dict
 
@@ -408,7 +412,7 @@ def test_station_evidence_from_a_returns_file_equals_the_forensic_reading(tmp_pa
     (tmp_path / "returns.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "map.toml").write_text('leader = "a"\n[columns]\nid = "id"\nregistered = "registered"\n'
                                        'ballots = "ballots"\n[options]\na = "a"\nb = "b"\n')
-    stations = simkit.config.ObservedStations(statistics=list(station_statistics.STATISTICS),
+    stations = ObservedStations(statistics=list(station_statistics.STATISTICS),
                                               returns=str(tmp_path / "returns.csv"), map=str(tmp_path / "map.toml"))
     values = inference.observed_station_values(stations)
     registered, ballots, leader = np.array([1000, 800, 500, 1200]), np.array([600, 700, 200, 1100]), \
@@ -421,8 +425,8 @@ def test_station_evidence_from_a_returns_file_equals_the_forensic_reading(tmp_pa
 
 def test_observed_stations_needs_exactly_one_source():
     with pytest.raises(Exception, match="either values"):
-        simkit.config.ObservedStations(statistics=["turnout_sd"])
+        ObservedStations(statistics=["turnout_sd"])
     with pytest.raises(Exception, match="unknown nope"):
-        simkit.config.ObservedStations(statistics=["nope"], values={"nope": 0.1})
+        ObservedStations(statistics=["nope"], values={"nope": 0.1})
     with pytest.raises(Exception, match="exactly one of preset or map"):
-        simkit.config.ObservedStations(statistics=["turnout_sd"], returns="x.csv")
+        ObservedStations(statistics=["turnout_sd"], returns="x.csv")

@@ -7,7 +7,7 @@ Every test module in ``simkit.forensics`` has the same interface:
   simulated honest election);
 - ``run(election, *, null, draws, rng, null_statistics=None) -> TestResult``. ``null_statistics`` (the simulated
   null) is array-like: read it only through ``numpy`` (``simulated_p_value`` does), after the test's own
-  work, since it may still be being drawn (:mod:`simkit.forensics.simulated_null`).
+  work, since it may still be being drawn (:mod:`simkit.forensics.nulls.simulated`).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import xarray as xr
 from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 #: ``--null`` names: each test's own null, the hierarchical honest model, the earlier flat one
-#: (:mod:`simkit.forensics.nulls`)
+#: (:mod:`simkit.forensics.nulls.flat`)
 NULLS = ("textbook", "simulated", "flat")
 #: directions of a test's alternative: large statistics anomalous, small ones, or both
 ALTERNATIVES = ("greater", "less", "two-sided")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, top_regions, verdict
-from simkit.forensics.nulls import as_seed_sequence
+from simkit.forensics.nulls.flat import as_seed_sequence
 
 ID = "spikes"
 ALTERNATIVE = "greater"  #: the direction in which the statistic is anomalous

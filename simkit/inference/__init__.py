@@ -3,7 +3,7 @@
 Which values of the ``[[infer]]`` fields (coerced share, stuffing rates, honest turnout…) are consistent
 with the config's ``[observed]`` figures? The engine is the simulator: each particle is one simulated
 election (one replicate, its own seed). One module per step (every constant is a setting of
-:class:`~simkit.config_infer.InferenceSettings`):
+:class:`~simkit.config.inference.InferenceSettings`):
 
 1. :mod:`~simkit.inference.statistics`: the statistics ``[observed]`` supports (national turnout, shares,
    invalid share, regional turnouts, exit polls' published shares, station-level statistics, the timeline's

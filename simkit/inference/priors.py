@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, logit
 
-from ..config_infer import InferConfig
+from simkit.config.inference import InferConfig
 
 INTERVAL = (0.05, 0.95)  #: the 90% intervals of the summary
 

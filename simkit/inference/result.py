@@ -17,9 +17,9 @@ import numpy as np
 import tomli_w
 import xarray as xr
 
-from ..config import Config
-from ..config_infer import InferConfig, InferenceSettings
-from ..outputs import INFERENCE, KIND_ATTR
+from simkit.config.core import Config
+from simkit.config.inference import InferConfig, InferenceSettings
+from simkit.outputs import INFERENCE, KIND_ATTR
 from .priors import INTERVAL, Prior
 from .smc import Summaries, effective_sample_size, weighted_quantiles
 from .statistics import Statistics

@@ -7,9 +7,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..config import Config, ConfigError, load_config, raw_problems
-from ..config_infer import InferConfig, InferenceSettings, infer_problems
-from ..electorate import build_electorate
+from simkit.config.core import Config, ConfigError, load_config, raw_problems
+from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
+from simkit.electorate.build import build_electorate
 from .priors import Prior
 from .result import InferenceResult, Population, Run, assemble
 from .simulator import Simulations, Simulator

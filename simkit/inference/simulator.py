@@ -15,15 +15,17 @@ import numpy as np
 import xarray as xr
 from pydantic import ValidationError
 
-from .. import engine, station_statistics, streams
-from ..compare import Election, resolve_design
-from ..config import Config, Observed, ObservedStations
-from ..config_infer import InferConfig, apply_values
-from ..electorate import build_electorate
-from ..engine_timeline import added_timeline, honest_timeline
-from ..model.exit_poll import draw_exit_poll
-from ..model.timeline import cumulative
-from ..processes import process_pool, stop_pool
+from simkit import streams
+from simkit.engine import run as engine
+from simkit.forensics import station_statistics
+from simkit.polls.compare import Election, resolve_design
+from simkit.config.core import Config, Observed, ObservedStations
+from simkit.config.inference import InferConfig, apply_values
+from simkit.electorate.build import build_electorate
+from simkit.engine.timeline import added_timeline, honest_timeline
+from simkit.model.exit_poll import draw_exit_poll
+from simkit.model.timeline import cumulative
+from simkit.engine.parallel import process_pool, stop_pool
 from .statistics import Statistics, compute_statistics
 
 
@@ -49,7 +51,7 @@ class Simulator:
             self.poll_election = self._mean_election(cfg)
 
     def _mean_election(self, cfg: Config) -> Election:
-        """The electorate as :func:`simkit.compare.resolve_design` needs it (register and expected ballots per
+        """The electorate as :func:`simkit.polls.compare.resolve_design` needs it (register and expected ballots per
         station, from one honest election at the config's values: design feasibility depends on them only)."""
         plan = engine.make_plan(cfg, self.electorate)
         _, votes = engine.honest_replicate(plan, self.electorate, 0, 0)
@@ -94,7 +96,7 @@ def manipulated_replicate(plan, cfg: Config, electorate, seed: int, kernel: str 
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One election of the plan's (single) scenario: ``ballots`` (station,) and ``votes`` (station, option) as
     counted, and ``voters`` (station, option), the ballots of real voters, whom exit polls interview (see
-    :func:`simkit.engine.manipulate`); ``kernel`` draws the honest count (:func:`simkit.engine.honest_replicate`)."""
+    :func:`simkit.engine.run.manipulate`); ``kernel`` draws the honest count (:func:`simkit.engine.run.honest_replicate`)."""
     ballots, votes = engine.honest_replicate(plan, electorate, seed, 0, kernel)
     ballots, votes, _, _, voters = engine.manipulate(plan.scenarios[0], cfg, electorate, seed, 0, ballots, votes)
     return ballots, votes, voters
@@ -127,7 +129,7 @@ def simulate_chunk(simulator: Simulator, chunk: tuple[np.ndarray, list[int]]) ->
 
 class Simulations:
     """Runs a :class:`Simulator` over many parameter vectors: on the workers of a dask ``client`` (the
-    simulator is sent to each once), else in ``workers`` processes (:func:`simkit.processes.process_pool`;
+    simulator is sent to each once), else in ``workers`` processes (:func:`simkit.engine.parallel.process_pool`;
     1: in this one). Seeds are keyed by (stage, index), so where a simulation runs does not change its
     result. ``count`` is the number of simulations run so far. A context manager: the workers stop on exit,
     at once when an error or an interruption unwinds."""

@@ -36,8 +36,8 @@ from typing import Callable
 import numpy as np
 from scipy.special import logsumexp
 
-from .. import streams
-from ..config_infer import InferenceSettings
+from simkit import streams
+from simkit.config.inference import InferenceSettings
 from .priors import Prior
 from .statistics import NATIONAL_GROUPS, Statistics
 

@@ -4,7 +4,7 @@ noise, and the same statistics computed from one simulated election.
 Groups (fractions in [0, 1], a correlation in [-1, 1]): national turnout (ballots / registered), each valid
 option's share of valid votes (``share.<option>``), the invalid share of ballots (``invalid``), each region's
 turnout (``regional_turnout.<region>``), each ``[[exit_poll]]``'s published shares
-(``poll.<name>.<option>``), the station-level statistics of :mod:`simkit.station_statistics`
+(``poll.<name>.<option>``), the station-level statistics of :mod:`simkit.forensics.station_statistics`
 (``stations.<id>``) and the timeline's front-loading and late-surge shares by region
 (``timeline.<test>.<region>``, :mod:`simkit.timeline.statistics`).
 """
@@ -15,13 +15,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .. import station_statistics
-from ..config import Config, ConfigError
-from ..engine import region_totals
-from ..returns import load_returns
-from ..station_statistics import from_returns
-from ..timeline.statistics import RegionalTimeline, shares_of_final
-from ..timeline.statistics import statistics as timeline_statistics
+from simkit.forensics import station_statistics
+from simkit.config.core import Config, ConfigError
+from simkit.engine.run import region_totals
+from simkit.electorate.returns import load_returns
+from simkit.forensics.station_statistics import from_returns
+from simkit.timeline.statistics import RegionalTimeline, shares_of_final
+from simkit.timeline.statistics import statistics as timeline_statistics
 
 #: default observation noise (SD, fraction units): official integer counts are exact; regional turnouts
 #: published in percent with two decimals carry their rounding error, 0.0001 / sqrt(12)
