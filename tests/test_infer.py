@@ -28,6 +28,7 @@ from simkit.config.core import ConfigError, ObservedStations, raw_problems
 from simkit.config.inference import InferConfig, InferenceSettings, apply_values, infer_problems
 from simkit.engine import run as engine
 from simkit.forensics import station_statistics
+from simkit.inference.result import run_warnings
 
 from conftest import small_config_dict
 
@@ -269,8 +270,13 @@ def test_cli_writes_the_result_and_prints_json(tmp_path, capsys):
     cli_infer.register(parser.add_subparsers())
     args = parser.parse_args(["infer", str(path), "--json", "--quiet", "-o", str(tmp_path / "post.nc")])
     assert args.func(args) == 0
-    payload = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
     assert payload["parameters"][0]["name"] == SHARE
+    # 40 pilot + 2 x 40 particles: the ESS is below 200 whatever the draws, so the warning must be there
+    assert any("effective sample size" in warning for warning in payload["warnings"])
+    assert payload["warnings"] == run_warnings(payload["tolerance"]["final"], payload["tolerance"]["ess"])
+    assert all(f"warning: {warning}" in captured.err for warning in payload["warnings"])
     assert load_groups(tmp_path / "post.nc")["posterior"][SHARE].dims == ("chain", "draw")
 
 
