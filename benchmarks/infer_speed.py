@@ -21,13 +21,16 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
+#: the command line's entry point in either layout (simkit/cli/main.py, or the older simkit/cli.py)
+ENTRY = ("import importlib, sys\ntry:\n    cli = importlib.import_module('simkit.cli.main')\n"
+         "except ModuleNotFoundError:\n    cli = importlib.import_module('simkit.cli')\nsys.exit(cli.main())")
 
 
 def run_once(tree: Path, config: Path, particles: int) -> dict:
     """One ``simkit infer`` in a child process with ``tree`` on its path: CPU and wall seconds, and its summary."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", "from simkit.cli import main; raise SystemExit(main())", "infer",
+    done = subprocess.run([sys.executable, "-c", ENTRY, "infer",
                            str(config), "--particles", str(particles), "--quiet", "--json"],
                           capture_output=True, text=True, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
                           check=True)
