@@ -6,7 +6,7 @@
 
 Prints, per inferred field, the prior 90% interval and the posterior median [90% interval] without and with the
 timeline statistics, the ratio of the two posterior widths (with / without), then each run's final tolerance,
-ESS, simulations and warnings (Markdown).
+ESS, simulations and which warnings it raised (Markdown).
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 
 import xarray as xr
+
+from simkit.inference.result import WARN_ESS, WARN_TOLERANCE
 
 
 def summary(path: Path) -> dict:
@@ -39,8 +41,10 @@ def table(without: dict, with_timeline: dict) -> str:
                      f"{'' if other['informed'] else ' (prior-like)'} | {ratio:.2f} |")
     lines += ["", "| run | final tolerance | ESS | simulations | warnings |", "|---|---|---|---|---|"]
     for name, run in (("without timeline", without), ("with timeline", with_timeline)):
+        flags = [text for text, raised in ((f"tolerance above {WARN_TOLERANCE:g}", run["tolerance"]["final"] > WARN_TOLERANCE),
+                                           (f"ESS below {WARN_ESS}", run["tolerance"]["ess"] < WARN_ESS)) if raised]
         lines.append(f"| {name} | {run['tolerance']['final']:.3g} | {run['tolerance']['ess']:.0f} | "
-                     f"{run['simulations']:,} | {'; '.join(run.get('warnings', [])) or 'none'} |")
+                     f"{run['simulations']:,} | {', '.join(flags) or 'none'} |")
     return "\n".join(lines)
 
 
