@@ -1,7 +1,16 @@
-"""Worker processes that never outlive the run that started them.
+"""simkit's one parallel machinery: keyed chunks of work mapped in order, in this process, in threads or in
+worker processes that never outlive the run that started them.
 
-Every process pool of simkit (the engine's blocks, the forensic simulated nulls, the inference's
-simulations) is made by :func:`process_pool`. Its workers die with their parent whatever kills it:
+:func:`choose` decides, in one place, where a job runs: in this process when it is small or one worker is
+asked for, in threads when its work releases the GIL (compiled numba code), else in processes (not from
+inside a daemonic process such as a dask worker, which may not start children). :class:`KeyedPool` then
+sends the job's state to each worker once (a process's initializer; threads share it), runs
+``task(state, key)`` for each key and gives the results back in the order of the keys. Keys are logical
+positions (a block of replicates, a range of null draws, a replicate): the task derives its random
+streams from its key alone, so a result never depends on the number of workers or on where a key ran.
+
+The engine's blocks, the forensic simulated nulls and calibration's replicates run on it. Every process
+pool is made by :func:`process_pool`. Its workers die with their parent whatever kills it:
 
 - on Linux the kernel sends them SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``, set in the
   worker's initializer through ctypes);
@@ -20,8 +29,9 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Callable
+from collections import deque
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, Callable, Generic, Iterable, Iterator, Literal, TypeVar
 
 #: seconds between a worker's checks that its parent is alive (the fallback where PR_SET_PDEATHSIG is missing)
 WATCH_INTERVAL = 0.5
@@ -98,3 +108,109 @@ def _release_manager(manager: threading.Thread | None, results: Any) -> None:
     if manager.is_alive():
         results._writer.close()
         manager.join(timeout=5)
+
+
+#: where a job runs: in this process, in threads of this process, or in worker processes
+Where = Literal["serial", "threads", "processes"]
+State = TypeVar("State")
+Key = TypeVar("Key")
+Result = TypeVar("Result")
+
+
+def choose(workers: int | None, work: int, min_work: int, releases_gil: bool = False) -> tuple[Where, int]:
+    """Where a job of ``work`` units (station-draws, say) runs, and on how many workers: ``workers`` (None:
+    every core). In this process (``serial``, 1) when one worker is asked for or ``work < min_work`` (starting
+    workers would cost more than it saves); in threads when the work ``releases_gil`` (numba's compiled
+    kernels); else in processes, unless this process is itself a worker (of a pool of ours, or of dask):
+    its job is one of many that already share the cores, so it runs in this process."""
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or work < min_work:
+        return "serial", 1
+    if releases_gil:
+        return "threads", workers
+    if multiprocessing.parent_process() is not None or multiprocessing.current_process().daemon:
+        return "serial", 1
+    return "processes", workers
+
+
+#: (task, state) of the pool this worker process belongs to. A process pool's initializer can hand the
+#: state to its worker only through the worker's module namespace: it is set once at the worker's start,
+#: and every task of that worker reads it (a worker belongs to one pool, so one slot suffices).
+_worker_job: tuple[Callable, Any] | None = None
+
+
+def _hold_job(task: Callable, state: Any) -> None:
+    global _worker_job
+    _worker_job = (task, state)
+
+
+def _run_held(key: Any) -> Any:
+    task, state = _worker_job
+    return task(state, key)
+
+
+class KeyedPool(Generic[State, Key, Result]):
+    """Runs ``task(state, key)`` for keys, in this process, in threads or in processes (``where``, ``workers``:
+    see :func:`choose`); ``state`` reaches each worker once. ``task`` must be a module-level function for
+    processes. Use as a context manager: the workers stop on exit, at once when an error or an interruption
+    unwinds (:func:`stop_pool`)."""
+
+    def __init__(self, task: Callable[[State, Key], Result], state: State, where: Where, workers: int = 1):
+        self.task, self.state, self.where = task, state, where
+        self._executor: Executor | None = None
+        if where == "threads":
+            self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="simkit-worker")
+        elif where == "processes":
+            self._executor = process_pool(workers, _hold_job, (task, state))
+        self.workers = workers if self._executor is not None else 1
+
+    def submit(self, key: Key) -> Future:
+        """A future of ``task(state, key)``; in this process it is computed now."""
+        if self._executor is None:
+            done: Future = Future()
+            done.set_result(self.task(self.state, key))
+            return done
+        if self.where == "processes":
+            return self._executor.submit(_run_held, key)
+        return self._executor.submit(self.task, self.state, key)
+
+    def map(self, keys: Iterable[Key], in_flight: int | None = None) -> Iterator[Result]:
+        """The results of ``keys``, in their order, with at most ``in_flight`` (default ``2 × workers + 1``)
+        submitted and not yet given back. In this process each is computed when asked for."""
+        if self._executor is None:
+            yield from (self.task(self.state, key) for key in keys)
+            return
+        limit = in_flight or 2 * self.workers + 1
+        pending: deque[Future] = deque()
+        for key in keys:
+            pending.append(self.submit(key))
+            if len(pending) >= limit:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers. ``wait``: cancel the keys not yet started and let those under way finish (a normal
+        end); else terminate everything at once (:func:`stop_pool`: an error or an interruption)."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        if wait:
+            executor.shutdown(wait=True, cancel_futures=True)
+        elif isinstance(executor, ProcessPoolExecutor):
+            stop_pool(executor, wait=False)
+        else:  # a thread cannot be stopped: it is left to end, unwaited for
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> KeyedPool:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(wait=exc_type is None)
+
+
+def chunks(n: int, size: int) -> list[range]:
+    """``range(n)`` cut into consecutive ranges of ``size`` (the last may be shorter)."""
+    if size < 1:
+        raise ValueError(f"size must be at least 1, got {size}")
+    return [range(start, min(start + size, n)) for start in range(0, n, size)]

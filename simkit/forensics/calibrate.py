@@ -23,6 +23,8 @@ from simkit import schema, streams
 from simkit.config.core import Config
 from simkit.engine.run import simulate
 from simkit.forensics import ALPHA, rate, replicate_rejections, replicate_seed
+from simkit.forensics.nulls.simulated import PARALLEL_MIN_STATION_DRAWS
+from simkit.engine.parallel import KeyedPool, choose
 
 NULLS = ("textbook", "simulated")
 
@@ -64,7 +66,7 @@ def replicate_rows(tests: list[str] | None, nulls: tuple[str, ...], draws: int, 
 def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list[str] | None = None,
                       nulls: tuple[str, ...] = NULLS, draws: int = 99, seed: int | None = None,
                       ds: xr.Dataset | None = None, cluster: dict | None = None,
-                      aggregate: str = "station") -> list[dict]:
+                      aggregate: str = "station", workers: int | None = None) -> list[dict]:
     """Rows ``test``, ``null``, ``mechanism`` (``none`` for the honest scenario), ``strength``, the sweep
     point's values, ``aggregate``, ``rejection_rate`` (at α = 0.05; None where the test could not run on
     any replicate) and ``n`` (replicates it ran on), for every scenario and sweep point of ``cfg``.
@@ -73,7 +75,9 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
 
     ``ds``: a full-output simulation of ``cfg`` to use instead of simulating. ``cluster``: run on dask
     instead, with these keyword arguments of :func:`simkit.engine.distributed.map_replicates` (``client``,
-    ``scheduler`` or ``workers``, ``block_size``, ``quiet``)."""
+    ``scheduler`` or ``workers``, ``block_size``, ``quiet``). Else the replicates run on ``workers`` local
+    processes (default: every core; :mod:`simkit.engine.parallel`), each replicate's null in its worker: the
+    table does not depend on ``workers``."""
     seed = cfg.run.seed if seed is None else seed
     aggregation.parse(aggregate)  # fail before simulating
     function = functools.partial(replicate_rows, tests, nulls, draws, seed, aggregate)
@@ -84,13 +88,23 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
     else:
         if ds is None:
             ds = simulate(cfg, replicates=replicates, seed=seed, keep="full")
-        rows = []
         shape = tuple(ds.sizes[dim] for dim in cfg.sweep)
-        for point in range(int(np.prod(shape))):
-            at = ds.isel(dict(zip(cfg.sweep, np.unravel_index(point, shape)))) if shape else ds
-            for replicate in range(at.sizes[schema.REPLICATE]):
-                rows.extend(function(at.isel({schema.REPLICATE: replicate}), point, replicate))
+        keys = [(point, replicate) for point in range(int(np.prod(shape)))
+                for replicate in range(ds.sizes[schema.REPLICATE])]
+        work = ds.sizes[schema.STATION] * ds.sizes[schema.SCENARIO] * len(nulls) * max(draws, 1) * len(keys)
+        where, workers = choose(workers, work if len(keys) > 1 else 0, PARALLEL_MIN_STATION_DRAWS)
+        with KeyedPool(_replicate_rows, (function, ds, list(cfg.sweep), shape), where, workers) as pool:
+            rows = [row for part in pool.map(keys) for row in part]
     return _rates(cfg, rows, aggregate)
+
+
+def _replicate_rows(job: tuple, key: tuple[int, int]) -> list[dict]:
+    """:func:`replicate_rows` (bound in ``job``'s function) of replicate ``key[1]`` at flat sweep point
+    ``key[0]`` of the simulation ``job[1]`` (sweep dims ``job[2]``, shape ``job[3]``)."""
+    function, ds, sweep, shape = job
+    point, replicate = key
+    at = ds.isel(dict(zip(sweep, np.unravel_index(point, shape)))) if shape else ds
+    return function(at.isel({schema.REPLICATE: replicate}), point, replicate)
 
 
 def _rates(cfg: Config, rows: list[dict], aggregate: str) -> list[dict]:

@@ -15,24 +15,20 @@ result does not depend on the number of workers.
 """
 from __future__ import annotations
 
-import multiprocessing
-import os
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from typing import Iterable
 
 import numpy as np
 
 from simkit.forensics.core import Election
 from simkit.forensics.nulls.flat import NULL_MODELS, simulate_honest
-from simkit.engine.parallel import process_pool, stop_pool
+from simkit.engine.parallel import KeyedPool, choose, chunks
 
 #: below this many station-draws (stations × null draws) the simulated null stays in this process
 PARALLEL_MIN_STATION_DRAWS = 2_000_000
 #: draws per task handed to a worker process, as a share of draws per worker
 CHUNKS_PER_WORKER = 8
-
-_job: tuple | None = None  # (election, model, tests, limits) in a worker process
 
 
 class SimulatedNull:
@@ -49,20 +45,14 @@ class SimulatedNull:
         self.tests = list(tests)
         self.limits = {t: min(draws, getattr(TESTS[t], "MAX_NULL_DRAWS", draws)) for t in self.tests}
         job = (e, NULL_MODELS[model](e), self.tests, self.limits)
-        children = seed.spawn(draws)
-        workers = workers or os.cpu_count() or 1
         self._values: dict[str, np.ndarray] | None = None
         self._lock = threading.Lock()  # tests in several threads read values()
-        self._pool: ProcessPoolExecutor | None = None
-        self._futures: list[Future] = []
-        self._rows: list[dict[str, float]] | None = None  # the draws, when drawn in this process
-        if workers == 1 or e.n * draws < PARALLEL_MIN_STATION_DRAWS or multiprocessing.current_process().daemon:
-            self._rows = [_draw(job, i, child) for i, child in enumerate(children)]
-            return
-        self._pool = process_pool(workers, _init_worker, (job,))
+        where, workers = choose(workers, e.n * draws, PARALLEL_MIN_STATION_DRAWS)
+        self._pool = KeyedPool(_draws, job, where, workers)
+        children = seed.spawn(draws)
         size = max(1, draws // (CHUNKS_PER_WORKER * workers))
-        self._futures = [self._pool.submit(_draws_in_worker, range(start, min(start + size, draws)),
-                                           children[start:start + size]) for start in range(0, draws, size)]
+        self._futures: list[Future] = [self._pool.submit((indices, children[indices.start:indices.stop]))
+                                       for indices in chunks(draws, size)]
 
     def __enter__(self) -> SimulatedNull:
         return self
@@ -73,19 +63,14 @@ class SimulatedNull:
     def close(self, wait: bool = True) -> None:
         """Stop the worker processes, cancelling draws not yet started; ``wait=False`` (an error or an
         interruption) terminates the draws under way too."""
-        if self._pool is not None:
-            if wait:
-                self._pool.shutdown(cancel_futures=True)
-            else:
-                stop_pool(self._pool, wait=False)
-            self._pool = None
+        self._pool.close(wait)
 
     def values(self) -> dict[str, np.ndarray]:
         """test -> its statistic on each draw it uses, shape (draws,) or (MAX_NULL_DRAWS,); waits for the
         draws."""
         with self._lock:
             if self._values is None:
-                rows = self._rows if self._rows is not None else [row for f in self._futures for row in f.result()]
+                rows = [row for future in self._futures for row in future.result()]
                 self.close()
                 self._values = {t: np.array([row[t] for row in rows[:self.limits[t]]], dtype=float)
                                 for t in self.tests}
@@ -124,10 +109,7 @@ def _draw(job: tuple, index: int, seed: np.random.SeedSequence) -> dict[str, flo
     return values
 
 
-def _init_worker(job: tuple) -> None:
-    global _job
-    _job = job
-
-
-def _draws_in_worker(indices: range, seeds: list[np.random.SeedSequence]) -> list[dict[str, float]]:
-    return [_draw(_job, i, seed) for i, seed in zip(indices, seeds)]
+def _draws(job: tuple, chunk: tuple[range, list[np.random.SeedSequence]]) -> list[dict[str, float]]:
+    """The statistics of the null draws of ``chunk`` (their indices and seeds)."""
+    indices, seeds = chunk
+    return [_draw(job, i, seed) for i, seed in zip(indices, seeds)]
