@@ -9,7 +9,6 @@ its result.
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import numpy as np
 import xarray as xr
@@ -25,7 +24,7 @@ from simkit.electorate.build import build_electorate
 from simkit.engine.timeline import added_timeline, honest_timeline
 from simkit.model.exit_poll import draw_exit_poll
 from simkit.model.timeline import cumulative
-from simkit.engine.parallel import process_pool, stop_pool
+from simkit.engine.parallel import KeyedPool, choose
 from .statistics import Statistics, compute_statistics
 
 
@@ -129,16 +128,21 @@ def simulate_chunk(simulator: Simulator, chunk: tuple[np.ndarray, list[int]]) ->
 
 class Simulations:
     """Runs a :class:`Simulator` over many parameter vectors: on the workers of a dask ``client`` (the
-    simulator is sent to each once), else in ``workers`` processes (:func:`simkit.engine.parallel.process_pool`;
-    1: in this one). Seeds are keyed by (stage, index), so where a simulation runs does not change its
-    result. ``count`` is the number of simulations run so far. A context manager: the workers stop on exit,
-    at once when an error or an interruption unwinds."""
+    simulator is sent to each once), else on the shared parallel machinery
+    (:class:`simkit.engine.parallel.KeyedPool`: ``workers`` processes, or this one when ``workers`` is 1 or
+    this is a daemonic process), whose keys are chunks of (values, seeds). Seeds are keyed by (stage, index),
+    so where a simulation runs does not change its result. ``count`` is the number of simulations run so
+    far. A context manager: the workers stop on exit, at once when an error or an interruption unwinds."""
 
     def __init__(self, simulator: Simulator, workers: int, client=None):
         self.simulator = simulator
         self.client = client
         self.remote = client.scatter(simulator, broadcast=True) if client is not None else None
-        self.executor = process_pool(workers) if workers > 1 and client is None else None
+        self.pool = None
+        if client is None:
+            # every simulation is a whole election (tens of ms of Python and numpy): worth a process from 2 on
+            where, workers = choose(workers, work=workers, min_work=2)
+            self.pool = KeyedPool(simulate_chunk, simulator, where, workers)
         self.workers = workers if client is None else max(1, len(client.scheduler_info().get("workers", {})))
         self.count = 0
 
@@ -146,21 +150,18 @@ class Simulations:
         """Statistics (n, n_stat) of simulations of ``values`` (n, n_param); seeds keyed by (stage, index)."""
         seeds = [simulation_seed(seed, stage, index) for index in range(len(values))]
         self.count += len(values)
-        if self.executor is None and self.client is None:
-            return simulate_chunk(self.simulator, (values, seeds))
         size = max(1, math.ceil(len(values) / (4 * self.workers)))
         chunks = [(values[i:i + size], seeds[i:i + size]) for i in range(0, len(values), size)]
         if self.client is not None:
             futures = self.client.map(simulate_chunk, [self.remote] * len(chunks), chunks, pure=False)
             return np.concatenate(self.client.gather(futures))
-        # the simulator travels with each chunk (a few per worker and call): no per-process global state
-        return np.concatenate(list(self.executor.map(partial(simulate_chunk, self.simulator), chunks)))
+        return np.concatenate(list(self.pool.map(chunks)))
 
     def close(self, wait: bool = True) -> None:
         """Stop the worker processes; ``wait=False`` (an error or an interruption) terminates them at once."""
-        if self.executor is not None:
-            stop_pool(self.executor, wait)
-            self.executor = None
+        if self.pool is not None:
+            self.pool.close(wait)
+            self.pool = None
 
     def __enter__(self) -> Simulations:
         return self
