@@ -33,7 +33,7 @@ class Simulator:
     scenario with the inferred fields set; NaN statistics when the values make an invalid config."""
 
     def __init__(self, cfg: Config, blocks: list[InferConfig], statistics: Statistics, scenario: str,
-                 kernel: str = "numpy"):
+                 kernel: str = engine.DEFAULT_KERNEL):
         raw = cfg.raw()
         for key in ("sweep", "infer", "inference"):
             raw.pop(key, None)
@@ -91,7 +91,7 @@ class Simulator:
                                   self.electorate.registered, self.region_registered, polls, timeline)
 
 
-def manipulated_replicate(plan, cfg: Config, electorate, seed: int, kernel: str = "numpy"
+def manipulated_replicate(plan, cfg: Config, electorate, seed: int, kernel: str = engine.DEFAULT_KERNEL
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One election of the plan's (single) scenario: ``ballots`` (station,) and ``votes`` (station, option) as
     counted, and ``voters`` (station, option), the ballots of real voters, whom exit polls interview (see
@@ -101,7 +101,7 @@ def manipulated_replicate(plan, cfg: Config, electorate, seed: int, kernel: str 
     return ballots, votes, voters
 
 
-def timeline_replicate(plan, cfg: Config, electorate, seed: int, kernel: str = "numpy"
+def timeline_replicate(plan, cfg: Config, electorate, seed: int, kernel: str = engine.DEFAULT_KERNEL
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`manipulated_replicate` and the election's timeline: cumulative ballots (region, report + 1), the
     honest voters' arrivals and each block's added ballots drawn as the engine draws them."""
