@@ -125,12 +125,12 @@ print("top regions by excess votes:", [row["region"] for row in results["stuffin
 # %% [markdown]
 # ## Inference: how much coercion do the published totals imply?
 # Suppose only the national and regional totals of the `coercion` scenario were published (as in
-# Kazakhstan). ABC-SMC (`simkit.infer`) puts a uniform prior on the coerced share and asks which values
+# Kazakhstan). ABC-SMC (`simkit.inference`) puts a uniform prior on the coerced share and asks which values
 # reproduce those totals. We planted 0.10.
 
 # %%
-from simkit import infer as inference
-from simkit.config_infer import InferConfig, InferenceSettings
+from simkit import inference
+from simkit.config.inference import InferConfig, InferenceSettings
 
 prior = InferConfig(path="manipulation.coercion.share", prior="uniform", low=0.0, high=0.3)
 coercion_only = simkit.parse_config(tomli_w.dumps({**config, "scenario": [

@@ -161,6 +161,17 @@ def write_dataset(ds: xr.Dataset, path: str | Path) -> None:
                  if REPLICATE in ds.dims else [], path)
 
 
+def write_tree(tree: xr.DataTree, path: str | Path) -> None:
+    """Write a DataTree (one group per node: the inference's ArviZ groups) atomically, as netCDF groups or
+    zarr groups; ``xarray.open_datatree`` (or ``arviz.from_netcdf``) reads it back."""
+    fmt = output_format(path)
+    with staged(path) as staging:
+        if fmt == "zarr":
+            tree.to_zarr(staging, mode="w", consolidated=True, zarr_format=ZARR_FORMAT)
+        else:
+            tree.to_netcdf(staging, engine="h5netcdf")
+
+
 def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | Path) -> None:
     """Write ``static`` (no replicate dim, with the attrs) and replicate ``blocks`` in order, atomically.
 

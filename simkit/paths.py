@@ -38,8 +38,15 @@ def set_path(raw: dict, path: str, value: Any) -> dict:
     a block named in the path must already exist.
     """
     updated = copy.deepcopy(raw)
+    set_in_place(updated, path, value)
+    return updated
+
+
+def set_in_place(raw: dict, path: str, value: Any) -> None:
+    """Set ``path`` to ``value`` in ``raw`` itself (as :func:`set_path` does in its copy): for a caller that
+    sets many paths of one private copy."""
     segments = path.split(".")
-    node: Any = updated
+    node: Any = raw
     for segment in segments[:-1]:
         if isinstance(node, dict) and segment not in node:
             node[segment] = {}
@@ -47,7 +54,6 @@ def set_path(raw: dict, path: str, value: Any) -> dict:
     if not isinstance(node, dict):
         raise KeyError(f"{path}: cannot set a field inside a {type(node).__name__}")
     node[segments[-1]] = value
-    return updated
 
 
 def dotted_location(loc: tuple, raw: Any) -> str:

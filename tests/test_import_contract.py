@@ -6,12 +6,12 @@ Layers, lowest first; a module may import from its own layer and the layers belo
    ``io``, ``outputs``
 1. ``simkit.model``: pure functions of parameters and a random generator (config objects reach them as arguments;
    ``model.manipulation`` names their classes for type checkers only)
-2. ``simkit.config`` (and ``simkit.config_infer``): validated config objects, whose checks use the models' math
+2. ``simkit.config``: validated config objects, whose checks use the models' math
 3. ``simkit.electorate``: stations, registers, regions; real returns
 4. ``simkit.engine``: plans, runs, parallelism, results
-5. analyses: ``simkit.polls``, ``simkit.forensics``, ``simkit.timeline``, ``simkit.infer``
+5. analyses: ``simkit.polls``, ``simkit.forensics``, ``simkit.timeline``, ``simkit.inference``
 6. presentation: ``simkit.report``, ``simkit.plots``
-7. the command line (``simkit.cli``, ``simkit.cli_infer``) and the package root (``simkit/__init__.py``, the
+7. the command line (``simkit.cli``) and the package root (``simkit/__init__.py``, the
    public API; nothing inside simkit imports it)
 
 Every import counts, at module or function level (``if TYPE_CHECKING:`` blocks excepted): the graph they make has no
@@ -32,23 +32,14 @@ LAYERS = [
     {"simkit._version", "simkit.errors", "simkit.schema", "simkit.types", "simkit.paths", "simkit.streams",
      "simkit.progress", "simkit.data", "simkit.io", "simkit.outputs"},
     {"simkit.model"},
-    {"simkit.config", "simkit.config_infer"},
+    {"simkit.config"},
     {"simkit.electorate"},
     {"simkit.engine"},
-    {"simkit.polls", "simkit.forensics", "simkit.timeline", "simkit.infer", "simkit.inference"},
+    {"simkit.polls", "simkit.forensics", "simkit.timeline", "simkit.inference"},
     {"simkit.report", "simkit.plots"},
-    {"simkit.cli", "simkit.cli_infer", "simkit"},
+    {"simkit.cli", "simkit"},
 ]
 
-#: Modules whose own imports are not checked yet, each because another change in flight owns and rewrites it.
-#: Empty it as they land; nothing else belongs here.
-NOT_YET_CHECKED = {
-    "simkit.infer",  # split into simkit/inference/ by the inference change
-    "simkit.config_infer",  # becomes simkit/config/inference.py in the same change
-    "simkit.cli_infer",  # becomes simkit/cli/infer.py in the same change
-    "simkit.cli.main", "simkit.cli.arguments", "simkit.cli.compare", "simkit.cli.forensics", "simkit.cli.report",
-    "simkit.cli.timeline",  # the command-line change rewrites these
-}
 
 
 def module_name(path: Path) -> str:
@@ -112,7 +103,7 @@ def imports(module: str) -> list[tuple[str, int, bool]]:
 
 def graph() -> dict[str, set[str]]:
     return {module: {target for target, _, _ in imports(module) if target != module}
-            for module in MODULES if module not in NOT_YET_CHECKED}
+            for module in MODULES}
 
 
 def test_every_module_is_in_a_layer():
@@ -120,14 +111,14 @@ def test_every_module_is_in_a_layer():
         layer(module)
 
 
-@pytest.mark.parametrize("module", [m for m in MODULES if m not in NOT_YET_CHECKED])
+@pytest.mark.parametrize("module", [m for m in MODULES])
 def test_imports_go_down_the_layers(module):
     wrong = [f"line {line}: {target} (layer {layer(target)})" for target, line, _ in imports(module)
              if layer(target) > layer(module)]
     assert not wrong, f"{module} (layer {layer(module)}) imports from a higher layer: {'; '.join(wrong)}"
 
 
-@pytest.mark.parametrize("module", [m for m in MODULES if m not in NOT_YET_CHECKED])
+@pytest.mark.parametrize("module", [m for m in MODULES])
 def test_function_level_imports_give_a_reason(module):
     lines = MODULES[module].read_text(encoding="utf-8").split("\n")
     unexplained = [f"line {line}: {target}" for target, line, in_function in imports(module)

@@ -61,8 +61,8 @@ def report_inputs(folder: Path) -> tuple[list[str], list[str]]:
 
 
 def infer_inputs(folder: Path) -> tuple[list[str], list[str]]:
-    from simkit import infer as inference
-    from simkit.config_infer import InferConfig
+    from simkit import inference
+    from simkit.config.inference import InferConfig
 
     from test_infer import SHARE, coercion_config
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from simkit import infer
+from simkit import inference as infer
 from simkit.electorate.build import build_electorate
 
 

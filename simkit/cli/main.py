@@ -31,7 +31,7 @@ from simkit.progress import log_to_stderr
 EXIT_BAD_INPUT = 2
 
 #: modules that add subcommands through ``register(subparsers)``
-PLUGINS = ("simkit.cli.compare", "simkit.cli.forensics", "simkit.cli_infer", "simkit.cli.report",
+PLUGINS = ("simkit.cli.compare", "simkit.cli.forensics", "simkit.cli.infer", "simkit.cli.report",
            "simkit.cli.timeline")
 
 

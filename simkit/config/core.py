@@ -22,7 +22,7 @@ import tomli_w
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from simkit.config.manipulation import ManipulationConfig, ScenarioConfig
-from simkit.config_infer import InferConfig, InferenceSettings
+from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.config.timeline import ObservedTimeline, TimelineConfig, timeline_problems
 from simkit.errors import InputError
@@ -54,16 +54,17 @@ def dispersion_problems(limit: float, model: str, dispersion: float) -> list[str
     return []
 
 
-def unreachable_mean(model: str, target: float, sd: float) -> list[str]:
-    """A problem when no latent location gives station turnout of expectation ``target`` under ``model``
-    (logit_normal or truncated_normal) with latent SD ``sd``: the solved location is checked by recomputing
-    its mean (to 1e-6)."""
-    location = turnout_locations(model, [target], sd)
-    achieved = float((logit_normal_mean if model == "logit_normal" else truncated_normal_mean)(location, sd)[0])
-    if abs(achieved - target) > 1e-6:
-        return [f"{target:g} cannot be reached by a {model} model of dispersion {sd:g} (nearest: {achieved:.4g}); "
-                f"lower the dispersion"]
-    return []
+def unreachable_means(model: str, targets: dict[str, float], sd: float) -> list[str]:
+    """``field: problem`` for each of ``targets`` (field name → mean) that no latent location reaches: station
+    turnout (or the leader's share) of expectation ``target`` under ``model`` (logit_normal or
+    truncated_normal) with latent SD ``sd``; the solved locations (one vectorised solve) are checked by
+    recomputing their means (to 1e-6)."""
+    values = np.array(list(targets.values()), float)
+    location = turnout_locations(model, values, sd)
+    achieved = (logit_normal_mean if model == "logit_normal" else truncated_normal_mean)(location, sd)
+    return [f"{field}: {target:g} cannot be reached by a {model} model of dispersion {sd:g} (nearest: {got:.4g}); "
+            f"lower the dispersion" for field, target, got in zip(targets, values, achieved)
+            if abs(got - target) > 1e-6]
 
 
 class Region(Block):
@@ -161,8 +162,7 @@ class Turnout(Block):
         if not problems and self.model != "beta":
             means = {"mean": self.mean,
                      **{f"regional_mean.{name}": value for name, value in self.regional_mean.items()}}
-            problems = [f"{field}: {problem}" for field, target in means.items()
-                        for problem in unreachable_mean(self.model, target, self.dispersion)]
+            problems = unreachable_means(self.model, means, self.dispersion)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -191,8 +191,7 @@ class Preferences(Block):
         problems = dispersion_problems(PREFERENCE_DISPERSION_LIMITS[self.model], self.model, self.dispersion)
         leader = self.leader or max(self.shares, key=self.shares.get, default=None)
         if not problems and self.model == "truncated_normal" and leader in self.shares:
-            problems = [f"shares.{leader}: {problem}"
-                        for problem in unreachable_mean(self.model, self.shares[leader], self.dispersion)]
+            problems = unreachable_means(self.model, {f"shares.{leader}": self.shares[leader]}, self.dispersion)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -450,7 +449,18 @@ def cross_check(cfg: Config) -> list[str]:
     problems += _manipulation_problems(cfg, region_names)
     problems += _poll_problems(cfg)
     problems += _sweep_problems(cfg)
+    if cfg.infer and not problems:  # the [[infer]] checks build configs from this one: it must be sound first
+        problems += infer_problems(cfg, cfg.infer, cfg.inference or InferenceSettings(), raw_problems)
     return problems
+
+
+def raw_problems(raw: dict) -> list[str]:
+    """Every problem of raw config data: its validation, else its cross-checks (``dotted.field: problem``)."""
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as error:
+        return _pydantic_problems(error, raw)
+    return cross_check(cfg)
 
 
 def _poll_problems(cfg: Config) -> list[str]:

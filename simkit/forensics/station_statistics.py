@@ -1,6 +1,6 @@
 """Station-level summary statistics: what one election's station returns look like, in a few numbers.
 
-The inference (:mod:`simkit.infer`) uses them as evidence beside the national and regional totals, where
+The inference (:mod:`simkit.inference`) uses them as evidence beside the national and regional totals, where
 station-level returns are published (``[observed.stations]``): the same statistics are computed on the
 observed returns and on every simulated election, so a mechanism that leaves a station-level trace
 (stuffing piles stations up in the high-turnout, high-share corner; fabrication piles them on whole

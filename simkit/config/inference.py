@@ -35,17 +35,22 @@ Example (TOML)::
     observation_noise = { regional_turnout = 0.0005 }
 
 :class:`simkit.config.core.Config` carries these tables as ``infer`` and ``inference``; :func:`infer_problems`
-is its cross-check.
+is its cross-check (run by :func:`simkit.config.core.cross_check`, so ``simkit validate`` reports it), and
+:func:`apply_values` writes drawn values into raw config data (the inference's simulator and the
+cross-check's prior-median config both use it).
 """
 from __future__ import annotations
 
+import copy
 import math
-from typing import Literal
+from typing import Callable, Literal, Sequence
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 from scipy import stats
+from scipy.special import expit, logit
 
-from .types import MAX_SEED, STRICT, OpenShare, Positive
+from simkit.paths import get_path, set_in_place
+from simkit.types import MAX_SEED, STRICT, OpenShare, Positive
 
 #: simulations per generation, pilot or check: a million is days of work on a large cluster already
 MAX_SIMULATIONS = 10**6
@@ -129,7 +134,7 @@ class InferConfig(_Block):
 
 
 class InferenceSettings(_Block):
-    """How ABC-SMC runs (see :mod:`simkit.infer`).
+    """How ABC-SMC runs (see :mod:`simkit.inference`).
 
     Tolerances are in units of each summary's simulation noise (its SD across simulations at one
     parameter value); ``observation_noise`` values are SDs in the statistic's own units (shares in
@@ -151,6 +156,8 @@ class InferenceSettings(_Block):
     adjustment: Literal["none", "linear"] = Field(
         "none", description="linear: Beaumont et al. (2002) regression adjustment of the final particles; "
         "NOT calibrated when the evidence has observation noise (SBC coverage of 90% intervals: 0.70)")
+    recycle: bool = Field(True, description="pool every generation's simulations, weighted at the final tolerance "
+                          "(the posterior's effective sample size adds up; simkit.inference.smc.recycle)")
     summaries: Literal["regression+national", "regression", "raw"] = Field(
         "regression+national", description="regression: Fearnhead-Prangle projections (one per parameter); "
         "+national: and the national count's statistics; raw: every statistic")
@@ -160,6 +167,9 @@ class InferenceSettings(_Block):
     scenario: str | None = Field(None, description="scenario simulated (default: the config's last)")
     seed: int = Field(0, ge=0, le=MAX_SEED)
     workers: int = Field(2, ge=1, le=1024, description="processes simulating particles")
+    kernel: Literal["numpy", "numba"] = Field(
+        "numba", description="the engine's kernel for the honest count (simkit.engine.kernels; numba where it supports "
+        "the model, numpy elsewhere)")
 
     @model_validator(mode="after")
     def _noise_non_negative(self) -> "InferenceSettings":
@@ -169,11 +179,15 @@ class InferenceSettings(_Block):
         return self
 
 
-def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings) -> list[str]:
-    """Cross-checks against the main config: each path exists and holds what its ``apply`` needs, the
-    scenario exists, there is evidence, and no sweep (inferred fields replace swept ones)."""
-    from .paths import get_path
+#: problems of raw config data (its validation and cross-checks), one ``dotted.field: problem`` each
+RawCheck = Callable[[dict], list[str]]
 
+
+def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings, check_raw: RawCheck) -> list[str]:
+    """Cross-checks against the main config ``cfg`` (a :class:`simkit.config.core.Config`): each path exists and
+    holds what its ``apply`` needs, the config with every inferred field at its prior median passes
+    ``check_raw`` (the config's own validation, given by the caller: this module sits below it), the scenario
+    exists, there is evidence, and no sweep (inferred fields replace swept ones)."""
     problems = []
     raw = cfg.raw()
     raw.pop("sweep", None)
@@ -202,7 +216,7 @@ def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings) 
         if block.apply == "logit_shift" and not all(0 < v < 1 for v in values):
             problems.append(f"{where}: logit_shift needs shares strictly between 0 and 1")
     if not problems:
-        problems += _problems_at_prior_medians(cfg, raw, blocks)
+        problems += _problems_at_prior_medians(raw, blocks, check_raw)
     if cfg.sweep:
         problems.append("sweep: a config with [[infer]] blocks cannot have a [sweep] (inferred fields replace it)")
     names = [scenario.name for scenario in cfg.scenarios()]
@@ -219,8 +233,6 @@ def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings) 
 def _optional_poll_entry(raw: dict, path: str) -> bool:
     """``exit_poll.<name>.misreport.<from>.<to>`` or ``exit_poll.<name>.response_propensity.<option>`` of an
     existing poll: entries that may be absent from the config (absent = truthful answers, average propensity)."""
-    from .paths import get_path
-
     parts = path.split(".")
     if len(parts) < 4 or parts[0] != "exit_poll" or parts[2] not in ("misreport", "response_propensity"):
         return False
@@ -231,19 +243,41 @@ def _optional_poll_entry(raw: dict, path: str) -> bool:
     return (parts[2] == "misreport" and len(parts) == 5) or (parts[2] == "response_propensity" and len(parts) == 4)
 
 
-def _problems_at_prior_medians(cfg, raw: dict, blocks: list[InferConfig]) -> list[str]:
+def _problems_at_prior_medians(raw: dict, blocks: list[InferConfig], check_raw: RawCheck) -> list[str]:
     """The config with every inferred field at its prior median must validate (catches values of the wrong
     kind, misreport rows naming unknown options, shares that cannot sum to 1)."""
-    from simkit.config.core import Config, _pydantic_problems, cross_check
-    from .infer import apply_values
-
     medians = [float(block.distribution().ppf(0.5)) for block in blocks]
     raw = {key: value for key, value in raw.items() if key not in ("infer", "inference")}  # no recursion
     try:
         at_median = apply_values(raw, blocks, medians)
-        point = Config.model_validate(at_median)
     except KeyError as missing:
         return [f"infer: {missing.args[0]}"]
-    except ValidationError as error:
-        return [f"infer (all fields at their prior medians): {p}" for p in _pydantic_problems(error, at_median)]
-    return [f"infer (all fields at their prior medians): {p}" for p in cross_check(point)]
+    return [f"infer (all fields at their prior medians): {p}" for p in check_raw(at_median)]
+
+
+def apply_values(raw: dict, blocks: Sequence[InferConfig], values: Sequence[float]) -> dict:
+    """A copy of raw config data with each block's value applied: ``set`` (the value, at ``path`` and every
+    ``also`` path), ``logit_shift`` (added on the logit scale to the share or table of shares at ``path``) or
+    ``set_share`` (the option's share set, the other options rescaled to keep their proportions). ``raw`` is
+    copied once; KeyError names a path that does not exist."""
+    raw = copy.deepcopy(raw)
+    for block, value in zip(blocks, values):
+        value = float(value)
+        if block.apply == "set":
+            for path in [block.path, *block.also]:
+                set_in_place(raw, path, value)
+        elif block.apply == "logit_shift":
+            current = get_path(raw, block.path)
+            if isinstance(current, dict):
+                shifted = {key: float(expit(logit(share) + value)) for key, share in current.items()}
+            else:
+                shifted = float(expit(logit(current) + value))
+            set_in_place(raw, block.path, shifted)
+        else:  # set_share: the other options keep their proportions
+            option = block.path.rsplit(".", 1)[1]
+            shares = get_path(raw, "preferences.shares")
+            rest = sum(share for name, share in shares.items() if name != option)
+            for name in shares:
+                shares[name] = value if name == option else shares[name] * (1 - value) / rest
+    return raw
+

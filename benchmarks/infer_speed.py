@@ -1,0 +1,77 @@
+"""Speed of ``simkit infer``: this tree against another (an older commit's checkout), the same command in one run.
+
+    python benchmarks/infer_speed.py --old-tree /path/to/old/checkout [--config configs/kazakhstan-2022-inference.toml]
+        [--particles 200] [--json]
+
+Each tree runs ``simkit infer CONFIG --particles N --quiet --json`` in a child process (its own ``PYTHONPATH``),
+alternately, ``--repeats`` times. Reported per tree: CPU seconds (the child and its worker processes, from
+``getrusage``: what the run costs, little affected by other load on a shared machine), wall seconds, the
+simulations, the final tolerance and ESS; and the ratios old / new. The machine's load changes wall time between
+runs; the CPU ratio is the one to quote.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+#: the command line's entry point in either layout (simkit/cli/main.py, or the older simkit/cli.py)
+ENTRY = ("import importlib, sys\ntry:\n    cli = importlib.import_module('simkit.cli.main')\n"
+         "except ModuleNotFoundError:\n    cli = importlib.import_module('simkit.cli')\nsys.exit(cli.main())")
+
+
+def run_once(tree: Path, config: Path, particles: int) -> dict:
+    """One ``simkit infer`` in a child process with ``tree`` on its path: CPU and wall seconds, and its summary."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", ENTRY, "infer",
+                           str(config), "--particles", str(particles), "--quiet", "--json"],
+                          capture_output=True, text=True, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
+                          check=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    summary = json.loads(done.stdout)
+    kept = [g for g in summary["generations"] if g["kept"]]
+    return {"cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, "wall_s": wall,
+            "simulations": summary["simulations"], "final_tolerance": summary["tolerance"]["final"],
+            "final_ess": summary["tolerance"].get("ess", kept[-1]["ess"]), "generations": len(kept)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--old-tree", type=Path, required=True, help="checkout of the code to compare against")
+    parser.add_argument("--config", type=Path, default=Path("configs/kazakhstan-2022-inference.toml"))
+    parser.add_argument("--particles", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    config = (HERE / args.config).resolve()
+    runs: dict[str, list[dict]] = {"old": [], "new": []}
+    for _ in range(args.repeats):
+        runs["old"].append(run_once(args.old_tree.resolve(), config, args.particles))
+        runs["new"].append(run_once(HERE, config, args.particles))
+    result = {"config": str(args.config), "particles": args.particles, "runs": runs,
+              "cpu_ratio": sum(r["cpu_s"] for r in runs["old"]) / sum(r["cpu_s"] for r in runs["new"]),
+              "wall_ratio": sum(r["wall_s"] for r in runs["old"]) / sum(r["wall_s"] for r in runs["new"]),
+              "cpu_per_simulation_ratio": (sum(r["cpu_s"] / r["simulations"] for r in runs["old"])
+                                           / sum(r["cpu_s"] / r["simulations"] for r in runs["new"]))}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    for name, rows in runs.items():
+        for row in rows:
+            print(f"{name}: {row['cpu_s']:.1f} CPU s, {row['wall_s']:.1f} s wall, {row['simulations']} simulations, "
+                  f"{row['generations']} generations, final tolerance {row['final_tolerance']:.3g}, "
+                  f"ESS {row['final_ess']:.0f}")
+    print(f"old / new: CPU {result['cpu_ratio']:.2f}x, wall {result['wall_ratio']:.2f}x, "
+          f"CPU per simulation {result['cpu_per_simulation_ratio']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

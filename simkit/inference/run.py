@@ -1,0 +1,69 @@
+"""``infer``: the posterior of the ``[[infer]]`` fields given the config's ``[observed]`` evidence, from
+loading to the assembled result (the steps are the modules of :mod:`simkit.inference`)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from simkit.config.core import Config, ConfigError, load_config, raw_problems
+from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
+from simkit.electorate.build import build_electorate
+from .priors import Prior
+from .result import InferenceResult, Population, Run, assemble
+from .simulator import Simulations, Simulator
+from .smc import PREDICTIVE_STAGE, RESAMPLE_STAGE, abc_smc, generator, systematic_resample
+from .statistics import statistic_names, with_observation_noise
+
+
+def load_inference(path: str | Path, overrides: dict | None = None
+                   ) -> tuple[Config, list[InferConfig], InferenceSettings]:
+    """Read a config with ``[[infer]]`` blocks: (the config, its priors, its settings); ConfigError lists
+    every problem, ``file: dotted.field: problem``."""
+    cfg = load_config(path, overrides)
+    return cfg, list(cfg.infer), cfg.inference or InferenceSettings()
+
+
+def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: InferenceSettings | None = None, *,
+          particles: int | None = None, seed: int | None = None, workers: int | None = None,
+          progress: Callable[[str], None] | None = None, client=None) -> InferenceResult:
+    """Posterior of the ``[[infer]]`` fields given the config's ``[observed]`` evidence (see
+    :mod:`simkit.inference`).
+
+    ``blocks`` and ``settings`` default to ``cfg.infer`` and ``cfg.inference``; ``particles``, ``seed`` and
+    ``workers`` override the settings. ``client``: a ``dask.distributed.Client`` whose workers run the
+    simulations instead of local processes (the result is the same).
+    """
+    blocks = blocks if blocks is not None else list(cfg.infer)
+    settings = settings if settings is not None else (cfg.inference or InferenceSettings())
+    updates = {k: v for k, v in {"particles": particles, "seed": seed, "workers": workers}.items() if v is not None}
+    if updates:
+        settings = InferenceSettings.model_validate({**settings.model_dump(), **updates})
+    problems = (infer_problems(cfg, blocks, settings, raw_problems) if blocks
+                else ["infer: no [[infer]] blocks (nothing to infer)"])
+    if problems:
+        raise ConfigError(problems)
+    scenario = settings.scenario or cfg.scenarios()[-1].name
+    electorate = build_electorate(cfg.electorate)
+    statistics = with_observation_noise(statistic_names(cfg, settings.statistics, list(electorate.region_names)),
+                                        settings.observation_noise)
+    if not statistics.names:
+        raise ConfigError(["observed: none of the inference.statistics is given in [observed]"])
+    priors = [Prior(block) for block in blocks]
+    simulator = Simulator(cfg, blocks, statistics, scenario, settings.kernel)
+    median = np.array([p.block.distribution().ppf(0.5) for p in priors])
+    with Simulations(simulator, settings.workers, client) as simulations:
+        def simulate_many(values: np.ndarray, stage: int) -> np.ndarray:
+            return simulations.run(values, settings.seed, stage)
+
+        values, weights, summaries, tolerance, history = abc_smc(simulate_many, priors, statistics, settings,
+                                                                 median, progress)
+        draw_rng = generator(settings.seed, RESAMPLE_STAGE)
+        draws = draw_rng.permutation(systematic_resample(weights, settings.particles, draw_rng))
+        predictive_stats = simulate_many(values[draws[:settings.predictive]], PREDICTIVE_STAGE)
+        count = simulations.count
+    noise_rng = generator(settings.seed, PREDICTIVE_STAGE, 1)
+    predictive_stats = predictive_stats + noise_rng.standard_normal(predictive_stats.shape) * statistics.observation_noise
+    return assemble(Run(cfg, blocks, settings, scenario, history, count), priors, statistics, summaries,
+                    Population(values, weights, draws, tolerance), predictive_stats)
