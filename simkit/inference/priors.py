@@ -8,8 +8,7 @@ import numpy as np
 from scipy.special import expit, logit
 
 from simkit.config.inference import InferConfig
-
-INTERVAL = (0.05, 0.95)  #: the 90% intervals of the summary
+from simkit.schema import INTERVAL
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from simkit import streams
 from simkit.engine import run as engine
 from simkit.forensics import station_statistics
-from simkit.polls.compare import Election, resolve_design
+from simkit.polls.compare import SimulatedElections, resolve_design
 from simkit.config.core import Config, Observed, ObservedStations
 from simkit.config.inference import InferConfig, apply_values
 from simkit.electorate.build import build_electorate
@@ -49,12 +49,12 @@ class Simulator:
         if statistics.polls:
             self.poll_election = self._mean_election(cfg)
 
-    def _mean_election(self, cfg: Config) -> Election:
+    def _mean_election(self, cfg: Config) -> SimulatedElections:
         """The electorate as :func:`simkit.polls.compare.resolve_design` needs it (register and expected ballots per
         station, from one honest election at the config's values: design feasibility depends on them only)."""
         plan = engine.make_plan(cfg, self.electorate)
         _, votes = engine.honest_replicate(plan, self.electorate, 0, 0)
-        return Election(xr.DataArray(votes[None], dims=("replicate", "station", "option")), self.electorate.registered,
+        return SimulatedElections(xr.DataArray(votes[None], dims=("replicate", "station", "option")), self.electorate.registered,
                         self.electorate.region_index, np.array([0]))
 
     def config_at(self, values: np.ndarray) -> Config:
