@@ -10,7 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from types import ModuleType
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import xarray as xr
@@ -27,7 +27,7 @@ from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
            "rejection_rates", "replicate_rejections", "run_each", "replicate_seed", "parse_tests", "alternative",
-           "family_p_value", "holm_alarms"]
+           "family_p_value", "holm_alarms", "statistic_function"]
 
 _MODULES = (second_digit, last_digit, zero_five, log_vote_rate, dip, correlation, sobyanin, fingerprint, klimek,
             klimek_ml, integer_percent, spikes, shpilkin)
@@ -35,11 +35,21 @@ TESTS: dict[str, ModuleType] = {m.ID: m for m in _MODULES}
 
 
 def alternative(test: str) -> str | None:
-    """The direction in which ``test``'s statistic is anomalous (``ALTERNATIVE`` of its module; the Klimek fits
-    compare fit gains, large = anomalous); None for the descriptive fingerprint."""
+    """The direction in which ``test``'s statistic is anomalous (``ALTERNATIVE`` of its module); None for the
+    descriptive fingerprint."""
     if test == fingerprint.ID:
         return None
-    return getattr(TESTS[test], "ALTERNATIVE", "greater")
+    return TESTS[test].ALTERNATIVE
+
+
+def statistic_function(test: str, null: str) -> Callable[[Election], float]:
+    """The function whose value ``test`` reports under ``null``, and of which its null is the law: the
+    module's ``statistic`` (computed on the data and on every simulated draw), or under the textbook null its
+    ``textbook_statistic`` when that null is about another number (``integer_percent``: the integer-station
+    count)."""
+    check_null(null)
+    module = TESTS[test]
+    return getattr(module, "textbook_statistic", module.statistic) if null == "textbook" else module.statistic
 
 
 def parse_tests(text: str | None) -> list[str]:
