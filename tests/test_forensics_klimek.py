@@ -1,6 +1,8 @@
 """Klimek's fraud model: histogram-distance fit and likelihood fit on planted and real returns."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -70,7 +72,12 @@ def test_russia_2011_fits_reject_no_fraud():
         assert x["f_incremental_low"] > 0
 
 
-def _planted(seed: int, theta: float, n: int = 20000):
+#: stations per replicate of the coverage checks; fewer in CI (``CI=true``): the replicates and the thresholds
+#: on how many of them cover stay the same, only each interval is wider
+COVERAGE_STATIONS = 8000 if os.environ.get("CI") == "true" else 20000
+
+
+def _planted(seed: int, theta: float, n: int = COVERAGE_STATIONS):
     """Klimek-honest returns (normal turnout and share, SD 0.08) with the engine's ballot_stuffing at
     f_i = 0.2, f_e = 0.02, alpha = 2 and the given theta."""
     return stuff_klimek(election(honest_dataset(n, seed=100 + seed, share_mean=0.55)), seed, theta)
