@@ -60,7 +60,7 @@ def _election():
 def _election_arrays():
     """One simulated honest election of the workload: (electorate, plan, ballots (station,), votes
     (station, option))."""
-    from simkit import engine
+    from simkit.engine import run as engine
 
     run = engine.prepare(_config(), replicates=1)
     ballots, votes = engine.honest_replicate(run.plans[0], run.electorate, SEED, 0)
@@ -95,7 +95,7 @@ class HonestReplicate:
     param_names = ["kernel"]
 
     def setup(self, kernel):
-        from simkit import engine, kernels
+        from simkit.engine import run as engine, kernels
 
         if kernel == "numba":
             kernels.warm_up()  # compile (or load the on-disk cache) outside the timing
@@ -137,12 +137,12 @@ class ExitPoll:
 
 
 class IntegerPercent:
-    """The integer-percentage test (simkit.forensics.integer_percent) on one simulated election: the
+    """The integer-percentage test (simkit.forensics.integer.percent) on one simulated election: the
     resampled null (:data:`NULL_DRAWS` draws) and the exact Poisson-binomial null (the default)."""
 
     def setup(self):
         self.election = _election()
-        from simkit.forensics import integer_percent
+        from simkit.forensics.integer import percent as integer_percent
 
         self.module = integer_percent
 
@@ -184,9 +184,9 @@ class Calibrate:
         import simkit
 
         try:
-            from simkit.calibrate import calibration_table
+            from simkit.forensics.calibrate import calibration_table
         except ImportError as missing:
-            raise NotImplementedError(f"simkit.calibrate is absent: {missing}") from None
+            raise NotImplementedError(f"simkit.forensics.calibrate is absent: {missing}") from None
         import tomli_w
 
         raw = _config().raw()

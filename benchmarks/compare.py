@@ -38,7 +38,7 @@ Usage::
     python benchmarks/compare.py [--replicates 1000] [--per-voter-replicates 3] [--workers W]
                                  [--kernel numba|numpy] [--scaling] [--smoke] [--json]
 
-``--kernel`` defaults to ``numba`` (simkit's fused kernel, :mod:`simkit.kernels`) when numba is installed.
+``--kernel`` defaults to ``numba`` (simkit's fused kernel, :mod:`simkit.engine.kernels`) when numba is installed.
 """
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def _kernel_arguments(kernel: str) -> dict:
     """``{"kernel": kernel}`` when the engine takes one; the numpy path needs none."""
     import inspect
 
-    from simkit import engine
+    from simkit.engine import run as engine
 
     if "kernel" in inspect.signature(engine.prepare).parameters:
         return {"kernel": kernel}
@@ -144,7 +144,8 @@ def simkit_summary(cfg, replicates: int, seed: int, workers: int | None, kernel:
 
 def simkit_full(cfg, replicates: int, seed: int, workers: int | None, kernel: str, directory: str) -> np.ndarray:
     """Full station-level output written to zarr as ``simkit run -o X.zarr`` does; returns the totals."""
-    from simkit import engine, io
+    from simkit.engine import run as engine
+    from simkit import io
 
     run = engine.prepare(cfg, replicates, seed, "full", **_kernel_arguments(kernel))
     static = engine.annotate(engine.static_dataset(run), run.config)
@@ -162,7 +163,7 @@ def _child(args: argparse.Namespace) -> None:
         cfg = _load(json.loads(args.overrides))
         _kernel_arguments(args.kernel)
         if args.kernel == "numba":  # load the compiled kernel from numba's on-disk cache (or compile it)
-            from simkit import kernels
+            from simkit.engine import kernels
 
             kernels.warm_up()
     started_cpu, started = os.times(), time.perf_counter()
@@ -186,7 +187,7 @@ def _child(args: argparse.Namespace) -> None:
 
 def _parameters(overrides: dict) -> tuple[dict, dict]:
     """The model parameters of simkit's plan for the workload, and a description of the workload."""
-    from simkit import engine
+    from simkit.engine import run as engine
 
     run = engine.prepare(_load(overrides), replicates=1)
     plan, electorate = run.plans[0], run.electorate

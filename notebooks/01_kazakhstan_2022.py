@@ -32,11 +32,11 @@ import os
 import matplotlib.pyplot as plt
 
 import simkit
-from simkit.compare import compare_config
+from simkit.polls.compare import compare_config
 from simkit.data import REPO_ROOT
-from simkit.plot_polls import plot_poll_comparison
+from simkit.plots.polls import plot_poll_comparison
 from simkit.report.verdicts import poll_verdicts
-from simkit.summary import national_shares, official_figures
+from simkit.engine.summary import national_shares, official_figures
 
 QUICK = os.environ.get("SIMKIT_QUICK") == "1"
 REPLICATES = 30 if QUICK else 300

@@ -26,10 +26,11 @@
 import json
 import os
 
-from simkit import forensics, plot_forensics
+from simkit import forensics
+from simkit.plots import forensics as plot_forensics
 from simkit.data import data_dir
 from simkit.forensics import fingerprint
-from simkit.returns import load_returns
+from simkit.electorate.returns import load_returns
 
 QUICK = os.environ.get("SIMKIT_QUICK") == "1"
 DRAWS = 19 if QUICK else 99
@@ -131,7 +132,7 @@ if HAVE_DATA:
 #   under the simulated null: the textbook references do not describe an honest Polish election. The tests
 #   that still reject there (the correlation family, the Klimek fits) do so because the simulated honest
 #   model ties turnout and support regionally while Poland's relation sits within districts: a misfit of the
-#   null model, documented in `simkit/forensics/nulls.py`, not evidence of fraud. The likelihood fit even
+#   null model, documented in `simkit/forensics/nulls/flat.py`, not evidence of fraud. The likelihood fit even
 #   finds f_i ≈ 1 in Poland: Klimek's honest model (one normal cloud) does not describe Poland's
 #   two-peaked urban/rural fingerprint, and the fit buys the misfit with "fraud".
 # - "No anomaly found" is not "no fraud": each result carries what the test could have detected.

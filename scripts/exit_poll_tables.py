@@ -35,7 +35,7 @@ FITS = 0.05
 
 
 def run(arguments: list[str]) -> dict:
-    command = [sys.executable, "-c", "import sys; from simkit.cli import main; sys.exit(main(sys.argv[1:]))",
+    command = [sys.executable, "-c", "import sys; from simkit.cli.main import main; sys.exit(main(sys.argv[1:]))",
                "compare", *arguments]
     completed = subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True)
     return json.loads(completed.stdout)

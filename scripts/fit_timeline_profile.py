@@ -1,7 +1,7 @@
 """Fit the honest turnout-through-the-day profile to Spain's general election of 10 Nov 2019.
 
 Reads ``spain-2019-11/timeline_2019_11.csv.gz`` from the shared data folder (simkit.data.data_dir())
-and writes ``simkit/presets/timeline-spain-2019-11.json`` (the default honest profile). Run::
+and writes ``simkit/electorate/presets/timeline-spain-2019-11.json`` (the default honest profile). Run::
 
     python scripts/fit_timeline_profile.py [--bootstrap 200]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from simkit.forensics import klimek, klimek_ml
+from simkit.forensics.klimek import histogram as klimek, ml as klimek_ml
 from simkit.forensics.core import election
-from simkit.returns import load_returns
+from simkit.electorate.returns import load_returns
 
 
 def _row(name: str, x: dict) -> str:

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from simkit import streams
-from simkit.config import load_config
+from simkit.config.core import load_config
 from simkit.timeline.calibration import rejection_rates
 from simkit.timeline.observed import from_config
 from simkit.timeline.profile import honest_profile, load_fit

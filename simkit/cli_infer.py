@@ -17,7 +17,7 @@ from .errors import InputError
 
 def _cmd_infer(args: argparse.Namespace) -> int:
     from . import io
-    from .config import data_paths
+    from simkit.config.core import data_paths
     from .infer import infer, load_inference
     from .outputs import INFERENCE, claim_output
 
@@ -28,7 +28,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         claim_output(args.output, INFERENCE, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)])
     progress = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
     if args.scheduler:
-        from .distributed import check_workers, connect
+        from simkit.engine.distributed import check_workers, connect
 
         if args.workers:
             raise InputError("--scheduler and --workers: give one (a dask cluster, or local processes)")
@@ -52,7 +52,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add ``infer`` to the ``simkit`` command line."""
-    from .arguments import positive, workers
+    from simkit.cli.arguments import positive, workers
     from .outputs import OVERWRITE_HELP
 
     parser = subparsers.add_parser("infer", help="posterior of the [[infer]] fields given [observed] (ABC-SMC)")

@@ -34,7 +34,7 @@ Example (TOML)::
     statistics = ["turnout", "shares", "invalid", "regional_turnout"]
     observation_noise = { regional_turnout = 0.0005 }
 
-:class:`simkit.config.Config` carries these tables as ``infer`` and ``inference``; :func:`infer_problems`
+:class:`simkit.config.core.Config` carries these tables as ``infer`` and ``inference``; :func:`infer_problems`
 is its cross-check.
 """
 from __future__ import annotations
@@ -234,7 +234,7 @@ def _optional_poll_entry(raw: dict, path: str) -> bool:
 def _problems_at_prior_medians(cfg, raw: dict, blocks: list[InferConfig]) -> list[str]:
     """The config with every inferred field at its prior median must validate (catches values of the wrong
     kind, misreport rows naming unknown options, shares that cannot sum to 1)."""
-    from .config import Config, _pydantic_problems, cross_check
+    from simkit.config.core import Config, _pydantic_problems, cross_check
     from .infer import apply_values
 
     medians = [float(block.distribution().ppf(0.5)) for block in blocks]

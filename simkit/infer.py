@@ -11,7 +11,7 @@ The method, in order (every constant is a setting of :class:`~simkit.config_infe
    turnout (``regional_turnout.<region>``), as far as ``[observed]`` gives them, and each ``[[exit_poll]]``'s
    published shares (``poll.<name>.<option>``; the poll is drawn from the simulated stations as configured,
    misreporting included, by :mod:`simkit.model.exit_poll`), and, where ``[observed.stations]`` gives
-   station-level evidence, its :mod:`simkit.station_statistics` (``stations.<id>``: moments of the
+   station-level evidence, its :mod:`simkit.forensics.station_statistics` (``stations.<id>``: moments of the
    station turnout and leader share, the fingerprint's high corner, the share of integer percentages),
    computed on the observed returns and on each simulated election's stations. Fractions in [0, 1]
    (a correlation in [-1, 1]).
@@ -66,13 +66,15 @@ import numpy as np
 import xarray as xr
 from scipy.special import expit, logit, logsumexp
 
-from . import engine, station_statistics, streams
-from .config import Config, ConfigError, parse_config
+from simkit.engine import run as engine
+from simkit.forensics import station_statistics
+from simkit import streams
+from simkit.config.core import Config, ConfigError, parse_config
 from .config_infer import InferConfig, InferenceSettings, infer_problems
-from .electorate import build_electorate
+from simkit.electorate.build import build_electorate
 from .paths import get_path, set_path
 from .outputs import INFERENCE, KIND_ATTR
-from .processes import process_pool, stop_pool
+from simkit.engine.parallel import process_pool, stop_pool
 
 INTERVAL = (0.05, 0.95)  #: the 90% intervals of the summary
 INFORMED_RATIO = 0.8  #: informed when the posterior 90% interval is narrower than this × the prior's
@@ -96,7 +98,7 @@ def load_inference(path: str | Path, overrides: dict | None = None
                    ) -> tuple[Config, list[InferConfig], InferenceSettings]:
     """Read a config with ``[[infer]]`` blocks: (the config, its priors, its settings); ConfigError lists
     every problem, ``file: dotted.field: problem``."""
-    from .config import load_config
+    from simkit.config.core import load_config
 
     cfg = load_config(path, overrides)
     return cfg, list(cfg.infer), cfg.inference or InferenceSettings()
@@ -117,7 +119,7 @@ class Statistics:
     invalid: int | None
     regions: tuple[int, ...]
     polls: tuple[tuple[int, int], ...] = ()  # (index of the [[exit_poll]], index among valid options)
-    stations: tuple[str, ...] = ()  # ids of simkit.station_statistics
+    stations: tuple[str, ...] = ()  # ids of simkit.forensics.station_statistics
     leader: int = 0  # index of the leading option (for the station statistics)
     timeline: tuple[int, ...] = ()  # regions of [observed.timeline] (front-loading, then late-surge statistics)
     timeline_early: int = 0  # index of the front-loading test's early report
@@ -187,11 +189,11 @@ def observed_timeline_values(cfg: Config, region_names: list[str]) -> tuple[tupl
 def observed_station_values(stations) -> np.ndarray:
     """The observed values of ``[observed.stations]``'s statistics: as given, or computed from its returns
     (loaded as ``simkit forensics`` loads them)."""
-    from .station_statistics import from_returns
+    from simkit.forensics.station_statistics import from_returns
 
     if stations.values:
         return np.array([stations.values[name] for name in stations.statistics], float)
-    from .returns import load_returns
+    from simkit.electorate.returns import load_returns
 
     ds = load_returns(stations.returns, map_path=stations.map, preset=stations.preset)
     return from_returns(stations.statistics, ds)
@@ -340,9 +342,9 @@ class Simulator:
             self.poll_election = self._mean_election(cfg)
 
     def _mean_election(self, cfg: Config):
-        """The electorate as :func:`simkit.compare.resolve_design` needs it (register and expected ballots per
+        """The electorate as :func:`simkit.polls.compare.resolve_design` needs it (register and expected ballots per
         station, from one honest election at the config's values: design feasibility depends on them only)."""
-        from .compare import Election
+        from simkit.polls.compare import Election
 
         plan = engine.make_plan(cfg, self.electorate)
         _, votes = engine.honest_replicate(plan, self.electorate, 0, 0)
@@ -352,7 +354,7 @@ class Simulator:
     def poll_shares(self, cfg: Config, votes: np.ndarray, seed: int) -> list[np.ndarray]:
         """Each [[exit_poll]] drawn from this election's ``votes`` (station, option) as configured (biases
         included): its estimated shares over valid options."""
-        from .compare import resolve_design
+        from simkit.polls.compare import resolve_design
         from .model.exit_poll import draw_exit_poll
 
         options = cfg.option_names
@@ -386,7 +388,7 @@ class Simulator:
 def manipulated_replicate(plan, cfg: Config, electorate, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One election of the plan's (single) scenario: ``ballots`` (station,) and ``votes`` (station, option) as
     counted, and ``voters`` (station, option), the ballots of real voters, whom exit polls interview (see
-    :func:`simkit.engine.manipulate`)."""
+    :func:`simkit.engine.run.manipulate`)."""
     ballots, votes = engine.honest_replicate(plan, electorate, seed, 0)
     ballots, votes, _, _, voters = engine.manipulate(plan.scenarios[0], cfg, electorate, seed, 0, ballots, votes)
     return ballots, votes, voters
@@ -396,7 +398,7 @@ def timeline_replicate(plan, cfg: Config, electorate, seed: int
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`manipulated_replicate` and the election's timeline: cumulative ballots (region, report + 1), the
     honest voters' arrivals and each block's added ballots drawn as the engine draws them."""
-    from .engine_timeline import added_timeline, honest_timeline
+    from simkit.engine.timeline import added_timeline, honest_timeline
     from .model.timeline import cumulative
 
     honest_ballots, honest_votes = engine.honest_replicate(plan, electorate, seed, 0)
@@ -853,7 +855,7 @@ def simulated_observed(cfg: Config, blocks: list[InferConfig], values, seed: int
     (n_param,): counts, register, regional turnouts (exact fractions) and, when ``cfg`` has
     ``[observed.stations]``, the same station statistics of the simulated stations. For recovery and
     calibration checks."""
-    from .config import Observed, ObservedStations
+    from simkit.config.core import Observed, ObservedStations
 
     scenario = scenario or cfg.scenarios()[-1].name
     polls = tuple((i, 0) for i in range(len(cfg.exit_poll)))  # any entry: the simulator then draws the polls

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import tomli_w
 
-from simkit import aggregation, parse_config, simulate
-from simkit.calibrate import calibration_table
+from simkit.engine import aggregation
+from simkit import parse_config, simulate
+from simkit.forensics.calibrate import calibration_table
 
 from conftest import small_config_dict
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tomli_w
 
-from simkit.cli import main
+from simkit.cli.main import main
 from simkit.types import MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_STATIONS
 
 from conftest import REPO, small_config_dict
@@ -75,7 +75,7 @@ def test_the_turnout_mean_holds_at_the_bounds(model, dispersion):
 
 
 def test_the_largest_register_comes_out_exact():
-    from simkit.electorate import build_electorate
+    from simkit.electorate.build import build_electorate
 
     raw = small_config_dict(stations=1000, registered=MAX_REGISTER)
     electorate = build_electorate(__import__("simkit").Config.model_validate(raw).electorate)
@@ -173,7 +173,7 @@ def test_a_control_character_in_a_block_name_stays_on_one_line(tmp_path, capsys)
 
 
 def test_the_resource_guard_names_the_estimate_and_what_fits(tmp_path, monkeypatch, capsys):
-    from simkit import resources
+    from simkit.engine import resources
 
     monkeypatch.setattr(resources, "available_memory", lambda: 20_000_000)
     config = write(tmp_path, small_config_dict(stations=5000, registered=2_500_000, replicates=200))
@@ -183,7 +183,7 @@ def test_the_resource_guard_names_the_estimate_and_what_fits(tmp_path, monkeypat
 
 
 def test_the_resource_guard_checks_the_output_disk(tmp_path, monkeypatch, capsys):
-    from simkit import resources
+    from simkit.engine import resources
 
     monkeypatch.setattr(resources, "free_disk", lambda path: 1_000_000)
     config = write(tmp_path, small_config_dict(stations=5000, registered=2_500_000, replicates=200))

@@ -6,8 +6,8 @@ import pytest
 import tomli_w
 
 from simkit import parse_config
-from simkit.calibrate import calibration_table
-from simkit.cli import main
+from simkit.forensics.calibrate import calibration_table
+from simkit.cli.main import main
 
 from conftest import small_config_dict
 

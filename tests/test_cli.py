@@ -5,7 +5,7 @@ import sys
 import pytest
 import tomli_w
 
-from simkit.cli import main
+from simkit.cli.main import main
 
 from conftest import small_config_dict
 
@@ -17,7 +17,8 @@ def write_config(tmp_path, raw, name="x.toml"):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "simkit.cli", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "simkit.cli.main", *map(str, args)], capture_output=True,
+                          text=True)
 
 
 @pytest.mark.parametrize("suffix", [".zarr", ".nc"])
@@ -114,7 +115,7 @@ def test_csv_electorate_runs(tmp_path, capsys):
 
 def test_failed_run_keeps_the_previous_result(tmp_path, monkeypatch):
     """Atomic output: an error mid-run leaves the old result untouched and no staging files."""
-    from simkit import engine
+    from simkit.engine import run as engine
     config = write_config(tmp_path, small_config_dict())
     out = tmp_path / "o.zarr"
     assert main(["run", str(config), "-o", str(out), "--quiet"]) == 0

@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from forensics_helpers import honest_dataset
-from simkit.cli import main
+from simkit.cli.main import main
 
 MAP = '[columns]\nregistered = "registered"\nballots = "ballots"\n[options]\na = "a"\nb = "b"\n'
 
@@ -99,7 +99,7 @@ def test_planted_manipulations_change_the_counts_as_described():
 
     from simkit.forensics import power
     from simkit.forensics.core import election
-    from simkit.forensics.integer_percent import integer_count
+    from simkit.forensics.integer.percent import integer_count
 
     e = election(honest_dataset(2000, seed=52))
     assert power.planted(e, "none", np.random.default_rng(0)) is e

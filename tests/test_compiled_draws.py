@@ -10,8 +10,9 @@ import pytest
 from scipy import special
 
 from forensics_helpers import honest_dataset
-from simkit.forensics import election, integer_percent
-from simkit.forensics.compiled_draws import honest_counts, integer_resample_counts
+from simkit.forensics import election
+from simkit.forensics.integer import percent as integer_percent
+from simkit.forensics.nulls.compiled_draws import honest_counts, integer_resample_counts
 
 K = 4.0  # standard errors
 

@@ -2,7 +2,7 @@
 import pytest
 import tomli_w
 
-from simkit.config import Config, ConfigError, load_config, parse_config
+from simkit.config.core import Config, ConfigError, load_config, parse_config
 from simkit.paths import get_path, set_path
 
 from conftest import small_config_dict

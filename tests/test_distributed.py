@@ -14,7 +14,8 @@ import pytest
 import xarray as xr
 
 import simkit
-from simkit import distributed, engine, io, progress
+from simkit.engine import distributed, run as engine
+from simkit import io, progress
 
 from conftest import small_config_dict
 
@@ -228,7 +229,7 @@ def test_resume_after_a_sigkilled_run_is_bit_identical(client, tmp_path):
 
     config_path, target = tmp_path / "c.toml", tmp_path / "dask.zarr"
     config_path.write_text(tomli_w.dumps(config().raw()))
-    command = [sys.executable, "-m", "simkit.cli", "run", str(config_path), "-o", str(target), "--quiet",
+    command = [sys.executable, "-m", "simkit.cli.main", "run", str(config_path), "-o", str(target), "--quiet",
                "--scheduler", client.scheduler.address, "--replicates", "8", "--block-size", "2", "--seed", "7"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

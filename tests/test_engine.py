@@ -100,7 +100,7 @@ def test_provenance_attrs():
 
 def test_worker_processes_give_the_serial_result(monkeypatch):
     """The process pool path (forced on for a small run) is bit-identical to one process."""
-    from simkit import engine
+    from simkit.engine import run as engine
     cfg = parse_config(tomli_w.dumps(small_config_dict(replicates=9, sweep={"turnout.mean": [0.4, 0.7]})))
     serial = simulate(cfg, workers=1)
     monkeypatch.setattr(engine, "PARALLEL_MIN_DRAWS", 0)

@@ -7,8 +7,8 @@ import pytest
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
-from simkit.compare import compare_polls, election_at, prediction_t2, resolve_design
-from simkit.config_polls import ExitPollConfig, QuickCountConfig, check_poll_design
+from simkit.polls.compare import compare_polls, election_at, prediction_t2, resolve_design
+from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.model.exit_poll import draw_exit_poll
 
 from exit_poll_helpers import synthetic_election
@@ -170,7 +170,7 @@ class Holder(BaseModel):
 
 
 def problems(**fields) -> list[str]:
-    from simkit.config import _pydantic_problems
+    from simkit.config.core import _pydantic_problems
 
     raw = {"exit_poll": [{"name": "p", "stations": 10, "per_station": 20, **fields}]}
     try:
@@ -214,12 +214,12 @@ def test_design_checks_against_the_electorate():
 # -- CLI ---------------------------------------------------------------------------------------------
 
 def test_compare_cli_prints_rows_and_scenarios_as_json(tmp_path, capsys):
-    from simkit.config import Config
+    from simkit.config.core import Config
 
     if "exit_poll" not in Config.model_fields:
         pytest.skip("the main Config has no exit_poll field yet")
     from conftest import small_config_dict
-    from simkit.cli import main
+    from simkit.cli.main import main
 
     raw = small_config_dict(stations=60, registered=60_000, options=("a", "b", "c"), shares=(0.6, 0.3, 0.1))
     raw["exit_poll"] = [{"name": "p", "stations": 10, "per_station": 20, "published": {"a": 0.62, "b": 0.28,

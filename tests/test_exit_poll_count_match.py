@@ -5,9 +5,9 @@ import pytest
 import tomli_w
 
 from conftest import small_config_dict
-from simkit.config import Config
-from simkit.count_match import PILOT_REPLICATES, TOLERANCE
-from simkit.engine import simulate
+from simkit.config.core import Config
+from simkit.polls.count_match import PILOT_REPLICATES, TOLERANCE
+from simkit.engine.run import simulate
 from simkit.errors import InputError
 
 OFFICIAL = {"registered": 60_000, "ballots": 36_600, "votes": {"a": 22_000, "b": 9_000, "c": 5_600},
@@ -70,9 +70,11 @@ def test_run_streams_count_matched_configs_bit_identically(tmp_path, monkeypatch
     ``simkit.simulate``; the result carries the resolved config, whose rerun solves nothing and reproduces it."""
     import xarray as xr
 
-    from simkit import count_match, engine, io
-    from simkit.cli import main
-    from simkit.config import parse_config
+    from simkit.polls import count_match
+    from simkit.engine import run as engine
+    from simkit import io
+    from simkit.cli.main import main
+    from simkit.config.core import parse_config
 
     cfg = matched_config(0.2)
     cfg = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.1, 0.2]}})
@@ -101,7 +103,7 @@ def test_run_streams_count_matched_configs_bit_identically(tmp_path, monkeypatch
 
 
 def test_bad_solved_honest_is_named():
-    from simkit.config import ConfigError, parse_config
+    from simkit.config.core import ConfigError, parse_config
 
     raw = matched_config(0.2).raw()
     raw["scenario"][0].update(solved_honest=[{"turnout.mean": 0.6}, {"turnout.mean": 0.6}], solved_for="0")
@@ -117,7 +119,7 @@ def test_dask_run_of_a_count_matched_config_equals_simulate(tmp_path):
     distributed_api = pytest.importorskip("dask.distributed")
     import xarray as xr
 
-    from simkit.distributed import run_on_cluster
+    from simkit.engine.distributed import run_on_cluster
 
     cfg = matched_config(0.2)
     expected = simulate(cfg, replicates=5, keep="summary")

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simkit.compare import compare_polls, draw_polls, election_at, hotelling_f, resolve_design
-from simkit.config_polls import ExitPollConfig
+from simkit.polls.compare import compare_polls, draw_polls, election_at, hotelling_f, resolve_design
+from simkit.config.polls import ExitPollConfig
 from simkit.errors import InputError
 from simkit.model.exit_poll import PollDesign, draw_exit_poll
-from simkit.poll_error import DEFAULT_HISTORY, ErrorBaseline, load_history
-from simkit.poll_mechanisms import Ballot, Observed, fit, mechanisms_for
+from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, load_history
+from simkit.polls.mechanisms import Ballot, Observed, fit, mechanisms_for
 
 from exit_poll_helpers import synthetic_election
 
@@ -174,7 +174,7 @@ def test_each_mechanism_recovers_a_planted_parameter(elections, invalid_heavy, n
 
 
 def test_count_manipulations_cannot_raise_the_incumbent_in_the_poll():
-    from simkit.poll_mechanisms import moves_toward
+    from simkit.polls.mechanisms import moves_toward
 
     ballot = Ballot(np.array(SHARES), 0, VALID, 3)
     by_name = {m.name: m for m in mechanisms_for(ballot, OPTIONS, ["against_all"])}
@@ -226,7 +226,7 @@ def test_bad_history_exits_2_and_writes_nothing(tmp_path, capsys):
     import tomli_w
 
     from conftest import small_config_dict
-    from simkit.cli import main
+    from simkit.cli.main import main
 
     raw = small_config_dict(stations=40, registered=40_000, options=("a", "b"), shares=(0.6, 0.4))
     raw["exit_poll"] = [{"name": "p", "stations": 10, "per_station": 20, "published": {"a": 0.62}}]
@@ -265,7 +265,7 @@ def test_sampling_only_z_of_an_unchanged_design_is_unchanged(elections):
 
 
 def test_dot_plot_has_one_row_per_poll_and_reference(elections):
-    from simkit.plot_polls import plot_poll_comparison
+    from simkit.plots.polls import plot_poll_comparison
 
     ds = elections.isel(replicate=slice(0, 50))
     polls = [ExitPollConfig(name=f"p{k}", label=f"Pollster {k}", stations=30, per_station=20,
@@ -288,7 +288,7 @@ def test_history_side_by_side_and_turnout_rows(tmp_path, capsys):
     import tomli_w
 
     from conftest import small_config_dict
-    from simkit.cli import main
+    from simkit.cli.main import main
 
     paths = []
     for year, published in ((2019, 0.61), (2022, 0.64)):

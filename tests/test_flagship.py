@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from simkit import load_config, simulate
-from simkit.summary import national_shares, official_figures
+from simkit.engine.summary import national_shares, official_figures
 
 REPLICATES = 100
 

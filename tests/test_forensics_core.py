@@ -9,7 +9,7 @@ import pytest
 from forensics_helpers import honest_dataset
 from simkit.forensics import TESTS, parse_tests, rejection_rates, run_tests
 from simkit.forensics.core import TestResult, election, simulated_p_value
-from simkit.forensics.nulls import fit_honest, simulate_honest
+from simkit.forensics.nulls.flat import fit_honest, simulate_honest
 
 
 def test_election_takes_the_first_replicate_and_the_largest_option_as_leader():

@@ -6,7 +6,7 @@ import pytest
 
 from forensics_helpers import honest_dataset
 from simkit.data import data_file
-from simkit.forensics import integer_percent
+from simkit.forensics.integer import percent as integer_percent
 from simkit.forensics.core import election
 
 
@@ -119,7 +119,7 @@ def test_exact_and_resampled_tests_agree_on_planted_data():
 def test_russia_excess_matches_the_published_rerun(preset, relative, published):
     if data_file(relative) is None:
         pytest.skip(f"shared data {relative} absent")
-    from simkit.returns import load_returns
+    from simkit.electorate.returns import load_returns
 
     result = integer_percent.run(election(load_returns(preset=preset)), draws=1000, rng=2016)
     print(f"{preset}: excess {result.extra['excess']:.0f}, null sd {result.extra['null_sd']:.1f}")

@@ -8,7 +8,7 @@ import pytest
 
 from forensics_helpers import honest_dataset, stuff_ballots
 from simkit.data import data_file
-from simkit.forensics import klimek, klimek_ml
+from simkit.forensics.klimek import histogram as klimek, ml as klimek_ml
 from simkit.forensics.core import election
 
 PLANTED_EXTREME = 0.05
@@ -58,7 +58,7 @@ def test_distance_fit_finds_little_fraud_in_honest_returns(honest):
 def test_russia_2011_fits_reject_no_fraud():
     if data_file("russia/2011.csv.zip") is None:
         pytest.skip("shared data russia/2011.csv.zip absent")
-    from simkit.returns import load_returns
+    from simkit.electorate.returns import load_returns
 
     e = election(load_returns(preset="russia-2011"))
     for module in (klimek, klimek_ml):
@@ -86,7 +86,7 @@ def _planted(seed: int, theta: float, n: int = COVERAGE_STATIONS):
 def stuff_klimek(e, seed: int, theta: float):
     """The engine's ballot_stuffing at f_i = 0.2, f_e = 0.02, alpha = 2 and the given theta on every station
     of ``e`` (random stream keyed by ``seed``)."""
-    from simkit.config_manipulation import BallotStuffing
+    from simkit.config.manipulation import BallotStuffing
     from simkit.model.manipulation import MECHANISMS
 
     block = BallotStuffing(name="s", kind="ballot_stuffing", beneficiary="a", f_incremental=0.2, f_extreme=0.02,
@@ -116,8 +116,8 @@ def test_likelihood_intervals_cover_planted_fractions_in_most_replicates():
 def test_theta_m_step_inverts_the_discretised_second_moment():
     import numpy as np
 
-    from simkit.forensics.klimek_density import NODES
-    from simkit.forensics.klimek_joint import _theta_for
+    from simkit.forensics.klimek.density import NODES
+    from simkit.forensics.klimek.joint import _theta_for
 
     nodes = (np.arange(NODES) + 0.5) / NODES
     for theta in (0.05, 0.2, 0.45, 1.0):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from simkit.forensics import klimek, klimek_ml
+from simkit.forensics.klimek import histogram as klimek, ml as klimek_ml
 from simkit.forensics.core import election
 from test_forensics_klimek import stuff_klimek
 
@@ -109,7 +109,7 @@ def test_fits_disagree_names_both_estimates_when_intervals_do_not_overlap():
 
 
 def test_a_covariance_with_a_negative_eigenvalue_is_drawn_without_a_warning():
-    from simkit.forensics.klimek_joint import _normal_draw
+    from simkit.forensics.klimek.joint import _normal_draw
 
     covariance = np.array([[1.0, 2.0], [2.0, 1.0]])  # eigenvalues 3 and -1
     with warnings.catch_warnings():
@@ -119,7 +119,7 @@ def test_a_covariance_with_a_negative_eigenvalue_is_drawn_without_a_warning():
 
 
 def test_cli_table_shows_the_fits_disagreement():
-    from simkit.cli_forensics import format_table
+    from simkit.cli.forensics import format_table
     from simkit.forensics.core import TestResult
 
     figures = {f"{name}{end}": 0.1 for name in ("f_incremental", "f_extreme", "alpha") for end in ("", "_low", "_high")}

@@ -18,12 +18,12 @@ from scipy import stats
 from simkit.data import data_file
 from simkit.forensics import TESTS, alternative, election, holm_alarms, run_each, statistic_function
 from simkit.forensics.core import BootstrapNull, DrawnNull, Election, LawNull, simulated_p_value
-from simkit.forensics.integer_percent import PoissonBinomialLaw
-from simkit.forensics.hierarchical import fit_hierarchical
-from simkit.forensics.nulls import simulate_honest
-from simkit.config_manipulation import BallotStuffing
+from simkit.forensics.integer.percent import PoissonBinomialLaw
+from simkit.forensics.nulls.hierarchical import fit_hierarchical
+from simkit.forensics.nulls.flat import simulate_honest
+from simkit.config.manipulation import BallotStuffing
 from simkit.model.manipulation import MECHANISMS
-from simkit.forensics.tails import null_tail
+from simkit.forensics.nulls.tails import null_tail
 from tests.forensics_helpers import honest_dataset
 
 CI = os.environ.get("CI") == "true"
@@ -163,7 +163,7 @@ def test_pareto_tail_reaches_past_the_monte_carlo_floor():
 def _load(preset, relative):
     if data_file(relative) is None:
         pytest.skip(f"shared data {relative} absent (set SIMKIT_DATA or place ../shared/data)")
-    from simkit.returns import load_returns
+    from simkit.electorate.returns import load_returns
 
     return election(load_returns(preset=preset))
 

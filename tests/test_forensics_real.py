@@ -40,7 +40,7 @@ def normal_p(result) -> float | None:
 def _load(preset, relative):
     if data_file(relative) is None:
         pytest.skip(f"shared data {relative} absent (set SIMKIT_DATA or place ../shared/data)")
-    from simkit.returns import load_returns
+    from simkit.electorate.returns import load_returns
 
     return election(load_returns(preset=preset))
 

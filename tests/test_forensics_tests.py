@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from forensics_helpers import honest_dataset, stuff_ballots
-from simkit.forensics import (correlation, dip, fingerprint, last_digit, log_vote_rate, second_digit, shpilkin,
-                              sobyanin, spikes, zero_five)
+from simkit.forensics import correlation, dip, fingerprint, log_vote_rate, shpilkin, sobyanin, spikes
+from simkit.forensics.digits import last as last_digit, second as second_digit, zero_five
 from simkit.forensics.core import election
-from simkit.forensics.digits import benford_second_digit, second_digit as second_digits
+from simkit.forensics.digits.shared import benford_second_digit, second_digit as second_digits
 
 
 def test_benford_second_digit_law_has_its_textbook_mean():

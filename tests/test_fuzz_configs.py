@@ -17,8 +17,8 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simkit.cli import main
-from simkit.config import _parse_toml, _resolve_paths
+from simkit.cli.main import main
+from simkit.config.core import _parse_toml, _resolve_paths
 
 from conftest import REPO
 

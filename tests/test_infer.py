@@ -18,7 +18,7 @@ from scipy import integrate, stats
 
 import simkit
 from simkit import infer as inference
-from simkit.config import ConfigError
+from simkit.config.core import ConfigError
 from simkit.config_infer import InferConfig, InferenceSettings
 
 from conftest import small_config_dict
@@ -293,7 +293,7 @@ def test_exit_polls_interview_voters_not_stuffed_ballots():
     """Coercion adds real voters (pollsters can meet them); stuffing adds ballots without voters: the
     ``voters`` a poll is drawn from are the count before the stuffing block, and the count is unchanged by
     applying the blocks in two steps."""
-    from simkit import engine
+    from simkit.engine import run as engine
 
     raw = coercion_config().raw()
     raw["manipulation"].append({"name": "stuffing", "kind": "ballot_stuffing", "beneficiary": "a",
@@ -361,14 +361,14 @@ def test_station_statistics_inform_stuffing_that_the_totals_cannot(stuffing_resu
 def test_station_evidence_from_a_returns_file_equals_the_forensic_reading(tmp_path):
     """``[observed.stations]`` with ``returns`` + ``map`` computes the statistics from the file as the
     forensic loader reads it."""
-    from simkit import station_statistics
+    from simkit.forensics import station_statistics
 
     rows = ["id,registered,ballots,a,b", "1,1000,600,400,200", "2,800,700,650,50", "3,500,200,100,100",
             "4,1200,1100,1000,100"]
     (tmp_path / "returns.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "map.toml").write_text('leader = "a"\n[columns]\nid = "id"\nregistered = "registered"\n'
                                        'ballots = "ballots"\n[options]\na = "a"\nb = "b"\n')
-    stations = simkit.config.ObservedStations(statistics=list(station_statistics.STATISTICS),
+    stations = simkit.config.core.ObservedStations(statistics=list(station_statistics.STATISTICS),
                                               returns=str(tmp_path / "returns.csv"), map=str(tmp_path / "map.toml"))
     values = inference.observed_station_values(stations)
     registered, ballots, leader = np.array([1000, 800, 500, 1200]), np.array([600, 700, 200, 1100]), \
@@ -381,8 +381,8 @@ def test_station_evidence_from_a_returns_file_equals_the_forensic_reading(tmp_pa
 
 def test_observed_stations_needs_exactly_one_source():
     with pytest.raises(Exception, match="either values"):
-        simkit.config.ObservedStations(statistics=["turnout_sd"])
+        simkit.config.core.ObservedStations(statistics=["turnout_sd"])
     with pytest.raises(Exception, match="unknown nope"):
-        simkit.config.ObservedStations(statistics=["nope"], values={"nope": 0.1})
+        simkit.config.core.ObservedStations(statistics=["nope"], values={"nope": 0.1})
     with pytest.raises(Exception, match="exactly one of preset or map"):
-        simkit.config.ObservedStations(statistics=["turnout_sd"], returns="x.csv")
+        simkit.config.core.ObservedStations(statistics=["turnout_sd"], returns="x.csv")

@@ -1,6 +1,6 @@
-"""The numba kernel (simkit.kernels): same model as the numpy path, reproducible, valid counts.
+"""The numba kernel (simkit.engine.kernels): same model as the numpy path, reproducible, valid counts.
 
-The numpy path is :func:`simkit.engine.honest_replicate`; ``_numba_replicate`` below is the same call with
+The numpy path is :func:`simkit.engine.run.honest_replicate`; ``_numba_replicate`` below is the same call with
 ``kernel = "numba"``. The kernel's own samplers (ziggurat normal, Marsaglia-Tsang gamma, inversion/BTRS
 binomial) are tested against their exact distributions.
 """
@@ -13,7 +13,8 @@ import tomli_w
 import xarray as xr
 from scipy import stats
 
-from simkit import engine, kernels, parse_config, streams
+from simkit.engine import run as engine, kernels
+from simkit import parse_config, streams
 
 from conftest import small_config_dict
 

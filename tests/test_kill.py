@@ -15,7 +15,7 @@ import pytest
 import tomli_w
 
 import simkit
-from simkit.cli import main
+from simkit.cli.main import main
 
 from conftest import REPO, small_config_dict
 
@@ -56,7 +56,7 @@ def alive(pid: int) -> bool:
 
 
 def start_run(config: Path, out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "simkit.cli", "run", str(config), "-o", str(out), "--quiet",
+    return subprocess.Popen([sys.executable, "-m", "simkit.cli.main", "run", str(config), "-o", str(out), "--quiet",
                              "--processes", "2", *extra], env=environment(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -120,7 +120,7 @@ KILL_IN_RENAME = textwrap.dedent("""
                 os.kill(os.getpid(), signal.SIGKILL)
             real_remove(path)
         io._remove = remove
-    from simkit.cli import main
+    from simkit.cli.main import main
     sys.exit(main(sys.argv[2:]))
 """)
 

@@ -18,7 +18,7 @@ import pytest
 import tomli_w
 
 import simkit
-from simkit.cli import main
+from simkit.cli.main import main
 
 from conftest import small_config_dict
 from forensics_helpers import honest_dataset
@@ -129,7 +129,7 @@ def test_a_killed_command_leaves_no_process_and_nothing_after_the_next_run(comma
         folder = tmp_path / signum.name
         folder.mkdir()
         runs[signum] = (folder / name, subprocess.Popen(
-            [sys.executable, "-m", "simkit.cli", *long_args, "-o", str(folder / name)], env=environment(),
+            [sys.executable, "-m", "simkit.cli.main", *long_args, "-o", str(folder / name)], env=environment(),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True))
     try:
         for signum, (target, process) in runs.items():
@@ -163,7 +163,7 @@ KILL_IN_WRITE = textwrap.dedent("""
     def put_in_place(staging, target):  # the result is staged, complete: die before it is moved in
         os.kill(os.getpid(), signal.SIGKILL)
     io._put_in_place = put_in_place
-    from simkit.cli import main
+    from simkit.cli.main import main
     sys.exit(main(sys.argv[1:]))
 """)
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 from scipy import stats
 
-from simkit.config_manipulation import (BallotStuffing, CoercedTurnout, Invalidation, ManipulationConfig,
+from simkit.config.manipulation import (BallotStuffing, CoercedTurnout, Invalidation, ManipulationConfig,
                                         ProtocolFabrication, ScenarioConfig, VoteStealing)
 from simkit.data import data_file
 from simkit.model.manipulation import (MECHANISMS, ballot_stuffing, coerced_turnout, invalidation,

@@ -9,7 +9,7 @@ import sys
 import pytest
 import tomli_w
 
-from simkit.cli import main
+from simkit.cli.main import main
 
 from conftest import small_config_dict
 

@@ -10,7 +10,7 @@ import tomli_w
 
 from conftest import small_config_dict
 from forensics_helpers import honest_dataset
-from simkit.cli import main
+from simkit.cli.main import main
 from simkit.forensics import holm_alarms
 from simkit.forensics.core import ALPHA, holm
 from simkit.report import build, write

@@ -13,7 +13,7 @@ from PIL import Image
 from browser_helpers import browser, open_page
 from test_report import FORENSIC_TESTS, MAP, write_config
 from forensics_helpers import honest_dataset
-from simkit.cli import main
+from simkit.cli.main import main
 
 EXECUTABLE = browser()
 if EXECUTABLE is None:

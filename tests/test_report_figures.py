@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from forensics_helpers import honest_dataset, stuff_ballots
-from simkit import plot_forensics
-from simkit.cli import main
+from simkit.plots import forensics as plot_forensics
+from simkit.cli.main import main
 from simkit.forensics import election, run_tests
 from simkit.forensics.core import TestResult
 
@@ -73,7 +73,7 @@ def test_klimek_figure_draws_the_fitted_model_beside_the_data():
 
 
 def test_library_modules_leave_the_backend_alone():
-    code = ("import matplotlib; matplotlib.use('pdf'); import simkit.plot, simkit.plot_polls, simkit.plot_forensics, "
+    code = ("import matplotlib; matplotlib.use('pdf'); import simkit.plots.fingerprint, simkit.plots.polls, simkit.plots.forensics, "
             "simkit.report; print(matplotlib.get_backend())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "pdf"

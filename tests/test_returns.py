@@ -10,7 +10,7 @@ import pytest
 from simkit.data import data_file
 from simkit.errors import InputError
 from simkit.forensics import election
-from simkit.returns import PRESETS, anomaly_report, load_returns, preset_mapping
+from simkit.electorate.returns import PRESETS, anomaly_report, load_returns, preset_mapping
 
 CSV = '''region,id,reg,valid,invalid,"Party, A","Party, B"
 "North, upper",1,1000,590,10,400,190

@@ -9,9 +9,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from simkit.cli import main
+from simkit.cli.main import main
 from simkit.errors import InputError
-from simkit.returns import anomaly_report, load_returns
+from simkit.electorate.returns import anomaly_report, load_returns
 
 MAP = '[columns]\nregistered = "registered"\nballots = "ballots"\n[options]\na = "a"\nb = "b"\n'
 HEADER = "registered,ballots,a,b"
@@ -211,7 +211,7 @@ def test_zip_without_the_member(tmp_path, capsys):
 
 
 def test_archive_members_are_size_checked_and_streams_capped(tmp_path, capsys, monkeypatch):
-    from simkit import returns_read
+    from simkit.electorate import read as returns_read
 
     data, mapping = _write(tmp_path, _clean_rows(50))
     size = data.stat().st_size

@@ -20,7 +20,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simkit.cli import main
+from simkit.cli.main import main
 
 COLUMNS = ("id", "region", "registered", "ballots", "a", "b")
 CELLS = st.one_of(

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from simkit import infer
-from simkit.electorate import build_electorate
+from simkit.electorate.build import build_electorate
 
 
 def test_timeline_statistics_in_inference(repo):

@@ -47,7 +47,7 @@ def test_fitted_profile_reproduces_national_turnouts_and_station_spread(spain):
 def test_spain_in_sample_through_the_command_line(repo, capsys):
     import json
 
-    from simkit.cli import main
+    from simkit.cli.main import main
 
     code = main(["timeline", str(data_file(RELATIVE_PATH)), "--map",
                  str(repo / "configs" / "maps" / "spain-2019-11-timeline.toml"), "--json", "--draws", "2000",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simkit.cli import main
+from simkit.cli.main import main
 from simkit.timeline.calibration import rejection_rates
 from simkit.timeline.profile import honest_profile
 from simkit.timeline.statistics import TESTS

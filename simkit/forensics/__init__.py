@@ -15,21 +15,23 @@ from typing import Callable, Iterable
 import numpy as np
 import xarray as xr
 
-from simkit.forensics import (correlation, dip, fingerprint, integer_percent, klimek, klimek_ml, last_digit,
-                              log_vote_rate, second_digit, shpilkin, sobyanin, spikes, zero_five)
+from simkit.forensics import correlation, dip, fingerprint, log_vote_rate, shpilkin, sobyanin, spikes
+from simkit.forensics.integer import percent as integer_percent
+from simkit.forensics.klimek import histogram as klimek_histogram, ml as klimek_ml
+from simkit.forensics.digits import last as last_digit, second as second_digit, zero_five
 from simkit.forensics.applicable import is_not_applicable, not_applicable, ran, reason_not_applicable
 from simkit.forensics.calibration import measured, uncalibrated
 from simkit.forensics.core import ALPHA, Election, TestResult, check_null, election, holm
-from simkit.forensics.nulls import as_seed_sequence
-from simkit.forensics.simulated_null import SimulatedNull
-from simkit.forensics.tails import null_tail
+from simkit.forensics.nulls.flat import as_seed_sequence
+from simkit.forensics.nulls.simulated import SimulatedNull
+from simkit.forensics.nulls.tails import null_tail
 from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
            "rejection_rates", "replicate_rejections", "run_each", "replicate_seed", "parse_tests", "alternative",
            "family_p_value", "holm_alarms", "statistic_function"]
 
-_MODULES = (second_digit, last_digit, zero_five, log_vote_rate, dip, correlation, sobyanin, fingerprint, klimek,
+_MODULES = (second_digit, last_digit, zero_five, log_vote_rate, dip, correlation, sobyanin, fingerprint, klimek_histogram,
             klimek_ml, integer_percent, spikes, shpilkin)
 TESTS: dict[str, ModuleType] = {m.ID: m for m in _MODULES}
 
@@ -68,7 +70,7 @@ def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
                               null: str = "simulated") -> dict[str, np.ndarray]:
     """Each test's statistic on ``draws`` honest elections matched to ``e`` (shape (draws,) per test, or
     ``MAX_NULL_DRAWS`` for model fits) under the honest model of ``null``:
-    :class:`simkit.forensics.simulated_null.SimulatedNull`, waited for."""
+    :class:`simkit.forensics.nulls.simulated.SimulatedNull`, waited for."""
     with SimulatedNull(e, tests, draws, seed, workers, model=null) as null:
         return null.values()
 
@@ -156,7 +158,7 @@ def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.Seed
 
 def _with_null_z(result: TestResult, null_statistics: np.ndarray) -> TestResult:
     """Add where the statistic lies in its simulated null, in the test's direction
-    (:func:`simkit.forensics.tails.null_tail`: ``null_z``, ``null_draws``, ``null_normal_p``, ``null_tail_p``,
+    (:func:`simkit.forensics.nulls.tails.null_tail`: ``null_z``, ``null_draws``, ``null_normal_p``, ``null_tail_p``,
     ``null_tail``): how far beyond its null a test lies when the Monte Carlo p-value sits at its floor
     1 / (draws + 1), which no correction across tests at 0.01 can pass."""
     direction = alternative(result.test)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from simkit.forensics import last_digit, second_digit, zero_five
+from simkit.forensics.digits import last as last_digit, second as second_digit, zero_five
 from simkit.forensics.core import Election, TestResult
-from simkit.forensics.digits import candidate_counts
+from simkit.forensics.digits.shared import candidate_counts
 
 #: fewest stations any test of the station distribution runs on: below this it has no shape to test
 MIN_STATIONS = 10

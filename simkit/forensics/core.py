@@ -8,12 +8,12 @@ Every test module in ``simkit.forensics`` has the same interface:
 - ``ALTERNATIVE``: the direction in which the statistic is anomalous (:data:`ALTERNATIVES`);
 - ``run(election, *, null, draws, rng, null_statistics=None) -> TestResult``. ``null_statistics`` (the simulated
   null) is array-like: read it only through ``numpy`` (``simulated_p_value`` does), after the test's own
-  work, since it may still be being drawn (:mod:`simkit.forensics.simulated_null`).
+  work, since it may still be being drawn (:mod:`simkit.forensics.nulls.simulated`).
 
 A test reports ``statistic(election)`` (or, under the textbook null, its module's ``textbook_statistic`` when
-that null is about another number, :func:`reported_statistic`) and asks a *null object* for its p-value in its
-own direction: ``null_for(null, textbook, null_statistics).p_value(value, ALTERNATIVE)``. Null objects
-(:class:`Null`): :class:`DrawnNull` (the statistic on draws: simulated honest elections, or a test's own
+that null is about another number, :func:`simkit.forensics.statistic_function`) and asks a *null object* for its
+p-value in its own direction: ``null_for(null, textbook, null_statistics).p_value(value, ALTERNATIVE)``. Null
+objects (:class:`Null`): :class:`DrawnNull` (the statistic on draws: simulated honest elections, or a test's own
 resamples), :class:`LawNull` (a textbook law of the statistic, a frozen scipy distribution),
 :class:`BootstrapNull` (a percentile bootstrap of the statistic against a null value).
 """
@@ -28,7 +28,7 @@ import xarray as xr
 from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 #: ``--null`` names: each test's own null, the hierarchical honest model, the earlier flat one
-#: (:mod:`simkit.forensics.nulls`)
+#: (:mod:`simkit.forensics.nulls.flat`)
 NULLS = ("textbook", "simulated", "flat")
 #: directions of a test's alternative: large statistics anomalous, small ones, or both
 ALTERNATIVES = ("greater", "less", "two-sided")

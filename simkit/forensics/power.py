@@ -2,7 +2,7 @@
 study, with and without planted manipulation.
 
 When no test rejects, "no anomaly found" must not be read as "no fraud". This module simulates ``replicates``
-honest elections from the hierarchical honest model fitted to the data (:mod:`simkit.forensics.hierarchical`:
+honest elections from the hierarchical honest model fitted to the data (:mod:`simkit.forensics.nulls.hierarchical`:
 registers, regions and districts as observed), plants each manipulation of :data:`PLANTS` with simkit's own
 mechanisms (:mod:`simkit.model.manipulation`) for the leader, runs the tests with the chosen null (fitted again to
 each planted election, as on real data), and reports the share of replicates in which each test rejects at
@@ -18,11 +18,11 @@ from typing import Iterable
 
 import numpy as np
 
-from simkit.config_manipulation import BallotStuffing, CoercedTurnout, ProtocolFabrication
+from simkit.config.manipulation import BallotStuffing, CoercedTurnout, ProtocolFabrication
 from simkit.forensics.applicable import ran
 from simkit.forensics.core import ALPHA, INVALID_OPTION, Election
-from simkit.forensics.hierarchical import fit_hierarchical, station_district
-from simkit.forensics.nulls import as_seed_sequence, simulate_honest
+from simkit.forensics.nulls.hierarchical import fit_hierarchical, station_district
+from simkit.forensics.nulls.flat import as_seed_sequence, simulate_honest
 from simkit.model.manipulation import MECHANISMS
 
 #: share of stations (or of the stations of whole districts) that a planted manipulation touches

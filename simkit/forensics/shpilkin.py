@@ -12,7 +12,7 @@ import numpy as np
 
 from simkit.forensics.core import (BootstrapNull, Election, TestResult, check_null, null_for, top_regions,
                                    top_stations, verdict)
-from simkit.forensics.nulls import as_seed_sequence
+from simkit.forensics.nulls.flat import as_seed_sequence
 
 ID = "shpilkin"
 ALTERNATIVE = "greater"  #: the direction in which the statistic is anomalous

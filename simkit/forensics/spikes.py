@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from simkit.forensics.core import DrawnNull, Election, TestResult, check_null, null_for, top_regions, verdict
-from simkit.forensics.nulls import as_seed_sequence
+from simkit.forensics.nulls.flat import as_seed_sequence
 
 ID = "spikes"
 ALTERNATIVE = "greater"  #: the direction in which the statistic is anomalous

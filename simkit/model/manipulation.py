@@ -15,7 +15,7 @@ votes      : int64 ``S + (option,)``, ballots counted per option; sums over opti
 selected   : bool, broadcastable to ``S``: stations the block may touch (regions and the random
              station fraction, chosen by the engine from a separate stream)
 beneficiary: int, index of the option that gains
-params     : the block's model from :mod:`simkit.config_manipulation` (read by attribute)
+params     : the block's model from :mod:`simkit.config.manipulation` (read by attribute)
 rng        : ``numpy.random.Generator``, the block's own child stream
 
 Returns new arrays (inputs are never modified)
@@ -45,8 +45,8 @@ from ..errors import InputError
 from .rounding import largest_remainder
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config_manipulation import (BallotStuffing, CoercedTurnout, Invalidation, ProtocolFabrication,
-                                       VoteStealing)
+    from simkit.config.manipulation import (BallotStuffing, CoercedTurnout, Invalidation, ProtocolFabrication,
+                                            VoteStealing)
 
 Result = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 

@@ -50,7 +50,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     ``tests``, ``null``, ``draws``, ``power`` as in ``simkit forensics``. ``command`` and ``output`` are recorded
     in the provenance (the command that reproduces the report).
     """
-    from ..config import load_config
+    from simkit.config.core import load_config
     from ..progress import progress_bar
 
     if config is None and returns is None and preset is None:

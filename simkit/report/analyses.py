@@ -33,7 +33,7 @@ class Forensics:
 
 def simulate(cfg, replicates: int | None, seed: int | None, full: bool, progress: bool) -> xr.Dataset:
     """The config's elections (station-level output when ``full``, which the polls need)."""
-    from ..engine import simulate as run
+    from simkit.engine.run import simulate as run
 
     return run(cfg, replicates=replicates, seed=seed, keep="full" if full else "summary", progress=progress)
 
@@ -48,15 +48,15 @@ def polls_omission(cfg) -> str | None:
 
 
 def compare(cfg, ds: xr.Dataset, seed: int, source: str):
-    """:func:`simkit.compare.compare_config` on the simulated ``ds``."""
-    from ..compare import compare_config
+    """:func:`simkit.polls.compare.compare_config` on the simulated ``ds``."""
+    from simkit.polls.compare import compare_config
 
     return compare_config(cfg, ds=ds, seed=seed, source=source)
 
 
 def load(returns: Path | None, preset: str | None, map_path: Path | None) -> xr.Dataset:
     """Station returns through a preset or a mapping (``returns`` None: the preset's file in the data folder)."""
-    from ..returns import load_returns
+    from simkit.electorate.returns import load_returns
 
     if not (preset or map_path):
         raise InputError(f"{returns}: --returns: give --preset NAME or --map MAP.toml to read returns")

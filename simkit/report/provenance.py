@@ -36,8 +36,8 @@ def versions() -> dict[str, str]:
 
 def returns_file(ds) -> dict:
     """A loaded returns Dataset's file: path, sha256, data rows, stations loaded, and each anomaly rule with
-    its count (``simkit.returns.anomaly_report``)."""
-    from ..returns import anomaly_report
+    its count (``simkit.electorate.returns.anomaly_report``)."""
+    from simkit.electorate.returns import anomaly_report
 
     path = Path(ds.attrs["source"])
     anomalies = anomaly_report(ds)

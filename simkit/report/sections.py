@@ -1,7 +1,7 @@
 """The report's sections, each built from one analysis result (see :mod:`simkit.report.document` for the keys).
 
-The poll section reads :class:`simkit.compare.Comparison` as it is: its rows (gap, z, p, z total, p total and
-the joint ledger's verdict, which :func:`simkit.compare.ledger_verdicts` decides, not this module), its joint
+The poll section reads :class:`simkit.polls.compare.Comparison` as it is: its rows (gap, z, p, z total, p total and
+the joint ledger's verdict, which :func:`simkit.polls.compare.ledger_verdicts` decides, not this module), its joint
 Hotelling T², mechanisms and designs. Fields and products beyond those (and forensic ``extra`` fields such as
 ``calibration``, ``null_tail_p``) are still shown, so the report grows with the analyses.
 """
@@ -17,7 +17,7 @@ from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, p_text, result_field
 
-#: poll-row fields of :mod:`simkit.compare` the main table shows, or leaves to the JSON (the simulated
+#: poll-row fields of :mod:`simkit.polls.compare` the main table shows, or leaves to the JSON (the simulated
 #: distribution, the ledger's total-error share); any other field gets a column of its own
 POLL_FIELDS = {"pollster", "option", "published", "official", "gap", "gap_mean", "gap_sd", "simulated_mean",
                "simulated_sd", "simulated_low", "simulated_high", "z", "z_unconditional", "p_value", "p_method",
@@ -73,7 +73,7 @@ def answer(question: str, verdicts: list[Verdict], omitted: dict[str, str]) -> S
 
 def simulation(ds, cfg) -> Section:
     """Simulated turnout and shares (mean, 90% interval) beside the official figures, at the baseline."""
-    from ..summary import summary_rows
+    from simkit.engine.summary import summary_rows
 
     rows = [row for row in summary_rows(ds, cfg) if row["point"].get("scenario", "honest") == "honest"]
     points = list(dict.fromkeys(str(row["point"]) for row in rows))
@@ -157,14 +157,14 @@ def _design_table(designs: list[dict]) -> Table:
 
 
 def _ledger_words(comparison) -> list[str]:
-    """Per published figure, the joint ledger's verdict as :mod:`simkit.compare` decided it."""
+    """Per published figure, the joint ledger's verdict as :mod:`simkit.polls.compare` decided it."""
     return [f"{row['pollster']}, {row['option']}: z from {row['z_min']:+.1f} to {row['z_max']:+.1f}, consistent "
             f"with the count in {row['share_consistent']:.0%} of the assumption space: {row['verdict']}."
             for row in comparison.rows if row.get("verdict")]
 
 
 def polls(comparison, cfg, incumbent: str) -> Section:
-    from ..plot_polls import plot_poll_comparison
+    from simkit.plots.polls import plot_poll_comparison
 
     blocks = [
         Paragraph("Sampling-only baseline: the official count is taken as the truth and every poll as unbiased; "
@@ -204,7 +204,7 @@ def scenarios(ds, cfg, comparison) -> Section:
     point; and per scenario, the count's turnout and the published polls' Hotelling T² if the polls had
     sampled that election. Count-matched scenarios (``match_observed``) say so: their count equals the
     official one by construction, so only the polls tell them apart."""
-    from ..summary import summary_rows
+    from simkit.engine.summary import summary_rows
 
     matched = {scenario.name for scenario in cfg.scenarios() if scenario.match_observed}
     rows = [row for row in summary_rows(ds, cfg) if row["quantity"] in ("turnout", cfg.leader)]
@@ -280,7 +280,7 @@ def _follow_up(f) -> list:
 
 
 def forensics(f) -> Section:
-    from ..plot_forensics import figure
+    from simkit.plots.forensics import figure
 
     e = f.election
     excluded = ", ".join(f"{k}: {v:,}" for k, v in e.excluded.items()) or "none"

@@ -29,7 +29,7 @@ THRESHOLDS = {
 }
 #: the cuts themselves (values of :data:`THRESHOLDS`)
 FITS, IMPROBABLE = THRESHOLDS["fits"][0], THRESHOLDS["improbable"][0]
-#: the option name of a poll's published turnout row (:func:`simkit.compare.turnout_row`)
+#: the option name of a poll's published turnout row (:func:`simkit.polls.compare.turnout_row`)
 TURNOUT = "turnout"
 
 #: what can and cannot produce a poll–count gap in each direction (rows of the short answer)
@@ -162,7 +162,7 @@ def _pollster_verdicts(pollster: str, own: list[dict], name: str, incumbent: str
 
 def mechanism_verdict(pollster: str, name: str, entries: list[dict]) -> Verdict:
     """Which single mechanisms can and cannot produce ``pollster``'s gap in its observed direction
-    (``entries``: its :attr:`simkit.compare.Comparison.mechanisms`): those moving the gap the observed way
+    (``entries``: its :attr:`simkit.polls.compare.Comparison.mechanisms`): those moving the gap the observed way
     and fitting every published figure (fit p ≥ ``FITS``), those moving it but misfitting, those that cannot."""
     w = _Writer()
 
@@ -245,7 +245,7 @@ def design_verdicts(designs: list[dict], labels: dict[str, str]) -> list[Verdict
 def poll_verdicts(rows: list[dict], incumbent: str, labels: dict[str, str], *, mechanisms: list[dict] = (),
                   joint: dict | None = None, designs: list[dict] = ()) -> list[Verdict]:
     """Sentences on the published poll figures (``rows``, ``mechanisms``, ``joint``, ``designs``: those of
-    :class:`simkit.compare.Comparison`): per pollster, which figures are anomalous beyond sampling error and
+    :class:`simkit.polls.compare.Comparison`): per pollster, which figures are anomalous beyond sampling error and
     beyond total survey error (``p_total``), in which direction, and which single mechanisms can and cannot
     produce its gap in that direction; the Holm count across all figures; the joint Hotelling T²; the claimed
     designs' delivered samples."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import tomli_w
 
-from .. import engine, streams
-from ..config import parse_config
+from simkit.engine import run as engine
+from simkit import streams
+from simkit.config.core import parse_config
 from .profile import honest_profile
 from .statistics import TESTS, RegionalTimeline, run_tests
 

@@ -30,8 +30,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..config import Config
-from ..config_timeline import TimelineConfig
+from simkit.config.core import Config
+from simkit.config.timeline import TimelineConfig
 from ..errors import InputError
 from .statistics import RegionalTimeline
 
@@ -72,7 +72,7 @@ class Loaded:
 
 def from_config(cfg: Config, source: str) -> Loaded:
     """The config's ``[observed.timeline]`` (validated with the config), weighted by the regions' registers."""
-    from ..electorate import build_electorate
+    from simkit.electorate.build import build_electorate
 
     spec = cfg.observed.timeline
     if spec is None or cfg.timeline is None:

@@ -1,4 +1,4 @@
-"""The honest profile: the Spanish fit (``simkit/presets/timeline-<name>.json``) rescaled to a country's
+"""The honest profile: the Spanish fit (``simkit/electorate/presets/timeline-<name>.json``) rescaled to a country's
 opening hours.
 
 Rescaling maps clock time to the share of the voting day elapsed, ``u = (t - opening) / (closing -
@@ -30,8 +30,8 @@ DEFAULT_PROFILE = "spain-2019-11"
 
 @lru_cache(maxsize=None)
 def load_fit(name: str = DEFAULT_PROFILE) -> dict:
-    """The fitted profile ``name`` as shipped in ``simkit/presets/timeline-<name>.json``."""
-    path = resources.files("simkit") / "presets" / f"timeline-{name}.json"
+    """The fitted profile ``name`` as shipped in ``simkit/electorate/presets/timeline-<name>.json``."""
+    path = resources.files("simkit") / "electorate" / "presets" / f"timeline-{name}.json"
     if not path.is_file():
         raise ValueError(f"unknown timeline profile {name!r} (no presets/timeline-{name}.json)")
     return json.loads(path.read_text(encoding="utf-8"))

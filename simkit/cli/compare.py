@@ -1,0 +1,195 @@
+"""``simkit compare CONFIG``: published exit polls and quick counts against polls drawn from simulated
+elections (see :mod:`simkit.polls.compare`). Registered into the main CLI through :func:`register`."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+
+
+def register(subparsers) -> None:
+    from simkit.outputs import OVERWRITE_HELP
+    from simkit.polls.error import DEFAULT_HISTORY
+
+    compare = subparsers.add_parser("compare", help="compare published exit polls and quick counts with simulated ones")
+    compare.add_argument("config", type=Path)
+    compare.add_argument("--json", action="store_true", help="print the tables as JSON")
+    compare.add_argument("-o", "--output", type=Path,
+                         help="write the report (.json: JSON, .nc/.zarr: the estimates Dataset, else text)")
+    compare.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    compare.add_argument("--plot", type=Path, help="save the dot plot of published minus official figures")
+    compare.add_argument("--error-table", type=Path, default=DEFAULT_HISTORY,
+                         help="history of exit polls against official counts calibrating the total-error baseline")
+    compare.add_argument("--ledger-points", type=int, default=None,
+                         help="points of the joint assumption ledger's Latin hypercube (default 16; 0: none)")
+    compare.add_argument("--history", type=Path, nargs="+", metavar="CONFIG",
+                         help="earlier elections' configs: their polls side by side under the same baseline")
+    compare.add_argument("--replicates", type=int)
+    compare.add_argument("--seed", type=int)
+    compare.set_defaults(func=handler)
+
+
+#: the first words of the text report (how ``--overwrite`` recognises one)
+REPORT_HEADER = "Gaps against the official count"
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: such values become null (recursively)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    if hasattr(value, "item"):
+        return _finite(value.item())
+    return value
+
+
+#: the keys of the JSON report
+JSON_KEYS = ("rows", "scenarios", "ledger", "flags")
+
+
+def to_json(report: dict) -> str:
+    return json.dumps(_finite(report), indent=2)
+
+
+def _number(value, spec: str = ".2f") -> str:
+    return "—" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
+
+
+def _rows_table(comparison, width: int) -> list[str]:
+    lines = [REPORT_HEADER + " (shares in percent of valid answers; turnout in percent of the register).",
+             "z: sampling error only (SD of poll − its replicate's count); z total: sampling plus the historical "
+             "non-sampling error of the option's class.",
+             f"{'pollster':<{width}}{'option':<14}{'published':>9}{'official':>9}{'gap':>7}{'sd':>6}{'z':>7}{'p':>9}  "
+             f"{'class':<12}{'ns sd':>6}{'z total':>8}{'p total':>9}  misreport needed [90%]"]
+    for row in comparison.rows:
+        needed = "—" if row["misreport_needed"] is None else (
+            f"{row['misreport_needed']:.1f} [{_number(row['misreport_needed_low'], '.1f')}, "
+            f"{_number(row['misreport_needed_high'], '.1f')}]")
+        lines.append(f"{row['pollster']:<{width}}{row['option']:<14}{row['published']:>9.2f}{row['official']:>9.2f}"
+                     f"{row['gap']:>+7.2f}{row['gap_sd']:>6.2f}{_number(row['z'], '+.1f'):>7}"
+                     f"{_number(row['p_value'], '.2g'):>9}{'*' if row['p_method'] != 'monte_carlo' else ' '} "
+                     f"{row['option_class']:<12}{_number(row['nonsampling_sd'], '.2f'):>6}"
+                     f"{_number(row['z_total'], '+.1f'):>8}{_number(row['p_total'], '.2g'):>9}  {needed}")
+    floor = comparison.rows[0]["p_floor"] if comparison.rows else None
+    lines.append(f"p: two-sided Monte Carlo; * normal tail beyond what the replicates confirm (they reach "
+                 f"{_number(floor, '.1g')}). misreport needed: % of the option's voters telling the incumbent "
+                 "(incumbent row: % of all others); negative = away from the incumbent.")
+    return lines
+
+
+def _joint_lines(name: str, test: dict) -> list[str]:
+    lines = [f"  {name:<20} T² = {test['t2']:.1f}, F = {test['f']:.2f} on ({test['df1']}, {test['df2']}), "
+             f"p = {test['p_value']:.2g} ({test['p_method']}; Monte Carlo p = {test['p_monte_carlo']:.2g}, "
+             f"floor {test['p_floor']:.1g})"]
+    lines += [f"      {poll['pollster']:<18} d² = {poll['d2']:.1f}, T² = {poll['t2']:.1f} on {poll['df1']}, "
+              f"p = {poll['p_value']:.2g}" for poll in test["per_poll"]]
+    return lines
+
+
+def _mechanism_lines(comparison) -> list[str]:
+    if not comparison.mechanisms:
+        return []
+    lines = ["", "One mechanism at a time (count held at the official figures; d² of the residual on df; "
+                 "95% profile interval):"]
+    for pollster in dict.fromkeys(entry["pollster"] for entry in comparison.mechanisms):
+        entries = [entry for entry in comparison.mechanisms if entry["pollster"] == pollster]
+        lines.append(f"  {pollster} (direction judged on {entries[0]['judged_on']}):")
+        for entry in entries:
+            estimate = "no effect on the gap" if entry["estimate"] is None else (
+                f"{entry['estimate']:.3f} [{entry['low']:.3f}, {entry['high']:.3f}]")
+            way = "can move the gap the observed way" if entry["moves_gap_observed_way"] else "cannot"
+            lines.append(f"    {entry['mechanism']:<26}{estimate:<28} d² = {entry['d2']:8.1f} on {entry['df']}, "
+                         f"fit p = {_number(entry['fit_p'], '.2g'):>7}  {way}")
+    return lines
+
+
+HISTORY_KEYS = ("pollster", "option", "published", "official", "gap", "gap_sd", "z", "p_value", "p_method",
+                "option_class", "nonsampling_sd", "z_total", "p_total")
+
+
+def history_entry(path: Path, comparison) -> dict:
+    """One election of ``--history``: its config, title and the rows' gap columns."""
+    return {"config": str(path), "title": comparison.context.get("title", ""),
+            "rows": [{key: row[key] for key in HISTORY_KEYS} for row in comparison.rows]}
+
+
+def format_history(history: list[dict]) -> list[str]:
+    """The elections side by side: each poll's gaps under the same baseline."""
+    width = max(len(row["pollster"]) for entry in history for row in entry["rows"]) + 2
+    lines = ["", "Side by side, same baseline (gap = published − official, points):",
+             f"  {'election':<44}{'pollster':<{width}}{'option':<14}{'gap':>7}{'sd':>6}{'z':>7}{'z total':>8}"]
+    for entry in history:
+        for row in entry["rows"]:
+            lines.append(f"  {entry['title'][:42]:<44}{row['pollster']:<{width}}{row['option']:<14}{row['gap']:>+7.2f}"
+                         f"{row['gap_sd']:>6.2f}{_number(row['z'], '+.1f'):>7}{_number(row['z_total'], '+.1f'):>8}")
+    return lines
+
+
+def format_report(comparison) -> str:
+    """The comparison as plain-text tables."""
+    width = max([len(row["pollster"]) for row in comparison.rows] + [12]) + 2
+    lines = _rows_table(comparison, width)
+    if comparison.flags:
+        lines += ["", "Notes on the pollsters' claims:"] + [f"  {flag}" for flag in comparison.flags]
+    if comparison.joint:
+        lines += ["", "All published gaps jointly, sampling-only baseline (Hotelling T², F reference):"]
+        lines += _joint_lines("baseline", comparison.joint)
+    if comparison.scenarios:
+        lines += ["", "Per scenario, polls as configured (Hotelling T² of the published gaps):"]
+        for scenario in comparison.scenarios:
+            lines += _joint_lines(f"{scenario['scenario']} ({scenario['count_turnout']:.2f}% turnout)", scenario)
+    lines += _mechanism_lines(comparison)
+    if comparison.ledger:
+        points = len({entry["point"] for entry in comparison.ledger})
+        lines += ["", f"Joint assumption ledger: every stated assumption varied together ({points} Latin-hypercube "
+                      "points); share of the space where sampling alone explains the gap (p ≥ 0.05):"]
+        for row in comparison.rows:
+            if row.get("verdict") is None:
+                continue
+            lines.append(f"  {row['pollster']:<{width}}{row['option']:<14} z from {row['z_min']:+.1f} to "
+                         f"{row['z_max']:+.1f}, consistent in {row['share_consistent']:.0%}: {row['verdict']}")
+    return "\n".join(lines)
+
+
+def handler(args: argparse.Namespace) -> int:
+    from simkit.polls.compare import compare_config
+    from simkit.config.core import load_config
+
+    from simkit.config.core import data_paths
+    from simkit.outputs import COMPARISON, KIND_ATTR, claim_output, is_json_report, starts_with
+
+    cfg = load_config(args.config)
+    if args.output:
+        recognise = is_json_report(JSON_KEYS) if args.output.suffix == ".json" else starts_with(REPORT_HEADER)
+        claim_output(args.output, COMPARISON, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)],
+                     recognise=recognise)
+    earlier_configs = [(path, load_config(path)) for path in args.history or []]
+    comparison = compare_config(cfg, replicates=args.replicates, seed=args.seed, source=str(args.config),
+                                history=args.error_table, ledger_points=args.ledger_points)
+    report = comparison.to_json()
+    history = []
+    if earlier_configs:
+        for path, earlier_cfg in earlier_configs:
+            earlier = compare_config(earlier_cfg, replicates=args.replicates, seed=args.seed, source=str(path),
+                                     history=args.error_table, ledger_points=0)
+            history.append(history_entry(path, earlier))
+        history.append(history_entry(args.config, comparison))
+        report["history"] = history
+    text = to_json(report) if args.json else "\n".join([format_report(comparison)] + (format_history(history)
+                                                                                    if history else []))
+    print(text)
+    if args.output:
+        from simkit.io import write_dataset, write_text
+        if args.output.suffix in (".nc", ".zarr"):
+            write_dataset(comparison.estimates.assign_attrs({KIND_ATTR: COMPARISON}), args.output)
+        else:
+            write_text((to_json(report) if args.output.suffix == ".json" else text) + "\n", args.output)
+    if args.plot:
+        from simkit.plots.polls import plot_poll_comparison
+        plot_poll_comparison(comparison).savefig(args.plot, dpi=150)
+    return 0

@@ -1,0 +1,657 @@
+"""TOML config → validated, immutable config objects.
+
+Errors read ``file: dotted.path: problem``; :func:`load_config` raises :class:`ConfigError` holding
+every problem found (``simkit validate`` prints them all).
+
+Shares are fractions in [0, 1] throughout. ``preferences.shares`` are the probabilities of a ballot
+going to each option, ``invalid`` included, so they sum to 1.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+import tomli_w
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from simkit.polls import count_match
+from simkit.config.manipulation import ManipulationConfig, ScenarioConfig
+from simkit.config_infer import InferConfig, InferenceSettings, infer_problems
+from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
+from simkit.config.timeline import ObservedTimeline, TimelineConfig, timeline_problems
+from simkit.errors import InputError
+from simkit.paths import dotted_location, get_path, set_path
+from simkit.types import (MAX_CONCENTRATION, MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_SEED, MAX_STATIONS,
+                          STRICT, Correlation, Identifier, OpenShare, Positive, PositiveShare, Share)
+
+SHARE_SUM_TOLERANCE = 1e-6
+
+
+class Block(BaseModel):
+    model_config = STRICT
+
+
+#: the largest dispersion each model honours (its mean matched to Monte Carlo error; see :mod:`simkit.types`)
+TURNOUT_DISPERSION_LIMITS = {"logit_normal": MAX_LATENT_SD, "truncated_normal": MAX_LATENT_SD,
+                             "beta": MAX_CONCENTRATION}
+PREFERENCE_DISPERSION_LIMITS = {"dirichlet": MAX_CONCENTRATION, "logistic_normal": MAX_LATENT_SD,
+                                "truncated_normal": MAX_LATENT_SD}
+
+
+def dispersion_problems(limit: float, model: str, dispersion: float) -> list[str]:
+    if dispersion > limit:
+        return [f"dispersion: at most {limit:g} for the {model} model, got {dispersion:g}"]
+    return []
+
+
+def unreachable_mean(model: str, target: float, sd: float) -> list[str]:
+    """A problem when no latent location gives station turnout of expectation ``target`` under ``model``
+    (logit_normal or truncated_normal) with latent SD ``sd``: the solved location is checked by recomputing
+    its mean (to 1e-6)."""
+    from simkit.model.latent import logit_normal_mean, truncated_normal_mean
+    from simkit.model.turnout import turnout_locations
+
+    location = turnout_locations(model, [target], sd)
+    achieved = float((logit_normal_mean if model == "logit_normal" else truncated_normal_mean)(location, sd)[0])
+    if abs(achieved - target) > 1e-6:
+        return [f"{target:g} cannot be reached by a {model} model of dispersion {sd:g} (nearest: {achieved:.4g}); "
+                f"lower the dispersion"]
+    return []
+
+
+class Region(Block):
+    """One region of a synthetic electorate."""
+
+    name: Identifier
+    label: str = ""
+    register_share: PositiveShare = Field(description="share of the national register in this region")
+    stations: int | None = Field(None, ge=1, le=MAX_STATIONS,
+                                 description="stations in the region; default ∝ register share")
+
+
+class SyntheticElectorate(Block):
+    """Stations and registers drawn once (from ``seed``) to match national and regional totals."""
+
+    source: Literal["synthetic"]
+    registered: int = Field(ge=1, le=MAX_REGISTER, description="voters on the national register")
+    stations: int = Field(ge=1, le=MAX_STATIONS, description="number of polling stations")
+    #: at most 5: log-normal weights with SD 5 span e^±25 over 10 million stations, every one still positive and
+    #: finite in float64; real registers have SDs below 1.5
+    station_size_sd: float = Field(0.6, ge=0, le=5.0, description="SD of log station size within a region")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the register draw (the register is data, not noise)")
+    regions: list[Region] = Field(min_length=1)
+
+    def region_sizes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Voters and stations per region, (region,) int64 each: registers by largest remainder of the
+        national register over the register shares; stations as given, or 1 + a largest-remainder share
+        (∝ register share) of the stations not fixed."""
+        from simkit.model.rounding import largest_remainder
+
+        shares = np.array([region.register_share for region in self.regions])
+        voters = largest_remainder(self.registered, shares)
+        stations = np.array([region.stations or 0 for region in self.regions])
+        free = stations == 0
+        if free.any():
+            stations[free] = 1 + largest_remainder(self.stations - stations.sum() - free.sum(), shares[free])
+        return voters, stations
+
+
+class CsvElectorate(Block):
+    """Station registers read from a CSV file (one row per station)."""
+
+    source: Literal["csv"]
+    path: str
+    registered_column: str
+    region_column: str | None = None
+    station_column: str | None = None
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1 or value in '\r\n"':
+            raise ValueError(f"must be one character (not a quote or a line break), got {value!r}")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}") from None
+        return value
+
+
+Electorate = Annotated[Union[SyntheticElectorate, CsvElectorate], Field(discriminator="source")]
+
+
+class Option(Block):
+    """One choice on the ballot; ``kind = "invalid"`` marks the invalid-ballot column."""
+
+    name: Identifier
+    label: str = ""
+    kind: Literal["candidate", "against_all", "invalid"] = "candidate"
+
+
+class Turnout(Block):
+    """Station turnout around regional means.
+
+    ``dispersion`` is the SD on the logit scale (``logit_normal``), the concentration a + b
+    (``beta``), or the SD of the normal before truncation to [0, 1] (``truncated_normal``).
+    Regional means are expectations of station turnout: the latent location is solved for them.
+    """
+
+    model: Literal["logit_normal", "beta", "truncated_normal"] = "logit_normal"
+    mean: OpenShare = Field(description="expected station turnout where no regional mean is given")
+    regional_mean: dict[str, OpenShare] = {}
+    dispersion: Positive
+
+    @model_validator(mode="after")
+    def _honourable(self) -> "Turnout":
+        problems = dispersion_problems(TURNOUT_DISPERSION_LIMITS[self.model], self.model, self.dispersion)
+        if not problems and self.model != "beta":
+            means = {"mean": self.mean,
+                     **{f"regional_mean.{name}": value for name, value in self.regional_mean.items()}}
+            problems = [f"{field}: {problem}" for field, target in means.items()
+                        for problem in unreachable_mean(self.model, target, self.dispersion)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class Preferences(Block):
+    """Station-level ballot probabilities around national shares.
+
+    ``dispersion`` is the Dirichlet concentration (``dirichlet``), the SD of each option's logit
+    (``logistic_normal``), or the SD of the leader's share before truncation (``truncated_normal``,
+    a leader/rest split with the rest in national proportions). ``regional_sd`` is the SD of a
+    per-region shift of the leader's logit, drawn anew in every replicate. ``rho`` correlates the
+    station's turnout latent with the leader's latent (a Gaussian copula). ``shares`` are the expected
+    station-level probabilities (mean over stations and regional shifts).
+    """
+
+    model: Literal["dirichlet", "logistic_normal", "truncated_normal"] = "dirichlet"
+    shares: dict[str, Share]
+    dispersion: Positive
+    regional_sd: float = Field(0.0, ge=0, le=MAX_LATENT_SD)
+    rho: Correlation = 0.0
+    leader: str | None = None
+
+    @model_validator(mode="after")
+    def _honourable(self) -> "Preferences":
+        problems = dispersion_problems(PREFERENCE_DISPERSION_LIMITS[self.model], self.model, self.dispersion)
+        leader = self.leader or max(self.shares, key=self.shares.get, default=None)
+        if not problems and self.model == "truncated_normal" and leader in self.shares:
+            problems = [f"shares.{leader}: {problem}"
+                        for problem in unreachable_mean(self.model, self.shares[leader], self.dispersion)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class Run(Block):
+    replicates: int = Field(100, ge=1, le=MAX_REPLICATES)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    keep: Literal["full", "summary"] = "full"
+
+
+class ObservedStations(Block):
+    """Station-level evidence for the inference: the ids of :mod:`simkit.forensics.station_statistics` to compare,
+    with their observed ``values``, or the station-level ``returns`` to compute them from (a returns file
+    read with ``preset`` or ``map``, as ``simkit forensics`` reads it; relative paths are relative to the
+    config file)."""
+
+    statistics: list[str] = Field(min_length=1)
+    values: dict[str, float] = {}
+    returns: str | None = None
+    preset: str | None = None
+    map: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ObservedStations":
+        from simkit.forensics.station_statistics import STATISTICS
+
+        unknown = [name for name in self.statistics if name not in STATISTICS]
+        if unknown:
+            raise ValueError(f"statistics: unknown {', '.join(unknown)} (choose from {', '.join(STATISTICS)})")
+        from_file = self.returns is not None or self.preset is not None
+        if from_file == bool(self.values):
+            raise ValueError("give either values (one per statistic) or returns (with preset or map), not both")
+        if from_file and (self.preset is None) == (self.map is None):
+            raise ValueError("returns: give exactly one of preset or map to read them")
+        if self.map is not None and self.returns is None:
+            raise ValueError("map: needs the returns file it maps")
+        missing = [name for name in self.statistics if self.values and name not in self.values]
+        if missing:
+            raise ValueError(f"values: missing {', '.join(missing)}")
+        return self
+
+
+class Observed(Block):
+    """Official results to compare with. Candidate and against-all shares are over valid votes."""
+
+    registered: int | None = Field(None, ge=0, le=MAX_REGISTER)
+    ballots: int | None = Field(None, ge=0, le=MAX_REGISTER)
+    votes: dict[str, Annotated[int, Field(ge=0, le=MAX_REGISTER)]] = {}
+    regional_turnout: dict[str, Share] = {}
+    stations: ObservedStations | None = None
+    timeline: ObservedTimeline | None = None
+    note: str = ""
+
+
+class Config(Block):
+    title: str = ""
+    electorate: Electorate
+    options: list[Option] = Field(min_length=2)
+    turnout: Turnout
+    preferences: Preferences
+    run: Run = Run()
+    manipulation: list[ManipulationConfig] = []
+    scenario: list[ScenarioConfig] = []
+    exit_poll: list[ExitPollConfig] = []
+    quick_count: list[QuickCountConfig] = []
+    infer: list[InferConfig] = []
+    inference: InferenceSettings | None = None
+    sweep: dict[str, list[float]] = {}
+    observed: Observed = Observed()
+    timeline: TimelineConfig | None = None
+
+    # -- derived views -------------------------------------------------------------------------
+    @property
+    def option_names(self) -> list[str]:
+        return [option.name for option in self.options]
+
+    @property
+    def invalid_index(self) -> int | None:
+        kinds = [option.kind for option in self.options]
+        return kinds.index("invalid") if "invalid" in kinds else None
+
+    @property
+    def leader(self) -> str:
+        shares = self.preferences.shares
+        return self.preferences.leader or max(shares, key=shares.get)
+
+    def region_names(self) -> list[str]:
+        if isinstance(self.electorate, SyntheticElectorate):
+            return [region.name for region in self.electorate.regions]
+        return []
+
+    def scenarios(self) -> list[ScenarioConfig]:
+        """The scenarios to run: the config's ``[[scenario]]`` blocks; without any, ``honest`` alone when
+        there are no manipulation blocks, else ``honest`` and ``manipulated`` (every block, in order)."""
+        if self.scenario:
+            return list(self.scenario)
+        honest = ScenarioConfig(name="honest")
+        if not self.manipulation:
+            return [honest]
+        return [honest, ScenarioConfig(name="manipulated", manipulations=[m.name for m in self.manipulation])]
+
+    def to_toml(self) -> str:
+        """The fully resolved config as TOML text (round-trips through :func:`parse_config`)."""
+        return tomli_w.dumps(self.model_dump(exclude_none=True))
+
+    def raw(self) -> dict:
+        return self.model_dump(exclude_none=True)
+
+    def sweep_points(self) -> list[dict[str, float]]:
+        """Every combination of swept values, in C order of the sweep dims."""
+        names = list(self.sweep)
+        return [dict(zip(names, values)) for values in itertools.product(*self.sweep.values())]
+
+    def at(self, assignments: dict[str, Any]) -> "Config":
+        """This config with dotted fields set (used for sweep points); the sweep is dropped."""
+        raw = self.raw()
+        raw.pop("sweep", None)
+        for path, value in assignments.items():
+            raw = set_path(raw, path, value)
+        return Config.model_validate(raw)
+
+
+class ConfigError(InputError):
+    """Every problem found in one config; ``str()`` is the first, one line."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        more = f" (+{len(problems) - 1} more; `simkit validate` lists them)" if len(problems) > 1 else ""
+        super().__init__(problems[0] + more)
+
+
+#: poll fields are not sweepable: each would re-simulate identical elections; give poll unknowns as ranges
+UNSWEEPABLE = ("electorate", "run", "sweep", "observed", "options", "title", "exit_poll", "quick_count", "infer",
+               "inference")
+
+
+#: "field.sub: problem" at the start of a block validator's message
+_FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): ")
+
+
+def _le(metadata: list) -> Any:
+    return next((m.le for m in metadata if getattr(m, "le", None) is not None), None)
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types an annotation admits, Optional/Union and Annotated unwrapped."""
+    if typing.get_origin(annotation) is Annotated:
+        return _members(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        return [m for arg in typing.get_args(annotation) for m in _members(arg)]
+    return [annotation]
+
+
+def _upper_bound(model: type[BaseModel], loc: tuple) -> Any:
+    """The ``le`` declared on the field at pydantic location ``loc`` of ``model`` (through nested blocks,
+    lists, dicts and tagged unions); None when none is declared."""
+    node: Any = model
+    bound = None
+    for key in loc:
+        members = _members(node)
+        block = next((m for m in members if isinstance(m, type) and issubclass(m, BaseModel)
+                      and isinstance(key, str) and key in m.model_fields), None)
+        if block is not None:
+            node, bound = block.model_fields[key].annotation, _le(block.model_fields[key].metadata)
+            continue
+        container = next((m for m in members if typing.get_origin(m) in (list, dict, tuple)), None)
+        if container is not None:  # a list index or a dict key: the item type
+            node = typing.get_args(container)[-1]
+            bound = _le(list(typing.get_args(node)[1:])) if typing.get_origin(node) is Annotated else None
+        # else a tagged union's member name: the same node
+    return bound
+
+
+def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "") -> list[str]:
+    problems = []
+    for item in error.errors():
+        path = prefix + dotted_location(item["loc"], raw)
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "int_parsing_size":  # a number beyond 64 bits: say the field's own bound
+            bound = _upper_bound(Config, item["loc"])
+            limit = f"less than or equal to {bound}" if bound is not None else "an integer below 2**63"
+            message = f"Input should be {limit}, got {item['input']!r}"
+        field = _FIELD_PREFIX.match(message) if item["type"] == "value_error" else None
+        if field:  # a block's own check names the field it found wrong: make it part of the dotted path
+            path, message = f"{path}.{field.group(1)}", message[field.end():]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        problems.append(f"{path}: {message}")
+    return problems
+
+
+def _close_to_one(total: float) -> bool:
+    return math.isclose(total, 1.0, abs_tol=SHARE_SUM_TOLERANCE)
+
+
+def cross_check(cfg: Config) -> list[str]:
+    """Problems that span several fields (names that must match, shares that must sum to 1)."""
+    problems = []
+    names = cfg.option_names
+    if len(set(names)) != len(names):
+        problems.append("options: option names must be unique")
+    if sum(option.kind == "invalid" for option in cfg.options) > 1:
+        problems.append("options: at most one option may have kind = \"invalid\"")
+    shares = cfg.preferences.shares
+    for name in names:
+        if name not in shares:
+            problems.append(f"preferences.shares.{name}: missing (every option needs a share)")
+    for name in shares:
+        if name not in names:
+            problems.append(f"preferences.shares.{name}: not an option")
+    total = sum(shares.values())
+    if not _close_to_one(total):
+        problems.append(f"preferences.shares: must sum to 1, got {total:.6g}")
+    if cfg.preferences.leader is not None and cfg.preferences.leader not in names:
+        problems.append(f"preferences.leader: {cfg.preferences.leader!r} is not an option")
+    region_names = cfg.region_names()
+    if isinstance(cfg.electorate, SyntheticElectorate):
+        regions = cfg.electorate.regions
+        before = len(problems)
+        if len(set(region_names)) != len(region_names):
+            problems.append("electorate.regions: region names must be unique")
+        register_total = sum(region.register_share for region in regions)
+        if not _close_to_one(register_total):
+            problems.append(f"electorate.regions: register_share must sum to 1, got {register_total:.6g}")
+        fixed = sum(region.stations or 0 for region in regions)
+        unfixed = sum(region.stations is None for region in regions)
+        if fixed + unfixed > cfg.electorate.stations:
+            problems.append(
+                f"electorate.stations: {cfg.electorate.stations} is fewer than the regions' stations ({fixed + unfixed})")
+        if unfixed == 0 and fixed != cfg.electorate.stations:
+            problems.append(f"electorate.stations: {cfg.electorate.stations} != sum of regions' stations ({fixed})")
+        if cfg.electorate.stations > cfg.electorate.registered:
+            problems.append("electorate.stations: more stations than registered voters")
+        elif len(problems) == before:  # the regions' sizes are well defined
+            for region, voters, stations in zip(regions, *cfg.electorate.region_sizes()):
+                if voters < stations:
+                    problems.append(f"electorate.regions.{region.name}: fewer voters ({voters}) than stations "
+                                    f"({stations})")
+    if region_names:
+        for region in cfg.turnout.regional_mean:
+            if region not in region_names:
+                problems.append(f"turnout.regional_mean.{region}: not a region of the electorate")
+        for region in cfg.observed.regional_turnout:
+            if region not in region_names:
+                problems.append(f"observed.regional_turnout.{region}: not a region of the electorate")
+    for name in cfg.observed.votes:
+        if name not in names:
+            problems.append(f"observed.votes.{name}: not an option")
+    if cfg.observed.ballots is not None and cfg.observed.registered is not None:
+        if cfg.observed.ballots > cfg.observed.registered:
+            problems.append("observed.ballots: exceeds observed.registered")
+    problems += timeline_problems(cfg.timeline, cfg.observed.timeline, region_names,
+                                  [block.name for block in cfg.manipulation])
+    problems += _manipulation_problems(cfg, region_names)
+    problems += _poll_problems(cfg)
+    problems += _sweep_problems(cfg)
+    return problems
+
+
+def _poll_problems(cfg: Config) -> list[str]:
+    """Poll designs against the ballot and, for synthetic electorates, the number of stations (the
+    register-dependent checks run where the electorate is built)."""
+    problems = []
+    for kind, polls in (("exit_poll", cfg.exit_poll), ("quick_count", cfg.quick_count)):
+        names = [poll.name for poll in polls]
+        if len(set(names)) != len(names):
+            problems.append(f"{kind}: names must be unique")
+    invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
+    n_stations = cfg.electorate.stations if isinstance(cfg.electorate, SyntheticElectorate) else 10**12
+    for poll in [*cfg.exit_poll, *cfg.quick_count]:
+        problems += check_poll_design(poll, n_stations, None, cfg.option_names, invalid)
+    return problems
+
+
+#: the only fields a scenario may override: the honest count is shared by every scenario
+SCENARIO_OVERRIDABLE = ("manipulation", "exit_poll", "quick_count")
+
+
+def _manipulation_problems(cfg: Config, region_names: list[str]) -> list[str]:
+    problems = []
+    block_names = [block.name for block in cfg.manipulation]
+    if len(set(block_names)) != len(block_names):
+        problems.append("manipulation: block names must be unique")
+    for block in cfg.manipulation:
+        where = f"manipulation.{block.name}"
+        if block.beneficiary not in cfg.option_names:
+            problems.append(f"{where}.beneficiary: {block.beneficiary!r} is not an option")
+        elif cfg.option_names.index(block.beneficiary) == cfg.invalid_index:
+            problems.append(f"{where}.beneficiary: the invalid column cannot benefit")
+        for region in block.regions or []:
+            if region_names and region not in region_names:
+                problems.append(f"{where}.regions: {region!r} is not a region of the electorate")
+    scenario_names = [scenario.name for scenario in cfg.scenario]
+    if len(set(scenario_names)) != len(scenario_names):
+        problems.append("scenario: scenario names must be unique")
+    raw = cfg.raw()
+    raw.pop("sweep", None)
+    for scenario in cfg.scenario:
+        where = f"scenario.{scenario.name}"
+        for name in scenario.manipulations:
+            if name not in block_names:
+                problems.append(f"{where}.manipulations: no [[manipulation]] block named {name!r}")
+        problems += count_match.solved_problems(cfg, scenario)
+        for path, value in scenario.overrides.items():
+            if path.split(".")[0] not in SCENARIO_OVERRIDABLE:
+                problems.append(f"{where}.overrides.{path}: scenarios may only override "
+                                f"{', '.join(SCENARIO_OVERRIDABLE)} fields (the honest count is shared)")
+                continue
+            try:
+                get_path(raw, path)
+                Config.model_validate(set_path(raw, path, value))
+            except KeyError as missing:
+                problems.append(f"{where}.overrides.{missing.args[0]}")
+            except ValidationError as error:
+                problems += [f"{where}.overrides: {p}" for p in _pydantic_problems(error, raw)]
+    return problems
+
+
+def _sweep_problems(cfg: Config) -> list[str]:
+    problems = []
+    raw = cfg.raw()
+    raw.pop("sweep", None)
+    if not cfg.sweep:
+        return problems
+    unswept = set(cross_check(Config.model_validate(raw)))  # reported once, not once per sweep point
+    for path, values in cfg.sweep.items():
+        where = f"sweep.{path}"
+        if path.split(".")[0] in UNSWEEPABLE:
+            problems.append(f"{where}: {path.split('.')[0]} fields cannot be swept")
+            continue
+        if not values:
+            problems.append(f"{where}: needs at least one value")
+            continue
+        if len(set(values)) != len(values):
+            problems.append(f"{where}: values must be distinct")
+        try:
+            current = get_path(raw, path)
+        except KeyError as missing:
+            problems.append(f"sweep.{missing.args[0]}")
+            continue
+        if isinstance(current, bool) or not isinstance(current, (int, float)):
+            problems.append(f"{where}: not a numeric field")
+            continue
+        for value in values:
+            try:
+                point = Config.model_validate(set_path(raw, path, value))
+            except ValidationError as error:
+                problems += [f"{where}={value:g}: {p}" for p in _pydantic_problems(error, raw)]
+                continue
+            problems += [f"{where}={value:g}: {p}" for p in cross_check(point) if p not in unswept]
+    return problems
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: TOML syntax when it parses (numbers, booleans, lists), else a string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+    except RecursionError:
+        raise InputError(f"--set {text[:20]}…: nested too deeply") from None
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read, override (dotted paths) and validate a TOML config; raise ConfigError with every problem."""
+    path = Path(path)
+    return parse_config(_read_text(path, str(path)), source=str(path), base_dir=path.parent, overrides=overrides)
+
+
+def _read_text(path: Path, source: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{source}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([f"{source}: cannot read: {error}"]) from None
+
+
+def _deep_merge(base: dict, update: dict) -> dict:
+    """``update`` over ``base``: tables merge key by key; any other value (arrays of blocks included) replaces."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _parse_toml(text: str, source: str, base_dir: Path | None, seen: tuple[str, ...] = ()) -> dict:
+    """TOML text → raw dict, with ``extends = "other.toml"`` (relative to this file) merged underneath."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([f"{source}: invalid TOML: {error}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{source}: invalid TOML: arrays or tables nested too deeply"]) from None
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str) or base_dir is None:
+        raise ConfigError([f"{source}: extends: must be a path to another config file"])
+    parent_path = (base_dir / parent).resolve()
+    if str(parent_path) in seen:
+        raise ConfigError([f"{source}: extends: {parent} extends itself"])
+    parent_source = f"{source}: extends {parent}"
+    base = _parse_toml(_read_text(parent_path, parent_source), parent_source, parent_path.parent,
+                       seen + (str(parent_path),))
+    return _deep_merge(base, raw)
+
+
+#: tables and their fields that hold file paths, resolved against the config file's folder
+_PATH_FIELDS = (("electorate", ("path",)), ("observed.stations", ("returns", "map")))
+
+
+def _path_tables(raw: dict):
+    """(table, keys) for each table of :data:`_PATH_FIELDS` present in ``raw``."""
+    for table_path, keys in _PATH_FIELDS:
+        table = raw
+        for part in table_path.split("."):
+            table = table.get(part) if isinstance(table, dict) else None
+        if isinstance(table, dict):
+            yield table, keys
+
+
+def data_paths(cfg: Config) -> list[str]:
+    """The data files a config reads (electorate CSV, observed returns and map), as resolved."""
+    return [table[key] for table, keys in _path_tables(cfg.raw()) for key in keys if isinstance(table.get(key), str)]
+
+
+def _resolve_paths(raw: dict, base_dir: Path) -> None:
+    """Make the relative file paths of :data:`_PATH_FIELDS` absolute (in place), relative to ``base_dir``."""
+    for table, keys in _path_tables(raw):
+        for key in keys:
+            if isinstance(table.get(key), str):
+                table[key] = str((base_dir / table[key]).resolve())
+
+
+def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None,
+                 overrides: dict[str, Any] | None = None) -> Config:
+    """Validate config text; relative paths (``extends``, data files) are resolved against ``base_dir``."""
+    raw = _parse_toml(text, source, base_dir)
+    for dotted, value in (overrides or {}).items():
+        try:
+            raw = set_path(raw, dotted, value)
+        except KeyError as missing:
+            raise ConfigError([f"{source}: --set {missing.args[0]}"]) from None
+    if base_dir is not None:
+        _resolve_paths(raw, base_dir)
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError([f"{source}: {p}" for p in _pydantic_problems(error, raw)]) from None
+    problems = cross_check(cfg)
+    if problems:
+        raise ConfigError([f"{source}: {p}" for p in problems])
+    return cfg

@@ -1,0 +1,174 @@
+"""Config of voting through the day: ``[timeline]`` (hours, reporting times, honest profile, arrival
+windows of manipulations) and ``[observed.timeline]`` (a published timeline by region).
+
+Example (TOML)::
+
+    [timeline]
+    opening = "07:00"
+    closing = "20:00"
+    reports = ["10:05", "12:05", "14:05", "16:05", "18:05"]   # intermediate reports; closing = final count
+    profile = "spain-2019-11"          # fitted honest profile (simkit/electorate/presets/timeline-*.json)
+    interpolation = "linear"           # shape within the fitted bins: "linear" or "pchip"
+    # dispersion = 95.0                # station Dirichlet concentration (default: the fit's)
+    # regional_dispersion = 207.0      # region concentration (default: the fit's)
+    [timeline.regional]                # known mean cumulative shares of the final turnout at each report
+    almaty_city = [0.29, 0.59, 0.84, 0.91, 0.97]
+    [timeline.arrival]                 # per manipulation block: when its added ballots arrive
+    coercion = { start = "07:00", end = "12:00" }
+    stuffing = { when = "final" }
+
+    [observed.timeline]
+    reports = ["10:05", "12:05", "14:05", "16:05", "18:05"]
+    [observed.timeline.turnout_percent]  # each region: percent at each report, then the final
+    abai = [25.64, 43.67, 69.32, 73.57, 78.88, 80.18]
+
+Default arrival windows by kind: ``coerced_turnout`` from opening to 12:00 (the morning);
+``ballot_stuffing`` the last two hours before closing; ``protocol_fabrication`` the final count only
+(the intermediate reports are not rewritten); the other kinds add no ballots.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from simkit.model.timeline import parse_clock
+from simkit.types import Positive, Share
+
+MORNING_END = "12:00"  #: end of the default arrival window of coerced voters
+LATE_HOURS = 2  #: the default stuffing window: this many hours before closing
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _clock(value: str) -> str:
+    parse_clock(value)
+    return value
+
+
+def _increasing(times: list[str]) -> list[str]:
+    minutes = [parse_clock(t) for t in times]
+    for earlier, later, text in zip(minutes, minutes[1:], times[1:]):
+        if later <= earlier:
+            raise ValueError(f"reporting times must increase: {text} does not come after the time before it")
+    return times
+
+
+class Arrival(_Block):
+    """When a manipulation block's added ballots enter the count: uniformly over ``[start, end]``
+    (either defaults to the block kind's window) or, with ``when = "final"``, in the final count only."""
+
+    when: Literal["window", "final"] = "window"
+    start: str | None = None
+    end: str | None = None
+
+    _check_start = field_validator("start", "end")(lambda cls, v: v if v is None else _clock(v))
+
+    @model_validator(mode="after")
+    def _final_has_no_window(self) -> "Arrival":
+        if self.when == "final" and (self.start is not None or self.end is not None):
+            raise ValueError("when = \"final\" takes no start or end")
+        if self.start is not None and self.end is not None and parse_clock(self.end) < parse_clock(self.start):
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class TimelineConfig(_Block):
+    """Hours and reporting times of the voting day, and the honest profile of arrivals."""
+
+    opening: str = Field(description="polls open, HH:MM")
+    closing: str = Field(description="polls close, HH:MM; the final count is the closing report")
+    reports: list[str] = Field(min_length=1, description="intermediate reporting times HH:MM, increasing")
+    profile: str = Field("spain-2019-11", description="fitted honest profile (presets/timeline-<name>.json)")
+    model: Literal["dirichlet"] = "dirichlet"
+    interpolation: Literal["linear", "pchip"] = "linear"
+    dispersion: Positive | None = Field(None, description="station Dirichlet concentration; default: the fit's")
+    regional_dispersion: Positive | None = Field(None, description="regional concentration; default: the fit's")
+    regional: dict[str, list[Share]] = Field(default_factory=dict,
+                                             description="region -> mean cumulative share of its final turnout "
+                                                         "at each intermediate report")
+    arrival: dict[str, Arrival] = Field(default_factory=dict, description="manipulation block -> arrival")
+
+    _check_clock = field_validator("opening", "closing")(lambda cls, v: _clock(v))
+    _check_reports = field_validator("reports")(lambda cls, v: _increasing([_clock(t) for t in v]))
+
+    @model_validator(mode="after")
+    def _inside_the_day(self) -> "TimelineConfig":
+        opening, closing = parse_clock(self.opening), parse_clock(self.closing)
+        if closing <= opening:
+            raise ValueError(f"closing {self.closing} must come after opening {self.opening}")
+        for t in self.reports:
+            if not opening < parse_clock(t) < closing:
+                raise ValueError(f"reports: {t} is outside the opening hours {self.opening}-{self.closing}")
+        return self
+
+    def report_times(self) -> list[str]:
+        """The report_time coordinate: the intermediate reports and the closing (the final count)."""
+        return list(self.reports) + [self.closing]
+
+
+class ObservedTimeline(_Block):
+    """A published timeline: each region's turnout (percent of the register) at each report and the final."""
+
+    reports: list[str] = Field(min_length=1, description="times of the intermediate figures, HH:MM")
+    turnout_percent: dict[str, list[float]] = Field(min_length=1, description="region -> percents")
+    national: list[float] | None = Field(None, description="national percents (reports, then final)")
+    early_report: str | None = Field(None, description="report of the front-loading test; default the last "
+                                                       "report at or before the middle of the day")
+    note: str = ""
+
+    _check_reports = field_validator("reports")(lambda cls, v: _increasing([_clock(t) for t in v]))
+
+
+def _percent_problems(path: str, values: list[float], n_values: int) -> list[str]:
+    if len(values) != n_values:
+        return [f"{path}: expected {n_values} figures (each report, then the final), got {len(values)}"]
+    problems = []
+    for i, value in enumerate(values):
+        if not 0 <= value <= 100:
+            problems.append(f"{path}[{i}]: turnout {value:g}% is outside 0-100%")
+    for i in range(1, len(values)):
+        if values[i] < values[i - 1]:
+            problems.append(f"{path}[{i}]: cumulative turnout decreases ({values[i - 1]:g} -> {values[i]:g})")
+    return problems
+
+
+def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimeline | None,
+                      region_names: list[str], block_names: list[str]) -> list[str]:
+    """Cross-field problems: names that must exist, figures per report, reports inside the hours."""
+    problems = []
+    if timeline is not None:
+        for region, shares in timeline.regional.items():
+            if region_names and region not in region_names:
+                problems.append(f"timeline.regional.{region}: not a region of the electorate")
+            if len(shares) != len(timeline.reports):
+                problems.append(f"timeline.regional.{region}: expected {len(timeline.reports)} shares (one per "
+                                f"report), got {len(shares)}")
+            elif any(b < a for a, b in zip(shares, shares[1:])):
+                problems.append(f"timeline.regional.{region}: cumulative shares decrease")
+        for name in timeline.arrival:
+            if name not in block_names:
+                problems.append(f"timeline.arrival.{name}: not a [[manipulation]] block")
+    if observed is None:
+        return problems
+    if timeline is None:
+        return problems + ["observed.timeline: needs [timeline] (opening and closing hours)"]
+    opening, closing = parse_clock(timeline.opening), parse_clock(timeline.closing)
+    for i, t in enumerate(observed.reports):
+        if not opening < parse_clock(t) < closing:
+            problems.append(f"observed.timeline.reports[{i}]: {t} is outside the opening hours "
+                            f"{timeline.opening}-{timeline.closing}")
+    if not problems and list(observed.reports) != list(timeline.reports):
+        problems.append(f"observed.timeline.reports: must equal timeline.reports ({', '.join(timeline.reports)})")
+    if observed.early_report is not None and observed.early_report not in observed.reports:
+        problems.append(f"observed.timeline.early_report: {observed.early_report} is not one of the reports")
+    n_values = len(observed.reports) + 1
+    for region, values in observed.turnout_percent.items():
+        if region_names and region not in region_names:
+            problems.append(f"observed.timeline.turnout_percent.{region}: not a region of the electorate")
+        problems += _percent_problems(f"observed.timeline.turnout_percent.{region}", values, n_values)
+    if observed.national is not None:
+        problems += _percent_problems("observed.timeline.national", observed.national, n_values)
+    return problems

@@ -1,0 +1,86 @@
+"""Stations, registers and regions: synthetic (drawn once from the electorate's seed) or read from CSV."""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simkit import streams
+from simkit.config.core import CsvElectorate, SyntheticElectorate
+from simkit.errors import InputError
+from simkit.model.rounding import largest_remainder
+
+
+@dataclass(frozen=True)
+class Electorate:
+    """The register. ``registered`` (station,) int64 voters; ``region_index`` (station,) int64 index into
+    ``region_names``; ``station_ids`` (station,) str."""
+
+    registered: np.ndarray
+    region_index: np.ndarray
+    region_names: tuple[str, ...]
+    station_ids: np.ndarray
+
+    @property
+    def n_stations(self) -> int:
+        return len(self.registered)
+
+    def region_registered(self) -> np.ndarray:
+        """Voters on the register per region, (region,) int64."""
+        return np.bincount(self.region_index, weights=self.registered,
+                           minlength=len(self.region_names)).astype(np.int64)
+
+
+def build_electorate(spec: SyntheticElectorate | CsvElectorate) -> Electorate:
+    if isinstance(spec, SyntheticElectorate):
+        return synthetic_electorate(spec)
+    return csv_electorate(spec)
+
+
+def synthetic_electorate(spec: SyntheticElectorate) -> Electorate:
+    """Regional registers by largest remainder of the national register; station counts as given or
+    ∝ register share; station sizes log-normal (SD ``station_size_sd``), rescaled to the region's
+    register exactly, each at least one voter."""
+    region_registered, stations = spec.region_sizes()  # validated: every region has a voter per station
+    rng = streams.generator(spec.seed, streams.ELECTORATE)
+    sizes, region_index = [], []
+    for index, (voters, n) in enumerate(zip(region_registered, stations)):
+        weights = rng.lognormal(0.0, spec.station_size_sd, size=n)
+        sizes.append(1 + largest_remainder(int(voters - n), weights))
+        region_index.append(np.full(n, index, dtype=np.int64))
+    registered = np.concatenate(sizes)
+    ids = np.array([f"{spec.regions[r].name}-{i}" for r, n in enumerate(stations) for i in range(1, n + 1)])
+    return Electorate(registered, np.concatenate(region_index),
+                      tuple(region.name for region in spec.regions), ids)
+
+
+def csv_electorate(spec: CsvElectorate) -> Electorate:
+    """Read one station per row; every row must have a positive integer register."""
+    path = Path(spec.path)
+    try:
+        with path.open(newline="", encoding=spec.encoding) as handle:
+            rows = list(csv.DictReader(handle, delimiter=spec.delimiter))
+    except FileNotFoundError:
+        raise InputError(f"{path}: electorate.path: file not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise InputError(f"{path}: electorate.path: unreadable CSV: {error}") from None
+    if not rows:
+        raise InputError(f"{path}: electorate.path: no data rows")
+    for field in ("registered_column", "region_column", "station_column"):
+        column = getattr(spec, field)
+        if column is not None and column not in rows[0]:
+            raise InputError(f"{path}: electorate.{field}: no column {column!r}")
+    registered = np.empty(len(rows), dtype=np.int64)
+    for number, row in enumerate(rows, start=2):
+        text = (row[spec.registered_column] or "").strip()
+        if not text.isdigit() or int(text) == 0:
+            raise InputError(f"{path}: electorate.registered_column: row {number}: "
+                             f"register must be a positive integer, got {text!r}")
+        registered[number - 2] = int(text)
+    labels = [row[spec.region_column] for row in rows] if spec.region_column else ["all"] * len(rows)
+    region_names, region_index = np.unique(np.array(labels), return_inverse=True)
+    ids = (np.array([row[spec.station_column] for row in rows]) if spec.station_column
+           else np.array([str(i) for i in range(1, len(rows) + 1)]))
+    return Electorate(registered, region_index.astype(np.int64), tuple(str(n) for n in region_names), ids)

@@ -1,0 +1,108 @@
+"""Reading the rows of a returns file: plain text, gzip, or one member of a ZIP archive.
+
+The file is streamed through a byte counter, so a small archive that would decompress into gigabytes stops at
+:data:`MAX_TEXT_BYTES` with an error instead of filling memory. A UTF-8 byte-order mark is dropped. Any problem
+is a one-line ``InputError`` naming the file and the field (``DATA``, ``format.member``, ``format.encoding``).
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import zipfile
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+from simkit.errors import InputError
+from simkit.electorate.mapping import ReturnsMapping, name, shown
+
+#: largest returns text read (after decompression): ~10 million stations, beyond any national election
+MAX_TEXT_BYTES = 1 << 30
+
+
+class _Capped(io.RawIOBase):
+    """A binary stream that fails once more than ``limit`` bytes have been read from ``raw``."""
+
+    def __init__(self, raw: BinaryIO, limit: int, what: str, owner=None):
+        super().__init__()
+        self.raw, self.limit, self.left, self.what, self.owner = raw, limit, limit, what, owner
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Close the stream and the archive it was read from."""
+        if not self.closed:
+            self.raw.close()
+            if self.owner is not None:
+                self.owner.close()
+        super().close()
+
+    def readinto(self, buffer) -> int:
+        data = self.raw.read(min(len(buffer), self.left + 1))
+        if len(data) > self.left:
+            raise InputError(f"{self.what}: more than {self.limit:,} bytes of text once decompressed "
+                             "(not a station-level returns file?)")
+        self.left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list[str]]]:
+    """Header and non-empty rows of the CSV at ``path`` (inside the ZIP when it ends with ``.zip``, gunzipped
+    when it ends with ``.gz``), decoded with the mapping's encoding and split at its delimiter."""
+    if path.is_dir():
+        raise InputError(f"{path}: DATA: is a folder, not a returns file")
+    if not path.is_file():
+        raise InputError(f"{path}: DATA: file not found")
+    encoding = mapping.encoding
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"  # drops a byte-order mark at the start
+    reader = None
+    try:
+        with _open_binary(path, mapping) as raw:
+            text = io.TextIOWrapper(io.BufferedReader(raw), encoding=encoding, newline="")
+            reader = csv.reader(text, delimiter=mapping.delimiter)
+            header = next(reader, None)
+            if header is None:
+                raise InputError(f"{path}: DATA: empty file")
+            return header, [row for row in reader if row]
+    except UnicodeDecodeError:
+        line = reader.line_num + 1 if reader is not None else 1
+        raise InputError(f"{path}: format.encoding: not {name(mapping.encoding)} text (line {line}); "
+                         "set format.encoding in the mapping") from None
+    except csv.Error as err:
+        raise InputError(f"{path}: DATA: line {reader.line_num}: not readable as CSV "
+                         f"({str(err).splitlines()[0][:80]})") from None
+    except (zipfile.BadZipFile, gzip.BadGzipFile, zlib.error, EOFError):
+        raise InputError(f"{path}: DATA: damaged or not a {path.suffix.lstrip('.')} archive") from None
+    except OSError as err:
+        raise InputError(f"{path}: DATA: cannot be read ({err.strerror or type(err).__name__})") from None
+
+
+def _open_binary(path: Path, mapping: ReturnsMapping) -> _Capped:
+    """The file's bytes as a capped stream (decompressed for ``.gz`` and ``.zip``)."""
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        return _Capped(gzip.open(path, "rb"), MAX_TEXT_BYTES, f"{path}: DATA")
+    if suffix != ".zip":
+        return _Capped(open(path, "rb"), MAX_TEXT_BYTES, f"{path}: DATA")
+    archive = zipfile.ZipFile(path)
+    names = [n for n in archive.namelist() if not n.endswith("/")]
+    member = mapping.member
+    if member is None:
+        if len(names) != 1:
+            archive.close()
+            raise InputError(f"{path}: format.member: the archive holds {len(names)} files; name one in the mapping")
+        member = names[0]
+    if member not in names:
+        archive.close()
+        raise InputError(f"{path}: format.member: no file {shown(member)} in the archive ({len(names)} files)")
+    size = archive.getinfo(member).file_size
+    if size > MAX_TEXT_BYTES:
+        archive.close()
+        raise InputError(f"{path}: format.member: {shown(member)} decompresses to {size:,} bytes, above the "
+                         f"limit of {MAX_TEXT_BYTES:,} bytes")
+    return _Capped(archive.open(member), MAX_TEXT_BYTES, f"{path}: format.member", owner=archive)

@@ -1,0 +1,456 @@
+"""Scale-out: the same runs on a ``dask.distributed`` cluster, bit-identical to a local run.
+
+dask is the scheduler; this module only says what a task is. A run is split by sweep point and by
+blocks of replicates aligned to the zarr chunks (block ``i`` holds replicates
+``[i × block_size, (i + 1) × block_size)``; each sweep point is its own chunk along the sweep dims): one
+task per (sweep point, block). Each task receives the resolved config TOML text, its sweep point (a flat
+index, C order) and its replicate range, nothing else: it rebuilds the run with
+:func:`simkit.parse_config` and :func:`simkit.engine.run.prepare` (cached per worker process), computes its
+part with :func:`simkit.engine.run.block_dataset` (random streams keyed by ``(replicate, station_group,
+component)``, so the values do not depend on which worker computes which part) and writes its region of
+the zarr store itself (``to_zarr(region=…)``; one chunk per variable, point and block, so no two tasks
+touch the same chunk file). :func:`map_replicates` runs any per-replicate function (the forensic
+calibration) through the same tasks.
+
+Files, for a target ``out/kz.zarr``::
+
+    out/.kz.zarr.resumable/          work directory, kept when a run is interrupted or fails
+        run.json                     what the partial run is (config hash, seed, kernel, block size, versions)
+        done/<point>-<start>-<stop>  one marker per sweep point and block written completely
+        kz.zarr/                     the store: static variables and full-size arrays, filled by the tasks
+    out/kz.zarr                      appears only when every block is written (via :func:`simkit.io.staged`)
+
+``resume=True`` reuses the work directory of an interrupted run of the same config and block size and
+submits only the parts without a marker. A worker that dies mid-run has its tasks rescheduled by dask
+(the scheduler's ``allowed-failures``); a task that raises is retried (``retries``). Rewriting a block
+writes the same bytes, so a retried block leaves the store identical.
+
+Workers on a remote cluster must see the output directory at the same path (a shared filesystem),
+and any electorate CSV at the absolute path the config resolves it to.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+import xarray as xr
+
+from simkit.engine import run as engine
+from simkit import io, schema
+from simkit.config.core import Config
+from simkit.errors import InputError
+
+if TYPE_CHECKING:  # dask.distributed is an optional dependency: imported when a run starts
+    from dask.distributed import Client
+
+#: times a block task that raised is resubmitted (a worker that dies is handled by the scheduler)
+RETRIES = 3
+_MANIFEST = "run.json"
+_MARKERS = "done"
+
+
+# --------------------------------------------------------------------------------------------- worker side
+
+@functools.lru_cache(maxsize=4)
+def _prepared(config_text: str, kernel: str) -> engine.Run:
+    """The run of a resolved config text, built once per worker process, config and kernel."""
+    from simkit.config.core import parse_config
+
+    return engine.prepare(parse_config(config_text, source="<distributed run config>"), kernel=kernel)
+
+
+def _replicate_variables(block: xr.Dataset) -> xr.Dataset:
+    """The variables of ``block`` that have a ``replicate`` dim, without the ``replicate`` index
+    (written once when the store is created, so concurrent tasks never share a chunk)."""
+    names = [name for name, var in block.variables.items()
+             if schema.REPLICATE in var.dims and name != schema.REPLICATE]
+    return block[names].drop_vars(schema.REPLICATE, errors="ignore")
+
+
+def compute_block(config_text: str, point: int, start: int, stop: int, kernel: str = "numpy") -> xr.Dataset:
+    """Task: replicates ``[start, stop)`` of sweep point ``point`` (its sweep dims of length 1) of the run
+    of ``config_text``, annotated."""
+    run = _prepared(config_text, kernel)
+    return engine.annotate(engine.block_dataset(run, range(start, stop), point), run.config)
+
+
+def write_block(config_text: str, point: int, start: int, stop: int, store: str, markers: str,
+                kernel: str = "numpy") -> int:
+    """Task: compute replicates ``[start, stop)`` of sweep point ``point`` and write them into their region
+    of the zarr ``store``, then leave the marker ``markers/<point>-<start>-<stop>``. Returns the number of
+    replicates written."""
+    run = _prepared(config_text, kernel)
+    block = _replicate_variables(compute_block(config_text, point, start, stop, kernel))
+    region = {dim: slice(index, index + 1) for dim, index in zip(run.config.sweep, _unravel(run, point))}
+    block.to_zarr(store, region={**region, schema.REPLICATE: slice(start, stop)}, mode="r+", consolidated=False,
+                  zarr_format=io.ZARR_FORMAT)
+    marker = Path(markers) / _marker_name(point, start, stop)
+    partial = marker.with_name(f".{marker.name}.{uuid.uuid4().hex}")
+    partial.write_text(f"{point} {start} {stop}\n")
+    os.replace(partial, marker)  # a marker exists only for a part written completely
+    return stop - start
+
+
+def replicate_rows(config_text: str, point: int, start: int, stop: int, function, kernel: str = "numpy") -> list:
+    """Task: ``function(election, point, replicate)`` for every replicate of ``[start, stop)`` at sweep
+    point ``point``, where ``election`` is that replicate's Dataset (full output with the static variables,
+    sweep point selected); returns the concatenated lists ``function`` returns."""
+    run = _prepared(config_text, kernel)
+    block = compute_block(config_text, point, start, stop, kernel).isel({dim: 0 for dim in run.config.sweep})
+    static = engine.static_dataset(run).drop_vars(list(run.config.sweep))  # registers, regions, station ids
+    ds = xr.merge([static, block], combine_attrs="override")
+    rows = []
+    for replicate in range(start, stop):
+        rows.extend(function(ds.sel({schema.REPLICATE: replicate}), point, replicate))
+    return rows
+
+
+def _unravel(run: engine.Run, point: int) -> tuple[int, ...]:
+    """The index of flat sweep point ``point`` along each sweep dim."""
+    return tuple(int(i) for i in np.unravel_index(point, run.sweep_shape)) if run.sweep_shape else ()
+
+
+def _marker_name(point: int, start: int, stop: int) -> str:
+    return f"{point:06d}-{start:012d}-{stop:012d}"
+
+
+# --------------------------------------------------------------------------------------------- client side
+
+def blocks_of(replicates: int, block_size: int) -> list[range]:
+    """Replicate ranges of ``block_size`` (the last one shorter), aligned to the zarr chunks."""
+    if block_size < 1:
+        raise InputError(f"--block-size: must be at least 1, got {block_size}")
+    return [range(start, min(start + block_size, replicates)) for start in range(0, replicates, block_size)]
+
+
+def _versions() -> dict[str, str]:
+    """Versions that decide the drawn values: the same on every worker as on the client, or no run."""
+    import scipy
+
+    from simkit._version import __version__
+
+    return {"simkit": __version__, "numpy": np.__version__, "scipy": scipy.__version__}
+
+
+def check_workers(client: Client, timeout: float = 60) -> None:
+    """InputError unless a worker joins within ``timeout`` seconds and every worker runs the client's
+    simkit, numpy and scipy (other versions could draw other numbers)."""
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError:
+        raise InputError(f"{client.scheduler.address}: no dask worker joined within {timeout:g} s") from None
+    expected = _versions()
+    for worker, found in client.run(_versions).items():
+        if found != expected:
+            raise InputError(f"{worker}: worker versions {found} differ from the client's {expected}: "
+                             f"install the same versions on the workers")
+
+
+def execution(client: Client) -> str:
+    """The ``execution`` provenance attr: ``"dask: <scheduler address>, <n> workers"``."""
+    n_workers = len(client.scheduler_info().get("workers", {}))
+    return f"dask: {client.scheduler.address}, {n_workers} workers"
+
+
+@contextmanager
+def connect(client: Client | None = None, scheduler: str | None = None,
+            workers: int | None = None) -> Iterator[Client]:
+    """A client: ``client`` itself, one connected to the ``scheduler`` address (``tcp://host:port``), or
+    one on a ``LocalCluster`` of ``workers`` single-threaded worker processes started for this run and
+    closed after it."""
+    if client is not None:
+        yield client
+        return
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            owned = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as error:
+            raise InputError(f"--scheduler {scheduler}: cannot connect: {error}") from None
+        with owned:
+            yield owned
+        return
+    if workers is None or workers < 1:
+        raise InputError(f"--workers: must be at least 1, got {workers}")
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as owned:
+        yield owned
+
+
+def template_dataset(run: engine.Run, static: xr.Dataset, block_size: int) -> xr.Dataset:
+    """The full result as a lazy template: ``static`` (numpy) plus every replicate variable as dask zeros
+    of its full size (replicate dim of length ``run.replicates``, chunked by ``block_size``; sweep dims in
+    chunks of 1; every other dim in one chunk). Shapes and dtypes come from one computed replicate of the
+    first sweep point, so the template follows the engine's variables whatever they are."""
+    import dask.array as da
+
+    sample = engine.annotate(engine.block_dataset(run, range(0, 1), 0), run.config)
+    sweep_sizes = dict(zip(run.config.sweep, run.sweep_shape))
+    lazy = {}
+    for name, var in _replicate_variables(sample).variables.items():
+        shape = tuple(run.replicates if dim == schema.REPLICATE else sweep_sizes.get(dim, size)
+                      for dim, size in var.sizes.items())
+        chunks = tuple(block_size if dim == schema.REPLICATE else 1 if dim in sweep_sizes else size
+                       for dim, size in var.sizes.items())
+        lazy[name] = xr.Variable(var.dims, da.zeros(shape, dtype=var.dtype, chunks=chunks), attrs=var.attrs)
+    other_coords = {name: coord for name, coord in sample.coords.items() if schema.REPLICATE not in coord.dims}
+    dynamic = xr.Dataset(lazy, coords={**other_coords, schema.REPLICATE: np.arange(run.replicates)})
+    return xr.merge([static, dynamic], combine_attrs="override")
+
+
+def _chunk_encoding(template: xr.Dataset) -> dict:
+    return {name: {"chunks": tuple(chunks[0] for chunks in var.chunks)}
+            for name, var in template.variables.items() if var.chunks is not None}
+
+
+class _WorkDir:
+    """The resumable work directory beside a target: the store, the run manifest and block markers."""
+
+    def __init__(self, target: Path):
+        self.target = target
+        self.path = target.with_name(f".{target.name}.resumable")
+        self.store = self.path / target.name
+        self.markers = self.path / _MARKERS
+
+    @staticmethod
+    def manifest(run: engine.Run, block_size: int) -> dict:
+        """Everything that changes the numbers written: the resolved config (its hash; the seed and the number
+        of replicates are in it and also listed), the kernel, the block size (the chunking of the store),
+        the station grouping of the random streams, and the simkit and numpy versions."""
+        from simkit._version import __version__
+        from simkit import streams
+
+        return {"seed": run.seed, "replicates": run.replicates, "kernel": run.kernel, "block_size": block_size,
+                "station_group_size": streams.STATION_GROUP_SIZE, "simkit_version": __version__,
+                "numpy_version": np.__version__,
+                "config_sha256": hashlib.sha256(run.config.to_toml().encode()).hexdigest(),
+                "parts": "sweep point x block"}
+
+    def resumable(self, manifest: dict) -> bool:
+        """True when a partial run with this manifest is there to resume; InputError naming the first field
+        that differs when a different one is."""
+        path = self.path / _MANIFEST
+        if not path.exists() or not self.store.exists():
+            return False
+        try:
+            found = json.loads(path.read_text())
+        except (OSError, ValueError):
+            found = {}
+        for field, value in manifest.items():
+            if not isinstance(found, dict) or found.get(field) != value:
+                was = found.get(field, "not recorded") if isinstance(found, dict) else "unreadable"
+                raise InputError(f"{self.target}: --resume: {field} differs from the partial run in {self.path} "
+                                 f"({was!r} there, {value!r} now); rerun without --resume to start over")
+        return True
+
+    def create(self, template: xr.Dataset, manifest: dict) -> None:
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self.markers.mkdir(parents=True)
+        template.to_zarr(self.store, mode="w", compute=False, consolidated=False, zarr_format=io.ZARR_FORMAT,
+                         encoding=_chunk_encoding(template))
+        (self.path / _MANIFEST).write_text(json.dumps(manifest))  # last: a manifest means a usable store
+
+    def done(self) -> set[str]:
+        return {marker.name for marker in self.markers.iterdir() if not marker.name.startswith(".")}
+
+    def commit(self) -> None:
+        """Consolidate the store's metadata and move it to the target (atomically, by :func:`io.staged`)."""
+        import zarr
+
+        zarr.consolidate_metadata(str(self.store), zarr_format=io.ZARR_FORMAT)
+        with io.staged(self.target) as staging:
+            os.replace(self.store, staging)
+        shutil.rmtree(self.path)
+
+
+def _parts(run: engine.Run, blocks: list[range]) -> list[tuple[int, range]]:
+    """The tasks of a run: (sweep point, block) pairs, block by block."""
+    return [(point, block) for block in blocks for point in range(len(run.plans))]
+
+
+def _assemble(run: engine.Run, points: list[xr.Dataset]) -> xr.Dataset:
+    """One block's Dataset from its sweep points' Datasets (flat C order), concatenated along the sweep dims."""
+    if not run.config.sweep:
+        return points[0]
+    nested = np.empty(run.sweep_shape, dtype=object)
+    for index, part in enumerate(points):
+        nested[np.unravel_index(index, run.sweep_shape)] = part
+    return xr.combine_nested(nested.tolist(), concat_dim=list(run.config.sweep), combine_attrs="override")
+
+
+def _gather_in_order(run: engine.Run, futures: list, bar) -> Iterator[xr.Dataset]:
+    """Block Datasets in replicate order as their sweep points complete (memory: the parts finished out of
+    order). ``futures`` are in :func:`_parts` order."""
+    from dask.distributed import as_completed
+
+    n_points = len(run.plans)
+    index = {future.key: i for i, future in enumerate(futures)}
+    ready: dict[int, xr.Dataset] = {}
+    next_block = 0
+    for future, part in as_completed(futures, with_results=True):
+        bar.update(part.sizes[schema.REPLICATE])
+        ready[index[future.key]] = part
+        while all(next_block * n_points + point in ready for point in range(n_points)):
+            yield _assemble(run, [ready.pop(next_block * n_points + point) for point in range(n_points)])
+            next_block += 1
+
+
+def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | None = None,
+                   seed: int | None = None, keep: str | None = None,
+                   block_size: int = engine.DEFAULT_BLOCK_SIZE, scheduler: str | None = None,
+                   workers: int | None = None, resume: bool = False, quiet: bool = False,
+                   client: Client | None = None, kernel: str | None = None, source: str = "run") -> xr.Dataset:
+    """Simulate ``cfg`` on a dask cluster and return the result (opened from ``output`` when given).
+
+    The cluster is ``client``, else the scheduler at ``scheduler`` (``tcp://host:port``), else a
+    ``LocalCluster`` of ``workers`` processes started for the run. ``replicates``, ``seed`` and ``keep``
+    override the config's ``[run]`` as in :func:`simkit.engine.run.prepare`; ``block_size`` is the number of
+    replicates per task and per zarr chunk along ``replicate`` (it does not change the values).
+
+    ``output`` ``.zarr``: tasks write their blocks into the store; ``resume`` continues an interrupted run
+    of the same config, seed, kernel, block size and versions. ``.nc`` or ``None``: blocks are gathered on the
+    client (in memory for ``None``; the ``.nc`` file is written with :func:`simkit.io.write_blocks`). The attrs
+    are those of a local run plus ``execution = "dask: <scheduler address>, <n> workers"``. On a local cluster
+    the run is first checked against this machine's memory and disk (:mod:`simkit.engine.resources`; ``source``
+    names the config in that error).
+    """
+    fmt = io.output_format(output) if output is not None else None
+    if resume and fmt != "zarr":
+        raise InputError(f"{output or 'no output'}: --resume needs a .zarr output")
+    run = engine.prepare(cfg, replicates, seed, keep, kernel, source)
+    blocks = blocks_of(run.replicates, block_size)
+    if client is None and scheduler is None:  # local workers: this machine's memory and disk
+        from simkit.engine.resources import check_run
+
+        check_run(run, block_size, workers or 1, output, source)
+    if fmt == "zarr":
+        work = _WorkDir(Path(output))
+        manifest = work.manifest(run, block_size)
+        resume = resume and work.resumable(manifest)  # a mismatch fails here, before any cluster starts
+    with connect(client, scheduler, workers) as client:
+        check_workers(client)
+        static = engine.annotate(engine.static_dataset(run), run.config)
+        static.attrs["execution"] = execution(client)
+        if not quiet:
+            print(f"simkit: {static.attrs['execution']}, {len(blocks)} blocks of up to {block_size} replicates"
+                  + (f" x {len(run.plans)} sweep points" if len(run.plans) > 1 else "")
+                  + (f"; dashboard {client.dashboard_link}" if _has_dashboard(client) else ""), file=sys.stderr)
+        if fmt == "zarr":
+            _write_store(client, run, static, blocks, work, manifest, resume=resume, quiet=quiet)
+            return io.open_result(output)
+        return _gather(client, run, static, blocks, output, quiet=quiet)
+
+
+def map_replicates(cfg: Config, function, *, replicates: int | None = None, seed: int | None = None,
+                   block_size: int = engine.DEFAULT_BLOCK_SIZE, scheduler: str | None = None,
+                   workers: int | None = None, client: Client | None = None, kernel: str | None = None,
+                   quiet: bool = True) -> list:
+    """``function(ds, point, replicate)`` (picklable; returns a list) for every replicate of every sweep
+    point of ``cfg``'s full-output simulation, computed on the cluster by :func:`replicate_rows` tasks (one
+    per sweep point and block, each simulating its part from the config alone); the lists concatenated in
+    task order (block by block, sweep points in C order within a block)."""
+    from dask.distributed import as_completed
+
+    from simkit.progress import progress_bar
+
+    run = engine.prepare(cfg, replicates, seed, "full", kernel)
+    blocks = blocks_of(run.replicates, block_size)
+    with connect(client, scheduler, workers) as client:
+        check_workers(client)
+        config_text = run.config.to_toml()
+        futures = [client.submit(replicate_rows, config_text, point, block.start, block.stop, function, run.kernel,
+                                 retries=RETRIES, key=_key(point, block)) for point, block in _parts(run, blocks)]
+        try:
+            with progress_bar(len(futures), enabled=not quiet, unit="part") as bar:
+                for _ in as_completed(futures):
+                    bar.update(1)
+            results = client.gather(futures)
+        finally:
+            client.cancel(futures)
+    return [row for part in results for row in part]
+
+
+def _gather(client: Client, run: engine.Run, static: xr.Dataset, blocks: list[range], output: Path | None, *,
+            quiet: bool) -> xr.Dataset:
+    """Blocks computed on the cluster and gathered on the client: written to the netCDF ``output`` with
+    :func:`simkit.io.write_blocks`, or merged in memory when ``output`` is None."""
+    from simkit.progress import progress_bar
+
+    config_text = run.config.to_toml()
+    futures = [client.submit(compute_block, config_text, point, block.start, block.stop, run.kernel,
+                             retries=RETRIES, key=_key(point, block))
+               for point, block in _parts(run, blocks)]
+    try:
+        with progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
+            parts = _gather_in_order(run, futures, bar)
+            if output is not None:
+                io.write_blocks(static, parts, output)
+                return io.open_result(output)
+            parts = list(parts)
+    finally:
+        client.cancel(futures)
+    dynamic = xr.concat(parts, dim=schema.REPLICATE) if len(parts) > 1 else parts[0]
+    return engine.annotate(xr.merge([static, dynamic], combine_attrs="override"), run.config)
+
+
+def _write_store(client: Client, run: engine.Run, static: xr.Dataset, blocks: list[range], work: _WorkDir,
+                 manifest: dict, *, resume: bool, quiet: bool) -> None:
+    """Tasks write the blocks without a marker into the work directory's store; then it becomes the target.
+    On any failure or interruption the work directory stays, for ``resume``."""
+    from dask.distributed import as_completed
+
+    from simkit.progress import progress_bar
+
+    if resume:
+        done = work.done()  # the store keeps the attrs of the run that created it
+    else:
+        work.create(template_dataset(run, static, blocks[0].stop - blocks[0].start), manifest)
+        done = set()
+    parts = _parts(run, blocks)
+    missing = [(point, block) for point, block in parts if _marker_name(point, block.start, block.stop) not in done]
+    if resume and not quiet:
+        print(f"simkit: resuming: {len(parts) - len(missing)} of {len(parts)} parts (sweep point x block) "
+              f"already written, computing {len(missing)}", file=sys.stderr)
+    config_text = run.config.to_toml()
+    futures = [client.submit(write_block, config_text, point, block.start, block.stop, str(work.store),
+                             str(work.markers), run.kernel, retries=RETRIES, key=_key(point, block))
+               for point, block in missing]
+    try:
+        with progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
+            bar.update(sum(len(block) for _, block in parts) - sum(len(block) for _, block in missing))
+            for _, written in as_completed(futures, with_results=True):
+                bar.update(written)
+    except BaseException:
+        client.cancel(futures)
+        if not quiet:
+            print(f"simkit: partial run kept in {work.path}: rerun with --resume to finish it", file=sys.stderr)
+        raise
+    work.commit()
+
+
+def _key(point: int, block: range) -> str:
+    """A unique task key naming the part (readable on the dashboard; unique so reruns never share tasks)."""
+    return f"simkit-point{point}-block-{block.start}-{block.stop}-{uuid.uuid4().hex[:8]}"
+
+
+def _unit(run: engine.Run) -> str:
+    """The progress bar's unit: replicates, or replicates of one sweep point when there are several."""
+    return "replicate" if len(run.plans) == 1 else "point-replicate"
+
+
+def _has_dashboard(client: Client) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None and bool(client.dashboard_link)

@@ -1,0 +1,407 @@
+"""Fused compiled kernel for the honest draw of one replicate (``kernel = "numba"``).
+
+The numpy path (:func:`simkit.engine.run.honest_replicate` with ``simkit.model``) draws each quantity as a
+whole-array numpy call; most of its time goes to numpy's binomial sampler (BTPE, whose set-up is redone for
+every conditional binomial of the multinomial split) and its gamma sampler. :func:`honest_stations` draws the
+same model station by station in one compiled loop, with samplers chosen for this workload:
+
+- random bits from xoshiro256** (Blackman & Vigna 2021; uniforms from the top 53 bits), one generator per
+  component and station group, seeded from
+  ``SeedSequence(seed, spawn_key=(replicate, 0, streams.FAST_KERNEL))``
+  (:func:`replicate_states`): keyed by logical position like every other stream of simkit;
+- standard normals by the ziggurat method (Marsaglia & Tsang 2000, 128 layers);
+- standard gamma variates by Marsaglia & Tsang (2000), with ``G(a) = G(a + 1) × U^(1/a)`` below a = 1;
+- binomial counts by inversion when ``n × min(p, 1 − p) < 10`` and otherwise by Hörmann's (1993)
+  transformed rejection with squeeze (BTRS), the sampler of TensorFlow and JAX.
+
+All four are exact samplers (no approximation beyond floating point), so the kernel draws from the same
+distribution as the numpy path, though not the same numbers: bit-identity is promised per kernel (the same
+seed, any block size or worker count, gives the same result) and identity in distribution between kernels,
+tested with fixed seeds in ``tests/test_kernels.py``.
+
+What it draws (for ``turnout.model = "logit_normal"`` and ``preferences.model = "dirichlet"`` with
+``rho = 0``; :func:`supports` says when it applies):
+
+- turnout share ``expit(turnout_location + turnout_dispersion × z)``, z ~ N(0, 1) (turnout stream);
+- ballot probabilities ~ Dirichlet(``concentration × composition[region]``) as normalised standard-gamma
+  variates (preferences stream; all-zero gammas, possible only for tiny concentrations, fall back to the
+  regional composition, as in the numpy path);
+- ``ballots ~ Binomial(registered, turnout)``, then ``votes ~ Multinomial(ballots, probabilities)`` as
+  sequential conditional binomials (counts stream), so votes sum to ballots exactly.
+
+The engine's default stays the numpy path (``kernel = "numpy"``), so that results keep their numbers whatever
+the kernel's samplers become; the forensic nulls draw with these samplers (:mod:`simkit.forensics.nulls.compiled_draws`).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special
+
+from simkit import streams
+
+import numba
+
+#: kernel names accepted by the engine's ``kernel`` setting
+KERNELS = ("numpy", "numba")
+
+#: rows of one group's states (:func:`replicate_states`): one xoshiro256** state per model component
+TURNOUT_STATE, PREFERENCES_STATE, COUNTS_STATE = 0, 1, 2
+
+
+def supports(turnout_model: str, preference_model: str, rho: float) -> bool:
+    """Whether :func:`honest_stations` implements this model combination (else use the numpy path)."""
+    return turnout_model == "logit_normal" and preference_model == "dirichlet" and rho == 0.0
+
+
+def replicate_states(seed: int, replicate: int, n_groups: int) -> np.ndarray:
+    """The kernel's generator states for every station group of one replicate: (group, 3, 4) uint64, rows
+    turnout / preferences / counts, drawn as one block from
+    ``SeedSequence(seed, spawn_key=(replicate, 0, streams.FAST_KERNEL))`` (group g's states are words
+    12 g … 12 g + 11 of it, so they do not depend on how replicates are blocked)."""
+    return np.random.SeedSequence(seed, spawn_key=(replicate, 0, streams.FAST_KERNEL)).generate_state(
+        12 * n_groups, np.uint64).reshape(n_groups, 3, 4)
+
+
+def log_factorial_table(n: int) -> np.ndarray:
+    """log(k!) for k = 0 … at least ``n`` (float64), cached and grown in powers of two: the BTRS sampler's
+    acceptance test reads it instead of calling ``lgamma`` four times."""
+    global _LOG_FACTORIALS
+    if _LOG_FACTORIALS.shape[0] <= n:
+        size = 1 << max(12, int(n).bit_length())
+        _LOG_FACTORIALS = special.gammaln(np.arange(size, dtype=np.float64) + 1.0)
+    return _LOG_FACTORIALS
+
+
+_LOG_FACTORIALS = np.zeros(0)
+
+
+def _jit(function):
+    """numba-compile a helper, inlined into its callers at numba's IR level (LLVM does not inline across
+    numba functions, and the call overhead was a third of the gamma sampler's time)."""
+    return numba.njit(inline="always", error_model="numpy")(function)
+
+
+@_jit
+def _next64(state):
+    """One xoshiro256** step: ``state`` is a 4-tuple of uint64 (kept in registers: an array would be
+    re-read from memory after every store to the output); returns ``(bits, state)``, 64 random bits (all
+    of them usable, unlike xoshiro256+'s low bits)."""
+    s0, s1, s2, s3 = state
+    scrambled = s1 * np.uint64(5)
+    bits = ((scrambled << np.uint64(7)) | (scrambled >> np.uint64(57))) * np.uint64(9)
+    shifted = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= shifted
+    s3 = (s3 << np.uint64(45)) | (s3 >> np.uint64(19))
+    return bits, (s0, s1, s2, s3)
+
+
+@_jit
+def _uniform(state):
+    """A double uniform on [0, 1) from the top 53 bits of :func:`_next64`; returns ``(u, state)``."""
+    bits, state = _next64(state)
+    return (bits >> np.uint64(11)) * (1.0 / 9007199254740992.0), state
+
+
+def _ziggurat_tables(layers: int = 128, right: float = 3.442619855899,
+                     area: float = 9.91256303526217e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Layer edges ``x`` (layers + 1,) decreasing from the base strip's virtual width to 0, and the density
+    ``exp(-x²/2)`` at them, for the ziggurat of Marsaglia & Tsang (2000) with equal-area (``area``) layers
+    and tail start ``right`` (their 128-layer constants)."""
+    edges = np.empty(layers + 1)
+    edges[0], edges[1] = area / math.exp(-0.5 * right * right), right
+    for layer in range(1, layers - 1):
+        edges[layer + 1] = math.sqrt(-2.0 * math.log(math.exp(-0.5 * edges[layer] ** 2) + area / edges[layer]))
+    edges[layers] = 0.0
+    return edges, np.exp(-0.5 * edges * edges)
+
+
+_ZIGGURAT_X, _ZIGGURAT_F = _ziggurat_tables()
+_ZIGGURAT_RIGHT = float(_ZIGGURAT_X[1])
+
+
+@_jit
+def normal_sample(state):
+    """A standard normal by the ziggurat method (Marsaglia & Tsang 2000): the low 7 bits of one draw pick
+    the layer, bit 7 the sign, the top 53 bits the abscissa; the tail beyond ``R`` by Marsaglia (1964).
+    Returns ``(z, state)``."""
+    while True:
+        bits, state = _next64(state)
+        layer = np.int64(bits & np.uint64(127))
+        negative = (bits & np.uint64(128)) != 0
+        x = (bits >> np.uint64(11)) * (1.0 / 9007199254740992.0) * _ZIGGURAT_X[layer]
+        if x < _ZIGGURAT_X[layer + 1]:  # inside the layer's rectangle below the curve
+            return (-x if negative else x), state
+        if layer == 0:  # the tail beyond R
+            while True:
+                u, state = _uniform(state)
+                w, state = _uniform(state)
+                excess = -math.log(1.0 - u) / _ZIGGURAT_RIGHT
+                if -2.0 * math.log(1.0 - w) > excess * excess:
+                    break
+            x = _ZIGGURAT_RIGHT + excess
+            return (-x if negative else x), state
+        u, state = _uniform(state)  # the wedge: accept under the density
+        if _ZIGGURAT_F[layer] + u * (_ZIGGURAT_F[layer + 1] - _ZIGGURAT_F[layer]) < math.exp(-0.5 * x * x):
+            return (-x if negative else x), state
+
+
+@_jit
+def _gamma_at_least_one(state, d, c):
+    """Standard gamma variate of shape ``d + 1/3`` >= 1 (Marsaglia & Tsang 2000; ``c = 1 / sqrt(9 d)``).
+    Returns ``(g, state)``."""
+    while True:
+        x, state = normal_sample(state)
+        v = 1.0 + c * x
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        u, state = _uniform(state)
+        x2 = x * x
+        if u < 1.0 - 0.0331 * x2 * x2:
+            return d * v, state
+        if math.log(u) < 0.5 * x2 + d * (1.0 - v + math.log(v)):
+            return d * v, state
+
+
+@_jit
+def _gamma_constants(shapes):
+    """Marsaglia-Tsang constants for ``shapes`` (n,) >= 0: (n, 3) rows ``d``, ``c``, ``1 / shape`` for shapes
+    below 1 (0 for shapes >= 1, -1 for shape 0), so that :func:`_gamma` needs no square root or division."""
+    constants = np.empty((shapes.shape[0], 3))
+    for index in range(shapes.shape[0]):
+        shape = shapes[index]
+        boosted = shape + 1.0 if shape < 1.0 else shape
+        constants[index, 0] = boosted - 1.0 / 3.0
+        constants[index, 1] = 1.0 / math.sqrt(9.0 * constants[index, 0])
+        constants[index, 2] = -1.0 if shape <= 0.0 else (1.0 / shape if shape < 1.0 else 0.0)
+    return constants
+
+
+@_jit
+def _gamma(state, d, c, inverse_shape):
+    """Standard gamma variate for one row ``d, c, inverse_shape`` of :func:`_gamma_constants` (0 for shape
+    0); shapes below 1 as ``G(shape + 1) × U^(1 / shape)``. Returns ``(g, state)``."""
+    if inverse_shape < 0.0:
+        return 0.0, state
+    variate, state = _gamma_at_least_one(state, d, c)
+    if inverse_shape > 0.0:
+        u, state = _uniform(state)
+        variate *= math.exp(math.log(u) * inverse_shape)  # u ** (1 / shape); libm's pow is twice as slow
+    return variate, state
+
+
+@_jit
+def _binomial_inversion(state, n, p):
+    """Binomial(n, p) by sequential inversion; for p <= 0.5 and n p < 10 (a few steps on average).
+    Returns ``(k, state)``."""
+    q = 1.0 - p
+    first = math.exp(n * math.log1p(-p))
+    bound = min(float(n), n * p + 10.0 * math.sqrt(n * p * q + 1.0))
+    k = 0
+    probability = first
+    u, state = _uniform(state)
+    while u > probability:
+        k += 1
+        if k > bound:  # numerical tail: restart (as numpy does)
+            k = 0
+            probability = first
+            u, state = _uniform(state)
+        else:
+            u -= probability
+            probability *= (n - k + 1) * p / (k * q)
+    return k, state
+
+
+@_jit
+def _log_factorial(log_factorials, k):
+    """log(k!) for integer-valued float ``k`` >= 0: from the table when it reaches, else ``lgamma``."""
+    if k < log_factorials.shape[0]:
+        return log_factorials[int(k)]
+    return math.lgamma(k + 1.0)
+
+
+@_jit
+def _binomial_btrs(state, n, p, log_factorials):
+    """Binomial(n, p) by transformed rejection with squeeze (Hörmann 1993); for p <= 0.5 and n p >= 10.
+    ``log_factorials`` (m,) float64 holds log(k!) for k < m (:func:`log_factorial_table`).
+    Returns ``(k, state)``."""
+    spq = math.sqrt(n * p * (1.0 - p))
+    b = 1.15 + 2.53 * spq
+    a = -0.0873 + 0.0248 * b + 0.01 * p
+    c = n * p + 0.5
+    v_r = 0.92 - 4.2 / b
+    mode = math.floor((n + 1) * p)
+    log_mode_terms = -1.0  # log(mode!) + log((n - mode)!) > 0: computed on first need
+    log_odds = 0.0
+    while True:
+        u, state = _uniform(state)
+        v, state = _uniform(state)
+        u -= 0.5
+        us = 0.5 - abs(u)
+        k = math.floor((2.0 * a / us + b) * u + c)
+        if k < 0.0 or k > n:
+            continue
+        if us >= 0.07 and v <= v_r:
+            return int(k), state
+        if log_mode_terms < 0.0:
+            log_mode_terms = _log_factorial(log_factorials, mode) + _log_factorial(log_factorials, n - mode)
+            log_odds = math.log(p / (1.0 - p))
+        v = math.log(v * (2.83 + 5.1 / b) * spq / (a / (us * us) + b))
+        if v <= (log_mode_terms - _log_factorial(log_factorials, k) - _log_factorial(log_factorials, n - k)
+                 + (k - mode) * log_odds):
+            return int(k), state
+
+
+@_jit
+def binomial_sample(state, n, p, log_factorials):
+    """Binomial(n, p) count for n >= 0 and any p (clipped to [0, 1]). Returns ``(k, state)``."""
+    if n <= 0 or p <= 0.0:
+        return 0, state
+    if p >= 1.0:
+        return n, state
+    small = min(p, 1.0 - p)
+    if n * small < 10.0:
+        drawn, state = _binomial_inversion(state, n, small)
+    else:
+        drawn, state = _binomial_btrs(state, n, small, log_factorials)
+    return (n - drawn if p > 0.5 else drawn), state
+
+
+def _honest_stations_impl(registered, turnout_location, turnout_dispersion, concentration, composition,
+                          region_index, states, group_size, log_factorials, ballots, votes):
+    n_stations = registered.shape[0]
+    n_regions, n_options = composition.shape
+    gamma_constants = _gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
+    weights = np.empty(n_options)
+    for group in range(states.shape[0]):
+        turnout_state = (states[group, TURNOUT_STATE, 0], states[group, TURNOUT_STATE, 1],
+                         states[group, TURNOUT_STATE, 2], states[group, TURNOUT_STATE, 3])
+        preferences_state = (states[group, PREFERENCES_STATE, 0], states[group, PREFERENCES_STATE, 1],
+                             states[group, PREFERENCES_STATE, 2], states[group, PREFERENCES_STATE, 3])
+        counts_state = (states[group, COUNTS_STATE, 0], states[group, COUNTS_STATE, 1],
+                        states[group, COUNTS_STATE, 2], states[group, COUNTS_STATE, 3])
+        for station in range(group * group_size, min((group + 1) * group_size, n_stations)):
+            latent, turnout_state = normal_sample(turnout_state)
+            turnout = 1.0 / (1.0 + math.exp(-(turnout_location[station] + turnout_dispersion * latent)))
+            cast, counts_state = binomial_sample(counts_state, registered[station], turnout, log_factorials)
+            ballots[station] = cast
+            region = region_index[station]
+            total = 0.0
+            for option in range(n_options):
+                weight, preferences_state = _gamma(preferences_state, gamma_constants[region, option, 0],
+                                                   gamma_constants[region, option, 1], gamma_constants[region, option, 2])
+                weights[option] = weight
+                total += weight
+            if total <= 0.0:  # every gamma underflowed to 0: the regional composition (as the numpy path)
+                for option in range(n_options):
+                    weights[option] = composition[region, option]
+                    total += weights[option]
+            remaining_ballots = cast
+            remaining_weight = total
+            for option in range(n_options - 1):
+                share = weights[option] / remaining_weight if remaining_weight > 0.0 else 1.0
+                drawn, counts_state = binomial_sample(counts_state, remaining_ballots, share, log_factorials)
+                votes[station, option] = drawn
+                remaining_ballots -= drawn
+                remaining_weight -= weights[option]
+            votes[station, n_options - 1] = remaining_ballots
+
+
+_honest_stations_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_honest_stations_impl)
+
+
+def _sampler_draws_impl(state_words, n_draws, kind, parameter, trials, log_factorials):
+    state = (state_words[0], state_words[1], state_words[2], state_words[3])
+    out = np.empty(n_draws)
+    if kind == 0:
+        for index in range(n_draws):
+            out[index], state = normal_sample(state)
+    elif kind == 1:
+        constants = _gamma_constants(np.array([parameter]))
+        for index in range(n_draws):
+            out[index], state = _gamma(state, constants[0, 0], constants[0, 1], constants[0, 2])
+    else:
+        for index in range(n_draws):
+            drawn, state = binomial_sample(state, trials, parameter, log_factorials)
+            out[index] = drawn
+    return out
+
+
+_sampler_draws_jit = numba.njit(cache=True, error_model="numpy")(_sampler_draws_impl)
+
+#: samplers :func:`sampler_draws` exposes
+SAMPLERS = ("normal", "gamma", "binomial")
+
+
+def sampler_draws(state: np.ndarray, n_draws: int, sampler: str, parameter: float = 0.0,
+                  trials: int = 0) -> np.ndarray:
+    """``n_draws`` (float64) from one of the kernel's samplers, for tests of their distributions:
+    ``"normal"`` (standard), ``"gamma"`` (shape ``parameter``) or ``"binomial"`` (``trials``, probability
+    ``parameter``), from the xoshiro256** ``state`` (4,) uint64 (e.g. ``replicate_states(...)[0, 0]``)."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    return _sampler_draws_jit(np.asarray(state, dtype=np.uint64), int(n_draws), SAMPLERS.index(sampler),
+                              float(parameter), int(trials), log_factorial_table(int(trials)))
+
+
+def honest_stations(registered: np.ndarray, turnout_location: np.ndarray, turnout_dispersion: float,
+                    concentration: float, composition: np.ndarray, region_index: np.ndarray,
+                    states: np.ndarray, ballots: np.ndarray | None = None,
+                    votes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Draw one replicate's honest election at every station; returns ``(ballots, votes)``.
+
+    Parameters (``station`` = all stations, ``option`` = ballot options incl. ``invalid``):
+
+    - ``registered`` (station,) int64 voters on the register;
+    - ``turnout_location`` (station,) float64 logit-scale location of each station's turnout
+      (``Plan.turnout_location``); ``turnout_dispersion`` its SD on the logit scale;
+    - ``concentration`` the Dirichlet concentration κ (``preferences.dispersion``); ``composition``
+      (region, option) float64 mean ballot probabilities per region for this replicate
+      (``PreferencePlan.regional_composition(region_shift)``, rows summing to 1); ``region_index``
+      (station,) int64 rows of ``composition``: the Dirichlet parameters are κ × ``composition[region]``;
+    - ``states`` (group, 3, 4) uint64 generator states (:func:`replicate_states`; read, not modified):
+      station group g (stations ``g × STATION_GROUP_SIZE`` onwards, :func:`simkit.streams.station_groups`)
+      draws from ``states[g]`` alone, so a group's numbers do not depend on the others;
+    - ``ballots`` (station,) int64 and ``votes`` (station, option) int64 C-contiguous output arrays,
+      allocated when omitted.
+
+    Returns ``ballots`` (station,) ballots cast and ``votes`` (station, option) counts, rows summing to
+    ``ballots``; both int64 counts.
+    """
+    registered = np.ascontiguousarray(registered, dtype=np.int64)
+    turnout_location = np.ascontiguousarray(turnout_location, dtype=np.float64)
+    composition = np.ascontiguousarray(composition, dtype=np.float64)
+    region_index = np.ascontiguousarray(region_index, dtype=np.int64)
+    n_stations, n_options = registered.shape[0], composition.shape[1]
+    n_groups = len(streams.station_groups(n_stations))
+    if turnout_location.shape != (n_stations,) or region_index.shape != (n_stations,):
+        raise ValueError(f"turnout_location and region_index must have shape (station,) = ({n_stations},), "
+                         f"got {turnout_location.shape} and {region_index.shape}")
+    if states.shape != (n_groups, 3, 4) or states.dtype != np.uint64 or not states.flags.c_contiguous:
+        raise ValueError(f"states must be a C-contiguous ({n_groups}, 3, 4) uint64 array (replicate_states), "
+                         f"got {states.dtype} {states.shape}")
+    if ballots is None:
+        ballots = np.empty(n_stations, dtype=np.int64)
+    if votes is None:
+        votes = np.empty((n_stations, n_options), dtype=np.int64)
+    for name, array, shape in (("ballots", ballots, (n_stations,)), ("votes", votes, (n_stations, n_options))):
+        if array.shape != shape or array.dtype != np.int64 or not array.flags.c_contiguous:
+            raise ValueError(f"{name} must be a C-contiguous int64 array of shape {shape}, "
+                             f"got {array.dtype} {array.shape}")
+    _honest_stations_jit(registered, turnout_location, float(turnout_dispersion), float(concentration),
+                         composition, region_index, states, streams.STATION_GROUP_SIZE,
+                         log_factorial_table(int(registered.max(initial=0))), ballots, votes)
+    return ballots, votes
+
+
+def warm_up() -> None:
+    """Compile the kernel (or load it from numba's on-disk cache) on a one-station election, so that the
+    first real call is not timed with the compilation (benchmarks call this first)."""
+    honest_stations(np.array([10]), np.zeros(1), 0.5, 10.0, np.full((1, 2), 0.5), np.zeros(1, np.int64),
+                    replicate_states(0, 0, 1))

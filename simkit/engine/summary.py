@@ -1,0 +1,82 @@
+"""The short summary printed after a run: national turnout and shares, mean and 90% interval, beside
+the official figures. Candidate and against-all shares are over valid votes (all options but
+``invalid``), as the Kazakh commission publishes them; ``invalid`` is a share of ballots cast."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import xarray as xr
+
+from simkit.config.core import Config, parse_config
+
+INTERVAL = (0.05, 0.95)
+
+
+def national_shares(ds: xr.Dataset, config: Config) -> xr.Dataset:
+    """``turnout`` and ``share`` (option) per replicate (and sweep point), in percent."""
+    votes = ds["total_votes"]
+    invalid = config.invalid_index
+    valid_options = [name for i, name in enumerate(config.option_names) if i != invalid]
+    valid_total = votes.sel(option=valid_options).sum("option")
+    share = 100.0 * votes / valid_total
+    if invalid is not None:
+        invalid_name = config.option_names[invalid]
+        share.loc[{"option": invalid_name}] = 100.0 * votes.sel(option=invalid_name) / ds["total_ballots"]
+    turnout = 100.0 * ds["total_ballots"] / int(ds["registered"].sum())
+    return xr.Dataset({"turnout": turnout, "share": share})
+
+
+def official_figures(config: Config) -> dict[str, float]:
+    """Official turnout and shares in percent from ``[observed]`` (same definitions as above)."""
+    observed = config.observed
+    figures: dict[str, float] = {}
+    if observed.ballots and observed.registered:
+        figures["turnout"] = 100.0 * observed.ballots / observed.registered
+    invalid = config.invalid_index
+    names = config.option_names
+    valid = {name: count for name, count in observed.votes.items() if invalid is None or name != names[invalid]}
+    if valid and len(valid) == len(names) - (invalid is not None):
+        total = sum(valid.values())
+        figures.update({name: 100.0 * count / total for name, count in valid.items()})
+    if invalid is not None and names[invalid] in observed.votes and observed.ballots:
+        figures[names[invalid]] = 100.0 * observed.votes[names[invalid]] / observed.ballots
+    return figures
+
+
+def summary_rows(ds: xr.Dataset, config: Config) -> list[dict]:
+    """One row per sweep point × quantity: ``point`` (dict), ``quantity``, ``mean``, ``low``, ``high``, ``official``."""
+    shares = national_shares(ds, config).load()
+    official = official_figures(config)
+    point_dims = [dim for dim in shares["share"].dims if dim not in ("replicate", "option")]
+    rows = []
+    for values in itertools.product(*(shares[dim].values for dim in point_dims)):
+        point = {dim: (str(v) if dim == "scenario" else float(v)) for dim, v in zip(point_dims, values)}
+        at = shares.sel(point) if point else shares
+        series = [("turnout", at["turnout"])] + [(name, at["share"].sel(option=name)) for name in config.option_names]
+        for quantity, values_ in series:
+            sample = np.asarray(values_)
+            low, high = np.quantile(sample, INTERVAL)
+            rows.append({"point": point, "quantity": quantity, "mean": float(sample.mean()),
+                         "low": float(low), "high": float(high), "official": official.get(quantity)})
+    return rows
+
+
+def format_summary(ds: xr.Dataset, config: Config | None = None) -> str:
+    """Readable summary text of a result Dataset (the config defaults to the one stored in its attrs)."""
+    config = config or parse_config(ds.attrs["simkit_config"], source="result attrs")
+    rows = summary_rows(ds, config)
+    lines = [f"{config.title or 'simkit run'}: {ds.sizes['replicate']} replicates, seed {ds.attrs.get('seed')}, "
+             f"{ds.sizes['station']:,} stations, {int(ds['registered'].sum()):,} registered",
+             "shares of valid votes; invalid as a share of ballots; percent"]
+    header = f"{'':<16}{'mean':>8}{'5%':>8}{'95%':>8}{'official':>10}"
+    current = None
+    for row in rows:
+        if row["point"] != current:
+            current = row["point"]
+            if current and current != {"scenario": "honest"}:
+                lines.append("at " + ", ".join(f"{k} = {v}" for k, v in current.items()))
+            lines.append(header)
+        official = f"{row['official']:>10.2f}" if row["official"] is not None else f"{'':>10}"
+        lines.append(f"{row['quantity']:<16}{row['mean']:>8.2f}{row['low']:>8.2f}{row['high']:>8.2f}{official}")
+    return "\n".join(lines)

@@ -1,0 +1,39 @@
+"""Second-digit Benford test (2BL; Mebane): mean second digit of candidates' station counts >= 10.
+
+Textbook null: digits drawn from Benford's second-digit law (mean 4.187); a two-sided z-test of the mean, and
+Pearson's chi-square over the ten digits in ``extra``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from simkit.forensics.core import Election, TestResult, check_null, verdict
+from simkit.forensics.digits.shared import benford_second_digit, candidate_counts, digit_mean_null, second_digit
+
+ID = "second_digit"
+ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
+MIN_COUNT = 10
+
+
+def statistic(e: Election) -> float:
+    """Mean second digit (0..9) of the candidates' counts >= 10."""
+    return float(second_digit(candidate_counts(e, MIN_COUNT)).mean())
+
+
+def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
+        null_statistics: np.ndarray | None = None) -> TestResult:
+    check_null(null)
+    digits = second_digit(candidate_counts(e, MIN_COUNT))
+    law = benford_second_digit()
+    mean = statistic(e)
+    expected_mean = float((np.arange(10) * law).sum())
+    variance = float((np.arange(10) ** 2 * law).sum()) - expected_mean ** 2
+    observed = np.bincount(digits, minlength=10)
+    chi2 = stats.chisquare(observed, law * digits.size)
+    p_value, reference = digit_mean_null(expected_mean, variance, digits.size, null,
+                                         null_statistics).p_value(mean, ALTERNATIVE)
+    return TestResult(test=ID, statistic=mean, reference=reference, p_value=p_value, null=null,
+                      verdict=verdict(p_value),
+                      extra={"counts_tested": int(digits.size), "chi2": float(chi2.statistic),
+                             "chi2_p_value": float(chi2.pvalue), "digit_shares": (observed / digits.size).tolist()})

@@ -1,0 +1,1 @@
+"""Integer percentages: the test and its exact per-station probabilities."""

@@ -1,0 +1,1 @@
+"""The honest nulls of the forensic tests: the registry and flat model, the hierarchical model, compiled draws, the simulated null and its tails."""

@@ -1,0 +1,807 @@
+"""Simulated versus published: exit polls and quick counts against the official count.
+
+Every poll is drawn from each simulated replicate's station-level votes (:mod:`simkit.model.exit_poll`),
+so its spread comes from the real clustering of the simulated stations, not from a formula.
+
+What :func:`compare_polls` returns (shares and rates in percent; JSON keys of :meth:`Comparison.to_json`):
+
+* ``rows``, one per published figure, against the sampling-only baseline (the election is the honest
+  simulation calibrated to the official count; each poll unbiased): the gap published − official, ``z`` and
+  ``p_value`` from the distribution of (poll − its own replicate's count), ``z_total``/``p_total`` against
+  sampling plus the historical non-sampling error of :mod:`simkit.polls.error`, ``misreport_needed`` (the
+  misreporting rate toward the incumbent that makes the published figure the simulated median), and the
+  joint ledger's ``z_min``, ``z_max``, ``share_consistent`` and ``verdict``; a poll's published turnout is a
+  row with option ``turnout``;
+* ``joint``: Hotelling T² of all published gaps with its F reference, and per poll;
+* ``designs``: respondents each modelled design delivers against the claim, and the probability it reaches it;
+* ``mechanisms``: one-mechanism fits per poll (:mod:`simkit.polls.mechanisms`);
+* ``scenarios``: per scenario of the Dataset (``honest`` when there is none), the polls as configured (with
+  their stated biases): Hotelling T² of the published gaps;
+* ``ledger``: the rows' z and p at the points of a Latin hypercube over every stated assumption jointly.
+
+Random streams: ``SeedSequence(seed, spawn_key=(replicate, streams.EXIT_POLL, poll_index))`` per replicate and
+poll, so a poll draw depends only on its logical position; the ledger's hypercube is seeded by ``seed``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from simkit import schema, streams
+from simkit.paths import set_path
+from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix
+from simkit.model.exit_poll import PollDesign, design_feasibility, estimate_shares, draw_exit_poll
+from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, option_class
+from simkit.polls.mechanisms import Ballot, Observed, fit_poll
+
+#: central interval of the simulated estimates
+INTERVAL = (0.05, 0.95)
+#: a Monte Carlo p-value needs at least this many replicates at least as extreme; else normal approx.
+MIN_TAIL_COUNT = 5
+#: bisection steps for ``misreport_needed`` (rates in [-1, 1]: resolution 2 / 2**steps)
+BISECTION_STEPS = 18
+#: points of the joint ledger's Latin hypercube over the stated assumptions
+LEDGER_POINTS = 16
+#: a design delivering less than (1 - this) of its claimed respondents is flagged
+SHORTFALL_TOLERANCE = 0.01
+
+Poll = ExitPollConfig | QuickCountConfig
+
+
+
+
+# -- the election arrays ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Election:
+    """One set of simulated elections: ``votes`` (replicate, station, option) DataArray as counted,
+    ``registered`` (S,), ``region_index`` (S,), ``replicates`` (R,) replicate ids (the keys of the poll
+    streams), and ``voters`` (replicate, station, option), the choices of real voters where manipulations
+    ran (None: the same as ``votes``)."""
+
+    votes: xr.DataArray
+    registered: np.ndarray
+    region_index: np.ndarray
+    replicates: np.ndarray
+    voters: xr.DataArray | None = None
+
+    def for_poll(self, poll: "Poll") -> "Election":
+        """What ``poll`` samples: an exit poll interviews voters (stuffed or rewritten ballots have nobody to
+        answer); a quick count copies the protocol, i.e. the count."""
+        if isinstance(poll, ExitPollConfig) and self.voters is not None:
+            return replace(self, votes=self.voters, voters=None)
+        return self
+
+    def count_shares(self, valid: np.ndarray) -> np.ndarray:
+        """(R, V) each replicate's counted shares of the ``valid`` (K,) options (fractions)."""
+        totals = self.votes.values.sum(axis=-2)[:, valid].astype(float)
+        return totals / totals.sum(axis=-1, keepdims=True)
+
+    @cached_property
+    def mean_voters(self) -> np.ndarray:
+        """(S,) mean ballots per station over replicates."""
+        return self.votes.sum(schema.OPTION).mean(schema.REPLICATE).values
+
+
+def sweep_dims(ds: xr.Dataset) -> list[str]:
+    """Dimensions of ``votes`` that are neither core dims nor ``scenario``: the swept config fields."""
+    core = {schema.REPLICATE, schema.STATION, schema.OPTION, schema.SCENARIO}
+    return [dim for dim in ds["votes"].dims if dim not in core]
+
+
+def baseline_point(ds: xr.Dataset) -> dict[str, int]:
+    """Index of the baseline: the middle value of every swept field, scenario ``honest`` (or the first)."""
+    point = {dim: ds.sizes[dim] // 2 for dim in sweep_dims(ds)}
+    if schema.SCENARIO in ds["votes"].dims:
+        names = list(ds[schema.SCENARIO].values)
+        point[schema.SCENARIO] = names.index("honest") if "honest" in names else 0
+    return point
+
+
+def election_at(ds: xr.Dataset, point: dict[str, int]) -> Election:
+    """The elections at one sweep point / scenario (``point`` maps dims to indices)."""
+    dims = (schema.REPLICATE, schema.STATION, schema.OPTION)
+    votes = ds["votes"].isel(point).transpose(*dims)
+    voters = ds["voter_votes"].isel(point).transpose(*dims) if "voter_votes" in ds else None
+    _, region_index = np.unique(ds[schema.STATION_REGION].values, return_inverse=True)
+    registered = ds["registered"].isel({dim: index for dim, index in point.items() if dim in ds["registered"].dims})
+    return Election(votes, registered.values, region_index, ds[schema.REPLICATE].values, voters)
+
+
+def _kind(poll: Poll) -> str:
+    return "exit_poll" if isinstance(poll, ExitPollConfig) else "quick_count"
+
+
+def polls_at(polls: list[Poll], ds: xr.Dataset, point: dict[str, int]) -> list[Poll]:
+    """The polls with the values of swept poll fields (sweep dims named ``exit_poll.<name>.<field>`` or
+    ``quick_count.<name>.<field>``) at ``point`` applied. Such sweeps leave the election unchanged."""
+    updated = []
+    for poll in polls:
+        raw = poll.model_dump(exclude_none=True)
+        prefix = f"{_kind(poll)}.{poll.name}."
+        for dim, index in point.items():
+            if dim.startswith(prefix):
+                raw = set_path(raw, dim.removeprefix(prefix), ds[dim].values[index].item())
+        updated.append(type(poll).model_validate(raw) if raw != poll.model_dump(exclude_none=True) else poll)
+    return updated
+
+
+# -- designs ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Resolved:
+    """A poll's design at one set of assumed values, and the feasibility note of its claimed size."""
+
+    design: PollDesign
+    note: str = ""
+
+
+def resolve_design(poll: Poll, options: list[str], invalid: str | None, election: Election, *,
+                   unbiased: bool, stations: float | None = None, sample_size: float | None = None,
+                   response_rate: float | None = None) -> Resolved:
+    """The :class:`PollDesign` of ``poll``; unknown figures at their range midpoints unless given.
+
+    ``unbiased`` drops differential non-response and misreporting (the sampling-only baseline).
+    A claimed ``sample_size`` the electorate cannot supply is replaced by the nearest feasible design.
+    """
+    valid = np.array([name != invalid for name in options])
+    n_stations = round(stations if stations is not None else midpoint(poll.stations))
+    if not isinstance(poll, ExitPollConfig):
+        return Resolved(PollDesign(n_stations=n_stations, valid=valid, selection=poll.selection,
+                                   by_region=poll.by_region, respondents="whole_flow", estimator=poll.estimator))
+    rate = response_rate if response_rate is not None else midpoint(poll.response_rate)
+    claimed = sample_size if sample_size is not None else (
+        midpoint(poll.sample_size) if poll.sample_size is not None else None)
+    selection, mode, per_station, note = poll.selection, poll.respondents, poll.per_station, ""
+    if claimed is not None:
+        check = design_feasibility(n_stations, round(claimed), election.registered, election.mean_voters, rate,
+                                   poll.selection)
+        if not check.feasible:
+            selection, note = check.selection, check.message
+            if check.respondents == "whole_flow":
+                mode = "whole_flow"
+    if mode == "fixed" and (per_station is None or note):
+        per_station = max(1, round(claimed / (n_stations * rate)))
+    propensity, misreport = None, None
+    if not unbiased:
+        propensity = np.array([poll.response_propensity.get(name, 1.0) for name in options])
+        misreport = misreport_matrix(poll.misreport, options)
+    design = PollDesign(n_stations=n_stations, valid=valid, selection=selection, by_region=poll.by_region,
+                        respondents=mode, per_station=per_station or 0, every_kth=poll.every_kth or 1,
+                        response_rate=rate, response_propensity=propensity, misreport=misreport,
+                        estimator=poll.estimator)
+    return Resolved(design, note)
+
+
+# -- drawing many replicates ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Draws:
+    """A poll drawn in every replicate: ``shares`` (R, V) published-style estimates (fractions);
+    ``responders`` / ``reported`` (R, n, K); ``voters``, ``inclusion``, ``stations`` (R, n); ``valid`` (K,)
+    options counted in the shares."""
+
+    shares: np.ndarray
+    responders: np.ndarray
+    reported: np.ndarray
+    voters: np.ndarray
+    inclusion: np.ndarray
+    valid: np.ndarray
+    stations: np.ndarray | None = None
+
+    @property
+    def valid_respondents(self) -> np.ndarray:
+        """(R,) respondents giving a valid answer."""
+        return self.reported[..., self.valid].sum(axis=(-2, -1))
+
+
+def draw_polls(election: Election, design: PollDesign, seed: int, poll_index: int) -> Draws:
+    """Draw ``design`` from every replicate of ``election`` (keyed streams; see module docstring)."""
+    draws = []
+    votes = election.votes.values
+    for r, replicate in enumerate(election.replicates):
+        rng = streams.generator(seed, int(replicate), streams.EXIT_POLL, poll_index)
+        draws.append(draw_exit_poll(votes[r], election.registered, design, rng, election.region_index))
+    stack = {name: np.stack([getattr(d, name) for d in draws])
+             for name in ("shares", "responders", "reported", "voters", "inclusion", "stations")}
+    return Draws(**stack, valid=design.valid)
+
+
+# -- statistics -------------------------------------------------------------------------------------
+
+def tail_p_value(simulated: np.ndarray, published: float, z: float) -> tuple[float, str]:
+    """Two-sided p-value of ``published`` under the ``simulated`` (R,) values: Monte Carlo
+    (2 × (tail count + 1) / (R + 1), never below 2 / (R + 1)) when at least :data:`MIN_TAIL_COUNT`
+    replicates are as extreme; else ``normal_tail``: ``2 Φ(−|z|)``, a normal extrapolation beyond what R
+    replicates can confirm (the row's ``p_floor`` = 1 / (R + 1) says how far they reach)."""
+    tail = min(np.sum(simulated >= published), np.sum(simulated <= published))
+    if tail >= MIN_TAIL_COUNT:
+        return min(1.0, 2.0 * (tail + 1) / (len(simulated) + 1)), "monte_carlo"
+    return float(2.0 * stats.norm.sf(abs(z))), "normal_tail"
+
+
+def hotelling_f(t2: float, n: int, dimension: int) -> dict:
+    """Hotelling's T² with ``n`` observations in ``dimension`` dimensions, as its exact F:
+    F = (n − p) / (p (n − 1)) T² on (p, n − p) degrees of freedom (multivariate normal data)."""
+    df2 = n - dimension
+    f = df2 / (dimension * (n - 1)) * t2
+    return {"t2": t2, "f": f, "df1": dimension, "df2": df2, "p_value": float(stats.f.sf(f, dimension, df2))}
+
+
+def prediction_t2(simulated: np.ndarray, observed: np.ndarray) -> dict:
+    """T² of ONE new observation ``observed`` (D,) against the sample ``simulated`` (R, D) whose mean and
+    covariance it is measured by: T² = R / (R + 1) d², d² the Mahalanobis distance² under the sample
+    covariance, with its F reference (:func:`hotelling_f` with n = R) and ``d2``. Also the Monte Carlo
+    share of replicates at least as far (``p_monte_carlo``, ≥ ``p_floor`` = 1 / (R + 1))."""
+    replicates, dimension = simulated.shape
+    mean = simulated.mean(axis=0)
+    precision = np.linalg.pinv(np.cov(simulated, rowvar=False).reshape(dimension, dimension))
+
+    def distance2(x: np.ndarray) -> np.ndarray:
+        centred = x - mean
+        return np.einsum("...i,ij,...j->...", centred, precision, centred)
+
+    d2 = float(distance2(observed))
+    result = hotelling_f(replicates / (replicates + 1) * d2, replicates, dimension)
+    tail = int(np.sum(distance2(simulated) >= d2))
+    floor = 1.0 / (replicates + 1)
+    return {"d2": d2, **result, "p_method": "hotelling_f" if result["p_value"] >= floor else "hotelling_f_beyond_monte_carlo",
+            "p_monte_carlo": (tail + 1) / (replicates + 1), "p_floor": floor}
+
+
+def joint_test(names: list[str], keys: list[tuple[int, int]], gaps: list[np.ndarray], published_gaps: np.ndarray) -> dict:
+    """Hotelling T² of all published gaps (fractions) jointly and of each poll's own; ``keys`` are
+    ``(poll index, valid column)`` pairs, ``gaps[p]`` (R, V) the simulated (poll − count) of poll p."""
+    simulated = np.stack([gaps[p][:, column] for p, column in keys], axis=-1)
+    joint = prediction_t2(simulated, published_gaps)
+    per_poll = []
+    for p, name in enumerate(names):
+        mine = [k for k, (poll, _) in enumerate(keys) if poll == p]
+        if mine:
+            per_poll.append({"pollster": name, **prediction_t2(simulated[:, mine], published_gaps[mine])})
+    return {**joint, "per_poll": per_poll}
+
+
+def _with_misreport(draws: Draws, design: PollDesign, target: int, incumbent: int, rate: float,
+                    rng: np.random.Generator, away_shares: np.ndarray) -> np.ndarray:
+    """(R,) estimate of option ``target`` (index among all options) when respondents misreport at signed
+    ``rate``: > 0 toward the incumbent (from ``target``, or from every other valid option when
+    ``target`` is the incumbent), < 0 away from it (to ``target``, or to the others in proportion to
+    ``away_shares``)."""
+    responders = draws.responders
+    reported = responders.copy()
+    others = [k for k in np.flatnonzero(design.valid) if k != incumbent]
+    if rate > 0:
+        for source in (others if target == incumbent else [target]):
+            moved = rng.binomial(responders[..., source], rate)
+            reported[..., source] -= moved
+            reported[..., incumbent] += moved
+    elif rate < 0:
+        moved = rng.binomial(responders[..., incumbent], -rate)
+        reported[..., incumbent] -= moved
+        if target == incumbent:
+            reported[..., others] += rng.multinomial(moved, away_shares)
+        else:
+            reported[..., target] += moved
+    shares = estimate_shares(reported, draws.voters, draws.inclusion, design.valid, design.estimator)
+    return shares[:, int(np.flatnonzero(design.valid).tolist().index(target))]
+
+
+def pooled(draws: Draws) -> Draws:
+    """The draws with each replicate's stations pooled into one (R, 1, K): the ``raw`` estimate is
+    unchanged, and misreporting drawn on pooled counts has the same distribution (a sum of binomials
+    with a common rate is a binomial of the sum) at a fraction of the cost."""
+    return Draws(draws.shares, draws.responders.sum(axis=-2, keepdims=True),
+                 draws.reported.sum(axis=-2, keepdims=True), draws.voters.sum(axis=-1, keepdims=True),
+                 np.ones((len(draws.voters), 1)), draws.valid)
+
+
+def misreport_needed(draws: Draws, design: PollDesign, target: int, incumbent: int, published: float,
+                     seed: int, poll_index: int) -> tuple[float | None, float | None, float | None]:
+    """Signed misreporting rates (fractions of the source voters) at which ``published`` (fraction) is the
+    simulated median, the 95th and the 5th percentile: ``(needed, low, high)``. None where no rate in
+    [-1, 1] gets there. Common random numbers: every rate uses the same stream."""
+    valid_index = np.flatnonzero(design.valid)
+    others = [k for k in valid_index if k != incumbent]
+    away = draws.shares.mean(axis=0)[[valid_index.tolist().index(k) for k in others]]
+    away = away / away.sum()
+    increasing = target == incumbent
+    draws = pooled(draws) if design.estimator == "raw" else draws
+
+    def quantile_at(rate: float, q: float) -> float:
+        rng = streams.generator(seed, streams.MISREPORT, poll_index, target)
+        return float(np.nanquantile(_with_misreport(draws, design, target, incumbent, rate, rng, away), q))
+
+    def solve(q: float) -> float | None:
+        low, high = -1.0, 1.0
+        sign = 1.0 if increasing else -1.0
+        if sign * (quantile_at(low, q) - published) > 0 or sign * (quantile_at(high, q) - published) < 0:
+            return None
+        for _ in range(BISECTION_STEPS):
+            mid = 0.5 * (low + high)
+            if sign * (quantile_at(mid, q) - published) < 0:
+                low = mid
+            else:
+                high = mid
+        return 0.5 * (low + high)
+
+    needed = solve(0.5)
+    edges = [solve(INTERVAL[0]), solve(INTERVAL[1])]
+    if None in edges:
+        return needed, None, None
+    return needed, min(edges), max(edges)
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else 100.0 * value
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What the polls are measured against: ``official`` (V,) shares of valid votes in percent (the
+    simulated count's mean when the config has no official count), the official ``turnout`` in percent
+    (None: unknown), the ``against_all`` option names and the total-error ``baseline`` (None: no
+    total-error columns)."""
+
+    official: np.ndarray
+    turnout: float | None = None
+    against_all: tuple[str, ...] = ()
+    baseline: ErrorBaseline | None = None
+
+    def option_class(self, option: str, official_percent: float) -> str:
+        return option_class("against_all" if option in self.against_all else "candidate", official_percent)
+
+
+def _gap_statistics(simulated: np.ndarray, counted: np.ndarray, published: float, official: float,
+                    option_kind: str, reference: Reference) -> dict:
+    """Row figures of one published figure: ``simulated`` (R,) poll estimates and ``counted`` (R,) the
+    same replicates' counts, in percent. z uses the SD of (poll − its replicate's count)."""
+    gap = simulated - counted
+    published_gap = published - official
+    gap_mean, gap_sd = float(np.nanmean(gap)), float(np.nanstd(gap, ddof=1))
+    z = (published_gap - gap_mean) / gap_sd if gap_sd > 0 else math.copysign(math.inf, published_gap - gap_mean)
+    p_value, p_method = tail_p_value(gap, published_gap, z)
+    mean, sd = float(np.nanmean(simulated)), float(np.nanstd(simulated, ddof=1))
+    row = {"official": official, "gap": published_gap, "gap_mean": gap_mean, "gap_sd": gap_sd,
+           "simulated_mean": mean, "simulated_sd": sd,
+           "z": z, "p_value": p_value, "p_method": p_method, "p_floor": 1.0 / (len(gap) + 1),
+           "z_unconditional": (published - mean) / sd if sd > 0 else None,
+           "option_class": option_kind, "nonsampling_sd": None, "z_total": None, "p_total": None}
+    if reference.baseline is not None:
+        nonsampling = reference.baseline.sd(option_kind)
+        z_total = (published_gap - gap_mean) / math.hypot(gap_sd, nonsampling)
+        row.update(nonsampling_sd=nonsampling, z_total=z_total, p_total=float(2.0 * stats.norm.sf(abs(z_total))))
+    return row
+
+
+def poll_rows(poll: Poll, draws: Draws, design: PollDesign, options: list[str], incumbent: str,
+              seed: int, poll_index: int, count: np.ndarray, reference: Reference,
+              with_misreport: bool = True) -> list[dict]:
+    """One row per published option of ``poll`` (shares in percent). ``count`` (R, V): each replicate's
+    counted shares of the valid options (fractions), the replicates ``draws`` were drawn from."""
+    valid_names = [name for name, ok in zip(options, design.valid) if ok]
+    respondents = draws.valid_respondents.mean()
+    rows = []
+    for option, published_share in poll.published.items():
+        column = valid_names.index(option)
+        simulated = 100.0 * draws.shares[:, column]
+        published = 100.0 * published_share
+        official = float(reference.official[column])
+        statistics = _gap_statistics(simulated, 100.0 * count[:, column], published, official,
+                                     reference.option_class(option, official), reference)
+        share = statistics["simulated_mean"] / 100.0
+        srs_variance = share * (1.0 - share) / respondents
+        needed = low = high = None
+        if with_misreport and isinstance(poll, ExitPollConfig):
+            needed, low, high = misreport_needed(draws, design, options.index(option), options.index(incumbent),
+                                                 published_share, seed, poll_index)
+        low_q, high_q = np.nanquantile(simulated, INTERVAL)
+        rows.append({
+            "pollster": poll.name, "option": option, "published": published, **statistics,
+            "simulated_low": float(low_q), "simulated_high": float(high_q),
+            "design_effect": (statistics["simulated_sd"] / 100.0) ** 2 / srs_variance if srs_variance > 0 else None,
+            "bias_needed": published - statistics["simulated_mean"],
+            "misreport_needed": _percent(needed), "misreport_needed_low": _percent(low),
+            "misreport_needed_high": _percent(high),
+        })
+    return rows
+
+
+def turnout_row(poll: ExitPollConfig, draws: Draws, election: Election, reference: Reference) -> dict:
+    """The poll's published turnout estimate against the official turnout, as a row with option
+    ``turnout``. The simulated estimate is the sampled stations' voters over their register, each station
+    weighted by 1 / inclusion probability; the count's is ballots over the register in the same replicate."""
+    weights = 1.0 / draws.inclusion
+    registered = election.registered[draws.stations]
+    simulated = 100.0 * (draws.voters * weights).sum(axis=-1) / (registered * weights).sum(axis=-1)
+    counted = 100.0 * election.votes.values.sum(axis=(-2, -1)) / election.registered.sum()
+    official = reference.turnout if reference.turnout is not None else float(counted.mean())
+    published = 100.0 * poll.published_turnout
+    statistics = _gap_statistics(simulated, counted, published, official, "turnout", reference)
+    low_q, high_q = np.nanquantile(simulated, INTERVAL)
+    return {"pollster": poll.name, "option": "turnout", "published": published, **statistics,
+            "simulated_low": float(low_q), "simulated_high": float(high_q), "design_effect": None,
+            "bias_needed": published - statistics["simulated_mean"], "misreport_needed": None,
+            "misreport_needed_low": None, "misreport_needed_high": None}
+
+
+def design_entry(poll: Poll, resolved: Resolved, draws: Draws) -> dict:
+    """What the modelled design delivers: ``delivered_respondents`` (mean over replicates) against the
+    ``claimed_respondents``, and ``design_probability``, the share of replicates in which the design reaches
+    the claim. For a whole-flow design the claim counts voters in the flow (before refusals, since the
+    pollster approaches every voter); otherwise it counts respondents."""
+    respondents = draws.reported.sum(axis=(-2, -1))
+    claimed = midpoint(poll.sample_size) if isinstance(poll, ExitPollConfig) and poll.sample_size is not None else None
+    design = resolved.design
+    reached = draws.voters.sum(axis=-1) if design.respondents == "whole_flow" else respondents
+    probability = float(np.mean(reached >= claimed)) if claimed is not None else None
+    return {"pollster": poll.name, "stations": design.n_stations, "selection": design.selection,
+            "respondents": design.respondents, "per_station": design.per_station or None,
+            "claimed_respondents": round(claimed) if claimed is not None else None,
+            "claim_assumed": isinstance(poll, ExitPollConfig) and isinstance(poll.sample_size, list),
+            "claim_counts": None if claimed is None else ("voters in the flow" if design.respondents == "whole_flow"
+                                                           else "respondents"),
+            "delivered_respondents": float(respondents.mean()),
+            "delivered_voters_in_flow": float(draws.voters.sum(axis=-1).mean()),
+            "design_probability": probability, "replicates": len(respondents), "note": resolved.note or "feasible"}
+
+
+def design_flags(entry: dict) -> list[str]:
+    """Plain sentences for a design that does not deliver its claim (a size assumed from a range is not a
+    claim: no sentence)."""
+    claimed, probability = entry["claimed_respondents"], entry["design_probability"]
+    if claimed is None or entry["claim_assumed"]:
+        return []
+    flags = []
+    delivered = entry["delivered_respondents"]
+    if entry["claim_counts"] == "respondents" and delivered < (1 - SHORTFALL_TOLERANCE) * claimed:
+        flags.append(f"{entry['pollster']}: claims {claimed:,} respondents; {entry['stations']} stations with "
+                     f"{entry['per_station']} voters approached each deliver {delivered:,.0f} on average (stations "
+                     f"smaller than the quota give fewer): shortfall {claimed - delivered:,.0f}")
+    if probability is not None and probability < 0.5:
+        counted = entry["claim_counts"]
+        mean = entry["delivered_voters_in_flow"] if counted == "voters in the flow" else delivered
+        chance = (f"in {probability:.1%} of {entry['replicates']:,} replicates: improbable, not impossible"
+                  if probability > 0 else f"in none of {entry['replicates']:,} replicates (P < {1 / entry['replicates']:.1g})")
+        flags.append(f"{entry['pollster']}: the design reaches {claimed:,} {counted} {chance} (mean {mean:,.0f})")
+    return flags
+
+
+def published_vector(polls: list[Poll], valid_names: list[str]) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """The published figures as one vector: ``(poll index, valid-option column)`` pairs and values
+    (fractions). A poll that publishes every valid option loses its last one (the shares sum to 1, so it
+    carries no information and would make the covariance singular)."""
+    keys, values = [], []
+    for p, poll in enumerate(polls):
+        names = [name for name in valid_names if name in poll.published]
+        if len(names) == len(valid_names):
+            names = names[:-1]
+        keys += [(p, valid_names.index(name)) for name in names]
+        values += [poll.published[name] for name in names]
+    return keys, np.array(values)
+
+
+def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.ndarray, rows: list[dict],
+                    official_votes: dict[str, int], options: list[str], valid_names: list[str], incumbent: str,
+                    invalid: str | None, against_all: tuple[str, ...]) -> list[dict]:
+    """One-mechanism fits of one poll (:mod:`simkit.polls.mechanisms`): covariance of its published gaps
+    from ``gaps`` (R, V); the direction is judged on the incumbent's gap when the poll publishes it, else on
+    its figure farthest from the count (largest |z|)."""
+    valid = np.array([name != invalid for name in options])
+    total = sum(official_votes.get(name, 0) for name in options)
+    ballot = Ballot(np.array([official_votes.get(name, 0) / total for name in options]), options.index(incumbent),
+                    valid, options.index(invalid) if invalid is not None else None)
+    columns = [column for poll_index, column in keys if poll_index == p]
+    observed = Observed(np.array([options.index(valid_names[c]) for c in columns]),
+                        np.array([poll.published[valid_names[c]] for c in columns]),
+                        np.cov(gaps[:, columns], rowvar=False).reshape(len(columns), len(columns)))
+    judged = next((row for row in rows if row["option"] == incumbent), None) or max(
+        (row for row in rows if row["option"] in valid_names), key=lambda row: abs(row["z"]))
+    return fit_poll(poll.name, ballot, observed, options, list(against_all), options.index(judged["option"]),
+                    judged["gap"] / 100.0)
+
+
+# -- the comparison ---------------------------------------------------------------------------------
+
+@dataclass
+class Comparison:
+    """What :func:`compare_polls` returns (see :meth:`to_json` for the keys). ``flags``: claimed designs
+    the electorate cannot supply (and the design used instead), shortfalls, stated margins of error beside
+    the simulated ones. ``estimates`` (pollster, replicate, option) baseline estimates in percent, with
+    ``published`` (pollster, option) and ``official`` (option) for plotting."""
+
+    rows: list[dict]
+    scenarios: list[dict]
+    ledger: list[dict]
+    flags: list[str]
+    estimates: xr.Dataset
+    joint: dict | None = None
+    designs: list[dict] = field(default_factory=list)
+    mechanisms: list[dict] = field(default_factory=list)
+    baseline: list[dict] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    #: ``incumbent``, ``against_all`` (first "against all" option or None), ``title``, ``option_labels``
+    context: dict = field(default_factory=dict)
+    error_baseline: ErrorBaseline | None = None
+
+    def to_json(self) -> dict:
+        return {"rows": self.rows, "joint": self.joint, "designs": self.designs, "mechanisms": self.mechanisms,
+                "scenarios": self.scenarios, "ledger": self.ledger, "baseline": self.baseline,
+                "baseline_table": ({"source": self.error_baseline.source, **self.error_baseline.counts()}
+                                   if self.error_baseline is not None else None),
+                "flags": self.flags}
+
+
+def _reference(election: Election, valid_names: list[str], options: list[str], official: dict[str, int] | None,
+               official_turnout: float | None, against_all, baseline) -> Reference:
+    if official:
+        valid_total = sum(official.get(name, 0) for name in valid_names)
+        shares = np.array([100.0 * official.get(name, np.nan) / valid_total for name in valid_names])
+    else:
+        shares = 100.0 * election.count_shares(np.array([name in valid_names for name in options])).mean(axis=0)
+    return Reference(shares, official_turnout, tuple(against_all), baseline)
+
+
+def compare_polls(ds: xr.Dataset, polls: list[Poll], *, incumbent: str, invalid: str | None = None,
+                  official: dict[str, int] | None = None, seed: int = 0,
+                  scenario_polls: dict[str, list[Poll]] | None = None, misreport: bool = True,
+                  against_all: tuple[str, ...] = (), baseline: ErrorBaseline | None = None,
+                  official_turnout: float | None = None, ledger_points: int = LEDGER_POINTS) -> Comparison:
+    """Compare published polls with polls drawn from the simulated elections ``ds`` (see :mod:`simkit.schema`).
+
+    ``polls``: exit polls and quick counts (config models). ``incumbent``: the option misreporting
+    favours. ``invalid``: the invalid-ballot option, excluded from published shares. ``official``: the
+    official count per option (the reference of every gap; without it, the simulated count's mean, and no
+    mechanism fits). ``official_turnout``: percent. ``against_all``: "against all" option names (their own
+    error class). ``baseline``: the total-survey-error baseline (None: no ``z_total``). ``scenario_polls``:
+    per scenario name, the polls as that scenario states them (default: ``polls``). ``misreport=False``
+    skips ``misreport_needed``. ``ledger_points``: points of the joint ledger's Latin hypercube (0: none).
+    """
+    options = [str(name) for name in ds[schema.OPTION].values]
+    valid_names = [name for name in options if name != invalid]
+    valid = np.array([name != invalid for name in options])
+    base = baseline_point(ds)
+    election = election_at(ds, base)
+    flags = []
+    missing = [name for name in valid_names if official and name not in official]
+    if missing:
+        flags.append(f"the official count has no figure for {', '.join(missing)}: gaps are measured against the "
+                     f"simulated count's mean, and no mechanism is fitted")
+        official = None
+    reference = _reference(election, valid_names, options, official, official_turnout, against_all, baseline)
+    count = election.count_shares(valid)
+    here = polls_at(polls, ds, base)
+    keys, published = published_vector(here, valid_names)
+    rows, estimates, gaps, designs, mechanisms = [], [], [], [], []
+    for p, poll in enumerate(here):
+        resolved = resolve_design(poll, options, invalid, election, unbiased=True)
+        if resolved.note:
+            flags.append(f"{poll.name}: {resolved.note}")
+        draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
+        poll_table = poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
+                               with_misreport=misreport)
+        if isinstance(poll, ExitPollConfig) and poll.stated_error is not None and poll_table:
+            half_width = stats.norm.ppf(0.975) * max(row["gap_sd"] for row in poll_table)
+            flags.append(f"{poll.name}: stated error ±{100 * poll.stated_error:.1f} points; sampling alone gives a "
+                         f"95% half-width of up to ±{half_width:.1f} points for its published figures")
+        if isinstance(poll, ExitPollConfig) and poll.published_turnout is not None:
+            poll_table.append(turnout_row(poll, draws, election.for_poll(poll), reference))
+        designs.append(design_entry(poll, resolved, draws))
+        flags += design_flags(designs[-1])
+        gaps.append(draws.shares - count)
+        if official and isinstance(poll, ExitPollConfig) and any(key[0] == p for key in keys):
+            mechanisms += poll_mechanisms(poll, p, keys, gaps[-1], poll_table, dict(official), options, valid_names,
+                                          incumbent, invalid, reference.against_all)
+        rows += poll_table
+        estimates.append(100.0 * draws.shares)
+    published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
+    joint = joint_test([poll.name for poll in here], keys, gaps, published_gaps) if keys else None
+    ledger = _ledger(ds, polls, options, invalid, incumbent, seed, base, reference, ledger_points)
+    ledger_verdicts(rows, ledger)
+    scenarios = _scenarios(ds, polls, scenario_polls or {}, options, invalid, valid_names, seed, base, reference)
+    names = [poll.name for poll in polls]
+    published_table = np.array([[100.0 * poll.published.get(name, np.nan) for name in valid_names] for poll in polls])
+    data = {"estimate": (("pollster", schema.REPLICATE, schema.OPTION), np.stack(estimates)),
+            "published": (("pollster", schema.OPTION), published_table),
+            "official": ((schema.OPTION,), reference.official)}
+    dataset = xr.Dataset(data, coords={"pollster": names, schema.OPTION: valid_names,
+                                       schema.REPLICATE: election.replicates},
+                         attrs={"units": "percent of valid answers"})
+    return Comparison(rows, scenarios, ledger, flags, dataset, joint, designs, mechanisms,
+                      baseline.summary() if baseline is not None else [],
+                      {poll.name: poll.label or poll.name for poll in polls},
+                      {"incumbent": incumbent, "against_all": against_all[0] if against_all else None}, baseline)
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One stated assumption of the joint ledger: ``name`` (dotted), the poll it applies to (index, or None
+    for a swept config field), and either ``values`` (discrete) or a ``span`` (low, high) drawn log-uniform
+    (``log``) or uniform."""
+
+    name: str
+    poll: int | None
+    values: tuple = ()
+    span: tuple[float, float] | None = None
+    log: bool = True
+
+    def at(self, u: float):
+        if self.span is None:
+            return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
+        low, high = self.span
+        return math.exp(math.log(low) + u * (math.log(high) - math.log(low))) if self.log else low + u * (high - low)
+
+
+def ledger_axes(ds: xr.Dataset, polls: list[Poll], invalid: str | None) -> list[Axis]:
+    """Every stated assumption: each poll's unknown ``stations``, ``sample_size`` (range and other published
+    readings), ``response_rate``, its estimator (raw or size-weighted) and, for exit polls with an invalid
+    option, the share of invalid-ballot voters who name the incumbent; and every swept config field."""
+    axes = []
+    for p, poll in enumerate(polls):
+        prefix = f"{_kind(poll)}.{poll.name}"
+        if isinstance(poll.stations, list):
+            axes.append(Axis(f"{prefix}.stations", p, span=tuple(poll.stations)))
+        if not isinstance(poll, ExitPollConfig):
+            continue
+        if isinstance(poll.sample_size, list):
+            axes.append(Axis(f"{prefix}.sample_size", p, span=tuple(poll.sample_size)))
+        if poll.sample_size_readings:
+            axes.append(Axis(f"{prefix}.sample_size_reading", p, values=("stated", *poll.sample_size_readings)))
+        if isinstance(poll.response_rate, list):
+            axes.append(Axis(f"{prefix}.response_rate", p, span=tuple(poll.response_rate)))
+        axes.append(Axis(f"{prefix}.estimator", p, values=("raw", "weighted")))
+        if invalid is not None:
+            axes.append(Axis(f"{prefix}.invalid_name_incumbent", p, span=(0.0, 1.0), log=False))
+    axes += [Axis(dim, None, values=tuple(range(ds.sizes[dim]))) for dim in sweep_dims(ds)]
+    return axes
+
+
+def _ledger_design(poll: Poll, p: int, assumed: dict, options: list[str], invalid: str | None, incumbent: str,
+                   election: Election) -> Resolved:
+    """The sampling-only design of poll ``p`` at one point of the assumption space."""
+    prefix = f"{_kind(poll)}.{poll.name}."
+    mine = {name.removeprefix(prefix): value for name, value in assumed.items() if name.startswith(prefix)}
+    sample_size = mine.get("sample_size")
+    if mine.get("sample_size_reading", "stated") != "stated":
+        sample_size = mine["sample_size_reading"]
+    resolved = resolve_design(poll, options, invalid, election, unbiased=True, stations=mine.get("stations"),
+                              sample_size=sample_size, response_rate=mine.get("response_rate"))
+    design = resolved.design
+    if "estimator" in mine:
+        design = replace(design, estimator=mine["estimator"])
+    if mine.get("invalid_name_incumbent"):
+        matrix = np.eye(len(options))
+        row = options.index(invalid)
+        matrix[row, row] = 1.0 - mine["invalid_name_incumbent"]
+        matrix[row, options.index(incumbent)] = mine["invalid_name_incumbent"]
+        design = replace(design, misreport=matrix)
+    return Resolved(design, resolved.note)
+
+
+def _ledger(ds, polls, options, invalid, incumbent, seed, base, reference, points: int) -> list[dict]:
+    """The rows' z and p at ``points`` points of a Latin hypercube over every stated assumption jointly
+    (:func:`ledger_axes`); one entry per point, poll and published figure, with the assumed values."""
+    axes = ledger_axes(ds, polls_at(polls, ds, base), invalid)
+    if not axes or points < 1:
+        return []
+    valid = np.array([name != invalid for name in options])
+    unit = stats.qmc.LatinHypercube(d=len(axes), seed=np.random.default_rng([seed, streams.EXIT_POLL])).random(points)
+    entries = []
+    for k, u in enumerate(unit):
+        assumed = {axis.name: axis.at(value) for axis, value in zip(axes, u)}
+        point = {**base, **{axis.name: assumed[axis.name] for axis in axes if axis.poll is None}}
+        election = election_at(ds, point)
+        count = election.count_shares(valid)
+        for p, poll in enumerate(polls_at(polls, ds, point)):
+            resolved = _ledger_design(poll, p, assumed, options, invalid, incumbent, election)
+            draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
+            mine = {name: (float(value) if isinstance(value, (int, float, np.number)) else value)
+                    for name, value in assumed.items()
+                    if name.startswith(f"{_kind(poll)}.{poll.name}.") or name in sweep_dims(ds)}
+            for row in poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
+                                 with_misreport=False):
+                entries.append({"point": k, "assumed": mine, "pollster": poll.name, "option": row["option"],
+                                "gap_sd": row["gap_sd"], "z": row["z"], "p_value": row["p_value"], "z_total": row["z_total"],
+                                "p_total": row["p_total"], "feasibility": resolved.note or "feasible"})
+    return entries
+
+
+def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
+    """Add to each row its range over the joint ledger: ``z_min``, ``z_max``, ``share_consistent`` (share of
+    the assumption space where p ≥ 0.05; ``share_consistent_total`` likewise for p_total) and ``verdict``:
+    ``rejected everywhere``, ``depends`` or ``consistent everywhere``."""
+    for row in rows:
+        entries = [e for e in ledger if e["pollster"] == row["pollster"] and e["option"] == row["option"]]
+        if not entries:
+            row.update(z_min=None, z_max=None, share_consistent=None, share_consistent_total=None, verdict=None)
+            continue
+        zs = [e["z"] for e in entries]
+        consistent = np.array([e["p_value"] >= 0.05 for e in entries])
+        totals = [e["p_total"] >= 0.05 for e in entries if e["p_total"] is not None]
+        row.update(z_min=float(min(zs)), z_max=float(max(zs)), share_consistent=float(consistent.mean()),
+                   share_consistent_total=float(np.mean(totals)) if totals else None,
+                   verdict="consistent everywhere" if consistent.all() else
+                   "rejected everywhere" if not consistent.any() else "depends")
+
+
+def _scenarios(ds, polls, scenario_polls, options, invalid, valid_names, seed, base, reference) -> list[dict]:
+    """Per scenario, the polls as configured: Hotelling T² of the published gaps (published − official)
+    against the simulated (poll − count) of that scenario's world."""
+    keys, published = published_vector(polls, valid_names)
+    if not keys:
+        return []
+    valid = np.array([name != invalid for name in options])
+    published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
+    has_scenarios = schema.SCENARIO in ds["votes"].dims
+    names = [str(name) for name in ds[schema.SCENARIO].values] if has_scenarios else ["honest"]
+    results = []
+    for index, name in enumerate(names):
+        point = {**base, schema.SCENARIO: index} if has_scenarios else base
+        election = election_at(ds, point)
+        count = election.count_shares(valid)
+        stated = polls_at(scenario_polls.get(name, polls), ds, point)
+        gaps = []
+        for p, poll in enumerate(stated):
+            design = resolve_design(poll, options, invalid, election, unbiased=False).design
+            gaps.append(draw_polls(election.for_poll(poll), design, seed, p).shares - count)
+        test = joint_test([poll.name for poll in stated], keys, gaps, published_gaps)
+        results.append({"scenario": name, "count_turnout": 100.0 * float(
+            election.votes.values.sum(axis=(-2, -1)).mean() / election.registered.sum()), **test})
+    return results
+
+
+def scenario_polls(cfg, polls: list) -> dict[str, list]:
+    """Per ``[[scenario]]`` of the config that overrides ``exit_poll.*`` or ``quick_count.*`` fields, the
+    polls with those overrides applied."""
+    result = {}
+    for scenario in cfg.scenario:
+        if any(path.split(".")[0] in ("exit_poll", "quick_count") for path in scenario.overrides):
+            resolved = cfg.at(scenario.overrides)
+            result[scenario.name] = list(resolved.exit_poll) + list(resolved.quick_count)
+    return result
+
+
+def compare_config(cfg, *, replicates: int | None = None, seed: int | None = None, ds: xr.Dataset | None = None,
+                   source: str = "config", history: Path | str | None = DEFAULT_HISTORY,
+                   ledger_points: int | None = None) -> Comparison:
+    """The whole comparison for a config: check its poll designs against the electorate, simulate
+    ``replicates`` elections with full station-level output (unless ``ds`` gives them) and compare every
+    ``[[exit_poll]]`` and ``[[quick_count]]`` with the official count of ``[observed]``, under the
+    total-survey-error baseline of the ``history`` table (None: sampling error only).
+
+    Raises :class:`simkit.errors.InputError` (``source: field: problem``) for a config without polls, a
+    design the electorate makes impossible or a bad history table.
+    """
+    from simkit.config.polls import check_poll_design
+    from simkit.electorate.build import build_electorate
+    from simkit.engine.run import simulate
+    from simkit.errors import InputError
+
+    polls = list(cfg.exit_poll) + list(cfg.quick_count)
+    if not polls:
+        raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
+    baseline = ErrorBaseline.from_file(history) if history is not None else None
+    electorate = build_electorate(cfg.electorate)
+    invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
+    for poll in polls:
+        problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
+        if problems:
+            raise InputError(f"{source}: {problems[0]}")
+    if ds is None:
+        ds = simulate(cfg, replicates=replicates, seed=seed, keep="full")
+    observed = cfg.observed
+    turnout = 100.0 * observed.ballots / observed.registered if observed.ballots and observed.registered else None
+    comparison = compare_polls(ds, polls, incumbent=cfg.leader, invalid=invalid, official=dict(observed.votes) or None,
+                         seed=seed if seed is not None else cfg.run.seed, scenario_polls=scenario_polls(cfg, polls),
+                         against_all=tuple(option.name for option in cfg.options if option.kind == "against_all"),
+                         baseline=baseline, official_turnout=turnout,
+                         ledger_points=LEDGER_POINTS if ledger_points is None else ledger_points)
+    comparison.context.update(title=cfg.title, option_labels={option.name: option.label or option.name
+                                                              for option in cfg.options})
+    return comparison

@@ -1,0 +1,218 @@
+"""Count-matched scenarios: honest parameters solved so that the manipulated count reproduces the official
+figures, for scenarios with ``match_observed = true``.
+
+Without it a scenario stacks its manipulations on an honest baseline that already equals the official
+count, so "coercion 20%" shows 73.7% turnout against the official 69.44%. With it, the honest turnout
+means (national and regional) and the preference shares are solved, per scenario and sweep point, so that
+the count AFTER the manipulations matches ``[observed]`` (turnout, regional turnout and every option's
+share of the ballots) within :data:`TOLERANCE`; exit polls are then drawn from the voters of that world.
+
+:func:`resolve` solves once, up front, in the process that plans the run (:func:`simkit.engine.run.prepare`,
+which every path goes through: ``simkit run``, :func:`simkit.simulate`, the dask runs, ``compare`` and
+``calibrate``). It returns the *resolved config*: each matched scenario carries its solution as
+``solved_honest``, one table of dotted honest parameters per sweep point (C order), and the engine draws
+that scenario's honest elections from them, so no block ever solves anything and the resolved config's
+text reruns to the same numbers. A scenario that already has ``solved_honest`` is not solved again.
+
+The solver is a fixed point on pilot simulations: replicates ``0 .. PILOT_REPLICATES - 1`` of the run's
+seed, whatever the run's size, block size or workers (common random numbers: every iteration sees the same
+draws, which are also the run's first replicates), drawn in one process with the numpy kernel, so the
+solution depends on the config and the seed only. Each sweep point is warm-started from the previous
+point's solution: regional turnout means move on the logit scale by the logit gap between official and
+pilot turnout, shares multiplicatively by official / pilot. A figure still off by more than
+:data:`TOLERANCE` after :data:`MAX_ITERATIONS` (e.g. coercion that alone pushes turnout above the official
+figure) is an :class:`~simkit.errors.InputError` naming it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import xarray as xr
+from scipy.special import expit, logit
+
+from simkit import schema
+from simkit.errors import InputError
+
+#: the largest difference, in points, between a matched count and an official figure
+TOLERANCE = 0.1
+#: pilot replicates per solver iteration
+PILOT_REPLICATES = 16
+MAX_ITERATIONS = 12
+#: honest turnout means and shares stay inside (FLOOR, 1 - FLOOR)
+FLOOR = 1e-4
+
+
+def fingerprint(cfg) -> str:
+    """What a solution depends on: a SHA-256 (16 hex digits) of ``cfg`` without its solutions and without
+    ``run.replicates`` and ``run.keep`` (the pilot's size and output are fixed), so a seed, sweep, observed
+    figure or model changed since the solve invalidates it."""
+    raw = cfg.raw()
+    raw["run"] = {key: value for key, value in raw["run"].items() if key not in ("replicates", "keep")}
+    raw["scenario"] = [{key: value for key, value in scenario.items() if key not in ("solved_honest", "solved_for")}
+                       for scenario in raw.get("scenario", [])]
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _unsolved(cfg) -> list:
+    """The scenarios of ``cfg`` to solve: count-matched, without a ``solved_honest`` solution for this very
+    config and seed (:func:`fingerprint`)."""
+    key = fingerprint(cfg)
+    return [scenario for scenario in cfg.scenarios()
+            if scenario.match_observed and (not scenario.solved_honest or scenario.solved_for != key)]
+
+
+def _only(cfg, scenario):
+    """``cfg`` with the sweep dropped and ``scenario`` alone, unmatched (the engine runs it as set), without
+    a timeline (its own streams: the counts are the same without it, and the pilot needs only the counts)."""
+    return cfg.model_copy(update={"scenario": [scenario.model_copy(update={"match_observed": False, "solved_honest": None, "solved_for": None})],
+                                  "sweep": {},
+                                  "timeline": None, "observed": cfg.observed.model_copy(update={"timeline": None})})
+
+
+def point_configs(cfg) -> list:
+    """One config per sweep point of ``cfg`` (C order, sweep dropped), each scenario's ``solved_honest``
+    reduced to that point's table."""
+    configs = []
+    for index, point in enumerate(cfg.sweep_points()):
+        at = cfg.at(point)
+        if any(scenario.solved_honest for scenario in at.scenario):
+            at = at.model_copy(update={"scenario": [
+                scenario.model_copy(update={"solved_honest": scenario.solved_honest[index:index + 1]})
+                if scenario.solved_honest else scenario for scenario in at.scenario]})
+        configs.append(at)
+    return configs
+
+
+def solved_problems(cfg, scenario) -> list[str]:
+    """What is wrong with ``scenario.solved_honest`` in ``cfg`` (dotted fields, one line each)."""
+    if scenario.solved_honest is None:
+        return []
+    where = f"scenario.{scenario.name}.solved_honest"
+    if not scenario.match_observed or scenario.solved_for is None:
+        return [f"{where}: is the solution of count matching and needs match_observed = true and solved_for"]
+    points = len(cfg.sweep_points())
+    if len(scenario.solved_honest) != points:
+        return [f"{where}: {len(scenario.solved_honest)} tables for {points} sweep point(s), one per point needed"]
+    allowed = ("turnout.mean", "turnout.regional_mean.", "preferences.shares.")
+    problems = []
+    for table in scenario.solved_honest:
+        for path, value in table.items():
+            if not (path == allowed[0] or path.startswith(allowed[1:])) or (
+                    path.startswith(allowed[2]) and path.removeprefix(allowed[2]) not in cfg.option_names):
+                problems.append(f"{where}.{path}: only turnout.mean, turnout.regional_mean.<region> and "
+                                "preferences.shares.<option> are solved")
+            elif not 0 < value < 1:
+                problems.append(f"{where}.{path}: must be between 0 and 1, got {value}")
+    return problems
+
+
+def _targets(cfg) -> dict[str, float]:
+    """Official figures as fractions: ``turnout``, ``turnout.<region>``, ``share.<option>`` (of ballots)."""
+    observed = cfg.observed
+    if not observed.ballots or not observed.registered or not observed.votes:
+        raise InputError("observed: match_observed needs [observed] registered, ballots and votes")
+    targets = {"turnout": observed.ballots / observed.registered}
+    targets.update({f"turnout.{region}": value for region, value in observed.regional_turnout.items()})
+    total = sum(observed.votes.values())
+    targets.update({f"share.{name}": observed.votes.get(name, 0) / total for name in cfg.option_names})
+    return targets
+
+
+def _achieved(ds: xr.Dataset, cfg) -> dict[str, float]:
+    """The same figures in a pilot Dataset (one scenario), pooled over its replicates."""
+    ballots = ds["region_ballots"].isel({schema.SCENARIO: 0}).sum(schema.REPLICATE)
+    registered = ds["region_registered"] * ds.sizes[schema.REPLICATE]
+    regional = (ballots / registered).to_series()
+    achieved = {"turnout": float(ballots.sum() / registered.sum())}
+    achieved.update({f"turnout.{region}": float(regional[region]) for region in cfg.observed.regional_turnout})
+    votes = ds["total_votes"].isel({schema.SCENARIO: 0}).sum(schema.REPLICATE)
+    achieved.update({f"share.{name}": float(votes.sel({schema.OPTION: name}) / votes.sum())
+                     for name in cfg.option_names})
+    return achieved
+
+
+def _update(cfg, targets: dict[str, float], achieved: dict[str, float]):
+    """One fixed-point step on the honest parameters."""
+    turnout = cfg.turnout
+    shift = logit(targets["turnout"]) - logit(achieved["turnout"])
+    regions = list(turnout.regional_mean) + [key.removeprefix("turnout.") for key in targets
+                                              if key.startswith("turnout.") and key[8:] not in turnout.regional_mean]
+    regional = {}
+    for region in regions:
+        key = f"turnout.{region}"
+        step = logit(targets[key]) - logit(achieved[key]) if key in targets else shift
+        regional[region] = float(np.clip(expit(logit(turnout.regional_mean.get(region, turnout.mean)) + step),
+                                          FLOOR, 1 - FLOOR))
+    national = float(np.clip(expit(logit(turnout.mean) + shift), FLOOR, 1 - FLOOR))
+    shares = {name: max(value * targets[f"share.{name}"] / max(achieved[f"share.{name}"], FLOOR), FLOOR)
+              for name, value in cfg.preferences.shares.items()}
+    total = sum(shares.values())
+    return cfg.at({"turnout.mean": national, **{f"turnout.regional_mean.{r}": v for r, v in regional.items()},
+                   **{f"preferences.shares.{name}": value / total for name, value in shares.items()}})
+
+
+def _honest_parameters(cfg) -> dict:
+    """The fields the solver sets, as dotted assignments (to warm-start the next sweep point)."""
+    return {"turnout.mean": cfg.turnout.mean,
+            **{f"turnout.regional_mean.{r}": v for r, v in cfg.turnout.regional_mean.items()},
+            **{f"preferences.shares.{name}": v for name, v in cfg.preferences.shares.items()}}
+
+
+def solve(cfg, scenario_name: str, seed: int, source: str = "config", start: dict | None = None):
+    """The config (sweep dropped, only ``scenario_name`` kept) whose manipulated count matches
+    ``[observed]``, and the figures its pilot reaches (fractions). ``start``: honest parameters to begin
+    from (dotted assignments; default the config's own)."""
+    from simkit.engine.run import simulate
+
+    targets = _targets(cfg)
+    current = _only(cfg, next(s for s in cfg.scenarios() if s.name == scenario_name))
+    if start:
+        current = current.at(start)
+    for _ in range(MAX_ITERATIONS):
+        pilot = simulate(current, replicates=PILOT_REPLICATES, seed=seed, keep="summary", workers=1, kernel="numpy")
+        achieved = _achieved(pilot, current)
+        worst = max(targets, key=lambda key: abs(achieved[key] - targets[key]))
+        if abs(achieved[worst] - targets[worst]) * 100 <= TOLERANCE:
+            return current, achieved
+        current = _update(current, targets, achieved)
+    raise InputError(f"{source}: scenario.{scenario_name}.match_observed: the official {worst.replace('share.', 'share of ')} "
+                     f"({100 * targets[worst]:.2f}%) cannot be reached: no honest parameters bring the manipulated count "
+                     f"closer than {100 * achieved[worst]:.2f}%")
+
+
+def resolve(cfg, source: str = "config"):
+    """``cfg`` with every count-matched scenario's honest parameters solved (``solved_honest``: one table
+    of dotted assignments per sweep point, C order), and the record of the solution as JSON text
+    (``""`` when no scenario is count-matched): ``pilot_replicates``, ``pilot_seed``, ``tolerance_points``
+    and ``solved``, one entry per matched scenario and sweep point with ``scenario``, ``point`` (the swept
+    values), ``parameters`` (the solved honest parameters) and ``pilot`` (the figures the pilot reached, in
+    percent; None for a solution the config already gave). The run's ``[run] seed`` seeds the pilot.
+    ``solved_for`` (:func:`fingerprint`) marks each solution with the config it was solved for: a stale one
+    (seed, sweep, observed figures or honest model changed since) is solved again."""
+    matched = [scenario for scenario in cfg.scenarios() if scenario.match_observed]
+    if not matched:
+        return cfg, ""
+    unsolved = {scenario.name for scenario in _unsolved(cfg)}
+    points = cfg.sweep_points()
+    solutions = {scenario.name: [] if scenario.name in unsolved else list(scenario.solved_honest)
+                 for scenario in matched}
+    pilots: dict[tuple[str, int], dict] = {}
+    for index, point in enumerate(points):
+        at_point = cfg.at(point)
+        for name in sorted(unsolved, key=[s.name for s in matched].index):
+            warm = solutions[name][-1] if solutions[name] else None
+            single, achieved = solve(at_point, name, cfg.run.seed, source, warm)
+            solutions[name].append(_honest_parameters(single))
+            pilots[name, index] = {key: 100 * value for key, value in achieved.items()}
+    resolved = cfg.model_copy(update={"scenario": [
+        scenario.model_copy(update={"solved_honest": solutions[scenario.name], "solved_for": fingerprint(cfg)})
+        if scenario.match_observed
+        else scenario for scenario in cfg.scenarios()]})
+    record = {"pilot_replicates": PILOT_REPLICATES, "pilot_seed": cfg.run.seed, "tolerance_points": TOLERANCE,
+              "solved": [{"scenario": scenario.name, "point": point,
+                          "parameters": solutions[scenario.name][index],
+                          "pilot": pilots.get((scenario.name, index))}
+                         for index, point in enumerate(points) for scenario in matched]}
+    return resolved, json.dumps(record)
