@@ -32,7 +32,7 @@ import time
 
 from simkit.forensics import calibration, election, parse_tests, run_each
 from simkit.forensics.core import ALPHA, NULLS, holm
-from simkit.returns import load_returns
+from simkit.electorate.returns import load_returns
 
 PANEL = ("spain-2019-11", "mexico-2012", "bulgaria-2021-07", "poland-2025-r1", "poland-2025-r2")
 CONTRAST = ("russia-2011", "russia-2018")
