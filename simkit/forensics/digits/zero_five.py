@@ -48,5 +48,6 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     return TestResult(test=ID, statistic=share, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
                       extra={"counts_tested": int(counts.size), "percent_share": percent_share,
-                             "percent_p_value_textbook": textbook_law(percents.size).p_value(percent_share, ALTERNATIVE)[0],
+                             "percent_p_value_textbook": textbook_law(percents.size).p_value(percent_share,
+                                                                                             ALTERNATIVE)[0],
                              "percents_tested": int(percents.size)})
