@@ -10,7 +10,9 @@ direction-aware tail p-values (:func:`simkit.forensics.family_p_value`). Per tes
 elections. Uncalibrated tests (:mod:`simkit.forensics.calibration`) are marked ``(uncal.)``.
 
 ``--write-calibration`` stores the clean elections' rejections per test as the ``panel`` measurement of the
-calibration record (run it with the full panel and all tests). ``--markdown`` prints the tables as the README
+calibration record (at 0.05) and as its ``panel_family`` measurement (at 0.05 / number of tests, by the tail
+p-values the family verdict reads; :mod:`simkit.forensics.calibration`); run it with the full panel and all
+tests. ``--markdown`` prints the tables as the README
 shows them.
 
 Usage::
@@ -28,9 +30,9 @@ import json
 import sys
 import time
 
-from simkit.forensics import election, parse_tests, run_each
-from simkit.forensics.calibration import uncalibrated
+from simkit.forensics import calibration, election, parse_tests, run_each
 from simkit.forensics.core import ALPHA, NULLS, holm
+from simkit.electorate.returns import load_returns
 
 PANEL = ("spain-2019-11", "mexico-2012", "bulgaria-2021-07", "poland-2025-r1", "poland-2025-r2")
 CONTRAST = ("russia-2011", "russia-2018")
@@ -38,8 +40,6 @@ CONTRAST = ("russia-2011", "russia-2018")
 
 def load_election(preset: str):
     """One election of the shared data by its preset (``special`` rows and inconsistent stations left out)."""
-    from simkit.electorate.returns import load_returns
-
     return election(load_returns(preset=preset))
 
 
@@ -70,6 +70,22 @@ def panel_counts(rows: dict, tests: list[str]) -> dict[str, tuple[int, int]]:
     return counts
 
 
+def family_p(record: dict) -> float:
+    """The p-value a family verdict reads: the direction-aware tail p-value, else the Monte Carlo one."""
+    return record["tail_p"] if record["tail_p"] is not None else record["p_value"]
+
+
+def panel_family_counts(rows: dict, tests: list[str]) -> dict[str, tuple[int, int, float]]:
+    """test -> (clean elections with a family p-value at or below 0.05 / len(tests), elections where it ran,
+    that level): the calibration record's ``panel_family`` measurement."""
+    level = ALPHA / len(tests)
+    counts = {}
+    for test in tests:
+        ran = [rows[name]["results"][test] for name in PANEL if name in rows and rows[name]["results"][test]]
+        counts[test] = (sum(family_p(r) <= level for r in ran), len(ran), level)
+    return counts
+
+
 def _cell(record: dict | None) -> str:
     if record is None:
         return "n/a"
@@ -81,15 +97,14 @@ def _cell(record: dict | None) -> str:
 def family_alarms(row: dict, flagged: frozenset[str]) -> list[str]:
     """Holm alarms at 0.05 over the calibrated tests of one election's records (tail p-values)."""
     tests = [t for t, r in row["results"].items() if r and t not in flagged]
-    p = [row["results"][t]["tail_p"] if row["results"][t]["tail_p"] is not None else row["results"][t]["p_value"]
-         for t in tests]
+    p = [family_p(row["results"][t]) for t in tests]
     return [t for t, q in zip(tests, holm(p)) if q <= ALPHA]
 
 
 def render(table: dict, tests: list[str], draws: int, seed: int, markdown: bool) -> str:
     out = []
     for null, rows in table.items():
-        flagged = uncalibrated(null)
+        flagged = calibration.uncalibrated(null)
         label = {t: t + (" (uncal.)" if t in flagged else "") for t in tests}
         header = ["election (stations)"] + [label[t] for t in tests] + ["rejections: calibrated (all)",
                                                                         "Holm alarms"]
@@ -152,10 +167,9 @@ def main(argv: list[str] | None = None) -> int:
                    + (f" --tests {args.tests}" if args.tests else "")
                    + (f" --elections {args.elections}" if args.elections else ""))
     if args.write_calibration:
-        from simkit.forensics.calibration import record
-
         for null, rows in table.items():
-            record(null, "panel", panel_counts(rows, tests), command)
+            calibration.record(null, "panel", panel_counts(rows, tests), command)
+            calibration.record(null, "panel_family", panel_family_counts(rows, tests), command)
     if args.json:
         print(json.dumps({"command": command, "draws": draws, "seed": seed, "alpha": ALPHA, "panel": PANEL,
                           "tests": tests, "tables": table}))

@@ -21,12 +21,12 @@ from simkit.forensics.core import ALPHA, Election, TestResult, check_null, elect
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.forensics.nulls.simulated import SimulatedNull
 from simkit.forensics.nulls.tails import null_tail
-from simkit.forensics.registry import TESTS, alternative, parse_tests
+from simkit.forensics.registry import TESTS, alternative, parse_tests, statistic_function
 from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
            "rejection_rates", "replicate_rejections", "run_each", "replicate_seed", "parse_tests", "alternative",
-           "family_p_value", "holm_alarms"]
+           "family_p_value", "holm_alarms", "statistic_function"]
 
 def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
                               seed: np.random.SeedSequence, workers: int | None = None,

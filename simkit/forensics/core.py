@@ -5,14 +5,22 @@ Every test module in ``simkit.forensics`` has the same interface:
 - ``ID``: the test id used on the command line;
 - ``statistic(election) -> float``: the number its simulated null is made of (cheap: it is computed on every
   simulated honest election);
+- ``ALTERNATIVE``: the direction in which the statistic is anomalous (:data:`ALTERNATIVES`);
 - ``run(election, *, null, draws, rng, null_statistics=None) -> TestResult``. ``null_statistics`` (the simulated
   null) is array-like: read it only through ``numpy`` (``simulated_p_value`` does), after the test's own
   work, since it may still be being drawn (:mod:`simkit.forensics.nulls.simulated`).
+
+A test reports ``statistic(election)`` (or, under the textbook null, its module's ``textbook_statistic`` when
+that null is about another number, :func:`simkit.forensics.statistic_function`) and asks a *null object* for its
+p-value in its own direction: ``null_for(null, textbook, null_statistics).p_value(value, ALTERNATIVE)``. Null
+objects (:class:`Null`): :class:`DrawnNull` (the statistic on draws: simulated honest elections, or a test's own
+resamples), :class:`LawNull` (a textbook law of the statistic, a frozen scipy distribution),
+:class:`BootstrapNull` (a percentile bootstrap of the statistic against a null value).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import xarray as xr
@@ -214,6 +222,79 @@ def directed(values: np.ndarray, center: float, alternative: str) -> np.ndarray:
     if alternative in ("two-sided", "two"):
         return np.abs(values - center)
     raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+
+
+class Null(Protocol):
+    """A null distribution of one test's statistic, asked for p-values in a direction (:data:`ALTERNATIVES`)."""
+
+    name: str
+
+    def p_value(self, observed: float, alternative: str) -> tuple[float, float | None]:
+        """``(p-value, reference)``: the probability under this null of a statistic at least as anomalous as
+        ``observed`` in direction ``alternative``, and the null's centre (None when it has none)."""
+
+
+@dataclass(frozen=True)
+class DrawnNull:
+    """The statistic on draws from a null (shape (draws,), array-like; read through ``numpy`` only when a
+    p-value is asked, so draws may still be running): Monte Carlo p-value (:func:`simulated_p_value`)."""
+
+    name: str
+    statistics: Any
+
+    def p_value(self, observed: float, alternative: str) -> tuple[float, float]:
+        return simulated_p_value(observed, self.statistics, alternative)
+
+
+@dataclass(frozen=True)
+class LawNull:
+    """A textbook law of the statistic: a frozen scipy distribution (continuous or discrete), optionally of
+    ``transform(statistic)``. Greater: P(X >= x); less: P(X <= x); two-sided: twice the smaller, at most 1.
+    ``reference``: the statistic's null centre (default: the law's mean, when it has one and no transform)."""
+
+    law: Any
+    transform: Callable[[float], float] | None = None
+    reference: float | None = None
+    name: str = "textbook"
+
+    def p_value(self, observed: float, alternative: str) -> tuple[float, float | None]:
+        x = float(observed if self.transform is None else self.transform(observed))
+        discrete = hasattr(self.law, "pmf")
+        upper = float(self.law.sf(x - 1 if discrete else x))
+        lower = float(self.law.cdf(x))
+        tails = {"greater": upper, "less": lower, "two-sided": min(1.0, 2 * min(upper, lower))}
+        if alternative == "two":
+            alternative = "two-sided"
+        if alternative not in tails:
+            raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+        reference = self.reference
+        if reference is None and self.transform is None and hasattr(self.law, "mean"):
+            reference = float(self.law.mean())
+        return tails[alternative], reference
+
+
+@dataclass(frozen=True)
+class BootstrapNull:
+    """A percentile bootstrap of the statistic (resamples of the stations, shape (draws,)) against the value
+    it takes when nothing is anomalous (``null_value``): greater: (1 + #resamples <= null_value) / (1 + draws),
+    the share of resamples on the null's side."""
+
+    resamples: np.ndarray
+    null_value: float = 0.0
+    name: str = "textbook"
+
+    def p_value(self, observed: float, alternative: str) -> tuple[float, float]:
+        boot = np.asarray(self.resamples, dtype=float)
+        if alternative != "greater":
+            raise ValueError(f"a bootstrap null here is one-sided (greater), got {alternative!r}")
+        return float((1 + np.count_nonzero(boot <= self.null_value)) / (1 + boot.size)), self.null_value
+
+
+def null_for(null: str, textbook: Callable[[], Null], null_statistics: Any) -> Null:
+    """The null object of ``null`` (:data:`NULLS`): the test's textbook null, built by ``textbook()`` (so it
+    is not computed when unused), or the simulated draws ``null_statistics``."""
+    check_null(null)
+    return textbook() if null == "textbook" else DrawnNull(null, null_statistics)
 
 
 def verdict(p_value: float | None, alpha: float = ALPHA) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, top_regions, verdict
+from simkit.forensics.core import Election, LawNull, TestResult, check_null, null_for, top_regions, verdict
 
 ID = "correlation"
 ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
@@ -23,10 +23,9 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         null_statistics: np.ndarray | None = None) -> TestResult:
     check_null(null)
     r = statistic(e)
-    if null == "textbook":
-        p_value, reference = float(stats.pearsonr(e.turnout, e.leader_share).pvalue), 0.0
-    else:
-        p_value, reference = simulated_p_value(r, null_statistics, ALTERNATIVE)
+    # under independence of normal variables r follows Beta(n/2 - 1, n/2 - 1) on [-1, 1] (scipy's pearsonr)
+    textbook = lambda: LawNull(stats.beta(e.n / 2 - 1, e.n / 2 - 1, loc=-1, scale=2))  # noqa: E731
+    p_value, reference = null_for(null, textbook, null_statistics).p_value(r, ALTERNATIVE)
     t, v = e.turnout, e.leader_share
     contribution = (t - t.mean()) * (v - v.mean()) / (t.std() * v.std() * e.n)  # sums to r
     return TestResult(test=ID, statistic=r, reference=reference, p_value=p_value, null=null,

@@ -3,7 +3,9 @@ direction."""
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Callable
 
+from simkit.forensics.core import Election, check_null
 from simkit.forensics import correlation, dip, fingerprint, log_vote_rate, shpilkin, sobyanin, spikes
 from simkit.forensics.digits import last as last_digit, second as second_digit, zero_five
 from simkit.forensics.integer import percent as integer_percent
@@ -16,11 +18,21 @@ TESTS: dict[str, ModuleType] = {m.ID: m for m in _MODULES}
 
 
 def alternative(test: str) -> str | None:
-    """The direction in which ``test``'s statistic is anomalous (``ALTERNATIVE`` of its module; the Klimek fits
-    compare fit gains, large = anomalous); None for the descriptive fingerprint."""
+    """The direction in which ``test``'s statistic is anomalous (``ALTERNATIVE`` of its module); None for the
+    descriptive fingerprint."""
     if test == fingerprint.ID:
         return None
-    return getattr(TESTS[test], "ALTERNATIVE", "greater")
+    return TESTS[test].ALTERNATIVE
+
+
+def statistic_function(test: str, null: str) -> Callable[[Election], float]:
+    """The function whose value ``test`` reports under ``null``, and of which its null is the law: the
+    module's ``statistic`` (computed on the data and on every simulated draw), or under the textbook null its
+    ``textbook_statistic`` when that null is about another number (``integer_percent``: the integer-station
+    count)."""
+    check_null(null)
+    module = TESTS[test]
+    return getattr(module, "textbook_statistic", module.statistic) if null == "textbook" else module.statistic
 
 
 def parse_tests(text: str | None) -> list[str]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simkit.forensics.core import (Election, TestResult, check_null, simulated_p_value, top_regions, top_stations,
-                                   verdict)
+from simkit.forensics.core import (BootstrapNull, Election, TestResult, check_null, null_for, top_regions,
+                                   top_stations, verdict)
 from simkit.forensics.nulls.flat import as_seed_sequence
 
 ID = "shpilkin"
@@ -45,14 +45,14 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     check_null(null)
     peak = clean_turnout(e)
     excess = station_excess(e, peak)
-    share = float(excess.sum() / e.ballots.sum())
-    if null == "textbook":
+    share = statistic(e)
+
+    def textbook() -> BootstrapNull:  # station bootstrap of the excess share, against no excess
         gen = np.random.default_rng(as_seed_sequence(rng))
         picks = (gen.integers(0, e.n, size=e.n) for _ in range(draws))
-        boot = np.array([excess[idx].sum() / e.ballots[idx].sum() for idx in picks])
-        p_value, reference = float((1 + (boot <= 0).sum()) / (1 + draws)), 0.0
-    else:
-        p_value, reference = simulated_p_value(share, null_statistics, ALTERNATIVE)
+        return BootstrapNull(np.array([excess[idx].sum() / e.ballots[idx].sum() for idx in picks]), 0.0)
+
+    p_value, reference = null_for(null, textbook, null_statistics).p_value(share, ALTERNATIVE)
     return TestResult(test=ID, statistic=share, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
                       extra={"excess_votes": float(excess.sum()), "clean_turnout": peak,

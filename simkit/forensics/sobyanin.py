@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, verdict
+from simkit.forensics.core import Election, LawNull, TestResult, check_null, null_for, verdict
 
 ID = "sobyanin"
 ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
@@ -24,13 +24,11 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         null_statistics: np.ndarray | None = None) -> TestResult:
     check_null(null)
     fit = stats.linregress(e.turnout, e.leader_votes / e.registered)
-    slope = float(fit.slope)
+    slope = statistic(e)
     national_share = float(e.leader_votes.sum() / e.ballots.sum())
-    if null == "textbook":
-        t = (slope - national_share) / fit.stderr
-        p_value, reference = float(2 * stats.t.sf(abs(t), e.n - 2)), national_share
-    else:
-        p_value, reference = simulated_p_value(slope, null_statistics, ALTERNATIVE)
+    # textbook: the slope is the national share, with Student's t error of the least-squares slope
+    textbook = lambda: LawNull(stats.t(e.n - 2, loc=national_share, scale=fit.stderr))  # noqa: E731
+    p_value, reference = null_for(null, textbook, null_statistics).p_value(slope, ALTERNATIVE)
     return TestResult(test=ID, statistic=slope, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
                       extra={"intercept": float(fit.intercept), "slope_se": float(fit.stderr),

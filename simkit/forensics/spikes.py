@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, top_regions, verdict
+from simkit.forensics.core import DrawnNull, Election, TestResult, check_null, null_for, top_regions, verdict
 from simkit.forensics.nulls.flat import as_seed_sequence
 
 ID = "spikes"
@@ -38,18 +38,23 @@ def _used(e: Election) -> np.ndarray:
     return e.ballots >= MIN_BALLOTS
 
 
+def spike_mass(ballots: np.ndarray, leader_votes: np.ndarray) -> float:
+    """Spike mass above the smooth density, as a share of the stations used (ballots >= ``MIN_BALLOTS``):
+    the statistic, on the data and on every redraw of its null."""
+    mask = ballots >= MIN_BALLOTS
+    return float(_station_score(leader_votes[mask] / ballots[mask]).mean())
+
+
 def statistic(e: Election) -> float:
-    """Spike mass above the smooth density, as a share of the stations used."""
-    mask = _used(e)
-    return float(_station_score(e.leader_share[mask]).mean())
+    """:func:`spike_mass` of the election."""
+    return spike_mass(e.ballots, e.leader_votes)
 
 
 def resampled(e: Election, draws: int, rng) -> np.ndarray:
-    """The statistic on ``draws`` binomial redraws of the leader's votes, shape (draws,)."""
-    mask = _used(e)
-    ballots, share = e.ballots[mask], e.leader_share[mask]
+    """:func:`spike_mass` on ``draws`` binomial redraws of the leader's votes at the observed shares, shape
+    (draws,)."""
     seeds = as_seed_sequence(rng).spawn(draws)
-    return np.array([_station_score(np.random.default_rng(s).binomial(ballots, share) / ballots).mean()
+    return np.array([spike_mass(e.ballots, np.random.default_rng(s).binomial(e.ballots, e.leader_share))
                      for s in seeds])
 
 
@@ -58,10 +63,8 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     check_null(null)
     observed = statistic(e)
     null_resampled = resampled(e, draws, rng)
-    if null == "textbook":
-        p_value, reference = simulated_p_value(observed, null_resampled, ALTERNATIVE)
-    else:
-        p_value, reference = simulated_p_value(observed, null_statistics, ALTERNATIVE)
+    p_value, reference = null_for(null, lambda: DrawnNull("textbook", null_resampled),
+                                  null_statistics).p_value(observed, ALTERNATIVE)
     mask = _used(e)
     score = np.zeros(e.n)
     score[mask] = _station_score(e.leader_share[mask])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from simkit.forensics.core import Election, TestResult, check_null, verdict
-from simkit.forensics.digits.shared import candidate_counts, digit_mean_p_value
+from simkit.forensics.digits.shared import candidate_counts, digit_mean_null
 
 ID = "last_digit"
 ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
@@ -23,8 +23,9 @@ def statistic(e: Election) -> float:
 def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         null_statistics: np.ndarray | None = None) -> TestResult:
     check_null(null)
-    digits = candidate_counts(e, MIN_COUNT) % 10
-    mean = float(digits.mean())
-    p_value, reference = digit_mean_p_value(mean, UNIFORM_MEAN, UNIFORM_VARIANCE, digits.size, null, null_statistics)
+    tested = candidate_counts(e, MIN_COUNT).size
+    mean = statistic(e)
+    p_value, reference = digit_mean_null(UNIFORM_MEAN, UNIFORM_VARIANCE, tested, null,
+                                         null_statistics).p_value(mean, ALTERNATIVE)
     return TestResult(test=ID, statistic=mean, reference=reference, p_value=p_value, null=null,
-                      verdict=verdict(p_value), extra={"counts_tested": int(digits.size)})
+                      verdict=verdict(p_value), extra={"counts_tested": int(tested)})

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import stats
 
 from simkit.forensics.core import Election, TestResult, check_null, verdict
-from simkit.forensics.digits.shared import benford_second_digit, candidate_counts, digit_mean_p_value, second_digit
+from simkit.forensics.digits.shared import benford_second_digit, candidate_counts, digit_mean_null, second_digit
 
 ID = "second_digit"
 ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
@@ -26,12 +26,13 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     check_null(null)
     digits = second_digit(candidate_counts(e, MIN_COUNT))
     law = benford_second_digit()
-    mean = float(digits.mean())
+    mean = statistic(e)
     expected_mean = float((np.arange(10) * law).sum())
     variance = float((np.arange(10) ** 2 * law).sum()) - expected_mean ** 2
     observed = np.bincount(digits, minlength=10)
     chi2 = stats.chisquare(observed, law * digits.size)
-    p_value, reference = digit_mean_p_value(mean, expected_mean, variance, digits.size, null, null_statistics)
+    p_value, reference = digit_mean_null(expected_mean, variance, digits.size, null,
+                                         null_statistics).p_value(mean, ALTERNATIVE)
     return TestResult(test=ID, statistic=mean, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
                       extra={"counts_tested": int(digits.size), "chi2": float(chi2.statistic),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from simkit.forensics.core import Election, simulated_p_value
+from simkit.forensics.core import Election, LawNull, Null, null_for
 
 
 def candidate_counts(e: Election, minimum: int) -> np.ndarray:
@@ -26,11 +26,7 @@ def benford_second_digit() -> np.ndarray:
     return np.log10(1 + 1 / (10 * first + second)).sum(axis=0)
 
 
-def digit_mean_p_value(mean: float, expected_mean: float, variance: float, n: int, null: str,
-                       null_statistics) -> tuple[float, float]:
-    """(p-value, reference) of a mean digit: two-sided normal test against the digit law's mean and variance
-    (``textbook``, ``n`` digits), or the simulated null's statistics (``simulated``)."""
-    if null == "textbook":
-        z = (mean - expected_mean) / np.sqrt(variance / n)
-        return float(2 * stats.norm.sf(abs(z))), expected_mean
-    return simulated_p_value(mean, null_statistics, "two-sided")
+def digit_mean_null(expected_mean: float, variance: float, n: int, null: str, null_statistics) -> Null:
+    """The null of a mean digit: the normal law of the mean of ``n`` digits with the digit law's mean and
+    variance (``textbook``), or the simulated null's statistics."""
+    return null_for(null, lambda: LawNull(stats.norm(expected_mean, np.sqrt(variance / n))), null_statistics)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, verdict
+from simkit.forensics.core import Election, LawNull, TestResult, check_null, null_for, verdict
 from simkit.forensics.digits.shared import candidate_counts
 
 ID = "zero_five"
@@ -32,24 +32,22 @@ def statistic(e: Election) -> float:
     return float(_ends_in_zero_five(candidate_counts(e, MIN_COUNT)).mean())
 
 
-def _z_p(share: float, n: int) -> float:
-    z = (share - TEXTBOOK_SHARE) / np.sqrt(TEXTBOOK_SHARE * (1 - TEXTBOOK_SHARE) / n)
-    return float(2 * stats.norm.sf(abs(z)))
+def textbook_law(n: int) -> LawNull:
+    """The normal law of a share of ``n`` values ending in 0 or 5 when each does with probability 0.2."""
+    return LawNull(stats.norm(TEXTBOOK_SHARE, np.sqrt(TEXTBOOK_SHARE * (1 - TEXTBOOK_SHARE) / n)))
 
 
 def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         null_statistics: np.ndarray | None = None) -> TestResult:
     check_null(null)
     counts = candidate_counts(e, MIN_COUNT)
-    share = float(_ends_in_zero_five(counts).mean())
+    share = statistic(e)
     percents = _percent_digits(e)
     percent_share = float(_ends_in_zero_five(percents).mean())
-    if null == "textbook":
-        p_value, reference = _z_p(share, counts.size), TEXTBOOK_SHARE
-    else:
-        p_value, reference = simulated_p_value(share, null_statistics, ALTERNATIVE)
+    p_value, reference = null_for(null, lambda: textbook_law(counts.size), null_statistics).p_value(share, ALTERNATIVE)
     return TestResult(test=ID, statistic=share, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
                       extra={"counts_tested": int(counts.size), "percent_share": percent_share,
-                             "percent_p_value_textbook": _z_p(percent_share, percents.size),
+                             "percent_p_value_textbook": textbook_law(percents.size).p_value(percent_share,
+                                                                                             ALTERNATIVE)[0],
                              "percents_tested": int(percents.size)})

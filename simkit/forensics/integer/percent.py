@@ -4,8 +4,10 @@ Stations used: registered >= 100, ballots > 0, turnout <= 0.99 and leader share 
 when its turnout or its leader share, in percent, lies within 0.05 of a whole number. The paper's null redraws
 each used station's counts binomially at its observed rates (``ballots ~ Bin(registered, turnout)``,
 ``leader ~ Bin(ballots, share)``), ``draws`` times; ``excess = observed - null_mean`` and ``null_sd`` always refer
-to that null. With ``null="simulated"`` the statistic is the excess of an election over its own binomial
-expectation (``statistic``), compared with the same number in simulated honest elections.
+to that null. Two statistics, named: under the textbook null the integer-station count
+(``textbook_statistic``), whose law the paper's null gives; under a simulated null the excess of an election
+over its own binomial expectation (``statistic``), compared with the same number in simulated honest elections
+(whose lattice of possible percentages differs from the observed one, so raw counts are not comparable).
 
 Two ways to the paper's null (``method``): ``"exact"`` (the default) uses that the integer-station count is a
 sum of independent Bernoulli variables (Poisson-binomial) whose probabilities follow exactly from each
@@ -21,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special, stats
 
-from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, top_regions, verdict
+from simkit.forensics.core import (DrawnNull, Election, LawNull, TestResult, check_null, null_for, top_regions,
+                                   verdict)
 from simkit.forensics.nulls import compiled_draws
 from simkit.forensics.integer import exact as integer_exact
 from simkit.forensics.nulls.flat import as_seed_sequence
@@ -59,6 +62,11 @@ def integer_count(e: Election) -> int:
     """Number of used stations with an integer turnout or leader share."""
     mask = used(e)
     return int(integer_stations(e.registered[mask], e.ballots[mask], e.leader_votes[mask]).sum())
+
+
+def textbook_statistic(e: Election) -> float:
+    """The integer-station count (:func:`integer_count`): the statistic of the textbook (binomial) null."""
+    return float(integer_count(e))
 
 
 def statistic(e: Election) -> float:
@@ -162,6 +170,25 @@ def exact_null_moments(e: Election) -> tuple[float, float]:
     return float(p.sum()), float(np.sqrt((p * (1 - p)).sum()))
 
 
+class PoissonBinomialLaw:
+    """The law of a sum of independent Bernoulli(``probabilities``) (scipy's discrete conventions:
+    ``sf(k)`` = P(X > k), ``cdf(k)`` = P(X <= k)), by :func:`poisson_binomial_upper_tail`."""
+
+    discrete = True
+
+    def __init__(self, probabilities: np.ndarray):
+        self.probabilities = probabilities
+
+    def sf(self, k: float) -> float:
+        return poisson_binomial_upper_tail(k + 1, self.probabilities)
+
+    def cdf(self, k: float) -> float:
+        return 1.0 - self.sf(k)
+
+    def mean(self) -> float:
+        return float(self.probabilities.sum())
+
+
 def poisson_binomial_upper_tail(observed: float, probabilities: np.ndarray) -> float:
     """P(X >= observed) for X a sum of independent Bernoulli(``probabilities``): the refined normal
     approximation (Volkova 1996), Φ with a continuity correction and a skewness term, clipped to [0, 1]."""
@@ -181,22 +208,17 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     check_null(null)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    observed = float(integer_count(e))
+    observed = textbook_statistic(e)
     if method == "exact":
         expected = station_probabilities(e)
         null_mean, null_sd = float(expected.sum()), float(np.sqrt((expected * (1 - expected)).sum()))
-        textbook_p = poisson_binomial_upper_tail(observed, expected)
+        textbook = LawNull(PoissonBinomialLaw(expected))
     else:
         resampled, expected = binomial_null(e, draws, rng)
         null_mean, null_sd = float(resampled.mean()), float(resampled.std(ddof=1))
-        textbook_p = float((1 + (resampled >= observed).sum()) / (1 + draws))
-    if null == "textbook":
-        statistic_value = observed
-        p_value = textbook_p
-        reference = null_mean
-    else:
-        statistic_value = statistic(e)
-        p_value, reference = simulated_p_value(statistic_value, null_statistics, ALTERNATIVE)
+        textbook = DrawnNull("textbook", resampled)
+    statistic_value = observed if null == "textbook" else statistic(e)
+    p_value, reference = null_for(null, lambda: textbook, null_statistics).p_value(statistic_value, ALTERNATIVE)
     mask = used(e)
     surplus = np.zeros(e.n)  # observed integer (0/1) minus its null probability
     surplus[mask] = integer_stations(e.registered[mask], e.ballots[mask], e.leader_votes[mask]) - expected

@@ -46,12 +46,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, verdict
+from simkit.forensics.core import DrawnNull, Election, TestResult, check_null, null_for, verdict
 from simkit.forensics.klimek import ml as klimek_ml
 from simkit.forensics.klimek.first_stage import EXTREME_SD, FirstStage, first_stage, honest_groups
 from simkit.forensics.nulls.flat import as_seed_sequence
 
 ID = "klimek"
+ALTERNATIVE = "greater"  #: the direction in which the statistic is anomalous (a distance gained)
 GRID = 40
 F_STEP = 0.0025
 FI_STRIDE = 4  # f_i grid = F_STEP * FI_STRIDE = 0.01
@@ -186,15 +187,16 @@ def _run(e: Election, null: str, draws: int, rng, null_statistics, klimek_ml) ->
         replicate_fits.append(fit(turnout[idx], share[idx], group[idx], gen, drawn))
     table = np.array([[f.f_incremental, f.f_extreme, f.alpha] for f in replicate_fits])
     low, high = np.percentile(table, [2.5, 97.5], axis=0)
-    if null == "textbook":
+
+    def textbook() -> DrawnNull:  # the fit's gain on honest samples of the first stage
         gains = []
         for child in seeds[1].spawn(min(draws, MAX_NULL_DRAWS)):
             gen = np.random.default_rng(child)
             t_h, v_h = _honest_sample(stage, group, gen)
             gains.append(fit(t_h, v_h, group, np.random.default_rng(0)).gain)
-        p_value, reference = simulated_p_value(tested.gain, np.array(gains), "greater")
-    else:
-        p_value, reference = simulated_p_value(tested.gain, null_statistics, "greater")
+        return DrawnNull("textbook", np.array(gains))
+
+    p_value, reference = null_for(null, textbook, null_statistics).p_value(tested.gain, ALTERNATIVE)
     fractions = extra_of(point, low, high)
     extra = {**fractions, "alpha": point.alpha, "alpha_low": low[2], "alpha_high": high[2],
              "tau": joint.value("tau"), "sigma_tau": refined.sigma_tau, "nu": joint.value("nu"),

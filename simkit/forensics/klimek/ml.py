@@ -32,12 +32,13 @@ import numpy as np
 from scipy import stats
 
 from simkit.forensics.klimek import joint as klimek_joint
-from simkit.forensics.core import Election, TestResult, check_null, simulated_p_value, verdict
+from simkit.forensics.core import Election, LawNull, TestResult, check_null, null_for, verdict
 from simkit.forensics.klimek.first_stage import FirstStage, first_stage, honest_groups
 from simkit.forensics.klimek.density import (FLOOR, NODES, extreme_range, extreme_stuffing, honest_share,
                                              incremental_weights, truncated_normal_mass, truncated_pdf)
 
 ID = "klimek_ml"
+ALTERNATIVE = "greater"  #: the direction in which the statistic is anomalous (a likelihood ratio)
 #: alpha grid of the estimates' profile (:func:`simkit.forensics.klimek.joint.profile`)
 ALPHAS = np.arange(0.5, 4.01, 0.5)
 #: the test's grid (it is refitted on every null draw; the estimates refine it)
@@ -222,10 +223,7 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     check_null(null)
     result = fit(e.turnout, e.leader_share, honest_groups(e))
     lr = result.pop("likelihood_ratio")
-    if null == "textbook":
-        p_value, reference = float(stats.chi2.sf(lr, 4)), 0.0
-    else:
-        p_value, reference = simulated_p_value(lr, null_statistics, "greater")
+    p_value, reference = null_for(null, lambda: LawNull(stats.chi2(4)), null_statistics).p_value(lr, ALTERNATIVE)
     return TestResult(test=ID, statistic=lr, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
                       extra={**result, "assumptions": "honest part centred per region (or district); test: likelihood "

@@ -1,0 +1,45 @@
+"""The measured-size record: which tests are uncalibrated, from rejections on clean elections at 0.05 and at the
+family level α / m."""
+from __future__ import annotations
+
+import pytest
+from scipy import stats
+
+from benchmarks.false_positives import PANEL, panel_counts, panel_family_counts
+from simkit.forensics import calibration
+
+
+def _rows(p_values: dict[str, list[float]], tail_p: dict[str, list[float | None]]) -> dict:
+    """Panel rows as ``benchmarks/false_positives.py --json`` stores them (test -> one p per panel election)."""
+    return {name: {"results": {test: {"p_value": p[i], "tail_p": tail_p[test][i]} for test, p in p_values.items()}}
+            for i, name in enumerate(PANEL)}
+
+
+def test_size_above_nominal_is_a_binomial_test_at_the_measured_level():
+    assert not calibration.size_above_nominal(1, 5)  # P(X >= 1 | 5, 0.05) = 0.23
+    assert calibration.size_above_nominal(2, 5)  # 0.023
+    level = 0.05 / 11
+    assert stats.binom.sf(0, 5, level) < 0.05
+    assert calibration.size_above_nominal(1, 5, level)
+    assert not calibration.size_above_nominal(0, 5, level)
+
+
+def test_family_level_counts_read_the_tail_p_value_the_verdict_reads():
+    p_values = {"a": [0.005, 0.3, 0.6, 0.9, 0.2], "b": [0.004975, 0.5, 0.5, 0.5, 0.5]}
+    tail_p = {"a": [0.001, None, None, None, None], "b": [0.03, None, None, None, None]}
+    rows = _rows(p_values, tail_p)
+    assert panel_counts(rows, ["a", "b"]) == {"a": (1, 5), "b": (1, 5)}
+    family = panel_family_counts(rows, ["a", "b"])
+    assert family["a"] == (1, 5, pytest.approx(0.025)) and family["b"] == (0, 5, pytest.approx(0.025))
+
+
+def test_record_round_trips_both_count_forms(tmp_path, monkeypatch):
+    monkeypatch.setattr(calibration, "RECORD", tmp_path / "measured_size.json")
+    calibration._record.cache_clear()
+    try:
+        calibration.record("simulated", "panel", {"a": (0, 5), "b": (1, 5)}, "cmd")
+        calibration.record("simulated", "panel_family", {"a": (0, 5, 0.005), "b": (1, 5, 0.005)}, "cmd")
+        assert calibration.measured("simulated")["panel_family"]["b"] == [1, 5, 0.005]
+        assert calibration.uncalibrated("simulated") == frozenset({"b"})
+    finally:
+        calibration._record.cache_clear()
