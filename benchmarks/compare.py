@@ -38,12 +38,13 @@ Usage::
     python benchmarks/compare.py [--replicates 1000] [--per-voter-replicates 3] [--workers W]
                                  [--kernel numba|numpy] [--scaling] [--smoke] [--json]
 
-``--kernel`` defaults to ``numba`` (simkit's fused kernel, :mod:`simkit.engine.kernels`) when numba is installed.
+``--kernel`` defaults to simkit's own default (``simkit.engine.kernels.DEFAULT_KERNEL``, the numba kernel), read
+from the simkit under test, so the report says which kernel the default user gets; ``--kernel numpy`` times
+the reference path.
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -118,6 +119,13 @@ def _load(overrides: dict):
     import simkit
 
     return simkit.load_config(WORKLOAD, overrides or None)
+
+
+def _default_kernel() -> str:
+    """The kernel the simkit under test uses when none is asked for."""
+    from simkit.engine import kernels
+
+    return kernels.DEFAULT_KERNEL
 
 
 def _kernel_arguments(kernel: str) -> dict:
@@ -244,9 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-voter-replicates", type=int, default=None, help="per-voter replicates timed (default 3)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=None, help="simkit worker processes (default: all cores)")
-    parser.add_argument("--kernel", choices=("numpy", "numba"),
-                        default="numba" if importlib.util.find_spec("numba") else "numpy",
-                        help="simkit's kernel (default: numba when installed, else numpy)")
+    parser.add_argument("--kernel", choices=("numpy", "numba"), default=None,
+                        help="simkit's kernel (default: simkit's default kernel, numba)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
     parser.add_argument("--scaling", action="store_true", help="also time simkit summary-only at three sizes")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes for CI (no timing claims)")
@@ -257,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--directory", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     replicates = args.replicates or (SMOKE_REPLICATES if args.smoke else 1000)
+    args.kernel = args.kernel or _default_kernel()
     if args.method:
         args.replicates = replicates
         _child(args)
@@ -270,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--methods: unknown {sorted(unknown)}; choose from {', '.join(METHODS)}")
     params, workload = _parameters(overrides)
     report = {"workload": {**workload, "replicates": replicates, "config": str(WORKLOAD), "overrides": overrides},
-              "smoke": args.smoke, "kernel": args.kernel, "workers": args.workers or os.cpu_count(),
+              "smoke": args.smoke, "kernel": args.kernel, "default_kernel": _default_kernel(), "workers": args.workers or os.cpu_count(),
               "cpu_count": os.cpu_count(), "per_voter_replicates": per_voter_replicates, "methods": {}}
     with tempfile.TemporaryDirectory(prefix="simkit-compare-") as directory:
         params_path = str(Path(directory) / "params.npz")
@@ -316,7 +324,8 @@ def _print_summary(report: dict) -> None:
     w = report["workload"]
     print(f"workload: {w['voters']:,} voters, {w['stations']:,} stations, {w['outcomes']} outcomes, "
           f"{w['turnout']} turnout, {w['preferences']} preferences, rho = {w['rho']}, {w['replicates']} replicates"
-          f"{' (SMOKE: tiny sizes, timings mean nothing)' if report['smoke'] else ''}; kernel {report['kernel']}, "
+          f"{' (SMOKE: tiny sizes, timings mean nothing)' if report['smoke'] else ''}; kernel {report['kernel']}"
+          f"{' (the default)' if report['kernel'] == report['default_kernel'] else ''}, "
           f"{report['workers']} simkit workers (threads with the numba kernel, else processes) on {report['cpu_count']} cores")
     for key, label in (("ratio_simkit_numpy", "simkit / numpy"), ("ratio_simkit_per_voter", "simkit / per-voter"),
                        ("ratio_simkit_full_numpy", "simkit full (zarr) / numpy")):

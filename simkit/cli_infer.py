@@ -56,7 +56,7 @@ def register(subparsers) -> None:
     from .outputs import OVERWRITE_HELP
 
     parser = subparsers.add_parser("infer", help="posterior of the [[infer]] fields given [observed] (ABC-SMC)")
-    parser.add_argument("config", type=Path)
+    parser.add_argument("config", type=Path, help="a config with [[infer]] blocks and [observed] figures")
     parser.add_argument("-o", "--output", type=Path, help="result path (.zarr or .nc)")
     parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -25,6 +25,8 @@ from .errors import InputError
 #: the attribute naming what a result holds; written into every result by the command that makes it
 KIND_ATTR = "simkit_result"
 SIMULATION, FORENSICS, COMPARISON, INFERENCE, REPORT = "simulation", "forensics", "comparison", "inference", "report"
+#: kinds written only as JSON reports (``-o PATH.json``), recognised by their keys
+SUMMARY, CALIBRATION, TIMELINE = "summary", "calibration", "timeline"
 #: the help of every command's ``--overwrite``
 OVERWRITE_HELP = "replace an existing output, if it is a simkit result of the same kind (else refused)"
 

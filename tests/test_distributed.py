@@ -196,9 +196,9 @@ def test_resume_refuses_a_partial_run_that_differs_in_anything_that_changes_the_
         distributed.run_on_cluster(config(), target, replicates=8, seed=4, block_size=2, workers=1, resume=True)
     with pytest.raises(simkit.InputError, match="block_size differs"):
         distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=4, workers=1, resume=True)
-    with pytest.raises(simkit.InputError, match="kernel differs"):  # numpy draws, then numba draws: refused
+    with pytest.raises(simkit.InputError, match="kernel differs"):  # numba draws (default), then numpy: refused
         distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, workers=1, resume=True,
-                                   kernel="numba")
+                                   kernel="numpy")
     cfg = config()
     with pytest.raises(simkit.InputError, match="config_sha256 differs"):
         distributed.run_on_cluster(cfg.at({"turnout.mean": cfg.turnout.mean / 2}), target, replicates=8, seed=3,

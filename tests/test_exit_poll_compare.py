@@ -226,11 +226,11 @@ def test_compare_cli_prints_rows_and_scenarios_as_json(tmp_path, capsys):
                                                                                       "c": 0.10}}]
     config = tmp_path / "x.toml"
     config.write_text(tomli_w.dumps(raw))
-    plot = tmp_path / "p.png"
+    plot = tmp_path / "plots"
     assert main(["compare", str(config), "--json", "--replicates", "60", "--seed", "2", "--plot", str(plot)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [row["option"] for row in report["rows"]] == ["a", "b", "c"]
     assert set(report["rows"][0]) == ROW_KEYS
     assert [scenario["scenario"] for scenario in report["scenarios"]] == ["honest"]
     assert {"t2", "f", "df1", "df2", "p_value", "per_poll"} <= set(report["joint"])
-    assert plot.stat().st_size > 0
+    assert (plot / "poll_gaps.png").stat().st_size > 0

@@ -9,6 +9,7 @@ never a traceback or a warning; never an output or staging path left by a refuse
 from __future__ import annotations
 
 import math
+import os
 import signal
 import warnings
 from pathlib import Path
@@ -23,6 +24,8 @@ from simkit.config.core import _parse_toml, _resolve_paths
 from conftest import REPO
 
 CONFIGS = sorted((REPO / "configs").glob("*.toml"))
+#: mutants tried: fewer in CI (the same assertions on each; the first examples of the fixed derandomized sequence)
+EXAMPLES = 60 if os.environ.get("CI") == "true" else 200
 #: seconds one example may take (validate and a one-replicate run take well under one)
 EXAMPLE_SECONDS = 60
 #: the electorate of a fuzzed run: small, so one replicate takes well under a second
@@ -112,7 +115,9 @@ def mutants(draw):
     return name, raw, f"set {trail} = {value!r}"
 
 
-def check_outcome(code: int, err: str, config: Path, out: Path | None = None) -> None:
+def check_outcome(code: int, err: str, config: Path, out: Path | None = None, flags: tuple[str, ...] = ()) -> None:
+    """Exit 0 or 2; on 2, every line names the config, the output or (for a problem in a field a ``--set`` of
+    the command set) that flag as given in ``flags``."""
     assert code in (0, 2), err
     assert "Traceback" not in err and "Warning" not in err, err
     if out is not None:
@@ -125,13 +130,14 @@ def check_outcome(code: int, err: str, config: Path, out: Path | None = None) ->
     for line in lines:
         if line.startswith("simkit: "):  # a note (stale staging cleaned), not the error
             continue
-        assert line.startswith(f"{config}: ") or line.startswith(f"{out}: "), line
+        assert (line.startswith(f"{config}: ") or line.startswith(f"{out}: ")
+                or any(line.startswith(f"--set {flag} (on {config}): ") for flag in flags)), line
         assert line.isprintable(), repr(line)
     if out is not None:
         assert not out.exists()
 
 
-@settings(max_examples=200, derandomize=True, deadline=None,
+@settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
           suppress_health_check=list(HealthCheck))
 @given(mutant=mutants(), also_run=st.booleans())
 def test_mutated_configs_fail_cleanly_or_run(tmp_path_factory, capsys, mutant, also_run):
@@ -165,11 +171,12 @@ def run_mutant(tmp_path_factory, capsys, name, raw, also_run):
     if code != 0 or not also_run or not (isinstance(electorate, dict) and electorate.get("source") == "synthetic"):
         return
     out = folder / "out.zarr"
-    small = [f"--set=electorate.{key}={value}" for key, value in SMALL_ELECTORATE.items()]
-    small += [f"--set=electorate.regions.{region['name']}.stations={max(1, 1200 // len(electorate['regions']) // 2)}"
+    small = [f"electorate.{key}={value}" for key, value in SMALL_ELECTORATE.items()]
+    small += [f"electorate.regions.{region['name']}.stations={max(1, 1200 // len(electorate['regions']) // 2)}"
               for region in electorate["regions"] if "stations" in region]
+    small.append('run.keep="summary"')
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         code = main(["run", str(config), "--replicates", "1", "--quiet", "--processes", "1", "-o", str(out),
-                     "--set=run.keep=\"summary\"", *small])
-    check_outcome(code, capsys.readouterr().err, config, out)
+                     *(f"--set={assignment}" for assignment in small)])
+    check_outcome(code, capsys.readouterr().err, config, out, tuple(small))

@@ -1,10 +1,11 @@
 """The numba kernel (simkit.engine.kernels): same model as the numpy path, reproducible, valid counts.
 
-The numpy path is :func:`simkit.engine.run.honest_replicate`; ``_numba_replicate`` below is the same call with
-``kernel = "numba"``. The kernel's own samplers (ziggurat normal, Marsaglia-Tsang gamma, inversion/BTRS
+The numpy path is :func:`simkit.engine.run.honest_replicate` with ``kernel = "numpy"`` (``_numpy_replicate``),
+the kernel the same call with ``kernel = "numba"`` (``_numba_replicate``, the default). The kernel's own samplers (ziggurat normal, Marsaglia-Tsang gamma, inversion/BTRS
 binomial) are tested against their exact distributions.
 """
 import inspect
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -29,8 +30,13 @@ def _run(**overrides) -> engine.Run:
 
 
 def _numba_replicate(plan: engine.Plan, electorate, seed: int, replicate: int) -> tuple[np.ndarray, np.ndarray]:
-    """``engine.honest_replicate`` with the fused kernel: ballots (station,), votes (station, option)."""
+    """``engine.honest_replicate`` with the numba kernel: ballots (station,), votes (station, option)."""
     return engine.honest_replicate(plan, electorate, seed, replicate, kernel="numba")
+
+
+def _numpy_replicate(plan: engine.Plan, electorate, seed: int, replicate: int) -> tuple[np.ndarray, np.ndarray]:
+    """``engine.honest_replicate`` on the numpy reference path."""
+    return engine.honest_replicate(plan, electorate, seed, replicate, kernel="numpy")
 
 
 def _replicates(draw, run: engine.Run, seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +57,7 @@ def samples():
     """The numpy path and the numba kernel on the same config, from DIFFERENT seeds (with the same seed
     they draw the same numbers, which would make a distribution test vacuous)."""
     run = _run(regional_sd=0.0, turnout_dispersion=0.5, preference_dispersion=8.0)
-    return run, _replicates(engine.honest_replicate, run, 11, 120), _replicates(_numba_replicate, run, 12, 120)
+    return run, _replicates(_numpy_replicate, run, 11, 120), _replicates(_numba_replicate, run, 12, 120)
 
 
 def test_station_turnout_has_the_numpy_distribution(samples):
@@ -200,3 +206,95 @@ def test_engine_numba_kernel_is_bit_identical_whatever_the_blocks(block_size, wo
     again = engine.simulate(cfg, kernel="numba", workers=workers, block_size=block_size)
     xr.testing.assert_identical(reference.drop_attrs(), again.drop_attrs())
     assert again.attrs["kernel"] == "numba"
+
+
+def _binomial_chi_square_pvalue(draws: np.ndarray, n: int, p: float) -> float:
+    """p-value of a chi-square goodness-of-fit test of integer ``draws`` against Binomial(n, p), cells with
+    fewer than 5 expected pooled into one."""
+    expected = stats.binom.pmf(np.arange(n + 1), n, p) * draws.size
+    observed = np.bincount(draws, minlength=n + 1)
+    cells = expected > 5
+    table_observed = np.append(observed[cells], observed[~cells].sum())
+    table_expected = np.append(expected[cells], expected[~cells].sum())
+    keep = table_expected > 0
+    chi2 = ((table_observed[keep] - table_expected[keep]) ** 2 / table_expected[keep]).sum()
+    return stats.chi2.sf(chi2, keep.sum() - 1)
+
+
+def test_count_stations_draws_binomial_ballots_and_multinomial_votes():
+    """Exact law of the counts kernel: with every station at n = 60 voters, turnout 0.65 and probabilities
+    (0.5, 0.3, 0.15, 0.05), ballots ~ Binomial(60, 0.65) and each option's votes ~ Binomial(60, 0.65 p_j)
+    (a multinomial of a binomial thins it), by chi-square over 200,000 stations (in 196 station groups, so
+    that the groups' streams are tested too); rows sum to ballots."""
+    n_stations, probabilities = 200_000, np.array([0.5, 0.3, 0.15, 0.05])
+    registered = np.full(n_stations, 60)
+    states = kernels.replicate_states(21, 0, len(streams.station_groups(n_stations)))
+    ballots, votes = kernels.count_stations(registered, np.full(n_stations, 0.65),
+                                            np.tile(2 * probabilities, (n_stations, 1)), states)  # normalised
+    assert (votes.sum(axis=1) == ballots).all()
+    assert _binomial_chi_square_pvalue(ballots, 60, 0.65) > ALPHA
+    for option, p in enumerate(probabilities):
+        assert _binomial_chi_square_pvalue(votes[:, option], 60, 0.65 * p) > ALPHA, option
+
+
+def test_count_stations_checks_its_shapes():
+    with pytest.raises(ValueError, match=r"turnout must have shape \(station,\) and probabilities \(station, option\)"):
+        kernels.count_stations(np.array([5, 10]), np.full(3, 0.5), np.full((2, 3), 1 / 3),
+                               kernels.replicate_states(0, 0, 1))
+
+
+#: the models the fused kernel does not fuse, each drawn by numpy turnout and preferences with the kernel's
+#: counts: (config overrides, what the attrs record)
+HYBRID_MODELS = {
+    "truncated_normal turnout": dict(turnout_model="truncated_normal", turnout_dispersion=0.12),
+    "beta turnout": dict(turnout_model="beta", turnout_dispersion=25.0),
+    "logistic_normal preferences": dict(preference_model="logistic_normal", preference_dispersion=0.4, rho=0.3),
+    "truncated_normal preferences": dict(preference_model="truncated_normal", preference_dispersion=0.1, rho=-0.4),
+    "dirichlet rho 0.5": dict(preference_dispersion=12.0, rho=0.5),
+}  # regional_sd = 0: a replicate's regional shift moves all its stations together, and the station-level
+#    homogeneity test below needs stations that are independent draws
+
+
+@pytest.mark.parametrize("model", HYBRID_MODELS)
+def test_every_other_model_has_the_numpy_distribution(model):
+    """Station turnout, the leader's station share and the national totals of the numba kernel (numpy
+    turnout and preferences, the kernel's counts) against the numpy path, different seeds, 60 replicates of
+    400 stations each: chi-square homogeneity on pooled-quantile bins, totals within 4 standard errors."""
+    raw = small_config_dict(**{"stations": 400, "registered": 300_000, "options": ("a", "b", "c", "d"),
+                               "shares": (0.6, 0.2, 0.15, 0.05), **HYBRID_MODELS[model]})
+    run = engine.prepare(parse_config(tomli_w.dumps(raw)))
+    assert not engine.fused(run.plans[0], "numba")
+    (numpy_ballots, numpy_votes), (numba_ballots, numba_votes) = (
+        _replicates(_numpy_replicate, run, 31, 60), _replicates(_numba_replicate, run, 32, 60))
+    registered = run.electorate.registered
+    assert _chi_square_same_distribution((numpy_ballots / registered).ravel(),
+                                         (numba_ballots / registered).ravel()) > ALPHA
+    leader = [(votes[..., 0] / np.maximum(ballots, 1)).ravel() for ballots, votes
+              in ((numpy_ballots, numpy_votes), (numba_ballots, numba_votes))]
+    assert _chi_square_same_distribution(*leader) > ALPHA
+    numpy_totals, numba_totals = numpy_votes.sum(axis=1), numba_votes.sum(axis=1)
+    standard_error = np.sqrt((numpy_totals.var(axis=0, ddof=1) + numba_totals.var(axis=0, ddof=1)) / 60)
+    assert (np.abs(numpy_totals.mean(axis=0) - numba_totals.mean(axis=0)) < 4 * standard_error).all()
+    assert (numba_votes.sum(axis=-1) == numba_ballots).all() and (numba_ballots <= registered).all()
+
+
+@pytest.mark.parametrize("block_size,workers", [(1, 1), (3, 2)])
+def test_engine_numba_counts_are_bit_identical_whatever_the_blocks(block_size, workers):
+    """The models the kernel does not fuse (here beta turnout, correlated Dirichlet) are reproducible too."""
+    cfg = parse_config(tomli_w.dumps(small_config_dict(stations=2100, registered=500_000, replicates=5,
+                                                       turnout_model="beta", turnout_dispersion=25.0, rho=0.4)))
+    reference = engine.simulate(cfg, workers=1, block_size=1000)
+    again = engine.simulate(cfg, workers=workers, block_size=block_size)
+    xr.testing.assert_identical(reference.drop_attrs(), again.drop_attrs())
+    assert json.loads(again.attrs["kernel_draws"])["honest"] == {"0/honest": engine.kernel_draws(
+        engine.prepare(cfg).plans[0], "numba")} == {"0/honest": "numba counts; numpy turnout and preferences"}
+
+
+def test_default_kernel_is_numba_and_the_attrs_say_what_drew_what():
+    cfg = parse_config(tomli_w.dumps(small_config_dict(replicates=2)))
+    default, reference = engine.simulate(cfg), engine.simulate(cfg, kernel="numpy")
+    assert default.attrs["kernel"] == "numba" and reference.attrs["kernel"] == "numpy"
+    assert json.loads(default.attrs["kernel_draws"]) == {
+        "honest": {"0/honest": "numba (fused: turnout, preferences and counts)"},
+        "manipulation": "numpy", "timeline": "numpy"}
+    assert json.loads(reference.attrs["kernel_draws"])["honest"] == {"0/honest": "numpy"}

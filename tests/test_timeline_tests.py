@@ -52,11 +52,11 @@ def simkit(capsys, *args):
 
 
 def test_flagship_timeline_json_has_a_row_per_region_and_test_and_a_figure(repo, capsys, tmp_path):
-    figure = tmp_path / "timeline.png"
+    plots = tmp_path / "plots"
     code, stdout, stderr = simkit(capsys, "timeline", str(repo / "configs" / "kazakhstan-2022.toml"), "--json",
-                                  "--draws", "2000", "--plot", str(figure))
+                                  "--draws", "2000", "--plot", str(plots))
     assert code == 0, stderr
-    assert figure.stat().st_size > 10_000
+    assert (plots / "timeline.png").stat().st_size > 10_000
     out = json.loads(stdout)
     regions = {row["region"] for row in out["rows"]} - {"all", "national"}
     assert len(regions) == 20 and out["profile"]["name"] == "spain-2019-11"

@@ -1,12 +1,22 @@
-"""Command-line value types: counts in their stated ranges, so a bad value is a one-line usage error (exit 2)
-before any work starts."""
+"""Command-line value types and the flags several commands share, each defined once with its help text.
+
+Counts are checked in their stated ranges, so a bad value is a one-line usage error (exit 2) before any work
+starts. Defaults come from the library (the engine's block size, the forensic null's draws), never restated.
+"""
 from __future__ import annotations
 
 import argparse
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from simkit.config.core import parse_value
+from simkit.errors import InputError, one_line
+from simkit.outputs import OVERWRITE_HELP
 
 #: worker processes or threads: more than any machine simkit runs on has cores
 MAX_WORKERS = 1024
-
 
 def _integer(text: str) -> int:
     try:
@@ -23,6 +33,14 @@ def positive(text: str) -> int:
     return value
 
 
+def non_negative(text: str) -> int:
+    """An integer of at least 0."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def workers(text: str) -> int:
     """A number of worker processes or threads: 1 … :data:`MAX_WORKERS`."""
     value = positive(text)
@@ -31,10 +49,135 @@ def workers(text: str) -> int:
     return value
 
 
+#: the parameters of :mod:`simkit.engine.distributed` that commands set by flags: its errors name the parameters
+CLUSTER_FLAGS = {"block_size": "--block-size", "scheduler": "--scheduler", "workers": "--workers", "resume": "--resume"}
+
+
+def as_flags(message: str, flags: dict[str, str]) -> str:
+    """A library message naming parameters (``resume: kernel differs``), each parameter named as its flag
+    (``--resume: kernel differs``): a whole word followed by a colon or a space."""
+    return re.sub(r"(?<![\w-])(" + "|".join(map(re.escape, flags)) + r")(?=[: ])", lambda m: flags[m.group(1)],
+                  message)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line on stderr (``simkit run: argument …``), exit 2."""
 
     def error(self, message: str):
-        from simkit.errors import one_line
-
         self.exit(2, f"{self.prog}: {one_line(message)}\n")
+
+
+# -- config overrides: --set and --sweep ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Override:
+    """One ``--set`` or ``--sweep``: the flag and its text as typed (for errors), the dotted path it sets
+    (``sweep.PATH`` for a sweep) and the value."""
+
+    flag: str
+    text: str
+    path: str
+    value: object
+
+
+def _segments(key: str, flag: str, text: str) -> list[str]:
+    """A dotted key's segments, TOML-quoted segments allowed (``sweep."turnout.dispersion"``)."""
+    try:
+        node = tomllib.loads(f"{key} = 0")
+    except tomllib.TOMLDecodeError:
+        if '"' in key or "'" in key:
+            raise InputError(f"{flag} {text}: {key}: not a dotted key (quote whole segments: "
+                             "sweep.\"turnout.dispersion\")") from None
+        return key.split(".")  # names TOML does not allow bare (non-ASCII) are still addressed as typed
+    segments = []
+    while isinstance(node, dict):
+        (name, node), = node.items()
+        segments.append(name)
+    return segments
+
+
+def parse_set(text: str) -> Override:
+    """``--set dotted.key=value``: the value in TOML syntax when it parses, else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise InputError(f"--set {text}: expected dotted.key=value")
+    return Override("--set", text, ".".join(_segments(key.strip(), "--set", text)), parse_value(value.strip()))
+
+
+def parse_sweep(text: str) -> Override:
+    """``--sweep dotted.path=V1,V2,...``: the values swept over one numeric field."""
+    key, sep, values = text.partition("=")
+    if not sep or not key.strip() or not values.strip():
+        raise InputError(f"--sweep {text}: expected dotted.path=V1,V2,...")
+    segments = _segments(key.strip(), "--sweep", text)
+    parsed = [parse_value(value.strip()) for value in values.split(",")]
+    for value in parsed:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"--sweep {text}: {value!r}: not a number")
+    return Override("--sweep", text, "sweep." + ".".join(segments), parsed)
+
+
+def overrides(args: argparse.Namespace) -> list[Override]:
+    """The ``--set`` and ``--sweep`` flags of a command, in the order given (``--sweep`` after ``--set``)."""
+    return [parse_set(text) for text in args.set] + [parse_sweep(text) for text in args.sweep]
+
+
+def add_overrides(parser: argparse.ArgumentParser) -> None:
+    """``--set`` and ``--sweep``, for every command that reads a config."""
+    parser.add_argument("--set", action="append", default=[], metavar="dotted.key=value",
+                        help="override a config field (TOML value; repeatable); a sweep too: "
+                             "--set 'sweep.\"turnout.dispersion\"=[0.3,0.6]'")
+    parser.add_argument("--sweep", action="append", default=[], metavar="dotted.path=V1,V2,...",
+                        help="sweep a numeric config field over these values (repeatable: one sweep dimension "
+                             "each; kept beside the config's own sweeps)")
+
+
+# -- flags shared by several commands ----------------------------------------------------------------------
+
+def add_replicates(parser: argparse.ArgumentParser, what: str = "simulated elections") -> None:
+    """``--replicates`` (checked by the config's bounds: an error names ``run.replicates``)."""
+    parser.add_argument("--replicates", type=int, metavar="N", help=f"{what} (default: the config's run.replicates)")
+
+
+def add_seed(parser: argparse.ArgumentParser, default: int | None = None, what: str = "every random draw") -> None:
+    """``--seed``: the config's ``run.seed`` when ``default`` is None."""
+    shown = "the config's run.seed" if default is None else str(default)
+    parser.add_argument("--seed", type=int, default=default, metavar="S", help=f"seed of {what} (default: {shown})")
+
+
+def add_output(parser: argparse.ArgumentParser, what: str) -> None:
+    """``-o`` and ``--overwrite`` (the rules of :mod:`simkit.outputs`)."""
+    parser.add_argument("-o", "--output", type=Path, help=f"write {what}")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def add_plot(parser: argparse.ArgumentParser, figures: str) -> None:
+    """``--plot DIR``: the same on every command, a folder (made if absent) of named figures."""
+    parser.add_argument("--plot", type=Path, metavar="DIR", help=f"write the figures into the folder DIR ({figures})")
+
+
+def add_quiet(parser: argparse.ArgumentParser, what: str = "no progress bar") -> None:
+    parser.add_argument("--quiet", action="store_true", help=what)
+
+
+def add_selection(parser: argparse.ArgumentParser) -> None:
+    """``--scenario`` and ``--point``: which part of a simulated result a command reads."""
+    parser.add_argument("--scenario", metavar="NAME",
+                        help="scenario of a simulated result (needed when it holds more than one)")
+    parser.add_argument("--point", type=non_negative, metavar="K",
+                        help="sweep point of a simulated result: its flat index, 0-based, in the order the summary "
+                             "lists them (needed when it holds more than one)")
+
+
+def add_draws(parser: argparse.ArgumentParser, default: int, what: str = "null draws per test") -> None:
+    parser.add_argument("--draws", type=int, default=default, help=f"{what} (default {default:,})")
+
+
+def check_draws(draws: int) -> None:
+    """``--draws``: a positive number (checked by the command, so the message names the value)."""
+    if draws < 1:
+        raise InputError(f"--draws: {draws}: must be a positive integer")

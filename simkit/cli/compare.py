@@ -7,27 +7,40 @@ import json
 import math
 from pathlib import Path
 
+from simkit.cli.arguments import (add_json, add_output, add_overrides, add_plot, add_quiet, add_replicates,
+                                  add_seed, add_selection)
+from simkit.cli.io import check_plot_folder, choose, config_from, describe, save_figures
+from simkit.config.core import data_paths, load_config
+from simkit.errors import InputError
+from simkit.io import FORMATS, open_result, write_dataset, write_text
+from simkit.outputs import COMPARISON, KIND_ATTR, claim_output, is_json_report, starts_with
+from simkit.plots.polls import plot_poll_comparison
+from simkit.polls.compare import compare_config
+from simkit.polls.error import DEFAULT_HISTORY
+
+#: the figures of ``--plot DIR``
+FIGURES = ("poll_gaps",)
 
 
 def register(subparsers) -> None:
-    from simkit.outputs import OVERWRITE_HELP
-    from simkit.polls.error import DEFAULT_HISTORY
-
     compare = subparsers.add_parser("compare", help="compare published exit polls and quick counts with simulated ones")
-    compare.add_argument("config", type=Path)
-    compare.add_argument("--json", action="store_true", help="print the tables as JSON")
-    compare.add_argument("-o", "--output", type=Path,
-                         help="write the report (.json: JSON, .nc/.zarr: the estimates Dataset, else text)")
-    compare.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
-    compare.add_argument("--plot", type=Path, help="save the dot plot of published minus official figures")
+    compare.add_argument("config", type=Path,
+                         help="a config, or a saved simulation with station-level votes (.zarr/.nc, --keep full) "
+                              "whose stored config and elections are compared without simulating again")
+    add_overrides(compare)
+    add_selection(compare)
+    add_json(compare)
+    add_output(compare, "the report (.json: JSON, .nc/.zarr: the estimates Dataset, else text)")
+    add_plot(compare, "poll_gaps.png: the dot plot of published minus official figures")
     compare.add_argument("--error-table", type=Path, default=DEFAULT_HISTORY,
                          help="history of exit polls against official counts calibrating the total-error baseline")
     compare.add_argument("--ledger-points", type=int, default=None,
                          help="points of the joint assumption ledger's Latin hypercube (default 16; 0: none)")
     compare.add_argument("--history", type=Path, nargs="+", metavar="CONFIG",
                          help="earlier elections' configs: their polls side by side under the same baseline")
-    compare.add_argument("--replicates", type=int)
-    compare.add_argument("--seed", type=int)
+    add_replicates(compare)
+    add_seed(compare)
+    add_quiet(compare)
     compare.set_defaults(func=handler)
 
 
@@ -156,40 +169,58 @@ def format_report(comparison) -> str:
     return "\n".join(lines)
 
 
+def _saved_elections(args: argparse.Namespace):
+    """The simulated elections of a saved result given as CONFIG, cut to ``--scenario``/``--point`` when given
+    (else all of them, as for a config: the baseline is the honest scenario at the middle of each sweep), and
+    what was chosen (``""``: nothing); None for a config file."""
+    if args.config.suffix.lower() not in FORMATS:
+        if args.scenario is not None or args.point is not None:
+            raise InputError(f"--scenario, --point: choose within a saved simulation; {args.config} is a config "
+                             "(every scenario and sweep point is compared)")
+        return None, ""
+    if args.set or args.sweep or args.replicates is not None or args.seed is not None:
+        raise InputError(f"--set, --sweep, --replicates, --seed: {args.config} holds its elections already; give "
+                         "the config to simulate others")
+    ds = open_result(args.config)
+    if "votes" not in ds:
+        raise InputError(f"{args.config}: no station-level votes (a --keep summary result); compare needs "
+                         "--keep full")
+    chosen = choose(ds, args, str(args.config), every=True)
+    return ds.isel({dim: [k] for dim, k in chosen.items()}), describe(ds, chosen)
+
+
 def handler(args: argparse.Namespace) -> int:
-    from simkit.polls.compare import compare_config
-    from simkit.config.core import load_config
-
-    from simkit.config.core import data_paths
-    from simkit.outputs import COMPARISON, KIND_ATTR, claim_output, is_json_report, starts_with
-
-    cfg = load_config(args.config)
+    cfg = config_from(args.config, args)
     if args.output:
         recognise = is_json_report(JSON_KEYS) if args.output.suffix == ".json" else starts_with(REPORT_HEADER)
         claim_output(args.output, COMPARISON, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)],
                      recognise=recognise)
+    check_plot_folder(args.plot, list(FIGURES))
+    ds, chosen = _saved_elections(args)
     earlier_configs = [(path, load_config(path)) for path in args.history or []]
-    comparison = compare_config(cfg, replicates=args.replicates, seed=args.seed, source=str(args.config),
-                                history=args.error_table, ledger_points=args.ledger_points)
+    comparison = compare_config(cfg, replicates=args.replicates, seed=args.seed, ds=ds, source=str(args.config),
+                                history=args.error_table, ledger_points=args.ledger_points,
+                                progress=not args.quiet)
     report = comparison.to_json()
+    if chosen:
+        report["compared"] = chosen
     history = []
     if earlier_configs:
         for path, earlier_cfg in earlier_configs:
             earlier = compare_config(earlier_cfg, replicates=args.replicates, seed=args.seed, source=str(path),
-                                     history=args.error_table, ledger_points=0)
+                                     history=args.error_table, ledger_points=0, progress=not args.quiet)
             history.append(history_entry(path, earlier))
         history.append(history_entry(args.config, comparison))
         report["history"] = history
     text = to_json(report) if args.json else "\n".join([format_report(comparison)] + (format_history(history)
-                                                                                    if history else []))
+                                                                                    if history else [])
+                                                        + ([f"Compared: {chosen} of {args.config}."] if chosen else []))
     print(text)
     if args.output:
-        from simkit.io import write_dataset, write_text
         if args.output.suffix in (".nc", ".zarr"):
             write_dataset(comparison.estimates.assign_attrs({KIND_ATTR: COMPARISON}), args.output)
         else:
             write_text((to_json(report) if args.output.suffix == ".json" else text) + "\n", args.output)
     if args.plot:
-        from simkit.plots.polls import plot_poll_comparison
-        plot_poll_comparison(comparison).savefig(args.plot, dpi=150)
+        save_figures(args.plot, {"poll_gaps": plot_poll_comparison(comparison)}, dpi=150)
     return 0

@@ -14,65 +14,88 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from simkit.cli.arguments import (CLUSTER_FLAGS, add_draws, add_json, add_output, add_overrides, add_plot, add_quiet,
+                                  add_replicates, add_seed, add_selection, as_flags, check_draws, workers)
+from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, save_figures,
+                           write_json)
+from simkit.config.core import data_paths
+from simkit.electorate.mapping import shown
+from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
+from simkit.engine import aggregation
 from simkit.errors import InputError
-from simkit.outputs import FORENSICS, KIND_ATTR, OVERWRITE_HELP
+from simkit.forensics import TESTS, election, holm_alarms, parse_tests, run_each
+from simkit.forensics.applicable import MIN_STATIONS, ran
+from simkit.forensics.calibrate import NULLS, calibration_table, format_table as format_calibration
+from simkit.forensics.core import ALPHA
+from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
+from simkit.forensics.fingerprint import histogram
+from simkit.forensics.power import PLANTS, QUICK_PLANTS, planted_power
+from simkit.io import open_result, output_format, write_dataset
+from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
+from simkit.plots.forensics import election_title, figure
 
 RESULT_SUFFIXES = (".nc", ".zarr")
 
 
-def register(subparsers) -> None:
-    """Add the ``forensics`` subcommand to an argparse subparsers object."""
-    from simkit.forensics import TESTS
-    from simkit.cli.arguments import workers
-    from simkit.electorate.returns import PRESETS
+#: the null models of ``forensics`` and ``calibrate`` (calibrate's ``both`` runs the two it calibrates)
+NULL_HELP = ("honest model behind the p-values: textbook (each test's published reference law), simulated "
+             "(honest elections shaped like the data) or flat (one national turnout and share)")
 
+
+def register(subparsers) -> None:
+    """Add the ``forensics`` and ``calibrate`` subcommands to an argparse subparsers object."""
     p = subparsers.add_parser("forensics", help="forensic tests on station-level returns (real or simulated)")
-    p.add_argument("data", nargs="?", type=Path, help="returns CSV/ZIP, or a simkit result (.nc/.zarr)")
+    p.add_argument("data", nargs="?", type=Path,
+                   help="returns CSV/ZIP (with --map or --preset), or a simkit result (.nc/.zarr); optional with "
+                        "--preset (its file in the shared data folder)")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--map", type=Path, help="column mapping (TOML)")
     source.add_argument("--preset", choices=PRESETS, help="a ready mapping for the shared data")
     p.add_argument("--tests", help=f"comma-separated test ids (default: all): {', '.join(TESTS)}")
-    p.add_argument("--null", choices=("textbook", "simulated", "flat"), default="textbook")
-    p.add_argument("--draws", type=int, default=1000, help="null draws (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    p.add_argument("--null", choices=("textbook", "simulated", "flat"), default="textbook",
+                   help=NULL_HELP + " (default textbook)")
+    add_draws(p, NULL_DRAWS)
+    add_seed(p, 0)
     p.add_argument("--leader", help="option treated as the leader (default: from the data)")
+    add_selection(p)
     p.add_argument("--replicate", type=int, default=0, help="replicate of a simulated result (default 0)")
     p.add_argument("--allow-inconsistent", action="store_true",
                    help="test the rest even when more than 5%% of the rows are blank or inconsistent (they are "
                         "still excluded or flagged, and reported)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("-o", "--output", type=Path, help="write the results Dataset (.nc or .zarr)")
-    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
-    p.add_argument("--plot", type=Path, metavar="DIR", help="write each test's own figure into DIR (TEST.png)")
+    add_json(p)
+    add_output(p, "the results Dataset (.nc or .zarr)")
+    add_plot(p, "TEST.png: each test's own figure")
     p.add_argument("--power", type=int, default=5, metavar="N",
                    help="when no test rejects: size and power of each test in N simulated elections shaped like "
                         "the data, with and without planted manipulation (default 5; 0: skip)")
     p.set_defaults(func=handle_forensics)
 
     c = subparsers.add_parser("calibrate", help="size and power of the forensic tests on simulated elections")
-    c.add_argument("config", type=Path)
-    c.add_argument("--replicates", type=int, help="simulated elections per scenario (default: the config's)")
+    c.add_argument("config", type=Path, help="a config file (its scenarios give the honest and manipulated elections)")
+    add_overrides(c)
+    add_replicates(c, "simulated elections per scenario")
     c.add_argument("--tests", help=f"comma-separated test ids (default: all): {', '.join(TESTS)}")
-    c.add_argument("--null", choices=("textbook", "simulated", "both"), default="both")
-    c.add_argument("--draws", type=int, default=99, help="null draws per test (default 99)")
-    c.add_argument("--seed", type=int, help="seed (default: the config's)")
-    c.add_argument("--json", action="store_true", help="print JSON ({\"rows\": [...]}) instead of a table")
+    c.add_argument("--null", choices=("textbook", "simulated", "both"), default="both",
+                   help=NULL_HELP.replace(" or flat (one national turnout and share)", "") + ", or both (default)")
+    add_draws(c, CALIBRATION_DRAWS, "null draws per test and replicate")
+    add_seed(c)
+    add_json(c)
+    add_output(c, "the --json output to PATH.json")
     c.add_argument("--aggregate", default="station", metavar="station|region|sample:N",
                    help="what the tests see: every station (default), regional totals, or N sampled stations")
     c.add_argument("--scheduler", metavar="ADDRESS", help="run on the dask scheduler at ADDRESS (tcp://host:port)")
     c.add_argument("--workers", type=workers, help="run on a local dask cluster of N worker processes")
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(c)
     c.set_defaults(func=handle_calibrate)
 
 
 def _load(args: argparse.Namespace) -> xr.Dataset:
-    from simkit.electorate.returns import load_returns
-
+    if args.data is None and args.preset is None:
+        raise InputError("DATA: missing: give a returns file (CSV/ZIP) with --map MAP.toml or --preset NAME, a "
+                         "simkit result (.nc/.zarr), or --preset NAME alone for its shared file")
     if args.data is not None and args.data.suffix.lower() in RESULT_SUFFIXES:
         if args.map or args.preset:
             raise InputError(f"{args.data}: DATA: a simkit result needs no --map or --preset")
-        from simkit.io import open_result
-
         if not args.data.exists():
             raise InputError(f"{args.data}: DATA: file not found")
         return open_result(args.data)
@@ -83,39 +106,28 @@ def _load(args: argparse.Namespace) -> xr.Dataset:
 
 
 def _select(ds: xr.Dataset, args: argparse.Namespace) -> dict | None:
-    """The positions ``election`` reads: ``--replicate`` of a simulated result, checked against its size."""
+    """The positions ``election`` reads: ``--scenario`` and ``--point`` of a simulated result (required when it
+    holds more than one) and ``--replicate``, checked against its size."""
+    source = str(args.data) if args.data is not None else ds.attrs.get("source", f"preset {args.preset}")
+    chosen = choose(ds, args, source)
     count = ds.sizes.get("replicate")
     if count is None:
         if args.replicate != 0:
-            raise InputError(f"--replicate: {args.replicate}: {args.data} has no replicates (real returns)")
-        return None
+            raise InputError(f"--replicate: {args.replicate}: {source} has no replicates (real returns)")
+        return chosen or None
     if not 0 <= args.replicate < count:
-        raise InputError(f"--replicate: {args.replicate}: outside 0..{count - 1} ({args.data} holds {count} "
+        raise InputError(f"--replicate: {args.replicate}: outside 0..{count - 1} ({source} holds {count} "
                          "replicates)")
-    return {"replicate": args.replicate}
+    return {**chosen, "replicate": args.replicate}
 
 
-def _check_plot(plot: Path | None) -> None:
-    """``--plot DIR``: a folder (made if absent) where fingerprint.png can be written."""
-    if plot is None:
-        return
-    if plot.exists() and not plot.is_dir():
-        raise InputError(f"--plot: {plot}: exists and is not a folder (give a folder for fingerprint.png)")
-    if (plot / "fingerprint.png").is_dir():
-        raise InputError(f"--plot: {plot / 'fingerprint.png'}: is a folder, cannot write the plot there")
-    parent = next((p for p in plot.parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise InputError(f"--plot: {plot}: {parent} is not a folder")
-
-
-def _data_summary(ds: xr.Dataset, e, args: argparse.Namespace) -> dict:
-    from simkit.electorate.returns import anomaly_report
-
+def _data_summary(ds: xr.Dataset, e, args: argparse.Namespace, chosen: str) -> dict:
     report = anomaly_report(ds)
     excluded = {f"loader: {rule}": item["count"] for rule, item in report.items()
                 if item["rule"] == "excluded" and item["count"]}
     excluded.update(e.excluded)
-    return {"source": ds.attrs.get("source", str(args.data)), "ballots_meaning": ds.attrs.get("ballots_meaning"),
+    source = ds.attrs.get("source", str(args.data)) + (f" ({chosen})" if chosen else "")
+    return {"source": source, "ballots_meaning": ds.attrs.get("ballots_meaning"),
             **e.summary(), "stations_excluded": excluded,
             "row_anomalies": {rule: {"count": item["count"], "rule": item["rule"], "rows": item["rows"][:20]}
                               for rule, item in report.items() if item["count"]},
@@ -124,15 +136,7 @@ def _data_summary(ds: xr.Dataset, e, args: argparse.Namespace) -> dict:
 
 def any_rejects(results) -> bool:
     """Whether some test rejects at the forensic level :data:`simkit.forensics.core.ALPHA`."""
-    from simkit.forensics.core import ALPHA
-
     return any(r.p_value is not None and r.p_value < ALPHA for r in results)
-
-
-def _ran(r) -> bool:
-    from simkit.forensics.applicable import ran
-
-    return ran(r)
 
 
 def power_note(results, power: dict | None) -> str | None:
@@ -140,10 +144,7 @@ def power_note(results, power: dict | None) -> str | None:
     :mod:`simkit.forensics.power` table when it was computed, and the integer test's detectable excess."""
     if any_rejects(results):
         return None
-    from simkit.forensics.core import ALPHA
-    from simkit.forensics.power import PLANTS
-
-    if not any(_ran(r) for r in results):
+    if not any(ran(r) for r in results):
         return "No test could run on these data (reasons above)."
     lines = [f"No test rejects at {ALPHA:g}. This is not evidence of a clean count."]
     if power:
@@ -155,7 +156,7 @@ def power_note(results, power: dict | None) -> str | None:
             lines.append(f"  {test:<16}" + "".join(
                 f"{'n/a' if power[p][test] is None else format(power[p][test], '.2f'):>10}" for p in plants))
     for r in results:
-        if r.test == "integer_percent" and _ran(r):
+        if r.test == "integer_percent" and ran(r):
             detectable = (1.645 + 0.842) * r.extra["null_sd"]
             lines.append(f"integer_percent: an excess of {detectable:.0f} integer stations would be detected with "
                          "80% power at 0.05 (normal approximation of the binomial null).")
@@ -197,10 +198,10 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
         flag = " [uncalibrated]" if r.extra.get("calibration") == "uncalibrated" else ""
         lines.append(f"{r.test:<16} {fmt(r.statistic):>11} {fmt(r.reference):>11} {fmt(r.p_value):>9}  "
                      f"{r.verdict}{flag}{beyond}")
-        if r.test == "integer_percent" and _ran(r):
+        if r.test == "integer_percent" and ran(r):
             lines.append(f"{'':<16} excess {r.extra['excess']:.0f} over the binomial null "
                          f"(mean {r.extra['null_mean']:.0f}, sd {r.extra['null_sd']:.0f})")
-        if r.test in ("klimek", "klimek_ml") and _ran(r):
+        if r.test in ("klimek", "klimek_ml") and ran(r):
             x = r.extra
             lines.append(f"{'':<16} f_i {x['f_incremental']:.3f} [{x['f_incremental_low']:.3f}, "
                          f"{x['f_incremental_high']:.3f}], f_e {x['f_extreme']:.4f} [{x['f_extreme_low']:.4f}, "
@@ -210,10 +211,8 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
                 lines.append(f"{'':<16} fits disagree on {name}: " + ", ".join(
                     f"{fit} {value:.4g} [{low:.4g}, {high:.4g}]" for fit, (value, low, high) in pair.items()))
         regions = r.extra.get("top_regions")
-        if regions and r.p_value is not None and r.p_value < 0.05:
+        if regions and r.p_value is not None and r.p_value < ALPHA:
             lines.append(f"{'':<16} look first at: " + "; ".join(x["region"] for x in regions[:3]))
-    from simkit.forensics import holm_alarms
-    from simkit.forensics.core import ALPHA
 
     uncalibrated = [r.test for r in results if r.extra.get("calibration") == "uncalibrated"]
     lines.append(f"Holm at {ALPHA:g} over the calibrated tests: " + (", ".join(holm_alarms(results)) or "no alarm")
@@ -226,12 +225,7 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
 
 def handle_forensics(args: argparse.Namespace) -> int:
     """Run the forensics subcommand; returns the exit code."""
-    from simkit.forensics import election, parse_tests, run_each
-    from simkit.forensics.applicable import MIN_STATIONS
-    from simkit.forensics.fingerprint import histogram
-
-    if args.draws < 1:
-        raise InputError(f"--draws: {args.draws}: must be a positive integer")
+    check_draws(args.draws)
     if args.power < 0:
         raise InputError(f"--power: {args.power}: must be 0 or a positive integer")
     try:
@@ -239,27 +233,21 @@ def handle_forensics(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise InputError(f"--tests: {args.tests}: {err}") from None
     if args.output is not None:
-        from simkit.io import output_format
-        from simkit.outputs import claim_output
-
         output_format(args.output)
         claim_output(args.output, FORENSICS, overwrite=args.overwrite, inputs=[args.data, args.map])
-    _check_plot(args.plot)
+    check_plot_folder(args.plot, tests)
     ds = _load(args)
     select = _select(ds, args)
     if args.leader is not None and args.leader not in ds["option"].values:
-        from simkit.electorate.mapping import shown
-
         raise InputError(f"--leader: {shown(args.leader)}: not one of the {ds.sizes['option']} options of "
                          f"{args.data or ds.attrs.get('source')}")
     e = election(ds, leader=args.leader, select=select)
     results = list(run_each(e, tests, args.null, args.draws, args.seed, tolerate=True).values())
-    summary = _data_summary(ds, e, args)
+    chosen = describe(ds, {dim: k for dim, k in (select or {}).items() if dim != "replicate"})
+    summary = _data_summary(ds, e, args, chosen + (f", replicate {args.replicate}" if chosen else ""))
     counts, edges = histogram(e)
     power = None
-    if args.power > 0 and e.n >= MIN_STATIONS and not any_rejects(results) and any(_ran(r) for r in results):
-        from simkit.forensics.power import QUICK_PLANTS, planted_power
-
+    if args.power > 0 and e.n >= MIN_STATIONS and not any_rejects(results) and any(ran(r) for r in results):
         power = planted_power(e, tests, null=args.null, draws=args.draws, replicates=args.power, seed=args.seed,
                               plants=QUICK_PLANTS)
     if args.json:
@@ -270,28 +258,21 @@ def handle_forensics(args: argparse.Namespace) -> int:
     else:
         print(format_table(results, summary, power))
     if args.output is not None:
-        from simkit.io import write_dataset
-
         write_dataset(results_dataset(results, summary, counts, edges), args.output)
     if args.plot is not None:
-        from simkit.plots.forensics import election_title, figure
-
-        args.plot.mkdir(parents=True, exist_ok=True)
         title = election_title(ds)
-        for result in results:
-            fig = figure(result.test, e, result, title)
-            if fig is not None:
-                fig.savefig(args.plot / f"{result.test}.png", dpi=100)
+        save_figures(args.plot, {result.test: figure(result.test, e, result, title) for result in results})
     return 0
 
 
-def handle_calibrate(args: argparse.Namespace) -> int:
-    from simkit.engine import aggregation
-    from simkit.forensics.calibrate import NULLS, calibration_table, format_table
-    from simkit.config.core import load_config
-    from simkit.forensics import parse_tests
+#: the keys of ``simkit calibrate --json``
+CALIBRATION_KEYS = ("rows",)
 
-    cfg = load_config(args.config)
+
+def handle_calibrate(args: argparse.Namespace) -> int:
+    check_draws(args.draws)
+    cfg = config_from(args.config, args)
+    claim_json(args, CALIBRATION, CALIBRATION_KEYS, [args.config, *data_paths(cfg)])
     try:
         tests = parse_tests(args.tests) if args.tests else None
     except ValueError as error:
@@ -305,7 +286,13 @@ def handle_calibrate(args: argparse.Namespace) -> int:
         aggregation.parse(args.aggregate)
     except ValueError as error:
         raise InputError(f"--aggregate: {error}") from None
-    rows = calibration_table(cfg, replicates=args.replicates, tests=tests, nulls=nulls, draws=args.draws,
-                             seed=args.seed, cluster=cluster, aggregate=args.aggregate)
-    print(json.dumps({"rows": rows}, indent=2) if args.json else format_table(rows))
+    try:
+        rows = calibration_table(cfg, replicates=args.replicates, tests=tests, nulls=nulls, draws=args.draws,
+                                 seed=args.seed, cluster=cluster, aggregate=args.aggregate)
+    except InputError as error:
+        raise InputError(as_flags(str(error), CLUSTER_FLAGS)) from None
+    payload = {"rows": rows}
+    print(json.dumps(payload, indent=2) if args.json else format_calibration(rows))
+    if args.output:
+        write_json(payload, args.output)
     return 0

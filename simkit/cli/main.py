@@ -6,13 +6,26 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
+from simkit import io
+from simkit._version import __version__
+from simkit.cli.arguments import (CLUSTER_FLAGS, OneLineParser, add_json, add_output, add_overrides, add_quiet,
+                                  add_replicates, add_seed, add_selection, as_flags, positive, workers)
+from simkit.cli.io import choose, claim_json, config_from, describe, result_kernel, write_json
+from simkit.config.core import ConfigError, data_paths, parse_config
+from simkit.electorate.build import build_electorate
+from simkit.engine import kernels, run as engine
+from simkit.engine.distributed import run_on_cluster
+from simkit.engine.resources import check_run
+from simkit.engine.summary import format_summary, summary_rows
 from simkit.errors import InputError, one_line
+from simkit.outputs import SIMULATION, SUMMARY, claim_output
 
 EXIT_BAD_INPUT = 2
 
@@ -21,42 +34,9 @@ PLUGINS = ("simkit.cli.compare", "simkit.cli.forensics", "simkit.cli_infer", "si
            "simkit.cli.timeline")
 
 
-def _overrides(assignments: list[str]) -> dict:
-    from simkit.config.core import parse_value
-
-    overrides = {}
-    for assignment in assignments:
-        key, sep, value = assignment.partition("=")
-        if not sep or not key:
-            raise InputError(f"--set {assignment}: expected dotted.key=value")
-        overrides[key.strip()] = parse_value(value.strip())
-    return overrides
-
-
-def _config_or_result(path: Path, overrides: dict):
-    """A config file, or a saved result whose resolved config (in its attrs) is rerun bit for bit."""
-    from simkit.config.core import load_config, parse_config
-    from simkit.io import FORMATS, open_result
-
-    if path.suffix.lower() not in FORMATS:
-        return load_config(path, overrides)
-    attrs = open_result(path).attrs
-    if "simkit_config" not in attrs:
-        raise InputError(f"{path}: not a simkit result (no simkit_config attribute)")
-    return parse_config(attrs["simkit_config"], source=f"{path} (stored config)", overrides=overrides)
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
-    from simkit.engine import run as engine
-    from simkit import io
-    from simkit.progress import progress_bar
-    from simkit.engine.summary import format_summary
-
-    from simkit.config.core import data_paths
-    from simkit.outputs import SIMULATION, claim_output
-    from simkit.engine.resources import check_run
-
-    cfg = _config_or_result(args.config, _overrides(args.set))
+    cfg = config_from(args.config, args)
+    args.kernel = args.kernel or result_kernel(args.config)
     if args.output:
         io.output_format(args.output)
         claim_output(args.output, SIMULATION, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)])
@@ -64,107 +44,111 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _run_on_cluster(cfg, args)
     run = engine.prepare(cfg, args.replicates, args.seed, args.keep, args.kernel, source=str(args.config))
     check_run(run, args.block_size, args.processes or os.cpu_count() or 1, args.output, str(args.config))
-    static = engine.annotate(engine.static_dataset(run), run.config)
-    with progress_bar(run.replicates, enabled=not args.quiet) as bar:
-        def counted(blocks):
-            for block in blocks:
-                bar.update(block.sizes["replicate"])
-                yield engine.annotate(block, run.config)
-        blocks = counted(engine.iter_blocks(run, args.block_size, args.processes))
-        if args.output:
-            io.write_blocks(static, blocks, args.output)
-        else:
-            parts = list(blocks)
     if args.output:
+        static = engine.annotate(engine.static_dataset(run), run.config)
+        io.write_blocks(static, engine.annotated_blocks(run, args.block_size, args.processes, not args.quiet),
+                        args.output)
         ds = io.open_result(args.output)
     else:
-        import xarray as xr
-        ds = xr.merge([static, xr.concat(parts, dim="replicate")], combine_attrs="override")
-    if not args.quiet or not args.output:
-        print(format_summary(ds, run.config))
-    if args.output and not args.quiet:
-        print(f"written: {args.output}")
+        ds = engine.simulate_run(run, args.block_size, args.processes, not args.quiet)
+    _print_outcome(ds, args)
     return 0
 
 
-def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
-    from simkit.engine.distributed import run_on_cluster
-    from simkit.engine.summary import format_summary
-
-    if args.scheduler and args.workers:
-        raise InputError("--scheduler, --workers: give one (a running scheduler, or N local worker processes)")
-    workers = args.workers or (None if args.scheduler else args.processes or os.cpu_count() or 1)
-    ds = run_on_cluster(cfg, args.output, replicates=args.replicates, seed=args.seed, keep=args.keep,
-                        block_size=args.block_size, scheduler=args.scheduler, workers=workers,
-                        resume=args.resume, quiet=args.quiet, kernel=args.kernel, source=str(args.config))
+def _print_outcome(ds, args: argparse.Namespace) -> None:
     if not args.quiet or not args.output:
         print(format_summary(ds))
     if args.output and not args.quiet:
         print(f"written: {args.output}")
+
+
+def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
+    if args.scheduler and args.workers:
+        raise InputError("--scheduler, --workers: give one (a running scheduler, or N local worker processes)")
+    cluster_workers = args.workers or (None if args.scheduler else args.processes or os.cpu_count() or 1)
+    try:
+        ds = run_on_cluster(cfg, args.output, replicates=args.replicates, seed=args.seed, keep=args.keep,
+                            block_size=args.block_size, scheduler=args.scheduler, workers=cluster_workers,
+                            resume=args.resume, quiet=args.quiet, kernel=args.kernel, source=str(args.config))
+    except InputError as error:
+        raise InputError(as_flags(str(error), CLUSTER_FLAGS)) from None
+    _print_outcome(ds, args)
     return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from simkit.config.core import ConfigError, load_config
-
     try:
-        cfg = load_config(args.config, _overrides(args.set))
+        cfg = config_from(args.config, args)
     except ConfigError as error:
         for problem in error.problems:
             print(one_line(problem), file=sys.stderr)
         return EXIT_BAD_INPUT
-    from simkit.electorate.build import build_electorate
-
     electorate = build_electorate(cfg.electorate)
     print(f"{args.config}: ok ({electorate.n_stations:,} stations, {int(electorate.registered.sum()):,} registered, "
           f"{len(cfg.options)} options, {len(cfg.sweep_points())} sweep point(s))")
     return 0
 
 
-def _cmd_summary(args: argparse.Namespace) -> int:
-    from simkit.io import open_result
-    from simkit.engine.summary import format_summary
+#: the keys of ``simkit summary --json``
+SUMMARY_KEYS = ("title", "replicates", "seed", "chosen", "rows")
 
-    ds = open_result(args.path)
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    claim_json(args, SUMMARY, SUMMARY_KEYS, [args.path])
+    ds = io.open_result(args.path)
     if "simkit_config" not in ds.attrs or "total_votes" not in ds:
         raise InputError(f"{args.path}: not a simkit simulation result (no simkit_config attrs or totals)")
-    print(format_summary(ds))
+    chosen = choose(ds, args, str(args.path), every=True)  # without a choice: every scenario and sweep point
+    described = describe(ds, chosen) or "all"
+    ds = ds.isel({dim: [k] for dim, k in chosen.items()})
+    payload = {"title": str(ds.attrs.get("title", "")), "replicates": ds.sizes["replicate"],
+               "seed": int(ds.attrs["seed"]) if "seed" in ds.attrs else None,
+               "chosen": described,
+               "rows": summary_rows(ds, parse_config(ds.attrs["simkit_config"], source=f"{args.path} (stored config)"))}
+    print(json.dumps(payload, indent=2, ensure_ascii=False) if args.json else format_summary(ds))
+    if args.output:
+        write_json(payload, args.output)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from simkit.cli.arguments import OneLineParser, positive, workers
-    from simkit.outputs import OVERWRITE_HELP
-
     parser = OneLineParser(prog="simkit", description="Election-integrity statistics.")
+    parser.add_argument("--version", action="version", version=f"simkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="simulate elections from a config")
     run.add_argument("config", type=Path, help="a config file, or a saved result to rerun from its stored config")
-    run.add_argument("-o", "--output", type=Path, help="result path (.zarr or .nc)")
-    run.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
-    run.add_argument("--replicates", type=int)
-    run.add_argument("--seed", type=int)
-    run.add_argument("--keep", choices=["full", "summary"], help="station-level arrays or totals only")
-    run.add_argument("--set", action="append", default=[], metavar="dotted.key=value", help="override a config field")
-    run.add_argument("--block-size", type=positive, default=32, help="replicates per block (does not change results)")
+    add_output(run, "the result (.zarr or .nc)")
+    add_replicates(run)
+    add_seed(run)
+    run.add_argument("--keep", choices=["full", "summary"],
+                     help="station-level arrays or totals only (default: the config's run.keep)")
+    add_overrides(run)
+    run.add_argument("--block-size", type=positive, default=engine.DEFAULT_BLOCK_SIZE,
+                     help=f"replicates per block (default {engine.DEFAULT_BLOCK_SIZE}; does not change results)")
     run.add_argument("--processes", type=workers, help="local workers: processes, or threads with the numba kernel "
                      "(default: all cores; does not change results)")
-    run.add_argument("--kernel", choices=["numpy", "numba"], default="numpy",
-                     help="random-draw kernel: numpy, or numba (fused, its own exact samplers); recorded in the attrs")
+    run.add_argument("--kernel", choices=kernels.KERNELS,
+                     help=f"random-draw kernel: numba (compiled, its own exact samplers) or numpy (the reference "
+                          f"path); recorded in the attrs (default {engine.DEFAULT_KERNEL}; a saved result reruns "
+                          f"with its own)")
     run.add_argument("--scheduler", metavar="ADDRESS", help="run on a running dask scheduler (tcp://host:port)")
     run.add_argument("--workers", type=workers, metavar="N", help="run on N local dask worker processes")
     run.add_argument("--resume", action="store_true", help="finish an interrupted dask run into the same .zarr output")
-    run.add_argument("--quiet", action="store_true", help="no progress bar, no summary when writing a file")
+    add_quiet(run, "no progress bar, no summary when writing a file")
     run.set_defaults(func=_cmd_run)
 
     validate = sub.add_parser("validate", help="check a config and list every problem")
-    validate.add_argument("config", type=Path)
-    validate.add_argument("--set", action="append", default=[], metavar="dotted.key=value")
+    validate.add_argument("config", type=Path, help="a config file")
+    add_overrides(validate)
     validate.set_defaults(func=_cmd_validate)
 
-    summary = sub.add_parser("summary", help="summarise a saved result")
-    summary.add_argument("path", type=Path)
+    summary = sub.add_parser("summary", help="summarise a saved result (every scenario and sweep point, unless "
+                                             "--scenario or --point chooses one)")
+    summary.add_argument("path", type=Path, help="a simulated result (.zarr or .nc)")
+    add_selection(summary)
+    add_json(summary)
+    add_output(summary, "the --json output to PATH.json")
     summary.set_defaults(func=_cmd_summary)
 
     for name in PLUGINS:

@@ -9,7 +9,17 @@ import argparse
 import json
 from pathlib import Path
 
+from simkit import streams
+from simkit.cli.arguments import add_json, add_output, add_plot, add_seed
+from simkit.cli.io import check_plot_folder, claim_json, save_figures, write_json
+from simkit.config.core import load_config
 from simkit.errors import InputError
+from simkit.outputs import TIMELINE
+from simkit.plots.timeline import plot_timeline
+from simkit.timeline.observed import from_config, from_stations
+from simkit.timeline.profile import honest_profile
+from simkit.timeline.statistics import run_tests
+from simkit.timeline.stations import station_rows
 
 CAVEAT = ("A departure from the honest band is a reason to look, not proof: regions differ for reasons that are "
           "not fraud (cities vote later, the working day, weather), and the null holds only the spread of Spain's "
@@ -22,16 +32,9 @@ STATION_CALIBRATION = "uncalibrated: above nominal size on clean Spain 2019"
 
 def analyse(args: argparse.Namespace) -> tuple[dict, object]:
     """The JSON-ready result and the loaded timeline, validated completely before anything is written."""
-    from simkit import streams
-    from simkit.timeline.observed import from_config, from_stations
-    from simkit.timeline.profile import honest_profile
-    from simkit.timeline.statistics import run_tests
-
     if args.map is not None:
         loaded = from_stations(args.path, args.map)
     else:
-        from simkit.config.core import load_config
-
         loaded = from_config(load_config(args.path), str(args.path))
     timeline = loaded.timeline
     profile = honest_profile(timeline.opening, timeline.reports, timeline.closing, timeline.profile,
@@ -40,8 +43,6 @@ def analyse(args: argparse.Namespace) -> tuple[dict, object]:
     rows = run_tests(loaded.observed, profile, timeline.opening, timeline.closing,
                      streams.generator(args.seed, streams.TIMELINE_NULL), args.draws)
     if loaded.station_counts is not None:
-        from simkit.timeline.stations import station_rows
-
         early = loaded.observed.early_index(timeline.opening, timeline.closing)
         station = station_rows(loaded.station_counts, loaded.station_region, loaded.observed.region_names, early,
                                profile.kappa_station, streams.generator(args.seed, streams.TIMELINE_NULL, 2),
@@ -68,22 +69,24 @@ def format_rows(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _cmd_timeline(args: argparse.Namespace) -> int:
-    from simkit import streams
+#: the keys of ``simkit timeline --json``
+JSON_KEYS = ("source", "profile", "rows")
 
+
+def _cmd_timeline(args: argparse.Namespace) -> int:
     if args.draws < 100:
         raise InputError(f"--draws: at least 100, got {args.draws}")
     if args.station_draws < 20:
         raise InputError(f"--station-draws: at least 20, got {args.station_draws}")
-    if args.plot is not None and args.plot.suffix.lower() not in (".png", ".pdf", ".svg"):
-        raise InputError(f"--plot {args.plot}: the figure must be .png, .pdf or .svg")
+    claim_json(args, TIMELINE, JSON_KEYS, [args.path, args.map])
+    check_plot_folder(args.plot, ["timeline"])
     result, (loaded, profile) = analyse(args)
     if args.plot is not None:
-        from simkit.plots.timeline import plot_timeline
-
         figure = plot_timeline(loaded.observed, profile, streams.generator(args.seed, streams.TIMELINE_NULL, 1))
-        figure.savefig(args.plot, dpi=120)
+        save_figures(args.plot, {"timeline": figure}, dpi=120)
     print(json.dumps(result, indent=2) if args.json else format_rows(result))
+    if args.output:
+        write_json(result, args.output)
     return 0
 
 
@@ -92,12 +95,13 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("timeline", help="test a published turnout timeline against the honest null")
     parser.add_argument("path", type=Path, help="config with [observed.timeline], or a station file with --map")
     parser.add_argument("--map", type=Path, help="map (TOML) of the station file's columns and hours")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--plot", type=Path, help="write the figure here (.png, .pdf, .svg)")
-    parser.add_argument("--draws", type=int, default=10_000, help="draws of the simulated null")
+    add_json(parser)
+    add_output(parser, "the --json output to PATH.json")
+    add_plot(parser, "timeline.png: the observed curves inside the honest band")
+    parser.add_argument("--draws", type=int, default=10_000, help="draws of the simulated null (default 10,000)")
     parser.add_argument("--station-draws", type=int, default=200,
-                        help="draws of the station-level null (station files only)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated null")
+                        help="draws of the station-level null (station files only; default 200)")
+    add_seed(parser, 0, "the simulated null")
     parser.add_argument("--interpolation", choices=("linear", "pchip"),
-                        help="shape within Spain's bins (overrides [timeline])")
+                        help="shape within Spain's bins (default: the config's [timeline])")
     parser.set_defaults(func=_cmd_timeline)

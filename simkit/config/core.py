@@ -636,15 +636,28 @@ def _resolve_paths(raw: dict, base_dir: Path) -> None:
                 table[key] = str((base_dir / table[key]).resolve())
 
 
+def set_override(raw: dict, dotted: str, value: Any) -> dict:
+    """``raw`` with one override applied: ``sweep.PATH`` sets the values swept over ``PATH`` (itself dotted:
+    ``sweep.turnout.dispersion``), beside the config's other sweeps; any other path sets that field
+    (:func:`simkit.paths.set_path`). KeyError naming the path when it cannot be set."""
+    head, _, swept = dotted.partition(".")
+    if head != "sweep" or not swept:
+        return set_path(raw, dotted, value)
+    sweep = raw.get("sweep", {})
+    if not isinstance(sweep, dict):
+        raise KeyError(f"sweep: cannot set a field inside a {type(sweep).__name__}")
+    return {**raw, "sweep": {**sweep, swept: value}}
+
+
 def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None,
                  overrides: dict[str, Any] | None = None) -> Config:
     """Validate config text; relative paths (``extends``, data files) are resolved against ``base_dir``."""
     raw = _parse_toml(text, source, base_dir)
     for dotted, value in (overrides or {}).items():
         try:
-            raw = set_path(raw, dotted, value)
+            raw = set_override(raw, dotted, value)
         except KeyError as missing:
-            raise ConfigError([f"{source}: --set {missing.args[0]}"]) from None
+            raise ConfigError([f"{source}: {missing.args[0]}"]) from None
     if base_dir is not None:
         _resolve_paths(raw, base_dir)
     try:

@@ -47,6 +47,7 @@ import xarray as xr
 
 from simkit.engine import run as engine
 from simkit import io, schema
+from simkit.engine import kernels
 from simkit.config.core import Config
 from simkit.errors import InputError
 
@@ -77,7 +78,8 @@ def _replicate_variables(block: xr.Dataset) -> xr.Dataset:
     return block[names].drop_vars(schema.REPLICATE, errors="ignore")
 
 
-def compute_block(config_text: str, point: int, start: int, stop: int, kernel: str = "numpy") -> xr.Dataset:
+def compute_block(config_text: str, point: int, start: int, stop: int,
+                  kernel: str = kernels.DEFAULT_KERNEL) -> xr.Dataset:
     """Task: replicates ``[start, stop)`` of sweep point ``point`` (its sweep dims of length 1) of the run
     of ``config_text``, annotated."""
     run = _prepared(config_text, kernel)
@@ -85,7 +87,7 @@ def compute_block(config_text: str, point: int, start: int, stop: int, kernel: s
 
 
 def write_block(config_text: str, point: int, start: int, stop: int, store: str, markers: str,
-                kernel: str = "numpy") -> int:
+                kernel: str = kernels.DEFAULT_KERNEL) -> int:
     """Task: compute replicates ``[start, stop)`` of sweep point ``point`` and write them into their region
     of the zarr ``store``, then leave the marker ``markers/<point>-<start>-<stop>``. Returns the number of
     replicates written."""
@@ -101,7 +103,8 @@ def write_block(config_text: str, point: int, start: int, stop: int, store: str,
     return stop - start
 
 
-def replicate_rows(config_text: str, point: int, start: int, stop: int, function, kernel: str = "numpy") -> list:
+def replicate_rows(config_text: str, point: int, start: int, stop: int, function,
+                   kernel: str = kernels.DEFAULT_KERNEL) -> list:
     """Task: ``function(election, point, replicate)`` for every replicate of ``[start, stop)`` at sweep
     point ``point``, where ``election`` is that replicate's Dataset (full output with the static variables,
     sweep point selected); returns the concatenated lists ``function`` returns."""

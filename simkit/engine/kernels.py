@@ -1,4 +1,4 @@
-"""Fused compiled kernel for the honest draw of one replicate (``kernel = "numba"``).
+"""The compiled kernel for the honest draw of one replicate (``kernel = "numba"``, the engine's default).
 
 The numpy path (:func:`simkit.engine.run.honest_replicate` with ``simkit.model``) draws each quantity as a
 whole-array numpy call; most of its time goes to numpy's binomial sampler (BTPE, whose set-up is redone for
@@ -29,8 +29,12 @@ What it draws (for ``turnout.model = "logit_normal"`` and ``preferences.model = 
 - ``ballots ~ Binomial(registered, turnout)``, then ``votes ~ Multinomial(ballots, probabilities)`` as
   sequential conditional binomials (counts stream), so votes sum to ballots exactly.
 
-The engine's default stays the numpy path (``kernel = "numpy"``), so that results keep their numbers whatever
-the kernel's samplers become; the forensic nulls draw with these samplers (:mod:`simkit.forensics.nulls.compiled_draws`).
+For every other model (truncated-normal or beta turnout, logistic-normal or truncated-normal preferences,
+any rho != 0) the engine draws turnout and preferences with numpy and hands them to :func:`count_stations`,
+which draws the ballots and the multinomial split (most of the time) with the same samplers.
+
+The numba kernel is the engine's default (:data:`DEFAULT_KERNEL`); ``kernel = "numpy"`` is the reference
+path. The forensic nulls draw with these samplers too (:mod:`simkit.forensics.nulls.compiled_draws`).
 """
 from __future__ import annotations
 
@@ -40,19 +44,22 @@ import numpy as np
 
 from simkit import streams
 from simkit.engine.samplers import (binomial_sample, gamma_constants as _gamma_constants, gamma_sample as _gamma,
-                                    log_factorial_table, normal_sample)
+                                    inline_jit as _jit, log_factorial_table, normal_sample)
 
 import numba
 
 #: kernel names accepted by the engine's ``kernel`` setting
 KERNELS = ("numpy", "numba")
+#: the engine's kernel when none is asked for
+DEFAULT_KERNEL = "numba"
 
 #: rows of one group's states (:func:`replicate_states`): one xoshiro256** state per model component
 TURNOUT_STATE, PREFERENCES_STATE, COUNTS_STATE = 0, 1, 2
 
 
 def supports(turnout_model: str, preference_model: str, rho: float) -> bool:
-    """Whether :func:`honest_stations` implements this model combination (else use the numpy path)."""
+    """Whether :func:`honest_stations` fuses this model combination (else the engine draws turnout and
+    preferences with numpy and the counts with :func:`count_stations`)."""
     return turnout_model == "logit_normal" and preference_model == "dirichlet" and rho == 0.0
 
 
@@ -65,6 +72,30 @@ def replicate_states(seed: int, replicate: int, n_groups: int) -> np.ndarray:
         12 * n_groups, np.uint64).reshape(n_groups, 3, 4)
 
 
+@_jit
+def _multinomial_chain(state, cast, weights, total, votes, station, log_factorials):
+    """``votes[station] ~ Multinomial(cast, weights / total)`` as sequential conditional binomials (the
+    last option takes the rest, so the row sums to ``cast`` exactly); ``weights`` (option,) >= 0 with sum
+    ``total`` > 0. Returns the state."""
+    n_options = weights.shape[0]
+    remaining_ballots = cast
+    remaining_weight = total
+    for option in range(n_options - 1):
+        share = weights[option] / remaining_weight if remaining_weight > 0.0 else 1.0
+        drawn, state = binomial_sample(state, remaining_ballots, share, log_factorials)
+        votes[station, option] = drawn
+        remaining_ballots -= drawn
+        remaining_weight -= weights[option]
+    votes[station, n_options - 1] = remaining_ballots
+    return state
+
+
+@_jit
+def _state_tuple(states, group, row):
+    """The 4-word xoshiro256** state ``states[group, row]`` as a tuple (kept in registers)."""
+    return states[group, row, 0], states[group, row, 1], states[group, row, 2], states[group, row, 3]
+
+
 def _honest_stations_impl(registered, turnout_location, turnout_dispersion, concentration, composition,
                           region_index, states, group_size, log_factorials, ballots, votes):
     n_stations = registered.shape[0]
@@ -72,12 +103,9 @@ def _honest_stations_impl(registered, turnout_location, turnout_dispersion, conc
     gamma_constants = _gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
     weights = np.empty(n_options)
     for group in range(states.shape[0]):
-        turnout_state = (states[group, TURNOUT_STATE, 0], states[group, TURNOUT_STATE, 1],
-                         states[group, TURNOUT_STATE, 2], states[group, TURNOUT_STATE, 3])
-        preferences_state = (states[group, PREFERENCES_STATE, 0], states[group, PREFERENCES_STATE, 1],
-                             states[group, PREFERENCES_STATE, 2], states[group, PREFERENCES_STATE, 3])
-        counts_state = (states[group, COUNTS_STATE, 0], states[group, COUNTS_STATE, 1],
-                        states[group, COUNTS_STATE, 2], states[group, COUNTS_STATE, 3])
+        turnout_state = _state_tuple(states, group, TURNOUT_STATE)
+        preferences_state = _state_tuple(states, group, PREFERENCES_STATE)
+        counts_state = _state_tuple(states, group, COUNTS_STATE)
         for station in range(group * group_size, min((group + 1) * group_size, n_stations)):
             latent, turnout_state = normal_sample(turnout_state)
             turnout = 1.0 / (1.0 + math.exp(-(turnout_location[station] + turnout_dispersion * latent)))
@@ -94,15 +122,25 @@ def _honest_stations_impl(registered, turnout_location, turnout_dispersion, conc
                 for option in range(n_options):
                     weights[option] = composition[region, option]
                     total += weights[option]
-            remaining_ballots = cast
-            remaining_weight = total
-            for option in range(n_options - 1):
-                share = weights[option] / remaining_weight if remaining_weight > 0.0 else 1.0
-                drawn, counts_state = binomial_sample(counts_state, remaining_ballots, share, log_factorials)
-                votes[station, option] = drawn
-                remaining_ballots -= drawn
-                remaining_weight -= weights[option]
-            votes[station, n_options - 1] = remaining_ballots
+            counts_state = _multinomial_chain(counts_state, cast, weights, total, votes, station, log_factorials)
+
+
+def _count_stations_impl(registered, turnout, probabilities, states, group_size, log_factorials, ballots, votes):
+    n_stations, n_options = probabilities.shape
+    weights = np.empty(n_options)
+    for group in range(states.shape[0]):
+        counts_state = _state_tuple(states, group, COUNTS_STATE)
+        for station in range(group * group_size, min((group + 1) * group_size, n_stations)):
+            cast, counts_state = binomial_sample(counts_state, registered[station], turnout[station], log_factorials)
+            ballots[station] = cast
+            total = 0.0
+            for option in range(n_options):
+                weights[option] = probabilities[station, option]
+                total += weights[option]
+            counts_state = _multinomial_chain(counts_state, cast, weights, total, votes, station, log_factorials)
+
+
+_count_stations_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_count_stations_impl)
 
 
 _honest_stations_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_honest_stations_impl)
@@ -170,11 +208,47 @@ def honest_stations(registered: np.ndarray, turnout_location: np.ndarray, turnou
     turnout_location = np.ascontiguousarray(turnout_location, dtype=np.float64)
     composition = np.ascontiguousarray(composition, dtype=np.float64)
     region_index = np.ascontiguousarray(region_index, dtype=np.int64)
-    n_stations, n_options = registered.shape[0], composition.shape[1]
-    n_groups = len(streams.station_groups(n_stations))
+    n_stations = registered.shape[0]
     if turnout_location.shape != (n_stations,) or region_index.shape != (n_stations,):
         raise ValueError(f"turnout_location and region_index must have shape (station,) = ({n_stations},), "
                          f"got {turnout_location.shape} and {region_index.shape}")
+    ballots, votes = _outputs(n_stations, composition.shape[1], states, ballots, votes)
+    _honest_stations_jit(registered, turnout_location, float(turnout_dispersion), float(concentration),
+                         composition, region_index, states, streams.STATION_GROUP_SIZE,
+                         log_factorial_table(int(registered.max(initial=0))), ballots, votes)
+    return ballots, votes
+
+
+def count_stations(registered: np.ndarray, turnout: np.ndarray, probabilities: np.ndarray, states: np.ndarray,
+                   ballots: np.ndarray | None = None, votes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The counts of one replicate given each station's turnout share and ballot probabilities, drawn by the
+    kernel's samplers: ``ballots ~ Binomial(registered, turnout)``, ``votes ~ Multinomial(ballots,
+    probabilities)`` (sequential conditional binomials); the compiled half of the models that
+    :func:`honest_stations` does not fuse (the engine draws their turnout and preferences with numpy).
+
+    ``registered`` (station,) int64; ``turnout`` (station,) float64 in [0, 1]; ``probabilities``
+    (station, option) float64 >= 0 with positive rows (normalised here); ``states`` (group, 3, 4) uint64
+    (:func:`replicate_states`): group g's counts draw from ``states[g, COUNTS_STATE]`` alone; ``ballots``,
+    ``votes`` optional outputs as in :func:`honest_stations`. Returns ``(ballots, votes)``, int64 counts,
+    rows of ``votes`` summing to ``ballots``.
+    """
+    registered = np.ascontiguousarray(registered, dtype=np.int64)
+    turnout = np.ascontiguousarray(turnout, dtype=np.float64)
+    probabilities = np.ascontiguousarray(probabilities, dtype=np.float64)
+    n_stations = registered.shape[0]
+    if turnout.shape != (n_stations,) or probabilities.ndim != 2 or probabilities.shape[0] != n_stations:
+        raise ValueError(f"turnout must have shape (station,) and probabilities (station, option), station = "
+                         f"{n_stations}; got {turnout.shape} and {probabilities.shape}")
+    ballots, votes = _outputs(n_stations, probabilities.shape[1], states, ballots, votes)
+    _count_stations_jit(registered, turnout, probabilities, states, streams.STATION_GROUP_SIZE,
+                        log_factorial_table(int(registered.max(initial=0))), ballots, votes)
+    return ballots, votes
+
+
+def _outputs(n_stations: int, n_options: int, states: np.ndarray, ballots: np.ndarray | None,
+             votes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Check ``states`` against the station groups and return the output arrays, allocated when None."""
+    n_groups = len(streams.station_groups(n_stations))
     if states.shape != (n_groups, 3, 4) or states.dtype != np.uint64 or not states.flags.c_contiguous:
         raise ValueError(f"states must be a C-contiguous ({n_groups}, 3, 4) uint64 array (replicate_states), "
                          f"got {states.dtype} {states.shape}")
@@ -186,14 +260,12 @@ def honest_stations(registered: np.ndarray, turnout_location: np.ndarray, turnou
         if array.shape != shape or array.dtype != np.int64 or not array.flags.c_contiguous:
             raise ValueError(f"{name} must be a C-contiguous int64 array of shape {shape}, "
                              f"got {array.dtype} {array.shape}")
-    _honest_stations_jit(registered, turnout_location, float(turnout_dispersion), float(concentration),
-                         composition, region_index, states, streams.STATION_GROUP_SIZE,
-                         log_factorial_table(int(registered.max(initial=0))), ballots, votes)
     return ballots, votes
 
 
 def warm_up() -> None:
     """Compile the kernel (or load it from numba's on-disk cache) on a one-station election, so that the
     first real call is not timed with the compilation (benchmarks call this first)."""
-    honest_stations(np.array([10]), np.zeros(1), 0.5, 10.0, np.full((1, 2), 0.5), np.zeros(1, np.int64),
-                    replicate_states(0, 0, 1))
+    states = replicate_states(0, 0, 1)
+    honest_stations(np.array([10]), np.zeros(1), 0.5, 10.0, np.full((1, 2), 0.5), np.zeros(1, np.int64), states)
+    count_stations(np.array([10]), np.full(1, 0.5), np.full((1, 2), 0.5), states)

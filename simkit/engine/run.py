@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
@@ -33,8 +34,10 @@ from simkit.model.preferences import PreferencePlan, draw_preferences
 from simkit.model.turnout import turnout_from_latent, turnout_locations
 from simkit.outputs import KIND_ATTR, SIMULATION
 from simkit.engine.parallel import KeyedPool, choose, chunks
+from simkit.progress import progress_bar
 
 DEFAULT_BLOCK_SIZE = 32  #: replicates per block (memory ≈ block × stations × options × 8 bytes per sweep point)
+DEFAULT_KERNEL = kernels.DEFAULT_KERNEL  #: the random-draw kernel when none is named (see :mod:`simkit.engine.kernels`)
 
 
 @dataclass(frozen=True)
@@ -95,40 +98,58 @@ def make_plan(cfg: Config, electorate: Electorate) -> Plan:
 
 
 def fused(plan: Plan, kernel: str) -> bool:
-    """Whether ``kernel`` draws this plan's honest elections with the fused numba kernel (it supports
-    logit-normal turnout with Dirichlet preferences at rho = 0; the numpy path draws the rest)."""
+    """Whether ``kernel`` draws this plan's honest elections with the fused numba kernel (it fuses
+    logit-normal turnout with Dirichlet preferences at rho = 0; for the other models the numba kernel draws
+    the counts and numpy the turnout and preferences)."""
     return kernel == "numba" and kernels.supports(plan.config.turnout.model, plan.preferences.model,
                                                    plan.preferences.rho)
 
 
+def kernel_draws(plan: Plan, kernel: str) -> str:
+    """What draws a plan's honest elections under ``kernel``, as recorded in a result's attrs."""
+    if kernel == "numpy":
+        return "numpy"
+    if fused(plan, kernel):
+        return "numba (fused: turnout, preferences and counts)"
+    return "numba counts; numpy turnout and preferences"
+
+
 def honest_replicate(plan: Plan, electorate: Electorate, seed: int, replicate: int,
-                     kernel: str = "numpy") -> tuple[np.ndarray, np.ndarray]:
+                     kernel: str = DEFAULT_KERNEL) -> tuple[np.ndarray, np.ndarray]:
     """One honest election: ``ballots`` (station,) and ``votes`` (station, option), int64.
 
-    ``kernel = "numba"`` draws it with :func:`simkit.engine.kernels.honest_stations` where that supports the model
-    (logit-normal turnout, Dirichlet preferences, rho = 0), the numpy path elsewhere."""
+    ``kernel = "numba"`` (default) draws it with :func:`simkit.engine.kernels.honest_stations` where that fuses the
+    model (logit-normal turnout, Dirichlet preferences, rho = 0); for the other models turnout and
+    preferences come from the numpy streams and the counts from :func:`simkit.engine.kernels.count_stations`.
+    ``kernel = "numpy"`` draws everything with numpy (the reference path)."""
     turnout_cfg = plan.config.turnout
     n_regions = len(electorate.region_names)
     region_shift = plan.preferences.regional_sd * streams.generator(
         seed, replicate, 0, streams.REGIONAL).standard_normal(n_regions)
+    groups = streams.station_groups(electorate.n_stations)
+    states = kernels.replicate_states(seed, replicate, len(groups)) if kernel == "numba" else None
     if fused(plan, kernel):
         return kernels.honest_stations(
             electorate.registered, plan.turnout_location, turnout_cfg.dispersion, plan.preferences.dispersion,
-            plan.preferences.regional_composition(region_shift), electorate.region_index,
-            kernels.replicate_states(seed, replicate, len(streams.station_groups(electorate.n_stations))))
-    ballots = np.empty(electorate.n_stations, dtype=np.int64)
-    votes = np.empty((electorate.n_stations, len(plan.preferences.shares)), dtype=np.int64)
-    for group, stations in enumerate(streams.station_groups(electorate.n_stations)):
+            plan.preferences.regional_composition(region_shift), electorate.region_index, states)
+    turnout = np.empty(electorate.n_stations)
+    probabilities = np.empty((electorate.n_stations, len(plan.preferences.shares)))
+    for group, stations in enumerate(groups):
         latent = streams.generator(seed, replicate, group, streams.TURNOUT).standard_normal(
             stations.stop - stations.start)
-        turnout = turnout_from_latent(turnout_cfg.model, plan.turnout_location[stations],
-                                      turnout_cfg.dispersion, latent)
-        probabilities = draw_preferences(plan.preferences,
-                                         streams.generator(seed, replicate, group, streams.PREFERENCES),
-                                         electorate.region_index[stations], region_shift, latent)
+        turnout[stations] = turnout_from_latent(turnout_cfg.model, plan.turnout_location[stations],
+                                                turnout_cfg.dispersion, latent)
+        probabilities[stations] = draw_preferences(plan.preferences,
+                                                   streams.generator(seed, replicate, group, streams.PREFERENCES),
+                                                   electorate.region_index[stations], region_shift, latent)
+    if states is not None:
+        return kernels.count_stations(electorate.registered, turnout, probabilities, states)
+    ballots = np.empty(electorate.n_stations, dtype=np.int64)
+    votes = np.empty(probabilities.shape, dtype=np.int64)
+    for group, stations in enumerate(groups):
         ballots[stations], votes[stations] = draw_counts(
             streams.generator(seed, replicate, group, streams.COUNTS),
-            electorate.registered[stations], turnout, probabilities)
+            electorate.registered[stations], turnout[stations], probabilities[stations])
     return ballots, votes
 
 
@@ -181,7 +202,7 @@ class Run:
     seed: int
     replicates: int
     keep: str
-    kernel: str = "numpy"  #: "numpy" or "numba" (see :mod:`simkit.engine.kernels`)
+    kernel: str = DEFAULT_KERNEL  #: "numba" or "numpy" (see :mod:`simkit.engine.kernels`)
     count_matched: str = ""  #: JSON record of the count-matched scenarios' solution (:func:`count_match.resolve`)
 
     @property
@@ -197,8 +218,8 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
             kernel: str | None = None, source: str = "config") -> Run:
     """Resolve a config for running: apply run overrides, solve its count-matched scenarios once
     (:func:`simkit.polls.count_match.resolve`; ``source`` names the config in its errors), build the electorate
-    and the sweep plans. ``kernel``: "numpy" (default) or "numba" (:mod:`simkit.engine.kernels`)."""
-    kernel = kernel or "numpy"
+    and the sweep plans. ``kernel``: "numba" (default) or "numpy" (:mod:`simkit.engine.kernels`)."""
+    kernel = kernel or DEFAULT_KERNEL
     if kernel not in kernels.KERNELS:
         raise InputError(f"kernel: must be one of {', '.join(kernels.KERNELS)}, got {kernel!r}")
     run_fields = {"replicates": replicates, "seed": seed, "keep": keep}
@@ -207,7 +228,7 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
         raw = cfg.raw()
         raw["run"] = {**raw["run"], **updates}
         cfg = parse_config(tomli_w.dumps(raw), source="run options")  # validates the overridden values
-    cfg, count_matched = count_match.resolve(cfg, source)
+    cfg, count_matched = count_match.resolve(cfg, kernel, source)
     electorate = build_electorate(cfg.electorate)
     plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel, count_matched)
@@ -341,6 +362,15 @@ def static_dataset(run: Run) -> xr.Dataset:
     return xr.Dataset(data_vars, coords=coords, attrs=provenance(run))
 
 
+def kernel_draws_record(run: Run) -> str:
+    """JSON: what drew the honest elections of each sweep point (flat C-order index) and scenario, as
+    ``"point/scenario"`` keys (:func:`kernel_draws`), and what drew the manipulations and the voting timeline
+    (numpy whatever the kernel: they are applied after the honest draw and cost little)."""
+    honest = {f"{point}/{scenario.name}": kernel_draws(scenario.honest or plan, run.kernel)
+              for point, plan in enumerate(run.plans) for scenario in plan.scenarios}
+    return json.dumps({"honest": honest, "manipulation": "numpy", "timeline": "numpy"})
+
+
 def provenance(run: Run) -> dict:
     import scipy
 
@@ -358,6 +388,7 @@ def provenance(run: Run) -> dict:
         "leader": run.config.leader,
         "station_group_size": streams.STATION_GROUP_SIZE,
         "kernel": run.kernel,
+        "kernel_draws": kernel_draws_record(run),
         "execution": "local",
         "simkit_version": __version__,
         "numpy_version": np.__version__,
@@ -400,19 +431,28 @@ def iter_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | N
         yield from pool.map(blocks)
 
 
+def annotated_blocks(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None,
+                     progress: bool = False) -> Iterator[xr.Dataset]:
+    """:func:`iter_blocks` with units and descriptions (:func:`annotate`), counted on a progress bar on stderr
+    when ``progress`` (shown for runs longer than two seconds)."""
+    with progress_bar(run.replicates, enabled=progress) as bar:
+        for block in iter_blocks(run, block_size, workers):
+            bar.update(block.sizes[schema.REPLICATE])
+            yield annotate(block, run.config)
+
+
+def simulate_run(run: Run, block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None,
+                 progress: bool = False) -> xr.Dataset:
+    """A prepared run (:func:`prepare`) simulated in memory: the Dataset of :func:`simulate`."""
+    parts = list(annotated_blocks(run, block_size, workers, progress))
+    dynamic = xr.concat(parts, dim=schema.REPLICATE) if len(parts) > 1 else parts[0]
+    return annotate(xr.merge([static_dataset(run), dynamic], combine_attrs="override"), run.config)
+
+
 def simulate(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
              block_size: int = DEFAULT_BLOCK_SIZE, workers: int | None = None, progress: bool = False,
              kernel: str | None = None) -> xr.Dataset:
     """Simulate ``replicates`` elections of ``cfg`` in memory and return the Dataset (see :mod:`simkit.schema`).
-    ``kernel``: "numpy" (default) or "numba" (see :mod:`simkit.engine.kernels`); recorded in the attrs.
+    ``kernel``: "numba" (default) or "numpy" (see :mod:`simkit.engine.kernels`); recorded in the attrs.
     Count-matched scenarios are solved first (:func:`prepare`)."""
-    from simkit.progress import progress_bar
-
-    run = prepare(cfg, replicates, seed, keep, kernel)
-    with progress_bar(run.replicates, enabled=progress) as bar:
-        parts = []
-        for block in iter_blocks(run, block_size, workers):
-            parts.append(block)
-            bar.update(block.sizes[schema.REPLICATE])
-    dynamic = xr.concat(parts, dim=schema.REPLICATE) if len(parts) > 1 else parts[0]
-    return annotate(xr.merge([static_dataset(run), dynamic], combine_attrs="override"), run.config)
+    return simulate_run(prepare(cfg, replicates, seed, keep, kernel), block_size, workers, progress)

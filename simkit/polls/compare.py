@@ -769,9 +769,10 @@ def scenario_polls(cfg, polls: list) -> dict[str, list]:
 
 def compare_config(cfg, *, replicates: int | None = None, seed: int | None = None, ds: xr.Dataset | None = None,
                    source: str = "config", history: Path | str | None = DEFAULT_HISTORY,
-                   ledger_points: int | None = None) -> Comparison:
+                   ledger_points: int | None = None, progress: bool = False) -> Comparison:
     """The whole comparison for a config: check its poll designs against the electorate, simulate
-    ``replicates`` elections with full station-level output (unless ``ds`` gives them) and compare every
+    ``replicates`` elections with full station-level output (unless ``ds`` gives them; a progress bar on
+    stderr with ``progress``) and compare every
     ``[[exit_poll]]`` and ``[[quick_count]]`` with the official count of ``[observed]``, under the
     total-survey-error baseline of the ``history`` table (None: sampling error only).
 
@@ -794,7 +795,7 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
         if problems:
             raise InputError(f"{source}: {problems[0]}")
     if ds is None:
-        ds = simulate(cfg, replicates=replicates, seed=seed, keep="full")
+        ds = simulate(cfg, replicates=replicates, seed=seed, keep="full", progress=progress)
     observed = cfg.observed
     turnout = 100.0 * observed.ballots / observed.registered if observed.ballots and observed.registered else None
     comparison = compare_polls(ds, polls, incumbent=cfg.leader, invalid=invalid, official=dict(observed.votes) or None,

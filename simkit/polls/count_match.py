@@ -16,8 +16,8 @@ text reruns to the same numbers. A scenario that already has ``solved_honest`` i
 
 The solver is a fixed point on pilot simulations: replicates ``0 .. PILOT_REPLICATES - 1`` of the run's
 seed, whatever the run's size, block size or workers (common random numbers: every iteration sees the same
-draws, which are also the run's first replicates), drawn in one process with the numpy kernel, so the
-solution depends on the config and the seed only. Each sweep point is warm-started from the previous
+draws, which are also the run's first replicates), drawn in one process with the run's kernel, so the
+solution depends on the config, the seed and the kernel only. Each sweep point is warm-started from the previous
 point's solution: regional turnout means move on the logit scale by the logit gap between official and
 pilot turnout, shares multiplicatively by official / pilot. A figure still off by more than
 :data:`TOLERANCE` after :data:`MAX_ITERATIONS` (e.g. coercion that alone pushes turnout above the official
@@ -44,21 +44,25 @@ MAX_ITERATIONS = 12
 FLOOR = 1e-4
 
 
-def fingerprint(cfg) -> str:
+def fingerprint(cfg, kernel: str) -> str:
     """What a solution depends on: a SHA-256 (16 hex digits) of ``cfg`` without its solutions and without
-    ``run.replicates`` and ``run.keep`` (the pilot's size and output are fixed), so a seed, sweep, observed
-    figure or model changed since the solve invalidates it."""
+    ``run.replicates`` and ``run.keep`` (the pilot's size and output are fixed), and of the pilot's
+    ``kernel``, so a seed, sweep, observed figure, model or kernel changed since the solve invalidates it.
+    The numpy kernel adds nothing to the hash: solutions made before the kernel was part of it were solved
+    with numpy, and they stay valid."""
     raw = cfg.raw()
+    if kernel != "numpy":
+        raw["pilot_kernel"] = kernel
     raw["run"] = {key: value for key, value in raw["run"].items() if key not in ("replicates", "keep")}
     raw["scenario"] = [{key: value for key, value in scenario.items() if key not in ("solved_honest", "solved_for")}
                        for scenario in raw.get("scenario", [])]
     return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _unsolved(cfg) -> list:
+def _unsolved(cfg, kernel: str) -> list:
     """The scenarios of ``cfg`` to solve: count-matched, without a ``solved_honest`` solution for this very
-    config and seed (:func:`fingerprint`)."""
-    key = fingerprint(cfg)
+    config, seed and kernel (:func:`fingerprint`)."""
+    key = fingerprint(cfg, kernel)
     return [scenario for scenario in cfg.scenarios()
             if scenario.match_observed and (not scenario.solved_honest or scenario.solved_for != key)]
 
@@ -160,10 +164,10 @@ def _honest_parameters(cfg) -> dict:
             **{f"preferences.shares.{name}": v for name, v in cfg.preferences.shares.items()}}
 
 
-def solve(cfg, scenario_name: str, seed: int, source: str = "config", start: dict | None = None):
+def solve(cfg, scenario_name: str, seed: int, kernel: str, source: str = "config", start: dict | None = None):
     """The config (sweep dropped, only ``scenario_name`` kept) whose manipulated count matches
-    ``[observed]``, and the figures its pilot reaches (fractions). ``start``: honest parameters to begin
-    from (dotted assignments; default the config's own)."""
+    ``[observed]`` on pilots drawn with ``kernel``, and the figures its pilot reaches (fractions).
+    ``start``: honest parameters to begin from (dotted assignments; default the config's own)."""
     from simkit.engine.run import simulate
 
     targets = _targets(cfg)
@@ -171,7 +175,7 @@ def solve(cfg, scenario_name: str, seed: int, source: str = "config", start: dic
     if start:
         current = current.at(start)
     for _ in range(MAX_ITERATIONS):
-        pilot = simulate(current, replicates=PILOT_REPLICATES, seed=seed, keep="summary", workers=1, kernel="numpy")
+        pilot = simulate(current, replicates=PILOT_REPLICATES, seed=seed, keep="summary", workers=1, kernel=kernel)
         achieved = _achieved(pilot, current)
         worst = max(targets, key=lambda key: abs(achieved[key] - targets[key]))
         if abs(achieved[worst] - targets[worst]) * 100 <= TOLERANCE:
@@ -182,19 +186,20 @@ def solve(cfg, scenario_name: str, seed: int, source: str = "config", start: dic
                      f"closer than {100 * achieved[worst]:.2f}%")
 
 
-def resolve(cfg, source: str = "config"):
+def resolve(cfg, kernel: str, source: str = "config"):
     """``cfg`` with every count-matched scenario's honest parameters solved (``solved_honest``: one table
     of dotted assignments per sweep point, C order), and the record of the solution as JSON text
     (``""`` when no scenario is count-matched): ``pilot_replicates``, ``pilot_seed``, ``tolerance_points``
     and ``solved``, one entry per matched scenario and sweep point with ``scenario``, ``point`` (the swept
     values), ``parameters`` (the solved honest parameters) and ``pilot`` (the figures the pilot reached, in
-    percent; None for a solution the config already gave). The run's ``[run] seed`` seeds the pilot.
+    percent; None for a solution the config already gave). The run's ``[run] seed`` seeds the pilot, drawn
+    with the run's ``kernel`` (so that its replicates are the run's first ones).
     ``solved_for`` (:func:`fingerprint`) marks each solution with the config it was solved for: a stale one
-    (seed, sweep, observed figures or honest model changed since) is solved again."""
+    (seed, sweep, observed figures, honest model or kernel changed since) is solved again."""
     matched = [scenario for scenario in cfg.scenarios() if scenario.match_observed]
     if not matched:
         return cfg, ""
-    unsolved = {scenario.name for scenario in _unsolved(cfg)}
+    unsolved = {scenario.name for scenario in _unsolved(cfg, kernel)}
     points = cfg.sweep_points()
     solutions = {scenario.name: [] if scenario.name in unsolved else list(scenario.solved_honest)
                  for scenario in matched}
@@ -203,14 +208,15 @@ def resolve(cfg, source: str = "config"):
         at_point = cfg.at(point)
         for name in sorted(unsolved, key=[s.name for s in matched].index):
             warm = solutions[name][-1] if solutions[name] else None
-            single, achieved = solve(at_point, name, cfg.run.seed, source, warm)
+            single, achieved = solve(at_point, name, cfg.run.seed, kernel, source, warm)
             solutions[name].append(_honest_parameters(single))
             pilots[name, index] = {key: 100 * value for key, value in achieved.items()}
     resolved = cfg.model_copy(update={"scenario": [
-        scenario.model_copy(update={"solved_honest": solutions[scenario.name], "solved_for": fingerprint(cfg)})
+        scenario.model_copy(update={"solved_honest": solutions[scenario.name], "solved_for": fingerprint(cfg, kernel)})
         if scenario.match_observed
         else scenario for scenario in cfg.scenarios()]})
-    record = {"pilot_replicates": PILOT_REPLICATES, "pilot_seed": cfg.run.seed, "tolerance_points": TOLERANCE,
+    record = {"pilot_replicates": PILOT_REPLICATES, "pilot_seed": cfg.run.seed, "pilot_kernel": kernel,
+              "tolerance_points": TOLERANCE,
               "solved": [{"scenario": scenario.name, "point": point,
                           "parameters": solutions[scenario.name][index],
                           "pilot": pilots.get((scenario.name, index))}

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import InputError
+from ..forensics.defaults import NULL_DRAWS
 from . import analyses, provenance, sections
 from .document import Document
 from .catalogue import DETECTS
@@ -20,7 +21,7 @@ __all__ = ["build", "write", "check_output", "Document", "FORMATS"]
 
 FORMATS = ("html", "md")
 #: defaults of the forensic part (as ``simkit forensics``: textbook or simulated null, draws, power replicates)
-NULL, DRAWS, POWER = "simulated", 1000, 5
+NULL, DRAWS, POWER = "simulated", NULL_DRAWS, 5
 #: steps after the simulation, for the progress bar
 STEPS = ("polls", "forensics", "figures and text")
 
@@ -41,14 +42,15 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
           map: str | Path | None = None, replicates: int | None = None, seed: int | None = None,
           tests: list[str] | None = None, null: str = NULL, draws: int = DRAWS, power: int = POWER,
           command: str | None = None, output: str | Path | None = None, format: str = "html",
-          progress: bool = False) -> Document:
+          progress: bool = False, overrides: dict | None = None) -> Document:
     """Run the analyses the inputs allow and assemble the report.
 
     ``config``: a simkit config (simulation, polls against ``[observed]``, scenarios); ``returns`` with
     ``preset`` or ``map``: station returns for the forensic tests (``returns`` None with a preset: the preset's
     file in the shared data folder). ``replicates``/``seed`` default to the config's (seed 0 without one);
     ``tests``, ``null``, ``draws``, ``power`` as in ``simkit forensics``. ``command`` and ``output`` are recorded
-    in the provenance (the command that reproduces the report).
+    in the provenance (the command that reproduces the report). ``overrides``: dotted config fields set over
+    the file's (:func:`simkit.config.core.load_config`).
     """
     from simkit.config.core import load_config
     from ..progress import progress_bar
@@ -56,7 +58,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     if config is None and returns is None and preset is None:
         raise InputError("report: give a CONFIG, or --returns with --preset/--map (or both)")
     has_returns = returns is not None or preset is not None or map is not None
-    cfg = load_config(Path(config)) if config is not None else None
+    cfg = load_config(Path(config), overrides) if config is not None else None
     returns_ds = analyses.load(Path(returns) if returns else None, preset, Path(map) if map else None) \
         if has_returns else None
     seed = seed if seed is not None else (cfg.run.seed if cfg is not None else 0)

@@ -1,0 +1,202 @@
+"""What a command reads and writes: a config with its ``--set``/``--sweep`` overrides (a problem an override
+causes is blamed on the flag, not on the file), a saved result's stored config, the part of a simulated result
+that ``--scenario`` and ``--point`` choose, ``-o PATH.json`` reports and ``--plot DIR`` folders of figures."""
+from __future__ import annotations
+
+import argparse
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import xarray as xr
+
+from simkit import schema
+from simkit.cli.arguments import Override, overrides
+from simkit.config.core import Config, ConfigError, load_config, parse_config
+from simkit.errors import InputError
+from simkit.io import FORMATS, open_result, write_text
+from simkit.outputs import claim_output, is_json_report
+
+
+def _related(location: str, path: str) -> bool:
+    """Whether a problem at dotted ``location`` concerns the field at ``path`` (one lies within the other)."""
+    return location == path or location.startswith(path + ".") or path.startswith(location + ".")
+
+
+def blame(problem: str, source: str, flags: list[Override]) -> str:
+    """``problem`` (``source: location: message``) as the flag's problem when it lies in a field a flag set:
+    ``--set tunout.mean=0.3 (on x.toml): tunout: unknown field``; else unchanged."""
+    prefix = f"{source}: "
+    if not problem.startswith(prefix):
+        return problem
+    message = problem[len(prefix):]
+    location = message.split(": ", 1)[0].split("=", 1)[0]
+    for flag in reversed(flags):
+        if _related(location, flag.path):
+            return f"{flag.flag} {flag.text} (on {source}): {message}"
+    return problem
+
+
+def _is_result(path: Path) -> bool:
+    return path.suffix.lower() in FORMATS
+
+
+def _load(path: Path, values: dict, source: str) -> Config:
+    """A config file, or a saved result whose resolved config (in its attrs) is rerun bit for bit."""
+    if not _is_result(path):
+        return load_config(path, values)
+    attrs = open_result(path).attrs
+    if "simkit_config" not in attrs:
+        raise InputError(f"{path}: not a simkit result (no simkit_config attribute)")
+    return parse_config(attrs["simkit_config"], source=source, overrides=values)
+
+
+@contextmanager
+def blamed_on_flags(source: str, flags: list[Override]) -> Iterator[None]:
+    """Re-raise a :class:`ConfigError` of the config ``source`` with each problem an override caused blamed on
+    its flag (:func:`blame`)."""
+    try:
+        yield
+    except ConfigError as error:
+        raise ConfigError([blame(problem, source, flags) for problem in error.problems]) from None
+
+
+def override_values(flags: list[Override]) -> dict:
+    """The ``overrides`` argument of :func:`simkit.config.core.load_config`: dotted path → value."""
+    return {flag.path: flag.value for flag in flags}
+
+
+def result_kernel(path: Path) -> str | None:
+    """The kernel a saved result was drawn with (its rerun uses it, so that it reproduces the result), or
+    None for a config file; results from before the kernel was recorded were drawn with numpy."""
+    return open_result(path).attrs.get("kernel", "numpy") if _is_result(path) else None
+
+
+def config_from(path: Path, args: argparse.Namespace) -> Config:
+    """The config at ``path`` (a config file or a saved result) with the command's ``--set`` and ``--sweep``."""
+    flags = overrides(args)
+    source = f"{path} (stored config)" if _is_result(path) else str(path)
+    with blamed_on_flags(source, flags):
+        return _load(path, override_values(flags), source)
+
+
+# -- choosing a part of a simulated result -------------------------------------------------------------------
+
+def sweep_dims(ds: xr.Dataset) -> list[str]:
+    """The sweep dims of a simulated result (those of ``total_ballots`` beyond scenario and replicate), in order."""
+    if "total_ballots" not in ds:
+        return []
+    return [dim for dim in ds["total_ballots"].dims if dim not in (schema.SCENARIO, schema.REPLICATE)]
+
+
+def sweep_points(ds: xr.Dataset) -> list[str]:
+    """Each sweep point as ``path=value, ...``, by flat index (C order of the sweep dims)."""
+    dims = sweep_dims(ds)
+    points = [""]
+    for dim in dims:
+        points = [f"{point}, {dim}={value:g}".lstrip(", ") for point in points for value in ds[dim].values]
+    return points
+
+
+def _scenario(ds: xr.Dataset, chosen: str | None, source: str, every: bool) -> int | None:
+    if schema.SCENARIO not in ds.dims:
+        if chosen is not None:
+            raise InputError(f"--scenario {chosen}: {source} has no scenarios (not a simulated result)")
+        return None
+    names = [str(name) for name in ds[schema.SCENARIO].values]
+    if chosen is None and every:
+        return None
+    if chosen is None:
+        if len(names) > 1:
+            raise InputError(f"{source}: holds {len(names)} scenarios; choose one with --scenario: "
+                             f"{', '.join(names)}")
+        return 0
+    if chosen not in names:
+        raise InputError(f"--scenario {chosen}: not a scenario of {source}: {', '.join(names)}")
+    return names.index(chosen)
+
+
+def _point(ds: xr.Dataset, chosen: int | None, source: str, every: bool) -> dict[str, int]:
+    dims = sweep_dims(ds)
+    points = sweep_points(ds)
+    listing = "; ".join(f"{k}: {point}" for k, point in enumerate(points))
+    if not dims:
+        if chosen not in (None, 0):
+            raise InputError(f"--point {chosen}: {source} has no sweep (one point, 0)")
+        return {}
+    if chosen is None and every:
+        return {}
+    if chosen is None:
+        if len(points) > 1:
+            raise InputError(f"{source}: holds {len(points)} sweep points; choose one with --point: {listing}")
+        chosen = 0
+    if chosen >= len(points):
+        raise InputError(f"--point {chosen}: outside 0..{len(points) - 1} ({source}: {listing})")
+    shape = [ds.sizes[dim] for dim in dims]
+    positions = []
+    for size in reversed(shape):
+        positions.append(chosen % size)
+        chosen //= size
+    return dict(zip(dims, reversed(positions)))
+
+
+def choose(ds: xr.Dataset, args: argparse.Namespace, source: str, every: bool = False) -> dict[str, int]:
+    """Positions along the scenario and sweep dims of a simulated result chosen by ``--scenario`` and
+    ``--point``: a dim with one entry needs no choice; with more, a missing choice is a one-line error listing
+    the choices (never a silent first), or with ``every`` that dim is left whole. Empty for data without those
+    dims (real returns)."""
+    positions = _point(ds, args.point, source, every)
+    scenario = _scenario(ds, args.scenario, source, every)
+    if scenario is not None:
+        positions[schema.SCENARIO] = scenario
+    return positions
+
+
+def describe(ds: xr.Dataset, positions: dict[str, int]) -> str:
+    """What ``positions`` chose, for the output: ``scenario honest, turnout.dispersion=0.3``."""
+    parts = [f"scenario {ds[schema.SCENARIO].values[positions[schema.SCENARIO]]}"] if schema.SCENARIO in positions \
+        else []
+    parts += [f"{dim}={ds[dim].values[k]:g}" for dim, k in positions.items() if dim != schema.SCENARIO]
+    return ", ".join(parts)
+
+
+# -- JSON outputs --------------------------------------------------------------------------------------------
+
+def claim_json(args: argparse.Namespace, kind: str, keys: tuple[str, ...], inputs: list) -> None:
+    """``-o PATH.json`` of a command whose file output is its ``--json`` output (:func:`simkit.outputs.claim_output`;
+    an existing file is replaced with ``--overwrite`` only when it holds the command's JSON keys)."""
+    if args.output is None:
+        return
+    if args.output.suffix.lower() != ".json":
+        raise InputError(f"{args.output}: -o: must end in .json (the file holds what --json prints)")
+    claim_output(args.output, kind, overwrite=args.overwrite, inputs=inputs, recognise=is_json_report(keys))
+
+
+def write_json(payload: dict, path: Path) -> None:
+    write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", path)
+
+
+# -- --plot DIR ----------------------------------------------------------------------------------------------
+
+def check_plot_folder(plot: Path | None, names: list[str]) -> None:
+    """``--plot DIR``: a folder (made if absent) where the figures ``names`` (``NAME.png``) can be written;
+    checked before any work starts."""
+    if plot is None:
+        return
+    if plot.exists() and not plot.is_dir():
+        raise InputError(f"--plot {plot}: exists and is not a folder (give a folder for the figures)")
+    for name in names:
+        if (plot / f"{name}.png").is_dir():
+            raise InputError(f"--plot {plot / f'{name}.png'}: is a folder, cannot write the figure there")
+    parent = next((p for p in plot.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise InputError(f"--plot {plot}: {parent} is not a folder")
+
+
+def save_figures(plot: Path, figures: dict, dpi: int = 100) -> None:
+    """Each figure of ``figures`` (name → matplotlib Figure, None skipped) as ``plot/NAME.png``."""
+    plot.mkdir(parents=True, exist_ok=True)
+    for name, fig in figures.items():
+        if fig is not None:
+            fig.savefig(plot / f"{name}.png", dpi=dpi)

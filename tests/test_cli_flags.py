@@ -1,0 +1,313 @@
+"""The flags every command shares: sweeps from the command line, choosing a scenario and sweep point of a saved
+result, ``-o``/``--json``/``--plot DIR`` where they were missing, one default of ``--draws`` per meaning, help on
+every flag, ``--version``, and errors blamed on the flag that caused them."""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+import tomli_w
+import xarray as xr
+
+import simkit
+from simkit import progress
+from simkit.cli.arguments import CLUSTER_FLAGS, as_flags
+from simkit.cli.main import build_parser, main
+from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
+from simkit.engine.summary import format_summary
+
+from conftest import small_config_dict
+
+
+def write_config(tmp_path, raw, name="x.toml"):
+    path = tmp_path / name
+    path.write_text(tomli_w.dumps(raw))
+    return path
+
+
+def one_line_error(capsys, code) -> str:
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+@pytest.fixture
+def config(tmp_path):
+    return write_config(tmp_path, small_config_dict(replicates=5))
+
+
+@pytest.fixture
+def scenarios_config(tmp_path):
+    """Two scenarios (honest, stuffing) on the small election."""
+    raw = small_config_dict(replicates=5)
+    raw["manipulation"] = [{"name": "stuff", "kind": "ballot_stuffing", "beneficiary": "a", "f_incremental": 0.6,
+                            "f_extreme": 0.0, "theta": 0.3, "alpha": 1.5}]
+    raw["scenario"] = [{"name": "honest"}, {"name": "stuffing", "manipulations": ["stuff"]}]
+    return write_config(tmp_path, raw, "s.toml")
+
+
+@pytest.fixture
+def swept_result(tmp_path, scenarios_config):
+    """A result with 2 scenarios × 2 sweep points."""
+    out = tmp_path / "swept.nc"
+    assert main(["run", str(scenarios_config), "-o", str(out), "--sweep", "turnout.dispersion=0.3,0.6",
+                 "--quiet"]) == 0
+    return out
+
+
+# -- sweeps ---------------------------------------------------------------------------------------------------
+
+def test_sweep_flag_and_quoted_set_give_the_same_sweep_bit_for_bit(tmp_path, config):
+    by_flag, by_set = tmp_path / "flag.nc", tmp_path / "set.nc"
+    assert main(["run", str(config), "-o", str(by_flag), "--sweep", "turnout.dispersion=0.3,0.6", "--quiet"]) == 0
+    assert main(["run", str(config), "-o", str(by_set), "--set", 'sweep."turnout.dispersion"=[0.3,0.6]',
+                 "--quiet"]) == 0
+    a, b = simkit.open_result(by_flag), simkit.open_result(by_set)
+    assert list(a["turnout.dispersion"].values) == [0.3, 0.6]
+    assert a["total_votes"].dims[0] == "turnout.dispersion"
+    xr.testing.assert_identical(a["votes"], b["votes"])
+    assert simkit.parse_config(a.attrs["simkit_config"]).sweep == {"turnout.dispersion": [0.3, 0.6]}
+
+
+def test_sweep_flag_is_kept_beside_the_configs_own_sweep(tmp_path, capsys):
+    config = write_config(tmp_path, small_config_dict(replicates=5, sweep={"preferences.dispersion": [10.0, 30.0]}))
+    assert main(["validate", str(config), "--sweep", "turnout.dispersion=0.3,0.5,0.6"]) == 0
+    assert "6 sweep point(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--set", "tunout.mean=0.3"], "--set tunout.mean=0.3 (on CONFIG): tunout: unknown field"),
+    (["--set", "turnout.mean=abc"], "--set turnout.mean=abc (on CONFIG): turnout.mean: Input should be a valid number"),
+    (["--sweep", "turnout.dispersoin=0.3,0.6"], "--sweep turnout.dispersoin=0.3,0.6 (on CONFIG): "
+                                                "sweep.turnout.dispersoin: no such field"),
+    (["--sweep", "turnout.dispersion=0.3,x"], "--sweep turnout.dispersion=0.3,x: 'x': not a number"),
+    (["--sweep", "turnout.dispersion"], "--sweep turnout.dispersion: expected dotted.path=V1,V2,..."),
+    (["--set", 'sweep."turnout.dispersion"=0.3'], "--set sweep.\"turnout.dispersion\"=0.3 (on CONFIG): "
+                                                  "sweep.turnout.dispersion: Input should be a valid list"),
+])
+def test_override_problems_are_blamed_on_the_flag_not_the_file(tmp_path, config, capsys, flags, expected):
+    out = tmp_path / "o.zarr"
+    err = one_line_error(capsys, main(["run", str(config), "-o", str(out), *flags]))
+    assert err.startswith(expected.replace("CONFIG", str(config))), err
+    assert not out.exists()
+
+
+def test_a_problem_of_the_file_itself_still_names_the_file(tmp_path, capsys):
+    raw = small_config_dict()
+    raw["turnout"]["dispersoin"] = 0.3
+    config = write_config(tmp_path, raw)
+    err = one_line_error(capsys, main(["validate", str(config), "--set", "turnout.mean=0.5"]))
+    assert err.startswith(f"{config}: turnout.dispersoin: unknown field")
+
+
+# -- choosing a scenario and sweep point ----------------------------------------------------------------------
+
+def test_forensics_on_a_result_with_several_points_asks_for_one(swept_result, capsys):
+    err = one_line_error(capsys, main(["forensics", str(swept_result), "--tests", "dip", "--scenario", "honest"]))
+    assert "holds 2 sweep points; choose one with --point: 0: turnout.dispersion=0.3; 1: turnout.dispersion=0.6" \
+        in err
+    err = one_line_error(capsys, main(["forensics", str(swept_result), "--tests", "dip", "--point", "1"]))
+    assert "holds 2 scenarios; choose one with --scenario: honest, stuffing" in err
+    err = one_line_error(capsys, main(["forensics", str(swept_result), "--tests", "dip", "--point", "2",
+                                       "--scenario", "honest"]))
+    assert err.startswith("--point 2: outside 0..1")
+
+
+def test_forensics_tests_the_chosen_scenario_and_point(swept_result, capsys):
+    assert main(["forensics", str(swept_result), "--tests", "dip", "--scenario", "stuffing", "--point", "1",
+                 "--replicate", "2", "--power", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["data"]["source"].endswith("(scenario stuffing, turnout.dispersion=0.6, replicate 2)")
+    ds = simkit.open_result(swept_result)
+    at = {"turnout.dispersion": 1, "scenario": 1, "replicate": 2}
+    assert out["data"]["ballots"] == int(ds["ballots"].isel(at).sum())
+    assert out["data"]["leader_votes"] == int(ds["votes"].isel(at).sel(option="a").sum())
+    others = [dict(at, scenario=0), dict(at, **{"turnout.dispersion": 0})]
+    assert all(int(ds["ballots"].isel(other).sum()) != out["data"]["ballots"] for other in others)
+
+
+def test_forensics_bad_scenario_lists_the_scenarios(swept_result, capsys):
+    err = one_line_error(capsys, main(["forensics", str(swept_result), "--scenario", "nope", "--point", "0"]))
+    assert err == f"--scenario nope: not a scenario of {swept_result}: honest, stuffing"
+
+
+def test_summary_reads_every_point_unless_one_is_chosen(swept_result, tmp_path, capsys):
+    assert main(["summary", str(swept_result), "--json"]) == 0
+    every = json.loads(capsys.readouterr().out)
+    quantities = 4  # turnout and three options
+    assert every["chosen"] == "all" and len(every["rows"]) == 2 * 2 * quantities
+    target = tmp_path / "s.json"
+    assert main(["summary", str(swept_result), "--scenario", "stuffing", "--point", "0", "-o", str(target)]) == 0
+    assert "at turnout.dispersion = 0.3, scenario = stuffing" in capsys.readouterr().out
+    saved = json.loads(target.read_text())
+    assert saved["chosen"] == "scenario stuffing, turnout.dispersion=0.3"
+    assert {tuple(sorted(row["point"].items())) for row in saved["rows"]} == {
+        (("scenario", "stuffing"), ("turnout.dispersion", 0.3))}
+    chosen = next(row for row in every["rows"] if row["point"] == {"turnout.dispersion": 0.3, "scenario": "stuffing"}
+                  and row["quantity"] == "turnout")
+    assert next(row for row in saved["rows"] if row["quantity"] == "turnout") == chosen
+    code = main(["summary", str(swept_result), "--json", "-o", str(target)])
+    assert "output path exists; give --overwrite" in one_line_error(capsys, code)
+    assert main(["summary", str(swept_result), "--json", "-o", str(target), "--overwrite"]) == 0
+
+
+def test_summary_output_must_be_json(swept_result, tmp_path, capsys):
+    err = one_line_error(capsys, main(["summary", str(swept_result), "-o", str(tmp_path / "s.txt")]))
+    assert "-o: must end in .json" in err
+
+
+# -- outputs, plots, draws, help, version ---------------------------------------------------------------------
+
+def test_calibrate_writes_its_json_with_o(tmp_path, scenarios_config, capsys):
+    target = tmp_path / "cal.json"
+    assert main(["calibrate", str(scenarios_config), "--tests", "zero_five", "--null", "textbook", "--replicates", "3",
+                 "-o", str(target), "--sweep", "turnout.dispersion=0.3,0.5"]) == 0
+    printed = capsys.readouterr().out
+    rows = json.loads(target.read_text())["rows"]
+    assert len(rows) == 2 * 2  # two scenarios × two sweep points
+    assert len({row["mechanism"] for row in rows}) == 2 and "none" in {row["mechanism"] for row in rows}
+    assert "zero_five" in printed
+    err = one_line_error(capsys, main(["calibrate", str(scenarios_config), "--tests", "zero_five", "-o", str(target)]))
+    assert "output path exists" in err
+
+
+def test_forensics_without_data_says_what_to_give(capsys):
+    err = one_line_error(capsys, main(["forensics"]))
+    assert err.startswith("DATA: missing: give a returns file") and "None" not in err
+
+
+def test_plot_is_a_folder_everywhere(tmp_path, config, swept_result, capsys):
+    plots = tmp_path / "plots"
+    assert main(["forensics", str(swept_result), "--tests", "fingerprint", "--scenario", "honest", "--point", "0",
+                 "--power", "0", "--plot", str(plots)]) == 0
+    assert (plots / "fingerprint.png").stat().st_size > 0
+    afile = tmp_path / "a.png"
+    afile.write_bytes(b"not a folder")
+    for command in (["forensics", str(swept_result), "--scenario", "honest", "--point", "0"],
+                    ["compare", str(config)], ["timeline", str(config)]):
+        err = one_line_error(capsys, main([*command, "--plot", str(afile)]))
+        assert err.startswith(f"--plot {afile}: exists and is not a folder"), err
+
+
+def _parsers():
+    parser = build_parser()
+    sub = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    return parser, sub.choices
+
+
+def test_every_flag_of_every_command_has_help():
+    _, commands = _parsers()
+    missing = [f"{name} {'/'.join(action.option_strings) or action.dest}" for name, command in commands.items()
+               for action in command._actions if not action.help]
+    assert missing == []
+
+
+def test_draws_default_once_per_meaning():
+    _, commands = _parsers()
+
+    def default(command, dest):
+        return next(a.default for a in commands[command]._actions if a.dest == dest)
+
+    assert default("forensics", "draws") == default("report", "draws") == NULL_DRAWS
+    assert default("calibrate", "draws") == CALIBRATION_DRAWS
+
+
+def test_shared_flags_are_on_every_analysis_command():
+    _, commands = _parsers()
+    flags = {name: {option for action in command._actions for option in action.option_strings}
+             for name, command in commands.items()}
+    for name in ("forensics", "calibrate", "compare", "summary", "timeline", "infer"):
+        assert {"-o", "--json"} <= flags[name], name
+    for name in ("forensics", "compare", "timeline"):
+        assert "--plot" in flags[name], name
+    for name in ("run", "validate", "compare", "calibrate", "report"):
+        assert {"--set", "--sweep"} <= flags[name], name
+    for name in ("forensics", "summary", "compare"):
+        assert {"--scenario", "--point"} <= flags[name], name
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"simkit {simkit.__version__}"
+
+
+def test_run_without_output_equals_the_engine(config, capsys):
+    """``simkit run`` calls the engine: its summary is the one of ``simkit.simulate`` with the same settings."""
+    assert main(["run", str(config), "--replicates", "5", "--seed", "9", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    ds = simkit.simulate(simkit.load_config(config), replicates=5, seed=9)
+    assert printed.strip() == format_summary(ds).strip()
+    assert np.issubdtype(ds["votes"].dtype, np.integer)
+
+
+def test_compare_reads_a_saved_simulation_and_its_chosen_scenario(tmp_path, capsys):
+    raw = small_config_dict(stations=60, registered=60_000, shares=(0.6, 0.3, 0.1), replicates=20)
+    raw["exit_poll"] = [{"name": "p", "stations": 10, "per_station": 20, "published": {"a": 0.62, "b": 0.28,
+                                                                                      "c": 0.10}}]
+    raw["manipulation"] = [{"name": "stuff", "kind": "ballot_stuffing", "beneficiary": "a", "f_incremental": 0.6,
+                            "f_extreme": 0.0, "theta": 0.3, "alpha": 1.5}]
+    raw["scenario"] = [{"name": "honest"}, {"name": "stuffing", "manipulations": ["stuff"]}]
+    config, saved = write_config(tmp_path, raw), tmp_path / "sim.nc"
+    assert main(["run", str(config), "-o", str(saved), "--quiet"]) == 0
+    common = ["--json", "--ledger-points", "0", "--quiet"]
+    assert main(["compare", str(config), *common]) == 0
+    from_config = json.loads(capsys.readouterr().out)
+    assert main(["compare", str(saved), *common]) == 0
+    from_saved = json.loads(capsys.readouterr().out)
+    assert from_saved["rows"] == from_config["rows"]  # the same elections: simulated again, or read back
+    assert main(["compare", str(saved), "--scenario", "stuffing", *common]) == 0
+    chosen = json.loads(capsys.readouterr().out)
+    assert chosen["compared"] == "scenario stuffing"
+    assert [entry["scenario"] for entry in chosen["scenarios"]] == ["stuffing"]
+    err = one_line_error(capsys, main(["compare", str(config), "--scenario", "stuffing", *common]))
+    assert err.startswith("--scenario, --point: choose within a saved simulation")
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("x.zarr: resume: kernel differs from the partial run", "x.zarr: --resume: kernel differs from the partial run"),
+    ("block_size: must be at least 1, got 0", "--block-size: must be at least 1, got 0"),
+    ("scheduler tcp://h:1: cannot connect: refused", "--scheduler tcp://h:1: cannot connect: refused"),
+    ("x.zarr: --resume: kernel differs", "x.zarr: --resume: kernel differs"),
+    ("tcp://h:1: no dask worker joined within 60 s", "tcp://h:1: no dask worker joined within 60 s"),
+])
+def test_the_command_line_names_the_engines_parameters_as_its_flags(message, expected):
+    assert as_flags(message, CLUSTER_FLAGS) == expected
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stderr, flags, shown", [(Terminal, [], True), (Terminal, ["--quiet"], False),
+                                                   (io.StringIO, [], False)])
+def test_compare_shows_a_progress_bar_on_a_terminal_unless_quiet(tmp_path, monkeypatch, capsys, stderr, flags,
+                                                                 shown):
+    raw = small_config_dict(stations=60, registered=60_000, shares=(0.6, 0.3, 0.1), replicates=10)
+    raw["exit_poll"] = [{"name": "p", "stations": 10, "per_station": 20, "published": {"a": 0.62, "b": 0.28,
+                                                                                      "c": 0.10}}]
+    config = write_config(tmp_path, raw)
+    monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0)
+    err = stderr()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["compare", str(config), "--json", "--ledger-points", "0", *flags]) == 0
+    assert ("10/10" in err.getvalue()) is shown, err.getvalue()
+
+
+def test_report_takes_the_overrides_and_blames_them(tmp_path, config, capsys):
+    target = tmp_path / "r.html"
+    err = one_line_error(capsys, main(["report", str(config), "--set", "tunout.mean=0.3", "-o", str(target),
+                                       "--quiet"]))
+    assert err == f"--set tunout.mean=0.3 (on {config}): tunout: unknown field"
+    assert not target.exists()
+    err = one_line_error(capsys, main(["report", "--preset", "russia-2011", "--sweep", "turnout.mean=0.5,0.6",
+                                       "-o", str(target)]))
+    assert err == "--sweep turnout.mean=0.5,0.6: overrides a config field, and no CONFIG is given"
