@@ -3,7 +3,7 @@ binomial resamples.
 
 A simulated null draws ~1,000 honest elections of ~100,000 stations; with numpy most of that time went to
 ``Generator.binomial`` (its set-up is redone for every station's own probability: about 80 ns a draw, ten
-draws per station). These loops use the exact samplers of :mod:`simkit.engine.kernels` instead (xoshiro256**
+draws per station). These loops use the exact samplers of :mod:`simkit.engine.samplers` instead (xoshiro256**
 bits, ziggurat normals, binomials by inversion or BTRS), station by station, from one generator per call
 whose state is four words of a ``numpy.random.SeedSequence`` (:func:`generator_state`), so a call's
 numbers depend on its seed alone.
@@ -15,7 +15,7 @@ import math
 import numba
 import numpy as np
 
-from simkit.engine import kernels
+from simkit.engine import samplers
 from simkit.forensics.integer import exact as integer_exact
 
 
@@ -31,9 +31,9 @@ def _station_counts(state, station, registered, turnout, share, other_proportion
     other options multinomially (as a chain of binomials) at the station's ``other_proportions``; returns the
     generator state."""
     n_others = other_proportions.shape[1]
-    cast, state = kernels.binomial_sample(state, registered[station], turnout, log_factorials)
+    cast, state = samplers.binomial_sample(state, registered[station], turnout, log_factorials)
     ballots[station] = cast
-    drawn, state = kernels.binomial_sample(state, cast, share, log_factorials)
+    drawn, state = samplers.binomial_sample(state, cast, share, log_factorials)
     votes[station, leader] = drawn
     remaining = cast - drawn
     mass_left = 1.0
@@ -45,7 +45,7 @@ def _station_counts(state, station, registered, turnout, share, other_proportion
             votes[station, column] = remaining
             break
         p = other_proportions[station, other] / mass_left if mass_left > 1e-12 else 1.0
-        drawn, state = kernels.binomial_sample(state, remaining, min(max(p, 0.0), 1.0), log_factorials)
+        drawn, state = samplers.binomial_sample(state, remaining, min(max(p, 0.0), 1.0), log_factorials)
         votes[station, column] = drawn
         remaining -= drawn
         mass_left -= other_proportions[station, other]
@@ -64,8 +64,8 @@ def _honest_counts(registered, turnout_center, share_center, turnout_scale, shar
     state = (state_words[0], state_words[1], state_words[2], state_words[3])
     independent = math.sqrt(1.0 - correlation * correlation)
     for station in range(registered.shape[0]):
-        z1, state = kernels.normal_sample(state)
-        z2, state = kernels.normal_sample(state)
+        z1, state = samplers.normal_sample(state)
+        z2, state = samplers.normal_sample(state)
         turnout = _expit(turnout_center[station] + turnout_scale * z1)
         share = _expit(share_center[station] + share_scale * (correlation * z1 + independent * z2))
         state = _station_counts(state, station, registered, turnout, share, other_proportions, leader,
@@ -79,7 +79,7 @@ def _resampled_counts(registered, turnout_center, share_center, slope, station_p
     for station in range(registered.shape[0]):
         pool = station_pool[station]
         start, size = pool_offsets[pool], pool_offsets[pool + 1] - pool_offsets[pool]
-        u, state = kernels._uniform(state)
+        u, state = samplers.uniform_sample(state)
         pick = start + min(int(u * size), size - 1)
         residual_t = pool_turnout[pick]
         turnout = _expit(turnout_center[station] + residual_t)
@@ -112,7 +112,7 @@ def resampled_counts(registered: np.ndarray, turnout_center: np.ndarray, share_c
                       np.ascontiguousarray(pool_offsets, dtype=np.int64),
                       np.ascontiguousarray(pool_turnout, dtype=np.float64),
                       np.ascontiguousarray(pool_share, dtype=np.float64), proportions, int(leader),
-                      generator_state(seed), kernels.log_factorial_table(int(registered.max(initial=0))), ballots,
+                      generator_state(seed), samplers.log_factorial_table(int(registered.max(initial=0))), ballots,
                       votes)
     return ballots, votes
 
@@ -135,7 +135,7 @@ def honest_counts(registered: np.ndarray, turnout_center: np.ndarray, share_cent
     _honest_counts(registered, np.ascontiguousarray(turnout_center, dtype=np.float64),
                    np.ascontiguousarray(share_center, dtype=np.float64), float(turnout_scale), float(share_scale),
                    float(correlation), proportions, int(leader), generator_state(seed),
-                   kernels.log_factorial_table(int(registered.max(initial=0))), ballots, votes)
+                   samplers.log_factorial_table(int(registered.max(initial=0))), ballots, votes)
     return ballots, votes
 
 
@@ -145,8 +145,8 @@ def _integer_resample_counts(registered, turnout, share, resamples, window, stat
     counts = np.zeros(resamples, dtype=np.int64)
     for draw in range(resamples):
         for station in range(registered.shape[0]):
-            cast, state = kernels.binomial_sample(state, registered[station], turnout[station], log_factorials)
-            leader, state = kernels.binomial_sample(state, cast, share[station], log_factorials)
+            cast, state = samplers.binomial_sample(state, registered[station], turnout[station], log_factorials)
+            leader, state = samplers.binomial_sample(state, cast, share[station], log_factorials)
             if (integer_exact._is_integer_percent(cast, registered[station], window)
                     or integer_exact._is_integer_percent(leader, cast, window)):
                 counts[draw] += 1
@@ -161,4 +161,4 @@ def integer_resample_counts(registered: np.ndarray, turnout: np.ndarray, share: 
     registered = np.ascontiguousarray(registered, dtype=np.int64)
     return _integer_resample_counts(registered, np.ascontiguousarray(turnout, dtype=np.float64),
                                     np.ascontiguousarray(share, dtype=np.float64), int(resamples), float(window),
-                                    generator_state(seed), kernels.log_factorial_table(int(registered.max(initial=0))))
+                                    generator_state(seed), samplers.log_factorial_table(int(registered.max(initial=0))))

@@ -1,0 +1,231 @@
+"""The exact numba samplers shared by the engine's compiled kernel (:mod:`simkit.engine.kernels`) and the
+forensic nulls' compiled draws (:mod:`simkit.forensics.nulls.compiled_draws`): one set, in one module.
+
+Each sampler takes and returns a generator ``state`` (a 4-tuple of uint64, xoshiro256**; kept in registers) and is
+inlined into its compiled callers (:func:`inline_jit`):
+
+- :func:`uniform_sample`: a double on [0, 1) from the top 53 bits;
+- :func:`normal_sample`: standard normals by the ziggurat method (Marsaglia & Tsang 2000, 128 layers);
+- :func:`gamma_sample`: standard gamma variates by Marsaglia & Tsang (2000), with ``G(a) = G(a + 1) × U^(1/a)``
+  below a = 1 (constants from :func:`gamma_constants`);
+- :func:`binomial_sample`: by inversion when ``n × min(p, 1 − p) < 10``, else Hörmann's (1993) transformed
+  rejection with squeeze (BTRS), reading log-factorials from :func:`log_factorial_table`.
+
+All are exact (no approximation beyond floating point).
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from scipy import special
+
+
+def log_factorial_table(n: int) -> np.ndarray:
+    """log(k!) for k = 0 … at least ``n`` (float64), cached and grown in powers of two: the BTRS sampler's
+    acceptance test reads it instead of calling ``lgamma`` four times."""
+    global _LOG_FACTORIALS
+    if _LOG_FACTORIALS.shape[0] <= n:
+        size = 1 << max(12, int(n).bit_length())
+        _LOG_FACTORIALS = special.gammaln(np.arange(size, dtype=np.float64) + 1.0)
+    return _LOG_FACTORIALS
+
+
+_LOG_FACTORIALS = np.zeros(0)
+
+
+def inline_jit(function):
+    """numba-compile a helper, inlined into its callers at numba's IR level (LLVM does not inline across
+    numba functions, and the call overhead was a third of the gamma sampler's time)."""
+    return numba.njit(inline="always", error_model="numpy")(function)
+
+
+@inline_jit
+def _next64(state):
+    """One xoshiro256** step: ``state`` is a 4-tuple of uint64 (kept in registers: an array would be
+    re-read from memory after every store to the output); returns ``(bits, state)``, 64 random bits (all
+    of them usable, unlike xoshiro256+'s low bits)."""
+    s0, s1, s2, s3 = state
+    scrambled = s1 * np.uint64(5)
+    bits = ((scrambled << np.uint64(7)) | (scrambled >> np.uint64(57))) * np.uint64(9)
+    shifted = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= shifted
+    s3 = (s3 << np.uint64(45)) | (s3 >> np.uint64(19))
+    return bits, (s0, s1, s2, s3)
+
+
+@inline_jit
+def uniform_sample(state):
+    """A double uniform on [0, 1) from the top 53 bits of :func:`_next64`; returns ``(u, state)``."""
+    bits, state = _next64(state)
+    return (bits >> np.uint64(11)) * (1.0 / 9007199254740992.0), state
+
+
+def _ziggurat_tables(layers: int = 128, right: float = 3.442619855899,
+                     area: float = 9.91256303526217e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Layer edges ``x`` (layers + 1,) decreasing from the base strip's virtual width to 0, and the density
+    ``exp(-x²/2)`` at them, for the ziggurat of Marsaglia & Tsang (2000) with equal-area (``area``) layers
+    and tail start ``right`` (their 128-layer constants)."""
+    edges = np.empty(layers + 1)
+    edges[0], edges[1] = area / math.exp(-0.5 * right * right), right
+    for layer in range(1, layers - 1):
+        edges[layer + 1] = math.sqrt(-2.0 * math.log(math.exp(-0.5 * edges[layer] ** 2) + area / edges[layer]))
+    edges[layers] = 0.0
+    return edges, np.exp(-0.5 * edges * edges)
+
+
+_ZIGGURAT_X, _ZIGGURAT_F = _ziggurat_tables()
+_ZIGGURAT_RIGHT = float(_ZIGGURAT_X[1])
+
+
+@inline_jit
+def normal_sample(state):
+    """A standard normal by the ziggurat method (Marsaglia & Tsang 2000): the low 7 bits of one draw pick
+    the layer, bit 7 the sign, the top 53 bits the abscissa; the tail beyond ``R`` by Marsaglia (1964).
+    Returns ``(z, state)``."""
+    while True:
+        bits, state = _next64(state)
+        layer = np.int64(bits & np.uint64(127))
+        negative = (bits & np.uint64(128)) != 0
+        x = (bits >> np.uint64(11)) * (1.0 / 9007199254740992.0) * _ZIGGURAT_X[layer]
+        if x < _ZIGGURAT_X[layer + 1]:  # inside the layer's rectangle below the curve
+            return (-x if negative else x), state
+        if layer == 0:  # the tail beyond R
+            while True:
+                u, state = uniform_sample(state)
+                w, state = uniform_sample(state)
+                excess = -math.log(1.0 - u) / _ZIGGURAT_RIGHT
+                if -2.0 * math.log(1.0 - w) > excess * excess:
+                    break
+            x = _ZIGGURAT_RIGHT + excess
+            return (-x if negative else x), state
+        u, state = uniform_sample(state)  # the wedge: accept under the density
+        if _ZIGGURAT_F[layer] + u * (_ZIGGURAT_F[layer + 1] - _ZIGGURAT_F[layer]) < math.exp(-0.5 * x * x):
+            return (-x if negative else x), state
+
+
+@inline_jit
+def _gamma_at_least_one(state, d, c):
+    """Standard gamma variate of shape ``d + 1/3`` >= 1 (Marsaglia & Tsang 2000; ``c = 1 / sqrt(9 d)``).
+    Returns ``(g, state)``."""
+    while True:
+        x, state = normal_sample(state)
+        v = 1.0 + c * x
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        u, state = uniform_sample(state)
+        x2 = x * x
+        if u < 1.0 - 0.0331 * x2 * x2:
+            return d * v, state
+        if math.log(u) < 0.5 * x2 + d * (1.0 - v + math.log(v)):
+            return d * v, state
+
+
+@inline_jit
+def gamma_constants(shapes):
+    """Marsaglia-Tsang constants for ``shapes`` (n,) >= 0: (n, 3) rows ``d``, ``c``, ``1 / shape`` for shapes
+    below 1 (0 for shapes >= 1, -1 for shape 0), so that :func:`gamma_sample` needs no square root or division."""
+    constants = np.empty((shapes.shape[0], 3))
+    for index in range(shapes.shape[0]):
+        shape = shapes[index]
+        boosted = shape + 1.0 if shape < 1.0 else shape
+        constants[index, 0] = boosted - 1.0 / 3.0
+        constants[index, 1] = 1.0 / math.sqrt(9.0 * constants[index, 0])
+        constants[index, 2] = -1.0 if shape <= 0.0 else (1.0 / shape if shape < 1.0 else 0.0)
+    return constants
+
+
+@inline_jit
+def gamma_sample(state, d, c, inverse_shape):
+    """Standard gamma variate for one row ``d, c, inverse_shape`` of :func:`gamma_constants` (0 for shape
+    0); shapes below 1 as ``G(shape + 1) × U^(1 / shape)``. Returns ``(g, state)``."""
+    if inverse_shape < 0.0:
+        return 0.0, state
+    variate, state = _gamma_at_least_one(state, d, c)
+    if inverse_shape > 0.0:
+        u, state = uniform_sample(state)
+        variate *= math.exp(math.log(u) * inverse_shape)  # u ** (1 / shape); libm's pow is twice as slow
+    return variate, state
+
+
+@inline_jit
+def _binomial_inversion(state, n, p):
+    """Binomial(n, p) by sequential inversion; for p <= 0.5 and n p < 10 (a few steps on average).
+    Returns ``(k, state)``."""
+    q = 1.0 - p
+    first = math.exp(n * math.log1p(-p))
+    bound = min(float(n), n * p + 10.0 * math.sqrt(n * p * q + 1.0))
+    k = 0
+    probability = first
+    u, state = uniform_sample(state)
+    while u > probability:
+        k += 1
+        if k > bound:  # numerical tail: restart (as numpy does)
+            k = 0
+            probability = first
+            u, state = uniform_sample(state)
+        else:
+            u -= probability
+            probability *= (n - k + 1) * p / (k * q)
+    return k, state
+
+
+@inline_jit
+def _log_factorial(log_factorials, k):
+    """log(k!) for integer-valued float ``k`` >= 0: from the table when it reaches, else ``lgamma``."""
+    if k < log_factorials.shape[0]:
+        return log_factorials[int(k)]
+    return math.lgamma(k + 1.0)
+
+
+@inline_jit
+def _binomial_btrs(state, n, p, log_factorials):
+    """Binomial(n, p) by transformed rejection with squeeze (Hörmann 1993); for p <= 0.5 and n p >= 10.
+    ``log_factorials`` (m,) float64 holds log(k!) for k < m (:func:`log_factorial_table`).
+    Returns ``(k, state)``."""
+    spq = math.sqrt(n * p * (1.0 - p))
+    b = 1.15 + 2.53 * spq
+    a = -0.0873 + 0.0248 * b + 0.01 * p
+    c = n * p + 0.5
+    v_r = 0.92 - 4.2 / b
+    mode = math.floor((n + 1) * p)
+    log_mode_terms = -1.0  # log(mode!) + log((n - mode)!) > 0: computed on first need
+    log_odds = 0.0
+    while True:
+        u, state = uniform_sample(state)
+        v, state = uniform_sample(state)
+        u -= 0.5
+        us = 0.5 - abs(u)
+        k = math.floor((2.0 * a / us + b) * u + c)
+        if k < 0.0 or k > n:
+            continue
+        if us >= 0.07 and v <= v_r:
+            return int(k), state
+        if log_mode_terms < 0.0:
+            log_mode_terms = _log_factorial(log_factorials, mode) + _log_factorial(log_factorials, n - mode)
+            log_odds = math.log(p / (1.0 - p))
+        v = math.log(v * (2.83 + 5.1 / b) * spq / (a / (us * us) + b))
+        if v <= (log_mode_terms - _log_factorial(log_factorials, k) - _log_factorial(log_factorials, n - k)
+                 + (k - mode) * log_odds):
+            return int(k), state
+
+
+@inline_jit
+def binomial_sample(state, n, p, log_factorials):
+    """Binomial(n, p) count for n >= 0 and any p (clipped to [0, 1]). Returns ``(k, state)``."""
+    if n <= 0 or p <= 0.0:
+        return 0, state
+    if p >= 1.0:
+        return n, state
+    small = min(p, 1.0 - p)
+    if n * small < 10.0:
+        drawn, state = _binomial_inversion(state, n, small)
+    else:
+        drawn, state = _binomial_btrs(state, n, small, log_factorials)
+    return (n - drawn if p > 0.5 else drawn), state

@@ -1,0 +1,35 @@
+"""The planted manipulations of the power table (:mod:`simkit.forensics.power`) follow their mechanisms' rules."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from simkit.forensics.core import election
+from simkit.forensics.power import PLANTS, planted
+
+
+def _with_invalid(n_stations: int = 600, seed: int = 3):
+    """Three-option returns whose last column is ``invalid`` (spoiled ballots), two regions of districts."""
+    gen = np.random.default_rng(seed)
+    registered = gen.integers(500, 2500, n_stations)
+    ballots = gen.binomial(registered, 0.6)
+    votes = gen.multinomial(ballots, [0.55, 0.4, 0.05])
+    ds = xr.Dataset({"registered": ("station", registered), "ballots": ("station", ballots),
+                     "votes": (("station", "option"), votes)},
+                    coords={"option": ["a", "b", "invalid"],
+                            "region": ("station", np.array(["north", "south"])[np.arange(n_stations) % 2]),
+                            "district": ("station", np.array([f"d{i}" for i in np.arange(n_stations) % 12]))})
+    return election(ds, leader="a")
+
+
+@pytest.mark.parametrize("plant", [p for p, (_, block, _) in PLANTS.items() if block is not None
+                                   and block.kind == "ballot_stuffing"])
+def test_planted_stuffing_never_moves_invalid_ballots(plant):
+    e = _with_invalid()
+    out = planted(e, plant, np.random.default_rng(11))
+    invalid = e.options.index("invalid")
+    assert (out.ballots > e.ballots).any()  # the plant did stuff
+    np.testing.assert_array_equal(out.votes[:, invalid], e.votes[:, invalid])
+    np.testing.assert_array_equal(out.votes.sum(axis=1), out.ballots)
+    assert (out.ballots <= out.registered).all()
