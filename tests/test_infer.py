@@ -280,6 +280,33 @@ def test_cli_writes_the_result_and_prints_json(tmp_path, capsys):
     assert load_groups(tmp_path / "post.nc")["posterior"][SHARE].dims == ("chain", "draw")
 
 
+def test_cli_set_overrides_the_config_and_sweep_is_refused_in_one_line(tmp_path, capsys):
+    """``--set`` reaches the config the inference runs (the command equals the library on the overridden config);
+    ``--sweep`` cannot be honoured (inferred fields replace swept ones): one line blaming the flag, exit 2."""
+    cfg = inference.simulated_observed(coercion_config(stations=12), [SHARE_PRIOR], [0.1], seed=3)
+    raw = cfg.raw()
+    raw["infer"] = [SHARE_PRIOR.model_dump(exclude_none=True)]
+    raw["inference"] = {"particles": 40, "pilot": 40, "noise_replicates": 10, "max_generations": 2,
+                        "predictive": 10, "min_ess": 5, "workers": 1}
+    path = tmp_path / "infer.toml"
+    path.write_text(tomli_w.dumps(raw))
+    small = {"particles": 20, "pilot": 20, "max_generations": 1}
+    flags = [text for key, value in small.items() for text in ("--set", f"inference.{key}={value}")]
+    assert cli.main(["infer", str(path), "--json", "--quiet", *flags]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    raw["inference"].update(small)
+    expected = inference.infer(simkit.Config.model_validate(raw)).to_json()
+    assert payload["simulations"] == expected["simulations"] < 80  # 40 pilot draws alone without the --set
+    assert payload["parameters"] == expected["parameters"]
+
+    assert cli.main(["infer", str(path), "--sweep", f"{SHARE}=0.1,0.2"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (f"--sweep {SHARE}=0.1,0.2 (on {path}): sweep: a config with [[infer]] blocks "
+                                 "cannot have a [sweep] (inferred fields replace it)\n")
+    assert cli.main(["infer", str(path), "--set", "inferense.particles=30"]) == 2
+    assert capsys.readouterr().err == f"--set inferense.particles=30 (on {path}): inferense: unknown field\n"
+
+
 def load_groups(path) -> dict[str, xr.Dataset]:
     """The groups of a written inference result, read by ArviZ when it is installed, else by xarray's DataTree."""
     try:
