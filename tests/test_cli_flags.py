@@ -302,6 +302,32 @@ def test_compare_shows_a_progress_bar_on_a_terminal_unless_quiet(tmp_path, monke
     assert ("10/10" in err.getvalue()) is shown, err.getvalue()
 
 
+@pytest.mark.parametrize("stderr, flags, shown", [(Terminal, [], True), (Terminal, ["--quiet"], False),
+                                                   (io.StringIO, [], False)])
+def test_forensics_shows_a_bar_over_the_simulated_nulls_draws_on_a_terminal_unless_quiet(
+        swept_result, monkeypatch, capsys, stderr, flags, shown):
+    monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0)
+    err = stderr()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["forensics", str(swept_result), "--scenario", "honest", "--point", "0", "--tests", "dip",
+                 "--null", "simulated", "--draws", "19", "--power", "0", "--json", *flags]) == 0
+    assert json.loads(capsys.readouterr().out)["data"]["draws"] == 19  # the bar stays off stdout
+    assert ("19/19" in err.getvalue()) is shown, err.getvalue()
+
+
+@pytest.mark.parametrize("stderr, flags, shown", [(Terminal, [], True), (Terminal, ["--quiet"], False),
+                                                   (io.StringIO, [], False)])
+def test_calibrate_shows_a_bar_over_its_replicates_on_a_terminal_unless_quiet(tmp_path, monkeypatch, capsys,
+                                                                              stderr, flags, shown):
+    config = write_config(tmp_path, small_config_dict(stations=60, registered=60_000, replicates=3))
+    monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0)
+    err = stderr()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["calibrate", str(config), "--tests", "zero_five", "--null", "textbook", "--json", *flags]) == 0
+    assert [row["n"] for row in json.loads(capsys.readouterr().out)["rows"]] == [3]
+    assert ("3/3" in err.getvalue()) is shown, err.getvalue()
+
+
 def test_report_takes_the_overrides_and_blames_them(tmp_path, config, capsys):
     target = tmp_path / "r.html"
     err = one_line_error(capsys, main(["report", str(config), "--set", "tunout.mean=0.3", "-o", str(target),

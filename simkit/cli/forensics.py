@@ -1,5 +1,5 @@
 """``simkit forensics DATA [--map MAP.toml | --preset NAME] [--tests ID,...] [--null ...] [--draws N] [--json]
-[-o PATH] [--plot DIR] [--power N]``: forensic tests on one election's station returns.
+[-o PATH] [--plot DIR] [--power N] [--quiet]``: forensic tests on one election's station returns.
 
 DATA is a returns file (CSV, optionally zipped) read with a mapping, or a simkit result (``.nc``/``.zarr``; its
 first replicate, unless ``--replicate`` says otherwise). With a preset, DATA may be omitted: the preset's file in
@@ -68,6 +68,7 @@ def register(subparsers) -> None:
     p.add_argument("--power", type=int, default=5, metavar="N",
                    help="when no test rejects: size and power of each test in N simulated elections shaped like "
                         "the data, with and without planted manipulation (default 5; 0: skip)")
+    add_quiet(p, "no progress bar (over the simulated null's draws)")
     p.set_defaults(func=handle_forensics)
 
     c = subparsers.add_parser("calibrate", help="size and power of the forensic tests on simulated elections")
@@ -85,7 +86,7 @@ def register(subparsers) -> None:
                    help="what the tests see: every station (default), regional totals, or N sampled stations")
     c.add_argument("--scheduler", metavar="ADDRESS", help="run on the dask scheduler at ADDRESS (tcp://host:port)")
     c.add_argument("--workers", type=workers, help="run on a local dask cluster of N worker processes")
-    add_quiet(c)
+    add_quiet(c, "no progress bar (over the simulation and the replicates tested)")
     c.set_defaults(func=handle_calibrate)
 
 
@@ -242,7 +243,8 @@ def handle_forensics(args: argparse.Namespace) -> int:
         raise InputError(f"--leader: {shown(args.leader)}: not one of the {ds.sizes['option']} options of "
                          f"{args.data or ds.attrs.get('source')}")
     e = election(ds, leader=args.leader, select=select)
-    results = list(run_each(e, tests, args.null, args.draws, args.seed, tolerate=True).values())
+    results = list(run_each(e, tests, args.null, args.draws, args.seed, tolerate=True,
+                            progress=not args.quiet).values())
     chosen = describe(ds, {dim: k for dim, k in (select or {}).items() if dim != "replicate"})
     summary = _data_summary(ds, e, args, chosen + (f", replicate {args.replicate}" if chosen else ""))
     counts, edges = histogram(e)
@@ -288,7 +290,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
         raise InputError(f"--aggregate: {error}") from None
     try:
         rows = calibration_table(cfg, replicates=args.replicates, tests=tests, nulls=nulls, draws=args.draws,
-                                 seed=args.seed, cluster=cluster, aggregate=args.aggregate)
+                                 seed=args.seed, cluster=cluster, aggregate=args.aggregate, progress=not args.quiet)
     except InputError as error:
         raise InputError(as_flags(str(error), CLUSTER_FLAGS)) from None
     payload = {"rows": rows}

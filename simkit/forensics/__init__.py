@@ -2,14 +2,15 @@
 
 ``run_tests(election, tests, null=..., draws=..., seed=...)`` runs the tests by id (``TESTS``);
 ``rejection_rates(ds, ...)`` runs them on every replicate of a simulated Dataset, ``replicate_rejections`` on
-one (the basis of ``calibrate``).
+one; ``election_rejections`` and ``rejection_counts`` are the machine of every size and power (``calibrate``'s
+table and :mod:`simkit.forensics.power`).
 Test modules share the interface described in ``simkit.forensics.core``.
 """
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Iterable
+from typing import Hashable, Iterable
 
 import numpy as np
 import xarray as xr
@@ -25,8 +26,8 @@ from simkit.forensics.registry import TESTS, alternative, parse_tests, statistic
 from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
-           "rejection_rates", "replicate_rejections", "run_each", "replicate_seed", "parse_tests", "alternative",
-           "family_p_value", "holm_alarms", "statistic_function"]
+           "rejection_rates", "replicate_rejections", "election_rejections", "rejection_counts", "run_each",
+           "replicate_seed", "parse_tests", "alternative", "family_p_value", "holm_alarms", "statistic_function"]
 
 def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
                               seed: np.random.SeedSequence, workers: int | None = None,
@@ -45,10 +46,11 @@ def run_tests(e: Election, tests: Iterable[str] | None = None, *, null: str = "t
 
 
 def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
-         seed: int | np.random.SeedSequence | None, tolerate: bool) -> dict[str, TestResult]:
+         seed: int | np.random.SeedSequence | None, tolerate: bool, progress: bool = False) -> dict[str, TestResult]:
     """Test id -> result (seeds as in :func:`run_tests`). A test that cannot run on these data
     (:func:`simkit.forensics.applicable.reason_not_applicable`) gives an ``n/a`` result with the reason; so does,
-    with ``tolerate``, a test that raised ValueError or LinAlgError (else the error propagates)."""
+    with ``tolerate``, a test that raised ValueError or LinAlgError (else the error propagates). ``progress``: a
+    bar over a simulated null's draws."""
     check_null(null)
     ids = list(tests) if tests is not None else list(TESTS)
     root = as_seed_sequence(seed)
@@ -60,7 +62,7 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
     if null == "textbook" or not ids:
         done = {test: _run_one(e, test, null, draws, children[test], None, tolerate) for test in ids}
         return _with_calibration({test: skipped.get(test) or done[test] for test in reasons}, null)
-    with SimulatedNull(e, ids, draws, simulated_seed, model=null) as simulated:
+    with SimulatedNull(e, ids, draws, simulated_seed, model=null, progress=progress) as simulated:
         # each test runs in a thread while the null draws run: a test's own work (fits, bootstraps, exact
         # nulls; compiled code releases the GIL) overlaps the draws, and its p-value waits for them
         threads = ThreadPoolExecutor(len(ids))
@@ -130,16 +132,40 @@ def _with_null_z(result: TestResult, null_statistics: np.ndarray) -> TestResult:
     return replace(result, extra={**result.extra, **null_tail(result.statistic, null_statistics, direction)})
 
 
+def election_rejections(e: Election, tests: Iterable[str] | None = None, *, null: str = "textbook",
+                        draws: int = 200, alpha: float = ALPHA,
+                        seed: int | np.random.SeedSequence | None = None) -> dict[str, bool | None]:
+    """Whether each test (default: all) rejects at ``alpha`` on the election ``e``; descriptive tests are left
+    out. None for a test that cannot run on these data (it raised a ValueError or a LinAlgError, or is n/a: too
+    few stations for its fit, as on regional totals), so that a count keeps it apart instead of counting it as a
+    rejection or an acceptance. Seeds as in :func:`run_tests`. The one reading of verdicts behind every size and
+    power (:func:`rejection_counts` counts them)."""
+    ids = [t for t in (TESTS if tests is None else tests) if t != fingerprint.ID]
+    return {test: result.p_value < alpha if ran(result) else None
+            for test, result in run_each(e, ids, null, draws, seed, tolerate=True).items()}
+
+
 def replicate_rejections(ds: xr.Dataset, tests: Iterable[str] | None = None, *, null: str = "textbook",
                          draws: int = 200, alpha: float = ALPHA,
                          seed: int | np.random.SeedSequence | None = None) -> dict[str, bool | None]:
-    """Whether each test rejects at ``alpha`` on one simulated election (a Dataset without a ``replicate``
-    dim); descriptive tests are left out. None for a test that cannot run on these data (it raised a
-    ValueError or a LinAlgError, or is n/a: too few stations for its fit, as on regional totals), so that a
-    table counts it apart instead of as a rejection or an acceptance. Seeds as in :func:`run_tests`."""
-    ids = [t for t in (tests or TESTS) if t != fingerprint.ID]
-    return {test: result.p_value < alpha if ran(result) else None
-            for test, result in run_each(election(ds), ids, null, draws, seed, tolerate=True).items()}
+    """:func:`election_rejections` of one simulated election (a Dataset without a ``replicate`` dim); no tests
+    (None or empty) means all."""
+    return election_rejections(election(ds), tests or None, null=null, draws=draws, alpha=alpha, seed=seed)
+
+
+def rejection_counts(outcomes: Iterable[tuple[Hashable, dict[str, bool | None]]]
+                     ) -> dict[Hashable, dict[str, tuple[int, int]]]:
+    """The counting half of every size and power (``calibrate``'s table, :mod:`simkit.forensics.power`,
+    :func:`rejection_rates`): ``outcomes`` pairs a group (a plant, a scenario at a sweep point under a null...)
+    with one election's :func:`election_rejections`; returns group -> test -> (rejections, elections where the
+    test ran), groups and tests in the order first seen."""
+    counts: dict[Hashable, dict[str, tuple[int, int]]] = {}
+    for group, rejections in outcomes:
+        row = counts.setdefault(group, {})
+        for test, rejected in rejections.items():
+            k, n = row.get(test, (0, 0))
+            row[test] = (k, n) if rejected is None else (k + int(rejected), n + 1)
+    return counts
 
 
 def replicate_seed(seed: int | None, replicate: int) -> np.random.SeedSequence:
@@ -155,13 +181,14 @@ def rejection_rates(ds: xr.Dataset, tests: Iterable[str] | None = None, *, null:
     Returns test id -> {"rejection_rate", "n"} (descriptive tests are left out; :func:`rate`). Replicate
     ``r`` uses :func:`replicate_seed` ``(seed, r)``."""
     n = ds.sizes.get(REPLICATE, 1)
-    rejections = [replicate_rejections(ds.isel({REPLICATE: r}) if REPLICATE in ds.dims else ds, tests, null=null,
-                                       draws=draws, alpha=alpha, seed=replicate_seed(seed, r)) for r in range(n)]
-    return {t: rate([row[t] for row in rejections]) for t in rejections[0]}
+    counts = rejection_counts(
+        (None, replicate_rejections(ds.isel({REPLICATE: r}) if REPLICATE in ds.dims else ds, tests, null=null,
+                                    draws=draws, alpha=alpha, seed=replicate_seed(seed, r))) for r in range(n))
+    return {t: rate(count) for t, count in counts[None].items()}
 
 
-def rate(rejections: list[bool | None]) -> dict:
-    """{"rejection_rate", "n"} over the replicates where the test could run (None entries left out); the
-    rate is None when it ran nowhere."""
-    ran = [value for value in rejections if value is not None]
-    return {"rejection_rate": float(np.mean(ran)) if ran else None, "n": len(ran)}
+def rate(count: tuple[int, int]) -> dict:
+    """{"rejection_rate", "n"} of a :func:`rejection_counts` entry (rejections, elections where the test ran);
+    the rate is None when it ran nowhere."""
+    rejections, n = count
+    return {"rejection_rate": rejections / n if n else None, "n": n}

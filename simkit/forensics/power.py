@@ -9,6 +9,9 @@ each planted election, as on real data), and reports the share of replicates in 
 α = 0.05: its power at this election's size and shape against that manipulation. The ``none`` row (nothing
 planted) is the test's size on the same simulations: a power is worth only what it exceeds the size by.
 
+Verdicts are read and counted by the machine ``simkit calibrate`` uses (:func:`simkit.forensics.election_rejections`,
+:func:`simkit.forensics.rejection_counts`); only the elections differ (there the engine's scenarios of a config).
+
 The ``district_stuffing`` row plants stuffing at every station of whole districts: a null fitted per district
 reads that as honest district heterogeneity, and the row measures that loss of power.
 """
@@ -19,9 +22,8 @@ from typing import Iterable
 import numpy as np
 
 from simkit.config.manipulation import BallotStuffing, CoercedTurnout, ProtocolFabrication
-from simkit.forensics import run_each
-from simkit.forensics.applicable import ran
-from simkit.forensics.core import ALPHA, INVALID_OPTION, Election
+from simkit.forensics import election_rejections, rate, rejection_counts
+from simkit.forensics.core import INVALID_OPTION, Election
 from simkit.forensics.nulls.hierarchical import fit_hierarchical, station_district
 from simkit.forensics.nulls.flat import as_seed_sequence, simulate_honest
 from simkit.model.manipulation import MECHANISMS
@@ -78,7 +80,7 @@ def planted_power(e: Election, tests: Iterable[str], *, null: str = "textbook", 
     """plant -> test -> share of ``replicates`` planted elections shaped like ``e`` in which the test rejects
     at α = 0.05 (None where it cannot run); the tests use ``null`` with ``draws``."""
     counts = planted_rejections(e, tests, null=null, draws=draws, replicates=replicates, seed=seed, plants=plants)
-    return {plant: {t: (k / n if n else None) for t, (k, n) in row.items()} for plant, row in counts.items()}
+    return {plant: {t: rate(count)["rejection_rate"] for t, count in row.items()} for plant, row in counts.items()}
 
 
 def planted_rejections(e: Election, tests: Iterable[str], *, null: str = "simulated", draws: int = 99,
@@ -91,15 +93,14 @@ def planted_rejections(e: Election, tests: Iterable[str], *, null: str = "simula
     tests = [t for t in tests if t != "fingerprint"]
     chosen = list(PLANTS) if plants is None else list(plants)
     seeds = dict(zip(PLANTS, as_seed_sequence(seed).spawn(len(PLANTS))))
-    result: dict[str, dict[str, tuple[int, int]]] = {}
-    for plant in chosen:
-        rejections: dict[str, list[bool]] = {t: [] for t in tests}
-        for child in seeds[plant].spawn(replicates):
-            honest_seed, plant_rng_seed, test_seed = child.spawn(3)
-            election = planted(simulate_honest(e, model, honest_seed), plant,
-                               np.random.default_rng(plant_rng_seed))
-            for test, outcome in run_each(election, tests, null, draws, test_seed, tolerate=True).items():
-                if outcome is not None and ran(outcome):
-                    rejections[test].append(outcome.p_value < ALPHA)
-        result[plant] = {t: (int(np.sum(v)), len(v)) for t, v in rejections.items()}
-    return result
+
+    def outcomes():
+        for plant in chosen:
+            for child in seeds[plant].spawn(replicates):
+                honest_seed, plant_rng_seed, test_seed = child.spawn(3)
+                election = planted(simulate_honest(e, model, honest_seed), plant,
+                                   np.random.default_rng(plant_rng_seed))
+                yield plant, election_rejections(election, tests, null=null, draws=draws, seed=test_seed)
+
+    counts = rejection_counts(outcomes())
+    return {plant: {t: counts.get(plant, {}).get(t, (0, 0)) for t in tests} for plant in chosen}

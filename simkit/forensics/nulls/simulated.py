@@ -25,6 +25,7 @@ from simkit.forensics.core import Election
 from simkit.forensics.nulls.flat import NULL_MODELS, simulate_honest
 from simkit.forensics.registry import TESTS
 from simkit.engine.parallel import KeyedPool, choose, chunks
+from simkit.progress import progress_bar
 
 #: below this many station-draws (stations × null draws) the simulated null stays in this process
 PARALLEL_MIN_STATION_DRAWS = 2_000_000
@@ -37,10 +38,11 @@ class SimulatedNull:
     named ``model`` (:data:`simkit.forensics.nulls.flat.NULL_MODELS`; see the module docstring).
 
     Use as a context manager (the worker processes stop on exit); :meth:`values` waits for every draw.
+    ``progress``: a bar counting the draws done (:func:`simkit.progress.progress_bar`).
     """
 
     def __init__(self, e: Election, tests: Iterable[str], draws: int, seed: np.random.SeedSequence,
-                 workers: int | None = None, model: str = "simulated"):
+                 workers: int | None = None, model: str = "simulated", progress: bool = False):
         self.tests = list(tests)
         self.limits = {t: min(draws, getattr(TESTS[t], "MAX_NULL_DRAWS", draws)) for t in self.tests}
         job = (e, NULL_MODELS[model](e), self.tests, self.limits)
@@ -48,10 +50,14 @@ class SimulatedNull:
         self._lock = threading.Lock()  # tests in several threads read values()
         where, workers = choose(workers, e.n * draws, PARALLEL_MIN_STATION_DRAWS)
         self._pool = KeyedPool(_draws, job, where, workers)
+        self._bar = progress_bar(draws, enabled=progress, unit="draw")
         children = seed.spawn(draws)
         size = max(1, draws // (CHUNKS_PER_WORKER * workers))
-        self._futures: list[Future] = [self._pool.submit((indices, children[indices.start:indices.stop]))
-                                       for indices in chunks(draws, size)]
+        self._futures: list[Future] = []
+        for indices in chunks(draws, size):
+            future = self._pool.submit((indices, children[indices.start:indices.stop]))
+            future.add_done_callback(lambda f, done=len(indices): f.cancelled() or self._bar.update(done))
+            self._futures.append(future)
 
     def __enter__(self) -> SimulatedNull:
         return self
@@ -63,6 +69,7 @@ class SimulatedNull:
         """Stop the worker processes, cancelling draws not yet started; ``wait=False`` (an error or an
         interruption) terminates the draws under way too."""
         self._pool.close(wait)
+        self._bar.close()
 
     def values(self) -> dict[str, np.ndarray]:
         """test -> its statistic on each draw it uses, shape (draws,) or (MAX_NULL_DRAWS,); waits for the
