@@ -258,7 +258,9 @@ def test_results_on_a_dask_cluster_equal_the_local_ones():
     np.testing.assert_array_equal(local.posterior[SHARE].values, remote.posterior[SHARE].values)
 
 
-def test_cli_writes_the_result_and_prints_json(tmp_path, capsys):
+def small_inference_config(tmp_path) -> tuple:
+    """(the path of, the raw table of) a config inferring the coercion share from a 12-station election simulated
+    at share 0.1, with a quick ABC-SMC (40 particles, 2 generations)."""
     cfg = inference.simulated_observed(coercion_config(stations=12), [SHARE_PRIOR], [0.1], seed=3)
     raw = cfg.raw()
     raw["infer"] = [SHARE_PRIOR.model_dump(exclude_none=True)]
@@ -266,6 +268,11 @@ def test_cli_writes_the_result_and_prints_json(tmp_path, capsys):
                         "predictive": 10, "min_ess": 5, "workers": 1}
     path = tmp_path / "infer.toml"
     path.write_text(tomli_w.dumps(raw))
+    return path, raw
+
+
+def test_cli_writes_the_result_and_prints_json(tmp_path, capsys):
+    path, _ = small_inference_config(tmp_path)
     parser = argparse.ArgumentParser()
     cli_infer.register(parser.add_subparsers())
     args = parser.parse_args(["infer", str(path), "--json", "--quiet", "-o", str(tmp_path / "post.nc")])
@@ -283,13 +290,7 @@ def test_cli_writes_the_result_and_prints_json(tmp_path, capsys):
 def test_cli_set_overrides_the_config_and_sweep_is_refused_in_one_line(tmp_path, capsys):
     """``--set`` reaches the config the inference runs (the command equals the library on the overridden config);
     ``--sweep`` cannot be honoured (inferred fields replace swept ones): one line blaming the flag, exit 2."""
-    cfg = inference.simulated_observed(coercion_config(stations=12), [SHARE_PRIOR], [0.1], seed=3)
-    raw = cfg.raw()
-    raw["infer"] = [SHARE_PRIOR.model_dump(exclude_none=True)]
-    raw["inference"] = {"particles": 40, "pilot": 40, "noise_replicates": 10, "max_generations": 2,
-                        "predictive": 10, "min_ess": 5, "workers": 1}
-    path = tmp_path / "infer.toml"
-    path.write_text(tomli_w.dumps(raw))
+    path, raw = small_inference_config(tmp_path)
     small = {"particles": 20, "pilot": 20, "max_generations": 1}
     flags = [text for key, value in small.items() for text in ("--set", f"inference.{key}={value}")]
     assert cli.main(["infer", str(path), "--json", "--quiet", *flags]) == 0
