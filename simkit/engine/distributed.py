@@ -253,7 +253,7 @@ class _WorkDir:
                 was = found.get(field, "not recorded") if isinstance(found, dict) else "unreadable"
                 raise InputError(f"{self.target}: resume: {field} differs from the partial run in {self.path} "
                                  f"({was!r} there, {value!r} now); run again without resume to start over",
-                                 parameters=("resume",))
+                                 parameters=("resume", field))
         return True
 
     def create(self, template: xr.Dataset, manifest: dict) -> None:
