@@ -15,7 +15,7 @@ from simkit.engine import resources
 from simkit.engine.run import prepare
 from simkit.errors import InputError
 from simkit.outputs import SIMULATION, claim_output
-from simkit.report import analyses
+from simkit.report import analyses, build
 
 from conftest import small_config_dict
 
@@ -60,6 +60,13 @@ def test_the_resource_guard_suggests_parameters_that_the_command_line_shows_as_f
 def test_returns_without_a_mapping_names_the_parameters_of_the_library(tmp_path):
     with pytest.raises(InputError, match=r"x.csv: returns: give preset=NAME or map_path=MAP.toml to read returns"):
         analyses.load(tmp_path / "x.csv", None, None)
+
+
+def test_a_report_without_inputs_names_the_parameters_then_the_command_line_its_arguments(capsys):
+    with pytest.raises(InputError) as raised:
+        build()
+    assert str(raised.value) == "report: give a config, or returns with preset/map (or both)"
+    assert _error_line(capsys, main(["report"])) == "report: give a CONFIG, or --returns with --preset/--map (or both)"
 
 
 def test_a_parameter_the_command_does_not_set_keeps_its_library_name():
