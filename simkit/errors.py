@@ -2,7 +2,23 @@
 
 
 class InputError(ValueError):
-    """Bad user input (config, data file, command-line value). The message is one line."""
+    """Bad user input (config, data file, command-line value). The message is one line.
+
+    Library code names the parameters a caller sets (``overwrite: …``, ``give overwrite=True``), never
+    command-line flags; ``parameters`` lists the names the message uses that way, so that the command line
+    can show each as its flag (:func:`simkit.cli.arguments.as_flags`) without touching the rest of the text.
+    """
+
+    def __init__(self, message: str = "", *, parameters: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.parameters = tuple(parameters)
+
+    def __reduce__(self):  # keep ``parameters`` across processes (a worker's error reaches the parent pickled)
+        return _input_error, (str(self), self.parameters)
+
+
+def _input_error(message: str, parameters: tuple[str, ...]) -> InputError:
+    return InputError(message, parameters=parameters)
 
 
 def one_line(text: str) -> str:

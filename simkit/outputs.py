@@ -5,8 +5,8 @@ Every command that writes a file (``run -o``, ``forensics -o``, ``compare -o``, 
 
 - it is, contains or lies inside one of the command's inputs (``simkit forensics sim.zarr -o sim.zarr``);
 - its folder cannot be made (``-o /dev/null/x.zarr``) or written;
-- it exists and ``--overwrite`` is not given;
-- it exists, ``--overwrite`` is given, and it is not a simkit result of the same kind (recognised by its
+- it exists and ``overwrite`` is not set (``--overwrite`` on the command line);
+- it exists, ``overwrite`` is set, and it is not a simkit result of the same kind (recognised by its
   attributes: :data:`KIND_ATTR`, or the attributes each kind has always carried), so that a folder of
   photos named ``a.zarr`` or a simulation given to ``forensics -o`` is never deleted.
 
@@ -91,13 +91,14 @@ def claim_output(path: str | Path, kind: str, *, overwrite: bool = False, inputs
     if not (target.exists() or target.is_symlink()):
         return target
     if not overwrite:
-        raise InputError(f"{target}: output path exists; give --overwrite to replace it (only a simkit {kind} "
-                         f"result is replaced)")
+        raise InputError(f"{target}: output path exists; give overwrite=True to replace it (only a simkit {kind} "
+                         f"result is replaced)", parameters=("overwrite",))
     found = _stored_kind(target)
     same = found == kind or (found is None and recognise is not None and target.is_file() and recognise(target))
     if not same:
         what = f"a simkit {found} result" if found else "not a simkit result"
-        raise InputError(f"{target}: --overwrite: {what}, not a {kind} result; it was not replaced")
+        raise InputError(f"{target}: overwrite: {what}, not a {kind} result; it was not replaced",
+                         parameters=("overwrite",))
     return target
 
 

@@ -190,7 +190,7 @@ def test_plot_is_a_folder_everywhere(tmp_path, config, swept_result, capsys):
     for command in (["forensics", str(swept_result), "--scenario", "honest", "--point", "0"],
                     ["compare", str(config)], ["timeline", str(config)]):
         err = one_line_error(capsys, main([*command, "--plot", str(afile)]))
-        assert err.startswith(f"--plot {afile}: exists and is not a folder"), err
+        assert err.startswith(f"--plot: {afile}: exists and is not a folder"), err
 
 
 def _parsers():

@@ -313,7 +313,7 @@ def test_plot_pointing_at_a_file_writes_nothing(tmp_path, capsys):
     existing = tmp_path / "photo.png"
     existing.write_text("x")
     output = tmp_path / "out.nc"
-    _fails(capsys, f"--plot: {existing}: exists and is not a folder (give a folder for fingerprint.png)",
+    _fails(capsys, f"--plot: {existing}: exists and is not a folder (give a folder for the figures)",
            data, "--map", mapping, "--plot", existing, "-o", output)
     assert existing.read_text() == "x" and not output.exists()
 

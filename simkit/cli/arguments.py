@@ -52,12 +52,42 @@ def workers(text: str) -> int:
 #: the parameters of :mod:`simkit.engine.distributed` that commands set by flags: its errors name the parameters
 CLUSTER_FLAGS = {"block_size": "--block-size", "scheduler": "--scheduler", "workers": "--workers", "resume": "--resume"}
 
+#: every library parameter that an error may name (:attr:`simkit.errors.InputError.parameters`) -> what sets it
+#: on the command line: its flag, or the positional argument it fills
+PARAMETER_FLAGS = {**CLUSTER_FLAGS, "overwrite": "--overwrite", "replicates": "--replicates", "keep": "--keep",
+                   "processes": "--processes", "output": "-o", "config": "CONFIG", "returns": "--returns",
+                   "preset": "--preset", "map": "--map", "map_path": "--map", "format": "--format", "overrides": "--set",
+                   "allow_inconsistent": "--allow-inconsistent"}
+
 
 def as_flags(message: str, flags: dict[str, str]) -> str:
-    """A library message naming parameters (``resume: kernel differs``), each parameter named as its flag
-    (``--resume: kernel differs``): a whole word followed by a colon or a space."""
-    return re.sub(r"(?<![\w-])(" + "|".join(map(re.escape, flags)) + r")(?=[: ])", lambda m: flags[m.group(1)],
-                  message)
+    """A library message naming parameters, each parameter named as its flag: a whole word (not part of a path
+    or a dotted name) followed by a colon, a comma or a space (``resume: kernel differs`` -> ``--resume: kernel
+    differs``), alternatives joined by slashes (``preset/map`` -> ``--preset/--map``); ``name=True`` is the flag
+    alone (``give overwrite=True`` -> ``give --overwrite``), ``name=VALUE`` the flag and its value
+    (``replicates=500`` -> ``--replicates 500``)."""
+    names = "|".join(map(re.escape, sorted(flags, key=len, reverse=True)))
+
+    def flag(match: re.Match) -> str:
+        shown = "/".join(flags[name] for name in match.group(1).split("/"))
+        return shown + (" " if match.group(2) == "=" else "")
+
+    return re.sub(rf"(?<![\w./\\-])((?:{names})(?:/(?:{names}))*)(=True\b|=|(?=[:, ]))", flag, message)
+
+
+def _destination(flag: str) -> str:
+    """The attribute of the parsed arguments that ``flag`` sets (``--block-size`` -> ``block_size``, ``-o`` ->
+    ``output``, ``CONFIG`` -> ``config``)."""
+    return "output" if flag == "-o" else flag.lstrip("-").replace("-", "_").lower()
+
+
+def shown_as_flags(error: InputError, args: argparse.Namespace) -> str:
+    """The message of a library error as the command ``args`` were parsed for shows it: each parameter the
+    error names (:attr:`~simkit.errors.InputError.parameters`) that the command sets by a flag, as that flag
+    (a parameter the command does not set, such as one read from a config file, stays as the library named it)."""
+    named = {name: PARAMETER_FLAGS[name] for name in error.parameters
+             if name in PARAMETER_FLAGS and hasattr(args, _destination(PARAMETER_FLAGS[name]))}
+    return as_flags(str(error), named) if named else str(error)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -185,13 +185,13 @@ def check_plot_folder(plot: Path | None, names: list[str]) -> None:
     if plot is None:
         return
     if plot.exists() and not plot.is_dir():
-        raise InputError(f"--plot {plot}: exists and is not a folder (give a folder for the figures)")
+        raise InputError(f"--plot: {plot}: exists and is not a folder (give a folder for the figures)")
     for name in names:
         if (plot / f"{name}.png").is_dir():
-            raise InputError(f"--plot {plot / f'{name}.png'}: is a folder, cannot write the figure there")
+            raise InputError(f"--plot: {plot / f'{name}.png'}: is a folder, cannot write the figure there")
     parent = next((p for p in plot.parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
-        raise InputError(f"--plot {plot}: {parent} is not a folder")
+        raise InputError(f"--plot: {plot}: {parent} is not a folder")
 
 
 def save_figures(plot: Path, figures: dict, dpi: int = 100) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from simkit import io
 from simkit._version import __version__
-from simkit.cli.arguments import (CLUSTER_FLAGS, OneLineParser, add_json, add_output, add_overrides, add_quiet,
-                                  add_replicates, add_seed, add_selection, as_flags, positive, workers)
+from simkit.cli.arguments import (OneLineParser, add_json, add_output, add_overrides, add_quiet, add_replicates,
+                                  add_seed, add_selection, positive, shown_as_flags, workers)
 from simkit.cli.io import choose, claim_json, config_from, describe, result_kernel, write_json
 from simkit.config.core import ConfigError, data_paths, parse_config
 from simkit.electorate.build import build_electorate
@@ -72,13 +72,10 @@ def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
     if args.scheduler and args.workers:
         raise InputError("--scheduler, --workers: give one (a running scheduler, or N local worker processes)")
     cluster_workers = args.workers or (None if args.scheduler else args.processes or os.cpu_count() or 1)
-    try:
-        ds = run_on_cluster(cfg, args.output, replicates=args.replicates, seed=args.seed, keep=args.keep,
-                            block_size=args.block_size or engine.DEFAULT_BLOCK_SIZE, scheduler=args.scheduler,
-                            workers=cluster_workers,
-                            resume=args.resume, quiet=args.quiet, kernel=args.kernel, source=str(args.config))
-    except InputError as error:
-        raise InputError(as_flags(str(error), CLUSTER_FLAGS)) from None
+    ds = run_on_cluster(cfg, args.output, replicates=args.replicates, seed=args.seed, keep=args.keep,
+                        block_size=args.block_size or engine.DEFAULT_BLOCK_SIZE, scheduler=args.scheduler,
+                        workers=cluster_workers,
+                        resume=args.resume, quiet=args.quiet, kernel=args.kernel, source=str(args.config))
     _print_outcome(ds, args)
     return 0
 
@@ -189,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 128 + signal.SIGTERM
     except InputError as error:
-        print(one_line(str(error)) or type(error).__name__, file=sys.stderr)
+        print(one_line(shown_as_flags(error, args)) or type(error).__name__, file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         sys.stderr.close()

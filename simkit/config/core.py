@@ -321,6 +321,9 @@ class ConfigError(InputError):
         more = f" (+{len(problems) - 1} more; `simkit validate` lists them)" if len(problems) > 1 else ""
         super().__init__(problems[0] + more)
 
+    def __reduce__(self):
+        return ConfigError, (self.problems,)
+
 
 #: poll fields are not sweepable: each would re-simulate identical elections; give poll unknowns as ranges
 UNSWEEPABLE = ("electorate", "run", "sweep", "observed", "options", "title", "exit_poll", "quick_count", "infer",
@@ -558,13 +561,14 @@ def _sweep_problems(cfg: Config) -> list[str]:
 
 
 def parse_value(text: str) -> Any:
-    """A ``--set`` value: TOML syntax when it parses (numbers, booleans, lists), else a string."""
+    """An ``overrides`` value given as text: TOML syntax when it parses (numbers, booleans, lists), else a
+    string."""
     try:
         return tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
         return text
     except RecursionError:
-        raise InputError(f"--set {text[:20]}…: nested too deeply") from None
+        raise InputError(f"overrides {text[:20]}…: nested too deeply", parameters=("overrides",)) from None
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:

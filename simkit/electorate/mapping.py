@@ -84,7 +84,8 @@ def load_mapping(path: str | Path) -> ReturnsMapping:
 def preset_mapping(name: str) -> ReturnsMapping:
     """The mapping of a preset (one of ``PRESETS``)."""
     if name not in PRESETS:
-        raise InputError(f"--preset: {shown(name)}: unknown preset (choose from {', '.join(PRESETS)})")
+        raise InputError(f"preset: {shown(name)}: unknown name (choose from {', '.join(PRESETS)})",
+                         parameters=("preset",))
     return load_mapping(PRESET_DIR / f"{name}.toml")
 
 

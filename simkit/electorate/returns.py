@@ -205,7 +205,8 @@ def _field_counts(missing: dict[str, np.ndarray], code: int) -> dict[str, int]:
 
 def _mapping_of(mapping: ReturnsMapping | None, map_path, preset) -> ReturnsMapping:
     if sum(x is not None for x in (mapping, map_path, preset)) != 1:
-        raise InputError("forensics: --map/--preset: give exactly one of a mapping file or a preset")
+        raise InputError("forensics: map_path/preset: give exactly one of a mapping file or a preset",
+                         parameters=("map_path", "preset"))
     if map_path is not None:
         return load_mapping(map_path)
     return preset_mapping(preset) if preset is not None else mapping
@@ -356,7 +357,8 @@ def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anoma
     raise InputError(f"{path}: {fields}: {bad:,} of {ordinary_rows:,} rows ({bad / ordinary_rows:.0%}) are blank "
                      f"or inconsistent, above the {MAX_INCONSISTENT_SHARE:.0%} limit ("
                      + "; ".join(f"{label} {count:,}" for (_, label), count in largest)
-                     + "); check the mapping, or pass --allow-inconsistent to test the rest")
+                     + "); check the mapping, or pass allow_inconsistent=True to test the rest",
+                     parameters=("allow_inconsistent",))
 
 
 def _check_districts(origin: str, region: np.ndarray, district: np.ndarray) -> None:

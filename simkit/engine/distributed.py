@@ -135,7 +135,7 @@ def _marker_name(point: int, start: int, stop: int) -> str:
 def blocks_of(replicates: int, block_size: int) -> list[range]:
     """Replicate ranges of ``block_size`` (the last one shorter), aligned to the zarr chunks."""
     if block_size < 1:
-        raise InputError(f"block_size: must be at least 1, got {block_size}")
+        raise InputError(f"block_size: must be at least 1, got {block_size}", parameters=("block_size",))
     return [range(start, min(start + block_size, replicates)) for start in range(0, replicates, block_size)]
 
 
@@ -181,12 +181,12 @@ def connect(client: Client | None = None, scheduler: str | None = None,
         try:
             owned = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as error:
-            raise InputError(f"scheduler {scheduler}: cannot connect: {error}") from None
+            raise InputError(f"scheduler {scheduler}: cannot connect: {error}", parameters=("scheduler",)) from None
         with owned:
             yield owned
         return
     if workers is None or workers < 1:
-        raise InputError(f"workers: must be at least 1, got {workers}")
+        raise InputError(f"workers: must be at least 1, got {workers}", parameters=("workers",))
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=logging.CRITICAL) as cluster, Client(cluster) as owned:
         yield owned
@@ -252,7 +252,8 @@ class _WorkDir:
             if not isinstance(found, dict) or found.get(field) != value:
                 was = found.get(field, "not recorded") if isinstance(found, dict) else "unreadable"
                 raise InputError(f"{self.target}: resume: {field} differs from the partial run in {self.path} "
-                                 f"({was!r} there, {value!r} now); run again without resume to start over")
+                                 f"({was!r} there, {value!r} now); run again without resume to start over",
+                                 parameters=("resume", field))
         return True
 
     def create(self, template: xr.Dataset, manifest: dict) -> None:
@@ -329,7 +330,7 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
     """
     fmt = io.output_format(output) if output is not None else None
     if resume and fmt != "zarr":
-        raise InputError(f"{output or 'no output'}: resume needs a .zarr output")
+        raise InputError(f"{output or 'no output'}: resume needs a .zarr output", parameters=("resume",))
     run = engine.prepare(cfg, replicates, seed, keep, kernel, source)
     blocks = blocks_of(run.replicates, block_size)
     if client is None and scheduler is None:  # local workers: this machine's memory and disk

@@ -25,6 +25,8 @@ from pathlib import Path
 from simkit.errors import InputError
 
 BYTES = 8  #: every count is int64
+#: the parameters of a run that the options suggested by :func:`check_run` set
+OPTIONS = ("keep", "replicates", "block_size", "output", "processes")
 #: bytes of one block's arrays when the block size is not given: a block holds as many replicates as fit,
 #: so that the memory of a run is bounded by the block, whatever its replicates, sweep points and scenarios
 BLOCK_BYTES = 32 * 2**20
@@ -125,17 +127,17 @@ def check_run(run, requested_block_size: int | None, workers: int, output: str |
     need = peak_memory(sizes.per_replicate, run.replicates, block_size_, workers, gathered)
     if memory is not None and need > memory:
         raise InputError(f"{source}: this run needs about {_size(need)} of memory and {_size(memory)} is available; "
-                         f"{_fits(sizes, run, block_size_, workers, gathered, memory)}")
+                         f"{_fits(sizes, run, block_size_, workers, gathered, memory)}", parameters=OPTIONS)
     if output is not None:
         written = sizes.per_replicate * run.replicates
         disk = free_disk(output)
         if written > disk:
             fewer = disk // sizes.per_replicate
-            summary = ("--keep summary (writes " + _size(sizes.summary * run.replicates) + ")"
+            summary = ("keep=summary (writes " + _size(sizes.summary * run.replicates) + ")"
                        if sizes.stations else None)
-            options = [option for option in (summary, f"--replicates {fewer:,}" if fewer else None) if option]
+            options = [option for option in (summary, f"replicates={fewer:,}" if fewer else None) if option]
             raise InputError(f"{output}: this run writes up to {_size(written)} (uncompressed) and {_size(disk)} is "
-                             f"free there; try {' or '.join(options) or 'another folder'}")
+                             f"free there; try {' or '.join(options) or 'another folder'}", parameters=OPTIONS)
 
 
 def _fits(sizes: Plan, run, block_size: int, workers: int, gathered: bool, memory: int) -> str:
@@ -143,19 +145,19 @@ def _fits(sizes: Plan, run, block_size: int, workers: int, gathered: bool, memor
     output (blocks streamed to disk)."""
     options = []
     if sizes.stations and peak_memory(sizes.summary, run.replicates, block_size, workers, gathered) <= memory:
-        options.append("--keep summary")
+        options.append("keep=summary")
     fewer = next((n for n in _halvings(run.replicates)
                   if peak_memory(sizes.per_replicate, n, block_size, workers, gathered) <= memory), None)
     if fewer:
-        options.append(f"--replicates {fewer:,}")
+        options.append(f"replicates={fewer:,}")
     smaller = next((b for b in _halvings(block_size)
                     if peak_memory(sizes.per_replicate, run.replicates, b, workers, gathered) <= memory), None)
     if smaller:
-        options.append(f"--block-size {smaller}")
+        options.append(f"block_size={smaller}")
     if gathered and peak_memory(sizes.per_replicate, run.replicates, 1, workers, False) <= memory:
-        options.append("-o RESULT.zarr (streamed to disk)")
+        options.append("output=RESULT.zarr (streamed to disk)")
     if workers > 1 and peak_memory(sizes.per_replicate, run.replicates, block_size, 1, gathered) <= memory:
-        options.append("--processes 1")
+        options.append("processes=1")
     return f"try {' or '.join(options)}" if options else "no option of this run fits: use a smaller electorate"
 
 

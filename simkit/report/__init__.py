@@ -56,7 +56,8 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     the file's (:func:`simkit.config.core.load_config`).
     """
     if config is None and returns is None and preset is None:
-        raise InputError("report: give a CONFIG, or --returns with --preset/--map (or both)")
+        raise InputError("report: give a config, or returns with preset/map (or both)",
+                         parameters=("config", "returns", "preset", "map"))
     has_returns = returns is not None or preset is not None or map is not None
     cfg = load_config(Path(config), overrides) if config is not None else None
     returns_ds = analyses.load(Path(returns) if returns else None, preset, Path(map) if map else None) \
@@ -123,9 +124,9 @@ def check_output(path: str | Path) -> Path:
     """The output path, if its folder exists (InputError otherwise: nothing is created for a mistyped path)."""
     path = Path(path)
     if not path.parent.is_dir():
-        raise InputError(f"{path}: -o: folder {path.parent} does not exist")
+        raise InputError(f"{path}: output: folder {path.parent} does not exist", parameters=("output",))
     if path.is_dir():
-        raise InputError(f"{path}: -o: is a folder, not a file")
+        raise InputError(f"{path}: output: is a folder, not a file", parameters=("output",))
     return path
 
 
@@ -139,7 +140,7 @@ def write(doc: Document, path: str | Path, format: str = "html") -> None:
     folder first, then the text; a failure removes both staging names and leaves any earlier report intact)."""
     path = check_output(path)
     if format not in FORMATS:
-        raise InputError(f"--format: {format}: choose from {', '.join(FORMATS)}")
+        raise InputError(f"format: {format}: choose from {', '.join(FORMATS)}", parameters=("format",))
     if format == "html":
         with staged(path) as staging:
             staging.write_text(render_html.render(doc), encoding="utf-8")

@@ -1,0 +1,97 @@
+"""Errors raised by the library name its parameters (``overwrite``, ``keep``, ``map_path``), never command-line
+flags; the command line shows the same one line with each parameter it sets as its flag."""
+from __future__ import annotations
+
+import argparse
+import pickle
+
+import pytest
+import tomli_w
+
+from simkit.cli.arguments import as_flags, shown_as_flags
+from simkit.cli.main import main
+from simkit.config.core import ConfigError, load_config
+from simkit.engine import resources
+from simkit.engine.run import prepare
+from simkit.errors import InputError
+from simkit.outputs import SIMULATION, claim_output
+from simkit.report import analyses, build
+
+from conftest import small_config_dict
+
+
+def _error_line(capsys, code: int) -> str:
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+def _config(tmp_path, **kwargs):
+    path = tmp_path / "c.toml"
+    path.write_text(tomli_w.dumps(small_config_dict(**kwargs)))
+    return path
+
+
+def test_an_existing_output_names_the_parameter_in_the_library_and_the_flag_on_the_command_line(tmp_path, capsys):
+    target = tmp_path / "a.zarr"
+    target.mkdir()
+    with pytest.raises(InputError) as raised:
+        claim_output(target, SIMULATION)
+    assert "give overwrite=True to replace it" in str(raised.value) and "--" not in str(raised.value)
+    assert raised.value.parameters == ("overwrite",)
+    line = _error_line(capsys, main(["run", str(_config(tmp_path)), "-o", str(target), "--quiet"]))
+    assert line == str(raised.value).replace("overwrite=True", "--overwrite")
+
+
+def test_the_resource_guard_suggests_parameters_that_the_command_line_shows_as_flags(tmp_path, monkeypatch,
+                                                                                     capsys):
+    monkeypatch.setattr(resources, "available_memory", lambda: 20_000_000)
+    config = _config(tmp_path, stations=5000, registered=2_500_000, replicates=200)
+    out = tmp_path / "r.nc"
+    run = prepare(load_config(config), keep="full", source=str(config))
+    with pytest.raises(InputError) as raised:
+        resources.check_run(run, None, 1, out, str(config))
+    library = str(raised.value)
+    assert "keep=summary" in library and "output=RESULT.zarr" in library and "--" not in library
+    line = _error_line(capsys, main(["run", str(config), "--quiet", "--processes", "1", "-o", str(out)]))
+    assert "--keep summary" in line and "-o RESULT.zarr" in line and "=" not in line.split("try ", 1)[1]
+
+
+def test_returns_without_a_mapping_names_the_parameters_of_the_library(tmp_path):
+    with pytest.raises(InputError, match=r"x.csv: returns: give preset=NAME or map_path=MAP.toml to read returns"):
+        analyses.load(tmp_path / "x.csv", None, None)
+
+
+def test_a_report_without_inputs_names_the_parameters_then_the_command_line_its_arguments(capsys):
+    with pytest.raises(InputError) as raised:
+        build()
+    assert str(raised.value) == "report: give a config, or returns with preset/map (or both)"
+    assert _error_line(capsys, main(["report"])) == "report: give a CONFIG, or --returns with --preset/--map (or both)"
+
+
+def test_a_parameter_the_command_does_not_set_keeps_its_library_name():
+    error = InputError("preset: 'x': unknown name (choose from a, b)", parameters=("preset",))
+    assert shown_as_flags(error, argparse.Namespace(preset=None)) == "--preset: 'x': unknown name (choose from a, b)"
+    assert shown_as_flags(error, argparse.Namespace(config=None)) == str(error)  # read from a config, not a flag
+    assert shown_as_flags(InputError("resume: x"), argparse.Namespace(resume=True)) == "resume: x"  # not declared
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("a: give overwrite=True to replace it", "a: give --overwrite to replace it"),
+    ("try keep=summary or replicates=1,000 or block_size=4", "try --keep summary or --replicates 1,000 or "
+                                                             "--block-size 4"),
+    ("report: give a config, or returns with preset/map (or both)",
+     "report: give a CONFIG, or --returns with --preset/--map (or both)"),
+    ("data/map_path/returns: returns: file not found", "data/map_path/returns: --returns: file not found"),
+])
+def test_every_form_of_a_named_parameter_becomes_its_flag(message, expected):
+    flags = {"overwrite": "--overwrite", "keep": "--keep", "replicates": "--replicates", "block_size": "--block-size",
+             "config": "CONFIG", "returns": "--returns", "preset": "--preset", "map": "--map"}
+    assert as_flags(message, flags) == expected
+
+
+def test_the_parameters_of_an_error_survive_a_worker_process():
+    error = pickle.loads(pickle.dumps(InputError("workers: must be at least 1", parameters=("workers",))))
+    assert (str(error), error.parameters) == ("workers: must be at least 1", ("workers",))
+    problems = pickle.loads(pickle.dumps(ConfigError(["a: b", "c: d"]))).problems
+    assert problems == ["a: b", "c: d"]
