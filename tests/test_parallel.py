@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from simkit.engine.parallel import KeyedPool, choose, chunks
+from simkit.engine.parallel import KeyedPool, choose, chunks, process_context
+from simkit.forensics.integer.exact import station_probabilities
 
 
 def _draws(seed: int, key: range) -> np.ndarray:
@@ -61,3 +62,13 @@ def test_chunks_cover_the_range_once():
     assert chunks(0, 3) == []
     with pytest.raises(ValueError, match="size must be at least 1"):
         chunks(3, 0)
+
+
+def test_processes_still_fork_after_every_compiled_null_has_run():
+    """No compiled function of simkit starts numba's OpenMP layer (not fork-safe): after the exact
+    integer-percentage null, the heaviest compiled loop of the forensic tests, a process pool forks and works."""
+    station_probabilities(np.array([900, 1200]), np.array([0.6, 0.7]), np.array([0.5, 0.8]), 0.5, 6.0)
+    assert process_context().get_start_method() == "fork"
+    with KeyedPool(_pid, None, "processes", 2) as pool:
+        pids = list(pool.map(range(4)))
+    assert os.getpid() not in pids

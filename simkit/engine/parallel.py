@@ -33,8 +33,6 @@ from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Callable, Generic, Iterable, Iterator, Literal, TypeVar
 
-import numba
-
 #: seconds between a worker's checks that its parent is alive (the fallback where PR_SET_PDEATHSIG is missing)
 WATCH_INTERVAL = 0.5
 _PR_SET_PDEATHSIG = 1  #: from <linux/prctl.h>
@@ -42,17 +40,10 @@ _PR_SET_PDEATHSIG = 1  #: from <linux/prctl.h>
 
 def process_context() -> multiprocessing.context.BaseContext:
     """fork where the platform has it (workers inherit the parent's state, compiled kernels included), else
-    spawn; spawn too once numba's OpenMP threading layer has run in this process (a ``prange`` loop, as in the
-    exact integer-percentage null): GNU OpenMP is not fork-safe, and a child forked after it aborts."""
+    spawn. simkit compiles no ``parallel=True`` numba function: numba's OpenMP layer is not fork-safe, and a
+    child forked after it has run aborts."""
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods and not _openmp_started() else "spawn")
-
-
-def _openmp_started() -> bool:
-    try:
-        return numba.threading_layer() == "omp"
-    except ValueError:  # no parallel numba function has run yet in this process
-        return False
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
 def _watch_parent(parent_pid: int) -> None:

@@ -5,8 +5,9 @@ The same quantity as :func:`simkit.forensics.integer.percent.station_probabiliti
 from a log-factorial table: for ``ballots ~ Bin(registered, turnout)`` over ±``sds`` standard deviations,
 ``P(integer) = Σ_b P(b) × (1 if 100 b / registered is integer else P(100 W / b is integer))`` with
 ``W ~ Bin(b, share)``, the inner sum running over the few ``W`` on the integer-percent lattice within
-±``sds`` standard deviations. Stations run in parallel threads (``numba.prange``); each station's sum is
-serial, so the result does not depend on the number of threads.
+±``sds`` standard deviations. The loop is serial: a ``prange`` would start numba's OpenMP threading layer,
+after which no process pool of this process could fork (GNU OpenMP is not fork-safe), and the tests already
+run side by side in threads.
 """
 from __future__ import annotations
 
@@ -59,10 +60,10 @@ def _share_integer_probability(ballots, share, window, sds, log_factorials):
     return total
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True)
 def _station_probabilities(registered, turnout, share, window, sds, log_factorials):
     probability = np.zeros(registered.shape[0])
-    for station in numba.prange(registered.shape[0]):
+    for station in range(registered.shape[0]):
         n = registered[station]
         t = turnout[station]
         if n <= 0 or t <= 0.0:
