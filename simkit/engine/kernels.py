@@ -281,6 +281,44 @@ def binomial_sample(state, n, p, log_factorials):
 
 
 @_jit
+def hypergeometric_sample(state, good, bad, draws, log_factorials):
+    """Hypergeometric count: good items among ``draws`` taken without replacement from ``good`` good and
+    ``bad`` bad items (0 <= draws <= good + bad), by inversion searched outward from the mode (the
+    probabilities of the mode and of its neighbours in turn, one step up then one down, until they exceed a
+    uniform): exact, about one standard deviation of steps. ``log_factorials`` as for
+    :func:`binomial_sample` (it must reach ``good + bad``). Returns ``(k, state)``."""
+    total = good + bad
+    low = max(0, draws - bad)
+    high = min(good, draws)
+    if low >= high:
+        return low, state
+    mode = ((draws + 1) * (good + 1)) // (total + 2)
+    mode = min(max(mode, low), high)
+    log_mode = (log_factorials[good] - log_factorials[mode] - log_factorials[good - mode]
+                + log_factorials[bad] - log_factorials[draws - mode] - log_factorials[bad - draws + mode]
+                - log_factorials[total] + log_factorials[draws] + log_factorials[total - draws])
+    while True:  # a uniform beyond the probabilities' rounded sum (below 1e-12) is redrawn, as numpy does
+        u, state = _uniform(state)
+        probability_up = probability_down = cumulative = math.exp(log_mode)
+        if u < cumulative:
+            return mode, state
+        up = down = mode
+        while up < high or down > low:
+            if up < high:
+                probability_up *= (good - up) * (draws - up) / ((up + 1.0) * (bad - draws + up + 1.0))
+                up += 1
+                cumulative += probability_up
+                if u < cumulative:
+                    return up, state
+            if down > low:
+                probability_down *= down * (bad - draws + down) / ((good - down + 1.0) * (draws - down + 1.0))
+                down -= 1
+                cumulative += probability_down
+                if u < cumulative:
+                    return down, state
+
+
+@_jit
 def _multinomial_chain(state, cast, weights, total, votes, station, log_factorials):
     """``votes[station] ~ Multinomial(cast, weights / total)`` as sequential conditional binomials (the
     last option takes the rest, so the row sums to ``cast`` exactly); ``weights`` (option,) >= 0 with sum
