@@ -286,7 +286,7 @@ def hypergeometric_sample(state, good, bad, draws, log_factorials):
     ``bad`` bad items (0 <= draws <= good + bad), by inversion searched outward from the mode (the
     probabilities of the mode and of its neighbours in turn, one step up then one down, until they exceed a
     uniform): exact, about one standard deviation of steps. ``log_factorials`` as for
-    :func:`binomial_sample` (it must reach ``good + bad``). Returns ``(k, state)``."""
+    :func:`binomial_sample`. Returns ``(k, state)``."""
     total = good + bad
     low = max(0, draws - bad)
     high = min(good, draws)
@@ -294,9 +294,11 @@ def hypergeometric_sample(state, good, bad, draws, log_factorials):
         return low, state
     mode = ((draws + 1) * (good + 1)) // (total + 2)
     mode = min(max(mode, low), high)
-    log_mode = (log_factorials[good] - log_factorials[mode] - log_factorials[good - mode]
-                + log_factorials[bad] - log_factorials[draws - mode] - log_factorials[bad - draws + mode]
-                - log_factorials[total] + log_factorials[draws] + log_factorials[total - draws])
+    log_mode = (_log_factorial(log_factorials, good) - _log_factorial(log_factorials, mode)
+                - _log_factorial(log_factorials, good - mode) + _log_factorial(log_factorials, bad)
+                - _log_factorial(log_factorials, draws - mode) - _log_factorial(log_factorials, bad - draws + mode)
+                - _log_factorial(log_factorials, total) + _log_factorial(log_factorials, draws)
+                + _log_factorial(log_factorials, total - draws))
     while True:  # a uniform beyond the probabilities' rounded sum (below 1e-12) is redrawn, as numpy does
         u, state = _uniform(state)
         probability_up = probability_down = cumulative = math.exp(log_mode)

@@ -15,7 +15,10 @@ drawn, in which chunk or on how many threads):
 2. **approached** voters: ``min(per_station, voters)``, every ``k``-th from a uniform start, or all of them;
    drawn without replacement from the station's ballots as sequential hypergeometric counts
    (:func:`simkit.engine.kernels.hypergeometric_sample`);
-3. **responders**: binomial thinning of each option's approached voters by its response probability;
+3. **responders**: binomial thinning of each option's approached voters by its response probability (when
+   every option has the same probability ``p`` and voters are sampled, the number who answer is drawn first,
+   Binomial(approached, p), and that many are drawn without replacement in step 2: the answering part of a
+   uniformly random subset is a uniformly random subset of binomial size, so the law is the same);
 4. **reported** answers: each option's responders split over the ``misreport`` row as sequential
    conditional binomials (a multinomial).
 
@@ -36,6 +39,8 @@ from simkit.model.exit_poll import PollDesign, allocate_by_region, certain_stati
 
 #: approach modes of the compiled sampler, in the order of :data:`simkit.model.exit_poll.RespondentMode`
 MODES = ("fixed", "every_kth", "whole_flow")
+#: how approached voters answer (:func:`_interview`): all, with one probability, with one per option
+EVERY_ONE, COMMON, BY_OPTION = 0, 1, 2
 #: replicates per chunk handed to a worker thread (part of no stream: results do not depend on it)
 CHUNK_REPLICATES = 64
 #: sampled station-replicates below which threads cost more than they save
@@ -146,24 +151,31 @@ def _sample_stations(state, strata_arrays, pps, order, cumulative, stations_out,
 _sample_stations = numba.njit(inline="always", error_model="numpy")(_sample_stations)
 
 
-def _interview(state, station_votes, mode, per_station, every_kth, probability, respond_all, misreport, honest,
+def _interview(state, station_votes, mode, per_station, every_kth, probability, response, misreport, honest,
                log_factorials, approached, responders, reported):
     """One sampled station's interviews: ``station_votes`` (K,) ballots by option in; ``responders`` and
-    ``reported`` (K,) out (``approached`` (K,) a work buffer). Returns ``(voters, state)``."""
+    ``reported`` (K,) out (``approached`` (K,) a work buffer). ``response``: :data:`EVERY_ONE` answers,
+    a :data:`COMMON` probability ``probability[0]`` or one per option (:data:`BY_OPTION`). Returns
+    ``(voters, state)``."""
     n_options = station_votes.shape[0]
     voters = 0
     for option in range(n_options):
         voters += station_votes[option]
     if mode == 2:
+        draws = voters
+    elif mode == 0:
+        draws = min(per_station, voters)
+    else:
+        start, state = _uniform_below(state, every_kth)
+        draws = max(voters - start + every_kth - 1, 0) // every_kth
+    thin_first = response == COMMON and mode != 2
+    if thin_first:  # the answering part of a random subset is a random subset of a binomial size
+        draws, state = kernels.binomial_sample(state, draws, probability[0], log_factorials)
+    if draws == voters:
         for option in range(n_options):
             approached[option] = station_votes[option]
     else:
-        if mode == 0:
-            remaining_draws = min(per_station, voters)
-        else:
-            start, state = _uniform_below(state, every_kth)
-            remaining_draws = max(voters - start + every_kth - 1, 0) // every_kth
-        remaining_total = voters
+        remaining_total, remaining_draws = voters, draws
         for option in range(n_options - 1):
             good = station_votes[option]
             taken, state = kernels.hypergeometric_sample(state, good, remaining_total - good, remaining_draws,
@@ -173,7 +185,7 @@ def _interview(state, station_votes, mode, per_station, every_kth, probability, 
             remaining_draws -= taken
         approached[n_options - 1] = remaining_draws
     for option in range(n_options):
-        if respond_all:
+        if response == EVERY_ONE or thin_first:
             responders[option] = approached[option]
         else:
             responders[option], state = kernels.binomial_sample(state, approached[option], probability[option],
@@ -201,10 +213,12 @@ def _draw_replicates_impl(votes, rows, states, strata_arrays, pps, mode, per_sta
                           misreport, honest, log_factorials, stations_out, inclusion_out, voters_out,
                           responders_out, reported_out):
     n_options = votes.shape[2]
-    respond_all = True
+    response = EVERY_ONE
     for option in range(n_options):
-        if probability[option] != 1.0:
-            respond_all = False
+        if probability[option] != probability[0]:
+            response = BY_OPTION
+    if response == EVERY_ONE and probability[0] != 1.0:
+        response = COMMON
     order = np.empty(strata_arrays[0].shape[0], dtype=np.int64)
     cumulative = np.empty(strata_arrays[0].shape[0])
     approached = np.empty(n_options, dtype=np.int64)
@@ -217,7 +231,7 @@ def _draw_replicates_impl(votes, rows, states, strata_arrays, pps, mode, per_sta
             for option in range(n_options):
                 station_votes[option] = votes[rows[index], stations_out[index, sampled], option]
             voters_out[index, sampled], state = _interview(
-                state, station_votes, mode, per_station, every_kth, probability, respond_all, misreport, honest,
+                state, station_votes, mode, per_station, every_kth, probability, response, misreport, honest,
                 log_factorials, approached, responders_out[index, sampled], reported_out[index, sampled])
 
 
@@ -274,9 +288,8 @@ def draw_replicates(votes: np.ndarray, replicates: np.ndarray, registered: np.nd
     if design.response_probability(votes.shape[-1]).max() > 1.0:
         raise ValueError("response probability above 1: response_rate × response_propensity must not exceed 1")
     strata_ = strata(design, registered, region_index)
-    most_voters = int(votes.sum(axis=-1).max()) if votes.size else 0
     job = _Job(votes, np.asarray(replicates), strata_, design, seed, poll_index,
-               kernels.log_factorial_table(most_voters))
+               kernels.log_factorial_table(int(np.max(registered))))  # lgamma beyond it
     where, count = choose(workers, len(replicates) * strata_.n_sampled, MIN_PARALLEL_WORK, releases_gil=True)
     with KeyedPool(_draw_chunk, job, where, count) as pool:
         parts = list(pool.map(chunks(len(replicates), CHUNK_REPLICATES)))
