@@ -12,9 +12,11 @@ same model station by station in one compiled loop, with samplers chosen for thi
 - standard normals by the ziggurat method (Marsaglia & Tsang 2000, 128 layers);
 - standard gamma variates by Marsaglia & Tsang (2000), with ``G(a) = G(a + 1) × U^(1/a)`` below a = 1;
 - binomial counts by inversion when ``n × min(p, 1 − p) < 10`` and otherwise by Hörmann's (1993)
-  transformed rejection with squeeze (BTRS), the sampler of TensorFlow and JAX.
+  transformed rejection with squeeze (BTRS), the sampler of TensorFlow and JAX;
+- (the poll sampler, :mod:`simkit.polls.compiled_draws`, adds hypergeometric counts by inversion searched
+  outward from the mode).
 
-All four are exact samplers (no approximation beyond floating point), so the kernel draws from the same
+All are exact samplers (no approximation beyond floating point), so the kernel draws from the same
 distribution as the numpy path, though not the same numbers: bit-identity is promised per kernel (the same
 seed, any block size or worker count, gives the same result) and identity in distribution between kernels,
 tested with fixed seeds in ``tests/test_kernels.py``.

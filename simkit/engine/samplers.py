@@ -1,5 +1,6 @@
 """The exact numba samplers shared by the engine's compiled kernel (:mod:`simkit.engine.kernels`) and the
-forensic nulls' compiled draws (:mod:`simkit.forensics.nulls.compiled_draws`): one set, in one module.
+forensic nulls' compiled draws (:mod:`simkit.forensics.nulls.compiled_draws`) and the poll sampler
+(:mod:`simkit.polls.compiled_draws`): one set, in one module.
 
 Each sampler takes and returns a generator ``state`` (a 4-tuple of uint64, xoshiro256**; kept in registers) and is
 inlined into its compiled callers (:func:`inline_jit`):
@@ -9,7 +10,8 @@ inlined into its compiled callers (:func:`inline_jit`):
 - :func:`gamma_sample`: standard gamma variates by Marsaglia & Tsang (2000), with ``G(a) = G(a + 1) × U^(1/a)``
   below a = 1 (constants from :func:`gamma_constants`);
 - :func:`binomial_sample`: by inversion when ``n × min(p, 1 − p) < 10``, else Hörmann's (1993) transformed
-  rejection with squeeze (BTRS), reading log-factorials from :func:`log_factorial_table`.
+  rejection with squeeze (BTRS), reading log-factorials from :func:`log_factorial_table`;
+- :func:`hypergeometric_sample`: by inversion searched outward from the mode.
 
 All are exact (no approximation beyond floating point).
 """
@@ -229,3 +231,43 @@ def binomial_sample(state, n, p, log_factorials):
     else:
         drawn, state = _binomial_btrs(state, n, small, log_factorials)
     return (n - drawn if p > 0.5 else drawn), state
+
+
+@inline_jit
+def hypergeometric_sample(state, good, bad, draws, log_factorials):
+    """Hypergeometric count: good items among ``draws`` taken without replacement from ``good`` good and
+    ``bad`` bad items (0 <= draws <= good + bad), by inversion searched outward from the mode (the
+    probabilities of the mode and of its neighbours in turn, one step up then one down, until they exceed a
+    uniform): exact, about one standard deviation of steps. ``log_factorials`` as for
+    :func:`binomial_sample`. Returns ``(k, state)``."""
+    total = good + bad
+    low = max(0, draws - bad)
+    high = min(good, draws)
+    if low >= high:
+        return low, state
+    mode = ((draws + 1) * (good + 1)) // (total + 2)
+    mode = min(max(mode, low), high)
+    log_mode = (_log_factorial(log_factorials, good) - _log_factorial(log_factorials, mode)
+                - _log_factorial(log_factorials, good - mode) + _log_factorial(log_factorials, bad)
+                - _log_factorial(log_factorials, draws - mode) - _log_factorial(log_factorials, bad - draws + mode)
+                - _log_factorial(log_factorials, total) + _log_factorial(log_factorials, draws)
+                + _log_factorial(log_factorials, total - draws))
+    while True:  # a uniform beyond the probabilities' rounded sum (below 1e-12) is redrawn, as numpy does
+        u, state = uniform_sample(state)
+        probability_up = probability_down = cumulative = math.exp(log_mode)
+        if u < cumulative:
+            return mode, state
+        up = down = mode
+        while up < high or down > low:
+            if up < high:
+                probability_up *= (good - up) * (draws - up) / ((up + 1.0) * (bad - draws + up + 1.0))
+                up += 1
+                cumulative += probability_up
+                if u < cumulative:
+                    return up, state
+            if down > low:
+                probability_down *= down * (bad - draws + down) / ((good - down + 1.0) * (draws - down + 1.0))
+                down -= 1
+                cumulative += probability_down
+                if u < cumulative:
+                    return down, state

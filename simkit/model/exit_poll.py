@@ -85,9 +85,9 @@ class PollDraw:
 
 # -- stations ---------------------------------------------------------------------------------------
 
-def _systematic_pps(rng: np.random.Generator, sizes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Systematic sampling proportional to ``sizes`` (S,) from a random order: exact inclusion
-    probabilities ``n * size / total``; stations that would reach probability 1 are taken with certainty."""
+def certain_stations(sizes: np.ndarray, n: int) -> np.ndarray:
+    """(S,) bool: the stations a sample of ``n`` proportional to ``sizes`` (S,) takes with certainty (those
+    whose inclusion probability would reach 1, found again among the rest until none does)."""
     sizes = np.asarray(sizes, dtype=float)
     certain = np.zeros(len(sizes), dtype=bool)
     while True:
@@ -95,8 +95,15 @@ def _systematic_pps(rng: np.random.Generator, sizes: np.ndarray, n: int) -> tupl
         rest_total = sizes[~certain].sum()
         newly = ~certain & (remaining * sizes >= rest_total)
         if remaining <= 0 or not newly.any():
-            break
+            return certain
         certain |= newly
+
+
+def _systematic_pps(rng: np.random.Generator, sizes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Systematic sampling proportional to ``sizes`` (S,) from a random order: exact inclusion
+    probabilities ``n * size / total``; stations that would reach probability 1 are taken with certainty."""
+    sizes = np.asarray(sizes, dtype=float)
+    certain = certain_stations(sizes, n)
     chosen = [np.flatnonzero(certain)]
     inclusion = [np.ones(certain.sum())]
     remaining = n - certain.sum()

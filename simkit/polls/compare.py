@@ -37,11 +37,13 @@ from scipy import stats
 
 from simkit import schema, streams
 from simkit.schema import ALPHA, INTERVAL
+from simkit.engine.kernels import DEFAULT_KERNEL, KERNELS
 from simkit.engine.run import prepare, world_votes
 from simkit.progress import progress_bar
 from simkit.paths import set_path
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix
 from simkit.model.exit_poll import PollDesign, design_feasibility, estimate_shares, draw_exit_poll
+from simkit.polls.compiled_draws import draw_replicates
 from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from simkit.polls.mechanisms import Ballot, Observed, fit_poll
 from simkit.config.polls import check_poll_design
@@ -234,10 +236,24 @@ class Draws:
         return self.reported[..., self.valid].sum(axis=(-2, -1))
 
 
-def draw_polls(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int) -> Draws:
-    """Draw ``design`` from every replicate of ``election`` (keyed streams; see module docstring)."""
-    draws = []
+def draw_polls(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int,
+               kernel: str = DEFAULT_KERNEL, workers: int | None = None) -> Draws:
+    """Draw ``design`` from every replicate of ``election`` (keyed streams; see module docstring).
+
+    ``kernel``: ``numba`` (default) draws every replicate in one compiled call
+    (:func:`simkit.polls.compiled_draws.draw_replicates`, in ``workers`` threads, None: every core, with the
+    same result whatever their number); ``numpy``, the reference, draws replicate by replicate with
+    :func:`simkit.model.exit_poll.draw_exit_poll` (the same laws, other numbers)."""
     votes = election.votes.values
+    if kernel == "numba":
+        stations, inclusion, voters, responders, reported = draw_replicates(
+            votes, election.replicates, election.registered, design, seed, poll_index, election.region_index,
+            workers)
+        shares = estimate_shares(reported, voters, inclusion, design.valid, design.estimator)
+        return Draws(shares, responders, reported, voters, inclusion, design.valid, stations)
+    if kernel != "numpy":
+        raise ValueError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
+    draws = []
     for r, replicate in enumerate(election.replicates):
         rng = streams.generator(seed, int(replicate), streams.EXIT_POLL, poll_index)
         draws.append(draw_exit_poll(votes[r], election.registered, design, rng, election.region_index))

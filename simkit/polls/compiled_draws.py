@@ -1,0 +1,296 @@
+"""A poll drawn from every replicate in one compiled call: the same design and the same laws as
+:func:`simkit.model.exit_poll.draw_exit_poll` (the reference), drawn with the engine's exact samplers
+(:mod:`simkit.engine.kernels`), so the same distribution but not the same numbers.
+
+Per replicate, from the xoshiro256** state of ``SeedSequence(seed, spawn_key=(replicate, streams.EXIT_POLL,
+poll_index))`` (keyed by logical position, so a replicate's poll does not depend on which other replicates are
+drawn, in which chunk or on how many threads):
+
+1. **stations**, per stratum (the whole country, or each region with its allocation
+   :func:`simkit.model.exit_poll.allocate_by_region`): ``simple``, a partial Fisher-Yates shuffle (each
+   subset of the stratum equally likely, inclusion ``take / stations``); ``pps``, the stations
+   :func:`simkit.model.exit_poll.certain_stations` takes with certainty, then systematic sampling
+   proportional to the register from a uniformly random order of the rest (inclusion ``remaining × size /
+   total``);
+2. **approached** voters: ``min(per_station, voters)``, every ``k``-th from a uniform start, or all of them;
+   drawn without replacement from the station's ballots as sequential hypergeometric counts
+   (:func:`simkit.engine.samplers.hypergeometric_sample`);
+3. **responders**: binomial thinning of each option's approached voters by its response probability (when
+   every option has the same probability ``p`` and voters are sampled, the number who answer is drawn first,
+   Binomial(approached, p), and that many are drawn without replacement in step 2: the answering part of a
+   uniformly random subset is a uniformly random subset of binomial size, so the law is the same);
+4. **reported** answers: each option's responders split over the ``misreport`` row as sequential
+   conditional binomials (a multinomial).
+
+The published estimate (step 5) is :func:`simkit.model.exit_poll.estimate_shares`, vectorised over
+replicates. Shapes: ``R`` replicates, ``S`` stations, ``K`` options, ``n`` sampled stations.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from simkit import streams
+from simkit.engine import samplers
+from simkit.engine.parallel import KeyedPool, choose, chunks
+from simkit.model.exit_poll import PollDesign, allocate_by_region, certain_stations
+
+#: approach modes of the compiled sampler, in the order of :data:`simkit.model.exit_poll.RespondentMode`
+MODES = ("fixed", "every_kth", "whole_flow")
+#: how approached voters answer (:func:`_interview`): all, with one probability, with one per option
+EVERY_ONE, COMMON, BY_OPTION = 0, 1, 2
+#: replicates per chunk handed to a worker thread (part of no stream: results do not depend on it)
+CHUNK_REPLICATES = 64
+#: sampled station-replicates below which threads cost more than they save
+MIN_PARALLEL_WORK = 20_000
+
+
+@dataclass(frozen=True)
+class Strata:
+    """Where stations are drawn from, fixed for a design and an electorate: per stratum ``g``, the stations
+    drawn at random ``candidates[candidate_offsets[g]:candidate_offsets[g + 1]]``, those taken with certainty
+    ``certain[certain_offsets[g]:certain_offsets[g + 1]]`` and ``takes[g]`` stations to draw in all;
+    ``sizes`` (S,) float64 the register (the size measure of ``pps``)."""
+
+    candidates: np.ndarray
+    candidate_offsets: np.ndarray
+    certain: np.ndarray
+    certain_offsets: np.ndarray
+    takes: np.ndarray
+    sizes: np.ndarray
+
+    @property
+    def n_sampled(self) -> int:
+        return int(self.takes.sum())
+
+
+def strata(design: PollDesign, registered: np.ndarray, region_index: np.ndarray | None) -> Strata:
+    """The :class:`Strata` of ``design`` over an electorate of ``registered`` (S,) voters per station and
+    ``region_index`` (S,) (used when ``design.by_region``)."""
+    registered = np.asarray(registered)
+    if not 1 <= design.n_stations <= len(registered):
+        raise ValueError(f"cannot sample {design.n_stations} stations out of {len(registered)}")
+    if design.by_region:
+        members = [np.flatnonzero(region_index == region)
+                   for region in range(int(region_index.max()) + 1)]
+        takes = allocate_by_region(design.n_stations, region_index, registered)
+    else:
+        members, takes = [np.arange(len(registered))], np.array([design.n_stations])
+    candidates, certain = [], []
+    for stations, take in zip(members, takes):
+        sure = (certain_stations(registered[stations], int(take)) if design.selection == "pps" and take > 0
+                else np.zeros(len(stations), dtype=bool))
+        candidates.append(stations[~sure])
+        certain.append(stations[sure])
+
+    def packed(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        offsets = np.concatenate([[0], np.cumsum([len(part) for part in parts])]).astype(np.int64)
+        return np.concatenate(parts).astype(np.int64), offsets
+
+    return Strata(*packed(candidates), *packed(certain), np.asarray(takes, dtype=np.int64),
+                  registered.astype(np.float64))
+
+
+def _uniform_below(state, n):
+    """A uniform integer in [0, n) (n >= 1) and the state."""
+    u, state = samplers.uniform_sample(state)
+    return min(int(u * n), n - 1), state
+
+
+_uniform_below = numba.njit(inline="always")(_uniform_below)
+
+
+def _sample_stations(state, strata_arrays, pps, order, cumulative, stations_out, inclusion_out):
+    """One replicate's sampled stations into ``stations_out`` (n,) and their inclusion probabilities into
+    ``inclusion_out`` (n,); ``order`` and ``cumulative`` are work buffers as long as the largest stratum.
+    Returns the state."""
+    candidates, candidate_offsets, certain, certain_offsets, takes, sizes = strata_arrays
+    position = 0
+    for stratum in range(takes.shape[0]):
+        first, last = candidate_offsets[stratum], candidate_offsets[stratum + 1]
+        n_candidates = last - first
+        for index in range(certain_offsets[stratum], certain_offsets[stratum + 1]):
+            stations_out[position] = certain[index]
+            inclusion_out[position] = 1.0
+            position += 1
+        remaining = takes[stratum] - (certain_offsets[stratum + 1] - certain_offsets[stratum])
+        if remaining <= 0:
+            continue
+        for index in range(n_candidates):
+            order[index] = candidates[first + index]
+        shuffled = n_candidates if pps else remaining  # a partial shuffle suffices for a simple sample
+        for index in range(min(shuffled, n_candidates - 1)):
+            offset, state = _uniform_below(state, n_candidates - index)
+            swap = index + offset
+            order[index], order[swap] = order[swap], order[index]
+        if not pps:
+            for index in range(remaining):
+                stations_out[position] = order[index]
+                inclusion_out[position] = remaining / n_candidates
+                position += 1
+            continue
+        running = 0.0
+        for index in range(n_candidates):
+            running += sizes[order[index]]
+            cumulative[index] = running
+        step = running / remaining
+        start, state = samplers.uniform_sample(state)
+        pointer = 0
+        for point_index in range(remaining):
+            point = (start + point_index) * step
+            while pointer < n_candidates - 1 and cumulative[pointer] <= point:
+                pointer += 1
+            stations_out[position] = order[pointer]
+            inclusion_out[position] = remaining * sizes[order[pointer]] / running
+            position += 1
+    return state
+
+
+_sample_stations = numba.njit(inline="always", error_model="numpy")(_sample_stations)
+
+
+def _interview(state, station_votes, mode, per_station, every_kth, probability, response, misreport, honest,
+               log_factorials, approached, responders, reported):
+    """One sampled station's interviews: ``station_votes`` (K,) ballots by option in; ``responders`` and
+    ``reported`` (K,) out (``approached`` (K,) a work buffer). ``response``: :data:`EVERY_ONE` answers,
+    a :data:`COMMON` probability ``probability[0]`` or one per option (:data:`BY_OPTION`). Returns
+    ``(voters, state)``."""
+    n_options = station_votes.shape[0]
+    voters = 0
+    for option in range(n_options):
+        voters += station_votes[option]
+    if mode == 2:
+        draws = voters
+    elif mode == 0:
+        draws = min(per_station, voters)
+    else:
+        start, state = _uniform_below(state, every_kth)
+        draws = max(voters - start + every_kth - 1, 0) // every_kth
+    thin_first = response == COMMON and mode != 2
+    if thin_first:  # the answering part of a random subset is a random subset of a binomial size
+        draws, state = samplers.binomial_sample(state, draws, probability[0], log_factorials)
+    if draws == voters:
+        for option in range(n_options):
+            approached[option] = station_votes[option]
+    else:
+        remaining_total, remaining_draws = voters, draws
+        for option in range(n_options - 1):
+            good = station_votes[option]
+            taken, state = samplers.hypergeometric_sample(state, good, remaining_total - good, remaining_draws,
+                                                         log_factorials)
+            approached[option] = taken
+            remaining_total -= good
+            remaining_draws -= taken
+        approached[n_options - 1] = remaining_draws
+    for option in range(n_options):
+        if response == EVERY_ONE or thin_first:
+            responders[option] = approached[option]
+        else:
+            responders[option], state = samplers.binomial_sample(state, approached[option], probability[option],
+                                                                log_factorials)
+        reported[option] = 0
+    for option in range(n_options):
+        if honest or misreport[option, option] == 1.0:
+            reported[option] += responders[option]
+            continue
+        left, weight = responders[option], 1.0
+        for answer in range(n_options - 1):
+            share = misreport[option, answer] / weight if weight > 0.0 else 1.0
+            said, state = samplers.binomial_sample(state, left, share, log_factorials)
+            reported[answer] += said
+            left -= said
+            weight -= misreport[option, answer]
+        reported[n_options - 1] += left
+    return voters, state
+
+
+_interview = numba.njit(inline="always", error_model="numpy")(_interview)
+
+
+def _draw_replicates_impl(votes, rows, states, strata_arrays, pps, mode, per_station, every_kth, probability,
+                          misreport, honest, log_factorials, stations_out, inclusion_out, voters_out,
+                          responders_out, reported_out):
+    n_options = votes.shape[2]
+    response = EVERY_ONE
+    for option in range(n_options):
+        if probability[option] != probability[0]:
+            response = BY_OPTION
+    if response == EVERY_ONE and probability[0] != 1.0:
+        response = COMMON
+    order = np.empty(strata_arrays[0].shape[0], dtype=np.int64)
+    cumulative = np.empty(strata_arrays[0].shape[0])
+    approached = np.empty(n_options, dtype=np.int64)
+    station_votes = np.empty(n_options, dtype=np.int64)
+    for index in range(rows.shape[0]):
+        state = (states[index, 0], states[index, 1], states[index, 2], states[index, 3])
+        state = _sample_stations(state, strata_arrays, pps, order, cumulative, stations_out[index],
+                                 inclusion_out[index])
+        for sampled in range(stations_out.shape[1]):
+            for option in range(n_options):
+                station_votes[option] = votes[rows[index], stations_out[index, sampled], option]
+            voters_out[index, sampled], state = _interview(
+                state, station_votes, mode, per_station, every_kth, probability, response, misreport, honest,
+                log_factorials, approached, responders_out[index, sampled], reported_out[index, sampled])
+
+
+_draw_replicates_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_draw_replicates_impl)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every chunk of replicates shares: the votes (R, S, K), the replicate ids (R,) that key the streams,
+    the design's arrays and the keys ``seed`` and ``poll_index``."""
+
+    votes: np.ndarray
+    replicates: np.ndarray
+    strata: Strata
+    design: PollDesign
+    seed: int
+    poll_index: int
+    log_factorials: np.ndarray
+
+
+def replicate_state(seed: int, replicate: int, poll_index: int) -> np.ndarray:
+    """(4,) uint64 xoshiro256** state of one replicate's poll, from
+    ``SeedSequence(seed, spawn_key=(replicate, streams.EXIT_POLL, poll_index))``."""
+    return np.random.SeedSequence(seed, spawn_key=(replicate, streams.EXIT_POLL, poll_index)).generate_state(
+        4, np.uint64)
+
+
+def _draw_chunk(job: _Job, rows: range) -> tuple[np.ndarray, ...]:
+    """Stations (r, n), inclusion (r, n), voters (r, n), responders and reported (r, n, K) of the replicates
+    at positions ``rows`` of ``job.votes``."""
+    design, strata_ = job.design, job.strata
+    count, n, n_options = len(rows), strata_.n_sampled, job.votes.shape[-1]
+    states = np.stack([replicate_state(job.seed, int(job.replicates[row]), job.poll_index) for row in rows])
+    out = (np.empty((count, n), np.int64), np.empty((count, n)), np.empty((count, n), np.int64),
+           np.empty((count, n, n_options), np.int64), np.empty((count, n, n_options), np.int64))
+    misreport = np.eye(n_options) if design.misreport is None else np.asarray(design.misreport, dtype=float)
+    _draw_replicates_jit(job.votes, np.arange(rows.start, rows.stop, dtype=np.int64), states,
+                         (strata_.candidates, strata_.candidate_offsets, strata_.certain, strata_.certain_offsets,
+                          strata_.takes, strata_.sizes),
+                         design.selection == "pps", MODES.index(design.respondents), int(design.per_station),
+                         int(design.every_kth), design.response_probability(n_options).astype(float), misreport,
+                         design.misreport is None, job.log_factorials, *out)
+    return out
+
+
+def draw_replicates(votes: np.ndarray, replicates: np.ndarray, registered: np.ndarray, design: PollDesign,
+                    seed: int, poll_index: int, region_index: np.ndarray | None = None,
+                    workers: int | None = 1) -> tuple[np.ndarray, ...]:
+    """``design`` drawn from every replicate of ``votes`` (R, S, K) ballots per station and option (integer):
+    ``(stations, inclusion, voters, responders, reported)``, shapes (R, n), (R, n), (R, n), (R, n, K),
+    (R, n, K). ``replicates`` (R,) ids key the streams; ``registered`` (S,) and ``region_index`` (S,) as for
+    :func:`simkit.model.exit_poll.draw_exit_poll`. ``workers``: threads (None: every core); the result is
+    bit-identical whatever their number."""
+    if design.response_probability(votes.shape[-1]).max() > 1.0:
+        raise ValueError("response probability above 1: response_rate × response_propensity must not exceed 1")
+    strata_ = strata(design, registered, region_index)
+    job = _Job(votes, np.asarray(replicates), strata_, design, seed, poll_index,
+               samplers.log_factorial_table(int(np.max(registered))))  # lgamma beyond it
+    where, count = choose(workers, len(replicates) * strata_.n_sampled, MIN_PARALLEL_WORK, releases_gil=True)
+    with KeyedPool(_draw_chunk, job, where, count) as pool:
+        parts = list(pool.map(chunks(len(replicates), CHUNK_REPLICATES)))
+    return tuple(np.concatenate([part[k] for part in parts]) for k in range(5))
