@@ -10,9 +10,11 @@ tolerance (0.25x the simulation noise) adds a few percent at most to the kernel'
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -21,7 +23,7 @@ import xarray as xr
 from scipy import integrate, stats
 
 import simkit
-from simkit import inference
+from simkit import inference, progress
 from simkit.cli import infer as cli_infer
 from simkit.cli import main as cli
 from simkit.config.core import ConfigError, ObservedStations, raw_problems
@@ -269,6 +271,25 @@ def small_inference_config(tmp_path) -> tuple:
     path = tmp_path / "infer.toml"
     path.write_text(tomli_w.dumps(raw))
     return path, raw
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stderr, flags, shown", [(Terminal, [], True), (Terminal, ["--quiet"], False),
+                                                   (io.StringIO, [], False)])
+def test_cli_shows_a_bar_over_each_generations_simulations_on_a_terminal_unless_quiet(tmp_path, monkeypatch,
+                                                                                     stderr, flags, shown):
+    path, _ = small_inference_config(tmp_path)
+    monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0)
+    err = stderr()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert cli.main(["infer", str(path), "--json", *flags]) == 0
+    assert ("40/40" in err.getvalue()) is shown, err.getvalue()  # a generation of 40 particles
 
 
 def test_cli_writes_the_result_and_prints_json(tmp_path, capsys):

@@ -44,7 +44,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
                            client=client)
     else:
         result = infer(cfg, blocks, settings, particles=args.particles, seed=args.seed, workers=args.workers,
-                       progress=progress)
+                       progress=progress, bar=not args.quiet)
     if args.output:
         io.write_tree(result.to_datatree(), args.output)
     for warning in result.warnings:

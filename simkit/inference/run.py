@@ -27,13 +27,14 @@ def load_inference(path: str | Path, overrides: dict | None = None
 
 def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: InferenceSettings | None = None, *,
           particles: int | None = None, seed: int | None = None, workers: int | None = None,
-          progress: Callable[[str], None] | None = None, client=None) -> InferenceResult:
+          progress: Callable[[str], None] | None = None, client=None, bar: bool = False) -> InferenceResult:
     """Posterior of the ``[[infer]]`` fields given the config's ``[observed]`` evidence (see
     :mod:`simkit.inference`).
 
     ``blocks`` and ``settings`` default to ``cfg.infer`` and ``cfg.inference``; ``particles``, ``seed`` and
     ``workers`` override the settings. ``client``: a ``dask.distributed.Client`` whose workers run the
-    simulations instead of local processes (the result is the same).
+    simulations instead of local processes (the result is the same). ``progress``: called with a line per
+    generation; ``bar``: a progress bar over each generation's simulations (on a terminal).
     """
     blocks = blocks if blocks is not None else list(cfg.infer)
     settings = settings if settings is not None else (cfg.inference or InferenceSettings())
@@ -53,7 +54,7 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     priors = [Prior(block) for block in blocks]
     simulator = Simulator(cfg, blocks, statistics, scenario, settings.kernel)
     median = np.array([p.block.distribution().ppf(0.5) for p in priors])
-    with Simulations(simulator, settings.workers, client) as simulations:
+    with Simulations(simulator, settings.workers, client, bar) as simulations:
         def simulate_many(values: np.ndarray, stage: int) -> np.ndarray:
             return simulations.run(values, settings.seed, stage)
 

@@ -25,6 +25,7 @@ from simkit.engine.timeline import added_timeline, honest_timeline
 from simkit.model.exit_poll import draw_exit_poll
 from simkit.model.timeline import cumulative
 from simkit.engine.parallel import KeyedPool, choose
+from simkit.progress import progress_bar
 from .statistics import Statistics, compute_statistics
 
 
@@ -132,10 +133,12 @@ class Simulations:
     (:class:`simkit.engine.parallel.KeyedPool`: ``workers`` processes, or this one when ``workers`` is 1 or
     this is a daemonic process), whose keys are chunks of (values, seeds). Seeds are keyed by (stage, index),
     so where a simulation runs does not change its result. ``count`` is the number of simulations run so
-    far. A context manager: the workers stop on exit, at once when an error or an interruption unwinds."""
+    far; ``bar``: a progress bar over each generation's simulations (on a terminal). A context manager: the
+    workers stop on exit, at once when an error or an interruption unwinds."""
 
-    def __init__(self, simulator: Simulator, workers: int, client=None):
+    def __init__(self, simulator: Simulator, workers: int, client=None, bar: bool = False):
         self.simulator = simulator
+        self.bar = bar
         self.client = client
         self.remote = client.scatter(simulator, broadcast=True) if client is not None else None
         self.pool = None
@@ -155,7 +158,12 @@ class Simulations:
         if self.client is not None:
             futures = self.client.map(simulate_chunk, [self.remote] * len(chunks), chunks, pure=False)
             return np.concatenate(self.client.gather(futures))
-        return np.concatenate(list(self.pool.map(chunks)))
+        parts = []
+        with progress_bar(len(values), enabled=self.bar, unit="simulation") as shown:
+            for part in self.pool.map(chunks):
+                parts.append(part)
+                shown.update(len(part))
+        return np.concatenate(parts)
 
     def close(self, wait: bool = True) -> None:
         """Stop the worker processes; ``wait=False`` (an error or an interruption) terminates them at once."""
