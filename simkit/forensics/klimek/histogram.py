@@ -60,6 +60,8 @@ FE_STEPS = 40  # f_e up to 0.1
 ALPHAS = np.arange(0.5, 4.01, 0.25)
 REPLICATES = 20
 MAX_NULL_DRAWS = 39
+
+
 @dataclass(frozen=True)
 class Fit:
     f_incremental: float
