@@ -338,3 +338,18 @@ def test_report_takes_the_overrides_and_blames_them(tmp_path, config, capsys):
     err = one_line_error(capsys, main(["report", "--preset", "russia-2011", "--sweep", "turnout.mean=0.5,0.6",
                                        "-o", str(target)]))
     assert err == "--sweep turnout.mean=0.5,0.6: overrides a config field, and no CONFIG is given"
+
+
+def test_timeline_takes_set_and_refuses_a_sweep_in_one_line(repo, capsys):
+    """``simkit timeline`` reads its config with the command's ``--set`` (the profile's interpolation moves with
+    it); a ``--sweep`` cannot apply to the one published timeline it tests, and a typo is blamed on the flag."""
+    config = repo / "configs" / "kazakhstan-2022.toml"
+    base = ["timeline", str(config), "--json", "--draws", "100"]
+    assert main(base) == 0
+    assert json.loads(capsys.readouterr().out)["profile"]["interpolation"] == "linear"
+    assert main([*base, "--set", 'timeline.interpolation="pchip"']) == 0
+    assert json.loads(capsys.readouterr().out)["profile"]["interpolation"] == "pchip"
+    err = one_line_error(capsys, main([*base, "--sweep", "turnout.mean=0.6,0.7"]))
+    assert err == f"--sweep: simkit timeline tests the one published timeline of {config}: there is nothing to sweep"
+    err = one_line_error(capsys, main([*base, "--set", "timelin.interpolation=1"]))
+    assert err == f"--set timelin.interpolation=1 (on {config}): timelin: unknown field"

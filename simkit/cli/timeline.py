@@ -10,9 +10,8 @@ import json
 from pathlib import Path
 
 from simkit import streams
-from simkit.cli.arguments import add_json, add_output, add_plot, add_seed
-from simkit.cli.io import check_plot_folder, claim_json, save_figures, write_json
-from simkit.config.core import load_config
+from simkit.cli.arguments import add_json, add_output, add_overrides, add_plot, add_seed
+from simkit.cli.io import check_plot_folder, claim_json, config_from, save_figures, write_json
 from simkit.errors import InputError
 from simkit.outputs import TIMELINE
 from simkit.plots.timeline import plot_timeline
@@ -33,9 +32,15 @@ STATION_CALIBRATION = "uncalibrated: above nominal size on clean Spain 2019"
 def analyse(args: argparse.Namespace) -> tuple[dict, object]:
     """The JSON-ready result and the loaded timeline, validated completely before anything is written."""
     if args.map is not None:
+        if args.set or args.sweep:
+            raise InputError(f"--{'set' if args.set else 'sweep'}: {args.path} is a station file read with --map: "
+                             "there is no config to override")
         loaded = from_stations(args.path, args.map)
     else:
-        loaded = from_config(load_config(args.path), str(args.path))
+        if args.sweep:
+            raise InputError(f"--sweep: simkit timeline tests the one published timeline of {args.path}: "
+                             "there is nothing to sweep")
+        loaded = from_config(config_from(args.path, args), str(args.path))
     timeline = loaded.timeline
     profile = honest_profile(timeline.opening, timeline.reports, timeline.closing, timeline.profile,
                              args.interpolation or timeline.interpolation, timeline.dispersion,
@@ -102,6 +107,7 @@ def register(subparsers) -> None:
     parser.add_argument("--station-draws", type=int, default=200,
                         help="draws of the station-level null (station files only; default 200)")
     add_seed(parser, 0, "the simulated null")
+    add_overrides(parser)
     parser.add_argument("--interpolation", choices=("linear", "pchip"),
                         help="shape within Spain's bins (default: the config's [timeline])")
     parser.set_defaults(func=_cmd_timeline)
