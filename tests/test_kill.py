@@ -56,9 +56,11 @@ def alive(pid: int) -> bool:
 
 
 def start_run(config: Path, out: Path, *extra: str) -> subprocess.Popen:
+    """A run whose blocks go to two worker processes: the numpy kernel's (the numba kernel's blocks run in
+    threads, which leave no process behind to test)."""
     return subprocess.Popen([sys.executable, "-m", "simkit.cli.main", "run", str(config), "-o", str(out), "--quiet",
-                             "--processes", "2", *extra], env=environment(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                             "--processes", "2", "--kernel", "numpy", *extra], env=environment(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_for_workers(process: subprocess.Popen, timeout: float = 120) -> list[int]:

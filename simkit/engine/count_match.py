@@ -114,16 +114,23 @@ def _achieved(ds: xr.Dataset, cfg) -> dict[str, float]:
     return achieved
 
 
+def _logit(fraction: float) -> float:
+    """logit of a turnout kept within [FLOOR, 1 - FLOOR]: an official or pilot turnout of exactly 0 or 1 (a
+    region nobody voted in, a tiny region) gives a finite step, and an unreachable target ends in the solver's
+    own error instead of NaN."""
+    return float(logit(np.clip(fraction, FLOOR, 1 - FLOOR)))
+
+
 def _update(cfg, targets: dict[str, float], achieved: dict[str, float]):
     """One fixed-point step on the honest parameters."""
     turnout = cfg.turnout
-    shift = logit(targets["turnout"]) - logit(achieved["turnout"])
+    shift = _logit(targets["turnout"]) - _logit(achieved["turnout"])
     regions = list(turnout.regional_mean) + [key.removeprefix("turnout.") for key in targets
                                               if key.startswith("turnout.") and key[8:] not in turnout.regional_mean]
     regional = {}
     for region in regions:
         key = f"turnout.{region}"
-        step = logit(targets[key]) - logit(achieved[key]) if key in targets else shift
+        step = _logit(targets[key]) - _logit(achieved[key]) if key in targets else shift
         regional[region] = float(np.clip(expit(logit(turnout.regional_mean.get(region, turnout.mean)) + step),
                                           FLOOR, 1 - FLOOR))
     national = float(np.clip(expit(logit(turnout.mean) + shift), FLOOR, 1 - FLOOR))
