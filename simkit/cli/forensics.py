@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from simkit.cli.arguments import (CLUSTER_FLAGS, add_draws, add_json, add_output, add_overrides, add_plot, add_quiet,
-                                  add_replicates, add_seed, add_selection, as_flags, check_draws, workers)
+from simkit.cli.arguments import (add_draws, add_json, add_output, add_overrides, add_plot, add_quiet,
+                                  add_replicates, add_seed, add_selection, check_draws, workers)
 from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, save_figures,
                            write_json)
 from simkit.config.core import data_paths
@@ -288,11 +288,8 @@ def handle_calibrate(args: argparse.Namespace) -> int:
         aggregation.parse(args.aggregate)
     except ValueError as error:
         raise InputError(f"--aggregate: {error}") from None
-    try:
-        rows = calibration_table(cfg, replicates=args.replicates, tests=tests, nulls=nulls, draws=args.draws,
-                                 seed=args.seed, cluster=cluster, aggregate=args.aggregate, progress=not args.quiet)
-    except InputError as error:
-        raise InputError(as_flags(str(error), CLUSTER_FLAGS)) from None
+    rows = calibration_table(cfg, replicates=args.replicates, tests=tests, nulls=nulls, draws=args.draws,
+                             seed=args.seed, cluster=cluster, aggregate=args.aggregate, progress=not args.quiet)
     payload = {"rows": rows}
     print(json.dumps(payload, indent=2) if args.json else format_calibration(rows))
     if args.output:
