@@ -194,7 +194,8 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
     for r in results:
         z = r.extra.get("null_z")
         beyond = (f" (z = {z:.1f}, tail p {r.extra['null_tail_p']:.2g} [{r.extra['null_tail']}], normal p "
-                  f"{r.extra['null_normal_p']:.2g}, over {r.extra['null_draws']} draws)"
+                  f"{r.extra['null_normal_p']:.2g}, over {r.extra['null_draws']} draws of the "
+                  f"{r.extra.get('honest_model')} model)"
                   if z is not None and np.isfinite(z) else "")
         flag = " [uncalibrated]" if r.extra.get("calibration") == "uncalibrated" else ""
         lines.append(f"{r.test:<16} {fmt(r.statistic):>11} {fmt(r.reference):>11} {fmt(r.p_value):>9}  "

@@ -35,8 +35,8 @@ def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
     """Each test's statistic on ``draws`` honest elections matched to ``e`` (shape (draws,) per test, or
     ``MAX_NULL_DRAWS`` for model fits) under the honest model of ``null``:
     :class:`simkit.forensics.nulls.simulated.SimulatedNull`, waited for."""
-    with SimulatedNull(e, tests, draws, seed, workers, model=null) as null:
-        return null.values()
+    with SimulatedNull(e, tests, draws, seed, workers, null=null) as simulated:
+        return simulated.values()
 
 
 def run_tests(e: Election, tests: Iterable[str] | None = None, *, null: str = "textbook", draws: int = 1000,
@@ -62,7 +62,7 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
     if null == "textbook" or not ids:
         done = {test: _run_one(e, test, null, draws, children[test], None, tolerate) for test in ids}
         return _with_calibration({test: skipped.get(test) or done[test] for test in reasons}, null)
-    with SimulatedNull(e, ids, draws, simulated_seed, model=null, progress=progress) as simulated:
+    with SimulatedNull(e, ids, draws, simulated_seed, null=null, progress=progress) as simulated:
         # each test runs in a thread while the null draws run: a test's own work (fits, bootstraps, exact
         # nulls; compiled code releases the GIL) overlaps the draws, and its p-value waits for them
         threads = ThreadPoolExecutor(len(ids))
@@ -75,8 +75,8 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
             raise
         threads.shutdown()
         null_values = simulated.values()
-    done = {test: result if result is None or is_not_applicable(result) else _with_null_z(result, null_values[test])
-            for test, result in results.items()}
+    done = {test: result if result is None or is_not_applicable(result)
+            else _with_null_z(result, null_values[test], simulated.models[test]) for test, result in results.items()}
     return _with_calibration({test: skipped.get(test) or done[test] for test in reasons}, null)
 
 
@@ -121,15 +121,17 @@ def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.Seed
         return not_applicable(test, null, f"failed on these data ({type(error).__name__}: {str(error)[:120]})")
 
 
-def _with_null_z(result: TestResult, null_statistics: np.ndarray) -> TestResult:
-    """Add where the statistic lies in its simulated null, in the test's direction
+def _with_null_z(result: TestResult, null_statistics: np.ndarray, model: str) -> TestResult:
+    """Add the honest ``model`` the simulated null drew from (``honest_model``) and where the statistic lies in
+    that null, in the test's direction
     (:func:`simkit.forensics.nulls.tails.null_tail`: ``null_z``, ``null_draws``, ``null_normal_p``, ``null_tail_p``,
     ``null_tail``): how far beyond its null a test lies when the Monte Carlo p-value sits at its floor
     1 / (draws + 1), which no correction across tests at 0.01 can pass."""
     direction = alternative(result.test)
     if direction is None:
-        return result
-    return replace(result, extra={**result.extra, **null_tail(result.statistic, null_statistics, direction)})
+        return replace(result, extra={**result.extra, "honest_model": model})
+    return replace(result, extra={**result.extra, "honest_model": model,
+                                  **null_tail(result.statistic, null_statistics, direction)})
 
 
 def election_rejections(e: Election, tests: Iterable[str] | None = None, *, null: str = "textbook",

@@ -1,5 +1,5 @@
-"""The forensic tests by id: the registry every runner, null and command reads (``TESTS``), and each test's
-direction."""
+"""The forensic tests by id: the registry every runner, null and command reads (``TESTS``), each test's
+direction, and the honest model each test's simulated null draws from (``SIMULATED_MODEL``)."""
 from __future__ import annotations
 
 from types import ModuleType
@@ -15,6 +15,32 @@ _MODULES = (second_digit, last_digit, zero_five, log_vote_rate, dip, correlation
             klimek_histogram, klimek_ml, integer_percent, spikes, shpilkin)
 #: test id -> its module (the interface of :mod:`simkit.forensics.core`)
 TESTS: dict[str, ModuleType] = {m.ID: m for m in _MODULES}
+
+#: the honest models of ``--null simulated`` (:data:`simkit.forensics.nulls.flat.HONEST_MODELS`)
+HIERARCHICAL, CONDITIONAL = "hierarchical", "turnout_conditional"
+#: Which honest model each test's ``--null simulated`` draws from, by one rule stated before the panel was run.
+#: The turnout-conditional model (:mod:`simkit.forensics.nulls.conditional`) holds every station's ballots and
+#: register at the data and redraws only the leader's share given the turnout. It is the null of a test whose
+#: statistic reads the leader's votes *against* the station's turnout, ballots or register: a relation
+#: (``correlation``, Sobyanin's slope, Shpilkin's excess above the modal turnout, the Klimek fits of the joint
+#: turnout x share cloud) or the leader's count per ballot or per voter (``log_vote_rate``, the share spikes).
+#: A test keeps the unconditional hierarchical model (:mod:`simkit.forensics.nulls.hierarchical`), under which
+#: turnout varies too, when its statistic reads something the conditional model holds fixed as evidence in its
+#: own right: the turnout distribution (``dip``), whole-percent turnouts (``integer_percent``, which reads
+#: turnout and share alike), or the digits of the counts, which do not read the leader against turnout
+#: (``second_digit``, ``last_digit``, ``zero_five``). ``fingerprint`` is descriptive (no null).
+SIMULATED_MODEL: dict[str, str] = {
+    second_digit.ID: HIERARCHICAL, last_digit.ID: HIERARCHICAL, zero_five.ID: HIERARCHICAL, dip.ID: HIERARCHICAL,
+    integer_percent.ID: HIERARCHICAL, fingerprint.ID: HIERARCHICAL,
+    log_vote_rate.ID: CONDITIONAL, correlation.ID: CONDITIONAL, sobyanin.ID: CONDITIONAL,
+    klimek_histogram.ID: CONDITIONAL, klimek_ml.ID: CONDITIONAL, spikes.ID: CONDITIONAL, shpilkin.ID: CONDITIONAL}
+
+
+def honest_model(test: str, null: str) -> str | None:
+    """The honest model whose simulated elections make ``test``'s null under ``null``: the test's own
+    (:data:`SIMULATED_MODEL`) under ``simulated``, the flat model under ``flat``, None under ``textbook``."""
+    check_null(null)
+    return {"simulated": SIMULATED_MODEL[test], "flat": "flat"}.get(null)
 
 
 def alternative(test: str) -> str | None:

@@ -30,9 +30,17 @@ def _station_counts(state, station, registered, turnout, share, other_proportion
     """Exact counts of one station at latent ``turnout`` and ``share``: ballots, the leader's votes, and the
     other options multinomially (as a chain of binomials) at the station's ``other_proportions``; returns the
     generator state."""
-    n_others = other_proportions.shape[1]
     cast, state = samplers.binomial_sample(state, registered[station], turnout, log_factorials)
     ballots[station] = cast
+    return _vote_counts(state, station, cast, share, other_proportions, leader, log_factorials, votes)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _vote_counts(state, station, cast, share, other_proportions, leader, log_factorials, votes):
+    """The votes of one station with ``cast`` ballots at latent leader ``share``: the leader's ``~ Bin(cast,
+    share)``, the other options multinomially (a chain of binomials) at the station's ``other_proportions``;
+    returns the generator state."""
+    n_others = other_proportions.shape[1]
     drawn, state = samplers.binomial_sample(state, cast, share, log_factorials)
     votes[station, leader] = drawn
     remaining = cast - drawn
@@ -86,6 +94,43 @@ def _resampled_counts(registered, turnout_center, share_center, slope, station_p
         share = _expit(share_center[station] + slope[station] * residual_t + pool_share[pick])
         state = _station_counts(state, station, registered, turnout, share, other_proportions, leader,
                                 log_factorials, ballots, votes)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _conditional_counts(ballots, share_center, window_start, window_size, skip, donor_share, other_proportions,
+                        leader, state_words, log_factorials, votes):
+    state = (state_words[0], state_words[1], state_words[2], state_words[3])
+    for station in range(ballots.shape[0]):
+        u, state = samplers.uniform_sample(state)
+        size = window_size[station]
+        pick = window_start[station] + min(int(u * size), size - 1)
+        if 0 <= skip[station] <= pick:
+            pick += 1
+        share = _expit(share_center[station] + donor_share[pick])
+        state = _vote_counts(state, station, ballots[station], share, other_proportions, leader, log_factorials,
+                             votes)
+
+
+def conditional_counts(ballots: np.ndarray, share_center: np.ndarray, window_start: np.ndarray,
+                       window_size: np.ndarray, skip: np.ndarray, donor_share: np.ndarray,
+                       other_proportions: np.ndarray, leader: int,
+                       seed: np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray]:
+    """One honest election of the turnout-conditional model (:mod:`simkit.forensics.nulls.conditional`):
+    ``ballots`` (station,), the observed ones unchanged, and ``votes`` (station, option) int64.
+
+    Station ``s`` draws one residual uniformly among ``window_size[s]`` entries of ``donor_share`` (logit
+    scale) from ``window_start[s]`` on, passing over entry ``skip[s]`` (-1: none); latent ``logit v =
+    share_center[s] + residual``; the leader's votes ``~ Bin(ballots[s], v)`` and the other options
+    multinomially at ``other_proportions`` (station, option - 1), as in :func:`honest_counts`.
+    """
+    cast = np.ascontiguousarray(ballots, dtype=np.int64)
+    proportions = np.ascontiguousarray(other_proportions, dtype=np.float64)
+    _, votes = _empty_counts(cast, proportions)
+    as_int = [np.ascontiguousarray(a, dtype=np.int64) for a in (window_start, window_size, skip)]
+    _conditional_counts(cast, np.ascontiguousarray(share_center, dtype=np.float64), *as_int,
+                        np.ascontiguousarray(donor_share, dtype=np.float64), proportions, int(leader),
+                        generator_state(seed), samplers.log_factorial_table(int(cast.max(initial=0))), votes)
+    return cast.copy(), votes
 
 
 def _empty_counts(registered: np.ndarray, proportions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,14 +1,19 @@
 """The nulls a forensic test can be read against, in one registry, and the flat honest model.
 
-:data:`NULL_MODELS` maps each ``--null`` name that simulates honest elections to its model's fit function:
+:data:`HONEST_MODELS` maps each honest model's name to its fit function:
 
-- ``simulated``: the hierarchical honest model (:mod:`simkit.forensics.nulls.hierarchical`: district and region
-  effects shrunk by empirical Bayes, a regional turnout–share slope, station size, residual pairs resampled
-  within districts, fitted on a trimmed core);
+- ``hierarchical``: district and region effects shrunk by empirical Bayes, a regional turnout–share slope,
+  station size, residual pairs resampled within districts, fitted on a trimmed core
+  (:mod:`simkit.forensics.nulls.hierarchical`);
+- ``turnout_conditional``: the same fit, each station's ballots kept and its leader share drawn from core
+  stations of its pool at the nearest turnouts (:mod:`simkit.forensics.nulls.conditional`);
 - ``flat``: the earlier one-level model of this module (below), kept for comparison.
 
+``--null simulated`` reads each test against its own model of the first two
+(:data:`simkit.forensics.registry.SIMULATED_MODEL`), ``--null flat`` every test against the flat one, and
 ``textbook`` is each test's own analytic or resampling null (its module docstring). A fitted model has
-``counts(registered, leader, seed) -> (ballots, votes)``; :func:`simulate_honest` turns it into an election.
+``counts(election, seed) -> (ballots, votes)``; :func:`simulate_honest` turns it into an election, from the seed
+:func:`model_seed` gives the model.
 
 The *flat* null is an honest election shaped like the one under study:
 
@@ -38,6 +43,7 @@ from scipy import special, stats
 
 from simkit.forensics.nulls import compiled_draws
 from simkit.forensics.core import Election
+from simkit.forensics.nulls.conditional import fit_conditional
 from simkit.forensics.nulls.hierarchical import fit_hierarchical, logit_share
 
 ROBUST_Z = 2.5
@@ -57,11 +63,11 @@ class HonestModel:
     other_proportions: np.ndarray
     low_anomaly_share: float
 
-    def counts(self, registered: np.ndarray, leader: int, seed: np.random.SeedSequence):
-        """One honest election's ``(ballots, votes)`` at these registers (compiled draws)."""
-        return compiled_draws.honest_counts(registered, self.turnout_center, self.share_center,
+    def counts(self, e: Election, seed: np.random.SeedSequence):
+        """One honest election's ``(ballots, votes)`` at the registers of ``e`` (compiled draws)."""
+        return compiled_draws.honest_counts(e.registered, self.turnout_center, self.share_center,
                                             self.turnout_scale, self.share_scale, self.correlation,
-                                            self.other_proportions, leader, seed)
+                                            self.other_proportions, e.leader, seed)
 
     def describe(self) -> dict[str, float]:
         return {"turnout_logit_scale": self.turnout_scale, "share_logit_scale": self.share_scale,
@@ -120,15 +126,28 @@ def fit_honest(e: Election) -> HonestModel:
                        correlation=rho, other_proportions=proportions, low_anomaly_share=float(bulk.mean()))
 
 
-#: ``--null`` name -> fit function of its honest model (``textbook`` needs none)
-NULL_MODELS = {"simulated": fit_hierarchical, "flat": fit_honest}
+#: honest model name -> its fit function (module docstring)
+HONEST_MODELS = {"hierarchical": fit_hierarchical, "turnout_conditional": fit_conditional, "flat": fit_honest}
+#: the key that sets a model's random stream apart from the draw's own (None: the draw's seed itself)
+STREAM_KEY = {"hierarchical": None, "flat": None, "turnout_conditional": 1}
+
+
+def model_seed(seed: np.random.SeedSequence, model: str) -> np.random.SeedSequence:
+    """The seed of ``model``'s election in the null draw seeded ``seed``: the draw's seed itself for the
+    unconditional models (their streams as before the conditional model existed), its keyed child ``(1,)``
+    (computed from the position, not spawned) for the turnout-conditional one, so the two elections of one draw
+    are independent and each is the same whatever else is drawn."""
+    key = STREAM_KEY[model]
+    if key is None:
+        return seed
+    return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, key), pool_size=seed.pool_size)
 
 
 def simulate_honest(e: Election, model, seed: np.random.SeedSequence) -> Election:
     """One honest election on the stations of ``e`` (same registers, regions and option order), drawn by the
     model's compiled ``counts`` from ``seed`` alone; stations that draw no ballots are left out, as in real
     returns."""
-    ballots, votes = model.counts(e.registered, e.leader, seed)
+    ballots, votes = model.counts(e, seed)
     honest = e.with_counts(ballots, votes)
     cast = ballots > 0  # the rule ``election`` applies to real returns: stations without ballots are left out
     return honest if cast.all() else honest.stations(cast)

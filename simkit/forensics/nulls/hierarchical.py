@@ -154,12 +154,12 @@ class HierarchicalModel:
     other_proportions: np.ndarray
     core_share: float
 
-    def counts(self, registered: np.ndarray, leader: int, seed: np.random.SeedSequence):
-        """One honest election's ``(ballots, votes)`` at these registers (compiled draws)."""
-        return compiled_draws.resampled_counts(registered, self.turnout.center, self.share.center,
+    def counts(self, e: Election, seed: np.random.SeedSequence):
+        """One honest election's ``(ballots, votes)`` at the registers of ``e`` (compiled draws)."""
+        return compiled_draws.resampled_counts(e.registered, self.turnout.center, self.share.center,
                                                self.station_slope, self.station_pool, self.pool_offsets,
                                                self.pool_turnout, self.pool_share, self.other_proportions,
-                                               leader, seed)
+                                               e.leader, seed)
 
     def describe(self) -> dict[str, float]:
         return {"core_share": self.core_share, "turnout_size_slope": self.turnout.size_slope,
@@ -193,14 +193,15 @@ def _robust_scale(x: np.ndarray) -> float:
     return float(MAD_TO_SD * np.median(np.abs(x - np.median(x)))) if x.size else 0.0
 
 
-def _latent_sd(residual: np.ndarray, noise: np.ndarray) -> float:
+def latent_sd(residual: np.ndarray, noise: np.ndarray) -> float:
     """Robust scale of residuals with the mean counting noise removed (floor 0.01)."""
     return float(np.sqrt(max(_robust_scale(residual) ** 2 - float(np.median(noise)), 1e-4)))
 
 
-def _pools(groups: list[np.ndarray], core: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Each station's pool index (station,) and each pool's core members: the first of ``groups`` (codes,
-    shape (station,), finest first) whose group holds at least ``MIN_POOL`` core stations, else the nation."""
+def pools(groups: list[np.ndarray], core: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each station's pool index (station,) and each pool's members among the stations ``core`` (bool,
+    (station,)): the first of ``groups`` (codes, shape (station,), finest first) whose group holds at least
+    ``MIN_POOL`` of them, else the nation."""
     core_index = np.flatnonzero(core)
     members: list[np.ndarray] = []
     pool = np.full(core.size, -1)
@@ -215,11 +216,37 @@ def _pools(groups: list[np.ndarray], core: np.ndarray) -> tuple[np.ndarray, list
         members += [core_index[order[bounds[c]:bounds[c + 1]]] for c in eligible]
         pool = np.where(pool < 0, pool_of_code[codes], pool)
     members.append(core_index)  # the nation
-    return np.where(pool >= 0, pool, len(members) - 1), members
+    return np.where(pool >= 0, pool, len(members) - 1).astype(np.int64), members
 
 
-def fit_hierarchical(e: Election) -> HierarchicalModel:
-    """Fit the hierarchical honest model to ``e`` (module docstring)."""
+@dataclass(frozen=True)
+class CoreFit:
+    """The robust fit both honest models start from (module docstring), station arrays of shape (station,):
+    the turnout and share :class:`Location` fits, the regional slopes, each station's latent-scale residuals
+    ``turnout_residual`` (``logit t`` minus its centre) and ``share_residual`` (``logit v`` minus its centre,
+    the slope term not removed), their counting-noise variances, the ``core`` mask, ``outside_corner`` (the
+    stations that may enter the core), the codes of the residual pools' groups (finest first: :func:`pools`),
+    each station's residual pool and each pool's core members (indices, finest pools first, the nation last)."""
+
+    turnout: Location
+    share: Location
+    slope: np.ndarray  # (region,)
+    slope_sd: np.ndarray
+    region: np.ndarray
+    turnout_residual: np.ndarray
+    share_residual: np.ndarray
+    turnout_noise: np.ndarray
+    share_noise: np.ndarray
+    core: np.ndarray
+    outside_corner: np.ndarray
+    pool_groups: list[np.ndarray]
+    station_pool: np.ndarray
+    members: list[np.ndarray]
+
+
+def fit_core(e: Election) -> CoreFit:
+    """Fit the location, slope and core of the hierarchical model to ``e`` and assign the residual pools
+    (module docstring)."""
     if e.n < 2:
         raise ValueError(f"the hierarchical honest model needs at least 2 stations, got {e.n}")
     _, region = np.unique(e.region, return_inverse=True)
@@ -239,23 +266,35 @@ def fit_hierarchical(e: Election) -> HierarchicalModel:
         et, ev_raw = lt - turnout.center, lv - share.center
         slope, slope_sd = fit_slopes(ev_raw, et, region, core, n_regions)
         ev = ev_raw - slope[region] * et
-        sigma_t, sigma_v = _latent_sd(et[core], noise_t[core]), _latent_sd(ev[core], noise_v[core])
+        sigma_t, sigma_v = latent_sd(et[core], noise_t[core]), latent_sd(ev[core], noise_v[core])
         inside = ((np.abs(et) <= TRIM_Z * np.sqrt(sigma_t ** 2 + noise_t))
                   & (np.abs(ev) <= TRIM_Z * np.sqrt(sigma_v ** 2 + noise_v)) & core_allowed)
         if inside.sum() < 2 or np.array_equal(inside, core):
             break
         core = inside
     size_class = np.searchsorted(np.quantile(x, np.arange(1, SIZE_CLASSES) / SIZE_CLASSES), x)
-    station_pool, members = _pools([district, region * SIZE_CLASSES + size_class, region], core)
+    groups = [district, region * SIZE_CLASSES + size_class, region]
+    station_pool, members = pools(groups, core)
+    return CoreFit(turnout=turnout, share=share, slope=slope, slope_sd=slope_sd, region=region,
+                   turnout_residual=et, share_residual=ev_raw, turnout_noise=noise_t, share_noise=noise_v,
+                   core=core, outside_corner=core_allowed, pool_groups=groups, station_pool=station_pool,
+                   members=members)
+
+
+def fit_hierarchical(e: Election) -> HierarchicalModel:
+    """Fit the hierarchical honest model to ``e`` (module docstring)."""
+    fit = fit_core(e)
+    et, noise_t, noise_v = fit.turnout_residual, fit.turnout_noise, fit.share_noise
+    ev = fit.share_residual - fit.slope[fit.region] * et
     pool_t, pool_v = [], []
-    for index in members:
-        scale_t = _latent_sd(et[index], noise_t[index]) ** 2
-        scale_v = _latent_sd(ev[index], noise_v[index]) ** 2
+    for index in fit.members:
+        scale_t = latent_sd(et[index], noise_t[index]) ** 2
+        scale_v = latent_sd(ev[index], noise_v[index]) ** 2
         pool_t.append(et[index] * np.sqrt(scale_t / (scale_t + noise_t[index])))
         pool_v.append(ev[index] * np.sqrt(scale_v / (scale_v + noise_v[index])))
-    offsets = np.concatenate([[0], np.cumsum([m.size for m in members])]).astype(np.int64)
-    return HierarchicalModel(turnout=turnout, share=share, slope=slope, slope_sd=slope_sd,
-                             station_slope=slope[region], station_pool=station_pool.astype(np.int64),
+    offsets = np.concatenate([[0], np.cumsum([m.size for m in fit.members])]).astype(np.int64)
+    return HierarchicalModel(turnout=fit.turnout, share=fit.share, slope=fit.slope, slope_sd=fit.slope_sd,
+                             station_slope=fit.slope[fit.region], station_pool=fit.station_pool,
                              pool_offsets=offsets, pool_turnout=np.concatenate(pool_t),
                              pool_share=np.concatenate(pool_v), other_proportions=other_proportions(e),
-                             core_share=float(core.mean()))
+                             core_share=float(fit.core.mean()))

@@ -1,13 +1,16 @@
 """The simulated null: each test's statistic on honest elections matched to the data, drawn in the background.
 
-:class:`SimulatedNull` fits an honest model (:data:`simkit.forensics.nulls.flat.NULL_MODELS`) and starts the draws: in worker
+:class:`SimulatedNull` fits the honest models its tests read (under ``simulated`` each test's own,
+:data:`simkit.forensics.registry.SIMULATED_MODEL`; under ``flat`` the flat model) and starts the draws: in worker
 processes for large elections (every core; not inside daemonic processes such as dask workers), else at once
 in this process. While workers draw, the caller runs the tests on the observed election; each test receives
 :meth:`SimulatedNull.pending` ``(test)``, an array-like whose values are waited for only when the test's
 p-value reads them (``numpy.asarray``), so the tests' own work (model fits, bootstraps, exact nulls)
 overlaps the draws.
 
-Each honest election is simulated once and shared by all tests. Tests whose statistic is a model fit
+Each draw simulates one honest election per model its tests read (at most a hierarchical and a
+turnout-conditional one, each from its own seed, :func:`simkit.forensics.nulls.flat.model_seed`), shared by
+all tests of that model. Tests whose statistic is a model fit
 (``MAX_NULL_DRAWS`` in their module) use only the first ``MAX_NULL_DRAWS`` draws. A draw on which a statistic
 cannot be computed (ValueError, LinAlgError: e.g. a fit on a few regional units) stays NaN and is left out of
 the p-value (which then raises if no draw ran). Draw ``i`` uses the ``i``-th child of the seed alone, so the
@@ -22,8 +25,8 @@ from typing import Iterable
 import numpy as np
 
 from simkit.forensics.core import Election
-from simkit.forensics.nulls.flat import NULL_MODELS, simulate_honest
-from simkit.forensics.registry import TESTS
+from simkit.forensics.nulls.flat import HONEST_MODELS, model_seed, simulate_honest
+from simkit.forensics.registry import TESTS, honest_model
 from simkit.engine.parallel import KeyedPool, choose, chunks
 from simkit.progress import progress_bar
 
@@ -34,18 +37,21 @@ CHUNKS_PER_WORKER = 8
 
 
 class SimulatedNull:
-    """Each test's statistic on ``draws`` honest elections matched to ``e`` by the honest model of the null
-    named ``model`` (:data:`simkit.forensics.nulls.flat.NULL_MODELS`; see the module docstring).
+    """Each test's statistic on ``draws`` honest elections matched to ``e`` by its honest model under the null
+    named ``null`` (``simulated`` or ``flat``; :func:`simkit.forensics.registry.honest_model`, module docstring).
 
     Use as a context manager (the worker processes stop on exit); :meth:`values` waits for every draw.
     ``progress``: a bar counting the draws done (:func:`simkit.progress.progress_bar`).
     """
 
     def __init__(self, e: Election, tests: Iterable[str], draws: int, seed: np.random.SeedSequence,
-                 workers: int | None = None, model: str = "simulated", progress: bool = False):
+                 workers: int | None = None, null: str = "simulated", progress: bool = False):
         self.tests = list(tests)
         self.limits = {t: min(draws, getattr(TESTS[t], "MAX_NULL_DRAWS", draws)) for t in self.tests}
-        job = (e, NULL_MODELS[model](e), self.tests, self.limits)
+        #: test -> the name of the honest model its null draws from
+        self.models = {t: honest_model(t, null) for t in self.tests}
+        fitted = {name: HONEST_MODELS[name](e) for name in dict.fromkeys(self.models.values())}
+        job = (e, fitted, self.models, self.limits)
         self._values: dict[str, np.ndarray] | None = None
         self._lock = threading.Lock()  # tests in several threads read values()
         where, workers = choose(workers, e.n * draws, PARALLEL_MIN_STATION_DRAWS)
@@ -99,15 +105,18 @@ class PendingStatistics:
 
 
 def _draw(job: tuple, index: int, seed: np.random.SeedSequence) -> dict[str, float]:
-    """The statistics of null draw ``index`` (NaN for a test past its limit or that cannot run)."""
-    e, model, tests, limits = job
-    honest = simulate_honest(e, model, seed)
+    """The statistics of null draw ``index`` (NaN for a test past its limit or that cannot run): one honest
+    election per model that a test still within its limit reads."""
+    e, fitted, models, limits = job
+    needed = {models[t] for t in models if index < limits[t]}
+    honest = {name: simulate_honest(e, model, model_seed(seed, name)) for name, model in fitted.items()
+              if name in needed}
     values = {}
-    for t in tests:
+    for t, name in models.items():
         values[t] = np.nan
         if index < limits[t]:
             try:
-                values[t] = TESTS[t].statistic(honest)
+                values[t] = TESTS[t].statistic(honest[name])
             except (ValueError, np.linalg.LinAlgError):  # left NaN: the p-value uses the draws that ran
                 pass
     return values
