@@ -6,8 +6,9 @@ Contrast: Russia Duma 2011 and presidential 2018. Each election is loaded with i
 under each null with ``--draws`` draws (seed ``--seed``), and one table per null shows, per election and test,
 the Monte Carlo p-value and the null z; a ``*`` marks a rejection at 0.05. Per election: rejections at 0.05 and
 the tests that still reject after Holm's correction at 0.05 over the calibrated tests, using the simulated null's
-direction-aware tail p-values (:func:`simkit.forensics.family_p_value`). Per test: rejections over the clean
-elections. Uncalibrated tests (:mod:`simkit.forensics.calibration`) are marked ``(uncal.)``.
+direction-aware tail p-values (:func:`simkit.forensics.family_p_value`); under ``simulated`` each test reads its
+own honest model (:data:`simkit.forensics.registry.SIMULATED_MODEL`), named in the table's title. Per test:
+rejections over the clean elections. Uncalibrated tests (:mod:`simkit.forensics.calibration`) are marked ``(uncal.)``.
 
 ``--write-calibration`` stores the clean elections' rejections per test as the ``panel`` measurement of the
 calibration record (at 0.05) and as its ``panel_family`` measurement (at 0.05 / number of tests, by the tail
@@ -32,6 +33,7 @@ import time
 
 from simkit.forensics import calibration, election, parse_tests, run_each
 from simkit.forensics.core import ALPHA, NULLS, holm
+from simkit.forensics.registry import honest_model
 from simkit.electorate.returns import load_returns
 
 PANEL = ("spain-2019-11", "mexico-2012", "bulgaria-2021-07", "poland-2025-r1", "poland-2025-r2")
@@ -101,6 +103,17 @@ def family_alarms(row: dict, flagged: frozenset[str]) -> list[str]:
     return [t for t, q in zip(tests, holm(p)) if q <= ALPHA]
 
 
+def models_note(tests: list[str], null: str) -> str:
+    """" Honest models: ..." naming each model's tests under ``null`` (empty under ``textbook``)."""
+    by_model: dict[str, list[str]] = {}
+    for test in tests:
+        model = honest_model(test, null)
+        if model is not None:
+            by_model.setdefault(model, []).append(test)
+    return "" if not by_model else " Honest models: " + "; ".join(
+        f"{model} for {', '.join(names)}" for model, names in by_model.items()) + "."
+
+
 def render(table: dict, tests: list[str], draws: int, seed: int, markdown: bool) -> str:
     out = []
     for null, rows in table.items():
@@ -121,7 +134,7 @@ def render(table: dict, tests: list[str], draws: int, seed: int, markdown: bool)
         title = (f"Null `{null}`, {draws} draws, seed {seed}: Monte Carlo p-value (null z); * rejects at "
                  f"{ALPHA:g}; Holm at {ALPHA:g} over the calibrated tests with direction-aware tail p-values; "
                  f"uncalibrated tests: {', '.join(sorted(flagged)) or 'none'} (simkit/forensics/calibration.py).")
-        out.append(title)
+        out.append(title + models_note(tests, null))
         if markdown:
             out.append("")
             out.append("| " + " | ".join(header) + " |")

@@ -4,7 +4,8 @@ For each panel election (presets as in ``benchmarks/false_positives.py``): ``--r
 drawn from the hierarchical honest model fitted to it, and the same with each planted manipulation of
 :data:`simkit.forensics.power.PLANTS` (stuffing at 10% of stations, the same confined to whole districts,
 coerced turnout at 10% of stations, rounded protocols at 2%); the tests run under ``--null`` with ``--draws``
-draws, refitted to each planted election. One table: test × plant -> rejections at 0.05 over all replicates of
+draws, refitted to each planted election (under ``simulated`` each test's own honest model, the conditional
+or the hierarchical one). One table: test × plant -> rejections at 0.05 over all replicates of
 all elections (the ``none`` column is the size). ``--write-calibration`` stores the ``none`` column as the
 ``simulated`` measurement of the calibration record (:mod:`simkit.forensics.calibration`).
 
@@ -21,7 +22,7 @@ import json
 import sys
 import time
 
-from false_positives import PANEL, load_election  # the sibling script (run as benchmarks/power_panel.py)
+from false_positives import PANEL, load_election, models_note  # the sibling script (run as benchmarks/power_panel.py)
 from simkit.forensics import parse_tests
 from simkit.forensics.power import PLANTS, planted_rejections
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"command": command, "null": null, "tests": tests, "table": table}))
     else:
         note = (f"Rejections at 0.05 under the `{null}` null, over the replicates of {', '.join(table)} "
-                f"(`{command}`):")
+                f"(`{command}`).{models_note(tests, null)}")
         print(render(table, tests, note, args.markdown))
     return 0
 

@@ -30,7 +30,7 @@ POLL_FIELDS = {"pollster", "option", "published", "official", "gap", "gap_mean",
 #: comparison products shown in their own way; any other product is shown as a table
 COMPARISON_PRODUCTS = {"rows", "joint", "designs", "mechanisms", "scenarios", "ledger", "flags"}
 #: forensic ``extra`` entries shown as columns when present (fields other analyses add)
-FORENSIC_OPTIONAL = ("calibration", "null_z", "null_tail_p")
+FORENSIC_OPTIONAL = ("honest_model", "calibration", "null_z", "null_tail_p")
 #: follow-up list lengths
 TOP_REGIONS, TOP_STATIONS = 5, 10
 
