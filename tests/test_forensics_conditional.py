@@ -10,7 +10,6 @@ against the normal 99.5% quantile (the statistics are sums over thousands of sta
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from simkit.config.manipulation import BallotStuffing
@@ -103,6 +102,7 @@ def test_simulated_null_draws_do_not_depend_on_the_workers(monkeypatch):
     monkeypatch.setattr(simulated, "PARALLEL_MIN_STATION_DRAWS", 0)
     for workers in (1, 2):
         with simulated.SimulatedNull(e, tests, 12, np.random.SeedSequence(8), workers=workers) as null:
+            assert null._pool.where == ("serial" if workers == 1 else "processes")
             values[workers] = null.values()
     for test in tests:
         assert np.array_equal(values[1][test], values[2][test]), test
