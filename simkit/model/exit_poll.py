@@ -219,10 +219,10 @@ def estimate_shares(reported: np.ndarray, voters: np.ndarray, inclusion: np.ndar
     its ``voters`` (..., n) over its ``inclusion`` probability (..., n). Stations without a valid answer
     carry no weight. Returns NaN where no valid answer exists at all.
     """
-    valid_counts = reported[..., valid].astype(float)
-    if estimator == "raw":
-        pooled = valid_counts.sum(axis=-2)
+    if estimator == "raw":  # integer sums over stations first: exact, and far fewer values to select and convert
+        pooled = reported.sum(axis=-2)[..., valid].astype(float)
     else:
+        valid_counts = reported[..., valid].astype(float)
         station_total = valid_counts.sum(axis=-1, keepdims=True)
         station_share = np.divide(valid_counts, station_total, out=np.zeros_like(valid_counts),
                                   where=station_total > 0)

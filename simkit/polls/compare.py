@@ -233,7 +233,7 @@ class Draws:
     @property
     def valid_respondents(self) -> np.ndarray:
         """(R,) respondents giving a valid answer."""
-        return self.reported[..., self.valid].sum(axis=(-2, -1))
+        return self.reported.sum(axis=-2)[..., self.valid].sum(axis=-1)
 
 
 def draw_polls(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int,
