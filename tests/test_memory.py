@@ -109,3 +109,30 @@ def test_world_counts_widen_when_a_count_exceeds_the_narrow_type():
     assert widened.dtype == np.int32
     widened[1] = [70_000, 1, 2]
     np.testing.assert_array_equal(widened, [[0, 0, 0], [70_000, 1, 2]])
+
+
+def test_large_blocks_go_back_to_the_system():
+    """On glibc the command line fixes malloc's mapping threshold (a block's arrays are returned when freed)."""
+    import sys
+    if not sys.platform.startswith("linux"):
+        return
+    assert resources.release_large_blocks()
+
+
+def test_a_pool_holds_at_most_its_blocks_in_flight():
+    """A run is lazy in its blocks: when the first block comes back, at most 2 × workers + 1 have been asked for,
+    whatever the number of blocks (so a run never holds all its blocks)."""
+    from simkit.engine.parallel import KeyedPool
+
+    asked = []
+
+    def keys():
+        for key in range(1_000):
+            asked.append(key)
+            yield key
+
+    with KeyedPool(lambda state, key: key, None, "threads", 2) as pool:
+        results = pool.map(keys())
+        assert next(results) == 0
+        assert len(asked) <= 2 * 2 + 1
+        assert list(results) == list(range(1, 1_000))
