@@ -482,6 +482,7 @@ def world_votes(run: Run, point: int, scenario: int, workers: int | None = None,
     dtype = count_dtype(run.electorate.registered)
     votes = np.empty(shape, dtype)
     voters = np.empty(shape, dtype) if world.scenarios[0].blocks else None
+    same = True  # whether the voters' choices are the votes (compared block by block: no array of the world)
     for block in iter_blocks(alone, workers=workers):
         at = slice(int(block[schema.REPLICATE][0]), int(block[schema.REPLICATE][-1]) + 1)
         block_votes = block["votes"].values[0]
@@ -491,11 +492,10 @@ def world_votes(run: Run, point: int, scenario: int, workers: int | None = None,
             block_voters = block["voter_votes"].values[0]
             voters = _held(voters, block_voters)
             voters[at] = block_voters
+            same = same and np.array_equal(block_voters, block_votes)
         if progress is not None:
             progress(at.stop - at.start)
-    if voters is not None and np.array_equal(voters, votes):
-        voters = None
-    return votes, voters
+    return votes, (None if same else voters)
 
 
 def simulate(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
