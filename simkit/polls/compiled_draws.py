@@ -242,8 +242,8 @@ _draw_replicates_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_
 @dataclass(frozen=True)
 class _Job:
     """What every chunk of replicates shares: the votes (R, S, K), each replicate's generator state, the
-    design's arrays and the output arrays (stations (R, n), inclusion
-    (R, n), voters (R, n), responders and reported (R, n, K)), each chunk writing its own rows."""
+    design's arrays and the output arrays (stations, inclusion and voters (R, n), responders and reported
+    (R, n, K)), each chunk writing its own rows."""
 
     votes: np.ndarray
     states: np.ndarray  #: (R, 4) uint64 each replicate's xoshiro256** state (:func:`poll_states`)
@@ -268,8 +268,8 @@ def poll_states(seed: int, poll_index: int, replicates: np.ndarray) -> np.ndarra
 
 @functools.lru_cache(maxsize=8)
 def _poll_states(seed: int, poll_index: int, replicates: bytes) -> np.ndarray:
-    states = np.stack([replicate_state(seed, int(replicate), poll_index)
-                       for replicate in np.frombuffer(replicates, dtype=np.int64)]).reshape(-1, 4)
+    states = np.array([replicate_state(seed, int(replicate), poll_index)
+                       for replicate in np.frombuffer(replicates, dtype=np.int64)], dtype=np.uint64).reshape(-1, 4)
     states.flags.writeable = False
     return states
 
