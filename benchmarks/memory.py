@@ -16,8 +16,8 @@ Checks, per command (exit code 1 when one fails):
 
 - ``run`` and ``run-summary``: the peak at the larger size is at most the peak at the smaller size times
   (1 + :data:`GROWTH_TOLERANCE`) plus :data:`GROWTH_SLACK_MB` (allocator and interpreter noise);
-- ``compare`` and ``report``: hold one world (every replicate's station votes of one sweep point and scenario, int32,
-  and its voters' choices where a manipulation acts on voters) and each poll's draws over every replicate, so
+- ``compare`` and ``report``: hold one world (every replicate's station votes of one sweep point and scenario, uint16
+  or int32, and its voters' choices where a manipulation acts on voters) and each poll's draws over every replicate, so
   their peak may grow by that much and no more (:func:`_held_mb`) plus the same tolerance;
 - every command: the peak at the larger size within :data:`LIMIT_MB` (1.5 GB, the target of issue 19).
 
@@ -25,6 +25,7 @@ Usage::
 
     python benchmarks/memory.py [--sizes 100 1000] [--commands run run-summary compare] [--config PATH]
                                 [--smoke] [--json]
+    python benchmarks/memory.py --table REPORT.json [REPORT.json ...]   # the README's table of saved reports
 
 ``--smoke`` runs a small synthetic election at 4 and 16 replicates (no claims; for CI).
 """
@@ -121,25 +122,33 @@ def _arguments(command: str, config: Path, replicates: int, folder: str) -> list
 
 
 def _held_mb(config: Path, replicates: int) -> float:
-    """MB that ``compare`` holds by design for ``replicates``: one world's votes and voters (int32, replicates ×
-    stations × options × 4 bytes × 2) and each poll's draws (respondents by true and by reported vote, int64,
-    replicates × the poll's stations at its range midpoint × options × 8 bytes × 2, twice while the replicates
-    are stacked)."""
+    """MB that ``compare`` holds by design for ``replicates``: one world's votes and voters (replicates ×
+    stations × options × 2, of :func:`simkit.engine.run.count_dtype`: 2 bytes a value where every register is
+    below 65,536, else 4) and each poll's draws (respondents by true and by reported vote, int64, replicates ×
+    the poll's stations at its range midpoint × options × 8 bytes × 2)."""
     sys.path.insert(0, str(REPO))
     import simkit
     from simkit.config.polls import midpoint
+    from simkit.electorate.build import build_electorate
+    from simkit.engine.run import count_dtype
 
     cfg = simkit.load_config(config)
     options = len(cfg.options)
-    world = replicates * cfg.electorate.stations * options * 4 * 2
+    itemsize = count_dtype(build_electorate(cfg.electorate).registered).itemsize
+    world = replicates * cfg.electorate.stations * options * itemsize * 2
     polls = sum(round(midpoint(poll.stations)) for poll in [*cfg.exit_poll, *cfg.quick_count])
-    draws = replicates * polls * options * 8 * 2 * 2
+    draws = replicates * polls * options * 8 * 2
     return (world + draws) / MB
+
+
+def allowed_mb(small: dict, extra_mb: float) -> float:
+    """The peak allowed at the larger size, from the ``small`` run's and what grows by design (``extra_mb``)."""
+    return small["peak_mb"] * (1 + GROWTH_TOLERANCE) + GROWTH_SLACK_MB + extra_mb
 
 
 def check(command: str, small: dict, large: dict, extra_mb: float) -> list[str]:
     """Failures of ``command``'s bound (empty when it holds)."""
-    allowed = small["peak_mb"] * (1 + GROWTH_TOLERANCE) + GROWTH_SLACK_MB + extra_mb
+    allowed = allowed_mb(small, extra_mb)
     problems = []
     if large["peak_mb"] > allowed:
         problems.append(f"{command}: peak {large['peak_mb']:.0f} MB at {large['replicates']} replicates exceeds "
@@ -161,6 +170,26 @@ def _smoke_config(config: Path, folder: str) -> Path:
     return path
 
 
+def table(reports: list[dict]) -> str:
+    """Markdown rows of the commands measured in ``reports`` (the ``--json`` output of one or more runs of this
+    script): per command its two sizes' peak, CPU and wall seconds, the peak allowed at the larger size and
+    whether the bound holds; then the problems, if any."""
+    rows = ["| command | replicates | peak memory (PSS, tree) | CPU s | wall s | allowed at the larger size | bound |",
+            "|---|---|---|---|---|---|---|"]
+    problems = []
+    for report in reports:
+        for command, results in report["commands"].items():
+            allowed = report["allowed_mb"][command]
+            holds = not any(problem.startswith(f"{command}:") for problem in report["problems"])
+            for result in results:
+                verdict = (f"{allowed:,.0f} MB", "holds" if holds else "FAILS") if result is results[-1] else ("", "")
+                rows.append(f"| {command} | {result['replicates']:,} | {result['peak_mb']:,.0f} MB | "
+                            f"{result['cpu_seconds']:,.0f} | {result['wall_seconds']:,.0f} | "
+                            f"{verdict[0]} | {verdict[1]} |")
+        problems += report["problems"]
+    return "\n".join(rows + ([""] + problems if problems else []))
+
+
 def _exit_on_terminate(signum, frame):
     raise SystemExit(128 + signum)
 
@@ -174,11 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=CONFIG)
     parser.add_argument("--smoke", action="store_true", help="a small electorate, tiny sizes (no claims)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--table", type=Path, nargs="+", metavar="JSON",
+                        help="print the markdown table of saved --json reports (measures nothing)")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table([json.loads(path.read_text()) for path in args.table]))
+        return 0
     small_n, large_n = args.sizes or ((4, 16) if args.smoke else (100, 1000))
     report = {"config": str(args.config), "sizes": [small_n, large_n], "smoke": args.smoke,
               "tolerance": {"relative": GROWTH_TOLERANCE, "slack_mb": GROWTH_SLACK_MB, "limit_mb": LIMIT_MB},
-              "commands": {}, "problems": []}
+              "commands": {}, "allowed_mb": {}, "problems": []}
     with tempfile.TemporaryDirectory(prefix="simkit-memory-") as folder:
         config = _smoke_config(args.config, folder) if args.smoke else args.config
         for command in args.commands:
@@ -188,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{command} {json.dumps(results[-1])}", file=sys.stderr, flush=True)
             extra = (_held_mb(config, large_n) - _held_mb(config, small_n)) if command in ("compare", "report") else 0.0
             report["commands"][command] = results
+            report["allowed_mb"][command] = allowed_mb(results[0], extra)
             report["problems"] += check(command, results[0], results[1], extra)
     if args.json:
         print(json.dumps(report, indent=2))

@@ -176,7 +176,8 @@ def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | P
     """Write ``static`` (no replicate dim, with the attrs) and replicate ``blocks`` in order, atomically.
 
     zarr: appended block by block along ``replicate`` (memory bounded by one block); netCDF: the blocks
-    are gathered in memory first (h5netcdf cannot append).
+    are gathered in memory first and written in one piece (the resource guard,
+    :func:`simkit.engine.resources.check_run`, refuses a run whose replicates would not fit).
     """
     fmt = output_format(path)
     with staged(path) as staging:

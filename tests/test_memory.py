@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from conftest import small_config_dict
 from simkit.cli.compare import to_json
@@ -32,7 +33,8 @@ def scenarios_config(replicates: int = 12) -> Config:
 
 
 def test_world_votes_are_the_runs_votes():
-    """One world drawn alone (int32, block by block) holds the same counts as the whole run at that world."""
+    """One world drawn alone (uint16 for registers below 65,536, block by block) holds the same counts as the whole
+    run at that world."""
     cfg = scenarios_config()
     ds = engine.simulate(cfg, keep="full", workers=1)
     run = engine.prepare(cfg, keep="full")
@@ -40,7 +42,7 @@ def test_world_votes_are_the_runs_votes():
         for scenario in range(3):
             votes, voters = engine.world_votes(run, point, scenario, workers=1)
             at = ds.isel({"manipulation.coerce.share": point, "scenario": scenario})
-            assert votes.dtype == np.int32
+            assert votes.dtype == np.uint16
             np.testing.assert_array_equal(votes, at["votes"].values)
             expected_voters = at["voter_votes"].values
             if voters is None:
@@ -96,3 +98,42 @@ def test_run_without_output_keeps_totals_only(tmp_path, monkeypatch, capsys):
     assert main(["run", str(path), "--replicates", "4"]) == 0
     assert kept and all("votes" not in names and "total_votes" in names for names in kept)
     assert "test: 4 replicates" in capsys.readouterr().out
+
+
+def test_world_counts_widen_when_a_count_exceeds_the_narrow_type():
+    """A world is held in the register's narrowest type, widened to int32 (values kept) when a count exceeds it."""
+    assert engine.count_dtype(np.array([10, 65_535])) == np.uint16
+    assert engine.count_dtype(np.array([10, 65_536])) == np.int32
+    held = np.zeros((2, 3), np.uint16)
+    assert engine._held(held, np.array([65_535])) is held
+    widened = engine._held(held, np.array([65_536]))
+    assert widened.dtype == np.int32
+    widened[1] = [70_000, 1, 2]
+    np.testing.assert_array_equal(widened, [[0, 0, 0], [70_000, 1, 2]])
+
+
+def test_large_blocks_go_back_to_the_system():
+    """On glibc the command line fixes malloc's mapping threshold (a block's arrays are returned when freed)."""
+    import sys
+    if not sys.platform.startswith("linux"):
+        pytest.skip("mallopt is glibc's (Linux)")
+    assert resources.release_large_blocks()
+
+
+def test_a_pool_holds_at_most_its_blocks_in_flight():
+    """A run is lazy in its blocks: when the first block comes back, at most 2 × workers + 1 have been asked for,
+    whatever the number of blocks (so a run never holds all its blocks)."""
+    from simkit.engine.parallel import KeyedPool
+
+    asked = []
+
+    def keys():
+        for key in range(1_000):
+            asked.append(key)
+            yield key
+
+    with KeyedPool(lambda state, key: key, None, "threads", 2) as pool:
+        results = pool.map(keys())
+        assert next(results) == 0
+        assert len(asked) <= 2 * 2 + 1
+        assert list(results) == list(range(1, 1_000))

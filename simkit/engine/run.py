@@ -452,29 +452,50 @@ def simulate_run(run: Run, block_size: int | None = None, workers: int | None = 
     return annotate(xr.merge([static_dataset(run), dynamic], combine_attrs="override"), run.config)
 
 
+def count_dtype(registered: np.ndarray) -> np.dtype:
+    """The narrowest integer type that holds every count of a station with ``registered`` (S,) voters: uint16
+    when no register exceeds 65,535 (a world's votes then take 2 bytes a value), else int32."""
+    return np.dtype(np.uint16) if registered.size and int(registered.max()) <= np.iinfo(np.uint16).max \
+        else np.dtype(np.int32)
+
+
+def _held(array: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``array``, widened to int32 when ``counts`` holds a value its type cannot (a manipulation that adds
+    ballots beyond a station's register)."""
+    if array.dtype != np.int32 and counts.size and int(counts.max()) > np.iinfo(array.dtype).max:
+        return array.astype(np.int32)
+    return array
+
+
 def world_votes(run: Run, point: int, scenario: int, workers: int | None = None,
                 progress: Callable[[int], object] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """One world of ``run`` (flat sweep point ``point``, scenario index ``scenario``), every replicate, block
-    by block, keeping only what polls sample: ``votes`` (replicate, station, option) int32 as counted and
-    ``voters`` (same shape) the choices of its real voters (None when they are the votes). The numbers are
-    those of ``votes`` and ``voter_votes`` of the whole run at that world (same streams); the voting day
-    (``[timeline]``, its own streams) is not drawn. ``progress`` is called with each block's replicates."""
+    by block, keeping only what polls sample: ``votes`` (replicate, station, option) as counted and ``voters``
+    (same shape) the choices of its real voters (None when they are the votes), both of :func:`count_dtype`
+    (uint16 for the flagship's stations), widened to int32 if a count exceeds it. The numbers are those of
+    ``votes`` and ``voter_votes`` of the whole run at that world (same streams); the voting day (``[timeline]``,
+    its own streams) is not drawn. ``progress`` is called with each block's replicates."""
     plan = run.plans[point]
     world = dataclasses.replace(plan, scenarios=(plan.scenarios[scenario],), timeline=None)
     alone = dataclasses.replace(run, config=plan.config, plans=[world], keep="full")
     shape = (run.replicates, run.electorate.n_stations, len(run.config.options))
-    votes = np.empty(shape, np.int32)
-    voters = np.empty(shape, np.int32) if world.scenarios[0].blocks else None
+    dtype = count_dtype(run.electorate.registered)
+    votes = np.empty(shape, dtype)
+    voters = np.empty(shape, dtype) if world.scenarios[0].blocks else None
+    same = True  # whether the voters' choices are the votes (compared block by block: no array of the world)
     for block in iter_blocks(alone, workers=workers):
         at = slice(int(block[schema.REPLICATE][0]), int(block[schema.REPLICATE][-1]) + 1)
-        votes[at] = block["votes"].values[0]
+        block_votes = block["votes"].values[0]
+        votes = _held(votes, block_votes)
+        votes[at] = block_votes
         if voters is not None:
-            voters[at] = block["voter_votes"].values[0]
+            block_voters = block["voter_votes"].values[0]
+            voters = _held(voters, block_voters)
+            voters[at] = block_voters
+            same = same and np.array_equal(block_voters, block_votes)
         if progress is not None:
             progress(at.stop - at.start)
-    if voters is not None and np.array_equal(voters, votes):
-        voters = None
-    return votes, voters
+    return votes, (None if same else voters)
 
 
 def simulate(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,

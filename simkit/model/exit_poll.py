@@ -219,15 +219,15 @@ def estimate_shares(reported: np.ndarray, voters: np.ndarray, inclusion: np.ndar
     its ``voters`` (..., n) over its ``inclusion`` probability (..., n). Stations without a valid answer
     carry no weight. Returns NaN where no valid answer exists at all.
     """
-    valid_counts = reported[..., valid].astype(float)
-    if estimator == "raw":
-        pooled = valid_counts.sum(axis=-2)
+    if estimator == "raw":  # integer sums over stations first: exact, and far fewer values to select and convert
+        pooled = reported.sum(axis=-2)[..., valid].astype(float)
     else:
-        station_total = valid_counts.sum(axis=-1, keepdims=True)
-        station_share = np.divide(valid_counts, station_total, out=np.zeros_like(valid_counts),
-                                  where=station_total > 0)
-        weight = np.where(station_total[..., 0] > 0, voters / inclusion, 0.0)
-        pooled = (station_share * weight[..., None]).sum(axis=-2)
+        station_share = reported[..., valid].astype(float)  # the counts, made shares in place
+        station_total = station_share.sum(axis=-1, keepdims=True)
+        # a station without a valid answer keeps its zero counts: share 0
+        np.divide(station_share, station_total, out=station_share, where=station_total > 0)
+        station_share *= np.where(station_total > 0, (voters / inclusion)[..., None], 0.0)
+        pooled = station_share.sum(axis=-2)
     total = pooled.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return pooled / total

@@ -93,8 +93,9 @@ class SimulatedElections:
 
     @cached_property
     def mean_voters(self) -> np.ndarray:
-        """(S,) mean ballots per station over replicates."""
-        return self.votes.sum(schema.OPTION).mean(schema.REPLICATE).values
+        """(S,) mean ballots per station over replicates (exact integer sums, then divided: no (R, S) array)."""
+        votes = self.votes.transpose(schema.REPLICATE, schema.STATION, schema.OPTION).values
+        return votes.sum(axis=(0, 2), dtype=np.int64) / votes.shape[0]
 
 
 #: dims of a simulated election that are not a world dim (a swept config field or ``scenario``)
@@ -233,7 +234,7 @@ class Draws:
     @property
     def valid_respondents(self) -> np.ndarray:
         """(R,) respondents giving a valid answer."""
-        return self.reported[..., self.valid].sum(axis=(-2, -1))
+        return self.reported.sum(axis=-2)[..., self.valid].sum(axis=-1)
 
 
 def draw_polls(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int,
@@ -824,6 +825,7 @@ def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_na
     for index in order:
         name = names[index]
         point = {**base, schema.SCENARIO: index} if has_scenarios else base
+        election = None  # let the previous world go before the next is made
         election = worlds.election(point)
         count = election.count_shares(valid)
         stated = polls_at(scenario_polls.get(name, polls), worlds, point)

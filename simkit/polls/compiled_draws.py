@@ -27,6 +27,7 @@ replicates. Shapes: ``R`` replicates, ``S`` stations, ``K`` options, ``n`` sampl
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numba
@@ -240,16 +241,16 @@ _draw_replicates_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_
 
 @dataclass(frozen=True)
 class _Job:
-    """What every chunk of replicates shares: the votes (R, S, K), the replicate ids (R,) that key the streams,
-    the design's arrays and the keys ``seed`` and ``poll_index``."""
+    """What every chunk of replicates shares: the votes (R, S, K), each replicate's generator state, the
+    design's arrays and the output arrays (stations, inclusion and voters (R, n), responders and reported
+    (R, n, K)), each chunk writing its own rows."""
 
     votes: np.ndarray
-    replicates: np.ndarray
+    states: np.ndarray  #: (R, 4) uint64 each replicate's xoshiro256** state (:func:`poll_states`)
     strata: Strata
     design: PollDesign
-    seed: int
-    poll_index: int
     log_factorials: np.ndarray
+    out: tuple[np.ndarray, ...]  #: the results of every replicate, filled chunk by chunk (:func:`_draw_chunk`)
 
 
 def replicate_state(seed: int, replicate: int, poll_index: int) -> np.ndarray:
@@ -259,22 +260,33 @@ def replicate_state(seed: int, replicate: int, poll_index: int) -> np.ndarray:
         4, np.uint64)
 
 
-def _draw_chunk(job: _Job, rows: range) -> tuple[np.ndarray, ...]:
-    """Stations (r, n), inclusion (r, n), voters (r, n), responders and reported (r, n, K) of the replicates
-    at positions ``rows`` of ``job.votes``."""
+def poll_states(seed: int, poll_index: int, replicates: np.ndarray) -> np.ndarray:
+    """(R, 4) uint64: :func:`replicate_state` of each of ``replicates`` (R,). A comparison draws the same poll
+    from the same replicates at every point of its ledger, so the last few sets are kept (read-only)."""
+    return _poll_states(seed, poll_index, np.asarray(replicates, dtype=np.int64).tobytes())
+
+
+@functools.lru_cache(maxsize=8)
+def _poll_states(seed: int, poll_index: int, replicates: bytes) -> np.ndarray:
+    states = np.array([replicate_state(seed, int(replicate), poll_index)
+                       for replicate in np.frombuffer(replicates, dtype=np.int64)], dtype=np.uint64).reshape(-1, 4)
+    states.flags.writeable = False
+    return states
+
+
+def _draw_chunk(job: _Job, rows: range) -> None:
+    """Draw the replicates at positions ``rows`` of ``job.votes`` into those rows of ``job.out``."""
     design, strata_ = job.design, job.strata
-    count, n, n_options = len(rows), strata_.n_sampled, job.votes.shape[-1]
-    states = np.stack([replicate_state(job.seed, int(job.replicates[row]), job.poll_index) for row in rows])
-    out = (np.empty((count, n), np.int64), np.empty((count, n)), np.empty((count, n), np.int64),
-           np.empty((count, n, n_options), np.int64), np.empty((count, n, n_options), np.int64))
+    n_options = job.votes.shape[-1]
     misreport = np.eye(n_options) if design.misreport is None else np.asarray(design.misreport, dtype=float)
-    _draw_replicates_jit(job.votes, np.arange(rows.start, rows.stop, dtype=np.int64), states,
+    _draw_replicates_jit(job.votes, np.arange(rows.start, rows.stop, dtype=np.int64),
+                         job.states[rows.start:rows.stop].copy(),  # writeable: the compiled signature
                          (strata_.candidates, strata_.candidate_offsets, strata_.certain, strata_.certain_offsets,
                           strata_.takes, strata_.sizes),
                          design.selection == "pps", MODES.index(design.respondents), int(design.per_station),
                          int(design.every_kth), design.response_probability(n_options).astype(float), misreport,
-                         design.misreport is None, job.log_factorials, *out)
-    return out
+                         design.misreport is None, job.log_factorials,
+                         *(array[rows.start:rows.stop] for array in job.out))
 
 
 def draw_replicates(votes: np.ndarray, replicates: np.ndarray, registered: np.ndarray, design: PollDesign,
@@ -288,9 +300,14 @@ def draw_replicates(votes: np.ndarray, replicates: np.ndarray, registered: np.nd
     if design.response_probability(votes.shape[-1]).max() > 1.0:
         raise ValueError("response probability above 1: response_rate × response_propensity must not exceed 1")
     strata_ = strata(design, registered, region_index)
-    job = _Job(votes, np.asarray(replicates), strata_, design, seed, poll_index,
-               samplers.log_factorial_table(int(np.max(registered))))  # lgamma beyond it
-    where, count = choose(workers, len(replicates) * strata_.n_sampled, MIN_PARALLEL_WORK, releases_gil=True)
-    with KeyedPool(_draw_chunk, job, where, count) as pool:
-        parts = list(pool.map(chunks(len(replicates), CHUNK_REPLICATES)))
-    return tuple(np.concatenate([part[k] for part in parts]) for k in range(5))
+    count, n, n_options = len(replicates), strata_.n_sampled, votes.shape[-1]
+    out = (np.empty((count, n), np.int64), np.empty((count, n)), np.empty((count, n), np.int64),
+           np.empty((count, n, n_options), np.int64), np.empty((count, n, n_options), np.int64))
+    job = _Job(votes, poll_states(seed, poll_index, replicates), strata_, design,
+               samplers.log_factorial_table(int(np.max(registered))), out)  # lgamma beyond the table
+    # threads only (the compiled draw releases the GIL): each chunk writes its rows of the shared outputs
+    where, workers = choose(workers, count * n, MIN_PARALLEL_WORK, releases_gil=True)
+    with KeyedPool(_draw_chunk, job, where, workers) as pool:
+        for _ in pool.map(chunks(count, CHUNK_REPLICATES)):
+            pass
+    return out
