@@ -1,6 +1,7 @@
-"""The exact numba samplers shared by the engine's compiled kernel (:mod:`simkit.engine.kernels`) and the
-forensic nulls' compiled draws (:mod:`simkit.forensics.nulls.compiled_draws`) and the poll sampler
-(:mod:`simkit.polls.compiled_draws`): one set, in one module.
+"""The exact numba samplers shared by the engine's compiled kernel (:mod:`simkit.engine.kernels`), the coercion
+mechanism (:mod:`simkit.model.manipulation`), the forensic nulls' compiled draws
+(:mod:`simkit.forensics.nulls.compiled_draws`) and the poll sampler (:mod:`simkit.polls.compiled_draws`): one
+set, in one module (of the model layer, so that models and everything above can use it).
 
 Each sampler takes and returns a generator ``state`` (a 4-tuple of uint64, xoshiro256**; kept in registers) and is
 inlined into its compiled callers (:func:`inline_jit`):
@@ -11,6 +12,7 @@ inlined into its compiled callers (:func:`inline_jit`):
   below a = 1 (constants from :func:`gamma_constants`);
 - :func:`binomial_sample`: by inversion when ``n × min(p, 1 − p) < 10``, else Hörmann's (1993) transformed
   rejection with squeeze (BTRS), reading log-factorials from :func:`log_factorial_table`;
+- :func:`multinomial_sample`: sequential conditional binomials;
 - :func:`hypergeometric_sample`: by inversion searched outward from the mode.
 
 All are exact (no approximation beyond floating point).
@@ -231,6 +233,24 @@ def binomial_sample(state, n, p, log_factorials):
     else:
         drawn, state = _binomial_btrs(state, n, small, log_factorials)
     return (n - drawn if p > 0.5 else drawn), state
+
+
+@inline_jit
+def multinomial_sample(state, n, weights, total, out, log_factorials):
+    """``out[:] ~ Multinomial(n, weights / total)`` as sequential conditional binomials (the last option takes
+    the rest, so ``out`` sums to ``n`` exactly); ``weights`` (option,) >= 0 with sum ``total`` > 0, ``out``
+    (option,) int64 written in place. Returns the state."""
+    n_options = weights.shape[0]
+    remaining_ballots = n
+    remaining_weight = total
+    for option in range(n_options - 1):
+        share = weights[option] / remaining_weight if remaining_weight > 0.0 else 1.0
+        drawn, state = binomial_sample(state, remaining_ballots, share, log_factorials)
+        out[option] = drawn
+        remaining_ballots -= drawn
+        remaining_weight -= weights[option]
+    out[n_options - 1] = remaining_ballots
+    return state
 
 
 @inline_jit
