@@ -222,6 +222,35 @@ def test_coercion_matches_its_expected_gains():
     assert (np.abs(totals.mean(axis=0) - expected) < 4 * standard_error).all(), (totals.mean(axis=0), expected)
 
 
+def _chi_square_against_binomial(draws: np.ndarray, n: int, p: float) -> float:
+    """p-value of a chi-square test of integer ``draws`` against Binomial(n, p), cells below 5 expected pooled."""
+    expected = stats.binom.pmf(np.arange(n + 1), n, p) * draws.size
+    observed = np.bincount(draws, minlength=n + 1)
+    cells = expected > 5
+    table_observed = np.append(observed[cells], observed[~cells].sum())
+    table_expected = np.append(expected[cells], expected[~cells].sum())
+    keep = table_expected > 0
+    chi2 = ((table_observed[keep] - table_expected[keep]) ** 2 / table_expected[keep]).sum()
+    return stats.chi2.sf(chi2, keep.sum() - 1)
+
+
+def test_coercion_draws_follow_their_binomial_laws():
+    """The compiled draws, by chi-square against the exact laws over 40,000 copies of one station (a batch):
+    added ~ Binomial(registered - ballots, share × compliance); with loyalty 1 every added voter votes for the
+    beneficiary and each rival loses Binomial(votes[j], share) voters to it."""
+    copies, registered, ballots, votes = 40_000, 900, 500, np.array([300, 150, 50])
+    share, compliance = 0.3, 0.6
+    params = CoercedTurnout(kind="coerced_turnout", share=share, compliance=compliance, loyalty=1.0, **COMMON)
+    new_ballots, new_votes, added, _ = coerced_turnout(
+        registered, np.full((copies, 1), ballots), np.broadcast_to(votes, (copies, 1, 3)), selected=True,
+        beneficiary=0, invalid=2, params=params, rng=np.random.default_rng(5))
+    assert _chi_square_against_binomial(added.ravel(), registered - ballots, share * compliance) > 1e-4
+    for option in (1, 2):
+        lost = votes[option] - new_votes[:, 0, option]
+        assert _chi_square_against_binomial(lost, int(votes[option]), share) > 1e-4, option
+    assert np.array_equal(new_votes[:, 0, 0] - votes[0], added[:, 0] + (votes[1:] - new_votes[:, 0, 1:]).sum(axis=1))
+
+
 def test_fabricated_targets_are_the_closest_integer_counts():
     registered = np.array([1000, 333, 57, 0])
     ballots = np.array([610, 200, 30, 0])

@@ -11,8 +11,8 @@ same model station by station in one compiled loop, with samplers chosen for thi
   (:func:`replicate_states`): keyed by logical position like every other stream of simkit;
 - standard normals by the ziggurat method (Marsaglia & Tsang 2000, 128 layers);
 - standard gamma variates by Marsaglia & Tsang (2000), with ``G(a) = G(a + 1) × U^(1/a)`` below a = 1;
-- binomial counts by inversion when ``n × min(p, 1 − p) < 10`` and otherwise by Hörmann's (1993)
-  transformed rejection with squeeze (BTRS), the sampler of TensorFlow and JAX;
+- binomial counts by inversion (steps multiplying by tabulated reciprocals) when ``n × min(p, 1 − p) < 10``
+  and otherwise by Hörmann's (1993) transformed rejection with squeeze (BTRS), the sampler of TensorFlow and JAX;
 - (the poll sampler, :mod:`simkit.polls.compiled_draws`, adds hypergeometric counts by inversion searched
   outward from the mode).
 

@@ -39,10 +39,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+import numba
 import numpy as np
 
 from ..errors import InputError
 from .rounding import largest_remainder
+from .samplers import binomial_sample, log_factorial_table, multinomial_sample
 
 if TYPE_CHECKING:  # pragma: no cover
     from simkit.config.manipulation import (BallotStuffing, CoercedTurnout, Invalidation, ProtocolFabrication,
@@ -240,28 +242,64 @@ def coerced_turnout(registered, ballots, votes, *, selected, beneficiary, invali
       other option j, the invalid column included, move to the beneficiary.
 
     Turnout and the beneficiary's share both rise; ballots never exceed the register.
+
+    The draws are compiled (:func:`_coercion_draws`, the exact samplers of :mod:`simkit.model.samplers`),
+    station by station in the stations' (C) order, selected stations only, from a xoshiro256** state of four
+    words taken from ``rng``.
     """
     registered, ballots, votes, selected = _prepare(registered, ballots, votes, selected, beneficiary, invalid)
     if params.share == 0:
         return _unchanged(ballots, votes)
     n_options = votes.shape[-1]
-    others = np.arange(n_options) != beneficiary
+    flat_registered = np.ascontiguousarray(registered).reshape(-1)
+    flat_ballots, flat_votes = ballots.reshape(-1), votes.reshape(-1, n_options)
+    added = np.empty(flat_ballots.shape, np.int64)
+    new_votes = np.empty(flat_votes.shape, np.int64)
+    _coercion_draws(rng.integers(2**64, size=4, dtype=np.uint64), flat_registered, flat_ballots, flat_votes,
+                    np.ascontiguousarray(selected).reshape(-1), beneficiary, params.share * params.compliance,
+                    params.loyalty, params.share * params.loyalty,
+                    log_factorial_table(int(flat_registered.max(initial=0))), added, new_votes)
+    added = added.reshape(ballots.shape)
+    return ballots + added, new_votes.reshape(votes.shape), added, selected.copy()
 
-    turnout_probability = np.where(selected, params.share * params.compliance, 0.0)
-    added = rng.binomial(registered - ballots, turnout_probability)
-    loyal_added = rng.binomial(added, params.loyalty)
-    honest_share = np.zeros(votes.shape)
-    has_ballots = ballots > 0
-    honest_share[has_ballots] = votes[has_ballots] / ballots[has_ballots][:, None]
-    honest_share[~has_ballots, beneficiary] = 1.0
-    free_added = rng.multinomial(added - loyal_added, honest_share)
 
-    switch_probability = np.where(selected[..., None] & others, params.share * params.loyalty, 0.0)
-    switched = rng.binomial(votes, switch_probability)
-
-    new_votes = _move_to(votes, switched, beneficiary) + free_added
-    new_votes[..., beneficiary] += loyal_added
-    return ballots + added, new_votes, added.astype(np.int64), selected.copy()
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _coercion_draws(state_words, registered, ballots, votes, selected, beneficiary, turnout_probability, loyalty,
+                    switch_probability, log_factorials, added, new_votes):
+    """The draws of :func:`coerced_turnout` over flat stations: ``registered``, ``ballots`` (station,) int64,
+    ``votes`` (station, option) int64, ``selected`` (station,) bool; probabilities ``turnout_probability``
+    (share × compliance, of a non-voter turning out), ``loyalty`` (of an added voter choosing the beneficiary)
+    and ``switch_probability`` (share × loyalty, of an honest voter switching to it). Writes ``added``
+    (station,) int64 new ballots and ``new_votes`` (station, option) int64; ``state_words`` (4,) uint64 seeds
+    xoshiro256**."""
+    state = (state_words[0], state_words[1], state_words[2], state_words[3])
+    n_stations, n_options = votes.shape
+    weights = np.empty(n_options)
+    free_votes = np.empty(n_options, np.int64)
+    for station in range(n_stations):
+        new_votes[station] = votes[station]
+        added[station] = 0
+        if not selected[station]:
+            continue
+        extra, state = binomial_sample(state, registered[station] - ballots[station], turnout_probability,
+                                       log_factorials)
+        loyal, state = binomial_sample(state, extra, loyalty, log_factorials)
+        free = extra - loyal
+        if free > 0 and ballots[station] > 0:  # as the station's honest voters did
+            for option in range(n_options):
+                weights[option] = votes[station, option]
+            state = multinomial_sample(state, free, weights, float(ballots[station]), free_votes, log_factorials)
+            for option in range(n_options):
+                new_votes[station, option] += free_votes[option]
+        else:
+            new_votes[station, beneficiary] += free
+        new_votes[station, beneficiary] += loyal
+        for option in range(n_options):
+            if option != beneficiary:
+                switched, state = binomial_sample(state, votes[station, option], switch_probability, log_factorials)
+                new_votes[station, option] -= switched
+                new_votes[station, beneficiary] += switched
+        added[station] = extra
 
 
 def protocol_fabrication(registered, ballots, votes, *, selected, beneficiary, invalid,
