@@ -160,8 +160,9 @@ def ballot_stuffing(registered, ballots, votes, *, selected, beneficiary, invali
     stations would average x = 0.78, not near-total stuffing).
 
     Random draws, for all stations in this order: fraud-type uniforms; incremental then extreme
-    fractions (standard normals, with redraws of those falling outside (0, 1)); stuffed binomials;
-    stolen binomials. The uniforms and fractions do not depend on the rates or the selection, so a sweep
+    fractions (standard normals, with redraws of those falling outside (0, 1)); then, compiled
+    (:func:`_stuffing_draws`, from a xoshiro256** state of four words taken from ``rng``), station by
+    station at the fraudulent stations only, the stuffed and the stolen binomials. The uniforms and fractions do not depend on the rates or the selection, so a sweep
     over ``f_incremental`` or ``f_extreme`` with the same stream nests the fraudulent stations and keeps
     their stuffing fractions.
     """
@@ -182,14 +183,43 @@ def ballot_stuffing(registered, ballots, votes, *, selected, beneficiary, invali
                                        f"{where}.extreme_sd")
     stuffed_fraction = np.where(incremental, incremental_fraction, np.where(extreme, extreme_fraction, 0.0))
 
-    stuffed = rng.binomial(registered - ballots, stuffed_fraction)
-    rivals = _rival_mask(votes.shape[-1], beneficiary, invalid)
-    steal_fraction = np.where(rivals, (stuffed_fraction ** params.alpha)[..., None], 0.0)
-    stolen = rng.binomial(votes, steal_fraction)
+    n_options = votes.shape[-1]
+    flat_registered = np.ascontiguousarray(registered).reshape(-1)
+    stuffed = np.empty(flat_registered.shape, np.int64)
+    new_votes = np.empty((stuffed.shape[0], n_options), np.int64)
+    _stuffing_draws(rng.integers(2**64, size=4, dtype=np.uint64), flat_registered, ballots.reshape(-1),
+                    votes.reshape(-1, n_options), stuffed_fraction.reshape(-1), float(params.alpha),
+                    _rival_mask(n_options, beneficiary, invalid), beneficiary,
+                    log_factorial_table(int(flat_registered.max(initial=0))), stuffed, new_votes)
+    stuffed = stuffed.reshape(ballots.shape)
+    return ballots + stuffed, new_votes.reshape(votes.shape), stuffed, touched
 
-    new_votes = _move_to(votes, stolen, beneficiary)
-    new_votes[..., beneficiary] += stuffed
-    return ballots + stuffed, new_votes, stuffed.astype(np.int64), touched
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _stuffing_draws(state_words, registered, ballots, votes, fraction, alpha, rivals, beneficiary, log_factorials,
+                    stuffed, new_votes):
+    """The binomial draws of :func:`ballot_stuffing` over flat stations, those with a stuffing ``fraction`` x > 0
+    only, in station order: ``stuffed ~ Binomial(registered - ballots, x)`` ballots for the ``beneficiary``,
+    then ``Binomial(votes[j], x ** alpha)`` votes of each rival j (``rivals`` (option,) bool) moved to it.
+    ``registered``, ``ballots`` (station,) int64, ``votes`` (station, option) int64, ``fraction`` (station,)
+    float64; writes ``stuffed`` (station,) and ``new_votes`` (station, option) int64; ``state_words`` (4,)
+    uint64 seeds xoshiro256**."""
+    state = (state_words[0], state_words[1], state_words[2], state_words[3])
+    for station in range(votes.shape[0]):
+        new_votes[station] = votes[station]
+        stuffed[station] = 0
+        if fraction[station] <= 0.0:
+            continue
+        added, state = binomial_sample(state, registered[station] - ballots[station], fraction[station],
+                                       log_factorials)
+        stuffed[station] = added
+        new_votes[station, beneficiary] += added
+        steal = fraction[station] ** alpha
+        for option in range(votes.shape[1]):
+            if rivals[option]:
+                stolen, state = binomial_sample(state, votes[station, option], steal, log_factorials)
+                new_votes[station, option] -= stolen
+                new_votes[station, beneficiary] += stolen
 
 
 def vote_stealing(registered, ballots, votes, *, selected, beneficiary, invalid,
