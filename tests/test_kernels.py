@@ -298,5 +298,5 @@ def test_default_kernel_is_numba_and_the_attrs_say_what_drew_what():
     assert default.attrs["kernel"] == "numba" and reference.attrs["kernel"] == "numpy"
     assert json.loads(default.attrs["kernel_draws"]) == {
         "honest": {"0/honest": "numba (fused: turnout, preferences and counts)"},
-        "manipulation": "numpy", "timeline": "numpy"}
+        "manipulation": engine.MANIPULATION_DRAWS, "timeline": "numpy"}
     assert json.loads(reference.attrs["kernel_draws"])["honest"] == {"0/honest": "numpy"}
