@@ -20,44 +20,44 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from simkit.model.samplers import binomial_sample, gamma_constants, gamma_sample, multinomial_sample, normal_sample
+
 WORKLOAD = Path(__file__).resolve().with_name("workload.toml")
 STAGES = ("turnout latent and share", "ballots binomial", "Dirichlet gammas", "multinomial chain")
 
 
-def _stages():
-    from simkit.model.samplers import binomial_sample, gamma_constants, gamma_sample, multinomial_sample, normal_sample
-
-    @numba.njit(error_model="numpy")
-    def draw(registered, location, dispersion, concentration, composition, region_index, words, log_factorials,
-             stage, replicates):
-        n_regions, n_options = composition.shape
-        constants = gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
-        state = (words[0], words[1], words[2], words[3])
-        weights = np.empty(n_options)
-        votes = np.zeros(n_options, np.int64)
-        checksum = 0.0
-        for _ in range(replicates):
-            for station in range(registered.shape[0]):
-                latent, state = normal_sample(state)
-                turnout = 1.0 / (1.0 + math.exp(-(location[station] + dispersion * latent)))
-                cast = int(registered[station] * turnout)
-                if stage >= 2:
-                    cast, state = binomial_sample(state, registered[station], turnout, log_factorials)
-                region = region_index[station]
-                total = 0.0
-                for option in range(n_options):
-                    weight = composition[region, option]
-                    if stage >= 3:
-                        weight, state = gamma_sample(state, constants[region, option, 0],
-                                                     constants[region, option, 1], constants[region, option, 2])
-                    weights[option] = weight
-                    total += weight
-                if stage >= 4:
-                    state = multinomial_sample(state, cast, weights, total, votes, log_factorials)
-                checksum += cast + total + votes[0]
-        return checksum
-
-    return draw
+@numba.njit(cache=True, error_model="numpy")
+def draw_stages(registered, location, dispersion, concentration, composition, region_index, words, log_factorials,
+                stage, replicates):
+    """The fused loop of :func:`simkit.engine.kernels.honest_stations` on one generator, up to part ``stage``
+    (1 to 4, :data:`STAGES`; the parts not drawn take deterministic stand-ins), ``replicates`` times; returns a
+    checksum (so that nothing is optimised away)."""
+    n_regions, n_options = composition.shape
+    constants = gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
+    state = (words[0], words[1], words[2], words[3])
+    weights = np.empty(n_options)
+    votes = np.zeros(n_options, np.int64)
+    checksum = 0.0
+    for _ in range(replicates):
+        for station in range(registered.shape[0]):
+            latent, state = normal_sample(state)
+            turnout = 1.0 / (1.0 + math.exp(-(location[station] + dispersion * latent)))
+            cast = int(registered[station] * turnout)
+            if stage >= 2:
+                cast, state = binomial_sample(state, registered[station], turnout, log_factorials)
+            region = region_index[station]
+            total = 0.0
+            for option in range(n_options):
+                weight = composition[region, option]
+                if stage >= 3:
+                    weight, state = gamma_sample(state, constants[region, option, 0], constants[region, option, 1],
+                                                 constants[region, option, 2])
+                weights[option] = weight
+                total += weight
+            if stage >= 4:
+                state = multinomial_sample(state, cast, weights, total, votes, log_factorials)
+            checksum += cast + total + votes[0]
+    return checksum
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
              composition, electorate.region_index)
     log_factorials = log_factorial_table(int(electorate.registered.max()))
     words = kernels.replicate_states(1, 0, 1)[0, 0]
-    draw = _stages()
     per_station = 1e9 / (args.replicates * electorate.n_stations)
 
     def best(function) -> float:
@@ -92,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
     stages = []
     for stage in range(1, 5):
-        draw(*model, words, log_factorials, stage, 1)  # compile
-        stages.append(best(lambda: draw(*model, words, log_factorials, stage, args.replicates)))
+        draw_stages(*model, words, log_factorials, stage, 1)  # compile (or load from the cache)
+        stages.append(best(lambda: draw_stages(*model, words, log_factorials, stage, args.replicates)))
     kernels.warm_up()
     groups = len(streams.station_groups(electorate.n_stations))
     kernel = best(lambda: [kernels.honest_stations(*model, kernels.replicate_states(1, r, groups))
