@@ -158,8 +158,8 @@ def gamma_sample(state, d, c, inverse_shape):
     return variate, state
 
 
-#: inversion draws Binomial(n, p) (p <= 1/2) when n p is below this, BTRS above (measured on the flagship's
-#: multinomial chain: inversion's ~2 ns a step beats BTRS's set-up and rejection up to about this mean)
+#: inversion draws Binomial(n, p) (p <= 1/2) when n p is below this, BTRS above (BTRS needs n p >= 10; with 20 or
+#: 30 here the flagship's multinomial chain was slower, ``benchmarks/kernel_profile.py``)
 INVERSION_MAX_MEAN = 10.0
 #: inversion walks at most this many steps before it restarts (the mass beyond is below 1e-100 for n p < 30)
 _INVERSION_STEPS = 256
