@@ -32,8 +32,10 @@ Invariants: counts stay non-negative integers; votes sum to ballots; ballots nev
 :func:`vote_stealing` and :func:`invalidation` keep every station's total; a block whose rate is 0
 returns the inputs unchanged (``touched`` all False) without drawing from ``rng``.
 
-Random draws are made for every station in a fixed order that depends only on the shapes, the
-parameters and the inputs, so results are reproducible from the block's stream alone.
+Random draws are made in a fixed order that depends only on the shapes, the parameters and the inputs, so
+results are reproducible from the block's stream alone. The binomials of :func:`coerced_turnout` and
+:func:`ballot_stuffing` are compiled (the exact samplers of :mod:`simkit.model.samplers`, seeded with four words
+of the block's stream) and drawn at the stations they touch only.
 """
 from __future__ import annotations
 
