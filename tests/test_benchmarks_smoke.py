@@ -23,6 +23,16 @@ def test_compare_smoke_prints_every_required_key():
     assert report["workload"]["outcomes"] == 8
 
 
+def test_kernel_profile_prints_every_part():
+    completed = subprocess.run([sys.executable, str(REPO / "benchmarks" / "kernel_profile.py"), "--replicates", "1",
+                                "--repeats", "1", "--json"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert list(report["ns_per_station_replicate"]) == ["turnout latent and share", "ballots binomial",
+                                                        "Dirichlet gammas", "multinomial chain"]
+    assert report["stages_total"] > 0 and report["honest_stations"] > 0
+
+
 def test_compare_baselines_draw_the_workload_model():
     """Same model in the baselines as in simkit: national leader totals agree within a few standard errors."""
     compare = _import("benchmarks.compare")

@@ -20,8 +20,9 @@ from scipy import stats
 from simkit.config.manipulation import (BallotStuffing, CoercedTurnout, Invalidation, ManipulationConfig,
                                         ProtocolFabrication, ScenarioConfig, VoteStealing)
 from simkit.data import data_file
-from simkit.model.manipulation import (MECHANISMS, ballot_stuffing, coerced_turnout, invalidation,
+from simkit.model.manipulation import (MECHANISMS, _stuffing_draws, ballot_stuffing, coerced_turnout, invalidation,
                                        protocol_fabrication, vote_stealing)
+from simkit.model.samplers import log_factorial_table
 
 COMMON = dict(name="block", beneficiary="leader")
 KINDS = list(MECHANISMS)
@@ -220,6 +221,55 @@ def test_coercion_matches_its_expected_gains():
     expected = np.array([expected_added.sum(), expected_gain.sum()])
     standard_error = totals.std(axis=0, ddof=1) / np.sqrt(len(totals))
     assert (np.abs(totals.mean(axis=0) - expected) < 4 * standard_error).all(), (totals.mean(axis=0), expected)
+
+
+def _chi_square_against_binomial(draws: np.ndarray, n: int, p: float) -> float:
+    """p-value of a chi-square test of integer ``draws`` against Binomial(n, p), cells below 5 expected pooled."""
+    expected = stats.binom.pmf(np.arange(n + 1), n, p) * draws.size
+    observed = np.bincount(draws, minlength=n + 1)
+    cells = expected > 5
+    table_observed = np.append(observed[cells], observed[~cells].sum())
+    table_expected = np.append(expected[cells], expected[~cells].sum())
+    keep = table_expected > 0
+    chi2 = ((table_observed[keep] - table_expected[keep]) ** 2 / table_expected[keep]).sum()
+    return stats.chi2.sf(chi2, keep.sum() - 1)
+
+
+def test_coercion_draws_follow_their_binomial_laws():
+    """The compiled draws, by chi-square against the exact laws over 40,000 copies of one station (a batch):
+    added ~ Binomial(registered - ballots, share × compliance); with loyalty 1 every added voter votes for the
+    beneficiary and each rival loses Binomial(votes[j], share) voters to it."""
+    copies, registered, ballots, votes = 40_000, 900, 500, np.array([300, 150, 50])
+    share, compliance = 0.3, 0.6
+    params = CoercedTurnout(kind="coerced_turnout", share=share, compliance=compliance, loyalty=1.0, **COMMON)
+    new_ballots, new_votes, added, _ = coerced_turnout(
+        registered, np.full((copies, 1), ballots), np.broadcast_to(votes, (copies, 1, 3)), selected=True,
+        beneficiary=0, invalid=2, params=params, rng=np.random.default_rng(5))
+    assert _chi_square_against_binomial(added.ravel(), registered - ballots, share * compliance) > 1e-4
+    for option in (1, 2):
+        lost = votes[option] - new_votes[:, 0, option]
+        assert _chi_square_against_binomial(lost, int(votes[option]), share) > 1e-4, option
+    assert np.array_equal(new_votes[:, 0, 0] - votes[0], added[:, 0] + (votes[1:] - new_votes[:, 0, 1:]).sum(axis=1))
+
+
+def test_stuffing_draws_follow_their_binomial_laws():
+    """The compiled binomials of ballot stuffing at a fixed fraction x, by chi-square over 40,000 copies of one
+    station: stuffed ~ Binomial(registered - ballots, x), each rival loses Binomial(votes[j], x ** alpha) to
+    the beneficiary, the invalid column is untouched; a station at x = 0 draws nothing."""
+    copies, registered, ballots, votes, x, alpha = 40_000, 900, 500, np.array([300, 150, 40, 10]), 0.3, 1.7
+    fraction = np.full(copies, x)
+    fraction[::2] = 0.0
+    stuffed, new_votes = np.empty(copies, np.int64), np.empty((copies, 4), np.int64)
+    _stuffing_draws(np.random.default_rng(3).integers(2**64, size=4, dtype=np.uint64), np.full(copies, registered),
+                    np.full(copies, ballots), np.tile(votes, (copies, 1)), fraction, alpha,
+                    np.array([False, True, True, False]), 0, log_factorial_table(registered), stuffed, new_votes)
+    assert not stuffed[::2].any() and (new_votes[::2] == votes).all()
+    assert _chi_square_against_binomial(stuffed[1::2], registered - ballots, x) > 1e-4
+    for option in (1, 2):
+        lost = votes[option] - new_votes[1::2, option]
+        assert _chi_square_against_binomial(lost, int(votes[option]), x ** alpha) > 1e-4, option
+    assert (new_votes[:, 3] == votes[3]).all()
+    assert np.array_equal(new_votes.sum(axis=1), ballots + stuffed)
 
 
 def test_fabricated_targets_are_the_closest_integer_counts():

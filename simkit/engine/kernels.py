@@ -11,8 +11,8 @@ same model station by station in one compiled loop, with samplers chosen for thi
   (:func:`replicate_states`): keyed by logical position like every other stream of simkit;
 - standard normals by the ziggurat method (Marsaglia & Tsang 2000, 128 layers);
 - standard gamma variates by Marsaglia & Tsang (2000), with ``G(a) = G(a + 1) × U^(1/a)`` below a = 1;
-- binomial counts by inversion when ``n × min(p, 1 − p) < 10`` and otherwise by Hörmann's (1993)
-  transformed rejection with squeeze (BTRS), the sampler of TensorFlow and JAX;
+- binomial counts by inversion (steps multiplying by tabulated reciprocals) when ``n × min(p, 1 − p) < 10``
+  and otherwise by Hörmann's (1993) transformed rejection with squeeze (BTRS), the sampler of TensorFlow and JAX;
 - (the poll sampler, :mod:`simkit.polls.compiled_draws`, adds hypergeometric counts by inversion searched
   outward from the mode).
 
@@ -45,8 +45,8 @@ import math
 import numpy as np
 
 from simkit import streams
-from simkit.engine.samplers import (binomial_sample, gamma_constants as _gamma_constants, gamma_sample as _gamma,
-                                    inline_jit as _jit, log_factorial_table, normal_sample)
+from simkit.model.samplers import (binomial_sample, gamma_constants as _gamma_constants, gamma_sample as _gamma,
+                                   inline_jit as _jit, log_factorial_table, multinomial_sample, normal_sample)
 
 import numba
 
@@ -72,24 +72,6 @@ def replicate_states(seed: int, replicate: int, n_groups: int) -> np.ndarray:
     12 g … 12 g + 11 of it, so they do not depend on how replicates are blocked)."""
     return np.random.SeedSequence(seed, spawn_key=(replicate, 0, streams.FAST_KERNEL)).generate_state(
         12 * n_groups, np.uint64).reshape(n_groups, 3, 4)
-
-
-@_jit
-def _multinomial_chain(state, cast, weights, total, votes, station, log_factorials):
-    """``votes[station] ~ Multinomial(cast, weights / total)`` as sequential conditional binomials (the
-    last option takes the rest, so the row sums to ``cast`` exactly); ``weights`` (option,) >= 0 with sum
-    ``total`` > 0. Returns the state."""
-    n_options = weights.shape[0]
-    remaining_ballots = cast
-    remaining_weight = total
-    for option in range(n_options - 1):
-        share = weights[option] / remaining_weight if remaining_weight > 0.0 else 1.0
-        drawn, state = binomial_sample(state, remaining_ballots, share, log_factorials)
-        votes[station, option] = drawn
-        remaining_ballots -= drawn
-        remaining_weight -= weights[option]
-    votes[station, n_options - 1] = remaining_ballots
-    return state
 
 
 @_jit
@@ -124,7 +106,7 @@ def _honest_stations_impl(registered, turnout_location, turnout_dispersion, conc
                 for option in range(n_options):
                     weights[option] = composition[region, option]
                     total += weights[option]
-            counts_state = _multinomial_chain(counts_state, cast, weights, total, votes, station, log_factorials)
+            counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station], log_factorials)
 
 
 def _count_stations_impl(registered, turnout, probabilities, states, group_size, log_factorials, ballots, votes):
@@ -139,7 +121,7 @@ def _count_stations_impl(registered, turnout, probabilities, states, group_size,
             for option in range(n_options):
                 weights[option] = probabilities[station, option]
                 total += weights[option]
-            counts_state = _multinomial_chain(counts_state, cast, weights, total, votes, station, log_factorials)
+            counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station], log_factorials)
 
 
 _count_stations_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_count_stations_impl)

@@ -367,10 +367,14 @@ def static_dataset(run: Run) -> xr.Dataset:
 def kernel_draws_record(run: Run) -> str:
     """JSON: what drew the honest elections of each sweep point (flat C-order index) and scenario, as
     ``"point/scenario"`` keys (:func:`kernel_draws`), and what drew the manipulations and the voting timeline
-    (numpy whatever the kernel: they are applied after the honest draw and cost little)."""
+    (the same whatever the kernel: they are applied after the honest draw)."""
     honest = {f"{point}/{scenario.name}": kernel_draws(scenario.honest or plan, run.kernel)
               for point, plan in enumerate(run.plans) for scenario in plan.scenarios}
-    return json.dumps({"honest": honest, "manipulation": "numpy", "timeline": "numpy"})
+    return json.dumps({"honest": honest, "manipulation": MANIPULATION_DRAWS, "timeline": "numpy"})
+
+
+#: what draws the manipulations, whatever the kernel (recorded in ``kernel_draws``)
+MANIPULATION_DRAWS = "numpy; compiled samplers for the binomials of coerced_turnout and ballot_stuffing"
 
 
 def provenance(run: Run) -> dict:

@@ -32,17 +32,21 @@ Invariants: counts stay non-negative integers; votes sum to ballots; ballots nev
 :func:`vote_stealing` and :func:`invalidation` keep every station's total; a block whose rate is 0
 returns the inputs unchanged (``touched`` all False) without drawing from ``rng``.
 
-Random draws are made for every station in a fixed order that depends only on the shapes, the
-parameters and the inputs, so results are reproducible from the block's stream alone.
+Random draws are made in a fixed order that depends only on the shapes, the parameters and the inputs, so
+results are reproducible from the block's stream alone. The binomials of :func:`coerced_turnout` and
+:func:`ballot_stuffing` are compiled (the exact samplers of :mod:`simkit.model.samplers`, seeded with four words
+of the block's stream) and drawn at the stations they touch only.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+import numba
 import numpy as np
 
 from ..errors import InputError
 from .rounding import largest_remainder
+from .samplers import binomial_sample, log_factorial_table, multinomial_sample
 
 if TYPE_CHECKING:  # pragma: no cover
     from simkit.config.manipulation import (BallotStuffing, CoercedTurnout, Invalidation, ProtocolFabrication,
@@ -158,8 +162,9 @@ def ballot_stuffing(registered, ballots, votes, *, selected, beneficiary, invali
     stations would average x = 0.78, not near-total stuffing).
 
     Random draws, for all stations in this order: fraud-type uniforms; incremental then extreme
-    fractions (standard normals, with redraws of those falling outside (0, 1)); stuffed binomials;
-    stolen binomials. The uniforms and fractions do not depend on the rates or the selection, so a sweep
+    fractions (standard normals, with redraws of those falling outside (0, 1)); then, compiled
+    (:func:`_stuffing_draws`, from a xoshiro256** state of four words taken from ``rng``), station by
+    station at the fraudulent stations only, the stuffed and the stolen binomials. The uniforms and fractions do not depend on the rates or the selection, so a sweep
     over ``f_incremental`` or ``f_extreme`` with the same stream nests the fraudulent stations and keeps
     their stuffing fractions.
     """
@@ -180,14 +185,43 @@ def ballot_stuffing(registered, ballots, votes, *, selected, beneficiary, invali
                                        f"{where}.extreme_sd")
     stuffed_fraction = np.where(incremental, incremental_fraction, np.where(extreme, extreme_fraction, 0.0))
 
-    stuffed = rng.binomial(registered - ballots, stuffed_fraction)
-    rivals = _rival_mask(votes.shape[-1], beneficiary, invalid)
-    steal_fraction = np.where(rivals, (stuffed_fraction ** params.alpha)[..., None], 0.0)
-    stolen = rng.binomial(votes, steal_fraction)
+    n_options = votes.shape[-1]
+    flat_registered = np.ascontiguousarray(registered).reshape(-1)
+    stuffed = np.empty(flat_registered.shape, np.int64)
+    new_votes = np.empty((stuffed.shape[0], n_options), np.int64)
+    _stuffing_draws(rng.integers(2**64, size=4, dtype=np.uint64), flat_registered, ballots.reshape(-1),
+                    votes.reshape(-1, n_options), stuffed_fraction.reshape(-1), float(params.alpha),
+                    _rival_mask(n_options, beneficiary, invalid), beneficiary,
+                    log_factorial_table(int(flat_registered.max(initial=0))), stuffed, new_votes)
+    stuffed = stuffed.reshape(ballots.shape)
+    return ballots + stuffed, new_votes.reshape(votes.shape), stuffed, touched
 
-    new_votes = _move_to(votes, stolen, beneficiary)
-    new_votes[..., beneficiary] += stuffed
-    return ballots + stuffed, new_votes, stuffed.astype(np.int64), touched
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _stuffing_draws(state_words, registered, ballots, votes, fraction, alpha, rivals, beneficiary, log_factorials,
+                    stuffed, new_votes):
+    """The binomial draws of :func:`ballot_stuffing` over flat stations, those with a stuffing ``fraction`` x > 0
+    only, in station order: ``stuffed ~ Binomial(registered - ballots, x)`` ballots for the ``beneficiary``,
+    then ``Binomial(votes[j], x ** alpha)`` votes of each rival j (``rivals`` (option,) bool) moved to it.
+    ``registered``, ``ballots`` (station,) int64, ``votes`` (station, option) int64, ``fraction`` (station,)
+    float64; writes ``stuffed`` (station,) and ``new_votes`` (station, option) int64; ``state_words`` (4,)
+    uint64 seeds xoshiro256**."""
+    state = (state_words[0], state_words[1], state_words[2], state_words[3])
+    for station in range(votes.shape[0]):
+        new_votes[station] = votes[station]
+        stuffed[station] = 0
+        if fraction[station] <= 0.0:
+            continue
+        added, state = binomial_sample(state, registered[station] - ballots[station], fraction[station],
+                                       log_factorials)
+        stuffed[station] = added
+        new_votes[station, beneficiary] += added
+        steal = fraction[station] ** alpha
+        for option in range(votes.shape[1]):
+            if rivals[option]:
+                stolen, state = binomial_sample(state, votes[station, option], steal, log_factorials)
+                new_votes[station, option] -= stolen
+                new_votes[station, beneficiary] += stolen
 
 
 def vote_stealing(registered, ballots, votes, *, selected, beneficiary, invalid,
@@ -240,28 +274,64 @@ def coerced_turnout(registered, ballots, votes, *, selected, beneficiary, invali
       other option j, the invalid column included, move to the beneficiary.
 
     Turnout and the beneficiary's share both rise; ballots never exceed the register.
+
+    The draws are compiled (:func:`_coercion_draws`, the exact samplers of :mod:`simkit.model.samplers`),
+    station by station in the stations' (C) order, selected stations only, from a xoshiro256** state of four
+    words taken from ``rng``.
     """
     registered, ballots, votes, selected = _prepare(registered, ballots, votes, selected, beneficiary, invalid)
     if params.share == 0:
         return _unchanged(ballots, votes)
     n_options = votes.shape[-1]
-    others = np.arange(n_options) != beneficiary
+    flat_registered = np.ascontiguousarray(registered).reshape(-1)
+    flat_ballots, flat_votes = ballots.reshape(-1), votes.reshape(-1, n_options)
+    added = np.empty(flat_ballots.shape, np.int64)
+    new_votes = np.empty(flat_votes.shape, np.int64)
+    _coercion_draws(rng.integers(2**64, size=4, dtype=np.uint64), flat_registered, flat_ballots, flat_votes,
+                    np.ascontiguousarray(selected).reshape(-1), beneficiary, params.share * params.compliance,
+                    params.loyalty, params.share * params.loyalty,
+                    log_factorial_table(int(flat_registered.max(initial=0))), added, new_votes)
+    added = added.reshape(ballots.shape)
+    return ballots + added, new_votes.reshape(votes.shape), added, selected.copy()
 
-    turnout_probability = np.where(selected, params.share * params.compliance, 0.0)
-    added = rng.binomial(registered - ballots, turnout_probability)
-    loyal_added = rng.binomial(added, params.loyalty)
-    honest_share = np.zeros(votes.shape)
-    has_ballots = ballots > 0
-    honest_share[has_ballots] = votes[has_ballots] / ballots[has_ballots][:, None]
-    honest_share[~has_ballots, beneficiary] = 1.0
-    free_added = rng.multinomial(added - loyal_added, honest_share)
 
-    switch_probability = np.where(selected[..., None] & others, params.share * params.loyalty, 0.0)
-    switched = rng.binomial(votes, switch_probability)
-
-    new_votes = _move_to(votes, switched, beneficiary) + free_added
-    new_votes[..., beneficiary] += loyal_added
-    return ballots + added, new_votes, added.astype(np.int64), selected.copy()
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _coercion_draws(state_words, registered, ballots, votes, selected, beneficiary, turnout_probability, loyalty,
+                    switch_probability, log_factorials, added, new_votes):
+    """The draws of :func:`coerced_turnout` over flat stations: ``registered``, ``ballots`` (station,) int64,
+    ``votes`` (station, option) int64, ``selected`` (station,) bool; probabilities ``turnout_probability``
+    (share × compliance, of a non-voter turning out), ``loyalty`` (of an added voter choosing the beneficiary)
+    and ``switch_probability`` (share × loyalty, of an honest voter switching to it). Writes ``added``
+    (station,) int64 new ballots and ``new_votes`` (station, option) int64; ``state_words`` (4,) uint64 seeds
+    xoshiro256**."""
+    state = (state_words[0], state_words[1], state_words[2], state_words[3])
+    n_stations, n_options = votes.shape
+    weights = np.empty(n_options)
+    free_votes = np.empty(n_options, np.int64)
+    for station in range(n_stations):
+        new_votes[station] = votes[station]
+        added[station] = 0
+        if not selected[station]:
+            continue
+        extra, state = binomial_sample(state, registered[station] - ballots[station], turnout_probability,
+                                       log_factorials)
+        loyal, state = binomial_sample(state, extra, loyalty, log_factorials)
+        free = extra - loyal
+        if free > 0 and ballots[station] > 0:  # as the station's honest voters did
+            for option in range(n_options):
+                weights[option] = votes[station, option]
+            state = multinomial_sample(state, free, weights, float(ballots[station]), free_votes, log_factorials)
+            for option in range(n_options):
+                new_votes[station, option] += free_votes[option]
+        else:
+            new_votes[station, beneficiary] += free
+        new_votes[station, beneficiary] += loyal
+        for option in range(n_options):
+            if option != beneficiary:
+                switched, state = binomial_sample(state, votes[station, option], switch_probability, log_factorials)
+                new_votes[station, option] -= switched
+                new_votes[station, beneficiary] += switched
+        added[station] = extra
 
 
 def protocol_fabrication(registered, ballots, votes, *, selected, beneficiary, invalid,

@@ -14,7 +14,7 @@ drawn, in which chunk or on how many threads):
    total``);
 2. **approached** voters: ``min(per_station, voters)``, every ``k``-th from a uniform start, or all of them;
    drawn without replacement from the station's ballots as sequential hypergeometric counts
-   (:func:`simkit.engine.samplers.hypergeometric_sample`);
+   (:func:`simkit.model.samplers.hypergeometric_sample`);
 3. **responders**: binomial thinning of each option's approached voters by its response probability (when
    every option has the same probability ``p`` and voters are sampled, the number who answer is drawn first,
    Binomial(approached, p), and that many are drawn without replacement in step 2: the answering part of a
@@ -34,7 +34,7 @@ import numba
 import numpy as np
 
 from simkit import streams
-from simkit.engine import samplers
+from simkit.model import samplers
 from simkit.engine.parallel import KeyedPool, choose, chunks
 from simkit.model.exit_poll import PollDesign, allocate_by_region, certain_stations
 

@@ -3,7 +3,7 @@ binomial resamples.
 
 A simulated null draws ~1,000 honest elections of ~100,000 stations; with numpy most of that time went to
 ``Generator.binomial`` (its set-up is redone for every station's own probability: about 80 ns a draw, ten
-draws per station). These loops use the exact samplers of :mod:`simkit.engine.samplers` instead (xoshiro256**
+draws per station). These loops use the exact samplers of :mod:`simkit.model.samplers` instead (xoshiro256**
 bits, ziggurat normals, binomials by inversion or BTRS), station by station, from one generator per call
 whose state is four words of a ``numpy.random.SeedSequence`` (:func:`generator_state`), so a call's
 numbers depend on its seed alone.
@@ -15,7 +15,7 @@ import math
 import numba
 import numpy as np
 
-from simkit.engine import samplers
+from simkit.model import samplers
 from simkit.forensics.integer import exact as integer_exact
 
 

@@ -1,6 +1,7 @@
-"""The exact numba samplers shared by the engine's compiled kernel (:mod:`simkit.engine.kernels`) and the
-forensic nulls' compiled draws (:mod:`simkit.forensics.nulls.compiled_draws`) and the poll sampler
-(:mod:`simkit.polls.compiled_draws`): one set, in one module.
+"""The exact numba samplers shared by the engine's compiled kernel (:mod:`simkit.engine.kernels`), the coercion
+mechanism (:mod:`simkit.model.manipulation`), the forensic nulls' compiled draws
+(:mod:`simkit.forensics.nulls.compiled_draws`) and the poll sampler (:mod:`simkit.polls.compiled_draws`): one
+set, in one module (of the model layer, so that models and everything above can use it).
 
 Each sampler takes and returns a generator ``state`` (a 4-tuple of uint64, xoshiro256**; kept in registers) and is
 inlined into its compiled callers (:func:`inline_jit`):
@@ -11,6 +12,7 @@ inlined into its compiled callers (:func:`inline_jit`):
   below a = 1 (constants from :func:`gamma_constants`);
 - :func:`binomial_sample`: by inversion when ``n × min(p, 1 − p) < 10``, else Hörmann's (1993) transformed
   rejection with squeeze (BTRS), reading log-factorials from :func:`log_factorial_table`;
+- :func:`multinomial_sample`: sequential conditional binomials;
 - :func:`hypergeometric_sample`: by inversion searched outward from the mode.
 
 All are exact (no approximation beyond floating point).
@@ -156,25 +158,38 @@ def gamma_sample(state, d, c, inverse_shape):
     return variate, state
 
 
+#: inversion draws Binomial(n, p) (p <= 1/2) when n p is below this, BTRS above (BTRS needs n p >= 10; with 20 or
+#: 30 here the flagship's multinomial chain was slower, ``benchmarks/kernel_profile.py``)
+INVERSION_MAX_MEAN = 10.0
+#: inversion walks at most this many steps before it restarts (the mass beyond is below 1e-100 for n p < 30)
+_INVERSION_STEPS = 256
+#: 1 / k for k = 1 … _INVERSION_STEPS - 1 (entry 0 unused): inversion's steps multiply instead of divide
+_RECIPROCALS = 1.0 / np.maximum(np.arange(_INVERSION_STEPS, dtype=np.float64), 1.0)
+#: up to this n, inversion's P(0) = q^n by repeated squaring (relative error n × 2^-53 from rounding q = 1 - p,
+#: below 1e-12); above, exp(n log1p(-p))
+_POWER_MAX_N = 4096
+
+
 @inline_jit
 def _binomial_inversion(state, n, p):
-    """Binomial(n, p) by sequential inversion; for p <= 0.5 and n p < 10 (a few steps on average).
-    Returns ``(k, state)``."""
+    """Binomial(n, p) by sequential inversion from 0; for p <= 0.5 and n p < :data:`INVERSION_MAX_MEAN` (a few
+    steps on average, each a multiplication by a tabulated 1 / k). A uniform beyond the summed probabilities
+    (rounding, or the mass beyond :data:`_INVERSION_STEPS`) is redrawn, as numpy does. Returns ``(k, state)``."""
     q = 1.0 - p
-    first = math.exp(n * math.log1p(-p))
-    bound = min(float(n), n * p + 10.0 * math.sqrt(n * p * q + 1.0))
+    first = q ** n if n <= _POWER_MAX_N else math.exp(n * math.log1p(-p))
+    odds = p / q
     k = 0
     probability = first
     u, state = uniform_sample(state)
     while u > probability:
         k += 1
-        if k > bound:  # numerical tail: restart (as numpy does)
+        if k > n or k >= _INVERSION_STEPS:  # numerical tail: restart
             k = 0
             probability = first
             u, state = uniform_sample(state)
         else:
             u -= probability
-            probability *= (n - k + 1) * p / (k * q)
+            probability *= (n - k + 1) * odds * _RECIPROCALS[k]
     return k, state
 
 
@@ -226,11 +241,32 @@ def binomial_sample(state, n, p, log_factorials):
     if p >= 1.0:
         return n, state
     small = min(p, 1.0 - p)
-    if n * small < 10.0:
+    if n * small < INVERSION_MAX_MEAN:
         drawn, state = _binomial_inversion(state, n, small)
     else:
         drawn, state = _binomial_btrs(state, n, small, log_factorials)
     return (n - drawn if p > 0.5 else drawn), state
+
+
+@inline_jit
+def multinomial_sample(state, n, weights, total, out, log_factorials):
+    """``out[:] ~ Multinomial(n, weights / total)`` as sequential conditional binomials (the last option takes
+    the rest, so ``out`` sums to ``n`` exactly; none is drawn once nothing is left); ``weights`` (option,) >= 0 with sum ``total`` > 0, ``out``
+    (option,) int64 written in place. Returns the state."""
+    n_options = weights.shape[0]
+    remaining_ballots = n
+    remaining_weight = total
+    for option in range(n_options - 1):
+        if remaining_ballots == 0:  # nothing left to split: no draw
+            out[option] = 0
+            continue
+        share = weights[option] / remaining_weight if remaining_weight > 0.0 else 1.0
+        drawn, state = binomial_sample(state, remaining_ballots, share, log_factorials)
+        out[option] = drawn
+        remaining_ballots -= drawn
+        remaining_weight -= weights[option]
+    out[n_options - 1] = remaining_ballots
+    return state
 
 
 @inline_jit

@@ -1,0 +1,114 @@
+"""Where the fused kernel's time goes: CPU nanoseconds per station-replicate of each part of the honest draw.
+
+    python benchmarks/kernel_profile.py [--replicates 30] [--json]
+
+On the workload of ``benchmarks/compare.py`` (10,101 stations, 8 options), one thread, a compiled copy of the fused
+loop of :mod:`simkit.engine.kernels` with the same samplers, stopped after each part in turn: (1) the turnout
+latent and share, (2) plus the ballots binomial, (3) plus the eight Dirichlet gammas, (4) plus the multinomial
+chain (the whole draw). Each part's cost is the difference between consecutive stages (CPU time of this process,
+best of ``--repeats``: other load on the machine inflates every stage alike, the minimum least). The whole draw is
+also timed through :func:`simkit.engine.kernels.honest_stations` itself, which should cost the same as stage 4.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from simkit.model.samplers import binomial_sample, gamma_constants, gamma_sample, multinomial_sample, normal_sample
+
+WORKLOAD = Path(__file__).resolve().with_name("workload.toml")
+STAGES = ("turnout latent and share", "ballots binomial", "Dirichlet gammas", "multinomial chain")
+
+
+@numba.njit(cache=True, error_model="numpy")
+def draw_stages(registered, location, dispersion, concentration, composition, region_index, words, log_factorials,
+                stage, replicates):
+    """The fused loop of :func:`simkit.engine.kernels.honest_stations` on one generator, up to part ``stage``
+    (1 to 4, :data:`STAGES`; the parts not drawn take deterministic stand-ins), ``replicates`` times; returns a
+    checksum (so that nothing is optimised away)."""
+    n_regions, n_options = composition.shape
+    constants = gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
+    state = (words[0], words[1], words[2], words[3])
+    weights = np.empty(n_options)
+    votes = np.zeros(n_options, np.int64)
+    checksum = 0.0
+    for _ in range(replicates):
+        for station in range(registered.shape[0]):
+            latent, state = normal_sample(state)
+            turnout = 1.0 / (1.0 + math.exp(-(location[station] + dispersion * latent)))
+            cast = int(registered[station] * turnout)
+            if stage >= 2:
+                cast, state = binomial_sample(state, registered[station], turnout, log_factorials)
+            region = region_index[station]
+            total = 0.0
+            for option in range(n_options):
+                weight = composition[region, option]
+                if stage >= 3:
+                    weight, state = gamma_sample(state, constants[region, option, 0], constants[region, option, 1],
+                                                 constants[region, option, 2])
+                weights[option] = weight
+                total += weight
+            if stage >= 4:
+                state = multinomial_sample(state, cast, weights, total, votes, log_factorials)
+            checksum += cast + total + votes[0]
+    return checksum
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replicates", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    import simkit
+    from simkit import streams
+    from simkit.engine import kernels, run as engine
+    from simkit.model.samplers import log_factorial_table
+
+    run = engine.prepare(simkit.load_config(WORKLOAD), replicates=1)
+    plan, electorate = run.plans[0], run.electorate
+    composition = plan.preferences.regional_composition(np.zeros(len(electorate.region_names)))
+    model = (electorate.registered, plan.turnout_location, plan.config.turnout.dispersion, plan.preferences.dispersion,
+             composition, electorate.region_index)
+    log_factorials = log_factorial_table(int(electorate.registered.max()))
+    words = kernels.replicate_states(1, 0, 1)[0, 0]
+    per_station = 1e9 / (args.replicates * electorate.n_stations)
+
+    def best(function) -> float:
+        times = []
+        for _ in range(args.repeats):
+            started = time.process_time()
+            function()
+            times.append(time.process_time() - started)
+        return min(times) * per_station
+
+    stages = []
+    for stage in range(1, 5):
+        draw_stages(*model, words, log_factorials, stage, 1)  # compile (or load from the cache)
+        stages.append(best(lambda: draw_stages(*model, words, log_factorials, stage, args.replicates)))
+    kernels.warm_up()
+    groups = len(streams.station_groups(electorate.n_stations))
+    kernel = best(lambda: [kernels.honest_stations(*model, kernels.replicate_states(1, r, groups))
+                           for r in range(args.replicates)])
+    parts = {name: cost - previous for name, cost, previous in zip(STAGES, stages, [0.0] + stages[:-1])}
+    report = {"stations": electorate.n_stations, "replicates": args.replicates, "ns_per_station_replicate": parts,
+              "stages_total": stages[-1], "honest_stations": kernel}
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        for name, cost in parts.items():
+            print(f"{name:>26}: {cost:6.1f} CPU ns per station-replicate ({cost / stages[-1]:5.1%})")
+        print(f"{'all parts':>26}: {stages[-1]:6.1f}; kernels.honest_stations: {kernel:6.1f} "
+              f"({electorate.n_stations:,} stations x {args.replicates} replicates, best of {args.repeats})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
