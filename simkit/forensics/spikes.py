@@ -31,16 +31,27 @@ FRACTIONS = np.unique(np.concatenate([np.arange(1, 20) / 20, [1 / 3, 2 / 3]]))
 SDS = 6.0
 
 
-def _distance(share: np.ndarray) -> np.ndarray:
-    """Distance of each share to the nearest coarse fraction (broadcasts over leading dims)."""
-    index = np.clip(np.searchsorted(FRACTIONS, share), 1, FRACTIONS.size - 1)
-    return np.minimum(np.abs(share - FRACTIONS[index - 1]), np.abs(share - FRACTIONS[index]))
+@numba.njit(inline="always")
+def _score(share, fractions):
+    """+1 at a spike, -1/2 in the control ring, 0 elsewhere: by the distance of ``share`` to the nearest of the
+    ``fractions``."""
+    distance = np.inf
+    for fraction in fractions:
+        distance = min(distance, abs(share - fraction))
+    return 1.0 if distance <= HALF_WIDTH else (-0.5 if distance <= 3 * HALF_WIDTH else 0.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _scores(share, fractions):
+    out = np.empty(share.shape[0])
+    for station in range(share.shape[0]):
+        out[station] = _score(share[station], fractions)
+    return out
 
 
 def _station_score(share: np.ndarray) -> np.ndarray:
-    """+1 at a spike, -1/2 in the control ring, 0 elsewhere."""
-    distance = _distance(share)
-    return np.where(distance <= HALF_WIDTH, 1.0, np.where(distance <= 3 * HALF_WIDTH, -0.5, 0.0))
+    """:func:`_score` of each share (shape (station,))."""
+    return _scores(np.ascontiguousarray(share, dtype=np.float64), FRACTIONS)
 
 
 def _used(e: Election) -> np.ndarray:
@@ -65,15 +76,6 @@ def resampled(e: Election, draws: int, rng) -> np.ndarray:
     seeds = as_seed_sequence(rng).spawn(draws)
     return np.array([spike_mass(e.ballots, np.random.default_rng(s).binomial(e.ballots, e.leader_share))
                      for s in seeds])
-
-
-@numba.njit(inline="always")
-def _score(share, fractions):
-    """:func:`_station_score` of one share: the distance to the nearest fraction is the smallest of them all."""
-    distance = np.inf
-    for fraction in fractions:
-        distance = min(distance, abs(share - fraction))
-    return 1.0 if distance <= HALF_WIDTH else (-0.5 if distance <= 3 * HALF_WIDTH else 0.0)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
