@@ -43,6 +43,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy import stats
 
@@ -96,11 +97,16 @@ def fingerprint(turnout: np.ndarray, share: np.ndarray) -> np.ndarray:
     return np.bincount(_bins(turnout, share), minlength=GRID * GRID).astype(float)
 
 
+@numba.njit(cache=True, nogil=True)
 def _cumulative(groups: np.ndarray, cells: np.ndarray, n_groups: int) -> np.ndarray:
-    """Counts of stations in groups < g per cell, shape (n_groups + 1, GRID**2)."""
-    table = np.bincount(groups * GRID * GRID + cells, minlength=n_groups * GRID * GRID)
+    """Counts of stations in groups < g per cell, shape (n_groups + 1, GRID**2) int64 (``groups``, ``cells``:
+    int64, shape (station,))."""
     out = np.zeros((n_groups + 1, GRID * GRID), dtype=np.int64)
-    np.cumsum(table.reshape(n_groups, GRID * GRID), axis=0, out=out[1:])
+    for station in range(groups.shape[0]):
+        out[groups[station] + 1, cells[station]] += 1
+    for group in range(1, n_groups + 1):
+        for cell in range(GRID * GRID):
+            out[group, cell] += out[group - 1, cell]
     return out
 
 
