@@ -2,7 +2,9 @@
 use them: each is checked against the plain numpy computation it replaces."""
 from __future__ import annotations
 
+import os
 import pickle
+import signal
 import threading
 import time
 
@@ -85,6 +87,34 @@ def test_a_value_asked_for_by_several_threads_is_computed_once():
     for thread in threads:
         thread.join()
     assert len(calls) == 1 and not computed.get("key", slow).flags.writeable
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_process_computes_the_value_a_parent_thread_was_computing():
+    """The lock a parent thread held at the fork is not inherited locked: the child computes the value itself."""
+    computed, started, release = Computed(), threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        release.wait()
+        return np.arange(2)
+
+    thread = threading.Thread(target=computed.get, args=("key", slow))
+    thread.start()
+    started.wait()
+    child = os.fork()
+    if child == 0:  # the child: exit 0 when it computed its own value
+        os._exit(0 if computed.get("key", lambda: np.arange(5)).size == 5 else 1)
+    release.set()
+    thread.join()
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(child, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if done[0] == 0:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+    assert done[0] == child and os.waitstatus_to_exitcode(done[1]) == 0
+    assert computed.get("key", slow).size == 2
 
 
 def _labelled_groups(e: Election) -> np.ndarray:
