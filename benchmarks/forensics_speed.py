@@ -3,6 +3,7 @@ commit's checkout), the same commands in one run, and whether they give the same
 
     python benchmarks/forensics_speed.py [--old-tree /path/to/old/checkout] [--preset russia-2011]
         [--draws 1000] [--report] [--json]
+    python benchmarks/forensics_speed.py --parts [--preset russia-2011] [--json]
 
 Each tree runs ``simkit forensics --preset P --null simulated --draws N --power 0 --seed 1 --json`` in a child
 process (its own ``PYTHONPATH``), the old tree first, after an untimed run at 2 draws that compiles its numba
@@ -12,6 +13,13 @@ costs, little affected by other load on a shared machine), wall seconds, the lar
 memory, the load average before the run; the ratios old / new; and for ``forensics``, how many tests report the
 same statistic and p-value in both trees (equal to the last bit, or the largest relative difference). On a
 2-core machine shared with other work the wall time depends on the load; the CPU ratio is the one to quote.
+
+``--parts`` says where the time goes, in this process and this tree: CPU seconds of loading the returns, of fitting
+the honest model, of one honest election's draw, of each test's statistic on one honest election (the mean over
+``PART_DRAWS`` draws), and of each test's own work on the data under the simulated null (its ``run`` with stand-in
+null statistics); and per test the CPU seconds its statistic costs over a run of ``--draws`` null draws (its
+``MAX_NULL_DRAWS`` for the model fits). The two Klimek tests share one likelihood fit of the data: it counts in the
+own work of ``klimek``, which runs first.
 """
 from __future__ import annotations
 
@@ -73,14 +81,71 @@ def agreement(old: str, new: str) -> dict:
             "largest_relative_statistic_difference": largest}
 
 
+#: honest elections over which ``--parts`` averages a statistic's CPU time
+PART_DRAWS = 4
+
+
+def parts(preset: str, draws: int) -> dict:
+    """CPU seconds of each part of ``simkit forensics --preset P --null simulated`` (``--parts``)."""
+    # reason: the library is imported only here, so that the timed runs above use each tree's own code
+    import numpy as np
+
+    from simkit.electorate.returns import load_returns
+    from simkit.forensics import TESTS, election
+    from simkit.forensics.nulls.flat import NULL_MODELS, simulate_honest
+
+    def cpu(work):
+        start = time.process_time()
+        value = work()
+        return time.process_time() - start, value
+
+    load_s, e = cpu(lambda: election(load_returns(preset=preset)))
+    fit_s, model = cpu(lambda: NULL_MODELS["simulated"](e))
+    seeds = np.random.SeedSequence(1).spawn(PART_DRAWS + 1)
+    simulate_honest(e, model, seeds[0])  # compiles
+    draw_s, honest = cpu(lambda: [simulate_honest(e, model, seed) for seed in seeds[1:]])
+    statistics = {}
+    for test, module in TESTS.items():
+        module.statistic(simulate_honest(e, model, seeds[0]))  # compiles, and computes what draws share
+        statistics[test] = cpu(lambda: [module.statistic(h) for h in honest])[0] / PART_DRAWS
+    stand_in = np.random.default_rng(0).normal(size=draws)
+    own = {test: cpu(lambda: module.run(e, null="simulated", draws=draws, rng=np.random.SeedSequence(2),
+                                        null_statistics=stand_in))[0] for test, module in TESTS.items()}
+    limits = {test: min(draws, getattr(module, "MAX_NULL_DRAWS", draws)) for test, module in TESTS.items()}
+    return {"preset": preset, "stations": e.n, "draws": draws, "load_s": load_s, "fit_s": fit_s,
+            "honest_draw_s": draw_s / PART_DRAWS, "statistic_s": statistics, "own_work_s": own,
+            "statistic_over_run_s": {t: statistics[t] * limits[t] for t in TESTS},
+            "total_s": load_s + fit_s + draws * draw_s / PART_DRAWS + sum(own.values())
+            + sum(statistics[t] * limits[t] for t in TESTS)}
+
+
+def print_parts(result: dict) -> None:
+    print(f"{result['preset']} ({result['stations']:,} stations), {result['draws']} null draws, CPU seconds:")
+    print(f"  load {result['load_s']:.1f}, honest model fit {result['fit_s']:.1f}, one honest draw "
+          f"{result['honest_draw_s']:.3f} (x {result['draws']}: {result['honest_draw_s'] * result['draws']:.0f})")
+    print(f"  {'test':16s} {'statistic':>10s} {'over run':>9s} {'own work':>9s}")
+    for test, value in result["statistic_s"].items():
+        print(f"  {test:16s} {value:10.4f} {result['statistic_over_run_s'][test]:9.1f} "
+              f"{result['own_work_s'][test]:9.1f}")
+    print(f"  total {result['total_s']:.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old-tree", type=Path, help="checkout of the code to compare against")
     parser.add_argument("--preset", default="russia-2011")
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--report", action="store_true", help="time `simkit report --preset P` too")
+    parser.add_argument("--parts", action="store_true", help="CPU seconds per part, in this process")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.parts:
+        result = parts(args.preset, args.draws)
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print_parts(result)
+        return
     trees = {"old": args.old_tree.resolve(), "new": HERE} if args.old_tree else {"new": HERE}
     runs: dict[str, dict[str, dict]] = {name: {} for name in trees}
     with tempfile.TemporaryDirectory() as folder:
