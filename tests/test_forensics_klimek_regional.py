@@ -4,14 +4,13 @@ recorded in the result."""
 from __future__ import annotations
 
 import warnings
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import xarray as xr
 
 from simkit.forensics.klimek import histogram as klimek, ml as klimek_ml
-from simkit.forensics.core import election
+from simkit.forensics.core import Election, election
 from test_forensics_klimek import stuff_klimek
 
 #: honest centres (turnout, leader share) of six regions: a national cloud would span 0.45..0.85 x 0.30..0.75
@@ -76,15 +75,22 @@ def test_planted_stuffing_in_regional_returns_is_found_with_an_alpha_interval(re
     assert x["alpha_low"] < x["alpha_high"] and x["alpha_low"] <= 2 <= x["alpha_high"]
 
 
+def _stations(region: np.ndarray, district: np.ndarray | None = None) -> Election:
+    """An election of one voter per station in these regions (and districts)."""
+    one = np.ones(region.size, dtype=np.int64)
+    return Election(registered=one, ballots=one, votes=one[:, None], options=("x",), leader=0, region=region,
+                    station_id=np.arange(region.size).astype(str), district=district)
+
+
 def test_honest_groups_pool_small_units():
     """Districts of 30 or more stations are groups; the rest of a region is one when it has 30 or more; what
     is left is pooled: no unit is too small to fit, whatever the geography."""
     region = np.array(["a"] * 100 + ["b"] * 40 + ["c"] * 10 + ["d"] * 5)
     district = np.array(["a1"] * 60 + ["a2"] * 25 + ["a3"] * 15 + ["b1"] * 40 + ["c1"] * 10 + ["d1"] * 5)
-    plain = klimek.honest_groups(SimpleNamespace(n=region.size, region=region))
+    plain = klimek.honest_groups(_stations(region))
     assert [np.unique(plain[region == r]).size for r in "abcd"] == [1, 1, 1, 1]
     assert np.unique(plain).size == 3 and plain[100 + 40] == plain[-1]  # c and d pooled
-    nested = klimek.honest_groups(SimpleNamespace(n=region.size, region=region, district=district))
+    nested = klimek.honest_groups(_stations(region, district))
     sizes = np.bincount(nested)
     assert sorted(sizes) == sorted([60, 40, 40, 15])  # a1, the rest of a (a2 + a3), b1, pooled c + d
 

@@ -19,12 +19,13 @@ resamples), :class:`LawNull` (a textbook law of the statistic, a frozen scipy di
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Protocol
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Callable, Hashable, Protocol
 
 import numpy as np
 import xarray as xr
 
+from simkit.forensics.computed import Computed
 from simkit.schema import ALPHA, OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 #: ``--null`` names: each test's own null, the hierarchical honest model, the earlier flat one
@@ -33,6 +34,8 @@ NULLS = ("textbook", "simulated", "flat")
 #: directions of a test's alternative: large statistics anomalous, small ones, or both
 ALTERNATIVES = ("greater", "less", "two-sided")
 INVALID_OPTION = "invalid"
+#: the per-station arrays of an :class:`Election`, read-only
+_STATION_ARRAYS = ("registered", "ballots", "votes", "region", "station_id", "district")
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,11 @@ class Election:
     options), ``region``, ``station_id`` (str, shape (station,)), ``excluded`` (reason -> station count),
     ``district`` (str, shape (station,): a unit inside one region; the region itself when the data have no
     lower level).
+
+    An election is immutable: its arrays are read-only views (the caller's arrays are not changed), so that
+    values derived from them are computed once and kept (:mod:`simkit.forensics.computed`): :meth:`derived`
+    for values of the counts, :meth:`geographic` for values of the stations' regions and districts alone,
+    which :meth:`with_counts` passes on to the same stations with other counts.
     """
 
     registered: np.ndarray
@@ -91,10 +99,29 @@ class Election:
     station_id: np.ndarray
     excluded: dict[str, int] = field(default_factory=dict)
     district: np.ndarray | None = None
+    _derived: Computed = field(default_factory=Computed, init=False, repr=False, compare=False)
+    _geographic: Computed = field(default_factory=Computed, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.district is None:
             object.__setattr__(self, "district", self.region)
+        for name in _STATION_ARRAYS:
+            view = np.asarray(getattr(self, name)).view()
+            view.flags.writeable = False
+            object.__setattr__(self, name, view)
+
+    def __reduce__(self):  # rebuilt by the constructor elsewhere: read-only again, computed values left behind
+        return type(self), tuple(getattr(self, f.name) for f in fields(self) if f.init)
+
+    def derived(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The value ``key`` derived from this election's arrays, ``compute()`` the first time (arrays come
+        back read-only)."""
+        return self._derived.get(key, compute)
+
+    def geographic(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """As :meth:`derived`, for a value of the stations and their regions and districts alone (not of the
+        counts): shared with :meth:`with_counts`' elections."""
+        return self._geographic.get(key, compute)
 
     @property
     def n(self) -> int:
@@ -102,31 +129,50 @@ class Election:
 
     @property
     def leader_votes(self) -> np.ndarray:
-        return self.votes[:, self.leader]
+        """The leader's votes, shape (station,), int64."""
+        return self.derived("leader_votes", lambda: np.ascontiguousarray(self.votes[:, self.leader]))
 
     @property
     def turnout(self) -> np.ndarray:
         """Ballots / registered, shares in [0, 1], shape (station,)."""
-        return self.ballots / self.registered
+        return self.derived("turnout", lambda: self.ballots / self.registered)
 
     @property
     def leader_share(self) -> np.ndarray:
         """Leader votes / ballots, shares in [0, 1], shape (station,)."""
-        return self.leader_votes / self.ballots
+        return self.derived("leader_share", lambda: self.leader_votes / self.ballots)
 
     @property
     def candidate_columns(self) -> np.ndarray:
         """Indices of the options that are candidates or parties (``invalid`` left out)."""
         return np.array([i for i, name in enumerate(self.options) if name != INVALID_OPTION])
 
+    def unit_codes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(region names, region code, district names, district code)``: the sorted distinct names and each
+        station's index into them (int64, shape (station,)); after :meth:`stations`, names may include units
+        left without stations."""
+        def codes():
+            region_names, region_code = np.unique(np.asarray(self.region).astype(str), return_inverse=True)
+            district_names, district_code = np.unique(np.asarray(self.district).astype(str), return_inverse=True)
+            return region_names, region_code.reshape(-1), district_names, district_code.reshape(-1)
+
+        return self.geographic("unit_codes", codes)
+
     def with_counts(self, ballots: np.ndarray, votes: np.ndarray) -> Election:
         """The same stations with other counts (a simulated or resampled election)."""
-        return replace(self, ballots=ballots, votes=votes, excluded={})
+        other = replace(self, ballots=ballots, votes=votes, excluded={})
+        object.__setattr__(other, "_geographic", self._geographic)
+        return other
 
     def stations(self, keep: np.ndarray) -> Election:
         """The stations where ``keep`` (bool, shape (station,)) is true, every per-station array cut alike."""
-        return replace(self, registered=self.registered[keep], ballots=self.ballots[keep], votes=self.votes[keep],
-                       region=self.region[keep], station_id=self.station_id[keep], district=self.district[keep])
+        other = replace(self, registered=self.registered[keep], ballots=self.ballots[keep], votes=self.votes[keep],
+                        region=self.region[keep], station_id=self.station_id[keep], district=self.district[keep])
+        if "unit_codes" in self._geographic:
+            region_names, region_code, district_names, district_code = self.unit_codes()
+            object.__setattr__(other, "_geographic", Computed(
+                {"unit_codes": (region_names, region_code[keep], district_names, district_code[keep])}))
+        return other
 
     def summary(self) -> dict[str, Any]:
         return {"stations_used": self.n, "stations_excluded": dict(self.excluded),

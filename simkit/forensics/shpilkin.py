@@ -22,7 +22,14 @@ BIN_WIDTH = 0.01
 def clean_turnout(e: Election) -> float:
     """Upper edge of the modal 1-point bin of the register-weighted turnout histogram (share in [0, 1])."""
     edges = np.arange(0, 1 + BIN_WIDTH, BIN_WIDTH)
-    weights, _ = np.histogram(np.clip(e.turnout, 0, 1), bins=edges, weights=e.registered)
+    turnout = np.clip(e.turnout, 0, 1)
+    # numpy's histogram bins (edges[k] <= t < edges[k + 1], the last one closed), without its sort: the bin of
+    # t / width, moved by one where rounding put t on the wrong side of an edge
+    last = edges.size - 2
+    cell = np.minimum((turnout / BIN_WIDTH).astype(np.int64), last)
+    cell -= turnout < edges[cell]
+    cell += (turnout >= edges[cell + 1]) & (cell < last)
+    weights = np.bincount(cell, weights=e.registered, minlength=last + 1)
     return float(edges[np.argmax(weights) + 1])
 
 

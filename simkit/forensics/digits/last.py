@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from simkit.forensics.core import Election, TestResult, check_null, verdict
-from simkit.forensics.digits.shared import candidate_counts, digit_mean_null
+from simkit.forensics.digits.shared import digit_counts, digit_mean, digit_mean_null
 
 ID = "last_digit"
 ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
@@ -17,13 +17,13 @@ UNIFORM_MEAN, UNIFORM_VARIANCE = 4.5, 8.25
 
 def statistic(e: Election) -> float:
     """Mean last digit (0..9) of the candidates' counts >= 100."""
-    return float((candidate_counts(e, MIN_COUNT) % 10).mean())
+    return digit_mean(digit_counts(e, MIN_COUNT))
 
 
 def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         null_statistics: np.ndarray | None = None) -> TestResult:
     check_null(null)
-    tested = candidate_counts(e, MIN_COUNT).size
+    tested = int(digit_counts(e, MIN_COUNT).sum())
     mean = statistic(e)
     p_value, reference = digit_mean_null(UNIFORM_MEAN, UNIFORM_VARIANCE, tested, null,
                                          null_statistics).p_value(mean, ALTERNATIVE)

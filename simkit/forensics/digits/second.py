@@ -9,7 +9,7 @@ import numpy as np
 from scipy import stats
 
 from simkit.forensics.core import Election, TestResult, check_null, verdict
-from simkit.forensics.digits.shared import benford_second_digit, candidate_counts, digit_mean_null, second_digit
+from simkit.forensics.digits.shared import benford_second_digit, digit_counts, digit_mean, digit_mean_null
 
 ID = "second_digit"
 ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
@@ -18,22 +18,22 @@ MIN_COUNT = 10
 
 def statistic(e: Election) -> float:
     """Mean second digit (0..9) of the candidates' counts >= 10."""
-    return float(second_digit(candidate_counts(e, MIN_COUNT)).mean())
+    return digit_mean(digit_counts(e, MIN_COUNT, second=True))
 
 
 def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         null_statistics: np.ndarray | None = None) -> TestResult:
     check_null(null)
-    digits = second_digit(candidate_counts(e, MIN_COUNT))
+    observed = digit_counts(e, MIN_COUNT, second=True)
+    tested = int(observed.sum())
     law = benford_second_digit()
     mean = statistic(e)
     expected_mean = float((np.arange(10) * law).sum())
     variance = float((np.arange(10) ** 2 * law).sum()) - expected_mean ** 2
-    observed = np.bincount(digits, minlength=10)
-    chi2 = stats.chisquare(observed, law * digits.size)
-    p_value, reference = digit_mean_null(expected_mean, variance, digits.size, null,
+    chi2 = stats.chisquare(observed, law * tested)
+    p_value, reference = digit_mean_null(expected_mean, variance, tested, null,
                                          null_statistics).p_value(mean, ALTERNATIVE)
     return TestResult(test=ID, statistic=mean, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
-                      extra={"counts_tested": int(digits.size), "chi2": float(chi2.statistic),
-                             "chi2_p_value": float(chi2.pvalue), "digit_shares": (observed / digits.size).tolist()})
+                      extra={"counts_tested": tested, "chi2": float(chi2.statistic),
+                             "chi2_p_value": float(chi2.pvalue), "digit_shares": (observed / tested).tolist()})

@@ -1,6 +1,7 @@
 """Digit helpers shared by the digit tests: which counts are tested and their digits."""
 from __future__ import annotations
 
+import numba
 import numpy as np
 from scipy import stats
 
@@ -11,6 +12,38 @@ def candidate_counts(e: Election, minimum: int) -> np.ndarray:
     """All candidates' station counts (``invalid`` left out) that are >= ``minimum``, flattened, int64."""
     counts = e.votes[:, e.candidate_columns].ravel()
     return counts[counts >= minimum]
+
+
+@numba.njit(cache=True, nogil=True)
+def _digit_counts(votes, columns, minimum, second):
+    """How often each digit 0..9 ends (``second`` False) or is the second digit of (``second`` True) the counts
+    ``votes[:, columns]`` >= ``minimum``, shape (10,) int64 (integer arithmetic)."""
+    tally = np.zeros(10, dtype=np.int64)
+    for station in range(votes.shape[0]):
+        for column in columns:
+            count = votes[station, column]
+            if count >= minimum:
+                if second:
+                    while count >= 100:
+                        count //= 10
+                tally[count % 10] += 1
+    return tally
+
+
+def digit_counts(e: Election, minimum: int, second: bool = False) -> np.ndarray:
+    """Counts of each last digit (or, with ``second``, second significant digit; ``minimum`` >= 10) 0..9 among
+    :func:`candidate_counts` ``(e, minimum)``, shape (10,) int64: one pass over the votes, computed once per
+    election (:meth:`simkit.forensics.core.Election.derived`)."""
+    if second and minimum < 10:
+        raise ValueError(f"a second digit needs counts of 10 or more, got minimum {minimum}")
+    return e.derived(("digit_counts", minimum, second),
+                     lambda: _digit_counts(e.votes, e.candidate_columns.astype(np.int64), minimum, second))
+
+
+def digit_mean(tally: np.ndarray) -> float:
+    """The mean digit of a digit tally (shape (10,)): NaN when it is empty."""
+    total = int(tally.sum())
+    return float(np.dot(np.arange(10), tally) / total) if total else float("nan")
 
 
 def second_digit(counts: np.ndarray) -> np.ndarray:

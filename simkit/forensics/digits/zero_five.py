@@ -10,7 +10,7 @@ import numpy as np
 from scipy import stats
 
 from simkit.forensics.core import Election, LawNull, TestResult, check_null, null_for, verdict
-from simkit.forensics.digits.shared import candidate_counts
+from simkit.forensics.digits.shared import digit_counts
 
 ID = "zero_five"
 ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
@@ -28,8 +28,10 @@ def _percent_digits(e: Election) -> np.ndarray:
 
 
 def statistic(e: Election) -> float:
-    """Share (0..1) of candidates' counts >= 100 ending in 0 or 5."""
-    return float(_ends_in_zero_five(candidate_counts(e, MIN_COUNT)).mean())
+    """Share (0..1) of candidates' counts >= 100 ending in 0 or 5 (NaN when there are none)."""
+    tally = digit_counts(e, MIN_COUNT)
+    total = int(tally.sum())
+    return float((tally[0] + tally[5]) / total) if total else float("nan")
 
 
 def textbook_law(n: int) -> LawNull:
@@ -40,14 +42,14 @@ def textbook_law(n: int) -> LawNull:
 def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         null_statistics: np.ndarray | None = None) -> TestResult:
     check_null(null)
-    counts = candidate_counts(e, MIN_COUNT)
+    tested = int(digit_counts(e, MIN_COUNT).sum())
     share = statistic(e)
     percents = _percent_digits(e)
     percent_share = float(_ends_in_zero_five(percents).mean())
-    p_value, reference = null_for(null, lambda: textbook_law(counts.size), null_statistics).p_value(share, ALTERNATIVE)
+    p_value, reference = null_for(null, lambda: textbook_law(tested), null_statistics).p_value(share, ALTERNATIVE)
     return TestResult(test=ID, statistic=share, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
-                      extra={"counts_tested": int(counts.size), "percent_share": percent_share,
+                      extra={"counts_tested": tested, "percent_share": percent_share,
                              "percent_p_value_textbook": textbook_law(percents.size).p_value(percent_share,
                                                                                              ALTERNATIVE)[0],
                              "percents_tested": int(percents.size)})

@@ -30,7 +30,7 @@ def _is_integer_percent(count, total, window):
 
 
 @numba.njit(inline="always")
-def _log_pmf(log_factorials, k, n, log_p, log_q):
+def log_binomial_pmf(log_factorials, k, n, log_p, log_q):
     """log P(K = k) for K ~ Bin(n, p) with ``log_p = log p``, ``log_q = log(1 - p)`` (0 < p < 1)."""
     return log_factorials[n] - log_factorials[k] - log_factorials[n - k] + k * log_p + (n - k) * log_q
 
@@ -56,7 +56,7 @@ def _share_integer_probability(ballots, share, window, sds, log_factorials):
         for w in range(first, last + 1):
             value = 100.0 * w / ballots
             if np.round(value) == percent and abs(value - percent) <= window + 1e-9:
-                total += math.exp(_log_pmf(log_factorials, w, ballots, log_p, log_q))
+                total += math.exp(log_binomial_pmf(log_factorials, w, ballots, log_p, log_q))
     return total
 
 
@@ -76,7 +76,7 @@ def _station_probabilities(registered, turnout, share, window, sds, log_factoria
         spread = sds * math.sqrt(n * t * (1.0 - t))
         total = 0.0
         for b in range(max(0, int(math.floor(mean - spread)) - 1), min(n, int(math.ceil(mean + spread)) + 1) + 1):
-            weight = math.exp(_log_pmf(log_factorials, b, n, log_p, log_q))
+            weight = math.exp(log_binomial_pmf(log_factorials, b, n, log_p, log_q))
             if _is_integer_percent(b, n, window):
                 total += weight
             else:

@@ -33,18 +33,30 @@ class FirstStage:
 def honest_groups(e: Election) -> np.ndarray:
     """The honest group of every station, shape (station,), int64 indices 0..G-1: its ``district`` (where the
     election has one) when that holds at least ``MIN_GROUP_STATIONS`` stations, else its ``region`` when that
-    does, else one group pooling the remaining stations. Units smaller than that give too noisy a centre."""
-    levels = [np.asarray(e.region).astype(str)]
-    district = getattr(e, "district", None)
-    if district is not None:
-        levels.insert(0, np.char.add(np.char.add(levels[0], "\x1f"), np.asarray(district).astype(str)))
-    label = np.full(e.n, "", dtype=object)
+    does, else one group pooling the remaining stations. Units smaller than that give too noisy a centre.
+    Groups are numbered in the order of their labels (the pool ``""``, a region's name, and
+    ``region + "\x1f" + district`` for a district); computed once per election's stations
+    (:meth:`simkit.forensics.core.Election.geographic`)."""
+    return e.geographic("honest_groups", lambda: _honest_groups(e))
+
+
+def _honest_groups(e: Election) -> np.ndarray:
+    region_names, region, district_names, district = e.unit_codes()
+    # a unit is a code: 1 + 2 r for region r, 2 + 2 (r D + d) for district d of region r; 0 for the pool
+    levels = (2 + 2 * (region * district_names.size + district), 1 + 2 * region)
+    unit = np.zeros(e.n, dtype=np.int64)
     for level in levels:
-        free = np.flatnonzero(label == "")
+        free = np.flatnonzero(unit == 0)
         _, index, counts = np.unique(level[free], return_inverse=True, return_counts=True)
         take = free[counts[index.reshape(-1)] >= MIN_GROUP_STATIONS]
-        label[take] = level[take]
-    return np.unique(label.astype(str), return_inverse=True)[1].astype(np.int64).reshape(-1)
+        unit[take] = level[take]
+    codes, group = np.unique(unit, return_inverse=True)
+    in_region = np.where(codes % 2 == 1, (codes - 1) // 2, (codes - 2) // 2 // max(district_names.size, 1))
+    labels = np.where(codes == 0, "", np.char.add(region_names[in_region], np.where(
+        codes % 2 == 1, "", np.char.add("\x1f", district_names[(codes - 2) // 2 % max(district_names.size, 1)]))))
+    rank = np.empty(codes.size, dtype=np.int64)
+    rank[np.argsort(labels, kind="stable")] = np.arange(codes.size)
+    return rank[group.reshape(-1)]
 
 
 def _modes(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy import stats
 
@@ -81,11 +82,14 @@ def _truncated_normal(mean: np.ndarray, sd: float, gen: np.random.Generator) -> 
     return stats.truncnorm.rvs(low, high, loc=mean, scale=sd, size=mean.size, random_state=gen)
 
 
+def _bin(values: np.ndarray) -> np.ndarray:
+    """Fingerprint row or column (0 .. GRID - 1) of each share."""
+    return np.clip((values * GRID).astype(np.int64), 0, GRID - 1)
+
+
 def _bins(turnout: np.ndarray, share: np.ndarray) -> np.ndarray:
     """Flat fingerprint cell (0 .. GRID**2 - 1) of each station."""
-    ti = np.clip((turnout * GRID).astype(np.int64), 0, GRID - 1)
-    vi = np.clip((share * GRID).astype(np.int64), 0, GRID - 1)
-    return ti * GRID + vi
+    return _bin(turnout) * GRID + _bin(share)
 
 
 def fingerprint(turnout: np.ndarray, share: np.ndarray) -> np.ndarray:
@@ -93,11 +97,26 @@ def fingerprint(turnout: np.ndarray, share: np.ndarray) -> np.ndarray:
     return np.bincount(_bins(turnout, share), minlength=GRID * GRID).astype(float)
 
 
+@numba.njit(cache=True, nogil=True)
 def _cumulative(groups: np.ndarray, cells: np.ndarray, n_groups: int) -> np.ndarray:
-    """Counts of stations in groups < g per cell, shape (n_groups + 1, GRID**2)."""
-    table = np.bincount(groups * GRID * GRID + cells, minlength=n_groups * GRID * GRID)
+    """Counts of stations in groups < g per cell, shape (n_groups + 1, GRID**2) int64 (``groups``, ``cells``:
+    int64, shape (station,))."""
     out = np.zeros((n_groups + 1, GRID * GRID), dtype=np.int64)
-    np.cumsum(table.reshape(n_groups, GRID * GRID), axis=0, out=out[1:])
+    for station in range(groups.shape[0]):
+        out[groups[station] + 1, cells[station]] += 1
+    for group in range(1, n_groups + 1):
+        for cell in range(GRID * GRID):
+            out[group, cell] += out[group - 1, cell]
+    return out
+
+
+def _window_products(head: np.ndarray, tail: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """``out[i, j] = head[i] . tail[starts[i] + j]`` for ``j < width``, shape (starts.size, width); 0 where
+    ``starts[i] + j`` is past the last row of ``tail`` (infeasible fractions)."""
+    out = np.zeros((starts.size, width))
+    for i, start in enumerate(starts):
+        rows = tail[start:start + width]
+        out[i, :rows.shape[0]] = rows @ head[i]
     return out
 
 
@@ -128,18 +147,20 @@ def fit(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, gen: np.rando
     scale = 1 / np.sqrt(observed + 1)  # Neyman chi-square weights
     distance_honest = float((((honest[-1] - observed) * scale) ** 2).sum())
     best = (np.inf, 0, 0, 0.0)
+    not_v = 1 - v
+    stuffed = {}  # the parts of the stuffed turnout and leader votes that do not depend on alpha
+    for name, x in (("inc", x_inc), ("ext", x_ext)):
+        t_new = a + x * (1 - a)
+        stuffed[name] = (x, t_new, a * v + x * (1 - a), _bin(t_new) * GRID)
     for alpha in ALPHAS:
-        cells = {}
-        for name, x in (("inc", x_inc), ("ext", x_ext)):
-            t_new = a + x * (1 - a)
-            w_new = a * v + x * (1 - a) + x ** alpha * a * (1 - v)
-            cells[name] = _bins(t_new, w_new / t_new)
+        cells = {name: row + _bin((w_base + x ** alpha * a * not_v) / t_new)
+                 for name, (x, t_new, w_base, row) in stuffed.items()}
         # incremental counts are needed on the f_i grid only: coarser groups
         incremental = _cumulative(groups // FI_STRIDE, cells["inc"], n_groups // FI_STRIDE)
         extreme = _cumulative(groups, cells["ext"], n_groups)
         head = (incremental - extreme[fi_index] + honest[-1] - observed) * scale  # (fi, cell)
         tail = (extreme - honest) * scale  # (group, cell)
-        cross = np.einsum("ic,ijc->ij", head, tail[end])  # (fi, fe)
+        cross = _window_products(head, tail, fi_index, fe_index.size)  # (fi, fe): head[i] . tail[end[i, j]]
         distance = (head ** 2).sum(axis=1)[:, None] + 2 * cross + (tail ** 2).sum(axis=1)[end]
         distance = np.where(feasible, distance, np.inf)
         i, j = np.unravel_index(int(np.argmin(distance)), distance.shape)
@@ -166,7 +187,8 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = _run(e, null, draws, rng, null_statistics, klimek_ml)
-    notes = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    # with the warnings of the shared likelihood fit, which may have run in the other Klimek test's thread
+    notes = sorted({f"{w.category.__name__}: {w.message}" for w in caught} | set(klimek_ml.election_estimate(e)[2]))
     if notes:  # recorded in the result, not printed
         result.extra["warnings"] = result.extra.get("warnings", []) + notes
     return result
@@ -176,7 +198,7 @@ def _run(e: Election, null: str, draws: int, rng, null_statistics, klimek_ml) ->
     turnout, share, group = e.turnout, e.leader_share, honest_groups(e)
     stage = first_stage(turnout, share, group)
     tested = fit(turnout, share, group, np.random.default_rng(0), stage)  # the statistic, as on every null draw
-    likelihood, joint = klimek_ml.estimate(turnout, share, group)
+    likelihood, joint, _ = klimek_ml.election_estimate(e)
     refined = joint.stage()
     point = fit(turnout, share, group, np.random.default_rng(0), refined)
     seeds = as_seed_sequence(rng).spawn(2)

@@ -112,7 +112,7 @@ class JointFit:
         shift, negative = _normal_draw(self.covariance, gen)
         local_covariance = np.linalg.pinv(self.local_information)  # (G, 2, 2)
         mean_shift = -np.einsum("gij,gkj,k->gi", local_covariance, self.cross_information, shift)
-        noise = np.stack([_normal_draw(c, gen)[0] for c in local_covariance]) if self.weights.size else np.zeros((0, 2))
+        noise = _normal_draw(local_covariance, gen)[0] if self.weights.size else np.zeros((0, 2))
         centres = np.clip(np.stack(self.centres, axis=1) + mean_shift + noise, MIN_SD, 1 - MIN_SD)
         drawn = np.concatenate([self.values[:N_GLOBAL] + shift, centres[:, 0], centres[:, 1]])
         if not np.all(drawn[2:N_GLOBAL] > 0):
@@ -126,10 +126,13 @@ def _as_stage(values: np.ndarray, n_groups: int) -> FirstStage:
 
 
 def _normal_draw(covariance: np.ndarray, gen: np.random.Generator) -> tuple[np.ndarray, int]:
-    """One draw of Normal(0, covariance) (symmetrised, negative eigenvalues set to 0) and how many were."""
-    eigenvalues, vectors = np.linalg.eigh((covariance + covariance.T) / 2)
+    """One draw of Normal(0, c) for each covariance c of ``covariance`` (shape (..., k, k); symmetrised,
+    negative eigenvalues set to 0), shape (..., k), and how many eigenvalues were negative. A stack is drawn
+    at once, in the order of one draw after another."""
+    eigenvalues, vectors = np.linalg.eigh((covariance + np.swapaxes(covariance, -1, -2)) / 2)
     negative = int(np.sum(eigenvalues < 0))
-    return vectors @ (np.sqrt(np.maximum(eigenvalues, 0)) * gen.standard_normal(eigenvalues.size)), negative
+    scaled = np.sqrt(np.maximum(eigenvalues, 0)) * gen.standard_normal(eigenvalues.shape)
+    return np.einsum("...ij,...j->...i", vectors, scaled), negative
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

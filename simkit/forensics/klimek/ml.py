@@ -26,6 +26,7 @@ honest part, theta and alpha.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numba
 import numpy as np
@@ -211,6 +212,19 @@ def fit(turnout: np.ndarray, share: np.ndarray, group: np.ndarray | None = None)
     return estimate(turnout, share, group)[0]
 
 
+def election_estimate(e: Election) -> tuple[dict[str, float], klimek_joint.JointFit, list[str]]:
+    """:func:`estimate` on the election's shares and honest groups, computed once per election (both Klimek
+    tests report it; do not change the figures), with the warnings raised while fitting (``"Category:
+    message"``, sorted), which are recorded instead of printed."""
+    def compute():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            figures, joint = estimate(e.turnout, e.leader_share, honest_groups(e))
+        return figures, joint, sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+
+    return e.derived("klimek_ml.estimate", compute)
+
+
 def statistic(e: Election) -> float:
     """Likelihood ratio of the grid fit (first stage fixed, per honest group) against f_i = f_e = 0."""
     group = honest_groups(e)
@@ -221,8 +235,11 @@ def statistic(e: Election) -> float:
 def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         null_statistics: np.ndarray | None = None) -> TestResult:
     check_null(null)
-    result = fit(e.turnout, e.leader_share, honest_groups(e))
-    lr = result.pop("likelihood_ratio")
+    figures, _, fit_warnings = election_estimate(e)
+    result = {name: value for name, value in figures.items() if name != "likelihood_ratio"}
+    if fit_warnings:  # recorded, not printed
+        result["warnings"] = fit_warnings
+    lr = figures["likelihood_ratio"]
     p_value, reference = null_for(null, lambda: LawNull(stats.chi2(4)), null_statistics).p_value(lr, ALTERNATIVE)
     return TestResult(test=ID, statistic=lr, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
