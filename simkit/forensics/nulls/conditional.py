@@ -64,7 +64,7 @@ import numpy as np
 
 from simkit.forensics.core import Election
 from simkit.forensics.nulls import compiled_draws
-from simkit.forensics.nulls.hierarchical import TRIM_Z, fit_core, other_proportions, pools
+from simkit.forensics.nulls.hierarchical import TRIM_Z, CoreFit, fit_core, other_proportions, pools
 
 #: the least number of donors a station draws from (a pool of fewer donors lends all but the station)
 MIN_NEIGHBOURS = 10
@@ -209,11 +209,32 @@ class ConditionalModel:
                 "neighbours_median": self.neighbours_median}
 
 
+def district_centred(fit: CoreFit) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Residuals about each district's own centre: ``(share_centre, turnout_residual, share_residual, lends)``,
+    shape (station,). A district's centre is its fitted (shrunk) centre plus the mean residual of its core
+    stations, unshrunk: the null conditions on the district's own level, so a donor from another district
+    lends only a within-district deviation. A district with no core station keeps its shrunk centre; a station
+    lends (``lends``) only outside the stuffing corner and in a district of at least two core stations (a lone
+    station's residual about its own mean is 0)."""
+    district = fit.pool_groups[0]
+    n_districts = int(district.max()) + 1
+    core = np.bincount(district[fit.core], minlength=n_districts).astype(float)
+
+    def core_mean(residual: np.ndarray) -> np.ndarray:
+        total = np.bincount(district[fit.core], weights=residual[fit.core], minlength=n_districts)
+        return np.divide(total, core, out=np.zeros(n_districts), where=core > 0)[district]
+
+    turnout_mean, share_mean = core_mean(fit.turnout_residual), core_mean(fit.share_residual)
+    return (fit.share.center + share_mean, fit.turnout_residual - turnout_mean, fit.share_residual - share_mean,
+            fit.outside_corner & (core[district] >= 2))
+
+
 def fit_conditional(e: Election) -> ConditionalModel:
     """Fit the turnout-conditional model to ``e`` (module docstring)."""
     fit = fit_core(e)
-    et, ev, noise = fit.turnout_residual, fit.share_residual, fit.share_noise
-    station_pool, candidates = pools(fit.pool_groups, fit.outside_corner)
+    centre, et, ev, lends = district_centred(fit)
+    noise = fit.share_noise
+    station_pool, candidates = pools(fit.pool_groups, lends)
     line = np.zeros(e.n)
     start = np.zeros(e.n, dtype=np.int64)
     size = np.zeros(e.n, dtype=np.int64)
@@ -239,7 +260,7 @@ def fit_conditional(e: Election) -> ConditionalModel:
         skip[stations] = np.where(where.own >= 0, offset + where.own, -1)
         is_donor[stations] = where.own >= 0
         offset += order.size
-    return ConditionalModel(share_center=fit.share.center + line, window_start=start, window_size=size, skip=skip,
+    return ConditionalModel(share_center=centre + line, window_start=start, window_size=size, skip=skip,
                             donor_share=np.concatenate(donor_share), other_proportions=other_proportions(e),
                             donor_share_of_stations=float(is_donor.mean()), pools=len(candidates),
                             neighbours_median=float(np.median(size)))
