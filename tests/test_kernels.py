@@ -17,7 +17,7 @@ from scipy import stats
 from simkit.engine import run as engine, kernels
 from simkit import parse_config, streams
 
-from conftest import small_config_dict
+from conftest import binomial_chi_square_pvalue, small_config_dict
 
 #: a (fixed-seed) statistical test fails below this p-value
 ALPHA = 1e-4
@@ -210,18 +210,6 @@ def test_engine_numba_kernel_is_bit_identical_whatever_the_blocks(block_size, wo
     assert again.attrs["kernel"] == "numba"
 
 
-def _binomial_chi_square_pvalue(draws: np.ndarray, n: int, p: float) -> float:
-    """p-value of a chi-square goodness-of-fit test of integer ``draws`` against Binomial(n, p), cells with
-    fewer than 5 expected pooled into one."""
-    expected = stats.binom.pmf(np.arange(n + 1), n, p) * draws.size
-    observed = np.bincount(draws, minlength=n + 1)
-    cells = expected > 5
-    table_observed = np.append(observed[cells], observed[~cells].sum())
-    table_expected = np.append(expected[cells], expected[~cells].sum())
-    keep = table_expected > 0
-    chi2 = ((table_observed[keep] - table_expected[keep]) ** 2 / table_expected[keep]).sum()
-    return stats.chi2.sf(chi2, keep.sum() - 1)
-
 
 def test_count_stations_draws_binomial_ballots_and_multinomial_votes():
     """Exact law of the counts kernel: with every station at n = 60 voters, turnout 0.65 and probabilities
@@ -234,9 +222,9 @@ def test_count_stations_draws_binomial_ballots_and_multinomial_votes():
     ballots, votes = kernels.count_stations(registered, np.full(n_stations, 0.65),
                                             np.tile(2 * probabilities, (n_stations, 1)), states)  # normalised
     assert (votes.sum(axis=1) == ballots).all()
-    assert _binomial_chi_square_pvalue(ballots, 60, 0.65) > ALPHA
+    assert binomial_chi_square_pvalue(ballots, 60, 0.65) > ALPHA
     for option, p in enumerate(probabilities):
-        assert _binomial_chi_square_pvalue(votes[:, option], 60, 0.65 * p) > ALPHA, option
+        assert binomial_chi_square_pvalue(votes[:, option], 60, 0.65 * p) > ALPHA, option
 
 
 def test_count_stations_checks_its_shapes():

@@ -24,6 +24,8 @@ from simkit.model.manipulation import (MECHANISMS, _stuffing_draws, ballot_stuff
                                        protocol_fabrication, vote_stealing)
 from simkit.model.samplers import log_factorial_table
 
+from conftest import binomial_chi_square_pvalue
+
 COMMON = dict(name="block", beneficiary="leader")
 KINDS = list(MECHANISMS)
 
@@ -223,17 +225,6 @@ def test_coercion_matches_its_expected_gains():
     assert (np.abs(totals.mean(axis=0) - expected) < 4 * standard_error).all(), (totals.mean(axis=0), expected)
 
 
-def _chi_square_against_binomial(draws: np.ndarray, n: int, p: float) -> float:
-    """p-value of a chi-square test of integer ``draws`` against Binomial(n, p), cells below 5 expected pooled."""
-    expected = stats.binom.pmf(np.arange(n + 1), n, p) * draws.size
-    observed = np.bincount(draws, minlength=n + 1)
-    cells = expected > 5
-    table_observed = np.append(observed[cells], observed[~cells].sum())
-    table_expected = np.append(expected[cells], expected[~cells].sum())
-    keep = table_expected > 0
-    chi2 = ((table_observed[keep] - table_expected[keep]) ** 2 / table_expected[keep]).sum()
-    return stats.chi2.sf(chi2, keep.sum() - 1)
-
 
 def test_coercion_draws_follow_their_binomial_laws():
     """The compiled draws, by chi-square against the exact laws over 40,000 copies of one station (a batch):
@@ -245,10 +236,10 @@ def test_coercion_draws_follow_their_binomial_laws():
     new_ballots, new_votes, added, _ = coerced_turnout(
         registered, np.full((copies, 1), ballots), np.broadcast_to(votes, (copies, 1, 3)), selected=True,
         beneficiary=0, invalid=2, params=params, rng=np.random.default_rng(5))
-    assert _chi_square_against_binomial(added.ravel(), registered - ballots, share * compliance) > 1e-4
+    assert binomial_chi_square_pvalue(added.ravel(), registered - ballots, share * compliance) > 1e-4
     for option in (1, 2):
         lost = votes[option] - new_votes[:, 0, option]
-        assert _chi_square_against_binomial(lost, int(votes[option]), share) > 1e-4, option
+        assert binomial_chi_square_pvalue(lost, int(votes[option]), share) > 1e-4, option
     assert np.array_equal(new_votes[:, 0, 0] - votes[0], added[:, 0] + (votes[1:] - new_votes[:, 0, 1:]).sum(axis=1))
 
 
@@ -264,10 +255,10 @@ def test_stuffing_draws_follow_their_binomial_laws():
                     np.full(copies, ballots), np.tile(votes, (copies, 1)), fraction, alpha,
                     np.array([False, True, True, False]), 0, log_factorial_table(registered), stuffed, new_votes)
     assert not stuffed[::2].any() and (new_votes[::2] == votes).all()
-    assert _chi_square_against_binomial(stuffed[1::2], registered - ballots, x) > 1e-4
+    assert binomial_chi_square_pvalue(stuffed[1::2], registered - ballots, x) > 1e-4
     for option in (1, 2):
         lost = votes[option] - new_votes[1::2, option]
-        assert _chi_square_against_binomial(lost, int(votes[option]), x ** alpha) > 1e-4, option
+        assert binomial_chi_square_pvalue(lost, int(votes[option]), x ** alpha) > 1e-4, option
     assert (new_votes[:, 3] == votes[3]).all()
     assert np.array_equal(new_votes.sum(axis=1), ballots + stuffed)
 
