@@ -1,13 +1,12 @@
 """Real-data checks of the forensics issue: Poland 2025 round 2 under both nulls; Russia 2011 still flagged.
 
-Known result (documented, not hidden by widening the null): on Poland round 2 the simulated null still
-rejects the turnout-share relation tests (``correlation``, ``sobyanin``, ``log_vote_rate``) and the Klimek fits.
-Why: the turnout-share correlation is within powiats (r = -0.22 on within-powiat deviations, -0.04 between
-powiat means), and the honest model couples them by one Gaussian copula on the logit scale, which gives
-r = -0.28 and a Sobyanin slope of 0.10 against the observed -0.24 and 0.21 (z = 9 and 17 over 200 draws).
-Commune-level centres fix the log-vote-rate skew (p = 0.20) but not those two. The Klimek fits reject because
-their honest part (independent normals) does not fit Poland's fingerprint. The counts-based tests (digits,
-integer percentages, spikes, Shpilkin) do not reject.
+Known result (documented, not hidden by widening the null): on Poland round 2, under each test's own simulated
+null, the tests of the turnout-share relation and the Klimek fits still misfit some clean elections
+(``correlation``, ``sobyanin``, ``log_vote_rate``, ``shpilkin``, ``klimek_ml``; README, the false-positive
+panel: Poland round 2 at 200 draws has ``shpilkin`` z +4.5, ``klimek_ml`` +2.5, ``log_vote_rate`` +1.9). A test
+that rejects this clean election must therefore be one the panel measured as uncalibrated, and so labelled in its
+result; the histogram Klimek fit, which the panel leaves out for time, is a known misfit here too (its honest
+part, independent normals, does not fit Poland's fingerprint).
 
 Holm across tests at 0.01 uses each test's normal p-value from its simulated null (``null_normal_p``): the Monte
 Carlo p-value's floor at 100 draws (0.0099) times 12 tests can never reach 0.01, which made an assertion on
@@ -23,8 +22,10 @@ from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.core import holm
 
 COUNT_TESTS = ("second_digit", "last_digit", "zero_five", "dip", "integer_percent", "spikes", "shpilkin")
-#: the documented misfits of the honest null model on Poland (module docstring)
-KNOWN_MISFITS = {"correlation", "sobyanin", "log_vote_rate", "klimek", "klimek_ml"}
+#: the count tests the false-positive panel measured as calibrated (README): they must stay quiet on Poland
+CALIBRATED_COUNT_TESTS = {"last_digit", "zero_five", "dip", "integer_percent", "spikes"}
+#: the documented misfit that the panel does not measure (module docstring)
+KNOWN_MISFITS = {"klimek"}
 #: family level of the Holm correction across tests
 FAMILY_ALPHA = 0.01
 
@@ -52,12 +53,14 @@ def test_poland_round2_under_both_nulls():
         print(f"{textbook.test:16s} textbook p {textbook.p_value!s:>24}  simulated p {simulated.p_value!s:>24}")
     simulated = {r.test: r for r in by_null["simulated"]}
     assert set(simulated) == set(TESTS)
+    labelled = {t for t, r in simulated.items() if r.extra.get("calibration") == "uncalibrated"}
     for test in COUNT_TESTS:
-        assert simulated[test].p_value > 0.01, test
+        assert simulated[test].p_value > 0.01 or test in labelled, test
     adjusted = holm([normal_p(r) for r in by_null["simulated"]])
     alarms = {r.test for r, p in zip(by_null["simulated"], adjusted) if p is not None and p <= FAMILY_ALPHA}
     print(f"Holm alarms at {FAMILY_ALPHA} (normal p-values from the simulated null): {sorted(alarms)}")
-    assert alarms <= KNOWN_MISFITS
+    assert alarms <= KNOWN_MISFITS | labelled
+    assert CALIBRATED_COUNT_TESTS.isdisjoint(labelled)
 
 
 def test_russia_2011_still_flagged_with_the_same_simulated_null():
