@@ -6,7 +6,8 @@ import pytest
 from scipy import stats
 
 from benchmarks.false_positives import PANEL, panel_counts, panel_family_counts
-from simkit.forensics import calibration
+from simkit.forensics import calibration, family_p_value, holm_alarms
+from simkit.forensics.core import TestResult
 
 
 def _rows(p_values: dict[str, list[float]], tail_p: dict[str, list[float | None]]) -> dict:
@@ -43,3 +44,15 @@ def test_record_round_trips_both_count_forms(tmp_path, monkeypatch):
         assert calibration.uncalibrated("simulated") == frozenset({"b"})
     finally:
         calibration._record.cache_clear()
+
+
+def test_only_measured_calibrated_tests_enter_the_family():
+    """A test left out of the family unless its size was measured and found nominal: an uncalibrated or an
+    unmeasured test with a tiny p-value raises no Holm alarm; the same p-value of a calibrated test does."""
+    def result(test, status):
+        return TestResult(test=test, statistic=0.0, reference=0.0, p_value=1e-6, null="simulated", verdict="",
+                          extra={"calibration": status, "null_tail_p": 1e-6})
+
+    results = [result("a", "calibrated"), result("b", "uncalibrated"), result("c", "not measured")]
+    assert [family_p_value(r) for r in results] == [1e-6, None, None]
+    assert holm_alarms(results) == ["a"]

@@ -197,7 +197,8 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
                   f"{r.extra['null_normal_p']:.2g}, over {r.extra['null_draws']} draws of the "
                   f"{r.extra.get('honest_model')} model)"
                   if z is not None and np.isfinite(z) else "")
-        flag = " [uncalibrated]" if r.extra.get("calibration") == "uncalibrated" else ""
+        flag = {"uncalibrated": " [uncalibrated]", "not measured": " [size not measured]"}.get(
+            r.extra.get("calibration"), "")
         lines.append(f"{r.test:<16} {fmt(r.statistic):>11} {fmt(r.reference):>11} {fmt(r.p_value):>9}  "
                      f"{r.verdict}{flag}{beyond}")
         if r.test == "integer_percent" and ran(r):
@@ -216,9 +217,13 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
         if regions and r.p_value is not None and r.p_value < ALPHA:
             lines.append(f"{'':<16} look first at: " + "; ".join(x["region"] for x in regions[:3]))
 
-    uncalibrated = [r.test for r in results if r.extra.get("calibration") == "uncalibrated"]
+    left_out = {status: [r.test for r in results if r.p_value is not None and r.extra.get("calibration") == status]
+                for status in ("uncalibrated", "not measured")}
+    reasons = [f"{label}, left out: {', '.join(left_out[status])}" for status, label in
+               (("uncalibrated", "uncalibrated under this null"),
+                ("not measured", "size not measured on clean elections under this null")) if left_out[status]]
     lines.append(f"Holm at {ALPHA:g} over the calibrated tests: " + (", ".join(holm_alarms(results)) or "no alarm")
-                 + (f" (uncalibrated under this null, left out: {', '.join(uncalibrated)})" if uncalibrated else ""))
+                 + (f" ({'; '.join(reasons)})" if reasons else ""))
     note = power_note(results, power)
     if note:
         lines.append(note)

@@ -97,8 +97,9 @@ def _with_calibration(results: dict[str, TestResult | None], null: str) -> dict[
 def family_p_value(result: TestResult) -> float | None:
     """The p-value a family-wise verdict uses: the simulated null's direction-aware tail p-value
     (``null_tail_p``, past the Monte Carlo floor) when there is one, else the test's p-value; None for a
-    descriptive or an uncalibrated test (left out of the family)."""
-    if result.p_value is None or result.extra.get("calibration") == "uncalibrated":
+    descriptive test and for a test not measured as calibrated on clean elections under its null
+    (``uncalibrated`` or ``not measured``: left out of the family)."""
+    if result.p_value is None or result.extra.get("calibration") != "calibrated":
         return None
     return result.extra.get("null_tail_p", result.p_value)
 

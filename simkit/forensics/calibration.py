@@ -17,7 +17,8 @@ test ``P(X >= k | n, level) < 0.05``. (A valid p-value is at most ``level`` with
 ``level``, at every level, so a test whose clean elections fall below α / m too often cannot be trusted in a
 family-wise verdict even when its rejections at 0.05 look nominal.) An uncalibrated test keeps its p-value (it
 is not weakened), is marked ``uncalibrated`` wherever that p-value is shown, and is left out of family-wise
-(Holm) verdicts.
+(Holm) verdicts. A test with no measurement under a null is ``not measured`` there and is left out of the family
+too: only a size measured and found nominal makes a test calibrated.
 """
 from __future__ import annotations
 

@@ -302,15 +302,16 @@ def forensic_verdicts(results: list, detects: dict[str, str]) -> list[Verdict]:
             f"anomalous (p < {ALPHA:g}). This is not evidence of a clean count: see each test's power below.")]
     names = []
     for r in anomalous:
-        flag = " (uncalibrated)" if result_field(r, "calibration") == "uncalibrated" else ""
+        flag = {"uncalibrated": " (uncalibrated)", "not measured": " (size not measured)"}.get(
+            result_field(r, "calibration"), "")
         names.append(f"{r.test}{flag}")
     verdicts = [w.verdict(
         f"{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
         f"{w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests "
         f"{'is' if len(anomalous) == 1 else 'are'} anomalous "
         f"(p < {ALPHA:g}): {', '.join(names)}; {w.num(family, 'd', analysis='forensics', field='holm')} stay so "
-        f"after Holm's correction across the calibrated tests (uncalibrated tests, whose measured size on clean "
-        f"elections is above nominal, are left out of that count).")]
+        f"after Holm's correction across the calibrated tests (tests whose measured size on clean elections is "
+        f"above nominal, or was not measured under this null, are left out of that count).")]
     kinds = sorted({detects.get(r.test, "") for r in anomalous} - {""})
     if kinds:
         verdicts.append(Verdict("Each anomaly is consistent with the malpractice its test is built to detect ("
