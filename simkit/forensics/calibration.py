@@ -59,10 +59,10 @@ def uncalibrated(null: str) -> frozenset[str]:
 
 def record(null: str, measurement: str, counts: dict[str, tuple], command: str) -> None:
     """Store one measurement's ``test -> (rejections, n)`` or ``(rejections, n, level)`` for ``null`` in the
-    record, with its command."""
+    record, with its command (``commands[null][measurement]``)."""
     data = json.loads(RECORD.read_text()) if RECORD.exists() else {}
     data.setdefault(null, {})[measurement] = {t: [int(c[0]), int(c[1]), *[float(x) for x in c[2:]]]
                                               for t, c in counts.items()}
-    data.setdefault("commands", {})[measurement] = command
+    data.setdefault("commands", {}).setdefault(null, {})[measurement] = command
     RECORD.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     _record.cache_clear()
