@@ -23,7 +23,7 @@ from simkit.electorate.mapping import shown
 from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
 from simkit.engine import aggregation
 from simkit.errors import InputError
-from simkit.forensics import TESTS, election, holm_alarms, parse_tests, run_each
+from simkit.forensics import TESTS, calibration_label, election, holm_alarms, parse_tests, run_each
 from simkit.forensics.applicable import MIN_STATIONS, ran
 from simkit.forensics.calibrate import NULLS, calibration_table, format_table as format_calibration
 from simkit.forensics.core import ALPHA
@@ -197,8 +197,8 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
                   f"{r.extra['null_normal_p']:.2g}, over {r.extra['null_draws']} draws of the "
                   f"{r.extra.get('honest_model')} model)"
                   if z is not None and np.isfinite(z) else "")
-        flag = {"uncalibrated": " [uncalibrated]", "not measured": " [size not measured]"}.get(
-            r.extra.get("calibration"), "")
+        label = calibration_label(r.extra.get("calibration"))
+        flag = f" [{label}]" if label else ""
         lines.append(f"{r.test:<16} {fmt(r.statistic):>11} {fmt(r.reference):>11} {fmt(r.p_value):>9}  "
                      f"{r.verdict}{flag}{beyond}")
         if r.test == "integer_percent" and ran(r):

@@ -27,7 +27,8 @@ from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
            "rejection_rates", "replicate_rejections", "election_rejections", "rejection_counts", "run_each",
-           "replicate_seed", "parse_tests", "alternative", "family_p_value", "holm_alarms", "statistic_function"]
+           "replicate_seed", "parse_tests", "alternative", "family_p_value", "holm_alarms", "calibration_label",
+           "statistic_function"]
 
 def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
                               seed: np.random.SeedSequence, workers: int | None = None,
@@ -92,6 +93,15 @@ def _with_calibration(results: dict[str, TestResult | None], null: str) -> dict[
         return replace(result, extra={**result.extra, "calibration": status})
 
     return {test: mark(test, result) for test, result in results.items()}
+
+
+#: how a result's ``calibration`` status reads beside its p-value (a calibrated test carries no label)
+CALIBRATION_LABELS = {"uncalibrated": "uncalibrated", "not measured": "size not measured"}
+
+
+def calibration_label(status: str | None) -> str | None:
+    """The label shown beside a p-value whose ``calibration`` is ``status``; None for a calibrated test."""
+    return CALIBRATION_LABELS.get(status)
 
 
 def family_p_value(result: TestResult) -> float | None:

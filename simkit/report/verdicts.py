@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..forensics import holm_alarms
+from ..forensics import calibration_label, holm_alarms
 from ..forensics.core import ALPHA, holm
 
 #: the thresholds every rule below uses (name -> (value, what it decides))
@@ -302,8 +302,8 @@ def forensic_verdicts(results: list, detects: dict[str, str]) -> list[Verdict]:
             f"anomalous (p < {ALPHA:g}). This is not evidence of a clean count: see each test's power below.")]
     names = []
     for r in anomalous:
-        flag = {"uncalibrated": " (uncalibrated)", "not measured": " (size not measured)"}.get(
-            result_field(r, "calibration"), "")
+        label = calibration_label(result_field(r, "calibration"))
+        flag = f" ({label})" if label else ""
         names.append(f"{r.test}{flag}")
     verdicts = [w.verdict(
         f"{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
