@@ -139,10 +139,10 @@ def _with_null_z(result: TestResult, null_statistics: np.ndarray, model: str) ->
     ``null_tail``): how far beyond its null a test lies when the Monte Carlo p-value sits at its floor
     1 / (draws + 1), which no correction across tests at 0.01 can pass."""
     direction = alternative(result.test)
-    if direction is None:
-        return replace(result, extra={**result.extra, "honest_model": model})
-    return replace(result, extra={**result.extra, "honest_model": model,
-                                  **null_tail(result.statistic, null_statistics, direction)})
+    extra = {**result.extra, "honest_model": model}
+    if direction is not None:
+        extra.update(null_tail(result.statistic, null_statistics, direction))
+    return replace(result, extra=extra)
 
 
 def election_rejections(e: Election, tests: Iterable[str] | None = None, *, null: str = "textbook",

@@ -130,7 +130,7 @@ def conditional_counts(ballots: np.ndarray, share_center: np.ndarray, window_sta
     _conditional_counts(cast, np.ascontiguousarray(share_center, dtype=np.float64), *as_int,
                         np.ascontiguousarray(donor_share, dtype=np.float64), proportions, int(leader),
                         generator_state(seed), samplers.log_factorial_table(int(cast.max(initial=0))), votes)
-    return cast.copy(), votes
+    return cast, votes  # the observed ballots: an Election holds them read-only, so no copy per draw
 
 
 def _empty_counts(registered: np.ndarray, proportions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
