@@ -135,11 +135,15 @@ def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.Seed
 def _with_null_z(result: TestResult, null_statistics: np.ndarray, model: str) -> TestResult:
     """Add the honest ``model`` the simulated null drew from (``honest_model``) and where the statistic lies in
     that null, in the test's direction
-    (:func:`simkit.forensics.nulls.tails.null_tail`: ``null_z``, ``null_draws``, ``null_normal_p``, ``null_tail_p``,
+    (``null_mean`` and ``null_sd`` of the finite draws, in the statistic's units;
+    :func:`simkit.forensics.nulls.tails.null_tail`: ``null_z``, ``null_draws``, ``null_normal_p``, ``null_tail_p``,
     ``null_tail``): how far beyond its null a test lies when the Monte Carlo p-value sits at its floor
     1 / (draws + 1), which no correction across tests at 0.01 can pass."""
     direction = alternative(result.test)
-    extra = {**result.extra, "honest_model": model}
+    finite = np.asarray(null_statistics, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    extra = {**result.extra, "honest_model": model, "null_mean": float(finite.mean()) if finite.size else None,
+             "null_sd": float(finite.std(ddof=1)) if finite.size > 1 else None}
     if direction is not None:
         extra.update(null_tail(result.statistic, null_statistics, direction))
     return replace(result, extra=extra)

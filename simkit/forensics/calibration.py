@@ -22,10 +22,12 @@ too: only a size measured and found nominal makes a test calibrated.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from scipy import stats
 
 RECORD = Path(__file__).with_name("measured_size.json")
@@ -66,3 +68,12 @@ def record(null: str, measurement: str, counts: dict[str, tuple], command: str) 
     data.setdefault("commands", {}).setdefault(null, {})[measurement] = command
     RECORD.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     _record.cache_clear()
+
+
+def data_fingerprint(registered: np.ndarray, ballots: np.ndarray) -> str:
+    """An election's identity from its data, not its name: the first 16 hex digits of the SHA-256 of its
+    stations' (registered, ballots) pairs (shape (station,) each, integers) in sorted order, so that the same
+    returns give the same fingerprint whatever the file, the map or the order of the rows."""
+    pairs = np.stack([np.asarray(registered, dtype=np.int64), np.asarray(ballots, dtype=np.int64)], axis=1)
+    ordered = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    return hashlib.sha256(np.ascontiguousarray(ordered).tobytes()).hexdigest()[:16]
