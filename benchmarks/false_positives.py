@@ -31,13 +31,17 @@ import json
 import sys
 import time
 
-from simkit.forensics import calibration, election, parse_tests, run_each
+from simkit.forensics import alternative, calibration, election, parse_tests, run_each
+from simkit.forensics.empirical import Control, calibrated_p, effect, fit_tau
 from simkit.forensics.core import ALPHA, NULLS, holm
 from simkit.forensics.registry import honest_model
 from simkit.electorate.returns import load_returns
 
 PANEL = ("spain-2019-11", "mexico-2012", "bulgaria-2021-07", "poland-2025-r1", "poland-2025-r2")
 CONTRAST = ("russia-2011", "russia-2018")
+#: each clean election's country: controls of the same country are held out together
+COUNTRY = {"spain-2019-11": "Spain", "mexico-2012": "Mexico", "bulgaria-2021-07": "Bulgaria",
+           "poland-2025-r1": "Poland", "poland-2025-r2": "Poland"}
 
 
 def load_election(preset: str):
@@ -77,19 +81,87 @@ def panel_counts(rows: dict, tests: list[str]) -> dict[str, tuple[int, int]]:
 
 
 def family_p(record: dict) -> float:
-    """The p-value a family verdict reads: the direction-aware tail p-value, else the Monte Carlo one."""
-    return record["tail_p"] if record["tail_p"] is not None else record["p_value"]
+    """The p-value a family verdict reads (:func:`simkit.forensics.family_p_value`): the empirically calibrated
+    one, else the direction-aware tail p-value, else the Monte Carlo one."""
+    for key in ("empirical_p", "tail_p"):
+        if record.get(key) is not None:
+            return record[key]
+    return record["p_value"]
 
 
-def panel_family_counts(rows: dict, tests: list[str]) -> dict[str, tuple[int, int, float]]:
-    """test -> (clean elections with a family p-value at or below 0.05 / len(tests), elections where it ran,
-    that level): the calibration record's ``panel_family`` measurement."""
-    level = ALPHA / len(tests)
+def panel_family_counts(rows: dict, tests: list[str], family_size: int | None = None
+                        ) -> dict[str, tuple[int, int, float]]:
+    """test -> (clean elections with a family p-value at or below 0.05 / ``family_size`` (default: the number of
+    tests), elections where it ran, that level): the calibration record's ``panel_family`` measurement."""
+    level = ALPHA / (family_size or len(tests))
     counts = {}
     for test in tests:
         ran = [rows[name]["results"][test] for name in PANEL if name in rows and rows[name]["results"][test]]
         counts[test] = (sum(family_p(r) <= level for r in ran), len(ran), level)
     return counts
+
+
+def panel_controls(rows: dict, tests: list[str]) -> dict[str, Control]:
+    """The clean panel elections of ``rows`` as negative controls: data fingerprint -> their errors ``(d, s)``
+    per test (:func:`simkit.forensics.empirical.effect`); empty when the rows carry no statistics (a null
+    without draws, or a measurement saved before they were recorded)."""
+    out = {}
+    for name in PANEL:
+        row = rows.get(name)
+        if row is None or "fingerprint" not in row:
+            continue
+        results = row["results"]
+        out[row["fingerprint"]] = Control(COUNTRY[name], name, {
+            t: effect(t, results[t]["statistic"], results[t]["null_mean"], results[t]["null_sd"], row["stations"])
+            for t in tests if results[t] and results[t].get("null_sd") is not None})
+    return out
+
+
+def held_out_rows(rows: dict, empirical_tests: frozenset[str], controls: dict[str, Control]) -> dict:
+    """``rows`` with each empirical test's p-value read against the controls, held out as the library reads it
+    (:func:`simkit.forensics.empirical.calibrated_p`): ``p_value`` becomes the empirical one, ``monte_carlo_p``
+    keeps the Monte Carlo one."""
+    out = {}
+    for name, row in rows.items():
+        results = {}
+        for test, r in row["results"].items():
+            reading = None
+            if r and test in empirical_tests and r.get("null_sd") is not None:
+                d, s = effect(test, r["statistic"], r["null_mean"], r["null_sd"], row["stations"])
+                reading = calibrated_p(test, d, s, controls, row["fingerprint"], alternative(test))
+            results[test] = r if reading is None else {**r, "monte_carlo_p": r["p_value"],
+                                                       "p_value": reading["empirical_p"], **reading}
+        out[name] = {**row, "results": results}
+    return out
+
+
+def calibrate(rows: dict, tests: list[str], null: str) -> dict:
+    """The calibration of one null's panel measurement (:mod:`simkit.forensics.calibration`): the raw Monte
+    Carlo counts, the tests they send to the empirical reading (under ``simulated``, when the rows carry
+    statistics), the controls and each test's ``tau`` on all of them, the held-out rows, their ``panel`` and
+    ``panel_family`` counts and the tests left uncalibrated. The record's ``simulated`` measurement (honest
+    simulations, Monte Carlo p-values) judges the tests read by their Monte Carlo p-values."""
+    simulated = {t: c for t, c in calibration.measured(null).get("simulated", {}).items() if t in tests}
+    by_simulations = {t for t, c in simulated.items() if calibration.size_above_nominal(*c)}
+
+    def judged(table: dict, exempt: frozenset[str]) -> tuple[dict, dict, set[str]]:
+        panel = panel_counts(table, tests)
+        others = {t for t in tests if calibration.size_above_nominal(*panel[t])
+                  or (t in by_simulations and t not in exempt)}
+        family = panel_family_counts(table, tests, max(1, len(tests) - len(others)))
+        return panel, family, others | {t for t in tests if calibration.size_above_nominal(*family[t])}
+
+    raw_panel, raw_family, raw_flagged = judged(rows, frozenset())
+    controls = panel_controls(rows, tests) if null == "simulated" else {}
+    empirical_tests = frozenset(t for t in raw_flagged if any(t in c.errors for c in controls.values()))
+    reported = held_out_rows(rows, empirical_tests, controls)
+    panel, family, flagged = judged(reported, empirical_tests)
+    tau = {t: fit_tau([c.errors[t][0] for c in controls.values() if t in c.errors],
+                      [c.errors[t][1] for c in controls.values() if t in c.errors])
+           for t in tests if any(t in c.errors for c in controls.values())}
+    return {"raw": {"raw_panel": raw_panel, "raw_panel_family": raw_family}, "empirical": empirical_tests,
+            "controls": controls, "tau": tau, "rows": reported, "panel": panel, "panel_family": family,
+            "flagged": frozenset(flagged)}
 
 
 def _cell(record: dict | None) -> str:
@@ -101,7 +173,7 @@ def _cell(record: dict | None) -> str:
 
 
 def family_alarms(row: dict, flagged: frozenset[str]) -> list[str]:
-    """Holm alarms at 0.05 over the calibrated tests of one election's records (tail p-values)."""
+    """Holm alarms at 0.05 over the calibrated tests of one election's records (:func:`family_p`)."""
     tests = [t for t, r in row["results"].items() if r and t not in flagged]
     p = [family_p(row["results"][t]) for t in tests]
     return [t for t, q in zip(tests, holm(p)) if q <= ALPHA]
@@ -121,8 +193,10 @@ def models_note(tests: list[str], null: str) -> str:
 def render(table: dict, tests: list[str], draws: int, seed: int, markdown: bool) -> str:
     out = []
     for null, rows in table.items():
-        flagged = calibration.uncalibrated(null)
-        label = {t: t + (" (uncal.)" if t in flagged else "") for t in tests}
+        read = calibrate(rows, tests, null)
+        flagged, empirical_tests, rows = read["flagged"], read["empirical"], read["rows"]
+        label = {t: t + (" (emp.)" if t in empirical_tests else "") + (" (uncal.)" if t in flagged else "")
+                 for t in tests}
         header = ["election (stations)"] + [label[t] for t in tests] + ["rejections: calibrated (all)",
                                                                         "Holm alarms"]
         body = []
@@ -133,11 +207,18 @@ def render(table: dict, tests: list[str], draws: int, seed: int, markdown: bool)
             body.append([f"{name} ({row['stations']:,})"] + [_cell(row["results"][t]) for t in tests]
                         + [f"{len([t for t in rejected if t not in flagged])} of {len(calibrated)} "
                            f"({len(rejected)} of {len(ran)})", ", ".join(family_alarms(row, flagged)) or "none"])
-        counts = panel_counts(rows, tests)
+        counts = read["panel"]
         body.append(["clean elections rejecting"] + [f"{k} of {n}" for k, n in (counts[t] for t in tests)] + ["", ""])
-        title = (f"Null `{null}`, {draws} draws, seed {seed}: Monte Carlo p-value (null z); * rejects at "
-                 f"{ALPHA:g}; Holm at {ALPHA:g} over the calibrated tests with direction-aware tail p-values; "
-                 f"uncalibrated tests: {', '.join(sorted(flagged)) or 'none'} (simkit/forensics/calibration.py).")
+        title = (f"Null `{null}`, {draws} draws, seed {seed}: p-value (null z); * rejects at {ALPHA:g}; Holm at "
+                 f"{ALPHA:g} over the calibrated tests with the p-values the family verdict reads; uncalibrated "
+                 f"tests: {', '.join(sorted(flagged)) or 'none'} (simkit/forensics/calibration.py).")
+        if empirical_tests:
+            k = len(read["controls"])
+            title += (f" Tests marked (emp.) report the p-value calibrated empirically on the clean elections "
+                      f"(k = {k} controls, held out: an election is read without itself and its country's "
+                      f"elections; simkit/forensics/empirical.py); their null z is the Monte Carlo one. Fitted "
+                      f"tau on all controls: " + ", ".join(f"{t} {read['tau'][t]:.3g}" for t in tests
+                                                         if t in empirical_tests) + ".")
         out.append(title + models_note(tests, null))
         if markdown:
             out.append("")
@@ -149,6 +230,18 @@ def render(table: dict, tests: list[str], draws: int, seed: int, markdown: bool)
             out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in [header] + body]
         out.append("")
     return "\n".join(out)
+
+
+def write_calibration(table: dict, tests: list[str], command: str) -> None:
+    """Store each null's held-out ``panel`` and ``panel_family`` counts and, under a null with controls, the
+    empirical calibration (:func:`simkit.forensics.calibration.record_empirical`)."""
+    for null, rows in table.items():
+        read = calibrate(rows, tests, null)
+        if read["controls"]:
+            calibration.record_empirical(null, sorted(read["empirical"]), read["controls"], read["tau"],
+                                         read["raw"], command)
+        calibration.record(null, "panel", read["panel"], command)
+        calibration.record(null, "panel_family", read["panel_family"], command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,9 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                    + (f" --tests {args.tests}" if args.tests else "")
                    + (f" --elections {args.elections}" if args.elections else ""))
     if args.write_calibration:
-        for null, rows in table.items():
-            calibration.record(null, "panel", panel_counts(rows, tests), command)
-            calibration.record(null, "panel_family", panel_family_counts(rows, tests), command)
+        write_calibration(table, tests, command)
     if args.json:
         print(json.dumps({"command": command, "draws": draws, "seed": seed, "alpha": ALPHA, "panel": PANEL,
                           "tests": tests, "tables": table}))

@@ -197,6 +197,10 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
                   f"{r.extra['null_normal_p']:.2g}, over {r.extra['null_draws']} draws of the "
                   f"{r.extra.get('honest_model')} model)"
                   if z is not None and np.isfinite(z) else "")
+        if "monte_carlo_p" in r.extra:
+            x = r.extra
+            beyond = (f" (empirical: tau {x['empirical_tau']:.3g} over {', '.join(x['empirical_controls'])}; "
+                      f"Monte Carlo p {x['monte_carlo_p']:.3g})" + beyond)
         label = calibration_label(r.extra.get("calibration"))
         flag = f" [{label}]" if label else ""
         lines.append(f"{r.test:<16} {fmt(r.statistic):>11} {fmt(r.reference):>11} {fmt(r.p_value):>9}  "
@@ -217,7 +221,8 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
         if regions and r.p_value is not None and r.p_value < ALPHA:
             lines.append(f"{'':<16} look first at: " + "; ".join(x["region"] for x in regions[:3]))
 
-    left_out = {status: [r.test for r in results if r.p_value is not None and r.extra.get("calibration") == status]
+    left_out = {status: [r.test for r in results if r.p_value is not None
+                         and (r.extra.get("calibration") or "").startswith(status)]
                 for status in ("uncalibrated", "not measured")}
     reasons = [f"{label}, left out: {', '.join(left_out[status])}" for status, label in
                (("uncalibrated", "uncalibrated under this null"),

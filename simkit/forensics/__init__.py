@@ -15,10 +15,10 @@ from typing import Hashable, Iterable
 import numpy as np
 import xarray as xr
 
-from simkit.forensics import fingerprint
+from simkit.forensics import empirical, fingerprint
 from simkit.forensics.applicable import is_not_applicable, not_applicable, ran, reason_not_applicable
-from simkit.forensics.calibration import measured, uncalibrated
-from simkit.forensics.core import ALPHA, Election, TestResult, check_null, election, holm
+from simkit.forensics.calibration import controls, data_fingerprint, empirical_tests, measured, uncalibrated
+from simkit.forensics.core import ALPHA, Election, TestResult, check_null, election, holm, verdict
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.forensics.nulls.simulated import SimulatedNull
 from simkit.forensics.nulls.tails import null_tail
@@ -28,7 +28,7 @@ from simkit.schema import REPLICATE
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
            "rejection_rates", "replicate_rejections", "election_rejections", "rejection_counts", "run_each",
            "replicate_seed", "parse_tests", "alternative", "family_p_value", "holm_alarms", "calibration_label",
-           "statistic_function"]
+           "is_calibrated", "statistic_function"]
 
 def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
                               seed: np.random.SeedSequence, workers: int | None = None,
@@ -62,7 +62,7 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
     ids = [test for test in ids if not reasons[test]]
     if null == "textbook" or not ids:
         done = {test: _run_one(e, test, null, draws, children[test], None, tolerate) for test in ids}
-        return _with_calibration({test: skipped.get(test) or done[test] for test in reasons}, null)
+        return _with_calibration({test: skipped.get(test) or done[test] for test in reasons}, null, e)
     with SimulatedNull(e, ids, draws, simulated_seed, null=null, progress=progress) as simulated:
         # each test runs in a thread while the null draws run: a test's own work (fits, bootstraps, exact
         # nulls; compiled code releases the GIL) overlaps the draws, and its p-value waits for them
@@ -78,40 +78,74 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
         null_values = simulated.values()
     done = {test: result if result is None or is_not_applicable(result)
             else _with_null_z(result, null_values[test], simulated.models[test]) for test, result in results.items()}
-    return _with_calibration({test: skipped.get(test) or done[test] for test in reasons}, null)
+    return _with_calibration({test: skipped.get(test) or done[test] for test in reasons}, null, e)
 
 
-def _with_calibration(results: dict[str, TestResult | None], null: str) -> dict[str, TestResult | None]:
-    """Add ``calibration`` to each result: ``uncalibrated`` when its measured size under ``null`` is above
-    nominal (:mod:`simkit.forensics.calibration`), ``calibrated`` when measured and not, ``not measured``."""
+def _with_calibration(results: dict[str, TestResult | None], null: str, e: Election
+                      ) -> dict[str, TestResult | None]:
+    """Add ``calibration`` to each result (:mod:`simkit.forensics.calibration`): ``uncalibrated`` when its
+    measured size under ``null`` is above nominal, ``calibrated`` when measured and not, ``not measured``; a test
+    read empirically under ``null`` gets its empirically calibrated p-value (:func:`_empirically`)."""
     flagged, measured_tests = uncalibrated(null), {t for counts in measured(null).values() for t in counts}
+    empirical = empirical_tests(null)
 
     def mark(test: str, result: TestResult | None) -> TestResult | None:
         if result is None or result.p_value is None:
             return result
+        if test in empirical:
+            return _empirically(result, null, e, test in flagged)
         status = "uncalibrated" if test in flagged else "calibrated" if test in measured_tests else "not measured"
         return replace(result, extra={**result.extra, "calibration": status})
 
     return {test: mark(test, result) for test, result in results.items()}
 
 
-#: how a result's ``calibration`` status reads beside its p-value (a calibrated test carries no label)
+def _empirically(result: TestResult, null: str, e: Election, flagged: bool) -> TestResult:
+    """``result`` read against the systematic-error model of the clean controls of ``null``
+    (:func:`simkit.forensics.empirical.calibrated_p`, held out for a control): its p-value becomes
+    ``empirical_p``, the Monte Carlo one stays as ``monte_carlo_p``, and ``calibration`` reads
+    ``calibrated (empirical, k clean elections)`` (``uncalibrated (...)`` when its held-out size is above
+    nominal). ``uncalibrated`` when no control measured it or the null's spread is unknown."""
+    x = result.extra
+    reading = None
+    if x.get("null_mean") is not None and x.get("null_sd") is not None:
+        d, s = empirical.effect(result.test, result.statistic, x["null_mean"], x["null_sd"], e.n)
+        reading = empirical.calibrated_p(result.test, d, s, controls(null), data_fingerprint(e.registered, e.ballots),
+                                         alternative(result.test))
+    if reading is None:
+        return replace(result, extra={**x, "calibration": "uncalibrated"})
+    status = (f"{'uncalibrated' if flagged else 'calibrated'} (empirical, {reading['empirical_k']} clean "
+              f"election{'s' if reading['empirical_k'] != 1 else ''})")
+    return replace(result, p_value=reading["empirical_p"], verdict=verdict(reading["empirical_p"]),
+                   extra={**x, "monte_carlo_p": result.p_value, **reading, "calibration": status})
+
+
+#: how a result's ``calibration`` status reads beside its p-value (a calibrated test carries no label; an
+#: empirically calibrated one is labelled with its status)
 CALIBRATION_LABELS = {"uncalibrated": "uncalibrated", "not measured": "size not measured"}
 
 
+def is_calibrated(status: str | None) -> bool:
+    """Whether a ``calibration`` status makes a test a member of the family-wise verdict."""
+    return status is not None and (status == "calibrated" or status.startswith("calibrated ("))
+
+
 def calibration_label(status: str | None) -> str | None:
-    """The label shown beside a p-value whose ``calibration`` is ``status``; None for a calibrated test."""
+    """The label shown beside a p-value whose ``calibration`` is ``status``; None for a calibrated test read by
+    its Monte Carlo p-value."""
+    if status is not None and "(empirical" in status:
+        return status
     return CALIBRATION_LABELS.get(status)
 
 
 def family_p_value(result: TestResult) -> float | None:
-    """The p-value a family-wise verdict uses: the simulated null's direction-aware tail p-value
-    (``null_tail_p``, past the Monte Carlo floor) when there is one, else the test's p-value; None for a
-    descriptive test and for a test not measured as calibrated on clean elections under its null
-    (``uncalibrated`` or ``not measured``: left out of the family)."""
-    if result.p_value is None or result.extra.get("calibration") != "calibrated":
+    """The p-value a family-wise verdict uses: the empirically calibrated p-value of a test read empirically;
+    else the simulated null's direction-aware tail p-value (``null_tail_p``, past the Monte Carlo floor) when
+    there is one; else the test's p-value. None for a descriptive test and for a test not measured as calibrated
+    on clean elections under its null (``uncalibrated`` or ``not measured``: left out of the family)."""
+    if result.p_value is None or not is_calibrated(result.extra.get("calibration")):
         return None
-    return result.extra.get("null_tail_p", result.p_value)
+    return result.extra.get("empirical_p", result.extra.get("null_tail_p", result.p_value))
 
 
 def holm_alarms(results: Iterable[TestResult], alpha: float = ALPHA) -> list[str]:
