@@ -4,17 +4,25 @@ Clean elections (observers judged them competitive and clean; ``../shared/data/R
 Nov 2019, Mexico presidential 2012, Bulgaria parliament Jul 2021, Poland presidential 2025 rounds 1 and 2.
 Contrast: Russia Duma 2011 and presidential 2018. Each election is loaded with its preset, every test is run
 under each null with ``--draws`` draws (seed ``--seed``), and one table per null shows, per election and test,
-the Monte Carlo p-value and the null z; a ``*`` marks a rejection at 0.05. Per election: rejections at 0.05 and
-the tests that still reject after Holm's correction at 0.05 over the calibrated tests, using the simulated null's
-direction-aware tail p-values (:func:`simkit.forensics.family_p_value`); under ``simulated`` each test reads its
-own honest model (:data:`simkit.forensics.registry.SIMULATED_MODEL`), named in the table's title. Per test:
-rejections over the clean elections. Uncalibrated tests (:mod:`simkit.forensics.calibration`) are marked ``(uncal.)``.
+the p-value the test reports and the null z; a ``*`` marks a rejection at 0.05. Per election: rejections at 0.05
+and the tests that still reject after Holm's correction at 0.05 over the calibrated tests, using the p-values the
+family verdict reads (:func:`simkit.forensics.family_p_value`); under ``simulated`` each test reads its own
+honest model (:data:`simkit.forensics.registry.SIMULATED_MODEL`), named in the table's title. Per test:
+rejections over the clean elections. Uncalibrated tests (:mod:`simkit.forensics.calibration`) are marked
+``(uncal.)``.
 
-``--write-calibration`` stores the clean elections' rejections per test as the ``panel`` measurement of the
-calibration record (at 0.05) and as its ``panel_family`` measurement (at 0.05 / number of tests, by the tail
-p-values the family verdict reads; :mod:`simkit.forensics.calibration`); run it with the full panel and all
-tests. ``--markdown`` prints the tables as the README
-shows them.
+Under ``simulated``, a test whose Monte Carlo size on the clean elections is above nominal is read against the
+systematic-error model of :mod:`simkit.forensics.empirical`, with the clean elections as its controls (marked
+``(emp.)``): each election's p-value is computed as the library computes it, held out (an election is read
+without itself and its country's elections; Russia against all five). :func:`calibrate` is that reading, from
+the saved measurement alone.
+
+``--write-calibration`` stores, per null, the clean elections' rejections by the reported (held-out) p-values
+as the ``panel`` measurement of the calibration record (at 0.05) and as its ``panel_family`` measurement (at
+0.05 / m, m the candidate family members, by the p-values the family verdict reads); under ``simulated`` also
+the controls' errors, each test's fitted tau, the tests read empirically and the Monte Carlo counts that chose
+them (:mod:`simkit.forensics.calibration`); run it with the full panel and all tests. ``--markdown`` prints the
+tables as the README shows them.
 
 Usage::
 

@@ -2,6 +2,8 @@
 size on synthetic panels, the held-out controls, and the benchmark's reading of a saved panel."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -111,3 +113,33 @@ def test_an_empirically_calibrated_test_enters_the_family_by_its_empirical_p_val
     assert is_calibrated(inside.extra["calibration"]) and not is_calibrated(outside.extra["calibration"])
     assert family_p_value(inside) == 1e-4 and family_p_value(outside) is None
     assert holm_alarms([inside, outside]) == ["correlation"]
+
+
+MAP = '[columns]\nregistered = "registered"\nballots = "ballots"\n[options]\na = "a"\nb = "b"\n'
+
+
+def test_cli_shows_the_empirical_reading_and_labels_its_p_value(tmp_path, capsys):
+    """An election that is no control is read against every recorded control: the JSON keeps the Monte Carlo
+    p-value beside the empirical one, and the table labels the p-value with its calibration."""
+    from forensics_helpers import honest_dataset
+    from simkit.cli.main import main
+    from simkit.forensics import calibration
+
+    empirical = sorted(calibration.empirical_tests("simulated"))
+    assert empirical, "the calibration record names no test read empirically"
+    test = "correlation" if "correlation" in empirical else empirical[0]
+    ds = honest_dataset(400, seed=52)
+    lines = ["registered,ballots,a,b"] + [f"{r},{b},{v[0]},{v[1]}" for r, b, v in zip(
+        ds["registered"].values, ds["ballots"].values, ds["votes"].values)]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "m.toml").write_text(MAP)
+    args = ["forensics", str(tmp_path / "r.csv"), "--map", str(tmp_path / "m.toml"), "--tests", test,
+            "--null", "simulated", "--draws", "19", "--power", "0", "--quiet"]
+    assert main(args + ["--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)["tests"][0]
+    k = len(calibration.controls("simulated"))
+    assert entry["empirical_k"] == k and entry["p_value"] == entry["empirical_p"]
+    assert 0 < entry["monte_carlo_p"] <= 1 and entry["empirical_tau"] >= 0
+    assert entry["calibration"].endswith(f"(empirical, {k} clean elections)")
+    assert main(args) == 0
+    assert f"(empirical, {k} clean elections)]" in capsys.readouterr().out

@@ -189,10 +189,11 @@ def test_clean_panel_election_raises_no_family_wise_alarm(preset):
 
 
 def test_clean_panel_rejections_stay_within_the_binomial_bound():
-    """Rejections at 0.05 of the calibrated tests over the panel elections stay within the binomial 99% bound
-    for a size of 0.05 (uncalibrated tests are left out, as in every verdict)."""
+    """Rejections at 0.05 of the calibrated tests over the panel elections, by the p-values they report (held
+    out for a test read empirically: each election without itself and its country's elections), stay within the
+    binomial 99% bound for a size of 0.05 (uncalibrated tests are left out, as in every verdict)."""
     results = [r for preset in PANEL_RUN for r in _panel_results(preset)
-               if r.extra.get("calibration") != "uncalibrated"]
+               if not r.extra.get("calibration", "").startswith("uncalibrated")]
     rejections = sum(r.p_value < 0.05 for r in results)
     assert rejections <= stats.binom.ppf(0.99, len(results), 0.05), (rejections, len(results))
 
