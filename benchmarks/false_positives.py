@@ -71,8 +71,8 @@ def measure(elections: list[str], nulls: list[str], tests: list[str], draws: int
                 "results": {t: None if r is None else {
                     "p_value": r.p_value, "null_z": r.extra.get("null_z"), "tail_p": r.extra.get("null_tail_p"),
                     "tail": r.extra.get("null_tail"), "calibration": r.extra.get("calibration"),
-                    "statistic": r.statistic, "null_mean": r.extra.get("null_mean"),
-                    "null_sd": r.extra.get("null_sd"), "null_draws": r.extra.get("null_draws"),
+                    "statistic": r.statistic, "null_mean": r.extra.get("simulated_mean"),
+                    "null_sd": r.extra.get("simulated_sd"), "null_draws": r.extra.get("null_draws"),
                     "scalars": {k: v for k, v in r.to_dict().items() if isinstance(v, (int, float, str))}}
                     for t, r in results.items()}}
             print(f"{name} under {null}: {table[null][name]['seconds']} s", file=sys.stderr)

@@ -108,8 +108,8 @@ def _empirically(result: TestResult, null: str, e: Election, flagged: bool) -> T
     nominal). ``uncalibrated`` when no control measured it or the null's spread is unknown."""
     x = result.extra
     reading = None
-    if x.get("null_mean") is not None and x.get("null_sd") is not None:
-        d, s = empirical.effect(result.test, result.statistic, x["null_mean"], x["null_sd"], e.n)
+    if x.get("simulated_mean") is not None and x.get("simulated_sd") is not None:
+        d, s = empirical.effect(result.test, result.statistic, x["simulated_mean"], x["simulated_sd"], e.n)
         reading = empirical.calibrated_p(result.test, d, s, controls(null), data_fingerprint(e.registered, e.ballots),
                                          alternative(result.test))
     if reading is None:
@@ -169,15 +169,16 @@ def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.Seed
 def _with_null_z(result: TestResult, null_statistics: np.ndarray, model: str) -> TestResult:
     """Add the honest ``model`` the simulated null drew from (``honest_model``) and where the statistic lies in
     that null, in the test's direction
-    (``null_mean`` and ``null_sd`` of the finite draws, in the statistic's units;
+    (``simulated_mean`` and ``simulated_sd`` of the finite draws, in the statistic's units;
     :func:`simkit.forensics.nulls.tails.null_tail`: ``null_z``, ``null_draws``, ``null_normal_p``, ``null_tail_p``,
     ``null_tail``): how far beyond its null a test lies when the Monte Carlo p-value sits at its floor
     1 / (draws + 1), which no correction across tests at 0.01 can pass."""
     direction = alternative(result.test)
     finite = np.asarray(null_statistics, dtype=float)
     finite = finite[np.isfinite(finite)]
-    extra = {**result.extra, "honest_model": model, "null_mean": float(finite.mean()) if finite.size else None,
-             "null_sd": float(finite.std(ddof=1)) if finite.size > 1 else None}
+    extra = {**result.extra, "honest_model": model,
+             "simulated_mean": float(finite.mean()) if finite.size else None,
+             "simulated_sd": float(finite.std(ddof=1)) if finite.size > 1 else None}
     if direction is not None:
         extra.update(null_tail(result.statistic, null_statistics, direction))
     return replace(result, extra=extra)
