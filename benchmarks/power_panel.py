@@ -6,8 +6,11 @@ drawn from the hierarchical honest model fitted to it, and the same with each pl
 coerced turnout at 10% of stations, rounded protocols at 2%); the tests run under ``--null`` with ``--draws``
 draws, refitted to each planted election (under ``simulated`` each test's own honest model, the conditional
 or the hierarchical one). One table: test × plant -> rejections at 0.05 over all replicates of
-all elections (the ``none`` column is the size). ``--write-calibration`` stores the ``none`` column as the
-``simulated`` measurement of the calibration record (:mod:`simkit.forensics.calibration`).
+all elections (the ``none`` column is the size). Under ``simulated`` a test read empirically
+(:mod:`simkit.forensics.empirical`) counts its empirically calibrated p-value: simulated and planted elections
+are no controls, so each is read against all of them. ``--write-calibration`` stores the ``none`` column as the
+``simulated`` measurement of the calibration record (:mod:`simkit.forensics.calibration`), which judges the
+tests read by their Monte Carlo p-values.
 
 Usage::
 
