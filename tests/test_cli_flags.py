@@ -15,7 +15,7 @@ import xarray as xr
 
 import simkit
 from simkit import progress
-from simkit.cli.arguments import CLUSTER_FLAGS, as_flags
+from simkit.cli.arguments import PARAMETER_FLAGS, as_flags
 from simkit.cli.main import build_parser, main
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.engine.summary import format_summary
@@ -277,7 +277,7 @@ def test_compare_reads_a_saved_simulation_and_its_chosen_scenario(tmp_path, caps
     ("tcp://h:1: no dask worker joined within 60 s", "tcp://h:1: no dask worker joined within 60 s"),
 ])
 def test_the_command_line_names_the_engines_parameters_as_its_flags(message, expected):
-    assert as_flags(message, CLUSTER_FLAGS) == expected
+    assert as_flags(message, PARAMETER_FLAGS) == expected
 
 
 class Terminal(io.StringIO):

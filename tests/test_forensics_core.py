@@ -107,3 +107,37 @@ def test_forensics_run_on_the_engine_output():
     assert e.n == 400 and e.options[e.leader] == "a"
     rates = rejection_rates(ds, ["last_digit", "integer_percent", "dip"], draws=20, seed=3)
     assert all(v["n"] == 3 for v in rates.values())
+
+
+def test_some_stations_derive_what_a_fresh_election_of_them_derives():
+    """Election.stations(keep) after the whole election computed its values (turnout, unit codes, honest groups)
+    gives the values of an Election built afresh from the kept stations: a region and a district left without
+    stations drop out of the unit codes, and a district that falls below the honest-group minimum is pooled."""
+    from simkit.forensics.core import Election
+    from simkit.forensics.klimek.first_stage import MIN_GROUP_STATIONS, honest_groups
+
+    rng = np.random.default_rng(4)
+    n = 6 * MIN_GROUP_STATIONS
+    registered = rng.integers(100, 2000, n)
+    ballots = rng.binomial(registered, 0.6)
+    leader = rng.binomial(ballots, 0.5)
+    arrays = dict(registered=registered, ballots=ballots, votes=np.column_stack([leader, ballots - leader]),
+                  region=np.repeat(["east", "north", "west"], 2 * MIN_GROUP_STATIONS),
+                  district=np.repeat(["e1", "e2", "n1", "n2", "w1", "w2"], MIN_GROUP_STATIONS),
+                  station_id=np.arange(n).astype(str))
+    whole = Election(options=("a", "b"), leader=0, **arrays)
+    keep = np.ones(n, bool)
+    keep[:2 * MIN_GROUP_STATIONS] = False  # region east goes
+    keep[4 * MIN_GROUP_STATIONS:4 * MIN_GROUP_STATIONS + 5] = False  # district w1 falls below the minimum
+    values = (lambda e: e.turnout, lambda e: e.leader_share, Election.unit_codes, honest_groups)
+    for value in values:
+        value(whole)
+    cut = whole.stations(keep)
+    fresh = Election(options=("a", "b"), leader=0, **{name: array[keep] for name, array in arrays.items()})
+    for value in values:
+        got, expected = value(cut), value(fresh)
+        for got_part, expected_part in zip(*((v,) if isinstance(v, np.ndarray) else v for v in (got, expected))):
+            np.testing.assert_array_equal(got_part, expected_part)
+    assert whole.unit_codes()[0].tolist() == ["east", "north", "west"]
+    region_names, _, district_names, _ = cut.unit_codes()
+    assert region_names.tolist() == ["north", "west"] and district_names.tolist() == ["n1", "n2", "w1", "w2"]

@@ -100,16 +100,34 @@ def test_run_without_output_keeps_totals_only(tmp_path, monkeypatch, capsys):
     assert "test: 4 replicates" in capsys.readouterr().out
 
 
-def test_world_counts_widen_when_a_count_exceeds_the_narrow_type():
-    """A world is held in the register's narrowest type, widened to int32 (values kept) when a count exceeds it."""
+def test_a_world_is_held_in_the_narrowest_type_of_its_largest_register():
     assert engine.count_dtype(np.array([10, 65_535])) == np.uint16
     assert engine.count_dtype(np.array([10, 65_536])) == np.int32
-    held = np.zeros((2, 3), np.uint16)
-    assert engine._held(held, np.array([65_535])) is held
-    widened = engine._held(held, np.array([65_536]))
-    assert widened.dtype == np.int32
-    widened[1] = [70_000, 1, 2]
-    np.testing.assert_array_equal(widened, [[0, 0, 0], [70_000, 1, 2]])
+    assert engine.count_dtype(np.array([10, 2**31 - 1])) == np.int32
+    assert engine.count_dtype(np.array([10, 2**31])) == np.int64
+
+
+def test_stuffed_and_coerced_counts_at_full_uint16_registers_fit_without_widening():
+    """The invariant world_votes rests on (no count exceeds its station's register): every register exactly
+    65,535, near-total stuffing (extreme fraud at every station) after heavy coercion; the world held as uint16
+    equals the run's int64 counts, so nothing wrapped, and its largest count reaches the register."""
+    raw = small_config_dict(stations=4, registered=4 * 65_535, replicates=2, seed=9, turnout_mean=0.9,
+                           regions=(("all", 1.0),))
+    raw["electorate"]["station_size_sd"] = 0.0
+    raw["manipulation"] = [
+        {"name": "coerce", "kind": "coerced_turnout", "beneficiary": "a", "share": 0.9, "compliance": 1.0,
+         "loyalty": 1.0},
+        {"name": "stuff", "kind": "ballot_stuffing", "beneficiary": "a", "f_incremental": 0.0, "f_extreme": 1.0,
+         "theta": 0.1, "alpha": 1.0, "extreme_sd": 0.001}]
+    raw["scenario"] = [{"name": "both", "manipulations": ["coerce", "stuff"]}]
+    cfg = Config.model_validate(raw)
+    run = engine.prepare(cfg, keep="full")
+    assert (run.electorate.registered == 65_535).all()
+    votes, _ = engine.world_votes(run, 0, 0, workers=1)
+    expected = engine.simulate(cfg, keep="full", workers=1)["votes"].isel(scenario=0).values
+    assert votes.dtype == np.uint16
+    np.testing.assert_array_equal(votes, expected)
+    assert expected.sum(axis=-1).max() > 65_000
 
 
 def test_large_blocks_go_back_to_the_system():

@@ -49,12 +49,10 @@ def workers(text: str) -> int:
     return value
 
 
-#: the parameters of :mod:`simkit.engine.distributed` that commands set by flags: its errors name the parameters
-CLUSTER_FLAGS = {"block_size": "--block-size", "scheduler": "--scheduler", "workers": "--workers", "resume": "--resume"}
-
 #: every library parameter that an error may name (:attr:`simkit.errors.InputError.parameters`) -> what sets it
 #: on the command line: its flag, or the positional argument it fills
-PARAMETER_FLAGS = {**CLUSTER_FLAGS, "overwrite": "--overwrite", "replicates": "--replicates", "keep": "--keep",
+PARAMETER_FLAGS = {"block_size": "--block-size", "scheduler": "--scheduler", "workers": "--workers",
+                   "resume": "--resume", "overwrite": "--overwrite", "replicates": "--replicates", "keep": "--keep",
                    "processes": "--processes", "output": "-o", "config": "CONFIG", "returns": "--returns",
                    "preset": "--preset", "map": "--map", "map_path": "--map", "format": "--format", "overrides": "--set",
                    "allow_inconsistent": "--allow-inconsistent"}

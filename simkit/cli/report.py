@@ -43,8 +43,6 @@ def handler(args: argparse.Namespace) -> int:
     output = check_output(args.output or Path(f"report.{args.format}"))
     claim_output(output, REPORT, overwrite=args.overwrite, inputs=[args.config, args.returns, args.map],
                  recognise=contains(GENERATOR))
-    if args.returns is not None and not (args.preset or args.map):
-        raise InputError(f"{args.returns}: --returns: give --preset NAME or --map MAP.toml to read it")
     if args.replicates is not None and args.replicates < 2:
         raise InputError(f"--replicates: {args.replicates}: need at least 2")
     if args.draws < 1 or args.power < 0:

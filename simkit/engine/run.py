@@ -456,19 +456,21 @@ def simulate_run(run: Run, block_size: int | None = None, workers: int | None = 
     return annotate(xr.merge([static_dataset(run), dynamic], combine_attrs="override"), run.config)
 
 
+#: the types a world's counts are held in, narrowest first (:func:`count_dtype`)
+COUNT_DTYPES = (np.dtype(np.uint16), np.dtype(np.int32), np.dtype(np.int64))
+
+
 def count_dtype(registered: np.ndarray) -> np.dtype:
-    """The narrowest integer type that holds every count of a station with ``registered`` (S,) voters: uint16
-    when no register exceeds 65,535 (a world's votes then take 2 bytes a value), else int32."""
-    return np.dtype(np.uint16) if registered.size and int(registered.max()) <= np.iinfo(np.uint16).max \
-        else np.dtype(np.int32)
+    """The narrowest of :data:`COUNT_DTYPES` that holds the largest of the registers ``registered`` (S,): uint16
+    when no register exceeds 65,535 (a world's votes then take 2 bytes a value), else int32, else int64 (a
+    register is at most :data:`simkit.types.MAX_REGISTER`, 10**10).
 
-
-def _held(array: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """``array``, widened to int32 when ``counts`` holds a value its type cannot (a manipulation that adds
-    ballots beyond a station's register)."""
-    if array.dtype != np.int32 and counts.size and int(counts.max()) > np.iinfo(array.dtype).max:
-        return array.astype(np.int32)
-    return array
+    It then holds every count of the world: a count never exceeds its station's register (honest ballots are
+    drawn from it; every mechanism of :mod:`simkit.model.manipulation` keeps ballots within the register and
+    votes summing to the ballots, and the voters' choices are a subset of the ballots). That invariant is what
+    lets :func:`world_votes` write each block without scanning it."""
+    largest = int(registered.max(initial=0))
+    return next(dtype for dtype in COUNT_DTYPES if largest <= np.iinfo(dtype).max)
 
 
 def world_votes(run: Run, point: int, scenario: int, workers: int | None = None,
@@ -476,7 +478,7 @@ def world_votes(run: Run, point: int, scenario: int, workers: int | None = None,
     """One world of ``run`` (flat sweep point ``point``, scenario index ``scenario``), every replicate, block
     by block, keeping only what polls sample: ``votes`` (replicate, station, option) as counted and ``voters``
     (same shape) the choices of its real voters (None when they are the votes), both of :func:`count_dtype`
-    (uint16 for the flagship's stations), widened to int32 if a count exceeds it. The numbers are those of
+    (uint16 for the flagship's stations: no count exceeds its station's register). The numbers are those of
     ``votes`` and ``voter_votes`` of the whole run at that world (same streams); the voting day (``[timeline]``,
     its own streams) is not drawn. ``progress`` is called with each block's replicates."""
     plan = run.plans[point]
@@ -490,11 +492,9 @@ def world_votes(run: Run, point: int, scenario: int, workers: int | None = None,
     for block in iter_blocks(alone, workers=workers):
         at = slice(int(block[schema.REPLICATE][0]), int(block[schema.REPLICATE][-1]) + 1)
         block_votes = block["votes"].values[0]
-        votes = _held(votes, block_votes)
         votes[at] = block_votes
         if voters is not None:
             block_voters = block["voter_votes"].values[0]
-            voters = _held(voters, block_voters)
             voters[at] = block_voters
             same = same and np.array_equal(block_voters, block_votes)
         if progress is not None:

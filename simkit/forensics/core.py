@@ -101,6 +101,7 @@ class Election:
     district: np.ndarray | None = None
     _derived: Computed = field(default_factory=Computed, init=False, repr=False, compare=False)
     _geographic: Computed = field(default_factory=Computed, init=False, repr=False, compare=False)
+    _cuts: dict = field(default_factory=dict, init=False, repr=False, compare=False)  #: geographic key -> its cut
 
     def __post_init__(self):
         if self.district is None:
@@ -118,9 +119,13 @@ class Election:
         back read-only)."""
         return self._derived.get(key, compute)
 
-    def geographic(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+    def geographic(self, key: Hashable, compute: Callable[[], Any], cut: Callable[[Any, np.ndarray], Any] | None = None
+                   ) -> Any:
         """As :meth:`derived`, for a value of the stations and their regions and districts alone (not of the
-        counts): shared with :meth:`with_counts`' elections."""
+        counts): shared with :meth:`with_counts`' elections. :meth:`stations` passes on ``cut(value, keep)``,
+        the value of the kept stations (what ``compute()`` gives on them), or computes it again without one."""
+        if cut is not None:
+            self._cuts.setdefault(key, cut)
         return self._geographic.get(key, compute)
 
     @property
@@ -149,35 +154,47 @@ class Election:
 
     def unit_codes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(region names, region code, district names, district code)``: the sorted distinct names and each
-        station's index into them (int64, shape (station,)); after :meth:`stations`, names may include units
-        left without stations."""
+        station's index into them (int64, shape (station,))."""
         def codes():
             region_names, region_code = np.unique(np.asarray(self.region).astype(str), return_inverse=True)
             district_names, district_code = np.unique(np.asarray(self.district).astype(str), return_inverse=True)
             return region_names, region_code.reshape(-1), district_names, district_code.reshape(-1)
 
-        return self.geographic("unit_codes", codes)
+        return self.geographic("unit_codes", codes, _cut_unit_codes)
 
     def with_counts(self, ballots: np.ndarray, votes: np.ndarray) -> Election:
         """The same stations with other counts (a simulated or resampled election)."""
         other = replace(self, ballots=ballots, votes=votes, excluded={})
         object.__setattr__(other, "_geographic", self._geographic)
+        object.__setattr__(other, "_cuts", self._cuts)
         return other
 
     def stations(self, keep: np.ndarray) -> Election:
         """The stations where ``keep`` (bool, shape (station,)) is true, every per-station array cut alike."""
-        other = replace(self, registered=self.registered[keep], ballots=self.ballots[keep], votes=self.votes[keep],
-                        region=self.region[keep], station_id=self.station_id[keep], district=self.district[keep])
-        if "unit_codes" in self._geographic:
-            region_names, region_code, district_names, district_code = self.unit_codes()
-            object.__setattr__(other, "_geographic", Computed(
-                {"unit_codes": (region_names, region_code[keep], district_names, district_code[keep])}))
+        other = replace(self, **{name: getattr(self, name)[keep] for name in _STATION_ARRAYS})
+        cut_values = {key: cut(self._geographic.get(key, None), keep) for key, cut in self._cuts.items()
+                      if key in self._geographic}
+        object.__setattr__(other, "_geographic", Computed(cut_values))
+        object.__setattr__(other, "_cuts", self._cuts)
         return other
 
     def summary(self) -> dict[str, Any]:
         return {"stations_used": self.n, "stations_excluded": dict(self.excluded),
                 "leader": self.options[self.leader], "registered": int(self.registered.sum()),
                 "ballots": int(self.ballots.sum()), "leader_votes": int(self.leader_votes.sum())}
+
+
+def _cut_unit_codes(codes: tuple, keep: np.ndarray) -> tuple:
+    """:meth:`Election.unit_codes` of the stations where ``keep``, from those of all: each level's units left with
+    stations, renumbered in their sorted order."""
+    region_names, region_code, district_names, district_code = codes
+    return (*_cut_unit(region_names, region_code, keep), *_cut_unit(district_names, district_code, keep))
+
+
+def _cut_unit(names: np.ndarray, code: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    code = code[keep]
+    present = np.bincount(code, minlength=names.size) > 0
+    return names[present], (np.cumsum(present) - 1)[code]
 
 
 def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any] | None = None) -> Election:

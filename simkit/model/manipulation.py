@@ -46,7 +46,7 @@ import numpy as np
 
 from ..errors import InputError
 from .rounding import largest_remainder
-from .samplers import binomial_sample, log_factorial_table, multinomial_sample
+from .samplers import binomial_sample, inline_jit, log_factorial_table, multinomial_sample
 
 if TYPE_CHECKING:  # pragma: no cover
     from simkit.config.manipulation import (BallotStuffing, CoercedTurnout, Invalidation, ProtocolFabrication,
@@ -87,13 +87,44 @@ def _unchanged(ballots, votes) -> Result:
     return ballots, votes, np.zeros(ballots.shape, np.int64), np.zeros(ballots.shape, bool)
 
 
-def _rival_mask(n_options: int, beneficiary: int, invalid: int | None) -> np.ndarray:
-    """(option,) bool: the candidates other than the beneficiary (invalid column excluded)."""
+def _others(n_options: int, beneficiary: int, invalid: int | None = None) -> np.ndarray:
+    """(option,) bool: the options other than the beneficiary, and other than the ``invalid`` column when one
+    is given (the rival candidates)."""
     mask = np.ones(n_options, bool)
     mask[beneficiary] = False
     if invalid is not None:
         mask[invalid] = False
     return mask
+
+
+def _compiled_draws(draws: Callable, rng: np.random.Generator, registered, ballots, votes,
+                    *parameters) -> tuple[np.ndarray, np.ndarray]:
+    """Run the compiled station loop ``draws`` (:func:`_stuffing_draws`, :func:`_coercion_draws`) over the
+    stations flattened in C order, seeded with four words taken from ``rng``: ``draws(state_words, registered,
+    ballots, votes, *parameters, log_factorials, added, new_votes)``. ``registered`` broadcast to ``S``,
+    ``ballots`` int64 ``S`` and ``votes`` int64 ``S + (option,)`` as :func:`_prepare` returns them; per-station
+    ``parameters`` already flat. Returns ``added`` int64 ``S`` and ``new_votes`` int64 ``S + (option,)``."""
+    n_options = votes.shape[-1]
+    flat_registered = np.ascontiguousarray(registered).reshape(-1)
+    added = np.empty(flat_registered.shape, np.int64)
+    new_votes = np.empty((added.shape[0], n_options), np.int64)
+    draws(rng.integers(2**64, size=4, dtype=np.uint64), flat_registered, ballots.reshape(-1),
+          votes.reshape(-1, n_options), *parameters, log_factorial_table(int(flat_registered.max(initial=0))),
+          added, new_votes)
+    return added.reshape(ballots.shape), new_votes.reshape(votes.shape)
+
+
+@inline_jit
+def _move_binomial(state, votes, new_votes, sources, probability, target, log_factorials):
+    """At one station, move ``Binomial(votes[j], probability)`` ballots of each source option j (``sources``
+    (option,) bool), in option order, from ``new_votes[j]`` to ``new_votes[target]`` (``votes``, ``new_votes``
+    (option,) int64; ``new_votes`` changed in place). Returns the xoshiro256** ``state`` after the draws."""
+    for option in range(votes.shape[0]):
+        if sources[option]:
+            moved, state = binomial_sample(state, votes[option], probability, log_factorials)
+            new_votes[option] -= moved
+            new_votes[target] += moved
+    return state
 
 
 def _move_to(votes: np.ndarray, moved: np.ndarray, target: int) -> np.ndarray:
@@ -185,16 +216,10 @@ def ballot_stuffing(registered, ballots, votes, *, selected, beneficiary, invali
                                        f"{where}.extreme_sd")
     stuffed_fraction = np.where(incremental, incremental_fraction, np.where(extreme, extreme_fraction, 0.0))
 
-    n_options = votes.shape[-1]
-    flat_registered = np.ascontiguousarray(registered).reshape(-1)
-    stuffed = np.empty(flat_registered.shape, np.int64)
-    new_votes = np.empty((stuffed.shape[0], n_options), np.int64)
-    _stuffing_draws(rng.integers(2**64, size=4, dtype=np.uint64), flat_registered, ballots.reshape(-1),
-                    votes.reshape(-1, n_options), stuffed_fraction.reshape(-1), float(params.alpha),
-                    _rival_mask(n_options, beneficiary, invalid), beneficiary,
-                    log_factorial_table(int(flat_registered.max(initial=0))), stuffed, new_votes)
-    stuffed = stuffed.reshape(ballots.shape)
-    return ballots + stuffed, new_votes.reshape(votes.shape), stuffed, touched
+    stuffed, new_votes = _compiled_draws(_stuffing_draws, rng, registered, ballots, votes,
+                                         stuffed_fraction.reshape(-1), float(params.alpha),
+                                         _others(votes.shape[-1], beneficiary, invalid), beneficiary)
+    return ballots + stuffed, new_votes, stuffed, touched
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -216,12 +241,8 @@ def _stuffing_draws(state_words, registered, ballots, votes, fraction, alpha, ri
                                        log_factorials)
         stuffed[station] = added
         new_votes[station, beneficiary] += added
-        steal = fraction[station] ** alpha
-        for option in range(votes.shape[1]):
-            if rivals[option]:
-                stolen, state = binomial_sample(state, votes[station, option], steal, log_factorials)
-                new_votes[station, option] -= stolen
-                new_votes[station, beneficiary] += stolen
+        state = _move_binomial(state, votes[station], new_votes[station], rivals, fraction[station] ** alpha,
+                               beneficiary, log_factorials)
 
 
 def vote_stealing(registered, ballots, votes, *, selected, beneficiary, invalid,
@@ -236,11 +257,8 @@ def vote_stealing(registered, ballots, votes, *, selected, beneficiary, invalid,
         raise ValueError("vote_stealing.from_invalid needs an invalid-ballot column, but the ballot has none")
     if params.fraction == 0:
         return _unchanged(ballots, votes)
-    if params.from_invalid:
-        sources = np.zeros(votes.shape[-1], bool)
-        sources[invalid] = True
-    else:
-        sources = _rival_mask(votes.shape[-1], beneficiary, invalid)
+    sources = (np.arange(votes.shape[-1]) == invalid if params.from_invalid
+               else _others(votes.shape[-1], beneficiary, invalid))
     return _move_share(ballots, votes, selected, sources, params.fraction, beneficiary, rng)
 
 
@@ -253,7 +271,7 @@ def invalidation(registered, ballots, votes, *, selected, beneficiary, invalid,
         raise ValueError("invalidation needs an invalid-ballot column, but the ballot has none")
     if params.fraction == 0:
         return _unchanged(ballots, votes)
-    rivals = _rival_mask(votes.shape[-1], beneficiary, invalid)
+    rivals = _others(votes.shape[-1], beneficiary, invalid)
     return _move_share(ballots, votes, selected, rivals, params.fraction, invalid, rng)
 
 
@@ -282,26 +300,21 @@ def coerced_turnout(registered, ballots, votes, *, selected, beneficiary, invali
     registered, ballots, votes, selected = _prepare(registered, ballots, votes, selected, beneficiary, invalid)
     if params.share == 0:
         return _unchanged(ballots, votes)
-    n_options = votes.shape[-1]
-    flat_registered = np.ascontiguousarray(registered).reshape(-1)
-    flat_ballots, flat_votes = ballots.reshape(-1), votes.reshape(-1, n_options)
-    added = np.empty(flat_ballots.shape, np.int64)
-    new_votes = np.empty(flat_votes.shape, np.int64)
-    _coercion_draws(rng.integers(2**64, size=4, dtype=np.uint64), flat_registered, flat_ballots, flat_votes,
-                    np.ascontiguousarray(selected).reshape(-1), beneficiary, params.share * params.compliance,
-                    params.loyalty, params.share * params.loyalty,
-                    log_factorial_table(int(flat_registered.max(initial=0))), added, new_votes)
-    added = added.reshape(ballots.shape)
-    return ballots + added, new_votes.reshape(votes.shape), added, selected.copy()
+    added, new_votes = _compiled_draws(_coercion_draws, rng, registered, ballots, votes,
+                                       np.ascontiguousarray(selected).reshape(-1), beneficiary,
+                                       params.share * params.compliance, params.loyalty,
+                                       params.share * params.loyalty, _others(votes.shape[-1], beneficiary))
+    return ballots + added, new_votes, added, selected.copy()
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def _coercion_draws(state_words, registered, ballots, votes, selected, beneficiary, turnout_probability, loyalty,
-                    switch_probability, log_factorials, added, new_votes):
+                    switch_probability, switchers, log_factorials, added, new_votes):
     """The draws of :func:`coerced_turnout` over flat stations: ``registered``, ``ballots`` (station,) int64,
     ``votes`` (station, option) int64, ``selected`` (station,) bool; probabilities ``turnout_probability``
     (share × compliance, of a non-voter turning out), ``loyalty`` (of an added voter choosing the beneficiary)
-    and ``switch_probability`` (share × loyalty, of an honest voter switching to it). Writes ``added``
+    and ``switch_probability`` (share × loyalty, of an honest voter of a ``switchers`` option ((option,) bool:
+    every option but the beneficiary, invalid included) switching to it). Writes ``added``
     (station,) int64 new ballots and ``new_votes`` (station, option) int64; ``state_words`` (4,) uint64 seeds
     xoshiro256**."""
     state = (state_words[0], state_words[1], state_words[2], state_words[3])
@@ -326,11 +339,8 @@ def _coercion_draws(state_words, registered, ballots, votes, selected, beneficia
         else:
             new_votes[station, beneficiary] += free
         new_votes[station, beneficiary] += loyal
-        for option in range(n_options):
-            if option != beneficiary:
-                switched, state = binomial_sample(state, votes[station, option], switch_probability, log_factorials)
-                new_votes[station, option] -= switched
-                new_votes[station, beneficiary] += switched
+        state = _move_binomial(state, votes[station], new_votes[station], switchers, switch_probability,
+                               beneficiary, log_factorials)
         added[station] = extra
 
 
