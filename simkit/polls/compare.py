@@ -37,7 +37,6 @@ from scipy import stats
 
 from simkit import schema, streams
 from simkit.schema import ALPHA, INTERVAL
-from simkit.engine.kernels import DEFAULT_KERNEL, KERNELS
 from simkit.engine.run import prepare, world_votes
 from simkit.progress import progress_bar
 from simkit.paths import set_path
@@ -237,23 +236,22 @@ class Draws:
         return self.reported.sum(axis=-2)[..., self.valid].sum(axis=-1)
 
 
-def draw_polls(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int,
-               kernel: str = DEFAULT_KERNEL, workers: int | None = None) -> Draws:
-    """Draw ``design`` from every replicate of ``election`` (keyed streams; see module docstring).
+def draw_polls(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int) -> Draws:
+    """Draw ``design`` from every replicate of ``election`` (keyed streams; see module docstring) in one compiled
+    call (:func:`simkit.polls.compiled_draws.draw_replicates`, in threads on every core, with the same result
+    whatever their number)."""
+    stations, inclusion, voters, responders, reported = draw_replicates(
+        election.votes.values, election.replicates, election.registered, design, seed, poll_index,
+        election.region_index, None)
+    shares = estimate_shares(reported, voters, inclusion, design.valid, design.estimator)
+    return Draws(shares, responders, reported, voters, inclusion, design.valid, stations)
 
-    ``kernel``: ``numba`` (default) draws every replicate in one compiled call
-    (:func:`simkit.polls.compiled_draws.draw_replicates`, in ``workers`` threads, None: every core, with the
-    same result whatever their number); ``numpy``, the reference, draws replicate by replicate with
-    :func:`simkit.model.exit_poll.draw_exit_poll` (the same laws, other numbers)."""
+
+def draw_polls_reference(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int) -> Draws:
+    """:func:`draw_polls` replicate by replicate with numpy (:func:`simkit.model.exit_poll.draw_exit_poll`,
+    each replicate from ``streams.generator(seed, replicate, streams.EXIT_POLL, poll_index)``): the reference,
+    the same laws in other numbers (tested against the compiled draw by distribution)."""
     votes = election.votes.values
-    if kernel == "numba":
-        stations, inclusion, voters, responders, reported = draw_replicates(
-            votes, election.replicates, election.registered, design, seed, poll_index, election.region_index,
-            workers)
-        shares = estimate_shares(reported, voters, inclusion, design.valid, design.estimator)
-        return Draws(shares, responders, reported, voters, inclusion, design.valid, stations)
-    if kernel != "numpy":
-        raise ValueError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
     draws = []
     for r, replicate in enumerate(election.replicates):
         rng = streams.generator(seed, int(replicate), streams.EXIT_POLL, poll_index)
