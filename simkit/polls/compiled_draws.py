@@ -69,8 +69,9 @@ class Strata:
 
 def strata(design: PollDesign, registered: np.ndarray, region_index: np.ndarray | None) -> Strata:
     """The :class:`Strata` of ``design`` over an electorate of ``registered`` (S,) voters per station and
-    ``region_index`` (S,) (used when ``design.by_region``). A comparison draws each poll's design again for
-    every scenario, so the last few are kept (read-only)."""
+    ``region_index`` (S,) (used when ``design.by_region``). A comparison draws the same stations' design
+    again (at ledger points that vary only what comes after the stations, and in its scenarios), so the last
+    few are kept: callers must not write to them."""
     registered = np.asarray(registered)
     if not 1 <= design.n_stations <= len(registered):
         raise ValueError(f"cannot sample {design.n_stations} stations out of {len(registered)}")
