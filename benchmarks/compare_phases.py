@@ -4,7 +4,7 @@ Runs :func:`simkit.polls.compare.compare_config` on a config in this process wit
 on one worker each (so that this process's CPU time is their CPU time; the command runs them on every core),
 and prints, in CPU seconds: importing simkit and loading the config, simulating the worlds
 (:func:`simkit.engine.run.world_votes`), drawing the polls (:func:`simkit.polls.compiled_draws.draw_replicates`,
-with their number) and everything else of the comparison (estimates, rows, misreporting search, mechanism
+with their number, and per kind of design: CPU ms per replicate and poll) and everything else of the comparison (estimates, rows, misreporting search, mechanism
 fits, ledger bookkeeping). The command itself, on ``w`` free cores, needs at least (worlds + draws) / w + the
 rest + imports seconds of wall time.
 
@@ -29,17 +29,32 @@ import simkit  # noqa: E402
 from simkit.polls import compare  # noqa: E402
 
 
-def _timed(function, spent: dict, key: str, one_worker):
+def _timed(function, spent: dict, key: str, one_worker, kind=None):
     """``function`` with its CPU seconds added to ``spent[key]`` and its calls counted; ``one_worker`` rewrites
-    its arguments so that it runs on one worker."""
+    its arguments so that it runs on one worker; ``kind(args)``, when given, names a sub-key of
+    ``spent[f"{key}_by_kind"]`` that gets the seconds and the calls too."""
     def wrapper(*args, **kwargs):
         start = time.process_time()
         try:
             return function(*one_worker(args, kwargs))
         finally:
-            spent[key] += time.process_time() - start
+            seconds = time.process_time() - start
+            spent[key] += seconds
             spent[f"{key}_calls"] += 1
+            if kind is not None:
+                mine = spent.setdefault(f"{key}_by_kind", {}).setdefault(kind(args), {"seconds": 0.0, "calls": 0})
+                mine["seconds"] += seconds
+                mine["calls"] += 1
     return wrapper
+
+
+def _design_kind(args) -> str:
+    """How a poll draw samples (``draw_replicates(votes, replicates, registered, design, ...)``): its selection,
+    its approach mode, and whether answers are thinned by a response rate below 1 and split by misreporting."""
+    design = args[3]
+    answered = "every voter answers" if design.response_rate == 1.0 else "thinned"
+    honest = "honest" if design.misreport is None else "misreport split"
+    return f"{design.selection} {design.respondents}, {answered}, {honest}"
 
 
 def phases(config: Path, replicates: int | None) -> dict:
@@ -48,13 +63,15 @@ def phases(config: Path, replicates: int | None) -> dict:
     # world_votes(run, point, scenario, workers, progress); draw_replicates(votes, ..., region_index, workers)
     compare.world_votes = _timed(compare.world_votes, spent, "worlds",
                                  lambda args, kwargs: (*args[:3], 1, args[4] if len(args) > 4 else kwargs.get("progress")))
-    compare.draw_replicates = _timed(compare.draw_replicates, spent, "draws", lambda args, kwargs: (*args[:7], 1))
+    compare.draw_replicates = _timed(compare.draw_replicates, spent, "draws", lambda args, kwargs: (*args[:7], 1),
+                                     _design_kind)
     cfg = simkit.load_config(config)
     spent["imports_and_config"] = time.process_time() - STARTED
     start = time.process_time()
     compare.compare_config(cfg, replicates=replicates)
     spent["comparison"] = time.process_time() - start
     spent["rest"] = spent["comparison"] - spent["worlds"] - spent["draws"]
+    spent["replicates"] = cfg.run.replicates if replicates is None else replicates
     return spent
 
 
@@ -72,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
           f"worlds {spent['worlds']:.1f} ({spent['worlds_calls']} simulated), poll draws {spent['draws']:.1f} "
           f"({spent['draws_calls']} draws), the rest {spent['rest']:.1f}; total "
           f"{spent['imports_and_config'] + spent['comparison']:.1f}")
+    for kind, mine in sorted(spent["draws_by_kind"].items()):
+        print(f"  draws {kind}: {mine['calls']}, {1e3 * mine['seconds'] / (mine['calls'] * spent['replicates']):.2f} "
+              f"CPU ms per replicate and poll")
     return 0
 
 

@@ -307,3 +307,13 @@ def test_history_side_by_side_and_turnout_rows(tmp_path, capsys):
     assert turnout["official"] == pytest.approx(60.0) and turnout["gap"] == pytest.approx(2.0)
     assert turnout["option_class"] == "turnout" and turnout["nonsampling_sd"] is not None
     assert report["history"][0]["rows"][0]["gap"] == pytest.approx(1.0)
+
+
+def test_batched_distances_are_each_distance_to_the_bit():
+    """The grid search's batched d² equals d² computed one θ at a time, bit for bit (one solve per row)."""
+    rng = np.random.default_rng(4)
+    covariance = np.cov(rng.normal(size=(500, 5)), rowvar=False) * 1e-4
+    observed = Observed(np.array([0, 1, 2, 4, 5]), np.array([0.8, 0.06, 0.05, 0.03, 0.02]), covariance)
+    expected = rng.dirichlet(np.ones(7), size=301)
+    one_at_a_time = np.array([observed.distance2(row) for row in expected])
+    assert np.array_equal(observed.distances2(expected), one_at_a_time)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import xarray as xr
 from scipy import stats
 
 from simkit.model.exit_poll import PollDesign, allocate_by_region, certain_stations
-from simkit.polls.compare import SimulatedElections, draw_polls
-from simkit.polls.compiled_draws import CHUNK_REPLICATES, MIN_PARALLEL_WORK, draw_replicates
+from simkit.polls.compare import SimulatedElections, draw_polls, draw_polls_reference
+from simkit.polls.compiled_draws import CHUNK_REPLICATES, MIN_PARALLEL_WORK, draw_replicates, strata
 
 from exit_poll_helpers import synthetic_election
 
@@ -135,8 +134,8 @@ def test_published_shares_have_the_numpy_distribution(design):
                             shares=[0.55, 0.25, 0.15, 0.05], concentration=30.0, size_sd=0.3, seed=8)
     _, region_index = np.unique(ds["region"].values, return_inverse=True)
     election = SimulatedElections(ds["votes"], ds["registered"].values, region_index, ds["replicate"].values)
-    fast = draw_polls(election, design, seed=9, poll_index=0, kernel="numba", workers=1).shares
-    reference = draw_polls(election, design, seed=9, poll_index=0, kernel="numpy").shares
+    fast = draw_polls(election, design, seed=9, poll_index=0).shares
+    reference = draw_polls_reference(election, design, seed=9, poll_index=0).shares
     se = np.sqrt(fast.var(axis=0, ddof=1) / replicates + reference.var(axis=0, ddof=1) / replicates)
     assert (np.abs(fast.mean(axis=0) - reference.mean(axis=0)) <= K_SE * se).all()
     log_ratio = np.log(fast.std(axis=0, ddof=1) / reference.std(axis=0, ddof=1))
@@ -181,3 +180,30 @@ def test_response_probability_above_one_is_refused():
                         response_propensity=np.array([1.0, 1.5]))
     with pytest.raises(ValueError, match="response probability above 1"):
         draw_replicates(_one_station(5, 5, 2), np.arange(2), np.array([10]), design, seed=0, poll_index=0)
+
+
+def test_kept_strata_belong_to_their_design_and_electorate():
+    """The strata kept between draws are those of the design's size, selection and regions and of the register:
+    each equals the strata built for that case alone (a region split or a changed register is not served
+    another's)."""
+    rng = np.random.default_rng(6)
+    registered = rng.integers(50, 3000, size=300)
+    registered[[0, 5, 9]] = 60_000  # taken with certainty by pps
+    region_index = np.arange(300) % 4
+    valid = np.array([True, False])
+    cases = [(PollDesign(n_stations=30, valid=valid, selection="pps"), registered),
+             (PollDesign(n_stations=30, valid=valid, selection="pps", by_region=True), registered),
+             (PollDesign(n_stations=30, valid=valid, selection="simple", by_region=True), registered),
+             (PollDesign(n_stations=31, valid=valid, selection="pps"), registered),
+             (PollDesign(n_stations=30, valid=valid, selection="pps"), registered[::-1].copy())]
+    for design, register in cases:
+        kept = strata(design, register, region_index)
+        regions = [np.flatnonzero(region_index == g) for g in range(4)] if design.by_region else [np.arange(300)]
+        takes = allocate_by_region(30, region_index, register) if design.by_region else [design.n_stations]
+        certain = np.concatenate([members[certain_stations(register[members], int(take))] if design.selection == "pps"
+                                  else members[:0] for members, take in zip(regions, takes)])
+        assert np.array_equal(kept.takes, takes)
+        assert np.array_equal(kept.certain, certain)
+        assert np.array_equal(kept.sizes, register)
+        assert len(kept.candidates) + len(kept.certain) == 300
+    assert len(strata(cases[0][0], registered, region_index).certain) == 3

@@ -37,12 +37,11 @@ from scipy import stats
 
 from simkit import schema, streams
 from simkit.schema import ALPHA, INTERVAL
-from simkit.engine.kernels import DEFAULT_KERNEL, KERNELS
 from simkit.engine.run import prepare, world_votes
 from simkit.progress import progress_bar
 from simkit.paths import set_path
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix
-from simkit.model.exit_poll import PollDesign, design_feasibility, estimate_shares, draw_exit_poll
+from simkit.model.exit_poll import PollDesign, design_feasibility, draw_exit_poll, estimate_shares, station_sums
 from simkit.polls.compiled_draws import draw_replicates
 from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from simkit.polls.mechanisms import Ballot, Observed, fit_poll
@@ -86,16 +85,21 @@ class SimulatedElections:
             return replace(self, votes=self.voters, voters=None)
         return self
 
+    @cached_property
+    def totals(self) -> np.ndarray:
+        """(R, K) int64 each replicate's counted ballots by option (summed over stations once per world)."""
+        return station_sums(self.votes.values)
+
     def count_shares(self, valid: np.ndarray) -> np.ndarray:
         """(R, V) each replicate's counted shares of the ``valid`` (K,) options (fractions)."""
-        totals = self.votes.values.sum(axis=-2)[:, valid].astype(float)
+        totals = self.totals[:, valid].astype(float)
         return totals / totals.sum(axis=-1, keepdims=True)
 
     @cached_property
     def mean_voters(self) -> np.ndarray:
         """(S,) mean ballots per station over replicates (exact integer sums, then divided: no (R, S) array)."""
         votes = self.votes.transpose(schema.REPLICATE, schema.STATION, schema.OPTION).values
-        return votes.sum(axis=(0, 2), dtype=np.int64) / votes.shape[0]
+        return np.einsum("rsk->s", votes, dtype=np.int64) / votes.shape[0]
 
 
 #: dims of a simulated election that are not a world dim (a swept config field or ``scenario``)
@@ -231,29 +235,38 @@ class Draws:
     valid: np.ndarray
     stations: np.ndarray | None = None
 
+    @cached_property
+    def reported_totals(self) -> np.ndarray:
+        """(R, K) int64 respondents by reported answer, summed over stations."""
+        return station_sums(self.reported)
+
+    @cached_property
+    def responders_totals(self) -> np.ndarray:
+        """(R, K) int64 respondents by true vote, summed over stations."""
+        return station_sums(self.responders)
+
     @property
     def valid_respondents(self) -> np.ndarray:
         """(R,) respondents giving a valid answer."""
-        return self.reported.sum(axis=-2)[..., self.valid].sum(axis=-1)
+        return self.reported_totals[..., self.valid].sum(axis=-1)
 
 
-def draw_polls(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int,
-               kernel: str = DEFAULT_KERNEL, workers: int | None = None) -> Draws:
-    """Draw ``design`` from every replicate of ``election`` (keyed streams; see module docstring).
+def draw_polls(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int) -> Draws:
+    """Draw ``design`` from every replicate of ``election`` (keyed streams; see module docstring) in one compiled
+    call (:func:`simkit.polls.compiled_draws.draw_replicates`, in threads on every core, with the same result
+    whatever their number)."""
+    stations, inclusion, voters, responders, reported = draw_replicates(
+        election.votes.values, election.replicates, election.registered, design, seed, poll_index,
+        election.region_index, None)
+    shares = estimate_shares(reported, voters, inclusion, design.valid, design.estimator)
+    return Draws(shares, responders, reported, voters, inclusion, design.valid, stations)
 
-    ``kernel``: ``numba`` (default) draws every replicate in one compiled call
-    (:func:`simkit.polls.compiled_draws.draw_replicates`, in ``workers`` threads, None: every core, with the
-    same result whatever their number); ``numpy``, the reference, draws replicate by replicate with
-    :func:`simkit.model.exit_poll.draw_exit_poll` (the same laws, other numbers)."""
+
+def draw_polls_reference(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int) -> Draws:
+    """:func:`draw_polls` replicate by replicate with numpy (:func:`simkit.model.exit_poll.draw_exit_poll`,
+    each replicate from ``streams.generator(seed, replicate, streams.EXIT_POLL, poll_index)``): the reference,
+    the same laws in other numbers (tested against the compiled draw by distribution)."""
     votes = election.votes.values
-    if kernel == "numba":
-        stations, inclusion, voters, responders, reported = draw_replicates(
-            votes, election.replicates, election.registered, design, seed, poll_index, election.region_index,
-            workers)
-        shares = estimate_shares(reported, voters, inclusion, design.valid, design.estimator)
-        return Draws(shares, responders, reported, voters, inclusion, design.valid, stations)
-    if kernel != "numpy":
-        raise ValueError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
     draws = []
     for r, replicate in enumerate(election.replicates):
         rng = streams.generator(seed, int(replicate), streams.EXIT_POLL, poll_index)
@@ -347,8 +360,8 @@ def pooled(draws: Draws) -> Draws:
     """The draws with each replicate's stations pooled into one (R, 1, K): the ``raw`` estimate is
     unchanged, and misreporting drawn on pooled counts has the same distribution (a sum of binomials
     with a common rate is a binomial of the sum) at a fraction of the cost."""
-    return Draws(draws.shares, draws.responders.sum(axis=-2, keepdims=True),
-                 draws.reported.sum(axis=-2, keepdims=True), draws.voters.sum(axis=-1, keepdims=True),
+    return Draws(draws.shares, draws.responders_totals[..., None, :],
+                 draws.reported_totals[..., None, :], draws.voters.sum(axis=-1, keepdims=True),
                  np.ones((len(draws.voters), 1)), draws.valid)
 
 
@@ -470,7 +483,7 @@ def turnout_row(poll: ExitPollConfig, draws: Draws, election: SimulatedElections
     weights = 1.0 / draws.inclusion
     registered = election.registered[draws.stations]
     simulated = 100.0 * (draws.voters * weights).sum(axis=-1) / (registered * weights).sum(axis=-1)
-    counted = 100.0 * election.votes.values.sum(axis=(-2, -1)) / election.registered.sum()
+    counted = 100.0 * election.totals.sum(axis=-1) / election.registered.sum()
     official = reference.turnout if reference.turnout is not None else float(counted.mean())
     published = 100.0 * poll.published_turnout
     statistics = _gap_statistics(simulated, counted, published, official, "turnout", reference)
@@ -486,7 +499,7 @@ def design_entry(poll: Poll, resolved: Resolved, draws: Draws) -> dict:
     ``claimed_respondents``, and ``design_probability``, the share of replicates in which the design reaches
     the claim. For a whole-flow design the claim counts voters in the flow (before refusals, since the
     pollster approaches every voter); otherwise it counts respondents."""
-    respondents = draws.reported.sum(axis=(-2, -1))
+    respondents = draws.reported_totals.sum(axis=-1)
     claimed = midpoint(poll.sample_size) if isinstance(poll, ExitPollConfig) and poll.sample_size is not None else None
     design = resolved.design
     reached = draws.voters.sum(axis=-1) if design.respondents == "whole_flow" else respondents
@@ -836,7 +849,7 @@ def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_na
             tick()
         test = joint_test([poll.name for poll in stated], keys, gaps, published_gaps)
         results[index] = {"scenario": name, "count_turnout": 100.0 * float(
-            election.votes.values.sum(axis=(-2, -1)).mean() / election.registered.sum()), **test}
+            election.totals.sum(axis=-1).mean() / election.registered.sum()), **test}
     return [results[index] for index in range(len(names))]
 
 

@@ -69,19 +69,29 @@ class Strata:
 
 def strata(design: PollDesign, registered: np.ndarray, region_index: np.ndarray | None) -> Strata:
     """The :class:`Strata` of ``design`` over an electorate of ``registered`` (S,) voters per station and
-    ``region_index`` (S,) (used when ``design.by_region``)."""
+    ``region_index`` (S,) (used when ``design.by_region``). A comparison draws the same stations' design
+    again (at ledger points that vary only what comes after the stations, and in its scenarios), so the last
+    few are kept: callers must not write to them."""
     registered = np.asarray(registered)
     if not 1 <= design.n_stations <= len(registered):
         raise ValueError(f"cannot sample {design.n_stations} stations out of {len(registered)}")
-    if design.by_region:
+    regions = np.asarray(region_index, dtype=np.int64).tobytes() if design.by_region else None
+    return _strata(design.n_stations, design.selection, registered.astype(np.float64).tobytes(), regions)
+
+
+@functools.lru_cache(maxsize=8)
+def _strata(n_stations: int, selection: str, registered: bytes, regions: bytes | None) -> Strata:
+    registered = np.frombuffer(registered, dtype=np.float64).copy()  # writeable: the compiled signature
+    if regions is not None:
+        region_index = np.frombuffer(regions, dtype=np.int64)
         members = [np.flatnonzero(region_index == region)
                    for region in range(int(region_index.max()) + 1)]
-        takes = allocate_by_region(design.n_stations, region_index, registered)
+        takes = allocate_by_region(n_stations, region_index, registered)
     else:
-        members, takes = [np.arange(len(registered))], np.array([design.n_stations])
+        members, takes = [np.arange(len(registered))], np.array([n_stations])
     candidates, certain = [], []
     for stations, take in zip(members, takes):
-        sure = (certain_stations(registered[stations], int(take)) if design.selection == "pps" and take > 0
+        sure = (certain_stations(registered[stations], int(take)) if selection == "pps" and take > 0
                 else np.zeros(len(stations), dtype=bool))
         candidates.append(stations[~sure])
         certain.append(stations[sure])
@@ -90,19 +100,17 @@ def strata(design: PollDesign, registered: np.ndarray, region_index: np.ndarray 
         offsets = np.concatenate([[0], np.cumsum([len(part) for part in parts])]).astype(np.int64)
         return np.concatenate(parts).astype(np.int64), offsets
 
-    return Strata(*packed(candidates), *packed(certain), np.asarray(takes, dtype=np.int64),
-                  registered.astype(np.float64))
+    return Strata(*packed(candidates), *packed(certain), np.asarray(takes, dtype=np.int64), registered)
 
 
+@samplers.inline_jit
 def _uniform_below(state, n):
     """A uniform integer in [0, n) (n >= 1) and the state."""
     u, state = samplers.uniform_sample(state)
     return min(int(u * n), n - 1), state
 
 
-_uniform_below = numba.njit(inline="always")(_uniform_below)
-
-
+@samplers.inline_jit
 def _sample_stations(state, strata_arrays, pps, order, cumulative, stations_out, inclusion_out):
     """One replicate's sampled stations into ``stations_out`` (n,) and their inclusion probabilities into
     ``inclusion_out`` (n,); ``order`` and ``cumulative`` are work buffers as long as the largest stratum.
@@ -149,13 +157,11 @@ def _sample_stations(state, strata_arrays, pps, order, cumulative, stations_out,
     return state
 
 
-_sample_stations = numba.njit(inline="always", error_model="numpy")(_sample_stations)
-
-
+@samplers.inline_jit
 def _interview(state, station_votes, mode, per_station, every_kth, probability, response, misreport, honest,
-               log_factorials, approached, responders, reported):
+               log_factorials, approached, said, responders, reported):
     """One sampled station's interviews: ``station_votes`` (K,) ballots by option in; ``responders`` and
-    ``reported`` (K,) out (``approached`` (K,) a work buffer). ``response``: :data:`EVERY_ONE` answers,
+    ``reported`` (K,) out (``approached`` and ``said`` (K,) int64 work buffers). ``response``: :data:`EVERY_ONE` answers,
     a :data:`COMMON` probability ``probability[0]`` or one per option (:data:`BY_OPTION`). Returns
     ``(voters, state)``."""
     n_options = station_votes.shape[0]
@@ -196,18 +202,12 @@ def _interview(state, station_votes, mode, per_station, every_kth, probability, 
         if honest or misreport[option, option] == 1.0:
             reported[option] += responders[option]
             continue
-        left, weight = responders[option], 1.0
-        for answer in range(n_options - 1):
-            share = misreport[option, answer] / weight if weight > 0.0 else 1.0
-            said, state = samplers.binomial_sample(state, left, share, log_factorials)
-            reported[answer] += said
-            left -= said
-            weight -= misreport[option, answer]
-        reported[n_options - 1] += left
+        # the misreport row sums to 1
+        state = samplers.multinomial_sample(state, responders[option], misreport[option], 1.0, said,
+                                            log_factorials)
+        for answer in range(n_options):
+            reported[answer] += said[answer]
     return voters, state
-
-
-_interview = numba.njit(inline="always", error_model="numpy")(_interview)
 
 
 def _draw_replicates_impl(votes, rows, states, strata_arrays, pps, mode, per_station, every_kth, probability,
@@ -223,6 +223,7 @@ def _draw_replicates_impl(votes, rows, states, strata_arrays, pps, mode, per_sta
     order = np.empty(strata_arrays[0].shape[0], dtype=np.int64)
     cumulative = np.empty(strata_arrays[0].shape[0])
     approached = np.empty(n_options, dtype=np.int64)
+    said = np.empty(n_options, dtype=np.int64)
     station_votes = np.empty(n_options, dtype=np.int64)
     for index in range(rows.shape[0]):
         state = (states[index, 0], states[index, 1], states[index, 2], states[index, 3])
@@ -233,7 +234,7 @@ def _draw_replicates_impl(votes, rows, states, strata_arrays, pps, mode, per_sta
                 station_votes[option] = votes[rows[index], stations_out[index, sampled], option]
             voters_out[index, sampled], state = _interview(
                 state, station_votes, mode, per_station, every_kth, probability, response, misreport, honest,
-                log_factorials, approached, responders_out[index, sampled], reported_out[index, sampled])
+                log_factorials, approached, said, responders_out[index, sampled], reported_out[index, sampled])
 
 
 _draw_replicates_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_draw_replicates_impl)
@@ -242,15 +243,26 @@ _draw_replicates_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_
 @dataclass(frozen=True)
 class _Job:
     """What every chunk of replicates shares: the votes (R, S, K), each replicate's generator state, the
-    design's arrays and the output arrays (stations, inclusion and voters (R, n), responders and reported
-    (R, n, K)), each chunk writing its own rows."""
+    design's arguments of the compiled draw (:func:`_design_arguments`, computed once per poll) and the output
+    arrays (stations, inclusion and voters (R, n), responders and reported (R, n, K)), each chunk writing its
+    own rows."""
 
     votes: np.ndarray
     states: np.ndarray  #: (R, 4) uint64 each replicate's xoshiro256** state (:func:`poll_states`)
-    strata: Strata
-    design: PollDesign
-    log_factorials: np.ndarray
+    design: tuple  #: the compiled draw's arguments from ``strata_arrays`` to ``log_factorials``
     out: tuple[np.ndarray, ...]  #: the results of every replicate, filled chunk by chunk (:func:`_draw_chunk`)
+
+
+def _design_arguments(design: PollDesign, strata_: Strata, n_options: int, log_factorials: np.ndarray) -> tuple:
+    """The arguments of the compiled draw that depend on the design only, in its order: the strata's arrays,
+    ``pps``, the approach mode, ``per_station``, ``every_kth``, the response probability (K,), the misreport
+    matrix (K, K), whether answers are honest, and the log-factorial table."""
+    misreport = np.eye(n_options) if design.misreport is None else np.asarray(design.misreport, dtype=float)
+    return ((strata_.candidates, strata_.candidate_offsets, strata_.certain, strata_.certain_offsets,
+             strata_.takes, strata_.sizes),
+            design.selection == "pps", MODES.index(design.respondents), int(design.per_station),
+            int(design.every_kth), design.response_probability(n_options).astype(float), misreport,
+            design.misreport is None, log_factorials)
 
 
 def replicate_state(seed: int, replicate: int, poll_index: int) -> np.ndarray:
@@ -276,17 +288,9 @@ def _poll_states(seed: int, poll_index: int, replicates: bytes) -> np.ndarray:
 
 def _draw_chunk(job: _Job, rows: range) -> None:
     """Draw the replicates at positions ``rows`` of ``job.votes`` into those rows of ``job.out``."""
-    design, strata_ = job.design, job.strata
-    n_options = job.votes.shape[-1]
-    misreport = np.eye(n_options) if design.misreport is None else np.asarray(design.misreport, dtype=float)
     _draw_replicates_jit(job.votes, np.arange(rows.start, rows.stop, dtype=np.int64),
                          job.states[rows.start:rows.stop].copy(),  # writeable: the compiled signature
-                         (strata_.candidates, strata_.candidate_offsets, strata_.certain, strata_.certain_offsets,
-                          strata_.takes, strata_.sizes),
-                         design.selection == "pps", MODES.index(design.respondents), int(design.per_station),
-                         int(design.every_kth), design.response_probability(n_options).astype(float), misreport,
-                         design.misreport is None, job.log_factorials,
-                         *(array[rows.start:rows.stop] for array in job.out))
+                         *job.design, *(array[rows.start:rows.stop] for array in job.out))
 
 
 def draw_replicates(votes: np.ndarray, replicates: np.ndarray, registered: np.ndarray, design: PollDesign,
@@ -303,8 +307,9 @@ def draw_replicates(votes: np.ndarray, replicates: np.ndarray, registered: np.nd
     count, n, n_options = len(replicates), strata_.n_sampled, votes.shape[-1]
     out = (np.empty((count, n), np.int64), np.empty((count, n)), np.empty((count, n), np.int64),
            np.empty((count, n, n_options), np.int64), np.empty((count, n, n_options), np.int64))
-    job = _Job(votes, poll_states(seed, poll_index, replicates), strata_, design,
-               samplers.log_factorial_table(int(np.max(registered))), out)  # lgamma beyond the table
+    arguments = _design_arguments(design, strata_, n_options,
+                                  samplers.log_factorial_table(int(np.max(registered))))  # lgamma beyond the table
+    job = _Job(votes, poll_states(seed, poll_index, replicates), arguments, out)
     # threads only (the compiled draw releases the GIL): each chunk writes its rows of the shared outputs
     where, workers = choose(workers, count * n, MIN_PARALLEL_WORK, releases_gil=True)
     with KeyedPool(_draw_chunk, job, where, workers) as pool:
