@@ -155,7 +155,7 @@ def statements(report: dict, labels: dict) -> list[str]:
     lines.append(f"- **Gaps larger than exit polls' usual total error** (p total < {ALPHA:g}): " + (
         "; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f} points, z total "
                   f"{row['z_total']:+.1f})" for row in exceed) if exceed else "none") + ".")
-    lines.append(f"- **Gaps beyond sampling error but within the historical total error**: " + (
+    lines.append("- **Gaps beyond sampling error but within the historical total error**: " + (
         "; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f}, z {row['z']:+.1f}, "
                   f"z total {row['z_total']:+.1f})" for row in within) if within else "none") + ".")
     for pollster in dict.fromkeys(entry["pollster"] for entry in report["mechanisms"]):

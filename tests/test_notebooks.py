@@ -2,7 +2,6 @@
 notebook's own inline backend (no MPLBACKEND override), and every figure it shows decodes and is not blank."""
 import base64
 import io
-import os
 from pathlib import Path
 
 import numpy as np

@@ -1,7 +1,6 @@
 """Loading station returns: mappings, derivations, row rules, presets on the shared data."""
 from __future__ import annotations
 
-import json
 import zipfile
 
 import numpy as np
