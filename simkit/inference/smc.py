@@ -187,6 +187,7 @@ def abc_smc(simulate_many: Callable[[np.ndarray, int], np.ndarray], priors: list
     distances = summaries(pilot_stats, statistics.observed)
     log_weights = np.where(np.isfinite(pilot_stats).all(axis=1), 0.0, -np.inf)
     tolerance = math.inf
+    target = None if settings.target_ess is None else settings.target_ess * n
     history = []
     pool = [(u, distances, log_weights)]  # every generation: u, distances, log(prior / proposal) (pilot: 0)
     for generation in range(1, settings.max_generations + 1):
@@ -210,10 +211,17 @@ def abc_smc(simulate_many: Callable[[np.ndarray, int], np.ndarray], priors: list
         ess = effective_sample_size(new_log_weights)
         record = {"generation": generation, "tolerance": float(new_tolerance), "ess": ess, "simulations": n,
                   "kept": ess >= settings.min_ess or not history}
+        if target is not None:
+            record["pooled_ess"] = pooled_ess(pool, summaries.kernel_sd(new_tolerance))
         history.append(record)
         say(f"generation {generation}: tolerance {new_tolerance:.3g}, ESS {ess:.0f} of {n}"
+            + ("" if target is None else f", pooled {record['pooled_ess']:.0f}")
             + ("" if record["kept"] else f": below min_ess {settings.min_ess}, the previous generation is final"))
         if not record["kept"]:
+            break
+        if target is not None and record["pooled_ess"] < target:
+            tolerance = lowest_tolerance(pool, summaries, new_tolerance, tolerance, target)
+            say(f"pooled ESS below the target {target:.0f}: final tolerance {tolerance:.3g}")
             break
         u, distances, tolerance, log_weights = new_u, new_distances, new_tolerance, new_log_weights
         if tolerance <= settings.final_tolerance:
@@ -247,6 +255,29 @@ def recycle(pool: list[tuple[np.ndarray, np.ndarray, np.ndarray]], kernel_sd: np
     scales = np.array(scales) / sum(scales)
     weights = np.concatenate([scale * part for scale, part in zip(scales, parts)])
     return (np.concatenate([u for u, _, _ in pool]), np.concatenate([d for _, d, _ in pool]), weights / weights.sum())
+
+
+def pooled_ess(pool: list[tuple[np.ndarray, np.ndarray, np.ndarray]], kernel_sd: np.ndarray) -> float:
+    """The effective sample size of :func:`recycle`'s pooled population at the kernel SDs ``kernel_sd``: the sum
+    of the generations' own."""
+    return sum(effective_sample_size(log_ratio + log_kernel(distances, kernel_sd)) for _, distances, log_ratio in pool)
+
+
+def lowest_tolerance(pool: list[tuple[np.ndarray, np.ndarray, np.ndarray]], summaries: Summaries, low: float,
+                     high: float, target: float) -> float:
+    """The lowest tolerance in [``low``, ``high``] at which the pooled generations keep an effective sample size of
+    at least ``target`` (:func:`pooled_ess`; bisection on the log scale, 60 steps; ``high`` infinite: 1e6). The
+    tolerance is chosen from the distances only, as each generation's is (Del Moral, Doucet & Jasra 2012)."""
+    high = high if math.isfinite(high) else 1e6
+    if pooled_ess(pool, summaries.kernel_sd(low)) >= target:
+        return low
+    for _ in range(60):
+        middle = math.sqrt(low * high)
+        if pooled_ess(pool, summaries.kernel_sd(middle)) >= target:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def regression_adjust(u: np.ndarray, distances: np.ndarray, weights: np.ndarray) -> np.ndarray:
