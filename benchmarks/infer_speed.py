@@ -4,7 +4,8 @@
         [--particles 200] [--json]
 
 Each tree runs ``simkit infer CONFIG --particles N --quiet --json`` in a child process (its own ``PYTHONPATH``),
-alternately, ``--repeats`` times. Reported per tree: CPU seconds (the child and its worker processes, from
+alternately, ``--repeats`` times; ``CONFIG`` is read from each tree (its own settings: a newer config may hold
+settings the older code does not know). Reported per tree: CPU seconds (the child and its worker processes, from
 ``getrusage``: what the run costs, little affected by other load on a shared machine), wall seconds, the
 simulations, the final tolerance and ESS; and the ratios old / new. The machine's load changes wall time between
 runs; the CPU ratio is the one to quote.
@@ -51,11 +52,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    config = (HERE / args.config).resolve()
     runs: dict[str, list[dict]] = {"old": [], "new": []}
     for _ in range(args.repeats):
-        runs["old"].append(run_once(args.old_tree.resolve(), config, args.particles))
-        runs["new"].append(run_once(HERE, config, args.particles))
+        for name, tree in (("old", args.old_tree.resolve()), ("new", HERE)):
+            runs[name].append(run_once(tree, (tree / args.config).resolve(), args.particles))
     result = {"config": str(args.config), "particles": args.particles, "runs": runs,
               "cpu_ratio": sum(r["cpu_s"] for r in runs["old"]) / sum(r["cpu_s"] for r in runs["new"]),
               "wall_ratio": sum(r["wall_s"] for r in runs["old"]) / sum(r["wall_s"] for r in runs["new"]),

@@ -155,7 +155,8 @@ def test_lowest_tolerance_is_where_the_pooled_effective_sample_size_meets_the_ta
 
 def test_target_ess_lowers_the_tolerance_until_the_pooled_sample_would_fall_below_it():
     """With ``target_ess`` the run keeps going while the pooled ESS at each new tolerance is at least the target
-    (min_ess out of the way) and the final population's ESS is at least target × particles."""
+    (min_ess out of the way) and ends at the lowest tolerance where the final population's ESS is at least
+    target × particles."""
     cfg = inference.simulated_observed(coercion_config(stations=12), [SHARE_PRIOR], [0.1], seed=3)
     settings = InferenceSettings(particles=60, pilot=40, noise_replicates=10, max_generations=12, predictive=10,
                                  min_ess=5, final_tolerance=0.01, target_ess=0.5, seed=2, workers=1)
@@ -164,6 +165,12 @@ def test_target_ess_lowers_the_tolerance_until_the_pooled_sample_would_fall_belo
     assert all(p >= 30 for p in pooled[:-1]) and pooled[-1] < 30  # it stopped on the target, nothing else
     assert result.tolerance["ess"] >= 30 - 1e-9
     assert result.generations[-2]["tolerance"] >= result.tolerance["final"] >= result.generations[-1]["tolerance"]
+    # stopped by max_generations with the pooled ESS above the target: the final tolerance goes below the last
+    # generation's, down to where the pooled ESS is the target (continuous in the tolerance: met with equality)
+    short = inference.infer(cfg, [SHARE_PRIOR], settings.model_copy(update={"max_generations": 1}))
+    assert short.generations[-1]["pooled_ess"] > 30
+    assert short.tolerance["final"] < short.generations[-1]["tolerance"]
+    assert short.tolerance["ess"] == pytest.approx(30, rel=0.01)
     with pytest.raises(ValueError, match="target_ess: needs recycle"):
         InferenceSettings(target_ess=0.25, recycle=False)
 

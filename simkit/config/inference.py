@@ -160,8 +160,8 @@ class InferenceSettings(_Block):
                           "(the posterior's effective sample size adds up; simkit.inference.smc.recycle)")
     target_ess: OpenShare | None = Field(
         None, description="with recycle: lower the tolerance while the pooled effective sample size of every "
-        "generation stays at least this share of the particles; the final tolerance is the lowest that keeps it "
-        "(simkit.inference.smc.lowest_tolerance; none: the last kept generation's tolerance)")
+        "generation stays at least this share of the particles; whatever ends the run, the final tolerance is the "
+        "lowest that keeps it (simkit.inference.smc.lowest_tolerance; none: the last kept generation's tolerance)")
     summaries: Literal["regression+national", "regression", "raw"] = Field(
         "regression+national", description="regression: Fearnhead-Prangle projections (one per parameter); "
         "+national: and the national count's statistics; raw: every statistic")

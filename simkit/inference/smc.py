@@ -18,7 +18,11 @@ after ``max_generations``, or before a generation whose ESS falls below ``min_es
 Reusing simulations (``recycle``, default on): every generation's simulations are valid draws of the model
 at their parameters; at the final tolerance each generation is an importance sample of the ABC posterior
 (prior × kernel / its own proposal), and :func:`recycle` pools them with weights scaled by each one's
-effective sample size (Nguyen, Le Corff & Moulines 2014), instead of keeping only the last generation.
+effective sample size (Nguyen, Le Corff & Moulines 2014), instead of keeping only the last generation. The pooled
+effective sample size is then the sum of the generations' own (:func:`pooled_ess`); with ``target_ess`` the run
+goes on while it stays at least ``target_ess`` × particles at each new tolerance, and ends, whatever stopped it
+(the target, ``max_generations``, ``min_ess``), at the lowest tolerance (not below ``final_tolerance``) that
+keeps it (:func:`lowest_tolerance`: the last generation's simulations count too).
 
 ``adjustment = "linear"`` applies the Beaumont, Zhang & Balding (2002) regression adjustment to the final
 particles: it treats the whole kernel as ABC slack, so where the evidence has real observation noise it is
@@ -220,12 +224,13 @@ def abc_smc(simulate_many: Callable[[np.ndarray, int], np.ndarray], priors: list
         if not record["kept"]:
             break
         if target is not None and record["pooled_ess"] < target:
-            tolerance = lowest_tolerance(pool, summaries, new_tolerance, tolerance, target)
-            say(f"pooled ESS below the target {target:.0f}: final tolerance {tolerance:.3g}")
             break
         u, distances, tolerance, log_weights = new_u, new_distances, new_tolerance, new_log_weights
         if tolerance <= settings.final_tolerance:
             break
+    if target is not None:  # every simulation counts: as low as the pooled generations allow
+        tolerance = lowest_tolerance(pool, summaries, settings.final_tolerance, tolerance, target)
+        say(f"final tolerance {tolerance:.3g}: the lowest at which the pooled ESS is at least {target:.0f}")
     weights = np.exp(log_weights - logsumexp(log_weights))
     if settings.recycle:
         u, distances, weights = recycle(pool, summaries.kernel_sd(tolerance))
