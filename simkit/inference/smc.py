@@ -135,10 +135,15 @@ def next_tolerance(log_weights: np.ndarray, distances: np.ndarray, summaries: Su
     def ess_at(tolerance: float) -> float:
         return effective_sample_size(log_weights + log_kernel(distances, summaries.kernel_sd(tolerance)) - base)
 
-    if ess_at(final) >= target:
-        return final
-    high = current if math.isfinite(current) else 1e6
-    low = final
+    return _lowest_keeping(ess_at, final, current, target)
+
+
+def _lowest_keeping(ess_at: Callable[[float], float], low: float, high: float, target: float) -> float:
+    """The lowest tolerance in [``low``, ``high``] with ``ess_at(tolerance) >= target``: ``low`` when it does,
+    else by bisection on the log scale (60 steps; an infinite ``high`` starts at 1e6)."""
+    if ess_at(low) >= target:
+        return low
+    high = high if math.isfinite(high) else 1e6
     for _ in range(60):
         middle = math.sqrt(low * high)
         if ess_at(middle) >= target:
@@ -273,16 +278,7 @@ def lowest_tolerance(pool: list[tuple[np.ndarray, np.ndarray, np.ndarray]], summ
     """The lowest tolerance in [``low``, ``high``] at which the pooled generations keep an effective sample size of
     at least ``target`` (:func:`pooled_ess`; bisection on the log scale, 60 steps; ``high`` infinite: 1e6). The
     tolerance is chosen from the distances only, as each generation's is (Del Moral, Doucet & Jasra 2012)."""
-    high = high if math.isfinite(high) else 1e6
-    if pooled_ess(pool, summaries.kernel_sd(low)) >= target:
-        return low
-    for _ in range(60):
-        middle = math.sqrt(low * high)
-        if pooled_ess(pool, summaries.kernel_sd(middle)) >= target:
-            high = middle
-        else:
-            low = middle
-    return high
+    return _lowest_keeping(lambda tolerance: pooled_ess(pool, summaries.kernel_sd(tolerance)), low, high, target)
 
 
 def regression_adjust(u: np.ndarray, distances: np.ndarray, weights: np.ndarray) -> np.ndarray:
