@@ -28,6 +28,7 @@ from simkit.cli import infer as cli_infer
 from simkit.cli import main as cli
 from simkit.config.core import ConfigError, ObservedStations, raw_problems
 from simkit.config.inference import InferConfig, InferenceSettings, apply_values, infer_problems
+from simkit.electorate.build import build_electorate
 from simkit.engine import run as engine
 from simkit.forensics import station_statistics
 from simkit.inference.result import run_warnings
@@ -136,6 +137,80 @@ def test_recycled_generations_add_their_effective_sizes_and_keep_the_target():
     variance = weights @ (u[:, 0] - mean) ** 2
     assert abs(mean) < 4 / math.sqrt(pooled)
     assert abs(variance - 1) < 4 * math.sqrt(2 / pooled)
+
+
+def test_lowest_tolerance_is_where_the_pooled_effective_sample_size_meets_the_target():
+    """Two generations of one summary (kernel SD = tolerance, no observation noise): the tolerance returned keeps
+    the pooled ESS at the target, and one a hair (0.1%) lower does not; the pooled ESS is the generations' sum."""
+    rng = np.random.default_rng(4)
+    pool = [(None, rng.normal(0, 5, (3000, 1)), np.zeros(3000)), (None, rng.normal(0, 2, (3000, 1)), np.zeros(3000))]
+    summaries = inference.Summaries(("s",), np.ones(1), np.ones(1), np.eye(1), np.ones(1), np.zeros(1))
+    tolerance = inference.smc.lowest_tolerance(pool, summaries, 0.01, math.inf, 1500.0)
+    assert inference.smc.pooled_ess(pool, summaries.kernel_sd(tolerance)) >= 1500.0
+    assert inference.smc.pooled_ess(pool, summaries.kernel_sd(tolerance * 0.999)) < 1500.0
+    assert inference.smc.pooled_ess(pool, summaries.kernel_sd(tolerance)) == pytest.approx(sum(
+        inference.effective_sample_size(inference.smc.log_kernel(d, summaries.kernel_sd(tolerance))) for _, d, _ in pool))
+    assert inference.smc.lowest_tolerance(pool, summaries, 50.0, 100.0, 1500.0) == 50.0  # already enough at the low end
+
+
+def test_target_ess_lowers_the_tolerance_until_the_pooled_sample_would_fall_below_it():
+    """With ``target_ess`` the run keeps going while the pooled ESS at each new tolerance is at least the target
+    (min_ess out of the way) and ends at the lowest tolerance where the final population's ESS is at least
+    target × particles."""
+    cfg = inference.simulated_observed(coercion_config(stations=12), [SHARE_PRIOR], [0.1], seed=3)
+    settings = InferenceSettings(particles=60, pilot=40, noise_replicates=10, max_generations=12, predictive=10,
+                                 min_ess=5, final_tolerance=0.01, target_ess=0.5, seed=2, workers=1)
+    result = inference.infer(cfg, [SHARE_PRIOR], settings)
+    pooled = [g["pooled_ess"] for g in result.generations]
+    assert all(p >= 30 for p in pooled[:-1]) and pooled[-1] < 30  # it stopped on the target, nothing else
+    assert result.tolerance["ess"] >= 30 - 1e-9
+    assert result.generations[-2]["tolerance"] >= result.tolerance["final"] >= result.generations[-1]["tolerance"]
+    # stopped by max_generations with the pooled ESS above the target: the final tolerance goes below the last
+    # generation's, down to where the pooled ESS is the target (continuous in the tolerance: met with equality)
+    short = inference.infer(cfg, [SHARE_PRIOR], settings.model_copy(update={"max_generations": 1}))
+    assert short.generations[-1]["pooled_ess"] > 30
+    assert short.tolerance["final"] < short.generations[-1]["tolerance"]
+    assert short.tolerance["ess"] == pytest.approx(30, rel=0.01)
+    with pytest.raises(ValueError, match="target_ess: needs recycle"):
+        InferenceSettings(target_ess=0.25, recycle=False)
+
+
+def test_simulations_do_not_depend_on_how_particles_are_batched():
+    """Each simulation's stream is keyed by its (stage, index): the statistics of 7 particles are bit-identical
+    simulated in one batch, in batches of 3 and one by one."""
+    cfg = inference.simulated_observed(coercion_config(stations=12), [SHARE_PRIOR], [0.1], seed=3)
+    electorate = build_electorate(cfg.electorate)
+    statistics = inference.statistic_names(cfg, STATISTICS, list(electorate.region_names))
+    simulator = inference.Simulator(cfg, [SHARE_PRIOR], statistics, "coerced")
+    values = np.linspace(0.0, 0.3, 7)[:, None]
+    seeds = [inference.simulation_seed(11, 3, index) for index in range(7)]
+    whole = inference.simulator.simulate_chunk(simulator, (values, seeds))
+    for size in (3, 1):
+        parts = [inference.simulator.simulate_chunk(simulator, (values[i:i + size], seeds[i:i + size]))
+                 for i in range(0, 7, size)]
+        np.testing.assert_array_equal(np.concatenate(parts), whole)
+    assert len(np.unique(whole[:, 0])) == 7  # the particles differ: the comparison is not vacuous
+
+
+@pytest.mark.parametrize("tolerance, ess, expected", [(1.0, 200.0, []), (1.01, 200.0, ["final tolerance 1.01"]),
+                                                      (0.5, 199.0, ["effective sample size 199"]),
+                                                      (3.0, 50.0, ["final tolerance 3", "effective sample size 50"])])
+def test_warnings_above_one_noise_of_tolerance_or_below_200_of_ess(tolerance, ess, expected):
+    warnings = run_warnings(tolerance, ess)
+    assert len(warnings) == len(expected)
+    assert all(w.startswith(start) for w, start in zip(warnings, expected))
+
+
+def test_the_results_attributes_hold_the_warnings(tmp_path):
+    """A quick run (40 particles: ESS below 200 whatever the draws) carries its warnings in the summary and in
+    the written groups' root attributes."""
+    cfg = inference.simulated_observed(coercion_config(stations=12), [SHARE_PRIOR], [0.1], seed=3)
+    settings = InferenceSettings(particles=40, pilot=40, noise_replicates=10, max_generations=2, predictive=10,
+                                 min_ess=5, seed=2, workers=1)
+    result = inference.infer(cfg, [SHARE_PRIOR], settings)
+    assert result.warnings == run_warnings(result.tolerance["final"], result.tolerance["ess"])
+    assert any("effective sample size" in w for w in result.warnings)
+    assert json.loads(result.to_datatree().attrs["warnings"]) == result.warnings
 
 
 # -- calibration ------------------------------------------------------------------------------------------

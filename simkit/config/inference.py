@@ -158,6 +158,10 @@ class InferenceSettings(_Block):
         "NOT calibrated when the evidence has observation noise (SBC coverage of 90% intervals: 0.70)")
     recycle: bool = Field(True, description="pool every generation's simulations, weighted at the final tolerance "
                           "(the posterior's effective sample size adds up; simkit.inference.smc.recycle)")
+    target_ess: OpenShare | None = Field(
+        None, description="with recycle: lower the tolerance while the pooled effective sample size of every "
+        "generation stays at least this share of the particles; whatever ends the run, the final tolerance is the "
+        "lowest that keeps it (simkit.inference.smc.lowest_tolerance; none: the last kept generation's tolerance)")
     summaries: Literal["regression+national", "regression", "raw"] = Field(
         "regression+national", description="regression: Fearnhead-Prangle projections (one per parameter); "
         "+national: and the national count's statistics; raw: every statistic")
@@ -173,6 +177,8 @@ class InferenceSettings(_Block):
 
     @model_validator(mode="after")
     def _noise_non_negative(self) -> "InferenceSettings":
+        if self.target_ess is not None and not self.recycle:
+            raise ValueError("target_ess: needs recycle = true (it is the pooled generations' effective sample size)")
         for key, value in self.observation_noise.items():
             if not value >= 0:
                 raise ValueError(f"observation_noise.{key}: must be non-negative, got {value:g}")

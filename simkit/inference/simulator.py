@@ -64,12 +64,17 @@ class Simulator:
         return Config.model_validate(apply_values(self.raw, self.blocks, values))
 
     def poll_shares(self, cfg: Config, votes: np.ndarray, seed: int) -> list[np.ndarray]:
-        """Each [[exit_poll]] drawn from this election's ``votes`` (station, option) as configured (biases
-        included): its estimated shares over valid options."""
+        """Each [[exit_poll]] that a statistic reads drawn from this election's ``votes`` (station, option) as
+        configured (biases included): its estimated shares over valid options (None for a poll no statistic
+        reads: not drawn; each poll draws from its own stream, so the others do not change)."""
         options = cfg.option_names
         invalid = options[cfg.invalid_index] if cfg.invalid_index is not None else None
+        read = {index for index, _ in self.statistics.polls}
         shares = []
         for index, poll in enumerate(cfg.exit_poll):
+            if index not in read:
+                shares.append(None)
+                continue
             design = resolve_design(poll, options, invalid, self.poll_election, unbiased=False).design
             rng = streams.generator(seed, 0, streams.EXIT_POLL, index)
             shares.append(draw_exit_poll(votes, self.electorate.registered, design, rng,

@@ -18,7 +18,11 @@ after ``max_generations``, or before a generation whose ESS falls below ``min_es
 Reusing simulations (``recycle``, default on): every generation's simulations are valid draws of the model
 at their parameters; at the final tolerance each generation is an importance sample of the ABC posterior
 (prior × kernel / its own proposal), and :func:`recycle` pools them with weights scaled by each one's
-effective sample size (Nguyen, Le Corff & Moulines 2014), instead of keeping only the last generation.
+effective sample size (Nguyen, Le Corff & Moulines 2014), instead of keeping only the last generation. The pooled
+effective sample size is then the sum of the generations' own (:func:`pooled_ess`); with ``target_ess`` the run
+goes on while it stays at least ``target_ess`` × particles at each new tolerance, and ends, whatever stopped it
+(the target, ``max_generations``, ``min_ess``), at the lowest tolerance (not below ``final_tolerance``) that
+keeps it (:func:`lowest_tolerance`: the last generation's simulations count too).
 
 ``adjustment = "linear"`` applies the Beaumont, Zhang & Balding (2002) regression adjustment to the final
 particles: it treats the whole kernel as ABC slack, so where the evidence has real observation noise it is
@@ -131,10 +135,15 @@ def next_tolerance(log_weights: np.ndarray, distances: np.ndarray, summaries: Su
     def ess_at(tolerance: float) -> float:
         return effective_sample_size(log_weights + log_kernel(distances, summaries.kernel_sd(tolerance)) - base)
 
-    if ess_at(final) >= target:
-        return final
-    high = current if math.isfinite(current) else 1e6
-    low = final
+    return _lowest_keeping(ess_at, final, current, target)
+
+
+def _lowest_keeping(ess_at: Callable[[float], float], low: float, high: float, target: float) -> float:
+    """The lowest tolerance in [``low``, ``high``] with ``ess_at(tolerance) >= target``: ``low`` when it does,
+    else by bisection on the log scale (60 steps; an infinite ``high`` starts at 1e6)."""
+    if ess_at(low) >= target:
+        return low
+    high = high if math.isfinite(high) else 1e6
     for _ in range(60):
         middle = math.sqrt(low * high)
         if ess_at(middle) >= target:
@@ -187,6 +196,7 @@ def abc_smc(simulate_many: Callable[[np.ndarray, int], np.ndarray], priors: list
     distances = summaries(pilot_stats, statistics.observed)
     log_weights = np.where(np.isfinite(pilot_stats).all(axis=1), 0.0, -np.inf)
     tolerance = math.inf
+    target = None if settings.target_ess is None else settings.target_ess * n
     history = []
     pool = [(u, distances, log_weights)]  # every generation: u, distances, log(prior / proposal) (pilot: 0)
     for generation in range(1, settings.max_generations + 1):
@@ -210,14 +220,22 @@ def abc_smc(simulate_many: Callable[[np.ndarray, int], np.ndarray], priors: list
         ess = effective_sample_size(new_log_weights)
         record = {"generation": generation, "tolerance": float(new_tolerance), "ess": ess, "simulations": n,
                   "kept": ess >= settings.min_ess or not history}
+        if target is not None:
+            record["pooled_ess"] = pooled_ess(pool, summaries.kernel_sd(new_tolerance))
         history.append(record)
         say(f"generation {generation}: tolerance {new_tolerance:.3g}, ESS {ess:.0f} of {n}"
+            + ("" if target is None else f", pooled {record['pooled_ess']:.0f}")
             + ("" if record["kept"] else f": below min_ess {settings.min_ess}, the previous generation is final"))
         if not record["kept"]:
+            break
+        if target is not None and record["pooled_ess"] < target:
             break
         u, distances, tolerance, log_weights = new_u, new_distances, new_tolerance, new_log_weights
         if tolerance <= settings.final_tolerance:
             break
+    if target is not None:  # every simulation counts: as low as the pooled generations allow
+        tolerance = lowest_tolerance(pool, summaries, settings.final_tolerance, tolerance, target)
+        say(f"final tolerance {tolerance:.3g}: the lowest at which the pooled ESS is at least {target:.0f}")
     weights = np.exp(log_weights - logsumexp(log_weights))
     if settings.recycle:
         u, distances, weights = recycle(pool, summaries.kernel_sd(tolerance))
@@ -247,6 +265,20 @@ def recycle(pool: list[tuple[np.ndarray, np.ndarray, np.ndarray]], kernel_sd: np
     scales = np.array(scales) / sum(scales)
     weights = np.concatenate([scale * part for scale, part in zip(scales, parts)])
     return (np.concatenate([u for u, _, _ in pool]), np.concatenate([d for _, d, _ in pool]), weights / weights.sum())
+
+
+def pooled_ess(pool: list[tuple[np.ndarray, np.ndarray, np.ndarray]], kernel_sd: np.ndarray) -> float:
+    """The effective sample size of :func:`recycle`'s pooled population at the kernel SDs ``kernel_sd``: the sum
+    of the generations' own."""
+    return sum(effective_sample_size(log_ratio + log_kernel(distances, kernel_sd)) for _, distances, log_ratio in pool)
+
+
+def lowest_tolerance(pool: list[tuple[np.ndarray, np.ndarray, np.ndarray]], summaries: Summaries, low: float,
+                     high: float, target: float) -> float:
+    """The lowest tolerance in [``low``, ``high``] at which the pooled generations keep an effective sample size of
+    at least ``target`` (:func:`pooled_ess`; bisection on the log scale, 60 steps; ``high`` infinite: 1e6). The
+    tolerance is chosen from the distances only, as each generation's is (Del Moral, Doucet & Jasra 2012)."""
+    return _lowest_keeping(lambda tolerance: pooled_ess(pool, summaries.kernel_sd(tolerance)), low, high, target)
 
 
 def regression_adjust(u: np.ndarray, distances: np.ndarray, weights: np.ndarray) -> np.ndarray:
