@@ -137,6 +137,23 @@ class _Rows:
         return np.square(self.values, out=self.squares).sum(axis=1)
 
 
+def _stuffed_cells(x_alpha: np.ndarray, a_not_v: tuple[np.ndarray, np.ndarray], w_base: np.ndarray,
+                   t_new: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Fingerprint cell of each stuffed station: ``row + _bin((w_base + x_alpha * a * (1 - v)) / t_new)``,
+    computed in place in ``x_alpha`` (the station arrays of every alpha were fresh allocations; shape
+    (station,))."""
+    a, not_v = a_not_v
+    x_alpha *= a
+    x_alpha *= not_v
+    x_alpha += w_base
+    x_alpha /= t_new
+    x_alpha *= GRID
+    cells = x_alpha.astype(np.int64)
+    np.clip(cells, 0, GRID - 1, out=cells)
+    cells += row
+    return cells
+
+
 def _window_products(head: np.ndarray, tail: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
     """``out[i, j] = head[i] . tail[starts[i] + j]`` for ``j < width``, shape (starts.size, width); 0 where
     ``starts[i] + j`` is past the last row of ``tail`` (infeasible fractions)."""
@@ -174,7 +191,7 @@ def fit(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, gen: np.rando
     scale = 1 / np.sqrt(observed + 1)  # Neyman chi-square weights
     distance_honest = float((((honest[-1] - observed) * scale) ** 2).sum())
     best = (np.inf, 0, 0, 0.0)
-    not_v = 1 - v
+    a_not_v = (a, 1 - v)
     stuffed = {}  # the parts of the stuffed turnout and leader votes that do not depend on alpha
     for name, x in (("inc", x_inc), ("ext", x_ext)):
         t_new = a + x * (1 - a)
@@ -185,7 +202,7 @@ def fit(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, gen: np.rando
     tail_rows = _Rows(n_groups + 1)
     incremental_groups = groups // FI_STRIDE
     for alpha in ALPHAS:
-        cells = {name: row + _bin((w_base + x ** alpha * a * not_v) / t_new)
+        cells = {name: _stuffed_cells(x ** alpha, a_not_v, w_base, t_new, row)
                  for name, (x, t_new, w_base, row) in stuffed.items()}
         # incremental counts are needed on the f_i grid only: coarser groups
         incremental = _cumulative(incremental_groups, cells["inc"], head_rows.counts)
