@@ -20,30 +20,36 @@ from pathlib import Path
 NULLS = ("textbook", "simulated")
 
 
+#: the fields of a row that are not sweep values
+FIELDS = {"test", "null", "mechanism", "strength", "aggregate", "rejection_rate", "n"}
+
+
 def columns(rows: list[dict]) -> list[tuple[str, str]]:
-    """``(mechanism, strength)`` of each column, in the order first seen: one per distinct strength."""
-    seen: dict[tuple[str, str], None] = {}
+    """``(mechanism, strength)`` of each column: one per distinct strength, mechanisms in the order first seen."""
+    seen: dict[str, dict[str, None]] = {}
     for row in rows:
-        seen.setdefault((row["mechanism"], row["strength"]), None)
-    return list(seen)
+        seen.setdefault(row["mechanism"], {}).setdefault(row["strength"], None)
+    return [(mechanism, strength) for mechanism, strengths in seen.items() for strength in strengths]
 
 
-def label(mechanism: str, strength: str, varies: bool) -> str:
-    """The column heading: ``size`` for the honest scenario, the mechanism with its strength when swept."""
+def label(mechanism: str, swept: dict[str, float] | None) -> str:
+    """The column heading: ``size`` for the honest scenario, the mechanism with the sweep values when its
+    strength changes with them."""
     if mechanism == "none":
         return "size"
-    return f"{mechanism} ({strength})" if varies else mechanism
+    if not swept:
+        return mechanism
+    return f"{mechanism} " + ", ".join(f"{key.rsplit('.', 1)[-1]} {value:g}" for key, value in swept.items())
 
 
 def markdown(rows: list[dict]) -> str:
     """The table: one line per test, one column per :func:`columns` entry."""
     cols = columns(rows)
-    per_mechanism: dict[str, int] = {}
-    for mechanism, _ in cols:
-        per_mechanism[mechanism] = per_mechanism.get(mechanism, 0) + 1
+    varies = {m for m, _ in cols if sum(1 for other, _ in cols if other == m) > 1}
+    swept = {(r["mechanism"], r["strength"]): {k: v for k, v in r.items() if k not in FIELDS} for r in rows}
     cell = {(r["test"], r["null"], r["mechanism"], r["strength"]): r["rejection_rate"] for r in rows}
     tests = list(dict.fromkeys(r["test"] for r in rows))
-    head = ["test"] + [label(m, s, per_mechanism[m] > 1) for m, s in cols]
+    head = ["test"] + [label(m, swept[m, s] if m in varies else None) for m, s in cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for test in tests:
         values = []
