@@ -82,3 +82,21 @@ def test_cli_workers_runs_the_same_table_on_a_local_cluster(tmp_path, capsys):
     local = json.loads(capsys.readouterr().out)["rows"]
     assert main(arguments + ["--workers", "2", "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"] == local
+
+
+def test_an_election_that_sweep_points_share_is_tested_once(monkeypatch):
+    """The honest scenario does not depend on the swept stuffing strength: the engine draws the same election
+    at both sweep points, and it is tested once per replicate and null (the stuffed one at each point); the
+    table still has a row per point, equal to the point's own."""
+    from simkit.forensics import calibrate
+
+    raw = stuffing_config(replicates=2)
+    raw["sweep"] = {"manipulation.stuff.f_incremental": [0.2, 0.6]}
+    cfg = parse_config(tomli_w.dumps(raw))
+    calls = []
+    tested = calibrate.election_rejections
+    monkeypatch.setattr(calibrate, "election_rejections", lambda e, *a, **k: calls.append(e.n) or tested(e, *a, **k))
+    rows = calibration_table(cfg, tests=["zero_five"], nulls=("textbook",), seed=3, workers=1)
+    assert len(calls) == 2 * (1 + 2)  # replicates x (honest once + stuffing at each point)
+    honest = [row["rejection_rate"] for row in rows if row["mechanism"] == "none"]
+    assert len(honest) == 2 and honest[0] == honest[1]

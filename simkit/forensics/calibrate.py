@@ -17,6 +17,7 @@ engine's scenarios, there the honest model fitted to the data with planted mecha
 from __future__ import annotations
 
 import functools
+import hashlib
 
 import numpy as np
 import xarray as xr
@@ -25,7 +26,8 @@ from simkit.engine import aggregation
 from simkit import schema, streams
 from simkit.config.core import Config
 from simkit.engine.run import simulate
-from simkit.forensics import ALPHA, rate, rejection_counts, replicate_rejections, replicate_seed
+from simkit.forensics import ALPHA, election_rejections, rate, rejection_counts, replicate_seed
+from simkit.forensics.core import Election, election
 from simkit.forensics.nulls.simulated import PARALLEL_MIN_STATION_DRAWS
 from simkit.engine.parallel import KeyedPool, choose
 from simkit.engine.distributed import map_replicates
@@ -54,21 +56,40 @@ Outcome = tuple[tuple[int, str, str], dict[str, bool | None]]
 
 
 def replicate_rows(tests: list[str] | None, nulls: tuple[str, ...], draws: int, seed: int | None, aggregate: str,
-                   ds: xr.Dataset, point: int, replicate: int) -> list[Outcome]:
+                   ds: xr.Dataset, point: int, replicate: int, scenarios: list[str] | None = None,
+                   memo: dict | None = None) -> list[Outcome]:
     """Rejections (α = 0.05; None where a test cannot run) of every test under every null in every scenario
-    of one simulated election ``ds`` (dims ``scenario``, ``station``, ``option``; sweep point ``point``,
-    replicate ``replicate``), as published under ``aggregate`` (:mod:`simkit.engine.aggregation`; a sample is
-    drawn once per replicate and point, the same for every scenario): one :data:`Outcome` per scenario and
-    null, for :func:`simkit.forensics.rejection_counts`."""
+    (or those named in ``scenarios``) of one simulated election ``ds`` (dims ``scenario``, ``station``,
+    ``option``; sweep point ``point``, replicate ``replicate``), as published under ``aggregate``
+    (:mod:`simkit.engine.aggregation`; a sample is drawn once per replicate and point, the same for every
+    scenario): one :data:`Outcome` per scenario and null, for :func:`simkit.forensics.rejection_counts`.
+
+    ``memo`` (a dict kept across the sweep points of one replicate): the rejections of an election already
+    tested, by its counts' digest and the null. A scenario that the swept parameters do not touch draws the
+    same election at every sweep point (the engine's streams do not depend on the point), and its tests, with
+    the replicate's seed, give the same rejections: they are run once."""
+    memo = {} if memo is None else memo
     outcomes = []
-    for scenario in ds[schema.SCENARIO].values:
+    for scenario in ds[schema.SCENARIO].values if scenarios is None else scenarios:
         sample_rng = streams.generator(seed, replicate, streams.STATION_SAMPLE, point)
-        election = aggregation.coarsen(ds.sel({schema.SCENARIO: scenario}), aggregate, sample_rng)
+        one = election(aggregation.coarsen(ds.sel({schema.SCENARIO: scenario}), aggregate, sample_rng))
+        digest = _digest(one)
         for null in nulls:
-            outcomes.append(((point, str(scenario), null),
-                             replicate_rejections(election, tests, null=null, draws=draws, alpha=ALPHA,
-                                                  seed=replicate_seed(seed, replicate))))
+            key = (digest, null)
+            if key not in memo:
+                memo[key] = election_rejections(one, tests or None, null=null, draws=draws, alpha=ALPHA,
+                                                seed=replicate_seed(seed, replicate))
+            outcomes.append(((point, str(scenario), null), dict(memo[key])))
     return outcomes
+
+
+def _digest(e: Election) -> bytes:
+    """A digest of what the tests read of an election: its stations' units and counts and its options."""
+    h = hashlib.blake2b(digest_size=16)
+    for values in (e.registered, e.ballots, e.votes, e.region.astype(str), e.district.astype(str)):
+        h.update(np.ascontiguousarray(values).tobytes())
+    h.update(repr((e.options, e.leader)).encode())
+    return h.digest()
 
 
 def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list[str] | None = None,
@@ -96,9 +117,10 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
         if ds is None:
             ds = simulate(cfg, replicates=replicates, seed=seed, keep="full", progress=progress)
         shape = tuple(ds.sizes[dim] for dim in cfg.sweep)
-        keys = [(point, replicate) for point in range(int(np.prod(shape)))
-                for replicate in range(ds.sizes[schema.REPLICATE])]
-        work = ds.sizes[schema.STATION] * ds.sizes[schema.SCENARIO] * len(nulls) * max(draws, 1) * len(keys)
+        scenarios = [str(s) for s in ds[schema.SCENARIO].values]
+        keys = [(replicate, scenario) for replicate in range(ds.sizes[schema.REPLICATE]) for scenario in scenarios]
+        points = int(np.prod(shape))
+        work = ds.sizes[schema.STATION] * len(nulls) * max(draws, 1) * points * len(keys)
         where, workers = choose(workers, work if len(keys) > 1 else 0, PARALLEL_MIN_STATION_DRAWS)
         with (KeyedPool(_replicate_rows, (function, ds, list(cfg.sweep), shape), where, workers) as pool,
               progress_bar(len(keys), enabled=progress) as bar):
@@ -106,16 +128,25 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
             for part in pool.map(keys):
                 outcomes.extend(part)
                 bar.update(1)
+        # the table's order: sweep point, then scenario, then null (rejection_counts keeps the order first seen)
+        order = {(point, scenario, null): i for i, (point, scenario, null) in enumerate(
+            (p, s, n) for p in range(points) for s in scenarios for n in nulls)}
+        outcomes.sort(key=lambda outcome: order[outcome[0]])
     return _rates(cfg, outcomes, aggregate)
 
 
-def _replicate_rows(job: tuple, key: tuple[int, int]) -> list[Outcome]:
-    """:func:`replicate_rows` (bound in ``job``'s function) of replicate ``key[1]`` at flat sweep point
-    ``key[0]`` of the simulation ``job[1]`` (sweep dims ``job[2]``, shape ``job[3]``)."""
+def _replicate_rows(job: tuple, key: tuple[int, str]) -> list[Outcome]:
+    """:func:`replicate_rows` (bound in ``job``'s function) of replicate ``key[0]`` and scenario ``key[1]`` at
+    every sweep point of the simulation ``job[1]`` (sweep dims ``job[2]``, shape ``job[3]``), in one memo: an
+    election that two sweep points share is tested once."""
     function, ds, sweep, shape = job
-    point, replicate = key
-    at = ds.isel(dict(zip(sweep, np.unravel_index(point, shape)))) if shape else ds
-    return function(at.isel({schema.REPLICATE: replicate}), point, replicate)
+    replicate, scenario = key
+    memo: dict = {}
+    outcomes = []
+    for point in range(int(np.prod(shape))):
+        at = ds.isel(dict(zip(sweep, np.unravel_index(point, shape)))) if shape else ds
+        outcomes.extend(function(at.isel({schema.REPLICATE: replicate}), point, replicate, [scenario], memo))
+    return outcomes
 
 
 def _rates(cfg: Config, outcomes: list[Outcome], aggregate: str) -> list[dict]:

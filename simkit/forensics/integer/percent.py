@@ -209,8 +209,8 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     observed = textbook_statistic(e)
-    if method == "exact":
-        expected = station_probabilities(e)
+    if method == "exact":  # computed once per election (both nulls of a calibration read it)
+        expected = e.derived("integer_percent.station_probabilities", lambda: station_probabilities(e))
         null_mean, null_sd = float(expected.sum()), float(np.sqrt((expected * (1 - expected)).sum()))
         textbook = LawNull(PoissonBinomialLaw(expected))
     else:

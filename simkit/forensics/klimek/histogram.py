@@ -98,16 +98,60 @@ def fingerprint(turnout: np.ndarray, share: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _cumulative(groups: np.ndarray, cells: np.ndarray, n_groups: int) -> np.ndarray:
-    """Counts of stations in groups < g per cell, shape (n_groups + 1, GRID**2) int64 (``groups``, ``cells``:
-    int64, shape (station,))."""
-    out = np.zeros((n_groups + 1, GRID * GRID), dtype=np.int64)
+def _cumulative(groups: np.ndarray, cells: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Counts of stations in groups < g per cell, written into ``out`` (shape (n_groups + 1, GRID**2) int64) and
+    returned (``groups``, ``cells``: int64, shape (station,))."""
+    n_groups = out.shape[0] - 1
+    out[:] = 0
     for station in range(groups.shape[0]):
         out[groups[station] + 1, cells[station]] += 1
     for group in range(1, n_groups + 1):
         for cell in range(GRID * GRID):
             out[group, cell] += out[group - 1, cell]
     return out
+
+
+class _Rows:
+    """Reused buffers of ``rows`` fingerprint rows (shape (rows, GRID**2)): station counts, their weighted
+    differences and the squares of those, so that :func:`fit` allocates them once, not once per alpha."""
+
+    def __init__(self, rows: int):
+        self.counts = np.empty((rows, GRID * GRID), np.int64)
+        self.spare = np.empty_like(self.counts)
+        self.values = np.empty((rows, GRID * GRID))
+        self.squares = np.empty_like(self.values)
+
+    def weighted(self, scale: np.ndarray, plus: np.ndarray, minus: np.ndarray, *more: np.ndarray) -> np.ndarray:
+        """``(plus - minus [+ more[0] - more[1]]) * scale`` (integer counts, then the float observed counts
+        and weights), evaluated in that order into :attr:`values`."""
+        np.subtract(plus, minus, out=self.spare)
+        if more:
+            added, observed = more
+            np.add(self.spare, added, out=self.spare)
+            np.subtract(self.spare, observed, out=self.values)
+            return np.multiply(self.values, scale, out=self.values)
+        return np.multiply(self.spare, scale, out=self.values)
+
+    def squares_sum(self) -> np.ndarray:
+        """The row sums of the squared :attr:`values`, shape (rows,)."""
+        return np.square(self.values, out=self.squares).sum(axis=1)
+
+
+def _stuffed_cells(x_alpha: np.ndarray, a_not_v: tuple[np.ndarray, np.ndarray], w_base: np.ndarray,
+                   t_new: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Fingerprint cell of each stuffed station: ``row + _bin((w_base + x_alpha * a * (1 - v)) / t_new)``,
+    computed in place in ``x_alpha`` (the station arrays of every alpha were fresh allocations; shape
+    (station,))."""
+    a, not_v = a_not_v
+    x_alpha *= a
+    x_alpha *= not_v
+    x_alpha += w_base
+    x_alpha /= t_new
+    x_alpha *= GRID
+    cells = x_alpha.astype(np.int64)
+    np.clip(cells, 0, GRID - 1, out=cells)
+    cells += row
+    return cells
 
 
 def _window_products(head: np.ndarray, tail: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
@@ -138,7 +182,7 @@ def fit(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, gen: np.rando
     x_ext = np.clip(1 - np.abs(gen.normal(0, EXTREME_SD, n)), 0, 1 - 1e-9)
     n_groups = int(round(1 / F_STEP))
     groups = np.minimum((gen.random(n) / F_STEP).astype(np.int64), n_groups - 1)
-    honest = _cumulative(groups, _bins(a, v), n_groups)
+    honest = _cumulative(groups, _bins(a, v), np.empty((n_groups + 1, GRID * GRID), np.int64))
     fi_index = np.arange(0, n_groups + 1, FI_STRIDE)
     fe_index = np.arange(FE_STEPS + 1)
     end = fi_index[:, None] + fe_index[None, :]  # (fi, fe) -> group index of f_i + f_e
@@ -147,21 +191,27 @@ def fit(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, gen: np.rando
     scale = 1 / np.sqrt(observed + 1)  # Neyman chi-square weights
     distance_honest = float((((honest[-1] - observed) * scale) ** 2).sum())
     best = (np.inf, 0, 0, 0.0)
-    not_v = 1 - v
+    a_not_v = (a, 1 - v)
     stuffed = {}  # the parts of the stuffed turnout and leader votes that do not depend on alpha
     for name, x in (("inc", x_inc), ("ext", x_ext)):
         t_new = a + x * (1 - a)
         stuffed[name] = (x, t_new, a * v + x * (1 - a), _bin(t_new) * GRID)
+    # the (group, cell) and (fi, cell) arrays of every alpha reuse these buffers: fresh ones (5 MB each) were
+    # page-faulted in anew on every alpha (the allocator returned them to the system)
+    head_rows = _Rows(fi_index.size)
+    tail_rows = _Rows(n_groups + 1)
+    incremental_groups = groups // FI_STRIDE
     for alpha in ALPHAS:
-        cells = {name: row + _bin((w_base + x ** alpha * a * not_v) / t_new)
+        cells = {name: _stuffed_cells(x ** alpha, a_not_v, w_base, t_new, row)
                  for name, (x, t_new, w_base, row) in stuffed.items()}
         # incremental counts are needed on the f_i grid only: coarser groups
-        incremental = _cumulative(groups // FI_STRIDE, cells["inc"], n_groups // FI_STRIDE)
-        extreme = _cumulative(groups, cells["ext"], n_groups)
-        head = (incremental - extreme[fi_index] + honest[-1] - observed) * scale  # (fi, cell)
-        tail = (extreme - honest) * scale  # (group, cell)
+        incremental = _cumulative(incremental_groups, cells["inc"], head_rows.counts)
+        extreme = _cumulative(groups, cells["ext"], tail_rows.counts)
+        head = head_rows.weighted(scale, incremental, np.take(extreme, fi_index, axis=0, out=head_rows.spare),
+                                  honest[-1], observed)  # (fi, cell)
+        tail = tail_rows.weighted(scale, extreme, honest)  # (group, cell)
         cross = _window_products(head, tail, fi_index, fe_index.size)  # (fi, fe): head[i] . tail[end[i, j]]
-        distance = (head ** 2).sum(axis=1)[:, None] + 2 * cross + (tail ** 2).sum(axis=1)[end]
+        distance = head_rows.squares_sum()[:, None] + 2 * cross + tail_rows.squares_sum()[end]
         distance = np.where(feasible, distance, np.inf)
         i, j = np.unravel_index(int(np.argmin(distance)), distance.shape)
         if distance[i, j] < best[0]:

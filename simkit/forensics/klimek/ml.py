@@ -171,7 +171,9 @@ def component_densities(turnout: np.ndarray, share: np.ndarray, stage: FirstStag
     _densities(turnout, share, taus, stage.sigma_tau, truncated_normal_mass(taus, stage.sigma_tau),
                nus, stage.sigma_nu, truncated_normal_mass(nus, stage.sigma_nu), nodes,
                nodes[None, :] ** GRID_ALPHAS[:, None], GRID_ALPHAS, weights, honest, incremental, extreme)
-    return honest + FLOOR, incremental + FLOOR, extreme + FLOOR
+    for densities in (honest, incremental, extreme):  # in place: no second 12 MB array per fit
+        densities += FLOOR
+    return honest, incremental, extreme
 
 
 def grid_fit(turnout: np.ndarray, share: np.ndarray, stage: FirstStage, group: np.ndarray) -> dict[str, float]:
