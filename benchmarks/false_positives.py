@@ -58,7 +58,9 @@ def load_election(preset: str):
 
 
 def measure(elections: list[str], nulls: list[str], tests: list[str], draws: int, seed: int) -> dict:
-    """null -> election -> {"stations", "seconds", "results": test -> record or None}."""
+    """null -> election -> {"stations", "seconds", "results": test -> record or None}. ``p_value`` is the Monte
+    Carlo one even for a test the record reads empirically (its ``monte_carlo_p``): :func:`calibrate` chooses the
+    empirical tests and reads them from these, so a rerun reproduces the record."""
     table: dict = {null: {} for null in nulls}
     for name in elections:
         e = load_election(name)
@@ -69,7 +71,7 @@ def measure(elections: list[str], nulls: list[str], tests: list[str], draws: int
                 "stations": e.n, "seconds": round(time.perf_counter() - start, 1),
                 "fingerprint": calibration.data_fingerprint(e.registered, e.ballots),
                 "results": {t: None if r is None else {
-                    "p_value": r.p_value, "null_z": r.extra.get("null_z"), "tail_p": r.extra.get("null_tail_p"),
+                    "p_value": r.extra.get("monte_carlo_p", r.p_value), "null_z": r.extra.get("null_z"), "tail_p": r.extra.get("null_tail_p"),
                     "tail": r.extra.get("null_tail"), "calibration": r.extra.get("calibration"),
                     "statistic": r.statistic, "null_mean": r.extra.get("simulated_mean"),
                     "null_sd": r.extra.get("simulated_sd"), "null_draws": r.extra.get("null_draws"),
@@ -177,7 +179,8 @@ def _cell(record: dict | None) -> str:
         return "n/a"
     z = record["null_z"]
     mark = "*" if record["p_value"] < ALPHA else ""
-    return f"{record['p_value']:.3f}{mark}" + ("" if z is None else f" ({z:+.1f})")
+    p = record["p_value"]
+    return (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}") + mark + ("" if z is None else f" ({z:+.1f})")
 
 
 def family_alarms(row: dict, flagged: frozenset[str]) -> list[str]:
@@ -223,8 +226,8 @@ def render(table: dict, tests: list[str], draws: int, seed: int, markdown: bool)
         if empirical_tests:
             k = len(read["controls"])
             title += (f" Tests marked (emp.) report the p-value calibrated empirically on the clean elections "
-                      f"(k = {k} controls, held out: an election is read without itself and its country's "
-                      f"elections; simkit/forensics/empirical.py); their null z is the Monte Carlo one. Fitted "
+                      f"({k} controls; held out, a control is read without itself and its country's "
+                      f"elections, so against k = {k} minus those; simkit/forensics/empirical.py); their null z is the Monte Carlo one. Fitted "
                       f"tau on all controls: " + ", ".join(f"{t} {read['tau'][t]:.3g}" for t in tests
                                                          if t in empirical_tests) + ".")
         out.append(title + models_note(tests, null))

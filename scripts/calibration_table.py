@@ -7,7 +7,7 @@
         honest model"]
 
 One column per mechanism, and one per sweep point for a mechanism whose strength the sweep changes (the
-others, the honest scenario's size included, are the same election at every point: the first point's rate);
+others, the honest scenario's size included, are the same election at every point, tested once: the same rate at every point);
 cells ``textbook / simulated`` rejection rates at α = 0.05, ``n/a`` where a test could not run. The heading
 line names the replicates, the tree and the null it was measured with (``--tree``).
 """

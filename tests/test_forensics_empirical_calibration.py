@@ -9,8 +9,10 @@ import pytest
 from scipy import stats
 
 from benchmarks.false_positives import COUNTRY, PANEL, calibrate, held_out_rows, panel_controls
-from simkit.forensics import family_p_value, holm_alarms, is_calibrated
-from simkit.forensics.calibration import data_fingerprint
+from simkit.data import data_dir
+from simkit.electorate.returns import load_returns
+from simkit.forensics import election, family_p_value, holm_alarms, is_calibrated
+from simkit.forensics.calibration import controls, data_fingerprint
 from simkit.forensics.core import TestResult
 from simkit.forensics.empirical import Control, calibrated_p, effect, empirical_p, fit_tau, held_out
 
@@ -143,3 +145,14 @@ def test_cli_shows_the_empirical_reading_and_labels_its_p_value(tmp_path, capsys
     assert entry["calibration"].endswith(f"(empirical, {k} clean elections)")
     assert main(args) == 0
     assert f"(empirical, {k} clean elections)]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("preset", PANEL)
+def test_each_panel_preset_is_recognised_as_its_recorded_control(preset):
+    """Held out means recognised: each clean panel election, loaded by its preset, has the data fingerprint the
+    record keeps for it (a new version of the file would be read against itself: this test says so first)."""
+    if data_dir() is None:
+        pytest.skip("shared data absent (set SIMKIT_DATA or place ../shared/data)")
+    e = election(load_returns(preset=preset))
+    recorded = {c.election: key for key, c in controls("simulated").items()}
+    assert data_fingerprint(e.registered, e.ballots) == recorded[preset]

@@ -88,30 +88,32 @@ def _with_calibration(results: dict[str, TestResult | None], null: str, e: Elect
     read empirically under ``null`` gets its empirically calibrated p-value (:func:`_empirically`)."""
     flagged, measured_tests = uncalibrated(null), {t for counts in measured(null).values() for t in counts}
     empirical = empirical_tests(null)
+    reading = (controls(null), data_fingerprint(e.registered, e.ballots)) if empirical & set(results) else None
 
     def mark(test: str, result: TestResult | None) -> TestResult | None:
         if result is None or result.p_value is None:
             return result
         if test in empirical:
-            return _empirically(result, null, e, test in flagged)
+            return _empirically(result, e.n, *reading, test in flagged)
         status = "uncalibrated" if test in flagged else "calibrated" if test in measured_tests else "not measured"
         return replace(result, extra={**result.extra, "calibration": status})
 
     return {test: mark(test, result) for test, result in results.items()}
 
 
-def _empirically(result: TestResult, null: str, e: Election, flagged: bool) -> TestResult:
-    """``result`` read against the systematic-error model of the clean controls of ``null``
-    (:func:`simkit.forensics.empirical.calibrated_p`, held out for a control): its p-value becomes
+def _empirically(result: TestResult, stations: int, control_elections: dict, fingerprint: str, flagged: bool
+                 ) -> TestResult:
+    """``result`` (on an election of ``stations`` stations and data ``fingerprint``) read against the
+    systematic-error model of the clean ``control_elections`` (:func:`simkit.forensics.calibration.controls`;
+    :func:`simkit.forensics.empirical.calibrated_p`, held out for a control): its p-value becomes
     ``empirical_p``, the Monte Carlo one stays as ``monte_carlo_p``, and ``calibration`` reads
     ``calibrated (empirical, k clean elections)`` (``uncalibrated (...)`` when its held-out size is above
     nominal). ``uncalibrated`` when no control measured it or the null's spread is unknown."""
     x = result.extra
     reading = None
     if x.get("simulated_mean") is not None and x.get("simulated_sd") is not None:
-        d, s = empirical.effect(result.test, result.statistic, x["simulated_mean"], x["simulated_sd"], e.n)
-        reading = empirical.calibrated_p(result.test, d, s, controls(null), data_fingerprint(e.registered, e.ballots),
-                                         alternative(result.test))
+        d, s = empirical.effect(result.test, result.statistic, x["simulated_mean"], x["simulated_sd"], stations)
+        reading = empirical.calibrated_p(result.test, d, s, control_elections, fingerprint, alternative(result.test))
     if reading is None:
         return replace(result, extra={**x, "calibration": "uncalibrated"})
     status = (f"{'uncalibrated' if flagged else 'calibrated'} (empirical, {reading['empirical_k']} clean "

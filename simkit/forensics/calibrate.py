@@ -107,7 +107,7 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
     ``scheduler`` or ``workers``, ``block_size``, ``quiet``). Else the replicates run on ``workers`` local
     processes (default: every core; :mod:`simkit.engine.parallel`), each replicate's null in its worker: the
     table does not depend on ``workers``; ``progress``: a bar (:func:`simkit.progress.progress_bar`) over the
-    simulation, then over the replicates tested (one per replicate and sweep point)."""
+    simulation, then over the tasks tested (one per replicate and scenario, over its sweep points)."""
     seed = cfg.run.seed if seed is None else seed
     aggregation.parse(aggregate)  # fail before simulating
     function = functools.partial(replicate_rows, tests, nulls, draws, seed, aggregate)

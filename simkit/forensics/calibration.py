@@ -24,7 +24,8 @@ at 0.05 look nominal.)
 ``simulated`` measurement) is read against the systematic-error model of :mod:`simkit.forensics.empirical`:
 its reported p-value becomes the empirically calibrated one, fitted on the clean elections (the *controls*,
 whose errors ``d``, ``s`` and fitted ``tau`` per test the record keeps), held out when the election under test is
-a control or shares its country. Its status is then ``calibrated (empirical, k clean elections)`` when its
+a control (recognised by its data's fingerprint, so a subset or another version of a control's file is not
+recognised and is read against all controls, itself included) and then without its country's other controls. Its status is then ``calibrated (empirical, k clean elections)`` when its
 held-out size (``panel`` and ``panel_family``, counted on the held-out p-values) is nominal, else
 ``uncalibrated (empirical, k clean elections)``. Tests whose Monte Carlo size is nominal keep their Monte Carlo
 p-values. ``flat`` and ``textbook`` have no controls: their p-values are their own.

@@ -140,7 +140,8 @@ def next_tolerance(log_weights: np.ndarray, distances: np.ndarray, summaries: Su
 
 def _lowest_keeping(ess_at: Callable[[float], float], low: float, high: float, target: float) -> float:
     """The lowest tolerance in [``low``, ``high``] with ``ess_at(tolerance) >= target``: ``low`` when it does,
-    else by bisection on the log scale (60 steps; an infinite ``high`` starts at 1e6)."""
+    else by bisection on the log scale (60 steps; an infinite ``high`` starts at 1e6); ``high`` when even it keeps
+    fewer (the run's ESS then falls short of the target, and its warning says so when below 200)."""
     if ess_at(low) >= target:
         return low
     high = high if math.isfinite(high) else 1e6
