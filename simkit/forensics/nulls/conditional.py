@@ -118,9 +118,17 @@ def windows(turnout: np.ndarray, query: np.ndarray, own: np.ndarray, k: int) -> 
     stations' turnout residuals and ``own`` their rank among the donors (-1 for a station that is not one),
     shape (m,)."""
     lends = (own >= 0) & (turnout.size > k)
-    start = nearest_window(turnout, query, k)
+    start = np.empty(query.size, dtype=np.int64)
+    start[~lends] = nearest_window(turnout, query[~lends], k)
     start[lends] = np.clip(nearest_window(turnout, query[lends], k + 1), own[lends] - k, own[lends])
     return Windows(start=start, span=np.where(lends, k + 1, k), own=np.where(lends, own, -1))
+
+
+def run_sums(values: np.ndarray, start: np.ndarray, length) -> np.ndarray:
+    """Sums of ``values`` (shape (n,)) over the runs ``start:start + length`` (shape (m,) each, or ``length`` a
+    scalar), by one prefix sum; shape (m,)."""
+    total = np.concatenate([[0.0], np.cumsum(values)])
+    return total[start + length] - total[start]
 
 
 def local_line_at(turnout: np.ndarray, share: np.ndarray, where: Windows, query: np.ndarray) -> np.ndarray:
@@ -128,8 +136,7 @@ def local_line_at(turnout: np.ndarray, share: np.ndarray, where: Windows, query:
     station's donors (:class:`Windows`), evaluated at the station's own turnout residual ``query`` held within
     the donors' range; shape (m,)."""
     def window_sum(values: np.ndarray) -> np.ndarray:
-        total = np.concatenate([[0.0], np.cumsum(values)])
-        inside = total[where.start + where.span] - total[where.start]
+        inside = run_sums(values, where.start, where.span)
         return inside - np.where(where.own >= 0, values[np.maximum(where.own, 0)], 0.0)
 
     count = where.span - (where.own >= 0)
@@ -146,8 +153,7 @@ def window_means(values: np.ndarray, width: int) -> np.ndarray:
     n = values.size
     width = min(width, n)
     start = np.clip(np.arange(n) - width // 2, 0, n - width)
-    total = np.concatenate([[0.0], np.cumsum(values)])
-    return (total[start + width] - total[start]) / width
+    return run_sums(values, start, width) / width
 
 
 @dataclass(frozen=True)
