@@ -224,8 +224,9 @@ def resolve_design(poll: Poll, options: list[str], invalid: str | None, election
 @dataclass(frozen=True)
 class Draws:
     """A poll drawn in every replicate: ``shares`` (R, V) published-style estimates (fractions);
-    ``responders`` / ``reported`` (R, n, K); ``voters``, ``inclusion``, ``stations`` (R, n); ``valid`` (K,)
-    options counted in the shares."""
+    ``responders`` / ``reported`` (R, n, K), or (R, 1, K) summed over the stations (:func:`pooled`, and the
+    ``raw`` estimator's draws); ``voters``, ``inclusion``, ``stations`` (R, n); ``valid`` (K,) options counted in
+    the shares."""
 
     shares: np.ndarray
     responders: np.ndarray
@@ -254,12 +255,23 @@ class Draws:
 def draw_polls(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int) -> Draws:
     """Draw ``design`` from every replicate of ``election`` (keyed streams; see module docstring) in one compiled
     call (:func:`simkit.polls.compiled_draws.draw_replicates`, in threads on every core, with the same result
-    whatever their number)."""
+    whatever their number). A ``raw`` estimate reads only the respondents summed over stations: its answers are
+    drawn on the sums (``responders`` and ``reported`` (R, 1, K); the same law)."""
     stations, inclusion, voters, responders, reported = draw_replicates(
         election.votes.values, election.replicates, election.registered, design, seed, poll_index,
-        election.region_index, None)
+        election.region_index, None, pooled=design.estimator == "raw")
     shares = estimate_shares(reported, voters, inclusion, design.valid, design.estimator)
     return Draws(shares, responders, reported, voters, inclusion, design.valid, stations)
+
+
+def drawn_alike(poll: Poll, design: PollDesign, n_options: int) -> tuple:
+    """What the draw of ``poll`` under ``design`` reads besides the world, the seed and the poll's index: two
+    designs with equal keys draw the same numbers (a stated design without differential non-response or
+    misreporting is drawn as its sampling-only one)."""
+    misreport = np.eye(n_options) if design.misreport is None else np.asarray(design.misreport, dtype=float)
+    return (_kind(poll), design.n_stations, design.selection, design.by_region, design.respondents,
+            design.per_station, design.every_kth, design.response_probability(n_options).tobytes(),
+            misreport.tobytes(), np.asarray(design.valid).tobytes(), design.estimator)
 
 
 def draw_polls_reference(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int) -> Draws:
@@ -651,11 +663,13 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     bar = progress_bar(len(polls) * (1 + n_points + n_worlds), enabled=progress, unit="poll")
     bar.set_description("drawing polls")
     rows, estimates, gaps, designs, mechanisms = [], [], [], [], []
+    drawn = {}  # the baseline world's shares by poll and design, for the scenarios
     for p, poll in enumerate(here):
         resolved = resolve_design(poll, options, invalid, election, unbiased=True)
         if resolved.note:
             flags.append(f"{poll.name}: {resolved.note}")
         draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
+        drawn[(p, drawn_alike(poll, resolved.design, len(options)))] = draws.shares
         bar.update()
         poll_table = poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
                                with_misreport=misreport)
@@ -681,7 +695,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
         ledger = _ledger(worlds, polls, options, invalid, incumbent, seed, base, reference, ledger_points,
                          bar.update)
         scenarios = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, valid_names, seed, base,
-                               reference, bar.update)
+                               reference, bar.update, drawn)
     ledger_verdicts(rows, ledger)
     names = [poll.name for poll in polls]
     published_table = np.array([[100.0 * poll.published.get(name, np.nan) for name in valid_names] for poll in polls])
@@ -821,9 +835,10 @@ def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
 
 
 def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_names, seed, base, reference,
-               tick: Callable[[], object]) -> list[dict]:
+               tick: Callable[[], object], drawn: dict[tuple, np.ndarray]) -> list[dict]:
     """Per scenario, the polls as configured: Hotelling T² of the published gaps (published − official)
-    against the simulated (poll − count) of that scenario's world."""
+    against the simulated (poll − count) of that scenario's world. ``drawn``: the baseline world's shares
+    (R, V) by poll index and :func:`drawn_alike` key, not drawn again."""
     keys, published = published_vector(polls, valid_names)
     if not keys:
         return []
@@ -845,7 +860,10 @@ def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_na
         gaps = []
         for p, poll in enumerate(stated):
             design = resolve_design(poll, options, invalid, election, unbiased=False).design
-            gaps.append(draw_polls(election.for_poll(poll), design, seed, p).shares - count)
+            shares = drawn.get((p, drawn_alike(poll, design, len(options)))) if point == base else None
+            if shares is None:
+                shares = draw_polls(election.for_poll(poll), design, seed, p).shares
+            gaps.append(shares - count)
             tick()
         test = joint_test([poll.name for poll in stated], keys, gaps, published_gaps)
         results[index] = {"scenario": name, "count_turnout": 100.0 * float(

@@ -13,7 +13,8 @@ drawn, in which chunk or on how many threads):
    proportional to the register from a uniformly random order of the rest (inclusion ``remaining × size /
    total``);
 2. **approached** voters: ``min(per_station, voters)``, every ``k``-th from a uniform start, or all of them;
-   drawn without replacement from the station's ballots as sequential hypergeometric counts
+   drawn without replacement from the station's ballots (read for all the sampled stations of a replicate first,
+   so that their cache misses overlap) as sequential hypergeometric counts
    (:func:`simkit.model.samplers.hypergeometric_sample`);
 3. **responders**: binomial thinning of each option's approached voters by its response probability (when
    every option has the same probability ``p`` and voters are sampled, the number who answer is drawn first,
@@ -21,6 +22,9 @@ drawn, in which chunk or on how many threads):
    uniformly random subset is a uniformly random subset of binomial size, so the law is the same);
 4. **reported** answers: each option's responders split over the ``misreport`` row as sequential
    conditional binomials (a multinomial).
+
+Steps 3 (when not drawn before the approach) and 4 are drawn per station, or once on the sums over the sampled
+stations when only the sums are asked for (``pooled``: the same law of the sums).
 
 The published estimate (step 5) is :func:`simkit.model.exit_poll.estimate_shares`, vectorised over
 replicates. Shapes: ``R`` replicates, ``S`` stations, ``K`` options, ``n`` sampled stations.
@@ -158,12 +162,12 @@ def _sample_stations(state, strata_arrays, pps, order, cumulative, stations_out,
 
 
 @samplers.inline_jit
-def _interview(state, station_votes, mode, per_station, every_kth, probability, response, misreport, honest,
-               log_factorials, approached, said, responders, reported):
-    """One sampled station's interviews: ``station_votes`` (K,) ballots by option in; ``responders`` and
-    ``reported`` (K,) out (``approached`` and ``said`` (K,) int64 work buffers). ``response``: :data:`EVERY_ONE` answers,
-    a :data:`COMMON` probability ``probability[0]`` or one per option (:data:`BY_OPTION`). Returns
-    ``(voters, state)``."""
+def _approach(state, station_votes, mode, per_station, every_kth, probability, thin_first, log_factorials,
+              approached):
+    """One sampled station's approached voters: ``station_votes`` (K,) ballots by option in, ``approached`` (K,)
+    int64 out, drawn without replacement (sequential hypergeometric counts). With ``thin_first`` the number who
+    answer at the :data:`COMMON` probability ``probability[0]`` is drawn before the approach, and ``approached``
+    holds those who answer. Returns ``(voters, state)``."""
     n_options = station_votes.shape[0]
     voters = 0
     for option in range(n_options):
@@ -175,7 +179,6 @@ def _interview(state, station_votes, mode, per_station, every_kth, probability, 
     else:
         start, state = _uniform_below(state, every_kth)
         draws = max(voters - start + every_kth - 1, 0) // every_kth
-    thin_first = response == COMMON and mode != 2
     if thin_first:  # the answering part of a random subset is a random subset of a binomial size
         draws, state = samplers.binomial_sample(state, draws, probability[0], log_factorials)
     if draws == voters:
@@ -191,6 +194,18 @@ def _interview(state, station_votes, mode, per_station, every_kth, probability, 
             remaining_total -= good
             remaining_draws -= taken
         approached[n_options - 1] = remaining_draws
+    return voters, state
+
+
+@samplers.inline_jit
+def _answer(state, approached, response, thin_first, probability, misreport, honest, log_factorials, said,
+            responders, reported):
+    """The answers of ``approached`` (K,) voters by option (of one station, or summed over stations: a sum of
+    binomials with a common probability is a binomial of the sum, and likewise multinomials): ``responders``
+    (K,) by their vote and ``reported`` (K,) by their answer, out (``said`` (K,) int64 a work buffer).
+    ``response``: :data:`EVERY_ONE` answers, a :data:`COMMON` probability ``probability[0]`` or one per option
+    (:data:`BY_OPTION`); with ``thin_first`` the approach drew those who answer already. Returns the state."""
+    n_options = approached.shape[0]
     for option in range(n_options):
         if response == EVERY_ONE or thin_first:
             responders[option] = approached[option]
@@ -207,34 +222,49 @@ def _interview(state, station_votes, mode, per_station, every_kth, probability, 
                                             log_factorials)
         for answer in range(n_options):
             reported[answer] += said[answer]
-    return voters, state
+    return state
 
 
 def _draw_replicates_impl(votes, rows, states, strata_arrays, pps, mode, per_station, every_kth, probability,
-                          misreport, honest, log_factorials, stations_out, inclusion_out, voters_out,
+                          misreport, honest, pooled, log_factorials, stations_out, inclusion_out, voters_out,
                           responders_out, reported_out):
     n_options = votes.shape[2]
+    n_sampled = stations_out.shape[1]
     response = EVERY_ONE
     for option in range(n_options):
         if probability[option] != probability[0]:
             response = BY_OPTION
     if response == EVERY_ONE and probability[0] != 1.0:
         response = COMMON
+    thin_first = response == COMMON and mode != 2
     order = np.empty(strata_arrays[0].shape[0], dtype=np.int64)
     cumulative = np.empty(strata_arrays[0].shape[0])
     approached = np.empty(n_options, dtype=np.int64)
+    approached_sum = np.empty(n_options, dtype=np.int64)
     said = np.empty(n_options, dtype=np.int64)
-    station_votes = np.empty(n_options, dtype=np.int64)
+    station_votes = np.empty((n_sampled, n_options), dtype=np.int64)
     for index in range(rows.shape[0]):
         state = (states[index, 0], states[index, 1], states[index, 2], states[index, 3])
         state = _sample_stations(state, strata_arrays, pps, order, cumulative, stations_out[index],
                                  inclusion_out[index])
-        for sampled in range(stations_out.shape[1]):
+        # every sampled station's votes read first, in a loop of loads only: their cache misses overlap
+        for sampled in range(n_sampled):
             for option in range(n_options):
-                station_votes[option] = votes[rows[index], stations_out[index, sampled], option]
-            voters_out[index, sampled], state = _interview(
-                state, station_votes, mode, per_station, every_kth, probability, response, misreport, honest,
-                log_factorials, approached, said, responders_out[index, sampled], reported_out[index, sampled])
+                station_votes[sampled, option] = votes[rows[index], stations_out[index, sampled], option]
+        approached_sum[:] = 0
+        for sampled in range(n_sampled):
+            voters_out[index, sampled], state = _approach(
+                state, station_votes[sampled], mode, per_station, every_kth, probability, thin_first,
+                log_factorials, approached)
+            if pooled:
+                for option in range(n_options):
+                    approached_sum[option] += approached[option]
+            else:
+                state = _answer(state, approached, response, thin_first, probability, misreport, honest,
+                                log_factorials, said, responders_out[index, sampled], reported_out[index, sampled])
+        if pooled:
+            state = _answer(state, approached_sum, response, thin_first, probability, misreport, honest,
+                            log_factorials, said, responders_out[index, 0], reported_out[index, 0])
 
 
 _draw_replicates_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_draw_replicates_impl)
@@ -244,8 +274,8 @@ _draw_replicates_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_
 class _Job:
     """What every chunk of replicates shares: the votes (R, S, K), each replicate's generator state, the
     design's arguments of the compiled draw (:func:`_design_arguments`, computed once per poll) and the output
-    arrays (stations, inclusion and voters (R, n), responders and reported (R, n, K)), each chunk writing its
-    own rows."""
+    arrays (stations, inclusion and voters (R, n), responders and reported (R, n, K), or (R, 1, K) pooled), each
+    chunk writing its own rows."""
 
     votes: np.ndarray
     states: np.ndarray  #: (R, 4) uint64 each replicate's xoshiro256** state (:func:`poll_states`)
@@ -253,16 +283,18 @@ class _Job:
     out: tuple[np.ndarray, ...]  #: the results of every replicate, filled chunk by chunk (:func:`_draw_chunk`)
 
 
-def _design_arguments(design: PollDesign, strata_: Strata, n_options: int, log_factorials: np.ndarray) -> tuple:
+def _design_arguments(design: PollDesign, strata_: Strata, n_options: int, pooled: bool,
+                      log_factorials: np.ndarray) -> tuple:
     """The arguments of the compiled draw that depend on the design only, in its order: the strata's arrays,
     ``pps``, the approach mode, ``per_station``, ``every_kth``, the response probability (K,), the misreport
-    matrix (K, K), whether answers are honest, and the log-factorial table."""
+    matrix (K, K), whether answers are honest, whether answers are drawn on the stations' pooled counts, and the
+    log-factorial table."""
     misreport = np.eye(n_options) if design.misreport is None else np.asarray(design.misreport, dtype=float)
     return ((strata_.candidates, strata_.candidate_offsets, strata_.certain, strata_.certain_offsets,
              strata_.takes, strata_.sizes),
             design.selection == "pps", MODES.index(design.respondents), int(design.per_station),
             int(design.every_kth), design.response_probability(n_options).astype(float), misreport,
-            design.misreport is None, log_factorials)
+            design.misreport is None, pooled, log_factorials)
 
 
 def replicate_state(seed: int, replicate: int, poll_index: int) -> np.ndarray:
@@ -295,19 +327,26 @@ def _draw_chunk(job: _Job, rows: range) -> None:
 
 def draw_replicates(votes: np.ndarray, replicates: np.ndarray, registered: np.ndarray, design: PollDesign,
                     seed: int, poll_index: int, region_index: np.ndarray | None = None,
-                    workers: int | None = 1) -> tuple[np.ndarray, ...]:
+                    workers: int | None = 1, pooled: bool = False) -> tuple[np.ndarray, ...]:
     """``design`` drawn from every replicate of ``votes`` (R, S, K) ballots per station and option (integer):
     ``(stations, inclusion, voters, responders, reported)``, shapes (R, n), (R, n), (R, n), (R, n, K),
     (R, n, K). ``replicates`` (R,) ids key the streams; ``registered`` (S,) and ``region_index`` (S,) as for
     :func:`simkit.model.exit_poll.draw_exit_poll`. ``workers``: threads (None: every core); the result is
-    bit-identical whatever their number."""
+    bit-identical whatever their number.
+
+    ``pooled``: ``responders`` and ``reported`` are the sums over the sampled stations, (R, 1, K), all a ``raw``
+    estimate reads; the voters approached are drawn station by station, and the response thinning that comes
+    after the approach and the misreporting are drawn once on the sums (a sum of binomials with one probability
+    is a binomial of the sum, likewise multinomials with one row: the same law of the sums, other numbers, at a
+    fraction of the cost for a whole-flow design)."""
     if design.response_probability(votes.shape[-1]).max() > 1.0:
         raise ValueError("response probability above 1: response_rate × response_propensity must not exceed 1")
     strata_ = strata(design, registered, region_index)
     count, n, n_options = len(replicates), strata_.n_sampled, votes.shape[-1]
+    answered = 1 if pooled else n
     out = (np.empty((count, n), np.int64), np.empty((count, n)), np.empty((count, n), np.int64),
-           np.empty((count, n, n_options), np.int64), np.empty((count, n, n_options), np.int64))
-    arguments = _design_arguments(design, strata_, n_options,
+           np.empty((count, answered, n_options), np.int64), np.empty((count, answered, n_options), np.int64))
+    arguments = _design_arguments(design, strata_, n_options, pooled,
                                   samplers.log_factorial_table(int(np.max(registered))))  # lgamma beyond the table
     job = _Job(votes, poll_states(seed, poll_index, replicates), arguments, out)
     # threads only (the compiled draw releases the GIL): each chunk writes its rows of the shared outputs
