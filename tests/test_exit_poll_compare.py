@@ -79,6 +79,26 @@ def test_planted_misreporting_rate_is_recovered_within_its_interval(elections):
     assert abs(np.mean(estimates) - 100 * planted) < 4 * np.std(estimates, ddof=1) / np.sqrt(len(estimates))
 
 
+def test_scenarios_reuse_the_baseline_draw_of_a_design_drawn_alike(elections, monkeypatch):
+    """The honest scenario states the baseline's design (no non-response or misreporting): its poll is not drawn
+    again, and the joint test is the one a second draw gives, to the bit."""
+    from simkit.polls import compare
+
+    ds = elections.isel(replicate=slice(0, 100))
+    polls = [ExitPollConfig(name="p", stations=30, per_station=20, published={"inc": 0.72, "other": 0.14}),
+             ExitPollConfig(name="q", stations=30, per_station=20, estimator="weighted",
+                            response_propensity={"inc": 0.9}, published={"inc": 0.7})]
+    drawn = []
+    draw = compare.draw_polls
+    monkeypatch.setattr(compare, "draw_polls", lambda *args: drawn.append(args[1]) or draw(*args))
+    kept = compare_polls(ds, polls, incumbent="inc", invalid="invalid", seed=5, misreport=False, ledger_points=0)
+    assert len(drawn) == 3  # p and q at the baseline, q (with its non-response) again for the scenario
+    monkeypatch.setattr(compare, "drawn_alike", lambda *args: object())  # no key matches: every poll drawn again
+    again = compare_polls(ds, polls, incumbent="inc", invalid="invalid", seed=5, misreport=False, ledger_points=0)
+    assert len(drawn) == 3 + 4
+    assert kept.scenarios == again.scenarios
+
+
 def test_quick_count_of_the_official_count_is_typical(elections):
     ds = elections.isel(replicate=slice(0, 200))
     votes = ds["votes"].sum("station").mean("replicate")

@@ -67,6 +67,29 @@ def test_responders_follow_sampling_then_thinning(mode, rate):
     assert _chi2_p(responders[:, 0].sum(axis=-1), total_pmf) > ALPHA
 
 
+def test_pooled_answers_are_binomial_and_multinomial_on_the_sums():
+    """Pooled, the answers of a whole flow are drawn on the sampled stations' sums: every station sampled, option
+    j's responders are Binomial(its votes in all, its probability), and misreporting splits the sums."""
+    replicates = 4000
+    votes = np.broadcast_to(np.array([[30, 12, 4], [50, 8, 6]], dtype=np.int64), (replicates, 2, 3)).copy()
+    probability = np.array([0.7, 0.5, 0.9])
+    design = PollDesign(n_stations=2, valid=np.ones(3, bool), respondents="whole_flow", response_rate=1.0,
+                        response_propensity=probability)
+    _, _, voters, responders, reported = draw_replicates(votes, np.arange(replicates), np.array([46, 64]), design,
+                                                         seed=4, poll_index=0, pooled=True)
+    assert responders.shape == reported.shape == (replicates, 1, 3) and voters.shape == (replicates, 2)
+    np.testing.assert_array_equal(reported, responders)
+    for option, total in enumerate(votes[0].sum(axis=0)):
+        assert _chi2_p(responders[:, 0, option], stats.binom.pmf(np.arange(total + 1), total, probability[option])) > ALPHA
+    misreport = np.array([[0.7, 0.2, 0.1], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    design = PollDesign(n_stations=2, valid=np.ones(3, bool), respondents="whole_flow", misreport=misreport)
+    _, _, _, responders, reported = draw_replicates(votes, np.arange(replicates), np.array([46, 64]), design,
+                                                    seed=5, poll_index=0, pooled=True)
+    assert (responders[:, 0] == [80, 20, 10]).all() and (reported.sum(axis=-1) == 110).all()
+    assert _chi2_p(reported[:, 0, 1] - 20, stats.binom.pmf(np.arange(81), 80, 0.2)) > ALPHA
+    assert _chi2_p(reported[:, 0, 0], stats.binom.pmf(np.arange(81), 80, 0.7)) > ALPHA
+
+
 def test_misreported_answers_are_multinomial():
     replicates = 4000
     misreport = np.array([[0.7, 0.2, 0.1], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
@@ -125,10 +148,15 @@ def test_regional_sample_takes_each_region_its_allocation():
                response_propensity=np.array([1.0, 1.2, 0.9, 1.0]),
                misreport=np.array([[0.9, 0.1, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0],
                                    [0.5, 0.0, 0.0, 0.5]]), estimator="weighted"),
-], ids=["simple-fixed-raw", "pps-regional-kth-biased-weighted"])
+    PollDesign(n_stations=40, valid=np.array([True, True, True, False]), selection="pps", respondents="whole_flow",
+               response_rate=0.6, misreport=np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0],
+                                                      [0.0, 0.0, 1.0, 0.0], [0.4, 0.0, 0.0, 0.6]]),
+               estimator="raw"),
+], ids=["simple-fixed-raw", "pps-regional-kth-biased-weighted", "pps-whole-flow-misreport-raw"])
 def test_published_shares_have_the_numpy_distribution(design):
     """Mean within K_SE standard errors of the difference, and SD within K_SE standard errors of the log SD
-    ratio (1 / (R − 1) for two samples), between the compiled sampler and the numpy reference."""
+    ratio (1 / (R − 1) for two samples), between the compiled sampler and the numpy reference (a raw estimate's
+    answers are drawn on the stations' sums, the reference's station by station)."""
     replicates = 600
     ds = synthetic_election(replicates=replicates, stations=400, options=["a", "b", "c", "invalid"],
                             shares=[0.55, 0.25, 0.15, 0.05], concentration=30.0, size_sd=0.3, seed=8)
@@ -150,12 +178,16 @@ def test_bit_identical_whatever_the_threads_and_the_replicates_drawn():
     votes, registered = ds["votes"].values, ds["registered"].values
     design = PollDesign(n_stations=n, valid=np.array([True, True, False]), selection="pps", respondents="fixed",
                         per_station=50, response_rate=0.6)
-    one = draw_replicates(votes, np.arange(replicates), registered, design, seed=11, poll_index=2, workers=1)
-    two = draw_replicates(votes, np.arange(replicates), registered, design, seed=11, poll_index=2, workers=2)
-    some = draw_replicates(votes[70:75], np.arange(70, 75), registered, design, seed=11, poll_index=2, workers=1)
-    for whole, threaded, part in zip(one, two, some):
-        np.testing.assert_array_equal(whole, threaded)
-        np.testing.assert_array_equal(whole[70:75], part)
+    for pooled in (False, True):
+        one = draw_replicates(votes, np.arange(replicates), registered, design, seed=11, poll_index=2, workers=1,
+                              pooled=pooled)
+        two = draw_replicates(votes, np.arange(replicates), registered, design, seed=11, poll_index=2, workers=2,
+                              pooled=pooled)
+        some = draw_replicates(votes[70:75], np.arange(70, 75), registered, design, seed=11, poll_index=2,
+                               workers=1, pooled=pooled)
+        for whole, threaded, part in zip(one, two, some):
+            np.testing.assert_array_equal(whole, threaded)
+            np.testing.assert_array_equal(whole[70:75], part)
     other_poll = draw_replicates(votes, np.arange(replicates), registered, design, seed=11, poll_index=3, workers=1)
     assert not np.array_equal(one[0], other_poll[0])
 
