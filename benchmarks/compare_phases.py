@@ -31,12 +31,13 @@ from simkit.polls import compare  # noqa: E402
 
 def _timed(function, spent: dict, key: str, one_worker, kind=None):
     """``function`` with its CPU seconds added to ``spent[key]`` and its calls counted; ``one_worker`` rewrites
-    its arguments so that it runs on one worker; ``kind(args)``, when given, names a sub-key of
+    its positional and keyword arguments (returns both) so that it runs on one worker; ``kind(args)``, when given, names a sub-key of
     ``spent[f"{key}_by_kind"]`` that gets the seconds and the calls too."""
     def wrapper(*args, **kwargs):
         start = time.process_time()
         try:
-            return function(*one_worker(args, kwargs))
+            args, kwargs = one_worker(args, kwargs)
+            return function(*args, **kwargs)
         finally:
             seconds = time.process_time() - start
             spent[key] += seconds
@@ -50,21 +51,23 @@ def _timed(function, spent: dict, key: str, one_worker, kind=None):
 
 def _design_kind(args) -> str:
     """How a poll draw samples (``draw_replicates(votes, replicates, registered, design, ...)``): its selection,
-    its approach mode, and whether answers are thinned by a response rate below 1 and split by misreporting."""
+    its approach mode, whether answers are thinned by a response rate below 1 and split by misreporting, and its
+    estimator (a raw estimate's answers are drawn on the stations' sums)."""
     design = args[3]
     answered = "every voter answers" if design.response_rate == 1.0 else "thinned"
     honest = "honest" if design.misreport is None else "misreport split"
-    return f"{design.selection} {design.respondents}, {answered}, {honest}"
+    return f"{design.selection} {design.respondents}, {answered}, {honest}, {design.estimator}"
 
 
 def phases(config: Path, replicates: int | None) -> dict:
     """CPU seconds of each phase of ``compare_config(config)`` (see the module docstring)."""
     spent = {"worlds": 0.0, "worlds_calls": 0, "draws": 0.0, "draws_calls": 0}
-    # world_votes(run, point, scenario, workers, progress); draw_replicates(votes, ..., region_index, workers)
-    compare.world_votes = _timed(compare.world_votes, spent, "worlds",
-                                 lambda args, kwargs: (*args[:3], 1, args[4] if len(args) > 4 else kwargs.get("progress")))
-    compare.draw_replicates = _timed(compare.draw_replicates, spent, "draws", lambda args, kwargs: (*args[:7], 1),
-                                     _design_kind)
+    # world_votes(run, point, scenario, workers, progress); draw_replicates(votes, ..., region_index, workers, *,
+    # pooled)
+    compare.world_votes = _timed(compare.world_votes, spent, "worlds", lambda args, kwargs: (
+        (*args[:3], 1, args[4] if len(args) > 4 else kwargs.get("progress")), {}))
+    compare.draw_replicates = _timed(compare.draw_replicates, spent, "draws", lambda args, kwargs: (
+        (*args[:7], 1), {name: value for name, value in kwargs.items() if name != "workers"}), _design_kind)
     cfg = simkit.load_config(config)
     spent["imports_and_config"] = time.process_time() - STARTED
     start = time.process_time()
