@@ -8,7 +8,7 @@ from scipy import stats
 
 from simkit.model.exit_poll import PollDesign, allocate_by_region, certain_stations
 from simkit.polls.compare import SimulatedElections, draw_polls, draw_polls_reference
-from simkit.polls.compiled_draws import CHUNK_REPLICATES, MIN_PARALLEL_WORK, draw_replicates, strata
+from simkit.polls.compiled_draws import CHUNK_REPLICATES, MIN_PARALLEL_WORK, ONE_BY_ONE_MAX, draw_replicates, strata
 
 from exit_poll_helpers import synthetic_election
 
@@ -47,6 +47,21 @@ def test_approached_voters_are_hypergeometric(good, bad, approached):
     assert (reported == responders).all()
     pmf = stats.hypergeom.pmf(np.arange(approached + 1), good + bad, good, approached)
     assert _chi2_p(responders[:, 0, 0], pmf) > ALPHA
+
+
+def test_few_approached_voters_are_multivariate_hypergeometric():
+    """Up to ONE_BY_ONE_MAX voters are approached one by one: each option's count is hypergeometric against the
+    rest, and the counts sum to those approached."""
+    replicates, counts, approached = 4000, np.array([9, 25, 6]), ONE_BY_ONE_MAX
+    assert approached < counts.sum()
+    votes = np.broadcast_to(counts, (replicates, 1, 3)).copy()
+    design = PollDesign(n_stations=1, valid=np.ones(3, bool), respondents="fixed", per_station=approached)
+    _, _, _, responders, _ = draw_replicates(votes, np.arange(replicates), np.array([counts.sum()]), design, seed=6,
+                                             poll_index=0)
+    assert (responders.sum(axis=-1) == approached).all()
+    for option, good in enumerate(counts):
+        pmf = stats.hypergeom.pmf(np.arange(approached + 1), counts.sum(), good, approached)
+        assert _chi2_p(responders[:, 0, option], pmf) > ALPHA
 
 
 @pytest.mark.parametrize("mode, rate", [("fixed", 0.6), ("whole_flow", 0.6)])

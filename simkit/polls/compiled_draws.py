@@ -14,7 +14,8 @@ drawn, in which chunk or on how many threads):
    total``);
 2. **approached** voters: ``min(per_station, voters)``, every ``k``-th from a uniform start, or all of them;
    drawn without replacement from the station's ballots (read for all the sampled stations of a replicate first,
-   so that their cache misses overlap) as sequential hypergeometric counts
+   so that their cache misses overlap): up to :data:`ONE_BY_ONE_MAX` one by one, each uniform among the voters
+   not yet approached, else as sequential hypergeometric counts
    (:func:`simkit.model.samplers.hypergeometric_sample`);
 3. **responders**: binomial thinning of each option's approached voters by its response probability (when
    every option has the same probability ``p`` and voters are sampled, the number who answer is drawn first,
@@ -48,6 +49,9 @@ MODES = ("fixed", "every_kth", "whole_flow")
 EVERY_ONE, COMMON, BY_OPTION = 0, 1, 2
 #: replicates per chunk handed to a worker thread (part of no stream: results do not depend on it)
 CHUNK_REPLICATES = 64
+#: approached voters up to which a station's are drawn one by one (a uniform each), not as K − 1 hypergeometric
+#: counts (each costs some ten uniforms: its mode's probability and a search from it)
+ONE_BY_ONE_MAX = 24
 #: sampled station-replicates below which threads cost more than they save
 MIN_PARALLEL_WORK = 20_000
 
@@ -165,7 +169,7 @@ def _sample_stations(state, strata_arrays, pps, order, cumulative, stations_out,
 def _approach(state, station_votes, mode, per_station, every_kth, probability, thin_first, log_factorials,
               approached):
     """One sampled station's approached voters: ``station_votes`` (K,) ballots by option in, ``approached`` (K,)
-    int64 out, drawn without replacement (sequential hypergeometric counts). With ``thin_first`` the number who
+    int64 out, drawn without replacement (one by one for a few, else sequential hypergeometric counts). With ``thin_first`` the number who
     answer at the :data:`COMMON` probability ``probability[0]`` is drawn before the approach, and ``approached``
     holds those who answer. Returns ``(voters, state)``."""
     n_options = station_votes.shape[0]
@@ -184,6 +188,16 @@ def _approach(state, station_votes, mode, per_station, every_kth, probability, t
     if draws == voters:
         for option in range(n_options):
             approached[option] = station_votes[option]
+    elif draws <= ONE_BY_ONE_MAX:  # voter by voter, each uniform among those not yet approached
+        for option in range(n_options):
+            approached[option] = 0
+        for taken in range(draws):
+            pick, state = _uniform_below(state, voters - taken)
+            option = 0
+            while pick >= station_votes[option] - approached[option]:
+                pick -= station_votes[option] - approached[option]
+                option += 1
+            approached[option] += 1
     else:
         remaining_total, remaining_draws = voters, draws
         for option in range(n_options - 1):
