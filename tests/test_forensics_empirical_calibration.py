@@ -66,8 +66,8 @@ def test_an_election_that_is_a_control_is_read_without_itself_and_its_country():
 
 
 def test_counts_are_read_per_station_and_scale_free_statistics_as_they_are():
-    assert effect("klimek_ml", 120.0, 20.0, 10.0, 1000) == (0.1, 0.01)
     assert effect("integer_percent", 50.0, 0.0, 25.0, 500) == (0.1, 0.05)
+    assert effect("klimek_ml", 0.02, 0.01, 0.001, 1000) == (0.01, 0.001)  # a fraction of stations
     assert effect("correlation", 0.2, 0.1, 0.01, 1000) == (pytest.approx(0.1), 0.01)
 
 
