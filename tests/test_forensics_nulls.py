@@ -112,7 +112,8 @@ def test_simulated_elections_keep_counts_exact():
 def test_every_test_reports_the_statistic_its_null_is_made_of(null):
     """Under each kind of null, each test (all of the registry) reports the value of its statistic function on
     the same data: the one its null is the law of, computed on every simulated draw (``statistic``; under the
-    textbook null ``integer_percent``'s named ``textbook_statistic``, the integer-station count). The ``flat``
+    textbook null a module's named ``textbook_statistic``: ``integer_percent``'s integer-station count,
+    ``klimek_ml``'s grid likelihood ratio). The ``flat``
     null draws the same statistic functions as ``simulated`` (only the honest model differs)."""
     e = election(honest_dataset(600, seed=11))
     results = run_each(e, list(TESTS), null, 9, 5, tolerate=False)
