@@ -275,6 +275,8 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     result = {name: value for name, value in figures.items() if name != "likelihood_ratio"}
     if fit_warnings:  # recorded, not printed
         result["warnings"] = fit_warnings
+    result["statistic_is"] = ("likelihood ratio of the grid fit" if null == "textbook"
+                              else "f_e of the extreme-fraud-only fit")
     observed = figures["likelihood_ratio"] if null == "textbook" else statistic(e)
     p_value, reference = null_for(null, lambda: LawNull(stats.chi2(4)), null_statistics).p_value(observed,
                                                                                                  ALTERNATIVE)
