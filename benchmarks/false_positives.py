@@ -40,7 +40,7 @@ import sys
 import time
 
 from simkit.forensics import alternative, calibration, election, parse_tests, run_each
-from simkit.forensics.empirical import Control, calibrated_p, effect, fit_tau
+from simkit.forensics.empirical import Control, calibrated_reading, effect, fit_tau
 from simkit.forensics.core import ALPHA, NULLS, holm
 from simkit.forensics.registry import honest_model
 from simkit.electorate.returns import load_returns
@@ -129,16 +129,15 @@ def panel_controls(rows: dict, tests: list[str]) -> dict[str, Control]:
 
 def held_out_rows(rows: dict, empirical_tests: frozenset[str], controls: dict[str, Control]) -> dict:
     """``rows`` with each empirical test's p-value read against the controls, held out as the library reads it
-    (:func:`simkit.forensics.empirical.calibrated_p`): ``p_value`` becomes the empirical one, ``monte_carlo_p``
-    keeps the Monte Carlo one."""
+    (:func:`simkit.forensics.empirical.calibrated_reading`, as :mod:`simkit.forensics` reads a result):
+    ``p_value`` becomes the empirical one, ``monte_carlo_p`` keeps the Monte Carlo one."""
     out = {}
     for name, row in rows.items():
         results = {}
         for test, r in row["results"].items():
-            reading = None
-            if r and test in empirical_tests and r.get("null_sd") is not None:
-                d, s = effect(test, r["statistic"], r["null_mean"], r["null_sd"], row["stations"])
-                reading = calibrated_p(test, d, s, controls, row["fingerprint"], alternative(test))
+            reading = None if not r or test not in empirical_tests else calibrated_reading(
+                test, r["statistic"], r.get("null_mean"), r.get("null_sd"), row["stations"], controls, row["fingerprint"],
+                alternative(test))
             results[test] = r if reading is None else {**r, "monte_carlo_p": r["p_value"],
                                                        "p_value": reading["empirical_p"], **reading}
         out[name] = {**row, "results": results}

@@ -14,7 +14,8 @@ from simkit.electorate.returns import load_returns
 from simkit.forensics import election, family_p_value, holm_alarms, is_calibrated
 from simkit.forensics.calibration import controls, data_fingerprint
 from simkit.forensics.core import TestResult
-from simkit.forensics.empirical import Control, calibrated_p, effect, empirical_p, fit_tau, held_out
+from simkit.forensics.empirical import (Control, calibrated_p, calibrated_reading, effect, empirical_p, fit_tau,
+                                       held_out)
 
 
 def test_with_no_null_spread_the_p_value_is_students_t_of_d_over_the_controls_rms():
@@ -65,9 +66,20 @@ def test_an_election_that_is_a_control_is_read_without_itself_and_its_country():
     assert calibrated_p("t", 0.5, 0.0, {"es": controls["es"]}, "es", "greater") is None
 
 
+def test_a_reading_from_the_null_s_moments_is_the_calibrated_p_of_their_effect():
+    """The one reading the library and the panel script share: from (statistic, null mean, null SD), the
+    held-out calibrated p of :func:`effect`'s (d, s); nothing when the null's moments are unknown."""
+    controls = {"es": Control("Spain", "spain", {"integer_percent": (0.01, 0.001)}),
+                "mx": Control("Mexico", "mexico", {"integer_percent": (-0.02, 0.002)})}
+    reading = calibrated_reading("integer_percent", 60.0, 40.0, 2.0, 1000, controls, "new", "greater")
+    assert reading == calibrated_p("integer_percent", 0.02, 0.002, controls, "new", "greater")
+    assert calibrated_reading("integer_percent", 60.0, None, 2.0, 1000, controls, "new", "greater") is None
+    assert calibrated_reading("integer_percent", 60.0, 40.0, None, 1000, controls, "new", "greater") is None
+
+
 def test_counts_are_read_per_station_and_scale_free_statistics_as_they_are():
-    assert effect("klimek_ml", 120.0, 20.0, 10.0, 1000) == (0.1, 0.01)
     assert effect("integer_percent", 50.0, 0.0, 25.0, 500) == (0.1, 0.05)
+    assert effect("klimek_ml", 0.02, 0.01, 0.001, 1000) == (0.01, 0.001)  # a fraction of stations
     assert effect("correlation", 0.2, 0.1, 0.01, 1000) == (pytest.approx(0.1), 0.01)
 
 

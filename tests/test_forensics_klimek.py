@@ -138,3 +138,24 @@ def test_distance_fit_intervals_cover_planted_fractions_in_most_replicates():
             covered[name] += x[f"{name}_low"] <= value <= x[f"{name}_high"]
     print(covered)
     assert all(count >= 4 for count in covered.values()), covered
+
+
+def test_extreme_fit_recovers_planted_extreme_fraud_and_finds_none_in_honest_returns(stuffed, honest):
+    """The simulated-null statistic (f_e of the extreme-fraud-only fit): the planted share within 4 binomial
+    standard errors of 20,000 stations, and on honest returns (no station in the extreme component) at most
+    four stations' worth."""
+    se = np.sqrt(PLANTED_EXTREME * (1 - PLANTED_EXTREME) / stuffed.n)
+    assert klimek_ml.statistic(stuffed) == pytest.approx(PLANTED_EXTREME, abs=4 * se)
+    assert klimek_ml.statistic(honest) <= 4 / honest.n
+
+
+def test_extreme_densities_are_those_of_the_full_fit(stuffed):
+    """Skipping the incremental densities leaves the honest and extreme ones the same to the bit."""
+    group = np.zeros(stuffed.n, np.int64)
+    stage = klimek.first_stage(stuffed.turnout, stuffed.leader_share)
+    full = klimek_ml.component_densities(stuffed.turnout, stuffed.leader_share, stage, group)
+    extreme_only = klimek_ml.component_densities(stuffed.turnout, stuffed.leader_share, stage, group,
+                                                 incremental_fraud=False)
+    assert extreme_only[1].size == 0
+    np.testing.assert_array_equal(full[0], extreme_only[0])
+    np.testing.assert_array_equal(full[2], extreme_only[2])

@@ -110,10 +110,9 @@ def _empirically(result: TestResult, stations: int, control_elections: dict, fin
     ``calibrated (empirical, k clean elections)`` (``uncalibrated (...)`` when its held-out size is above
     nominal). ``uncalibrated`` when no control measured it or the null's spread is unknown."""
     x = result.extra
-    reading = None
-    if x.get("simulated_mean") is not None and x.get("simulated_sd") is not None:
-        d, s = empirical.effect(result.test, result.statistic, x["simulated_mean"], x["simulated_sd"], stations)
-        reading = empirical.calibrated_p(result.test, d, s, control_elections, fingerprint, alternative(result.test))
+    reading = empirical.calibrated_reading(result.test, result.statistic, x.get("simulated_mean"),
+                                           x.get("simulated_sd"), stations, control_elections, fingerprint,
+                                           alternative(result.test))
     if reading is None:
         return replace(result, extra={**x, "calibration": "uncalibrated"})
     status = (f"{'uncalibrated' if flagged else 'calibrated'} (empirical, {reading['empirical_k']} clean "

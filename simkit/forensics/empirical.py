@@ -6,11 +6,10 @@ the fitted honest model to a clean election shows as a large null z. The model o
 
 - the honest model's **error** on an election, ``d = observed statistic - null mean`` (mean of the simulated
   null's draws), in the statistic's own units, and ``s``, the SD of those draws (:func:`effect`). The statistics
-  are scale-free (a mean digit, a share, a skewness, a dip, a correlation, a slope), so ``d`` transfers across
-  election sizes, except two that grow with the number of stations, read per station of the election:
-  ``klimek_ml`` (a likelihood ratio: ``d`` and ``s`` are per station, half the mean gain in log-likelihood) and
-  ``integer_percent`` (an excess count of integer stations: ``d`` and ``s`` are excess integer stations per
-  station) (:data:`PER_STATION`);
+  are scale-free (a mean digit, a share, a skewness, a dip, a correlation, a slope, ``klimek_ml``'s fraction
+  of stations in extreme fraud), so ``d`` transfers across election sizes, except one that grows with the
+  number of stations, read per station of the election: ``integer_percent`` (an excess count of integer
+  stations: ``d`` and ``s`` are excess integer stations per station) (:data:`PER_STATION`);
 - on a clean **control** election ``c``: ``d_c ~ N(0, tau_t^2 + s_c^2)``. No bias is fitted (``mu = 0``): with five
   controls a fitted mean would eat a degree of freedom, and the clean errors take both signs;
 - ``tau_t^2`` by maximum likelihood over the ``k`` controls (:func:`fit_tau`; at ``s_c = 0`` it is the mean of
@@ -35,7 +34,7 @@ import numpy as np
 from scipy import optimize, special
 
 #: tests whose statistic grows with the number of stations: ``d`` and ``s`` are divided by it
-PER_STATION = frozenset({"klimek_ml", "integer_percent"})
+PER_STATION = frozenset({"integer_percent"})
 
 
 @dataclass(frozen=True)
@@ -116,3 +115,15 @@ def calibrated_p(test: str, d: float, s: float, controls: Mapping[str, Control],
     p, tau, k = empirical_p(d, s, [e[0] for e in errors], [e[1] for e in errors], alternative)
     return {"empirical_p": p, "empirical_tau": tau, "empirical_k": k, "empirical_d": d, "empirical_s": s,
             "empirical_controls": [controls[key].election for key in used]}
+
+
+def calibrated_reading(test: str, statistic: float, null_mean: float | None, null_sd: float | None, stations: int,
+                       controls: Mapping[str, Control], fingerprint: str, alternative: str) -> dict | None:
+    """:func:`calibrated_p` of a test's ``statistic`` on an election of ``stations`` stations and data
+    ``fingerprint``, from its simulated null's mean and SD (:func:`effect`); None when either is unknown or no
+    held-out control measured the test. The one reading of the library (:mod:`simkit.forensics`) and of the
+    panel's measurement (``benchmarks/false_positives.py``)."""
+    if null_mean is None or null_sd is None:
+        return None
+    d, s = effect(test, statistic, null_mean, null_sd, stations)
+    return calibrated_p(test, d, s, controls, fingerprint, alternative)

@@ -16,7 +16,8 @@ DETECTS = {
     "sobyanin": "extra voters going to the leader beyond his share (stuffing, coerced turnout)",
     "fingerprint": "descriptive: the smear toward 100% turnout and 100% for the leader that stuffing leaves",
     "klimek": "incremental and extreme ballot stuffing (Klimek's model, fit by histogram distance)",
-    "klimek_ml": "incremental and extreme ballot stuffing (Klimek's model, fit by likelihood)",
+    "klimek_ml": "extreme ballot stuffing, stations pushed to near 100% turnout and 100% for the leader (Klimek's "
+                 "model, fit by likelihood; under the textbook null incremental stuffing too)",
     "integer_percent": "protocols written to whole-percent turnout or leader share (fabricated results)",
     "spikes": "leader shares written to round fractions (fabricated results)",
     "shpilkin": "leader votes added at high-turnout stations (stuffing, rewritten protocols)",
