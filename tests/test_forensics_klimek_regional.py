@@ -136,3 +136,19 @@ def test_cli_table_shows_the_fits_disagreement():
                "stations_excluded": {}}
     table = format_table([result], summary)
     assert "fits disagree on f_incremental: distance 0.18 [0.15, 0.21], likelihood 0.31 [0.29, 0.33]" in table
+
+
+def test_cli_table_says_what_klimek_ml_statistic_is():
+    """Under a simulated null klimek_ml's statistic (the extreme-only f_e) differs from the joint fit's f_e
+    printed below it: the table names it."""
+    from simkit.cli.forensics import format_table
+    from simkit.forensics.core import TestResult
+
+    figures = {f"{name}{end}": 0.1 for name in ("f_incremental", "f_extreme", "alpha") for end in ("", "_low", "_high")}
+    result = TestResult(test="klimek_ml", statistic=0.02, reference=0.01, p_value=0.025, null="simulated",
+                        verdict="anomaly", extra={**figures, "statistic_is": "f_e of the extreme-fraud-only fit"})
+    summary = {"source": "x.csv", "stations_used": 10, "leader": "a", "null": "simulated", "draws": 39,
+               "stations_excluded": {}}
+    lines = format_table([result], summary).splitlines()
+    named = [i for i, line in enumerate(lines) if "statistic: f_e of the extreme-fraud-only fit" in line]
+    assert named and lines[named[0] + 1].strip().startswith("f_i 0.100")

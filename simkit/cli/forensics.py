@@ -210,6 +210,8 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
                          f"(mean {r.extra['null_mean']:.0f}, sd {r.extra['null_sd']:.0f})")
         if r.test in ("klimek", "klimek_ml") and ran(r):
             x = r.extra
+            if "statistic_is" in x:
+                lines.append(f"{'':<16} statistic: {x['statistic_is']}; the joint fit's estimates:")
             lines.append(f"{'':<16} f_i {x['f_incremental']:.3f} [{x['f_incremental_low']:.3f}, "
                          f"{x['f_incremental_high']:.3f}], f_e {x['f_extreme']:.4f} [{x['f_extreme_low']:.4f}, "
                          f"{x['f_extreme_high']:.4f}], alpha {x['alpha']:.2f} [{x['alpha_low']:.2f}, "
