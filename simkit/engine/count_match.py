@@ -195,7 +195,9 @@ def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 
     if not matched:
         return cfg, ""
     order = [scenario.name for scenario in matched]
-    unsolved = [scenario.name for scenario in _unsolved(cfg, kernel)]
+    # more manipulations take more solver iterations: their chains start first, so that no long chain is left
+    # to run alone at the end
+    unsolved = [scenario.name for scenario in sorted(_unsolved(cfg, kernel), key=lambda s: -len(s.manipulations))]
     points = cfg.sweep_points()
     work = stations * PILOT_REPLICATES * len(points) * len(unsolved) if len(unsolved) > 1 else 0
     where, workers = choose(None, work, PARALLEL_MIN_PILOT_DRAWS)
