@@ -151,3 +151,21 @@ def test_scenarios_solved_on_two_processes_equal_the_serial_solution(monkeypatch
                                          "manipulation": [{**cfg.raw()["manipulation"][0], "compliance": 1.0}]})
     with pytest.raises(InputError, match=r"scenario\.coercion\.match_observed: the official turnout"):
         count_match.resolve(unreachable, engine.simulate, "numba", stations=60)
+
+
+def test_a_scenario_that_the_sweep_does_not_touch_is_solved_once(monkeypatch):
+    """The honest scenario's pilots draw the same elections at every sweep point of the coercion share: it is
+    solved at the first point and keeps that solution (the one a warm-started solve would return), while the
+    coercion scenario is solved at each point; the record equals a solve of every point."""
+    from simkit.engine import count_match
+    from simkit.engine import run as engine
+
+    cfg = matched_config(0.1)
+    cfg = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 0.2]}})
+    solved, solve = [], count_match.solve
+    monkeypatch.setattr(count_match, "solve", lambda c, name, *a: solved.append(name) or solve(c, name, *a))
+    _, record = count_match.resolve(cfg, engine.simulate, "numba", stations=60)
+    assert solved.count("honest") == 1 and solved.count("coercion") == 2
+    monkeypatch.setattr(count_match, "_pilot_key", lambda *a: object())  # every point differs: each is solved
+    assert count_match.resolve(cfg, engine.simulate, "numba", stations=60)[1] == record
+

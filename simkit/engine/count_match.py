@@ -228,10 +228,17 @@ def _solve_chain(job: tuple, name: str) -> tuple[list[tuple[dict, dict]], tuple[
     """Scenario ``name`` solved (:func:`solve`) at each sweep point's config of ``job`` (the configs, seed,
     ``simulate``, kernel, source) in order, each point warm-started from the last one's solution: its
     (honest parameters, figures reached) per point, and None, or, at the first point it cannot match, the
-    solutions before it and (that point's index, the error)."""
+    solutions before it and (that point's index, the error). A point whose pilots draw what the last point's
+    drew (:func:`_pilot_key`: the sweep does not touch the scenario) keeps the last point's solution, which
+    :func:`solve` warm-started from it would return after one pilot."""
     at_points, seed, simulate, kernel, source = job
     solved: list[tuple[dict, dict]] = []
+    previous = None
     for index, at_point in enumerate(at_points):
+        drawn_from, previous = previous, _pilot_key(at_point, name)
+        if previous == drawn_from:  # the point's pilots would be the last point's: its solution stands
+            solved.append(solved[-1])
+            continue
         try:
             single, achieved = solve(at_point, name, seed, simulate, kernel, source,
                                      solved[-1][0] if solved else None)
@@ -239,3 +246,14 @@ def _solve_chain(job: tuple, name: str) -> tuple[list[tuple[dict, dict]], tuple[
             return solved, (index, error)
         solved.append((_honest_parameters(single), achieved))
     return solved, None
+
+
+def _pilot_key(cfg, name: str) -> str:
+    """What the pilots of scenario ``name`` draw from in ``cfg`` (one sweep point's config): the config of
+    :func:`_only`, the manipulation blocks that the scenario does not apply reduced to their names (the engine
+    reads only the scenario's own blocks; their positions, which key the streams, are kept)."""
+    scenario = next(s for s in cfg.scenarios() if s.name == name)
+    raw = _only(cfg, scenario).raw()
+    raw["manipulation"] = [block if block["name"] in scenario.manipulations else {"name": block["name"]}
+                           for block in raw.get("manipulation", [])]
+    return json.dumps(raw, sort_keys=True, default=str)
