@@ -100,3 +100,31 @@ def test_an_election_that_sweep_points_share_is_tested_once(monkeypatch):
     assert len(calls) == 2 * (1 + 2)  # replicates x (honest once + stuffing at each point)
     honest = [row["rejection_rate"] for row in rows if row["mechanism"] == "none"]
     assert len(honest) == 2 and honest[0] == honest[1]
+
+
+def test_the_table_does_not_depend_on_the_workers(monkeypatch):
+    """Each election is one task seeded by its replicate alone: in this process or on two worker processes (the
+    threshold lowered so that this small run starts them), the same table, bit for bit."""
+    from simkit.forensics import calibrate
+
+    raw = stuffing_config(replicates=3)
+    raw["sweep"] = {"manipulation.stuff.f_incremental": [0.2, 0.6]}
+    cfg = parse_config(tomli_w.dumps(raw))
+    arguments = dict(tests=["correlation", "zero_five", "integer_percent"], draws=9, seed=5)
+    serial = calibration_table(cfg, **arguments, workers=1)
+    monkeypatch.setattr(calibrate, "PARALLEL_MIN_STATION_DRAWS", 0)
+    monkeypatch.setattr(calibrate, "KeyedPool", spy := _PoolSpy(calibrate.KeyedPool))
+    assert calibration_table(cfg, **arguments, workers=2) == serial
+    assert spy.where == ["processes"]
+    assert len(serial) == 2 * 2 * 2 * 3  # sweep points x scenarios x nulls x tests
+
+
+class _PoolSpy:
+    """A stand-in for KeyedPool that records where each pool ran."""
+
+    def __init__(self, pool):
+        self.pool, self.where = pool, []
+
+    def __call__(self, task, state, where, workers=1):
+        self.where.append(where)
+        return self.pool(task, state, where, workers)

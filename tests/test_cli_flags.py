@@ -326,8 +326,10 @@ def test_calibrate_shows_a_bar_over_its_replicates_on_a_terminal_unless_quiet(tm
     assert main(["calibrate", str(config), "--tests", "zero_five", "--null", "textbook", "--json",
                  "--sweep", "turnout.dispersion=0.3,0.6", *flags]) == 0
     assert [row["n"] for row in json.loads(capsys.readouterr().out)["rows"]] == [3, 3]
-    # the tests' bar counts 3 tasks (one per replicate and scenario, each over both sweep points)
+    # the simulation's bar counts 3 replicates, the tests' bar 6 elections (the swept dispersion changes the
+    # honest election: one per replicate and sweep point)
     assert ("3/3" in err.getvalue()) is shown, err.getvalue()
+    assert ("6/6" in err.getvalue()) is shown, err.getvalue()
 
 
 def test_report_takes_the_overrides_and_blames_them(tmp_path, config, capsys):

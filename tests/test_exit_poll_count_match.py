@@ -129,3 +129,43 @@ def test_dask_run_of_a_count_matched_config_equals_simulate(tmp_path):
                                 client=client, quiet=True).load()
     xr.testing.assert_identical(result.drop_attrs(), expected.drop_attrs())
     assert result.attrs["simkit_config"] == expected.attrs["simkit_config"]
+
+
+def test_scenarios_solved_on_two_processes_equal_the_serial_solution(monkeypatch):
+    """Each scenario's chain of sweep points is solved from the config alone: on two worker processes (the
+    threshold lowered so that this small config starts them) the resolved config and its record are the serial
+    ones, and an unreachable figure at the second sweep point raises its error from a worker."""
+    from simkit.engine import count_match
+    from simkit.engine import run as engine
+
+    cfg = matched_config(0.1)
+    cfg = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 0.2]}})
+    serial = count_match.resolve(cfg, engine.simulate, "numba", stations=60)
+    monkeypatch.setattr(count_match, "PARALLEL_MIN_PILOT_DRAWS", 0)
+    where = []
+    monkeypatch.setattr(count_match, "choose", lambda *a: where.append(engine.choose(*a)) or where[-1])
+    parallel = count_match.resolve(cfg, engine.simulate, "numba", stations=60)
+    assert where[0][0] == "processes"
+    assert parallel[1] == serial[1] and parallel[0].to_toml() == serial[0].to_toml()
+    unreachable = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 1.0]},
+                                         "manipulation": [{**cfg.raw()["manipulation"][0], "compliance": 1.0}]})
+    with pytest.raises(InputError, match=r"scenario\.coercion\.match_observed: the official turnout"):
+        count_match.resolve(unreachable, engine.simulate, "numba", stations=60)
+
+
+def test_a_scenario_that_the_sweep_does_not_touch_is_solved_once(monkeypatch):
+    """The honest scenario's pilots draw the same elections at every sweep point of the coercion share: it is
+    solved at the first point and keeps that solution (the one a warm-started solve would return), while the
+    coercion scenario is solved at each point; the record equals a solve of every point."""
+    from simkit.engine import count_match
+    from simkit.engine import run as engine
+
+    cfg = matched_config(0.1)
+    cfg = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 0.2]}})
+    solved, solve = [], count_match.solve
+    monkeypatch.setattr(count_match, "solve", lambda c, name, *a: solved.append(name) or solve(c, name, *a))
+    _, record = count_match.resolve(cfg, engine.simulate, "numba", stations=60)
+    assert solved.count("honest") == 1 and solved.count("coercion") == 2
+    monkeypatch.setattr(count_match, "_pilot_key", lambda *a: object())  # every point differs: each is solved
+    assert count_match.resolve(cfg, engine.simulate, "numba", stations=60)[1] == record
+

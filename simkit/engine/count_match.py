@@ -33,6 +33,7 @@ import xarray as xr
 from scipy.special import expit, logit
 
 from simkit import schema
+from simkit.engine.parallel import KeyedPool, choose
 from simkit.errors import InputError
 
 #: the largest difference, in points, between a matched count and an official figure
@@ -40,6 +41,9 @@ TOLERANCE = 0.1
 #: pilot replicates per solver iteration
 PILOT_REPLICATES = 16
 MAX_ITERATIONS = 12
+#: below this many station-draws of pilots (stations × pilot replicates × sweep points × scenarios to solve)
+#: the scenarios are solved one after another in this process: starting workers would cost more than it saves
+PARALLEL_MIN_PILOT_DRAWS = 2_000_000
 #: honest turnout means and shares stay inside (FLOOR, 1 - FLOOR)
 FLOOR = 1e-4
 
@@ -170,7 +174,7 @@ def solve(cfg, scenario_name: str, seed: int, simulate, kernel: str, source: str
                      f"closer than {100 * achieved[worst]:.2f}%")
 
 
-def resolve(cfg, simulate, kernel: str, source: str = "config"):
+def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 0):
     """``cfg`` with every count-matched scenario's honest parameters solved (pilots drawn by ``simulate`` with
     ``kernel``, as in :func:`solve`) (``solved_honest``: one table
     of dotted assignments per sweep point, C order), and the record of the solution as JSON text
@@ -180,22 +184,33 @@ def resolve(cfg, simulate, kernel: str, source: str = "config"):
     percent; None for a solution the config already gave). The run's ``[run] seed`` seeds the pilot, drawn
     with the run's ``kernel`` (so that its replicates are the run's first ones).
     ``solved_for`` (:func:`fingerprint`) marks each solution with the config it was solved for: a stale one
-    (seed, sweep, observed figures, honest model or kernel changed since) is solved again."""
+    (seed, sweep, observed figures, honest model or kernel changed since) is solved again.
+
+    Each scenario's sweep points are solved in order (:func:`_solve_chain`, each warm-started from the last);
+    the scenarios' chains are independent, and run on every core (:mod:`simkit.engine.parallel`) when their
+    pilots draw at least :data:`PARALLEL_MIN_PILOT_DRAWS` station-draws on ``stations`` stations: the
+    solution is the same. A scenario that cannot be matched raises the error of the first sweep point, then the
+    first scenario, that fails."""
     matched = [scenario for scenario in cfg.scenarios() if scenario.match_observed]
     if not matched:
         return cfg, ""
-    unsolved = {scenario.name for scenario in _unsolved(cfg, kernel)}
+    order = [scenario.name for scenario in matched]
+    # more manipulations take more solver iterations: their chains start first, so that no long chain is left
+    # to run alone at the end
+    unsolved = [scenario.name for scenario in sorted(_unsolved(cfg, kernel), key=lambda s: -len(s.manipulations))]
     points = cfg.sweep_points()
-    solutions = {scenario.name: [] if scenario.name in unsolved else list(scenario.solved_honest)
-                 for scenario in matched}
-    pilots: dict[tuple[str, int], dict] = {}
-    for index, point in enumerate(points):
-        at_point = cfg.at(point)
-        for name in sorted(unsolved, key=[s.name for s in matched].index):
-            warm = solutions[name][-1] if solutions[name] else None
-            single, achieved = solve(at_point, name, cfg.run.seed, simulate, kernel, source, warm)
-            solutions[name].append(_honest_parameters(single))
-            pilots[name, index] = {key: 100 * value for key, value in achieved.items()}
+    work = stations * PILOT_REPLICATES * len(points) * len(unsolved) if len(unsolved) > 1 else 0
+    where, workers = choose(None, work, PARALLEL_MIN_PILOT_DRAWS)
+    job = ([cfg.at(point) for point in points], cfg.run.seed, simulate, kernel, source)
+    with KeyedPool(_solve_chain, job, where, workers) as pool:
+        chains = dict(zip(unsolved, pool.map(unsolved)))
+    failures = [(*failure, order.index(name)) for name, (_, failure) in chains.items() if failure is not None]
+    if failures:
+        raise min(failures, key=lambda failure: (failure[0], failure[2]))[1]
+    solutions = {scenario.name: [parameters for parameters, _ in chains[scenario.name][0]]
+                 if scenario.name in chains else list(scenario.solved_honest) for scenario in matched}
+    pilots = {(name, index): {key: 100 * value for key, value in achieved.items()}
+              for name, (solved, _) in chains.items() for index, (_, achieved) in enumerate(solved)}
     resolved = cfg.model_copy(update={"scenario": [
         scenario.model_copy(update={"solved_honest": solutions[scenario.name], "solved_for": fingerprint(cfg, kernel)})
         if scenario.match_observed
@@ -207,3 +222,38 @@ def resolve(cfg, simulate, kernel: str, source: str = "config"):
                           "pilot": pilots.get((scenario.name, index))}
                          for index, point in enumerate(points) for scenario in matched]}
     return resolved, json.dumps(record)
+
+
+def _solve_chain(job: tuple, name: str) -> tuple[list[tuple[dict, dict]], tuple[int, InputError] | None]:
+    """Scenario ``name`` solved (:func:`solve`) at each sweep point's config of ``job`` (the configs, seed,
+    ``simulate``, kernel, source) in order, each point warm-started from the last one's solution: its
+    (honest parameters, figures reached) per point, and None, or, at the first point it cannot match, the
+    solutions before it and (that point's index, the error). A point whose pilots draw what the last point's
+    drew (:func:`_pilot_key`: the sweep does not touch the scenario) keeps the last point's solution, which
+    :func:`solve` warm-started from it would return after one pilot."""
+    at_points, seed, simulate, kernel, source = job
+    solved: list[tuple[dict, dict]] = []
+    previous = None
+    for index, at_point in enumerate(at_points):
+        drawn_from, previous = previous, _pilot_key(at_point, name)
+        if previous == drawn_from:  # the point's pilots would be the last point's: its solution stands
+            solved.append(solved[-1])
+            continue
+        try:
+            single, achieved = solve(at_point, name, seed, simulate, kernel, source,
+                                     solved[-1][0] if solved else None)
+        except InputError as error:
+            return solved, (index, error)
+        solved.append((_honest_parameters(single), achieved))
+    return solved, None
+
+
+def _pilot_key(cfg, name: str) -> str:
+    """What the pilots of scenario ``name`` draw from in ``cfg`` (one sweep point's config): the config of
+    :func:`_only`, the manipulation blocks that the scenario does not apply reduced to their names (the engine
+    reads only the scenario's own blocks; their positions, which key the streams, are kept)."""
+    scenario = next(s for s in cfg.scenarios() if s.name == name)
+    raw = _only(cfg, scenario).raw()
+    raw["manipulation"] = [block if block["name"] in scenario.manipulations else {"name": block["name"]}
+                           for block in raw.get("manipulation", [])]
+    return json.dumps(raw, sort_keys=True, default=str)

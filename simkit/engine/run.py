@@ -230,8 +230,8 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
         raw = cfg.raw()
         raw["run"] = {**raw["run"], **updates}
         cfg = parse_config(tomli_w.dumps(raw), source="run options")  # validates the overridden values
-    cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source)
-    electorate = build_electorate(cfg.electorate)
+    electorate = build_electorate(cfg.electorate)  # the solution does not change the electorate
+    cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations)
     plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel, count_matched)
 

@@ -6,10 +6,13 @@ test's **power** against that mechanism at the config's strength (one row per sw
 (``textbook`` and ``simulated``) are run, so users see which null keeps its promise on elections shaped
 like theirs.
 
-The work is one function of one simulated election, :func:`replicate_rows` (every scenario × null × test
-of one replicate at one sweep point, with the forensic seed of that replicate), applied locally to a
-simulated Dataset or on a dask cluster through :func:`simkit.engine.distributed.map_replicates` (each task
-simulates its part from the config alone): the two give the same table. Verdicts are read and counted by the
+The work is one function of one election as the tests read it, :func:`election_verdicts` (every null × test,
+with the forensic seed of its replicate). Locally the simulation's distinct elections are found first
+(:func:`distinct_elections`: a scenario that the sweep does not touch is the same election at every sweep
+point) and each is tested once, one task per election on every core; on a dask cluster
+:func:`replicate_rows` tests one replicate at one sweep point through
+:func:`simkit.engine.distributed.map_replicates` (each task simulates its part from the config alone): the two
+give the same table. Verdicts are read and counted by the
 same machine as the power check on real data (:func:`simkit.forensics.election_rejections`,
 :func:`simkit.forensics.rejection_counts`; :mod:`simkit.forensics.power`); only the elections differ (here the
 engine's scenarios, there the honest model fitted to the data with planted mechanisms).
@@ -53,33 +56,43 @@ def _strength(cfg: Config, scenario: str, point: dict) -> str:
 
 #: one simulated election's verdicts in one group: ((flat sweep point, scenario, null), test -> rejected or None)
 Outcome = tuple[tuple[int, str, str], dict[str, bool | None]]
+#: an election the tests read, by the replicate whose forensic seed it is tested with and its :func:`_digest`
+ElectionKey = tuple[int, bytes]
+
+
+def published(ds: xr.Dataset, scenario: str, point: int, replicate: int, seed: int | None,
+              aggregate: str) -> Election:
+    """Scenario ``scenario`` of one simulated election ``ds`` (dims ``scenario``, ``station``, ``option``;
+    sweep point ``point``, replicate ``replicate``) as published under ``aggregate``
+    (:mod:`simkit.engine.aggregation`; a sample is drawn once per replicate and point, the same for every
+    scenario)."""
+    sample_rng = streams.generator(seed, replicate, streams.STATION_SAMPLE, point)
+    return election(aggregation.coarsen(ds.sel({schema.SCENARIO: scenario}), aggregate, sample_rng))
+
+
+def election_verdicts(tests: list[str] | None, nulls: tuple[str, ...], draws: int, seed: int | None,
+                      e: Election, replicate: int) -> dict[str, dict[str, bool | None]]:
+    """null -> :func:`simkit.forensics.election_rejections` (α = 0.05; None where a test cannot run) of the
+    election ``e`` under each of ``nulls``, with the forensic seed of replicate ``replicate``: a function of the
+    election and the replicate alone, so an election that two scenarios or sweep points share is tested once."""
+    return {null: election_rejections(e, tests or None, null=null, draws=draws, alpha=ALPHA,
+                                      seed=replicate_seed(seed, replicate)) for null in nulls}
 
 
 def replicate_rows(tests: list[str] | None, nulls: tuple[str, ...], draws: int, seed: int | None, aggregate: str,
-                   ds: xr.Dataset, point: int, replicate: int, scenarios: list[str] | None = None,
-                   memo: dict | None = None) -> list[Outcome]:
-    """Rejections (α = 0.05; None where a test cannot run) of every test under every null in every scenario
-    (or those named in ``scenarios``) of one simulated election ``ds`` (dims ``scenario``, ``station``,
-    ``option``; sweep point ``point``, replicate ``replicate``), as published under ``aggregate``
-    (:mod:`simkit.engine.aggregation`; a sample is drawn once per replicate and point, the same for every
-    scenario): one :data:`Outcome` per scenario and null, for :func:`simkit.forensics.rejection_counts`.
-
-    ``memo`` (a dict kept across the sweep points of one replicate): the rejections of an election already
-    tested, by its counts' digest and the null. A scenario that the swept parameters do not touch draws the
-    same election at every sweep point (the engine's streams do not depend on the point), and its tests, with
-    the replicate's seed, give the same rejections: they are run once."""
-    memo = {} if memo is None else memo
+                   ds: xr.Dataset, point: int, replicate: int) -> list[Outcome]:
+    """Rejections of every test under every null in every scenario of one simulated election ``ds`` (dims
+    ``scenario``, ``station``, ``option``; sweep point ``point``, replicate ``replicate``), as published under
+    ``aggregate`` (:func:`published`; :func:`election_verdicts`): one :data:`Outcome` per scenario and null, for
+    :func:`simkit.forensics.rejection_counts`. The task of a dask part (:func:`calibration_table`)."""
+    verdicts: dict[bytes, dict] = {}
     outcomes = []
-    for scenario in ds[schema.SCENARIO].values if scenarios is None else scenarios:
-        sample_rng = streams.generator(seed, replicate, streams.STATION_SAMPLE, point)
-        one = election(aggregation.coarsen(ds.sel({schema.SCENARIO: scenario}), aggregate, sample_rng))
+    for scenario in ds[schema.SCENARIO].values:
+        one = published(ds, str(scenario), point, replicate, seed, aggregate)
         digest = _digest(one)
-        for null in nulls:
-            key = (digest, null)
-            if key not in memo:
-                memo[key] = election_rejections(one, tests or None, null=null, draws=draws, alpha=ALPHA,
-                                                seed=replicate_seed(seed, replicate))
-            outcomes.append(((point, str(scenario), null), dict(memo[key])))
+        if digest not in verdicts:
+            verdicts[digest] = election_verdicts(tests, nulls, draws, seed, one, replicate)
+        outcomes.extend(((point, str(scenario), null), dict(verdicts[digest][null])) for null in nulls)
     return outcomes
 
 
@@ -104,49 +117,62 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
 
     ``ds``: a full-output simulation of ``cfg`` to use instead of simulating. ``cluster``: run on dask
     instead, with these keyword arguments of :func:`simkit.engine.distributed.map_replicates` (``client``,
-    ``scheduler`` or ``workers``, ``block_size``, ``quiet``). Else the replicates run on ``workers`` local
-    processes (default: every core; :mod:`simkit.engine.parallel`), each replicate's null in its worker: the
-    table does not depend on ``workers``; ``progress``: a bar (:func:`simkit.progress.progress_bar`) over the
-    simulation, then over the tasks tested (one per replicate and scenario, over its sweep points)."""
+    ``scheduler`` or ``workers``, ``block_size``, ``quiet``). Else the distinct elections of the simulation
+    (:func:`distinct_elections`: a scenario that the sweep does not touch draws the same election at every
+    sweep point, tested once) are tested on ``workers`` local processes (default: every core;
+    :mod:`simkit.engine.parallel`), one task per election, each with its replicate's forensic seed: the table
+    does not depend on ``workers``; ``progress``: a bar (:func:`simkit.progress.progress_bar`) over the
+    simulation, then over the elections tested."""
     seed = cfg.run.seed if seed is None else seed
     aggregation.parse(aggregate)  # fail before simulating
-    function = functools.partial(replicate_rows, tests, nulls, draws, seed, aggregate)
     if cluster is not None:
+        function = functools.partial(replicate_rows, tests, nulls, draws, seed, aggregate)
         outcomes = map_replicates(cfg, function, replicates=replicates, seed=seed, **cluster)
-    else:
-        if ds is None:
-            ds = simulate(cfg, replicates=replicates, seed=seed, keep="full", progress=progress)
-        shape = tuple(ds.sizes[dim] for dim in cfg.sweep)
-        scenarios = [str(s) for s in ds[schema.SCENARIO].values]
-        keys = [(replicate, scenario) for replicate in range(ds.sizes[schema.REPLICATE]) for scenario in scenarios]
-        points = int(np.prod(shape))
-        work = ds.sizes[schema.STATION] * len(nulls) * max(draws, 1) * points * len(keys)
-        where, workers = choose(workers, work if len(keys) > 1 else 0, PARALLEL_MIN_STATION_DRAWS)
-        with (KeyedPool(_replicate_rows, (function, ds, list(cfg.sweep), shape), where, workers) as pool,
-              progress_bar(len(keys), enabled=progress) as bar):
-            outcomes = []
-            for part in pool.map(keys):
-                outcomes.extend(part)
-                bar.update(1)
-        # the table's order: sweep point, then scenario, then null (rejection_counts keeps the order first seen)
-        order = {(point, scenario, null): i for i, (point, scenario, null) in enumerate(
-            (p, s, n) for p in range(points) for s in scenarios for n in nulls)}
-        outcomes.sort(key=lambda outcome: order[outcome[0]])
+        return _rates(cfg, outcomes, aggregate)
+    if ds is None:
+        ds = simulate(cfg, replicates=replicates, seed=seed, keep="full", progress=progress)
+    elections, where_tested = distinct_elections(ds, list(cfg.sweep), seed, aggregate)
+    keys = list(elections)
+    work = sum(e.n for e in elections.values()) * len(nulls) * max(draws, 1)
+    where, workers = choose(workers, work if len(keys) > 1 else 0, PARALLEL_MIN_STATION_DRAWS)
+    verdicts = {}
+    with (KeyedPool(_tested, (tests, nulls, draws, seed, elections), where, workers) as pool,
+          progress_bar(len(keys), enabled=progress) as bar):
+        for key, part in zip(keys, pool.map(keys)):
+            verdicts[key] = part
+            bar.update(1)
+    # the table's order: sweep point, then scenario, then null (rejection_counts keeps the order first seen)
+    outcomes = [((point, scenario, null), dict(verdicts[key][null]))
+                for (point, scenario, replicate), key in where_tested.items() for null in nulls]
     return _rates(cfg, outcomes, aggregate)
 
 
-def _replicate_rows(job: tuple, key: tuple[int, str]) -> list[Outcome]:
-    """:func:`replicate_rows` (bound in ``job``'s function) of replicate ``key[0]`` and scenario ``key[1]`` at
-    every sweep point of the simulation ``job[1]`` (sweep dims ``job[2]``, shape ``job[3]``), in one memo: an
-    election that two sweep points share is tested once."""
-    function, ds, sweep, shape = job
-    replicate, scenario = key
-    memo: dict = {}
-    outcomes = []
+def distinct_elections(ds: xr.Dataset, sweep: list[str], seed: int | None, aggregate: str
+                       ) -> tuple[dict[ElectionKey, Election], dict[tuple[int, str, int], ElectionKey]]:
+    """The elections that the tests of a full-output simulation ``ds`` (dims ``replicate``, ``scenario``, the
+    ``sweep`` dims, ``station``, ``option``) read, as published under ``aggregate`` (:func:`published`), each
+    once: by :data:`ElectionKey` (its replicate and :func:`_digest`: the same counts tested with the same
+    replicate's seed give the same verdicts); and (flat sweep point, scenario, replicate) -> the key of its
+    election, sweep points in C order, then scenarios, then replicates."""
+    shape = tuple(ds.sizes[dim] for dim in sweep)
+    elections: dict[ElectionKey, Election] = {}
+    where_tested = {}
     for point in range(int(np.prod(shape))):
         at = ds.isel(dict(zip(sweep, np.unravel_index(point, shape)))) if shape else ds
-        outcomes.extend(function(at.isel({schema.REPLICATE: replicate}), point, replicate, [scenario], memo))
-    return outcomes
+        for scenario in (str(s) for s in ds[schema.SCENARIO].values):
+            for replicate in range(ds.sizes[schema.REPLICATE]):
+                one = published(at.isel({schema.REPLICATE: replicate}), scenario, point, replicate, seed, aggregate)
+                key = (replicate, _digest(one))
+                elections.setdefault(key, one)
+                where_tested[point, scenario, replicate] = key
+    return elections, where_tested
+
+
+def _tested(job: tuple, key: ElectionKey) -> dict[str, dict[str, bool | None]]:
+    """:func:`election_verdicts` of the election ``key`` of ``job`` (tests, nulls, draws, seed, the elections
+    by key)."""
+    tests, nulls, draws, seed, elections = job
+    return election_verdicts(tests, nulls, draws, seed, elections[key], key[0])
 
 
 def _rates(cfg: Config, outcomes: list[Outcome], aggregate: str) -> list[dict]:
