@@ -16,7 +16,7 @@ from simkit.config.manipulation import BallotStuffing
 from simkit.forensics import correlation, run_each, sobyanin
 from simkit.forensics.core import Election
 from simkit.forensics.nulls import simulated
-from simkit.forensics.nulls.conditional import fit_conditional
+from simkit.forensics.nulls.conditional import OTHER_OPTIONS, fit_conditional
 from simkit.forensics.nulls.flat import simulate_honest
 from simkit.forensics.nulls.hierarchical import fit_hierarchical
 from simkit.forensics.registry import CONDITIONAL, HIERARCHICAL, SIMULATED_MODEL, TESTS
@@ -116,3 +116,48 @@ def test_each_test_states_the_honest_model_its_simulated_null_used():
     assert results["dip"].extra["honest_model"] == HIERARCHICAL
     flat = run_each(e, ["correlation"], "flat", 9, 2, tolerate=False)
     assert flat["correlation"].extra["honest_model"] == "flat"
+
+
+def several_options(e: Election, seed: int = 4) -> Election:
+    """``e`` with its non-leader votes split at random among four options (one ``invalid``), the leader third."""
+    gen = np.random.default_rng(seed)
+    rest = e.ballots - e.leader_votes
+    split = np.array([gen.multinomial(r, [0.4, 0.3, 0.2, 0.1]) for r in rest])
+    votes = np.column_stack([split[:, 0], split[:, 1], e.leader_votes, split[:, 2], split[:, 3]])
+    return e.with_counts(e.ballots, votes, ("b", "c", "a", "d", "invalid"), 2)
+
+
+def test_the_conditional_models_tests_read_only_the_leaders_votes():
+    """The conditional model draws the leader's votes and folds every other option into one column: each test it
+    serves must give the same statistic on an election folded so."""
+    e = several_options(bent_election(stations=20))
+    model = fit_conditional(e)
+    folded = e.with_counts(e.ballots, np.column_stack([e.leader_votes, e.ballots - e.leader_votes]),
+                           *model.options(e))
+    assert folded.options == ("a", OTHER_OPTIONS) and folded.leader == 0
+    for test in [t for t, name in SIMULATED_MODEL.items() if name == CONDITIONAL]:
+        assert TESTS[test].statistic(folded) == TESTS[test].statistic(e), test
+
+
+def test_conditional_leader_votes_follow_their_exact_law():
+    """Over many draws, each station's leader votes have the mean and variance of ``Bin(ballots, expit(centre +
+    r))`` with ``r`` uniform over its donor window (its own entry passed over): the per-station z of the draws'
+    mean sums in square to a chi-square with one degree of freedom per station (checked within 4 of its SDs),
+    and the national total's z lies within 4."""
+    e = several_options(bent_election(stations=10))
+    model = fit_conditional(e)
+    draws = 300
+    leader = np.array([simulate_honest(e, model, np.random.SeedSequence([7, i])).leader_votes
+                       for i in range(draws)])
+    mean, variance = np.empty(e.n), np.empty(e.n)
+    for s in range(e.n):
+        picks = model.window_start[s] + np.arange(model.window_size[s])
+        picks = np.where((model.skip[s] >= 0) & (picks >= model.skip[s]), picks + 1, picks)
+        p = 1 / (1 + np.exp(-(model.share_center[s] + model.donor_share[picks])))
+        b = e.ballots[s]
+        mean[s] = b * p.mean()
+        variance[s] = (b * p * (1 - p)).mean() + (b * p).var()
+    z = (leader.mean(axis=0) - mean) / np.sqrt(variance / draws)
+    assert abs((z ** 2).sum() - e.n) < 4 * np.sqrt(2 * e.n)
+    total_z = (leader.sum(axis=1).mean() - mean.sum()) / np.sqrt(variance.sum() / draws)
+    assert abs(total_z) < 4

@@ -162,9 +162,12 @@ class Election:
 
         return self.geographic("unit_codes", codes, _cut_unit_codes)
 
-    def with_counts(self, ballots: np.ndarray, votes: np.ndarray) -> Election:
-        """The same stations with other counts (a simulated or resampled election)."""
-        other = replace(self, ballots=ballots, votes=votes, excluded={})
+    def with_counts(self, ballots: np.ndarray, votes: np.ndarray, options: tuple[str, ...] | None = None,
+                    leader: int | None = None) -> Election:
+        """The same stations with other counts (a simulated or resampled election); ``options`` and ``leader``
+        name the columns of ``votes`` when they are not this election's."""
+        columns = {} if options is None else {"options": tuple(options), "leader": int(leader)}
+        other = replace(self, ballots=ballots, votes=votes, excluded={}, **columns)
         object.__setattr__(other, "_geographic", self._geographic)
         object.__setattr__(other, "_cuts", self._cuts)
         return other

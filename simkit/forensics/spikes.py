@@ -25,43 +25,49 @@ ID = "spikes"
 ALTERNATIVE = "greater"  #: the direction in which the statistic is anomalous
 MIN_BALLOTS = 100
 HALF_WIDTH = 0.002
-FRACTIONS = np.unique(np.concatenate([np.arange(1, 20) / 20, [1 / 3, 2 / 3]]))
+#: the coarse fractions: multiples of 1 / GRID strictly between 0 and 1, and THIRDS
+GRID = 20
+THIRDS = (1 / 3, 2 / 3)
+FRACTIONS = np.unique(np.concatenate([np.arange(1, GRID) / GRID, THIRDS]))
 #: the exact expectation sums each station's binomial over this many standard deviations either side of its mean
 #: (the tails beyond carry less than 1e-8)
 SDS = 6.0
 
 
 @numba.njit(inline="always")
-def _score(share, fractions):
+def _score(share):
     """+1 at a spike, -1/2 in the control ring, 0 elsewhere: by the distance of ``share`` to the nearest of the
-    ``fractions``."""
-    distance = np.inf
-    for fraction in fractions:
-        distance = min(distance, abs(share - fraction))
+    ``FRACTIONS`` (the nearest multiple of 1 / GRID is one of the two around ``share``, held within 1 ... GRID - 1;
+    the same distances as a scan of all of them)."""
+    below = min(max(math.floor(share * GRID), 1.0), GRID - 1.0)
+    above = min(below + 1.0, GRID - 1.0)
+    distance = min(abs(share - below / GRID), abs(share - above / GRID), abs(share - THIRDS[0]),
+                   abs(share - THIRDS[1]))
     return 1.0 if distance <= HALF_WIDTH else (-0.5 if distance <= 3 * HALF_WIDTH else 0.0)
 
 
 @numba.njit(cache=True, nogil=True)
-def _scores(share, fractions):
+def _scores(share):
     out = np.empty(share.shape[0])
     for station in range(share.shape[0]):
-        out[station] = _score(share[station], fractions)
+        out[station] = _score(share[station])
     return out
 
 
 def _station_score(share: np.ndarray) -> np.ndarray:
     """:func:`_score` of each share (shape (station,))."""
-    return _scores(np.ascontiguousarray(share, dtype=np.float64), FRACTIONS)
+    return _scores(np.ascontiguousarray(share, dtype=np.float64))
 
 
-def _used(e: Election) -> np.ndarray:
-    return e.ballots >= MIN_BALLOTS
+def _used(ballots: np.ndarray) -> np.ndarray:
+    """The stations the statistic reads (bool, shape (station,)): ``ballots >= MIN_BALLOTS``."""
+    return ballots >= MIN_BALLOTS
 
 
 def spike_mass(ballots: np.ndarray, leader_votes: np.ndarray) -> float:
     """Spike mass above the smooth density, as a share of the stations used (ballots >= ``MIN_BALLOTS``):
     the statistic, on the data and on every redraw of its null."""
-    mask = ballots >= MIN_BALLOTS
+    mask = _used(ballots)
     return float(_station_score(leader_votes[mask] / ballots[mask]).mean())
 
 
@@ -86,7 +92,7 @@ def _expected_scores(ballots, share, fractions, sds, log_factorials):
     for station in range(ballots.shape[0]):
         b, p = ballots[station], share[station]
         if p <= 0.0 or p >= 1.0:  # W is 0 or b
-            total += _score(p, fractions)
+            total += _score(p)
             continue
         log_p, log_q = math.log(p), math.log1p(-p)
         spread = sds * math.sqrt(b * p * (1.0 - p))
@@ -97,7 +103,7 @@ def _expected_scores(ballots, share, fractions, sds, log_factorials):
             first = max(done + 1, int(math.floor(b * (fraction - 3 * HALF_WIDTH))) - 1)
             last = min(high, int(math.ceil(b * (fraction + 3 * HALF_WIDTH))) + 1)
             for w in range(first, last + 1):
-                score = _score(w / b, fractions)
+                score = _score(w / b)
                 if score != 0.0:
                     total += score * math.exp(log_binomial_pmf(log_factorials, w, b, log_p, log_q))
             done = max(done, last)
@@ -107,7 +113,7 @@ def _expected_scores(ballots, share, fractions, sds, log_factorials):
 def expected_spike_mass(e: Election) -> float:
     """The mean of :func:`spike_mass` over binomial redraws of the leader's votes at the observed shares (the
     textbook null's centre), exactly: the stations' expected scores, averaged."""
-    mask = _used(e)
+    mask = _used(e.ballots)
     ballots = np.ascontiguousarray(e.ballots[mask], dtype=np.int64)
     if ballots.size == 0:
         return float("nan")
@@ -123,7 +129,7 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     observed = statistic(e)
     p_value, reference = null_for(null, lambda: DrawnNull("textbook", resampled(e, draws, rng)),
                                   null_statistics).p_value(observed, ALTERNATIVE)
-    mask = _used(e)
+    mask = _used(e.ballots)
     score = np.zeros(e.n)
     score[mask] = _station_score(e.leader_share[mask])
     return TestResult(test=ID, statistic=observed, reference=reference, p_value=p_value, null=null,

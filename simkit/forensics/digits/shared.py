@@ -40,10 +40,16 @@ def digit_counts(e: Election, minimum: int, second: bool = False) -> np.ndarray:
                      lambda: _digit_counts(e.votes, e.candidate_columns.astype(np.int64), minimum, second))
 
 
+def tally_mean(tally: np.ndarray, values: np.ndarray) -> float:
+    """The mean of ``values`` (shape (10,), a number per digit) over a digit tally (shape (10,)): NaN when the
+    tally is empty."""
+    total = int(tally.sum())
+    return float(np.dot(values, tally) / total) if total else float("nan")
+
+
 def digit_mean(tally: np.ndarray) -> float:
     """The mean digit of a digit tally (shape (10,)): NaN when it is empty."""
-    total = int(tally.sum())
-    return float(np.dot(np.arange(10), tally) / total) if total else float("nan")
+    return tally_mean(tally, np.arange(10))
 
 
 def second_digit(counts: np.ndarray) -> np.ndarray:

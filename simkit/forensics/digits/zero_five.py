@@ -10,7 +10,7 @@ import numpy as np
 from scipy import stats
 
 from simkit.forensics.core import Election, LawNull, TestResult, check_null, null_for, verdict
-from simkit.forensics.digits.shared import digit_counts
+from simkit.forensics.digits.shared import digit_counts, tally_mean
 
 ID = "zero_five"
 ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
@@ -22,6 +22,10 @@ def _ends_in_zero_five(values: np.ndarray) -> np.ndarray:
     return (values % 5) == 0
 
 
+#: 1 for the last digits 0 and 5, else 0 (indexed by digit)
+ZERO_FIVE = _ends_in_zero_five(np.arange(10)).astype(np.int64)
+
+
 def _percent_digits(e: Election) -> np.ndarray:
     mask = e.ballots >= MIN_COUNT
     return np.round(100 * e.leader_share[mask]).astype(np.int64)
@@ -29,9 +33,7 @@ def _percent_digits(e: Election) -> np.ndarray:
 
 def statistic(e: Election) -> float:
     """Share (0..1) of candidates' counts >= 100 ending in 0 or 5 (NaN when there are none)."""
-    tally = digit_counts(e, MIN_COUNT)
-    total = int(tally.sum())
-    return float((tally[0] + tally[5]) / total) if total else float("nan")
+    return tally_mean(digit_counts(e, MIN_COUNT), ZERO_FIVE)
 
 
 def textbook_law(n: int) -> LawNull:

@@ -97,8 +97,8 @@ def _resampled_counts(registered, turnout_center, share_center, slope, station_p
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _conditional_counts(ballots, share_center, window_start, window_size, skip, donor_share, other_proportions,
-                        leader, state_words, log_factorials, votes):
+def _conditional_votes(ballots, share_center, window_start, window_size, skip, donor_share, state_words,
+                       log_factorials, votes):
     state = (state_words[0], state_words[1], state_words[2], state_words[3])
     for station in range(ballots.shape[0]):
         u, state = samplers.uniform_sample(state)
@@ -107,29 +107,29 @@ def _conditional_counts(ballots, share_center, window_start, window_size, skip, 
         if 0 <= skip[station] <= pick:
             pick += 1
         share = _expit(share_center[station] + donor_share[pick])
-        state = _vote_counts(state, station, ballots[station], share, other_proportions, leader, log_factorials,
-                             votes)
+        drawn, state = samplers.binomial_sample(state, ballots[station], share, log_factorials)
+        votes[station, 0] = drawn
+        votes[station, 1] = ballots[station] - drawn
 
 
 def conditional_counts(ballots: np.ndarray, share_center: np.ndarray, window_start: np.ndarray,
                        window_size: np.ndarray, skip: np.ndarray, donor_share: np.ndarray,
-                       other_proportions: np.ndarray, leader: int,
                        seed: np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray]:
     """One honest election of the turnout-conditional model (:mod:`simkit.forensics.nulls.conditional`):
-    ``ballots`` (station,), the observed ones unchanged, and ``votes`` (station, option) int64.
+    ``ballots`` (station,), the observed ones unchanged, and ``votes`` (station, 2) int64: the leader's, and
+    every other option's together (``ballots`` minus the leader's; the tests of this model read the leader's
+    votes alone, so the other options are not drawn apart).
 
     Station ``s`` draws one residual uniformly among ``window_size[s]`` entries of ``donor_share`` (logit
     scale) from ``window_start[s]`` on, passing over entry ``skip[s]`` (-1: none); latent ``logit v =
-    share_center[s] + residual``; the leader's votes ``~ Bin(ballots[s], v)`` and the other options
-    multinomially at ``other_proportions`` (station, option - 1), as in :func:`honest_counts`.
+    share_center[s] + residual``; the leader's votes ``~ Bin(ballots[s], v)``.
     """
     cast = np.ascontiguousarray(ballots, dtype=np.int64)
-    proportions = np.ascontiguousarray(other_proportions, dtype=np.float64)
-    _, votes = _empty_counts(cast, proportions)
+    votes = np.empty((cast.shape[0], 2), dtype=np.int64)
     as_int = [np.ascontiguousarray(a, dtype=np.int64) for a in (window_start, window_size, skip)]
-    _conditional_counts(cast, np.ascontiguousarray(share_center, dtype=np.float64), *as_int,
-                        np.ascontiguousarray(donor_share, dtype=np.float64), proportions, int(leader),
-                        generator_state(seed), samplers.log_factorial_table(int(cast.max(initial=0))), votes)
+    _conditional_votes(cast, np.ascontiguousarray(share_center, dtype=np.float64), *as_int,
+                       np.ascontiguousarray(donor_share, dtype=np.float64), generator_state(seed),
+                       samplers.log_factorial_table(int(cast.max(initial=0))), votes)
     return cast, votes  # the observed ballots: an Election holds them read-only, so no copy per draw
 
 

@@ -33,8 +33,9 @@ the ends of the turnout range):
   ``2 (L + b) / K``) is counted; so neither the counting noise, drawn afresh, nor the lines' error is counted
   twice (floors ``MIN_LATENT_VARIANCE``);
 - latent ``logit v* = c_v + l + r`` for the residual ``r`` of one donor drawn uniformly; exact counts:
-  ``ballots`` as observed, ``leader ~ Bin(ballots, v*)``, the other options multinomial at the station's observed
-  proportions among non-leader votes (:func:`simkit.forensics.nulls.compiled_draws.conditional_counts`).
+  ``ballots`` as observed, ``leader ~ Bin(ballots, v*)``, and the rest in one column for every other option
+  together (:func:`simkit.forensics.nulls.compiled_draws.conditional_counts`): the tests of this model read the
+  leader's votes, the ballots and the registers alone, so the other options are not drawn one by one.
 
 Design history, stated because it changed after development checks on clean elections (12-40 draws, before
 the false-positive panel of the README was run): donors drawn from the K nearest of the pool without local lines
@@ -70,8 +71,10 @@ import numpy as np
 
 from simkit.forensics.core import Election
 from simkit.forensics.nulls import compiled_draws
-from simkit.forensics.nulls.hierarchical import TRIM_Z, CoreFit, fit_core, other_proportions, pools
+from simkit.forensics.nulls.hierarchical import TRIM_Z, CoreFit, fit_core, pools
 
+#: the name of the column that holds every option but the leader in this model's elections
+OTHER_OPTIONS = "all other options"
 #: the least number of donors a station draws from (a pool of fewer donors lends all but the station)
 MIN_NEIGHBOURS = 10
 #: the latent variance of a donor's share is averaged over this many times ``K`` donors around it
@@ -205,16 +208,20 @@ class ConditionalModel:
     window_size: np.ndarray
     skip: np.ndarray
     donor_share: np.ndarray
-    other_proportions: np.ndarray
     donor_share_of_stations: float
     pools: int
     neighbours_median: float
 
     def counts(self, e: Election, seed: np.random.SeedSequence):
-        """One honest election's ``(ballots, votes)``: the ballots of ``e``, the votes drawn (compiled draws)."""
+        """One honest election's ``(ballots, votes)``: the ballots of ``e``, the leader's votes drawn and every other
+        option's together (compiled draws; columns :meth:`options`)."""
         return compiled_draws.conditional_counts(e.ballots, self.share_center, self.window_start, self.window_size,
-                                                 self.skip, self.donor_share, self.other_proportions, e.leader,
-                                                 seed)
+                                                 self.skip, self.donor_share, seed)
+
+    def options(self, e: Election) -> tuple[tuple[str, ...], int]:
+        """The options of its elections and the leader's index: ``e``'s leader, then every other option
+        together (:data:`OTHER_OPTIONS`; its tests read the leader's votes, ballots and registers alone)."""
+        return (e.options[e.leader], OTHER_OPTIONS), 0
 
     def describe(self) -> dict[str, float]:
         return {"donor_share_of_stations": self.donor_share_of_stations, "pools": self.pools,
@@ -273,6 +280,6 @@ def fit_conditional(e: Election) -> ConditionalModel:
         is_donor[stations] = where.own >= 0
         offset += order.size
     return ConditionalModel(share_center=centre + line, window_start=start, window_size=size, skip=skip,
-                            donor_share=np.concatenate(donor_share), other_proportions=other_proportions(e),
+                            donor_share=np.concatenate(donor_share),
                             donor_share_of_stations=float(is_donor.mean()), pools=len(candidates),
                             neighbours_median=float(np.median(size)))

@@ -12,7 +12,8 @@
 ``--null simulated`` reads each test against its own model of the first two
 (:data:`simkit.forensics.registry.SIMULATED_MODEL`), ``--null flat`` every test against the flat one, and
 ``textbook`` is each test's own analytic or resampling null (its module docstring). A fitted model has
-``counts(election, seed) -> (ballots, votes)``; :func:`simulate_honest` turns it into an election, from the seed
+``counts(election, seed) -> (ballots, votes)`` and ``options(election) -> (options, leader)``, the columns of
+``votes``; :func:`simulate_honest` turns it into an election, from the seed
 :func:`model_seed` gives the model.
 
 The *flat* null is an honest election shaped like the one under study:
@@ -68,6 +69,10 @@ class HonestModel:
         return compiled_draws.honest_counts(e.registered, self.turnout_center, self.share_center,
                                             self.turnout_scale, self.share_scale, self.correlation,
                                             self.other_proportions, e.leader, seed)
+
+    def options(self, e: Election) -> tuple[tuple[str, ...], int]:
+        """The options of its elections (``e``'s, every one drawn) and the leader's index."""
+        return e.options, e.leader
 
     def describe(self) -> dict[str, float]:
         return {"turnout_logit_scale": self.turnout_scale, "share_logit_scale": self.share_scale,
@@ -144,11 +149,12 @@ def model_seed(seed: np.random.SeedSequence, model: str) -> np.random.SeedSequen
 
 
 def simulate_honest(e: Election, model, seed: np.random.SeedSequence) -> Election:
-    """One honest election on the stations of ``e`` (same registers, regions and option order), drawn by the
-    model's compiled ``counts`` from ``seed`` alone; stations that draw no ballots are left out, as in real
+    """One honest election on the stations of ``e`` (same registers and regions; the options of the model's
+    ``options``: ``e``'s in order, or the leader and the rest together), drawn by the model's compiled ``counts``
+    from ``seed`` alone; stations that draw no ballots are left out, as in real
     returns."""
     ballots, votes = model.counts(e, seed)
-    honest = e.with_counts(ballots, votes)
+    honest = e.with_counts(ballots, votes, *model.options(e))
     cast = ballots > 0  # the rule ``election`` applies to real returns: stations without ballots are left out
     return honest if cast.all() else honest.stations(cast)
 

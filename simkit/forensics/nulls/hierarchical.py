@@ -161,6 +161,10 @@ class HierarchicalModel:
                                                self.pool_turnout, self.pool_share, self.other_proportions,
                                                e.leader, seed)
 
+    def options(self, e: Election) -> tuple[tuple[str, ...], int]:
+        """The options of its elections (``e``'s, every one drawn) and the leader's index."""
+        return e.options, e.leader
+
     def describe(self) -> dict[str, float]:
         return {"core_share": self.core_share, "turnout_size_slope": self.turnout.size_slope,
                 "share_size_slope": self.share.size_slope,
