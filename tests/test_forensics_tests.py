@@ -86,3 +86,14 @@ def test_spikes_detects_shares_written_as_round_fractions():
 def test_second_digit_runs_on_counts_of_two_digits_and_more():
     result = second_digit.run(election(honest_dataset(2000, seed=31)))
     assert result.extra["counts_tested"] == 4000 and 0 <= result.p_value <= 1
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sample_skewness_equals_scipy_skew(seed):
+    """The log vote rate's skewness is scipy's biased sample skewness, to the bit (and NaN on constant data)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    x = rng.lognormal(size=int(rng.integers(3, 20000))) * rng.uniform(0.01, 10) + rng.uniform(-5, 5)
+    assert log_vote_rate.sample_skewness(x) == float(stats.skew(x))
+    assert np.isnan(log_vote_rate.sample_skewness(np.full(7, 2.5)))

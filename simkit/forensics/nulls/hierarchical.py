@@ -250,7 +250,12 @@ class CoreFit:
 
 def fit_core(e: Election) -> CoreFit:
     """Fit the location, slope and core of the hierarchical model to ``e`` and assign the residual pools
-    (module docstring)."""
+    (module docstring); computed once per election and shared by the hierarchical and turnout-conditional
+    models (neither changes it)."""
+    return e.derived("nulls.core_fit", lambda: _fit_core(e))
+
+
+def _fit_core(e: Election) -> CoreFit:
     if e.n < 2:
         raise ValueError(f"the hierarchical honest model needs at least 2 stations, got {e.n}")
     _, region = np.unique(e.region, return_inverse=True)
