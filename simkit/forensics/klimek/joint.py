@@ -24,6 +24,10 @@ from its own group's honest point; residuals recentred on a national point would
 are pooled so that a group of 30 stations cannot shrink its cloud onto a few stations. What it absorbs:
 stuffing applied uniformly to every station of a group is read as that group's honest level.
 
+Stations at the corner (turnout 1, or leader share 1 near full turnout: :func:`corner_stations`), which extreme
+fraud reaches in counts but no component of the continuous model produces, count as extreme fraud (likelihood
+``f_e`` times a constant) rather than dropping out at the likelihood floor.
+
 Standard errors: the inverse of the outer product of the per-station scores at the maximum (Fisher's identity:
 each score is the posterior mean of the complete-data score). The information has one 2 x 2 block per group
 for its centres, so the covariance of the five common :data:`GLOBALS` is the inverse of their Schur
