@@ -137,9 +137,8 @@ def corner_stations(turnout: np.ndarray, share: np.ndarray) -> np.ndarray:
     stuffed, or every rival vote moved, once x is within a few 1/register of 1) while the continuous model gives
     it density 0 in every component. Its likelihood is taken as ``f_e q`` with q, the probability that an
     extreme station lands on the corner, held constant: the EM counts these stations as extreme fraud. Left at
-    the likelihood floor (as before), they dropped out of the fractions' denominator and numerator alike and
-    biased f_e low (planted f_e = 0.02 at 20,000 stations: 6 to 14 such stations, f_e low by ~0.0004, the
-    interval's upper end under 0.02 in 4 of 10 replicates)."""
+    the likelihood floor, they dropped out of the fractions' denominator and numerator alike and biased f_e
+    low (planted f_e = 0.02 at 20,000 stations: the interval's upper end under 0.02 in 4 of 10 replicates)."""
     return (turnout >= 1.0 - EDGE) | ((share >= 1.0 - EDGE) & (turnout >= 1.0 - CORNER_SD * EXTREME_SD))
 
 
