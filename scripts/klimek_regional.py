@@ -13,6 +13,7 @@ import time
 
 from simkit.forensics.klimek import histogram as klimek, ml as klimek_ml
 from simkit.forensics.core import election
+from simkit.forensics.klimek.joint import corner_stations
 from simkit.electorate.returns import load_returns
 
 
@@ -24,7 +25,9 @@ def _row(name: str, x: dict) -> str:
 
 def report(label: str, e, skip_distance: bool) -> None:
     groups = int(klimek.honest_groups(e).max()) + 1 if hasattr(klimek, "honest_groups") else 1
-    print(f"{label}: {e.n:,} stations, {len(set(e.region)):,} regions, {groups} honest groups")
+    corner = int(corner_stations(e.turnout, e.leader_share).sum())
+    print(f"{label}: {e.n:,} stations, {len(set(e.region)):,} regions, {groups} honest groups, "
+          f"{corner:,} corner stations (counted as extreme fraud by the likelihood fit)")
     klimek_ml.statistic(e)  # compile
     start = time.perf_counter()
     klimek_ml.statistic(e)

@@ -101,8 +101,9 @@ def stuff_klimek(e, seed: int, theta: float):
 def test_likelihood_intervals_cover_planted_fractions_in_most_replicates():
     """The issue's check: the fit recovers planted f_i and f_e within its reported 95% uncertainty in most
     replicates. With nominal coverage 0.95, covering in 7 or more of 10 fails with probability 0.001; at a
-    coverage of 0.5 it passes with probability 0.17 (measured at 20,000 stations: f_i 10/12, f_e 9/12, theta
-    12/12 with theta = 0.3; README)."""
+    coverage of 0.5 it passes with probability 0.17 (measured with theta = 0.3: f_i 8/10, f_e 10/10, theta 9/10
+    at 20,000 stations and at 8,000 (CI); f_e 6/10 at 20,000 before the corner stations counted as extreme
+    fraud; README)."""
     covered = {"f_incremental": 0, "f_extreme": 0, "theta": 0}
     planted = {"f_incremental": 0.2, "f_extreme": 0.02, "theta": 0.3}
     for seed in range(10):
@@ -159,3 +160,15 @@ def test_extreme_densities_are_those_of_the_full_fit(stuffed):
     assert extreme_only[1].size == 0
     np.testing.assert_array_equal(full[0], extreme_only[0])
     np.testing.assert_array_equal(full[2], extreme_only[2])
+
+
+def test_likelihood_fit_counts_corner_stations_as_extreme_fraud(honest):
+    """Stations at turnout 1, or at share 1 with turnout 0.9, which no component of the continuous model
+    produces, are extreme fraud's (each adds exactly one station to f_e's numerator and denominator); a station
+    at share 1 and turnout 0.5 is not (extreme fraud cannot reach it). On honest returns the rest carries at
+    most four stations' worth of extreme fraud (as the extreme fit, below), and EM stops within half a station."""
+    corners = 30
+    turnout = np.concatenate([honest.turnout, np.ones(corners // 2), np.full(corners - corners // 2, 0.9), [0.5]])
+    share = np.concatenate([honest.leader_share, np.full(corners // 2, 0.8), np.ones(corners - corners // 2), [1.0]])
+    counted = klimek_ml.fit(turnout, share)["f_extreme"] * (honest.n + corners)
+    assert corners - 0.5 <= counted <= corners + 4

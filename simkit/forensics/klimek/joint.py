@@ -24,6 +24,10 @@ from its own group's honest point; residuals recentred on a national point would
 are pooled so that a group of 30 stations cannot shrink its cloud onto a few stations. What it absorbs:
 stuffing applied uniformly to every station of a group is read as that group's honest level.
 
+Stations at the corner (turnout 1, or leader share 1 near full turnout: :func:`corner_stations`), which extreme
+fraud reaches in counts but no component of the continuous model produces, count as extreme fraud (likelihood
+``f_e`` times a constant) rather than dropping out at the likelihood floor.
+
 Standard errors: the inverse of the outer product of the per-station scores at the maximum (Fisher's identity:
 each score is the posterior mean of the complete-data score). The information has one 2 x 2 block per group
 for its centres, so the covariance of the five common :data:`GLOBALS` is the inverse of their Schur
@@ -38,7 +42,7 @@ import numba
 import numpy as np
 from scipy import optimize, stats
 
-from simkit.forensics.klimek.first_stage import FirstStage
+from simkit.forensics.klimek.first_stage import EXTREME_SD, FirstStage
 from simkit.forensics.klimek.density import (EDGE, FLOOR, NODES, extreme_range, extreme_stuffing, honest_share,
                                              incremental_log_weights, incremental_weights, truncated_normal_mass,
                                              truncated_pdf)
@@ -55,6 +59,8 @@ MAX_THETA = 10.0
 #: extreme-fraud nodes over the honest turnout, within RANGE_SD first-stage SDs of the group's first-stage tau
 EM_EXTREME_NODES = 32
 RANGE_SD = 8.0
+#: a station at share 1 is a corner station when its turnout is at least 1 - CORNER_SD extreme-fraud SDs
+CORNER_SD = 4.0
 #: half the 95% quantile of chi-square with 1 degree of freedom: the profile drop of the alpha interval
 ALPHA_DROP = stats.chi2.ppf(0.95, 1) / 2
 
@@ -125,6 +131,17 @@ def _as_stage(values: np.ndarray, n_groups: int) -> FirstStage:
                       nu=values[N_GLOBAL + n_groups:].copy(), sigma_nu=float(values[3]), theta=float(values[4]))
 
 
+def corner_stations(turnout: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """The stations at turnout 1, or at leader share 1 with turnout at least ``1 - CORNER_SD * EXTREME_SD``
+    (within EDGE), shape (station,) bool: the corner that extreme fraud reaches in counts (every non-voter
+    stuffed, or every rival vote moved, once x is within a few 1/register of 1) while the continuous model gives
+    it density 0 in every component. Its likelihood is taken as ``f_e q`` with q, the probability that an
+    extreme station lands on the corner, held constant: the EM counts these stations as extreme fraud. Left at
+    the likelihood floor, they dropped out of the fractions' denominator and numerator alike and biased f_e
+    low (planted f_e = 0.02 at 20,000 stations: the interval's upper end under 0.02 in 4 of 10 replicates)."""
+    return (turnout >= 1.0 - EDGE) | ((share >= 1.0 - EDGE) & (turnout >= 1.0 - CORNER_SD * EXTREME_SD))
+
+
 def _normal_draw(covariance: np.ndarray, gen: np.random.Generator) -> tuple[np.ndarray, int]:
     """One draw of Normal(0, c) for each covariance c of ``covariance`` (shape (..., k, k); symmetrised,
     negative eigenvalues set to 0), shape (..., k), and how many eigenvalues were negative. A stack is drawn
@@ -175,16 +192,19 @@ def _geometry(turnout, share, alpha, nodes, range_center, range_spread, honest_t
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _pass(turnout, share, group, params, mass_tau, mass_nu, nodes, log_weights, honest_turnouts, honest_shares,
-          log_base, sums, group_sums, global_scores, local_scores):
+def _pass(turnout, share, group, corner, params, mass_tau, mass_nu, nodes, log_weights, honest_turnouts,
+          honest_shares, log_base, sums, group_sums, global_scores, local_scores):
     """One E-step over every station at ``params`` (:attr:`JointFit.values`), on the node geometry of
     :func:`_geometry` (fixed for the whole fit, so every pass integrates the same discretised model and EM
-    increases its likelihood at every step). ``group`` (station,): each station's honest group;
-    ``mass_tau``, ``mass_nu`` (G,): the groups' truncated-normal masses.
+    increases its likelihood at every step). ``group`` (station,): each station's honest group; ``corner``
+    (station,) bool: the stations at the corner (:func:`corner_stations`), whose likelihood is ``f_e`` (they
+    are extreme fraud's, with posterior 1, and carry nothing on the honest part); ``mass_tau``, ``mass_nu``
+    (G,): the groups' truncated-normal masses.
 
-    ``sums`` (5,) receives: log-likelihood, posterior masses of incremental and extreme fraud, the posterior
-    sum of x^2 over incremental nodes, and the total posterior mass (the station count but for stations that
-    no component can produce, such as turnout 1, whose likelihood is the floor whatever the parameters).
+    ``sums`` (6,) receives: log-likelihood, posterior masses of incremental and extreme fraud (corner stations
+    included), the posterior sum of x^2 over incremental nodes, the total posterior mass of the stations off
+    the corner (the station count but for stations that no component can produce, such as turnout 0, whose
+    likelihood is the floor whatever the parameters), and the corner stations' count.
     ``group_sums`` (G, 5): per group the posterior sums of a, a^2, v_h, v_h^2 and the posterior mass. With
     ``global_scores`` of shape (station, 5) and ``local_scores`` (station, 2), each station's scores for the
     globals and for its group's (tau, nu) are written too (else pass shapes (0, 5) and (0, 2))."""
@@ -199,6 +219,15 @@ def _pass(turnout, share, group, params, mass_tau, mass_nu, nodes, log_weights, 
     sums[:] = 0.0
     group_sums[:] = 0.0
     for station in range(turnout.shape[0]):
+        if corner[station]:
+            sums[0] += math.log(f_e + FLOOR)
+            sums[2] += 1.0
+            sums[5] += 1.0
+            if global_scores.shape[0] > 0:
+                global_scores[station, :] = 0.0
+                global_scores[station, 1] = 1.0 / (f_e + FLOOR)
+                local_scores[station, :] = 0.0
+            continue
         t, v = turnout[station], share[station]
         g = group[station]
         tau, nu = params[5 + g], params[5 + n_groups + g]
@@ -290,6 +319,7 @@ def _em_update(sums: np.ndarray, group_sums: np.ndarray, previous: np.ndarray, n
     """The M-step: the parameters from one pass's posterior sums (a group without posterior mass keeps its
     ``previous`` centres)."""
     mass, n_groups = sums[4], group_sums.shape[0]
+    stations = mass + sums[5]  # the corner stations count in the fractions only
     group_mass = group_sums[:, 4]
     held = group_mass > 1e-9
     safe = np.where(held, group_mass, 1.0)
@@ -297,7 +327,7 @@ def _em_update(sums: np.ndarray, group_sums: np.ndarray, previous: np.ndarray, n
     nu = np.where(held, group_sums[:, 2] / safe, previous[N_GLOBAL + n_groups:])
     var_tau = float(np.sum(np.where(held, group_sums[:, 1] - group_sums[:, 0] ** 2 / safe, 0.0))) / mass
     var_nu = float(np.sum(np.where(held, group_sums[:, 3] - group_sums[:, 2] ** 2 / safe, 0.0))) / mass
-    head = [sums[1] / mass, sums[2] / mass, max(math.sqrt(max(var_tau, 0.0)), MIN_SD),
+    head = [sums[1] / stations, sums[2] / stations, max(math.sqrt(max(var_tau, 0.0)), MIN_SD),
             max(math.sqrt(max(var_nu, 0.0)), MIN_SD), _theta_for(sums[3] / max(sums[1], 1e-12), nodes)]
     return np.concatenate([head, tau, nu])
 
@@ -342,11 +372,12 @@ def fit(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, alpha: float,
     geometry = np.empty(shape), np.empty(shape), np.empty(shape)  # honest turnout, honest share, log base
     _geometry(turnout, share, float(alpha), nodes, np.ascontiguousarray(stage.tau[group]),
               RANGE_SD * stage.sigma_tau, *geometry)
-    sums, group_sums = np.zeros(5), np.zeros((n_groups, 5))
+    sums, group_sums = np.zeros(6), np.zeros((n_groups, 5))
+    corner = corner_stations(turnout, share)
     no_scores = np.zeros((0, N_GLOBAL)), np.zeros((0, 2))
 
     def step(params: np.ndarray) -> tuple[float, np.ndarray]:
-        _pass(turnout, share, group, params, *_masses(params, n_groups), nodes,
+        _pass(turnout, share, group, corner, params, *_masses(params, n_groups), nodes,
               incremental_log_weights(nodes, params[4]), *geometry, sums, group_sums, *no_scores)
         return float(sums[0]), _em_update(sums, group_sums, params, nodes)
 
@@ -369,8 +400,8 @@ def fit(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, alpha: float,
             converged = True
             break
     scores = np.zeros((turnout.size, N_GLOBAL)), np.zeros((turnout.size, 2))
-    _pass(turnout, share, group, params, *_masses(params, n_groups), nodes, incremental_log_weights(nodes, params[4]),
-          *geometry, sums, group_sums, *scores)
+    _pass(turnout, share, group, corner, params, *_masses(params, n_groups), nodes,
+          incremental_log_weights(nodes, params[4]), *geometry, sums, group_sums, *scores)
     covariance, local, cross = _information(*scores, group, n_groups)
     return JointFit(values=params, weights=np.bincount(group, minlength=n_groups).astype(float), alpha=float(alpha),
                     log_likelihood=float(sums[0]), iterations=cycles, converged=converged, covariance=covariance,
