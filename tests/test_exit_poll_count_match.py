@@ -153,6 +153,20 @@ def test_scenarios_solved_on_two_processes_equal_the_serial_solution(monkeypatch
         count_match.resolve(unreachable, engine.simulate, "numba", stations=60)
 
 
+def test_count_matching_keeps_to_the_callers_workers(monkeypatch):
+    """``simulate(cfg, workers=1)`` solves the count-matched chains in this process, however large the work."""
+    from simkit.engine import count_match
+    from simkit.engine import run as engine
+
+    cfg = matched_config(0.1)
+    cfg = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 0.2]}})
+    monkeypatch.setattr(count_match, "PARALLEL_MIN_PILOT_DRAWS", 0)
+    where = []
+    monkeypatch.setattr(count_match, "choose", lambda *a: where.append(engine.choose(*a)) or where[-1])
+    engine.simulate(cfg, replicates=1, workers=1)
+    assert where and where[0][1] == 1 and where[0][0] != "processes"
+
+
 def test_a_scenario_that_the_sweep_does_not_touch_is_solved_once(monkeypatch):
     """The honest scenario's pilots draw the same elections at every sweep point of the coercion share: it is
     solved at the first point and keeps that solution (the one a warm-started solve would return), while the

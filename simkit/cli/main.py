@@ -46,7 +46,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # without an output only the printed summary is made: station arrays would be drawn for nothing and held
     # for every replicate, so such a run keeps the totals (the same draws: keep never changes the numbers)
     keep = args.keep if args.output else "summary"
-    run = engine.prepare(cfg, args.replicates, args.seed, keep, args.kernel, source=str(args.config))
+    run = engine.prepare(cfg, args.replicates, args.seed, keep, args.kernel, source=str(args.config),
+                         workers=args.processes)
     check_run(run, args.block_size, args.processes or os.cpu_count() or 1, args.output, str(args.config))
     if args.output:
         static = engine.annotate(engine.static_dataset(run), run.config)

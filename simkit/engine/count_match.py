@@ -174,7 +174,7 @@ def solve(cfg, scenario_name: str, seed: int, simulate, kernel: str, source: str
                      f"closer than {100 * achieved[worst]:.2f}%")
 
 
-def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 0):
+def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 0, workers: int | None = None):
     """``cfg`` with every count-matched scenario's honest parameters solved (pilots drawn by ``simulate`` with
     ``kernel``, as in :func:`solve`) (``solved_honest``: one table
     of dotted assignments per sweep point, C order), and the record of the solution as JSON text
@@ -188,8 +188,8 @@ def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 
 
     Each scenario's sweep points are solved in order (:func:`_solve_chain`, each warm-started from the last);
     the scenarios' chains are independent, and run on every core (:mod:`simkit.engine.parallel`) when their
-    pilots draw at least :data:`PARALLEL_MIN_PILOT_DRAWS` station-draws on ``stations`` stations: the
-    solution is the same. A scenario that cannot be matched raises the error of the first sweep point, then the
+    pilots draw at least :data:`PARALLEL_MIN_PILOT_DRAWS` station-draws on ``stations`` stations, on at most
+    ``workers`` (default: every core; :func:`simkit.engine.parallel.choose`): the solution is the same. A scenario that cannot be matched raises the error of the first sweep point, then the
     first scenario, that fails."""
     matched = [scenario for scenario in cfg.scenarios() if scenario.match_observed]
     if not matched:
@@ -200,7 +200,7 @@ def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 
     unsolved = [scenario.name for scenario in sorted(_unsolved(cfg, kernel), key=lambda s: -len(s.manipulations))]
     points = cfg.sweep_points()
     work = stations * PILOT_REPLICATES * len(points) * len(unsolved) if len(unsolved) > 1 else 0
-    where, workers = choose(None, work, PARALLEL_MIN_PILOT_DRAWS)
+    where, workers = choose(workers, work, PARALLEL_MIN_PILOT_DRAWS)
     job = ([cfg.at(point) for point in points], cfg.run.seed, simulate, kernel, source)
     with KeyedPool(_solve_chain, job, where, workers) as pool:
         chains = dict(zip(unsolved, pool.map(unsolved)))

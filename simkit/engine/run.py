@@ -217,10 +217,11 @@ class Run:
 
 
 def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
-            kernel: str | None = None, source: str = "config") -> Run:
+            kernel: str | None = None, source: str = "config", workers: int | None = None) -> Run:
     """Resolve a config for running: apply run overrides, solve its count-matched scenarios once
-    (:func:`simkit.engine.count_match.resolve`; ``source`` names the config in its errors), build the electorate
-    and the sweep plans. ``kernel``: "numba" (default) or "numpy" (:mod:`simkit.engine.kernels`)."""
+    (:func:`simkit.engine.count_match.resolve`, on at most ``workers`` processes; ``source`` names the config in
+    its errors), build the electorate and the sweep plans. ``kernel``: "numba" (default) or "numpy"
+    (:mod:`simkit.engine.kernels`)."""
     kernel = kernel or DEFAULT_KERNEL
     if kernel not in kernels.KERNELS:
         raise InputError(f"kernel: must be one of {', '.join(kernels.KERNELS)}, got {kernel!r}")
@@ -231,7 +232,7 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
         raw["run"] = {**raw["run"], **updates}
         cfg = parse_config(tomli_w.dumps(raw), source="run options")  # validates the overridden values
     electorate = build_electorate(cfg.electorate)  # the solution does not change the electorate
-    cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations)
+    cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations, workers)
     plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel, count_matched)
 
@@ -508,4 +509,4 @@ def simulate(cfg: Config, replicates: int | None = None, seed: int | None = None
     """Simulate ``replicates`` elections of ``cfg`` in memory and return the Dataset (see :mod:`simkit.schema`).
     ``kernel``: "numba" (default) or "numpy" (see :mod:`simkit.engine.kernels`); recorded in the attrs.
     Count-matched scenarios are solved first (:func:`prepare`)."""
-    return simulate_run(prepare(cfg, replicates, seed, keep, kernel), block_size, workers, progress)
+    return simulate_run(prepare(cfg, replicates, seed, keep, kernel, workers=workers), block_size, workers, progress)

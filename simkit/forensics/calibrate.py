@@ -131,12 +131,13 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
         return _rates(cfg, outcomes, aggregate)
     if ds is None:
         ds = simulate(cfg, replicates=replicates, seed=seed, keep="full", progress=progress)
-    elections, where_tested = distinct_elections(ds, list(cfg.sweep), seed, aggregate)
-    keys = list(elections)
-    work = sum(e.n for e in elections.values()) * len(nulls) * max(draws, 1)
+    sweep = list(cfg.sweep)
+    first, where_tested, stations = distinct_elections(ds, sweep, seed, aggregate)
+    keys = list(first)
+    work = stations * len(nulls) * max(draws, 1)
     where, workers = choose(workers, work if len(keys) > 1 else 0, PARALLEL_MIN_STATION_DRAWS)
     verdicts = {}
-    with (KeyedPool(_tested, (tests, nulls, draws, seed, elections), where, workers) as pool,
+    with (KeyedPool(_tested, (tests, nulls, draws, seed, ds, sweep, aggregate, first), where, workers) as pool,
           progress_bar(len(keys), enabled=progress) as bar):
         for key, part in zip(keys, pool.map(keys)):
             verdicts[key] = part
@@ -147,32 +148,47 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
     return _rates(cfg, outcomes, aggregate)
 
 
-def distinct_elections(ds: xr.Dataset, sweep: list[str], seed: int | None, aggregate: str
-                       ) -> tuple[dict[ElectionKey, Election], dict[tuple[int, str, int], ElectionKey]]:
-    """The elections that the tests of a full-output simulation ``ds`` (dims ``replicate``, ``scenario``, the
-    ``sweep`` dims, ``station``, ``option``) read, as published under ``aggregate`` (:func:`published`), each
-    once: by :data:`ElectionKey` (its replicate and :func:`_digest`: the same counts tested with the same
-    replicate's seed give the same verdicts); and (flat sweep point, scenario, replicate) -> the key of its
-    election, sweep points in C order, then scenarios, then replicates."""
+def election_at(ds: xr.Dataset, sweep: list[str], seed: int | None, aggregate: str,
+                where: tuple[int, str, int]) -> Election:
+    """The election of a full-output simulation ``ds`` (dims ``replicate``, ``scenario``, the ``sweep`` dims,
+    ``station``, ``option``) at ``where`` = (flat sweep point in C order, scenario, replicate), as published
+    under ``aggregate`` (:func:`published`)."""
+    point, scenario, replicate = where
     shape = tuple(ds.sizes[dim] for dim in sweep)
-    elections: dict[ElectionKey, Election] = {}
+    at = ds.isel(dict(zip(sweep, np.unravel_index(point, shape)))) if shape else ds
+    return published(at.isel({schema.REPLICATE: replicate}), scenario, point, replicate, seed, aggregate)
+
+
+def distinct_elections(ds: xr.Dataset, sweep: list[str], seed: int | None, aggregate: str
+                       ) -> tuple[dict[ElectionKey, tuple[int, str, int]], dict[tuple[int, str, int], ElectionKey],
+                                  int]:
+    """The elections that the tests of a full-output simulation ``ds`` read (:func:`election_at`), each once,
+    by :data:`ElectionKey` (its replicate and :func:`_digest`: the same counts tested with the same replicate's
+    seed give the same verdicts): key -> where it is first published; (flat sweep point, scenario, replicate)
+    -> the key of its election, sweep points in C order, then scenarios, then replicates; and the distinct
+    elections' stations in all. Each election is let go once hashed (a task rebuilds it from ``ds``), so memory
+    holds ``ds`` and one election, whatever the replicates and scenarios."""
+    first: dict[ElectionKey, tuple[int, str, int]] = {}
     where_tested = {}
-    for point in range(int(np.prod(shape))):
-        at = ds.isel(dict(zip(sweep, np.unravel_index(point, shape)))) if shape else ds
+    stations = 0
+    points = int(np.prod(tuple(ds.sizes[dim] for dim in sweep)))
+    for point in range(points):
         for scenario in (str(s) for s in ds[schema.SCENARIO].values):
             for replicate in range(ds.sizes[schema.REPLICATE]):
-                one = published(at.isel({schema.REPLICATE: replicate}), scenario, point, replicate, seed, aggregate)
+                one = election_at(ds, sweep, seed, aggregate, (point, scenario, replicate))
                 key = (replicate, _digest(one))
-                elections.setdefault(key, one)
+                if key not in first:
+                    first[key] = (point, scenario, replicate)
+                    stations += one.n
                 where_tested[point, scenario, replicate] = key
-    return elections, where_tested
+    return first, where_tested, stations
 
 
 def _tested(job: tuple, key: ElectionKey) -> dict[str, dict[str, bool | None]]:
-    """:func:`election_verdicts` of the election ``key`` of ``job`` (tests, nulls, draws, seed, the elections
-    by key)."""
-    tests, nulls, draws, seed, elections = job
-    return election_verdicts(tests, nulls, draws, seed, elections[key], key[0])
+    """:func:`election_verdicts` of the election ``key`` of ``job`` (tests, nulls, draws, seed, the simulation,
+    its sweep dims, the aggregate, where each key is first published), rebuilt by :func:`election_at`."""
+    tests, nulls, draws, seed, ds, sweep, aggregate, first = job
+    return election_verdicts(tests, nulls, draws, seed, election_at(ds, sweep, seed, aggregate, first[key]), key[0])
 
 
 def _rates(cfg: Config, outcomes: list[Outcome], aggregate: str) -> list[dict]:
