@@ -54,6 +54,14 @@ def test_other_counts_recompute_count_values_and_keep_the_geography():
     assert np.array_equal(e.turnout, turnout)
 
 
+@pytest.mark.parametrize("options, leader", [(("a", "b", "invalid"), None), (None, 1)])
+def test_other_counts_take_both_column_names_or_neither(options, leader):
+    e = _election(20)
+    with pytest.raises(ValueError, match="both options and leader"):
+        e.with_counts(e.ballots, e.votes, options, leader)
+    assert e.with_counts(e.ballots, e.votes, ("b", "a", "invalid"), 1).options[1] == "a"
+
+
 def test_fewer_stations_recompute_their_honest_groups():
     region = np.array(["a"] * 40 + ["b"] * 40)
     e = _election(80, region=region)
