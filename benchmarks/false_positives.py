@@ -38,6 +38,7 @@ import argparse
 import json
 import sys
 import time
+from typing import Callable
 
 from simkit.forensics import alternative, calibration, election, parse_tests, run_each
 from simkit.forensics.empirical import Control, calibrated_reading, effect, fit_tau
@@ -127,17 +128,19 @@ def panel_controls(rows: dict, tests: list[str]) -> dict[str, Control]:
     return out
 
 
-def held_out_rows(rows: dict, empirical_tests: frozenset[str], controls: dict[str, Control]) -> dict:
+def held_out_rows(rows: dict, empirical_tests: frozenset[str], controls: dict[str, Control],
+                  direction: Callable[[str], str] = alternative) -> dict:
     """``rows`` with each empirical test's p-value read against the controls, held out as the library reads it
-    (:func:`simkit.forensics.empirical.calibrated_reading`, as :mod:`simkit.forensics` reads a result):
-    ``p_value`` becomes the empirical one, ``monte_carlo_p`` keeps the Monte Carlo one."""
+    (:func:`simkit.forensics.empirical.calibrated_reading`, as :mod:`simkit.forensics` reads a result), in the
+    test's ``direction`` (the registry's by default): ``p_value`` becomes the empirical one, ``monte_carlo_p``
+    keeps the Monte Carlo one."""
     out = {}
     for name, row in rows.items():
         results = {}
         for test, r in row["results"].items():
             reading = None if not r or test not in empirical_tests else calibrated_reading(
                 test, r["statistic"], r.get("null_mean"), r.get("null_sd"), row["stations"], controls, row["fingerprint"],
-                alternative(test))
+                direction(test))
             results[test] = r if reading is None else {**r, "monte_carlo_p": r["p_value"],
                                                        "p_value": reading["empirical_p"], **reading}
         out[name] = {**row, "results": results}

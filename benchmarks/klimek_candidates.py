@@ -31,8 +31,8 @@ import sys
 
 import numpy as np
 
-from false_positives import CONTRAST, COUNTRY, PANEL, load_election  # the sibling script
-from simkit.forensics.empirical import Control, calibrated_p, fit_tau
+from false_positives import CONTRAST, PANEL, held_out_rows, load_election, panel_controls  # the sibling script
+from simkit.forensics.empirical import fit_tau
 from simkit.forensics.klimek import ml
 from simkit.forensics.klimek.first_stage import first_stage, honest_groups
 from simkit.forensics.nulls.flat import HONEST_MODELS, model_seed, simulate_honest
@@ -67,21 +67,31 @@ def measure(elections: list[str], models: list[str], draws: int, seed: int) -> d
     return out
 
 
-def read(table: dict, candidate: str, model: str) -> tuple[float, dict[str, dict]]:
-    """(tau on all clean elections, election -> d, s, z, held-out p) of one candidate under one model."""
-    errors = {}
+def candidate_rows(table: dict, candidate: str, model: str) -> dict:
+    """The table's elections as rows of the panel's measurement (``benchmarks/false_positives.py``), with one
+    test, ``candidate`` under ``model``: its value on the data and its null's mean and SD, per station for the
+    candidates read so."""
+    rows = {}
     for name, row in table.items():
         values = np.asarray(row["null"][model][candidate])
         scale = row["stations"] if CANDIDATES[candidate] else 1.0
-        mean, sd = float(values.mean()), float(values.std(ddof=1))
-        d = row["data"][candidate] - mean
-        errors[name] = {"d": d / scale, "s": sd / scale, "z": d / sd if sd > 0 else float("nan")}
-    controls = {name: Control(COUNTRY[name], name, {candidate: (errors[name]["d"], errors[name]["s"])})
-                for name in table if name in COUNTRY}
-    tau = fit_tau([c.errors[candidate][0] for c in controls.values()],
-                  [c.errors[candidate][1] for c in controls.values()])
-    for name, x in errors.items():
-        x["p"] = calibrated_p(candidate, x["d"], x["s"], controls, name, "greater")["empirical_p"]
+        rows[name] = {"fingerprint": name, "stations": row["stations"], "results": {candidate: {
+            "statistic": row["data"][candidate] / scale, "null_mean": float(values.mean()) / scale,
+            "null_sd": float(values.std(ddof=1)) / scale, "p_value": None}}}
+    return rows
+
+
+def read(table: dict, candidate: str, model: str) -> tuple[float, dict[str, dict]]:
+    """(tau on all clean elections, election -> d, s, z, held-out p) of one candidate under one model."""
+    rows = candidate_rows(table, candidate, model)
+    controls = panel_controls(rows, [candidate])
+    tau = fit_tau(*zip(*(c.errors[candidate] for c in controls.values())))
+    read_rows = held_out_rows(rows, frozenset({candidate}), controls, direction=lambda _: "greater")
+    errors = {}
+    for name, row in read_rows.items():
+        r = row["results"][candidate]
+        d, s = r["empirical_d"], r["empirical_s"]
+        errors[name] = {"d": d, "s": s, "z": d / s if s > 0 else float("nan"), "p": r["p_value"]}
     return tau, errors
 
 

@@ -54,6 +54,14 @@ def test_other_counts_recompute_count_values_and_keep_the_geography():
     assert np.array_equal(e.turnout, turnout)
 
 
+@pytest.mark.parametrize("options, leader", [(("a", "b", "invalid"), None), (None, 1)])
+def test_other_counts_take_both_column_names_or_neither(options, leader):
+    e = _election(20)
+    with pytest.raises(ValueError, match="both options and leader"):
+        e.with_counts(e.ballots, e.votes, options, leader)
+    assert e.with_counts(e.ballots, e.votes, ("b", "a", "invalid"), 1).options[1] == "a"
+
+
 def test_fewer_stations_recompute_their_honest_groups():
     region = np.array(["a"] * 40 + ["b"] * 40)
     e = _election(80, region=region)
@@ -180,3 +188,15 @@ def test_clean_turnout_bins_as_numpy_histogram():
                      options=("a", "b"), leader=0, region=np.full(500, "r"), station_id=np.arange(500).astype(str))
         weights, _ = np.histogram(np.clip(e.turnout, 0, 1), bins=edges, weights=e.registered)
         assert shpilkin.clean_turnout(e) == float(edges[np.argmax(weights) + 1]), trial
+
+
+def test_spike_scores_find_the_nearest_coarse_fraction_as_a_scan_of_all_does():
+    """The spikes score looks at a share's two neighbouring multiples of 1/GRID and the thirds: on every lattice
+    share k/n of 1 to 600 ballots and on random shares, it scores as a scan of all the coarse fractions does."""
+    lattice = np.concatenate([np.arange(n + 1) / n for n in range(1, 601)])
+    shares = np.concatenate([lattice, np.random.default_rng(3).random(100_000), [0.0, 1.0]])
+    distance = np.abs(shares[:, None] - spikes.FRACTIONS[None, :]).min(axis=1)
+    scan = np.where(distance <= spikes.HALF_WIDTH, 1.0, np.where(distance <= 3 * spikes.HALF_WIDTH, -0.5, 0.0))
+    assert spikes.FRACTIONS.size == 21
+    assert np.array_equal(spikes._station_score(shares), scan)
+    assert (scan == 1.0).sum() > 1000 and (scan == -0.5).sum() > 1000  # both bands are exercised

@@ -17,7 +17,7 @@ from simkit.data import data_file
 from simkit.forensics import TESTS, alternative, election, holm_alarms, run_each, statistic_function
 from simkit.forensics.core import BootstrapNull, DrawnNull, Election, LawNull, simulated_p_value
 from simkit.forensics.integer.percent import PoissonBinomialLaw
-from simkit.forensics.nulls.hierarchical import fit_hierarchical
+from simkit.forensics.nulls.hierarchical import fit_core, fit_hierarchical
 from simkit.forensics.nulls.flat import simulate_honest
 from simkit.config.manipulation import BallotStuffing
 from simkit.model.manipulation import MECHANISMS
@@ -84,6 +84,19 @@ def test_hierarchical_fit_recovers_planted_region_and_district_effects_and_slope
     z_slope = (model.slope - truth["slope"][region_order]) / model.slope_sd
     assert np.abs(z_slope).max() <= K_SE, z_slope
     assert model.core_share > 0.99  # nothing anomalous was planted
+
+
+def test_the_shared_core_fit_cannot_be_changed_by_a_caller():
+    """The core fit is computed once per election and shared by two honest models: every array in it (its
+    fields, the arrays in its lists and its location fits') is read-only."""
+    e, _ = planted_election(regions=3, districts=2, stations=40)
+    fit = fit_core(e)
+    assert fit_core(e) is fit
+    arrays = [fit.slope, fit.region, fit.turnout_residual, fit.core, fit.station_pool, fit.pool_groups[0],
+              fit.members[0], fit.members[-1], fit.turnout.center, fit.share.district_effect, fit.share.region_sd]
+    for values in arrays:
+        with pytest.raises(ValueError, match="read-only"):
+            values[0] = values[0]
 
 
 def test_hierarchical_fit_is_not_pulled_by_a_stuffed_tail():

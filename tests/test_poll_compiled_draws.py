@@ -51,7 +51,8 @@ def test_approached_voters_are_hypergeometric(good, bad, approached):
 
 def test_few_approached_voters_are_multivariate_hypergeometric():
     """Up to ONE_BY_ONE_MAX voters are approached one by one: each option's count is hypergeometric against the
-    rest, and the counts sum to those approached."""
+    rest, the counts sum to those approached, and the pair (n0, n1) follows the exact multivariate hypergeometric
+    law jointly (chi-square over the pairs, cells expected below 5 pooled, level ALPHA)."""
     replicates, counts, approached = 4000, np.array([9, 25, 6]), ONE_BY_ONE_MAX
     assert approached < counts.sum()
     votes = np.broadcast_to(counts, (replicates, 1, 3)).copy()
@@ -62,6 +63,13 @@ def test_few_approached_voters_are_multivariate_hypergeometric():
     for option, good in enumerate(counts):
         pmf = stats.hypergeom.pmf(np.arange(approached + 1), counts.sum(), good, approached)
         assert _chi2_p(responders[:, 0, option], pmf) > ALPHA
+    first, second = np.meshgrid(np.arange(approached + 1), np.arange(approached + 1), indexing="ij")
+    joint = stats.multivariate_hypergeom.pmf(np.stack([first, second, approached - first - second], axis=-1),
+                                             counts, approached)
+    joint = np.where(first + second <= approached, joint, 0.0).ravel()
+    assert abs(joint.sum() - 1) < 1e-9
+    pair = responders[:, 0, 0] * (approached + 1) + responders[:, 0, 1]
+    assert _chi2_p(pair, joint) > ALPHA
 
 
 @pytest.mark.parametrize("mode, rate", [("fixed", 0.6), ("whole_flow", 0.6)])

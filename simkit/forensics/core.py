@@ -166,6 +166,8 @@ class Election:
                     leader: int | None = None) -> Election:
         """The same stations with other counts (a simulated or resampled election); ``options`` and ``leader``
         name the columns of ``votes`` when they are not this election's."""
+        if (options is None) != (leader is None):
+            raise ValueError("Election.with_counts: give both options and leader (the columns of votes) or neither")
         columns = {} if options is None else {"options": tuple(options), "leader": int(leader)}
         other = replace(self, ballots=ballots, votes=votes, excluded={}, **columns)
         object.__setattr__(other, "_geographic", self._geographic)
