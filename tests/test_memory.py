@@ -1,5 +1,7 @@
 """Memory bounded by the block: the mechanisms (peak-memory figures live in benchmarks/memory.py)."""
+import io
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -132,10 +134,23 @@ def test_stuffed_and_coerced_counts_at_full_uint16_registers_fit_without_widenin
 
 def test_large_blocks_go_back_to_the_system():
     """On glibc the command line fixes malloc's mapping threshold (a block's arrays are returned when freed)."""
-    import sys
     if not sys.platform.startswith("linux"):
         pytest.skip("mallopt is glibc's (Linux)")
     assert resources.release_large_blocks()
+
+
+@pytest.mark.parametrize("command, threshold", [(["forensics", "nowhere.csv"], "REUSED_ARRAYS_THRESHOLD"),
+                                                (["validate", "nowhere.toml"], "MMAP_THRESHOLD")])
+def test_each_command_sets_its_mapping_threshold(monkeypatch, command, threshold):
+    """forensics keeps its null draws' arrays in the heap (reused draw after draw); every other command maps its
+    blocks (returned when freed)."""
+    from simkit.cli import main as cli
+
+    chosen = []
+    monkeypatch.setattr(cli, "release_large_blocks", chosen.append)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert cli.main(command) == 2  # the missing file is refused after the threshold is set
+    assert chosen == [getattr(resources, threshold)]
 
 
 def test_a_pool_holds_at_most_its_blocks_in_flight():

@@ -22,7 +22,7 @@ from simkit.config.core import ConfigError, data_paths, parse_config
 from simkit.electorate.build import build_electorate
 from simkit.engine import kernels, run as engine
 from simkit.engine.distributed import run_on_cluster
-from simkit.engine.resources import check_run, release_large_blocks
+from simkit.engine.resources import MMAP_THRESHOLD, REUSED_ARRAYS_THRESHOLD, check_run, release_large_blocks
 from simkit.engine.summary import format_summary, summary_rows
 from simkit.errors import InputError, one_line
 from simkit.outputs import SIMULATION, SUMMARY, claim_output
@@ -176,9 +176,10 @@ def _raise_terminated(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    release_large_blocks()  # a command's memory stays bounded by its blocks, however many it draws
     parser = build_parser()
     args = parser.parse_args(argv)
+    # a command's memory stays bounded by its blocks, however many it draws; forensics' null draws reuse theirs
+    release_large_blocks(REUSED_ARRAYS_THRESHOLD if args.command == "forensics" else MMAP_THRESHOLD)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:

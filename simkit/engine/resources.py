@@ -40,13 +40,17 @@ COPIES = 3
 #: allocations of at least this many bytes are mapped from the system and returned to it when freed
 #: (:func:`release_large_blocks`)
 MMAP_THRESHOLD = 2**20
+#: the threshold for a command whose memory is one election and its null draws (``simkit forensics``): each
+#: draw frees and allocates again the same station arrays of a few MB, which mapped anew on every draw are
+#: page-faulted in anew (system CPU); below glibc's largest threshold (32 MiB) the heap reuses them
+REUSED_ARRAYS_THRESHOLD = 32 * 2**20
 _M_MMAP_THRESHOLD = -3  #: mallopt's parameter, from glibc's <malloc.h>
 
 
-def release_large_blocks() -> bool:
+def release_large_blocks(threshold: int = MMAP_THRESHOLD) -> bool:
     """Make this process (and the worker processes it forks later) map every allocation of at least
-    :data:`MMAP_THRESHOLD` bytes from the system, so that a block's arrays go back to it when freed, whichever
-    thread frees them. glibc's default threshold rises to the size of the largest block freed (up to 32 MiB),
+    ``threshold`` bytes (default :data:`MMAP_THRESHOLD`) from the system, so that a block's arrays go back to it
+    when freed, whichever thread frees them. glibc's default threshold rises to the size of the largest block freed (up to 32 MiB),
     after which block-sized arrays come from per-thread heaps that a long run fragments and never gives back:
     a run's memory then crept up with the blocks drawn, most in the process that receives and writes them
     (``mallopt(M_MMAP_THRESHOLD)`` also stops that rise). Returns False where the C library has no ``mallopt``
@@ -57,7 +61,7 @@ def release_large_blocks() -> bool:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    return mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+    return mallopt(_M_MMAP_THRESHOLD, threshold) == 1
 
 
 def available_memory() -> int | None:
