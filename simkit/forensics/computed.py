@@ -12,15 +12,23 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from dataclasses import fields, is_dataclass
 from typing import Any, Callable, Hashable
 
 import numpy as np
 
 
 def read_only(value: Any) -> Any:
-    """``value``, made read-only when it is a numpy array (so a caller cannot change a cached value)."""
+    """``value`` with every numpy array in it made read-only (so a caller cannot change a cached value): the
+    value itself, the items of a list or tuple, the fields of a dataclass, and so on within them."""
     if isinstance(value, np.ndarray):
         value.flags.writeable = False
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            read_only(item)
+    elif is_dataclass(value) and not isinstance(value, type):
+        for field in fields(value):
+            read_only(getattr(value, field.name))
     return value
 
 

@@ -41,12 +41,11 @@ stays visible.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from simkit.forensics.nulls import compiled_draws
-from simkit.forensics.computed import read_only
 from simkit.forensics.core import Election
 
 TRIM_Z = 4.0
@@ -285,22 +284,11 @@ def _fit_core(e: Election) -> CoreFit:
     size_class = np.searchsorted(np.quantile(x, np.arange(1, SIZE_CLASSES) / SIZE_CLASSES), x)
     groups = [district, region * SIZE_CLASSES + size_class, region]
     station_pool, members = pools(groups, core)
-    return frozen(CoreFit(turnout=turnout, share=share, slope=slope, slope_sd=slope_sd, region=region,
-                          turnout_residual=et, share_residual=ev_raw, turnout_noise=noise_t, share_noise=noise_v,
-                          core=core, outside_corner=core_allowed, pool_groups=groups, station_pool=station_pool,
-                          members=members))
+    return CoreFit(turnout=turnout, share=share, slope=slope, slope_sd=slope_sd, region=region,
+                   turnout_residual=et, share_residual=ev_raw, turnout_noise=noise_t, share_noise=noise_v,
+                   core=core, outside_corner=core_allowed, pool_groups=groups, station_pool=station_pool,
+                   members=members)
 
-
-def frozen(value):
-    """``value`` with every numpy array in it made read-only: the arrays of a dataclass's fields, of the lists
-    among them and of the dataclasses among them (the shared :class:`CoreFit` cannot be changed by a caller)."""
-    if isinstance(value, list):
-        for item in value:
-            frozen(item)
-    elif is_dataclass(value):
-        for field in fields(value):
-            frozen(getattr(value, field.name))
-    return read_only(value)
 
 
 def fit_hierarchical(e: Election) -> HierarchicalModel:
