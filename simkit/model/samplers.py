@@ -92,8 +92,16 @@ def normal_sample(state):
     """A standard normal by the ziggurat method (Marsaglia & Tsang 2000): the low 7 bits of one draw pick
     the layer, bit 7 the sign, the top 53 bits the abscissa; the tail beyond ``R`` by Marsaglia (1964).
     Returns ``(z, state)``."""
+    bits, state = _next64(state)
+    return normal_from_bits(state, bits)
+
+
+@inline_jit
+def normal_from_bits(state, bits):
+    """:func:`normal_sample` whose first 64 random bits ``bits`` were drawn already (e.g. for several
+    generators at once): the same candidate, and further draws from ``state`` only when the ziggurat
+    rejects it. Returns ``(z, state)``."""
     while True:
-        bits, state = _next64(state)
         layer = np.int64(bits & np.uint64(127))
         negative = (bits & np.uint64(128)) != 0
         x = (bits >> np.uint64(11)) * (1.0 / 9007199254740992.0) * _ZIGGURAT_X[layer]
@@ -111,6 +119,7 @@ def normal_sample(state):
         u, state = uniform_sample(state)  # the wedge: accept under the density
         if _ZIGGURAT_F[layer] + u * (_ZIGGURAT_F[layer + 1] - _ZIGGURAT_F[layer]) < math.exp(-0.5 * x * x):
             return (-x if negative else x), state
+        bits, state = _next64(state)
 
 
 @inline_jit
