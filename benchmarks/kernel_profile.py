@@ -60,6 +60,20 @@ def draw_stages(registered, location, dispersion, concentration, composition, re
     return checksum
 
 
+def workload_model() -> tuple:
+    """The workload's honest model as :func:`simkit.engine.kernels.honest_stations` takes it: ``registered``
+    (station,), ``turnout_location`` (station,), ``turnout_dispersion``, ``concentration``, ``composition``
+    (region, option) at no regional shift, ``region_index`` (station,)."""
+    import simkit
+    from simkit.engine import run as engine
+
+    run = engine.prepare(simkit.load_config(WORKLOAD), replicates=1)
+    plan, electorate = run.plans[0], run.electorate
+    composition = plan.preferences.regional_composition(np.zeros(len(electorate.region_names)))
+    return (electorate.registered, plan.turnout_location, plan.config.turnout.dispersion, plan.preferences.dispersion,
+            composition, electorate.region_index)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicates", type=int, default=30)
@@ -67,19 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    import simkit
     from simkit import streams
-    from simkit.engine import kernels, run as engine
+    from simkit.engine import kernels
     from simkit.model.samplers import log_factorial_table
 
-    run = engine.prepare(simkit.load_config(WORKLOAD), replicates=1)
-    plan, electorate = run.plans[0], run.electorate
-    composition = plan.preferences.regional_composition(np.zeros(len(electorate.region_names)))
-    model = (electorate.registered, plan.turnout_location, plan.config.turnout.dispersion, plan.preferences.dispersion,
-             composition, electorate.region_index)
-    log_factorials = log_factorial_table(int(electorate.registered.max()))
+    model = workload_model()
+    registered = model[0]
+    n_stations = registered.shape[0]
+    log_factorials = log_factorial_table(int(registered.max()))
     words = kernels.replicate_states(1, 0, 1)[0, 0]
-    per_station = 1e9 / (args.replicates * electorate.n_stations)
+    per_station = 1e9 / (args.replicates * n_stations)
 
     def best(function) -> float:
         times = []
@@ -94,11 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         draw_stages(*model, words, log_factorials, stage, 1)  # compile (or load from the cache)
         stages.append(best(lambda: draw_stages(*model, words, log_factorials, stage, args.replicates)))
     kernels.warm_up()
-    groups = len(streams.station_groups(electorate.n_stations))
+    groups = len(streams.station_groups(n_stations))
     kernel = best(lambda: [kernels.honest_stations(*model, kernels.replicate_states(1, r, groups))
                            for r in range(args.replicates)])
     parts = {name: cost - previous for name, cost, previous in zip(STAGES, stages, [0.0] + stages[:-1])}
-    report = {"stations": electorate.n_stations, "replicates": args.replicates, "ns_per_station_replicate": parts,
+    report = {"stations": n_stations, "replicates": args.replicates, "ns_per_station_replicate": parts,
               "stages_total": stages[-1], "honest_stations": kernel}
     if args.json:
         print(json.dumps(report, indent=1))
@@ -106,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, cost in parts.items():
             print(f"{name:>26}: {cost:6.1f} CPU ns per station-replicate ({cost / stages[-1]:5.1%})")
         print(f"{'all parts':>26}: {stages[-1]:6.1f}; kernels.honest_stations: {kernel:6.1f} "
-              f"({electorate.n_stations:,} stations x {args.replicates} replicates, best of {args.repeats})")
+              f"({n_stations:,} stations x {args.replicates} replicates, best of {args.repeats})")
     return 0
 
 
