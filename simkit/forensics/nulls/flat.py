@@ -45,7 +45,7 @@ from scipy import special, stats
 from simkit.forensics.nulls import compiled_draws
 from simkit.forensics.core import Election
 from simkit.forensics.nulls.conditional import fit_conditional
-from simkit.forensics.nulls.hierarchical import fit_hierarchical, logit_share
+from simkit.forensics.nulls.hierarchical import EveryOption, fit_hierarchical, logit_share
 
 ROBUST_Z = 2.5
 MIN_REGION_STATIONS = 10
@@ -53,7 +53,7 @@ MAD_TO_SD = 1.4826
 
 
 @dataclass(frozen=True)
-class HonestModel:
+class HonestModel(EveryOption):
     """Fitted honest-election model; arrays have shape (station,) or (station, option)."""
 
     turnout_center: np.ndarray
@@ -69,10 +69,6 @@ class HonestModel:
         return compiled_draws.honest_counts(e.registered, self.turnout_center, self.share_center,
                                             self.turnout_scale, self.share_scale, self.correlation,
                                             self.other_proportions, e.leader, seed)
-
-    def options(self, e: Election) -> tuple[tuple[str, ...], int]:
-        """The options of its elections (``e``'s, every one drawn) and the leader's index."""
-        return e.options, e.leader
 
     def describe(self) -> dict[str, float]:
         return {"turnout_logit_scale": self.turnout_scale, "share_logit_scale": self.share_scale,

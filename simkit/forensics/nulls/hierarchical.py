@@ -137,8 +137,16 @@ def fit_slopes(share_residual: np.ndarray, turnout_residual: np.ndarray, region:
     return national + weight * (raw - national), np.sqrt(np.where(used, weight * np.where(used, sampling, 0.0), tau2))
 
 
+class EveryOption:
+    """The ``options`` of an honest model that draws every option of the election it is fitted to."""
+
+    def options(self, e: Election) -> tuple[tuple[str, ...], int]:
+        """The options of its elections (``e``'s, every one drawn) and the leader's index."""
+        return e.options, e.leader
+
+
 @dataclass(frozen=True)
-class HierarchicalModel:
+class HierarchicalModel(EveryOption):
     """The fitted model (module docstring). Station arrays have shape (station,); residual pools are stored
     flat, pool ``p`` being ``pool_turnout[pool_offsets[p]:pool_offsets[p + 1]]`` (and ``pool_share``)."""
 
@@ -160,10 +168,6 @@ class HierarchicalModel:
                                                self.station_slope, self.station_pool, self.pool_offsets,
                                                self.pool_turnout, self.pool_share, self.other_proportions,
                                                e.leader, seed)
-
-    def options(self, e: Election) -> tuple[tuple[str, ...], int]:
-        """The options of its elections (``e``'s, every one drawn) and the leader's index."""
-        return e.options, e.leader
 
     def describe(self) -> dict[str, float]:
         return {"core_share": self.core_share, "turnout_size_slope": self.turnout.size_slope,
