@@ -13,11 +13,16 @@ are no controls, so each is read against all of them. ``--write-calibration`` st
 tests read by their Monte Carlo p-values: only theirs are written; a test read empirically keeps the Monte Carlo
 count that chose it.
 
+``--strengths 2,4`` measures, instead of every plant at its stated strength, the size and the plants with a
+strength (:data:`simkit.forensics.power.STRENGTH_FIELDS`: stuffing's theta, the coerced share) at each multiple
+of it, on the same honest elections and stations at every strength; a column ``stuffing x2`` is the stuffing
+with theta 0.2. (``--write-calibration`` is refused with it.)
+
 Usage::
 
     python benchmarks/power_panel.py [--elections NAME,...] [--replicates 4] [--draws 39] [--null simulated]
                                      [--tests ID,...] [--seed 1] [--json | --markdown] [--write-calibration]
-                                     [--from-json FILE]
+                                     [--from-json FILE] [--strengths X,...]
 """
 from __future__ import annotations
 
@@ -28,18 +33,39 @@ import time
 
 from false_positives import PANEL, load_election, models_note  # the sibling script (run as benchmarks/power_panel.py)
 from simkit.forensics import calibration, parse_tests
-from simkit.forensics.power import PLANTS, planted_rejections
+from simkit.forensics.power import PLANTS, STRENGTH_FIELDS, planted_rejections, strengthened
 
 
-def measure(elections: list[str], tests: list[str], null: str, draws: int, replicates: int, seed: int) -> dict:
-    """election -> plant -> test -> [rejections, n]."""
+def column(plant: str, strength: float) -> str:
+    """The table's column of ``plant`` at ``strength`` (the plant's id at its stated strength)."""
+    return plant if strength == 1 else f"{plant} x{strength:g}"
+
+
+def measure(elections: list[str], tests: list[str], null: str, draws: int, replicates: int, seed: int,
+            strengths: list[float] | None = None) -> dict:
+    """election -> column -> test -> [rejections, n]: every plant at its stated strength, or with
+    ``strengths`` the size, and stuffing and coercion at each strength."""
+    runs = ([(None, 1.0)] if strengths is None else
+            [(("none",), 1.0)] + [(("stuffing", "coercion"), strength) for strength in strengths])
     table = {}
     for name in elections:
         start = time.perf_counter()
-        table[name] = {plant: {t: list(v) for t, v in row.items()} for plant, row in planted_rejections(
-            load_election(name), tests, null=null, draws=draws, replicates=replicates, seed=seed).items()}
+        e = load_election(name)
+        table[name] = {column(plant, strength): {t: list(v) for t, v in row.items()}
+                       for plants, strength in runs for plant, row in planted_rejections(
+                           e, tests, null=null, draws=draws, replicates=replicates, seed=seed, plants=plants,
+                           strength=strength).items()}
         print(f"{name}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return table
+
+
+def describe(name: str) -> str:
+    """A column's plant, with its strength (:func:`column`)."""
+    plant, _, factor = name.partition(" x")
+    if not factor:
+        return PLANTS[plant][0]
+    field = STRENGTH_FIELDS[plant]
+    return (f"{PLANTS[plant][0]}, with {field} x{factor} = {getattr(strengthened(plant, float(factor)), field):g}")
 
 
 def pooled(table: dict, plant: str, test: str) -> tuple[int, int]:
@@ -49,10 +75,10 @@ def pooled(table: dict, plant: str, test: str) -> tuple[int, int]:
 
 
 def render(table: dict, tests: list[str], header_note: str, markdown: bool) -> str:
-    plants = list(PLANTS)
+    plants = list(next(iter(table.values())))
     rows = [[t] + [f"{k}/{n}" for k, n in (pooled(table, p, t) for p in plants)] for t in tests]
     head = ["test"] + [("size (" + p + ")") if p == "none" else p for p in plants]
-    lines = [header_note, ""] + [f"- `{p}`: {PLANTS[p][0]}" for p in plants] + [""]
+    lines = [header_note, ""] + [f"- `{p}`: {describe(p)}" for p in plants] + [""]
     if markdown:
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -75,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     fmt.add_argument("--markdown", action="store_true")
     p.add_argument("--write-calibration", action="store_true")
     p.add_argument("--from-json", type=argparse.FileType(), metavar="FILE")
+    p.add_argument("--strengths", help="comma-separated multiples of the stated strengths (docstring)")
     args = p.parse_args(argv)
+    strengths = [float(x) for x in args.strengths.split(",")] if args.strengths else None
+    if strengths and args.write_calibration:
+        p.error("--write-calibration records the stated plants' size: not with --strengths")
     if args.from_json:
         saved = json.load(args.from_json)
         table, tests, null, command = saved["table"], saved["tests"], saved["null"], saved["command"]
@@ -83,10 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         tests = [t for t in parse_tests(args.tests) if t != "fingerprint"]
         elections = args.elections.split(",") if args.elections else list(PANEL)
         null = args.null
-        table = measure(elections, tests, null, args.draws, args.replicates, args.seed)
+        table = measure(elections, tests, null, args.draws, args.replicates, args.seed, strengths)
         command = (f"python benchmarks/power_panel.py --elections {','.join(elections)} --replicates "
                    f"{args.replicates} --draws {args.draws} --null {null} --seed {args.seed}"
-                   + (f" --tests {args.tests}" if args.tests else ""))
+                   + (f" --tests {args.tests}" if args.tests else "")
+                   + (f" --strengths {args.strengths}" if args.strengths else ""))
     if args.write_calibration:
         # this table counts the p-values the tests report; the measurement is of Monte Carlo p-values, so a test
         # read empirically keeps the Monte Carlo count that chose it (calibration's docstring)

@@ -254,3 +254,62 @@ def test_compare_cli_prints_rows_and_scenarios_as_json(tmp_path, capsys):
     assert [scenario["scenario"] for scenario in report["scenarios"]] == ["honest"]
     assert {"t2", "f", "df1", "df2", "p_value", "per_poll"} <= set(report["joint"])
     assert (plot / "poll_gaps.png").stat().st_size > 0
+
+
+#: per field of PollDesign: (the base's own settings, the one change), chosen where the field is read
+DESIGN_CHANGES = {
+    "n_stations": ({}, {"n_stations": 21}),
+    "valid": ({}, {"valid": np.array([True, True, False, False])}),
+    "selection": ({}, {"selection": "pps"}),
+    "by_region": ({}, {"by_region": True}),
+    "respondents": ({}, {"respondents": "whole_flow"}),
+    "per_station": ({}, {"per_station": 25}),
+    "every_kth": ({"respondents": "every_kth", "every_kth": 3}, {"every_kth": 4}),
+    "response_rate": ({}, {"response_rate": 0.8}),
+    "response_propensity": ({}, {"response_propensity": np.array([1.0, 0.9, 1.0, 1.0])}),
+    "misreport": ({}, {"misreport": np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0.3, 0, 0.7, 0], [0, 0, 0, 1.0]])}),
+    "estimator": ({}, {"estimator": "weighted"}),
+}
+
+
+def _design(**changes):
+    from simkit.model.exit_poll import PollDesign
+
+    base = dict(n_stations=20, valid=np.array([True, True, True, False]), per_station=20, response_rate=0.9)
+    return PollDesign(**{**base, **changes})
+
+
+def test_designs_differing_in_any_field_do_not_share_a_draw(elections):
+    """Every field of the design is in the key that lets a scenario reuse the baseline's draw (a new field
+    without an entry in DESIGN_CHANGES fails here), and each change draws other numbers: reusing would be wrong."""
+    from dataclasses import fields
+
+    from simkit.model.exit_poll import PollDesign
+    from simkit.polls.compare import draw_polls, drawn_alike
+
+    assert set(DESIGN_CHANGES) == {f.name for f in fields(PollDesign)}
+    election = election_at(elections.isel(replicate=slice(0, 20)), {})
+    poll = ExitPollConfig(name="p", stations=20, per_station=20)
+    for name, (base, change) in DESIGN_CHANGES.items():
+        before, after = _design(**base), _design(**{**base, **change})
+        assert drawn_alike(poll, before, 4) != drawn_alike(poll, after, 4), name
+        shares = [draw_polls(election, design, 7, 0).shares for design in (before, after)]
+        assert not np.array_equal(*shares), name
+    quick = QuickCountConfig(name="q", stations=20)
+    assert drawn_alike(poll, _design(), 4) != drawn_alike(quick, _design(), 4)
+
+
+def test_designs_alike_in_what_the_draw_reads_share_a_draw(elections):
+    """The key's equivalences are the draw's: a response rate and propensities with the same product, and no
+    misreporting stated as None or as the identity matrix, draw the same numbers to the bit."""
+    from simkit.polls.compare import draw_polls, drawn_alike
+
+    election = election_at(elections.isel(replicate=slice(0, 20)), {})
+    poll = ExitPollConfig(name="p", stations=20, per_station=20)
+    pairs = [(_design(), _design(response_rate=1.0, response_propensity=np.full(4, 0.9))),
+             (_design(), _design(misreport=np.eye(4)))]
+    for one, other in pairs:
+        assert drawn_alike(poll, one, 4) == drawn_alike(poll, other, 4)
+        draws = [draw_polls(election, design, 7, 0) for design in (one, other)]
+        assert np.array_equal(draws[0].shares, draws[1].shares)
+        assert np.array_equal(draws[0].reported, draws[1].reported)

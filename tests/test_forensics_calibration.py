@@ -56,3 +56,26 @@ def test_only_measured_calibrated_tests_enter_the_family():
     results = [result("a", "calibrated"), result("b", "uncalibrated"), result("c", "not measured")]
     assert [family_p_value(r) for r in results] == [1e-6, None, None]
     assert holm_alarms(results) == ["a"]
+
+
+def test_a_statistic_chosen_on_the_panel_is_labelled_not_held_out():
+    """klimek_ml's f_e was chosen on the false-positive panel that measures its size: its calibrated status
+    says so wherever the label shows, and it stays in the family; a test chosen beforehand (dip) keeps the bare
+    ``calibrated`` and no label; under the textbook null klimek_ml reads another statistic (the LR)."""
+    from simkit.forensics import _with_calibration, calibration_label
+    from simkit.forensics.registry import NOT_HELD_OUT, chosen_on_panel
+
+    def result(test, null):
+        return TestResult(test=test, statistic=0.0, reference=0.0, p_value=1e-6, null=null, verdict="",
+                          extra={"null_tail_p": 1e-6})
+
+    assert chosen_on_panel("klimek_ml", "simulated") and not chosen_on_panel("klimek_ml", "textbook")
+    assert not chosen_on_panel("dip", "simulated")
+    marked = _with_calibration({t: result(t, "simulated") for t in ("klimek_ml", "dip")}, "simulated", None)
+    status = marked["klimek_ml"].extra["calibration"]
+    assert status == f"calibrated ({NOT_HELD_OUT})"
+    assert calibration_label(status) == status and NOT_HELD_OUT in calibration_label(status)
+    assert family_p_value(marked["klimek_ml"]) == 1e-6
+    assert marked["dip"].extra["calibration"] == "calibrated" and calibration_label("calibrated") is None
+    textbook = _with_calibration({"klimek_ml": result("klimek_ml", "textbook")}, "textbook", None)
+    assert textbook["klimek_ml"].extra["calibration"] == "uncalibrated"

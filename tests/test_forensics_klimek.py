@@ -70,6 +70,10 @@ def test_russia_2011_fits_reject_no_fraud():
               f"p {result.p_value:.3g}")
         assert result.p_value < 0.05
         assert x["f_incremental_low"] > 0
+        # each estimate inside its own interval (the histogram fit's f_i once lay below its bootstrap interval,
+        # 0.370 against [0.385, 0.490], when the refits drew the honest part apart from their resamples)
+        for name in ("f_incremental", "f_extreme", "alpha"):
+            assert x[f"{name}_low"] <= x[name] <= x[f"{name}_high"], (module.ID, name)
 
 
 #: stations per replicate of the likelihood coverage check; fewer in CI (``CI=true``): the replicates and the

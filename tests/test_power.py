@@ -33,3 +33,23 @@ def test_planted_stuffing_never_moves_invalid_ballots(plant):
     np.testing.assert_array_equal(out.votes[:, invalid], e.votes[:, invalid])
     np.testing.assert_array_equal(out.votes.sum(axis=1), out.ballots)
     assert (out.ballots <= out.registered).all()
+
+
+@pytest.mark.parametrize("plant", ["stuffing", "coercion"])
+def test_a_stronger_plant_adds_more_ballots_at_the_same_stations(plant):
+    """``strength`` multiplies the plant's stated strength (stuffing's theta, the coerced share) and nothing
+    else, and from the same random stream the stronger plant adds more ballots."""
+    from simkit.forensics.power import STRENGTH_FIELDS, strengthened
+
+    field = STRENGTH_FIELDS[plant]
+    stated = PLANTS[plant][1]
+    assert strengthened(plant, 1.0) is stated
+    stronger = strengthened(plant, 3.0)
+    assert getattr(stronger, field) == pytest.approx(3 * getattr(stated, field))
+    assert stronger.model_dump(exclude={field}) == stated.model_dump(exclude={field})
+    assert strengthened("rounding", 3.0) is PLANTS["rounding"][1]
+    e = _with_invalid()
+    weak, strong = (planted(e, plant, np.random.default_rng(5), strength) for strength in (1.0, 3.0))
+    assert (weak.ballots > e.ballots).any()
+    assert (strong.ballots - e.ballots).sum() > (weak.ballots - e.ballots).sum()
+    assert (strong.ballots <= strong.registered).all()

@@ -22,7 +22,7 @@ from simkit.forensics.core import ALPHA, Election, TestResult, check_null, elect
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.forensics.nulls.simulated import SimulatedNull
 from simkit.forensics.nulls.tails import null_tail
-from simkit.forensics.registry import TESTS, alternative, parse_tests, statistic_function
+from simkit.forensics.registry import NOT_HELD_OUT, TESTS, alternative, chosen_on_panel, parse_tests, statistic_function
 from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
@@ -85,7 +85,10 @@ def _with_calibration(results: dict[str, TestResult | None], null: str, e: Elect
                       ) -> dict[str, TestResult | None]:
     """Add ``calibration`` to each result (:mod:`simkit.forensics.calibration`): ``uncalibrated`` when its
     measured size under ``null`` is above nominal, ``calibrated`` when measured and not, ``not measured``; a test
-    read empirically under ``null`` gets its empirically calibrated p-value (:func:`_empirically`)."""
+    read empirically under ``null`` gets its empirically calibrated p-value (:func:`_empirically`). A calibrated
+    status of a test whose statistic was chosen on the panel that measured it
+    (:func:`simkit.forensics.registry.chosen_on_panel`) says so: ``calibrated (on the panel it was chosen on:
+    not held out)``, or ``calibrated (empirical, k clean elections; on the panel ...)``."""
     flagged, measured_tests = uncalibrated(null), {t for counts in measured(null).values() for t in counts}
     empirical = empirical_tests(null)
     reading = (controls(null), data_fingerprint(e.registered, e.ballots)) if empirical & set(results) else None
@@ -94,9 +97,15 @@ def _with_calibration(results: dict[str, TestResult | None], null: str, e: Elect
         if result is None or result.p_value is None:
             return result
         if test in empirical:
-            return _empirically(result, e.n, *reading, test in flagged)
-        status = "uncalibrated" if test in flagged else "calibrated" if test in measured_tests else "not measured"
-        return replace(result, extra={**result.extra, "calibration": status})
+            result = _empirically(result, e.n, *reading, test in flagged)
+        else:
+            status = "uncalibrated" if test in flagged else "calibrated" if test in measured_tests else "not measured"
+            result = replace(result, extra={**result.extra, "calibration": status})
+        status = result.extra["calibration"]
+        if not (is_calibrated(status) and chosen_on_panel(test, null)):
+            return result
+        qualified = f"{status[:-1]}; {NOT_HELD_OUT})" if status.endswith(")") else f"{status} ({NOT_HELD_OUT})"
+        return replace(result, extra={**result.extra, "calibration": qualified})
 
     return {test: mark(test, result) for test, result in results.items()}
 
@@ -121,8 +130,8 @@ def _empirically(result: TestResult, stations: int, control_elections: dict, fin
                    extra={**x, "monte_carlo_p": result.p_value, **reading, "calibration": status})
 
 
-#: how a result's ``calibration`` status reads beside its p-value (a calibrated test carries no label; an
-#: empirically calibrated one is labelled with its status)
+#: how a result's ``calibration`` status reads beside its p-value (a calibrated test carries no label; a
+#: qualified status, e.g. ``calibrated (empirical, ...)``, is its own label)
 CALIBRATION_LABELS = {"uncalibrated": "uncalibrated", "not measured": "size not measured"}
 
 
@@ -133,8 +142,9 @@ def is_calibrated(status: str | None) -> bool:
 
 def calibration_label(status: str | None) -> str | None:
     """The label shown beside a p-value whose ``calibration`` is ``status``; None for a calibrated test read by
-    its Monte Carlo p-value."""
-    if status is not None and "(empirical" in status:
+    its Monte Carlo p-value and chosen without its panel. A qualified status (``calibrated (empirical, k clean
+    elections)``, ``calibrated (on the panel it was chosen on: not held out)``) is shown whole."""
+    if status is not None and "(" in status:
         return status
     return CALIBRATION_LABELS.get(status)
 

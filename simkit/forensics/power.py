@@ -61,10 +61,25 @@ def whole_districts(e: Election, share: float, rng: np.random.Generator) -> np.n
     return np.isin(district, chosen)
 
 
-def planted(e: Election, plant: str, rng: np.random.Generator) -> Election:
-    """``e`` with the manipulation :data:`PLANTS` ``[plant]`` applied for its leader; the ``invalid`` column (when
-    the ballot has one) is passed to the mechanism, so stuffing does not take spoiled ballots."""
-    _, block, by_district = PLANTS[plant]
+#: the field of each plant's block that ``strength`` multiplies (stuffing's theta, the coerced share)
+STRENGTH_FIELDS = {"stuffing": "theta", "district_stuffing": "theta", "coercion": "share"}
+
+
+def strengthened(plant: str, strength: float):
+    """:data:`PLANTS` ``[plant]``'s mechanism block with its :data:`STRENGTH_FIELDS` field times ``strength``
+    (1: as stated); a plant without a strength field is returned as is."""
+    block = PLANTS[plant][1]
+    name = STRENGTH_FIELDS.get(plant)
+    if block is None or name is None or strength == 1:
+        return block
+    return block.model_validate({**block.model_dump(), name: getattr(block, name) * strength})
+
+
+def planted(e: Election, plant: str, rng: np.random.Generator, strength: float = 1.0) -> Election:
+    """``e`` with the manipulation :data:`PLANTS` ``[plant]`` at ``strength`` (:func:`strengthened`) applied for
+    its leader; the ``invalid`` column (when the ballot has one) is passed to the mechanism, so stuffing does not
+    take spoiled ballots."""
+    block, by_district = strengthened(plant, strength), PLANTS[plant][2]
     if block is None:
         return e
     selected = whole_districts(e, TOUCHED, rng) if by_district else rng.random(e.n) < block.station_probability
@@ -84,10 +99,11 @@ def planted_power(e: Election, tests: Iterable[str], *, null: str = "textbook", 
 
 
 def planted_rejections(e: Election, tests: Iterable[str], *, null: str = "simulated", draws: int = 99,
-                       replicates: int = 5, seed=None, plants: Iterable[str] | None = None,
+                       replicates: int = 5, seed=None, plants: Iterable[str] | None = None, strength: float = 1.0,
                        ) -> dict[str, dict[str, tuple[int, int]]]:
-    """plant -> test -> (rejections at α = 0.05, replicates where it ran). Plant ``p`` uses the ``p``-th child
-    of ``seed`` (its position in :data:`PLANTS`), whichever plants are asked for."""
+    """plant -> test -> (rejections at α = 0.05, replicates where it ran), each plant at ``strength``
+    (:func:`strengthened`). Plant ``p`` uses the ``p``-th child of ``seed`` (its position in :data:`PLANTS`),
+    whichever plants are asked for and at any strength: the same honest elections and stations at every strength."""
 
     model = fit_hierarchical(e)
     tests = [t for t in tests if t != "fingerprint"]
@@ -99,7 +115,7 @@ def planted_rejections(e: Election, tests: Iterable[str], *, null: str = "simula
             for child in seeds[plant].spawn(replicates):
                 honest_seed, plant_rng_seed, test_seed = child.spawn(3)
                 election = planted(simulate_honest(e, model, honest_seed), plant,
-                                   np.random.default_rng(plant_rng_seed))
+                                   np.random.default_rng(plant_rng_seed), strength)
                 yield plant, election_rejections(election, tests, null=null, draws=draws, seed=test_seed)
 
     counts = rejection_counts(outcomes())

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -264,14 +264,32 @@ def draw_polls(election: SimulatedElections, design: PollDesign, seed: int, poll
     return Draws(shares, responders, reported, voters, inclusion, design.valid, stations)
 
 
-def drawn_alike(poll: Poll, design: PollDesign, n_options: int) -> tuple:
-    """What the draw of ``poll`` under ``design`` reads besides the world, the seed and the poll's index: two
-    designs with equal keys draw the same numbers (a stated design without differential non-response or
-    misreporting is drawn as its sampling-only one)."""
+def canonical_design(design: PollDesign, n_options: int) -> PollDesign:
+    """``design`` in the form the draw reads it (:func:`simkit.polls.compiled_draws.draw_replicates`): the
+    response rate and propensities only through their product, the response probability (K,)
+    (``response_rate`` 1, ``response_propensity`` that product), and no misreporting as the identity matrix
+    (K, K), whose answers the draw takes on the honest path; arrays as float (bool for ``valid``). Two designs
+    with the same canonical form draw the same numbers."""
     misreport = np.eye(n_options) if design.misreport is None else np.asarray(design.misreport, dtype=float)
-    return (_kind(poll), design.n_stations, design.selection, design.by_region, design.respondents,
-            design.per_station, design.every_kth, design.response_probability(n_options).tobytes(),
-            misreport.tobytes(), np.asarray(design.valid).tobytes(), design.estimator)
+    return replace(design, valid=np.asarray(design.valid, dtype=bool), response_rate=1.0,
+                   response_propensity=design.response_probability(n_options).astype(float), misreport=misreport)
+
+
+def drawn_alike(poll: Poll, design: PollDesign, n_options: int) -> tuple:
+    """What the draw of ``poll`` under ``design`` reads besides the world, the seed and the poll's index: the
+    poll's kind (an exit poll interviews voters, a quick count reads the count) and every field of the design's
+    canonical form (:func:`canonical_design`), so that a new design field enters the key without being listed
+    here; two designs with equal keys draw the same numbers (a stated design without differential non-response
+    or misreporting is drawn as its sampling-only one)."""
+    canonical = canonical_design(design, n_options)
+    return (_kind(poll), *(_hashable(getattr(canonical, f.name)) for f in fields(canonical)))
+
+
+def _hashable(value) -> object:
+    """A design field's value as a key part: an array by its shape, dtype and bytes; anything else as is."""
+    if isinstance(value, np.ndarray):
+        return value.shape, value.dtype.str, value.tobytes()
+    return value
 
 
 def draw_polls_reference(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int) -> Draws:

@@ -71,8 +71,7 @@ class JointFit:
     ``tau_g`` (G,) and ``nu_g`` (G,) of the G honest groups; ``weights`` (G,) the groups' station counts;
     the log-likelihood, the SQUAREM cycles used, whether EM converged (a cycle gained less than
     ``TOLERANCE``) within ``MAX_CYCLES``; ``covariance`` (5, 5) of the globals (NaN where the information is
-    singular); ``local_information`` (G, 2, 2) and ``cross_information`` (G, 5, 2): the information blocks of
-    each group's centres and of the globals with them (for draws of the whole honest part)."""
+    singular)."""
 
     values: np.ndarray
     weights: np.ndarray
@@ -81,8 +80,6 @@ class JointFit:
     iterations: int
     converged: bool
     covariance: np.ndarray
-    local_information: np.ndarray
-    cross_information: np.ndarray
 
     @property
     def centres(self) -> tuple[np.ndarray, np.ndarray]:
@@ -107,24 +104,6 @@ class JointFit:
         """The honest part and theta as a :class:`simkit.forensics.klimek.histogram.FirstStage`."""
         return _as_stage(self.values, self.weights.size)
 
-    def draw_stage(self, gen: np.random.Generator) -> tuple[FirstStage, int]:
-        """The honest part and theta drawn from the estimates' asymptotic normal distribution: the globals from
-        their covariance, each group's centres from their conditional normal given the globals (precision the
-        group's information block). A covariance with negative eigenvalues (a nearly flat direction) has them
-        set to 0; returns the stage and how many were. The estimates themselves where the covariance is not
-        finite or a drawn SD or theta is not positive; centres are kept inside (0, 1)."""
-        if not np.all(np.isfinite(self.covariance)):
-            return self.stage(), 0
-        shift, negative = _normal_draw(self.covariance, gen)
-        local_covariance = np.linalg.pinv(self.local_information)  # (G, 2, 2)
-        mean_shift = -np.einsum("gij,gkj,k->gi", local_covariance, self.cross_information, shift)
-        noise = _normal_draw(local_covariance, gen)[0] if self.weights.size else np.zeros((0, 2))
-        centres = np.clip(np.stack(self.centres, axis=1) + mean_shift + noise, MIN_SD, 1 - MIN_SD)
-        drawn = np.concatenate([self.values[:N_GLOBAL] + shift, centres[:, 0], centres[:, 1]])
-        if not np.all(drawn[2:N_GLOBAL] > 0):
-            return self.stage(), negative
-        return _as_stage(drawn, self.weights.size), negative
-
 
 def _as_stage(values: np.ndarray, n_groups: int) -> FirstStage:
     return FirstStage(tau=values[N_GLOBAL:N_GLOBAL + n_groups].copy(), sigma_tau=float(values[2]),
@@ -142,17 +121,6 @@ def corner_stations(turnout: np.ndarray, share: np.ndarray) -> np.ndarray:
     return (turnout >= 1.0 - EDGE) | ((share >= 1.0 - EDGE) & (turnout >= 1.0 - CORNER_SD * EXTREME_SD))
 
 
-def _normal_draw(covariance: np.ndarray, gen: np.random.Generator) -> tuple[np.ndarray, int]:
-    """One draw of Normal(0, c) for each covariance c of ``covariance`` (shape (..., k, k); symmetrised,
-    negative eigenvalues set to 0), shape (..., k), and how many eigenvalues were negative. A stack is drawn
-    at once, in the order of one draw after another."""
-    eigenvalues, vectors = np.linalg.eigh((covariance + np.swapaxes(covariance, -1, -2)) / 2)
-    negative = int(np.sum(eigenvalues < 0))
-    scaled = np.sqrt(np.maximum(eigenvalues, 0)) * gen.standard_normal(eigenvalues.shape)
-    return np.einsum("...ij,...j->...i", vectors, scaled), negative
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _geometry(turnout, share, alpha, nodes, range_center, range_spread, honest_turnouts, honest_shares, log_base):
     """Fill the parameter-free part of every station's quadrature nodes, shape (station, node): the first
     ``nodes.size`` nodes are incremental fraud's x nodes, the last ``EM_EXTREME_NODES`` extreme fraud's nodes
@@ -339,10 +307,9 @@ def _valid(params: np.ndarray) -> bool:
 
 
 def _information(global_scores: np.ndarray, local_scores: np.ndarray, group: np.ndarray,
-                 n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The covariance (5, 5) of the globals (the inverse of the Schur complement of the groups' centre
-    blocks in the outer-product information; NaN where singular) and the blocks: local (G, 2, 2), cross
-    (G, 5, 2)."""
+                 n_groups: int) -> np.ndarray:
+    """The covariance (5, 5) of the globals: the inverse of the Schur complement of the groups' centre blocks
+    (local (G, 2, 2), cross (G, 5, 2)) in the outer-product information; NaN where singular."""
     outer_local = local_scores[:, :, None] * local_scores[:, None, :]
     outer_cross = global_scores[:, :, None] * local_scores[:, None, :]
     local = np.stack([np.bincount(group, outer_local[:, i, j], n_groups) for i in range(2) for j in range(2)],
@@ -351,10 +318,9 @@ def _information(global_scores: np.ndarray, local_scores: np.ndarray, group: np.
                      axis=1).reshape(n_groups, N_GLOBAL, 2)
     schur = global_scores.T @ global_scores - np.einsum("gij,gjk,glk->il", cross, np.linalg.pinv(local), cross)
     try:
-        covariance = np.linalg.inv(schur)
+        return np.linalg.inv(schur)
     except np.linalg.LinAlgError:
-        covariance = np.full((N_GLOBAL, N_GLOBAL), np.nan)
-    return covariance, local, cross
+        return np.full((N_GLOBAL, N_GLOBAL), np.nan)
 
 
 def fit(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, alpha: float, stage: FirstStage,
@@ -402,10 +368,9 @@ def fit(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, alpha: float,
     scores = np.zeros((turnout.size, N_GLOBAL)), np.zeros((turnout.size, 2))
     _pass(turnout, share, group, corner, params, *_masses(params, n_groups), nodes,
           incremental_log_weights(nodes, params[4]), *geometry, sums, group_sums, *scores)
-    covariance, local, cross = _information(*scores, group, n_groups)
+    covariance = _information(*scores, group, n_groups)
     return JointFit(values=params, weights=np.bincount(group, minlength=n_groups).astype(float), alpha=float(alpha),
-                    log_likelihood=float(sums[0]), iterations=cycles, converged=converged, covariance=covariance,
-                    local_information=local, cross_information=cross)
+                    log_likelihood=float(sums[0]), iterations=cycles, converged=converged, covariance=covariance)
 
 
 def profile(turnout: np.ndarray, share: np.ndarray, group: np.ndarray, stage: FirstStage, alphas: np.ndarray,
