@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import math
 import os
 import shutil
 import sys
@@ -181,6 +182,9 @@ STORAGE_DTYPES = (np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.int64))
 #: benchmark workload's votes, int16, blocks of 32 replicates: about 0.2 CPU ms per replicate, 94 kB a replicate,
 #: a ratio of 1.7; zstd at level 1 takes twice the CPU time for 20% less)
 COMPRESSOR = {"id": "blosc", "cname": "lz4", "clevel": 1, "shuffle": 2, "blocksize": 0}
+#: the most bytes of a chunk before compression (Blosc compresses at most 2 GB at once); an engine block's
+#: arrays are at most :data:`simkit.engine.resources.BLOCK_BYTES` (as int64), so a block is one chunk
+MAX_CHUNK_BYTES = 64 * 2**20
 
 
 def storage_dtype(registered: np.ndarray) -> np.dtype:
@@ -192,7 +196,7 @@ def storage_dtype(registered: np.ndarray) -> np.dtype:
     return next(dtype for dtype in STORAGE_DTYPES if largest <= np.iinfo(dtype).max)
 
 
-def _stored_as(static: xr.Dataset, block: xr.Dataset) -> dict[str, np.dtype]:
+def stored_dtypes(static: xr.Dataset, block: xr.Dataset) -> dict[str, np.dtype]:
     """The dtype each integer variable of ``block`` is stored in: the station-level counts of a simulation
     (``static`` holds the ``registered`` station register) in :func:`storage_dtype`, the rest as they are."""
     narrow = storage_dtype(static["registered"].values) if "registered" in static else None
@@ -205,18 +209,24 @@ def _units(name: str) -> str | None:
     return VARIABLES[name][1] if name in VARIABLES else None
 
 
-def _zarr_encoding(block: xr.Dataset) -> dict:
+def zarr_encoding(block: xr.Dataset) -> dict:
     """The zarr encoding of a block's replicate arrays: one chunk per block and world (the dims before
-    ``replicate``, the sweep and scenario, in chunks of 1; the block's replicates and every station whole), in its
-    dtype, compressed by :data:`COMPRESSOR`."""
+    ``replicate``, the sweep and scenario, in chunks of 1; the block's replicates and every station whole; fewer
+    replicates when they would take more than :data:`MAX_CHUNK_BYTES`, as a whole simulation written at once
+    may), compressed by :data:`COMPRESSOR`. The dask runs' template (:mod:`simkit.engine.distributed`), which holds
+    every replicate, gives its chunks along ``replicate`` instead."""
     import numcodecs
 
     encoding = {}
     for name, var in block.variables.items():
         if REPLICATE in var.dims:
             axis = var.dims.index(REPLICATE)
-            encoding[name] = {"chunks": (1,) * axis + var.shape[axis:],
-                              "compressors": (numcodecs.get_codec(dict(COMPRESSOR)),)}
+            if var.chunks:
+                chunks = tuple(chunk[0] for chunk in var.chunks[axis:])
+            else:
+                rows = max(1, MAX_CHUNK_BYTES // (var.dtype.itemsize * math.prod(var.shape[axis + 1:])))
+                chunks = (min(var.shape[axis], rows),) + var.shape[axis + 1:]
+            encoding[name] = {"chunks": (1,) * axis + chunks, "compressors": (numcodecs.get_codec(dict(COMPRESSOR)),)}
     return encoding
 
 
@@ -264,12 +274,12 @@ def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], staging: Path)
     with asyncio.Runner() as loop:
         for block in blocks:
             if arrays is None:  # the first block creates the arrays, with their dims, attrs and encoding
-                dtypes = _stored_as(static, block)
+                dtypes = stored_dtypes(static, block)
                 block = block.assign({name: block[name].astype(dtype) for name, dtype in dtypes.items()
                                      if dtype != block[name].dtype})
                 block.attrs = static.attrs  # appending rewrites the group attrs: keep the provenance
                 block.to_zarr(staging, mode="a", consolidated=False, zarr_format=ZARR_FORMAT,
-                              encoding=_zarr_encoding(block))
+                              encoding=zarr_encoding(block))
                 group = zarr.open_group(str(staging), mode="r+", zarr_format=ZARR_FORMAT)
                 arrays, written = {name: group[name].async_array for name in dtypes}, block.sizes[REPLICATE]
             else:
@@ -296,7 +306,11 @@ def open_result(path: str | Path) -> xr.Dataset:
 
 def _as_int64(ds: xr.Dataset) -> xr.Dataset:
     """A simulation's counts stored narrow (:func:`storage_dtype`) as int64 again (lazily for zarr), as they were
-    drawn: readers see the same values and types whatever the stored width."""
-    narrow = [name for name, var in ds.data_vars.items()
-              if name in VARIABLES and var.dtype.kind == "i" and var.dtype.itemsize < 8]
-    return ds.assign({name: ds[name].astype(np.int64) for name in narrow}) if narrow else ds
+    drawn: readers see the same values and types whatever the stored width; each keeps its stored encoding
+    (chunks, compressor, stored dtype)."""
+    wide = ds.copy()
+    for name, var in ds.data_vars.items():
+        if name in VARIABLES and var.dtype.kind == "i" and var.dtype.itemsize < 8:
+            wide[name] = var.astype(np.int64)
+            wide[name].encoding = dict(var.encoding)
+    return wide

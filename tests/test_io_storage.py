@@ -66,3 +66,14 @@ def test_large_stations_round_trip_exactly(tmp_path):
     stored = write(run, tmp_path / "big.zarr", 2, 1)
     assert zarr.open_group(str(tmp_path / "big.zarr"), mode="r")["votes"].dtype == np.int32
     assert np.array_equal(stored["votes"].values, drawn["votes"].values)
+
+
+def test_a_simulation_written_at_once_is_cut_into_bounded_chunks(tmp_path, monkeypatch):
+    drawn = engine.simulate(config(), workers=1)
+    per_replicate = 40 * 3 * np.dtype(np.int16).itemsize  # one world's votes of one replicate: stations x options
+    monkeypatch.setattr(io, "MAX_CHUNK_BYTES", 2 * per_replicate)
+    io.write_dataset(drawn, tmp_path / "all.zarr")
+    assert zarr.open_group(str(tmp_path / "all.zarr"), mode="r")["votes"].chunks == (1, 1, 2, 40, 3)
+    stored = io.open_result(tmp_path / "all.zarr")
+    for name in drawn.data_vars:
+        assert np.array_equal(stored[name].values, drawn[name].values), name
