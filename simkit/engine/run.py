@@ -234,7 +234,8 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
     electorate = build_electorate(cfg.electorate)  # the solution does not change the electorate
     # the pilots' honest draws release the GIL where the fused kernel draws them (the solution moves means and
     # shares only, never the models): their chains then run in threads, without copies of this process
-    releases_gil = all(fused(honest_plan(cfg.at(point), electorate), kernel) for point in cfg.sweep_points())
+    releases_gil = any(scenario.match_observed for scenario in cfg.scenarios()) and all(
+        fused(honest_plan(cfg.at(point), electorate), kernel) for point in cfg.sweep_points())
     cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations, workers,
                                              releases_gil)
     plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]
