@@ -33,6 +33,15 @@ def test_kernel_profile_prints_every_part():
     assert report["stages_total"] > 0 and report["honest_stations"] > 0
 
 
+def test_write_profile_reports_the_stored_layout():
+    completed = subprocess.run([sys.executable, str(REPO / "benchmarks" / "write_profile.py"), "--replicates", "3",
+                                "--json"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["write_cpu_ms_per_replicate"] > 0 and report["draw_cpu_ms_per_replicate"] > 0
+    assert report["votes_dtype"] == "int16" and report["votes_chunks"] == [1, 3, 10101, 8]
+
+
 def test_compare_baselines_draw_the_workload_model():
     """Same model in the baselines as in simkit: national leader totals agree within a few standard errors."""
     compare = _import("benchmarks.compare")

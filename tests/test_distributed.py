@@ -71,6 +71,7 @@ def test_store_is_chunked_by_block_along_replicate_and_by_sweep_point(client, tm
     chunks = dict(zip(result.votes.dims, result.votes.encoding["chunks"]))
     assert chunks["replicate"] == 4
     assert chunks["turnout.mean"] == chunks["preferences.dispersion"] == 1
+    assert result.votes.encoding["dtype"] == np.int16 and result.votes.dtype == np.int64  # stored as a local run
 
 
 @pytest.mark.parametrize("suffix", [".nc", None])

@@ -6,6 +6,7 @@ import tomli_w
 
 from conftest import small_config_dict
 from simkit.config.core import Config
+from simkit.electorate.build import build_electorate
 from simkit.engine.count_match import PILOT_REPLICATES, TOLERANCE
 from simkit.engine.run import simulate
 from simkit.errors import InputError
@@ -131,10 +132,12 @@ def test_dask_run_of_a_count_matched_config_equals_simulate(tmp_path):
     assert result.attrs["simkit_config"] == expected.attrs["simkit_config"]
 
 
-def test_scenarios_solved_on_two_processes_equal_the_serial_solution(monkeypatch):
-    """Each scenario's chain of sweep points is solved from the config alone: on two worker processes (the
-    threshold lowered so that this small config starts them) the resolved config and its record are the serial
-    ones, and an unreachable figure at the second sweep point raises its error from a worker."""
+@pytest.mark.parametrize("releases_gil, where_solved", [(False, "processes"), (True, "threads")])
+def test_scenarios_solved_on_two_workers_equal_the_serial_solution(monkeypatch, releases_gil, where_solved):
+    """Each scenario's chain of sweep points is solved from the config alone: on two worker processes, or two
+    threads where the pilots' kernel releases the GIL (the threshold lowered so that this small config starts
+    them), the resolved config and its record are the serial ones, and an unreachable figure at the second sweep
+    point raises its error from a worker."""
     from simkit.engine import count_match
     from simkit.engine import run as engine
 
@@ -144,13 +147,13 @@ def test_scenarios_solved_on_two_processes_equal_the_serial_solution(monkeypatch
     monkeypatch.setattr(count_match, "PARALLEL_MIN_PILOT_DRAWS", 0)
     where = []
     monkeypatch.setattr(count_match, "choose", lambda *a: where.append(engine.choose(*a)) or where[-1])
-    parallel = count_match.resolve(cfg, engine.simulate, "numba", stations=60)
-    assert where[0][0] == "processes"
+    parallel = count_match.resolve(cfg, engine.simulate, "numba", stations=60, releases_gil=releases_gil)
+    assert where[0][0] == where_solved
     assert parallel[1] == serial[1] and parallel[0].to_toml() == serial[0].to_toml()
     unreachable = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 1.0]},
                                          "manipulation": [{**cfg.raw()["manipulation"][0], "compliance": 1.0}]})
     with pytest.raises(InputError, match=r"scenario\.coercion\.match_observed: the official turnout"):
-        count_match.resolve(unreachable, engine.simulate, "numba", stations=60)
+        count_match.resolve(unreachable, engine.simulate, "numba", stations=60, releases_gil=releases_gil)
 
 
 def test_count_matching_keeps_to_the_callers_workers(monkeypatch):
@@ -165,6 +168,23 @@ def test_count_matching_keeps_to_the_callers_workers(monkeypatch):
     monkeypatch.setattr(count_match, "choose", lambda *a: where.append(engine.choose(*a)) or where[-1])
     engine.simulate(cfg, replicates=1, workers=1)
     assert where and where[0][1] == 1 and where[0][0] != "processes"
+
+
+@pytest.mark.parametrize("kernel, where_solved", [("numba", "threads"), ("numpy", "processes")])
+def test_a_run_solves_in_threads_where_the_fused_kernel_draws_the_pilots(monkeypatch, kernel, where_solved):
+    """The fused numba kernel draws the pilots without the GIL: their chains share this process's memory in
+    threads; numpy's samplers hold it, so they are solved in worker processes."""
+    from simkit.engine import count_match
+    from simkit.engine import run as engine
+
+    cfg = matched_config(0.1)
+    cfg = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 0.2]}})
+    assert engine.fused(engine.honest_plan(cfg, build_electorate(cfg.electorate)), "numba")
+    monkeypatch.setattr(count_match, "PARALLEL_MIN_PILOT_DRAWS", 0)
+    where = []
+    monkeypatch.setattr(count_match, "choose", lambda *a: where.append(engine.choose(*a)) or where[-1])
+    engine.prepare(cfg, replicates=1, kernel=kernel, workers=2)
+    assert where[0] == (where_solved, 2)
 
 
 def test_a_scenario_that_the_sweep_does_not_touch_is_solved_once(monkeypatch):

@@ -196,26 +196,33 @@ def template_dataset(run: engine.Run, static: xr.Dataset, block_size: int) -> xr
     """The full result as a lazy template: ``static`` (numpy) plus every replicate variable as dask zeros
     of its full size (replicate dim of length ``run.replicates``, chunked by ``block_size``; sweep dims in
     chunks of 1; every other dim in one chunk). Shapes and dtypes come from one computed replicate of the
-    first sweep point, so the template follows the engine's variables whatever they are."""
+    first sweep point, so the template follows the engine's variables whatever they are; the station-level counts are
+    stored as a local run stores them (:func:`simkit.io.stored_dtypes`)."""
     import dask.array as da
 
-    sample = engine.annotate(engine.block_dataset(run, range(0, 1), 0), run.config)
+    sample = _replicate_variables(engine.annotate(engine.block_dataset(run, range(0, 1), 0), run.config))
     sweep_sizes = dict(zip(run.config.sweep, run.sweep_shape))
+    dtypes = io.stored_dtypes(static, sample)
     lazy = {}
-    for name, var in _replicate_variables(sample).variables.items():
+    for name, var in sample.variables.items():
         shape = tuple(run.replicates if dim == schema.REPLICATE else sweep_sizes.get(dim, size)
                       for dim, size in var.sizes.items())
         chunks = tuple(block_size if dim == schema.REPLICATE else 1 if dim in sweep_sizes else size
                        for dim, size in var.sizes.items())
-        lazy[name] = xr.Variable(var.dims, da.zeros(shape, dtype=var.dtype, chunks=chunks), attrs=var.attrs)
+        lazy[name] = xr.Variable(var.dims, da.zeros(shape, dtype=dtypes.get(name, var.dtype), chunks=chunks),
+                                 attrs=var.attrs)
     other_coords = {name: coord for name, coord in sample.coords.items() if schema.REPLICATE not in coord.dims}
     dynamic = xr.Dataset(lazy, coords={**other_coords, schema.REPLICATE: np.arange(run.replicates)})
     return xr.merge([static, dynamic], combine_attrs="override")
 
 
 def _chunk_encoding(template: xr.Dataset) -> dict:
-    return {name: {"chunks": tuple(chunks[0] for chunks in var.chunks)}
-            for name, var in template.variables.items() if var.chunks is not None}
+    """The template's chunks and, for its replicate arrays, the compressor of a local run (:func:`io.zarr_encoding`)."""
+    encoding = {name: {"chunks": tuple(chunks[0] for chunks in var.chunks)}
+                for name, var in template.variables.items() if var.chunks is not None}
+    for name, replicate_encoding in io.zarr_encoding(template).items():
+        encoding.setdefault(name, {}).update(compressors=replicate_encoding["compressors"])
+    return encoding
 
 
 class _WorkDir:

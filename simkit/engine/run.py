@@ -219,7 +219,7 @@ class Run:
 def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
             kernel: str | None = None, source: str = "config", workers: int | None = None) -> Run:
     """Resolve a config for running: apply run overrides, solve its count-matched scenarios once
-    (:func:`simkit.engine.count_match.resolve`, on at most ``workers`` processes; ``source`` names the config in
+    (:func:`simkit.engine.count_match.resolve`, on at most ``workers`` threads or processes; ``source`` names the config in
     its errors), build the electorate and the sweep plans. ``kernel``: "numba" (default) or "numpy"
     (:mod:`simkit.engine.kernels`)."""
     kernel = kernel or DEFAULT_KERNEL
@@ -232,7 +232,12 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
         raw["run"] = {**raw["run"], **updates}
         cfg = parse_config(tomli_w.dumps(raw), source="run options")  # validates the overridden values
     electorate = build_electorate(cfg.electorate)  # the solution does not change the electorate
-    cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations, workers)
+    # the pilots' honest draws release the GIL where the fused kernel draws them (the solution moves means and
+    # shares only, never the models): their chains then run in threads, without copies of this process
+    releases_gil = any(scenario.match_observed for scenario in cfg.scenarios()) and all(
+        fused(honest_plan(cfg.at(point), electorate), kernel) for point in cfg.sweep_points())
+    cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations, workers,
+                                             releases_gil)
     plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel, count_matched)
 

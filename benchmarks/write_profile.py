@@ -1,0 +1,76 @@
+"""CPU cost of writing a full-output run to zarr, apart from drawing it: the write path of ``simkit run -o X.zarr``.
+
+Draws the benchmark workload's blocks (``benchmarks/workload.toml``, ``keep = "full"``, the engine's default block
+size) in memory first, in this process, then times :func:`simkit.io.write_blocks` alone on them (CPU seconds of
+every thread of this process: zarr compresses in its own threads), and prints CPU ms per replicate of both, the
+stored dtype, chunks and compressor of ``votes`` and the store's size on disk. zarr is imported before the clock
+starts. Which simkit is measured is whichever ``import simkit`` finds: run it with ``PYTHONPATH=OTHER_CHECKOUT`` to
+time another tree's write path on the same workload (one after the other in one shell, for a ratio).
+
+Usage::
+
+    python benchmarks/write_profile.py [--replicates 320] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORKLOAD = Path(__file__).resolve().with_name("workload.toml")
+
+
+def _cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def _size_mb(path: Path) -> float:
+    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file()) / 2**20
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replicates", type=int, default=320)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    import zarr  # noqa: F401 - imported before the clock starts
+
+    import simkit
+    from simkit import io
+    from simkit.engine import run as engine
+
+    run = engine.prepare(simkit.load_config(WORKLOAD), args.replicates, 1, "full")
+    static = engine.annotate(engine.static_dataset(run), run.config)
+    started = _cpu()
+    blocks = [engine.annotate(block, run.config) for block in engine.iter_blocks(run, workers=1)]
+    drawn = _cpu() - started
+    with tempfile.TemporaryDirectory(prefix="simkit-write-") as folder:
+        path = Path(folder) / "full.zarr"
+        started, wall = _cpu(), time.perf_counter()
+        io.write_blocks(static, iter(blocks), path)
+        written, wall = _cpu() - started, time.perf_counter() - wall
+        votes = zarr.open_group(str(path), mode="r")["votes"]
+        report = {"simkit": str(Path(simkit.__file__).parent), "replicates": args.replicates, "blocks": len(blocks),
+                  "draw_cpu_ms_per_replicate": 1e3 * drawn / args.replicates,
+                  "write_cpu_ms_per_replicate": 1e3 * written / args.replicates,
+                  "write_wall_ms_per_replicate": 1e3 * wall / args.replicates,
+                  "votes_dtype": str(votes.dtype), "votes_chunks": list(votes.chunks),
+                  "votes_compressor": str(votes.compressors), "store_mb": _size_mb(path)}
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(f"{report['simkit']}: {args.replicates} replicates in {len(blocks)} blocks; draw "
+              f"{report['draw_cpu_ms_per_replicate']:.2f} CPU ms/replicate, write {report['write_cpu_ms_per_replicate']:.2f} "
+              f"CPU ms/replicate ({report['write_wall_ms_per_replicate']:.2f} ms wall); votes {report['votes_dtype']} "
+              f"in chunks {tuple(report['votes_chunks'])}, {report['votes_compressor']}; {report['store_mb']:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

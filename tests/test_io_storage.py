@@ -1,0 +1,79 @@
+"""How a simulation is stored in zarr: station-level counts in the narrowest signed type the registers allow, one
+chunk per block and world, read back exactly as drawn (int64), whatever the block size, workers and layout."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tomli_w
+import zarr
+
+from simkit import io
+from simkit.config.core import parse_config
+from simkit.engine import run as engine
+from tests.conftest import small_config_dict
+
+MANIPULATION = [
+    {"name": "coerce", "kind": "coerced_turnout", "beneficiary": "a", "share": 0.3, "compliance": 0.9,
+     "loyalty": 0.9},
+    {"name": "fabricate", "kind": "protocol_fabrication", "beneficiary": "a", "target_turnout": 0.95,
+     "station_probability": 0.3}]
+TIMELINE = {"opening": "07:00", "closing": "20:00", "reports": ["12:00", "16:00"]}
+
+
+def config(registered=40000, replicates=7):
+    raw = small_config_dict(stations=40, registered=registered, replicates=replicates,
+                            sweep={"turnout.mean": [0.5, 0.7]})
+    raw.update(manipulation=MANIPULATION, timeline=TIMELINE)
+    return parse_config(tomli_w.dumps(raw))
+
+
+def write(run, path, block_size, workers):
+    static = engine.annotate(engine.static_dataset(run), run.config)
+    io.write_blocks(static, engine.annotated_blocks(run, block_size, workers), path)
+    return io.open_result(path)
+
+
+@pytest.mark.parametrize("block_size, workers", [(3, 1), (2, 2), (7, 1)])
+def test_a_stored_run_reads_back_as_drawn(tmp_path, block_size, workers):
+    run = engine.prepare(config(), keep="full")
+    drawn = engine.simulate_run(run, block_size=7, workers=1)
+    stored = write(run, tmp_path / "run.zarr", block_size, workers)
+    assert set(stored.data_vars) == set(drawn.data_vars)
+    assert (drawn["manipulated_votes"].values < 0).any()  # the signed counts are exercised
+    for name in drawn.data_vars:
+        assert stored[name].dtype == drawn[name].dtype == np.int64, name
+        assert np.array_equal(stored[name].values, drawn[name].values), name
+    assert stored.attrs["simkit_config"] == drawn.attrs["simkit_config"]
+    on_disk = zarr.open_group(str(tmp_path / "run.zarr"), mode="r")
+    for name in ("ballots", "votes", "manipulated_votes", "voter_votes", "added_ballots", "station_timeline_ballots",
+                 "timeline_added_ballots"):
+        assert on_disk[name].dtype == np.int16, name
+        assert on_disk[name].chunks[:4] == (1, 1, block_size, 40), name  # sweep point, scenario, block, stations
+    assert on_disk["manipulated"].dtype == np.int64 and on_disk["total_votes"].dtype == np.int64
+
+
+def test_registers_above_int16_are_stored_wider():
+    assert io.storage_dtype(np.array([3, 32767])) == np.int16
+    assert io.storage_dtype(np.array([32768, 5])) == np.int32
+    assert io.storage_dtype(np.array([2**31 - 1])) == np.int32
+    assert io.storage_dtype(np.array([2**31])) == np.int64
+
+
+def test_large_stations_round_trip_exactly(tmp_path):
+    run = engine.prepare(config(registered=3_000_000, replicates=3), keep="full")  # about 75,000 voters a station
+    assert run.electorate.registered.max() > 32767
+    drawn = engine.simulate_run(run, workers=1)
+    stored = write(run, tmp_path / "big.zarr", 2, 1)
+    assert zarr.open_group(str(tmp_path / "big.zarr"), mode="r")["votes"].dtype == np.int32
+    assert np.array_equal(stored["votes"].values, drawn["votes"].values)
+
+
+def test_a_simulation_written_at_once_is_cut_into_bounded_chunks(tmp_path, monkeypatch):
+    drawn = engine.simulate(config(), workers=1)
+    per_replicate = 40 * 3 * np.dtype(np.int16).itemsize  # one world's votes of one replicate: stations x options
+    monkeypatch.setattr(io, "MAX_CHUNK_BYTES", 2 * per_replicate)
+    io.write_dataset(drawn, tmp_path / "all.zarr")
+    assert zarr.open_group(str(tmp_path / "all.zarr"), mode="r")["votes"].chunks == (1, 1, 2, 40, 3)
+    stored = io.open_result(tmp_path / "all.zarr")
+    for name in drawn.data_vars:
+        assert np.array_equal(stored[name].values, drawn[name].values), name
