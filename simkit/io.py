@@ -196,6 +196,19 @@ def storage_dtype(registered: np.ndarray) -> np.dtype:
     return next(dtype for dtype in STORAGE_DTYPES if largest <= np.iinfo(dtype).max)
 
 
+def narrowed(name: str, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` of the variable ``name`` in the storage type ``dtype`` (:func:`storage_dtype`); raises
+    ValueError, naming the variable, if a count lies outside the type's range (a cast would wrap it silently)."""
+    values = np.asarray(values)
+    if values.dtype != dtype and values.size:
+        info = np.iinfo(dtype)
+        low, high = int(values.min()), int(values.max())
+        if low < info.min or high > info.max:
+            raise ValueError(f"{name}: counts from {low} to {high} do not fit the storage type {dtype} chosen "
+                             f"from the largest station register")
+    return values.astype(dtype, copy=False)
+
+
 def stored_dtypes(static: xr.Dataset, block: xr.Dataset) -> dict[str, np.dtype]:
     """The dtype each integer variable of ``block`` is stored in: the station-level counts of a simulation
     (``static`` holds the ``registered`` station register) in :func:`storage_dtype`, the rest as they are."""
@@ -241,7 +254,7 @@ async def _append_zarr(arrays: dict, block: xr.Dataset, start: int) -> None:
         var = block.variables[name]
         axis = var.dims.index(REPLICATE)
         await array.resize(array.shape[:axis] + (stop,) + array.shape[axis + 1:])
-        await array.setitem((slice(None),) * axis + (slice(start, stop),), np.asarray(var.values, dtype=array.dtype))
+        await array.setitem((slice(None),) * axis + (slice(start, stop),), narrowed(name, var.values, array.dtype))
 
     await asyncio.gather(*(append(name, array) for name, array in arrays.items()))
 
@@ -275,8 +288,8 @@ def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], staging: Path)
         for block in blocks:
             if arrays is None:  # the first block creates the arrays, with their dims, attrs and encoding
                 dtypes = stored_dtypes(static, block)
-                block = block.assign({name: block[name].astype(dtype) for name, dtype in dtypes.items()
-                                     if dtype != block[name].dtype})
+                block = block.assign({name: block[name].copy(data=narrowed(name, block[name].values, dtype))
+                                      for name, dtype in dtypes.items() if dtype != block[name].dtype})
                 block.attrs = static.attrs  # appending rewrites the group attrs: keep the provenance
                 block.to_zarr(staging, mode="a", consolidated=False, zarr_format=ZARR_FORMAT,
                               encoding=zarr_encoding(block))

@@ -59,6 +59,13 @@ def test_registers_above_int16_are_stored_wider():
     assert io.storage_dtype(np.array([2**31])) == np.int64
 
 
+def test_a_count_outside_the_storage_type_is_an_error_not_wrapped():
+    assert io.narrowed("votes", np.array([-32768, 32767]), np.dtype(np.int16)).dtype == np.int16
+    for outside in (32768, -32769):
+        with pytest.raises(ValueError, match="votes: counts from .* do not fit the storage type int16"):
+            io.narrowed("votes", np.array([0, outside]), np.dtype(np.int16))
+
+
 def test_large_stations_round_trip_exactly(tmp_path):
     run = engine.prepare(config(registered=3_000_000, replicates=3), keep="full")  # about 75,000 voters a station
     assert run.electorate.registered.max() > 32767

@@ -96,6 +96,10 @@ def write_block(config_text: str, point: int, start: int, stop: int, store: str,
     replicates written."""
     run = _prepared(config_text, kernel)
     block = _replicate_variables(compute_block(config_text, point, start, stop, kernel))
+    register = xr.Dataset({"registered": ((schema.STATION,), run.electorate.registered)})
+    dtypes = io.stored_dtypes(register, block)  # the template's types; a count outside them is an error
+    block = block.assign({name: block[name].copy(data=io.narrowed(name, block[name].values, dtype))
+                          for name, dtype in dtypes.items() if dtype != block[name].dtype})
     region = {dim: slice(index, index + 1) for dim, index in zip(run.config.sweep, _unravel(run, point))}
     block.to_zarr(store, region={**region, schema.REPLICATE: slice(start, stop)}, mode="r+", consolidated=False,
                   zarr_format=io.ZARR_FORMAT)
