@@ -70,10 +70,6 @@ def test_russia_2011_fits_reject_no_fraud():
               f"p {result.p_value:.3g}")
         assert result.p_value < 0.05
         assert x["f_incremental_low"] > 0
-        # each estimate inside its own interval (the histogram fit's f_i once lay below its bootstrap interval,
-        # 0.370 against [0.385, 0.490], when the refits drew the honest part apart from their resamples)
-        for name in ("f_incremental", "f_extreme", "alpha"):
-            assert x[f"{name}_low"] <= x[name] <= x[f"{name}_high"], (module.ID, name)
 
 
 #: stations per replicate of the likelihood coverage check; fewer in CI (``CI=true``): the replicates and the
@@ -176,3 +172,12 @@ def test_likelihood_fit_counts_corner_stations_as_extreme_fraud(honest):
     share = np.concatenate([honest.leader_share, np.full(corners // 2, 0.8), np.ones(corners - corners // 2), [1.0]])
     counted = klimek_ml.fit(turnout, share)["f_extreme"] * (honest.n + corners)
     assert corners - 0.5 <= counted <= corners + 4
+
+
+def test_the_joint_fits_station_loops_are_compiled():
+    """The joint fit's per-station loops run compiled (a lost decorator made the fit ~190x slower, with the
+    same numbers)."""
+    import numba
+    from simkit.forensics.klimek import joint
+    for loop in (joint._geometry, joint._pass):
+        assert isinstance(loop, numba.core.registry.CPUDispatcher), loop

@@ -26,7 +26,7 @@ from simkit.config.inference import InferConfig, InferenceSettings, infer_proble
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.config.timeline import ObservedTimeline, TimelineConfig, timeline_problems
 from simkit.errors import InputError
-from simkit.paths import dotted_location, get_path, set_path
+from simkit.paths import dotted_location, get_path, set_in_place, set_path
 from simkit.schema import STATION_STATISTICS
 from simkit.types import (MAX_CONCENTRATION, MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_SEED, MAX_STATIONS,
                           STRICT, Correlation, Identifier, OpenShare, Positive, PositiveShare, Share)
@@ -306,10 +306,10 @@ class Config(Block):
 
     def at(self, assignments: dict[str, Any]) -> "Config":
         """This config with dotted fields set (used for sweep points); the sweep is dropped."""
-        raw = self.raw()
+        raw = self.raw()  # a fresh dump: set in place, not copied once per assignment
         raw.pop("sweep", None)
         for path, value in assignments.items():
-            raw = set_path(raw, path, value)
+            set_in_place(raw, path, value)
         return Config.model_validate(raw)
 
 

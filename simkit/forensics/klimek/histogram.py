@@ -31,14 +31,15 @@ every simulated station in an empty cell far more than it credits a matched one 
 fraud; the unweighted squared difference is dominated by the honest peak.) The grid: ``f_i`` step 0.01,
 ``f_e`` step 0.0025 up to 0.1, ``alpha`` 0.5..4 step 0.25, with common random numbers so all
 grid points share one simulation. Intervals: 2.5 and 97.5 percentiles over ``REPLICATES`` refits on stations
-resampled with replacement and fresh simulation seeds, each with the point's honest part and ``theta`` (those
-of the joint likelihood fit). They carry the resampling and the simulation's noise, not the honest part's own
-uncertainty. (Drawn from the joint fit's asymptotic distribution apart from the resample, as before, the honest
-part missed the data by its sampling error and f_i took up the misfit: on Russia 2011 the replicates' f_i sat
-0.06 above the point, 0.03 of it from those draws, and the interval excluded the point. Refitted on each
-resample, it added no spread on Russia and left f_i unidentified on honest returns, where theta goes to 0;
+resampled with replacement and fresh simulation seeds, each with the point's honest part (that of the joint
+likelihood fit) and ``theta`` drawn from the joint fit's normal approximation. They carry the resampling, the
+simulation's noise and theta's uncertainty, not the honest part's own uncertainty. (Drawn from the joint fit's
+asymptotic distribution apart from the resample, as before, the honest part missed the data by its sampling error
+and f_i took up the misfit, and on Russia 2011 the interval excluded the point; refitted on each resample, it can
+leave f_i unidentified on honest returns, where theta goes to 0;
 README.) Where these intervals and the likelihood fit's do not overlap for ``f_i`` or
-``f_e``, the result's ``fits_disagree`` names both estimates; warnings raised during the fit are recorded in
+``f_e``, the result's ``fits_disagree`` names both estimates (the narrower histogram intervals make it call a
+disagreement more readily than full intervals would); warnings raised during the fit are recorded in
 its ``warnings``, not printed. Test of ``f_i = f_e = 0``: the statistic is the distance gained by fraud,
 ``D(0, 0) - D(best)`` with the paper's first stage; textbook null: the same statistic on data simulated from
 that first stage's honest model (parametric bootstrap, ``MAX_NULL_DRAWS`` draws).

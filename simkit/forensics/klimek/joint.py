@@ -121,6 +121,7 @@ def corner_stations(turnout: np.ndarray, share: np.ndarray) -> np.ndarray:
     return (turnout >= 1.0 - EDGE) | ((share >= 1.0 - EDGE) & (turnout >= 1.0 - CORNER_SD * EXTREME_SD))
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _geometry(turnout, share, alpha, nodes, range_center, range_spread, honest_turnouts, honest_shares, log_base):
     """Fill the parameter-free part of every station's quadrature nodes, shape (station, node): the first
     ``nodes.size`` nodes are incremental fraud's x nodes, the last ``EM_EXTREME_NODES`` extreme fraud's nodes
