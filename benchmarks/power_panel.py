@@ -14,7 +14,7 @@ tests read by their Monte Carlo p-values: only theirs are written; a test read e
 count that chose it.
 
 ``--strengths 2,4`` measures, instead of every plant at its stated strength, the size and the plants with a
-strength (:data:`simkit.forensics.power.STRENGTH_FIELDS`: stuffing's theta, the coerced share) at each multiple
+strength (:data:`SWEPT_PLANTS`, fields :data:`simkit.forensics.power.STRENGTH_FIELDS`: stuffing's theta, the coerced share) at each multiple
 of it, on the same honest elections and stations at every strength; a column ``stuffing x2`` is the stuffing
 with theta 0.2. (``--write-calibration`` is refused with it.)
 
@@ -36,6 +36,10 @@ from simkit.forensics import calibration, parse_tests
 from simkit.forensics.power import PLANTS, STRENGTH_FIELDS, planted_rejections, strengthened
 
 
+#: the plants ``--strengths`` strengthens (district_stuffing's strength is stuffing's theta: left out for time)
+SWEPT_PLANTS = ("stuffing", "coercion")
+
+
 def column(plant: str, strength: float) -> str:
     """The table's column of ``plant`` at ``strength`` (the plant's id at its stated strength)."""
     return plant if strength == 1 else f"{plant} x{strength:g}"
@@ -46,7 +50,7 @@ def measure(elections: list[str], tests: list[str], null: str, draws: int, repli
     """election -> column -> test -> [rejections, n]: every plant at its stated strength, or with
     ``strengths`` the size, and stuffing and coercion at each strength."""
     runs = ([(None, 1.0)] if strengths is None else
-            [(("none",), 1.0)] + [(("stuffing", "coercion"), strength) for strength in strengths])
+            [(("none",), 1.0)] + [(SWEPT_PLANTS, strength) for strength in strengths])
     table = {}
     for name in elections:
         start = time.perf_counter()
@@ -60,12 +64,33 @@ def measure(elections: list[str], tests: list[str], null: str, draws: int, repli
 
 
 def describe(name: str) -> str:
-    """A column's plant, with its strength (:func:`column`)."""
+    """A column's plant, with its strength (:func:`column`): the stated plant, then the strengthened field."""
     plant, _, factor = name.partition(" x")
     if not factor:
         return PLANTS[plant][0]
     field = STRENGTH_FIELDS[plant]
-    return (f"{PLANTS[plant][0]}, with {field} x{factor} = {getattr(strengthened(plant, float(factor)), field):g}")
+    stated, used = getattr(PLANTS[plant][1], field), getattr(strengthened(plant, float(factor)), field)
+    return f"{PLANTS[plant][0]}; here {field} {stated:g} x{factor} = {used:g} instead"
+
+
+def parse_strengths(text: str) -> list[float]:
+    """``--strengths``: positive multiples, each leaving every swept field valid (a coerced share at most 1);
+    raises ValueError naming the problem."""
+    try:
+        strengths = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--strengths: {text!r} is not a comma-separated list of numbers") from None
+    for strength in strengths:
+        if not strength > 0:
+            raise ValueError(f"--strengths: {strength:g} is not a positive multiple")
+        for plant in SWEPT_PLANTS:
+            field = STRENGTH_FIELDS[plant]
+            try:
+                strengthened(plant, strength)
+            except ValueError:  # the mechanism's own validation (pydantic's error is a ValueError)
+                raise ValueError(f"--strengths: {strength:g} x {plant}'s {field} "
+                                 f"{getattr(PLANTS[plant][1], field):g} is out of its range") from None
+    return strengths
 
 
 def pooled(table: dict, plant: str, test: str) -> tuple[int, int]:
@@ -103,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--from-json", type=argparse.FileType(), metavar="FILE")
     p.add_argument("--strengths", help="comma-separated multiples of the stated strengths (docstring)")
     args = p.parse_args(argv)
-    strengths = [float(x) for x in args.strengths.split(",")] if args.strengths else None
+    try:
+        strengths = parse_strengths(args.strengths) if args.strengths else None
+    except ValueError as error:
+        p.error(str(error))
     if strengths and args.write_calibration:
         p.error("--write-calibration records the stated plants' size: not with --strengths")
     if args.from_json:

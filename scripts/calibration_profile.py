@@ -70,12 +70,12 @@ def main() -> None:
         def fresh():  # e without what its tests cached (the integer test's exact probabilities)
             return e.with_counts(e.ballots, e.votes, e.options, e.leader)
 
-        rows["integer exact probabilities"] = cpu_ms(lambda: integer_percent.station_probabilities(fresh()),
-                                                     args.repeats)
+        rows["integer exact probabilities"] = cpu_ms(integer_percent.station_probabilities, args.repeats,
+                                                     [fresh() for _ in range(args.repeats)])
         for test in TABLE_TESTS:
             rows[f"textbook run {test}"] = cpu_ms(
-                lambda: TESTS[test].run(fresh(), null="textbook", draws=args.draws, rng=np.random.SeedSequence(1)),
-                args.repeats)
+                lambda el: TESTS[test].run(el, null="textbook", draws=args.draws, rng=np.random.SeedSequence(1)),
+                args.repeats, [fresh() for _ in range(args.repeats)])
     print(f"CPU ms per part, one election of {e.n:,} stations (median of {args.repeats}):")
     for label, value in rows.items():
         print(f"  {label:<48}{value:9.1f}")

@@ -82,3 +82,13 @@ def test_asv_benchmark_runs_once_at_tiny_size(cls, method, args):
     except NotImplementedError as skip:
         pytest.skip(str(skip))
     getattr(instance, method)(*args)
+
+
+@pytest.mark.parametrize("strengths, problem", [("2,x", "not a comma-separated list of numbers"),
+                                                ("0", "not a positive multiple"),
+                                                ("6", "out of its range")])
+def test_power_panel_refuses_bad_strengths_before_loading_data(strengths, problem):
+    completed = subprocess.run([sys.executable, str(REPO / "benchmarks" / "power_panel.py"), "--strengths", strengths],
+                               capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert completed.returncode == 2
+    assert problem in completed.stderr and completed.stdout == ""
