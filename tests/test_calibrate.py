@@ -128,3 +128,22 @@ class _PoolSpy:
     def __call__(self, task, state, where, workers=1):
         self.where.append(where)
         return self.pool(task, state, where, workers)
+
+
+def test_blas_is_limited_from_the_main_thread_only():
+    """The BLAS limit is process-wide: set from a process's main thread, a no-op from other threads (a dask
+    worker's), where nested limits would be restored out of order."""
+    import contextlib
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    from simkit.forensics import calibrate
+
+    with calibrate._one_blas_thread() as limit:  # (restored on leaving)
+        assert isinstance(limit, threadpool_limits)
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(calibrate._one_blas_thread()))
+    thread.start()
+    thread.join()
+    assert isinstance(seen[0], contextlib.nullcontext)

@@ -19,8 +19,10 @@ engine's scenarios, there the honest model fitted to the data with planted mecha
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import threading
 
 import numpy as np
 import xarray as xr
@@ -79,11 +81,20 @@ def election_verdicts(tests: list[str] | None, nulls: tuple[str, ...], draws: in
 
     BLAS runs on one thread meanwhile: the elections already run one per core, and the tests in threads beside
     the null draws. A multithreaded BLAS call (OpenBLAS threads a dot product of more than 10,000 entries, as
-    in the honest core fit on Kazakhstan's 10,101 stations) waits for cores that are busy: the fit took 225 ms
-    of CPU with BLAS threads against 30 ms without, on the 2-core machine with other jobs running."""
-    with threadpool_limits(limits=1, user_api="blas"):
+    in the honest core fit on Kazakhstan's 10,101 stations) waits for cores that are busy, which made the fit
+    several times slower on a loaded machine (a one-off measurement; quiet, the two take the same time). The limit is
+    process-wide, so it is set only from a process's main thread (a serial run, a worker process): in a dask
+    worker's threads, nested limits would be restored out of order."""
+    with _one_blas_thread():
         return {null: election_rejections(e, tests or None, null=null, draws=draws, alpha=ALPHA,
                                           seed=replicate_seed(seed, replicate)) for null in nulls}
+
+
+def _one_blas_thread():
+    """A context holding BLAS to one thread (threadpoolctl), from the main thread; else a no-op."""
+    if threading.current_thread() is threading.main_thread():
+        return threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 def replicate_rows(tests: list[str] | None, nulls: tuple[str, ...], draws: int, seed: int | None, aggregate: str,
