@@ -209,6 +209,12 @@ def narrowed(name: str, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return values.astype(dtype, copy=False)
 
 
+def narrowed_block(block: xr.Dataset, dtypes: dict[str, np.dtype]) -> xr.Dataset:
+    """``block`` with each variable named in ``dtypes`` in that type (:func:`narrowed`: checked, never wrapped)."""
+    return block.assign({name: block[name].copy(data=narrowed(name, block[name].values, dtype))
+                         for name, dtype in dtypes.items() if dtype != block[name].dtype})
+
+
 def stored_dtypes(static: xr.Dataset, block: xr.Dataset) -> dict[str, np.dtype]:
     """The dtype each integer variable of ``block`` is stored in: the station-level counts of a simulation
     (``static`` holds the ``registered`` station register) in :func:`storage_dtype`, the rest as they are."""
@@ -282,22 +288,22 @@ def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | P
 def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], staging: Path) -> None:
     import zarr
 
+    from zarr.core.sync import sync  # zarr's own event loop (in its thread): works inside a running loop too
+
     static.to_zarr(staging, mode="w", consolidated=False, zarr_format=ZARR_FORMAT)
     arrays, written = None, 0
-    with asyncio.Runner() as loop:
-        for block in blocks:
-            if arrays is None:  # the first block creates the arrays, with their dims, attrs and encoding
-                dtypes = stored_dtypes(static, block)
-                block = block.assign({name: block[name].copy(data=narrowed(name, block[name].values, dtype))
-                                      for name, dtype in dtypes.items() if dtype != block[name].dtype})
-                block.attrs = static.attrs  # appending rewrites the group attrs: keep the provenance
-                block.to_zarr(staging, mode="a", consolidated=False, zarr_format=ZARR_FORMAT,
-                              encoding=zarr_encoding(block))
-                group = zarr.open_group(str(staging), mode="r+", zarr_format=ZARR_FORMAT)
-                arrays, written = {name: group[name].async_array for name in dtypes}, block.sizes[REPLICATE]
-            else:
-                loop.run(_append_zarr(arrays, block, written))
-                written += block.sizes[REPLICATE]
+    for block in blocks:
+        if arrays is None:  # the first block creates the arrays, with their dims, attrs and encoding
+            dtypes = stored_dtypes(static, block)
+            block = narrowed_block(block, dtypes)
+            block.attrs = static.attrs  # appending rewrites the group attrs: keep the provenance
+            block.to_zarr(staging, mode="a", consolidated=False, zarr_format=ZARR_FORMAT,
+                          encoding=zarr_encoding(block))
+            group = zarr.open_group(str(staging), mode="r+", zarr_format=ZARR_FORMAT)
+            arrays, written = {name: group[name].async_array for name in dtypes}, block.sizes[REPLICATE]
+        else:
+            sync(_append_zarr(arrays, block, written))
+            written += block.sizes[REPLICATE]
     zarr.consolidate_metadata(str(staging), zarr_format=ZARR_FORMAT)
 
 
@@ -321,9 +327,13 @@ def _as_int64(ds: xr.Dataset) -> xr.Dataset:
     """A simulation's counts stored narrow (:func:`storage_dtype`) as int64 again (lazily for zarr), as they were
     drawn: readers see the same values and types whatever the stored width; each keeps its stored encoding
     (chunks, compressor, stored dtype)."""
+    narrow = [name for name, var in ds.data_vars.items()
+              if name in VARIABLES and var.dtype.kind == "i" and var.dtype.itemsize < 8]
+    if not narrow:
+        return ds
     wide = ds.copy()
-    for name, var in ds.data_vars.items():
-        if name in VARIABLES and var.dtype.kind == "i" and var.dtype.itemsize < 8:
-            wide[name] = var.astype(np.int64)
-            wide[name].encoding = dict(var.encoding)
+    for name in narrow:
+        wide[name] = ds[name].astype(np.int64)  # lazy: open_zarr gives dask arrays (dask is a dependency)
+        wide[name].encoding = dict(ds[name].encoding)
+    wide.set_close(ds.close)  # closing the copy closes the store
     return wide

@@ -84,3 +84,26 @@ def test_a_simulation_written_at_once_is_cut_into_bounded_chunks(tmp_path, monke
     stored = io.open_result(tmp_path / "all.zarr")
     for name in drawn.data_vars:
         assert np.array_equal(stored[name].values, drawn[name].values), name
+
+
+def test_widened_counts_stay_lazy_and_closing_closes_the_store(tmp_path):
+    import dask.array
+
+    run = engine.prepare(config(replicates=4), keep="full")
+    stored = write(run, tmp_path / "run.zarr", 2, 1)
+    assert isinstance(stored["votes"].data, dask.array.Array)  # not read into memory by the widening
+    assert stored._close is not None  # the widened copy keeps a close for the store it reads
+
+
+def test_blocks_are_written_from_inside_a_running_event_loop(tmp_path):
+    """A notebook runs its cells inside an event loop: the zarr appends must not need a loop of their own."""
+    import asyncio
+
+    run = engine.prepare(config(replicates=5), keep="full")
+
+    async def inside_a_loop():
+        return write(run, tmp_path / "run.zarr", 2, 1)
+
+    stored = asyncio.run(inside_a_loop())
+    drawn = engine.simulate_run(run, block_size=5, workers=1)
+    assert np.array_equal(stored["votes"].values, drawn["votes"].values)

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import xarray as xr
+import zarr
 
 from simkit.engine import run as engine
 from simkit import _version, io, progress, schema
@@ -96,10 +97,8 @@ def write_block(config_text: str, point: int, start: int, stop: int, store: str,
     replicates written."""
     run = _prepared(config_text, kernel)
     block = _replicate_variables(compute_block(config_text, point, start, stop, kernel))
-    register = xr.Dataset({"registered": ((schema.STATION,), run.electorate.registered)})
-    dtypes = io.stored_dtypes(register, block)  # the template's types; a count outside them is an error
-    block = block.assign({name: block[name].copy(data=io.narrowed(name, block[name].values, dtype))
-                          for name, dtype in dtypes.items() if dtype != block[name].dtype})
+    stored = zarr.open_group(store, mode="r", zarr_format=io.ZARR_FORMAT)  # the store's own types, checked
+    block = io.narrowed_block(block, {name: stored[name].dtype for name in block.data_vars if name in stored})
     region = {dim: slice(index, index + 1) for dim, index in zip(run.config.sweep, _unravel(run, point))}
     block.to_zarr(store, region={**region, schema.REPLICATE: slice(start, stop)}, mode="r+", consolidated=False,
                   zarr_format=io.ZARR_FORMAT)
@@ -280,8 +279,6 @@ class _WorkDir:
 
     def commit(self) -> None:
         """Consolidate the store's metadata and move it to the target (atomically, by :func:`io.staged`)."""
-        import zarr
-
         zarr.consolidate_metadata(str(self.store), zarr_format=io.ZARR_FORMAT)
         with io.staged(self.target) as staging:
             os.replace(self.store, staging)

@@ -30,10 +30,12 @@ def log_factorial_table(n: int) -> np.ndarray:
     """log(k!) for k = 0 … at least ``n`` (float64), cached and grown in powers of two: the BTRS sampler's
     acceptance test reads it instead of calling ``lgamma`` four times."""
     global _LOG_FACTORIALS
-    if _LOG_FACTORIALS.shape[0] <= n:
-        size = 1 << max(12, int(n).bit_length())
-        _LOG_FACTORIALS = special.gammaln(np.arange(size, dtype=np.float64) + 1.0)
-    return _LOG_FACTORIALS
+    table = _LOG_FACTORIALS
+    if table.shape[0] <= n:  # grown, never shrunk: two threads growing it at once each return a large enough table
+        table = special.gammaln(np.arange(1 << max(12, int(n).bit_length()), dtype=np.float64) + 1.0)
+        if table.shape[0] > _LOG_FACTORIALS.shape[0]:
+            _LOG_FACTORIALS = table
+    return table
 
 
 _LOG_FACTORIALS = np.zeros(0)
