@@ -6,11 +6,13 @@ uncaught exceptions, each image's decoded size and pixel range, and a PNG screen
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -65,7 +67,7 @@ class _Pipe:
             [executable, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
              f"--user-data-dir={profile}", "--no-first-run", "--hide-scrollbars", "about:blank"],
             preexec_fn=child_fds, pass_fds=(3, 4), stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
+            stderr=subprocess.DEVNULL, start_new_session=True)  # its own group: its helpers die with it
         os.close(to_browser_read)
         os.close(from_browser_write)
         self.buffer, self.next_id, self.events = b"", 0, []
@@ -108,15 +110,46 @@ class _Pipe:
                 return event
 
     def close(self) -> None:
-        self.process.kill()
+        """Stop the browser and every helper process it started (they write into the profile folder, which
+        :func:`open_page` removes next)."""
+        try:
+            self.send("Browser.close", timeout=10)  # a clean exit: the browser stops its helpers itself
+        except (RuntimeError, TimeoutError, OSError):
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # whatever is left of the browser's process group
+        except ProcessLookupError:
+            pass
         self.process.wait()
         os.close(self.to_browser)
         os.close(self.from_browser)
 
 
+@contextlib.contextmanager
+def _profile_folder(attempts: int = 100):
+    """A temporary browser profile folder, removed afterwards; a helper process of the browser killed a moment
+    ago may still be writing its last file there, so removal is retried (0.1 s apart) before it fails."""
+    profile = tempfile.mkdtemp(prefix="simkit-browser-")
+    try:
+        yield profile
+    finally:
+        for attempt in range(attempts):
+            try:
+                shutil.rmtree(profile)
+                break
+            except OSError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.1)
+
+
 def open_page(path: Path, executable: str) -> Page:
     """Load ``path`` in a fresh headless browser and report what it saw."""
-    with tempfile.TemporaryDirectory() as profile:
+    with _profile_folder() as profile:
         pipe = _Pipe(executable, profile)
         try:
             target = next(t for t in pipe.send("Target.getTargets")["targetInfos"] if t["type"] == "page")
