@@ -103,8 +103,12 @@ def fused(plan: Plan, kernel: str) -> bool:
     """Whether ``kernel`` draws this plan's honest elections with the fused numba kernel (it fuses
     logit-normal turnout with Dirichlet preferences at rho = 0; for the other models the numba kernel draws
     the counts and numpy the turnout and preferences)."""
-    return kernel == "numba" and kernels.supports(plan.config.turnout.model, plan.preferences.model,
-                                                   plan.preferences.rho)
+    return fused_models(plan.config, kernel)
+
+
+def fused_models(cfg: Config, kernel: str) -> bool:
+    """:func:`fused` from a (sweep point's) config's models alone, before any plan is built."""
+    return kernel == "numba" and kernels.supports(cfg.turnout.model, cfg.preferences.model, cfg.preferences.rho)
 
 
 def kernel_draws(plan: Plan, kernel: str) -> str:
@@ -235,7 +239,7 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
     # the pilots' honest draws release the GIL where the fused kernel draws them (the solution moves means and
     # shares only, never the models): their chains then run in threads, without copies of this process
     releases_gil = any(scenario.match_observed for scenario in cfg.scenarios()) and all(
-        fused(honest_plan(cfg.at(point), electorate), kernel) for point in cfg.sweep_points())
+        fused_models(cfg.at(point), kernel) for point in cfg.sweep_points())
     cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations, workers,
                                              releases_gil)
     plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]

@@ -294,7 +294,6 @@ def _fit_core(e: Election) -> CoreFit:
                    members=members)
 
 
-
 def fit_hierarchical(e: Election) -> HierarchicalModel:
     """Fit the hierarchical honest model to ``e`` (module docstring)."""
     fit = fit_core(e)
