@@ -74,12 +74,17 @@ def workload_model() -> tuple:
             composition, electorate.region_index)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replicates", type=int, default=30)
-    parser.add_argument("--repeats", type=int, default=3)
+def profile_arguments(description: str, argv: list[str] | None, replicates: int, repeats: int) -> argparse.Namespace:
+    """The options of the kernel's profiling benchmarks: ``--replicates``, ``--repeats`` (best kept), ``--json``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--replicates", type=int, default=replicates)
+    parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = profile_arguments(__doc__.splitlines()[0], argv, replicates=30, repeats=3)
 
     from simkit import streams
     from simkit.engine import kernels

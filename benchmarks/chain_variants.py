@@ -1,0 +1,274 @@
+"""Ways of drawing the fused kernel's multinomial chain faster, tried against the kernel's own (issue 19).
+
+    python benchmarks/chain_variants.py [--replicates 10] [--repeats 5] [--json]
+
+CPU nanoseconds per station-replicate, one thread, on the workload of ``benchmarks/compare.py`` (10,101 stations,
+8 options), every variant timed in one process, in turn, ``--repeats`` times (best kept), so that their ratios to
+the kernel's way share the machine's load. Every variant draws from the same law as the kernel (the same exact
+samplers of :mod:`simkit.model.samplers`); they differ in how the draws are ordered and called:
+
+- ``chain``: the chain alone, on ballots and Dirichlet probabilities drawn once with numpy (fixed seed):
+  ``kernel`` calls :func:`~simkit.model.samplers.multinomial_sample` station by station, as the kernel does, passing
+  it the log-factorial table and the station's rows (numba counts references to array arguments, even inlined:
+  an atomic increment and decrement per binomial); ``constant table`` draws the same numbers (bit-identical) with
+  the table compiled in as a constant (no reference counts); ``interleaved 2`` and ``interleaved 4`` (with the
+  constant table) draw 2 or 4 stations at once, each from its own generator, option j's binomial for each of
+  them before option j + 1, so that the processor can overlap their chains; ``option-major B`` draws option j
+  for a block of B stations before option j + 1, from one generator.
+- ``fused``: the whole honest draw (turnout, ballots, gammas, chain; the loop of
+  :func:`simkit.engine.kernels.honest_stations`, one generator per component): ``kernel`` as the kernel calls the
+  samplers, ``constant table`` likewise without reference counts (bit-identical), ``interleaved 2`` two stations
+  at once throughout, each with its own three generators.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numba
+import numpy as np
+
+from kernel_profile import profile_arguments, workload_model
+from simkit.engine import kernels
+from simkit.model.samplers import (binomial_sample, gamma_constants, gamma_sample, inline_jit, log_factorial_table,
+                                   multinomial_sample, normal_sample)
+
+#: log(k!) for k < 4096, compiled into the variants as a constant (numba freezes global arrays); counts beyond it
+#: read ``lgamma`` (the samplers' fallback)
+LOG_FACTORIALS = log_factorial_table(4095)[:4096].copy()
+BLOCKS = (16, 64, 256)
+
+
+@inline_jit
+def _binomial(state, n, p):
+    """:func:`binomial_sample` reading the constant :data:`LOG_FACTORIALS` (no array argument to count)."""
+    return binomial_sample(state, n, p, LOG_FACTORIALS)
+
+
+@inline_jit
+def _two_binomials(state_a, state_b, n_a, n_b, p_a, p_b):
+    """One binomial for each of two stations, from their own generators."""
+    drawn_a, state_a = _binomial(state_a, n_a, p_a)
+    drawn_b, state_b = _binomial(state_b, n_b, p_b)
+    return drawn_a, drawn_b, state_a, state_b
+
+
+def _states(words, count):
+    """``count`` distinct xoshiro256** states (4-tuples) from the 4 words ``words`` (rotations)."""
+    return tuple((words[i % 4], words[(i + 1) % 4], words[(i + 2) % 4], words[(i + 3) % 4]) for i in range(count))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def chain_kernel(cast, weights, state, log_factorials, replicates):
+    """The kernel's way: :func:`multinomial_sample` per station; returns a checksum."""
+    votes = np.empty(weights.shape[1], np.int64)
+    checksum = 0
+    for _ in range(replicates):
+        for station in range(cast.shape[0]):
+            state = multinomial_sample(state, cast[station], weights[station], 1.0, votes, log_factorials)
+            checksum += votes[1]
+    return checksum
+
+
+@numba.njit(cache=True, error_model="numpy")
+def chain_constant_table(cast, weights, state, replicates):
+    """The same draws with the constant table; returns the same checksum as :func:`chain_kernel`."""
+    checksum = 0
+    for _ in range(replicates):
+        for station in range(cast.shape[0]):
+            remaining, weight_left = cast[station], 1.0
+            for option in range(weights.shape[1] - 1):
+                drawn, state = _binomial(state, remaining, weights[station, option] / weight_left)
+                if option == 1:
+                    checksum += drawn
+                remaining -= drawn
+                weight_left -= weights[station, option]
+    return checksum
+
+
+@numba.njit(cache=True, error_model="numpy")
+def chain_interleaved(cast, weights, states, replicates):
+    """Stations two (``len(states) == 2``) or four at a time, each from its own generator; returns a checksum."""
+    state_a, state_b = states[0], states[1]
+    state_c, state_d = states[-2], states[-1]
+    lanes = len(states)
+    checksum = 0
+    for _ in range(replicates):
+        for a in range(0, cast.shape[0] - lanes + 1, lanes):
+            c = a + lanes - 2  # lanes c and d (stations a + 2, a + 3) only when lanes == 4
+            n_a, n_b, n_c, n_d = cast[a], cast[a + 1], cast[c], cast[c + 1]
+            left_a = left_b = left_c = left_d = 1.0
+            for option in range(weights.shape[1] - 1):
+                drawn_a, drawn_b, state_a, state_b = _two_binomials(
+                    state_a, state_b, n_a, n_b, weights[a, option] / left_a, weights[a + 1, option] / left_b)
+                n_a, n_b = n_a - drawn_a, n_b - drawn_b
+                left_a, left_b = left_a - weights[a, option], left_b - weights[a + 1, option]
+                if lanes == 4:
+                    drawn_c, drawn_d, state_c, state_d = _two_binomials(
+                        state_c, state_d, n_c, n_d, weights[c, option] / left_c, weights[c + 1, option] / left_d)
+                    n_c, n_d = n_c - drawn_c, n_d - drawn_d
+                    left_c, left_d = left_c - weights[c, option], left_d - weights[c + 1, option]
+            checksum += n_a + n_b + n_c + n_d
+    return checksum
+
+
+@numba.njit(cache=True, error_model="numpy")
+def chain_option_major(cast, weights, state, replicates, block):
+    """Option j for a block of ``block`` stations before option j + 1, one generator; returns a checksum."""
+    remaining = np.empty(block, np.int64)
+    left = np.empty(block)
+    checksum = 0
+    for _ in range(replicates):
+        for start in range(0, cast.shape[0], block):
+            stop = min(start + block, cast.shape[0])
+            remaining[:stop - start] = cast[start:stop]
+            left[:] = 1.0
+            for option in range(weights.shape[1] - 1):
+                for station in range(start, stop):
+                    drawn, state = _binomial(state, remaining[station - start],
+                                             weights[station, option] / left[station - start])
+                    remaining[station - start] -= drawn
+                    left[station - start] -= weights[station, option]
+            checksum += remaining[0]
+    return checksum
+
+
+@inline_jit
+def _turnout_and_ballots(turnout_state, counts_state, registered, location, dispersion):
+    """One station's turnout latent and share, then its ballots; returns ``(ballots, turnout_state, counts_state)``."""
+    latent, turnout_state = normal_sample(turnout_state)
+    cast, counts_state = _binomial(counts_state, registered, 1.0 / (1.0 + math.exp(-(location + dispersion * latent))))
+    return cast, turnout_state, counts_state
+
+
+@numba.njit(cache=True, error_model="numpy")
+def fused(registered, location, dispersion, concentration, composition, region_index, states, replicates,
+          constant_table, log_factorials):
+    """The honest draw one station at a time (``states`` three generators), calling the samplers as the kernel
+    does or (``constant_table``) without array arguments; returns ``votes`` (station, option)."""
+    n_regions, n_options = composition.shape
+    constants = gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
+    turnout_state, preferences_state, counts_state = states
+    weights = np.empty(n_options)
+    votes = np.empty((registered.shape[0], n_options), np.int64)
+    for _ in range(replicates):
+        for station in range(registered.shape[0]):
+            if constant_table:
+                cast, turnout_state, counts_state = _turnout_and_ballots(
+                    turnout_state, counts_state, registered[station], location[station], dispersion)
+            else:
+                latent, turnout_state = normal_sample(turnout_state)
+                turnout = 1.0 / (1.0 + math.exp(-(location[station] + dispersion * latent)))
+                cast, counts_state = binomial_sample(counts_state, registered[station], turnout, log_factorials)
+            region = region_index[station]
+            total = 0.0
+            for option in range(n_options):
+                weights[option], preferences_state = gamma_sample(
+                    preferences_state, constants[region, option, 0], constants[region, option, 1],
+                    constants[region, option, 2])
+                total += weights[option]
+            if not constant_table:
+                counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station], log_factorials)
+                continue
+            for option in range(n_options - 1):
+                votes[station, option], counts_state = _binomial(counts_state, cast, weights[option] / total)
+                cast -= votes[station, option]
+                total -= weights[option]
+            votes[station, n_options - 1] = cast
+    return votes
+
+
+@numba.njit(cache=True, error_model="numpy")
+def fused_interleaved(registered, location, dispersion, concentration, composition, region_index, states,
+                      replicates):
+    """The honest draw two stations at a time, each from its own three generators (``states``, six); returns
+    ``votes`` (station, option) (the last station of an odd count not drawn)."""
+    n_regions, n_options = composition.shape
+    constants = gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
+    turnout_a, preferences_a, counts_a, turnout_b, preferences_b, counts_b = states
+    weights = np.empty((2, n_options))
+    votes = np.empty((registered.shape[0], n_options), np.int64)
+    for _ in range(replicates):
+        for a in range(0, registered.shape[0] - 1, 2):
+            cast_a, turnout_a, counts_a = _turnout_and_ballots(turnout_a, counts_a, registered[a], location[a],
+                                                               dispersion)
+            cast_b, turnout_b, counts_b = _turnout_and_ballots(turnout_b, counts_b, registered[a + 1],
+                                                               location[a + 1], dispersion)
+            region_a, region_b = region_index[a], region_index[a + 1]
+            total_a = total_b = 0.0
+            for option in range(n_options):
+                weights[0, option], preferences_a = gamma_sample(
+                    preferences_a, constants[region_a, option, 0], constants[region_a, option, 1],
+                    constants[region_a, option, 2])
+                weights[1, option], preferences_b = gamma_sample(
+                    preferences_b, constants[region_b, option, 0], constants[region_b, option, 1],
+                    constants[region_b, option, 2])
+                total_a += weights[0, option]
+                total_b += weights[1, option]
+            for option in range(n_options - 1):
+                drawn_a, drawn_b, counts_a, counts_b = _two_binomials(
+                    counts_a, counts_b, cast_a, cast_b, weights[0, option] / total_a, weights[1, option] / total_b)
+                votes[a, option], votes[a + 1, option] = drawn_a, drawn_b
+                cast_a -= drawn_a
+                cast_b -= drawn_b
+                total_a -= weights[0, option]
+                total_b -= weights[1, option]
+            votes[a, n_options - 1], votes[a + 1, n_options - 1] = cast_a, cast_b
+    return votes
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = profile_arguments(__doc__.splitlines()[0], argv, replicates=10, repeats=5)
+    model = workload_model()
+    registered, location, dispersion, concentration, composition, region_index = model
+    n_stations = registered.shape[0]
+    log_factorials = log_factorial_table(int(registered.max()))
+    words = kernels.replicate_states(1, 0, 1)[0, 0]
+    rng = np.random.default_rng(1)
+    cast = rng.binomial(registered, 1.0 / (1.0 + np.exp(-(location + dispersion * rng.standard_normal(n_stations)))))
+    gammas = rng.standard_gamma(concentration * composition[region_index])
+    weights = gammas / gammas.sum(axis=1, keepdims=True)
+    one, two, three, four, six = (_states(words, count) for count in (1, 2, 3, 4, 6))
+    variants = {
+        ("chain", "kernel"): lambda r: chain_kernel(cast, weights, one[0], log_factorials, r),
+        ("chain", "constant table"): lambda r: chain_constant_table(cast, weights, one[0], r),
+        ("chain", "interleaved 2"): lambda r: chain_interleaved(cast, weights, two, r),
+        ("chain", "interleaved 4"): lambda r: chain_interleaved(cast, weights, four, r),
+        **{("chain", f"option-major {block}"): (lambda r, block=block: chain_option_major(cast, weights, one[0], r,
+                                                                                          block))
+           for block in BLOCKS},
+        ("fused", "kernel"): lambda r: fused(*model, three, r, False, log_factorials),
+        ("fused", "constant table"): lambda r: fused(*model, three, r, True, log_factorials),
+        ("fused", "interleaved 2"): lambda r: fused_interleaved(*model, six, r),
+    }
+    if chain_kernel(cast, weights, one[0], log_factorials, 1) != chain_constant_table(cast, weights, one[0], 1):
+        raise AssertionError("the constant-table chain must draw the kernel's numbers")
+    if not np.array_equal(fused(*model, three, 1, False, log_factorials), fused(*model, three, 1, True, log_factorials)):
+        raise AssertionError("the constant-table fused loop must draw the kernel's numbers")
+    for variant in variants.values():
+        variant(1)  # compile
+    best = dict.fromkeys(variants, math.inf)
+    for _ in range(args.repeats):
+        for key, variant in variants.items():
+            started = time.process_time()
+            variant(args.replicates)
+            best[key] = min(best[key], time.process_time() - started)
+    per_station = 1e9 / (args.replicates * n_stations)
+    report = {"stations": n_stations, "replicates": args.replicates, "repeats": args.repeats,
+              "ns_per_station_replicate": {f"{part}: {name}": seconds * per_station
+                                           for (part, name), seconds in best.items()},
+              "speed_up_over_kernel": {f"{part}: {name}": best[(part, "kernel")] / seconds
+                                       for (part, name), seconds in best.items()}}
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        for label, cost in report["ns_per_station_replicate"].items():
+            print(f"{label:>24}: {cost:6.1f} CPU ns per station-replicate, "
+                  f"{report['speed_up_over_kernel'][label]:5.3f}x the kernel's way")
+        print(f"({n_stations:,} stations x {args.replicates} replicates, best of {args.repeats}, one thread)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
