@@ -387,6 +387,17 @@ def kernel_draws_record(run: Run) -> str:
 MANIPULATION_DRAWS = "numpy; compiled samplers for the binomials of coerced_turnout and ballot_stuffing"
 
 
+def electorate_sha256(electorate: Electorate) -> str:
+    """Hex SHA-256 of everything a run's draws read that is not in its config text: the built electorate (each
+    station's register, region and id, and the region names, in order). A CSV electorate edited since a run
+    changes it; a synthetic one (drawn from the config's own seed) does not, unless the code that draws it does."""
+    digest = hashlib.sha256()
+    for array in (electorate.registered, electorate.region_index):
+        digest.update(np.ascontiguousarray(array, dtype="<i8").tobytes())
+    digest.update(json.dumps([list(electorate.region_names), [str(i) for i in electorate.station_ids]]).encode())
+    return digest.hexdigest()
+
+
 def provenance(run: Run) -> dict:
     import scipy
 
@@ -396,6 +407,7 @@ def provenance(run: Run) -> dict:
         "title": run.config.title,
         "simkit_config": text,
         "simkit_config_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "electorate_sha256": electorate_sha256(run.electorate),
         "seed": run.seed,
         "replicates": run.replicates,
         "keep": run.keep,
