@@ -175,9 +175,9 @@ def write_tree(tree: xr.DataTree, path: str | Path) -> None:
             tree.to_netcdf(staging, engine="h5netcdf")
 
 
-#: the types a simulation's station-level counts are stored in, narrowest first (:func:`storage_dtype`): signed, so
-#: that a reader's differences of counts (``manipulated_votes`` is one) never wrap around
-STORAGE_DTYPES = (np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.int64))
+#: the types a simulation's station-level counts are held and stored in, narrowest first (:func:`count_dtype`): signed,
+#: so that a reader's differences of counts (``manipulated_votes`` is one) never wrap around
+COUNT_DTYPES = (np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.int64))
 #: the compressor of the replicate arrays in zarr: Blosc's lz4 at level 1 after a bit shuffle (measured on the
 #: benchmark workload's votes, int16, blocks of 32 replicates: about 0.2 CPU ms per replicate, 94 kB a replicate,
 #: a ratio of 1.7; zstd at level 1 takes twice the CPU time for 20% less)
@@ -187,17 +187,24 @@ COMPRESSOR = {"id": "blosc", "cname": "lz4", "clevel": 1, "shuffle": 2, "blocksi
 MAX_CHUNK_BYTES = 64 * 2**20
 
 
-def storage_dtype(registered: np.ndarray) -> np.dtype:
-    """The narrowest of :data:`STORAGE_DTYPES` that holds the largest of the station registers ``registered``
-    (station,): every station-level count of a simulation (ballots, votes, the voters' choices, added ballots,
-    the voting day's cumulative ballots, and the signed ``manipulated_votes``) is at most its station's register
-    in size, so it is stored exactly (int16 for registers up to 32,767)."""
+def count_dtype(registered: np.ndarray) -> np.dtype:
+    """The narrowest of :data:`COUNT_DTYPES` that holds the largest of the station registers ``registered``
+    (station,): int16 when no register exceeds 32,767 (2 bytes a value; the flagship's largest is 10,879), else
+    int32, else int64 (a register is at most :data:`simkit.types.MAX_REGISTER`, 10**10).
+
+    It then holds every station-level count of a simulation (ballots, votes, the voters' choices, added ballots,
+    the voting day's cumulative ballots, and the signed ``manipulated_votes``): a count never exceeds its
+    station's register in size (honest ballots are drawn from it; every mechanism of
+    :mod:`simkit.model.manipulation` keeps ballots within the register and votes summing to the ballots, and the
+    voters' choices are a subset of the ballots). Results are stored in it (:func:`stored_dtypes`) and a world's
+    votes are held in it (:func:`simkit.engine.run.world_votes`, which relies on that invariant to write each block
+    without scanning it)."""
     largest = int(np.max(registered, initial=0))
-    return next(dtype for dtype in STORAGE_DTYPES if largest <= np.iinfo(dtype).max)
+    return next(dtype for dtype in COUNT_DTYPES if largest <= np.iinfo(dtype).max)
 
 
 def narrowed(name: str, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``values`` of the variable ``name`` in the storage type ``dtype`` (:func:`storage_dtype`); raises
+    """``values`` of the variable ``name`` in the storage type ``dtype`` (:func:`count_dtype`); raises
     ValueError, naming the variable, if a count lies outside the type's range (a cast would wrap it silently)."""
     values = np.asarray(values)
     if values.dtype != dtype and values.size:
@@ -217,8 +224,8 @@ def narrowed_block(block: xr.Dataset, dtypes: dict[str, np.dtype]) -> xr.Dataset
 
 def stored_dtypes(static: xr.Dataset, block: xr.Dataset) -> dict[str, np.dtype]:
     """The dtype each integer variable of ``block`` is stored in: the station-level counts of a simulation
-    (``static`` holds the ``registered`` station register) in :func:`storage_dtype`, the rest as they are."""
-    narrow = storage_dtype(static["registered"].values) if "registered" in static else None
+    (``static`` holds the ``registered`` station register) in :func:`count_dtype`, the rest as they are."""
+    narrow = count_dtype(static["registered"].values) if "registered" in static else None
     return {name: (narrow if narrow is not None and STATION in var.dims and _units(name) == "ballots"
                    else var.dtype) for name, var in block.variables.items() if REPLICATE in var.dims}
 
@@ -269,7 +276,7 @@ def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | P
     """Write ``static`` (no replicate dim, with the attrs) and replicate ``blocks`` in order, atomically.
 
     zarr: the first block through xarray (which writes the arrays' dims and attrs), chunked one chunk per block
-    and world, the station-level counts of a simulation in :func:`storage_dtype`, compressed by :data:`COMPRESSOR`;
+    and world, the station-level counts of a simulation in :func:`count_dtype`, compressed by :data:`COMPRESSOR`;
     each later block appended straight into those arrays (memory bounded by one block). :func:`open_result`
     gives the counts back as int64. netCDF: the blocks are gathered in memory first and written in one piece
     (the resource guard, :func:`simkit.engine.resources.check_run`, refuses a run whose replicates would not fit).
@@ -324,7 +331,7 @@ def open_result(path: str | Path) -> xr.Dataset:
 
 
 def _as_int64(ds: xr.Dataset) -> xr.Dataset:
-    """A simulation's counts stored narrow (:func:`storage_dtype`) as int64 again (lazily for zarr), as they were
+    """A simulation's counts stored narrow (:func:`count_dtype`) as int64 again (lazily for zarr), as they were
     drawn: readers see the same values and types whatever the stored width; each keeps its stored encoding
     (chunks, compressor, stored dtype)."""
     narrow = [name for name, var in ds.data_vars.items()

@@ -53,10 +53,10 @@ def test_a_stored_run_reads_back_as_drawn(tmp_path, block_size, workers):
 
 
 def test_registers_above_int16_are_stored_wider():
-    assert io.storage_dtype(np.array([3, 32767])) == np.int16
-    assert io.storage_dtype(np.array([32768, 5])) == np.int32
-    assert io.storage_dtype(np.array([2**31 - 1])) == np.int32
-    assert io.storage_dtype(np.array([2**31])) == np.int64
+    assert io.count_dtype(np.array([3, 32767])) == np.int16
+    assert io.count_dtype(np.array([32768, 5])) == np.int32
+    assert io.count_dtype(np.array([2**31 - 1])) == np.int32
+    assert io.count_dtype(np.array([2**31])) == np.int64
 
 
 def test_a_count_outside_the_storage_type_is_an_error_not_wrapped():
