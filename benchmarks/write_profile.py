@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from compare import announced  # benchmarks/compare.py: this script's folder is on the path when run as a script
+
 WORKLOAD = Path(__file__).resolve().with_name("workload.toml")
 
 
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="simkit-write-") as folder:
         path = Path(folder) / "full.zarr"
         started, wall = _cpu(), time.perf_counter()
-        io.write_blocks(static, iter(blocks), path)
+        io.write_blocks(static, iter(blocks), path, **announced(io, args.replicates))
         written, wall = _cpu() - started, time.perf_counter() - wall
         votes = zarr.open_group(str(path), mode="r")["votes"]
         report = {"simkit": str(Path(simkit.__file__).parent), "replicates": args.replicates, "blocks": len(blocks),

@@ -256,35 +256,52 @@ def zarr_encoding(block: xr.Dataset) -> dict:
     return encoding
 
 
-async def _append_zarr(arrays: dict, block: xr.Dataset, start: int) -> None:
+async def _resize_zarr(arrays: dict, dims: dict[str, tuple[str, ...]], length: int) -> None:
+    """Give every zarr array of ``arrays`` (name: ``zarr.AsyncArray``, dims ``dims[name]``) ``length`` replicates, all
+    at once (one trip to the event loop: each of zarr's synchronous calls costs about a CPU millisecond, and each
+    resize rewrites the array's metadata)."""
+
+    async def resize(name: str, array) -> None:
+        axis = dims[name].index(REPLICATE)
+        await array.resize(array.shape[:axis] + (length,) + array.shape[axis + 1:])
+
+    await asyncio.gather(*(resize(name, array) for name, array in arrays.items()))
+
+
+async def _append_zarr(arrays: dict, block: xr.Dataset, start: int, grow: bool) -> None:
     """Write ``block``'s replicate arrays into the zarr ``arrays`` (name: ``zarr.AsyncArray``) from replicate
-    ``start`` on, all at once (one trip to the event loop a block: each of zarr's synchronous calls costs about a
-    CPU millisecond), each array grown to hold them and written whole chunks at a time when the block is as long
+    ``start`` on, all at once (one trip to the event loop a block), each array first grown to hold them when
+    ``grow`` (else they were sized for the whole run), written whole chunks at a time when the block is as long
     as the first."""
     stop = start + block.sizes[REPLICATE]
+    if grow:
+        await _resize_zarr(arrays, {name: block.variables[name].dims for name in arrays}, stop)
 
     async def append(name: str, array) -> None:
         var = block.variables[name]
         axis = var.dims.index(REPLICATE)
-        await array.resize(array.shape[:axis] + (stop,) + array.shape[axis + 1:])
         await array.setitem((slice(None),) * axis + (slice(start, stop),), narrowed(name, var.values, array.dtype))
 
     await asyncio.gather(*(append(name, array) for name, array in arrays.items()))
 
 
-def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | Path) -> None:
+def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | Path,
+                 replicates: int | None = None) -> None:
     """Write ``static`` (no replicate dim, with the attrs) and replicate ``blocks`` in order, atomically.
 
     zarr: the first block through xarray (which writes the arrays' dims and attrs), chunked one chunk per block
     and world, the station-level counts of a simulation in :func:`count_dtype`, compressed by :data:`COMPRESSOR`;
-    each later block appended straight into those arrays (memory bounded by one block). :func:`open_result`
-    gives the counts back as int64. netCDF: the blocks are gathered in memory first and written in one piece
-    (the resource guard, :func:`simkit.engine.resources.check_run`, refuses a run whose replicates would not fit).
+    each later block written straight into those arrays (memory bounded by one block). With ``replicates`` (the
+    number the blocks hold in all) the arrays are sized for all of them once, after the first block, rather than
+    grown block by block (each growth rewrites every array's metadata: 0.3 CPU ms a replicate on the benchmark
+    workload's blocks of 32); ValueError if the blocks hold another number. :func:`open_result` gives the counts
+    back as int64. netCDF: the blocks are gathered in memory first and written in one piece (the resource guard,
+    :func:`simkit.engine.resources.check_run`, refuses a run whose replicates would not fit).
     """
     fmt = output_format(path)
     with staged(path) as staging:
         if fmt == "zarr":
-            _write_zarr(static, blocks, staging)
+            _write_zarr(static, blocks, staging, replicates)
         else:
             parts = list(blocks)
             dynamic = xr.concat(parts, dim=REPLICATE) if len(parts) > 1 else (parts[0] if parts else xr.Dataset())
@@ -292,7 +309,7 @@ def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | P
             full.to_netcdf(staging, engine="h5netcdf", encoding=_encoding(full, fmt))
 
 
-def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], staging: Path) -> None:
+def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], staging: Path, replicates: int | None) -> None:
     import zarr
 
     from zarr.core.sync import sync  # zarr's own event loop (in its thread): works inside a running loop too
@@ -308,9 +325,13 @@ def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], staging: Path)
                           encoding=zarr_encoding(block))
             group = zarr.open_group(str(staging), mode="r+", zarr_format=ZARR_FORMAT)
             arrays, written = {name: group[name].async_array for name in dtypes}, block.sizes[REPLICATE]
+            if replicates is not None and replicates > written:
+                sync(_resize_zarr(arrays, {name: block.variables[name].dims for name in arrays}, replicates))
         else:
-            sync(_append_zarr(arrays, block, written))
+            sync(_append_zarr(arrays, block, written, grow=replicates is None))
             written += block.sizes[REPLICATE]
+    if replicates is not None and written != replicates:
+        raise ValueError(f"{staging}: the blocks hold {written} replicates, not the {replicates} announced")
     zarr.consolidate_metadata(str(staging), zarr_format=ZARR_FORMAT)
 
 
