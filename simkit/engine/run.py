@@ -22,7 +22,7 @@ import xarray as xr
 from simkit.engine import count_match
 from simkit.engine import kernels, resources
 from simkit import io, schema, streams
-from simkit.config.core import Config, parse_config
+from simkit.config.core import Config, CsvElectorate, parse_config
 from simkit.config.manipulation import ManipulationConfig
 from simkit.electorate.build import Electorate, build_electorate
 from simkit.engine.timeline import TimelinePlan, added_timeline, honest_timeline, make_timeline_plan
@@ -240,8 +240,10 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
     # shares only, never the models): their chains then run in threads, without copies of this process
     releases_gil = any(scenario.match_observed for scenario in cfg.scenarios()) and all(
         fused_models(cfg.at(point), kernel) for point in cfg.sweep_points())
+    # an electorate read from a file is not in the config text: its digest marks the solution too
+    data = electorate_sha256(electorate) if isinstance(cfg.electorate, CsvElectorate) else ""
     cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations, workers,
-                                             releases_gil)
+                                             releases_gil, data)
     plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel, count_matched)
 
