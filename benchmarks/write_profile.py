@@ -4,8 +4,9 @@ Draws the benchmark workload's blocks (``benchmarks/workload.toml``, ``keep = "f
 size) in memory first, in this process, then times :func:`simkit.io.write_blocks` alone on them (CPU seconds of
 every thread of this process: zarr compresses in its own threads), and prints CPU ms per replicate of both, the
 stored dtype, chunks and compressor of ``votes``, the store's size on disk, and parts of the write timed alone
-(:func:`_parts`). zarr is imported before the clock starts. Which simkit is measured is whichever ``import simkit`` finds: run it with ``PYTHONPATH=OTHER_CHECKOUT`` to
-time another tree's write path on the same workload (one after the other in one shell, for a ratio).
+(:func:`_parts`). zarr is imported before the clock starts. Which simkit is measured is whichever ``import simkit``
+finds: run it with ``PYTHONPATH=OTHER_CHECKOUT`` to time another tree's write path on the same workload (one after
+the other in one shell, for a ratio).
 
 Usage::
 
@@ -97,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
               f"CPU ms/replicate ({report['write_wall_ms_per_replicate']:.2f} ms wall); votes {report['votes_dtype']} "
               f"in chunks {tuple(report['votes_chunks'])}, {report['votes_compressor']}; {report['store_mb']:.1f} MB")
         print(f"parts: the store with its first block of {report['first_block_replicates']} replicates "
-              f"{report['first_block_cpu_ms']:.0f} CPU ms; narrowing {report['narrow_cpu_ms_per_replicate']:.3f} and the "
-              f"votes' codec alone {report['votes_codec_cpu_ms_per_replicate']:.3f} CPU ms/replicate")
+              f"{report['first_block_cpu_ms']:.0f} CPU ms; narrowing {report['narrow_cpu_ms_per_replicate']:.3f} "
+              f"and the votes' codec alone {report['votes_codec_cpu_ms_per_replicate']:.3f} CPU ms/replicate")
     return 0
 
 

@@ -290,13 +290,14 @@ def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | P
     """Write ``static`` (no replicate dim, with the attrs) and replicate ``blocks`` in order, atomically.
 
     zarr: the static variables and the first block through xarray in one write (which writes the arrays' dims and
-    attrs), chunked one chunk per block and world, the station-level counts of a simulation in :func:`count_dtype`, compressed by :data:`COMPRESSOR`;
-    each later block written straight into those arrays (memory bounded by one block). With ``replicates`` (the
-    number the blocks hold in all) the arrays are sized for all of them once, after the first block, rather than
-    grown block by block (each growth rewrites every array's metadata: 0.3 CPU ms a replicate on the benchmark
-    workload's blocks of 32); ValueError if the blocks hold another number. :func:`open_result` gives the counts
-    back as int64. netCDF: the blocks are gathered in memory first and written in one piece (the resource guard,
-    :func:`simkit.engine.resources.check_run`, refuses a run whose replicates would not fit).
+    attrs), chunked one chunk per block and world, the station-level counts of a simulation in
+    :func:`count_dtype`, compressed by :data:`COMPRESSOR`; each later block written straight into those arrays
+    (memory bounded by one block). With ``replicates`` (the number the blocks hold in all) the arrays are sized
+    for all of them once, after the first block, rather than grown block by block (each growth rewrites every
+    array's metadata; ``benchmarks/write_profile.py`` times the write); ValueError if the blocks hold another
+    number. :func:`open_result` gives the counts back as int64. netCDF: the blocks are gathered in memory first
+    and written in one piece (the resource guard, :func:`simkit.engine.resources.check_run`, refuses a run whose
+    replicates would not fit).
     """
     fmt = output_format(path)
     with staged(path) as staging:

@@ -314,3 +314,25 @@ def test_the_result_records_its_electorate_and_workers_refuse_another(tmp_path):
     assert edited.electorate_sha256 != spec.electorate_sha256  # the same config text, another election
     assert edited.config_text == spec.config_text
     assert int(edited.run().electorate.registered[-1]) == 651  # read again, not the run cached for the old file
+
+
+def test_a_block_task_writes_with_the_types_it_is_given_without_reading_the_store(tmp_path, monkeypatch):
+    """The client reads the store's types once and hands them to every task: a task opens no zarr metadata of
+    its own (xarray's region write aside), and narrows its block to those types, checked."""
+    run = engine.prepare(config(), replicates=4, seed=2)
+    static = engine.annotate(engine.static_dataset(run), run.config)
+    work = distributed._WorkDir(tmp_path / "r.zarr")
+    work.create(distributed.template_dataset(run, static, 2), {})
+    dtypes = work.stored_dtypes()
+    assert dtypes["votes"] == np.int16 and dtypes["total_votes"] == np.int64 and "replicate" not in dtypes
+
+    class NoStoreReads:
+        def __getattr__(self, name):
+            raise AssertionError(f"a block task called zarr.{name}")
+
+    monkeypatch.setattr(distributed, "zarr", NoStoreReads())
+    spec = distributed.RunSpec.of(run)
+    assert distributed.write_block(spec, 1, 2, 4, str(work.store), str(work.markers), dtypes) == 2
+    with pytest.raises(ValueError, match="votes: counts from"):  # a type too narrow for the counts: refused
+        distributed.write_block(spec, 1, 0, 2, str(work.store), str(work.markers),
+                                {**dtypes, "votes": np.dtype(np.int8)})

@@ -110,7 +110,8 @@ def test_a_world_is_held_in_the_type_its_results_are_stored_in():
     votes, _ = engine.world_votes(run, 0, 0, workers=1)
     static = engine.static_dataset(run)
     block = next(engine.iter_blocks(run, workers=1))
-    assert votes.dtype == storage.stored_dtypes(static, block)["votes"] == storage.count_dtype(run.electorate.registered)
+    stored = storage.stored_dtypes(static, block)["votes"]
+    assert votes.dtype == stored == storage.count_dtype(run.electorate.registered)
 
 
 def test_stuffed_and_coerced_counts_at_full_int16_registers_fit_without_widening():

@@ -6,12 +6,12 @@ blocks of replicates aligned to the zarr chunks (block ``i`` holds replicates
 task per (sweep point, block). Each task receives a :class:`RunSpec` (the resolved config TOML text, the kernel and
 the hash of the client's electorate), its sweep point (a flat index, C order) and its replicate range, nothing
 else: it rebuilds the run with :func:`simkit.parse_config` and :func:`simkit.engine.run.prepare` (cached per
-worker process; refused when the worker's electorate is not the client's), computes its
-part with :func:`simkit.engine.run.block_dataset` (random streams keyed by ``(replicate, station_group,
-component)``, so the values do not depend on which worker computes which part) and writes its region of
-the zarr store itself (``to_zarr(region=…)``; one chunk per variable, point, scenario and block, as a local run
-chunks it, so no two tasks touch the same chunk file). :func:`map_replicates` runs any per-replicate function (the forensic
-calibration) through the same tasks.
+worker process; refused when the worker's electorate is not the client's), computes its part with
+:func:`simkit.engine.run.block_dataset` (random streams keyed by ``(replicate, station_group, component)``, so
+the values do not depend on which worker computes which part) and writes its region of the zarr store itself
+(``to_zarr(region=…)``, in the stored types the client read once from the template; one chunk per variable,
+point, scenario and block, as a local run chunks it, so no two tasks touch the same chunk file).
+:func:`map_replicates` runs any per-replicate function (the forensic calibration) through the same tasks.
 
 Files, for a target ``out/kz.zarr``::
 
