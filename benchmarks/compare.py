@@ -143,6 +143,14 @@ def _kernel_arguments(kernel: str) -> dict:
     return {}
 
 
+def announced(io, replicates: int) -> dict:
+    """``{"replicates": replicates}`` when ``io.write_blocks`` sizes its arrays once from it (as ``simkit run``
+    does); older trees grow them block by block."""
+    import inspect
+
+    return {"replicates": replicates} if "replicates" in inspect.signature(io.write_blocks).parameters else {}
+
+
 def simkit_summary(cfg, replicates: int, seed: int, workers: int | None, kernel: str) -> np.ndarray:
     """``simkit.simulate(keep="summary")``; returns (replicate, option) national vote totals."""
     import simkit
@@ -160,7 +168,8 @@ def simkit_full(cfg, replicates: int, seed: int, workers: int | None, kernel: st
     run = engine.prepare(cfg, replicates, seed, "full", **_kernel_arguments(kernel))
     static = engine.annotate(engine.static_dataset(run), run.config)
     path = Path(directory) / "full.zarr"
-    io.write_blocks(static, (engine.annotate(block) for block in engine.iter_blocks(run, workers=workers)), path)
+    io.write_blocks(static, (engine.annotate(block) for block in engine.iter_blocks(run, workers=workers)), path,
+                    **announced(io, replicates))
     return io.open_result(path)["total_votes"].values.reshape(replicates, -1)
 
 

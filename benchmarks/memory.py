@@ -16,7 +16,7 @@ Checks, per command (exit code 1 when one fails):
 
 - ``run`` and ``run-summary``: the peak at the larger size is at most the peak at the smaller size times
   (1 + :data:`GROWTH_TOLERANCE`) plus :data:`GROWTH_SLACK_MB` (allocator and interpreter noise);
-- ``compare`` and ``report``: hold one world (every replicate's station votes of one sweep point and scenario, uint16
+- ``compare`` and ``report``: hold one world (every replicate's station votes of one sweep point and scenario, int16
   or int32, and its voters' choices where a manipulation acts on voters) and each poll's draws over every replicate, so
   their peak may grow by that much and no more (:func:`_held_mb`) plus the same tolerance;
 - every command: the peak at the larger size within :data:`LIMIT_MB` (1.5 GB, the target of issue 19).
@@ -123,14 +123,14 @@ def _arguments(command: str, config: Path, replicates: int, folder: str) -> list
 
 def _held_mb(config: Path, replicates: int) -> float:
     """MB that ``compare`` holds by design for ``replicates``: one world's votes and voters (replicates ×
-    stations × options × 2, of :func:`simkit.engine.run.count_dtype`: 2 bytes a value where every register is
-    below 65,536, else 4) and each poll's draws (respondents by true and by reported vote, int64, replicates ×
+    stations × options × 2, of :func:`simkit.io.count_dtype`: 2 bytes a value where every register is
+    below 32,768, else 4 or 8) and each poll's draws (respondents by true and by reported vote, int64, replicates ×
     the poll's stations at its range midpoint × options × 8 bytes × 2)."""
     sys.path.insert(0, str(REPO))
     import simkit
     from simkit.config.polls import midpoint
     from simkit.electorate.build import build_electorate
-    from simkit.engine.run import count_dtype
+    from simkit.io import count_dtype
 
     cfg = simkit.load_config(config)
     options = len(cfg.options)

@@ -3,9 +3,10 @@
 Draws the benchmark workload's blocks (``benchmarks/workload.toml``, ``keep = "full"``, the engine's default block
 size) in memory first, in this process, then times :func:`simkit.io.write_blocks` alone on them (CPU seconds of
 every thread of this process: zarr compresses in its own threads), and prints CPU ms per replicate of both, the
-stored dtype, chunks and compressor of ``votes`` and the store's size on disk. zarr is imported before the clock
-starts. Which simkit is measured is whichever ``import simkit`` finds: run it with ``PYTHONPATH=OTHER_CHECKOUT`` to
-time another tree's write path on the same workload (one after the other in one shell, for a ratio).
+stored dtype, chunks and compressor of ``votes``, the store's size on disk, and parts of the write timed alone
+(:func:`_parts`). zarr is imported before the clock starts. Which simkit is measured is whichever ``import simkit``
+finds: run it with ``PYTHONPATH=OTHER_CHECKOUT`` to time another tree's write path on the same workload (one after
+the other in one shell, for a ratio).
 
 Usage::
 
@@ -21,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from compare import announced  # benchmarks/compare.py: this script's folder is on the path when run as a script
+
 WORKLOAD = Path(__file__).resolve().with_name("workload.toml")
 
 
@@ -31,6 +34,30 @@ def _cpu() -> float:
 
 def _size_mb(path: Path) -> float:
     return sum(file.stat().st_size for file in path.rglob("*") if file.is_file()) / 2**20
+
+
+def _parts(io, static, blocks: list, path: Path) -> dict:
+    """Parts of the write, each timed alone: the store with its first block only (``first_block_cpu_ms``: the
+    fixed costs, static variables, the first block through xarray and the consolidated metadata, plus one block),
+    narrowing every block to its stored types with the range check (``narrow_cpu_ms_per_replicate``), and
+    compressing every block's narrowed ``votes`` with the store's codec alone (``votes_codec_cpu_ms_per_replicate``)."""
+    import numcodecs
+
+    replicates = sum(block.sizes["replicate"] for block in blocks)
+    started = _cpu()
+    io.write_blocks(static, iter(blocks[:1]), path)
+    first = _cpu() - started
+    dtypes = io.stored_dtypes(static, blocks[0])
+    started = _cpu()
+    narrow = [io.narrowed_block(block, dtypes) for block in blocks]
+    narrowing = _cpu() - started
+    codec = numcodecs.get_codec(dict(io.COMPRESSOR))
+    started = _cpu()
+    for block in narrow:
+        codec.encode(block["votes"].values)
+    return {"first_block_cpu_ms": 1e3 * first, "first_block_replicates": blocks[0].sizes["replicate"],
+            "narrow_cpu_ms_per_replicate": 1e3 * narrowing / replicates,
+            "votes_codec_cpu_ms_per_replicate": 1e3 * (_cpu() - started) / replicates}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,13 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="simkit-write-") as folder:
         path = Path(folder) / "full.zarr"
         started, wall = _cpu(), time.perf_counter()
-        io.write_blocks(static, iter(blocks), path)
+        io.write_blocks(static, iter(blocks), path, **announced(io, args.replicates))
         written, wall = _cpu() - started, time.perf_counter() - wall
         votes = zarr.open_group(str(path), mode="r")["votes"]
         report = {"simkit": str(Path(simkit.__file__).parent), "replicates": args.replicates, "blocks": len(blocks),
                   "draw_cpu_ms_per_replicate": 1e3 * drawn / args.replicates,
                   "write_cpu_ms_per_replicate": 1e3 * written / args.replicates,
                   "write_wall_ms_per_replicate": 1e3 * wall / args.replicates,
+                  **_parts(io, static, blocks, Path(folder) / "first.zarr"),
                   "votes_dtype": str(votes.dtype), "votes_chunks": list(votes.chunks),
                   "votes_compressor": str(votes.compressors), "store_mb": _size_mb(path)}
     if args.json:
@@ -69,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{report['draw_cpu_ms_per_replicate']:.2f} CPU ms/replicate, write {report['write_cpu_ms_per_replicate']:.2f} "
               f"CPU ms/replicate ({report['write_wall_ms_per_replicate']:.2f} ms wall); votes {report['votes_dtype']} "
               f"in chunks {tuple(report['votes_chunks'])}, {report['votes_compressor']}; {report['store_mb']:.1f} MB")
+        print(f"parts: the store with its first block of {report['first_block_replicates']} replicates "
+              f"{report['first_block_cpu_ms']:.0f} CPU ms; narrowing {report['narrow_cpu_ms_per_replicate']:.3f} "
+              f"and the votes' codec alone {report['votes_codec_cpu_ms_per_replicate']:.3f} CPU ms/replicate")
     return 0
 
 

@@ -175,9 +175,9 @@ def write_tree(tree: xr.DataTree, path: str | Path) -> None:
             tree.to_netcdf(staging, engine="h5netcdf")
 
 
-#: the types a simulation's station-level counts are stored in, narrowest first (:func:`storage_dtype`): signed, so
-#: that a reader's differences of counts (``manipulated_votes`` is one) never wrap around
-STORAGE_DTYPES = (np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.int64))
+#: the types a simulation's station-level counts are held and stored in, narrowest first (:func:`count_dtype`): signed,
+#: so that a reader's differences of counts (``manipulated_votes`` is one) never wrap around
+COUNT_DTYPES = (np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.int64))
 #: the compressor of the replicate arrays in zarr: Blosc's lz4 at level 1 after a bit shuffle (measured on the
 #: benchmark workload's votes, int16, blocks of 32 replicates: about 0.2 CPU ms per replicate, 94 kB a replicate,
 #: a ratio of 1.7; zstd at level 1 takes twice the CPU time for 20% less)
@@ -187,17 +187,24 @@ COMPRESSOR = {"id": "blosc", "cname": "lz4", "clevel": 1, "shuffle": 2, "blocksi
 MAX_CHUNK_BYTES = 64 * 2**20
 
 
-def storage_dtype(registered: np.ndarray) -> np.dtype:
-    """The narrowest of :data:`STORAGE_DTYPES` that holds the largest of the station registers ``registered``
-    (station,): every station-level count of a simulation (ballots, votes, the voters' choices, added ballots,
-    the voting day's cumulative ballots, and the signed ``manipulated_votes``) is at most its station's register
-    in size, so it is stored exactly (int16 for registers up to 32,767)."""
+def count_dtype(registered: np.ndarray) -> np.dtype:
+    """The narrowest of :data:`COUNT_DTYPES` that holds the largest of the station registers ``registered``
+    (station,): int16 when no register exceeds 32,767 (2 bytes a value; the flagship's largest is 10,879), else
+    int32, else int64 (a register is at most :data:`simkit.types.MAX_REGISTER`, 10**10).
+
+    It then holds every station-level count of a simulation (ballots, votes, the voters' choices, added ballots,
+    the voting day's cumulative ballots, and the signed ``manipulated_votes``): a count never exceeds its
+    station's register in size (honest ballots are drawn from it; every mechanism of
+    :mod:`simkit.model.manipulation` keeps ballots within the register and votes summing to the ballots, and the
+    voters' choices are a subset of the ballots). Results are stored in it (:func:`stored_dtypes`) and a world's
+    votes are held in it (:func:`simkit.engine.run.world_votes`, which relies on that invariant to write each block
+    without scanning it)."""
     largest = int(np.max(registered, initial=0))
-    return next(dtype for dtype in STORAGE_DTYPES if largest <= np.iinfo(dtype).max)
+    return next(dtype for dtype in COUNT_DTYPES if largest <= np.iinfo(dtype).max)
 
 
 def narrowed(name: str, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``values`` of the variable ``name`` in the storage type ``dtype`` (:func:`storage_dtype`); raises
+    """``values`` of the variable ``name`` in the storage type ``dtype`` (:func:`count_dtype`); raises
     ValueError, naming the variable, if a count lies outside the type's range (a cast would wrap it silently)."""
     values = np.asarray(values)
     if values.dtype != dtype and values.size:
@@ -217,8 +224,8 @@ def narrowed_block(block: xr.Dataset, dtypes: dict[str, np.dtype]) -> xr.Dataset
 
 def stored_dtypes(static: xr.Dataset, block: xr.Dataset) -> dict[str, np.dtype]:
     """The dtype each integer variable of ``block`` is stored in: the station-level counts of a simulation
-    (``static`` holds the ``registered`` station register) in :func:`storage_dtype`, the rest as they are."""
-    narrow = storage_dtype(static["registered"].values) if "registered" in static else None
+    (``static`` holds the ``registered`` station register) in :func:`count_dtype`, the rest as they are."""
+    narrow = count_dtype(static["registered"].values) if "registered" in static else None
     return {name: (narrow if narrow is not None and STATION in var.dims and _units(name) == "ballots"
                    else var.dtype) for name, var in block.variables.items() if REPLICATE in var.dims}
 
@@ -249,35 +256,53 @@ def zarr_encoding(block: xr.Dataset) -> dict:
     return encoding
 
 
-async def _append_zarr(arrays: dict, block: xr.Dataset, start: int) -> None:
+async def _resize_zarr(arrays: dict, dims: dict[str, tuple[str, ...]], length: int) -> None:
+    """Give every zarr array of ``arrays`` (name: ``zarr.AsyncArray``, dims ``dims[name]``) ``length`` replicates, all
+    at once (one trip to the event loop: each of zarr's synchronous calls costs about a CPU millisecond, and each
+    resize rewrites the array's metadata)."""
+
+    async def resize(name: str, array) -> None:
+        axis = dims[name].index(REPLICATE)
+        await array.resize(array.shape[:axis] + (length,) + array.shape[axis + 1:])
+
+    await asyncio.gather(*(resize(name, array) for name, array in arrays.items()))
+
+
+async def _append_zarr(arrays: dict, block: xr.Dataset, start: int, grow: bool) -> None:
     """Write ``block``'s replicate arrays into the zarr ``arrays`` (name: ``zarr.AsyncArray``) from replicate
-    ``start`` on, all at once (one trip to the event loop a block: each of zarr's synchronous calls costs about a
-    CPU millisecond), each array grown to hold them and written whole chunks at a time when the block is as long
+    ``start`` on, all at once (one trip to the event loop a block), each array first grown to hold them when
+    ``grow`` (else they were sized for the whole run), written whole chunks at a time when the block is as long
     as the first."""
     stop = start + block.sizes[REPLICATE]
+    if grow:
+        await _resize_zarr(arrays, {name: block.variables[name].dims for name in arrays}, stop)
 
     async def append(name: str, array) -> None:
         var = block.variables[name]
         axis = var.dims.index(REPLICATE)
-        await array.resize(array.shape[:axis] + (stop,) + array.shape[axis + 1:])
         await array.setitem((slice(None),) * axis + (slice(start, stop),), narrowed(name, var.values, array.dtype))
 
     await asyncio.gather(*(append(name, array) for name, array in arrays.items()))
 
 
-def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | Path) -> None:
+def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | Path,
+                 replicates: int | None = None) -> None:
     """Write ``static`` (no replicate dim, with the attrs) and replicate ``blocks`` in order, atomically.
 
-    zarr: the first block through xarray (which writes the arrays' dims and attrs), chunked one chunk per block
-    and world, the station-level counts of a simulation in :func:`storage_dtype`, compressed by :data:`COMPRESSOR`;
-    each later block appended straight into those arrays (memory bounded by one block). :func:`open_result`
-    gives the counts back as int64. netCDF: the blocks are gathered in memory first and written in one piece
-    (the resource guard, :func:`simkit.engine.resources.check_run`, refuses a run whose replicates would not fit).
+    zarr: the static variables and the first block through xarray in one write (which writes the arrays' dims and
+    attrs), chunked one chunk per block and world, the station-level counts of a simulation in
+    :func:`count_dtype`, compressed by :data:`COMPRESSOR`; each later block written straight into those arrays
+    (memory bounded by one block). With ``replicates`` (the number the blocks hold in all) the arrays are sized
+    for all of them once, after the first block, rather than grown block by block (each growth rewrites every
+    array's metadata; ``benchmarks/write_profile.py`` times the write); ValueError if the blocks hold another
+    number. :func:`open_result` gives the counts back as int64. netCDF: the blocks are gathered in memory first
+    and written in one piece (the resource guard, :func:`simkit.engine.resources.check_run`, refuses a run whose
+    replicates would not fit).
     """
     fmt = output_format(path)
     with staged(path) as staging:
         if fmt == "zarr":
-            _write_zarr(static, blocks, staging)
+            _write_zarr(static, blocks, staging, replicates)
         else:
             parts = list(blocks)
             dynamic = xr.concat(parts, dim=REPLICATE) if len(parts) > 1 else (parts[0] if parts else xr.Dataset())
@@ -285,25 +310,30 @@ def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | P
             full.to_netcdf(staging, engine="h5netcdf", encoding=_encoding(full, fmt))
 
 
-def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], staging: Path) -> None:
+def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], staging: Path, replicates: int | None) -> None:
     import zarr
 
     from zarr.core.sync import sync  # zarr's own event loop (in its thread): works inside a running loop too
 
-    static.to_zarr(staging, mode="w", consolidated=False, zarr_format=ZARR_FORMAT)
-    arrays, written = None, 0
-    for block in blocks:
-        if arrays is None:  # the first block creates the arrays, with their dims, attrs and encoding
-            dtypes = stored_dtypes(static, block)
-            block = narrowed_block(block, dtypes)
-            block.attrs = static.attrs  # appending rewrites the group attrs: keep the provenance
-            block.to_zarr(staging, mode="a", consolidated=False, zarr_format=ZARR_FORMAT,
-                          encoding=zarr_encoding(block))
-            group = zarr.open_group(str(staging), mode="r+", zarr_format=ZARR_FORMAT)
-            arrays, written = {name: group[name].async_array for name in dtypes}, block.sizes[REPLICATE]
-        else:
-            sync(_append_zarr(arrays, block, written))
+    blocks = iter(blocks)
+    first = next(blocks, None)
+    if first is None:
+        static.to_zarr(staging, mode="w", consolidated=False, zarr_format=ZARR_FORMAT)
+        written = 0
+    else:  # the static variables and the first block in one write, which creates the arrays (dims, attrs, encoding)
+        dtypes = stored_dtypes(static, first)
+        first = narrowed_block(first, dtypes)
+        xr.merge([static, first], combine_attrs="override").to_zarr(  # override: the static's provenance attrs
+            staging, mode="w", consolidated=False, zarr_format=ZARR_FORMAT, encoding=zarr_encoding(first))
+        group = zarr.open_group(str(staging), mode="r+", zarr_format=ZARR_FORMAT)
+        arrays, written = {name: group[name].async_array for name in dtypes}, first.sizes[REPLICATE]
+        if replicates is not None and replicates > written:
+            sync(_resize_zarr(arrays, {name: first.variables[name].dims for name in arrays}, replicates))
+        for block in blocks:
+            sync(_append_zarr(arrays, block, written, grow=replicates is None))
             written += block.sizes[REPLICATE]
+    if replicates is not None and written != replicates:
+        raise ValueError(f"{staging}: the blocks hold {written} replicates, not the {replicates} announced")
     zarr.consolidate_metadata(str(staging), zarr_format=ZARR_FORMAT)
 
 
@@ -324,7 +354,7 @@ def open_result(path: str | Path) -> xr.Dataset:
 
 
 def _as_int64(ds: xr.Dataset) -> xr.Dataset:
-    """A simulation's counts stored narrow (:func:`storage_dtype`) as int64 again (lazily for zarr), as they were
+    """A simulation's counts stored narrow (:func:`count_dtype`) as int64 again (lazily for zarr), as they were
     drawn: readers see the same values and types whatever the stored width; each keeps its stored encoding
     (chunks, compressor, stored dtype)."""
     narrow = [name for name, var in ds.data_vars.items()

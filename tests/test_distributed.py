@@ -65,13 +65,24 @@ def test_two_worker_processes_give_exactly_the_local_result(client, tmp_path):
     assert not list(tmp_path.glob(".dask.zarr*"))  # no staging or work directory left behind
 
 
-def test_store_is_chunked_by_block_along_replicate_and_by_sweep_point(client, tmp_path):
-    result = distributed.run_on_cluster(config(), tmp_path / "r.zarr", replicates=10, seed=1, block_size=4,
+def test_store_is_chunked_by_block_along_replicate_and_by_sweep_point_and_scenario_as_a_local_run(client, tmp_path):
+    cfg = simkit.Config.model_validate({
+        **config().raw(), "scenario": [{"name": "honest"}, {"name": "stuffing", "manipulations": ["stuff"]}],
+        "manipulation": [{"name": "stuff", "kind": "ballot_stuffing", "beneficiary": "a", "f_incremental": 0.6,
+                          "f_extreme": 0.0, "theta": 0.3, "alpha": 1.5}]})
+    result = distributed.run_on_cluster(cfg, tmp_path / "r.zarr", replicates=8, seed=1, block_size=4,
                                         client=client, quiet=True)
     chunks = dict(zip(result.votes.dims, result.votes.encoding["chunks"]))
     assert chunks["replicate"] == 4
-    assert chunks["turnout.mean"] == chunks["preferences.dispersion"] == 1
+    assert chunks["turnout.mean"] == chunks["preferences.dispersion"] == chunks["scenario"] == 1
     assert result.votes.encoding["dtype"] == np.int16 and result.votes.dtype == np.int64  # stored as a local run
+    local = local_result(cfg, tmp_path / "local.zarr", replicates=8, seed=1, block_size=4)
+    assert_same_result(result, local)
+    def layout(ds):  # the replicate index aside: written once by a dask run, block by block by a local one
+        return {name: (var.encoding.get("chunks"), var.encoding.get("dtype"))
+                for name, var in ds.variables.items() if name != "replicate"}
+
+    assert layout(result) == layout(local)
 
 
 @pytest.mark.parametrize("suffix", [".nc", None])
@@ -248,3 +259,80 @@ def test_resume_after_a_sigkilled_run_is_bit_identical(client, tmp_path):
     reference = local_result(config(), tmp_path / "local.zarr", replicates=8, seed=7, block_size=2)
     assert_same_result(simkit.open_result(target), reference)
     assert not list(tmp_path.glob(".dask.zarr*"))
+
+
+def csv_config(tmp_path, registers) -> Path:
+    """A config file whose electorate is a CSV beside it (stations of ``registers``, north then south)."""
+    import tomli_w
+
+    raw = config().raw()
+    raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                         "region_column": "region"}
+    rows = [f"{'north' if i < len(registers) // 2 else 'south'},{register}" for i, register in enumerate(registers)]
+    (tmp_path / "stations.csv").write_text("region,registered\n" + "\n".join(rows) + "\n")
+    path = tmp_path / "c.toml"
+    path.write_text(tomli_w.dumps(raw))
+    return path
+
+
+def test_resume_refuses_a_partial_run_whose_electorate_csv_was_edited(tmp_path, monkeypatch, capsys):
+    """The config text is unchanged but the CSV it points to is not: another election, never mixed into the
+    partial one."""
+    from simkit.cli.main import main
+
+    registers = [500, 800, 300, 650, 720, 410]
+    config_path, target = csv_config(tmp_path, registers), tmp_path / "dask.zarr"
+    work = tmp_path / ".dask.zarr.resumable"
+    with monkeypatch.context() as patch:
+        patch.setattr(progress, "progress_bar", InterruptingBar(blocks=1))
+        with pytest.raises(KeyboardInterrupt):
+            distributed.run_on_cluster(simkit.load_config(config_path), target, replicates=8, seed=3, block_size=2,
+                                       workers=1, quiet=True)  # its own cluster, closed: no task writes after
+    before = sorted((path.relative_to(work), path.stat().st_mtime_ns) for path in work.rglob("*"))
+    assert any(name.parts[0] == "done" for name, _ in before)
+    csv_config(tmp_path, registers[:2] + [registers[2] + 1] + registers[3:])  # one register edited
+    capsys.readouterr()
+    assert main(["run", str(config_path), "-o", str(target), "--replicates", "8", "--seed", "3", "--block-size", "2",
+                 "--workers", "1", "--resume", "--quiet"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "--resume: electorate_sha256 differs" in lines[0], lines
+    assert not target.exists()
+    assert sorted((path.relative_to(work), path.stat().st_mtime_ns) for path in work.rglob("*")) == before
+
+
+def test_the_result_records_its_electorate_and_workers_refuse_another(tmp_path):
+    config_path = csv_config(tmp_path, [500, 800, 300, 650])
+    run = engine.prepare(simkit.load_config(config_path), replicates=2)
+    spec = distributed.RunSpec.of(run)
+    assert engine.static_dataset(run).attrs["electorate_sha256"] == spec.electorate_sha256
+    assert distributed.compute_block(spec, 0, 0, 2).sizes["replicate"] == 2
+    csv_config(tmp_path, [500, 800, 300, 651])  # edited after the client built the run
+    distributed._prepared.cache_clear()  # a worker that starts now reads the edited file: refused
+    with pytest.raises(simkit.InputError, match="electorate: the electorate a worker reads .* differs"):
+        distributed.compute_block(spec, 0, 2, 4)
+    edited = distributed.RunSpec.of(engine.prepare(simkit.load_config(config_path), replicates=2))
+    assert edited.electorate_sha256 != spec.electorate_sha256  # the same config text, another election
+    assert edited.config_text == spec.config_text
+    assert int(edited.run().electorate.registered[-1]) == 651  # read again, not the run cached for the old file
+
+
+def test_a_block_task_writes_with_the_types_it_is_given_without_reading_the_store(tmp_path, monkeypatch):
+    """The client reads the store's types once and hands them to every task: a task opens no zarr metadata of
+    its own (xarray's region write aside), and narrows its block to those types, checked."""
+    run = engine.prepare(config(), replicates=4, seed=2)
+    static = engine.annotate(engine.static_dataset(run), run.config)
+    work = distributed._WorkDir(tmp_path / "r.zarr")
+    work.create(distributed.template_dataset(run, static, 2), {})
+    dtypes = work.stored_dtypes()
+    assert dtypes["votes"] == np.int16 and dtypes["total_votes"] == np.int64 and "replicate" not in dtypes
+
+    class NoStoreReads:
+        def __getattr__(self, name):
+            raise AssertionError(f"a block task called zarr.{name}")
+
+    monkeypatch.setattr(distributed, "zarr", NoStoreReads())
+    spec = distributed.RunSpec.of(run)
+    assert distributed.write_block(spec, 1, 2, 4, str(work.store), str(work.markers), dtypes) == 2
+    with pytest.raises(ValueError, match="votes: counts from"):  # a type too narrow for the counts: refused
+        distributed.write_block(spec, 1, 0, 2, str(work.store), str(work.markers),
+                                {**dtypes, "votes": np.dtype(np.int8)})

@@ -203,3 +203,27 @@ def test_a_scenario_that_the_sweep_does_not_touch_is_solved_once(monkeypatch):
     monkeypatch.setattr(count_match, "_pilot_key", lambda *a: object())  # every point differs: each is solved
     assert count_match.resolve(cfg, engine.simulate, "numba", stations=60)[1] == record
 
+
+
+def test_a_solution_for_an_edited_electorate_csv_is_solved_again(tmp_path):
+    """The electorate file is not in the config text: a solution stored in a resolved config stands only for the
+    file it was solved on (a rerun after the CSV changed solves again, and equals a fresh solve)."""
+    from simkit.config.core import parse_config
+    from simkit.engine import run as engine
+
+    def stations_csv(sizes):
+        rows = [f"{'north' if i < 24 else 'south'},{size}" for i, size in enumerate(sizes)]
+        (tmp_path / "stations.csv").write_text("region,registered\n" + "\n".join(rows) + "\n")
+
+    raw = matched_config(0.2).raw()
+    raw["electorate"] = {"source": "csv", "path": str(tmp_path / "stations.csv"), "registered_column": "registered",
+                         "region_column": "region"}
+    stations_csv([1000] * 60)
+    resolved = engine.prepare(parse_config(tomli_w.dumps(raw)), replicates=2).config
+    again = engine.prepare(resolved, replicates=2)
+    assert json.loads(again.count_matched)["solved"][0]["pilot"] is None  # the same file: the stored solution stands
+    stations_csv([600 + 800 * (i % 2) for i in range(60)])  # the same regions and totals, other station sizes
+    edited = engine.prepare(resolved, replicates=2)
+    assert json.loads(edited.count_matched)["solved"][0]["pilot"] is not None  # solved again
+    fresh = engine.prepare(parse_config(tomli_w.dumps(raw)), replicates=2)
+    assert edited.config.to_toml() == fresh.config.to_toml()

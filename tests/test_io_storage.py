@@ -27,23 +27,25 @@ def config(registered=40000, replicates=7):
     return parse_config(tomli_w.dumps(raw))
 
 
-def write(run, path, block_size, workers):
+def write(run, path, block_size, workers, announced=True):
     static = engine.annotate(engine.static_dataset(run), run.config)
-    io.write_blocks(static, engine.annotated_blocks(run, block_size, workers), path)
+    io.write_blocks(static, engine.annotated_blocks(run, block_size, workers), path,
+                    replicates=run.replicates if announced else None)
     return io.open_result(path)
 
 
-@pytest.mark.parametrize("block_size, workers", [(3, 1), (2, 2), (7, 1)])
-def test_a_stored_run_reads_back_as_drawn(tmp_path, block_size, workers):
+@pytest.mark.parametrize("block_size, workers, announced", [(3, 1, True), (2, 2, True), (7, 1, True), (3, 1, False)])
+def test_a_stored_run_reads_back_as_drawn(tmp_path, block_size, workers, announced):
     run = engine.prepare(config(), keep="full")
     drawn = engine.simulate_run(run, block_size=7, workers=1)
-    stored = write(run, tmp_path / "run.zarr", block_size, workers)
+    stored = write(run, tmp_path / "run.zarr", block_size, workers, announced)
     assert set(stored.data_vars) == set(drawn.data_vars)
     assert (drawn["manipulated_votes"].values < 0).any()  # the signed counts are exercised
     for name in drawn.data_vars:
         assert stored[name].dtype == drawn[name].dtype == np.int64, name
         assert np.array_equal(stored[name].values, drawn[name].values), name
     assert stored.attrs["simkit_config"] == drawn.attrs["simkit_config"]
+    np.testing.assert_array_equal(stored["replicate"].values, drawn["replicate"].values)
     on_disk = zarr.open_group(str(tmp_path / "run.zarr"), mode="r")
     for name in ("ballots", "votes", "manipulated_votes", "voter_votes", "added_ballots", "station_timeline_ballots",
                  "timeline_added_ballots"):
@@ -53,10 +55,10 @@ def test_a_stored_run_reads_back_as_drawn(tmp_path, block_size, workers):
 
 
 def test_registers_above_int16_are_stored_wider():
-    assert io.storage_dtype(np.array([3, 32767])) == np.int16
-    assert io.storage_dtype(np.array([32768, 5])) == np.int32
-    assert io.storage_dtype(np.array([2**31 - 1])) == np.int32
-    assert io.storage_dtype(np.array([2**31])) == np.int64
+    assert io.count_dtype(np.array([3, 32767])) == np.int16
+    assert io.count_dtype(np.array([32768, 5])) == np.int32
+    assert io.count_dtype(np.array([2**31 - 1])) == np.int32
+    assert io.count_dtype(np.array([2**31])) == np.int64
 
 
 def test_a_count_outside_the_storage_type_is_an_error_not_wrapped():
@@ -107,3 +109,31 @@ def test_blocks_are_written_from_inside_a_running_event_loop(tmp_path):
     stored = asyncio.run(inside_a_loop())
     drawn = engine.simulate_run(run, block_size=5, workers=1)
     assert np.array_equal(stored["votes"].values, drawn["votes"].values)
+
+
+def test_announced_replicates_size_the_arrays_once(tmp_path, monkeypatch):
+    """Each resize rewrites every array's metadata: with the replicates announced the arrays are sized once after
+    the first block, else grown at each later block."""
+    run = engine.prepare(config(replicates=9), keep="full")
+    resizes = []
+    resize = io._resize_zarr
+
+    async def counted(arrays, dims, length):
+        resizes.append(length)
+        await resize(arrays, dims, length)
+
+    monkeypatch.setattr(io, "_resize_zarr", counted)
+    write(run, tmp_path / "a.zarr", 2, 1)
+    assert resizes == [9]
+    resizes.clear()
+    write(run, tmp_path / "g.zarr", 2, 1, announced=False)
+    assert resizes == [4, 6, 8, 9]
+
+
+def test_blocks_that_do_not_hold_the_announced_replicates_are_refused(tmp_path):
+    run = engine.prepare(config(replicates=5), keep="full")
+    static = engine.annotate(engine.static_dataset(run), run.config)
+    target = tmp_path / "r.zarr"
+    with pytest.raises(ValueError, match="hold 5 replicates, not the 6 announced"):
+        io.write_blocks(static, engine.annotated_blocks(run, 2, 1), target, replicates=6)
+    assert not target.exists() and not list(tmp_path.iterdir())

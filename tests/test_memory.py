@@ -9,6 +9,7 @@ import pytest
 from conftest import small_config_dict
 from simkit.cli.compare import to_json
 from simkit.config.core import Config
+from simkit import io as storage
 from simkit.engine import resources
 from simkit.engine import run as engine
 from simkit.polls.compare import compare_config
@@ -35,7 +36,7 @@ def scenarios_config(replicates: int = 12) -> Config:
 
 
 def test_world_votes_are_the_runs_votes():
-    """One world drawn alone (uint16 for registers below 65,536, block by block) holds the same counts as the whole
+    """One world drawn alone (int16 for registers below 32,768, block by block) holds the same counts as the whole
     run at that world."""
     cfg = scenarios_config()
     ds = engine.simulate(cfg, keep="full", workers=1)
@@ -44,7 +45,7 @@ def test_world_votes_are_the_runs_votes():
         for scenario in range(3):
             votes, voters = engine.world_votes(run, point, scenario, workers=1)
             at = ds.isel({"manipulation.coerce.share": point, "scenario": scenario})
-            assert votes.dtype == np.uint16
+            assert votes.dtype == np.int16
             np.testing.assert_array_equal(votes, at["votes"].values)
             expected_voters = at["voter_votes"].values
             if voters is None:
@@ -102,18 +103,22 @@ def test_run_without_output_keeps_totals_only(tmp_path, monkeypatch, capsys):
     assert "test: 4 replicates" in capsys.readouterr().out
 
 
-def test_a_world_is_held_in_the_narrowest_type_of_its_largest_register():
-    assert engine.count_dtype(np.array([10, 65_535])) == np.uint16
-    assert engine.count_dtype(np.array([10, 65_536])) == np.int32
-    assert engine.count_dtype(np.array([10, 2**31 - 1])) == np.int32
-    assert engine.count_dtype(np.array([10, 2**31])) == np.int64
+def test_a_world_is_held_in_the_type_its_results_are_stored_in():
+    """One choice of integer widths: a world's votes are held in the type a result stores them in."""
+    cfg = scenarios_config()
+    run = engine.prepare(cfg, replicates=2, keep="full")
+    votes, _ = engine.world_votes(run, 0, 0, workers=1)
+    static = engine.static_dataset(run)
+    block = next(engine.iter_blocks(run, workers=1))
+    stored = storage.stored_dtypes(static, block)["votes"]
+    assert votes.dtype == stored == storage.count_dtype(run.electorate.registered)
 
 
-def test_stuffed_and_coerced_counts_at_full_uint16_registers_fit_without_widening():
+def test_stuffed_and_coerced_counts_at_full_int16_registers_fit_without_widening():
     """The invariant world_votes rests on (no count exceeds its station's register): every register exactly
-    65,535, near-total stuffing (extreme fraud at every station) after heavy coercion; the world held as uint16
+    32,767, near-total stuffing (extreme fraud at every station) after heavy coercion; the world held as int16
     equals the run's int64 counts, so nothing wrapped, and its largest count reaches the register."""
-    raw = small_config_dict(stations=4, registered=4 * 65_535, replicates=2, seed=9, turnout_mean=0.9,
+    raw = small_config_dict(stations=4, registered=4 * 32_767, replicates=2, seed=9, turnout_mean=0.9,
                            regions=(("all", 1.0),))
     raw["electorate"]["station_size_sd"] = 0.0
     raw["manipulation"] = [
@@ -124,12 +129,12 @@ def test_stuffed_and_coerced_counts_at_full_uint16_registers_fit_without_widenin
     raw["scenario"] = [{"name": "both", "manipulations": ["coerce", "stuff"]}]
     cfg = Config.model_validate(raw)
     run = engine.prepare(cfg, keep="full")
-    assert (run.electorate.registered == 65_535).all()
+    assert (run.electorate.registered == 32_767).all()
     votes, _ = engine.world_votes(run, 0, 0, workers=1)
     expected = engine.simulate(cfg, keep="full", workers=1)["votes"].isel(scenario=0).values
-    assert votes.dtype == np.uint16
+    assert votes.dtype == np.int16
     np.testing.assert_array_equal(votes, expected)
-    assert expected.sum(axis=-1).max() > 65_000
+    assert expected.sum(axis=-1).max() > 32_000
 
 
 def test_large_blocks_go_back_to_the_system():

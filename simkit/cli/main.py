@@ -52,7 +52,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.output:
         static = engine.annotate(engine.static_dataset(run), run.config)
         io.write_blocks(static, engine.annotated_blocks(run, args.block_size, args.processes, not args.quiet),
-                        args.output)
+                        args.output, replicates=run.replicates)
         ds = io.open_result(args.output)
     else:
         ds = engine.simulate_run(run, args.block_size, args.processes, not args.quiet)

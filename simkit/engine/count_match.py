@@ -48,25 +48,28 @@ PARALLEL_MIN_PILOT_DRAWS = 2_000_000
 FLOOR = 1e-4
 
 
-def fingerprint(cfg, kernel: str) -> str:
+def fingerprint(cfg, kernel: str, data: str = "") -> str:
     """What a solution depends on: a SHA-256 (16 hex digits) of ``cfg`` without its solutions and without
-    ``run.replicates`` and ``run.keep`` (the pilot's size and output are fixed), and of the pilot's
-    ``kernel``, so a seed, sweep, observed figure, model or kernel changed since the solve invalidates it.
-    The numpy kernel adds nothing to the hash: solutions made before the kernel was part of it were solved
-    with numpy, and they stay valid."""
+    ``run.replicates`` and ``run.keep`` (the pilot's size and output are fixed), of the pilot's ``kernel``, and of
+    ``data``, a digest of what the pilots read beyond the config text (an electorate CSV's contents:
+    :func:`simkit.engine.run.electorate_sha256`), so a seed, sweep, observed figure, model, kernel or electorate
+    file changed since the solve invalidates it. The numpy kernel and an empty ``data`` (an electorate drawn from
+    the config itself) add nothing to the hash: solutions made before either was part of it stay valid."""
     raw = cfg.raw()
     if kernel != "numpy":
         raw["pilot_kernel"] = kernel
+    if data:
+        raw["pilot_data"] = data
     raw["run"] = {key: value for key, value in raw["run"].items() if key not in ("replicates", "keep")}
     raw["scenario"] = [{key: value for key, value in scenario.items() if key not in ("solved_honest", "solved_for")}
                        for scenario in raw.get("scenario", [])]
     return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _unsolved(cfg, kernel: str) -> list:
+def _unsolved(cfg, kernel: str, data: str = "") -> list:
     """The scenarios of ``cfg`` to solve: count-matched, without a ``solved_honest`` solution for this very
-    config, seed and kernel (:func:`fingerprint`)."""
-    key = fingerprint(cfg, kernel)
+    config, seed, kernel and ``data`` (:func:`fingerprint`)."""
+    key = fingerprint(cfg, kernel, data)
     return [scenario for scenario in cfg.scenarios()
             if scenario.match_observed and (not scenario.solved_honest or scenario.solved_for != key)]
 
@@ -175,7 +178,7 @@ def solve(cfg, scenario_name: str, seed: int, simulate, kernel: str, source: str
 
 
 def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 0, workers: int | None = None,
-            releases_gil: bool = False):
+            releases_gil: bool = False, data: str = ""):
     """``cfg`` with every count-matched scenario's honest parameters solved (pilots drawn by ``simulate`` with
     ``kernel``, as in :func:`solve`) (``solved_honest``: one table
     of dotted assignments per sweep point, C order), and the record of the solution as JSON text
@@ -184,8 +187,9 @@ def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 
     values), ``parameters`` (the solved honest parameters) and ``pilot`` (the figures the pilot reached, in
     percent; None for a solution the config already gave). The run's ``[run] seed`` seeds the pilot, drawn
     with the run's ``kernel`` (so that its replicates are the run's first ones).
-    ``solved_for`` (:func:`fingerprint`) marks each solution with the config it was solved for: a stale one
-    (seed, sweep, observed figures, honest model or kernel changed since) is solved again.
+    ``solved_for`` (:func:`fingerprint`, with ``data``) marks each solution with the config it was solved for: a
+    stale one (seed, sweep, observed figures, honest model, kernel or electorate file changed since) is solved
+    again.
 
     Each scenario's sweep points are solved in order (:func:`_solve_chain`, each warm-started from the last);
     the scenarios' chains are independent, and run on every core (:mod:`simkit.engine.parallel`) when their
@@ -202,7 +206,7 @@ def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 
     order = [scenario.name for scenario in matched]
     # more manipulations take more solver iterations: their chains start first, so that no long chain is left
     # to run alone at the end
-    unsolved = [scenario.name for scenario in sorted(_unsolved(cfg, kernel), key=lambda s: -len(s.manipulations))]
+    unsolved = [scenario.name for scenario in sorted(_unsolved(cfg, kernel, data), key=lambda s: -len(s.manipulations))]
     points = cfg.sweep_points()
     work = stations * PILOT_REPLICATES * len(points) * len(unsolved) if len(unsolved) > 1 else 0
     where, workers = choose(workers, work, PARALLEL_MIN_PILOT_DRAWS, releases_gil)
@@ -217,7 +221,8 @@ def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 
     pilots = {(name, index): {key: 100 * value for key, value in achieved.items()}
               for name, (solved, _) in chains.items() for index, (_, achieved) in enumerate(solved)}
     resolved = cfg.model_copy(update={"scenario": [
-        scenario.model_copy(update={"solved_honest": solutions[scenario.name], "solved_for": fingerprint(cfg, kernel)})
+        scenario.model_copy(update={"solved_honest": solutions[scenario.name],
+                                    "solved_for": fingerprint(cfg, kernel, data)})
         if scenario.match_observed
         else scenario for scenario in cfg.scenarios()]})
     record = {"pilot_replicates": PILOT_REPLICATES, "pilot_seed": cfg.run.seed, "pilot_kernel": kernel,

@@ -3,25 +3,27 @@
 dask is the scheduler; this module only says what a task is. A run is split by sweep point and by
 blocks of replicates aligned to the zarr chunks (block ``i`` holds replicates
 ``[i × block_size, (i + 1) × block_size)``; each sweep point is its own chunk along the sweep dims): one
-task per (sweep point, block). Each task receives the resolved config TOML text, its sweep point (a flat
-index, C order) and its replicate range, nothing else: it rebuilds the run with
-:func:`simkit.parse_config` and :func:`simkit.engine.run.prepare` (cached per worker process), computes its
-part with :func:`simkit.engine.run.block_dataset` (random streams keyed by ``(replicate, station_group,
-component)``, so the values do not depend on which worker computes which part) and writes its region of
-the zarr store itself (``to_zarr(region=…)``; one chunk per variable, point and block, so no two tasks
-touch the same chunk file). :func:`map_replicates` runs any per-replicate function (the forensic
-calibration) through the same tasks.
+task per (sweep point, block). Each task receives a :class:`RunSpec` (the resolved config TOML text, the kernel and
+the hash of the client's electorate), its sweep point (a flat index, C order) and its replicate range, nothing
+else: it rebuilds the run with :func:`simkit.parse_config` and :func:`simkit.engine.run.prepare` (cached per
+worker process; refused when the worker's electorate is not the client's), computes its part with
+:func:`simkit.engine.run.block_dataset` (random streams keyed by ``(replicate, station_group, component)``, so
+the values do not depend on which worker computes which part) and writes its region of the zarr store itself
+(``to_zarr(region=…)``, in the stored types the client read once from the template; one chunk per variable,
+point, scenario and block, as a local run chunks it, so no two tasks touch the same chunk file).
+:func:`map_replicates` runs any per-replicate function (the forensic calibration) through the same tasks.
 
 Files, for a target ``out/kz.zarr``::
 
     out/.kz.zarr.resumable/          work directory, kept when a run is interrupted or fails
-        run.json                     what the partial run is (config hash, seed, kernel, block size, versions)
+        run.json                     what the partial run is (config and electorate hashes, seed, kernel, block
+                                     size, versions)
         done/<point>-<start>-<stop>  one marker per sweep point and block written completely
         kz.zarr/                     the store: static variables and full-size arrays, filled by the tasks
     out/kz.zarr                      appears only when every block is written (via :func:`simkit.io.staged`)
 
-``resume=True`` reuses the work directory of an interrupted run of the same config and block size and
-submits only the parts without a marker. A worker that dies mid-run has its tasks rescheduled by dask
+``resume=True`` reuses the work directory of an interrupted run of the same config, electorate and block size
+and submits only the parts without a marker. A worker that dies mid-run has its tasks rescheduled by dask
 (the scheduler's ``allowed-failures``); a task that raises is retried (``retries``). Rewriting a block
 writes the same bytes, so a retried block leaves the store identical.
 
@@ -38,6 +40,7 @@ import os
 import shutil
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -47,7 +50,6 @@ import zarr
 
 from simkit.engine import run as engine
 from simkit import _version, io, progress, schema
-from simkit.engine import kernels
 from simkit.config.core import Config
 from simkit.errors import InputError
 from simkit.config.core import parse_config
@@ -68,10 +70,34 @@ _MARKERS = "done"
 
 # --------------------------------------------------------------------------------------------- worker side
 
+@dataclass(frozen=True)
+class RunSpec:
+    """What a task needs to rebuild the client's run: the resolved config text, the kernel and the digest of the
+    electorate the client built (:func:`simkit.engine.run.electorate_sha256`)."""
+
+    config_text: str
+    kernel: str
+    electorate_sha256: str
+
+    @classmethod
+    def of(cls, run: engine.Run) -> RunSpec:
+        return cls(run.config.to_toml(), run.kernel, engine.electorate_sha256(run.electorate))
+
+    def run(self) -> engine.Run:
+        return _prepared(self)
+
+
 @functools.lru_cache(maxsize=4)
-def _prepared(config_text: str, kernel: str) -> engine.Run:
-    """The run of a resolved config text, built once per worker process, config and kernel."""
-    return engine.prepare(parse_config(config_text, source="<distributed run config>"), kernel=kernel)
+def _prepared(spec: RunSpec) -> engine.Run:
+    """The run of ``spec``, built once per worker process and spec (a CSV edited between two runs on the same
+    cluster is read again); InputError unless the electorate this worker reads is the client's."""
+    run = engine.prepare(parse_config(spec.config_text, source="<distributed run config>"), kernel=spec.kernel)
+    found = engine.electorate_sha256(run.electorate)
+    if found != spec.electorate_sha256:
+        raise InputError(f"electorate: the electorate a worker reads (sha256 {found[:16]}) differs from the "
+                         f"client's ({spec.electorate_sha256[:16]}): every worker must see the same electorate file "
+                         f"at the same path", parameters=("electorate",))
+    return run
 
 
 def _replicate_variables(block: xr.Dataset) -> xr.Dataset:
@@ -82,23 +108,21 @@ def _replicate_variables(block: xr.Dataset) -> xr.Dataset:
     return block[names].drop_vars(schema.REPLICATE, errors="ignore")
 
 
-def compute_block(config_text: str, point: int, start: int, stop: int,
-                  kernel: str = kernels.DEFAULT_KERNEL) -> xr.Dataset:
+def compute_block(spec: RunSpec, point: int, start: int, stop: int) -> xr.Dataset:
     """Task: replicates ``[start, stop)`` of sweep point ``point`` (its sweep dims of length 1) of the run
-    of ``config_text``, annotated."""
-    run = _prepared(config_text, kernel)
+    of ``spec``, annotated."""
+    run = spec.run()
     return engine.annotate(engine.block_dataset(run, range(start, stop), point), run.config)
 
 
-def write_block(config_text: str, point: int, start: int, stop: int, store: str, markers: str,
-                kernel: str = kernels.DEFAULT_KERNEL) -> int:
+def write_block(spec: RunSpec, point: int, start: int, stop: int, store: str, markers: str,
+                dtypes: dict[str, np.dtype]) -> int:
     """Task: compute replicates ``[start, stop)`` of sweep point ``point`` and write them into their region
-    of the zarr ``store``, then leave the marker ``markers/<point>-<start>-<stop>``. Returns the number of
-    replicates written."""
-    run = _prepared(config_text, kernel)
-    block = _replicate_variables(compute_block(config_text, point, start, stop, kernel))
-    stored = zarr.open_group(store, mode="r", zarr_format=io.ZARR_FORMAT)  # the store's own types, checked
-    block = io.narrowed_block(block, {name: stored[name].dtype for name in block.data_vars if name in stored})
+    of the zarr ``store``, each variable in its stored type ``dtypes`` (the template's: checked, never wrapped,
+    by :func:`simkit.io.narrowed_block`), then leave the marker ``markers/<point>-<start>-<stop>``. Returns the
+    number of replicates written."""
+    run = spec.run()
+    block = io.narrowed_block(_replicate_variables(compute_block(spec, point, start, stop)), dtypes)
     region = {dim: slice(index, index + 1) for dim, index in zip(run.config.sweep, _unravel(run, point))}
     block.to_zarr(store, region={**region, schema.REPLICATE: slice(start, stop)}, mode="r+", consolidated=False,
                   zarr_format=io.ZARR_FORMAT)
@@ -109,13 +133,12 @@ def write_block(config_text: str, point: int, start: int, stop: int, store: str,
     return stop - start
 
 
-def replicate_rows(config_text: str, point: int, start: int, stop: int, function,
-                   kernel: str = kernels.DEFAULT_KERNEL) -> list:
+def replicate_rows(spec: RunSpec, point: int, start: int, stop: int, function) -> list:
     """Task: ``function(election, point, replicate)`` for every replicate of ``[start, stop)`` at sweep
     point ``point``, where ``election`` is that replicate's Dataset (full output with the static variables,
     sweep point selected); returns the concatenated lists ``function`` returns."""
-    run = _prepared(config_text, kernel)
-    block = compute_block(config_text, point, start, stop, kernel).isel({dim: 0 for dim in run.config.sweep})
+    run = spec.run()
+    block = compute_block(spec, point, start, stop).isel({dim: 0 for dim in run.config.sweep})
     static = engine.static_dataset(run).drop_vars(list(run.config.sweep))  # registers, regions, station ids
     ds = xr.merge([static, block], combine_attrs="override")
     rows = []
@@ -200,7 +223,8 @@ def template_dataset(run: engine.Run, static: xr.Dataset, block_size: int) -> xr
     of its full size (replicate dim of length ``run.replicates``, chunked by ``block_size``; sweep dims in
     chunks of 1; every other dim in one chunk). Shapes and dtypes come from one computed replicate of the
     first sweep point, so the template follows the engine's variables whatever they are; the station-level counts are
-    stored as a local run stores them (:func:`simkit.io.stored_dtypes`)."""
+    stored as a local run stores them (:func:`simkit.io.stored_dtypes`), and every dim before ``replicate`` (the
+    sweep dims and the scenario) in chunks of 1, as a local run chunks them (:func:`simkit.io.zarr_encoding`)."""
     import dask.array as da
 
     sample = _replicate_variables(engine.annotate(engine.block_dataset(run, range(0, 1), 0), run.config))
@@ -210,8 +234,9 @@ def template_dataset(run: engine.Run, static: xr.Dataset, block_size: int) -> xr
     for name, var in sample.variables.items():
         shape = tuple(run.replicates if dim == schema.REPLICATE else sweep_sizes.get(dim, size)
                       for dim, size in var.sizes.items())
-        chunks = tuple(block_size if dim == schema.REPLICATE else 1 if dim in sweep_sizes else size
-                       for dim, size in var.sizes.items())
+        leading = var.dims.index(schema.REPLICATE)
+        chunks = tuple(block_size if dim == schema.REPLICATE else 1 if axis < leading else size
+                       for axis, (dim, size) in enumerate(var.sizes.items()))
         lazy[name] = xr.Variable(var.dims, da.zeros(shape, dtype=dtypes.get(name, var.dtype), chunks=chunks),
                                  attrs=var.attrs)
     other_coords = {name: coord for name, coord in sample.coords.items() if schema.REPLICATE not in coord.dims}
@@ -238,15 +263,16 @@ class _WorkDir:
         self.markers = self.path / _MARKERS
 
     @staticmethod
-    def manifest(run: engine.Run, block_size: int) -> dict:
+    def manifest(spec: RunSpec, run: engine.Run, block_size: int) -> dict:
         """Everything that changes the numbers written: the resolved config (its hash; the seed and the number
-        of replicates are in it and also listed), the kernel, the block size (the chunking of the store),
-        the station grouping of the random streams, and the simkit and numpy versions."""
+        of replicates are in it and also listed), what the draws read beyond the config text (the built
+        electorate's hash: a CSV edited since is another election), the kernel, the block size (the chunking of
+        the store), the station grouping of the random streams, and the simkit and numpy versions."""
         return {"seed": run.seed, "replicates": run.replicates, "kernel": run.kernel, "block_size": block_size,
                 "station_group_size": streams.STATION_GROUP_SIZE, "simkit_version": _version.__version__,
                 "numpy_version": np.__version__,
-                "config_sha256": hashlib.sha256(run.config.to_toml().encode()).hexdigest(),
-                "parts": "sweep point x block"}
+                "config_sha256": hashlib.sha256(spec.config_text.encode()).hexdigest(),
+                "electorate_sha256": spec.electorate_sha256, "parts": "sweep point x block"}
 
     def resumable(self, manifest: dict) -> bool:
         """True when a partial run with this manifest is there to resume; InputError naming the first field
@@ -273,6 +299,13 @@ class _WorkDir:
         template.to_zarr(self.store, mode="w", compute=False, consolidated=False, zarr_format=io.ZARR_FORMAT,
                          encoding=_chunk_encoding(template))
         (self.path / _MANIFEST).write_text(json.dumps(manifest))  # last: a manifest means a usable store
+
+    def stored_dtypes(self) -> dict[str, np.dtype]:
+        """The stored type of each replicate variable of the store, read once on the client (the tasks narrow
+        their blocks to it, checked)."""
+        group = zarr.open_group(str(self.store), mode="r", zarr_format=io.ZARR_FORMAT)
+        return {name: array.dtype for name, array in group.arrays()
+                if name != schema.REPLICATE and schema.REPLICATE in array.attrs.get("_ARRAY_DIMENSIONS", ())}
 
     def done(self) -> set[str]:
         return {marker.name for marker in self.markers.iterdir() if not marker.name.startswith(".")}
@@ -330,8 +363,9 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
     replicates per task and per zarr chunk along ``replicate`` (it does not change the values).
 
     ``output`` ``.zarr``: tasks write their blocks into the store; ``resume`` continues an interrupted run
-    of the same config, seed, kernel, block size and versions. ``.nc`` or ``None``: blocks are gathered on the
-    client (in memory for ``None``; the ``.nc`` file is written with :func:`simkit.io.write_blocks`). The attrs
+    of the same config, electorate, seed, kernel, block size and versions. ``.nc`` or ``None``: blocks are
+    gathered on the client (in memory for ``None``; the ``.nc`` file is written with
+    :func:`simkit.io.write_blocks`). The attrs
     are those of a local run plus ``execution = "dask: <scheduler address>, <n> workers"``. On a local cluster
     the run is first checked against this machine's memory and disk (:mod:`simkit.engine.resources`; ``source``
     names the config in that error).
@@ -343,9 +377,10 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
     blocks = blocks_of(run.replicates, block_size)
     if client is None and scheduler is None:  # local workers: this machine's memory and disk
         check_run(run, block_size, workers or 1, output, source)
+    spec = RunSpec.of(run)
     if fmt == "zarr":
         work = _WorkDir(Path(output))
-        manifest = work.manifest(run, block_size)
+        manifest = work.manifest(spec, run, block_size)
         resume = resume and work.resumable(manifest)  # a mismatch fails here, before any cluster starts
     with connect(client, scheduler, workers) as client:
         check_workers(client)
@@ -356,9 +391,9 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
                      f" x {len(run.plans)} sweep points" if len(run.plans) > 1 else "",
                      f"; dashboard {client.dashboard_link}" if _has_dashboard(client) else "")
         if fmt == "zarr":
-            _write_store(client, run, static, blocks, work, manifest, resume=resume, quiet=quiet)
+            _write_store(client, spec, run, static, blocks, work, manifest, resume=resume, quiet=quiet)
             return io.open_result(output)
-        return _gather(client, run, static, blocks, output, quiet=quiet)
+        return _gather(client, spec, run, static, blocks, output, quiet=quiet)
 
 
 def map_replicates(cfg: Config, function, *, replicates: int | None = None, seed: int | None = None,
@@ -375,8 +410,8 @@ def map_replicates(cfg: Config, function, *, replicates: int | None = None, seed
     blocks = blocks_of(run.replicates, block_size)
     with connect(client, scheduler, workers) as client:
         check_workers(client)
-        config_text = run.config.to_toml()
-        futures = [client.submit(replicate_rows, config_text, point, block.start, block.stop, function, run.kernel,
+        spec = RunSpec.of(run)
+        futures = [client.submit(replicate_rows, spec, point, block.start, block.stop, function,
                                  retries=RETRIES, key=_key(point, block)) for point, block in _parts(run, blocks)]
         try:
             with progress.progress_bar(len(futures), enabled=not quiet, unit="part") as bar:
@@ -388,13 +423,12 @@ def map_replicates(cfg: Config, function, *, replicates: int | None = None, seed
     return [row for part in results for row in part]
 
 
-def _gather(client: Client, run: engine.Run, static: xr.Dataset, blocks: list[range], output: Path | None, *,
-            quiet: bool) -> xr.Dataset:
+def _gather(client: Client, spec: RunSpec, run: engine.Run, static: xr.Dataset, blocks: list[range],
+            output: Path | None, *, quiet: bool) -> xr.Dataset:
     """Blocks computed on the cluster and gathered on the client: written to the netCDF ``output`` with
     :func:`simkit.io.write_blocks`, or merged in memory when ``output`` is None."""
-    config_text = run.config.to_toml()
-    futures = [client.submit(compute_block, config_text, point, block.start, block.stop, run.kernel,
-                             retries=RETRIES, key=_key(point, block))
+    futures = [client.submit(compute_block, spec, point, block.start, block.stop, retries=RETRIES,
+                             key=_key(point, block))
                for point, block in _parts(run, blocks)]
     try:
         with progress.progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
@@ -409,8 +443,8 @@ def _gather(client: Client, run: engine.Run, static: xr.Dataset, blocks: list[ra
     return engine.annotate(xr.merge([static, dynamic], combine_attrs="override"), run.config)
 
 
-def _write_store(client: Client, run: engine.Run, static: xr.Dataset, blocks: list[range], work: _WorkDir,
-                 manifest: dict, *, resume: bool, quiet: bool) -> None:
+def _write_store(client: Client, spec: RunSpec, run: engine.Run, static: xr.Dataset, blocks: list[range],
+                 work: _WorkDir, manifest: dict, *, resume: bool, quiet: bool) -> None:
     """Tasks write the blocks without a marker into the work directory's store; then it becomes the target.
     On any failure or interruption the work directory stays, for ``resume``."""
     from dask.distributed import as_completed
@@ -425,9 +459,9 @@ def _write_store(client: Client, run: engine.Run, static: xr.Dataset, blocks: li
     if resume and not quiet:
         LOG.info("resuming: %d of %d parts (sweep point x block) already written, computing %d",
                  len(parts) - len(missing), len(parts), len(missing))
-    config_text = run.config.to_toml()
-    futures = [client.submit(write_block, config_text, point, block.start, block.stop, str(work.store),
-                             str(work.markers), run.kernel, retries=RETRIES, key=_key(point, block))
+    dtypes = work.stored_dtypes()
+    futures = [client.submit(write_block, spec, point, block.start, block.stop, str(work.store), str(work.markers),
+                             dtypes, retries=RETRIES, key=_key(point, block))
                for point, block in missing]
     try:
         with progress.progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:

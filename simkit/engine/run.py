@@ -21,8 +21,8 @@ import xarray as xr
 
 from simkit.engine import count_match
 from simkit.engine import kernels, resources
-from simkit import schema, streams
-from simkit.config.core import Config, parse_config
+from simkit import io, schema, streams
+from simkit.config.core import Config, CsvElectorate, parse_config
 from simkit.config.manipulation import ManipulationConfig
 from simkit.electorate.build import Electorate, build_electorate
 from simkit.engine.timeline import TimelinePlan, added_timeline, honest_timeline, make_timeline_plan
@@ -240,8 +240,10 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
     # shares only, never the models): their chains then run in threads, without copies of this process
     releases_gil = any(scenario.match_observed for scenario in cfg.scenarios()) and all(
         fused_models(cfg.at(point), kernel) for point in cfg.sweep_points())
+    # an electorate read from a file is not in the config text: its digest marks the solution too
+    data = electorate_sha256(electorate) if isinstance(cfg.electorate, CsvElectorate) else ""
     cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations, workers,
-                                             releases_gil)
+                                             releases_gil, data)
     plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel, count_matched)
 
@@ -387,6 +389,17 @@ def kernel_draws_record(run: Run) -> str:
 MANIPULATION_DRAWS = "numpy; compiled samplers for the binomials of coerced_turnout and ballot_stuffing"
 
 
+def electorate_sha256(electorate: Electorate) -> str:
+    """Hex SHA-256 of everything a run's draws read that is not in its config text: the built electorate (each
+    station's register, region and id, and the region names, in order). A CSV electorate edited since a run
+    changes it; a synthetic one (drawn from the config's own seed) does not, unless the code that draws it does."""
+    digest = hashlib.sha256()
+    for array in (electorate.registered, electorate.region_index):
+        digest.update(np.ascontiguousarray(array, dtype="<i8").tobytes())
+    digest.update(json.dumps([list(electorate.region_names), [str(i) for i in electorate.station_ids]]).encode())
+    return digest.hexdigest()
+
+
 def provenance(run: Run) -> dict:
     import scipy
 
@@ -396,6 +409,7 @@ def provenance(run: Run) -> dict:
         "title": run.config.title,
         "simkit_config": text,
         "simkit_config_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "electorate_sha256": electorate_sha256(run.electorate),
         "seed": run.seed,
         "replicates": run.replicates,
         "keep": run.keep,
@@ -466,36 +480,19 @@ def simulate_run(run: Run, block_size: int | None = None, workers: int | None = 
     return annotate(xr.merge([static_dataset(run), dynamic], combine_attrs="override"), run.config)
 
 
-#: the types a world's counts are held in, narrowest first (:func:`count_dtype`)
-COUNT_DTYPES = (np.dtype(np.uint16), np.dtype(np.int32), np.dtype(np.int64))
-
-
-def count_dtype(registered: np.ndarray) -> np.dtype:
-    """The narrowest of :data:`COUNT_DTYPES` that holds the largest of the registers ``registered`` (S,): uint16
-    when no register exceeds 65,535 (a world's votes then take 2 bytes a value), else int32, else int64 (a
-    register is at most :data:`simkit.types.MAX_REGISTER`, 10**10).
-
-    It then holds every count of the world: a count never exceeds its station's register (honest ballots are
-    drawn from it; every mechanism of :mod:`simkit.model.manipulation` keeps ballots within the register and
-    votes summing to the ballots, and the voters' choices are a subset of the ballots). That invariant is what
-    lets :func:`world_votes` write each block without scanning it."""
-    largest = int(registered.max(initial=0))
-    return next(dtype for dtype in COUNT_DTYPES if largest <= np.iinfo(dtype).max)
-
-
 def world_votes(run: Run, point: int, scenario: int, workers: int | None = None,
                 progress: Callable[[int], object] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """One world of ``run`` (flat sweep point ``point``, scenario index ``scenario``), every replicate, block
     by block, keeping only what polls sample: ``votes`` (replicate, station, option) as counted and ``voters``
-    (same shape) the choices of its real voters (None when they are the votes), both of :func:`count_dtype`
-    (uint16 for the flagship's stations: no count exceeds its station's register). The numbers are those of
-    ``votes`` and ``voter_votes`` of the whole run at that world (same streams); the voting day (``[timeline]``,
-    its own streams) is not drawn. ``progress`` is called with each block's replicates."""
+    (same shape) the choices of its real voters (None when they are the votes), both of
+    :func:`simkit.io.count_dtype` (int16 for the flagship's stations: no count exceeds its station's register).
+    The numbers are those of ``votes`` and ``voter_votes`` of the whole run at that world (same streams); the
+    voting day (``[timeline]``, its own streams) is not drawn. ``progress`` is called with each block's replicates."""
     plan = run.plans[point]
     world = dataclasses.replace(plan, scenarios=(plan.scenarios[scenario],), timeline=None)
     alone = dataclasses.replace(run, config=plan.config, plans=[world], keep="full")
     shape = (run.replicates, run.electorate.n_stations, len(run.config.options))
-    dtype = count_dtype(run.electorate.registered)
+    dtype = io.count_dtype(run.electorate.registered)
     votes = np.empty(shape, dtype)
     voters = np.empty(shape, dtype) if world.scenarios[0].blocks else None
     same = True  # whether the voters' choices are the votes (compared block by block: no array of the world)
