@@ -47,37 +47,53 @@ def _binomial_range(trials, p, sds):
     return max(0, int(math.floor(mean - spread)) - 1), min(trials, int(math.ceil(mean + spread)) + 1)
 
 
+#: ballot counts up to this have their whole-percent shares tabulated (:func:`share_lattice`: about 0.05 b²
+#: counts, 29 MB at this size); the rare larger ones find theirs as they go (:func:`_share_run`)
+LATTICE_MAX_BALLOTS = 12_000
+
+
 @numba.njit(inline="always")
-def _integer_counts_of(ballots, window, out, at):
-    """Write, from ``out[at]`` on, the counts ``w`` in ``[0, ballots]`` whose share ``100 w / ballots`` is within
-    ``window`` points of a whole percent, ascending (the predicate of :func:`_is_integer_percent` is the judge;
-    only the few counts near each whole percent are tried); returns how many. ``out`` None: count only."""
+def _share_run(ballots, percent, window):
+    """The first and last count ``w`` of ``ballots`` ballots whose share ``100 w / ballots`` is within ``window``
+    points of ``percent`` and rounds to it (the predicate of :func:`_is_integer_percent` is the judge; first >
+    last when none). Such counts are consecutive: the predicate is monotone in the distance to the percent."""
     half = (window + 1e-9) * ballots / 100.0
-    found = 0
-    for percent in range(101):
-        center = percent * ballots / 100.0
-        first = max(0, int(math.ceil(center - half - 1e-7)))
-        last = min(ballots, int(math.floor(center + half + 1e-7)))
-        for w in range(first, last + 1):
-            value = 100.0 * w / ballots
-            if np.round(value) == percent and abs(value - percent) <= window + 1e-9:
-                if out is not None:
-                    out[at + found] = w
-                found += 1
-    return found
+    center = percent * ballots / 100.0
+    first = max(0, int(math.ceil(center - half - 1e-7)))
+    last = min(ballots, int(math.floor(center + half + 1e-7)))
+    while first <= last and not _is_share_of(first, ballots, percent, window):
+        first += 1
+    while last >= first and not _is_share_of(last, ballots, percent, window):
+        last -= 1
+    return first, last
+
+
+@numba.njit(inline="always")
+def _is_share_of(count, ballots, percent, window):
+    value = 100.0 * count / ballots
+    return np.round(value) == percent and abs(value - percent) <= window + 1e-9
 
 
 @numba.njit(cache=True, nogil=True)
 def share_lattice(max_ballots, window):
-    """The integer-share counts of every ballot count up to ``max_ballots``: ``offsets`` (max_ballots + 2,) and
+    """The whole-percent shares of every ballot count up to ``max_ballots``: ``offsets`` (max_ballots + 2,) and
     ``counts`` such that ``counts[offsets[b]:offsets[b + 1]]`` are the counts ``w`` of ``b`` ballots (ascending)
     whose share ``100 w / b`` is within ``window`` points of a whole percent (none for ``b = 0``)."""
     offsets = np.zeros(max_ballots + 2, np.int64)
     for b in range(1, max_ballots + 1):
-        offsets[b + 1] = offsets[b] + _integer_counts_of(b, window, None, 0)
+        found = 0
+        for percent in range(101):
+            first, last = _share_run(b, percent, window)
+            found += max(last - first + 1, 0)
+        offsets[b + 1] = offsets[b] + found
     counts = np.empty(offsets[-1], np.int32)
     for b in range(1, max_ballots + 1):
-        _integer_counts_of(b, window, counts, offsets[b])
+        at = offsets[b]
+        for percent in range(101):
+            first, last = _share_run(b, percent, window)
+            for w in range(first, last + 1):
+                counts[at] = w
+                at += 1
     return offsets, counts
 
 
@@ -137,12 +153,18 @@ def _station_probabilities(registered, turnout, share, window, sds, log_factoria
                 total += math.exp(log_weight)
             elif b > 0:
                 inner = 0.0
-                hits = lattice[offsets[b]:offsets[b + 1]]
-                for i in range(np.searchsorted(hits, low_w[b]), hits.shape[0]):
-                    w = hits[i]
-                    if w > high_w[b]:
-                        break
-                    inner += g[w - w_first] * h[b - w - j_first]
+                low, high = low_w[b], high_w[b]
+                if b < offsets.shape[0] - 1:  # tabulated
+                    hits = lattice[offsets[b]:offsets[b + 1]]
+                    for i in range(np.searchsorted(hits, low), hits.shape[0]):
+                        if hits[i] > high:
+                            break
+                        inner += g[hits[i] - w_first] * h[b - hits[i] - j_first]
+                else:
+                    for percent in range(100 * low // b, min(100, -(-100 * high // b)) + 1):
+                        first, last = _share_run(b, percent, window)
+                        for w in range(max(first, low), min(last, high) + 1):
+                            inner += g[w - w_first] * h[b - w - j_first]
                 total += math.exp(log_weight + log_factorials[b] - b * c + scale) * inner
         probability[station] = total
     return probability
@@ -150,8 +172,7 @@ def _station_probabilities(registered, turnout, share, window, sds, log_factoria
 
 @functools.lru_cache(maxsize=2)
 def _cached_share_lattice(max_ballots: int, window: float) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`share_lattice`, kept for the next call (a calibration tests elections of one register in turn;
-    about 25 MB for ballots up to 10,000)."""
+    """:func:`share_lattice`, kept for the next call (a calibration tests elections of one register in turn)."""
     return share_lattice(max_ballots, window)
 
 
@@ -164,7 +185,7 @@ def station_probabilities(registered: np.ndarray, turnout: np.ndarray, share: np
     spans (the tails beyond 6 carry less than 1e-8)."""
     registered = np.ascontiguousarray(registered, dtype=np.int64)
     table = kernels.log_factorial_table(int(registered.max(initial=0)))
-    offsets, lattice = _cached_share_lattice(int(registered.max(initial=0)), float(window))
+    offsets, lattice = _cached_share_lattice(min(int(registered.max(initial=0)), LATTICE_MAX_BALLOTS), float(window))
     return _station_probabilities(registered, np.ascontiguousarray(turnout, dtype=np.float64),
                                   np.ascontiguousarray(share, dtype=np.float64), float(window), float(sds), table,
                                   offsets, lattice)
