@@ -52,18 +52,25 @@ def test_cli_unknown_test_is_one_line(tmp_path, capsys):
 
 def test_calibration_on_a_dask_cluster_equals_the_local_table():
     """The same per-replicate function through dask tasks (one per sweep point and block, each simulating
-    its part from the config alone) gives exactly the local table, sweep included."""
-    distributed_api = pytest.importorskip("dask.distributed")
+    its part from the config alone) gives exactly the local table, sweep included. And as each local election
+    holds BLAS to one thread (its process's main thread), so do the tasks on the local cluster that
+    ``--workers`` starts (:func:`simkit.engine.distributed.connect`): dask's nanny starts its single-threaded
+    worker processes with ``OPENBLAS_NUM_THREADS=1``, so the tasks, in worker threads, need no limit of their
+    own."""
+    pytest.importorskip("dask.distributed")
+    from simkit.engine.distributed import connect
+
     raw = stuffing_config(replicates=5)
     raw["sweep"] = {"manipulation.stuff.f_incremental": [0.2, 0.6]}
     cfg = parse_config(tomli_w.dumps(raw))
     arguments = dict(tests=["correlation", "zero_five", "integer_percent"], nulls=("textbook", "simulated"),
                      draws=9, seed=2)
     local = calibration_table(cfg, **arguments)
-    with distributed_api.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                      silence_logs=50) as cluster, distributed_api.Client(cluster) as client:
+    with connect(workers=2) as client:
         remote = calibration_table(cfg, **arguments, cluster={"client": client, "block_size": 2})
+        blas_threads = client.submit(_blas_threads, pure=False).result()
     assert remote == local
+    assert blas_threads and set(blas_threads) == {1}
     assert len(local) == 2 * 2 * 2 * 3  # sweep points x scenarios x nulls x tests
 
 
@@ -147,3 +154,10 @@ def test_blas_is_limited_from_the_main_thread_only():
     thread.start()
     thread.join()
     assert isinstance(seen[0], contextlib.nullcontext)
+
+
+def _blas_threads() -> list[int]:
+    """The thread count of each BLAS pool loaded in this process."""
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]

@@ -126,3 +126,30 @@ def test_russia_excess_matches_the_published_rerun(preset, relative, published):
     assert abs(result.extra["excess"] - published) <= 0.1 * published
     assert 90 <= result.extra["null_sd"] <= 140
     assert result.p_value < 0.01
+
+
+def test_share_lattice_holds_exactly_the_integer_shares_of_each_ballot_count():
+    """Every count w of b ballots (b up to 2,500, where the ±0.05 window holds up to 3 counts) whose share is
+    a whole percent by :func:`integer_percent.is_integer_percent`, and no other."""
+    from simkit.forensics.integer.exact import share_lattice
+
+    offsets, counts = share_lattice(2500, integer_percent.WINDOW)
+    assert offsets[1] == 0  # none for 0 ballots
+    for b in range(1, 2501):
+        w = np.arange(b + 1)
+        expected = w[integer_percent.is_integer_percent(w, np.full(b + 1, b))]
+        np.testing.assert_array_equal(counts[offsets[b]:offsets[b + 1]], expected)
+
+
+def test_station_probabilities_beyond_the_lattice_equal_those_within(monkeypatch):
+    """Ballot counts above ``LATTICE_MAX_BALLOTS`` find their whole-percent shares as they go: the same
+    probabilities, bit for bit, as with every count tabulated."""
+    from simkit.forensics.integer import exact
+
+    registered = np.array([150, 900, 2400, 5000])
+    turnout, share = np.array([0.6, 0.55, 0.7, 0.8]), np.array([0.5, 0.62, 0.71, 0.9])
+    tabulated = exact.station_probabilities(registered, turnout, share, integer_percent.WINDOW, 6.0)
+    monkeypatch.setattr(exact, "LATTICE_MAX_BALLOTS", 1000)
+    exact._cached_share_lattice.cache_clear()
+    np.testing.assert_array_equal(exact.station_probabilities(registered, turnout, share, integer_percent.WINDOW,
+                                                              6.0), tabulated)

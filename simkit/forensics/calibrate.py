@@ -84,7 +84,9 @@ def election_verdicts(tests: list[str] | None, nulls: tuple[str, ...], draws: in
     in the honest core fit on Kazakhstan's 10,101 stations) waits for cores that are busy, which made the fit
     several times slower on a loaded machine (a one-off measurement; quiet, the two take the same time). The limit is
     process-wide, so it is set only from a process's main thread (a serial run, a worker process): in a dask
-    worker's threads, nested limits would be restored out of order."""
+    worker's threads, nested limits would be restored out of order. The single-threaded workers of a local
+    dask cluster (``--workers``) need none: dask's nanny starts them with BLAS on one thread
+    (``OPENBLAS_NUM_THREADS=1``; tested)."""
     with _one_blas_thread():
         return {null: election_rejections(e, tests or None, null=null, draws=draws, alpha=ALPHA,
                                           seed=replicate_seed(seed, replicate)) for null in nulls}
@@ -212,10 +214,11 @@ def _tested(job: tuple, key: ElectionKey) -> dict[str, dict[str, bool | None]]:
 def _rates(cfg: Config, outcomes: list[Outcome], aggregate: str) -> list[dict]:
     """The table: rejection rate and count per (sweep point, scenario, null, test), in that nesting order."""
     points = [{dim: float(value) for dim, value in point.items()} for point in cfg.sweep_points()]
+    counts = rejection_counts(outcomes)
+    strengths = {(point, scenario): _strength(cfg, scenario, points[point]) for point, scenario, _ in counts}
     return [{"test": test, "null": null, "mechanism": "none" if scenario == "honest" else scenario,
-             "strength": _strength(cfg, scenario, points[point]), **points[point], "aggregate": aggregate,
-             **rate(count)}
-            for (point, scenario, null), tests in rejection_counts(outcomes).items() for test, count in tests.items()]
+             "strength": strengths[point, scenario], **points[point], "aggregate": aggregate, **rate(count)}
+            for (point, scenario, null), tests in counts.items() for test, count in tests.items()]
 
 
 def format_table(rows: list[dict]) -> str:
