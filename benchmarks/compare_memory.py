@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO))
 import simkit  # noqa: E402
 from simkit.engine import resources  # noqa: E402
 from simkit.polls import compare  # noqa: E402
+from benchmarks.memory import _tree_memory as tree_pss  # noqa: E402  (PSS of the tree, as memory.py samples it)
 
 CONFIG = REPO / "configs" / "kazakhstan-2022-scenarios.toml"
 SAMPLE_SECONDS = 0.05
@@ -50,20 +51,6 @@ MB = 2**20
 PHASES = {"prepare": (compare, "prepare"), "world": (compare, "world_votes"), "polls": (compare, "draw_polls"),
           "misreport": (compare, "misreport_needed"), "ledger": (compare, "_ledger"),
           "scenarios": (compare, "_scenarios")}
-
-
-def tree_pss(process: psutil.Process) -> int:
-    """Bytes of ``process`` and its descendants (sum of PSS; RSS where PSS is not available)."""
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
-        try:
-            info = member.memory_full_info()
-        except psutil.AccessDenied:
-            info = member.memory_info()
-        except psutil.NoSuchProcess:
-            continue
-        total += getattr(info, "pss", info.rss)
-    return total
 
 
 class Phases:
