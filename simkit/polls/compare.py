@@ -43,7 +43,7 @@ from simkit.progress import progress_bar
 from simkit.paths import set_path
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix
 from simkit.model.exit_poll import PollDesign, design_feasibility, draw_exit_poll, estimate_shares, station_sums
-from simkit.polls.compiled_draws import draw_replicates
+from simkit.polls.compiled_draws import CHUNK_REPLICATES, draw_replicates
 from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from simkit.polls.mechanisms import Ballot, Observed, fit_poll
 from simkit.config.polls import check_poll_design
@@ -60,7 +60,7 @@ LEDGER_POINTS = 16
 SHORTFALL_TOLERANCE = 0.01
 #: replicates whose polls :func:`draw_pooled` draws at once (four chunks of the compiled draw's threads): the
 #: respondents by station of this many replicates are held at a time, not of every replicate
-POOLED_CHUNK = 256
+POOLED_CHUNK = 4 * CHUNK_REPLICATES
 
 Poll = ExitPollConfig | QuickCountConfig
 
