@@ -313,3 +313,20 @@ def test_designs_alike_in_what_the_draw_reads_share_a_draw(elections):
         draws = [draw_polls(election, design, 7, 0) for design in (one, other)]
         assert np.array_equal(draws[0].shares, draws[1].shares)
         assert np.array_equal(draws[0].reported, draws[1].reported)
+
+
+@pytest.mark.parametrize("estimator", ["raw", "weighted"])
+def test_pooled_draws_in_chunks_are_the_pooled_draw_of_every_replicate(elections, estimator):
+    """What the ledger and the scenarios draw (:func:`simkit.polls.compare.draw_pooled`, a few replicates at a
+    time, their stations pooled) is the whole draw's pooled form to the bit, whatever the chunk: each replicate's
+    poll has its own stream."""
+    from simkit.polls.compare import draw_polls, draw_pooled, pooled
+
+    election = election_at(elections.isel(replicate=slice(0, 23)), {})
+    design = _design(estimator=estimator, response_rate=0.8)
+    whole = pooled(draw_polls(election, design, 7, 0))
+    for chunk in (1, 5, 23, 64):
+        drawn = draw_pooled(election, design, 7, 0, chunk=chunk)
+        for name in ("shares", "responders", "reported", "voters", "inclusion"):
+            assert np.array_equal(getattr(drawn, name), getattr(whole, name), equal_nan=True), (chunk, name)
+        assert drawn.reported.shape == (23, 1, 4)

@@ -23,7 +23,7 @@ from simkit.electorate.mapping import shown
 from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
 from simkit.engine import aggregation
 from simkit.errors import InputError
-from simkit.forensics import TESTS, calibration_label, election, holm_alarms, parse_tests, run_each
+from simkit.forensics import TESTS, calibration_label, calibration_state, election, holm_alarms, parse_tests, run_each
 from simkit.forensics.applicable import MIN_STATIONS, ran
 from simkit.forensics.calibrate import NULLS, calibration_table, format_table as format_calibration
 from simkit.forensics.core import ALPHA
@@ -224,7 +224,7 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
             lines.append(f"{'':<16} look first at: " + "; ".join(x["region"] for x in regions[:3]))
 
     left_out = {status: [r.test for r in results if r.p_value is not None
-                         and (r.extra.get("calibration") or "").startswith(status)]
+                         and calibration_state(r.extra.get("calibration")) == status]
                 for status in ("uncalibrated", "not measured")}
     reasons = [f"{label}, left out: {', '.join(left_out[status])}" for status, label in
                (("uncalibrated", "uncalibrated under this null"),

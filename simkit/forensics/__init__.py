@@ -18,6 +18,7 @@ import xarray as xr
 from simkit.forensics import empirical, fingerprint
 from simkit.forensics.applicable import is_not_applicable, not_applicable, ran, reason_not_applicable
 from simkit.forensics.calibration import controls, data_fingerprint, empirical_tests, measured, uncalibrated
+from simkit.forensics.calibration_status import CALIBRATED, NOT_MEASURED, UNCALIBRATED, CalibrationStatus
 from simkit.forensics.core import ALPHA, Election, TestResult, check_null, election, holm, verdict
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.forensics.nulls.simulated import SimulatedNull
@@ -28,7 +29,7 @@ from simkit.schema import REPLICATE
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
            "rejection_rates", "replicate_rejections", "election_rejections", "rejection_counts", "run_each",
            "replicate_seed", "parse_tests", "alternative", "family_p_value", "holm_alarms", "calibration_label",
-           "is_calibrated", "statistic_function"]
+           "is_calibrated", "calibration_state", "statistic_function", "CalibrationStatus"]
 
 def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
                               seed: np.random.SeedSequence, workers: int | None = None,
@@ -83,70 +84,72 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
 
 def _with_calibration(results: dict[str, TestResult | None], null: str, e: Election
                       ) -> dict[str, TestResult | None]:
-    """Add ``calibration`` to each result (:mod:`simkit.forensics.calibration`): ``uncalibrated`` when its
+    """Add ``calibration``, the text of a :class:`CalibrationStatus`, to each result
+    (:mod:`simkit.forensics.calibration`): ``uncalibrated`` when its
     measured size under ``null`` is above nominal, ``calibrated`` when measured and not, ``not measured``; a test
     read empirically under ``null`` gets its empirically calibrated p-value (:func:`_empirically`). A calibrated
     status of a test whose statistic was chosen on the panel that measured it
     (:func:`simkit.forensics.registry.chosen_on_panel`) says so: ``calibrated (on the panel it was chosen on:
     not held out)``, or ``calibrated (empirical, k clean elections; on the panel ...)``."""
     flagged, measured_tests = uncalibrated(null), {t for counts in measured(null).values() for t in counts}
-    empirical = empirical_tests(null)
-    reading = (controls(null), data_fingerprint(e.registered, e.ballots)) if empirical & set(results) else None
+    read_empirically = empirical_tests(null)
+    reading = (controls(null), data_fingerprint(e.registered, e.ballots)) if read_empirically & set(results) else None
 
     def mark(test: str, result: TestResult | None) -> TestResult | None:
         if result is None or result.p_value is None:
             return result
-        if test in empirical:
-            result = _empirically(result, e.n, *reading, test in flagged)
+        if test in read_empirically:
+            result, status = _empirically(result, e.n, *reading, test in flagged)
         else:
-            status = "uncalibrated" if test in flagged else "calibrated" if test in measured_tests else "not measured"
-            result = replace(result, extra={**result.extra, "calibration": status})
-        status = result.extra["calibration"]
-        if not (is_calibrated(status) and chosen_on_panel(test, null)):
-            return result
-        qualified = f"{status[:-1]}; {NOT_HELD_OUT})" if status.endswith(")") else f"{status} ({NOT_HELD_OUT})"
-        return replace(result, extra={**result.extra, "calibration": qualified})
+            status = CalibrationStatus(UNCALIBRATED if test in flagged
+                                       else CALIBRATED if test in measured_tests else NOT_MEASURED)
+        if status.calibrated and chosen_on_panel(test, null):
+            status = status.qualified(NOT_HELD_OUT)
+        return replace(result, extra={**result.extra, "calibration": status.text})
 
     return {test: mark(test, result) for test, result in results.items()}
 
 
 def _empirically(result: TestResult, stations: int, control_elections: dict, fingerprint: str, flagged: bool
-                 ) -> TestResult:
+                 ) -> tuple[TestResult, CalibrationStatus]:
     """``result`` (on an election of ``stations`` stations and data ``fingerprint``) read against the
     systematic-error model of the clean ``control_elections`` (:func:`simkit.forensics.calibration.controls`;
-    :func:`simkit.forensics.empirical.calibrated_p`, held out for a control): its p-value becomes
-    ``empirical_p``, the Monte Carlo one stays as ``monte_carlo_p``, and ``calibration`` reads
+    :func:`simkit.forensics.empirical.calibrated_p`, held out for a control), and its calibration status: its
+    p-value becomes ``empirical_p``, the Monte Carlo one stays as ``monte_carlo_p``, and the status is
     ``calibrated (empirical, k clean elections)`` (``uncalibrated (...)`` when its held-out size is above
-    nominal). ``uncalibrated`` when no control measured it or the null's spread is unknown."""
+    nominal); the result unchanged and ``uncalibrated`` when no control measured it or the null's spread is
+    unknown."""
     x = result.extra
     reading = empirical.calibrated_reading(result.test, result.statistic, x.get("simulated_mean"),
                                            x.get("simulated_sd"), stations, control_elections, fingerprint,
                                            alternative(result.test))
     if reading is None:
-        return replace(result, extra={**x, "calibration": "uncalibrated"})
-    status = (f"{'uncalibrated' if flagged else 'calibrated'} (empirical, {reading['empirical_k']} clean "
-              f"election{'s' if reading['empirical_k'] != 1 else ''})")
+        return result, CalibrationStatus(UNCALIBRATED)
+    k = reading["empirical_k"]
+    status = CalibrationStatus(UNCALIBRATED if flagged else CALIBRATED,
+                               (f"empirical, {k} clean election{'s' if k != 1 else ''}",))
     return replace(result, p_value=reading["empirical_p"], verdict=verdict(reading["empirical_p"]),
-                   extra={**x, "monte_carlo_p": result.p_value, **reading, "calibration": status})
+                   extra={**x, "monte_carlo_p": result.p_value, **reading}), status
 
 
-#: how a result's ``calibration`` status reads beside its p-value (a calibrated test carries no label; a
-#: qualified status, e.g. ``calibrated (empirical, ...)``, is its own label)
-CALIBRATION_LABELS = {"uncalibrated": "uncalibrated", "not measured": "size not measured"}
+def calibration_state(status: str | None) -> str | None:
+    """The state (:data:`simkit.forensics.calibration_status.STATES`) of a ``calibration`` status given as its
+    text (:class:`CalibrationStatus`), whatever its qualifiers; None for no status."""
+    read = CalibrationStatus.read(status)
+    return None if read is None else read.state
 
 
 def is_calibrated(status: str | None) -> bool:
-    """Whether a ``calibration`` status makes a test a member of the family-wise verdict."""
-    return status is not None and (status == "calibrated" or status.startswith("calibrated ("))
+    """Whether a ``calibration`` status (its text) makes a test a member of the family-wise verdict."""
+    return calibration_state(status) == CALIBRATED
 
 
 def calibration_label(status: str | None) -> str | None:
-    """The label shown beside a p-value whose ``calibration`` is ``status``; None for a calibrated test read by
-    its Monte Carlo p-value and chosen without its panel. A qualified status (``calibrated (empirical, k clean
-    elections)``, ``calibrated (on the panel it was chosen on: not held out)``) is shown whole."""
-    if status is not None and "(" in status:
-        return status
-    return CALIBRATION_LABELS.get(status)
+    """The label shown beside a p-value whose ``calibration`` is ``status`` (its text,
+    :attr:`CalibrationStatus.label`); None for no status and for a calibrated test read by its Monte Carlo
+    p-value and chosen without its panel."""
+    read = CalibrationStatus.read(status)
+    return None if read is None else read.label
 
 
 def family_p_value(result: TestResult) -> float | None:

@@ -37,12 +37,13 @@ from scipy import stats
 
 from simkit import schema, streams
 from simkit.schema import ALPHA, INTERVAL
+from simkit.engine.parallel import chunks
 from simkit.engine.run import prepare, world_votes
 from simkit.progress import progress_bar
 from simkit.paths import set_path
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix
 from simkit.model.exit_poll import PollDesign, design_feasibility, draw_exit_poll, estimate_shares, station_sums
-from simkit.polls.compiled_draws import draw_replicates
+from simkit.polls.compiled_draws import CHUNK_REPLICATES, draw_replicates
 from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from simkit.polls.mechanisms import Ballot, Observed, fit_poll
 from simkit.config.polls import check_poll_design
@@ -57,6 +58,9 @@ BISECTION_STEPS = 18
 LEDGER_POINTS = 16
 #: a design delivering less than (1 - this) of its claimed respondents is flagged
 SHORTFALL_TOLERANCE = 0.01
+#: replicates whose polls :func:`draw_pooled` draws at once (four chunks of the compiled draw's threads): the
+#: respondents by station of this many replicates are held at a time, not of every replicate
+POOLED_CHUNK = 4 * CHUNK_REPLICATES
 
 Poll = ExitPollConfig | QuickCountConfig
 
@@ -262,6 +266,21 @@ def draw_polls(election: SimulatedElections, design: PollDesign, seed: int, poll
         election.region_index, None, pooled=design.estimator == "raw")
     shares = estimate_shares(reported, voters, inclusion, design.valid, design.estimator)
     return Draws(shares, responders, reported, voters, inclusion, design.valid, stations)
+
+
+def draw_pooled(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int,
+                chunk: int | None = None) -> Draws:
+    """:func:`draw_polls` with each replicate's sampled stations pooled (:func:`pooled`: the shares and the
+    respondents' totals, all the ledger and the scenarios read), drawn ``chunk`` replicates at a time
+    (:data:`POOLED_CHUNK` by default): the same numbers, as each replicate's poll has its own stream, while the
+    respondents by station, R × n × K int64 twice, are held for one chunk only."""
+    size = POOLED_CHUNK if chunk is None else chunk
+    parts = [pooled(draw_polls(replace(election, votes=election.votes[rows.start:rows.stop],
+                                       replicates=election.replicates[rows.start:rows.stop]),
+                               design, seed, poll_index))
+             for rows in chunks(len(election.replicates), size)]
+    return Draws(*(np.concatenate([getattr(part, name) for part in parts])
+                   for name in ("shares", "responders", "reported", "voters", "inclusion")), design.valid)
 
 
 def canonical_design(design: PollDesign, n_options: int) -> PollDesign:
@@ -820,7 +839,7 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
         entries[k] = []
         for p, poll in enumerate(polls_at(polls, worlds, point)):
             resolved = _ledger_design(poll, p, assumed, options, invalid, incumbent, election)
-            draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
+            draws = draw_pooled(election.for_poll(poll), resolved.design, seed, p)
             tick()
             mine = {name: (float(value) if isinstance(value, (int, float, np.number)) else value)
                     for name, value in assumed.items()
@@ -880,7 +899,7 @@ def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_na
             design = resolve_design(poll, options, invalid, election, unbiased=False).design
             shares = drawn.get((p, drawn_alike(poll, design, len(options)))) if point == base else None
             if shares is None:
-                shares = draw_polls(election.for_poll(poll), design, seed, p).shares
+                shares = draw_pooled(election.for_poll(poll), design, seed, p).shares
             gaps.append(shares - count)
             tick()
         test = joint_test([poll.name for poll in stated], keys, gaps, published_gaps)

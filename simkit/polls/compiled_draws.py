@@ -320,11 +320,17 @@ def replicate_state(seed: int, replicate: int, poll_index: int) -> np.ndarray:
 
 def poll_states(seed: int, poll_index: int, replicates: np.ndarray) -> np.ndarray:
     """(R, 4) uint64: :func:`replicate_state` of each of ``replicates`` (R,). A comparison draws the same poll
-    from the same replicates at every point of its ledger, so the last few sets are kept (read-only)."""
+    from the same replicates at every point of its ledger, in chunks of replicates
+    (:func:`simkit.polls.compare.draw_pooled`), so the last :data:`KEPT_STATE_SETS` sets are kept (read-only)."""
     return _poll_states(seed, poll_index, np.asarray(replicates, dtype=np.int64).tobytes())
 
 
-@functools.lru_cache(maxsize=8)
+#: sets of poll states kept (32 bytes a replicate: 2 MiB for 64 sets of 1,000 replicates), enough for every poll
+#: and chunk of a comparison's ledger (each set costs about 16 CPU ms per 1,000 replicates to make again)
+KEPT_STATE_SETS = 64
+
+
+@functools.lru_cache(maxsize=KEPT_STATE_SETS)
 def _poll_states(seed: int, poll_index: int, replicates: bytes) -> np.ndarray:
     states = np.array([replicate_state(seed, int(replicate), poll_index)
                        for replicate in np.frombuffer(replicates, dtype=np.int64)], dtype=np.uint64).reshape(-1, 4)

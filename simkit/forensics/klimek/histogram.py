@@ -56,7 +56,6 @@ from scipy import stats
 
 from simkit.forensics.core import DrawnNull, Election, TestResult, check_null, null_for, verdict
 from simkit.forensics.klimek import joint as klimek_joint, ml as klimek_ml
-from simkit.forensics.klimek.joint import GLOBALS
 from simkit.forensics.klimek.first_stage import EXTREME_SD, FirstStage, first_stage, honest_groups
 from simkit.forensics.nulls.flat import as_seed_sequence
 
@@ -296,7 +295,8 @@ def _with_drawn_theta(stage: FirstStage, joint: klimek_joint.JointFit, gen: np.r
     estimate where that is not finite or the draw not positive). The honest part itself is held: drawn apart
     from a bootstrap resample (every group's centres with their own noise), it missed the resample and f_i took
     up the misfit (module docstring)."""
-    variance = joint.covariance[GLOBALS.index("theta"), GLOBALS.index("theta")]
+    position = klimek_joint.GLOBALS.index("theta")
+    variance = joint.covariance[position, position]
     if not np.isfinite(variance) or variance <= 0:
         return stage
     theta = stage.theta + math.sqrt(variance) * gen.standard_normal()
