@@ -9,7 +9,9 @@ worker process, no numba-internal buffer), which says what the arrays themselves
 - ``prepare``: the run's plans, count matching included (:func:`simkit.engine.run.prepare`);
 - ``world``: one world simulated (:func:`simkit.engine.run.world_votes`: its blocks drawn, the votes and
   voters kept);
-- ``polls``: one poll drawn over every replicate (:func:`simkit.polls.compare.draw_polls`);
+- ``polls``: every call of :func:`simkit.polls.compare.draw_polls`: the baseline's polls over every replicate,
+  and also the ledger's and the scenarios' draws, 256 replicates at a time (``draw_pooled`` calls it), whose
+  allocations count in both phases;
 - ``misreport``: the misreporting rates a published figure needs (:func:`simkit.polls.compare.misreport_needed`);
 - ``ledger`` and ``scenarios``: the two passes over the other worlds.
 

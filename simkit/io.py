@@ -295,22 +295,37 @@ def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | P
     (memory bounded by one block). With ``replicates`` (the number the blocks hold in all) the arrays are sized
     for all of them once, after the first block, rather than grown block by block (each growth rewrites every
     array's metadata; ``benchmarks/write_profile.py`` times the write); ValueError if the blocks hold another
-    number. :func:`open_result` gives the counts back as int64. netCDF: the blocks are gathered in memory first
-    and written in one piece (the resource guard, :func:`simkit.engine.resources.check_run`, refuses a run whose
-    replicates would not fit).
+    number (before it writes a block beyond them; nothing is left at ``path``). :func:`open_result` gives the
+    counts back as int64. netCDF: the blocks are gathered in memory first and written in one piece (the resource
+    guard, :func:`simkit.engine.resources.check_run`, refuses a run whose replicates would not fit), their number
+    checked against ``replicates`` alike.
     """
     fmt = output_format(path)
     with staged(path) as staging:
         if fmt == "zarr":
-            _write_zarr(static, blocks, staging, replicates)
+            _write_zarr(static, blocks, staging, replicates, _announced(path, replicates))
         else:
             parts = list(blocks)
+            _announced(path, replicates)(sum(part.sizes[REPLICATE] for part in parts), final=True)
             dynamic = xr.concat(parts, dim=REPLICATE) if len(parts) > 1 else (parts[0] if parts else xr.Dataset())
             full = xr.merge([static, dynamic], combine_attrs="override")
             full.to_netcdf(staging, engine="h5netcdf", encoding=_encoding(full, fmt))
 
 
-def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], staging: Path, replicates: int | None) -> None:
+def _announced(path: str | Path, replicates: int | None):
+    """A check of the replicates written so far against the ``replicates`` announced for ``path`` (None: any):
+    ``check(written, final)`` raises ValueError when ``written`` exceeds them, or differs from them at the end."""
+    def check(written: int, final: bool = False) -> None:
+        if replicates is not None and written > replicates:
+            raise ValueError(f"{path}: the blocks hold at least {written} replicates, more than the {replicates} "
+                             f"announced")
+        if replicates is not None and final and written != replicates:
+            raise ValueError(f"{path}: the blocks hold {written} replicates, not the {replicates} announced")
+    return check
+
+
+def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], staging: Path, replicates: int | None,
+                check) -> None:
     import zarr
 
     from zarr.core.sync import sync  # zarr's own event loop (in its thread): works inside a running loop too
@@ -327,13 +342,14 @@ def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], staging: Path,
             staging, mode="w", consolidated=False, zarr_format=ZARR_FORMAT, encoding=zarr_encoding(first))
         group = zarr.open_group(str(staging), mode="r+", zarr_format=ZARR_FORMAT)
         arrays, written = {name: group[name].async_array for name in dtypes}, first.sizes[REPLICATE]
+        check(written)
         if replicates is not None and replicates > written:
             sync(_resize_zarr(arrays, {name: first.variables[name].dims for name in arrays}, replicates))
         for block in blocks:
+            check(written + block.sizes[REPLICATE])
             sync(_append_zarr(arrays, block, written, grow=replicates is None))
             written += block.sizes[REPLICATE]
-    if replicates is not None and written != replicates:
-        raise ValueError(f"{staging}: the blocks hold {written} replicates, not the {replicates} announced")
+    check(written, final=True)
     zarr.consolidate_metadata(str(staging), zarr_format=ZARR_FORMAT)
 
 

@@ -300,7 +300,11 @@ def test_resume_refuses_a_partial_run_whose_electorate_csv_was_edited(tmp_path, 
     assert sorted((path.relative_to(work), path.stat().st_mtime_ns) for path in work.rglob("*")) == before
 
 
-def test_the_result_records_its_electorate_and_workers_refuse_another(tmp_path):
+def _not_called(*args, **kwargs):
+    raise AssertionError("called")
+
+
+def test_the_result_records_its_electorate_and_workers_refuse_another(tmp_path, monkeypatch):
     config_path = csv_config(tmp_path, [500, 800, 300, 650])
     run = engine.prepare(simkit.load_config(config_path), replicates=2)
     spec = distributed.RunSpec.of(run)
@@ -308,8 +312,10 @@ def test_the_result_records_its_electorate_and_workers_refuse_another(tmp_path):
     assert distributed.compute_block(spec, 0, 0, 2).sizes["replicate"] == 2
     csv_config(tmp_path, [500, 800, 300, 651])  # edited after the client built the run
     distributed._prepared.cache_clear()  # a worker that starts now reads the edited file: refused
-    with pytest.raises(simkit.InputError, match="electorate: the electorate a worker reads .* differs"):
+    monkeypatch.setattr(engine, "prepare", _not_called)  # before any preparation (a count-matching solve)
+    with pytest.raises(simkit.InputError, match=r"\.csv: electorate: a worker reads another electorate .* than the client"):
         distributed.compute_block(spec, 0, 2, 4)
+    monkeypatch.undo()
     edited = distributed.RunSpec.of(engine.prepare(simkit.load_config(config_path), replicates=2))
     assert edited.electorate_sha256 != spec.electorate_sha256  # the same config text, another election
     assert edited.config_text == spec.config_text

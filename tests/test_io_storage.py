@@ -134,6 +134,14 @@ def test_blocks_that_do_not_hold_the_announced_replicates_are_refused(tmp_path):
     run = engine.prepare(config(replicates=5), keep="full")
     static = engine.annotate(engine.static_dataset(run), run.config)
     target = tmp_path / "r.zarr"
-    with pytest.raises(ValueError, match="hold 5 replicates, not the 6 announced"):
+    with pytest.raises(ValueError, match="r.zarr: the blocks hold 5 replicates, not the 6 announced"):
         io.write_blocks(static, engine.annotated_blocks(run, 2, 1), target, replicates=6)
     assert not target.exists() and not list(tmp_path.iterdir())
+    written = []  # more than announced: refused before the block beyond them is written
+    blocks = (written.append(block.sizes["replicate"]) or block for block in engine.annotated_blocks(run, 2, 1))
+    with pytest.raises(ValueError, match="r.zarr: the blocks hold at least 5 replicates, more than the 4 announced"):
+        io.write_blocks(static, blocks, target, replicates=4)
+    assert written == [2, 2, 1] and not target.exists() and not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="r.nc: the blocks hold at least 5 replicates, more than the 4 announced"):
+        io.write_blocks(static, engine.annotated_blocks(run, 2, 1), tmp_path / "r.nc", replicates=4)
+    assert not list(tmp_path.iterdir())

@@ -262,3 +262,20 @@ def test_kept_strata_belong_to_their_design_and_electorate():
         assert np.array_equal(kept.sizes, register)
         assert len(kept.candidates) + len(kept.certain) == 300
     assert len(strata(cases[0][0], registered, region_index).certain) == 3
+
+
+def test_kept_poll_states_are_each_replicates_own_whatever_the_order_asked():
+    """The kept states are the replicates' own (:func:`replicate_state`) whichever replicates are asked in what
+    order, and asking many polls keeps at most KEPT_POLLS of them."""
+    from simkit.polls import compiled_draws
+
+    compiled_draws._STATE_TABLES.clear()
+    for replicates in ([3, 1], [0, 7, 7, 2], [], [12, 5]):
+        states = compiled_draws.poll_states(9, 1, np.array(replicates, dtype=np.int64))
+        expected = [compiled_draws.replicate_state(9, replicate, 1) for replicate in replicates]
+        assert states.shape == (len(replicates), 4) and np.array_equal(states, np.array(expected).reshape(-1, 4))
+    assert compiled_draws._STATE_TABLES[9, 1].shape == (13, 4)
+    for poll in range(compiled_draws.KEPT_POLLS + 5):
+        compiled_draws.poll_states(10, poll, np.arange(2))
+    assert len(compiled_draws._STATE_TABLES) == compiled_draws.KEPT_POLLS
+    assert (9, 1) not in compiled_draws._STATE_TABLES and (10, compiled_draws.KEPT_POLLS + 4) in compiled_draws._STATE_TABLES

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +29,18 @@ class Electorate:
     @property
     def n_stations(self) -> int:
         return len(self.registered)
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """Hex SHA-256 of everything a run's draws read of the electorate that is not in its config text: each
+        station's register, region and id, and the region names, in order (computed once). A CSV electorate edited
+        since a run changes it; a synthetic one (drawn from the config's own seed) does not, unless the code that
+        draws it does."""
+        digest = hashlib.sha256()
+        for array in (self.registered, self.region_index):
+            digest.update(np.ascontiguousarray(array, dtype="<i8").tobytes())
+        digest.update(json.dumps([list(self.region_names), [str(i) for i in self.station_ids]]).encode())
+        return digest.hexdigest()
 
     def region_registered(self) -> np.ndarray:
         """Voters on the register per region, (region,) int64."""

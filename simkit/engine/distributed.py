@@ -50,9 +50,10 @@ import zarr
 
 from simkit.engine import run as engine
 from simkit import _version, io, progress, schema
-from simkit.config.core import Config
+from simkit.config.core import Config, CsvElectorate
 from simkit.errors import InputError
 from simkit.config.core import parse_config
+from simkit.electorate.build import build_electorate
 from simkit.engine.resources import check_run
 from simkit import streams
 
@@ -73,7 +74,7 @@ _MARKERS = "done"
 @dataclass(frozen=True)
 class RunSpec:
     """What a task needs to rebuild the client's run: the resolved config text, the kernel and the digest of the
-    electorate the client built (:func:`simkit.engine.run.electorate_sha256`)."""
+    electorate the client built (:attr:`simkit.electorate.build.Electorate.sha256`)."""
 
     config_text: str
     kernel: str
@@ -81,7 +82,7 @@ class RunSpec:
 
     @classmethod
     def of(cls, run: engine.Run) -> RunSpec:
-        return cls(run.config.to_toml(), run.kernel, engine.electorate_sha256(run.electorate))
+        return cls(run.config.to_toml(), run.kernel, run.electorate.sha256)
 
     def run(self) -> engine.Run:
         return _prepared(self)
@@ -90,14 +91,16 @@ class RunSpec:
 @functools.lru_cache(maxsize=4)
 def _prepared(spec: RunSpec) -> engine.Run:
     """The run of ``spec``, built once per worker process and spec (a CSV edited between two runs on the same
-    cluster is read again); InputError unless the electorate this worker reads is the client's."""
-    run = engine.prepare(parse_config(spec.config_text, source="<distributed run config>"), kernel=spec.kernel)
-    found = engine.electorate_sha256(run.electorate)
-    if found != spec.electorate_sha256:
-        raise InputError(f"electorate: the electorate a worker reads (sha256 {found[:16]}) differs from the "
-                         f"client's ({spec.electorate_sha256[:16]}): every worker must see the same electorate file "
-                         f"at the same path", parameters=("electorate",))
-    return run
+    cluster is read again); InputError, before any count matching is solved, unless the electorate this worker
+    reads is the client's."""
+    cfg = parse_config(spec.config_text, source="<distributed run config>")
+    electorate = build_electorate(cfg.electorate)
+    if electorate.sha256 != spec.electorate_sha256:
+        where = cfg.electorate.path if isinstance(cfg.electorate, CsvElectorate) else "the synthetic electorate"
+        raise InputError(f"{where}: electorate: a worker reads another electorate (sha256 {electorate.sha256[:16]}) "
+                         f"than the client ({spec.electorate_sha256[:16]}): every worker must see the same "
+                         f"electorate file at the same path", parameters=("electorate",))
+    return engine.prepare(cfg, kernel=spec.kernel, electorate=electorate)
 
 
 def _replicate_variables(block: xr.Dataset) -> xr.Dataset:
@@ -220,11 +223,11 @@ def connect(client: Client | None = None, scheduler: str | None = None,
 
 def template_dataset(run: engine.Run, static: xr.Dataset, block_size: int) -> xr.Dataset:
     """The full result as a lazy template: ``static`` (numpy) plus every replicate variable as dask zeros
-    of its full size (replicate dim of length ``run.replicates``, chunked by ``block_size``; sweep dims in
-    chunks of 1; every other dim in one chunk). Shapes and dtypes come from one computed replicate of the
-    first sweep point, so the template follows the engine's variables whatever they are; the station-level counts are
-    stored as a local run stores them (:func:`simkit.io.stored_dtypes`), and every dim before ``replicate`` (the
-    sweep dims and the scenario) in chunks of 1, as a local run chunks them (:func:`simkit.io.zarr_encoding`)."""
+    of its full size (replicate dim of length ``run.replicates``, chunked by ``block_size``; every dim before
+    ``replicate``, the sweep dims and the scenario, in chunks of 1, as a local run chunks them
+    (:func:`simkit.io.zarr_encoding`); every other dim in one chunk). Shapes and dtypes come from one computed
+    replicate of the first sweep point, so the template follows the engine's variables whatever they are; the
+    station-level counts are stored as a local run stores them (:func:`simkit.io.stored_dtypes`)."""
     import dask.array as da
 
     sample = _replicate_variables(engine.annotate(engine.block_dataset(run, range(0, 1), 0), run.config))
@@ -468,9 +471,9 @@ def _write_store(client: Client, spec: RunSpec, run: engine.Run, static: xr.Data
             bar.update(sum(len(block) for _, block in parts) - sum(len(block) for _, block in missing))
             for _, written in as_completed(futures, with_results=True):
                 bar.update(written)
-    except BaseException:
+    except BaseException as error:
         client.cancel(futures)
-        if not quiet:
+        if not quiet and not isinstance(error, InputError):  # bad input: its one-line error says it all
             LOG.warning("partial run kept in %s: run again with resume to finish it", work.path)
         raise
     work.commit()

@@ -221,11 +221,13 @@ class Run:
 
 
 def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
-            kernel: str | None = None, source: str = "config", workers: int | None = None) -> Run:
+            kernel: str | None = None, source: str = "config", workers: int | None = None,
+            electorate: Electorate | None = None) -> Run:
     """Resolve a config for running: apply run overrides, solve its count-matched scenarios once
     (:func:`simkit.engine.count_match.resolve`, on at most ``workers`` threads or processes; ``source`` names the config in
     its errors), build the electorate and the sweep plans. ``kernel``: "numba" (default) or "numpy"
-    (:mod:`simkit.engine.kernels`)."""
+    (:mod:`simkit.engine.kernels`). ``electorate``: ``cfg.electorate`` already built (e.g. to check it before the
+    solve), else built here."""
     kernel = kernel or DEFAULT_KERNEL
     if kernel not in kernels.KERNELS:
         raise InputError(f"kernel: must be one of {', '.join(kernels.KERNELS)}, got {kernel!r}")
@@ -235,13 +237,14 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
         raw = cfg.raw()
         raw["run"] = {**raw["run"], **updates}
         cfg = parse_config(tomli_w.dumps(raw), source="run options")  # validates the overridden values
-    electorate = build_electorate(cfg.electorate)  # the solution does not change the electorate
+    if electorate is None:  # the solution does not change the electorate
+        electorate = build_electorate(cfg.electorate)
     # the pilots' honest draws release the GIL where the fused kernel draws them (the solution moves means and
     # shares only, never the models): their chains then run in threads, without copies of this process
     releases_gil = any(scenario.match_observed for scenario in cfg.scenarios()) and all(
         fused_models(cfg.at(point), kernel) for point in cfg.sweep_points())
     # an electorate read from a file is not in the config text: its digest marks the solution too
-    data = electorate_sha256(electorate) if isinstance(cfg.electorate, CsvElectorate) else ""
+    data = electorate.sha256 if isinstance(cfg.electorate, CsvElectorate) else ""
     cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations, workers,
                                              releases_gil, data)
     plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]
@@ -389,17 +392,6 @@ def kernel_draws_record(run: Run) -> str:
 MANIPULATION_DRAWS = "numpy; compiled samplers for the binomials of coerced_turnout and ballot_stuffing"
 
 
-def electorate_sha256(electorate: Electorate) -> str:
-    """Hex SHA-256 of everything a run's draws read that is not in its config text: the built electorate (each
-    station's register, region and id, and the region names, in order). A CSV electorate edited since a run
-    changes it; a synthetic one (drawn from the config's own seed) does not, unless the code that draws it does."""
-    digest = hashlib.sha256()
-    for array in (electorate.registered, electorate.region_index):
-        digest.update(np.ascontiguousarray(array, dtype="<i8").tobytes())
-    digest.update(json.dumps([list(electorate.region_names), [str(i) for i in electorate.station_ids]]).encode())
-    return digest.hexdigest()
-
-
 def provenance(run: Run) -> dict:
     import scipy
 
@@ -409,7 +401,7 @@ def provenance(run: Run) -> dict:
         "title": run.config.title,
         "simkit_config": text,
         "simkit_config_sha256": hashlib.sha256(text.encode()).hexdigest(),
-        "electorate_sha256": electorate_sha256(run.electorate),
+        "electorate_sha256": run.electorate.sha256,
         "seed": run.seed,
         "replicates": run.replicates,
         "keep": run.keep,

@@ -33,6 +33,7 @@ replicates. Shapes: ``R`` replicates, ``S`` stations, ``K`` options, ``n`` sampl
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 import numba
@@ -319,23 +320,29 @@ def replicate_state(seed: int, replicate: int, poll_index: int) -> np.ndarray:
 
 
 def poll_states(seed: int, poll_index: int, replicates: np.ndarray) -> np.ndarray:
-    """(R, 4) uint64: :func:`replicate_state` of each of ``replicates`` (R,). A comparison draws the same poll
+    """(R, 4) uint64: :func:`replicate_state` of each of ``replicates`` (R,) >= 0. A comparison draws the same poll
     from the same replicates at every point of its ledger, in chunks of replicates
-    (:func:`simkit.polls.compare.draw_pooled`), so the last :data:`KEPT_STATE_SETS` sets are kept (read-only)."""
-    return _poll_states(seed, poll_index, np.asarray(replicates, dtype=np.int64).tobytes())
+    (:func:`simkit.polls.compare.draw_pooled`), so each poll's states are kept for replicates 0 … the largest asked
+    (32 bytes a replicate; about 16 CPU ms per 1,000 replicates to make), for the last :data:`KEPT_POLLS` polls."""
+    replicates = np.asarray(replicates, dtype=np.int64)
+    needed = int(replicates.max(initial=-1)) + 1
+    with _STATE_LOCK:
+        table = _STATE_TABLES.pop((seed, poll_index), None)
+        if table is None or table.shape[0] < needed:
+            made = 0 if table is None else table.shape[0]
+            extra = np.array([replicate_state(seed, replicate, poll_index) for replicate in range(made, needed)],
+                             dtype=np.uint64).reshape(-1, 4)
+            table = extra if table is None else np.concatenate([table, extra])
+        _STATE_TABLES[seed, poll_index] = table  # most recently used last
+        while len(_STATE_TABLES) > KEPT_POLLS:
+            del _STATE_TABLES[next(iter(_STATE_TABLES))]
+    return table[replicates]
 
 
-#: sets of poll states kept (32 bytes a replicate: 2 MiB for 64 sets of 1,000 replicates), enough for every poll
-#: and chunk of a comparison's ledger (each set costs about 16 CPU ms per 1,000 replicates to make again)
-KEPT_STATE_SETS = 64
-
-
-@functools.lru_cache(maxsize=KEPT_STATE_SETS)
-def _poll_states(seed: int, poll_index: int, replicates: bytes) -> np.ndarray:
-    states = np.array([replicate_state(seed, int(replicate), poll_index)
-                       for replicate in np.frombuffer(replicates, dtype=np.int64)], dtype=np.uint64).reshape(-1, 4)
-    states.flags.writeable = False
-    return states
+#: polls (seed and index) whose states :func:`poll_states` keeps
+KEPT_POLLS = 64
+_STATE_TABLES: dict[tuple[int, int], np.ndarray] = {}
+_STATE_LOCK = threading.Lock()
 
 
 def _draw_chunk(job: _Job, rows: range) -> None:
