@@ -147,8 +147,8 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
     drawn, one task per election, each with its replicate's forensic seed: the table does not depend on
     ``workers``. At most ``2 × workers + 1`` elections wait for or are in a worker (the next one is handed over
     when any finishes, so no core waits behind a slow one), so memory holds one replicate's simulation and those
-    elections, whatever the replicates. ``progress``: a bar (:func:`simkit.progress.progress_bar`) over the
-    elections tested."""
+    elections, whatever the replicates. ``progress``: bars (:func:`simkit.progress.progress_bar`) over the
+    replicates simulated and the elections tested."""
     seed = cfg.run.seed if seed is None else seed
     aggregation.parse(aggregate)  # fail before simulating
     if cluster is not None:
@@ -166,8 +166,10 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
     pending: dict[Future, ElectionKey] = {}
     with contextlib.ExitStack() as stack:
         pool = bar = None
+        simulated = stack.enter_context(progress_bar(count, enabled=progress))
         for part in parts:
             for replicate in (int(r) for r in part[schema.REPLICATE].values):
+                simulated.update(1)
                 first, tested_as = replicate_elections(part, sweep, seed, aggregate, replicate)
                 where_tested.update(tested_as)
                 if pool is None:  # sized on the first replicate's elections: the others have the same shapes
