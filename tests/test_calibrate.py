@@ -126,15 +126,55 @@ def test_the_table_does_not_depend_on_the_workers(monkeypatch):
     assert len(serial) == 2 * 2 * 2 * 3  # sweep points x scenarios x nulls x tests
 
 
+def test_replicates_tested_as_simulated_give_the_table_of_the_whole_simulation():
+    """The replicates simulated one after another, each tested as soon as it is drawn, are the elections of
+    the whole simulation: the table equals the one computed from ``simulate``'s Dataset, bit for bit."""
+    from simkit.engine.run import simulate
+
+    raw = stuffing_config(replicates=3)
+    raw["sweep"] = {"manipulation.stuff.f_incremental": [0.2, 0.6]}
+    cfg = parse_config(tomli_w.dumps(raw))
+    arguments = dict(tests=["correlation", "zero_five"], nulls=("textbook",), seed=5, workers=1)
+    whole = calibration_table(cfg, **arguments, ds=simulate(cfg, seed=5, keep="full"))
+    assert calibration_table(cfg, **arguments) == whole
+    assert len(whole) == 2 * 2 * 2  # sweep points x scenarios x tests
+
+
+def test_elections_waiting_for_workers_are_bounded(monkeypatch):
+    """Memory holds one replicate and the elections handed to the workers: at most ``2 x workers + 1`` are
+    submitted and unfinished at any time, whatever the replicates (here 9 elections on 2 worker processes)."""
+    from simkit.forensics import calibrate
+
+    raw = stuffing_config(replicates=3)
+    raw["sweep"] = {"manipulation.stuff.f_incremental": [0.2, 0.6]}
+    cfg = parse_config(tomli_w.dumps(raw))
+    monkeypatch.setattr(calibrate, "PARALLEL_MIN_STATION_DRAWS", 0)
+    monkeypatch.setattr(calibrate, "KeyedPool", spy := _PoolSpy(calibrate.KeyedPool))
+    calibration_table(cfg, tests=["zero_five"], nulls=("simulated",), draws=19, seed=5, workers=2)
+    assert spy.where == ["processes"]
+    assert len(spy.outstanding) == 3 * (1 + 2)  # replicates x (honest once + stuffing at each point)
+    assert max(spy.outstanding) <= 2 * 2 + 1
+
+
 class _PoolSpy:
-    """A stand-in for KeyedPool that records where each pool ran."""
+    """A stand-in for KeyedPool that records where each pool ran and, at each submission, how many of its
+    futures were unfinished."""
 
     def __init__(self, pool):
-        self.pool, self.where = pool, []
+        self.pool, self.where, self.outstanding, self.futures = pool, [], [], []
 
     def __call__(self, task, state, where, workers=1):
         self.where.append(where)
-        return self.pool(task, state, where, workers)
+        pool = self.pool(task, state, where, workers)
+        submit = pool.submit
+
+        def counted(key):  # the futures not finished once this one is submitted
+            self.futures.append(submit(key))
+            self.outstanding.append(sum(not future.done() for future in self.futures))
+            return self.futures[-1]
+
+        pool.submit = counted
+        return pool
 
 
 def test_blas_is_limited_from_the_main_thread_only():

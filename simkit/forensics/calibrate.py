@@ -7,9 +7,10 @@ test's **power** against that mechanism at the config's strength (one row per sw
 like theirs.
 
 The work is one function of one election as the tests read it, :func:`election_verdicts` (every null × test,
-with the forensic seed of its replicate). Locally the simulation's distinct elections are found first
-(:func:`distinct_elections`: a scenario that the sweep does not touch is the same election at every sweep
-point) and each is tested once, one task per election on every core; on a dask cluster
+with the forensic seed of its replicate). Locally the replicates are simulated one after another in this process,
+each replicate's distinct elections found (:func:`replicate_elections`: a scenario that the sweep does not touch
+is the same election at every sweep point) and each tested once, one task per election on every core, while the
+next replicate is simulated; on a dask cluster
 :func:`replicate_rows` tests one replicate at one sweep point through
 :func:`simkit.engine.distributed.map_replicates` (each task simulates its part from the config alone): the two
 give the same table. Verdicts are read and counted by the
@@ -23,6 +24,8 @@ import contextlib
 import functools
 import hashlib
 import threading
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 import numpy as np
 import xarray as xr
@@ -31,7 +34,7 @@ from threadpoolctl import threadpool_limits
 from simkit.engine import aggregation
 from simkit import schema, streams
 from simkit.config.core import Config
-from simkit.engine.run import simulate
+from simkit.engine.run import iter_blocks, prepare, static_dataset
 from simkit.forensics import ALPHA, election_rejections, rate, rejection_counts, replicate_seed
 from simkit.forensics.core import Election, election
 from simkit.forensics.nulls.simulated import PARALLEL_MIN_STATION_DRAWS
@@ -137,12 +140,15 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
 
     ``ds``: a full-output simulation of ``cfg`` to use instead of simulating. ``cluster``: run on dask
     instead, with these keyword arguments of :func:`simkit.engine.distributed.map_replicates` (``client``,
-    ``scheduler`` or ``workers``, ``block_size``, ``quiet``). Else the distinct elections of the simulation
-    (:func:`distinct_elections`: a scenario that the sweep does not touch draws the same election at every
-    sweep point, tested once) are tested on ``workers`` local processes (default: every core;
-    :mod:`simkit.engine.parallel`), one task per election, each with its replicate's forensic seed: the table
-    does not depend on ``workers``; ``progress``: a bar (:func:`simkit.progress.progress_bar`) over the
-    simulation, then over the elections tested."""
+    ``scheduler`` or ``workers``, ``block_size``, ``quiet``). Else the replicates are simulated one after another in this process
+    (:func:`_simulated_replicates`) and each replicate's distinct elections (:func:`replicate_elections`: a
+    scenario that the sweep does not touch draws the same election at every sweep point, tested once) are tested
+    on ``workers`` local processes (default: every core; :mod:`simkit.engine.parallel`) as soon as they are
+    drawn, one task per election, each with its replicate's forensic seed: the table does not depend on
+    ``workers``. At most ``2 × workers + 1`` elections wait for or are in a worker (the next one is handed over
+    when any finishes, so no core waits behind a slow one), so memory holds one replicate's simulation and those
+    elections, whatever the replicates. ``progress``: bars (:func:`simkit.progress.progress_bar`) over the
+    replicates simulated and the elections tested."""
     seed = cfg.run.seed if seed is None else seed
     aggregation.parse(aggregate)  # fail before simulating
     if cluster is not None:
@@ -150,65 +156,101 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
         outcomes = map_replicates(cfg, function, replicates=replicates, seed=seed, **cluster)
         return _rates(cfg, outcomes, aggregate)
     if ds is None:
-        ds = simulate(cfg, replicates=replicates, seed=seed, keep="full", progress=progress)
+        run = prepare(cfg, replicates, seed, keep="full")
+        count, parts = run.replicates, _simulated_replicates(run)
+    else:
+        count, parts = ds.sizes[schema.REPLICATE], [ds]
     sweep = list(cfg.sweep)
-    first, where_tested, stations = distinct_elections(ds, sweep, seed, aggregate)
-    keys = list(first)
-    work = stations * len(nulls) * max(draws, 1)
-    where, workers = choose(workers, work if len(keys) > 1 else 0, PARALLEL_MIN_STATION_DRAWS)
-    verdicts = {}
-    with (KeyedPool(_tested, (tests, nulls, draws, seed, ds, sweep, aggregate, first), where, workers) as pool,
-          progress_bar(len(keys), enabled=progress) as bar):
-        for key, part in zip(keys, pool.map(keys)):
-            verdicts[key] = part
-            bar.update(1)
-    # the table's order: sweep point, then scenario, then null (rejection_counts keeps the order first seen)
-    outcomes = [((point, scenario, null), dict(verdicts[key][null]))
-                for (point, scenario, replicate), key in where_tested.items() for null in nulls]
+    where_tested: dict[tuple[int, str, int], ElectionKey] = {}
+    verdicts: dict[ElectionKey, dict] = {}
+    pending: dict[Future, ElectionKey] = {}
+    with contextlib.ExitStack() as stack:
+        pool = bar = None
+        simulated = stack.enter_context(progress_bar(count, enabled=progress))
+        for part in parts:
+            for replicate in (int(r) for r in part[schema.REPLICATE].values):
+                simulated.update(1)
+                first, tested_as = replicate_elections(part, sweep, seed, aggregate, replicate)
+                where_tested.update(tested_as)
+                if pool is None:  # sized on the first replicate's elections: the others have the same shapes
+                    elections = count * len(first)
+                    work = count * sum(e.n for e in first.values()) * len(nulls) * max(draws, 1)
+                    where, n_workers = choose(workers, work if elections > 1 else 0, PARALLEL_MIN_STATION_DRAWS)
+                    pool = stack.enter_context(KeyedPool(_tested, (tests, nulls, draws, seed), where, n_workers))
+                    bar = stack.enter_context(progress_bar(elections, enabled=progress, unit="election"))
+                for key, e in first.items():
+                    if len(pending) >= 2 * pool.workers + 1:  # bounded memory: wait for any election to finish
+                        _collect(wait(pending, return_when=FIRST_COMPLETED).done, pending, verdicts, bar)
+                    pending[pool.submit((key, e))] = key
+        _collect(wait(pending).done, pending, verdicts, bar)
+    # the table's order: sweep point, then scenario, then replicate, then null (rejection_counts keeps the order
+    # first seen)
+    outcomes = [((point, scenario, null), dict(verdicts[where_tested[point, scenario, replicate]][null]))
+                for point, scenario, replicate in sorted(where_tested, key=_table_order(where_tested))
+                for null in nulls]
     return _rates(cfg, outcomes, aggregate)
+
+
+def _simulated_replicates(run) -> Iterator[xr.Dataset]:
+    """The full-output Dataset of each replicate of a prepared run (:func:`simkit.engine.run.prepare`), drawn in
+    this process one after another (the same values as :func:`simkit.engine.run.simulate`'s: the engine's draws do
+    not depend on the block size), so that its elections are tested while the next replicate is drawn."""
+    static = static_dataset(run)
+    for block in iter_blocks(run, block_size=1, workers=1):
+        yield xr.merge([static, block], combine_attrs="override")
+
+
+def _table_order(where_tested: dict[tuple[int, str, int], ElectionKey]):
+    """A sort key of (flat sweep point, scenario, replicate) in the table's order, scenarios in the order first
+    seen in ``where_tested`` (the simulation's)."""
+    names = list(dict.fromkeys(scenario for _, scenario, _ in where_tested))
+    return lambda where: (where[0], names.index(where[1]), where[2])
+
+
+def _collect(done, pending: dict, verdicts: dict, bar) -> None:
+    """Move the finished futures ``done`` of ``pending`` (future -> election key) into ``verdicts`` (key ->
+    verdicts), counting each on ``bar``."""
+    for future in done:
+        verdicts[pending.pop(future)] = future.result()
+        bar.update(1)
 
 
 def election_at(ds: xr.Dataset, sweep: list[str], seed: int | None, aggregate: str,
                 where: tuple[int, str, int]) -> Election:
     """The election of a full-output simulation ``ds`` (dims ``replicate``, ``scenario``, the ``sweep`` dims,
-    ``station``, ``option``) at ``where`` = (flat sweep point in C order, scenario, replicate), as published
-    under ``aggregate`` (:func:`published`)."""
+    ``station``, ``option``) at ``where`` = (flat sweep point in C order, scenario, replicate: a label of ``ds``'s
+    replicate coordinate), as published under ``aggregate`` (:func:`published`)."""
     point, scenario, replicate = where
     shape = tuple(ds.sizes[dim] for dim in sweep)
     at = ds.isel(dict(zip(sweep, np.unravel_index(point, shape)))) if shape else ds
-    return published(at.isel({schema.REPLICATE: replicate}), scenario, point, replicate, seed, aggregate)
+    return published(at.sel({schema.REPLICATE: replicate}), scenario, point, replicate, seed, aggregate)
 
 
-def distinct_elections(ds: xr.Dataset, sweep: list[str], seed: int | None, aggregate: str
-                       ) -> tuple[dict[ElectionKey, tuple[int, str, int]], dict[tuple[int, str, int], ElectionKey],
-                                  int]:
-    """The elections that the tests of a full-output simulation ``ds`` read (:func:`election_at`), each once,
-    by :data:`ElectionKey` (its replicate and :func:`_digest`: the same counts tested with the same replicate's
-    seed give the same verdicts): key -> where it is first published; (flat sweep point, scenario, replicate)
-    -> the key of its election, sweep points in C order, then scenarios, then replicates; and the distinct
-    elections' stations in all. Each election is let go once hashed (a task rebuilds it from ``ds``), so memory
-    holds ``ds`` and one election, whatever the replicates and scenarios."""
-    first: dict[ElectionKey, tuple[int, str, int]] = {}
+def replicate_elections(ds: xr.Dataset, sweep: list[str], seed: int | None, aggregate: str, replicate: int
+                        ) -> tuple[dict[ElectionKey, Election], dict[tuple[int, str, int], ElectionKey]]:
+    """The elections that the tests of replicate ``replicate`` of a full-output simulation ``ds`` read
+    (:func:`election_at`), each once, by :data:`ElectionKey` (the replicate and :func:`_digest`: the same counts
+    tested with the same replicate's seed give the same verdicts): key -> the election where it is first
+    published, sweep points in C order, then scenarios; and (flat sweep point, scenario, replicate) -> the key
+    of its election."""
+    first: dict[ElectionKey, Election] = {}
     where_tested = {}
-    stations = 0
     points = int(np.prod(tuple(ds.sizes[dim] for dim in sweep)))
     for point in range(points):
         for scenario in (str(s) for s in ds[schema.SCENARIO].values):
-            for replicate in range(ds.sizes[schema.REPLICATE]):
-                one = election_at(ds, sweep, seed, aggregate, (point, scenario, replicate))
-                key = (replicate, _digest(one))
-                if key not in first:
-                    first[key] = (point, scenario, replicate)
-                    stations += one.n
-                where_tested[point, scenario, replicate] = key
-    return first, where_tested, stations
+            one = election_at(ds, sweep, seed, aggregate, (point, scenario, replicate))
+            key = (replicate, _digest(one))
+            first.setdefault(key, one)
+            where_tested[point, scenario, replicate] = key
+    return first, where_tested
 
 
-def _tested(job: tuple, key: ElectionKey) -> dict[str, dict[str, bool | None]]:
-    """:func:`election_verdicts` of the election ``key`` of ``job`` (tests, nulls, draws, seed, the simulation,
-    its sweep dims, the aggregate, where each key is first published), rebuilt by :func:`election_at`."""
-    tests, nulls, draws, seed, ds, sweep, aggregate, first = job
-    return election_verdicts(tests, nulls, draws, seed, election_at(ds, sweep, seed, aggregate, first[key]), key[0])
+def _tested(job: tuple, task: tuple[ElectionKey, Election]) -> dict[str, dict[str, bool | None]]:
+    """:func:`election_verdicts` of the election of ``task`` (its key, the election) with ``job``'s tests,
+    nulls, draws and seed."""
+    tests, nulls, draws, seed = job
+    (replicate, _), e = task
+    return election_verdicts(tests, nulls, draws, seed, e, replicate)
 
 
 def _rates(cfg: Config, outcomes: list[Outcome], aggregate: str) -> list[dict]:
