@@ -303,29 +303,26 @@ def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | P
     fmt = output_format(path)
     with staged(path) as staging:
         if fmt == "zarr":
-            _write_zarr(static, blocks, staging, replicates, _announced(path, replicates))
+            _write_zarr(static, blocks, path, staging, replicates)
         else:
             parts = list(blocks)
-            _announced(path, replicates)(sum(part.sizes[REPLICATE] for part in parts), final=True)
+            _check_announced(path, replicates, sum(part.sizes[REPLICATE] for part in parts), final=True)
             dynamic = xr.concat(parts, dim=REPLICATE) if len(parts) > 1 else (parts[0] if parts else xr.Dataset())
             full = xr.merge([static, dynamic], combine_attrs="override")
             full.to_netcdf(staging, engine="h5netcdf", encoding=_encoding(full, fmt))
 
 
-def _announced(path: str | Path, replicates: int | None):
-    """A check of the replicates written so far against the ``replicates`` announced for ``path`` (None: any):
-    ``check(written, final)`` raises ValueError when ``written`` exceeds them, or differs from them at the end."""
-    def check(written: int, final: bool = False) -> None:
-        if replicates is not None and written > replicates:
-            raise ValueError(f"{path}: the blocks hold at least {written} replicates, more than the {replicates} "
-                             f"announced")
-        if replicates is not None and final and written != replicates:
-            raise ValueError(f"{path}: the blocks hold {written} replicates, not the {replicates} announced")
-    return check
+def _check_announced(path: str | Path, replicates: int | None, written: int, final: bool = False) -> None:
+    """ValueError naming ``path`` when the ``written`` replicates exceed the ``replicates`` announced for it (None:
+    any number), or, when ``final``, differ from them."""
+    if replicates is not None and written > replicates:
+        raise ValueError(f"{path}: the blocks hold at least {written} replicates, more than the {replicates} announced")
+    if replicates is not None and final and written != replicates:
+        raise ValueError(f"{path}: the blocks hold {written} replicates, not the {replicates} announced")
 
 
-def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], staging: Path, replicates: int | None,
-                check) -> None:
+def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | Path, staging: Path,
+                replicates: int | None) -> None:
     import zarr
 
     from zarr.core.sync import sync  # zarr's own event loop (in its thread): works inside a running loop too
@@ -342,14 +339,14 @@ def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], staging: Path,
             staging, mode="w", consolidated=False, zarr_format=ZARR_FORMAT, encoding=zarr_encoding(first))
         group = zarr.open_group(str(staging), mode="r+", zarr_format=ZARR_FORMAT)
         arrays, written = {name: group[name].async_array for name in dtypes}, first.sizes[REPLICATE]
-        check(written)
+        _check_announced(path, replicates, written)
         if replicates is not None and replicates > written:
             sync(_resize_zarr(arrays, {name: first.variables[name].dims for name in arrays}, replicates))
         for block in blocks:
-            check(written + block.sizes[REPLICATE])
+            _check_announced(path, replicates, written + block.sizes[REPLICATE])
             sync(_append_zarr(arrays, block, written, grow=replicates is None))
             written += block.sizes[REPLICATE]
-    check(written, final=True)
+    _check_announced(path, replicates, written, final=True)
     zarr.consolidate_metadata(str(staging), zarr_format=ZARR_FORMAT)
 
 

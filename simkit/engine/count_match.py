@@ -52,7 +52,7 @@ def fingerprint(cfg, kernel: str, data: str = "") -> str:
     """What a solution depends on: a SHA-256 (16 hex digits) of ``cfg`` without its solutions and without
     ``run.replicates`` and ``run.keep`` (the pilot's size and output are fixed), of the pilot's ``kernel``, and of
     ``data``, a digest of what the pilots read beyond the config text (an electorate CSV's contents:
-    :func:`simkit.engine.run.electorate_sha256`), so a seed, sweep, observed figure, model, kernel or electorate
+    :attr:`simkit.electorate.build.Electorate.sha256`), so a seed, sweep, observed figure, model, kernel or electorate
     file changed since the solve invalidates it. The numpy kernel and an empty ``data`` (an electorate drawn from
     the config itself) add nothing to the hash: solutions made before either was part of it stay valid."""
     raw = cfg.raw()
