@@ -66,12 +66,14 @@ class Phases:
         self.process = psutil.Process(os.getpid())
         self.overall = 0
 
-    def sample(self) -> None:
+    def sample(self) -> int:
+        """The tree's memory now (bytes), counted in the overall peak and every running phase's."""
         memory = tree_pss(self.process)
         with self.lock:
             self.overall = max(self.overall, memory)
             for name, _ in self.active:
                 self.peak[name] = max(self.peak.get(name, 0), memory)
+        return memory
 
     def _fold_traced(self) -> None:
         """Count the traced peak since the last reset for every running phase (the caller holds the lock)."""
@@ -83,11 +85,11 @@ class Phases:
 
     @contextlib.contextmanager
     def phase(self, name: str):
-        self.sample()
+        memory = self.sample()
         with self.lock:
             self._fold_traced()
             self.calls[name] = self.calls.get(name, 0) + 1
-            self.start.setdefault(name, tree_pss(self.process))
+            self.start.setdefault(name, memory)
             entry = (name, tracemalloc.get_traced_memory()[0] if self.trace else 0)
             self.active.append(entry)
         try:

@@ -220,9 +220,9 @@ def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 
                  if scenario.name in chains else list(scenario.solved_honest) for scenario in matched}
     pilots = {(name, index): {key: 100 * value for key, value in achieved.items()}
               for name, (solved, _) in chains.items() for index, (_, achieved) in enumerate(solved)}
+    solved_for = fingerprint(cfg, kernel, data)
     resolved = cfg.model_copy(update={"scenario": [
-        scenario.model_copy(update={"solved_honest": solutions[scenario.name],
-                                    "solved_for": fingerprint(cfg, kernel, data)})
+        scenario.model_copy(update={"solved_honest": solutions[scenario.name], "solved_for": solved_for})
         if scenario.match_observed
         else scenario for scenario in cfg.scenarios()]})
     record = {"pilot_replicates": PILOT_REPLICATES, "pilot_seed": cfg.run.seed, "pilot_kernel": kernel,

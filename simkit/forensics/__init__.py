@@ -141,7 +141,8 @@ def calibration_state(status: str | None) -> str | None:
 
 def is_calibrated(status: str | None) -> bool:
     """Whether a ``calibration`` status (its text) makes a test a member of the family-wise verdict."""
-    return calibration_state(status) == CALIBRATED
+    read = CalibrationStatus.read(status)
+    return read is not None and read.calibrated
 
 
 def calibration_label(status: str | None) -> str | None:

@@ -70,8 +70,9 @@ def _share_run(ballots, percent, window):
 
 @numba.njit(inline="always")
 def _is_share_of(count, ballots, percent, window):
-    value = 100.0 * count / ballots
-    return np.round(value) == percent and abs(value - percent) <= window + 1e-9
+    """Whether ``count`` of ``ballots`` is within ``window`` of the whole percent ``percent`` (the predicate of
+    :func:`_is_integer_percent`, at that percent)."""
+    return _is_integer_percent(count, ballots, window) and np.round(100.0 * count / ballots) == percent
 
 
 @numba.njit(cache=True, nogil=True)
@@ -133,9 +134,8 @@ def _station_probabilities(registered, turnout, share, window, sds, log_factoria
         degenerate = s <= 0.0 or s >= 1.0  # W is 0 or ballots: 0% and 100% are whole numbers
         total = 0.0
         if degenerate:
-            for b in range(b_low, b_high + 1):
-                if b > 0 or _is_integer_percent(b, n, window):
-                    total += math.exp(log_binomial_pmf(log_factorials, b, n, log_p, log_q))
+            for b in range(b_low, b_high + 1):  # b = 0 is a whole-percent turnout too
+                total += math.exp(log_binomial_pmf(log_factorials, b, n, log_p, log_q))
             probability[station] = total
             continue
         w_first, w_last, j_first, j_last = n, 0, n, 0
@@ -149,9 +149,9 @@ def _station_probabilities(registered, turnout, share, window, sds, log_factoria
                  + _scaled_terms(h, j_first, j_last, log_factorials, math.log1p(-s) + c))
         for b in range(b_low, b_high + 1):
             log_weight = log_binomial_pmf(log_factorials, b, n, log_p, log_q)
-            if _is_integer_percent(b, n, window):
+            if _is_integer_percent(b, n, window):  # b = 0 included
                 total += math.exp(log_weight)
-            elif b > 0:
+            else:
                 inner = 0.0
                 low, high = low_w[b], high_w[b]
                 if b < offsets.shape[0] - 1:  # tabulated
@@ -184,8 +184,9 @@ def station_probabilities(registered: np.ndarray, turnout: np.ndarray, share: np
     ``window`` the half-width in percentage points; ``sds`` how many standard deviations each binomial sum
     spans (the tails beyond 6 carry less than 1e-8)."""
     registered = np.ascontiguousarray(registered, dtype=np.int64)
-    table = kernels.log_factorial_table(int(registered.max(initial=0)))
-    offsets, lattice = _cached_share_lattice(min(int(registered.max(initial=0)), LATTICE_MAX_BALLOTS), float(window))
+    largest = int(registered.max(initial=0))
+    table = kernels.log_factorial_table(largest)
+    offsets, lattice = _cached_share_lattice(min(largest, LATTICE_MAX_BALLOTS), float(window))
     return _station_probabilities(registered, np.ascontiguousarray(turnout, dtype=np.float64),
                                   np.ascontiguousarray(share, dtype=np.float64), float(window), float(sds), table,
                                   offsets, lattice)
