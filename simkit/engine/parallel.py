@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from typing import Any, Callable, Generic, Iterable, Iterator, Literal, TypeVar
 
 #: seconds between a worker's checks that its parent is alive (the fallback where PR_SET_PDEATHSIG is missing)
@@ -189,6 +189,28 @@ class KeyedPool(Generic[State, Key, Result]):
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+    def map_unordered(self, keys: Iterable[Key], in_flight: int | None = None) -> Iterator[tuple[Key, Result]]:
+        """``(key, result)`` of each of ``keys`` as soon as any finishes (so that none waits behind a slow one),
+        with at most ``in_flight`` (default ``2 × workers + 1``) submitted and not yet given back; ``keys`` is read
+        only as room frees up. In this process each is computed, in order, when asked for."""
+        if self._executor is None:
+            yield from ((key, self.task(self.state, key)) for key in keys)
+            return
+        limit = in_flight or 2 * self.workers + 1
+        pending: dict[Future, Key] = {}
+        for key in keys:
+            if len(pending) >= limit:
+                yield from self._finished(pending)
+            pending[self.submit(key)] = key
+        while pending:
+            yield from self._finished(pending)
+
+    @staticmethod
+    def _finished(pending: dict[Future, Key]) -> Iterator[tuple[Key, Result]]:
+        """Wait for any of ``pending`` (future -> key) to finish; give back and remove every finished one."""
+        for future in wait(pending, return_when=FIRST_COMPLETED).done:
+            yield pending.pop(future), future.result()
 
     def close(self, wait: bool = True) -> None:
         """Stop the workers. ``wait``: cancel the keys not yet started and let those under way finish (a normal

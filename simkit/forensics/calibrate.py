@@ -23,9 +23,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import threading
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import xarray as xr
@@ -163,26 +163,20 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
     sweep = list(cfg.sweep)
     where_tested: dict[tuple[int, str, int], ElectionKey] = {}
     verdicts: dict[ElectionKey, dict] = {}
-    pending: dict[Future, ElectionKey] = {}
     with contextlib.ExitStack() as stack:
-        pool = bar = None
         simulated = stack.enter_context(progress_bar(count, enabled=progress))
-        for part in parts:
-            for replicate in (int(r) for r in part[schema.REPLICATE].values):
-                simulated.update(1)
-                first, tested_as = replicate_elections(part, sweep, seed, aggregate, replicate)
-                where_tested.update(tested_as)
-                if pool is None:  # sized on the first replicate's elections: the others have the same shapes
-                    elections = count * len(first)
-                    work = count * sum(e.n for e in first.values()) * len(nulls) * max(draws, 1)
-                    where, n_workers = choose(workers, work if elections > 1 else 0, PARALLEL_MIN_STATION_DRAWS)
-                    pool = stack.enter_context(KeyedPool(_tested, (tests, nulls, draws, seed), where, n_workers))
-                    bar = stack.enter_context(progress_bar(elections, enabled=progress, unit="election"))
-                for key, e in first.items():
-                    if len(pending) >= 2 * pool.workers + 1:  # bounded memory: wait for any election to finish
-                        _collect(wait(pending, return_when=FIRST_COMPLETED).done, pending, verdicts, bar)
-                    pending[pool.submit((key, e))] = key
-        _collect(wait(pending).done, pending, verdicts, bar)
+        replicates = _replicate_elections(parts, sweep, seed, aggregate, where_tested, simulated)
+        first = next(replicates, {})  # sizes the pool: the other replicates' elections have the same shapes
+        elections = count * len(first)
+        work = count * sum(e.n for e in first.values()) * len(nulls) * max(draws, 1)
+        where, n_workers = choose(workers, work if elections > 1 else 0, PARALLEL_MIN_STATION_DRAWS)
+        pool = stack.enter_context(KeyedPool(_tested, (tests, nulls, draws, seed), where, n_workers))
+        bar = stack.enter_context(progress_bar(elections, enabled=progress, unit="election"))
+        # the next replicate is simulated here while the workers test the last one's elections (bounded memory)
+        items = (item for one in itertools.chain([first], replicates) for item in one.items())
+        for (key, _), result in pool.map_unordered(items):
+            verdicts[key] = result
+            bar.update(1)
     # the table's order: sweep point, then scenario, then replicate, then null (rejection_counts keeps the order
     # first seen)
     outcomes = [((point, scenario, null), dict(verdicts[where_tested[point, scenario, replicate]][null]))
@@ -200,19 +194,23 @@ def _simulated_replicates(run) -> Iterator[xr.Dataset]:
         yield xr.merge([static, block], combine_attrs="override")
 
 
+def _replicate_elections(parts: Iterable[xr.Dataset], sweep: list[str], seed: int | None, aggregate: str,
+                         where_tested: dict, simulated) -> Iterator[dict[ElectionKey, Election]]:
+    """Each replicate's distinct elections (:func:`replicate_elections`) of the full-output Datasets ``parts``, in
+    turn, noting where each is tested in ``where_tested`` and each replicate drawn on the bar ``simulated``."""
+    for part in parts:
+        for replicate in (int(r) for r in part[schema.REPLICATE].values):
+            simulated.update(1)
+            first, tested_as = replicate_elections(part, sweep, seed, aggregate, replicate)
+            where_tested.update(tested_as)
+            yield first
+
+
 def _table_order(where_tested: dict[tuple[int, str, int], ElectionKey]):
     """A sort key of (flat sweep point, scenario, replicate) in the table's order, scenarios in the order first
     seen in ``where_tested`` (the simulation's)."""
     names = list(dict.fromkeys(scenario for _, scenario, _ in where_tested))
     return lambda where: (where[0], names.index(where[1]), where[2])
-
-
-def _collect(done, pending: dict, verdicts: dict, bar) -> None:
-    """Move the finished futures ``done`` of ``pending`` (future -> election key) into ``verdicts`` (key ->
-    verdicts), counting each on ``bar``."""
-    for future in done:
-        verdicts[pending.pop(future)] = future.result()
-        bar.update(1)
 
 
 def election_at(ds: xr.Dataset, sweep: list[str], seed: int | None, aggregate: str,
