@@ -2,10 +2,13 @@
 
 CI starts the clusters itself (``LocalCluster`` with 2 worker processes); each test is bounded in time.
 """
+import functools
+import inspect
 import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -322,6 +325,24 @@ def test_the_result_records_its_electorate_and_workers_refuse_another(tmp_path, 
     assert int(edited.run().electorate.registered[-1]) == 651  # read again, not the run cached for the old file
 
 
+def refuse_zarr_calls_from(module: str, monkeypatch) -> None:
+    """Every function of zarr's namespace raises AssertionError when code of ``module`` calls it (xarray's own
+    calls go through): the module imports zarr where it uses it, so the test watches zarr itself."""
+    import zarr
+
+    def refused(name, function):
+        @functools.wraps(function)
+        def guarded(*args, **kwargs):
+            if sys._getframe(1).f_globals.get("__name__") == module:
+                raise AssertionError(f"{module} called zarr.{name}")
+            return function(*args, **kwargs)
+        return guarded
+
+    for name, function in vars(zarr).items():
+        if inspect.isfunction(function):
+            monkeypatch.setattr(zarr, name, refused(name, function))
+
+
 def test_a_block_task_writes_with_the_types_it_is_given_without_reading_the_store(tmp_path, monkeypatch):
     """The client reads the store's types once and hands them to every task: a task opens no zarr metadata of
     its own (xarray's region write aside), and narrows its block to those types, checked."""
@@ -332,13 +353,20 @@ def test_a_block_task_writes_with_the_types_it_is_given_without_reading_the_stor
     dtypes = work.stored_dtypes()
     assert dtypes["votes"] == np.int16 and dtypes["total_votes"] == np.int64 and "replicate" not in dtypes
 
-    class NoStoreReads:
-        def __getattr__(self, name):
-            raise AssertionError(f"a block task called zarr.{name}")
-
-    monkeypatch.setattr(distributed, "zarr", NoStoreReads())
+    refuse_zarr_calls_from(distributed.__name__, monkeypatch)
     spec = distributed.RunSpec.of(run)
     assert distributed.write_block(spec, 1, 2, 4, str(work.store), str(work.markers), dtypes) == 2
     with pytest.raises(ValueError, match="votes: counts from"):  # a type too narrow for the counts: refused
         distributed.write_block(spec, 1, 0, 2, str(work.store), str(work.markers),
                                 {**dtypes, "votes": np.dtype(np.int8)})
+
+
+def test_the_command_line_starts_without_importing_zarr():
+    """zarr costs every command about 0.15 s to import: only the commands that write or read a store import it."""
+    import subprocess
+
+    root = str(Path(simkit.__file__).resolve().parent.parent)
+    found = subprocess.run([sys.executable, "-c", "import sys, simkit.cli.main; print(sorted(m for m in sys.modules "
+                            "if m.split('.')[0] == 'zarr'))"], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONPATH": root}, timeout=120).stdout.strip()
+    assert found == "[]"

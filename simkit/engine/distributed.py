@@ -46,7 +46,6 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import xarray as xr
-import zarr
 
 from simkit.engine import run as engine
 from simkit import _version, io, progress, schema
@@ -306,6 +305,8 @@ class _WorkDir:
     def stored_dtypes(self) -> dict[str, np.dtype]:
         """The stored type of each replicate variable of the store, read once on the client (the tasks narrow
         their blocks to it, checked)."""
+        import zarr  # here, not at the top: every command imports this module, few write a store (0.15 s)
+
         group = zarr.open_group(str(self.store), mode="r", zarr_format=io.ZARR_FORMAT)
         return {name: array.dtype for name, array in group.arrays()
                 if name != schema.REPLICATE and schema.REPLICATE in array.attrs.get("_ARRAY_DIMENSIONS", ())}
@@ -315,6 +316,8 @@ class _WorkDir:
 
     def commit(self) -> None:
         """Consolidate the store's metadata and move it to the target (atomically, by :func:`io.staged`)."""
+        import zarr
+
         zarr.consolidate_metadata(str(self.store), zarr_format=io.ZARR_FORMAT)
         with io.staged(self.target) as staging:
             os.replace(self.store, staging)
