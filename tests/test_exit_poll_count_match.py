@@ -147,13 +147,13 @@ def test_scenarios_solved_on_two_workers_equal_the_serial_solution(monkeypatch, 
     monkeypatch.setattr(count_match, "PARALLEL_MIN_PILOT_DRAWS", 0)
     where = []
     monkeypatch.setattr(count_match, "choose", lambda *a: where.append(engine.choose(*a)) or where[-1])
-    parallel = count_match.resolve(cfg, engine.simulate, "numba", stations=60, releases_gil=releases_gil)
+    parallel = count_match.resolve(cfg, engine.simulate, "numba", stations=60, releases_gil=lambda: releases_gil)
     assert where[0][0] == where_solved
     assert parallel[1] == serial[1] and parallel[0].to_toml() == serial[0].to_toml()
     unreachable = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 1.0]},
                                          "manipulation": [{**cfg.raw()["manipulation"][0], "compliance": 1.0}]})
     with pytest.raises(InputError, match=r"scenario\.coercion\.match_observed: the official turnout"):
-        count_match.resolve(unreachable, engine.simulate, "numba", stations=60, releases_gil=releases_gil)
+        count_match.resolve(unreachable, engine.simulate, "numba", stations=60, releases_gil=lambda: releases_gil)
 
 
 def test_count_matching_keeps_to_the_callers_workers(monkeypatch):
@@ -185,6 +185,24 @@ def test_a_run_solves_in_threads_where_the_fused_kernel_draws_the_pilots(monkeyp
     monkeypatch.setattr(count_match, "choose", lambda *a: where.append(engine.choose(*a)) or where[-1])
     engine.prepare(cfg, replicates=1, kernel=kernel, workers=2)
     assert where[0] == (where_solved, 2)
+
+
+def test_a_run_asks_whether_the_pilots_release_the_gil_only_for_two_chains_or_more(monkeypatch):
+    """Whether the kernel fuses every sweep point's models (which builds each point's config) decides only where
+    two chains or more are solved: a run with one scenario to solve, or with every solution already in its config,
+    never asks."""
+    from simkit.engine import run as engine
+
+    asked, ask = [], engine._pilots_release_gil
+    monkeypatch.setattr(engine, "_pilots_release_gil", lambda *a: asked.append(a) or ask(*a))
+    cfg = matched_config(0.1)
+    cfg = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 0.2]}})
+    solved = engine.prepare(cfg, replicates=1).config
+    assert len(asked) == 1
+    engine.prepare(solved, replicates=1)
+    one_to_solve = {**cfg.raw(), "scenario": [{"name": "honest"}, cfg.raw()["scenario"][1]]}
+    engine.prepare(Config.model_validate(one_to_solve), replicates=1)
+    assert len(asked) == 1
 
 
 def test_a_scenario_that_the_sweep_does_not_touch_is_solved_once(monkeypatch):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Callable
 
 import numpy as np
 import xarray as xr
@@ -178,7 +179,7 @@ def solve(cfg, scenario_name: str, seed: int, simulate, kernel: str, source: str
 
 
 def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 0, workers: int | None = None,
-            releases_gil: bool = False, data: str = ""):
+            releases_gil: Callable[[], bool] = lambda: False, data: str = ""):
     """``cfg`` with every count-matched scenario's honest parameters solved (pilots drawn by ``simulate`` with
     ``kernel``, as in :func:`solve`) (``solved_honest``: one table
     of dotted assignments per sweep point, C order), and the record of the solution as JSON text
@@ -195,7 +196,8 @@ def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 
     the scenarios' chains are independent, and run on every core (:mod:`simkit.engine.parallel`) when their
     pilots draw at least :data:`PARALLEL_MIN_PILOT_DRAWS` station-draws on ``stations`` stations, on at most
     ``workers`` (default: every core; :func:`simkit.engine.parallel.choose`): the solution is the same. They run
-    in threads when ``simulate`` ``releases_gil`` (the fused numba kernel draws every pilot's honest elections),
+    in threads when ``releases_gil()`` (asked only when two chains or more are to be solved: True when the fused
+    numba kernel draws every pilot's honest elections),
     else in worker processes: a forked worker copies much of this process as it runs (on the flagship's
     scenarios, 10 replicates of ``simkit run``, the peak memory of the process tree was 428 MB with two worker
     processes, 230 MB with two threads and 237 MB in this process alone). A scenario that cannot be matched
@@ -209,7 +211,7 @@ def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 
     unsolved = [scenario.name for scenario in sorted(_unsolved(cfg, kernel, data), key=lambda s: -len(s.manipulations))]
     points = cfg.sweep_points()
     work = stations * PILOT_REPLICATES * len(points) * len(unsolved) if len(unsolved) > 1 else 0
-    where, workers = choose(workers, work, PARALLEL_MIN_PILOT_DRAWS, releases_gil)
+    where, workers = choose(workers, work, PARALLEL_MIN_PILOT_DRAWS, len(unsolved) > 1 and releases_gil())
     job = ([cfg.at(point) for point in points], cfg.run.seed, simulate, kernel, source)
     with KeyedPool(_solve_chain, job, where, workers) as pool:
         chains = dict(zip(unsolved, pool.map(unsolved)))

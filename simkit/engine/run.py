@@ -9,6 +9,7 @@ draws (common random numbers).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -239,16 +240,20 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
         cfg = parse_config(tomli_w.dumps(raw), source="run options")  # validates the overridden values
     if electorate is None:  # the solution does not change the electorate
         electorate = build_electorate(cfg.electorate)
-    # the pilots' honest draws release the GIL where the fused kernel draws them (the solution moves means and
-    # shares only, never the models): their chains then run in threads, without copies of this process
-    releases_gil = any(scenario.match_observed for scenario in cfg.scenarios()) and all(
-        fused_models(cfg.at(point), kernel) for point in cfg.sweep_points())
     # an electorate read from a file is not in the config text: its digest marks the solution too
     data = electorate.sha256 if isinstance(cfg.electorate, CsvElectorate) else ""
     cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations, workers,
-                                             releases_gil, data)
+                                             functools.partial(_pilots_release_gil, cfg, kernel), data)
     plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel, count_matched)
+
+
+def _pilots_release_gil(cfg: Config, kernel: str) -> bool:
+    """True when ``kernel`` fuses the models of every sweep point of ``cfg``: count matching's pilots then draw
+    their honest elections with the GIL released (the solution moves means and shares only, never the models),
+    and its chains run in threads, without copies of this process. It builds every sweep point's config: count
+    matching asks only when two chains or more are to be solved."""
+    return all(fused_models(cfg.at(point), kernel) for point in cfg.sweep_points())
 
 
 def region_totals(region_index: np.ndarray, counts: np.ndarray, n_regions: int) -> np.ndarray:
