@@ -239,8 +239,9 @@ def zarr_encoding(block: xr.Dataset) -> dict:
     """The zarr encoding of a block's replicate arrays: one chunk per block and world (the dims before
     ``replicate``, the sweep and scenario, in chunks of 1; the block's replicates and every station whole; fewer
     replicates when they would take more than :data:`MAX_CHUNK_BYTES`, as a whole simulation written at once
-    may), compressed by :data:`COMPRESSOR`. The dask runs' template (:mod:`simkit.engine.distributed`), which holds
-    every replicate, gives its chunks along ``replicate`` instead."""
+    may), compressed by :data:`COMPRESSOR`. A block of dask arrays (the dask runs' template,
+    :mod:`simkit.engine.distributed`, which holds every replicate) gives its chunks along ``replicate`` and after
+    it instead."""
     import numcodecs
 
     encoding = {}

@@ -222,11 +222,11 @@ def connect(client: Client | None = None, scheduler: str | None = None,
 
 def template_dataset(run: engine.Run, static: xr.Dataset, block_size: int) -> xr.Dataset:
     """The full result as a lazy template: ``static`` (numpy) plus every replicate variable as dask zeros
-    of its full size (replicate dim of length ``run.replicates``, chunked by ``block_size``; every dim before
-    ``replicate``, the sweep dims and the scenario, in chunks of 1, as a local run chunks them
-    (:func:`simkit.io.zarr_encoding`); every other dim in one chunk). Shapes and dtypes come from one computed
-    replicate of the first sweep point, so the template follows the engine's variables whatever they are; the
-    station-level counts are stored as a local run stores them (:func:`simkit.io.stored_dtypes`)."""
+    of its full size (replicate dim of length ``run.replicates``, chunked by ``block_size``; every other dim in one
+    chunk: :func:`simkit.io.zarr_encoding` stores it as a local run, a chunk per block and world). Shapes and dtypes
+    come from one computed replicate of the first sweep point, so the template follows the engine's variables
+    whatever they are; the station-level counts are stored as a local run stores them
+    (:func:`simkit.io.stored_dtypes`)."""
     import dask.array as da
 
     sample = _replicate_variables(engine.annotate(engine.block_dataset(run, range(0, 1), 0), run.config))
@@ -236,23 +236,12 @@ def template_dataset(run: engine.Run, static: xr.Dataset, block_size: int) -> xr
     for name, var in sample.variables.items():
         shape = tuple(run.replicates if dim == schema.REPLICATE else sweep_sizes.get(dim, size)
                       for dim, size in var.sizes.items())
-        leading = var.dims.index(schema.REPLICATE)
-        chunks = tuple(block_size if dim == schema.REPLICATE else 1 if axis < leading else size
-                       for axis, (dim, size) in enumerate(var.sizes.items()))
+        chunks = tuple(block_size if dim == schema.REPLICATE else size for dim, size in zip(var.dims, shape))
         lazy[name] = xr.Variable(var.dims, da.zeros(shape, dtype=dtypes.get(name, var.dtype), chunks=chunks),
                                  attrs=var.attrs)
     other_coords = {name: coord for name, coord in sample.coords.items() if schema.REPLICATE not in coord.dims}
     dynamic = xr.Dataset(lazy, coords={**other_coords, schema.REPLICATE: np.arange(run.replicates)})
     return xr.merge([static, dynamic], combine_attrs="override")
-
-
-def _chunk_encoding(template: xr.Dataset) -> dict:
-    """The template's chunks and, for its replicate arrays, the compressor of a local run (:func:`io.zarr_encoding`)."""
-    encoding = {name: {"chunks": tuple(chunks[0] for chunks in var.chunks)}
-                for name, var in template.variables.items() if var.chunks is not None}
-    for name, replicate_encoding in io.zarr_encoding(template).items():
-        encoding.setdefault(name, {}).update(compressors=replicate_encoding["compressors"])
-    return encoding
 
 
 class _WorkDir:
@@ -299,7 +288,7 @@ class _WorkDir:
             shutil.rmtree(self.path)
         self.markers.mkdir(parents=True)
         template.to_zarr(self.store, mode="w", compute=False, consolidated=False, zarr_format=io.ZARR_FORMAT,
-                         encoding=_chunk_encoding(template))
+                         encoding=io.zarr_encoding(template))
         (self.path / _MANIFEST).write_text(json.dumps(manifest))  # last: a manifest means a usable store
 
     def stored_dtypes(self) -> dict[str, np.dtype]:
