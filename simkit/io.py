@@ -257,31 +257,32 @@ def zarr_encoding(block: xr.Dataset) -> dict:
     return encoding
 
 
-async def _resize_zarr(arrays: dict, dims: dict[str, tuple[str, ...]], length: int) -> None:
-    """Give every zarr array of ``arrays`` (name: ``zarr.AsyncArray``, dims ``dims[name]``) ``length`` replicates, all
-    at once (one trip to the event loop: each of zarr's synchronous calls costs about a CPU millisecond, and each
-    resize rewrites the array's metadata)."""
+async def _resize_zarr(arrays: dict, axes: dict[str, int], length: int) -> None:
+    """Give every zarr array of ``arrays`` (name: ``zarr.AsyncArray``, replicate axis ``axes[name]``) ``length``
+    replicates, all at once (one trip to the event loop: each of zarr's synchronous calls costs about a CPU
+    millisecond, and each resize rewrites the array's metadata)."""
 
     async def resize(name: str, array) -> None:
-        axis = dims[name].index(REPLICATE)
+        axis = axes[name]
         await array.resize(array.shape[:axis] + (length,) + array.shape[axis + 1:])
 
     await asyncio.gather(*(resize(name, array) for name, array in arrays.items()))
 
 
-async def _append_zarr(arrays: dict, block: xr.Dataset, start: int, grow: bool) -> None:
-    """Write ``block``'s replicate arrays into the zarr ``arrays`` (name: ``zarr.AsyncArray``) from replicate
-    ``start`` on, all at once (one trip to the event loop a block), each array first grown to hold them when
-    ``grow`` (else they were sized for the whole run), written whole chunks at a time when the block is as long
-    as the first."""
+async def _append_zarr(arrays: dict, axes: dict[str, int], block: xr.Dataset, start: int) -> None:
+    """Write ``block``'s replicate arrays into the zarr ``arrays`` (name: ``zarr.AsyncArray``, replicate axis
+    ``axes[name]``) from replicate ``start`` on, all at once (one trip to the event loop a block), first growing the
+    arrays too short to hold them (a run that did not announce its replicates), written whole chunks at a time
+    when the block is as long as the first."""
     stop = start + block.sizes[REPLICATE]
-    if grow:
-        await _resize_zarr(arrays, {name: block.variables[name].dims for name in arrays}, stop)
+    short = {name: array for name, array in arrays.items() if array.shape[axes[name]] < stop}
+    if short:
+        await _resize_zarr(short, axes, stop)
 
     async def append(name: str, array) -> None:
-        var = block.variables[name]
-        axis = var.dims.index(REPLICATE)
-        await array.setitem((slice(None),) * axis + (slice(start, stop),), narrowed(name, var.values, array.dtype))
+        axis = axes[name]
+        await array.setitem((slice(None),) * axis + (slice(start, stop),),
+                            narrowed(name, block.variables[name].values, array.dtype))
 
     await asyncio.gather(*(append(name, array) for name, array in arrays.items()))
 
@@ -340,12 +341,13 @@ def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | Pa
             staging, mode="w", consolidated=False, zarr_format=ZARR_FORMAT, encoding=zarr_encoding(first))
         group = zarr.open_group(str(staging), mode="r+", zarr_format=ZARR_FORMAT)
         arrays, written = {name: group[name].async_array for name in dtypes}, first.sizes[REPLICATE]
+        axes = {name: first.variables[name].dims.index(REPLICATE) for name in arrays}
         _check_announced(path, replicates, written)
         if replicates is not None and replicates > written:
-            sync(_resize_zarr(arrays, {name: first.variables[name].dims for name in arrays}, replicates))
+            sync(_resize_zarr(arrays, axes, replicates))
         for block in blocks:
             _check_announced(path, replicates, written + block.sizes[REPLICATE])
-            sync(_append_zarr(arrays, block, written, grow=replicates is None))
+            sync(_append_zarr(arrays, axes, block, written))
             written += block.sizes[REPLICATE]
     _check_announced(path, replicates, written, final=True)
     zarr.consolidate_metadata(str(staging), zarr_format=ZARR_FORMAT)

@@ -118,9 +118,9 @@ def test_announced_replicates_size_the_arrays_once(tmp_path, monkeypatch):
     resizes = []
     resize = io._resize_zarr
 
-    async def counted(arrays, dims, length):
+    async def counted(arrays, axes, length):
         resizes.append(length)
-        await resize(arrays, dims, length)
+        await resize(arrays, axes, length)
 
     monkeypatch.setattr(io, "_resize_zarr", counted)
     write(run, tmp_path / "a.zarr", 2, 1)
