@@ -225,5 +225,8 @@ class StreamedRun:
         from simkit import io
         from simkit.engine import run as engine
 
+        from .compare import announced  # the replicates announced as simkit run does, where write_blocks takes them
+
         static = engine.annotate(engine.static_dataset(self.run), self.run.config)
-        io.write_blocks(static, engine.iter_blocks(self.run, workers=1), Path(self.folder.name) / "run.zarr")
+        io.write_blocks(static, engine.iter_blocks(self.run, workers=1), Path(self.folder.name) / "run.zarr",
+                        **announced(io, self.run.replicates))

@@ -1,4 +1,5 @@
 """The benchmarks run (tiny sizes, no timing assertions): compare.py's JSON and every asv benchmark once."""
+import functools
 import importlib
 import json
 import subprocess
@@ -82,6 +83,30 @@ def test_asv_benchmark_runs_once_at_tiny_size(cls, method, args):
     except NotImplementedError as skip:
         pytest.skip(str(skip))
     getattr(instance, method)(*args)
+
+
+def test_the_streamed_run_announces_its_replicates_as_simkit_run_does(monkeypatch):
+    """asv's StreamedRun times the write path of ``simkit run -o X.zarr``: arrays sized once for the announced
+    replicates, not grown block by block."""
+    from simkit import io
+
+    module = _import("benchmarks.benchmarks")
+    module.use_smoke_sizes()
+    calls = []
+
+    @functools.wraps(io.write_blocks)
+    def recorded(*args, write=io.write_blocks, **kwargs):
+        calls.append(kwargs)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(io, "write_blocks", recorded)
+    streamed = module.StreamedRun()
+    streamed.setup(64)
+    try:
+        streamed.peakmem_stream_to_zarr(64)
+    finally:
+        streamed.teardown(64)
+    assert calls == [{"replicates": streamed.run.replicates}]
 
 
 @pytest.mark.parametrize("strengths, problem", [("2,x", "not a comma-separated list of numbers"),
