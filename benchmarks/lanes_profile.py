@@ -25,15 +25,14 @@ first region) against the exact laws, so that the timings are of correct sampler
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import time
 
 import numba
 import numpy as np
 from scipy import stats
 
+from cpu_timing import best_cpu_seconds, profile_parser
 from kernel_profile import workload_model
 from simkit.model.samplers import (_ZIGGURAT_X, _next64, _gamma_at_least_one, gamma_constants, gamma_sample, inline_jit,
                                    normal_from_bits, normal_sample)
@@ -185,11 +184,8 @@ def scalar_gammas(constants, region_index, words, replicates, out):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replicates", type=int, default=10)
+    parser = profile_parser(__doc__.splitlines()[0], replicates=10, repeats=5)
     parser.add_argument("--lanes", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     _, _, _, concentration, composition, region_index = workload_model()
@@ -200,26 +196,17 @@ def main(argv: list[str] | None = None) -> int:
     words = np.random.SeedSequence(1).generate_state(4 * args.lanes, np.uint64).reshape(4, args.lanes)
     n_normals = args.replicates * n_stations * 8
 
-    def best(calls: dict, scale: float) -> dict:
-        """CPU ns × ``scale`` of each call, the best of ``--repeats``, the calls alternating (so that load on
-        the machine inflates both alike)."""
-        times = {name: [] for name in calls}
-        for name, (function, arguments) in calls.items():
-            function(*arguments)  # compile
-        for _ in range(args.repeats):
-            for name, (function, arguments) in calls.items():
-                started = time.process_time()
-                function(*arguments)
-                times[name].append(time.process_time() - started)
-        return {name: min(values) * 1e9 * scale for name, values in times.items()}
+    def best_ns(calls: dict, per: int) -> dict:
+        """CPU ns per ``per`` (draws or station-replicates) of each call, the best of ``--repeats``, taking turns."""
+        return {name: seconds * 1e9 / per for name, seconds in best_cpu_seconds(calls, args.repeats).items()}
 
     normals = np.empty(n_normals)
-    normal_ns = best({"scalar": (scalar_normals, (words, n_normals, normals)),
-                      "lanes": (lane_normals, (words, n_normals // args.lanes, normals))}, 1.0 / n_normals)
+    normal_ns = best_ns({"scalar": lambda: scalar_normals(words, n_normals, normals),
+                         "lanes": lambda: lane_normals(words, n_normals // args.lanes, normals)}, n_normals)
     gammas = np.empty((n_stations, shapes.shape[1]))
     gamma_arguments = (constants, region_index, words, args.replicates, gammas)
-    gamma_ns = best({"scalar": (scalar_gammas, gamma_arguments), "lanes": (lane_gammas, gamma_arguments)},
-                    1.0 / (args.replicates * n_stations))
+    gamma_ns = best_ns({"scalar": lambda: scalar_gammas(*gamma_arguments),
+                        "lanes": lambda: lane_gammas(*gamma_arguments)}, args.replicates * n_stations)
     normal_ks = float(stats.kstest(normals, stats.norm.cdf).pvalue)  # the lanes' normals (the last call)
     first_region = region_index == region_index[0]
     ks = [float(stats.kstest(gammas[first_region, option], stats.gamma(shapes[region_index[0], option]).cdf).pvalue)
