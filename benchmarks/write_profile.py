@@ -4,9 +4,10 @@ Draws the benchmark workload's blocks (``benchmarks/workload.toml``, ``keep = "f
 size) in memory first, in this process, then times :func:`simkit.io.write_blocks` alone on them (CPU seconds of
 every thread of this process: zarr compresses in its own threads), and prints CPU ms per replicate of both, the
 stored dtype, chunks and compressor of ``votes``, the store's size on disk, and parts of the write timed alone
-(:func:`_parts`). zarr is imported before the clock starts. Which simkit is measured is whichever ``import simkit``
-finds: run it with ``PYTHONPATH=OTHER_CHECKOUT`` to time another tree's write path on the same workload (one after
-the other in one shell, for a ratio).
+(:func:`_parts`: the fixed costs of a store, narrowing, the codec; :func:`_rewrites`: a later block's ``votes`` and
+its small arrays written again alone). zarr is imported before the clock starts. Which simkit is measured is
+whichever ``import simkit`` finds: run it with ``PYTHONPATH=OTHER_CHECKOUT`` to time another tree's write path on the
+same workload (one after the other in one shell, for a ratio).
 
 Usage::
 
@@ -60,6 +61,33 @@ def _parts(io, static, blocks: list, path: Path) -> dict:
             "votes_codec_cpu_ms_per_replicate": 1e3 * (_cpu() - started) / replicates}
 
 
+def _rewrites(io, static, blocks: list, store: Path) -> dict:
+    """CPU ms per later block (``time.process_time``: every thread) of writing again, through zarr's own API, its
+    ``votes`` and, apart, its arrays without a station dim into the finished ``store``: one zarr call per array and
+    block, the values narrowed beforehand, untimed (``nan`` with one block)."""
+    import zarr
+
+    group = zarr.open_group(str(store), mode="r+")
+    dtypes = io.stored_dtypes(static, blocks[0])
+    parts = {"votes": ["votes"],
+             "arrays without a station dim": [name for name in dtypes if "station" not in blocks[0][name].dims
+                                              and name != "replicate"]}
+    seconds = dict.fromkeys(parts, 0.0)
+    start = blocks[0].sizes["replicate"]
+    for block in blocks[1:]:
+        stop = start + block.sizes["replicate"]
+        for part, names in parts.items():
+            values = {name: io.narrowed(name, block[name].values, dtypes[name]) for name in names}
+            started = time.process_time()
+            for name in names:
+                axis = block[name].dims.index("replicate")
+                group[name][(slice(None),) * axis + (slice(start, stop),)] = values[name]
+            seconds[part] += time.process_time() - started
+        start = stop
+    return {part: 1e3 * total / (len(blocks) - 1) if len(blocks) > 1 else float("nan")
+            for part, total in seconds.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicates", type=int, default=320)
@@ -89,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                   "write_wall_ms_per_replicate": 1e3 * wall / args.replicates,
                   **_parts(io, static, blocks, Path(folder) / "first.zarr"),
                   "votes_dtype": str(votes.dtype), "votes_chunks": list(votes.chunks),
-                  "votes_compressor": str(votes.compressors), "store_mb": _size_mb(path)}
+                  "votes_compressor": str(votes.compressors), "store_mb": _size_mb(path),
+                  "later_block_cpu_ms": _rewrites(io, static, blocks, path)}
     if args.json:
         print(json.dumps(report, indent=1))
     else:
@@ -99,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
               f"in chunks {tuple(report['votes_chunks'])}, {report['votes_compressor']}; {report['store_mb']:.1f} MB")
         print(f"parts: the store with its first block of {report['first_block_replicates']} replicates "
               f"{report['first_block_cpu_ms']:.0f} CPU ms; narrowing {report['narrow_cpu_ms_per_replicate']:.3f} "
-              f"and the votes' codec alone {report['votes_codec_cpu_ms_per_replicate']:.3f} CPU ms/replicate")
+              f"and the votes' codec alone {report['votes_codec_cpu_ms_per_replicate']:.3f} CPU ms/replicate; "
+              "a later block, written alone: " + ", ".join(f"{names} {cost:.1f}" for names, cost
+                                                          in report["later_block_cpu_ms"].items()) + " CPU ms")
     return 0
 
 
