@@ -219,6 +219,56 @@ def fused_interleaved(registered, location, dispersion, concentration, compositi
 
 
 @numba.njit(error_model="numpy")
+def fused_lanes(registered, location, dispersion, concentration, composition, region_index, states, lane_words,
+                replicates):
+    """The honest draw ``lane`` stations at a time: each station's turnout, ballots and gammas one by one as the
+    kernel draws them (``states`` three generators), then the lanes' chains at once by
+    :func:`lane_binomials.lane_binomials` from the lanes' generators ``lane_words`` (4, lane) uint64 (copied);
+    returns ``votes`` (station, option)."""
+    n_stations = registered.shape[0]
+    n_regions, n_options = composition.shape
+    n_lanes = lane_words.shape[1]
+    constants = gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
+    turnout_state, preferences_state, counts_state = states
+    lane_states = lane_words.copy()
+    n, p, out, left = np.empty(n_lanes), np.empty(n_lanes), np.empty(n_lanes), np.empty(n_lanes)
+    scratch = np.empty((lane_binomials.SCRATCH_ROWS, n_lanes))
+    flags = np.empty((4, n_lanes), np.bool_)
+    weights = np.zeros((n_lanes, n_options))
+    votes = np.empty((n_stations, n_options), np.int64)
+    for _ in range(replicates):
+        for start in range(0, n_stations, n_lanes):
+            for lane in range(min(n_lanes, n_stations - start)):
+                station = start + lane
+                cast, turnout_state, counts_state = _turnout_and_ballots(
+                    turnout_state, counts_state, registered[station], location[station], dispersion)
+                n[lane] = cast
+                region = region_index[station]
+                total = 0.0
+                for option in range(n_options):
+                    weights[lane, option], preferences_state = gamma_sample(
+                        preferences_state, constants[region, option, 0], constants[region, option, 1],
+                        constants[region, option, 2])
+                    total += weights[lane, option]
+                left[lane] = total
+            for lane in range(n_stations - start, n_lanes):  # beyond the last station: nothing to draw
+                n[lane] = 0.0
+                left[lane] = 1.0
+            for option in range(n_options - 1):
+                for lane in range(n_lanes):
+                    p[lane] = weights[lane, option] / left[lane] if left[lane] > 0.0 else 1.0
+                lane_binomials.lane_binomials(lane_states, n, p, out, scratch, flags, n_lanes)
+                for lane in range(n_lanes):
+                    n[lane] -= out[lane]
+                    left[lane] -= weights[lane, option]
+                for lane in range(min(n_lanes, n_stations - start)):
+                    votes[start + lane, option] = np.int64(out[lane])
+            for lane in range(min(n_lanes, n_stations - start)):
+                votes[start + lane, n_options - 1] = np.int64(n[lane])
+    return votes
+
+
+@numba.njit(error_model="numpy")
 def _lane_logs(values, factorial):
     """:func:`lane_binomials.lane_log` (or, ``factorial``, :func:`lane_binomials.lane_log_factorial`) of each of
     ``values`` (n,) float64."""
@@ -284,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         ("fused", "kernel"): lambda r: fused(*model, three, r, True, log_factorials),
         ("fused", "argument table"): lambda r: fused(*model, three, r, False, log_factorials),
         ("fused", "interleaved 2"): lambda r: fused_interleaved(*model, six, r),
+        **{("fused", f"lanes {lanes}"): (lambda r, lanes=lanes: fused_lanes(*model, three, lane_words[lanes], r))
+           for lanes in LANES},
     }
     if (chain_kernel(cast, weights, one[0], log_factorials, 1, True)
             != chain_kernel(cast, weights, one[0], log_factorials, 1, False)):

@@ -71,9 +71,11 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 @inline_jit
-def lane_log_factorial(k):
-    """log(k!) for integer-valued float k >= 0, branch-free: Stirling's series for lgamma(x), x = k + 1 (shifted
-    by 10 below 10, the product of the shift divided out), terms to 1/x^9 (truncation below 2e-14 at x >= 10)."""
+def _stirling(k):
+    """log(k!) for integer-valued float k >= 0 as ``(value, divisor)``: log(k!) = value − log(divisor), branch-free;
+    Stirling's series for lgamma(x), x = k + 1, terms to 1/x⁹ (truncation below 2e-14 at x >= 10), x shifted by
+    10 below 10 with the shift's product x (x + 1) … (x + 9) as ``divisor`` (else 1), so that callers can take
+    the logarithm of several divisors at once."""
     x = k + 1.0
     small = x < 10.0
     shifted = x + 10.0 if small else x
@@ -81,8 +83,14 @@ def lane_log_factorial(k):
     r = 1.0 / shifted
     r2 = r * r
     tail = r * (1.0 / 12.0 - r2 * (1.0 / 360.0 - r2 * (1.0 / 1260.0 - r2 * (1.0 / 1680.0 - r2 * (1.0 / 1188.0)))))
-    value = (shifted - 0.5) * lane_log(shifted) - shifted + _HALF_LOG_2PI + tail
-    return value - lane_log(product) if small else value
+    return (shifted - 0.5) * lane_log(shifted) - shifted + _HALF_LOG_2PI + tail, (product if small else 1.0)
+
+
+@inline_jit
+def lane_log_factorial(k):
+    """log(k!) for integer-valued float k >= 0, branch-free (:func:`_stirling`)."""
+    value, divisor = _stirling(k)
+    return value - lane_log(divisor)
 
 
 @inline_jit
@@ -229,8 +237,12 @@ def _btrs_round(n, w, btrs, out, n_lanes):
         valid = (k >= 0.0) & (k <= nn)
         kk = min(max(k, 0.0), nn)
         squeeze = (us >= 0.07) & (v[lane] <= vr[lane])
-        lhs = lane_log(v[lane] * alpha[lane] / (a[lane] / (us * us) + b[lane]))
-        rhs = lmt[lane] - lane_log_factorial(kk) - lane_log_factorial(nn - kk) + (kk - mode[lane]) * lodds[lane]
+        stirling_k, divisor_k = _stirling(kk)
+        stirling_rest, divisor_rest = _stirling(nn - kk)
+        # log(v α / (a / us² + b)) <= log(mode!) + log((n - mode)!) - log(k!) - log((n - k)!) + (k - mode) log(p / q),
+        # the log-factorials' divisors moved left: one logarithm for the three
+        lhs = lane_log(v[lane] * alpha[lane] / (a[lane] / (us * us) + b[lane]) * divisor_k * divisor_rest)
+        rhs = lmt[lane] - stirling_k - stirling_rest + (kk - mode[lane]) * lodds[lane]
         accept = btrs[lane] & valid & (squeeze | (lhs <= rhs))
         out[lane] = kk if accept else out[lane]
         btrs[lane] = btrs[lane] & (~accept)
