@@ -25,12 +25,14 @@ samplers of :mod:`simkit.model.samplers`); they differ in how the draws are orde
 It also prints the lanes' arithmetic against the reference: the largest relative error of
 :func:`lane_binomials.lane_log` against ``math.log`` (x from 2^-60 to 2^60) and of
 :func:`lane_binomials.lane_log_factorial` against ``scipy.special.gammaln`` (k < 2^14), and chi-square p-values
-of the lanes' binomial draws (first and last lane) against the exact law at the workload's typical (n, p).
+of the lanes' binomial draws (first and last lane) against the exact law at the workload's typical (n, p); and
+what LLVM made of the lanes' BTRS round (:func:`round_assembly`: packed ymm instructions in its vector loop).
 """
 from __future__ import annotations
 
 import json
 import math
+import re
 import time
 
 import numba
@@ -305,6 +307,27 @@ def lane_accuracy(draws: int = 20_000) -> dict:
             "lane_binomial_chi_square_pvalues": pvalues}
 
 
+@numba.njit(error_model="numpy")
+def _btrs_round(n, scratch, flags, out):
+    """One BTRS round of :func:`lane_binomials.lane_binomials` alone, compiled for :func:`round_assembly`."""
+    lane_binomials._btrs_round(n, scratch, flags[1], out, n.shape[0])
+
+
+def round_assembly(lanes: int = 16) -> dict:
+    """What LLVM made of the lanes' BTRS round (``inspect_asm``): in the basic block with the most ymm operands
+    (the vector loop's body, 4 lanes an iteration), its instruction count and how many of them are packed
+    double-precision ymm multiplies, fused multiply-adds, adds, divisions and blends."""
+    scratch = np.ones((lane_binomials.SCRATCH_ROWS, lanes))
+    _btrs_round(np.full(lanes, 100.0), scratch, np.zeros((4, lanes), np.bool_), np.zeros(lanes))
+    assembly = next(iter(_btrs_round.inspect_asm().values()))
+    body = max(re.split(r"\n(?=\.LBB\S+:)", assembly), key=lambda block: block.count("%ymm"))
+    instructions = re.findall(r"^\s+([a-z]\w*)\s+(.*)$", body, re.M)
+    counts = {"instructions": len(instructions)}
+    for name in ("vmulpd", "vfmadd", "vaddpd", "vdivpd", "vblendvpd"):
+        counts[name] = sum(op.startswith(name) and "%ymm" in operands for op, operands in instructions)
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     args = profile_arguments(__doc__.splitlines()[0], argv, replicates=10, repeats=5)
     model = workload_model()
@@ -352,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             best[key] = min(best[key], time.process_time() - started)
     per_station = 1e9 / (args.replicates * n_stations)
     report = {"stations": n_stations, "replicates": args.replicates, "repeats": args.repeats, **lane_accuracy(),
+              "lane_btrs_round_assembly": round_assembly(),
               "ns_per_station_replicate": {f"{part}: {name}": seconds * per_station
                                            for (part, name), seconds in best.items()},
               "speed_up_over_kernel": {f"{part}: {name}": best[(part, "kernel")] / seconds
@@ -366,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lanes: log max relative error {report['lane_log_max_relative_error']:.2e}, log(k!) "
               f"{report['lane_log_factorial_max_relative_error']:.2e}; binomial chi-square p-values "
               + ", ".join(f"{key} {value:.3f}" for key, value in report["lane_binomial_chi_square_pvalues"].items()))
+        print("lanes' BTRS round, vector loop body (ymm): "
+              + ", ".join(f"{key} {value}" for key, value in report["lane_btrs_round_assembly"].items()))
     return 0
 
 

@@ -21,7 +21,7 @@ import numba
 import numpy as np
 from numba import types
 from numba.extending import intrinsic
-from simkit.model.samplers import CONSTANT_LOG_FACTORIALS, binomial_sample, inline_jit
+from simkit.model.samplers import CONSTANT_LOG_FACTORIALS, _next64, binomial_sample, inline_jit
 
 
 @intrinsic
@@ -95,17 +95,9 @@ def lane_log_factorial(k):
 
 @inline_jit
 def _step(s0, s1, s2, s3):
-    """One xoshiro256** step (as :func:`simkit.model.samplers._next64`): ``(u, s0, s1, s2, s3)``, u a uniform on
+    """One xoshiro256** step (:func:`simkit.model.samplers._next64`): ``(u, s0, s1, s2, s3)``, u a uniform on
     [0, 1) from the top 52 bits (no uint64 to double conversion, which AVX2 lacks)."""
-    scrambled = s1 * np.uint64(5)
-    bits = ((scrambled << np.uint64(7)) | (scrambled >> np.uint64(57))) * np.uint64(9)
-    shifted = s1 << np.uint64(17)
-    s2 ^= s0
-    s3 ^= s1
-    s1 ^= s2
-    s0 ^= s3
-    s2 ^= shifted
-    s3 = (s3 << np.uint64(45)) | (s3 >> np.uint64(19))
+    bits, (s0, s1, s2, s3) = _next64((s0, s1, s2, s3))
     return _as_float((bits >> np.uint64(12)) | _ONE_BITS) - 1.0, s0, s1, s2, s3
 
 

@@ -13,6 +13,8 @@ same model station by station in one compiled loop, with samplers chosen for thi
 - standard gamma variates by Marsaglia & Tsang (2000), with ``G(a) = G(a + 1) × U^(1/a)`` below a = 1;
 - binomial counts by inversion (steps multiplying by tabulated reciprocals) when ``n × min(p, 1 − p) < 10``
   and otherwise by Hörmann's (1993) transformed rejection with squeeze (BTRS), the sampler of TensorFlow and JAX;
+  its log-factorials read from :data:`~simkit.model.samplers.CONSTANT_LOG_FACTORIALS`, compiled in as a constant
+  (an array argument would cost an atomic reference count at every inlined binomial), ``lgamma`` beyond it;
 - (the poll sampler, :mod:`simkit.polls.compiled_draws`, adds hypergeometric counts by inversion searched
   outward from the mode).
 
