@@ -8,42 +8,54 @@ the kernel's way share the machine's load. Every variant draws from the same law
 samplers of :mod:`simkit.model.samplers`); they differ in how the draws are ordered and called:
 
 - ``chain``: the chain alone, on ballots and Dirichlet probabilities drawn once with numpy (fixed seed):
-  ``kernel`` calls :func:`~simkit.model.samplers.multinomial_sample` station by station, as the kernel does, passing
-  it the log-factorial table and the station's rows (numba counts references to array arguments, even inlined:
-  an atomic increment and decrement per binomial); ``constant table`` draws the same numbers (bit-identical) with
-  the table compiled in as a constant (no reference counts); ``interleaved 2`` and ``interleaved 4`` (with the
-  constant table) draw 2 or 4 stations at once, each from its own generator, option j's binomial for each of
-  them before option j + 1, so that the processor can overlap their chains; ``option-major B`` draws option j
-  for a block of B stations before option j + 1, from one generator.
+  ``kernel`` calls :func:`~simkit.model.samplers.multinomial_sample` station by station, as the kernel does, with
+  the log-factorial table compiled in as a constant (:data:`~simkit.model.samplers.CONSTANT_LOG_FACTORIALS`);
+  ``argument table`` draws the same numbers (bit-identical) passing the table as an array argument, as the kernel
+  did before (numba counts references to array arguments, even inlined: an atomic increment and decrement per
+  binomial); ``interleaved 2`` and ``interleaved 4`` draw 2 or 4 stations at once, each from its own generator,
+  option j's binomial for each of them before option j + 1, so that the processor can overlap their chains;
+  ``option-major B`` draws option j for a block of B stations before option j + 1, from one generator;
+  ``lanes L`` draws option j for L stations at once in vector registers (:mod:`lane_binomials`, each lane its own
+  generator, a different stream layout: the same law, not the same numbers).
 - ``fused``: the whole honest draw (turnout, ballots, gammas, chain; the loop of
   :func:`simkit.engine.kernels.honest_stations`, one generator per component): ``kernel`` as the kernel calls the
-  samplers, ``constant table`` likewise without reference counts (bit-identical), ``interleaved 2`` two stations
-  at once throughout, each with its own three generators.
+  samplers, ``argument table`` likewise with the table as an argument (bit-identical), ``interleaved 2`` two
+  stations at once throughout, each with its own three generators.
+
+It also prints the lanes' arithmetic against the reference: the largest relative error of
+:func:`lane_binomials.lane_log` against ``math.log`` (x from 2^-60 to 2^60) and of
+:func:`lane_binomials.lane_log_factorial` against ``scipy.special.gammaln`` (k < 2^14), and chi-square p-values
+of the lanes' binomial draws (first and last lane) against the exact law at the workload's typical (n, p); and
+what LLVM made of the lanes' BTRS round (:func:`round_assembly`: packed ymm instructions in its vector loop).
 """
 from __future__ import annotations
 
 import json
 import math
+import re
 import time
 
 import numba
 import numpy as np
 
+from scipy import special, stats
+
+import lane_binomials
 from kernel_profile import profile_arguments, workload_model
 from simkit.engine import kernels
-from simkit.model.samplers import (binomial_sample, gamma_constants, gamma_sample, inline_jit, log_factorial_table,
-                                   multinomial_sample, normal_sample)
+from simkit.model.samplers import (CONSTANT_LOG_FACTORIALS, binomial_sample, gamma_constants, gamma_sample,
+                                   inline_jit, log_factorial_table, multinomial_sample, normal_sample)
 
-#: log(k!) for k < 4096, compiled into the variants as a constant (numba freezes global arrays); counts beyond it
-#: read ``lgamma`` (the samplers' fallback)
-LOG_FACTORIALS = log_factorial_table(4095)[:4096].copy()
 BLOCKS = (16, 64, 256)
+LANES = (8, 16)
+#: (n, p) of the lanes' exact-law check: inversion (n p < 10) and BTRS at the chain's typical sizes
+LAW_CHECKS = ((60, 0.1), (400, 0.06), (900, 0.55))
 
 
 @inline_jit
 def _binomial(state, n, p):
-    """:func:`binomial_sample` reading the constant :data:`LOG_FACTORIALS` (no array argument to count)."""
-    return binomial_sample(state, n, p, LOG_FACTORIALS)
+    """:func:`binomial_sample` reading the constant table (no array argument to count)."""
+    return binomial_sample(state, n, p, CONSTANT_LOG_FACTORIALS)
 
 
 @inline_jit
@@ -60,30 +72,19 @@ def _states(words, count):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def chain_kernel(cast, weights, state, log_factorials, replicates):
-    """The kernel's way: :func:`multinomial_sample` per station; returns a checksum."""
+def chain_kernel(cast, weights, state, log_factorials, replicates, constant_table):
+    """:func:`multinomial_sample` per station, with the constant table (the kernel's way) or, unless
+    ``constant_table``, the table ``log_factorials`` as an argument; returns a checksum (the same either way)."""
     votes = np.empty(weights.shape[1], np.int64)
     checksum = 0
     for _ in range(replicates):
         for station in range(cast.shape[0]):
-            state = multinomial_sample(state, cast[station], weights[station], 1.0, votes, log_factorials)
+            if constant_table:
+                state = multinomial_sample(state, cast[station], weights[station], 1.0, votes,
+                                           CONSTANT_LOG_FACTORIALS)
+            else:
+                state = multinomial_sample(state, cast[station], weights[station], 1.0, votes, log_factorials)
             checksum += votes[1]
-    return checksum
-
-
-@numba.njit(cache=True, error_model="numpy")
-def chain_constant_table(cast, weights, state, replicates):
-    """The same draws with the constant table; returns the same checksum as :func:`chain_kernel`."""
-    checksum = 0
-    for _ in range(replicates):
-        for station in range(cast.shape[0]):
-            remaining, weight_left = cast[station], 1.0
-            for option in range(weights.shape[1] - 1):
-                drawn, state = _binomial(state, remaining, weights[station, option] / weight_left)
-                if option == 1:
-                    checksum += drawn
-                remaining -= drawn
-                weight_left -= weights[station, option]
     return checksum
 
 
@@ -145,8 +146,9 @@ def _turnout_and_ballots(turnout_state, counts_state, registered, location, disp
 @numba.njit(cache=True, error_model="numpy")
 def fused(registered, location, dispersion, concentration, composition, region_index, states, replicates,
           constant_table, log_factorials):
-    """The honest draw one station at a time (``states`` three generators), calling the samplers as the kernel
-    does or (``constant_table``) without array arguments; returns ``votes`` (station, option)."""
+    """The honest draw one station at a time (``states`` three generators), calling the samplers with the constant
+    table (``constant_table``, the kernel's way) or with the table ``log_factorials`` as an argument; returns
+    ``votes`` (station, option)."""
     n_regions, n_options = composition.shape
     constants = gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
     turnout_state, preferences_state, counts_state = states
@@ -218,6 +220,114 @@ def fused_interleaved(registered, location, dispersion, concentration, compositi
     return votes
 
 
+@numba.njit(error_model="numpy")
+def fused_lanes(registered, location, dispersion, concentration, composition, region_index, states, lane_words,
+                replicates):
+    """The honest draw ``lane`` stations at a time: each station's turnout, ballots and gammas one by one as the
+    kernel draws them (``states`` three generators), then the lanes' chains at once by
+    :func:`lane_binomials.lane_binomials` from the lanes' generators ``lane_words`` (4, lane) uint64 (copied);
+    returns ``votes`` (station, option)."""
+    n_stations = registered.shape[0]
+    n_regions, n_options = composition.shape
+    n_lanes = lane_words.shape[1]
+    constants = gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
+    turnout_state, preferences_state, counts_state = states
+    lane_states = lane_words.copy()
+    n, p, out, left = np.empty(n_lanes), np.empty(n_lanes), np.empty(n_lanes), np.empty(n_lanes)
+    scratch = np.empty((lane_binomials.SCRATCH_ROWS, n_lanes))
+    flags = np.empty((4, n_lanes), np.bool_)
+    weights = np.zeros((n_lanes, n_options))
+    votes = np.empty((n_stations, n_options), np.int64)
+    for _ in range(replicates):
+        for start in range(0, n_stations, n_lanes):
+            for lane in range(min(n_lanes, n_stations - start)):
+                station = start + lane
+                cast, turnout_state, counts_state = _turnout_and_ballots(
+                    turnout_state, counts_state, registered[station], location[station], dispersion)
+                n[lane] = cast
+                region = region_index[station]
+                total = 0.0
+                for option in range(n_options):
+                    weights[lane, option], preferences_state = gamma_sample(
+                        preferences_state, constants[region, option, 0], constants[region, option, 1],
+                        constants[region, option, 2])
+                    total += weights[lane, option]
+                left[lane] = total
+            for lane in range(n_stations - start, n_lanes):  # beyond the last station: nothing to draw
+                n[lane] = 0.0
+                left[lane] = 1.0
+            for option in range(n_options - 1):
+                for lane in range(n_lanes):
+                    p[lane] = weights[lane, option] / left[lane] if left[lane] > 0.0 else 1.0
+                lane_binomials.lane_binomials(lane_states, n, p, out, scratch, flags, n_lanes)
+                for lane in range(n_lanes):
+                    n[lane] -= out[lane]
+                    left[lane] -= weights[lane, option]
+                for lane in range(min(n_lanes, n_stations - start)):
+                    votes[start + lane, option] = np.int64(out[lane])
+            for lane in range(min(n_lanes, n_stations - start)):
+                votes[start + lane, n_options - 1] = np.int64(n[lane])
+    return votes
+
+
+@numba.njit(error_model="numpy")
+def _lane_logs(values, factorial):
+    """:func:`lane_binomials.lane_log` (or, ``factorial``, :func:`lane_binomials.lane_log_factorial`) of each of
+    ``values`` (n,) float64."""
+    out = np.empty_like(values)
+    for index in range(values.shape[0]):
+        out[index] = (lane_binomials.lane_log_factorial(values[index]) if factorial
+                      else lane_binomials.lane_log(values[index]))
+    return out
+
+
+def lane_accuracy(draws: int = 20_000) -> dict:
+    """The lanes' arithmetic against the reference: the largest relative errors of the lane logarithm (against
+    ``math.log``, 10^5 x log-uniform on [2^-60, 2^60]) and log-factorial (against ``gammaln``, k = 1 … 2^14 − 1),
+    and chi-square p-values of ``draws`` lane binomials of lanes 0 and 7 (of 8) against the exact law for each of
+    :data:`LAW_CHECKS` (bins with expected counts below 5 pooled into one)."""
+    x = np.exp2(np.random.default_rng(0).uniform(-60.0, 60.0, 100_000))
+    log_error = np.max(np.abs(_lane_logs(x, False) / np.log(x) - 1.0))
+    k = np.arange(2.0, 2**14)  # log(1!) = 0: the relative error from k = 2
+    factorial_error = np.max(np.abs(_lane_logs(k, True) / special.gammaln(k + 1.0) - 1.0))
+    words = np.random.SeedSequence(2).generate_state(32, np.uint64).reshape(4, 8)
+    pvalues = {}
+    for n, p in LAW_CHECKS:
+        drawn = lane_binomials.draws(words, n, p, draws)
+        expected = stats.binom.pmf(np.arange(n + 1), n, p) * draws
+        kept = expected >= 5.0
+        for lane in (0, 7):
+            observed = np.bincount(drawn[:, lane].astype(np.int64), minlength=n + 1)
+            observed_bins = np.append(observed[kept], observed[~kept].sum())
+            expected_bins = np.append(expected[kept], expected[~kept].sum())
+            statistic = np.sum((observed_bins - expected_bins) ** 2 / np.maximum(expected_bins, 1e-300))
+            pvalues[f"n={n} p={p} lane {lane}"] = float(stats.chi2.sf(statistic, kept.sum()))
+    return {"lane_log_max_relative_error": float(log_error),
+            "lane_log_factorial_max_relative_error": float(factorial_error),
+            "lane_binomial_chi_square_pvalues": pvalues}
+
+
+@numba.njit(error_model="numpy")
+def _btrs_round(n, scratch, flags, out):
+    """One BTRS round of :func:`lane_binomials.lane_binomials` alone, compiled for :func:`round_assembly`."""
+    lane_binomials._btrs_round(n, scratch, flags[1], out, n.shape[0])
+
+
+def round_assembly(lanes: int = 16) -> dict:
+    """What LLVM made of the lanes' BTRS round (``inspect_asm``): in the basic block with the most ymm operands
+    (the vector loop's body, 4 lanes an iteration), its instruction count and how many of them are packed
+    double-precision ymm multiplies, fused multiply-adds, adds, divisions and blends."""
+    scratch = np.ones((lane_binomials.SCRATCH_ROWS, lanes))
+    _btrs_round(np.full(lanes, 100.0), scratch, np.zeros((4, lanes), np.bool_), np.zeros(lanes))
+    assembly = next(iter(_btrs_round.inspect_asm().values()))
+    body = max(re.split(r"\n(?=\.LBB\S+:)", assembly), key=lambda block: block.count("%ymm"))
+    instructions = re.findall(r"^\s+([a-z]\w*)\s+(.*)$", body, re.M)
+    counts = {"instructions": len(instructions)}
+    for name in ("vmulpd", "vfmadd", "vaddpd", "vdivpd", "vblendvpd"):
+        counts[name] = sum(op.startswith(name) and "%ymm" in operands for op, operands in instructions)
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     args = profile_arguments(__doc__.splitlines()[0], argv, replicates=10, repeats=5)
     model = workload_model()
@@ -230,22 +340,31 @@ def main(argv: list[str] | None = None) -> int:
     gammas = rng.standard_gamma(concentration * composition[region_index])
     weights = gammas / gammas.sum(axis=1, keepdims=True)
     one, two, three, four, six = (_states(words, count) for count in (1, 2, 3, 4, 6))
+    cast_float = cast.astype(np.float64)
+    lane_words = {lanes: np.random.SeedSequence(1).generate_state(4 * lanes, np.uint64).reshape(4, lanes)
+                  for lanes in LANES}
     variants = {
-        ("chain", "kernel"): lambda r: chain_kernel(cast, weights, one[0], log_factorials, r),
-        ("chain", "constant table"): lambda r: chain_constant_table(cast, weights, one[0], r),
+        ("chain", "kernel"): lambda r: chain_kernel(cast, weights, one[0], log_factorials, r, True),
+        ("chain", "argument table"): lambda r: chain_kernel(cast, weights, one[0], log_factorials, r, False),
         ("chain", "interleaved 2"): lambda r: chain_interleaved(cast, weights, two, r),
         ("chain", "interleaved 4"): lambda r: chain_interleaved(cast, weights, four, r),
         **{("chain", f"option-major {block}"): (lambda r, block=block: chain_option_major(cast, weights, one[0], r,
                                                                                           block))
            for block in BLOCKS},
-        ("fused", "kernel"): lambda r: fused(*model, three, r, False, log_factorials),
-        ("fused", "constant table"): lambda r: fused(*model, three, r, True, log_factorials),
+        **{("chain", f"lanes {lanes}"): (lambda r, lanes=lanes: lane_binomials.chain_lanes(cast_float, weights,
+                                                                                          lane_words[lanes], r))
+           for lanes in LANES},
+        ("fused", "kernel"): lambda r: fused(*model, three, r, True, log_factorials),
+        ("fused", "argument table"): lambda r: fused(*model, three, r, False, log_factorials),
         ("fused", "interleaved 2"): lambda r: fused_interleaved(*model, six, r),
+        **{("fused", f"lanes {lanes}"): (lambda r, lanes=lanes: fused_lanes(*model, three, lane_words[lanes], r))
+           for lanes in LANES},
     }
-    if chain_kernel(cast, weights, one[0], log_factorials, 1) != chain_constant_table(cast, weights, one[0], 1):
-        raise AssertionError("the constant-table chain must draw the kernel's numbers")
+    if (chain_kernel(cast, weights, one[0], log_factorials, 1, True)
+            != chain_kernel(cast, weights, one[0], log_factorials, 1, False)):
+        raise AssertionError("the argument-table chain must draw the kernel's numbers")
     if not np.array_equal(fused(*model, three, 1, False, log_factorials), fused(*model, three, 1, True, log_factorials)):
-        raise AssertionError("the constant-table fused loop must draw the kernel's numbers")
+        raise AssertionError("the argument-table fused loop must draw the kernel's numbers")
     for variant in variants.values():
         variant(1)  # compile
     best = dict.fromkeys(variants, math.inf)
@@ -255,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
             variant(args.replicates)
             best[key] = min(best[key], time.process_time() - started)
     per_station = 1e9 / (args.replicates * n_stations)
-    report = {"stations": n_stations, "replicates": args.replicates, "repeats": args.repeats,
+    report = {"stations": n_stations, "replicates": args.replicates, "repeats": args.repeats, **lane_accuracy(),
+              "lane_btrs_round_assembly": round_assembly(),
               "ns_per_station_replicate": {f"{part}: {name}": seconds * per_station
                                            for (part, name), seconds in best.items()},
               "speed_up_over_kernel": {f"{part}: {name}": best[(part, "kernel")] / seconds
@@ -267,6 +387,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:>24}: {cost:6.1f} CPU ns per station-replicate, "
                   f"{report['speed_up_over_kernel'][label]:5.3f}x the kernel's way")
         print(f"({n_stations:,} stations x {args.replicates} replicates, best of {args.repeats}, one thread)")
+        print(f"lanes: log max relative error {report['lane_log_max_relative_error']:.2e}, log(k!) "
+              f"{report['lane_log_factorial_max_relative_error']:.2e}; binomial chi-square p-values "
+              + ", ".join(f"{key} {value:.3f}" for key, value in report["lane_binomial_chi_square_pvalues"].items()))
+        print("lanes' BTRS round, vector loop body (ymm): "
+              + ", ".join(f"{key} {value}" for key, value in report["lane_btrs_round_assembly"].items()))
     return 0
 
 

@@ -15,6 +15,7 @@ import xarray as xr
 from scipy import stats
 
 from simkit.engine import run as engine, kernels
+from simkit.model import samplers
 from simkit import parse_config, streams
 
 from conftest import binomial_chi_square_pvalue, small_config_dict
@@ -225,6 +226,25 @@ def test_count_stations_draws_binomial_ballots_and_multinomial_votes():
     assert binomial_chi_square_pvalue(ballots, 60, 0.65) > ALPHA
     for option, p in enumerate(probabilities):
         assert binomial_chi_square_pvalue(votes[:, option], 60, 0.65 * p) > ALPHA, option
+
+
+def test_the_kernels_constant_log_factorials_are_the_tables_values():
+    """The kernel reads log(k!) from a table compiled in as a constant; it holds the runtime table's values."""
+    constant = samplers.CONSTANT_LOG_FACTORIALS
+    assert np.array_equal(constant, samplers.log_factorial_table(constant.shape[0] - 1)[:constant.shape[0]])
+
+
+def test_registers_beyond_the_constant_table_draw_the_exact_law():
+    """Counts beyond the compiled table read ``lgamma``: with every station at n = 3 × the table's size
+    (BTRS throughout), ballots ~ Binomial(n, 0.4) and the first option's votes ~ Binomial(n, 0.4 × 0.3), by
+    chi-square over 20,000 stations."""
+    n_stations, n = 20_000, 3 * samplers.CONSTANT_LOG_FACTORIALS.shape[0]
+    states = kernels.replicate_states(23, 0, len(streams.station_groups(n_stations)))
+    ballots, votes = kernels.count_stations(np.full(n_stations, n), np.full(n_stations, 0.4),
+                                            np.tile([0.3, 0.7], (n_stations, 1)), states)
+    assert (votes.sum(axis=1) == ballots).all()
+    assert binomial_chi_square_pvalue(ballots, n, 0.4) > ALPHA
+    assert binomial_chi_square_pvalue(votes[:, 0], n, 0.4 * 0.3) > ALPHA
 
 
 def test_count_stations_checks_its_shapes():

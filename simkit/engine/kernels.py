@@ -13,6 +13,8 @@ same model station by station in one compiled loop, with samplers chosen for thi
 - standard gamma variates by Marsaglia & Tsang (2000), with ``G(a) = G(a + 1) × U^(1/a)`` below a = 1;
 - binomial counts by inversion (steps multiplying by tabulated reciprocals) when ``n × min(p, 1 − p) < 10``
   and otherwise by Hörmann's (1993) transformed rejection with squeeze (BTRS), the sampler of TensorFlow and JAX;
+  its log-factorials read from :data:`~simkit.model.samplers.CONSTANT_LOG_FACTORIALS`, compiled in as a constant
+  (an array argument would cost an atomic reference count at every inlined binomial), ``lgamma`` beyond it;
 - (the poll sampler, :mod:`simkit.polls.compiled_draws`, adds hypergeometric counts by inversion searched
   outward from the mode).
 
@@ -45,8 +47,9 @@ import math
 import numpy as np
 
 from simkit import streams
-from simkit.model.samplers import (binomial_sample, gamma_constants as _gamma_constants, gamma_sample as _gamma,
-                                   inline_jit as _jit, log_factorial_table, multinomial_sample, normal_sample)
+from simkit.model.samplers import (CONSTANT_LOG_FACTORIALS, binomial_sample, gamma_constants as _gamma_constants,
+                                   gamma_sample as _gamma, inline_jit as _jit, log_factorial_table, multinomial_sample,
+                                   normal_sample)
 
 import numba
 
@@ -81,7 +84,7 @@ def _state_tuple(states, group, row):
 
 
 def _honest_stations_impl(registered, turnout_location, turnout_dispersion, concentration, composition,
-                          region_index, states, group_size, log_factorials, ballots, votes):
+                          region_index, states, group_size, ballots, votes):
     n_stations = registered.shape[0]
     n_regions, n_options = composition.shape
     gamma_constants = _gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
@@ -93,7 +96,7 @@ def _honest_stations_impl(registered, turnout_location, turnout_dispersion, conc
         for station in range(group * group_size, min((group + 1) * group_size, n_stations)):
             latent, turnout_state = normal_sample(turnout_state)
             turnout = 1.0 / (1.0 + math.exp(-(turnout_location[station] + turnout_dispersion * latent)))
-            cast, counts_state = binomial_sample(counts_state, registered[station], turnout, log_factorials)
+            cast, counts_state = binomial_sample(counts_state, registered[station], turnout, CONSTANT_LOG_FACTORIALS)
             ballots[station] = cast
             region = region_index[station]
             total = 0.0
@@ -106,22 +109,25 @@ def _honest_stations_impl(registered, turnout_location, turnout_dispersion, conc
                 for option in range(n_options):
                     weights[option] = composition[region, option]
                     total += weights[option]
-            counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station], log_factorials)
+            counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station],
+                                              CONSTANT_LOG_FACTORIALS)
 
 
-def _count_stations_impl(registered, turnout, probabilities, states, group_size, log_factorials, ballots, votes):
+def _count_stations_impl(registered, turnout, probabilities, states, group_size, ballots, votes):
     n_stations, n_options = probabilities.shape
     weights = np.empty(n_options)
     for group in range(states.shape[0]):
         counts_state = _state_tuple(states, group, COUNTS_STATE)
         for station in range(group * group_size, min((group + 1) * group_size, n_stations)):
-            cast, counts_state = binomial_sample(counts_state, registered[station], turnout[station], log_factorials)
+            cast, counts_state = binomial_sample(counts_state, registered[station], turnout[station],
+                                                 CONSTANT_LOG_FACTORIALS)
             ballots[station] = cast
             total = 0.0
             for option in range(n_options):
                 weights[option] = probabilities[station, option]
                 total += weights[option]
-            counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station], log_factorials)
+            counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station],
+                                              CONSTANT_LOG_FACTORIALS)
 
 
 _count_stations_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_count_stations_impl)
@@ -198,8 +204,7 @@ def honest_stations(registered: np.ndarray, turnout_location: np.ndarray, turnou
                          f"got {turnout_location.shape} and {region_index.shape}")
     ballots, votes = _outputs(n_stations, composition.shape[1], states, ballots, votes)
     _honest_stations_jit(registered, turnout_location, float(turnout_dispersion), float(concentration),
-                         composition, region_index, states, streams.STATION_GROUP_SIZE,
-                         log_factorial_table(int(registered.max(initial=0))), ballots, votes)
+                         composition, region_index, states, streams.STATION_GROUP_SIZE, ballots, votes)
     return ballots, votes
 
 
@@ -224,8 +229,7 @@ def count_stations(registered: np.ndarray, turnout: np.ndarray, probabilities: n
         raise ValueError(f"turnout must have shape (station,) and probabilities (station, option), station = "
                          f"{n_stations}; got {turnout.shape} and {probabilities.shape}")
     ballots, votes = _outputs(n_stations, probabilities.shape[1], states, ballots, votes)
-    _count_stations_jit(registered, turnout, probabilities, states, streams.STATION_GROUP_SIZE,
-                        log_factorial_table(int(registered.max(initial=0))), ballots, votes)
+    _count_stations_jit(registered, turnout, probabilities, states, streams.STATION_GROUP_SIZE, ballots, votes)
     return ballots, votes
 
 

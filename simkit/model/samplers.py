@@ -40,6 +40,12 @@ def log_factorial_table(n: int) -> np.ndarray:
 
 _LOG_FACTORIALS = np.zeros(0)
 
+#: log(k!) for k < 2^14 (float64; the values of :func:`log_factorial_table`) for compiled callers to pass as a
+#: global: numba freezes a global array into the compiled code as a constant with no reference count, whereas an
+#: array argument passed on to an inlined sampler is incremented and decremented atomically at every call (a sixth
+#: of the multinomial chain's time, ``benchmarks/chain_variants.py``). Counts beyond it read ``lgamma``.
+CONSTANT_LOG_FACTORIALS = log_factorial_table(2**14 - 1)[:2**14].copy()
+
 
 def inline_jit(function):
     """numba-compile a helper, inlined into its callers at numba's IR level (LLVM does not inline across
