@@ -30,10 +30,10 @@ what LLVM made of the lanes' BTRS round (:func:`round_assembly`: packed ymm inst
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
-import time
 
 import numba
 import numpy as np
@@ -41,7 +41,8 @@ import numpy as np
 from scipy import special, stats
 
 import lane_binomials
-from kernel_profile import profile_arguments, workload_model
+from cpu_timing import best_cpu_seconds, profile_parser
+from kernel_profile import workload_model
 from simkit.engine import kernels
 from simkit.model.samplers import (CONSTANT_LOG_FACTORIALS, binomial_sample, gamma_constants, gamma_sample,
                                    inline_jit, log_factorial_table, multinomial_sample, normal_sample)
@@ -329,7 +330,7 @@ def round_assembly(lanes: int = 16) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = profile_arguments(__doc__.splitlines()[0], argv, replicates=10, repeats=5)
+    args = profile_parser(__doc__.splitlines()[0], replicates=10, repeats=5).parse_args(argv)
     model = workload_model()
     registered, location, dispersion, concentration, composition, region_index = model
     n_stations = registered.shape[0]
@@ -365,14 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         raise AssertionError("the argument-table chain must draw the kernel's numbers")
     if not np.array_equal(fused(*model, three, 1, False, log_factorials), fused(*model, three, 1, True, log_factorials)):
         raise AssertionError("the argument-table fused loop must draw the kernel's numbers")
-    for variant in variants.values():
-        variant(1)  # compile
-    best = dict.fromkeys(variants, math.inf)
-    for _ in range(args.repeats):
-        for key, variant in variants.items():
-            started = time.process_time()
-            variant(args.replicates)
-            best[key] = min(best[key], time.process_time() - started)
+    best = best_cpu_seconds({key: functools.partial(variant, args.replicates) for key, variant in variants.items()},
+                            args.repeats)
     per_station = 1e9 / (args.replicates * n_stations)
     report = {"stations": n_stations, "replicates": args.replicates, "repeats": args.repeats, **lane_accuracy(),
               "lane_btrs_round_assembly": round_assembly(),

@@ -11,15 +11,15 @@ also timed through :func:`simkit.engine.kernels.honest_stations` itself, which s
 """
 from __future__ import annotations
 
-import argparse
+import functools
 import json
 import math
-import time
 from pathlib import Path
 
 import numba
 import numpy as np
 
+from cpu_timing import best_cpu_seconds, profile_parser
 from simkit.model.samplers import (CONSTANT_LOG_FACTORIALS, binomial_sample, gamma_constants, gamma_sample,
                                    multinomial_sample, normal_sample)
 
@@ -74,17 +74,8 @@ def workload_model() -> tuple:
             composition, electorate.region_index)
 
 
-def profile_arguments(description: str, argv: list[str] | None, replicates: int, repeats: int) -> argparse.Namespace:
-    """The options of the kernel's profiling benchmarks: ``--replicates``, ``--repeats`` (best kept), ``--json``."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--replicates", type=int, default=replicates)
-    parser.add_argument("--repeats", type=int, default=repeats)
-    parser.add_argument("--json", action="store_true")
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = profile_arguments(__doc__.splitlines()[0], argv, replicates=30, repeats=3)
+    args = profile_parser(__doc__.splitlines()[0], replicates=30, repeats=3).parse_args(argv)
 
     from simkit import streams
     from simkit.engine import kernels
@@ -95,22 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     words = kernels.replicate_states(1, 0, 1)[0, 0]
     per_station = 1e9 / (args.replicates * n_stations)
 
-    def best(function) -> float:
-        times = []
-        for _ in range(args.repeats):
-            started = time.process_time()
-            function()
-            times.append(time.process_time() - started)
-        return min(times) * per_station
-
-    stages = []
-    for stage in range(1, 5):
-        draw_stages(*model, words, stage, 1)  # compile (or load from the cache)
-        stages.append(best(lambda: draw_stages(*model, words, stage, args.replicates)))
     kernels.warm_up()
     groups = len(streams.station_groups(n_stations))
-    kernel = best(lambda: [kernels.honest_stations(*model, kernels.replicate_states(1, r, groups))
-                           for r in range(args.replicates)])
+    calls = {stage: functools.partial(draw_stages, *model, words, stage, args.replicates) for stage in range(1, 5)}
+    calls["kernel"] = lambda: [kernels.honest_stations(*model, kernels.replicate_states(1, r, groups))
+                               for r in range(args.replicates)]
+    best = {key: seconds * per_station for key, seconds in best_cpu_seconds(calls, args.repeats).items()}
+    stages, kernel = [best[stage] for stage in range(1, 5)], best["kernel"]
     parts = {name: cost - previous for name, cost, previous in zip(STAGES, stages, [0.0] + stages[:-1])}
     report = {"stations": n_stations, "replicates": args.replicates, "ns_per_station_replicate": parts,
               "stages_total": stages[-1], "honest_stations": kernel}
