@@ -171,14 +171,11 @@ def fused(registered, location, dispersion, concentration, composition, region_i
                     preferences_state, constants[region, option, 0], constants[region, option, 1],
                     constants[region, option, 2])
                 total += weights[option]
-            if not constant_table:
+            if constant_table:
+                counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station],
+                                                  CONSTANT_LOG_FACTORIALS)
+            else:
                 counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station], log_factorials)
-                continue
-            for option in range(n_options - 1):
-                votes[station, option], counts_state = _binomial(counts_state, cast, weights[option] / total)
-                cast -= votes[station, option]
-                total -= weights[option]
-            votes[station, n_options - 1] = cast
     return votes
 
 

@@ -325,16 +325,17 @@ def test_the_result_records_its_electorate_and_workers_refuse_another(tmp_path, 
     assert int(edited.run().electorate.registered[-1]) == 651  # read again, not the run cached for the old file
 
 
-def refuse_zarr_calls_from(module: str, monkeypatch) -> None:
-    """Every function of zarr's namespace raises AssertionError when code of ``module`` calls it (xarray's own
-    calls go through): the module imports zarr where it uses it, so the test watches zarr itself."""
+def refuse_zarr_calls_from(modules: tuple[str, ...], monkeypatch) -> None:
+    """Every function of zarr's namespace raises AssertionError when code of one of ``modules`` calls it
+    (xarray's own calls go through): the modules import zarr where they use it, so the test watches zarr itself."""
     import zarr
 
     def refused(name, function):
         @functools.wraps(function)
         def guarded(*args, **kwargs):
-            if sys._getframe(1).f_globals.get("__name__") == module:
-                raise AssertionError(f"{module} called zarr.{name}")
+            caller = sys._getframe(1).f_globals.get("__name__")
+            if caller in modules:
+                raise AssertionError(f"{caller} called zarr.{name}")
             return function(*args, **kwargs)
         return guarded
 
@@ -353,7 +354,9 @@ def test_a_block_task_writes_with_the_types_it_is_given_without_reading_the_stor
     dtypes = work.stored_dtypes()
     assert dtypes["votes"] == np.int16 and dtypes["total_votes"] == np.int64 and "replicate" not in dtypes
 
-    refuse_zarr_calls_from(distributed.__name__, monkeypatch)
+    refuse_zarr_calls_from((distributed.__name__, io.__name__), monkeypatch)
+    with pytest.raises(AssertionError, match="distributed called zarr.open_group"):  # the guard does watch
+        work.stored_dtypes()
     spec = distributed.RunSpec.of(run)
     assert distributed.write_block(spec, 1, 2, 4, str(work.store), str(work.markers), dtypes) == 2
     with pytest.raises(ValueError, match="votes: counts from"):  # a type too narrow for the counts: refused

@@ -40,11 +40,12 @@ def log_factorial_table(n: int) -> np.ndarray:
 
 _LOG_FACTORIALS = np.zeros(0)
 
-#: log(k!) for k < 2^14 (float64; the values of :func:`log_factorial_table`) for compiled callers to pass as a
+#: log(k!) for k < 2^14 (float64, read-only; the values of :func:`log_factorial_table`) for compiled callers to pass as a
 #: global: numba freezes a global array into the compiled code as a constant with no reference count, whereas an
 #: array argument passed on to an inlined sampler is incremented and decremented atomically at every call (a sixth
 #: of the multinomial chain's time, ``benchmarks/chain_variants.py``). Counts beyond it read ``lgamma``.
-CONSTANT_LOG_FACTORIALS = log_factorial_table(2**14 - 1)[:2**14].copy()
+CONSTANT_LOG_FACTORIALS = special.gammaln(np.arange(2**14, dtype=np.float64) + 1.0)
+CONSTANT_LOG_FACTORIALS.setflags(write=False)  # compiled code holds a copy: a write here would not reach it
 
 
 def inline_jit(function):
