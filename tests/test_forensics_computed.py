@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simkit.forensics import shpilkin, spikes
+from simkit.forensics import shpilkin, sobyanin, spikes
 from simkit.forensics.computed import Computed
 from simkit.forensics.core import Election
 from simkit.forensics.digits import last, second, zero_five
@@ -196,6 +196,20 @@ def test_spikes_textbook_redraws_follow_the_binomial_law_and_each_draw_its_own_s
     assert stats.chi2.ppf(1e-4, draws - 1) < chi2 < stats.chi2.ppf(1 - 1e-4, draws - 1)
     assert np.array_equal(spikes.resampled(e, 7, np.random.SeedSequence(5)), redrawn[:7])
     assert not np.array_equal(spikes.resampled(e, 7, np.random.SeedSequence(6)), redrawn[:7])
+
+
+def test_sobyanin_slope_is_linregress_slope_bit_for_bit():
+    """The slope by linregress's own covariance formula is its slope exactly, and fails where it fails."""
+    for seed in range(5):
+        e = _election(300 + 50 * seed, seed=seed)
+        assert sobyanin.statistic(e) == stats.linregress(e.turnout, e.leader_votes / e.registered).slope
+    flat = _election(20, seed=1)
+    flat = Election(registered=np.full(20, 1000), ballots=np.full(20, 600), votes=flat.votes * 0 + [300, 290, 10],
+                    options=flat.options, leader=0, region=flat.region, station_id=flat.station_id)
+    with pytest.raises(ValueError):
+        stats.linregress(flat.turnout, flat.leader_votes / flat.registered)
+    with pytest.raises(ValueError):
+        sobyanin.statistic(flat)
 
 
 def test_clean_turnout_bins_as_numpy_histogram():
