@@ -6,8 +6,9 @@ does per distinct election (the README's calibration table section quotes them).
 Simulates replicate 0 of the config, takes its honest election as the tests read it (``--aggregate station``),
 and times, in this process with one BLAS thread (as each election runs in ``simkit calibrate``): the honest
 fits, one null draw of each honest model, each test's statistic on a draw of its model (the draw excluded), the
-integer test's exact probabilities and each test's textbook run; then the per-election total that ``--draws``
-null draws of the tests make of them. CPU time (``time.process_time``), the median of ``--repeats`` runs.
+integer test's exact probabilities and each test's textbook run; then the per-election CPU of each test (its
+textbook run and ``--draws`` statistics) and of each model's draws, and the per-election total by part. CPU time
+(``time.process_time``), the median of ``--repeats`` runs.
 """
 from __future__ import annotations
 
@@ -85,6 +86,13 @@ def main() -> None:
         "textbook runs (exact probabilities included)": sum(rows[f"textbook run {t}"] for t in TABLE_TESTS),
         "honest fits": rows["honest core fit"] + sum(rows[f"fit {name} (core fitted)"] for name in models),
     }
+    print(f"CPU s per election at {args.draws} draws, by test (its textbook run and its statistic on the draws; "
+          "the draws of each honest model apart, shared by its tests):")
+    for test in TABLE_TESTS:
+        own = rows[f"textbook run {test}"] + args.draws * rows[f"statistic {test} on one draw"]
+        print(f"  {test:<48}{own / 1e3:9.2f}")
+    for name in models:
+        print(f"  {name + ' draws':<48}{args.draws * rows[f'one {name} draw'] / 1e3:9.2f}")
     print(f"CPU s per election at {args.draws} draws, by part:")
     for label, value in parts.items():
         print(f"  {label:<48}{value / 1e3:9.2f}")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simkit.forensics import shpilkin, spikes
+from simkit.forensics import shpilkin, sobyanin, spikes
 from simkit.forensics.computed import Computed
 from simkit.forensics.core import Election
 from simkit.forensics.digits import last, second, zero_five
@@ -175,6 +175,41 @@ def test_expected_spike_mass_is_the_mean_score_under_the_binomial_redraw():
     brute = np.mean([(stats.binom.pmf(np.arange(b + 1), b, p) * spikes._station_score(np.arange(b + 1) / b)).sum()
                      for b, p in zip(e.ballots[used], e.leader_share[used])])
     assert spikes.expected_spike_mass(e) == pytest.approx(brute, abs=1e-8)
+
+
+def test_spikes_textbook_redraws_follow_the_binomial_law_and_each_draw_its_own_seed():
+    """The compiled redraws of the textbook null: over 2,000 draws their mean and variance match the exact mean
+    and variance of the spike mass under W ~ Bin(ballots, share) per used station (mean within 4 SE; variance
+    within the chi-square's central 99.98%), and draw ``i`` depends on the ``i``-th child seed alone."""
+    e = _election(400, seed=11)
+    used = e.ballots >= spikes.MIN_BALLOTS
+    moments = []
+    for b, p in zip(e.ballots[used], e.leader_share[used]):
+        pmf, score = stats.binom.pmf(np.arange(b + 1), b, p), spikes._station_score(np.arange(b + 1) / b)
+        moments.append(((pmf * score).sum(), (pmf * score ** 2).sum() - (pmf * score).sum() ** 2))
+    mean, variance = np.mean([m for m, _ in moments]), np.sum([v for _, v in moments]) / used.sum() ** 2
+    draws = 2000
+    redrawn = spikes.resampled(e, draws, np.random.SeedSequence(5))
+    assert redrawn.shape == (draws,)
+    assert abs(redrawn.mean() - mean) < 4 * np.sqrt(variance / draws)
+    chi2 = (draws - 1) * redrawn.var(ddof=1) / variance
+    assert stats.chi2.ppf(1e-4, draws - 1) < chi2 < stats.chi2.ppf(1 - 1e-4, draws - 1)
+    assert np.array_equal(spikes.resampled(e, 7, np.random.SeedSequence(5)), redrawn[:7])
+    assert not np.array_equal(spikes.resampled(e, 7, np.random.SeedSequence(6)), redrawn[:7])
+
+
+def test_sobyanin_slope_is_linregress_slope_bit_for_bit():
+    """The slope by linregress's own covariance formula is its slope exactly, and fails where it fails."""
+    for seed in range(5):
+        e = _election(300 + 50 * seed, seed=seed)
+        assert sobyanin.statistic(e) == stats.linregress(e.turnout, e.leader_votes / e.registered).slope
+    flat = _election(20, seed=1)
+    flat = Election(registered=np.full(20, 1000), ballots=np.full(20, 600), votes=flat.votes * 0 + [300, 290, 10],
+                    options=flat.options, leader=0, region=flat.region, station_id=flat.station_id)
+    with pytest.raises(ValueError):
+        stats.linregress(flat.turnout, flat.leader_votes / flat.registered)
+    with pytest.raises(ValueError):
+        sobyanin.statistic(flat)
 
 
 def test_clean_turnout_bins_as_numpy_histogram():

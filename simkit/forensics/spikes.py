@@ -16,10 +16,11 @@ import math
 import numba
 import numpy as np
 
-from simkit.engine import kernels
 from simkit.forensics.core import DrawnNull, Election, TestResult, check_null, null_for, top_regions, verdict
 from simkit.forensics.integer.exact import log_binomial_pmf
+from simkit.forensics.nulls.compiled_draws import generator_state
 from simkit.forensics.nulls.flat import as_seed_sequence
+from simkit.model import samplers
 
 ID = "spikes"
 ALTERNATIVE = "greater"  #: the direction in which the statistic is anomalous
@@ -76,12 +77,33 @@ def statistic(e: Election) -> float:
     return spike_mass(e.ballots, e.leader_votes)
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _resampled_masses(ballots, share, state_words, log_factorials):
+    """Mean :func:`_score` of ``W / ballots``, ``W ~ Bin(ballots, share)`` per station (shape (station,)), on
+    each of the draws whose generator states are the rows of ``state_words`` (draw, 4): shape (draw,)."""
+    out = np.empty(state_words.shape[0])
+    for draw in range(state_words.shape[0]):
+        state = (state_words[draw, 0], state_words[draw, 1], state_words[draw, 2], state_words[draw, 3])
+        total = 0.0
+        for station in range(ballots.shape[0]):
+            drawn, state = samplers.binomial_sample(state, ballots[station], share[station], log_factorials)
+            total += _score(drawn / ballots[station])
+        out[draw] = total / ballots.shape[0]
+    return out
+
+
 def resampled(e: Election, draws: int, rng) -> np.ndarray:
     """:func:`spike_mass` on ``draws`` binomial redraws of the leader's votes at the observed shares, shape
-    (draws,)."""
-    seeds = as_seed_sequence(rng).spawn(draws)
-    return np.array([spike_mass(e.ballots, np.random.default_rng(s).binomial(e.ballots, e.leader_share))
-                     for s in seeds])
+    (draws,): the stations used (ballots >= ``MIN_BALLOTS``) redrawn by the compiled exact binomial sampler
+    (:mod:`simkit.model.samplers`), draw ``i`` from the generator of the ``i``-th child of ``rng``'s
+    SeedSequence alone (:func:`simkit.forensics.nulls.compiled_draws.generator_state`)."""
+    mask = _used(e.ballots)
+    ballots = np.ascontiguousarray(e.ballots[mask], dtype=np.int64)
+    states = np.array([generator_state(s) for s in as_seed_sequence(rng).spawn(draws)], dtype=np.uint64)
+    if ballots.size == 0:  # the statistic's mean over no station
+        return np.full(draws, np.nan)
+    return _resampled_masses(ballots, np.ascontiguousarray(e.leader_share[mask], dtype=np.float64),
+                             states.reshape(draws, 4), samplers.log_factorial_table(int(ballots.max())))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -117,7 +139,7 @@ def expected_spike_mass(e: Election) -> float:
     ballots = np.ascontiguousarray(e.ballots[mask], dtype=np.int64)
     if ballots.size == 0:
         return float("nan")
-    table = kernels.log_factorial_table(int(ballots.max()))
+    table = samplers.log_factorial_table(int(ballots.max()))
     total = _expected_scores(ballots, np.ascontiguousarray(e.leader_share[mask], dtype=np.float64), FRACTIONS,
                              SDS, table)
     return float(total / ballots.size)
