@@ -18,7 +18,7 @@ import numpy as np
 
 from simkit.forensics.core import DrawnNull, Election, TestResult, check_null, null_for, top_regions, verdict
 from simkit.forensics.integer.exact import log_binomial_pmf
-from simkit.forensics.nulls.compiled_draws import generator_state
+from simkit.forensics.nulls.compiled_draws import LOG_FACTORIALS, generator_state
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.model import samplers
 
@@ -78,7 +78,7 @@ def statistic(e: Election) -> float:
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _resampled_masses(ballots, share, state_words, log_factorials):
+def _resampled_masses(ballots, share, state_words):
     """Mean :func:`_score` of ``W / ballots``, ``W ~ Bin(ballots, share)`` per station (shape (station,)), on
     each of the draws whose generator states are the rows of ``state_words`` (draw, 4): shape (draw,)."""
     out = np.empty(state_words.shape[0])
@@ -86,7 +86,7 @@ def _resampled_masses(ballots, share, state_words, log_factorials):
         state = (state_words[draw, 0], state_words[draw, 1], state_words[draw, 2], state_words[draw, 3])
         total = 0.0
         for station in range(ballots.shape[0]):
-            drawn, state = samplers.binomial_sample(state, ballots[station], share[station], log_factorials)
+            drawn, state = samplers.binomial_sample(state, ballots[station], share[station], LOG_FACTORIALS)
             total += _score(drawn / ballots[station])
         out[draw] = total / ballots.shape[0]
     return out
@@ -103,7 +103,7 @@ def resampled(e: Election, draws: int, rng) -> np.ndarray:
     if ballots.size == 0:  # the statistic's mean over no station
         return np.full(draws, np.nan)
     return _resampled_masses(ballots, np.ascontiguousarray(e.leader_share[mask], dtype=np.float64),
-                             states.reshape(draws, 4), samplers.log_factorial_table(int(ballots.max())))
+                             states.reshape(draws, 4))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

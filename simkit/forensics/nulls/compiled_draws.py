@@ -6,7 +6,8 @@ A simulated null draws ~1,000 honest elections of ~100,000 stations; with numpy 
 draws per station). These loops use the exact samplers of :mod:`simkit.model.samplers` instead (xoshiro256**
 bits, ziggurat normals, binomials by inversion or BTRS), station by station, from one generator per call
 whose state is four words of a ``numpy.random.SeedSequence`` (:func:`generator_state`), so a call's
-numbers depend on its seed alone.
+numbers depend on its seed alone. The samplers read log-factorials from :data:`LOG_FACTORIALS`, compiled in
+as a constant (an array argument would be reference-counted at every inlined binomial).
 """
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ import numpy as np
 from simkit.model import samplers
 from simkit.forensics.integer import exact as integer_exact
 
+#: log(k!) for the samplers' exact tests, a global so that numba compiles it in (lgamma beyond its 2^14 entries)
+LOG_FACTORIALS = samplers.CONSTANT_LOG_FACTORIALS
+
 
 def generator_state(seed: np.random.SeedSequence) -> np.ndarray:
     """The xoshiro256** state (4,) uint64 of one call, from its SeedSequence."""
@@ -25,23 +29,23 @@ def generator_state(seed: np.random.SeedSequence) -> np.ndarray:
 
 
 @numba.njit(inline="always", error_model="numpy")
-def _station_counts(state, station, registered, turnout, share, other_proportions, leader, log_factorials, ballots,
+def _station_counts(state, station, registered, turnout, share, other_proportions, leader, ballots,
                     votes):
     """Exact counts of one station at latent ``turnout`` and ``share``: ballots, the leader's votes, and the
     other options multinomially (as a chain of binomials) at the station's ``other_proportions``; returns the
     generator state."""
-    cast, state = samplers.binomial_sample(state, registered[station], turnout, log_factorials)
+    cast, state = samplers.binomial_sample(state, registered[station], turnout, LOG_FACTORIALS)
     ballots[station] = cast
-    return _vote_counts(state, station, cast, share, other_proportions, leader, log_factorials, votes)
+    return _vote_counts(state, station, cast, share, other_proportions, leader, votes)
 
 
 @numba.njit(inline="always", error_model="numpy")
-def _vote_counts(state, station, cast, share, other_proportions, leader, log_factorials, votes):
+def _vote_counts(state, station, cast, share, other_proportions, leader, votes):
     """The votes of one station with ``cast`` ballots at latent leader ``share``: the leader's ``~ Bin(cast,
     share)``, the other options multinomially (a chain of binomials) at the station's ``other_proportions``;
     returns the generator state."""
     n_others = other_proportions.shape[1]
-    drawn, state = samplers.binomial_sample(state, cast, share, log_factorials)
+    drawn, state = samplers.binomial_sample(state, cast, share, LOG_FACTORIALS)
     votes[station, leader] = drawn
     remaining = cast - drawn
     mass_left = 1.0
@@ -53,7 +57,7 @@ def _vote_counts(state, station, cast, share, other_proportions, leader, log_fac
             votes[station, column] = remaining
             break
         p = other_proportions[station, other] / mass_left if mass_left > 1e-12 else 1.0
-        drawn, state = samplers.binomial_sample(state, remaining, min(max(p, 0.0), 1.0), log_factorials)
+        drawn, state = samplers.binomial_sample(state, remaining, min(max(p, 0.0), 1.0), LOG_FACTORIALS)
         votes[station, column] = drawn
         remaining -= drawn
         mass_left -= other_proportions[station, other]
@@ -68,7 +72,7 @@ def _expit(x):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _honest_counts(registered, turnout_center, share_center, turnout_scale, share_scale, correlation,
-                   other_proportions, leader, state_words, log_factorials, ballots, votes):
+                   other_proportions, leader, state_words, ballots, votes):
     state = (state_words[0], state_words[1], state_words[2], state_words[3])
     independent = math.sqrt(1.0 - correlation * correlation)
     for station in range(registered.shape[0]):
@@ -77,12 +81,12 @@ def _honest_counts(registered, turnout_center, share_center, turnout_scale, shar
         turnout = _expit(turnout_center[station] + turnout_scale * z1)
         share = _expit(share_center[station] + share_scale * (correlation * z1 + independent * z2))
         state = _station_counts(state, station, registered, turnout, share, other_proportions, leader,
-                                log_factorials, ballots, votes)
+                                ballots, votes)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _resampled_counts(registered, turnout_center, share_center, slope, station_pool, pool_offsets, pool_turnout,
-                      pool_share, other_proportions, leader, state_words, log_factorials, ballots, votes):
+                      pool_share, other_proportions, leader, state_words, ballots, votes):
     state = (state_words[0], state_words[1], state_words[2], state_words[3])
     for station in range(registered.shape[0]):
         pool = station_pool[station]
@@ -93,12 +97,11 @@ def _resampled_counts(registered, turnout_center, share_center, slope, station_p
         turnout = _expit(turnout_center[station] + residual_t)
         share = _expit(share_center[station] + slope[station] * residual_t + pool_share[pick])
         state = _station_counts(state, station, registered, turnout, share, other_proportions, leader,
-                                log_factorials, ballots, votes)
+                                ballots, votes)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _conditional_votes(ballots, share_center, window_start, window_size, skip, donor_share, state_words,
-                       log_factorials, votes):
+def _conditional_votes(ballots, share_center, window_start, window_size, skip, donor_share, state_words, votes):
     state = (state_words[0], state_words[1], state_words[2], state_words[3])
     for station in range(ballots.shape[0]):
         u, state = samplers.uniform_sample(state)
@@ -107,7 +110,7 @@ def _conditional_votes(ballots, share_center, window_start, window_size, skip, d
         if 0 <= skip[station] <= pick:
             pick += 1
         share = _expit(share_center[station] + donor_share[pick])
-        drawn, state = samplers.binomial_sample(state, ballots[station], share, log_factorials)
+        drawn, state = samplers.binomial_sample(state, ballots[station], share, LOG_FACTORIALS)
         votes[station, 0] = drawn
         votes[station, 1] = ballots[station] - drawn
 
@@ -128,8 +131,7 @@ def conditional_counts(ballots: np.ndarray, share_center: np.ndarray, window_sta
     votes = np.empty((cast.shape[0], 2), dtype=np.int64)
     as_int = [np.ascontiguousarray(a, dtype=np.int64) for a in (window_start, window_size, skip)]
     _conditional_votes(cast, np.ascontiguousarray(share_center, dtype=np.float64), *as_int,
-                       np.ascontiguousarray(donor_share, dtype=np.float64), generator_state(seed),
-                       samplers.log_factorial_table(int(cast.max(initial=0))), votes)
+                       np.ascontiguousarray(donor_share, dtype=np.float64), generator_state(seed), votes)
     return cast, votes  # the observed ballots: an Election holds them read-only, so no copy per draw
 
 
@@ -157,8 +159,7 @@ def resampled_counts(registered: np.ndarray, turnout_center: np.ndarray, share_c
                       np.ascontiguousarray(pool_offsets, dtype=np.int64),
                       np.ascontiguousarray(pool_turnout, dtype=np.float64),
                       np.ascontiguousarray(pool_share, dtype=np.float64), proportions, int(leader),
-                      generator_state(seed), samplers.log_factorial_table(int(registered.max(initial=0))), ballots,
-                      votes)
+                      generator_state(seed), ballots, votes)
     return ballots, votes
 
 
@@ -179,19 +180,18 @@ def honest_counts(registered: np.ndarray, turnout_center: np.ndarray, share_cent
     ballots, votes = _empty_counts(registered, proportions)
     _honest_counts(registered, np.ascontiguousarray(turnout_center, dtype=np.float64),
                    np.ascontiguousarray(share_center, dtype=np.float64), float(turnout_scale), float(share_scale),
-                   float(correlation), proportions, int(leader), generator_state(seed),
-                   samplers.log_factorial_table(int(registered.max(initial=0))), ballots, votes)
+                   float(correlation), proportions, int(leader), generator_state(seed), ballots, votes)
     return ballots, votes
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _integer_resample_counts(registered, turnout, share, resamples, window, state_words, log_factorials):
+def _integer_resample_counts(registered, turnout, share, resamples, window, state_words):
     state = (state_words[0], state_words[1], state_words[2], state_words[3])
     counts = np.zeros(resamples, dtype=np.int64)
     for draw in range(resamples):
         for station in range(registered.shape[0]):
-            cast, state = samplers.binomial_sample(state, registered[station], turnout[station], log_factorials)
-            leader, state = samplers.binomial_sample(state, cast, share[station], log_factorials)
+            cast, state = samplers.binomial_sample(state, registered[station], turnout[station], LOG_FACTORIALS)
+            leader, state = samplers.binomial_sample(state, cast, share[station], LOG_FACTORIALS)
             if (integer_exact._is_integer_percent(cast, registered[station], window)
                     or integer_exact._is_integer_percent(leader, cast, window)):
                 counts[draw] += 1
@@ -206,4 +206,4 @@ def integer_resample_counts(registered: np.ndarray, turnout: np.ndarray, share: 
     registered = np.ascontiguousarray(registered, dtype=np.int64)
     return _integer_resample_counts(registered, np.ascontiguousarray(turnout, dtype=np.float64),
                                     np.ascontiguousarray(share, dtype=np.float64), int(resamples), float(window),
-                                    generator_state(seed), samplers.log_factorial_table(int(registered.max(initial=0))))
+                                    generator_state(seed))
