@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from simkit.model.rounding import largest_remainder
 
@@ -22,7 +23,7 @@ def test_largest_remainder_is_hamiltons_method_bit_for_bit_with_ties_to_the_lowe
     """Random weights of several scales and shapes, and small integer weights (tied remainders): the same counts as
     the argsort formula, summing to the totals."""
     rng = np.random.default_rng(4)
-    for shape in [(2000, 8), (4, 5, 3), (6,), (30, 1)]:
+    for shape in [(2000, 8), (4, 5, 3), (6,), (30, 1), (3, 20_000)]:  # the last ranked by a stable sort
         for scale in (1.0, 1e-3, 1e6):
             total = rng.integers(0, 3000, shape[:-1]) if len(shape) > 1 else np.int64(997)
             for weights in (rng.random(shape) * scale, rng.integers(0, 4, shape) + np.eye(1, shape[-1])[0]):
@@ -31,3 +32,9 @@ def test_largest_remainder_is_hamiltons_method_bit_for_bit_with_ties_to_the_lowe
                 assert np.array_equal(counts, _by_argsort(total, weights)), (shape, scale)
                 assert np.array_equal(counts.sum(axis=-1), total)
     assert largest_remainder(10, np.ones(3)).tolist() == [4, 3, 3]  # a three-way tie: the lowest index first
+
+
+def test_a_row_without_a_positive_sum_is_refused():
+    for weights in (np.zeros((2, 3)), np.array([[1.0, np.nan]]), np.array([[1.0, -1.0]])):
+        with pytest.raises(ValueError, match="every row of weights needs a positive, finite sum"):
+            largest_remainder(np.array([5] * weights.shape[0]), weights)

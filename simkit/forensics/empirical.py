@@ -95,8 +95,8 @@ def empirical_p(d: float, s: float, control_d: Iterable[float], control_s: Itera
                 alternative: str) -> tuple[float, float, int]:
     """(p-value, tau, k) of an error ``d`` with null SD ``s`` against the controls' errors (module
     docstring)."""
-    control_d, control_s = list(control_d), list(control_s)
-    tau = _controls_tau(tuple(control_d), tuple(control_s))
+    control_d, control_s = tuple(control_d), tuple(control_s)
+    tau = _controls_tau(control_d, control_s)
     scale = np.sqrt(tau * tau + s * s)
     t = d / scale if scale > 0 else np.copysign(np.inf, d) if d else 0.0
     return t_tail(float(t), len(control_d), alternative), tau, len(control_d)

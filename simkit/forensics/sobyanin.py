@@ -18,8 +18,8 @@ ALTERNATIVE = "two-sided"  #: the direction in which the statistic is anomalous
 def statistic(e: Election) -> float:
     """Slope (leader votes / registered per unit of turnout; dimensionless): ``scipy.stats.linregress``'s slope,
     by its own formula (the covariances of ``numpy.cov`` with ``bias=1``, so the same number bit for bit) without
-    its p-value and wrapper, which took most of its time on a null draw; a ValueError where it raises one (no
-    station, or every turnout the same)."""
+    its p-value and wrapper, which took most of its time on a null draw. Raises ValueError with no station
+    (``linregress`` returns NaN there in recent scipy) or when every turnout is the same (as it does)."""
     x, y = e.turnout, e.leader_votes / e.registered
     if x.size == 0:
         raise ValueError("Inputs must not be empty.")

@@ -18,7 +18,7 @@ import numpy as np
 
 from simkit.forensics.core import DrawnNull, Election, TestResult, check_null, null_for, top_regions, verdict
 from simkit.forensics.integer.exact import log_binomial_pmf
-from simkit.forensics.nulls.compiled_draws import LOG_FACTORIALS, generator_state
+from simkit.forensics.nulls.compiled_draws import generator_state
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.model import samplers
 
@@ -86,7 +86,8 @@ def _resampled_masses(ballots, share, state_words):
         state = (state_words[draw, 0], state_words[draw, 1], state_words[draw, 2], state_words[draw, 3])
         total = 0.0
         for station in range(ballots.shape[0]):
-            drawn, state = samplers.binomial_sample(state, ballots[station], share[station], LOG_FACTORIALS)
+            drawn, state = samplers.binomial_sample(state, ballots[station], share[station],
+                                                    samplers.CONSTANT_LOG_FACTORIALS)
             total += _score(drawn / ballots[station])
         out[draw] = total / ballots.shape[0]
     return out

@@ -11,7 +11,8 @@ inlined into its compiled callers (:func:`inline_jit`):
 - :func:`gamma_sample`: standard gamma variates by Marsaglia & Tsang (2000), with ``G(a) = G(a + 1) × U^(1/a)``
   below a = 1 (constants from :func:`gamma_constants`);
 - :func:`binomial_sample`: by inversion when ``n × min(p, 1 − p) < 10``, else Hörmann's (1993) transformed
-  rejection with squeeze (BTRS), reading log-factorials from :func:`log_factorial_table`;
+  rejection with squeeze (BTRS), reading log-factorials from the table it is given (:data:`CONSTANT_LOG_FACTORIALS`
+  compiled in, or :func:`log_factorial_table`), ``lgamma`` beyond it;
 - :func:`multinomial_sample`: sequential conditional binomials;
 - :func:`hypergeometric_sample`: by inversion searched outward from the mode.
 
@@ -222,7 +223,8 @@ def _log_factorial(log_factorials, k):
 @inline_jit
 def _binomial_btrs(state, n, p, log_factorials):
     """Binomial(n, p) by transformed rejection with squeeze (Hörmann 1993); for p <= 0.5 and n p >= 10.
-    ``log_factorials`` (m,) float64 holds log(k!) for k < m (:func:`log_factorial_table`).
+    ``log_factorials`` (m,) float64 holds log(k!) for k < m (:data:`CONSTANT_LOG_FACTORIALS` or
+    :func:`log_factorial_table`; ``lgamma`` beyond).
     Returns ``(k, state)``."""
     spq = math.sqrt(n * p * (1.0 - p))
     b = 1.15 + 2.53 * spq
