@@ -1,5 +1,5 @@
-"""Timing helpers of the kernel's profiling scripts (``lanes_profile.py``, ``chain_variants.py``): their common options
-and the best CPU time of calls timed in turn.
+"""Timing helpers of the kernel's profiling scripts (``kernel_profile.py``, ``lanes_profile.py``,
+``chain_variants.py``): their common options and the best CPU time of calls timed in turn.
 
 The scripts run from this folder (``python benchmarks/NAME.py``), which puts it on the import path: they import this
 module as ``cpu_timing``.

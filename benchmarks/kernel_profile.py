@@ -1,13 +1,14 @@
 """Where the fused kernel's time goes: CPU nanoseconds per station-replicate of each part of the honest draw.
 
-    python benchmarks/kernel_profile.py [--replicates 30] [--json]
+    python benchmarks/kernel_profile.py [--replicates 30] [--repeats 3] [--json]
 
 On the workload of ``benchmarks/compare.py`` (10,101 stations, 8 options), one thread, a compiled copy of the fused
 loop of :mod:`simkit.engine.kernels` with the same samplers, stopped after each part in turn: (1) the turnout
 latent and share, (2) plus the ballots binomial, (3) plus the eight Dirichlet gammas, (4) plus the multinomial
 chain (the whole draw). Each part's cost is the difference between consecutive stages (CPU time of this process,
 best of ``--repeats``: other load on the machine inflates every stage alike, the minimum least). The whole draw is
-also timed through :func:`simkit.engine.kernels.honest_stations` itself, which should cost the same as stage 4.
+also timed through :func:`simkit.engine.kernels.honest_stations` itself, which has measured 5 to 16% above stage 4
+(the README's runs; the difference is not broken down here).
 """
 from __future__ import annotations
 

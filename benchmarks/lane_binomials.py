@@ -116,7 +116,7 @@ def _lane_uniforms(S, active, out, n_lanes):
 
 
 @inline_jit
-def _any(flags, n_lanes):
+def _count_set(flags, n_lanes):
     """How many of ``flags`` (lane,) bool are set (a vectorised count)."""
     count = 0
     for lane in range(n_lanes):
@@ -260,15 +260,15 @@ def lane_binomials(S, n, p, out, w, flags, n_lanes):
     (lane,) float64; ``S`` (4, lane) uint64 the lanes' generators (advanced in place); scratch ``w``
     (:data:`SCRATCH_ROWS`, lane) float64 and ``flags`` (4, lane) bool."""
     _prepare(n, p, w, flags, out, n_lanes)
-    if _any(flags[0], n_lanes):
+    if _count_set(flags[0], n_lanes):
         _inversion_start(n, w, n_lanes)
         _lane_uniforms(S, flags[0], w[11], n_lanes)
         _inversion_first(w, flags[0], n_lanes)
-        while _any(flags[0], n_lanes):
+        while _count_set(flags[0], n_lanes):
             _inversion_step(n, w, flags[0], flags[2], out, n_lanes)
-    if _any(flags[1], n_lanes):
+    if _count_set(flags[1], n_lanes):
         _btrs_setup(n, w, flags[1], n_lanes)
-        while _any(flags[1], n_lanes):
+        while _count_set(flags[1], n_lanes):
             _lane_uniforms(S, flags[1], w[11], n_lanes)
             _lane_uniforms(S, flags[1], w[2], n_lanes)
             _btrs_round(n, w, flags[1], out, n_lanes)
