@@ -326,8 +326,9 @@ def test_the_result_records_its_electorate_and_workers_refuse_another(tmp_path, 
 
 
 def refuse_zarr_calls_from(modules: tuple[str, ...], monkeypatch) -> None:
-    """Every function of zarr's namespace raises AssertionError when code of one of ``modules`` calls it
-    (xarray's own calls go through): the modules import zarr where they use it, so the test watches zarr itself."""
+    """Every function of zarr's namespace, and ``zarr.Array.open`` / ``zarr.Group.open``, raises AssertionError when
+    code of one of ``modules`` calls it (xarray's own calls go through): the modules import zarr where they use it,
+    so the test watches zarr itself."""
     import zarr
 
     def refused(name, function):
@@ -342,6 +343,9 @@ def refuse_zarr_calls_from(modules: tuple[str, ...], monkeypatch) -> None:
     for name, function in vars(zarr).items():
         if inspect.isfunction(function):
             monkeypatch.setattr(zarr, name, refused(name, function))
+    for cls in (zarr.Array, zarr.Group):  # their class-level openers too
+        opener = inspect.getattr_static(cls, "open")
+        monkeypatch.setattr(cls, "open", classmethod(refused(f"{cls.__name__}.open", opener.__func__)))
 
 
 def test_a_block_task_writes_with_the_types_it_is_given_without_reading_the_store(tmp_path, monkeypatch):
