@@ -231,9 +231,7 @@ def fused_lanes(registered, location, dispersion, concentration, composition, re
     constants = gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
     turnout_state, preferences_state, counts_state = states
     lane_states = lane_words.copy()
-    n, p, out, left = np.empty(n_lanes), np.empty(n_lanes), np.empty(n_lanes), np.empty(n_lanes)
-    scratch = np.empty((lane_binomials.SCRATCH_ROWS, n_lanes))
-    flags = np.empty((4, n_lanes), np.bool_)
+    n, p, out, left, scratch, flags = lane_binomials._lane_scratch(n_lanes)
     weights = np.zeros((n_lanes, n_options))
     votes = np.empty((n_stations, n_options), np.int64)
     for _ in range(replicates):

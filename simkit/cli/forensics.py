@@ -23,6 +23,7 @@ from simkit.electorate.mapping import shown
 from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
 from simkit.engine import aggregation
 from simkit.errors import InputError
+from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics import TESTS, calibration_label, calibration_state, election, holm_alarms, parse_tests, run_each
 from simkit.forensics.applicable import MIN_STATIONS, ran
 from simkit.forensics.calibrate import NULLS, calibration_table, format_table as format_calibration
@@ -225,10 +226,10 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
 
     left_out = {status: [r.test for r in results if r.p_value is not None
                          and calibration_state(r.extra.get("calibration")) == status]
-                for status in ("uncalibrated", "not measured")}
+                for status in (UNCALIBRATED, NOT_MEASURED)}
     reasons = [f"{label}, left out: {', '.join(left_out[status])}" for status, label in
-               (("uncalibrated", "uncalibrated under this null"),
-                ("not measured", "size not measured on clean elections under this null")) if left_out[status]]
+               ((UNCALIBRATED, "uncalibrated under this null"),
+                (NOT_MEASURED, "size not measured on clean elections under this null")) if left_out[status]]
     lines.append(f"Holm at {ALPHA:g} over the calibrated tests: " + (", ".join(holm_alarms(results)) or "no alarm")
                  + (f" ({'; '.join(reasons)})" if reasons else ""))
     note = power_note(results, power)

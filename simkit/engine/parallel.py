@@ -190,14 +190,14 @@ class KeyedPool(Generic[State, Key, Result]):
         while pending:
             yield pending.popleft().result()
 
-    def map_unordered(self, keys: Iterable[Key], in_flight: int | None = None) -> Iterator[tuple[Key, Result]]:
+    def map_unordered(self, keys: Iterable[Key]) -> Iterator[tuple[Key, Result]]:
         """``(key, result)`` of each of ``keys`` as soon as any finishes (so that none waits behind a slow one),
-        with at most ``in_flight`` (default ``2 × workers + 1``) submitted and not yet given back; ``keys`` is read
+        with at most ``2 × workers + 1`` submitted and not yet given back; ``keys`` is read
         only as room frees up. In this process each is computed, in order, when asked for."""
         if self._executor is None:
             yield from ((key, self.task(self.state, key)) for key in keys)
             return
-        limit = in_flight or 2 * self.workers + 1
+        limit = 2 * self.workers + 1
         pending: dict[Future, Key] = {}
         for key in keys:
             if len(pending) >= limit:

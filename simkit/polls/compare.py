@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
@@ -272,9 +273,10 @@ def draw_pooled(election: SimulatedElections, design: PollDesign, seed: int, pol
                 chunk: int | None = None) -> Draws:
     """:func:`draw_polls` with each replicate's sampled stations pooled (:func:`pooled`: the shares and the
     respondents' totals, all the ledger and the scenarios read), drawn ``chunk`` replicates at a time
-    (:data:`POOLED_CHUNK` by default): the same numbers, as each replicate's poll has its own stream, while the
-    respondents by station, R × n × K int64 twice, are held for one chunk only."""
-    size = POOLED_CHUNK if chunk is None else chunk
+    (:data:`POOLED_CHUNK` by default, or enough for a task of :data:`CHUNK_REPLICATES` on every core): the same
+    numbers, as each replicate's poll has its own stream, while the respondents by station, R × n × K int64 twice,
+    are held for one chunk only."""
+    size = max(POOLED_CHUNK, CHUNK_REPLICATES * (os.cpu_count() or 1)) if chunk is None else chunk
     parts = [pooled(draw_polls(replace(election, votes=election.votes[rows.start:rows.stop],
                                        replicates=election.replicates[rows.start:rows.stop]),
                                design, seed, poll_index))

@@ -348,7 +348,7 @@ _STATE_LOCK = threading.Lock()
 def _draw_chunk(job: _Job, rows: range) -> None:
     """Draw the replicates at positions ``rows`` of ``job.votes`` into those rows of ``job.out``."""
     _draw_replicates_jit(job.votes, np.arange(rows.start, rows.stop, dtype=np.int64),
-                         job.states[rows.start:rows.stop].copy(),  # writeable: the compiled signature
+                         job.states[rows.start:rows.stop],  # poll_states' own copy: writeable, as compiled
                          *job.design, *(array[rows.start:rows.stop] for array in job.out))
 
 
