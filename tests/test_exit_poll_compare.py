@@ -256,6 +256,34 @@ def test_compare_cli_prints_rows_and_scenarios_as_json(tmp_path, capsys):
     assert (plot / "poll_gaps.png").stat().st_size > 0
 
 
+
+@pytest.mark.parametrize("replicates, code", [(2, 2), (3, 0)])
+def test_compare_refuses_fewer_replicates_than_the_covariance_of_the_published_figures_needs(
+        tmp_path, capsys, replicates, code):
+    """Two published figures (the third valid share is implied) need 3 replicates: with 2 the sample covariance
+    is singular, and the mechanism fits once reported distances of -1e20 with a fit p-value of 1. One line, exit
+    2, no output."""
+    from conftest import small_config_dict
+    from simkit.cli.main import main
+
+    raw = small_config_dict(stations=60, registered=60_000, options=("a", "b", "c"), shares=(0.6, 0.3, 0.1))
+    raw["exit_poll"] = [{"name": "p", "stations": 10, "per_station": 20, "published": {"a": 0.62, "b": 0.28,
+                                                                                      "c": 0.10}}]
+    raw["observed"] = {"votes": {"a": 36_000, "b": 18_000, "c": 6_000}}
+    config, output = tmp_path / "x.toml", tmp_path / "out.json"
+    config.write_text(tomli_w.dumps(raw))
+    assert main(["compare", str(config), "--replicates", str(replicates), "--ledger-points", "0", "--quiet",
+                 "-o", str(output)]) == code
+    err = capsys.readouterr().err
+    if code:
+        assert err.strip() == (f"{config}: --replicates: 2 are too few to estimate the covariance of the 2 published "
+                               "figures; the joint test and the mechanism fits need at least 3")
+        assert not output.exists()
+    else:
+        report = json.loads(output.read_text())
+        assert report["joint"]["df2"] == 1 and report["mechanisms"]
+        assert all(entry["d2"] >= 0 for entry in report["mechanisms"])
+
 #: per field of PollDesign: (the base's own settings, the one change), chosen where the field is read
 DESIGN_CHANGES = {
     "n_stations": ({}, {"n_stations": 21}),

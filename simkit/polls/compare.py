@@ -601,6 +601,18 @@ def published_vector(polls: list[Poll], valid_names: list[str]) -> tuple[list[tu
     return keys, np.array(values)
 
 
+def check_replicates(replicates: int, polls: list[Poll], valid_names: list[str], source: str) -> None:
+    """Raise :class:`~simkit.errors.InputError` unless ``replicates`` can estimate the covariance of the polls'
+    published figures (:func:`published_vector`, D of them): the joint test's Hotelling F has R − D denominator
+    degrees of freedom and each poll's mechanism fits invert its block of that covariance, so both need
+    R ≥ D + 1 (with fewer, the sample covariance is singular and its distances and p-values are meaningless)."""
+    needed = len(published_vector(polls, valid_names)[0]) + 1
+    if needed > 1 and replicates < needed:
+        raise InputError(f"{source}: replicates: {replicates} are too few to estimate the covariance of the "
+                         f"{needed - 1} published figures; the joint test and the mechanism fits need at least "
+                         f"{needed}", parameters=("replicates",))
+
+
 def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.ndarray, rows: list[dict],
                     official_votes: dict[str, int], options: list[str], valid_names: list[str], incumbent: str,
                     invalid: str | None, against_all: tuple[str, ...]) -> list[dict]:
@@ -687,6 +699,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     valid = np.array([name != invalid for name in options])
     base = worlds.baseline()
     election = worlds.election(base)
+    check_replicates(len(election.replicates), polls, valid_names, "polls")
     flags = []
     missing = [name for name in valid_names if official and name not in official]
     if missing:
@@ -958,7 +971,8 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
     total-survey-error baseline of the ``history`` table (None: sampling error only).
 
     Raises :class:`simkit.errors.InputError` (``source: field: problem``) for a config without polls, a
-    design the electorate makes impossible or a bad history table.
+    design the electorate makes impossible, too few replicates for the covariance of the published figures
+    (:func:`check_replicates`) or a bad history table.
     """
     polls = list(cfg.exit_poll) + list(cfg.quick_count)
     if not polls:
@@ -970,6 +984,9 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
         problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
         if problems:
             raise InputError(f"{source}: {problems[0]}")
+    check_replicates(ds.sizes[schema.REPLICATE] if ds is not None else cfg.run.replicates if replicates is None
+                     else replicates, polls,
+                     [name for name in cfg.option_names if name != invalid], source)
     worlds = Worlds.of(ds) if ds is not None else simulated_worlds(
         prepare(cfg, replicates, seed, "full", source=source), progress=progress)
     observed = cfg.observed
