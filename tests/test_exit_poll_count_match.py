@@ -7,7 +7,7 @@ import tomli_w
 from conftest import small_config_dict
 from simkit.config.core import Config
 from simkit.electorate.build import build_electorate
-from simkit.engine.count_match import PILOT_REPLICATES, TOLERANCE
+from simkit.engine.count_match import NOISE_MULTIPLE, PILOT_REPLICATES, TOLERANCE
 from simkit.engine.run import simulate
 from simkit.errors import InputError
 
@@ -65,6 +65,24 @@ def test_unreachable_official_figure_is_named():
     with pytest.raises(InputError, match=r"scenario\.coercion\.match_observed: the official turnout"):
         simulate(matched_config(1.0, compliance=1.0))
 
+
+
+def test_a_small_region_is_matched_within_the_pilots_noise_and_says_so():
+    """A region of a few stations: its pilot turnout's Monte Carlo standard error (16 replicates) is far above the
+    0.1-point tolerance, so no iteration gets within it (once an error saying the official figure "cannot be
+    reached"). The solution is then the iteration whose misses are all within NOISE_MULTIPLE standard errors, and the
+    record gives them."""
+    raw = small_config_dict(stations=100, registered=100_000, replicates=4, seed=5, turnout_dispersion=0.8,
+                            regions=(("north", 0.97), ("tiny", 0.03)))
+    raw["scenario"] = [{"name": "honest", "match_observed": True}]
+    raw["observed"] = {"registered": 100_000, "ballots": 60_000, "votes": {"a": 30_000, "b": 18_000, "c": 12_000},
+                       "regional_turnout": {"north": 0.6, "tiny": 0.55}}
+    ds = simulate(Config.model_validate(raw), keep="summary")
+    entry = json.loads(ds.attrs["count_matched"])["solved"][0]
+    errors, pilot = entry["pilot_standard_errors"], entry["pilot"]
+    assert entry["noise_multiple"] == NOISE_MULTIPLE and errors["turnout.tiny"] > TOLERANCE
+    assert abs(pilot["turnout.tiny"] - 55.0) <= max(TOLERANCE, NOISE_MULTIPLE * errors["turnout.tiny"])
+    assert abs(pilot["turnout.north"] - 60.0) <= max(TOLERANCE, NOISE_MULTIPLE * errors["turnout.north"])
 
 def test_run_streams_count_matched_configs_bit_identically(tmp_path, monkeypatch):
     """``simkit run`` (streamed to zarr, two block sizes, in-process and two processes) equals
