@@ -25,8 +25,9 @@ samplers of :mod:`simkit.model.samplers`); they differ in how the draws are orde
 It also prints the lanes' arithmetic against the reference: the largest relative error of
 :func:`lane_binomials.lane_log` against ``math.log`` (x from 2^-60 to 2^60) and of
 :func:`lane_binomials.lane_log_factorial` against ``scipy.special.gammaln`` (k < 2^14), and chi-square p-values
-of the lanes' binomial draws (first and last lane) against the exact law at the workload's typical (n, p); and
-what LLVM made of the lanes' BTRS round (:func:`round_assembly`: packed ymm instructions in its vector loop).
+of the lanes' binomial draws (first and last lane, 8 and 16 lanes) against the exact law at the workload's typical
+(n, p); and what LLVM made of the lanes' BTRS round (:func:`round_assembly`: packed ymm instructions in its vector
+loop).
 """
 from __future__ import annotations
 
@@ -38,10 +39,11 @@ import re
 import numba
 import numpy as np
 
-from scipy import special, stats
+from scipy import special
 
 import lane_binomials
 from cpu_timing import best_cpu_seconds, profile_parser
+from exact_law import binomial_chi_square_pvalue
 from kernel_profile import workload_model
 from simkit.engine import kernels
 from simkit.model.samplers import (CONSTANT_LOG_FACTORIALS, binomial_sample, gamma_constants, gamma_sample,
@@ -280,24 +282,20 @@ def _lane_logs(values, factorial):
 def lane_accuracy(draws: int = 20_000) -> dict:
     """The lanes' arithmetic against the reference: the largest relative errors of the lane logarithm (against
     ``math.log``, 10^5 x log-uniform on [2^-60, 2^60]) and log-factorial (against ``gammaln``, k = 1 … 2^14 − 1),
-    and chi-square p-values of ``draws`` lane binomials of lanes 0 and 7 (of 8) against the exact law for each of
-    :data:`LAW_CHECKS` (bins with expected counts below 5 pooled into one)."""
+    and chi-square p-values (:func:`exact_law.binomial_chi_square_pvalue`) of ``draws`` lane binomials of the
+    first and last lane of each of :data:`LANES` against the exact law for each of :data:`LAW_CHECKS`."""
     x = np.exp2(np.random.default_rng(0).uniform(-60.0, 60.0, 100_000))
     log_error = np.max(np.abs(_lane_logs(x, False) / np.log(x) - 1.0))
     k = np.arange(2.0, 2**14)  # log(1!) = 0: the relative error from k = 2
     factorial_error = np.max(np.abs(_lane_logs(k, True) / special.gammaln(k + 1.0) - 1.0))
-    words = np.random.SeedSequence(2).generate_state(32, np.uint64).reshape(4, 8)
     pvalues = {}
-    for n, p in LAW_CHECKS:
-        drawn = lane_binomials.draws(words, n, p, draws)
-        expected = stats.binom.pmf(np.arange(n + 1), n, p) * draws
-        kept = expected >= 5.0
-        for lane in (0, 7):
-            observed = np.bincount(drawn[:, lane].astype(np.int64), minlength=n + 1)
-            observed_bins = np.append(observed[kept], observed[~kept].sum())
-            expected_bins = np.append(expected[kept], expected[~kept].sum())
-            statistic = np.sum((observed_bins - expected_bins) ** 2 / np.maximum(expected_bins, 1e-300))
-            pvalues[f"n={n} p={p} lane {lane}"] = float(stats.chi2.sf(statistic, kept.sum()))
+    for lanes in LANES:
+        words = np.random.SeedSequence(2).generate_state(4 * lanes, np.uint64).reshape(4, lanes)
+        for n, p in LAW_CHECKS:
+            drawn = lane_binomials.draws(words, n, p, draws).astype(np.int64)
+            for lane in (0, lanes - 1):
+                pvalues[f"n={n} p={p} lane {lane} of {lanes}"] = float(
+                    binomial_chi_square_pvalue(drawn[:, lane], n, p))
     return {"lane_log_max_relative_error": float(log_error),
             "lane_log_factorial_max_relative_error": float(factorial_error),
             "lane_binomial_chi_square_pvalues": pvalues}
