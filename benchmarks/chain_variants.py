@@ -225,7 +225,7 @@ def fused_lanes(registered, location, dispersion, concentration, composition, re
                 replicates):
     """The honest draw ``lane`` stations at a time: each station's turnout, ballots and gammas one by one as the
     kernel draws them (``states`` three generators), then the lanes' chains at once by
-    :func:`lane_binomials.lane_binomials` from the lanes' generators ``lane_words`` (4, lane) uint64 (copied);
+    :func:`lane_binomials.lane_chain` from the lanes' generators ``lane_words`` (4, lane) uint64 (copied);
     returns ``votes`` (station, option)."""
     n_stations = registered.shape[0]
     n_regions, n_options = composition.shape
@@ -235,6 +235,7 @@ def fused_lanes(registered, location, dispersion, concentration, composition, re
     lane_states = lane_words.copy()
     n, p, out, left, scratch, flags = lane_binomials._lane_scratch(n_lanes)
     weights = np.zeros((n_lanes, n_options))
+    drawn = np.empty((n_lanes, n_options))
     votes = np.empty((n_stations, n_options), np.int64)
     for _ in range(replicates):
         for start in range(0, n_stations, n_lanes):
@@ -254,17 +255,10 @@ def fused_lanes(registered, location, dispersion, concentration, composition, re
             for lane in range(n_stations - start, n_lanes):  # beyond the last station: nothing to draw
                 n[lane] = 0.0
                 left[lane] = 1.0
-            for option in range(n_options - 1):
-                for lane in range(n_lanes):
-                    p[lane] = weights[lane, option] / left[lane] if left[lane] > 0.0 else 1.0
-                lane_binomials.lane_binomials(lane_states, n, p, out, scratch, flags, n_lanes)
-                for lane in range(n_lanes):
-                    n[lane] -= out[lane]
-                    left[lane] -= weights[lane, option]
-                for lane in range(min(n_lanes, n_stations - start)):
-                    votes[start + lane, option] = np.int64(out[lane])
+            lane_binomials.lane_chain(lane_states, n, left, weights, 0, drawn, p, out, scratch, flags, n_lanes)
             for lane in range(min(n_lanes, n_stations - start)):
-                votes[start + lane, n_options - 1] = np.int64(n[lane])
+                for option in range(n_options):
+                    votes[start + lane, option] = np.int64(drawn[lane, option])
     return votes
 
 
