@@ -25,8 +25,9 @@ samplers of :mod:`simkit.model.samplers`); they differ in how the draws are orde
 It also prints the lanes' arithmetic against the reference: the largest relative error of
 :func:`lane_binomials.lane_log` against ``math.log`` (x from 2^-60 to 2^60) and of
 :func:`lane_binomials.lane_log_factorial` against ``scipy.special.gammaln`` (k < 2^14), and chi-square p-values
-of the lanes' binomial draws (first and last lane) against the exact law at the workload's typical (n, p); and
-what LLVM made of the lanes' BTRS round (:func:`round_assembly`: packed ymm instructions in its vector loop).
+of the lanes' binomial draws (first and last lane, 8 and 16 lanes) against the exact law at the workload's typical
+(n, p); and what LLVM made of the lanes' BTRS round (:func:`round_assembly`: packed ymm instructions in its vector
+loop).
 """
 from __future__ import annotations
 
@@ -38,10 +39,11 @@ import re
 import numba
 import numpy as np
 
-from scipy import special, stats
+from scipy import special
 
 import lane_binomials
 from cpu_timing import best_cpu_seconds, profile_parser
+from exact_law import binomial_chi_square_pvalue
 from kernel_profile import workload_model
 from simkit.engine import kernels
 from simkit.model.samplers import (CONSTANT_LOG_FACTORIALS, binomial_sample, gamma_constants, gamma_sample,
@@ -223,7 +225,7 @@ def fused_lanes(registered, location, dispersion, concentration, composition, re
                 replicates):
     """The honest draw ``lane`` stations at a time: each station's turnout, ballots and gammas one by one as the
     kernel draws them (``states`` three generators), then the lanes' chains at once by
-    :func:`lane_binomials.lane_binomials` from the lanes' generators ``lane_words`` (4, lane) uint64 (copied);
+    :func:`lane_binomials.lane_chain` from the lanes' generators ``lane_words`` (4, lane) uint64 (copied);
     returns ``votes`` (station, option)."""
     n_stations = registered.shape[0]
     n_regions, n_options = composition.shape
@@ -233,6 +235,7 @@ def fused_lanes(registered, location, dispersion, concentration, composition, re
     lane_states = lane_words.copy()
     n, p, out, left, scratch, flags = lane_binomials._lane_scratch(n_lanes)
     weights = np.zeros((n_lanes, n_options))
+    drawn = np.empty((n_lanes, n_options))
     votes = np.empty((n_stations, n_options), np.int64)
     for _ in range(replicates):
         for start in range(0, n_stations, n_lanes):
@@ -252,17 +255,10 @@ def fused_lanes(registered, location, dispersion, concentration, composition, re
             for lane in range(n_stations - start, n_lanes):  # beyond the last station: nothing to draw
                 n[lane] = 0.0
                 left[lane] = 1.0
-            for option in range(n_options - 1):
-                for lane in range(n_lanes):
-                    p[lane] = weights[lane, option] / left[lane] if left[lane] > 0.0 else 1.0
-                lane_binomials.lane_binomials(lane_states, n, p, out, scratch, flags, n_lanes)
-                for lane in range(n_lanes):
-                    n[lane] -= out[lane]
-                    left[lane] -= weights[lane, option]
-                for lane in range(min(n_lanes, n_stations - start)):
-                    votes[start + lane, option] = np.int64(out[lane])
+            lane_binomials.lane_chain(lane_states, n, left, weights, 0, drawn, p, out, scratch, flags, n_lanes)
             for lane in range(min(n_lanes, n_stations - start)):
-                votes[start + lane, n_options - 1] = np.int64(n[lane])
+                for option in range(n_options):
+                    votes[start + lane, option] = np.int64(drawn[lane, option])
     return votes
 
 
@@ -280,24 +276,20 @@ def _lane_logs(values, factorial):
 def lane_accuracy(draws: int = 20_000) -> dict:
     """The lanes' arithmetic against the reference: the largest relative errors of the lane logarithm (against
     ``math.log``, 10^5 x log-uniform on [2^-60, 2^60]) and log-factorial (against ``gammaln``, k = 1 … 2^14 − 1),
-    and chi-square p-values of ``draws`` lane binomials of lanes 0 and 7 (of 8) against the exact law for each of
-    :data:`LAW_CHECKS` (bins with expected counts below 5 pooled into one)."""
+    and chi-square p-values (:func:`exact_law.binomial_chi_square_pvalue`) of ``draws`` lane binomials of the
+    first and last lane of each of :data:`LANES` against the exact law for each of :data:`LAW_CHECKS`."""
     x = np.exp2(np.random.default_rng(0).uniform(-60.0, 60.0, 100_000))
     log_error = np.max(np.abs(_lane_logs(x, False) / np.log(x) - 1.0))
     k = np.arange(2.0, 2**14)  # log(1!) = 0: the relative error from k = 2
     factorial_error = np.max(np.abs(_lane_logs(k, True) / special.gammaln(k + 1.0) - 1.0))
-    words = np.random.SeedSequence(2).generate_state(32, np.uint64).reshape(4, 8)
     pvalues = {}
-    for n, p in LAW_CHECKS:
-        drawn = lane_binomials.draws(words, n, p, draws)
-        expected = stats.binom.pmf(np.arange(n + 1), n, p) * draws
-        kept = expected >= 5.0
-        for lane in (0, 7):
-            observed = np.bincount(drawn[:, lane].astype(np.int64), minlength=n + 1)
-            observed_bins = np.append(observed[kept], observed[~kept].sum())
-            expected_bins = np.append(expected[kept], expected[~kept].sum())
-            statistic = np.sum((observed_bins - expected_bins) ** 2 / np.maximum(expected_bins, 1e-300))
-            pvalues[f"n={n} p={p} lane {lane}"] = float(stats.chi2.sf(statistic, kept.sum()))
+    for lanes in LANES:
+        words = np.random.SeedSequence(2).generate_state(4 * lanes, np.uint64).reshape(4, lanes)
+        for n, p in LAW_CHECKS:
+            drawn = lane_binomials.draws(words, n, p, draws).astype(np.int64)
+            for lane in (0, lanes - 1):
+                pvalues[f"n={n} p={p} lane {lane} of {lanes}"] = float(
+                    binomial_chi_square_pvalue(drawn[:, lane], n, p))
     return {"lane_log_max_relative_error": float(log_error),
             "lane_log_factorial_max_relative_error": float(factorial_error),
             "lane_binomial_chi_square_pvalues": pvalues}

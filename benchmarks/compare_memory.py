@@ -44,7 +44,8 @@ sys.path.insert(0, str(REPO))
 import simkit  # noqa: E402
 from simkit.engine import resources  # noqa: E402
 from simkit.polls import compare  # noqa: E402
-from benchmarks.memory import _tree_memory as tree_pss  # noqa: E402  (PSS of the tree, as memory.py samples it)
+from benchmarks.memory import tree_memory  # noqa: E402  (PSS of the tree, as memory.py samples it)
+from benchmarks.phases import sampling, within  # noqa: E402
 
 CONFIG = REPO / "configs" / "kazakhstan-2022-scenarios.toml"
 SAMPLE_SECONDS = 0.05
@@ -68,7 +69,7 @@ class Phases:
 
     def sample(self) -> int:
         """The tree's memory now (bytes), counted in the overall peak and every running phase's."""
-        memory = tree_pss(self.process)
+        memory = tree_memory(self.process)
         with self.lock:
             self.overall = max(self.overall, memory)
             for name, _ in self.active:
@@ -100,14 +101,6 @@ class Phases:
                 self._fold_traced()
                 self.active.remove(entry)
 
-    def wrap(self, name: str, function):
-        @functools.wraps(function)
-        def marked(*args, **kwargs):
-            with self.phase(name):
-                return function(*args, **kwargs)
-        return marked
-
-
 def measure(config: Path, replicates: int, trace: bool) -> dict:
     """The phases of one comparison of ``config`` at ``replicates`` (the ``simkit compare`` path, no progress
     bar)."""
@@ -115,22 +108,13 @@ def measure(config: Path, replicates: int, trace: bool) -> dict:
     phases = Phases(trace)
     originals = {name: getattr(module, attribute) for name, (module, attribute) in PHASES.items()}
     for name, (module, attribute) in PHASES.items():
-        setattr(module, attribute, phases.wrap(name, originals[name]))
-    stop = threading.Event()
-
-    def sampler():
-        while not stop.wait(SAMPLE_SECONDS):
-            phases.sample()
-
-    thread = threading.Thread(target=sampler, daemon=True)
+        setattr(module, attribute, within(originals[name], functools.partial(phases.phase, name)))
     if trace:
         tracemalloc.start()
-    thread.start()
     try:
-        compare.compare_config(cfg, replicates=replicates, source=str(config))
+        with sampling(phases.sample, SAMPLE_SECONDS):
+            compare.compare_config(cfg, replicates=replicates, source=str(config))
     finally:
-        stop.set()
-        thread.join()
         if trace:
             tracemalloc.stop()
         for name, (module, attribute) in PHASES.items():

@@ -299,29 +299,44 @@ def draws(words, n_value, p_value, rounds):
     return result
 
 
+@inline_jit
+def lane_chain(S, n, left, weights, first, drawn, p, out, w, flags, n_lanes):
+    """The multinomial chain of ``n_lanes`` stations at once: lane l splits its count ``n[l]`` over the options
+    by the weights of row ``min(first + l, rows − 1)`` of ``weights`` (row, option) float64, whose sum is
+    ``left[l]``, option j's Binomial(n, w_j / left) for every lane (:func:`lane_binomials`, generators ``S``)
+    before option j + 1, ``n`` and ``left`` less the draw and the weight after each; ``drawn`` (lane, option)
+    float64 gets the draws, the last option what remains. Scratch ``p``, ``out`` (lane,), ``w`` and ``flags`` as
+    :func:`lane_binomials`'. A lane whose ``n`` is 0 draws zeros, its generator not advanced."""
+    rows, n_options = weights.shape
+    for option in range(n_options - 1):
+        for lane in range(n_lanes):
+            p[lane] = weights[min(first + lane, rows - 1), option] / left[lane] if left[lane] > 0.0 else 1.0
+        lane_binomials(S, n, p, out, w, flags, n_lanes)
+        for lane in range(n_lanes):
+            n[lane] -= out[lane]
+            left[lane] -= weights[min(first + lane, rows - 1), option]
+            drawn[lane, option] = out[lane]
+    for lane in range(n_lanes):
+        drawn[lane, n_options - 1] = n[lane]
+
+
 @numba.njit(error_model="numpy")
 def chain_lanes(cast, weights, words, replicates):
     """The multinomial chain of stations ``cast`` (station,) float64 ballots with probabilities ``weights``
-    (station, option), ``lane`` consecutive stations at a time, option j's binomial for all lanes before option
-    j + 1, from the lanes' generators ``words`` (4, lane) uint64 (copied); returns a checksum."""
+    (station, option), ``lane`` consecutive stations at a time (:func:`lane_chain`), from the lanes' generators
+    ``words`` (4, lane) uint64 (copied); returns a checksum (the first lane's draws)."""
     n_lanes = words.shape[1]
     n_stations, n_options = weights.shape
     states = words.copy()
     n, p, out, left, scratch, flags = _lane_scratch(n_lanes)
+    drawn = np.empty((n_lanes, n_options))
     checksum = 0.0
     for _ in range(replicates):
         for start in range(0, n_stations, n_lanes):
             for lane in range(n_lanes):  # lanes beyond the last station draw nothing (n = 0)
                 n[lane] = cast[start + lane] if start + lane < n_stations else 0.0
                 left[lane] = 1.0
+            lane_chain(states, n, left, weights, start, drawn, p, out, scratch, flags, n_lanes)
             for option in range(n_options - 1):
-                for lane in range(n_lanes):
-                    row = min(start + lane, n_stations - 1)
-                    p[lane] = weights[row, option] / left[lane] if left[lane] > 0.0 else 1.0
-                lane_binomials(states, n, p, out, scratch, flags, n_lanes)
-                for lane in range(n_lanes):
-                    row = min(start + lane, n_stations - 1)
-                    n[lane] -= out[lane]
-                    left[lane] -= weights[row, option]
-                checksum += out[0]
+                checksum += drawn[0, option]
     return checksum

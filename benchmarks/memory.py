@@ -57,7 +57,7 @@ MB = 2**20
 COMMANDS = ("run", "run-summary", "compare", "report")
 
 
-def _tree_memory(process: psutil.Process) -> int:
+def tree_memory(process: psutil.Process) -> int:
     """Bytes of memory of ``process`` and all its descendants (sum of PSS; RSS where PSS is not available)."""
     total = 0
     for member in [process, *process.children(recursive=True)]:
@@ -71,15 +71,16 @@ def _tree_memory(process: psutil.Process) -> int:
     return total
 
 
-def _tree_cpu(process: psutil.Process, seen: dict[int, float]) -> None:
-    """Record the CPU seconds of every live member of the tree (children that ended are counted by the
-    parent's ``children_*`` times)."""
+def tree_cpu(process: psutil.Process, seen: dict[int, float]) -> float:
+    """CPU seconds (user + system) of ``process`` and its descendants: ``seen`` (pid -> seconds) gets every live
+    member's, and their sum over ``seen`` is returned (a member that ended counts with its last sample)."""
     for member in [process, *process.children(recursive=True)]:
         try:
             times = member.cpu_times()
         except psutil.NoSuchProcess:
             continue
         seen[member.pid] = times.user + times.system
+    return sum(seen.values())
 
 
 def measure(arguments: list[str]) -> dict:
@@ -93,8 +94,8 @@ def measure(arguments: list[str]) -> dict:
     try:
         while child.poll() is None:
             try:
-                peak = max(peak, _tree_memory(process))
-                _tree_cpu(process, cpu)
+                peak = max(peak, tree_memory(process))
+                tree_cpu(process, cpu)
             except psutil.NoSuchProcess:
                 break
             time.sleep(SAMPLE_SECONDS)

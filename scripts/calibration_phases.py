@@ -6,20 +6,27 @@ process and its workers keep busy in it (the README's calibration table section 
 With no arguments, the README's command (``configs/kazakhstan-2022-scenarios.toml --replicates 5 --draws 99``,
 the table's 10 tests, ``--json --quiet``; the JSON rows go to stdout as the command writes them). On stderr: each
 phase's wall-clock start and end (count matching, each replicate's elections found, the results gathered), then
-the cores busy in each phase, from the CPU ticks of this process and its descendants (``/proc``, Linux) sampled
-every 0.25 s.
+the cores busy in each phase, from the CPU seconds of this process and its descendants sampled every 0.25 s
+(:func:`benchmarks.memory.tree_cpu`: a worker that ended counts with its last sample).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
-import os
 import sys
-import threading
 import time
+from pathlib import Path
 
-import simkit.engine.count_match as count_match
-import simkit.forensics.calibrate as calibrate
-from simkit.cli.main import main as simkit_main
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # benchmarks/ is no installed package: imported from this checkout
+
+import simkit.engine.count_match as count_match  # noqa: E402
+import simkit.forensics.calibrate as calibrate  # noqa: E402
+from simkit.cli.main import main as simkit_main  # noqa: E402
+from benchmarks.memory import tree_cpu  # noqa: E402
+from benchmarks.phases import sampling, within  # noqa: E402
 
 README_COMMAND = ["calibrate", "configs/kazakhstan-2022-scenarios.toml", "--replicates", "5", "--draws", "99",
                   "--tests", "second_digit,last_digit,zero_five,log_vote_rate,dip,correlation,sobyanin,"
@@ -32,43 +39,27 @@ marks: list[tuple[float, str]] = []
 samples: list[tuple[float, float]] = []
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """User + system CPU seconds of process ``root`` and its live descendants (``/proc/PID/stat``)."""
-    children: dict[int, list[tuple[int, int]]] = {}
-    own = 0
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks = int(fields[11]) + int(fields[12])
-        own = ticks if int(name) == root else own
-        children.setdefault(int(fields[1]), []).append((int(name), ticks))
-    total, stack = own, [root]
-    while stack:
-        for pid, ticks in children.get(stack.pop(), []):
-            total += ticks
-            stack.append(pid)
-    return total / os.sysconf("SC_CLK_TCK")
+def sample(process: psutil.Process, seen: dict[int, float]) -> None:
+    """Note the time and the CPU seconds of ``process``'s tree (``seen``: pid -> seconds, as :func:`tree_cpu`)."""
+    samples.append((time.perf_counter() - START, tree_cpu(process, seen)))
 
 
-def sample(stop: threading.Event) -> None:
-    while not stop.wait(SAMPLE_SECONDS):
-        samples.append((time.perf_counter() - START, tree_cpu_seconds(os.getpid())))
+def mark(name: str) -> None:
+    """Note that phase ``name`` starts now."""
+    marks.append((time.perf_counter() - START, name))
 
 
-def marked(function, phase: str):
-    """``function`` noting when ``phase`` starts (and ``phase`` done when it returns)."""
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        marks.append((time.perf_counter() - START, phase))
-        result = function(*args, **kwargs)
-        marks.append((time.perf_counter() - START, f"after {phase}"))
-        return result
-    return wrapper
+@contextlib.contextmanager
+def marking(name: str):
+    """Mark phase ``name`` on entry and ``after NAME`` on a normal exit."""
+    mark(name)
+    yield
+    mark(f"after {name}")
+
+
+def marked(function, name: str):
+    """``function`` noting when phase ``name`` starts (and ``after NAME`` when it returns)."""
+    return within(function, functools.partial(marking, name))
 
 
 def main() -> None:
@@ -77,16 +68,12 @@ def main() -> None:
         s.match_observed for s in cfg.scenarios()) else resolve(cfg, *a, **k))  # the pilots' own runs: none
     calibrate.replicate_elections = marked(calibrate.replicate_elections, "a replicate's elections found")
     calibrate._rates = marked(calibrate._rates, "the table")
-    stop = threading.Event()
-    sampler = threading.Thread(target=sample, args=(stop,), daemon=True)
-    sampler.start()
-    marks.append((time.perf_counter() - START, "start (imports done)"))
-    try:
-        code = simkit_main(sys.argv[1:] or README_COMMAND)
-    finally:
-        marks.append((time.perf_counter() - START, "end"))
-        stop.set()
-        sampler.join()
+    mark("start (imports done)")
+    with sampling(functools.partial(sample, psutil.Process(), {}), SAMPLE_SECONDS):
+        try:
+            code = simkit_main(sys.argv[1:] or README_COMMAND)
+        finally:
+            mark("end")
     print(f"{'phase':<40}{'from s':>8}{'to s':>8}{'cores busy':>12}", file=sys.stderr)
     for (begin, phase), (end, _) in zip(marks, marks[1:]):
         inside = [(t, cpu) for t, cpu in samples if begin <= t <= end]

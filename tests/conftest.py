@@ -1,12 +1,10 @@
-"""Shared test fixtures: small configs built in code, so each test states what it needs; and the exact-law check
-the sampler tests share."""
+"""Shared test fixtures: small configs built in code, so each test states what it needs (the exact-law check the
+sampler tests share lives in ``benchmarks/exact_law.py``, which ``benchmarks/chain_variants.py`` uses too)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from scipy import stats
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,16 +36,3 @@ def small_config_dict(*, stations=12, registered=6000, options=("a", "b", "c"), 
 @pytest.fixture
 def repo() -> Path:
     return REPO
-
-
-def binomial_chi_square_pvalue(draws: np.ndarray, n: int, p: float) -> float:
-    """p-value of a chi-square goodness-of-fit test of integer ``draws`` against Binomial(n, p), cells with
-    fewer than 5 expected pooled into one."""
-    expected = stats.binom.pmf(np.arange(n + 1), n, p) * draws.size
-    observed = np.bincount(draws, minlength=n + 1)
-    cells = expected > 5
-    table_observed = np.append(observed[cells], observed[~cells].sum())
-    table_expected = np.append(expected[cells], expected[~cells].sum())
-    keep = table_expected > 0
-    chi2 = ((table_observed[keep] - table_expected[keep]) ** 2 / table_expected[keep]).sum()
-    return stats.chi2.sf(chi2, keep.sum() - 1)

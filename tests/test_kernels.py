@@ -19,7 +19,8 @@ from simkit.engine import run as engine, kernels
 from simkit.model import samplers
 from simkit import parse_config, streams
 
-from conftest import binomial_chi_square_pvalue, small_config_dict
+from benchmarks.exact_law import binomial_chi_square_pvalue
+from conftest import small_config_dict
 
 #: a (fixed-seed) statistical test fails below this p-value
 ALPHA = 1e-4

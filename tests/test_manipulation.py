@@ -24,7 +24,7 @@ from simkit.model.manipulation import (MECHANISMS, _stuffing_draws, ballot_stuff
                                        protocol_fabrication, vote_stealing)
 from simkit.model.samplers import log_factorial_table
 
-from conftest import binomial_chi_square_pvalue
+from benchmarks.exact_law import binomial_chi_square_pvalue
 
 COMMON = dict(name="block", beneficiary="leader")
 KINDS = list(MECHANISMS)
