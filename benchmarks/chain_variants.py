@@ -8,19 +8,15 @@ the kernel's way share the machine's load. Every variant draws from the same law
 samplers of :mod:`simkit.model.samplers`); they differ in how the draws are ordered and called:
 
 - ``chain``: the chain alone, on ballots and Dirichlet probabilities drawn once with numpy (fixed seed):
-  ``kernel`` calls :func:`~simkit.model.samplers.multinomial_sample` station by station, as the kernel does, with
-  the log-factorial table compiled in as a constant (:data:`~simkit.model.samplers.CONSTANT_LOG_FACTORIALS`);
-  ``argument table`` draws the same numbers (bit-identical) passing the table as an array argument, as the kernel
-  did before (numba counts references to array arguments, even inlined: an atomic increment and decrement per
-  binomial); ``interleaved 2`` and ``interleaved 4`` draw 2 or 4 stations at once, each from its own generator,
+  ``kernel`` calls :func:`~simkit.model.samplers.multinomial_sample` station by station, as the kernel does;
+  ``interleaved 2`` and ``interleaved 4`` draw 2 or 4 stations at once, each from its own generator,
   option j's binomial for each of them before option j + 1, so that the processor can overlap their chains;
   ``option-major B`` draws option j for a block of B stations before option j + 1, from one generator;
   ``lanes L`` draws option j for L stations at once in vector registers (:mod:`lane_binomials`, each lane its own
   generator, a different stream layout: the same law, not the same numbers).
 - ``fused``: the whole honest draw (turnout, ballots, gammas, chain; the loop of
   :func:`simkit.engine.kernels.honest_stations`, one generator per component): ``kernel`` as the kernel calls the
-  samplers, ``argument table`` likewise with the table as an argument (bit-identical), ``interleaved 2`` two
-  stations at once throughout, each with its own three generators.
+  samplers, ``interleaved 2`` two stations at once throughout, each with its own three generators.
 
 It also prints the lanes' arithmetic against the reference: the largest relative error of
 :func:`lane_binomials.lane_log` against ``math.log`` (x from 2^-60 to 2^60) and of
@@ -46,8 +42,8 @@ from cpu_timing import best_cpu_seconds, profile_parser
 from exact_law import binomial_chi_square_pvalue
 from kernel_profile import workload_model
 from simkit.engine import kernels
-from simkit.model.samplers import (CONSTANT_LOG_FACTORIALS, binomial_sample, gamma_constants, gamma_sample,
-                                   inline_jit, log_factorial_table, multinomial_sample, normal_sample)
+from simkit.model.samplers import (binomial_sample, gamma_constants, gamma_sample, inline_jit, multinomial_sample,
+                                   normal_sample)
 
 BLOCKS = (16, 64, 256)
 LANES = (8, 16)
@@ -56,16 +52,10 @@ LAW_CHECKS = ((60, 0.1), (400, 0.06), (900, 0.55))
 
 
 @inline_jit
-def _binomial(state, n, p):
-    """:func:`binomial_sample` reading the constant table (no array argument to count)."""
-    return binomial_sample(state, n, p, CONSTANT_LOG_FACTORIALS)
-
-
-@inline_jit
 def _two_binomials(state_a, state_b, n_a, n_b, p_a, p_b):
     """One binomial for each of two stations, from their own generators."""
-    drawn_a, state_a = _binomial(state_a, n_a, p_a)
-    drawn_b, state_b = _binomial(state_b, n_b, p_b)
+    drawn_a, state_a = binomial_sample(state_a, n_a, p_a)
+    drawn_b, state_b = binomial_sample(state_b, n_b, p_b)
     return drawn_a, drawn_b, state_a, state_b
 
 
@@ -75,18 +65,13 @@ def _states(words, count):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def chain_kernel(cast, weights, state, log_factorials, replicates, constant_table):
-    """:func:`multinomial_sample` per station, with the constant table (the kernel's way) or, unless
-    ``constant_table``, the table ``log_factorials`` as an argument; returns a checksum (the same either way)."""
+def chain_kernel(cast, weights, state, replicates):
+    """:func:`multinomial_sample` per station (the kernel's way); returns a checksum."""
     votes = np.empty(weights.shape[1], np.int64)
     checksum = 0
     for _ in range(replicates):
         for station in range(cast.shape[0]):
-            if constant_table:
-                state = multinomial_sample(state, cast[station], weights[station], 1.0, votes,
-                                           CONSTANT_LOG_FACTORIALS)
-            else:
-                state = multinomial_sample(state, cast[station], weights[station], 1.0, votes, log_factorials)
+            state = multinomial_sample(state, cast[station], weights[station], 1.0, votes)
             checksum += votes[1]
     return checksum
 
@@ -130,8 +115,8 @@ def chain_option_major(cast, weights, state, replicates, block):
             left[:] = 1.0
             for option in range(weights.shape[1] - 1):
                 for station in range(start, stop):
-                    drawn, state = _binomial(state, remaining[station - start],
-                                             weights[station, option] / left[station - start])
+                    drawn, state = binomial_sample(state, remaining[station - start],
+                                                   weights[station, option] / left[station - start])
                     remaining[station - start] -= drawn
                     left[station - start] -= weights[station, option]
             checksum += remaining[0]
@@ -142,16 +127,15 @@ def chain_option_major(cast, weights, state, replicates, block):
 def _turnout_and_ballots(turnout_state, counts_state, registered, location, dispersion):
     """One station's turnout latent and share, then its ballots; returns ``(ballots, turnout_state, counts_state)``."""
     latent, turnout_state = normal_sample(turnout_state)
-    cast, counts_state = _binomial(counts_state, registered, 1.0 / (1.0 + math.exp(-(location + dispersion * latent))))
+    cast, counts_state = binomial_sample(counts_state, registered,
+                                         1.0 / (1.0 + math.exp(-(location + dispersion * latent))))
     return cast, turnout_state, counts_state
 
 
 @numba.njit(cache=True, error_model="numpy")
-def fused(registered, location, dispersion, concentration, composition, region_index, states, replicates,
-          constant_table, log_factorials):
-    """The honest draw one station at a time (``states`` three generators), calling the samplers with the constant
-    table (``constant_table``, the kernel's way) or with the table ``log_factorials`` as an argument; returns
-    ``votes`` (station, option)."""
+def fused(registered, location, dispersion, concentration, composition, region_index, states, replicates):
+    """The honest draw one station at a time (``states`` three generators), the kernel's way; returns ``votes``
+    (station, option)."""
     n_regions, n_options = composition.shape
     constants = gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
     turnout_state, preferences_state, counts_state = states
@@ -159,13 +143,8 @@ def fused(registered, location, dispersion, concentration, composition, region_i
     votes = np.empty((registered.shape[0], n_options), np.int64)
     for _ in range(replicates):
         for station in range(registered.shape[0]):
-            if constant_table:
-                cast, turnout_state, counts_state = _turnout_and_ballots(
-                    turnout_state, counts_state, registered[station], location[station], dispersion)
-            else:
-                latent, turnout_state = normal_sample(turnout_state)
-                turnout = 1.0 / (1.0 + math.exp(-(location[station] + dispersion * latent)))
-                cast, counts_state = binomial_sample(counts_state, registered[station], turnout, log_factorials)
+            cast, turnout_state, counts_state = _turnout_and_ballots(
+                turnout_state, counts_state, registered[station], location[station], dispersion)
             region = region_index[station]
             total = 0.0
             for option in range(n_options):
@@ -173,11 +152,7 @@ def fused(registered, location, dispersion, concentration, composition, region_i
                     preferences_state, constants[region, option, 0], constants[region, option, 1],
                     constants[region, option, 2])
                 total += weights[option]
-            if constant_table:
-                counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station],
-                                                  CONSTANT_LOG_FACTORIALS)
-            else:
-                counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station], log_factorials)
+            counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station])
     return votes
 
 
@@ -321,7 +296,6 @@ def main(argv: list[str] | None = None) -> int:
     model = workload_model()
     registered, location, dispersion, concentration, composition, region_index = model
     n_stations = registered.shape[0]
-    log_factorials = log_factorial_table(int(registered.max()))
     words = kernels.replicate_states(1, 0, 1)[0, 0]
     rng = np.random.default_rng(1)
     cast = rng.binomial(registered, 1.0 / (1.0 + np.exp(-(location + dispersion * rng.standard_normal(n_stations)))))
@@ -332,8 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     lane_words = {lanes: np.random.SeedSequence(1).generate_state(4 * lanes, np.uint64).reshape(4, lanes)
                   for lanes in LANES}
     variants = {
-        ("chain", "kernel"): lambda r: chain_kernel(cast, weights, one[0], log_factorials, r, True),
-        ("chain", "argument table"): lambda r: chain_kernel(cast, weights, one[0], log_factorials, r, False),
+        ("chain", "kernel"): lambda r: chain_kernel(cast, weights, one[0], r),
         ("chain", "interleaved 2"): lambda r: chain_interleaved(cast, weights, two, r),
         ("chain", "interleaved 4"): lambda r: chain_interleaved(cast, weights, four, r),
         **{("chain", f"option-major {block}"): (lambda r, block=block: chain_option_major(cast, weights, one[0], r,
@@ -342,17 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         **{("chain", f"lanes {lanes}"): (lambda r, lanes=lanes: lane_binomials.chain_lanes(cast_float, weights,
                                                                                           lane_words[lanes], r))
            for lanes in LANES},
-        ("fused", "kernel"): lambda r: fused(*model, three, r, True, log_factorials),
-        ("fused", "argument table"): lambda r: fused(*model, three, r, False, log_factorials),
+        ("fused", "kernel"): lambda r: fused(*model, three, r),
         ("fused", "interleaved 2"): lambda r: fused_interleaved(*model, six, r),
         **{("fused", f"lanes {lanes}"): (lambda r, lanes=lanes: fused_lanes(*model, three, lane_words[lanes], r))
            for lanes in LANES},
     }
-    if (chain_kernel(cast, weights, one[0], log_factorials, 1, True)
-            != chain_kernel(cast, weights, one[0], log_factorials, 1, False)):
-        raise AssertionError("the argument-table chain must draw the kernel's numbers")
-    if not np.array_equal(fused(*model, three, 1, False, log_factorials), fused(*model, three, 1, True, log_factorials)):
-        raise AssertionError("the argument-table fused loop must draw the kernel's numbers")
     best = best_cpu_seconds({key: functools.partial(variant, args.replicates) for key, variant in variants.items()},
                             args.repeats)
     per_station = 1e9 / (args.replicates * n_stations)

@@ -21,8 +21,7 @@ import numba
 import numpy as np
 
 from cpu_timing import best_cpu_seconds, profile_parser
-from simkit.model.samplers import (CONSTANT_LOG_FACTORIALS, binomial_sample, gamma_constants, gamma_sample,
-                                   multinomial_sample, normal_sample)
+from simkit.model.samplers import binomial_sample, gamma_constants, gamma_sample, multinomial_sample, normal_sample
 
 WORKLOAD = Path(__file__).resolve().with_name("workload.toml")
 STAGES = ("turnout latent and share", "ballots binomial", "Dirichlet gammas", "multinomial chain")
@@ -45,7 +44,7 @@ def draw_stages(registered, location, dispersion, concentration, composition, re
             turnout = 1.0 / (1.0 + math.exp(-(location[station] + dispersion * latent)))
             cast = int(registered[station] * turnout)
             if stage >= 2:
-                cast, state = binomial_sample(state, registered[station], turnout, CONSTANT_LOG_FACTORIALS)
+                cast, state = binomial_sample(state, registered[station], turnout)
             region = region_index[station]
             total = 0.0
             for option in range(n_options):
@@ -56,7 +55,7 @@ def draw_stages(registered, location, dispersion, concentration, composition, re
                 weights[option] = weight
                 total += weight
             if stage >= 4:
-                state = multinomial_sample(state, cast, weights, total, votes, CONSTANT_LOG_FACTORIALS)
+                state = multinomial_sample(state, cast, weights, total, votes)
             checksum += cast + total + votes[0]
     return checksum
 

@@ -248,7 +248,7 @@ def _finish(n, w, flags, out, S, n_lanes):
     for lane in range(n_lanes):
         if scalar[lane]:  # rare: registers beyond the table, or inversion's numerical tail
             state = (S[0, lane], S[1, lane], S[2, lane], S[3, lane])
-            drawn, state = binomial_sample(state, np.int64(n[lane]), small[lane], TABLE)
+            drawn, state = binomial_sample(state, np.int64(n[lane]), small[lane])
             S[0, lane], S[1, lane], S[2, lane], S[3, lane] = state
             out[lane] = drawn
         out[lane] = n[lane] - out[lane] if flip[lane] else out[lane]

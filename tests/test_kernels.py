@@ -6,9 +6,9 @@ binomial) are tested against their exact distributions.
 """
 import inspect
 import json
+import math
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 import pytest
 import tomli_w
@@ -230,30 +230,25 @@ def test_count_stations_draws_binomial_ballots_and_multinomial_votes():
         assert binomial_chi_square_pvalue(votes[:, option], 60, 0.65 * p) > ALPHA, option
 
 
-@numba.njit(cache=False)
-def _counts_from_a_table_argument(registered, turnout, probabilities, state_words, log_factorials):
-    """``kernels.count_stations`` for one station group, the log-factorials passed as an argument."""
-    state = (state_words[0], state_words[1], state_words[2], state_words[3])
-    votes = np.empty(probabilities.shape, np.int64)
-    ballots = np.empty(registered.shape[0], np.int64)
-    for station in range(registered.shape[0]):
-        ballots[station], state = samplers.binomial_sample(state, registered[station], turnout, log_factorials)
-        state = samplers.multinomial_sample(state, ballots[station], probabilities[station], 1.0, votes[station],
-                                            log_factorials)
-    return ballots, votes
+def test_the_constant_log_factorial_table_is_log_gamma():
+    """The samplers' compiled-in table holds log(k!) for k < 2^14, read-only: 0 at k = 0 and 1 and, beyond, within
+    8 ulps of ``math.lgamma(k + 1)`` (libm's, an implementation independent of scipy's ``gammaln`` that fills the
+    table; each is accurate to a few ulps), so a shifted or miscomputed entry fails."""
+    table = samplers.CONSTANT_LOG_FACTORIALS
+    assert table.shape == (2**14,) and table.dtype == np.float64 and not table.flags.writeable
+    assert table[0] == table[1] == 0.0
+    reference = np.array([math.lgamma(k + 1.0) for k in range(2, table.shape[0])])
+    assert (np.abs(table[2:] - reference) <= 8 * np.spacing(reference)).all()
 
 
-def test_the_kernel_draws_what_the_runtime_log_factorial_table_gives():
-    """The kernel reads log(k!) from a table compiled in as a constant: its counts are those of the same samplers
-    given the runtime table (:func:`samplers.log_factorial_table`) as an argument, bit for bit, at registers
-    of 800 to 12,000 where BTRS's exact test reads the table."""
-    registered = np.linspace(800, 12_000, 500).astype(np.int64)
-    probabilities = np.tile([0.6, 0.25, 0.1, 0.05], (registered.shape[0], 1))
-    states = kernels.replicate_states(31, 0, 1)
-    expected = _counts_from_a_table_argument(registered, 0.7, probabilities, states[0, kernels.COUNTS_STATE],
-                                             samplers.log_factorial_table(int(registered.max())))
-    drawn = kernels.count_stations(registered, np.full(registered.shape[0], 0.7), probabilities, states)
-    assert np.array_equal(drawn[0], expected[0]) and np.array_equal(drawn[1], expected[1])
+def test_binomials_whose_counts_straddle_the_constant_table_draw_the_exact_law():
+    """BTRS reads log(k!) and log((n − k)!) from the table below 2^14 and from ``lgamma`` above: at n = 2^15,
+    p = 0.5 both straddle 2^14, at n = 5 × 2^14, p = 0.2 the count k does (n − k is beyond); 2 million draws
+    each against the exact pmf by chi-square, thin tails pooled."""
+    for n, p in ((2**15, 0.5), (5 * 2**14, 0.2)):
+        draws = kernels.sampler_draws(kernels.replicate_states(4, 0, 1)[0, 0], 2_000_000, "binomial", p, n)
+        assert ((draws < 2**14) & (draws > 2**14 - 300)).any() and ((draws >= 2**14) & (draws < 2**14 + 300)).any()
+        assert binomial_chi_square_pvalue(draws.astype(np.int64), n, p) > ALPHA, (n, p)
 
 
 def test_registers_beyond_the_constant_table_draw_the_exact_law():

@@ -37,8 +37,11 @@ def _one_station(good: int, bad: int, replicates: int) -> np.ndarray:
     return np.broadcast_to(np.array([good, bad], dtype=np.int64), (replicates, 1, 2)).copy()
 
 
-@pytest.mark.parametrize("good, bad, approached", [(30, 50, 20), (700, 100, 600), (3, 900, 400), (400, 400, 399)])
+@pytest.mark.parametrize("good, bad, approached", [(30, 50, 20), (700, 100, 600), (3, 900, 400), (400, 400, 399),
+                                                   (20_000, 15_000, 17_000)])
 def test_approached_voters_are_hypergeometric(good, bad, approached):
+    """The last case's mode probability sums log-factorials from the samplers' constant table (below 2^14) and from
+    ``lgamma`` (above): the two must agree for the law to hold."""
     replicates = 4000
     design = PollDesign(n_stations=1, valid=np.array([True, True]), respondents="fixed", per_station=approached)
     _, _, voters, responders, reported = draw_replicates(_one_station(good, bad, replicates), np.arange(replicates),

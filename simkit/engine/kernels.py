@@ -13,8 +13,9 @@ same model station by station in one compiled loop, with samplers chosen for thi
 - standard gamma variates by Marsaglia & Tsang (2000), with ``G(a) = G(a + 1) × U^(1/a)`` below a = 1;
 - binomial counts by inversion (steps multiplying by tabulated reciprocals) when ``n × min(p, 1 − p) < 10``
   and otherwise by Hörmann's (1993) transformed rejection with squeeze (BTRS), the sampler of TensorFlow and JAX;
-  its log-factorials read from :data:`~simkit.model.samplers.CONSTANT_LOG_FACTORIALS`, compiled in as a constant
-  (an array argument would cost an atomic reference count at every inlined binomial), ``lgamma`` beyond it;
+  its log-factorials read (by the sampler itself) from :data:`~simkit.model.samplers.CONSTANT_LOG_FACTORIALS`,
+  compiled in as a constant (an array argument would cost an atomic reference count at every inlined binomial),
+  ``lgamma`` beyond it;
 - (the poll sampler, :mod:`simkit.polls.compiled_draws`, adds hypergeometric counts by inversion searched
   outward from the mode).
 
@@ -47,9 +48,8 @@ import math
 import numpy as np
 
 from simkit import streams
-from simkit.model.samplers import (CONSTANT_LOG_FACTORIALS, binomial_sample, gamma_constants as _gamma_constants,
-                                   gamma_sample as _gamma, inline_jit as _jit, log_factorial_table, multinomial_sample,
-                                   normal_sample)
+from simkit.model.samplers import (binomial_sample, gamma_constants as _gamma_constants, gamma_sample as _gamma,
+                                   inline_jit as _jit, multinomial_sample, normal_sample)
 
 import numba
 
@@ -96,7 +96,7 @@ def _honest_stations_impl(registered, turnout_location, turnout_dispersion, conc
         for station in range(group * group_size, min((group + 1) * group_size, n_stations)):
             latent, turnout_state = normal_sample(turnout_state)
             turnout = 1.0 / (1.0 + math.exp(-(turnout_location[station] + turnout_dispersion * latent)))
-            cast, counts_state = binomial_sample(counts_state, registered[station], turnout, CONSTANT_LOG_FACTORIALS)
+            cast, counts_state = binomial_sample(counts_state, registered[station], turnout)
             ballots[station] = cast
             region = region_index[station]
             total = 0.0
@@ -109,8 +109,7 @@ def _honest_stations_impl(registered, turnout_location, turnout_dispersion, conc
                 for option in range(n_options):
                     weights[option] = composition[region, option]
                     total += weights[option]
-            counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station],
-                                              CONSTANT_LOG_FACTORIALS)
+            counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station])
 
 
 def _count_stations_impl(registered, turnout, probabilities, states, group_size, ballots, votes):
@@ -119,15 +118,13 @@ def _count_stations_impl(registered, turnout, probabilities, states, group_size,
     for group in range(states.shape[0]):
         counts_state = _state_tuple(states, group, COUNTS_STATE)
         for station in range(group * group_size, min((group + 1) * group_size, n_stations)):
-            cast, counts_state = binomial_sample(counts_state, registered[station], turnout[station],
-                                                 CONSTANT_LOG_FACTORIALS)
+            cast, counts_state = binomial_sample(counts_state, registered[station], turnout[station])
             ballots[station] = cast
             total = 0.0
             for option in range(n_options):
                 weights[option] = probabilities[station, option]
                 total += weights[option]
-            counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station],
-                                              CONSTANT_LOG_FACTORIALS)
+            counts_state = multinomial_sample(counts_state, cast, weights, total, votes[station])
 
 
 _count_stations_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_count_stations_impl)
@@ -136,7 +133,7 @@ _count_stations_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_c
 _honest_stations_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_honest_stations_impl)
 
 
-def _sampler_draws_impl(state_words, n_draws, kind, parameter, trials, log_factorials):
+def _sampler_draws_impl(state_words, n_draws, kind, parameter, trials):
     state = (state_words[0], state_words[1], state_words[2], state_words[3])
     out = np.empty(n_draws)
     if kind == 0:
@@ -148,7 +145,7 @@ def _sampler_draws_impl(state_words, n_draws, kind, parameter, trials, log_facto
             out[index], state = _gamma(state, constants[0, 0], constants[0, 1], constants[0, 2])
     else:
         for index in range(n_draws):
-            drawn, state = binomial_sample(state, trials, parameter, log_factorials)
+            drawn, state = binomial_sample(state, trials, parameter)
             out[index] = drawn
     return out
 
@@ -167,7 +164,7 @@ def sampler_draws(state: np.ndarray, n_draws: int, sampler: str, parameter: floa
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     return _sampler_draws_jit(np.asarray(state, dtype=np.uint64), int(n_draws), SAMPLERS.index(sampler),
-                              float(parameter), int(trials), log_factorial_table(int(trials)))
+                              float(parameter), int(trials))
 
 
 def honest_stations(registered: np.ndarray, turnout_location: np.ndarray, turnout_dispersion: float,

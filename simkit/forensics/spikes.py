@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 from simkit.forensics.core import DrawnNull, Election, TestResult, check_null, null_for, top_regions, verdict
-from simkit.forensics.integer.exact import log_binomial_pmf
+from simkit.forensics.integer.exact import log_binomial_pmf, log_factorial_table
 from simkit.forensics.nulls.compiled_draws import generator_state
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.model import samplers
@@ -86,8 +86,7 @@ def _resampled_masses(ballots, share, state_words):
         state = (state_words[draw, 0], state_words[draw, 1], state_words[draw, 2], state_words[draw, 3])
         total = 0.0
         for station in range(ballots.shape[0]):
-            drawn, state = samplers.binomial_sample(state, ballots[station], share[station],
-                                                    samplers.CONSTANT_LOG_FACTORIALS)
+            drawn, state = samplers.binomial_sample(state, ballots[station], share[station])
             total += _score(drawn / ballots[station])
         out[draw] = total / ballots.shape[0]
     return out
@@ -140,7 +139,7 @@ def expected_spike_mass(e: Election) -> float:
     ballots = np.ascontiguousarray(e.ballots[mask], dtype=np.int64)
     if ballots.size == 0:
         return float("nan")
-    table = samplers.log_factorial_table(int(ballots.max()))
+    table = log_factorial_table(int(ballots.max()))
     total = _expected_scores(ballots, np.ascontiguousarray(e.leader_share[mask], dtype=np.float64), FRACTIONS,
                              SDS, table)
     return float(total / ballots.size)

@@ -46,7 +46,7 @@ import numpy as np
 
 from ..errors import InputError
 from .rounding import largest_remainder
-from .samplers import binomial_sample, inline_jit, log_factorial_table, multinomial_sample
+from .samplers import binomial_sample, inline_jit, multinomial_sample
 
 if TYPE_CHECKING:  # pragma: no cover
     from simkit.config.manipulation import (BallotStuffing, CoercedTurnout, Invalidation, ProtocolFabrication,
@@ -101,7 +101,7 @@ def _compiled_draws(draws: Callable, rng: np.random.Generator, registered, ballo
                     *parameters) -> tuple[np.ndarray, np.ndarray]:
     """Run the compiled station loop ``draws`` (:func:`_stuffing_draws`, :func:`_coercion_draws`) over the
     stations flattened in C order, seeded with four words taken from ``rng``: ``draws(state_words, registered,
-    ballots, votes, *parameters, log_factorials, added, new_votes)``. ``registered`` broadcast to ``S``,
+    ballots, votes, *parameters, added, new_votes)``. ``registered`` broadcast to ``S``,
     ``ballots`` int64 ``S`` and ``votes`` int64 ``S + (option,)`` as :func:`_prepare` returns them; per-station
     ``parameters`` already flat. Returns ``added`` int64 ``S`` and ``new_votes`` int64 ``S + (option,)``."""
     n_options = votes.shape[-1]
@@ -109,19 +109,18 @@ def _compiled_draws(draws: Callable, rng: np.random.Generator, registered, ballo
     added = np.empty(flat_registered.shape, np.int64)
     new_votes = np.empty((added.shape[0], n_options), np.int64)
     draws(rng.integers(2**64, size=4, dtype=np.uint64), flat_registered, ballots.reshape(-1),
-          votes.reshape(-1, n_options), *parameters, log_factorial_table(int(flat_registered.max(initial=0))),
-          added, new_votes)
+          votes.reshape(-1, n_options), *parameters, added, new_votes)
     return added.reshape(ballots.shape), new_votes.reshape(votes.shape)
 
 
 @inline_jit
-def _move_binomial(state, votes, new_votes, sources, probability, target, log_factorials):
+def _move_binomial(state, votes, new_votes, sources, probability, target):
     """At one station, move ``Binomial(votes[j], probability)`` ballots of each source option j (``sources``
     (option,) bool), in option order, from ``new_votes[j]`` to ``new_votes[target]`` (``votes``, ``new_votes``
     (option,) int64; ``new_votes`` changed in place). Returns the xoshiro256** ``state`` after the draws."""
     for option in range(votes.shape[0]):
         if sources[option]:
-            moved, state = binomial_sample(state, votes[option], probability, log_factorials)
+            moved, state = binomial_sample(state, votes[option], probability)
             new_votes[option] -= moved
             new_votes[target] += moved
     return state
@@ -223,8 +222,8 @@ def ballot_stuffing(registered, ballots, votes, *, selected, beneficiary, invali
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def _stuffing_draws(state_words, registered, ballots, votes, fraction, alpha, rivals, beneficiary, log_factorials,
-                    stuffed, new_votes):
+def _stuffing_draws(state_words, registered, ballots, votes, fraction, alpha, rivals, beneficiary, stuffed,
+                    new_votes):
     """The binomial draws of :func:`ballot_stuffing` over flat stations, those with a stuffing ``fraction`` x > 0
     only, in station order: ``stuffed ~ Binomial(registered - ballots, x)`` ballots for the ``beneficiary``,
     then ``Binomial(votes[j], x ** alpha)`` votes of each rival j (``rivals`` (option,) bool) moved to it.
@@ -237,12 +236,11 @@ def _stuffing_draws(state_words, registered, ballots, votes, fraction, alpha, ri
         stuffed[station] = 0
         if fraction[station] <= 0.0:
             continue
-        added, state = binomial_sample(state, registered[station] - ballots[station], fraction[station],
-                                       log_factorials)
+        added, state = binomial_sample(state, registered[station] - ballots[station], fraction[station])
         stuffed[station] = added
         new_votes[station, beneficiary] += added
         state = _move_binomial(state, votes[station], new_votes[station], rivals, fraction[station] ** alpha,
-                               beneficiary, log_factorials)
+                               beneficiary)
 
 
 def vote_stealing(registered, ballots, votes, *, selected, beneficiary, invalid,
@@ -309,7 +307,7 @@ def coerced_turnout(registered, ballots, votes, *, selected, beneficiary, invali
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def _coercion_draws(state_words, registered, ballots, votes, selected, beneficiary, turnout_probability, loyalty,
-                    switch_probability, switchers, log_factorials, added, new_votes):
+                    switch_probability, switchers, added, new_votes):
     """The draws of :func:`coerced_turnout` over flat stations: ``registered``, ``ballots`` (station,) int64,
     ``votes`` (station, option) int64, ``selected`` (station,) bool; probabilities ``turnout_probability``
     (share × compliance, of a non-voter turning out), ``loyalty`` (of an added voter choosing the beneficiary)
@@ -326,21 +324,20 @@ def _coercion_draws(state_words, registered, ballots, votes, selected, beneficia
         added[station] = 0
         if not selected[station]:
             continue
-        extra, state = binomial_sample(state, registered[station] - ballots[station], turnout_probability,
-                                       log_factorials)
-        loyal, state = binomial_sample(state, extra, loyalty, log_factorials)
+        extra, state = binomial_sample(state, registered[station] - ballots[station], turnout_probability)
+        loyal, state = binomial_sample(state, extra, loyalty)
         free = extra - loyal
         if free > 0 and ballots[station] > 0:  # as the station's honest voters did
             for option in range(n_options):
                 weights[option] = votes[station, option]
-            state = multinomial_sample(state, free, weights, float(ballots[station]), free_votes, log_factorials)
+            state = multinomial_sample(state, free, weights, float(ballots[station]), free_votes)
             for option in range(n_options):
                 new_votes[station, option] += free_votes[option]
         else:
             new_votes[station, beneficiary] += free
         new_votes[station, beneficiary] += loyal
         state = _move_binomial(state, votes[station], new_votes[station], switchers, switch_probability,
-                               beneficiary, log_factorials)
+                               beneficiary)
         added[station] = extra
 
 

@@ -11,8 +11,8 @@ inlined into its compiled callers (:func:`inline_jit`):
 - :func:`gamma_sample`: standard gamma variates by Marsaglia & Tsang (2000), with ``G(a) = G(a + 1) × U^(1/a)``
   below a = 1 (constants from :func:`gamma_constants`);
 - :func:`binomial_sample`: by inversion when ``n × min(p, 1 − p) < 10``, else Hörmann's (1993) transformed
-  rejection with squeeze (BTRS), reading log-factorials from the table it is given (:data:`CONSTANT_LOG_FACTORIALS`
-  compiled in, or :func:`log_factorial_table`), ``lgamma`` beyond it;
+  rejection with squeeze (BTRS), reading log-factorials from :data:`CONSTANT_LOG_FACTORIALS` (compiled in as a
+  constant), ``lgamma`` beyond it;
 - :func:`multinomial_sample`: sequential conditional binomials;
 - :func:`hypergeometric_sample`: by inversion searched outward from the mode.
 
@@ -27,24 +27,10 @@ import numpy as np
 from scipy import special
 
 
-def log_factorial_table(n: int) -> np.ndarray:
-    """log(k!) for k = 0 … at least ``n`` (float64), cached and grown in powers of two: the BTRS sampler's
-    acceptance test reads it instead of calling ``lgamma`` four times."""
-    global _LOG_FACTORIALS
-    table = _LOG_FACTORIALS
-    if table.shape[0] <= n:  # grown, never shrunk: two threads growing it at once each return a large enough table
-        table = special.gammaln(np.arange(1 << max(12, int(n).bit_length()), dtype=np.float64) + 1.0)
-        if table.shape[0] > _LOG_FACTORIALS.shape[0]:
-            _LOG_FACTORIALS = table
-    return table
-
-
-_LOG_FACTORIALS = np.zeros(0)
-
-#: log(k!) for k < 2^14 (float64, read-only; the values of :func:`log_factorial_table`) for compiled callers to pass as a
-#: global: numba freezes a global array into the compiled code as a constant with no reference count, whereas an
-#: array argument passed on to an inlined sampler is incremented and decremented atomically at every call (a sixth
-#: of the multinomial chain's time, ``benchmarks/chain_variants.py``). Counts beyond it read ``lgamma``.
+#: log(k!) for k < 2^14 (float64, read-only, from ``gammaln``), read by the samplers as a global: numba freezes a
+#: global array into the compiled code as a constant with no reference count, whereas an array argument passed on
+#: to an inlined sampler is incremented and decremented atomically at every call (a sixth of the multinomial
+#: chain's time). Counts beyond it read ``lgamma``.
 CONSTANT_LOG_FACTORIALS = special.gammaln(np.arange(2**14, dtype=np.float64) + 1.0)
 CONSTANT_LOG_FACTORIALS.setflags(write=False)  # compiled code holds a copy: a write here would not reach it
 
@@ -213,18 +199,16 @@ def _binomial_inversion(state, n, p):
 
 
 @inline_jit
-def _log_factorial(log_factorials, k):
-    """log(k!) for integer-valued float ``k`` >= 0: from the table when it reaches, else ``lgamma``."""
-    if k < log_factorials.shape[0]:
-        return log_factorials[int(k)]
+def _log_factorial(k):
+    """log(k!) for integer-valued ``k`` >= 0: from :data:`CONSTANT_LOG_FACTORIALS` below 2^14, else ``lgamma``."""
+    if k < CONSTANT_LOG_FACTORIALS.shape[0]:
+        return CONSTANT_LOG_FACTORIALS[int(k)]
     return math.lgamma(k + 1.0)
 
 
 @inline_jit
-def _binomial_btrs(state, n, p, log_factorials):
+def _binomial_btrs(state, n, p):
     """Binomial(n, p) by transformed rejection with squeeze (Hörmann 1993); for p <= 0.5 and n p >= 10.
-    ``log_factorials`` (m,) float64 holds log(k!) for k < m (:data:`CONSTANT_LOG_FACTORIALS` or
-    :func:`log_factorial_table`; ``lgamma`` beyond).
     Returns ``(k, state)``."""
     spq = math.sqrt(n * p * (1.0 - p))
     b = 1.15 + 2.53 * spq
@@ -245,16 +229,15 @@ def _binomial_btrs(state, n, p, log_factorials):
         if us >= 0.07 and v <= v_r:
             return int(k), state
         if log_mode_terms < 0.0:
-            log_mode_terms = _log_factorial(log_factorials, mode) + _log_factorial(log_factorials, n - mode)
+            log_mode_terms = _log_factorial(mode) + _log_factorial(n - mode)
             log_odds = math.log(p / (1.0 - p))
         v = math.log(v * (2.83 + 5.1 / b) * spq / (a / (us * us) + b))
-        if v <= (log_mode_terms - _log_factorial(log_factorials, k) - _log_factorial(log_factorials, n - k)
-                 + (k - mode) * log_odds):
+        if v <= log_mode_terms - _log_factorial(k) - _log_factorial(n - k) + (k - mode) * log_odds:
             return int(k), state
 
 
 @inline_jit
-def binomial_sample(state, n, p, log_factorials):
+def binomial_sample(state, n, p):
     """Binomial(n, p) count for n >= 0 and any p (clipped to [0, 1]). Returns ``(k, state)``."""
     if n <= 0 or p <= 0.0:
         return 0, state
@@ -264,12 +247,12 @@ def binomial_sample(state, n, p, log_factorials):
     if n * small < INVERSION_MAX_MEAN:
         drawn, state = _binomial_inversion(state, n, small)
     else:
-        drawn, state = _binomial_btrs(state, n, small, log_factorials)
+        drawn, state = _binomial_btrs(state, n, small)
     return (n - drawn if p > 0.5 else drawn), state
 
 
 @inline_jit
-def multinomial_sample(state, n, weights, total, out, log_factorials):
+def multinomial_sample(state, n, weights, total, out):
     """``out[:] ~ Multinomial(n, weights / total)`` as sequential conditional binomials (the last option takes
     the rest, so ``out`` sums to ``n`` exactly; none is drawn once nothing is left); ``weights`` (option,) >= 0 with sum ``total`` > 0, ``out``
     (option,) int64 written in place. Returns the state."""
@@ -281,7 +264,7 @@ def multinomial_sample(state, n, weights, total, out, log_factorials):
             out[option] = 0
             continue
         share = weights[option] / remaining_weight if remaining_weight > 0.0 else 1.0
-        drawn, state = binomial_sample(state, remaining_ballots, share, log_factorials)
+        drawn, state = binomial_sample(state, remaining_ballots, share)
         out[option] = drawn
         remaining_ballots -= drawn
         remaining_weight -= weights[option]
@@ -290,12 +273,11 @@ def multinomial_sample(state, n, weights, total, out, log_factorials):
 
 
 @inline_jit
-def hypergeometric_sample(state, good, bad, draws, log_factorials):
+def hypergeometric_sample(state, good, bad, draws):
     """Hypergeometric count: good items among ``draws`` taken without replacement from ``good`` good and
     ``bad`` bad items (0 <= draws <= good + bad), by inversion searched outward from the mode (the
     probabilities of the mode and of its neighbours in turn, one step up then one down, until they exceed a
-    uniform): exact, about one standard deviation of steps. ``log_factorials`` as for
-    :func:`binomial_sample`. Returns ``(k, state)``."""
+    uniform): exact, about one standard deviation of steps. Returns ``(k, state)``."""
     total = good + bad
     low = max(0, draws - bad)
     high = min(good, draws)
@@ -303,11 +285,9 @@ def hypergeometric_sample(state, good, bad, draws, log_factorials):
         return low, state
     mode = ((draws + 1) * (good + 1)) // (total + 2)
     mode = min(max(mode, low), high)
-    log_mode = (_log_factorial(log_factorials, good) - _log_factorial(log_factorials, mode)
-                - _log_factorial(log_factorials, good - mode) + _log_factorial(log_factorials, bad)
-                - _log_factorial(log_factorials, draws - mode) - _log_factorial(log_factorials, bad - draws + mode)
-                - _log_factorial(log_factorials, total) + _log_factorial(log_factorials, draws)
-                + _log_factorial(log_factorials, total - draws))
+    log_mode = (_log_factorial(good) - _log_factorial(mode) - _log_factorial(good - mode)
+                + _log_factorial(bad) - _log_factorial(draws - mode) - _log_factorial(bad - draws + mode)
+                - _log_factorial(total) + _log_factorial(draws) + _log_factorial(total - draws))
     while True:  # a uniform beyond the probabilities' rounded sum (below 1e-12) is redrawn, as numpy does
         u, state = uniform_sample(state)
         probability_up = probability_down = cumulative = math.exp(log_mode)

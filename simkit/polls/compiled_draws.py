@@ -167,8 +167,7 @@ def _sample_stations(state, strata_arrays, pps, order, cumulative, stations_out,
 
 
 @samplers.inline_jit
-def _approach(state, station_votes, mode, per_station, every_kth, probability, thin_first, log_factorials,
-              approached):
+def _approach(state, station_votes, mode, per_station, every_kth, probability, thin_first, approached):
     """One sampled station's approached voters: ``station_votes`` (K,) ballots by option in, ``approached`` (K,)
     int64 out, drawn without replacement (one by one for a few, else sequential hypergeometric counts). With ``thin_first`` the number who
     answer at the :data:`COMMON` probability ``probability[0]`` is drawn before the approach, and ``approached``
@@ -185,7 +184,7 @@ def _approach(state, station_votes, mode, per_station, every_kth, probability, t
         start, state = _uniform_below(state, every_kth)
         draws = max(voters - start + every_kth - 1, 0) // every_kth
     if thin_first:  # the answering part of a random subset is a random subset of a binomial size
-        draws, state = samplers.binomial_sample(state, draws, probability[0], log_factorials)
+        draws, state = samplers.binomial_sample(state, draws, probability[0])
     if draws == voters:
         for option in range(n_options):
             approached[option] = station_votes[option]
@@ -203,8 +202,7 @@ def _approach(state, station_votes, mode, per_station, every_kth, probability, t
         remaining_total, remaining_draws = voters, draws
         for option in range(n_options - 1):
             good = station_votes[option]
-            taken, state = samplers.hypergeometric_sample(state, good, remaining_total - good, remaining_draws,
-                                                         log_factorials)
+            taken, state = samplers.hypergeometric_sample(state, good, remaining_total - good, remaining_draws)
             approached[option] = taken
             remaining_total -= good
             remaining_draws -= taken
@@ -213,8 +211,8 @@ def _approach(state, station_votes, mode, per_station, every_kth, probability, t
 
 
 @samplers.inline_jit
-def _answer(state, approached, response, thin_first, probability, misreport, honest, log_factorials, said,
-            responders, reported):
+def _answer(state, approached, response, thin_first, probability, misreport, honest, said, responders,
+            reported):
     """The answers of ``approached`` (K,) voters by option (of one station, or summed over stations: a sum of
     binomials with a common probability is a binomial of the sum, and likewise multinomials): ``responders``
     (K,) by their vote and ``reported`` (K,) by their answer, out (``said`` (K,) int64 a work buffer).
@@ -225,24 +223,22 @@ def _answer(state, approached, response, thin_first, probability, misreport, hon
         if response == EVERY_ONE or thin_first:
             responders[option] = approached[option]
         else:
-            responders[option], state = samplers.binomial_sample(state, approached[option], probability[option],
-                                                                log_factorials)
+            responders[option], state = samplers.binomial_sample(state, approached[option], probability[option])
         reported[option] = 0
     for option in range(n_options):
         if honest or misreport[option, option] == 1.0:
             reported[option] += responders[option]
             continue
         # the misreport row sums to 1
-        state = samplers.multinomial_sample(state, responders[option], misreport[option], 1.0, said,
-                                            log_factorials)
+        state = samplers.multinomial_sample(state, responders[option], misreport[option], 1.0, said)
         for answer in range(n_options):
             reported[answer] += said[answer]
     return state
 
 
 def _draw_replicates_impl(votes, rows, states, strata_arrays, pps, mode, per_station, every_kth, probability,
-                          misreport, honest, pooled, log_factorials, stations_out, inclusion_out, voters_out,
-                          responders_out, reported_out):
+                          misreport, honest, pooled, stations_out, inclusion_out, voters_out, responders_out,
+                          reported_out):
     n_options = votes.shape[2]
     n_sampled = stations_out.shape[1]
     response = EVERY_ONE
@@ -269,17 +265,16 @@ def _draw_replicates_impl(votes, rows, states, strata_arrays, pps, mode, per_sta
         approached_sum[:] = 0
         for sampled in range(n_sampled):
             voters_out[index, sampled], state = _approach(
-                state, station_votes[sampled], mode, per_station, every_kth, probability, thin_first,
-                log_factorials, approached)
+                state, station_votes[sampled], mode, per_station, every_kth, probability, thin_first, approached)
             if pooled:
                 for option in range(n_options):
                     approached_sum[option] += approached[option]
             else:
-                state = _answer(state, approached, response, thin_first, probability, misreport, honest,
-                                log_factorials, said, responders_out[index, sampled], reported_out[index, sampled])
+                state = _answer(state, approached, response, thin_first, probability, misreport, honest, said,
+                                responders_out[index, sampled], reported_out[index, sampled])
         if pooled:
-            state = _answer(state, approached_sum, response, thin_first, probability, misreport, honest,
-                            log_factorials, said, responders_out[index, 0], reported_out[index, 0])
+            state = _answer(state, approached_sum, response, thin_first, probability, misreport, honest, said,
+                            responders_out[index, 0], reported_out[index, 0])
 
 
 _draw_replicates_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_draw_replicates_impl)
@@ -294,22 +289,20 @@ class _Job:
 
     votes: np.ndarray
     states: np.ndarray  #: (R, 4) uint64 each replicate's xoshiro256** state (:func:`poll_states`)
-    design: tuple  #: the compiled draw's arguments from ``strata_arrays`` to ``log_factorials``
+    design: tuple  #: the compiled draw's arguments from ``strata_arrays`` to ``pooled``
     out: tuple[np.ndarray, ...]  #: the results of every replicate, filled chunk by chunk (:func:`_draw_chunk`)
 
 
-def _design_arguments(design: PollDesign, strata_: Strata, n_options: int, pooled: bool,
-                      log_factorials: np.ndarray) -> tuple:
+def _design_arguments(design: PollDesign, strata_: Strata, n_options: int, pooled: bool) -> tuple:
     """The arguments of the compiled draw that depend on the design only, in its order: the strata's arrays,
     ``pps``, the approach mode, ``per_station``, ``every_kth``, the response probability (K,), the misreport
-    matrix (K, K), whether answers are honest, whether answers are drawn on the stations' pooled counts, and the
-    log-factorial table."""
+    matrix (K, K), whether answers are honest and whether answers are drawn on the stations' pooled counts."""
     misreport = np.eye(n_options) if design.misreport is None else np.asarray(design.misreport, dtype=float)
     return ((strata_.candidates, strata_.candidate_offsets, strata_.certain, strata_.certain_offsets,
              strata_.takes, strata_.sizes),
             design.selection == "pps", MODES.index(design.respondents), int(design.per_station),
             int(design.every_kth), design.response_probability(n_options).astype(float), misreport,
-            design.misreport is None, pooled, log_factorials)
+            design.misreport is None, pooled)
 
 
 def replicate_state(seed: int, replicate: int, poll_index: int) -> np.ndarray:
@@ -373,8 +366,7 @@ def draw_replicates(votes: np.ndarray, replicates: np.ndarray, registered: np.nd
     answered = 1 if pooled else n
     out = (np.empty((count, n), np.int64), np.empty((count, n)), np.empty((count, n), np.int64),
            np.empty((count, answered, n_options), np.int64), np.empty((count, answered, n_options), np.int64))
-    arguments = _design_arguments(design, strata_, n_options, pooled,
-                                  samplers.log_factorial_table(int(np.max(registered))))  # lgamma beyond the table
+    arguments = _design_arguments(design, strata_, n_options, pooled)
     job = _Job(votes, poll_states(seed, poll_index, replicates), arguments, out)
     # threads only (the compiled draw releases the GIL): each chunk writes its rows of the shared outputs
     where, workers = choose(workers, count * n, MIN_PARALLEL_WORK, releases_gil=True)

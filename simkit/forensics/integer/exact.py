@@ -19,8 +19,7 @@ import math
 import numpy as np
 
 import numba
-
-from simkit.engine import kernels
+from scipy import special
 
 
 @numba.njit(inline="always")
@@ -32,9 +31,25 @@ def _is_integer_percent(count, total, window):
     return abs(percent - np.round(percent)) <= window + 1e-9
 
 
+def log_factorial_table(n: int) -> np.ndarray:
+    """log(k!) for k = 0 … at least ``n`` (float64, from ``gammaln``): the table :func:`log_binomial_pmf` indexes
+    (every count up to the largest trials, no ``lgamma`` fallback), cached and grown in powers of two."""
+    global _LOG_FACTORIALS
+    table = _LOG_FACTORIALS
+    if table.shape[0] <= n:  # grown, never shrunk: two threads growing it at once each return a large enough table
+        table = special.gammaln(np.arange(1 << max(12, int(n).bit_length()), dtype=np.float64) + 1.0)
+        if table.shape[0] > _LOG_FACTORIALS.shape[0]:
+            _LOG_FACTORIALS = table
+    return table
+
+
+_LOG_FACTORIALS = np.zeros(0)
+
+
 @numba.njit(inline="always")
 def log_binomial_pmf(log_factorials, k, n, log_p, log_q):
-    """log P(K = k) for K ~ Bin(n, p) with ``log_p = log p``, ``log_q = log(1 - p)`` (0 < p < 1)."""
+    """log P(K = k) for K ~ Bin(n, p) with ``log_p = log p``, ``log_q = log(1 - p)`` (0 < p < 1);
+    ``log_factorials`` from :func:`log_factorial_table` (at least ``n + 1`` long)."""
     return log_factorials[n] - log_factorials[k] - log_factorials[n - k] + k * log_p + (n - k) * log_q
 
 
@@ -185,7 +200,7 @@ def station_probabilities(registered: np.ndarray, turnout: np.ndarray, share: np
     spans (the tails beyond 6 carry less than 1e-8)."""
     registered = np.ascontiguousarray(registered, dtype=np.int64)
     largest = int(registered.max(initial=0))
-    table = kernels.log_factorial_table(largest)
+    table = log_factorial_table(largest)
     offsets, lattice = _cached_share_lattice(min(largest, LATTICE_MAX_BALLOTS), float(window))
     return _station_probabilities(registered, np.ascontiguousarray(turnout, dtype=np.float64),
                                   np.ascontiguousarray(share, dtype=np.float64), float(window), float(sds), table,

@@ -6,9 +6,7 @@ A simulated null draws ~1,000 honest elections of ~100,000 stations; with numpy 
 draws per station). These loops use the exact samplers of :mod:`simkit.model.samplers` instead (xoshiro256**
 bits, ziggurat normals, binomials by inversion or BTRS), station by station, from one generator per call
 whose state is four words of a ``numpy.random.SeedSequence`` (:func:`generator_state`), so a call's
-numbers depend on its seed alone. The samplers read log-factorials from
-:data:`~simkit.model.samplers.CONSTANT_LOG_FACTORIALS`, a global compiled in as a constant (an array argument
-would be reference-counted at every inlined binomial).
+numbers depend on its seed alone.
 """
 from __future__ import annotations
 
@@ -18,7 +16,6 @@ import numba
 import numpy as np
 
 from simkit.model import samplers
-from simkit.model.samplers import CONSTANT_LOG_FACTORIALS
 from simkit.forensics.integer import exact as integer_exact
 
 
@@ -33,7 +30,7 @@ def _station_counts(state, station, registered, turnout, share, other_proportion
     """Exact counts of one station at latent ``turnout`` and ``share``: ballots, the leader's votes, and the
     other options multinomially (as a chain of binomials) at the station's ``other_proportions``; returns the
     generator state."""
-    cast, state = samplers.binomial_sample(state, registered[station], turnout, CONSTANT_LOG_FACTORIALS)
+    cast, state = samplers.binomial_sample(state, registered[station], turnout)
     ballots[station] = cast
     return _vote_counts(state, station, cast, share, other_proportions, leader, votes)
 
@@ -44,7 +41,7 @@ def _vote_counts(state, station, cast, share, other_proportions, leader, votes):
     share)``, the other options multinomially (a chain of binomials) at the station's ``other_proportions``;
     returns the generator state."""
     n_others = other_proportions.shape[1]
-    drawn, state = samplers.binomial_sample(state, cast, share, CONSTANT_LOG_FACTORIALS)
+    drawn, state = samplers.binomial_sample(state, cast, share)
     votes[station, leader] = drawn
     remaining = cast - drawn
     mass_left = 1.0
@@ -56,7 +53,7 @@ def _vote_counts(state, station, cast, share, other_proportions, leader, votes):
             votes[station, column] = remaining
             break
         p = other_proportions[station, other] / mass_left if mass_left > 1e-12 else 1.0
-        drawn, state = samplers.binomial_sample(state, remaining, min(max(p, 0.0), 1.0), CONSTANT_LOG_FACTORIALS)
+        drawn, state = samplers.binomial_sample(state, remaining, min(max(p, 0.0), 1.0))
         votes[station, column] = drawn
         remaining -= drawn
         mass_left -= other_proportions[station, other]
@@ -109,7 +106,7 @@ def _conditional_votes(ballots, share_center, window_start, window_size, skip, d
         if 0 <= skip[station] <= pick:
             pick += 1
         share = _expit(share_center[station] + donor_share[pick])
-        drawn, state = samplers.binomial_sample(state, ballots[station], share, CONSTANT_LOG_FACTORIALS)
+        drawn, state = samplers.binomial_sample(state, ballots[station], share)
         votes[station, 0] = drawn
         votes[station, 1] = ballots[station] - drawn
 
@@ -189,9 +186,8 @@ def _integer_resample_counts(registered, turnout, share, resamples, window, stat
     counts = np.zeros(resamples, dtype=np.int64)
     for draw in range(resamples):
         for station in range(registered.shape[0]):
-            cast, state = samplers.binomial_sample(state, registered[station], turnout[station],
-                                                   CONSTANT_LOG_FACTORIALS)
-            leader, state = samplers.binomial_sample(state, cast, share[station], CONSTANT_LOG_FACTORIALS)
+            cast, state = samplers.binomial_sample(state, registered[station], turnout[station])
+            leader, state = samplers.binomial_sample(state, cast, share[station])
             if (integer_exact._is_integer_percent(cast, registered[station], window)
                     or integer_exact._is_integer_percent(leader, cast, window)):
                 counts[draw] += 1
