@@ -155,6 +155,21 @@ def test_bad_electorate_csv_options_are_config_errors(tmp_path, field, value, ca
     one_line(capsys, str(config), f"electorate.{field}")
 
 
+def csv_electorate_config(tmp_path, text: str, encoding: str = "utf-8"):
+    """A small config whose electorate is ``stations.csv`` holding ``text`` (columns id, region, registered)."""
+    (tmp_path / "stations.csv").write_bytes(text.encode(encoding))
+    raw = small_config_dict()
+    raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                         "region_column": "region", "station_column": "id"}
+    return write(tmp_path, raw)
+
+
+def test_a_unicode_digit_in_an_electorate_register_is_one_line(tmp_path, capsys):
+    config = csv_electorate_config(tmp_path, "id,region,registered\na,x,\u00b2\nb,x,500\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.registered_column", "row 2", "positive integer")
+
+
 def test_toml_nested_3000_deep_is_one_line(tmp_path, capsys):
     config = tmp_path / "deep.toml"
     config.write_text("x = " + "[" * 3000 + "]" * 3000 + "\n")

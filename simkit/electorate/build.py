@@ -5,6 +5,7 @@ import csv
 import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,15 +88,25 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
         column = getattr(spec, field)
         if column is not None and column not in rows[0]:
             raise InputError(f"{path}: electorate.{field}: no column {column!r}")
-    registered = np.empty(len(rows), dtype=np.int64)
-    for number, row in enumerate(rows, start=2):
-        text = (row[spec.registered_column] or "").strip()
-        if not text.isdigit() or int(text) == 0:
-            raise InputError(f"{path}: electorate.registered_column: row {number}: "
-                             f"register must be a positive integer, got {text!r}")
-        registered[number - 2] = int(text)
+    registered = _registers(path, rows, spec.registered_column)
     labels = [row[spec.region_column] for row in rows] if spec.region_column else ["all"] * len(rows)
     region_names, region_index = np.unique(np.array(labels), return_inverse=True)
     ids = (np.array([row[spec.station_column] for row in rows]) if spec.station_column
            else np.array([str(i) for i in range(1, len(rows) + 1)]))
     return Electorate(registered, region_index.astype(np.int64), tuple(str(n) for n in region_names), ids)
+
+
+_REGISTER = re.compile(r"[0-9]+")
+
+
+def _registers(path: Path, rows: list[dict], column: str) -> np.ndarray:
+    """Each row's register (row,) int64 from ``column``: ASCII digits only (``str.isdigit`` also accepts ``²``,
+    which ``int`` refuses), above 0."""
+    registered = np.empty(len(rows), dtype=np.int64)
+    for number, row in enumerate(rows, start=2):
+        text = (row[column] or "").strip()
+        if not _REGISTER.fullmatch(text) or int(text) == 0:
+            raise InputError(f"{path}: electorate.registered_column: row {number}: "
+                             f"register must be a positive integer, got {text!r}")
+        registered[number - 2] = int(text)
+    return registered
