@@ -170,6 +170,15 @@ def test_a_unicode_digit_in_an_electorate_register_is_one_line(tmp_path, capsys)
     one_line(capsys, "stations.csv", "electorate.registered_column", "row 2", "positive integer")
 
 
+@pytest.mark.parametrize("cells", [(str(MAX_REGISTER // 2 + 1), str(MAX_REGISTER // 2)), ("9" * 5000, "500")])
+def test_an_electorate_csv_above_the_register_bound_is_one_line(tmp_path, cells, capsys):
+    """The bound of the synthetic ``electorate.registered`` (10^10 voters: every sum exact) holds for a CSV too."""
+    config = csv_electorate_config(tmp_path, "id,region,registered\n" + "".join(
+        f"s{i},x,{cell}\n" for i, cell in enumerate(cells)))
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.registered_column", "10^10")
+
+
 def test_toml_nested_3000_deep_is_one_line(tmp_path, capsys):
     config = tmp_path / "deep.toml"
     config.write_text("x = " + "[" * 3000 + "]" * 3000 + "\n")

@@ -14,7 +14,9 @@ import numpy as np
 from simkit import streams
 from simkit.config.core import CsvElectorate, SyntheticElectorate
 from simkit.errors import InputError
+from simkit.electorate.mapping import shown
 from simkit.model.rounding import largest_remainder
+from simkit.types import MAX_REGISTER
 
 
 @dataclass(frozen=True)
@@ -101,12 +103,20 @@ _REGISTER = re.compile(r"[0-9]+")
 
 def _registers(path: Path, rows: list[dict], column: str) -> np.ndarray:
     """Each row's register (row,) int64 from ``column``: ASCII digits only (``str.isdigit`` also accepts ``²``,
-    which ``int`` refuses), above 0."""
+    which ``int`` refuses), above 0, together at most :data:`MAX_REGISTER` voters (the synthetic register's
+    bound: every sum exact in int64 and float64)."""
     registered = np.empty(len(rows), dtype=np.int64)
+    total = 0
     for number, row in enumerate(rows, start=2):
         text = (row[column] or "").strip()
-        if not _REGISTER.fullmatch(text) or int(text) == 0:
+        digits = text.lstrip("0")
+        if not _REGISTER.fullmatch(text) or not digits:
             raise InputError(f"{path}: electorate.registered_column: row {number}: "
-                             f"register must be a positive integer, got {text!r}")
-        registered[number - 2] = int(text)
+                             f"register must be a positive integer, got {shown(text)}")
+        value = int(digits) if len(digits) <= 12 else MAX_REGISTER + 1  # int() of a long digit string is slow
+        total += value
+        if total > MAX_REGISTER:
+            raise InputError(f"{path}: electorate.registered_column: row {number}: the register passes 10^10 "
+                             "voters here, the most simkit sums exactly")
+        registered[number - 2] = value
     return registered
