@@ -179,6 +179,12 @@ def test_an_electorate_csv_above_the_register_bound_is_one_line(tmp_path, cells,
     one_line(capsys, "stations.csv", "electorate.registered_column", "10^10")
 
 
+def test_an_electorate_csv_with_a_byte_order_mark_reads_its_first_column(tmp_path, capsys):
+    """A spreadsheet's UTF-8 export starts with a byte-order mark; it is not part of the first column's name."""
+    config = csv_electorate_config(tmp_path, "\ufeffid,region,registered\na,x,400\nb,y,500\n")
+    assert main(["validate", str(config)]) == 0, capsys.readouterr().err
+
+
 def test_toml_nested_3000_deep_is_one_line(tmp_path, capsys):
     config = tmp_path / "deep.toml"
     config.write_text("x = " + "[" * 3000 + "]" * 3000 + "\n")

@@ -1,6 +1,7 @@
 """Stations, registers and regions: synthetic (drawn once from the electorate's seed) or read from CSV."""
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import hashlib
@@ -78,7 +79,7 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
     """Read one station per row; every row must have a positive integer register."""
     path = Path(spec.path)
     try:
-        with path.open(newline="", encoding=spec.encoding) as handle:
+        with path.open(newline="", encoding=_without_mark(spec.encoding)) as handle:
             rows = list(csv.DictReader(handle, delimiter=spec.delimiter))
     except FileNotFoundError:
         raise InputError(f"{path}: electorate.path: file not found") from None
@@ -96,6 +97,12 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
     ids = (np.array([row[spec.station_column] for row in rows]) if spec.station_column
            else np.array([str(i) for i in range(1, len(rows) + 1)]))
     return Electorate(registered, region_index.astype(np.int64), tuple(str(n) for n in region_names), ids)
+
+
+def _without_mark(encoding: str) -> str:
+    """The codec that reads ``encoding`` and drops a leading UTF-8 byte-order mark (a spreadsheet's UTF-8 export
+    starts with one, which would otherwise become part of the first column's name)."""
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
 
 
 _REGISTER = re.compile(r"[0-9]+")
