@@ -185,6 +185,13 @@ def test_an_electorate_csv_with_a_byte_order_mark_reads_its_first_column(tmp_pat
     assert main(["validate", str(config)]) == 0, capsys.readouterr().err
 
 
+def test_duplicate_station_ids_in_an_electorate_csv_are_one_line(tmp_path, capsys):
+    """Station ids index the ``station`` dimension of every result: two rows of one id are refused."""
+    config = csv_electorate_config(tmp_path, "id,region,registered\na,x,400\nb,y,500\na,y,300\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.station_column", "rows 2 and 4", "'a'")
+
+
 def test_toml_nested_3000_deep_is_one_line(tmp_path, capsys):
     config = tmp_path / "deep.toml"
     config.write_text("x = " + "[" * 3000 + "]" * 3000 + "\n")

@@ -94,7 +94,7 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
     registered = _registers(path, rows, spec.registered_column)
     labels = [row[spec.region_column] for row in rows] if spec.region_column else ["all"] * len(rows)
     region_names, region_index = np.unique(np.array(labels), return_inverse=True)
-    ids = (np.array([row[spec.station_column] for row in rows]) if spec.station_column
+    ids = (_station_ids(path, rows, spec.station_column) if spec.station_column
            else np.array([str(i) for i in range(1, len(rows) + 1)]))
     return Electorate(registered, region_index.astype(np.int64), tuple(str(n) for n in region_names), ids)
 
@@ -103,6 +103,18 @@ def _without_mark(encoding: str) -> str:
     """The codec that reads ``encoding`` and drops a leading UTF-8 byte-order mark (a spreadsheet's UTF-8 export
     starts with one, which would otherwise become part of the first column's name)."""
     return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def _station_ids(path: Path, rows: list[dict], column: str) -> np.ndarray:
+    """Each row's station id (row,) str from ``column``, unique: ids index the ``station`` dimension of a result."""
+    first_row: dict[str, int] = {}
+    for number, row in enumerate(rows, start=2):
+        station = row[column] or ""
+        if station in first_row:
+            raise InputError(f"{path}: electorate.station_column: rows {first_row[station]} and {number} hold the "
+                             f"same station id {shown(station)} (ids must be unique)")
+        first_row[station] = number
+    return np.array(list(first_row))
 
 
 _REGISTER = re.compile(r"[0-9]+")
