@@ -192,6 +192,13 @@ def test_duplicate_station_ids_in_an_electorate_csv_are_one_line(tmp_path, capsy
     one_line(capsys, "stations.csv", "electorate.station_column", "rows 2 and 4", "'a'")
 
 
+@pytest.mark.parametrize("row", ["b,500,", "b,500"])
+def test_a_blank_or_missing_region_in_an_electorate_csv_is_one_line(tmp_path, row, capsys):
+    config = csv_electorate_config(tmp_path, "id,registered,region\na,400,x\n" + row + "\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.region_column", "row 3", "blank")
+
+
 def test_toml_nested_3000_deep_is_one_line(tmp_path, capsys):
     config = tmp_path / "deep.toml"
     config.write_text("x = " + "[" * 3000 + "]" * 3000 + "\n")

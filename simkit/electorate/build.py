@@ -92,7 +92,7 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
         if column is not None and column not in rows[0]:
             raise InputError(f"{path}: electorate.{field}: no column {column!r}")
     registered = _registers(path, rows, spec.registered_column)
-    labels = [row[spec.region_column] for row in rows] if spec.region_column else ["all"] * len(rows)
+    labels = _region_labels(path, rows, spec.region_column) if spec.region_column else ["all"] * len(rows)
     region_names, region_index = np.unique(np.array(labels), return_inverse=True)
     ids = (_station_ids(path, rows, spec.station_column) if spec.station_column
            else np.array([str(i) for i in range(1, len(rows) + 1)]))
@@ -103,6 +103,15 @@ def _without_mark(encoding: str) -> str:
     """The codec that reads ``encoding`` and drops a leading UTF-8 byte-order mark (a spreadsheet's UTF-8 export
     starts with one, which would otherwise become part of the first column's name)."""
     return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def _region_labels(path: Path, rows: list[dict], column: str) -> list[str]:
+    """Each row's region name from ``column``; a blank or missing cell (a short row) is refused, not read as a
+    region named ``""`` (or, missing, crashing the sort of region names)."""
+    for number, row in enumerate(rows, start=2):
+        if not (row[column] or "").strip():
+            raise InputError(f"{path}: electorate.region_column: row {number}: blank region")
+    return [row[column] for row in rows]
 
 
 def _station_ids(path: Path, rows: list[dict], column: str) -> np.ndarray:
