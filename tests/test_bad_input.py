@@ -199,6 +199,13 @@ def test_a_blank_or_missing_region_in_an_electorate_csv_is_one_line(tmp_path, ro
     one_line(capsys, "stations.csv", "electorate.region_column", "row 3", "blank")
 
 
+def test_an_electorate_row_longer_than_its_header_is_one_line(tmp_path, capsys):
+    """An unquoted thousands separator (``1,000``) splits a register in two: read as 1 voter, it would run."""
+    config = csv_electorate_config(tmp_path, "id,registered,region\na,400,x\nb,1,000,y\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.path", "row 3", "4 cells", "3 columns")
+
+
 def test_toml_nested_3000_deep_is_one_line(tmp_path, capsys):
     config = tmp_path / "deep.toml"
     config.write_text("x = " + "[" * 3000 + "]" * 3000 + "\n")

@@ -91,6 +91,7 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
         column = getattr(spec, field)
         if column is not None and column not in rows[0]:
             raise InputError(f"{path}: electorate.{field}: no column {column!r}")
+    _check_row_lengths(path, rows)
     registered = _registers(path, rows, spec.registered_column)
     labels = _region_labels(path, rows, spec.region_column) if spec.region_column else ["all"] * len(rows)
     region_names, region_index = np.unique(np.array(labels), return_inverse=True)
@@ -103,6 +104,16 @@ def _without_mark(encoding: str) -> str:
     """The codec that reads ``encoding`` and drops a leading UTF-8 byte-order mark (a spreadsheet's UTF-8 export
     starts with one, which would otherwise become part of the first column's name)."""
     return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def _check_row_lengths(path: Path, rows: list[dict]) -> None:
+    """Refuse a row with more non-blank cells than the header has columns (``csv.DictReader`` keeps them under the
+    key None): an unquoted ``1,000`` shifts every later cell of its row."""
+    for number, row in enumerate(rows, start=2):
+        extra = row.get(None, [])
+        if any(cell.strip() for cell in extra):
+            raise InputError(f"{path}: electorate.path: row {number} has {len(row) - 1 + len(extra)} cells, the "
+                             f"header {len(row) - 1} columns (an unquoted thousands separator?)")
 
 
 def _region_labels(path: Path, rows: list[dict], column: str) -> list[str]:
