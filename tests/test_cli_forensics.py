@@ -125,3 +125,15 @@ def test_the_table_names_each_row_anomaly_and_its_rows(returns_csv, capsys):
     out = capsys.readouterr().out
     assert "ballots_gt_registered 1 (data row 5)" in out
     assert "duplicate_id 594 (data rows 7, 8, 9, 10, 11, …)" in out
+
+
+@pytest.mark.parametrize("variables", [("ballots", "votes"), ("registered", "ballots", "votes")])
+def test_a_result_without_station_counts_is_one_line(tmp_path, variables, capsys):
+    """A ``--keep summary`` simulation (totals only) or another kind of result (a forensics one) has no station
+    counts to test: one line naming the file, exit 2."""
+    path = tmp_path / "sim.nc"
+    honest_dataset(30, seed=52).drop_vars(list(variables)).to_netcdf(path)
+    assert main(["forensics", str(path), "--tests", "dip"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert str(path) in err and "DATA" in err and "station-level" in err and "--keep full" in err

@@ -100,11 +100,21 @@ def _load(args: argparse.Namespace) -> xr.Dataset:
             raise InputError(f"{args.data}: DATA: a simkit result needs no --map or --preset")
         if not args.data.exists():
             raise InputError(f"{args.data}: DATA: file not found")
-        return open_result(args.data)
+        return _with_station_counts(open_result(args.data), args.data)
     if not (args.map or args.preset):
         raise InputError(f"{args.data}: DATA: give --map MAP.toml or --preset NAME to read returns")
     return load_returns(args.data, map_path=args.map, preset=args.preset,
                         allow_inconsistent=args.allow_inconsistent)
+
+
+def _with_station_counts(ds: xr.Dataset, path) -> xr.Dataset:
+    """``ds`` when it holds the station-level counts the tests read (``registered``, ``ballots``, ``votes``); else
+    one line: a ``--keep summary`` simulation holds totals only, another kind of result none."""
+    missing = [name for name in ("registered", "ballots", "votes") if name not in ds]
+    if missing:
+        raise InputError(f"{path}: DATA: no station-level {', '.join(missing)} (a --keep summary simulation, or not "
+                         "a simulation); forensics reads returns or a simulation run with --keep full")
+    return ds
 
 
 def _select(ds: xr.Dataset, args: argparse.Namespace) -> dict | None:
