@@ -1,7 +1,7 @@
 """When a forensic test can run: the minimum data every test needs, checked in one place.
 
 A test that cannot run on an election (too few stations, or no spread where its statistic is a correlation, a
-regression, a skewness or a fitted cloud) is reported as ``n/a`` with the reason, instead of failing inside its
+regression, a skewness or a fitted cloud, or too few stations the integer test reads) is reported as ``n/a`` with the reason, instead of failing inside its
 numerics or returning a p-value computed from nothing. :func:`simkit.forensics.run_each` asks
 :func:`reason_not_applicable` before it runs a test.
 """
@@ -11,6 +11,7 @@ import numpy as np
 
 from simkit.forensics.digits import last as last_digit, second as second_digit, zero_five
 from simkit.forensics.core import Election, TestResult
+from simkit.forensics.integer import percent as integer_percent
 from simkit.forensics.digits.shared import candidate_counts
 
 #: fewest stations any test of the station distribution runs on: below this it has no shape to test
@@ -32,6 +33,11 @@ def reason_not_applicable(e: Election, test: str, null: str = "textbook") -> str
             f"needs at least {MIN_STATIONS} candidate counts of {DIGIT_TESTS[test]} or more, the data have {tested}")
     if e.n < MIN_STATIONS:
         return f"needs at least {MIN_STATIONS} usable stations, the data have {e.n}"
+    if test == integer_percent.ID:
+        read = int(integer_percent.used(e).sum())
+        if read < MIN_STATIONS:
+            return (f"needs at least {MIN_STATIONS} stations of {integer_percent.MIN_REGISTERED} voters or more with "
+                    f"turnout and leader share at most {integer_percent.MAX_RATE:.0%}, the data have {read}")
     if test in NEEDS_SPREAD:
         for label, values in (("turnout", e.turnout), ("leader share", e.leader_share)):
             distinct = np.unique(values[np.isfinite(values)]).size
