@@ -155,6 +155,63 @@ def test_bad_electorate_csv_options_are_config_errors(tmp_path, field, value, ca
     one_line(capsys, str(config), f"electorate.{field}")
 
 
+def csv_electorate_config(tmp_path, text: str, encoding: str = "utf-8"):
+    """A small config whose electorate is ``stations.csv`` holding ``text`` (columns id, region, registered)."""
+    (tmp_path / "stations.csv").write_bytes(text.encode(encoding))
+    raw = small_config_dict()
+    raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                         "region_column": "region", "station_column": "id"}
+    return write(tmp_path, raw)
+
+
+def test_a_unicode_digit_in_an_electorate_register_is_one_line(tmp_path, capsys):
+    config = csv_electorate_config(tmp_path, "id,region,registered\na,x,\u00b2\nb,x,500\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.registered_column", "row 2", "whole number")
+
+
+@pytest.mark.parametrize("cells", [(str(MAX_REGISTER // 2 + 1), str(MAX_REGISTER // 2)), ("9" * 5000, "500")])
+def test_an_electorate_csv_above_the_register_bound_is_one_line(tmp_path, cells, capsys):
+    """The bound of the synthetic ``electorate.registered`` (10^10 voters: every sum exact) holds for a CSV too."""
+    config = csv_electorate_config(tmp_path, "id,region,registered\n" + "".join(
+        f"s{i},x,{cell}\n" for i, cell in enumerate(cells)))
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.registered_column", "10^10")
+
+
+def test_an_electorate_csv_with_a_byte_order_mark_reads_its_first_column(tmp_path, capsys):
+    """A spreadsheet's UTF-8 export starts with a byte-order mark; it is not part of the first column's name."""
+    config = csv_electorate_config(tmp_path, "\ufeffid,region,registered\na,x,400\nb,y,500\n")
+    assert main(["validate", str(config)]) == 0, capsys.readouterr().err
+
+
+def test_duplicate_station_ids_in_an_electorate_csv_are_one_line(tmp_path, capsys):
+    """Station ids index the ``station`` dimension of every result: two rows of one id are refused."""
+    config = csv_electorate_config(tmp_path, "id,region,registered\na,x,400\nb,y,500\na,y,300\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.station_column", "rows 2 and 4", "'a'")
+
+
+@pytest.mark.parametrize("row", ["b,500,", "b,500"])
+def test_a_blank_or_missing_region_in_an_electorate_csv_is_one_line(tmp_path, row, capsys):
+    config = csv_electorate_config(tmp_path, "id,registered,region\na,400,x\n" + row + "\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.region_column", "row 3", "blank")
+
+
+def test_an_electorate_row_longer_than_its_header_is_one_line(tmp_path, capsys):
+    """An unquoted thousands separator (``1,000``) splits a register in two: read as 1 voter, it would run."""
+    config = csv_electorate_config(tmp_path, "id,registered,region\na,400,x\nb,1,000,y\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.path", "row 3", "4 cells", "3 columns")
+
+
+def test_an_electorate_csv_of_no_voters_at_all_is_one_line(tmp_path, capsys):
+    config = csv_electorate_config(tmp_path, "id,region,registered\na,x,0\nb,y,00\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.registered_column", "every register is 0")
+
+
 def test_toml_nested_3000_deep_is_one_line(tmp_path, capsys):
     config = tmp_path / "deep.toml"
     config.write_text("x = " + "[" * 3000 + "]" * 3000 + "\n")

@@ -108,3 +108,32 @@ def test_planted_manipulations_change_the_counts_as_described():
     assert stuffed.leader_votes.sum() > e.leader_votes.sum()
     rounded = power.planted(e, "rounding", np.random.default_rng(0))
     assert integer_count(rounded) - integer_count(e) >= 20  # about 40 stations rounded, most not integer before
+
+
+def test_the_table_names_each_row_anomaly_and_its_rows(returns_csv, capsys):
+    """The text report, not only the JSON, says which rule each reported row broke and where: a repeated station
+    id and ballots above the register."""
+    lines = (returns_csv / "r.csv").read_text().splitlines()
+    rows = [line.split(",") for line in lines[1:]]
+    rows[4][1] = str(int(rows[4][0]) + 5)  # data row 5: ballots above the register
+    text = "\n".join(["id," + lines[0]] + [f"s{min(i, 7)}," + ",".join(row) for i, row in enumerate(rows, 1)])
+    (returns_csv / "r.csv").write_text(text + "\n")
+    (returns_csv / "m.toml").write_text(MAP.replace("[columns]\n", "[columns]\nid = \"id\"\n"))
+    code = main(["forensics", str(returns_csv / "r.csv"), "--map", str(returns_csv / "m.toml"), "--tests", "dip",
+                 "--power", "0"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "ballots_gt_registered 1 (data row 5)" in out
+    assert "duplicate_id 594 (data rows 7, 8, 9, 10, 11, …)" in out
+
+
+@pytest.mark.parametrize("variables", [("ballots", "votes"), ("registered", "ballots", "votes")])
+def test_a_result_without_station_counts_is_one_line(tmp_path, variables, capsys):
+    """A ``--keep summary`` simulation (totals only) or another kind of result (a forensics one) has no station
+    counts to test: one line naming the file, exit 2."""
+    path = tmp_path / "sim.nc"
+    honest_dataset(30, seed=52).drop_vars(list(variables)).to_netcdf(path)
+    assert main(["forensics", str(path), "--tests", "dip"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert str(path) in err and "DATA" in err and "station-level" in err and "--keep full" in err

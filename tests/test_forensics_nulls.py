@@ -153,6 +153,18 @@ def test_null_objects_give_p_values_in_the_tests_direction():
     assert BootstrapNull(np.array([-1.0, 0.5, 1.0, 2.0])).p_value(1.0, "greater")[0] == pytest.approx(2 / 5)
 
 
+@pytest.mark.parametrize("observed", [0, 40, 45, 52])
+def test_the_poisson_binomial_law_counts_the_observed_value_in_its_upper_tail(observed):
+    """The integer test's textbook p-value is P(X >= observed), the law's own tail at the observed count (not
+    P(X > observed): at 52 of 400 Bernoulli(0.1) that reads 0.022 for 0.031)."""
+    from simkit.forensics.integer.percent import poisson_binomial_upper_tail
+
+    probabilities = np.full(400, 0.1)
+    p_value = LawNull(PoissonBinomialLaw(probabilities)).p_value(observed, "greater")[0]
+    assert p_value == poisson_binomial_upper_tail(observed, probabilities)
+    assert LawNull(PoissonBinomialLaw(np.zeros(0))).p_value(0, "greater")[0] == 1.0  # nothing to exceed
+
+
 def test_tails_follow_the_alternative():
     sims = np.random.default_rng(0).normal(size=999)
     low = float(np.quantile(sims, 0.02))  # far on the low side: anomalous only for "less" and two-sided

@@ -53,3 +53,15 @@ def test_a_stronger_plant_adds_more_ballots_at_the_same_stations(plant):
     assert (weak.ballots > e.ballots).any()
     assert (strong.ballots - e.ballots).sum() > (weak.ballots - e.ballots).sum()
     assert (strong.ballots <= strong.registered).all()
+
+
+@pytest.mark.parametrize("plant", [p for p, (_, block, _) in PLANTS.items() if block is not None])
+def test_a_plant_runs_on_an_election_of_the_leader_alone(plant):
+    """Returns mapped with the leader's column alone (votes below ballots: the rest has no column) are planted
+    like any other: the ballots no option holds stay with no option, and the counts stay consistent."""
+    e = _with_invalid()
+    alone = e.with_counts(e.ballots, e.votes[:, :1], ("a",), 0)
+    out = planted(alone, plant, np.random.default_rng(7))
+    assert out.options == ("a",)
+    assert ((out.votes[:, 0] <= out.ballots) & (out.ballots <= out.registered)).all()
+    assert (out.ballots != alone.ballots).any() or (out.votes != alone.votes).any()  # the plant did something

@@ -294,6 +294,34 @@ def test_tiny_or_identical_data_give_not_applicable_with_a_reason(tmp_path, caps
     assert verdicts["last_digit"].startswith("n/a") == (len(rows) < 10)  # digits of identical rows can be tested
 
 
+@pytest.mark.parametrize("rows", [
+    [f"{r},{r},{a},{r - a}" for r, _, a, _ in (map(int, row.split(",")) for row in _clean_rows(30))],  # 100% turnout
+    [f"{r},{b},{b},0" for r, b, _, _ in (map(int, row.split(",")) for row in _clean_rows(30))],  # leader takes all
+])
+def test_integer_percent_without_stations_it_can_read_is_not_applicable(tmp_path, capsys, rows):
+    """The integer test reads stations of turnout and leader share at most 99% (Kobak et al.): with none it has
+    nothing to count and says so, instead of a p-value from an empty null (which read 0, an alarm)."""
+    data, mapping = _write(tmp_path, rows)
+    code, out, err = _run(capsys, data, "--map", mapping, "--json", "--tests", "integer_percent", "--power", "0")
+    assert (code, err) == (0, "")
+    result, = json.loads(out)["tests"]
+    assert result["p_value"] is None
+    assert result["verdict"] == ("n/a: needs at least 10 stations of 100 voters or more with turnout and leader share "
+                                 "at most 99%, the data have 0")
+
+
+def test_shpilkin_without_other_votes_at_the_clean_turnout_is_not_applicable(tmp_path, capsys):
+    """Shpilkin's honest ratio is the leader's votes per vote for the others at the clean turnout: when the others
+    have none there (the leader takes every vote), it is undefined, not an excess of every vote above the peak."""
+    rows = [f"{r},{b},{b},0" for r, b, _, _ in (map(int, row.split(",")) for row in _clean_rows(30))]
+    data, mapping = _write(tmp_path, rows)
+    code, out, err = _run(capsys, data, "--map", mapping, "--json", "--tests", "shpilkin", "--power", "0")
+    assert (code, err) == (0, "")
+    result, = json.loads(out)["tests"]
+    assert result["p_value"] is None
+    assert result["verdict"] == "n/a: needs votes for other options at or below the clean turnout, the data have none"
+
+
 # --- options -------------------------------------------------------------------------------------------------
 
 def test_replicate_out_of_range(tmp_path, capsys):

@@ -100,11 +100,21 @@ def _load(args: argparse.Namespace) -> xr.Dataset:
             raise InputError(f"{args.data}: DATA: a simkit result needs no --map or --preset")
         if not args.data.exists():
             raise InputError(f"{args.data}: DATA: file not found")
-        return open_result(args.data)
+        return _with_station_counts(open_result(args.data), args.data)
     if not (args.map or args.preset):
         raise InputError(f"{args.data}: DATA: give --map MAP.toml or --preset NAME to read returns")
     return load_returns(args.data, map_path=args.map, preset=args.preset,
                         allow_inconsistent=args.allow_inconsistent)
+
+
+def _with_station_counts(ds: xr.Dataset, path) -> xr.Dataset:
+    """``ds`` when it holds the station-level counts the tests read (``registered``, ``ballots``, ``votes``); else
+    one line: a ``--keep summary`` simulation holds totals only, another kind of result none."""
+    missing = [name for name in ("registered", "ballots", "votes") if name not in ds]
+    if missing:
+        raise InputError(f"{path}: DATA: no station-level {', '.join(missing)} (a --keep summary simulation, or not "
+                         "a simulation); forensics reads returns or a simulation run with --keep full")
+    return ds
 
 
 def _select(ds: xr.Dataset, args: argparse.Namespace) -> dict | None:
@@ -183,6 +193,13 @@ def results_dataset(results, summary: dict, fingerprint_counts: np.ndarray, edge
                "tests_json": json.dumps([r.to_dict() for r in results]), "data_json": json.dumps(summary)})
 
 
+def row_numbers(item: dict, shown: int = 5) -> str:
+    """``data row 5`` or ``data rows 7, 8, 9, 10, 11, …``: the first ``shown`` data rows of a loader anomaly
+    (``item``: its ``count`` and ``rows``, 1-based)."""
+    rows = ", ".join(str(row) for row in item["rows"][:shown]) + (", …" if item["count"] > shown else "")
+    return f"data row{'s' if item['count'] > 1 else ''} {rows}"
+
+
 def format_table(results, summary: dict, power: dict | None = None) -> str:
     def fmt(value):
         return "-" if value is None or not np.isfinite(value) else f"{value:.4g}"
@@ -191,6 +208,9 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
              f"null {summary['null']} ({summary['draws']} draws)"]
     if summary["stations_excluded"]:
         lines.append("excluded: " + ", ".join(f"{k} {v}" for k, v in summary["stations_excluded"].items()))
+    if summary.get("row_anomalies"):
+        lines.append("rows: " + "; ".join(f"{rule} {item['count']} ({row_numbers(item)})"
+                                          for rule, item in summary["row_anomalies"].items()))
     lines.append(f"{'test':<16} {'statistic':>11} {'reference':>11} {'p-value':>9}  verdict")
     for r in results:
         z = r.extra.get("null_z")

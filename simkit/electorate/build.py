@@ -1,10 +1,12 @@
 """Stations, registers and regions: synthetic (drawn once from the electorate's seed) or read from CSV."""
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +15,9 @@ import numpy as np
 from simkit import streams
 from simkit.config.core import CsvElectorate, SyntheticElectorate
 from simkit.errors import InputError
+from simkit.electorate.mapping import shown
 from simkit.model.rounding import largest_remainder
+from simkit.types import MAX_REGISTER
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,10 @@ def synthetic_electorate(spec: SyntheticElectorate) -> Electorate:
 
 
 def csv_electorate(spec: CsvElectorate) -> Electorate:
-    """Read one station per row; every row must have a positive integer register."""
+    """Read one station per row; every row must have a whole-number register (0 included)."""
     path = Path(spec.path)
     try:
-        with path.open(newline="", encoding=spec.encoding) as handle:
+        with path.open(newline="", encoding=_without_mark(spec.encoding)) as handle:
             rows = list(csv.DictReader(handle, delimiter=spec.delimiter))
     except FileNotFoundError:
         raise InputError(f"{path}: electorate.path: file not found") from None
@@ -87,15 +91,73 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
         column = getattr(spec, field)
         if column is not None and column not in rows[0]:
             raise InputError(f"{path}: electorate.{field}: no column {column!r}")
-    registered = np.empty(len(rows), dtype=np.int64)
-    for number, row in enumerate(rows, start=2):
-        text = (row[spec.registered_column] or "").strip()
-        if not text.isdigit() or int(text) == 0:
-            raise InputError(f"{path}: electorate.registered_column: row {number}: "
-                             f"register must be a positive integer, got {text!r}")
-        registered[number - 2] = int(text)
-    labels = [row[spec.region_column] for row in rows] if spec.region_column else ["all"] * len(rows)
+    _check_row_lengths(path, rows)
+    registered = _registers(path, rows, spec.registered_column)
+    labels = _region_labels(path, rows, spec.region_column) if spec.region_column else ["all"] * len(rows)
     region_names, region_index = np.unique(np.array(labels), return_inverse=True)
-    ids = (np.array([row[spec.station_column] for row in rows]) if spec.station_column
+    ids = (_station_ids(path, rows, spec.station_column) if spec.station_column
            else np.array([str(i) for i in range(1, len(rows) + 1)]))
     return Electorate(registered, region_index.astype(np.int64), tuple(str(n) for n in region_names), ids)
+
+
+def _without_mark(encoding: str) -> str:
+    """The codec that reads ``encoding`` and drops a leading UTF-8 byte-order mark (a spreadsheet's UTF-8 export
+    starts with one, which would otherwise become part of the first column's name)."""
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def _check_row_lengths(path: Path, rows: list[dict]) -> None:
+    """Refuse a row with more non-blank cells than the header has columns (``csv.DictReader`` keeps them under the
+    key None): an unquoted ``1,000`` shifts every later cell of its row."""
+    for number, row in enumerate(rows, start=2):
+        extra = row.get(None, [])
+        if any(cell.strip() for cell in extra):
+            raise InputError(f"{path}: electorate.path: row {number} has {len(row) - 1 + len(extra)} cells, the "
+                             f"header {len(row) - 1} columns (an unquoted thousands separator?)")
+
+
+def _region_labels(path: Path, rows: list[dict], column: str) -> list[str]:
+    """Each row's region name from ``column``; a blank or missing cell (a short row) is refused, not read as a
+    region named ``""`` (or, missing, crashing the sort of region names)."""
+    for number, row in enumerate(rows, start=2):
+        if not (row[column] or "").strip():
+            raise InputError(f"{path}: electorate.region_column: row {number}: blank region")
+    return [row[column] for row in rows]
+
+
+def _station_ids(path: Path, rows: list[dict], column: str) -> np.ndarray:
+    """Each row's station id (row,) str from ``column``, unique: ids index the ``station`` dimension of a result."""
+    first_row: dict[str, int] = {}
+    for number, row in enumerate(rows, start=2):
+        station = row[column] or ""
+        if station in first_row:
+            raise InputError(f"{path}: electorate.station_column: rows {first_row[station]} and {number} hold the "
+                             f"same station id {shown(station)} (ids must be unique)")
+        first_row[station] = number
+    return np.array(list(first_row))
+
+
+_REGISTER = re.compile(r"[0-9]+")
+
+
+def _registers(path: Path, rows: list[dict], column: str) -> np.ndarray:
+    """Each row's register (row,) int64 from ``column``: ASCII digits only (``str.isdigit`` also accepts ``²``,
+    which ``int`` refuses), 0 included (a station nobody is registered at draws no ballots); together above 0 and
+    at most :data:`MAX_REGISTER` voters (the synthetic register's bound: every sum exact in int64 and float64)."""
+    registered = np.empty(len(rows), dtype=np.int64)
+    total = 0
+    for number, row in enumerate(rows, start=2):
+        text = (row[column] or "").strip()
+        if not _REGISTER.fullmatch(text):
+            raise InputError(f"{path}: electorate.registered_column: row {number}: "
+                             f"register must be a whole number of voters, got {shown(text)}")
+        digits = text.lstrip("0")
+        value = int(digits or "0") if len(digits) <= 12 else MAX_REGISTER + 1  # int() of a long string is slow
+        total += value
+        if total > MAX_REGISTER:
+            raise InputError(f"{path}: electorate.registered_column: row {number}: the register passes 10^10 "
+                             "voters here, the most simkit sums exactly")
+        registered[number - 2] = value
+    if total == 0:
+        raise InputError(f"{path}: electorate.registered_column: every register is 0 (no voters to draw)")
+    return registered

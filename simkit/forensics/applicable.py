@@ -1,7 +1,8 @@
 """When a forensic test can run: the minimum data every test needs, checked in one place.
 
 A test that cannot run on an election (too few stations, or no spread where its statistic is a correlation, a
-regression, a skewness or a fitted cloud) is reported as ``n/a`` with the reason, instead of failing inside its
+regression, a skewness or a fitted cloud, too few stations the integer test reads, or no votes for the others
+where Shpilkin's test reads its honest ratio) is reported as ``n/a`` with the reason, instead of failing inside its
 numerics or returning a p-value computed from nothing. :func:`simkit.forensics.run_each` asks
 :func:`reason_not_applicable` before it runs a test.
 """
@@ -11,6 +12,8 @@ import numpy as np
 
 from simkit.forensics.digits import last as last_digit, second as second_digit, zero_five
 from simkit.forensics.core import Election, TestResult
+from simkit.forensics import shpilkin
+from simkit.forensics.integer import percent as integer_percent
 from simkit.forensics.digits.shared import candidate_counts
 
 #: fewest stations any test of the station distribution runs on: below this it has no shape to test
@@ -32,6 +35,13 @@ def reason_not_applicable(e: Election, test: str, null: str = "textbook") -> str
             f"needs at least {MIN_STATIONS} candidate counts of {DIGIT_TESTS[test]} or more, the data have {tested}")
     if e.n < MIN_STATIONS:
         return f"needs at least {MIN_STATIONS} usable stations, the data have {e.n}"
+    if test == integer_percent.ID:
+        read = int(integer_percent.used(e).sum())
+        if read < MIN_STATIONS:
+            return (f"needs at least {MIN_STATIONS} stations of {integer_percent.MIN_REGISTERED} voters or more with "
+                    f"turnout and leader share at most {integer_percent.MAX_RATE:.0%}, the data have {read}")
+    if test == shpilkin.ID and not shpilkin.has_clean_others(e):
+        return "needs votes for other options at or below the clean turnout, the data have none"
     if test in NEEDS_SPREAD:
         for label, values in (("turnout", e.turnout), ("leader share", e.leader_share)):
             distinct = np.unique(values[np.isfinite(values)]).size

@@ -316,7 +316,8 @@ class DrawnNull:
 
 @dataclass(frozen=True)
 class LawNull:
-    """A textbook law of the statistic: a frozen scipy distribution (continuous or discrete), optionally of
+    """A textbook law of the statistic: a frozen scipy distribution (continuous or discrete), or a law with scipy's
+    ``sf``/``cdf`` conventions that says ``discrete = True`` (the integer test's Poisson-binomial), optionally of
     ``transform(statistic)``. Greater: P(X >= x); less: P(X <= x); two-sided: twice the smaller, at most 1.
     ``reference``: the statistic's null centre (default: the law's mean, when it has one and no transform)."""
 
@@ -327,7 +328,7 @@ class LawNull:
 
     def p_value(self, observed: float, alternative: str) -> tuple[float, float | None]:
         x = float(observed if self.transform is None else self.transform(observed))
-        discrete = hasattr(self.law, "pmf")
+        discrete = hasattr(self.law, "pmf") or getattr(self.law, "discrete", False)  # scipy's, or a law saying so
         upper = float(self.law.sf(x - 1 if discrete else x))
         lower = float(self.law.cdf(x))
         tails = {"greater": upper, "less": lower, "two-sided": min(1.0, 2 * min(upper, lower))}

@@ -78,15 +78,27 @@ def strengthened(plant: str, strength: float):
 def planted(e: Election, plant: str, rng: np.random.Generator, strength: float = 1.0) -> Election:
     """``e`` with the manipulation :data:`PLANTS` ``[plant]`` at ``strength`` (:func:`strengthened`) applied for
     its leader; the ``invalid`` column (when the ballot has one) is passed to the mechanism, so stuffing does not
-    take spoiled ballots."""
+    take spoiled ballots; ballots that no option holds are planted as one more option
+    (:func:`with_unheld_ballots`) and left without one."""
     block, by_district = strengthened(plant, strength), PLANTS[plant][2]
     if block is None:
         return e
     selected = whole_districts(e, TOUCHED, rng) if by_district else rng.random(e.n) < block.station_probability
     invalid = e.options.index(INVALID_OPTION) if INVALID_OPTION in e.options else None
-    ballots, votes, _, _ = MECHANISMS[block.kind](e.registered, e.ballots, e.votes, selected=selected,
+    votes, unheld = with_unheld_ballots(e)
+    ballots, votes, _, _ = MECHANISMS[block.kind](e.registered, e.ballots, votes, selected=selected,
                                                   beneficiary=e.leader, invalid=invalid, params=block, rng=rng)
-    return e.with_counts(ballots, votes)
+    return e.with_counts(ballots, votes[:, :e.votes.shape[1]] if unheld else votes)
+
+
+def with_unheld_ballots(e: Election) -> tuple[np.ndarray, bool]:
+    """``e``'s votes (station, option) as a mechanism needs them, summing to the ballots: with one more column of
+    the ballots no option holds when there are any (an honest model fitted to returns that map the leader's column
+    alone draws the leader's votes and nothing else), and whether that column was added."""
+    unheld = e.ballots - e.votes.sum(axis=1)
+    if not unheld.any():
+        return e.votes, False
+    return np.column_stack([e.votes, unheld]), True
 
 
 def planted_power(e: Election, tests: Iterable[str], *, null: str = "textbook", draws: int = 99,

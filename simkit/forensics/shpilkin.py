@@ -42,6 +42,12 @@ def station_excess(e: Election, peak: float | None = None) -> np.ndarray:
     return np.where(clean, 0.0, e.leader_votes - ratio * others)
 
 
+def has_clean_others(e: Election) -> bool:
+    """Whether the others have votes at or below the clean turnout, where ``r0`` is read (without them it is
+    undefined: the leader took every vote there)."""
+    return bool((e.ballots - e.leader_votes)[e.turnout <= clean_turnout(e)].sum() > 0)
+
+
 def statistic(e: Election) -> float:
     """Excess leader votes as a share of all ballots."""
     return float(station_excess(e).sum() / e.ballots.sum())
