@@ -17,7 +17,7 @@ worker process, no numba-internal buffer), which says what the arrays themselves
 
 Usage::
 
-    python benchmarks/compare_memory.py [--config PATH] [--replicates 10 100 1000] [--trace] [--json]
+    python benchmarks/compare_memory.py [--config PATH] [--replicates 20 100 1000] [--trace] [--json]
 
 Prints one table per size: each phase's calls, the tree's memory when the first call started and its peak in any
 call (MB), with ``--trace`` the peak allocated through Python and numpy above what was allocated when the call
@@ -138,7 +138,7 @@ def table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=CONFIG)
-    parser.add_argument("--replicates", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--replicates", type=int, nargs="+", default=[20, 100])
     parser.add_argument("--trace", action="store_true", help="also the peak allocated through Python and numpy")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

@@ -256,7 +256,6 @@ def test_compare_cli_prints_rows_and_scenarios_as_json(tmp_path, capsys):
     assert (plot / "poll_gaps.png").stat().st_size > 0
 
 
-
 @pytest.mark.parametrize("replicates, code", [(2, 2), (3, 0)])
 def test_compare_refuses_fewer_replicates_than_the_covariance_of_the_published_figures_needs(
         tmp_path, capsys, replicates, code):
@@ -277,7 +276,15 @@ def test_compare_refuses_fewer_replicates_than_the_covariance_of_the_published_f
     err = capsys.readouterr().err
     if code:
         assert err.strip() == (f"{config}: --replicates: 2 are too few to estimate the covariance of the 2 published "
-                               "figures; the joint test and the mechanism fits need at least 3")
+                               "figures (the joint test and the mechanism fits need at least 3)")
+        assert not output.exists()
+        saved = tmp_path / "two.nc"  # a saved result's replicates are not a flag of compare: it says so
+        assert main(["run", str(config), "--replicates", "2", "-o", str(saved), "--quiet"]) == 0
+        capsys.readouterr()
+        assert main(["compare", str(saved), "--quiet", "-o", str(output)]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"{saved}: replicate: the result holds 2 replicates, too few to estimate the covariance of the 2 published "
+            "figures (the joint test and the mechanism fits need at least 3); simulate it again with more")
         assert not output.exists()
     else:
         report = json.loads(output.read_text())

@@ -66,7 +66,6 @@ def test_unreachable_official_figure_is_named():
         simulate(matched_config(1.0, compliance=1.0))
 
 
-
 def test_a_small_region_is_matched_within_the_pilots_noise_and_says_so():
     """A region of a few stations: its pilot turnout's Monte Carlo standard error (16 replicates) is far above the
     0.1-point tolerance, so no iteration gets within it (once an error saying the official figure "cannot be

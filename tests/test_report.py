@@ -228,8 +228,12 @@ def test_provenance_hashes_match_the_files(polls_report):
 
 
 @pytest.mark.parametrize("polls, observed, reason", [(False, False, "no [[exit_poll]]"),
-                                                      (True, False, "no [observed] official count")])
+                                                      (True, False, "no [observed] official count"),
+                                                      (True, True, "4 replicates are too few to estimate the covariance "
+                                                                   "of the polls' 4 published figures")])
 def test_config_without_polls_or_observed_states_the_omission(tmp_path, polls, observed, reason):
+    """The two polls publish 4 figures (each its third share implied): 4 replicates cannot estimate their
+    covariance, so the comparison is left out with the reason, the rest of the report still made."""
     doc = build(write_config(tmp_path / "plain.toml", polls=polls, observed=observed), replicates=4, seed=1)
     assert keys(doc) == ["answer", "simulation", "limits", "provenance", "appendix"]
     assert set(doc.omitted) == {"polls", "scenarios", "forensics"}

@@ -601,16 +601,27 @@ def published_vector(polls: list[Poll], valid_names: list[str]) -> tuple[list[tu
     return keys, np.array(values)
 
 
-def check_replicates(replicates: int, polls: list[Poll], valid_names: list[str], source: str) -> None:
-    """Raise :class:`~simkit.errors.InputError` unless ``replicates`` can estimate the covariance of the polls'
-    published figures (:func:`published_vector`, D of them): the joint test's Hotelling F has R − D denominator
-    degrees of freedom and each poll's mechanism fits invert its block of that covariance, so both need
-    R ≥ D + 1 (with fewer, the sample covariance is singular and its distances and p-values are meaningless)."""
-    needed = len(published_vector(polls, valid_names)[0]) + 1
-    if needed > 1 and replicates < needed:
-        raise InputError(f"{source}: replicates: {replicates} are too few to estimate the covariance of the "
-                         f"{needed - 1} published figures; the joint test and the mechanism fits need at least "
-                         f"{needed}", parameters=("replicates",))
+def replicates_needed(polls: list[Poll], valid_names: list[str]) -> int:
+    """The fewest replicates that estimate the covariance of the polls' D published figures
+    (:func:`published_vector`): D + 1 (1 when none is published). The joint test's Hotelling F has R − D denominator
+    degrees of freedom and each poll's mechanism fits invert its block of that covariance; with fewer replicates
+    the sample covariance is singular and its distances and p-values are meaningless."""
+    return len(published_vector(polls, valid_names)[0]) + 1
+
+
+def check_replicates(replicates: int, polls: list[Poll], valid_names: list[str], source: str,
+                     saved: bool = False) -> None:
+    """Raise :class:`~simkit.errors.InputError` when ``replicates`` are fewer than :func:`replicates_needed`;
+    ``saved``: they are a saved result's (simulated again, not set by a parameter)."""
+    needed = replicates_needed(polls, valid_names)
+    if replicates >= needed:
+        return
+    why = (f"too few to estimate the covariance of the {needed - 1} published figures (the joint test and the "
+           f"mechanism fits need at least {needed})")
+    if saved:
+        raise InputError(f"{source}: replicate: the result holds {replicates} replicates, {why}; simulate it again "
+                         "with more")
+    raise InputError(f"{source}: replicates: {replicates} are {why}", parameters=("replicates",))
 
 
 def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.ndarray, rows: list[dict],
@@ -690,7 +701,8 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     error class). ``baseline``: the total-survey-error baseline (None: no ``z_total``). ``scenario_polls``:
     per scenario name, the polls as that scenario states them (default: ``polls``). ``misreport=False``
     skips ``misreport_needed``. ``ledger_points``: points of the joint ledger's Latin hypercube (0: none).
-    ``progress``: a progress bar on stderr over the polls drawn (each over every replicate).
+    ``progress``: a progress bar on stderr over the polls drawn (each over every replicate). Raises
+    :class:`~simkit.errors.InputError` when the elections have fewer replicates than :func:`replicates_needed`.
     """
 
     worlds = ds if isinstance(ds, Worlds) else Worlds.of(ds)
@@ -984,9 +996,11 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
         problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
         if problems:
             raise InputError(f"{source}: {problems[0]}")
-    check_replicates(ds.sizes[schema.REPLICATE] if ds is not None else cfg.run.replicates if replicates is None
-                     else replicates, polls,
-                     [name for name in cfg.option_names if name != invalid], source)
+    valid_names = [name for name in cfg.option_names if name != invalid]
+    if ds is not None:
+        check_replicates(ds.sizes[schema.REPLICATE], polls, valid_names, source, saved=True)
+    else:
+        check_replicates(cfg.run.replicates if replicates is None else replicates, polls, valid_names, source)
     worlds = Worlds.of(ds) if ds is not None else simulated_worlds(
         prepare(cfg, replicates, seed, "full", source=source), progress=progress)
     observed = cfg.observed

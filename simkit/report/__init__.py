@@ -72,7 +72,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
         omitted.update(simulation="no config given", polls="no config given (polls and the official count come "
                        "from a config)", scenarios="no config given")
     else:
-        reason = analyses.polls_omission(cfg)
+        reason = analyses.polls_omission(cfg, replicates)
         ds = analyses.simulate(cfg, replicates, seed, progress=progress)
         if reason:
             omitted["polls"] = reason

@@ -13,7 +13,7 @@ import xarray as xr
 
 from ..errors import InputError
 from simkit.engine import run as engine
-from simkit.polls.compare import compare_config
+from simkit.polls.compare import compare_config, replicates_needed
 from simkit.electorate.returns import load_returns
 from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.core import ALPHA
@@ -43,12 +43,18 @@ def simulate(cfg, replicates: int | None, seed: int | None, progress: bool) -> x
     return engine.simulate(cfg, replicates=replicates, seed=seed, keep="summary", progress=progress)
 
 
-def polls_omission(cfg) -> str | None:
-    """Why the poll comparison cannot run on ``cfg`` (None when it can)."""
-    if not (cfg.exit_poll or cfg.quick_count):
+def polls_omission(cfg, replicates: int) -> str | None:
+    """Why the poll comparison cannot run on ``cfg`` with ``replicates`` simulated elections (None when it can)."""
+    polls = list(cfg.exit_poll) + list(cfg.quick_count)
+    if not polls:
         return "the config has no [[exit_poll]] or [[quick_count]] blocks"
     if not cfg.observed.votes:
         return "the config has no [observed] official count to compare the polls with"
+    invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
+    needed = replicates_needed(polls, [name for name in cfg.option_names if name != invalid])
+    if replicates < needed:
+        return (f"{replicates} replicates are too few to estimate the covariance of the polls' {needed - 1} published "
+                f"figures: the comparison needs at least {needed}")
     return None
 
 

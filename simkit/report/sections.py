@@ -64,8 +64,8 @@ def answer(question: str, verdicts: list[Verdict], omitted: dict[str, str]) -> S
     blocks = [Paragraph(question)]
     blocks += [Paragraph(v.text) for v in verdicts]
     if not verdicts:
-        blocks.append(Paragraph("No published polls with an official count and no station returns were given, "
-                                "so there is no verdict to state; the sections below describe the simulation."))
+        blocks.append(Paragraph("No poll comparison or station-level test gave a verdict to state; the sections below "
+                                "describe the simulation."))
     if omitted:
         blocks.append(Paragraph("Left out of this report:"))
         blocks.append(Bullets([f"{key}: {reason}" for key, reason in omitted.items()]))
