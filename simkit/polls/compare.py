@@ -369,9 +369,22 @@ def prediction_t2(simulated: np.ndarray, observed: np.ndarray) -> dict:
             "p_monte_carlo": (tail + 1) / (replicates + 1), "p_floor": floor}
 
 
-def joint_test(names: list[str], keys: list[tuple[int, int]], gaps: list[np.ndarray], published_gaps: np.ndarray) -> dict:
+def sampled(keys: list[tuple[int, int]], gaps: list[np.ndarray]) -> np.ndarray:
+    """(D,) bool: which ``keys`` (``(poll index, valid column)`` pairs) have a simulated gap ``gaps[p]`` (R, V)
+    (poll − count) that differs between replicates. A figure read from every voter or every station's
+    protocol (a census) is the same in every replicate: no sampling error, so no covariance can weigh its gap."""
+    return np.array([np.ptp(gaps[p][:, column]) > 0 for p, column in keys], dtype=bool)
+
+
+def joint_test(names: list[str], keys: list[tuple[int, int]], gaps: list[np.ndarray],
+               published_gaps: np.ndarray) -> dict | None:
     """Hotelling T² of all published gaps (fractions) jointly and of each poll's own; ``keys`` are
-    ``(poll index, valid column)`` pairs, ``gaps[p]`` (R, V) the simulated (poll − count) of poll p."""
+    ``(poll index, valid column)`` pairs, ``gaps[p]`` (R, V) the simulated (poll − count) of poll p. Figures
+    without sampling error (:func:`sampled`) are left out; None when no figure is left."""
+    kept = sampled(keys, gaps)
+    if not kept.any():
+        return None
+    keys, published_gaps = [key for key, keep in zip(keys, kept) if keep], published_gaps[kept]
     simulated = np.stack([gaps[p][:, column] for p, column in keys], axis=-1)
     joint = prediction_t2(simulated, published_gaps)
     per_poll = []
@@ -587,6 +600,20 @@ def design_flags(entry: dict) -> list[str]:
     return flags
 
 
+def census_flags(polls: list[Poll], keys: list[tuple[int, int]], gaps: list[np.ndarray],
+                 valid_names: list[str]) -> list[str]:
+    """One flag per poll whose published figures (``keys``, their simulated gaps ``gaps``) include some without
+    sampling error (:func:`sampled`), naming them."""
+    flags = []
+    for p, poll in enumerate(polls):
+        names = [valid_names[column] for (q, column), keep in zip(keys, sampled(keys, gaps)) if q == p and not keep]
+        if names:
+            flags.append(f"{poll.name}: {', '.join(names)}: the same in every simulated replicate (every station's "
+                         "count or every voter read: no sampling error), so left out of the joint test and the "
+                         "mechanism fits; any gap there is beyond sampling error")
+    return flags
+
+
 def published_vector(polls: list[Poll], valid_names: list[str]) -> tuple[list[tuple[int, int]], np.ndarray]:
     """The published figures as one vector: ``(poll index, valid-option column)`` pairs and values
     (fractions). A poll that publishes every valid option loses its last one (the shares sum to 1, so it
@@ -634,7 +661,9 @@ def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.nd
     total = sum(official_votes.get(name, 0) for name in options)
     ballot = Ballot(np.array([official_votes.get(name, 0) / total for name in options]), options.index(incumbent),
                     valid, options.index(invalid) if invalid is not None else None)
-    columns = [column for poll_index, column in keys if poll_index == p]
+    columns = [column for poll_index, column in keys if poll_index == p and np.ptp(gaps[:, column]) > 0]
+    if not columns:  # a census: no sampling error to weigh its gaps by (see :func:`sampled`)
+        return []
     observed = Observed(np.array([options.index(valid_names[c]) for c in columns]),
                         np.array([poll.published[valid_names[c]] for c in columns]),
                         np.cov(gaps[:, columns], rowvar=False).reshape(len(columns), len(columns)))
@@ -753,6 +782,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
         estimates.append(100.0 * draws.shares)
     published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
     joint = joint_test([poll.name for poll in here], keys, gaps, published_gaps) if keys else None
+    flags += census_flags(here, keys, gaps, valid_names)
     replicates = election.replicates
     del election, draws  # worlds made on demand are held one at a time
     with bar:
@@ -930,9 +960,10 @@ def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_na
             gaps.append(shares - count)
             tick()
         test = joint_test([poll.name for poll in stated], keys, gaps, published_gaps)
-        results[index] = {"scenario": name, "count_turnout": 100.0 * float(
-            election.totals.sum(axis=-1).mean() / election.registered.sum()), **test}
-    return [results[index] for index in range(len(names))]
+        if test is not None:
+            results[index] = {"scenario": name, "count_turnout": 100.0 * float(
+                election.totals.sum(axis=-1).mean() / election.registered.sum()), **test}
+    return [results[index] for index in range(len(names)) if index in results]
 
 
 def scenario_polls(cfg, polls: list) -> dict[str, list]:
