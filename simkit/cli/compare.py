@@ -133,7 +133,7 @@ def history_entry(path: Path, comparison) -> dict:
 
 def format_history(history: list[dict]) -> list[str]:
     """The elections side by side: each poll's gaps under the same baseline."""
-    width = max(len(row["pollster"]) for entry in history for row in entry["rows"]) + 2
+    width = max([len(row["pollster"]) for entry in history for row in entry["rows"]] + [len("pollster")]) + 2
     lines = ["", "Side by side, same baseline (gap = published − official, points):",
              f"  {'election':<44}{'pollster':<{width}}{'option':<14}{'gap':>7}{'sd':>6}{'z':>7}{'z total':>8}"]
     for entry in history:
