@@ -18,6 +18,7 @@ from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, p_text, result_field
 from simkit.engine.summary import summary_rows
 from simkit.plots.polls import plot_poll_comparison
+from simkit.polls.compare import z_range
 from simkit.plots.forensics import figure
 
 #: poll-row fields of :mod:`simkit.polls.compare` the main table shows, or leaves to the JSON (the simulated
@@ -159,7 +160,7 @@ def _design_table(designs: list[dict]) -> Table:
 
 def _ledger_words(comparison) -> list[str]:
     """Per published figure, the joint ledger's verdict as :mod:`simkit.polls.compare` decided it."""
-    return [f"{row['pollster']}, {row['option']}: z from {row['z_min']:+.1f} to {row['z_max']:+.1f}, consistent "
+    return [f"{row['pollster']}, {row['option']}: {z_range(row['z_min'], row['z_max'])}, consistent "
             f"with the count in {row['share_consistent']:.0%} of the assumption space: {row['verdict']}."
             for row in comparison.rows if row.get("verdict")]
 
