@@ -393,3 +393,21 @@ def test_pooled_draws_in_chunks_are_the_pooled_draw_of_every_replicate(elections
         for name in ("shares", "responders", "reported", "voters", "inclusion"):
             assert np.array_equal(getattr(drawn, name), getattr(whole, name), equal_nan=True), (chunk, name)
         assert drawn.reported.shape == (23, 1, 4)
+
+
+def test_a_design_without_answers_in_some_replicate_is_one_line(tmp_path, capsys):
+    """A design so small that some replicates' polls get no valid answer (3 voters approached, 1 in 5 answering)
+    could not have published its figures; its NaN shares once stopped compare on a traceback."""
+    from conftest import small_config_dict
+    from simkit.cli.main import main
+
+    raw = small_config_dict(replicates=20)
+    raw["exit_poll"] = [{"name": "p", "stations": 3, "per_station": 1, "response_rate": 0.2,
+                         "published": {"a": 0.5, "b": 0.3, "c": 0.2}}]
+    raw["observed"] = {"votes": {"a": 1800, "b": 1080, "c": 720}}
+    config, output = tmp_path / "x.toml", tmp_path / "out.json"
+    config.write_text(tomli_w.dumps(raw))
+    assert main(["compare", str(config), "--ledger-points", "0", "--quiet", "-o", str(output)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: no valid answer in ")
+    assert "replicates" in err[0] and not output.exists()

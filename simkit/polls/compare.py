@@ -651,6 +651,17 @@ def check_replicates(replicates: int, polls: list[Poll], valid_names: list[str],
     raise InputError(f"{source}: replicates: {replicates} are {why}", parameters=("replicates",))
 
 
+def check_answers(poll: Poll, draws: Draws, source: str) -> None:
+    """Raise :class:`~simkit.errors.InputError` when ``poll``'s design, drawn as ``draws``, gets no valid answer
+    in some replicate: such a poll publishes no shares there, so the design cannot be the one that published."""
+    answers = draws.valid_respondents
+    empty = int(np.sum(answers == 0))
+    if empty:
+        raise InputError(f"{source}: {_kind(poll)}.{poll.name}: no valid answer in {empty} of {len(answers)} "
+                         f"simulated replicates ({answers.mean():.1f} valid answers on average): a design that "
+                         "small publishes no shares; state the design the pollster used")
+
+
 def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.ndarray, rows: list[dict],
                     official_votes: dict[str, int], options: list[str], valid_names: list[str], incumbent: str,
                     invalid: str | None, against_all: tuple[str, ...]) -> list[dict]:
@@ -719,7 +730,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
                   scenario_polls: dict[str, list[Poll]] | None = None, misreport: bool = True,
                   against_all: tuple[str, ...] = (), baseline: ErrorBaseline | None = None,
                   official_turnout: float | None = None, ledger_points: int = LEDGER_POINTS,
-                  progress: bool = False) -> Comparison:
+                  progress: bool = False, source: str = "polls") -> Comparison:
     """Compare published polls with polls drawn from the simulated elections ``ds`` (see :mod:`simkit.schema`;
     or :class:`Worlds` that give them one world at a time).
 
@@ -731,7 +742,9 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     per scenario name, the polls as that scenario states them (default: ``polls``). ``misreport=False``
     skips ``misreport_needed``. ``ledger_points``: points of the joint ledger's Latin hypercube (0: none).
     ``progress``: a progress bar on stderr over the polls drawn (each over every replicate). Raises
-    :class:`~simkit.errors.InputError` when the elections have fewer replicates than :func:`replicates_needed`.
+    :class:`~simkit.errors.InputError` (``source: field: problem``) when the elections have fewer replicates
+    than :func:`replicates_needed` or a poll's design gets no valid answer in some replicate
+    (:func:`check_answers`).
     """
 
     worlds = ds if isinstance(ds, Worlds) else Worlds.of(ds)
@@ -740,7 +753,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     valid = np.array([name != invalid for name in options])
     base = worlds.baseline()
     election = worlds.election(base)
-    check_replicates(len(election.replicates), polls, valid_names, "polls")
+    check_replicates(len(election.replicates), polls, valid_names, source)
     flags = []
     missing = [name for name in valid_names if official and name not in official]
     if missing:
@@ -762,6 +775,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
         if resolved.note:
             flags.append(f"{poll.name}: {resolved.note}")
         draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
+        check_answers(poll, draws, source)
         drawn[(p, drawn_alike(poll, resolved.design, len(options)))] = draws.shares
         bar.update()
         poll_table = poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
@@ -1050,7 +1064,7 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
                          against_all=tuple(option.name for option in cfg.options if option.kind == "against_all"),
                          baseline=baseline, official_turnout=turnout,
                          ledger_points=LEDGER_POINTS if ledger_points is None else ledger_points,
-                         progress=progress)
+                         progress=progress, source=source)
     comparison.context.update(title=cfg.title, option_labels={option.name: option.label or option.name
                                                               for option in cfg.options})
     return comparison
