@@ -345,10 +345,10 @@ def test_direction_rules_and_the_no_anomaly_wording():
 
 def test_a_figure_without_sampling_error_states_it_instead_of_an_infinite_z():
     """A census figure (every voter or every station's count read) has no sampling error: its z is infinite.
-    The short answer once read "z = +inf" and the ledger in words "z from +inf to +inf", as if a number."""
+    The short answer once read "z = +inf" and the ledger "+inf to +inf", as if a number."""
     from types import SimpleNamespace
 
-    from simkit.report.sections import _ledger_words
+    from simkit.report.sections import _ledger_words, _poll_table
     from simkit.report.verdicts import poll_verdicts
 
     row = {"pollster": "qc", "option": "inc", "published": 51.0, "official": 50.0, "gap": 1.0, "z": float("inf"),
@@ -359,3 +359,6 @@ def test_a_figure_without_sampling_error_states_it_instead_of_an_infinite_z():
     assert _ledger_words(SimpleNamespace(rows=[row])) == [
         "qc, inc: z from +∞ to +∞ (no sampling error), consistent with the count in 0% of the assumption space: "
         "rejected everywhere."]
+    table = _poll_table(SimpleNamespace(rows=[{**row, "gap_sd": 0.0, "p_method": "normal_tail", "option_class": "large",
+                                               "nonsampling_sd": 0.97, "misreport_needed": None, "p_floor": 0.03}]))
+    assert "inf" not in repr(table) and "+∞ to +∞ (no sampling error)" in repr(table)

@@ -15,7 +15,7 @@ from simkit.errors import InputError
 from simkit.io import FORMATS, open_result, write_dataset, write_text
 from simkit.outputs import COMPARISON, KIND_ATTR, claim_output, is_json_report, starts_with
 from simkit.plots.polls import plot_poll_comparison
-from simkit.polls.compare import compare_config, z_range
+from simkit.polls.compare import compare_config, z_span
 from simkit.polls.error import DEFAULT_HISTORY
 
 #: the figures of ``--plot DIR``
@@ -164,7 +164,7 @@ def format_report(comparison) -> str:
         for row in comparison.rows:
             if row.get("verdict") is None:
                 continue
-            lines.append(f"  {row['pollster']:<{width}}{row['option']:<14} {z_range(row['z_min'], row['z_max'])}, "
+            lines.append(f"  {row['pollster']:<{width}}{row['option']:<14} z from {z_span(row['z_min'], row['z_max'])}, "
                          f"consistent in {row['share_consistent']:.0%}: {row['verdict']}")
     return "\n".join(lines)
 

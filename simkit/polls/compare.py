@@ -924,13 +924,12 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
     return [entry for k in range(points) for entry in entries[k]]
 
 
-def z_range(low: float, high: float) -> str:
-    """A figure's z range in words; an infinite z (a figure without sampling error, read from every voter or
-    every station's count) as ±∞, saying why."""
-    if math.isfinite(low) and math.isfinite(high):
-        return f"z from {low:+.1f} to {high:+.1f}"
+def z_span(low: float, high: float) -> str:
+    """A figure's z range, ``low`` to ``high``; an infinite z (a figure without sampling error, read from every
+    voter or every station's count) as ±∞, saying why."""
     ends = [f"{value:+.1f}".replace("inf", "∞") for value in (low, high)]
-    return f"z from {ends[0]} to {ends[1]} (no sampling error)"
+    why = "" if math.isfinite(low) and math.isfinite(high) else " (no sampling error)"
+    return f"{ends[0]} to {ends[1]}{why}"
 
 
 def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
