@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from simkit.cli.arguments import (add_json, add_output, add_overrides, add_plot, add_quiet, add_replicates,
-                                  add_seed, add_selection)
+                                  add_seed, add_selection, non_negative)
 from simkit.cli.io import check_plot_folder, choose, config_from, describe, save_figures
 from simkit.config.core import data_paths, load_config
 from simkit.errors import InputError
@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     add_plot(compare, "poll_gaps.png: the dot plot of published minus official figures")
     compare.add_argument("--error-table", type=Path, default=DEFAULT_HISTORY,
                          help="history of exit polls against official counts calibrating the total-error baseline")
-    compare.add_argument("--ledger-points", type=int, default=None,
+    compare.add_argument("--ledger-points", type=non_negative, default=None,
                          help="points of the joint assumption ledger's Latin hypercube (default 16; 0: none)")
     compare.add_argument("--history", type=Path, nargs="+", metavar="CONFIG",
                          help="earlier elections' configs: their polls side by side under the same baseline")
