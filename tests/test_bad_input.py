@@ -132,6 +132,15 @@ def test_zero_workers_is_a_usage_error(tmp_path, command, capsys):
     one_line(capsys, f"simkit {command}", "--workers", "must be at least 1, got 0")
 
 
+def test_negative_ledger_points_is_a_usage_error(tmp_path, capsys):
+    """--ledger-points -1 once ran as if 0 was given."""
+    config = write(tmp_path, small_config_dict())
+    with pytest.raises(SystemExit) as stop:
+        main(["compare", str(config), "--ledger-points", "-1", "--quiet"])
+    assert stop.value.code == 2
+    one_line(capsys, "simkit compare", "--ledger-points", "must be 0 or more, got -1")
+
+
 @pytest.mark.parametrize("config, assignment, field, bound", [
     (FLAGSHIP, "run.replicates=1e20", "run.replicates", MAX_REPLICATES),
     (FLAGSHIP, "electorate.stations=1e30", "electorate.stations", MAX_STATIONS),

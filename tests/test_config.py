@@ -20,6 +20,28 @@ def test_small_config_is_valid():
     assert cfg.leader == "a"
 
 
+@pytest.mark.parametrize("observed, expected", [
+    ({"ballots": 3600, "votes": {"a": 3000, "b": 1080, "c": 720}},
+     "x.toml: observed.votes: sum to 4,800, more than observed.ballots (3,600)"),
+    ({"registered": 4000, "votes": {"a": 3000, "b": 1080, "c": 720}},
+     "x.toml: observed.votes: sum to 4,800, more than observed.registered (4,000)"),
+    ({"votes": {"a": 0, "b": 0, "c": 0}},
+     "x.toml: observed.votes: every valid option has 0 votes: there are no official shares"),
+])
+def test_an_impossible_official_count_is_named(observed, expected):
+    """Votes above the ballots (or the register) were accepted; a count without a valid vote stopped compare on
+    a division by zero."""
+    raw = small_config_dict()
+    raw["observed"] = observed
+    assert problems_of(raw) == [expected]
+
+
+def test_an_official_count_within_its_ballots_is_valid():
+    raw = small_config_dict()
+    raw["observed"] = {"registered": 6000, "ballots": 3600, "votes": {"a": 1800, "b": 1080, "c": 700}}
+    parse_config(tomli_w.dumps(raw))
+
+
 def test_share_outside_unit_interval_is_named():
     raw = small_config_dict(shares=(1.3, 0.3, 0.2))
     assert "x.toml: preferences.shares.a: must be between 0 and 1, got 1.3" in problems_of(raw)

@@ -108,6 +108,34 @@ def test_quick_count_of_the_official_count_is_typical(elections):
     assert abs(row["z"]) < 1.0 and row["misreport_needed"] is None
 
 
+def test_figures_without_sampling_error_are_left_out_of_the_joint_test_and_the_fits(elections):
+    """A quick count of every station and an exit poll of every voter read each replicate's count exactly: their
+    gaps are the same in every replicate, so no covariance can weigh them. Through a pseudo-inverse they once
+    added nothing to T² (a quick count 5 points off gave T² = 0, p = 1), and the mechanism fits stopped on a
+    singular matrix. They are left out of both, flagged, and judged row by row (any gap is beyond sampling)."""
+    ds = elections.isel(replicate=slice(0, 100))
+    totals = ds["votes"].sum("station").mean("replicate")
+    official = {name: int(totals.sel(option=name)) for name in OPTIONS}
+    census = ExitPollConfig(name="census", stations=300, selection="pps", respondents="whole_flow",
+                            published={"inc": 0.80})
+    pvt = QuickCountConfig(name="pvt", stations=300, estimator="raw", published={"inc": 0.80, "other": 0.1})
+    sample = ExitPollConfig(name="p", stations=40, per_station=30, published={"inc": 0.72, "against_all": 0.09})
+    comparison = compare_polls(ds, [sample, census, pvt], incumbent="inc", invalid="invalid", official=official,
+                               seed=3, ledger_points=0)
+    alone = compare_polls(ds, [sample], incumbent="inc", invalid="invalid", official=official, seed=3,
+                          misreport=False, ledger_points=0)
+    assert [poll["pollster"] for poll in comparison.joint["per_poll"]] == ["p"]
+    assert comparison.joint["df1"] == 2 and comparison.joint["d2"] == pytest.approx(alone.joint["d2"])
+    assert [entry["df1"] for entry in comparison.scenarios] == [2]
+    assert {entry["pollster"] for entry in comparison.mechanisms} == {"p"}
+    assert any(flag.startswith("census: inc:") for flag in comparison.flags)
+    assert any(flag.startswith("pvt: inc, other:") for flag in comparison.flags)
+    census_rows = [row for row in comparison.rows if row["pollster"] in ("census", "pvt")]
+    assert all(row["gap_sd"] == 0 and row["p_value"] < 0.05 for row in census_rows if row["option"] == "inc")
+    only = compare_polls(ds, [pvt], incumbent="inc", invalid="invalid", official=official, seed=3, ledger_points=0)
+    assert only.joint is None and only.scenarios == []
+
+
 def test_prediction_t2_matches_its_reference_for_gaussian_draws():
     rng = np.random.default_rng(9)
     simulated = rng.standard_normal((4000, 3))
@@ -365,3 +393,21 @@ def test_pooled_draws_in_chunks_are_the_pooled_draw_of_every_replicate(elections
         for name in ("shares", "responders", "reported", "voters", "inclusion"):
             assert np.array_equal(getattr(drawn, name), getattr(whole, name), equal_nan=True), (chunk, name)
         assert drawn.reported.shape == (23, 1, 4)
+
+
+def test_a_design_without_answers_in_some_replicate_is_one_line(tmp_path, capsys):
+    """A design so small that some replicates' polls get no valid answer (3 voters approached, 1 in 5 answering)
+    could not have published its figures; its NaN shares once stopped compare on a traceback."""
+    from conftest import small_config_dict
+    from simkit.cli.main import main
+
+    raw = small_config_dict(replicates=20)
+    raw["exit_poll"] = [{"name": "p", "stations": 3, "per_station": 1, "response_rate": 0.2,
+                         "published": {"a": 0.5, "b": 0.3, "c": 0.2}}]
+    raw["observed"] = {"votes": {"a": 1800, "b": 1080, "c": 720}}
+    config, output = tmp_path / "x.toml", tmp_path / "out.json"
+    config.write_text(tomli_w.dumps(raw))
+    assert main(["compare", str(config), "--ledger-points", "0", "--quiet", "-o", str(output)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: no valid answer in ")
+    assert "replicates" in err[0] and not output.exists()

@@ -317,3 +317,13 @@ def test_batched_distances_are_each_distance_to_the_bit():
     expected = rng.dirichlet(np.ones(7), size=301)
     one_at_a_time = np.array([observed.distance2(row) for row in expected])
     assert np.array_equal(observed.distances2(expected), one_at_a_time)
+
+
+def test_history_columns_stay_aligned_under_short_pollster_names():
+    """A pollster named in fewer letters than "pollster" ran the header's columns together ("pollsteroption")."""
+    from simkit.cli.compare import format_history
+
+    row = {"pollster": "qc", "option": "a", "gap": 1.0, "gap_sd": 0.5, "z": 2.0, "z_total": 1.0}
+    header, line = format_history([{"title": "t", "rows": [row]}])[2:4]
+    assert header.index("option") == line.index(" a ") + 1
+    assert header.index("pollster") < header.index("option") - len("pollster")

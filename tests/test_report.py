@@ -341,3 +341,24 @@ def test_direction_rules_and_the_no_anomaly_wording():
     text = " ".join(v.text for v in forensic_verdicts(flagged, DETECTS))
     assert "spikes (uncalibrated)" in text and "not proof" in text and "fraud" not in text
     assert "0 stay so after Holm" in text  # an uncalibrated test is left out of the family
+
+
+def test_a_figure_without_sampling_error_states_it_instead_of_an_infinite_z():
+    """A census figure (every voter or every station's count read) has no sampling error: its z is infinite.
+    The short answer once read "z = +inf" and the ledger "+inf to +inf", as if a number."""
+    from types import SimpleNamespace
+
+    from simkit.report.sections import _ledger_words, _poll_table
+    from simkit.report.verdicts import poll_verdicts
+
+    row = {"pollster": "qc", "option": "inc", "published": 51.0, "official": 50.0, "gap": 1.0, "z": float("inf"),
+           "p_value": 0.0, "z_total": 1.0, "p_total": 0.3, "z_min": float("inf"), "z_max": float("inf"),
+           "share_consistent": 0.0, "verdict": "rejected everywhere"}
+    text = " ".join(verdict.text for verdict in poll_verdicts([row], "inc", {"qc": "QC"}))
+    assert "inf" not in text and "gap +1.00 points, no sampling error, p = 0" in text
+    assert _ledger_words(SimpleNamespace(rows=[row])) == [
+        "qc, inc: z from +∞ to +∞ (no sampling error), consistent with the count in 0% of the assumption space: "
+        "rejected everywhere."]
+    table = _poll_table(SimpleNamespace(rows=[{**row, "gap_sd": 0.0, "p_method": "normal_tail", "option_class": "large",
+                                               "nonsampling_sd": 0.97, "misreport_needed": None, "p_floor": 0.03}]))
+    assert "inf" not in repr(table) and "+∞ to +∞ (no sampling error)" in repr(table)

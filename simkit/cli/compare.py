@@ -8,14 +8,14 @@ import math
 from pathlib import Path
 
 from simkit.cli.arguments import (add_json, add_output, add_overrides, add_plot, add_quiet, add_replicates,
-                                  add_seed, add_selection)
+                                  add_seed, add_selection, non_negative)
 from simkit.cli.io import check_plot_folder, choose, config_from, describe, save_figures
 from simkit.config.core import data_paths, load_config
 from simkit.errors import InputError
 from simkit.io import FORMATS, open_result, write_dataset, write_text
 from simkit.outputs import COMPARISON, KIND_ATTR, claim_output, is_json_report, starts_with
 from simkit.plots.polls import plot_poll_comparison
-from simkit.polls.compare import compare_config
+from simkit.polls.compare import compare_config, z_span
 from simkit.polls.error import DEFAULT_HISTORY
 
 #: the figures of ``--plot DIR``
@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     add_plot(compare, "poll_gaps.png: the dot plot of published minus official figures")
     compare.add_argument("--error-table", type=Path, default=DEFAULT_HISTORY,
                          help="history of exit polls against official counts calibrating the total-error baseline")
-    compare.add_argument("--ledger-points", type=int, default=None,
+    compare.add_argument("--ledger-points", type=non_negative, default=None,
                          help="points of the joint assumption ledger's Latin hypercube (default 16; 0: none)")
     compare.add_argument("--history", type=Path, nargs="+", metavar="CONFIG",
                          help="earlier elections' configs: their polls side by side under the same baseline")
@@ -133,7 +133,7 @@ def history_entry(path: Path, comparison) -> dict:
 
 def format_history(history: list[dict]) -> list[str]:
     """The elections side by side: each poll's gaps under the same baseline."""
-    width = max(len(row["pollster"]) for entry in history for row in entry["rows"]) + 2
+    width = max([len(row["pollster"]) for entry in history for row in entry["rows"]] + [len("pollster")]) + 2
     lines = ["", "Side by side, same baseline (gap = published − official, points):",
              f"  {'election':<44}{'pollster':<{width}}{'option':<14}{'gap':>7}{'sd':>6}{'z':>7}{'z total':>8}"]
     for entry in history:
@@ -164,8 +164,8 @@ def format_report(comparison) -> str:
         for row in comparison.rows:
             if row.get("verdict") is None:
                 continue
-            lines.append(f"  {row['pollster']:<{width}}{row['option']:<14} z from {row['z_min']:+.1f} to "
-                         f"{row['z_max']:+.1f}, consistent in {row['share_consistent']:.0%}: {row['verdict']}")
+            lines.append(f"  {row['pollster']:<{width}}{row['option']:<14} z from {z_span(row['z_min'], row['z_max'])}, "
+                         f"consistent in {row['share_consistent']:.0%}: {row['verdict']}")
     return "\n".join(lines)
 
 

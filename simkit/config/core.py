@@ -447,6 +447,7 @@ def cross_check(cfg: Config) -> list[str]:
     if cfg.observed.ballots is not None and cfg.observed.registered is not None:
         if cfg.observed.ballots > cfg.observed.registered:
             problems.append("observed.ballots: exceeds observed.registered")
+    problems += _observed_votes_problems(cfg)
     problems += timeline_problems(cfg.timeline, cfg.observed.timeline, region_names,
                                   [block.name for block in cfg.manipulation])
     problems += _manipulation_problems(cfg, region_names)
@@ -455,6 +456,23 @@ def cross_check(cfg: Config) -> list[str]:
     if cfg.infer and not problems:  # the [[infer]] checks build configs from this one: it must be sound first
         problems += infer_problems(cfg, cfg.infer, cfg.inference or InferenceSettings(), raw_problems)
     return problems
+
+
+def _observed_votes_problems(cfg: Config) -> list[str]:
+    """Official votes no count can have: more than the ballots cast (else the register), or, with every valid
+    option given, no valid vote at all (the official shares, valid votes over their sum, would not exist)."""
+    votes = cfg.observed.votes
+    total = sum(votes.values())
+    bound = next(((field, value) for field, value in (("ballots", cfg.observed.ballots),
+                                                      ("registered", cfg.observed.registered)) if value is not None),
+                 None)
+    if bound is not None and total > bound[1]:
+        return [f"observed.votes: sum to {total:,}, more than observed.{bound[0]} ({bound[1]:,})"]
+    invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
+    valid = [name for name in cfg.option_names if name != invalid]
+    if set(valid) <= set(votes) and sum(votes[name] for name in valid) == 0:
+        return ["observed.votes: every valid option has 0 votes: there are no official shares"]
+    return []
 
 
 def raw_problems(raw: dict) -> list[str]:

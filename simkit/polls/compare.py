@@ -369,9 +369,22 @@ def prediction_t2(simulated: np.ndarray, observed: np.ndarray) -> dict:
             "p_monte_carlo": (tail + 1) / (replicates + 1), "p_floor": floor}
 
 
-def joint_test(names: list[str], keys: list[tuple[int, int]], gaps: list[np.ndarray], published_gaps: np.ndarray) -> dict:
+def sampled(keys: list[tuple[int, int]], gaps: list[np.ndarray]) -> np.ndarray:
+    """(D,) bool: which ``keys`` (``(poll index, valid column)`` pairs) have a simulated gap ``gaps[p]`` (R, V)
+    (poll − count) that differs between replicates. A figure read from every voter or every station's
+    protocol (a census) is the same in every replicate: no sampling error, so no covariance can weigh its gap."""
+    return np.array([np.ptp(gaps[p][:, column]) > 0 for p, column in keys], dtype=bool)
+
+
+def joint_test(names: list[str], keys: list[tuple[int, int]], gaps: list[np.ndarray],
+               published_gaps: np.ndarray) -> dict | None:
     """Hotelling T² of all published gaps (fractions) jointly and of each poll's own; ``keys`` are
-    ``(poll index, valid column)`` pairs, ``gaps[p]`` (R, V) the simulated (poll − count) of poll p."""
+    ``(poll index, valid column)`` pairs, ``gaps[p]`` (R, V) the simulated (poll − count) of poll p. Figures
+    without sampling error (:func:`sampled`) are left out; None when no figure is left."""
+    kept = sampled(keys, gaps)
+    if not kept.any():
+        return None
+    keys, published_gaps = [key for key, keep in zip(keys, kept) if keep], published_gaps[kept]
     simulated = np.stack([gaps[p][:, column] for p, column in keys], axis=-1)
     joint = prediction_t2(simulated, published_gaps)
     per_poll = []
@@ -587,6 +600,20 @@ def design_flags(entry: dict) -> list[str]:
     return flags
 
 
+def census_flags(polls: list[Poll], keys: list[tuple[int, int]], gaps: list[np.ndarray],
+                 valid_names: list[str]) -> list[str]:
+    """One flag per poll whose published figures (``keys``, their simulated gaps ``gaps``) include some without
+    sampling error (:func:`sampled`), naming them."""
+    flags = []
+    for p, poll in enumerate(polls):
+        names = [valid_names[column] for (q, column), keep in zip(keys, sampled(keys, gaps)) if q == p and not keep]
+        if names:
+            flags.append(f"{poll.name}: {', '.join(names)}: the same in every simulated replicate (every station's "
+                         "count or every voter read: no sampling error), so left out of the joint test and the "
+                         "mechanism fits; any gap there is beyond sampling error")
+    return flags
+
+
 def published_vector(polls: list[Poll], valid_names: list[str]) -> tuple[list[tuple[int, int]], np.ndarray]:
     """The published figures as one vector: ``(poll index, valid-option column)`` pairs and values
     (fractions). A poll that publishes every valid option loses its last one (the shares sum to 1, so it
@@ -624,6 +651,17 @@ def check_replicates(replicates: int, polls: list[Poll], valid_names: list[str],
     raise InputError(f"{source}: replicates: {replicates} are {why}", parameters=("replicates",))
 
 
+def check_answers(poll: Poll, draws: Draws, source: str) -> None:
+    """Raise :class:`~simkit.errors.InputError` when ``poll``'s design, drawn as ``draws``, gets no valid answer
+    in some replicate: such a poll publishes no shares there, so the design cannot be the one that published."""
+    answers = draws.valid_respondents
+    empty = int(np.sum(answers == 0))
+    if empty:
+        raise InputError(f"{source}: {_kind(poll)}.{poll.name}: no valid answer in {empty} of {len(answers)} "
+                         f"simulated replicates ({answers.mean():.1f} valid answers on average): a design that "
+                         "small publishes no shares; state the design the pollster used")
+
+
 def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.ndarray, rows: list[dict],
                     official_votes: dict[str, int], options: list[str], valid_names: list[str], incumbent: str,
                     invalid: str | None, against_all: tuple[str, ...]) -> list[dict]:
@@ -634,7 +672,9 @@ def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.nd
     total = sum(official_votes.get(name, 0) for name in options)
     ballot = Ballot(np.array([official_votes.get(name, 0) / total for name in options]), options.index(incumbent),
                     valid, options.index(invalid) if invalid is not None else None)
-    columns = [column for poll_index, column in keys if poll_index == p]
+    columns = [column for poll_index, column in keys if poll_index == p and np.ptp(gaps[:, column]) > 0]
+    if not columns:  # a census: no sampling error to weigh its gaps by (see :func:`sampled`)
+        return []
     observed = Observed(np.array([options.index(valid_names[c]) for c in columns]),
                         np.array([poll.published[valid_names[c]] for c in columns]),
                         np.cov(gaps[:, columns], rowvar=False).reshape(len(columns), len(columns)))
@@ -690,7 +730,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
                   scenario_polls: dict[str, list[Poll]] | None = None, misreport: bool = True,
                   against_all: tuple[str, ...] = (), baseline: ErrorBaseline | None = None,
                   official_turnout: float | None = None, ledger_points: int = LEDGER_POINTS,
-                  progress: bool = False) -> Comparison:
+                  progress: bool = False, source: str = "polls") -> Comparison:
     """Compare published polls with polls drawn from the simulated elections ``ds`` (see :mod:`simkit.schema`;
     or :class:`Worlds` that give them one world at a time).
 
@@ -702,7 +742,9 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     per scenario name, the polls as that scenario states them (default: ``polls``). ``misreport=False``
     skips ``misreport_needed``. ``ledger_points``: points of the joint ledger's Latin hypercube (0: none).
     ``progress``: a progress bar on stderr over the polls drawn (each over every replicate). Raises
-    :class:`~simkit.errors.InputError` when the elections have fewer replicates than :func:`replicates_needed`.
+    :class:`~simkit.errors.InputError` (``source: field: problem``) when the elections have fewer replicates
+    than :func:`replicates_needed` or a poll's design gets no valid answer in some replicate
+    (:func:`check_answers`).
     """
 
     worlds = ds if isinstance(ds, Worlds) else Worlds.of(ds)
@@ -711,7 +753,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     valid = np.array([name != invalid for name in options])
     base = worlds.baseline()
     election = worlds.election(base)
-    check_replicates(len(election.replicates), polls, valid_names, "polls")
+    check_replicates(len(election.replicates), polls, valid_names, source)
     flags = []
     missing = [name for name in valid_names if official and name not in official]
     if missing:
@@ -733,6 +775,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
         if resolved.note:
             flags.append(f"{poll.name}: {resolved.note}")
         draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
+        check_answers(poll, draws, source)
         drawn[(p, drawn_alike(poll, resolved.design, len(options)))] = draws.shares
         bar.update()
         poll_table = poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
@@ -753,6 +796,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
         estimates.append(100.0 * draws.shares)
     published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
     joint = joint_test([poll.name for poll in here], keys, gaps, published_gaps) if keys else None
+    flags += census_flags(here, keys, gaps, valid_names)
     replicates = election.replicates
     del election, draws  # worlds made on demand are held one at a time
     with bar:
@@ -880,6 +924,14 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
     return [entry for k in range(points) for entry in entries[k]]
 
 
+def z_span(low: float, high: float) -> str:
+    """A figure's z range, ``low`` to ``high``; an infinite z (a figure without sampling error, read from every
+    voter or every station's count) as ±∞, saying why."""
+    ends = [f"{value:+.1f}".replace("inf", "∞") for value in (low, high)]
+    why = "" if math.isfinite(low) and math.isfinite(high) else " (no sampling error)"
+    return f"{ends[0]} to {ends[1]}{why}"
+
+
 def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
     """Add to each row its range over the joint ledger: ``z_min``, ``z_max``, ``share_consistent`` (share of
     the assumption space where p ≥ 0.05; ``share_consistent_total`` likewise for p_total) and ``verdict``:
@@ -930,9 +982,10 @@ def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_na
             gaps.append(shares - count)
             tick()
         test = joint_test([poll.name for poll in stated], keys, gaps, published_gaps)
-        results[index] = {"scenario": name, "count_turnout": 100.0 * float(
-            election.totals.sum(axis=-1).mean() / election.registered.sum()), **test}
-    return [results[index] for index in range(len(names))]
+        if test is not None:
+            results[index] = {"scenario": name, "count_turnout": 100.0 * float(
+                election.totals.sum(axis=-1).mean() / election.registered.sum()), **test}
+    return [results[index] for index in range(len(names)) if index in results]
 
 
 def scenario_polls(cfg, polls: list) -> dict[str, list]:
@@ -1010,7 +1063,7 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
                          against_all=tuple(option.name for option in cfg.options if option.kind == "against_all"),
                          baseline=baseline, official_turnout=turnout,
                          ledger_points=LEDGER_POINTS if ledger_points is None else ledger_points,
-                         progress=progress)
+                         progress=progress, source=source)
     comparison.context.update(title=cfg.title, option_labels={option.name: option.label or option.name
                                                               for option in cfg.options})
     return comparison

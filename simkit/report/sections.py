@@ -18,6 +18,7 @@ from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, p_text, result_field
 from simkit.engine.summary import summary_rows
 from simkit.plots.polls import plot_poll_comparison
+from simkit.polls.compare import z_span
 from simkit.plots.forensics import figure
 
 #: poll-row fields of :mod:`simkit.polls.compare` the main table shows, or leaves to the JSON (the simulated
@@ -102,7 +103,7 @@ def _poll_table(comparison) -> Table:
             f"{row['misreport_needed']:.1f} [{fmt(row['misreport_needed_low'], '.1f')}, "
             f"{fmt(row['misreport_needed_high'], '.1f')}]")
         total = "—" if row.get("p_total") is None else p_text(row["p_total"]).replace("with it", "with the count")
-        span = "—" if row.get("z_min") is None else f"{row['z_min']:+.1f} to {row['z_max']:+.1f}"
+        span = "—" if row.get("z_min") is None else z_span(row["z_min"], row["z_max"])
         rows.append([row["pollster"], row["option"], fmt(row["published"], ".2f"), fmt(row["official"], ".2f"),
                      fmt(row["gap"], "+.2f"), fmt(row["gap_sd"], ".2f"), fmt(row["z"], "+.1f"),
                      fmt(row["p_value"], ".2g") + ("*" if row["p_method"] != "monte_carlo" else ""),
@@ -159,7 +160,7 @@ def _design_table(designs: list[dict]) -> Table:
 
 def _ledger_words(comparison) -> list[str]:
     """Per published figure, the joint ledger's verdict as :mod:`simkit.polls.compare` decided it."""
-    return [f"{row['pollster']}, {row['option']}: z from {row['z_min']:+.1f} to {row['z_max']:+.1f}, consistent "
+    return [f"{row['pollster']}, {row['option']}: z from {z_span(row['z_min'], row['z_max'])}, consistent "
             f"with the count in {row['share_consistent']:.0%} of the assumption space: {row['verdict']}."
             for row in comparison.rows if row.get("verdict")]
 

@@ -119,10 +119,11 @@ def _figure_list(w: "_Writer", pollster: str, rows: list[dict], total: bool) -> 
     for row in rows:
         source = {"analysis": "polls", "pollster": pollster, "option": row["option"]}
         z_field, p_field = ("z_total", "p_total") if total else ("z", "p_value")
+        z = (f"{'z total' if total else 'z'} = {w.num(row[z_field], '+.1f', **source, field=z_field)}"
+             if math.isfinite(row[z_field]) else "no sampling error")
         parts.append(f"{row['option']} {w.num(row['published'], '.2f', **source, field='published')}% published "
                      f"against {w.num(row['official'], '.2f', **source, field='official')}% counted (gap "
-                     f"{w.num(row['gap'], '+.2f', **source, field='gap')} points, "
-                     f"{'z total' if total else 'z'} = {w.num(row[z_field], '+.1f', **source, field=z_field)}, "
+                     f"{w.num(row['gap'], '+.2f', **source, field='gap')} points, {z}, "
                      f"p{' total' if total else ''} = {w.num(row[p_field], '.2g', **source, field=p_field)}"
                      + (f"; ledger: {row['verdict']}" if not total and row.get("verdict") else "") + ")")
     return "; ".join(parts)
