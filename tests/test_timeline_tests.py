@@ -76,6 +76,9 @@ BAD = [
      "observed.timeline.turnout_percent.atlantis: not a region"),
     ("[observed.timeline.turnout_percent]\nabai = [25.64, 43.67, 69.32, 73.57, 78.88, 100.5]",
      "observed.timeline.turnout_percent.abai[5]: turnout 100.5% is outside"),
+    ("[observed.timeline.turnout_percent]\nabai = [0, 0, 0, 0, 0, 0]",
+     "observed.timeline.turnout_percent.abai[5]: final turnout 0%"),
+    ("[observed.timeline]\nnational = [0, 0, 0, 0, 0, 0]", "observed.timeline.national[5]: final turnout 0%"),
 ]
 
 
