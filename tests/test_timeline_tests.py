@@ -117,6 +117,12 @@ final = "final"
 @pytest.mark.parametrize("rows, message", [
     ("a,100,30,20,50", "row 2: cumulative ballots decrease"),
     ("a,100,30,60,120", "row 2: ballots exceed registered (turnout above 100%)"),
+    (",100,30,40,50", "row 2: region: blank"),
+    ("a,100,abc,40,50", "row 2: b14: 'abc' is not a number"),
+    ("a,100,30.5,40,50", "row 2: b14: '30.5' is not a count"),
+    ("a,100,-1,40,50", "row 2: b14: '-1' is not a count"),
+    ("a,,30,40,50", "row 2: registered: blank"),
+    ("a,100,30,40,", "row 2: final: blank"),
 ])
 def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
     data, map_path, figure = tmp_path / "stations.csv", tmp_path / "map.toml", tmp_path / "figure.png"
