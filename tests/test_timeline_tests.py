@@ -122,6 +122,7 @@ final = "final"
     ("a,100,30.5,40,50", "row 2: b14: '30.5' is not a count"),
     ("a,100,-1,40,50", "row 2: b14: '-1' is not a count"),
     ("a,,30,40,50", "row 2: registered: blank"),
+    ("a,100,0,0,0", "region a: no ballots in final at any station"),
     ("a,100,30,40,", "row 2: final: blank"),
 ])
 def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
@@ -131,3 +132,12 @@ def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path), "--plot", str(figure))
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not figure.exists() and stdout == ""
+
+
+def test_a_station_file_with_no_stations_left_exits_2(tmp_path, capsys):
+    data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
+    data.write_text("region,registered,b14,b18,final,special\na,100,30,40,50,1\n")
+    map_path.write_text(MAP + 'exclude = "special"\n')
+    code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
+    assert code == 2 and "no stations left" in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert stdout == ""

@@ -174,6 +174,8 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
                          f"{columns.final} ({int(falling.sum())} stations; map checks.decreasing = \"exclude\" "
                          f"drops them)")
     frame, counts, registered = frame[~falling], counts[~falling], registered[~falling]
+    if not len(frame):
+        raise InputError(f"{data}: no stations left to test (after the map's exclude column and checks)")
     names, index = np.unique(frame[columns.region].to_numpy(), return_inverse=True)
     sums = np.zeros((len(names), counts.shape[1]))
     np.add.at(sums, index, counts)
