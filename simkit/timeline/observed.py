@@ -180,6 +180,9 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
     sums = np.zeros((len(names), counts.shape[1]))
     np.add.at(sums, index, counts)
     register = np.bincount(index, weights=registered, minlength=len(names))
+    if (sums[:, -1] == 0).any():
+        raise InputError(f"{data}: region {names[np.flatnonzero(sums[:, -1] == 0)[0]]}: no ballots in "
+                         f"{columns.final} at any station: no share of the final count to time")
     observed = RegionalTimeline([str(n) for n in names], list(spec.timeline.reports), sums / register[:, None],
                                 register, sums.sum(axis=0) / register.sum())
     positive = counts[:, -1] > 0
