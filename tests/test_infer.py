@@ -99,6 +99,20 @@ def test_infer_path_must_exist_and_be_numeric():
     assert "infer.manipulation.coercion.beneficiary: not a numeric field" in problems
 
 
+def test_a_prior_reaching_beyond_the_fields_valid_range_is_refused():
+    """A share's prior on [0, 1.5] (median 0.75, valid) would draw invalid configs a third of the time, each
+    silently rejected: the prior actually used would not be the one reported."""
+    raw = coercion_config().raw()
+    raw["observed"] = {"registered": 40_000, "ballots": 25_000}
+    cfg = simkit.Config.model_validate(raw)
+    beyond = InferConfig(path=SHARE, prior="uniform", low=0.0, high=1.5)
+    untruncated = InferConfig(path=SHARE, prior="normal", mean=0.1, sd=0.1)
+    for block in (beyond, untruncated):
+        problems = infer_problems(cfg, [block], InferenceSettings(), raw_problems)
+        assert len(problems) == 1 and problems[0].startswith(f"infer.{SHARE}: the prior reaches "), problems
+    assert infer_problems(cfg, [SHARE_PRIOR], InferenceSettings(), raw_problems) == []
+
+
 def test_set_share_rescales_the_other_options_to_sum_to_one():
     raw = coercion_config().raw()
     block = InferConfig(path="preferences.shares.a", apply="set_share", prior="uniform", low=0.2, high=0.9)
