@@ -449,6 +449,20 @@ def test_validate_reports_an_infer_prior_on_a_missing_path(tmp_path, capsys):
     assert out == ""
 
 
+@pytest.mark.parametrize("flag, value", [("--particles", "1"), ("--seed", "-1")])
+def test_infer_flags_out_of_range_exit_2_with_one_line(tmp_path, capsys, flag, value):
+    raw = coercion_config(stations=12).raw()
+    raw["infer"] = [SHARE_PRIOR.model_dump(exclude_none=True)]
+    raw["observed"] = {"registered": 12_000, "ballots": 7_000}
+    path = tmp_path / "c.toml"
+    path.write_text(tomli_w.dumps(raw))
+    assert cli.main(["infer", str(path), "--quiet", flag, value]) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{flag}: ") and value in lines[0], lines
+    assert out == ""
+
+
 MISREPORT = "exit_poll.pollster.misreport.b.a"
 
 

@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from pydantic import ValidationError
 
 from simkit.config.core import Config, ConfigError, load_config, raw_problems
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
 from simkit.electorate.build import build_electorate
+from simkit.errors import InputError
 from .priors import Prior
 from .result import InferenceResult, Population, Run, assemble
 from .simulator import Simulations, Simulator
@@ -23,6 +25,18 @@ def load_inference(path: str | Path, overrides: dict | None = None
     every problem, ``file: dotted.field: problem``."""
     cfg = load_config(path, overrides)
     return cfg, list(cfg.infer), cfg.inference or InferenceSettings()
+
+
+def _with_updates(settings: InferenceSettings, updates: dict) -> InferenceSettings:
+    """``settings`` with the caller's ``particles``, ``seed`` or ``workers``; InputError names the one out of range
+    (``particles: ...``, a parameter the command line shows as its flag)."""
+    try:
+        return InferenceSettings.model_validate({**settings.model_dump(), **updates})
+    except ValidationError as error:
+        item = error.errors()[0]
+        name = str(item["loc"][0])
+        raise InputError(f"{name}: {item['msg'].removeprefix('Value error, ')}, got {item['input']!r}",
+                         parameters=(name,)) from None
 
 
 def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: InferenceSettings | None = None, *,
@@ -40,7 +54,7 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     settings = settings if settings is not None else (cfg.inference or InferenceSettings())
     updates = {k: v for k, v in {"particles": particles, "seed": seed, "workers": workers}.items() if v is not None}
     if updates:
-        settings = InferenceSettings.model_validate({**settings.model_dump(), **updates})
+        settings = _with_updates(settings, updates)
     problems = (infer_problems(cfg, blocks, settings, raw_problems) if blocks
                 else ["infer: no [[infer]] blocks (nothing to infer)"])
     if problems:
