@@ -463,6 +463,35 @@ def test_infer_flags_out_of_range_exit_2_with_one_line(tmp_path, capsys, flag, v
     assert out == ""
 
 
+def _statistics_config(tmp_path, statistics):
+    raw = coercion_config(stations=12).raw()
+    raw["infer"] = [SHARE_PRIOR.model_dump(exclude_none=True)]
+    raw["inference"] = {"statistics": statistics, "particles": 20, "pilot": 20, "max_generations": 1,
+                        "predictive": 10, "noise_replicates": 5, "min_ess": 5, "workers": 1}
+    raw["observed"] = {"registered": 12_000, "ballots": 7_000}
+    path = tmp_path / "c.toml"
+    path.write_text(tomli_w.dumps(raw))
+    return path
+
+
+def test_infer_without_any_evidence_it_names_exits_2_naming_the_file(tmp_path, capsys):
+    path = _statistics_config(tmp_path, ["polls"])
+    assert cli.main(["infer", str(path), "--quiet", "-o", str(tmp_path / "r.nc")]) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert lines == [f"{path}: observed: none of the inference.statistics is given in [observed]"], lines
+    assert out == "" and not (tmp_path / "r.nc").exists()
+
+
+def test_a_statistic_group_named_without_its_evidence_is_a_warning(tmp_path, capsys):
+    """Statistics listed in [inference] but absent from [observed] are not silently left out."""
+    path = _statistics_config(tmp_path, ["turnout", "timeline"])
+    assert cli.main(["infer", str(path), "--quiet", "--json"]) == 0
+    out, err = capsys.readouterr()
+    warning = "inference.statistics: timeline: not given in [observed] (needs [observed.timeline] and [timeline])"
+    assert any(w.startswith(warning) for w in json.loads(out)["warnings"]) and f"warning: {warning}" in err
+
+
 MISREPORT = "exit_poll.pollster.misreport.b.a"
 
 
