@@ -141,3 +141,15 @@ def test_a_station_file_with_no_stations_left_exits_2(tmp_path, capsys):
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
     assert code == 2 and "no stations left" in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert stdout == ""
+
+
+def test_one_published_region_has_no_departure_row():
+    """With one region the national curve is that region's: its departure is 0 in every draw, and the ``all``
+    row would standardise rounding noise; the test is left out, the others run."""
+    from simkit.timeline.statistics import RegionalTimeline, run_tests
+
+    profile = honest_profile("07:00", ["12:00", "18:00"], "20:00")
+    observed = RegionalTimeline(["north"], ["12:00", "18:00"], np.array([[0.35, 0.55, 0.60]]), np.array([1000.0]))
+    rows = run_tests(observed, profile, "07:00", "20:00", np.random.default_rng(0), 200)
+    assert {row["test"] for row in rows} == {"front_loading", "late_surge"}
+    assert all(np.isfinite(row["statistic"]) and np.isfinite(row["null_sd"]) for row in rows)
