@@ -50,6 +50,13 @@ def test_cli_unknown_test_is_one_line(tmp_path, capsys):
     assert "--tests: unknown test id nope" in capsys.readouterr().err
 
 
+def test_cli_empty_tests_is_refused_not_read_as_all(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text(tomli_w.dumps(stuffing_config(replicates=2)))
+    assert main(["calibrate", str(path), "--tests", ""]) == 2
+    assert "--tests: unknown test id (none)" in capsys.readouterr().err
+
+
 def test_calibration_on_a_dask_cluster_equals_the_local_table():
     """The same per-replicate function through dask tasks (one per sweep point and block, each simulating
     its part from the config alone) gives exactly the local table, sweep included. And as each local election

@@ -311,7 +311,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     cfg = config_from(args.config, args)
     claim_json(args, CALIBRATION, CALIBRATION_KEYS, [args.config, *data_paths(cfg)])
     try:
-        tests = parse_tests(args.tests) if args.tests else None
+        tests = parse_tests(args.tests) if args.tests is not None else None
     except ValueError as error:
         raise InputError(f"--tests: {error}") from None
     nulls = NULLS if args.null == "both" else (args.null,)
