@@ -153,3 +153,15 @@ def test_one_published_region_has_no_departure_row():
     rows = run_tests(observed, profile, "07:00", "20:00", np.random.default_rng(0), 200)
     assert {row["test"] for row in rows} == {"front_loading", "late_surge"}
     assert all(np.isfinite(row["statistic"]) and np.isfinite(row["null_sd"]) for row in rows)
+
+
+@pytest.mark.parametrize("old, new", [('reports = ["b14", "b18"]', 'reports = ["b14", "b14"]'),
+                                      ('final = "final"', 'final = "b18"'),
+                                      ('registered = "registered"', 'registered = "final"')])
+def test_a_map_naming_one_column_for_two_figures_exits_2(tmp_path, capsys, old, new):
+    data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
+    data.write_text("region,registered,b14,b18,final\na,100,30,40,50\nb,100,30,40,50\n")
+    map_path.write_text(MAP.replace(old, new))
+    code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
+    assert code == 2 and f"{map_path}: columns: " in stderr and "named for two figures" in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1 and stdout == ""

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simkit.config.core import Config
 from simkit.config.timeline import TimelineConfig
@@ -48,6 +48,14 @@ class MapColumns(_Block):
     reports: list[str] = Field(min_length=1)
     final: str
     exclude: str | None = None
+
+    @model_validator(mode="after")
+    def _one_column_per_figure(self) -> "MapColumns":
+        figures = [self.registered, *self.reports, self.final]
+        twice = [name for name in dict.fromkeys(figures) if figures.count(name) > 1]
+        if twice:
+            raise ValueError(f"{twice[0]!r} is named for two figures (registered, each report, final)")
+        return self
 
 
 class MapChecks(_Block):
