@@ -50,6 +50,13 @@ def test_cli_unknown_test_is_one_line(tmp_path, capsys):
     assert "--tests: unknown test id nope" in capsys.readouterr().err
 
 
+def test_cli_empty_tests_is_refused_not_read_as_all(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text(tomli_w.dumps(stuffing_config(replicates=2)))
+    assert main(["calibrate", str(path), "--tests", ""]) == 2
+    assert "--tests: unknown test id (none)" in capsys.readouterr().err
+
+
 def test_calibration_on_a_dask_cluster_equals_the_local_table():
     """The same per-replicate function through dask tasks (one per sweep point and block, each simulating
     its part from the config alone) gives exactly the local table, sweep included. And as each local election
@@ -201,3 +208,18 @@ def _blas_threads() -> list[int]:
     from threadpoolctl import threadpool_info
 
     return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_a_test_that_runs_on_no_election_is_named_in_a_warning(tmp_path, capsys):
+    """Regional totals of a two-region config are too few for the correlation test: its rate is n/a in every
+    row, and the run says so instead of leaving a table of n/a."""
+    path = tmp_path / "c.toml"
+    path.write_text(tomli_w.dumps(stuffing_config(replicates=2)))
+    assert main(["calibrate", str(path), "--tests", "correlation", "--null", "textbook", "--aggregate", "region",
+                 "--quiet", "--json"]) == 0
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert all(row["n"] == 0 for row in payload["rows"])
+    assert payload["warnings"] == ["correlation (textbook null): ran on none of the simulated elections as published "
+                                   "(aggregate region): no rate to quote; `simkit forensics` on one of them says why"]
+    assert f"warning: {payload['warnings'][0]}" in captured.err

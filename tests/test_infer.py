@@ -99,6 +99,20 @@ def test_infer_path_must_exist_and_be_numeric():
     assert "infer.manipulation.coercion.beneficiary: not a numeric field" in problems
 
 
+def test_a_prior_reaching_beyond_the_fields_valid_range_is_refused():
+    """A share's prior on [0, 1.5] (median 0.75, valid) would draw invalid configs a third of the time, each
+    silently rejected: the prior actually used would not be the one reported."""
+    raw = coercion_config().raw()
+    raw["observed"] = {"registered": 40_000, "ballots": 25_000}
+    cfg = simkit.Config.model_validate(raw)
+    beyond = InferConfig(path=SHARE, prior="uniform", low=0.0, high=1.5)
+    untruncated = InferConfig(path=SHARE, prior="normal", mean=0.1, sd=0.1)
+    for block in (beyond, untruncated):
+        problems = infer_problems(cfg, [block], InferenceSettings(), raw_problems)
+        assert len(problems) == 1 and problems[0].startswith(f"infer.{SHARE}: the prior reaches "), problems
+    assert infer_problems(cfg, [SHARE_PRIOR], InferenceSettings(), raw_problems) == []
+
+
 def test_set_share_rescales_the_other_options_to_sum_to_one():
     raw = coercion_config().raw()
     block = InferConfig(path="preferences.shares.a", apply="set_share", prior="uniform", low=0.2, high=0.9)
@@ -433,6 +447,49 @@ def test_validate_reports_an_infer_prior_on_a_missing_path(tmp_path, capsys):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{path}: infer.manipulation.nope.share"), lines
     assert out == ""
+
+
+@pytest.mark.parametrize("flag, value", [("--particles", "1"), ("--seed", "-1")])
+def test_infer_flags_out_of_range_exit_2_with_one_line(tmp_path, capsys, flag, value):
+    raw = coercion_config(stations=12).raw()
+    raw["infer"] = [SHARE_PRIOR.model_dump(exclude_none=True)]
+    raw["observed"] = {"registered": 12_000, "ballots": 7_000}
+    path = tmp_path / "c.toml"
+    path.write_text(tomli_w.dumps(raw))
+    assert cli.main(["infer", str(path), "--quiet", flag, value]) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{flag}: ") and value in lines[0], lines
+    assert out == ""
+
+
+def _statistics_config(tmp_path, statistics):
+    raw = coercion_config(stations=12).raw()
+    raw["infer"] = [SHARE_PRIOR.model_dump(exclude_none=True)]
+    raw["inference"] = {"statistics": statistics, "particles": 20, "pilot": 20, "max_generations": 1,
+                        "predictive": 10, "noise_replicates": 5, "min_ess": 5, "workers": 1}
+    raw["observed"] = {"registered": 12_000, "ballots": 7_000}
+    path = tmp_path / "c.toml"
+    path.write_text(tomli_w.dumps(raw))
+    return path
+
+
+def test_infer_without_any_evidence_it_names_exits_2_naming_the_file(tmp_path, capsys):
+    path = _statistics_config(tmp_path, ["polls"])
+    assert cli.main(["infer", str(path), "--quiet", "-o", str(tmp_path / "r.nc")]) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert lines == [f"{path}: observed: none of the inference.statistics is given in [observed]"], lines
+    assert out == "" and not (tmp_path / "r.nc").exists()
+
+
+def test_a_statistic_group_named_without_its_evidence_is_a_warning(tmp_path, capsys):
+    """Statistics listed in [inference] but absent from [observed] are not silently left out."""
+    path = _statistics_config(tmp_path, ["turnout", "timeline"])
+    assert cli.main(["infer", str(path), "--quiet", "--json"]) == 0
+    out, err = capsys.readouterr()
+    warning = "inference.statistics: timeline: not given in [observed] (needs [observed.timeline] and [timeline])"
+    assert any(w.startswith(warning) for w in json.loads(out)["warnings"]) and f"warning: {warning}" in err
 
 
 MISREPORT = "exit_poll.pollster.misreport.b.a"

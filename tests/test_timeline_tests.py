@@ -76,6 +76,9 @@ BAD = [
      "observed.timeline.turnout_percent.atlantis: not a region"),
     ("[observed.timeline.turnout_percent]\nabai = [25.64, 43.67, 69.32, 73.57, 78.88, 100.5]",
      "observed.timeline.turnout_percent.abai[5]: turnout 100.5% is outside"),
+    ("[observed.timeline.turnout_percent]\nabai = [0, 0, 0, 0, 0, 0]",
+     "observed.timeline.turnout_percent.abai[5]: final turnout 0%"),
+    ("[observed.timeline]\nnational = [0, 0, 0, 0, 0, 0]", "observed.timeline.national[5]: final turnout 0%"),
 ]
 
 
@@ -114,6 +117,13 @@ final = "final"
 @pytest.mark.parametrize("rows, message", [
     ("a,100,30,20,50", "row 2: cumulative ballots decrease"),
     ("a,100,30,60,120", "row 2: ballots exceed registered (turnout above 100%)"),
+    (",100,30,40,50", "row 2: region: blank"),
+    ("a,100,abc,40,50", "row 2: b14: 'abc' is not a number"),
+    ("a,100,30.5,40,50", "row 2: b14: '30.5' is not a count"),
+    ("a,100,-1,40,50", "row 2: b14: '-1' is not a count"),
+    ("a,,30,40,50", "row 2: registered: blank"),
+    ("a,100,0,0,0", "region a: no ballots in final at any station"),
+    ("a,100,30,40,", "row 2: final: blank"),
 ])
 def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
     data, map_path, figure = tmp_path / "stations.csv", tmp_path / "map.toml", tmp_path / "figure.png"
@@ -122,3 +132,36 @@ def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path), "--plot", str(figure))
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not figure.exists() and stdout == ""
+
+
+def test_a_station_file_with_no_stations_left_exits_2(tmp_path, capsys):
+    data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
+    data.write_text("region,registered,b14,b18,final,special\na,100,30,40,50,1\n")
+    map_path.write_text(MAP + 'exclude = "special"\n')
+    code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
+    assert code == 2 and "no stations left" in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert stdout == ""
+
+
+def test_one_published_region_has_no_departure_row():
+    """With one region the national curve is that region's: its departure is 0 in every draw, and the ``all``
+    row would standardise rounding noise; the test is left out, the others run."""
+    from simkit.timeline.statistics import RegionalTimeline, run_tests
+
+    profile = honest_profile("07:00", ["12:00", "18:00"], "20:00")
+    observed = RegionalTimeline(["north"], ["12:00", "18:00"], np.array([[0.35, 0.55, 0.60]]), np.array([1000.0]))
+    rows = run_tests(observed, profile, "07:00", "20:00", np.random.default_rng(0), 200)
+    assert {row["test"] for row in rows} == {"front_loading", "late_surge"}
+    assert all(np.isfinite(row["statistic"]) and np.isfinite(row["null_sd"]) for row in rows)
+
+
+@pytest.mark.parametrize("old, new", [('reports = ["b14", "b18"]', 'reports = ["b14", "b14"]'),
+                                      ('final = "final"', 'final = "b18"'),
+                                      ('registered = "registered"', 'registered = "final"')])
+def test_a_map_naming_one_column_for_two_figures_exits_2(tmp_path, capsys, old, new):
+    data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
+    data.write_text("region,registered,b14,b18,final\na,100,30,40,50\nb,100,30,40,50\n")
+    map_path.write_text(MAP.replace(old, new))
+    code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
+    assert code == 2 and f"{map_path}: columns: " in stderr and "named for two figures" in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1 and stdout == ""

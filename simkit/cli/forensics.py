@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from simkit.errors import InputError
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics import TESTS, calibration_label, calibration_state, election, holm_alarms, parse_tests, run_each
 from simkit.forensics.applicable import MIN_STATIONS, ran
-from simkit.forensics.calibrate import NULLS, calibration_table, format_table as format_calibration
+from simkit.forensics.calibrate import NULLS, calibration_table, format_table as format_calibration, never_ran
 from simkit.forensics.core import ALPHA
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
@@ -310,7 +311,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     cfg = config_from(args.config, args)
     claim_json(args, CALIBRATION, CALIBRATION_KEYS, [args.config, *data_paths(cfg)])
     try:
-        tests = parse_tests(args.tests) if args.tests else None
+        tests = parse_tests(args.tests) if args.tests is not None else None
     except ValueError as error:
         raise InputError(f"--tests: {error}") from None
     nulls = NULLS if args.null == "both" else (args.null,)
@@ -324,7 +325,9 @@ def handle_calibrate(args: argparse.Namespace) -> int:
         raise InputError(f"--aggregate: {error}") from None
     rows = calibration_table(cfg, replicates=args.replicates, tests=tests, nulls=nulls, draws=args.draws,
                              seed=args.seed, cluster=cluster, aggregate=args.aggregate, progress=not args.quiet)
-    payload = {"rows": rows}
+    payload = {"rows": rows, "warnings": never_ran(rows)}
+    for warning in payload["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     print(json.dumps(payload, indent=2) if args.json else format_calibration(rows))
     if args.output:
         write_json(payload, args.output)

@@ -17,7 +17,7 @@ from simkit.outputs import TIMELINE
 from simkit.plots.timeline import plot_timeline
 from simkit.timeline.observed import from_config, from_stations
 from simkit.engine.profile import honest_profile
-from simkit.timeline.statistics import run_tests
+from simkit.timeline.statistics import run_tests, untested
 from simkit.timeline.stations import station_rows
 
 CAVEAT = ("A departure from the honest band is a reason to look, not proof: regions differ for reasons that are "
@@ -55,7 +55,8 @@ def analyse(args: argparse.Namespace) -> tuple[dict, object]:
         rows += [dict(row, calibration=STATION_CALIBRATION) for row in station]
     result = {"source": loaded.source, "profile": profile.describe(), "draws": args.draws, "seed": args.seed,
               "early_report": loaded.observed.reports[loaded.observed.early_index(timeline.opening, timeline.closing)],
-              "excluded_stations": loaded.excluded, "caveat": CAVEAT, "rows": rows}
+              "excluded_stations": loaded.excluded, "untested": untested(len(loaded.observed.region_names)),
+              "caveat": CAVEAT, "rows": rows}
     return result, (loaded, profile)
 
 
@@ -68,6 +69,7 @@ def format_rows(result: dict) -> str:
                      f"{row['null_sd']:8.4f} {row['p_value']:7.4f}"
                      + ("  top: " + ", ".join(c["region"] for c in row["contributors"]) if "contributors" in row
                         else "") + ("  (uncalibrated)" if "calibration" in row else ""))
+    lines += [f"{test}: not tested ({why})" for test, why in result["untested"].items()]
     if result["excluded_stations"]:
         lines.append(f"excluded stations: {result['excluded_stations']}")
     lines.append(CAVEAT)

@@ -55,6 +55,10 @@ from simkit.types import MAX_SEED, STRICT, OpenShare, Positive
 #: simulations per generation, pilot or check: a million is days of work on a large cluster already
 MAX_SIMULATIONS = 10**6
 
+#: a prior may put at most this much probability on each side beyond its field's valid range (invalid draws are
+#: rejected, so more would change the prior silently): one draw in a million
+PRIOR_TAIL = 1e-6
+
 #: statistic groups computed from the engine's totals and compared with ``[observed]``
 STATISTIC_GROUPS = ("turnout", "shares", "invalid", "regional_turnout", "polls", "stations", "timeline")
 
@@ -223,6 +227,8 @@ def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings, 
             problems.append(f"{where}: logit_shift needs shares strictly between 0 and 1")
     if not problems:
         problems += _problems_at_prior_medians(raw, blocks, check_raw)
+    if not problems:
+        problems += _problems_at_prior_tails(raw, blocks, check_raw)
     if cfg.sweep:
         problems.append("sweep: a config with [[infer]] blocks cannot have a [sweep] (inferred fields replace it)")
     names = [scenario.name for scenario in cfg.scenarios()]
@@ -259,6 +265,25 @@ def _problems_at_prior_medians(raw: dict, blocks: list[InferConfig], check_raw: 
     except KeyError as missing:
         return [f"infer: {missing.args[0]}"]
     return [f"infer (all fields at their prior medians): {p}" for p in check_raw(at_median)]
+
+
+def _problems_at_prior_tails(raw: dict, blocks: list[InferConfig], check_raw: RawCheck) -> list[str]:
+    """Each field at its prior's ``PRIOR_TAIL`` and ``1 - PRIOR_TAIL`` quantiles (the others at their medians)
+    must validate: a draw that makes an invalid config is rejected by the simulator, so a prior reaching beyond
+    the field's range would be silently truncated (the reported prior would not be the one used). One problem per
+    block, naming the value reached."""
+    medians = [float(block.distribution().ppf(0.5)) for block in blocks]
+    raw = {key: value for key, value in raw.items() if key not in ("infer", "inference")}
+    problems = []
+    for i, block in enumerate(blocks):
+        for quantile in (PRIOR_TAIL, 1 - PRIOR_TAIL):
+            value = float(block.distribution().ppf(quantile))
+            found = check_raw(apply_values(raw, blocks, medians[:i] + [value] + medians[i + 1:]))
+            if found:
+                problems.append(f"infer.{block.path}: the prior reaches {value:.6g} (its {quantile:g} quantile), "
+                                f"where the config is invalid ({found[0]}); bound it with low and high")
+                break
+    return problems
 
 
 def apply_values(raw: dict, blocks: Sequence[InferConfig], values: Sequence[float]) -> dict:

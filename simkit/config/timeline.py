@@ -132,6 +132,9 @@ def _percent_problems(path: str, values: list[float], n_values: int) -> list[str
     for i in range(1, len(values)):
         if values[i] < values[i - 1]:
             problems.append(f"{path}[{i}]: cumulative turnout decreases ({values[i - 1]:g} -> {values[i]:g})")
+    if not problems and values[-1] == 0:
+        problems.append(f"{path}[{n_values - 1}]: final turnout 0%: no voters, so no share of the final turnout "
+                        "to time")
     return problems
 
 

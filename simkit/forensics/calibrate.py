@@ -261,6 +261,19 @@ def _rates(cfg: Config, outcomes: list[Outcome], aggregate: str) -> list[dict]:
             for (point, scenario, null), tests in counts.items() for test, count in tests.items()]
 
 
+def never_ran(rows: list[dict]) -> list[str]:
+    """A warning for each test and null that ran on none of the simulated elections (``n`` = 0 in every row of
+    the table ``rows``): its rates are n/a, e.g. regional totals too few for it."""
+    ran: dict[tuple[str, str], bool] = {}
+    for row in rows:
+        key = (row["test"], row["null"])
+        ran[key] = ran.get(key, False) or row["n"] > 0
+    aggregate = rows[0]["aggregate"] if rows else ""
+    return [f"{test} ({null} null): ran on none of the simulated elections as published (aggregate {aggregate}): "
+            "no rate to quote; `simkit forensics` on one of them says why" for (test, null), any_ in ran.items()
+            if not any_]
+
+
 def format_table(rows: list[dict]) -> str:
     """The table as text: one line per test × null × scenario (× sweep point)."""
     lines = [f"{'test':<16}{'null':<11}{'mechanism':<16}{'rate':>6}{'n':>5}  strength"]

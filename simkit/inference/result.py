@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Sequence
 
 import numpy as np
 import tomli_w
@@ -23,7 +24,7 @@ from simkit.outputs import INFERENCE, KIND_ATTR
 from .priors import INTERVAL, Prior
 from simkit.schema import ALPHA
 from .smc import Summaries, effective_sample_size, weighted_quantiles
-from .statistics import Statistics
+from .statistics import EVIDENCE, Statistics
 
 INFORMED_RATIO = 0.8  #: informed when the posterior 90% interval is narrower than this × the prior's
 #: warn when the final tolerance exceeds this many × the summaries' simulation noise (the ABC posterior is then
@@ -111,10 +112,12 @@ def summarise_parameters(priors: list[Prior], values: np.ndarray, weights: np.nd
     return rows
 
 
-def run_warnings(tolerance: float, ess: float) -> list[str]:
-    """What a reader must know before quoting the posterior: a final tolerance above :data:`WARN_TOLERANCE` ×
-    the simulation noise, an ESS below :data:`WARN_ESS`."""
-    warnings = []
+def run_warnings(tolerance: float, ess: float, left_out: Sequence[str] = ()) -> list[str]:
+    """What a reader must know before quoting the posterior: statistic groups the settings name that the evidence
+    lacks (``left_out``), a final tolerance above :data:`WARN_TOLERANCE` × the simulation noise, an ESS below
+    :data:`WARN_ESS`."""
+    warnings = [f"inference.statistics: {group}: not given in [observed] (needs {EVIDENCE[group]}): left out of "
+                "the evidence" for group in left_out]
     if tolerance > WARN_TOLERANCE:
         warnings.append(f"final tolerance {tolerance:.3g} x the simulation noise (above {WARN_TOLERANCE:g}): the "
                         "posterior is wider than the evidence allows; run more particles or generations")
@@ -147,6 +150,7 @@ class Run:
     scenario: str
     history: list[dict]
     simulations: int
+    left_out: tuple[str, ...] = ()  #: statistic groups the settings name that [observed] does not give
 
 
 def assemble(run: Run, priors: list[Prior], statistics: Statistics, summaries: Summaries, population: Population,
@@ -188,5 +192,5 @@ def assemble(run: Run, priors: list[Prior], statistics: Statistics, summaries: S
              "scenario": run.scenario, "particles": run.settings.particles, "summaries": run.settings.summaries}
     return InferenceResult(posterior, predictive, observed, sample_stats,
                            summarise_parameters(priors, population.values, population.weights), tolerance_record,
-                           run.history, run.simulations, run_warnings(population.tolerance, ess), tomli_w.dumps(raw),
+                           run.history, run.simulations, run_warnings(population.tolerance, ess, run.left_out), tomli_w.dumps(raw),
                            attrs)

@@ -6,15 +6,17 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from pydantic import ValidationError
 
 from simkit.config.core import Config, ConfigError, load_config, raw_problems
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
 from simkit.electorate.build import build_electorate
+from simkit.errors import InputError
 from .priors import Prior
 from .result import InferenceResult, Population, Run, assemble
 from .simulator import Simulations, Simulator
 from .smc import PREDICTIVE_STAGE, RESAMPLE_STAGE, abc_smc, generator, systematic_resample
-from .statistics import statistic_names, with_observation_noise
+from .statistics import Statistics, statistic_names, with_observation_noise
 
 
 def load_inference(path: str | Path, overrides: dict | None = None
@@ -23,6 +25,26 @@ def load_inference(path: str | Path, overrides: dict | None = None
     every problem, ``file: dotted.field: problem``."""
     cfg = load_config(path, overrides)
     return cfg, list(cfg.infer), cfg.inference or InferenceSettings()
+
+
+def _with_updates(settings: InferenceSettings, updates: dict) -> InferenceSettings:
+    """``settings`` with the caller's ``particles``, ``seed`` or ``workers``; InputError names the one out of range
+    (``particles: ...``, a parameter the command line shows as its flag)."""
+    try:
+        return InferenceSettings.model_validate({**settings.model_dump(exclude_unset=True), **updates})
+    except ValidationError as error:
+        item = error.errors()[0]
+        name = str(item["loc"][0])
+        raise InputError(f"{name}: {item['msg'].removeprefix('Value error, ')}, got {item['input']!r}",
+                         parameters=(name,)) from None
+
+
+def left_out(statistics: Statistics, settings: InferenceSettings) -> tuple[str, ...]:
+    """The groups ``[inference] statistics`` names explicitly that ``[observed]`` does not give (the default, every
+    group, takes the evidence there is: none is left out)."""
+    if "statistics" not in settings.model_fields_set:
+        return ()
+    return tuple(group for group in dict.fromkeys(settings.statistics) if group not in statistics.groups)
 
 
 def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: InferenceSettings | None = None, *,
@@ -40,7 +62,7 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     settings = settings if settings is not None else (cfg.inference or InferenceSettings())
     updates = {k: v for k, v in {"particles": particles, "seed": seed, "workers": workers}.items() if v is not None}
     if updates:
-        settings = InferenceSettings.model_validate({**settings.model_dump(), **updates})
+        settings = _with_updates(settings, updates)
     problems = (infer_problems(cfg, blocks, settings, raw_problems) if blocks
                 else ["infer: no [[infer]] blocks (nothing to infer)"])
     if problems:
@@ -66,5 +88,5 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
         count = simulations.count
     noise_rng = generator(settings.seed, PREDICTIVE_STAGE, 1)
     predictive_stats = predictive_stats + noise_rng.standard_normal(predictive_stats.shape) * statistics.observation_noise
-    return assemble(Run(cfg, blocks, settings, scenario, history, count), priors, statistics, summaries,
+    return assemble(Run(cfg, blocks, settings, scenario, history, count, left_out(statistics, settings)), priors, statistics, summaries,
                     Population(values, weights, draws, tolerance), predictive_stats)

@@ -29,6 +29,11 @@ from simkit.timeline.statistics import statistics as timeline_statistics
 #: station-level statistics computed from the published returns themselves are exact
 DEFAULT_OBSERVATION_NOISE = {"turnout": 0.0, "shares": 0.0, "invalid": 0.0, "regional_turnout": 0.0001 / math.sqrt(12),
                              "polls": 0.001 / math.sqrt(12), "stations": 0.0, "timeline": 0.0001 / math.sqrt(12)}
+#: what ``[observed]`` must give for each statistic group
+EVIDENCE = {"turnout": "observed.registered and observed.ballots", "shares": "observed.votes of every valid option",
+            "invalid": "an invalid option, its observed.votes and observed.ballots",
+            "regional_turnout": "observed.regional_turnout", "polls": "an [[exit_poll]] with published shares",
+            "stations": "[observed.stations]", "timeline": "[observed.timeline] and [timeline]"}
 #: statistic groups of the national count
 NATIONAL_GROUPS = ("turnout", "shares", "invalid")
 

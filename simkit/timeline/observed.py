@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simkit.config.core import Config
 from simkit.config.timeline import TimelineConfig
+from simkit.types import MAX_REGISTER
 from ..errors import InputError
 from .statistics import RegionalTimeline
 from simkit.electorate.build import build_electorate
@@ -47,6 +48,14 @@ class MapColumns(_Block):
     reports: list[str] = Field(min_length=1)
     final: str
     exclude: str | None = None
+
+    @model_validator(mode="after")
+    def _one_column_per_figure(self) -> "MapColumns":
+        figures = [self.registered, *self.reports, self.final]
+        twice = [name for name in dict.fromkeys(figures) if figures.count(name) > 1]
+        if twice:
+            raise ValueError(f"{twice[0]!r} is named for two figures (registered, each report, final)")
+        return self
 
 
 class MapChecks(_Block):
@@ -99,6 +108,46 @@ def read_map(path: Path) -> TimelineMap:
         raise InputError(f"{path}: {field}: {item['msg'].removeprefix('Value error, ')}") from None
 
 
+def _first_row(frame, bad: np.ndarray) -> int:
+    """The file's line number (header = 1) of the first row flagged in ``bad`` (row,) bool."""
+    return int(frame.index[np.flatnonzero(bad)[0]]) + 2
+
+
+def _numbers(frame, column: str, data: Path, blank: float | None = None) -> np.ndarray:
+    """(row,) the numbers of ``column``; a blank cell is ``blank`` (None: refused); a cell that is no number
+    raises InputError naming the file, row and column."""
+    import pandas as pd
+
+    text = frame[column]
+    values = pd.to_numeric(text, errors="coerce").to_numpy(float)
+    if blank is not None:
+        values = np.where(text.isna(), blank, values)
+    bad = np.isnan(values)
+    if bad.any():
+        row, cell = _first_row(frame, bad), text.to_numpy()[np.flatnonzero(bad)[0]]
+        raise InputError(f"{data}: row {row}: {column}: {'blank' if pd.isna(cell) else f'{cell!r} is not a number'}")
+    return values
+
+
+def _counts(frame, column: str, data: Path) -> np.ndarray:
+    """(row,) int64 counts of ``column``: whole numbers from 0 to MAX_REGISTER, else InputError (file, row,
+    column)."""
+    values = _numbers(frame, column, data)
+    bad = ~((values >= 0) & (values <= MAX_REGISTER) & (values == np.floor(values)))
+    if bad.any():
+        cell = frame[column].to_numpy()[np.flatnonzero(bad)[0]]
+        raise InputError(f"{data}: row {_first_row(frame, bad)}: {column}: '{cell}' is not a count (a whole "
+                         f"number from 0 to {MAX_REGISTER:.0e})")
+    return values.astype(np.int64)
+
+
+def _check_regions(frame, column: str, data: Path) -> None:
+    """A blank region cell raises InputError naming the file, row and column."""
+    blank = frame[column].isna().to_numpy() | (frame[column].astype(str).str.strip() == "").to_numpy()
+    if blank.any():
+        raise InputError(f"{data}: row {_first_row(frame, blank)}: {column}: blank (every station needs a region)")
+
+
 def from_stations(data: Path, map_path: Path) -> Loaded:
     """Station timelines summed by region; bad figures raise InputError naming the file, column and row."""
     import pandas as pd
@@ -118,11 +167,10 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
     if missing:
         raise InputError(f"{data}: column {missing[0]!r} (named in {map_path}) not found")
     if columns.exclude:
-        frame = frame[frame[columns.exclude].fillna(0) == 0]
-    counts = frame[[*columns.reports, columns.final]].to_numpy()
-    registered = frame[columns.registered].to_numpy()
-    if np.isnan(counts.astype(float)).any() or (counts < 0).any():
-        raise InputError(f"{data}: {columns.final} or a report column: missing or negative counts")
+        frame = frame[_numbers(frame, columns.exclude, data, blank=0) == 0]
+    _check_regions(frame, columns.region, data)
+    counts = np.column_stack([_counts(frame, name, data) for name in [*columns.reports, columns.final]])
+    registered = _counts(frame, columns.registered, data)
     over = np.flatnonzero(counts.max(axis=1) > registered)
     if over.size:
         raise InputError(f"{data}: row {frame.index[over[0]] + 2}: ballots exceed {columns.registered} (turnout above 100%)")
@@ -134,10 +182,15 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
                          f"{columns.final} ({int(falling.sum())} stations; map checks.decreasing = \"exclude\" "
                          f"drops them)")
     frame, counts, registered = frame[~falling], counts[~falling], registered[~falling]
+    if not len(frame):
+        raise InputError(f"{data}: no stations left to test (after the map's exclude column and checks)")
     names, index = np.unique(frame[columns.region].to_numpy(), return_inverse=True)
     sums = np.zeros((len(names), counts.shape[1]))
     np.add.at(sums, index, counts)
     register = np.bincount(index, weights=registered, minlength=len(names))
+    if (sums[:, -1] == 0).any():
+        raise InputError(f"{data}: region {names[np.flatnonzero(sums[:, -1] == 0)[0]]}: no ballots in "
+                         f"{columns.final} at any station: no share of the final count to time")
     observed = RegionalTimeline([str(n) for n in names], list(spec.timeline.reports), sums / register[:, None],
                                 register, sums.sum(axis=0) / register.sum())
     positive = counts[:, -1] > 0
