@@ -48,7 +48,7 @@ def handler(args: argparse.Namespace) -> int:
     if args.draws < 1 or args.power < 0:
         raise InputError("--draws: must be positive; --power: must be 0 or positive")
     try:
-        tests = parse_tests(args.tests) if args.tests else None
+        tests = parse_tests(args.tests) if args.tests is not None else None
     except ValueError as error:
         raise InputError(f"--tests: {error}") from None
     flags = overrides(args)
