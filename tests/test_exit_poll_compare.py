@@ -7,7 +7,7 @@ import pytest
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
-from simkit.polls.compare import compare_polls, election_at, prediction_t2, resolve_design
+from simkit.polls.compare import compare_polls, election_at, has_sampling_error, prediction_t2, resolve_design
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.model.exit_poll import draw_exit_poll
 
@@ -120,8 +120,8 @@ def test_figures_without_sampling_error_are_left_out_of_the_joint_test_and_the_f
                             published={"inc": 0.80})
     pvt = QuickCountConfig(name="pvt", stations=300, estimator="raw", published={"inc": 0.80, "other": 0.1})
     sample = ExitPollConfig(name="p", stations=40, per_station=30, published={"inc": 0.72, "against_all": 0.09})
-    comparison = compare_polls(ds, [sample, census, pvt], incumbent="inc", invalid="invalid", official=official,
-                               seed=3, ledger_points=0)
+    comparison = compare_polls(ds, [sample, census, pvt], incumbent="inc", invalid="invalid",
+                               official=official, seed=3, ledger_points=0)
     alone = compare_polls(ds, [sample], incumbent="inc", invalid="invalid", official=official, seed=3,
                           misreport=False, ledger_points=0)
     assert [poll["pollster"] for poll in comparison.joint["per_poll"]] == ["p"]
@@ -134,6 +134,14 @@ def test_figures_without_sampling_error_are_left_out_of_the_joint_test_and_the_f
     assert all(row["gap_sd"] == 0 and row["p_value"] < 0.05 for row in census_rows if row["option"] == "inc")
     only = compare_polls(ds, [pvt], incumbent="inc", invalid="invalid", official=official, seed=3, ledger_points=0)
     assert only.joint is None and only.scenarios == []
+
+
+def test_sampling_error_is_told_from_rounding_and_from_missing_answers():
+    """A census's gaps can differ between replicates by floating-point rounding alone (a weighted estimate's
+    share × ballots): no sampling error. A replicate without answers (NaN) is no census."""
+    assert not has_sampling_error(np.array([0.01, 0.01 + 1e-16, 0.01 - 2e-16]))
+    assert has_sampling_error(np.array([0.01, 0.0101, 0.0099]))
+    assert has_sampling_error(np.array([0.01, np.nan, 0.01]))
 
 
 def test_prediction_t2_matches_its_reference_for_gaussian_draws():

@@ -369,11 +369,24 @@ def prediction_t2(simulated: np.ndarray, observed: np.ndarray) -> dict:
             "p_monte_carlo": (tail + 1) / (replicates + 1), "p_floor": floor}
 
 
+#: a figure's simulated gap (poll − count, a fraction) moving by at most this between replicates has no sampling
+#: error: a census read the same way in every replicate, up to floating-point rounding (a weighted estimate
+#: rebuilds a station's votes as share × ballots, 1e-16 off), far below any sample's spread (above 1e-5 for a
+#: poll of 10^9 respondents)
+CENSUS_SPREAD = 1e-12
+
+
+def has_sampling_error(gap: np.ndarray) -> bool:
+    """Whether a figure's simulated gaps ``gap`` (R,) (fractions) differ between replicates beyond rounding
+    (:data:`CENSUS_SPREAD`); a replicate without a figure (NaN: no answer) is not a census's."""
+    return not np.all(np.isfinite(gap)) or float(np.ptp(gap)) > CENSUS_SPREAD
+
+
 def sampled(keys: list[tuple[int, int]], gaps: list[np.ndarray]) -> np.ndarray:
     """(D,) bool: which ``keys`` (``(poll index, valid column)`` pairs) have a simulated gap ``gaps[p]`` (R, V)
-    (poll − count) that differs between replicates. A figure read from every voter or every station's
-    protocol (a census) is the same in every replicate: no sampling error, so no covariance can weigh its gap."""
-    return np.array([np.ptp(gaps[p][:, column]) > 0 for p, column in keys], dtype=bool)
+    (poll − count) with sampling error (:func:`has_sampling_error`). A figure read from every voter or every
+    station's protocol (a census) is the same in every replicate, so no covariance can weigh its gap."""
+    return np.array([has_sampling_error(gaps[p][:, column]) for p, column in keys], dtype=bool)
 
 
 def joint_test(names: list[str], keys: list[tuple[int, int]], gaps: list[np.ndarray],
@@ -492,7 +505,11 @@ def _gap_statistics(simulated: np.ndarray, counted: np.ndarray, published: float
     gap = simulated - counted
     published_gap = published - official
     gap_mean, gap_sd = float(np.nanmean(gap)), float(np.nanstd(gap, ddof=1))
-    z = (published_gap - gap_mean) / gap_sd if gap_sd > 0 else math.copysign(math.inf, published_gap - gap_mean)
+    if gap_sd > 0 and has_sampling_error(gap / 100.0):
+        z = (published_gap - gap_mean) / gap_sd
+    else:  # a census: its gap is the published one or it is not (0 when they agree)
+        gap_sd = 0.0
+        z = math.copysign(math.inf, published_gap - gap_mean) if published_gap != gap_mean else 0.0
     p_value, p_method = tail_p_value(gap, published_gap, z)
     mean, sd = float(np.nanmean(simulated)), float(np.nanstd(simulated, ddof=1))
     row = {"official": official, "gap": published_gap, "gap_mean": gap_mean, "gap_sd": gap_sd,
@@ -658,8 +675,8 @@ def check_answers(poll: Poll, draws: Draws, source: str) -> None:
     empty = int(np.sum(answers == 0))
     if empty:
         raise InputError(f"{source}: {_kind(poll)}.{poll.name}: no valid answer in {empty} of {len(answers)} "
-                         f"simulated replicates ({answers.mean():.1f} valid answers on average): a design that "
-                         "small publishes no shares; state the design the pollster used")
+                         f"simulated replicates ({answers.mean():.1f} valid answers on average): the comparison "
+                         "needs shares in every replicate; state the design the pollster used")
 
 
 def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.ndarray, rows: list[dict],
@@ -672,7 +689,7 @@ def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.nd
     total = sum(official_votes.get(name, 0) for name in options)
     ballot = Ballot(np.array([official_votes.get(name, 0) / total for name in options]), options.index(incumbent),
                     valid, options.index(invalid) if invalid is not None else None)
-    columns = [column for poll_index, column in keys if poll_index == p and np.ptp(gaps[:, column]) > 0]
+    columns = [column for poll_index, column in keys if poll_index == p and has_sampling_error(gaps[:, column])]
     if not columns:  # a census: no sampling error to weigh its gaps by (see :func:`sampled`)
         return []
     observed = Observed(np.array([options.index(valid_names[c]) for c in columns]),
