@@ -194,10 +194,10 @@ def results_dataset(results, summary: dict, fingerprint_counts: np.ndarray, edge
                "tests_json": json.dumps([r.to_dict() for r in results]), "data_json": json.dumps(summary)})
 
 
-def row_numbers(item: dict, shown: int = 5) -> str:
-    """``data row 5`` or ``data rows 7, 8, 9, 10, 11, …``: the first ``shown`` data rows of a loader anomaly
+def row_numbers(item: dict, first: int = 5) -> str:
+    """``data row 5`` or ``data rows 7, 8, 9, 10, 11, …``: the first ``first`` data rows of a loader anomaly
     (``item``: its ``count`` and ``rows``, 1-based)."""
-    rows = ", ".join(str(row) for row in item["rows"][:shown]) + (", …" if item["count"] > shown else "")
+    rows = ", ".join(str(row) for row in item["rows"][:first]) + (", …" if item["count"] > first else "")
     return f"data row{'s' if item['count'] > 1 else ''} {rows}"
 
 

@@ -1,7 +1,6 @@
 """Stations, registers and regions: synthetic (drawn once from the electorate's seed) or read from CSV."""
 from __future__ import annotations
 
-import codecs
 import csv
 import functools
 import hashlib
@@ -16,6 +15,7 @@ from simkit import streams
 from simkit.config.core import CsvElectorate, SyntheticElectorate
 from simkit.errors import InputError
 from simkit.electorate.mapping import shown
+from simkit.electorate.read import without_mark
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER
 
@@ -79,7 +79,7 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
     """Read one station per row; every row must have a positive integer register."""
     path = Path(spec.path)
     try:
-        with path.open(newline="", encoding=_without_mark(spec.encoding)) as handle:
+        with path.open(newline="", encoding=without_mark(spec.encoding)) as handle:
             rows = list(csv.DictReader(handle, delimiter=spec.delimiter))
     except FileNotFoundError:
         raise InputError(f"{path}: electorate.path: file not found") from None
@@ -98,12 +98,6 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
     ids = (_station_ids(path, rows, spec.station_column) if spec.station_column
            else np.array([str(i) for i in range(1, len(rows) + 1)]))
     return Electorate(registered, region_index.astype(np.int64), tuple(str(n) for n in region_names), ids)
-
-
-def _without_mark(encoding: str) -> str:
-    """The codec that reads ``encoding`` and drops a leading UTF-8 byte-order mark (a spreadsheet's UTF-8 export
-    starts with one, which would otherwise become part of the first column's name)."""
-    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
 
 
 def _check_row_lengths(path: Path, rows: list[dict]) -> None:

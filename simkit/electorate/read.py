@@ -50,6 +50,12 @@ class _Capped(io.RawIOBase):
         return len(data)
 
 
+def without_mark(encoding: str) -> str:
+    """The codec that reads ``encoding`` and drops a leading UTF-8 byte-order mark (a spreadsheet's UTF-8 export
+    starts with one, which would otherwise become part of the first column's name)."""
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
 def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list[str]]]:
     """Header and non-empty rows of the CSV at ``path`` (inside the ZIP when it ends with ``.zip``, gunzipped
     when it ends with ``.gz``), decoded with the mapping's encoding and split at its delimiter."""
@@ -57,9 +63,7 @@ def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list
         raise InputError(f"{path}: DATA: is a folder, not a returns file")
     if not path.is_file():
         raise InputError(f"{path}: DATA: file not found")
-    encoding = mapping.encoding
-    if codecs.lookup(encoding).name == "utf-8":
-        encoding = "utf-8-sig"  # drops a byte-order mark at the start
+    encoding = without_mark(mapping.encoding)
     reader = None
     try:
         with _open_binary(path, mapping) as raw:

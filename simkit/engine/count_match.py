@@ -116,33 +116,32 @@ def _targets(cfg) -> dict[str, float]:
     return targets
 
 
-def _achieved(ds: xr.Dataset, cfg) -> dict[str, float]:
-    """The same figures in a pilot Dataset (one scenario), pooled over its replicates."""
-    ballots = ds["region_ballots"].isel({schema.SCENARIO: 0}).sum(schema.REPLICATE)
-    registered = ds["region_registered"] * ds.sizes[schema.REPLICATE]
-    regional = (ballots / registered).to_series()
-    achieved = {"turnout": float(ballots.sum() / registered.sum())}
-    achieved.update({f"turnout.{region}": float(regional[region]) for region in cfg.observed.regional_turnout})
-    votes = ds["total_votes"].isel({schema.SCENARIO: 0}).sum(schema.REPLICATE)
-    achieved.update({f"share.{name}": float(votes.sel({schema.OPTION: name}) / votes.sum())
-                     for name in cfg.option_names})
-    return achieved
-
-
-def _standard_errors(ds: xr.Dataset, cfg) -> dict[str, float]:
-    """The Monte Carlo standard error (fraction) of each of :func:`_achieved`'s figures: the standard deviation of
-    the figure between the pilot's replicates over the square root of their number."""
+def _figure_counts(ds: xr.Dataset, cfg) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each of :func:`_targets`' figures in a pilot Dataset (one scenario) as integer counts per replicate:
+    numerator and denominator, both (replicate,) int64 (ballots over the register, an option's votes over all)."""
     ballots = ds["region_ballots"].isel({schema.SCENARIO: 0})
     registered = ds["region_registered"]
     votes = ds["total_votes"].isel({schema.SCENARIO: 0})
-    regional = ballots / registered
-    figures = {"turnout": ballots.sum(schema.REGION_NAME) / registered.sum()}
-    figures.update({f"turnout.{region}": regional.sel({schema.REGION_NAME: region})
+    replicates = ds.sizes[schema.REPLICATE]
+    figures = {"turnout": (ballots.sum(schema.REGION_NAME).values, np.full(replicates, int(registered.sum())))}
+    figures.update({f"turnout.{region}": (ballots.sel({schema.REGION_NAME: region}).values,
+                                          np.full(replicates, int(registered.sel({schema.REGION_NAME: region}))))
                     for region in cfg.observed.regional_turnout})
-    figures.update({f"share.{name}": votes.sel({schema.OPTION: name}) / votes.sum(schema.OPTION)
+    figures.update({f"share.{name}": (votes.sel({schema.OPTION: name}).values, votes.sum(schema.OPTION).values)
                     for name in cfg.option_names})
-    root = np.sqrt(ds.sizes[schema.REPLICATE])
-    return {key: float(np.std(np.asarray(values), ddof=1)) / root for key, values in figures.items()}
+    return figures
+
+
+def _achieved(figures: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """The figures of :func:`_figure_counts`, pooled over the pilot's replicates (fractions)."""
+    return {key: float(numerator.sum() / denominator.sum()) for key, (numerator, denominator) in figures.items()}
+
+
+def _standard_errors(figures: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """The Monte Carlo standard error (fraction) of each of :func:`_achieved`'s figures: the standard deviation of
+    the figure between the pilot's replicates over the square root of their number."""
+    return {key: float(np.std(numerator / denominator, ddof=1)) / np.sqrt(numerator.size)
+            for key, (numerator, denominator) in figures.items()}
 
 
 def _logit(fraction: float) -> float:
@@ -193,11 +192,12 @@ def solve(cfg, scenario_name: str, seed: int, simulate, kernel: str, source: str
     best = None  # (the largest miss in units of what the pilot can tell, config, figures, standard errors)
     for _ in range(MAX_ITERATIONS):
         pilot = simulate(current, replicates=PILOT_REPLICATES, seed=seed, keep="summary", workers=1, kernel=kernel)
-        achieved = _achieved(pilot, current)
+        figures = _figure_counts(pilot, current)
+        achieved = _achieved(figures)
         worst = max(targets, key=lambda key: abs(achieved[key] - targets[key]))
         if abs(achieved[worst] - targets[worst]) * 100 <= TOLERANCE:
             return current, achieved, None
-        errors = _standard_errors(pilot, current)
+        errors = _standard_errors(figures)
         miss = max(abs(achieved[key] - targets[key]) / max(TOLERANCE / 100, NOISE_MULTIPLE * errors[key])
                    for key in targets)
         if best is None or miss < best[0]:

@@ -264,14 +264,12 @@ def _rates(cfg: Config, outcomes: list[Outcome], aggregate: str) -> list[dict]:
 def never_ran(rows: list[dict]) -> list[str]:
     """A warning for each test and null that ran on none of the simulated elections (``n`` = 0 in every row of
     the table ``rows``): its rates are n/a, e.g. regional totals too few for it."""
-    ran: dict[tuple[str, str], bool] = {}
-    for row in rows:
-        key = (row["test"], row["null"])
-        ran[key] = ran.get(key, False) or row["n"] > 0
+    tested = {(row["test"], row["null"]) for row in rows if row["n"]}
     aggregate = rows[0]["aggregate"] if rows else ""
     return [f"{test} ({null} null): ran on none of the simulated elections as published (aggregate {aggregate}): "
-            "no rate to quote; `simkit forensics` on one of them says why" for (test, null), any_ in ran.items()
-            if not any_]
+            "no rate to quote; `simkit forensics` on one of them says why"
+            for test, null in dict.fromkeys((row["test"], row["null"]) for row in rows)
+            if (test, null) not in tested]
 
 
 def format_table(rows: list[dict]) -> str:

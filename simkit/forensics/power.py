@@ -85,20 +85,18 @@ def planted(e: Election, plant: str, rng: np.random.Generator, strength: float =
         return e
     selected = whole_districts(e, TOUCHED, rng) if by_district else rng.random(e.n) < block.station_probability
     invalid = e.options.index(INVALID_OPTION) if INVALID_OPTION in e.options else None
-    votes, unheld = with_unheld_ballots(e)
+    votes = with_unheld_ballots(e)
     ballots, votes, _, _ = MECHANISMS[block.kind](e.registered, e.ballots, votes, selected=selected,
                                                   beneficiary=e.leader, invalid=invalid, params=block, rng=rng)
-    return e.with_counts(ballots, votes[:, :e.votes.shape[1]] if unheld else votes)
+    return e.with_counts(ballots, votes[:, :e.votes.shape[1]])
 
 
-def with_unheld_ballots(e: Election) -> tuple[np.ndarray, bool]:
+def with_unheld_ballots(e: Election) -> np.ndarray:
     """``e``'s votes (station, option) as a mechanism needs them, summing to the ballots: with one more column of
     the ballots no option holds when there are any (an honest model fitted to returns that map the leader's column
-    alone draws the leader's votes and nothing else), and whether that column was added."""
+    alone draws the leader's votes and nothing else)."""
     unheld = e.ballots - e.votes.sum(axis=1)
-    if not unheld.any():
-        return e.votes, False
-    return np.column_stack([e.votes, unheld]), True
+    return np.column_stack([e.votes, unheld]) if unheld.any() else e.votes
 
 
 def planted_power(e: Election, tests: Iterable[str], *, null: str = "textbook", draws: int = 99,

@@ -390,11 +390,12 @@ def sampled(keys: list[tuple[int, int]], gaps: list[np.ndarray]) -> np.ndarray:
 
 
 def joint_test(names: list[str], keys: list[tuple[int, int]], gaps: list[np.ndarray],
-               published_gaps: np.ndarray) -> dict | None:
+               published_gaps: np.ndarray, kept: np.ndarray | None = None) -> dict | None:
     """Hotelling T² of all published gaps (fractions) jointly and of each poll's own; ``keys`` are
     ``(poll index, valid column)`` pairs, ``gaps[p]`` (R, V) the simulated (poll − count) of poll p. Figures
-    without sampling error (:func:`sampled`) are left out; None when no figure is left."""
-    kept = sampled(keys, gaps)
+    without sampling error (``kept`` False, :func:`sampled` of them when not given) are left out; None when no
+    figure is left."""
+    kept = sampled(keys, gaps) if kept is None else kept
     if not kept.any():
         return None
     keys, published_gaps = [key for key, keep in zip(keys, kept) if keep], published_gaps[kept]
@@ -617,13 +618,13 @@ def design_flags(entry: dict) -> list[str]:
     return flags
 
 
-def census_flags(polls: list[Poll], keys: list[tuple[int, int]], gaps: list[np.ndarray],
+def census_flags(polls: list[Poll], keys: list[tuple[int, int]], kept: np.ndarray,
                  valid_names: list[str]) -> list[str]:
-    """One flag per poll whose published figures (``keys``, their simulated gaps ``gaps``) include some without
-    sampling error (:func:`sampled`), naming them."""
+    """One flag per poll whose published figures (``keys``) include some without sampling error (``kept`` False,
+    :func:`sampled`), naming them."""
     flags = []
     for p, poll in enumerate(polls):
-        names = [valid_names[column] for (q, column), keep in zip(keys, sampled(keys, gaps)) if q == p and not keep]
+        names = [valid_names[column] for (q, column), keep in zip(keys, kept) if q == p and not keep]
         if names:
             flags.append(f"{poll.name}: {', '.join(names)}: the same in every simulated replicate (every station's "
                          "count or every voter read: no sampling error), so left out of the joint test and the "
@@ -812,8 +813,9 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
         rows += poll_table
         estimates.append(100.0 * draws.shares)
     published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
-    joint = joint_test([poll.name for poll in here], keys, gaps, published_gaps) if keys else None
-    flags += census_flags(here, keys, gaps, valid_names)
+    kept = sampled(keys, gaps)
+    joint = joint_test([poll.name for poll in here], keys, gaps, published_gaps, kept) if keys else None
+    flags += census_flags(here, keys, kept, valid_names)
     replicates = election.replicates
     del election, draws  # worlds made on demand are held one at a time
     with bar:

@@ -36,6 +36,7 @@ from simkit.types import MAX_REGISTER
 from ..errors import InputError
 from .statistics import RegionalTimeline
 from simkit.electorate.build import build_electorate
+from simkit.electorate.mapping import shown
 
 
 class _Block(BaseModel):
@@ -124,8 +125,9 @@ def _numbers(frame, column: str, data: Path, blank: float | None = None) -> np.n
         values = np.where(text.isna(), blank, values)
     bad = np.isnan(values)
     if bad.any():
-        row, cell = _first_row(frame, bad), text.to_numpy()[np.flatnonzero(bad)[0]]
-        raise InputError(f"{data}: row {row}: {column}: {'blank' if pd.isna(cell) else f'{cell!r} is not a number'}")
+        cell = text.to_numpy()[np.flatnonzero(bad)[0]]
+        problem = "blank" if pd.isna(cell) else f"{shown(str(cell))} is not a number"
+        raise InputError(f"{data}: row {_first_row(frame, bad)}: {column}: {problem}")
     return values
 
 
@@ -136,7 +138,7 @@ def _counts(frame, column: str, data: Path) -> np.ndarray:
     bad = ~((values >= 0) & (values <= MAX_REGISTER) & (values == np.floor(values)))
     if bad.any():
         cell = frame[column].to_numpy()[np.flatnonzero(bad)[0]]
-        raise InputError(f"{data}: row {_first_row(frame, bad)}: {column}: '{cell}' is not a count (a whole "
+        raise InputError(f"{data}: row {_first_row(frame, bad)}: {column}: {shown(str(cell))} is not a count (a whole "
                          f"number from 0 to {MAX_REGISTER:.0e})")
     return values.astype(np.int64)
 
@@ -171,14 +173,15 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
     _check_regions(frame, columns.region, data)
     counts = np.column_stack([_counts(frame, name, data) for name in [*columns.reports, columns.final]])
     registered = _counts(frame, columns.registered, data)
-    over = np.flatnonzero(counts.max(axis=1) > registered)
-    if over.size:
-        raise InputError(f"{data}: row {frame.index[over[0]] + 2}: ballots exceed {columns.registered} (turnout above 100%)")
+    over = counts.max(axis=1) > registered
+    if over.any():
+        raise InputError(f"{data}: row {_first_row(frame, over)}: ballots exceed {columns.registered} (turnout above "
+                         "100%)")
     falling = (np.diff(counts, axis=1) < 0).any(axis=1)
     excluded = {"decreasing": int(falling.sum())}
     if falling.any() and spec.checks.decreasing == "error":
-        row = frame.index[np.flatnonzero(falling)[0]]
-        raise InputError(f"{data}: row {row + 2}: cumulative ballots decrease across {', '.join(columns.reports)}, "
+        raise InputError(f"{data}: row {_first_row(frame, falling)}: cumulative ballots decrease across "
+                         f"{', '.join(columns.reports)}, "
                          f"{columns.final} ({int(falling.sum())} stations; map checks.decreasing = \"exclude\" "
                          f"drops them)")
     frame, counts, registered = frame[~falling], counts[~falling], registered[~falling]
