@@ -13,7 +13,8 @@ samplers of :mod:`simkit.model.samplers`); they differ in how the draws are orde
   option j's binomial for each of them before option j + 1, so that the processor can overlap their chains;
   ``option-major B`` draws option j for a block of B stations before option j + 1, from one generator;
   ``lanes L`` draws option j for L stations at once in vector registers (:mod:`lane_binomials`, each lane its own
-  generator, a different stream layout: the same law, not the same numbers).
+  generator, a different stream layout: the same law, not the same numbers); ``BTRD`` draws the kernel's chain with
+  Hörmann's BTRD binomials in place of BTRS (:mod:`btrd`: the same law, other numbers).
 - ``fused``: the whole honest draw (turnout, ballots, gammas, chain; the loop of
   :func:`simkit.engine.kernels.honest_stations`, one generator per component): ``kernel`` as the kernel calls the
   samplers, ``interleaved 2`` two stations at once throughout, each with its own three generators.
@@ -23,7 +24,7 @@ It also prints the lanes' arithmetic against the reference: the largest relative
 :func:`lane_binomials.lane_log_factorial` against ``scipy.special.gammaln`` (k < 2^14), and chi-square p-values
 of the lanes' binomial draws (first and last lane, 8 and 16 lanes) against the exact law at the workload's typical
 (n, p); and what LLVM made of the lanes' BTRS round (:func:`round_assembly`: packed ymm instructions in its vector
-loop).
+loop), and chi-square p-values of BTRD's draws at the same (n, p).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ import numpy as np
 
 from scipy import special
 
+import btrd
 import lane_binomials
 from cpu_timing import best_cpu_seconds, profile_parser
 from exact_law import binomial_chi_square_pvalue
@@ -315,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         **{("chain", f"lanes {lanes}"): (lambda r, lanes=lanes: lane_binomials.chain_lanes(cast_float, weights,
                                                                                           lane_words[lanes], r))
            for lanes in LANES},
+        ("chain", "BTRD"): lambda r: btrd.chain(cast, weights, one[0], r),
         ("fused", "kernel"): lambda r: fused(*model, three, r),
         ("fused", "interleaved 2"): lambda r: fused_interleaved(*model, six, r),
         **{("fused", f"lanes {lanes}"): (lambda r, lanes=lanes: fused_lanes(*model, three, lane_words[lanes], r))
@@ -325,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     per_station = 1e9 / (args.replicates * n_stations)
     report = {"stations": n_stations, "replicates": args.replicates, "repeats": args.repeats, **lane_accuracy(),
               "lane_btrs_round_assembly": round_assembly(),
+              "btrd_binomial_chi_square_pvalues": {f"n={n} p={p}": binomial_chi_square_pvalue(
+                  btrd.draws(one[0], n, p, 200_000), n, p) for n, p in LAW_CHECKS},
               "ns_per_station_replicate": {f"{part}: {name}": seconds * per_station
                                            for (part, name), seconds in best.items()},
               "speed_up_over_kernel": {f"{part}: {name}": best[(part, "kernel")] / seconds
@@ -339,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lanes: log max relative error {report['lane_log_max_relative_error']:.2e}, log(k!) "
               f"{report['lane_log_factorial_max_relative_error']:.2e}; binomial chi-square p-values "
               + ", ".join(f"{key} {value:.3f}" for key, value in report["lane_binomial_chi_square_pvalues"].items()))
+        print("BTRD binomial chi-square p-values: "
+              + ", ".join(f"{key} {value:.3f}" for key, value in report["btrd_binomial_chi_square_pvalues"].items()))
         print("lanes' BTRS round, vector loop body (ymm): "
               + ", ".join(f"{key} {value}" for key, value in report["lane_btrs_round_assembly"].items()))
     return 0
