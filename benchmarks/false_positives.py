@@ -22,7 +22,7 @@ as the ``panel`` measurement of the calibration record (at 0.05) and as its ``pa
 0.05 / m, m the candidate family members, by the p-values the family verdict reads); under ``simulated`` also
 the controls' errors, each test's fitted tau, the tests read empirically and the Monte Carlo counts that chose
 them (:mod:`simkit.forensics.calibration`); run it with the full panel and all tests. ``--markdown`` prints the
-tables as the README shows them.
+tables as docs/forensics.md shows them.
 
 Usage::
 

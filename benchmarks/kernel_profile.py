@@ -8,7 +8,7 @@ latent and share, (2) plus the ballots binomial, (3) plus the eight Dirichlet ga
 chain (the whole draw). Each part's cost is the difference between consecutive stages (CPU time of this process,
 best of ``--repeats``: other load on the machine inflates every stage alike, the minimum least). The whole draw is
 also timed through :func:`simkit.engine.kernels.honest_stations` itself, which has measured 5 to 16% above stage 4
-(the README's runs; the difference is not broken down here).
+(docs/performance.md's runs; the difference is not broken down here).
 """
 from __future__ import annotations
 

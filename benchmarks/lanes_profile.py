@@ -18,7 +18,7 @@ the workload of ``benchmarks/compare.py`` (one thread, CPU time, best of ``--rep
    ``log`` and ``exp``, which numba does not vectorise without SVML); CPU ns per station (eight gammas).
 
 ``--lanes`` should be at least 8 (fewer run, slower): LLVM's vector loop takes 8 or 16 lanes at a time and leaves fewer to its scalar
-remainder. The verdict (the README's kernel-profile paragraph): the normals gain, the gammas do not.
+remainder. The verdict (docs/performance.md's kernel-profile paragraph): the normals gain, the gammas do not.
 
 It also prints Kolmogorov-Smirnov p-values of the lane normals and of each option's lane gammas (stations of the
 first region) against the exact laws, so that the timings are of correct samplers.

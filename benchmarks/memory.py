@@ -25,7 +25,7 @@ Usage::
 
     python benchmarks/memory.py [--sizes 100 1000] [--commands run run-summary compare] [--config PATH]
                                 [--smoke] [--json]
-    python benchmarks/memory.py --table REPORT.json [REPORT.json ...]   # the README's table of saved reports
+    python benchmarks/memory.py --table REPORT.json [REPORT.json ...]   # docs/performance.md's table of saved reports
 
 ``--smoke`` runs a small synthetic election at 20 and 40 replicates (no claims; for CI; ``compare`` and ``report``
 need more replicates than the config's polls publish figures, 18 on the flagship's scenarios).

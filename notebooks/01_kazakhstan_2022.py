@@ -144,7 +144,7 @@ plt.show()
 # - The honest simulation reproduces the official turnout and shares (section 2) because it was calibrated to
 #   them; that is a check of the machinery, not evidence that the count was honest.
 # - Sampling error alone cannot explain the polls' low "against all" figures, nor Amanat's 85.52% for the
-#   incumbent (section 3); the README's table gives the numbers and how they move across the assumptions.
+#   incumbent (section 3); the table of docs/exit-polls.md gives the numbers and how they move across the assumptions.
 # - Coercion on the scale swept here raises turnout and the incumbent's share together, by amounts a
 #   published regional turnout or an exit poll could see (section 4). The scenario strengths are
 #   illustrative assumptions, not estimates.

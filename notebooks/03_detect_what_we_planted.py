@@ -156,9 +156,9 @@ print(f"coerced share: prior 90% [{row['prior_low']:.3f}, {row['prior_high']:.3f
 # - The Klimek likelihood fit rejects "no fraud", but at the quick size (2,000 stations, a logit-normal honest
 #   election with regional centres rather than Klimek's one normal cloud) its estimate says nothing: f_i + f_e
 #   about 0.5 against 0.09 planted, with f_i's interval spanning [0, 1]. The interval is honest about it; on
-#   20,000 stations of Klimek's own honest model the README measures the fits' coverage of planted f_i, f_e.
+#   20,000 stations of Klimek's own honest model docs/forensics.md measures the fits' coverage of planted f_i, f_e.
 # - Inference on the totals alone recovers the planted coerced share within its interval here; it can,
 #   because everything else about the election (the honest turnout pattern) is held at its true value.
-#   With those assumptions free, totals alone cannot separate honest from coerced turnout (see the README).
+#   With those assumptions free, totals alone cannot separate honest from coerced turnout (see docs/inference.md).
 # - A test that does not reject has not shown that nothing happened, only that this kind of manipulation did
 #   not leave this kind of trace at this size.

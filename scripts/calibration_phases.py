@@ -1,10 +1,11 @@
 """Where the wall clock of ``simkit calibrate`` goes: the time each phase starts and ends, and how many cores the
-process and its workers keep busy in it (the README's calibration table section quotes them).
+process and its workers keep busy in it (docs/forensics.md's calibration table section quotes them).
 
     python scripts/calibration_phases.py [simkit calibrate arguments]
 
-With no arguments, the README's command (``configs/kazakhstan-2022-scenarios.toml --replicates 5 --draws 99``,
-the table's 10 tests, ``--json --quiet``; the JSON rows go to stdout as the command writes them). On stderr: each
+With no arguments, docs/forensics.md's calibration table command
+(``configs/kazakhstan-2022-scenarios.toml --replicates 5 --draws 99``, the table's 10 tests, ``--json --quiet``;
+the JSON rows go to stdout as the command writes them). On stderr: each
 phase's wall-clock start and end (count matching, each replicate's elections found, the results gathered), then
 the cores busy in each phase, from the CPU seconds of this process and its descendants sampled every 0.25 s
 (:func:`benchmarks.memory.tree_cpu`: a worker that ended counts with its last sample).
@@ -28,7 +29,7 @@ from simkit.cli.main import main as simkit_main  # noqa: E402
 from benchmarks.memory import tree_cpu  # noqa: E402
 from benchmarks.phases import sampling, within  # noqa: E402
 
-README_COMMAND = ["calibrate", "configs/kazakhstan-2022-scenarios.toml", "--replicates", "5", "--draws", "99",
+TABLE_COMMAND = ["calibrate", "configs/kazakhstan-2022-scenarios.toml", "--replicates", "5", "--draws", "99",
                   "--tests", "second_digit,last_digit,zero_five,log_vote_rate,dip,correlation,sobyanin,"
                   "integer_percent,spikes,shpilkin", "--json", "--quiet"]
 SAMPLE_SECONDS = 0.25
@@ -71,7 +72,7 @@ def main() -> None:
     mark("start (imports done)")
     with sampling(functools.partial(sample, psutil.Process(), {}), SAMPLE_SECONDS):
         try:
-            code = simkit_main(sys.argv[1:] or README_COMMAND)
+            code = simkit_main(sys.argv[1:] or TABLE_COMMAND)
         finally:
             mark("end")
     print(f"{'phase':<40}{'from s':>8}{'to s':>8}{'cores busy':>12}", file=sys.stderr)

@@ -1,5 +1,5 @@
 """Where ``simkit calibrate`` spends its CPU on one election: CPU milliseconds of each part of the work the table
-does per distinct election (the README's calibration table section quotes them).
+does per distinct election (docs/forensics.md's calibration table section quotes them).
 
     python scripts/calibration_profile.py [configs/kazakhstan-2022-scenarios.toml] [--draws 99] [--repeats 5]
 

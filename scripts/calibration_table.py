@@ -1,4 +1,4 @@
-"""The README's calibration table (Kazakhstan 2022 at station level) from ``simkit calibrate --json`` rows.
+"""The calibration table of docs/forensics.md (Kazakhstan 2022 at station level) from ``simkit calibrate --json`` rows.
 
     simkit calibrate configs/kazakhstan-2022-scenarios.toml --replicates 5 --draws 99 \
         --tests second_digit,last_digit,zero_five,log_vote_rate,dip,correlation,sobyanin,integer_percent,spikes,shpilkin \

@@ -1,6 +1,6 @@
-"""Regenerate the README's exit-poll tables and statements from `simkit compare --json`.
+"""Regenerate the exit-poll tables of docs/exit-polls.md and statements from `simkit compare --json`.
 
-    python scripts/exit_poll_tables.py                  # run the commands (slow: full replicates), rewrite README
+    python scripts/exit_poll_tables.py                  # run the commands (slow: full replicates), rewrite the page
     python scripts/exit_poll_tables.py --from-json FLAGSHIP.json SCENARIOS.json SENSITIVITY.json  # saved outputs
 
 The commands run are::
@@ -10,8 +10,8 @@ The commands run are::
     simkit compare configs/kazakhstan-2022-scenarios.toml --json --ledger-points 0
     simkit compare configs/kazakhstan-2022-poll-sensitivity.toml --json --replicates 300
 
-Everything between ``<!-- exit-poll-tables:begin -->`` and ``<!-- exit-poll-tables:end -->`` in README.md is
-replaced; numbers in the plain-words statements come from the same JSON.
+Everything between ``<!-- exit-poll-tables:begin -->`` and ``<!-- exit-poll-tables:end -->`` in docs/exit-polls.md
+(``--page``) is replaced; numbers in the plain-words statements come from the same JSON.
 """
 from __future__ import annotations
 
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from-json", nargs="+", type=Path, metavar="JSON",
                         help="saved outputs of the flagship command (and optionally the scenarios command)")
-    parser.add_argument("--readme", type=Path, default=REPO / "README.md")
+    parser.add_argument("--page", type=Path, default=REPO / "docs" / "exit-polls.md")
     args = parser.parse_args(argv)
     if args.from_json:
         flagship = json.loads(args.from_json[0].read_text())
@@ -216,13 +216,13 @@ def main(argv: list[str] | None = None) -> int:
             flagship = run(FLAGSHIP + ["--plot", figures])
             shutil.move(Path(figures) / "poll_gaps.png", FIGURE)
         scenarios, sensitivity = run(SCENARIOS), run(SENSITIVITY)
-    text = args.readme.read_text(encoding="utf-8")
+    text = args.page.read_text(encoding="utf-8")
     if BEGIN not in text or END not in text:
-        print(f"{args.readme}: no {BEGIN} ... {END} section", file=sys.stderr)
+        print(f"{args.page}: no {BEGIN} ... {END} section", file=sys.stderr)
         return 2
     before, rest = text.split(BEGIN, 1)
     after = rest.split(END, 1)[1]
-    args.readme.write_text(before + render(flagship, scenarios, sensitivity) + after, encoding="utf-8")
+    args.page.write_text(before + render(flagship, scenarios, sensitivity) + after, encoding="utf-8")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The README's table of what the turnout timeline adds to the Kazakhstan 2022 posterior.
+"""The table of docs/timeline.md of what the turnout timeline adds to the Kazakhstan 2022 posterior.
 
     simkit infer configs/kazakhstan-2022-inference.toml -o without.nc
     simkit infer configs/kazakhstan-2022-inference-timeline.toml -o with.nc

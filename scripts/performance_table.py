@@ -1,4 +1,4 @@
-"""The README's performance table, from one run of ``benchmarks/compare.py --json``.
+"""The performance table of docs/performance.md, from one run of ``benchmarks/compare.py --json``.
 
 Usage::
 
@@ -6,7 +6,7 @@ Usage::
     python scripts/performance_table.py perf.json
 
 Prints the markdown table (method, replicates per second, CPU milliseconds per replicate, peak resident memory)
-and the ratio line, as the README's "Performance and benchmarks" section shows them.
+and the ratio line, as docs/performance.md shows them.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The numbers of the README's timeline section, recomputed: Spain's fit, the tests' size and power on
+"""The numbers of docs/timeline.md, recomputed: Spain's fit, the tests' size and power on
 simulated elections, and the Kazakhstan 2022 p-values by region under both interpolations.
 
     python scripts/timeline_report.py [--replicates 100] [--draws 10000]

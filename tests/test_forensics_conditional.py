@@ -83,7 +83,7 @@ def test_conditional_null_still_detects_stuffing_at_a_tenth_of_stations():
     """Incremental stuffing (Klimek's model) at 10% of the stations, stuffing fraction |N(0, STUFFING_SD)| of the
     non-voters, on a mildly bent election of 500-2,000 voters a station, moves Sobyanin's slope beyond
     ``K_DETECT`` SEs of its conditional null. (The power table's weaker plant, |N(0, 0.1)|, is not detected on
-    this election: README, "Size and power".)"""
+    this election: docs/forensics.md, "Size and power".)"""
     e = bent_election(voters=(500, 2000), bend=-0.3)
     gen = np.random.default_rng(4)
     stuffing = BallotStuffing(name="s", kind="ballot_stuffing", beneficiary="a", f_incremental=1.0, f_extreme=0.0,

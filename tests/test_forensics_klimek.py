@@ -103,7 +103,7 @@ def test_likelihood_intervals_cover_planted_fractions_in_most_replicates():
     replicates. With nominal coverage 0.95, covering in 7 or more of 10 fails with probability 0.001; at a
     coverage of 0.5 it passes with probability 0.17 (measured with theta = 0.3: f_i 8/10, f_e 10/10, theta 9/10
     at 20,000 stations and at 8,000 (CI); f_e 6/10 at 20,000 before the corner stations counted as extreme
-    fraud; README)."""
+    fraud; docs/forensics.md)."""
     covered = {"f_incremental": 0, "f_extreme": 0, "theta": 0}
     planted = {"f_incremental": 0.2, "f_extreme": 0.02, "theta": 0.3}
     for seed in range(10):
@@ -130,7 +130,7 @@ def test_theta_m_step_inverts_the_discretised_second_moment():
 def test_distance_fit_intervals_cover_planted_fractions_in_most_replicates():
     """The same check for the histogram fit (its bootstrap refits are slower: 6 replicates). Covering in 4 or
     more of 6 fails with probability 0.002 at nominal coverage 0.95 and passes with probability 0.34 at 0.5
-    (measured: f_i 5/6, f_e 6/6 with theta = 0.3; 6/6, 6/6 with theta = 0.15; README)."""
+    (measured: f_i 5/6, f_e 6/6 with theta = 0.3; 6/6, 6/6 with theta = 0.15; docs/forensics.md)."""
     covered = {"f_incremental": 0, "f_extreme": 0}
     planted = {"f_incremental": 0.2, "f_extreme": 0.02}
     for seed in range(6):

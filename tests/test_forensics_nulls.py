@@ -244,8 +244,8 @@ def test_russia_still_flagged_under_the_simulated_null(preset, test):
 
 
 def test_russia_2011_flagged_by_the_tests_read_empirically():
-    """The relation tests that read their p-value against the clean controls' errors (README: the panel) still
-    reject Russia 2011, which is no control: read against all of them."""
+    """The relation tests that read their p-value against the clean controls' errors (docs/forensics.md: the
+    panel) still reject Russia 2011, which is no control: read against all of them."""
     tests = ["log_vote_rate", "correlation", "sobyanin", "shpilkin"]
     e = _load("russia-2011", "russia/2011.csv.zip")
     results = run_each(e, tests, "simulated", 40 if CI else 100, 1, tolerate=False)

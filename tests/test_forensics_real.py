@@ -2,8 +2,8 @@
 
 Known result (documented, not hidden by widening the null): on Poland round 2, under each test's own simulated
 null, the tests of the turnout-share relation and the histogram Klimek fit still misfit some clean elections
-(``correlation``, ``sobyanin``, ``log_vote_rate``, ``shpilkin``; README, the false-positive panel: Poland round
-2 at 200 draws has ``shpilkin`` z +4.5, ``log_vote_rate`` +1.9). A test
+(``correlation``, ``sobyanin``, ``log_vote_rate``, ``shpilkin``; docs/forensics.md, the false-positive panel:
+Poland round 2 at 200 draws has ``shpilkin`` z +4.5, ``log_vote_rate`` +1.9). A test
 that rejects this clean election must therefore be one the panel measured as uncalibrated, and so labelled in its
 result; the histogram Klimek fit, which the panel leaves out for time, is a known misfit here too (its honest
 part, independent normals, does not fit Poland's fingerprint).
@@ -23,7 +23,7 @@ from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.core import holm
 
 COUNT_TESTS = ("second_digit", "last_digit", "zero_five", "dip", "integer_percent", "spikes", "shpilkin")
-#: the count tests the false-positive panel measured as calibrated (README): they must stay quiet on Poland
+#: the count tests the false-positive panel measured as calibrated (docs/forensics.md): they must stay quiet on Poland
 CALIBRATED_COUNT_TESTS = {"last_digit", "zero_five", "dip", "integer_percent", "spikes"}
 #: the documented misfit that the panel does not measure (module docstring)
 KNOWN_MISFITS = {"klimek"}
@@ -34,7 +34,7 @@ FAMILY_ALPHA = 0.01
 def normal_p(result) -> float | None:
     """The test's ``null_normal_p`` (None for the descriptive fingerprint): unlike the Monte Carlo p-value,
     whose floor 1 / (draws + 1) = 0.0099 at 100 draws can never pass Holm at 0.01 over 12 tests, it can fall
-    that low. A test read empirically (README: empirical calibration) reports its empirically calibrated
+    that low. A test read empirically (docs/forensics.md: empirical calibration) reports its empirically calibrated
     p-value, which has no such floor: that one."""
     value = result.extra.get("empirical_p", result.extra.get("null_normal_p"))
     return None if result.p_value is None or value is None or not np.isfinite(value) else value

@@ -25,7 +25,7 @@ CAVEAT = ("A departure from the honest band is a reason to look, not proof: regi
           "provinces around Spain's curve. p-values are per row, not adjusted for the number of rows.")
 
 
-#: the station-level tests flag more clean Spanish provinces than their nominal rate (README, "Voting through the day")
+#: the station-level tests flag more clean Spanish provinces than their nominal rate (docs/timeline.md)
 STATION_CALIBRATION = "uncalibrated: above nominal size on clean Spain 2019"
 
 

@@ -9,7 +9,7 @@ shape is an assumption, ``interpolation``:
 - ``"linear"``: a constant arrival rate within each Spanish bin (the least structure the data allow);
 - ``"pchip"``: a smooth monotone cubic through the same points.
 
-Both give the same bins wherever the target's reporting times fall on Spain's; the README shows how the
+Both give the same bins wherever the target's reporting times fall on Spain's; docs/timeline.md shows how the
 Kazakhstan p-values change from one to the other. A second assumption: voting follows the same shape in
 relative time whatever the hours (Kazakhstan opens at 07:00, Spain at 09:00).
 """

@@ -1,6 +1,6 @@
 """What each forensic test can detect, and what no test here detects (the report's stated limits).
 
-Descriptions follow each test module's docstring (:mod:`simkit.forensics`) and the README's calibration
+Descriptions follow each test module's docstring (:mod:`simkit.forensics`) and docs/forensics.md's calibration
 table; they name the malpractice a test is built for, not a verdict on any election.
 """
 from __future__ import annotations

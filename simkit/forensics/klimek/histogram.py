@@ -21,7 +21,7 @@ of the group's turnout and leader-share histograms (1-point bins, 3-bin smoothin
 fraud does not reach); ``theta`` as in the Klimek/EFT reference code, the fourth root of the mean square
 deviation of the leader shares above ``nu_g``. It is cheap, so the test uses it (on the data and on every null
 draw), but incremental stuffing shifts and widens it and the honest part then absorbs the stuffing (0 of 20
-planted f_i recovered, README). The reported estimates use instead the honest part and ``theta`` of the joint
+planted f_i recovered, docs/forensics.md). The reported estimates use instead the honest part and ``theta`` of the joint
 likelihood fit (:func:`simkit.forensics.klimek.ml.estimate`).
 
 Second stage: ``(f_i, f_e, alpha)`` minimise a histogram distance between the simulated and observed
@@ -37,7 +37,7 @@ simulation's noise and theta's uncertainty, not the honest part's own uncertaint
 asymptotic distribution apart from the resample, as before, the honest part missed the data by its sampling error
 and f_i took up the misfit, and on Russia 2011 the interval excluded the point; refitted on each resample, it can
 leave f_i unidentified on honest returns, where theta goes to 0;
-README.) Where these intervals and the likelihood fit's do not overlap for ``f_i`` or
+docs/forensics.md.) Where these intervals and the likelihood fit's do not overlap for ``f_i`` or
 ``f_e``, the result's ``fits_disagree`` names both estimates (the narrower histogram intervals make it call a
 disagreement more readily than full intervals would); warnings raised during the fit are recorded in
 its ``warnings``, not printed. Test of ``f_i = f_e = 0``: the statistic is the distance gained by fraud,

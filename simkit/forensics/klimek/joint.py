@@ -2,7 +2,7 @@
 
 :mod:`simkit.forensics.klimek.ml` holds the honest part at the first stage (the modes and left halves of the
 histograms). Incremental stuffing shifts and widens those, so the honest part absorbs it and ``f_i`` comes
-out far too low (README: 0 of 20 planted replicates covered). Here all of ``f_i, f_e, sigma_tau, sigma_nu,
+out far too low (docs/forensics.md: 0 of 20 planted replicates covered). Here all of ``f_i, f_e, sigma_tau, sigma_nu,
 theta`` and the honest centres ``tau_g``, ``nu_g`` of every honest group ``g`` (region or district,
 :func:`simkit.forensics.klimek.histogram.honest_groups`) are fitted together at a given ``alpha`` by EM, with each
 station's latent component and stuffing fraction ``x`` on the quadrature nodes of ``klimek_ml``:

@@ -21,7 +21,7 @@ where an honest cloud has almost no mass; incremental fraud with theta up to 0.4
 right, and the grid fit's f_i and LR take up any skew or heavy tail of a real honest cloud that the truncated
 normals miss, on honest simulations as on clean data (``benchmarks/klimek_candidates.py``). A fraction is an effect size, comparable across election sizes,
 as the empirical calibration of :mod:`simkit.forensics.empirical` assumes. (Choice made on that panel: the
-README's false-positive panel gives the numbers of every candidate.) Under the textbook null the statistic
+docs/forensics.md's false-positive panel gives the numbers of every candidate.) Under the textbook null the statistic
 is the grid fit's LR (:func:`textbook_statistic`), p from chi-square with 4 degrees of freedom (``f_i``,
 ``f_e``, and ``alpha``, ``theta``, which are unidentified under the null: an approximation).
 

@@ -38,16 +38,16 @@ the ends of the turnout range):
   leader's votes, the ballots and the registers alone, so the other options are not drawn one by one.
 
 Design history, stated because it changed after development checks on clean elections (12-40 draws, before
-the false-positive panel of the README was run): donors drawn from the K nearest of the pool without local lines
+the false-positive panel of docs/forensics.md was run): donors drawn from the K nearest of the pool without local lines
 left the stations at the ends of a small pool's turnout range with donors all on one side (Poland 2025 round
 1: correlation z -6.1); donors drawn nationally reproduced the correlation (z +1.4) but not the log vote rate's
 skew (z -18); local lines fixed the first without the second. A synthetic election with a strongly bent relation
 (``tests/test_forensics_conditional.py``) showed the lines' own error as extra spread, which the scaling above
-removes. After the false-positive panel had been run (README), residuals about the shrunk centres were
+removes. After the false-positive panel had been run (docs/forensics.md), residuals about the shrunk centres were
 replaced by residuals about each district's own centre (above): shrinkage had left part of a small district's
 effect in its stations' residuals, which donors from other districts (Spain's 8,000 municipalities are mostly
 too small to be their own pool) lent with the pool's relation; on Spain the correlation's null z went from
-+13.4 to +2.4 (200 draws). The panel of the README was rerun after that change; where the pool is the district
++13.4 to +2.4 (200 draws). The panel of docs/forensics.md was rerun after that change; where the pool is the district
 itself (Mexico's federal districts) nothing changes, as a local line is unmoved by a shift of all its donors.
 
 Known limits, measured: where the relation bends strongly at the ends of the turnout range, the end stations'
@@ -59,7 +59,7 @@ What it absorbs: an association of share and turnout that the honest donors alre
 honest, and so is everything about turnout itself (held at the data). What stays visible is a station whose share
 is above what honest donors show at the same turnout relative to their districts: stuffing or carousel voting at
 a share of stations. A manipulation that moves whole districts (a district effect) or the relation of all donors
-(a manipulation spread over most stations) is not detected; the power table of the README measures what is
+(a manipulation spread over most stations) is not detected; the power table of docs/forensics.md measures what is
 lost.
 """
 from __future__ import annotations
