@@ -273,6 +273,18 @@ class Config(Block):
         return kinds.index("invalid") if "invalid" in kinds else None
 
     @property
+    def invalid_option_name(self) -> str | None:
+        """The name of the invalid-ballot option (``kind = "invalid"``), None without one."""
+        index = self.invalid_index
+        return None if index is None else self.option_names[index]
+
+    @property
+    def valid_option_names(self) -> list[str]:
+        """The options whose votes are valid (all but the invalid one), in config order: the denominator of
+        every share over valid votes."""
+        return [name for i, name in enumerate(self.option_names) if i != self.invalid_index]
+
+    @property
     def leader(self) -> str:
         shares = self.preferences.shares
         return self.preferences.leader or max(shares, key=shares.get)
@@ -468,8 +480,7 @@ def _observed_votes_problems(cfg: Config) -> list[str]:
                  None)
     if bound is not None and total > bound[1]:
         return [f"observed.votes: sum to {total:,}, more than observed.{bound[0]} ({bound[1]:,})"]
-    invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
-    valid = [name for name in cfg.option_names if name != invalid]
+    valid = cfg.valid_option_names
     if set(valid) <= set(votes) and sum(votes[name] for name in valid) == 0:
         return ["observed.votes: every valid option has 0 votes: there are no official shares"]
     return []
@@ -492,7 +503,7 @@ def _poll_problems(cfg: Config) -> list[str]:
         names = [poll.name for poll in polls]
         if len(set(names)) != len(names):
             problems.append(f"{kind}: names must be unique")
-    invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
+    invalid = cfg.invalid_option_name
     n_stations = cfg.electorate.stations if isinstance(cfg.electorate, SyntheticElectorate) else 10**12
     for poll in [*cfg.exit_poll, *cfg.quick_count]:
         problems += check_poll_design(poll, n_stations, None, cfg.option_names, invalid)
