@@ -157,11 +157,15 @@ def test_one_published_region_has_no_departure_row():
 
 @pytest.mark.parametrize("old, new", [('reports = ["b14", "b18"]', 'reports = ["b14", "b14"]'),
                                       ('final = "final"', 'final = "b18"'),
-                                      ('registered = "registered"', 'registered = "final"')])
+                                      ('registered = "registered"', 'registered = "final"'),
+                                      ('region = "region"', 'region = "registered"'),
+                                      ('final = "final"', 'final = "final"\nexclude = "b18"'),
+                                      ('final = "final"', 'final = "final"\nexclude = "region"')])
 def test_a_map_naming_one_column_for_two_figures_exits_2(tmp_path, capsys, old, new):
+    """Every column the map names (region, registered, the reports, final, exclude) is a different one."""
     data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
     data.write_text("region,registered,b14,b18,final\na,100,30,40,50\nb,100,30,40,50\n")
     map_path.write_text(MAP.replace(old, new))
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
-    assert code == 2 and f"{map_path}: columns: " in stderr and "named for two figures" in stderr, stderr
+    assert code == 2 and f"{map_path}: columns: " in stderr and "named for two columns" in stderr, stderr
     assert len(stderr.strip().splitlines()) == 1 and stdout == ""
