@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from simkit.config.manipulation import ManipulationConfig, ScenarioConfig
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
-from simkit.config.timeline import ObservedTimeline, TimelineConfig, timeline_problems
+from simkit.config.timeline import ObservedTimeline, TimelineConfig, final_figure_problems, timeline_problems
 from simkit.errors import InputError
 from simkit.paths import dotted_location, get_path, set_in_place, set_path
 from simkit.schema import STATION_STATISTICS
@@ -460,8 +460,12 @@ def cross_check(cfg: Config) -> list[str]:
         if cfg.observed.ballots > cfg.observed.registered:
             problems.append("observed.ballots: exceeds observed.registered")
     problems += _observed_votes_problems(cfg)
-    problems += timeline_problems(cfg.timeline, cfg.observed.timeline, region_names,
-                                  [block.name for block in cfg.manipulation])
+    timeline = timeline_problems(cfg.timeline, cfg.observed.timeline, region_names,
+                                 [block.name for block in cfg.manipulation])
+    problems += timeline
+    if cfg.observed.timeline is not None and not timeline:
+        problems += final_figure_problems(cfg.observed.timeline, _counted_turnout(cfg.observed),
+                                          cfg.observed.regional_turnout)
     problems += _manipulation_problems(cfg, region_names)
     problems += _poll_problems(cfg)
     problems += _sweep_problems(cfg)
@@ -484,6 +488,13 @@ def _observed_votes_problems(cfg: Config) -> list[str]:
     if set(valid) <= set(votes) and sum(votes[name] for name in valid) == 0:
         return ["observed.votes: every valid option has 0 votes: there are no official shares"]
     return []
+
+
+def _counted_turnout(observed: Observed) -> float | None:
+    """The count's turnout in percent (ballots over the register), None unless both are given (a register > 0)."""
+    if observed.ballots is None or not observed.registered:
+        return None
+    return 100.0 * observed.ballots / observed.registered
 
 
 def raw_problems(raw: dict) -> list[str]:
