@@ -210,7 +210,7 @@ def fused_lanes(registered, location, dispersion, concentration, composition, re
     constants = gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
     turnout_state, preferences_state, counts_state = states
     lane_states = lane_words.copy()
-    n, p, out, left, scratch, flags = lane_binomials._lane_scratch(n_lanes)
+    n, p, out, left, scratch, flags = lane_binomials.lane_scratch(n_lanes)
     weights = np.zeros((n_lanes, n_options))
     drawn = np.empty((n_lanes, n_options))
     votes = np.empty((n_stations, n_options), np.int64)
@@ -274,8 +274,9 @@ def lane_accuracy(draws: int = 20_000) -> dict:
 
 @numba.njit(error_model="numpy")
 def _btrs_round(n, scratch, flags, out):
-    """One BTRS round of :func:`lane_binomials.lane_binomials` alone, compiled for :func:`round_assembly`."""
-    lane_binomials._btrs_round(n, scratch, flags[1], out, n.shape[0])
+    """One BTRS round of :func:`lane_binomials.lane_binomials` alone (:func:`lane_binomials.btrs_round`), compiled
+    for :func:`round_assembly`."""
+    lane_binomials.btrs_round(n, scratch, flags[1], out, n.shape[0])
 
 
 def round_assembly(lanes: int = 16) -> dict:

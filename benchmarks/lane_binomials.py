@@ -217,7 +217,7 @@ def _btrs_setup(n, w, btrs, n_lanes):
 
 
 @inline_jit
-def _btrs_round(n, w, btrs, out, n_lanes):
+def btrs_round(n, w, btrs, out, n_lanes):
     """One BTRS candidate for every lane from its uniforms (``w`` rows 11 and 2): the squeeze and the exact test
     both evaluated (no branch); the active lanes (``btrs``) that accept keep it."""
     v, mode, lmt, lodds, b, a, c, vr, alpha, u = w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10], w[11]
@@ -271,14 +271,15 @@ def lane_binomials(S, n, p, out, w, flags, n_lanes):
         while _count_set(flags[1], n_lanes):
             _lane_uniforms(S, flags[1], w[11], n_lanes)
             _lane_uniforms(S, flags[1], w[2], n_lanes)
-            _btrs_round(n, w, flags[1], out, n_lanes)
+            btrs_round(n, w, flags[1], out, n_lanes)
     _finish(n, w, flags, out, S, n_lanes)
 
 
 @inline_jit
-def _lane_scratch(n_lanes):
-    """The lanes' work arrays: counts, probabilities, draws, weight left (lane,) float64 each, the float scratch
-    (:data:`SCRATCH_ROWS`, lane) and the flags (4, lane) bool."""
+def lane_scratch(n_lanes):
+    """The work arrays a caller of :func:`lane_binomials` or :func:`lane_chain` hands them (uninitialised):
+    counts, probabilities, draws, weight left (lane,) float64 each, the float scratch (:data:`SCRATCH_ROWS`, lane)
+    and the flags (4, lane) bool."""
     return (np.empty(n_lanes), np.empty(n_lanes), np.empty(n_lanes), np.empty(n_lanes),
             np.empty((SCRATCH_ROWS, n_lanes)), np.empty((4, n_lanes), np.bool_))
 
@@ -289,7 +290,7 @@ def draws(words, n_value, p_value, rounds):
     uint64 (copied): (round, lane) float64."""
     n_lanes = words.shape[1]
     states = words.copy()
-    n, p, out, _, scratch, flags = _lane_scratch(n_lanes)
+    n, p, out, _, scratch, flags = lane_scratch(n_lanes)
     n[:] = n_value
     p[:] = p_value
     result = np.empty((rounds, n_lanes))
@@ -328,7 +329,7 @@ def chain_lanes(cast, weights, words, replicates):
     n_lanes = words.shape[1]
     n_stations, n_options = weights.shape
     states = words.copy()
-    n, p, out, left, scratch, flags = _lane_scratch(n_lanes)
+    n, p, out, left, scratch, flags = lane_scratch(n_lanes)
     drawn = np.empty((n_lanes, n_options))
     checksum = 0.0
     for _ in range(replicates):

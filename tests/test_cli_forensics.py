@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 
 from forensics_helpers import honest_dataset
+from simkit.cli.forensics import format_table
 from simkit.cli.main import main
 
 MAP = '[columns]\nregistered = "registered"\nballots = "ballots"\n[options]\na = "a"\nb = "b"\n'
@@ -125,6 +126,21 @@ def test_the_table_names_each_row_anomaly_and_its_rows(returns_csv, capsys):
     out = capsys.readouterr().out
     assert "ballots_gt_registered 1 (data row 5)" in out
     assert "duplicate_id 594 (data rows 7, 8, 9, 10, 11, …)" in out
+
+
+def test_the_table_names_each_row_rule_once():
+    """A rule whose rows the loader left out is named once, on the ``excluded:`` line with its data rows; the
+    ``rows:`` line names the rules of rows kept (it repeated the excluded ones)."""
+    summary = {"source": "r.csv", "stations_used": 197, "leader": "b", "null": "textbook", "draws": 50,
+               "stations_excluded": {"loader: blank": 1, "loader: not_a_number": 2, "flagged by loader": 1},
+               "row_anomalies": {"blank": {"count": 1, "rule": "excluded", "rows": [4]},
+                                 "not_a_number": {"count": 2, "rule": "excluded", "rows": [6, 9]},
+                                 "votes_gt_ballots": {"count": 1, "rule": "kept, flagged", "rows": [8]}}}
+    lines = format_table([], summary).splitlines()
+    assert lines[1:3] == ["excluded: loader: blank 1 (data row 4), loader: not_a_number 2 (data rows 6, 9), "
+                          "flagged by loader 1", "rows: votes_gt_ballots 1 (data row 8)"]
+    only_excluded = {**summary, "row_anomalies": {"blank": summary["row_anomalies"]["blank"]}}
+    assert not any(line.startswith("rows:") for line in format_table([], only_excluded).splitlines())
 
 
 @pytest.mark.parametrize("variables", [("ballots", "votes"), ("registered", "ballots", "votes")])

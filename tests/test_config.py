@@ -20,6 +20,15 @@ def test_small_config_is_valid():
     assert cfg.leader == "a"
 
 
+def test_the_valid_options_are_all_but_the_invalid_one():
+    raw = small_config_dict()
+    cfg = Config.model_validate(raw)
+    assert (cfg.valid_option_names, cfg.invalid_option_name) == (["a", "b", "c"], None)
+    raw["options"][1]["kind"] = "invalid"
+    cfg = Config.model_validate(raw)
+    assert (cfg.valid_option_names, cfg.invalid_option_name) == (["a", "c"], "b")
+
+
 @pytest.mark.parametrize("observed, expected", [
     ({"ballots": 3600, "votes": {"a": 3000, "b": 1080, "c": 720}},
      "x.toml: observed.votes: sum to 4,800, more than observed.ballots (3,600)"),

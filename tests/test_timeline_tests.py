@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import tomllib
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from simkit.cli.main import main
+from simkit.config.core import raw_problems
 from simkit.timeline.calibration import rejection_rates
 from simkit.engine.profile import honest_profile
 from simkit.timeline.statistics import TESTS
@@ -102,6 +104,32 @@ def test_bad_timelines_exit_2_with_one_line_and_write_nothing(repo, tmp_path, ca
     assert not figure.exists() and stdout == ""
 
 
+NATIONAL = "observed.timeline.national[5]: final turnout"
+ABAI = "observed.timeline.turnout_percent.abai[5]: final turnout"
+
+
+@pytest.mark.parametrize("national, abai, refused", [
+    ([23.37, 38.55, 51.16, 62.34, 67.85, 69.43], 80.18, None),  # as published: the count's 69.4363 cut to 69.43
+    ([23.37, 38.55, 51.16, 62.34, 67.85, 69.44], 80.18, None),  # rounded
+    ([23.37, 38.55, 51.16, 62.34, 67.85, 69.42], 80.18, NATIONAL),
+    ([23.37, 38.55, 51.16, 62.34, 67.85, 70.0], 80.18, NATIONAL),
+    ([23, 39, 51, 62, 68, 69], 80.18, None),  # published in whole percents: 69.4363 rounds (and cuts) to 69
+    ([23, 39, 51, 62, 68, 70], 80.18, NATIONAL),
+    ([23.37, 38.55, 51.16, 62.34, 67.85, 69.43], 80.19, None),  # 80.185: 80.19 rounded, 0.8018 cut
+    ([23.37, 38.55, 51.16, 62.34, 67.85, 69.43], 80.2, ABAI),  # regional_turnout abai = 0.8018
+])
+def test_the_timelines_final_figure_is_the_counts_turnout_within_the_published_precision(repo, national, abai,
+                                                                                         refused):
+    """The final figure of [observed.timeline] is the count at closing: against [observed]'s turnout (exact from
+    the count) or regional turnout (published), a difference that rounding (to nearest or down) at the figures'
+    published precision cannot make is refused; the flagship's national 69.43 (the count's 69.4363) is not."""
+    raw = tomllib.loads((repo / "configs" / "kazakhstan-2022.toml").read_text())
+    raw["observed"]["timeline"]["national"] = national
+    raw["observed"]["timeline"]["turnout_percent"]["abai"][-1] = abai
+    problems = raw_problems(raw)
+    assert (problems == []) if refused is None else (len(problems) == 1 and problems[0].startswith(refused)), problems
+
+
 MAP = """[timeline]
 opening = "09:00"
 closing = "20:00"
@@ -157,11 +185,15 @@ def test_one_published_region_has_no_departure_row():
 
 @pytest.mark.parametrize("old, new", [('reports = ["b14", "b18"]', 'reports = ["b14", "b14"]'),
                                       ('final = "final"', 'final = "b18"'),
-                                      ('registered = "registered"', 'registered = "final"')])
+                                      ('registered = "registered"', 'registered = "final"'),
+                                      ('region = "region"', 'region = "registered"'),
+                                      ('final = "final"', 'final = "final"\nexclude = "b18"'),
+                                      ('final = "final"', 'final = "final"\nexclude = "region"')])
 def test_a_map_naming_one_column_for_two_figures_exits_2(tmp_path, capsys, old, new):
+    """Every column the map names (region, registered, the reports, final, exclude) is a different one."""
     data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
     data.write_text("region,registered,b14,b18,final\na,100,30,40,50\nb,100,30,40,50\n")
     map_path.write_text(MAP.replace(old, new))
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
-    assert code == 2 and f"{map_path}: columns: " in stderr and "named for two figures" in stderr, stderr
+    assert code == 2 and f"{map_path}: columns: " in stderr and "named for two columns" in stderr, stderr
     assert len(stderr.strip().splitlines()) == 1 and stdout == ""

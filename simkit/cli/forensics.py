@@ -37,6 +37,8 @@ from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
 from simkit.plots.forensics import election_title, figure
 
 RESULT_SUFFIXES = (".nc", ".zarr")
+#: the prefix of an exclusion the loader made (``stations_excluded``): rows never read as stations
+LOADER = "loader: "
 
 
 #: the null models of ``forensics`` and ``calibrate`` (calibrate's ``both`` runs the two it calibrates)
@@ -136,7 +138,7 @@ def _select(ds: xr.Dataset, args: argparse.Namespace) -> dict | None:
 
 def _data_summary(ds: xr.Dataset, e, args: argparse.Namespace, chosen: str) -> dict:
     report = anomaly_report(ds)
-    excluded = {f"loader: {rule}": item["count"] for rule, item in report.items()
+    excluded = {f"{LOADER}{rule}": item["count"] for rule, item in report.items()
                 if item["rule"] == "excluded" and item["count"]}
     excluded.update(e.excluded)
     source = ds.attrs.get("source", str(args.data)) + (f" ({chosen})" if chosen else "")
@@ -201,17 +203,36 @@ def row_numbers(item: dict, first: int = 5) -> str:
     return f"data row{'s' if item['count'] > 1 else ''} {rows}"
 
 
+def row_lines(summary: dict) -> list[str]:
+    """The table's ``excluded:`` line (why stations were left out of the tests, and the data rows of the rules the
+    loader excluded rows for) and ``rows:`` line (the loader's other rules: rows kept and reported), each rule
+    named once; a line with nothing to say is left out."""
+    anomalies = summary.get("row_anomalies") or {}
+    excluded = summary["stations_excluded"]
+    lines = []
+    if excluded:
+        lines.append("excluded: " + ", ".join(_exclusion(reason, count, anomalies) for reason, count in excluded.items()))
+    kept = {rule: item for rule, item in anomalies.items() if f"{LOADER}{rule}" not in excluded}
+    if kept:
+        lines.append("rows: " + "; ".join(f"{rule} {item['count']} ({row_numbers(item)})" for rule, item in kept.items()))
+    return lines
+
+
+def _exclusion(reason: str, count: int, anomalies: dict) -> str:
+    """``loader: blank 1 (data row 4)``: one reason of the ``excluded:`` line, with its data rows when the loader
+    reported them (``anomalies``: rule -> its count and rows)."""
+    rule = reason.removeprefix(LOADER)
+    rows = f" ({row_numbers(anomalies[rule])})" if rule != reason and rule in anomalies else ""
+    return f"{reason} {count}{rows}"
+
+
 def format_table(results, summary: dict, power: dict | None = None) -> str:
     def fmt(value):
         return "-" if value is None or not np.isfinite(value) else f"{value:.4g}"
 
     lines = [f"{summary['source']}: {summary['stations_used']:,} stations used, leader {summary['leader']}, "
              f"null {summary['null']} ({summary['draws']} draws)"]
-    if summary["stations_excluded"]:
-        lines.append("excluded: " + ", ".join(f"{k} {v}" for k, v in summary["stations_excluded"].items()))
-    if summary.get("row_anomalies"):
-        lines.append("rows: " + "; ".join(f"{rule} {item['count']} ({row_numbers(item)})"
-                                          for rule, item in summary["row_anomalies"].items()))
+    lines += row_lines(summary)
     lines.append(f"{'test':<16} {'statistic':>11} {'reference':>11} {'p-value':>9}  verdict")
     for r in results:
         z = r.extra.get("null_z")

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from simkit.config.manipulation import ManipulationConfig, ScenarioConfig
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
-from simkit.config.timeline import ObservedTimeline, TimelineConfig, timeline_problems
+from simkit.config.timeline import ObservedTimeline, TimelineConfig, final_figure_problems, timeline_problems
 from simkit.errors import InputError
 from simkit.paths import dotted_location, get_path, set_in_place, set_path
 from simkit.schema import STATION_STATISTICS
@@ -273,6 +273,18 @@ class Config(Block):
         return kinds.index("invalid") if "invalid" in kinds else None
 
     @property
+    def invalid_option_name(self) -> str | None:
+        """The name of the invalid-ballot option (``kind = "invalid"``), None without one."""
+        index = self.invalid_index
+        return None if index is None else self.option_names[index]
+
+    @property
+    def valid_option_names(self) -> list[str]:
+        """The options whose votes are valid (all but the invalid one), in config order: the denominator of
+        every share over valid votes."""
+        return [name for i, name in enumerate(self.option_names) if i != self.invalid_index]
+
+    @property
     def leader(self) -> str:
         shares = self.preferences.shares
         return self.preferences.leader or max(shares, key=shares.get)
@@ -448,8 +460,12 @@ def cross_check(cfg: Config) -> list[str]:
         if cfg.observed.ballots > cfg.observed.registered:
             problems.append("observed.ballots: exceeds observed.registered")
     problems += _observed_votes_problems(cfg)
-    problems += timeline_problems(cfg.timeline, cfg.observed.timeline, region_names,
-                                  [block.name for block in cfg.manipulation])
+    timeline = timeline_problems(cfg.timeline, cfg.observed.timeline, region_names,
+                                 [block.name for block in cfg.manipulation])
+    problems += timeline
+    if cfg.observed.timeline is not None and not timeline:
+        problems += final_figure_problems(cfg.observed.timeline, _counted_turnout(cfg.observed),
+                                          cfg.observed.regional_turnout)
     problems += _manipulation_problems(cfg, region_names)
     problems += _poll_problems(cfg)
     problems += _sweep_problems(cfg)
@@ -468,11 +484,17 @@ def _observed_votes_problems(cfg: Config) -> list[str]:
                  None)
     if bound is not None and total > bound[1]:
         return [f"observed.votes: sum to {total:,}, more than observed.{bound[0]} ({bound[1]:,})"]
-    invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
-    valid = [name for name in cfg.option_names if name != invalid]
+    valid = cfg.valid_option_names
     if set(valid) <= set(votes) and sum(votes[name] for name in valid) == 0:
         return ["observed.votes: every valid option has 0 votes: there are no official shares"]
     return []
+
+
+def _counted_turnout(observed: Observed) -> float | None:
+    """The count's turnout in percent (ballots over the register), None unless both are given (a register > 0)."""
+    if observed.ballots is None or not observed.registered:
+        return None
+    return 100.0 * observed.ballots / observed.registered
 
 
 def raw_problems(raw: dict) -> list[str]:
@@ -492,7 +514,7 @@ def _poll_problems(cfg: Config) -> list[str]:
         names = [poll.name for poll in polls]
         if len(set(names)) != len(names):
             problems.append(f"{kind}: names must be unique")
-    invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
+    invalid = cfg.invalid_option_name
     n_stations = cfg.electorate.stations if isinstance(cfg.electorate, SyntheticElectorate) else 10**12
     for poll in [*cfg.exit_poll, *cfg.quick_count]:
         problems += check_poll_design(poll, n_stations, None, cfg.option_names, invalid)

@@ -226,9 +226,7 @@ def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings, 
         if block.apply == "logit_shift" and not all(0 < v < 1 for v in values):
             problems.append(f"{where}: logit_shift needs shares strictly between 0 and 1")
     if not problems:
-        problems += _problems_at_prior_medians(raw, blocks, check_raw)
-    if not problems:
-        problems += _problems_at_prior_tails(raw, blocks, check_raw)
+        problems += _problems_at_prior_quantiles(raw, blocks, check_raw)
     if cfg.sweep:
         problems.append("sweep: a config with [[infer]] blocks cannot have a [sweep] (inferred fields replace it)")
     names = [scenario.name for scenario in cfg.scenarios()]
@@ -255,11 +253,19 @@ def _optional_poll_entry(raw: dict, path: str) -> bool:
     return (parts[2] == "misreport" and len(parts) == 5) or (parts[2] == "response_propensity" and len(parts) == 4)
 
 
-def _problems_at_prior_medians(raw: dict, blocks: list[InferConfig], check_raw: RawCheck) -> list[str]:
-    """The config with every inferred field at its prior median must validate (catches values of the wrong
-    kind, misreport rows naming unknown options, shares that cannot sum to 1)."""
+def _problems_at_prior_quantiles(raw: dict, blocks: list[InferConfig], check_raw: RawCheck) -> list[str]:
+    """The problems of the config (``raw``, its ``infer`` and ``inference`` tables left out: no recursion) with
+    its inferred fields at their prior medians, then, when there are none, at their prior tails."""
+    raw = {key: value for key, value in raw.items() if key not in ("infer", "inference")}
     medians = [float(block.distribution().ppf(0.5)) for block in blocks]
-    raw = {key: value for key, value in raw.items() if key not in ("infer", "inference")}  # no recursion
+    return (_problems_at_prior_medians(raw, blocks, medians, check_raw)
+            or _problems_at_prior_tails(raw, blocks, medians, check_raw))
+
+
+def _problems_at_prior_medians(raw: dict, blocks: list[InferConfig], medians: list[float],
+                               check_raw: RawCheck) -> list[str]:
+    """The config with every inferred field at its prior median (``medians``, one per block) must validate
+    (catches values of the wrong kind, misreport rows naming unknown options, shares that cannot sum to 1)."""
     try:
         at_median = apply_values(raw, blocks, medians)
     except KeyError as missing:
@@ -267,13 +273,12 @@ def _problems_at_prior_medians(raw: dict, blocks: list[InferConfig], check_raw: 
     return [f"infer (all fields at their prior medians): {p}" for p in check_raw(at_median)]
 
 
-def _problems_at_prior_tails(raw: dict, blocks: list[InferConfig], check_raw: RawCheck) -> list[str]:
+def _problems_at_prior_tails(raw: dict, blocks: list[InferConfig], medians: list[float],
+                             check_raw: RawCheck) -> list[str]:
     """Each field at its prior's ``PRIOR_TAIL`` and ``1 - PRIOR_TAIL`` quantiles (the others at their medians)
     must validate: a draw that makes an invalid config is rejected by the simulator, so a prior reaching beyond
     the field's range would be silently truncated (the reported prior would not be the one used). One problem per
     block, naming the value reached."""
-    medians = [float(block.distribution().ppf(0.5)) for block in blocks]
-    raw = {key: value for key, value in raw.items() if key not in ("infer", "inference")}
     problems = []
     for i, block in enumerate(blocks):
         for quantile in (PRIOR_TAIL, 1 - PRIOR_TAIL):

@@ -25,10 +25,14 @@ Example (TOML)::
 Default arrival windows by kind: ``coerced_turnout`` from opening to 12:00 (the morning);
 ``ballot_stuffing`` the last two hours before closing; ``protocol_fabrication`` the final count only
 (the intermediate reports are not rewritten); the other kinds add no ballots.
+
+The final figures of ``[observed.timeline]`` are the count at closing: they must agree with ``[observed]``'s
+turnout within rounding at their published precision (:func:`final_figure_problems`).
 """
 from __future__ import annotations
 
-from typing import Literal
+from decimal import Decimal
+from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -175,3 +179,39 @@ def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimelin
     if observed.national is not None:
         problems += _percent_problems("observed.timeline.national", observed.national, n_values)
     return problems
+
+
+def _unit(values: Iterable[float]) -> float:
+    """The precision ``values`` (a row or a table of figures) were published at: one unit of the last decimal any of
+    them shows (a figure ending in 0 shows fewer decimals, the others tell); 1 for whole numbers."""
+    decimals = max((max(0, -Decimal(repr(float(v))).normalize().as_tuple().exponent) for v in values), default=0)
+    return 10.0 ** -decimals
+
+
+def _one_turnout(final: float, unit: float, other: float, other_unit: float) -> bool:
+    """Whether ``final`` (published at precision ``unit``) and ``other`` (at ``other_unit``; 0: exact) can be one
+    turnout: a figure published at precision u is the turnout rounded to nearest or down, so the turnout lies in
+    [figure - u/2, figure + u]; the two intervals must meet (1e-9 of slack for the floats)."""
+    return final - unit / 2 <= other + other_unit + 1e-9 and other - other_unit / 2 <= final + unit + 1e-9
+
+
+def final_figure_problems(observed: ObservedTimeline, turnout: float | None,
+                          regional_turnout: dict[str, float]) -> list[str]:
+    """The final figures of a published timeline (the count at closing) against the count: the national one
+    against ``turnout`` (percent, exact: the count's ballots over its register; None when not given), each region's
+    against ``regional_turnout`` (region -> fraction, as published). A difference that rounding (to nearest or
+    down, :func:`_one_turnout`) at the figures' published precision (:func:`_unit`: each row of the timeline's,
+    the table of regional turnouts') cannot make is a problem."""
+    regional_unit = 100 * _unit(regional_turnout.values())
+    checks = []  # (path, the timeline's figures, the count's turnout in percent, its precision, what that is)
+    if observed.national is not None and turnout is not None:
+        checks.append(("observed.timeline.national", observed.national, turnout, 0.0,
+                       "the count's turnout (observed.ballots / observed.registered)"))
+    for region, values in observed.turnout_percent.items():
+        if region in regional_turnout:
+            checks.append((f"observed.timeline.turnout_percent.{region}", values, 100 * regional_turnout[region],
+                           regional_unit, f"observed.regional_turnout.{region}"))
+    return [f"{path}[{len(values) - 1}]: final turnout {values[-1]:g}% is not {what}, {other:.4f}%: further apart "
+            f"than rounding at the published precision ({_unit(values):g} point) allows"
+            for path, values, other, other_unit, what in checks
+            if not _one_turnout(values[-1], _unit(values), other, other_unit)]

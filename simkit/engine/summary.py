@@ -15,13 +15,11 @@ from simkit.schema import INTERVAL, OPTION, REPLICATE, SCENARIO
 def national_shares(ds: xr.Dataset, config: Config) -> xr.Dataset:
     """``turnout`` and ``share`` (option) per replicate (and sweep point), in percent."""
     votes = ds["total_votes"]
-    invalid = config.invalid_index
-    valid_options = [name for i, name in enumerate(config.option_names) if i != invalid]
-    valid_total = votes.sel({OPTION: valid_options}).sum(OPTION)
+    valid_total = votes.sel({OPTION: config.valid_option_names}).sum(OPTION)
     share = 100.0 * votes / valid_total
+    invalid = config.invalid_option_name
     if invalid is not None:
-        invalid_name = config.option_names[invalid]
-        share.loc[{OPTION: invalid_name}] = 100.0 * votes.sel({OPTION: invalid_name}) / ds["total_ballots"]
+        share.loc[{OPTION: invalid}] = 100.0 * votes.sel({OPTION: invalid}) / ds["total_ballots"]
     turnout = 100.0 * ds["total_ballots"] / int(ds["registered"].sum())
     return xr.Dataset({"turnout": turnout, "share": share})
 
@@ -32,14 +30,13 @@ def official_figures(config: Config) -> dict[str, float]:
     figures: dict[str, float] = {}
     if observed.ballots and observed.registered:
         figures["turnout"] = 100.0 * observed.ballots / observed.registered
-    invalid = config.invalid_index
-    names = config.option_names
-    valid = {name: count for name, count in observed.votes.items() if invalid is None or name != names[invalid]}
-    if valid and len(valid) == len(names) - (invalid is not None):
-        total = sum(valid.values())
-        figures.update({name: 100.0 * count / total for name, count in valid.items()})
-    if invalid is not None and names[invalid] in observed.votes and observed.ballots:
-        figures[names[invalid]] = 100.0 * observed.votes[names[invalid]] / observed.ballots
+    valid_names = config.valid_option_names
+    if all(name in observed.votes for name in valid_names):
+        total = sum(observed.votes[name] for name in valid_names)
+        figures.update({name: 100.0 * observed.votes[name] / total for name in valid_names})
+    invalid = config.invalid_option_name
+    if invalid is not None and invalid in observed.votes and observed.ballots:
+        figures[invalid] = 100.0 * observed.votes[invalid] / observed.ballots
     return figures
 
 

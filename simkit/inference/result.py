@@ -112,6 +112,14 @@ def summarise_parameters(priors: list[Prior], values: np.ndarray, weights: np.nd
     return rows
 
 
+def left_out(statistics: Statistics, settings: InferenceSettings) -> tuple[str, ...]:
+    """The groups ``[inference] statistics`` names explicitly that ``[observed]`` does not give (the default, every
+    group, takes the evidence there is: none is left out)."""
+    if "statistics" not in settings.model_fields_set:
+        return ()
+    return tuple(group for group in dict.fromkeys(settings.statistics) if group not in statistics.groups)
+
+
 def run_warnings(tolerance: float, ess: float, left_out: Sequence[str] = ()) -> list[str]:
     """What a reader must know before quoting the posterior: statistic groups the settings name that the evidence
     lacks (``left_out``), a final tolerance above :data:`WARN_TOLERANCE` × the simulation noise, an ESS below
@@ -150,7 +158,6 @@ class Run:
     scenario: str
     history: list[dict]
     simulations: int
-    left_out: tuple[str, ...] = ()  #: statistic groups the settings name that [observed] does not give
 
 
 def assemble(run: Run, priors: list[Prior], statistics: Statistics, summaries: Summaries, population: Population,
@@ -192,5 +199,6 @@ def assemble(run: Run, priors: list[Prior], statistics: Statistics, summaries: S
              "scenario": run.scenario, "particles": run.settings.particles, "summaries": run.settings.summaries}
     return InferenceResult(posterior, predictive, observed, sample_stats,
                            summarise_parameters(priors, population.values, population.weights), tolerance_record,
-                           run.history, run.simulations, run_warnings(population.tolerance, ess, run.left_out), tomli_w.dumps(raw),
+                           run.history, run.simulations,
+                           run_warnings(population.tolerance, ess, left_out(statistics, run.settings)), tomli_w.dumps(raw),
                            attrs)

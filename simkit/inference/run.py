@@ -16,7 +16,7 @@ from .priors import Prior
 from .result import InferenceResult, Population, Run, assemble
 from .simulator import Simulations, Simulator
 from .smc import PREDICTIVE_STAGE, RESAMPLE_STAGE, abc_smc, generator, systematic_resample
-from .statistics import Statistics, statistic_names, with_observation_noise
+from .statistics import statistic_names, with_observation_noise
 
 
 def load_inference(path: str | Path, overrides: dict | None = None
@@ -37,14 +37,6 @@ def _with_updates(settings: InferenceSettings, updates: dict) -> InferenceSettin
         name = str(item["loc"][0])
         raise InputError(f"{name}: {item['msg'].removeprefix('Value error, ')}, got {item['input']!r}",
                          parameters=(name,)) from None
-
-
-def left_out(statistics: Statistics, settings: InferenceSettings) -> tuple[str, ...]:
-    """The groups ``[inference] statistics`` names explicitly that ``[observed]`` does not give (the default, every
-    group, takes the evidence there is: none is left out)."""
-    if "statistics" not in settings.model_fields_set:
-        return ()
-    return tuple(group for group in dict.fromkeys(settings.statistics) if group not in statistics.groups)
 
 
 def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: InferenceSettings | None = None, *,
@@ -88,5 +80,5 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
         count = simulations.count
     noise_rng = generator(settings.seed, PREDICTIVE_STAGE, 1)
     predictive_stats = predictive_stats + noise_rng.standard_normal(predictive_stats.shape) * statistics.observation_noise
-    return assemble(Run(cfg, blocks, settings, scenario, history, count, left_out(statistics, settings)), priors, statistics, summaries,
+    return assemble(Run(cfg, blocks, settings, scenario, history, count), priors, statistics, summaries,
                     Population(values, weights, draws, tolerance), predictive_stats)

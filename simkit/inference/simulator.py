@@ -68,7 +68,7 @@ class Simulator:
         configured (biases included): its estimated shares over valid options (None for a poll no statistic
         reads: not drawn; each poll draws from its own stream, so the others do not change)."""
         options = cfg.option_names
-        invalid = options[cfg.invalid_index] if cfg.invalid_index is not None else None
+        invalid = cfg.invalid_option_name
         read = {index for index, _ in self.statistics.polls}
         shares = []
         for index, poll in enumerate(cfg.exit_poll):
@@ -197,8 +197,7 @@ def simulated_observed(cfg: Config, blocks: list[InferConfig], values, seed: int
     ballots, votes, voters = manipulated_replicate(plan, run_cfg, simulator.electorate, seed)
     electorate = simulator.electorate
     if cfg.exit_poll:
-        valid_names = [name for i, name in enumerate(cfg.option_names) if i != cfg.invalid_index]
-        published = [dict(zip(valid_names, map(float, shares)))
+        published = [dict(zip(cfg.valid_option_names, map(float, shares)))
                      for shares in simulator.poll_shares(run_cfg, voters, seed)]
         cfg = cfg.model_copy(update={"exit_poll": [poll.model_copy(update={"published": figures})
                                                    for poll, figures in zip(cfg.exit_poll, published)]})

@@ -82,7 +82,7 @@ def statistic_names(cfg: Config, groups: list[str], region_names: list[str]) -> 
                 values.append(observed.regional_turnout[region])
     polls = []
     if "polls" in groups:
-        valid_names = [options[i] for i in valid]
+        valid_names = cfg.valid_option_names
         for index, poll in enumerate(cfg.exit_poll):
             for option, share in poll.published.items():
                 if option in valid_names:

@@ -1063,12 +1063,12 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
         raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
     baseline = ErrorBaseline.from_file(history) if history is not None else None
     electorate = build_electorate(cfg.electorate)
-    invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
+    invalid = cfg.invalid_option_name
     for poll in polls:
         problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
         if problems:
             raise InputError(f"{source}: {problems[0]}")
-    valid_names = [name for name in cfg.option_names if name != invalid]
+    valid_names = cfg.valid_option_names
     if ds is not None:
         check_replicates(ds.sizes[schema.REPLICATE], polls, valid_names, source, saved=True)
     else:

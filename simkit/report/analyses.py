@@ -50,8 +50,7 @@ def polls_omission(cfg, replicates: int) -> str | None:
         return "the config has no [[exit_poll]] or [[quick_count]] blocks"
     if not cfg.observed.votes:
         return "the config has no [observed] official count to compare the polls with"
-    invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
-    needed = replicates_needed(polls, [name for name in cfg.option_names if name != invalid])
+    needed = replicates_needed(polls, cfg.valid_option_names)
     if replicates < needed:
         return (f"{replicates} replicates are too few to estimate the covariance of the polls' {needed - 1} published "
                 f"figures: the comparison needs at least {needed}")

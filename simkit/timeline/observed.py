@@ -50,12 +50,17 @@ class MapColumns(_Block):
     final: str
     exclude: str | None = None
 
+    def names(self) -> list[str]:
+        """Every column named: region, registered, each report, final, then exclude when given."""
+        return [self.region, self.registered, *self.reports, self.final] + ([self.exclude] if self.exclude else [])
+
     @model_validator(mode="after")
-    def _one_column_per_figure(self) -> "MapColumns":
-        figures = [self.registered, *self.reports, self.final]
-        twice = [name for name in dict.fromkeys(figures) if figures.count(name) > 1]
+    def _one_column_each(self) -> "MapColumns":
+        named = self.names()
+        twice = [name for name in dict.fromkeys(named) if named.count(name) > 1]
         if twice:
-            raise ValueError(f"{twice[0]!r} is named for two figures (registered, each report, final)")
+            raise ValueError(f"{twice[0]!r} is named for two columns (region, registered, each report, final, "
+                             "exclude)")
         return self
 
 
@@ -159,8 +164,7 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
     if len(columns.reports) != len(spec.timeline.reports):
         raise InputError(f"{map_path}: columns.reports: {len(columns.reports)} columns for "
                          f"{len(spec.timeline.reports)} reporting times")
-    wanted = [columns.region, columns.registered, *columns.reports, columns.final] + (
-        [columns.exclude] if columns.exclude else [])
+    wanted = columns.names()
     try:
         frame = pd.read_csv(data, dtype={columns.region: str})
     except (OSError, ValueError) as error:

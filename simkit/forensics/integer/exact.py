@@ -21,6 +21,8 @@ import numpy as np
 import numba
 from scipy import special
 
+from simkit.model.samplers import CONSTANT_LOG_FACTORIALS
+
 
 @numba.njit(inline="always")
 def _is_integer_percent(count, total, window):
@@ -32,18 +34,22 @@ def _is_integer_percent(count, total, window):
 
 
 def log_factorial_table(n: int) -> np.ndarray:
-    """log(k!) for k = 0 … at least ``n`` (float64, from ``gammaln``): the table :func:`log_binomial_pmf` indexes
-    (every count up to the largest trials, no ``lgamma`` fallback), cached and grown in powers of two."""
+    """log(k!) for k = 0 … at least ``n`` (float64, read-only, from ``gammaln``): the table
+    :func:`log_binomial_pmf` indexes (every count up to the largest trials, no ``lgamma`` fallback). The samplers'
+    :data:`~simkit.model.samplers.CONSTANT_LOG_FACTORIALS` (k < 2^14), extended in powers of two when ``n`` needs
+    more, the extension cached."""
     global _LOG_FACTORIALS
     table = _LOG_FACTORIALS
     if table.shape[0] <= n:  # grown, never shrunk: two threads growing it at once each return a large enough table
-        table = special.gammaln(np.arange(1 << max(12, int(n).bit_length()), dtype=np.float64) + 1.0)
+        tail = np.arange(table.shape[0], 1 << int(n).bit_length(), dtype=np.float64)
+        table = np.concatenate([table, special.gammaln(tail + 1.0)])
+        table.setflags(write=False)
         if table.shape[0] > _LOG_FACTORIALS.shape[0]:
             _LOG_FACTORIALS = table
     return table
 
 
-_LOG_FACTORIALS = np.zeros(0)
+_LOG_FACTORIALS = CONSTANT_LOG_FACTORIALS
 
 
 @numba.njit(inline="always")
