@@ -419,3 +419,22 @@ def test_a_design_without_answers_in_some_replicate_is_one_line(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: no valid answer in ")
     assert "replicates" in err[0] and not output.exists()
+
+
+def test_a_scenario_whose_design_gets_no_answers_is_one_line_naming_it(tmp_path, capsys):
+    """A scenario may state a smaller response rate than the baseline: its draws are checked like the
+    baseline's, or their NaN shares would enter its T². One voter approached at each of 3 stations, every one
+    answering at the baseline and 1 in 1,000 in the scenario."""
+    from conftest import small_config_dict
+    from simkit.cli.main import main
+
+    raw = small_config_dict(replicates=20)
+    raw["exit_poll"] = [{"name": "p", "stations": 3, "per_station": 1, "published": {"a": 0.5, "b": 0.3, "c": 0.2}}]
+    raw["observed"] = {"votes": {"a": 1800, "b": 1080, "c": 720}}
+    raw["scenario"] = [{"name": "honest"}, {"name": "shy", "overrides": {"exit_poll.p.response_rate": 0.001}}]
+    config, output = tmp_path / "x.toml", tmp_path / "out.json"
+    config.write_text(tomli_w.dumps(raw))
+    assert main(["compare", str(config), "--ledger-points", "0", "--quiet", "-o", str(output)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: no valid answer in ")
+    assert "of scenario shy" in err[0] and not output.exists()

@@ -669,14 +669,16 @@ def check_replicates(replicates: int, polls: list[Poll], valid_names: list[str],
     raise InputError(f"{source}: replicates: {replicates} are {why}", parameters=("replicates",))
 
 
-def check_answers(poll: Poll, draws: Draws, source: str) -> None:
-    """Raise :class:`~simkit.errors.InputError` when ``poll``'s design, drawn as ``draws``, gets no valid answer
-    in some replicate: such a poll publishes no shares there, so the design cannot be the one that published."""
+def check_answers(poll: Poll, draws: Draws, source: str, scenario: str | None = None) -> None:
+    """Raise :class:`~simkit.errors.InputError` when ``poll``'s design, drawn as ``draws`` (in ``scenario``'s
+    world, when named), gets no valid answer in some replicate: such a poll publishes no shares there, so the
+    design cannot be the one that published."""
     answers = draws.valid_respondents
     empty = int(np.sum(answers == 0))
+    where = f" of scenario {scenario}" if scenario is not None else ""
     if empty:
         raise InputError(f"{source}: {_kind(poll)}.{poll.name}: no valid answer in {empty} of {len(answers)} "
-                         f"simulated replicates ({answers.mean():.1f} valid answers on average): the comparison "
+                         f"simulated replicates{where} ({answers.mean():.1f} valid answers on average): the comparison "
                          "needs shares in every replicate; state the design the pollster used")
 
 
@@ -822,7 +824,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
         ledger = _ledger(worlds, polls, options, invalid, incumbent, seed, base, reference, ledger_points,
                          bar.update)
         scenarios = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, valid_names, seed, base,
-                               reference, bar.update, drawn)
+                               reference, bar.update, drawn, source)
     ledger_verdicts(rows, ledger)
     names = [poll.name for poll in polls]
     published_table = np.array([[100.0 * poll.published.get(name, np.nan) for name in valid_names] for poll in polls])
@@ -970,10 +972,11 @@ def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
 
 
 def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_names, seed, base, reference,
-               tick: Callable[[], object], drawn: dict[tuple, np.ndarray]) -> list[dict]:
+               tick: Callable[[], object], drawn: dict[tuple, np.ndarray], source: str) -> list[dict]:
     """Per scenario, the polls as configured: Hotelling T² of the published gaps (published − official)
     against the simulated (poll − count) of that scenario's world. ``drawn``: the baseline world's shares
-    (R, V) by poll index and :func:`drawn_alike` key, not drawn again."""
+    (R, V) by poll index and :func:`drawn_alike` key (checked there), not drawn again; a poll drawn afresh is
+    checked for answers (:func:`check_answers`, naming the scenario)."""
     keys, published = published_vector(polls, valid_names)
     if not keys:
         return []
@@ -997,7 +1000,9 @@ def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_na
             design = resolve_design(poll, options, invalid, election, unbiased=False).design
             shares = drawn.get((p, drawn_alike(poll, design, len(options)))) if point == base else None
             if shares is None:
-                shares = draw_pooled(election.for_poll(poll), design, seed, p).shares
+                draws = draw_pooled(election.for_poll(poll), design, seed, p)
+                check_answers(poll, draws, source, name)
+                shares = draws.shares
             gaps.append(shares - count)
             tick()
         test = joint_test([poll.name for poll in stated], keys, gaps, published_gaps)
