@@ -403,14 +403,42 @@ def test_pooled_draws_in_chunks_are_the_pooled_draw_of_every_replicate(elections
         assert drawn.reported.shape == (23, 1, 4)
 
 
-def test_a_design_without_answers_in_some_replicate_is_one_line(tmp_path, capsys):
-    """A design so small that some replicates' polls get no valid answer (3 voters approached, 1 in 5 answering)
-    could not have published its figures; its NaN shares once stopped compare on a traceback."""
+def test_replicates_without_answers_are_left_out_of_the_poll_s_distribution(elections):
+    """Rare empty polls (1 voter approached at each of 3 stations, half answering: about 1 replicate in 8 without
+    a valid answer) could not have published: the comparison conditions on the replicates with answers, as if
+    drawn from them alone, and says how many it dropped, instead of refusing a design that passes at few
+    replicates and fails at many."""
+    ds = elections.isel(replicate=slice(0, 100))
+    poll = ExitPollConfig(name="p", stations=3, per_station=1, response_rate=0.5,
+                          published={"inc": 0.7, "against_all": 0.1})
+    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=3, misreport=False,
+                               ledger_points=0)
+    estimates = comparison.estimates["estimate"].values[0]
+    answered = np.isfinite(estimates).all(axis=-1)
+    dropped = int(np.sum(~answered))
+    assert 0 < dropped < 50
+    assert comparison.estimates.attrs["replicates_without_answers"] == [dropped]
+    assert any(flag.startswith(f"p: no valid answer in {dropped} of 100 simulated replicates") for flag in comparison.flags)
+    kept = ds.isel(replicate=np.flatnonzero(answered))
+    votes = kept["votes"].sum("station")
+    count = 100 * (votes / votes.sel(option=OPTIONS[:3]).sum("option")).values
+    for row, column in zip(comparison.rows, (0, 2)):
+        gap = estimates[answered, column] - count[:, column]
+        assert row["p_floor"] == 1 / (100 - dropped + 1)
+        assert row["gap_mean"] == pytest.approx(gap.mean()) and row["gap_sd"] == pytest.approx(gap.std(ddof=1))
+    assert comparison.joint["df2"] == 100 - dropped - 2 and np.isfinite(comparison.joint["t2"])
+    assert [entry["df2"] for entry in comparison.scenarios] == [100 - dropped - 2]
+
+
+def test_a_design_without_answers_in_too_many_replicates_is_one_line(tmp_path, capsys):
+    """A design so small that nearly every replicate's poll gets no valid answer (3 voters approached, 1 in 1,000
+    answering) leaves fewer replicates with answers than the covariance of its published figures needs; its NaN
+    shares once stopped compare on a traceback."""
     from conftest import small_config_dict
     from simkit.cli.main import main
 
     raw = small_config_dict(replicates=20)
-    raw["exit_poll"] = [{"name": "p", "stations": 3, "per_station": 1, "response_rate": 0.2,
+    raw["exit_poll"] = [{"name": "p", "stations": 3, "per_station": 1, "response_rate": 0.001,
                          "published": {"a": 0.5, "b": 0.3, "c": 0.2}}]
     raw["observed"] = {"votes": {"a": 1800, "b": 1080, "c": 720}}
     config, output = tmp_path / "x.toml", tmp_path / "out.json"

@@ -382,6 +382,21 @@ def has_sampling_error(gap: np.ndarray) -> bool:
     return not np.all(np.isfinite(gap)) or float(np.ptp(gap)) > CENSUS_SPREAD
 
 
+def answered(shares: np.ndarray) -> np.ndarray:
+    """(R,) bool: the replicates in which a poll drawn as ``shares`` (R, V) got a valid answer (NaN shares
+    where it got none). A poll without answers publishes nothing, so a published poll's simulated distribution
+    is conditioned on the replicates with answers: the others are dropped from every figure of it."""
+    return np.isfinite(shares).all(axis=-1)
+
+
+def complete(simulated: np.ndarray) -> np.ndarray:
+    """(R', D) the rows of ``simulated`` (R, D) without a NaN: the replicates in which every poll with a figure
+    among the D got a valid answer (:func:`answered`); ``simulated`` itself when it has no NaN (a copy would
+    change its memory layout, and with it the rounding of the covariance)."""
+    finite = np.isfinite(simulated).all(axis=-1)
+    return simulated if finite.all() else simulated[finite]
+
+
 def sampled(keys: list[tuple[int, int]], gaps: list[np.ndarray]) -> np.ndarray:
     """(D,) bool: which ``keys`` (``(poll index, valid column)`` pairs) have a simulated gap ``gaps[p]`` (R, V)
     (poll − count) with sampling error (:func:`has_sampling_error`). A figure read from every voter or every
@@ -392,20 +407,20 @@ def sampled(keys: list[tuple[int, int]], gaps: list[np.ndarray]) -> np.ndarray:
 def joint_test(names: list[str], keys: list[tuple[int, int]], gaps: list[np.ndarray],
                published_gaps: np.ndarray, kept: np.ndarray | None = None) -> dict | None:
     """Hotelling T² of all published gaps (fractions) jointly and of each poll's own; ``keys`` are
-    ``(poll index, valid column)`` pairs, ``gaps[p]`` (R, V) the simulated (poll − count) of poll p. Figures
-    without sampling error (``kept`` False, :func:`sampled` of them when not given) are left out; None when no
-    figure is left."""
+    ``(poll index, valid column)`` pairs, ``gaps[p]`` (R, V) the simulated (poll − count) of poll p (NaN in the
+    replicates without an answer, which are left out: :func:`complete`). Figures without sampling error
+    (``kept`` False, :func:`sampled` of them when not given) are left out; None when no figure is left."""
     kept = sampled(keys, gaps) if kept is None else kept
     if not kept.any():
         return None
     keys, published_gaps = [key for key, keep in zip(keys, kept) if keep], published_gaps[kept]
     simulated = np.stack([gaps[p][:, column] for p, column in keys], axis=-1)
-    joint = prediction_t2(simulated, published_gaps)
+    joint = prediction_t2(complete(simulated), published_gaps)
     per_poll = []
     for p, name in enumerate(names):
         mine = [k for k, (poll, _) in enumerate(keys) if poll == p]
         if mine:
-            per_poll.append({"pollster": name, **prediction_t2(simulated[:, mine], published_gaps[mine])})
+            per_poll.append({"pollster": name, **prediction_t2(complete(simulated[:, mine]), published_gaps[mine])})
     return {**joint, "per_poll": per_poll}
 
 
@@ -450,7 +465,7 @@ def misreport_needed(draws: Draws, design: PollDesign, target: int, incumbent: i
     [-1, 1] gets there. Common random numbers: every rate uses the same stream."""
     valid_index = np.flatnonzero(design.valid)
     others = [k for k in valid_index if k != incumbent]
-    away = draws.shares.mean(axis=0)[[valid_index.tolist().index(k) for k in others]]
+    away = draws.shares[answered(draws.shares)].mean(axis=0)[[valid_index.tolist().index(k) for k in others]]
     away = away / away.sum()
     increasing = target == incumbent
     draws = pooled(draws) if design.estimator == "raw" else draws
@@ -528,17 +543,19 @@ def _gap_statistics(simulated: np.ndarray, counted: np.ndarray, published: float
 def poll_rows(poll: Poll, draws: Draws, design: PollDesign, options: list[str], incumbent: str,
               seed: int, poll_index: int, count: np.ndarray, reference: Reference,
               with_misreport: bool = True) -> list[dict]:
-    """One row per published option of ``poll`` (shares in percent). ``count`` (R, V): each replicate's
-    counted shares of the valid options (fractions), the replicates ``draws`` were drawn from."""
+    """One row per published option of ``poll`` (shares in percent), over the replicates in which it got a valid
+    answer (:func:`answered`). ``count`` (R, V): each replicate's counted shares of the valid options
+    (fractions), the replicates ``draws`` were drawn from."""
     valid_names = [name for name, ok in zip(options, design.valid) if ok]
-    respondents = draws.valid_respondents.mean()
+    kept = answered(draws.shares)
+    respondents = draws.valid_respondents[kept].mean()
     rows = []
     for option, published_share in poll.published.items():
         column = valid_names.index(option)
-        simulated = 100.0 * draws.shares[:, column]
+        simulated = 100.0 * draws.shares[kept, column]
         published = 100.0 * published_share
         official = float(reference.official[column])
-        statistics = _gap_statistics(simulated, 100.0 * count[:, column], published, official,
+        statistics = _gap_statistics(simulated, 100.0 * count[kept, column], published, official,
                                      reference.option_class(option, official), reference)
         share = statistics["simulated_mean"] / 100.0
         srs_variance = share * (1.0 - share) / respondents
@@ -561,11 +578,13 @@ def poll_rows(poll: Poll, draws: Draws, design: PollDesign, options: list[str], 
 def turnout_row(poll: ExitPollConfig, draws: Draws, election: SimulatedElections, reference: Reference) -> dict:
     """The poll's published turnout estimate against the official turnout, as a row with option
     ``turnout``. The simulated estimate is the sampled stations' voters over their register, each station
-    weighted by 1 / inclusion probability; the count's is ballots over the register in the same replicate."""
-    weights = 1.0 / draws.inclusion
-    registered = election.registered[draws.stations]
-    simulated = 100.0 * (draws.voters * weights).sum(axis=-1) / (registered * weights).sum(axis=-1)
-    counted = 100.0 * election.totals.sum(axis=-1) / election.registered.sum()
+    weighted by 1 / inclusion probability; the count's is ballots over the register in the same replicate. Only
+    the replicates in which the poll got a valid answer (:func:`answered`)."""
+    kept = answered(draws.shares)
+    weights = 1.0 / draws.inclusion[kept]
+    registered = election.registered[draws.stations[kept]]
+    simulated = 100.0 * (draws.voters[kept] * weights).sum(axis=-1) / (registered * weights).sum(axis=-1)
+    counted = 100.0 * election.totals[kept].sum(axis=-1) / election.registered.sum()
     official = reference.turnout if reference.turnout is not None else float(counted.mean())
     published = 100.0 * poll.published_turnout
     statistics = _gap_statistics(simulated, counted, published, official, "turnout", reference)
@@ -669,25 +688,54 @@ def check_replicates(replicates: int, polls: list[Poll], valid_names: list[str],
     raise InputError(f"{source}: replicates: {replicates} are {why}", parameters=("replicates",))
 
 
-def check_answers(poll: Poll, draws: Draws, source: str, scenario: str | None = None) -> None:
-    """Raise :class:`~simkit.errors.InputError` when ``poll``'s design, drawn as ``draws`` (in ``scenario``'s
-    world, when named), gets no valid answer in some replicate: such a poll publishes no shares there, so the
-    design cannot be the one that published."""
+def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: str | None = None) -> int:
+    """The number of replicates in which ``poll``'s design, drawn as ``draws`` (in ``scenario``'s world, when
+    named), gets no valid answer (dropped from its distribution: :func:`answered`). Raise
+    :class:`~simkit.errors.InputError` when fewer than ``needed`` (:func:`replicates_needed`) have one."""
     answers = draws.valid_respondents
     empty = int(np.sum(answers == 0))
-    where = f" of scenario {scenario}" if scenario is not None else ""
-    if empty:
+    if len(answers) - empty < needed:
         raise InputError(f"{source}: {_kind(poll)}.{poll.name}: no valid answer in {empty} of {len(answers)} "
-                         f"simulated replicates{where} ({answers.mean():.1f} valid answers on average): the comparison "
-                         "needs shares in every replicate; state the design the pollster used")
+                         f"simulated replicates{_of_scenario(scenario)} ({answers.mean():.1f} valid answers on "
+                         f"average): the comparison needs shares in at least {needed}; state the design the "
+                         "pollster used")
+    return empty
+
+
+def check_together(polls: list[Poll], keys: list[tuple[int, int]], gaps: list[np.ndarray], needed: int, source: str,
+                   scenario: str | None = None) -> None:
+    """Raise :class:`~simkit.errors.InputError` when the replicates in which every poll with a published figure
+    (``keys``) got a valid answer, those of the joint test (``gaps[p]`` (R, V), NaN without one), are fewer than
+    ``needed``."""
+    publishing = sorted({p for p, _ in keys})
+    if not publishing:
+        return
+    together = np.all([answered(gaps[p]) for p in publishing], axis=0)
+    if together.sum() < needed:
+        names = ", ".join(f"{_kind(polls[p])}.{polls[p].name}" for p in publishing)
+        raise InputError(f"{source}: {names}: every poll has a valid answer in only {int(together.sum())} of "
+                         f"{len(together)} simulated replicates{_of_scenario(scenario)}: the joint test needs at "
+                         f"least {needed}; state the designs the pollsters used")
+
+
+def _of_scenario(scenario: str | None) -> str:
+    return f" of scenario {scenario}" if scenario is not None else ""
+
+
+def answers_flag(poll: Poll, empty: int, replicates: int, scenario: str | None = None) -> list[str]:
+    """The flag of a poll whose design got no valid answer in ``empty`` of ``replicates`` (none when 0)."""
+    if not empty:
+        return []
+    return [f"{poll.name}: no valid answer in {empty} of {replicates} simulated replicates{_of_scenario(scenario)}: "
+            "left out of its simulated figures (a poll without answers publishes nothing)"]
 
 
 def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.ndarray, rows: list[dict],
                     official_votes: dict[str, int], options: list[str], valid_names: list[str], incumbent: str,
                     invalid: str | None, against_all: tuple[str, ...]) -> list[dict]:
     """One-mechanism fits of one poll (:mod:`simkit.polls.mechanisms`): covariance of its published gaps
-    from ``gaps`` (R, V); the direction is judged on the incumbent's gap when the poll publishes it, else on
-    its figure farthest from the count (largest |z|)."""
+    from ``gaps`` (R, V) (the replicates with answers); the direction is judged on the incumbent's gap when the
+    poll publishes it, else on its figure farthest from the count (largest |z|)."""
     valid = np.array([name != invalid for name in options])
     total = sum(official_votes.get(name, 0) for name in options)
     ballot = Ballot(np.array([official_votes.get(name, 0) / total for name in options]), options.index(incumbent),
@@ -697,7 +745,7 @@ def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.nd
         return []
     observed = Observed(np.array([options.index(valid_names[c]) for c in columns]),
                         np.array([poll.published[valid_names[c]] for c in columns]),
-                        np.cov(gaps[:, columns], rowvar=False).reshape(len(columns), len(columns)))
+                        np.cov(complete(gaps[:, columns]), rowvar=False).reshape(len(columns), len(columns)))
     judged = next((row for row in rows if row["option"] == incumbent), None) or max(
         (row for row in rows if row["option"] in valid_names), key=lambda row: abs(row["z"]))
     return fit_poll(poll.name, ballot, observed, options, list(against_all), options.index(judged["option"]),
@@ -761,10 +809,11 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     error class). ``baseline``: the total-survey-error baseline (None: no ``z_total``). ``scenario_polls``:
     per scenario name, the polls as that scenario states them (default: ``polls``). ``misreport=False``
     skips ``misreport_needed``. ``ledger_points``: points of the joint ledger's Latin hypercube (0: none).
-    ``progress``: a progress bar on stderr over the polls drawn (each over every replicate). Raises
-    :class:`~simkit.errors.InputError` (``source: field: problem``) when the elections have fewer replicates
-    than :func:`replicates_needed` or a poll's design gets no valid answer in some replicate
-    (:func:`check_answers`).
+    ``progress``: a progress bar on stderr over the polls drawn (each over every replicate). A poll's replicates
+    without a valid answer are left out of its figures (:func:`answered`), counted per pollster in the estimates'
+    attribute ``replicates_without_answers`` and flagged. Raises :class:`~simkit.errors.InputError`
+    (``source: field: problem``) when the elections have fewer replicates than :func:`replicates_needed`, or
+    fewer with a poll's valid answers (:func:`check_answers`, :func:`check_together`).
     """
 
     worlds = ds if isinstance(ds, Worlds) else Worlds.of(ds)
@@ -774,6 +823,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     base = worlds.baseline()
     election = worlds.election(base)
     check_replicates(len(election.replicates), polls, valid_names, source)
+    needed = replicates_needed(polls, valid_names)
     flags = []
     missing = [name for name in valid_names if official and name not in official]
     if missing:
@@ -788,14 +838,15 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     n_points = ledger_points if ledger_axes(worlds, here, invalid) else 0
     bar = progress_bar(len(polls) * (1 + n_points + n_worlds), enabled=progress, unit="poll")
     bar.set_description("drawing polls")
-    rows, estimates, gaps, designs, mechanisms = [], [], [], [], []
+    rows, estimates, gaps, designs, mechanisms, dropped = [], [], [], [], [], []
     drawn = {}  # the baseline world's shares by poll and design, for the scenarios
     for p, poll in enumerate(here):
         resolved = resolve_design(poll, options, invalid, election, unbiased=True)
         if resolved.note:
             flags.append(f"{poll.name}: {resolved.note}")
         draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
-        check_answers(poll, draws, source)
+        dropped.append(check_answers(poll, draws, needed, source))
+        flags += answers_flag(poll, dropped[-1], len(draws.shares))
         drawn[(p, drawn_alike(poll, resolved.design, len(options)))] = draws.shares
         bar.update()
         poll_table = poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
@@ -814,6 +865,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
                                           incumbent, invalid, reference.against_all)
         rows += poll_table
         estimates.append(100.0 * draws.shares)
+    check_together(here, keys, gaps, needed, source)
     published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
     kept = sampled(keys, gaps)
     joint = joint_test([poll.name for poll in here], keys, gaps, published_gaps, kept) if keys else None
@@ -823,8 +875,9 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     with bar:
         ledger = _ledger(worlds, polls, options, invalid, incumbent, seed, base, reference, ledger_points,
                          bar.update)
-        scenarios = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, valid_names, seed, base,
-                               reference, bar.update, drawn, source)
+        scenarios, scenario_flags = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, valid_names,
+                                               seed, base, reference, bar.update, drawn, source)
+    flags += scenario_flags
     ledger_verdicts(rows, ledger)
     names = [poll.name for poll in polls]
     published_table = np.array([[100.0 * poll.published.get(name, np.nan) for name in valid_names] for poll in polls])
@@ -833,7 +886,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
             "official": ((schema.OPTION,), reference.official)}
     dataset = xr.Dataset(data, coords={"pollster": names, schema.OPTION: valid_names,
                                        schema.REPLICATE: replicates},
-                         attrs={"units": "percent of valid answers"})
+                         attrs={"units": "percent of valid answers", "replicates_without_answers": dropped})
     return Comparison(rows, scenarios, ledger, flags, dataset, joint, designs, mechanisms,
                       baseline.summary() if baseline is not None else [],
                       {poll.name: poll.label or poll.name for poll in polls},
@@ -976,10 +1029,12 @@ def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_na
     """Per scenario, the polls as configured: Hotelling T² of the published gaps (published − official)
     against the simulated (poll − count) of that scenario's world. ``drawn``: the baseline world's shares
     (R, V) by poll index and :func:`drawn_alike` key (checked there), not drawn again; a poll drawn afresh is
-    checked for answers (:func:`check_answers`, naming the scenario)."""
+    checked for answers (:func:`check_answers`, :func:`check_together`, naming the scenario). Returns the
+    entries and the flags of polls drawn afresh without answers in some replicate (:func:`answers_flag`)."""
     keys, published = published_vector(polls, valid_names)
     if not keys:
-        return []
+        return [], []
+    needed = len(keys) + 1
     valid = np.array([name != invalid for name in options])
     published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
     has_scenarios = worlds.scenario_names is not None
@@ -987,7 +1042,7 @@ def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_na
     base_scenario = base.get(schema.SCENARIO)
     # the baseline's world first: the ledger left it in hand
     order = sorted(range(len(names)), key=lambda index: index != base_scenario)
-    results = {}
+    results, flags = {}, []
     for index in order:
         name = names[index]
         point = {**base, schema.SCENARIO: index} if has_scenarios else base
@@ -1001,15 +1056,16 @@ def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_na
             shares = drawn.get((p, drawn_alike(poll, design, len(options)))) if point == base else None
             if shares is None:
                 draws = draw_pooled(election.for_poll(poll), design, seed, p)
-                check_answers(poll, draws, source, name)
                 shares = draws.shares
+                flags += answers_flag(poll, check_answers(poll, draws, needed, source, name), len(shares), name)
             gaps.append(shares - count)
             tick()
+        check_together(stated, keys, gaps, needed, source, name)
         test = joint_test([poll.name for poll in stated], keys, gaps, published_gaps)
         if test is not None:
             results[index] = {"scenario": name, "count_turnout": 100.0 * float(
                 election.totals.sum(axis=-1).mean() / election.registered.sum()), **test}
-    return [results[index] for index in range(len(names)) if index in results]
+    return [results[index] for index in range(len(names)) if index in results], flags
 
 
 def scenario_polls(cfg, polls: list) -> dict[str, list]:
