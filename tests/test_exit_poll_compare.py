@@ -466,3 +466,17 @@ def test_a_scenario_whose_design_gets_no_answers_is_one_line_naming_it(tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: no valid answer in ")
     assert "of scenario shy" in err[0] and not output.exists()
+
+
+def test_the_published_vector_is_made_once_per_comparison(elections, monkeypatch):
+    """The published figures' vector is made once and handed to the replicate check, the joint test and the
+    scenarios."""
+    from simkit.polls import compare
+
+    made = []
+    vector = compare.published_vector
+    monkeypatch.setattr(compare, "published_vector", lambda *args: made.append(args) or vector(*args))
+    poll = ExitPollConfig(name="p", stations=30, per_station=20, published={"inc": 0.72, "other": 0.14})
+    compare_polls(elections.isel(replicate=slice(0, 50)), [poll], incumbent="inc", invalid="invalid", seed=5,
+                  misreport=False, ledger_points=0)
+    assert len(made) == 1

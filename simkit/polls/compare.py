@@ -665,19 +665,17 @@ def published_vector(polls: list[Poll], valid_names: list[str]) -> tuple[list[tu
     return keys, np.array(values)
 
 
-def replicates_needed(polls: list[Poll], valid_names: list[str]) -> int:
-    """The fewest replicates that estimate the covariance of the polls' D published figures
+def replicates_needed(keys: list[tuple[int, int]]) -> int:
+    """The fewest replicates that estimate the covariance of the polls' D published figures ``keys``
     (:func:`published_vector`): D + 1 (1 when none is published). The joint test's Hotelling F has R − D denominator
     degrees of freedom and each poll's mechanism fits invert its block of that covariance; with fewer replicates
     the sample covariance is singular and its distances and p-values are meaningless."""
-    return len(published_vector(polls, valid_names)[0]) + 1
+    return len(keys) + 1
 
 
-def check_replicates(replicates: int, polls: list[Poll], valid_names: list[str], source: str,
-                     saved: bool = False) -> None:
-    """Raise :class:`~simkit.errors.InputError` when ``replicates`` are fewer than :func:`replicates_needed`;
-    ``saved``: they are a saved result's (simulated again, not set by a parameter)."""
-    needed = replicates_needed(polls, valid_names)
+def check_replicates(replicates: int, needed: int, source: str, saved: bool = False) -> None:
+    """Raise :class:`~simkit.errors.InputError` when ``replicates`` are fewer than ``needed``
+    (:func:`replicates_needed`); ``saved``: they are a saved result's (simulated again, not set by a parameter)."""
     if replicates >= needed:
         return
     why = (f"too few to estimate the covariance of the {needed - 1} published figures (the joint test and the "
@@ -822,8 +820,10 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     valid = np.array([name != invalid for name in options])
     base = worlds.baseline()
     election = worlds.election(base)
-    check_replicates(len(election.replicates), polls, valid_names, source)
-    needed = replicates_needed(polls, valid_names)
+    here = polls_at(polls, worlds, base)
+    keys, published = published_vector(here, valid_names)
+    needed = replicates_needed(keys)
+    check_replicates(len(election.replicates), needed, source)
     flags = []
     missing = [name for name in valid_names if official and name not in official]
     if missing:
@@ -832,9 +832,8 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
         official = None
     reference = _reference(election, valid_names, options, official, official_turnout, against_all, baseline)
     count = election.count_shares(valid)
-    here = polls_at(polls, worlds, base)
-    keys, published = published_vector(here, valid_names)
-    n_worlds = len(worlds.scenario_names or ["honest"]) if published_vector(polls, valid_names)[0] else 0
+    published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
+    n_worlds = len(worlds.scenario_names or ["honest"]) if keys else 0
     n_points = ledger_points if ledger_axes(worlds, here, invalid) else 0
     bar = progress_bar(len(polls) * (1 + n_points + n_worlds), enabled=progress, unit="poll")
     bar.set_description("drawing polls")
@@ -866,7 +865,6 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
         rows += poll_table
         estimates.append(100.0 * draws.shares)
     check_together(here, keys, gaps, needed, source)
-    published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
     kept = sampled(keys, gaps)
     joint = joint_test([poll.name for poll in here], keys, gaps, published_gaps, kept) if keys else None
     flags += census_flags(here, keys, kept, valid_names)
@@ -875,8 +873,8 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     with bar:
         ledger = _ledger(worlds, polls, options, invalid, incumbent, seed, base, reference, ledger_points,
                          bar.update)
-        scenarios, scenario_flags = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, valid_names,
-                                               seed, base, reference, bar.update, drawn, source)
+        scenarios, scenario_flags = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, keys,
+                                               published_gaps, seed, base, bar.update, drawn, source)
     flags += scenario_flags
     ledger_verdicts(rows, ledger)
     names = [poll.name for poll in polls]
@@ -1024,19 +1022,19 @@ def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
                    "rejected everywhere" if not consistent.any() else "depends")
 
 
-def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_names, seed, base, reference,
-               tick: Callable[[], object], drawn: dict[tuple, np.ndarray], source: str) -> list[dict]:
-    """Per scenario, the polls as configured: Hotelling T² of the published gaps (published − official)
-    against the simulated (poll − count) of that scenario's world. ``drawn``: the baseline world's shares
+def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, keys: list[tuple[int, int]],
+               published_gaps: np.ndarray, seed, base, tick: Callable[[], object], drawn: dict[tuple, np.ndarray],
+               source: str) -> tuple[list[dict], list[str]]:
+    """Per scenario, the polls as configured: Hotelling T² of the published gaps ``published_gaps`` (D,)
+    (published − official, fractions, of the figures ``keys``: :func:`published_vector`) against the simulated
+    (poll − count) of that scenario's world. ``drawn``: the baseline world's shares
     (R, V) by poll index and :func:`drawn_alike` key (checked there), not drawn again; a poll drawn afresh is
     checked for answers (:func:`check_answers`, :func:`check_together`, naming the scenario). Returns the
     entries and the flags of polls drawn afresh without answers in some replicate (:func:`answers_flag`)."""
-    keys, published = published_vector(polls, valid_names)
     if not keys:
         return [], []
-    needed = len(keys) + 1
+    needed = replicates_needed(keys)
     valid = np.array([name != invalid for name in options])
-    published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
     has_scenarios = worlds.scenario_names is not None
     names = worlds.scenario_names if has_scenarios else ["honest"]
     base_scenario = base.get(schema.SCENARIO)
@@ -1129,11 +1127,11 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
         problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
         if problems:
             raise InputError(f"{source}: {problems[0]}")
-    valid_names = [name for name in cfg.option_names if name != invalid]
+    needed = replicates_needed(published_vector(polls, [name for name in cfg.option_names if name != invalid])[0])
     if ds is not None:
-        check_replicates(ds.sizes[schema.REPLICATE], polls, valid_names, source, saved=True)
+        check_replicates(ds.sizes[schema.REPLICATE], needed, source, saved=True)
     else:
-        check_replicates(cfg.run.replicates if replicates is None else replicates, polls, valid_names, source)
+        check_replicates(cfg.run.replicates if replicates is None else replicates, needed, source)
     worlds = Worlds.of(ds) if ds is not None else simulated_worlds(
         prepare(cfg, replicates, seed, "full", source=source), progress=progress)
     observed = cfg.observed

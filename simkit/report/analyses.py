@@ -13,7 +13,7 @@ import xarray as xr
 
 from ..errors import InputError
 from simkit.engine import run as engine
-from simkit.polls.compare import compare_config, replicates_needed
+from simkit.polls.compare import compare_config, published_vector, replicates_needed
 from simkit.electorate.returns import load_returns
 from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.core import ALPHA
@@ -51,7 +51,7 @@ def polls_omission(cfg, replicates: int) -> str | None:
     if not cfg.observed.votes:
         return "the config has no [observed] official count to compare the polls with"
     invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
-    needed = replicates_needed(polls, [name for name in cfg.option_names if name != invalid])
+    needed = replicates_needed(published_vector(polls, [name for name in cfg.option_names if name != invalid])[0])
     if replicates < needed:
         return (f"{replicates} replicates are too few to estimate the covariance of the polls' {needed - 1} published "
                 f"figures: the comparison needs at least {needed}")
