@@ -125,6 +125,9 @@ def test_figures_without_sampling_error_are_left_out_of_the_joint_test_and_the_f
     alone = compare_polls(ds, [sample], incumbent="inc", invalid="invalid", official=official, seed=3,
                           misreport=False, ledger_points=0)
     assert [poll["pollster"] for poll in comparison.joint["per_poll"]] == ["p"]
+    assert comparison.joint["left_out"] == [{"pollster": "census", "option": "inc"},
+                                            {"pollster": "pvt", "option": "inc"}, {"pollster": "pvt", "option": "other"}]
+    assert "left_out" not in alone.joint
     assert comparison.joint["df1"] == 2 and comparison.joint["d2"] == pytest.approx(alone.joint["d2"])
     assert [entry["df1"] for entry in comparison.scenarios] == [2]
     assert {entry["pollster"] for entry in comparison.mechanisms} == {"p"}

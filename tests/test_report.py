@@ -363,3 +363,19 @@ def test_a_figure_without_sampling_error_states_it_instead_of_an_infinite_z():
     table = _poll_table(SimpleNamespace(rows=[{**row, "gap_sd": 0.0, "p_method": "normal_tail", "option_class": "large",
                                                "nonsampling_sd": 0.97, "misreport_needed": None, "p_floor": 0.03}]))
     assert "inf" not in repr(table) and "+∞ to +∞ (no sampling error)" in repr(table)
+
+
+def test_the_joint_verdict_names_the_census_figures_it_leaves_out():
+    """Figures without sampling error are left out of the joint test (flagged elsewhere); the joint sentence says
+    which, so that "all published figures" does not claim them."""
+    from simkit.report.verdicts import joint_verdict
+
+    joint = {"t2": 5.0, "f": 2.4, "df1": 2, "df2": 97, "p_value": 0.1, "p_method": "hotelling_f",
+             "p_monte_carlo": 0.1, "p_floor": 0.0099, "per_poll": [],
+             "left_out": [{"pollster": "qc", "option": "inc"}, {"pollster": "qc", "option": "other"},
+                          {"pollster": "census", "option": "inc"}]}
+    text = joint_verdict(joint, {"qc": "Quick Count"}).text
+    assert text.startswith("All published figures jointly") and "T² = 5.0" in text
+    assert "leaving out Quick Count's inc and other and census's inc (no sampling error" in text
+    plain = {key: value for key, value in joint.items() if key != "left_out"}
+    assert "leaving out" not in joint_verdict(plain, {}).text

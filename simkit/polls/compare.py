@@ -12,7 +12,8 @@ What :func:`compare_polls` returns (shares and rates in percent; JSON keys of :m
   misreporting rate toward the incumbent that makes the published figure the simulated median), and the
   joint ledger's ``z_min``, ``z_max``, ``share_consistent`` and ``verdict``; a poll's published turnout is a
   row with option ``turnout``;
-* ``joint``: Hotelling T² of all published gaps with its F reference, and per poll;
+* ``joint``: Hotelling T² of all published gaps with its F reference, and per poll; ``left_out``, when some
+  figures have no sampling error (a census: :func:`sampled`), names them (``pollster``, ``option``);
 * ``designs``: respondents each modelled design delivers against the claim, and the probability it reaches it;
 * ``mechanisms``: one-mechanism fits per poll (:mod:`simkit.polls.mechanisms`);
 * ``scenarios``: per scenario of the Dataset (``honest`` when there is none), the polls as configured (with
@@ -637,18 +638,20 @@ def design_flags(entry: dict) -> list[str]:
     return flags
 
 
-def census_flags(polls: list[Poll], keys: list[tuple[int, int]], kept: np.ndarray,
-                 valid_names: list[str]) -> list[str]:
-    """One flag per poll whose published figures (``keys``) include some without sampling error (``kept`` False,
-    :func:`sampled`), naming them."""
-    flags = []
-    for p, poll in enumerate(polls):
-        names = [valid_names[column] for (q, column), keep in zip(keys, kept) if q == p and not keep]
-        if names:
-            flags.append(f"{poll.name}: {', '.join(names)}: the same in every simulated replicate (every station's "
-                         "count or every voter read: no sampling error), so left out of the joint test and the "
-                         "mechanism fits; any gap there is beyond sampling error")
-    return flags
+def left_out(polls: list[Poll], keys: list[tuple[int, int]], kept: np.ndarray,
+             valid_names: list[str]) -> list[dict]:
+    """The published figures (``keys``) without sampling error (``kept`` False, :func:`sampled`), left out of the
+    joint test: ``{"pollster", "option"}`` each, in the order of ``keys``."""
+    return [{"pollster": polls[p].name, "option": valid_names[column]}
+            for (p, column), keep in zip(keys, kept) if not keep]
+
+
+def census_flags(figures: list[dict]) -> list[str]:
+    """One flag per poll with published figures without sampling error (:func:`left_out`), naming them."""
+    return [f"{pollster}: {', '.join(f['option'] for f in figures if f['pollster'] == pollster)}: the same in every "
+            "simulated replicate (every station's count or every voter read: no sampling error), so left out of the "
+            "joint test and the mechanism fits; any gap there is beyond sampling error"
+            for pollster in dict.fromkeys(f["pollster"] for f in figures)]
 
 
 def published_vector(polls: list[Poll], valid_names: list[str]) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -867,7 +870,10 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     check_together(here, keys, gaps, needed, source)
     kept = sampled(keys, gaps)
     joint = joint_test([poll.name for poll in here], keys, gaps, published_gaps, kept) if keys else None
-    flags += census_flags(here, keys, kept, valid_names)
+    census = left_out(here, keys, kept, valid_names)
+    if joint is not None and census:
+        joint["left_out"] = census
+    flags += census_flags(census)
     replicates = election.replicates
     del election, draws  # worlds made on demand are held one at a time
     with bar:

@@ -192,8 +192,26 @@ def mechanism_verdict(pollster: str, name: str, entries: list[dict]) -> Verdict:
     return w.verdict(text)
 
 
+def _listed(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _left_out(joint: dict, labels: dict[str, str]) -> str:
+    """The joint test's words for the figures it leaves out (``joint["left_out"]``, figures without sampling
+    error), by pollster; "" when none."""
+    figures = joint.get("left_out", [])
+    if not figures:
+        return ""
+    pollsters = dict.fromkeys(f["pollster"] for f in figures)
+    by_poll = [f"{labels.get(name, name)}'s {_listed([f['option'] for f in figures if f['pollster'] == name])}"
+               for name in pollsters]
+    return f", leaving out {' and '.join(by_poll)} (no sampling error: the same in every replicate, judged row by row)"
+
+
 def joint_verdict(joint: dict, labels: dict[str, str]) -> Verdict:
-    """Hotelling's T² of all published gaps, with the Monte Carlo floor its p-value is stated against."""
+    """Hotelling's T² of all published gaps, with the Monte Carlo floor its p-value is stated against, naming the
+    figures without sampling error it leaves out."""
     w = _Writer()
     source = {"analysis": "joint"}
     p, floor = joint["p_value"], joint["p_floor"]
@@ -203,7 +221,8 @@ def joint_verdict(joint: dict, labels: dict[str, str]) -> Verdict:
         f"{w.num(poll['t2'], '.1f', analysis='joint', pollster=poll['pollster'], field='t2')}"
         for poll in joint.get("per_poll", []))
     return w.verdict(
-        f"All published figures jointly (Hotelling's T² against the sampling-only baseline): T² = "
+        f"All published figures jointly{_left_out(joint, labels)} (Hotelling's T² against the sampling-only "
+        "baseline): T² = "
         f"{w.num(joint['t2'], '.1f', **source, field='t2')}, F = {w.num(joint['f'], '.2f', **source, field='f')} on "
         f"({w.num(joint['df1'], 'd', **source, field='df1')}, {w.num(joint['df2'], 'd', **source, field='df2')}), "
         f"p = {w.num(p, '.2g', **source, field='p_value')} from the F reference, {p_text(p)}; "
