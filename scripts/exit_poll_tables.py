@@ -62,6 +62,12 @@ def z_range(row: dict) -> str:
     return CENSUS if row["z_min"] is None or row["z_max"] is None else f"{row['z_min']:+.1f} to {row['z_max']:+.1f}"
 
 
+def beyond_sampling(row: dict) -> bool:
+    """Whether a row's gap is beyond sampling error: p < ALPHA, or a census figure (``rounding``, no p-value)
+    beyond the rounding of its publication."""
+    return not row["rounding"]["consistent"] if "rounding" in row else row["p_value"] < ALPHA
+
+
 def p_text(value) -> str:
     return "—" if value is None else (f"{value:.2g}" if value >= 1e-3 else f"{value:.0e}")
 
@@ -164,7 +170,7 @@ def statements(report: dict, labels: dict) -> list[str]:
     lines = []
     figures = [row for row in report["rows"] if row["p_total"] is not None]
     exceed = [row for row in figures if row["p_total"] < ALPHA]
-    within = [row for row in figures if row["p_total"] >= ALPHA and row["p_value"] < ALPHA]
+    within = [row for row in figures if row["p_total"] >= ALPHA and beyond_sampling(row)]
     lines.append(f"- **Gaps larger than exit polls' usual total error** (p total < {ALPHA:g}): " + (
         "; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f} points, z total "
                   f"{row['z_total']:+.1f})" for row in exceed) if exceed else "none") + ".")

@@ -134,7 +134,8 @@ def test_figures_without_sampling_error_are_left_out_of_the_joint_test_and_the_f
     assert any(flag.startswith("census: inc:") for flag in comparison.flags)
     assert any(flag.startswith("pvt: inc, other:") for flag in comparison.flags)
     census_rows = [row for row in comparison.rows if row["pollster"] in ("census", "pvt")]
-    assert all(row["gap_sd"] == 0 and row["p_value"] < 0.05 for row in census_rows if row["option"] == "inc")
+    assert all(row["gap_sd"] == 0 and row["p_value"] is None and not row["rounding"]["consistent"]
+               for row in census_rows if row["option"] == "inc")
     only = compare_polls(ds, [pvt], incumbent="inc", invalid="invalid", official=official, seed=3, ledger_points=0)
     assert only.joint is None and only.scenarios == []
 
@@ -483,3 +484,44 @@ def test_the_published_vector_is_made_once_per_comparison(elections, monkeypatch
     compare_polls(elections.isel(replicate=slice(0, 50)), [poll], incumbent="inc", invalid="invalid", seed=5,
                   misreport=False, ledger_points=0)
     assert len(made) == 1
+
+
+def test_a_census_figure_is_judged_by_the_rounding_of_its_publication(elections):
+    """A census (every station's count copied) is the count in every replicate: its simulated gap never moves, so
+    a figure published rounded once read p = 0, "anomalous". It is consistent when its gap is within half a unit
+    of the published value's last stated digit (read from the value as written, or the poll's ``precision``),
+    inconsistent beyond it, and has no p-value."""
+    ds = elections.isel(replicate=slice(0, 60))
+    totals = ds["votes"].sum("station").mean("replicate")
+    official = {name: int(totals.sel(option=name)) for name in OPTIONS}
+    share = official["inc"] / sum(official[name] for name in OPTIONS[:3])
+    rounded = round(share, 3)  # a percentage to one decimal: unit 0.1 points, half a unit 0.05
+    polls = [QuickCountConfig(name="near", stations=300, estimator="raw", published={"inc": rounded}),
+             QuickCountConfig(name="off", stations=300, estimator="raw", published={"inc": round(rounded + 0.002, 3)}),
+             QuickCountConfig(name="coarse", stations=300, estimator="raw", precision=0.01,
+                              published={"inc": round(share + 0.004, 3)}),
+             ExitPollConfig(name="census", stations=300, selection="pps", respondents="whole_flow",
+                            published={"inc": round(rounded + 0.002, 3)})]
+    comparison = compare_polls(ds, polls, incumbent="inc", invalid="invalid", official=official, seed=3,
+                               misreport=False, ledger_points=3)
+    rows = {row["pollster"]: row for row in comparison.rows}
+    assert all(row["p_value"] is None and row["p_method"] == "census" for row in rows.values())
+    assert rows["near"]["rounding"] == {"half_unit": pytest.approx(0.05), "consistent": True}
+    assert rows["off"]["rounding"] == {"half_unit": pytest.approx(0.05), "consistent": False}
+    assert rows["coarse"]["rounding"] == {"half_unit": pytest.approx(0.5), "consistent": True}
+    assert rows["census"]["rounding"]["consistent"] is False
+    assert rows["census"]["verdict"] in ("rejected everywhere", "depends", "consistent everywhere")
+    from simkit.cli.compare import format_report
+
+    text = format_report(comparison)
+    assert "near: inc: census, consistent within rounding (±0.05 points)" in text
+    assert "off: inc: census, inconsistent (beyond rounding, ±0.05 points)" in text
+
+
+@pytest.mark.parametrize("value, precision, unit", [(0.8202, None, 1e-4), (0.82, None, 1e-2), (0.5, None, 0.1),
+                                                     (1e-05, None, 1e-5), (0.8202, 0.001, 0.001)])
+def test_the_published_unit_is_read_from_the_value_as_written(value, precision, unit):
+    from simkit.polls.compare import published_unit
+
+    assert published_unit(value, precision) == pytest.approx(unit, rel=1e-12)
+

@@ -22,8 +22,9 @@ def _row(pollster: str, option: str, **changes) -> dict:
 def test_a_census_row_whose_infinite_z_json_writes_as_null_is_rendered():
     """A census figure (every station's count read) has no sampling error: its z and ledger z range are infinite,
     which the JSON writes as null; the tables once stopped on formatting None."""
-    census = _row("qc", "tokayev", gap_sd=0.0, z=None, p_value=0.0, z_min=None, z_max=None, share_consistent=0.0,
-                  verdict="rejected everywhere")
+    census = _row("qc", "tokayev", gap_sd=0.0, z=None, p_value=None, p_method="census", z_min=None, z_max=None,
+                  share_consistent=0.0, verdict="rejected everywhere",
+                  rounding={"half_unit": 0.005, "consistent": False})
     report = {"baseline": [], "baseline_table": {}, "designs": [], "mechanisms": [],
               "rows": [_row("amanat", "tokayev"), census],
               "joint": {"df1": 1, "df2": 99, "t2": 4.0, "f": 4.0, "p_value": 0.05, "p_floor": 0.0099,

@@ -29,6 +29,7 @@ import functools
 import math
 import os
 from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -515,25 +516,62 @@ class Reference:
         return option_class("against_all" if option in self.against_all else "candidate", official_percent)
 
 
+def published_unit(value: float, precision: float | None = None) -> float:
+    """The unit of a published figure's last stated digit (a fraction, as ``value``): the poll's ``precision``
+    when its config states one, else read from ``value`` as the config holds it, a float: the decimals of its
+    shortest repr (0.8202 → 0.0001; a float keeps no trailing zero, so 0.820 reads as 0.82 → 0.01)."""
+    if precision is not None:
+        return precision
+    return 10.0 ** min(Decimal(repr(float(value))).as_tuple().exponent, 0)
+
+
+def census_rounding(deviation: float, unit: float) -> dict:
+    """A census figure's verdict (it has no sampling error, so no p-value): ``consistent`` when its ``deviation``
+    (published gap − the census's own gap, points) is within ``half_unit``, half the ``unit`` (points) of the
+    published value's last digit (:func:`published_unit`), up to the census's own rounding
+    (:data:`CENSUS_SPREAD`)."""
+    half = unit / 2.0
+    return {"half_unit": half, "consistent": bool(abs(deviation) <= half + 100.0 * CENSUS_SPREAD)}
+
+
+def census_reading(rounding: dict, number: Callable[[float], str] = "{:g}".format) -> str:
+    """A census row's verdict (:func:`census_rounding`) in words, its half unit written by ``number``."""
+    half = f"±{number(rounding['half_unit'])} points"
+    return (f"consistent within rounding ({half})" if rounding["consistent"] else
+            f"inconsistent (beyond rounding, {half})")
+
+
+def consistent(row: dict) -> bool:
+    """Whether a row or ledger entry is consistent with the count by sampling error alone: p ≥ ALPHA, or for a
+    census figure (``rounding``, no p-value) its gap within the published rounding."""
+    return row["rounding"]["consistent"] if "rounding" in row else row["p_value"] >= ALPHA
+
+
 def _gap_statistics(simulated: np.ndarray, counted: np.ndarray, published: float, official: float,
-                    option_kind: str, reference: Reference) -> dict:
+                    option_kind: str, reference: Reference, unit: float) -> dict:
     """Row figures of one published figure: ``simulated`` (R,) poll estimates and ``counted`` (R,) the
-    same replicates' counts, in percent. z uses the SD of (poll − its replicate's count)."""
+    same replicates' counts, in percent; ``unit`` the published value's last digit in points
+    (:func:`published_unit`). z uses the SD of (poll − its replicate's count). A census figure (no sampling
+    error: :func:`has_sampling_error`) has no p-value (``p_method`` ``census``) but ``rounding``
+    (:func:`census_rounding`)."""
     gap = simulated - counted
     published_gap = published - official
     gap_mean, gap_sd = float(np.nanmean(gap)), float(np.nanstd(gap, ddof=1))
+    census = {}
     if gap_sd > 0 and has_sampling_error(gap / 100.0):
         z = (published_gap - gap_mean) / gap_sd
-    else:  # a census: its gap is the published one or it is not (0 when they agree)
+        p_value, p_method = tail_p_value(gap, published_gap, z)
+    else:  # a census: its gap is the published one up to the publication's rounding, or it is not
         gap_sd = 0.0
         z = math.copysign(math.inf, published_gap - gap_mean) if published_gap != gap_mean else 0.0
-    p_value, p_method = tail_p_value(gap, published_gap, z)
+        p_value, p_method = None, "census"
+        census = {"rounding": census_rounding(published_gap - gap_mean, unit)}
     mean, sd = float(np.nanmean(simulated)), float(np.nanstd(simulated, ddof=1))
     row = {"official": official, "gap": published_gap, "gap_mean": gap_mean, "gap_sd": gap_sd,
            "simulated_mean": mean, "simulated_sd": sd,
            "z": z, "p_value": p_value, "p_method": p_method, "p_floor": 1.0 / (len(gap) + 1),
            "z_unconditional": (published - mean) / sd if sd > 0 else None,
-           "option_class": option_kind, "nonsampling_sd": None, "z_total": None, "p_total": None}
+           "option_class": option_kind, "nonsampling_sd": None, "z_total": None, "p_total": None, **census}
     if reference.baseline is not None:
         nonsampling = reference.baseline.sd(option_kind)
         z_total = (published_gap - gap_mean) / math.hypot(gap_sd, nonsampling)
@@ -557,7 +595,8 @@ def poll_rows(poll: Poll, draws: Draws, design: PollDesign, options: list[str], 
         published = 100.0 * published_share
         official = float(reference.official[column])
         statistics = _gap_statistics(simulated, 100.0 * count[kept, column], published, official,
-                                     reference.option_class(option, official), reference)
+                                     reference.option_class(option, official), reference,
+                                     100.0 * published_unit(published_share, poll.precision))
         share = statistics["simulated_mean"] / 100.0
         srs_variance = share * (1.0 - share) / respondents
         needed = low = high = None
@@ -588,7 +627,8 @@ def turnout_row(poll: ExitPollConfig, draws: Draws, election: SimulatedElections
     counted = 100.0 * election.totals[kept].sum(axis=-1) / election.registered.sum()
     official = reference.turnout if reference.turnout is not None else float(counted.mean())
     published = 100.0 * poll.published_turnout
-    statistics = _gap_statistics(simulated, counted, published, official, "turnout", reference)
+    statistics = _gap_statistics(simulated, counted, published, official, "turnout", reference,
+                                 100.0 * published_unit(poll.published_turnout, poll.precision))
     low_q, high_q = np.nanquantile(simulated, INTERVAL)
     return {"pollster": poll.name, "option": "turnout", "published": published, **statistics,
             "simulated_low": float(low_q), "simulated_high": float(high_q), "design_effect": None,
@@ -998,7 +1038,8 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
                 entries[k].append({"point": k, "assumed": mine, "pollster": poll.name, "option": row["option"],
                                    "gap_sd": row["gap_sd"], "z": row["z"], "p_value": row["p_value"],
                                    "z_total": row["z_total"], "p_total": row["p_total"],
-                                   "feasibility": resolved.note or "feasible"})
+                                   "feasibility": resolved.note or "feasible",
+                                   **({"rounding": row["rounding"]} if "rounding" in row else {})})
     return [entry for k in range(points) for entry in entries[k]]
 
 
@@ -1012,20 +1053,21 @@ def z_span(low: float, high: float) -> str:
 
 def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
     """Add to each row its range over the joint ledger: ``z_min``, ``z_max``, ``share_consistent`` (share of
-    the assumption space where p ≥ 0.05; ``share_consistent_total`` likewise for p_total) and ``verdict``:
-    ``rejected everywhere``, ``depends`` or ``consistent everywhere``."""
+    the assumption space where p ≥ 0.05, or a census figure is within its rounding: :func:`consistent`;
+    ``share_consistent_total`` likewise for p_total) and ``verdict``: ``rejected everywhere``, ``depends`` or
+    ``consistent everywhere``."""
     for row in rows:
         entries = [e for e in ledger if e["pollster"] == row["pollster"] and e["option"] == row["option"]]
         if not entries:
             row.update(z_min=None, z_max=None, share_consistent=None, share_consistent_total=None, verdict=None)
             continue
         zs = [e["z"] for e in entries]
-        consistent = np.array([e["p_value"] >= ALPHA for e in entries])
+        agree = np.array([consistent(e) for e in entries])
         totals = [e["p_total"] >= ALPHA for e in entries if e["p_total"] is not None]
-        row.update(z_min=float(min(zs)), z_max=float(max(zs)), share_consistent=float(consistent.mean()),
+        row.update(z_min=float(min(zs)), z_max=float(max(zs)), share_consistent=float(agree.mean()),
                    share_consistent_total=float(np.mean(totals)) if totals else None,
-                   verdict="consistent everywhere" if consistent.all() else
-                   "rejected everywhere" if not consistent.any() else "depends")
+                   verdict="consistent everywhere" if agree.all() else
+                   "rejected everywhere" if not agree.any() else "depends")
 
 
 def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, keys: list[tuple[int, int]],

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..forensics import calibration_label, holm_alarms
 from ..forensics.core import ALPHA, holm
+from ..polls.compare import census_reading, consistent
 
 #: the thresholds every rule below uses (name -> (value, what it decides))
 THRESHOLDS = {
@@ -98,6 +99,10 @@ def _p(row: dict, total: bool) -> float | None:
 
 
 def _anomalous(row: dict, total: bool) -> bool:
+    """Whether a poll row is anomalous: p (``total``: p total) below ALPHA, or a census figure (no p-value)
+    beyond its published rounding (:func:`simkit.polls.compare.consistent`)."""
+    if not total and "rounding" in row:
+        return not consistent(row)
     p = _p(row, total)
     return p is not None and p < ALPHA
 
@@ -121,10 +126,12 @@ def _figure_list(w: "_Writer", pollster: str, rows: list[dict], total: bool) -> 
         z_field, p_field = ("z_total", "p_total") if total else ("z", "p_value")
         z = (f"{'z total' if total else 'z'} = {w.num(row[z_field], '+.1f', **source, field=z_field)}"
              if math.isfinite(row[z_field]) else "no sampling error")
+        p = (census_reading(row["rounding"], lambda half: w.num(half, "g", **source, field="half_unit"))
+             if not total and "rounding" in row else
+             f"p{' total' if total else ''} = {w.num(row[p_field], '.2g', **source, field=p_field)}")
         parts.append(f"{row['option']} {w.num(row['published'], '.2f', **source, field='published')}% published "
                      f"against {w.num(row['official'], '.2f', **source, field='official')}% counted (gap "
-                     f"{w.num(row['gap'], '+.2f', **source, field='gap')} points, {z}, "
-                     f"p{' total' if total else ''} = {w.num(row[p_field], '.2g', **source, field=p_field)}"
+                     f"{w.num(row['gap'], '+.2f', **source, field='gap')} points, {z}, {p}"
                      + (f"; ledger: {row['verdict']}" if not total and row.get("verdict") else "") + ")")
     return "; ".join(parts)
 
@@ -281,7 +288,8 @@ def poll_verdicts(rows: list[dict], incumbent: str, labels: dict[str, str], *, m
             verdicts.append(mechanism_verdict(pollster, name, entries))
     if directions:
         w = _Writer()
-        family = sum(p is not None and p < ALPHA for p in holm([_p(row, False) for row in rows]))
+        family = (sum(p is not None and p < ALPHA for p in holm([_p(row, False) for row in rows]))
+                  + sum(not consistent(row) for row in rows if "rounding" in row))  # a census needs no correction
         verdicts.append(w.verdict(
             f"Across all {w.num(len(rows), 'd', analysis='polls', field='rows')} published figures, "
             f"{w.num(family, 'd', analysis='polls', field='holm')} stay anomalous after Holm's correction for "
