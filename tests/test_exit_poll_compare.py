@@ -525,3 +525,19 @@ def test_the_published_unit_is_read_from_the_value_as_written(value, precision, 
 
     assert published_unit(value, precision) == pytest.approx(unit, rel=1e-12)
 
+
+def test_polls_answering_in_too_few_replicates_together_are_refused():
+    """Each poll keeps enough replicates with answers, but the joint test needs replicates in which every poll
+    answered: fewer than D + 1 of those is refused in one line naming the polls."""
+    from simkit.errors import InputError
+    from simkit.polls.compare import check_together
+
+    polls = [ExitPollConfig(name="p", stations=3, per_station=1, published={"inc": 0.7}),
+             QuickCountConfig(name="q", stations=3, published={"inc": 0.7})]
+    first, second = np.zeros((8, 3)), np.zeros((8, 3))
+    first[:3], second[4:] = np.nan, np.nan  # 5 and 4 replicates with answers, 1 with both
+    check_together(polls, [(0, 0), (1, 0)], [first, np.zeros((8, 3))], 3, "x.toml")
+    with pytest.raises(InputError, match=r"^x\.toml: exit_poll\.p, quick_count\.q: every poll has a valid answer in "
+                                         r"only 1 of 8 simulated replicates of scenario s: the joint test needs at "
+                                         r"least 3"):
+        check_together(polls, [(0, 0), (1, 0)], [first, second], 3, "x.toml", "s")
