@@ -690,7 +690,7 @@ def census_flags(figures: list[dict]) -> list[str]:
     """One flag per poll with published figures without sampling error (:func:`left_out`), naming them."""
     return [f"{pollster}: {', '.join(f['option'] for f in figures if f['pollster'] == pollster)}: the same in every "
             "simulated replicate (every station's count or every voter read: no sampling error), so left out of the "
-            "joint test and the mechanism fits; any gap there is beyond sampling error"
+            "joint test and the mechanism fits, and judged by the rounding of its publication"
             for pollster in dict.fromkeys(f["pollster"] for f in figures)]
 
 
