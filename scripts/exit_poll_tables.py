@@ -36,6 +36,9 @@ SENSITIVITY = ["configs/kazakhstan-2022-poll-sensitivity.toml", "--json", "--rep
 ALPHA = 0.05
 #: fit_p at which a single mechanism is said to fit all the poll's figures
 FITS = 0.05
+#: a z the JSON holds as null: infinite, the z of a census figure (every station's count or every voter read),
+#: whose simulated gap is the same in every replicate
+CENSUS = "n/a (census: no sampling error)"
 
 
 def run(arguments: list[str]) -> dict:
@@ -47,6 +50,22 @@ def run(arguments: list[str]) -> dict:
 
 def number(value, spec: str) -> str:
     return "—" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
+
+
+def z_text(value) -> str:
+    """A row's z; null (infinite: a census) as :data:`CENSUS`."""
+    return CENSUS if value is None else f"{value:+.1f}"
+
+
+def z_range(row: dict) -> str:
+    """A row's joint-ledger z range; a census's (null ends) as :data:`CENSUS`."""
+    return CENSUS if row["z_min"] is None or row["z_max"] is None else f"{row['z_min']:+.1f} to {row['z_max']:+.1f}"
+
+
+def beyond_sampling(row: dict) -> bool:
+    """Whether a row's gap is beyond sampling error: p < ALPHA, or a census figure (``rounding``, no p-value)
+    beyond the rounding of its publication."""
+    return not row["rounding"]["consistent"] if "rounding" in row else row["p_value"] < ALPHA
 
 
 def p_text(value) -> str:
@@ -76,10 +95,10 @@ def rows_table(report: dict, labels: dict) -> list[str]:
     for row in report["rows"]:
         if row["option"] not in ("tokayev", "against_all", "turnout"):
             continue
-        ledger = "—" if row.get("z_min") is None else (
-            f"{row['z_min']:+.1f} to {row['z_max']:+.1f}, {row['share_consistent']:.0%} ({row['verdict']})")
+        ledger = "—" if row.get("verdict") is None else (
+            f"{z_range(row)}, {row['share_consistent']:.0%} ({row['verdict']})")
         lines.append(f"| {name_of(row['pollster'], labels)} | {row['option']} | {row['published']:.2f} | "
-                     f"{row['official']:.2f} | {row['gap']:+.2f} | {row['gap_sd']:.2f} | {row['z']:+.1f} | "
+                     f"{row['official']:.2f} | {row['gap']:+.2f} | {row['gap_sd']:.2f} | {z_text(row['z'])} | "
                      f"{number(row['z_total'], '+.1f')} | {p_text(row['p_total'])} | {ledger} |")
     return lines
 
@@ -132,8 +151,8 @@ def ledger_table(report: dict, labels: dict) -> list[str]:
              "|---|---|---|---|---|"]
     for row in report["rows"]:
         if row["option"] in ("tokayev", "against_all") and row.get("verdict") is not None:
-            lines.append(f"| {name_of(row['pollster'], labels)} | {row['option']} | {row['z_min']:+.1f} to "
-                         f"{row['z_max']:+.1f} | {row['share_consistent']:.0%} | {row['verdict']} |")
+            lines.append(f"| {name_of(row['pollster'], labels)} | {row['option']} | {z_range(row)} | "
+                         f"{row['share_consistent']:.0%} | {row['verdict']} |")
     return lines
 
 
@@ -142,7 +161,7 @@ def history_table(report: dict) -> list[str]:
     for election in report.get("history", []):
         for row in election["rows"]:
             lines.append(f"| {election['title']} | {row['pollster']} | {row['option']} | {row['gap']:+.2f} | "
-                         f"{row['gap_sd']:.2f} | {row['z']:+.1f} | {number(row['z_total'], '+.1f')} |")
+                         f"{row['gap_sd']:.2f} | {z_text(row['z'])} | {number(row['z_total'], '+.1f')} |")
     return lines
 
 
@@ -151,12 +170,12 @@ def statements(report: dict, labels: dict) -> list[str]:
     lines = []
     figures = [row for row in report["rows"] if row["p_total"] is not None]
     exceed = [row for row in figures if row["p_total"] < ALPHA]
-    within = [row for row in figures if row["p_total"] >= ALPHA and row["p_value"] < ALPHA]
+    within = [row for row in figures if row["p_total"] >= ALPHA and beyond_sampling(row)]
     lines.append(f"- **Gaps larger than exit polls' usual total error** (p total < {ALPHA:g}): " + (
         "; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f} points, z total "
                   f"{row['z_total']:+.1f})" for row in exceed) if exceed else "none") + ".")
     lines.append("- **Gaps beyond sampling error but within the historical total error**: " + (
-        "; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f}, z {row['z']:+.1f}, "
+        "; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f}, z {z_text(row['z'])}, "
                   f"z total {row['z_total']:+.1f})" for row in within) if within else "none") + ".")
     for pollster in dict.fromkeys(entry["pollster"] for entry in report["mechanisms"]):
         entries = [entry for entry in report["mechanisms"] if entry["pollster"] == pollster]

@@ -125,13 +125,17 @@ def test_figures_without_sampling_error_are_left_out_of_the_joint_test_and_the_f
     alone = compare_polls(ds, [sample], incumbent="inc", invalid="invalid", official=official, seed=3,
                           misreport=False, ledger_points=0)
     assert [poll["pollster"] for poll in comparison.joint["per_poll"]] == ["p"]
+    assert comparison.joint["left_out"] == [{"pollster": "census", "option": "inc"},
+                                            {"pollster": "pvt", "option": "inc"}, {"pollster": "pvt", "option": "other"}]
+    assert "left_out" not in alone.joint
     assert comparison.joint["df1"] == 2 and comparison.joint["d2"] == pytest.approx(alone.joint["d2"])
     assert [entry["df1"] for entry in comparison.scenarios] == [2]
     assert {entry["pollster"] for entry in comparison.mechanisms} == {"p"}
     assert any(flag.startswith("census: inc:") for flag in comparison.flags)
     assert any(flag.startswith("pvt: inc, other:") for flag in comparison.flags)
     census_rows = [row for row in comparison.rows if row["pollster"] in ("census", "pvt")]
-    assert all(row["gap_sd"] == 0 and row["p_value"] < 0.05 for row in census_rows if row["option"] == "inc")
+    assert all(row["gap_sd"] == 0 and row["p_value"] is None and not row["rounding"]["consistent"]
+               for row in census_rows if row["option"] == "inc")
     only = compare_polls(ds, [pvt], incumbent="inc", invalid="invalid", official=official, seed=3, ledger_points=0)
     assert only.joint is None and only.scenarios == []
 
@@ -403,14 +407,42 @@ def test_pooled_draws_in_chunks_are_the_pooled_draw_of_every_replicate(elections
         assert drawn.reported.shape == (23, 1, 4)
 
 
-def test_a_design_without_answers_in_some_replicate_is_one_line(tmp_path, capsys):
-    """A design so small that some replicates' polls get no valid answer (3 voters approached, 1 in 5 answering)
-    could not have published its figures; its NaN shares once stopped compare on a traceback."""
+def test_replicates_without_answers_are_left_out_of_the_poll_s_distribution(elections):
+    """Rare empty polls (1 voter approached at each of 3 stations, half answering: about 1 replicate in 8 without
+    a valid answer) could not have published: the comparison conditions on the replicates with answers, as if
+    drawn from them alone, and says how many it dropped, instead of refusing a design that passes at few
+    replicates and fails at many."""
+    ds = elections.isel(replicate=slice(0, 100))
+    poll = ExitPollConfig(name="p", stations=3, per_station=1, response_rate=0.5,
+                          published={"inc": 0.7, "against_all": 0.1})
+    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", seed=3, misreport=False,
+                               ledger_points=0)
+    estimates = comparison.estimates["estimate"].values[0]
+    answered = np.isfinite(estimates).all(axis=-1)
+    dropped = int(np.sum(~answered))
+    assert 0 < dropped < 50
+    assert comparison.estimates.attrs["replicates_without_answers"] == [dropped]
+    assert any(flag.startswith(f"p: no valid answer in {dropped} of 100 simulated replicates") for flag in comparison.flags)
+    kept = ds.isel(replicate=np.flatnonzero(answered))
+    votes = kept["votes"].sum("station")
+    count = 100 * (votes / votes.sel(option=OPTIONS[:3]).sum("option")).values
+    for row, column in zip(comparison.rows, (0, 2)):
+        gap = estimates[answered, column] - count[:, column]
+        assert row["p_floor"] == 1 / (100 - dropped + 1)
+        assert row["gap_mean"] == pytest.approx(gap.mean()) and row["gap_sd"] == pytest.approx(gap.std(ddof=1))
+    assert comparison.joint["df2"] == 100 - dropped - 2 and np.isfinite(comparison.joint["t2"])
+    assert [entry["df2"] for entry in comparison.scenarios] == [100 - dropped - 2]
+
+
+def test_a_design_without_answers_in_too_many_replicates_is_one_line(tmp_path, capsys):
+    """A design so small that nearly every replicate's poll gets no valid answer (3 voters approached, 1 in 1,000
+    answering) leaves fewer replicates with answers than the covariance of its published figures needs; its NaN
+    shares once stopped compare on a traceback."""
     from conftest import small_config_dict
     from simkit.cli.main import main
 
     raw = small_config_dict(replicates=20)
-    raw["exit_poll"] = [{"name": "p", "stations": 3, "per_station": 1, "response_rate": 0.2,
+    raw["exit_poll"] = [{"name": "p", "stations": 3, "per_station": 1, "response_rate": 0.001,
                          "published": {"a": 0.5, "b": 0.3, "c": 0.2}}]
     raw["observed"] = {"votes": {"a": 1800, "b": 1080, "c": 720}}
     config, output = tmp_path / "x.toml", tmp_path / "out.json"
@@ -419,3 +451,93 @@ def test_a_design_without_answers_in_some_replicate_is_one_line(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: no valid answer in ")
     assert "replicates" in err[0] and not output.exists()
+
+
+def test_a_scenario_whose_design_gets_no_answers_is_one_line_naming_it(tmp_path, capsys):
+    """A scenario may state a smaller response rate than the baseline: its draws are checked like the
+    baseline's, or their NaN shares would enter its T². One voter approached at each of 3 stations, every one
+    answering at the baseline and 1 in 1,000 in the scenario."""
+    from conftest import small_config_dict
+    from simkit.cli.main import main
+
+    raw = small_config_dict(replicates=20)
+    raw["exit_poll"] = [{"name": "p", "stations": 3, "per_station": 1, "published": {"a": 0.5, "b": 0.3, "c": 0.2}}]
+    raw["observed"] = {"votes": {"a": 1800, "b": 1080, "c": 720}}
+    raw["scenario"] = [{"name": "honest"}, {"name": "shy", "overrides": {"exit_poll.p.response_rate": 0.001}}]
+    config, output = tmp_path / "x.toml", tmp_path / "out.json"
+    config.write_text(tomli_w.dumps(raw))
+    assert main(["compare", str(config), "--ledger-points", "0", "--quiet", "-o", str(output)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: no valid answer in ")
+    assert "of scenario shy" in err[0] and not output.exists()
+
+
+def test_the_published_vector_is_made_once_per_comparison(elections, monkeypatch):
+    """The published figures' vector is made once and handed to the replicate check, the joint test and the
+    scenarios."""
+    from simkit.polls import compare
+
+    made = []
+    vector = compare.published_vector
+    monkeypatch.setattr(compare, "published_vector", lambda *args: made.append(args) or vector(*args))
+    poll = ExitPollConfig(name="p", stations=30, per_station=20, published={"inc": 0.72, "other": 0.14})
+    compare_polls(elections.isel(replicate=slice(0, 50)), [poll], incumbent="inc", invalid="invalid", seed=5,
+                  misreport=False, ledger_points=0)
+    assert len(made) == 1
+
+
+def test_a_census_figure_is_judged_by_the_rounding_of_its_publication(elections):
+    """A census (every station's count copied) is the count in every replicate: its simulated gap never moves, so
+    a figure published rounded once read p = 0, "anomalous". It is consistent when its gap is within half a unit
+    of the published value's last stated digit (read from the value as written, or the poll's ``precision``),
+    inconsistent beyond it, and has no p-value."""
+    ds = elections.isel(replicate=slice(0, 60))
+    totals = ds["votes"].sum("station").mean("replicate")
+    official = {name: int(totals.sel(option=name)) for name in OPTIONS}
+    share = official["inc"] / sum(official[name] for name in OPTIONS[:3])
+    rounded = round(share, 3)  # a percentage to one decimal: unit 0.1 points, half a unit 0.05
+    polls = [QuickCountConfig(name="near", stations=300, estimator="raw", published={"inc": rounded}),
+             QuickCountConfig(name="off", stations=300, estimator="raw", published={"inc": round(rounded + 0.002, 3)}),
+             QuickCountConfig(name="coarse", stations=300, estimator="raw", precision=0.01,
+                              published={"inc": round(share + 0.004, 3)}),
+             ExitPollConfig(name="census", stations=300, selection="pps", respondents="whole_flow",
+                            published={"inc": round(rounded + 0.002, 3)})]
+    comparison = compare_polls(ds, polls, incumbent="inc", invalid="invalid", official=official, seed=3,
+                               misreport=False, ledger_points=3)
+    rows = {row["pollster"]: row for row in comparison.rows}
+    assert all(row["p_value"] is None and row["p_method"] == "census" for row in rows.values())
+    assert rows["near"]["rounding"] == {"half_unit": pytest.approx(0.05), "consistent": True}
+    assert rows["off"]["rounding"] == {"half_unit": pytest.approx(0.05), "consistent": False}
+    assert rows["coarse"]["rounding"] == {"half_unit": pytest.approx(0.5), "consistent": True}
+    assert rows["census"]["rounding"]["consistent"] is False
+    assert rows["census"]["verdict"] in ("rejected everywhere", "depends", "consistent everywhere")
+    from simkit.cli.compare import format_report
+
+    text = format_report(comparison)
+    assert "near: inc: census, consistent within rounding (±0.05 points)" in text
+    assert "off: inc: census, inconsistent (beyond rounding, ±0.05 points)" in text
+
+
+@pytest.mark.parametrize("value, precision, unit", [(0.8202, None, 1e-4), (0.82, None, 1e-2), (0.5, None, 0.1),
+                                                     (1e-05, None, 1e-5), (0.8202, 0.001, 0.001)])
+def test_the_published_unit_is_read_from_the_value_as_written(value, precision, unit):
+    from simkit.polls.compare import published_unit
+
+    assert published_unit(value, precision) == pytest.approx(unit, rel=1e-12)
+
+
+def test_polls_answering_in_too_few_replicates_together_are_refused():
+    """Each poll keeps enough replicates with answers, but the joint test needs replicates in which every poll
+    answered: fewer than D + 1 of those is refused in one line naming the polls."""
+    from simkit.errors import InputError
+    from simkit.polls.compare import check_together
+
+    polls = [ExitPollConfig(name="p", stations=3, per_station=1, published={"inc": 0.7}),
+             QuickCountConfig(name="q", stations=3, published={"inc": 0.7})]
+    first, second = np.zeros((8, 3)), np.zeros((8, 3))
+    first[:3], second[4:] = np.nan, np.nan  # 5 and 4 replicates with answers, 1 with both
+    check_together(polls, [(0, 0), (1, 0)], [first, np.zeros((8, 3))], 3, "x.toml")
+    with pytest.raises(InputError, match=r"^x\.toml: exit_poll\.p, quick_count\.q: every poll has a valid answer in "
+                                         r"only 1 of 8 simulated replicates of scenario s: the joint test needs at "
+                                         r"least 3"):
+        check_together(polls, [(0, 0), (1, 0)], [first, second], 3, "x.toml", "s")

@@ -353,13 +353,36 @@ def test_a_figure_without_sampling_error_states_it_instead_of_an_infinite_z():
     from simkit.report.verdicts import poll_verdicts
 
     row = {"pollster": "qc", "option": "inc", "published": 51.0, "official": 50.0, "gap": 1.0, "z": float("inf"),
-           "p_value": 0.0, "z_total": 1.0, "p_total": 0.3, "z_min": float("inf"), "z_max": float("inf"),
+           "p_value": None, "p_method": "census", "rounding": {"half_unit": 0.005, "consistent": False},
+           "z_total": 1.0, "p_total": 0.3, "z_min": float("inf"), "z_max": float("inf"),
            "share_consistent": 0.0, "verdict": "rejected everywhere"}
     text = " ".join(verdict.text for verdict in poll_verdicts([row], "inc", {"qc": "QC"}))
-    assert "inf" not in text and "gap +1.00 points, no sampling error, p = 0" in text
+    assert "inf" not in text and "p = " not in text
+    assert "QC: 1 of 1 published figures is anomalous" in text
+    assert "gap +1.00 points, no sampling error, inconsistent (beyond rounding, ±0.005 points)" in text
+    within = {**row, "gap": 0.004, "rounding": {"half_unit": 0.005, "consistent": True}}
+    text = " ".join(verdict.text for verdict in poll_verdicts([within], "inc", {"qc": "QC"}))
+    assert "all 1 published figures are consistent" in text
     assert _ledger_words(SimpleNamespace(rows=[row])) == [
         "qc, inc: z from +∞ to +∞ (no sampling error), consistent with the count in 0% of the assumption space: "
         "rejected everywhere."]
-    table = _poll_table(SimpleNamespace(rows=[{**row, "gap_sd": 0.0, "p_method": "normal_tail", "option_class": "large",
+    table = _poll_table(SimpleNamespace(rows=[{**row, "gap_sd": 0.0, "option_class": "large",
                                                "nonsampling_sd": 0.97, "misreport_needed": None, "p_floor": 0.03}]))
     assert "inf" not in repr(table) and "+∞ to +∞ (no sampling error)" in repr(table)
+    assert "inconsistent (beyond rounding, ±0.005 points)" in repr(table) and "'rounding'" not in repr(table)
+
+
+def test_the_joint_verdict_names_the_census_figures_it_leaves_out():
+    """Figures without sampling error are left out of the joint test (flagged elsewhere); the joint sentence says
+    which, so that "all published figures" does not claim them."""
+    from simkit.report.verdicts import joint_verdict
+
+    joint = {"t2": 5.0, "f": 2.4, "df1": 2, "df2": 97, "p_value": 0.1, "p_method": "hotelling_f",
+             "p_monte_carlo": 0.1, "p_floor": 0.0099, "per_poll": [],
+             "left_out": [{"pollster": "qc", "option": "inc"}, {"pollster": "qc", "option": "other"},
+                          {"pollster": "census", "option": "inc"}]}
+    text = joint_verdict(joint, {"qc": "Quick Count"}).text
+    assert text.startswith("All published figures jointly") and "T² = 5.0" in text
+    assert "leaving out Quick Count's inc and other and census's inc (no sampling error" in text
+    plain = {key: value for key, value in joint.items() if key != "left_out"}
+    assert "leaving out" not in joint_verdict(plain, {}).text

@@ -15,7 +15,7 @@ from simkit.errors import InputError
 from simkit.io import FORMATS, open_result, write_dataset, write_text
 from simkit.outputs import COMPARISON, KIND_ATTR, claim_output, is_json_report, starts_with
 from simkit.plots.polls import plot_poll_comparison
-from simkit.polls.compare import compare_config, z_span
+from simkit.polls.compare import census_reading, compare_config, z_span
 from simkit.polls.error import DEFAULT_HISTORY
 
 #: the figures of ``--plot DIR``
@@ -85,14 +85,24 @@ def _rows_table(comparison, width: int) -> list[str]:
             f"{_number(row['misreport_needed_high'], '.1f')}]")
         lines.append(f"{row['pollster']:<{width}}{row['option']:<14}{row['published']:>9.2f}{row['official']:>9.2f}"
                      f"{row['gap']:>+7.2f}{row['gap_sd']:>6.2f}{_number(row['z'], '+.1f'):>7}"
-                     f"{_number(row['p_value'], '.2g'):>9}{'*' if row['p_method'] != 'monte_carlo' else ' '} "
+                     f"{_p_cell(row):>9}{'*' if row['p_method'] == 'normal_tail' else ' '} "
                      f"{row['option_class']:<12}{_number(row['nonsampling_sd'], '.2f'):>6}"
                      f"{_number(row['z_total'], '+.1f'):>8}{_number(row['p_total'], '.2g'):>9}  {needed}")
     floor = comparison.rows[0]["p_floor"] if comparison.rows else None
     lines.append(f"p: two-sided Monte Carlo; * normal tail beyond what the replicates confirm (they reach "
                  f"{_number(floor, '.1g')}). misreport needed: % of the option's voters telling the incumbent "
                  "(incumbent row: % of all others); negative = away from the incumbent.")
+    census = [row for row in comparison.rows if "rounding" in row]
+    if census:
+        lines.append("census: every station's count or every voter read, no sampling error and no p; consistent "
+                     "when the gap is within half a unit of the published value's last digit:")
+        lines += [f"  {row['pollster']}: {row['option']}: census, {census_reading(row['rounding'])}" for row in census]
     return lines
+
+
+def _p_cell(row: dict) -> str:
+    """A row's p column: its p-value, or ``census`` for a figure without one (:func:`census_reading`)."""
+    return "census" if row["p_method"] == "census" else _number(row["p_value"], ".2g")
 
 
 def _joint_lines(name: str, test: dict) -> list[str]:

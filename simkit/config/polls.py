@@ -107,6 +107,9 @@ class _Sample(_Block):
     selection: Literal["simple", "pps"] = Field("simple", description="stations drawn simply or proportional to size")
     by_region: bool = Field(False, description="stratified by region, allocated in proportion to the register")
     published: Published = Field(default_factory=dict, description="published shares over valid votes")
+    precision: float | None = Field(None, gt=0, le=0.1,
+                                    description="unit of the published figures' last digit, as a share (0.001: "
+                                                "percentages to one decimal); default: read from each value")
 
 
 class QuickCountConfig(_Sample):

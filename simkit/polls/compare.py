@@ -12,7 +12,8 @@ What :func:`compare_polls` returns (shares and rates in percent; JSON keys of :m
   misreporting rate toward the incumbent that makes the published figure the simulated median), and the
   joint ledger's ``z_min``, ``z_max``, ``share_consistent`` and ``verdict``; a poll's published turnout is a
   row with option ``turnout``;
-* ``joint``: Hotelling T² of all published gaps with its F reference, and per poll;
+* ``joint``: Hotelling T² of all published gaps with its F reference, and per poll; ``left_out``, when some
+  figures have no sampling error (a census: :func:`sampled`), names them (``pollster``, ``option``);
 * ``designs``: respondents each modelled design delivers against the claim, and the probability it reaches it;
 * ``mechanisms``: one-mechanism fits per poll (:mod:`simkit.polls.mechanisms`);
 * ``scenarios``: per scenario of the Dataset (``honest`` when there is none), the polls as configured (with
@@ -28,6 +29,7 @@ import functools
 import math
 import os
 from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -382,6 +384,21 @@ def has_sampling_error(gap: np.ndarray) -> bool:
     return not np.all(np.isfinite(gap)) or float(np.ptp(gap)) > CENSUS_SPREAD
 
 
+def answered(shares: np.ndarray) -> np.ndarray:
+    """(R,) bool: the replicates in which a poll drawn as ``shares`` (R, V) got a valid answer (NaN shares
+    where it got none). A poll without answers publishes nothing, so a published poll's simulated distribution
+    is conditioned on the replicates with answers: the others are dropped from every figure of it."""
+    return np.isfinite(shares).all(axis=-1)
+
+
+def complete(simulated: np.ndarray) -> np.ndarray:
+    """(R', D) the rows of ``simulated`` (R, D) without a NaN: the replicates in which every poll with a figure
+    among the D got a valid answer (:func:`answered`); ``simulated`` itself when it has no NaN (a copy would
+    change its memory layout, and with it the rounding of the covariance)."""
+    finite = np.isfinite(simulated).all(axis=-1)
+    return simulated if finite.all() else simulated[finite]
+
+
 def sampled(keys: list[tuple[int, int]], gaps: list[np.ndarray]) -> np.ndarray:
     """(D,) bool: which ``keys`` (``(poll index, valid column)`` pairs) have a simulated gap ``gaps[p]`` (R, V)
     (poll − count) with sampling error (:func:`has_sampling_error`). A figure read from every voter or every
@@ -392,20 +409,20 @@ def sampled(keys: list[tuple[int, int]], gaps: list[np.ndarray]) -> np.ndarray:
 def joint_test(names: list[str], keys: list[tuple[int, int]], gaps: list[np.ndarray],
                published_gaps: np.ndarray, kept: np.ndarray | None = None) -> dict | None:
     """Hotelling T² of all published gaps (fractions) jointly and of each poll's own; ``keys`` are
-    ``(poll index, valid column)`` pairs, ``gaps[p]`` (R, V) the simulated (poll − count) of poll p. Figures
-    without sampling error (``kept`` False, :func:`sampled` of them when not given) are left out; None when no
-    figure is left."""
+    ``(poll index, valid column)`` pairs, ``gaps[p]`` (R, V) the simulated (poll − count) of poll p (NaN in the
+    replicates without an answer, which are left out: :func:`complete`). Figures without sampling error
+    (``kept`` False, :func:`sampled` of them when not given) are left out; None when no figure is left."""
     kept = sampled(keys, gaps) if kept is None else kept
     if not kept.any():
         return None
     keys, published_gaps = [key for key, keep in zip(keys, kept) if keep], published_gaps[kept]
     simulated = np.stack([gaps[p][:, column] for p, column in keys], axis=-1)
-    joint = prediction_t2(simulated, published_gaps)
+    joint = prediction_t2(complete(simulated), published_gaps)
     per_poll = []
     for p, name in enumerate(names):
         mine = [k for k, (poll, _) in enumerate(keys) if poll == p]
         if mine:
-            per_poll.append({"pollster": name, **prediction_t2(simulated[:, mine], published_gaps[mine])})
+            per_poll.append({"pollster": name, **prediction_t2(complete(simulated[:, mine]), published_gaps[mine])})
     return {**joint, "per_poll": per_poll}
 
 
@@ -450,7 +467,7 @@ def misreport_needed(draws: Draws, design: PollDesign, target: int, incumbent: i
     [-1, 1] gets there. Common random numbers: every rate uses the same stream."""
     valid_index = np.flatnonzero(design.valid)
     others = [k for k in valid_index if k != incumbent]
-    away = draws.shares.mean(axis=0)[[valid_index.tolist().index(k) for k in others]]
+    away = draws.shares[answered(draws.shares)].mean(axis=0)[[valid_index.tolist().index(k) for k in others]]
     away = away / away.sum()
     increasing = target == incumbent
     draws = pooled(draws) if design.estimator == "raw" else draws
@@ -499,25 +516,62 @@ class Reference:
         return option_class("against_all" if option in self.against_all else "candidate", official_percent)
 
 
+def published_unit(value: float, precision: float | None = None) -> float:
+    """The unit of a published figure's last stated digit (a fraction, as ``value``): the poll's ``precision``
+    when its config states one, else read from ``value`` as the config holds it, a float: the decimals of its
+    shortest repr (0.8202 → 0.0001; a float keeps no trailing zero, so 0.820 reads as 0.82 → 0.01)."""
+    if precision is not None:
+        return precision
+    return 10.0 ** min(Decimal(repr(float(value))).as_tuple().exponent, 0)
+
+
+def census_rounding(deviation: float, unit: float) -> dict:
+    """A census figure's verdict (it has no sampling error, so no p-value): ``consistent`` when its ``deviation``
+    (published gap − the census's own gap, points) is within ``half_unit``, half the ``unit`` (points) of the
+    published value's last digit (:func:`published_unit`), up to the census's own rounding
+    (:data:`CENSUS_SPREAD`)."""
+    half = unit / 2.0
+    return {"half_unit": half, "consistent": bool(abs(deviation) <= half + 100.0 * CENSUS_SPREAD)}
+
+
+def census_reading(rounding: dict, number: Callable[[float], str] = "{:g}".format) -> str:
+    """A census row's verdict (:func:`census_rounding`) in words, its half unit written by ``number``."""
+    half = f"±{number(rounding['half_unit'])} points"
+    return (f"consistent within rounding ({half})" if rounding["consistent"] else
+            f"inconsistent (beyond rounding, {half})")
+
+
+def consistent(row: dict) -> bool:
+    """Whether a row or ledger entry is consistent with the count by sampling error alone: p ≥ ALPHA, or for a
+    census figure (``rounding``, no p-value) its gap within the published rounding."""
+    return row["rounding"]["consistent"] if "rounding" in row else row["p_value"] >= ALPHA
+
+
 def _gap_statistics(simulated: np.ndarray, counted: np.ndarray, published: float, official: float,
-                    option_kind: str, reference: Reference) -> dict:
+                    option_kind: str, reference: Reference, unit: float) -> dict:
     """Row figures of one published figure: ``simulated`` (R,) poll estimates and ``counted`` (R,) the
-    same replicates' counts, in percent. z uses the SD of (poll − its replicate's count)."""
+    same replicates' counts, in percent; ``unit`` the published value's last digit in points
+    (:func:`published_unit`). z uses the SD of (poll − its replicate's count). A census figure (no sampling
+    error: :func:`has_sampling_error`) has no p-value (``p_method`` ``census``) but ``rounding``
+    (:func:`census_rounding`)."""
     gap = simulated - counted
     published_gap = published - official
     gap_mean, gap_sd = float(np.nanmean(gap)), float(np.nanstd(gap, ddof=1))
+    census = {}
     if gap_sd > 0 and has_sampling_error(gap / 100.0):
         z = (published_gap - gap_mean) / gap_sd
-    else:  # a census: its gap is the published one or it is not (0 when they agree)
+        p_value, p_method = tail_p_value(gap, published_gap, z)
+    else:  # a census: its gap is the published one up to the publication's rounding, or it is not
         gap_sd = 0.0
         z = math.copysign(math.inf, published_gap - gap_mean) if published_gap != gap_mean else 0.0
-    p_value, p_method = tail_p_value(gap, published_gap, z)
+        p_value, p_method = None, "census"
+        census = {"rounding": census_rounding(published_gap - gap_mean, unit)}
     mean, sd = float(np.nanmean(simulated)), float(np.nanstd(simulated, ddof=1))
     row = {"official": official, "gap": published_gap, "gap_mean": gap_mean, "gap_sd": gap_sd,
            "simulated_mean": mean, "simulated_sd": sd,
            "z": z, "p_value": p_value, "p_method": p_method, "p_floor": 1.0 / (len(gap) + 1),
            "z_unconditional": (published - mean) / sd if sd > 0 else None,
-           "option_class": option_kind, "nonsampling_sd": None, "z_total": None, "p_total": None}
+           "option_class": option_kind, "nonsampling_sd": None, "z_total": None, "p_total": None, **census}
     if reference.baseline is not None:
         nonsampling = reference.baseline.sd(option_kind)
         z_total = (published_gap - gap_mean) / math.hypot(gap_sd, nonsampling)
@@ -528,18 +582,21 @@ def _gap_statistics(simulated: np.ndarray, counted: np.ndarray, published: float
 def poll_rows(poll: Poll, draws: Draws, design: PollDesign, options: list[str], incumbent: str,
               seed: int, poll_index: int, count: np.ndarray, reference: Reference,
               with_misreport: bool = True) -> list[dict]:
-    """One row per published option of ``poll`` (shares in percent). ``count`` (R, V): each replicate's
-    counted shares of the valid options (fractions), the replicates ``draws`` were drawn from."""
+    """One row per published option of ``poll`` (shares in percent), over the replicates in which it got a valid
+    answer (:func:`answered`). ``count`` (R, V): each replicate's counted shares of the valid options
+    (fractions), the replicates ``draws`` were drawn from."""
     valid_names = [name for name, ok in zip(options, design.valid) if ok]
-    respondents = draws.valid_respondents.mean()
+    kept = answered(draws.shares)
+    respondents = draws.valid_respondents[kept].mean()
     rows = []
     for option, published_share in poll.published.items():
         column = valid_names.index(option)
-        simulated = 100.0 * draws.shares[:, column]
+        simulated = 100.0 * draws.shares[kept, column]
         published = 100.0 * published_share
         official = float(reference.official[column])
-        statistics = _gap_statistics(simulated, 100.0 * count[:, column], published, official,
-                                     reference.option_class(option, official), reference)
+        statistics = _gap_statistics(simulated, 100.0 * count[kept, column], published, official,
+                                     reference.option_class(option, official), reference,
+                                     100.0 * published_unit(published_share, poll.precision))
         share = statistics["simulated_mean"] / 100.0
         srs_variance = share * (1.0 - share) / respondents
         needed = low = high = None
@@ -561,14 +618,17 @@ def poll_rows(poll: Poll, draws: Draws, design: PollDesign, options: list[str], 
 def turnout_row(poll: ExitPollConfig, draws: Draws, election: SimulatedElections, reference: Reference) -> dict:
     """The poll's published turnout estimate against the official turnout, as a row with option
     ``turnout``. The simulated estimate is the sampled stations' voters over their register, each station
-    weighted by 1 / inclusion probability; the count's is ballots over the register in the same replicate."""
-    weights = 1.0 / draws.inclusion
-    registered = election.registered[draws.stations]
-    simulated = 100.0 * (draws.voters * weights).sum(axis=-1) / (registered * weights).sum(axis=-1)
-    counted = 100.0 * election.totals.sum(axis=-1) / election.registered.sum()
+    weighted by 1 / inclusion probability; the count's is ballots over the register in the same replicate. Only
+    the replicates in which the poll got a valid answer (:func:`answered`)."""
+    kept = answered(draws.shares)
+    weights = 1.0 / draws.inclusion[kept]
+    registered = election.registered[draws.stations[kept]]
+    simulated = 100.0 * (draws.voters[kept] * weights).sum(axis=-1) / (registered * weights).sum(axis=-1)
+    counted = 100.0 * election.totals[kept].sum(axis=-1) / election.registered.sum()
     official = reference.turnout if reference.turnout is not None else float(counted.mean())
     published = 100.0 * poll.published_turnout
-    statistics = _gap_statistics(simulated, counted, published, official, "turnout", reference)
+    statistics = _gap_statistics(simulated, counted, published, official, "turnout", reference,
+                                 100.0 * published_unit(poll.published_turnout, poll.precision))
     low_q, high_q = np.nanquantile(simulated, INTERVAL)
     return {"pollster": poll.name, "option": "turnout", "published": published, **statistics,
             "simulated_low": float(low_q), "simulated_high": float(high_q), "design_effect": None,
@@ -618,18 +678,20 @@ def design_flags(entry: dict) -> list[str]:
     return flags
 
 
-def census_flags(polls: list[Poll], keys: list[tuple[int, int]], kept: np.ndarray,
-                 valid_names: list[str]) -> list[str]:
-    """One flag per poll whose published figures (``keys``) include some without sampling error (``kept`` False,
-    :func:`sampled`), naming them."""
-    flags = []
-    for p, poll in enumerate(polls):
-        names = [valid_names[column] for (q, column), keep in zip(keys, kept) if q == p and not keep]
-        if names:
-            flags.append(f"{poll.name}: {', '.join(names)}: the same in every simulated replicate (every station's "
-                         "count or every voter read: no sampling error), so left out of the joint test and the "
-                         "mechanism fits; any gap there is beyond sampling error")
-    return flags
+def left_out(polls: list[Poll], keys: list[tuple[int, int]], kept: np.ndarray,
+             valid_names: list[str]) -> list[dict]:
+    """The published figures (``keys``) without sampling error (``kept`` False, :func:`sampled`), left out of the
+    joint test: ``{"pollster", "option"}`` each, in the order of ``keys``."""
+    return [{"pollster": polls[p].name, "option": valid_names[column]}
+            for (p, column), keep in zip(keys, kept) if not keep]
+
+
+def census_flags(figures: list[dict]) -> list[str]:
+    """One flag per poll with published figures without sampling error (:func:`left_out`), naming them."""
+    return [f"{pollster}: {', '.join(f['option'] for f in figures if f['pollster'] == pollster)}: the same in every "
+            "simulated replicate (every station's count or every voter read: no sampling error), so left out of the "
+            "joint test and the mechanism fits, and judged by the rounding of its publication"
+            for pollster in dict.fromkeys(f["pollster"] for f in figures)]
 
 
 def published_vector(polls: list[Poll], valid_names: list[str]) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -646,19 +708,17 @@ def published_vector(polls: list[Poll], valid_names: list[str]) -> tuple[list[tu
     return keys, np.array(values)
 
 
-def replicates_needed(polls: list[Poll], valid_names: list[str]) -> int:
-    """The fewest replicates that estimate the covariance of the polls' D published figures
+def replicates_needed(keys: list[tuple[int, int]]) -> int:
+    """The fewest replicates that estimate the covariance of the polls' D published figures ``keys``
     (:func:`published_vector`): D + 1 (1 when none is published). The joint test's Hotelling F has R − D denominator
     degrees of freedom and each poll's mechanism fits invert its block of that covariance; with fewer replicates
     the sample covariance is singular and its distances and p-values are meaningless."""
-    return len(published_vector(polls, valid_names)[0]) + 1
+    return len(keys) + 1
 
 
-def check_replicates(replicates: int, polls: list[Poll], valid_names: list[str], source: str,
-                     saved: bool = False) -> None:
-    """Raise :class:`~simkit.errors.InputError` when ``replicates`` are fewer than :func:`replicates_needed`;
-    ``saved``: they are a saved result's (simulated again, not set by a parameter)."""
-    needed = replicates_needed(polls, valid_names)
+def check_replicates(replicates: int, needed: int, source: str, saved: bool = False) -> None:
+    """Raise :class:`~simkit.errors.InputError` when ``replicates`` are fewer than ``needed``
+    (:func:`replicates_needed`); ``saved``: they are a saved result's (simulated again, not set by a parameter)."""
     if replicates >= needed:
         return
     why = (f"too few to estimate the covariance of the {needed - 1} published figures (the joint test and the "
@@ -669,23 +729,54 @@ def check_replicates(replicates: int, polls: list[Poll], valid_names: list[str],
     raise InputError(f"{source}: replicates: {replicates} are {why}", parameters=("replicates",))
 
 
-def check_answers(poll: Poll, draws: Draws, source: str) -> None:
-    """Raise :class:`~simkit.errors.InputError` when ``poll``'s design, drawn as ``draws``, gets no valid answer
-    in some replicate: such a poll publishes no shares there, so the design cannot be the one that published."""
+def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: str | None = None) -> int:
+    """The number of replicates in which ``poll``'s design, drawn as ``draws`` (in ``scenario``'s world, when
+    named), gets no valid answer (dropped from its distribution: :func:`answered`). Raise
+    :class:`~simkit.errors.InputError` when fewer than ``needed`` (:func:`replicates_needed`) have one."""
     answers = draws.valid_respondents
     empty = int(np.sum(answers == 0))
-    if empty:
+    if len(answers) - empty < needed:
         raise InputError(f"{source}: {_kind(poll)}.{poll.name}: no valid answer in {empty} of {len(answers)} "
-                         f"simulated replicates ({answers.mean():.1f} valid answers on average): the comparison "
-                         "needs shares in every replicate; state the design the pollster used")
+                         f"simulated replicates{_of_scenario(scenario)} ({answers.mean():.1f} valid answers on "
+                         f"average): the comparison needs shares in at least {needed}; state the design the "
+                         "pollster used")
+    return empty
+
+
+def check_together(polls: list[Poll], keys: list[tuple[int, int]], gaps: list[np.ndarray], needed: int, source: str,
+                   scenario: str | None = None) -> None:
+    """Raise :class:`~simkit.errors.InputError` when the replicates in which every poll with a published figure
+    (``keys``) got a valid answer, those of the joint test (``gaps[p]`` (R, V), NaN without one), are fewer than
+    ``needed``."""
+    publishing = sorted({p for p, _ in keys})
+    if not publishing:
+        return
+    together = np.all([answered(gaps[p]) for p in publishing], axis=0)
+    if together.sum() < needed:
+        names = ", ".join(f"{_kind(polls[p])}.{polls[p].name}" for p in publishing)
+        raise InputError(f"{source}: {names}: every poll has a valid answer in only {int(together.sum())} of "
+                         f"{len(together)} simulated replicates{_of_scenario(scenario)}: the joint test needs at "
+                         f"least {needed}; state the designs the pollsters used")
+
+
+def _of_scenario(scenario: str | None) -> str:
+    return f" of scenario {scenario}" if scenario is not None else ""
+
+
+def answers_flag(poll: Poll, empty: int, replicates: int, scenario: str | None = None) -> list[str]:
+    """The flag of a poll whose design got no valid answer in ``empty`` of ``replicates`` (none when 0)."""
+    if not empty:
+        return []
+    return [f"{poll.name}: no valid answer in {empty} of {replicates} simulated replicates{_of_scenario(scenario)}: "
+            "left out of its simulated figures (a poll without answers publishes nothing)"]
 
 
 def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.ndarray, rows: list[dict],
                     official_votes: dict[str, int], options: list[str], valid_names: list[str], incumbent: str,
                     invalid: str | None, against_all: tuple[str, ...]) -> list[dict]:
     """One-mechanism fits of one poll (:mod:`simkit.polls.mechanisms`): covariance of its published gaps
-    from ``gaps`` (R, V); the direction is judged on the incumbent's gap when the poll publishes it, else on
-    its figure farthest from the count (largest |z|)."""
+    from ``gaps`` (R, V) (the replicates with answers); the direction is judged on the incumbent's gap when the
+    poll publishes it, else on its figure farthest from the count (largest |z|)."""
     valid = np.array([name != invalid for name in options])
     total = sum(official_votes.get(name, 0) for name in options)
     ballot = Ballot(np.array([official_votes.get(name, 0) / total for name in options]), options.index(incumbent),
@@ -695,7 +786,7 @@ def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.nd
         return []
     observed = Observed(np.array([options.index(valid_names[c]) for c in columns]),
                         np.array([poll.published[valid_names[c]] for c in columns]),
-                        np.cov(gaps[:, columns], rowvar=False).reshape(len(columns), len(columns)))
+                        np.cov(complete(gaps[:, columns]), rowvar=False).reshape(len(columns), len(columns)))
     judged = next((row for row in rows if row["option"] == incumbent), None) or max(
         (row for row in rows if row["option"] in valid_names), key=lambda row: abs(row["z"]))
     return fit_poll(poll.name, ballot, observed, options, list(against_all), options.index(judged["option"]),
@@ -759,10 +850,11 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     error class). ``baseline``: the total-survey-error baseline (None: no ``z_total``). ``scenario_polls``:
     per scenario name, the polls as that scenario states them (default: ``polls``). ``misreport=False``
     skips ``misreport_needed``. ``ledger_points``: points of the joint ledger's Latin hypercube (0: none).
-    ``progress``: a progress bar on stderr over the polls drawn (each over every replicate). Raises
-    :class:`~simkit.errors.InputError` (``source: field: problem``) when the elections have fewer replicates
-    than :func:`replicates_needed` or a poll's design gets no valid answer in some replicate
-    (:func:`check_answers`).
+    ``progress``: a progress bar on stderr over the polls drawn (each over every replicate). A poll's replicates
+    without a valid answer are left out of its figures (:func:`answered`), counted per pollster in the estimates'
+    attribute ``replicates_without_answers`` and flagged. Raises :class:`~simkit.errors.InputError`
+    (``source: field: problem``) when the elections have fewer replicates than :func:`replicates_needed`, or
+    fewer with a poll's valid answers (:func:`check_answers`, :func:`check_together`).
     """
 
     worlds = ds if isinstance(ds, Worlds) else Worlds.of(ds)
@@ -771,7 +863,10 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     valid = np.array([name != invalid for name in options])
     base = worlds.baseline()
     election = worlds.election(base)
-    check_replicates(len(election.replicates), polls, valid_names, source)
+    here = polls_at(polls, worlds, base)
+    keys, published = published_vector(here, valid_names)
+    needed = replicates_needed(keys)
+    check_replicates(len(election.replicates), needed, source)
     flags = []
     missing = [name for name in valid_names if official and name not in official]
     if missing:
@@ -780,20 +875,20 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
         official = None
     reference = _reference(election, valid_names, options, official, official_turnout, against_all, baseline)
     count = election.count_shares(valid)
-    here = polls_at(polls, worlds, base)
-    keys, published = published_vector(here, valid_names)
-    n_worlds = len(worlds.scenario_names or ["honest"]) if published_vector(polls, valid_names)[0] else 0
+    published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
+    n_worlds = len(worlds.scenario_names or ["honest"]) if keys else 0
     n_points = ledger_points if ledger_axes(worlds, here, invalid) else 0
     bar = progress_bar(len(polls) * (1 + n_points + n_worlds), enabled=progress, unit="poll")
     bar.set_description("drawing polls")
-    rows, estimates, gaps, designs, mechanisms = [], [], [], [], []
+    rows, estimates, gaps, designs, mechanisms, dropped = [], [], [], [], [], []
     drawn = {}  # the baseline world's shares by poll and design, for the scenarios
     for p, poll in enumerate(here):
         resolved = resolve_design(poll, options, invalid, election, unbiased=True)
         if resolved.note:
             flags.append(f"{poll.name}: {resolved.note}")
         draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
-        check_answers(poll, draws, source)
+        dropped.append(check_answers(poll, draws, needed, source))
+        flags += answers_flag(poll, dropped[-1], len(draws.shares))
         drawn[(p, drawn_alike(poll, resolved.design, len(options)))] = draws.shares
         bar.update()
         poll_table = poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
@@ -812,17 +907,21 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
                                           incumbent, invalid, reference.against_all)
         rows += poll_table
         estimates.append(100.0 * draws.shares)
-    published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
+    check_together(here, keys, gaps, needed, source)
     kept = sampled(keys, gaps)
     joint = joint_test([poll.name for poll in here], keys, gaps, published_gaps, kept) if keys else None
-    flags += census_flags(here, keys, kept, valid_names)
+    census = left_out(here, keys, kept, valid_names)
+    if joint is not None and census:
+        joint["left_out"] = census
+    flags += census_flags(census)
     replicates = election.replicates
     del election, draws  # worlds made on demand are held one at a time
     with bar:
         ledger = _ledger(worlds, polls, options, invalid, incumbent, seed, base, reference, ledger_points,
                          bar.update)
-        scenarios = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, valid_names, seed, base,
-                               reference, bar.update, drawn)
+        scenarios, scenario_flags = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, keys,
+                                               published_gaps, seed, base, bar.update, drawn, source)
+    flags += scenario_flags
     ledger_verdicts(rows, ledger)
     names = [poll.name for poll in polls]
     published_table = np.array([[100.0 * poll.published.get(name, np.nan) for name in valid_names] for poll in polls])
@@ -831,7 +930,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
             "official": ((schema.OPTION,), reference.official)}
     dataset = xr.Dataset(data, coords={"pollster": names, schema.OPTION: valid_names,
                                        schema.REPLICATE: replicates},
-                         attrs={"units": "percent of valid answers"})
+                         attrs={"units": "percent of valid answers", "replicates_without_answers": dropped})
     return Comparison(rows, scenarios, ledger, flags, dataset, joint, designs, mechanisms,
                       baseline.summary() if baseline is not None else [],
                       {poll.name: poll.label or poll.name for poll in polls},
@@ -939,7 +1038,8 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
                 entries[k].append({"point": k, "assumed": mine, "pollster": poll.name, "option": row["option"],
                                    "gap_sd": row["gap_sd"], "z": row["z"], "p_value": row["p_value"],
                                    "z_total": row["z_total"], "p_total": row["p_total"],
-                                   "feasibility": resolved.note or "feasible"})
+                                   "feasibility": resolved.note or "feasible",
+                                   **({"rounding": row["rounding"]} if "rounding" in row else {})})
     return [entry for k in range(points) for entry in entries[k]]
 
 
@@ -953,38 +1053,42 @@ def z_span(low: float, high: float) -> str:
 
 def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
     """Add to each row its range over the joint ledger: ``z_min``, ``z_max``, ``share_consistent`` (share of
-    the assumption space where p ≥ 0.05; ``share_consistent_total`` likewise for p_total) and ``verdict``:
-    ``rejected everywhere``, ``depends`` or ``consistent everywhere``."""
+    the assumption space where p ≥ 0.05, or a census figure is within its rounding: :func:`consistent`;
+    ``share_consistent_total`` likewise for p_total) and ``verdict``: ``rejected everywhere``, ``depends`` or
+    ``consistent everywhere``."""
     for row in rows:
         entries = [e for e in ledger if e["pollster"] == row["pollster"] and e["option"] == row["option"]]
         if not entries:
             row.update(z_min=None, z_max=None, share_consistent=None, share_consistent_total=None, verdict=None)
             continue
         zs = [e["z"] for e in entries]
-        consistent = np.array([e["p_value"] >= ALPHA for e in entries])
+        agree = np.array([consistent(e) for e in entries])
         totals = [e["p_total"] >= ALPHA for e in entries if e["p_total"] is not None]
-        row.update(z_min=float(min(zs)), z_max=float(max(zs)), share_consistent=float(consistent.mean()),
+        row.update(z_min=float(min(zs)), z_max=float(max(zs)), share_consistent=float(agree.mean()),
                    share_consistent_total=float(np.mean(totals)) if totals else None,
-                   verdict="consistent everywhere" if consistent.all() else
-                   "rejected everywhere" if not consistent.any() else "depends")
+                   verdict="consistent everywhere" if agree.all() else
+                   "rejected everywhere" if not agree.any() else "depends")
 
 
-def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_names, seed, base, reference,
-               tick: Callable[[], object], drawn: dict[tuple, np.ndarray]) -> list[dict]:
-    """Per scenario, the polls as configured: Hotelling T² of the published gaps (published − official)
-    against the simulated (poll − count) of that scenario's world. ``drawn``: the baseline world's shares
-    (R, V) by poll index and :func:`drawn_alike` key, not drawn again."""
-    keys, published = published_vector(polls, valid_names)
+def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, keys: list[tuple[int, int]],
+               published_gaps: np.ndarray, seed, base, tick: Callable[[], object], drawn: dict[tuple, np.ndarray],
+               source: str) -> tuple[list[dict], list[str]]:
+    """Per scenario, the polls as configured: Hotelling T² of the published gaps ``published_gaps`` (D,)
+    (published − official, fractions, of the figures ``keys``: :func:`published_vector`) against the simulated
+    (poll − count) of that scenario's world. ``drawn``: the baseline world's shares
+    (R, V) by poll index and :func:`drawn_alike` key (checked there), not drawn again; a poll drawn afresh is
+    checked for answers (:func:`check_answers`, :func:`check_together`, naming the scenario). Returns the
+    entries and the flags of polls drawn afresh without answers in some replicate (:func:`answers_flag`)."""
     if not keys:
-        return []
+        return [], []
+    needed = replicates_needed(keys)
     valid = np.array([name != invalid for name in options])
-    published_gaps = published - np.array([reference.official[column] / 100.0 for _, column in keys])
     has_scenarios = worlds.scenario_names is not None
     names = worlds.scenario_names if has_scenarios else ["honest"]
     base_scenario = base.get(schema.SCENARIO)
     # the baseline's world first: the ledger left it in hand
     order = sorted(range(len(names)), key=lambda index: index != base_scenario)
-    results = {}
+    results, flags = {}, []
     for index in order:
         name = names[index]
         point = {**base, schema.SCENARIO: index} if has_scenarios else base
@@ -997,14 +1101,17 @@ def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, valid_na
             design = resolve_design(poll, options, invalid, election, unbiased=False).design
             shares = drawn.get((p, drawn_alike(poll, design, len(options)))) if point == base else None
             if shares is None:
-                shares = draw_pooled(election.for_poll(poll), design, seed, p).shares
+                draws = draw_pooled(election.for_poll(poll), design, seed, p)
+                shares = draws.shares
+                flags += answers_flag(poll, check_answers(poll, draws, needed, source, name), len(shares), name)
             gaps.append(shares - count)
             tick()
+        check_together(stated, keys, gaps, needed, source, name)
         test = joint_test([poll.name for poll in stated], keys, gaps, published_gaps)
         if test is not None:
             results[index] = {"scenario": name, "count_turnout": 100.0 * float(
                 election.totals.sum(axis=-1).mean() / election.registered.sum()), **test}
-    return [results[index] for index in range(len(names)) if index in results]
+    return [results[index] for index in range(len(names)) if index in results], flags
 
 
 def scenario_polls(cfg, polls: list) -> dict[str, list]:
@@ -1068,11 +1175,11 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
         problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
         if problems:
             raise InputError(f"{source}: {problems[0]}")
-    valid_names = cfg.valid_option_names
+    needed = replicates_needed(published_vector(polls, cfg.valid_option_names)[0])
     if ds is not None:
-        check_replicates(ds.sizes[schema.REPLICATE], polls, valid_names, source, saved=True)
+        check_replicates(ds.sizes[schema.REPLICATE], needed, source, saved=True)
     else:
-        check_replicates(cfg.run.replicates if replicates is None else replicates, polls, valid_names, source)
+        check_replicates(cfg.run.replicates if replicates is None else replicates, needed, source)
     worlds = Worlds.of(ds) if ds is not None else simulated_worlds(
         prepare(cfg, replicates, seed, "full", source=source), progress=progress)
     observed = cfg.observed

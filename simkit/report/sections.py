@@ -18,7 +18,7 @@ from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, p_text, result_field
 from simkit.engine.summary import summary_rows
 from simkit.plots.polls import plot_poll_comparison
-from simkit.polls.compare import z_span
+from simkit.polls.compare import census_reading, z_span
 from simkit.plots.forensics import figure
 
 #: poll-row fields of :mod:`simkit.polls.compare` the main table shows, or leaves to the JSON (the simulated
@@ -27,7 +27,7 @@ POLL_FIELDS = {"pollster", "option", "published", "official", "gap", "gap_mean",
                "simulated_sd", "simulated_low", "simulated_high", "z", "z_unconditional", "p_value", "p_method",
                "p_floor", "option_class", "nonsampling_sd", "z_total", "p_total", "z_min", "z_max",
                "share_consistent", "share_consistent_total", "verdict", "design_effect", "bias_needed",
-               "misreport_needed", "misreport_needed_low", "misreport_needed_high"}
+               "misreport_needed", "misreport_needed_low", "misreport_needed_high", "rounding"}
 #: comparison products shown in their own way; any other product is shown as a table
 COMPARISON_PRODUCTS = {"rows", "joint", "designs", "mechanisms", "scenarios", "ledger", "flags"}
 #: forensic ``extra`` entries shown as columns when present (fields other analyses add)
@@ -106,7 +106,8 @@ def _poll_table(comparison) -> Table:
         span = "—" if row.get("z_min") is None else z_span(row["z_min"], row["z_max"])
         rows.append([row["pollster"], row["option"], fmt(row["published"], ".2f"), fmt(row["official"], ".2f"),
                      fmt(row["gap"], "+.2f"), fmt(row["gap_sd"], ".2f"), fmt(row["z"], "+.1f"),
-                     fmt(row["p_value"], ".2g") + ("*" if row["p_method"] != "monte_carlo" else ""),
+                     fmt(row["p_value"], ".2g") + ("*" if row["p_method"] == "normal_tail" else ""),
+                     census_reading(row["rounding"]) if "rounding" in row else
                      p_text(row["p_value"]).replace("with it", "with the count"), row.get("option_class", "—"),
                      fmt(row.get("nonsampling_sd"), ".2f"), fmt(row.get("z_total"), "+.1f"),
                      fmt(row.get("p_total"), ".2g"), total, span, fmt(row.get("share_consistent"), ".0%"),
@@ -116,9 +117,11 @@ def _poll_table(comparison) -> Table:
                  "Shares in percent of valid answers, turnout in percent of the register; gap = published − "
                  "official, points. z and p: sampling error only (SD of a poll minus its own replicate's count); p "
                  f"two-sided Monte Carlo, * from the normal tail beyond what the replicates confirm (they reach "
-                 f"{fmt(floor, '.1g')}). z total and p total: sampling plus exit polls' historical non-sampling "
+                 f"{fmt(floor, '.1g')}); a census figure (every station's count or every voter read: no sampling "
+                 "error) has no p and is consistent when its gap is within half a unit of the published value's "
+                 "last digit. z total and p total: sampling plus exit polls' historical non-sampling "
                  "error of the option's class. Ledger: every stated assumption varied jointly; share consistent = "
-                 "share of the assumption space where p ≥ 0.05. Misreport needed: % of the option's voters telling "
+                 "share of the assumption space where p ≥ 0.05 (a census: within rounding). Misreport needed: % of the option's voters telling "
                  "the incumbent (incumbent row: % of all others) for the published figure to be the simulated "
                  "median; negative = away from the incumbent.")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..forensics import calibration_label, holm_alarms
 from ..forensics.core import ALPHA, holm
+from ..polls.compare import census_reading, consistent
 
 #: the thresholds every rule below uses (name -> (value, what it decides))
 THRESHOLDS = {
@@ -98,6 +99,10 @@ def _p(row: dict, total: bool) -> float | None:
 
 
 def _anomalous(row: dict, total: bool) -> bool:
+    """Whether a poll row is anomalous: p (``total``: p total) below ALPHA, or a census figure (no p-value)
+    beyond its published rounding (:func:`simkit.polls.compare.consistent`)."""
+    if not total and "rounding" in row:
+        return not consistent(row)
     p = _p(row, total)
     return p is not None and p < ALPHA
 
@@ -121,10 +126,12 @@ def _figure_list(w: "_Writer", pollster: str, rows: list[dict], total: bool) -> 
         z_field, p_field = ("z_total", "p_total") if total else ("z", "p_value")
         z = (f"{'z total' if total else 'z'} = {w.num(row[z_field], '+.1f', **source, field=z_field)}"
              if math.isfinite(row[z_field]) else "no sampling error")
+        p = (census_reading(row["rounding"], lambda half: w.num(half, "g", **source, field="half_unit"))
+             if not total and "rounding" in row else
+             f"p{' total' if total else ''} = {w.num(row[p_field], '.2g', **source, field=p_field)}")
         parts.append(f"{row['option']} {w.num(row['published'], '.2f', **source, field='published')}% published "
                      f"against {w.num(row['official'], '.2f', **source, field='official')}% counted (gap "
-                     f"{w.num(row['gap'], '+.2f', **source, field='gap')} points, {z}, "
-                     f"p{' total' if total else ''} = {w.num(row[p_field], '.2g', **source, field=p_field)}"
+                     f"{w.num(row['gap'], '+.2f', **source, field='gap')} points, {z}, {p}"
                      + (f"; ledger: {row['verdict']}" if not total and row.get("verdict") else "") + ")")
     return "; ".join(parts)
 
@@ -192,8 +199,26 @@ def mechanism_verdict(pollster: str, name: str, entries: list[dict]) -> Verdict:
     return w.verdict(text)
 
 
+def _listed(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _left_out(joint: dict, labels: dict[str, str]) -> str:
+    """The joint test's words for the figures it leaves out (``joint["left_out"]``, figures without sampling
+    error), by pollster; "" when none."""
+    figures = joint.get("left_out", [])
+    if not figures:
+        return ""
+    pollsters = dict.fromkeys(f["pollster"] for f in figures)
+    by_poll = [f"{labels.get(name, name)}'s {_listed([f['option'] for f in figures if f['pollster'] == name])}"
+               for name in pollsters]
+    return f", leaving out {' and '.join(by_poll)} (no sampling error: the same in every replicate, judged row by row)"
+
+
 def joint_verdict(joint: dict, labels: dict[str, str]) -> Verdict:
-    """Hotelling's T² of all published gaps, with the Monte Carlo floor its p-value is stated against."""
+    """Hotelling's T² of all published gaps, with the Monte Carlo floor its p-value is stated against, naming the
+    figures without sampling error it leaves out."""
     w = _Writer()
     source = {"analysis": "joint"}
     p, floor = joint["p_value"], joint["p_floor"]
@@ -203,7 +228,8 @@ def joint_verdict(joint: dict, labels: dict[str, str]) -> Verdict:
         f"{w.num(poll['t2'], '.1f', analysis='joint', pollster=poll['pollster'], field='t2')}"
         for poll in joint.get("per_poll", []))
     return w.verdict(
-        f"All published figures jointly (Hotelling's T² against the sampling-only baseline): T² = "
+        f"All published figures jointly{_left_out(joint, labels)} (Hotelling's T² against the sampling-only "
+        "baseline): T² = "
         f"{w.num(joint['t2'], '.1f', **source, field='t2')}, F = {w.num(joint['f'], '.2f', **source, field='f')} on "
         f"({w.num(joint['df1'], 'd', **source, field='df1')}, {w.num(joint['df2'], 'd', **source, field='df2')}), "
         f"p = {w.num(p, '.2g', **source, field='p_value')} from the F reference, {p_text(p)}; "
@@ -262,7 +288,8 @@ def poll_verdicts(rows: list[dict], incumbent: str, labels: dict[str, str], *, m
             verdicts.append(mechanism_verdict(pollster, name, entries))
     if directions:
         w = _Writer()
-        family = sum(p is not None and p < ALPHA for p in holm([_p(row, False) for row in rows]))
+        family = (sum(p is not None and p < ALPHA for p in holm([_p(row, False) for row in rows]))
+                  + sum(not consistent(row) for row in rows if "rounding" in row))  # a census needs no correction
         verdicts.append(w.verdict(
             f"Across all {w.num(len(rows), 'd', analysis='polls', field='rows')} published figures, "
             f"{w.num(family, 'd', analysis='polls', field='holm')} stay anomalous after Holm's correction for "
