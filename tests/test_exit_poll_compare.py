@@ -518,8 +518,9 @@ def test_a_census_figure_is_judged_by_the_rounding_of_its_publication(elections)
     assert "off: inc: census, inconsistent (beyond rounding, ±0.05 points)" in text
 
 
-@pytest.mark.parametrize("value, precision, unit", [(0.8202, None, 1e-4), (0.82, None, 1e-2), (0.5, None, 0.1),
-                                                     (1e-05, None, 1e-5), (0.8202, 0.001, 0.001)])
+@pytest.mark.parametrize("value, precision, unit", [(0.8202, None, 1e-4), (0.82, None, 1e-2), (0.5, None, 1e-2),
+                                                     (1.0, None, 1e-2), (1e-05, None, 1e-5), (0.8202, 0.001, 0.001),
+                                                     (0.5, 0.1, 0.1)])
 def test_the_published_unit_is_read_from_the_value_as_written(value, precision, unit):
     from simkit.polls.compare import published_unit
 

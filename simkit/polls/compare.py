@@ -516,13 +516,20 @@ class Reference:
         return option_class("against_all" if option in self.against_all else "candidate", official_percent)
 
 
+#: the coarsest unit read from a published value (whole percents): a float keeps no trailing zero, so ``0.5`` is
+#: as likely "50%" as "50.0%"; read as tenths it would call a census figure 5 points off consistent. A coarser
+#: publication states ``precision``.
+COARSEST_READ_UNIT = 0.01
+
+
 def published_unit(value: float, precision: float | None = None) -> float:
     """The unit of a published figure's last stated digit (a fraction, as ``value``): the poll's ``precision``
     when its config states one, else read from ``value`` as the config holds it, a float: the decimals of its
-    shortest repr (0.8202 → 0.0001; a float keeps no trailing zero, so 0.820 reads as 0.82 → 0.01)."""
+    shortest repr (0.8202 → 0.0001; a float keeps no trailing zero, so 0.820 reads as 0.82 → 0.01), at most
+    :data:`COARSEST_READ_UNIT` (0.5 → 0.01)."""
     if precision is not None:
         return precision
-    return 10.0 ** min(Decimal(repr(float(value))).as_tuple().exponent, 0)
+    return min(10.0 ** min(Decimal(repr(float(value))).as_tuple().exponent, 0), COARSEST_READ_UNIT)
 
 
 def census_rounding(deviation: float, unit: float) -> dict:
