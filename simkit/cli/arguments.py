@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from simkit.config.core import parse_value
 from simkit.errors import InputError, one_line
 from simkit.outputs import OVERWRITE_HELP
+from simkit.paths import join_path, split_path
 
 #: worker processes or threads: more than any machine simkit runs on has cores
 MAX_WORKERS = 1024
@@ -109,19 +109,11 @@ class Override:
 
 
 def _segments(key: str, flag: str, text: str) -> list[str]:
-    """A dotted key's segments, TOML-quoted segments allowed (``sweep."turnout.dispersion"``)."""
+    """A dotted key's segments, quoted segments allowed (``sweep."turnout.dispersion"``, :mod:`simkit.paths`)."""
     try:
-        node = tomllib.loads(f"{key} = 0")
-    except tomllib.TOMLDecodeError:
-        if '"' in key or "'" in key:
-            raise InputError(f"{flag} {text}: {key}: not a dotted key (quote whole segments: "
-                             "sweep.\"turnout.dispersion\")") from None
-        return key.split(".")  # names TOML does not allow bare (non-ASCII) are still addressed as typed
-    segments = []
-    while isinstance(node, dict):
-        (name, node), = node.items()
-        segments.append(name)
-    return segments
+        return split_path(key)
+    except KeyError as error:
+        raise InputError(f"{flag} {text}: {error.args[0]}") from None
 
 
 def parse_set(text: str) -> Override:
@@ -129,7 +121,7 @@ def parse_set(text: str) -> Override:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise InputError(f"--set {text}: expected dotted.key=value")
-    return Override("--set", text, ".".join(_segments(key.strip(), "--set", text)), parse_value(value.strip()))
+    return Override("--set", text, join_path(_segments(key.strip(), "--set", text)), parse_value(value.strip()))
 
 
 def parse_sweep(text: str) -> Override:
@@ -142,7 +134,7 @@ def parse_sweep(text: str) -> Override:
     for value in parsed:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(f"--sweep {text}: {value!r}: not a number")
-    return Override("--sweep", text, "sweep." + ".".join(segments), parsed)
+    return Override("--sweep", text, join_path(["sweep", *segments]), parsed)
 
 
 def overrides(args: argparse.Namespace) -> list[Override]:

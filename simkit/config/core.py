@@ -26,7 +26,7 @@ from simkit.config.inference import InferConfig, InferenceSettings, infer_proble
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.config.timeline import ObservedTimeline, TimelineConfig, timeline_problems
 from simkit.errors import InputError
-from simkit.paths import dotted_location, get_path, set_in_place, set_path
+from simkit.paths import dotted_location, get_path, join_path, set_in_place, set_path, split_path
 from simkit.schema import STATION_STATISTICS
 from simkit.types import (MAX_CONCENTRATION, MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_SEED, MAX_STATIONS,
                           STRICT, Correlation, Identifier, OpenShare, Positive, PositiveShare, Share)
@@ -666,11 +666,13 @@ def _resolve_paths(raw: dict, base_dir: Path) -> None:
 
 def set_override(raw: dict, dotted: str, value: Any) -> dict:
     """``raw`` with one override applied: ``sweep.PATH`` sets the values swept over ``PATH`` (itself dotted:
-    ``sweep.turnout.dispersion``), beside the config's other sweeps; any other path sets that field
+    ``sweep.turnout.dispersion``, or one quoted segment as a ``[sweep]`` key is written:
+    ``sweep."turnout.dispersion"``), beside the config's other sweeps; any other path sets that field
     (:func:`simkit.paths.set_path`). KeyError naming the path when it cannot be set."""
-    head, _, swept = dotted.partition(".")
-    if head != "sweep" or not swept:
+    head, *rest = split_path(dotted)
+    if head != "sweep" or not rest:
         return set_path(raw, dotted, value)
+    swept = rest[0] if len(rest) == 1 else join_path(rest)
     sweep = raw.get("sweep", {})
     if not isinstance(sweep, dict):
         raise KeyError(f"sweep: cannot set a field inside a {type(sweep).__name__}")
