@@ -17,6 +17,7 @@ import simkit
 from simkit import progress
 from simkit.cli.arguments import PARAMETER_FLAGS, as_flags
 from simkit.cli.main import build_parser, main
+from simkit.forensics import TESTS
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.engine.summary import format_summary
 
@@ -200,6 +201,15 @@ def test_calibrate_writes_its_json_with_o(tmp_path, scenarios_config, capsys):
     assert "zero_five" in printed
     err = one_line_error(capsys, main(["calibrate", str(scenarios_config), "--tests", "zero_five", "-o", str(target)]))
     assert "output path exists" in err
+
+
+@pytest.mark.parametrize("command", ["forensics", "calibrate", "report"])
+@pytest.mark.parametrize("tests, named", [("nope", "nope"), ("", "(none)"), ("dip,nope", "nope")])
+def test_tests_is_refused_in_the_same_words_by_every_command(tmp_path, config, capsys, command, tests, named):
+    target = tmp_path / {"forensics": "out.nc", "calibrate": "out.json", "report": "out.html"}[command]
+    err = one_line_error(capsys, main([command, str(config), "--tests", tests, "-o", str(target)]))
+    assert err == f"--tests: unknown test id {named} (choose from {', '.join(TESTS)})"
+    assert not target.exists()
 
 
 def test_forensics_without_data_says_what_to_give(capsys):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from simkit.config.core import parse_value
 from simkit.errors import InputError, one_line
+from simkit.forensics import TESTS, parse_tests
 from simkit.outputs import OVERWRITE_HELP
 from simkit.paths import join_path, split_path
 
@@ -191,6 +192,22 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--point", type=non_negative, metavar="K",
                         help="sweep point of a simulated result: its flat index, 0-based, in the order the summary "
                              "lists them (needed when it holds more than one)")
+
+
+def add_tests(parser: argparse.ArgumentParser) -> None:
+    """``--tests ID,...``: which forensic tests run (read by :func:`chosen_tests`)."""
+    parser.add_argument("--tests", help=f"comma-separated test ids (default: all): {', '.join(TESTS)}")
+
+
+def chosen_tests(text: str | None) -> list[str] | None:
+    """The test ids of ``--tests`` (None when the flag is absent: every test); an unknown id or an empty list
+    is a one-line error naming the flag."""
+    if text is None:
+        return None
+    try:
+        return parse_tests(text)
+    except ValueError as error:
+        raise InputError(f"--tests: {error}") from None
 
 
 def add_draws(parser: argparse.ArgumentParser, default: int, what: str = "null draws per test") -> None:
