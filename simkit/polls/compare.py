@@ -1045,6 +1045,29 @@ def simulated_worlds(run, workers: int | None = None, progress: bool = False) ->
     return Worlds(sizes, coords, list(run.config.option_names), election)
 
 
+def check_comparable(cfg, *, replicates: int | None = None, ds: xr.Dataset | None = None,
+                     source: str = "config") -> list[Poll]:
+    """The polls of ``cfg`` (``[[exit_poll]]`` then ``[[quick_count]]``), once checked that :func:`compare_config`
+    can compare them, before anything is simulated: there are some, each design is possible in the electorate,
+    and ``replicates`` (the config's when None; the replicates of ``ds`` when given) are enough for the covariance
+    of the published figures. :class:`simkit.errors.InputError` (``source: field: problem``) otherwise."""
+    polls = list(cfg.exit_poll) + list(cfg.quick_count)
+    if not polls:
+        raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
+    electorate = build_electorate(cfg.electorate)
+    invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
+    for poll in polls:
+        problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
+        if problems:
+            raise InputError(f"{source}: {problems[0]}")
+    valid_names = [name for name in cfg.option_names if name != invalid]
+    if ds is not None:
+        check_replicates(ds.sizes[schema.REPLICATE], polls, valid_names, source, saved=True)
+    else:
+        check_replicates(cfg.run.replicates if replicates is None else replicates, polls, valid_names, source)
+    return polls
+
+
 def compare_config(cfg, *, replicates: int | None = None, seed: int | None = None, ds: xr.Dataset | None = None,
                    source: str = "config", history: Path | str | None = DEFAULT_HISTORY,
                    ledger_points: int | None = None, progress: bool = False) -> Comparison:
@@ -1058,21 +1081,9 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
     design the electorate makes impossible, too few replicates for the covariance of the published figures
     (:func:`check_replicates`) or a bad history table.
     """
-    polls = list(cfg.exit_poll) + list(cfg.quick_count)
-    if not polls:
-        raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
+    polls = check_comparable(cfg, replicates=replicates, ds=ds, source=source)
     baseline = ErrorBaseline.from_file(history) if history is not None else None
-    electorate = build_electorate(cfg.electorate)
     invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
-    for poll in polls:
-        problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
-        if problems:
-            raise InputError(f"{source}: {problems[0]}")
-    valid_names = [name for name in cfg.option_names if name != invalid]
-    if ds is not None:
-        check_replicates(ds.sizes[schema.REPLICATE], polls, valid_names, source, saved=True)
-    else:
-        check_replicates(cfg.run.replicates if replicates is None else replicates, polls, valid_names, source)
     worlds = Worlds.of(ds) if ds is not None else simulated_worlds(
         prepare(cfg, replicates, seed, "full", source=source), progress=progress)
     observed = cfg.observed
