@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 from pydantic import ValidationError
 
-from simkit.config.core import Config, ConfigError, load_config, raw_problems
+from simkit.config.core import Config, ConfigError, load_config, raw_problems, validation_problem
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
 from simkit.electorate.build import build_electorate
 from simkit.errors import InputError
@@ -34,9 +34,8 @@ def _with_updates(settings: InferenceSettings, updates: dict) -> InferenceSettin
         return InferenceSettings.model_validate({**settings.model_dump(exclude_unset=True), **updates})
     except ValidationError as error:
         item = error.errors()[0]
-        name = str(item["loc"][0])
-        raise InputError(f"{name}: {item['msg'].removeprefix('Value error, ')}, got {item['input']!r}",
-                         parameters=(name,)) from None
+        name, message = validation_problem(item, model=InferenceSettings)
+        raise InputError(f"{name}: {message}, got {item['input']!r}", parameters=(name,)) from None
 
 
 def left_out(statistics: Statistics, settings: InferenceSettings) -> tuple[str, ...]:
