@@ -2,12 +2,66 @@
 
 ``turnout.dispersion`` addresses a table key; repeated blocks (``[[options]]``, ``[[manipulation]]``,
 ``[[exit_poll]]``, ``[[scenario]]``…) are addressed by their ``name``, never by position:
-``exit_poll.amanat.response_rate``.
+``exit_poll.amanat.response_rate``. A segment holding a dot is quoted as TOML quotes a dotted key's segment:
+``turnout.regional_mean."St. Petersburg"`` or ``turnout.regional_mean.'St. Petersburg'`` (escapes as in a TOML
+string inside double quotes, none inside single quotes); a bare segment is anything up to the next dot.
 """
 from __future__ import annotations
 
 import copy
+import json
+import tomllib
 from typing import Any
+
+#: the characters that open (and close) a quoted segment
+QUOTES = ('"', "'")
+
+
+def _quoted_end(path: str, start: int) -> int:
+    """The index just past the quoted segment opening at ``path[start]``; KeyError naming the path when it is
+    not closed or does not end at a dot."""
+    quote = path[start]
+    index = start + 1
+    while index < len(path) and path[index] != quote:
+        index += 2 if quote == '"' and path[index] == "\\" else 1
+    if index >= len(path):
+        raise KeyError(f"{path}: unbalanced quote (quote whole segments: regions.\"St. Petersburg\".x)")
+    if index + 1 < len(path) and path[index + 1] != ".":
+        raise KeyError(f"{path}: a quoted segment must end at a dot (quote whole segments: "
+                       "regions.\"St. Petersburg\".x)")
+    return index + 1
+
+
+def _unquoted(path: str, quoted: str) -> str:
+    """The name a quoted segment of ``path`` spells, read as TOML reads a quoted key."""
+    try:
+        return tomllib.loads(f"segment = {quoted}")["segment"]
+    except tomllib.TOMLDecodeError:
+        raise KeyError(f"{path}: {quoted}: not a TOML string") from None
+
+
+def split_path(path: str) -> list[str]:
+    """The segments of dotted ``path``, quoted segments unquoted (``a."b.c".d`` -> ``['a', 'b.c', 'd']``);
+    KeyError naming the path when a quote is unbalanced."""
+    segments, start = [], 0
+    while True:
+        if path[start:start + 1] in QUOTES:
+            end = _quoted_end(path, start)
+            segments.append(_unquoted(path, path[start:end]))
+        else:
+            end = path.find(".", start)
+            end = len(path) if end < 0 else end
+            segments.append(path[start:end])
+        if end >= len(path):
+            return segments
+        start = end + 1
+
+
+def join_path(segments: list[str]) -> str:
+    """The dotted path of ``segments``, each holding a dot (or opening with a quote) quoted: the inverse of
+    :func:`split_path`."""
+    return ".".join(json.dumps(segment, ensure_ascii=False) if "." in segment or segment[:1] in QUOTES
+                    else segment for segment in segments)
 
 
 def _child(node: Any, segment: str, path: str) -> Any:
@@ -26,7 +80,7 @@ def _child(node: Any, segment: str, path: str) -> Any:
 def get_path(raw: dict, path: str) -> Any:
     """The value at dotted ``path`` in raw config data; KeyError naming the path when absent."""
     node: Any = raw
-    for segment in path.split("."):
+    for segment in split_path(path):
         node = _child(node, segment, path)
     return node
 
@@ -45,7 +99,7 @@ def set_path(raw: dict, path: str, value: Any) -> dict:
 def set_in_place(raw: dict, path: str, value: Any) -> None:
     """Set ``path`` to ``value`` in ``raw`` itself (as :func:`set_path` does in its copy): for a caller that
     sets many paths of one private copy."""
-    segments = path.split(".")
+    segments = split_path(path)
     node: Any = raw
     for segment in segments[:-1]:
         if isinstance(node, dict) and segment not in node:

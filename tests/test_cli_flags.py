@@ -17,6 +17,7 @@ import simkit
 from simkit import progress
 from simkit.cli.arguments import PARAMETER_FLAGS, as_flags
 from simkit.cli.main import build_parser, main
+from simkit.forensics import TESTS
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.engine.summary import format_summary
 
@@ -96,6 +97,33 @@ def test_override_problems_are_blamed_on_the_flag_not_the_file(tmp_path, config,
     assert not out.exists()
 
 
+def test_set_and_sweep_reach_a_region_whose_name_holds_a_dot(tmp_path, capsys):
+    """A region read from a CSV electorate may be named with a dot: a quoted path segment reaches it."""
+    (tmp_path / "stations.csv").write_text("registered,region\n900,St. Petersburg\n700,St. Petersburg\n"
+                                           "800,Moscow\n600,Moscow\n")
+    raw = small_config_dict(replicates=2)
+    raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                         "region_column": "region"}
+    config, out = write_config(tmp_path, raw), tmp_path / "o.nc"
+    assert main(["run", str(config), "-o", str(out), "--quiet", "--set", "turnout.regional_mean.'St. Petersburg'=0.7",
+                 "--sweep", 'turnout.regional_mean."St. Petersburg"=0.6,0.8']) == 0
+    stored = simkit.parse_config(simkit.open_result(out).attrs["simkit_config"])
+    assert stored.turnout.regional_mean == {"St. Petersburg": 0.7}
+    assert stored.sweep == {'turnout.regional_mean."St. Petersburg"': [0.6, 0.8]}
+    assert [point.turnout.regional_mean for point in map(stored.at, stored.sweep_points())] == [
+        {"St. Petersburg": 0.6}, {"St. Petersburg": 0.8}]
+    err = one_line_error(capsys, main(["validate", str(config), "--set", 'turnout.regional_mean."St. Petersburg"=2']))
+    assert err.startswith(f'--set turnout.regional_mean."St. Petersburg"=2 (on {config}): '
+                          "turnout.regional_mean.St. Petersburg: "), err
+
+
+@pytest.mark.parametrize("flag", ["--set", "--sweep"])
+def test_an_unbalanced_quote_in_an_override_is_one_line(config, capsys, flag):
+    text = 'turnout.regional_mean."St. Petersburg=0.6'
+    err = one_line_error(capsys, main(["validate", str(config), flag, text]))
+    assert err.startswith(f'{flag} {text}: turnout.regional_mean."St. Petersburg: unbalanced quote'), err
+
+
 def test_a_problem_of_the_file_itself_still_names_the_file(tmp_path, capsys):
     raw = small_config_dict()
     raw["turnout"]["dispersoin"] = 0.3
@@ -173,6 +201,15 @@ def test_calibrate_writes_its_json_with_o(tmp_path, scenarios_config, capsys):
     assert "zero_five" in printed
     err = one_line_error(capsys, main(["calibrate", str(scenarios_config), "--tests", "zero_five", "-o", str(target)]))
     assert "output path exists" in err
+
+
+@pytest.mark.parametrize("command", ["forensics", "calibrate", "report"])
+@pytest.mark.parametrize("tests, named", [("nope", "nope"), ("", "(none)"), ("dip,nope", "nope")])
+def test_tests_is_refused_in_the_same_words_by_every_command(tmp_path, config, capsys, command, tests, named):
+    target = tmp_path / {"forensics": "out.nc", "calibrate": "out.json", "report": "out.html"}[command]
+    err = one_line_error(capsys, main([command, str(config), "--tests", tests, "-o", str(target)]))
+    assert err == f"--tests: unknown test id {named} (choose from {', '.join(TESTS)})"
+    assert not target.exists()
 
 
 def test_forensics_without_data_says_what_to_give(capsys):

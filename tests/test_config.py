@@ -3,7 +3,7 @@ import pytest
 import tomli_w
 
 from simkit.config.core import Config, ConfigError, load_config, parse_config
-from simkit.paths import get_path, set_path
+from simkit.paths import get_path, join_path, set_path, split_path
 
 from conftest import small_config_dict
 
@@ -109,6 +109,37 @@ def test_paths_address_blocks_by_name():
     assert "label" not in raw["options"][1]  # the original is untouched
     with pytest.raises(KeyError, match="no block named"):
         set_path(raw, "options.zzz.label", "x")
+
+
+@pytest.mark.parametrize("path, segments", [
+    ("turnout.dispersion", ["turnout", "dispersion"]),
+    ('turnout.regional_mean."St. Petersburg"', ["turnout", "regional_mean", "St. Petersburg"]),
+    ("turnout.regional_mean.'St. Petersburg'", ["turnout", "regional_mean", "St. Petersburg"]),
+    ('a."say \\"hi\\"."', ["a", 'say "hi".']),
+    ("regions.O'Brien.x", ["regions", "O'Brien", "x"]),
+    ("electorate.regions.Алматы", ["electorate", "regions", "Алматы"]),
+])
+def test_a_quoted_segment_may_hold_dots(path, segments):
+    assert split_path(path) == segments
+    assert split_path(join_path(segments)) == segments
+
+
+def test_names_with_dots_are_addressed_by_quoting():
+    raw = small_config_dict(regions=(("St. Petersburg", 0.4), ("south", 0.6)))
+    assert get_path(raw, 'electorate.regions."St. Petersburg".register_share') == 0.4
+    changed = set_path(raw, "turnout.regional_mean.'St. Petersburg'", 0.7)
+    assert changed["turnout"]["regional_mean"] == {"St. Petersburg": 0.7}
+
+
+@pytest.mark.parametrize("path, problem", [
+    ('turnout.regional_mean."St. Petersburg', "unbalanced quote"),
+    ("turnout.regional_mean.'St. Petersburg", "unbalanced quote"),
+    ('turnout."regional_mean"x.y', "a quoted segment must end at a dot"),
+])
+def test_an_unbalanced_quote_is_one_line_naming_the_path(path, problem):
+    with pytest.raises(KeyError) as error:
+        get_path(small_config_dict(), path)
+    assert error.value.args[0].startswith(f"{path}: {problem}") and "\n" not in error.value.args[0]
 
 
 def test_flagship_config_validates(repo):

@@ -102,6 +102,25 @@ def test_resume_needs_a_zarr_output(tmp_path):
         distributed.run_on_cluster(config(), tmp_path / "r.nc", replicates=4, block_size=2, workers=2, resume=True)
 
 
+def test_resume_of_a_finished_run_says_so_and_touches_nothing(tmp_path, capsys):
+    """``--resume`` where the run already finished: nothing was left to do, exit 0, no file written or removed;
+    another run there (another seed) is still refused as an existing output."""
+    from simkit.cli.main import main
+
+    config_path, target = tmp_path / "c.toml", tmp_path / "r.zarr"
+    config_path.write_text(config().to_toml())
+    command = ["run", str(config_path), "-o", str(target), "--replicates", "4", "--seed", "3", "--quiet"]
+    assert main(command) == 0
+    before = sorted((path, path.stat().st_mtime_ns) for path in tmp_path.rglob("*"))
+    capsys.readouterr()
+    assert main([*command, "--workers", "1", "--resume"]) == 0
+    assert capsys.readouterr().out == f"{target}: the run is complete (no interrupted run to resume); nothing " \
+                                      "was written\n"
+    assert main([*command, "--seed", "4", "--workers", "1", "--resume"]) == 2
+    assert "output path exists; give --overwrite" in capsys.readouterr().err
+    assert sorted((path, path.stat().st_mtime_ns) for path in tmp_path.rglob("*")) == before
+
+
 def worker_pid_busy_with_a_block(client) -> int:
     """The process id of a worker that is computing a block right now."""
     for address, keys in client.processing().items():

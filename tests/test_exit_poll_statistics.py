@@ -309,6 +309,34 @@ def test_history_side_by_side_and_turnout_rows(tmp_path, capsys):
     assert report["history"][0]["rows"][0]["gap"] == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("change, problem", [
+    ({"exit_poll": []}, "exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks"),
+    ({"run": {"replicates": 1, "seed": 1}}, "1 are too few to estimate the covariance"),
+])
+def test_history_configs_are_checked_before_any_simulation(tmp_path, capsys, monkeypatch, change, problem):
+    """A history config that cannot be compared is one line, exit 2, before the main comparison simulates."""
+    import tomli_w
+
+    import simkit.polls.compare
+    from conftest import small_config_dict
+    from simkit.cli.main import main
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("simulated before checking the history configs")
+
+    monkeypatch.setattr(simkit.polls.compare, "simulated_worlds", no_simulation)
+    raw = small_config_dict(stations=40, registered=40_000, options=("a", "b"), shares=(0.6, 0.4))
+    raw["exit_poll"] = [{"name": "p", "stations": 10, "per_station": 20, "published": {"a": 0.61}}]
+    raw["observed"] = {"votes": {"a": 24_000, "b": 16_000}}
+    main_config, earlier = tmp_path / "now.toml", tmp_path / "then.toml"
+    main_config.write_text(tomli_w.dumps(raw))
+    earlier.write_text(tomli_w.dumps({**raw, **change}))
+    replicates = [] if "run" in change else ["--replicates", "20"]
+    assert main(["compare", str(main_config), "--history", str(earlier), *replicates, "--ledger-points", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"{earlier}: ") and problem in err, err
+
+
 def test_batched_distances_are_each_distance_to_the_bit():
     """The grid search's batched d² equals d² computed one θ at a time, bit for bit (one solve per row)."""
     rng = np.random.default_rng(4)

@@ -483,6 +483,18 @@ def test_infer_without_any_evidence_it_names_exits_2_naming_the_file(tmp_path, c
     assert out == "" and not (tmp_path / "r.nc").exists()
 
 
+def test_infer_names_its_source_in_its_own_problems_only(tmp_path):
+    """The library prefixes the problems it finds with ``source`` (as ``compare_config`` does); the command passes
+    the file, so no problem raised elsewhere with its own prefix is prefixed twice."""
+    cfg = simkit.load_config(_statistics_config(tmp_path, ["polls"]))
+    with pytest.raises(ConfigError) as error:
+        inference.infer(cfg, source="x.toml")
+    assert error.value.problems == ["x.toml: observed: none of the inference.statistics is given in [observed]"]
+    with pytest.raises(ConfigError) as error:
+        inference.infer(cfg, [], source="x.toml")
+    assert error.value.problems == ["x.toml: infer: no [[infer]] blocks (nothing to infer)"]
+
+
 def test_a_statistic_group_named_without_its_evidence_is_a_warning(tmp_path, capsys):
     """Statistics listed in [inference] but absent from [observed] are not silently left out."""
     path = _statistics_config(tmp_path, ["turnout", "timeline"])

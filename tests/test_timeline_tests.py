@@ -142,6 +142,24 @@ final = "final"
 """
 
 
+@pytest.mark.parametrize("edit, message", [
+    (lambda text: text + "extra = 1\n", "columns.extra: unknown field"),
+    (lambda text: text.replace('final = "final"\n', ""), "columns.final: required field is missing"),
+    (lambda text: text.replace('closing = "20:00"', 'closing = "25:00"'), "timeline.closing: "),
+])
+def test_a_bad_timeline_map_is_told_in_the_words_of_a_bad_config(tmp_path, edit, message):
+    """A map's problem reads as a config's (one formatting of pydantic's errors): the dotted field, then the
+    problem, ``unknown field`` and ``required field is missing`` as in configs."""
+    from simkit.errors import InputError
+    from simkit.timeline.observed import read_map
+
+    map_path = tmp_path / "map.toml"
+    map_path.write_text(edit(MAP))
+    with pytest.raises(InputError) as error:
+        read_map(map_path)
+    assert str(error.value).startswith(f"{map_path}: {message}"), str(error.value)
+
+
 @pytest.mark.parametrize("rows, message", [
     ("a,100,30,20,50", "row 2: cumulative ballots decrease"),
     ("a,100,30,60,120", "row 2: ballots exceed registered (turnout above 100%)"),

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from simkit.config.core import parse_value
 from simkit.errors import InputError, one_line
+from simkit.forensics import TESTS, parse_tests
 from simkit.outputs import OVERWRITE_HELP
+from simkit.paths import join_path, split_path
 
 #: worker processes or threads: more than any machine simkit runs on has cores
 MAX_WORKERS = 1024
@@ -109,19 +110,11 @@ class Override:
 
 
 def _segments(key: str, flag: str, text: str) -> list[str]:
-    """A dotted key's segments, TOML-quoted segments allowed (``sweep."turnout.dispersion"``)."""
+    """A dotted key's segments, quoted segments allowed (``sweep."turnout.dispersion"``, :mod:`simkit.paths`)."""
     try:
-        node = tomllib.loads(f"{key} = 0")
-    except tomllib.TOMLDecodeError:
-        if '"' in key or "'" in key:
-            raise InputError(f"{flag} {text}: {key}: not a dotted key (quote whole segments: "
-                             "sweep.\"turnout.dispersion\")") from None
-        return key.split(".")  # names TOML does not allow bare (non-ASCII) are still addressed as typed
-    segments = []
-    while isinstance(node, dict):
-        (name, node), = node.items()
-        segments.append(name)
-    return segments
+        return split_path(key)
+    except KeyError as error:
+        raise InputError(f"{flag} {text}: {error.args[0]}") from None
 
 
 def parse_set(text: str) -> Override:
@@ -129,7 +122,7 @@ def parse_set(text: str) -> Override:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise InputError(f"--set {text}: expected dotted.key=value")
-    return Override("--set", text, ".".join(_segments(key.strip(), "--set", text)), parse_value(value.strip()))
+    return Override("--set", text, join_path(_segments(key.strip(), "--set", text)), parse_value(value.strip()))
 
 
 def parse_sweep(text: str) -> Override:
@@ -142,7 +135,7 @@ def parse_sweep(text: str) -> Override:
     for value in parsed:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(f"--sweep {text}: {value!r}: not a number")
-    return Override("--sweep", text, "sweep." + ".".join(segments), parsed)
+    return Override("--sweep", text, join_path(["sweep", *segments]), parsed)
 
 
 def overrides(args: argparse.Namespace) -> list[Override]:
@@ -199,6 +192,22 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--point", type=non_negative, metavar="K",
                         help="sweep point of a simulated result: its flat index, 0-based, in the order the summary "
                              "lists them (needed when it holds more than one)")
+
+
+def add_tests(parser: argparse.ArgumentParser) -> None:
+    """``--tests ID,...``: which forensic tests run (read by :func:`chosen_tests`)."""
+    parser.add_argument("--tests", help=f"comma-separated test ids (default: all): {', '.join(TESTS)}")
+
+
+def chosen_tests(text: str | None) -> list[str] | None:
+    """The test ids of ``--tests`` (None when the flag is absent: every test); an unknown id or an empty list
+    is a one-line error naming the flag."""
+    if text is None:
+        return None
+    try:
+        return parse_tests(text)
+    except ValueError as error:
+        raise InputError(f"--tests: {error}") from None
 
 
 def add_draws(parser: argparse.ArgumentParser, default: int, what: str = "null draws per test") -> None:

@@ -16,7 +16,8 @@ import numpy as np
 import xarray as xr
 
 from simkit.cli.arguments import (add_draws, add_json, add_output, add_overrides, add_plot, add_quiet,
-                                  add_replicates, add_seed, add_selection, check_draws, workers)
+                                  add_replicates, add_seed, add_selection, add_tests, check_draws, chosen_tests,
+                                  workers)
 from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, save_figures,
                            write_json)
 from simkit.config.core import data_paths
@@ -25,7 +26,7 @@ from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
 from simkit.engine import aggregation
 from simkit.errors import InputError
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
-from simkit.forensics import TESTS, calibration_label, calibration_state, election, holm_alarms, parse_tests, run_each
+from simkit.forensics import TESTS, calibration_label, calibration_state, election, holm_alarms, run_each
 from simkit.forensics.applicable import MIN_STATIONS, ran
 from simkit.forensics.calibrate import NULLS, calibration_table, format_table as format_calibration, never_ran
 from simkit.forensics.core import ALPHA
@@ -55,7 +56,7 @@ def register(subparsers) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--map", type=Path, help="column mapping (TOML)")
     source.add_argument("--preset", choices=PRESETS, help="a ready mapping for the shared data")
-    p.add_argument("--tests", help=f"comma-separated test ids (default: all): {', '.join(TESTS)}")
+    add_tests(p)
     p.add_argument("--null", choices=("textbook", "simulated", "flat"), default="textbook",
                    help=NULL_HELP + " (default textbook)")
     add_draws(p, NULL_DRAWS)
@@ -79,7 +80,7 @@ def register(subparsers) -> None:
     c.add_argument("config", type=Path, help="a config file (its scenarios give the honest and manipulated elections)")
     add_overrides(c)
     add_replicates(c, "simulated elections per scenario")
-    c.add_argument("--tests", help=f"comma-separated test ids (default: all): {', '.join(TESTS)}")
+    add_tests(c)
     c.add_argument("--null", choices=("textbook", "simulated", "both"), default="both",
                    help=NULL_HELP.replace(" or flat (one national turnout and share)", "") + ", or both (default)")
     add_draws(c, CALIBRATION_DRAWS, "null draws per test and replicate")
@@ -285,10 +286,7 @@ def handle_forensics(args: argparse.Namespace) -> int:
     check_draws(args.draws)
     if args.power < 0:
         raise InputError(f"--power: {args.power}: must be 0 or a positive integer")
-    try:
-        tests = parse_tests(args.tests)
-    except ValueError as err:
-        raise InputError(f"--tests: {args.tests}: {err}") from None
+    tests = chosen_tests(args.tests) or list(TESTS)
     if args.output is not None:
         output_format(args.output)
         claim_output(args.output, FORENSICS, overwrite=args.overwrite, inputs=[args.data, args.map])
@@ -329,12 +327,9 @@ CALIBRATION_KEYS = ("rows",)
 
 def handle_calibrate(args: argparse.Namespace) -> int:
     check_draws(args.draws)
+    tests = chosen_tests(args.tests)
     cfg = config_from(args.config, args)
     claim_json(args, CALIBRATION, CALIBRATION_KEYS, [args.config, *data_paths(cfg)])
-    try:
-        tests = parse_tests(args.tests) if args.tests is not None else None
-    except ValueError as error:
-        raise InputError(f"--tests: {error}") from None
     nulls = NULLS if args.null == "both" else (args.null,)
     if args.scheduler and args.workers:
         raise InputError("--scheduler and --workers: give one (an existing cluster, or a local one to start)")

@@ -20,7 +20,7 @@ from pathlib import Path
 from simkit import io
 from simkit.cli.arguments import add_overrides, positive, workers
 from simkit.cli.io import config_from
-from simkit.config.core import ConfigError, data_paths
+from simkit.config.core import data_paths
 from simkit.engine.distributed import check_workers, connect
 from simkit.errors import InputError
 from simkit.inference import infer
@@ -37,17 +37,14 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     if args.output:
         claim_output(args.output, INFERENCE, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)])
     progress = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
-    try:
-        if args.scheduler:
-            with connect(scheduler=args.scheduler) as client:
-                check_workers(client)
-                result = infer(cfg, blocks, settings, particles=args.particles, seed=args.seed, progress=progress,
-                               client=client)
-        else:
-            result = infer(cfg, blocks, settings, particles=args.particles, seed=args.seed, workers=args.workers,
-                           progress=progress, bar=not args.quiet)
-    except ConfigError as error:  # the evidence the config lacks: named by its file
-        raise ConfigError([f"{args.config}: {problem}" for problem in error.problems]) from None
+    if args.scheduler:
+        with connect(scheduler=args.scheduler) as client:
+            check_workers(client)
+            result = infer(cfg, blocks, settings, particles=args.particles, seed=args.seed, progress=progress,
+                           client=client, source=str(args.config))
+    else:
+        result = infer(cfg, blocks, settings, particles=args.particles, seed=args.seed, workers=args.workers,
+                       progress=progress, bar=not args.quiet, source=str(args.config))
     if args.output:
         io.write_tree(result.to_datatree(), args.output)
     for warning in result.warnings:

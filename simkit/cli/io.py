@@ -17,6 +17,7 @@ from simkit.config.core import Config, ConfigError, load_config, parse_config
 from simkit.errors import InputError
 from simkit.io import FORMATS, open_result, write_text
 from simkit.outputs import claim_output, is_json_report
+from simkit.paths import split_path
 
 
 def _related(location: str, path: str) -> bool:
@@ -26,14 +27,15 @@ def _related(location: str, path: str) -> bool:
 
 def blame(problem: str, source: str, flags: list[Override]) -> str:
     """``problem`` (``source: location: message``) as the flag's problem when it lies in a field a flag set:
-    ``--set tunout.mean=0.3 (on x.toml): tunout: unknown field``; else unchanged."""
+    ``--set tunout.mean=0.3 (on x.toml): tunout: unknown field``; else unchanged. A location names fields as
+    given (a quoted sweep key) or unquoted (a field the validator names), so both forms of the flag's path match."""
     prefix = f"{source}: "
     if not problem.startswith(prefix):
         return problem
     message = problem[len(prefix):]
     location = message.split(": ", 1)[0].split("=", 1)[0]
     for flag in reversed(flags):
-        if _related(location, flag.path):
+        if _related(location, flag.path) or _related(location, ".".join(split_path(flag.path))):
             return f"{flag.flag} {flag.text} (on {source}): {message}"
     return problem
 

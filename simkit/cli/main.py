@@ -21,7 +21,7 @@ from simkit.cli.io import choose, claim_json, config_from, describe, result_kern
 from simkit.config.core import ConfigError, data_paths, parse_config
 from simkit.electorate.build import build_electorate
 from simkit.engine import kernels, run as engine
-from simkit.engine.distributed import run_on_cluster
+from simkit.engine.distributed import finished, run_on_cluster
 from simkit.engine.resources import MMAP_THRESHOLD, REUSED_ARRAYS_THRESHOLD, check_run, release_large_blocks
 from simkit.engine.summary import format_summary, summary_rows
 from simkit.errors import InputError, one_line
@@ -40,6 +40,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     args.kernel = args.kernel or result_kernel(args.config)
     if args.output:
         io.output_format(args.output)
+        if args.resume and not args.overwrite and finished(cfg, args.output, replicates=args.replicates,
+                                                           seed=args.seed, keep=args.keep, kernel=args.kernel,
+                                                           source=str(args.config)):
+            print(f"{args.output}: the run is complete (no interrupted run to resume); nothing was written")
+            return 0
         claim_output(args.output, SIMULATION, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)])
     if args.scheduler or args.workers or args.resume:
         return _run_on_cluster(cfg, args)

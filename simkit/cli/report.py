@@ -8,11 +8,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from simkit.cli.arguments import add_draws, add_output, add_overrides, add_quiet, add_replicates, overrides
+from simkit.cli.arguments import (add_draws, add_output, add_overrides, add_quiet, add_replicates, add_tests,
+                                  chosen_tests, overrides)
 from simkit.cli.io import blamed_on_flags, override_values
 from simkit.electorate.returns import PRESETS
 from simkit.errors import InputError
-from simkit.forensics import parse_tests
 from simkit.outputs import REPORT, claim_output, contains
 from simkit.report import DRAWS, FORMATS, NULL, POWER, build, check_output, write
 from simkit.report.document import GENERATOR
@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     add_replicates(p)
     p.add_argument("--seed", type=int, help="seed of every random draw (default: the config's run.seed, else 0)")
     p.add_argument("--format", choices=FORMATS, default="html", help="html (one file) or md (figures beside it)")
-    p.add_argument("--tests", help="forensic test ids, comma-separated (default: all)")
+    add_tests(p)
     p.add_argument("--null", choices=("textbook", "simulated"), default=NULL, help=f"forensic null (default {NULL})")
     add_draws(p, DRAWS, "forensic null draws per test")
     p.add_argument("--power", type=int, default=POWER, metavar="N",
@@ -47,10 +47,7 @@ def handler(args: argparse.Namespace) -> int:
         raise InputError(f"--replicates: {args.replicates}: need at least 2")
     if args.draws < 1 or args.power < 0:
         raise InputError("--draws: must be positive; --power: must be 0 or positive")
-    try:
-        tests = parse_tests(args.tests) if args.tests is not None else None
-    except ValueError as error:
-        raise InputError(f"--tests: {error}") from None
+    tests = chosen_tests(args.tests)
     flags = overrides(args)
     if flags and args.config is None:
         raise InputError(f"{flags[0].flag} {flags[0].text}: overrides a config field, and no CONFIG is given")

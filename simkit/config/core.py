@@ -26,7 +26,7 @@ from simkit.config.inference import InferConfig, InferenceSettings, infer_proble
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.config.timeline import ObservedTimeline, TimelineConfig, final_figure_problems, timeline_problems
 from simkit.errors import InputError
-from simkit.paths import dotted_location, get_path, set_in_place, set_path
+from simkit.paths import dotted_location, get_path, join_path, set_in_place, set_path, split_path
 from simkit.schema import STATION_STATISTICS
 from simkit.types import (MAX_CONCENTRATION, MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_SEED, MAX_STATIONS,
                           STRICT, Correlation, Identifier, OpenShare, Positive, PositiveShare, Share)
@@ -379,24 +379,30 @@ def _upper_bound(model: type[BaseModel], loc: tuple) -> Any:
     return bound
 
 
+def validation_problem(item: dict, raw: Any = None, model: type[BaseModel] | None = None) -> tuple[str, str]:
+    """(dotted field, message) of one pydantic error ``item`` of ``model`` (:class:`Config` when None) validated
+    from ``raw``: list items named by their ``name`` (:func:`simkit.paths.dotted_location`), ``unknown field`` and
+    ``required field is missing`` as the project words them, a block check's own field made part of the path, and
+    a number beyond 64 bits told with the field's bound."""
+    path = dotted_location(item["loc"], raw)
+    message = item["msg"].removeprefix("Value error, ")
+    if item["type"] == "int_parsing_size":  # a number beyond 64 bits: say the field's own bound
+        bound = _upper_bound(model or Config, item["loc"])
+        limit = f"less than or equal to {bound}" if bound is not None else "an integer below 2**63"
+        message = f"Input should be {limit}, got {item['input']!r}"
+    field = _FIELD_PREFIX.match(message) if item["type"] == "value_error" else None
+    if field:  # a block's own check names the field it found wrong: make it part of the dotted path
+        path, message = f"{path}.{field.group(1)}", message[field.end():]
+    if item["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif item["type"] == "missing":
+        message = "required field is missing"
+    return path, message
+
+
 def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "") -> list[str]:
-    problems = []
-    for item in error.errors():
-        path = prefix + dotted_location(item["loc"], raw)
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "int_parsing_size":  # a number beyond 64 bits: say the field's own bound
-            bound = _upper_bound(Config, item["loc"])
-            limit = f"less than or equal to {bound}" if bound is not None else "an integer below 2**63"
-            message = f"Input should be {limit}, got {item['input']!r}"
-        field = _FIELD_PREFIX.match(message) if item["type"] == "value_error" else None
-        if field:  # a block's own check names the field it found wrong: make it part of the dotted path
-            path, message = f"{path}.{field.group(1)}", message[field.end():]
-        if item["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif item["type"] == "missing":
-            message = "required field is missing"
-        problems.append(f"{path}: {message}")
-    return problems
+    return [f"{prefix}{path}: {message}" for path, message in (validation_problem(item, raw)
+                                                               for item in error.errors())]
 
 
 def _close_to_one(total: float) -> bool:
@@ -688,11 +694,13 @@ def _resolve_paths(raw: dict, base_dir: Path) -> None:
 
 def set_override(raw: dict, dotted: str, value: Any) -> dict:
     """``raw`` with one override applied: ``sweep.PATH`` sets the values swept over ``PATH`` (itself dotted:
-    ``sweep.turnout.dispersion``), beside the config's other sweeps; any other path sets that field
+    ``sweep.turnout.dispersion``, or one quoted segment as a ``[sweep]`` key is written:
+    ``sweep."turnout.dispersion"``), beside the config's other sweeps; any other path sets that field
     (:func:`simkit.paths.set_path`). KeyError naming the path when it cannot be set."""
-    head, _, swept = dotted.partition(".")
-    if head != "sweep" or not swept:
+    head, *rest = split_path(dotted)
+    if head != "sweep" or not rest:
         return set_path(raw, dotted, value)
+    swept = rest[0] if len(rest) == 1 else join_path(rest)
     sweep = raw.get("sweep", {})
     if not isinstance(sweep, dict):
         raise KeyError(f"sweep: cannot set a field inside a {type(sweep).__name__}")

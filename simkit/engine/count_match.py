@@ -40,6 +40,7 @@ from scipy.special import expit, logit
 from simkit import schema
 from simkit.engine.parallel import KeyedPool, choose
 from simkit.errors import InputError
+from simkit.paths import join_path
 
 #: the largest difference, in points, between a matched count and an official figure
 TOLERANCE = 0.1
@@ -167,14 +168,14 @@ def _update(cfg, targets: dict[str, float], achieved: dict[str, float]):
     shares = {name: max(value * targets[f"share.{name}"] / max(achieved[f"share.{name}"], FLOOR), FLOOR)
               for name, value in cfg.preferences.shares.items()}
     total = sum(shares.values())
-    return cfg.at({"turnout.mean": national, **{f"turnout.regional_mean.{r}": v for r, v in regional.items()},
+    return cfg.at({"turnout.mean": national, **{join_path(["turnout", "regional_mean", r]): v for r, v in regional.items()},
                    **{f"preferences.shares.{name}": value / total for name, value in shares.items()}})
 
 
 def _honest_parameters(cfg) -> dict:
     """The fields the solver sets, as dotted assignments (to warm-start the next sweep point)."""
     return {"turnout.mean": cfg.turnout.mean,
-            **{f"turnout.regional_mean.{r}": v for r, v in cfg.turnout.regional_mean.items()},
+            **{join_path(["turnout", "regional_mean", r]): v for r, v in cfg.turnout.regional_mean.items()},
             **{f"preferences.shares.{name}": v for name, v in cfg.preferences.shares.items()}}
 
 

@@ -345,6 +345,39 @@ def _gather_in_order(run: engine.Run, futures: list, bar) -> Iterator[xr.Dataset
             next_block += 1
 
 
+#: the fields of a resume manifest (:meth:`_WorkDir.manifest`) that a finished result records, and the attribute
+#: recording each (the block size and the parts change the chunking only)
+_RECORDED = {"seed": "seed", "replicates": "replicates", "kernel": "kernel",
+             "station_group_size": "station_group_size", "simkit_version": "simkit_version",
+             "numpy_version": "numpy_version", "config_sha256": "simkit_config_sha256",
+             "electorate_sha256": "electorate_sha256"}
+
+
+def _check_resumable(output: str | Path | None) -> None:
+    """InputError unless ``output`` is a ``.zarr`` store, where ``resume`` may continue a run."""
+    if output is None or io.output_format(output) != "zarr":
+        raise InputError(f"{output or 'no output'}: resume needs a .zarr output", parameters=("resume",))
+
+
+def finished(cfg: Config, output: str | Path, *, replicates: int | None = None, seed: int | None = None,
+             keep: str | None = None, kernel: str | None = None, source: str = "run") -> bool:
+    """Whether ``output`` already holds this run, finished, so that ``resume`` has nothing left to do: no
+    interrupted run is kept beside it, and the simulation there records the same resolved config, electorate,
+    seed, replicates, kernel, station grouping and versions as :func:`run_on_cluster` with these arguments
+    would (the fields a resume checks). Reads only; InputError when ``output`` is no ``.zarr``."""
+    _check_resumable(output)
+    work = _WorkDir(Path(output))
+    if work.path.exists() or not work.target.exists():
+        return False
+    try:
+        attrs = io.open_result(work.target).attrs
+    except InputError:
+        return False
+    run = engine.prepare(cfg, replicates, seed, keep, kernel, source)
+    manifest = work.manifest(RunSpec.of(run), run, block_size=0)
+    return all(attrs.get(name) == manifest[field] for field, name in _RECORDED.items())
+
+
 def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | None = None,
                    seed: int | None = None, keep: str | None = None,
                    block_size: int = engine.DEFAULT_BLOCK_SIZE, scheduler: str | None = None,
@@ -366,8 +399,8 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
     names the config in that error).
     """
     fmt = io.output_format(output) if output is not None else None
-    if resume and fmt != "zarr":
-        raise InputError(f"{output or 'no output'}: resume needs a .zarr output", parameters=("resume",))
+    if resume:
+        _check_resumable(output)
     run = engine.prepare(cfg, replicates, seed, keep, kernel, source)
     blocks = blocks_of(run.replicates, block_size)
     if client is None and scheduler is None:  # local workers: this machine's memory and disk

@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 from pydantic import ValidationError
 
-from simkit.config.core import Config, ConfigError, load_config, raw_problems
+from simkit.config.core import Config, ConfigError, load_config, raw_problems, validation_problem
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
 from simkit.electorate.build import build_electorate
 from simkit.errors import InputError
@@ -34,14 +34,19 @@ def _with_updates(settings: InferenceSettings, updates: dict) -> InferenceSettin
         return InferenceSettings.model_validate({**settings.model_dump(exclude_unset=True), **updates})
     except ValidationError as error:
         item = error.errors()[0]
-        name = str(item["loc"][0])
-        raise InputError(f"{name}: {item['msg'].removeprefix('Value error, ')}, got {item['input']!r}",
-                         parameters=(name,)) from None
+        name, message = validation_problem(item, model=InferenceSettings)
+        raise InputError(f"{name}: {message}, got {item['input']!r}", parameters=(name,)) from None
+
+
+def _named(source: str, problems: list[str]) -> ConfigError:
+    """The config ``source``'s ``problems``, each named by it (``source: field: problem``)."""
+    return ConfigError([f"{source}: {problem}" for problem in problems])
 
 
 def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: InferenceSettings | None = None, *,
           particles: int | None = None, seed: int | None = None, workers: int | None = None,
-          progress: Callable[[str], None] | None = None, client=None, bar: bool = False) -> InferenceResult:
+          progress: Callable[[str], None] | None = None, client=None, bar: bool = False,
+          source: str = "config") -> InferenceResult:
     """Posterior of the ``[[infer]]`` fields given the config's ``[observed]`` evidence (see
     :mod:`simkit.inference`).
 
@@ -49,6 +54,9 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     ``workers`` override the settings. ``client``: a ``dask.distributed.Client`` whose workers run the
     simulations instead of local processes (the result is the same). ``progress``: called with a line per
     generation; ``bar``: a progress bar over each generation's simulations (on a terminal).
+
+    Raises :class:`simkit.config.core.ConfigError` (``source: field: problem``) for blocks or settings the config
+    cannot infer, or evidence it does not give.
     """
     blocks = blocks if blocks is not None else list(cfg.infer)
     settings = settings if settings is not None else (cfg.inference or InferenceSettings())
@@ -58,13 +66,16 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     problems = (infer_problems(cfg, blocks, settings, raw_problems) if blocks
                 else ["infer: no [[infer]] blocks (nothing to infer)"])
     if problems:
-        raise ConfigError(problems)
+        raise _named(source, problems)
     scenario = settings.scenario or cfg.scenarios()[-1].name
     electorate = build_electorate(cfg.electorate)
-    statistics = with_observation_noise(statistic_names(cfg, settings.statistics, list(electorate.region_names)),
-                                        settings.observation_noise)
+    try:
+        statistics = with_observation_noise(statistic_names(cfg, settings.statistics, list(electorate.region_names)),
+                                            settings.observation_noise)
+    except ConfigError as error:  # a noise entry naming no statistic of this evidence
+        raise _named(source, error.problems) from None
     if not statistics.names:
-        raise ConfigError(["observed: none of the inference.statistics is given in [observed]"])
+        raise _named(source, ["observed: none of the inference.statistics is given in [observed]"])
     priors = [Prior(block) for block in blocks]
     simulator = Simulator(cfg, blocks, statistics, scenario, settings.kernel)
     median = np.array([p.block.distribution().ppf(0.5) for p in priors])

@@ -1159,6 +1159,29 @@ def simulated_worlds(run, workers: int | None = None, progress: bool = False) ->
     return Worlds(sizes, coords, list(run.config.option_names), election)
 
 
+def check_comparable(cfg, *, replicates: int | None = None, ds: xr.Dataset | None = None,
+                     source: str = "config") -> list[Poll]:
+    """The polls of ``cfg`` (``[[exit_poll]]`` then ``[[quick_count]]``), once checked that :func:`compare_config`
+    can compare them, before anything is simulated: there are some, each design is possible in the electorate,
+    and ``replicates`` (the config's when None; the replicates of ``ds`` when given) are enough for the covariance
+    of the published figures. :class:`simkit.errors.InputError` (``source: field: problem``) otherwise."""
+    polls = list(cfg.exit_poll) + list(cfg.quick_count)
+    if not polls:
+        raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
+    electorate = build_electorate(cfg.electorate)
+    invalid = cfg.invalid_option_name
+    for poll in polls:
+        problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
+        if problems:
+            raise InputError(f"{source}: {problems[0]}")
+    needed = replicates_needed(published_vector(polls, cfg.valid_option_names)[0])
+    if ds is not None:
+        check_replicates(ds.sizes[schema.REPLICATE], needed, source, saved=True)
+    else:
+        check_replicates(cfg.run.replicates if replicates is None else replicates, needed, source)
+    return polls
+
+
 def compare_config(cfg, *, replicates: int | None = None, seed: int | None = None, ds: xr.Dataset | None = None,
                    source: str = "config", history: Path | str | None = DEFAULT_HISTORY,
                    ledger_points: int | None = None, progress: bool = False) -> Comparison:
@@ -1172,21 +1195,9 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
     design the electorate makes impossible, too few replicates for the covariance of the published figures
     (:func:`check_replicates`) or a bad history table.
     """
-    polls = list(cfg.exit_poll) + list(cfg.quick_count)
-    if not polls:
-        raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
+    polls = check_comparable(cfg, replicates=replicates, ds=ds, source=source)
     baseline = ErrorBaseline.from_file(history) if history is not None else None
-    electorate = build_electorate(cfg.electorate)
     invalid = cfg.invalid_option_name
-    for poll in polls:
-        problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
-        if problems:
-            raise InputError(f"{source}: {problems[0]}")
-    needed = replicates_needed(published_vector(polls, cfg.valid_option_names)[0])
-    if ds is not None:
-        check_replicates(ds.sizes[schema.REPLICATE], needed, source, saved=True)
-    else:
-        check_replicates(cfg.run.replicates if replicates is None else replicates, needed, source)
     worlds = Worlds.of(ds) if ds is not None else simulated_worlds(
         prepare(cfg, replicates, seed, "full", source=source), progress=progress)
     observed = cfg.observed

@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from simkit.config.core import Config
+from simkit.config.core import Config, validation_problem
 from simkit.config.timeline import TimelineConfig
 from simkit.types import MAX_REGISTER
 from ..errors import InputError
@@ -109,9 +109,8 @@ def read_map(path: Path) -> TimelineMap:
     try:
         return TimelineMap.model_validate(raw)
     except ValidationError as error:
-        item = error.errors()[0]
-        field = ".".join(str(part) for part in item["loc"])
-        raise InputError(f"{path}: {field}: {item['msg'].removeprefix('Value error, ')}") from None
+        field, message = validation_problem(error.errors()[0], raw, TimelineMap)
+        raise InputError(f"{path}: {field}: {message}") from None
 
 
 def _first_row(frame, bad: np.ndarray) -> int:
