@@ -638,3 +638,14 @@ def test_a_simulated_observation_has_no_turnout_for_a_region_without_voters(tmp_
     assert set(cfg.observed.regional_turnout) == {"north", "south"}
     assert all(0 < value < 1 for value in cfg.observed.regional_turnout.values())
 
+
+def test_a_regional_turnout_of_a_region_without_voters_is_refused_as_evidence(tmp_path):
+    """Its simulated turnout would be 0 / 0 in every simulation (once NaN statistics and a singular regression)."""
+    observed = {"registered": 19_000, "ballots": 11_400, "votes": {"a": 6000, "b": 3400, "c": 1400, "inv": 600},
+                "regional_turnout": {"north": 0.6, "abroad": 0.5}}
+    cfg = csv_coercion_config(tmp_path, observed)
+    settings = InferenceSettings(particles=20, statistics=STATISTICS)
+    with pytest.raises(ConfigError) as error:
+        inference.infer(cfg, [SHARE_PRIOR], settings)
+    assert error.value.problems == ["observed.regional_turnout.abroad: the stations of region abroad have no voters on "
+                                    "the register: it has no turnout to compare"]
