@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tomli_w
 
@@ -131,6 +132,10 @@ def test_a_csv_electorate_runs_with_stations_of_no_voters(tmp_path):
     assert (ds["ballots"].values[..., empty] == 0).all()
     assert (ds["votes"].sum("option") == ds["ballots"]).all() and (ds["ballots"] <= ds["registered"]).all()
     assert (ds["region_ballots"].sel(region_name="abroad") == 0).all()
+    # the forensic tests read the stations with ballots only: no turnout or share of 0 / 0
+    from simkit.forensics.core import election
+    e = election(ds)
+    assert e.excluded["no ballots"] >= 2 and np.isfinite(e.turnout).all() and np.isfinite(e.leader_share).all()
 
 
 def test_failed_run_keeps_the_previous_result(tmp_path, monkeypatch):

@@ -560,3 +560,29 @@ def test_a_pps_design_of_more_stations_than_hold_voters_is_one_line(by_region, w
     with pytest.raises(InputError, match=rf"^x\.toml: exit_poll\.p\.stations: \d+ stations drawn proportional to "
                                          rf"size from {where}$"):
         compare_polls(ds, [poll], incumbent="inc", invalid="invalid", ledger_points=0, source="x.toml")
+
+
+def test_polls_of_an_electorate_with_stations_without_voters_compare_end_to_end(tmp_path, capsys):
+    """A register with closed stations (0 voters) in every region and a region of them only: polls drawn
+    proportional to size (by region) and simply compare, every figure finite."""
+    from conftest import small_config_dict
+    from simkit.cli.main import main
+
+    raw = small_config_dict(replicates=30)
+    raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                         "region_column": "region"}
+    rows = [f"{region},{0 if i % 3 == 0 else 400 + 37 * i}" for region in ("north", "south") for i in range(15)]
+    (tmp_path / "stations.csv").write_text("\n".join(["region,registered", *rows, "abroad,0", "abroad,0"]) + "\n")
+    published = {"a": 0.5, "b": 0.3, "c": 0.2}
+    raw["exit_poll"] = [{"name": "pps", "stations": 12, "selection": "pps", "by_region": True, "per_station": 40,
+                         "published": published},
+                        {"name": "simple", "stations": 12, "respondents": "whole_flow", "estimator": "weighted",
+                         "published_turnout": 0.6, "published": published}]
+    raw["quick_count"] = [{"name": "count", "stations": 8, "selection": "pps", "published": published}]
+    raw["observed"] = {"registered": 10_000, "ballots": 6000, "votes": {"a": 3000, "b": 1800, "c": 1200}}
+    config, output = tmp_path / "x.toml", tmp_path / "out.json"
+    config.write_text(tomli_w.dumps(raw))
+    assert main(["compare", str(config), "--ledger-points", "4", "--quiet", "--json", "-o", str(output)]) == 0
+    rows = json.loads(output.read_text())["rows"]
+    assert {row["pollster"] for row in rows} == {"pps", "simple", "count"}
+    assert all(math.isfinite(row["gap_sd"]) and math.isfinite(row["z"]) for row in rows)
