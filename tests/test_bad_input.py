@@ -176,7 +176,7 @@ def csv_electorate_config(tmp_path, text: str, encoding: str = "utf-8"):
 def test_a_unicode_digit_in_an_electorate_register_is_one_line(tmp_path, capsys):
     config = csv_electorate_config(tmp_path, "id,region,registered\na,x,\u00b2\nb,x,500\n")
     assert main(["validate", str(config)]) == 2
-    one_line(capsys, "stations.csv", "electorate.registered_column", "row 2", "positive integer")
+    one_line(capsys, "stations.csv", "electorate.registered_column", "row 2", "whole number")
 
 
 @pytest.mark.parametrize("cells", [(str(MAX_REGISTER // 2 + 1), str(MAX_REGISTER // 2)), ("9" * 5000, "500")])
@@ -213,6 +213,12 @@ def test_an_electorate_row_longer_than_its_header_is_one_line(tmp_path, capsys):
     config = csv_electorate_config(tmp_path, "id,registered,region\na,400,x\nb,1,000,y\n")
     assert main(["validate", str(config)]) == 2
     one_line(capsys, "stations.csv", "electorate.path", "row 3", "4 cells", "3 columns")
+
+
+def test_an_electorate_csv_of_no_voters_at_all_is_one_line(tmp_path, capsys):
+    config = csv_electorate_config(tmp_path, "id,region,registered\na,x,0\nb,y,00\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.registered_column", "every register is 0")
 
 
 def test_toml_nested_3000_deep_is_one_line(tmp_path, capsys):

@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tomli_w
 
@@ -111,6 +112,30 @@ def test_csv_electorate_runs(tmp_path, capsys):
                          "region_column": "region"}
     (tmp_path / "stations.csv").write_text("region,registered\nnorth,500\nsouth,800\nsouth,300\n")
     assert main(["run", str(write_config(tmp_path, raw)), "--replicates", "3", "--quiet"]) == 0
+
+
+def test_a_csv_electorate_runs_with_stations_of_no_voters(tmp_path):
+    """A register lists stations of 0 voters (closed, or abroad with nobody registered), even a whole region of
+    them: they run, drawing no ballots, and every count stays consistent."""
+    import simkit
+
+    raw = small_config_dict()
+    raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                         "region_column": "region"}
+    (tmp_path / "stations.csv").write_text("region,registered\nnorth,500\nnorth,0\nsouth,800\nsouth,300\n"
+                                           "abroad,0\n")
+    out = tmp_path / "o.zarr"
+    assert main(["run", str(write_config(tmp_path, raw)), "--replicates", "3", "--quiet", "-o", str(out)]) == 0
+    ds = simkit.open_result(out)
+    empty = ds["registered"].values == 0
+    assert empty.sum() == 2
+    assert (ds["ballots"].values[..., empty] == 0).all()
+    assert (ds["votes"].sum("option") == ds["ballots"]).all() and (ds["ballots"] <= ds["registered"]).all()
+    assert (ds["region_ballots"].sel(region_name="abroad") == 0).all()
+    # the forensic tests read the stations with ballots only: no turnout or share of 0 / 0
+    from simkit.forensics.core import election
+    e = election(ds)
+    assert e.excluded["no ballots"] >= 2 and np.isfinite(e.turnout).all() and np.isfinite(e.leader_share).all()
 
 
 def test_failed_run_keeps_the_previous_result(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simkit.model.exit_poll import (PollDesign, allocate_by_region, design_feasibility, draw_exit_poll,
+from simkit.model.exit_poll import (PollDesign, allocate_by_region, certain_stations, design_feasibility, draw_exit_poll,
                                     draw_quick_count, intra_cluster_correlation, kish_design_effect,
                                     sample_stations)
 
@@ -112,6 +112,31 @@ def test_pps_takes_a_station_larger_than_the_sampling_step_with_certainty():
     stations, inclusion = sample_stations(np.random.default_rng(1), sizes, 3, "pps")
     assert 0 in stations
     assert inclusion[list(stations).index(0)] == 1.0
+
+
+def test_a_station_without_voters_is_never_taken_with_certainty():
+    """Once the stations with voters are all certain, the rest have size 0 and probability 0: not certain."""
+    sizes = np.array([900, 0, 100, 0, 0])
+    assert certain_stations(sizes, 2).tolist() == [True, False, True, False, False]
+    assert certain_stations(sizes, 4).tolist() == [True, False, True, False, False]
+
+
+def test_pps_never_samples_a_station_without_voters():
+    sizes = np.array([0, 300, 0, 500, 200, 0])
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        stations, inclusion = sample_stations(rng, sizes, 2, "pps")
+        assert (sizes[stations] > 0).all()
+        np.testing.assert_allclose(inclusion, np.minimum(1.0, 2 * sizes[stations] / sizes.sum()))
+
+
+@pytest.mark.parametrize("region_index", [None, np.array([0, 0, 0, 1, 1, 1])])
+def test_pps_of_more_stations_than_hold_voters_is_refused(region_index):
+    """A stratum of 2 stations with voters cannot give a sample of 3 drawn proportional to size."""
+    sizes = np.array([0, 300, 0, 500, 0, 0]) if region_index is None else np.array([0, 300, 400, 500, 0, 0])
+    n = 3 if region_index is None else 5
+    with pytest.raises(ValueError, match=r"stratum \d+: .* hold voters"):
+        sample_stations(np.random.default_rng(0), sizes, n, "pps", region_index)
 
 
 def test_regional_allocation_is_proportional_to_the_register():

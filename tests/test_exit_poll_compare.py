@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from simkit.polls.compare import compare_polls, election_at, has_sampling_error, prediction_t2, resolve_design
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
+from simkit.errors import InputError
 from simkit.model.exit_poll import draw_exit_poll
 
 from exit_poll_helpers import synthetic_election
@@ -542,3 +543,46 @@ def test_polls_answering_in_too_few_replicates_together_are_refused():
                                          r"only 1 of 8 simulated replicates of scenario s: the joint test needs at "
                                          r"least 3"):
         check_together(polls, [(0, 0), (1, 0)], [first, second], 3, "x.toml", "s")
+@pytest.mark.parametrize("by_region, where", [(False, "the electorate, which has 31 with voters"),
+                                              (True, "region r1, which has 1 with voters")])
+def test_a_pps_design_of_more_stations_than_hold_voters_is_one_line(by_region, where):
+    """Stations of 0 voters (closed ones) have no chance under pps: a design asking a stratum for more stations than
+    hold voters is refused, naming the poll and the stratum, not drawn past the stations it can take."""
+    ds = synthetic_election(replicates=40, stations=40, options=OPTIONS, shares=SHARES, concentration=40.0, seed=3)
+    empty = (ds["region"].values == "r1") & (np.arange(40) > 1)  # region r1 keeps one station with voters
+    ds["registered"].values[empty] = 0
+    ds["registered"].values[1] = 30_000  # half the register: half a regional sample
+    ds["ballots"].values[:, empty] = 0
+    ds["votes"].values[:, empty] = 0
+    poll = ExitPollConfig(name="p", stations=32 if not by_region else 20, selection="pps", by_region=by_region,
+                          per_station=20, published={"inc": 0.7, "other": 0.2, "against_all": 0.1})
+    assert np.count_nonzero(ds["registered"].values) == 31
+    with pytest.raises(InputError, match=rf"^x\.toml: exit_poll\.p\.stations: \d+ stations drawn proportional to "
+                                         rf"size from {where}$"):
+        compare_polls(ds, [poll], incumbent="inc", invalid="invalid", ledger_points=0, source="x.toml")
+
+
+def test_polls_of_an_electorate_with_stations_without_voters_compare_end_to_end(tmp_path, capsys):
+    """A register with closed stations (0 voters) in every region and a region of them only: polls drawn
+    proportional to size (by region) and simply compare, every figure finite."""
+    from conftest import small_config_dict
+    from simkit.cli.main import main
+
+    raw = small_config_dict(replicates=30)
+    raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                         "region_column": "region"}
+    rows = [f"{region},{0 if i % 3 == 0 else 400 + 37 * i}" for region in ("north", "south") for i in range(15)]
+    (tmp_path / "stations.csv").write_text("\n".join(["region,registered", *rows, "abroad,0", "abroad,0"]) + "\n")
+    published = {"a": 0.5, "b": 0.3, "c": 0.2}
+    raw["exit_poll"] = [{"name": "pps", "stations": 12, "selection": "pps", "by_region": True, "per_station": 40,
+                         "published": published},
+                        {"name": "simple", "stations": 12, "respondents": "whole_flow", "estimator": "weighted",
+                         "published_turnout": 0.6, "published": published}]
+    raw["quick_count"] = [{"name": "count", "stations": 8, "selection": "pps", "published": published}]
+    raw["observed"] = {"registered": 10_000, "ballots": 6000, "votes": {"a": 3000, "b": 1800, "c": 1200}}
+    config, output = tmp_path / "x.toml", tmp_path / "out.json"
+    config.write_text(tomli_w.dumps(raw))
+    assert main(["compare", str(config), "--ledger-points", "4", "--quiet", "--json", "-o", str(output)]) == 0
+    rows = json.loads(output.read_text())["rows"]
+    assert {row["pollster"] for row in rows} == {"pps", "simple", "count"}
+    assert all(math.isfinite(row["gap_sd"]) and math.isfinite(row["z"]) for row in rows)

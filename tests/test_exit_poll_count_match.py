@@ -262,3 +262,24 @@ def test_a_solution_for_an_edited_electorate_csv_is_solved_again(tmp_path):
     assert json.loads(edited.count_matched)["solved"][0]["pilot"] is not None  # solved again
     fresh = engine.prepare(parse_config(tomli_w.dumps(raw)), replicates=2)
     assert edited.config.to_toml() == fresh.config.to_toml()
+
+
+def test_a_regional_target_for_a_region_without_voters_is_one_line(tmp_path, capsys):
+    """A region whose stations have no voters (closed, or abroad with nobody registered) has no turnout: matching
+    an official one there is refused in one line, not divided by 0."""
+    from simkit.cli.main import main
+
+    raw = small_config_dict(replicates=4, seed=5)
+    raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                         "region_column": "region"}
+    (tmp_path / "stations.csv").write_text("region,registered\nnorth,500\nnorth,700\nsouth,800\nabroad,0\n")
+    raw["scenario"] = [{"name": "honest", "match_observed": True}]
+    raw["observed"] = {"registered": 2000, "ballots": 1200, "votes": {"a": 600, "b": 360, "c": 240},
+                       "regional_turnout": {"north": 0.6, "abroad": 0.5}}
+    config = tmp_path / "x.toml"
+    config.write_text(tomli_w.dumps(raw))
+    assert main(["run", str(config), "--quiet", "-o", str(tmp_path / "o.zarr")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert err[0].startswith(f"{config}: scenario.honest.match_observed: observed.regional_turnout.abroad: ")
+    assert "no voters" in err[0]

@@ -629,3 +629,35 @@ def test_observed_stations_needs_exactly_one_source():
         ObservedStations(statistics=["nope"], values={"nope": 0.1})
     with pytest.raises(Exception, match="exactly one of preset or map"):
         ObservedStations(statistics=["turnout_sd"], returns="x.csv")
+
+
+def csv_coercion_config(tmp_path, observed: dict | None = None) -> simkit.Config:
+    """:func:`coercion_config` on a register read from a CSV file whose ``abroad`` region has stations of 0
+    voters only (closed, or nobody registered), beside stations of 0 voters in the other regions."""
+    rows = ["region,registered"] + [f"{region},{0 if i % 4 == 0 else 900 + 10 * i}"
+                                    for region in ("north", "south") for i in range(12)] + ["abroad,0", "abroad,0"]
+    (tmp_path / "stations.csv").write_text("\n".join(rows) + "\n")
+    raw = coercion_config().raw()
+    raw["electorate"] = {"source": "csv", "path": str(tmp_path / "stations.csv"), "registered_column": "registered",
+                         "region_column": "region"}
+    if observed is not None:
+        raw["observed"] = observed
+    return simkit.Config.model_validate(raw)
+
+
+def test_a_simulated_observation_has_no_turnout_for_a_region_without_voters(tmp_path):
+    cfg = inference.simulated_observed(csv_coercion_config(tmp_path), [SHARE_PRIOR], [0.1], seed=3)
+    assert set(cfg.observed.regional_turnout) == {"north", "south"}
+    assert all(0 < value < 1 for value in cfg.observed.regional_turnout.values())
+
+
+def test_a_regional_turnout_of_a_region_without_voters_is_refused_as_evidence(tmp_path):
+    """Its simulated turnout would be 0 / 0 in every simulation (once NaN statistics and a singular regression)."""
+    observed = {"registered": 19_000, "ballots": 11_400, "votes": {"a": 6000, "b": 3400, "c": 1400, "inv": 600},
+                "regional_turnout": {"north": 0.6, "abroad": 0.5}}
+    cfg = csv_coercion_config(tmp_path, observed)
+    settings = InferenceSettings(particles=20, statistics=STATISTICS)
+    with pytest.raises(ConfigError) as error:
+        inference.infer(cfg, [SHARE_PRIOR], settings)
+    assert error.value.problems == ["observed.regional_turnout.abroad: the stations of region abroad have no voters on "
+                                    "the register: it has no turnout to compare"]

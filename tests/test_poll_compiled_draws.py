@@ -2,6 +2,8 @@
 (simkit.model.exit_poll), by distribution with fixed seeds; and its reproducibility whatever the threads."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -238,6 +240,28 @@ def test_response_probability_above_one_is_refused():
                         response_propensity=np.array([1.0, 1.5]))
     with pytest.raises(ValueError, match="response probability above 1"):
         draw_replicates(_one_station(5, 5, 2), np.arange(2), np.array([10]), design, seed=0, poll_index=0)
+
+
+def test_pps_with_stations_without_voters_draws_only_stations_with_voters():
+    """Stations of 0 voters have inclusion probability 0: never drawn, never certain, even in a region whose
+    stations with voters are all taken with certainty; the others are drawn with their probabilities."""
+    sizes = np.array([0, 400, 0, 900, 300, 0, 0, 5000, 0, 0])
+    region_index = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    n, replicates = 3, 4000
+    votes = np.ones((replicates, 10, 2), dtype=np.int64)
+    design = PollDesign(n_stations=n, valid=np.array([True, True]), selection="pps", by_region=True,
+                        respondents="whole_flow")
+    assert allocate_by_region(n, region_index, sizes).tolist() == [1, 2]
+    with pytest.raises(ValueError, match=r"stratum 1: 2 stations .* 1 hold voters"):
+        draw_replicates(votes, np.arange(replicates), sizes, design, seed=5, poll_index=0, region_index=region_index)
+    design = replace(design, by_region=False)
+    stations, inclusion, *_ = draw_replicates(votes, np.arange(replicates), sizes, design, seed=5, poll_index=0)
+    expected = np.array([0, 400 / 700, 0, 1, 300 / 700, 0, 0, 1, 0, 0])  # 5000 and then 900 are certain
+    frequency = np.bincount(stations.ravel(), minlength=10) / replicates
+    se = np.sqrt(expected * (1 - expected) / replicates)
+    assert (frequency[sizes == 0] == 0).all()
+    assert (np.abs(frequency - expected) <= K_SE * se + 1e-12).all()
+    np.testing.assert_allclose(inclusion, expected[stations], rtol=1e-9)
 
 
 def test_kept_strata_belong_to_their_design_and_electorate():

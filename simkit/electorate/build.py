@@ -76,7 +76,7 @@ def synthetic_electorate(spec: SyntheticElectorate) -> Electorate:
 
 
 def csv_electorate(spec: CsvElectorate) -> Electorate:
-    """Read one station per row; every row must have a positive integer register."""
+    """Read one station per row; every row must have a whole-number register (0 included)."""
     path = Path(spec.path)
     try:
         with path.open(newline="", encoding=without_mark(spec.encoding)) as handle:
@@ -136,20 +136,23 @@ _REGISTER = re.compile(r"[0-9]+")
 
 def _registers(path: Path, rows: list[dict], column: str) -> np.ndarray:
     """Each row's register (row,) int64 from ``column``: ASCII digits only (``str.isdigit`` also accepts ``²``,
-    which ``int`` refuses), above 0, together at most :data:`MAX_REGISTER` voters (the synthetic register's
-    bound: every sum exact in int64 and float64)."""
+    which ``int`` refuses), 0 included (a closed station, or one nobody is registered at, draws no ballots);
+    together above 0 and at most :data:`MAX_REGISTER` voters (the synthetic register's bound: every sum exact in
+    int64 and float64)."""
     registered = np.empty(len(rows), dtype=np.int64)
     total = 0
     for number, row in enumerate(rows, start=2):
         text = (row[column] or "").strip()
-        digits = text.lstrip("0")
-        if not _REGISTER.fullmatch(text) or not digits:
+        if not _REGISTER.fullmatch(text):
             raise InputError(f"{path}: electorate.registered_column: row {number}: "
-                             f"register must be a positive integer, got {shown(text)}")
-        value = int(digits) if len(digits) <= 12 else MAX_REGISTER + 1  # int() of a long digit string is slow
+                             f"register must be a whole number of voters, got {shown(text)}")
+        digits = text.lstrip("0")
+        value = int(digits or "0") if len(digits) <= 12 else MAX_REGISTER + 1  # int() of a long string is slow
         total += value
         if total > MAX_REGISTER:
             raise InputError(f"{path}: electorate.registered_column: row {number}: the register passes 10^10 "
                              "voters here, the most simkit sums exactly")
         registered[number - 2] = value
+    if total == 0:
+        raise InputError(f"{path}: electorate.registered_column: every register is 0 (no voters to draw)")
     return registered

@@ -133,6 +133,17 @@ def _figure_counts(ds: xr.Dataset, cfg) -> dict[str, tuple[np.ndarray, np.ndarra
     return figures
 
 
+def _check_regions(figures: dict[str, tuple[np.ndarray, np.ndarray]], scenario_name: str, source: str) -> None:
+    """Raise :class:`~simkit.errors.InputError` for a regional turnout among :func:`_figure_counts`' ``figures``
+    whose region has no voters on its register (its stations all of 0 voters): it has no turnout to match."""
+    for key, (_, registered) in figures.items():
+        if key.startswith("turnout.") and not registered.any():
+            region = key.removeprefix("turnout.")
+            raise InputError(f"{source}: scenario.{scenario_name}.match_observed: observed.regional_turnout.{region}: "
+                             f"the stations of region {region} have no voters on the register: it has no turnout to "
+                             "match")
+
+
 def _achieved(figures: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
     """The figures of :func:`_figure_counts`, pooled over the pilot's replicates (fractions)."""
     return {key: float(numerator.sum() / denominator.sum()) for key, (numerator, denominator) in figures.items()}
@@ -185,7 +196,8 @@ def solve(cfg, scenario_name: str, seed: int, simulate, kernel: str, source: str
     ``[observed]``, the figures its pilot reaches (fractions) and None, or, for a match within the pilot's noise
     only (module docstring), their standard errors (fractions); the pilots drawn by ``simulate`` (the
     engine's :func:`simkit.engine.run.simulate`, which calls this module while planning a run) with ``kernel``.
-    ``start``: honest parameters to begin from (dotted assignments; default the config's own)."""
+    ``start``: honest parameters to begin from (dotted assignments; default the config's own). A regional target for
+    a region without voters is refused (:func:`_check_regions`)."""
     targets = _targets(cfg)
     current = _only(cfg, next(s for s in cfg.scenarios() if s.name == scenario_name))
     if start:
@@ -194,6 +206,7 @@ def solve(cfg, scenario_name: str, seed: int, simulate, kernel: str, source: str
     for _ in range(MAX_ITERATIONS):
         pilot = simulate(current, replicates=PILOT_REPLICATES, seed=seed, keep="summary", workers=1, kernel=kernel)
         figures = _figure_counts(pilot, current)
+        _check_regions(figures, scenario_name, source)
         achieved = _achieved(figures)
         worst = max(targets, key=lambda key: abs(achieved[key] - targets[key]))
         if abs(achieved[worst] - targets[worst]) * 100 <= TOLERANCE:

@@ -186,9 +186,9 @@ class Simulations:
 def simulated_observed(cfg: Config, blocks: list[InferConfig], values, seed: int, scenario: str | None = None
                        ) -> Config:
     """``cfg`` with ``[observed]`` replaced by one simulated election at the given parameter ``values``
-    (n_param,): counts, register, regional turnouts (exact fractions) and, when ``cfg`` has
-    ``[observed.stations]``, the same station statistics of the simulated stations; each ``[[exit_poll]]``'s
-    published shares drawn from it. For recovery and calibration checks."""
+    (n_param,): counts, register, regional turnouts (exact fractions; none for a region without voters) and, when
+    ``cfg`` has ``[observed.stations]``, the same station statistics of the simulated stations; each
+    ``[[exit_poll]]``'s published shares drawn from it. For recovery and calibration checks."""
     scenario = scenario or cfg.scenarios()[-1].name
     polls = tuple((i, 0) for i in range(len(cfg.exit_poll)))  # any entry: the simulator then draws the polls
     simulator = Simulator(cfg, blocks, Statistics((), (), np.zeros(0), np.zeros(0), (), None, (), polls), scenario)
@@ -211,7 +211,8 @@ def simulated_observed(cfg: Config, blocks: list[InferConfig], values, seed: int
     observed = Observed(registered=int(electorate.registered.sum()), ballots=int(ballots.sum()),
                         votes=dict(zip(cfg.option_names, (int(v) for v in votes.sum(axis=0)))),
                         regional_turnout={name: float(b / r) for name, b, r in
-                                          zip(electorate.region_names, region_ballots, simulator.region_registered)},
+                                          zip(electorate.region_names, region_ballots, simulator.region_registered)
+                                          if r > 0},
                         stations=stations,
                         note=f"simulated at {dict(zip([b.path for b in blocks], map(float, values)))}, seed {seed}")
     return cfg.model_copy(update={"observed": observed})

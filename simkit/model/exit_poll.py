@@ -87,13 +87,14 @@ class PollDraw:
 
 def certain_stations(sizes: np.ndarray, n: int) -> np.ndarray:
     """(S,) bool: the stations a sample of ``n`` proportional to ``sizes`` (S,) takes with certainty (those
-    whose inclusion probability would reach 1, found again among the rest until none does)."""
+    whose inclusion probability would reach 1, found again among the rest until none does); a station of size 0
+    has probability 0, never 1."""
     sizes = np.asarray(sizes, dtype=float)
     certain = np.zeros(len(sizes), dtype=bool)
     while True:
         remaining = n - certain.sum()
         rest_total = sizes[~certain].sum()
-        newly = ~certain & (remaining * sizes >= rest_total)
+        newly = ~certain & (sizes > 0) & (remaining * sizes >= rest_total)
         if remaining <= 0 or not newly.any():
             return certain
         certain |= newly
@@ -108,7 +109,7 @@ def _systematic_pps(rng: np.random.Generator, sizes: np.ndarray, n: int) -> tupl
     inclusion = [np.ones(certain.sum())]
     remaining = n - certain.sum()
     if remaining > 0:
-        candidates = rng.permutation(np.flatnonzero(~certain))
+        candidates = rng.permutation(np.flatnonzero(~certain & (sizes > 0)))
         cumulative = np.cumsum(sizes[candidates])
         step = cumulative[-1] / remaining
         points = (rng.random() + np.arange(remaining)) * step
@@ -140,17 +141,46 @@ def allocate_by_region(n: int, region_index: np.ndarray, registered: np.ndarray)
     return counts
 
 
+def pps_shortfall(n: int, registered: np.ndarray, region_index: np.ndarray | None = None
+                  ) -> tuple[int, int, int] | None:
+    """The first stratum where a sample of ``n`` stations proportional to ``registered`` (S,) would take more
+    stations than hold voters (a station of 0 voters has probability 0): ``(stratum, stations to take, stations
+    with voters)``, the stratum being the region's index in ``region_index`` (S,) (allocated by
+    :func:`allocate_by_region`), or 0 for the whole electorate; None when every stratum has enough."""
+    registered = np.asarray(registered)
+    if region_index is None:
+        takes, held = [n], [np.count_nonzero(registered > 0)]
+    else:
+        takes = allocate_by_region(n, region_index, registered)
+        held = np.bincount(region_index, weights=registered > 0, minlength=len(takes))
+    return next(((stratum, int(take), int(have)) for stratum, (take, have) in enumerate(zip(takes, held))
+                 if take > have), None)
+
+
+def check_pps(n: int, registered: np.ndarray, region_index: np.ndarray | None = None) -> None:
+    """Raise ValueError when a sample of ``n`` stations proportional to ``registered`` (S,) (stratified by
+    ``region_index`` (S,) when given) asks a stratum for more stations than hold voters (:func:`pps_shortfall`)."""
+    short = pps_shortfall(n, registered, region_index)
+    if short is not None:
+        stratum, take, held = short
+        raise ValueError(f"stratum {stratum}: {take} stations to draw proportional to size, but only {held} "
+                         "hold voters")
+
+
 def sample_stations(rng: np.random.Generator, registered: np.ndarray, n: int, selection: Selection = "simple",
                     region_index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` distinct stations: ``(stations (n,) int64, inclusion (n,) probabilities)``.
 
     ``selection``: ``simple`` (equal probabilities) or ``pps`` (proportional to ``registered`` (S,),
     systematic). With ``region_index`` (S,) the sample is stratified by region, allocated in proportion
-    to each region's register.
+    to each region's register. A ``pps`` sample of more stations than a stratum has with voters is refused
+    (:func:`check_pps`).
     """
     registered = np.asarray(registered)
     if not 1 <= n <= len(registered):
         raise ValueError(f"cannot sample {n} stations out of {len(registered)}")
+    if selection == "pps":
+        check_pps(n, registered, region_index)
     if region_index is None:
         return _sample_within(rng, registered, n, selection)
     stations, inclusion = [], []

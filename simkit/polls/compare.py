@@ -45,7 +45,8 @@ from simkit.engine.run import prepare, world_votes
 from simkit.progress import progress_bar
 from simkit.paths import set_path
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix
-from simkit.model.exit_poll import PollDesign, design_feasibility, draw_exit_poll, estimate_shares, station_sums
+from simkit.model.exit_poll import (PollDesign, design_feasibility, draw_exit_poll, estimate_shares, pps_shortfall,
+                                    station_sums)
 from simkit.polls.compiled_draws import CHUNK_REPLICATES, draw_replicates
 from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from simkit.polls.mechanisms import Ballot, Observed, fit_poll
@@ -76,14 +77,15 @@ Poll = ExitPollConfig | QuickCountConfig
 class SimulatedElections:
     """One set of simulated elections: ``votes`` (replicate, station, option) DataArray as counted,
     ``registered`` (S,), ``region_index`` (S,), ``replicates`` (R,) replicate ids (the keys of the poll
-    streams), and ``voters`` (replicate, station, option), the choices of real voters where manipulations
-    ran (None: the same as ``votes``)."""
+    streams), ``voters`` (replicate, station, option), the choices of real voters where manipulations
+    ran (None: the same as ``votes``), and ``region_names``, the name of each ``region_index`` (empty: unnamed)."""
 
     votes: xr.DataArray
     registered: np.ndarray
     region_index: np.ndarray
     replicates: np.ndarray
     voters: xr.DataArray | None = None
+    region_names: tuple[str, ...] = ()
 
     def for_poll(self, poll: "Poll") -> "SimulatedElections":
         """What ``poll`` samples: an exit poll interviews voters (stuffed or rewritten ballots have nobody to
@@ -118,9 +120,10 @@ def election_at(ds: xr.Dataset, point: dict[str, int]) -> SimulatedElections:
     dims = (schema.REPLICATE, schema.STATION, schema.OPTION)
     votes = ds["votes"].isel(point).transpose(*dims)
     voters = ds["voter_votes"].isel(point).transpose(*dims) if "voter_votes" in ds else None
-    _, region_index = np.unique(ds[schema.STATION_REGION].values, return_inverse=True)
+    names, region_index = np.unique(ds[schema.STATION_REGION].values, return_inverse=True)
     registered = ds["registered"].isel({dim: index for dim, index in point.items() if dim in ds["registered"].dims})
-    return SimulatedElections(votes, registered.values, region_index, ds[schema.REPLICATE].values, voters)
+    return SimulatedElections(votes, registered.values, region_index, ds[schema.REPLICATE].values, voters,
+                              tuple(str(name) for name in names))
 
 
 @dataclass(frozen=True)
@@ -191,17 +194,21 @@ class Resolved:
 
 def resolve_design(poll: Poll, options: list[str], invalid: str | None, election: SimulatedElections, *,
                    unbiased: bool, stations: float | None = None, sample_size: float | None = None,
-                   response_rate: float | None = None) -> Resolved:
+                   response_rate: float | None = None, source: str = "polls") -> Resolved:
     """The :class:`PollDesign` of ``poll``; unknown figures at their range midpoints unless given.
 
     ``unbiased`` drops differential non-response and misreporting (the sampling-only baseline).
     A claimed ``sample_size`` the electorate cannot supply is replaced by the nearest feasible design.
+    Raises :class:`~simkit.errors.InputError` (``source: field: problem``) for a design drawn proportional to
+    size that asks a stratum for more stations than hold voters (:func:`check_pps_design`).
     """
     valid = np.array([name != invalid for name in options])
     n_stations = round(stations if stations is not None else midpoint(poll.stations))
     if not isinstance(poll, ExitPollConfig):
-        return Resolved(PollDesign(n_stations=n_stations, valid=valid, selection=poll.selection,
-                                   by_region=poll.by_region, respondents="whole_flow", estimator=poll.estimator))
+        design = PollDesign(n_stations=n_stations, valid=valid, selection=poll.selection, by_region=poll.by_region,
+                            respondents="whole_flow", estimator=poll.estimator)
+        check_pps_design(poll, design, election, source)
+        return Resolved(design)
     rate = response_rate if response_rate is not None else midpoint(poll.response_rate)
     claimed = sample_size if sample_size is not None else (
         midpoint(poll.sample_size) if poll.sample_size is not None else None)
@@ -223,7 +230,24 @@ def resolve_design(poll: Poll, options: list[str], invalid: str | None, election
                         respondents=mode, per_station=per_station or 0, every_kth=poll.every_kth or 1,
                         response_rate=rate, response_propensity=propensity, misreport=misreport,
                         estimator=poll.estimator)
+    check_pps_design(poll, design, election, source)
     return Resolved(design, note)
+
+
+def check_pps_design(poll: Poll, design: PollDesign, election: SimulatedElections, source: str) -> None:
+    """Raise :class:`~simkit.errors.InputError` when ``design`` (``poll``'s), drawn proportional to size, asks a
+    stratum of ``election`` (a region, or the whole electorate) for more stations than hold voters: a station of
+    0 voters has no chance of being drawn (:func:`simkit.model.exit_poll.pps_shortfall`)."""
+    if design.selection != "pps":
+        return
+    short = pps_shortfall(design.n_stations, election.registered, election.region_index if design.by_region else None)
+    if short is None:
+        return
+    stratum, take, held = short
+    where = ("the electorate" if not design.by_region else
+             f"region {election.region_names[stratum] if election.region_names else stratum}")
+    raise InputError(f"{source}: {_kind(poll)}.{poll.name}.stations: {take} stations drawn proportional to size "
+                     f"from {where}, which has {held} with voters")
 
 
 # -- drawing many replicates ------------------------------------------------------------------------
@@ -890,7 +914,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     rows, estimates, gaps, designs, mechanisms, dropped = [], [], [], [], [], []
     drawn = {}  # the baseline world's shares by poll and design, for the scenarios
     for p, poll in enumerate(here):
-        resolved = resolve_design(poll, options, invalid, election, unbiased=True)
+        resolved = resolve_design(poll, options, invalid, election, unbiased=True, source=source)
         if resolved.note:
             flags.append(f"{poll.name}: {resolved.note}")
         draws = draw_polls(election.for_poll(poll), resolved.design, seed, p)
@@ -925,7 +949,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     del election, draws  # worlds made on demand are held one at a time
     with bar:
         ledger = _ledger(worlds, polls, options, invalid, incumbent, seed, base, reference, ledger_points,
-                         bar.update)
+                         bar.update, source)
         scenarios, scenario_flags = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, keys,
                                                published_gaps, seed, base, bar.update, drawn, source)
     flags += scenario_flags
@@ -988,15 +1012,16 @@ def ledger_axes(worlds: Worlds, polls: list[Poll], invalid: str | None) -> list[
 
 
 def _ledger_design(poll: Poll, p: int, assumed: dict, options: list[str], invalid: str | None, incumbent: str,
-                   election: SimulatedElections) -> Resolved:
-    """The sampling-only design of poll ``p`` at one point of the assumption space."""
+                   election: SimulatedElections, source: str) -> Resolved:
+    """The sampling-only design of poll ``p`` at one point of the assumption space (``source`` names the
+    config in an error: :func:`resolve_design`)."""
     prefix = f"{_kind(poll)}.{poll.name}."
     mine = {name.removeprefix(prefix): value for name, value in assumed.items() if name.startswith(prefix)}
     sample_size = mine.get("sample_size")
     if mine.get("sample_size_reading", "stated") != "stated":
         sample_size = mine["sample_size_reading"]
     resolved = resolve_design(poll, options, invalid, election, unbiased=True, stations=mine.get("stations"),
-                              sample_size=sample_size, response_rate=mine.get("response_rate"))
+                              sample_size=sample_size, response_rate=mine.get("response_rate"), source=source)
     design = resolved.design
     if "estimator" in mine:
         design = replace(design, estimator=mine["estimator"])
@@ -1010,11 +1035,12 @@ def _ledger_design(poll: Poll, p: int, assumed: dict, options: list[str], invali
 
 
 def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, reference, points: int,
-            tick: Callable[[], object]) -> list[dict]:
+            tick: Callable[[], object], source: str) -> list[dict]:
     """The rows' z and p at ``points`` points of a Latin hypercube over every stated assumption jointly
     (:func:`ledger_axes`); one entry per point, poll and published figure, with the assumed values. The points
     are visited world by world, the baseline's last (so that worlds simulated on demand are made once each);
-    the entries are in point order. ``tick`` is called after each poll drawn."""
+    the entries are in point order. ``tick`` is called after each poll drawn; ``source`` names the config in an
+    error."""
     axes = ledger_axes(worlds, polls_at(polls, worlds, base), invalid)
     if not axes or points < 1:
         return []
@@ -1034,7 +1060,7 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
             count = election.count_shares(valid)
         entries[k] = []
         for p, poll in enumerate(polls_at(polls, worlds, point)):
-            resolved = _ledger_design(poll, p, assumed, options, invalid, incumbent, election)
+            resolved = _ledger_design(poll, p, assumed, options, invalid, incumbent, election, source)
             draws = draw_pooled(election.for_poll(poll), resolved.design, seed, p)
             tick()
             mine = {name: (float(value) if isinstance(value, (int, float, np.number)) else value)
@@ -1105,7 +1131,7 @@ def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, keys: li
         stated = polls_at(scenario_polls.get(name, polls), worlds, point)
         gaps = []
         for p, poll in enumerate(stated):
-            design = resolve_design(poll, options, invalid, election, unbiased=False).design
+            design = resolve_design(poll, options, invalid, election, unbiased=False, source=source).design
             shares = drawn.get((p, drawn_alike(poll, design, len(options)))) if point == base else None
             if shares is None:
                 draws = draw_pooled(election.for_poll(poll), design, seed, p)
@@ -1139,8 +1165,8 @@ def simulated_worlds(run, workers: int | None = None, progress: bool = False) ->
     sweep = {path: np.asarray(values, dtype=float) for path, values in run.config.sweep.items()}
     sizes = {**{path: len(values) for path, values in sweep.items()}, schema.SCENARIO: len(run.scenario_names)}
     coords = {**sweep, schema.SCENARIO: np.array(run.scenario_names)}
-    _, region_index = np.unique(np.array(run.electorate.region_names)[run.electorate.region_index],
-                                return_inverse=True)
+    names, region_index = np.unique(np.array(run.electorate.region_names)[run.electorate.region_index],
+                                    return_inverse=True)
     dims = (schema.REPLICATE, schema.STATION, schema.OPTION)
     held: dict[tuple, SimulatedElections] = {}
 
@@ -1153,7 +1179,8 @@ def simulated_worlds(run, workers: int | None = None, progress: bool = False) ->
                 votes, voters = world_votes(run, flat, key[-1], workers, bar.update)
             held[key] = SimulatedElections(xr.DataArray(votes, dims=dims), run.electorate.registered, region_index,
                                  np.arange(run.replicates),
-                                 None if voters is None else xr.DataArray(voters, dims=dims))
+                                 None if voters is None else xr.DataArray(voters, dims=dims),
+                                 tuple(str(name) for name in names))
         return held[key]
 
     return Worlds(sizes, coords, list(run.config.option_names), election)

@@ -10,8 +10,8 @@ drawn, in which chunk or on how many threads):
    :func:`simkit.model.exit_poll.allocate_by_region`): ``simple``, a partial Fisher-Yates shuffle (each
    subset of the stratum equally likely, inclusion ``take / stations``); ``pps``, the stations
    :func:`simkit.model.exit_poll.certain_stations` takes with certainty, then systematic sampling
-   proportional to the register from a uniformly random order of the rest (inclusion ``remaining × size /
-   total``);
+   proportional to the register from a uniformly random order of the rest with voters (inclusion ``remaining ×
+   size / total``; a station of 0 voters has probability 0);
 2. **approached** voters: ``min(per_station, voters)``, every ``k``-th from a uniform start, or all of them;
    drawn without replacement from the station's ballots (read for all the sampled stations of a replicate first,
    so that their cache misses overlap): up to :data:`ONE_BY_ONE_MAX` one by one, each uniform among the voters
@@ -42,7 +42,7 @@ import numpy as np
 from simkit import streams
 from simkit.model import samplers
 from simkit.engine.parallel import KeyedPool, choose, chunks
-from simkit.model.exit_poll import PollDesign, allocate_by_region, certain_stations
+from simkit.model.exit_poll import PollDesign, allocate_by_region, certain_stations, check_pps
 
 #: approach modes of the compiled sampler, in the order of :data:`simkit.model.exit_poll.RespondentMode`
 MODES = ("fixed", "every_kth", "whole_flow")
@@ -60,7 +60,7 @@ MIN_PARALLEL_WORK = 20_000
 @dataclass(frozen=True)
 class Strata:
     """Where stations are drawn from, fixed for a design and an electorate: per stratum ``g``, the stations
-    drawn at random ``candidates[candidate_offsets[g]:candidate_offsets[g + 1]]``, those taken with certainty
+    drawn at random (under ``pps``, those with voters) ``candidates[candidate_offsets[g]:candidate_offsets[g + 1]]``, those taken with certainty
     ``certain[certain_offsets[g]:certain_offsets[g + 1]]`` and ``takes[g]`` stations to draw in all;
     ``sizes`` (S,) float64 the register (the size measure of ``pps``)."""
 
@@ -80,10 +80,13 @@ def strata(design: PollDesign, registered: np.ndarray, region_index: np.ndarray 
     """The :class:`Strata` of ``design`` over an electorate of ``registered`` (S,) voters per station and
     ``region_index`` (S,) (used when ``design.by_region``). A comparison draws the same stations' design
     again (at ledger points that vary only what comes after the stations, and in its scenarios), so the last
-    few are kept: callers must not write to them."""
+    few are kept: callers must not write to them. A ``pps`` design asking a stratum for more stations than hold
+    voters is refused (:func:`simkit.model.exit_poll.check_pps`)."""
     registered = np.asarray(registered)
     if not 1 <= design.n_stations <= len(registered):
         raise ValueError(f"cannot sample {design.n_stations} stations out of {len(registered)}")
+    if design.selection == "pps":
+        check_pps(design.n_stations, registered, region_index if design.by_region else None)
     regions = np.asarray(region_index, dtype=np.int64).tobytes() if design.by_region else None
     return _strata(design.n_stations, design.selection, registered.astype(np.float64).tobytes(), regions)
 
@@ -99,10 +102,12 @@ def _strata(n_stations: int, selection: str, registered: bytes, regions: bytes |
     else:
         members, takes = [np.arange(len(registered))], np.array([n_stations])
     candidates, certain = [], []
+    pps = selection == "pps"
     for stations, take in zip(members, takes):
-        sure = (certain_stations(registered[stations], int(take)) if selection == "pps" and take > 0
+        sure = (certain_stations(registered[stations], int(take)) if pps and take > 0
                 else np.zeros(len(stations), dtype=bool))
-        candidates.append(stations[~sure])
+        # a station of 0 voters has no chance under pps: no candidate
+        candidates.append(stations[~sure & (registered[stations] > 0)] if pps else stations[~sure])
         certain.append(stations[sure])
 
     def packed(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
