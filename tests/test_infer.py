@@ -659,5 +659,5 @@ def test_a_regional_turnout_of_a_region_without_voters_is_refused_as_evidence(tm
     settings = InferenceSettings(particles=20, statistics=STATISTICS)
     with pytest.raises(ConfigError) as error:
         inference.infer(cfg, [SHARE_PRIOR], settings)
-    assert error.value.problems == ["observed.regional_turnout.abroad: the stations of region abroad have no voters on "
-                                    "the register: it has no turnout to compare"]
+    assert error.value.problems == ["config: observed.regional_turnout.abroad: the stations of region abroad have no "
+                                    "voters on the register: it has no turnout to compare"]
