@@ -109,6 +109,13 @@ def test_without_scenario_blocks_there_are_honest_and_manipulated():
     (lambda raw: raw["scenario"].append({"name": "y", "overrides": {"turnout.mean": 0.3}}),
      "scenario.y.overrides.turnout.mean"),
     (lambda raw: raw["manipulation"][0].update(theta=-1.0), "manipulation.stuff.theta"),
+    (lambda raw: raw["options"].pop(), "manipulation.spoil.kind: invalidation needs an option of kind"),
+    (lambda raw: (raw["options"].pop(), raw["manipulation"][1].update(from_invalid=True)),
+     "manipulation.steal.from_invalid: needs an option of kind"),
+    (lambda raw: raw["scenario"].append({"name": "z", "overrides": {"manipulation.steal.beneficiary": "zed"}}),
+     "scenario.z.overrides: manipulation.steal.beneficiary: 'zed' is not an option"),
+    (lambda raw: raw["scenario"].append({"name": "w", "overrides": {"manipulation.steal.beneficiary": "invalid"}}),
+     "scenario.w.overrides: manipulation.steal.beneficiary: the invalid column cannot benefit"),
 ])
 def test_bad_manipulation_config_names_the_field(change, fragment):
     raw = scenario_config(ALL_SCENARIOS).raw()

@@ -503,20 +503,39 @@ def _poll_problems(cfg: Config) -> list[str]:
 SCENARIO_OVERRIDABLE = ("manipulation", "exit_poll", "quick_count")
 
 
-def _manipulation_problems(cfg: Config, region_names: list[str]) -> list[str]:
+def _needs_invalid_column(block) -> str | None:
+    """``field: problem`` when ``block`` moves ballots to or from an invalid-ballot option, else None."""
+    if block.kind == "invalidation":
+        return 'kind: invalidation needs an option of kind = "invalid" on the ballot'
+    if block.kind == "vote_stealing" and block.from_invalid:
+        return 'from_invalid: needs an option of kind = "invalid" on the ballot'
+    return None
+
+
+def _block_problems(cfg: Config, region_names: list[str]) -> list[str]:
+    """Each manipulation block against the ballot (its beneficiary, the invalid column it needs) and the regions."""
     problems = []
-    block_names = [block.name for block in cfg.manipulation]
-    if len(set(block_names)) != len(block_names):
-        problems.append("manipulation: block names must be unique")
     for block in cfg.manipulation:
         where = f"manipulation.{block.name}"
         if block.beneficiary not in cfg.option_names:
             problems.append(f"{where}.beneficiary: {block.beneficiary!r} is not an option")
         elif cfg.option_names.index(block.beneficiary) == cfg.invalid_index:
             problems.append(f"{where}.beneficiary: the invalid column cannot benefit")
+        if cfg.invalid_index is None and _needs_invalid_column(block):
+            problems.append(f"{where}.{_needs_invalid_column(block)}")
         for region in block.regions or []:
             if region_names and region not in region_names:
                 problems.append(f"{where}.regions: {region!r} is not a region of the electorate")
+    return problems
+
+
+def _manipulation_problems(cfg: Config, region_names: list[str]) -> list[str]:
+    problems = []
+    block_names = [block.name for block in cfg.manipulation]
+    if len(set(block_names)) != len(block_names):
+        problems.append("manipulation: block names must be unique")
+    unchanged = _block_problems(cfg, region_names)
+    problems += unchanged
     scenario_names = [scenario.name for scenario in cfg.scenario]
     if len(set(scenario_names)) != len(scenario_names):
         problems.append("scenario: scenario names must be unique")
@@ -540,7 +559,20 @@ def _manipulation_problems(cfg: Config, region_names: list[str]) -> list[str]:
                 problems.append(f"{where}.overrides.{missing.args[0]}")
             except ValidationError as error:
                 problems += [f"{where}.overrides: {p}" for p in _pydantic_problems(error, raw)]
+        problems += [f"{where}.overrides: {p}" for p in _overridden_block_problems(cfg, scenario, region_names)
+                     if p not in unchanged]
     return problems
+
+
+def _overridden_block_problems(cfg: Config, scenario, region_names: list[str]) -> list[str]:
+    """:func:`_block_problems` of the config as ``scenario``'s overrides leave it (none when they do not validate:
+    those problems are reported per override)."""
+    if not scenario.overrides:
+        return []
+    try:
+        return _block_problems(cfg.at(scenario.overrides), region_names)
+    except (KeyError, ValidationError):
+        return []
 
 
 def _sweep_problems(cfg: Config) -> list[str]:
