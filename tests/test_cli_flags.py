@@ -155,6 +155,25 @@ def test_summary_reads_every_point_unless_one_is_chosen(swept_result, tmp_path, 
     assert main(["summary", str(swept_result), "--json", "-o", str(target), "--overwrite"]) == 0
 
 
+def test_summary_json_writes_an_undefined_share_as_null(tmp_path, capsys):
+    """Protocols that report no ballot at all leave no valid vote: the shares do not exist. JSON has no NaN, so
+    --json and -o PATH.json write null (strict parsers, such as json.loads with parse_constant refusing NaN)."""
+    raw = small_config_dict(replicates=2, keep="summary")
+    raw["manipulation"] = [{"name": "empty", "kind": "protocol_fabrication", "beneficiary": "a",
+                            "target_turnout": 0.0}]
+    result = tmp_path / "empty.nc"
+    assert main(["run", str(write_config(tmp_path, raw)), "-o", str(result), "--quiet"]) == 0
+    target = tmp_path / "s.json"
+    assert main(["summary", str(result), "--scenario", "manipulated", "--json", "-o", str(target)]) == 0
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    for text in (capsys.readouterr().out, target.read_text()):
+        rows = json.loads(text, parse_constant=refuse)["rows"]
+        assert {row["quantity"]: row["mean"] for row in rows} == {"turnout": 0.0, "a": None, "b": None, "c": None}
+
+
 def test_summary_output_must_be_json(swept_result, tmp_path, capsys):
     err = one_line_error(capsys, main(["summary", str(swept_result), "-o", str(tmp_path / "s.txt")]))
     assert "-o: must end in .json" in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -173,8 +174,27 @@ def claim_json(args: argparse.Namespace, kind: str, keys: tuple[str, ...], input
     claim_output(args.output, kind, overwrite=args.overwrite, inputs=inputs, recognise=is_json_report(keys))
 
 
+def finite(value):
+    """JSON has no NaN or infinity: such values become null (recursively)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    if hasattr(value, "item"):
+        return finite(value.item())
+    return value
+
+
+def json_text(payload: dict) -> str:
+    """What ``--json`` prints and ``-o PATH.json`` holds: indented, UTF-8, an undefined number (NaN, infinity) as
+    null (:func:`finite`)."""
+    return json.dumps(finite(payload), indent=2, ensure_ascii=False)
+
+
 def write_json(payload: dict, path: Path) -> None:
-    write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", path)
+    write_text(json_text(payload) + "\n", path)
 
 
 # -- --plot DIR ----------------------------------------------------------------------------------------------
