@@ -104,6 +104,22 @@ def test_a_problem_of_the_file_itself_still_names_the_file(tmp_path, capsys):
     assert err.startswith(f"{config}: turnout.dispersoin: unknown field")
 
 
+
+def test_a_problem_a_flag_causes_in_another_field_is_blamed_on_the_flag(tmp_path, capsys):
+    """f_incremental + f_extreme must be at most 1: raising f_incremental puts the problem at f_extreme, which the
+    file alone has right; a problem the file has without the flags still names the file."""
+    raw = small_config_dict()
+    raw["manipulation"] = [{"name": "stuff", "kind": "ballot_stuffing", "beneficiary": "a", "f_incremental": 0.2,
+                            "f_extreme": 0.05, "theta": 0.1, "alpha": 2.0}]
+    config = write_config(tmp_path, raw)
+    err = one_line_error(capsys, main(["validate", str(config), "--set", "manipulation.stuff.f_incremental=1"]))
+    assert err.startswith(f"--set manipulation.stuff.f_incremental=1 (on {config}): manipulation.stuff.f_extreme: "
+                          "f_incremental + f_extreme must be at most 1"), err
+    raw["manipulation"][0]["f_extreme"] = 0.9
+    config = write_config(tmp_path, raw)
+    err = one_line_error(capsys, main(["validate", str(config), "--set", "manipulation.stuff.f_incremental=0.5"]))
+    assert err.startswith(f"{config}: manipulation.stuff.f_extreme: f_incremental + f_extreme must be at most 1"), err
+
 # -- choosing a scenario and sweep point ----------------------------------------------------------------------
 
 def test_forensics_on_a_result_with_several_points_asks_for_one(swept_result, capsys):
