@@ -86,6 +86,11 @@ def test_sweep_flag_is_kept_beside_the_configs_own_sweep(tmp_path, capsys):
                                                 "sweep.turnout.dispersoin: no such field"),
     (["--sweep", "turnout.dispersion=0.3,x"], "--sweep turnout.dispersion=0.3,x: 'x': not a number"),
     (["--sweep", "turnout.dispersion"], "--sweep turnout.dispersion: expected dotted.path=V1,V2,..."),
+    (["--sweep", "turnout.dispersion=0.3,0.6", "--set", "sweep.turnout.dispersion=[0.4]"],
+     "--sweep turnout.dispersion=0.3,0.6: turnout.dispersion is swept by --set sweep.turnout.dispersion=[0.4] too "
+     "(one flag per sweep dimension)"),
+    (["--sweep", "turnout.dispersion=0.3,0.6", "--sweep", "turnout.dispersion=0.4,0.5"],
+     "--sweep turnout.dispersion=0.4,0.5: turnout.dispersion is swept by --sweep turnout.dispersion=0.3,0.6 too"),
     (["--set", 'sweep."turnout.dispersion"=0.3'], "--set sweep.\"turnout.dispersion\"=0.3 (on CONFIG): "
                                                   "sweep.turnout.dispersion: Input should be a valid list"),
 ])
