@@ -110,6 +110,8 @@ def test_without_scenario_blocks_there_are_honest_and_manipulated():
      "scenario.y.overrides.turnout.mean"),
     (lambda raw: raw["manipulation"][0].update(theta=-1.0), "manipulation.stuff.theta"),
     (lambda raw: raw["manipulation"][3].update(round_to_percent=False), "manipulation.round: nothing to fabricate"),
+    (lambda raw: raw["manipulation"].extend(dict(BLOCKS[1], name=f"steal_{k}") for k in range(60)),
+     "manipulation: at most 63 blocks (one bit each in the int64 manipulated mask), got 65"),
     (lambda raw: raw["options"].pop(), "manipulation.spoil.kind: invalidation needs an option of kind"),
     (lambda raw: (raw["options"].pop(), raw["manipulation"][1].update(from_invalid=True)),
      "manipulation.steal.from_invalid: needs an option of kind"),

@@ -28,8 +28,9 @@ from simkit.config.timeline import ObservedTimeline, TimelineConfig, timeline_pr
 from simkit.errors import InputError
 from simkit.paths import dotted_location, get_path, set_in_place, set_path
 from simkit.schema import STATION_STATISTICS
-from simkit.types import (MAX_CONCENTRATION, MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_SEED, MAX_STATIONS,
-                          STRICT, Correlation, Identifier, OpenShare, Positive, PositiveShare, Share)
+from simkit.types import (MAX_CONCENTRATION, MAX_LATENT_SD, MAX_MANIPULATION_BLOCKS, MAX_REGISTER, MAX_REPLICATES,
+                          MAX_SEED, MAX_STATIONS, STRICT, Correlation, Identifier, OpenShare, Positive, PositiveShare,
+                          Share)
 from simkit.model.latent import logit_normal_mean, truncated_normal_mean
 from simkit.model.turnout import turnout_locations
 from simkit.model.rounding import largest_remainder
@@ -534,6 +535,9 @@ def _manipulation_problems(cfg: Config, region_names: list[str]) -> list[str]:
     block_names = [block.name for block in cfg.manipulation]
     if len(set(block_names)) != len(block_names):
         problems.append("manipulation: block names must be unique")
+    if len(cfg.manipulation) > MAX_MANIPULATION_BLOCKS:
+        problems.append(f"manipulation: at most {MAX_MANIPULATION_BLOCKS} blocks (one bit each in the int64 "
+                        f"manipulated mask), got {len(cfg.manipulation)}")
     unchanged = _block_problems(cfg, region_names)
     problems += unchanged
     scenario_names = [scenario.name for scenario in cfg.scenario]
