@@ -86,3 +86,14 @@ def _distinct(values: list[str] | None) -> list[str] | None:
 
 
 NameList = Annotated[list[Identifier], AfterValidator(_distinct)]
+
+
+def _region_name(value: str) -> str:
+    if not value.strip():
+        raise ValueError(f"must name a region, got {value!r}")
+    return value
+
+
+#: region names as the electorate spells them: a synthetic one's identifiers, or an electorate file's own (any
+#: non-blank text, "Île-de-France")
+RegionNames = Annotated[list[Annotated[str, AfterValidator(_region_name)]], AfterValidator(_distinct)]

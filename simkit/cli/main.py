@@ -18,7 +18,7 @@ from simkit.cli.arguments import (OneLineParser, add_json, add_output, add_overr
                                   add_seed, add_selection, positive, shown_as_flags, workers)
 from simkit.cli.io import choose, claim_json, config_from, describe, json_text, result_kernel, write_json
 from simkit.config.core import ConfigError, data_paths, parse_config
-from simkit.electorate.build import build_electorate
+from simkit.electorate.build import electorate_of
 from simkit.engine import kernels, run as engine
 from simkit.engine.distributed import run_on_cluster
 from simkit.engine.resources import MMAP_THRESHOLD, REUSED_ARRAYS_THRESHOLD, check_run, release_large_blocks
@@ -87,7 +87,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         for problem in error.problems:
             print(one_line(problem), file=sys.stderr)
         return EXIT_BAD_INPUT
-    electorate = build_electorate(cfg.electorate)
+    electorate = electorate_of(cfg)
     print(f"{args.config}: ok ({electorate.n_stations:,} stations, {int(electorate.registered.sum()):,} registered, "
           f"{len(cfg.options)} options, {len(cfg.sweep_points())} sweep point(s))")
     return 0

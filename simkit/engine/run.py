@@ -25,7 +25,7 @@ from simkit.engine import kernels, resources
 from simkit import io, schema, streams
 from simkit.config.core import Config, ConfigError, CsvElectorate, parse_config
 from simkit.config.manipulation import ManipulationConfig
-from simkit.electorate.build import Electorate, build_electorate
+from simkit.electorate.build import Electorate, electorate_of
 from simkit.engine.timeline import TimelinePlan, added_timeline, honest_timeline, make_timeline_plan
 from simkit.errors import InputError
 from simkit.model.counts import draw_counts
@@ -256,7 +256,7 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
     if updates:
         cfg = with_run_fields(cfg, updates)
     if electorate is None:  # the solution does not change the electorate
-        electorate = build_electorate(cfg.electorate)
+        electorate = electorate_of(cfg)
     # an electorate read from a file is not in the config text: its digest marks the solution too
     data = electorate.sha256 if isinstance(cfg.electorate, CsvElectorate) else ""
     cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations, workers,

@@ -48,7 +48,7 @@ from simkit.polls.compiled_draws import CHUNK_REPLICATES, draw_replicates
 from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from simkit.polls.mechanisms import Ballot, Observed, fit_poll
 from simkit.config.polls import check_poll_design
-from simkit.electorate.build import build_electorate
+from simkit.electorate.build import electorate_of
 from simkit.errors import InputError
 
 #: a Monte Carlo p-value needs at least this many replicates at least as extreme; else normal approx.
@@ -1062,7 +1062,7 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
     if not polls:
         raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
     baseline = ErrorBaseline.from_file(history) if history is not None else None
-    electorate = build_electorate(cfg.electorate)
+    electorate = electorate_of(cfg)
     invalid = cfg.option_names[cfg.invalid_index] if cfg.invalid_index is not None else None
     for poll in polls:
         problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
