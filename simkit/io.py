@@ -11,6 +11,7 @@ restores an ``.old`` result when the target is missing.
 from __future__ import annotations
 
 import asyncio
+import errno
 import glob
 import math
 import os
@@ -100,10 +101,25 @@ def staged(target: str | Path) -> Iterator[Path]:
     _remove(staging)
     try:
         yield staging
-    except BaseException:
+    except BaseException as error:
         _remove(staging)
+        if _disk_full(error):
+            raise InputError(f"{target}: no space left on the device while writing it; nothing was written "
+                             f"(free some space, or write elsewhere)") from None
         raise
     _put_in_place(staging, target)
+
+
+#: the errors of a full filesystem or an exhausted quota
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(error: BaseException) -> bool:
+    """Whether ``error`` says the disk is full: an OSError with its errno, or a RuntimeError of h5py, which quotes
+    the C library's message."""
+    if isinstance(error, OSError):
+        return error.errno in DISK_FULL
+    return isinstance(error, RuntimeError) and any(os.strerror(code) in str(error) for code in DISK_FULL)
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -110,6 +110,10 @@ def set_in_place(raw: dict, path: str, value: Any) -> None:
     node[segments[-1]] = value
 
 
+#: the fields whose value chooses the model of a block (``kind = "protocol_fabrication"``, ``source = "csv"``)
+UNION_TAGS = ("kind", "source")
+
+
 def dotted_location(loc: tuple, raw: Any) -> str:
     """Turn a pydantic error location into a dotted path, naming list items by their ``name``."""
     parts: list[str] = []
@@ -123,8 +127,10 @@ def dotted_location(loc: tuple, raw: Any) -> str:
             node = item
             continue
         is_last = position == len(loc) - 1
-        if isinstance(key, str) and isinstance(node, dict) and key not in node and parts and not is_last:
-            # pydantic names the chosen member of a tagged union ("synthetic"); the user never wrote it
+        if isinstance(key, str) and isinstance(node, dict) and key not in node and parts and (
+                not is_last or key in (node.get(tag) for tag in UNION_TAGS)):
+            # pydantic names the chosen member of a tagged union ("synthetic"); the user never wrote it. Last in the
+            # location, the member names a check of the whole block ("protocol_fabrication"), else a missing field
             continue
         parts.append(str(key))
         node = node.get(key) if isinstance(node, dict) else None

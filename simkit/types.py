@@ -26,6 +26,9 @@ MAX_SEED = 2**63 - 1
 #: Monte Carlo error up to 10 and drifts beyond 20 (a station at +10 SD has turnout expit(100): the scale is
 #: already saturated)
 MAX_LATENT_SD = 10.0
+#: manipulation blocks of a config: block i sets bit i of a station's ``manipulated`` mask, an int64 (bit 63 is its
+#: sign)
+MAX_MANIPULATION_BLOCKS = 63
 #: Beta and Dirichlet concentrations (a + b): the station mean holds to Monte Carlo error over 1e-9 … 1e9
 MAX_CONCENTRATION = 1e9
 
@@ -83,3 +86,14 @@ def _distinct(values: list[str] | None) -> list[str] | None:
 
 
 NameList = Annotated[list[Identifier], AfterValidator(_distinct)]
+
+
+def _region_name(value: str) -> str:
+    if not value.strip():
+        raise ValueError(f"must name a region, got {value!r}")
+    return value
+
+
+#: region names as the electorate spells them: a synthetic one's identifiers, or an electorate file's own (any
+#: non-blank text, "Île-de-France")
+RegionNames = Annotated[list[Annotated[str, AfterValidator(_region_name)]], AfterValidator(_distinct)]

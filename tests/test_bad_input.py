@@ -123,6 +123,18 @@ def test_bad_counts_on_the_command_line_are_one_line(tmp_path, option, value, ca
     one_line(capsys, option, value)
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--seed", "-1", "--seed -1: Input should be greater than or equal to 0"),
+    ("--replicates", "0", "--replicates 0: Input should be greater than or equal to 1"),
+    ("--replicates", "100000000", "--replicates 100000000: Input should be less than or equal to 10000000")])
+def test_a_run_option_outside_its_fields_bounds_names_the_flag(tmp_path, option, value, message, capsys):
+    """--seed and --replicates replace the config's run.seed and run.replicates: a value out of bounds is the
+    flag's problem (the library names its parameter, seed=-1), not a field of some "run options" file."""
+    config = write(tmp_path, small_config_dict())
+    assert main(["run", str(config), option, value, "--quiet"]) == 2
+    assert one_line(capsys, message).startswith(message)
+
+
 @pytest.mark.parametrize("command", ["run", "calibrate"])
 def test_zero_workers_is_a_usage_error(tmp_path, command, capsys):
     config = write(tmp_path, small_config_dict())

@@ -183,4 +183,5 @@ def test_rerunning_a_numpy_kernel_result_uses_its_kernel(tmp_path):
 
 def test_bad_run_option_is_one_line(tmp_path):
     config, out = write_config(tmp_path, small_config_dict()), tmp_path / "o.zarr"
-    assert_bad_input(run_cli("run", config, "-o", out, "--replicates", "0"), out, "run.replicates")
+    assert_bad_input(run_cli("run", config, "-o", out, "--replicates", "0"), out,
+                     "--replicates 0: Input should be greater than or equal to 1")

@@ -87,6 +87,11 @@ def test_sweep_flag_is_kept_beside_the_configs_own_sweep(tmp_path, capsys):
                                                 "sweep.turnout.dispersoin: no such field"),
     (["--sweep", "turnout.dispersion=0.3,x"], "--sweep turnout.dispersion=0.3,x: 'x': not a number"),
     (["--sweep", "turnout.dispersion"], "--sweep turnout.dispersion: expected dotted.path=V1,V2,..."),
+    (["--sweep", "turnout.dispersion=0.3,0.6", "--set", "sweep.turnout.dispersion=[0.4]"],
+     "--sweep turnout.dispersion=0.3,0.6: turnout.dispersion is swept by --set sweep.turnout.dispersion=[0.4] too "
+     "(one flag per sweep dimension)"),
+    (["--sweep", "turnout.dispersion=0.3,0.6", "--sweep", "turnout.dispersion=0.4,0.5"],
+     "--sweep turnout.dispersion=0.4,0.5: turnout.dispersion is swept by --sweep turnout.dispersion=0.3,0.6 too"),
     (["--set", 'sweep."turnout.dispersion"=0.3'], "--set sweep.\"turnout.dispersion\"=0.3 (on CONFIG): "
                                                   "sweep.turnout.dispersion: Input should be a valid list"),
 ])
@@ -131,6 +136,22 @@ def test_a_problem_of_the_file_itself_still_names_the_file(tmp_path, capsys):
     err = one_line_error(capsys, main(["validate", str(config), "--set", "turnout.mean=0.5"]))
     assert err.startswith(f"{config}: turnout.dispersoin: unknown field")
 
+
+
+def test_a_problem_a_flag_causes_in_another_field_is_blamed_on_the_flag(tmp_path, capsys):
+    """f_incremental + f_extreme must be at most 1: raising f_incremental puts the problem at f_extreme, which the
+    file alone has right; a problem the file has without the flags still names the file."""
+    raw = small_config_dict()
+    raw["manipulation"] = [{"name": "stuff", "kind": "ballot_stuffing", "beneficiary": "a", "f_incremental": 0.2,
+                            "f_extreme": 0.05, "theta": 0.1, "alpha": 2.0}]
+    config = write_config(tmp_path, raw)
+    err = one_line_error(capsys, main(["validate", str(config), "--set", "manipulation.stuff.f_incremental=1"]))
+    assert err.startswith(f"--set manipulation.stuff.f_incremental=1 (on {config}): manipulation.stuff.f_extreme: "
+                          "f_incremental + f_extreme must be at most 1"), err
+    raw["manipulation"][0]["f_extreme"] = 0.9
+    config = write_config(tmp_path, raw)
+    err = one_line_error(capsys, main(["validate", str(config), "--set", "manipulation.stuff.f_incremental=0.5"]))
+    assert err.startswith(f"{config}: manipulation.stuff.f_extreme: f_incremental + f_extreme must be at most 1"), err
 
 # -- choosing a scenario and sweep point ----------------------------------------------------------------------
 
@@ -181,6 +202,25 @@ def test_summary_reads_every_point_unless_one_is_chosen(swept_result, tmp_path, 
     code = main(["summary", str(swept_result), "--json", "-o", str(target)])
     assert "output path exists; give --overwrite" in one_line_error(capsys, code)
     assert main(["summary", str(swept_result), "--json", "-o", str(target), "--overwrite"]) == 0
+
+
+def test_summary_json_writes_an_undefined_share_as_null(tmp_path, capsys):
+    """Protocols that report no ballot at all leave no valid vote: the shares do not exist. JSON has no NaN, so
+    --json and -o PATH.json write null (strict parsers, such as json.loads with parse_constant refusing NaN)."""
+    raw = small_config_dict(replicates=2, keep="summary")
+    raw["manipulation"] = [{"name": "empty", "kind": "protocol_fabrication", "beneficiary": "a",
+                            "target_turnout": 0.0}]
+    result = tmp_path / "empty.nc"
+    assert main(["run", str(write_config(tmp_path, raw)), "-o", str(result), "--quiet"]) == 0
+    target = tmp_path / "s.json"
+    assert main(["summary", str(result), "--scenario", "manipulated", "--json", "-o", str(target)]) == 0
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    for text in (capsys.readouterr().out, target.read_text()):
+        rows = json.loads(text, parse_constant=refuse)["rows"]
+        assert {row["quantity"]: row["mean"] for row in rows} == {"turnout": 0.0, "a": None, "b": None, "c": None}
 
 
 def test_summary_output_must_be_json(swept_result, tmp_path, capsys):

@@ -2,13 +2,16 @@
 nothing that the next run does not clean up (:mod:`simkit.outputs`, :func:`simkit.io.recover_stale`)."""
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
 
 import pytest
 import tomli_w
+import xarray as xr
 
+from simkit import io
 from simkit.cli.main import main
 
 from conftest import small_config_dict
@@ -132,3 +135,27 @@ def test_a_report_replaces_only_a_report(tmp_path, config, capsys, fmt):
     target.unlink()
     assert main(args) == 0
     assert main(args + ["--overwrite"]) == 0  # a report made by simkit is recognised and replaced
+
+
+def _zarr_filling_the_disk(static, blocks, path, staging, replicates):
+    staging.mkdir()
+    (staging / "part").write_text("x")
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _netcdf_filling_the_disk(self, path, **kwargs):
+    open(path, "w").close()  # as h5py words a full disk: a RuntimeError quoting the C library's message
+    raise RuntimeError(f"Can't write data (file write failed: errno = {errno.ENOSPC}, error message = "
+                       f"'{os.strerror(errno.ENOSPC)}')")
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing(tmp_path, config, capsys, monkeypatch, suffix):
+    """The disk fills up after the free-space check (another process, a filesystem's per-file overhead): one line
+    naming the target, exit 2, no staging left."""
+    monkeypatch.setattr(io, "_write_zarr", _zarr_filling_the_disk)
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", _netcdf_filling_the_disk)
+    target = tmp_path / f"r{suffix}"
+    assert main(["run", str(config), "-o", str(target), "--quiet"]) == 2
+    one_line_error(capsys, str(target), "no space left on the device")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]

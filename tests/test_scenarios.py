@@ -6,7 +6,7 @@ import xarray as xr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simkit import ConfigError, parse_config, simulate
+from simkit import ConfigError, InputError, parse_config, simulate
 
 from conftest import small_config_dict
 
@@ -109,6 +109,16 @@ def test_without_scenario_blocks_there_are_honest_and_manipulated():
     (lambda raw: raw["scenario"].append({"name": "y", "overrides": {"turnout.mean": 0.3}}),
      "scenario.y.overrides.turnout.mean"),
     (lambda raw: raw["manipulation"][0].update(theta=-1.0), "manipulation.stuff.theta"),
+    (lambda raw: raw["manipulation"][3].update(round_to_percent=False), "manipulation.round: nothing to fabricate"),
+    (lambda raw: raw["manipulation"].extend(dict(BLOCKS[1], name=f"steal_{k}") for k in range(60)),
+     "manipulation: at most 63 blocks (one bit each in the int64 manipulated mask), got 65"),
+    (lambda raw: raw["options"].pop(), "manipulation.spoil.kind: invalidation needs an option of kind"),
+    (lambda raw: (raw["options"].pop(), raw["manipulation"][1].update(from_invalid=True)),
+     "manipulation.steal.from_invalid: needs an option of kind"),
+    (lambda raw: raw["scenario"].append({"name": "z", "overrides": {"manipulation.steal.beneficiary": "zed"}}),
+     "scenario.z.overrides: manipulation.steal.beneficiary: 'zed' is not an option"),
+    (lambda raw: raw["scenario"].append({"name": "w", "overrides": {"manipulation.steal.beneficiary": "invalid"}}),
+     "scenario.w.overrides: manipulation.steal.beneficiary: the invalid column cannot benefit"),
 ])
 def test_bad_manipulation_config_names_the_field(change, fragment):
     raw = scenario_config(ALL_SCENARIOS).raw()
@@ -136,3 +146,45 @@ def test_exit_polls_interview_voters_not_stuffed_ballots():
     xr.testing.assert_equal(ds["voter_votes"].sel(scenario="honest", drop=True),
                             ds["votes"].sel(scenario="honest", drop=True))
     assert (ds["votes"].sel(scenario="both") != ds["voter_votes"].sel(scenario="both")).any()
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda raw: raw["manipulation"][0].update(regions=["Zurich Nord"]), "manipulation.steal.regions"),
+    (lambda raw: raw["turnout"].update(regional_mean={"Zurich Nord": 0.5}), "turnout.regional_mean.Zurich Nord"),
+    (lambda raw: raw.update(observed={"regional_turnout": {"Zurich Nord": 0.5}}),
+     "observed.regional_turnout.Zurich Nord"),
+])
+def test_a_region_the_electorate_file_does_not_have_is_refused(tmp_path, change, field):
+    """A synthetic electorate's regions are in the config and checked with it; an electorate file's are known once
+    it is read: a misspelt one (no umlaut) would otherwise turn out at the national mean, or be manipulated nowhere."""
+    raw = _csv_regions_config(tmp_path)
+    change(raw)
+    (tmp_path / "c.toml").write_text(tomli_w.dumps(raw), encoding="utf-8")
+    from simkit import load_config
+    with pytest.raises(InputError) as caught:
+        simulate(load_config(tmp_path / "c.toml"), replicates=1)
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'stations.csv'}: {field}: ") and message.endswith(
+        "not a region of the electorate (Zürich Nord, Île-de-France)"), message
+
+
+def _csv_regions_config(tmp_path) -> dict:
+    """The scenario config on an electorate file of 8 stations in "Île-de-France" and "Zürich Nord"."""
+    rows = [f"s{k},{400 + 10 * k},{'Île-de-France' if k % 2 else 'Zürich Nord'}" for k in range(8)]
+    (tmp_path / "stations.csv").write_text("station,registered,region\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    raw = scenario_config([{"name": "steal", "manipulations": ["steal"]}]).raw()
+    raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                         "region_column": "region", "station_column": "station"}
+    raw["manipulation"] = [dict(BLOCKS[1], regions=["Zürich Nord"], fraction=0.5)]
+    return raw
+
+
+def test_a_manipulation_acts_in_a_csv_region_whose_name_is_free_text(tmp_path):
+    """An electorate file names its regions as it likes ("Île-de-France", "Zürich Nord"): a block's regions
+    take those names as written, as turnout.regional_mean does, and act there only."""
+    raw = _csv_regions_config(tmp_path)
+    (tmp_path / "c.toml").write_text(tomli_w.dumps(raw), encoding="utf-8")
+    from simkit import load_config
+    ds = simulate(load_config(tmp_path / "c.toml"), replicates=2)
+    touched = (ds["manipulated"].sel(scenario="steal") > 0).any("replicate")
+    assert touched.any() and set(ds["region"].values[touched.values]) == {"Zürich Nord"}

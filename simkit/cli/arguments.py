@@ -139,8 +139,19 @@ def parse_sweep(text: str) -> Override:
 
 
 def overrides(args: argparse.Namespace) -> list[Override]:
-    """The ``--set`` and ``--sweep`` flags of a command, in the order given (``--sweep`` after ``--set``)."""
-    return [parse_set(text) for text in args.set] + [parse_sweep(text) for text in args.sweep]
+    """The ``--set`` and ``--sweep`` flags of a command, in the order given (``--sweep`` after ``--set``); a field
+    swept by two flags is refused (each flag is one sweep dimension: the second would silently replace the first)."""
+    flags = [parse_set(text) for text in args.set] + [parse_sweep(text) for text in args.sweep]
+    swept: dict[str, Override] = {}
+    for flag in flags:
+        if not flag.path.startswith("sweep."):
+            continue
+        if flag.path in swept:
+            first = swept[flag.path]
+            raise InputError(f"{flag.flag} {flag.text}: {flag.path.removeprefix('sweep.')} is swept by {first.flag} "
+                             f"{first.text} too (one flag per sweep dimension)")
+        swept[flag.path] = flag
+    return flags
 
 
 def add_overrides(parser: argparse.ArgumentParser) -> None:

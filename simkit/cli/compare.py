@@ -9,7 +9,7 @@ from pathlib import Path
 
 from simkit.cli.arguments import (add_json, add_output, add_overrides, add_plot, add_quiet, add_replicates,
                                   add_seed, add_selection, non_negative)
-from simkit.cli.io import check_plot_folder, choose, config_from, describe, save_figures
+from simkit.cli.io import check_plot_folder, choose, config_from, describe, finite, save_figures
 from simkit.config.core import data_paths, load_config
 from simkit.errors import InputError
 from simkit.io import FORMATS, open_result, write_dataset, write_text
@@ -48,25 +48,12 @@ def register(subparsers) -> None:
 REPORT_HEADER = "Gaps against the official count"
 
 
-def _finite(value):
-    """JSON has no NaN or infinity: such values become null (recursively)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    if hasattr(value, "item"):
-        return _finite(value.item())
-    return value
-
-
 #: the keys of the JSON report
 JSON_KEYS = ("rows", "scenarios", "ledger", "flags")
 
 
 def to_json(report: dict) -> str:
-    return json.dumps(_finite(report), indent=2)
+    return json.dumps(finite(report), indent=2)
 
 
 def _number(value, spec: str = ".2f") -> str:

@@ -18,7 +18,7 @@ import xarray as xr
 from simkit.cli.arguments import (add_draws, add_json, add_output, add_overrides, add_plot, add_quiet,
                                   add_replicates, add_seed, add_selection, add_tests, check_draws, chosen_tests,
                                   workers)
-from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, save_figures,
+from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, json_text, save_figures,
                            write_json)
 from simkit.config.core import data_paths
 from simkit.electorate.mapping import shown
@@ -344,7 +344,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     payload = {"rows": rows, "warnings": never_ran(rows)}
     for warning in payload["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
-    print(json.dumps(payload, indent=2) if args.json else format_calibration(rows))
+    print(json_text(payload) if args.json else format_calibration(rows))
     if args.output:
         write_json(payload, args.output)
     return 0

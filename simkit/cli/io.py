@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -25,18 +26,34 @@ def _related(location: str, path: str) -> bool:
     return location == path or location.startswith(path + ".") or path.startswith(location + ".")
 
 
-def blame(problem: str, source: str, flags: list[Override]) -> str:
-    """``problem`` (``source: location: message``) as the flag's problem when it lies in a field a flag set:
-    ``--set tunout.mean=0.3 (on x.toml): tunout: unknown field``; else unchanged. A location names fields as
-    given (a quoted sweep key) or unquoted (a field the validator names), so both forms of the flag's path match."""
+def _location(problem: str, source: str) -> str | None:
+    """The dotted field of ``problem`` (``source: location: message``), None when it is not one of ``source``."""
     prefix = f"{source}: "
     if not problem.startswith(prefix):
+        return None
+    return problem[len(prefix):].split(": ", 1)[0].split("=", 1)[0]
+
+
+def _shown(flags: list[Override]) -> str:
+    return " ".join(f"{flag.flag} {flag.text}" for flag in flags)
+
+
+def blame(problem: str, source: str, flags: list[Override], unflagged: set[str] | None = None) -> str:
+    """``problem`` (``source: location: message``) as the flag's problem when it lies in a field a flag set:
+    ``--set tunout.mean=0.3 (on x.toml): tunout: unknown field``; as the flags' problem when it lies elsewhere but
+    the config alone has no problem there (``unflagged``: the locations of its problems without the flags; None
+    when unknown): a flag that raises ``f_incremental`` past ``1 - f_extreme``; else unchanged. A location names
+    fields as given (a quoted sweep key) or unquoted (a field the validator names), so both forms of a flag's path
+    match."""
+    location = _location(problem, source)
+    if location is None:
         return problem
-    message = problem[len(prefix):]
-    location = message.split(": ", 1)[0].split("=", 1)[0]
+    message = problem[len(source) + 2:]
     for flag in reversed(flags):
         if _related(location, flag.path) or _related(location, ".".join(split_path(flag.path))):
-            return f"{flag.flag} {flag.text} (on {source}): {message}"
+            return f"{_shown([flag])} (on {source}): {message}"
+    if flags and unflagged is not None and location not in unflagged:
+        return f"{_shown(flags)} (on {source}): {message}"
     return problem
 
 
@@ -55,13 +72,25 @@ def _load(path: Path, values: dict, source: str) -> Config:
 
 
 @contextmanager
-def blamed_on_flags(source: str, flags: list[Override]) -> Iterator[None]:
-    """Re-raise a :class:`ConfigError` of the config ``source`` with each problem an override caused blamed on
-    its flag (:func:`blame`)."""
+def blamed_on_flags(source: str, flags: list[Override], path: Path | None = None) -> Iterator[None]:
+    """Re-raise a :class:`ConfigError` of the config ``source`` (read from ``path``) with each problem the overrides
+    caused blamed on their flags (:func:`blame`)."""
     try:
         yield
     except ConfigError as error:
-        raise ConfigError([blame(problem, source, flags) for problem in error.problems]) from None
+        unflagged = _unflagged_locations(path, source) if flags and path is not None else None
+        raise ConfigError([blame(problem, source, flags, unflagged) for problem in error.problems]) from None
+
+
+def _unflagged_locations(path: Path, source: str) -> set[str] | None:
+    """The dotted fields of the problems the config at ``path`` has without any flag; None when it cannot be read."""
+    try:
+        _load(path, {}, source)
+    except ConfigError as error:
+        return {_location(problem, source) for problem in error.problems}
+    except InputError:
+        return None
+    return set()
 
 
 def override_values(flags: list[Override]) -> dict:
@@ -79,7 +108,7 @@ def config_from(path: Path, args: argparse.Namespace) -> Config:
     """The config at ``path`` (a config file or a saved result) with the command's ``--set`` and ``--sweep``."""
     flags = overrides(args)
     source = f"{path} (stored config)" if _is_result(path) else str(path)
-    with blamed_on_flags(source, flags):
+    with blamed_on_flags(source, flags, path):
         return _load(path, override_values(flags), source)
 
 
@@ -175,8 +204,27 @@ def claim_json(args: argparse.Namespace, kind: str, keys: tuple[str, ...], input
     claim_output(args.output, kind, overwrite=args.overwrite, inputs=inputs, recognise=is_json_report(keys))
 
 
+def finite(value):
+    """JSON has no NaN or infinity: such values become null (recursively)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    if hasattr(value, "item"):
+        return finite(value.item())
+    return value
+
+
+def json_text(payload: dict) -> str:
+    """What ``--json`` prints and ``-o PATH.json`` holds: indented, UTF-8, an undefined number (NaN, infinity) as
+    null (:func:`finite`)."""
+    return json.dumps(finite(payload), indent=2, ensure_ascii=False)
+
+
 def write_json(payload: dict, path: Path) -> None:
-    write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", path)
+    write_text(json_text(payload) + "\n", path)
 
 
 # -- --plot DIR ----------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import signal
 import sys
@@ -17,9 +16,9 @@ from simkit import io
 from simkit._version import __version__
 from simkit.cli.arguments import (OneLineParser, add_json, add_output, add_overrides, add_quiet, add_replicates,
                                   add_seed, add_selection, positive, shown_as_flags, workers)
-from simkit.cli.io import choose, claim_json, config_from, describe, result_kernel, write_json
+from simkit.cli.io import choose, claim_json, config_from, describe, json_text, result_kernel, write_json
 from simkit.config.core import ConfigError, data_paths, parse_config
-from simkit.electorate.build import build_electorate
+from simkit.electorate.build import electorate_of
 from simkit.engine import kernels, run as engine
 from simkit.engine.distributed import finished, run_on_cluster
 from simkit.engine.resources import MMAP_THRESHOLD, REUSED_ARRAYS_THRESHOLD, check_run, release_large_blocks
@@ -93,7 +92,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         for problem in error.problems:
             print(one_line(problem), file=sys.stderr)
         return EXIT_BAD_INPUT
-    electorate = build_electorate(cfg.electorate)
+    electorate = electorate_of(cfg)
     print(f"{args.config}: ok ({electorate.n_stations:,} stations, {int(electorate.registered.sum()):,} registered, "
           f"{len(cfg.options)} options, {len(cfg.sweep_points())} sweep point(s))")
     return 0
@@ -115,7 +114,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
                "seed": int(ds.attrs["seed"]) if "seed" in ds.attrs else None,
                "chosen": described,
                "rows": summary_rows(ds, parse_config(ds.attrs["simkit_config"], source=f"{args.path} (stored config)"))}
-    print(json.dumps(payload, indent=2, ensure_ascii=False) if args.json else format_summary(ds))
+    print(json_text(payload) if args.json else format_summary(ds))
     if args.output:
         write_json(payload, args.output)
     return 0

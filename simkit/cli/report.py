@@ -51,7 +51,7 @@ def handler(args: argparse.Namespace) -> int:
     flags = overrides(args)
     if flags and args.config is None:
         raise InputError(f"{flags[0].flag} {flags[0].text}: overrides a config field, and no CONFIG is given")
-    with blamed_on_flags(str(args.config), flags):
+    with blamed_on_flags(str(args.config), flags, args.config):
         doc = build(args.config, returns=args.returns, preset=args.preset, map=args.map, replicates=args.replicates,
                     seed=args.seed, tests=tests, null=args.null, draws=args.draws, power=args.power,
                     command=shlex.join(["simkit"] + sys.argv[1:]), output=output, format=args.format,

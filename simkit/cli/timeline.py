@@ -6,12 +6,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from simkit import streams
 from simkit.cli.arguments import add_json, add_output, add_overrides, add_plot, add_seed
-from simkit.cli.io import check_plot_folder, claim_json, config_from, save_figures, write_json
+from simkit.cli.io import check_plot_folder, claim_json, config_from, json_text, save_figures, write_json
 from simkit.errors import InputError
 from simkit.outputs import TIMELINE
 from simkit.plots.timeline import plot_timeline
@@ -91,7 +90,7 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
     if args.plot is not None:
         figure = plot_timeline(loaded.observed, profile, streams.generator(args.seed, streams.TIMELINE_NULL, 1))
         save_figures(args.plot, {"timeline": figure}, dpi=120)
-    print(json.dumps(result, indent=2) if args.json else format_rows(result))
+    print(json_text(result) if args.json else format_rows(result))
     if args.output:
         write_json(result, args.output)
     return 0

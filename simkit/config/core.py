@@ -28,8 +28,9 @@ from simkit.config.timeline import ObservedTimeline, TimelineConfig, final_figur
 from simkit.errors import InputError
 from simkit.paths import dotted_location, get_path, join_path, set_in_place, set_path, split_path
 from simkit.schema import STATION_STATISTICS
-from simkit.types import (MAX_CONCENTRATION, MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_SEED, MAX_STATIONS,
-                          STRICT, Correlation, Identifier, OpenShare, Positive, PositiveShare, Share)
+from simkit.types import (MAX_CONCENTRATION, MAX_LATENT_SD, MAX_MANIPULATION_BLOCKS, MAX_REGISTER, MAX_REPLICATES,
+                          MAX_SEED, MAX_STATIONS, STRICT, Correlation, Identifier, OpenShare, Positive, PositiveShare,
+                          Share)
 from simkit.model.latent import logit_normal_mean, truncated_normal_mean
 from simkit.model.turnout import turnout_locations
 from simkit.model.rounding import largest_remainder
@@ -453,12 +454,7 @@ def cross_check(cfg: Config) -> list[str]:
                     problems.append(f"electorate.regions.{region.name}: fewer voters ({voters}) than stations "
                                     f"({stations})")
     if region_names:
-        for region in cfg.turnout.regional_mean:
-            if region not in region_names:
-                problems.append(f"turnout.regional_mean.{region}: not a region of the electorate")
-        for region in cfg.observed.regional_turnout:
-            if region not in region_names:
-                problems.append(f"observed.regional_turnout.{region}: not a region of the electorate")
+        problems += region_problems(cfg, region_names)
     for name in cfg.observed.votes:
         if name not in names:
             problems.append(f"observed.votes.{name}: not an option")
@@ -466,13 +462,12 @@ def cross_check(cfg: Config) -> list[str]:
         if cfg.observed.ballots > cfg.observed.registered:
             problems.append("observed.ballots: exceeds observed.registered")
     problems += _observed_votes_problems(cfg)
-    timeline = timeline_problems(cfg.timeline, cfg.observed.timeline, region_names,
-                                 [block.name for block in cfg.manipulation])
+    timeline = timeline_problems(cfg.timeline, cfg.observed.timeline, [block.name for block in cfg.manipulation])
     problems += timeline
     if cfg.observed.timeline is not None and not timeline:
         problems += final_figure_problems(cfg.observed.timeline, _counted_turnout(cfg.observed),
                                           cfg.observed.regional_turnout)
-    problems += _manipulation_problems(cfg, region_names)
+    problems += _manipulation_problems(cfg)
     problems += _poll_problems(cfg)
     problems += _sweep_problems(cfg)
     if cfg.infer and not problems:  # the [[infer]] checks build configs from this one: it must be sound first
@@ -531,20 +526,64 @@ def _poll_problems(cfg: Config) -> list[str]:
 SCENARIO_OVERRIDABLE = ("manipulation", "exit_poll", "quick_count")
 
 
-def _manipulation_problems(cfg: Config, region_names: list[str]) -> list[str]:
+def _needs_invalid_column(block) -> str | None:
+    """``field: problem`` when ``block`` moves ballots to or from an invalid-ballot option, else None."""
+    if block.kind == "invalidation":
+        return 'kind: invalidation needs an option of kind = "invalid" on the ballot'
+    if block.kind == "vote_stealing" and block.from_invalid:
+        return 'from_invalid: needs an option of kind = "invalid" on the ballot'
+    return None
+
+
+def region_problems(cfg: Config, region_names: list[str]) -> list[str]:
+    """Every region the config names (regional means and turnouts, manipulation blocks, timelines) that is not one
+    of the electorate's ``region_names``."""
+    keyed = [("turnout.regional_mean", cfg.turnout.regional_mean),
+             ("observed.regional_turnout", cfg.observed.regional_turnout)]
+    if cfg.timeline is not None:
+        keyed.append(("timeline.regional", cfg.timeline.regional))
+    if cfg.observed.timeline is not None:
+        keyed.append(("observed.timeline.turnout_percent", cfg.observed.timeline.turnout_percent))
+    problems = [f"{field}.{region}: not a region of the electorate"
+                for field, regions in keyed for region in regions if region not in region_names]
+    return problems + [f"manipulation.{block.name}.regions: {region!r} is not a region of the electorate"
+                       for block in cfg.manipulation for region in block.regions or [] if region not in region_names]
+
+
+def check_regions(cfg: Config, region_names: tuple[str, ...]) -> None:
+    """InputError naming the electorate file, the first field and the file's regions when the config names a region
+    that an electorate file does not have (a synthetic electorate's regions are checked with the config)."""
+    if not isinstance(cfg.electorate, CsvElectorate):
+        return
+    problems = region_problems(cfg, list(region_names))
+    if problems:
+        raise InputError(f"{cfg.electorate.path}: {problems[0]} ({', '.join(region_names)})")
+
+
+def _block_problems(cfg: Config) -> list[str]:
+    """Each manipulation block against the ballot (its beneficiary, the invalid column it needs)."""
     problems = []
-    block_names = [block.name for block in cfg.manipulation]
-    if len(set(block_names)) != len(block_names):
-        problems.append("manipulation: block names must be unique")
     for block in cfg.manipulation:
         where = f"manipulation.{block.name}"
         if block.beneficiary not in cfg.option_names:
             problems.append(f"{where}.beneficiary: {block.beneficiary!r} is not an option")
         elif cfg.option_names.index(block.beneficiary) == cfg.invalid_index:
             problems.append(f"{where}.beneficiary: the invalid column cannot benefit")
-        for region in block.regions or []:
-            if region_names and region not in region_names:
-                problems.append(f"{where}.regions: {region!r} is not a region of the electorate")
+        if cfg.invalid_index is None and _needs_invalid_column(block):
+            problems.append(f"{where}.{_needs_invalid_column(block)}")
+    return problems
+
+
+def _manipulation_problems(cfg: Config) -> list[str]:
+    problems = []
+    block_names = [block.name for block in cfg.manipulation]
+    if len(set(block_names)) != len(block_names):
+        problems.append("manipulation: block names must be unique")
+    if len(cfg.manipulation) > MAX_MANIPULATION_BLOCKS:
+        problems.append(f"manipulation: at most {MAX_MANIPULATION_BLOCKS} blocks (one bit each in the int64 "
+                        f"manipulated mask), got {len(cfg.manipulation)}")
+    unchanged = _block_problems(cfg)
+    problems += unchanged
     scenario_names = [scenario.name for scenario in cfg.scenario]
     if len(set(scenario_names)) != len(scenario_names):
         problems.append("scenario: scenario names must be unique")
@@ -568,7 +607,20 @@ def _manipulation_problems(cfg: Config, region_names: list[str]) -> list[str]:
                 problems.append(f"{where}.overrides.{missing.args[0]}")
             except ValidationError as error:
                 problems += [f"{where}.overrides: {p}" for p in _pydantic_problems(error, raw)]
+        problems += [f"{where}.overrides: {p}" for p in _overridden_block_problems(cfg, scenario)
+                     if p not in unchanged]
     return problems
+
+
+def _overridden_block_problems(cfg: Config, scenario) -> list[str]:
+    """:func:`_block_problems` of the config as ``scenario``'s overrides leave it (none when they do not validate:
+    those problems are reported per override)."""
+    if not scenario.overrides:
+        return []
+    try:
+        return _block_problems(cfg.at(scenario.overrides))
+    except (KeyError, ValidationError):
+        return []
 
 
 def _sweep_problems(cfg: Config) -> list[str]:

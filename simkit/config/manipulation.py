@@ -29,7 +29,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from simkit.types import MAX_LATENT_SD, STRICT, Identifier, NameList, Positive, Share
+from simkit.types import MAX_LATENT_SD, STRICT, Identifier, NameList, Positive, RegionNames, Share
 
 #: exponent linking stolen to stuffed fractions: x**100 is below 1e-4 for x < 0.91, all but no stealing
 MAX_ALPHA = 100.0
@@ -47,7 +47,7 @@ class ManipulationBase(BaseModel):
 
     name: Identifier = Field(description="block name, used in dotted paths and scenarios")
     beneficiary: Identifier = Field(description="option that gains from the manipulation")
-    regions: NameList | None = Field(None, description="regions where the block acts; None = everywhere")
+    regions: RegionNames | None = Field(None, description="regions where the block acts; None = everywhere")
     station_probability: Share = Field(1.0, description="probability that an eligible station is manipulated")
     label: str = ""
 

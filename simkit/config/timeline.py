@@ -143,13 +143,12 @@ def _percent_problems(path: str, values: list[float], n_values: int) -> list[str
 
 
 def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimeline | None,
-                      region_names: list[str], block_names: list[str]) -> list[str]:
-    """Cross-field problems: names that must exist, figures per report, reports inside the hours."""
+                      block_names: list[str]) -> list[str]:
+    """Cross-field problems: names that must exist, figures per report, reports inside the hours (the regions:
+    :func:`simkit.config.core.region_problems`)."""
     problems = []
     if timeline is not None:
         for region, shares in timeline.regional.items():
-            if region_names and region not in region_names:
-                problems.append(f"timeline.regional.{region}: not a region of the electorate")
             if len(shares) != len(timeline.reports):
                 problems.append(f"timeline.regional.{region}: expected {len(timeline.reports)} shares (one per "
                                 f"report), got {len(shares)}")
@@ -173,8 +172,6 @@ def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimelin
         problems.append(f"observed.timeline.early_report: {observed.early_report} is not one of the reports")
     n_values = len(observed.reports) + 1
     for region, values in observed.turnout_percent.items():
-        if region_names and region not in region_names:
-            problems.append(f"observed.timeline.turnout_percent.{region}: not a region of the electorate")
         problems += _percent_problems(f"observed.timeline.turnout_percent.{region}", values, n_values)
     if observed.national is not None:
         problems += _percent_problems("observed.timeline.national", observed.national, n_values)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from simkit import streams
-from simkit.config.core import CsvElectorate, SyntheticElectorate
+from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check_regions
 from simkit.errors import InputError
 from simkit.electorate.mapping import shown
 from simkit.electorate.read import without_mark
@@ -50,6 +50,14 @@ class Electorate:
         """Voters on the register per region, (region,) int64."""
         return np.bincount(self.region_index, weights=self.registered,
                            minlength=len(self.region_names)).astype(np.int64)
+
+
+def electorate_of(cfg: Config) -> Electorate:
+    """The electorate of ``cfg``, built, every region the config names checked against it (an electorate file's
+    regions are known only once it is read: :func:`simkit.config.core.check_regions`)."""
+    electorate = build_electorate(cfg.electorate)
+    check_regions(cfg, electorate.region_names)
+    return electorate
 
 
 def build_electorate(spec: SyntheticElectorate | CsvElectorate) -> Electorate:

@@ -52,7 +52,7 @@ from simkit import _version, io, progress, schema
 from simkit.config.core import Config, CsvElectorate
 from simkit.errors import InputError
 from simkit.config.core import parse_config
-from simkit.electorate.build import build_electorate
+from simkit.electorate.build import electorate_of
 from simkit.engine.resources import check_run
 from simkit import streams
 
@@ -93,7 +93,7 @@ def _prepared(spec: RunSpec) -> engine.Run:
     cluster is read again); InputError, before any count matching is solved, unless the electorate this worker
     reads is the client's."""
     cfg = parse_config(spec.config_text, source="<distributed run config>")
-    electorate = build_electorate(cfg.electorate)
+    electorate = electorate_of(cfg)
     if electorate.sha256 != spec.electorate_sha256:
         where = cfg.electorate.path if isinstance(cfg.electorate, CsvElectorate) else "the synthetic electorate"
         raise InputError(f"{where}: electorate: a worker reads another electorate (sha256 {electorate.sha256[:16]}) "

@@ -23,9 +23,9 @@ import xarray as xr
 from simkit.engine import count_match
 from simkit.engine import kernels, resources
 from simkit import io, schema, streams
-from simkit.config.core import Config, CsvElectorate, parse_config
+from simkit.config.core import Config, ConfigError, CsvElectorate, parse_config
 from simkit.config.manipulation import ManipulationConfig
-from simkit.electorate.build import Electorate, build_electorate
+from simkit.electorate.build import Electorate, electorate_of
 from simkit.engine.timeline import TimelinePlan, added_timeline, honest_timeline, make_timeline_plan
 from simkit.errors import InputError
 from simkit.model.counts import draw_counts
@@ -221,6 +221,25 @@ class Run:
         return [scenario.name for scenario in self.plans[0].scenarios]
 
 
+#: the source a config with replaced run fields names in its errors (:func:`with_run_fields`)
+RUN_PARAMETERS = "run parameters"
+
+
+def with_run_fields(cfg: Config, updates: dict) -> Config:
+    """``cfg`` with the ``[run]`` fields ``updates`` (``replicates``, ``seed``, ``keep``: parameters of the caller)
+    replaced and validated; an InputError names the parameter and its value (``seed=-1: Input should be …``)."""
+    raw = cfg.raw()
+    raw["run"] = {**raw["run"], **updates}
+    try:
+        return parse_config(tomli_w.dumps(raw), source=RUN_PARAMETERS)
+    except ConfigError as error:
+        for name, value in updates.items():
+            prefix = f"{RUN_PARAMETERS}: run.{name}: "
+            if error.problems[0].startswith(prefix):
+                raise InputError(f"{name}={value}: {error.problems[0][len(prefix):]}", parameters=(name,)) from None
+        raise
+
+
 def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
             kernel: str | None = None, source: str = "config", workers: int | None = None,
             electorate: Electorate | None = None) -> Run:
@@ -235,11 +254,9 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
     run_fields = {"replicates": replicates, "seed": seed, "keep": keep}
     updates = {key: value for key, value in run_fields.items() if value is not None}
     if updates:
-        raw = cfg.raw()
-        raw["run"] = {**raw["run"], **updates}
-        cfg = parse_config(tomli_w.dumps(raw), source="run options")  # validates the overridden values
+        cfg = with_run_fields(cfg, updates)
     if electorate is None:  # the solution does not change the electorate
-        electorate = build_electorate(cfg.electorate)
+        electorate = electorate_of(cfg)
     # an electorate read from a file is not in the config text: its digest marks the solution too
     data = electorate.sha256 if isinstance(cfg.electorate, CsvElectorate) else ""
     cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations, workers,

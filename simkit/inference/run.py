@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from simkit.config.core import Config, ConfigError, load_config, raw_problems, validation_problem
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
-from simkit.electorate.build import build_electorate
+from simkit.electorate.build import electorate_of
 from simkit.errors import InputError
 from .priors import Prior
 from .result import InferenceResult, Population, Run, assemble
@@ -79,7 +79,7 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     if problems:
         raise _named(source, problems)
     scenario = settings.scenario or cfg.scenarios()[-1].name
-    electorate = build_electorate(cfg.electorate)
+    electorate = electorate_of(cfg)
     problems = turnout_without_voters(cfg, settings.statistics, electorate)
     if problems:
         raise _named(source, problems)

@@ -20,7 +20,7 @@ from simkit.forensics import station_statistics
 from simkit.polls.compare import SimulatedElections, resolve_design
 from simkit.config.core import Config, Observed, ObservedStations
 from simkit.config.inference import InferConfig, apply_values
-from simkit.electorate.build import build_electorate
+from simkit.electorate.build import electorate_of
 from simkit.engine.timeline import added_timeline, honest_timeline
 from simkit.model.exit_poll import draw_exit_poll
 from simkit.model.timeline import cumulative
@@ -44,7 +44,7 @@ class Simulator:
         self.blocks = blocks
         self.statistics = statistics
         self.kernel = kernel
-        self.electorate = build_electorate(cfg.electorate)
+        self.electorate = electorate_of(cfg)
         self.region_registered = self.electorate.region_registered()
         self.poll_election = None
         if statistics.polls:

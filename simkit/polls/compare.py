@@ -51,7 +51,7 @@ from simkit.polls.compiled_draws import CHUNK_REPLICATES, draw_replicates
 from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from simkit.polls.mechanisms import Ballot, Observed, fit_poll
 from simkit.config.polls import check_poll_design
-from simkit.electorate.build import build_electorate
+from simkit.electorate.build import electorate_of
 from simkit.errors import InputError
 
 #: a Monte Carlo p-value needs at least this many replicates at least as extreme; else normal approx.
@@ -1195,7 +1195,7 @@ def check_comparable(cfg, *, replicates: int | None = None, ds: xr.Dataset | Non
     polls = list(cfg.exit_poll) + list(cfg.quick_count)
     if not polls:
         raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
-    electorate = build_electorate(cfg.electorate)
+    electorate = electorate_of(cfg)
     invalid = cfg.invalid_option_name
     for poll in polls:
         problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)

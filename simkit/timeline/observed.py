@@ -35,7 +35,7 @@ from simkit.config.timeline import TimelineConfig
 from simkit.types import MAX_REGISTER
 from ..errors import InputError
 from .statistics import RegionalTimeline
-from simkit.electorate.build import build_electorate
+from simkit.electorate.build import electorate_of
 from simkit.electorate.mapping import shown
 
 
@@ -91,7 +91,7 @@ def from_config(cfg: Config, source: str) -> Loaded:
     spec = cfg.observed.timeline
     if spec is None or cfg.timeline is None:
         raise InputError(f"{source}: observed.timeline: missing (the config has no published timeline)")
-    electorate = build_electorate(cfg.electorate)
+    electorate = electorate_of(cfg)
     registered = dict(zip(electorate.region_names, electorate.region_registered()))
     names = list(spec.turnout_percent)
     turnout = np.array([spec.turnout_percent[name] for name in names], float) / 100.0
