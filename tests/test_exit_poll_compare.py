@@ -489,9 +489,9 @@ def test_the_published_vector_is_made_once_per_comparison(elections, monkeypatch
 
 def test_a_census_figure_is_judged_by_the_rounding_of_its_publication(elections):
     """A census (every station's count copied) is the count in every replicate: its simulated gap never moves, so
-    a figure published rounded once read p = 0, "anomalous". It is consistent when its gap is within half a unit
-    of the published value's last stated digit (read from the value as written, or the poll's ``precision``),
-    inconsistent beyond it, and has no p-value."""
+    a figure published rounded once read p = 0, "anomalous". It is consistent when the published value can be the
+    census's own rounded to nearest or down at its last stated digit (read from the value as written, or the
+    poll's ``precision``), inconsistent beyond it, and has no p-value."""
     ds = elections.isel(replicate=slice(0, 60))
     totals = ds["votes"].sum("station").mean("replicate")
     official = {name: int(totals.sel(option=name)) for name in OPTIONS}
@@ -515,8 +515,41 @@ def test_a_census_figure_is_judged_by_the_rounding_of_its_publication(elections)
     from simkit.cli.compare import format_report
 
     text = format_report(comparison)
-    assert "near: inc: census, consistent within rounding (±0.05 points)" in text
-    assert "off: inc: census, inconsistent (beyond rounding, ±0.05 points)" in text
+    assert "near: inc: census, consistent within rounding (to nearest, ±0.05 points, or down)" in text
+    assert "off: inc: census, inconsistent (beyond rounding to nearest, ±0.05 points, or down)" in text
+
+
+@pytest.mark.parametrize("offset, consistent", [(-0.0008, True), (-0.00045, True), (0.0004, True),
+                                                (0.0006, False), (-0.0011, False)])
+def test_a_census_figure_cut_to_its_last_digit_is_consistent(elections, offset, consistent):
+    """A census published at unit u (here stated: 0.001, a tenth of a point) is its own figure rounded to nearest
+    or cut (rounded down), as the timeline's final figures are read: −u < published − census ≤ u/2."""
+    ds = elections.isel(replicate=slice(0, 60))
+    totals = ds["votes"].sum("station").mean("replicate")
+    official = {name: int(totals.sel(option=name)) for name in OPTIONS}
+    share = official["inc"] / sum(official[name] for name in OPTIONS[:3])
+    poll = QuickCountConfig(name="census", stations=300, estimator="raw", precision=0.001,
+                            published={"inc": share + offset})
+    row = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", official=official, seed=3, misreport=False,
+                        ledger_points=3).rows[0]
+    assert row["p_method"] == "census"
+    assert row["rounding"] == {"half_unit": pytest.approx(0.05), "consistent": consistent}
+
+
+@pytest.mark.parametrize("true, figure, unit, consistent", [
+    (69.4363, 69.43, 0.01, True),  # cut
+    (69.4363, 69.44, 0.01, True),  # rounded to nearest
+    (69.4363, 69.42, 0.01, False),
+    (69.4363, 69.45, 0.01, False),
+    (69.4363, 69, 1, True),
+    (69.4363, 70, 1, False),
+    (69.6, 70, 1, True),
+    (69.4363, 68, 1, False),
+])
+def test_a_figure_is_its_truth_rounded_to_nearest_or_down(true, figure, unit, consistent):
+    from simkit.config.precision import rounds_to
+
+    assert rounds_to(true, figure, unit) is consistent
 
 
 @pytest.mark.parametrize("value, precision, unit", [(0.8202, None, 1e-4), (0.82, None, 1e-2), (0.5, None, 1e-2),

@@ -29,7 +29,6 @@ import functools
 import math
 import os
 from dataclasses import dataclass, field, fields, replace
-from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -45,6 +44,7 @@ from simkit.engine.run import prepare, world_votes
 from simkit.progress import progress_bar
 from simkit.paths import set_path
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix
+from simkit.config.precision import last_digit_unit, rounds_to
 from simkit.model.exit_poll import (PollDesign, design_feasibility, draw_exit_poll, estimate_shares, pps_shortfall,
                                     station_sums)
 from simkit.polls.compiled_draws import CHUNK_REPLICATES, draw_replicates
@@ -548,28 +548,29 @@ COARSEST_READ_UNIT = 0.01
 
 def published_unit(value: float, precision: float | None = None) -> float:
     """The unit of a published figure's last stated digit (a fraction, as ``value``): the poll's ``precision``
-    when its config states one, else read from ``value`` as the config holds it, a float: the decimals of its
-    shortest repr (0.8202 → 0.0001; a float keeps no trailing zero, so 0.820 reads as 0.82 → 0.01), at most
-    :data:`COARSEST_READ_UNIT` (0.5 → 0.01)."""
+    when its config states one, else read from ``value`` as the config holds it, a float
+    (:func:`~simkit.config.precision.last_digit_unit`: 0.8202 → 0.0001; a float keeps no trailing zero, so 0.820
+    reads as 0.82 → 0.01), at most :data:`COARSEST_READ_UNIT` (0.5 → 0.01)."""
     if precision is not None:
         return precision
-    return min(10.0 ** min(Decimal(repr(float(value))).as_tuple().exponent, 0), COARSEST_READ_UNIT)
+    return min(last_digit_unit(value), COARSEST_READ_UNIT)
 
 
-def census_rounding(deviation: float, unit: float) -> dict:
-    """A census figure's verdict (it has no sampling error, so no p-value): ``consistent`` when its ``deviation``
-    (published gap − the census's own gap, points) is within ``half_unit``, half the ``unit`` (points) of the
-    published value's last digit (:func:`published_unit`), up to the census's own rounding
-    (:data:`CENSUS_SPREAD`)."""
-    half = unit / 2.0
-    return {"half_unit": half, "consistent": bool(abs(deviation) <= half + 100.0 * CENSUS_SPREAD)}
+def census_rounding(published_gap: float, census_gap: float, unit: float) -> dict:
+    """A census figure's verdict (it has no sampling error, so no p-value): ``consistent`` when its
+    ``published_gap`` (published − official, points) is the ``census_gap`` (the census's own, points) published at
+    ``unit`` (points, :func:`published_unit`) rounded to nearest or down
+    (:func:`~simkit.config.precision.rounds_to`: −unit < published_gap − census_gap ≤ unit/2), up to the census's
+    own rounding (:data:`CENSUS_SPREAD`); ``half_unit`` is unit/2."""
+    return {"half_unit": unit / 2.0,
+            "consistent": rounds_to(census_gap, published_gap, unit, slack=100.0 * CENSUS_SPREAD)}
 
 
 def census_reading(rounding: dict, number: Callable[[float], str] = "{:g}".format) -> str:
     """A census row's verdict (:func:`census_rounding`) in words, its half unit written by ``number``."""
-    half = f"±{number(rounding['half_unit'])} points"
-    return (f"consistent within rounding ({half})" if rounding["consistent"] else
-            f"inconsistent (beyond rounding, {half})")
+    rule = f"to nearest, ±{number(rounding['half_unit'])} points, or down"
+    return (f"consistent within rounding ({rule})" if rounding["consistent"] else
+            f"inconsistent (beyond rounding {rule})")
 
 
 def consistent(row: dict) -> bool:
@@ -596,7 +597,7 @@ def _gap_statistics(simulated: np.ndarray, counted: np.ndarray, published: float
         gap_sd = 0.0
         z = math.copysign(math.inf, published_gap - gap_mean) if published_gap != gap_mean else 0.0
         p_value, p_method = None, "census"
-        census = {"rounding": census_rounding(published_gap - gap_mean, unit)}
+        census = {"rounding": census_rounding(published_gap, gap_mean, unit)}
     mean, sd = float(np.nanmean(simulated)), float(np.nanstd(simulated, ddof=1))
     row = {"official": official, "gap": published_gap, "gap_mean": gap_mean, "gap_sd": gap_sd,
            "simulated_mean": mean, "simulated_sd": sd,
