@@ -536,6 +536,15 @@ def test_a_census_figure_cut_to_its_last_digit_is_consistent(elections, offset, 
     assert row["rounding"] == {"half_unit": pytest.approx(0.05), "consistent": consistent}
 
 
+@pytest.mark.parametrize("value, unit", [(80.18, 0.01), (69.0, 1.0), (1e-05, 1e-5), (0.1 + 0.2, 0.1),
+                                         (0.45630000000000004, 1e-4), (100 * 0.8018, 0.01)])
+def test_the_last_digit_is_read_from_twelve_significant_digits(value, unit):
+    """A computed float's noise (0.1 + 0.2 = 0.30000000000000004) is not a published digit."""
+    from simkit.config.precision import last_digit_unit
+
+    assert last_digit_unit(value) == pytest.approx(unit, rel=1e-12)
+
+
 @pytest.mark.parametrize("true, figure, unit, consistent", [
     (69.4363, 69.43, 0.01, True),  # cut
     (69.4363, 69.44, 0.01, True),  # rounded to nearest
@@ -554,7 +563,8 @@ def test_a_figure_is_its_truth_rounded_to_nearest_or_down(true, figure, unit, co
 
 @pytest.mark.parametrize("value, precision, unit", [(0.8202, None, 1e-4), (0.82, None, 1e-2), (0.5, None, 1e-2),
                                                      (1.0, None, 1e-2), (1e-05, None, 1e-5), (0.8202, 0.001, 0.001),
-                                                     (0.5, 0.1, 0.1)])
+                                                     (0.5, 0.1, 0.1), (0.1 + 0.2, None, 1e-2),
+                                                     (0.45630000000000004, None, 1e-4)])
 def test_the_published_unit_is_read_from_the_value_as_written(value, precision, unit):
     from simkit.polls.compare import published_unit
 

@@ -10,10 +10,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 
+#: significant digits a published figure is read to: a computed float's last digits are its arithmetic's noise
+#: (0.1 + 0.2 = 0.30000000000000004), not a publication's, and would read as a unit of 1e-17
+SIGNIFICANT_DIGITS = 12
+
+
 def last_digit_unit(value: float) -> float:
-    """The unit of the last decimal digit ``value`` shows (in ``value``'s units): 10^-d for d decimals of its
-    shortest repr, 1 for a whole number (a float keeps no trailing zero: 0.820 shows two decimals)."""
-    return 10.0 ** min(Decimal(repr(float(value))).normalize().as_tuple().exponent, 0)
+    """The unit of the last decimal digit ``value`` shows (in ``value``'s units): 10^-d for d decimals of its first
+    :data:`SIGNIFICANT_DIGITS` significant digits (0.1 + 0.2 reads 0.3 → 0.1), 1 for a whole number (a float
+    keeps no trailing zero: 0.820 shows two decimals)."""
+    return 10.0 ** min(Decimal(f"{float(value):.{SIGNIFICANT_DIGITS}g}").as_tuple().exponent, 0)
 
 
 def rounding_interval(figure: float, unit: float) -> tuple[float, float]:
