@@ -141,12 +141,15 @@ def test_figures_without_sampling_error_are_left_out_of_the_joint_test_and_the_f
     assert only.joint is None and only.scenarios == []
 
 
-def test_sampling_error_is_told_from_rounding_and_from_missing_answers():
+def test_sampling_error_is_judged_on_the_replicates_with_answers():
     """A census's gaps can differ between replicates by floating-point rounding alone (a weighted estimate's
-    share × ballots): no sampling error. A replicate without answers (NaN) is no census."""
+    share × ballots): no sampling error. A replicate without answers (NaN) has no figure: the spread is judged on
+    the others, so a census with an empty replicate stays a census."""
     assert not has_sampling_error(np.array([0.01, 0.01 + 1e-16, 0.01 - 2e-16]))
     assert has_sampling_error(np.array([0.01, 0.0101, 0.0099]))
-    assert has_sampling_error(np.array([0.01, np.nan, 0.01]))
+    assert not has_sampling_error(np.array([0.01, np.nan, 0.01]))
+    assert has_sampling_error(np.array([0.01, np.nan, 0.0101]))
+    assert not has_sampling_error(np.array([np.nan, np.nan]))
 
 
 def test_prediction_t2_matches_its_reference_for_gaussian_draws():

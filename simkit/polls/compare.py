@@ -404,8 +404,9 @@ CENSUS_SPREAD = 1e-12
 
 def has_sampling_error(gap: np.ndarray) -> bool:
     """Whether a figure's simulated gaps ``gap`` (R,) (fractions) differ between replicates beyond rounding
-    (:data:`CENSUS_SPREAD`); a replicate without a figure (NaN: no answer) is not a census's."""
-    return not np.all(np.isfinite(gap)) or float(np.ptp(gap)) > CENSUS_SPREAD
+    (:data:`CENSUS_SPREAD`), judged on the replicates with a figure (NaN: no answer there, :func:`answered`)."""
+    finite = gap[np.isfinite(gap)]
+    return finite.size > 0 and float(np.ptp(finite)) > CENSUS_SPREAD
 
 
 def answered(shares: np.ndarray) -> np.ndarray:
