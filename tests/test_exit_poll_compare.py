@@ -152,6 +152,23 @@ def test_sampling_error_is_judged_on_the_replicates_with_answers():
     assert not has_sampling_error(np.array([np.nan, np.nan]))
 
 
+def test_the_mechanisms_judge_direction_on_a_sampled_figure_not_a_census():
+    """Without the incumbent's figure, the direction is judged on the figure farthest from the count among those
+    the mechanisms fit: a census row (z = ±inf, left out of the fits) is not one."""
+    from simkit.polls.compare import poll_mechanisms
+
+    poll = QuickCountConfig(name="q", stations=300, estimator="raw", published={"other": 0.3, "against_all": 0.1})
+    rng = np.random.default_rng(0)
+    gaps = np.column_stack([rng.normal(0, 0.01, 50), rng.normal(0, 0.01, 50), np.full(50, 0.002)])
+    rows = [{"option": "other", "z": 1.5, "gap": 2.0},
+            {"option": "against_all", "z": -math.inf, "gap": -0.5,
+             "rounding": {"half_unit": 0.05, "consistent": False}}]
+    entries = poll_mechanisms(poll, 0, [(0, 1), (0, 2)], gaps, rows, {"inc": 500, "other": 300, "against_all": 100,
+                                                                     "invalid": 20},
+                              OPTIONS, OPTIONS[:3], "inc", "invalid", ("against_all",))
+    assert entries and {entry["judged_on"] for entry in entries} == {"other"}
+
+
 def test_prediction_t2_matches_its_reference_for_gaussian_draws():
     rng = np.random.default_rng(9)
     simulated = rng.standard_normal((4000, 3))

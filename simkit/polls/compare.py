@@ -809,7 +809,8 @@ def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.nd
                     invalid: str | None, against_all: tuple[str, ...]) -> list[dict]:
     """One-mechanism fits of one poll (:mod:`simkit.polls.mechanisms`): covariance of its published gaps
     from ``gaps`` (R, V) (the replicates with answers); the direction is judged on the incumbent's gap when the
-    poll publishes it, else on its figure farthest from the count (largest |z|)."""
+    poll publishes it, else on its figure farthest from the count (largest |z|) among those with sampling error (a
+    census row, z = ±inf and ``rounding``, is left out of the fits)."""
     valid = np.array([name != invalid for name in options])
     total = sum(official_votes.get(name, 0) for name in options)
     ballot = Ballot(np.array([official_votes.get(name, 0) / total for name in options]), options.index(incumbent),
@@ -821,7 +822,7 @@ def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.nd
                         np.array([poll.published[valid_names[c]] for c in columns]),
                         np.cov(complete(gaps[:, columns]), rowvar=False).reshape(len(columns), len(columns)))
     judged = next((row for row in rows if row["option"] == incumbent), None) or max(
-        (row for row in rows if row["option"] in valid_names), key=lambda row: abs(row["z"]))
+        (row for row in rows if row["option"] in valid_names and "rounding" not in row), key=lambda row: abs(row["z"]))
     return fit_poll(poll.name, ballot, observed, options, list(against_all), options.index(judged["option"]),
                     judged["gap"] / 100.0)
 
