@@ -171,7 +171,8 @@ def format_report(comparison) -> str:
     if comparison.ledger:
         points = len({entry["point"] for entry in comparison.ledger})
         lines += ["", f"Joint assumption ledger: every stated assumption varied together ({points} Latin-hypercube "
-                      "points); share of the space where sampling alone explains the gap (p ≥ 0.05):"]
+                      "points); share of the space where sampling alone explains the gap (p ≥ 0.05; a census: "
+                      "within rounding):"]
         for row in comparison.rows:
             if row.get("verdict") is None:
                 continue
