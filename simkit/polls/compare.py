@@ -1231,11 +1231,10 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
     worlds = Worlds.of(ds) if ds is not None else simulated_worlds(
         prepare(cfg, replicates, seed, "full", source=source), progress=progress)
     observed = cfg.observed
-    turnout = 100.0 * observed.ballots / observed.registered if observed.ballots and observed.registered else None
     comparison = compare_polls(worlds, polls, incumbent=cfg.leader, invalid=invalid, official=dict(observed.votes) or None,
                          seed=seed if seed is not None else cfg.run.seed, scenario_polls=scenario_polls(cfg, polls),
                          against_all=tuple(option.name for option in cfg.options if option.kind == "against_all"),
-                         baseline=baseline, official_turnout=turnout,
+                         baseline=baseline, official_turnout=observed.counted_turnout(),
                          ledger_points=LEDGER_POINTS if ledger_points is None else ledger_points,
                          progress=progress, source=source)
     comparison.context.update(title=cfg.title, option_labels={option.name: option.label or option.name
