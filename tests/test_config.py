@@ -146,3 +146,19 @@ def test_flagship_config_validates(repo):
     cfg = load_config(repo / "configs" / "kazakhstan-2022.toml")
     assert isinstance(cfg, Config)
     assert cfg.electorate.registered == 11_953_465 and cfg.electorate.stations == 10_101
+
+
+@pytest.mark.parametrize("registered, ballots, turnout", [(6000, 3600, 60.0), (6000, 0, 0.0), (6000, None, None),
+                                                          (None, 3600, None), (0, 0, None)])
+def test_the_counts_turnout_is_read_one_way(registered, ballots, turnout):
+    """[observed]'s turnout (ballots over the register, percent) is one figure wherever it is read: the summary's
+    official figures and the timeline's and the polls' checks use :meth:`Observed.counted_turnout`; a count of 0
+    ballots has turnout 0%."""
+    from simkit.engine.summary import official_figures
+
+    raw = small_config_dict()
+    raw["observed"] = {key: value for key, value in (("registered", registered), ("ballots", ballots))
+                       if value is not None}
+    cfg = Config.model_validate(raw)
+    assert cfg.observed.counted_turnout() == turnout
+    assert official_figures(cfg).get("turnout") == turnout

@@ -141,12 +141,32 @@ def test_figures_without_sampling_error_are_left_out_of_the_joint_test_and_the_f
     assert only.joint is None and only.scenarios == []
 
 
-def test_sampling_error_is_told_from_rounding_and_from_missing_answers():
+def test_sampling_error_is_judged_on_the_replicates_with_answers():
     """A census's gaps can differ between replicates by floating-point rounding alone (a weighted estimate's
-    share × ballots): no sampling error. A replicate without answers (NaN) is no census."""
+    share × ballots): no sampling error. A replicate without answers (NaN) has no figure: the spread is judged on
+    the others, so a census with an empty replicate stays a census."""
     assert not has_sampling_error(np.array([0.01, 0.01 + 1e-16, 0.01 - 2e-16]))
     assert has_sampling_error(np.array([0.01, 0.0101, 0.0099]))
-    assert has_sampling_error(np.array([0.01, np.nan, 0.01]))
+    assert not has_sampling_error(np.array([0.01, np.nan, 0.01]))
+    assert has_sampling_error(np.array([0.01, np.nan, 0.0101]))
+    assert not has_sampling_error(np.array([np.nan, np.nan]))
+
+
+def test_the_mechanisms_judge_direction_on_a_sampled_figure_not_a_census():
+    """Without the incumbent's figure, the direction is judged on the figure farthest from the count among those
+    the mechanisms fit: a census row (z = ±inf, left out of the fits) is not one."""
+    from simkit.polls.compare import poll_mechanisms
+
+    poll = QuickCountConfig(name="q", stations=300, estimator="raw", published={"other": 0.3, "against_all": 0.1})
+    rng = np.random.default_rng(0)
+    gaps = np.column_stack([rng.normal(0, 0.01, 50), rng.normal(0, 0.01, 50), np.full(50, 0.002)])
+    rows = [{"option": "other", "z": 1.5, "gap": 2.0},
+            {"option": "against_all", "z": -math.inf, "gap": -0.5,
+             "rounding": {"half_unit": 0.05, "consistent": False}}]
+    entries = poll_mechanisms(poll, 0, [(0, 1), (0, 2)], gaps, rows, {"inc": 500, "other": 300, "against_all": 100,
+                                                                     "invalid": 20},
+                              OPTIONS, OPTIONS[:3], "inc", "invalid", ("against_all",))
+    assert entries and {entry["judged_on"] for entry in entries} == {"other"}
 
 
 def test_prediction_t2_matches_its_reference_for_gaussian_draws():
@@ -489,9 +509,9 @@ def test_the_published_vector_is_made_once_per_comparison(elections, monkeypatch
 
 def test_a_census_figure_is_judged_by_the_rounding_of_its_publication(elections):
     """A census (every station's count copied) is the count in every replicate: its simulated gap never moves, so
-    a figure published rounded once read p = 0, "anomalous". It is consistent when its gap is within half a unit
-    of the published value's last stated digit (read from the value as written, or the poll's ``precision``),
-    inconsistent beyond it, and has no p-value."""
+    a figure published rounded once read p = 0, "anomalous". It is consistent when the published value can be the
+    census's own rounded to nearest or down at its last stated digit (read from the value as written, or the
+    poll's ``precision``), inconsistent beyond it, and has no p-value."""
     ds = elections.isel(replicate=slice(0, 60))
     totals = ds["votes"].sum("station").mean("replicate")
     official = {name: int(totals.sel(option=name)) for name in OPTIONS}
@@ -515,13 +535,57 @@ def test_a_census_figure_is_judged_by_the_rounding_of_its_publication(elections)
     from simkit.cli.compare import format_report
 
     text = format_report(comparison)
-    assert "near: inc: census, consistent within rounding (±0.05 points)" in text
-    assert "off: inc: census, inconsistent (beyond rounding, ±0.05 points)" in text
+    assert "near: inc: census, consistent within rounding (to nearest, ±0.05 points, or down)" in text
+    assert "explains the gap (p ≥ 0.05; a census: within rounding):" in text
+    assert "off: inc: census, inconsistent (beyond rounding to nearest, ±0.05 points, or down)" in text
+
+
+@pytest.mark.parametrize("offset, consistent", [(-0.0008, True), (-0.00045, True), (0.0004, True),
+                                                (0.0006, False), (-0.0011, False)])
+def test_a_census_figure_cut_to_its_last_digit_is_consistent(elections, offset, consistent):
+    """A census published at unit u (here stated: 0.001, a tenth of a point) is its own figure rounded to nearest
+    or cut (rounded down), as the timeline's final figures are read: −u < published − census ≤ u/2."""
+    ds = elections.isel(replicate=slice(0, 60))
+    totals = ds["votes"].sum("station").mean("replicate")
+    official = {name: int(totals.sel(option=name)) for name in OPTIONS}
+    share = official["inc"] / sum(official[name] for name in OPTIONS[:3])
+    poll = QuickCountConfig(name="census", stations=300, estimator="raw", precision=0.001,
+                            published={"inc": share + offset})
+    row = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", official=official, seed=3, misreport=False,
+                        ledger_points=3).rows[0]
+    assert row["p_method"] == "census"
+    assert row["rounding"] == {"half_unit": pytest.approx(0.05), "consistent": consistent}
+
+
+@pytest.mark.parametrize("value, unit", [(80.18, 0.01), (69.0, 1.0), (1e-05, 1e-5), (0.1 + 0.2, 0.1),
+                                         (0.45630000000000004, 1e-4), (100 * 0.8018, 0.01)])
+def test_the_last_digit_is_read_from_twelve_significant_digits(value, unit):
+    """A computed float's noise (0.1 + 0.2 = 0.30000000000000004) is not a published digit."""
+    from simkit.config.precision import last_digit_unit
+
+    assert last_digit_unit(value) == pytest.approx(unit, rel=1e-12)
+
+
+@pytest.mark.parametrize("true, figure, unit, consistent", [
+    (69.4363, 69.43, 0.01, True),  # cut
+    (69.4363, 69.44, 0.01, True),  # rounded to nearest
+    (69.4363, 69.42, 0.01, False),
+    (69.4363, 69.45, 0.01, False),
+    (69.4363, 69, 1, True),
+    (69.4363, 70, 1, False),
+    (69.6, 70, 1, True),
+    (69.4363, 68, 1, False),
+])
+def test_a_figure_is_its_truth_rounded_to_nearest_or_down(true, figure, unit, consistent):
+    from simkit.config.precision import rounds_to
+
+    assert rounds_to(true, figure, unit) is consistent
 
 
 @pytest.mark.parametrize("value, precision, unit", [(0.8202, None, 1e-4), (0.82, None, 1e-2), (0.5, None, 1e-2),
                                                      (1.0, None, 1e-2), (1e-05, None, 1e-5), (0.8202, 0.001, 0.001),
-                                                     (0.5, 0.1, 0.1)])
+                                                     (0.5, 0.1, 0.1), (0.1 + 0.2, None, 1e-2),
+                                                     (0.45630000000000004, None, 1e-4)])
 def test_the_published_unit_is_read_from_the_value_as_written(value, precision, unit):
     from simkit.polls.compare import published_unit
 

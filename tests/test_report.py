@@ -359,7 +359,7 @@ def test_a_figure_without_sampling_error_states_it_instead_of_an_infinite_z():
     text = " ".join(verdict.text for verdict in poll_verdicts([row], "inc", {"qc": "QC"}))
     assert "inf" not in text and "p = " not in text
     assert "QC: 1 of 1 published figures is anomalous" in text
-    assert "gap +1.00 points, no sampling error, inconsistent (beyond rounding, ±0.005 points)" in text
+    assert "gap +1.00 points, no sampling error, inconsistent (beyond rounding to nearest, ±0.005 points, or down)" in text
     within = {**row, "gap": 0.004, "rounding": {"half_unit": 0.005, "consistent": True}}
     text = " ".join(verdict.text for verdict in poll_verdicts([within], "inc", {"qc": "QC"}))
     assert "all 1 published figures are consistent" in text
@@ -369,7 +369,7 @@ def test_a_figure_without_sampling_error_states_it_instead_of_an_infinite_z():
     table = _poll_table(SimpleNamespace(rows=[{**row, "gap_sd": 0.0, "option_class": "large",
                                                "nonsampling_sd": 0.97, "misreport_needed": None, "p_floor": 0.03}]))
     assert "inf" not in repr(table) and "+∞ to +∞ (no sampling error)" in repr(table)
-    assert "inconsistent (beyond rounding, ±0.005 points)" in repr(table) and "'rounding'" not in repr(table)
+    assert "inconsistent (beyond rounding to nearest, ±0.005 points, or down)" in repr(table) and "'rounding'" not in repr(table)
 
 
 def test_the_joint_verdict_names_the_census_figures_it_leaves_out():

@@ -82,7 +82,8 @@ def _rows_table(comparison, width: int) -> list[str]:
     census = [row for row in comparison.rows if "rounding" in row]
     if census:
         lines.append("census: every station's count or every voter read, no sampling error and no p; consistent "
-                     "when the gap is within half a unit of the published value's last digit:")
+                     "when the published value can be the census's own rounded to its last digit, to nearest "
+                     "or down (its gap minus the census's above −1 unit, at most +½ unit):")
         lines += [f"  {row['pollster']}: {row['option']}: census, {census_reading(row['rounding'])}" for row in census]
     return lines
 
@@ -157,7 +158,8 @@ def format_report(comparison) -> str:
     if comparison.ledger:
         points = len({entry["point"] for entry in comparison.ledger})
         lines += ["", f"Joint assumption ledger: every stated assumption varied together ({points} Latin-hypercube "
-                      "points); share of the space where sampling alone explains the gap (p ≥ 0.05):"]
+                      "points); share of the space where sampling alone explains the gap (p ≥ 0.05; a census: "
+                      "within rounding):"]
         for row in comparison.rows:
             if row.get("verdict") is None:
                 continue

@@ -245,6 +245,13 @@ class Observed(Block):
     timeline: ObservedTimeline | None = None
     note: str = ""
 
+    def counted_turnout(self) -> float | None:
+        """The count's turnout in percent (ballots over the register), None unless both are given (a register
+        > 0)."""
+        if self.ballots is None or not self.registered:
+            return None
+        return 100.0 * self.ballots / self.registered
+
 
 class Config(Block):
     title: str = ""
@@ -465,7 +472,7 @@ def cross_check(cfg: Config) -> list[str]:
     timeline = timeline_problems(cfg.timeline, cfg.observed.timeline, [block.name for block in cfg.manipulation])
     problems += timeline
     if cfg.observed.timeline is not None and not timeline:
-        problems += final_figure_problems(cfg.observed.timeline, _counted_turnout(cfg.observed),
+        problems += final_figure_problems(cfg.observed.timeline, cfg.observed.counted_turnout(),
                                           cfg.observed.regional_turnout)
     problems += _manipulation_problems(cfg)
     problems += _poll_problems(cfg)
@@ -489,13 +496,6 @@ def _observed_votes_problems(cfg: Config) -> list[str]:
     if set(valid) <= set(votes) and sum(votes[name] for name in valid) == 0:
         return ["observed.votes: every valid option has 0 votes: there are no official shares"]
     return []
-
-
-def _counted_turnout(observed: Observed) -> float | None:
-    """The count's turnout in percent (ballots over the register), None unless both are given (a register > 0)."""
-    if observed.ballots is None or not observed.registered:
-        return None
-    return 100.0 * observed.ballots / observed.registered
 
 
 def raw_problems(raw: dict) -> list[str]:

@@ -31,11 +31,11 @@ turnout within rounding at their published precision (:func:`final_figure_proble
 """
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from simkit.config.precision import last_digit_unit, rounding_interval
 from simkit.model.timeline import parse_clock
 from simkit.types import Positive, Share
 
@@ -180,16 +180,18 @@ def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimelin
 
 def _unit(values: Iterable[float]) -> float:
     """The precision ``values`` (a row or a table of figures) were published at: one unit of the last decimal any of
-    them shows (a figure ending in 0 shows fewer decimals, the others tell); 1 for whole numbers."""
-    decimals = max((max(0, -Decimal(repr(float(v))).normalize().as_tuple().exponent) for v in values), default=0)
-    return 10.0 ** -decimals
+    them shows (:func:`~simkit.config.precision.last_digit_unit`; a figure ending in 0 shows fewer decimals, the
+    others tell); 1 for whole numbers."""
+    return min((last_digit_unit(v) for v in values), default=1.0)
 
 
 def _one_turnout(final: float, unit: float, other: float, other_unit: float) -> bool:
     """Whether ``final`` (published at precision ``unit``) and ``other`` (at ``other_unit``; 0: exact) can be one
-    turnout: a figure published at precision u is the turnout rounded to nearest or down, so the turnout lies in
-    [figure - u/2, figure + u]; the two intervals must meet (1e-9 of slack for the floats)."""
-    return final - unit / 2 <= other + other_unit + 1e-9 and other - other_unit / 2 <= final + unit + 1e-9
+    turnout: the true values each can stand for (:func:`~simkit.config.precision.rounding_interval`: rounded to
+    nearest or down) must meet (1e-9 of slack for the floats)."""
+    low, high = rounding_interval(final, unit)
+    other_low, other_high = rounding_interval(other, other_unit)
+    return low <= other_high + 1e-9 and other_low <= high + 1e-9
 
 
 def final_figure_problems(observed: ObservedTimeline, turnout: float | None,

@@ -28,8 +28,9 @@ def official_figures(config: Config) -> dict[str, float]:
     """Official turnout and shares in percent from ``[observed]`` (same definitions as above)."""
     observed = config.observed
     figures: dict[str, float] = {}
-    if observed.ballots and observed.registered:
-        figures["turnout"] = 100.0 * observed.ballots / observed.registered
+    turnout = observed.counted_turnout()
+    if turnout is not None:
+        figures["turnout"] = turnout
     valid_names = config.valid_option_names
     if all(name in observed.votes for name in valid_names):
         total = sum(observed.votes[name] for name in valid_names)

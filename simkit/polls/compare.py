@@ -29,7 +29,6 @@ import functools
 import math
 import os
 from dataclasses import dataclass, field, fields, replace
-from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -45,6 +44,7 @@ from simkit.engine.run import prepare, world_votes
 from simkit.progress import progress_bar
 from simkit.paths import set_path
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix
+from simkit.config.precision import last_digit_unit, rounds_to
 from simkit.model.exit_poll import (PollDesign, design_feasibility, draw_exit_poll, estimate_shares, pps_shortfall,
                                     station_sums)
 from simkit.polls.compiled_draws import CHUNK_REPLICATES, draw_replicates
@@ -404,8 +404,9 @@ CENSUS_SPREAD = 1e-12
 
 def has_sampling_error(gap: np.ndarray) -> bool:
     """Whether a figure's simulated gaps ``gap`` (R,) (fractions) differ between replicates beyond rounding
-    (:data:`CENSUS_SPREAD`); a replicate without a figure (NaN: no answer) is not a census's."""
-    return not np.all(np.isfinite(gap)) or float(np.ptp(gap)) > CENSUS_SPREAD
+    (:data:`CENSUS_SPREAD`), judged on the replicates with a figure (NaN: no answer there, :func:`answered`)."""
+    finite = gap[np.isfinite(gap)]
+    return finite.size > 0 and float(np.ptp(finite)) > CENSUS_SPREAD
 
 
 def answered(shares: np.ndarray) -> np.ndarray:
@@ -548,28 +549,29 @@ COARSEST_READ_UNIT = 0.01
 
 def published_unit(value: float, precision: float | None = None) -> float:
     """The unit of a published figure's last stated digit (a fraction, as ``value``): the poll's ``precision``
-    when its config states one, else read from ``value`` as the config holds it, a float: the decimals of its
-    shortest repr (0.8202 → 0.0001; a float keeps no trailing zero, so 0.820 reads as 0.82 → 0.01), at most
-    :data:`COARSEST_READ_UNIT` (0.5 → 0.01)."""
+    when its config states one, else read from ``value`` as the config holds it, a float
+    (:func:`~simkit.config.precision.last_digit_unit`: 0.8202 → 0.0001; a float keeps no trailing zero, so 0.820
+    reads as 0.82 → 0.01), at most :data:`COARSEST_READ_UNIT` (0.5 → 0.01)."""
     if precision is not None:
         return precision
-    return min(10.0 ** min(Decimal(repr(float(value))).as_tuple().exponent, 0), COARSEST_READ_UNIT)
+    return min(last_digit_unit(value), COARSEST_READ_UNIT)
 
 
-def census_rounding(deviation: float, unit: float) -> dict:
-    """A census figure's verdict (it has no sampling error, so no p-value): ``consistent`` when its ``deviation``
-    (published gap − the census's own gap, points) is within ``half_unit``, half the ``unit`` (points) of the
-    published value's last digit (:func:`published_unit`), up to the census's own rounding
-    (:data:`CENSUS_SPREAD`)."""
-    half = unit / 2.0
-    return {"half_unit": half, "consistent": bool(abs(deviation) <= half + 100.0 * CENSUS_SPREAD)}
+def census_rounding(published_gap: float, census_gap: float, unit: float) -> dict:
+    """A census figure's verdict (it has no sampling error, so no p-value): ``consistent`` when its
+    ``published_gap`` (published − official, points) is the ``census_gap`` (the census's own, points) published at
+    ``unit`` (points, :func:`published_unit`) rounded to nearest or down
+    (:func:`~simkit.config.precision.rounds_to`: −unit < published_gap − census_gap ≤ unit/2), up to the census's
+    own rounding (:data:`CENSUS_SPREAD`); ``half_unit`` is unit/2."""
+    return {"half_unit": unit / 2.0,
+            "consistent": rounds_to(census_gap, published_gap, unit, slack=100.0 * CENSUS_SPREAD)}
 
 
 def census_reading(rounding: dict, number: Callable[[float], str] = "{:g}".format) -> str:
     """A census row's verdict (:func:`census_rounding`) in words, its half unit written by ``number``."""
-    half = f"±{number(rounding['half_unit'])} points"
-    return (f"consistent within rounding ({half})" if rounding["consistent"] else
-            f"inconsistent (beyond rounding, {half})")
+    rule = f"to nearest, ±{number(rounding['half_unit'])} points, or down"
+    return (f"consistent within rounding ({rule})" if rounding["consistent"] else
+            f"inconsistent (beyond rounding {rule})")
 
 
 def consistent(row: dict) -> bool:
@@ -596,7 +598,7 @@ def _gap_statistics(simulated: np.ndarray, counted: np.ndarray, published: float
         gap_sd = 0.0
         z = math.copysign(math.inf, published_gap - gap_mean) if published_gap != gap_mean else 0.0
         p_value, p_method = None, "census"
-        census = {"rounding": census_rounding(published_gap - gap_mean, unit)}
+        census = {"rounding": census_rounding(published_gap, gap_mean, unit)}
     mean, sd = float(np.nanmean(simulated)), float(np.nanstd(simulated, ddof=1))
     row = {"official": official, "gap": published_gap, "gap_mean": gap_mean, "gap_sd": gap_sd,
            "simulated_mean": mean, "simulated_sd": sd,
@@ -807,7 +809,8 @@ def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.nd
                     invalid: str | None, against_all: tuple[str, ...]) -> list[dict]:
     """One-mechanism fits of one poll (:mod:`simkit.polls.mechanisms`): covariance of its published gaps
     from ``gaps`` (R, V) (the replicates with answers); the direction is judged on the incumbent's gap when the
-    poll publishes it, else on its figure farthest from the count (largest |z|)."""
+    poll publishes it, else on its figure farthest from the count (largest |z|) among those with sampling error (a
+    census row, z = ±inf and ``rounding``, is left out of the fits)."""
     valid = np.array([name != invalid for name in options])
     total = sum(official_votes.get(name, 0) for name in options)
     ballot = Ballot(np.array([official_votes.get(name, 0) / total for name in options]), options.index(incumbent),
@@ -819,7 +822,7 @@ def poll_mechanisms(poll: Poll, p: int, keys: list[tuple[int, int]], gaps: np.nd
                         np.array([poll.published[valid_names[c]] for c in columns]),
                         np.cov(complete(gaps[:, columns]), rowvar=False).reshape(len(columns), len(columns)))
     judged = next((row for row in rows if row["option"] == incumbent), None) or max(
-        (row for row in rows if row["option"] in valid_names), key=lambda row: abs(row["z"]))
+        (row for row in rows if row["option"] in valid_names and "rounding" not in row), key=lambda row: abs(row["z"]))
     return fit_poll(poll.name, ballot, observed, options, list(against_all), options.index(judged["option"]),
                     judged["gap"] / 100.0)
 
@@ -1228,11 +1231,10 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
     worlds = Worlds.of(ds) if ds is not None else simulated_worlds(
         prepare(cfg, replicates, seed, "full", source=source), progress=progress)
     observed = cfg.observed
-    turnout = 100.0 * observed.ballots / observed.registered if observed.ballots and observed.registered else None
     comparison = compare_polls(worlds, polls, incumbent=cfg.leader, invalid=invalid, official=dict(observed.votes) or None,
                          seed=seed if seed is not None else cfg.run.seed, scenario_polls=scenario_polls(cfg, polls),
                          against_all=tuple(option.name for option in cfg.options if option.kind == "against_all"),
-                         baseline=baseline, official_turnout=turnout,
+                         baseline=baseline, official_turnout=observed.counted_turnout(),
                          ledger_points=LEDGER_POINTS if ledger_points is None else ledger_points,
                          progress=progress, source=source)
     comparison.context.update(title=cfg.title, option_labels={option.name: option.label or option.name
