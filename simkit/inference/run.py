@@ -12,6 +12,7 @@ from simkit.config.core import Config, ConfigError, load_config, raw_problems, v
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
 from simkit.electorate.build import build_electorate
 from simkit.errors import InputError
+from simkit.polls.compare import design_problems
 from .priors import Prior
 from .result import InferenceResult, Population, Run, assemble
 from .simulator import Simulations, Simulator
@@ -67,7 +68,8 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     generation; ``bar``: a progress bar over each generation's simulations (on a terminal).
 
     Raises :class:`simkit.config.core.ConfigError` (``source: field: problem``) for blocks or settings the config
-    cannot infer, or evidence it does not give.
+    cannot infer, evidence it does not give, or a poll read as evidence whose design the electorate makes
+    impossible.
     """
     blocks = blocks if blocks is not None else list(cfg.infer)
     settings = settings if settings is not None else (cfg.inference or InferenceSettings())
@@ -90,6 +92,10 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
         raise _named(source, error.problems) from None
     if not statistics.names:
         raise _named(source, ["observed: none of the inference.statistics is given in [observed]"])
+    problems = design_problems(cfg, [cfg.exit_poll[index] for index in sorted({i for i, _ in statistics.polls})],
+                               electorate)
+    if problems:
+        raise _named(source, problems)
     priors = [Prior(block) for block in blocks]
     simulator = Simulator(cfg, blocks, statistics, scenario, settings.kernel)
     median = np.array([p.block.distribution().ppf(0.5) for p in priors])

@@ -1179,6 +1179,13 @@ def simulated_worlds(run, workers: int | None = None, progress: bool = False) ->
     return Worlds(sizes, coords, list(run.config.option_names), election)
 
 
+def design_problems(cfg, polls: list[Poll], electorate) -> list[str]:
+    """Problems (``dotted.field: problem``) of ``polls``' designs (of ``cfg``) against its ``electorate``
+    (:class:`simkit.electorate.build.Electorate`) and ballot: :func:`simkit.config.polls.check_poll_design`."""
+    return [problem for poll in polls for problem in check_poll_design(
+        poll, electorate.n_stations, electorate.registered, cfg.option_names, cfg.invalid_option_name)]
+
+
 def check_comparable(cfg, *, replicates: int | None = None, ds: xr.Dataset | None = None,
                      source: str = "config") -> list[Poll]:
     """The polls of ``cfg`` (``[[exit_poll]]`` then ``[[quick_count]]``), once checked that :func:`compare_config`
@@ -1188,12 +1195,9 @@ def check_comparable(cfg, *, replicates: int | None = None, ds: xr.Dataset | Non
     polls = list(cfg.exit_poll) + list(cfg.quick_count)
     if not polls:
         raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
-    electorate = build_electorate(cfg.electorate)
-    invalid = cfg.invalid_option_name
-    for poll in polls:
-        problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
-        if problems:
-            raise InputError(f"{source}: {problems[0]}")
+    problems = design_problems(cfg, polls, build_electorate(cfg.electorate))
+    if problems:
+        raise InputError(f"{source}: {problems[0]}")
     needed = replicates_needed(published_vector(polls, cfg.valid_option_names)[0])
     if ds is not None:
         check_replicates(ds.sizes[schema.REPLICATE], needed, source, saved=True)
