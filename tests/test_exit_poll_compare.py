@@ -563,6 +563,24 @@ def test_a_pps_design_of_more_stations_than_hold_voters_is_one_line(by_region):
         compare_polls(ds, [poll], incumbent="inc", invalid="invalid", ledger_points=0, source="x.toml")
 
 
+def test_a_pps_design_substituted_for_an_infeasible_claimed_size_says_so_when_refused():
+    """A simple design claiming more respondents than a simple draw can supply is drawn proportional to size
+    (:func:`simkit.model.exit_poll.design_feasibility`); refused for want of stations with voters, it says why it
+    is drawn so."""
+    ds = synthetic_election(replicates=40, stations=40, options=OPTIONS, shares=SHARES, concentration=40.0, seed=3)
+    empty = np.arange(40) >= 31
+    ds["registered"].values[empty] = 0
+    ds["ballots"].values[:, empty] = 0
+    ds["votes"].values[:, empty] = 0
+    claimed = int(0.9 * ds["registered"].values.sum())
+    poll = ExitPollConfig(name="p", stations=32, sample_size=claimed, published={"inc": 0.7, "other": 0.2})
+    with pytest.raises(InputError, match=r"^x\.toml: exit_poll\.p\.stations: 32 stations drawn proportional to size "
+                                         r"from the electorate, which has 31 with voters \(proportional to size in "
+                                         rf"place of the simple draw, for the claimed size: {claimed:,} respondents "
+                                         r"at 32 stations .*\)$"):
+        resolve_design(poll, OPTIONS, "invalid", election_at(ds, {}), unbiased=True, source="x.toml")
+
+
 def test_a_pps_design_is_checked_against_the_stations_with_voters_at_the_top_of_its_range():
     """31 of 40 stations hold voters: a pps poll (exit poll or quick count) that may take 32 is refused from the
     register alone, before anything is simulated; one of at most 31, or a simple one, is not."""

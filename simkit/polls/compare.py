@@ -228,20 +228,25 @@ def resolve_design(poll: Poll, options: list[str], invalid: str | None, election
                         respondents=mode, per_station=per_station or 0, every_kth=poll.every_kth or 1,
                         response_rate=rate, response_propensity=propensity, misreport=misreport,
                         estimator=poll.estimator)
-    check_pps_design(poll, design, election, source)
+    check_pps_design(poll, design, election, source, note)
     return Resolved(design, note)
 
 
-def check_pps_design(poll: Poll, design: PollDesign, election: SimulatedElections, source: str) -> None:
+def check_pps_design(poll: Poll, design: PollDesign, election: SimulatedElections, source: str,
+                     note: str = "") -> None:
     """Raise :class:`~simkit.errors.InputError` when ``design`` (``poll``'s), drawn proportional to size, asks
     ``election`` for more stations than hold voters: a station of 0 voters has no chance of being drawn
-    (:func:`simkit.model.exit_poll.pps_shortfall`)."""
+    (:func:`simkit.model.exit_poll.pps_shortfall`). When ``poll`` is simple and the draw proportional to size
+    was substituted for its infeasible claimed size, the message says so with ``note``, the feasibility note."""
     if design.selection != "pps":
         return
     held = pps_shortfall(design.n_stations, election.registered)
-    if held is not None:
-        raise InputError(f"{source}: {_kind(poll)}.{poll.name}.stations: {design.n_stations} stations drawn "
-                         f"proportional to size from the electorate, which has {held} with voters")
+    if held is None:
+        return
+    substituted = (f" (proportional to size in place of the simple draw, for the claimed size: {note})"
+                   if poll.selection != design.selection else "")
+    raise InputError(f"{source}: {_kind(poll)}.{poll.name}.stations: {design.n_stations} stations drawn "
+                     f"proportional to size from the electorate, which has {held} with voters{substituted}")
 
 
 # -- drawing many replicates ------------------------------------------------------------------------
