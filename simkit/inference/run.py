@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from simkit.config.core import Config, ConfigError, load_config, raw_problems, validation_problem
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
-from simkit.electorate.build import build_electorate
+from simkit.electorate.build import build_electorate, turnout_without_voters
 from simkit.errors import InputError
 from simkit.polls.compare import design_problems
 from .priors import Prior
@@ -44,17 +44,6 @@ def _named(source: str, problems: list[str]) -> ConfigError:
     return ConfigError([f"{source}: {problem}" for problem in problems])
 
 
-def turnout_without_voters(cfg: Config, groups: list[str], electorate) -> list[str]:
-    """Problems of ``[observed] regional_turnout`` as evidence (when ``groups``, the statistic groups, read it): a
-    region of ``electorate`` whose stations have no voters on the register has no turnout to compare."""
-    if "regional_turnout" not in groups:
-        return []
-    return [f"observed.regional_turnout.{name}: the stations of region {name} have no voters on the register: it "
-            "has no turnout to compare"
-            for name, registered in zip(electorate.region_names, electorate.region_registered())
-            if registered == 0 and name in cfg.observed.regional_turnout]
-
-
 def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: InferenceSettings | None = None, *,
           particles: int | None = None, seed: int | None = None, workers: int | None = None,
           progress: Callable[[str], None] | None = None, client=None, bar: bool = False,
@@ -82,7 +71,8 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
         raise _named(source, problems)
     scenario = settings.scenario or cfg.scenarios()[-1].name
     electorate = build_electorate(cfg.electorate)
-    problems = turnout_without_voters(cfg, settings.statistics, electorate)
+    problems = (turnout_without_voters(list(cfg.observed.regional_turnout), electorate)
+                if "regional_turnout" in settings.statistics else [])
     if problems:
         raise _named(source, problems)
     try:
