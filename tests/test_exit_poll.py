@@ -132,11 +132,22 @@ def test_pps_never_samples_a_station_without_voters():
 
 @pytest.mark.parametrize("region_index", [None, np.array([0, 0, 0, 1, 1, 1])])
 def test_pps_of_more_stations_than_hold_voters_is_refused(region_index):
-    """A stratum of 2 stations with voters cannot give a sample of 3 drawn proportional to size."""
-    sizes = np.array([0, 300, 0, 500, 0, 0]) if region_index is None else np.array([0, 300, 400, 500, 0, 0])
-    n = 3 if region_index is None else 5
-    with pytest.raises(ValueError, match=r"stratum \d+: .* hold voters"):
-        sample_stations(np.random.default_rng(0), sizes, n, "pps", region_index)
+    """3 stations with voters cannot give a sample of 4 drawn proportional to size, by region or not."""
+    sizes = np.array([0, 300, 400, 500, 0, 0])
+    with pytest.raises(ValueError, match=r"^4 stations to draw proportional to size, but only 3 hold voters$"):
+        sample_stations(np.random.default_rng(0), sizes, 4, "pps", region_index)
+
+
+def test_pps_allocation_caps_each_region_at_its_stations_with_voters():
+    """A region's stations of 0 voters cannot be drawn proportional to size: its share of the sample goes to the
+    others rather than the design being refused (2 + 3 works where [5, 0] would ask 5 of 2 stations)."""
+    registered = np.array([100, 100, 0, 0, 0, 1, 1, 1, 1, 1])
+    region_index = np.repeat([0, 1], 5)
+    assert allocate_by_region(5, region_index, registered, "pps").tolist() == [2, 3]
+    assert allocate_by_region(5, region_index, registered).tolist() == [5, 0]
+    stations, inclusion = sample_stations(np.random.default_rng(0), registered, 5, "pps", region_index)
+    assert sorted(stations[:2]) == [0, 1] and (stations[2:] >= 5).all()
+    np.testing.assert_allclose(inclusion, [1, 1, 0.6, 0.6, 0.6])
 
 
 def test_regional_allocation_is_proportional_to_the_register():

@@ -1,13 +1,16 @@
 """Comparing published polls with simulated ones: rows, bias needed, joint tail, config errors, CLI."""
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
-from simkit.polls.compare import compare_polls, election_at, has_sampling_error, prediction_t2, resolve_design
+import simkit
+from simkit.polls.compare import (compare_config, compare_polls, election_at, has_sampling_error, prediction_t2,
+                                  resolve_design)
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.errors import InputError
 from simkit.model.exit_poll import draw_exit_poll
@@ -607,45 +610,103 @@ def test_polls_answering_in_too_few_replicates_together_are_refused():
                                          r"only 1 of 8 simulated replicates of scenario s: the joint test needs at "
                                          r"least 3"):
         check_together(polls, [(0, 0), (1, 0)], [first, second], 3, "x.toml", "s")
-@pytest.mark.parametrize("by_region, where", [(False, "the electorate, which has 31 with voters"),
-                                              (True, "region r1, which has 1 with voters")])
-def test_a_pps_design_of_more_stations_than_hold_voters_is_one_line(by_region, where):
-    """Stations of 0 voters (closed ones) have no chance under pps: a design asking a stratum for more stations than
-    hold voters is refused, naming the poll and the stratum, not drawn past the stations it can take."""
+@pytest.mark.parametrize("by_region", [False, True])
+def test_a_pps_design_of_more_stations_than_hold_voters_is_one_line(by_region):
+    """Stations of 0 voters (closed ones) have no chance under pps: a design asking for more stations than hold
+    voters is refused, naming the poll, not drawn past the stations it can take."""
     ds = synthetic_election(replicates=40, stations=40, options=OPTIONS, shares=SHARES, concentration=40.0, seed=3)
     empty = (ds["region"].values == "r1") & (np.arange(40) > 1)  # region r1 keeps one station with voters
     ds["registered"].values[empty] = 0
-    ds["registered"].values[1] = 30_000  # half the register: half a regional sample
     ds["ballots"].values[:, empty] = 0
     ds["votes"].values[:, empty] = 0
-    poll = ExitPollConfig(name="p", stations=32 if not by_region else 20, selection="pps", by_region=by_region,
+    poll = ExitPollConfig(name="p", stations=32, selection="pps", by_region=by_region,
                           per_station=20, published={"inc": 0.7, "other": 0.2, "against_all": 0.1})
     assert np.count_nonzero(ds["registered"].values) == 31
-    with pytest.raises(InputError, match=rf"^x\.toml: exit_poll\.p\.stations: \d+ stations drawn proportional to "
-                                         rf"size from {where}$"):
+    with pytest.raises(InputError, match=r"^x\.toml: exit_poll\.p\.stations: 32 stations drawn proportional to "
+                                         r"size from the electorate, which has 31 with voters$"):
         compare_polls(ds, [poll], incumbent="inc", invalid="invalid", ledger_points=0, source="x.toml")
 
 
-def test_polls_of_an_electorate_with_stations_without_voters_compare_end_to_end(tmp_path, capsys):
-    """A register with closed stations (0 voters) in every region and a region of them only: polls drawn
-    proportional to size (by region) and simply compare, every figure finite."""
+def test_a_pps_design_substituted_for_an_infeasible_claimed_size_says_so_when_refused():
+    """A simple design claiming more respondents than a simple draw can supply is drawn proportional to size
+    (:func:`simkit.model.exit_poll.design_feasibility`); refused for want of stations with voters, it says why it
+    is drawn so."""
+    ds = synthetic_election(replicates=40, stations=40, options=OPTIONS, shares=SHARES, concentration=40.0, seed=3)
+    empty = np.arange(40) >= 31
+    ds["registered"].values[empty] = 0
+    ds["ballots"].values[:, empty] = 0
+    ds["votes"].values[:, empty] = 0
+    claimed = int(0.9 * ds["registered"].values.sum())
+    poll = ExitPollConfig(name="p", stations=32, sample_size=claimed, published={"inc": 0.7, "other": 0.2})
+    with pytest.raises(InputError, match=r"^x\.toml: exit_poll\.p\.stations: 32 stations drawn proportional to size "
+                                         r"from the electorate, which has 31 with voters \(proportional to size in "
+                                         rf"place of the simple draw, for the claimed size: {claimed:,} respondents "
+                                         r"at 32 stations .*\)$"):
+        resolve_design(poll, OPTIONS, "invalid", election_at(ds, {}), unbiased=True, source="x.toml")
+
+
+def test_a_pps_design_is_checked_against_the_stations_with_voters_at_the_top_of_its_range():
+    """31 of 40 stations hold voters: a pps poll (exit poll or quick count) that may take 32 is refused from the
+    register alone, before anything is simulated; one of at most 31, or a simple one, is not."""
+    registered = np.where(np.arange(40) < 31, 500, 0)
+    published = {"inc": 0.5, "other": 0.3}
+    pps = ExitPollConfig(name="p", stations=[10, 32], selection="pps", by_region=True, per_station=20,
+                         published=published)
+    assert check_poll_design(pps, 40, registered, OPTIONS, "invalid") == [
+        "exit_poll.p.stations: 32 stations drawn proportional to size, but only 31 hold voters"]
+    assert check_poll_design(pps.model_copy(update={"stations": [10, 31]}), 40, registered, OPTIONS, "invalid") == []
+    assert check_poll_design(pps.model_copy(update={"selection": "simple"}), 40, registered, OPTIONS, "invalid") == []
+    count = QuickCountConfig(name="q", stations=32, selection="pps", published=published)
+    assert check_poll_design(count, 40, registered, OPTIONS, "invalid") == [
+        "quick_count.q.stations: 32 stations drawn proportional to size, but only 31 hold voters"]
+
+
+def _closed_stations_config(tmp_path, **polls: list[dict]) -> Path:
+    """A config on a register of 32 stations, 20 with voters (two regions with closed stations, and a region of
+    closed stations only), with ``polls`` (``exit_poll``, ``quick_count``: their blocks); its path."""
     from conftest import small_config_dict
-    from simkit.cli.main import main
 
     raw = small_config_dict(replicates=30)
     raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
                          "region_column": "region"}
     rows = [f"{region},{0 if i % 3 == 0 else 400 + 37 * i}" for region in ("north", "south") for i in range(15)]
     (tmp_path / "stations.csv").write_text("\n".join(["region,registered", *rows, "abroad,0", "abroad,0"]) + "\n")
-    published = {"a": 0.5, "b": 0.3, "c": 0.2}
-    raw["exit_poll"] = [{"name": "pps", "stations": 12, "selection": "pps", "by_region": True, "per_station": 40,
-                         "published": published},
-                        {"name": "simple", "stations": 12, "respondents": "whole_flow", "estimator": "weighted",
-                         "published_turnout": 0.6, "published": published}]
-    raw["quick_count"] = [{"name": "count", "stations": 8, "selection": "pps", "published": published}]
+    raw.update(polls)
     raw["observed"] = {"registered": 10_000, "ballots": 6000, "votes": {"a": 3000, "b": 1800, "c": 1200}}
-    config, output = tmp_path / "x.toml", tmp_path / "out.json"
+    config = tmp_path / "x.toml"
     config.write_text(tomli_w.dumps(raw))
+    return config
+
+
+def test_a_pps_design_short_of_stations_with_voters_is_refused_before_simulating(tmp_path, monkeypatch):
+    """``compare`` (and ``compare --history``'s check of the earlier configs) refuses it before simulating, and the
+    report leaves the comparison out with the reason."""
+    from simkit.report.analyses import polls_omission
+
+    config = _closed_stations_config(tmp_path, exit_poll=[{"name": "p", "stations": [5, 21], "selection": "pps",
+                                                           "per_station": 40, "published": {"a": 0.5, "b": 0.3,
+                                                                                            "c": 0.2}}])
+    cfg = simkit.load_config(config)
+    monkeypatch.setattr("simkit.polls.compare.prepare", lambda *args, **kwargs: pytest.fail("simulated"))
+    reason = "exit_poll.p.stations: 21 stations drawn proportional to size, but only 20 hold voters"
+    with pytest.raises(InputError, match=rf"^x\.toml: {reason}$"):
+        compare_config(cfg, source="x.toml")
+    assert polls_omission(cfg, 30) == reason
+
+
+def test_polls_of_an_electorate_with_stations_without_voters_compare_end_to_end(tmp_path, capsys):
+    """A register with closed stations (0 voters) in every region and a region of them only: polls drawn
+    proportional to size (by region) and simply compare, every figure finite."""
+    from simkit.cli.main import main
+
+    published = {"a": 0.5, "b": 0.3, "c": 0.2}
+    config = _closed_stations_config(
+        tmp_path, exit_poll=[{"name": "pps", "stations": 12, "selection": "pps", "by_region": True, "per_station": 40,
+                              "published": published},
+                             {"name": "simple", "stations": 12, "respondents": "whole_flow", "estimator": "weighted",
+                              "published_turnout": 0.6, "published": published}],
+        quick_count=[{"name": "count", "stations": 8, "selection": "pps", "published": published}])
+    output = tmp_path / "out.json"
     assert main(["compare", str(config), "--ledger-points", "4", "--quiet", "--json", "-o", str(output)]) == 0
     rows = json.loads(output.read_text())["rows"]
     assert {row["pollster"] for row in rows} == {"pps", "simple", "count"}

@@ -280,6 +280,22 @@ def test_a_regional_target_for_a_region_without_voters_is_one_line(tmp_path, cap
     config.write_text(tomli_w.dumps(raw))
     assert main(["run", str(config), "--quiet", "-o", str(tmp_path / "o.zarr")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "Traceback" not in err[0], err
-    assert err[0].startswith(f"{config}: scenario.honest.match_observed: observed.regional_turnout.abroad: ")
-    assert "no voters" in err[0]
+    assert err == [f"{config}: scenario.honest.match_observed: observed.regional_turnout.abroad: the stations of "
+                   "region abroad have no voters on the register: it has no turnout to compare"]
+
+
+def test_a_regional_target_for_a_region_without_voters_is_refused_before_any_pilot(tmp_path, monkeypatch):
+    """The register alone tells: no pilot is drawn first."""
+    from simkit.engine import count_match, run as engine
+
+    raw = small_config_dict(replicates=4, seed=5)
+    raw["electorate"] = {"source": "csv", "path": str(tmp_path / "stations.csv"), "registered_column": "registered",
+                         "region_column": "region"}
+    (tmp_path / "stations.csv").write_text("region,registered\nnorth,500\nsouth,800\nabroad,0\n")
+    raw["scenario"] = [{"name": "honest", "match_observed": True}]
+    raw["observed"] = {"registered": 1300, "ballots": 780, "votes": {"a": 390, "b": 234, "c": 156},
+                       "regional_turnout": {"abroad": 0.5}}
+    monkeypatch.setattr(count_match, "solve", lambda *args, **kwargs: pytest.fail("a pilot was drawn"))
+    with pytest.raises(InputError, match=r"^x\.toml: scenario\.honest\.match_observed: "
+                                         r"observed\.regional_turnout\.abroad: the stations of region abroad have no"):
+        engine.prepare(Config.model_validate(raw), source="x.toml")

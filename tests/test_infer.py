@@ -661,3 +661,18 @@ def test_a_regional_turnout_of_a_region_without_voters_is_refused_as_evidence(tm
         inference.infer(cfg, [SHARE_PRIOR], settings)
     assert error.value.problems == ["config: observed.regional_turnout.abroad: the stations of region abroad have no "
                                     "voters on the register: it has no turnout to compare"]
+
+
+def test_a_pps_poll_short_of_stations_with_voters_is_refused_before_simulating(tmp_path):
+    """18 of the register's 26 stations hold voters: a poll read as evidence that draws 20 proportional to size is
+    refused up front, not in the middle of the run."""
+    observed = {"registered": 19_000, "ballots": 11_400, "votes": {"a": 6000, "b": 3400, "c": 1400, "inv": 600}}
+    raw = csv_coercion_config(tmp_path, observed).raw()
+    raw["exit_poll"] = [{"name": "p", "stations": 20, "selection": "pps", "by_region": True, "per_station": 30,
+                         "published": {"a": 0.6, "b": 0.3, "c": 0.1}}]
+    cfg = simkit.Config.model_validate(raw)
+    settings = InferenceSettings(particles=20, statistics=["polls"])
+    with pytest.raises(ConfigError) as error:
+        inference.infer(cfg, [SHARE_PRIOR], settings)
+    assert error.value.problems == ["config: exit_poll.p.stations: 20 stations drawn proportional to size, but only "
+                                    "18 hold voters"]

@@ -251,9 +251,10 @@ def test_pps_with_stations_without_voters_draws_only_stations_with_voters():
     votes = np.ones((replicates, 10, 2), dtype=np.int64)
     design = PollDesign(n_stations=n, valid=np.array([True, True]), selection="pps", by_region=True,
                         respondents="whole_flow")
-    assert allocate_by_region(n, region_index, sizes).tolist() == [1, 2]
-    with pytest.raises(ValueError, match=r"stratum 1: 2 stations .* 1 hold voters"):
-        draw_replicates(votes, np.arange(replicates), sizes, design, seed=5, poll_index=0, region_index=region_index)
+    assert allocate_by_region(n, region_index, sizes, "pps").tolist() == [2, 1]  # region 1 has 1 with voters
+    stations, *_ = draw_replicates(votes, np.arange(replicates), sizes, design, seed=5, poll_index=0,
+                                   region_index=region_index)
+    assert (stations[:, 2] == 7).all() and np.isin(stations[:, :2], [1, 3, 4]).all()
     design = replace(design, by_region=False)
     stations, inclusion, *_ = draw_replicates(votes, np.arange(replicates), sizes, design, seed=5, poll_index=0)
     expected = np.array([0, 400 / 700, 0, 1, 300 / 700, 0, 0, 1, 0, 0])  # 5000 and then 900 are certain

@@ -24,6 +24,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import AfterValidator, BaseModel, Field, PlainValidator, model_validator
 
+from simkit.model.exit_poll import pps_shortfall
 from simkit.types import MAX_REGISTER, MAX_STATIONS, STRICT, Identifier, Share, _positive_share
 
 #: published figures are rounded; half a point allows 10 options rounded to 0.1 pp
@@ -184,13 +185,21 @@ def check_poll_design(poll: ExitPollConfig | QuickCountConfig, n_stations: int, 
 
     A claimed ``sample_size`` above what the electorate can supply at the stated number of stations is
     NOT an error: :func:`simkit.model.exit_poll.design_feasibility` flags it and picks the nearest
-    feasible design. A sample larger than the whole register is an error.
+    feasible design (which may draw proportional to size: that design is checked where it is made). A sample
+    larger than the whole register is an error, and so is a design drawn proportional to size that may ask
+    for more stations (the top of its range) than hold voters (by region or not:
+    :func:`simkit.model.exit_poll.pps_shortfall`).
     """
     where = prefix or f"{'exit_poll' if isinstance(poll, ExitPollConfig) else 'quick_count'}.{poll.name}"
     problems = []
-    if low_high(poll.stations)[1] > n_stations:
-        problems.append(f"{where}.stations: {low_high(poll.stations)[1]} is more than the {n_stations} stations "
-                        f"of the electorate")
+    most = low_high(poll.stations)[1]
+    if most > n_stations:
+        problems.append(f"{where}.stations: {most} is more than the {n_stations} stations of the electorate")
+    if poll.selection == "pps" and registered is not None:
+        held = pps_shortfall(round(most), registered)
+        if held is not None:
+            problems.append(f"{where}.stations: {round(most)} stations drawn proportional to size, but only {held} "
+                            "hold voters")
     if isinstance(poll, ExitPollConfig) and registered is not None:
         registered = np.asarray(registered)
         if poll.sample_size is not None and low_high(poll.sample_size)[1] > registered.sum():

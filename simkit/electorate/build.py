@@ -60,6 +60,16 @@ def electorate_of(cfg: Config) -> Electorate:
     return electorate
 
 
+def turnout_without_voters(regions: list[str], electorate: Electorate) -> list[str]:
+    """Problems (``dotted.field: problem``) of the ``[observed] regional_turnout`` of ``regions`` (region names)
+    whose stations have no voters on ``electorate``'s register: such a region has no turnout to compare
+    (its simulated turnout would be 0 / 0)."""
+    return [f"observed.regional_turnout.{name}: the stations of region {name} have no voters on the register: it "
+            "has no turnout to compare"
+            for name, registered in zip(electorate.region_names, electorate.region_registered())
+            if registered == 0 and name in regions]
+
+
 def build_electorate(spec: SyntheticElectorate | CsvElectorate) -> Electorate:
     if isinstance(spec, SyntheticElectorate):
         return synthetic_electorate(spec)

@@ -38,6 +38,7 @@ import xarray as xr
 from scipy.special import expit, logit
 
 from simkit import schema
+from simkit.electorate.build import turnout_without_voters
 from simkit.engine.parallel import KeyedPool, choose
 from simkit.errors import InputError
 from simkit.paths import join_path
@@ -133,17 +134,6 @@ def _figure_counts(ds: xr.Dataset, cfg) -> dict[str, tuple[np.ndarray, np.ndarra
     return figures
 
 
-def _check_regions(figures: dict[str, tuple[np.ndarray, np.ndarray]], scenario_name: str, source: str) -> None:
-    """Raise :class:`~simkit.errors.InputError` for a regional turnout among :func:`_figure_counts`' ``figures``
-    whose region has no voters on its register (its stations all of 0 voters): it has no turnout to match."""
-    for key, (_, registered) in figures.items():
-        if key.startswith("turnout.") and not registered.any():
-            region = key.removeprefix("turnout.")
-            raise InputError(f"{source}: scenario.{scenario_name}.match_observed: observed.regional_turnout.{region}: "
-                             f"the stations of region {region} have no voters on the register: it has no turnout to "
-                             "match")
-
-
 def _achieved(figures: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
     """The figures of :func:`_figure_counts`, pooled over the pilot's replicates (fractions)."""
     return {key: float(numerator.sum() / denominator.sum()) for key, (numerator, denominator) in figures.items()}
@@ -196,8 +186,7 @@ def solve(cfg, scenario_name: str, seed: int, simulate, kernel: str, source: str
     ``[observed]``, the figures its pilot reaches (fractions) and None, or, for a match within the pilot's noise
     only (module docstring), their standard errors (fractions); the pilots drawn by ``simulate`` (the
     engine's :func:`simkit.engine.run.simulate`, which calls this module while planning a run) with ``kernel``.
-    ``start``: honest parameters to begin from (dotted assignments; default the config's own). A regional target for
-    a region without voters is refused (:func:`_check_regions`)."""
+    ``start``: honest parameters to begin from (dotted assignments; default the config's own)."""
     targets = _targets(cfg)
     current = _only(cfg, next(s for s in cfg.scenarios() if s.name == scenario_name))
     if start:
@@ -206,7 +195,6 @@ def solve(cfg, scenario_name: str, seed: int, simulate, kernel: str, source: str
     for _ in range(MAX_ITERATIONS):
         pilot = simulate(current, replicates=PILOT_REPLICATES, seed=seed, keep="summary", workers=1, kernel=kernel)
         figures = _figure_counts(pilot, current)
-        _check_regions(figures, scenario_name, source)
         achieved = _achieved(figures)
         worst = max(targets, key=lambda key: abs(achieved[key] - targets[key]))
         if abs(achieved[worst] - targets[worst]) * 100 <= TOLERANCE:
@@ -222,6 +210,16 @@ def solve(cfg, scenario_name: str, seed: int, simulate, kernel: str, source: str
     raise InputError(f"{source}: scenario.{scenario_name}.match_observed: the official {worst.replace('share.', 'share of ')} "
                      f"({100 * targets[worst]:.2f}%) cannot be reached: no honest parameters bring the manipulated count "
                      f"closer than {100 * achieved[worst]:.2f}%, beyond the pilot's Monte Carlo noise")
+
+
+def check_matched_regions(cfg, electorate, source: str = "config") -> None:
+    """Raise :class:`~simkit.errors.InputError` when a count-matched scenario of ``cfg`` targets the ``[observed]``
+    turnout of a region whose stations have no voters on ``electorate``'s register
+    (:func:`simkit.electorate.build.turnout_without_voters`): it has no turnout to match. Before any pilot."""
+    matched = [scenario.name for scenario in cfg.scenarios() if scenario.match_observed]
+    problems = turnout_without_voters(list(cfg.observed.regional_turnout), electorate) if matched else []
+    if problems:
+        raise InputError(f"{source}: scenario.{matched[0]}.match_observed: {problems[0]}")
 
 
 def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 0, workers: int | None = None,

@@ -10,8 +10,9 @@ from pydantic import ValidationError
 
 from simkit.config.core import Config, ConfigError, load_config, raw_problems, validation_problem
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
-from simkit.electorate.build import electorate_of
+from simkit.electorate.build import electorate_of, turnout_without_voters
 from simkit.errors import InputError
+from simkit.polls.compare import design_problems
 from .priors import Prior
 from .result import InferenceResult, Population, Run, assemble
 from .simulator import Simulations, Simulator
@@ -43,17 +44,6 @@ def _named(source: str, problems: list[str]) -> ConfigError:
     return ConfigError([f"{source}: {problem}" for problem in problems])
 
 
-def turnout_without_voters(cfg: Config, groups: list[str], electorate) -> list[str]:
-    """Problems of ``[observed] regional_turnout`` as evidence (when ``groups``, the statistic groups, read it): a
-    region of ``electorate`` whose stations have no voters on the register has no turnout to compare."""
-    if "regional_turnout" not in groups:
-        return []
-    return [f"observed.regional_turnout.{name}: the stations of region {name} have no voters on the register: it "
-            "has no turnout to compare"
-            for name, registered in zip(electorate.region_names, electorate.region_registered())
-            if registered == 0 and name in cfg.observed.regional_turnout]
-
-
 def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: InferenceSettings | None = None, *,
           particles: int | None = None, seed: int | None = None, workers: int | None = None,
           progress: Callable[[str], None] | None = None, client=None, bar: bool = False,
@@ -67,7 +57,8 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     generation; ``bar``: a progress bar over each generation's simulations (on a terminal).
 
     Raises :class:`simkit.config.core.ConfigError` (``source: field: problem``) for blocks or settings the config
-    cannot infer, or evidence it does not give.
+    cannot infer, evidence it does not give, or a poll read as evidence whose design the electorate makes
+    impossible.
     """
     blocks = blocks if blocks is not None else list(cfg.infer)
     settings = settings if settings is not None else (cfg.inference or InferenceSettings())
@@ -80,7 +71,8 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
         raise _named(source, problems)
     scenario = settings.scenario or cfg.scenarios()[-1].name
     electorate = electorate_of(cfg)
-    problems = turnout_without_voters(cfg, settings.statistics, electorate)
+    problems = (turnout_without_voters(list(cfg.observed.regional_turnout), electorate)
+                if "regional_turnout" in settings.statistics else [])
     if problems:
         raise _named(source, problems)
     try:
@@ -90,6 +82,10 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
         raise _named(source, error.problems) from None
     if not statistics.names:
         raise _named(source, ["observed: none of the inference.statistics is given in [observed]"])
+    problems = design_problems(cfg, [cfg.exit_poll[index] for index in sorted({i for i, _ in statistics.polls})],
+                               electorate)
+    if problems:
+        raise _named(source, problems)
     priors = [Prior(block) for block in blocks]
     simulator = Simulator(cfg, blocks, statistics, scenario, settings.kernel)
     median = np.array([p.block.distribution().ppf(0.5) for p in priors])

@@ -126,12 +126,17 @@ def _sample_within(rng: np.random.Generator, sizes: np.ndarray, n: int,
     return _systematic_pps(rng, sizes, n)
 
 
-def allocate_by_region(n: int, region_index: np.ndarray, registered: np.ndarray) -> np.ndarray:
-    """(region,) stations per region: proportional to the region's register (largest remainders),
-    never more than the region's stations."""
+def allocate_by_region(n: int, region_index: np.ndarray, registered: np.ndarray,
+                       selection: Selection = "simple") -> np.ndarray:
+    """(region,) stations per region: proportional to the region's register (largest remainders), never more than
+    the stations the region can give (under ``pps``, its stations with voters: a station of 0 voters has
+    probability 0). ValueError when the regions together cannot give ``n``."""
     n_regions = int(region_index.max()) + 1
     region_sizes = np.bincount(region_index, weights=registered, minlength=n_regions)
-    region_stations = np.bincount(region_index, minlength=n_regions)
+    drawable = registered > 0 if selection == "pps" else np.ones(len(region_index), dtype=bool)
+    region_stations = np.bincount(region_index, weights=drawable, minlength=n_regions).astype(np.int64)
+    if n > region_stations.sum():
+        raise ValueError(f"cannot allocate {n} stations: the regions can give {region_stations.sum()}")
     quotas = n * region_sizes / region_sizes.sum()
     counts = np.minimum(np.floor(quotas).astype(np.int64), region_stations)
     while counts.sum() < n:
@@ -141,30 +146,20 @@ def allocate_by_region(n: int, region_index: np.ndarray, registered: np.ndarray)
     return counts
 
 
-def pps_shortfall(n: int, registered: np.ndarray, region_index: np.ndarray | None = None
-                  ) -> tuple[int, int, int] | None:
-    """The first stratum where a sample of ``n`` stations proportional to ``registered`` (S,) would take more
-    stations than hold voters (a station of 0 voters has probability 0): ``(stratum, stations to take, stations
-    with voters)``, the stratum being the region's index in ``region_index`` (S,) (allocated by
-    :func:`allocate_by_region`), or 0 for the whole electorate; None when every stratum has enough."""
-    registered = np.asarray(registered)
-    if region_index is None:
-        takes, held = [n], [np.count_nonzero(registered > 0)]
-    else:
-        takes = allocate_by_region(n, region_index, registered)
-        held = np.bincount(region_index, weights=registered > 0, minlength=len(takes))
-    return next(((stratum, int(take), int(have)) for stratum, (take, have) in enumerate(zip(takes, held))
-                 if take > have), None)
+def pps_shortfall(n: int, registered: np.ndarray) -> int | None:
+    """The stations with voters on ``registered`` (S,) when a sample of ``n`` stations proportional to size asks
+    for more (a station of 0 voters has probability 0); None when there are enough. Stratified by region or not
+    alike: :func:`allocate_by_region` gives no region more than its stations with voters."""
+    held = int(np.count_nonzero(np.asarray(registered) > 0))
+    return held if n > held else None
 
 
-def check_pps(n: int, registered: np.ndarray, region_index: np.ndarray | None = None) -> None:
-    """Raise ValueError when a sample of ``n`` stations proportional to ``registered`` (S,) (stratified by
-    ``region_index`` (S,) when given) asks a stratum for more stations than hold voters (:func:`pps_shortfall`)."""
-    short = pps_shortfall(n, registered, region_index)
-    if short is not None:
-        stratum, take, held = short
-        raise ValueError(f"stratum {stratum}: {take} stations to draw proportional to size, but only {held} "
-                         "hold voters")
+def check_pps(n: int, registered: np.ndarray) -> None:
+    """Raise ValueError when a sample of ``n`` stations proportional to ``registered`` (S,) asks for more stations
+    than hold voters (:func:`pps_shortfall`)."""
+    held = pps_shortfall(n, registered)
+    if held is not None:
+        raise ValueError(f"{n} stations to draw proportional to size, but only {held} hold voters")
 
 
 def sample_stations(rng: np.random.Generator, registered: np.ndarray, n: int, selection: Selection = "simple",
@@ -173,18 +168,17 @@ def sample_stations(rng: np.random.Generator, registered: np.ndarray, n: int, se
 
     ``selection``: ``simple`` (equal probabilities) or ``pps`` (proportional to ``registered`` (S,),
     systematic). With ``region_index`` (S,) the sample is stratified by region, allocated in proportion
-    to each region's register. A ``pps`` sample of more stations than a stratum has with voters is refused
-    (:func:`check_pps`).
+    to each region's register. A ``pps`` sample of more stations than hold voters is refused (:func:`check_pps`).
     """
     registered = np.asarray(registered)
     if not 1 <= n <= len(registered):
         raise ValueError(f"cannot sample {n} stations out of {len(registered)}")
     if selection == "pps":
-        check_pps(n, registered, region_index)
+        check_pps(n, registered)
     if region_index is None:
         return _sample_within(rng, registered, n, selection)
     stations, inclusion = [], []
-    for region, count in enumerate(allocate_by_region(n, region_index, registered)):
+    for region, count in enumerate(allocate_by_region(n, region_index, registered, selection)):
         if count == 0:
             continue
         members = np.flatnonzero(region_index == region)

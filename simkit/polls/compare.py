@@ -78,14 +78,13 @@ class SimulatedElections:
     """One set of simulated elections: ``votes`` (replicate, station, option) DataArray as counted,
     ``registered`` (S,), ``region_index`` (S,), ``replicates`` (R,) replicate ids (the keys of the poll
     streams), ``voters`` (replicate, station, option), the choices of real voters where manipulations
-    ran (None: the same as ``votes``), and ``region_names``, the name of each ``region_index`` (empty: unnamed)."""
+    ran (None: the same as ``votes``)."""
 
     votes: xr.DataArray
     registered: np.ndarray
     region_index: np.ndarray
     replicates: np.ndarray
     voters: xr.DataArray | None = None
-    region_names: tuple[str, ...] = ()
 
     def for_poll(self, poll: "Poll") -> "SimulatedElections":
         """What ``poll`` samples: an exit poll interviews voters (stuffed or rewritten ballots have nobody to
@@ -120,10 +119,9 @@ def election_at(ds: xr.Dataset, point: dict[str, int]) -> SimulatedElections:
     dims = (schema.REPLICATE, schema.STATION, schema.OPTION)
     votes = ds["votes"].isel(point).transpose(*dims)
     voters = ds["voter_votes"].isel(point).transpose(*dims) if "voter_votes" in ds else None
-    names, region_index = np.unique(ds[schema.STATION_REGION].values, return_inverse=True)
+    _, region_index = np.unique(ds[schema.STATION_REGION].values, return_inverse=True)
     registered = ds["registered"].isel({dim: index for dim, index in point.items() if dim in ds["registered"].dims})
-    return SimulatedElections(votes, registered.values, region_index, ds[schema.REPLICATE].values, voters,
-                              tuple(str(name) for name in names))
+    return SimulatedElections(votes, registered.values, region_index, ds[schema.REPLICATE].values, voters)
 
 
 @dataclass(frozen=True)
@@ -200,7 +198,7 @@ def resolve_design(poll: Poll, options: list[str], invalid: str | None, election
     ``unbiased`` drops differential non-response and misreporting (the sampling-only baseline).
     A claimed ``sample_size`` the electorate cannot supply is replaced by the nearest feasible design.
     Raises :class:`~simkit.errors.InputError` (``source: field: problem``) for a design drawn proportional to
-    size that asks a stratum for more stations than hold voters (:func:`check_pps_design`).
+    size that asks for more stations than hold voters (:func:`check_pps_design`).
     """
     valid = np.array([name != invalid for name in options])
     n_stations = round(stations if stations is not None else midpoint(poll.stations))
@@ -230,24 +228,25 @@ def resolve_design(poll: Poll, options: list[str], invalid: str | None, election
                         respondents=mode, per_station=per_station or 0, every_kth=poll.every_kth or 1,
                         response_rate=rate, response_propensity=propensity, misreport=misreport,
                         estimator=poll.estimator)
-    check_pps_design(poll, design, election, source)
+    check_pps_design(poll, design, election, source, note)
     return Resolved(design, note)
 
 
-def check_pps_design(poll: Poll, design: PollDesign, election: SimulatedElections, source: str) -> None:
-    """Raise :class:`~simkit.errors.InputError` when ``design`` (``poll``'s), drawn proportional to size, asks a
-    stratum of ``election`` (a region, or the whole electorate) for more stations than hold voters: a station of
-    0 voters has no chance of being drawn (:func:`simkit.model.exit_poll.pps_shortfall`)."""
+def check_pps_design(poll: Poll, design: PollDesign, election: SimulatedElections, source: str,
+                     note: str = "") -> None:
+    """Raise :class:`~simkit.errors.InputError` when ``design`` (``poll``'s), drawn proportional to size, asks
+    ``election`` for more stations than hold voters: a station of 0 voters has no chance of being drawn
+    (:func:`simkit.model.exit_poll.pps_shortfall`). When ``poll`` is simple and the draw proportional to size
+    was substituted for its infeasible claimed size, the message says so with ``note``, the feasibility note."""
     if design.selection != "pps":
         return
-    short = pps_shortfall(design.n_stations, election.registered, election.region_index if design.by_region else None)
-    if short is None:
+    held = pps_shortfall(design.n_stations, election.registered)
+    if held is None:
         return
-    stratum, take, held = short
-    where = ("the electorate" if not design.by_region else
-             f"region {election.region_names[stratum] if election.region_names else stratum}")
-    raise InputError(f"{source}: {_kind(poll)}.{poll.name}.stations: {take} stations drawn proportional to size "
-                     f"from {where}, which has {held} with voters")
+    substituted = (f" (proportional to size in place of the simple draw, for the claimed size: {note})"
+                   if poll.selection != design.selection else "")
+    raise InputError(f"{source}: {_kind(poll)}.{poll.name}.stations: {design.n_stations} stations drawn "
+                     f"proportional to size from the electorate, which has {held} with voters{substituted}")
 
 
 # -- drawing many replicates ------------------------------------------------------------------------
@@ -1168,7 +1167,7 @@ def simulated_worlds(run, workers: int | None = None, progress: bool = False) ->
     sweep = {path: np.asarray(values, dtype=float) for path, values in run.config.sweep.items()}
     sizes = {**{path: len(values) for path, values in sweep.items()}, schema.SCENARIO: len(run.scenario_names)}
     coords = {**sweep, schema.SCENARIO: np.array(run.scenario_names)}
-    names, region_index = np.unique(np.array(run.electorate.region_names)[run.electorate.region_index],
+    _, region_index = np.unique(np.array(run.electorate.region_names)[run.electorate.region_index],
                                     return_inverse=True)
     dims = (schema.REPLICATE, schema.STATION, schema.OPTION)
     held: dict[tuple, SimulatedElections] = {}
@@ -1182,11 +1181,17 @@ def simulated_worlds(run, workers: int | None = None, progress: bool = False) ->
                 votes, voters = world_votes(run, flat, key[-1], workers, bar.update)
             held[key] = SimulatedElections(xr.DataArray(votes, dims=dims), run.electorate.registered, region_index,
                                  np.arange(run.replicates),
-                                 None if voters is None else xr.DataArray(voters, dims=dims),
-                                 tuple(str(name) for name in names))
+                                 None if voters is None else xr.DataArray(voters, dims=dims))
         return held[key]
 
     return Worlds(sizes, coords, list(run.config.option_names), election)
+
+
+def design_problems(cfg, polls: list[Poll], electorate) -> list[str]:
+    """Problems (``dotted.field: problem``) of ``polls``' designs (of ``cfg``) against its ``electorate``
+    (:class:`simkit.electorate.build.Electorate`) and ballot: :func:`simkit.config.polls.check_poll_design`."""
+    return [problem for poll in polls for problem in check_poll_design(
+        poll, electorate.n_stations, electorate.registered, cfg.option_names, cfg.invalid_option_name)]
 
 
 def check_comparable(cfg, *, replicates: int | None = None, ds: xr.Dataset | None = None,
@@ -1198,12 +1203,9 @@ def check_comparable(cfg, *, replicates: int | None = None, ds: xr.Dataset | Non
     polls = list(cfg.exit_poll) + list(cfg.quick_count)
     if not polls:
         raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
-    electorate = electorate_of(cfg)
-    invalid = cfg.invalid_option_name
-    for poll in polls:
-        problems = check_poll_design(poll, electorate.n_stations, electorate.registered, cfg.option_names, invalid)
-        if problems:
-            raise InputError(f"{source}: {problems[0]}")
+    problems = design_problems(cfg, polls, electorate_of(cfg))
+    if problems:
+        raise InputError(f"{source}: {problems[0]}")
     needed = replicates_needed(published_vector(polls, cfg.valid_option_names)[0])
     if ds is not None:
         check_replicates(ds.sizes[schema.REPLICATE], needed, source, saved=True)

@@ -80,13 +80,13 @@ def strata(design: PollDesign, registered: np.ndarray, region_index: np.ndarray 
     """The :class:`Strata` of ``design`` over an electorate of ``registered`` (S,) voters per station and
     ``region_index`` (S,) (used when ``design.by_region``). A comparison draws the same stations' design
     again (at ledger points that vary only what comes after the stations, and in its scenarios), so the last
-    few are kept: callers must not write to them. A ``pps`` design asking a stratum for more stations than hold
-    voters is refused (:func:`simkit.model.exit_poll.check_pps`)."""
+    few are kept: callers must not write to them. A ``pps`` design asking for more stations than hold voters is
+    refused (:func:`simkit.model.exit_poll.check_pps`)."""
     registered = np.asarray(registered)
     if not 1 <= design.n_stations <= len(registered):
         raise ValueError(f"cannot sample {design.n_stations} stations out of {len(registered)}")
     if design.selection == "pps":
-        check_pps(design.n_stations, registered, region_index if design.by_region else None)
+        check_pps(design.n_stations, registered)
     regions = np.asarray(region_index, dtype=np.int64).tobytes() if design.by_region else None
     return _strata(design.n_stations, design.selection, registered.astype(np.float64).tobytes(), regions)
 
@@ -98,7 +98,7 @@ def _strata(n_stations: int, selection: str, registered: bytes, regions: bytes |
         region_index = np.frombuffer(regions, dtype=np.int64)
         members = [np.flatnonzero(region_index == region)
                    for region in range(int(region_index.max()) + 1)]
-        takes = allocate_by_region(n_stations, region_index, registered)
+        takes = allocate_by_region(n_stations, region_index, registered, selection)
     else:
         members, takes = [np.arange(len(registered))], np.array([n_stations])
     candidates, certain = [], []

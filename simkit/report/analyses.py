@@ -13,7 +13,8 @@ import xarray as xr
 
 from ..errors import InputError
 from simkit.engine import run as engine
-from simkit.polls.compare import compare_config, published_vector, replicates_needed
+from simkit.polls.compare import compare_config, design_problems, published_vector, replicates_needed
+from simkit.electorate.build import build_electorate
 from simkit.electorate.returns import load_returns
 from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.core import ALPHA
@@ -50,6 +51,9 @@ def polls_omission(cfg, replicates: int) -> str | None:
         return "the config has no [[exit_poll]] or [[quick_count]] blocks"
     if not cfg.observed.votes:
         return "the config has no [observed] official count to compare the polls with"
+    problems = design_problems(cfg, polls, build_electorate(cfg.electorate))
+    if problems:
+        return problems[0]
     needed = replicates_needed(published_vector(polls, cfg.valid_option_names)[0])
     if replicates < needed:
         return (f"{replicates} replicates are too few to estimate the covariance of the polls' {needed - 1} published "
