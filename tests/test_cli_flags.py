@@ -92,6 +92,9 @@ def test_sweep_flag_is_kept_beside_the_configs_own_sweep(tmp_path, capsys):
      "(one flag per sweep dimension)"),
     (["--sweep", "turnout.dispersion=0.3,0.6", "--sweep", "turnout.dispersion=0.4,0.5"],
      "--sweep turnout.dispersion=0.4,0.5: turnout.dispersion is swept by --sweep turnout.dispersion=0.3,0.6 too"),
+    (["--set", 'sweep."turnout.dispersion"=[0.3,0.6]', "--sweep", "turnout.dispersion=0.4,0.5"],
+     "--sweep turnout.dispersion=0.4,0.5: turnout.dispersion is swept by --set sweep.\"turnout.dispersion\"=[0.3,0.6] "
+     "too"),
     (["--set", 'sweep."turnout.dispersion"=0.3'], "--set sweep.\"turnout.dispersion\"=0.3 (on CONFIG): "
                                                   "sweep.turnout.dispersion: Input should be a valid list"),
 ])

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from simkit.config.core import parse_value
+from simkit.config.core import parse_value, swept_key
 from simkit.errors import InputError, one_line
 from simkit.forensics import TESTS, parse_tests
 from simkit.outputs import OVERWRITE_HELP
@@ -144,13 +144,14 @@ def overrides(args: argparse.Namespace) -> list[Override]:
     flags = [parse_set(text) for text in args.set] + [parse_sweep(text) for text in args.sweep]
     swept: dict[str, Override] = {}
     for flag in flags:
-        if not flag.path.startswith("sweep."):
+        key = swept_key(flag.path)
+        if key is None:
             continue
-        if flag.path in swept:
-            first = swept[flag.path]
-            raise InputError(f"{flag.flag} {flag.text}: {flag.path.removeprefix('sweep.')} is swept by {first.flag} "
-                             f"{first.text} too (one flag per sweep dimension)")
-        swept[flag.path] = flag
+        if key in swept:
+            first = swept[key]
+            raise InputError(f"{flag.flag} {flag.text}: {key} is swept by {first.flag} {first.text} too (one flag per "
+                             "sweep dimension)")
+        swept[key] = flag
     return flags
 
 

@@ -744,15 +744,23 @@ def _resolve_paths(raw: dict, base_dir: Path) -> None:
                 table[key] = str((base_dir / table[key]).resolve())
 
 
-def set_override(raw: dict, dotted: str, value: Any) -> dict:
-    """``raw`` with one override applied: ``sweep.PATH`` sets the values swept over ``PATH`` (itself dotted:
-    ``sweep.turnout.dispersion``, or one quoted segment as a ``[sweep]`` key is written:
-    ``sweep."turnout.dispersion"``), beside the config's other sweeps; any other path sets that field
-    (:func:`simkit.paths.set_path`). KeyError naming the path when it cannot be set."""
+def swept_key(dotted: str) -> str | None:
+    """The ``[sweep]`` key an override path ``sweep.PATH`` sets (``PATH`` itself dotted: ``sweep.turnout.dispersion``,
+    or one quoted segment as a ``[sweep]`` key is written: ``sweep."turnout.dispersion"``; both give
+    ``turnout.dispersion``); None for a path that sets no sweep."""
     head, *rest = split_path(dotted)
     if head != "sweep" or not rest:
+        return None
+    return rest[0] if len(rest) == 1 else join_path(rest)
+
+
+def set_override(raw: dict, dotted: str, value: Any) -> dict:
+    """``raw`` with one override applied: ``sweep.PATH`` sets the values swept over ``PATH`` (:func:`swept_key`),
+    beside the config's other sweeps; any other path sets that field (:func:`simkit.paths.set_path`). KeyError
+    naming the path when it cannot be set."""
+    swept = swept_key(dotted)
+    if swept is None:
         return set_path(raw, dotted, value)
-    swept = rest[0] if len(rest) == 1 else join_path(rest)
     sweep = raw.get("sweep", {})
     if not isinstance(sweep, dict):
         raise KeyError(f"sweep: cannot set a field inside a {type(sweep).__name__}")
