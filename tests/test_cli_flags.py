@@ -156,6 +156,15 @@ def test_a_problem_a_flag_causes_in_another_field_is_blamed_on_the_flag(tmp_path
     err = one_line_error(capsys, main(["validate", str(config), "--set", "manipulation.stuff.f_incremental=0.5"]))
     assert err.startswith(f"{config}: manipulation.stuff.f_extreme: f_incremental + f_extreme must be at most 1"), err
 
+
+def test_a_problem_of_the_file_stays_the_files_when_a_flag_mends_another(tmp_path, capsys):
+    """A file with two problems, one stopping the checks that find the other: a flag that mends the first lets the
+    second show, and it is still the file's, not the flag's."""
+    raw = small_config_dict(turnout_mean=1.6, shares=(0.5, 0.3, 0.3))
+    config = write_config(tmp_path, raw)
+    err = one_line_error(capsys, main(["validate", str(config), "--set", "turnout.mean=0.6"]))
+    assert err.startswith(f"{config}: preferences.shares"), err
+
 # -- choosing a scenario and sweep point ----------------------------------------------------------------------
 
 def test_forensics_on_a_result_with_several_points_asks_for_one(swept_result, capsys):

@@ -38,11 +38,12 @@ def _shown(flags: list[Override]) -> str:
     return " ".join(f"{flag.flag} {flag.text}" for flag in flags)
 
 
-def blame(problem: str, source: str, flags: list[Override], unflagged: set[str] | None = None) -> str:
+def blame(problem: str, source: str, flags: list[Override], loads_alone: bool = False) -> str:
     """``problem`` (``source: location: message``) as the flag's problem when it lies in a field a flag set:
     ``--set tunout.mean=0.3 (on x.toml): tunout: unknown field``; as the flags' problem when it lies elsewhere but
-    the config alone has no problem there (``unflagged``: the locations of its problems without the flags; None
-    when unknown): a flag that raises ``f_incremental`` past ``1 - f_extreme``; else unchanged. A location names
+    the config loads without the flags (``loads_alone``): a flag that raises ``f_incremental`` past
+    ``1 - f_extreme``; else unchanged (a config with problems of its own may show more of them once a flag mends one
+    that stopped its checks, so they stay the file's). A location names
     fields as given (a quoted sweep key) or unquoted (a field the validator names), so both forms of a flag's path
     match."""
     location = _location(problem, source)
@@ -52,7 +53,7 @@ def blame(problem: str, source: str, flags: list[Override], unflagged: set[str] 
     for flag in reversed(flags):
         if _related(location, flag.path) or _related(location, ".".join(split_path(flag.path))):
             return f"{_shown([flag])} (on {source}): {message}"
-    if flags and unflagged is not None and location not in unflagged:
+    if flags and loads_alone:
         return f"{_shown(flags)} (on {source}): {message}"
     return problem
 
@@ -78,19 +79,17 @@ def blamed_on_flags(source: str, flags: list[Override], path: Path | None = None
     try:
         yield
     except ConfigError as error:
-        unflagged = _unflagged_locations(path, source) if flags and path is not None else None
-        raise ConfigError([blame(problem, source, flags, unflagged) for problem in error.problems]) from None
+        loads_alone = bool(flags) and path is not None and _loads_alone(path, source)
+        raise ConfigError([blame(problem, source, flags, loads_alone) for problem in error.problems]) from None
 
 
-def _unflagged_locations(path: Path, source: str) -> set[str] | None:
-    """The dotted fields of the problems the config at ``path`` has without any flag; None when it cannot be read."""
+def _loads_alone(path: Path, source: str) -> bool:
+    """Whether the config at ``path`` loads without any flag (a problem of its own, or unreadable: False)."""
     try:
         _load(path, {}, source)
-    except ConfigError as error:
-        return {_location(problem, source) for problem in error.problems}
-    except InputError:
-        return None
-    return set()
+    except (ConfigError, InputError):
+        return False
+    return True
 
 
 def override_values(flags: list[Override]) -> dict:
