@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import small_config_dict
-from simkit.cli.compare import to_json
+from simkit.cli.io import json_text
 from simkit.config.core import Config
 from simkit import io as storage
 from simkit.engine import resources
@@ -59,7 +59,7 @@ def test_compare_one_world_at_a_time_equals_compare_in_memory():
     cfg = scenarios_config()
     in_memory = compare_config(cfg, ds=engine.simulate(cfg, keep="full", workers=1), history=None, ledger_points=6)
     streamed = compare_config(cfg, history=None, ledger_points=6)
-    assert json.loads(to_json(streamed.to_json())) == json.loads(to_json(in_memory.to_json()))
+    assert json.loads(json_text(streamed.to_json())) == json.loads(json_text(in_memory.to_json()))
     assert streamed.estimates.identical(in_memory.estimates)
     assert {entry["assumed"]["manipulation.coerce.share"] for entry in streamed.ledger} == {0, 1}
 

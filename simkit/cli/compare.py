@@ -3,13 +3,12 @@ elections (see :mod:`simkit.polls.compare`). Registered into the main CLI throug
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
 from simkit.cli.arguments import (add_json, add_output, add_overrides, add_plot, add_quiet, add_replicates,
                                   add_seed, add_selection, non_negative)
-from simkit.cli.io import check_plot_folder, choose, config_from, describe, finite, save_figures
+from simkit.cli.io import check_plot_folder, choose, config_from, describe, json_text, save_figures
 from simkit.config.core import data_paths, load_config
 from simkit.errors import InputError
 from simkit.io import FORMATS, open_result, write_dataset, write_text
@@ -50,10 +49,6 @@ REPORT_HEADER = "Gaps against the official count"
 
 #: the keys of the JSON report
 JSON_KEYS = ("rows", "scenarios", "ledger", "flags")
-
-
-def to_json(report: dict) -> str:
-    return json.dumps(finite(report), indent=2)
 
 
 def _number(value, spec: str = ".2f") -> str:
@@ -213,7 +208,7 @@ def handler(args: argparse.Namespace) -> int:
             history.append(history_entry(path, earlier))
         history.append(history_entry(args.config, comparison))
         report["history"] = history
-    text = to_json(report) if args.json else "\n".join([format_report(comparison)] + (format_history(history)
+    text = json_text(report) if args.json else "\n".join([format_report(comparison)] + (format_history(history)
                                                                                     if history else [])
                                                         + ([f"Compared: {chosen} of {args.config}."] if chosen else []))
     print(text)
@@ -221,7 +216,7 @@ def handler(args: argparse.Namespace) -> int:
         if args.output.suffix in (".nc", ".zarr"):
             write_dataset(comparison.estimates.assign_attrs({KIND_ATTR: COMPARISON}), args.output)
         else:
-            write_text((to_json(report) if args.output.suffix == ".json" else text) + "\n", args.output)
+            write_text((json_text(report) if args.output.suffix == ".json" else text) + "\n", args.output)
     if args.plot:
         save_figures(args.plot, {"poll_gaps": plot_poll_comparison(comparison)}, dpi=150)
     return 0

@@ -18,8 +18,8 @@ import xarray as xr
 from simkit.cli.arguments import (add_draws, add_json, add_output, add_overrides, add_plot, add_quiet,
                                   add_replicates, add_seed, add_selection, add_tests, check_draws, chosen_tests,
                                   workers)
-from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, json_text, save_figures,
-                           write_json)
+from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, finite, json_text,
+                           save_figures, write_json)
 from simkit.config.core import data_paths
 from simkit.electorate.mapping import shown
 from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
@@ -310,7 +310,7 @@ def handle_forensics(args: argparse.Namespace) -> int:
         payload = {"tests": [r.to_dict() for r in results], "data": summary}
         if power is not None:
             payload["power"] = {"replicates": args.power, "rejection_rates": power}
-        print(json.dumps(payload, ensure_ascii=False))
+        print(json.dumps(finite(payload), ensure_ascii=False))
     else:
         print(format_table(results, summary, power))
     if args.output is not None:

@@ -13,13 +13,12 @@ fields replace swept ones, so a config with ``[[infer]]`` blocks cannot sweep (o
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from simkit import io
 from simkit.cli.arguments import add_overrides, positive, workers
-from simkit.cli.io import config_from
+from simkit.cli.io import config_from, json_text
 from simkit.config.core import data_paths
 from simkit.engine.distributed import check_workers, connect
 from simkit.errors import InputError
@@ -50,7 +49,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        print(json_text(result.to_json()))
     else:
         print(result.format())
     if args.output and not args.quiet:
