@@ -165,7 +165,7 @@ def test_a_region_the_electorate_file_does_not_have_is_refused(tmp_path, change,
         simulate(load_config(tmp_path / "c.toml"), replicates=1)
     message = str(caught.value)
     assert message.startswith(f"{tmp_path / 'stations.csv'}: {field}: ") and message.endswith(
-        "not a region of the electorate (Zürich Nord, Île-de-France)"), message
+        "not a region of the electorate (the file's 2 regions: 'Zürich Nord', 'Île-de-France')"), message
 
 
 def _csv_regions_config(tmp_path) -> dict:
@@ -188,3 +188,18 @@ def test_a_manipulation_acts_in_a_csv_region_whose_name_is_free_text(tmp_path):
     ds = simulate(load_config(tmp_path / "c.toml"), replicates=2)
     touched = (ds["manipulated"].sel(scenario="steal") > 0).any("replicate")
     assert touched.any() and set(ds["region"].values[touched.values]) == {"Zürich Nord"}
+
+
+def test_a_refusal_lists_a_bounded_number_of_the_files_regions(tmp_path):
+    """An electorate file may have thousands of regions: the refusal lists the first few, quoted, and their count."""
+    from simkit.config.core import SHOWN_REGIONS, check_regions
+    from simkit import load_config
+    raw = _csv_regions_config(tmp_path)
+    raw["turnout"]["regional_mean"] = {"Zurich Nord": 0.6}
+    (tmp_path / "c.toml").write_text(tomli_w.dumps(raw), encoding="utf-8")
+    names = tuple(f"region {k}, east" for k in range(3 * SHOWN_REGIONS))
+    with pytest.raises(InputError) as caught:
+        check_regions(load_config(tmp_path / "c.toml"), names)
+    message = str(caught.value)
+    assert f"(the file's {len(names)} regions: 'region 0, east', " in message and message.endswith(", …)"), message
+    assert f"'region {SHOWN_REGIONS}, east'" not in message

@@ -550,6 +550,10 @@ def region_problems(cfg: Config, region_names: list[str]) -> list[str]:
                        for block in cfg.manipulation for region in block.regions or [] if region not in region_names]
 
 
+#: the regions of an electorate file a refusal lists (a file may have thousands)
+SHOWN_REGIONS = 8
+
+
 def check_regions(cfg: Config, region_names: tuple[str, ...]) -> None:
     """InputError naming the electorate file, the first field and the file's regions when the config names a region
     that an electorate file does not have (a synthetic electorate's regions are checked with the config)."""
@@ -557,7 +561,10 @@ def check_regions(cfg: Config, region_names: tuple[str, ...]) -> None:
         return
     problems = region_problems(cfg, list(region_names))
     if problems:
-        raise InputError(f"{cfg.electorate.path}: {problems[0]} ({', '.join(region_names)})")
+        shown = ", ".join(repr(name) for name in region_names[:SHOWN_REGIONS])
+        more = ", …" if len(region_names) > SHOWN_REGIONS else ""
+        raise InputError(f"{cfg.electorate.path}: {problems[0]} (the file's {len(region_names)} regions: "
+                         f"{shown}{more})")
 
 
 def _block_problems(cfg: Config) -> list[str]:
