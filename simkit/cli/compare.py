@@ -78,7 +78,7 @@ def _rows_table(comparison, width: int) -> list[str]:
     if census:
         lines.append("census: every station's count or every voter read, no sampling error and no p; consistent "
                      "when the published value can be the census's own rounded to its last digit, to nearest "
-                     "or down (its gap minus the census's above −1 unit, at most +½ unit):")
+                     "or down (its gap minus the census's at least −1 unit, at most +½ unit):")
         lines += [f"  {row['pollster']}: {row['option']}: census, {census_reading(row['rounding'])}" for row in census]
     return lines
 

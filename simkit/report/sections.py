@@ -119,7 +119,7 @@ def _poll_table(comparison) -> Table:
                  f"two-sided Monte Carlo, * from the normal tail beyond what the replicates confirm (they reach "
                  f"{fmt(floor, '.1g')}); a census figure (every station's count or every voter read: no sampling "
                  "error) has no p and is consistent when the published value can be the census's own rounded to "
-                 "its last digit, to nearest or down (its gap minus the census's above −1 unit, at most +½ unit). "
+                 "its last digit, to nearest or down (its gap minus the census's at least −1 unit, at most +½ unit). "
                  "z total and p total: sampling plus exit polls' historical non-sampling error of the option's "
                  "class. Ledger: every stated assumption varied jointly; share consistent = "
                  "share of the assumption space where p ≥ 0.05 (a census: within rounding). Misreport needed: % of the option's voters telling "
