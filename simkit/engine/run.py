@@ -227,17 +227,25 @@ RUN_PARAMETERS = "run parameters"
 
 def with_run_fields(cfg: Config, updates: dict) -> Config:
     """``cfg`` with the ``[run]`` fields ``updates`` (``replicates``, ``seed``, ``keep``: parameters of the caller)
-    replaced and validated; an InputError names the parameter and its value (``seed=-1: Input should be …``)."""
+    replaced and validated; an InputError names each problem's parameter and its value (``seed=-1: Input should
+    be …``), and a problem off those fields the parameters replaced (``… (with replicates=5, seed=2)``)."""
     raw = cfg.raw()
     raw["run"] = {**raw["run"], **updates}
     try:
         return parse_config(tomli_w.dumps(raw), source=RUN_PARAMETERS)
     except ConfigError as error:
-        for name, value in updates.items():
-            prefix = f"{RUN_PARAMETERS}: run.{name}: "
-            if error.problems[0].startswith(prefix):
-                raise InputError(f"{name}={value}: {error.problems[0][len(prefix):]}", parameters=(name,)) from None
-        raise
+        message = "; ".join(_run_parameter_problem(problem, updates) for problem in error.problems)
+        raise InputError(message, parameters=tuple(name for name in updates if f"{name}=" in message)) from None
+
+
+def _run_parameter_problem(problem: str, updates: dict) -> str:
+    """One problem of a config whose run fields ``updates`` replaced (``run parameters: run.seed: …``), as its
+    parameter's (``seed=-1: …``), or, off those fields, naming the replaced parameters."""
+    text = problem.removeprefix(f"{RUN_PARAMETERS}: ")
+    for name, value in updates.items():
+        if text.startswith(f"run.{name}: "):
+            return f"{name}={value}: {text[len(f'run.{name}: '):]}"
+    return f"{text} (with {', '.join(f'{name}={value}' for name, value in updates.items())})"
 
 
 def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
