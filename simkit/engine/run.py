@@ -253,8 +253,8 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
             electorate: Electorate | None = None) -> Run:
     """Resolve a config for running: apply run overrides, solve its count-matched scenarios once
     (:func:`simkit.engine.count_match.resolve`, on at most ``workers`` threads or processes; ``source`` names the config in
-    its errors; a matched regional turnout of a region without voters is refused before any pilot,
-    :func:`simkit.engine.count_match.check_matched_regions`), build the electorate and the sweep plans. ``kernel``: "numba" (default) or "numpy"
+    its errors; a matched regional turnout of a region without voters is refused there, before any pilot), build
+    the electorate and the sweep plans. ``kernel``: "numba" (default) or "numpy"
     (:mod:`simkit.engine.kernels`). ``electorate``: ``cfg.electorate`` already built (e.g. to check it before the
     solve), else built here."""
     kernel = kernel or DEFAULT_KERNEL
@@ -268,8 +268,7 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
         electorate = electorate_of(cfg)
     # an electorate read from a file is not in the config text: its digest marks the solution too
     data = electorate.sha256 if isinstance(cfg.electorate, CsvElectorate) else ""
-    count_match.check_matched_regions(cfg, electorate, source)
-    cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations, workers,
+    cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate, workers,
                                              functools.partial(_pilots_release_gil, cfg, kernel), data)
     plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel, count_matched)
