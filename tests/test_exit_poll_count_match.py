@@ -160,17 +160,17 @@ def test_scenarios_solved_on_two_workers_equal_the_serial_solution(monkeypatch, 
 
     cfg = matched_config(0.1)
     cfg = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 0.2]}})
-    serial = count_match.resolve(cfg, engine.simulate, "numba", stations=60)
+    serial = count_match.resolve(cfg, engine.simulate, "numba")
     monkeypatch.setattr(count_match, "PARALLEL_MIN_PILOT_DRAWS", 0)
     where = []
     monkeypatch.setattr(count_match, "choose", lambda *a: where.append(engine.choose(*a)) or where[-1])
-    parallel = count_match.resolve(cfg, engine.simulate, "numba", stations=60, releases_gil=lambda: releases_gil)
+    parallel = count_match.resolve(cfg, engine.simulate, "numba", releases_gil=lambda: releases_gil)
     assert where[0][0] == where_solved
     assert parallel[1] == serial[1] and parallel[0].to_toml() == serial[0].to_toml()
     unreachable = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 1.0]},
                                          "manipulation": [{**cfg.raw()["manipulation"][0], "compliance": 1.0}]})
     with pytest.raises(InputError, match=r"scenario\.coercion\.match_observed: the official turnout"):
-        count_match.resolve(unreachable, engine.simulate, "numba", stations=60, releases_gil=lambda: releases_gil)
+        count_match.resolve(unreachable, engine.simulate, "numba", releases_gil=lambda: releases_gil)
 
 
 def test_count_matching_keeps_to_the_callers_workers(monkeypatch):
@@ -233,10 +233,10 @@ def test_a_scenario_that_the_sweep_does_not_touch_is_solved_once(monkeypatch):
     cfg = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 0.2]}})
     solved, solve = [], count_match.solve
     monkeypatch.setattr(count_match, "solve", lambda c, name, *a: solved.append(name) or solve(c, name, *a))
-    _, record = count_match.resolve(cfg, engine.simulate, "numba", stations=60)
+    _, record = count_match.resolve(cfg, engine.simulate, "numba")
     assert solved.count("honest") == 1 and solved.count("coercion") == 2
     monkeypatch.setattr(count_match, "_pilot_key", lambda *a: object())  # every point differs: each is solved
-    assert count_match.resolve(cfg, engine.simulate, "numba", stations=60)[1] == record
+    assert count_match.resolve(cfg, engine.simulate, "numba")[1] == record
 
 
 
@@ -299,3 +299,29 @@ def test_a_regional_target_for_a_region_without_voters_is_refused_before_any_pil
     with pytest.raises(InputError, match=r"^x\.toml: scenario\.honest\.match_observed: "
                                          r"observed\.regional_turnout\.abroad: the stations of region abroad have no"):
         engine.prepare(Config.model_validate(raw), source="x.toml")
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_resolve_called_alone_refuses_a_region_without_voters_before_any_pilot(tmp_path, monkeypatch, given):
+    """``count_match.resolve`` called directly (as scripts and tests do), with the electorate built or building
+    it: the same refusal before any pilot; ``prepare`` checks the regions once, inside ``resolve``."""
+    from simkit.engine import count_match, run as engine
+
+    raw = small_config_dict(replicates=4, seed=5)
+    raw["electorate"] = {"source": "csv", "path": str(tmp_path / "stations.csv"), "registered_column": "registered",
+                         "region_column": "region"}
+    (tmp_path / "stations.csv").write_text("region,registered\nnorth,500\nsouth,800\nabroad,0\n")
+    raw["scenario"] = [{"name": "honest", "match_observed": True}]
+    raw["observed"] = {"registered": 1300, "ballots": 780, "votes": {"a": 390, "b": 234, "c": 156},
+                       "regional_turnout": {"abroad": 0.5}}
+    cfg = Config.model_validate(raw)
+    monkeypatch.setattr(count_match, "solve", lambda *args, **kwargs: pytest.fail("a pilot was drawn"))
+    with pytest.raises(InputError, match=r"^x\.toml: scenario\.honest\.match_observed: "
+                                         r"observed\.regional_turnout\.abroad: the stations of region abroad have no"):
+        count_match.resolve(cfg, engine.simulate, "numba", "x.toml",
+                            electorate=build_electorate(cfg.electorate) if given else None)
+    checks, check = [], count_match.check_matched_regions
+    monkeypatch.setattr(count_match, "check_matched_regions", lambda *a: checks.append(a) or check(*a))
+    with pytest.raises(InputError):
+        engine.prepare(cfg, source="x.toml")
+    assert len(checks) == 1

@@ -676,3 +676,26 @@ def test_a_pps_poll_short_of_stations_with_voters_is_refused_before_simulating(t
         inference.infer(cfg, [SHARE_PRIOR], settings)
     assert error.value.problems == ["config: exit_poll.p.stations: 20 stations drawn proportional to size, but only "
                                     "18 hold voters"]
+
+
+def test_a_prior_whose_tail_makes_a_poll_design_impossible_is_refused_before_simulating(tmp_path, monkeypatch):
+    """A simple poll at 20 of the register's 26 stations claiming 5,000 respondents is feasible at its response
+    rate of 1 and at the prior's median 0.7; a prior on that rate reaching 0.4 makes the claim infeasible, drawn
+    proportional to size at 20 stations while 18 hold voters: refused up front in one line naming the [[infer]]
+    block and the value its prior reaches, not raised by the first such draw in the middle of the run."""
+    from simkit.inference.simulator import Simulator
+
+    observed = {"registered": 19_000, "ballots": 11_400, "votes": {"a": 6000, "b": 3400, "c": 1400, "inv": 600}}
+    raw = csv_coercion_config(tmp_path, observed).raw()
+    raw["exit_poll"] = [{"name": "p", "stations": 20, "sample_size": 5000, "published": {"a": 0.6, "b": 0.3, "c": 0.1}}]
+    cfg = simkit.Config.model_validate(raw)
+    rate = InferConfig(path="exit_poll.p.response_rate", prior="uniform", low=0.4, high=1.0)
+    monkeypatch.setattr(Simulator, "__call__", lambda *args: pytest.fail("an election was simulated"))
+    with pytest.raises(ConfigError) as error:
+        inference.infer(cfg, [SHARE_PRIOR, rate], InferenceSettings(particles=20, statistics=["polls"], workers=1))
+    assert len(error.value.problems) == 1
+    assert error.value.problems[0].startswith(
+        "config: infer.exit_poll.p.response_rate: the prior reaches 0.400001 (its 1e-06 quantile), where the config "
+        "is invalid (exit_poll.p.stations: 20 stations drawn proportional to size from the electorate, which has 18 "
+        "with voters (proportional to size in place of the simple draw"), error.value.problems
+    assert error.value.problems[0].endswith("); bound it with low and high")

@@ -226,7 +226,7 @@ def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings, 
         if block.apply == "logit_shift" and not all(0 < v < 1 for v in values):
             problems.append(f"{where}: logit_shift needs shares strictly between 0 and 1")
     if not problems:
-        problems += _problems_at_prior_quantiles(raw, blocks, check_raw)
+        problems += prior_quantile_problems(raw, blocks, check_raw)
     if cfg.sweep:
         problems.append("sweep: a config with [[infer]] blocks cannot have a [sweep] (inferred fields replace it)")
     names = [scenario.name for scenario in cfg.scenarios()]
@@ -253,9 +253,10 @@ def _optional_poll_entry(raw: dict, path: str) -> bool:
     return (parts[2] == "misreport" and len(parts) == 5) or (parts[2] == "response_propensity" and len(parts) == 4)
 
 
-def _problems_at_prior_quantiles(raw: dict, blocks: list[InferConfig], check_raw: RawCheck) -> list[str]:
-    """The problems of the config (``raw``, its ``infer`` and ``inference`` tables left out: no recursion) with
-    its inferred fields at their prior medians, then, when there are none, at their prior tails."""
+def prior_quantile_problems(raw: dict, blocks: list[InferConfig], check_raw: RawCheck) -> list[str]:
+    """The problems ``check_raw`` finds in the config (``raw``, its ``infer`` and ``inference`` tables left out:
+    no recursion) with its inferred fields at their prior medians, then, when there are none, at their prior
+    tails (the config's own checks, or, once the electorate is built, its polls' designs against it)."""
     raw = {key: value for key, value in raw.items() if key not in ("infer", "inference")}
     medians = [float(block.distribution().ppf(0.5)) for block in blocks]
     return (_problems_at_prior_medians(raw, blocks, medians, check_raw)

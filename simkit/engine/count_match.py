@@ -38,7 +38,7 @@ import xarray as xr
 from scipy.special import expit, logit
 
 from simkit import schema
-from simkit.electorate.build import turnout_without_voters
+from simkit.electorate.build import Electorate, electorate_of, turnout_without_voters
 from simkit.engine.parallel import KeyedPool, choose
 from simkit.errors import InputError
 from simkit.paths import join_path
@@ -222,8 +222,8 @@ def check_matched_regions(cfg, electorate, source: str = "config") -> None:
         raise InputError(f"{source}: scenario.{matched[0]}.match_observed: {problems[0]}")
 
 
-def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 0, workers: int | None = None,
-            releases_gil: Callable[[], bool] = lambda: False, data: str = ""):
+def resolve(cfg, simulate, kernel: str, source: str = "config", electorate: Electorate | None = None,
+            workers: int | None = None, releases_gil: Callable[[], bool] = lambda: False, data: str = ""):
     """``cfg`` with every count-matched scenario's honest parameters solved (pilots drawn by ``simulate`` with
     ``kernel``, as in :func:`solve`) (``solved_honest``: one table
     of dotted assignments per sweep point, C order), and the record of the solution as JSON text
@@ -239,23 +239,29 @@ def resolve(cfg, simulate, kernel: str, source: str = "config", stations: int = 
 
     Each scenario's sweep points are solved in order (:func:`_solve_chain`, each warm-started from the last);
     the scenarios' chains are independent, and run on every core (:mod:`simkit.engine.parallel`) when their
-    pilots draw at least :data:`PARALLEL_MIN_PILOT_DRAWS` station-draws on ``stations`` stations, on at most
+    pilots draw at least :data:`PARALLEL_MIN_PILOT_DRAWS` station-draws on the electorate's stations, on at most
     ``workers`` (default: every core; :func:`simkit.engine.parallel.choose`): the solution is the same. They run
     in threads when ``releases_gil()`` (asked only when two chains or more are to be solved: True when the fused
     numba kernel draws every pilot's honest elections),
     else in worker processes: a forked worker copies much of this process as it runs (on the flagship's
     scenarios, 10 replicates of ``simkit run``, the peak memory of the process tree was 428 MB with two worker
     processes, 230 MB with two threads and 237 MB in this process alone). A scenario that cannot be matched
-    raises the error of the first sweep point, then the first scenario, that fails."""
+    raises the error of the first sweep point, then the first scenario, that fails.
+
+    ``electorate``: ``cfg.electorate`` built (:class:`~simkit.electorate.build.Electorate`), else built here when a
+    scenario is count-matched; a matched regional turnout of a region without voters on it is refused first,
+    before any pilot (:func:`check_matched_regions`), and its stations size the pilots' work."""
     matched = [scenario for scenario in cfg.scenarios() if scenario.match_observed]
     if not matched:
         return cfg, ""
+    electorate = electorate_of(cfg) if electorate is None else electorate
+    check_matched_regions(cfg, electorate, source)
     order = [scenario.name for scenario in matched]
     # more manipulations take more solver iterations: their chains start first, so that no long chain is left
     # to run alone at the end
     unsolved = [scenario.name for scenario in sorted(_unsolved(cfg, kernel, data), key=lambda s: -len(s.manipulations))]
     points = cfg.sweep_points()
-    work = stations * PILOT_REPLICATES * len(points) * len(unsolved) if len(unsolved) > 1 else 0
+    work = electorate.n_stations * PILOT_REPLICATES * len(points) * len(unsolved) if len(unsolved) > 1 else 0
     where, workers = choose(workers, work, PARALLEL_MIN_PILOT_DRAWS, len(unsolved) > 1 and releases_gil())
     job = ([cfg.at(point) for point in points], cfg.run.seed, simulate, kernel, source)
     with KeyedPool(_solve_chain, job, where, workers) as pool:

@@ -227,17 +227,25 @@ RUN_PARAMETERS = "run parameters"
 
 def with_run_fields(cfg: Config, updates: dict) -> Config:
     """``cfg`` with the ``[run]`` fields ``updates`` (``replicates``, ``seed``, ``keep``: parameters of the caller)
-    replaced and validated; an InputError names the parameter and its value (``seed=-1: Input should be …``)."""
+    replaced and validated; an InputError names each problem's parameter and its value (``seed=-1: Input should
+    be …``), and a problem off those fields the parameters replaced (``… (with replicates=5, seed=2)``)."""
     raw = cfg.raw()
     raw["run"] = {**raw["run"], **updates}
     try:
         return parse_config(tomli_w.dumps(raw), source=RUN_PARAMETERS)
     except ConfigError as error:
-        for name, value in updates.items():
-            prefix = f"{RUN_PARAMETERS}: run.{name}: "
-            if error.problems[0].startswith(prefix):
-                raise InputError(f"{name}={value}: {error.problems[0][len(prefix):]}", parameters=(name,)) from None
-        raise
+        message = "; ".join(_run_parameter_problem(problem, updates) for problem in error.problems)
+        raise InputError(message, parameters=tuple(name for name in updates if f"{name}=" in message)) from None
+
+
+def _run_parameter_problem(problem: str, updates: dict) -> str:
+    """One problem of a config whose run fields ``updates`` replaced (``run parameters: run.seed: …``), as its
+    parameter's (``seed=-1: …``), or, off those fields, naming the replaced parameters."""
+    text = problem.removeprefix(f"{RUN_PARAMETERS}: ")
+    for name, value in updates.items():
+        if text.startswith(f"run.{name}: "):
+            return f"{name}={value}: {text[len(f'run.{name}: '):]}"
+    return f"{text} (with {', '.join(f'{name}={value}' for name, value in updates.items())})"
 
 
 def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,
@@ -245,8 +253,8 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
             electorate: Electorate | None = None) -> Run:
     """Resolve a config for running: apply run overrides, solve its count-matched scenarios once
     (:func:`simkit.engine.count_match.resolve`, on at most ``workers`` threads or processes; ``source`` names the config in
-    its errors; a matched regional turnout of a region without voters is refused before any pilot,
-    :func:`simkit.engine.count_match.check_matched_regions`), build the electorate and the sweep plans. ``kernel``: "numba" (default) or "numpy"
+    its errors; a matched regional turnout of a region without voters is refused there, before any pilot), build
+    the electorate and the sweep plans. ``kernel``: "numba" (default) or "numpy"
     (:mod:`simkit.engine.kernels`). ``electorate``: ``cfg.electorate`` already built (e.g. to check it before the
     solve), else built here."""
     kernel = kernel or DEFAULT_KERNEL
@@ -260,8 +268,7 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
         electorate = electorate_of(cfg)
     # an electorate read from a file is not in the config text: its digest marks the solution too
     data = electorate.sha256 if isinstance(cfg.electorate, CsvElectorate) else ""
-    count_match.check_matched_regions(cfg, electorate, source)
-    cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate.n_stations, workers,
+    cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate, workers,
                                              functools.partial(_pilots_release_gil, cfg, kernel), data)
     plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel, count_matched)

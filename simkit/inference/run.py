@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from simkit.config.core import Config, ConfigError, load_config, raw_problems, validation_problem
-from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
+from simkit.config.inference import InferConfig, InferenceSettings, infer_problems, prior_quantile_problems
 from simkit.electorate.build import electorate_of, turnout_without_voters
 from simkit.errors import InputError
 from simkit.polls.compare import design_problems
@@ -88,6 +88,10 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
         raise _named(source, problems)
     priors = [Prior(block) for block in blocks]
     simulator = Simulator(cfg, blocks, statistics, scenario, settings.kernel)
+    # a draw reaching a prior's tail must not make a poll's design impossible in the middle of the run
+    problems = prior_quantile_problems(simulator.raw, blocks, simulator.design_problems) if statistics.polls else []
+    if problems:
+        raise _named(source, problems)
     median = np.array([p.block.distribution().ppf(0.5) for p in priors])
     with Simulations(simulator, settings.workers, client, bar) as simulations:
         def simulate_many(values: np.ndarray, stage: int) -> np.ndarray:

@@ -17,12 +17,13 @@ from pydantic import ValidationError
 from simkit import streams
 from simkit.engine import run as engine
 from simkit.forensics import station_statistics
-from simkit.polls.compare import SimulatedElections, resolve_design
+from simkit.errors import InputError
+from simkit.polls.compare import SimulatedElections, design_problems, resolve_design
 from simkit.config.core import Config, Observed, ObservedStations
 from simkit.config.inference import InferConfig, apply_values
 from simkit.electorate.build import electorate_of
 from simkit.engine.timeline import added_timeline, honest_timeline
-from simkit.model.exit_poll import draw_exit_poll
+from simkit.model.exit_poll import PollDesign, draw_exit_poll
 from simkit.model.timeline import cumulative
 from simkit.engine.parallel import KeyedPool, choose
 from simkit.progress import progress_bar
@@ -63,23 +64,44 @@ class Simulator:
         or ZeroDivisionError when they make an invalid one."""
         return Config.model_validate(apply_values(self.raw, self.blocks, values))
 
+    def poll_designs(self, cfg: Config) -> list[PollDesign | None]:
+        """The design of each [[exit_poll]] of ``cfg`` that a statistic reads, as drawn (biases included; a claimed
+        size the electorate cannot supply replaced by the nearest feasible design: :func:`resolve_design`), None
+        for a poll no statistic reads; InputError for a design drawn proportional to size at more stations than
+        hold voters."""
+        read = {index for index, _ in self.statistics.polls}
+        return [resolve_design(poll, cfg.option_names, cfg.invalid_option_name, self.poll_election,
+                               unbiased=False).design if index in read else None
+                for index, poll in enumerate(cfg.exit_poll)]
+
     def poll_shares(self, cfg: Config, votes: np.ndarray, seed: int) -> list[np.ndarray]:
         """Each [[exit_poll]] that a statistic reads drawn from this election's ``votes`` (station, option) as
-        configured (biases included): its estimated shares over valid options (None for a poll no statistic
+        configured (:meth:`poll_designs`): its estimated shares over valid options (None for a poll no statistic
         reads: not drawn; each poll draws from its own stream, so the others do not change)."""
-        options = cfg.option_names
-        invalid = cfg.invalid_option_name
-        read = {index for index, _ in self.statistics.polls}
         shares = []
-        for index, poll in enumerate(cfg.exit_poll):
-            if index not in read:
+        for index, design in enumerate(self.poll_designs(cfg)):
+            if design is None:
                 shares.append(None)
                 continue
-            design = resolve_design(poll, options, invalid, self.poll_election, unbiased=False).design
             rng = streams.generator(seed, 0, streams.EXIT_POLL, index)
             shares.append(draw_exit_poll(votes, self.electorate.registered, design, rng,
                                          self.electorate.region_index).shares)
         return shares
+
+    def design_problems(self, raw: dict) -> list[str]:
+        """Problems (``dotted.field: problem``) of the polls that the statistics read, in raw config data ``raw``
+        (this simulator's config with the inferred fields set): their designs against the register
+        (:func:`simkit.polls.compare.design_problems`), then as a draw resolves them (:meth:`poll_designs`)."""
+        cfg = Config.model_validate(raw)
+        read = sorted({index for index, _ in self.statistics.polls})
+        problems = design_problems(cfg, [cfg.exit_poll[index] for index in read], self.electorate)
+        if problems:
+            return problems
+        try:
+            self.poll_designs(cfg)
+        except InputError as error:  # ``source: field: problem``: the source is the caller's to name
+            return [str(error).split(": ", 1)[1]]
+        return []
 
     def __call__(self, values: np.ndarray, seed: int) -> np.ndarray:
         try:
