@@ -119,6 +119,8 @@ def test_without_scenario_blocks_there_are_honest_and_manipulated():
      "scenario.z.overrides: manipulation.steal.beneficiary: 'zed' is not an option"),
     (lambda raw: raw["scenario"].append({"name": "w", "overrides": {"manipulation.steal.beneficiary": "invalid"}}),
      "scenario.w.overrides: manipulation.steal.beneficiary: the invalid column cannot benefit"),
+    (lambda raw: raw["manipulation"][1].update(regions=[]),
+     "manipulation.steal.regions: empty: the block would act nowhere; leave regions out for every region"),
 ])
 def test_bad_manipulation_config_names_the_field(change, fragment):
     raw = scenario_config(ALL_SCENARIOS).raw()

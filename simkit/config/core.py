@@ -568,10 +568,13 @@ def check_regions(cfg: Config, region_names: tuple[str, ...]) -> None:
 
 
 def _block_problems(cfg: Config) -> list[str]:
-    """Each manipulation block against the ballot (its beneficiary, the invalid column it needs)."""
+    """Each manipulation block against the ballot (its beneficiary, the invalid column it needs) and the regions
+    (an empty list would act nowhere)."""
     problems = []
     for block in cfg.manipulation:
         where = f"manipulation.{block.name}"
+        if block.regions == []:
+            problems.append(f"{where}.regions: empty: the block would act nowhere; leave regions out for every region")
         if block.beneficiary not in cfg.option_names:
             problems.append(f"{where}.beneficiary: {block.beneficiary!r} is not an option")
         elif cfg.option_names.index(block.beneficiary) == cfg.invalid_index:
