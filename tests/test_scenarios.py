@@ -130,6 +130,18 @@ def test_bad_manipulation_config_names_the_field(change, fragment):
     assert any(fragment in problem for problem in caught.value.problems), caught.value.problems
 
 
+@pytest.mark.parametrize("sweep", [{"manipulation.coerce.share": [0.1, 0.3]}, {'manipulation."coerce".share': [0.1]}])
+def test_a_scenario_may_not_override_a_swept_field(sweep):
+    """The override would win at every sweep point: that scenario would not vary along the sweep's coordinate."""
+    scenarios = [{"name": "honest"}, {"name": "fixed", "manipulations": ["coerce"],
+                                      "overrides": {"manipulation.coerce.share": 0.6}}]
+    with pytest.raises(ConfigError) as caught:
+        scenario_config(scenarios, sweep=sweep)
+    assert caught.value.problems == ["<config>: scenario.fixed.overrides.manipulation.coerce.share: the field is swept "
+                                     "([sweep] or --sweep): the override would hold it at every sweep point; sweep it "
+                                     "or override it, not both"]
+
+
 def test_scenarios_config_validates(repo):
     from simkit import load_config
     cfg = load_config(repo / "configs" / "kazakhstan-2022-scenarios.toml")
