@@ -359,10 +359,11 @@ def test_compare_reads_a_saved_simulation_and_its_chosen_scenario(tmp_path, caps
 
 
 @pytest.mark.parametrize("message, expected", [
-    ("x.zarr: resume: kernel differs from the partial run", "x.zarr: --resume: kernel differs from the partial run"),
+    ("x.zarr: resume: kernel differs from the partial run", "x.zarr: --resume: --kernel differs from the partial run"),
+    ("x.zarr: resume: keep differs from the partial run", "x.zarr: --resume: --keep differs from the partial run"),
     ("block_size: must be at least 1, got 0", "--block-size: must be at least 1, got 0"),
     ("scheduler tcp://h:1: cannot connect: refused", "--scheduler tcp://h:1: cannot connect: refused"),
-    ("x.zarr: --resume: kernel differs", "x.zarr: --resume: kernel differs"),
+    ("x.zarr: --resume: --kernel differs", "x.zarr: --resume: --kernel differs"),
     ("tcp://h:1: no dask worker joined within 60 s", "tcp://h:1: no dask worker joined within 60 s"),
 ])
 def test_the_command_line_names_the_engines_parameters_as_its_flags(message, expected):

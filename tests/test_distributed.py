@@ -234,6 +234,9 @@ def test_resume_refuses_a_partial_run_that_differs_in_anything_that_changes_the_
     with pytest.raises(simkit.InputError, match="kernel differs"):  # numba draws (default), then numpy: refused
         distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, workers=1, resume=True,
                                    kernel="numpy")
+    with pytest.raises(simkit.InputError, match="keep differs"):
+        distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, workers=1, resume=True,
+                                   keep="summary" if config().run.keep == "full" else "full")
     cfg = config()
     with pytest.raises(simkit.InputError, match="config_sha256 differs"):
         distributed.run_on_cluster(cfg.at({"turnout.mean": cfg.turnout.mean / 2}), target, replicates=8, seed=3,
@@ -320,6 +323,26 @@ def test_resume_refuses_a_partial_run_whose_electorate_csv_was_edited(tmp_path, 
     assert len(lines) == 1 and "--resume: electorate_sha256 differs" in lines[0], lines
     assert not target.exists()
     assert sorted((path.relative_to(work), path.stat().st_mtime_ns) for path in work.rglob("*")) == before
+
+
+@pytest.mark.parametrize("flags, named", [(["--keep", "summary"], "--resume: --keep differs"),
+                                          (["--kernel", "numpy"], "--resume: --kernel differs")])
+def test_resume_names_the_flag_that_differs_from_the_partial_run(tmp_path, monkeypatch, capsys, flags, named):
+    """A flag changed since the interrupted run is named as the flag the user can set back, not as the config
+    hash it also changes."""
+    from simkit.cli.main import main
+
+    config_path, target = csv_config(tmp_path, [500, 800, 300, 650]), tmp_path / "dask.zarr"
+    with monkeypatch.context() as patch:
+        patch.setattr(progress, "progress_bar", InterruptingBar(blocks=1))
+        with pytest.raises(KeyboardInterrupt):
+            distributed.run_on_cluster(simkit.load_config(config_path), target, replicates=8, seed=3, block_size=2,
+                                       workers=1, keep="full", quiet=True)
+    capsys.readouterr()
+    assert main(["run", str(config_path), "-o", str(target), "--replicates", "8", "--seed", "3", "--block-size", "2",
+                 "--workers", "1", "--keep", "full", *flags, "--resume", "--quiet"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], lines
 
 
 def _not_called(*args, **kwargs):

@@ -256,10 +256,12 @@ class _WorkDir:
     @staticmethod
     def manifest(spec: RunSpec, run: engine.Run, block_size: int) -> dict:
         """Everything that changes the numbers written: the resolved config (its hash; the seed and the number
-        of replicates are in it and also listed), what the draws read beyond the config text (the built
-        electorate's hash: a CSV edited since is another election), the kernel, the block size (the chunking of
-        the store), the station grouping of the random streams, and the simkit and numpy versions."""
-        return {"seed": run.seed, "replicates": run.replicates, "kernel": run.kernel, "block_size": block_size,
+        of replicates are in it and also listed, and so is ``keep``, which changes the variables written: a refusal
+        names the parameter to set back rather than the hash), what the draws read beyond the config text (the
+        built electorate's hash: a CSV edited since is another election), the kernel, the block size (the chunking
+        of the store), the station grouping of the random streams, and the simkit and numpy versions."""
+        return {"seed": run.seed, "replicates": run.replicates, "kernel": run.kernel, "keep": run.keep,
+                "block_size": block_size,
                 "station_group_size": streams.STATION_GROUP_SIZE, "simkit_version": _version.__version__,
                 "numpy_version": np.__version__,
                 "config_sha256": hashlib.sha256(spec.config_text.encode()).hexdigest(),
