@@ -103,9 +103,8 @@ def staged(target: str | Path) -> Iterator[Path]:
         yield staging
     except BaseException as error:
         _remove(staging)
-        if _disk_full(error):
-            raise InputError(f"{target}: no space left on the device while writing it; nothing was written "
-                             f"(free some space, or write elsewhere)") from None
+        if disk_full(error):
+            raise no_space(target, "nothing was written (free some space, or write elsewhere)") from None
         raise
     _put_in_place(staging, target)
 
@@ -114,9 +113,15 @@ def staged(target: str | Path) -> Iterator[Path]:
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def _disk_full(error: BaseException) -> bool:
+def no_space(target: str | Path, outcome: str, parameters: tuple[str, ...] = ()) -> InputError:
+    """The one line of a disk that filled up while ``target`` was written, ending with what was left (``outcome``);
+    ``parameters`` as :attr:`InputError.parameters`."""
+    return InputError(f"{target}: no space left on the device while writing it; {outcome}", parameters=parameters)
+
+
+def disk_full(error: BaseException) -> bool:
     """Whether ``error`` says the disk is full: an OSError with its errno (HDF5 never writes to the disk itself:
-    :func:`_save_netcdf`)."""
+    `_save_netcdf`)."""
     return isinstance(error, OSError) and error.errno in DISK_FULL
 
 

@@ -2,6 +2,7 @@
 
 CI starts the clusters itself (``LocalCluster`` with 2 worker processes); each test is bounded in time.
 """
+import errno
 import functools
 import inspect
 import json
@@ -343,6 +344,33 @@ def test_resume_names_the_flag_that_differs_from_the_partial_run(tmp_path, monke
                  "--workers", "1", "--keep", "full", *flags, "--resume", "--quiet"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and named in lines[0], lines
+
+
+def test_a_full_disk_while_the_blocks_are_written_is_one_line_and_keeps_the_partial_run(tmp_path, monkeypatch):
+    """Tasks write their blocks into the partial store themselves (outside the staged write): a full disk there
+    is the same one line, naming the partial run kept for resume; resuming once there is space finishes it."""
+    cfg, target = config(), tmp_path / "dask.zarr"
+    to_zarr = xr.Dataset.to_zarr
+
+    def filling_the_disk(self, store, *args, region=None, **kwargs):
+        if region is not None and region["replicate"].start >= 4:  # the first block fits, the next ones do not
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return to_zarr(self, store, *args, region=region, **kwargs)
+
+    with distributed_api.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
+                                      silence_logs=50) as cluster, distributed_api.Client(cluster) as in_process:
+        with monkeypatch.context() as patch:
+            patch.setattr(xr.Dataset, "to_zarr", filling_the_disk)
+            with pytest.raises(simkit.InputError) as caught:
+                distributed.run_on_cluster(cfg, target, replicates=8, seed=3, block_size=4, client=in_process,
+                                           quiet=True)
+        work = tmp_path / ".dask.zarr.resumable"
+        assert str(caught.value) == (f"{target}: no space left on the device while writing it; the partial run is "
+                                     f"kept in {work}: free some space and run again with resume to finish it")
+        assert caught.value.parameters == ("resume",) and work.exists() and not target.exists()
+        result = distributed.run_on_cluster(cfg, target, replicates=8, seed=3, block_size=4, client=in_process,
+                                            resume=True, quiet=True)
+    assert_same_result(result, local_result(cfg, tmp_path / "local.zarr", replicates=8, seed=3, block_size=8))
 
 
 def _not_called(*args, **kwargs):
