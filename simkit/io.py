@@ -103,9 +103,8 @@ def staged(target: str | Path) -> Iterator[Path]:
         yield staging
     except BaseException as error:
         _remove(staging)
-        if _disk_full(error):
-            raise InputError(f"{target}: no space left on the device while writing it; nothing was written "
-                             f"(free some space, or write elsewhere)") from None
+        if disk_full(error):
+            raise no_space(target, "nothing was written (free some space, or write elsewhere)") from None
         raise
     _put_in_place(staging, target)
 
@@ -114,12 +113,16 @@ def staged(target: str | Path) -> Iterator[Path]:
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def _disk_full(error: BaseException) -> bool:
-    """Whether ``error`` says the disk is full: an OSError with its errno, or a RuntimeError of h5py, which quotes
-    the C library's message."""
-    if isinstance(error, OSError):
-        return error.errno in DISK_FULL
-    return isinstance(error, RuntimeError) and any(os.strerror(code) in str(error) for code in DISK_FULL)
+def no_space(target: str | Path, outcome: str, parameters: tuple[str, ...] = ()) -> InputError:
+    """The one line of a disk that filled up while ``target`` was written, ending with what was left (``outcome``);
+    ``parameters`` as :attr:`InputError.parameters`."""
+    return InputError(f"{target}: no space left on the device while writing it; {outcome}", parameters=parameters)
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether ``error`` says the disk is full: an OSError with its errno (HDF5 never writes to the disk itself:
+    `_save_netcdf`)."""
+    return isinstance(error, OSError) and error.errno in DISK_FULL
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -188,7 +191,7 @@ def write_tree(tree: xr.DataTree, path: str | Path) -> None:
         if fmt == "zarr":
             tree.to_zarr(staging, mode="w", consolidated=True, zarr_format=ZARR_FORMAT)
         else:
-            tree.to_netcdf(staging, engine="h5netcdf")
+            _save_netcdf(tree, staging)
 
 
 #: the types a simulation's station-level counts are held and stored in, narrowest first (:func:`count_dtype`): signed,
@@ -327,7 +330,21 @@ def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | P
             _check_announced(path, replicates, sum(part.sizes[REPLICATE] for part in parts), final=True)
             dynamic = xr.concat(parts, dim=REPLICATE) if len(parts) > 1 else (parts[0] if parts else xr.Dataset())
             full = xr.merge([static, dynamic], combine_attrs="override")
-            full.to_netcdf(staging, engine="h5netcdf", encoding=_encoding(full, fmt))
+            del parts, dynamic  # the blocks, now in ``full``: its compressed image takes their place in memory
+            _save_netcdf(full, staging, encoding=_encoding(full, fmt))
+
+
+def _save_netcdf(data: xr.Dataset | xr.DataTree, staging: Path, **options) -> None:
+    """``data`` as netCDF (h5netcdf, ``options`` passed on) at ``staging``: the file's bytes made in memory, then
+    saved from Python, so that a full disk is an OSError of that save. HDF5 never writes to the disk itself: a
+    failed write there leaves its file handle unflushable, and the process crashing at exit (code 139). The data
+    are in memory: dask's synchronous scheduler, so that xarray takes a thread lock rather than a dask.distributed
+    lock named by the in-memory buffer (which that lock cannot name: a RuntimeError inside a dask client)."""
+    import dask  # here, not at the top: only a netCDF write needs it
+
+    with dask.config.set(scheduler="synchronous"):
+        image = data.to_netcdf(None, engine="h5netcdf", **options)
+    staging.write_bytes(image)
 
 
 def _check_announced(path: str | Path, replicates: int | None, written: int, final: bool = False) -> None:

@@ -235,6 +235,20 @@ def test_summary_json_writes_an_undefined_share_as_null(tmp_path, capsys):
         assert {row["quantity"]: row["mean"] for row in rows} == {"turnout": 0.0, "a": None, "b": None, "c": None}
 
 
+def test_summary_text_shows_an_undefined_share_as_n_a(tmp_path, capsys):
+    """The same protocols in the text summary (``summary`` and ``run``'s): n/a where a share does not exist."""
+    raw = small_config_dict(replicates=2, keep="summary")
+    raw["manipulation"] = [{"name": "empty", "kind": "protocol_fabrication", "beneficiary": "a",
+                            "target_turnout": 0.0}]
+    result = tmp_path / "empty.nc"
+    assert main(["run", str(write_config(tmp_path, raw)), "-o", str(result)]) == 0
+    printed = capsys.readouterr().out
+    assert main(["summary", str(result), "--scenario", "manipulated"]) == 0
+    for text in (printed, capsys.readouterr().out):
+        assert "nan" not in text
+        assert f"{'a':<16}{'n/a':>8}{'n/a':>8}{'n/a':>8}" in text, text
+
+
 def test_summary_output_must_be_json(swept_result, tmp_path, capsys):
     err = one_line_error(capsys, main(["summary", str(swept_result), "-o", str(tmp_path / "s.txt")]))
     assert "-o: must end in .json" in err
@@ -359,10 +373,11 @@ def test_compare_reads_a_saved_simulation_and_its_chosen_scenario(tmp_path, caps
 
 
 @pytest.mark.parametrize("message, expected", [
-    ("x.zarr: resume: kernel differs from the partial run", "x.zarr: --resume: kernel differs from the partial run"),
+    ("x.zarr: resume: kernel differs from the partial run", "x.zarr: --resume: --kernel differs from the partial run"),
+    ("x.zarr: resume: keep differs from the partial run", "x.zarr: --resume: --keep differs from the partial run"),
     ("block_size: must be at least 1, got 0", "--block-size: must be at least 1, got 0"),
     ("scheduler tcp://h:1: cannot connect: refused", "--scheduler tcp://h:1: cannot connect: refused"),
-    ("x.zarr: --resume: kernel differs", "x.zarr: --resume: kernel differs"),
+    ("x.zarr: --resume: --kernel differs", "x.zarr: --resume: --kernel differs"),
     ("tcp://h:1: no dask worker joined within 60 s", "tcp://h:1: no dask worker joined within 60 s"),
 ])
 def test_the_command_line_names_the_engines_parameters_as_its_flags(message, expected):

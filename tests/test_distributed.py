@@ -2,6 +2,7 @@
 
 CI starts the clusters itself (``LocalCluster`` with 2 worker processes); each test is bounded in time.
 """
+import errno
 import functools
 import inspect
 import json
@@ -234,6 +235,9 @@ def test_resume_refuses_a_partial_run_that_differs_in_anything_that_changes_the_
     with pytest.raises(simkit.InputError, match="kernel differs"):  # numba draws (default), then numpy: refused
         distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, workers=1, resume=True,
                                    kernel="numpy")
+    with pytest.raises(simkit.InputError, match="keep differs"):
+        distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, workers=1, resume=True,
+                                   keep="summary" if config().run.keep == "full" else "full")
     cfg = config()
     with pytest.raises(simkit.InputError, match="config_sha256 differs"):
         distributed.run_on_cluster(cfg.at({"turnout.mean": cfg.turnout.mean / 2}), target, replicates=8, seed=3,
@@ -320,6 +324,53 @@ def test_resume_refuses_a_partial_run_whose_electorate_csv_was_edited(tmp_path, 
     assert len(lines) == 1 and "--resume: electorate_sha256 differs" in lines[0], lines
     assert not target.exists()
     assert sorted((path.relative_to(work), path.stat().st_mtime_ns) for path in work.rglob("*")) == before
+
+
+@pytest.mark.parametrize("flags, named", [(["--keep", "summary"], "--resume: --keep differs"),
+                                          (["--kernel", "numpy"], "--resume: --kernel differs")])
+def test_resume_names_the_flag_that_differs_from_the_partial_run(tmp_path, monkeypatch, capsys, flags, named):
+    """A flag changed since the interrupted run is named as the flag the user can set back, not as the config
+    hash it also changes."""
+    from simkit.cli.main import main
+
+    config_path, target = csv_config(tmp_path, [500, 800, 300, 650]), tmp_path / "dask.zarr"
+    with monkeypatch.context() as patch:
+        patch.setattr(progress, "progress_bar", InterruptingBar(blocks=1))
+        with pytest.raises(KeyboardInterrupt):
+            distributed.run_on_cluster(simkit.load_config(config_path), target, replicates=8, seed=3, block_size=2,
+                                       workers=1, keep="full", quiet=True)
+    capsys.readouterr()
+    assert main(["run", str(config_path), "-o", str(target), "--replicates", "8", "--seed", "3", "--block-size", "2",
+                 "--workers", "1", "--keep", "full", *flags, "--resume", "--quiet"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], lines
+
+
+def test_a_full_disk_while_the_blocks_are_written_is_one_line_and_keeps_the_partial_run(tmp_path, monkeypatch):
+    """Tasks write their blocks into the partial store themselves (outside the staged write): a full disk there
+    is the same one line, naming the partial run kept for resume; resuming once there is space finishes it."""
+    cfg, target = config(), tmp_path / "dask.zarr"
+    to_zarr = xr.Dataset.to_zarr
+
+    def filling_the_disk(self, store, *args, region=None, **kwargs):
+        if region is not None and region["replicate"].start >= 4:  # the first block fits, the next ones do not
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return to_zarr(self, store, *args, region=region, **kwargs)
+
+    with distributed_api.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
+                                      silence_logs=50) as cluster, distributed_api.Client(cluster) as in_process:
+        with monkeypatch.context() as patch:
+            patch.setattr(xr.Dataset, "to_zarr", filling_the_disk)
+            with pytest.raises(simkit.InputError) as caught:
+                distributed.run_on_cluster(cfg, target, replicates=8, seed=3, block_size=4, client=in_process,
+                                           quiet=True)
+        work = tmp_path / ".dask.zarr.resumable"
+        assert str(caught.value) == (f"{target}: no space left on the device while writing it; the partial run is "
+                                     f"kept in {work}: free some space and run again with resume to finish it")
+        assert caught.value.parameters == ("resume",) and work.exists() and not target.exists()
+        result = distributed.run_on_cluster(cfg, target, replicates=8, seed=3, block_size=4, client=in_process,
+                                            resume=True, quiet=True)
+    assert_same_result(result, local_result(cfg, tmp_path / "local.zarr", replicates=8, seed=3, block_size=8))
 
 
 def _not_called(*args, **kwargs):

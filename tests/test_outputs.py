@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 import tomli_w
-import xarray as xr
 
 from simkit import io
 from simkit.cli.main import main
@@ -143,10 +143,9 @@ def _zarr_filling_the_disk(static, blocks, path, staging, replicates):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
-def _netcdf_filling_the_disk(self, path, **kwargs):
-    open(path, "w").close()  # as h5py words a full disk: a RuntimeError quoting the C library's message
-    raise RuntimeError(f"Can't write data (file write failed: errno = {errno.ENOSPC}, error message = "
-                       f"'{os.strerror(errno.ENOSPC)}')")
+def _netcdf_filling_the_disk(data, staging, **options):
+    staging.write_bytes(b"x")  # part of the file's bytes saved
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 @pytest.mark.parametrize("suffix", [".zarr", ".nc"])
@@ -154,8 +153,42 @@ def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing(tmp_path, conf
     """The disk fills up after the free-space check (another process, a filesystem's per-file overhead): one line
     naming the target, exit 2, no staging left."""
     monkeypatch.setattr(io, "_write_zarr", _zarr_filling_the_disk)
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", _netcdf_filling_the_disk)
+    monkeypatch.setattr(io, "_save_netcdf", _netcdf_filling_the_disk)
     target = tmp_path / f"r{suffix}"
     assert main(["run", str(config), "-o", str(target), "--quiet"]) == 2
     one_line_error(capsys, str(target), "no space left on the device")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
+
+
+#: writes 800 kB of random floats (incompressible) to the netCDF path argv[1]; exit 2 with the error's line
+_NETCDF_WRITER = """
+import sys
+import numpy as np
+import xarray as xr
+from simkit import InputError, io
+ds = xr.Dataset({"x": (("replicate", "station"), np.random.default_rng(0).random((50, 2000)))})
+try:
+    io.write_dataset(ds, sys.argv[1])
+except InputError as error:
+    print(error)
+    sys.exit(2)
+"""
+#: mount a 200 kB tmpfs at $1 (in this private mount namespace), run the writer onto it, list what it left
+_ON_A_SMALL_TMPFS = 'mount -t tmpfs -o size=200k tmpfs "$1" || exit 99; "$2" -c "$3" "$1/r.nc"; code=$?; ls -A "$1"; ' \
+                    'exit $code'
+
+
+def test_a_netcdf_write_filling_a_real_disk_exits_cleanly(tmp_path):
+    """A real full filesystem (a small tmpfs, mounted in a user and mount namespace): the one line, exit 2, no
+    staging; HDF5 is never left with a failed flush (which crashed the process at exit, code 139)."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("no unprivileged user and mount namespaces here: cannot mount a small tmpfs")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", _ON_A_SMALL_TMPFS, "sh", str(mount), sys.executable,
+                           _NETCDF_WRITER], capture_output=True, text=True, timeout=120)
+    if done.returncode == 99:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.strip()}")
+    assert done.returncode == 2, done
+    assert done.stdout == f"{mount}/r.nc: no space left on the device while writing it; nothing was written " \
+                          f"(free some space, or write elsewhere)\n", done  # and ls -A listed nothing

@@ -119,6 +119,8 @@ def test_without_scenario_blocks_there_are_honest_and_manipulated():
      "scenario.z.overrides: manipulation.steal.beneficiary: 'zed' is not an option"),
     (lambda raw: raw["scenario"].append({"name": "w", "overrides": {"manipulation.steal.beneficiary": "invalid"}}),
      "scenario.w.overrides: manipulation.steal.beneficiary: the invalid column cannot benefit"),
+    (lambda raw: raw["manipulation"][1].update(regions=[]),
+     "manipulation.steal.regions: empty: the block would act nowhere; leave regions out for every region"),
 ])
 def test_bad_manipulation_config_names_the_field(change, fragment):
     raw = scenario_config(ALL_SCENARIOS).raw()
@@ -126,6 +128,18 @@ def test_bad_manipulation_config_names_the_field(change, fragment):
     with pytest.raises(ConfigError) as caught:
         parse_config(tomli_w.dumps(raw))
     assert any(fragment in problem for problem in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize("sweep", [{"manipulation.coerce.share": [0.1, 0.3]}, {'manipulation."coerce".share': [0.1]}])
+def test_a_scenario_may_not_override_a_swept_field(sweep):
+    """The override would win at every sweep point: that scenario would not vary along the sweep's coordinate."""
+    scenarios = [{"name": "honest"}, {"name": "fixed", "manipulations": ["coerce"],
+                                      "overrides": {"manipulation.coerce.share": 0.6}}]
+    with pytest.raises(ConfigError) as caught:
+        scenario_config(scenarios, sweep=sweep)
+    assert caught.value.problems == ["<config>: scenario.fixed.overrides.manipulation.coerce.share: the field is swept "
+                                     "([sweep] or --sweep): the override would hold it at every sweep point; sweep it "
+                                     "or override it, not both"]
 
 
 def test_scenarios_config_validates(repo):

@@ -56,7 +56,8 @@ PARAMETER_FLAGS = {"block_size": "--block-size", "scheduler": "--scheduler", "wo
                    "resume": "--resume", "overwrite": "--overwrite", "replicates": "--replicates", "keep": "--keep",
                    "processes": "--processes", "output": "-o", "config": "CONFIG", "returns": "--returns",
                    "preset": "--preset", "map": "--map", "map_path": "--map", "format": "--format", "overrides": "--set",
-                   "allow_inconsistent": "--allow-inconsistent", "particles": "--particles", "seed": "--seed"}
+                   "allow_inconsistent": "--allow-inconsistent", "particles": "--particles", "seed": "--seed",
+                   "kernel": "--kernel"}
 
 
 def as_flags(message: str, flags: dict[str, str]) -> str:

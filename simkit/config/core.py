@@ -568,10 +568,13 @@ def check_regions(cfg: Config, region_names: tuple[str, ...]) -> None:
 
 
 def _block_problems(cfg: Config) -> list[str]:
-    """Each manipulation block against the ballot (its beneficiary, the invalid column it needs)."""
+    """Each manipulation block against the ballot (its beneficiary, the invalid column it needs) and the regions
+    (an empty list would act nowhere)."""
     problems = []
     for block in cfg.manipulation:
         where = f"manipulation.{block.name}"
+        if block.regions == []:
+            problems.append(f"{where}.regions: empty: the block would act nowhere; leave regions out for every region")
         if block.beneficiary not in cfg.option_names:
             problems.append(f"{where}.beneficiary: {block.beneficiary!r} is not an option")
         elif cfg.option_names.index(block.beneficiary) == cfg.invalid_index:
@@ -607,6 +610,10 @@ def _manipulation_problems(cfg: Config) -> list[str]:
                 problems.append(f"{where}.overrides.{path}: scenarios may only override "
                                 f"{', '.join(SCENARIO_OVERRIDABLE)} fields (the honest count is shared)")
                 continue
+            if _is_swept(cfg, path):
+                problems.append(f"{where}.overrides.{path}: the field is swept ([sweep] or --sweep): the override "
+                                f"would hold it at every sweep point; sweep it or override it, not both")
+                continue
             try:
                 get_path(raw, path)
                 Config.model_validate(set_path(raw, path, value))
@@ -617,6 +624,14 @@ def _manipulation_problems(cfg: Config) -> list[str]:
         problems += [f"{where}.overrides: {p}" for p in _overridden_block_problems(cfg, scenario)
                      if p not in unchanged]
     return problems
+
+
+def _is_swept(cfg: Config, path: str) -> bool:
+    """Whether dotted ``path`` names a field of ``cfg.sweep`` (segments compared, so quoting does not matter)."""
+    try:
+        return split_path(path) in [split_path(key) for key in cfg.sweep]
+    except KeyError:  # an unbalanced quote: reported where that path is checked
+        return False
 
 
 def _overridden_block_problems(cfg: Config, scenario) -> list[str]:

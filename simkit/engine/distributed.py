@@ -256,10 +256,12 @@ class _WorkDir:
     @staticmethod
     def manifest(spec: RunSpec, run: engine.Run, block_size: int) -> dict:
         """Everything that changes the numbers written: the resolved config (its hash; the seed and the number
-        of replicates are in it and also listed), what the draws read beyond the config text (the built
-        electorate's hash: a CSV edited since is another election), the kernel, the block size (the chunking of
-        the store), the station grouping of the random streams, and the simkit and numpy versions."""
-        return {"seed": run.seed, "replicates": run.replicates, "kernel": run.kernel, "block_size": block_size,
+        of replicates are in it and also listed, and so is ``keep``, which changes the variables written: a refusal
+        names the parameter to set back rather than the hash), what the draws read beyond the config text (the
+        built electorate's hash: a CSV edited since is another election), the kernel, the block size (the chunking
+        of the store), the station grouping of the random streams, and the simkit and numpy versions."""
+        return {"seed": run.seed, "replicates": run.replicates, "kernel": run.kernel, "keep": run.keep,
+                "block_size": block_size,
                 "station_group_size": streams.STATION_GROUP_SIZE, "simkit_version": _version.__version__,
                 "numpy_version": np.__version__,
                 "config_sha256": hashlib.sha256(spec.config_text.encode()).hexdigest(),
@@ -284,12 +286,32 @@ class _WorkDir:
         return True
 
     def create(self, template: xr.Dataset, manifest: dict) -> None:
+        """The work directory, its store made from ``template`` (no block written yet) and the ``manifest``; on a
+        full disk it is removed (nothing to resume: no manifest) and the one line raised."""
         if self.path.exists():
             shutil.rmtree(self.path)
-        self.markers.mkdir(parents=True)
-        template.to_zarr(self.store, mode="w", compute=False, consolidated=False, zarr_format=io.ZARR_FORMAT,
-                         encoding=io.zarr_encoding(template))
-        (self.path / _MANIFEST).write_text(json.dumps(manifest))  # last: a manifest means a usable store
+        try:
+            self.markers.mkdir(parents=True)
+            template.to_zarr(self.store, mode="w", compute=False, consolidated=False, zarr_format=io.ZARR_FORMAT,
+                             encoding=io.zarr_encoding(template))
+            (self.path / _MANIFEST).write_text(json.dumps(manifest))  # last: a manifest means a usable store
+        except OSError as error:
+            if not io.disk_full(error):
+                raise
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise io.no_space(self.target, "nothing was written (free some space, or write elsewhere)") from None
+
+    @contextmanager
+    def kept_on_a_full_disk(self) -> Iterator[None]:
+        """A full disk while blocks are written into the store (by the tasks, outside :func:`simkit.io.staged`) or
+        its metadata consolidated: the one line, naming the work directory kept for ``resume``."""
+        try:
+            yield
+        except OSError as error:
+            if not io.disk_full(error):
+                raise
+            raise io.no_space(self.target, f"the partial run is kept in {self.path}: free some space and run again "
+                              f"with resume to finish it", parameters=("resume",)) from None
 
     def stored_dtypes(self) -> dict[str, np.dtype]:
         """The stored type of each replicate variable of the store, read once on the client (the tasks narrow
@@ -491,17 +513,18 @@ def _write_store(client: Client, spec: RunSpec, run: engine.Run, static: xr.Data
     futures = [client.submit(write_block, spec, point, block.start, block.stop, str(work.store), str(work.markers),
                              dtypes, retries=RETRIES, key=_key(point, block))
                for point, block in missing]
-    try:
-        with progress.progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
-            bar.update(sum(len(block) for _, block in parts) - sum(len(block) for _, block in missing))
-            for _, written in as_completed(futures, with_results=True):
-                bar.update(written)
-    except BaseException as error:
-        client.cancel(futures)
-        if not quiet and not isinstance(error, InputError):  # bad input: its one-line error says it all
-            LOG.warning("partial run kept in %s: run again with resume to finish it", work.path)
-        raise
-    work.commit()
+    with work.kept_on_a_full_disk():
+        try:
+            with progress.progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
+                bar.update(sum(len(block) for _, block in parts) - sum(len(block) for _, block in missing))
+                for _, written in as_completed(futures, with_results=True):
+                    bar.update(written)
+        except BaseException as error:
+            client.cancel(futures)
+            if not quiet and not isinstance(error, InputError) and not io.disk_full(error):  # those: one line says it
+                LOG.warning("partial run kept in %s: run again with resume to finish it", work.path)
+            raise
+        work.commit()
 
 
 def _key(point: int, block: range) -> str:

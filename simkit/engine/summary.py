@@ -74,6 +74,13 @@ def format_summary(ds: xr.Dataset, config: Config | None = None) -> str:
             if current and current != {SCENARIO: "honest"}:
                 lines.append("at " + ", ".join(f"{k} = {v}" for k, v in current.items()))
             lines.append(header)
-        official = f"{row['official']:>10.2f}" if row["official"] is not None else f"{'':>10}"
-        lines.append(f"{row['quantity']:<16}{row['mean']:>8.2f}{row['low']:>8.2f}{row['high']:>8.2f}{official}")
+        official = _percent(row["official"], 10) if row["official"] is not None else f"{'':>10}"
+        lines.append(f"{row['quantity']:<16}{_percent(row['mean'], 8)}{_percent(row['low'], 8)}"
+                     f"{_percent(row['high'], 8)}{official}")
     return "\n".join(lines)
+
+
+def _percent(value: float, width: int) -> str:
+    """A percentage with 2 decimals right-aligned in ``width`` characters; ``n/a`` for a share that does not
+    exist (NaN: no valid vote, no ballot)."""
+    return f"{value:>{width}.2f}" if np.isfinite(value) else f"{'n/a':>{width}}"
