@@ -25,6 +25,7 @@ from typing import Any, Callable, Hashable, Protocol
 import numpy as np
 import xarray as xr
 
+from simkit.errors import InputError
 from simkit.forensics.computed import Computed
 from simkit.schema import ALPHA, OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
@@ -261,8 +262,9 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
 
 
 def check_null(null: str) -> None:
+    """``null``: one of :data:`NULLS` (InputError naming the parameter otherwise)."""
     if null not in NULLS:
-        raise ValueError(f"null must be one of {NULLS}, got {null!r}")
+        raise InputError(f"null must be one of {NULLS}, got {null!r}", parameters=("null",))
 
 
 def simulated_p_value(observed: float, null_statistics: np.ndarray, sided: str) -> tuple[float, float]:
