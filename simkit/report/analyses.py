@@ -82,7 +82,7 @@ def forensics(ds: xr.Dataset, title: str, tests: list[str] | None, null: str, dr
     """Run the tests on the returns ``ds``; when none rejects, their size and power on ``power_replicates``
     simulated elections shaped like the data (:func:`simkit.forensics.power.planted_power`)."""
     e = election(ds)
-    ids = tests or list(TESTS)
+    ids = list(TESTS) if tests is None else tests
     results = run_tests(e, ids, null=null, draws=draws, seed=seed)
     power = None
     if power_replicates > 0 and not any(r.p_value is not None and r.p_value < ALPHA for r in results):
