@@ -261,6 +261,12 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
                     excluded=excluded, district=district[keep])
 
 
+def check_draws(draws: int) -> None:
+    """``draws``: null draws behind a p-value, a positive number (InputError naming the parameter otherwise)."""
+    if draws < 1:
+        raise InputError(f"draws: {draws}: must be a positive integer", parameters=("draws",))
+
+
 def check_null(null: str) -> None:
     """``null``: one of :data:`NULLS` (InputError naming the parameter otherwise)."""
     if null not in NULLS:
