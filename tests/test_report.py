@@ -295,6 +295,9 @@ def test_cli_writes_html_and_markdown_with_figures_beside(tmp_path, capsys):
     (["--returns", "{tmp}/returns.csv"], "give --preset NAME or --map"),
     (["-o", "{tmp}/no/such/folder/r.html"], "does not exist"),
     (["--returns", "{tmp}/returns.csv", "--map", "{tmp}/map.toml", "--tests", ""], "--tests: unknown test id (none)"),
+    (["--returns", "{tmp}/returns.csv", "--map", "{tmp}/map.toml", "--power", "-1"], "--power: -1: must be 0 or more"),
+    (["--returns", "{tmp}/returns.csv", "--map", "{tmp}/map.toml", "--draws", "0"],
+     "--draws: 0: must be a positive integer"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(returns, tmp_path, capsys, arguments, fragment):
     (tmp_path / "bad.toml").write_text('[columns]\nregistered = "nope"\nballots = "ballots"\n[options]\na = "a"\n')

@@ -45,8 +45,6 @@ def handler(args: argparse.Namespace) -> int:
                  recognise=contains(GENERATOR))
     if args.replicates is not None and args.replicates < 2:
         raise InputError(f"--replicates: {args.replicates}: need at least 2")
-    if args.draws < 1 or args.power < 0:
-        raise InputError("--draws: must be positive; --power: must be 0 or positive")
     tests = chosen_tests(args.tests)
     flags = overrides(args)
     if flags and args.config is None:

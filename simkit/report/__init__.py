@@ -12,6 +12,8 @@ from pathlib import Path
 
 from simkit.config.core import load_config
 from simkit.errors import InputError
+from simkit.forensics import check_tests
+from simkit.forensics.core import check_draws, check_null
 from simkit.forensics.defaults import NULL_DRAWS
 from simkit.io import staged
 from simkit.progress import progress_bar
@@ -41,6 +43,23 @@ def _question(title: str, has_polls: bool, has_returns: bool) -> str:
     return " ".join(asks) or f"What does the simulation of the {title} show?"
 
 
+def check_format(format: str) -> None:
+    """``format``: one of :data:`FORMATS` (InputError naming the parameter otherwise)."""
+    if format not in FORMATS:
+        raise InputError(f"format: {format}: choose from {', '.join(FORMATS)}", parameters=("format",))
+
+
+def check_arguments(tests: list[str] | None, null: str, draws: int, power: int, format: str) -> None:
+    """The options of :func:`build`, checked before any work (InputError naming the first bad parameter)."""
+    if tests is not None:
+        check_tests(tests)
+    check_null(null)
+    check_draws(draws)
+    if power < 0:
+        raise InputError(f"power: {power}: must be 0 or more", parameters=("power",))
+    check_format(format)
+
+
 def build(config: str | Path | None = None, *, returns: str | Path | None = None, preset: str | None = None,
           map: str | Path | None = None, replicates: int | None = None, seed: int | None = None,
           tests: list[str] | None = None, null: str = NULL, draws: int = DRAWS, power: int = POWER,
@@ -58,6 +77,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     if config is None and returns is None and preset is None:
         raise InputError("report: give a config, or returns with preset/map (or both)",
                          parameters=("config", "returns", "preset", "map"))
+    check_arguments(tests, null, draws, power, format)
     has_returns = returns is not None or preset is not None or map is not None
     cfg = load_config(Path(config), overrides) if config is not None else None
     returns_ds = analyses.load(Path(returns) if returns else None, preset, Path(map) if map else None) \
@@ -139,8 +159,7 @@ def write(doc: Document, path: str | Path, format: str = "html") -> None:
     """Render ``doc`` to ``path`` through staging names renamed into place at the end (Markdown: the figure
     folder first, then the text; a failure removes both staging names and leaves any earlier report intact)."""
     path = check_output(path)
-    if format not in FORMATS:
-        raise InputError(f"format: {format}: choose from {', '.join(FORMATS)}", parameters=("format",))
+    check_format(format)
     if format == "html":
         with staged(path) as staging:
             staging.write_text(render_html.render(doc), encoding="utf-8")
