@@ -676,6 +676,14 @@ def parse_value(text: str) -> Any:
         raise InputError(f"overrides {text[:20]}…: nested too deeply", parameters=("overrides",)) from None
 
 
+def check_config(cfg: Any) -> None:
+    """``cfg``: a :class:`Config` (InputError naming the parameter otherwise: a path given where the loaded
+    config is expected says how to load it)."""
+    if not isinstance(cfg, Config):
+        raise InputError(f"cfg: a Config (simkit.load_config(path)), got {type(cfg).__name__} {cfg!r:.80}",
+                         parameters=("cfg",))
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
     """Read, override (dotted paths) and validate a TOML config; raise ConfigError with every problem."""
     path = Path(path)
