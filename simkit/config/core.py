@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 import tomllib
 import types
@@ -686,6 +687,8 @@ def check_config(cfg: Any) -> None:
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
     """Read, override (dotted paths) and validate a TOML config; raise ConfigError with every problem."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"path: a config file path, got {type(path).__name__} {path!r:.80}", parameters=("path",))
     path = Path(path)
     return parse_config(_read_text(path, str(path)), source=str(path), base_dir=path.parent, overrides=overrides)
 
