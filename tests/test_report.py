@@ -389,3 +389,16 @@ def test_the_joint_verdict_names_the_census_figures_it_leaves_out():
     assert "leaving out Quick Count's inc and other and census's inc (no sampling error" in text
     plain = {key: value for key, value in joint.items() if key != "left_out"}
     assert "leaving out" not in joint_verdict(plain, {}).text
+
+
+@pytest.mark.parametrize("observed", [False, True])
+def test_the_simulation_section_claims_official_figures_only_when_the_table_has_them(tmp_path, observed):
+    """Without [observed] the official column is empty: the text once said the simulation was calibrated to
+    the official figures all the same."""
+    doc = build(write_config(tmp_path / "plain.toml", polls=observed, observed=observed), replicates=4, seed=1)
+    section = doc.section("simulation")
+    text = " ".join(block.text for block in section.blocks if hasattr(block, "text"))
+    official = [row[-1] for block in section.blocks if hasattr(block, "rows") for row in block.rows]
+    assert any(value != "—" for value in official) == observed
+    assert ("calibrated to the official figures" in text) == observed
+    assert ("no official figures" in text) == (not observed)

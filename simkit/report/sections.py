@@ -85,9 +85,16 @@ def simulation(ds, cfg) -> Section:
                     fmt(row["official"], ".2f")] for row in rows],
                   f"{ds.sizes['replicate']} replicates of {ds.sizes['station']:,} stations; percent (options of "
                   "valid votes, invalid of ballots)")
-    return Section("simulation", [
-        Paragraph("The honest simulation is calibrated to the official figures: agreement below checks the "
-                  "machinery, it is not evidence that the count was honest."), table])
+    return Section("simulation", [Paragraph(_simulation_reading(rows)), table])
+
+
+def _simulation_reading(rows: list[dict]) -> str:
+    """What the simulation table can be read for: against the official figures when it has any."""
+    if any(row["official"] is not None for row in rows):
+        return ("The honest simulation is calibrated to the official figures: agreement below checks the machinery, "
+                "it is not evidence that the count was honest.")
+    return ("The config gives no official figures ([observed]): the table shows what the simulation draws, with "
+            "nothing to check it against.")
 
 
 # -- exit polls and quick counts ----------------------------------------------------------------------
