@@ -402,3 +402,13 @@ def test_the_simulation_section_claims_official_figures_only_when_the_table_has_
     assert any(value != "—" for value in official) == observed
     assert ("calibrated to the official figures" in text) == observed
     assert ("no official figures" in text) == (not observed)
+
+
+def test_a_report_without_verdicts_describes_the_sections_it_has(returns, tmp_path):
+    """Returns alone, with only the descriptive fingerprint: no verdict, and no simulation to describe (the
+    answer once pointed to "the simulation" all the same)."""
+    data, mapping = returns
+    doc = build(returns=data, map=mapping, tests=["fingerprint"], null="textbook", draws=20, power=0)
+    text = " ".join(getattr(block, "text", "") for block in doc.section("answer").blocks)
+    assert doc.verdicts == [] and "simulation" in doc.omitted
+    assert "describe the station returns" in text and "describe the simulation" not in text

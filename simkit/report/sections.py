@@ -61,12 +61,20 @@ def generic_table(name: str, value, caption: str = "") -> list:
 
 # -- the short answer ------------------------------------------------------------------------------
 
+def _described(omitted: dict[str, str]) -> str:
+    """What a report without verdicts still shows: its simulation and/or station returns (the analyses not
+    ``omitted``)."""
+    shown = [what for key, what in (("simulation", "the simulation"), ("forensics", "the station returns"))
+             if key not in omitted]
+    return " and ".join(shown)
+
+
 def answer(question: str, verdicts: list[Verdict], omitted: dict[str, str]) -> Section:
     blocks = [Paragraph(question)]
     blocks += [Paragraph(v.text) for v in verdicts]
     if not verdicts:
         blocks.append(Paragraph("No poll comparison or station-level test gave a verdict to state; the sections below "
-                                "describe the simulation."))
+                                f"describe {_described(omitted)}."))
     if omitted:
         blocks.append(Paragraph("Left out of this report:"))
         blocks.append(Bullets([f"{key}: {reason}" for key, reason in omitted.items()]))
