@@ -22,3 +22,10 @@ def test_load_config_of_a_non_path_names_path():
     with pytest.raises(simkit.InputError, match="path: a config file path, got int 3") as error:
         simkit.load_config(3)
     assert error.value.parameters == ("path",)
+
+
+def test_opening_a_file_that_is_not_a_result_does_not_call_it_an_output(tmp_path):
+    config = tmp_path / "x.toml"
+    config.write_text("")
+    with pytest.raises(simkit.InputError, match=r"x.toml: result: extension must be .zarr or .nc, got '.toml'"):
+        simkit.open_result(config)
