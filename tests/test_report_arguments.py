@@ -30,3 +30,10 @@ def test_bad_arguments_name_the_parameter_before_any_work(no_work, arguments, pa
     with pytest.raises(InputError, match=fragment) as error:
         report.build("x.toml", returns="r.csv", map="m.toml", **arguments)
     assert error.value.parameters == (parameter,)
+
+
+def test_returns_without_a_mapping_name_the_parameters_of_build(tmp_path):
+    (tmp_path / "r.csv").write_text("registered,ballots\n10,5\n")
+    with pytest.raises(InputError, match="give preset=NAME or map=MAP.toml") as error:
+        report.build(returns=tmp_path / "r.csv")
+    assert error.value.parameters == ("returns", "preset", "map")

@@ -70,8 +70,8 @@ def compare(cfg, replicates: int | None, seed: int, source: str, progress: bool)
 def load(returns: Path | None, preset: str | None, map_path: Path | None) -> xr.Dataset:
     """Station returns through a preset or a mapping (``returns`` None: the preset's file in the data folder)."""
     if not (preset or map_path):
-        raise InputError(f"{returns}: returns: give preset=NAME or map_path=MAP.toml to read returns",
-                         parameters=("returns", "preset", "map_path"))
+        raise InputError(f"{returns}: returns: give preset=NAME or map=MAP.toml to read returns",
+                         parameters=("returns", "preset", "map"))
     if returns is not None and not Path(returns).exists():
         raise InputError(f"{returns}: returns: file not found", parameters=("returns",))
     return load_returns(returns, map_path=map_path, preset=preset)
