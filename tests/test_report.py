@@ -294,6 +294,7 @@ def test_cli_writes_html_and_markdown_with_figures_beside(tmp_path, capsys):
     (["--returns", "{tmp}/returns.csv", "--map", "{tmp}/bad.toml"], "columns.registered"),
     (["--returns", "{tmp}/returns.csv"], "give --preset NAME or --map"),
     (["-o", "{tmp}/no/such/folder/r.html"], "does not exist"),
+    (["-o", "{tmp}/r.md", "--format", "html"], "r.md: --format: html does not match the extension .md"),
     (["--returns", "{tmp}/returns.csv", "--map", "{tmp}/map.toml", "--tests", ""], "--tests: unknown test id (none)"),
     (["--returns", "{tmp}/returns.csv", "--map", "{tmp}/map.toml", "--power", "-1"], "--power: -1: must be 0 or more"),
     (["--returns", "{tmp}/returns.csv", "--map", "{tmp}/map.toml", "--draws", "0"],

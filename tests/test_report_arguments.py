@@ -37,3 +37,22 @@ def test_returns_without_a_mapping_name_the_parameters_of_build(tmp_path):
     with pytest.raises(InputError, match="give preset=NAME or map=MAP.toml") as error:
         report.build(returns=tmp_path / "r.csv")
     assert error.value.parameters == ("returns", "preset", "map")
+
+
+def empty_document():
+    return report.Document("Testland: simkit report", [], {}, [], {})
+
+
+@pytest.mark.parametrize("name, written", [("r.md", "<!-- simkit report -->"), ("r.html", "<!DOCTYPE html>"),
+                                           ("r.txt", "<!DOCTYPE html>")])
+def test_without_a_format_the_extension_chooses_it(tmp_path, name, written):
+    """``write(doc, "r.md")`` once wrote HTML into r.md (the format defaulted to html whatever the name)."""
+    report.write(empty_document(), tmp_path / name)
+    assert (tmp_path / name).read_text().startswith(written)
+
+
+@pytest.mark.parametrize("name, format", [("r.md", "html"), ("r.html", "md")])
+def test_a_format_contradicting_the_extension_is_refused(tmp_path, name, format):
+    with pytest.raises(InputError, match=f"format: {format} does not match the extension") as error:
+        report.write(empty_document(), tmp_path / name, format)
+    assert error.value.parameters == ("format",) and not list(tmp_path.iterdir())
