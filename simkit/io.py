@@ -32,11 +32,11 @@ FORMATS = {".zarr": "zarr", ".nc": "netcdf"}
 ZARR_FORMAT = 2
 
 
-def output_format(path: str | Path) -> str:
-    """``zarr`` or ``netcdf`` from the extension; InputError otherwise."""
+def output_format(path: str | Path, role: str = "output path") -> str:
+    """``zarr`` or ``netcdf`` from the extension; InputError otherwise (its message names the path's ``role``)."""
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise InputError(f"{path}: output path: extension must be .zarr or .nc, got {suffix or 'none'!r}")
+        raise InputError(f"{path}: {role}: extension must be .zarr or .nc, got {suffix or 'none'!r}")
     return FORMATS[suffix]
 
 
@@ -391,7 +391,7 @@ def open_result(path: str | Path) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
-    fmt = output_format(path)
+    fmt = output_format(path, "result")
     try:
         if fmt == "zarr":
             ds = xr.open_zarr(path, consolidated=True)

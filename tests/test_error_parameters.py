@@ -58,7 +58,8 @@ def test_the_resource_guard_suggests_parameters_that_the_command_line_shows_as_f
 
 
 def test_returns_without_a_mapping_names_the_parameters_of_the_library(tmp_path):
-    with pytest.raises(InputError, match=r"x.csv: returns: give preset=NAME or map_path=MAP.toml to read returns"):
+    """The report's loader names the parameters of report.build, which a user calls (map, not map_path)."""
+    with pytest.raises(InputError, match=r"x.csv: returns: give preset=NAME or map=MAP.toml to read returns"):
         analyses.load(tmp_path / "x.csv", None, None)
 
 

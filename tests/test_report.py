@@ -294,7 +294,11 @@ def test_cli_writes_html_and_markdown_with_figures_beside(tmp_path, capsys):
     (["--returns", "{tmp}/returns.csv", "--map", "{tmp}/bad.toml"], "columns.registered"),
     (["--returns", "{tmp}/returns.csv"], "give --preset NAME or --map"),
     (["-o", "{tmp}/no/such/folder/r.html"], "does not exist"),
+    (["-o", "{tmp}/r.md", "--format", "html"], "r.md: --format: html does not match the extension .md"),
     (["--returns", "{tmp}/returns.csv", "--map", "{tmp}/map.toml", "--tests", ""], "--tests: unknown test id (none)"),
+    (["--returns", "{tmp}/returns.csv", "--map", "{tmp}/map.toml", "--power", "-1"], "--power: -1: must be 0 or more"),
+    (["--returns", "{tmp}/returns.csv", "--map", "{tmp}/map.toml", "--draws", "0"],
+     "--draws: 0: must be a positive integer"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(returns, tmp_path, capsys, arguments, fragment):
     (tmp_path / "bad.toml").write_text('[columns]\nregistered = "nope"\nballots = "ballots"\n[options]\na = "a"\n')
@@ -386,3 +390,26 @@ def test_the_joint_verdict_names_the_census_figures_it_leaves_out():
     assert "leaving out Quick Count's inc and other and census's inc (no sampling error" in text
     plain = {key: value for key, value in joint.items() if key != "left_out"}
     assert "leaving out" not in joint_verdict(plain, {}).text
+
+
+@pytest.mark.parametrize("observed", [False, True])
+def test_the_simulation_section_claims_official_figures_only_when_the_table_has_them(tmp_path, observed):
+    """Without [observed] the official column is empty: the text once said the simulation was calibrated to
+    the official figures all the same."""
+    doc = build(write_config(tmp_path / "plain.toml", polls=observed, observed=observed), replicates=4, seed=1)
+    section = doc.section("simulation")
+    text = " ".join(block.text for block in section.blocks if hasattr(block, "text"))
+    official = [row[-1] for block in section.blocks if hasattr(block, "rows") for row in block.rows]
+    assert any(value != "—" for value in official) == observed
+    assert ("calibrated to the official figures" in text) == observed
+    assert ("no official figures" in text) == (not observed)
+
+
+def test_a_report_without_verdicts_describes_the_sections_it_has(returns, tmp_path):
+    """Returns alone, with only the descriptive fingerprint: no verdict, and no simulation to describe (the
+    answer once pointed to "the simulation" all the same)."""
+    data, mapping = returns
+    doc = build(returns=data, map=mapping, tests=["fingerprint"], null="textbook", draws=20, power=0)
+    text = " ".join(getattr(block, "text", "") for block in doc.section("answer").blocks)
+    assert doc.verdicts == [] and "simulation" in doc.omitted
+    assert "describe the station returns" in text and "describe the simulation" not in text

@@ -57,7 +57,7 @@ PARAMETER_FLAGS = {"block_size": "--block-size", "scheduler": "--scheduler", "wo
                    "processes": "--processes", "output": "-o", "config": "CONFIG", "returns": "--returns",
                    "preset": "--preset", "map": "--map", "map_path": "--map", "format": "--format", "overrides": "--set",
                    "allow_inconsistent": "--allow-inconsistent", "particles": "--particles", "seed": "--seed",
-                   "kernel": "--kernel"}
+                   "kernel": "--kernel", "draws": "--draws", "power": "--power", "null": "--null", "tests": "--tests"}
 
 
 def as_flags(message: str, flags: dict[str, str]) -> str:
@@ -225,9 +225,3 @@ def chosen_tests(text: str | None) -> list[str] | None:
 
 def add_draws(parser: argparse.ArgumentParser, default: int, what: str = "null draws per test") -> None:
     parser.add_argument("--draws", type=int, default=default, help=f"{what} (default {default:,})")
-
-
-def check_draws(draws: int) -> None:
-    """``--draws``: a positive number (checked by the command, so the message names the value)."""
-    if draws < 1:
-        raise InputError(f"--draws: {draws}: must be a positive integer")

@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from simkit.cli.arguments import (add_draws, add_json, add_output, add_overrides, add_plot, add_quiet,
-                                  add_replicates, add_seed, add_selection, add_tests, check_draws, chosen_tests,
+                                  add_replicates, add_seed, add_selection, add_tests, chosen_tests,
                                   workers)
 from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, finite, json_text,
                            save_figures, write_json)
@@ -26,6 +26,7 @@ from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
 from simkit.engine import aggregation
 from simkit.errors import InputError
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
+from simkit.forensics.core import check_draws
 from simkit.forensics import TESTS, calibration_label, calibration_state, election, holm_alarms, run_each
 from simkit.forensics.applicable import MIN_STATIONS, ran
 from simkit.forensics.calibrate import NULLS, calibration_table, format_table as format_calibration, never_ran

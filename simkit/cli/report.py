@@ -14,7 +14,7 @@ from simkit.cli.io import blamed_on_flags, override_values
 from simkit.electorate.returns import PRESETS
 from simkit.errors import InputError
 from simkit.outputs import REPORT, claim_output, contains
-from simkit.report import DRAWS, FORMATS, NULL, POWER, build, check_output, write
+from simkit.report import DRAWS, FORMATS, NULL, POWER, build, check_output, report_format, write
 from simkit.report.document import GENERATOR
 
 
@@ -29,7 +29,8 @@ def register(subparsers) -> None:
     source.add_argument("--map", type=Path, help="column mapping (TOML) of DATA")
     add_replicates(p)
     p.add_argument("--seed", type=int, help="seed of every random draw (default: the config's run.seed, else 0)")
-    p.add_argument("--format", choices=FORMATS, default="html", help="html (one file) or md (figures beside it)")
+    p.add_argument("--format", choices=FORMATS,
+                   help="html (one file) or md (figures beside it); default: the one -o's extension names, else html")
     add_tests(p)
     p.add_argument("--null", choices=("textbook", "simulated"), default=NULL, help=f"forensic null (default {NULL})")
     add_draws(p, DRAWS, "forensic null draws per test")
@@ -40,13 +41,12 @@ def register(subparsers) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    output = check_output(args.output or Path(f"report.{args.format}"))
+    output = check_output(args.output or Path(f"report.{args.format or 'html'}"))
+    args.format = report_format(output, args.format)
     claim_output(output, REPORT, overwrite=args.overwrite, inputs=[args.config, args.returns, args.map],
                  recognise=contains(GENERATOR))
     if args.replicates is not None and args.replicates < 2:
         raise InputError(f"--replicates: {args.replicates}: need at least 2")
-    if args.draws < 1 or args.power < 0:
-        raise InputError("--draws: must be positive; --power: must be 0 or positive")
     tests = chosen_tests(args.tests)
     flags = overrides(args)
     if flags and args.config is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 import tomllib
 import types
@@ -691,8 +692,18 @@ def parse_value(text: str) -> Any:
         raise InputError(f"overrides {text[:20]}…: nested too deeply", parameters=("overrides",)) from None
 
 
+def check_config(cfg: Any) -> None:
+    """``cfg``: a :class:`Config` (InputError naming the parameter otherwise: a path given where the loaded
+    config is expected says how to load it)."""
+    if not isinstance(cfg, Config):
+        raise InputError(f"cfg: a Config (simkit.load_config(path)), got {type(cfg).__name__} {cfg!r:.80}",
+                         parameters=("cfg",))
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
     """Read, override (dotted paths) and validate a TOML config; raise ConfigError with every problem."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"path: a config file path, got {type(path).__name__} {path!r:.80}", parameters=("path",))
     path = Path(path)
     return parse_config(_read_text(path, str(path)), source=str(path), base_dir=path.parent, overrides=overrides)
 

@@ -23,7 +23,7 @@ import xarray as xr
 from simkit.engine import count_match
 from simkit.engine import kernels, resources
 from simkit import io, schema, streams
-from simkit.config.core import Config, ConfigError, CsvElectorate, parse_config
+from simkit.config.core import Config, ConfigError, CsvElectorate, check_config, parse_config
 from simkit.config.manipulation import ManipulationConfig
 from simkit.electorate.build import Electorate, electorate_of
 from simkit.engine.timeline import TimelinePlan, added_timeline, honest_timeline, make_timeline_plan
@@ -257,6 +257,7 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
     the electorate and the sweep plans. ``kernel``: "numba" (default) or "numpy"
     (:mod:`simkit.engine.kernels`). ``electorate``: ``cfg.electorate`` already built (e.g. to check it before the
     solve), else built here."""
+    check_config(cfg)
     kernel = kernel or DEFAULT_KERNEL
     if kernel not in kernels.KERNELS:
         raise InputError(f"kernel: must be one of {', '.join(kernels.KERNELS)}, got {kernel!r}")

@@ -19,11 +19,12 @@ from simkit.forensics import empirical, fingerprint
 from simkit.forensics.applicable import is_not_applicable, not_applicable, ran, reason_not_applicable
 from simkit.forensics.calibration import controls, data_fingerprint, empirical_tests, measured, uncalibrated
 from simkit.forensics.calibration_status import CALIBRATED, NOT_MEASURED, UNCALIBRATED, CalibrationStatus
-from simkit.forensics.core import ALPHA, Election, TestResult, check_null, election, holm, verdict
+from simkit.forensics.core import ALPHA, Election, TestResult, check_draws, check_null, election, holm, verdict
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.forensics.nulls.simulated import SimulatedNull
 from simkit.forensics.nulls.tails import null_tail
-from simkit.forensics.registry import NOT_HELD_OUT, TESTS, alternative, chosen_on_panel, parse_tests, statistic_function
+from simkit.forensics.registry import (NOT_HELD_OUT, TESTS, alternative, check_tests, chosen_on_panel, parse_tests,
+                                      statistic_function)
 from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
@@ -54,7 +55,8 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
     with ``tolerate``, a test that raised ValueError or LinAlgError (else the error propagates). ``progress``: a
     bar over a simulated null's draws."""
     check_null(null)
-    ids = list(tests) if tests is not None else list(TESTS)
+    check_draws(draws)
+    ids = check_tests(tests) if tests is not None else list(TESTS)
     root = as_seed_sequence(seed)
     per_test, simulated_seed = root.spawn(2)
     children = dict(zip(TESTS, per_test.spawn(len(TESTS))))

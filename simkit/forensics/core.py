@@ -25,6 +25,7 @@ from typing import Any, Callable, Hashable, Protocol
 import numpy as np
 import xarray as xr
 
+from simkit.errors import InputError
 from simkit.forensics.computed import Computed
 from simkit.schema import ALPHA, OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
@@ -260,9 +261,16 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
                     excluded=excluded, district=district[keep])
 
 
+def check_draws(draws: int) -> None:
+    """``draws``: null draws behind a p-value, a positive number (InputError naming the parameter otherwise)."""
+    if draws < 1:
+        raise InputError(f"draws: {draws}: must be a positive integer", parameters=("draws",))
+
+
 def check_null(null: str) -> None:
+    """``null``: one of :data:`NULLS` (InputError naming the parameter otherwise)."""
     if null not in NULLS:
-        raise ValueError(f"null must be one of {NULLS}, got {null!r}")
+        raise InputError(f"null must be one of {NULLS}, got {null!r}", parameters=("null",))
 
 
 def simulated_p_value(observed: float, null_statistics: np.ndarray, sided: str) -> tuple[float, float]:

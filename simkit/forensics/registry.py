@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Callable
 
+from simkit.errors import InputError
 from simkit.forensics.core import Election, check_null
 from simkit.forensics import correlation, dip, fingerprint, log_vote_rate, shpilkin, sobyanin, spikes
 from simkit.forensics.digits import last as last_digit, second as second_digit, zero_five
@@ -81,7 +82,28 @@ def parse_tests(text: str | None) -> list[str]:
     if text is None:
         return list(TESTS)
     ids = [t.strip() for t in text.split(",") if t.strip()]
+    problem = _unknown(ids)
+    if problem:
+        raise ValueError(problem)
+    return ids
+
+
+def check_tests(tests) -> list[str]:
+    """The test ids of a list given from Python (InputError naming ``tests`` for a string, an empty list or an
+    unknown id)."""
+    if isinstance(tests, str):
+        raise InputError(f"tests: a list of test ids, got the string {tests!r} (choose from {', '.join(TESTS)})",
+                         parameters=("tests",))
+    ids = list(tests)
+    problem = _unknown(ids)
+    if problem:
+        raise InputError(f"tests: {problem}", parameters=("tests",))
+    return ids
+
+
+def _unknown(ids: list[str]) -> str | None:
+    """What is wrong with ``ids`` (an unknown id, or none at all), or None."""
     unknown = [t for t in ids if t not in TESTS]
     if unknown or not ids:
-        raise ValueError(f"unknown test id {', '.join(unknown) or '(none)'} (choose from {', '.join(TESTS)})")
-    return ids
+        return f"unknown test id {', '.join(unknown) or '(none)'} (choose from {', '.join(TESTS)})"
+    return None

@@ -43,6 +43,7 @@ from simkit.engine.parallel import chunks
 from simkit.engine.run import prepare, world_votes
 from simkit.progress import progress_bar
 from simkit.paths import set_path
+from simkit.config.core import check_config
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix
 from simkit.config.precision import last_digit_unit, rounds_to
 from simkit.model.exit_poll import (PollDesign, design_feasibility, draw_exit_poll, estimate_shares, pps_shortfall,
@@ -1227,6 +1228,7 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
     design the electorate makes impossible, too few replicates for the covariance of the published figures
     (:func:`check_replicates`) or a bad history table.
     """
+    check_config(cfg)
     polls = check_comparable(cfg, replicates=replicates, ds=ds, source=source)
     baseline = ErrorBaseline.from_file(history) if history is not None else None
     invalid = cfg.invalid_option_name

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from simkit.config.core import load_config
 from simkit.errors import InputError
+from simkit.forensics import check_tests
+from simkit.forensics.core import check_draws, check_null
 from simkit.forensics.defaults import NULL_DRAWS
 from simkit.io import staged
 from simkit.progress import progress_bar
@@ -20,9 +22,11 @@ from simkit.report.catalogue import DETECTS
 from simkit.report.document import Document
 from simkit.report.verdicts import forensic_verdicts, poll_verdicts
 
-__all__ = ["build", "write", "check_output", "Document", "FORMATS", "poll_verdicts", "forensic_verdicts"]
+__all__ = ["build", "write", "check_output", "report_format", "Document", "FORMATS", "poll_verdicts", "forensic_verdicts"]
 
 FORMATS = ("html", "md")
+#: extension -> the format it names (other extensions take the format given, html by default)
+EXTENSIONS = {".html": "html", ".htm": "html", ".md": "md"}
 #: defaults of the forensic part (as ``simkit forensics``: textbook or simulated null, draws, power replicates)
 NULL, DRAWS, POWER = "simulated", NULL_DRAWS, 5
 #: steps after the simulation, for the progress bar
@@ -39,6 +43,36 @@ def _question(title: str, has_polls: bool, has_returns: bool) -> str:
         asks.append(f"Do the station-level returns of the {title} show the patterns that known kinds of "
                     "malpractice leave?")
     return " ".join(asks) or f"What does the simulation of the {title} show?"
+
+
+def check_format(format: str) -> None:
+    """``format``: one of :data:`FORMATS` (InputError naming the parameter otherwise)."""
+    if format not in FORMATS:
+        raise InputError(f"format: {format}: choose from {', '.join(FORMATS)}", parameters=("format",))
+
+
+def report_format(path: str | Path, format: str | None = None) -> str:
+    """The format of a report written to ``path``: ``format`` when given (InputError naming it when the
+    extension names the other), else the one the extension names (:data:`EXTENSIONS`), else html."""
+    implied = EXTENSIONS.get(Path(path).suffix.lower())
+    if format is None:
+        return implied or "html"
+    check_format(format)
+    if implied is not None and implied != format:
+        raise InputError(f"{path}: format: {format} does not match the extension {Path(path).suffix} (a {implied} "
+                         "report): change one of them", parameters=("format",))
+    return format
+
+
+def check_arguments(tests: list[str] | None, null: str, draws: int, power: int, format: str) -> None:
+    """The options of :func:`build`, checked before any work (InputError naming the first bad parameter)."""
+    if tests is not None:
+        check_tests(tests)
+    check_null(null)
+    check_draws(draws)
+    if power < 0:
+        raise InputError(f"power: {power}: must be 0 or more", parameters=("power",))
+    check_format(format)
 
 
 def build(config: str | Path | None = None, *, returns: str | Path | None = None, preset: str | None = None,
@@ -58,6 +92,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     if config is None and returns is None and preset is None:
         raise InputError("report: give a config, or returns with preset/map (or both)",
                          parameters=("config", "returns", "preset", "map"))
+    check_arguments(tests, null, draws, power, format)
     has_returns = returns is not None or preset is not None or map is not None
     cfg = load_config(Path(config), overrides) if config is not None else None
     returns_ds = analyses.load(Path(returns) if returns else None, preset, Path(map) if map else None) \
@@ -135,12 +170,12 @@ def figures_folder(path: Path) -> Path:
     return path.with_name(f"{path.stem}_files")
 
 
-def write(doc: Document, path: str | Path, format: str = "html") -> None:
+def write(doc: Document, path: str | Path, format: str | None = None) -> None:
     """Render ``doc`` to ``path`` through staging names renamed into place at the end (Markdown: the figure
-    folder first, then the text; a failure removes both staging names and leaves any earlier report intact)."""
+    folder first, then the text; a failure removes both staging names and leaves any earlier report intact).
+    ``format``: html or md (None: from the extension, :func:`report_format`)."""
     path = check_output(path)
-    if format not in FORMATS:
-        raise InputError(f"format: {format}: choose from {', '.join(FORMATS)}", parameters=("format",))
+    format = report_format(path, format)
     if format == "html":
         with staged(path) as staging:
             staging.write_text(render_html.render(doc), encoding="utf-8")

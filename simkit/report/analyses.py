@@ -70,8 +70,8 @@ def compare(cfg, replicates: int | None, seed: int, source: str, progress: bool)
 def load(returns: Path | None, preset: str | None, map_path: Path | None) -> xr.Dataset:
     """Station returns through a preset or a mapping (``returns`` None: the preset's file in the data folder)."""
     if not (preset or map_path):
-        raise InputError(f"{returns}: returns: give preset=NAME or map_path=MAP.toml to read returns",
-                         parameters=("returns", "preset", "map_path"))
+        raise InputError(f"{returns}: returns: give preset=NAME or map=MAP.toml to read returns",
+                         parameters=("returns", "preset", "map"))
     if returns is not None and not Path(returns).exists():
         raise InputError(f"{returns}: returns: file not found", parameters=("returns",))
     return load_returns(returns, map_path=map_path, preset=preset)
@@ -82,7 +82,7 @@ def forensics(ds: xr.Dataset, title: str, tests: list[str] | None, null: str, dr
     """Run the tests on the returns ``ds``; when none rejects, their size and power on ``power_replicates``
     simulated elections shaped like the data (:func:`simkit.forensics.power.planted_power`)."""
     e = election(ds)
-    ids = tests or list(TESTS)
+    ids = list(TESTS) if tests is None else tests
     results = run_tests(e, ids, null=null, draws=draws, seed=seed)
     power = None
     if power_replicates > 0 and not any(r.p_value is not None and r.p_value < ALPHA for r in results):

@@ -61,12 +61,20 @@ def generic_table(name: str, value, caption: str = "") -> list:
 
 # -- the short answer ------------------------------------------------------------------------------
 
+def _described(omitted: dict[str, str]) -> str:
+    """What a report without verdicts still shows: its simulation and/or station returns (the analyses not
+    ``omitted``)."""
+    shown = [what for key, what in (("simulation", "the simulation"), ("forensics", "the station returns"))
+             if key not in omitted]
+    return " and ".join(shown)
+
+
 def answer(question: str, verdicts: list[Verdict], omitted: dict[str, str]) -> Section:
     blocks = [Paragraph(question)]
     blocks += [Paragraph(v.text) for v in verdicts]
     if not verdicts:
         blocks.append(Paragraph("No poll comparison or station-level test gave a verdict to state; the sections below "
-                                "describe the simulation."))
+                                f"describe {_described(omitted)}."))
     if omitted:
         blocks.append(Paragraph("Left out of this report:"))
         blocks.append(Bullets([f"{key}: {reason}" for key, reason in omitted.items()]))
@@ -85,9 +93,16 @@ def simulation(ds, cfg) -> Section:
                     fmt(row["official"], ".2f")] for row in rows],
                   f"{ds.sizes['replicate']} replicates of {ds.sizes['station']:,} stations; percent (options of "
                   "valid votes, invalid of ballots)")
-    return Section("simulation", [
-        Paragraph("The honest simulation is calibrated to the official figures: agreement below checks the "
-                  "machinery, it is not evidence that the count was honest."), table])
+    return Section("simulation", [Paragraph(_simulation_reading(rows)), table])
+
+
+def _simulation_reading(rows: list[dict]) -> str:
+    """What the simulation table can be read for: against the official figures when it has any."""
+    if any(row["official"] is not None for row in rows):
+        return ("The honest simulation is calibrated to the official figures: agreement below checks the machinery, "
+                "it is not evidence that the count was honest.")
+    return ("The config gives no official figures ([observed]): the table shows what the simulation draws, with "
+            "nothing to check it against.")
 
 
 # -- exit polls and quick counts ----------------------------------------------------------------------

@@ -1,0 +1,58 @@
+"""``simkit.report.build`` from Python: bad arguments are an InputError naming the parameter, raised before
+any simulation or test runs."""
+from __future__ import annotations
+
+import pytest
+
+import simkit.report as report
+from simkit.errors import InputError
+from simkit.report import analyses
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Any analysis reached is a failure: the arguments must be refused first."""
+    def reached(*args, **kwargs):
+        raise AssertionError("an analysis ran before the arguments were checked")
+    for name in ("load", "simulate", "compare", "forensics"):
+        monkeypatch.setattr(analyses, name, reached)
+    monkeypatch.setattr(report, "load_config", reached)
+
+
+@pytest.mark.parametrize("arguments, parameter, fragment", [
+    ({"power": -1}, "power", "power: -1: must be 0 or more"),
+    ({"format": "pdf"}, "format", "format: pdf: choose from html, md"),
+    ({"draws": 0}, "draws", "draws: 0: must be a positive integer"),
+    ({"null": "x"}, "null", "null must be one of"),
+    ({"tests": ["nope"]}, "tests", "tests: unknown test id nope"),
+])
+def test_bad_arguments_name_the_parameter_before_any_work(no_work, arguments, parameter, fragment):
+    with pytest.raises(InputError, match=fragment) as error:
+        report.build("x.toml", returns="r.csv", map="m.toml", **arguments)
+    assert error.value.parameters == (parameter,)
+
+
+def test_returns_without_a_mapping_name_the_parameters_of_build(tmp_path):
+    (tmp_path / "r.csv").write_text("registered,ballots\n10,5\n")
+    with pytest.raises(InputError, match="give preset=NAME or map=MAP.toml") as error:
+        report.build(returns=tmp_path / "r.csv")
+    assert error.value.parameters == ("returns", "preset", "map")
+
+
+def empty_document():
+    return report.Document("Testland: simkit report", [], {}, [], {})
+
+
+@pytest.mark.parametrize("name, written", [("r.md", "<!-- simkit report -->"), ("r.html", "<!DOCTYPE html>"),
+                                           ("r.txt", "<!DOCTYPE html>")])
+def test_without_a_format_the_extension_chooses_it(tmp_path, name, written):
+    """``write(doc, "r.md")`` once wrote HTML into r.md (the format defaulted to html whatever the name)."""
+    report.write(empty_document(), tmp_path / name)
+    assert (tmp_path / name).read_text().startswith(written)
+
+
+@pytest.mark.parametrize("name, format", [("r.md", "html"), ("r.html", "md")])
+def test_a_format_contradicting_the_extension_is_refused(tmp_path, name, format):
+    with pytest.raises(InputError, match=f"format: {format} does not match the extension") as error:
+        report.write(empty_document(), tmp_path / name, format)
+    assert error.value.parameters == ("format",) and not list(tmp_path.iterdir())
