@@ -56,3 +56,9 @@ def test_a_format_contradicting_the_extension_is_refused(tmp_path, name, format)
     with pytest.raises(InputError, match=f"format: {format} does not match the extension") as error:
         report.write(empty_document(), tmp_path / name, format)
     assert error.value.parameters == ("format",) and not list(tmp_path.iterdir())
+
+
+def test_a_report_and_calibrate_of_the_fingerprint_alone_have_nothing_to_reject():
+    """The fingerprint is descriptive: a size or power count of it alone is empty, not a refusal of the test ids."""
+    from simkit.forensics import election_rejections
+    assert election_rejections(None, ["fingerprint"], null="textbook", draws=10) == {}

@@ -5,7 +5,8 @@
 NULL_DRAWS = 1000
 #: null draws per test and replicate in ``simkit calibrate``: its rejection rates average over replicates, so more
 #: draws buy a precision that the rate cannot use. With 99 draws the Monte Carlo p-value (1 + k) / 100 is below 0.05
-#: only when k <= 3, so a continuous statistic's test rejects a true null with probability exactly 4/100 (the rank
-#: of the observed among 100 exchangeable values is uniform): conservative, a size of 0.04 at the nominal 0.05.
+#: only when k <= 3, so a test rejects a true null with probability of about 4/100: exactly that for a continuous
+#: statistic exchangeable with its draws (its rank among the 100 values is uniform), less with ties; conservative,
+#: a size of 0.04 at the nominal 0.05.
 #: A different meaning from :data:`NULL_DRAWS`, hence a different default.
 CALIBRATION_DRAWS = 99

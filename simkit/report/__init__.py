@@ -59,26 +59,28 @@ def report_format(path: str | Path, format: str | None = None) -> str:
         return implied or "html"
     check_format(format)
     if implied is not None and implied != format:
-        raise InputError(f"{path}: format: {format} does not match the extension {Path(path).suffix} (a {implied} "
+        raise InputError(f"{path}: format: {format} does not match the extension {Path(path).suffix} (an {implied} "
                          "report): change one of them", parameters=("format",))
     return format
 
 
-def check_arguments(tests: list[str] | None, null: str, draws: int, power: int, format: str) -> None:
-    """The options of :func:`build`, checked before any work (InputError naming the first bad parameter)."""
+def check_arguments(tests: list[str] | None, null: str, draws: int, power: int, format: str | None) -> None:
+    """The options of :func:`build`, checked before any work (InputError naming the first bad parameter; a
+    ``format`` None is read from the output's extension)."""
     if tests is not None:
         check_tests(tests)
     check_null(null)
     check_draws(draws)
     if power < 0:
         raise InputError(f"power: {power}: must be 0 or more", parameters=("power",))
-    check_format(format)
+    if format is not None:
+        check_format(format)
 
 
 def build(config: str | Path | None = None, *, returns: str | Path | None = None, preset: str | None = None,
           map: str | Path | None = None, replicates: int | None = None, seed: int | None = None,
           tests: list[str] | None = None, null: str = NULL, draws: int = DRAWS, power: int = POWER,
-          command: str | None = None, output: str | Path | None = None, format: str = "html",
+          command: str | None = None, output: str | Path | None = None, format: str | None = None,
           progress: bool = False, overrides: dict | None = None) -> Document:
     """Run the analyses the inputs allow and assemble the report.
 
@@ -86,13 +88,15 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     ``preset`` or ``map``: station returns for the forensic tests (``returns`` None with a preset: the preset's
     file in the shared data folder). ``replicates``/``seed`` default to the config's (seed 0 without one);
     ``tests``, ``null``, ``draws``, ``power`` as in ``simkit forensics``. ``command`` and ``output`` are recorded
-    in the provenance (the command that reproduces the report). ``overrides``: dotted config fields set over
+    in the provenance (the command that reproduces the report); ``format`` (html or md; None: from ``output``'s
+    extension, :func:`report_format`, html without an output) too. ``overrides``: dotted config fields set over
     the file's (:func:`simkit.config.core.load_config`).
     """
     if config is None and returns is None and preset is None:
         raise InputError("report: give a config, or returns with preset/map (or both)",
                          parameters=("config", "returns", "preset", "map"))
     check_arguments(tests, null, draws, power, format)
+    format = report_format(output, format) if output is not None else (format or "html")
     has_returns = returns is not None or preset is not None or map is not None
     cfg = load_config(Path(config), overrides) if config is not None else None
     returns_ds = analyses.load(Path(returns) if returns else None, preset, Path(map) if map else None) \
