@@ -284,10 +284,9 @@ def test_a_regional_target_for_a_region_without_voters_is_one_line(tmp_path, cap
                    "region abroad have no voters on the register: it has no turnout to compare"]
 
 
-def test_a_regional_target_for_a_region_without_voters_is_refused_before_any_pilot(tmp_path, monkeypatch):
-    """The register alone tells: no pilot is drawn first."""
-    from simkit.engine import count_match, run as engine
-
+def _matched_config_with_a_region_without_voters(tmp_path) -> Config:
+    """A count-matched config on an electorate file whose region "abroad" has no voters, with an official turnout
+    given there."""
     raw = small_config_dict(replicates=4, seed=5)
     raw["electorate"] = {"source": "csv", "path": str(tmp_path / "stations.csv"), "registered_column": "registered",
                          "region_column": "region"}
@@ -295,10 +294,18 @@ def test_a_regional_target_for_a_region_without_voters_is_refused_before_any_pil
     raw["scenario"] = [{"name": "honest", "match_observed": True}]
     raw["observed"] = {"registered": 1300, "ballots": 780, "votes": {"a": 390, "b": 234, "c": 156},
                        "regional_turnout": {"abroad": 0.5}}
+    return Config.model_validate(raw)
+
+
+def test_a_regional_target_for_a_region_without_voters_is_refused_before_any_pilot(tmp_path, monkeypatch):
+    """The register alone tells: no pilot is drawn first."""
+    from simkit.engine import count_match, run as engine
+
+    cfg = _matched_config_with_a_region_without_voters(tmp_path)
     monkeypatch.setattr(count_match, "solve", lambda *args, **kwargs: pytest.fail("a pilot was drawn"))
     with pytest.raises(InputError, match=r"^x\.toml: scenario\.honest\.match_observed: "
                                          r"observed\.regional_turnout\.abroad: the stations of region abroad have no"):
-        engine.prepare(Config.model_validate(raw), source="x.toml")
+        engine.prepare(cfg, source="x.toml")
 
 
 @pytest.mark.parametrize("given", [True, False])
@@ -307,14 +314,7 @@ def test_resolve_called_alone_refuses_a_region_without_voters_before_any_pilot(t
     it: the same refusal before any pilot; ``prepare`` checks the regions once, inside ``resolve``."""
     from simkit.engine import count_match, run as engine
 
-    raw = small_config_dict(replicates=4, seed=5)
-    raw["electorate"] = {"source": "csv", "path": str(tmp_path / "stations.csv"), "registered_column": "registered",
-                         "region_column": "region"}
-    (tmp_path / "stations.csv").write_text("region,registered\nnorth,500\nsouth,800\nabroad,0\n")
-    raw["scenario"] = [{"name": "honest", "match_observed": True}]
-    raw["observed"] = {"registered": 1300, "ballots": 780, "votes": {"a": 390, "b": 234, "c": 156},
-                       "regional_turnout": {"abroad": 0.5}}
-    cfg = Config.model_validate(raw)
+    cfg = _matched_config_with_a_region_without_voters(tmp_path)
     monkeypatch.setattr(count_match, "solve", lambda *args, **kwargs: pytest.fail("a pilot was drawn"))
     with pytest.raises(InputError, match=r"^x\.toml: scenario\.honest\.match_observed: "
                                          r"observed\.regional_turnout\.abroad: the stations of region abroad have no"):
