@@ -104,13 +104,17 @@ def staged(target: str | Path) -> Iterator[Path]:
     except BaseException as error:
         _remove(staging)
         if disk_full(error):
-            raise no_space(target, "nothing was written (free some space, or write elsewhere)") from None
+            raise no_space(target, NOTHING_WRITTEN) from None
         raise
     _put_in_place(staging, target)
 
 
 #: the errors of a full filesystem or an exhausted quota
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+#: what a write that filled the disk left: nothing (its staging is removed)
+NOTHING_WRITTEN = "nothing was written (free some space, or write elsewhere)"
 
 
 def no_space(target: str | Path, outcome: str, parameters: tuple[str, ...] = ()) -> InputError:

@@ -580,8 +580,8 @@ def _block_problems(cfg: Config) -> list[str]:
             problems.append(f"{where}.beneficiary: {block.beneficiary!r} is not an option")
         elif cfg.option_names.index(block.beneficiary) == cfg.invalid_index:
             problems.append(f"{where}.beneficiary: the invalid column cannot benefit")
-        if cfg.invalid_index is None and _needs_invalid_column(block):
-            problems.append(f"{where}.{_needs_invalid_column(block)}")
+        if cfg.invalid_index is None and (needed := _needs_invalid_column(block)):
+            problems.append(f"{where}.{needed}")
     return problems
 
 

@@ -299,7 +299,7 @@ class _WorkDir:
             if not io.disk_full(error):
                 raise
             shutil.rmtree(self.path, ignore_errors=True)
-            raise io.no_space(self.target, "nothing was written (free some space, or write elsewhere)") from None
+            raise io.no_space(self.target, io.NOTHING_WRITTEN) from None
 
     @contextmanager
     def kept_on_a_full_disk(self) -> Iterator[None]:

@@ -82,12 +82,11 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
         raise _named(source, error.problems) from None
     if not statistics.names:
         raise _named(source, ["observed: none of the inference.statistics is given in [observed]"])
-    problems = design_problems(cfg, [cfg.exit_poll[index] for index in sorted({i for i, _ in statistics.polls})],
-                               electorate)
+    problems = design_problems(cfg, [cfg.exit_poll[index] for index in statistics.poll_indices], electorate)
     if problems:
         raise _named(source, problems)
     priors = [Prior(block) for block in blocks]
-    simulator = Simulator(cfg, blocks, statistics, scenario, settings.kernel)
+    simulator = Simulator(cfg, blocks, statistics, scenario, settings.kernel, electorate)
     # a draw reaching a prior's tail must not make a poll's design impossible in the middle of the run
     problems = prior_quantile_problems(simulator.raw, blocks, simulator.design_problems) if statistics.polls else []
     if problems:

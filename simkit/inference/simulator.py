@@ -21,7 +21,7 @@ from simkit.errors import InputError
 from simkit.polls.compare import SimulatedElections, design_problems, resolve_design
 from simkit.config.core import Config, Observed, ObservedStations
 from simkit.config.inference import InferConfig, apply_values
-from simkit.electorate.build import electorate_of
+from simkit.electorate.build import Electorate, electorate_of
 from simkit.engine.timeline import added_timeline, honest_timeline
 from simkit.model.exit_poll import PollDesign, draw_exit_poll
 from simkit.model.timeline import cumulative
@@ -35,7 +35,7 @@ class Simulator:
     scenario with the inferred fields set; NaN statistics when the values make an invalid config."""
 
     def __init__(self, cfg: Config, blocks: list[InferConfig], statistics: Statistics, scenario: str,
-                 kernel: str = engine.DEFAULT_KERNEL):
+                 kernel: str = engine.DEFAULT_KERNEL, electorate: Electorate | None = None):
         raw = cfg.raw()
         for key in ("sweep", "infer", "inference"):
             raw.pop(key, None)
@@ -45,7 +45,7 @@ class Simulator:
         self.blocks = blocks
         self.statistics = statistics
         self.kernel = kernel
-        self.electorate = electorate_of(cfg)
+        self.electorate = electorate if electorate is not None else electorate_of(cfg)
         self.region_registered = self.electorate.region_registered()
         self.poll_election = None
         if statistics.polls:
@@ -69,7 +69,7 @@ class Simulator:
         size the electorate cannot supply replaced by the nearest feasible design: :func:`resolve_design`), None
         for a poll no statistic reads; InputError for a design drawn proportional to size at more stations than
         hold voters."""
-        read = {index for index, _ in self.statistics.polls}
+        read = self.statistics.poll_indices
         return [resolve_design(poll, cfg.option_names, cfg.invalid_option_name, self.poll_election,
                                unbiased=False).design if index in read else None
                 for index, poll in enumerate(cfg.exit_poll)]
@@ -93,8 +93,8 @@ class Simulator:
         (this simulator's config with the inferred fields set): their designs against the register
         (:func:`simkit.polls.compare.design_problems`), then as a draw resolves them (:meth:`poll_designs`)."""
         cfg = Config.model_validate(raw)
-        read = sorted({index for index, _ in self.statistics.polls})
-        problems = design_problems(cfg, [cfg.exit_poll[index] for index in read], self.electorate)
+        problems = design_problems(cfg, [cfg.exit_poll[index] for index in self.statistics.poll_indices],
+                                   self.electorate)
         if problems:
             return problems
         try:

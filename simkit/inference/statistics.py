@@ -56,23 +56,26 @@ class Statistics:
     timeline: tuple[int, ...] = ()  # regions of [observed.timeline] (front-loading, then late-surge statistics)
     timeline_early: int = 0  # index of the front-loading test's early report
 
+    @property
+    def poll_indices(self) -> tuple[int, ...]:
+        """The [[exit_poll]] blocks a statistic reads (their indices, increasing)."""
+        return tuple(sorted({index for index, _ in self.polls}))
+
 
 def statistic_names(cfg: Config, groups: list[str], region_names: list[str]) -> Statistics:
     """The statistics the evidence in ``[observed]`` supports, in a fixed order (turnout, shares, invalid,
     regional turnouts), with their observed values."""
     observed = cfg.observed
     names, kinds, values = [], [], []
-    options = cfg.option_names
-    invalid = cfg.invalid_index
-    valid = [i for i in range(len(options)) if i != invalid]
+    valid_names, invalid = cfg.valid_option_names, cfg.invalid_option_name
     if "turnout" in groups and observed.ballots and observed.registered:
         names.append("turnout"), kinds.append("turnout"), values.append(observed.ballots / observed.registered)
-    if "shares" in groups and all(options[i] in observed.votes for i in valid):
-        total = sum(observed.votes[options[i]] for i in valid)
-        for i in valid:
-            names.append(f"share.{options[i]}"), kinds.append("shares"), values.append(observed.votes[options[i]] / total)
-    if "invalid" in groups and invalid is not None and options[invalid] in observed.votes and observed.ballots:
-        names.append("invalid"), kinds.append("invalid"), values.append(observed.votes[options[invalid]] / observed.ballots)
+    if "shares" in groups and all(name in observed.votes for name in valid_names):
+        total = sum(observed.votes[name] for name in valid_names)
+        for name in valid_names:
+            names.append(f"share.{name}"), kinds.append("shares"), values.append(observed.votes[name] / total)
+    if "invalid" in groups and invalid is not None and invalid in observed.votes and observed.ballots:
+        names.append("invalid"), kinds.append("invalid"), values.append(observed.votes[invalid] / observed.ballots)
     regions = []
     if "regional_turnout" in groups:
         for index, region in enumerate(region_names):
@@ -82,7 +85,6 @@ def statistic_names(cfg: Config, groups: list[str], region_names: list[str]) -> 
                 values.append(observed.regional_turnout[region])
     polls = []
     if "polls" in groups:
-        valid_names = cfg.valid_option_names
         for index, poll in enumerate(cfg.exit_poll):
             for option, share in poll.published.items():
                 if option in valid_names:
@@ -101,8 +103,11 @@ def statistic_names(cfg: Config, groups: list[str], region_names: list[str]) -> 
             names += [f"timeline.{test}.{region_names[r]}" for r in timeline]
             kinds += ["timeline"] * len(timeline)
             values += list(timeline_values[test])
-    return Statistics(tuple(names), tuple(kinds), np.array(values, float), np.zeros(len(names)), tuple(valid),
-                      invalid, tuple(regions), tuple(polls), stations, options.index(cfg.leader), timeline, early)
+    options = cfg.option_names
+    valid = tuple(index for index, name in enumerate(options) if name != invalid)
+    return Statistics(tuple(names), tuple(kinds), np.array(values, float), np.zeros(len(names)), valid,
+                      cfg.invalid_index, tuple(regions), tuple(polls), stations, options.index(cfg.leader), timeline,
+                      early)
 
 
 def observed_timeline_values(cfg: Config, region_names: list[str]) -> tuple[tuple[int, ...], int, dict]:

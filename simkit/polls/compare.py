@@ -52,7 +52,7 @@ from simkit.polls.compiled_draws import CHUNK_REPLICATES, draw_replicates
 from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from simkit.polls.mechanisms import Ballot, Observed, fit_poll
 from simkit.config.polls import check_poll_design
-from simkit.electorate.build import electorate_of
+from simkit.electorate.build import Electorate, electorate_of
 from simkit.errors import InputError
 
 #: a Monte Carlo p-value needs at least this many replicates at least as extreme; else normal approx.
@@ -1196,15 +1196,16 @@ def design_problems(cfg, polls: list[Poll], electorate) -> list[str]:
 
 
 def check_comparable(cfg, *, replicates: int | None = None, ds: xr.Dataset | None = None,
-                     source: str = "config") -> list[Poll]:
+                     source: str = "config", electorate: Electorate | None = None) -> list[Poll]:
     """The polls of ``cfg`` (``[[exit_poll]]`` then ``[[quick_count]]``), once checked that :func:`compare_config`
     can compare them, before anything is simulated: there are some, each design is possible in the electorate,
     and ``replicates`` (the config's when None; the replicates of ``ds`` when given) are enough for the covariance
-    of the published figures. :class:`simkit.errors.InputError` (``source: field: problem``) otherwise."""
+    of the published figures. :class:`simkit.errors.InputError` (``source: field: problem``) otherwise.
+    ``electorate``: the config's, when the caller has built it (:func:`simkit.electorate.build.electorate_of`)."""
     polls = list(cfg.exit_poll) + list(cfg.quick_count)
     if not polls:
         raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
-    problems = design_problems(cfg, polls, electorate_of(cfg))
+    problems = design_problems(cfg, polls, electorate if electorate is not None else electorate_of(cfg))
     if problems:
         raise InputError(f"{source}: {problems[0]}")
     needed = replicates_needed(published_vector(polls, cfg.valid_option_names)[0])
@@ -1229,11 +1230,12 @@ def compare_config(cfg, *, replicates: int | None = None, seed: int | None = Non
     (:func:`check_replicates`) or a bad history table.
     """
     check_config(cfg)
-    polls = check_comparable(cfg, replicates=replicates, ds=ds, source=source)
+    electorate = electorate_of(cfg)
+    polls = check_comparable(cfg, replicates=replicates, ds=ds, source=source, electorate=electorate)
     baseline = ErrorBaseline.from_file(history) if history is not None else None
     invalid = cfg.invalid_option_name
     worlds = Worlds.of(ds) if ds is not None else simulated_worlds(
-        prepare(cfg, replicates, seed, "full", source=source), progress=progress)
+        prepare(cfg, replicates, seed, "full", source=source, electorate=electorate), progress=progress)
     observed = cfg.observed
     comparison = compare_polls(worlds, polls, incumbent=cfg.leader, invalid=invalid, official=dict(observed.votes) or None,
                          seed=seed if seed is not None else cfg.run.seed, scenario_polls=scenario_polls(cfg, polls),
