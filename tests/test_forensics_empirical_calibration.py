@@ -155,6 +155,7 @@ def test_cli_shows_the_empirical_reading_and_labels_its_p_value(tmp_path, capsys
     assert entry["empirical_k"] == k and entry["p_value"] == entry["empirical_p"]
     assert 0 < entry["monte_carlo_p"] <= 1 and entry["empirical_tau"] >= 0
     assert entry["calibration"].endswith(f"(empirical, {k} clean elections)")
+    assert "smallest_p" not in entry  # a Student-t p-value: 19 draws put no floor under it
     assert main(args) == 0
     assert f"(empirical, {k} clean elections)]" in capsys.readouterr().out
 

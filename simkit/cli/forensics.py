@@ -33,6 +33,7 @@ from simkit.forensics.calibrate import NULLS, calibration_table, format_table as
 from simkit.forensics.core import ALPHA
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
+from simkit.forensics.floor import floor_line, floored_tests
 from simkit.forensics.power import PLANTS, QUICK_PLANTS, planted_power
 from simkit.io import open_result, output_format, write_dataset
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
@@ -163,15 +164,21 @@ def power_note(results, power: dict | None) -> str | None:
         return None
     if not any(ran(r) for r in results):
         return "No test could run on these data (reasons above)."
-    lines = [f"No test rejects at {ALPHA:g}. This is not evidence of a clean count."]
+    floored = floored_tests(results)
+    lines = [f"No test rejects at {ALPHA:g}"
+             + (f" ({', '.join(floored)} cannot with these draws: see their verdicts)" if floored else "")
+             + ". This is not evidence of a clean count."]
     if power:
         plants = list(power)
         lines.append(f"Rejection rates at {ALPHA:g} in simulated elections shaped like these data (same null):")
         lines += [f"  {plant}: {PLANTS[plant][0]}" for plant in plants]
         lines.append(f"  {'test':<16}" + "".join(f"{plant:>10}" for plant in plants))
         for test in power[plants[0]]:
+            mark = "*" if test in floored else ""
             lines.append(f"  {test:<16}" + "".join(
-                f"{'n/a' if power[p][test] is None else format(power[p][test], '.2f'):>10}" for p in plants))
+                f"{'n/a' if power[p][test] is None else format(power[p][test], '.2f') + mark:>10}" for p in plants))
+        if floored:
+            lines.append("  * cannot reject with these draws: its rates are 0 whatever the data")
     for r in results:
         if r.test == "integer_percent" and ran(r):
             detectable = (1.645 + 0.842) * r.extra["null_sd"]
@@ -302,6 +309,10 @@ def handle_forensics(args: argparse.Namespace) -> int:
                             progress=not args.quiet).values())
     chosen = describe(ds, {dim: k for dim, k in (select or {}).items() if dim != "replicate"})
     summary = _data_summary(ds, e, args, chosen + (f", replicate {args.replicate}" if chosen else ""))
+    floored = floored_tests(results)
+    if floored:
+        summary["cannot_reject"] = floored
+        print(f"warning: {floor_line(floored, args.null, args.draws)}", file=sys.stderr)
     counts, edges = histogram(e)
     power = None
     if args.power > 0 and e.n >= MIN_STATIONS and not any_rejects(results) and any(ran(r) for r in results):

@@ -20,6 +20,7 @@ from simkit.forensics.applicable import is_not_applicable, not_applicable, ran, 
 from simkit.forensics.calibration import controls, data_fingerprint, empirical_tests, measured, uncalibrated
 from simkit.forensics.calibration_status import CALIBRATED, NOT_MEASURED, UNCALIBRATED, CalibrationStatus
 from simkit.forensics.core import ALPHA, Election, TestResult, check_draws, check_null, election, holm, verdict
+from simkit.forensics.floor import floor_verdict, rejection_floor
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.forensics.nulls.simulated import SimulatedNull
 from simkit.forensics.nulls.tails import null_tail
@@ -44,7 +45,9 @@ def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
 
 def run_tests(e: Election, tests: Iterable[str] | None = None, *, null: str = "textbook", draws: int = 1000,
               seed: int | np.random.SeedSequence | None = None) -> list[TestResult]:
-    """Run tests (ids, all by default) on one election. Seeds are derived per test from ``seed``."""
+    """Run tests (ids, all by default) on one election. Seeds are derived per test from ``seed``. A test whose
+    p-value cannot fall below :data:`ALPHA` with ``draws`` null draws (:mod:`simkit.forensics.floor`) says so in
+    its verdict and carries ``smallest_p`` in ``extra``."""
     return list(run_each(e, tests, null, draws, seed, tolerate=False).values())
 
 
@@ -65,7 +68,8 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
     ids = [test for test in ids if not reasons[test]]
     if null == "textbook" or not ids:
         done = {test: _run_one(e, test, null, draws, children[test], None, tolerate) for test in ids}
-        return _with_calibration({test: skipped.get(test) or done[test] for test in reasons}, null, e)
+        return _with_floor(_with_calibration({test: skipped.get(test) or done[test] for test in reasons}, null, e),
+                           null, draws)
     with SimulatedNull(e, ids, draws, simulated_seed, null=null, progress=progress) as simulated:
         # each test runs in a thread while the null draws run: a test's own work (fits, bootstraps, exact
         # nulls; compiled code releases the GIL) overlaps the draws, and its p-value waits for them
@@ -81,7 +85,24 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
         null_values = simulated.values()
     done = {test: result if result is None or is_not_applicable(result)
             else _with_null_z(result, null_values[test], simulated.models[test]) for test, result in results.items()}
-    return _with_calibration({test: skipped.get(test) or done[test] for test in reasons}, null, e)
+    return _with_floor(_with_calibration({test: skipped.get(test) or done[test] for test in reasons}, null, e),
+                       null, draws)
+
+
+def _with_floor(results: dict[str, TestResult | None], null: str, draws: int) -> dict[str, TestResult | None]:
+    """Mark each result whose p-value cannot fall below :data:`ALPHA` with ``draws`` null draws
+    (:mod:`simkit.forensics.floor`: a Monte Carlo p-value, not an empirically calibrated one, whose floor
+    1 / (n + 1) is at or above ALPHA): ``smallest_p`` (that floor) added, and the verdict says it cannot reject
+    with these draws (:func:`simkit.forensics.floor.floor_verdict`) rather than "no anomaly detected"."""
+    def mark(result: TestResult | None) -> TestResult | None:
+        if result is None or result.p_value is None or "empirical_p" in result.extra:
+            return result
+        floor = rejection_floor(result.test, null, draws, monte_carlo=True)
+        if floor is None:
+            return result
+        return replace(result, verdict=floor_verdict(draws, floor), extra={**result.extra, "smallest_p": floor})
+
+    return {test: mark(result) for test, result in results.items()}
 
 
 def _with_calibration(results: dict[str, TestResult | None], null: str, e: Election

@@ -37,6 +37,14 @@ SIMULATED_MODEL: dict[str, str] = {
     klimek_histogram.ID: CONDITIONAL, klimek_ml.ID: CONDITIONAL, spikes.ID: CONDITIONAL, shpilkin.ID: CONDITIONAL}
 
 
+#: Tests whose ``textbook`` null is drawn, not a law: their p-value is a share of ``draws`` draws, with its floor
+#: (:mod:`simkit.forensics.floor`): ``spikes`` (binomial redraws of the leader's votes), ``shpilkin`` (a station
+#: bootstrap), ``klimek`` (the fit's gain on honest samples of its first stage, at most ``MAX_NULL_DRAWS``). Every
+#: other textbook null is a law (continuous, or exact for the integer test), and every ``simulated`` and ``flat``
+#: null is drawn.
+TEXTBOOK_DRAWN = frozenset({spikes.ID, shpilkin.ID, klimek_histogram.ID})
+
+
 #: Tests whose statistic was chosen on the false-positive panel, the clean elections that also measure its size
 #: (``klimek_ml``: the extreme fit's f_e replaced the grid fit's likelihood ratio after the LR missed Russia on
 #: that panel; ``benchmarks/klimek_candidates.py``). The panel is therefore not a held-out check of it: its
@@ -57,6 +65,12 @@ def honest_model(test: str, null: str) -> str | None:
     (:data:`SIMULATED_MODEL`) under ``simulated``, the flat model under ``flat``, None under ``textbook``."""
     check_null(null)
     return {"simulated": SIMULATED_MODEL[test], "flat": "flat"}.get(null)
+
+
+def null_draws_used(test: str, draws: int) -> int:
+    """The draws of ``draws`` that ``test``'s drawn null uses: all, or the first ``MAX_NULL_DRAWS`` of a test
+    whose statistic is a model fit (its module's constant; the two Klimek fits)."""
+    return min(draws, getattr(TESTS[test], "MAX_NULL_DRAWS", draws))
 
 
 def alternative(test: str) -> str | None:

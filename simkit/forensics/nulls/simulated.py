@@ -26,7 +26,7 @@ import numpy as np
 
 from simkit.forensics.core import Election
 from simkit.forensics.nulls.flat import HONEST_MODELS, model_seed, simulate_honest
-from simkit.forensics.registry import TESTS, honest_model
+from simkit.forensics.registry import TESTS, honest_model, null_draws_used
 from simkit.engine.parallel import KeyedPool, choose, chunks
 from simkit.progress import progress_bar
 
@@ -47,7 +47,7 @@ class SimulatedNull:
     def __init__(self, e: Election, tests: Iterable[str], draws: int, seed: np.random.SeedSequence,
                  workers: int | None = None, null: str = "simulated", progress: bool = False):
         self.tests = list(tests)
-        self.limits = {t: min(draws, getattr(TESTS[t], "MAX_NULL_DRAWS", draws)) for t in self.tests}
+        self.limits = {t: null_draws_used(t, draws) for t in self.tests}
         #: test -> the name of the honest model its null draws from
         self.models = {t: honest_model(t, null) for t in self.tests}
         fitted = {name: HONEST_MODELS[name](e) for name in dict.fromkeys(self.models.values())}

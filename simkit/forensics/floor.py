@@ -1,0 +1,95 @@
+"""The smallest p-value a test can report with a number of null draws, and whether it can reject at all.
+
+A p-value read from ``n`` draws of a null (a Monte Carlo p-value (1 + k) / (n + 1), a bootstrap's share
+(1 + k) / (n + 1)) is at least 1 / (n + 1): its **floor**. When the floor is at or above the rejection level
+:data:`ALPHA`, the test cannot reject at p < ALPHA whatever the data: with ALPHA = 0.05, any ``n`` up to 19
+(:func:`minimum_draws`: 20). Which p-values are read from draws (:func:`floor_draws`):
+
+- under ``simulated`` and ``flat``: every test's (its statistic on ``n`` simulated honest elections), ``n`` =
+  ``draws``, at most ``MAX_NULL_DRAWS`` (39) for the two Klimek fits
+  (:func:`simkit.forensics.registry.null_draws_used`);
+- under ``textbook``: the tests whose textbook null is drawn
+  (:data:`simkit.forensics.registry.TEXTBOOK_DRAWN`: ``spikes``, ``shpilkin``, ``klimek``); every other textbook
+  null is a law (continuous, or the integer test's exact Poisson-binomial), without a floor.
+
+A test read empirically under ``simulated`` (:func:`simkit.forensics.calibration.empirical_tests`) reports a
+Student-t p-value fitted on clean elections: it has no floor (:func:`smallest_p`; its Monte Carlo p-value,
+kept as ``monte_carlo_p``, does). The floor is stated from the draws asked for: a draw on which a statistic
+cannot be computed is left out of its p-value, which raises its floor further.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+from simkit.forensics.calibration import empirical_tests
+from simkit.forensics.core import ALPHA, check_null
+from simkit.forensics.registry import TEXTBOOK_DRAWN, alternative, null_draws_used
+
+
+def floor_draws(test: str, null: str, draws: int) -> int | None:
+    """The draws that ``test``'s Monte Carlo p-value under ``null`` rests on with ``draws`` asked for (module
+    docstring); None for a p-value read from a law and for the descriptive fingerprint."""
+    check_null(null)
+    if alternative(test) is None or (null == "textbook" and test not in TEXTBOOK_DRAWN):
+        return None
+    return null_draws_used(test, draws)
+
+
+def monte_carlo_floor(test: str, null: str, draws: int) -> float | None:
+    """1 / (n + 1), the smallest Monte Carlo p-value of ``test`` under ``null`` (n: :func:`floor_draws`); None
+    when its p-value is read from a law."""
+    n = floor_draws(test, null, draws)
+    return None if n is None else 1 / (n + 1)
+
+
+def smallest_p(test: str, null: str, draws: int) -> float | None:
+    """The smallest p-value ``test`` can report under ``null`` with ``draws`` null draws: its
+    :func:`monte_carlo_floor`, or None when it reports a law's p-value or an empirically calibrated one."""
+    return None if test in empirical_tests(null) else monte_carlo_floor(test, null, draws)
+
+
+def minimum_draws(alpha: float = ALPHA) -> int:
+    """The fewest draws ``n`` whose floor 1 / (n + 1) is below ``alpha`` (20 at 0.05)."""
+    n = max(0, math.floor(1 / alpha) - 1)
+    while 1 / (n + 1) >= alpha:
+        n += 1
+    return n
+
+
+def rejection_floor(test: str, null: str, draws: int, alpha: float = ALPHA, monte_carlo: bool = False
+                    ) -> float | None:
+    """``test``'s :func:`smallest_p` under ``null`` with ``draws`` draws (``monte_carlo``: its
+    :func:`monte_carlo_floor`, even when it is read empirically) when it is at or above ``alpha``: the test cannot
+    reject at p < ``alpha``; else None."""
+    floor = (monte_carlo_floor if monte_carlo else smallest_p)(test, null, draws)
+    return floor if floor is not None and floor >= alpha else None
+
+
+def cannot_reject(tests: Iterable[str], null: str, draws: int, alpha: float = ALPHA, monte_carlo: bool = False
+                  ) -> list[str]:
+    """The tests of ``tests`` that cannot reject at p < ``alpha`` under ``null`` with ``draws`` draws
+    (:func:`rejection_floor`; ``monte_carlo``: by their Monte Carlo p-values)."""
+    return [t for t in tests if rejection_floor(t, null, draws, alpha, monte_carlo) is not None]
+
+
+def floored_tests(results: Iterable) -> list[str]:
+    """The tests of ``results`` (:class:`simkit.forensics.core.TestResult`, as
+    :func:`simkit.forensics.run_tests` gives them) that cannot reject with their null draws: those carrying
+    ``smallest_p``."""
+    return [r.test for r in results if "smallest_p" in r.extra]
+
+
+def floor_line(tests: list[str], null: str, draws: int, alpha: float = ALPHA) -> str:
+    """The one plain line that says ``tests`` (:func:`cannot_reject` under ``null`` with ``draws`` draws) cannot
+    reject, why, and how many draws can."""
+    floors = sorted({monte_carlo_floor(t, null, draws) for t in tests})
+    floor = f"{floors[0]:.3g}" + (f" to {floors[-1]:.3g}" if len(floors) > 1 else "")
+    return (f"with {draws} null draws the smallest p-value of {', '.join(tests)} ({null} null) is {floor}: "
+            f"{'it' if len(tests) == 1 else 'they'} cannot reject at p < {alpha:g}; use at least "
+            f"{minimum_draws(alpha)} draws")
+
+
+def floor_verdict(draws: int, floor: float) -> str:
+    """The verdict of a test that cannot reject: its p-value's floor with ``draws`` draws, not "no anomaly"."""
+    return f"cannot reject with {draws} draws (smallest p {floor:.3g})"

@@ -1,0 +1,113 @@
+"""The floor of a Monte Carlo p-value: with n null draws it is at least 1 / (n + 1), so with 19 draws no such
+p-value is below 0.05. Every entry point that takes a number of draws says so, records it and does not read
+a test that could not reject as one that found nothing."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from forensics_helpers import honest_dataset
+from simkit.cli.main import main
+from simkit.forensics import TESTS, election, run_tests
+from simkit.forensics.core import ALPHA
+from simkit.forensics.floor import cannot_reject, minimum_draws, monte_carlo_floor, smallest_p
+from simkit.forensics.registry import TEXTBOOK_DRAWN
+
+MAP = '[columns]\nregistered = "registered"\nballots = "ballots"\n[options]\na = "a"\nb = "b"\n'
+#: the floor of 19 draws: 1 / 20, not below ALPHA
+FLOOR_19 = 1 / 20
+
+
+@pytest.fixture(scope="module")
+def small_election():
+    return election(honest_dataset(300, seed=3))
+
+
+@pytest.fixture
+def returns(tmp_path):
+    ds = honest_dataset(600, seed=50)
+    lines = ["registered,ballots,a,b"] + [f"{r},{b},{v[0]},{v[1]}" for r, b, v in zip(
+        ds["registered"].values, ds["ballots"].values, ds["votes"].values)]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "m.toml").write_text(MAP)
+    return [str(tmp_path / "r.csv"), "--map", str(tmp_path / "m.toml")]
+
+
+def test_the_fewest_draws_whose_floor_is_below_the_level():
+    """1 / (n + 1) < alpha first at n = 20 for 0.05 (1/20 = 0.05 is not below it), n = 100 for 0.01."""
+    assert minimum_draws(0.05) == 20 and minimum_draws(0.01) == 100 and minimum_draws(0.03) == 33
+    assert 1 / (minimum_draws() + 1) < ALPHA <= 1 / minimum_draws()
+
+
+def test_which_nulls_have_a_floor():
+    """Under simulated and flat every test's p-value is drawn (the Klimek fits on their first 39 draws), except a
+    test read empirically under simulated; under textbook only the drawn textbook nulls."""
+    from simkit.forensics.calibration import empirical_tests
+
+    tests = [t for t in TESTS if t != "fingerprint"]
+    assert cannot_reject(tests, "textbook", 19) == [t for t in tests if t in TEXTBOOK_DRAWN]
+    assert cannot_reject(tests, "flat", 19) == tests
+    assert set(cannot_reject(tests, "simulated", 19)) == set(tests) - empirical_tests("simulated")
+    assert all(cannot_reject(tests, null, minimum_draws()) == [] for null in ("textbook", "simulated", "flat"))
+    assert smallest_p("klimek_ml", "simulated", 1000) == 1 / 40  # its 39 refitted draws
+    assert smallest_p("fingerprint", "simulated", 19) is None
+
+
+def test_the_textbook_nulls_said_to_be_drawn_are_the_ones_that_are(small_election):
+    """The registry's claim checked against the tests themselves: a drawn textbook p-value moves with the draws
+    and is a multiple of 1 / (draws + 1); a law's does not move."""
+    def p_values(draws):
+        return {r.test: r.p_value for r in run_tests(small_election, null="textbook", draws=draws, seed=1)
+                if r.p_value is not None}
+
+    at_19, at_22 = p_values(19), p_values(22)
+    assert {t for t in at_19 if at_19[t] != at_22[t]} == TEXTBOOK_DRAWN
+    for test in TEXTBOOK_DRAWN:
+        assert at_19[test] * 20 == pytest.approx(round(at_19[test] * 20), abs=1e-9)
+        assert at_22[test] * 23 == pytest.approx(round(at_22[test] * 23), abs=1e-9)
+
+
+def test_a_result_that_cannot_reject_says_so_and_records_its_floor(small_election):
+    """With 19 draws the drawn nulls' results carry ``smallest_p`` and a verdict that they could not reject,
+    not "no anomaly detected"; a law's result does not; with 20 draws none does. The p-values are unchanged."""
+    tests = ["spikes", "shpilkin", "dip"]
+    few = {r.test: r for r in run_tests(small_election, tests, null="textbook", draws=19, seed=1)}
+    for test in ("spikes", "shpilkin"):
+        assert few[test].extra["smallest_p"] == FLOOR_19 and few[test].p_value >= FLOOR_19
+        assert few[test].verdict == "cannot reject with 19 draws (smallest p 0.05)"
+        assert few[test].to_dict()["smallest_p"] == FLOOR_19
+    assert "smallest_p" not in few["dip"].extra and few["dip"].verdict == "no anomaly detected"
+    enough = run_tests(small_election, tests, null="textbook", draws=20, seed=1)
+    assert not any("smallest_p" in r.extra for r in enough)
+
+
+def test_forensics_warns_in_one_line_and_marks_the_tests_and_their_power(returns, capsys):
+    args = ["forensics", *returns, "--tests", "spikes,shpilkin,dip", "--draws", "19", "--quiet"]
+    assert main(args + ["--power", "0", "--json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["data"]["cannot_reject"] == ["spikes", "shpilkin"]
+    assert [t.get("smallest_p") for t in out["tests"]] == [FLOOR_19, FLOOR_19, None]
+    assert captured.err == ("warning: with 19 null draws the smallest p-value of spikes, shpilkin (textbook null) "
+                            "is 0.05: they cannot reject at p < 0.05; use at least 20 draws\n")
+    assert main(args + ["--power", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("No test rejects at 0.05 (spikes, shpilkin cannot with these draws") for line in lines)
+    power = {line.split()[0]: line.split()[1:] for line in lines if line.startswith("  ") and len(line.split()) == 4}
+    assert power["spikes"] == ["0.00*"] * 3 and not any(cell.endswith("*") for cell in power["dip"])
+    assert "  * cannot reject with these draws: its rates are 0 whatever the data" in lines
+
+
+def test_forensics_with_enough_draws_says_nothing_of_a_floor(returns, capsys):
+    assert main(["forensics", *returns, "--tests", "spikes", "--draws", "20", "--power", "0", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "cannot_reject" not in json.loads(captured.out)["data"] and "warning" not in captured.err
+
+
+def test_the_empirical_reading_has_no_floor():
+    """A test read empirically under simulated reports a Student-t p-value: no floor, whatever its draws."""
+    from simkit.forensics.calibration import empirical_tests
+
+    test = sorted(empirical_tests("simulated"))[0]
+    assert smallest_p(test, "simulated", 19) is None and monte_carlo_floor(test, "simulated", 19) == FLOOR_19
