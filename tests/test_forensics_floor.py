@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import tomli_w
 
+from conftest import small_config_dict
 from forensics_helpers import honest_dataset
 from simkit.cli.main import main
 from simkit.forensics import TESTS, election, run_tests
@@ -111,3 +113,36 @@ def test_the_empirical_reading_has_no_floor():
 
     test = sorted(empirical_tests("simulated"))[0]
     assert smallest_p(test, "simulated", 19) is None and monte_carlo_floor(test, "simulated", 19) == FLOOR_19
+
+
+def _config(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(tomli_w.dumps(small_config_dict(stations=60, registered=60_000, replicates=2)))
+    return str(path)
+
+
+def test_calibrate_refuses_a_table_of_rates_that_are_all_zero_by_construction(tmp_path, capsys):
+    """Every test asked cannot reject under every null asked: each rate would be 0 whatever the elections."""
+    assert main(["calibrate", _config(tmp_path), "--tests", "zero_five,spikes", "--null", "simulated",
+                 "--draws", "19"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("--draws: 19: with 19 null draws no test asked can reject at p < 0.05 under the "
+                          "simulated null") and err.count("\n") == 1 and "use at least 20 draws" in err
+
+
+def test_calibrate_marks_the_rows_that_cannot_reject_and_warns(tmp_path, capsys):
+    """Under the textbook null zero_five reads a law and can reject; spikes' drawn null cannot with 19 draws."""
+    assert main(["calibrate", _config(tmp_path), "--tests", "zero_five,spikes", "--null", "textbook",
+                 "--draws", "19", "--json", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert {row["test"]: row.get("smallest_p") for row in payload["rows"]} == {"zero_five": None,
+                                                                                 "spikes": FLOOR_19}
+    assert all(row["rejection_rate"] == 0 for row in payload["rows"] if row["test"] == "spikes")
+    line = ("with 19 null draws the smallest p-value of spikes (textbook null) is 0.05: it cannot reject at "
+            "p < 0.05; use at least 20 draws (their rates are 0 whatever the elections)")
+    assert payload["warnings"] == [line] and f"warning: {line}" in captured.err
+    assert main(["calibrate", _config(tmp_path), "--tests", "zero_five,spikes", "--null", "textbook",
+                 "--draws", "19", "--quiet"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert all(line.endswith("(cannot reject: smallest p 0.05)") == line.startswith("spikes") for line in table[1:])

@@ -27,13 +27,15 @@ from simkit.engine import aggregation
 from simkit.errors import InputError
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics.core import check_draws
-from simkit.forensics import TESTS, calibration_label, calibration_state, election, holm_alarms, run_each
+from simkit.forensics import (TESTS, alternative, calibration_label, calibration_state, election, holm_alarms,
+                              run_each)
 from simkit.forensics.applicable import MIN_STATIONS, ran
-from simkit.forensics.calibrate import NULLS, calibration_table, format_table as format_calibration, never_ran
+from simkit.forensics.calibrate import (NULLS, calibration_table, cannot_reject_warnings, never_ran,
+                                       format_table as format_calibration)
 from simkit.forensics.core import ALPHA
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
-from simkit.forensics.floor import floor_line, floored_tests
+from simkit.forensics.floor import cannot_reject, floor_line, floored_tests, minimum_draws
 from simkit.forensics.power import PLANTS, QUICK_PLANTS, planted_power
 from simkit.io import open_result, output_format, write_dataset
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
@@ -333,6 +335,17 @@ def handle_forensics(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_some_test_can_reject(tests: list[str] | None, nulls: tuple[str, ...], draws: int) -> None:
+    """Refuse a calibration in which no test asked (None: all) can reject under any of ``nulls`` with ``draws``
+    null draws (:func:`simkit.forensics.floor.cannot_reject`): every rate of its table would be 0 whatever the
+    elections (InputError naming ``--draws``). A table where some can is run, its other rows marked."""
+    asked = [t for t in (tests or TESTS) if alternative(t) is not None]
+    if asked and all(set(cannot_reject(asked, null, draws)) == set(asked) for null in nulls):
+        raise InputError(f"--draws: {draws}: with {draws} null draws no test asked can reject at p < {ALPHA:g} "
+                         f"under the {' or '.join(nulls)} null (the smallest p-value is {1 / (draws + 1):.3g}), so "
+                         f"every rate would be 0; use at least {minimum_draws()} draws")
+
+
 #: the keys of ``simkit calibrate --json``
 CALIBRATION_KEYS = ("rows",)
 
@@ -340,9 +353,10 @@ CALIBRATION_KEYS = ("rows",)
 def handle_calibrate(args: argparse.Namespace) -> int:
     check_draws(args.draws)
     tests = chosen_tests(args.tests)
+    nulls = NULLS if args.null == "both" else (args.null,)
+    check_some_test_can_reject(tests, nulls, args.draws)
     cfg = config_from(args.config, args)
     claim_json(args, CALIBRATION, CALIBRATION_KEYS, [args.config, *data_paths(cfg)])
-    nulls = NULLS if args.null == "both" else (args.null,)
     if args.scheduler and args.workers:
         raise InputError("--scheduler and --workers: give one (an existing cluster, or a local one to start)")
     cluster = ({"scheduler": args.scheduler, "workers": args.workers, "quiet": args.quiet}
@@ -353,7 +367,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
         raise InputError(f"--aggregate: {error}") from None
     rows = calibration_table(cfg, replicates=args.replicates, tests=tests, nulls=nulls, draws=args.draws,
                              seed=args.seed, cluster=cluster, aggregate=args.aggregate, progress=not args.quiet)
-    payload = {"rows": rows, "warnings": never_ran(rows)}
+    payload = {"rows": rows, "warnings": never_ran(rows) + cannot_reject_warnings(rows, args.draws)}
     for warning in payload["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     print(json_text(payload) if args.json else format_calibration(rows))

@@ -37,6 +37,7 @@ from simkit.config.core import Config
 from simkit.engine.run import iter_blocks, prepare, static_dataset
 from simkit.forensics import ALPHA, election_rejections, rate, rejection_counts, replicate_seed
 from simkit.forensics.core import Election, election
+from simkit.forensics.floor import floor_line, rejection_floor
 from simkit.forensics.nulls.simulated import PARALLEL_MIN_STATION_DRAWS
 from simkit.engine.parallel import KeyedPool, choose
 from simkit.engine.distributed import map_replicates
@@ -134,7 +135,8 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
                       aggregate: str = "station", workers: int | None = None, progress: bool = False) -> list[dict]:
     """Rows ``test``, ``null``, ``mechanism`` (``none`` for the honest scenario), ``strength``, the sweep
     point's values, ``aggregate``, ``rejection_rate`` (at α = 0.05; None where the test could not run on
-    any replicate) and ``n`` (replicates it ran on), for every scenario and sweep point of ``cfg``.
+    any replicate) and ``n`` (replicates it ran on), for every scenario and sweep point of ``cfg``; and
+    ``smallest_p`` where the test cannot reject at all with ``draws`` null draws (:func:`floored`).
     ``seed`` (default: the config's) seeds the simulations and the forensic nulls. ``aggregate``: what
     the tests see (:mod:`simkit.engine.aggregation`: every station, regional totals, or a sample of stations).
 
@@ -154,7 +156,7 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
     if cluster is not None:
         function = functools.partial(replicate_rows, tests, nulls, draws, seed, aggregate)
         outcomes = map_replicates(cfg, function, replicates=replicates, seed=seed, **cluster)
-        return _rates(cfg, outcomes, aggregate)
+        return _rates(cfg, outcomes, aggregate, draws)
     if ds is None:
         run = prepare(cfg, replicates, seed, keep="full")
         count, parts = run.replicates, _simulated_replicates(run)
@@ -182,7 +184,7 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
     outcomes = [((point, scenario, null), dict(verdicts[where_tested[point, scenario, replicate]][null]))
                 for point, scenario, replicate in sorted(where_tested, key=_table_order(where_tested))
                 for null in nulls]
-    return _rates(cfg, outcomes, aggregate)
+    return _rates(cfg, outcomes, aggregate, draws)
 
 
 def _simulated_replicates(run) -> Iterator[xr.Dataset]:
@@ -251,14 +253,34 @@ def _tested(job: tuple, task: tuple[ElectionKey, Election]) -> dict[str, dict[st
     return election_verdicts(tests, nulls, draws, seed, e, replicate)
 
 
-def _rates(cfg: Config, outcomes: list[Outcome], aggregate: str) -> list[dict]:
-    """The table: rejection rate and count per (sweep point, scenario, null, test), in that nesting order."""
+def _rates(cfg: Config, outcomes: list[Outcome], aggregate: str, draws: int) -> list[dict]:
+    """The table: rejection rate and count per (sweep point, scenario, null, test), in that nesting order; a
+    row of a test that cannot reject with ``draws`` null draws also has ``smallest_p`` (:func:`floored`)."""
     points = [{dim: float(value) for dim, value in point.items()} for point in cfg.sweep_points()]
     counts = rejection_counts(outcomes)
     strengths = {(point, scenario): _strength(cfg, scenario, points[point]) for point, scenario, _ in counts}
     return [{"test": test, "null": null, "mechanism": "none" if scenario == "honest" else scenario,
-             "strength": strengths[point, scenario], **points[point], "aggregate": aggregate, **rate(count)}
+             "strength": strengths[point, scenario], **points[point], "aggregate": aggregate, **rate(count),
+             **floored(test, null, draws)}
             for (point, scenario, null), tests in counts.items() for test, count in tests.items()]
+
+
+def floored(test: str, null: str, draws: int) -> dict:
+    """``{"smallest_p": floor}`` when ``test`` cannot reject at :data:`ALPHA` under ``null`` with ``draws`` null
+    draws (:func:`simkit.forensics.floor.rejection_floor`: its rates are 0 whatever the elections), else ``{}``."""
+    floor = rejection_floor(test, null, draws)
+    return {} if floor is None else {"smallest_p": floor}
+
+
+def cannot_reject_warnings(rows: list[dict], draws: int) -> list[str]:
+    """One line per null of the table ``rows`` whose tests cannot reject with ``draws`` null draws (rows with
+    ``smallest_p``, :func:`floored`): :func:`simkit.forensics.floor.floor_line`, their rates 0 by construction."""
+    by_null: dict[str, dict[str, None]] = {}
+    for row in rows:
+        if "smallest_p" in row:
+            by_null.setdefault(row["null"], {})[row["test"]] = None
+    return [f"{floor_line(list(tests), null, draws)} (their rates are 0 whatever the elections)"
+            for null, tests in by_null.items()]
 
 
 def never_ran(rows: list[dict]) -> list[str]:
@@ -277,5 +299,7 @@ def format_table(rows: list[dict]) -> str:
     lines = [f"{'test':<16}{'null':<11}{'mechanism':<16}{'rate':>6}{'n':>5}  strength"]
     for row in rows:
         value = "  n/a" if row["rejection_rate"] is None else f"{row['rejection_rate']:>6.2f}"
-        lines.append(f"{row['test']:<16}{row['null']:<11}{row['mechanism']:<16}{value:>6}{row['n']:>5}  {row['strength']}")
+        floor = (f" (cannot reject: smallest p {row['smallest_p']:.3g})" if "smallest_p" in row else "")
+        lines.append(f"{row['test']:<16}{row['null']:<11}{row['mechanism']:<16}{value:>6}{row['n']:>5}  "
+                     f"{row['strength']}{floor}")
     return "\n".join(lines)
