@@ -12,7 +12,7 @@ from conftest import small_config_dict
 from forensics_helpers import honest_dataset
 from simkit.cli.main import main
 from simkit.forensics import TESTS, election, run_tests
-from simkit.forensics.core import ALPHA
+from simkit.forensics.core import ALPHA, TestResult
 from simkit.forensics.floor import cannot_reject, minimum_draws, monte_carlo_floor, smallest_p
 from simkit.forensics.registry import TEXTBOOK_DRAWN
 
@@ -146,3 +146,39 @@ def test_calibrate_marks_the_rows_that_cannot_reject_and_warns(tmp_path, capsys)
                  "--draws", "19", "--quiet"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert all(line.endswith("(cannot reject: smallest p 0.05)") == line.startswith("spikes") for line in table[1:])
+
+
+def test_the_verdicts_do_not_read_a_test_that_could_not_reject_as_quiet():
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    floored = TestResult("spikes", 0.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
+                         {"smallest_p": FLOOR_19})
+    quiet = TestResult("dip", 0.0, 0.0, 0.4, "simulated", "no anomaly detected")
+    texts = [v.text for v in forensic_verdicts([floored, quiet], DETECTS)]
+    assert texts[0].startswith("None of the 2 station-level tests is anomalous (p < 0.05), and some could not "
+                               "have been.")
+    assert texts[1] == ("spikes could not reject: with 19 null draws its smallest p-value is 0.05, not below 0.05, "
+                        "so its verdict says nothing about these data (at least 20 draws are needed).")
+    alone = [v.text for v in forensic_verdicts([floored], DETECTS)]
+    assert "and none could have been" in alone[0]
+    anomalous = TestResult("dip", 0.0, 0.0, 0.001, "simulated", "anomalous (p < 0.05)")
+    assert any(text.startswith("spikes could not reject") for text in
+               (v.text for v in forensic_verdicts([anomalous, floored], DETECTS)))
+
+
+def test_report_says_it_beside_the_table_verdicts_and_limits(returns, tmp_path, capsys):
+    output = tmp_path / "r.md"
+    assert main(["report", "--returns", *returns, "--tests", "spikes,dip", "--null", "textbook", "--draws", "19",
+                 "--power", "2", "-o", str(output), "--quiet"]) == 0
+    line = ("with 19 null draws the smallest p-value of spikes (textbook null) is 0.05: it cannot reject at "
+            "p < 0.05; use at least 20 draws")
+    assert capsys.readouterr().err == f"warning: {line}\n"
+    text = output.read_text()
+    assert f"{line[0].upper()}{line[1:]}. Their verdicts, sizes and powers (0 whatever the data) say nothing" in text
+    spikes_row = next(row for row in text.splitlines() if row.startswith("| spikes |"))
+    assert "cannot reject with 19 draws (smallest p 0.05)" in spikes_row
+    assert spikes_row.count("(cannot reject)") == 5  # its size and the four planted powers
+    assert "spikes could not reject: with 19 null draws" in text
+    assert "Tests that could not reject with 19 null draws (spikes) say nothing either way" in text
+    assert "Tests without an anomaly (dip)" in text

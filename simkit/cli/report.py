@@ -13,6 +13,7 @@ from simkit.cli.arguments import (add_draws, add_output, add_overrides, add_quie
 from simkit.cli.io import blamed_on_flags, override_values
 from simkit.electorate.returns import PRESETS
 from simkit.errors import InputError
+from simkit.forensics.floor import floor_line
 from simkit.outputs import REPORT, claim_output, contains
 from simkit.report import DRAWS, FORMATS, NULL, POWER, build, check_output, report_format, write
 from simkit.report.document import GENERATOR
@@ -57,6 +58,9 @@ def handler(args: argparse.Namespace) -> int:
                     command=shlex.join(["simkit"] + sys.argv[1:]), output=output, format=args.format,
                     progress=not args.quiet, overrides=override_values(flags))
     write(doc, output, args.format)
+    forensics = doc.analyses["forensics"]
+    if forensics is not None and forensics.cannot_reject:
+        print(f"warning: {floor_line(forensics.cannot_reject, forensics.null, forensics.draws)}", file=sys.stderr)
     if not args.quiet:
         print(f"written: {output}" + (f" ({', '.join(doc.omitted)} left out: see its first section)"
                                       if doc.omitted else ""))

@@ -19,6 +19,7 @@ from simkit.electorate.returns import load_returns
 from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.applicable import ran
 from simkit.forensics.core import ALPHA
+from simkit.forensics.floor import floored_tests
 from simkit.forensics.power import planted_power
 
 
@@ -26,7 +27,8 @@ from simkit.forensics.power import planted_power
 class Forensics:
     """One election's forensic results: ``election`` (:class:`simkit.forensics.core.Election`), ``results``
     (TestResult per test), ``power`` (plant -> test -> rejection rate, or None when not computed), ``dataset``
-    (the loaded returns), ``title`` (the map's label, else the config's title), ``null``, ``draws``, ``seed``."""
+    (the loaded returns), ``title`` (the map's label, else the config's title), ``null``, ``draws``, ``seed``;
+    :attr:`cannot_reject` names the tests that cannot reject with those draws."""
 
     election: object
     results: list
@@ -37,6 +39,12 @@ class Forensics:
     null: str
     draws: int
     seed: int
+
+    @property
+    def cannot_reject(self) -> list[str]:
+        """The tests whose p-value cannot fall below ALPHA with :attr:`draws` null draws
+        (:func:`simkit.forensics.floor.floored_tests`): their verdicts, sizes and powers say nothing."""
+        return floored_tests(self.results)
 
 
 def simulate(cfg, replicates: int | None, seed: int | None, progress: bool) -> xr.Dataset:

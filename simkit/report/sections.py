@@ -13,6 +13,7 @@ import re
 import numpy as np
 
 from ..forensics.core import ALPHA
+from ..forensics.floor import floor_line
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, p_text, result_field
@@ -269,13 +270,27 @@ def _forensic_table(f) -> Table:
                + (["size (nothing planted)"] + [f"power: {p}" for p in plants] if f.power else [])
                + ["built to detect"])
     rows = []
+    floored = f.cannot_reject
     for r in f.results:
         cells = [r.test, fmt(r.statistic, ".4g"), fmt(r.reference, ".4g"), fmt(r.p_value, ".3g"), r.verdict]
         cells += [fmt(result_field(r, k)) for k in optional]
         if f.power:
-            cells += [fmt(f.power[p].get(r.test), ".2f") for p in ["none"] + plants]
+            mark = " (cannot reject)" if r.test in floored else ""
+            cells += [fmt(f.power[p].get(r.test), ".2f") + mark for p in ["none"] + plants]
         rows.append(cells + [DETECTS.get(r.test, "")])
     return Table(columns, rows, f"{f.null} null, {f.draws} draws, seed {f.seed}")
+
+
+def _floor_note(f) -> list:
+    """The paragraph beside the table on the tests that cannot reject with ``f.draws`` null draws
+    (:mod:`simkit.forensics.floor`); none when every test can."""
+    floored = f.cannot_reject
+    if not floored:
+        return []
+    line = floor_line(floored, f.null, f.draws)
+    return [Paragraph(line[0].upper() + line[1:] + ". Their verdicts" + (", sizes and powers (0 whatever the data)"
+                                                                       if f.power else "")
+                      + " say nothing about these data.")]
 
 
 def _follow_up(f) -> list:
@@ -301,7 +316,7 @@ def forensics(f) -> Section:
     excluded = ", ".join(f"{k}: {v:,}" for k, v in e.excluded.items()) or "none"
     blocks = [Paragraph(f"{f.title}: {e.n:,} stations tested, leader {e.options[e.leader]}; stations left out of "
                         f"the tests: {excluded}."),
-              _forensic_table(f)]
+              _forensic_table(f), *_floor_note(f)]
     if f.power:
         blocks.append(Paragraph(
             f"No test rejects at {ALPHA:g}, which is not evidence of a clean count. Size and power: the share of "
@@ -347,11 +362,17 @@ def limits(config_text: str | None, has_polls: bool, forensics_result) -> Sectio
     if assumed:
         blocks += [Paragraph("Assumptions stated in the config (comments marked ASSUMED):"), Bullets(assumed)]
     if forensics_result is not None:
-        quiet = [r.test for r in forensics_result.results if r.p_value is not None and r.p_value >= ALPHA]
+        floored = forensics_result.cannot_reject
+        quiet = [r.test for r in forensics_result.results
+                 if r.p_value is not None and r.p_value >= ALPHA and r.test not in floored]
         if quiet:
             blocks.append(Paragraph("Tests without an anomaly (" + ", ".join(quiet) + ") are not evidence of a "
                                     "clean count: they show only that the pattern each is built for was not found "
                                     "at its power on these data."))
+        if floored:
+            blocks.append(Paragraph(f"Tests that could not reject with {forensics_result.draws} null draws ("
+                                    + ", ".join(floored) + ") say nothing either way: their p-value cannot fall "
+                                    f"below {ALPHA:g} with so few draws."))
     blocks += [Paragraph("No station-level test here detects:"), Bullets(UNDETECTABLE)]
     return Section("limits", blocks)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..forensics import calibration_label, holm_alarms
 from ..forensics.core import ALPHA, holm
+from ..forensics.floor import minimum_draws
 from ..polls.compare import census_reading, consistent
 
 #: the thresholds every rule below uses (name -> (value, what it decides))
@@ -322,12 +323,16 @@ def forensic_verdicts(results: list, detects: dict[str, str]) -> list[Verdict]:
     if not tested:
         return []
     anomalous = [r for r in tested if r.p_value < ALPHA]
+    floored = [r for r in tested if "smallest_p" in r.extra]
     w = _Writer()
     family = len(holm_alarms(tested))
     if not anomalous:
+        could_not = (f", and {'none' if len(floored) == len(tested) else 'some'} could"
+                     f"{'' if len(floored) == len(tested) else ' not'} have been") if floored else ""
         return [w.verdict(
             f"None of the {w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests is "
-            f"anomalous (p < {ALPHA:g}). This is not evidence of a clean count: see each test's power below.")]
+            f"anomalous (p < {ALPHA:g}){could_not}. This is not evidence of a clean count: see each test's power "
+            "below.")] + _floor_verdicts(floored)
     names = []
     for r in anomalous:
         label = calibration_label(result_field(r, "calibration"))
@@ -340,6 +345,7 @@ def forensic_verdicts(results: list, detects: dict[str, str]) -> list[Verdict]:
         f"(p < {ALPHA:g}): {', '.join(names)}; {w.num(family, 'd', analysis='forensics', field='holm')} stay so "
         f"after Holm's correction across the calibrated tests (tests whose measured size on clean elections is "
         f"above nominal, or was not measured under this null, are left out of that count).")]
+    verdicts += _floor_verdicts(floored)
     kinds = sorted({detects.get(r.test, "") for r in anomalous} - {""})
     if kinds:
         verdicts.append(Verdict("Each anomaly is consistent with the malpractice its test is built to detect ("
@@ -347,3 +353,21 @@ def forensic_verdicts(results: list, detects: dict[str, str]) -> list[Verdict]:
                                 "is not proof of malpractice and does not say where it happened (see the follow-up "
                                 "lists)."))
     return verdicts
+
+
+def _floor_verdicts(floored: list) -> list[Verdict]:
+    """The sentence on the tests (``floored``: results carrying ``smallest_p``, :mod:`simkit.forensics.floor`)
+    whose p-value could not fall below :data:`ALPHA` with their null draws: they could not reject, whatever
+    the data; none when there are none."""
+    if not floored:
+        return []
+    w = _Writer()
+    floor = max(r.extra["smallest_p"] for r in floored)
+    draws = round(1 / floor) - 1  # the floor is 1 / (draws + 1)
+    names = ", ".join(r.test for r in floored)
+    return [w.verdict(
+        f"{names} could not reject: with {w.num(draws, 'd', analysis='forensics', field='draws')} null draws "
+        f"{'its' if len(floored) == 1 else 'their'} smallest p-value is "
+        f"{w.num(floor, '.3g', analysis='forensics', field='smallest_p')}, not below {ALPHA:g}, so "
+        f"{'its verdict says' if len(floored) == 1 else 'their verdicts say'} nothing about these data (at least "
+        f"{w.num(minimum_draws(), 'd', analysis='forensics', field='minimum_draws')} draws are needed).")]
