@@ -43,6 +43,7 @@ from typing import Callable
 from simkit.forensics import alternative, calibration, election, parse_tests, run_each
 from simkit.forensics.empirical import Control, calibrated_reading, effect, fit_tau
 from simkit.forensics.core import ALPHA, NULLS, holm
+from simkit.forensics.floor import cannot_reject, floor_line
 from simkit.forensics.registry import honest_model
 from simkit.electorate.returns import load_returns
 
@@ -232,6 +233,9 @@ def render(table: dict, tests: list[str], draws: int, seed: int, markdown: bool)
                       f"elections, so against k = {k} minus those; simkit/forensics/empirical.py); their null z is the Monte Carlo one. Fitted "
                       f"tau on all controls: " + ", ".join(f"{t} {read['tau'][t]:.3g}" for t in tests
                                                          if t in empirical_tests) + ".")
+        floored = floor_lines(tests, [null], draws)
+        if floored:
+            title += f" {floored[0][0].upper()}{floored[0][1:]}."
         out.append(title + models_note(tests, null))
         if markdown:
             out.append("")
@@ -275,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json:
         saved = json.load(args.from_json)
         table, draws, seed = saved["tables"], saved["draws"], saved["seed"]
+        nulls = list(table)
         tests = list(next(iter(next(iter(table.values())).values()))["results"])
         command = saved.get("command") or (f"python benchmarks/false_positives.py --draws {draws} --null "
                                            f"{','.join(table)} --seed {seed} --tests {','.join(tests)}")
@@ -285,6 +290,14 @@ def main(argv: list[str] | None = None) -> int:
         tests = [t for t in parse_tests(args.tests) if t != "fingerprint"]
         elections = args.elections.split(",") if args.elections else list(PANEL + CONTRAST)
         draws, seed = args.draws, args.seed
+    floored = floor_lines(tests, nulls, draws)
+    if floored and args.write_calibration:  # the record would count none of their rejections: a false size
+        print(f"--draws: {draws}: {floored[0]}: the calibration record would count none of their rejections",
+              file=sys.stderr)
+        return 2
+    for line in floored:
+        print(f"warning: {line}", file=sys.stderr)
+    if not args.from_json:
         table = measure(elections, nulls, tests, draws, seed)
         command = (f"python benchmarks/false_positives.py --draws {draws} --null {args.null} --seed {seed}"
                    + (f" --tests {args.tests}" if args.tests else "")
@@ -293,10 +306,18 @@ def main(argv: list[str] | None = None) -> int:
         write_calibration(table, tests, command)
     if args.json:
         print(json.dumps({"command": command, "draws": draws, "seed": seed, "alpha": ALPHA, "panel": PANEL,
-                          "tests": tests, "tables": table}))
+                          "tests": tests, "tables": table, "cannot_reject": {
+                              null: cannot_reject(tests, null, draws, monte_carlo=True) for null in nulls}}))
     else:
         print(render(table, tests, draws, seed, args.markdown))
     return 0
+
+
+def floor_lines(tests: list[str], nulls: list[str], draws: int) -> list[str]:
+    """One line per null under which some of ``tests`` cannot reject at 0.05 by their Monte Carlo p-values (the
+    ones this panel records and counts) with ``draws`` null draws (:mod:`simkit.forensics.floor`)."""
+    return [floor_line(names, null, draws) for null in nulls
+            if (names := cannot_reject(tests, null, draws, monte_carlo=True))]
 
 
 if __name__ == "__main__":

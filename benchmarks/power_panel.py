@@ -33,6 +33,7 @@ import time
 
 from false_positives import PANEL, load_election, models_note  # the sibling script (run as benchmarks/power_panel.py)
 from simkit.forensics import calibration, parse_tests
+from simkit.forensics.floor import cannot_reject, floor_line
 from simkit.forensics.power import PLANTS, STRENGTH_FIELDS, planted_rejections, strengthened
 
 
@@ -141,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         tests = [t for t in parse_tests(args.tests) if t != "fingerprint"]
         elections = args.elections.split(",") if args.elections else list(PANEL)
         null = args.null
+        floored = cannot_reject(tests, null, args.draws)
+        if floored and args.write_calibration:  # the record would count none of their rejections: a false size
+            print(f"--draws: {args.draws}: {floor_line(floored, null, args.draws)}: the calibration record would "
+                  "count none of their rejections", file=sys.stderr)
+            return 2
+        if floored:
+            print(f"warning: {floor_line(floored, null, args.draws)}", file=sys.stderr)
         table = measure(elections, tests, null, args.draws, args.replicates, args.seed, strengths)
         command = (f"python benchmarks/power_panel.py --elections {','.join(elections)} --replicates "
                    f"{args.replicates} --draws {args.draws} --null {null} --seed {args.seed}"

@@ -182,3 +182,30 @@ def test_report_says_it_beside_the_table_verdicts_and_limits(returns, tmp_path, 
     assert "spikes could not reject: with 19 null draws" in text
     assert "Tests that could not reject with 19 null draws (spikes) say nothing either way" in text
     assert "Tests without an anomaly (dip)" in text
+
+
+def test_the_false_positive_panel_refuses_to_record_sizes_it_cannot_measure(capsys, monkeypatch):
+    from test_benchmarks_smoke import _import
+
+    false_positives = _import("benchmarks.false_positives")
+    monkeypatch.setattr(false_positives, "measure", _not_measured)
+    monkeypatch.setattr(false_positives, "write_calibration", _not_measured)
+    assert false_positives.main(["--draws", "19", "--null", "simulated", "--tests", "zero_five",
+                                 "--write-calibration"]) == 2
+    assert capsys.readouterr().err.startswith("--draws: 19: with 19 null draws the smallest p-value of zero_five "
+                                              "(simulated null) is 0.05")
+
+
+def _not_measured(*args, **kwargs):
+    raise AssertionError("measured or recorded although refused")
+
+
+def test_the_false_positive_panel_lists_the_tests_that_cannot_reject(capsys, monkeypatch):
+    from test_benchmarks_smoke import _import
+
+    false_positives = _import("benchmarks.false_positives")
+    monkeypatch.setattr(false_positives, "measure", lambda *args: {"textbook": {}})
+    assert false_positives.main(["--draws", "19", "--null", "textbook", "--tests", "spikes,dip", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["cannot_reject"] == {"textbook": ["spikes"]}
+    assert captured.err.startswith("warning: with 19 null draws the smallest p-value of spikes (textbook null)")
