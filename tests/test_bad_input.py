@@ -227,6 +227,26 @@ def test_an_electorate_row_longer_than_its_header_is_one_line(tmp_path, capsys):
     one_line(capsys, "stations.csv", "electorate.path", "row 3", "4 cells", "3 columns")
 
 
+@pytest.mark.parametrize("text, field", [
+    ("id,registered,region,registered\na,400,x,500\n", "registered_column"),
+    ("id,registered,region,id\na,400,x,b\n", "station_column"),
+    ("region,id,registered,region\nx,a,400,y\n", "region_column"),
+])
+def test_a_column_named_twice_in_an_electorate_header_is_one_line(tmp_path, text, field, capsys):
+    """Two columns of the name a field reads: ``csv.DictReader`` keeps the last one's cells, silently."""
+    config = csv_electorate_config(tmp_path, text)
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", f"electorate.{field}", "2 columns named")
+
+
+def test_a_missing_electorate_column_lists_the_headers_columns(tmp_path, capsys):
+    """A header read with the wrong delimiter (or with spaces after its commas) shows the columns it has."""
+    config = csv_electorate_config(tmp_path, "id;region;registered\na;x;400\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.registered_column", "no column 'registered'",
+             "'id;region;registered'")
+
+
 def test_an_electorate_csv_of_no_voters_at_all_is_one_line(tmp_path, capsys):
     config = csv_electorate_config(tmp_path, "id,region,registered\na,x,0\nb,y,00\n")
     assert main(["validate", str(config)]) == 2

@@ -98,17 +98,15 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
     path = Path(spec.path)
     try:
         with path.open(newline="", encoding=without_mark(spec.encoding)) as handle:
-            rows = list(csv.DictReader(handle, delimiter=spec.delimiter))
+            reader = csv.DictReader(handle, delimiter=spec.delimiter)
+            rows = list(reader)
     except FileNotFoundError:
         raise InputError(f"{path}: electorate.path: file not found") from None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise InputError(f"{path}: electorate.path: unreadable CSV: {error}") from None
     if not rows:
         raise InputError(f"{path}: electorate.path: no data rows")
-    for field in ("registered_column", "region_column", "station_column"):
-        column = getattr(spec, field)
-        if column is not None and column not in rows[0]:
-            raise InputError(f"{path}: electorate.{field}: no column {column!r}")
+    _check_columns(path, spec, reader.fieldnames)
     _check_row_lengths(path, rows)
     registered = _registers(path, rows, spec.registered_column)
     labels = _region_labels(path, rows, spec.region_column) if spec.region_column else ["all"] * len(rows)
@@ -116,6 +114,24 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
     ids = (_station_ids(path, rows, spec.station_column) if spec.station_column
            else np.array([str(i) for i in range(1, len(rows) + 1)]))
     return Electorate(registered, region_index.astype(np.int64), tuple(str(n) for n in region_names), ids)
+
+
+def _check_columns(path: Path, spec: CsvElectorate, header: list[str]) -> None:
+    """Each column the config names is in ``header`` exactly once: ``csv.DictReader`` would keep the last of two
+    columns of one name, silently. A missing one is named beside the columns the header has (a wrong delimiter
+    reads the whole header as one column)."""
+    for field in ("registered_column", "region_column", "station_column"):
+        column = getattr(spec, field)
+        if column is None:
+            continue
+        if column not in header:
+            columns = ", ".join(shown(name) for name in header[:MAX_COLUMNS_SHOWN])
+            more = ", …" if len(header) > MAX_COLUMNS_SHOWN else ""
+            raise InputError(f"{path}: electorate.{field}: no column {shown(column)} (the header's columns: "
+                             f"{columns}{more})")
+        if header.count(column) > 1:
+            raise InputError(f"{path}: electorate.{field}: the header has {header.count(column)} columns named "
+                             f"{shown(column)} (which one is meant? rename the others)")
 
 
 def _check_row_lengths(path: Path, rows: list[dict]) -> None:
@@ -150,6 +166,8 @@ def _station_ids(path: Path, rows: list[dict], column: str) -> np.ndarray:
 
 
 _REGISTER = re.compile(r"[0-9]+")
+#: columns of a header listed when the one a field names is not among them
+MAX_COLUMNS_SHOWN = 10
 
 
 def _registers(path: Path, rows: list[dict], column: str) -> np.ndarray:
