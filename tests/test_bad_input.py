@@ -239,6 +239,22 @@ def test_a_column_named_twice_in_an_electorate_header_is_one_line(tmp_path, text
     one_line(capsys, "stations.csv", f"electorate.{field}", "2 columns named")
 
 
+@pytest.mark.parametrize("text", ["id,region,registered\na,x,400\n,x,500\n", "region,registered,id\nx,400,a\nx,500\n"])
+def test_a_blank_or_missing_station_id_in_an_electorate_csv_is_one_line(tmp_path, text, capsys):
+    """A station id indexes the ``station`` dimension: a blank cell (or none, in a short row) is no id."""
+    config = csv_electorate_config(tmp_path, text)
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.station_column", "row 3", "blank")
+
+
+def test_a_short_electorate_row_is_named_as_short(tmp_path, capsys):
+    """A row with fewer cells than the header (an unclosed quote swallows the rest of the file into one cell)
+    says so, rather than only that its register is blank."""
+    config = csv_electorate_config(tmp_path, 'id,region,registered\na,x,400\n"b,y,500\nc,y,300\n')
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.registered_column", "row 3", "1 cell", "3 columns")
+
+
 def test_a_missing_electorate_column_lists_the_headers_columns(tmp_path, capsys):
     """A header read with the wrong delimiter (or with spaces after its commas) shows the columns it has."""
     config = csv_electorate_config(tmp_path, "id;region;registered\na;x;400\n")

@@ -144,20 +144,34 @@ def _check_row_lengths(path: Path, rows: list[dict]) -> None:
                              f"header {len(row) - 1} columns (an unquoted thousands separator?)")
 
 
+def _shortness(row: dict) -> str:
+    """`` (the row has K cells, the header M columns)`` for a row shorter than the header (``csv.DictReader`` gives
+    its missing cells as None; an unclosed quote takes the rest of the file into one cell), else ``""``: said
+    beside the blank cell it causes."""
+    columns = [key for key in row if key is not None]
+    cells = sum(row[key] is not None for key in columns)
+    if cells == len(columns):
+        return ""
+    return f" (the row has {cells} cell{'' if cells == 1 else 's'}, the header {len(columns)} columns)"
+
+
 def _region_labels(path: Path, rows: list[dict], column: str) -> list[str]:
     """Each row's region name from ``column``; a blank or missing cell (a short row) is refused, not read as a
     region named ``""`` (or, missing, crashing the sort of region names)."""
     for number, row in enumerate(rows, start=2):
         if not (row[column] or "").strip():
-            raise InputError(f"{path}: electorate.region_column: row {number}: blank region")
+            raise InputError(f"{path}: electorate.region_column: row {number}: blank region{_shortness(row)}")
     return [row[column] for row in rows]
 
 
 def _station_ids(path: Path, rows: list[dict], column: str) -> np.ndarray:
-    """Each row's station id (row,) str from ``column``, unique: ids index the ``station`` dimension of a result."""
+    """Each row's station id (row,) str from ``column``, not blank and unique: ids index the ``station`` dimension
+    of a result."""
     first_row: dict[str, int] = {}
     for number, row in enumerate(rows, start=2):
         station = row[column] or ""
+        if not station.strip():
+            raise InputError(f"{path}: electorate.station_column: row {number}: blank station id{_shortness(row)}")
         if station in first_row:
             raise InputError(f"{path}: electorate.station_column: rows {first_row[station]} and {number} hold the "
                              f"same station id {shown(station)} (ids must be unique)")
@@ -181,7 +195,7 @@ def _registers(path: Path, rows: list[dict], column: str) -> np.ndarray:
         text = (row[column] or "").strip()
         if not _REGISTER.fullmatch(text):
             raise InputError(f"{path}: electorate.registered_column: row {number}: "
-                             f"register must be a whole number of voters, got {shown(text)}")
+                             f"register must be a whole number of voters, got {shown(text)}{_shortness(row)}")
         digits = text.lstrip("0")
         value = int(digits or "0") if len(digits) <= 12 else MAX_REGISTER + 1  # int() of a long string is slow
         total += value
