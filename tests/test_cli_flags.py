@@ -113,16 +113,35 @@ def test_set_and_sweep_reach_a_region_whose_name_holds_a_dot(tmp_path, capsys):
     raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
                          "region_column": "region"}
     config, out = write_config(tmp_path, raw), tmp_path / "o.nc"
-    assert main(["run", str(config), "-o", str(out), "--quiet", "--set", "turnout.regional_mean.'St. Petersburg'=0.7",
+    assert main(["run", str(config), "-o", str(out), "--quiet", "--set", "turnout.regional_mean.'Moscow'=0.7",
                  "--sweep", 'turnout.regional_mean."St. Petersburg"=0.6,0.8']) == 0
     stored = simkit.parse_config(simkit.open_result(out).attrs["simkit_config"])
-    assert stored.turnout.regional_mean == {"St. Petersburg": 0.7}
+    assert stored.turnout.regional_mean == {"Moscow": 0.7}
     assert stored.sweep == {'turnout.regional_mean."St. Petersburg"': [0.6, 0.8]}
     assert [point.turnout.regional_mean for point in map(stored.at, stored.sweep_points())] == [
-        {"St. Petersburg": 0.6}, {"St. Petersburg": 0.8}]
+        {"Moscow": 0.7, "St. Petersburg": 0.6}, {"Moscow": 0.7, "St. Petersburg": 0.8}]
     err = one_line_error(capsys, main(["validate", str(config), "--set", 'turnout.regional_mean."St. Petersburg"=2']))
     assert err.startswith(f'--set turnout.regional_mean."St. Petersburg"=2 (on {config}): '
                           "turnout.regional_mean.St. Petersburg: "), err
+
+
+@pytest.mark.parametrize("source", ["csv", "synthetic"])
+def test_a_sweep_reaches_a_region_without_a_regional_mean_and_no_other(tmp_path, capsys, source):
+    """A region's turnout mean is swept though the config gives it none (a region read from a CSV has none until
+    one is given); a region the electorate lacks is refused, as it is when set."""
+    (tmp_path / "stations.csv").write_text("registered,region\n900,north\n700,south\n")
+    raw = small_config_dict(replicates=2)
+    if source == "csv":
+        raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                             "region_column": "region"}
+    config = write_config(tmp_path, raw)
+    cfg = simkit.load_config(config, overrides={"sweep.turnout.regional_mean.north": [0.5, 0.7]})
+    assert [point.turnout.regional_mean for point in map(cfg.at, cfg.sweep_points())] == [{"north": 0.5},
+                                                                                          {"north": 0.7}]
+    ds = simkit.simulate(cfg, replicates=2, seed=1)
+    assert ds["turnout.regional_mean.north"].values.tolist() == [0.5, 0.7]
+    err = one_line_error(capsys, main(["run", str(config), "--sweep", "turnout.regional_mean.west=0.5,0.7"]))
+    assert "turnout.regional_mean.west" in err and "not a region of the electorate" in err, err
 
 
 @pytest.mark.parametrize("flag", ["--set", "--sweep"])

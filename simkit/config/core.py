@@ -536,19 +536,36 @@ def _needs_invalid_column(block) -> str | None:
     return None
 
 
+#: the tables keyed by region name (a sweep may add a region's entry to one)
+REGION_KEYED_FIELDS = ("turnout.regional_mean", "observed.regional_turnout", "timeline.regional",
+                       "observed.timeline.turnout_percent")
+
+
 def region_problems(cfg: Config, region_names: list[str]) -> list[str]:
     """Every region the config names (regional means and turnouts, manipulation blocks, timelines) that is not one
     of the electorate's ``region_names``."""
-    keyed = [("turnout.regional_mean", cfg.turnout.regional_mean),
-             ("observed.regional_turnout", cfg.observed.regional_turnout)]
-    if cfg.timeline is not None:
-        keyed.append(("timeline.regional", cfg.timeline.regional))
-    if cfg.observed.timeline is not None:
-        keyed.append(("observed.timeline.turnout_percent", cfg.observed.timeline.turnout_percent))
+    raw = cfg.raw()
     problems = [f"{field}.{region}: not a region of the electorate"
-                for field, regions in keyed for region in regions if region not in region_names]
+                for field in REGION_KEYED_FIELDS for region in _keys(raw, field) if region not in region_names]
+    problems += _swept_region_problems(cfg, region_names)
     return problems + [f"manipulation.{block.name}.regions: {region!r} is not a region of the electorate"
                        for block in cfg.manipulation for region in block.regions or [] if region not in region_names]
+
+
+def _swept_region_problems(cfg: Config, region_names: list[str]) -> list[str]:
+    """Each sweep of a region-keyed table's entry (``turnout.regional_mean.north``) whose region is not one of
+    ``region_names``: ``sweep.FIELD.REGION: not a region …``, the problem each of its points has, once."""
+    swept = [split_path(key) for key in cfg.sweep]
+    return [f"sweep.{'.'.join(segments)}: not a region of the electorate" for segments in swept
+            if join_path(segments[:-1]) in REGION_KEYED_FIELDS and segments[-1] not in region_names]
+
+
+def _keys(raw: dict, field: str) -> list[str]:
+    """The keys of the table at dotted ``field`` of ``raw`` (none when the config has no such table)."""
+    try:
+        return list(get_path(raw, field))
+    except KeyError:
+        return []
 
 
 #: the regions of an electorate file a refusal lists (a file may have thousands)
@@ -653,6 +670,8 @@ def _sweep_problems(cfg: Config) -> list[str]:
     if not cfg.sweep:
         return problems
     unswept = set(cross_check(Config.model_validate(raw)))  # reported once, not once per sweep point
+    if cfg.region_names():  # a swept region the electorate lacks: reported once (region_problems), not per point
+        unswept |= {problem.removeprefix("sweep.") for problem in _swept_region_problems(cfg, cfg.region_names())}
     for path, values in cfg.sweep.items():
         where = f"sweep.{path}"
         if path.split(".")[0] in UNSWEEPABLE:
@@ -663,13 +682,9 @@ def _sweep_problems(cfg: Config) -> list[str]:
             continue
         if len(set(values)) != len(values):
             problems.append(f"{where}: values must be distinct")
-        try:
-            current = get_path(raw, path)
-        except KeyError as missing:
-            problems.append(f"sweep.{missing.args[0]}")
-            continue
-        if isinstance(current, bool) or not isinstance(current, (int, float)):
-            problems.append(f"{where}: not a numeric field")
+        target = _sweep_target_problem(raw, path)
+        if target:
+            problems.append(f"sweep.{target}")
             continue
         for value in values:
             try:
@@ -679,6 +694,20 @@ def _sweep_problems(cfg: Config) -> list[str]:
                 continue
             problems += [f"{where}={value:g}: {p}" for p in cross_check(point) if p not in unswept]
     return problems
+
+
+def _sweep_target_problem(raw: dict, path: str) -> str | None:
+    """Why dotted ``path`` of ``raw`` cannot be swept (``PATH: problem``), or None: a numeric field, or a region's
+    entry of a region-keyed table the config does not give yet (each sweep point adds it; its region and value are
+    checked with the points)."""
+    try:
+        current = get_path(raw, path)
+    except KeyError as missing:
+        segments = split_path(path)
+        return None if join_path(segments[:-1]) in REGION_KEYED_FIELDS else missing.args[0]
+    if isinstance(current, bool) or not isinstance(current, (int, float)):
+        return f"{path}: not a numeric field"
+    return None
 
 
 def parse_value(text: str) -> Any:
@@ -819,6 +848,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     if problems:
         raise ConfigError([f"{source}: {p}" for p in problems])
     return cfg
+
 
 
 def solved_problems(cfg, scenario) -> list[str]:
