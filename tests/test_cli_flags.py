@@ -80,6 +80,22 @@ def test_sweep_flag_is_kept_beside_the_configs_own_sweep(tmp_path, capsys):
     assert "6 sweep point(s)" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("sweep, flags", [
+    (None, ["--sweep", "turnout.dispersion=0.3,0.6", "--set", "turnout.dispersion=0.5"]),
+    ({"turnout.dispersion": [0.3, 0.6]}, ["--set", "turnout.dispersion=0.5"]),
+    ({"turnout.dispersion": [0.3, 0.6]}, ["--set", 'turnout."dispersion"=0.5']),
+])
+def test_setting_a_swept_field_is_refused_not_ignored(tmp_path, capsys, sweep, flags):
+    """Every sweep point sets its swept field, so a value set for it (``--set``, or ``overrides`` in Python)
+    would be used at none: refused, as a scenario's override of a swept field is, not silently dropped."""
+    config = write_config(tmp_path, small_config_dict(replicates=5, sweep=sweep))
+    err = one_line_error(capsys, main(["validate", str(config), *flags]))
+    assert err.startswith(f"--set {flags[-1].removeprefix('--set ')} (on {config}): turnout.dispersion: "), err
+    assert "swept" in err
+    with pytest.raises(simkit.InputError, match="swept"):
+        simkit.load_config(config, overrides={"turnout.dispersion": 0.5, "sweep.turnout.dispersion": [0.3, 0.6]})
+
+
 @pytest.mark.parametrize("flags, expected", [
     (["--set", "tunout.mean=0.3"], "--set tunout.mean=0.3 (on CONFIG): tunout: unknown field"),
     (["--set", "turnout.mean=abc"], "--set turnout.mean=abc (on CONFIG): turnout.mean: Input should be a valid number"),

@@ -844,11 +844,18 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         cfg = Config.model_validate(raw)
     except ValidationError as error:
         raise ConfigError([f"{source}: {p}" for p in _pydantic_problems(error, raw)]) from None
-    problems = cross_check(cfg)
+    problems = _swept_override_problems(cfg, overrides or {}) + cross_check(cfg)
     if problems:
         raise ConfigError([f"{source}: {p}" for p in problems])
     return cfg
 
+
+def _swept_override_problems(cfg: Config, overrides: dict[str, Any]) -> list[str]:
+    """Each override that sets a field ``cfg`` sweeps: every sweep point sets that field, so the value would be
+    used at none (as a scenario's override of a swept field would not be)."""
+    return [f"{dotted}: the field is swept ([sweep] or --sweep): every sweep point sets it, so this value would be "
+            "used at none; give the values to the sweep, or set it without sweeping it"
+            for dotted in overrides if swept_key(dotted) is None and _is_swept(cfg, dotted)]
 
 
 def solved_problems(cfg, scenario) -> list[str]:
