@@ -269,6 +269,16 @@ def test_an_electorate_csv_of_no_voters_at_all_is_one_line(tmp_path, capsys):
     one_line(capsys, "stations.csv", "electorate.registered_column", "every register is 0")
 
 
+def test_a_config_saved_with_a_byte_order_mark_reads(tmp_path, capsys):
+    """Windows editors save UTF-8 with a byte-order mark; it is not part of the TOML (tomllib refuses it as an
+    'invalid statement' at line 1), in a config or in the one it extends."""
+    base = tmp_path / "base.toml"
+    base.write_bytes(b"\xef\xbb\xbf" + tomli_w.dumps(small_config_dict()).encode())
+    child = tmp_path / "child.toml"
+    child.write_bytes(b"\xef\xbb\xbf" + b'extends = "base.toml"\ntitle = "child"\n')
+    assert main(["validate", str(child)]) == 0, capsys.readouterr().err
+
+
 def test_toml_nested_3000_deep_is_one_line(tmp_path, capsys):
     config = tmp_path / "deep.toml"
     config.write_text("x = " + "[" * 3000 + "]" * 3000 + "\n")

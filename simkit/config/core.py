@@ -739,7 +739,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
 
 def _read_text(path: Path, source: str) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not TOML
     except FileNotFoundError:
         raise ConfigError([f"{source}: file not found"]) from None
     except (OSError, UnicodeDecodeError) as error:
