@@ -263,6 +263,29 @@ def test_a_missing_electorate_column_lists_the_headers_columns(tmp_path, capsys)
              "'id;region;registered'")
 
 
+NFD = "I\u0302le-de-France"  # "Île-de-France" as macOS may write it: I and a combining circumflex (Unicode NFD)
+
+
+def test_one_region_written_in_two_unicode_forms_is_one_line(tmp_path, capsys):
+    """Two rows of one region that look alike but are written in two Unicode forms (NFC, NFD) would be two
+    regions, silently."""
+    config = csv_electorate_config(tmp_path, f"id,region,registered\na,\u00cele-de-France,400\nb,{NFD},500\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.region_column", "rows 2 and 3", "Unicode")
+
+
+def test_a_config_region_in_another_unicode_form_says_so(tmp_path, capsys):
+    """A region the config writes in NFC and the file in NFD looks the same in the refusal: it says why they
+    differ."""
+    (tmp_path / "stations.csv").write_text(f"id,region,registered\na,{NFD},400\nb,Bretagne,500\n")
+    raw = small_config_dict()
+    raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                         "region_column": "region", "station_column": "id"}
+    raw["turnout"]["regional_mean"] = {"\u00cele-de-France": 0.7}
+    assert main(["validate", str(write(tmp_path, raw))]) == 2
+    one_line(capsys, "stations.csv", "turnout.regional_mean", "another Unicode form", ascii(NFD))
+
+
 def test_an_electorate_csv_of_no_voters_at_all_is_one_line(tmp_path, capsys):
     config = csv_electorate_config(tmp_path, "id,region,registered\na,x,0\nb,y,00\n")
     assert main(["validate", str(config)]) == 2

@@ -15,6 +15,7 @@ import re
 import tomllib
 import types
 import typing
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -545,11 +546,23 @@ def region_problems(cfg: Config, region_names: list[str]) -> list[str]:
     """Every region the config names (regional means and turnouts, manipulation blocks, timelines) that is not one
     of the electorate's ``region_names``."""
     raw = cfg.raw()
-    problems = [f"{field}.{region}: not a region of the electorate"
+    problems = [f"{field}.{region}: {_unknown_region(region, region_names)}"
                 for field in REGION_KEYED_FIELDS for region in _keys(raw, field) if region not in region_names]
     problems += _swept_region_problems(cfg, region_names)
-    return problems + [f"manipulation.{block.name}.regions: {region!r} is not a region of the electorate"
+    return problems + [f"manipulation.{block.name}.regions: {region!r} is {_unknown_region(region, region_names)}"
                        for block in cfg.manipulation for region in block.regions or [] if region not in region_names]
+
+
+def _unknown_region(region: str, region_names: list[str]) -> str:
+    """Why ``region`` is none of ``region_names``: no region of that name, or one that looks the same written in
+    another Unicode form (an accent composed or not: NFC against NFD), shown escaped, where the two would print
+    alike."""
+    form = unicodedata.normalize("NFC", region)
+    alike = [name for name in region_names if unicodedata.normalize("NFC", name) == form]
+    if alike:
+        return (f"not a region of the electorate as written: the electorate writes it {ascii(alike[0])}, the "
+                f"config {ascii(region)} (the same letters in another Unicode form); write them alike")
+    return "not a region of the electorate"
 
 
 def _swept_region_problems(cfg: Config, region_names: list[str]) -> list[str]:

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,10 +158,18 @@ def _shortness(row: dict) -> str:
 
 def _region_labels(path: Path, rows: list[dict], column: str) -> list[str]:
     """Each row's region name from ``column``; a blank or missing cell (a short row) is refused, not read as a
-    region named ``""`` (or, missing, crashing the sort of region names)."""
+    region named ``""`` (or, missing, crashing the sort of region names), and so is one name written in two Unicode
+    forms (``Île`` composed in one row, I and a combining accent in another: two regions that print alike)."""
+    forms: dict[str, tuple[str, int]] = {}  # each name's NFC form → (the name as written, its first row)
     for number, row in enumerate(rows, start=2):
-        if not (row[column] or "").strip():
+        label = row[column] or ""
+        if not label.strip():
             raise InputError(f"{path}: electorate.region_column: row {number}: blank region{_shortness(row)}")
+        written, first = forms.setdefault(unicodedata.normalize("NFC", label), (label, number))
+        if written != label:
+            raise InputError(f"{path}: electorate.region_column: rows {first} and {number} write one region in two "
+                             f"Unicode forms, {ascii(written)} and {ascii(label)} (they print alike): one region or "
+                             "two? write them alike")
     return [row[column] for row in rows]
 
 
