@@ -227,10 +227,79 @@ def test_an_electorate_row_longer_than_its_header_is_one_line(tmp_path, capsys):
     one_line(capsys, "stations.csv", "electorate.path", "row 3", "4 cells", "3 columns")
 
 
+@pytest.mark.parametrize("text, field", [
+    ("id,registered,region,registered\na,400,x,500\n", "registered_column"),
+    ("id,registered,region,id\na,400,x,b\n", "station_column"),
+    ("region,id,registered,region\nx,a,400,y\n", "region_column"),
+])
+def test_a_column_named_twice_in_an_electorate_header_is_one_line(tmp_path, text, field, capsys):
+    """Two columns of the name a field reads: ``csv.DictReader`` keeps the last one's cells, silently."""
+    config = csv_electorate_config(tmp_path, text)
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", f"electorate.{field}", "2 columns named")
+
+
+@pytest.mark.parametrize("text", ["id,region,registered\na,x,400\n,x,500\n", "region,registered,id\nx,400,a\nx,500\n"])
+def test_a_blank_or_missing_station_id_in_an_electorate_csv_is_one_line(tmp_path, text, capsys):
+    """A station id indexes the ``station`` dimension: a blank cell (or none, in a short row) is no id."""
+    config = csv_electorate_config(tmp_path, text)
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.station_column", "row 3", "blank")
+
+
+def test_a_short_electorate_row_is_named_as_short(tmp_path, capsys):
+    """A row with fewer cells than the header (an unclosed quote swallows the rest of the file into one cell)
+    says so, rather than only that its register is blank."""
+    config = csv_electorate_config(tmp_path, 'id,region,registered\na,x,400\n"b,y,500\nc,y,300\n')
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.registered_column", "row 3", "1 cell", "3 columns")
+
+
+def test_a_missing_electorate_column_lists_the_headers_columns(tmp_path, capsys):
+    """A header read with the wrong delimiter (or with spaces after its commas) shows the columns it has."""
+    config = csv_electorate_config(tmp_path, "id;region;registered\na;x;400\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.registered_column", "no column 'registered'",
+             "'id;region;registered'")
+
+
+NFD = "I\u0302le-de-France"  # "Île-de-France" as macOS may write it: I and a combining circumflex (Unicode NFD)
+
+
+def test_one_region_written_in_two_unicode_forms_is_one_line(tmp_path, capsys):
+    """Two rows of one region that look alike but are written in two Unicode forms (NFC, NFD) would be two
+    regions, silently."""
+    config = csv_electorate_config(tmp_path, f"id,region,registered\na,\u00cele-de-France,400\nb,{NFD},500\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.region_column", "rows 2 and 3", "Unicode")
+
+
+def test_a_config_region_in_another_unicode_form_says_so(tmp_path, capsys):
+    """A region the config writes in NFC and the file in NFD looks the same in the refusal: it says why they
+    differ."""
+    (tmp_path / "stations.csv").write_text(f"id,region,registered\na,{NFD},400\nb,Bretagne,500\n")
+    raw = small_config_dict()
+    raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                         "region_column": "region", "station_column": "id"}
+    raw["turnout"]["regional_mean"] = {"\u00cele-de-France": 0.7}
+    assert main(["validate", str(write(tmp_path, raw))]) == 2
+    one_line(capsys, "stations.csv", "turnout.regional_mean", "another Unicode form", ascii(NFD))
+
+
 def test_an_electorate_csv_of_no_voters_at_all_is_one_line(tmp_path, capsys):
     config = csv_electorate_config(tmp_path, "id,region,registered\na,x,0\nb,y,00\n")
     assert main(["validate", str(config)]) == 2
     one_line(capsys, "stations.csv", "electorate.registered_column", "every register is 0")
+
+
+def test_a_config_saved_with_a_byte_order_mark_reads(tmp_path, capsys):
+    """Windows editors save UTF-8 with a byte-order mark; it is not part of the TOML (tomllib refuses it as an
+    'invalid statement' at line 1), in a config or in the one it extends."""
+    base = tmp_path / "base.toml"
+    base.write_bytes(b"\xef\xbb\xbf" + tomli_w.dumps(small_config_dict()).encode())
+    child = tmp_path / "child.toml"
+    child.write_bytes(b"\xef\xbb\xbf" + b'extends = "base.toml"\ntitle = "child"\n')
+    assert main(["validate", str(child)]) == 0, capsys.readouterr().err
 
 
 def test_toml_nested_3000_deep_is_one_line(tmp_path, capsys):

@@ -7,6 +7,7 @@ import argparse
 import io
 import json
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -80,6 +81,22 @@ def test_sweep_flag_is_kept_beside_the_configs_own_sweep(tmp_path, capsys):
     assert "6 sweep point(s)" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("sweep, flags", [
+    (None, ["--sweep", "turnout.dispersion=0.3,0.6", "--set", "turnout.dispersion=0.5"]),
+    ({"turnout.dispersion": [0.3, 0.6]}, ["--set", "turnout.dispersion=0.5"]),
+    ({"turnout.dispersion": [0.3, 0.6]}, ["--set", 'turnout."dispersion"=0.5']),
+])
+def test_setting_a_swept_field_is_refused_not_ignored(tmp_path, capsys, sweep, flags):
+    """Every sweep point sets its swept field, so a value set for it (``--set``, or ``overrides`` in Python)
+    would be used at none: refused, as a scenario's override of a swept field is, not silently dropped."""
+    config = write_config(tmp_path, small_config_dict(replicates=5, sweep=sweep))
+    err = one_line_error(capsys, main(["validate", str(config), *flags]))
+    assert err.startswith(f"--set {flags[-1].removeprefix('--set ')} (on {config}): turnout.dispersion: "), err
+    assert "swept" in err
+    with pytest.raises(simkit.InputError, match="swept"):
+        simkit.load_config(config, overrides={"turnout.dispersion": 0.5, "sweep.turnout.dispersion": [0.3, 0.6]})
+
+
 @pytest.mark.parametrize("flags, expected", [
     (["--set", "tunout.mean=0.3"], "--set tunout.mean=0.3 (on CONFIG): tunout: unknown field"),
     (["--set", "turnout.mean=abc"], "--set turnout.mean=abc (on CONFIG): turnout.mean: Input should be a valid number"),
@@ -113,16 +130,35 @@ def test_set_and_sweep_reach_a_region_whose_name_holds_a_dot(tmp_path, capsys):
     raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
                          "region_column": "region"}
     config, out = write_config(tmp_path, raw), tmp_path / "o.nc"
-    assert main(["run", str(config), "-o", str(out), "--quiet", "--set", "turnout.regional_mean.'St. Petersburg'=0.7",
+    assert main(["run", str(config), "-o", str(out), "--quiet", "--set", "turnout.regional_mean.'Moscow'=0.7",
                  "--sweep", 'turnout.regional_mean."St. Petersburg"=0.6,0.8']) == 0
     stored = simkit.parse_config(simkit.open_result(out).attrs["simkit_config"])
-    assert stored.turnout.regional_mean == {"St. Petersburg": 0.7}
+    assert stored.turnout.regional_mean == {"Moscow": 0.7}
     assert stored.sweep == {'turnout.regional_mean."St. Petersburg"': [0.6, 0.8]}
     assert [point.turnout.regional_mean for point in map(stored.at, stored.sweep_points())] == [
-        {"St. Petersburg": 0.6}, {"St. Petersburg": 0.8}]
+        {"Moscow": 0.7, "St. Petersburg": 0.6}, {"Moscow": 0.7, "St. Petersburg": 0.8}]
     err = one_line_error(capsys, main(["validate", str(config), "--set", 'turnout.regional_mean."St. Petersburg"=2']))
     assert err.startswith(f'--set turnout.regional_mean."St. Petersburg"=2 (on {config}): '
                           "turnout.regional_mean.St. Petersburg: "), err
+
+
+@pytest.mark.parametrize("source", ["csv", "synthetic"])
+def test_a_sweep_reaches_a_region_without_a_regional_mean_and_no_other(tmp_path, capsys, source):
+    """A region's turnout mean is swept though the config gives it none (a region read from a CSV has none until
+    one is given); a region the electorate lacks is refused, as it is when set."""
+    (tmp_path / "stations.csv").write_text("registered,region\n900,north\n700,south\n")
+    raw = small_config_dict(replicates=2)
+    if source == "csv":
+        raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                             "region_column": "region"}
+    config = write_config(tmp_path, raw)
+    cfg = simkit.load_config(config, overrides={"sweep.turnout.regional_mean.north": [0.5, 0.7]})
+    assert [point.turnout.regional_mean for point in map(cfg.at, cfg.sweep_points())] == [{"north": 0.5},
+                                                                                          {"north": 0.7}]
+    ds = simkit.simulate(cfg, replicates=2, seed=1)
+    assert ds["turnout.regional_mean.north"].values.tolist() == [0.5, 0.7]
+    err = one_line_error(capsys, main(["run", str(config), "--sweep", "turnout.regional_mean.west=0.5,0.7"]))
+    assert "turnout.regional_mean.west" in err and "not a region of the electorate" in err, err
 
 
 @pytest.mark.parametrize("flag", ["--set", "--sweep"])
@@ -235,15 +271,19 @@ def test_summary_json_writes_an_undefined_share_as_null(tmp_path, capsys):
         assert {row["quantity"]: row["mean"] for row in rows} == {"turnout": 0.0, "a": None, "b": None, "c": None}
 
 
-def test_summary_text_shows_an_undefined_share_as_n_a(tmp_path, capsys):
-    """The same protocols in the text summary (``summary`` and ``run``'s): n/a where a share does not exist."""
+@pytest.mark.parametrize("name", ["empty.nc", "empty.zarr"])
+def test_summary_text_shows_an_undefined_share_as_n_a(tmp_path, capsys, name):
+    """The same protocols in the text summary (``summary`` and ``run``'s): n/a where a share does not exist, and no
+    warning of the 0/0 (a zarr result's totals are divided in dask's threads, beyond the caller's errstate)."""
     raw = small_config_dict(replicates=2, keep="summary")
     raw["manipulation"] = [{"name": "empty", "kind": "protocol_fabrication", "beneficiary": "a",
                             "target_turnout": 0.0}]
-    result = tmp_path / "empty.nc"
+    result = tmp_path / name
     assert main(["run", str(write_config(tmp_path, raw)), "-o", str(result)]) == 0
     printed = capsys.readouterr().out
-    assert main(["summary", str(result), "--scenario", "manipulated"]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["summary", str(result), "--scenario", "manipulated"]) == 0
     for text in (printed, capsys.readouterr().out):
         assert "nan" not in text
         assert f"{'a':<16}{'n/a':>8}{'n/a':>8}{'n/a':>8}" in text, text

@@ -1,5 +1,8 @@
 """Engine invariants (hypothesis), reproducibility, sweeps and blocks."""
+import warnings
+
 import numpy as np
+import pytest
 import tomli_w
 import xarray as xr
 from hypothesis import HealthCheck, given, settings
@@ -106,3 +109,18 @@ def test_worker_processes_give_the_serial_result(monkeypatch):
     monkeypatch.setattr(engine, "PARALLEL_MIN_DRAWS", 0)
     parallel = simulate(cfg, workers=2, block_size=2)
     xr.testing.assert_identical(serial.drop_attrs(), parallel.drop_attrs())
+
+
+@pytest.mark.parametrize("kernel", ["numba", "numpy"])
+@pytest.mark.parametrize("leader, rho, regional_sd", [("a", 0.0, 0.0), ("a", 0.5, 0.0), ("a", 0.0, 0.3),
+                                                       ("b", 0.0, 0.0), ("b", -0.5, 0.3)])
+def test_an_option_with_every_ballot(kernel, leader, rho, regional_sd):
+    """Shares of exactly 1 and 0 (a one-sided election) are legal: the option of share 1 gets every ballot, with
+    the leader it (the default) or an option of share 0 (set), and no warning (0/0) or crash (NaN probabilities)."""
+    raw = small_config_dict(shares=(1.0, 0.0, 0.0), rho=rho, regional_sd=regional_sd, replicates=3)
+    raw["preferences"]["leader"] = leader
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = simulate(parse_config(tomli_w.dumps(raw)), kernel=kernel, workers=1)
+    assert (ds["votes"].sel(option="a") == ds["ballots"]).all()
+    assert int(ds["ballots"].sum()) > 0

@@ -1,6 +1,7 @@
 """Comparing published polls with simulated ones: rows, bias needed, joint tail, config errors, CLI."""
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -494,6 +495,24 @@ def test_a_scenario_whose_design_gets_no_answers_is_one_line_naming_it(tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: no valid answer in ")
     assert "of scenario shy" in err[0] and not output.exists()
+
+
+def test_a_count_without_valid_votes_is_one_line_and_no_warning(tmp_path, capsys):
+    """An election simulated with (nearly) no voter: the count has no valid vote, so neither has a quick count of
+    it; compare says so in one line, without a RuntimeWarning of the count's 0/0 shares before it."""
+    from conftest import small_config_dict
+    from simkit.cli.main import main
+
+    raw = small_config_dict(replicates=20, turnout_mean=1e-9)
+    raw["quick_count"] = [{"name": "q", "stations": 3, "published": {"a": 0.5, "b": 0.3, "c": 0.2}}]
+    raw["observed"] = {"votes": {"a": 1800, "b": 1080, "c": 720}}
+    config = tmp_path / "x.toml"
+    config.write_text(tomli_w.dumps(raw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["compare", str(config), "--ledger-points", "0", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{config}: quick_count.q: no valid answer in "), err
 
 
 def test_the_published_vector_is_made_once_per_comparison(elections, monkeypatch):

@@ -15,6 +15,7 @@ import re
 import tomllib
 import types
 import typing
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -536,19 +537,48 @@ def _needs_invalid_column(block) -> str | None:
     return None
 
 
+#: the tables keyed by region name (a sweep may add a region's entry to one)
+REGION_KEYED_FIELDS = ("turnout.regional_mean", "observed.regional_turnout", "timeline.regional",
+                       "observed.timeline.turnout_percent")
+
+
 def region_problems(cfg: Config, region_names: list[str]) -> list[str]:
     """Every region the config names (regional means and turnouts, manipulation blocks, timelines) that is not one
     of the electorate's ``region_names``."""
-    keyed = [("turnout.regional_mean", cfg.turnout.regional_mean),
-             ("observed.regional_turnout", cfg.observed.regional_turnout)]
-    if cfg.timeline is not None:
-        keyed.append(("timeline.regional", cfg.timeline.regional))
-    if cfg.observed.timeline is not None:
-        keyed.append(("observed.timeline.turnout_percent", cfg.observed.timeline.turnout_percent))
-    problems = [f"{field}.{region}: not a region of the electorate"
-                for field, regions in keyed for region in regions if region not in region_names]
-    return problems + [f"manipulation.{block.name}.regions: {region!r} is not a region of the electorate"
+    raw = cfg.raw()
+    problems = [f"{field}.{region}: {_unknown_region(region, region_names)}"
+                for field in REGION_KEYED_FIELDS for region in _keys(raw, field) if region not in region_names]
+    problems += _swept_region_problems(cfg, region_names)
+    return problems + [f"manipulation.{block.name}.regions: {region!r} is {_unknown_region(region, region_names)}"
                        for block in cfg.manipulation for region in block.regions or [] if region not in region_names]
+
+
+def _unknown_region(region: str, region_names: list[str]) -> str:
+    """Why ``region`` is none of ``region_names``: no region of that name, or one that looks the same written in
+    another Unicode form (an accent composed or not: NFC against NFD), shown escaped, where the two would print
+    alike."""
+    form = unicodedata.normalize("NFC", region)
+    alike = [name for name in region_names if unicodedata.normalize("NFC", name) == form]
+    if alike:
+        return (f"not a region of the electorate as written: the electorate writes it {ascii(alike[0])}, the "
+                f"config {ascii(region)} (the same letters in another Unicode form); write them alike")
+    return "not a region of the electorate"
+
+
+def _swept_region_problems(cfg: Config, region_names: list[str]) -> list[str]:
+    """Each sweep of a region-keyed table's entry (``turnout.regional_mean.north``) whose region is not one of
+    ``region_names``: ``sweep.FIELD.REGION: not a region …``, the problem each of its points has, once."""
+    swept = [split_path(key) for key in cfg.sweep]
+    return [f"sweep.{'.'.join(segments)}: not a region of the electorate" for segments in swept
+            if join_path(segments[:-1]) in REGION_KEYED_FIELDS and segments[-1] not in region_names]
+
+
+def _keys(raw: dict, field: str) -> list[str]:
+    """The keys of the table at dotted ``field`` of ``raw`` (none when the config has no such table)."""
+    try:
+        return list(get_path(raw, field))
+    except KeyError:
+        return []
 
 
 #: the regions of an electorate file a refusal lists (a file may have thousands)
@@ -653,6 +683,8 @@ def _sweep_problems(cfg: Config) -> list[str]:
     if not cfg.sweep:
         return problems
     unswept = set(cross_check(Config.model_validate(raw)))  # reported once, not once per sweep point
+    if cfg.region_names():  # a swept region the electorate lacks: reported once (region_problems), not per point
+        unswept |= {problem.removeprefix("sweep.") for problem in _swept_region_problems(cfg, cfg.region_names())}
     for path, values in cfg.sweep.items():
         where = f"sweep.{path}"
         if path.split(".")[0] in UNSWEEPABLE:
@@ -663,13 +695,9 @@ def _sweep_problems(cfg: Config) -> list[str]:
             continue
         if len(set(values)) != len(values):
             problems.append(f"{where}: values must be distinct")
-        try:
-            current = get_path(raw, path)
-        except KeyError as missing:
-            problems.append(f"sweep.{missing.args[0]}")
-            continue
-        if isinstance(current, bool) or not isinstance(current, (int, float)):
-            problems.append(f"{where}: not a numeric field")
+        target = _sweep_target_problem(raw, path)
+        if target:
+            problems.append(f"sweep.{target}")
             continue
         for value in values:
             try:
@@ -679,6 +707,20 @@ def _sweep_problems(cfg: Config) -> list[str]:
                 continue
             problems += [f"{where}={value:g}: {p}" for p in cross_check(point) if p not in unswept]
     return problems
+
+
+def _sweep_target_problem(raw: dict, path: str) -> str | None:
+    """Why dotted ``path`` of ``raw`` cannot be swept (``PATH: problem``), or None: a numeric field, or a region's
+    entry of a region-keyed table the config does not give yet (each sweep point adds it; its region and value are
+    checked with the points)."""
+    try:
+        current = get_path(raw, path)
+    except KeyError as missing:
+        segments = split_path(path)
+        return None if join_path(segments[:-1]) in REGION_KEYED_FIELDS else missing.args[0]
+    if isinstance(current, bool) or not isinstance(current, (int, float)):
+        return f"{path}: not a numeric field"
+    return None
 
 
 def parse_value(text: str) -> Any:
@@ -710,7 +752,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
 
 def _read_text(path: Path, source: str) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not TOML
     except FileNotFoundError:
         raise ConfigError([f"{source}: file not found"]) from None
     except (OSError, UnicodeDecodeError) as error:
@@ -815,10 +857,18 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         cfg = Config.model_validate(raw)
     except ValidationError as error:
         raise ConfigError([f"{source}: {p}" for p in _pydantic_problems(error, raw)]) from None
-    problems = cross_check(cfg)
+    problems = _swept_override_problems(cfg, overrides or {}) + cross_check(cfg)
     if problems:
         raise ConfigError([f"{source}: {p}" for p in problems])
     return cfg
+
+
+def _swept_override_problems(cfg: Config, overrides: dict[str, Any]) -> list[str]:
+    """Each override that sets a field ``cfg`` sweeps: every sweep point sets that field, so the value would be
+    used at none (as a scenario's override of a swept field would not be)."""
+    return [f"{dotted}: the field is swept ([sweep] or --sweep): every sweep point sets it, so this value would be "
+            "used at none; give the values to the sweep, or set it without sweeping it"
+            for dotted in overrides if swept_key(dotted) is None and _is_swept(cfg, dotted)]
 
 
 def solved_problems(cfg, scenario) -> list[str]:

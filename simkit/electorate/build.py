@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,17 +99,15 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
     path = Path(spec.path)
     try:
         with path.open(newline="", encoding=without_mark(spec.encoding)) as handle:
-            rows = list(csv.DictReader(handle, delimiter=spec.delimiter))
+            reader = csv.DictReader(handle, delimiter=spec.delimiter)
+            rows = list(reader)
     except FileNotFoundError:
         raise InputError(f"{path}: electorate.path: file not found") from None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise InputError(f"{path}: electorate.path: unreadable CSV: {error}") from None
     if not rows:
         raise InputError(f"{path}: electorate.path: no data rows")
-    for field in ("registered_column", "region_column", "station_column"):
-        column = getattr(spec, field)
-        if column is not None and column not in rows[0]:
-            raise InputError(f"{path}: electorate.{field}: no column {column!r}")
+    _check_columns(path, spec, reader.fieldnames)
     _check_row_lengths(path, rows)
     registered = _registers(path, rows, spec.registered_column)
     labels = _region_labels(path, rows, spec.region_column) if spec.region_column else ["all"] * len(rows)
@@ -116,6 +115,24 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
     ids = (_station_ids(path, rows, spec.station_column) if spec.station_column
            else np.array([str(i) for i in range(1, len(rows) + 1)]))
     return Electorate(registered, region_index.astype(np.int64), tuple(str(n) for n in region_names), ids)
+
+
+def _check_columns(path: Path, spec: CsvElectorate, header: list[str]) -> None:
+    """Each column the config names is in ``header`` exactly once: ``csv.DictReader`` would keep the last of two
+    columns of one name, silently. A missing one is named beside the columns the header has (a wrong delimiter
+    reads the whole header as one column)."""
+    for field in ("registered_column", "region_column", "station_column"):
+        column = getattr(spec, field)
+        if column is None:
+            continue
+        if column not in header:
+            columns = ", ".join(shown(name) for name in header[:MAX_COLUMNS_SHOWN])
+            more = ", …" if len(header) > MAX_COLUMNS_SHOWN else ""
+            raise InputError(f"{path}: electorate.{field}: no column {shown(column)} (the header's columns: "
+                             f"{columns}{more})")
+        if header.count(column) > 1:
+            raise InputError(f"{path}: electorate.{field}: the header has {header.count(column)} columns named "
+                             f"{shown(column)} (which one is meant? rename the others)")
 
 
 def _check_row_lengths(path: Path, rows: list[dict]) -> None:
@@ -128,20 +145,42 @@ def _check_row_lengths(path: Path, rows: list[dict]) -> None:
                              f"header {len(row) - 1} columns (an unquoted thousands separator?)")
 
 
+def _shortness(row: dict) -> str:
+    """`` (the row has K cells, the header M columns)`` for a row shorter than the header (``csv.DictReader`` gives
+    its missing cells as None; an unclosed quote takes the rest of the file into one cell), else ``""``: said
+    beside the blank cell it causes."""
+    columns = [key for key in row if key is not None]
+    cells = sum(row[key] is not None for key in columns)
+    if cells == len(columns):
+        return ""
+    return f" (the row has {cells} cell{'' if cells == 1 else 's'}, the header {len(columns)} columns)"
+
+
 def _region_labels(path: Path, rows: list[dict], column: str) -> list[str]:
     """Each row's region name from ``column``; a blank or missing cell (a short row) is refused, not read as a
-    region named ``""`` (or, missing, crashing the sort of region names)."""
+    region named ``""`` (or, missing, crashing the sort of region names), and so is one name written in two Unicode
+    forms (``Île`` composed in one row, I and a combining accent in another: two regions that print alike)."""
+    forms: dict[str, tuple[str, int]] = {}  # each name's NFC form → (the name as written, its first row)
     for number, row in enumerate(rows, start=2):
-        if not (row[column] or "").strip():
-            raise InputError(f"{path}: electorate.region_column: row {number}: blank region")
+        label = row[column] or ""
+        if not label.strip():
+            raise InputError(f"{path}: electorate.region_column: row {number}: blank region{_shortness(row)}")
+        written, first = forms.setdefault(unicodedata.normalize("NFC", label), (label, number))
+        if written != label:
+            raise InputError(f"{path}: electorate.region_column: rows {first} and {number} write one region in two "
+                             f"Unicode forms, {ascii(written)} and {ascii(label)} (they print alike): one region or "
+                             "two? write them alike")
     return [row[column] for row in rows]
 
 
 def _station_ids(path: Path, rows: list[dict], column: str) -> np.ndarray:
-    """Each row's station id (row,) str from ``column``, unique: ids index the ``station`` dimension of a result."""
+    """Each row's station id (row,) str from ``column``, not blank and unique: ids index the ``station`` dimension
+    of a result."""
     first_row: dict[str, int] = {}
     for number, row in enumerate(rows, start=2):
         station = row[column] or ""
+        if not station.strip():
+            raise InputError(f"{path}: electorate.station_column: row {number}: blank station id{_shortness(row)}")
         if station in first_row:
             raise InputError(f"{path}: electorate.station_column: rows {first_row[station]} and {number} hold the "
                              f"same station id {shown(station)} (ids must be unique)")
@@ -150,6 +189,8 @@ def _station_ids(path: Path, rows: list[dict], column: str) -> np.ndarray:
 
 
 _REGISTER = re.compile(r"[0-9]+")
+#: columns of a header listed when the one a field names is not among them
+MAX_COLUMNS_SHOWN = 10
 
 
 def _registers(path: Path, rows: list[dict], column: str) -> np.ndarray:
@@ -163,7 +204,7 @@ def _registers(path: Path, rows: list[dict], column: str) -> np.ndarray:
         text = (row[column] or "").strip()
         if not _REGISTER.fullmatch(text):
             raise InputError(f"{path}: electorate.registered_column: row {number}: "
-                             f"register must be a whole number of voters, got {shown(text)}")
+                             f"register must be a whole number of voters, got {shown(text)}{_shortness(row)}")
         digits = text.lstrip("0")
         value = int(digits or "0") if len(digits) <= 12 else MAX_REGISTER + 1  # int() of a long string is slow
         total += value

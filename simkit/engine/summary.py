@@ -13,14 +13,17 @@ from simkit.schema import INTERVAL, OPTION, REPLICATE, SCENARIO
 
 
 def national_shares(ds: xr.Dataset, config: Config) -> xr.Dataset:
-    """``turnout`` and ``share`` (option) per replicate (and sweep point), in percent."""
-    votes = ds["total_votes"]
-    valid_total = votes.sel({OPTION: config.valid_option_names}).sum(OPTION)
-    share = 100.0 * votes / valid_total
-    invalid = config.invalid_option_name
-    if invalid is not None:
-        share.loc[{OPTION: invalid}] = 100.0 * votes.sel({OPTION: invalid}) / ds["total_ballots"]
-    turnout = 100.0 * ds["total_ballots"] / int(ds["registered"].sum())
+    """``turnout`` and ``share`` (option) per replicate (and sweep point), in percent; a share is NaN where its
+    replicate has no valid vote (or, ``invalid``, no ballot)."""
+    # the national totals are small: read (from a lazy result too) and divided here, where the errstate holds,
+    # rather than in dask's threads
+    votes, ballots = ds["total_votes"].compute(), ds["total_ballots"].compute()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = 100.0 * votes / votes.sel({OPTION: config.valid_option_names}).sum(OPTION)
+        invalid = config.invalid_option_name
+        if invalid is not None:
+            share.loc[{OPTION: invalid}] = 100.0 * votes.sel({OPTION: invalid}) / ballots
+    turnout = 100.0 * ballots / int(ds["registered"].sum())
     return xr.Dataset({"turnout": turnout, "share": share})
 
 

@@ -54,10 +54,17 @@ class PreferencePlan:
         """Mean ballot probabilities per region (region, option): leader at its regional mean, the
         others in national proportions."""
         leader_share = self.regional_leader_share(region_shift)
-        others = self.shares / (1.0 - self.shares[self.leader])
-        composition = (1.0 - leader_share)[:, None] * others[None, :]
+        composition = (1.0 - leader_share)[:, None] * self.rest_proportions()[None, :]
         composition[:, self.leader] = leader_share
         return composition
+
+    def rest_proportions(self) -> np.ndarray:
+        """Each option's share of the ballots not for the leader (option,), the leader's own entry 0; all 0 when
+        the leader's share is 1 (no ballot goes elsewhere)."""
+        rest = 1.0 - self.shares[self.leader]
+        proportions = self.shares / rest if rest > 0 else np.zeros_like(self.shares)
+        proportions[self.leader] = 0.0
+        return proportions
 
 
 def _logistic_normal_center(shares, leader, sd, regional_sd) -> np.ndarray:
@@ -103,15 +110,21 @@ def _dirichlet(plan, rng, region_index, region_shift, turnout_latent):
         return _normalise(rng.standard_gamma(alpha), mean)
     # copula: the leader's Beta marginal from the correlated latent, the rest a Dirichlet of the remainder
     leader_alpha = alpha[:, plan.leader]
-    leader = special.betaincinv(leader_alpha, plan.dispersion - leader_alpha,
-                                special.ndtr(_leader_latent(plan, rng, turnout_latent)))
+    leader = _beta_quantile(leader_alpha, plan.dispersion - leader_alpha,
+                            special.ndtr(_leader_latent(plan, rng, turnout_latent)))
     gammas = rng.standard_gamma(alpha)
     gammas[:, plan.leader] = 0.0
     rest_mean = mean.copy()
     rest_mean[:, plan.leader] = 0.0
-    probabilities = (1.0 - leader)[:, None] * _normalise(gammas, rest_mean / rest_mean.sum(1, keepdims=True))
+    probabilities = (1.0 - leader)[:, None] * _normalise(gammas, _normalise(rest_mean, rest_mean))
     probabilities[:, plan.leader] = leader
     return probabilities
+
+
+def _beta_quantile(a: np.ndarray, b: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The u-quantile of Beta(a, b) (station,), elementwise; a degenerate Beta (b = 0: every ballot for the
+    leader; a = 0: none) is its point mass, where ``betaincinv`` gives NaN."""
+    return np.where(b > 0, np.where(a > 0, special.betaincinv(a, b, u), 0.0), 1.0)
 
 
 def _logistic_normal(plan, rng, region_index, region_shift, turnout_latent):
@@ -127,7 +140,6 @@ def _truncated_normal(plan, rng, region_index, region_shift, turnout_latent):
     location = truncated_location_for_mean(mean[:, plan.leader], plan.dispersion)[region_index]
     leader = truncated_normal_quantile(special.ndtr(_leader_latent(plan, rng, turnout_latent)),
                                        location, plan.dispersion)
-    others = plan.shares / (1.0 - plan.shares[plan.leader])
-    probabilities = (1.0 - leader)[:, None] * others[None, :]
+    probabilities = (1.0 - leader)[:, None] * plan.rest_proportions()[None, :]
     probabilities[:, plan.leader] = leader
     return probabilities

@@ -100,9 +100,11 @@ class SimulatedElections:
         return station_sums(self.votes.values)
 
     def count_shares(self, valid: np.ndarray) -> np.ndarray:
-        """(R, V) each replicate's counted shares of the ``valid`` (K,) options (fractions)."""
+        """(R, V) each replicate's counted shares of the ``valid`` (K,) options (fractions); NaN in a replicate
+        without a valid vote (its polls have no answer either, and are left out)."""
         totals = self.totals[:, valid].astype(float)
-        return totals / totals.sum(axis=-1, keepdims=True)
+        with np.errstate(invalid="ignore"):
+            return totals / totals.sum(axis=-1, keepdims=True)
 
     @cached_property
     def mean_voters(self) -> np.ndarray:
