@@ -21,10 +21,9 @@ from simkit.cli.arguments import (add_draws, add_json, add_null, add_output, add
 from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, finite, json_text,
                            save_figures, write_json)
 from simkit.config.core import data_paths
-from simkit.electorate.mapping import shown
 from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
 from simkit.engine import aggregation
-from simkit.errors import InputError
+from simkit.errors import InputError, shown
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics.core import NULLS as FORENSIC_NULLS, check_draws, check_null
 from simkit.forensics import TESTS, calibration_label, calibration_state, election, holm_alarms, run_each
