@@ -1,4 +1,7 @@
 """Errors that reach users as one line: ``file: dotted.field: problem``."""
+from typing import Any
+
+MAX_SHOWN = 40  # characters of a value that an error message repeats
 
 
 class InputError(ValueError):
@@ -25,3 +28,17 @@ def one_line(text: str) -> str:
     """``text`` with its control characters (line breaks, tabs, terminal escapes) written as Python escapes,
     so that a message quoting user input stays on one line and prints nothing but itself."""
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def shown(value: Any) -> str:
+    """``repr`` of a value cut to :data:`MAX_SHOWN` characters (an error repeats no more of a user's file)."""
+    return _cut(repr(value))
+
+
+def name(text: str) -> str:
+    """A user's name (a key, an option) for an error message: control characters escaped, cut like :func:`shown`."""
+    return _cut(repr(str(text))[1:-1])
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"

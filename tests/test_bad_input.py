@@ -166,6 +166,33 @@ def test_a_number_beyond_64_bits_is_refused_with_the_fields_bound(config, assign
         assert f"less than or equal to {bound}," in line
 
 
+@pytest.mark.parametrize("assignment, problem", [
+    ("run.replicates=-3", "run.replicates: Input should be greater than or equal to 1, got -3"),  # an int bound
+    ("electorate.station_size_sd=-0.5",
+     "electorate.station_size_sd: Input should be greater than or equal to 0, got -0.5"),  # a float bound
+    ("run.keep=nope", "run.keep: Input should be 'full' or 'summary', got 'nope'"),  # a literal choice
+    ("electorate.regions=[]", "electorate.regions: List should have at least 1 item after validation, not 0, got []"),
+    ("run.replicates=1.5", "run.replicates: Input should be a valid integer, got a number with a fractional part "
+                           "(1.5)"),  # a message that says what it got: the value in parentheses
+    ("title=[" + ",".join(map(str, range(40))) + "]",
+     "title: Input should be a valid string, got [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, …"),  # cut to 40 characters
+])
+def test_a_field_pydantic_refuses_is_told_with_the_value_given(assignment, problem, capsys):
+    """pydantic's messages said what a field must be, not what it was given."""
+    assert main(["validate", str(FLAGSHIP), f"--set={assignment}"]) == 2
+    assert one_line(capsys).endswith(f": {problem}")
+
+
+def test_a_run_parameter_out_of_bounds_is_told_with_its_value_once():
+    """``infer(particles=5)``: the value said once (the caller once added its own ", got 5" to the message)."""
+    from simkit.config.core import load_config
+    from simkit.errors import InputError
+    from simkit.inference.run import infer
+    with pytest.raises(InputError) as error:
+        infer(load_config(REPO / "configs" / "kazakhstan-2022-inference.toml"), particles=5)
+    assert str(error.value) == "particles: Input should be greater than or equal to 20, got 5"
+
+
 @pytest.mark.parametrize("field, value", [("delimiter", ";;"), ("encoding", "klingon")])
 def test_bad_electorate_csv_options_are_config_errors(tmp_path, field, value, capsys):
     (tmp_path / "stations.csv").write_text("registered\n100\n200\n")

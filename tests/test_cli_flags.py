@@ -318,6 +318,17 @@ def test_tests_is_refused_in_the_same_words_by_every_command(tmp_path, config, c
     assert not target.exists()
 
 
+@pytest.mark.parametrize("command, nulls", [("forensics", "textbook, simulated, flat"),
+                                            ("calibrate", "textbook, simulated, both"),
+                                            ("report", "textbook, simulated")])
+def test_null_is_refused_in_the_words_of_the_library(tmp_path, config, capsys, command, nulls):
+    """``--null`` reads like ``--tests`` and like the library's ``null: x: …``, not in argparse's words."""
+    target = tmp_path / {"forensics": "out.nc", "calibrate": "out.json", "report": "out.html"}[command]
+    err = one_line_error(capsys, main([command, str(config), "--null", "x", "-o", str(target)]))
+    assert err == f"--null: x: unknown name (choose from {nulls})"
+    assert not target.exists()
+
+
 def test_forensics_without_data_says_what_to_give(capsys):
     err = one_line_error(capsys, main(["forensics"]))
     assert err.startswith("DATA: missing: give a returns file") and "None" not in err

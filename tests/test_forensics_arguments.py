@@ -26,8 +26,10 @@ def test_unknown_or_misshapen_test_ids_name_the_parameter(honest, tests, fragmen
 
 
 def test_an_unknown_null_names_the_parameter(honest):
-    with pytest.raises(InputError, match="null must be one of") as error:
+    """In the one-line form ``parameter: value: problem`` of every other argument."""
+    with pytest.raises(InputError) as error:
         run_tests(honest, ["dip"], null="x")
+    assert str(error.value) == "null: x: unknown name (choose from textbook, simulated, flat)"
     assert error.value.parameters == ("null",)
 
 

@@ -143,3 +143,46 @@ def test_a_run_killed_in_the_final_rename_never_loses_the_target(config, tmp_pat
                  "--overwrite"]) == 0
     assert not list(tmp_path.glob(".out.zarr*"))
     assert_complete(out, 4)
+
+
+def session_processes(session: int) -> list[int]:
+    """Live processes of the session ``session`` (a command started with ``start_new_session``: its own id)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                state, _, _, sid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:4]
+            except (OSError, ValueError):
+                continue
+            if int(sid) == session and state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_run_on_its_own_dask_cluster_killed_leaves_no_process(tmp_path):
+    """``run --workers 2`` starts a LocalCluster (its worker processes, and multiprocessing's resource tracker
+    for their queues' semaphores). SIGKILL on the command alone: every process it started is gone soon after.
+    The only thing said is the tracker's, on its way out, that it unlinked the semaphores the killed process
+    could not (``resource_tracker: There appear to be N leaked semaphore objects to clean up at shutdown``)."""
+    pytest.importorskip("dask.distributed")
+    config = tmp_path / "c.toml"
+    config.write_text(tomli_w.dumps(small_config_dict(stations=2000, registered=1_000_000, replicates=400)))
+    out = tmp_path / "out.zarr"
+    process = subprocess.Popen([sys.executable, "-m", "simkit.cli.main", "run", str(config), "-o", str(out),
+                                "--quiet", "--workers", "2", "--block-size", "10"], env=environment(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    markers = tmp_path / ".out.zarr.resumable" / "done"
+    deadline = time.monotonic() + 180
+    while not (markers.exists() and len(list(markers.iterdir())) >= 2):  # the workers are writing blocks
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    assert len(session_processes(process.pid)) > 2  # the command, its workers and the tracker
+    process.kill()
+    _, err = process.communicate(timeout=60)
+    deadline = time.monotonic() + 10
+    while session_processes(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not session_processes(process.pid)
+    said = [line for line in err.splitlines() if line.strip()]
+    assert all("resource_tracker" in line for line in said), err
+    assert not out.exists()

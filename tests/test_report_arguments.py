@@ -23,7 +23,7 @@ def no_work(monkeypatch):
     ({"power": -1}, "power", "power: -1: must be 0 or more"),
     ({"format": "pdf"}, "format", "format: pdf: choose from html, md"),
     ({"draws": 0}, "draws", "draws: 0: must be a positive integer"),
-    ({"null": "x"}, "null", "null must be one of"),
+    ({"null": "x"}, "null", r"null: x: unknown name \(choose from textbook, simulated, flat\)"),
     ({"tests": ["nope"]}, "tests", "tests: unknown test id nope"),
 ])
 def test_bad_arguments_name_the_parameter_before_any_work(no_work, arguments, parameter, fragment):

@@ -223,5 +223,12 @@ def chosen_tests(text: str | None) -> list[str] | None:
         raise InputError(f"--tests: {error}") from None
 
 
+def add_null(parser: argparse.ArgumentParser, nulls: tuple[str, ...], default: str, help: str) -> None:
+    """``--null NAME``: one of ``nulls``, checked by the command with
+    :func:`simkit.forensics.core.check_null` (``--null: x: unknown name (choose from …)``, the library's words
+    with the flag, like ``--tests``), not by argparse's choices."""
+    parser.add_argument("--null", default=default, metavar="|".join(nulls), help=help)
+
+
 def add_draws(parser: argparse.ArgumentParser, default: int, what: str = "null draws per test") -> None:
     parser.add_argument("--draws", type=int, default=default, help=f"{what} (default {default:,})")

@@ -15,18 +15,17 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from simkit.cli.arguments import (add_draws, add_json, add_output, add_overrides, add_plot, add_quiet,
+from simkit.cli.arguments import (add_draws, add_json, add_null, add_output, add_overrides, add_plot, add_quiet,
                                   add_replicates, add_seed, add_selection, add_tests, chosen_tests,
                                   workers)
 from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, finite, json_text,
                            save_figures, write_json)
 from simkit.config.core import data_paths
-from simkit.electorate.mapping import shown
 from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
 from simkit.engine import aggregation
-from simkit.errors import InputError
+from simkit.errors import InputError, shown
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
-from simkit.forensics.core import check_draws
+from simkit.forensics.core import NULLS as FORENSIC_NULLS, check_draws, check_null
 from simkit.forensics import (TESTS, alternative, calibration_label, calibration_state, election, holm_alarms,
                               run_each)
 from simkit.forensics.applicable import MIN_STATIONS, ran
@@ -46,6 +45,8 @@ RESULT_SUFFIXES = (".nc", ".zarr")
 LOADER = "loader: "
 
 
+#: the choices of ``calibrate --null``: a null it calibrates, or both
+CALIBRATE_NULLS = (*NULLS, "both")
 #: the null models of ``forensics`` and ``calibrate`` (calibrate's ``both`` runs the two it calibrates)
 NULL_HELP = ("honest model behind the p-values: textbook (each test's published reference law), simulated "
              "(honest elections shaped like the data) or flat (one national turnout and share)")
@@ -61,8 +62,7 @@ def register(subparsers) -> None:
     source.add_argument("--map", type=Path, help="column mapping (TOML)")
     source.add_argument("--preset", choices=PRESETS, help="a ready mapping for the shared data")
     add_tests(p)
-    p.add_argument("--null", choices=("textbook", "simulated", "flat"), default="textbook",
-                   help=NULL_HELP + " (default textbook)")
+    add_null(p, FORENSIC_NULLS, "textbook", NULL_HELP + " (default textbook)")
     add_draws(p, NULL_DRAWS)
     add_seed(p, 0)
     p.add_argument("--leader", help="option treated as the leader (default: from the data)")
@@ -85,8 +85,8 @@ def register(subparsers) -> None:
     add_overrides(c)
     add_replicates(c, "simulated elections per scenario")
     add_tests(c)
-    c.add_argument("--null", choices=("textbook", "simulated", "both"), default="both",
-                   help=NULL_HELP.replace(" or flat (one national turnout and share)", "") + ", or both (default)")
+    add_null(c, CALIBRATE_NULLS, "both",
+             NULL_HELP.replace(" or flat (one national turnout and share)", "") + ", or both (default)")
     add_draws(c, CALIBRATION_DRAWS, "null draws per test and replicate")
     add_seed(c)
     add_json(c)
@@ -293,6 +293,7 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
 
 def handle_forensics(args: argparse.Namespace) -> int:
     """Run the forensics subcommand; returns the exit code."""
+    check_null(args.null, FORENSIC_NULLS)
     check_draws(args.draws)
     if args.power < 0:
         raise InputError(f"--power: {args.power}: must be 0 or a positive integer")
@@ -351,6 +352,7 @@ CALIBRATION_KEYS = ("rows",)
 
 
 def handle_calibrate(args: argparse.Namespace) -> int:
+    check_null(args.null, CALIBRATE_NULLS)
     check_draws(args.draws)
     tests = chosen_tests(args.tests)
     nulls = NULLS if args.null == "both" else (args.null,)

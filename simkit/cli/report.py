@@ -8,15 +8,20 @@ import shlex
 import sys
 from pathlib import Path
 
-from simkit.cli.arguments import (add_draws, add_output, add_overrides, add_quiet, add_replicates, add_tests,
+from simkit.cli.arguments import (add_draws, add_null, add_output, add_overrides, add_quiet, add_replicates, add_tests,
                                   chosen_tests, overrides)
 from simkit.cli.io import blamed_on_flags, override_values
 from simkit.electorate.returns import PRESETS
 from simkit.errors import InputError
+from simkit.forensics.core import check_null
 from simkit.forensics.floor import floor_line
 from simkit.outputs import REPORT, claim_output, contains
 from simkit.report import DRAWS, FORMATS, NULL, POWER, build, check_output, report_format, write
 from simkit.report.document import GENERATOR
+
+
+#: the forensic nulls a report offers on the command line
+REPORT_NULLS = ("textbook", "simulated")
 
 
 def register(subparsers) -> None:
@@ -33,7 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--format", choices=FORMATS,
                    help="html (one file) or md (figures beside it); default: the one -o's extension names, else html")
     add_tests(p)
-    p.add_argument("--null", choices=("textbook", "simulated"), default=NULL, help=f"forensic null (default {NULL})")
+    add_null(p, REPORT_NULLS, NULL, f"forensic null (default {NULL})")
     add_draws(p, DRAWS, "forensic null draws per test")
     p.add_argument("--power", type=int, default=POWER, metavar="N",
                    help=f"when no test rejects: size and power in N simulated elections (default {POWER}; 0: skip)")
@@ -42,6 +47,7 @@ def register(subparsers) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
+    check_null(args.null, REPORT_NULLS)
     output = check_output(args.output or Path(f"report.{args.format or 'html'}"))
     args.format = report_format(output, args.format)
     claim_output(output, REPORT, overwrite=args.overwrite, inputs=[args.config, args.returns, args.map],

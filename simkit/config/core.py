@@ -27,7 +27,7 @@ from simkit.config.manipulation import ManipulationConfig, ScenarioConfig
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.config.timeline import ObservedTimeline, TimelineConfig, final_figure_problems, timeline_problems
-from simkit.errors import InputError
+from simkit.errors import InputError, shown
 from simkit.paths import dotted_location, get_path, join_path, set_in_place, set_path, split_path
 from simkit.schema import STATION_STATISTICS
 from simkit.types import (MAX_CONCENTRATION, MAX_LATENT_SD, MAX_MANIPULATION_BLOCKS, MAX_REGISTER, MAX_REPLICATES,
@@ -389,17 +389,23 @@ def _upper_bound(model: type[BaseModel], loc: tuple) -> Any:
     return bound
 
 
+#: pydantic error types whose message does not take the offending value: a key the model lacks or does not
+#: allow (the value is not the problem), or the project's own checks (their messages say what they need)
+_NO_INPUT_SHOWN = ("missing", "extra_forbidden", "value_error", "assertion_error")
+
+
 def validation_problem(item: dict, raw: Any = None, model: type[BaseModel] | None = None) -> tuple[str, str]:
     """(dotted field, message) of one pydantic error ``item`` of ``model`` (:class:`Config` when None) validated
     from ``raw``: list items named by their ``name`` (:func:`simkit.paths.dotted_location`), ``unknown field`` and
-    ``required field is missing`` as the project words them, a block check's own field made part of the path, and
-    a number beyond 64 bits told with the field's bound."""
+    ``required field is missing`` as the project words them, a block check's own field made part of the path, a
+    number beyond 64 bits told with the field's bound, and pydantic's own messages ending with the value given
+    (:func:`_with_input`: ``Input should be greater than 0, got -3``)."""
     path = dotted_location(item["loc"], raw)
     message = item["msg"].removeprefix("Value error, ")
     if item["type"] == "int_parsing_size":  # a number beyond 64 bits: say the field's own bound
         bound = _upper_bound(model or Config, item["loc"])
         limit = f"less than or equal to {bound}" if bound is not None else "an integer below 2**63"
-        message = f"Input should be {limit}, got {item['input']!r}"
+        message = f"Input should be {limit}"
     field = _FIELD_PREFIX.match(message) if item["type"] == "value_error" else None
     if field:  # a block's own check names the field it found wrong: make it part of the dotted path
         path, message = f"{path}.{field.group(1)}", message[field.end():]
@@ -407,7 +413,18 @@ def validation_problem(item: dict, raw: Any = None, model: type[BaseModel] | Non
         message = "unknown field"
     elif item["type"] == "missing":
         message = "required field is missing"
-    return path, message
+    return path, _with_input(message, item)
+
+
+def _with_input(message: str, item: dict) -> str:
+    """``message`` of the pydantic error ``item`` followed by the value the field was given (cut by
+    :func:`simkit.errors.shown`): ``…, got -3``, or ``… (1.5)`` after a message that already says what it got
+    (``got a number with a fractional part``). Unchanged for :data:`_NO_INPUT_SHOWN` and for a block (a
+    mapping) given where it does not fit, whose field the dotted path already names."""
+    if item["type"] in _NO_INPUT_SHOWN or "input" not in item or isinstance(item["input"], dict):
+        return message
+    value = shown(item["input"])
+    return f"{message} ({value})" if re.search(r"\bgot\b", message) else f"{message}, got {value}"
 
 
 def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "") -> list[str]:

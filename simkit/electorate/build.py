@@ -14,8 +14,7 @@ import numpy as np
 
 from simkit import streams
 from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check_regions
-from simkit.errors import InputError
-from simkit.electorate.mapping import shown
+from simkit.errors import InputError, shown
 from simkit.electorate.read import without_mark
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER

@@ -1,7 +1,7 @@
 """Returns mappings: how to read one returns file, parsed from TOML and checked field by field.
 
 The format is described in :mod:`simkit.electorate.returns`. Every problem is an ``InputError`` of one line,
-``MAP: dotted.field: problem``, that shows at most the offending value (shortened by :func:`shown`).
+``MAP: dotted.field: problem``, that shows at most the offending value (shortened by :func:`simkit.errors.shown`).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simkit.errors import InputError
+from simkit.errors import InputError, name, shown
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 PRESETS = ("russia-2011", "russia-2018", "poland-2025-r1", "poland-2025-r2", "albania-2013", "spain-2019-11",
@@ -22,7 +22,6 @@ COUNT_QUANTITIES = ("registered", "ballots", "valid", "invalid", "special")
 LABEL_QUANTITIES = ("region", "district", "id")
 TOP_KEYS = ("source", "ballots_meaning", "leader", "label", "format", "columns", "options")
 FORMAT_KEYS = ("delimiter", "encoding", "member")
-MAX_SHOWN = 40  # characters of a value that an error message repeats
 
 ColumnSpec = Any  # int | str | list[int | str] | {"sum": [...]} | {"diff": [...]}
 
@@ -41,20 +40,6 @@ class ReturnsMapping:
     source: str | None = None
     ballots_meaning: str = "ballots cast as published"
     label: str | None = None
-
-
-def shown(value: Any) -> str:
-    """``repr`` of a value cut to :data:`MAX_SHOWN` characters (an error repeats no more of a user's file)."""
-    return _cut(repr(value))
-
-
-def name(text: str) -> str:
-    """A user's name (a key, an option) for an error message: control characters escaped, cut like :func:`shown`."""
-    return _cut(repr(str(text))[1:-1])
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
 
 
 def load_mapping(path: str | Path) -> ReturnsMapping:

@@ -15,8 +15,8 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
-from simkit.errors import InputError
-from simkit.electorate.mapping import ReturnsMapping, name, shown
+from simkit.errors import InputError, name, shown
+from simkit.electorate.mapping import ReturnsMapping
 
 #: largest returns text read (after decompression): ~10 million stations, beyond any national election
 MAX_TEXT_BYTES = 1 << 30

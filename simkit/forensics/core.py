@@ -25,7 +25,7 @@ from typing import Any, Callable, Hashable, Protocol
 import numpy as np
 import xarray as xr
 
-from simkit.errors import InputError
+from simkit.errors import InputError, one_line
 from simkit.forensics.computed import Computed
 from simkit.schema import ALPHA, OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
@@ -267,10 +267,12 @@ def check_draws(draws: int) -> None:
         raise InputError(f"draws: {draws}: must be a positive integer", parameters=("draws",))
 
 
-def check_null(null: str) -> None:
-    """``null``: one of :data:`NULLS` (InputError naming the parameter otherwise)."""
-    if null not in NULLS:
-        raise InputError(f"null must be one of {NULLS}, got {null!r}", parameters=("null",))
+def check_null(null: str, nulls: tuple[str, ...] = NULLS) -> None:
+    """``null``: one of ``nulls`` (default :data:`NULLS`; InputError naming the parameter otherwise, in the
+    one-line form ``null: NAME: unknown name (choose from …)``)."""
+    if null not in nulls:
+        raise InputError(f"null: {one_line(str(null))}: unknown name (choose from {', '.join(nulls)})",
+                         parameters=("null",))
 
 
 def simulated_p_value(observed: float, null_statistics: np.ndarray, sided: str) -> tuple[float, float]:

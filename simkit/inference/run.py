@@ -36,7 +36,7 @@ def _with_updates(settings: InferenceSettings, updates: dict) -> InferenceSettin
     except ValidationError as error:
         item = error.errors()[0]
         name, message = validation_problem(item, model=InferenceSettings)
-        raise InputError(f"{name}: {message}, got {item['input']!r}", parameters=(name,)) from None
+        raise InputError(f"{name}: {message}", parameters=(name,)) from None
 
 
 def _named(source: str, problems: list[str]) -> ConfigError:

@@ -33,10 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from simkit.config.core import Config, validation_problem
 from simkit.config.timeline import TimelineConfig
 from simkit.types import MAX_REGISTER
-from ..errors import InputError
+from ..errors import InputError, shown
 from .statistics import RegionalTimeline
 from simkit.electorate.build import electorate_of
-from simkit.electorate.mapping import shown
 
 
 class _Block(BaseModel):
