@@ -681,6 +681,7 @@ def _closed_stations_config(tmp_path, **polls: list[dict]) -> Path:
 def test_a_pps_design_short_of_stations_with_voters_is_refused_before_simulating(tmp_path, monkeypatch):
     """``compare`` (and ``compare --history``'s check of the earlier configs) refuses it before simulating, and the
     report leaves the comparison out with the reason."""
+    from simkit.electorate.build import electorate_of
     from simkit.report.analyses import polls_omission
 
     config = _closed_stations_config(tmp_path, exit_poll=[{"name": "p", "stations": [5, 21], "selection": "pps",
@@ -691,7 +692,8 @@ def test_a_pps_design_short_of_stations_with_voters_is_refused_before_simulating
     reason = "exit_poll.p.stations: 21 stations drawn proportional to size, but only 20 hold voters"
     with pytest.raises(InputError, match=rf"^x\.toml: {reason}$"):
         compare_config(cfg, source="x.toml")
-    assert polls_omission(cfg, 30) == reason
+    problem = polls_omission(cfg, electorate_of(cfg), 30)
+    assert str(problem) == reason and problem.parameters == ()
 
 
 def test_polls_of_an_electorate_with_stations_without_voters_compare_end_to_end(tmp_path, capsys):

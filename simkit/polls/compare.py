@@ -749,17 +749,30 @@ def replicates_needed(keys: list[tuple[int, int]]) -> int:
     return len(keys) + 1
 
 
-def check_replicates(replicates: int, needed: int, source: str, saved: bool = False) -> None:
-    """Raise :class:`~simkit.errors.InputError` when ``replicates`` are fewer than ``needed``
-    (:func:`replicates_needed`); ``saved``: they are a saved result's (simulated again, not set by a parameter)."""
+def replicates_problem(replicates: int, needed: int, saved: bool = False) -> InputError | None:
+    """Why ``replicates`` are too few for the covariance of the published figures, None when they reach ``needed``
+    (:func:`replicates_needed`): an InputError to raise or to state (``field: problem``, without the source;
+    naming the parameter ``replicates``). ``saved``: they are a saved result's (simulated again, not set by a
+    parameter)."""
     if replicates >= needed:
-        return
+        return None
     why = (f"too few to estimate the covariance of the {needed - 1} published figures (the joint test and the "
            f"mechanism fits need at least {needed})")
     if saved:
-        raise InputError(f"{source}: replicate: the result holds {replicates} replicates, {why}; simulate it again "
-                         "with more")
-    raise InputError(f"{source}: replicates: {replicates} are {why}", parameters=("replicates",))
+        return InputError(f"replicate: the result holds {replicates} replicates, {why}; simulate it again with more")
+    return InputError(f"replicates: {replicates} are {why}", parameters=("replicates",))
+
+
+def check_replicates(replicates: int, needed: int, source: str, saved: bool = False) -> None:
+    """Raise :func:`replicates_problem` (``source: field: problem``) when there is one."""
+    raise_problem(replicates_problem(replicates, needed, saved), source)
+
+
+def raise_problem(problem: InputError | None, source: str) -> None:
+    """Raise ``problem`` (``field: problem``, as :func:`comparable_problem` states it) as ``source: field: problem``,
+    with the parameters it names; nothing when None."""
+    if problem is not None:
+        raise InputError(f"{source}: {problem}", parameters=problem.parameters)
 
 
 def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: str | None = None) -> int:
@@ -1195,42 +1208,53 @@ def design_problems(cfg, polls: list[Poll], electorate) -> list[str]:
         poll, electorate.n_stations, electorate.registered, cfg.option_names, cfg.invalid_option_name)]
 
 
+def comparable_problem(cfg, electorate: Electorate, replicates: int | None = None,
+                       ds: xr.Dataset | None = None) -> InputError | None:
+    """The first reason :func:`compare_config` cannot compare the polls of ``cfg`` (``[[exit_poll]]`` then
+    ``[[quick_count]]``), found before anything is simulated, or None: there are none, a design is impossible in
+    the ``electorate`` (:func:`simkit.electorate.build.electorate_of`), or ``replicates`` (the config's when None;
+    the replicates of ``ds`` when given) are too few for the covariance of the published figures. An InputError to
+    raise (:func:`check_comparable`) or to state (the report's omission): ``field: problem``, without the source,
+    its ``parameters`` those it names."""
+    polls = list(cfg.exit_poll) + list(cfg.quick_count)
+    if not polls:
+        return InputError("exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
+    problems = design_problems(cfg, polls, electorate)
+    if problems:
+        return InputError(problems[0])
+    needed = replicates_needed(published_vector(polls, cfg.valid_option_names)[0])
+    if ds is not None:
+        return replicates_problem(ds.sizes[schema.REPLICATE], needed, saved=True)
+    return replicates_problem(cfg.run.replicates if replicates is None else replicates, needed)
+
+
 def check_comparable(cfg, *, replicates: int | None = None, ds: xr.Dataset | None = None,
                      source: str = "config", electorate: Electorate | None = None) -> list[Poll]:
     """The polls of ``cfg`` (``[[exit_poll]]`` then ``[[quick_count]]``), once checked that :func:`compare_config`
-    can compare them, before anything is simulated: there are some, each design is possible in the electorate,
-    and ``replicates`` (the config's when None; the replicates of ``ds`` when given) are enough for the covariance
-    of the published figures. :class:`simkit.errors.InputError` (``source: field: problem``) otherwise.
-    ``electorate``: the config's, when the caller has built it (:func:`simkit.electorate.build.electorate_of`)."""
-    polls = list(cfg.exit_poll) + list(cfg.quick_count)
-    if not polls:
-        raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
-    problems = design_problems(cfg, polls, electorate if electorate is not None else electorate_of(cfg))
-    if problems:
-        raise InputError(f"{source}: {problems[0]}")
-    needed = replicates_needed(published_vector(polls, cfg.valid_option_names)[0])
-    if ds is not None:
-        check_replicates(ds.sizes[schema.REPLICATE], needed, source, saved=True)
-    else:
-        check_replicates(cfg.run.replicates if replicates is None else replicates, needed, source)
-    return polls
+    can compare them (:func:`comparable_problem`, raised as ``source: field: problem``). ``electorate``: the
+    config's, when the caller has built it (:func:`simkit.electorate.build.electorate_of`)."""
+    raise_problem(comparable_problem(cfg, electorate if electorate is not None else electorate_of(cfg), replicates, ds),
+                  source)
+    return list(cfg.exit_poll) + list(cfg.quick_count)
 
 
 def compare_config(cfg, *, replicates: int | None = None, seed: int | None = None, ds: xr.Dataset | None = None,
                    source: str = "config", history: Path | str | None = DEFAULT_HISTORY,
-                   ledger_points: int | None = None, progress: bool = False) -> Comparison:
+                   ledger_points: int | None = None, progress: bool = False,
+                   electorate: Electorate | None = None) -> Comparison:
     """The whole comparison for a config: check its poll designs against the electorate, simulate
     ``replicates`` elections (unless ``ds`` gives them: then one world at a time, each held only while its
     polls are drawn, with a progress bar when ``progress``) and compare every
     ``[[exit_poll]]`` and ``[[quick_count]]`` with the official count of ``[observed]``, under the
-    total-survey-error baseline of the ``history`` table (None: sampling error only).
+    total-survey-error baseline of the ``history`` table (None: sampling error only). ``electorate``: the
+    config's, when the caller has built it (:func:`simkit.electorate.build.electorate_of`), else built here.
 
     Raises :class:`simkit.errors.InputError` (``source: field: problem``) for a config without polls, a
     design the electorate makes impossible, too few replicates for the covariance of the published figures
     (:func:`check_replicates`) or a bad history table.
     """
     check_config(cfg)
-    electorate = electorate_of(cfg)
+    electorate = electorate if electorate is not None else electorate_of(cfg)
     polls = check_comparable(cfg, replicates=replicates, ds=ds, source=source, electorate=electorate)
     baseline = ErrorBaseline.from_file(history) if history is not None else None
     invalid = cfg.invalid_option_name

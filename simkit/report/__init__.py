@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from simkit.config.core import load_config
+from simkit.electorate.build import electorate_of
 from simkit.errors import InputError
 from simkit.forensics import check_tests
 from simkit.forensics.core import check_draws, check_null
@@ -111,16 +112,17 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
         omitted.update(simulation="no config given", polls="no config given (polls and the official count come "
                        "from a config)", scenarios="no config given")
     else:
-        reason = analyses.polls_omission(cfg, replicates)
-        ds = analyses.simulate(cfg, replicates, seed, progress=progress)
-        if reason:
-            omitted["polls"] = reason
+        electorate = electorate_of(cfg)
+        problem = analyses.polls_omission(cfg, electorate, replicates)
+        ds = analyses.simulate(cfg, electorate, replicates, seed, progress=progress)
+        if problem is not None:
+            omitted["polls"] = str(problem)
         if not cfg.scenario:
             omitted["scenarios"] = "the config defines no [[scenario]] of named manipulations"
     with progress_bar(len(STEPS), enabled=progress, unit="step") as bar:
         bar.set_description("polls")
         if cfg is not None and "polls" not in omitted:
-            comparison = analyses.compare(cfg, replicates, seed, str(config), progress)
+            comparison = analyses.compare(cfg, electorate, replicates, seed, str(config), progress)
         bar.update()
         bar.set_description("forensics")
         if returns_ds is not None:
