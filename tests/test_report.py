@@ -243,6 +243,22 @@ def test_config_without_polls_or_observed_states_the_omission(tmp_path, polls, o
     assert doc.omitted["polls"] in answer and doc.verdicts == []
 
 
+def test_omission_reasons_from_python_name_its_arguments(tmp_path):
+    doc = build(write_config(tmp_path / "c.toml"), replicates=4, seed=1)
+    assert doc.omitted["polls"].startswith("replicates: 4 are too few to estimate the covariance")
+    assert doc.omitted["forensics"] == ("the station-level tests need returns=DATA with preset=NAME or map=MAP.toml; "
+                                        "none given")
+
+
+def test_omission_reasons_on_the_command_line_name_its_flags(tmp_path):
+    config, report = write_config(tmp_path / "c.toml"), tmp_path / "r.md"
+    assert main(["report", str(config), "-o", str(report), "--replicates", "4", "--seed", "1", "--quiet"]) == 0
+    text = report.read_text()
+    assert "- polls: --replicates: 4 are too few to estimate the covariance" in text
+    assert ("- forensics: the station-level tests need --returns DATA with --preset NAME or --map MAP.toml; none "
+            "given") in text
+
+
 def test_the_report_builds_the_electorate_once(tmp_path, monkeypatch):
     """The omission check, the simulation and the poll comparison share the one electorate the report builds."""
     from simkit.electorate import build as electorate_build
