@@ -645,6 +645,28 @@ def test_a_pps_design_substituted_for_an_infeasible_claimed_size_says_so_when_re
         resolve_design(poll, OPTIONS, "invalid", election_at(ds, {}), unbiased=True, source="x.toml")
 
 
+def test_the_pps_design_problem_is_the_text_that_resolve_design_raises_after_its_source():
+    """:func:`pps_design_problem` states the problem (``field: problem``) that :func:`resolve_design` raises after
+    its source (whatever that source holds), so that the inference's simulator reads it without cutting error
+    messages; None for a feasible design."""
+    from simkit.polls.compare import pps_design_problem, proposed_design
+
+    ds = synthetic_election(replicates=40, stations=40, options=OPTIONS, shares=SHARES, concentration=40.0, seed=3)
+    ds["registered"].values[np.arange(40) >= 31] = 0
+    election = election_at(ds, {})
+    poll = ExitPollConfig(name="p", stations=32, selection="pps", per_station=20, published={"inc": 0.7, "other": 0.2})
+    resolved = proposed_design(poll, OPTIONS, "invalid", election, unbiased=True)
+    problem = pps_design_problem(poll, resolved.design, election, resolved.note)
+    assert problem == ("exit_poll.p.stations: 32 stations drawn proportional to size from the electorate, which has "
+                       "31 with voters")
+    with pytest.raises(InputError) as error:
+        resolve_design(poll, OPTIONS, "invalid", election, unbiased=True, source="runs: x.toml")
+    assert str(error.value) == f"runs: x.toml: {problem}"
+    fewer = poll.model_copy(update={"stations": 31})
+    assert pps_design_problem(fewer, proposed_design(fewer, OPTIONS, "invalid", election, unbiased=True).design,
+                              election) is None
+
+
 def test_a_pps_design_is_checked_against_the_stations_with_voters_at_the_top_of_its_range():
     """31 of 40 stations hold voters: a pps poll (exit poll or quick count) that may take 32 is refused from the
     register alone, before anything is simulated; one of at most 31, or a simple one, is not."""

@@ -194,20 +194,31 @@ class Resolved:
 def resolve_design(poll: Poll, options: list[str], invalid: str | None, election: SimulatedElections, *,
                    unbiased: bool, stations: float | None = None, sample_size: float | None = None,
                    response_rate: float | None = None, source: str = "polls") -> Resolved:
+    """:func:`proposed_design`, checked: raises :class:`~simkit.errors.InputError` (``source: field: problem``)
+    for a design drawn proportional to size that asks for more stations than hold voters
+    (:func:`pps_design_problem`)."""
+    resolved = proposed_design(poll, options, invalid, election, unbiased=unbiased, stations=stations,
+                               sample_size=sample_size, response_rate=response_rate)
+    problem = pps_design_problem(poll, resolved.design, election, resolved.note)
+    if problem is not None:
+        raise InputError(f"{source}: {problem}")
+    return resolved
+
+
+def proposed_design(poll: Poll, options: list[str], invalid: str | None, election: SimulatedElections, *,
+                    unbiased: bool, stations: float | None = None, sample_size: float | None = None,
+                    response_rate: float | None = None) -> Resolved:
     """The :class:`PollDesign` of ``poll``; unknown figures at their range midpoints unless given.
 
     ``unbiased`` drops differential non-response and misreporting (the sampling-only baseline).
     A claimed ``sample_size`` the electorate cannot supply is replaced by the nearest feasible design.
-    Raises :class:`~simkit.errors.InputError` (``source: field: problem``) for a design drawn proportional to
-    size that asks for more stations than hold voters (:func:`check_pps_design`).
+    Unchecked against the stations that hold voters (:func:`pps_design_problem`).
     """
     valid = np.array([name != invalid for name in options])
     n_stations = round(stations if stations is not None else midpoint(poll.stations))
     if not isinstance(poll, ExitPollConfig):
-        design = PollDesign(n_stations=n_stations, valid=valid, selection=poll.selection, by_region=poll.by_region,
-                            respondents="whole_flow", estimator=poll.estimator)
-        check_pps_design(poll, design, election, source)
-        return Resolved(design)
+        return Resolved(PollDesign(n_stations=n_stations, valid=valid, selection=poll.selection,
+                                   by_region=poll.by_region, respondents="whole_flow", estimator=poll.estimator))
     rate = response_rate if response_rate is not None else midpoint(poll.response_rate)
     claimed = sample_size if sample_size is not None else (
         midpoint(poll.sample_size) if poll.sample_size is not None else None)
@@ -229,25 +240,24 @@ def resolve_design(poll: Poll, options: list[str], invalid: str | None, election
                         respondents=mode, per_station=per_station or 0, every_kth=poll.every_kth or 1,
                         response_rate=rate, response_propensity=propensity, misreport=misreport,
                         estimator=poll.estimator)
-    check_pps_design(poll, design, election, source, note)
     return Resolved(design, note)
 
 
-def check_pps_design(poll: Poll, design: PollDesign, election: SimulatedElections, source: str,
-                     note: str = "") -> None:
-    """Raise :class:`~simkit.errors.InputError` when ``design`` (``poll``'s), drawn proportional to size, asks
-    ``election`` for more stations than hold voters: a station of 0 voters has no chance of being drawn
-    (:func:`simkit.model.exit_poll.pps_shortfall`). When ``poll`` is simple and the draw proportional to size
-    was substituted for its infeasible claimed size, the message says so with ``note``, the feasibility note."""
+def pps_design_problem(poll: Poll, design: PollDesign, election: SimulatedElections, note: str = "") -> str | None:
+    """The problem (``field: problem``) of ``design`` (``poll``'s) when, drawn proportional to size, it asks
+    ``election`` for more stations than hold voters (a station of 0 voters has no chance of being drawn:
+    :func:`simkit.model.exit_poll.pps_shortfall`); None otherwise. When ``poll`` is simple and the draw
+    proportional to size was substituted for its infeasible claimed size, the text says so with ``note``, the
+    feasibility note."""
     if design.selection != "pps":
-        return
+        return None
     held = pps_shortfall(design.n_stations, election.registered)
     if held is None:
-        return
+        return None
     substituted = (f" (proportional to size in place of the simple draw, for the claimed size: {note})"
                    if poll.selection != design.selection else "")
-    raise InputError(f"{source}: {_kind(poll)}.{poll.name}.stations: {design.n_stations} stations drawn "
-                     f"proportional to size from the electorate, which has {held} with voters{substituted}")
+    return (f"{_kind(poll)}.{poll.name}.stations: {design.n_stations} stations drawn proportional to size from the "
+            f"electorate, which has {held} with voters{substituted}")
 
 
 # -- drawing many replicates ------------------------------------------------------------------------
