@@ -1,4 +1,5 @@
 """Comparing published polls with simulated ones: rows, bias needed, joint tail, config errors, CLI."""
+import functools
 import json
 import math
 from pathlib import Path
@@ -93,8 +94,9 @@ def test_scenarios_reuse_the_baseline_draw_of_a_design_drawn_alike(elections, mo
              ExitPollConfig(name="q", stations=30, per_station=20, estimator="weighted",
                             response_propensity={"inc": 0.9}, published={"inc": 0.7})]
     drawn = []
-    draw = compare.draw_polls
-    monkeypatch.setattr(compare, "draw_polls", lambda *args: drawn.append(args[1]) or draw(*args))
+    for name in ("draw_polls", "draw_pooled"):  # the baseline's draws, the scenarios' (pooled)
+        monkeypatch.setattr(compare, name, functools.partial(
+            lambda draw, *args: drawn.append(args[1]) or draw(*args), getattr(compare, name)))
     kept = compare_polls(ds, polls, incumbent="inc", invalid="invalid", seed=5, misreport=False, ledger_points=0)
     assert len(drawn) == 3  # p and q at the baseline, q (with its non-response) again for the scenario
     monkeypatch.setattr(compare, "drawn_alike", lambda *args: object())  # no key matches: every poll drawn again
@@ -415,20 +417,29 @@ def test_designs_alike_in_what_the_draw_reads_share_a_draw(elections):
 
 
 @pytest.mark.parametrize("estimator", ["raw", "weighted"])
-def test_pooled_draws_in_chunks_are_the_pooled_draw_of_every_replicate(elections, estimator):
-    """What the ledger and the scenarios draw (:func:`simkit.polls.compare.draw_pooled`, a few replicates at a
-    time, their stations pooled) is the whole draw's pooled form to the bit, whatever the chunk: each replicate's
-    poll has its own stream."""
+def test_pooled_draws_are_the_whole_draw_pooled_holding_one_task_by_station(elections, estimator, monkeypatch):
+    """What the ledger and the scenarios draw (:func:`simkit.polls.compare.draw_pooled`: each replicate's stations
+    pooled, reduced inside each task of the compiled draw) is the whole draw's pooled form to the bit; the draws by
+    station are held for one task's replicates, never for all of them."""
+    from simkit.polls import compiled_draws
     from simkit.polls.compare import draw_polls, draw_pooled, pooled
 
-    election = election_at(elections.isel(replicate=slice(0, 23)), {})
+    election = election_at(elections.isel(replicate=slice(0, 150)), {})
     design = _design(estimator=estimator, response_rate=0.8)
     whole = pooled(draw_polls(election, design, 7, 0))
-    for chunk in (1, 5, 23, 64):
-        drawn = draw_pooled(election, design, 7, 0, chunk=chunk)
-        for name in ("shares", "responders", "reported", "voters", "inclusion"):
-            assert np.array_equal(getattr(drawn, name), getattr(whole, name), equal_nan=True), (chunk, name)
-        assert drawn.reported.shape == (23, 1, 4)
+    held, draw = [], compiled_draws._draw_replicates_jit
+
+    def recording(*args):
+        reported = args[-1]
+        held.append((reported if reported.base is None else reported.base).shape[0])
+        return draw(*args)
+
+    monkeypatch.setattr(compiled_draws, "_draw_replicates_jit", recording)
+    drawn = draw_pooled(election, design, 7, 0)
+    for name in ("shares", "responders", "reported", "voters", "inclusion"):
+        assert np.array_equal(getattr(drawn, name), getattr(whole, name), equal_nan=True), name
+    assert drawn.reported.shape == (150, 1, 4)
+    assert held and max(held) <= compiled_draws.CHUNK_REPLICATES < 150
 
 
 def test_replicates_without_answers_are_left_out_of_the_poll_s_distribution(elections):

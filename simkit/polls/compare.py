@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
@@ -39,7 +38,6 @@ from scipy import stats
 
 from simkit import schema, streams
 from simkit.schema import ALPHA, INTERVAL
-from simkit.engine.parallel import chunks
 from simkit.engine.run import prepare, world_votes
 from simkit.progress import progress_bar
 from simkit.paths import set_path
@@ -48,7 +46,7 @@ from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misr
 from simkit.config.precision import last_digit_unit, rounds_to
 from simkit.model.exit_poll import (PollDesign, design_feasibility, draw_exit_poll, estimate_shares, pps_shortfall,
                                     station_sums)
-from simkit.polls.compiled_draws import CHUNK_REPLICATES, draw_replicates
+from simkit.polls.compiled_draws import draw_replicates, draw_totals
 from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from simkit.polls.mechanisms import Ballot, Observed, fit_poll
 from simkit.config.polls import check_poll_design
@@ -63,9 +61,6 @@ BISECTION_STEPS = 18
 LEDGER_POINTS = 16
 #: a design delivering less than (1 - this) of its claimed respondents is flagged
 SHORTFALL_TOLERANCE = 0.01
-#: replicates whose polls :func:`draw_pooled` draws at once (four chunks of the compiled draw's threads): the
-#: respondents by station of this many replicates are held at a time, not of every replicate
-POOLED_CHUNK = 4 * CHUNK_REPLICATES
 
 Poll = ExitPollConfig | QuickCountConfig
 
@@ -297,28 +292,30 @@ def draw_polls(election: SimulatedElections, design: PollDesign, seed: int, poll
     """Draw ``design`` from every replicate of ``election`` (keyed streams; see module docstring) in one compiled
     call (:func:`simkit.polls.compiled_draws.draw_replicates`, in threads on every core, with the same result
     whatever their number). A ``raw`` estimate reads only the respondents summed over stations: its answers are
-    drawn on the sums (``responders`` and ``reported`` (R, 1, K); the same law)."""
+    drawn on the sums (``responders`` and ``reported`` (R, 1, K); the same law: :func:`answered_on_sums`)."""
     stations, inclusion, voters, responders, reported = draw_replicates(
         election.votes.values, election.replicates, election.registered, design, seed, poll_index,
-        election.region_index, None, pooled=design.estimator == "raw")
+        election.region_index, None, pooled=answered_on_sums(design))
     shares = estimate_shares(reported, voters, inclusion, design.valid, design.estimator)
     return Draws(shares, responders, reported, voters, inclusion, design.valid, stations)
 
 
-def draw_pooled(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int,
-                chunk: int | None = None) -> Draws:
+def answered_on_sums(design: PollDesign) -> bool:
+    """Whether the draw takes ``design``'s answers on the respondents summed over its stations: a ``raw``
+    estimate reads nothing else (the ``pooled`` of :func:`simkit.polls.compiled_draws.draw_replicates`)."""
+    return design.estimator == "raw"
+
+
+def draw_pooled(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int) -> Draws:
     """:func:`draw_polls` with each replicate's sampled stations pooled (:func:`pooled`: the shares and the
-    respondents' totals, all the ledger and the scenarios read), drawn ``chunk`` replicates at a time
-    (:data:`POOLED_CHUNK` by default, or enough for a task of :data:`CHUNK_REPLICATES` on every core): the same
-    numbers, as each replicate's poll has its own stream, while the respondents by station, R × n × K int64 twice,
-    are held for one chunk only."""
-    size = max(POOLED_CHUNK, CHUNK_REPLICATES * (os.cpu_count() or 1)) if chunk is None else chunk
-    parts = [pooled(draw_polls(replace(election, votes=election.votes[rows.start:rows.stop],
-                                       replicates=election.replicates[rows.start:rows.stop]),
-                               design, seed, poll_index))
-             for rows in chunks(len(election.replicates), size)]
-    return Draws(*(np.concatenate([getattr(part, name) for part in parts])
-                   for name in ("shares", "responders", "reported", "voters", "inclusion")), design.valid)
+    respondents' totals, all the ledger and the scenarios read), to the bit: the stations' draws are reduced
+    inside each task of the compiled draw (:func:`simkit.polls.compiled_draws.draw_totals`), so that the
+    respondents by station are held for one task's replicates per thread, not for every replicate."""
+    shares, voters, responders, reported = draw_totals(
+        election.votes.values, election.replicates, election.registered, design, seed, poll_index,
+        election.region_index, None, pooled=answered_on_sums(design))
+    return Draws(shares, responders[:, None], reported[:, None], voters[:, None], np.ones((len(voters), 1)),
+                 design.valid)
 
 
 def canonical_design(design: PollDesign, n_options: int) -> PollDesign:
