@@ -9,9 +9,10 @@ worker process, no numba-internal buffer), which says what the arrays themselves
 - ``prepare``: the run's plans, count matching included (:func:`simkit.engine.run.prepare`);
 - ``world``: one world simulated (:func:`simkit.engine.run.world_votes`: its blocks drawn, the votes and
   voters kept);
-- ``polls``: every call of :func:`simkit.polls.compare.draw_polls`: the baseline's polls over every replicate,
-  and also the ledger's and the scenarios' draws, 256 replicates at a time (``draw_pooled`` calls it), whose
-  allocations count in both phases;
+- ``polls``: every call of :func:`simkit.polls.compare.draw_polls`: the baseline's polls over every replicate;
+- ``pooled``: every call of :func:`simkit.polls.compare.draw_pooled`: the ledger's and the scenarios' draws, each
+  task's stations reduced to its replicates' sums (their allocations count in the ledger's or the scenarios' phase
+  too);
 - ``misreport``: the misreporting rates a published figure needs (:func:`simkit.polls.compare.misreport_needed`);
 - ``ledger`` and ``scenarios``: the two passes over the other worlds.
 
@@ -52,7 +53,7 @@ SAMPLE_SECONDS = 0.05
 MB = 2**20
 #: phase -> (module, function name) wrapped to mark it
 PHASES = {"prepare": (compare, "prepare"), "world": (compare, "world_votes"), "polls": (compare, "draw_polls"),
-          "misreport": (compare, "misreport_needed"), "ledger": (compare, "_ledger"),
+          "pooled": (compare, "draw_pooled"), "misreport": (compare, "misreport_needed"), "ledger": (compare, "_ledger"),
           "scenarios": (compare, "_scenarios")}
 
 

@@ -122,6 +122,26 @@ def test_resume_of_a_finished_run_says_so_and_touches_nothing(tmp_path, capsys):
     assert sorted((path, path.stat().st_mtime_ns) for path in tmp_path.rglob("*")) == before
 
 
+def test_a_finished_count_matched_run_is_told_finished_without_drawing_a_pilot(tmp_path, monkeypatch):
+    """The count-matched scenarios take the solutions stored with the result, which count matching keeps when they
+    were solved for this config (its fingerprint): no pilot is drawn to tell the run finished. Another seed makes
+    them stale: solved again, and the run is not the one stored."""
+    from test_exit_poll_count_match import matched_config
+    from simkit.cli.main import main
+    from simkit.engine import count_match
+
+    config_path, target = tmp_path / "c.toml", tmp_path / "r.zarr"
+    config_path.write_text(matched_config(0.1).to_toml())
+    assert main(["run", str(config_path), "-o", str(target), "--replicates", "4", "--quiet"]) == 0
+    cfg, solve = simkit.load_config(config_path), count_match.solve
+    with monkeypatch.context() as patch:
+        patch.setattr(count_match, "solve", lambda *args, **kwargs: pytest.fail("a pilot was drawn"))
+        assert distributed.finished(cfg, target, replicates=4)
+    solved = []
+    monkeypatch.setattr(count_match, "solve", lambda *args, **kwargs: solved.append(1) or solve(*args, **kwargs))
+    assert not distributed.finished(cfg, target, replicates=4, seed=cfg.run.seed + 1) and solved
+
+
 def worker_pid_busy_with_a_block(client) -> int:
     """The process id of a worker that is computing a block right now."""
     for address, keys in client.processing().items():
@@ -247,6 +267,24 @@ def test_resume_refuses_a_partial_run_that_differs_in_anything_that_changes_the_
     manifest.write_text(json.dumps({**recorded, "numpy_version": "1.0.0"}))
     with pytest.raises(simkit.InputError, match="numpy_version differs"):
         distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, workers=1, resume=True)
+
+
+def test_resume_refuses_a_partial_run_that_does_not_record_a_field_saying_so(tmp_path, monkeypatch):
+    """A partial run of an earlier simkit whose record lacks a field (``keep``, recorded since) cannot be told to
+    be this run: refused as not recorded, not as differing."""
+    target = tmp_path / "dask.zarr"
+    with monkeypatch.context() as patch:
+        patch.setattr(progress, "progress_bar", InterruptingBar(blocks=1))
+        with pytest.raises(KeyboardInterrupt):
+            distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, workers=1, quiet=True)
+    manifest = target.with_name(".dask.zarr.resumable") / "run.json"
+    manifest.write_text(json.dumps({key: value for key, value in json.loads(manifest.read_text()).items()
+                                    if key != "keep"}))
+    refusal = (r"^\S+dask\.zarr: resume: the partial run in \S+ does not record keep, so it cannot be resumed "
+               r"safely; run again without resume to start over$")
+    with pytest.raises(simkit.InputError, match=refusal) as error:
+        distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, workers=1, resume=True)
+    assert error.value.parameters == ("resume", "keep")
 
 
 def test_workers_with_other_versions_are_refused(client, tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
 """Comparing published polls with simulated ones: rows, bias needed, joint tail, config errors, CLI."""
+import functools
 import json
 import math
 import warnings
@@ -94,8 +95,9 @@ def test_scenarios_reuse_the_baseline_draw_of_a_design_drawn_alike(elections, mo
              ExitPollConfig(name="q", stations=30, per_station=20, estimator="weighted",
                             response_propensity={"inc": 0.9}, published={"inc": 0.7})]
     drawn = []
-    draw = compare.draw_polls
-    monkeypatch.setattr(compare, "draw_polls", lambda *args: drawn.append(args[1]) or draw(*args))
+    for name in ("draw_polls", "draw_pooled"):  # the baseline's draws, the scenarios' (pooled)
+        monkeypatch.setattr(compare, name, functools.partial(
+            lambda draw, *args: drawn.append(args[1]) or draw(*args), getattr(compare, name)))
     kept = compare_polls(ds, polls, incumbent="inc", invalid="invalid", seed=5, misreport=False, ledger_points=0)
     assert len(drawn) == 3  # p and q at the baseline, q (with its non-response) again for the scenario
     monkeypatch.setattr(compare, "drawn_alike", lambda *args: object())  # no key matches: every poll drawn again
@@ -416,20 +418,29 @@ def test_designs_alike_in_what_the_draw_reads_share_a_draw(elections):
 
 
 @pytest.mark.parametrize("estimator", ["raw", "weighted"])
-def test_pooled_draws_in_chunks_are_the_pooled_draw_of_every_replicate(elections, estimator):
-    """What the ledger and the scenarios draw (:func:`simkit.polls.compare.draw_pooled`, a few replicates at a
-    time, their stations pooled) is the whole draw's pooled form to the bit, whatever the chunk: each replicate's
-    poll has its own stream."""
+def test_pooled_draws_are_the_whole_draw_pooled_holding_one_task_by_station(elections, estimator, monkeypatch):
+    """What the ledger and the scenarios draw (:func:`simkit.polls.compare.draw_pooled`: each replicate's stations
+    pooled, reduced inside each task of the compiled draw) is the whole draw's pooled form to the bit; the draws by
+    station are held for one task's replicates, never for all of them."""
+    from simkit.polls import compiled_draws
     from simkit.polls.compare import draw_polls, draw_pooled, pooled
 
-    election = election_at(elections.isel(replicate=slice(0, 23)), {})
+    election = election_at(elections.isel(replicate=slice(0, 150)), {})
     design = _design(estimator=estimator, response_rate=0.8)
     whole = pooled(draw_polls(election, design, 7, 0))
-    for chunk in (1, 5, 23, 64):
-        drawn = draw_pooled(election, design, 7, 0, chunk=chunk)
-        for name in ("shares", "responders", "reported", "voters", "inclusion"):
-            assert np.array_equal(getattr(drawn, name), getattr(whole, name), equal_nan=True), (chunk, name)
-        assert drawn.reported.shape == (23, 1, 4)
+    held, draw = [], compiled_draws._draw_replicates_jit
+
+    def recording(*args):
+        reported = args[-1]
+        held.append((reported if reported.base is None else reported.base).shape[0])
+        return draw(*args)
+
+    monkeypatch.setattr(compiled_draws, "_draw_replicates_jit", recording)
+    drawn = draw_pooled(election, design, 7, 0)
+    for name in ("shares", "responders", "reported", "voters", "inclusion"):
+        assert np.array_equal(getattr(drawn, name), getattr(whole, name), equal_nan=True), name
+    assert drawn.reported.shape == (150, 1, 4)
+    assert held and max(held) <= compiled_draws.CHUNK_REPLICATES < 150
 
 
 def test_replicates_without_answers_are_left_out_of_the_poll_s_distribution(elections):
@@ -664,6 +675,28 @@ def test_a_pps_design_substituted_for_an_infeasible_claimed_size_says_so_when_re
         resolve_design(poll, OPTIONS, "invalid", election_at(ds, {}), unbiased=True, source="x.toml")
 
 
+def test_the_pps_design_problem_is_the_text_that_resolve_design_raises_after_its_source():
+    """:func:`pps_design_problem` states the problem (``field: problem``) that :func:`resolve_design` raises after
+    its source (whatever that source holds), so that the inference's simulator reads it without cutting error
+    messages; None for a feasible design."""
+    from simkit.polls.compare import pps_design_problem, proposed_design
+
+    ds = synthetic_election(replicates=40, stations=40, options=OPTIONS, shares=SHARES, concentration=40.0, seed=3)
+    ds["registered"].values[np.arange(40) >= 31] = 0
+    election = election_at(ds, {})
+    poll = ExitPollConfig(name="p", stations=32, selection="pps", per_station=20, published={"inc": 0.7, "other": 0.2})
+    resolved = proposed_design(poll, OPTIONS, "invalid", election, unbiased=True)
+    problem = pps_design_problem(poll, resolved.design, election, resolved.note)
+    assert problem == ("exit_poll.p.stations: 32 stations drawn proportional to size from the electorate, which has "
+                       "31 with voters")
+    with pytest.raises(InputError) as error:
+        resolve_design(poll, OPTIONS, "invalid", election, unbiased=True, source="runs: x.toml")
+    assert str(error.value) == f"runs: x.toml: {problem}"
+    fewer = poll.model_copy(update={"stations": 31})
+    assert pps_design_problem(fewer, proposed_design(fewer, OPTIONS, "invalid", election, unbiased=True).design,
+                              election) is None
+
+
 def test_a_pps_design_is_checked_against_the_stations_with_voters_at_the_top_of_its_range():
     """31 of 40 stations hold voters: a pps poll (exit poll or quick count) that may take 32 is refused from the
     register alone, before anything is simulated; one of at most 31, or a simple one, is not."""
@@ -700,6 +733,7 @@ def _closed_stations_config(tmp_path, **polls: list[dict]) -> Path:
 def test_a_pps_design_short_of_stations_with_voters_is_refused_before_simulating(tmp_path, monkeypatch):
     """``compare`` (and ``compare --history``'s check of the earlier configs) refuses it before simulating, and the
     report leaves the comparison out with the reason."""
+    from simkit.electorate.build import electorate_of
     from simkit.report.analyses import polls_omission
 
     config = _closed_stations_config(tmp_path, exit_poll=[{"name": "p", "stations": [5, 21], "selection": "pps",
@@ -710,7 +744,8 @@ def test_a_pps_design_short_of_stations_with_voters_is_refused_before_simulating
     reason = "exit_poll.p.stations: 21 stations drawn proportional to size, but only 20 hold voters"
     with pytest.raises(InputError, match=rf"^x\.toml: {reason}$"):
         compare_config(cfg, source="x.toml")
-    assert polls_omission(cfg, 30) == reason
+    problem = polls_omission(cfg, electorate_of(cfg), 30)
+    assert str(problem) == reason and problem.parameters == ()
 
 
 def test_polls_of_an_electorate_with_stations_without_voters_compare_end_to_end(tmp_path, capsys):

@@ -229,8 +229,8 @@ def test_provenance_hashes_match_the_files(polls_report):
 
 @pytest.mark.parametrize("polls, observed, reason", [(False, False, "no [[exit_poll]]"),
                                                       (True, False, "no [observed] official count"),
-                                                      (True, True, "4 replicates are too few to estimate the covariance "
-                                                                   "of the polls' 4 published figures")])
+                                                      (True, True, "replicates: 4 are too few to estimate the covariance "
+                                                                   "of the 4 published figures")])
 def test_config_without_polls_or_observed_states_the_omission(tmp_path, polls, observed, reason):
     """The two polls publish 4 figures (each its third share implied): 4 replicates cannot estimate their
     covariance, so the comparison is left out with the reason, the rest of the report still made."""
@@ -241,6 +241,33 @@ def test_config_without_polls_or_observed_states_the_omission(tmp_path, polls, o
     answer = " ".join(getattr(block, "text", "") + " ".join(getattr(block, "items", []))
                       for block in doc.section("answer").blocks)
     assert doc.omitted["polls"] in answer and doc.verdicts == []
+
+
+def test_omission_reasons_from_python_name_its_arguments(tmp_path):
+    doc = build(write_config(tmp_path / "c.toml"), replicates=4, seed=1)
+    assert doc.omitted["polls"].startswith("replicates: 4 are too few to estimate the covariance")
+    assert doc.omitted["forensics"] == ("the station-level tests need returns=DATA with preset=NAME or map=MAP.toml; "
+                                        "none given")
+
+
+def test_omission_reasons_on_the_command_line_name_its_flags(tmp_path):
+    config, report = write_config(tmp_path / "c.toml"), tmp_path / "r.md"
+    assert main(["report", str(config), "-o", str(report), "--replicates", "4", "--seed", "1", "--quiet"]) == 0
+    text = report.read_text()
+    assert "- polls: --replicates: 4 are too few to estimate the covariance" in text
+    assert ("- forensics: the station-level tests need --returns DATA with --preset NAME or --map MAP.toml; none "
+            "given") in text
+
+
+def test_the_report_builds_the_electorate_once(tmp_path, monkeypatch):
+    """The omission check, the simulation and the poll comparison share the one electorate the report builds."""
+    from simkit.electorate import build as electorate_build
+
+    built = []
+    original = electorate_build.build_electorate
+    monkeypatch.setattr(electorate_build, "build_electorate", lambda spec: built.append(spec) or original(spec))
+    doc = build(write_config(tmp_path / "polls.toml", scenarios=True), replicates=REPLICATES // 2, seed=5)
+    assert "polls" not in doc.omitted and len(built) == 1
 
 
 def test_returns_give_the_forensics_section_with_one_figure_per_test(returns, tmp_path):

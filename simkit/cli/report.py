@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from simkit.cli.arguments import (add_draws, add_null, add_output, add_overrides, add_quiet, add_replicates, add_tests,
-                                  chosen_tests, overrides)
+                                  chosen_tests, overrides, shown_as_flags)
 from simkit.cli.io import blamed_on_flags, override_values
 from simkit.electorate.returns import PRESETS
 from simkit.errors import InputError
@@ -62,7 +62,8 @@ def handler(args: argparse.Namespace) -> int:
         doc = build(args.config, returns=args.returns, preset=args.preset, map=args.map, replicates=args.replicates,
                     seed=args.seed, tests=tests, null=args.null, draws=args.draws, power=args.power,
                     command=shlex.join(["simkit"] + sys.argv[1:]), output=output, format=args.format,
-                    progress=not args.quiet, overrides=override_values(flags))
+                    progress=not args.quiet, overrides=override_values(flags),
+                    shown=lambda problem: shown_as_flags(problem, args))
     write(doc, output, args.format)
     forensics = doc.analyses["forensics"]
     if forensics is not None and forensics.cannot_reject:

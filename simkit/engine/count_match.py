@@ -222,6 +222,19 @@ def check_matched_regions(cfg, electorate, source: str = "config") -> None:
         raise InputError(f"{source}: scenario.{matched[0]}.match_observed: {problems[0]}")
 
 
+def with_solutions_of(cfg, solved):
+    """``cfg`` with each count-matched scenario that carries no solution of its own given the one of the scenario
+    of that name in ``solved`` (a resolved config: a finished run's stored one). :func:`resolve` keeps a solution
+    solved for this very config, seed, kernel and electorate (:func:`fingerprint`), the one its pilots would reach
+    again, and solves a stale one again."""
+    stored = {scenario.name: scenario for scenario in solved.scenario if scenario.solved_honest}
+    return cfg.model_copy(update={"scenario": [
+        scenario.model_copy(update={"solved_honest": stored[scenario.name].solved_honest,
+                                    "solved_for": stored[scenario.name].solved_for})
+        if scenario.match_observed and not scenario.solved_honest and scenario.name in stored else scenario
+        for scenario in cfg.scenario]})
+
+
 def resolve(cfg, simulate, kernel: str, source: str = "config", electorate: Electorate | None = None,
             workers: int | None = None, releases_gil: Callable[[], bool] = lambda: False, data: str = ""):
     """``cfg`` with every count-matched scenario's honest parameters solved (pilots drawn by ``simulate`` with

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 import xarray as xr
 
-from simkit.engine import run as engine
+from simkit.engine import count_match, run as engine
 from simkit import _version, io, progress, schema
 from simkit.config.core import Config, CsvElectorate
 from simkit.errors import InputError
@@ -261,27 +261,33 @@ class _WorkDir:
         built electorate's hash: a CSV edited since is another election), the kernel, the block size (the chunking
         of the store), the station grouping of the random streams, and the simkit and numpy versions."""
         return {"seed": run.seed, "replicates": run.replicates, "kernel": run.kernel, "keep": run.keep,
-                "block_size": block_size,
-                "station_group_size": streams.STATION_GROUP_SIZE, "simkit_version": _version.__version__,
-                "numpy_version": np.__version__,
+                "block_size": block_size, **_installed(),
                 "config_sha256": hashlib.sha256(spec.config_text.encode()).hexdigest(),
                 "electorate_sha256": spec.electorate_sha256, "parts": "sweep point x block"}
 
     def resumable(self, manifest: dict) -> bool:
         """True when a partial run with this manifest is there to resume; InputError naming the first field
-        that differs when a different one is."""
+        that differs when a different one is, or that it does not record (a partial run of an earlier simkit: it
+        cannot be told to be this run)."""
         path = self.path / _MANIFEST
         if not path.exists() or not self.store.exists():
             return False
         try:
             found = json.loads(path.read_text())
         except (OSError, ValueError):
-            found = {}
+            found = None
+        if not isinstance(found, dict):
+            raise InputError(f"{self.target}: resume: the record of the partial run in {self.path} is unreadable, "
+                             "so it cannot be resumed safely; run again without resume to start over",
+                             parameters=("resume",))
         for field, value in manifest.items():
-            if not isinstance(found, dict) or found.get(field) != value:
-                was = found.get(field, "not recorded") if isinstance(found, dict) else "unreadable"
+            if field not in found:
+                raise InputError(f"{self.target}: resume: the partial run in {self.path} does not record {field}, "
+                                 "so it cannot be resumed safely; run again without resume to start over",
+                                 parameters=("resume", field))
+            if found[field] != value:
                 raise InputError(f"{self.target}: resume: {field} differs from the partial run in {self.path} "
-                                 f"({was!r} there, {value!r} now); run again without resume to start over",
+                                 f"({found[field]!r} there, {value!r} now); run again without resume to start over",
                                  parameters=("resume", field))
         return True
 
@@ -375,6 +381,13 @@ _RECORDED = {"seed": "seed", "replicates": "replicates", "kernel": "kernel",
              "electorate_sha256": "electorate_sha256"}
 
 
+def _installed() -> dict:
+    """The fields of a resume manifest that this installation decides: the station grouping of the random streams
+    and the simkit and numpy versions."""
+    return {"station_group_size": streams.STATION_GROUP_SIZE, "simkit_version": _version.__version__,
+            "numpy_version": np.__version__}
+
+
 def _check_resumable(output: str | Path | None) -> None:
     """InputError unless ``output`` is a ``.zarr`` store, where ``resume`` may continue a run."""
     if output is None or io.output_format(output) != "zarr":
@@ -386,16 +399,22 @@ def finished(cfg: Config, output: str | Path, *, replicates: int | None = None, 
     """Whether ``output`` already holds this run, finished, so that ``resume`` has nothing left to do: no
     interrupted run is kept beside it, and the simulation there records the same resolved config, electorate,
     seed, replicates, kernel, station grouping and versions as :func:`run_on_cluster` with these arguments
-    would (the fields a resume checks). Reads only; InputError when ``output`` is no ``.zarr``."""
+    would (the fields a resume checks). Reads only; InputError when ``output`` is no ``.zarr``. The installation's
+    fields are compared first; the run is prepared only when they agree, its count-matched scenarios given the
+    solutions stored with the result (:func:`simkit.engine.count_match.with_solutions_of`: kept when solved for
+    this config, so no pilot is drawn again to tell that the run is the one stored)."""
     _check_resumable(output)
     work = _WorkDir(Path(output))
     if work.path.exists() or not work.target.exists():
         return False
     try:
         attrs = io.open_result(work.target).attrs
+        stored = parse_config(attrs.get("simkit_config", ""), source=f"{output}: simkit_config")
     except InputError:
         return False
-    run = engine.prepare(cfg, replicates, seed, keep, kernel, source)
+    if any(attrs.get(_RECORDED[field]) != value for field, value in _installed().items()):
+        return False
+    run = engine.prepare(count_match.with_solutions_of(cfg, stored), replicates, seed, keep, kernel, source)
     manifest = work.manifest(RunSpec.of(run), run, block_size=0)
     return all(attrs.get(name) == manifest[field] for field, name in _RECORDED.items())
 

@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from simkit import streams
 from simkit.engine import run as engine
 from simkit.forensics import station_statistics
-from simkit.errors import InputError
-from simkit.polls.compare import SimulatedElections, design_problems, resolve_design
+from simkit.polls.compare import (SimulatedElections, design_problems, pps_design_problem, proposed_design,
+                                  resolve_design)
 from simkit.config.core import Config, Observed, ObservedStations
 from simkit.config.inference import InferConfig, apply_values
 from simkit.electorate.build import Electorate, electorate_of
@@ -91,16 +91,19 @@ class Simulator:
     def design_problems(self, raw: dict) -> list[str]:
         """Problems (``dotted.field: problem``) of the polls that the statistics read, in raw config data ``raw``
         (this simulator's config with the inferred fields set): their designs against the register
-        (:func:`simkit.polls.compare.design_problems`), then as a draw resolves them (:meth:`poll_designs`)."""
+        (:func:`simkit.polls.compare.design_problems`), then as a draw resolves them (:meth:`poll_designs`; the
+        first poll's :func:`simkit.polls.compare.pps_design_problem`)."""
         cfg = Config.model_validate(raw)
-        problems = design_problems(cfg, [cfg.exit_poll[index] for index in self.statistics.poll_indices],
-                                   self.electorate)
+        polls = [cfg.exit_poll[index] for index in self.statistics.poll_indices]
+        problems = design_problems(cfg, polls, self.electorate)
         if problems:
             return problems
-        try:
-            self.poll_designs(cfg)
-        except InputError as error:  # ``source: field: problem``: the source is the caller's to name
-            return [str(error).split(": ", 1)[1]]
+        for poll in polls:
+            resolved = proposed_design(poll, cfg.option_names, cfg.invalid_option_name, self.poll_election,
+                                       unbiased=False)
+            problem = pps_design_problem(poll, resolved.design, self.poll_election, resolved.note)
+            if problem is not None:
+                return [problem]
         return []
 
     def __call__(self, values: np.ndarray, seed: int) -> np.ndarray:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
@@ -39,7 +38,6 @@ from scipy import stats
 
 from simkit import schema, streams
 from simkit.schema import ALPHA, INTERVAL
-from simkit.engine.parallel import chunks
 from simkit.engine.run import prepare, world_votes
 from simkit.progress import progress_bar
 from simkit.paths import set_path
@@ -48,7 +46,7 @@ from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misr
 from simkit.config.precision import last_digit_unit, rounds_to
 from simkit.model.exit_poll import (PollDesign, design_feasibility, draw_exit_poll, estimate_shares, pps_shortfall,
                                     station_sums)
-from simkit.polls.compiled_draws import CHUNK_REPLICATES, draw_replicates
+from simkit.polls.compiled_draws import draw_replicates, draw_totals
 from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from simkit.polls.mechanisms import Ballot, Observed, fit_poll
 from simkit.config.polls import check_poll_design
@@ -63,9 +61,6 @@ BISECTION_STEPS = 18
 LEDGER_POINTS = 16
 #: a design delivering less than (1 - this) of its claimed respondents is flagged
 SHORTFALL_TOLERANCE = 0.01
-#: replicates whose polls :func:`draw_pooled` draws at once (four chunks of the compiled draw's threads): the
-#: respondents by station of this many replicates are held at a time, not of every replicate
-POOLED_CHUNK = 4 * CHUNK_REPLICATES
 
 Poll = ExitPollConfig | QuickCountConfig
 
@@ -196,20 +191,31 @@ class Resolved:
 def resolve_design(poll: Poll, options: list[str], invalid: str | None, election: SimulatedElections, *,
                    unbiased: bool, stations: float | None = None, sample_size: float | None = None,
                    response_rate: float | None = None, source: str = "polls") -> Resolved:
+    """:func:`proposed_design`, checked: raises :class:`~simkit.errors.InputError` (``source: field: problem``)
+    for a design drawn proportional to size that asks for more stations than hold voters
+    (:func:`pps_design_problem`)."""
+    resolved = proposed_design(poll, options, invalid, election, unbiased=unbiased, stations=stations,
+                               sample_size=sample_size, response_rate=response_rate)
+    problem = pps_design_problem(poll, resolved.design, election, resolved.note)
+    if problem is not None:
+        raise InputError(f"{source}: {problem}")
+    return resolved
+
+
+def proposed_design(poll: Poll, options: list[str], invalid: str | None, election: SimulatedElections, *,
+                    unbiased: bool, stations: float | None = None, sample_size: float | None = None,
+                    response_rate: float | None = None) -> Resolved:
     """The :class:`PollDesign` of ``poll``; unknown figures at their range midpoints unless given.
 
     ``unbiased`` drops differential non-response and misreporting (the sampling-only baseline).
     A claimed ``sample_size`` the electorate cannot supply is replaced by the nearest feasible design.
-    Raises :class:`~simkit.errors.InputError` (``source: field: problem``) for a design drawn proportional to
-    size that asks for more stations than hold voters (:func:`check_pps_design`).
+    Unchecked against the stations that hold voters (:func:`pps_design_problem`).
     """
     valid = np.array([name != invalid for name in options])
     n_stations = round(stations if stations is not None else midpoint(poll.stations))
     if not isinstance(poll, ExitPollConfig):
-        design = PollDesign(n_stations=n_stations, valid=valid, selection=poll.selection, by_region=poll.by_region,
-                            respondents="whole_flow", estimator=poll.estimator)
-        check_pps_design(poll, design, election, source)
-        return Resolved(design)
+        return Resolved(PollDesign(n_stations=n_stations, valid=valid, selection=poll.selection,
+                                   by_region=poll.by_region, respondents="whole_flow", estimator=poll.estimator))
     rate = response_rate if response_rate is not None else midpoint(poll.response_rate)
     claimed = sample_size if sample_size is not None else (
         midpoint(poll.sample_size) if poll.sample_size is not None else None)
@@ -231,25 +237,24 @@ def resolve_design(poll: Poll, options: list[str], invalid: str | None, election
                         respondents=mode, per_station=per_station or 0, every_kth=poll.every_kth or 1,
                         response_rate=rate, response_propensity=propensity, misreport=misreport,
                         estimator=poll.estimator)
-    check_pps_design(poll, design, election, source, note)
     return Resolved(design, note)
 
 
-def check_pps_design(poll: Poll, design: PollDesign, election: SimulatedElections, source: str,
-                     note: str = "") -> None:
-    """Raise :class:`~simkit.errors.InputError` when ``design`` (``poll``'s), drawn proportional to size, asks
-    ``election`` for more stations than hold voters: a station of 0 voters has no chance of being drawn
-    (:func:`simkit.model.exit_poll.pps_shortfall`). When ``poll`` is simple and the draw proportional to size
-    was substituted for its infeasible claimed size, the message says so with ``note``, the feasibility note."""
+def pps_design_problem(poll: Poll, design: PollDesign, election: SimulatedElections, note: str = "") -> str | None:
+    """The problem (``field: problem``) of ``design`` (``poll``'s) when, drawn proportional to size, it asks
+    ``election`` for more stations than hold voters (a station of 0 voters has no chance of being drawn:
+    :func:`simkit.model.exit_poll.pps_shortfall`); None otherwise. When ``poll`` is simple and the draw
+    proportional to size was substituted for its infeasible claimed size, the text says so with ``note``, the
+    feasibility note."""
     if design.selection != "pps":
-        return
+        return None
     held = pps_shortfall(design.n_stations, election.registered)
     if held is None:
-        return
+        return None
     substituted = (f" (proportional to size in place of the simple draw, for the claimed size: {note})"
                    if poll.selection != design.selection else "")
-    raise InputError(f"{source}: {_kind(poll)}.{poll.name}.stations: {design.n_stations} stations drawn "
-                     f"proportional to size from the electorate, which has {held} with voters{substituted}")
+    return (f"{_kind(poll)}.{poll.name}.stations: {design.n_stations} stations drawn proportional to size from the "
+            f"electorate, which has {held} with voters{substituted}")
 
 
 # -- drawing many replicates ------------------------------------------------------------------------
@@ -289,28 +294,30 @@ def draw_polls(election: SimulatedElections, design: PollDesign, seed: int, poll
     """Draw ``design`` from every replicate of ``election`` (keyed streams; see module docstring) in one compiled
     call (:func:`simkit.polls.compiled_draws.draw_replicates`, in threads on every core, with the same result
     whatever their number). A ``raw`` estimate reads only the respondents summed over stations: its answers are
-    drawn on the sums (``responders`` and ``reported`` (R, 1, K); the same law)."""
+    drawn on the sums (``responders`` and ``reported`` (R, 1, K); the same law: :func:`answered_on_sums`)."""
     stations, inclusion, voters, responders, reported = draw_replicates(
         election.votes.values, election.replicates, election.registered, design, seed, poll_index,
-        election.region_index, None, pooled=design.estimator == "raw")
+        election.region_index, None, pooled=answered_on_sums(design))
     shares = estimate_shares(reported, voters, inclusion, design.valid, design.estimator)
     return Draws(shares, responders, reported, voters, inclusion, design.valid, stations)
 
 
-def draw_pooled(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int,
-                chunk: int | None = None) -> Draws:
+def answered_on_sums(design: PollDesign) -> bool:
+    """Whether the draw takes ``design``'s answers on the respondents summed over its stations: a ``raw``
+    estimate reads nothing else (the ``pooled`` of :func:`simkit.polls.compiled_draws.draw_replicates`)."""
+    return design.estimator == "raw"
+
+
+def draw_pooled(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int) -> Draws:
     """:func:`draw_polls` with each replicate's sampled stations pooled (:func:`pooled`: the shares and the
-    respondents' totals, all the ledger and the scenarios read), drawn ``chunk`` replicates at a time
-    (:data:`POOLED_CHUNK` by default, or enough for a task of :data:`CHUNK_REPLICATES` on every core): the same
-    numbers, as each replicate's poll has its own stream, while the respondents by station, R × n × K int64 twice,
-    are held for one chunk only."""
-    size = max(POOLED_CHUNK, CHUNK_REPLICATES * (os.cpu_count() or 1)) if chunk is None else chunk
-    parts = [pooled(draw_polls(replace(election, votes=election.votes[rows.start:rows.stop],
-                                       replicates=election.replicates[rows.start:rows.stop]),
-                               design, seed, poll_index))
-             for rows in chunks(len(election.replicates), size)]
-    return Draws(*(np.concatenate([getattr(part, name) for part in parts])
-                   for name in ("shares", "responders", "reported", "voters", "inclusion")), design.valid)
+    respondents' totals, all the ledger and the scenarios read), to the bit: the stations' draws are reduced
+    inside each task of the compiled draw (:func:`simkit.polls.compiled_draws.draw_totals`), so that the
+    respondents by station are held for one task's replicates per thread, not for every replicate."""
+    shares, voters, responders, reported = draw_totals(
+        election.votes.values, election.replicates, election.registered, design, seed, poll_index,
+        election.region_index, None, pooled=answered_on_sums(design))
+    return Draws(shares, responders[:, None], reported[:, None], voters[:, None], np.ones((len(voters), 1)),
+                 design.valid)
 
 
 def canonical_design(design: PollDesign, n_options: int) -> PollDesign:
@@ -751,17 +758,30 @@ def replicates_needed(keys: list[tuple[int, int]]) -> int:
     return len(keys) + 1
 
 
-def check_replicates(replicates: int, needed: int, source: str, saved: bool = False) -> None:
-    """Raise :class:`~simkit.errors.InputError` when ``replicates`` are fewer than ``needed``
-    (:func:`replicates_needed`); ``saved``: they are a saved result's (simulated again, not set by a parameter)."""
+def replicates_problem(replicates: int, needed: int, saved: bool = False) -> InputError | None:
+    """Why ``replicates`` are too few for the covariance of the published figures, None when they reach ``needed``
+    (:func:`replicates_needed`): an InputError to raise or to state (``field: problem``, without the source;
+    naming the parameter ``replicates``). ``saved``: they are a saved result's (simulated again, not set by a
+    parameter)."""
     if replicates >= needed:
-        return
+        return None
     why = (f"too few to estimate the covariance of the {needed - 1} published figures (the joint test and the "
            f"mechanism fits need at least {needed})")
     if saved:
-        raise InputError(f"{source}: replicate: the result holds {replicates} replicates, {why}; simulate it again "
-                         "with more")
-    raise InputError(f"{source}: replicates: {replicates} are {why}", parameters=("replicates",))
+        return InputError(f"replicate: the result holds {replicates} replicates, {why}; simulate it again with more")
+    return InputError(f"replicates: {replicates} are {why}", parameters=("replicates",))
+
+
+def check_replicates(replicates: int, needed: int, source: str, saved: bool = False) -> None:
+    """Raise :func:`replicates_problem` (``source: field: problem``) when there is one."""
+    raise_problem(replicates_problem(replicates, needed, saved), source)
+
+
+def raise_problem(problem: InputError | None, source: str) -> None:
+    """Raise ``problem`` (``field: problem``, as :func:`comparable_problem` states it) as ``source: field: problem``,
+    with the parameters it names; nothing when None."""
+    if problem is not None:
+        raise InputError(f"{source}: {problem}", parameters=problem.parameters)
 
 
 def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: str | None = None) -> int:
@@ -1197,42 +1217,53 @@ def design_problems(cfg, polls: list[Poll], electorate) -> list[str]:
         poll, electorate.n_stations, electorate.registered, cfg.option_names, cfg.invalid_option_name)]
 
 
+def comparable_problem(cfg, electorate: Electorate, replicates: int | None = None,
+                       ds: xr.Dataset | None = None) -> InputError | None:
+    """The first reason :func:`compare_config` cannot compare the polls of ``cfg`` (``[[exit_poll]]`` then
+    ``[[quick_count]]``), found before anything is simulated, or None: there are none, a design is impossible in
+    the ``electorate`` (:func:`simkit.electorate.build.electorate_of`), or ``replicates`` (the config's when None;
+    the replicates of ``ds`` when given) are too few for the covariance of the published figures. An InputError to
+    raise (:func:`check_comparable`) or to state (the report's omission): ``field: problem``, without the source,
+    its ``parameters`` those it names."""
+    polls = list(cfg.exit_poll) + list(cfg.quick_count)
+    if not polls:
+        return InputError("exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
+    problems = design_problems(cfg, polls, electorate)
+    if problems:
+        return InputError(problems[0])
+    needed = replicates_needed(published_vector(polls, cfg.valid_option_names)[0])
+    if ds is not None:
+        return replicates_problem(ds.sizes[schema.REPLICATE], needed, saved=True)
+    return replicates_problem(cfg.run.replicates if replicates is None else replicates, needed)
+
+
 def check_comparable(cfg, *, replicates: int | None = None, ds: xr.Dataset | None = None,
                      source: str = "config", electorate: Electorate | None = None) -> list[Poll]:
     """The polls of ``cfg`` (``[[exit_poll]]`` then ``[[quick_count]]``), once checked that :func:`compare_config`
-    can compare them, before anything is simulated: there are some, each design is possible in the electorate,
-    and ``replicates`` (the config's when None; the replicates of ``ds`` when given) are enough for the covariance
-    of the published figures. :class:`simkit.errors.InputError` (``source: field: problem``) otherwise.
-    ``electorate``: the config's, when the caller has built it (:func:`simkit.electorate.build.electorate_of`)."""
-    polls = list(cfg.exit_poll) + list(cfg.quick_count)
-    if not polls:
-        raise InputError(f"{source}: exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
-    problems = design_problems(cfg, polls, electorate if electorate is not None else electorate_of(cfg))
-    if problems:
-        raise InputError(f"{source}: {problems[0]}")
-    needed = replicates_needed(published_vector(polls, cfg.valid_option_names)[0])
-    if ds is not None:
-        check_replicates(ds.sizes[schema.REPLICATE], needed, source, saved=True)
-    else:
-        check_replicates(cfg.run.replicates if replicates is None else replicates, needed, source)
-    return polls
+    can compare them (:func:`comparable_problem`, raised as ``source: field: problem``). ``electorate``: the
+    config's, when the caller has built it (:func:`simkit.electorate.build.electorate_of`)."""
+    raise_problem(comparable_problem(cfg, electorate if electorate is not None else electorate_of(cfg), replicates, ds),
+                  source)
+    return list(cfg.exit_poll) + list(cfg.quick_count)
 
 
 def compare_config(cfg, *, replicates: int | None = None, seed: int | None = None, ds: xr.Dataset | None = None,
                    source: str = "config", history: Path | str | None = DEFAULT_HISTORY,
-                   ledger_points: int | None = None, progress: bool = False) -> Comparison:
+                   ledger_points: int | None = None, progress: bool = False,
+                   electorate: Electorate | None = None) -> Comparison:
     """The whole comparison for a config: check its poll designs against the electorate, simulate
     ``replicates`` elections (unless ``ds`` gives them: then one world at a time, each held only while its
     polls are drawn, with a progress bar when ``progress``) and compare every
     ``[[exit_poll]]`` and ``[[quick_count]]`` with the official count of ``[observed]``, under the
-    total-survey-error baseline of the ``history`` table (None: sampling error only).
+    total-survey-error baseline of the ``history`` table (None: sampling error only). ``electorate``: the
+    config's, when the caller has built it (:func:`simkit.electorate.build.electorate_of`), else built here.
 
     Raises :class:`simkit.errors.InputError` (``source: field: problem``) for a config without polls, a
     design the electorate makes impossible, too few replicates for the covariance of the published figures
     (:func:`check_replicates`) or a bad history table.
     """
     check_config(cfg)
-    electorate = electorate_of(cfg)
+    electorate = electorate if electorate is not None else electorate_of(cfg)
     polls = check_comparable(cfg, replicates=replicates, ds=ds, source=source, electorate=electorate)
     baseline = ErrorBaseline.from_file(history) if history is not None else None
     invalid = cfg.invalid_option_name

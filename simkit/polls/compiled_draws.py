@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import numba
 import numpy as np
@@ -42,7 +43,8 @@ import numpy as np
 from simkit import streams
 from simkit.model import samplers
 from simkit.engine.parallel import KeyedPool, choose, chunks
-from simkit.model.exit_poll import PollDesign, allocate_by_region, certain_stations, check_pps
+from simkit.model.exit_poll import (PollDesign, allocate_by_region, certain_stations, check_pps, estimate_shares,
+                                   station_sums)
 
 #: approach modes of the compiled sampler, in the order of :data:`simkit.model.exit_poll.RespondentMode`
 MODES = ("fixed", "every_kth", "whole_flow")
@@ -289,13 +291,23 @@ _draw_replicates_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_
 class _Job:
     """What every chunk of replicates shares: the votes (R, S, K), each replicate's generator state, the
     design's arguments of the compiled draw (:func:`_design_arguments`, computed once per poll) and the output
-    arrays (stations, inclusion and voters (R, n), responders and reported (R, n, K), or (R, 1, K) pooled), each
-    chunk writing its own rows."""
+    arrays, each chunk writing its own rows: the draws (stations, inclusion and voters (R, n), responders and
+    reported (R, n, K), or (R, 1, K) pooled), or with ``reduce`` what it makes of a chunk's draws, drawn into the
+    chunk's own arrays of ``shape`` (:func:`_outputs`) and dropped once reduced."""
 
     votes: np.ndarray
     states: np.ndarray  #: (R, 4) uint64 each replicate's xoshiro256** state (:func:`poll_states`)
     design: tuple  #: the compiled draw's arguments from ``strata_arrays`` to ``pooled``
     out: tuple[np.ndarray, ...]  #: the results of every replicate, filled chunk by chunk (:func:`_draw_chunk`)
+    reduce: Callable[[tuple[np.ndarray, ...]], tuple[np.ndarray, ...]] | None = None
+    shape: tuple[int, int, int] = (0, 0, 0)  #: (n, answered stations, K) of a chunk's draws, with ``reduce``
+
+
+def _outputs(count: int, sampled: int, answered: int, n_options: int) -> tuple[np.ndarray, ...]:
+    """Empty arrays for the draws of ``count`` replicates: stations, inclusion and voters (count, sampled),
+    responders and reported (count, answered, n_options)."""
+    return (np.empty((count, sampled), np.int64), np.empty((count, sampled)), np.empty((count, sampled), np.int64),
+            np.empty((count, answered, n_options), np.int64), np.empty((count, answered, n_options), np.int64))
 
 
 def _design_arguments(design: PollDesign, strata_: Strata, n_options: int, pooled: bool) -> tuple:
@@ -319,8 +331,8 @@ def replicate_state(seed: int, replicate: int, poll_index: int) -> np.ndarray:
 
 def poll_states(seed: int, poll_index: int, replicates: np.ndarray) -> np.ndarray:
     """(R, 4) uint64: :func:`replicate_state` of each of ``replicates`` (R,) >= 0. A comparison draws the same poll
-    from the same replicates at every point of its ledger, in chunks of replicates
-    (:func:`simkit.polls.compare.draw_pooled`), so each poll's states are kept for replicates 0 … the largest asked
+    from the same replicates at every point of its ledger (:func:`simkit.polls.compare.draw_pooled`), so each
+    poll's states are kept for replicates 0 … the largest asked
     (32 bytes a replicate; about 16 CPU ms per 1,000 replicates to make), for the last :data:`KEPT_POLLS` polls."""
     replicates = np.asarray(replicates, dtype=np.int64)
     needed = int(replicates.max(initial=-1)) + 1
@@ -344,10 +356,36 @@ _STATE_LOCK = threading.Lock()
 
 
 def _draw_chunk(job: _Job, rows: range) -> None:
-    """Draw the replicates at positions ``rows`` of ``job.votes`` into those rows of ``job.out``."""
+    """Draw the replicates at positions ``rows`` of ``job.votes`` into those rows of ``job.out`` (with
+    ``job.reduce``: into the chunk's own arrays, then their reduction into those rows)."""
+    mine = slice(rows.start, rows.stop)
+    drawn = tuple(array[mine] for array in job.out) if job.reduce is None else _outputs(len(rows), *job.shape)
     _draw_replicates_jit(job.votes, np.arange(rows.start, rows.stop, dtype=np.int64),
-                         job.states[rows.start:rows.stop],  # poll_states' own copy: writeable, as compiled
-                         *job.design, *(array[rows.start:rows.stop] for array in job.out))
+                         job.states[mine],  # poll_states' own copy: writeable, as compiled
+                         *job.design, *drawn)
+    if job.reduce is not None:
+        for array, reduced in zip(job.out, job.reduce(drawn)):
+            array[mine] = reduced
+
+
+def _run(job: _Job, count: int, sampled: int, workers: int | None) -> None:
+    """Fill ``job.out`` for ``count`` replicates of ``sampled`` stations each, in chunks of
+    :data:`CHUNK_REPLICATES` on ``workers`` threads (the compiled draw releases the GIL)."""
+    where, workers = choose(workers, count * sampled, MIN_PARALLEL_WORK, releases_gil=True)
+    with KeyedPool(_draw_chunk, job, where, workers) as pool:
+        for _ in pool.map(chunks(count, CHUNK_REPLICATES)):
+            pass
+
+
+def _job(votes: np.ndarray, replicates: np.ndarray, registered: np.ndarray, design: PollDesign, seed: int,
+         poll_index: int, region_index: np.ndarray | None, pooled: bool) -> tuple[Strata, dict]:
+    """The strata of ``design`` and the fields of its :class:`_Job` but the outputs (checked: a response
+    probability above 1 is refused)."""
+    if design.response_probability(votes.shape[-1]).max() > 1.0:
+        raise ValueError("response probability above 1: response_rate × response_propensity must not exceed 1")
+    strata_ = strata(design, registered, region_index)
+    return strata_, {"votes": votes, "states": poll_states(seed, poll_index, replicates),
+                     "design": _design_arguments(design, strata_, votes.shape[-1], pooled)}
 
 
 def draw_replicates(votes: np.ndarray, replicates: np.ndarray, registered: np.ndarray, design: PollDesign,
@@ -364,18 +402,33 @@ def draw_replicates(votes: np.ndarray, replicates: np.ndarray, registered: np.nd
     after the approach and the misreporting are drawn once on the sums (a sum of binomials with one probability
     is a binomial of the sum, likewise multinomials with one row: the same law of the sums, other numbers, at a
     fraction of the cost for a whole-flow design)."""
-    if design.response_probability(votes.shape[-1]).max() > 1.0:
-        raise ValueError("response probability above 1: response_rate × response_propensity must not exceed 1")
-    strata_ = strata(design, registered, region_index)
-    count, n, n_options = len(replicates), strata_.n_sampled, votes.shape[-1]
-    answered = 1 if pooled else n
-    out = (np.empty((count, n), np.int64), np.empty((count, n)), np.empty((count, n), np.int64),
-           np.empty((count, answered, n_options), np.int64), np.empty((count, answered, n_options), np.int64))
-    arguments = _design_arguments(design, strata_, n_options, pooled)
-    job = _Job(votes, poll_states(seed, poll_index, replicates), arguments, out)
-    # threads only (the compiled draw releases the GIL): each chunk writes its rows of the shared outputs
-    where, workers = choose(workers, count * n, MIN_PARALLEL_WORK, releases_gil=True)
-    with KeyedPool(_draw_chunk, job, where, workers) as pool:
-        for _ in pool.map(chunks(count, CHUNK_REPLICATES)):
-            pass
+    strata_, fields = _job(votes, replicates, registered, design, seed, poll_index, region_index, pooled)
+    count, n = len(replicates), strata_.n_sampled
+    out = _outputs(count, n, 1 if pooled else n, votes.shape[-1])
+    _run(_Job(**fields, out=out), count, n, workers)
     return out
+
+
+def draw_totals(votes: np.ndarray, replicates: np.ndarray, registered: np.ndarray, design: PollDesign,
+                seed: int, poll_index: int, region_index: np.ndarray | None = None,
+                workers: int | None = 1, pooled: bool = False) -> tuple[np.ndarray, ...]:
+    """:func:`draw_replicates` reduced inside each chunk's task to what each replicate's poll gives once its
+    stations are pooled: ``(shares, voters, responders, reported)``, shapes (R, V), (R,), (R, K), (R, K): the
+    design's estimate (:func:`simkit.model.exit_poll.estimate_shares` of the stations' draws), the voters at the
+    sampled stations and the respondents by vote and by answer, summed over them. The same numbers as
+    :func:`draw_replicates` reduced after the draw; memory: these, and the draws by station of one chunk of
+    :data:`CHUNK_REPLICATES` per thread, not of every replicate."""
+    strata_, fields = _job(votes, replicates, registered, design, seed, poll_index, region_index, pooled)
+    count, n, n_options = len(replicates), strata_.n_sampled, votes.shape[-1]
+    out = (np.empty((count, int(np.sum(design.valid))), float), np.empty(count, np.int64),
+           np.empty((count, n_options), np.int64), np.empty((count, n_options), np.int64))
+    job = _Job(**fields, out=out, reduce=functools.partial(_totals, design), shape=(n, 1 if pooled else n, n_options))
+    _run(job, count, n, workers)
+    return out
+
+
+def _totals(design: PollDesign, drawn: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """A chunk's draws (:func:`_outputs`) reduced as :func:`draw_totals` returns them."""
+    _, inclusion, voters, responders, reported = drawn
+    return (estimate_shares(reported, voters, inclusion, design.valid, design.estimator), voters.sum(axis=-1),
+            station_sums(responders), station_sums(reported))

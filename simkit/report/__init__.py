@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Callable
 
 from simkit.config.core import load_config
+from simkit.electorate.build import electorate_of
 from simkit.errors import InputError
 from simkit.forensics import check_tests
 from simkit.forensics.core import check_draws, check_null
@@ -29,6 +31,9 @@ FORMATS = ("html", "md")
 EXTENSIONS = {".html": "html", ".htm": "html", ".md": "md"}
 #: defaults of the forensic part (as ``simkit forensics``: textbook or simulated null, draws, power replicates)
 NULL, DRAWS, POWER = "simulated", NULL_DRAWS, 5
+#: why the forensic part is left out without returns (naming the parameters that give them)
+NO_RETURNS = InputError("the station-level tests need returns=DATA with preset=NAME or map=MAP.toml; none given",
+                        parameters=("returns", "preset", "map"))
 #: steps after the simulation, for the progress bar
 STEPS = ("polls", "forensics", "figures and text")
 
@@ -81,7 +86,8 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
           map: str | Path | None = None, replicates: int | None = None, seed: int | None = None,
           tests: list[str] | None = None, null: str = NULL, draws: int = DRAWS, power: int = POWER,
           command: str | None = None, output: str | Path | None = None, format: str | None = None,
-          progress: bool = False, overrides: dict | None = None) -> Document:
+          progress: bool = False, overrides: dict | None = None,
+          shown: Callable[[InputError], str] = str) -> Document:
     """Run the analyses the inputs allow and assemble the report.
 
     ``config``: a simkit config (simulation, polls against ``[observed]``, scenarios); ``returns`` with
@@ -90,7 +96,9 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     ``tests``, ``null``, ``draws``, ``power`` as in ``simkit forensics``. ``command`` and ``output`` are recorded
     in the provenance (the command that reproduces the report); ``format`` (html or md; None: from ``output``'s
     extension, :func:`report_format`, html without an output) too. ``overrides``: dotted config fields set over
-    the file's (:func:`simkit.config.core.load_config`).
+    the file's (:func:`simkit.config.core.load_config`). ``shown``: how a reason for leaving an analysis out that
+    names parameters of this function reads (an InputError whose ``parameters`` are those it names; by default its
+    text, which names them as this function does; the command line shows them as its flags).
     """
     if config is None and returns is None and preset is None:
         raise InputError("report: give a config, or returns with preset/map (or both)",
@@ -111,22 +119,23 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
         omitted.update(simulation="no config given", polls="no config given (polls and the official count come "
                        "from a config)", scenarios="no config given")
     else:
-        reason = analyses.polls_omission(cfg, replicates)
-        ds = analyses.simulate(cfg, replicates, seed, progress=progress)
-        if reason:
-            omitted["polls"] = reason
+        electorate = electorate_of(cfg)
+        problem = analyses.polls_omission(cfg, electorate, replicates)
+        ds = analyses.simulate(cfg, electorate, replicates, seed, progress=progress)
+        if problem is not None:
+            omitted["polls"] = shown(problem)
         if not cfg.scenario:
             omitted["scenarios"] = "the config defines no [[scenario]] of named manipulations"
     with progress_bar(len(STEPS), enabled=progress, unit="step") as bar:
         bar.set_description("polls")
         if cfg is not None and "polls" not in omitted:
-            comparison = analyses.compare(cfg, replicates, seed, str(config), progress)
+            comparison = analyses.compare(cfg, electorate, replicates, seed, str(config), progress)
         bar.update()
         bar.set_description("forensics")
         if returns_ds is not None:
             forensics = analyses.forensics(returns_ds, title, tests, null, draws, seed, power)
         else:
-            omitted["forensics"] = "no station returns given (--returns with --preset or --map)"
+            omitted["forensics"] = shown(NO_RETURNS)
         bar.update()
         bar.set_description("figures and text")
         record = provenance.record(

@@ -13,8 +13,8 @@ import xarray as xr
 
 from ..errors import InputError
 from simkit.engine import run as engine
-from simkit.polls.compare import compare_config, design_problems, published_vector, replicates_needed
-from simkit.electorate.build import build_electorate
+from simkit.polls.compare import comparable_problem, compare_config
+from simkit.electorate.build import Electorate
 from simkit.electorate.returns import load_returns
 from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.applicable import ran
@@ -47,33 +47,27 @@ class Forensics:
         return floored_tests(self.results)
 
 
-def simulate(cfg, replicates: int | None, seed: int | None, progress: bool) -> xr.Dataset:
-    """The config's elections, national and regional totals (what the report's tables show; the polls draw
-    their own station-level worlds one at a time, :func:`compare`)."""
-    return engine.simulate(cfg, replicates=replicates, seed=seed, keep="summary", progress=progress)
+def simulate(cfg, electorate: Electorate, replicates: int | None, seed: int | None, progress: bool) -> xr.Dataset:
+    """The config's elections on its built ``electorate``, national and regional totals (what the report's tables
+    show; the polls draw their own station-level worlds one at a time, :func:`compare`)."""
+    run = engine.prepare(cfg, replicates, seed, "summary", electorate=electorate)
+    return engine.simulate_run(run, progress=progress)
 
 
-def polls_omission(cfg, replicates: int) -> str | None:
-    """Why the poll comparison cannot run on ``cfg`` with ``replicates`` simulated elections (None when it can)."""
-    polls = list(cfg.exit_poll) + list(cfg.quick_count)
-    if not polls:
-        return "the config has no [[exit_poll]] or [[quick_count]] blocks"
-    if not cfg.observed.votes:
-        return "the config has no [observed] official count to compare the polls with"
-    problems = design_problems(cfg, polls, build_electorate(cfg.electorate))
-    if problems:
-        return problems[0]
-    needed = replicates_needed(published_vector(polls, cfg.valid_option_names)[0])
-    if replicates < needed:
-        return (f"{replicates} replicates are too few to estimate the covariance of the polls' {needed - 1} published "
-                f"figures: the comparison needs at least {needed}")
-    return None
+def polls_omission(cfg, electorate: Electorate, replicates: int) -> InputError | None:
+    """Why the poll comparison cannot run on ``cfg`` over its built ``electorate`` with ``replicates`` simulated
+    elections: its polls have no official count to compare with, or
+    :func:`simkit.polls.compare.comparable_problem` (its ``parameters`` those it names); None when it can run."""
+    if (cfg.exit_poll or cfg.quick_count) and not cfg.observed.votes:
+        return InputError("the config has no [observed] official count to compare the polls with")
+    return comparable_problem(cfg, electorate, replicates)
 
 
-def compare(cfg, replicates: int | None, seed: int, source: str, progress: bool):
-    """:func:`simkit.polls.compare.compare_config`: the same elections as :func:`simulate` (same replicates and
-    seed), simulated one world at a time with station-level votes, so that memory holds one world."""
-    return compare_config(cfg, replicates=replicates, seed=seed, source=source, progress=progress)
+def compare(cfg, electorate: Electorate, replicates: int | None, seed: int, source: str, progress: bool):
+    """:func:`simkit.polls.compare.compare_config`: the same elections as :func:`simulate` (same replicates, seed
+    and ``electorate``), simulated one world at a time with station-level votes, so that memory holds one world."""
+    return compare_config(cfg, replicates=replicates, seed=seed, source=source, progress=progress,
+                          electorate=electorate)
 
 
 def load(returns: Path | None, preset: str | None, map_path: Path | None) -> xr.Dataset:
