@@ -25,7 +25,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from simkit.config.manipulation import ManipulationConfig, ScenarioConfig
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
-from simkit.config.timeline import ObservedTimeline, TimelineConfig, final_figure_problems, timeline_problems
+from simkit.config.timeline import (TIMELINE_TURNOUT, ObservedTimeline, TimelineConfig, final_figure_problems,
+                                    timeline_problems)
 from simkit.errors import InputError
 from simkit.paths import dotted_location, get_path, join_path, set_in_place, set_path, split_path
 from simkit.schema import STATION_STATISTICS
@@ -544,7 +545,7 @@ def region_problems(cfg: Config, region_names: list[str]) -> list[str]:
     if cfg.timeline is not None:
         keyed.append(("timeline.regional", cfg.timeline.regional))
     if cfg.observed.timeline is not None:
-        keyed.append(("observed.timeline.turnout_percent", cfg.observed.timeline.turnout_percent))
+        keyed.append((TIMELINE_TURNOUT, cfg.observed.timeline.turnout_percent))
     problems = [f"{field}.{region}: not a region of the electorate"
                 for field, regions in keyed for region in regions if region not in region_names]
     return problems + [f"manipulation.{block.name}.regions: {region!r} is not a region of the electorate"
