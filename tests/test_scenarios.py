@@ -161,6 +161,28 @@ def test_a_scenario_may_not_override_a_swept_field(sweep):
                                      "or override it, not both"]
 
 
+@pytest.mark.parametrize("override", ["manipulation.coerce", 'manipulation."coerce"', "manipulation"])
+def test_a_scenario_may_not_override_a_block_or_table_holding_a_swept_field(override):
+    """A block or table above a swept field holds it too: refused in the same line, naming the swept field."""
+    scenarios = [{"name": "honest"}, {"name": "fixed", "manipulations": ["coerce"], "overrides": {override: 0.6}}]
+    with pytest.raises(ConfigError) as caught:
+        scenario_config(scenarios, sweep={"manipulation.coerce.share": [0.1, 0.3]})
+    assert caught.value.problems == [f"<config>: scenario.fixed.overrides.{override}: it holds the swept field "
+                                     "manipulation.coerce.share ([sweep] or --sweep): the override would hold it at "
+                                     "every sweep point; sweep it or override it, not both"]
+
+
+@pytest.mark.parametrize("sweep", ["manipulation.coerce", "manipulation"])
+def test_a_swept_block_or_table_is_refused_whatever_a_scenario_overrides_inside_it(sweep):
+    """The reverse: only a number can be swept, so a sweep never holds an overridden field; a block or table swept
+    is refused as not numeric, and the override inside it stands."""
+    scenarios = [{"name": "honest"}, {"name": "fixed", "manipulations": ["coerce"],
+                                      "overrides": {"manipulation.coerce.share": 0.6}}]
+    with pytest.raises(ConfigError) as caught:
+        scenario_config(scenarios, sweep={sweep: [0.1, 0.3]})
+    assert caught.value.problems == [f"<config>: sweep.{sweep}: not a numeric field"]
+
+
 def test_scenarios_config_validates(repo):
     from simkit import load_config
     cfg = load_config(repo / "configs" / "kazakhstan-2022-scenarios.toml")

@@ -612,8 +612,11 @@ def _manipulation_problems(cfg: Config) -> list[str]:
                 problems.append(f"{where}.overrides.{path}: scenarios may only override "
                                 f"{', '.join(SCENARIO_OVERRIDABLE)} fields (the honest count is shared)")
                 continue
-            if _is_swept(cfg, path):
-                problems.append(f"{where}.overrides.{path}: the field is swept ([sweep] or --sweep): the override "
+            swept = _swept_under(cfg, path)
+            if swept is not None:
+                what = ("the field is swept" if split_path(swept) == split_path(path)
+                        else f"it holds the swept field {swept}")
+                problems.append(f"{where}.overrides.{path}: {what} ([sweep] or --sweep): the override "
                                 f"would hold it at every sweep point; sweep it or override it, not both")
                 continue
             try:
@@ -628,12 +631,15 @@ def _manipulation_problems(cfg: Config) -> list[str]:
     return problems
 
 
-def _is_swept(cfg: Config, path: str) -> bool:
-    """Whether dotted ``path`` names a field of ``cfg.sweep`` (segments compared, so quoting does not matter)."""
+def _swept_under(cfg: Config, path: str) -> str | None:
+    """The first key of ``cfg.sweep`` that dotted ``path`` names or holds (``path`` itself, or a table or block
+    above it: an override there would hold the swept field too; segments compared, so quoting does not matter),
+    else None. A sweep key never holds an override's field: swept fields are numbers (:func:`_sweep_problems`)."""
     try:
-        return split_path(path) in [split_path(key) for key in cfg.sweep]
+        segments = split_path(path)
+        return next((key for key in cfg.sweep if split_path(key)[:len(segments)] == segments), None)
     except KeyError:  # an unbalanced quote: reported where that path is checked
-        return False
+        return None
 
 
 def _overridden_block_problems(cfg: Config, scenario) -> list[str]:
