@@ -663,6 +663,21 @@ def test_a_regional_turnout_of_a_region_without_voters_is_refused_as_evidence(tm
                                     "voters on the register: it has no turnout to compare"]
 
 
+def test_a_published_timeline_of_a_region_without_voters_is_refused_as_evidence(tmp_path):
+    """Its simulated share of the final turnout would be 0 / 0 at every report."""
+    observed = {"registered": 19_000, "ballots": 11_400, "votes": {"a": 6000, "b": 3400, "c": 1400, "inv": 600},
+                "timeline": {"reports": ["10:00", "12:00"],
+                             "turnout_percent": {"north": [20, 40, 60], "abroad": [10, 20, 50]}}}
+    raw = csv_coercion_config(tmp_path, observed).raw()
+    raw["timeline"] = {"opening": "07:00", "closing": "20:00", "reports": ["10:00", "12:00"]}
+    cfg = simkit.Config.model_validate(raw)
+    settings = InferenceSettings(particles=20, statistics=["turnout", "timeline"])
+    with pytest.raises(ConfigError) as error:
+        inference.infer(cfg, [SHARE_PRIOR], settings)
+    assert error.value.problems == ["config: observed.timeline.turnout_percent.abroad: the stations of region abroad "
+                                    "have no voters on the register: it has no turnout to compare"]
+
+
 def test_a_pps_poll_short_of_stations_with_voters_is_refused_before_simulating(tmp_path):
     """18 of the register's 26 stations hold voters: a poll read as evidence that draws 20 proportional to size is
     refused up front, not in the middle of the run."""

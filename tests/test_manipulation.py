@@ -93,7 +93,7 @@ def run(kind, registered, ballots, votes, selected, beneficiary, invalid, params
 @given(data=st.data())
 def test_counts_stay_consistent(kind, data):
     """Non-negative int64 counts, votes sum to ballots, ballots within the register, inputs untouched,
-    ``added_ballots`` is exactly the change in ballots, only touched (and selected) stations change."""
+    ``added_ballots`` is exactly the change in ballots, only touched (selected, with voters) stations change."""
     registered, ballots, votes, selected, beneficiary, invalid, params = data.draw(cases(kind))
     ballots_in, votes_in = ballots.copy(), votes.copy()
     new_ballots, new_votes, added, touched = run(kind, registered, ballots, votes, selected, beneficiary,
@@ -106,6 +106,7 @@ def test_counts_stay_consistent(kind, data):
     assert (new_ballots <= registered).all()
     assert np.array_equal(new_ballots - ballots, added)
     assert not (touched & ~selected).any()
+    assert not (touched & (registered == 0)).any()  # nobody registered: nothing to manipulate
     assert np.array_equal(new_votes[~touched], votes[~touched])
 
 

@@ -65,3 +65,35 @@ def test_a_plant_runs_on_an_election_of_the_leader_alone(plant):
     assert out.options == ("a",)
     assert ((out.votes[:, 0] <= out.ballots) & (out.ballots <= out.registered)).all()
     assert (out.ballots != alone.ballots).any() or (out.votes != alone.votes).any()  # the plant did something
+
+
+def test_a_station_the_rounding_plant_empties_is_left_out_and_counted():
+    """Rounding a turnout below 0.5% to the nearest whole percent gives 0 ballots: such a protocol has no ballots,
+    and the station is left out as real returns leave it out (``no ballots``), counted, not tested as 0 / 0."""
+    e = _with_invalid()
+    ballots = np.where(np.arange(e.n) % 2 == 0, 1, e.ballots)  # every other station: 1 ballot of 500-2,500 voters
+    votes = np.where((ballots == 1)[:, None], [1, 0, 0], e.votes)
+    tiny = e.with_counts(ballots, votes)
+    out = planted(tiny, "rounding", np.random.default_rng(4))
+    dropped = tiny.n - out.n
+    assert dropped > 0 and out.excluded == {"no ballots": dropped}
+    assert (out.ballots > 0).all() and (out.votes.sum(axis=1) == out.ballots).all()
+
+
+def test_an_honest_simulation_counts_the_stations_it_leaves_without_ballots():
+    """The plant's rule is the honest simulation's: both leave out a station without ballots and count it."""
+    from simkit.forensics.nulls.flat import simulate_honest
+
+    e = _with_invalid(n_stations=10)
+    ballots = np.where(np.arange(e.n) < 3, 0, e.ballots)
+    votes = np.where((ballots == 0)[:, None], 0, e.votes)
+
+    class Drawn:  # an honest model whose draw is given
+        def counts(self, election, seed):
+            return ballots, votes
+
+        def options(self, election):
+            return election.options, election.leader
+
+    honest = simulate_honest(e, Drawn(), np.random.SeedSequence(0))
+    assert honest.n == 7 and honest.excluded == {"no ballots": 3} and (honest.ballots > 0).all()

@@ -58,6 +58,25 @@ def test_bits_name_the_blocks_that_touched_a_station():
     assert set(np.unique(stolen_regions.values[stolen_regions.notnull().values])) <= {"south"}
 
 
+def test_stations_without_voters_are_never_marked_manipulated(tmp_path):
+    """A station with nobody registered (closed, or abroad) has 0 ballots whatever a block does: every block
+    selecting every station marks the stations with voters and leaves those without unmarked."""
+    rows = [f"{region},{0 if i % 3 == 0 else 300 + 50 * i}" for region in ("north", "south") for i in range(9)]
+    (tmp_path / "stations.csv").write_text("\n".join(["region,registered", *rows]) + "\n")
+    blocks = [dict(block, station_probability=1.0) for block in BLOCKS]
+    blocks[0] = dict(blocks[0], f_incremental=0.95, f_extreme=0.05)  # stuffing at every selected station
+    raw = scenario_config(ALL_SCENARIOS, blocks=blocks, replicates=3).raw()
+    raw["electorate"] = {"source": "csv", "path": str(tmp_path / "stations.csv"), "registered_column": "registered",
+                         "region_column": "region"}
+    ds = simulate(parse_config(tomli_w.dumps(raw)))
+    empty = (ds["registered"] == 0).values
+    everything = ds["manipulated"].sel(scenario="everything").values
+    assert empty.sum() == 6 and (everything[:, empty] == 0).all()
+    south = (ds["region"] == "south").values
+    assert (everything[:, ~empty & south] == 2 ** len(BLOCKS) - 1).all()  # every block, steal in the south only
+    assert (everything[:, ~empty & ~south] == 2 ** len(BLOCKS) - 1 - 2).all()
+
+
 def test_vote_stealing_keeps_every_total():
     ds = simulate(scenario_config(ALL_SCENARIOS, stations=30, replicates=4))
     xr.testing.assert_equal(ds["ballots"].sel(scenario="only_steal", drop=True),
@@ -140,6 +159,28 @@ def test_a_scenario_may_not_override_a_swept_field(sweep):
     assert caught.value.problems == ["<config>: scenario.fixed.overrides.manipulation.coerce.share: the field is swept "
                                      "([sweep] or --sweep): the override would hold it at every sweep point; sweep it "
                                      "or override it, not both"]
+
+
+@pytest.mark.parametrize("override", ["manipulation.coerce", 'manipulation."coerce"', "manipulation"])
+def test_a_scenario_may_not_override_a_block_or_table_holding_a_swept_field(override):
+    """A block or table above a swept field holds it too: refused in the same line, naming the swept field."""
+    scenarios = [{"name": "honest"}, {"name": "fixed", "manipulations": ["coerce"], "overrides": {override: 0.6}}]
+    with pytest.raises(ConfigError) as caught:
+        scenario_config(scenarios, sweep={"manipulation.coerce.share": [0.1, 0.3]})
+    assert caught.value.problems == [f"<config>: scenario.fixed.overrides.{override}: it holds the swept field "
+                                     "manipulation.coerce.share ([sweep] or --sweep): the override would hold it at "
+                                     "every sweep point; sweep it or override it, not both"]
+
+
+@pytest.mark.parametrize("sweep", ["manipulation.coerce", "manipulation"])
+def test_a_swept_block_or_table_is_refused_whatever_a_scenario_overrides_inside_it(sweep):
+    """The reverse: only a number can be swept, so a sweep never holds an overridden field; a block or table swept
+    is refused as not numeric, and the override inside it stands."""
+    scenarios = [{"name": "honest"}, {"name": "fixed", "manipulations": ["coerce"],
+                                      "overrides": {"manipulation.coerce.share": 0.6}}]
+    with pytest.raises(ConfigError) as caught:
+        scenario_config(scenarios, sweep={sweep: [0.1, 0.3]})
+    assert caught.value.problems == [f"<config>: sweep.{sweep}: not a numeric field"]
 
 
 def test_scenarios_config_validates(repo):

@@ -104,6 +104,29 @@ def test_bad_timelines_exit_2_with_one_line_and_write_nothing(repo, tmp_path, ca
     assert not figure.exists() and stdout == ""
 
 
+def test_a_published_timeline_of_a_region_without_voters_exits_2_naming_it(tmp_path, capsys):
+    """A region whose stations have no voters (closed, or abroad with nobody registered) has no turnout through
+    the day: its published timeline is refused in one line naming the config, the field and the region, in the
+    words of a count-matched regional turnout there."""
+    import tomli_w
+    from conftest import small_config_dict
+
+    raw = small_config_dict(replicates=4, seed=5)
+    raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                         "region_column": "region"}
+    (tmp_path / "stations.csv").write_text("region,registered\nnorth,500\nnorth,700\nsouth,800\nabroad,0\n")
+    raw["timeline"] = {"opening": "07:00", "closing": "20:00", "reports": ["10:00", "12:00"]}
+    raw["observed"] = {"registered": 2000, "ballots": 1200, "votes": {"a": 600, "b": 360, "c": 240},
+                       "timeline": {"reports": ["10:00", "12:00"],
+                                    "turnout_percent": {"north": [20, 40, 60], "abroad": [10, 20, 50]}}}
+    config = tmp_path / "x.toml"
+    config.write_text(tomli_w.dumps(raw))
+    code, stdout, stderr = simkit(capsys, "timeline", str(config), "--draws", "100")
+    assert code == 2 and stdout == ""
+    assert stderr.strip().splitlines() == [f"{config}: observed.timeline.turnout_percent.abroad: the stations of "
+                                           "region abroad have no voters on the register: it has no turnout to compare"]
+
+
 NATIONAL = "observed.timeline.national[5]: final turnout"
 ABAI = "observed.timeline.turnout_percent.abai[5]: final turnout"
 

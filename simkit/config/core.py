@@ -26,7 +26,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from simkit.config.manipulation import ManipulationConfig, ScenarioConfig
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
-from simkit.config.timeline import ObservedTimeline, TimelineConfig, final_figure_problems, timeline_problems
+from simkit.config.timeline import (TIMELINE_TURNOUT, ObservedTimeline, TimelineConfig, final_figure_problems,
+                                    timeline_problems)
 from simkit.errors import InputError, shown
 from simkit.paths import dotted_location, get_path, join_path, set_in_place, set_path, split_path
 from simkit.schema import STATION_STATISTICS
@@ -555,8 +556,7 @@ def _needs_invalid_column(block) -> str | None:
 
 
 #: the tables keyed by region name (a sweep may add a region's entry to one)
-REGION_KEYED_FIELDS = ("turnout.regional_mean", "observed.regional_turnout", "timeline.regional",
-                       "observed.timeline.turnout_percent")
+REGION_KEYED_FIELDS = ("turnout.regional_mean", "observed.regional_turnout", "timeline.regional", TIMELINE_TURNOUT)
 
 
 def region_problems(cfg: Config, region_names: list[str]) -> list[str]:
@@ -658,8 +658,11 @@ def _manipulation_problems(cfg: Config) -> list[str]:
                 problems.append(f"{where}.overrides.{path}: scenarios may only override "
                                 f"{', '.join(SCENARIO_OVERRIDABLE)} fields (the honest count is shared)")
                 continue
-            if _is_swept(cfg, path):
-                problems.append(f"{where}.overrides.{path}: the field is swept ([sweep] or --sweep): the override "
+            swept = _swept_under(cfg, path)
+            if swept is not None:
+                what = ("the field is swept" if split_path(swept) == split_path(path)
+                        else f"it holds the swept field {swept}")
+                problems.append(f"{where}.overrides.{path}: {what} ([sweep] or --sweep): the override "
                                 f"would hold it at every sweep point; sweep it or override it, not both")
                 continue
             try:
@@ -674,12 +677,15 @@ def _manipulation_problems(cfg: Config) -> list[str]:
     return problems
 
 
-def _is_swept(cfg: Config, path: str) -> bool:
-    """Whether dotted ``path`` names a field of ``cfg.sweep`` (segments compared, so quoting does not matter)."""
+def _swept_under(cfg: Config, path: str) -> str | None:
+    """The first key of ``cfg.sweep`` that dotted ``path`` names or holds (``path`` itself, or a table or block
+    above it: an override there would hold the swept field too; segments compared, so quoting does not matter),
+    else None. A sweep key never holds an override's field: swept fields are numbers (:func:`_sweep_problems`)."""
     try:
-        return split_path(path) in [split_path(key) for key in cfg.sweep]
+        segments = split_path(path)
+        return next((key for key in cfg.sweep if split_path(key)[:len(segments)] == segments), None)
     except KeyError:  # an unbalanced quote: reported where that path is checked
-        return False
+        return None
 
 
 def _overridden_block_problems(cfg: Config, scenario) -> list[str]:
@@ -885,7 +891,7 @@ def _swept_override_problems(cfg: Config, overrides: dict[str, Any]) -> list[str
     used at none (as a scenario's override of a swept field would not be)."""
     return [f"{dotted}: the field is swept ([sweep] or --sweep): every sweep point sets it, so this value would be "
             "used at none; give the values to the sweep, or set it without sweeping it"
-            for dotted in overrides if swept_key(dotted) is None and _is_swept(cfg, dotted)]
+            for dotted in overrides if swept_key(dotted) is None and _swept_under(cfg, dotted) is not None]
 
 
 def solved_problems(cfg, scenario) -> list[str]:

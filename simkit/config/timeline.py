@@ -41,6 +41,7 @@ from simkit.types import Positive, Share
 
 MORNING_END = "12:00"  #: end of the default arrival window of coerced voters
 LATE_HOURS = 2  #: the default stuffing window: this many hours before closing
+TIMELINE_TURNOUT = "observed.timeline.turnout_percent"  #: the published timeline's table of regions' turnouts
 
 
 class _Block(BaseModel):
@@ -172,7 +173,7 @@ def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimelin
         problems.append(f"observed.timeline.early_report: {observed.early_report} is not one of the reports")
     n_values = len(observed.reports) + 1
     for region, values in observed.turnout_percent.items():
-        problems += _percent_problems(f"observed.timeline.turnout_percent.{region}", values, n_values)
+        problems += _percent_problems(f"{TIMELINE_TURNOUT}.{region}", values, n_values)
     if observed.national is not None:
         problems += _percent_problems("observed.timeline.national", observed.national, n_values)
     return problems
@@ -208,7 +209,7 @@ def final_figure_problems(observed: ObservedTimeline, turnout: float | None,
                        "the count's turnout (observed.ballots / observed.registered)"))
     for region, values in observed.turnout_percent.items():
         if region in regional_turnout:
-            checks.append((f"observed.timeline.turnout_percent.{region}", values, 100 * regional_turnout[region],
+            checks.append((f"{TIMELINE_TURNOUT}.{region}", values, 100 * regional_turnout[region],
                            regional_unit, f"observed.regional_turnout.{region}"))
     return [f"{path}[{len(values) - 1}]: final turnout {values[-1]:g}% is not {what}, {other:.4f}%: further apart "
             f"than rounding at the published precision ({_unit(values):g} point) allows"

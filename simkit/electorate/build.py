@@ -60,11 +60,13 @@ def electorate_of(cfg: Config) -> Electorate:
     return electorate
 
 
-def turnout_without_voters(regions: list[str], electorate: Electorate) -> list[str]:
-    """Problems (``dotted.field: problem``) of the ``[observed] regional_turnout`` of ``regions`` (region names)
-    whose stations have no voters on ``electorate``'s register: such a region has no turnout to compare
-    (its simulated turnout would be 0 / 0)."""
-    return [f"observed.regional_turnout.{name}: the stations of region {name} have no voters on the register: it "
+def turnout_without_voters(regions: list[str], electorate: Electorate,
+                           field: str = "observed.regional_turnout") -> list[str]:
+    """Problems (``field.region: problem``) of the published turnouts of ``regions`` (region names; ``field``: the
+    table that gives them, ``observed.regional_turnout`` or ``observed.timeline.turnout_percent``) whose stations
+    have no voters on ``electorate``'s register: such a region has no turnout to compare (its simulated turnout
+    would be 0 / 0)."""
+    return [f"{field}.{name}: the stations of region {name} have no voters on the register: it "
             "has no turnout to compare"
             for name, registered in zip(electorate.region_names, electorate.region_registered())
             if registered == 0 and name in regions]

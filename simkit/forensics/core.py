@@ -35,6 +35,8 @@ NULLS = ("textbook", "simulated", "flat")
 #: directions of a test's alternative: large statistics anomalous, small ones, or both
 ALTERNATIVES = ("greater", "less", "two-sided")
 INVALID_OPTION = "invalid"
+#: the reason a station without ballots is left out (``excluded``): it has no shares to test
+NO_BALLOTS = "no ballots"
 #: the per-station arrays of an :class:`Election`, read-only
 _STATION_ARRAYS = ("registered", "ballots", "votes", "region", "station_id", "district")
 
@@ -175,9 +177,13 @@ class Election:
         object.__setattr__(other, "_cuts", self._cuts)
         return other
 
-    def stations(self, keep: np.ndarray) -> Election:
-        """The stations where ``keep`` (bool, shape (station,)) is true, every per-station array cut alike."""
-        other = replace(self, **{name: getattr(self, name)[keep] for name in _STATION_ARRAYS})
+    def stations(self, keep: np.ndarray, reason: str | None = None) -> Election:
+        """The stations where ``keep`` (bool, shape (station,)) is true, every per-station array cut alike; with a
+        ``reason``, the stations left out are added to ``excluded`` under it."""
+        excluded = dict(self.excluded)
+        if reason is not None:
+            excluded[reason] = excluded.get(reason, 0) + int(np.count_nonzero(~keep))
+        other = replace(self, excluded=excluded, **{name: getattr(self, name)[keep] for name in _STATION_ARRAYS})
         cut_values = {key: cut(self._geographic.get(key, None), keep) for key, cut in self._cuts.items()
                       if key in self._geographic}
         object.__setattr__(other, "_geographic", Computed(cut_values))
@@ -233,7 +239,7 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
     reasons = {
         "special station": (np.asarray(one["special"].values) != 0) if "special" in one else np.zeros(n, bool),
         "flagged by loader": (np.asarray(one["flags"].values) != 0) if "flags" in one else np.zeros(n, bool),
-        "no ballots": ballots <= 0,
+        NO_BALLOTS: ballots <= 0,
         "ballots > registered": ballots > registered,
         "votes > ballots": votes.sum(axis=1) > ballots,
     }

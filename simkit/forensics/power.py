@@ -25,7 +25,7 @@ from simkit.config.manipulation import BallotStuffing, CoercedTurnout, ProtocolF
 from simkit.forensics import election_rejections, rate, rejection_counts
 from simkit.forensics.core import INVALID_OPTION, Election
 from simkit.forensics.nulls.hierarchical import fit_hierarchical, station_district
-from simkit.forensics.nulls.flat import as_seed_sequence, simulate_honest
+from simkit.forensics.nulls.flat import as_seed_sequence, simulate_honest, with_ballots_only
 from simkit.model.manipulation import MECHANISMS
 
 #: share of stations (or of the stations of whole districts) that a planted manipulation touches
@@ -79,7 +79,9 @@ def planted(e: Election, plant: str, rng: np.random.Generator, strength: float =
     """``e`` with the manipulation :data:`PLANTS` ``[plant]`` at ``strength`` (:func:`strengthened`) applied for
     its leader; the ``invalid`` column (when the ballot has one) is passed to the mechanism, so stuffing does not
     take spoiled ballots; ballots that no option holds are planted as one more option
-    (:func:`with_unheld_ballots`) and left without one."""
+    (:func:`with_unheld_ballots`) and left without one. A station the plant leaves without ballots (``rounding``
+    reports a turnout below 0.5% as 0%) is left out as real returns leave it out, and counted in ``excluded``
+    (:func:`~simkit.forensics.nulls.flat.with_ballots_only`)."""
     block, by_district = strengthened(plant, strength), PLANTS[plant][2]
     if block is None:
         return e
@@ -88,7 +90,7 @@ def planted(e: Election, plant: str, rng: np.random.Generator, strength: float =
     votes = with_unheld_ballots(e)
     ballots, votes, _, _ = MECHANISMS[block.kind](e.registered, e.ballots, votes, selected=selected,
                                                   beneficiary=e.leader, invalid=invalid, params=block, rng=rng)
-    return e.with_counts(ballots, votes[:, :e.votes.shape[1]])
+    return with_ballots_only(e.with_counts(ballots, votes[:, :e.votes.shape[1]]))
 
 
 def with_unheld_ballots(e: Election) -> np.ndarray:

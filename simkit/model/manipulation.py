@@ -25,7 +25,9 @@ votes         : int64 ``S + (option,)``, summing to ``ballots``
 added_ballots : int64 ``S``, the signed change ``ballots_out - ballots_in`` caused by the block: ballots
                 that exist only because of it (stuffed, coerced, fabricated). It is negative only where
                 :func:`protocol_fabrication` lowers the reported turnout.
-touched       : bool ``S``, stations the mechanism acted on (their counts may by chance be unchanged)
+touched       : bool ``S``, stations the mechanism acted on (their counts may by chance be unchanged); a
+                station with an empty register (closed, or abroad with nobody registered) never is: its counts
+                are 0 and stay 0 whatever the block, so it is not marked even when selected
 
 Invariants: counts stay non-negative integers; votes sum to ballots; ballots never exceed the register
 (stuffing and coercion add ballots only from non-voters; fabrication clips to the register);
@@ -83,6 +85,12 @@ def _prepare(registered, ballots, votes, selected, beneficiary, invalid):
     return registered, ballots, votes, selected
 
 
+def _with_voters(stations: np.ndarray, registered: np.ndarray) -> np.ndarray:
+    """``stations`` (bool ``S``) less those with an empty ``registered`` (int ``S``): no mechanism can act where
+    nobody is registered."""
+    return stations & (registered > 0)
+
+
 def _unchanged(ballots, votes) -> Result:
     return ballots, votes, np.zeros(ballots.shape, np.int64), np.zeros(ballots.shape, bool)
 
@@ -133,13 +141,14 @@ def _move_to(votes: np.ndarray, moved: np.ndarray, target: int) -> np.ndarray:
     return out
 
 
-def _move_share(ballots, votes, selected, sources, fraction: float, target: int,
+def _move_share(registered, ballots, votes, selected, sources, fraction: float, target: int,
                 rng: np.random.Generator) -> Result:
     """At the selected stations, move ``Binomial(votes[j], fraction)`` ballots of each source option j
     (``sources`` (option,) bool) to option ``target``; ballots (and every station's total) unchanged."""
     probability = np.where(selected[..., None] & sources, fraction, 0.0)
     moved = rng.binomial(votes, probability)
-    return ballots, _move_to(votes, moved, target), np.zeros(ballots.shape, np.int64), selected.copy()
+    return (ballots, _move_to(votes, moved, target), np.zeros(ballots.shape, np.int64),
+            _with_voters(selected, registered))
 
 
 #: rounds of redraws before :func:`_open_unit_draw` gives up. At the largest SD the config allows (10) a draw
@@ -218,7 +227,7 @@ def ballot_stuffing(registered, ballots, votes, *, selected, beneficiary, invali
     stuffed, new_votes = _compiled_draws(_stuffing_draws, rng, registered, ballots, votes,
                                          stuffed_fraction.reshape(-1), float(params.alpha),
                                          _others(votes.shape[-1], beneficiary, invalid), beneficiary)
-    return ballots + stuffed, new_votes, stuffed, touched
+    return ballots + stuffed, new_votes, stuffed, _with_voters(touched, registered)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -257,7 +266,7 @@ def vote_stealing(registered, ballots, votes, *, selected, beneficiary, invalid,
         return _unchanged(ballots, votes)
     sources = (np.arange(votes.shape[-1]) == invalid if params.from_invalid
                else _others(votes.shape[-1], beneficiary, invalid))
-    return _move_share(ballots, votes, selected, sources, params.fraction, beneficiary, rng)
+    return _move_share(registered, ballots, votes, selected, sources, params.fraction, beneficiary, rng)
 
 
 def invalidation(registered, ballots, votes, *, selected, beneficiary, invalid,
@@ -270,7 +279,7 @@ def invalidation(registered, ballots, votes, *, selected, beneficiary, invalid,
     if params.fraction == 0:
         return _unchanged(ballots, votes)
     rivals = _others(votes.shape[-1], beneficiary, invalid)
-    return _move_share(ballots, votes, selected, rivals, params.fraction, invalid, rng)
+    return _move_share(registered, ballots, votes, selected, rivals, params.fraction, invalid, rng)
 
 
 def coerced_turnout(registered, ballots, votes, *, selected, beneficiary, invalid,
@@ -302,7 +311,7 @@ def coerced_turnout(registered, ballots, votes, *, selected, beneficiary, invali
                                        np.ascontiguousarray(selected).reshape(-1), beneficiary,
                                        params.share * params.compliance, params.loyalty,
                                        params.share * params.loyalty, _others(votes.shape[-1], beneficiary))
-    return ballots + added, new_votes, added, selected.copy()
+    return ballots + added, new_votes, added, _with_voters(selected, registered)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -362,7 +371,7 @@ def protocol_fabrication(registered, ballots, votes, *, selected, beneficiary, i
     no honest ballots given new ballots reports them for the beneficiary.
     """
     registered, ballots, votes, selected = _prepare(registered, ballots, votes, selected, beneficiary, invalid)
-    active = selected & (registered > 0)
+    active = _with_voters(selected, registered)
     if not active.any():
         return _unchanged(ballots, votes)
     safe_registered = np.maximum(registered, 1)
