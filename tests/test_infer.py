@@ -113,6 +113,16 @@ def test_a_prior_reaching_beyond_the_fields_valid_range_is_refused():
     assert infer_problems(cfg, [SHARE_PRIOR], InferenceSettings(), raw_problems) == []
 
 
+@pytest.mark.parametrize("prior", [{"prior": "normal", "mean": 0.1, "sd": 1e-300, "low": 0.0, "high": 0.3},
+                                   {"prior": "normal", "mean": 0.1, "sd": 1e-300},
+                                   {"prior": "beta", "a": 1e300, "b": 1e300}])
+def test_a_prior_of_a_single_value_is_refused_like_a_uniform_with_low_equal_to_high(prior):
+    """A prior narrower than a float's resolution is one value (its SMC weights would overflow to NaN): there is
+    nothing to infer, as for uniform with low == high."""
+    with pytest.raises(ValueError, match=r"the prior is the single value 0\.1|the prior is the single value 0\.5"):
+        InferConfig(path=SHARE, **prior)
+
+
 def test_set_share_rescales_the_other_options_to_sum_to_one():
     raw = coercion_config().raw()
     block = InferConfig(path="preferences.shares.a", apply="set_share", prior="uniform", low=0.2, high=0.9)

@@ -108,6 +108,10 @@ class InferConfig(_Block):
             raise ValueError(f"low must be below high, got {low:g} and {high:g}")
         if self.prior == "log_uniform" and low <= 0:
             raise ValueError(f"log_uniform needs low > 0, got {low:g}")
+        first, last = self.distribution().ppf([PRIOR_TAIL, 1 - PRIOR_TAIL])
+        if not first < last:
+            raise ValueError(f"the prior is the single value {first:g} (its {PRIOR_TAIL:g} and {1 - PRIOR_TAIL:g} "
+                             "quantiles) at a float's resolution: nothing to infer; set the field to it instead")
         if self.also and self.apply != "set":
             raise ValueError("also: only with apply = \"set\"")
         if self.apply == "set_share" and not self.path.startswith("preferences.shares."):
