@@ -27,7 +27,7 @@ from simkit import inference, progress
 from simkit.cli import infer as cli_infer
 from simkit.cli import main as cli
 from simkit.config.core import ConfigError, ObservedStations, raw_problems
-from simkit.config.inference import InferConfig, InferenceSettings, apply_values, infer_problems
+from simkit.config.inference import MIN_PARTICLES, InferConfig, InferenceSettings, apply_values, infer_problems
 from simkit.electorate.build import build_electorate
 from simkit.engine import run as engine
 from simkit.forensics import station_statistics
@@ -471,6 +471,15 @@ def test_infer_flags_out_of_range_exit_2_with_one_line(tmp_path, capsys, flag, v
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{flag}: ") and value in lines[0], lines
     assert out == ""
+
+
+@pytest.mark.parametrize("value", ["0", "1"])
+def test_particles_flag_names_the_minimum_the_settings_take(tmp_path, capsys, value):
+    """--particles 0 must not say "at least 1" when 1 is refused in turn: both name the settings' minimum."""
+    path, _ = small_inference_config(tmp_path)
+    assert cli.main(["infer", str(path), "--quiet", "--particles", value]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("--particles: ") and f"{MIN_PARTICLES}, got {value}" in lines[0], lines
 
 
 def _statistics_config(tmp_path, statistics):

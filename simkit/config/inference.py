@@ -55,6 +55,9 @@ from simkit.types import MAX_SEED, STRICT, OpenShare, Positive
 #: simulations per generation, pilot or check: a million is days of work on a large cluster already
 MAX_SIMULATIONS = 10**6
 
+#: particles per generation, at least: fewer leave no effective sample to weigh
+MIN_PARTICLES = 20
+
 #: a prior may put at most this much probability on each side beyond its field's valid range (invalid draws are
 #: rejected, so more would change the prior silently): one draw in a million
 PRIOR_TAIL = 1e-6
@@ -150,7 +153,7 @@ class InferenceSettings(_Block):
     single statistic name (``share.tokayev``, ``regional_turnout.almaty_city``).
     """
 
-    particles: int = Field(400, ge=20, le=MAX_SIMULATIONS, description="particles per generation")
+    particles: int = Field(400, ge=MIN_PARTICLES, le=MAX_SIMULATIONS, description="particles per generation")
     max_generations: int = Field(12, ge=1, le=1000, description="generations after the prior pilot, at most")
     final_tolerance: Positive = Field(0.5, description="stop once the tolerance reaches this (simulation-noise units)")
     min_ess: int = Field(50, ge=5, le=MAX_SIMULATIONS,
