@@ -113,6 +113,18 @@ def test_a_prior_reaching_beyond_the_fields_valid_range_is_refused():
     assert infer_problems(cfg, [SHARE_PRIOR], InferenceSettings(), raw_problems) == []
 
 
+def test_a_prior_on_a_whole_number_field_is_refused_as_such_not_told_to_narrow():
+    """Electorate stations take whole numbers: every bound gives fractional draws, so "bound it with low and
+    high" would mislead; the problem names the field's whole numbers."""
+    cfg = simkit.Config.model_validate({**coercion_config().raw(), "observed": {"registered": 40_000,
+                                                                                 "ballots": 25_000}})
+    block = InferConfig(path="electorate.stations", prior="uniform", low=30, high=50)
+    problems = infer_problems(cfg, [block], InferenceSettings(), raw_problems)
+    assert len(problems) == 1 and problems[0].startswith("infer.electorate.stations: the field takes whole numbers"), \
+        problems
+    assert "bound it" not in problems[0]
+
+
 @pytest.mark.parametrize("prior", [{"prior": "normal", "mean": 0.1, "sd": 1e-300, "low": 0.0, "high": 0.3},
                                    {"prior": "normal", "mean": 0.1, "sd": 1e-300},
                                    {"prior": "beta", "a": 1e300, "b": 1e300}])

@@ -286,12 +286,19 @@ def _problems_at_prior_tails(raw: dict, blocks: list[InferConfig], medians: list
     """Each field at its prior's ``PRIOR_TAIL`` and ``1 - PRIOR_TAIL`` quantiles (the others at their medians)
     must validate: a draw that makes an invalid config is rejected by the simulator, so a prior reaching beyond
     the field's range would be silently truncated (the reported prior would not be the one used). One problem per
-    block, naming the value reached."""
+    block, naming the value reached, or that the field takes whole numbers (valid at the median, not at the next
+    float)."""
     problems = []
     for i, block in enumerate(blocks):
+        def problems_at(value: float) -> list[str]:
+            return check_raw(apply_values(raw, blocks, medians[:i] + [value] + medians[i + 1:]))
         for quantile in (PRIOR_TAIL, 1 - PRIOR_TAIL):
             value = float(block.distribution().ppf(quantile))
-            found = check_raw(apply_values(raw, blocks, medians[:i] + [value] + medians[i + 1:]))
+            found = problems_at(value)
+            if found and problems_at(math.nextafter(medians[i], math.inf)):  # valid at the median, not beside it
+                problems.append(f"infer.{block.path}: the field takes whole numbers and a prior draws fractional ones "
+                                f"({found[0]}): a prior cannot set it; fix the field instead")
+                break
             if found:
                 problems.append(f"infer.{block.path}: the prior reaches {value:.6g} (its {quantile:g} quantile), "
                                 f"where the config is invalid ({found[0]}); bound it with low and high")
