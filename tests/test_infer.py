@@ -77,6 +77,14 @@ def test_unconstrained_map_round_trips():
     np.testing.assert_allclose(prior.to_value(prior.to_unconstrained(values)), values)
 
 
+def test_unconstrained_map_round_trips_values_near_a_bound():
+    """A log-uniform prior on [1e-300, 0.3] has 96% of its mass below 1e-12 of its range: clipping positions
+    there collapsed those draws onto one value (a posterior of 3e-13 [3e-13, 3e-13], 'informed')."""
+    prior = inference.Prior(InferConfig(path="x", prior="log_uniform", low=1e-300, high=0.3))
+    values = np.array([1e-250, 1e-20, 0.1, 0.3 * (1 - 1e-15)])
+    np.testing.assert_allclose(prior.to_value(prior.to_unconstrained(values)), values, rtol=1e-6)
+
+
 def test_infer_blocks_report_every_problem_with_its_path():
     raw = coercion_config().raw()
     raw["infer"] = [{"path": SHARE, "prior": "uniform", "low": 0.0},
