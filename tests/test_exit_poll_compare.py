@@ -281,6 +281,19 @@ def test_full_misreport_row_must_sum_to_one():
     assert any("misreport.against_all: a row that includes against_all itself must sum to 1" in p for p in found)
 
 
+@pytest.mark.parametrize("reading", ["sample_size", "sample_size_readings"])
+def test_a_claim_of_fewer_respondents_than_stations_approached_is_refused(reading):
+    """Fixed quotas approach a whole number of voters a station: 10 respondents at up to 40 stations answering
+    at up to 100% would be one approached a station, 40 and not 10 (the claim silently quadrupled)."""
+    claim = {"sample_size": 10} if reading == "sample_size" else {"sample_size": 4000, "sample_size_readings": [10]}
+    poll = ExitPollConfig(name="p", stations=[20, 40], response_rate=[0.5, 1.0], published={"inc": 0.5}, **claim)
+    found = check_poll_design(poll, 100, np.full(100, 500), OPTIONS, "invalid")
+    assert found == ["exit_poll.p.sample_size: 10 respondents at up to 40 stations answering at up to 1 is 0.25 "
+                     "voters approached a station: a design approaches at least one"], found
+    fine = poll.model_copy(update={"sample_size": 40, "sample_size_readings": []})
+    assert check_poll_design(fine, 100, np.full(100, 500), OPTIONS, "invalid") == []
+
+
 def test_design_checks_against_the_electorate():
     registered = np.full(100, 500)
     poll = ExitPollConfig(name="p", stations=150, sample_size=60_000, published={"inc": 0.5, "other": 0.3,
