@@ -724,3 +724,20 @@ def test_polls_of_an_electorate_with_stations_without_voters_compare_end_to_end(
     rows = json.loads(output.read_text())["rows"]
     assert {row["pollster"] for row in rows} == {"pps", "simple", "count"}
     assert all(math.isfinite(row["gap_sd"]) and math.isfinite(row["z"]) for row in rows)
+
+
+def test_a_ledger_point_whose_design_gets_too_few_answers_is_refused_not_called_a_census():
+    """Every 100,000th voter of stations of ~600: 3 of 20 replicates get an answer at the midpoint design (the
+    fewest the covariance takes), fewer at other points of the ledger, where one replicate's figure varies by
+    nothing and was judged a census: z = ±∞, "rejected everywhere"."""
+    from conftest import small_config_dict
+
+    raw = small_config_dict(stations=200, registered=200_000, options=("a", "b", "c", "inv"),
+                            shares=(0.55, 0.3, 0.1, 0.05), invalid=True)
+    raw["exit_poll"] = [{"name": "p1", "stations": [20, 40], "respondents": "every_kth", "every_kth": 100_000,
+                         "response_rate": [0.5, 1.0], "published": {"a": 0.6, "b": 0.3, "c": 0.1}}]
+    raw["observed"] = {"registered": 200_000, "ballots": 120_000,
+                       "votes": {"a": 62_700, "b": 34_200, "c": 11_400, "inv": 11_700}}
+    with pytest.raises(InputError, match=r"exit_poll\.p1: no valid answer in \d+ of 20 simulated replicates at "
+                                         r"the joint ledger's point \(exit_poll\.p1\.stations \d+"):
+        compare_config(simkit.Config.model_validate(raw), replicates=20, ledger_points=4, history=None)
