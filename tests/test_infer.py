@@ -502,6 +502,14 @@ def test_particles_flag_names_the_minimum_the_settings_take(tmp_path, capsys, va
     assert len(lines) == 1 and lines[0].startswith("--particles: ") and f"{MIN_PARTICLES}, got {value}" in lines[0], lines
 
 
+def test_set_addresses_an_infer_block_by_its_quoted_path(tmp_path, capsys):
+    """[[infer]] blocks are named by the path they infer (errors name them so): --set reaches one by that path,
+    quoted as a segment holding dots, to narrow a prior from the command line."""
+    path, _ = small_inference_config(tmp_path)
+    assert cli.main(["validate", str(path), "--set", f'infer."{SHARE}".low=1.5']) == 2
+    assert f"infer.{SHARE}: low must be below high, got 1.5 and 0.3" in capsys.readouterr().err
+
+
 def _statistics_config(tmp_path, statistics):
     raw = coercion_config(stations=12).raw()
     raw["infer"] = [SHARE_PRIOR.model_dump(exclude_none=True)]
