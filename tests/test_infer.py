@@ -121,6 +121,18 @@ def test_a_prior_reaching_beyond_the_fields_valid_range_is_refused():
     assert infer_problems(cfg, [SHARE_PRIOR], InferenceSettings(), raw_problems) == []
 
 
+def test_a_field_set_by_two_infer_blocks_is_refused():
+    """A path is a block's identity: a second block on it (or an ``also`` reaching it) would overwrite the first's
+    draws, whose posterior would then be reported for a value never used."""
+    cfg = simkit.Config.model_validate({**coercion_config().raw(), "observed": {"registered": 40_000,
+                                                                                 "ballots": 25_000}})
+    compliance = InferConfig(path="manipulation.coercion.compliance", also=[SHARE], prior="uniform", low=0.1,
+                             high=0.2)
+    for blocks in ([SHARE_PRIOR, SHARE_PRIOR], [SHARE_PRIOR, compliance]):
+        problems = infer_problems(cfg, blocks, InferenceSettings(), raw_problems)
+        assert problems == [f"infer.{SHARE}: set by two [[infer]] blocks (a field has one prior)"], problems
+
+
 def test_a_prior_on_a_whole_number_field_is_refused_as_such_not_told_to_narrow():
     """Electorate stations take whole numbers: every bound gives fractional draws, so "bound it with low and
     high" would mislead; the problem names the field's whole numbers."""

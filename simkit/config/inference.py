@@ -201,11 +201,11 @@ RawCheck = Callable[[dict], list[str]]
 
 
 def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings, check_raw: RawCheck) -> list[str]:
-    """Cross-checks against the main config ``cfg`` (a :class:`simkit.config.core.Config`): each path exists and
-    holds what its ``apply`` needs, the config with every inferred field at its prior median passes
-    ``check_raw`` (the config's own validation, given by the caller: this module sits below it), the scenario
-    exists, there is evidence, and no sweep (inferred fields replace swept ones)."""
-    problems = []
+    """Cross-checks against the main config ``cfg`` (a :class:`simkit.config.core.Config`): no field is set by two
+    blocks, each path exists and holds what its ``apply`` needs, the config with every inferred field at its prior
+    median passes ``check_raw`` (the config's own validation, given by the caller: this module sits below it), the
+    scenario exists, there is evidence, and no sweep (inferred fields replace swept ones)."""
+    problems = _shared_field_problems(blocks)
     raw = cfg.raw()
     raw.pop("sweep", None)
     for block in blocks:
@@ -245,6 +245,14 @@ def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings, 
             and not published:
         problems.append("observed: no evidence to infer from (no counts, regional turnouts or published polls)")
     return problems
+
+
+def _shared_field_problems(blocks: list[InferConfig]) -> list[str]:
+    """A field (a block's ``path`` or ``also`` path) set by more than one block: the later would overwrite the
+    earlier's draws, whose posterior would be reported for values never used."""
+    paths = [path for block in blocks for path in dict.fromkeys([block.path, *block.also])]
+    shared = [path for path in dict.fromkeys(paths) if paths.count(path) > 1]
+    return [f"infer.{path}: set by two [[infer]] blocks (a field has one prior)" for path in shared]
 
 
 def _optional_poll_entry(raw: dict, path: str) -> bool:
