@@ -121,6 +121,19 @@ def test_a_prior_reaching_beyond_the_fields_valid_range_is_refused():
     assert infer_problems(cfg, [SHARE_PRIOR], InferenceSettings(), raw_problems) == []
 
 
+@pytest.mark.parametrize("path", ["observed.regional_turnout.north", "inference.final_tolerance"])
+def test_a_prior_on_the_evidence_or_the_inference_settings_is_refused(path):
+    """[observed] is what the simulations are compared with and [inference] how: a draw there changes no simulated
+    election, so its "posterior" would be the prior, reported as an inferred parameter."""
+    raw = coercion_config().raw()
+    raw["observed"] = {"registered": 40_000, "ballots": 25_000, "regional_turnout": {"north": 0.62, "south": 0.63}}
+    raw["inference"] = {"final_tolerance": 0.5}
+    cfg = simkit.Config.model_validate(raw)
+    problems = infer_problems(cfg, [InferConfig(path=path, prior="uniform", low=0.6, high=0.7)], InferenceSettings(),
+                              raw_problems)
+    assert len(problems) == 1 and problems[0].startswith(f"infer.{path}: not a model parameter"), problems
+
+
 def test_a_field_set_by_two_infer_blocks_is_refused():
     """A path is a block's identity: a second block on it (or an ``also`` reaching it) would overwrite the first's
     draws, whose posterior would then be reported for a value never used."""

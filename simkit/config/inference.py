@@ -49,7 +49,7 @@ from pydantic import BaseModel, Field, model_validator
 from scipy import stats
 from scipy.special import expit, logit
 
-from simkit.paths import get_path, set_in_place
+from simkit.paths import get_path, set_in_place, split_path
 from simkit.types import MAX_SEED, STRICT, OpenShare, Positive
 
 #: simulations per generation, pilot or check: a million is days of work on a large cluster already
@@ -202,10 +202,11 @@ RawCheck = Callable[[dict], list[str]]
 
 def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings, check_raw: RawCheck) -> list[str]:
     """Cross-checks against the main config ``cfg`` (a :class:`simkit.config.core.Config`): no field is set by two
-    blocks, each path exists and holds what its ``apply`` needs, the config with every inferred field at its prior
-    median passes ``check_raw`` (the config's own validation, given by the caller: this module sits below it), the
-    scenario exists, there is evidence, and no sweep (inferred fields replace swept ones)."""
-    problems = _shared_field_problems(blocks)
+    blocks or lies outside the model (:data:`NOT_PARAMETERS`), each path exists and holds what its ``apply``
+    needs, the config with every inferred field at its prior median passes ``check_raw`` (the config's own
+    validation, given by the caller: this module sits below it), the scenario exists, there is evidence, and no
+    sweep (inferred fields replace swept ones)."""
+    problems = _shared_field_problems(blocks) + _not_parameter_problems(blocks)
     raw = cfg.raw()
     raw.pop("sweep", None)
     for block in blocks:
@@ -253,6 +254,18 @@ def _shared_field_problems(blocks: list[InferConfig]) -> list[str]:
     paths = [path for block in blocks for path in dict.fromkeys([block.path, *block.also])]
     shared = [path for path in dict.fromkeys(paths) if paths.count(path) > 1]
     return [f"infer.{path}: set by two [[infer]] blocks (a field has one prior)" for path in shared]
+
+
+#: tables a prior cannot set (their first path segment -> what they are): no simulated election reads them
+NOT_PARAMETERS = {"observed": "[observed] is the evidence the simulations are compared with",
+                  "inference": "[inference] sets how the inference runs", "infer": "[[infer]] holds the priors"}
+
+
+def _not_parameter_problems(blocks: list[InferConfig]) -> list[str]:
+    """A block's path (or ``also`` path) in a table that no simulated election reads: its draws would change
+    nothing, and their "posterior", the prior itself, would be reported as an inferred parameter."""
+    return [f"infer.{path}: not a model parameter ({NOT_PARAMETERS[split_path(path)[0]]})"
+            for block in blocks for path in [block.path, *block.also] if split_path(path)[0] in NOT_PARAMETERS]
 
 
 def _optional_poll_entry(raw: dict, path: str) -> bool:
