@@ -64,6 +64,11 @@ def join_path(segments: list[str]) -> str:
                     else segment for segment in segments)
 
 
+def block_name(item: Any) -> Any:
+    """The name a repeated block is addressed by: its ``name``; an [[infer]] block's, the ``path`` it infers."""
+    return (item.get("name") or item.get("path")) if isinstance(item, dict) else None
+
+
 def _child(node: Any, segment: str, path: str) -> Any:
     if isinstance(node, dict):
         if segment not in node:
@@ -71,7 +76,7 @@ def _child(node: Any, segment: str, path: str) -> Any:
         return node[segment]
     if isinstance(node, list):
         for item in node:
-            if isinstance(item, dict) and item.get("name") == segment:
+            if block_name(item) == segment:
                 return item
         raise KeyError(f"{path}: no block named {segment!r}")
     raise KeyError(f"{path}: cannot descend into a {type(node).__name__}")
@@ -121,8 +126,7 @@ def dotted_location(loc: tuple, raw: Any) -> str:
     for position, key in enumerate(loc):
         if isinstance(key, int) and isinstance(node, list) and key < len(node):
             item = node[key]
-            # blocks are named by ``name``; [[infer]] blocks by the ``path`` they infer
-            name = (item.get("name") or item.get("path")) if isinstance(item, dict) else None
+            name = block_name(item)
             parts.append(name if isinstance(name, str) and name else f"[{key}]")
             node = item
             continue

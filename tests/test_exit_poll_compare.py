@@ -284,6 +284,19 @@ def test_full_misreport_row_must_sum_to_one():
     assert any("misreport.against_all: a row that includes against_all itself must sum to 1" in p for p in found)
 
 
+@pytest.mark.parametrize("reading", ["sample_size", "sample_size_readings"])
+def test_a_claim_of_fewer_respondents_than_stations_approached_is_refused(reading):
+    """Fixed quotas approach a whole number of voters a station: 10 respondents at up to 40 stations answering
+    at up to 100% would be one approached a station, 40 and not 10 (the claim silently quadrupled)."""
+    claim = {"sample_size": 10} if reading == "sample_size" else {"sample_size": 4000, "sample_size_readings": [10]}
+    poll = ExitPollConfig(name="p", stations=[20, 40], response_rate=[0.5, 1.0], published={"inc": 0.5}, **claim)
+    found = check_poll_design(poll, 100, np.full(100, 500), OPTIONS, "invalid")
+    assert found == ["exit_poll.p.sample_size: 10 respondents at up to 40 stations answering at up to 1 is 0.25 "
+                     "voters approached a station: a design approaches at least one"], found
+    fine = poll.model_copy(update={"sample_size": 40, "sample_size_readings": []})
+    assert check_poll_design(fine, 100, np.full(100, 500), OPTIONS, "invalid") == []
+
+
 def test_design_checks_against_the_electorate():
     registered = np.full(100, 500)
     poll = ExitPollConfig(name="p", stations=150, sample_size=60_000, published={"inc": 0.5, "other": 0.3,
@@ -765,3 +778,20 @@ def test_polls_of_an_electorate_with_stations_without_voters_compare_end_to_end(
     rows = json.loads(output.read_text())["rows"]
     assert {row["pollster"] for row in rows} == {"pps", "simple", "count"}
     assert all(math.isfinite(row["gap_sd"]) and math.isfinite(row["z"]) for row in rows)
+
+
+def test_a_ledger_point_whose_design_gets_too_few_answers_is_refused_not_called_a_census():
+    """Every 100,000th voter of stations of ~600: 3 of 20 replicates get an answer at the midpoint design (the
+    fewest the covariance takes), fewer at other points of the ledger, where one replicate's figure varies by
+    nothing and was judged a census: z = ±∞, "rejected everywhere"."""
+    from conftest import small_config_dict
+
+    raw = small_config_dict(stations=200, registered=200_000, options=("a", "b", "c", "inv"),
+                            shares=(0.55, 0.3, 0.1, 0.05), invalid=True)
+    raw["exit_poll"] = [{"name": "p1", "stations": [20, 40], "respondents": "every_kth", "every_kth": 100_000,
+                         "response_rate": [0.5, 1.0], "published": {"a": 0.6, "b": 0.3, "c": 0.1}}]
+    raw["observed"] = {"registered": 200_000, "ballots": 120_000,
+                       "votes": {"a": 62_700, "b": 34_200, "c": 11_400, "inv": 11_700}}
+    with pytest.raises(InputError, match=r"exit_poll\.p1: no valid answer in \d+ of 20 simulated replicates at "
+                                         r"the joint ledger's point \(exit_poll\.p1\.stations \d+"):
+        compare_config(simkit.Config.model_validate(raw), replicates=20, ledger_points=4, history=None)

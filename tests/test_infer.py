@@ -27,7 +27,7 @@ from simkit import inference, progress
 from simkit.cli import infer as cli_infer
 from simkit.cli import main as cli
 from simkit.config.core import ConfigError, ObservedStations, raw_problems
-from simkit.config.inference import InferConfig, InferenceSettings, apply_values, infer_problems
+from simkit.config.inference import MIN_PARTICLES, InferConfig, InferenceSettings, apply_values, infer_problems
 from simkit.electorate.build import build_electorate
 from simkit.engine import run as engine
 from simkit.forensics import station_statistics
@@ -77,6 +77,14 @@ def test_unconstrained_map_round_trips():
     np.testing.assert_allclose(prior.to_value(prior.to_unconstrained(values)), values)
 
 
+def test_unconstrained_map_round_trips_values_near_a_bound():
+    """A log-uniform prior on [1e-300, 0.3] has 96% of its mass below 1e-12 of its range: clipping positions
+    there collapsed those draws onto one value (a posterior of 3e-13 [3e-13, 3e-13], 'informed')."""
+    prior = inference.Prior(InferConfig(path="x", prior="log_uniform", low=1e-300, high=0.3))
+    values = np.array([1e-250, 1e-20, 0.1, 0.3 * (1 - 1e-15)])
+    np.testing.assert_allclose(prior.to_value(prior.to_unconstrained(values)), values, rtol=1e-6)
+
+
 def test_infer_blocks_report_every_problem_with_its_path():
     raw = coercion_config().raw()
     raw["infer"] = [{"path": SHARE, "prior": "uniform", "low": 0.0},
@@ -111,6 +119,53 @@ def test_a_prior_reaching_beyond_the_fields_valid_range_is_refused():
         problems = infer_problems(cfg, [block], InferenceSettings(), raw_problems)
         assert len(problems) == 1 and problems[0].startswith(f"infer.{SHARE}: the prior reaches "), problems
     assert infer_problems(cfg, [SHARE_PRIOR], InferenceSettings(), raw_problems) == []
+
+
+@pytest.mark.parametrize("path", ["observed.regional_turnout.north", "inference.final_tolerance"])
+def test_a_prior_on_the_evidence_or_the_inference_settings_is_refused(path):
+    """[observed] is what the simulations are compared with and [inference] how: a draw there changes no simulated
+    election, so its "posterior" would be the prior, reported as an inferred parameter."""
+    raw = coercion_config().raw()
+    raw["observed"] = {"registered": 40_000, "ballots": 25_000, "regional_turnout": {"north": 0.62, "south": 0.63}}
+    raw["inference"] = {"final_tolerance": 0.5}
+    cfg = simkit.Config.model_validate(raw)
+    problems = infer_problems(cfg, [InferConfig(path=path, prior="uniform", low=0.6, high=0.7)], InferenceSettings(),
+                              raw_problems)
+    assert len(problems) == 1 and problems[0].startswith(f"infer.{path}: not a model parameter"), problems
+
+
+def test_a_field_set_by_two_infer_blocks_is_refused():
+    """A path is a block's identity: a second block on it (or an ``also`` reaching it) would overwrite the first's
+    draws, whose posterior would then be reported for a value never used."""
+    cfg = simkit.Config.model_validate({**coercion_config().raw(), "observed": {"registered": 40_000,
+                                                                                 "ballots": 25_000}})
+    compliance = InferConfig(path="manipulation.coercion.compliance", also=[SHARE], prior="uniform", low=0.1,
+                             high=0.2)
+    for blocks in ([SHARE_PRIOR, SHARE_PRIOR], [SHARE_PRIOR, compliance]):
+        problems = infer_problems(cfg, blocks, InferenceSettings(), raw_problems)
+        assert problems == [f"infer.{SHARE}: set by two [[infer]] blocks (a field has one prior)"], problems
+
+
+def test_a_prior_on_a_whole_number_field_is_refused_as_such_not_told_to_narrow():
+    """Electorate stations take whole numbers: every bound gives fractional draws, so "bound it with low and
+    high" would mislead; the problem names the field's whole numbers."""
+    cfg = simkit.Config.model_validate({**coercion_config().raw(), "observed": {"registered": 40_000,
+                                                                                 "ballots": 25_000}})
+    block = InferConfig(path="electorate.stations", prior="uniform", low=30, high=50)
+    problems = infer_problems(cfg, [block], InferenceSettings(), raw_problems)
+    assert len(problems) == 1 and problems[0].startswith("infer.electorate.stations: the field takes whole numbers"), \
+        problems
+    assert "bound it" not in problems[0]
+
+
+@pytest.mark.parametrize("prior", [{"prior": "normal", "mean": 0.1, "sd": 1e-300, "low": 0.0, "high": 0.3},
+                                   {"prior": "normal", "mean": 0.1, "sd": 1e-300},
+                                   {"prior": "beta", "a": 1e300, "b": 1e300}])
+def test_a_prior_of_a_single_value_is_refused_like_a_uniform_with_low_equal_to_high(prior):
+    """A prior narrower than a float's resolution is one value (its SMC weights would overflow to NaN): there is
+    nothing to infer, as for uniform with low == high."""
+    with pytest.raises(ValueError, match=r"the prior is the single value 0\.1|the prior is the single value 0\.5"):
+        InferConfig(path=SHARE, **prior)
 
 
 def test_set_share_rescales_the_other_options_to_sum_to_one():
@@ -461,6 +516,23 @@ def test_infer_flags_out_of_range_exit_2_with_one_line(tmp_path, capsys, flag, v
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{flag}: ") and value in lines[0], lines
     assert out == ""
+
+
+@pytest.mark.parametrize("value", ["0", "1"])
+def test_particles_flag_names_the_minimum_the_settings_take(tmp_path, capsys, value):
+    """--particles 0 must not say "at least 1" when 1 is refused in turn: both name the settings' minimum."""
+    path, _ = small_inference_config(tmp_path)
+    assert cli.main(["infer", str(path), "--quiet", "--particles", value]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("--particles: ") and f"{MIN_PARTICLES}, got {value}" in lines[0], lines
+
+
+def test_set_addresses_an_infer_block_by_its_quoted_path(tmp_path, capsys):
+    """[[infer]] blocks are named by the path they infer (errors name them so): --set reaches one by that path,
+    quoted as a segment holding dots, to narrow a prior from the command line."""
+    path, _ = small_inference_config(tmp_path)
+    assert cli.main(["validate", str(path), "--set", f'infer."{SHARE}".low=1.5']) == 2
+    assert f"infer.{SHARE}: low must be below high, got 1.5 and 0.3" in capsys.readouterr().err
 
 
 def _statistics_config(tmp_path, statistics):

@@ -238,3 +238,15 @@ def test_a_map_naming_one_column_for_two_figures_exits_2(tmp_path, capsys, old, 
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
     assert code == 2 and f"{map_path}: columns: " in stderr and "named for two columns" in stderr, stderr
     assert len(stderr.strip().splitlines()) == 1 and stdout == ""
+
+
+def test_a_station_file_whose_figures_mostly_decrease_is_refused_not_excluded(tmp_path, capsys):
+    """decreasing = "exclude" drops the odd station whose advance exceeds its final count; with the report
+    columns swapped nearly every station decreases, and the few left (equal figures) were tested as the country."""
+    data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
+    data.write_text("region,registered,b14,b18,final\na,100,40,30,50\na,100,45,35,55\na,100,30,30,50\n"
+                    "b,100,40,30,50\nb,100,30,40,50\n")
+    map_path.write_text(MAP + '\n[checks]\ndecreasing = "exclude"\n')
+    code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
+    assert code == 2 and "3 of 5 stations" in stderr and "time order" in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1 and stdout == ""

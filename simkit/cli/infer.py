@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from simkit import io
-from simkit.cli.arguments import add_overrides, positive, workers
+from simkit.cli.arguments import add_overrides, workers
 from simkit.cli.io import config_from, json_text
 from simkit.config.core import data_paths
 from simkit.engine.distributed import check_workers, connect
@@ -65,7 +65,7 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", type=Path, help="result path (.zarr or .nc): the ArviZ groups")
     parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.add_argument("--particles", type=positive, help="particles per generation (overrides [inference])")
+    parser.add_argument("--particles", type=int, help="particles per generation (overrides [inference])")
     parser.add_argument("--seed", type=int, help="seed (overrides [inference])")
     parser.add_argument("--workers", type=workers, help="simulating processes (does not change results)")
     parser.add_argument("--scheduler", metavar="ADDRESS",

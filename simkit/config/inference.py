@@ -49,11 +49,14 @@ from pydantic import BaseModel, Field, model_validator
 from scipy import stats
 from scipy.special import expit, logit
 
-from simkit.paths import get_path, set_in_place
+from simkit.paths import get_path, set_in_place, split_path
 from simkit.types import MAX_SEED, STRICT, OpenShare, Positive
 
 #: simulations per generation, pilot or check: a million is days of work on a large cluster already
 MAX_SIMULATIONS = 10**6
+
+#: particles per generation, at least: fewer leave no effective sample to weigh
+MIN_PARTICLES = 20
 
 #: a prior may put at most this much probability on each side beyond its field's valid range (invalid draws are
 #: rejected, so more would change the prior silently): one draw in a million
@@ -108,6 +111,10 @@ class InferConfig(_Block):
             raise ValueError(f"low must be below high, got {low:g} and {high:g}")
         if self.prior == "log_uniform" and low <= 0:
             raise ValueError(f"log_uniform needs low > 0, got {low:g}")
+        first, last = self.distribution().ppf([PRIOR_TAIL, 1 - PRIOR_TAIL])
+        if not first < last:
+            raise ValueError(f"the prior is the single value {first:g} (its {PRIOR_TAIL:g} and {1 - PRIOR_TAIL:g} "
+                             "quantiles) at a float's resolution: nothing to infer; set the field to it instead")
         if self.also and self.apply != "set":
             raise ValueError("also: only with apply = \"set\"")
         if self.apply == "set_share" and not self.path.startswith("preferences.shares."):
@@ -146,7 +153,7 @@ class InferenceSettings(_Block):
     single statistic name (``share.tokayev``, ``regional_turnout.almaty_city``).
     """
 
-    particles: int = Field(400, ge=20, le=MAX_SIMULATIONS, description="particles per generation")
+    particles: int = Field(400, ge=MIN_PARTICLES, le=MAX_SIMULATIONS, description="particles per generation")
     max_generations: int = Field(12, ge=1, le=1000, description="generations after the prior pilot, at most")
     final_tolerance: Positive = Field(0.5, description="stop once the tolerance reaches this (simulation-noise units)")
     min_ess: int = Field(50, ge=5, le=MAX_SIMULATIONS,
@@ -194,11 +201,12 @@ RawCheck = Callable[[dict], list[str]]
 
 
 def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings, check_raw: RawCheck) -> list[str]:
-    """Cross-checks against the main config ``cfg`` (a :class:`simkit.config.core.Config`): each path exists and
-    holds what its ``apply`` needs, the config with every inferred field at its prior median passes
-    ``check_raw`` (the config's own validation, given by the caller: this module sits below it), the scenario
-    exists, there is evidence, and no sweep (inferred fields replace swept ones)."""
-    problems = []
+    """Cross-checks against the main config ``cfg`` (a :class:`simkit.config.core.Config`): no field is set by two
+    blocks or lies outside the model (:data:`NOT_PARAMETERS`), each path exists and holds what its ``apply``
+    needs, the config with every inferred field at its prior median passes ``check_raw`` (the config's own
+    validation, given by the caller: this module sits below it), the scenario exists, there is evidence, and no
+    sweep (inferred fields replace swept ones)."""
+    problems = _shared_field_problems(blocks) + _not_parameter_problems(blocks)
     raw = cfg.raw()
     raw.pop("sweep", None)
     for block in blocks:
@@ -240,6 +248,26 @@ def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings, 
     return problems
 
 
+def _shared_field_problems(blocks: list[InferConfig]) -> list[str]:
+    """A field (a block's ``path`` or ``also`` path) set by more than one block: the later would overwrite the
+    earlier's draws, whose posterior would be reported for values never used."""
+    paths = [path for block in blocks for path in dict.fromkeys([block.path, *block.also])]
+    shared = [path for path in dict.fromkeys(paths) if paths.count(path) > 1]
+    return [f"infer.{path}: set by two [[infer]] blocks (a field has one prior)" for path in shared]
+
+
+#: tables a prior cannot set (their first path segment -> what they are): no simulated election reads them
+NOT_PARAMETERS = {"observed": "[observed] is the evidence the simulations are compared with",
+                  "inference": "[inference] sets how the inference runs", "infer": "[[infer]] holds the priors"}
+
+
+def _not_parameter_problems(blocks: list[InferConfig]) -> list[str]:
+    """A block's path (or ``also`` path) in a table that no simulated election reads: its draws would change
+    nothing, and their "posterior", the prior itself, would be reported as an inferred parameter."""
+    return [f"infer.{path}: not a model parameter ({NOT_PARAMETERS[split_path(path)[0]]})"
+            for block in blocks for path in [block.path, *block.also] if split_path(path)[0] in NOT_PARAMETERS]
+
+
 def _optional_poll_entry(raw: dict, path: str) -> bool:
     """``exit_poll.<name>.misreport.<from>.<to>`` or ``exit_poll.<name>.response_propensity.<option>`` of an
     existing poll: entries that may be absent from the config (absent = truthful answers, average propensity)."""
@@ -279,12 +307,19 @@ def _problems_at_prior_tails(raw: dict, blocks: list[InferConfig], medians: list
     """Each field at its prior's ``PRIOR_TAIL`` and ``1 - PRIOR_TAIL`` quantiles (the others at their medians)
     must validate: a draw that makes an invalid config is rejected by the simulator, so a prior reaching beyond
     the field's range would be silently truncated (the reported prior would not be the one used). One problem per
-    block, naming the value reached."""
+    block, naming the value reached, or that the field takes whole numbers (valid at the median, not at the next
+    float)."""
     problems = []
     for i, block in enumerate(blocks):
+        def problems_at(value: float) -> list[str]:
+            return check_raw(apply_values(raw, blocks, medians[:i] + [value] + medians[i + 1:]))
         for quantile in (PRIOR_TAIL, 1 - PRIOR_TAIL):
             value = float(block.distribution().ppf(quantile))
-            found = check_raw(apply_values(raw, blocks, medians[:i] + [value] + medians[i + 1:]))
+            found = problems_at(value)
+            if found and problems_at(math.nextafter(medians[i], math.inf)):  # valid at the median, not beside it
+                problems.append(f"infer.{block.path}: the field takes whole numbers and a prior draws fractional ones "
+                                f"({found[0]}): a prior cannot set it; fix the field instead")
+                break
             if found:
                 problems.append(f"infer.{block.path}: the prior reaches {value:.6g} (its {quantile:g} quantile), "
                                 f"where the config is invalid ({found[0]}); bound it with low and high")

@@ -177,6 +177,20 @@ def misreport_matrix(misreport: dict[str, dict[str, float]], options: list[str])
     return matrix if not np.array_equal(matrix, np.eye(len(options))) else None
 
 
+def _quota_problems(poll: ExitPollConfig, where: str) -> list[str]:
+    """A design of fixed quotas from a claimed size (no ``per_station``) approaches claim / (stations × response
+    rate) voters a station, rounded: a claim (any reading) below one a station at the most stations and the
+    highest rate would be raised to one, the claim multiplied silently."""
+    if poll.respondents != "fixed" or poll.per_station is not None or poll.sample_size is None:
+        return []
+    fewest = min([low_high(poll.sample_size)[0], *poll.sample_size_readings])
+    most, rate = low_high(poll.stations)[1], low_high(poll.response_rate)[1]
+    if fewest >= most * rate:
+        return []
+    return [f"{where}.sample_size: {fewest:,} respondents at up to {most} stations answering at up to {rate:g} is "
+            f"{fewest / (most * rate):.2g} voters approached a station: a design approaches at least one"]
+
+
 def check_poll_design(poll: ExitPollConfig | QuickCountConfig, n_stations: int, registered: np.ndarray | None,
                       options: list[str] | None = None, invalid: str | None = None,
                       prefix: str = "") -> list[str]:
@@ -208,6 +222,8 @@ def check_poll_design(poll: ExitPollConfig | QuickCountConfig, n_stations: int, 
         if poll.per_station is not None and poll.per_station > registered.max():
             problems.append(f"{where}.per_station: {poll.per_station} is more than the largest station's "
                             f"{int(registered.max())} registered voters")
+    if isinstance(poll, ExitPollConfig):
+        problems += _quota_problems(poll, where)
     if options is None:
         return problems
     named = {"published": poll.published}

@@ -11,6 +11,12 @@ from simkit.config.inference import InferConfig
 from simkit.schema import INTERVAL
 
 
+#: the position within finite bounds is clipped to [floor, ceiling] before its logit (a draw at a bound would be
+#: infinite): the smallest normal float and the largest float below 1, so a prior's mass near a bound (a
+#: log-uniform from 1e-300) keeps its values
+POSITION_FLOOR, POSITION_CEILING = float(np.finfo(float).tiny), float(np.nextafter(1.0, 0.0))
+
+
 @dataclass(frozen=True)
 class Prior:
     """One parameter's prior and its map to the unconstrained scale u (logit of the position within
@@ -36,7 +42,7 @@ class Prior:
         low, high = self.block.bounds
         value = np.asarray(value, float)
         if math.isfinite(low) and math.isfinite(high):
-            return logit(np.clip((value - low) / (high - low), 1e-12, 1 - 1e-12))
+            return logit(np.clip((value - low) / (high - low), POSITION_FLOOR, POSITION_CEILING))
         if math.isfinite(low):
             return np.log(np.maximum(value - low, 1e-300))
         if math.isfinite(high):

@@ -784,15 +784,18 @@ def raise_problem(problem: InputError | None, source: str) -> None:
         raise InputError(f"{source}: {problem}", parameters=problem.parameters)
 
 
-def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: str | None = None) -> int:
+def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: str | None = None,
+                  point: str | None = None) -> int:
     """The number of replicates in which ``poll``'s design, drawn as ``draws`` (in ``scenario``'s world, when
-    named), gets no valid answer (dropped from its distribution: :func:`answered`). Raise
-    :class:`~simkit.errors.InputError` when fewer than ``needed`` (:func:`replicates_needed`) have one."""
+    named; at the joint ledger's point whose assumptions ``point`` reads, when given), gets no valid answer (dropped from its distribution:
+    :func:`answered`). Raise :class:`~simkit.errors.InputError` when fewer than ``needed``
+    (:func:`replicates_needed`) have one."""
     answers = draws.valid_respondents
     empty = int(np.sum(answers == 0))
     if len(answers) - empty < needed:
+        at = "" if point is None else f" at the joint ledger's point ({point})"
         raise InputError(f"{source}: {_kind(poll)}.{poll.name}: no valid answer in {empty} of {len(answers)} "
-                         f"simulated replicates{_of_scenario(scenario)} ({answers.mean():.1f} valid answers on "
+                         f"simulated replicates{_of_scenario(scenario)}{at} ({answers.mean():.1f} valid answers on "
                          f"average): the comparison needs shares in at least {needed}; state the design the "
                          "pollster used")
     return empty
@@ -974,7 +977,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     del election, draws  # worlds made on demand are held one at a time
     with bar:
         ledger = _ledger(worlds, polls, options, invalid, incumbent, seed, base, reference, ledger_points,
-                         bar.update, source)
+                         bar.update, source, needed)
         scenarios, scenario_flags = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, keys,
                                                published_gaps, seed, base, bar.update, drawn, source)
     flags += scenario_flags
@@ -1060,12 +1063,13 @@ def _ledger_design(poll: Poll, p: int, assumed: dict, options: list[str], invali
 
 
 def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, reference, points: int,
-            tick: Callable[[], object], source: str) -> list[dict]:
+            tick: Callable[[], object], source: str, needed: int) -> list[dict]:
     """The rows' z and p at ``points`` points of a Latin hypercube over every stated assumption jointly
     (:func:`ledger_axes`); one entry per point, poll and published figure, with the assumed values. The points
     are visited world by world, the baseline's last (so that worlds simulated on demand are made once each);
     the entries are in point order. ``tick`` is called after each poll drawn; ``source`` names the config in an
-    error."""
+    error, as for a point where a poll's design gets valid answers in fewer than ``needed`` replicates
+    (:func:`check_answers`: a figure of one replicate would pass for a census)."""
     axes = ledger_axes(worlds, polls_at(polls, worlds, base), invalid)
     if not axes or points < 1:
         return []
@@ -1087,10 +1091,12 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
         for p, poll in enumerate(polls_at(polls, worlds, point)):
             resolved = _ledger_design(poll, p, assumed, options, invalid, incumbent, election, source)
             draws = draw_pooled(election.for_poll(poll), resolved.design, seed, p)
-            tick()
             mine = {name: (float(value) if isinstance(value, (int, float, np.number)) else value)
                     for name, value in assumed.items()
                     if name.startswith(f"{_kind(poll)}.{poll.name}.") or name in worlds.sweep_dims}
+            check_answers(poll, draws, needed, source, point=", ".join(
+                f"{name} {value:.4g}" if isinstance(value, float) else f"{name} {value}" for name, value in mine.items()))
+            tick()
             for row in poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
                                  with_misreport=False):
                 entries[k].append({"point": k, "assumed": mine, "pollster": poll.name, "option": row["option"],

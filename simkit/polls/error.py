@@ -89,9 +89,19 @@ def _share(path: Path, line: int, field: str, text: str) -> float:
     return value
 
 
+def _check_width(path: Path, line: int, raw: dict, columns: int) -> None:
+    """A row of ``columns`` fields, as the header (``raw`` as :class:`csv.DictReader` reads it: surplus fields
+    under None, missing ones None): a field too many or too few shifts the columns after it."""
+    width = sum(value is not None for name, value in raw.items() if name is not None) + len(raw.get(None, []))
+    if width != columns:
+        raise InputError(f"{path}: row {line}: {width} fields, the header has {columns} (a comma in an unquoted "
+                         "field, or a field missing?)")
+
+
 def load_history(path: Path | str = DEFAULT_HISTORY) -> list[HistoryRow]:
     """Read and check the history table. Raises :class:`InputError` (``file: row N.field: problem``) for a
-    missing column, a row without a source, a share outside [0, 100] or an unknown kind."""
+    missing column, a row of more or fewer fields than the header, a row without a source, a share outside
+    [0, 100], an unknown kind or a figure (country, date, pollster, option) given twice."""
     path = Path(path)
     try:
         handle = path.open(newline="", encoding="utf-8")
@@ -102,8 +112,14 @@ def load_history(path: Path | str = DEFAULT_HISTORY) -> list[HistoryRow]:
         missing = [name for name in COLUMNS if name not in (reader.fieldnames or [])]
         if missing:
             raise InputError(f"{path}: header: missing column {missing[0]}")
-        rows = []
+        rows, lines = [], {}
         for line, raw in enumerate(reader, start=2):
+            _check_width(path, line, raw, len(reader.fieldnames))
+            figure = (raw["country"], raw["date"], raw["pollster"], raw["option"])
+            if figure in lines:
+                raise InputError(f"{path}: row {line}: repeats row {lines[figure]}'s figure ({', '.join(figure)}): "
+                                 "its error would count twice")
+            lines[figure] = line
             for field in ("poll_source", "official_source"):
                 if not (raw[field] or "").strip():
                     raise InputError(f"{path}: row {line}.{field}: empty; every figure needs its source")

@@ -158,6 +158,11 @@ def _check_regions(frame, column: str, data: Path) -> None:
         raise InputError(f"{data}: row {_first_row(frame, blank)}: {column}: blank (every station needs a region)")
 
 
+#: ``decreasing = "exclude"`` drops the odd bad station; when more than this share of them decrease, the map's
+#: columns are out of time order, and the stations left would be a biased few
+MAX_DECREASING_SHARE = 0.5
+
+
 def from_stations(data: Path, map_path: Path) -> Loaded:
     """Station timelines summed by region; bad figures raise InputError naming the file, column and row."""
     import pandas as pd
@@ -191,6 +196,12 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
                          f"{', '.join(columns.reports)}, "
                          f"{columns.final} ({int(falling.sum())} stations; map checks.decreasing = \"exclude\" "
                          f"drops them)")
+    if falling.sum() > MAX_DECREASING_SHARE * len(falling):
+        raise InputError(f"{data}: {int(falling.sum())} of {len(falling)} stations have cumulative ballots decreasing "
+                         f"across {', '.join(columns.reports)}, {columns.final}: more than "
+                         f"{MAX_DECREASING_SHARE:.0%}, so the columns are likely out of time order ({map_path}: "
+                         "columns.reports from the first report, then final); checks.decreasing = \"exclude\" is "
+                         "for the odd bad station")
     frame, counts, registered = frame[~falling], counts[~falling], registered[~falling]
     if not len(frame):
         raise InputError(f"{data}: no stations left to test (after the map's exclude column and checks)")
