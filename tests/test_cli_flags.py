@@ -97,6 +97,18 @@ def test_setting_a_swept_field_is_refused_not_ignored(tmp_path, capsys, sweep, f
         simkit.load_config(config, overrides={"turnout.dispersion": 0.5, "sweep.turnout.dispersion": [0.3, 0.6]})
 
 
+def test_setting_a_table_that_holds_a_swept_field_is_not_refused(tmp_path, capsys):
+    """A ``--set`` of a table above a swept field is applied before the sweep: the table's other fields are used at
+    every point, so it is not the refused setting of a swept field; each point sets the swept field itself."""
+    config = write_config(tmp_path, small_config_dict(replicates=5, sweep={"turnout.dispersion": [0.3, 0.6]}))
+    table = '{model="logit_normal", mean=0.6, dispersion=0.5}'
+    assert main(["validate", str(config), "--set", f"turnout={table}"]) == 0, capsys.readouterr().err
+    cfg = simkit.load_config(config, overrides={"turnout": {"model": "logit_normal", "mean": 0.6, "dispersion": 0.5}})
+    points = [cfg.at(point) for point in cfg.sweep_points()]
+    assert [point.turnout.dispersion for point in points] == [0.3, 0.6]
+    assert {point.turnout.mean for point in points} == {0.6}
+
+
 @pytest.mark.parametrize("flags, expected", [
     (["--set", "tunout.mean=0.3"], "--set tunout.mean=0.3 (on CONFIG): tunout: unknown field"),
     (["--set", "turnout.mean=abc"], "--set turnout.mean=abc (on CONFIG): turnout.mean: Input should be a valid number"),

@@ -677,15 +677,41 @@ def _manipulation_problems(cfg: Config) -> list[str]:
     return problems
 
 
+def _sweep_segments(cfg: Config) -> list[tuple[str, list[str]]]:
+    """Each key of ``cfg.sweep`` with its path segments (a key with an unbalanced quote left out: it is reported
+    where the sweep is checked)."""
+    keyed = []
+    for key in cfg.sweep:
+        try:
+            keyed.append((key, split_path(key)))
+        except KeyError:
+            continue
+    return keyed
+
+
+def _path_segments(path: str) -> list[str] | None:
+    """Dotted ``path``'s segments, or None for an unbalanced quote (reported where that path is checked)."""
+    try:
+        return split_path(path)
+    except KeyError:
+        return None
+
+
 def _swept_under(cfg: Config, path: str) -> str | None:
     """The first key of ``cfg.sweep`` that dotted ``path`` names or holds (``path`` itself, or a table or block
     above it: an override there would hold the swept field too; segments compared, so quoting does not matter),
     else None. A sweep key never holds an override's field: swept fields are numbers (:func:`_sweep_problems`)."""
-    try:
-        segments = split_path(path)
-        return next((key for key in cfg.sweep if split_path(key)[:len(segments)] == segments), None)
-    except KeyError:  # an unbalanced quote: reported where that path is checked
+    segments = _path_segments(path)
+    if segments is None:
         return None
+    return next((key for key, swept in _sweep_segments(cfg) if swept[:len(segments)] == segments), None)
+
+
+def _is_swept(cfg: Config, path: str) -> bool:
+    """Whether dotted ``path`` names a field of ``cfg.sweep`` itself (segments compared): a ``--set`` of a table
+    above a swept field is applied before the sweep, so the table's other fields are still used."""
+    segments = _path_segments(path)
+    return segments is not None and any(swept == segments for _, swept in _sweep_segments(cfg))
 
 
 def _overridden_block_problems(cfg: Config, scenario) -> list[str]:
@@ -891,7 +917,7 @@ def _swept_override_problems(cfg: Config, overrides: dict[str, Any]) -> list[str
     used at none (as a scenario's override of a swept field would not be)."""
     return [f"{dotted}: the field is swept ([sweep] or --sweep): every sweep point sets it, so this value would be "
             "used at none; give the values to the sweep, or set it without sweeping it"
-            for dotted in overrides if swept_key(dotted) is None and _swept_under(cfg, dotted) is not None]
+            for dotted in overrides if swept_key(dotted) is None and _is_swept(cfg, dotted)]
 
 
 def solved_problems(cfg, scenario) -> list[str]:
