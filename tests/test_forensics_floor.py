@@ -4,6 +4,7 @@ a test that could not reject as one that found nothing."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import tomli_w
@@ -209,3 +210,32 @@ def test_the_false_positive_panel_lists_the_tests_that_cannot_reject(capsys, mon
     captured = capsys.readouterr()
     assert json.loads(captured.out)["cannot_reject"] == {"textbook": ["spikes"]}
     assert captured.err.startswith("warning: with 19 null draws the smallest p-value of spikes (textbook null)")
+
+
+def test_a_draw_without_a_statistic_raises_the_floor():
+    """20 draws asked, one without a statistic: the p-value rests on 19 finite draws, its floor is 1/20 = 0.05,
+    so the result cannot reject and says so (the draws asked for alone would say it could)."""
+    import numpy as np
+
+    from simkit.forensics import _with_floor
+    from simkit.forensics.core import DrawnNull, drawn_count
+
+    drawn = DrawnNull("simulated", np.r_[np.arange(19.0), np.nan])
+    assert drawn.finite_draws == 19 and drawn_count(drawn) == {"null_draws": 19}
+    p, _ = drawn.p_value(100.0, "greater")
+    assert p == FLOOR_19
+    result = TestResult(test="dip", statistic=100.0, reference=9.0, p_value=p, null="simulated",
+                        verdict="no anomaly detected", extra=drawn_count(drawn))
+    assert monte_carlo_floor("dip", "simulated", 20) < ALPHA  # the draws asked for alone
+    marked = _with_floor({"dip": result}, "simulated", 20)["dip"]
+    assert marked.extra["smallest_p"] == FLOOR_19 and marked.extra["null_draws"] == 19
+    assert marked.verdict == "cannot reject with 19 draws (smallest p 0.05)" and marked.p_value == p
+    full = replace(result, extra={"null_draws": 20})
+    assert _with_floor({"dip": full}, "simulated", 20)["dip"] is full
+
+
+def test_a_drawn_textbook_null_records_its_finite_draws(small_election):
+    """The drawn textbook nulls record the draws their p-values rest on, as a simulated null does."""
+    results = {r.test: r for r in run_tests(small_election, ["spikes", "dip"], null="textbook", draws=25, seed=1)}
+    assert results["spikes"].extra["null_draws"] == 25 and "null_draws" not in results["dip"].extra
+

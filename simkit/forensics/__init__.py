@@ -20,7 +20,7 @@ from simkit.forensics.applicable import is_not_applicable, not_applicable, ran, 
 from simkit.forensics.calibration import controls, data_fingerprint, empirical_tests, measured, uncalibrated
 from simkit.forensics.calibration_status import CALIBRATED, NOT_MEASURED, UNCALIBRATED, CalibrationStatus
 from simkit.forensics.core import ALPHA, Election, TestResult, check_draws, check_null, election, holm, verdict
-from simkit.forensics.floor import floor_verdict, rejection_floor
+from simkit.forensics.floor import floor_of, floor_verdict, result_draws
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.forensics.nulls.simulated import SimulatedNull
 from simkit.forensics.nulls.tails import null_tail
@@ -90,17 +90,18 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
 
 
 def _with_floor(results: dict[str, TestResult | None], null: str, draws: int) -> dict[str, TestResult | None]:
-    """Mark each result whose p-value cannot fall below :data:`ALPHA` with ``draws`` null draws
+    """Mark each result whose p-value cannot fall below :data:`ALPHA` with the null draws it rests on
     (:mod:`simkit.forensics.floor`: a Monte Carlo p-value, not an empirically calibrated one, whose floor
-    1 / (n + 1) is at or above ALPHA): ``smallest_p`` (that floor) added, and the verdict says it cannot reject
-    with these draws (:func:`simkit.forensics.floor.floor_verdict`) rather than "no anomaly detected"."""
+    1 / (n + 1) is at or above ALPHA, n the draws on which its statistic could be computed,
+    :func:`simkit.forensics.floor.result_draws`, of ``draws`` asked for): ``smallest_p`` (that floor) and
+    ``null_draws`` (n) added, and the verdict says it cannot reject with these draws
+    (:func:`simkit.forensics.floor.floor_verdict`) rather than "no anomaly detected"."""
     def mark(result: TestResult | None) -> TestResult | None:
-        if result is None or result.p_value is None or "empirical_p" in result.extra:
+        n = None if result is None else result_draws(result, null, draws)
+        if n is None or floor_of(n) < ALPHA:
             return result
-        floor = rejection_floor(result.test, null, draws, monte_carlo=True)
-        if floor is None:
-            return result
-        return replace(result, verdict=floor_verdict(draws, floor), extra={**result.extra, "smallest_p": floor})
+        return replace(result, verdict=floor_verdict(n, floor_of(n)),
+                       extra={**result.extra, "smallest_p": floor_of(n), "null_draws": n})
 
     return {test: mark(result) for test, result in results.items()}
 

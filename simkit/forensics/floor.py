@@ -14,8 +14,9 @@ A p-value read from ``n`` draws of a null (a Monte Carlo p-value (1 + k) / (n + 
 
 A test read empirically under ``simulated`` (:func:`simkit.forensics.calibration.empirical_tests`) reports a
 Student-t p-value fitted on clean elections: it has no floor (:func:`smallest_p`; its Monte Carlo p-value,
-kept as ``monte_carlo_p``, does). The floor is stated from the draws asked for: a draw on which a statistic
-cannot be computed is left out of its p-value, which raises its floor further.
+kept as ``monte_carlo_p``, does). A draw on which a statistic cannot be computed is left out of its p-value,
+which raises its floor: a result's floor is that of the finite draws it records (``null_draws``,
+:func:`result_draws`), the draws asked for give the rules before any result exists (:func:`rejection_floor`).
 """
 from __future__ import annotations
 
@@ -36,17 +37,33 @@ def floor_draws(test: str, null: str, draws: int) -> int | None:
     return null_draws_used(test, draws)
 
 
+def floor_of(n: int) -> float:
+    """1 / (n + 1): the smallest Monte Carlo p-value from ``n`` null draws."""
+    return 1 / (n + 1)
+
+
 def monte_carlo_floor(test: str, null: str, draws: int) -> float | None:
-    """1 / (n + 1), the smallest Monte Carlo p-value of ``test`` under ``null`` (n: :func:`floor_draws`); None
-    when its p-value is read from a law."""
+    """The floor (:func:`floor_of`) of ``test``'s Monte Carlo p-value under ``null`` (n: :func:`floor_draws`);
+    None when its p-value is read from a law."""
     n = floor_draws(test, null, draws)
-    return None if n is None else 1 / (n + 1)
+    return None if n is None else floor_of(n)
 
 
 def smallest_p(test: str, null: str, draws: int) -> float | None:
     """The smallest p-value ``test`` can report under ``null`` with ``draws`` null draws: its
     :func:`monte_carlo_floor`, or None when it reports a law's p-value or an empirically calibrated one."""
     return None if test in empirical_tests(null) else monte_carlo_floor(test, null, draws)
+
+
+def result_draws(result, null: str, draws: int) -> int | None:
+    """The draws that ``result``'s p-value (:class:`simkit.forensics.core.TestResult` of a run under ``null`` with
+    ``draws`` asked for) rests on: its finite null draws where it records them (``null_draws``: a simulated or
+    flat null's, a drawn textbook null's), else :func:`floor_draws`; None for a result without a p-value, one
+    read from a law and one read empirically (``empirical_p``)."""
+    asked = floor_draws(result.test, null, draws)
+    if result.p_value is None or asked is None or "empirical_p" in result.extra:
+        return None
+    return result.extra.get("null_draws", asked)
 
 
 def minimum_draws(alpha: float = ALPHA) -> int:
