@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"command": command, "draws": draws, "seed": seed, "alpha": ALPHA, "panel": PANEL,
                           "tests": tests, "tables": table, "cannot_reject": {
-                              null: cannot_reject(tests, null, draws, monte_carlo=True) for null in nulls}}))
+                              null: list(cannot_reject(tests, null, draws, monte_carlo=True)) for null in nulls}}))
     else:
         print(render(table, tests, draws, seed, args.markdown))
     return 0

@@ -49,10 +49,10 @@ def test_which_nulls_have_a_floor():
     from simkit.forensics.calibration import empirical_tests
 
     tests = [t for t in TESTS if t != "fingerprint"]
-    assert cannot_reject(tests, "textbook", 19) == [t for t in tests if t in TEXTBOOK_DRAWN]
-    assert cannot_reject(tests, "flat", 19) == tests
+    assert list(cannot_reject(tests, "textbook", 19)) == [t for t in tests if t in TEXTBOOK_DRAWN]
+    assert cannot_reject(tests, "flat", 19) == {t: monte_carlo_floor(t, "flat", 19) for t in tests}
     assert set(cannot_reject(tests, "simulated", 19)) == set(tests) - empirical_tests("simulated")
-    assert all(cannot_reject(tests, null, minimum_draws()) == [] for null in ("textbook", "simulated", "flat"))
+    assert all(cannot_reject(tests, null, minimum_draws()) == {} for null in ("textbook", "simulated", "flat"))
     assert smallest_p("klimek_ml", "simulated", 1000) == 1 / 40  # its 39 refitted draws
     assert smallest_p("fingerprint", "simulated", 19) is None
 
@@ -239,3 +239,45 @@ def test_a_drawn_textbook_null_records_its_finite_draws(small_election):
     results = {r.test: r for r in run_tests(small_election, ["spikes", "dip"], null="textbook", draws=25, seed=1)}
     assert results["spikes"].extra["null_draws"] == 25 and "null_draws" not in results["dip"].extra
 
+
+
+def test_a_test_read_empirically_has_a_floor_with_one_draw():
+    """With one draw its null has no spread: the empirical reading gives up and its Monte Carlo p-value (floor
+    1/2) stands, so the rule says it cannot reject; with two it can be read empirically."""
+    from simkit.forensics.calibration import empirical_tests
+
+    test = sorted(empirical_tests("simulated"))[0]
+    assert smallest_p(test, "simulated", 1) == 0.5 and smallest_p(test, "simulated", 2) is None
+
+
+def test_calibrate_refuses_one_draw_for_a_test_read_empirically(tmp_path, capsys):
+    """``--draws 1``: second_digit's empirical reading needs the null's spread, so its Monte Carlo p-value (floor
+    1/2) stands and every rate would be 0: refused, not a table of zeros."""
+    assert main(["calibrate", _config(tmp_path), "--tests", "second_digit", "--null", "simulated",
+                 "--draws", "1"]) == 2
+    assert capsys.readouterr().err.startswith("--draws: 1: with 1 null draw")
+
+
+def test_calibrate_marks_the_rows_from_the_results(tmp_path, capsys):
+    """The marks come from each election's results: second_digit under simulated with one draw (not read
+    empirically) is marked, zero_five under textbook (a law) is not."""
+    assert main(["calibrate", _config(tmp_path), "--tests", "second_digit,zero_five", "--null", "both",
+                 "--draws", "1", "--json", "--quiet"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    marks = {(row["test"], row["null"]): (row.get("smallest_p"), row.get("floored"), row["n"])
+             for row in payload["rows"]}
+    assert marks[("second_digit", "simulated")] == (0.5, 2, 2)
+    assert marks[("zero_five", "textbook")][:2] == (None, None)
+    assert any("second_digit" in w and "0.5" in w for w in payload["warnings"])
+
+
+def test_a_row_that_could_not_reject_on_some_elections_says_so():
+    """A row's marks count the elections whose results could not reject: all of them, its rate 0 by
+    construction (smallest_p); some (floored only, and a warning)."""
+    from simkit.forensics.calibrate import cannot_reject_warnings, floored
+
+    assert floored([0.05, 0.5], 2) == {"floored": 2, "smallest_p": 0.05}
+    assert floored([0.05], 3) == {"floored": 1} and floored([], 3) == {}
+    rows = [{"test": "dip", "null": "simulated", "mechanism": "none", "n": 3, "floored": 1}]
+    assert cannot_reject_warnings(rows, 20) == ["dip (simulated null, none): could not reject on 1 of 3 elections "
+                                                "with their null draws: its rate counts none of their rejections"]

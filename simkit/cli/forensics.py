@@ -35,7 +35,7 @@ from simkit.forensics.calibrate import (NULLS, calibration_table, cannot_reject_
 from simkit.forensics.core import ALPHA
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
-from simkit.forensics.floor import cannot_reject, floor_line, floored_tests, minimum_draws
+from simkit.forensics.floor import cannot_reject, floor_line, minimum_draws, result_floors
 from simkit.forensics.power import PLANTS, QUICK_PLANTS, planted_power
 from simkit.io import open_result, output_format, write_dataset
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
@@ -166,7 +166,7 @@ def power_note(results, power: dict | None) -> str | None:
         return None
     if not any(ran(r) for r in results):
         return "No test could run on these data (reasons above)."
-    floored = floored_tests(results)
+    floored = list(result_floors(results))
     lines = [f"No test rejects at {ALPHA:g}"
              + (f" ({', '.join(floored)} cannot with these draws: see their verdicts)" if floored else "")
              + ". This is not evidence of a clean count."]
@@ -311,9 +311,9 @@ def handle_forensics(args: argparse.Namespace) -> int:
                             progress=not args.quiet).values())
     chosen = describe(ds, {dim: k for dim, k in (select or {}).items() if dim != "replicate"})
     summary = _data_summary(ds, e, args, chosen + (f", replicate {args.replicate}" if chosen else ""))
-    floored = floored_tests(results)
+    floored = result_floors(results)
     if floored:
-        summary["cannot_reject"] = floored
+        summary["cannot_reject"] = list(floored)
         print(f"warning: {floor_line(floored, args.null, args.draws)}", file=sys.stderr)
     counts, edges = histogram(e)
     power = None

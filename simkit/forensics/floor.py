@@ -27,6 +27,10 @@ from simkit.forensics.calibration import empirical_tests
 from simkit.forensics.core import ALPHA, check_null
 from simkit.forensics.registry import TEXTBOOK_DRAWN, alternative, null_draws_used
 
+#: the fewest null draws whose spread (an SD) an empirical reading needs
+#: (:func:`simkit.forensics.empirical.calibrated_reading`)
+EMPIRICAL_MIN_DRAWS = 2
+
 
 def floor_draws(test: str, null: str, draws: int) -> int | None:
     """The draws that ``test``'s Monte Carlo p-value under ``null`` rests on with ``draws`` asked for (module
@@ -51,8 +55,11 @@ def monte_carlo_floor(test: str, null: str, draws: int) -> float | None:
 
 def smallest_p(test: str, null: str, draws: int) -> float | None:
     """The smallest p-value ``test`` can report under ``null`` with ``draws`` null draws: its
-    :func:`monte_carlo_floor`, or None when it reports a law's p-value or an empirically calibrated one."""
-    return None if test in empirical_tests(null) else monte_carlo_floor(test, null, draws)
+    :func:`monte_carlo_floor`, or None when it reports a law's p-value or an empirically calibrated one (a test
+    read empirically, with the two draws its null's spread needs at least: with one its Monte Carlo p-value
+    stands; a test no control measured keeps it too, which only its result says, :func:`result_draws`)."""
+    read_empirically = test in empirical_tests(null) and draws >= EMPIRICAL_MIN_DRAWS
+    return None if read_empirically else monte_carlo_floor(test, null, draws)
 
 
 def result_draws(result, null: str, draws: int) -> int | None:
@@ -84,26 +91,26 @@ def rejection_floor(test: str, null: str, draws: int, alpha: float = ALPHA, mont
 
 
 def cannot_reject(tests: Iterable[str], null: str, draws: int, alpha: float = ALPHA, monte_carlo: bool = False
-                  ) -> list[str]:
-    """The tests of ``tests`` that cannot reject at p < ``alpha`` under ``null`` with ``draws`` draws
-    (:func:`rejection_floor`; ``monte_carlo``: by their Monte Carlo p-values)."""
-    return [t for t in tests if rejection_floor(t, null, draws, alpha, monte_carlo) is not None]
+                  ) -> dict[str, float]:
+    """The tests of ``tests`` that cannot reject at p < ``alpha`` under ``null`` with ``draws`` draws by rule,
+    before any result (:func:`rejection_floor`; ``monte_carlo``: by their Monte Carlo p-values): test -> floor."""
+    return {t: floor for t in tests if (floor := rejection_floor(t, null, draws, alpha, monte_carlo)) is not None}
 
 
-def floored_tests(results: Iterable) -> list[str]:
-    """The tests of ``results`` (:class:`simkit.forensics.core.TestResult`, as
-    :func:`simkit.forensics.run_tests` gives them) that cannot reject with their null draws: those carrying
-    ``smallest_p``."""
-    return [r.test for r in results if "smallest_p" in r.extra]
+def result_floors(results: Iterable) -> dict[str, float]:
+    """The tests of ``results`` (:class:`simkit.forensics.core.TestResult`, as :func:`simkit.forensics.run_tests`
+    gives them) that could not reject with the null draws their p-values rest on: test -> ``smallest_p``."""
+    return {r.test: r.extra["smallest_p"] for r in results if "smallest_p" in r.extra}
 
 
-def floor_line(tests: list[str], null: str, draws: int, alpha: float = ALPHA) -> str:
-    """The one plain line that says ``tests`` (:func:`cannot_reject` under ``null`` with ``draws`` draws) cannot
-    reject, why, and how many draws can."""
-    floors = sorted({monte_carlo_floor(t, null, draws) for t in tests})
-    floor = f"{floors[0]:.3g}" + (f" to {floors[-1]:.3g}" if len(floors) > 1 else "")
-    return (f"with {draws} null draws the smallest p-value of {', '.join(tests)} ({null} null) is {floor}: "
-            f"{'it' if len(tests) == 1 else 'they'} cannot reject at p < {alpha:g}; use at least "
+def floor_line(floors: dict[str, float], null: str, draws: int, alpha: float = ALPHA) -> str:
+    """The one plain line that says the tests of ``floors`` (test -> its floor at or above ``alpha`` under
+    ``null`` with ``draws`` draws asked for: :func:`cannot_reject` before any result, each result's
+    ``smallest_p`` after, :func:`result_floors`) cannot reject, why, and how many draws can."""
+    values = sorted(set(floors.values()))
+    floor = f"{values[0]:.3g}" + (f" to {values[-1]:.3g}" if len(values) > 1 else "")
+    return (f"with {draws} null draws the smallest p-value of {', '.join(floors)} ({null} null) is {floor}: "
+            f"{'it' if len(floors) == 1 else 'they'} cannot reject at p < {alpha:g}; use at least "
             f"{minimum_draws(alpha)} draws")
 
 
