@@ -37,7 +37,7 @@ from simkit.config.core import Config
 from simkit.engine.run import iter_blocks, prepare, static_dataset
 from simkit.forensics import ALPHA, election_outcomes, rate, rejection_counts, replicate_seed
 from simkit.forensics.core import Election, election
-from simkit.forensics.floor import floor_line
+from simkit.forensics.floor import floor_lines
 from simkit.forensics.nulls.simulated import PARALLEL_MIN_STATION_DRAWS
 from simkit.engine.parallel import KeyedPool, choose
 from simkit.engine.distributed import map_replicates
@@ -292,7 +292,7 @@ def floored(floors: list[float], ran: int) -> dict:
 
 def cannot_reject_warnings(rows: list[dict], draws: int) -> list[str]:
     """One line per null of the table ``rows`` whose tests could not reject on any election with their null draws
-    (rows with ``smallest_p``, :func:`floored`): :func:`simkit.forensics.floor.floor_line`, their rates 0 by
+    (rows with ``smallest_p``, :func:`floored`): :func:`simkit.forensics.floor.floor_lines`, their rates 0 by
     construction; and one per row that could not on some (``floored`` without ``smallest_p``)."""
     by_null: dict[str, dict[str, float]] = {}
     for row in rows:
@@ -301,8 +301,7 @@ def cannot_reject_warnings(rows: list[dict], draws: int) -> list[str]:
             tests[row["test"]] = max(tests.get(row["test"], 0.0), row["smallest_p"])
     some = [f"{row['test']} ({row['null']} null, {row['mechanism']}): could not reject on {row['floored']} of "
             f"{row['n']} elections with their null draws: its rate counts none of their rejections" for row in rows if "floored" in row and "smallest_p" not in row]
-    return [f"{floor_line(tests, null, draws)} (their rates are 0 whatever the elections)"
-            for null, tests in by_null.items()] + some
+    return [f"{line} (their rates are 0 whatever the elections)" for line in floor_lines(by_null, draws)] + some
 
 
 def never_ran(rows: list[dict]) -> list[str]:

@@ -114,6 +114,12 @@ def floor_line(floors: dict[str, float], null: str, draws: int, alpha: float = A
             f"{minimum_draws(alpha)} draws")
 
 
+def floor_lines(floors_by_null: dict[str, dict[str, float]], draws: int, alpha: float = ALPHA) -> list[str]:
+    """One :func:`floor_line` per null of ``floors_by_null`` (null -> test -> floor) with some test that cannot
+    reject at p < ``alpha`` with ``draws`` draws asked for."""
+    return [floor_line(floors, null, draws, alpha) for null, floors in floors_by_null.items() if floors]
+
+
 def floor_verdict(draws: int, floor: float) -> str:
     """The verdict of a test that cannot reject: its p-value's floor with ``draws`` draws, not "no anomaly"."""
     return f"cannot reject with {draws} draws (smallest p {floor:.3g})"
