@@ -281,3 +281,51 @@ def test_a_row_that_could_not_reject_on_some_elections_says_so():
     rows = [{"test": "dip", "null": "simulated", "mechanism": "none", "n": 3, "floored": 1}]
     assert cannot_reject_warnings(rows, 20) == ["dip (simulated null, none): could not reject on 1 of 3 elections "
                                                 "with their null draws: its rate counts none of their rejections"]
+
+
+def test_the_false_positive_refusal_names_every_null(capsys, monkeypatch):
+    from test_benchmarks_smoke import _import
+
+    false_positives = _import("benchmarks.false_positives")
+    monkeypatch.setattr(false_positives, "measure", _not_measured)
+    monkeypatch.setattr(false_positives, "write_calibration", _not_measured)
+    assert false_positives.main(["--draws", "19", "--null", "simulated,flat", "--tests", "zero_five",
+                                 "--write-calibration"]) == 2
+    err = capsys.readouterr().err
+    assert "(simulated null)" in err and "(flat null)" in err
+
+
+def test_the_false_positive_json_has_no_nan(capsys, monkeypatch):
+    """A null z that could not be computed is written as null: the output is JSON."""
+    from test_benchmarks_smoke import _import
+
+    false_positives = _import("benchmarks.false_positives")
+    monkeypatch.setattr(false_positives, "measure", lambda *args: {"textbook": {"x": {"null_z": float("nan")}}})
+    assert false_positives.main(["--draws", "20", "--null", "textbook", "--tests", "dip", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "NaN" not in out and json.loads(out)["tables"]["textbook"]["x"]["null_z"] is None
+
+
+def _power_json(tmp_path, **fields):
+    path = tmp_path / "power.json"
+    path.write_text(json.dumps({"command": "c", "null": "simulated", "tests": ["zero_five"],
+                                "table": {"e": {"none": {"zero_five": [0, 4]}}}, **fields}))
+    return str(path)
+
+
+def test_the_power_panel_checks_a_saved_measurement_before_recording_it(tmp_path, capsys, monkeypatch):
+    """--from-json --write-calibration: a measurement without its draws, or with draws that cannot reject, is
+    refused; --json saves the draws."""
+    import importlib
+
+    from test_benchmarks_smoke import REPO
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # run as a script, it imports its sibling
+    power_panel = importlib.import_module("power_panel")
+    monkeypatch.setattr(power_panel.calibration, "record", _not_measured)
+    assert power_panel.main(["--from-json", _power_json(tmp_path), "--write-calibration"]) == 2
+    assert "does not say its draws" in capsys.readouterr().err
+    assert power_panel.main(["--from-json", _power_json(tmp_path, draws=19), "--write-calibration"]) == 2
+    assert "smallest p-value of zero_five (simulated null) is 0.05" in capsys.readouterr().err
+    assert power_panel.main(["--from-json", _power_json(tmp_path, draws=19), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["draws"] == 19
