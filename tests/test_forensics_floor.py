@@ -154,7 +154,7 @@ def test_the_verdicts_do_not_read_a_test_that_could_not_reject_as_quiet():
     from simkit.report.verdicts import forensic_verdicts
 
     floored = TestResult("spikes", 0.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
-                         {"smallest_p": FLOOR_19})
+                         {"smallest_p": FLOOR_19, "null_draws": 19})
     quiet = TestResult("dip", 0.0, 0.0, 0.4, "simulated", "no anomaly detected")
     texts = [v.text for v in forensic_verdicts([floored, quiet], DETECTS)]
     assert texts[0].startswith("None of the 2 station-level tests is anomalous (p < 0.05), and some could not "
@@ -329,3 +329,23 @@ def test_the_power_panel_checks_a_saved_measurement_before_recording_it(tmp_path
     assert "smallest p-value of zero_five (simulated null) is 0.05" in capsys.readouterr().err
     assert power_panel.main(["--from-json", _power_json(tmp_path, draws=19), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["draws"] == 19
+
+
+def test_minimum_draws_checks_its_level():
+    for alpha in (0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="alpha"):
+            minimum_draws(alpha)
+    assert minimum_draws(1) == 1  # 1 / 2 < 1
+
+
+def test_the_verdict_names_the_draws_each_result_rests_on():
+    """The sentence reads the draws from the results (a failed draw leaves 19 of 20 asked), not from the floor."""
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    floored = TestResult("dip", 0.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
+                         {"smallest_p": FLOOR_19, "null_draws": 19})
+    klimek = TestResult("klimek_ml", 0.0, 0.0, 0.4, "simulated", "cannot reject with 12 draws (smallest p 0.0769)",
+                        {"smallest_p": 1 / 13, "null_draws": 12})
+    text = [v.text for v in forensic_verdicts([floored, klimek], DETECTS)][1]
+    assert text.startswith("dip, klimek_ml could not reject: with 12 null draws their smallest p-value is 0.0769")

@@ -74,7 +74,9 @@ def result_draws(result, null: str, draws: int) -> int | None:
 
 
 def minimum_draws(alpha: float = ALPHA) -> int:
-    """The fewest draws ``n`` whose floor 1 / (n + 1) is below ``alpha`` (20 at 0.05)."""
+    """The fewest draws ``n`` whose floor 1 / (n + 1) is below ``alpha`` (0 < alpha <= 1; 20 at 0.05)."""
+    if not 0 < alpha <= 1:
+        raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
     n = max(0, math.floor(1 / alpha) - 1)
     while 1 / (n + 1) >= alpha:
         n += 1
