@@ -349,3 +349,11 @@ def test_the_verdict_names_the_draws_each_result_rests_on():
                         {"smallest_p": 1 / 13, "null_draws": 12})
     text = [v.text for v in forensic_verdicts([floored, klimek], DETECTS)][1]
     assert text.startswith("dip, klimek_ml could not reject: with 12 null draws their smallest p-value is 0.0769")
+
+
+def test_one_draw_is_singular():
+    from simkit.forensics.floor import draws_text, floor_line, floor_verdict
+
+    assert draws_text(1) == "1 null draw" and draws_text(19) == "19 null draws"
+    assert floor_line({"dip": 0.5}, "flat", 1).startswith("with 1 null draw the smallest p-value of dip")
+    assert floor_verdict(1, 0.5) == "cannot reject with 1 draw (smallest p 0.5)"

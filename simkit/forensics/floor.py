@@ -10,7 +10,8 @@ A p-value read from ``n`` draws of a null (a Monte Carlo p-value (1 + k) / (n + 
   (:func:`simkit.forensics.registry.null_draws_used`);
 - under ``textbook``: the tests whose textbook null is drawn
   (:data:`simkit.forensics.registry.TEXTBOOK_DRAWN`: ``spikes``, ``shpilkin``, ``klimek``); every other textbook
-  null is a law (continuous, or the integer test's exact Poisson-binomial), without a floor.
+  null is a law (continuous, or the integer test's Poisson-binomial: exact station probabilities, its tail by
+  Volkova's refined normal approximation), without a floor.
 
 A test read empirically under ``simulated`` (:func:`simkit.forensics.calibration.empirical_tests`) reports a
 Student-t p-value fitted on clean elections: it has no floor (:func:`smallest_p`; its Monte Carlo p-value,
@@ -39,6 +40,11 @@ def floor_draws(test: str, null: str, draws: int) -> int | None:
     if alternative(test) is None or (null == "textbook" and test not in TEXTBOOK_DRAWN):
         return None
     return null_draws_used(test, draws)
+
+
+def draws_text(n: int, kind: str = "null draw") -> str:
+    """``n`` ``kind``\ s, singular for one: "1 null draw", "19 null draws"."""
+    return f"{n} {kind}{'' if n == 1 else 's'}"
 
 
 def floor_of(n: int) -> float:
@@ -111,7 +117,7 @@ def floor_line(floors: dict[str, float], null: str, draws: int, alpha: float = A
     ``smallest_p`` after, :func:`result_floors`) cannot reject, why, and how many draws can."""
     values = sorted(set(floors.values()))
     floor = f"{values[0]:.3g}" + (f" to {values[-1]:.3g}" if len(values) > 1 else "")
-    return (f"with {draws} null draws the smallest p-value of {', '.join(floors)} ({null} null) is {floor}: "
+    return (f"with {draws_text(draws)} the smallest p-value of {', '.join(floors)} ({null} null) is {floor}: "
             f"{'it' if len(floors) == 1 else 'they'} cannot reject at p < {alpha:g}; use at least "
             f"{minimum_draws(alpha)} draws")
 
@@ -124,4 +130,4 @@ def floor_lines(floors_by_null: dict[str, dict[str, float]], draws: int, alpha: 
 
 def floor_verdict(draws: int, floor: float) -> str:
     """The verdict of a test that cannot reject: its p-value's floor with ``draws`` draws, not "no anomaly"."""
-    return f"cannot reject with {draws} draws (smallest p {floor:.3g})"
+    return f"cannot reject with {draws_text(draws, 'draw')} (smallest p {floor:.3g})"

@@ -367,7 +367,8 @@ def _floor_verdicts(floored: list) -> list[Verdict]:
     floor, draws = fewest.extra["smallest_p"], fewest.extra["null_draws"]
     names = ", ".join(r.test for r in floored)
     return [w.verdict(
-        f"{names} could not reject: with {w.num(draws, 'd', analysis='forensics', field='draws')} null draws "
+        f"{names} could not reject: with {w.num(draws, 'd', analysis='forensics', field='draws')} "
+        f"null draw{'' if draws == 1 else 's'} "
         f"{'its' if len(floored) == 1 else 'their'} smallest p-value is "
         f"{w.num(floor, '.3g', analysis='forensics', field='smallest_p')}, not below {ALPHA:g}, so "
         f"{'its verdict says' if len(floored) == 1 else 'their verdicts say'} nothing about these data (at least "
