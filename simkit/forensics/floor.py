@@ -43,7 +43,7 @@ def floor_draws(test: str, null: str, draws: int) -> int | None:
 
 
 def draws_text(n: int, kind: str = "null draw") -> str:
-    """``n`` ``kind``\ s, singular for one: "1 null draw", "19 null draws"."""
+    """``n`` times ``kind``, plural unless ``n`` is 1: "1 null draw", "19 null draws"."""
     return f"{n} {kind}{'' if n == 1 else 's'}"
 
 
