@@ -357,3 +357,16 @@ def test_one_draw_is_singular():
     assert draws_text(1) == "1 null draw" and draws_text(19) == "19 null draws"
     assert floor_line({"dip": 0.5}, "flat", 1).startswith("with 1 null draw the smallest p-value of dip")
     assert floor_verdict(1, 0.5) == "cannot reject with 1 draw (smallest p 0.5)"
+
+
+def test_the_false_positive_title_names_only_the_tests_shown_by_monte_carlo_p_values(monkeypatch):
+    """A test shown with its empirically calibrated p-value (emp.) has no floor in that table: the title's
+    cannot-reject line leaves it out."""
+    from test_benchmarks_smoke import _import
+
+    false_positives = _import("benchmarks.false_positives")
+    read = {"flagged": frozenset(), "empirical": frozenset({"second_digit"}), "rows": {},
+            "panel": {"dip": (0, 0), "second_digit": (0, 0)}, "controls": {}, "tau": {"second_digit": 1.0}}
+    monkeypatch.setattr(false_positives, "calibrate", lambda rows, tests, null: read)
+    text = false_positives.render({"simulated": {}}, ["dip", "second_digit"], 19, 1, markdown=False)
+    assert "smallest p-value of dip (simulated null)" in text and "second_digit (simulated null)" not in text
