@@ -43,7 +43,8 @@ from typing import Callable
 from simkit.forensics import alternative, calibration, election, parse_tests, run_each
 from simkit.forensics.empirical import Control, calibrated_reading, effect, fit_tau
 from simkit.forensics.core import ALPHA, NULLS, holm
-from simkit.forensics.floor import cannot_reject, floor_line
+from simkit.cli.io import finite
+from simkit.forensics.floor import cannot_reject, floor_lines
 from simkit.forensics.registry import honest_model
 from simkit.electorate.returns import load_returns
 
@@ -233,9 +234,10 @@ def render(table: dict, tests: list[str], draws: int, seed: int, markdown: bool)
                       f"elections, so against k = {k} minus those; simkit/forensics/empirical.py); their null z is the Monte Carlo one. Fitted "
                       f"tau on all controls: " + ", ".join(f"{t} {read['tau'][t]:.3g}" for t in tests
                                                          if t in empirical_tests) + ".")
-        floored = floor_lines(tests, [null], draws)
-        if floored:
-            title += f" {floored[0][0].upper()}{floored[0][1:]}."
+        shown = floor_lines({null: {t: floor for t, floor in recorded_floors(tests, [null], draws)[null].items()
+                                    if t not in read["empirical"]}}, draws)  # (emp.) cells are not Monte Carlo
+        if shown:
+            title += f" {shown[0][0].upper()}{shown[0][1:]}."
         out.append(title + models_note(tests, null))
         if markdown:
             out.append("")
@@ -290,10 +292,11 @@ def main(argv: list[str] | None = None) -> int:
         tests = [t for t in parse_tests(args.tests) if t != "fingerprint"]
         elections = args.elections.split(",") if args.elections else list(PANEL + CONTRAST)
         draws, seed = args.draws, args.seed
-    floored = floor_lines(tests, nulls, draws)
+    floors = recorded_floors(tests, nulls, draws)
+    floored = floor_lines(floors, draws)
     if floored and args.write_calibration:  # the record would count none of their rejections: a false size
-        print(f"--draws: {draws}: {floored[0]}: the calibration record would count none of their rejections",
-              file=sys.stderr)
+        print(f"--draws: {draws}: {'; '.join(floored)}: the calibration record would count none of their "
+              "rejections", file=sys.stderr)
         return 2
     for line in floored:
         print(f"warning: {line}", file=sys.stderr)
@@ -305,19 +308,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_calibration:
         write_calibration(table, tests, command)
     if args.json:
-        print(json.dumps({"command": command, "draws": draws, "seed": seed, "alpha": ALPHA, "panel": PANEL,
-                          "tests": tests, "tables": table, "cannot_reject": {
-                              null: cannot_reject(tests, null, draws, monte_carlo=True) for null in nulls}}))
+        print(json.dumps(finite({"command": command, "draws": draws, "seed": seed, "alpha": ALPHA, "panel": PANEL,
+                                 "tests": tests, "tables": table,
+                                 "cannot_reject": {null: list(floors[null]) for null in nulls}})))
     else:
         print(render(table, tests, draws, seed, args.markdown))
     return 0
 
 
-def floor_lines(tests: list[str], nulls: list[str], draws: int) -> list[str]:
-    """One line per null under which some of ``tests`` cannot reject at 0.05 by their Monte Carlo p-values (the
-    ones this panel records and counts) with ``draws`` null draws (:mod:`simkit.forensics.floor`)."""
-    return [floor_line(names, null, draws) for null in nulls
-            if (names := cannot_reject(tests, null, draws, monte_carlo=True))]
+def recorded_floors(tests: list[str], nulls: list[str], draws: int) -> dict[str, dict[str, float]]:
+    """null -> test -> floor of the ``tests`` that cannot reject at 0.05 by their Monte Carlo p-values (the ones
+    this panel records and counts, :func:`measure`) with ``draws`` null draws (:mod:`simkit.forensics.floor`)."""
+    return {null: cannot_reject(tests, null, draws, monte_carlo=True) for null in nulls}
 
 
 if __name__ == "__main__":

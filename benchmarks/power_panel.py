@@ -33,6 +33,7 @@ import time
 
 from false_positives import PANEL, load_election, models_note  # the sibling script (run as benchmarks/power_panel.py)
 from simkit.forensics import calibration, parse_tests
+from simkit.cli.io import finite
 from simkit.forensics.floor import cannot_reject, floor_line
 from simkit.forensics.power import PLANTS, STRENGTH_FIELDS, planted_rejections, strengthened
 
@@ -114,6 +115,22 @@ def render(table: dict, tests: list[str], header_note: str, markdown: bool) -> s
     return "\n".join(lines)
 
 
+def floor_check(tests: list[str], null: str, draws: int, write_calibration: bool) -> int:
+    """Warn of the tests that cannot reject under ``null`` with ``draws`` draws by the p-values this table counts
+    (:func:`simkit.forensics.floor.cannot_reject`: a test read empirically counts its empirically calibrated
+    p-value, with no floor); 2 (refused) when ``write_calibration`` would record a size of such a test (those read
+    empirically keep their recorded counts), else 0."""
+    floored = cannot_reject(tests, null, draws)
+    written = {t: floor for t, floor in floored.items() if t not in calibration.empirical_tests(null)}
+    if written and write_calibration:  # the record would count none of their rejections: a false size
+        print(f"--draws: {draws}: {floor_line(written, null, draws)}: the calibration record would count none of "
+              "their rejections", file=sys.stderr)
+        return 2
+    if floored:
+        print(f"warning: {floor_line(floored, null, draws)}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--elections", help=f"comma-separated presets (default: {', '.join(PANEL)})")
@@ -138,18 +155,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json:
         saved = json.load(args.from_json)
         table, tests, null, command = saved["table"], saved["tests"], saved["null"], saved["command"]
+        draws = saved.get("draws")
+        if draws is None and args.write_calibration:
+            print("--from-json: the measurement does not say its draws: the calibration record could count none "
+                  "of its rejections unseen; measure again", file=sys.stderr)
+            return 2
     else:
         tests = [t for t in parse_tests(args.tests) if t != "fingerprint"]
         elections = args.elections.split(",") if args.elections else list(PANEL)
-        null = args.null
-        floored = cannot_reject(tests, null, args.draws)
-        if floored and args.write_calibration:  # the record would count none of their rejections: a false size
-            print(f"--draws: {args.draws}: {floor_line(floored, null, args.draws)}: the calibration record would "
-                  "count none of their rejections", file=sys.stderr)
-            return 2
-        if floored:
-            print(f"warning: {floor_line(floored, null, args.draws)}", file=sys.stderr)
-        table = measure(elections, tests, null, args.draws, args.replicates, args.seed, strengths)
+        null, draws = args.null, args.draws
+    if draws is not None and (refused := floor_check(tests, null, draws, args.write_calibration)):
+        return refused
+    if not args.from_json:
+        table = measure(elections, tests, null, draws, args.replicates, args.seed, strengths)
         command = (f"python benchmarks/power_panel.py --elections {','.join(elections)} --replicates "
                    f"{args.replicates} --draws {args.draws} --null {null} --seed {args.seed}"
                    + (f" --tests {args.tests}" if args.tests else "")
@@ -162,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             **{t: kept[t] for t in tests if t in empirical and t in kept},
             **{t: pooled(table, "none", t) for t in tests if t not in empirical}}, command)
     if args.json:
-        print(json.dumps({"command": command, "null": null, "tests": tests, "table": table}))
+        print(json.dumps(finite({"command": command, "null": null, "draws": draws, "tests": tests, "table": table})))
     else:
         note = (f"Rejections at 0.05 under the `{null}` null, over the replicates of {', '.join(table)} "
                 f"(`{command}`).{models_note(tests, null)}")

@@ -108,8 +108,8 @@ def test_an_election_that_sweep_points_share_is_tested_once(monkeypatch):
     raw["sweep"] = {"manipulation.stuff.f_incremental": [0.2, 0.6]}
     cfg = parse_config(tomli_w.dumps(raw))
     calls = []
-    tested = calibrate.election_rejections
-    monkeypatch.setattr(calibrate, "election_rejections", lambda e, *a, **k: calls.append(e.n) or tested(e, *a, **k))
+    tested = calibrate.election_outcomes
+    monkeypatch.setattr(calibrate, "election_outcomes", lambda e, *a, **k: calls.append(e.n) or tested(e, *a, **k))
     rows = calibration_table(cfg, tests=["zero_five"], nulls=("textbook",), seed=3, workers=1)
     assert len(calls) == 2 * (1 + 2)  # replicates x (honest once + stuffing at each point)
     honest = [row["rejection_rate"] for row in rows if row["mechanism"] == "none"]

@@ -4,6 +4,7 @@ a test that could not reject as one that found nothing."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import tomli_w
@@ -48,10 +49,10 @@ def test_which_nulls_have_a_floor():
     from simkit.forensics.calibration import empirical_tests
 
     tests = [t for t in TESTS if t != "fingerprint"]
-    assert cannot_reject(tests, "textbook", 19) == [t for t in tests if t in TEXTBOOK_DRAWN]
-    assert cannot_reject(tests, "flat", 19) == tests
+    assert list(cannot_reject(tests, "textbook", 19)) == [t for t in tests if t in TEXTBOOK_DRAWN]
+    assert cannot_reject(tests, "flat", 19) == {t: monte_carlo_floor(t, "flat", 19) for t in tests}
     assert set(cannot_reject(tests, "simulated", 19)) == set(tests) - empirical_tests("simulated")
-    assert all(cannot_reject(tests, null, minimum_draws()) == [] for null in ("textbook", "simulated", "flat"))
+    assert all(cannot_reject(tests, null, minimum_draws()) == {} for null in ("textbook", "simulated", "flat"))
     assert smallest_p("klimek_ml", "simulated", 1000) == 1 / 40  # its 39 refitted draws
     assert smallest_p("fingerprint", "simulated", 19) is None
 
@@ -153,7 +154,7 @@ def test_the_verdicts_do_not_read_a_test_that_could_not_reject_as_quiet():
     from simkit.report.verdicts import forensic_verdicts
 
     floored = TestResult("spikes", 0.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
-                         {"smallest_p": FLOOR_19})
+                         {"smallest_p": FLOOR_19, "null_draws": 19})
     quiet = TestResult("dip", 0.0, 0.0, 0.4, "simulated", "no anomaly detected")
     texts = [v.text for v in forensic_verdicts([floored, quiet], DETECTS)]
     assert texts[0].startswith("None of the 2 station-level tests is anomalous (p < 0.05), and some could not "
@@ -209,3 +210,163 @@ def test_the_false_positive_panel_lists_the_tests_that_cannot_reject(capsys, mon
     captured = capsys.readouterr()
     assert json.loads(captured.out)["cannot_reject"] == {"textbook": ["spikes"]}
     assert captured.err.startswith("warning: with 19 null draws the smallest p-value of spikes (textbook null)")
+
+
+def test_a_draw_without_a_statistic_raises_the_floor():
+    """20 draws asked, one without a statistic: the p-value rests on 19 finite draws, its floor is 1/20 = 0.05,
+    so the result cannot reject and says so (the draws asked for alone would say it could)."""
+    import numpy as np
+
+    from simkit.forensics import _with_floor
+    from simkit.forensics.core import DrawnNull, drawn_count
+
+    drawn = DrawnNull("simulated", np.r_[np.arange(19.0), np.nan])
+    assert drawn.finite_draws == 19 and drawn_count(drawn) == {"null_draws": 19}
+    p, _ = drawn.p_value(100.0, "greater")
+    assert p == FLOOR_19
+    result = TestResult(test="dip", statistic=100.0, reference=9.0, p_value=p, null="simulated",
+                        verdict="no anomaly detected", extra=drawn_count(drawn))
+    assert monte_carlo_floor("dip", "simulated", 20) < ALPHA  # the draws asked for alone
+    marked = _with_floor({"dip": result}, "simulated", 20)["dip"]
+    assert marked.extra["smallest_p"] == FLOOR_19 and marked.extra["null_draws"] == 19
+    assert marked.verdict == "cannot reject with 19 draws (smallest p 0.05)" and marked.p_value == p
+    full = replace(result, extra={"null_draws": 20})
+    assert _with_floor({"dip": full}, "simulated", 20)["dip"] is full
+
+
+def test_a_drawn_textbook_null_records_its_finite_draws(small_election):
+    """The drawn textbook nulls record the draws their p-values rest on, as a simulated null does."""
+    results = {r.test: r for r in run_tests(small_election, ["spikes", "dip"], null="textbook", draws=25, seed=1)}
+    assert results["spikes"].extra["null_draws"] == 25 and "null_draws" not in results["dip"].extra
+
+
+
+def test_a_test_read_empirically_has_a_floor_with_one_draw():
+    """With one draw its null has no spread: the empirical reading gives up and its Monte Carlo p-value (floor
+    1/2) stands, so the rule says it cannot reject; with two it can be read empirically."""
+    from simkit.forensics.calibration import empirical_tests
+
+    test = sorted(empirical_tests("simulated"))[0]
+    assert smallest_p(test, "simulated", 1) == 0.5 and smallest_p(test, "simulated", 2) is None
+
+
+def test_calibrate_refuses_one_draw_for_a_test_read_empirically(tmp_path, capsys):
+    """``--draws 1``: second_digit's empirical reading needs the null's spread, so its Monte Carlo p-value (floor
+    1/2) stands and every rate would be 0: refused, not a table of zeros."""
+    assert main(["calibrate", _config(tmp_path), "--tests", "second_digit", "--null", "simulated",
+                 "--draws", "1"]) == 2
+    assert capsys.readouterr().err.startswith("--draws: 1: with 1 null draw")
+
+
+def test_calibrate_marks_the_rows_from_the_results(tmp_path, capsys):
+    """The marks come from each election's results: second_digit under simulated with one draw (not read
+    empirically) is marked, zero_five under textbook (a law) is not."""
+    assert main(["calibrate", _config(tmp_path), "--tests", "second_digit,zero_five", "--null", "both",
+                 "--draws", "1", "--json", "--quiet"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    marks = {(row["test"], row["null"]): (row.get("smallest_p"), row.get("floored"), row["n"])
+             for row in payload["rows"]}
+    assert marks[("second_digit", "simulated")] == (0.5, 2, 2)
+    assert marks[("zero_five", "textbook")][:2] == (None, None)
+    assert any("second_digit" in w and "0.5" in w for w in payload["warnings"])
+
+
+def test_a_row_that_could_not_reject_on_some_elections_says_so():
+    """A row's marks count the elections whose results could not reject: all of them, its rate 0 by
+    construction (smallest_p); some (floored only, and a warning)."""
+    from simkit.forensics.calibrate import cannot_reject_warnings, floored
+
+    assert floored([0.05, 0.5], 2) == {"floored": 2, "smallest_p": 0.05}
+    assert floored([0.05], 3) == {"floored": 1} and floored([], 3) == {}
+    rows = [{"test": "dip", "null": "simulated", "mechanism": "none", "n": 3, "floored": 1}]
+    assert cannot_reject_warnings(rows, 20) == ["dip (simulated null, none): could not reject on 1 of 3 elections "
+                                                "with their null draws: its rate counts none of their rejections"]
+
+
+def test_the_false_positive_refusal_names_every_null(capsys, monkeypatch):
+    from test_benchmarks_smoke import _import
+
+    false_positives = _import("benchmarks.false_positives")
+    monkeypatch.setattr(false_positives, "measure", _not_measured)
+    monkeypatch.setattr(false_positives, "write_calibration", _not_measured)
+    assert false_positives.main(["--draws", "19", "--null", "simulated,flat", "--tests", "zero_five",
+                                 "--write-calibration"]) == 2
+    err = capsys.readouterr().err
+    assert "(simulated null)" in err and "(flat null)" in err
+
+
+def test_the_false_positive_json_has_no_nan(capsys, monkeypatch):
+    """A null z that could not be computed is written as null: the output is JSON."""
+    from test_benchmarks_smoke import _import
+
+    false_positives = _import("benchmarks.false_positives")
+    monkeypatch.setattr(false_positives, "measure", lambda *args: {"textbook": {"x": {"null_z": float("nan")}}})
+    assert false_positives.main(["--draws", "20", "--null", "textbook", "--tests", "dip", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "NaN" not in out and json.loads(out)["tables"]["textbook"]["x"]["null_z"] is None
+
+
+def _power_json(tmp_path, **fields):
+    path = tmp_path / "power.json"
+    path.write_text(json.dumps({"command": "c", "null": "simulated", "tests": ["zero_five"],
+                                "table": {"e": {"none": {"zero_five": [0, 4]}}}, **fields}))
+    return str(path)
+
+
+def test_the_power_panel_checks_a_saved_measurement_before_recording_it(tmp_path, capsys, monkeypatch):
+    """--from-json --write-calibration: a measurement without its draws, or with draws that cannot reject, is
+    refused; --json saves the draws."""
+    import importlib
+
+    from test_benchmarks_smoke import REPO
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # run as a script, it imports its sibling
+    power_panel = importlib.import_module("power_panel")
+    monkeypatch.setattr(power_panel.calibration, "record", _not_measured)
+    assert power_panel.main(["--from-json", _power_json(tmp_path), "--write-calibration"]) == 2
+    assert "does not say its draws" in capsys.readouterr().err
+    assert power_panel.main(["--from-json", _power_json(tmp_path, draws=19), "--write-calibration"]) == 2
+    assert "smallest p-value of zero_five (simulated null) is 0.05" in capsys.readouterr().err
+    assert power_panel.main(["--from-json", _power_json(tmp_path, draws=19), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["draws"] == 19
+
+
+def test_minimum_draws_checks_its_level():
+    for alpha in (0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="alpha"):
+            minimum_draws(alpha)
+    assert minimum_draws(1) == 1  # 1 / 2 < 1
+
+
+def test_the_verdict_names_the_draws_each_result_rests_on():
+    """The sentence reads the draws from the results (a failed draw leaves 19 of 20 asked), not from the floor."""
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    floored = TestResult("dip", 0.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
+                         {"smallest_p": FLOOR_19, "null_draws": 19})
+    klimek = TestResult("klimek_ml", 0.0, 0.0, 0.4, "simulated", "cannot reject with 12 draws (smallest p 0.0769)",
+                        {"smallest_p": 1 / 13, "null_draws": 12})
+    text = [v.text for v in forensic_verdicts([floored, klimek], DETECTS)][1]
+    assert text.startswith("dip, klimek_ml could not reject: with 12 null draws their smallest p-value is 0.0769")
+
+
+def test_one_draw_is_singular():
+    from simkit.forensics.floor import draws_text, floor_line, floor_verdict
+
+    assert draws_text(1) == "1 null draw" and draws_text(19) == "19 null draws"
+    assert floor_line({"dip": 0.5}, "flat", 1).startswith("with 1 null draw the smallest p-value of dip")
+    assert floor_verdict(1, 0.5) == "cannot reject with 1 draw (smallest p 0.5)"
+
+
+def test_the_false_positive_title_names_only_the_tests_shown_by_monte_carlo_p_values(monkeypatch):
+    """A test shown with its empirically calibrated p-value (emp.) has no floor in that table: the title's
+    cannot-reject line leaves it out."""
+    from test_benchmarks_smoke import _import
+
+    false_positives = _import("benchmarks.false_positives")
+    read = {"flagged": frozenset(), "empirical": frozenset({"second_digit"}), "rows": {},
+            "panel": {"dip": (0, 0), "second_digit": (0, 0)}, "controls": {}, "tau": {"second_digit": 1.0}}
+    monkeypatch.setattr(false_positives, "calibrate", lambda rows, tests, null: read)
+    text = false_positives.render({"simulated": {}}, ["dip", "second_digit"], 19, 1, markdown=False)
+    assert "smallest p-value of dip (simulated null)" in text and "second_digit (simulated null)" not in text

@@ -34,7 +34,7 @@ from simkit.forensics.calibrate import (NULLS, calibration_table, cannot_reject_
 from simkit.forensics.core import ALPHA
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
-from simkit.forensics.floor import cannot_reject, floor_line, floored_tests, minimum_draws
+from simkit.forensics.floor import cannot_reject, draws_text, floor_line, minimum_draws, result_floors
 from simkit.forensics.power import PLANTS, QUICK_PLANTS, planted_power
 from simkit.io import open_result, output_format, write_dataset
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
@@ -166,7 +166,7 @@ def power_note(results, power: dict | None) -> str | None:
         return None
     if not any(ran(r) for r in results):
         return "No test could run on these data (reasons above)."
-    floored = floored_tests(results)
+    floored = list(result_floors(results))
     lines = [f"No test rejects at {ALPHA:g}"
              + (f" ({', '.join(floored)} cannot with these draws: see their verdicts)" if floored else "")
              + ". This is not evidence of a clean count."]
@@ -312,9 +312,9 @@ def handle_forensics(args: argparse.Namespace) -> int:
                             progress=not args.quiet).values())
     chosen = describe(ds, {dim: k for dim, k in (select or {}).items() if dim != "replicate"})
     summary = _data_summary(ds, e, args, chosen + (f", replicate {args.replicate}" if chosen else ""))
-    floored = floored_tests(results)
+    floored = result_floors(results)
     if floored:
-        summary["cannot_reject"] = floored
+        summary["cannot_reject"] = list(floored)
         print(f"warning: {floor_line(floored, args.null, args.draws)}", file=sys.stderr)
     counts, edges = histogram(e)
     power = None
@@ -342,7 +342,7 @@ def check_some_test_can_reject(tests: list[str] | None, nulls: tuple[str, ...], 
     elections (InputError naming ``--draws``). A table where some can is run, its other rows marked."""
     asked = [t for t in (tests or TESTS) if alternative(t) is not None]
     if asked and all(set(cannot_reject(asked, null, draws)) == set(asked) for null in nulls):
-        raise InputError(f"--draws: {draws}: with {draws} null draws no test asked can reject at p < {ALPHA:g} "
+        raise InputError(f"--draws: {draws}: with {draws_text(draws)} no test asked can reject at p < {ALPHA:g} "
                          f"under the {' or '.join(nulls)} null (the smallest p-value is {1 / (draws + 1):.3g}), so "
                          f"every rate would be 0; use at least {minimum_draws()} draws")
 

@@ -66,8 +66,8 @@ def handler(args: argparse.Namespace) -> int:
                     shown=lambda problem: shown_as_flags(problem, args))
     write(doc, output, args.format)
     forensics = doc.analyses["forensics"]
-    if forensics is not None and forensics.cannot_reject:
-        print(f"warning: {floor_line(forensics.cannot_reject, forensics.null, forensics.draws)}", file=sys.stderr)
+    if forensics is not None and forensics.could_not_reject:
+        print(f"warning: {floor_line(forensics.could_not_reject, forensics.null, forensics.draws)}", file=sys.stderr)
     if not args.quiet:
         print(f"written: {output}" + (f" ({', '.join(doc.omitted)} left out: see its first section)"
                                       if doc.omitted else ""))

@@ -20,7 +20,7 @@ from simkit.forensics.applicable import is_not_applicable, not_applicable, ran, 
 from simkit.forensics.calibration import controls, data_fingerprint, empirical_tests, measured, uncalibrated
 from simkit.forensics.calibration_status import CALIBRATED, NOT_MEASURED, UNCALIBRATED, CalibrationStatus
 from simkit.forensics.core import ALPHA, Election, TestResult, check_draws, check_null, election, holm, verdict
-from simkit.forensics.floor import floor_verdict, rejection_floor
+from simkit.forensics.floor import floor_of, floor_verdict, result_draws, result_floors
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.forensics.nulls.simulated import SimulatedNull
 from simkit.forensics.nulls.tails import null_tail
@@ -29,9 +29,9 @@ from simkit.forensics.registry import (NOT_HELD_OUT, TESTS, alternative, check_t
 from simkit.schema import REPLICATE
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
-           "rejection_rates", "replicate_rejections", "election_rejections", "rejection_counts", "run_each",
-           "replicate_seed", "parse_tests", "alternative", "family_p_value", "holm_alarms", "calibration_label",
-           "is_calibrated", "calibration_state", "statistic_function", "CalibrationStatus"]
+           "rejection_rates", "replicate_rejections", "election_rejections", "election_outcomes", "rejection_counts",
+           "run_each", "replicate_seed", "parse_tests", "alternative", "family_p_value", "holm_alarms",
+           "calibration_label", "is_calibrated", "calibration_state", "statistic_function", "CalibrationStatus"]
 
 def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
                               seed: np.random.SeedSequence, workers: int | None = None,
@@ -90,17 +90,18 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
 
 
 def _with_floor(results: dict[str, TestResult | None], null: str, draws: int) -> dict[str, TestResult | None]:
-    """Mark each result whose p-value cannot fall below :data:`ALPHA` with ``draws`` null draws
+    """Mark each result whose p-value cannot fall below :data:`ALPHA` with the null draws it rests on
     (:mod:`simkit.forensics.floor`: a Monte Carlo p-value, not an empirically calibrated one, whose floor
-    1 / (n + 1) is at or above ALPHA): ``smallest_p`` (that floor) added, and the verdict says it cannot reject
-    with these draws (:func:`simkit.forensics.floor.floor_verdict`) rather than "no anomaly detected"."""
+    1 / (n + 1) is at or above ALPHA, n the draws on which its statistic could be computed,
+    :func:`simkit.forensics.floor.result_draws`, of ``draws`` asked for): ``smallest_p`` (that floor) and
+    ``null_draws`` (n) added, and the verdict says it cannot reject with these draws
+    (:func:`simkit.forensics.floor.floor_verdict`) rather than "no anomaly detected"."""
     def mark(result: TestResult | None) -> TestResult | None:
-        if result is None or result.p_value is None or "empirical_p" in result.extra:
+        n = None if result is None else result_draws(result, null, draws)
+        if n is None or floor_of(n) < ALPHA:
             return result
-        floor = rejection_floor(result.test, null, draws, monte_carlo=True)
-        if floor is None:
-            return result
-        return replace(result, verdict=floor_verdict(draws, floor), extra={**result.extra, "smallest_p": floor})
+        return replace(result, verdict=floor_verdict(n, floor_of(n)),
+                       extra={**result.extra, "smallest_p": floor_of(n), "null_draws": n})
 
     return {test: mark(result) for test, result in results.items()}
 
@@ -222,19 +223,32 @@ def _with_null_z(result: TestResult, null_statistics: np.ndarray, model: str) ->
     return replace(result, extra=extra)
 
 
-def election_rejections(e: Election, tests: Iterable[str] | None = None, *, null: str = "textbook",
-                        draws: int = 200, alpha: float = ALPHA,
-                        seed: int | np.random.SeedSequence | None = None) -> dict[str, bool | None]:
-    """Whether each test (default: all) rejects at ``alpha`` on the election ``e``; descriptive tests are left
-    out. None for a test that cannot run on these data (it raised a ValueError or a LinAlgError, or is n/a: too
-    few stations for its fit, as on regional totals), so that a count keeps it apart instead of counting it as a
-    rejection or an acceptance. Seeds as in :func:`run_tests`. The one reading of verdicts behind every size and
-    power (:func:`rejection_counts` counts them)."""
+def election_outcomes(e: Election, tests: Iterable[str] | None = None, *, null: str = "textbook",
+                      draws: int = 200, alpha: float = ALPHA, seed: int | np.random.SeedSequence | None = None
+                      ) -> dict[str, tuple[bool | None, float | None]]:
+    """Each test's (default: all; descriptive tests are left out) outcome on the election ``e``: whether it
+    rejects at ``alpha``, and the ``smallest_p`` of a result that could not reject with the null draws its
+    p-value rests on (:func:`simkit.forensics.floor.result_floors`; else None). Rejected is None for a test that
+    cannot run on these data (it raised a ValueError or a LinAlgError, or is n/a: too few stations for its fit, as
+    on regional totals), so that a count keeps it apart instead of counting it as a rejection or an acceptance.
+    Seeds as in :func:`run_tests`. The one reading of verdicts behind every size and power (:func:`rejection_counts`
+    counts them)."""
     ids = [t for t in (TESTS if tests is None else tests) if t != fingerprint.ID]
     if tests is not None and not ids:  # only the descriptive fingerprint asked for: nothing to reject
         return {}
-    return {test: result.p_value < alpha if ran(result) else None
-            for test, result in run_each(e, ids, null, draws, seed, tolerate=True).items()}
+    results = run_each(e, ids, null, draws, seed, tolerate=True)
+    floors = result_floors(results.values())
+    return {test: (result.p_value < alpha, floors.get(test)) if ran(result) else (None, None)
+            for test, result in results.items()}
+
+
+def election_rejections(e: Election, tests: Iterable[str] | None = None, *, null: str = "textbook",
+                        draws: int = 200, alpha: float = ALPHA,
+                        seed: int | np.random.SeedSequence | None = None) -> dict[str, bool | None]:
+    """Whether each test rejects at ``alpha`` on the election ``e`` (:func:`election_outcomes` without the
+    floors)."""
+    return {test: rejected for test, (rejected, _) in election_outcomes(
+        e, tests, null=null, draws=draws, alpha=alpha, seed=seed).items()}
 
 
 def replicate_rejections(ds: xr.Dataset, tests: Iterable[str] | None = None, *, null: str = "textbook",

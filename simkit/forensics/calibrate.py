@@ -35,9 +35,9 @@ from simkit.engine import aggregation
 from simkit import schema, streams
 from simkit.config.core import Config
 from simkit.engine.run import iter_blocks, prepare, static_dataset
-from simkit.forensics import ALPHA, election_rejections, rate, rejection_counts, replicate_seed
+from simkit.forensics import ALPHA, election_outcomes, rate, rejection_counts, replicate_seed
 from simkit.forensics.core import Election, election
-from simkit.forensics.floor import floor_line, rejection_floor
+from simkit.forensics.floor import floor_lines
 from simkit.forensics.nulls.simulated import PARALLEL_MIN_STATION_DRAWS
 from simkit.engine.parallel import KeyedPool, choose
 from simkit.engine.distributed import map_replicates
@@ -61,8 +61,11 @@ def _strength(cfg: Config, scenario: str, point: dict) -> str:
         for name in chosen.manipulations)
 
 
-#: one simulated election's verdicts in one group: ((flat sweep point, scenario, null), test -> rejected or None)
-Outcome = tuple[tuple[int, str, str], dict[str, bool | None]]
+#: one simulated election's verdicts in one group: ((flat sweep point, scenario, null), test -> (rejected or None,
+#: smallest_p of a test that could not reject or None)), :func:`simkit.forensics.election_outcomes`
+Outcome = tuple[tuple[int, str, str], dict[str, tuple[bool | None, float | None]]]
+#: null -> test -> (rejected or None, smallest_p or None): one election's outcomes under each null
+NullOutcomes = dict[str, dict[str, tuple[bool | None, float | None]]]
 #: an election the tests read, by the replicate whose forensic seed it is tested with and its :func:`_digest`
 ElectionKey = tuple[int, bytes]
 
@@ -78,8 +81,8 @@ def published(ds: xr.Dataset, scenario: str, point: int, replicate: int, seed: i
 
 
 def election_verdicts(tests: list[str] | None, nulls: tuple[str, ...], draws: int, seed: int | None,
-                      e: Election, replicate: int) -> dict[str, dict[str, bool | None]]:
-    """null -> :func:`simkit.forensics.election_rejections` (α = 0.05; None where a test cannot run) of the
+                      e: Election, replicate: int) -> NullOutcomes:
+    """null -> :func:`simkit.forensics.election_outcomes` (α = 0.05; None where a test cannot run) of the
     election ``e`` under each of ``nulls``, with the forensic seed of replicate ``replicate``: a function of the
     election and the replicate alone, so an election that two scenarios or sweep points share is tested once.
 
@@ -92,8 +95,8 @@ def election_verdicts(tests: list[str] | None, nulls: tuple[str, ...], draws: in
     dask cluster (``--workers``) need none: dask's nanny starts them with BLAS on one thread
     (``OPENBLAS_NUM_THREADS=1``; tested)."""
     with _one_blas_thread():
-        return {null: election_rejections(e, tests or None, null=null, draws=draws, alpha=ALPHA,
-                                          seed=replicate_seed(seed, replicate)) for null in nulls}
+        return {null: election_outcomes(e, tests or None, null=null, draws=draws, alpha=ALPHA,
+                                        seed=replicate_seed(seed, replicate)) for null in nulls}
 
 
 def _one_blas_thread():
@@ -136,7 +139,8 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
     """Rows ``test``, ``null``, ``mechanism`` (``none`` for the honest scenario), ``strength``, the sweep
     point's values, ``aggregate``, ``rejection_rate`` (at α = 0.05; None where the test could not run on
     any replicate) and ``n`` (replicates it ran on), for every scenario and sweep point of ``cfg``; and
-    ``smallest_p`` where the test cannot reject at all with ``draws`` null draws (:func:`floored`).
+    ``floored`` and ``smallest_p`` where the test could not reject on some replicates with their null draws
+    (:func:`floored`).
     ``seed`` (default: the config's) seeds the simulations and the forensic nulls. ``aggregate``: what
     the tests see (:mod:`simkit.engine.aggregation`: every station, regional totals, or a sample of stations).
 
@@ -245,7 +249,7 @@ def replicate_elections(ds: xr.Dataset, sweep: list[str], seed: int | None, aggr
     return first, where_tested
 
 
-def _tested(job: tuple, task: tuple[ElectionKey, Election]) -> dict[str, dict[str, bool | None]]:
+def _tested(job: tuple, task: tuple[ElectionKey, Election]) -> NullOutcomes:
     """:func:`election_verdicts` of the election of ``task`` (its key, the election) with ``job``'s tests,
     nulls, draws and seed."""
     tests, nulls, draws, seed = job
@@ -255,32 +259,49 @@ def _tested(job: tuple, task: tuple[ElectionKey, Election]) -> dict[str, dict[st
 
 def _rates(cfg: Config, outcomes: list[Outcome], aggregate: str, draws: int) -> list[dict]:
     """The table: rejection rate and count per (sweep point, scenario, null, test), in that nesting order; a
-    row of a test that cannot reject with ``draws`` null draws also has ``smallest_p`` (:func:`floored`)."""
+    row of a test that could not reject on some elections with their null draws also says so (:func:`floored`)."""
     points = [{dim: float(value) for dim, value in point.items()} for point in cfg.sweep_points()]
-    counts = rejection_counts(outcomes)
+    counts = rejection_counts((group, {t: rejected for t, (rejected, _) in tests.items()})
+                              for group, tests in outcomes)
+    floors = _floors(outcomes)
     strengths = {(point, scenario): _strength(cfg, scenario, points[point]) for point, scenario, _ in counts}
     return [{"test": test, "null": null, "mechanism": "none" if scenario == "honest" else scenario,
              "strength": strengths[point, scenario], **points[point], "aggregate": aggregate, **rate(count),
-             **floored(test, null, draws)}
+             **floored(floors.get((point, scenario, null), {}).get(test, []), count[1])}
             for (point, scenario, null), tests in counts.items() for test, count in tests.items()]
 
 
-def floored(test: str, null: str, draws: int) -> dict:
-    """``{"smallest_p": floor}`` when ``test`` cannot reject at :data:`ALPHA` under ``null`` with ``draws`` null
-    draws (:func:`simkit.forensics.floor.rejection_floor`: its rates are 0 whatever the elections), else ``{}``."""
-    floor = rejection_floor(test, null, draws)
-    return {} if floor is None else {"smallest_p": floor}
+def _floors(outcomes: list[Outcome]) -> dict[tuple[int, str, str], dict[str, list[float]]]:
+    """group -> test -> the ``smallest_p`` of each election of ``outcomes`` on which the test could not reject."""
+    floors: dict[tuple[int, str, str], dict[str, list[float]]] = {}
+    for group, tests in outcomes:
+        for test, (_, floor) in tests.items():
+            if floor is not None:
+                floors.setdefault(group, {}).setdefault(test, []).append(floor)
+    return floors
+
+
+def floored(floors: list[float], ran: int) -> dict:
+    """A row's marks from the ``floors`` (``smallest_p``) of the elections, of the ``ran`` it ran on, on which its
+    test could not reject with its null draws: ``floored`` (how many), and ``smallest_p`` (the least) when it
+    could reject on none, its rate 0 whatever the elections; ``{}`` when it could on every one."""
+    if not floors:
+        return {}
+    return {"floored": len(floors), **({"smallest_p": min(floors)} if len(floors) == ran else {})}
 
 
 def cannot_reject_warnings(rows: list[dict], draws: int) -> list[str]:
-    """One line per null of the table ``rows`` whose tests cannot reject with ``draws`` null draws (rows with
-    ``smallest_p``, :func:`floored`): :func:`simkit.forensics.floor.floor_line`, their rates 0 by construction."""
-    by_null: dict[str, dict[str, None]] = {}
+    """One line per null of the table ``rows`` whose tests could not reject on any election with their null draws
+    (rows with ``smallest_p``, :func:`floored`): :func:`simkit.forensics.floor.floor_lines`, their rates 0 by
+    construction; and one per row that could not on some (``floored`` without ``smallest_p``)."""
+    by_null: dict[str, dict[str, float]] = {}
     for row in rows:
         if "smallest_p" in row:
-            by_null.setdefault(row["null"], {})[row["test"]] = None
-    return [f"{floor_line(list(tests), null, draws)} (their rates are 0 whatever the elections)"
-            for null, tests in by_null.items()]
+            tests = by_null.setdefault(row["null"], {})
+            tests[row["test"]] = max(tests.get(row["test"], 0.0), row["smallest_p"])
+    some = [f"{row['test']} ({row['null']} null, {row['mechanism']}): could not reject on {row['floored']} of "
+            f"{row['n']} elections with their null draws: its rate counts none of their rejections" for row in rows if "floored" in row and "smallest_p" not in row]
+    return [f"{line} (their rates are 0 whatever the elections)" for line in floor_lines(by_null, draws)] + some
 
 
 def never_ran(rows: list[dict]) -> list[str]:
@@ -299,7 +320,8 @@ def format_table(rows: list[dict]) -> str:
     lines = [f"{'test':<16}{'null':<11}{'mechanism':<16}{'rate':>6}{'n':>5}  strength"]
     for row in rows:
         value = "  n/a" if row["rejection_rate"] is None else f"{row['rejection_rate']:>6.2f}"
-        floor = (f" (cannot reject: smallest p {row['smallest_p']:.3g})" if "smallest_p" in row else "")
+        floor = (f" (cannot reject: smallest p {row['smallest_p']:.3g})" if "smallest_p" in row
+                 else f" (could not reject on {row['floored']})" if "floored" in row else "")
         lines.append(f"{row['test']:<16}{row['null']:<11}{row['mechanism']:<16}{value:>6}{row['n']:>5}  "
                      f"{row['strength']}{floor}")
     return "\n".join(lines)

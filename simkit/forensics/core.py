@@ -329,6 +329,18 @@ class DrawnNull:
     def p_value(self, observed: float, alternative: str) -> tuple[float, float]:
         return simulated_p_value(observed, self.statistics, alternative)
 
+    @property
+    def finite_draws(self) -> int:
+        """The draws on which the statistic could be computed: those the p-value rests on (its floor is
+        1 / (finite_draws + 1))."""
+        return int(np.count_nonzero(np.isfinite(np.asarray(self.statistics, dtype=float))))
+
+
+def drawn_count(null: Null) -> dict[str, int]:
+    """``{"null_draws": n}`` for a drawn null (:class:`DrawnNull`, n its finite draws), else ``{}``: a result's
+    record of the draws its Monte Carlo p-value rests on."""
+    return {"null_draws": null.finite_draws} if isinstance(null, DrawnNull) else {}
+
 
 @dataclass(frozen=True)
 class LawNull:

@@ -10,12 +10,14 @@ A p-value read from ``n`` draws of a null (a Monte Carlo p-value (1 + k) / (n + 
   (:func:`simkit.forensics.registry.null_draws_used`);
 - under ``textbook``: the tests whose textbook null is drawn
   (:data:`simkit.forensics.registry.TEXTBOOK_DRAWN`: ``spikes``, ``shpilkin``, ``klimek``); every other textbook
-  null is a law (continuous, or the integer test's exact Poisson-binomial), without a floor.
+  null is a law (continuous, or the integer test's Poisson-binomial: exact station probabilities, its tail by
+  Volkova's refined normal approximation), without a floor.
 
 A test read empirically under ``simulated`` (:func:`simkit.forensics.calibration.empirical_tests`) reports a
 Student-t p-value fitted on clean elections: it has no floor (:func:`smallest_p`; its Monte Carlo p-value,
-kept as ``monte_carlo_p``, does). The floor is stated from the draws asked for: a draw on which a statistic
-cannot be computed is left out of its p-value, which raises its floor further.
+kept as ``monte_carlo_p``, does). A draw on which a statistic cannot be computed is left out of its p-value,
+which raises its floor: a result's floor is that of the finite draws it records (``null_draws``,
+:func:`result_draws`), the draws asked for give the rules before any result exists (:func:`rejection_floor`).
 """
 from __future__ import annotations
 
@@ -25,6 +27,10 @@ from typing import Iterable
 from simkit.forensics.calibration import empirical_tests
 from simkit.forensics.core import ALPHA, check_null
 from simkit.forensics.registry import TEXTBOOK_DRAWN, alternative, null_draws_used
+
+#: the fewest null draws whose spread (an SD) an empirical reading needs
+#: (:func:`simkit.forensics.empirical.calibrated_reading`)
+EMPIRICAL_MIN_DRAWS = 2
 
 
 def floor_draws(test: str, null: str, draws: int) -> int | None:
@@ -36,21 +42,47 @@ def floor_draws(test: str, null: str, draws: int) -> int | None:
     return null_draws_used(test, draws)
 
 
+def draws_text(n: int, kind: str = "null draw") -> str:
+    """``n`` times ``kind``, plural unless ``n`` is 1: "1 null draw", "19 null draws"."""
+    return f"{n} {kind}{'' if n == 1 else 's'}"
+
+
+def floor_of(n: int) -> float:
+    """1 / (n + 1): the smallest Monte Carlo p-value from ``n`` null draws."""
+    return 1 / (n + 1)
+
+
 def monte_carlo_floor(test: str, null: str, draws: int) -> float | None:
-    """1 / (n + 1), the smallest Monte Carlo p-value of ``test`` under ``null`` (n: :func:`floor_draws`); None
-    when its p-value is read from a law."""
+    """The floor (:func:`floor_of`) of ``test``'s Monte Carlo p-value under ``null`` (n: :func:`floor_draws`);
+    None when its p-value is read from a law."""
     n = floor_draws(test, null, draws)
-    return None if n is None else 1 / (n + 1)
+    return None if n is None else floor_of(n)
 
 
 def smallest_p(test: str, null: str, draws: int) -> float | None:
     """The smallest p-value ``test`` can report under ``null`` with ``draws`` null draws: its
-    :func:`monte_carlo_floor`, or None when it reports a law's p-value or an empirically calibrated one."""
-    return None if test in empirical_tests(null) else monte_carlo_floor(test, null, draws)
+    :func:`monte_carlo_floor`, or None when it reports a law's p-value or an empirically calibrated one (a test
+    read empirically, with the two draws its null's spread needs at least: with one its Monte Carlo p-value
+    stands; a test no control measured keeps it too, which only its result says, :func:`result_draws`)."""
+    read_empirically = test in empirical_tests(null) and draws >= EMPIRICAL_MIN_DRAWS
+    return None if read_empirically else monte_carlo_floor(test, null, draws)
+
+
+def result_draws(result, null: str, draws: int) -> int | None:
+    """The draws that ``result``'s p-value (:class:`simkit.forensics.core.TestResult` of a run under ``null`` with
+    ``draws`` asked for) rests on: its finite null draws where it records them (``null_draws``: a simulated or
+    flat null's, a drawn textbook null's), else :func:`floor_draws`; None for a result without a p-value, one
+    read from a law and one read empirically (``empirical_p``)."""
+    asked = floor_draws(result.test, null, draws)
+    if result.p_value is None or asked is None or "empirical_p" in result.extra:
+        return None
+    return result.extra.get("null_draws", asked)
 
 
 def minimum_draws(alpha: float = ALPHA) -> int:
-    """The fewest draws ``n`` whose floor 1 / (n + 1) is below ``alpha`` (20 at 0.05)."""
+    """The fewest draws ``n`` whose floor 1 / (n + 1) is below ``alpha`` (0 < alpha <= 1; 20 at 0.05)."""
+    if not 0 < alpha <= 1:
+        raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
     n = max(0, math.floor(1 / alpha) - 1)
     while 1 / (n + 1) >= alpha:
         n += 1
@@ -67,29 +99,35 @@ def rejection_floor(test: str, null: str, draws: int, alpha: float = ALPHA, mont
 
 
 def cannot_reject(tests: Iterable[str], null: str, draws: int, alpha: float = ALPHA, monte_carlo: bool = False
-                  ) -> list[str]:
-    """The tests of ``tests`` that cannot reject at p < ``alpha`` under ``null`` with ``draws`` draws
-    (:func:`rejection_floor`; ``monte_carlo``: by their Monte Carlo p-values)."""
-    return [t for t in tests if rejection_floor(t, null, draws, alpha, monte_carlo) is not None]
+                  ) -> dict[str, float]:
+    """The tests of ``tests`` that cannot reject at p < ``alpha`` under ``null`` with ``draws`` draws by rule,
+    before any result (:func:`rejection_floor`; ``monte_carlo``: by their Monte Carlo p-values): test -> floor."""
+    return {t: floor for t in tests if (floor := rejection_floor(t, null, draws, alpha, monte_carlo)) is not None}
 
 
-def floored_tests(results: Iterable) -> list[str]:
-    """The tests of ``results`` (:class:`simkit.forensics.core.TestResult`, as
-    :func:`simkit.forensics.run_tests` gives them) that cannot reject with their null draws: those carrying
-    ``smallest_p``."""
-    return [r.test for r in results if "smallest_p" in r.extra]
+def result_floors(results: Iterable) -> dict[str, float]:
+    """The tests of ``results`` (:class:`simkit.forensics.core.TestResult`, as :func:`simkit.forensics.run_tests`
+    gives them) that could not reject with the null draws their p-values rest on: test -> ``smallest_p``."""
+    return {r.test: r.extra["smallest_p"] for r in results if "smallest_p" in r.extra}
 
 
-def floor_line(tests: list[str], null: str, draws: int, alpha: float = ALPHA) -> str:
-    """The one plain line that says ``tests`` (:func:`cannot_reject` under ``null`` with ``draws`` draws) cannot
-    reject, why, and how many draws can."""
-    floors = sorted({monte_carlo_floor(t, null, draws) for t in tests})
-    floor = f"{floors[0]:.3g}" + (f" to {floors[-1]:.3g}" if len(floors) > 1 else "")
-    return (f"with {draws} null draws the smallest p-value of {', '.join(tests)} ({null} null) is {floor}: "
-            f"{'it' if len(tests) == 1 else 'they'} cannot reject at p < {alpha:g}; use at least "
+def floor_line(floors: dict[str, float], null: str, draws: int, alpha: float = ALPHA) -> str:
+    """The one plain line that says the tests of ``floors`` (test -> its floor at or above ``alpha`` under
+    ``null`` with ``draws`` draws asked for: :func:`cannot_reject` before any result, each result's
+    ``smallest_p`` after, :func:`result_floors`) cannot reject, why, and how many draws can."""
+    values = sorted(set(floors.values()))
+    floor = f"{values[0]:.3g}" + (f" to {values[-1]:.3g}" if len(values) > 1 else "")
+    return (f"with {draws_text(draws)} the smallest p-value of {', '.join(floors)} ({null} null) is {floor}: "
+            f"{'it' if len(floors) == 1 else 'they'} cannot reject at p < {alpha:g}; use at least "
             f"{minimum_draws(alpha)} draws")
+
+
+def floor_lines(floors_by_null: dict[str, dict[str, float]], draws: int, alpha: float = ALPHA) -> list[str]:
+    """One :func:`floor_line` per null of ``floors_by_null`` (null -> test -> floor) with some test that cannot
+    reject at p < ``alpha`` with ``draws`` draws asked for."""
+    return [floor_line(floors, null, draws, alpha) for null, floors in floors_by_null.items() if floors]
 
 
 def floor_verdict(draws: int, floor: float) -> str:
     """The verdict of a test that cannot reject: its p-value's floor with ``draws`` draws, not "no anomaly"."""
-    return f"cannot reject with {draws} draws (smallest p {floor:.3g})"
+    return f"cannot reject with {draws_text(draws, 'draw')} (smallest p {floor:.3g})"

@@ -40,8 +40,9 @@ SIMULATED_MODEL: dict[str, str] = {
 #: Tests whose ``textbook`` null is drawn, not a law: their p-value is a share of ``draws`` draws, with its floor
 #: (:mod:`simkit.forensics.floor`): ``spikes`` (binomial redraws of the leader's votes), ``shpilkin`` (a station
 #: bootstrap), ``klimek`` (the fit's gain on honest samples of its first stage, at most ``MAX_NULL_DRAWS``). Every
-#: other textbook null is a law (continuous, or exact for the integer test), and every ``simulated`` and ``flat``
-#: null is drawn.
+#: other textbook null is a law (continuous, or for the integer test a Poisson-binomial of exact station
+#: probabilities whose tail is Volkova's refined normal approximation), and every ``simulated`` and ``flat`` null
+#: is drawn.
 TEXTBOOK_DRAWN = frozenset({spikes.ID, shpilkin.ID, klimek_histogram.ID})
 
 

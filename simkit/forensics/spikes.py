@@ -16,7 +16,8 @@ import math
 import numba
 import numpy as np
 
-from simkit.forensics.core import DrawnNull, Election, TestResult, check_null, null_for, top_regions, verdict
+from simkit.forensics.core import (DrawnNull, Election, TestResult, check_null, drawn_count, null_for, top_regions,
+                                  verdict)
 from simkit.forensics.integer.exact import log_binomial_pmf, log_factorial_table
 from simkit.forensics.nulls.compiled_draws import generator_state
 from simkit.forensics.nulls.flat import as_seed_sequence
@@ -149,12 +150,13 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         null_statistics: np.ndarray | None = None) -> TestResult:
     check_null(null)
     observed = statistic(e)
-    p_value, reference = null_for(null, lambda: DrawnNull("textbook", resampled(e, draws, rng)),
-                                  null_statistics).p_value(observed, ALTERNATIVE)
+    tested = null_for(null, lambda: DrawnNull("textbook", resampled(e, draws, rng)), null_statistics)
+    p_value, reference = tested.p_value(observed, ALTERNATIVE)
     mask = _used(e.ballots)
     score = np.zeros(e.n)
     score[mask] = _station_score(e.leader_share[mask])
     return TestResult(test=ID, statistic=observed, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value),
                       extra={"fraud_share": max(observed - expected_spike_mass(e), 0.0),
-                             "stations_used": int(mask.sum()), "top_regions": top_regions(e, score)})
+                             "stations_used": int(mask.sum()), "top_regions": top_regions(e, score),
+                             **drawn_count(tested)})

@@ -19,7 +19,7 @@ from simkit.electorate.returns import load_returns
 from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.applicable import ran
 from simkit.forensics.core import ALPHA
-from simkit.forensics.floor import floored_tests
+from simkit.forensics.floor import result_floors
 from simkit.forensics.power import planted_power
 
 
@@ -28,7 +28,7 @@ class Forensics:
     """One election's forensic results: ``election`` (:class:`simkit.forensics.core.Election`), ``results``
     (TestResult per test), ``power`` (plant -> test -> rejection rate, or None when not computed), ``dataset``
     (the loaded returns), ``title`` (the map's label, else the config's title), ``null``, ``draws``, ``seed``;
-    :attr:`cannot_reject` names the tests that cannot reject with those draws."""
+    :attr:`could_not_reject` names the tests whose results could not reject with those draws."""
 
     election: object
     results: list
@@ -41,10 +41,11 @@ class Forensics:
     seed: int
 
     @property
-    def cannot_reject(self) -> list[str]:
-        """The tests whose p-value cannot fall below ALPHA with :attr:`draws` null draws
-        (:func:`simkit.forensics.floor.floored_tests`): their verdicts, sizes and powers say nothing."""
-        return floored_tests(self.results)
+    def could_not_reject(self) -> dict[str, float]:
+        """The tests whose results could not fall below ALPHA with the null draws their p-values rest on (of
+        :attr:`draws` asked for), with their floors (:func:`simkit.forensics.floor.result_floors`): their verdicts,
+        sizes and powers say nothing."""
+        return result_floors(self.results)
 
 
 def simulate(cfg, electorate: Electorate, replicates: int | None, seed: int | None, progress: bool) -> xr.Dataset:

@@ -13,7 +13,7 @@ import re
 import numpy as np
 
 from ..forensics.core import ALPHA
-from ..forensics.floor import floor_line
+from ..forensics.floor import draws_text, floor_line
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, p_text, result_field
@@ -270,7 +270,7 @@ def _forensic_table(f) -> Table:
                + (["size (nothing planted)"] + [f"power: {p}" for p in plants] if f.power else [])
                + ["built to detect"])
     rows = []
-    floored = f.cannot_reject
+    floored = f.could_not_reject
     for r in f.results:
         cells = [r.test, fmt(r.statistic, ".4g"), fmt(r.reference, ".4g"), fmt(r.p_value, ".3g"), r.verdict]
         cells += [fmt(result_field(r, k)) for k in optional]
@@ -284,7 +284,7 @@ def _forensic_table(f) -> Table:
 def _floor_note(f) -> list:
     """The paragraph beside the table on the tests that cannot reject with ``f.draws`` null draws
     (:mod:`simkit.forensics.floor`); none when every test can."""
-    floored = f.cannot_reject
+    floored = f.could_not_reject
     if not floored:
         return []
     line = floor_line(floored, f.null, f.draws)
@@ -362,7 +362,7 @@ def limits(config_text: str | None, has_polls: bool, forensics_result) -> Sectio
     if assumed:
         blocks += [Paragraph("Assumptions stated in the config (comments marked ASSUMED):"), Bullets(assumed)]
     if forensics_result is not None:
-        floored = forensics_result.cannot_reject
+        floored = forensics_result.could_not_reject
         quiet = [r.test for r in forensics_result.results
                  if r.p_value is not None and r.p_value >= ALPHA and r.test not in floored]
         if quiet:
@@ -370,7 +370,7 @@ def limits(config_text: str | None, has_polls: bool, forensics_result) -> Sectio
                                     "clean count: they show only that the pattern each is built for was not found "
                                     "at its power on these data."))
         if floored:
-            blocks.append(Paragraph(f"Tests that could not reject with {forensics_result.draws} null draws ("
+            blocks.append(Paragraph(f"Tests that could not reject with {draws_text(forensics_result.draws)} ("
                                     + ", ".join(floored) + ") say nothing either way: their p-value cannot fall "
                                     f"below {ALPHA:g} with so few draws."))
     blocks += [Paragraph("No station-level test here detects:"), Bullets(UNDETECTABLE)]

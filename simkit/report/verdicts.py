@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..forensics import calibration_label, holm_alarms
 from ..forensics.core import ALPHA, holm
-from ..forensics.floor import minimum_draws
+from ..forensics.floor import minimum_draws, result_floors
 from ..polls.compare import census_reading, consistent
 
 #: the thresholds every rule below uses (name -> (value, what it decides))
@@ -323,7 +323,8 @@ def forensic_verdicts(results: list, detects: dict[str, str]) -> list[Verdict]:
     if not tested:
         return []
     anomalous = [r for r in tested if r.p_value < ALPHA]
-    floored = [r for r in tested if "smallest_p" in r.extra]
+    floors = result_floors(tested)
+    floored = [r for r in tested if r.test in floors]
     w = _Writer()
     family = len(holm_alarms(tested))
     if not anomalous:
@@ -356,17 +357,18 @@ def forensic_verdicts(results: list, detects: dict[str, str]) -> list[Verdict]:
 
 
 def _floor_verdicts(floored: list) -> list[Verdict]:
-    """The sentence on the tests (``floored``: results carrying ``smallest_p``, :mod:`simkit.forensics.floor`)
-    whose p-value could not fall below :data:`ALPHA` with their null draws: they could not reject, whatever
-    the data; none when there are none."""
+    """The sentence on the tests (``floored``: results carrying ``smallest_p`` and the ``null_draws`` it rests on,
+    :mod:`simkit.forensics.floor`) whose p-value could not fall below :data:`ALPHA` with their null draws: they
+    could not reject, whatever the data; none when there are none."""
     if not floored:
         return []
     w = _Writer()
-    floor = max(r.extra["smallest_p"] for r in floored)
-    draws = round(1 / floor) - 1  # the floor is 1 / (draws + 1)
+    fewest = min(floored, key=lambda r: r.extra["null_draws"])  # the highest floor
+    floor, draws = fewest.extra["smallest_p"], fewest.extra["null_draws"]
     names = ", ".join(r.test for r in floored)
     return [w.verdict(
-        f"{names} could not reject: with {w.num(draws, 'd', analysis='forensics', field='draws')} null draws "
+        f"{names} could not reject: with {w.num(draws, 'd', analysis='forensics', field='draws')} "
+        f"null draw{'' if draws == 1 else 's'} "
         f"{'its' if len(floored) == 1 else 'their'} smallest p-value is "
         f"{w.num(floor, '.3g', analysis='forensics', field='smallest_p')}, not below {ALPHA:g}, so "
         f"{'its verdict says' if len(floored) == 1 else 'their verdicts say'} nothing about these data (at least "

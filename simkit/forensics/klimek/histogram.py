@@ -54,7 +54,7 @@ import numba
 import numpy as np
 from scipy import stats
 
-from simkit.forensics.core import DrawnNull, Election, TestResult, check_null, null_for, verdict
+from simkit.forensics.core import DrawnNull, Election, TestResult, check_null, drawn_count, null_for, verdict
 from simkit.forensics.klimek import joint as klimek_joint, ml as klimek_ml
 from simkit.forensics.klimek.first_stage import EXTREME_SD, FirstStage, first_stage, honest_groups
 from simkit.forensics.nulls.flat import as_seed_sequence
@@ -275,7 +275,8 @@ def _run(e: Election, null: str, draws: int, rng, null_statistics, klimek_ml) ->
             gains.append(fit(t_h, v_h, group, np.random.default_rng(0)).gain)
         return DrawnNull("textbook", np.array(gains))
 
-    p_value, reference = null_for(null, textbook, null_statistics).p_value(tested.gain, ALTERNATIVE)
+    drawn = null_for(null, textbook, null_statistics)
+    p_value, reference = drawn.p_value(tested.gain, ALTERNATIVE)
     fractions = extra_of(point, low, high)
     extra = {**fractions, "alpha": point.alpha, "alpha_low": low[2], "alpha_high": high[2],
              "tau": joint.value("tau"), "sigma_tau": refined.sigma_tau, "nu": joint.value("nu"),
@@ -285,7 +286,8 @@ def _run(e: Election, null: str, draws: int, rng, null_statistics, klimek_ml) ->
              "assumptions": "histogram distance on the turnout x share fingerprint, honest part centred per "
                             "region (or district); estimates on the honest part and theta of the joint "
                             "likelihood fit, intervals from station bootstrap with those held; test with the first "
-                            "stage of the modes and the left halves"}
+                            "stage of the modes and the left halves",
+             **drawn_count(drawn)}
     return TestResult(test=ID, statistic=tested.gain, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value), extra=extra)
 
