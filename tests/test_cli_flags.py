@@ -168,6 +168,20 @@ def test_an_unbalanced_quote_in_an_override_is_one_line(config, capsys, flag):
     assert err.startswith(f'{flag} {text}: turnout.regional_mean."St. Petersburg: unbalanced quote'), err
 
 
+@pytest.mark.parametrize("source", ["csv", "synthetic"])
+def test_an_unbalanced_quote_in_a_config_sweep_key_is_one_line(tmp_path, capsys, source):
+    """A ``[sweep]`` key with an unbalanced quote is refused in one line naming it (the check of swept regions,
+    which splits every sweep key, raised KeyError instead)."""
+    (tmp_path / "stations.csv").write_text("registered,region\n900,north\n700,south\n")
+    raw = small_config_dict(replicates=2, sweep={'"turnout.dispersion': [0.3, 0.5]})
+    if source == "csv":
+        raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                             "region_column": "region"}
+    config = write_config(tmp_path, raw)
+    err = one_line_error(capsys, main(["validate", str(config)]))
+    assert err.startswith(f'{config}: sweep."turnout.dispersion: unbalanced quote'), err
+
+
 def test_a_problem_of_the_file_itself_still_names_the_file(tmp_path, capsys):
     raw = small_config_dict()
     raw["turnout"]["dispersoin"] = 0.3

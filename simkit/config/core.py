@@ -585,9 +585,20 @@ def _unknown_region(region: str, region_names: list[str]) -> str:
 def _swept_region_problems(cfg: Config, region_names: list[str]) -> list[str]:
     """Each sweep of a region-keyed table's entry (``turnout.regional_mean.north``) whose region is not one of
     ``region_names``: ``sweep.FIELD.REGION: not a region …``, the problem each of its points has, once."""
-    swept = [split_path(key) for key in cfg.sweep]
-    return [f"sweep.{'.'.join(segments)}: not a region of the electorate" for segments in swept
+    return [f"sweep.{'.'.join(segments)}: not a region of the electorate" for segments in _swept_segments(cfg)
             if join_path(segments[:-1]) in REGION_KEYED_FIELDS and segments[-1] not in region_names]
+
+
+def _swept_segments(cfg: Config) -> list[list[str]]:
+    """The segments of each key of ``cfg.sweep`` that splits (:func:`simkit.paths.split_path`); a key with an
+    unbalanced quote is left out: :func:`_sweep_problems` refuses it."""
+    swept = []
+    for key in cfg.sweep:
+        try:
+            swept.append(split_path(key))
+        except KeyError:
+            continue
+    return swept
 
 
 def _keys(raw: dict, field: str) -> list[str]:
@@ -733,7 +744,10 @@ def _sweep_target_problem(raw: dict, path: str) -> str | None:
     try:
         current = get_path(raw, path)
     except KeyError as missing:
-        segments = split_path(path)
+        try:
+            segments = split_path(path)
+        except KeyError:  # an unbalanced quote: get_path's problem says so
+            return missing.args[0]
         return None if join_path(segments[:-1]) in REGION_KEYED_FIELDS else missing.args[0]
     if isinstance(current, bool) or not isinstance(current, (int, float)):
         return f"{path}: not a numeric field"
