@@ -161,6 +161,15 @@ def test_a_sweep_reaches_a_region_without_a_regional_mean_and_no_other(tmp_path,
     assert "turnout.regional_mean.west" in err and "not a region of the electorate" in err, err
 
 
+@pytest.mark.parametrize("path", ["timeline.regional.north", "timeline.regional.west"])
+def test_a_sweep_of_a_region_table_of_lists_is_one_line(config, capsys, path):
+    """Only a table of one number per region gains a swept region's entry: a timeline's regional table holds a
+    list per region, so sweeping a region the config leaves out of it is one line (it was each point's every
+    problem, 8 lines)."""
+    err = one_line_error(capsys, main(["validate", str(config), "--sweep", f"{path}=0.7,0.9"]))
+    assert err.endswith(f"sweep.{path}: no such field"), err
+
+
 @pytest.mark.parametrize("flag", ["--set", "--sweep"])
 def test_an_unbalanced_quote_in_an_override_is_one_line(config, capsys, flag):
     text = 'turnout.regional_mean."St. Petersburg=0.6'

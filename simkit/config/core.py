@@ -554,9 +554,13 @@ def _needs_invalid_column(block) -> str | None:
     return None
 
 
-#: the tables keyed by region name (a sweep may add a region's entry to one)
+#: the tables keyed by region name
 REGION_KEYED_FIELDS = ("turnout.regional_mean", "observed.regional_turnout", "timeline.regional",
                        "observed.timeline.turnout_percent")
+
+#: the region-keyed tables of one number per region that a sweep may add a region's entry to (the others hold
+#: lists, or are observed figures, which are not swept)
+SWEEP_ADDABLE = ("turnout.regional_mean",)
 
 
 def region_problems(cfg: Config, region_names: list[str]) -> list[str]:
@@ -583,10 +587,10 @@ def _unknown_region(region: str, region_names: list[str]) -> str:
 
 
 def _swept_region_problems(cfg: Config, region_names: list[str]) -> list[str]:
-    """Each sweep of a region-keyed table's entry (``turnout.regional_mean.north``) whose region is not one of
-    ``region_names``: ``sweep.FIELD.REGION: not a region …``, the problem each of its points has, once."""
+    """Each sweep of a :data:`SWEEP_ADDABLE` table's entry (``turnout.regional_mean.north``) whose region is not
+    one of ``region_names``: ``sweep.FIELD.REGION: not a region …``, the problem each of its points has, once."""
     return [f"sweep.{'.'.join(segments)}: not a region of the electorate" for segments in _swept_segments(cfg)
-            if join_path(segments[:-1]) in REGION_KEYED_FIELDS and segments[-1] not in region_names]
+            if join_path(segments[:-1]) in SWEEP_ADDABLE and segments[-1] not in region_names]
 
 
 def _swept_segments(cfg: Config) -> list[list[str]]:
@@ -739,8 +743,8 @@ def _sweep_problems(cfg: Config) -> list[str]:
 
 def _sweep_target_problem(raw: dict, path: str) -> str | None:
     """Why dotted ``path`` of ``raw`` cannot be swept (``PATH: problem``), or None: a numeric field, or a region's
-    entry of a region-keyed table the config does not give yet (each sweep point adds it; its region and value are
-    checked with the points)."""
+    entry of a :data:`SWEEP_ADDABLE` table the config does not give yet (each sweep point adds it; its region and
+    value are checked with the points)."""
     try:
         current = get_path(raw, path)
     except KeyError as missing:
@@ -748,7 +752,7 @@ def _sweep_target_problem(raw: dict, path: str) -> str | None:
             segments = split_path(path)
         except KeyError:  # an unbalanced quote: get_path's problem says so
             return missing.args[0]
-        return None if join_path(segments[:-1]) in REGION_KEYED_FIELDS else missing.args[0]
+        return None if join_path(segments[:-1]) in SWEEP_ADDABLE else missing.args[0]
     if isinstance(current, bool) or not isinstance(current, (int, float)):
         return f"{path}: not a numeric field"
     return None
