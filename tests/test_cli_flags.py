@@ -97,6 +97,28 @@ def test_setting_a_swept_field_is_refused_not_ignored(tmp_path, capsys, sweep, f
         simkit.load_config(config, overrides={"turnout.dispersion": 0.5, "sweep.turnout.dispersion": [0.3, 0.6]})
 
 
+def test_a_sweep_reaches_an_optional_field_the_config_leaves_out(tmp_path, capsys):
+    """A block's optional field (default None) that the config leaves out is swept as it stands (it was 'no such
+    field', and the --set that made it exist was then refused as swept); a --set of it beside the sweep is used
+    at no point, so refused; a --set of a required field the file lacks is what lets the config validate, so
+    kept."""
+    raw = small_config_dict(replicates=2)
+    raw["manipulation"] = [{"name": "fab", "kind": "protocol_fabrication", "beneficiary": "a", "target_turnout": 0.9}]
+    config = write_config(tmp_path, raw)
+    sweep = ["--sweep", "manipulation.fab.target_share=0.7,0.9"]
+    assert main(["validate", str(config), *sweep]) == 0
+    cfg = simkit.load_config(config, overrides={"sweep.manipulation.fab.target_share": [0.7, 0.9]})
+    assert [point.manipulation[0].target_share for point in map(cfg.at, cfg.sweep_points())] == [0.7, 0.9]
+    err = one_line_error(capsys, main(["validate", str(config), "--set", "manipulation.fab.target_share=0.8",
+                                       *sweep]))
+    assert err == (f"--set manipulation.fab.target_share=0.8 (on {config}): manipulation.fab.target_share: swept "
+                   "([sweep] or --sweep): this value would be used at no point; drop one"), err
+    del raw["turnout"]["dispersion"]
+    config = write_config(tmp_path, raw)
+    assert main(["validate", str(config), "--set", "turnout.dispersion=0.5",
+                 "--sweep", "turnout.dispersion=0.3,0.6"]) == 0
+
+
 @pytest.mark.parametrize("flags, expected", [
     (["--set", "tunout.mean=0.3"], "--set tunout.mean=0.3 (on CONFIG): tunout: unknown field"),
     (["--set", "turnout.mean=abc"], "--set turnout.mean=abc (on CONFIG): turnout.mean: Input should be a valid number"),
