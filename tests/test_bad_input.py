@@ -313,6 +313,21 @@ def test_a_config_region_in_another_unicode_form_says_so(tmp_path, capsys):
     one_line(capsys, "stations.csv", "turnout.regional_mean", "another Unicode form", ascii(NFD))
 
 
+@pytest.mark.parametrize("source", ["csv", "synthetic"])
+def test_a_swept_region_in_another_unicode_form_says_so(tmp_path, capsys, source):
+    """A swept region's mean written in NFD where the electorate writes the region in NFC says why they differ, in
+    one line (a synthetic electorate's sweep points each added the hint: three lines)."""
+    nfc, nfd = "\u00eele_de_france", "i\u0302le_de_france"  # a name a synthetic electorate allows
+    (tmp_path / "stations.csv").write_text(f"id,region,registered\na,{nfc},400\nb,bretagne,500\n")
+    raw = small_config_dict()
+    raw["electorate"]["regions"][0]["name"] = nfc
+    if source == "csv":
+        raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                             "region_column": "region", "station_column": "id"}
+    assert main(["validate", str(write(tmp_path, raw)), "--sweep", f"turnout.regional_mean.{nfd}=0.6,0.7"]) == 2
+    one_line(capsys, f"sweep.turnout.regional_mean.{nfd}", "another Unicode form", ascii(nfd))
+
+
 def test_an_electorate_csv_of_no_voters_at_all_is_one_line(tmp_path, capsys):
     config = csv_electorate_config(tmp_path, "id,region,registered\na,x,0\nb,y,00\n")
     assert main(["validate", str(config)]) == 2

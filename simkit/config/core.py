@@ -589,7 +589,8 @@ def _unknown_region(region: str, region_names: list[str]) -> str:
 def _swept_region_problems(cfg: Config, region_names: list[str]) -> list[str]:
     """Each sweep of a :data:`SWEEP_ADDABLE` table's entry (``turnout.regional_mean.north``) whose region is not
     one of ``region_names``: ``sweep.FIELD.REGION: not a region …``, the problem each of its points has, once."""
-    return [f"sweep.{'.'.join(segments)}: not a region of the electorate" for segments in _swept_segments(cfg)
+    return [f"sweep.{'.'.join(segments)}: {_unknown_region(segments[-1], region_names)}"
+            for segments in _swept_segments(cfg)
             if join_path(segments[:-1]) in SWEEP_ADDABLE and segments[-1] not in region_names]
 
 
