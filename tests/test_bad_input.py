@@ -254,6 +254,16 @@ def test_an_electorate_row_longer_than_its_header_is_one_line(tmp_path, capsys):
     one_line(capsys, "stations.csv", "electorate.path", "row 3", "4 cells", "3 columns")
 
 
+@pytest.mark.parametrize("row, counts", [("b,1,000,y,n1,n2", ("6 cells", "5 columns")),
+                                         ("b,1", ("2 cells", "5 columns"))])
+def test_a_row_length_counts_every_column_of_a_header_naming_one_twice(tmp_path, capsys, row, counts):
+    """A header naming an unused column twice (``note,note``) has 5 columns, though a row read from it holds 4
+    names: a row too long or too short is told against the header's 5."""
+    config = csv_electorate_config(tmp_path, f"id,registered,region,note,note\na,400,x,n1,n2\n{row}\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "row 3", *counts)
+
+
 @pytest.mark.parametrize("text, field", [
     ("id,registered,region,registered\na,400,x,500\n", "registered_column"),
     ("id,registered,region,id\na,400,x,b\n", "station_column"),
