@@ -14,7 +14,7 @@ import numpy as np
 
 from simkit import streams
 from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check_regions
-from simkit.errors import InputError, shown
+from simkit.errors import InputError, counted, shown
 from simkit.electorate.read import without_mark
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER
@@ -159,7 +159,7 @@ def _shortness(row: dict, header: list[str]) -> str:
         cells -= 1
     if cells == len(header):
         return ""
-    return f" (the row has {cells} cell{'' if cells == 1 else 's'}, the header {len(header)} columns)"
+    return f" (the row has {counted(cells, 'cell')}, the header {len(header)} columns)"
 
 
 def _region_labels(path: Path, rows: list[dict], header: list[str], column: str) -> list[str]:
