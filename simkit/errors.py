@@ -40,5 +40,11 @@ def name(text: str) -> str:
     return _cut(repr(str(text))[1:-1])
 
 
+def counted(count: int, noun: str) -> str:
+    """``count`` with thousands separators and ``noun``, plural (an ``s`` added) unless the count is 1:
+    ``1 station``, ``1,200 stations``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def _cut(text: str) -> str:
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"

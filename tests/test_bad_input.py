@@ -254,6 +254,16 @@ def test_an_electorate_row_longer_than_its_header_is_one_line(tmp_path, capsys):
     one_line(capsys, "stations.csv", "electorate.path", "row 3", "4 cells", "3 columns")
 
 
+@pytest.mark.parametrize("row, counts", [("b,1,000,y,n1,n2", ("6 cells", "5 columns")),
+                                         ("b,1", ("2 cells", "5 columns"))])
+def test_a_row_length_counts_every_column_of_a_header_naming_one_twice(tmp_path, capsys, row, counts):
+    """A header naming an unused column twice (``note,note``) has 5 columns, though a row read from it holds 4
+    names: a row too long or too short is told against the header's 5."""
+    config = csv_electorate_config(tmp_path, f"id,registered,region,note,note\na,400,x,n1,n2\n{row}\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "row 3", *counts)
+
+
 @pytest.mark.parametrize("text, field", [
     ("id,registered,region,registered\na,400,x,500\n", "registered_column"),
     ("id,registered,region,id\na,400,x,b\n", "station_column"),
@@ -311,6 +321,21 @@ def test_a_config_region_in_another_unicode_form_says_so(tmp_path, capsys):
     raw["turnout"]["regional_mean"] = {"\u00cele-de-France": 0.7}
     assert main(["validate", str(write(tmp_path, raw))]) == 2
     one_line(capsys, "stations.csv", "turnout.regional_mean", "another Unicode form", ascii(NFD))
+
+
+@pytest.mark.parametrize("source", ["csv", "synthetic"])
+def test_a_swept_region_in_another_unicode_form_says_so(tmp_path, capsys, source):
+    """A swept region's mean written in NFD where the electorate writes the region in NFC says why they differ, in
+    one line (a synthetic electorate's sweep points each added the hint: three lines)."""
+    nfc, nfd = "\u00eele_de_france", "i\u0302le_de_france"  # a name a synthetic electorate allows
+    (tmp_path / "stations.csv").write_text(f"id,region,registered\na,{nfc},400\nb,bretagne,500\n")
+    raw = small_config_dict()
+    raw["electorate"]["regions"][0]["name"] = nfc
+    if source == "csv":
+        raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                             "region_column": "region", "station_column": "id"}
+    assert main(["validate", str(write(tmp_path, raw)), "--sweep", f"turnout.regional_mean.{nfd}=0.6,0.7"]) == 2
+    one_line(capsys, f"sweep.turnout.regional_mean.{nfd}", "another Unicode form", ascii(nfd))
 
 
 def test_an_electorate_csv_of_no_voters_at_all_is_one_line(tmp_path, capsys):

@@ -33,6 +33,15 @@ def test_run_writes_a_result_and_summary_reads_it(tmp_path, capsys, suffix):
     assert "7 replicates, seed 3" in printed
 
 
+def test_one_station_and_one_replicate_are_counted_in_the_singular(tmp_path, capsys):
+    config = write_config(tmp_path, small_config_dict(stations=1, regions=(("north", 1.0),)))
+    assert main(["validate", str(config)]) == 0
+    assert "ok (1 station, 6,000 registered" in capsys.readouterr().out
+    assert main(["run", str(config), "-o", str(tmp_path / "r.nc"), "--replicates", "1", "--quiet"]) == 0
+    assert main(["summary", str(tmp_path / "r.nc")]) == 0
+    assert "test: 1 replicate, seed 1, 1 station, 6,000 registered" in capsys.readouterr().out
+
+
 def test_run_set_overrides_a_field(tmp_path, capsys):
     import simkit
     config = write_config(tmp_path, small_config_dict())

@@ -109,6 +109,28 @@ def test_setting_a_table_that_holds_a_swept_field_is_not_refused(tmp_path, capsy
     assert {point.turnout.mean for point in points} == {0.6}
 
 
+def test_a_sweep_reaches_an_optional_field_the_config_leaves_out(tmp_path, capsys):
+    """A block's optional field (default None) that the config leaves out is swept as it stands (it was 'no such
+    field', and the --set that made it exist was then refused as swept); a --set of it beside the sweep is used
+    at no point, so refused; a --set of a required field the file lacks is what lets the config validate, so
+    kept."""
+    raw = small_config_dict(replicates=2)
+    raw["manipulation"] = [{"name": "fab", "kind": "protocol_fabrication", "beneficiary": "a", "target_turnout": 0.9}]
+    config = write_config(tmp_path, raw)
+    sweep = ["--sweep", "manipulation.fab.target_share=0.7,0.9"]
+    assert main(["validate", str(config), *sweep]) == 0
+    cfg = simkit.load_config(config, overrides={"sweep.manipulation.fab.target_share": [0.7, 0.9]})
+    assert [point.manipulation[0].target_share for point in map(cfg.at, cfg.sweep_points())] == [0.7, 0.9]
+    err = one_line_error(capsys, main(["validate", str(config), "--set", "manipulation.fab.target_share=0.8",
+                                       *sweep]))
+    assert err == (f"--set manipulation.fab.target_share=0.8 (on {config}): manipulation.fab.target_share: swept "
+                   "([sweep] or --sweep): this value would be used at no point; drop one"), err
+    del raw["turnout"]["dispersion"]
+    config = write_config(tmp_path, raw)
+    assert main(["validate", str(config), "--set", "turnout.dispersion=0.5",
+                 "--sweep", "turnout.dispersion=0.3,0.6"]) == 0
+
+
 @pytest.mark.parametrize("flags, expected", [
     (["--set", "tunout.mean=0.3"], "--set tunout.mean=0.3 (on CONFIG): tunout: unknown field"),
     (["--set", "turnout.mean=abc"], "--set turnout.mean=abc (on CONFIG): turnout.mean: Input should be a valid number"),
@@ -173,11 +195,34 @@ def test_a_sweep_reaches_a_region_without_a_regional_mean_and_no_other(tmp_path,
     assert "turnout.regional_mean.west" in err and "not a region of the electorate" in err, err
 
 
+@pytest.mark.parametrize("path", ["timeline.regional.north", "timeline.regional.west"])
+def test_a_sweep_of_a_region_table_of_lists_is_one_line(config, capsys, path):
+    """Only a table of one number per region gains a swept region's entry: a timeline's regional table holds a
+    list per region, so sweeping a region the config leaves out of it is one line (it was each point's every
+    problem, 8 lines)."""
+    err = one_line_error(capsys, main(["validate", str(config), "--sweep", f"{path}=0.7,0.9"]))
+    assert err.endswith(f"sweep.{path}: no such field"), err
+
+
 @pytest.mark.parametrize("flag", ["--set", "--sweep"])
 def test_an_unbalanced_quote_in_an_override_is_one_line(config, capsys, flag):
     text = 'turnout.regional_mean."St. Petersburg=0.6'
     err = one_line_error(capsys, main(["validate", str(config), flag, text]))
     assert err.startswith(f'{flag} {text}: turnout.regional_mean."St. Petersburg: unbalanced quote'), err
+
+
+@pytest.mark.parametrize("source", ["csv", "synthetic"])
+def test_an_unbalanced_quote_in_a_config_sweep_key_is_one_line(tmp_path, capsys, source):
+    """A ``[sweep]`` key with an unbalanced quote is refused in one line naming it (the check of swept regions,
+    which splits every sweep key, raised KeyError instead)."""
+    (tmp_path / "stations.csv").write_text("registered,region\n900,north\n700,south\n")
+    raw = small_config_dict(replicates=2, sweep={'"turnout.dispersion': [0.3, 0.5]})
+    if source == "csv":
+        raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered",
+                             "region_column": "region"}
+    config = write_config(tmp_path, raw)
+    err = one_line_error(capsys, main(["validate", str(config)]))
+    assert err.startswith(f'{config}: sweep."turnout.dispersion: unbalanced quote'), err
 
 
 def test_a_problem_of_the_file_itself_still_names_the_file(tmp_path, capsys):

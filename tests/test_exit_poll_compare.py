@@ -586,6 +586,25 @@ def test_a_census_figure_is_judged_by_the_rounding_of_its_publication(elections)
     assert "off: inc: census, inconsistent (beyond rounding to nearest, ±0.05 points, or down)" in text
 
 
+def test_a_z_of_seven_characters_keeps_its_columns_apart():
+    """A tiny sampling SD gives a z of 7 characters (``-1234.5``): each table still has a space before it, and
+    its header lines up with the cell."""
+    from types import SimpleNamespace
+
+    from simkit.cli.compare import format_history, format_report
+
+    row = {"pollster": "tiny", "option": "inc", "published": 40.0, "official": 52.35, "gap": -12.35, "gap_sd": 0.01,
+           "z": -1234.5, "p_value": 0.0, "p_method": "normal_tail", "p_floor": 0.001, "option_class": "incumbent",
+           "nonsampling_sd": 0.01, "z_total": -873.2, "p_total": 0.0, "misreport_needed": None}
+    comparison = SimpleNamespace(rows=[row], flags=[], joint=None, scenarios=[], mechanisms=[], ledger=[])
+    lines = format_report(comparison).splitlines()
+    header, cells = lines[2], lines[3]
+    assert "  0.01 -1234.5" in cells and "  0.01   -873.2" in cells, cells
+    assert cells.index("-1234.5") + len("-1234.5") == header.index(" z ") + len(" z"), (header, cells)
+    history = format_history([{"title": "Testland", "rows": [row]}])
+    assert "0.01 -1234.5   -873.2" in history[-1], history[-1]
+
+
 @pytest.mark.parametrize("offset, consistent", [(-0.0008, True), (-0.00045, True), (0.0004, True),
                                                 (0.0006, False), (-0.0011, False)])
 def test_a_census_figure_cut_to_its_last_digit_is_consistent(elections, offset, consistent):

@@ -227,6 +227,17 @@ def test_provenance_hashes_match_the_files(polls_report):
     assert "--seed 3" in record["reproduce"] and f"--replicates {REPLICATES}" in record["reproduce"]
 
 
+def test_a_config_with_a_byte_order_mark_is_reported(tmp_path):
+    """A config saved with a UTF-8 byte-order mark loads, so its report is made too; the provenance shows its text
+    as the config reader reads it and hashes its bytes as saved."""
+    config = write_config(tmp_path / "bom.toml", polls=False, observed=False)
+    text = config.read_text()
+    config.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    record = build(config, replicates=4, seed=1).analyses["provenance"]
+    assert record["config_text"] == text
+    assert record["config_sha256"] == hashlib.sha256(config.read_bytes()).hexdigest()
+
+
 @pytest.mark.parametrize("polls, observed, reason", [(False, False, "no [[exit_poll]]"),
                                                       (True, False, "no [observed] official count"),
                                                       (True, True, "replicates: 4 are too few to estimate the covariance "

@@ -183,6 +183,17 @@ def test_a_bad_timeline_map_is_told_in_the_words_of_a_bad_config(tmp_path, edit,
     assert str(error.value).startswith(f"{map_path}: {message}"), str(error.value)
 
 
+def test_a_timeline_map_with_a_byte_order_mark_reads_as_a_returns_mapping_does(tmp_path):
+    """A map saved with a UTF-8 byte-order mark (Windows editors) reads, as a returns mapping and a config do (it
+    was refused as invalid TOML at line 1)."""
+    from simkit.timeline.observed import read_map
+
+    plain, marked = tmp_path / "plain.toml", tmp_path / "marked.toml"
+    plain.write_text(MAP)
+    marked.write_bytes(b"\xef\xbb\xbf" + MAP.encode())
+    assert read_map(marked) == read_map(plain)
+
+
 @pytest.mark.parametrize("rows, message", [
     ("a,100,30,20,50", "row 2: cumulative ballots decrease"),
     ("a,100,30,60,120", "row 2: ballots exceed registered (turnout above 100%)"),

@@ -55,21 +55,27 @@ def _number(value, spec: str = ".2f") -> str:
     return "—" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
 
 
+def _z_cell(value, width: int) -> str:
+    """A z column's cell of ``width`` characters, with a space before the number however wide it is: a large z
+    (``-1234.5``, where the sampling SD is tiny) never runs into the column before it."""
+    return f" {_number(value, '+.1f'):>{width - 1}}"
+
+
 def _rows_table(comparison, width: int) -> list[str]:
     lines = [REPORT_HEADER + " (shares in percent of valid answers; turnout in percent of the register).",
              "z: sampling error only (SD of poll − its replicate's count); z total: sampling plus the historical "
              "non-sampling error of the option's class.",
-             f"{'pollster':<{width}}{'option':<14}{'published':>9}{'official':>9}{'gap':>7}{'sd':>6}{'z':>7}{'p':>9}  "
-             f"{'class':<12}{'ns sd':>6}{'z total':>8}{'p total':>9}  misreport needed [90%]"]
+             f"{'pollster':<{width}}{'option':<14}{'published':>9}{'official':>9}{'gap':>7}{'sd':>6}{'z':>8}{'p':>9}  "
+             f"{'class':<12}{'ns sd':>6}{'z total':>9}{'p total':>9}  misreport needed [90%]"]
     for row in comparison.rows:
         needed = "—" if row["misreport_needed"] is None else (
             f"{row['misreport_needed']:.1f} [{_number(row['misreport_needed_low'], '.1f')}, "
             f"{_number(row['misreport_needed_high'], '.1f')}]")
         lines.append(f"{row['pollster']:<{width}}{row['option']:<14}{row['published']:>9.2f}{row['official']:>9.2f}"
-                     f"{row['gap']:>+7.2f}{row['gap_sd']:>6.2f}{_number(row['z'], '+.1f'):>7}"
+                     f"{row['gap']:>+7.2f}{row['gap_sd']:>6.2f}{_z_cell(row['z'], 8)}"
                      f"{_p_cell(row):>9}{'*' if row['p_method'] == 'normal_tail' else ' '} "
                      f"{row['option_class']:<12}{_number(row['nonsampling_sd'], '.2f'):>6}"
-                     f"{_number(row['z_total'], '+.1f'):>8}{_number(row['p_total'], '.2g'):>9}  {needed}")
+                     f"{_z_cell(row['z_total'], 9)}{_number(row['p_total'], '.2g'):>9}  {needed}")
     floor = comparison.rows[0]["p_floor"] if comparison.rows else None
     lines.append(f"p: two-sided Monte Carlo; * normal tail beyond what the replicates confirm (they reach "
                  f"{_number(floor, '.1g')}). misreport needed: % of the option's voters telling the incumbent "
@@ -128,11 +134,11 @@ def format_history(history: list[dict]) -> list[str]:
     """The elections side by side: each poll's gaps under the same baseline."""
     width = max([len(row["pollster"]) for entry in history for row in entry["rows"]] + [len("pollster")]) + 2
     lines = ["", "Side by side, same baseline (gap = published − official, points):",
-             f"  {'election':<44}{'pollster':<{width}}{'option':<14}{'gap':>7}{'sd':>6}{'z':>7}{'z total':>8}"]
+             f"  {'election':<44}{'pollster':<{width}}{'option':<14}{'gap':>7}{'sd':>6}{'z':>8}{'z total':>9}"]
     for entry in history:
         for row in entry["rows"]:
             lines.append(f"  {entry['title'][:42]:<44}{row['pollster']:<{width}}{row['option']:<14}{row['gap']:>+7.2f}"
-                         f"{row['gap_sd']:>6.2f}{_number(row['z'], '+.1f'):>7}{_number(row['z_total'], '+.1f'):>8}")
+                         f"{row['gap_sd']:>6.2f}{_z_cell(row['z'], 8)}{_z_cell(row['z_total'], 9)}")
     return lines
 
 

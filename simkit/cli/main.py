@@ -23,7 +23,7 @@ from simkit.engine import kernels, run as engine
 from simkit.engine.distributed import finished, run_on_cluster
 from simkit.engine.resources import MMAP_THRESHOLD, REUSED_ARRAYS_THRESHOLD, check_run, release_large_blocks
 from simkit.engine.summary import format_summary, summary_rows
-from simkit.errors import InputError, one_line
+from simkit.errors import InputError, counted, one_line
 from simkit.outputs import SIMULATION, SUMMARY, claim_output
 from simkit.progress import log_to_stderr
 
@@ -93,8 +93,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             print(one_line(problem), file=sys.stderr)
         return EXIT_BAD_INPUT
     electorate = electorate_of(cfg)
-    print(f"{args.config}: ok ({electorate.n_stations:,} stations, {int(electorate.registered.sum()):,} registered, "
-          f"{len(cfg.options)} options, {len(cfg.sweep_points())} sweep point(s))")
+    print(f"{args.config}: ok ({counted(electorate.n_stations, 'station')}, "
+          f"{int(electorate.registered.sum()):,} registered, {len(cfg.options)} options, "
+          f"{len(cfg.sweep_points())} sweep point(s))")
     return 0
 
 

@@ -555,8 +555,12 @@ def _needs_invalid_column(block) -> str | None:
     return None
 
 
-#: the tables keyed by region name (a sweep may add a region's entry to one)
+#: the tables keyed by region name
 REGION_KEYED_FIELDS = ("turnout.regional_mean", "observed.regional_turnout", "timeline.regional", TIMELINE_TURNOUT)
+
+#: the region-keyed tables of one number per region that a sweep may add a region's entry to (the others hold
+#: lists, or are observed figures, which are not swept)
+SWEEP_ADDABLE = ("turnout.regional_mean",)
 
 
 def region_problems(cfg: Config, region_names: list[str]) -> list[str]:
@@ -583,11 +587,11 @@ def _unknown_region(region: str, region_names: list[str]) -> str:
 
 
 def _swept_region_problems(cfg: Config, region_names: list[str]) -> list[str]:
-    """Each sweep of a region-keyed table's entry (``turnout.regional_mean.north``) whose region is not one of
-    ``region_names``: ``sweep.FIELD.REGION: not a region …``, the problem each of its points has, once."""
-    swept = [split_path(key) for key in cfg.sweep]
-    return [f"sweep.{'.'.join(segments)}: not a region of the electorate" for segments in swept
-            if join_path(segments[:-1]) in REGION_KEYED_FIELDS and segments[-1] not in region_names]
+    """Each sweep of a :data:`SWEEP_ADDABLE` table's entry (``turnout.regional_mean.north``) whose region is not
+    one of ``region_names``: ``sweep.FIELD.REGION: not a region …``, the problem each of its points has, once."""
+    return [f"sweep.{'.'.join(segments)}: {_unknown_region(segments[-1], region_names)}"
+            for _, segments in _sweep_segments(cfg)
+            if join_path(segments[:-1]) in SWEEP_ADDABLE and segments[-1] not in region_names]
 
 
 def _keys(raw: dict, field: str) -> list[str]:
@@ -678,8 +682,8 @@ def _manipulation_problems(cfg: Config) -> list[str]:
 
 
 def _sweep_segments(cfg: Config) -> list[tuple[str, list[str]]]:
-    """Each key of ``cfg.sweep`` with its path segments (a key with an unbalanced quote left out: it is reported
-    where the sweep is checked)."""
+    """Each key of ``cfg.sweep`` with its segments (:func:`simkit.paths.split_path`); a key with an unbalanced quote
+    is left out: :func:`_sweep_problems` refuses it."""
     keyed = []
     for key in cfg.sweep:
         try:
@@ -744,7 +748,7 @@ def _sweep_problems(cfg: Config) -> list[str]:
             continue
         if len(set(values)) != len(values):
             problems.append(f"{where}: values must be distinct")
-        target = _sweep_target_problem(raw, path)
+        target = _sweep_target_problem(raw, path, cfg)
         if target:
             problems.append(f"sweep.{target}")
             continue
@@ -758,18 +762,37 @@ def _sweep_problems(cfg: Config) -> list[str]:
     return problems
 
 
-def _sweep_target_problem(raw: dict, path: str) -> str | None:
-    """Why dotted ``path`` of ``raw`` cannot be swept (``PATH: problem``), or None: a numeric field, or a region's
-    entry of a region-keyed table the config does not give yet (each sweep point adds it; its region and value are
-    checked with the points)."""
+def _sweep_target_problem(raw: dict, path: str, cfg: Config) -> str | None:
+    """Why dotted ``path`` of ``raw`` cannot be swept (``PATH: problem``), or None: a numeric field, or one that
+    ``raw`` leaves out and each sweep point adds: a region's entry of a :data:`SWEEP_ADDABLE` table (its region and
+    value are checked with the points), or an optional field of a block (:func:`_optional_field` of ``cfg``)."""
     try:
         current = get_path(raw, path)
     except KeyError as missing:
-        segments = split_path(path)
-        return None if join_path(segments[:-1]) in REGION_KEYED_FIELDS else missing.args[0]
+        try:
+            segments = split_path(path)
+        except KeyError:  # an unbalanced quote: get_path's problem says so
+            return missing.args[0]
+        addable = join_path(segments[:-1]) in SWEEP_ADDABLE or _optional_field(cfg, segments)
+        return None if addable else missing.args[0]
     if isinstance(current, bool) or not isinstance(current, (int, float)):
         return f"{path}: not a numeric field"
     return None
+
+
+def _optional_field(cfg: Config, segments: list[str]) -> bool:
+    """Whether ``segments`` name a field of one of ``cfg``'s blocks that a config may leave out (one with a default;
+    of those, only one whose default is None is absent from :meth:`Config.raw`: a fabrication's ``target_share``)."""
+    node: Any = cfg
+    for segment in segments[:-1]:
+        if isinstance(node, BaseModel):
+            node = getattr(node, segment) if segment in type(node).model_fields else None
+        elif isinstance(node, list):  # blocks, named by their name
+            node = next((item for item in node if getattr(item, "name", None) == segment), None)
+        else:
+            node = node.get(segment) if isinstance(node, dict) else None
+    fields = type(node).model_fields if isinstance(node, BaseModel) else {}
+    return segments[-1] in fields and not fields[segments[-1]].is_required()
 
 
 def parse_value(text: str) -> Any:
@@ -894,7 +917,7 @@ def set_override(raw: dict, dotted: str, value: Any) -> dict:
 def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None,
                  overrides: dict[str, Any] | None = None) -> Config:
     """Validate config text; relative paths (``extends``, data files) are resolved against ``base_dir``."""
-    raw = _parse_toml(text, source, base_dir)
+    raw = file_raw = _parse_toml(text, source, base_dir)
     for dotted, value in (overrides or {}).items():
         try:
             raw = set_override(raw, dotted, value)
@@ -906,18 +929,20 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         cfg = Config.model_validate(raw)
     except ValidationError as error:
         raise ConfigError([f"{source}: {p}" for p in _pydantic_problems(error, raw)]) from None
-    problems = _swept_override_problems(cfg, overrides or {}) + cross_check(cfg)
+    problems = _swept_override_problems(cfg, overrides or {}, file_raw) + cross_check(cfg)
     if problems:
         raise ConfigError([f"{source}: {p}" for p in problems])
     return cfg
 
 
-def _swept_override_problems(cfg: Config, overrides: dict[str, Any]) -> list[str]:
-    """Each override that sets a field ``cfg`` sweeps: every sweep point sets that field, so the value would be
-    used at none (as a scenario's override of a swept field would not be)."""
-    return [f"{dotted}: the field is swept ([sweep] or --sweep): every sweep point sets it, so this value would be "
-            "used at none; give the values to the sweep, or set it without sweeping it"
-            for dotted in overrides if swept_key(dotted) is None and _is_swept(cfg, dotted)]
+def _swept_override_problems(cfg: Config, overrides: dict[str, Any], file_raw: dict) -> list[str]:
+    """Each override that sets a field ``cfg`` sweeps where the sweep needs no such value, as the field is in
+    ``file_raw`` (the config before its overrides) or a sweep adds it (:func:`_sweep_target_problem`): every sweep
+    point sets the field, so the value would be used at none (as a scenario's override of a swept field would
+    not be)."""
+    return [f"{dotted}: swept ([sweep] or --sweep): this value would be used at no point; drop one"
+            for dotted in overrides if swept_key(dotted) is None and _is_swept(cfg, dotted)
+            and _sweep_target_problem(file_raw, dotted, cfg) is None]
 
 
 def solved_problems(cfg, scenario) -> list[str]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from simkit import streams
 from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check_regions
-from simkit.errors import InputError, shown
+from simkit.errors import InputError, counted, shown
 from simkit.electorate.read import without_mark
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER
@@ -108,14 +108,19 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
         raise InputError(f"{path}: electorate.path: unreadable CSV: {error}") from None
     if not rows:
         raise InputError(f"{path}: electorate.path: no data rows")
-    _check_columns(path, spec, reader.fieldnames)
-    _check_row_lengths(path, rows)
-    registered = _registers(path, rows, spec.registered_column)
-    labels = _region_labels(path, rows, spec.region_column) if spec.region_column else ["all"] * len(rows)
+    header = reader.fieldnames
+    _check_columns(path, spec, header)
+    _check_row_lengths(path, rows, header)
+    registered = _registers(path, rows, header, spec.registered_column)
+    labels = _region_labels(path, rows, header, spec.region_column) if spec.region_column else ["all"] * len(rows)
     region_names, region_index = np.unique(np.array(labels), return_inverse=True)
-    ids = (_station_ids(path, rows, spec.station_column) if spec.station_column
+    ids = (_station_ids(path, rows, header, spec.station_column) if spec.station_column
            else np.array([str(i) for i in range(1, len(rows) + 1)]))
     return Electorate(registered, region_index.astype(np.int64), tuple(str(n) for n in region_names), ids)
+
+
+#: columns of a header listed when the one a field names is not among them
+MAX_COLUMNS_SHOWN = 10
 
 
 def _check_columns(path: Path, spec: CsvElectorate, header: list[str]) -> None:
@@ -136,28 +141,30 @@ def _check_columns(path: Path, spec: CsvElectorate, header: list[str]) -> None:
                              f"{shown(column)} (which one is meant? rename the others)")
 
 
-def _check_row_lengths(path: Path, rows: list[dict]) -> None:
-    """Refuse a row with more non-blank cells than the header has columns (``csv.DictReader`` keeps them under the
-    key None): an unquoted ``1,000`` shifts every later cell of its row."""
+def _check_row_lengths(path: Path, rows: list[dict], header: list[str]) -> None:
+    """Refuse a row with more non-blank cells than the ``header`` has columns (``csv.DictReader`` keeps them under
+    the key None): an unquoted ``1,000`` shifts every later cell of its row."""
     for number, row in enumerate(rows, start=2):
         extra = row.get(None, [])
         if any(cell.strip() for cell in extra):
-            raise InputError(f"{path}: electorate.path: row {number} has {len(row) - 1 + len(extra)} cells, the "
-                             f"header {len(row) - 1} columns (an unquoted thousands separator?)")
+            raise InputError(f"{path}: electorate.path: row {number} has {len(header) + len(extra)} cells, the "
+                             f"header {len(header)} columns (an unquoted thousands separator?)")
 
 
-def _shortness(row: dict) -> str:
-    """`` (the row has K cells, the header M columns)`` for a row shorter than the header (``csv.DictReader`` gives
-    its missing cells as None; an unclosed quote takes the rest of the file into one cell), else ``""``: said
-    beside the blank cell it causes."""
-    columns = [key for key in row if key is not None]
-    cells = sum(row[key] is not None for key in columns)
-    if cells == len(columns):
+def _shortness(row: dict, header: list[str]) -> str:
+    """`` (the row has K cells, the header M columns)`` for a row shorter than the ``header`` (``csv.DictReader``
+    gives the columns past its last cell as None; an unclosed quote takes the rest of the file into one cell), else
+    ``""``: said beside the blank cell it causes. K is the header's columns before its last run of columns given
+    None (exact unless the column just before the row's end shares its name with one past it)."""
+    cells = len(header)
+    while cells and row[header[cells - 1]] is None:
+        cells -= 1
+    if cells == len(header):
         return ""
-    return f" (the row has {cells} cell{'' if cells == 1 else 's'}, the header {len(columns)} columns)"
+    return f" (the row has {counted(cells, 'cell')}, the header {len(header)} columns)"
 
 
-def _region_labels(path: Path, rows: list[dict], column: str) -> list[str]:
+def _region_labels(path: Path, rows: list[dict], header: list[str], column: str) -> list[str]:
     """Each row's region name from ``column``; a blank or missing cell (a short row) is refused, not read as a
     region named ``""`` (or, missing, crashing the sort of region names), and so is one name written in two Unicode
     forms (``Île`` composed in one row, I and a combining accent in another: two regions that print alike)."""
@@ -165,7 +172,7 @@ def _region_labels(path: Path, rows: list[dict], column: str) -> list[str]:
     for number, row in enumerate(rows, start=2):
         label = row[column] or ""
         if not label.strip():
-            raise InputError(f"{path}: electorate.region_column: row {number}: blank region{_shortness(row)}")
+            raise InputError(f"{path}: electorate.region_column: row {number}: blank region{_shortness(row, header)}")
         written, first = forms.setdefault(unicodedata.normalize("NFC", label), (label, number))
         if written != label:
             raise InputError(f"{path}: electorate.region_column: rows {first} and {number} write one region in two "
@@ -174,14 +181,14 @@ def _region_labels(path: Path, rows: list[dict], column: str) -> list[str]:
     return [row[column] for row in rows]
 
 
-def _station_ids(path: Path, rows: list[dict], column: str) -> np.ndarray:
+def _station_ids(path: Path, rows: list[dict], header: list[str], column: str) -> np.ndarray:
     """Each row's station id (row,) str from ``column``, not blank and unique: ids index the ``station`` dimension
     of a result."""
     first_row: dict[str, int] = {}
     for number, row in enumerate(rows, start=2):
         station = row[column] or ""
         if not station.strip():
-            raise InputError(f"{path}: electorate.station_column: row {number}: blank station id{_shortness(row)}")
+            raise InputError(f"{path}: electorate.station_column: row {number}: blank station id{_shortness(row, header)}")
         if station in first_row:
             raise InputError(f"{path}: electorate.station_column: rows {first_row[station]} and {number} hold the "
                              f"same station id {shown(station)} (ids must be unique)")
@@ -190,11 +197,9 @@ def _station_ids(path: Path, rows: list[dict], column: str) -> np.ndarray:
 
 
 _REGISTER = re.compile(r"[0-9]+")
-#: columns of a header listed when the one a field names is not among them
-MAX_COLUMNS_SHOWN = 10
 
 
-def _registers(path: Path, rows: list[dict], column: str) -> np.ndarray:
+def _registers(path: Path, rows: list[dict], header: list[str], column: str) -> np.ndarray:
     """Each row's register (row,) int64 from ``column``: ASCII digits only (``str.isdigit`` also accepts ``²``,
     which ``int`` refuses), 0 included (a closed station, or one nobody is registered at, draws no ballots);
     together above 0 and at most :data:`MAX_REGISTER` voters (the synthetic register's bound: every sum exact in
@@ -205,7 +210,7 @@ def _registers(path: Path, rows: list[dict], column: str) -> np.ndarray:
         text = (row[column] or "").strip()
         if not _REGISTER.fullmatch(text):
             raise InputError(f"{path}: electorate.registered_column: row {number}: "
-                             f"register must be a whole number of voters, got {shown(text)}{_shortness(row)}")
+                             f"register must be a whole number of voters, got {shown(text)}{_shortness(row, header)}")
         digits = text.lstrip("0")
         value = int(digits or "0") if len(digits) <= 12 else MAX_REGISTER + 1  # int() of a long string is slow
         total += value

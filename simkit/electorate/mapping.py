@@ -44,7 +44,12 @@ class ReturnsMapping:
 
 def load_mapping(path: str | Path) -> ReturnsMapping:
     """Read and check a mapping TOML file; errors are ``InputError("path: field: problem")``."""
-    path = Path(path)
+    return mapping_from_dict(read_map_toml(Path(path)), str(path))
+
+
+def read_map_toml(path: Path) -> dict:
+    """The parsed TOML of a map file (a returns mapping, a timeline map): UTF-8, a leading byte-order mark
+    allowed; InputError ``PATH: map: problem`` when it cannot be read or parsed."""
     if path.is_dir():
         raise InputError(f"{path}: map: is a folder, not a mapping file")
     try:
@@ -63,7 +68,7 @@ def load_mapping(path: str | Path) -> ReturnsMapping:
         raise InputError(f"{path}: map: not valid TOML ({str(err).splitlines()[0]})") from None
     except RecursionError:
         raise InputError(f"{path}: map: not valid TOML (nested too deeply)") from None
-    return mapping_from_dict(raw, str(path))
+    return raw
 
 
 def preset_mapping(name: str) -> ReturnsMapping:

@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 
 from simkit.config.core import Config, parse_config
+from simkit.errors import counted
 from simkit.schema import INTERVAL, OPTION, REPLICATE, SCENARIO
 
 
@@ -66,8 +67,9 @@ def format_summary(ds: xr.Dataset, config: Config | None = None) -> str:
     """Readable summary text of a result Dataset (the config defaults to the one stored in its attrs)."""
     config = config or parse_config(ds.attrs["simkit_config"], source="result attrs")
     rows = summary_rows(ds, config)
-    lines = [f"{config.title or 'simkit run'}: {ds.sizes['replicate']} replicates, seed {ds.attrs.get('seed')}, "
-             f"{ds.sizes['station']:,} stations, {int(ds['registered'].sum()):,} registered",
+    lines = [f"{config.title or 'simkit run'}: {counted(ds.sizes['replicate'], 'replicate')}, seed "
+             f"{ds.attrs.get('seed')}, {counted(ds.sizes['station'], 'station')}, "
+             f"{int(ds['registered'].sum()):,} registered",
              "shares of valid votes; invalid as a share of ballots; percent"]
     header = f"{'':<16}{'mean':>8}{'5%':>8}{'95%':>8}{'official':>10}"
     current = None

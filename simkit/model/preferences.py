@@ -60,7 +60,8 @@ class PreferencePlan:
 
     def rest_proportions(self) -> np.ndarray:
         """Each option's share of the ballots not for the leader (option,), the leader's own entry 0; all 0 when
-        the leader's share is 1 (no ballot goes elsewhere)."""
+        the leader's share is 1 (no ballot goes elsewhere), which only a ``dirichlet`` plan meets: validation
+        refuses ``truncated_normal`` at a share of 1."""
         rest = 1.0 - self.shares[self.leader]
         proportions = self.shares / rest if rest > 0 else np.zeros_like(self.shares)
         proportions[self.leader] = 0.0
@@ -116,6 +117,7 @@ def _dirichlet(plan, rng, region_index, region_shift, turnout_latent):
     gammas[:, plan.leader] = 0.0
     rest_mean = mean.copy()
     rest_mean[:, plan.leader] = 0.0
+    # where a station's gammas are all 0, the rest's mean proportions, themselves all 0 at a leader share of 1
     probabilities = (1.0 - leader)[:, None] * _normalise(gammas, _normalise(rest_mean, rest_mean))
     probabilities[:, plan.leader] = leader
     return probabilities

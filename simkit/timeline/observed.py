@@ -22,7 +22,6 @@ the number excluded is reported, never hidden. Ballots above the register are an
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -36,6 +35,7 @@ from simkit.types import MAX_REGISTER
 from ..errors import InputError, shown
 from .statistics import RegionalTimeline
 from simkit.electorate.build import electorate_of, turnout_without_voters
+from simkit.electorate.mapping import read_map_toml
 
 
 class _Block(BaseModel):
@@ -106,10 +106,8 @@ def from_config(cfg: Config, source: str) -> Loaded:
 
 
 def read_map(path: Path) -> TimelineMap:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise InputError(f"{path}: cannot read the map: {error}") from None
+    """The checked timeline map at ``path`` (read as a returns mapping is: :func:`read_map_toml`)."""
+    raw = read_map_toml(path)
     try:
         return TimelineMap.model_validate(raw)
     except ValidationError as error:
