@@ -53,6 +53,7 @@ from pathlib import Path
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the bounds read this checkout's simkit (the commands run it too: simkit_child)
 CONFIG = REPO / "configs" / "kazakhstan-2022-scenarios.toml"
 #: seconds between samples of the process tree's memory
 SAMPLE_SECONDS = 0.2
@@ -162,7 +163,6 @@ def _held_mb(config: Path, replicates: int) -> float:
     stations × options × 2, of :func:`simkit.io.count_dtype`: 2 bytes a value where every register is
     below 32,768, else 4 or 8) and each poll's draws (respondents by true and by reported vote, int64, replicates ×
     the poll's stations at its range midpoint × options × 8 bytes × 2)."""
-    sys.path.insert(0, str(REPO))
     import simkit
     from simkit.config.polls import midpoint
     from simkit.electorate.build import build_electorate
@@ -180,16 +180,15 @@ def _held_mb(config: Path, replicates: int) -> float:
 def _gathered_mb(config: Path, sizes: tuple[int, ...]) -> list[float]:
     """MB that the resource guard reserves for a netCDF output of each number of replicates in ``sizes``: its
     estimate with the replicates gathered less the one streamed (:func:`simkit.engine.resources.peak_memory`:
-    every replicate's int64 arrays, :func:`simkit.engine.resources.plan`, twice while they are concatenated).
-    Prepares the run once (its count matching included) for the bytes per replicate."""
-    sys.path.insert(0, str(REPO))
+    every replicate's int64 arrays, :func:`simkit.engine.resources.plan`, twice while they are concatenated; the
+    blocks in flight, the same in both, cancel whatever their size). Prepares the run once (its count matching
+    included) for the bytes per replicate."""
     import simkit
-    from simkit.engine.resources import block_size, peak_memory, plan
+    from simkit.engine.resources import peak_memory, plan
     from simkit.engine.run import prepare
 
-    run = prepare(simkit.load_config(config), replicates=max(sizes))
-    per_replicate, block = plan(run).per_replicate, block_size(run)
-    return [(peak_memory(per_replicate, n, block, 1, True) - peak_memory(per_replicate, n, block, 1, False)) / MB
+    per_replicate = plan(prepare(simkit.load_config(config), replicates=max(sizes))).per_replicate
+    return [(peak_memory(per_replicate, n, n, 1, True) - peak_memory(per_replicate, n, n, 1, False)) / MB
             for n in sizes]
 
 
