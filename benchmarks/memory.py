@@ -46,11 +46,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the bounds read this checkout's simkit (the commands run it too: simkit_child)
 CONFIG = REPO / "configs" / "kazakhstan-2022-scenarios.toml"
 #: seconds between samples of the process tree's memory
 SAMPLE_SECONDS = 0.2
@@ -95,15 +98,36 @@ def tree_cpu(process: psutil.Process, seen: dict[int, float]) -> float:
     return sum(seen.values())
 
 
-def measure(arguments: list[str]) -> dict:
-    """Run ``python -m simkit.cli.main ARGUMENTS``; its peak tree memory (MB), CPU seconds and wall seconds."""
+@contextmanager
+def simkit_child(arguments: list[str]) -> Iterator[subprocess.Popen]:
+    """``python -m simkit.cli.main ARGUMENTS`` started as a child from the repository's root with this checkout's
+    simkit (stdout discarded, stderr piped); when the block ends with the child still running (interrupted, or
+    this script terminated: :func:`exit_on_terminate`) it is terminated (it stops its own workers) and waited for."""
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    start = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "simkit.cli.main", *arguments], stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, env=env, cwd=REPO)
-    process = psutil.Process(child.pid)
-    peak, cpu = 0, {}
     try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            child.wait()
+
+
+def failure(arguments: list[str], child: subprocess.Popen, stderr: str) -> str | None:
+    """What went wrong with the finished ``child`` of :func:`simkit_child` (the command, its exit code and the end
+    of its ``stderr``), None when it exited 0."""
+    if child.returncode == 0:
+        return None
+    return f"simkit {' '.join(arguments)}: exit {child.returncode}: {stderr.strip()[-500:]}"
+
+
+def measure(arguments: list[str]) -> dict:
+    """Run ``python -m simkit.cli.main ARGUMENTS``; its peak tree memory (MB), CPU seconds and wall seconds."""
+    start = time.perf_counter()
+    peak, cpu = 0, {}
+    with simkit_child(arguments) as child:
+        process = psutil.Process(child.pid)
         while child.poll() is None:
             try:
                 peak = max(peak, tree_memory(process))
@@ -112,13 +136,10 @@ def measure(arguments: list[str]) -> dict:
                 break
             time.sleep(SAMPLE_SECONDS)
         stderr = child.communicate()[1].decode(errors="replace")
-    finally:  # interrupted or terminated: the command (which stops its own workers) ends with this script
-        if child.poll() is None:
-            child.terminate()
-            child.wait()
     wall = time.perf_counter() - start
-    if child.returncode != 0:
-        raise SystemExit(f"simkit {' '.join(arguments)}: exit {child.returncode}: {stderr.strip()[-500:]}")
+    problem = failure(arguments, child, stderr)
+    if problem:
+        raise SystemExit(problem)
     return {"peak_mb": peak / MB, "cpu_seconds": sum(cpu.values()), "wall_seconds": wall}
 
 
@@ -142,7 +163,6 @@ def _held_mb(config: Path, replicates: int) -> float:
     stations × options × 2, of :func:`simkit.io.count_dtype`: 2 bytes a value where every register is
     below 32,768, else 4 or 8) and each poll's draws (respondents by true and by reported vote, int64, replicates ×
     the poll's stations at its range midpoint × options × 8 bytes × 2)."""
-    sys.path.insert(0, str(REPO))
     import simkit
     from simkit.config.polls import midpoint
     from simkit.electorate.build import build_electorate
@@ -160,16 +180,15 @@ def _held_mb(config: Path, replicates: int) -> float:
 def _gathered_mb(config: Path, sizes: tuple[int, ...]) -> list[float]:
     """MB that the resource guard reserves for a netCDF output of each number of replicates in ``sizes``: its
     estimate with the replicates gathered less the one streamed (:func:`simkit.engine.resources.peak_memory`:
-    every replicate's int64 arrays, :func:`simkit.engine.resources.plan`, twice while they are concatenated).
-    Prepares the run once (its count matching included) for the bytes per replicate."""
-    sys.path.insert(0, str(REPO))
+    every replicate's int64 arrays, :func:`simkit.engine.resources.plan`, twice while they are concatenated; the
+    blocks in flight, the same in both, cancel whatever their size). Prepares the run once (its count matching
+    included) for the bytes per replicate."""
     import simkit
-    from simkit.engine.resources import block_size, peak_memory, plan
+    from simkit.engine.resources import peak_memory, plan
     from simkit.engine.run import prepare
 
-    run = prepare(simkit.load_config(config), replicates=max(sizes))
-    per_replicate, block = plan(run).per_replicate, block_size(run)
-    return [(peak_memory(per_replicate, n, block, 1, True) - peak_memory(per_replicate, n, block, 1, False)) / MB
+    per_replicate = plan(prepare(simkit.load_config(config), replicates=max(sizes))).per_replicate
+    return [(peak_memory(per_replicate, n, n, 1, True) - peak_memory(per_replicate, n, n, 1, False)) / MB
             for n in sizes]
 
 
@@ -232,12 +251,13 @@ def table(reports: list[dict]) -> str:
     return "\n".join(rows + ([""] + problems if problems else []))
 
 
-def _exit_on_terminate(signum, frame):
+def exit_on_terminate(signum, frame):
+    """A SIGTERM handler: exit as from an interrupt, so that ``finally`` blocks stop children and remove folders."""
     raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _exit_on_terminate)
+    signal.signal(signal.SIGTERM, exit_on_terminate)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs=2, default=None, metavar=("SMALL", "LARGE"),
                         help="replicates of the two runs (default 100 1000; smoke 20 40)")

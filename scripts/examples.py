@@ -6,24 +6,28 @@ Without ``--check`` each example is rewritten; with it, nothing under examples/ 
     python scripts/examples.py --check [NAME ...]    # which examples are stale; writes nothing under examples/
 
 Each example is made by its command of :data:`EXAMPLES`, run from the repository's root (so that the report's
-provenance records the command as written there). The Russia example reads the shared data folder: set
-``SIMKIT_DATA`` (it takes minutes). ``--check`` makes each report in a temporary folder and compares its verdict,
-the text of the report's short answer (``<section id="answer">``, tags and spacing aside), with the checked-in
-example's: timestamps and timings differ between any two runs, the verdict only when the analyses changed.
-Prints one line per example; exit code 1 when ``--check`` finds one stale.
+provenance records the command as written there). The Russia example reads the shared data folder
+(``$SIMKIT_DATA``, else ``../shared/data`` beside the repository: :func:`simkit.data.data_dir`; it takes
+minutes). ``--check`` makes each report in a temporary folder and compares its verdict, the text of the report's
+short answer (``<section id="answer">``, tags and spacing aside), with the checked-in example's: timestamps and
+timings differ between any two runs, the verdict only when the analyses changed.
+Prints one line per example; exit code 1 when ``--check`` finds one stale, 2 when simkit fails (its error on
+stderr). Terminated (SIGTERM), it stops simkit and removes its temporary folder.
 """
 from __future__ import annotations
 
 import argparse
 import html
-import os
 import re
-import subprocess
+import signal
 import sys
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # benchmarks/ is no installed package: imported from this checkout
+from benchmarks.memory import exit_on_terminate, failure, simkit_child  # noqa: E402
+
 #: name -> the ``simkit`` arguments that make ``examples/NAME.html`` (docs/performance.md, the README)
 EXAMPLES = {
     "kazakhstan-2022": ["report", "configs/kazakhstan-2022.toml", "-o", "examples/kazakhstan-2022.html",
@@ -48,13 +52,19 @@ def target(name: str) -> Path:
     return REPO / arguments[arguments.index("-o") + 1]
 
 
+#: exit code when simkit fails (1 is a stale example)
+SIMKIT_FAILED = 2
+
+
 def make(arguments: list[str]) -> None:
-    """Run ``simkit ARGUMENTS`` from the repository's root with this checkout's simkit (SystemExit on failure)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    done = subprocess.run([sys.executable, "-m", "simkit.cli.main", *arguments], cwd=REPO, env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"simkit {' '.join(arguments)}: exit {done.returncode}: {done.stderr.strip()[-500:]}")
+    """Run ``simkit ARGUMENTS`` from the repository's root with this checkout's simkit
+    (:func:`benchmarks.memory.simkit_child`); when it fails, its error on stderr and exit :data:`SIMKIT_FAILED`."""
+    with simkit_child(arguments) as child:
+        stderr = child.communicate()[1].decode(errors="replace")
+    problem = failure(arguments, child, stderr)
+    if problem:
+        print(problem, file=sys.stderr)
+        raise SystemExit(SIMKIT_FAILED)
 
 
 def check(name: str, folder: Path) -> bool:
@@ -95,4 +105,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, exit_on_terminate)
     sys.exit(main())

@@ -417,6 +417,14 @@ def test_every_flag_of_every_command_has_help():
     assert missing == []
 
 
+@pytest.mark.parametrize("command, nulls", [("forensics", "textbook|simulated|flat"),
+                                            ("calibrate", "textbook|simulated|both"), ("report", "textbook|simulated")])
+def test_help_shows_the_choices_of_null(command, nulls, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert f"--null {nulls}" in capsys.readouterr().out
+
+
 def test_draws_default_once_per_meaning():
     _, commands = _parsers()
 

@@ -29,8 +29,8 @@ from simkit.forensics.core import NULLS as FORENSIC_NULLS, check_draws, check_nu
 from simkit.forensics import (TESTS, alternative, calibration_label, calibration_state, election, holm_alarms,
                               run_each)
 from simkit.forensics.applicable import MIN_STATIONS, ran
-from simkit.forensics.calibrate import (NULLS, calibration_table, cannot_reject_warnings, never_ran,
-                                       format_table as format_calibration)
+from simkit.forensics.calibrate import (NULLS as CALIBRATED_NULLS, calibration_table, cannot_reject_warnings,
+                                       never_ran, format_table as format_calibration)
 from simkit.forensics.core import ALPHA
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
@@ -46,7 +46,7 @@ LOADER = "loader: "
 
 
 #: the choices of ``calibrate --null``: a null it calibrates, or both
-CALIBRATE_NULLS = (*NULLS, "both")
+CALIBRATE_NULLS = (*CALIBRATED_NULLS, "both")
 #: the null models of ``forensics`` and ``calibrate`` (calibrate's ``both`` runs the two it calibrates)
 NULL_HELP = ("honest model behind the p-values: textbook (each test's published reference law), simulated "
              "(honest elections shaped like the data) or flat (one national turnout and share)")
@@ -355,7 +355,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     check_null(args.null, CALIBRATE_NULLS)
     check_draws(args.draws)
     tests = chosen_tests(args.tests)
-    nulls = NULLS if args.null == "both" else (args.null,)
+    nulls = CALIBRATED_NULLS if args.null == "both" else (args.null,)
     check_some_test_can_reject(tests, nulls, args.draws)
     cfg = config_from(args.config, args)
     claim_json(args, CALIBRATION, CALIBRATION_KEYS, [args.config, *data_paths(cfg)])

@@ -16,12 +16,8 @@ from simkit.errors import InputError
 from simkit.forensics.core import check_null
 from simkit.forensics.floor import floor_line
 from simkit.outputs import REPORT, claim_output, contains
-from simkit.report import DRAWS, FORMATS, NULL, POWER, build, check_output, report_format, write
+from simkit.report import DRAWS, FORMATS, NULL, NULLS, POWER, build, check_output, report_format, write
 from simkit.report.document import GENERATOR
-
-
-#: the forensic nulls a report offers on the command line
-REPORT_NULLS = ("textbook", "simulated")
 
 
 def register(subparsers) -> None:
@@ -38,7 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--format", choices=FORMATS,
                    help="html (one file) or md (figures beside it); default: the one -o's extension names, else html")
     add_tests(p)
-    add_null(p, REPORT_NULLS, NULL, f"forensic null (default {NULL})")
+    add_null(p, NULLS, NULL, f"forensic null (default {NULL})")
     add_draws(p, DRAWS, "forensic null draws per test")
     p.add_argument("--power", type=int, default=POWER, metavar="N",
                    help=f"when no test rejects: size and power in N simulated elections (default {POWER}; 0: skip)")
@@ -47,7 +43,7 @@ def register(subparsers) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    check_null(args.null, REPORT_NULLS)
+    check_null(args.null, NULLS)
     output = check_output(args.output or Path(f"report.{args.format or 'html'}"))
     args.format = report_format(output, args.format)
     claim_output(output, REPORT, overwrite=args.overwrite, inputs=[args.config, args.returns, args.map],

@@ -17,6 +17,7 @@ import types
 import typing
 import unicodedata
 from pathlib import Path
+from collections.abc import Collection
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
@@ -395,12 +396,14 @@ def _upper_bound(model: type[BaseModel], loc: tuple) -> Any:
 _NO_INPUT_SHOWN = ("missing", "extra_forbidden", "value_error", "assertion_error")
 
 
-def validation_problem(item: dict, raw: Any = None, model: type[BaseModel] | None = None) -> tuple[str, str]:
+def validation_problem(item: dict, raw: Any = None, model: type[BaseModel] | None = None,
+                       named: Collection[str] = ()) -> tuple[str, str]:
     """(dotted field, message) of one pydantic error ``item`` of ``model`` (:class:`Config` when None) validated
     from ``raw``: list items named by their ``name`` (:func:`simkit.paths.dotted_location`), ``unknown field`` and
     ``required field is missing`` as the project words them, a block check's own field made part of the path, a
     number beyond 64 bits told with the field's bound, and pydantic's own messages ending with the value given
-    (:func:`_with_input`: ``Input should be greater than 0, got -3``)."""
+    (:func:`_with_input`: ``Input should be greater than 0, got -3``) unless the field is one of ``named``
+    (dotted fields whose value the caller shows itself, such as ``replicates=0``: shown once)."""
     path = dotted_location(item["loc"], raw)
     message = item["msg"].removeprefix("Value error, ")
     if item["type"] == "int_parsing_size":  # a number beyond 64 bits: say the field's own bound
@@ -414,7 +417,7 @@ def validation_problem(item: dict, raw: Any = None, model: type[BaseModel] | Non
         message = "unknown field"
     elif item["type"] == "missing":
         message = "required field is missing"
-    return path, _with_input(message, item)
+    return path, (message if path in named else _with_input(message, item))
 
 
 def _with_input(message: str, item: dict) -> str:
@@ -428,8 +431,9 @@ def _with_input(message: str, item: dict) -> str:
     return f"{message} ({value})" if re.search(r"\bgot\b", message) else f"{message}, got {value}"
 
 
-def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "") -> list[str]:
-    return [f"{prefix}{path}: {message}" for path, message in (validation_problem(item, raw)
+def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "", named: Collection[str] = ()) -> list[str]:
+    """``PREFIXfield: message`` of each problem of ``error`` (:func:`validation_problem`, ``named`` as there)."""
+    return [f"{prefix}{path}: {message}" for path, message in (validation_problem(item, raw, named=named)
                                                                for item in error.errors())]
 
 
@@ -916,7 +920,9 @@ def set_override(raw: dict, dotted: str, value: Any) -> dict:
 
 def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None,
                  overrides: dict[str, Any] | None = None) -> Config:
-    """Validate config text; relative paths (``extends``, data files) are resolved against ``base_dir``."""
+    """Validate config text; relative paths (``extends``, data files) are resolved against ``base_dir``.
+    ``overrides`` (dotted path -> value) replace fields of the text; a problem at a field one of them sets leaves
+    its value out (the caller gave it, and names it: ``--set turnout.mean=x``, ``replicates=0``)."""
     raw = file_raw = _parse_toml(text, source, base_dir)
     for dotted, value in (overrides or {}).items():
         try:
@@ -928,11 +934,17 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError([f"{source}: {p}" for p in _pydantic_problems(error, raw)]) from None
+        raise ConfigError([f"{source}: {p}" for p in _pydantic_problems(error, raw, named=_set_fields(overrides))]
+                          ) from None
     problems = _swept_override_problems(cfg, overrides or {}, file_raw) + cross_check(cfg)
     if problems:
         raise ConfigError([f"{source}: {p}" for p in problems])
     return cfg
+
+
+def _set_fields(overrides: dict[str, Any] | None) -> set[str]:
+    """The dotted fields (unquoted, as problems name them) that ``overrides`` set, sweeps left out."""
+    return {".".join(split_path(dotted)) for dotted in overrides or {} if swept_key(dotted) is None}
 
 
 def _swept_override_problems(cfg: Config, overrides: dict[str, Any], file_raw: dict) -> list[str]:

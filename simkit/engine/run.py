@@ -229,10 +229,9 @@ def with_run_fields(cfg: Config, updates: dict) -> Config:
     """``cfg`` with the ``[run]`` fields ``updates`` (``replicates``, ``seed``, ``keep``: parameters of the caller)
     replaced and validated; an InputError names each problem's parameter and its value (``seed=-1: Input should
     be …``), and a problem off those fields the parameters replaced (``… (with replicates=5, seed=2)``)."""
-    raw = cfg.raw()
-    raw["run"] = {**raw["run"], **updates}
     try:
-        return parse_config(tomli_w.dumps(raw), source=RUN_PARAMETERS)
+        return parse_config(tomli_w.dumps(cfg.raw()), source=RUN_PARAMETERS,
+                            overrides={f"run.{name}": value for name, value in updates.items()})
     except ConfigError as error:
         message = "; ".join(_run_parameter_problem(problem, updates) for problem in error.problems)
         raise InputError(message, parameters=tuple(name for name in updates if f"{name}=" in message)) from None

@@ -24,13 +24,17 @@ from simkit.report.catalogue import DETECTS
 from simkit.report.document import Document
 from simkit.report.verdicts import forensic_verdicts, poll_verdicts
 
-__all__ = ["build", "write", "check_output", "report_format", "Document", "FORMATS", "poll_verdicts", "forensic_verdicts"]
+__all__ = ["build", "write", "check_output", "report_format", "Document", "FORMATS", "NULLS", "poll_verdicts",
+           "forensic_verdicts"]
 
 FORMATS = ("html", "md")
 #: extension -> the format it names (other extensions take the format given, html by default)
 EXTENSIONS = {".html": "html", ".htm": "html", ".md": "md"}
 #: defaults of the forensic part (as ``simkit forensics``: textbook or simulated null, draws, power replicates)
 NULL, DRAWS, POWER = "simulated", NULL_DRAWS, 5
+#: the forensic nulls a report offers: not ``flat``, the earlier one-level model that ``simkit forensics`` keeps
+#: for comparison only (docs/forensics.md)
+NULLS = ("textbook", "simulated")
 #: why the forensic part is left out without returns (naming the parameters that give them)
 NO_RETURNS = InputError("the station-level tests need returns=DATA with preset=NAME or map=MAP.toml; none given",
                         parameters=("returns", "preset", "map"))
@@ -74,7 +78,7 @@ def check_arguments(tests: list[str] | None, null: str, draws: int, power: int, 
     ``format`` None is read from the output's extension)."""
     if tests is not None:
         check_tests(tests)
-    check_null(null)
+    check_null(null, NULLS)
     check_draws(draws)
     if power < 0:
         raise InputError(f"power: {power}: must be 0 or more", parameters=("power",))
@@ -93,7 +97,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     ``config``: a simkit config (simulation, polls against ``[observed]``, scenarios); ``returns`` with
     ``preset`` or ``map``: station returns for the forensic tests (``returns`` None with a preset: the preset's
     file in the shared data folder). ``replicates``/``seed`` default to the config's (seed 0 without one);
-    ``tests``, ``null``, ``draws``, ``power`` as in ``simkit forensics``. ``command`` and ``output`` are recorded
+    ``tests``, ``null`` (one of :data:`NULLS`), ``draws``, ``power`` as in ``simkit forensics``. ``command`` and ``output`` are recorded
     in the provenance (the command that reproduces the report); ``format`` (html or md; None: from ``output``'s
     extension, :func:`report_format`, html without an output) too. ``overrides``: dotted config fields set over
     the file's (:func:`simkit.config.core.load_config`). ``shown``: how a reason for leaving an analysis out that
