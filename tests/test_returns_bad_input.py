@@ -322,6 +322,24 @@ def test_shpilkin_without_other_votes_at_the_clean_turnout_is_not_applicable(tmp
     assert result["verdict"] == "n/a: needs votes for other options at or below the clean turnout, the data have none"
 
 
+def test_spikes_without_stations_of_100_ballots_is_not_applicable(tmp_path, capsys):
+    """The spikes statistic reads stations of 100 ballots or more (Rozenas): with too few it says so, instead of a
+    mean over no station (a NaN and a "failed on these data")."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for _ in range(30):
+        registered = int(rng.integers(40, 95))
+        ballots = int(rng.binomial(registered, 0.6))
+        a = int(rng.binomial(ballots, 0.5))
+        rows.append(f"{registered},{ballots},{a},{ballots - a}")
+    data, mapping = _write(tmp_path, rows)
+    code, out, err = _run(capsys, data, "--map", mapping, "--json", "--tests", "spikes", "--power", "0")
+    assert (code, err) == (0, "")
+    result, = json.loads(out)["tests"]
+    assert result["p_value"] is None
+    assert result["verdict"] == "n/a: needs at least 10 stations of 100 ballots or more, the data have 0"
+
+
 # --- options -------------------------------------------------------------------------------------------------
 
 def test_replicate_out_of_range(tmp_path, capsys):

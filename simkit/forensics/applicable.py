@@ -1,9 +1,9 @@
 """When a forensic test can run: the minimum data every test needs, checked in one place.
 
 A test that cannot run on an election (too few stations, or no spread where its statistic is a correlation, a
-regression, a skewness or a fitted cloud, too few stations the integer test reads, or no votes for the others
-where Shpilkin's test reads its honest ratio) is reported as ``n/a`` with the reason, instead of failing inside its
-numerics or returning a p-value computed from nothing. :func:`simkit.forensics.run_each` asks
+regression, a skewness or a fitted cloud, too few stations the integer or spikes test reads, or no votes for the
+others where Shpilkin's test reads its honest ratio) is reported as ``n/a`` with the reason, instead of failing
+inside its numerics or returning a p-value computed from nothing. :func:`simkit.forensics.run_each` asks
 :func:`reason_not_applicable` before it runs a test.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 
 from simkit.forensics.digits import last as last_digit, second as second_digit, zero_five
 from simkit.forensics.core import Election, TestResult
-from simkit.forensics import shpilkin
+from simkit.forensics import shpilkin, spikes
 from simkit.forensics.integer import percent as integer_percent
 from simkit.forensics.digits.shared import candidate_counts
 
@@ -40,6 +40,11 @@ def reason_not_applicable(e: Election, test: str, null: str = "textbook") -> str
         if read < MIN_STATIONS:
             return (f"needs at least {MIN_STATIONS} stations of {integer_percent.MIN_REGISTERED} voters or more with "
                     f"turnout and leader share at most {integer_percent.MAX_RATE:.0%}, the data have {read}")
+    if test == spikes.ID:
+        read = int(spikes.used(e.ballots).sum())
+        if read < MIN_STATIONS:
+            return (f"needs at least {MIN_STATIONS} stations of {spikes.MIN_BALLOTS} ballots or more, "
+                    f"the data have {read}")
     if test == shpilkin.ID and not shpilkin.has_clean_others(e):
         return "needs votes for other options at or below the clean turnout, the data have none"
     if test in NEEDS_SPREAD:
