@@ -385,3 +385,13 @@ def test_loader_errors_are_input_errors_in_process(tmp_path):
     data, mapping = _write(tmp_path, [])
     with pytest.raises(InputError, match="no data rows"):
         load_returns(data, map_path=mapping)
+
+
+def test_the_fingerprint_alone_is_not_told_that_no_test_could_run(tmp_path, capsys):
+    """The fingerprint is descriptive: asked alone it is shown, and nothing below the table claims that no test
+    could run or that none rejects (nothing was tested)."""
+    data, mapping = _write(tmp_path, _clean_rows(30))
+    code, out, err = _run(capsys, data, "--map", mapping, "--tests", "fingerprint", "--power", "0")
+    assert (code, err) == (0, "")
+    assert "fingerprint" in out and "descriptive" in out
+    assert "could run" not in out and "rejects" not in out

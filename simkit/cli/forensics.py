@@ -28,7 +28,7 @@ from simkit.errors import InputError
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics.core import check_draws
 from simkit.forensics import TESTS, calibration_label, calibration_state, election, holm_alarms, run_each
-from simkit.forensics.applicable import MIN_STATIONS, ran
+from simkit.forensics.applicable import MIN_STATIONS, is_not_applicable, ran
 from simkit.forensics.calibrate import NULLS, calibration_table, format_table as format_calibration, never_ran
 from simkit.forensics.core import ALPHA
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
@@ -157,12 +157,13 @@ def any_rejects(results) -> bool:
 
 
 def power_note(results, power: dict | None) -> str | None:
-    """What the data could have detected when no test rejects (None when some test rejects): the
-    :mod:`simkit.forensics.power` table when it was computed, and the integer test's detectable excess."""
+    """What the data could have detected when no test rejects (None when some test rejects, or when only
+    descriptive results were asked): the :mod:`simkit.forensics.power` table when it was computed, and the
+    integer test's detectable excess."""
     if any_rejects(results):
         return None
-    if not any(ran(r) for r in results):
-        return "No test could run on these data (reasons above)."
+    if not any(ran(r) for r in results):  # n/a (reasons in the table) or descriptive (nothing tested)
+        return "No test could run on these data (reasons above)." if any(map(is_not_applicable, results)) else None
     lines = [f"No test rejects at {ALPHA:g}. This is not evidence of a clean count."]
     if power:
         plants = list(power)
