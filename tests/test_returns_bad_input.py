@@ -395,3 +395,19 @@ def test_the_fingerprint_alone_is_not_told_that_no_test_could_run(tmp_path, caps
     assert (code, err) == (0, "")
     assert "fingerprint" in out and "descriptive" in out
     assert "could run" not in out and "rejects" not in out
+
+
+def test_a_leader_without_votes_leaves_its_tests_not_applicable(tmp_path, capsys):
+    """A leader with no vote at any station (a mapping's ``leader`` naming an empty column): every share is 0, a
+    whole percent in every binomial redraw, so the integer test's null had sd 0 and 'p = 1, an excess of 0
+    would be detected with 80% power'; the spikes and Shpilkin statistics were 0 in data and null alike. Each
+    test that reads the leader's votes says it has none."""
+    rows = [f"{r},{b},{b},0" for r, b, _, _ in (map(int, row.split(",")) for row in _clean_rows(30))]
+    data, mapping = _write(tmp_path, rows, 'leader = "b"\n' + MAP)
+    code, out, err = _run(capsys, data, "--map", mapping, "--json", "--power", "0", "--tests",
+                          "integer_percent,spikes,shpilkin,correlation,dip")
+    assert (code, err) == (0, "")
+    verdicts = {r["test"]: r["verdict"] for r in json.loads(out)["tests"]}
+    for test in ("integer_percent", "spikes", "shpilkin", "correlation"):
+        assert verdicts[test] == "n/a: needs votes for the leader (b), the data have none"
+    assert not verdicts["dip"].startswith("n/a")  # turnout alone

@@ -1,10 +1,10 @@
 """When a forensic test can run: the minimum data every test needs, checked in one place.
 
 A test that cannot run on an election (too few stations, or no spread where its statistic is a correlation, a
-regression, a skewness or a fitted cloud, too few stations the integer or spikes test reads, or no votes for the
-others where Shpilkin's test reads its honest ratio) is reported as ``n/a`` with the reason, instead of failing
-inside its numerics or returning a p-value computed from nothing. :func:`simkit.forensics.run_each` asks
-:func:`reason_not_applicable` before it runs a test.
+regression, a skewness or a fitted cloud, too few stations the integer or spikes test reads, no votes for the
+leader where a test reads them, or no votes for the others where Shpilkin's test reads its honest ratio) is
+reported as ``n/a`` with the reason, instead of failing inside its numerics or returning a p-value computed from
+nothing. :func:`simkit.forensics.run_each` asks :func:`reason_not_applicable` before it runs a test.
 """
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ MIN_STATIONS = 10
 DIGIT_TESTS = {module.ID: module.MIN_COUNT for module in (second_digit, last_digit, zero_five)}
 #: tests whose statistic needs turnout and leader share to vary: each must take MIN_STATIONS distinct values
 NEEDS_SPREAD = frozenset({"log_vote_rate", "correlation", "sobyanin", "klimek", "klimek_ml"})
+#: tests whose statistic reads the leader's votes: a leader without any leaves them nothing to test (every share
+#: 0, a whole percent and no spike in every redraw alike)
+READS_LEADER = frozenset({"log_vote_rate", "correlation", "sobyanin", "klimek", "klimek_ml", integer_percent.ID,
+                          spikes.ID, shpilkin.ID})
 NOT_APPLICABLE = "n/a"
 
 
@@ -35,6 +39,8 @@ def reason_not_applicable(e: Election, test: str, null: str = "textbook") -> str
             f"needs at least {MIN_STATIONS} candidate counts of {DIGIT_TESTS[test]} or more, the data have {tested}")
     if e.n < MIN_STATIONS:
         return f"needs at least {MIN_STATIONS} usable stations, the data have {e.n}"
+    if test in READS_LEADER and not e.leader_votes.any():
+        return f"needs votes for the leader ({e.options[e.leader]}), the data have none"
     if test == integer_percent.ID:
         read = int(integer_percent.used(e).sum())
         if read < MIN_STATIONS:
