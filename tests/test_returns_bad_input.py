@@ -411,3 +411,13 @@ def test_a_leader_without_votes_leaves_its_tests_not_applicable(tmp_path, capsys
     for test in ("integer_percent", "spikes", "shpilkin", "correlation"):
         assert verdicts[test] == "n/a: needs votes for the leader (b), the data have none"
     assert not verdicts["dip"].startswith("n/a")  # turnout alone
+
+
+def test_rows_longer_than_the_header_stop_with_their_count_and_first_row(tmp_path, capsys):
+    """A row with more fields than the header (a delimiter inside an unquoted cell, a stray cell) would shift
+    or drop cells unseen: b's 300 at data row 3 below would be read as 1 and pass every check. It stops the
+    load, as a short row does."""
+    rows = _clean_rows(12)
+    rows[2] = "1000,600,300,1,300"
+    data, mapping = _write(tmp_path, rows)
+    _fails(capsys, f"{data}: DATA: 1 rows have more than 4 fields (first at data row 3)", data, "--map", mapping)

@@ -33,6 +33,8 @@ with a missing value); a sign is read (a negative count is flagged ``negative``)
 or a count above 10^10 stops the load with the data row. A blank cell (empty, ``NA``, ``-``...) and any other
 text (``n/a?``, ``²``, ``1,208``) are *missing*.
 
+A row with fewer or more fields than the header stops the load with the first such row.
+
 Row rules (every rule is reported in ``attrs["anomalies"]`` with counts and 1-based data-row numbers):
 
 - **excluded** at load: a missing cell in a quantity of ``[columns]`` (``blank``, ``not_a_number``);
@@ -119,10 +121,11 @@ class _Table:
     def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]]):
         self.path, self.origin, self.header = path, origin, header
         width = len(header)
-        short = [i for i, row in enumerate(rows) if len(row) < width]
-        if short:
-            raise InputError(f"{path}: DATA: {len(short)} rows have fewer than {width} fields "
-                             f"(first at data row {short[0] + 1})")
+        for word, wrong in (("fewer", [i for i, row in enumerate(rows) if len(row) < width]),
+                            ("more", [i for i, row in enumerate(rows) if len(row) > width])):
+            if wrong:
+                raise InputError(f"{path}: DATA: {len(wrong)} rows have {word} than {width} fields "
+                                 f"(first at data row {wrong[0] + 1})")
         self.rows = rows
         #: field -> missing code per row (0 where the field's cells are all counts)
         self.missing: dict[str, np.ndarray] = {}
