@@ -369,6 +369,16 @@ def test_unknown_leader_echoes_only_the_value(tmp_path, capsys):
     _fails(capsys, f"--leader: 'z': not one of the 2 options of {data}", data, "--map", mapping, "--leader", "z")
 
 
+def test_the_invalid_ballots_cannot_be_the_leader(tmp_path, capsys):
+    """``invalid`` is an option of returns with an invalid count, but not a candidate: the leader the tests read
+    is one (a mapping refuses an option of that name; --leader refuses it too, instead of testing the invalid
+    ballots' share as a leader's)."""
+    data, mapping = _write(tmp_path, _clean_rows(12), MAP.replace("[options]", 'invalid = {diff = ["ballots", "a", "b"]}'
+                                                                             "\n[options]"))
+    _fails(capsys, "--leader: 'invalid': the invalid ballots, not an option a leader can be (a, b)", data, "--map",
+           mapping, "--leader", "invalid")
+
+
 def test_allow_inconsistent_runs_on_the_rest(tmp_path, capsys):
     rows = _clean_rows(30)
     rows[:3] = ["100,150,100,50"] * 3

@@ -21,7 +21,7 @@ from simkit.cli.arguments import (add_draws, add_json, add_output, add_overrides
 from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, finite, json_text,
                            save_figures, write_json)
 from simkit.config.core import data_paths
-from simkit.electorate.mapping import shown
+from simkit.electorate.mapping import INVALID_OPTION, shown
 from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
 from simkit.engine import aggregation
 from simkit.errors import InputError
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
                    help=NULL_HELP + " (default textbook)")
     add_draws(p, NULL_DRAWS)
     add_seed(p, 0)
-    p.add_argument("--leader", help="option treated as the leader (default: from the data)")
+    p.add_argument("--leader", help="option treated as the leader, a candidate (default: from the data)")
     add_selection(p)
     p.add_argument("--replicate", type=int, default=0, help="replicate of a simulated result (default 0)")
     p.add_argument("--allow-inconsistent", action="store_true",
@@ -283,6 +283,19 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
     return "\n".join(lines)
 
 
+def _check_leader(leader: str | None, ds: xr.Dataset, data) -> None:
+    """Refuse a ``--leader`` that is not one of the Dataset's options, or is the invalid ballots' column."""
+    if leader is None:
+        return
+    if leader not in ds["option"].values:
+        raise InputError(f"--leader: {shown(leader)}: not one of the {ds.sizes['option']} options of "
+                         f"{data or ds.attrs.get('source')}")
+    if leader == INVALID_OPTION:
+        candidates = ", ".join(str(o) for o in ds["option"].values if o != INVALID_OPTION)
+        raise InputError(f"--leader: {shown(leader)}: the invalid ballots, not an option a leader can be "
+                         f"({candidates})")
+
+
 def handle_forensics(args: argparse.Namespace) -> int:
     """Run the forensics subcommand; returns the exit code."""
     check_draws(args.draws)
@@ -295,9 +308,7 @@ def handle_forensics(args: argparse.Namespace) -> int:
     check_plot_folder(args.plot, tests)
     ds = _load(args)
     select = _select(ds, args)
-    if args.leader is not None and args.leader not in ds["option"].values:
-        raise InputError(f"--leader: {shown(args.leader)}: not one of the {ds.sizes['option']} options of "
-                         f"{args.data or ds.attrs.get('source')}")
+    _check_leader(args.leader, ds, args.data)
     e = election(ds, leader=args.leader, select=select)
     results = list(run_each(e, tests, args.null, args.draws, args.seed, tolerate=True,
                             progress=not args.quiet).values())
