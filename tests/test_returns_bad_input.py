@@ -161,6 +161,19 @@ def test_negative_counts_are_labelled_negative_not_blank(tmp_path):
     assert report["blank"]["count"] == 0 and report["not_a_number"]["count"] == 0
 
 
+def test_a_totals_row_is_flagged_not_tested_as_a_station(tmp_path):
+    """A spreadsheet's totals row (the sum of every other row) was read as one more station, 30 times the
+    others' size, without a word. It is flagged ``totals_row`` and left out of the tests like any flagged row."""
+    rows = _clean_rows(30)
+    sums = np.array([[int(x) for x in row.split(",")] for row in rows]).sum(axis=0)
+    data, mapping = _write(tmp_path, rows + [",".join(str(x) for x in sums)])
+    ds = load_returns(data, map_path=mapping)
+    assert anomaly_report(ds)["totals_row"] == {"count": 1, "rows": [31], "rule": "kept, flagged"}
+    from simkit.forensics import election
+
+    assert election(ds).n == 30
+
+
 def test_blank_minor_party_cell_is_missing_for_that_party_only(tmp_path, capsys):
     rows = _clean_rows(30)
     rows[2] = rows[2].rsplit(",", 1)[0] + ","

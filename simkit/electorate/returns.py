@@ -46,7 +46,8 @@ Row rules (every rule is reported in ``attrs["anomalies"]`` with counts and 1-ba
   Dataset with ``special = 1``, reported as their own class, never flagged, and left out of every forensic test;
 - **kept and flagged** (ordinary stations only) in the ``flags`` bit mask: ``zero_register`` (registered = 0),
   ``ballots_gt_registered``, ``votes_gt_ballots`` (options + invalid exceed ballots), ``negative`` (a count below
-  zero, read or derived). Forensic tests drop flagged stations and say how many;
+  zero, read or derived), ``totals_row`` (register and ballots each the sum of every other row's: a spreadsheet's
+  totals row; a file with subtotals too is not caught). Forensic tests drop flagged stations and say how many;
 - **reported**: ``blank_region`` (region ``(none)``), ``duplicate_id`` (rows that share a station id).
 
 When more than 5% (:data:`MAX_INCONSISTENT_SHARE`) of the ordinary rows are excluded, miss an option or are
@@ -75,12 +76,13 @@ __all__ = ["PRESETS", "PRESET_DIR", "FLAG_BITS", "MAX_INCONSISTENT_SHARE", "Retu
            "preset_mapping", "load_returns", "anomaly_report"]
 
 #: bit of the ``flags`` variable -> rule name (kept-and-flagged rows)
-FLAG_BITS = {1: "zero_register", 2: "ballots_gt_registered", 4: "votes_gt_ballots", 8: "negative"}
+FLAG_BITS = {1: "zero_register", 2: "ballots_gt_registered", 4: "votes_gt_ballots", 8: "negative", 16: "totals_row"}
 #: flag rule -> (the field it blames, what it says): for the error when too many rows are flagged
 FLAG_LABELS = {"zero_register": ("columns.registered", "columns.registered = 0"),
                "ballots_gt_registered": ("columns.ballots", "columns.ballots > columns.registered"),
                "votes_gt_ballots": ("options", "options + invalid > columns.ballots"),
-               "negative": ("counts", "a negative count")}
+               "negative": ("counts", "a negative count"),
+               "totals_row": ("DATA", "a row summing the others")}
 #: largest share of ordinary rows that may be excluded, miss an option or be flagged before the load stops
 MAX_INCONSISTENT_SHARE = 0.05
 #: largest count a cell may hold (more than any station's register; sums of 10^8 such cells fit int64); the
@@ -304,6 +306,7 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
         "ballots_gt_registered": ordinary & (ballots > registered),
         "votes_gt_ballots": ordinary & (votes.sum(axis=1) > ballots),
         "negative": ordinary & ((votes < 0).any(axis=1) | (ballots < 0) | np.any([d < 0 for d in derived], axis=0)),
+        "totals_row": ordinary & _sums_the_others(registered, ballots),
     }
     flags = np.zeros(keep.sum(), dtype=np.uint8)
     for bit, rule in FLAG_BITS.items():
@@ -342,6 +345,14 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
                "mapping": mapping.origin, "anomalies": json.dumps(anomalies),
                **({"label": mapping.label} if mapping.label else {})},
     )
+
+
+def _sums_the_others(registered: np.ndarray, ballots: np.ndarray) -> np.ndarray:
+    """Rows (bool, shape (row,)) whose register and ballots are each the sum of every other row's (a
+    spreadsheet's totals row), among at least 3 rows with a register."""
+    if registered.size < 3:
+        return np.zeros(registered.size, dtype=bool)
+    return (registered > 0) & (2 * registered == registered.sum()) & (2 * ballots == ballots.sum())
 
 
 def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anomalies: dict) -> None:
