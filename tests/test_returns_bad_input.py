@@ -444,3 +444,19 @@ def test_rows_longer_than_the_header_stop_with_their_count_and_first_row(tmp_pat
     rows[2] = "1000,600,300,1,300"
     data, mapping = _write(tmp_path, rows)
     _fails(capsys, f"{data}: DATA: 1 rows have more than 4 fields (first at data row 3)", data, "--map", mapping)
+
+
+def test_the_turnout_conditional_null_without_donors_is_not_applicable(tmp_path, capsys):
+    """One station per district: no station shares its district with another, so none can lend the
+    turnout-conditional null a residual (a lone station's residual about its own district is 0). The tests of
+    that model were an IndexError traceback; they say why they cannot run, and the others run."""
+    rows = [f"d{i}," + row for i, row in enumerate(_clean_rows(30))]
+    data, mapping = _write(tmp_path, rows, MAP.replace("[options]", 'district = "district"\n[options]'),
+                           "district," + HEADER)
+    code, out, err = _run(capsys, data, "--map", mapping, "--json", "--null", "simulated", "--draws", "39",
+                          "--power", "0", "--quiet", "--tests", "correlation,dip")
+    assert (code, err) == (0, "")
+    verdicts = {r["test"]: r["verdict"] for r in json.loads(out)["tests"]}
+    assert verdicts["correlation"] == ("n/a: the turnout_conditional null draws from stations sharing their "
+                                       "district with another, the data have none")
+    assert not verdicts["dip"].startswith("n/a")  # the hierarchical model

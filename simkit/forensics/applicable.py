@@ -2,9 +2,10 @@
 
 A test that cannot run on an election (too few stations, or no spread where its statistic is a correlation, a
 regression, a skewness or a fitted cloud, too few stations the integer or spikes test reads, no votes for the
-leader where a test reads them, or no votes for the others where Shpilkin's test reads its honest ratio) is
-reported as ``n/a`` with the reason, instead of failing inside its numerics or returning a p-value computed from
-nothing. :func:`simkit.forensics.run_each` asks :func:`reason_not_applicable` before it runs a test.
+leader where a test reads them, no votes for the others where Shpilkin's test reads its honest ratio, or no
+station for the turnout-conditional null to draw from) is reported as ``n/a`` with the reason, instead of
+failing inside its numerics or returning a p-value computed from nothing. :func:`simkit.forensics.run_each` asks
+:func:`reason_not_applicable` before it runs a test.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from simkit.forensics.core import Election, TestResult
 from simkit.forensics import shpilkin, spikes
 from simkit.forensics.integer import percent as integer_percent
 from simkit.forensics.digits.shared import candidate_counts
+from simkit.forensics.nulls import conditional
+from simkit.forensics.registry import CONDITIONAL, honest_model
 
 #: fewest stations any test of the station distribution runs on: below this it has no shape to test
 MIN_STATIONS = 10
@@ -58,6 +61,9 @@ def reason_not_applicable(e: Election, test: str, null: str = "textbook") -> str
             distinct = np.unique(values[np.isfinite(values)]).size
             if distinct < MIN_STATIONS:
                 return f"needs {label} to take at least {MIN_STATIONS} distinct values, the data have {distinct}"
+    if honest_model(test, null) == CONDITIONAL and not conditional.donors(e):
+        return (f"the {CONDITIONAL} null draws from stations sharing their district with another, the data have "
+                "none")
     return None
 
 
