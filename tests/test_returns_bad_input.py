@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import unicodedata
 import zipfile
 
 import numpy as np
@@ -204,6 +205,18 @@ def test_utf8_byte_order_mark_is_dropped_or_explained(tmp_path, capsys):
     mapping.write_text(MAP.replace("[columns]", '[format]\nencoding = "latin-1"\n[columns]'))
     _fails(capsys, f"{mapping}: columns.registered: no column named 'registered' in r.csv (the file starts with a "
                    "UTF-8 byte-order mark: set format.encoding = \"utf-8\")", data, "--map", mapping)
+
+
+@pytest.mark.parametrize("header", [" registered ", "Registered", unicodedata.normalize("NFD", "régistered")])
+def test_a_column_name_off_by_case_spaces_or_unicode_form_is_named(tmp_path, capsys, header):
+    """A header differing from the mapping only in case, surrounding spaces or Unicode normalisation (NFD from
+    some spreadsheets) looks the same in the error; the error names the file's column, and nothing is matched
+    loosely behind the user's back."""
+    expected = unicodedata.normalize("NFC", header.strip()).lower()
+    text = MAP.replace('registered = "registered"', f'registered = "{expected}"')
+    data, mapping = _write(tmp_path, _clean_rows(12), text, header=HEADER.replace("registered", header, 1))
+    _fails(capsys, f"{mapping}: columns.registered: no column named '{expected}' in r.csv (the file has "
+                   f"{header!r}: the names differ in case, spaces around them or Unicode form)", data, "--map", mapping)
 
 
 def test_duplicate_column_names(tmp_path, capsys):

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from decimal import Decimal
 from pathlib import Path
 
@@ -117,6 +118,11 @@ def _parse_cell(cell: str) -> tuple[int, int, str | None]:
     return value, 0, None
 
 
+def _loose(column: str) -> str:
+    """A column name without case, surrounding spaces or Unicode normalisation: only to name a near miss."""
+    return unicodedata.normalize("NFC", column).strip().casefold()
+
+
 class _Table:
     """Column access by spec on parsed CSV rows; count columns give values and a missing code per row."""
 
@@ -143,6 +149,10 @@ class _Table:
             hint = ""
             if self.header and self.header[0].startswith(("\ufeff", "\u00ef\u00bb\u00bf")):
                 hint = " (the file starts with a UTF-8 byte-order mark: set format.encoding = \"utf-8\")"
+            alike = [column for column in self.header if _loose(column) == _loose(ref)]
+            if not found and alike:
+                hint = (f" (the file has {shown(alike[0])}: the names differ in case, spaces around them or "
+                        "Unicode form)")
             problem = (f"no column named {shown(ref)} in {self.path.name}{hint}" if not found else
                        f"{found} columns are named {shown(ref)} in {self.path.name}: map it by position")
             raise InputError(f"{self.origin}: {field}: {problem}")
