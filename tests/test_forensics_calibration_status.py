@@ -9,7 +9,7 @@ from simkit.forensics import (_with_calibration, calibration_label, calibration_
                               is_calibrated)
 from simkit.forensics.calibration import controls, empirical_tests
 from simkit.forensics.calibration_status import CalibrationStatus
-from simkit.forensics.core import ALPHA, Election, TestResult
+from simkit.forensics.core import ALPHA, Election, TestResult, verdict
 from simkit.forensics.registry import NOT_HELD_OUT
 
 EMPIRICAL = "empirical, 4 clean elections"
@@ -105,3 +105,12 @@ def test_the_report_names_each_anomalous_test_with_its_label():
     text = forensic_verdicts(results, DETECTS)[0].text
     assert f"dip (uncalibrated ({EMPIRICAL})), klimek_ml;" in text
     assert "1 stay so after Holm" in text
+
+
+def test_the_family_rejects_where_the_verdict_does_strictly_below_alpha():
+    """A p-value at exactly ALPHA (2/40 with 39 Monte Carlo draws) is 'no anomaly detected' in its verdict
+    (p < ALPHA), so it raises no Holm alarm either: the table, its Holm line and the report agree."""
+    at_alpha = result("a", "calibrated", p_value=ALPHA)
+    assert verdict(at_alpha.p_value) == "no anomaly detected"
+    assert holm_alarms([at_alpha]) == []
+    assert holm_alarms([result("a", "calibrated", p_value=np.nextafter(ALPHA, 0))]) == ["a"]

@@ -253,3 +253,20 @@ def test_russia_2011_flagged_by_the_tests_read_empirically():
         x = results[test].extra
         assert x["calibration"].startswith("calibrated (empirical"), (test, x["calibration"])
         assert results[test].p_value == x["empirical_p"] < 0.05, (test, x["empirical_p"], x["monte_carlo_p"])
+
+
+def test_the_hierarchical_fit_of_identical_stations_is_finite():
+    """Stations with the same counts have no spread between or within their groups: the shrinkage weight
+    tau2 / (tau2 + sampling) was 0 / 0, every centre NaN, and the compiled binomial sampler never returned
+    on a NaN probability (forensics --null simulated hung). With nothing to shrink the weight is 0, and the
+    honest elections are binomial noise around the stations' common rates."""
+    n = 30
+    e = Election(registered=np.full(n, 1000), ballots=np.full(n, 600), votes=np.tile([400, 200], (n, 1)),
+                 options=("a", "b"), leader=0, region=np.repeat(["north", "south"], n // 2),
+                 station_id=np.arange(n).astype(str))
+    model = fit_hierarchical(e)
+    for values in (model.turnout.center, model.share.center, model.station_slope, model.pool_turnout,
+                   model.pool_share):
+        assert np.isfinite(values).all()
+    honest = simulate_honest(e, model, np.random.SeedSequence(1))
+    assert abs(honest.turnout.mean() - 0.6) < 4 * np.sqrt(0.6 * 0.4 / (1000 * n))

@@ -451,3 +451,23 @@ def test_a_report_without_verdicts_describes_the_sections_it_has(returns, tmp_pa
     text = " ".join(getattr(block, "text", "") for block in doc.section("answer").blocks)
     assert doc.verdicts == [] and "simulation" in doc.omitted
     assert "describe the station returns" in text and "describe the simulation" not in text
+
+
+def _forensics_text(doc) -> str:
+    return " ".join(getattr(block, "text", "") for block in doc.section("forensics").blocks)
+
+
+def test_the_report_says_why_power_was_not_computed(returns, tmp_path):
+    """'Power was not computed: some test rejects' only when some test rejects: with --power 0, or when no
+    test could run (three stations), the report says so instead."""
+    data, mapping = returns
+    asked_none = build(returns=data, map=mapping, tests=["dip"], null="textbook", draws=20, power=0)
+    assert all(r.p_value >= ALPHA for r in asked_none.analyses["forensics"].results)
+    assert "Power was not computed: none was asked (power 0)." in _forensics_text(asked_none)
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text("\n".join(data.read_text().splitlines()[:4]) + "\n")
+    none_ran = build(returns=tiny, map=mapping, tests=["dip", "correlation"], null="textbook", draws=20, power=5)
+    assert all(r.p_value is None for r in none_ran.analyses["forensics"].results)
+    assert "Power was not computed: no test could run on these data." in _forensics_text(none_ran)
+    for doc in (asked_none, none_ran):
+        assert "some test rejects" not in _forensics_text(doc)

@@ -77,3 +77,19 @@ def test_library_modules_leave_the_backend_alone():
             "simkit.report; print(matplotlib.get_backend())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "pdf"
+
+
+def test_a_test_that_could_not_run_has_no_figure(tmp_path, capsys):
+    """An n/a test has no statistic to show, so no figure: on one station the correlation figure drew a
+    least-squares line through a single point ('slope 0.25'). ``--plot`` and the report leave them out."""
+    ds = honest_dataset(500, seed=4)
+    lines = ["registered,ballots,a,b"] + [f"{r},{b},{v[0]},{v[1]}" for r, b, v in
+                                           zip(ds["registered"].values[:3], ds["ballots"].values[:3],
+                                               ds["votes"].values[:3])]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "m.toml").write_text(MAP)
+    plots = tmp_path / "plots"
+    assert main(["forensics", str(tmp_path / "r.csv"), "--map", str(tmp_path / "m.toml"), "--tests",
+                 ",".join(CHEAP), "--draws", "20", "--power", "0", "--plot", str(plots)]) == 0
+    assert "n/a" in capsys.readouterr().out
+    assert list(plots.iterdir()) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import unicodedata
 import zipfile
 
 import numpy as np
@@ -161,6 +162,19 @@ def test_negative_counts_are_labelled_negative_not_blank(tmp_path):
     assert report["blank"]["count"] == 0 and report["not_a_number"]["count"] == 0
 
 
+def test_a_totals_row_is_flagged_not_tested_as_a_station(tmp_path):
+    """A spreadsheet's totals row (the sum of every other row) was read as one more station, 30 times the
+    others' size, without a word. It is flagged ``totals_row`` and left out of the tests like any flagged row."""
+    rows = _clean_rows(30)
+    sums = np.array([[int(x) for x in row.split(",")] for row in rows]).sum(axis=0)
+    data, mapping = _write(tmp_path, rows + [",".join(str(x) for x in sums)])
+    ds = load_returns(data, map_path=mapping)
+    assert anomaly_report(ds)["totals_row"] == {"count": 1, "rows": [31], "rule": "kept, flagged"}
+    from simkit.forensics import election
+
+    assert election(ds).n == 30
+
+
 def test_blank_minor_party_cell_is_missing_for_that_party_only(tmp_path, capsys):
     rows = _clean_rows(30)
     rows[2] = rows[2].rsplit(",", 1)[0] + ","
@@ -191,6 +205,18 @@ def test_utf8_byte_order_mark_is_dropped_or_explained(tmp_path, capsys):
     mapping.write_text(MAP.replace("[columns]", '[format]\nencoding = "latin-1"\n[columns]'))
     _fails(capsys, f"{mapping}: columns.registered: no column named 'registered' in r.csv (the file starts with a "
                    "UTF-8 byte-order mark: set format.encoding = \"utf-8\")", data, "--map", mapping)
+
+
+@pytest.mark.parametrize("header", [" registered ", "Registered", unicodedata.normalize("NFD", "régistered")])
+def test_a_column_name_off_by_case_spaces_or_unicode_form_is_named(tmp_path, capsys, header):
+    """A header differing from the mapping only in case, surrounding spaces or Unicode normalisation (NFD from
+    some spreadsheets) looks the same in the error; the error names the file's column, and nothing is matched
+    loosely behind the user's back."""
+    expected = unicodedata.normalize("NFC", header.strip()).lower()
+    text = MAP.replace('registered = "registered"', f'registered = "{expected}"')
+    data, mapping = _write(tmp_path, _clean_rows(12), text, header=HEADER.replace("registered", header, 1))
+    _fails(capsys, f"{mapping}: columns.registered: no column named '{expected}' in r.csv (the file has "
+                   f"{header!r}: the names differ in case, spaces around them or Unicode form)", data, "--map", mapping)
 
 
 def test_duplicate_column_names(tmp_path, capsys):
@@ -322,6 +348,24 @@ def test_shpilkin_without_other_votes_at_the_clean_turnout_is_not_applicable(tmp
     assert result["verdict"] == "n/a: needs votes for other options at or below the clean turnout, the data have none"
 
 
+def test_spikes_without_stations_of_100_ballots_is_not_applicable(tmp_path, capsys):
+    """The spikes statistic reads stations of 100 ballots or more (Rozenas): with too few it says so, instead of a
+    mean over no station (a NaN and a "failed on these data")."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for _ in range(30):
+        registered = int(rng.integers(40, 95))
+        ballots = int(rng.binomial(registered, 0.6))
+        a = int(rng.binomial(ballots, 0.5))
+        rows.append(f"{registered},{ballots},{a},{ballots - a}")
+    data, mapping = _write(tmp_path, rows)
+    code, out, err = _run(capsys, data, "--map", mapping, "--json", "--tests", "spikes", "--power", "0")
+    assert (code, err) == (0, "")
+    result, = json.loads(out)["tests"]
+    assert result["p_value"] is None
+    assert result["verdict"] == "n/a: needs at least 10 stations of 100 ballots or more, the data have 0"
+
+
 # --- options -------------------------------------------------------------------------------------------------
 
 def test_replicate_out_of_range(tmp_path, capsys):
@@ -351,6 +395,16 @@ def test_unknown_leader_echoes_only_the_value(tmp_path, capsys):
     _fails(capsys, f"--leader: 'z': not one of the 2 options of {data}", data, "--map", mapping, "--leader", "z")
 
 
+def test_the_invalid_ballots_cannot_be_the_leader(tmp_path, capsys):
+    """``invalid`` is an option of returns with an invalid count, but not a candidate: the leader the tests read
+    is one (a mapping refuses an option of that name; --leader refuses it too, instead of testing the invalid
+    ballots' share as a leader's)."""
+    data, mapping = _write(tmp_path, _clean_rows(12), MAP.replace("[options]", 'invalid = {diff = ["ballots", "a", "b"]}'
+                                                                             "\n[options]"))
+    _fails(capsys, "--leader: 'invalid': the invalid ballots, not an option a leader can be (a, b)", data, "--map",
+           mapping, "--leader", "invalid")
+
+
 def test_allow_inconsistent_runs_on_the_rest(tmp_path, capsys):
     rows = _clean_rows(30)
     rows[:3] = ["100,150,100,50"] * 3
@@ -367,3 +421,55 @@ def test_loader_errors_are_input_errors_in_process(tmp_path):
     data, mapping = _write(tmp_path, [])
     with pytest.raises(InputError, match="no data rows"):
         load_returns(data, map_path=mapping)
+
+
+def test_the_fingerprint_alone_is_not_told_that_no_test_could_run(tmp_path, capsys):
+    """The fingerprint is descriptive: asked alone it is shown, and nothing below the table claims that no test
+    could run or that none rejects (nothing was tested)."""
+    data, mapping = _write(tmp_path, _clean_rows(30))
+    code, out, err = _run(capsys, data, "--map", mapping, "--tests", "fingerprint", "--power", "0")
+    assert (code, err) == (0, "")
+    assert "fingerprint" in out and "descriptive" in out
+    assert "could run" not in out and "rejects" not in out
+
+
+def test_a_leader_without_votes_leaves_its_tests_not_applicable(tmp_path, capsys):
+    """A leader with no vote at any station (a mapping's ``leader`` naming an empty column): every share is 0, a
+    whole percent in every binomial redraw, so the integer test's null had sd 0 and 'p = 1, an excess of 0
+    would be detected with 80% power'; the spikes and Shpilkin statistics were 0 in data and null alike. Each
+    test that reads the leader's votes says it has none."""
+    rows = [f"{r},{b},{b},0" for r, b, _, _ in (map(int, row.split(",")) for row in _clean_rows(30))]
+    data, mapping = _write(tmp_path, rows, 'leader = "b"\n' + MAP)
+    code, out, err = _run(capsys, data, "--map", mapping, "--json", "--power", "0", "--tests",
+                          "integer_percent,spikes,shpilkin,correlation,dip")
+    assert (code, err) == (0, "")
+    verdicts = {r["test"]: r["verdict"] for r in json.loads(out)["tests"]}
+    for test in ("integer_percent", "spikes", "shpilkin", "correlation"):
+        assert verdicts[test] == "n/a: needs votes for the leader (b), the data have none"
+    assert not verdicts["dip"].startswith("n/a")  # turnout alone
+
+
+def test_rows_longer_than_the_header_stop_with_their_count_and_first_row(tmp_path, capsys):
+    """A row with more fields than the header (a delimiter inside an unquoted cell, a stray cell) would shift
+    or drop cells unseen: b's 300 at data row 3 below would be read as 1 and pass every check. It stops the
+    load, as a short row does."""
+    rows = _clean_rows(12)
+    rows[2] = "1000,600,300,1,300"
+    data, mapping = _write(tmp_path, rows)
+    _fails(capsys, f"{data}: DATA: 1 rows have more than 4 fields (first at data row 3)", data, "--map", mapping)
+
+
+def test_the_turnout_conditional_null_without_donors_is_not_applicable(tmp_path, capsys):
+    """One station per district: no station shares its district with another, so none can lend the
+    turnout-conditional null a residual (a lone station's residual about its own district is 0). The tests of
+    that model were an IndexError traceback; they say why they cannot run, and the others run."""
+    rows = [f"d{i}," + row for i, row in enumerate(_clean_rows(30))]
+    data, mapping = _write(tmp_path, rows, MAP.replace("[options]", 'district = "district"\n[options]'),
+                           "district," + HEADER)
+    code, out, err = _run(capsys, data, "--map", mapping, "--json", "--null", "simulated", "--draws", "39",
+                          "--power", "0", "--quiet", "--tests", "correlation,dip")
+    assert (code, err) == (0, "")
+    verdicts = {r["test"]: r["verdict"] for r in json.loads(out)["tests"]}
+    assert verdicts["correlation"] == ("n/a: the turnout_conditional null draws from stations sharing their "
+                                       "district with another, the data have none")
+    assert not verdicts["dip"].startswith("n/a")  # the hierarchical model

@@ -21,6 +21,7 @@ from simkit.cli.arguments import (add_draws, add_json, add_null, add_output, add
 from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, finite, json_text,
                            save_figures, write_json)
 from simkit.config.core import data_paths
+from simkit.electorate.mapping import INVALID_OPTION
 from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
 from simkit.engine import aggregation
 from simkit.errors import InputError, shown
@@ -28,7 +29,7 @@ from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics.core import NULLS as FORENSIC_NULLS, check_draws, check_null
 from simkit.forensics import (TESTS, alternative, calibration_label, calibration_state, election, holm_alarms,
                               run_each)
-from simkit.forensics.applicable import MIN_STATIONS, ran
+from simkit.forensics.applicable import MIN_STATIONS, is_not_applicable, ran
 from simkit.forensics.calibrate import (NULLS as CALIBRATED_NULLS, calibration_table, cannot_reject_warnings,
                                        never_ran, format_table as format_calibration)
 from simkit.forensics.core import ALPHA
@@ -65,7 +66,7 @@ def register(subparsers) -> None:
     add_null(p, FORENSIC_NULLS, "textbook", NULL_HELP + " (default textbook)")
     add_draws(p, NULL_DRAWS)
     add_seed(p, 0)
-    p.add_argument("--leader", help="option treated as the leader (default: from the data)")
+    p.add_argument("--leader", help="option treated as the leader, a candidate (default: from the data)")
     add_selection(p)
     p.add_argument("--replicate", type=int, default=0, help="replicate of a simulated result (default 0)")
     p.add_argument("--allow-inconsistent", action="store_true",
@@ -160,12 +161,13 @@ def any_rejects(results) -> bool:
 
 
 def power_note(results, power: dict | None) -> str | None:
-    """What the data could have detected when no test rejects (None when some test rejects): the
-    :mod:`simkit.forensics.power` table when it was computed, and the integer test's detectable excess."""
+    """What the data could have detected when no test rejects (None when some test rejects, or when only
+    descriptive results were asked): the :mod:`simkit.forensics.power` table when it was computed, and the
+    integer test's detectable excess."""
     if any_rejects(results):
         return None
-    if not any(ran(r) for r in results):
-        return "No test could run on these data (reasons above)."
+    if not any(ran(r) for r in results):  # n/a (reasons in the table) or descriptive (nothing tested)
+        return "No test could run on these data (reasons above)." if any(map(is_not_applicable, results)) else None
     floored = list(result_floors(results))
     lines = [f"No test rejects at {ALPHA:g}"
              + (f" ({', '.join(floored)} cannot with these draws: see their verdicts)" if floored else "")
@@ -291,6 +293,19 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
     return "\n".join(lines)
 
 
+def _check_leader(leader: str | None, ds: xr.Dataset, data) -> None:
+    """Refuse a ``--leader`` that is not one of the Dataset's options, or is the invalid ballots' column."""
+    if leader is None:
+        return
+    if leader not in ds["option"].values:
+        raise InputError(f"--leader: {shown(leader)}: not one of the {ds.sizes['option']} options of "
+                         f"{data or ds.attrs.get('source')}")
+    if leader == INVALID_OPTION:
+        candidates = ", ".join(str(o) for o in ds["option"].values if o != INVALID_OPTION)
+        raise InputError(f"--leader: {shown(leader)}: the invalid ballots, not an option a leader can be "
+                         f"({candidates})")
+
+
 def handle_forensics(args: argparse.Namespace) -> int:
     """Run the forensics subcommand; returns the exit code."""
     check_null(args.null, FORENSIC_NULLS)
@@ -304,9 +319,7 @@ def handle_forensics(args: argparse.Namespace) -> int:
     check_plot_folder(args.plot, tests)
     ds = _load(args)
     select = _select(ds, args)
-    if args.leader is not None and args.leader not in ds["option"].values:
-        raise InputError(f"--leader: {shown(args.leader)}: not one of the {ds.sizes['option']} options of "
-                         f"{args.data or ds.attrs.get('source')}")
+    _check_leader(args.leader, ds, args.data)
     e = election(ds, leader=args.leader, select=select)
     results = list(run_each(e, tests, args.null, args.draws, args.seed, tolerate=True,
                             progress=not args.quiet).values())

@@ -33,6 +33,8 @@ with a missing value); a sign is read (a negative count is flagged ``negative``)
 or a count above 10^10 stops the load with the data row. A blank cell (empty, ``NA``, ``-``...) and any other
 text (``n/a?``, ``²``, ``1,208``) are *missing*.
 
+A row with fewer or more fields than the header stops the load with the first such row.
+
 Row rules (every rule is reported in ``attrs["anomalies"]`` with counts and 1-based data-row numbers):
 
 - **excluded** at load: a missing cell in a quantity of ``[columns]`` (``blank``, ``not_a_number``);
@@ -44,7 +46,8 @@ Row rules (every rule is reported in ``attrs["anomalies"]`` with counts and 1-ba
   Dataset with ``special = 1``, reported as their own class, never flagged, and left out of every forensic test;
 - **kept and flagged** (ordinary stations only) in the ``flags`` bit mask: ``zero_register`` (registered = 0),
   ``ballots_gt_registered``, ``votes_gt_ballots`` (options + invalid exceed ballots), ``negative`` (a count below
-  zero, read or derived). Forensic tests drop flagged stations and say how many;
+  zero, read or derived), ``totals_row`` (register and ballots each the sum of every other row's: a spreadsheet's
+  totals row; a file with subtotals too is not caught). Forensic tests drop flagged stations and say how many;
 - **reported**: ``blank_region`` (region ``(none)``), ``duplicate_id`` (rows that share a station id).
 
 When more than 5% (:data:`MAX_INCONSISTENT_SHARE`) of the ordinary rows are excluded, miss an option or are
@@ -56,6 +59,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from decimal import Decimal
 from pathlib import Path
 
@@ -73,12 +77,13 @@ __all__ = ["PRESETS", "PRESET_DIR", "FLAG_BITS", "MAX_INCONSISTENT_SHARE", "Retu
            "preset_mapping", "load_returns", "anomaly_report"]
 
 #: bit of the ``flags`` variable -> rule name (kept-and-flagged rows)
-FLAG_BITS = {1: "zero_register", 2: "ballots_gt_registered", 4: "votes_gt_ballots", 8: "negative"}
+FLAG_BITS = {1: "zero_register", 2: "ballots_gt_registered", 4: "votes_gt_ballots", 8: "negative", 16: "totals_row"}
 #: flag rule -> (the field it blames, what it says): for the error when too many rows are flagged
 FLAG_LABELS = {"zero_register": ("columns.registered", "columns.registered = 0"),
                "ballots_gt_registered": ("columns.ballots", "columns.ballots > columns.registered"),
                "votes_gt_ballots": ("options", "options + invalid > columns.ballots"),
-               "negative": ("counts", "a negative count")}
+               "negative": ("counts", "a negative count"),
+               "totals_row": ("DATA", "a row summing the others")}
 #: largest share of ordinary rows that may be excluded, miss an option or be flagged before the load stops
 MAX_INCONSISTENT_SHARE = 0.05
 #: largest count a cell may hold (more than any station's register; sums of 10^8 such cells fit int64); the
@@ -113,16 +118,22 @@ def _parse_cell(cell: str) -> tuple[int, int, str | None]:
     return value, 0, None
 
 
+def _loose(column: str) -> str:
+    """A column name without case, surrounding spaces or Unicode normalisation: only to name a near miss."""
+    return unicodedata.normalize("NFC", column).strip().casefold()
+
+
 class _Table:
     """Column access by spec on parsed CSV rows; count columns give values and a missing code per row."""
 
     def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]]):
         self.path, self.origin, self.header = path, origin, header
         width = len(header)
-        short = [i for i, row in enumerate(rows) if len(row) < width]
-        if short:
-            raise InputError(f"{path}: DATA: {len(short)} rows have fewer than {width} fields "
-                             f"(first at data row {short[0] + 1})")
+        for word, wrong in (("fewer", [i for i, row in enumerate(rows) if len(row) < width]),
+                            ("more", [i for i, row in enumerate(rows) if len(row) > width])):
+            if wrong:
+                raise InputError(f"{path}: DATA: {len(wrong)} rows have {word} than {width} fields "
+                                 f"(first at data row {wrong[0] + 1})")
         self.rows = rows
         #: field -> missing code per row (0 where the field's cells are all counts)
         self.missing: dict[str, np.ndarray] = {}
@@ -138,6 +149,10 @@ class _Table:
             hint = ""
             if self.header and self.header[0].startswith(("\ufeff", "\u00ef\u00bb\u00bf")):
                 hint = " (the file starts with a UTF-8 byte-order mark: set format.encoding = \"utf-8\")"
+            alike = [column for column in self.header if _loose(column) == _loose(ref)]
+            if not found and alike:
+                hint = (f" (the file has {shown(alike[0])}: the names differ in case, spaces around them or "
+                        "Unicode form)")
             problem = (f"no column named {shown(ref)} in {self.path.name}{hint}" if not found else
                        f"{found} columns are named {shown(ref)} in {self.path.name}: map it by position")
             raise InputError(f"{self.origin}: {field}: {problem}")
@@ -301,6 +316,7 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
         "ballots_gt_registered": ordinary & (ballots > registered),
         "votes_gt_ballots": ordinary & (votes.sum(axis=1) > ballots),
         "negative": ordinary & ((votes < 0).any(axis=1) | (ballots < 0) | np.any([d < 0 for d in derived], axis=0)),
+        "totals_row": ordinary & _sums_the_others(registered, ballots),
     }
     flags = np.zeros(keep.sum(), dtype=np.uint8)
     for bit, rule in FLAG_BITS.items():
@@ -339,6 +355,14 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
                "mapping": mapping.origin, "anomalies": json.dumps(anomalies),
                **({"label": mapping.label} if mapping.label else {})},
     )
+
+
+def _sums_the_others(registered: np.ndarray, ballots: np.ndarray) -> np.ndarray:
+    """Rows (bool, shape (row,)) whose register and ballots are each the sum of every other row's (a
+    spreadsheet's totals row), among at least 3 rows with a register."""
+    if registered.size < 3:
+        return np.zeros(registered.size, dtype=bool)
+    return (registered > 0) & (2 * registered == registered.sum()) & (2 * ballots == ballots.sum())
 
 
 def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anomalies: dict) -> None:

@@ -188,10 +188,11 @@ def family_p_value(result: TestResult) -> float | None:
 
 
 def holm_alarms(results: Iterable[TestResult], alpha: float = ALPHA) -> list[str]:
-    """Tests rejecting after Holm's correction at ``alpha`` over the calibrated tests (:func:`family_p_value`)."""
+    """Tests rejecting after Holm's correction at ``alpha`` over the calibrated tests (:func:`family_p_value`):
+    adjusted p-value strictly below ``alpha``, as a single test's verdict (:func:`simkit.forensics.core.verdict`)."""
     results = list(results)
     adjusted = holm([family_p_value(r) for r in results])
-    return [r.test for r, p in zip(results, adjusted) if p is not None and p <= alpha]
+    return [r.test for r, p in zip(results, adjusted) if p is not None and p < alpha]
 
 
 def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.SeedSequence, null_statistics,

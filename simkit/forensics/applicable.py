@@ -1,9 +1,10 @@
 """When a forensic test can run: the minimum data every test needs, checked in one place.
 
 A test that cannot run on an election (too few stations, or no spread where its statistic is a correlation, a
-regression, a skewness or a fitted cloud, too few stations the integer test reads, or no votes for the others
-where Shpilkin's test reads its honest ratio) is reported as ``n/a`` with the reason, instead of failing inside its
-numerics or returning a p-value computed from nothing. :func:`simkit.forensics.run_each` asks
+regression, a skewness or a fitted cloud, too few stations the integer or spikes test reads, no votes for the
+leader where a test reads them, no votes for the others where Shpilkin's test reads its honest ratio, or no
+station for the turnout-conditional null to draw from) is reported as ``n/a`` with the reason, instead of
+failing inside its numerics or returning a p-value computed from nothing. :func:`simkit.forensics.run_each` asks
 :func:`reason_not_applicable` before it runs a test.
 """
 from __future__ import annotations
@@ -12,9 +13,11 @@ import numpy as np
 
 from simkit.forensics.digits import last as last_digit, second as second_digit, zero_five
 from simkit.forensics.core import Election, TestResult
-from simkit.forensics import shpilkin
+from simkit.forensics import shpilkin, spikes
 from simkit.forensics.integer import percent as integer_percent
 from simkit.forensics.digits.shared import candidate_counts
+from simkit.forensics.nulls import conditional
+from simkit.forensics.registry import CONDITIONAL, honest_model
 
 #: fewest stations any test of the station distribution runs on: below this it has no shape to test
 MIN_STATIONS = 10
@@ -22,6 +25,10 @@ MIN_STATIONS = 10
 DIGIT_TESTS = {module.ID: module.MIN_COUNT for module in (second_digit, last_digit, zero_five)}
 #: tests whose statistic needs turnout and leader share to vary: each must take MIN_STATIONS distinct values
 NEEDS_SPREAD = frozenset({"log_vote_rate", "correlation", "sobyanin", "klimek", "klimek_ml"})
+#: tests whose statistic reads the leader's votes: a leader without any leaves them nothing to test (every share
+#: 0, a whole percent and no spike in every redraw alike)
+READS_LEADER = frozenset({"log_vote_rate", "correlation", "sobyanin", "klimek", "klimek_ml", integer_percent.ID,
+                          spikes.ID, shpilkin.ID})
 NOT_APPLICABLE = "n/a"
 
 
@@ -35,11 +42,18 @@ def reason_not_applicable(e: Election, test: str, null: str = "textbook") -> str
             f"needs at least {MIN_STATIONS} candidate counts of {DIGIT_TESTS[test]} or more, the data have {tested}")
     if e.n < MIN_STATIONS:
         return f"needs at least {MIN_STATIONS} usable stations, the data have {e.n}"
+    if test in READS_LEADER and not e.leader_votes.any():
+        return f"needs votes for the leader ({e.options[e.leader]}), the data have none"
     if test == integer_percent.ID:
         read = int(integer_percent.used(e).sum())
         if read < MIN_STATIONS:
             return (f"needs at least {MIN_STATIONS} stations of {integer_percent.MIN_REGISTERED} voters or more with "
                     f"turnout and leader share at most {integer_percent.MAX_RATE:.0%}, the data have {read}")
+    if test == spikes.ID:
+        read = int(spikes.used(e.ballots).sum())
+        if read < MIN_STATIONS:
+            return (f"needs at least {MIN_STATIONS} stations of {spikes.MIN_BALLOTS} ballots or more, "
+                    f"the data have {read}")
     if test == shpilkin.ID and not shpilkin.has_clean_others(e):
         return "needs votes for other options at or below the clean turnout, the data have none"
     if test in NEEDS_SPREAD:
@@ -47,6 +61,9 @@ def reason_not_applicable(e: Election, test: str, null: str = "textbook") -> str
             distinct = np.unique(values[np.isfinite(values)]).size
             if distinct < MIN_STATIONS:
                 return f"needs {label} to take at least {MIN_STATIONS} distinct values, the data have {distinct}"
+    if honest_model(test, null) == CONDITIONAL and not conditional.donors(e):
+        return (f"the {CONDITIONAL} null draws from stations sharing their district with another, the data have "
+                "none")
     return None
 
 

@@ -61,7 +61,7 @@ def _station_score(share: np.ndarray) -> np.ndarray:
     return _scores(np.ascontiguousarray(share, dtype=np.float64))
 
 
-def _used(ballots: np.ndarray) -> np.ndarray:
+def used(ballots: np.ndarray) -> np.ndarray:
     """The stations the statistic reads (bool, shape (station,)): ``ballots >= MIN_BALLOTS``."""
     return ballots >= MIN_BALLOTS
 
@@ -69,7 +69,7 @@ def _used(ballots: np.ndarray) -> np.ndarray:
 def spike_mass(ballots: np.ndarray, leader_votes: np.ndarray) -> float:
     """Spike mass above the smooth density, as a share of the stations used (ballots >= ``MIN_BALLOTS``):
     the statistic, on the data and on every redraw of its null."""
-    mask = _used(ballots)
+    mask = used(ballots)
     return float(_station_score(leader_votes[mask] / ballots[mask]).mean())
 
 
@@ -98,7 +98,7 @@ def resampled(e: Election, draws: int, rng) -> np.ndarray:
     (draws,): the stations used (ballots >= ``MIN_BALLOTS``) redrawn by the compiled exact binomial sampler
     (:mod:`simkit.model.samplers`), draw ``i`` from the generator of the ``i``-th child of ``rng``'s
     SeedSequence alone (:func:`simkit.forensics.nulls.compiled_draws.generator_state`)."""
-    mask = _used(e.ballots)
+    mask = used(e.ballots)
     ballots = np.ascontiguousarray(e.ballots[mask], dtype=np.int64)
     states = np.array([generator_state(s) for s in as_seed_sequence(rng).spawn(draws)], dtype=np.uint64)
     if ballots.size == 0:  # the statistic's mean over no station
@@ -136,7 +136,7 @@ def _expected_scores(ballots, share, fractions, sds, log_factorials):
 def expected_spike_mass(e: Election) -> float:
     """The mean of :func:`spike_mass` over binomial redraws of the leader's votes at the observed shares (the
     textbook null's centre), exactly: the stations' expected scores, averaged."""
-    mask = _used(e.ballots)
+    mask = used(e.ballots)
     ballots = np.ascontiguousarray(e.ballots[mask], dtype=np.int64)
     if ballots.size == 0:
         return float("nan")
@@ -152,7 +152,7 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     observed = statistic(e)
     tested = null_for(null, lambda: DrawnNull("textbook", resampled(e, draws, rng)), null_statistics)
     p_value, reference = tested.p_value(observed, ALTERNATIVE)
-    mask = _used(e.ballots)
+    mask = used(e.ballots)
     score = np.zeros(e.n)
     score[mask] = _station_score(e.leader_share[mask])
     return TestResult(test=ID, statistic=observed, reference=reference, p_value=p_value, null=null,

@@ -19,6 +19,7 @@ from simkit.forensics import dip, fingerprint, log_vote_rate, shpilkin, spikes
 from simkit.forensics.integer import percent as integer_percent
 from simkit.forensics.klimek import histogram as klimek
 from simkit.forensics.digits import last as last_digit, second as second_digit, zero_five
+from simkit.forensics.applicable import is_not_applicable
 from simkit.forensics.core import Election, TestResult
 from simkit.forensics.digits.shared import benford_second_digit, candidate_counts, second_digit as digit_of
 from simkit.plots.fingerprint import fingerprint_figure
@@ -237,6 +238,7 @@ def election_title(ds) -> str:
 
 
 def figure(test: str, e: Election, result: TestResult, title: str = "") -> Figure | None:
-    """The figure of ``test`` on election ``e`` (None for a test without one)."""
+    """The figure of ``test`` on election ``e`` (None for a test without one, and for a result that could not be
+    computed on ``e``: an ``n/a`` result has no statistic to show)."""
     draw = FIGURES.get(test)
-    return None if draw is None else draw(e, result, title)
+    return None if draw is None or is_not_applicable(result) else draw(e, result, title)

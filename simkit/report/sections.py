@@ -311,6 +311,16 @@ def _follow_up(f) -> list:
     return blocks
 
 
+def _why_no_power(f) -> str:
+    """Why the forensic section has no power table (:func:`simkit.report.analyses.forensics` computes one only
+    when some test ran, none rejects and replicates were asked)."""
+    if any(r.p_value is not None and r.p_value < ALPHA for r in f.results):
+        return "some test rejects (simulated power answers \"what could these data have detected\" when none does)"
+    if not any(r.p_value is not None for r in f.results):
+        return "no test could run on these data"
+    return "none was asked (power 0)"
+
+
 def forensics(f) -> Section:
     e = f.election
     excluded = ", ".join(f"{k}: {v:,}" for k, v in e.excluded.items()) or "none"
@@ -324,8 +334,7 @@ def forensics(f) -> Section:
             "with nothing planted (its size) and with each planted manipulation (simkit.forensics.power). A power "
             "is worth only what it exceeds the size by."))
     else:
-        blocks.append(Paragraph("Power was not computed: some test rejects (simulated power answers \"what could "
-                                "these data have detected\" when none does)."))
+        blocks.append(Paragraph(f"Power was not computed: {_why_no_power(f)}."))
     follow = _follow_up(f)
     if follow:
         blocks += [Paragraph("Follow-up lists of the anomalous tests: where the statistic comes from. They say where "

@@ -248,6 +248,12 @@ def district_centred(fit: CoreFit) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
             fit.outside_corner & (core[district] >= 2))
 
 
+def donors(e: Election) -> int:
+    """How many stations of ``e`` may lend the model a residual (``lends`` of :func:`district_centred`): with
+    none it has nothing to draw from."""
+    return int(district_centred(fit_core(e))[3].sum())
+
+
 def fit_conditional(e: Election) -> ConditionalModel:
     """Fit the turnout-conditional model to ``e`` (module docstring)."""
     fit = fit_core(e)

@@ -73,6 +73,14 @@ def binomial_logit_variance(count: np.ndarray, total: np.ndarray) -> np.ndarray:
     return 1.0 / ((total + 1.0) * p * (1 - p))
 
 
+def shrinkage_weight(tau2: float, sampling: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Normal-normal shrinkage weight ``tau2 / (tau2 + sampling)`` of each group (shape (group,)) where ``used``;
+    0 elsewhere, and where both variances are 0 (no spread between or within groups: nothing to shrink, and the
+    group means are 0)."""
+    total = tau2 + sampling
+    return np.divide(tau2, total, out=np.zeros(sampling.shape), where=used & (total > 0))
+
+
 def shrink(residual: np.ndarray, group: np.ndarray, n_groups: int, core: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Empirical-Bayes group effects of ``residual`` over the ``core`` stations (module docstring).
 
@@ -86,7 +94,7 @@ def shrink(residual: np.ndarray, group: np.ndarray, n_groups: int, core: np.ndar
     used = counts > 0
     sampling = np.divide(s2, counts, out=np.full(n_groups, np.inf), where=used)
     tau2 = max(float(np.mean(means[used] ** 2 - sampling[used])), 0.0) if used.any() else 0.0
-    weight = np.where(used, tau2 / (tau2 + sampling), 0.0)
+    weight = shrinkage_weight(tau2, sampling, used)
     return weight * means, np.sqrt(np.where(used, weight * np.where(used, sampling, 0.0), tau2))
 
 
@@ -133,7 +141,7 @@ def fit_slopes(share_residual: np.ndarray, turnout_residual: np.ndarray, region:
     used = sxx > 0
     sampling = np.divide(s2, sxx, out=np.full(n_regions, np.inf), where=used)
     tau2 = max(float(np.mean((raw[used] - national) ** 2 - sampling[used])), 0.0) if used.any() else 0.0
-    weight = np.where(used, tau2 / (tau2 + sampling), 0.0)
+    weight = shrinkage_weight(tau2, sampling, used)
     return national + weight * (raw - national), np.sqrt(np.where(used, weight * np.where(used, sampling, 0.0), tau2))
 
 
