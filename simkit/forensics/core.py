@@ -239,7 +239,7 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
     reasons = {
         "special station": (np.asarray(one["special"].values) != 0) if "special" in one else np.zeros(n, bool),
         "flagged by loader": (np.asarray(one["flags"].values) != 0) if "flags" in one else np.zeros(n, bool),
-        NO_BALLOTS: ballots <= 0,
+        NO_BALLOTS: ~has_ballots(ballots),
         "ballots > registered": ballots > registered,
         "votes > ballots": votes.sum(axis=1) > ballots,
     }
@@ -265,6 +265,19 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
     return Election(registered=registered[keep], ballots=ballots[keep], votes=votes[keep], options=options,
                     leader=options.index(name), region=region[keep], station_id=station_id[keep],
                     excluded=excluded, district=district[keep])
+
+
+def has_ballots(ballots: np.ndarray) -> np.ndarray:
+    """Whether each station (bool, shape (station,)) cast ballots: the rule that keeps a station in the tests,
+    for real returns (:func:`election`) and simulated ones (:func:`with_ballots_only`) alike."""
+    return ballots > 0
+
+
+def with_ballots_only(e: Election) -> Election:
+    """``e``'s stations with ballots (:func:`has_ballots`; a station without ballots has no shares to test); those
+    left out are counted in ``excluded`` under :data:`NO_BALLOTS`."""
+    cast = has_ballots(e.ballots)
+    return e if cast.all() else e.stations(cast, NO_BALLOTS)
 
 
 def check_draws(draws: int) -> None:

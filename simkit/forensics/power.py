@@ -23,9 +23,9 @@ import numpy as np
 
 from simkit.config.manipulation import BallotStuffing, CoercedTurnout, ProtocolFabrication
 from simkit.forensics import election_rejections, rate, rejection_counts
-from simkit.forensics.core import INVALID_OPTION, Election
+from simkit.forensics.core import INVALID_OPTION, Election, with_ballots_only
 from simkit.forensics.nulls.hierarchical import fit_hierarchical, station_district
-from simkit.forensics.nulls.flat import as_seed_sequence, simulate_honest, with_ballots_only
+from simkit.forensics.nulls.flat import as_seed_sequence, simulate_honest
 from simkit.model.manipulation import MECHANISMS
 
 #: share of stations (or of the stations of whole districts) that a planted manipulation touches
@@ -81,7 +81,7 @@ def planted(e: Election, plant: str, rng: np.random.Generator, strength: float =
     take spoiled ballots; ballots that no option holds are planted as one more option
     (:func:`with_unheld_ballots`) and left without one. A station the plant leaves without ballots (``rounding``
     reports a turnout below 0.5% as 0%) is left out as real returns leave it out, and counted in ``excluded``
-    (:func:`~simkit.forensics.nulls.flat.with_ballots_only`)."""
+    (:func:`~simkit.forensics.core.with_ballots_only`)."""
     block, by_district = strengthened(plant, strength), PLANTS[plant][2]
     if block is None:
         return e
