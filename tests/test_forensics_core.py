@@ -29,6 +29,14 @@ def test_election_excludes_and_counts_impossible_stations():
     assert e.excluded == {"no ballots": 1, "ballots > registered": 1} and e.n == 48
 
 
+def test_other_counts_on_the_same_stations_keep_the_count_of_those_left_out():
+    """A simulated or resampled election on an election's stations still says which stations it left out."""
+    ds = honest_dataset(50, seed=2)
+    ds["ballots"].values[1] = 0
+    e = election(ds)
+    assert e.with_counts(e.ballots + 1, e.votes).excluded == {"no ballots": 1}
+
+
 def test_returns_and_simulations_leave_out_the_same_stations_without_ballots():
     """One rule for a station without ballots: the returns loader leaves out exactly the stations
     :func:`with_ballots_only` leaves out of the same counts, and counts them alike."""

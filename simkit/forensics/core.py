@@ -167,12 +167,13 @@ class Election:
 
     def with_counts(self, ballots: np.ndarray, votes: np.ndarray, options: tuple[str, ...] | None = None,
                     leader: int | None = None) -> Election:
-        """The same stations with other counts (a simulated or resampled election); ``options`` and ``leader``
-        name the columns of ``votes`` when they are not this election's."""
+        """The same stations with other counts (a simulated or resampled election), the stations this election
+        left out still counted in ``excluded``; ``options`` and ``leader`` name the columns of ``votes`` when they
+        are not this election's."""
         if (options is None) != (leader is None):
             raise ValueError("Election.with_counts: give both options and leader (the columns of votes) or neither")
         columns = {} if options is None else {"options": tuple(options), "leader": int(leader)}
-        other = replace(self, ballots=ballots, votes=votes, excluded={}, **columns)
+        other = replace(self, ballots=ballots, votes=votes, **columns)
         object.__setattr__(other, "_geographic", self._geographic)
         object.__setattr__(other, "_cuts", self._cuts)
         return other
