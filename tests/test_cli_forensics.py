@@ -93,6 +93,23 @@ def test_no_rejection_comes_with_size_and_power_on_data_shaped_like_it(returns_c
     assert set(rates) == {"none", "stuffing", "rounding"}
     assert set(rates["none"]) == {"integer_percent", "correlation"}
     assert all(0.0 <= value <= 1.0 for row in rates.values() for value in row.values())
+    left_out = out["power"]["stations_left_out"]  # per plant and replicate: what the power was measured on
+    assert set(left_out) == set(rates) and all(len(counts) == 4 and min(counts) >= 0 for counts in left_out.values())
+
+
+def test_the_power_table_notes_the_stations_its_elections_left_out():
+    """Stations a simulation or a plant left without ballots are named under the power table, per plant and
+    replicate, when there are any."""
+    from simkit.cli.forensics import power_note
+    from simkit.forensics.core import TestResult
+
+    results = [TestResult(test="correlation", statistic=0.1, reference=0.0, p_value=0.4, null="textbook",
+                          verdict="consistent")]
+    rates = {"none": {"correlation": 0.0}, "rounding": {"correlation": 0.5}}
+    note = power_note(results, {"rejection_rates": rates, "stations_left_out": {"none": [0, 3], "rounding": [2, 0]}})
+    assert "stations left out without ballots, per replicate: none 0, 3; rounding 2, 0" in note
+    clean = power_note(results, {"rejection_rates": rates, "stations_left_out": {"none": [0, 0], "rounding": [0, 0]}})
+    assert "left out" not in clean
 
 
 def test_planted_manipulations_change_the_counts_as_described():

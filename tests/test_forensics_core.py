@@ -8,7 +8,7 @@ import pytest
 
 from forensics_helpers import honest_dataset
 from simkit.forensics import TESTS, parse_tests, rejection_rates, run_tests
-from simkit.forensics.core import TestResult, election, simulated_p_value
+from simkit.forensics.core import TestResult, election, simulated_p_value, with_ballots_only
 from simkit.forensics.nulls.flat import fit_honest, simulate_honest
 
 
@@ -27,6 +27,28 @@ def test_election_excludes_and_counts_impossible_stations():
     ds["ballots"].values[1] = 0
     e = election(ds)
     assert e.excluded == {"no ballots": 1, "ballots > registered": 1} and e.n == 48
+
+
+def test_other_counts_on_the_same_stations_keep_the_count_of_those_left_out():
+    """A simulated or resampled election on an election's stations still says which stations it left out."""
+    ds = honest_dataset(50, seed=2)
+    ds["ballots"].values[1] = 0
+    e = election(ds)
+    assert e.with_counts(e.ballots + 1, e.votes).excluded == {"no ballots": 1}
+
+
+def test_returns_and_simulations_leave_out_the_same_stations_without_ballots():
+    """One rule for a station without ballots: the returns loader leaves out exactly the stations
+    :func:`with_ballots_only` leaves out of the same counts, and counts them alike."""
+    ds = honest_dataset(50, seed=2)
+    ds["ballots"].values[[1, 4]] = [0, -1]
+    ds["votes"].values[[1, 4]] = 0
+    loaded = election(ds)
+    every = election(honest_dataset(50, seed=2))
+    kept = with_ballots_only(every.with_counts(ds["ballots"].values, ds["votes"].transpose("station", "option").values))
+    assert loaded.excluded == {"no ballots": 2} and kept.excluded == {"no ballots": 2}
+    np.testing.assert_array_equal(loaded.ballots, kept.ballots)
+    np.testing.assert_array_equal(loaded.station_id, kept.station_id)
 
 
 def test_result_serialises_to_the_documented_json_fields():

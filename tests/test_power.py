@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from simkit.forensics.core import election
-from simkit.forensics.power import PLANTS, planted
+from simkit.forensics.power import PLANTS, planted, planted_elections, planted_trials
 
 
 def _with_invalid(n_stations: int = 600, seed: int = 3):
@@ -97,3 +97,26 @@ def test_an_honest_simulation_counts_the_stations_it_leaves_without_ballots():
 
     honest = simulate_honest(e, Drawn(), np.random.SeedSequence(0))
     assert honest.n == 7 and honest.excluded == {"no ballots": 3} and (honest.ballots > 0).all()
+    for plant in PLANTS:  # a plant keeps the simulation's count, whatever it leaves out itself
+        assert planted(honest, plant, np.random.default_rng(5)).excluded.get("no ballots", 0) >= 3, plant
+
+
+def _low_turnout(n_stations: int = 400, seed: int = 6):
+    """Returns whose every other station has a turnout near 0.3%: rounding to whole percents empties some."""
+    e = _with_invalid(n_stations, seed)
+    ballots = np.where(np.arange(e.n) % 2 == 0, np.maximum(1, e.registered // 300), e.ballots)
+    votes = np.where((np.arange(e.n) % 2 == 0)[:, None], np.column_stack([ballots, 0 * ballots, 0 * ballots]),
+                     e.votes)
+    return e.with_counts(ballots, votes)
+
+
+def test_the_power_trials_count_the_stations_each_replicate_leaves_out():
+    """The stations left out without ballots are reported per plant and replicate, counted on the very elections
+    the tests read (the same seeds), and the rounding plant's are among them."""
+    e = _low_turnout()
+    _, left_out = planted_trials(e, [], replicates=3, seed=1, plants=["none", "rounding"])
+    drawn = list(planted_elections(e, replicates=3, seed=1, plants=["none", "rounding"], strength=1.0))
+    assert left_out == {plant: [e.n - election.n for p, election, _ in drawn if p == plant]
+                        for plant in ("none", "rounding")}
+    assert sum(left_out["rounding"]) > sum(left_out["none"])
+    assert all(election.excluded.get("no ballots", 0) == e.n - election.n for _, election, _ in drawn)

@@ -75,6 +75,7 @@ def test_stations_without_voters_are_never_marked_manipulated(tmp_path):
     south = (ds["region"] == "south").values
     assert (everything[:, ~empty & south] == 2 ** len(BLOCKS) - 1).all()  # every block, steal in the south only
     assert (everything[:, ~empty & ~south] == 2 ** len(BLOCKS) - 1 - 2).all()
+    assert "stations with voters" in ds["manipulated"].attrs["description"]  # the output says so
 
 
 def test_vote_stealing_keeps_every_total():

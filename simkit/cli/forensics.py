@@ -36,7 +36,7 @@ from simkit.forensics.core import ALPHA
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
 from simkit.forensics.floor import cannot_reject, draws_text, floor_line, minimum_draws, result_floors
-from simkit.forensics.power import PLANTS, QUICK_PLANTS, planted_power
+from simkit.forensics.power import PLANTS, QUICK_PLANTS, power_table
 from simkit.io import open_result, output_format, write_dataset
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
 from simkit.plots.forensics import election_title, figure
@@ -162,8 +162,8 @@ def any_rejects(results) -> bool:
 
 def power_note(results, power: dict | None) -> str | None:
     """What the data could have detected when no test rejects (None when some test rejects, or when only
-    descriptive results were asked): the :mod:`simkit.forensics.power` table when it was computed, and the
-    integer test's detectable excess."""
+    descriptive results were asked): the :mod:`simkit.forensics.power` table
+    (:func:`~simkit.forensics.power.power_table`) when it was computed, and the integer test's detectable excess."""
     if any_rejects(results):
         return None
     if not any(ran(r) for r in results):  # n/a (reasons in the table) or descriptive (nothing tested)
@@ -173,16 +173,21 @@ def power_note(results, power: dict | None) -> str | None:
              + (f" ({', '.join(floored)} cannot with these draws: see their verdicts)" if floored else "")
              + ". This is not evidence of a clean count."]
     if power:
-        plants = list(power)
+        rates = power["rejection_rates"]
+        plants = list(rates)
         lines.append(f"Rejection rates at {ALPHA:g} in simulated elections shaped like these data (same null):")
         lines += [f"  {plant}: {PLANTS[plant][0]}" for plant in plants]
         lines.append(f"  {'test':<16}" + "".join(f"{plant:>10}" for plant in plants))
-        for test in power[plants[0]]:
+        for test in rates[plants[0]]:
             mark = "*" if test in floored else ""
             lines.append(f"  {test:<16}" + "".join(
-                f"{'n/a' if power[p][test] is None else format(power[p][test], '.2f') + mark:>10}" for p in plants))
+                f"{'n/a' if rates[p][test] is None else format(rates[p][test], '.2f') + mark:>10}" for p in plants))
         if floored:
             lines.append("  * cannot reject with these draws: its rates are 0 whatever the data")
+        left_out = power["stations_left_out"]
+        if any(any(counts) for counts in left_out.values()):
+            lines.append("  stations left out without ballots, per replicate: "
+                         + "; ".join(f"{plant} {', '.join(map(str, counts))}" for plant, counts in left_out.items()))
     for r in results:
         if r.test == "integer_percent" and ran(r):
             detectable = (1.645 + 0.842) * r.extra["null_sd"]
@@ -332,12 +337,12 @@ def handle_forensics(args: argparse.Namespace) -> int:
     counts, edges = histogram(e)
     power = None
     if args.power > 0 and e.n >= MIN_STATIONS and not any_rejects(results) and any(ran(r) for r in results):
-        power = planted_power(e, tests, null=args.null, draws=args.draws, replicates=args.power, seed=args.seed,
-                              plants=QUICK_PLANTS)
+        power = power_table(e, tests, null=args.null, draws=args.draws, replicates=args.power, seed=args.seed,
+                            plants=QUICK_PLANTS)
     if args.json:
         payload = {"tests": [r.to_dict() for r in results], "data": summary}
         if power is not None:
-            payload["power"] = {"replicates": args.power, "rejection_rates": power}
+            payload["power"] = {"replicates": args.power, **power}
         print(json.dumps(finite(payload), ensure_ascii=False))
     else:
         print(format_table(results, summary, power))

@@ -167,12 +167,13 @@ class Election:
 
     def with_counts(self, ballots: np.ndarray, votes: np.ndarray, options: tuple[str, ...] | None = None,
                     leader: int | None = None) -> Election:
-        """The same stations with other counts (a simulated or resampled election); ``options`` and ``leader``
-        name the columns of ``votes`` when they are not this election's."""
+        """The same stations with other counts (a simulated or resampled election), the stations this election
+        left out still counted in ``excluded``; ``options`` and ``leader`` name the columns of ``votes`` when they
+        are not this election's."""
         if (options is None) != (leader is None):
             raise ValueError("Election.with_counts: give both options and leader (the columns of votes) or neither")
         columns = {} if options is None else {"options": tuple(options), "leader": int(leader)}
-        other = replace(self, ballots=ballots, votes=votes, excluded={}, **columns)
+        other = replace(self, ballots=ballots, votes=votes, **columns)
         object.__setattr__(other, "_geographic", self._geographic)
         object.__setattr__(other, "_cuts", self._cuts)
         return other
@@ -239,7 +240,7 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
     reasons = {
         "special station": (np.asarray(one["special"].values) != 0) if "special" in one else np.zeros(n, bool),
         "flagged by loader": (np.asarray(one["flags"].values) != 0) if "flags" in one else np.zeros(n, bool),
-        NO_BALLOTS: ballots <= 0,
+        NO_BALLOTS: ~has_ballots(ballots),
         "ballots > registered": ballots > registered,
         "votes > ballots": votes.sum(axis=1) > ballots,
     }
@@ -265,6 +266,19 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
     return Election(registered=registered[keep], ballots=ballots[keep], votes=votes[keep], options=options,
                     leader=options.index(name), region=region[keep], station_id=station_id[keep],
                     excluded=excluded, district=district[keep])
+
+
+def has_ballots(ballots: np.ndarray) -> np.ndarray:
+    """Whether each station (bool, shape (station,)) cast ballots: the rule that keeps a station in the tests,
+    for real returns (:func:`election`) and simulated ones (:func:`with_ballots_only`) alike."""
+    return ballots > 0
+
+
+def with_ballots_only(e: Election) -> Election:
+    """``e``'s stations with ballots (:func:`has_ballots`; a station without ballots has no shares to test); those
+    left out are counted in ``excluded`` under :data:`NO_BALLOTS`."""
+    cast = has_ballots(e.ballots)
+    return e if cast.all() else e.stations(cast, NO_BALLOTS)
 
 
 def check_draws(draws: int) -> None:

@@ -17,15 +17,15 @@ reads that as honest district heterogeneity, and the row measures that loss of p
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from simkit.config.manipulation import BallotStuffing, CoercedTurnout, ProtocolFabrication
 from simkit.forensics import election_rejections, rate, rejection_counts
-from simkit.forensics.core import INVALID_OPTION, Election
+from simkit.forensics.core import INVALID_OPTION, Election, with_ballots_only
 from simkit.forensics.nulls.hierarchical import fit_hierarchical, station_district
-from simkit.forensics.nulls.flat import as_seed_sequence, simulate_honest, with_ballots_only
+from simkit.forensics.nulls.flat import as_seed_sequence, simulate_honest
 from simkit.model.manipulation import MECHANISMS
 
 #: share of stations (or of the stations of whole districts) that a planted manipulation touches
@@ -81,7 +81,7 @@ def planted(e: Election, plant: str, rng: np.random.Generator, strength: float =
     take spoiled ballots; ballots that no option holds are planted as one more option
     (:func:`with_unheld_ballots`) and left without one. A station the plant leaves without ballots (``rounding``
     reports a turnout below 0.5% as 0%) is left out as real returns leave it out, and counted in ``excluded``
-    (:func:`~simkit.forensics.nulls.flat.with_ballots_only`)."""
+    (:func:`~simkit.forensics.core.with_ballots_only`)."""
     block, by_district = strengthened(plant, strength), PLANTS[plant][2]
     if block is None:
         return e
@@ -106,29 +106,59 @@ def planted_power(e: Election, tests: Iterable[str], *, null: str = "textbook", 
                   ) -> dict[str, dict[str, float | None]]:
     """plant -> test -> share of ``replicates`` planted elections shaped like ``e`` in which the test rejects
     at α = 0.05 (None where it cannot run); the tests use ``null`` with ``draws``."""
-    counts = planted_rejections(e, tests, null=null, draws=draws, replicates=replicates, seed=seed, plants=plants)
-    return {plant: {t: rate(count)["rejection_rate"] for t, count in row.items()} for plant, row in counts.items()}
+    return power_table(e, tests, null=null, draws=draws, replicates=replicates, seed=seed,
+                       plants=plants)["rejection_rates"]
+
+
+def power_table(e: Election, tests: Iterable[str], *, null: str = "textbook", draws: int = 99,
+                replicates: int = 5, seed=None, plants: Iterable[str] | None = None) -> dict[str, dict]:
+    """:func:`planted_power`'s ``rejection_rates`` (plant -> test -> rate) with ``stations_left_out`` (plant ->
+    the stations left out of each replicate's election: :func:`planted_trials`)."""
+    counts, left_out = planted_trials(e, tests, null=null, draws=draws, replicates=replicates, seed=seed,
+                                      plants=plants)
+    return {"rejection_rates": {plant: {t: rate(count)["rejection_rate"] for t, count in row.items()}
+                                for plant, row in counts.items()},
+            "stations_left_out": left_out}
 
 
 def planted_rejections(e: Election, tests: Iterable[str], *, null: str = "simulated", draws: int = 99,
                        replicates: int = 5, seed=None, plants: Iterable[str] | None = None, strength: float = 1.0,
                        ) -> dict[str, dict[str, tuple[int, int]]]:
-    """plant -> test -> (rejections at α = 0.05, replicates where it ran), each plant at ``strength``
-    (:func:`strengthened`). Plant ``p`` uses the ``p``-th child of ``seed`` (its position in :data:`PLANTS`),
-    whichever plants are asked for and at any strength: the same honest elections and stations at every strength."""
+    """plant -> test -> (rejections at α = 0.05, replicates where it ran) (:func:`planted_trials`)."""
+    return planted_trials(e, tests, null=null, draws=draws, replicates=replicates, seed=seed, plants=plants,
+                          strength=strength)[0]
 
-    model = fit_hierarchical(e)
+
+def planted_trials(e: Election, tests: Iterable[str], *, null: str = "simulated", draws: int = 99,
+                   replicates: int = 5, seed=None, plants: Iterable[str] | None = None, strength: float = 1.0,
+                   ) -> tuple[dict[str, dict[str, tuple[int, int]]], dict[str, list[int]]]:
+    """The tests run on the elections of :func:`planted_elections`: plant -> test -> (rejections at α = 0.05,
+    replicates where it ran), and plant -> the number of ``e``'s stations left out without ballots (by the honest
+    simulation or the plant: :func:`planted`) in each replicate's election."""
     tests = [t for t in tests if t != "fingerprint"]
     chosen = list(PLANTS) if plants is None else list(plants)
-    seeds = dict(zip(PLANTS, as_seed_sequence(seed).spawn(len(PLANTS))))
+    left_out: dict[str, list[int]] = {plant: [] for plant in chosen}
 
     def outcomes():
-        for plant in chosen:
-            for child in seeds[plant].spawn(replicates):
-                honest_seed, plant_rng_seed, test_seed = child.spawn(3)
-                election = planted(simulate_honest(e, model, honest_seed), plant,
-                                   np.random.default_rng(plant_rng_seed), strength)
-                yield plant, election_rejections(election, tests, null=null, draws=draws, seed=test_seed)
+        for plant, election, test_seed in planted_elections(e, replicates=replicates, seed=seed, plants=chosen,
+                                                            strength=strength):
+            left_out[plant].append(e.n - election.n)
+            yield plant, election_rejections(election, tests, null=null, draws=draws, seed=test_seed)
 
     counts = rejection_counts(outcomes())
-    return {plant: {t: counts.get(plant, {}).get(t, (0, 0)) for t in tests} for plant in chosen}
+    return {plant: {t: counts.get(plant, {}).get(t, (0, 0)) for t in tests} for plant in chosen}, left_out
+
+
+def planted_elections(e: Election, *, replicates: int, seed, plants: list[str], strength: float,
+                      ) -> Iterator[tuple[str, Election, np.random.SeedSequence]]:
+    """(plant, planted election, the seed of its tests) for ``replicates`` honest elections shaped like ``e`` (the
+    hierarchical honest model fitted to ``e``) per plant of ``plants``, each planted at ``strength``
+    (:func:`strengthened`). Plant ``p`` uses the ``p``-th child of ``seed`` (its position in :data:`PLANTS`),
+    whichever plants are asked for and at any strength: the same honest elections and stations at every strength."""
+    model = fit_hierarchical(e)
+    seeds = dict(zip(PLANTS, as_seed_sequence(seed).spawn(len(PLANTS))))
+    for plant in plants:
+        for child in seeds[plant].spawn(replicates):
+            honest_seed, plant_rng_seed, test_seed = child.spawn(3)
+            yield plant, planted(simulate_honest(e, model, honest_seed), plant,
+                                 np.random.default_rng(plant_rng_seed), strength), test_seed

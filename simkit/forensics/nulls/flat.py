@@ -43,7 +43,7 @@ import numpy as np
 from scipy import special, stats
 
 from simkit.forensics.nulls import compiled_draws
-from simkit.forensics.core import NO_BALLOTS, Election
+from simkit.forensics.core import Election, with_ballots_only
 from simkit.forensics.nulls.conditional import fit_conditional
 from simkit.forensics.nulls.hierarchical import EveryOption, fit_hierarchical, logit_share
 
@@ -148,17 +148,9 @@ def simulate_honest(e: Election, model, seed: np.random.SeedSequence) -> Electio
     """One honest election on the stations of ``e`` (same registers and regions; the options of the model's
     ``options``: ``e``'s in order, or the leader and the rest together), drawn by the model's compiled ``counts``
     from ``seed`` alone; stations that draw no ballots are left out, as in real returns, and counted
-    (:func:`with_ballots_only`)."""
+    (:func:`~simkit.forensics.core.with_ballots_only`)."""
     ballots, votes = model.counts(e, seed)
     return with_ballots_only(e.with_counts(ballots, votes, *model.options(e)))
-
-
-def with_ballots_only(e: Election) -> Election:
-    """``e``'s stations with ballots, the rule :func:`simkit.forensics.core.election` applies to real returns
-    (a station without ballots has no shares to test); those left out are counted in ``excluded`` under
-    :data:`~simkit.forensics.core.NO_BALLOTS`."""
-    cast = e.ballots > 0
-    return e if cast.all() else e.stations(cast, NO_BALLOTS)
 
 
 def as_seed_sequence(rng: int | np.random.SeedSequence | np.random.Generator | None) -> np.random.SeedSequence:
