@@ -227,8 +227,9 @@ def test_provenance_hashes_match_the_files(polls_report):
     assert "--seed 3" in record["reproduce"] and f"--replicates {REPLICATES}" in record["reproduce"]
 
 
-@pytest.mark.parametrize("polls, observed, reason", [(False, False, "no [[exit_poll]]"),
-                                                      (True, False, "no [observed] official count"),
+@pytest.mark.parametrize("polls, observed, reason", [(False, False, "exit_poll: the config has no [[exit_poll]]"),
+                                                      (True, False, "observed: the config has no [observed] official "
+                                                                    "count"),
                                                       (True, True, "replicates: 4 are too few to estimate the covariance "
                                                                    "of the 4 published figures")])
 def test_config_without_polls_or_observed_states_the_omission(tmp_path, polls, observed, reason):

@@ -31,9 +31,10 @@ FORMATS = ("html", "md")
 EXTENSIONS = {".html": "html", ".htm": "html", ".md": "md"}
 #: defaults of the forensic part (as ``simkit forensics``: textbook or simulated null, draws, power replicates)
 NULL, DRAWS, POWER = "simulated", NULL_DRAWS, 5
-#: why the forensic part is left out without returns (naming the parameters that give them)
-NO_RETURNS = InputError("the station-level tests need returns=DATA with preset=NAME or map=MAP.toml; none given",
-                        parameters=("returns", "preset", "map"))
+#: why the forensic part is left out without returns: the arguments of its InputError (naming the parameters that
+#: give them)
+NO_RETURNS = {"message": "the station-level tests need returns=DATA with preset=NAME or map=MAP.toml; none given",
+              "parameters": ("returns", "preset", "map")}
 #: steps after the simulation, for the progress bar
 STEPS = ("polls", "forensics", "figures and text")
 
@@ -135,7 +136,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
         if returns_ds is not None:
             forensics = analyses.forensics(returns_ds, title, tests, null, draws, seed, power)
         else:
-            omitted["forensics"] = shown(NO_RETURNS)
+            omitted["forensics"] = shown(InputError(**NO_RETURNS))
         bar.update()
         bar.set_description("figures and text")
         record = provenance.record(

@@ -59,7 +59,7 @@ def polls_omission(cfg, electorate: Electorate, replicates: int) -> InputError |
     elections: its polls have no official count to compare with, or
     :func:`simkit.polls.compare.comparable_problem` (its ``parameters`` those it names); None when it can run."""
     if (cfg.exit_poll or cfg.quick_count) and not cfg.observed.votes:
-        return InputError("the config has no [observed] official count to compare the polls with")
+        return InputError("observed: the config has no [observed] official count to compare the polls with")
     return comparable_problem(cfg, electorate, replicates)
 
 
