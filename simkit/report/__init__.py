@@ -122,7 +122,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     else:
         electorate = electorate_of(cfg)
         problem = analyses.polls_omission(cfg, electorate, replicates)
-        ds = analyses.simulate(cfg, electorate, replicates, seed, progress=progress)
+        ds, solved = analyses.simulate(cfg, electorate, replicates, seed, progress=progress)
         if problem is not None:
             omitted["polls"] = shown(problem)
         if not cfg.scenario:
@@ -130,7 +130,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     with progress_bar(len(STEPS), enabled=progress, unit="step") as bar:
         bar.set_description("polls")
         if cfg is not None and "polls" not in omitted:
-            comparison = analyses.compare(cfg, electorate, replicates, seed, str(config), progress)
+            comparison = analyses.compare(cfg, solved, electorate, replicates, seed, str(config), progress)
         bar.update()
         bar.set_description("forensics")
         if returns_ds is not None:
