@@ -142,6 +142,20 @@ def test_a_finished_count_matched_run_is_told_finished_without_drawing_a_pilot(t
     assert not distributed.finished(cfg, target, replicates=4, seed=cfg.run.seed + 1) and solved
 
 
+def test_a_run_of_another_installation_is_told_unfinished_before_its_config_is_read(tmp_path, monkeypatch):
+    """The installation's fields are the cheap check of ``finished``: a simkit version other than the one stored
+    answers no before the stored config is parsed."""
+    from simkit.cli.main import main
+
+    config_path, target = tmp_path / "c.toml", tmp_path / "r.zarr"
+    config_path.write_text(config().to_toml())
+    assert main(["run", str(config_path), "-o", str(target), "--replicates", "4", "--quiet"]) == 0
+    installed = distributed._installed
+    monkeypatch.setattr(distributed, "_installed", lambda: {**installed(), "simkit_version": "0.0.0"})
+    monkeypatch.setattr(distributed, "parse_config", lambda *args, **kwargs: pytest.fail("the config was parsed"))
+    assert not distributed.finished(simkit.load_config(config_path), target, replicates=4)
+
+
 def worker_pid_busy_with_a_block(client) -> int:
     """The process id of a worker that is computing a block right now."""
     for address, keys in client.processing().items():

@@ -456,6 +456,18 @@ def test_pooled_draws_are_the_whole_draw_pooled_holding_one_task_by_station(elec
     assert held and max(held) <= compiled_draws.CHUNK_REPLICATES < 150
 
 
+def test_summed_draws_hold_the_respondents_totals_as_one_station():
+    """The one constructor of pooled draws (:func:`simkit.polls.compare.pooled`, ``draw_pooled``): the totals (R, K)
+    held as one station (R, 1, K) with its voters (R, 1) and inclusion 1, read back unchanged."""
+    from simkit.polls.compare import Draws
+
+    responders, reported = np.array([[5, 3], [2, 6]]), np.array([[4, 4], [2, 6]])
+    draws = Draws.summed(np.full((2, 2), 0.5), responders, reported, np.array([9, 10]), np.array([True, True]))
+    assert draws.responders.shape == draws.reported.shape == (2, 1, 2)
+    assert np.array_equal(draws.responders_totals, responders) and np.array_equal(draws.reported_totals, reported)
+    assert np.array_equal(draws.voters, [[9], [10]]) and np.array_equal(draws.inclusion, np.ones((2, 1)))
+
+
 def test_replicates_without_answers_are_left_out_of_the_poll_s_distribution(elections):
     """Rare empty polls (1 voter approached at each of 3 stations, half answering: about 1 replicate in 8 without
     a valid answer) could not have published: the comparison conditions on the replicates with answers, as if

@@ -765,6 +765,37 @@ def test_a_pps_poll_short_of_stations_with_voters_is_refused_before_simulating(t
                                     "18 hold voters"]
 
 
+def test_a_simulator_checks_and_draws_the_polls_it_resolves_once(tmp_path):
+    """The simulator resolves the polls that the statistics read in one place (``resolved_polls``): the check up
+    front (``design_problems``) and each draw (``poll_designs``) read that list, the draw refusing the problem the
+    check names (a simple poll claiming 5,000 respondents at a response rate of 0.4, drawn proportional to size in
+    its place at 20 stations while 18 hold voters)."""
+    import re
+    from simkit.electorate.build import electorate_of
+    from simkit.inference.simulator import Simulator
+
+    observed = {"registered": 19_000, "ballots": 11_400, "votes": {"a": 6000, "b": 3400, "c": 1400, "inv": 600}}
+    raw = csv_coercion_config(tmp_path, observed).raw()
+    poll = {"name": "p", "stations": 20, "sample_size": 5000, "published": {"a": 0.6, "b": 0.3, "c": 0.1}}
+    raw["exit_poll"] = [{**poll, "response_rate": 0.4}]
+    cfg = simkit.Config.model_validate(raw)
+    electorate = electorate_of(cfg)
+    statistics = inference.statistic_names(cfg, ["polls"], list(electorate.region_names))
+    simulator = Simulator(cfg, [SHARE_PRIOR], statistics, "coerced", electorate=electorate)
+    [problem] = simulator.design_problems(raw)
+    assert problem.startswith("exit_poll.p.stations: 20 stations drawn proportional to size from the electorate, "
+                              "which has 18 with voters (proportional to size in place of the simple draw"), problem
+    with pytest.raises(simkit.InputError, match=f"^polls: {re.escape(problem)}$"):
+        simulator.poll_designs(cfg)
+    raw["exit_poll"] = [{**poll, "response_rate": 1.0}]
+    cfg = simkit.Config.model_validate(raw)
+    assert simulator.design_problems(raw) == []
+    [design] = simulator.poll_designs(cfg)
+    [resolved] = simulator.resolved_polls(cfg)
+    assert (design.selection, design.n_stations) == (resolved.design.selection, resolved.design.n_stations) == \
+        ("simple", 20)
+
+
 def test_a_prior_whose_tail_makes_a_poll_design_impossible_is_refused_before_simulating(tmp_path, monkeypatch):
     """A simple poll at 20 of the register's 26 stations claiming 5,000 respondents is feasible at its response
     rate of 1 and at the prior's median 0.7; a prior on that rate reaching 0.4 makes the claim infeasible, drawn

@@ -220,6 +220,26 @@ def test_bit_identical_whatever_the_threads_and_the_replicates_drawn():
     assert not np.array_equal(one[0], other_poll[0])
 
 
+def test_a_job_s_reduction_writes_each_chunk_s_draws_reduced_into_its_rows():
+    """A job with a reduction (one optional pair: the reducer and the shape of a chunk's draws) draws each chunk
+    into its own arrays and writes their reduction into its rows: across chunks, the numbers of the whole draw
+    reduced after it."""
+    from simkit.polls.compiled_draws import _Job, _job, _Reduction, _run
+
+    replicates, n = CHUNK_REPLICATES + 3, 10
+    ds = synthetic_election(replicates=replicates, stations=50, options=["a", "b", "invalid"], shares=[0.6, 0.3, 0.1],
+                            concentration=5.0, size_sd=0.8, seed=14)
+    votes, registered = ds["votes"].values, ds["registered"].values
+    design = PollDesign(n_stations=n, valid=np.array([True, True, False]), respondents="fixed", per_station=5)
+    whole = draw_replicates(votes, np.arange(replicates), registered, design, seed=15, poll_index=1)
+    _, fields = _job(votes, np.arange(replicates), registered, design, 15, 1, None, False)
+    out = (np.empty(replicates, np.int64), np.empty((replicates, 3), np.int64))
+    reduction = _Reduction(lambda drawn: (drawn[2].sum(axis=-1), drawn[4].sum(axis=1)), (n, n, 3))
+    _run(_Job(**fields, out=out, reduction=reduction), replicates, n, workers=1)
+    np.testing.assert_array_equal(out[0], whole[2].sum(axis=-1))
+    np.testing.assert_array_equal(out[1], whole[4].sum(axis=1))
+
+
 def test_counts_are_consistent():
     ds = synthetic_election(replicates=40, stations=300, options=["a", "b", "invalid"], shares=[0.6, 0.3, 0.1],
                             concentration=5.0, size_sd=0.8, seed=12)

@@ -211,9 +211,16 @@ def test_scenarios_show_count_turnout_and_the_polls_t2(polls_report):
     assert float(table.rows[1][2]) > float(table.rows[0][2])  # stuffing raises the count's turnout
 
 
-def test_count_matched_scenarios_say_so(tmp_path):
+def test_count_matched_scenarios_say_so(tmp_path, monkeypatch):
+    """The scenarios' pilots are drawn once, for the simulation: the poll comparison takes their solutions."""
+    from simkit.engine import count_match
+
     config = write_config(tmp_path / "matched.toml", scenarios=True, matched=True)
+    solved, solve = [], count_match.solve
+    monkeypatch.setattr(count_match, "solve", lambda cfg, name, *args, **kwargs: solved.append(name) or solve(
+        cfg, name, *args, **kwargs))
     doc = build(config, replicates=REPLICATES // 2, seed=5)
+    assert sorted(solved) == ["honest", "stuffed"]
     assert "Count-matched scenarios (honest, stuffed)" in doc.section("scenarios").blocks[0].text
     assert [row[1] for row in scenario_t2_table(doc).rows] == ["yes", "yes"]
 
@@ -238,8 +245,9 @@ def test_a_config_with_a_byte_order_mark_is_reported(tmp_path):
     assert record["config_sha256"] == hashlib.sha256(config.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("polls, observed, reason", [(False, False, "no [[exit_poll]]"),
-                                                      (True, False, "no [observed] official count"),
+@pytest.mark.parametrize("polls, observed, reason", [(False, False, "exit_poll: the config has no [[exit_poll]]"),
+                                                      (True, False, "observed: the config has no [observed] official "
+                                                                    "count"),
                                                       (True, True, "replicates: 4 are too few to estimate the covariance "
                                                                    "of the 4 published figures")])
 def test_config_without_polls_or_observed_states_the_omission(tmp_path, polls, observed, reason):

@@ -409,10 +409,13 @@ def finished(cfg: Config, output: str | Path, *, replicates: int | None = None, 
         return False
     try:
         attrs = io.open_result(work.target).attrs
-        stored = parse_config(attrs.get("simkit_config", ""), source=f"{output}: simkit_config")
     except InputError:
         return False
     if any(attrs.get(_RECORDED[field]) != value for field, value in _installed().items()):
+        return False
+    try:
+        stored = parse_config(attrs.get("simkit_config", ""), source=f"{output}: simkit_config")
+    except InputError:
         return False
     run = engine.prepare(count_match.with_solutions_of(cfg, stored), replicates, seed, keep, kernel, source)
     manifest = work.manifest(RunSpec.of(run), run, block_size=0)

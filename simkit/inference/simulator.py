@@ -17,8 +17,9 @@ from pydantic import ValidationError
 from simkit import streams
 from simkit.engine import run as engine
 from simkit.forensics import station_statistics
-from simkit.polls.compare import (SimulatedElections, design_problems, pps_design_problem, proposed_design,
-                                  resolve_design)
+from simkit.errors import InputError
+from simkit.polls.compare import (Resolved, SimulatedElections, design_problems, pps_design_problem,
+                                  proposed_design)
 from simkit.config.core import Config, Observed, ObservedStations
 from simkit.config.inference import InferConfig, apply_values
 from simkit.electorate.build import Electorate, electorate_of
@@ -64,15 +65,31 @@ class Simulator:
         or ZeroDivisionError when they make an invalid one."""
         return Config.model_validate(apply_values(self.raw, self.blocks, values))
 
-    def poll_designs(self, cfg: Config) -> list[PollDesign | None]:
-        """The design of each [[exit_poll]] of ``cfg`` that a statistic reads, as drawn (biases included; a claimed
-        size the electorate cannot supply replaced by the nearest feasible design: :func:`resolve_design`), None
-        for a poll no statistic reads; InputError for a design drawn proportional to size at more stations than
-        hold voters."""
+    def resolved_polls(self, cfg: Config) -> list[Resolved | None]:
+        """Each [[exit_poll]] of ``cfg`` that a statistic reads, resolved as drawn (biases included; a claimed size
+        the electorate cannot supply replaced by the nearest feasible design: :func:`proposed_design`), unchecked
+        against the stations that hold voters; None for a poll no statistic reads."""
         read = self.statistics.poll_indices
-        return [resolve_design(poll, cfg.option_names, cfg.invalid_option_name, self.poll_election,
-                               unbiased=False).design if index in read else None
+        return [proposed_design(poll, cfg.option_names, cfg.invalid_option_name, self.poll_election,
+                                unbiased=False) if index in read else None
                 for index, poll in enumerate(cfg.exit_poll)]
+
+    def pps_problem(self, cfg: Config, resolved: list[Resolved | None]) -> str | None:
+        """The first :func:`simkit.polls.compare.pps_design_problem` of the polls of ``cfg`` resolved in
+        ``resolved`` (:meth:`resolved_polls`), None when none has one."""
+        problems = (pps_design_problem(poll, polled.design, self.poll_election, polled.note)
+                    for poll, polled in zip(cfg.exit_poll, resolved) if polled is not None)
+        return next((problem for problem in problems if problem is not None), None)
+
+    def poll_designs(self, cfg: Config) -> list[PollDesign | None]:
+        """The design of each [[exit_poll]] of ``cfg`` that a statistic reads, as drawn (:meth:`resolved_polls`),
+        None for a poll no statistic reads; InputError (``polls: field: problem``) for a design drawn proportional
+        to size at more stations than hold voters (:meth:`pps_problem`)."""
+        resolved = self.resolved_polls(cfg)
+        problem = self.pps_problem(cfg, resolved)
+        if problem is not None:
+            raise InputError(f"polls: {problem}")
+        return [None if polled is None else polled.design for polled in resolved]
 
     def poll_shares(self, cfg: Config, votes: np.ndarray, seed: int) -> list[np.ndarray]:
         """Each [[exit_poll]] that a statistic reads drawn from this election's ``votes`` (station, option) as
@@ -91,20 +108,15 @@ class Simulator:
     def design_problems(self, raw: dict) -> list[str]:
         """Problems (``dotted.field: problem``) of the polls that the statistics read, in raw config data ``raw``
         (this simulator's config with the inferred fields set): their designs against the register
-        (:func:`simkit.polls.compare.design_problems`), then as a draw resolves them (:meth:`poll_designs`; the
-        first poll's :func:`simkit.polls.compare.pps_design_problem`)."""
+        (:func:`simkit.polls.compare.design_problems`), then as a draw resolves them (:meth:`resolved_polls`; the
+        first poll's :func:`simkit.polls.compare.pps_design_problem`: :meth:`pps_problem`)."""
         cfg = Config.model_validate(raw)
-        polls = [cfg.exit_poll[index] for index in self.statistics.poll_indices]
-        problems = design_problems(cfg, polls, self.electorate)
+        problems = design_problems(cfg, [cfg.exit_poll[index] for index in self.statistics.poll_indices],
+                                   self.electorate)
         if problems:
             return problems
-        for poll in polls:
-            resolved = proposed_design(poll, cfg.option_names, cfg.invalid_option_name, self.poll_election,
-                                       unbiased=False)
-            problem = pps_design_problem(poll, resolved.design, self.poll_election, resolved.note)
-            if problem is not None:
-                return [problem]
-        return []
+        problem = self.pps_problem(cfg, self.resolved_polls(cfg))
+        return [] if problem is None else [problem]
 
     def __call__(self, values: np.ndarray, seed: int) -> np.ndarray:
         try:

@@ -274,6 +274,13 @@ class Draws:
     valid: np.ndarray
     stations: np.ndarray | None = None
 
+    @classmethod
+    def summed(cls, shares: np.ndarray, responders: np.ndarray, reported: np.ndarray, voters: np.ndarray,
+               valid: np.ndarray) -> "Draws":
+        """Draws whose stations are summed into one: ``responders`` / ``reported`` (R, K) respondents' totals,
+        ``voters`` (R,) the sampled stations' voters, held as (R, 1, K) and (R, 1) with inclusion 1."""
+        return cls(shares, responders[:, None], reported[:, None], voters[:, None], np.ones((len(voters), 1)), valid)
+
     @cached_property
     def reported_totals(self) -> np.ndarray:
         """(R, K) int64 respondents by reported answer, summed over stations."""
@@ -316,8 +323,7 @@ def draw_pooled(election: SimulatedElections, design: PollDesign, seed: int, pol
     shares, voters, responders, reported = draw_totals(
         election.votes.values, election.replicates, election.registered, design, seed, poll_index,
         election.region_index, None, pooled=answered_on_sums(design))
-    return Draws(shares, responders[:, None], reported[:, None], voters[:, None], np.ones((len(voters), 1)),
-                 design.valid)
+    return Draws.summed(shares, responders, reported, voters, design.valid)
 
 
 def canonical_design(design: PollDesign, n_options: int) -> PollDesign:
@@ -489,9 +495,8 @@ def pooled(draws: Draws) -> Draws:
     """The draws with each replicate's stations pooled into one (R, 1, K): the ``raw`` estimate is
     unchanged, and misreporting drawn on pooled counts has the same distribution (a sum of binomials
     with a common rate is a binomial of the sum) at a fraction of the cost."""
-    return Draws(draws.shares, draws.responders_totals[..., None, :],
-                 draws.reported_totals[..., None, :], draws.voters.sum(axis=-1, keepdims=True),
-                 np.ones((len(draws.voters), 1)), draws.valid)
+    return Draws.summed(draws.shares, draws.responders_totals, draws.reported_totals, draws.voters.sum(axis=-1),
+                        draws.valid)
 
 
 def misreport_needed(draws: Draws, design: PollDesign, target: int, incumbent: int, published: float,
@@ -504,7 +509,7 @@ def misreport_needed(draws: Draws, design: PollDesign, target: int, incumbent: i
     away = draws.shares[answered(draws.shares)].mean(axis=0)[[valid_index.tolist().index(k) for k in others]]
     away = away / away.sum()
     increasing = target == incumbent
-    draws = pooled(draws) if design.estimator == "raw" else draws
+    draws = pooled(draws) if answered_on_sums(design) else draws
 
     def quantile_at(rate: float, q: float) -> float:
         rng = streams.generator(seed, streams.MISREPORT, poll_index, target)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numba
 import numpy as np
@@ -287,20 +287,27 @@ def _draw_replicates_impl(votes, rows, states, strata_arrays, pps, mode, per_sta
 _draw_replicates_jit = numba.njit(nogil=True, cache=True, error_model="numpy")(_draw_replicates_impl)
 
 
+class _Reduction(NamedTuple):
+    """What a job makes of each chunk's draws: ``reduce`` maps them (:func:`_outputs`) to the chunk's rows of the
+    job's outputs; ``shape`` (n, answered stations, K) sizes the chunk's own arrays they are drawn into."""
+
+    reduce: Callable[[tuple[np.ndarray, ...]], tuple[np.ndarray, ...]]
+    shape: tuple[int, int, int]
+
+
 @dataclass(frozen=True)
 class _Job:
     """What every chunk of replicates shares: the votes (R, S, K), each replicate's generator state, the
     design's arguments of the compiled draw (:func:`_design_arguments`, computed once per poll) and the output
     arrays, each chunk writing its own rows: the draws (stations, inclusion and voters (R, n), responders and
-    reported (R, n, K), or (R, 1, K) pooled), or with ``reduce`` what it makes of a chunk's draws, drawn into the
-    chunk's own arrays of ``shape`` (:func:`_outputs`) and dropped once reduced."""
+    reported (R, n, K), or (R, 1, K) pooled), or with a ``reduction`` what it makes of a chunk's draws, drawn into
+    the chunk's own arrays and dropped once reduced."""
 
     votes: np.ndarray
     states: np.ndarray  #: (R, 4) uint64 each replicate's xoshiro256** state (:func:`poll_states`)
     design: tuple  #: the compiled draw's arguments from ``strata_arrays`` to ``pooled``
     out: tuple[np.ndarray, ...]  #: the results of every replicate, filled chunk by chunk (:func:`_draw_chunk`)
-    reduce: Callable[[tuple[np.ndarray, ...]], tuple[np.ndarray, ...]] | None = None
-    shape: tuple[int, int, int] = (0, 0, 0)  #: (n, answered stations, K) of a chunk's draws, with ``reduce``
+    reduction: _Reduction | None = None
 
 
 def _outputs(count: int, sampled: int, answered: int, n_options: int) -> tuple[np.ndarray, ...]:
@@ -357,14 +364,14 @@ _STATE_LOCK = threading.Lock()
 
 def _draw_chunk(job: _Job, rows: range) -> None:
     """Draw the replicates at positions ``rows`` of ``job.votes`` into those rows of ``job.out`` (with
-    ``job.reduce``: into the chunk's own arrays, then their reduction into those rows)."""
-    mine = slice(rows.start, rows.stop)
-    drawn = tuple(array[mine] for array in job.out) if job.reduce is None else _outputs(len(rows), *job.shape)
+    ``job.reduction``: into the chunk's own arrays, then their reduction into those rows)."""
+    mine, reduction = slice(rows.start, rows.stop), job.reduction
+    drawn = tuple(array[mine] for array in job.out) if reduction is None else _outputs(len(rows), *reduction.shape)
     _draw_replicates_jit(job.votes, np.arange(rows.start, rows.stop, dtype=np.int64),
                          job.states[mine],  # poll_states' own copy: writeable, as compiled
                          *job.design, *drawn)
-    if job.reduce is not None:
-        for array, reduced in zip(job.out, job.reduce(drawn)):
+    if reduction is not None:
+        for array, reduced in zip(job.out, reduction.reduce(drawn)):
             array[mine] = reduced
 
 
@@ -422,7 +429,8 @@ def draw_totals(votes: np.ndarray, replicates: np.ndarray, registered: np.ndarra
     count, n, n_options = len(replicates), strata_.n_sampled, votes.shape[-1]
     out = (np.empty((count, int(np.sum(design.valid))), float), np.empty(count, np.int64),
            np.empty((count, n_options), np.int64), np.empty((count, n_options), np.int64))
-    job = _Job(**fields, out=out, reduce=functools.partial(_totals, design), shape=(n, 1 if pooled else n, n_options))
+    reduction = _Reduction(functools.partial(_totals, design), (n, 1 if pooled else n, n_options))
+    job = _Job(**fields, out=out, reduction=reduction)
     _run(job, count, n, workers)
     return out
 

@@ -35,9 +35,10 @@ NULL, DRAWS, POWER = "simulated", NULL_DRAWS, 5
 #: the forensic nulls a report offers: not ``flat``, the earlier one-level model that ``simkit forensics`` keeps
 #: for comparison only (docs/forensics.md)
 NULLS = ("textbook", "simulated")
-#: why the forensic part is left out without returns (naming the parameters that give them)
-NO_RETURNS = InputError("the station-level tests need returns=DATA with preset=NAME or map=MAP.toml; none given",
-                        parameters=("returns", "preset", "map"))
+#: why the forensic part is left out without returns: the arguments of its InputError (naming the parameters that
+#: give them)
+NO_RETURNS = {"message": "the station-level tests need returns=DATA with preset=NAME or map=MAP.toml; none given",
+              "parameters": ("returns", "preset", "map")}
 #: steps after the simulation, for the progress bar
 STEPS = ("polls", "forensics", "figures and text")
 
@@ -125,7 +126,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     else:
         electorate = electorate_of(cfg)
         problem = analyses.polls_omission(cfg, electorate, replicates)
-        ds = analyses.simulate(cfg, electorate, replicates, seed, progress=progress)
+        ds, solved = analyses.simulate(cfg, electorate, replicates, seed, progress=progress)
         if problem is not None:
             omitted["polls"] = shown(problem)
         if not cfg.scenario:
@@ -133,13 +134,13 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     with progress_bar(len(STEPS), enabled=progress, unit="step") as bar:
         bar.set_description("polls")
         if cfg is not None and "polls" not in omitted:
-            comparison = analyses.compare(cfg, electorate, replicates, seed, str(config), progress)
+            comparison = analyses.compare(cfg, solved, electorate, replicates, seed, str(config), progress)
         bar.update()
         bar.set_description("forensics")
         if returns_ds is not None:
             forensics = analyses.forensics(returns_ds, title, tests, null, draws, seed, power)
         else:
-            omitted["forensics"] = shown(NO_RETURNS)
+            omitted["forensics"] = shown(InputError(**NO_RETURNS))
         bar.update()
         bar.set_description("figures and text")
         record = provenance.record(

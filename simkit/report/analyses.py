@@ -12,7 +12,8 @@ from pathlib import Path
 import xarray as xr
 
 from ..errors import InputError
-from simkit.engine import run as engine
+from simkit.config.core import Config
+from simkit.engine import count_match, run as engine
 from simkit.polls.compare import comparable_problem, compare_config
 from simkit.electorate.build import Electorate
 from simkit.electorate.returns import load_returns
@@ -48,11 +49,13 @@ class Forensics:
         return result_floors(self.results)
 
 
-def simulate(cfg, electorate: Electorate, replicates: int | None, seed: int | None, progress: bool) -> xr.Dataset:
+def simulate(cfg, electorate: Electorate, replicates: int | None, seed: int | None,
+             progress: bool) -> tuple[xr.Dataset, Config]:
     """The config's elections on its built ``electorate``, national and regional totals (what the report's tables
-    show; the polls draw their own station-level worlds one at a time, :func:`compare`)."""
+    show; the polls draw their own station-level worlds one at a time, :func:`compare`), and the config as run:
+    its count-matched scenarios solved (what :func:`compare` reads their solutions from)."""
     run = engine.prepare(cfg, replicates, seed, "summary", electorate=electorate)
-    return engine.simulate_run(run, progress=progress)
+    return engine.simulate_run(run, progress=progress), run.config
 
 
 def polls_omission(cfg, electorate: Electorate, replicates: int) -> InputError | None:
@@ -60,15 +63,18 @@ def polls_omission(cfg, electorate: Electorate, replicates: int) -> InputError |
     elections: its polls have no official count to compare with, or
     :func:`simkit.polls.compare.comparable_problem` (its ``parameters`` those it names); None when it can run."""
     if (cfg.exit_poll or cfg.quick_count) and not cfg.observed.votes:
-        return InputError("the config has no [observed] official count to compare the polls with")
+        return InputError("observed: the config has no [observed] official count to compare the polls with")
     return comparable_problem(cfg, electorate, replicates)
 
 
-def compare(cfg, electorate: Electorate, replicates: int | None, seed: int, source: str, progress: bool):
+def compare(cfg, solved: Config, electorate: Electorate, replicates: int | None, seed: int, source: str,
+            progress: bool):
     """:func:`simkit.polls.compare.compare_config`: the same elections as :func:`simulate` (same replicates, seed
-    and ``electorate``), simulated one world at a time with station-level votes, so that memory holds one world."""
-    return compare_config(cfg, replicates=replicates, seed=seed, source=source, progress=progress,
-                          electorate=electorate)
+    and ``electorate``), simulated one world at a time with station-level votes, so that memory holds one world.
+    The count-matched scenarios take the solutions of ``solved``, the config as :func:`simulate` ran it
+    (:func:`simkit.engine.count_match.with_solutions_of`): their pilots are not drawn again."""
+    return compare_config(count_match.with_solutions_of(cfg, solved), replicates=replicates, seed=seed,
+                          source=source, progress=progress, electorate=electorate)
 
 
 def load(returns: Path | None, preset: str | None, map_path: Path | None) -> xr.Dataset:
