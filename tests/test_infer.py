@@ -158,6 +158,19 @@ def test_a_prior_on_a_whole_number_field_is_refused_as_such_not_told_to_narrow()
     assert "bound it" not in problems[0]
 
 
+@pytest.mark.parametrize("path", [SHARE, "manipulation.coercion.compliance"])
+@pytest.mark.parametrize("low, high", [(0.5, 1.5), (0.0, 2.0)])
+def test_a_prior_with_its_median_on_a_fields_upper_limit_is_told_to_narrow(path, low, high):
+    """A share's prior with median 1.0 (its upper limit): the next float up is invalid, the next one down valid,
+    so the field takes fractions; the problem is the prior's reach past 1, not whole numbers."""
+    cfg = simkit.Config.model_validate({**coercion_config().raw(), "observed": {"registered": 40_000,
+                                                                                 "ballots": 25_000}})
+    block = InferConfig(path=path, prior="uniform", low=low, high=high)
+    problems = infer_problems(cfg, [block], InferenceSettings(), raw_problems)
+    assert len(problems) == 1 and problems[0].startswith(f"infer.{path}: the prior reaches "), problems
+    assert "whole numbers" not in problems[0]
+
+
 @pytest.mark.parametrize("prior", [{"prior": "normal", "mean": 0.1, "sd": 1e-300, "low": 0.0, "high": 0.3},
                                    {"prior": "normal", "mean": 0.1, "sd": 1e-300},
                                    {"prior": "beta", "a": 1e300, "b": 1e300}])
