@@ -291,8 +291,9 @@ def test_a_claim_of_fewer_respondents_than_stations_approached_is_refused(readin
     claim = {"sample_size": 10} if reading == "sample_size" else {"sample_size": 4000, "sample_size_readings": [10]}
     poll = ExitPollConfig(name="p", stations=[20, 40], response_rate=[0.5, 1.0], published={"inc": 0.5}, **claim)
     found = check_poll_design(poll, 100, np.full(100, 500), OPTIONS, "invalid")
-    assert found == ["exit_poll.p.sample_size: 10 respondents at up to 40 stations answering at up to 1 is 0.25 "
-                     "voters approached a station: a design approaches at least one"], found
+    assert found == [f"exit_poll.p.{reading}: 10 respondents at up to 40 stations answering at up to 1 is 0.25 "
+                     "voters approached a station: a design approaches at least one; narrow stations or give "
+                     "per_station"], found
     fine = poll.model_copy(update={"sample_size": 40, "sample_size_readings": []})
     assert check_poll_design(fine, 100, np.full(100, 500), OPTIONS, "invalid") == []
 

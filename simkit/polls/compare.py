@@ -42,7 +42,7 @@ from simkit.engine.run import prepare, world_votes
 from simkit.progress import progress_bar
 from simkit.paths import set_path
 from simkit.config.core import check_config
-from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix
+from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix, quota_per_station
 from simkit.config.precision import last_digit_unit, rounds_to
 from simkit.model.exit_poll import (PollDesign, design_feasibility, draw_exit_poll, estimate_shares, pps_shortfall,
                                     station_sums)
@@ -228,7 +228,7 @@ def proposed_design(poll: Poll, options: list[str], invalid: str | None, electio
             if check.respondents == "whole_flow":
                 mode = "whole_flow"
     if mode == "fixed" and (per_station is None or note):
-        per_station = max(1, round(claimed / (n_stations * rate)))
+        per_station = quota_per_station(claimed, n_stations, rate)
     propensity, misreport = None, None
     if not unbiased:
         propensity = np.array([poll.response_propensity.get(name, 1.0) for name in options])
