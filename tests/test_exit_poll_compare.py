@@ -803,7 +803,8 @@ def test_polls_of_an_electorate_with_stations_without_voters_compare_end_to_end(
 def test_a_ledger_point_whose_design_gets_too_few_answers_is_refused_not_called_a_census():
     """Every 100,000th voter of stations of ~600: 3 of 20 replicates get an answer at the midpoint design (the
     fewest the covariance takes), fewer at other points of the ledger, where one replicate's figure varies by
-    nothing and was judged a census: z = ±∞, "rejected everywhere"."""
+    nothing and was judged a census: z = ±∞, "rejected everywhere". The remedy is the ledger's: its ranges reach
+    the design, not the pollster's statement."""
     from conftest import small_config_dict
 
     raw = small_config_dict(stations=200, registered=200_000, options=("a", "b", "c", "inv"),
@@ -813,5 +814,6 @@ def test_a_ledger_point_whose_design_gets_too_few_answers_is_refused_not_called_
     raw["observed"] = {"registered": 200_000, "ballots": 120_000,
                        "votes": {"a": 62_700, "b": 34_200, "c": 11_400, "inv": 11_700}}
     with pytest.raises(InputError, match=r"exit_poll\.p1: no valid answer in \d+ of 20 simulated replicates at "
-                                         r"the joint ledger's point \(exit_poll\.p1\.stations \d+"):
+                                         r"the joint ledger's point \(exit_poll\.p1\.stations \d+.*; narrow the "
+                                         r"ranges the ledger spans, or state the design the pollster used$"):
         compare_config(simkit.Config.model_validate(raw), replicates=20, ledger_points=4, history=None)

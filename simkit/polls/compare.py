@@ -787,17 +787,19 @@ def raise_problem(problem: InputError | None, source: str) -> None:
 def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: str | None = None,
                   point: str | None = None) -> int:
     """The number of replicates in which ``poll``'s design, drawn as ``draws`` (in ``scenario``'s world, when
-    named; at the joint ledger's point whose assumptions ``point`` reads, when given), gets no valid answer (dropped from its distribution:
-    :func:`answered`). Raise :class:`~simkit.errors.InputError` when fewer than ``needed``
-    (:func:`replicates_needed`) have one."""
+    named; at the joint ledger's point whose assumptions ``point`` reads, when given), gets no valid answer
+    (dropped from its distribution: :func:`answered`). Raise :class:`~simkit.errors.InputError` when fewer than
+    ``needed`` (:func:`replicates_needed`) have one: the remedy is the design the pollster used, or, at a ledger
+    point, ranges that stay away from such designs."""
     answers = draws.valid_respondents
     empty = int(np.sum(answers == 0))
     if len(answers) - empty < needed:
         at = "" if point is None else f" at the joint ledger's point ({point})"
+        remedy = ("state the design the pollster used" if point is None else
+                  "narrow the ranges the ledger spans, or state the design the pollster used")
         raise InputError(f"{source}: {_kind(poll)}.{poll.name}: no valid answer in {empty} of {len(answers)} "
                          f"simulated replicates{_of_scenario(scenario)}{at} ({answers.mean():.1f} valid answers on "
-                         f"average): the comparison needs shares in at least {needed}; state the design the "
-                         "pollster used")
+                         f"average): the comparison needs shares in at least {needed}; {remedy}")
     return empty
 
 
