@@ -141,9 +141,9 @@ def test_a_field_set_by_two_infer_blocks_is_refused():
                                                                                  "ballots": 25_000}})
     compliance = InferConfig(path="manipulation.coercion.compliance", also=[SHARE], prior="uniform", low=0.1,
                              high=0.2)
-    for blocks in ([SHARE_PRIOR, SHARE_PRIOR], [SHARE_PRIOR, compliance]):
+    for blocks in ([SHARE_PRIOR, SHARE_PRIOR], [SHARE_PRIOR, compliance], [SHARE_PRIOR, SHARE_PRIOR, compliance]):
         problems = infer_problems(cfg, blocks, InferenceSettings(), raw_problems)
-        assert problems == [f"infer.{SHARE}: set by two [[infer]] blocks (a field has one prior)"], problems
+        assert problems == [f"infer.{SHARE}: set by {len(blocks)} [[infer]] blocks (a field has one prior)"], problems
 
 
 def test_a_prior_on_a_whole_number_field_is_refused_as_such_not_told_to_narrow():

@@ -252,8 +252,8 @@ def _shared_field_problems(blocks: list[InferConfig]) -> list[str]:
     """A field (a block's ``path`` or ``also`` path) set by more than one block: the later would overwrite the
     earlier's draws, whose posterior would be reported for values never used."""
     paths = [path for block in blocks for path in dict.fromkeys([block.path, *block.also])]
-    shared = [path for path in dict.fromkeys(paths) if paths.count(path) > 1]
-    return [f"infer.{path}: set by two [[infer]] blocks (a field has one prior)" for path in shared]
+    return [f"infer.{path}: set by {paths.count(path)} [[infer]] blocks (a field has one prior)"
+            for path in dict.fromkeys(paths) if paths.count(path) > 1]
 
 
 #: tables a prior cannot set (their first path segment -> what they are): no simulated election reads them
