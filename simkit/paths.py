@@ -120,7 +120,8 @@ UNION_TAGS = ("kind", "source")
 
 
 def dotted_location(loc: tuple, raw: Any) -> str:
-    """Turn a pydantic error location into a dotted path, naming list items by their ``name``."""
+    """Turn a pydantic error location into a dotted path, naming list items as they are addressed
+    (:func:`block_name`: a block's ``name``, an [[infer]] block's ``path``), else by their ``[index]``."""
     parts: list[str] = []
     node: Any = raw
     for position, key in enumerate(loc):

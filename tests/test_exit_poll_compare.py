@@ -291,8 +291,9 @@ def test_a_claim_of_fewer_respondents_than_stations_approached_is_refused(readin
     claim = {"sample_size": 10} if reading == "sample_size" else {"sample_size": 4000, "sample_size_readings": [10]}
     poll = ExitPollConfig(name="p", stations=[20, 40], response_rate=[0.5, 1.0], published={"inc": 0.5}, **claim)
     found = check_poll_design(poll, 100, np.full(100, 500), OPTIONS, "invalid")
-    assert found == ["exit_poll.p.sample_size: 10 respondents at up to 40 stations answering at up to 1 is 0.25 "
-                     "voters approached a station: a design approaches at least one"], found
+    assert found == [f"exit_poll.p.{reading}: 10 respondents at up to 40 stations answering at up to 1 is 0.25 "
+                     "voters approached a station: a design approaches at least one; narrow stations or give "
+                     "per_station"], found
     fine = poll.model_copy(update={"sample_size": 40, "sample_size_readings": []})
     assert check_poll_design(fine, 100, np.full(100, 500), OPTIONS, "invalid") == []
 
@@ -814,7 +815,8 @@ def test_polls_of_an_electorate_with_stations_without_voters_compare_end_to_end(
 def test_a_ledger_point_whose_design_gets_too_few_answers_is_refused_not_called_a_census():
     """Every 100,000th voter of stations of ~600: 3 of 20 replicates get an answer at the midpoint design (the
     fewest the covariance takes), fewer at other points of the ledger, where one replicate's figure varies by
-    nothing and was judged a census: z = ±∞, "rejected everywhere"."""
+    nothing and was judged a census: z = ±∞, "rejected everywhere". The remedy is the ledger's: its ranges reach
+    the design, not the pollster's statement."""
     from conftest import small_config_dict
 
     raw = small_config_dict(stations=200, registered=200_000, options=("a", "b", "c", "inv"),
@@ -824,5 +826,6 @@ def test_a_ledger_point_whose_design_gets_too_few_answers_is_refused_not_called_
     raw["observed"] = {"registered": 200_000, "ballots": 120_000,
                        "votes": {"a": 62_700, "b": 34_200, "c": 11_400, "inv": 11_700}}
     with pytest.raises(InputError, match=r"exit_poll\.p1: no valid answer in \d+ of 20 simulated replicates at "
-                                         r"the joint ledger's point \(exit_poll\.p1\.stations \d+"):
+                                         r"the joint ledger's point \(exit_poll\.p1\.stations \d+.*; narrow the "
+                                         r"ranges the ledger spans, or state the design the pollster used$"):
         compare_config(simkit.Config.model_validate(raw), replicates=20, ledger_points=4, history=None)

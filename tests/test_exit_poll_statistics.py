@@ -216,7 +216,7 @@ def test_nonsampling_sd_is_the_rms_of_the_class_errors(tmp_path):
     ("A,e,d,P,candidate,x,52,50,valid,true,s, t,u,", r"row 2: 14 fields, the header has 13"),
     ("A,e,d,P,candidate,x,52", r"row 2: 7 fields, the header has 13"),
     ("A,e,d,P,candidate,x,52,50,valid,true,s,t,\nA,e,d,P,candidate,x,53,50,valid,true,s,t,",
-     r"row 3: repeats row 2's figure \(A, d, P, x\)"),
+     r"row 3: repeats row 2's figure \(A, e, d, P, candidate, x\)"),
 ])
 def test_bad_history_rows_are_one_line_errors(tmp_path, row, message):
     table = tmp_path / "h.csv"
@@ -224,6 +224,19 @@ def test_bad_history_rows_are_one_line_errors(tmp_path, row, message):
                      "poll_source,official_source,note\n" + row + "\n")
     with pytest.raises(InputError, match=message):
         load_history(table)
+
+
+def test_two_contests_on_one_date_by_one_pollster_are_separate_figures(tmp_path):
+    """Two referendums on one day, each polled by the same pollster on yes and no: four figures, not two repeated
+    (a figure is also its election and its kind)."""
+    table = tmp_path / "h.csv"
+    table.write_text("country,election,date,pollster,kind,option,published,official,base,in_baseline,"
+                     "poll_source,official_source,note\n"
+                     + "".join(f"A,{election},d,P,candidate,{option},50,50,valid,true,s,t,\n"
+                               for election in ("first", "second") for option in ("yes", "no")))
+    rows = load_history(table)
+    assert [(row.election, row.option) for row in rows] == [("first", "yes"), ("first", "no"), ("second", "yes"),
+                                                            ("second", "no")]
 
 
 def test_bad_history_exits_2_and_writes_nothing(tmp_path, capsys):

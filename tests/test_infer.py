@@ -141,9 +141,9 @@ def test_a_field_set_by_two_infer_blocks_is_refused():
                                                                                  "ballots": 25_000}})
     compliance = InferConfig(path="manipulation.coercion.compliance", also=[SHARE], prior="uniform", low=0.1,
                              high=0.2)
-    for blocks in ([SHARE_PRIOR, SHARE_PRIOR], [SHARE_PRIOR, compliance]):
+    for blocks in ([SHARE_PRIOR, SHARE_PRIOR], [SHARE_PRIOR, compliance], [SHARE_PRIOR, SHARE_PRIOR, compliance]):
         problems = infer_problems(cfg, blocks, InferenceSettings(), raw_problems)
-        assert problems == [f"infer.{SHARE}: set by two [[infer]] blocks (a field has one prior)"], problems
+        assert problems == [f"infer.{SHARE}: set by {len(blocks)} [[infer]] blocks (a field has one prior)"], problems
 
 
 def test_a_prior_on_a_whole_number_field_is_refused_as_such_not_told_to_narrow():
@@ -156,6 +156,19 @@ def test_a_prior_on_a_whole_number_field_is_refused_as_such_not_told_to_narrow()
     assert len(problems) == 1 and problems[0].startswith("infer.electorate.stations: the field takes whole numbers"), \
         problems
     assert "bound it" not in problems[0]
+
+
+@pytest.mark.parametrize("path", [SHARE, "manipulation.coercion.compliance"])
+@pytest.mark.parametrize("low, high", [(0.5, 1.5), (0.0, 2.0)])
+def test_a_prior_with_its_median_on_a_fields_upper_limit_is_told_to_narrow(path, low, high):
+    """A share's prior with median 1.0 (its upper limit): the next float up is invalid, the next one down valid,
+    so the field takes fractions; the problem is the prior's reach past 1, not whole numbers."""
+    cfg = simkit.Config.model_validate({**coercion_config().raw(), "observed": {"registered": 40_000,
+                                                                                 "ballots": 25_000}})
+    block = InferConfig(path=path, prior="uniform", low=low, high=high)
+    problems = infer_problems(cfg, [block], InferenceSettings(), raw_problems)
+    assert len(problems) == 1 and problems[0].startswith(f"infer.{path}: the prior reaches "), problems
+    assert "whole numbers" not in problems[0]
 
 
 @pytest.mark.parametrize("prior", [{"prior": "normal", "mean": 0.1, "sd": 1e-300, "low": 0.0, "high": 0.3},

@@ -261,3 +261,16 @@ def test_a_station_file_whose_figures_mostly_decrease_is_refused_not_excluded(tm
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
     assert code == 2 and "3 of 5 stations" in stderr and "time order" in stderr, stderr
     assert len(stderr.strip().splitlines()) == 1 and stdout == ""
+
+
+def test_a_final_column_of_another_count_is_named_when_most_stations_decrease(tmp_path, capsys):
+    """A final column of valid votes (fewer than the ballots the reports count) makes nearly every station
+    decrease at the close, in time order: the refusal names that cause as well as columns out of order."""
+    data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
+    data.write_text("region,registered,b14,b18,final\na,100,30,40,38\na,100,35,45,44\na,100,30,30,50\n"
+                    "b,100,30,40,39\nb,100,30,40,50\n")
+    map_path.write_text(MAP + '\n[checks]\ndecreasing = "exclude"\n')
+    code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
+    assert code == 2 and "3 of 5 stations" in stderr, stderr
+    assert "a final column that is not the same count as the reports" in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1 and stdout == ""

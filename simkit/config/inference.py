@@ -252,8 +252,8 @@ def _shared_field_problems(blocks: list[InferConfig]) -> list[str]:
     """A field (a block's ``path`` or ``also`` path) set by more than one block: the later would overwrite the
     earlier's draws, whose posterior would be reported for values never used."""
     paths = [path for block in blocks for path in dict.fromkeys([block.path, *block.also])]
-    shared = [path for path in dict.fromkeys(paths) if paths.count(path) > 1]
-    return [f"infer.{path}: set by two [[infer]] blocks (a field has one prior)" for path in shared]
+    return [f"infer.{path}: set by {paths.count(path)} [[infer]] blocks (a field has one prior)"
+            for path in dict.fromkeys(paths) if paths.count(path) > 1]
 
 
 #: tables a prior cannot set (their first path segment -> what they are): no simulated election reads them
@@ -308,23 +308,41 @@ def _problems_at_prior_tails(raw: dict, blocks: list[InferConfig], medians: list
     must validate: a draw that makes an invalid config is rejected by the simulator, so a prior reaching beyond
     the field's range would be silently truncated (the reported prior would not be the one used). One problem per
     block, naming the value reached, or that the field takes whole numbers (valid at the median, not at the next
-    float)."""
+    float on either side)."""
     problems = []
     for i, block in enumerate(blocks):
-        def problems_at(value: float) -> list[str]:
-            return check_raw(apply_values(raw, blocks, medians[:i] + [value] + medians[i + 1:]))
         for quantile in (PRIOR_TAIL, 1 - PRIOR_TAIL):
             value = float(block.distribution().ppf(quantile))
-            found = problems_at(value)
-            if found and problems_at(math.nextafter(medians[i], math.inf)):  # valid at the median, not beside it
+            found = _problems_with_one_field_at(raw, blocks, medians, i, value, check_raw)
+            if not found:
+                continue
+            whole = _whole_number_problem(raw, blocks, medians, i, check_raw)
+            if whole:
                 problems.append(f"infer.{block.path}: the field takes whole numbers and a prior draws fractional ones "
-                                f"({found[0]}): a prior cannot set it; fix the field instead")
-                break
-            if found:
+                                f"({whole}): a prior cannot set it; fix the field instead")
+            else:
                 problems.append(f"infer.{block.path}: the prior reaches {value:.6g} (its {quantile:g} quantile), "
                                 f"where the config is invalid ({found[0]}); bound it with low and high")
-                break
+            break
     return problems
+
+
+def _problems_with_one_field_at(raw: dict, blocks: list[InferConfig], medians: list[float], i: int, value: float,
+                                check_raw: RawCheck) -> list[str]:
+    """The problems ``check_raw`` finds with block ``i``'s field at ``value`` and the others at their medians."""
+    return check_raw(apply_values(raw, blocks, medians[:i] + [value] + medians[i + 1:]))
+
+
+def _whole_number_problem(raw: dict, blocks: list[InferConfig], medians: list[float], i: int,
+                          check_raw: RawCheck) -> str | None:
+    """The first problem with block ``i``'s field at the next float above its (valid) median when the next float
+    below is invalid too (a field of whole numbers), else None (a median on the edge of the field's range, such as
+    a share's 1.0, has a valid side)."""
+    below = _problems_with_one_field_at(raw, blocks, medians, i, math.nextafter(medians[i], -math.inf), check_raw)
+    if not below:
+        return None
+    above = _problems_with_one_field_at(raw, blocks, medians, i, math.nextafter(medians[i], math.inf), check_raw)
+    return above[0] if above else None
 
 
 def apply_values(raw: dict, blocks: Sequence[InferConfig], values: Sequence[float]) -> dict:

@@ -177,18 +177,35 @@ def misreport_matrix(misreport: dict[str, dict[str, float]], options: list[str])
     return matrix if not np.array_equal(matrix, np.eye(len(options))) else None
 
 
+def approached_a_station(sample_size: float, stations: float, response_rate: float) -> float:
+    """Voters a design of fixed quotas approaches a station (unrounded) for ``sample_size`` respondents at
+    ``stations`` stations answering at ``response_rate`` (a share)."""
+    return sample_size / (stations * response_rate)
+
+
+def quota_per_station(sample_size: float, stations: float, response_rate: float) -> int:
+    """Voters approached a station by a design of fixed quotas from a claimed size: :func:`approached_a_station`
+    rounded, and at least one (a claim below one a station is multiplied: :func:`check_poll_design` refuses it)."""
+    return max(1, round(approached_a_station(sample_size, stations, response_rate)))
+
+
 def _quota_problems(poll: ExitPollConfig, where: str) -> list[str]:
     """A design of fixed quotas from a claimed size (no ``per_station``) approaches claim / (stations × response
     rate) voters a station, rounded: a claim (any reading) below one a station at the most stations and the
-    highest rate would be raised to one, the claim multiplied silently."""
+    highest rate would be raised to one, the claim multiplied silently. The problem names the field of the
+    smallest claim (``sample_size``, else ``sample_size_readings``)."""
     if poll.respondents != "fixed" or poll.per_station is not None or poll.sample_size is None:
         return []
-    fewest = min([low_high(poll.sample_size)[0], *poll.sample_size_readings])
+    stated = low_high(poll.sample_size)[0]
+    fewest = min([stated, *poll.sample_size_readings])
     most, rate = low_high(poll.stations)[1], low_high(poll.response_rate)[1]
-    if fewest >= most * rate:
+    approached = approached_a_station(fewest, most, rate)
+    if approached >= 1:
         return []
-    return [f"{where}.sample_size: {fewest:,} respondents at up to {most} stations answering at up to {rate:g} is "
-            f"{fewest / (most * rate):.2g} voters approached a station: a design approaches at least one"]
+    field = "sample_size" if fewest == stated else "sample_size_readings"
+    return [f"{where}.{field}: {fewest:,} respondents at up to {most} stations answering at up to {rate:g} is "
+            f"{approached:.2g} voters approached a station: a design approaches at least one; narrow stations or "
+            f"give per_station"]
 
 
 def check_poll_design(poll: ExitPollConfig | QuickCountConfig, n_stations: int, registered: np.ndarray | None,

@@ -42,7 +42,7 @@ from simkit.engine.run import prepare, world_votes
 from simkit.progress import progress_bar
 from simkit.paths import set_path
 from simkit.config.core import check_config
-from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix
+from simkit.config.polls import ExitPollConfig, QuickCountConfig, midpoint, misreport_matrix, quota_per_station
 from simkit.config.precision import last_digit_unit, rounds_to
 from simkit.model.exit_poll import (PollDesign, design_feasibility, draw_exit_poll, estimate_shares, pps_shortfall,
                                     station_sums)
@@ -228,7 +228,7 @@ def proposed_design(poll: Poll, options: list[str], invalid: str | None, electio
             if check.respondents == "whole_flow":
                 mode = "whole_flow"
     if mode == "fixed" and (per_station is None or note):
-        per_station = max(1, round(claimed / (n_stations * rate)))
+        per_station = quota_per_station(claimed, n_stations, rate)
     propensity, misreport = None, None
     if not unbiased:
         propensity = np.array([poll.response_propensity.get(name, 1.0) for name in options])
@@ -792,17 +792,19 @@ def raise_problem(problem: InputError | None, source: str) -> None:
 def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: str | None = None,
                   point: str | None = None) -> int:
     """The number of replicates in which ``poll``'s design, drawn as ``draws`` (in ``scenario``'s world, when
-    named; at the joint ledger's point whose assumptions ``point`` reads, when given), gets no valid answer (dropped from its distribution:
-    :func:`answered`). Raise :class:`~simkit.errors.InputError` when fewer than ``needed``
-    (:func:`replicates_needed`) have one."""
+    named; at the joint ledger's point whose assumptions ``point`` reads, when given), gets no valid answer
+    (dropped from its distribution: :func:`answered`). Raise :class:`~simkit.errors.InputError` when fewer than
+    ``needed`` (:func:`replicates_needed`) have one: the remedy is the design the pollster used, or, at a ledger
+    point, ranges that stay away from such designs."""
     answers = draws.valid_respondents
     empty = int(np.sum(answers == 0))
     if len(answers) - empty < needed:
         at = "" if point is None else f" at the joint ledger's point ({point})"
+        remedy = ("state the design the pollster used" if point is None else
+                  "narrow the ranges the ledger spans, or state the design the pollster used")
         raise InputError(f"{source}: {_kind(poll)}.{poll.name}: no valid answer in {empty} of {len(answers)} "
                          f"simulated replicates{_of_scenario(scenario)}{at} ({answers.mean():.1f} valid answers on "
-                         f"average): the comparison needs shares in at least {needed}; state the design the "
-                         "pollster used")
+                         f"average): the comparison needs shares in at least {needed}; {remedy}")
     return empty
 
 

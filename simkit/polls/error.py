@@ -101,7 +101,7 @@ def _check_width(path: Path, line: int, raw: dict, columns: int) -> None:
 def load_history(path: Path | str = DEFAULT_HISTORY) -> list[HistoryRow]:
     """Read and check the history table. Raises :class:`InputError` (``file: row N.field: problem``) for a
     missing column, a row of more or fewer fields than the header, a row without a source, a share outside
-    [0, 100], an unknown kind or a figure (country, date, pollster, option) given twice."""
+    [0, 100], an unknown kind or a figure (country, election, date, pollster, kind, option) given twice."""
     path = Path(path)
     try:
         handle = path.open(newline="", encoding="utf-8")
@@ -115,7 +115,7 @@ def load_history(path: Path | str = DEFAULT_HISTORY) -> list[HistoryRow]:
         rows, lines = [], {}
         for line, raw in enumerate(reader, start=2):
             _check_width(path, line, raw, len(reader.fieldnames))
-            figure = (raw["country"], raw["date"], raw["pollster"], raw["option"])
+            figure = (raw["country"], raw["election"], raw["date"], raw["pollster"], raw["kind"], raw["option"])
             if figure in lines:
                 raise InputError(f"{path}: row {line}: repeats row {lines[figure]}'s figure ({', '.join(figure)}): "
                                  "its error would count twice")

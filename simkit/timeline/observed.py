@@ -157,7 +157,9 @@ def _check_regions(frame, column: str, data: Path) -> None:
 
 
 #: ``decreasing = "exclude"`` drops the odd bad station; when more than this share of them decrease, the map's
-#: columns are out of time order, and the stations left would be a biased few
+#: columns are likely out of time order (or its final column another count than the reports', such as valid votes
+#: for ballots), and the stations left would be a biased few. A judgement, not a derived bound: a real file's
+#: corrections decrease a few percent of its stations, a misread one most of them
 MAX_DECREASING_SHARE = 0.5
 
 
@@ -197,9 +199,10 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
     if falling.sum() > MAX_DECREASING_SHARE * len(falling):
         raise InputError(f"{data}: {int(falling.sum())} of {len(falling)} stations have cumulative ballots decreasing "
                          f"across {', '.join(columns.reports)}, {columns.final}: more than "
-                         f"{MAX_DECREASING_SHARE:.0%}, so the columns are likely out of time order ({map_path}: "
-                         "columns.reports from the first report, then final); checks.decreasing = \"exclude\" is "
-                         "for the odd bad station")
+                         f"{MAX_DECREASING_SHARE:.0%}, so the columns are likely out of time order, or a final "
+                         f"column that is not the same count as the reports ({map_path}: columns.reports from the "
+                         "first report, then final, all counting ballots); checks.decreasing = \"exclude\" is for "
+                         "the odd bad station")
     frame, counts, registered = frame[~falling], counts[~falling], registered[~falling]
     if not len(frame):
         raise InputError(f"{data}: no stations left to test (after the map's exclude column and checks)")
