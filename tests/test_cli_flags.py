@@ -97,16 +97,17 @@ def test_setting_a_swept_field_is_refused_not_ignored(tmp_path, capsys, sweep, f
         simkit.load_config(config, overrides={"turnout.dispersion": 0.5, "sweep.turnout.dispersion": [0.3, 0.6]})
 
 
-def test_setting_a_table_that_holds_a_swept_field_is_not_refused(tmp_path, capsys):
-    """A ``--set`` of a table above a swept field is applied before the sweep: the table's other fields are used at
-    every point, so it is not the refused setting of a swept field; each point sets the swept field itself."""
+def test_setting_a_table_is_refused_only_where_it_sets_a_swept_field(tmp_path, capsys):
+    """A ``--set`` of a table is applied before the sweep: the table's fields are used at every point except the
+    swept one, whose value there would be used at none: refused when the table holds it (turnout needs its
+    dispersion, so its other fields are set one by one, which is not refused)."""
     config = write_config(tmp_path, small_config_dict(replicates=5, sweep={"turnout.dispersion": [0.3, 0.6]}))
-    table = '{model="logit_normal", mean=0.6, dispersion=0.5}'
-    assert main(["validate", str(config), "--set", f"turnout={table}"]) == 0, capsys.readouterr().err
-    cfg = simkit.load_config(config, overrides={"turnout": {"model": "logit_normal", "mean": 0.6, "dispersion": 0.5}})
-    points = [cfg.at(point) for point in cfg.sweep_points()]
-    assert [point.turnout.dispersion for point in points] == [0.3, 0.6]
-    assert {point.turnout.mean for point in points} == {0.6}
+    table = '{model="logit_normal", mean=0.6, dispersion=0.9}'
+    err = one_line_error(capsys, main(["validate", str(config), "--set", f"turnout={table}"]))
+    assert err == (f"--set turnout={table} (on {config}): turnout: holds the swept field turnout.dispersion "
+                   "([sweep] or --sweep), whose value here would be used at no point; set the table's other fields "
+                   "one by one (turnout.FIELD=...)"), err
+    assert main(["validate", str(config), "--set", "turnout.mean=0.6"]) == 0
 
 
 def test_a_sweep_reaches_an_optional_field_the_config_leaves_out(tmp_path, capsys):

@@ -666,10 +666,10 @@ def _manipulation_problems(cfg: Config) -> list[str]:
                 problems.append(f"{where}.overrides.{path}: scenarios may only override "
                                 f"{', '.join(SCENARIO_OVERRIDABLE)} fields (the honest count is shared)")
                 continue
-            swept = _swept_under(cfg, path)
-            if swept is not None:
-                what = ("the field is swept" if split_path(swept) == split_path(path)
-                        else f"it holds the swept field {swept}")
+            held = _swept_below(cfg, path)
+            if held:
+                swept, below = held[0]
+                what = f"it holds the swept field {swept}" if below else "the field is swept"
                 problems.append(f"{where}.overrides.{path}: {what} ([sweep] or --sweep): the override "
                                 f"would hold it at every sweep point; sweep it or override it, not both")
                 continue
@@ -688,13 +688,7 @@ def _manipulation_problems(cfg: Config) -> list[str]:
 def _sweep_segments(cfg: Config) -> list[tuple[str, list[str]]]:
     """Each key of ``cfg.sweep`` with its segments (:func:`simkit.paths.split_path`); a key with an unbalanced quote
     is left out: :func:`_sweep_problems` refuses it."""
-    keyed = []
-    for key in cfg.sweep:
-        try:
-            keyed.append((key, split_path(key)))
-        except KeyError:
-            continue
-    return keyed
+    return [(key, segments) for key in cfg.sweep if (segments := _path_segments(key)) is not None]
 
 
 def _path_segments(path: str) -> list[str] | None:
@@ -705,21 +699,29 @@ def _path_segments(path: str) -> list[str] | None:
         return None
 
 
-def _swept_under(cfg: Config, path: str) -> str | None:
-    """The first key of ``cfg.sweep`` that dotted ``path`` names or holds (``path`` itself, or a table or block
-    above it: an override there would hold the swept field too; segments compared, so quoting does not matter),
-    else None. A sweep key never holds an override's field: swept fields are numbers (:func:`_sweep_problems`)."""
+def _swept_below(cfg: Config, path: str) -> list[tuple[str, list[str]]]:
+    """Each key of ``cfg.sweep`` that dotted ``path`` names or holds (``path`` itself, or a table or block above
+    it), with its segments below ``path`` (none when ``path`` names it); segments compared, so quoting does not
+    matter. A sweep key never holds an override's field: swept fields are numbers (:func:`_sweep_problems`)."""
     segments = _path_segments(path)
     if segments is None:
-        return None
-    return next((key for key, swept in _sweep_segments(cfg) if swept[:len(segments)] == segments), None)
+        return []
+    return [(key, swept[len(segments):]) for key, swept in _sweep_segments(cfg) if swept[:len(segments)] == segments]
 
 
-def _is_swept(cfg: Config, path: str) -> bool:
-    """Whether dotted ``path`` names a field of ``cfg.sweep`` itself (segments compared): a ``--set`` of a table
-    above a swept field is applied before the sweep, so the table's other fields are still used."""
-    segments = _path_segments(path)
-    return segments is not None and any(swept == segments for _, swept in _sweep_segments(cfg))
+def _set_sweep_key(cfg: Config, path: str, value: Any) -> str | None:
+    """The first key of ``cfg.sweep`` whose field an override of dotted ``path`` by ``value`` sets: ``path`` itself,
+    or a table above it whose ``value`` holds that field (a table set without it keeps its other fields at every
+    point); None when it sets none."""
+    for key, below in _swept_below(cfg, path):
+        if not below:
+            return key
+        try:
+            get_path(value, join_path(below))
+            return key
+        except (KeyError, TypeError, AttributeError):
+            continue
+    return None
 
 
 def _overridden_block_problems(cfg: Config, scenario) -> list[str]:
@@ -773,9 +775,8 @@ def _sweep_target_problem(raw: dict, path: str, cfg: Config) -> str | None:
     try:
         current = get_path(raw, path)
     except KeyError as missing:
-        try:
-            segments = split_path(path)
-        except KeyError:  # an unbalanced quote: get_path's problem says so
+        segments = _path_segments(path)
+        if segments is None:  # an unbalanced quote: get_path's problem says so
             return missing.args[0]
         addable = join_path(segments[:-1]) in SWEEP_ADDABLE or _optional_field(cfg, segments)
         return None if addable else missing.args[0]
@@ -948,13 +949,22 @@ def _set_fields(overrides: dict[str, Any] | None) -> set[str]:
 
 
 def _swept_override_problems(cfg: Config, overrides: dict[str, Any], file_raw: dict) -> list[str]:
-    """Each override that sets a field ``cfg`` sweeps where the sweep needs no such value, as the field is in
-    ``file_raw`` (the config before its overrides) or a sweep adds it (:func:`_sweep_target_problem`): every sweep
-    point sets the field, so the value would be used at none (as a scenario's override of a swept field would
-    not be)."""
-    return [f"{dotted}: swept ([sweep] or --sweep): this value would be used at no point; drop one"
-            for dotted in overrides if swept_key(dotted) is None and _is_swept(cfg, dotted)
-            and _sweep_target_problem(file_raw, dotted, cfg) is None]
+    """Each override that sets a field ``cfg`` sweeps (itself, or in a table that holds it:
+    :func:`_set_sweep_key`) where the sweep needs no such value, as the field is in ``file_raw`` (the config before
+    its overrides) or a sweep adds it (:func:`_sweep_target_problem`): every sweep point sets the field, so the
+    value would be used at none (as a scenario's override of a swept field would not be). A table set without the
+    swept field keeps its other fields at every point: not refused."""
+    problems = []
+    for dotted, value in overrides.items():
+        key = None if swept_key(dotted) is not None else _set_sweep_key(cfg, dotted, value)
+        if key is not None and _sweep_target_problem(file_raw, key, cfg) is None:
+            if split_path(key) == split_path(dotted):
+                problems.append(f"{dotted}: swept ([sweep] or --sweep): this value would be used at no point; "
+                                "drop one")
+            else:
+                problems.append(f"{dotted}: holds the swept field {key} ([sweep] or --sweep), whose value here would "
+                                f"be used at no point; set the table's other fields one by one ({dotted}.FIELD=...)")
+    return problems
 
 
 def solved_problems(cfg, scenario) -> list[str]:
