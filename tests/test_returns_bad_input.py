@@ -486,7 +486,20 @@ def test_rows_longer_than_the_header_stop_with_their_count_and_first_row(tmp_pat
     rows = _clean_rows(12)
     rows[2] = "1000,600,300,1,300"
     data, mapping = _write(tmp_path, rows)
-    _fails(capsys, f"{data}: DATA: 1 rows have more than 4 fields (first at data row 3)", data, "--map", mapping)
+    _fails(capsys, f"{data}: DATA: 1 row has more than 4 fields (first at data row 3)", data, "--map", mapping)
+    rows[2], rows[5] = "1000,600,300,300,,5", "1000,600,300,300,x"
+    data, mapping = _write(tmp_path, rows)
+    _fails(capsys, f"{data}: DATA: 2 rows have more than 4 fields (first at data row 3)", data, "--map", mapping)
+
+
+def test_trailing_empty_fields_beyond_the_header_are_read(tmp_path):
+    """A common export ends every data row with the delimiter while the header does not: the empty fields
+    beyond the header stopped the load. Only empty extras are dropped; the counts read as without them."""
+    rows = _clean_rows(12)
+    data, mapping = _write(tmp_path, [row + "," for row in rows[:6]] + [row + ",," for row in rows[6:]])
+    trailing = load_returns(data, map_path=mapping)
+    data, mapping = _write(tmp_path, rows)
+    assert trailing.drop_attrs().identical(load_returns(data, map_path=mapping).drop_attrs())
 
 
 def test_the_turnout_conditional_null_without_donors_is_not_applicable(tmp_path, capsys):

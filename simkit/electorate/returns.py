@@ -33,7 +33,8 @@ with a missing value); a sign is read (a negative count is flagged ``negative``)
 or a count above 10^10 stops the load with the data row. A blank cell (empty, ``NA``, ``-``...) and any other
 text (``n/a?``, ``²``, ``1,208``) are *missing*.
 
-A row with fewer or more fields than the header stops the load with the first such row.
+A row with fewer or more fields than the header stops the load with the first such row; empty fields beyond
+the header (every data row ending with the delimiter, a common export) are dropped.
 
 Row rules (every rule is reported in ``attrs["anomalies"]`` with counts and 1-based data-row numbers):
 
@@ -126,15 +127,18 @@ def _loose(column: str) -> str:
 
 
 class _Table:
-    """Column access by spec on parsed CSV rows; count columns give values and a missing code per row."""
+    """Column access by spec on parsed CSV rows; count columns give values and a missing code per row. Empty
+    fields beyond the header's width (a row ending with the delimiter) are dropped; any other length stops."""
 
     def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]]):
         self.path, self.origin, self.header = path, origin, header
         width = len(header)
+        rows = [row[:width] if not any(row[width:]) else row for row in rows]
         for word, wrong in (("fewer", [i for i, row in enumerate(rows) if len(row) < width]),
                             ("more", [i for i, row in enumerate(rows) if len(row) > width])):
             if wrong:
-                raise InputError(f"{path}: DATA: {len(wrong)} rows have {word} than {width} fields "
+                counted = "1 row has" if len(wrong) == 1 else f"{len(wrong):,} rows have"
+                raise InputError(f"{path}: DATA: {counted} {word} than {width} fields "
                                  f"(first at data row {wrong[0] + 1})")
         self.rows = rows
         #: field -> missing code per row (0 where the field's cells are all counts)
