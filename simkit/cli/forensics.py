@@ -33,6 +33,7 @@ from simkit.forensics.applicable import MIN_STATIONS, is_not_applicable, ran
 from simkit.forensics.calibrate import (NULLS as CALIBRATED_NULLS, calibration_table, cannot_reject_warnings,
                                        never_ran, format_table as format_calibration)
 from simkit.forensics.core import ALPHA
+from simkit.schema import rejects
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
 from simkit.forensics.floor import cannot_reject, draws_text, floor_line, minimum_draws, result_floors
@@ -157,7 +158,7 @@ def _data_summary(ds: xr.Dataset, e, args: argparse.Namespace, chosen: str) -> d
 
 def any_rejects(results) -> bool:
     """Whether some test rejects at the forensic level :data:`simkit.forensics.core.ALPHA`."""
-    return any(r.p_value is not None and r.p_value < ALPHA for r in results)
+    return any(rejects(r.p_value) for r in results)
 
 
 def power_note(results, power: dict | None) -> str | None:
@@ -281,7 +282,7 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
                 lines.append(f"{'':<16} fits disagree on {name}: " + ", ".join(
                     f"{fit} {value:.4g} [{low:.4g}, {high:.4g}]" for fit, (value, low, high) in pair.items()))
         regions = r.extra.get("top_regions")
-        if regions and r.p_value is not None and r.p_value < ALPHA:
+        if regions and rejects(r.p_value):
             lines.append(f"{'':<16} look first at: " + "; ".join(x["region"] for x in regions[:3]))
 
     left_out = {status: [r.test for r in results if r.p_value is not None

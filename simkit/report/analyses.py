@@ -19,7 +19,7 @@ from simkit.electorate.build import Electorate
 from simkit.electorate.returns import load_returns
 from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.applicable import ran
-from simkit.forensics.core import ALPHA
+from simkit.schema import rejects
 from simkit.forensics.floor import result_floors
 from simkit.forensics.power import planted_power
 
@@ -96,6 +96,6 @@ def forensics(ds: xr.Dataset, title: str, tests: list[str] | None, null: str, dr
     results = run_tests(e, ids, null=null, draws=draws, seed=seed)
     power = None
     if (power_replicates > 0 and any(ran(r) for r in results)
-            and not any(r.p_value is not None and r.p_value < ALPHA for r in results)):
+            and not any(rejects(r.p_value) for r in results)):
         power = planted_power(e, ids, null=null, draws=draws, replicates=power_replicates, seed=seed)
     return Forensics(e, results, power, power_replicates, ds, title, null, draws, seed)

@@ -13,6 +13,7 @@ import re
 import numpy as np
 
 from ..forensics.core import ALPHA
+from ..schema import rejects
 from ..forensics.floor import draws_text, floor_line
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
@@ -296,7 +297,7 @@ def _floor_note(f) -> list:
 def _follow_up(f) -> list:
     blocks = []
     for r in f.results:
-        if r.p_value is None or r.p_value >= ALPHA:
+        if not rejects(r.p_value):
             continue
         regions, stations = r.extra.get("top_regions"), r.extra.get("top_stations")
         if regions:
@@ -314,7 +315,7 @@ def _follow_up(f) -> list:
 def _why_no_power(f) -> str:
     """Why the forensic section has no power table (:func:`simkit.report.analyses.forensics` computes one only
     when some test ran, none rejects and replicates were asked)."""
-    if any(r.p_value is not None and r.p_value < ALPHA for r in f.results):
+    if any(rejects(r.p_value) for r in f.results):
         return "some test rejects (simulated power answers \"what could these data have detected\" when none does)"
     if not any(r.p_value is not None for r in f.results):
         return "no test could run on these data"
@@ -373,7 +374,7 @@ def limits(config_text: str | None, has_polls: bool, forensics_result) -> Sectio
     if forensics_result is not None:
         floored = forensics_result.could_not_reject
         quiet = [r.test for r in forensics_result.results
-                 if r.p_value is not None and r.p_value >= ALPHA and r.test not in floored]
+                 if r.p_value is not None and not rejects(r.p_value) and r.test not in floored]
         if quiet:
             blocks.append(Paragraph("Tests without an anomaly (" + ", ".join(quiet) + ") are not evidence of a "
                                     "clean count: they show only that the pattern each is built for was not found "
