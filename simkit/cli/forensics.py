@@ -29,7 +29,7 @@ from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics.core import NULLS as FORENSIC_NULLS, check_draws, check_null
 from simkit.forensics import (TESTS, alternative, calibration_label, calibration_state, election, holm_alarms,
                               run_each)
-from simkit.forensics.applicable import MIN_STATIONS, is_not_applicable, ran
+from simkit.forensics.applicable import is_not_applicable, ran
 from simkit.forensics.calibrate import (NULLS as CALIBRATED_NULLS, calibration_table, cannot_reject_warnings,
                                        never_ran, format_table as format_calibration)
 from simkit.forensics.core import ALPHA
@@ -37,7 +37,7 @@ from simkit.schema import rejects
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
 from simkit.forensics.floor import cannot_reject, draws_text, floor_line, minimum_draws, result_floors
-from simkit.forensics.power import PLANTS, QUICK_PLANTS, power_table
+from simkit.forensics.power import PLANTS, QUICK_PLANTS, power_applies, power_table
 from simkit.io import open_result, output_format, write_dataset
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
 from simkit.plots.forensics import election_title, figure
@@ -337,7 +337,7 @@ def handle_forensics(args: argparse.Namespace) -> int:
         print(f"warning: {floor_line(floored, args.null, args.draws)}", file=sys.stderr)
     counts, edges = histogram(e)
     power = None
-    if args.power > 0 and e.n >= MIN_STATIONS and not any_rejects(results) and any(ran(r) for r in results):
+    if power_applies(e, results, args.power):
         power = power_table(e, tests, null=args.null, draws=args.draws, replicates=args.power, seed=args.seed,
                             plants=QUICK_PLANTS)
     if args.json:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..forensics.core import ALPHA
 from ..schema import rejects
+from ..forensics.applicable import MIN_STATIONS, is_not_applicable, ran
 from ..forensics.floor import draws_text, floor_line
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
@@ -313,13 +314,16 @@ def _follow_up(f) -> list:
 
 
 def _why_no_power(f) -> str:
-    """Why the forensic section has no power table (:func:`simkit.report.analyses.forensics` computes one only
-    when some test ran, none rejects and replicates were asked)."""
+    """Why the forensic section has no power table: the condition of :func:`simkit.forensics.power.power_applies`
+    that failed."""
+    if f.power_replicates == 0:
+        return "none was asked (power 0)"
     if any(rejects(r.p_value) for r in f.results):
         return "some test rejects (simulated power answers \"what could these data have detected\" when none does)"
-    if not any(r.p_value is not None for r in f.results):
-        return "no test could run on these data"
-    return "none was asked (power 0)"
+    if not any(map(ran, f.results)):
+        return ("no test could run on these data" if any(map(is_not_applicable, f.results))
+                else "only descriptive results were asked (nothing to reject)")
+    return f"fewer than {MIN_STATIONS} usable stations to shape simulated elections on"
 
 
 def forensics(f) -> Section:
