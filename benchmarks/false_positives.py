@@ -43,6 +43,7 @@ from typing import Callable
 from simkit.forensics import alternative, calibration, election, parse_tests, run_each
 from simkit.forensics.empirical import Control, calibrated_reading, effect, fit_tau
 from simkit.forensics.core import ALPHA, NULLS, holm
+from simkit.schema import rejects
 from simkit.cli.io import finite
 from simkit.forensics.floor import cannot_reject, floor_lines
 from simkit.forensics.registry import honest_model
@@ -89,7 +90,7 @@ def panel_counts(rows: dict, tests: list[str]) -> dict[str, tuple[int, int]]:
     counts = {}
     for test in tests:
         ran = [rows[name]["results"][test] for name in PANEL if name in rows and rows[name]["results"][test]]
-        counts[test] = (sum(r["p_value"] < ALPHA for r in ran), len(ran))
+        counts[test] = (sum(rejects(r["p_value"]) for r in ran), len(ran))
     return counts
 
 
@@ -104,13 +105,13 @@ def family_p(record: dict) -> float:
 
 def panel_family_counts(rows: dict, tests: list[str], family_size: int | None = None
                         ) -> dict[str, tuple[int, int, float]]:
-    """test -> (clean elections with a family p-value at or below 0.05 / ``family_size`` (default: the number of
+    """test -> (clean elections with a family p-value below 0.05 / ``family_size`` (default: the number of
     tests), elections where it ran, that level): the calibration record's ``panel_family`` measurement."""
     level = ALPHA / (family_size or len(tests))
     counts = {}
     for test in tests:
         ran = [rows[name]["results"][test] for name in PANEL if name in rows and rows[name]["results"][test]]
-        counts[test] = (sum(family_p(r) <= level for r in ran), len(ran), level)
+        counts[test] = (sum(rejects(family_p(r), level) for r in ran), len(ran), level)
     return counts
 
 
@@ -182,7 +183,7 @@ def _cell(record: dict | None) -> str:
     if record is None:
         return "n/a"
     z = record["null_z"]
-    mark = "*" if record["p_value"] < ALPHA else ""
+    mark = "*" if rejects(record["p_value"]) else ""
     p = record["p_value"]
     return (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}") + mark + ("" if z is None else f" ({z:+.1f})")
 
@@ -191,7 +192,7 @@ def family_alarms(row: dict, flagged: frozenset[str]) -> list[str]:
     """Holm alarms at 0.05 over the calibrated tests of one election's records (:func:`family_p`)."""
     tests = [t for t, r in row["results"].items() if r and t not in flagged]
     p = [family_p(row["results"][t]) for t in tests]
-    return [t for t, q in zip(tests, holm(p)) if q <= ALPHA]
+    return [t for t, q in zip(tests, holm(p)) if rejects(q)]
 
 
 def models_note(tests: list[str], null: str) -> str:
@@ -217,7 +218,7 @@ def render(table: dict, tests: list[str], draws: int, seed: int, markdown: bool)
         body = []
         for name, row in rows.items():
             ran = {t: r for t, r in row["results"].items() if r}
-            rejected = [t for t, r in ran.items() if r["p_value"] < ALPHA]
+            rejected = [t for t, r in ran.items() if rejects(r["p_value"])]
             calibrated = [t for t in ran if t not in flagged]
             body.append([f"{name} ({row['stations']:,})"] + [_cell(row["results"][t]) for t in tests]
                         + [f"{len([t for t in rejected if t not in flagged])} of {len(calibrated)} "

@@ -63,3 +63,9 @@ STATION_STATISTICS = ("turnout_mean", "turnout_sd", "leader_share_mean", "leader
 INTERVAL = (0.05, 0.95)
 #: the significance level of a verdict (a p-value below it rejects)
 ALPHA = 0.05
+
+
+def rejects(p_value: float | None, alpha: float = ALPHA) -> bool:
+    """The one rejection rule of every verdict, table and count: ``p_value`` strictly below ``alpha`` (a
+    Monte Carlo p-value exactly at the level does not reject); None (no test) never rejects."""
+    return p_value is not None and p_value < alpha

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from scipy import stats
 
-from benchmarks.false_positives import PANEL, panel_counts, panel_family_counts
+from benchmarks.false_positives import PANEL, family_alarms, panel_counts, panel_family_counts
 from simkit.forensics import calibration, family_p_value, holm_alarms
 from simkit.forensics.core import TestResult
+from simkit.schema import rejects
 
 
 def _rows(p_values: dict[str, list[float]], tail_p: dict[str, list[float | None]]) -> dict:
@@ -32,6 +33,17 @@ def test_family_level_counts_read_the_tail_p_value_the_verdict_reads():
     assert panel_counts(rows, ["a", "b"]) == {"a": (1, 5), "b": (1, 5)}
     family = panel_family_counts(rows, ["a", "b"])
     assert family["a"] == (1, 5, pytest.approx(0.025)) and family["b"] == (0, 5, pytest.approx(0.025))
+
+
+def test_a_p_value_exactly_at_the_level_rejects_nowhere():
+    """One rule, strictly below: the panel's Holm-alarm column and its family counts took p <= level while every
+    verdict takes p < level. Two Klimek floors 1/40 in a 2-test family: Holm's 2 x 1/40 = 0.05 raises no alarm."""
+    floor = 1 / 40
+    row = {"results": {"klimek_ml": {"p_value": floor}, "klimek": {"p_value": floor}}}
+    assert family_alarms(row, frozenset()) == []
+    rows = _rows({"a": [0.025, 0.5, 0.5, 0.5, 0.5], "b": [0.5] * 5}, {"a": [None] * 5, "b": [None] * 5})
+    assert panel_family_counts(rows, ["a", "b"])["a"][0] == 0
+    assert not rejects(0.05) and rejects(0.0499) and not rejects(None) and not rejects(0.01, 0.01)
 
 
 def test_record_round_trips_both_count_forms(tmp_path, monkeypatch):

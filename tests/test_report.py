@@ -479,3 +479,13 @@ def test_the_report_says_why_power_was_not_computed(returns, tmp_path):
     assert "Power was not computed: no test could run on these data." in _forensics_text(none_ran)
     for doc in (asked_none, none_ran):
         assert "some test rejects" not in _forensics_text(doc)
+
+
+def test_power_with_only_the_fingerprint_asked_says_nothing_was_tested(returns):
+    """The descriptive fingerprint alone, power asked: no test could be rejected, none was n/a, yet the report
+    said "no test could run on these data" (the words of n/a results)."""
+    data, mapping = returns
+    doc = build(returns=data, map=mapping, tests=["fingerprint"], null="textbook", draws=20, power=5)
+    text = _forensics_text(doc)
+    assert "Power was not computed: only descriptive results were asked (nothing to reject)." in text
+    assert "no test could run" not in text

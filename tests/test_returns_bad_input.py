@@ -13,6 +13,7 @@ import pytest
 from simkit.cli.main import main
 from simkit.errors import InputError
 from simkit.electorate.returns import anomaly_report, load_returns
+from simkit.forensics import election
 
 MAP = '[columns]\nregistered = "registered"\nballots = "ballots"\n[options]\na = "a"\nb = "b"\n'
 HEADER = "registered,ballots,a,b"
@@ -65,8 +66,8 @@ def test_empty_file(tmp_path, capsys):
 def test_all_rows_flagged_stop_at_the_threshold_then_leave_no_usable_station(tmp_path, capsys):
     data, mapping = _write(tmp_path, ["100,150,100,50", "100,120,60,60", "90,95,50,45"])
     _fails(capsys, f"{data}: columns.ballots: 3 of 3 rows (100%) are blank or inconsistent, above the 5% limit "
-                   "(columns.ballots > columns.registered 3); check the mapping, or pass --allow-inconsistent to "
-                   "test the rest", data, "--map", mapping)
+                   "(columns.ballots > columns.registered 3; data rows 1, 2, 3); check the mapping, or pass "
+                   "--allow-inconsistent to test the rest", data, "--map", mapping)
     _fails(capsys, f"{data}: DATA: no usable station in 3 rows (ballots_gt_registered 3)",
            data, "--map", mapping, "--allow-inconsistent")
 
@@ -74,8 +75,8 @@ def test_all_rows_flagged_stop_at_the_threshold_then_leave_no_usable_station(tmp
 def test_all_rows_blank(tmp_path, capsys):
     data, mapping = _write(tmp_path, [",,,", ",,,"])
     _fails(capsys, f"{data}: columns.registered, columns.ballots: 2 of 2 rows (100%) are blank or inconsistent, "
-                   "above the 5% limit (columns.registered blank 2; columns.ballots blank 2); check the mapping, or "
-                   "pass --allow-inconsistent to test the rest", data, "--map", mapping)
+                   "above the 5% limit (columns.registered blank 2; columns.ballots blank 2; data rows 1, 2); check "
+                   "the mapping, or pass --allow-inconsistent to test the rest", data, "--map", mapping)
 
 
 def test_all_registers_zero(tmp_path, capsys):
@@ -95,8 +96,8 @@ def test_a_text_column_mapped_as_counts_stops_with_the_column_and_count(tmp_path
     map_text = MAP.replace('registered = "registered"', 'registered = "name"')
     data, mapping = _write(tmp_path, rows, map_text, "name," + HEADER)
     _fails(capsys, f"{data}: columns.registered: 40 of 40 rows (100%) are blank or inconsistent, above the 5% "
-                   "limit (columns.registered not a number 40); check the mapping, or pass --allow-inconsistent "
-                   "to test the rest", data, "--map", mapping)
+                   "limit (columns.registered not a number 40; data rows 1, 2, 3, ...); check the mapping, or pass "
+                   "--allow-inconsistent to test the rest", data, "--map", mapping)
 
 
 def test_register_mapped_one_column_off_stops(tmp_path, capsys):
@@ -130,8 +131,8 @@ def test_unicode_digit_cell_is_not_a_number(tmp_path, capsys):
                                       "fields": {"columns.registered": 1}}
     data, mapping = _write(tmp_path, ["²,50,25,25"])
     _fails(capsys, f"{data}: columns.registered: 1 of 1 rows (100%) are blank or inconsistent, above the 5% limit "
-                   "(columns.registered not a number 1); check the mapping, or pass --allow-inconsistent to test "
-                   "the rest", data, "--map", mapping)
+                   "(columns.registered not a number 1; data row 1); check the mapping, or pass --allow-inconsistent "
+                   "to test the rest", data, "--map", mapping)
 
 
 def test_count_above_two_to_the_63(tmp_path, capsys):
@@ -170,9 +171,40 @@ def test_a_totals_row_is_flagged_not_tested_as_a_station(tmp_path):
     data, mapping = _write(tmp_path, rows + [",".join(str(x) for x in sums)])
     ds = load_returns(data, map_path=mapping)
     assert anomaly_report(ds)["totals_row"] == {"count": 1, "rows": [31], "rule": "kept, flagged"}
-    from simkit.forensics import election
-
     assert election(ds).n == 30
+
+
+def test_a_station_whose_register_and_ballots_match_the_others_but_not_its_votes_is_no_totals_row(tmp_path):
+    """In a small file a station (1000 registered, 600 ballots) beside two of (500, 300) was taken for a totals
+    row, flagged, and the load stopped (1 of 3 rows flagged). A totals row sums every count column, options
+    included: this station's votes do not, so it is an ordinary station."""
+    data, mapping = _write(tmp_path, ["1000,600,500,100", "500,300,200,100", "500,300,250,50"])
+    ds = load_returns(data, map_path=mapping)
+    assert anomaly_report(ds)["totals_row"]["count"] == 0 and int(ds["flags"].sum()) == 0
+
+
+def test_a_totals_row_is_flagged_beside_a_station_with_a_blank_cell(tmp_path):
+    """A station with a blank register is excluded at load; the totals row still holds its register, so sums
+    over the kept rows missed it. The sums run over every parsed row, and a column with a missing cell (its sum
+    unknown) is left out of the comparison."""
+    rows = _clean_rows(30)
+    sums = np.array([[int(x) for x in row.split(",")] for row in rows]).sum(axis=0)
+    rows[4] = "," + rows[4].split(",", 1)[1]
+    rows[7] = rows[7].rsplit(",", 1)[0] + ","
+    data, mapping = _write(tmp_path, rows + [",".join(str(x) for x in sums)])
+    report = anomaly_report(load_returns(data, map_path=mapping, allow_inconsistent=True))
+    assert report["blank"]["rows"] == [5] and report["missing_option"]["rows"] == [8]
+    assert report["totals_row"] == {"count": 1, "rows": [31], "rule": "kept, flagged"}
+
+
+def test_the_share_limit_names_the_rows(tmp_path, capsys):
+    """The too-many-inconsistent-rows error said how many rows, not which: it names the first ones."""
+    rows = _clean_rows(12)
+    rows[3] = "," + rows[3].split(",", 1)[1]
+    data, mapping = _write(tmp_path, rows)
+    _fails(capsys, f"{data}: columns.registered: 1 of 12 rows (8%) are blank or inconsistent, above the 5% limit "
+           "(columns.registered blank 1; data row 4); check the mapping, or pass --allow-inconsistent to "
+           "test the rest", data, "--map", mapping)
 
 
 def test_blank_minor_party_cell_is_missing_for_that_party_only(tmp_path, capsys):
@@ -184,8 +216,6 @@ def test_blank_minor_party_cell_is_missing_for_that_party_only(tmp_path, capsys)
     report = anomaly_report(ds)
     assert report["missing_option"]["rows"] == [3] and report["missing_option"]["fields"] == {"options.b": 1}
     assert ds["missing"].sel(option="b").values.tolist() == [0, 0, 1] + [0] * 27
-    from simkit.forensics import election
-
     assert election(ds, leader="a").n == 30
     assert election(ds, leader="b").excluded == {"leader count missing": 1}
 
@@ -456,7 +486,20 @@ def test_rows_longer_than_the_header_stop_with_their_count_and_first_row(tmp_pat
     rows = _clean_rows(12)
     rows[2] = "1000,600,300,1,300"
     data, mapping = _write(tmp_path, rows)
-    _fails(capsys, f"{data}: DATA: 1 rows have more than 4 fields (first at data row 3)", data, "--map", mapping)
+    _fails(capsys, f"{data}: DATA: 1 row has more than 4 fields (first at data row 3)", data, "--map", mapping)
+    rows[2], rows[5] = "1000,600,300,300,,5", "1000,600,300,300,x"
+    data, mapping = _write(tmp_path, rows)
+    _fails(capsys, f"{data}: DATA: 2 rows have more than 4 fields (first at data row 3)", data, "--map", mapping)
+
+
+def test_trailing_empty_fields_beyond_the_header_are_read(tmp_path):
+    """A common export ends every data row with the delimiter while the header does not: the empty fields
+    beyond the header stopped the load. Only empty extras are dropped; the counts read as without them."""
+    rows = _clean_rows(12)
+    data, mapping = _write(tmp_path, [row + "," for row in rows[:6]] + [row + ",," for row in rows[6:]])
+    trailing = load_returns(data, map_path=mapping)
+    data, mapping = _write(tmp_path, rows)
+    assert trailing.drop_attrs().identical(load_returns(data, map_path=mapping).drop_attrs())
 
 
 def test_the_turnout_conditional_null_without_donors_is_not_applicable(tmp_path, capsys):

@@ -29,14 +29,15 @@ from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics.core import NULLS as FORENSIC_NULLS, check_draws, check_null
 from simkit.forensics import (TESTS, alternative, calibration_label, calibration_state, election, holm_alarms,
                               run_each)
-from simkit.forensics.applicable import MIN_STATIONS, is_not_applicable, ran
+from simkit.forensics.applicable import is_not_applicable, ran
 from simkit.forensics.calibrate import (NULLS as CALIBRATED_NULLS, calibration_table, cannot_reject_warnings,
                                        never_ran, format_table as format_calibration)
 from simkit.forensics.core import ALPHA
+from simkit.schema import rejects
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
 from simkit.forensics.floor import cannot_reject, draws_text, floor_line, minimum_draws, result_floors
-from simkit.forensics.power import PLANTS, QUICK_PLANTS, power_table
+from simkit.forensics.power import PLANTS, QUICK_PLANTS, power_applies, power_table
 from simkit.io import open_result, output_format, write_dataset
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
 from simkit.plots.forensics import election_title, figure
@@ -157,7 +158,7 @@ def _data_summary(ds: xr.Dataset, e, args: argparse.Namespace, chosen: str) -> d
 
 def any_rejects(results) -> bool:
     """Whether some test rejects at the forensic level :data:`simkit.forensics.core.ALPHA`."""
-    return any(r.p_value is not None and r.p_value < ALPHA for r in results)
+    return any(rejects(r.p_value) for r in results)
 
 
 def power_note(results, power: dict | None) -> str | None:
@@ -281,7 +282,7 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
                 lines.append(f"{'':<16} fits disagree on {name}: " + ", ".join(
                     f"{fit} {value:.4g} [{low:.4g}, {high:.4g}]" for fit, (value, low, high) in pair.items()))
         regions = r.extra.get("top_regions")
-        if regions and r.p_value is not None and r.p_value < ALPHA:
+        if regions and rejects(r.p_value):
             lines.append(f"{'':<16} look first at: " + "; ".join(x["region"] for x in regions[:3]))
 
     left_out = {status: [r.test for r in results if r.p_value is not None
@@ -336,7 +337,7 @@ def handle_forensics(args: argparse.Namespace) -> int:
         print(f"warning: {floor_line(floored, args.null, args.draws)}", file=sys.stderr)
     counts, edges = histogram(e)
     power = None
-    if args.power > 0 and e.n >= MIN_STATIONS and not any_rejects(results) and any(ran(r) for r in results):
+    if power_applies(e, results, args.power):
         power = power_table(e, tests, null=args.null, draws=args.draws, replicates=args.power, seed=args.seed,
                             plants=QUICK_PLANTS)
     if args.json:

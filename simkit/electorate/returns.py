@@ -33,7 +33,8 @@ with a missing value); a sign is read (a negative count is flagged ``negative``)
 or a count above 10^10 stops the load with the data row. A blank cell (empty, ``NA``, ``-``...) and any other
 text (``n/a?``, ``²``, ``1,208``) are *missing*.
 
-A row with fewer or more fields than the header stops the load with the first such row.
+A row with fewer or more fields than the header stops the load with the first such row; empty fields beyond
+the header (every data row ending with the delimiter, a common export) are dropped.
 
 Row rules (every rule is reported in ``attrs["anomalies"]`` with counts and 1-based data-row numbers):
 
@@ -46,14 +47,16 @@ Row rules (every rule is reported in ``attrs["anomalies"]`` with counts and 1-ba
   Dataset with ``special = 1``, reported as their own class, never flagged, and left out of every forensic test;
 - **kept and flagged** (ordinary stations only) in the ``flags`` bit mask: ``zero_register`` (registered = 0),
   ``ballots_gt_registered``, ``votes_gt_ballots`` (options + invalid exceed ballots), ``negative`` (a count below
-  zero, read or derived), ``totals_row`` (register and ballots each the sum of every other row's: a spreadsheet's
-  totals row; a file with subtotals too is not caught). Forensic tests drop flagged stations and say how many;
+  zero, read or derived), ``totals_row`` (a guess at a spreadsheet's totals row: register, ballots and every option
+  each the sum of every other parsed row's, among 3 or more rows with a register; a column with a missing cell
+  is not compared; a totals row beside subtotals is not caught, and in a small file a station can match).
+  Forensic tests drop flagged stations and say how many;
 - **reported**: ``blank_region`` (region ``(none)``), ``duplicate_id`` (rows that share a station id).
 
 When more than 5% (:data:`MAX_INCONSISTENT_SHARE`) of the ordinary rows are excluded, miss an option or are
-flagged, the load stops with one line naming the columns and the counts (a mapping one column off, a text column
-mapped as counts), unless ``allow_inconsistent`` (``--allow-inconsistent``) says to test the rest. A file with no
-usable station (header only, every row special, blank, flagged or without ballots) is an error.
+flagged, the load stops with one line naming the columns, the counts and the first rows (a mapping one column
+off, a text column mapped as counts), unless ``allow_inconsistent`` (``--allow-inconsistent``) says to test the
+rest. A file with no usable station (header only, every row special, blank, flagged or without ballots) is an error.
 """
 from __future__ import annotations
 
@@ -124,15 +127,18 @@ def _loose(column: str) -> str:
 
 
 class _Table:
-    """Column access by spec on parsed CSV rows; count columns give values and a missing code per row."""
+    """Column access by spec on parsed CSV rows; count columns give values and a missing code per row. Empty
+    fields beyond the header's width (a row ending with the delimiter) are dropped; any other length stops."""
 
     def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]]):
         self.path, self.origin, self.header = path, origin, header
         width = len(header)
+        rows = [row[:width] if not any(row[width:]) else row for row in rows]
         for word, wrong in (("fewer", [i for i, row in enumerate(rows) if len(row) < width]),
                             ("more", [i for i, row in enumerate(rows) if len(row) > width])):
             if wrong:
-                raise InputError(f"{path}: DATA: {len(wrong)} rows have {word} than {width} fields "
+                counted = "1 row has" if len(wrong) == 1 else f"{len(wrong):,} rows have"
+                raise InputError(f"{path}: DATA: {counted} {word} than {width} fields "
                                  f"(first at data row {wrong[0] + 1})")
         self.rows = rows
         #: field -> missing code per row (0 where the field's cells are all counts)
@@ -316,7 +322,8 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
         "ballots_gt_registered": ordinary & (ballots > registered),
         "votes_gt_ballots": ordinary & (votes.sum(axis=1) > ballots),
         "negative": ordinary & ((votes < 0).any(axis=1) | (ballots < 0) | np.any([d < 0 for d in derived], axis=0)),
-        "totals_row": ordinary & _sums_the_others(registered, ballots),
+        "totals_row": ordinary & _sums_the_others(*_totals_columns(read, get, option_votes, option_missing,
+                                                                         len(mapping.options)))[keep],
     }
     flags = np.zeros(keep.sum(), dtype=np.uint8)
     for bit, rule in FLAG_BITS.items():
@@ -357,17 +364,34 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
     )
 
 
-def _sums_the_others(registered: np.ndarray, ballots: np.ndarray) -> np.ndarray:
-    """Rows (bool, shape (row,)) whose register and ballots are each the sum of every other row's (a
-    spreadsheet's totals row), among at least 3 rows with a register."""
-    if registered.size < 3:
-        return np.zeros(registered.size, dtype=bool)
-    return (registered > 0) & (2 * registered == registered.sum()) & (2 * ballots == ballots.sum())
+def _totals_columns(read: dict, get: dict, option_votes: np.ndarray, option_missing: np.ndarray,
+                    n_options: int) -> tuple[np.ndarray, np.ndarray]:
+    """The count columns a totals row sums, over every parsed row: values (int64, shape (row, column): register,
+    ballots, then the mapping's ``n_options`` options) and missing (bool, same shape; a missing cell reads 0)."""
+    ballots_read = ("ballots",) if "ballots" in read else ("valid", "invalid")
+    missing = [read["registered"][1] != 0, np.any([read[q][1] != 0 for q in ballots_read], axis=0)]
+    values = [get["registered"], get["ballots"]]
+    return (np.column_stack(values + [option_votes[:, :n_options]]),
+            np.column_stack(missing + [option_missing[:, :n_options]]))
+
+
+def _sums_the_others(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Rows (bool, shape (row,)) that look like a spreadsheet's totals row: every count column is the sum of
+    every other row's. ``values``/``missing`` (shape (row, column), column 0 the register, 1 the ballots): a
+    column with a missing cell has no known sum and is left out; the register or the ballots must be compared,
+    the row's register above 0, and at least 3 rows have a register above 0. A guess: subtotal rows are not
+    caught, and a station equal to the sum of all others in every compared column would be flagged."""
+    complete = ~missing.any(axis=0)
+    if not complete[:2].any() or (values[:, 0] > 0).sum() < 3:
+        return np.zeros(len(values), dtype=bool)
+    compared = values[:, complete]
+    return (values[:, 0] > 0) & (2 * compared == compared.sum(axis=0)).all(axis=1)
 
 
 def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anomalies: dict) -> None:
     """Stop when more than :data:`MAX_INCONSISTENT_SHARE` of the ordinary rows are excluded, miss an option or
-    are flagged: one line naming the columns involved and the largest counts."""
+    are flagged (``inconsistent``: bool per parsed row): one line naming the columns involved, the largest
+    counts and the first 3 data rows."""
     bad = int(inconsistent.sum())
     if bad <= MAX_INCONSISTENT_SHARE * ordinary_rows:
         return
@@ -378,9 +402,11 @@ def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anoma
                   if anomalies[rule]["count"]})
     largest = sorted(parts.items(), key=lambda item: -item[1])[:3]
     fields = ", ".join(dict.fromkeys(field for (field, _), _ in largest))
+    rows = np.flatnonzero(inconsistent) + 1
+    where = f"data row{'s' if bad > 1 else ''} " + ", ".join(str(r) for r in rows[:3]) + (", ..." if bad > 3 else "")
     raise InputError(f"{path}: {fields}: {bad:,} of {ordinary_rows:,} rows ({bad / ordinary_rows:.0%}) are blank "
                      f"or inconsistent, above the {MAX_INCONSISTENT_SHARE:.0%} limit ("
-                     + "; ".join(f"{label} {count:,}" for (_, label), count in largest)
+                     + "; ".join([f"{label} {count:,}" for (_, label), count in largest] + [where])
                      + "); check the mapping, or pass allow_inconsistent=True to test the rest",
                      parameters=("allow_inconsistent",))
 

@@ -20,6 +20,7 @@ from simkit.forensics.applicable import is_not_applicable, not_applicable, ran, 
 from simkit.forensics.calibration import controls, data_fingerprint, empirical_tests, measured, uncalibrated
 from simkit.forensics.calibration_status import CALIBRATED, NOT_MEASURED, UNCALIBRATED, CalibrationStatus
 from simkit.forensics.core import ALPHA, Election, TestResult, check_draws, check_null, election, holm, verdict
+from simkit.schema import rejects
 from simkit.forensics.floor import floor_of, floor_verdict, result_draws, result_floors
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.forensics.nulls.simulated import SimulatedNull
@@ -192,7 +193,7 @@ def holm_alarms(results: Iterable[TestResult], alpha: float = ALPHA) -> list[str
     adjusted p-value strictly below ``alpha``, as a single test's verdict (:func:`simkit.forensics.core.verdict`)."""
     results = list(results)
     adjusted = holm([family_p_value(r) for r in results])
-    return [r.test for r, p in zip(results, adjusted) if p is not None and p < alpha]
+    return [r.test for r, p in zip(results, adjusted) if rejects(p, alpha)]
 
 
 def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.SeedSequence, null_statistics,
@@ -239,7 +240,7 @@ def election_outcomes(e: Election, tests: Iterable[str] | None = None, *, null: 
         return {}
     results = run_each(e, ids, null, draws, seed, tolerate=True)
     floors = result_floors(results.values())
-    return {test: (result.p_value < alpha, floors.get(test)) if ran(result) else (None, None)
+    return {test: (rejects(result.p_value, alpha), floors.get(test)) if ran(result) else (None, None)
             for test, result in results.items()}
 
 

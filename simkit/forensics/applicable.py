@@ -25,10 +25,9 @@ MIN_STATIONS = 10
 DIGIT_TESTS = {module.ID: module.MIN_COUNT for module in (second_digit, last_digit, zero_five)}
 #: tests whose statistic needs turnout and leader share to vary: each must take MIN_STATIONS distinct values
 NEEDS_SPREAD = frozenset({"log_vote_rate", "correlation", "sobyanin", "klimek", "klimek_ml"})
-#: tests whose statistic reads the leader's votes: a leader without any leaves them nothing to test (every share
-#: 0, a whole percent and no spike in every redraw alike)
-READS_LEADER = frozenset({"log_vote_rate", "correlation", "sobyanin", "klimek", "klimek_ml", integer_percent.ID,
-                          spikes.ID, shpilkin.ID})
+#: tests whose statistic reads the leader's votes (the spread tests read its share): a leader without any leaves
+#: them nothing to test (every share 0, a whole percent and no spike in every redraw alike)
+READS_LEADER = NEEDS_SPREAD | {integer_percent.ID, spikes.ID, shpilkin.ID}
 NOT_APPLICABLE = "n/a"
 
 

@@ -27,7 +27,7 @@ import xarray as xr
 
 from simkit.errors import InputError, one_line
 from simkit.forensics.computed import Computed
-from simkit.schema import ALPHA, OPTION, STATION, STATION_DISTRICT, STATION_REGION
+from simkit.schema import ALPHA, OPTION, STATION, STATION_DISTRICT, STATION_REGION, rejects
 
 #: ``--null`` names: each test's own null, the hierarchical honest model, the earlier flat one
 #: (:mod:`simkit.forensics.nulls.flat`)
@@ -411,7 +411,7 @@ def null_for(null: str, textbook: Callable[[], Null], null_statistics: Any) -> N
 def verdict(p_value: float | None, alpha: float = ALPHA) -> str:
     if p_value is None:
         return "descriptive"
-    return f"anomalous (p < {alpha:g})" if p_value < alpha else "no anomaly detected"
+    return f"anomalous (p < {alpha:g})" if rejects(p_value, alpha) else "no anomaly detected"
 
 
 def top_stations(e: Election, score: np.ndarray, figures: dict[str, np.ndarray], k: int = 10) -> list[dict]:

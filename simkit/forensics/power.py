@@ -23,10 +23,12 @@ import numpy as np
 
 from simkit.config.manipulation import BallotStuffing, CoercedTurnout, ProtocolFabrication
 from simkit.forensics import election_rejections, rate, rejection_counts
-from simkit.forensics.core import INVALID_OPTION, Election, with_ballots_only
+from simkit.forensics.applicable import MIN_STATIONS, ran
+from simkit.forensics.core import INVALID_OPTION, Election, TestResult, with_ballots_only
 from simkit.forensics.nulls.hierarchical import fit_hierarchical, station_district
 from simkit.forensics.nulls.flat import as_seed_sequence, simulate_honest
 from simkit.model.manipulation import MECHANISMS
+from simkit.schema import rejects
 
 #: share of stations (or of the stations of whole districts) that a planted manipulation touches
 TOUCHED = 0.10
@@ -99,6 +101,15 @@ def with_unheld_ballots(e: Election) -> np.ndarray:
     alone draws the leader's votes and nothing else)."""
     unheld = e.ballots - e.votes.sum(axis=1)
     return np.column_stack([e.votes, unheld]) if unheld.any() else e.votes
+
+
+def power_applies(e: Election, results: Iterable[TestResult], replicates: int) -> bool:
+    """Whether a power table answers "what could these data have detected": ``replicates`` > 0 simulated
+    elections asked, ``e`` has :data:`~simkit.forensics.applicable.MIN_STATIONS` usable stations to shape them
+    on, some test ran and none rejects (:func:`simkit.schema.rejects`)."""
+    results = list(results)
+    return (replicates > 0 and e.n >= MIN_STATIONS and any(map(ran, results))
+            and not any(rejects(r.p_value) for r in results))
 
 
 def planted_power(e: Election, tests: Iterable[str], *, null: str = "textbook", draws: int = 99,

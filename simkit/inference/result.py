@@ -22,7 +22,7 @@ from simkit.config.core import Config
 from simkit.config.inference import InferConfig, InferenceSettings
 from simkit.outputs import INFERENCE, KIND_ATTR
 from .priors import INTERVAL, Prior
-from simkit.schema import ALPHA
+from simkit.schema import rejects
 from .smc import Summaries, effective_sample_size, weighted_quantiles
 from .statistics import EVIDENCE, Statistics
 
@@ -94,7 +94,7 @@ class InferenceResult:
             lines.append(f"{p['name']:<40}{prior:>20}{post:>30}  {'yes' if p['informed'] else 'no (prior-like)'}")
         lines.append("posterior predictive (percent): statistic, observed, predictive median [90%], p")
         for row in self.to_json()["predictive"]:
-            flag = "  <- misfit" if row["p_value"] < ALPHA else ""
+            flag = "  <- misfit" if rejects(row["p_value"]) else ""
             lines.append(f"  {row['statistic']:<36}{100 * row['observed']:>8.2f}{100 * row['median']:>9.2f} "
                          f"[{100 * row['low']:.2f}, {100 * row['high']:.2f}]  p={row['p_value']:.2f}{flag}")
         return "\n".join(lines)

@@ -18,10 +18,8 @@ from simkit.polls.compare import comparable_problem, compare_config
 from simkit.electorate.build import Electorate
 from simkit.electorate.returns import load_returns
 from simkit.forensics import TESTS, election, run_tests
-from simkit.forensics.applicable import ran
-from simkit.forensics.core import ALPHA
 from simkit.forensics.floor import result_floors
-from simkit.forensics.power import planted_power
+from simkit.forensics.power import planted_power, power_applies
 
 
 @dataclass
@@ -95,7 +93,6 @@ def forensics(ds: xr.Dataset, title: str, tests: list[str] | None, null: str, dr
     ids = list(TESTS) if tests is None else tests
     results = run_tests(e, ids, null=null, draws=draws, seed=seed)
     power = None
-    if (power_replicates > 0 and any(ran(r) for r in results)
-            and not any(r.p_value is not None and r.p_value < ALPHA for r in results)):
+    if power_applies(e, results, power_replicates):
         power = planted_power(e, ids, null=null, draws=draws, replicates=power_replicates, seed=seed)
     return Forensics(e, results, power, power_replicates, ds, title, null, draws, seed)

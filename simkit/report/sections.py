@@ -13,6 +13,8 @@ import re
 import numpy as np
 
 from ..forensics.core import ALPHA
+from ..schema import rejects
+from ..forensics.applicable import MIN_STATIONS, is_not_applicable, ran
 from ..forensics.floor import draws_text, floor_line
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
@@ -296,7 +298,7 @@ def _floor_note(f) -> list:
 def _follow_up(f) -> list:
     blocks = []
     for r in f.results:
-        if r.p_value is None or r.p_value >= ALPHA:
+        if not rejects(r.p_value):
             continue
         regions, stations = r.extra.get("top_regions"), r.extra.get("top_stations")
         if regions:
@@ -312,13 +314,16 @@ def _follow_up(f) -> list:
 
 
 def _why_no_power(f) -> str:
-    """Why the forensic section has no power table (:func:`simkit.report.analyses.forensics` computes one only
-    when some test ran, none rejects and replicates were asked)."""
-    if any(r.p_value is not None and r.p_value < ALPHA for r in f.results):
+    """Why the forensic section has no power table: the condition of :func:`simkit.forensics.power.power_applies`
+    that failed."""
+    if f.power_replicates == 0:
+        return "none was asked (power 0)"
+    if any(rejects(r.p_value) for r in f.results):
         return "some test rejects (simulated power answers \"what could these data have detected\" when none does)"
-    if not any(r.p_value is not None for r in f.results):
-        return "no test could run on these data"
-    return "none was asked (power 0)"
+    if not any(map(ran, f.results)):
+        return ("no test could run on these data" if any(map(is_not_applicable, f.results))
+                else "only descriptive results were asked (nothing to reject)")
+    return f"fewer than {MIN_STATIONS} usable stations to shape simulated elections on"
 
 
 def forensics(f) -> Section:
@@ -373,7 +378,7 @@ def limits(config_text: str | None, has_polls: bool, forensics_result) -> Sectio
     if forensics_result is not None:
         floored = forensics_result.could_not_reject
         quiet = [r.test for r in forensics_result.results
-                 if r.p_value is not None and r.p_value >= ALPHA and r.test not in floored]
+                 if r.p_value is not None and not rejects(r.p_value) and r.test not in floored]
         if quiet:
             blocks.append(Paragraph("Tests without an anomaly (" + ", ".join(quiet) + ") are not evidence of a "
                                     "clean count: they show only that the pattern each is built for was not found "

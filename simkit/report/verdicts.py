@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..forensics import calibration_label, holm_alarms
 from ..forensics.core import ALPHA, holm
+from ..schema import rejects
 from ..forensics.floor import minimum_draws, result_floors
 from ..polls.compare import census_reading, consistent
 
@@ -83,7 +84,7 @@ class _Writer:
 
 def p_text(p: float) -> str:
     """The stated wording of a p-value against :data:`ALPHA`."""
-    return f"anomalous (p < {ALPHA:g})" if p < ALPHA else f"consistent with it (p ≥ {ALPHA:g})"
+    return f"anomalous (p < {ALPHA:g})" if rejects(p) else f"consistent with it (p ≥ {ALPHA:g})"
 
 
 def leans(row: dict, incumbent: str) -> str:
@@ -105,7 +106,7 @@ def _anomalous(row: dict, total: bool) -> bool:
     if not total and "rounding" in row:
         return not consistent(row)
     p = _p(row, total)
-    return p is not None and p < ALPHA
+    return rejects(p)
 
 
 def _direction_words(lean: set[str]) -> str:
@@ -289,7 +290,7 @@ def poll_verdicts(rows: list[dict], incumbent: str, labels: dict[str, str], *, m
             verdicts.append(mechanism_verdict(pollster, name, entries))
     if directions:
         w = _Writer()
-        family = (sum(p is not None and p < ALPHA for p in holm([_p(row, False) for row in rows]))
+        family = (sum(rejects(p) for p in holm([_p(row, False) for row in rows]))
                   + sum(not consistent(row) for row in rows if "rounding" in row))  # a census needs no correction
         verdicts.append(w.verdict(
             f"Across all {w.num(len(rows), 'd', analysis='polls', field='rows')} published figures, "
@@ -322,7 +323,7 @@ def forensic_verdicts(results: list, detects: dict[str, str]) -> list[Verdict]:
     tested = [r for r in results if r.p_value is not None]
     if not tested:
         return []
-    anomalous = [r for r in tested if r.p_value < ALPHA]
+    anomalous = [r for r in tested if rejects(r.p_value)]
     floors = result_floors(tested)
     floored = [r for r in tested if r.test in floors]
     w = _Writer()

@@ -5,7 +5,7 @@ A synthetic country on Kazakhstan's hours (07:00-20:00, reports 10:05 ... 18:05)
 register in the first ``affected`` regions coerced to vote (compliance 1) between 07:00 and 12:00;
 ``late_stuffing``: ballot stuffing (Klimek incremental, every station of those regions, stuffing fraction
 |N(0, theta)| of the non-voters) between 18:00 and 20:00. Size: the share of honest region rows with
-p <= alpha; power: the share of affected region rows with p <= alpha.
+p < alpha; power: the share of affected region rows with p < alpha (:func:`simkit.schema.rejects`).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from simkit.engine import run as engine
 from simkit import streams
 from simkit.config.core import parse_config
 from simkit.engine.profile import honest_profile
-from simkit.schema import ALPHA, REGION_NAME, SCENARIO
+from simkit.schema import ALPHA, REGION_NAME, SCENARIO, rejects
 from .statistics import TESTS, RegionalTimeline, run_tests
 
 HOURS = {"opening": "07:00", "closing": "20:00", "reports": ["10:05", "12:05", "14:05", "16:05", "18:05"]}
@@ -67,7 +67,7 @@ def rejection_rates(regions: int = 10, stations: int = 60, replicates: int = 40,
                              streams.generator(seed, streams.TIMELINE_NULL, r), draws)
             for row in rows:
                 if row["region"] in names:
-                    flags[row["test"]].append(row["p_value"] <= alpha)
+                    flags[row["test"]].append(rejects(row["p_value"], alpha))
         rejected[scenario] = {test: np.array(v).reshape(counts.shape[0], regions) for test, v in flags.items()}
     size = {test: float(rejected["honest"][test].mean()) for test in TESTS}
     power = {scenario: {test: float(rejected[scenario][test][:, :affected].mean()) for test in TESTS}

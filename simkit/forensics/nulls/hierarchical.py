@@ -75,8 +75,9 @@ def binomial_logit_variance(count: np.ndarray, total: np.ndarray) -> np.ndarray:
 
 def shrinkage_weight(tau2: float, sampling: np.ndarray, used: np.ndarray) -> np.ndarray:
     """Normal-normal shrinkage weight ``tau2 / (tau2 + sampling)`` of each group (shape (group,)) where ``used``;
-    0 elsewhere, and where both variances are 0 (no spread between or within groups: nothing to shrink, and the
-    group means are 0)."""
+    0 elsewhere, and where both variances are 0 (no spread between or within groups: nothing to shrink, and
+    weight 0 loses nothing: every group's estimate is then the common one, a mean of 0 in :func:`shrink`, the
+    national slope in :func:`fit_slopes`)."""
     total = tau2 + sampling
     return np.divide(tau2, total, out=np.zeros(sampling.shape), where=used & (total > 0))
 
