@@ -21,7 +21,7 @@ from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.applicable import ran
 from simkit.forensics.core import ALPHA
 from simkit.forensics.floor import result_floors
-from simkit.forensics.power import planted_power
+from simkit.forensics.power import planted_power, study_seed
 
 
 @dataclass
@@ -97,5 +97,6 @@ def forensics(ds: xr.Dataset, title: str, tests: list[str] | None, null: str, dr
     power = None
     if (power_replicates > 0 and any(ran(r) for r in results)
             and not any(r.p_value is not None and r.p_value < ALPHA for r in results)):
-        power = planted_power(e, ids, null=null, draws=draws, replicates=power_replicates, seed=seed)
+        power = planted_power(e, ids, null=null, draws=draws, replicates=power_replicates,
+                              seed=study_seed(seed))
     return Forensics(e, results, power, power_replicates, ds, title, null, draws, seed)
