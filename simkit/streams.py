@@ -26,6 +26,9 @@ EXIT_POLL = 100  #: a poll's draws, keyed (replicate, EXIT_POLL, poll index)
 MISREPORT = 101  #: compare's misreporting search, keyed (MISREPORT, poll index, option)
 STATION_SAMPLE = 102  #: calibrate's published sample of stations, keyed (replicate, STATION_SAMPLE, sweep point)
 TIMELINE_NULL = 103  #: the timeline tests' simulated null, keyed (TIMELINE_NULL,)
+#: the power study's planted elections beside the tests of the real data under one seed, keyed (POWER,) below that
+#: seed's own key; above any replicate index, so no engine stream of that seed shares its positions
+POWER = 2**32 - 2
 ELECTORATE = 2**32 - 1  #: the synthetic register, keyed (ELECTORATE,) from the electorate's seed
 
 

@@ -1,6 +1,8 @@
 """Synthetic station returns for forensics tests, built in code (binomial counts at known rates)."""
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import xarray as xr
 
@@ -44,3 +46,49 @@ def stuff_ballots(ds: xr.Dataset, fraction: float, seed: int, *, x_sd: float = 0
     votes[..., 1] -= moved
     out["ballots"].values[...] = ballots + added
     return out
+
+
+def record_seed_positions(monkeypatch, power_entry: str) -> dict[str, list[tuple]]:
+    """Record the random-stream positions, (entropy, spawn key), of the seeds a forensics run hands to each test
+    (``simkit.forensics._run_one``) and to the power study's honest elections and plants
+    (``simkit.forensics.power.simulate_honest``, ``planted``): phase -> positions, phase ``real`` until the
+    function ``power_entry`` ("module.name", where the run calls the power study) is entered, ``power`` after."""
+    from simkit.forensics import power
+
+    positions: dict[str, list[tuple]] = {"real": [], "power": []}
+    phase = ["real"]
+
+    def wrap(module, name: str, before) -> None:
+        original = getattr(module, name)
+
+        def wrapped(*args, **kwargs):
+            before(args)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapped)
+
+    def record(seed_of):
+        def before(args) -> None:
+            seed = seed_of(args)
+            positions[phase[0]].append((seed.entropy, seed.spawn_key))
+        return before
+
+    def enter_power(args) -> None:
+        phase[0] = "power"
+
+    wrap(importlib.import_module("simkit.forensics"), "_run_one", record(lambda args: args[4]))
+    wrap(power, "simulate_honest", record(lambda args: args[2]))
+    wrap(power, "planted", record(lambda args: args[2].bit_generator.seed_seq))
+    module_name, name = power_entry.rsplit(".", 1)
+    wrap(importlib.import_module(module_name), name, enter_power)
+    return positions
+
+
+def shared_positions(positions: dict[str, list[tuple]]) -> list[tuple]:
+    """(real, power) pairs of :func:`record_seed_positions` at one position or one below the other (same entropy,
+    one spawn key a prefix of the other): streams of the power study drawn from the real tests' seeds."""
+    def below(key: tuple, root: tuple) -> bool:
+        return key[:len(root)] == root
+
+    return [(real, power) for real in positions["real"] for power in positions["power"]
+            if real[0] == power[0] and (below(power[1], real[1]) or below(real[1], power[1]))]

@@ -6,7 +6,7 @@ import json
 import pytest
 import xarray as xr
 
-from forensics_helpers import honest_dataset
+from forensics_helpers import honest_dataset, record_seed_positions, shared_positions
 from simkit.cli.forensics import format_table
 from simkit.cli.main import main
 
@@ -170,3 +170,15 @@ def test_a_result_without_station_counts_is_one_line(tmp_path, variables, capsys
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert str(path) in err and "DATA" in err and "station-level" in err and "--keep full" in err
+
+
+def test_the_power_study_draws_from_no_seed_of_the_tests_on_the_data(returns_csv, monkeypatch, capsys):
+    """Under one --seed the power study's streams sit on their own branch: no seed of its honest elections,
+    plants or tests is one of the real tests' seeds or below one (they were: the unplanted replicate r drew
+    from below the r-th test's seed)."""
+    positions = record_seed_positions(monkeypatch, "simkit.cli.forensics.power_table")
+    assert main(["forensics", str(returns_csv / "r.csv"), "--map", str(returns_csv / "m.toml"), "--tests",
+                 "last_digit,correlation", "--null", "textbook", "--json", "--power", "2"]) == 0
+    assert "power" in json.loads(capsys.readouterr().out)
+    assert len(positions["real"]) == 2 and len(positions["power"]) == 3 * 2 * 4  # plants x replicates x seeds
+    assert shared_positions(positions) == []

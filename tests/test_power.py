@@ -6,7 +6,8 @@ import pytest
 import xarray as xr
 
 from simkit.forensics.core import election
-from simkit.forensics.power import PLANTS, planted, planted_elections, planted_trials
+from simkit.forensics.power import PLANTS, planted, planted_elections, planted_trials, study_seed
+from simkit.streams import POWER
 
 
 def _with_invalid(n_stations: int = 600, seed: int = 3):
@@ -120,3 +121,18 @@ def test_the_power_trials_count_the_stations_each_replicate_leaves_out():
                         for plant in ("none", "rounding")}
     assert sum(left_out["rounding"]) > sum(left_out["none"])
     assert all(election.excluded.get("no ballots", 0) == e.n - election.n for _, election, _ in drawn)
+
+
+@pytest.mark.parametrize("seed, entropy, base_key", [
+    (7, 7, ()),
+    (np.random.SeedSequence(7, spawn_key=(3,)), 7, (3,)),
+    (np.random.default_rng(7), 7, (0,)),  # a Generator's seed: its seed's next child (as_seed_sequence)
+])
+def test_the_power_study_seed_is_the_position_power_below_the_seed(seed, entropy, base_key):
+    """:func:`study_seed` is the position (POWER,) below the seed it is given, for an int, a SeedSequence or a
+    Generator; computed from the position, so it is the same whatever that seed spawned before."""
+    study = study_seed(seed)
+    assert study.entropy == entropy and study.spawn_key == (*base_key, POWER)
+    if isinstance(seed, np.random.SeedSequence):
+        seed.spawn(5)
+        assert np.array_equal(study_seed(seed).generate_state(4), study.generate_state(4))

@@ -9,10 +9,11 @@ import pytest
 import tomli_w
 
 from conftest import small_config_dict
-from forensics_helpers import honest_dataset
+from forensics_helpers import honest_dataset, record_seed_positions, shared_positions
 from simkit.cli.main import main
 from simkit.forensics import holm_alarms
 from simkit.forensics.core import ALPHA, holm
+from simkit.forensics.power import PLANTS
 from simkit.report import build, write
 from simkit.report.document import Image, Table
 
@@ -489,3 +490,15 @@ def test_power_with_only_the_fingerprint_asked_says_nothing_was_tested(returns):
     text = _forensics_text(doc)
     assert "Power was not computed: only descriptive results were asked (nothing to reject)." in text
     assert "no test could run" not in text
+
+
+def test_the_reports_power_study_draws_from_no_seed_of_the_tests_on_the_data(returns, monkeypatch):
+    """The report's power table, under the report's one seed, draws from no seed of the real tests nor from
+    below one (:func:`simkit.forensics.power.study_seed`)."""
+    data, mapping = returns
+    positions = record_seed_positions(monkeypatch, "simkit.report.analyses.planted_power")
+    doc = build(returns=data, map=mapping, tests=["zero_five", "dip"], null="textbook", draws=20,
+                power=3, seed=0)
+    assert doc.analyses["forensics"].power is not None
+    assert len(positions["real"]) == 2 and len(positions["power"]) == len(PLANTS) * 3 * 4
+    assert shared_positions(positions) == []

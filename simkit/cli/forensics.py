@@ -37,7 +37,7 @@ from simkit.schema import rejects
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
 from simkit.forensics.floor import cannot_reject, draws_text, floor_line, minimum_draws, result_floors
-from simkit.forensics.power import PLANTS, QUICK_PLANTS, power_applies, power_table
+from simkit.forensics.power import PLANTS, QUICK_PLANTS, power_applies, power_table, study_seed
 from simkit.io import open_result, output_format, write_dataset
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
 from simkit.plots.forensics import election_title, figure
@@ -338,8 +338,8 @@ def handle_forensics(args: argparse.Namespace) -> int:
     counts, edges = histogram(e)
     power = None
     if power_applies(e, results, args.power):
-        power = power_table(e, tests, null=args.null, draws=args.draws, replicates=args.power, seed=args.seed,
-                            plants=QUICK_PLANTS)
+        power = power_table(e, tests, null=args.null, draws=args.draws, replicates=args.power,
+                            seed=study_seed(args.seed), plants=QUICK_PLANTS)
     if args.json:
         payload = {"tests": [r.to_dict() for r in results], "data": summary}
         if power is not None:

@@ -26,9 +26,10 @@ from simkit.forensics import election_rejections, rate, rejection_counts
 from simkit.forensics.applicable import MIN_STATIONS, ran
 from simkit.forensics.core import INVALID_OPTION, Election, TestResult, with_ballots_only
 from simkit.forensics.nulls.hierarchical import fit_hierarchical, station_district
-from simkit.forensics.nulls.flat import as_seed_sequence, simulate_honest
+from simkit.forensics.nulls.flat import as_seed_sequence, keyed_seed, simulate_honest
 from simkit.model.manipulation import MECHANISMS
 from simkit.schema import rejects
+from simkit.streams import POWER
 
 #: share of stations (or of the stations of whole districts) that a planted manipulation touches
 TOUCHED = 0.10
@@ -110,6 +111,15 @@ def power_applies(e: Election, results: Iterable[TestResult], replicates: int) -
     results = list(results)
     return (replicates > 0 and e.n >= MIN_STATIONS and any(map(ran, results))
             and not any(rejects(r.p_value) for r in results))
+
+
+def study_seed(seed: int | np.random.SeedSequence | np.random.Generator | None) -> np.random.SeedSequence:
+    """The seed of the power study of a run that also tests the real data under ``seed``: the position
+    ``(POWER,)`` below it (:data:`simkit.streams.POWER`, :func:`~simkit.forensics.nulls.flat.keyed_seed`). The
+    study's own tree (:func:`planted_elections`: plant, replicate, part) then shares no position with the real
+    tests' (:func:`simkit.forensics.run_each`: per test and simulated null, then their draws), which under
+    ``seed`` itself it would: the unplanted replicate ``r`` at the ``r``-th test's."""
+    return keyed_seed(seed, POWER)
 
 
 def planted_power(e: Election, tests: Iterable[str], *, null: str = "textbook", draws: int = 99,

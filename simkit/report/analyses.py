@@ -19,7 +19,7 @@ from simkit.electorate.build import Electorate
 from simkit.electorate.returns import load_returns
 from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.floor import result_floors
-from simkit.forensics.power import planted_power, power_applies
+from simkit.forensics.power import planted_power, power_applies, study_seed
 
 
 @dataclass
@@ -94,5 +94,5 @@ def forensics(ds: xr.Dataset, title: str, tests: list[str] | None, null: str, dr
     results = run_tests(e, ids, null=null, draws=draws, seed=seed)
     power = None
     if power_applies(e, results, power_replicates):
-        power = planted_power(e, ids, null=null, draws=draws, replicates=power_replicates, seed=seed)
+        power = planted_power(e, ids, null=null, draws=draws, replicates=power_replicates, seed=study_seed(seed))
     return Forensics(e, results, power, power_replicates, ds, title, null, draws, seed)

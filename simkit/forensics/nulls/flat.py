@@ -139,9 +139,7 @@ def model_seed(seed: np.random.SeedSequence, model: str) -> np.random.SeedSequen
     (computed from the position, not spawned) for the turnout-conditional one, so the two elections of one draw
     are independent and each is the same whatever else is drawn."""
     key = STREAM_KEY[model]
-    if key is None:
-        return seed
-    return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, key), pool_size=seed.pool_size)
+    return seed if key is None else keyed_seed(seed, key)
 
 
 def simulate_honest(e: Election, model, seed: np.random.SeedSequence) -> Election:
@@ -160,3 +158,12 @@ def as_seed_sequence(rng: int | np.random.SeedSequence | np.random.Generator | N
     if isinstance(rng, np.random.Generator):
         return rng.bit_generator.seed_seq.spawn(1)[0]
     return np.random.SeedSequence(rng)
+
+
+def keyed_seed(rng: int | np.random.SeedSequence | np.random.Generator | None, *key: int
+               ) -> np.random.SeedSequence:
+    """The SeedSequence at the logical position ``key`` below :func:`as_seed_sequence` ``(rng)``: its entropy and
+    pool size, its spawn key extended by ``key``. Computed from the position, not spawned, so it is the same
+    whatever that seed has spawned or will spawn."""
+    base = as_seed_sequence(rng)
+    return np.random.SeedSequence(base.entropy, spawn_key=(*base.spawn_key, *key), pool_size=base.pool_size)
