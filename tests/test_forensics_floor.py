@@ -168,6 +168,17 @@ def test_the_verdicts_do_not_read_a_test_that_could_not_reject_as_quiet():
                (v.text for v in forensic_verdicts([anomalous, floored], DETECTS)))
 
 
+def test_the_verdicts_read_a_saved_result_without_its_null_draws():
+    """A result saved before results carried ``null_draws`` (``smallest_p`` only): the sentence states the floor."""
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    older = TestResult("spikes", 0.0, 0.0, 0.4, "simulated", "cannot reject", {"smallest_p": FLOOR_19})
+    assert forensic_verdicts([older], DETECTS)[1].text == (
+        "spikes could not reject: its smallest p-value is 0.05, not below 0.05, so its verdict says nothing about "
+        "these data (at least 20 draws are needed).")
+
+
 def test_report_says_it_beside_the_table_verdicts_and_limits(returns, tmp_path, capsys):
     output = tmp_path / "r.md"
     assert main(["report", "--returns", *returns, "--tests", "spikes,dip", "--null", "textbook", "--draws", "19",
