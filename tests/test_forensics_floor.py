@@ -12,6 +12,7 @@ import tomli_w
 from conftest import small_config_dict
 from forensics_helpers import honest_dataset
 from simkit.cli.main import main
+from simkit.errors import counted
 from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.core import ALPHA, TestResult
 from simkit.forensics.floor import cannot_reject, minimum_draws, monte_carlo_floor, smallest_p
@@ -362,11 +363,12 @@ def test_the_verdict_names_the_draws_each_result_rests_on():
     assert text.startswith("dip, klimek_ml could not reject: with 12 null draws their smallest p-value is 0.0769")
 
 
-def test_one_draw_is_singular():
-    from simkit.forensics.floor import draws_text, floor_line, floor_verdict
+def test_one_draw_is_singular_and_thousands_are_separated():
+    from simkit.forensics.floor import floor_line, floor_verdict
 
-    assert draws_text(1) == "1 null draw" and draws_text(19) == "19 null draws"
+    assert counted(1, "null draw") == "1 null draw" and counted(1000, "null draw") == "1,000 null draws"
     assert floor_line({"dip": 0.5}, "flat", 1).startswith("with 1 null draw the smallest p-value of dip")
+    assert floor_line({"dip": 0.001}, "flat", 1000).startswith("with 1,000 null draws the smallest p-value")
     assert floor_verdict(1, 0.5) == "cannot reject with 1 draw (smallest p 0.5)"
 
 

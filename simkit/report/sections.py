@@ -12,8 +12,9 @@ import re
 
 import numpy as np
 
+from ..errors import counted
 from ..forensics.core import ALPHA
-from ..forensics.floor import draws_text, floor_line
+from ..forensics.floor import floor_line
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, p_text, result_field
@@ -379,7 +380,8 @@ def limits(config_text: str | None, has_polls: bool, forensics_result) -> Sectio
                                     "clean count: they show only that the pattern each is built for was not found "
                                     "at its power on these data."))
         if floored:
-            blocks.append(Paragraph(f"Tests that could not reject with {draws_text(forensics_result.draws)} ("
+            draws = counted(forensics_result.draws, "null draw")
+            blocks.append(Paragraph(f"Tests that could not reject with {draws} ("
                                     + ", ".join(floored) + ") say nothing either way: their p-value cannot fall "
                                     f"below {ALPHA:g} with so few draws."))
     blocks += [Paragraph("No station-level test here detects:"), Bullets(UNDETECTABLE)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..errors import counted
 from ..forensics import calibration_label, holm_alarms
 from ..forensics.core import ALPHA, holm
 from ..forensics.floor import minimum_draws, result_floors
@@ -367,8 +368,8 @@ def _floor_verdicts(floored: list) -> list[Verdict]:
     highest = max(floored, key=lambda r: r.extra["smallest_p"])  # the fewest draws
     floor, draws = highest.extra["smallest_p"], highest.extra.get("null_draws")
     names = ", ".join(r.test for r in floored)
-    with_draws = ("" if draws is None else f"with {w.num(draws, 'd', analysis='forensics', field='draws')} "
-                                           f"null draw{'' if draws == 1 else 's'} ")
+    with_draws = ("" if draws is None else
+                  f"with {counted(draws, 'null draw', w.num(draws, 'd', analysis='forensics', field='draws'))} ")
     return [w.verdict(
         f"{names} could not reject: {with_draws}"
         f"{'its' if len(floored) == 1 else 'their'} smallest p-value is "
