@@ -479,3 +479,23 @@ def test_the_report_says_why_power_was_not_computed(returns, tmp_path):
     assert "Power was not computed: no test could run on these data." in _forensics_text(none_ran)
     for doc in (asked_none, none_ran):
         assert "some test rejects" not in _forensics_text(doc)
+
+
+def test_the_report_names_the_stations_its_power_elections_left_out(returns, monkeypatch):
+    """As ``simkit forensics`` does under its power table: stations a simulation or a plant left without ballots,
+    per plant and replicate, stated beside the power when any were (and nothing said when none were)."""
+    from simkit.report import analyses
+
+    data, mapping = returns
+
+    def table(left_out):
+        return lambda e, tests, **_: {"rejection_rates": {p: {t: 0.0 for t in tests} for p in ("none", "rounding")},
+                                      "stations_left_out": left_out}
+
+    monkeypatch.setattr(analyses, "power_table", table({"none": [0, 3], "rounding": [2, 0]}))
+    doc = build(returns=data, map=mapping, tests=["dip"], null="textbook", draws=20, power=2)
+    assert doc.analyses["forensics"].power is not None
+    assert "(per plant and replicate: none 0, 3; rounding 2, 0)" in _forensics_text(doc)
+    monkeypatch.setattr(analyses, "power_table", table({"none": [0, 0], "rounding": [0, 0]}))
+    clean = build(returns=data, map=mapping, tests=["dip"], null="textbook", draws=20, power=2)
+    assert "per plant and replicate" not in _forensics_text(clean)

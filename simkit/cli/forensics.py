@@ -36,7 +36,7 @@ from simkit.forensics.core import ALPHA
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
 from simkit.forensics.floor import cannot_reject, floor_line, minimum_draws, result_floors
-from simkit.forensics.power import PLANTS, QUICK_PLANTS, power_table
+from simkit.forensics.power import PLANTS, QUICK_PLANTS, left_out_text, power_table
 from simkit.io import open_result, output_format, write_dataset
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
 from simkit.plots.forensics import election_title, figure
@@ -184,10 +184,9 @@ def power_note(results, power: dict | None) -> str | None:
                 f"{'n/a' if rates[p][test] is None else format(rates[p][test], '.2f') + mark:>10}" for p in plants))
         if floored:
             lines.append("  * cannot reject with these draws: its rates are 0 whatever the data")
-        left_out = power["stations_left_out"]
-        if any(any(counts) for counts in left_out.values()):
-            lines.append("  stations left out without ballots, per replicate: "
-                         + "; ".join(f"{plant} {', '.join(map(str, counts))}" for plant, counts in left_out.items()))
+        left_out = left_out_text(power["stations_left_out"])
+        if left_out:
+            lines.append(f"  stations left out without ballots, per replicate: {left_out}")
     for r in results:
         if r.test == "integer_percent" and ran(r):
             detectable = (1.645 + 0.842) * r.extra["null_sd"]
