@@ -291,8 +291,24 @@ def test_a_row_that_could_not_reject_on_some_elections_says_so():
     assert floored([0.05, 0.5], 2) == {"floored": 2, "smallest_p": 0.05}
     assert floored([0.05], 3) == {"floored": 1} and floored([], 3) == {}
     rows = [{"test": "dip", "null": "simulated", "mechanism": "none", "n": 3, "floored": 1}]
-    assert cannot_reject_warnings(rows, 20) == ["dip (simulated null, none): could not reject on 1 of 3 elections "
-                                                "with their null draws: its rate counts none of their rejections"]
+    assert cannot_reject_warnings(rows, 20) == ["dip (simulated null): too few null draws to reject on 1 election in "
+                                                "1 row"]
+
+
+def test_rows_that_could_not_reject_on_some_elections_make_one_line_per_test_and_null():
+    """Every sweep point × scenario row of a test and null that could not reject on some elections: one line for
+    them all, within the page width, not one per row."""
+    from simkit.forensics.calibrate import cannot_reject_warnings
+
+    rows = [{"test": test, "null": null, "mechanism": mechanism, "n": 20, "floored": floored}
+            for test in ("integer_percent", "dip") for null in ("textbook", "simulated")
+            for mechanism, floored in (("none", 1), ("stuffing", 3), ("rounding", 2)) * 4]
+    rows += [{"test": "spikes", "null": "simulated", "mechanism": "none", "n": 20, "floored": 20,
+              "smallest_p": 0.05}]
+    lines = cannot_reject_warnings(rows, 19)
+    assert len(lines) == 5 and all(len(f"warning: {line}") <= 120 for line in lines[1:])  # [0]: floor_lines
+    assert lines[1] == ("integer_percent (textbook null): too few null draws to reject on 1 to 3 elections in each "
+                        "of 12 rows")
 
 
 def test_the_false_positive_refusal_names_every_null(capsys, monkeypatch):
