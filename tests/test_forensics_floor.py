@@ -399,3 +399,21 @@ def test_the_false_positive_title_names_only_the_tests_shown_by_monte_carlo_p_va
     monkeypatch.setattr(false_positives, "calibrate", lambda rows, tests, null: read)
     text = false_positives.render({"simulated": {}}, ["dip", "second_digit"], 19, 1, markdown=False)
     assert "smallest p-value of dip (simulated null)" in text and "second_digit (simulated null)" not in text
+
+
+def test_the_null_spread_and_the_empirical_reading_need_the_same_draws():
+    """A null's SD (``simulated_sd``) is recorded from floor.EMPIRICAL_MIN_DRAWS finite draws, the number an
+    empirical reading needs: with one fewer there is none, and the Monte Carlo p-value stands."""
+    import numpy as np
+
+    from simkit.forensics import _with_null_z
+    from simkit.forensics.calibration import empirical_tests
+    from simkit.forensics.floor import EMPIRICAL_MIN_DRAWS
+
+    result = TestResult("dip", 0.5, 0.0, 0.4, "simulated", "no anomaly detected")
+    enough = np.arange(EMPIRICAL_MIN_DRAWS, dtype=float)
+    assert _with_null_z(result, enough, "flat").extra["simulated_sd"] is not None
+    assert _with_null_z(result, np.append(enough[1:], np.nan), "flat").extra["simulated_sd"] is None
+    test = sorted(empirical_tests("simulated"))[0]
+    assert smallest_p(test, "simulated", EMPIRICAL_MIN_DRAWS) is None
+    assert smallest_p(test, "simulated", EMPIRICAL_MIN_DRAWS - 1) is not None

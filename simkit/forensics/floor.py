@@ -29,7 +29,7 @@ from simkit.forensics.calibration import empirical_tests
 from simkit.forensics.core import ALPHA, check_null
 from simkit.forensics.registry import TEXTBOOK_DRAWN, alternative, null_draws_used
 
-#: the fewest null draws whose spread (an SD) an empirical reading needs
+#: the fewest finite null draws whose spread (an SD, ``simulated_sd``) an empirical reading needs
 #: (:func:`simkit.forensics.empirical.calibrated_reading`)
 EMPIRICAL_MIN_DRAWS = 2
 
