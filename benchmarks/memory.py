@@ -49,8 +49,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:  # psutil is in the test extra only: imported where it is used, so that scripts/examples.py
+    import psutil  # can use simkit_child and failure without it
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the bounds read this checkout's simkit (the commands run it too: simkit_child)
@@ -74,6 +76,7 @@ UNLIMITED = ("run-netcdf",)
 
 def tree_memory(process: psutil.Process) -> int:
     """Bytes of memory of ``process`` and all its descendants (sum of PSS; RSS where PSS is not available)."""
+    import psutil
     total = 0
     for member in [process, *process.children(recursive=True)]:
         try:
@@ -89,6 +92,7 @@ def tree_memory(process: psutil.Process) -> int:
 def tree_cpu(process: psutil.Process, seen: dict[int, float]) -> float:
     """CPU seconds (user + system) of ``process`` and its descendants: ``seen`` (pid -> seconds) gets every live
     member's, and their sum over ``seen`` is returned (a member that ended counts with its last sample)."""
+    import psutil
     for member in [process, *process.children(recursive=True)]:
         try:
             times = member.cpu_times()
@@ -124,6 +128,7 @@ def failure(arguments: list[str], child: subprocess.Popen, stderr: str) -> str |
 
 def measure(arguments: list[str]) -> dict:
     """Run ``python -m simkit.cli.main ARGUMENTS``; its peak tree memory (MB), CPU seconds and wall seconds."""
+    import psutil
     start = time.perf_counter()
     peak, cpu = 0, {}
     with simkit_child(arguments) as child:

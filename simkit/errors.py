@@ -40,10 +40,10 @@ def name(text: str) -> str:
     return _cut(repr(str(text))[1:-1])
 
 
-def counted(count: int, noun: str) -> str:
-    """``count`` with thousands separators and ``noun``, plural (an ``s`` added) unless the count is 1:
-    ``1 station``, ``1,200 stations``."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+def counted(count: int, noun: str, shown: str | None = None) -> str:
+    """``count`` with thousands separators (or as ``shown``, a text the caller formatted it to) and ``noun``,
+    plural (an ``s`` added) unless the count is 1: ``1 station``, ``1,200 stations``."""
+    return f"{f'{count:,}' if shown is None else shown} {noun}{'' if count == 1 else 's'}"
 
 
 def _cut(text: str) -> str:

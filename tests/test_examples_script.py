@@ -75,3 +75,11 @@ def test_a_terminated_check_stops_simkit_and_removes_its_folder(tmp_path):
         except ProcessLookupError:
             pass
         script.wait()
+
+
+def test_the_script_loads_without_psutil():
+    """psutil is in the test extra only: remaking the examples must not need it."""
+    code = ("import sys, runpy; sys.modules['psutil'] = None; "
+            f"runpy.run_path({str(SCRIPT)!r}, run_name='examples_script')")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert loaded.returncode == 0, loaded.stderr

@@ -12,6 +12,7 @@ import tomli_w
 from conftest import small_config_dict
 from forensics_helpers import honest_dataset
 from simkit.cli.main import main
+from simkit.errors import counted
 from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.core import ALPHA, TestResult
 from simkit.forensics.floor import cannot_reject, minimum_draws, monte_carlo_floor, smallest_p
@@ -168,6 +169,17 @@ def test_the_verdicts_do_not_read_a_test_that_could_not_reject_as_quiet():
                (v.text for v in forensic_verdicts([anomalous, floored], DETECTS)))
 
 
+def test_the_verdicts_read_a_saved_result_without_its_null_draws():
+    """A result saved before results carried ``null_draws`` (``smallest_p`` only): the sentence states the floor."""
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    older = TestResult("spikes", 0.0, 0.0, 0.4, "simulated", "cannot reject", {"smallest_p": FLOOR_19})
+    assert forensic_verdicts([older], DETECTS)[1].text == (
+        "spikes could not reject: its smallest p-value is 0.05, not below 0.05, so its verdict says nothing about "
+        "these data (at least 20 draws are needed).")
+
+
 def test_report_says_it_beside_the_table_verdicts_and_limits(returns, tmp_path, capsys):
     output = tmp_path / "r.md"
     assert main(["report", "--returns", *returns, "--tests", "spikes,dip", "--null", "textbook", "--draws", "19",
@@ -279,8 +291,24 @@ def test_a_row_that_could_not_reject_on_some_elections_says_so():
     assert floored([0.05, 0.5], 2) == {"floored": 2, "smallest_p": 0.05}
     assert floored([0.05], 3) == {"floored": 1} and floored([], 3) == {}
     rows = [{"test": "dip", "null": "simulated", "mechanism": "none", "n": 3, "floored": 1}]
-    assert cannot_reject_warnings(rows, 20) == ["dip (simulated null, none): could not reject on 1 of 3 elections "
-                                                "with their null draws: its rate counts none of their rejections"]
+    assert cannot_reject_warnings(rows, 20) == ["dip (simulated null): too few null draws to reject on 1 election in "
+                                                "1 row"]
+
+
+def test_rows_that_could_not_reject_on_some_elections_make_one_line_per_test_and_null():
+    """Every sweep point × scenario row of a test and null that could not reject on some elections: one line for
+    them all, within the page width, not one per row."""
+    from simkit.forensics.calibrate import cannot_reject_warnings
+
+    rows = [{"test": test, "null": null, "mechanism": mechanism, "n": 20, "floored": floored}
+            for test in ("integer_percent", "dip") for null in ("textbook", "simulated")
+            for mechanism, floored in (("none", 1), ("stuffing", 3), ("rounding", 2)) * 4]
+    rows += [{"test": "spikes", "null": "simulated", "mechanism": "none", "n": 20, "floored": 20,
+              "smallest_p": 0.05}]
+    lines = cannot_reject_warnings(rows, 19)
+    assert len(lines) == 5 and all(len(f"warning: {line}") <= 120 for line in lines[1:])  # [0]: floor_lines
+    assert lines[1] == ("integer_percent (textbook null): too few null draws to reject on 1 to 3 elections in each "
+                        "of 12 rows")
 
 
 def test_the_false_positive_refusal_names_every_null(capsys, monkeypatch):
@@ -351,11 +379,12 @@ def test_the_verdict_names_the_draws_each_result_rests_on():
     assert text.startswith("dip, klimek_ml could not reject: with 12 null draws their smallest p-value is 0.0769")
 
 
-def test_one_draw_is_singular():
-    from simkit.forensics.floor import draws_text, floor_line, floor_verdict
+def test_one_draw_is_singular_and_thousands_are_separated():
+    from simkit.forensics.floor import floor_line, floor_verdict
 
-    assert draws_text(1) == "1 null draw" and draws_text(19) == "19 null draws"
+    assert counted(1, "null draw") == "1 null draw" and counted(1000, "null draw") == "1,000 null draws"
     assert floor_line({"dip": 0.5}, "flat", 1).startswith("with 1 null draw the smallest p-value of dip")
+    assert floor_line({"dip": 0.001}, "flat", 1000).startswith("with 1,000 null draws the smallest p-value")
     assert floor_verdict(1, 0.5) == "cannot reject with 1 draw (smallest p 0.5)"
 
 
@@ -370,3 +399,21 @@ def test_the_false_positive_title_names_only_the_tests_shown_by_monte_carlo_p_va
     monkeypatch.setattr(false_positives, "calibrate", lambda rows, tests, null: read)
     text = false_positives.render({"simulated": {}}, ["dip", "second_digit"], 19, 1, markdown=False)
     assert "smallest p-value of dip (simulated null)" in text and "second_digit (simulated null)" not in text
+
+
+def test_the_null_spread_and_the_empirical_reading_need_the_same_draws():
+    """A null's SD (``simulated_sd``) is recorded from floor.EMPIRICAL_MIN_DRAWS finite draws, the number an
+    empirical reading needs: with one fewer there is none, and the Monte Carlo p-value stands."""
+    import numpy as np
+
+    from simkit.forensics import _with_null_z
+    from simkit.forensics.calibration import empirical_tests
+    from simkit.forensics.floor import EMPIRICAL_MIN_DRAWS
+
+    result = TestResult("dip", 0.5, 0.0, 0.4, "simulated", "no anomaly detected")
+    enough = np.arange(EMPIRICAL_MIN_DRAWS, dtype=float)
+    assert _with_null_z(result, enough, "flat").extra["simulated_sd"] is not None
+    assert _with_null_z(result, np.append(enough[1:], np.nan), "flat").extra["simulated_sd"] is None
+    test = sorted(empirical_tests("simulated"))[0]
+    assert smallest_p(test, "simulated", EMPIRICAL_MIN_DRAWS) is None
+    assert smallest_p(test, "simulated", EMPIRICAL_MIN_DRAWS - 1) is not None

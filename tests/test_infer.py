@@ -778,13 +778,15 @@ def test_a_pps_poll_short_of_stations_with_voters_is_refused_before_simulating(t
                                     "18 hold voters"]
 
 
-def test_a_simulator_checks_and_draws_the_polls_it_resolves_once(tmp_path):
-    """The simulator resolves the polls that the statistics read in one place (``resolved_polls``): the check up
-    front (``design_problems``) and each draw (``poll_designs``) read that list, the draw refusing the problem the
-    check names (a simple poll claiming 5,000 respondents at a response rate of 0.4, drawn proportional to size in
-    its place at 20 stations while 18 hold voters)."""
+def test_a_simulator_checks_and_draws_the_polls_it_resolves_once(tmp_path, monkeypatch):
+    """The simulator resolves the polls that the statistics read in one place: the check up front
+    (``design_problems``, through ``resolved_polls``) and each draw (``poll_designs``, through the polls layer's
+    ``resolve_design``) resolve the same polls, the draw refusing the problem the check names (a simple poll
+    claiming 5,000 respondents at a response rate of 0.4, drawn proportional to size in its place at 20 stations
+    while 18 hold voters)."""
     import re
     from simkit.electorate.build import electorate_of
+    from simkit.inference import simulator as module
     from simkit.inference.simulator import Simulator
 
     observed = {"registered": 19_000, "ballots": 11_400, "votes": {"a": 6000, "b": 3400, "c": 1400, "inv": 600}}
@@ -800,6 +802,12 @@ def test_a_simulator_checks_and_draws_the_polls_it_resolves_once(tmp_path):
                               "which has 18 with voters (proportional to size in place of the simple draw"), problem
     with pytest.raises(simkit.InputError, match=f"^polls: {re.escape(problem)}$"):
         simulator.poll_designs(cfg)
+    called = []
+    monkeypatch.setattr(module, "resolve_design", lambda *args, **kwargs: called.append(args[0]) or
+                        module.proposed_design(*args, **kwargs))
+    simulator.poll_designs(cfg)
+    assert called == cfg.exit_poll  # the draw's check is the polls layer's, not a copy of it
+    monkeypatch.undo()
     raw["exit_poll"] = [{**poll, "response_rate": 1.0}]
     cfg = simkit.Config.model_validate(raw)
     assert simulator.design_problems(raw) == []

@@ -496,9 +496,29 @@ def test_the_reports_power_study_draws_from_no_seed_of_the_tests_on_the_data(ret
     """The report's power table, under the report's one seed, draws from no seed of the real tests nor from
     below one (:func:`simkit.forensics.power.study_seed`)."""
     data, mapping = returns
-    positions = record_seed_positions(monkeypatch, "simkit.report.analyses.planted_power")
+    positions = record_seed_positions(monkeypatch, "simkit.report.analyses.power_table")
     doc = build(returns=data, map=mapping, tests=["zero_five", "dip"], null="textbook", draws=20,
                 power=3, seed=0)
     assert doc.analyses["forensics"].power is not None
     assert len(positions["real"]) == 2 and len(positions["power"]) == len(PLANTS) * 3 * 4
     assert shared_positions(positions) == []
+
+
+def test_the_report_names_the_stations_its_power_elections_left_out(returns, monkeypatch):
+    """As ``simkit forensics`` does under its power table: stations a simulation or a plant left without ballots,
+    per plant and replicate, stated beside the power when any were (and nothing said when none were)."""
+    from simkit.report import analyses
+
+    data, mapping = returns
+
+    def table(left_out):
+        return lambda e, tests, **_: {"rejection_rates": {p: {t: 0.0 for t in tests} for p in ("none", "rounding")},
+                                      "stations_left_out": left_out}
+
+    monkeypatch.setattr(analyses, "power_table", table({"none": [0, 3], "rounding": [2, 0]}))
+    doc = build(returns=data, map=mapping, tests=["dip"], null="textbook", draws=20, power=2)
+    assert doc.analyses["forensics"].power is not None
+    assert "(per plant and replicate: none 0, 3; rounding 2, 0)" in _forensics_text(doc)
+    monkeypatch.setattr(analyses, "power_table", table({"none": [0, 0], "rounding": [0, 0]}))
+    clean = build(returns=data, map=mapping, tests=["dip"], null="textbook", draws=20, power=2)
+    assert "per plant and replicate" not in _forensics_text(clean)

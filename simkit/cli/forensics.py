@@ -24,7 +24,7 @@ from simkit.config.core import data_paths
 from simkit.electorate.mapping import INVALID_OPTION
 from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
 from simkit.engine import aggregation
-from simkit.errors import InputError, shown
+from simkit.errors import InputError, counted, shown
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics.core import NULLS as FORENSIC_NULLS, check_draws, check_null
 from simkit.forensics import (TESTS, alternative, calibration_label, calibration_state, election, holm_alarms,
@@ -36,8 +36,8 @@ from simkit.forensics.core import ALPHA
 from simkit.schema import rejects
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
-from simkit.forensics.floor import cannot_reject, draws_text, floor_line, minimum_draws, result_floors
-from simkit.forensics.power import PLANTS, QUICK_PLANTS, power_applies, power_table, study_seed
+from simkit.forensics.floor import cannot_reject, floor_line, minimum_draws, result_floors
+from simkit.forensics.power import PLANTS, QUICK_PLANTS, left_out_text, power_applies, power_table, study_seed
 from simkit.io import open_result, output_format, write_dataset
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
 from simkit.plots.forensics import election_title, figure
@@ -185,10 +185,9 @@ def power_note(results, power: dict | None) -> str | None:
                 f"{'n/a' if rates[p][test] is None else format(rates[p][test], '.2f') + mark:>10}" for p in plants))
         if floored:
             lines.append("  * cannot reject with these draws: its rates are 0 whatever the data")
-        left_out = power["stations_left_out"]
-        if any(any(counts) for counts in left_out.values()):
-            lines.append("  stations left out without ballots, per replicate: "
-                         + "; ".join(f"{plant} {', '.join(map(str, counts))}" for plant, counts in left_out.items()))
+        left_out = left_out_text(power["stations_left_out"])
+        if left_out:
+            lines.append(f"  stations left out without ballots, per replicate: {left_out}")
     for r in results:
         if r.test == "integer_percent" and ran(r):
             detectable = (1.645 + 0.842) * r.extra["null_sd"]
@@ -361,9 +360,9 @@ def check_some_test_can_reject(tests: list[str] | None, nulls: tuple[str, ...], 
     elections (InputError naming ``--draws``). A table where some can is run, its other rows marked."""
     asked = [t for t in (tests or TESTS) if alternative(t) is not None]
     if asked and all(set(cannot_reject(asked, null, draws)) == set(asked) for null in nulls):
-        raise InputError(f"--draws: {draws}: with {draws_text(draws)} no test asked can reject at p < {ALPHA:g} "
-                         f"under the {' or '.join(nulls)} null (the smallest p-value is {1 / (draws + 1):.3g}), so "
-                         f"every rate would be 0; use at least {minimum_draws()} draws")
+        raise InputError(f"--draws: {draws}: with {counted(draws, 'null draw')} no test asked can reject at "
+                         f"p < {ALPHA:g} under the {' or '.join(nulls)} null (the smallest p-value is "
+                         f"{1 / (draws + 1):.3g}), so every rate would be 0; use at least {minimum_draws()} draws")
 
 
 #: the keys of ``simkit calibrate --json``

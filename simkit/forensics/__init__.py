@@ -21,7 +21,7 @@ from simkit.forensics.calibration import controls, data_fingerprint, empirical_t
 from simkit.forensics.calibration_status import CALIBRATED, NOT_MEASURED, UNCALIBRATED, CalibrationStatus
 from simkit.forensics.core import ALPHA, Election, TestResult, check_draws, check_null, election, holm, verdict
 from simkit.schema import rejects
-from simkit.forensics.floor import floor_of, floor_verdict, result_draws, result_floors
+from simkit.forensics.floor import EMPIRICAL_MIN_DRAWS, floor_of, floor_verdict, result_draws, result_floors
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.forensics.nulls.simulated import SimulatedNull
 from simkit.forensics.nulls.tails import null_tail
@@ -219,7 +219,7 @@ def _with_null_z(result: TestResult, null_statistics: np.ndarray, model: str) ->
     finite = finite[np.isfinite(finite)]
     extra = {**result.extra, "honest_model": model,
              "simulated_mean": float(finite.mean()) if finite.size else None,
-             "simulated_sd": float(finite.std(ddof=1)) if finite.size > 1 else None}
+             "simulated_sd": float(finite.std(ddof=1)) if finite.size >= EMPIRICAL_MIN_DRAWS else None}
     if direction is not None:
         extra.update(null_tail(result.statistic, null_statistics, direction))
     return replace(result, extra=extra)

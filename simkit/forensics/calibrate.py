@@ -35,6 +35,7 @@ from simkit.engine import aggregation
 from simkit import schema, streams
 from simkit.config.core import Config
 from simkit.engine.run import iter_blocks, prepare, static_dataset
+from simkit.errors import counted
 from simkit.forensics import ALPHA, election_outcomes, rate, rejection_counts, replicate_seed
 from simkit.forensics.core import Election, election
 from simkit.forensics.floor import floor_lines
@@ -293,15 +294,34 @@ def floored(floors: list[float], ran: int) -> dict:
 def cannot_reject_warnings(rows: list[dict], draws: int) -> list[str]:
     """One line per null of the table ``rows`` whose tests could not reject on any election with their null draws
     (rows with ``smallest_p``, :func:`floored`): :func:`simkit.forensics.floor.floor_lines`, their rates 0 by
-    construction; and one per row that could not on some (``floored`` without ``smallest_p``)."""
+    construction; and one per test and null with rows that could not on some (:func:`some_floored_warnings`)."""
     by_null: dict[str, dict[str, float]] = {}
     for row in rows:
         if "smallest_p" in row:
             tests = by_null.setdefault(row["null"], {})
             tests[row["test"]] = max(tests.get(row["test"], 0.0), row["smallest_p"])
-    some = [f"{row['test']} ({row['null']} null, {row['mechanism']}): could not reject on {row['floored']} of "
-            f"{row['n']} elections with their null draws: its rate counts none of their rejections" for row in rows if "floored" in row and "smallest_p" not in row]
-    return [f"{line} (their rates are 0 whatever the elections)" for line in floor_lines(by_null, draws)] + some
+    return ([f"{line} (their rates are 0 whatever the elections)" for line in floor_lines(by_null, draws)]
+            + some_floored_warnings(rows))
+
+
+def some_floored_warnings(rows: list[dict]) -> list[str]:
+    """One line per test and null of the table ``rows`` with rows whose test could not reject on some of their
+    elections with their null draws (``floored`` without ``smallest_p``, :func:`floored`; marked in the table):
+    on how many elections per row, in how many rows; their rates count no rejection on those elections."""
+    floored_by: dict[tuple[str, str], list[int]] = {}
+    for row in rows:
+        if "floored" in row and "smallest_p" not in row:
+            floored_by.setdefault((row["test"], row["null"]), []).append(row["floored"])
+    return [f"{test} ({null} null): too few null draws to reject on {_in_rows(counts)}"
+            for (test, null), counts in floored_by.items()]
+
+
+def _in_rows(counts: list[int]) -> str:
+    """The elections of each row (``counts``, one per row): ``2 elections in 1 row``, ``1 to 3 elections in each of
+    12 rows``."""
+    low, high = min(counts), max(counts)
+    elections = counted(low, "election") if low == high else f"{low} to {high} elections"
+    return f"{elections} in 1 row" if len(counts) == 1 else f"{elections} in each of {len(counts)} rows"
 
 
 def never_ran(rows: list[dict]) -> list[str]:

@@ -24,11 +24,12 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
+from simkit.errors import counted
 from simkit.forensics.calibration import empirical_tests
 from simkit.forensics.core import ALPHA, check_null
 from simkit.forensics.registry import TEXTBOOK_DRAWN, alternative, null_draws_used
 
-#: the fewest null draws whose spread (an SD) an empirical reading needs
+#: the fewest finite null draws whose spread (an SD, ``simulated_sd``) an empirical reading needs
 #: (:func:`simkit.forensics.empirical.calibrated_reading`)
 EMPIRICAL_MIN_DRAWS = 2
 
@@ -40,11 +41,6 @@ def floor_draws(test: str, null: str, draws: int) -> int | None:
     if alternative(test) is None or (null == "textbook" and test not in TEXTBOOK_DRAWN):
         return None
     return null_draws_used(test, draws)
-
-
-def draws_text(n: int, kind: str = "null draw") -> str:
-    """``n`` times ``kind``, plural unless ``n`` is 1: "1 null draw", "19 null draws"."""
-    return f"{n} {kind}{'' if n == 1 else 's'}"
 
 
 def floor_of(n: int) -> float:
@@ -117,7 +113,7 @@ def floor_line(floors: dict[str, float], null: str, draws: int, alpha: float = A
     ``smallest_p`` after, :func:`result_floors`) cannot reject, why, and how many draws can."""
     values = sorted(set(floors.values()))
     floor = f"{values[0]:.3g}" + (f" to {values[-1]:.3g}" if len(values) > 1 else "")
-    return (f"with {draws_text(draws)} the smallest p-value of {', '.join(floors)} ({null} null) is {floor}: "
+    return (f"with {counted(draws, 'null draw')} the smallest p-value of {', '.join(floors)} ({null} null) is {floor}: "
             f"{'it' if len(floors) == 1 else 'they'} cannot reject at p < {alpha:g}; use at least "
             f"{minimum_draws(alpha)} draws")
 
@@ -130,4 +126,4 @@ def floor_lines(floors_by_null: dict[str, dict[str, float]], draws: int, alpha: 
 
 def floor_verdict(draws: int, floor: float) -> str:
     """The verdict of a test that cannot reject: its p-value's floor with ``draws`` draws, not "no anomaly"."""
-    return f"cannot reject with {draws_text(draws, 'draw')} (smallest p {floor:.3g})"
+    return f"cannot reject with {counted(draws, 'draw')} (smallest p {floor:.3g})"

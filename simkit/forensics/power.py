@@ -122,24 +122,24 @@ def study_seed(seed: int | np.random.SeedSequence | np.random.Generator | None) 
     return keyed_seed(seed, POWER)
 
 
-def planted_power(e: Election, tests: Iterable[str], *, null: str = "textbook", draws: int = 99,
-                  replicates: int = 5, seed=None, plants: Iterable[str] | None = None,
-                  ) -> dict[str, dict[str, float | None]]:
-    """plant -> test -> share of ``replicates`` planted elections shaped like ``e`` in which the test rejects
-    at α = 0.05 (None where it cannot run); the tests use ``null`` with ``draws``."""
-    return power_table(e, tests, null=null, draws=draws, replicates=replicates, seed=seed,
-                       plants=plants)["rejection_rates"]
-
-
 def power_table(e: Election, tests: Iterable[str], *, null: str = "textbook", draws: int = 99,
                 replicates: int = 5, seed=None, plants: Iterable[str] | None = None) -> dict[str, dict]:
-    """:func:`planted_power`'s ``rejection_rates`` (plant -> test -> rate) with ``stations_left_out`` (plant ->
-    the stations left out of each replicate's election: :func:`planted_trials`)."""
+    """``rejection_rates`` (plant -> test -> share of ``replicates`` planted elections shaped like ``e`` in which
+    the test rejects at α = 0.05, None where it cannot run; the tests use ``null`` with ``draws``) and
+    ``stations_left_out`` (plant -> the stations left out of each replicate's election: :func:`planted_trials`)."""
     counts, left_out = planted_trials(e, tests, null=null, draws=draws, replicates=replicates, seed=seed,
                                       plants=plants)
     return {"rejection_rates": {plant: {t: rate(count)["rejection_rate"] for t, count in row.items()}
                                 for plant, row in counts.items()},
             "stations_left_out": left_out}
+
+
+def left_out_text(left_out: dict[str, list[int]]) -> str | None:
+    """``PLANT n, n; PLANT n, n``: the stations left out without ballots of each replicate's election, per plant
+    (``left_out``: :func:`power_table`'s ``stations_left_out``); None when no election left any out."""
+    if not any(any(counts) for counts in left_out.values()):
+        return None
+    return "; ".join(f"{plant} {', '.join(map(str, counts))}" for plant, counts in left_out.items())
 
 
 def planted_rejections(e: Election, tests: Iterable[str], *, null: str = "simulated", draws: int = 99,

@@ -17,9 +17,8 @@ from pydantic import ValidationError
 from simkit import streams
 from simkit.engine import run as engine
 from simkit.forensics import station_statistics
-from simkit.errors import InputError
 from simkit.polls.compare import (Resolved, SimulatedElections, design_problems, pps_design_problem,
-                                  proposed_design)
+                                  proposed_design, resolve_design)
 from simkit.config.core import Config, Observed, ObservedStations
 from simkit.config.inference import InferConfig, apply_values
 from simkit.electorate.build import Electorate, electorate_of
@@ -65,14 +64,19 @@ class Simulator:
         or ZeroDivisionError when they make an invalid one."""
         return Config.model_validate(apply_values(self.raw, self.blocks, values))
 
-    def resolved_polls(self, cfg: Config) -> list[Resolved | None]:
-        """Each [[exit_poll]] of ``cfg`` that a statistic reads, resolved as drawn (biases included; a claimed size
-        the electorate cannot supply replaced by the nearest feasible design: :func:`proposed_design`), unchecked
-        against the stations that hold voters; None for a poll no statistic reads."""
+    def _read_polls(self, cfg: Config, resolve) -> list[Resolved | None]:
+        """``resolve`` (:func:`simkit.polls.compare.proposed_design` or its checked
+        :func:`~simkit.polls.compare.resolve_design`) of each [[exit_poll]] of ``cfg`` that a statistic reads, as
+        drawn (biases included); None for a poll no statistic reads."""
         read = self.statistics.poll_indices
-        return [proposed_design(poll, cfg.option_names, cfg.invalid_option_name, self.poll_election,
-                                unbiased=False) if index in read else None
-                for index, poll in enumerate(cfg.exit_poll)]
+        return [resolve(poll, cfg.option_names, cfg.invalid_option_name, self.poll_election, unbiased=False)
+                if index in read else None for index, poll in enumerate(cfg.exit_poll)]
+
+    def resolved_polls(self, cfg: Config) -> list[Resolved | None]:
+        """Each [[exit_poll]] of ``cfg`` that a statistic reads, resolved as drawn (a claimed size the electorate
+        cannot supply replaced by the nearest feasible design: :func:`proposed_design`), unchecked against the
+        stations that hold voters; None for a poll no statistic reads."""
+        return self._read_polls(cfg, proposed_design)
 
     def pps_problem(self, cfg: Config, resolved: list[Resolved | None]) -> str | None:
         """The first :func:`simkit.polls.compare.pps_design_problem` of the polls of ``cfg`` resolved in
@@ -82,14 +86,10 @@ class Simulator:
         return next((problem for problem in problems if problem is not None), None)
 
     def poll_designs(self, cfg: Config) -> list[PollDesign | None]:
-        """The design of each [[exit_poll]] of ``cfg`` that a statistic reads, as drawn (:meth:`resolved_polls`),
-        None for a poll no statistic reads; InputError (``polls: field: problem``) for a design drawn proportional
-        to size at more stations than hold voters (:meth:`pps_problem`)."""
-        resolved = self.resolved_polls(cfg)
-        problem = self.pps_problem(cfg, resolved)
-        if problem is not None:
-            raise InputError(f"polls: {problem}")
-        return [None if polled is None else polled.design for polled in resolved]
+        """The design of each [[exit_poll]] of ``cfg`` that a statistic reads, as drawn, None for a poll no
+        statistic reads; InputError (``polls: field: problem``) for a design drawn proportional to size at more
+        stations than hold voters (:func:`simkit.polls.compare.resolve_design`)."""
+        return [None if polled is None else polled.design for polled in self._read_polls(cfg, resolve_design)]
 
     def poll_shares(self, cfg: Config, votes: np.ndarray, seed: int) -> list[np.ndarray]:
         """Each [[exit_poll]] that a statistic reads drawn from this election's ``votes`` (station, option) as

@@ -19,14 +19,16 @@ from simkit.electorate.build import Electorate
 from simkit.electorate.returns import load_returns
 from simkit.forensics import TESTS, election, run_tests
 from simkit.forensics.floor import result_floors
-from simkit.forensics.power import planted_power, power_applies, study_seed
+from simkit.forensics.power import power_applies, power_table, study_seed
 
 
 @dataclass
 class Forensics:
     """One election's forensic results: ``election`` (:class:`simkit.forensics.core.Election`), ``results``
     (TestResult per test), ``power`` (plant -> test -> rejection rate, or None when not computed), ``dataset``
-    (the loaded returns), ``title`` (the map's label, else the config's title), ``null``, ``draws``, ``seed``;
+    (the loaded returns), ``title`` (the map's label, else the config's title), ``null``, ``draws``, ``seed``,
+    ``stations_left_out`` (plant -> the stations each replicate's simulated election left out without ballots, or
+    None when power was not computed: :func:`simkit.forensics.power.power_table`);
     :attr:`could_not_reject` names the tests whose results could not reject with those draws."""
 
     election: object
@@ -38,6 +40,7 @@ class Forensics:
     null: str
     draws: int
     seed: int
+    stations_left_out: dict[str, list[int]] | None = None
 
     @property
     def could_not_reject(self) -> dict[str, float]:
@@ -88,11 +91,12 @@ def load(returns: Path | None, preset: str | None, map_path: Path | None) -> xr.
 def forensics(ds: xr.Dataset, title: str, tests: list[str] | None, null: str, draws: int, seed: int,
               power_replicates: int) -> Forensics:
     """Run the tests on the returns ``ds``; when none rejects, their size and power on ``power_replicates``
-    simulated elections shaped like the data (:func:`simkit.forensics.power.planted_power`)."""
+    simulated elections shaped like the data (:func:`simkit.forensics.power.power_table`)."""
     e = election(ds)
     ids = list(TESTS) if tests is None else tests
     results = run_tests(e, ids, null=null, draws=draws, seed=seed)
-    power = None
+    power = left_out = None
     if power_applies(e, results, power_replicates):
-        power = planted_power(e, ids, null=null, draws=draws, replicates=power_replicates, seed=study_seed(seed))
-    return Forensics(e, results, power, power_replicates, ds, title, null, draws, seed)
+        table = power_table(e, ids, null=null, draws=draws, replicates=power_replicates, seed=study_seed(seed))
+        power, left_out = table["rejection_rates"], table["stations_left_out"]
+    return Forensics(e, results, power, power_replicates, ds, title, null, draws, seed, left_out)

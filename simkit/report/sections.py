@@ -12,10 +12,12 @@ import re
 
 import numpy as np
 
+from ..errors import counted
 from ..forensics.core import ALPHA
 from ..schema import rejects
 from ..forensics.applicable import MIN_STATIONS, is_not_applicable, ran
-from ..forensics.floor import draws_text, floor_line
+from ..forensics.floor import floor_line
+from ..forensics.power import left_out_text
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, p_text, result_field
@@ -326,6 +328,14 @@ def _why_no_power(f) -> str:
     return f"fewer than {MIN_STATIONS} usable stations to shape simulated elections on"
 
 
+def _left_out_sentence(f) -> str:
+    """The sentence naming the stations the power's simulated elections left out without ballots, per plant and
+    replicate (:func:`simkit.forensics.power.left_out_text`); empty when none did."""
+    left_out = left_out_text(f.stations_left_out or {})
+    return (f" Stations left without ballots by the simulation or the plant were left out of those elections, as "
+            f"the returns' own are (per plant and replicate: {left_out})." if left_out else "")
+
+
 def forensics(f) -> Section:
     e = f.election
     excluded = ", ".join(f"{k}: {v:,}" for k, v in e.excluded.items()) or "none"
@@ -337,7 +347,7 @@ def forensics(f) -> Section:
             f"No test rejects at {ALPHA:g}, which is not evidence of a clean count. Size and power: the share of "
             f"{f.power_replicates} simulated honest elections shaped like these data in which each test rejects, "
             "with nothing planted (its size) and with each planted manipulation (simkit.forensics.power). A power "
-            "is worth only what it exceeds the size by."))
+            "is worth only what it exceeds the size by." + _left_out_sentence(f)))
     else:
         blocks.append(Paragraph(f"Power was not computed: {_why_no_power(f)}."))
     follow = _follow_up(f)
@@ -384,7 +394,8 @@ def limits(config_text: str | None, has_polls: bool, forensics_result) -> Sectio
                                     "clean count: they show only that the pattern each is built for was not found "
                                     "at its power on these data."))
         if floored:
-            blocks.append(Paragraph(f"Tests that could not reject with {draws_text(forensics_result.draws)} ("
+            draws = counted(forensics_result.draws, "null draw")
+            blocks.append(Paragraph(f"Tests that could not reject with {draws} ("
                                     + ", ".join(floored) + ") say nothing either way: their p-value cannot fall "
                                     f"below {ALPHA:g} with so few draws."))
     blocks += [Paragraph("No station-level test here detects:"), Bullets(UNDETECTABLE)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..errors import counted
 from ..forensics import calibration_label, holm_alarms
 from ..forensics.core import ALPHA, holm
 from ..schema import rejects
@@ -358,18 +359,20 @@ def forensic_verdicts(results: list, detects: dict[str, str]) -> list[Verdict]:
 
 
 def _floor_verdicts(floored: list) -> list[Verdict]:
-    """The sentence on the tests (``floored``: results carrying ``smallest_p`` and the ``null_draws`` it rests on,
-    :mod:`simkit.forensics.floor`) whose p-value could not fall below :data:`ALPHA` with their null draws: they
-    could not reject, whatever the data; none when there are none."""
+    """The sentence on the tests (``floored``: results carrying ``smallest_p`` and, but for results saved before
+    they did, the ``null_draws`` it rests on, :mod:`simkit.forensics.floor`) whose p-value could not fall below
+    :data:`ALPHA` with their null draws: they could not reject, whatever the data; none when there are none. The
+    sentence states the highest floor, and its draws when known."""
     if not floored:
         return []
     w = _Writer()
-    fewest = min(floored, key=lambda r: r.extra["null_draws"])  # the highest floor
-    floor, draws = fewest.extra["smallest_p"], fewest.extra["null_draws"]
+    highest = max(floored, key=lambda r: r.extra["smallest_p"])  # the fewest draws
+    floor, draws = highest.extra["smallest_p"], highest.extra.get("null_draws")
     names = ", ".join(r.test for r in floored)
+    with_draws = ("" if draws is None else
+                  f"with {counted(draws, 'null draw', w.num(draws, 'd', analysis='forensics', field='draws'))} ")
     return [w.verdict(
-        f"{names} could not reject: with {w.num(draws, 'd', analysis='forensics', field='draws')} "
-        f"null draw{'' if draws == 1 else 's'} "
+        f"{names} could not reject: {with_draws}"
         f"{'its' if len(floored) == 1 else 'their'} smallest p-value is "
         f"{w.num(floor, '.3g', analysis='forensics', field='smallest_p')}, not below {ALPHA:g}, so "
         f"{'its verdict says' if len(floored) == 1 else 'their verdicts say'} nothing about these data (at least "
