@@ -824,10 +824,12 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"path: a config file path, got {type(path).__name__} {path!r:.80}", parameters=("path",))
     path = Path(path)
-    return parse_config(_read_text(path, str(path)), source=str(path), base_dir=path.parent, overrides=overrides)
+    return parse_config(read_config_text(path, str(path)), source=str(path), base_dir=path.parent, overrides=overrides)
 
 
-def _read_text(path: Path, source: str) -> str:
+def read_config_text(path: Path, source: str) -> str:
+    """The text of the config file at ``path`` as the config reader reads it (a leading byte-order mark dropped);
+    ConfigError naming ``source`` when it cannot be read."""
     try:
         return path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is not TOML
     except FileNotFoundError:
@@ -864,7 +866,7 @@ def _parse_toml(text: str, source: str, base_dir: Path | None, seen: tuple[str, 
     if str(parent_path) in seen:
         raise ConfigError([f"{source}: extends: {parent} extends itself"])
     parent_source = f"{source}: extends {parent}"
-    base = _parse_toml(_read_text(parent_path, parent_source), parent_source, parent_path.parent,
+    base = _parse_toml(read_config_text(parent_path, parent_source), parent_source, parent_path.parent,
                        seen + (str(parent_path),))
     return _deep_merge(base, raw)
 

@@ -10,6 +10,7 @@ import shlex
 from importlib import metadata
 from pathlib import Path
 
+from simkit.config.core import read_config_text
 from simkit.electorate.returns import anomaly_report
 from simkit.schema import STATION
 
@@ -50,17 +51,12 @@ def returns_file(ds) -> dict:
                           for rule, item in anomalies.items() if item["count"]}}
 
 
-def config_text(config_path: str | Path) -> str:
-    """The text of a config file as the config reader reads it: a leading byte-order mark dropped."""
-    return Path(config_path).read_text(encoding="utf-8-sig")
-
-
 def config_files(cfg, config_path: Path) -> list[dict]:
     """The config and the data files it reads (electorate path, observed station returns) that exist."""
     import tomllib
 
     files = [{"role": "config", "path": str(config_path), "sha256": sha256(config_path)}]
-    parent = tomllib.loads(config_text(config_path)).get("extends")
+    parent = tomllib.loads(read_config_text(Path(config_path), str(config_path))).get("extends")
     if parent:
         base = Path(config_path).parent / parent
         files.append({"role": "config it extends", "path": str(base), "sha256": sha256(base)})
@@ -89,7 +85,7 @@ def record(*, cfg=None, config_path: Path | None = None, returns_ds=None, seed: 
     if returns_ds is not None:
         files.append(returns_file(returns_ds))
     return {"versions": versions(), "command": command, "reproduce": reproduce_command(config_path, options, output),
-            "config_text": config_text(config_path) if config_path else None,
+            "config_text": read_config_text(Path(config_path), str(config_path)) if config_path else None,
             "config_sha256": sha256(config_path) if config_path else None, "files": files,
             "seed": seed, "replicates": replicates,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
