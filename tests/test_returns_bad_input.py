@@ -197,6 +197,16 @@ def test_a_totals_row_is_flagged_beside_a_station_with_a_blank_cell(tmp_path):
     assert report["totals_row"] == {"count": 1, "rows": [31], "rule": "kept, flagged"}
 
 
+def test_a_totals_row_is_flagged_beside_a_row_with_no_count_at_all(tmp_path):
+    """A section's label row (no count in any column) has nothing to sum: it left every column 'incomplete', so the
+    detection was off and the totals row was tested as a station."""
+    rows = _clean_rows(30)
+    sums = np.array([[int(x) for x in row.split(",")] for row in rows]).sum(axis=0)
+    data, mapping = _write(tmp_path, rows[:10] + [",,,"] + rows[10:] + [",".join(str(x) for x in sums)])
+    report = anomaly_report(load_returns(data, map_path=mapping, allow_inconsistent=True))
+    assert report["totals_row"] == {"count": 1, "rows": [32], "rule": "kept, flagged"}
+
+
 def test_the_share_limit_names_the_rows(tmp_path, capsys):
     """The too-many-inconsistent-rows error said how many rows, not which: it names the first ones."""
     rows = _clean_rows(12)
@@ -500,6 +510,16 @@ def test_trailing_empty_fields_beyond_the_header_are_read(tmp_path):
     trailing = load_returns(data, map_path=mapping)
     data, mapping = _write(tmp_path, rows)
     assert trailing.drop_attrs().identical(load_returns(data, map_path=mapping).drop_attrs())
+
+
+def test_blank_fields_beyond_the_header_are_read_as_empty_ones(tmp_path):
+    """A row ending with the delimiter and a space (``..., ``): its cells are stripped everywhere else, so a blank
+    extra is as empty as an empty one."""
+    rows = _clean_rows(12)
+    data, mapping = _write(tmp_path, [row + ", " for row in rows])
+    blank = load_returns(data, map_path=mapping)
+    data, mapping = _write(tmp_path, rows)
+    assert blank.drop_attrs().identical(load_returns(data, map_path=mapping).drop_attrs())
 
 
 def test_the_turnout_conditional_null_without_donors_is_not_applicable(tmp_path, capsys):

@@ -33,7 +33,6 @@ from simkit.forensics.applicable import is_not_applicable, ran
 from simkit.forensics.calibrate import (NULLS as CALIBRATED_NULLS, calibration_table, cannot_reject_warnings,
                                        never_ran, format_table as format_calibration)
 from simkit.forensics.core import ALPHA
-from simkit.schema import rejects
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
 from simkit.forensics.floor import cannot_reject, floor_line, minimum_draws, result_floors
@@ -41,6 +40,7 @@ from simkit.forensics.power import PLANTS, QUICK_PLANTS, left_out_text, power_ap
 from simkit.io import open_result, output_format, write_dataset
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
 from simkit.plots.forensics import election_title, figure
+from simkit.schema import rejects
 
 RESULT_SUFFIXES = (".nc", ".zarr")
 #: the prefix of an exclusion the loader made (``stations_excluded``): rows never read as stations

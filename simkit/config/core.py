@@ -709,19 +709,19 @@ def _swept_below(cfg: Config, path: str) -> list[tuple[str, list[str]]]:
     return [(key, swept[len(segments):]) for key, swept in _sweep_segments(cfg) if swept[:len(segments)] == segments]
 
 
-def _set_sweep_key(cfg: Config, path: str, value: Any) -> str | None:
-    """The first key of ``cfg.sweep`` whose field an override of dotted ``path`` by ``value`` sets: ``path`` itself,
-    or a table above it whose ``value`` holds that field (a table set without it keeps its other fields at every
-    point); None when it sets none."""
+def _set_sweep_keys(cfg: Config, path: str, value: Any) -> list[tuple[str, list[str]]]:
+    """The keys of ``cfg.sweep`` whose fields an override of dotted ``path`` by ``value`` sets, each with its
+    segments below ``path`` (:func:`_swept_below`): ``path`` itself, or a table above them whose ``value`` holds
+    them (a table's other fields are kept at every point)."""
+    held = []
     for key, below in _swept_below(cfg, path):
-        if not below:
-            return key
         try:
-            get_path(value, join_path(below))
-            return key
-        except (KeyError, TypeError, AttributeError):
+            if below:
+                get_path(value, join_path(below))
+            held.append((key, below))
+        except KeyError:
             continue
-    return None
+    return held
 
 
 def _overridden_block_problems(cfg: Config, scenario) -> list[str]:
@@ -952,20 +952,23 @@ def _set_fields(overrides: dict[str, Any] | None) -> set[str]:
 
 def _swept_override_problems(cfg: Config, overrides: dict[str, Any], file_raw: dict) -> list[str]:
     """Each override that sets a field ``cfg`` sweeps (itself, or in a table that holds it:
-    :func:`_set_sweep_key`) where the sweep needs no such value, as the field is in ``file_raw`` (the config before
+    :func:`_set_sweep_keys`) where the sweep needs no such value, as the field is in ``file_raw`` (the config before
     its overrides) or a sweep adds it (:func:`_sweep_target_problem`): every sweep point sets the field, so the
     value would be used at none (as a scenario's override of a swept field would not be). A table set without the
-    swept field keeps its other fields at every point: not refused."""
+    swept field (possible where the field is optional) keeps its other fields at every point: not refused."""
     problems = []
     for dotted, value in overrides.items():
-        key = None if swept_key(dotted) is not None else _set_sweep_key(cfg, dotted, value)
-        if key is not None and _sweep_target_problem(file_raw, key, cfg) is None:
-            if split_path(key) == split_path(dotted):
+        held = [] if swept_key(dotted) is not None else _set_sweep_keys(cfg, dotted, value)
+        for key, below in held:
+            if _sweep_target_problem(file_raw, key, cfg) is not None:  # the sweep needs this value to exist
+                continue
+            if not below:
                 problems.append(f"{dotted}: swept ([sweep] or --sweep): this value would be used at no point; "
                                 "drop one")
             else:
                 problems.append(f"{dotted}: holds the swept field {key} ([sweep] or --sweep), whose value here would "
                                 f"be used at no point; set the table's other fields one by one ({dotted}.FIELD=...)")
+            break
     return problems
 
 

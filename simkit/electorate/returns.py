@@ -128,12 +128,13 @@ def _loose(column: str) -> str:
 
 class _Table:
     """Column access by spec on parsed CSV rows; count columns give values and a missing code per row. Empty
-    fields beyond the header's width (a row ending with the delimiter) are dropped; any other length stops."""
+    fields beyond the header's width (a row ending with the delimiter; blank ones too) are dropped; any other length
+    stops."""
 
     def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]]):
         self.path, self.origin, self.header = path, origin, header
         width = len(header)
-        rows = [row[:width] if not any(row[width:]) else row for row in rows]
+        rows = [row[:width] if not any(cell.strip() for cell in row[width:]) else row for row in rows]
         for word, wrong in (("fewer", [i for i, row in enumerate(rows) if len(row) < width]),
                             ("more", [i for i, row in enumerate(rows) if len(row) > width])):
             if wrong:
@@ -378,10 +379,12 @@ def _totals_columns(read: dict, get: dict, option_votes: np.ndarray, option_miss
 def _sums_the_others(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """Rows (bool, shape (row,)) that look like a spreadsheet's totals row: every count column is the sum of
     every other row's. ``values``/``missing`` (shape (row, column), column 0 the register, 1 the ballots): a
-    column with a missing cell has no known sum and is left out; the register or the ballots must be compared,
-    the row's register above 0, and at least 3 rows have a register above 0. A guess: subtotal rows are not
+    column with a missing cell (outside rows with no count at all, a section's label) has no known sum and is left
+    out; the register or the ballots must be compared, the row's register above 0, and at least 3 rows have a
+    register above 0. A guess: subtotal rows are not
     caught, and a station equal to the sum of all others in every compared column would be flagged."""
-    complete = ~missing.any(axis=0)
+    labels = missing.all(axis=1)  # a row with no count at all (a section's label) sums to nothing
+    complete = ~missing[~labels].any(axis=0)
     if not complete[:2].any() or (values[:, 0] > 0).sum() < 3:
         return np.zeros(len(values), dtype=bool)
     compared = values[:, complete]

@@ -20,14 +20,13 @@ from simkit.forensics.applicable import is_not_applicable, not_applicable, ran, 
 from simkit.forensics.calibration import controls, data_fingerprint, empirical_tests, measured, uncalibrated
 from simkit.forensics.calibration_status import CALIBRATED, NOT_MEASURED, UNCALIBRATED, CalibrationStatus
 from simkit.forensics.core import ALPHA, Election, TestResult, check_draws, check_null, election, holm, verdict
-from simkit.schema import rejects
 from simkit.forensics.floor import EMPIRICAL_MIN_DRAWS, floor_of, floor_verdict, result_draws, result_floors
 from simkit.forensics.nulls.flat import as_seed_sequence
 from simkit.forensics.nulls.simulated import SimulatedNull
 from simkit.forensics.nulls.tails import null_tail
 from simkit.forensics.registry import (NOT_HELD_OUT, TESTS, alternative, check_tests, chosen_on_panel, parse_tests,
                                       statistic_function)
-from simkit.schema import REPLICATE
+from simkit.schema import REPLICATE, rejects
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
            "rejection_rates", "replicate_rejections", "election_rejections", "election_outcomes", "rejection_counts",

@@ -14,10 +14,10 @@ import numpy as np
 
 from ..errors import counted
 from ..forensics.core import ALPHA
-from ..schema import rejects
 from ..forensics.applicable import MIN_STATIONS, is_not_applicable, ran
 from ..forensics.floor import floor_line
 from ..forensics.power import left_out_text
+from ..schema import rejects
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, p_text, result_field

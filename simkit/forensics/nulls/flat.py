@@ -163,7 +163,8 @@ def as_seed_sequence(rng: int | np.random.SeedSequence | np.random.Generator | N
 def keyed_seed(rng: int | np.random.SeedSequence | np.random.Generator | None, *key: int
                ) -> np.random.SeedSequence:
     """The SeedSequence at the logical position ``key`` below :func:`as_seed_sequence` ``(rng)``: its entropy and
-    pool size, its spawn key extended by ``key``. Computed from the position, not spawned, so it is the same
-    whatever that seed has spawned or will spawn."""
+    pool size, its spawn key extended by ``key``. Computed from the position, not spawned, so for an int or a
+    SeedSequence it is the same whatever that seed has spawned or will spawn; a Generator is a stream, not a
+    position: :func:`as_seed_sequence` spawns from it, so each call gives the next one."""
     base = as_seed_sequence(rng)
     return np.random.SeedSequence(base.entropy, spawn_key=(*base.spawn_key, *key), pool_size=base.pool_size)
