@@ -360,6 +360,15 @@ def test_tiny_or_identical_data_give_not_applicable_with_a_reason(tmp_path, caps
     assert verdicts["last_digit"].startswith("n/a") == (len(rows) < 10)  # digits of identical rows can be tested
 
 
+def _not_applicable_verdict(capsys, data, mapping, test: str) -> str:
+    """``test``'s verdict alone on ``data`` (no power study), asserting that it ran cleanly without a p-value."""
+    code, out, err = _run(capsys, data, "--map", mapping, "--json", "--tests", test, "--power", "0")
+    assert (code, err) == (0, "")
+    result, = json.loads(out)["tests"]
+    assert result["p_value"] is None
+    return result["verdict"]
+
+
 @pytest.mark.parametrize("rows", [
     [f"{r},{r},{a},{r - a}" for r, _, a, _ in (map(int, row.split(",")) for row in _clean_rows(30))],  # 100% turnout
     [f"{r},{b},{b},0" for r, b, _, _ in (map(int, row.split(",")) for row in _clean_rows(30))],  # leader takes all
@@ -368,12 +377,9 @@ def test_integer_percent_without_stations_it_can_read_is_not_applicable(tmp_path
     """The integer test reads stations of turnout and leader share at most 99% (Kobak et al.): with none it has
     nothing to count and says so, instead of a p-value from an empty null (which read 0, an alarm)."""
     data, mapping = _write(tmp_path, rows)
-    code, out, err = _run(capsys, data, "--map", mapping, "--json", "--tests", "integer_percent", "--power", "0")
-    assert (code, err) == (0, "")
-    result, = json.loads(out)["tests"]
-    assert result["p_value"] is None
-    assert result["verdict"] == ("n/a: needs at least 10 stations of 100 voters or more with turnout and leader share "
-                                 "at most 99%, the data have 0")
+    assert _not_applicable_verdict(capsys, data, mapping, "integer_percent") == (
+        "n/a: needs at least 10 stations of 100 voters or more with turnout and leader share at most 99%, the data "
+        "have 0")
 
 
 def test_shpilkin_without_other_votes_at_the_clean_turnout_is_not_applicable(tmp_path, capsys):
@@ -381,11 +387,8 @@ def test_shpilkin_without_other_votes_at_the_clean_turnout_is_not_applicable(tmp
     have none there (the leader takes every vote), it is undefined, not an excess of every vote above the peak."""
     rows = [f"{r},{b},{b},0" for r, b, _, _ in (map(int, row.split(",")) for row in _clean_rows(30))]
     data, mapping = _write(tmp_path, rows)
-    code, out, err = _run(capsys, data, "--map", mapping, "--json", "--tests", "shpilkin", "--power", "0")
-    assert (code, err) == (0, "")
-    result, = json.loads(out)["tests"]
-    assert result["p_value"] is None
-    assert result["verdict"] == "n/a: needs votes for other options at or below the clean turnout, the data have none"
+    assert _not_applicable_verdict(capsys, data, mapping, "shpilkin") == (
+        "n/a: needs votes for other options at or below the clean turnout, the data have none")
 
 
 def test_spikes_without_stations_of_100_ballots_is_not_applicable(tmp_path, capsys):
@@ -399,11 +402,8 @@ def test_spikes_without_stations_of_100_ballots_is_not_applicable(tmp_path, caps
         a = int(rng.binomial(ballots, 0.5))
         rows.append(f"{registered},{ballots},{a},{ballots - a}")
     data, mapping = _write(tmp_path, rows)
-    code, out, err = _run(capsys, data, "--map", mapping, "--json", "--tests", "spikes", "--power", "0")
-    assert (code, err) == (0, "")
-    result, = json.loads(out)["tests"]
-    assert result["p_value"] is None
-    assert result["verdict"] == "n/a: needs at least 10 stations of 100 ballots or more, the data have 0"
+    assert _not_applicable_verdict(capsys, data, mapping, "spikes") == (
+        "n/a: needs at least 10 stations of 100 ballots or more, the data have 0")
 
 
 # --- options -------------------------------------------------------------------------------------------------
