@@ -742,8 +742,9 @@ def _sweep_problems(cfg: Config) -> list[str]:
     if not cfg.sweep:
         return problems
     unswept = set(cross_check(Config.model_validate(raw)))  # reported once, not once per sweep point
-    if cfg.region_names():  # a swept region the electorate lacks: reported once (region_problems), not per point
-        unswept |= {problem.removeprefix("sweep.") for problem in _swept_region_problems(cfg, cfg.region_names())}
+    names = cfg.region_names()
+    if names:  # a swept region the electorate lacks: reported once (region_problems), not per point
+        unswept |= {problem.removeprefix("sweep.") for problem in _swept_region_problems(cfg, names)}
     for path, values in cfg.sweep.items():
         where = f"sweep.{path}"
         if path.split(".")[0] in UNSWEEPABLE:

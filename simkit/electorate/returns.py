@@ -70,7 +70,7 @@ import numpy as np
 import xarray as xr
 
 from simkit.data import data_file
-from simkit.errors import InputError
+from simkit.errors import InputError, counted
 from simkit.electorate.mapping import (COUNT_QUANTITIES, INVALID_OPTION, PRESET_DIR, PRESETS, ColumnSpec,
                                        ReturnsMapping, load_mapping, name, preset_mapping, shown)
 from simkit.electorate.read import read_rows
@@ -138,8 +138,8 @@ class _Table:
         for word, wrong in (("fewer", [i for i, row in enumerate(rows) if len(row) < width]),
                             ("more", [i for i, row in enumerate(rows) if len(row) > width])):
             if wrong:
-                counted = "1 row has" if len(wrong) == 1 else f"{len(wrong):,} rows have"
-                raise InputError(f"{path}: DATA: {counted} {word} than {width} fields "
+                rows_have = counted(len(wrong), "row") + (" has" if len(wrong) == 1 else " have")
+                raise InputError(f"{path}: DATA: {rows_have} {word} than {width} fields "
                                  f"(first at data row {wrong[0] + 1})")
         self.rows = rows
         #: field -> missing code per row (0 where the field's cells are all counts)

@@ -233,18 +233,21 @@ def with_run_fields(cfg: Config, updates: dict) -> Config:
         return parse_config(tomli_w.dumps(cfg.raw()), source=RUN_PARAMETERS,
                             overrides={f"run.{name}": value for name, value in updates.items()})
     except ConfigError as error:
-        message = "; ".join(_run_parameter_problem(problem, updates) for problem in error.problems)
-        raise InputError(message, parameters=tuple(name for name in updates if f"{name}=" in message)) from None
+        problems = [_run_parameter_problem(problem, updates) for problem in error.problems]
+        named = {name for _, names in problems for name in names}
+        raise InputError("; ".join(text for text, _ in problems),
+                         parameters=tuple(name for name in updates if name in named)) from None
 
 
-def _run_parameter_problem(problem: str, updates: dict) -> str:
+def _run_parameter_problem(problem: str, updates: dict) -> tuple[str, tuple[str, ...]]:
     """One problem of a config whose run fields ``updates`` replaced (``run parameters: run.seed: …``), as its
-    parameter's (``seed=-1: …``), or, off those fields, naming the replaced parameters."""
+    parameter's (``seed=-1: …``), or, off those fields, naming the replaced parameters; with the parameters it
+    names."""
     text = problem.removeprefix(f"{RUN_PARAMETERS}: ")
     for name, value in updates.items():
         if text.startswith(f"run.{name}: "):
-            return f"{name}={value}: {text[len(f'run.{name}: '):]}"
-    return f"{text} (with {', '.join(f'{name}={value}' for name, value in updates.items())})"
+            return f"{name}={value}: {text[len(f'run.{name}: '):]}", (name,)
+    return f"{text} (with {', '.join(f'{name}={value}' for name, value in updates.items())})", tuple(updates)
 
 
 def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None, keep: str | None = None,

@@ -98,10 +98,11 @@ def _with_floor(results: dict[str, TestResult | None], null: str, draws: int) ->
     (:func:`simkit.forensics.floor.floor_verdict`) rather than "no anomaly detected"."""
     def mark(result: TestResult | None) -> TestResult | None:
         n = None if result is None else result_draws(result, null, draws)
-        if n is None or floor_of(n) < ALPHA:
+        floor = None if n is None else floor_of(n)
+        if floor is None or rejects(floor):
             return result
-        return replace(result, verdict=floor_verdict(n, floor_of(n)),
-                       extra={**result.extra, "smallest_p": floor_of(n), "null_draws": n})
+        return replace(result, verdict=floor_verdict(n, floor),
+                       extra={**result.extra, "smallest_p": floor, "null_draws": n})
 
     return {test: mark(result) for test, result in results.items()}
 

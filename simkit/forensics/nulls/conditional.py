@@ -250,8 +250,8 @@ def district_centred(fit: CoreFit) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
 def donors(e: Election) -> int:
     """How many stations of ``e`` may lend the model a residual (``lends`` of :func:`district_centred`): with
-    none it has nothing to draw from."""
-    return int(district_centred(fit_core(e))[3].sum())
+    none it has nothing to draw from; computed once per election, as each test of this null asks)."""
+    return e.derived("nulls.donors", lambda: int(district_centred(fit_core(e))[3].sum()))
 
 
 def fit_conditional(e: Election) -> ConditionalModel:
