@@ -23,7 +23,7 @@ import numpy as np
 
 from simkit.config.manipulation import BallotStuffing, CoercedTurnout, ProtocolFabrication
 from simkit.forensics import election_rejections, rate, rejection_counts
-from simkit.forensics.applicable import MIN_STATIONS, ran
+from simkit.forensics.applicable import MIN_STATIONS, is_not_applicable, ran
 from simkit.forensics.core import INVALID_OPTION, Election, TestResult, with_ballots_only
 from simkit.forensics.nulls.hierarchical import fit_hierarchical, station_district
 from simkit.forensics.nulls.flat import as_seed_sequence, keyed_seed, simulate_honest
@@ -104,13 +104,26 @@ def with_unheld_ballots(e: Election) -> np.ndarray:
     return np.column_stack([e.votes, unheld]) if unheld.any() else e.votes
 
 
-def power_applies(e: Election, results: Iterable[TestResult], replicates: int) -> bool:
-    """Whether a power table answers "what could these data have detected": ``replicates`` > 0 simulated
-    elections asked, ``e`` has :data:`~simkit.forensics.applicable.MIN_STATIONS` usable stations to shape them
-    on, some test ran and none rejects (:func:`simkit.schema.rejects`)."""
+def why_no_power(e: Election, results: Iterable[TestResult], replicates: int) -> str | None:
+    """Why a power table would not answer "what could these data have detected" (None when it would): no simulated
+    election asked (``replicates`` 0), some test rejects (:func:`simkit.schema.rejects`), no test ran, or ``e``
+    has fewer than :data:`~simkit.forensics.applicable.MIN_STATIONS` usable stations to shape them on."""
     results = list(results)
-    return (replicates > 0 and e.n >= MIN_STATIONS and any(map(ran, results))
-            and not any(rejects(r.p_value) for r in results))
+    if replicates <= 0:
+        return "none was asked (power 0)"
+    if any(rejects(r.p_value) for r in results):
+        return "some test rejects (simulated power answers \"what could these data have detected\" when none does)"
+    if not any(map(ran, results)):
+        return ("no test could run on these data" if any(map(is_not_applicable, results))
+                else "only descriptive results were asked (nothing to reject)")
+    if e.n < MIN_STATIONS:
+        return f"fewer than {MIN_STATIONS} usable stations to shape simulated elections on"
+    return None
+
+
+def power_applies(e: Election, results: Iterable[TestResult], replicates: int) -> bool:
+    """Whether a power table answers "what could these data have detected" (:func:`why_no_power`)."""
+    return why_no_power(e, results, replicates) is None
 
 
 def study_seed(seed: int | np.random.SeedSequence | np.random.Generator | None) -> np.random.SeedSequence:

@@ -14,9 +14,8 @@ import numpy as np
 
 from ..errors import counted
 from ..forensics.core import ALPHA
-from ..forensics.applicable import MIN_STATIONS, is_not_applicable, ran
 from ..forensics.floor import floor_line
-from ..forensics.power import left_out_text
+from ..forensics.power import left_out_text, why_no_power
 from ..schema import rejects
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
@@ -315,19 +314,6 @@ def _follow_up(f) -> list:
     return blocks
 
 
-def _why_no_power(f) -> str:
-    """Why the forensic section has no power table: the condition of :func:`simkit.forensics.power.power_applies`
-    that failed."""
-    if f.power_replicates == 0:
-        return "none was asked (power 0)"
-    if any(rejects(r.p_value) for r in f.results):
-        return "some test rejects (simulated power answers \"what could these data have detected\" when none does)"
-    if not any(map(ran, f.results)):
-        return ("no test could run on these data" if any(map(is_not_applicable, f.results))
-                else "only descriptive results were asked (nothing to reject)")
-    return f"fewer than {MIN_STATIONS} usable stations to shape simulated elections on"
-
-
 def _left_out_sentence(f) -> str:
     """The sentence naming the stations the power's simulated elections left out without ballots, per plant and
     replicate (:func:`simkit.forensics.power.left_out_text`); empty when none did."""
@@ -349,7 +335,8 @@ def forensics(f) -> Section:
             "with nothing planted (its size) and with each planted manipulation (simkit.forensics.power). A power "
             "is worth only what it exceeds the size by." + _left_out_sentence(f)))
     else:
-        blocks.append(Paragraph(f"Power was not computed: {_why_no_power(f)}."))
+        why = why_no_power(f.election, f.results, f.power_replicates)
+        blocks.append(Paragraph(f"Power was not computed: {why}."))
     follow = _follow_up(f)
     if follow:
         blocks += [Paragraph("Follow-up lists of the anomalous tests: where the statistic comes from. They say where "
