@@ -162,3 +162,34 @@ def test_the_counts_turnout_is_read_one_way(registered, ballots, turnout):
     cfg = Config.model_validate(raw)
     assert cfg.observed.counted_turnout() == turnout
     assert official_figures(cfg).get("turnout") == turnout
+
+
+def test_region_problems_read_the_validated_config_not_a_dump_of_it(monkeypatch):
+    """Each sweep point and each prior probe is cross-checked: the regions of its tables are read from the config
+    itself (dumping the whole config to read them cost a dump per check)."""
+    from simkit.config import core
+
+    raw = small_config_dict()
+    raw["turnout"]["regional_mean"] = {"north": 0.5, "west": 0.6}
+    raw["observed"] = {"regional_turnout": {"east": 0.5}}
+    cfg = Config.model_validate(raw)
+    monkeypatch.setattr(Config, "raw", lambda self: pytest.fail("the config was dumped"))
+    assert core.region_problems(cfg, ["north", "south"]) == [
+        "turnout.regional_mean.west: not a region of the electorate",
+        "observed.regional_turnout.east: not a region of the electorate"]
+    assert core.region_keys(cfg, "timeline.regional") == []  # no [timeline] block
+
+
+def test_a_cross_check_dumps_each_config_it_checks_once(monkeypatch):
+    """A sweep of two values checks three configs (the unswept one and each point), each dumped once: its
+    scenarios' check and its sweep's read the one dump."""
+    from simkit.config import core
+
+    raw = small_config_dict(sweep={"turnout.mean": [0.5, 0.7]})
+    raw["manipulation"] = [{"name": "m", "kind": "vote_stealing", "beneficiary": "a", "fraction": 0.1}]
+    raw["scenario"] = [{"name": "s", "manipulations": ["m"]}]
+    cfg = Config.model_validate(raw)
+    dumps, dump = [], Config.raw
+    monkeypatch.setattr(Config, "raw", lambda self: dumps.append(1) or dump(self))
+    assert core.cross_check(cfg) == []
+    assert len(dumps) == 1 + 1 + 2
