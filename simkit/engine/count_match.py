@@ -38,7 +38,7 @@ import xarray as xr
 from scipy.special import expit, logit
 
 from simkit import schema
-from simkit.electorate.build import Electorate, electorate_of, turnout_without_voters
+from simkit.electorate.build import Electorate, electorate_of, voterless_turnouts
 from simkit.engine.parallel import KeyedPool, choose
 from simkit.errors import InputError
 from simkit.paths import join_path
@@ -215,9 +215,9 @@ def solve(cfg, scenario_name: str, seed: int, simulate, kernel: str, source: str
 def check_matched_regions(cfg, electorate, source: str = "config") -> None:
     """Raise :class:`~simkit.errors.InputError` when a count-matched scenario of ``cfg`` targets the ``[observed]``
     turnout of a region whose stations have no voters on ``electorate``'s register
-    (:func:`simkit.electorate.build.turnout_without_voters`): it has no turnout to match. Before any pilot."""
+    (:func:`simkit.electorate.build.voterless_turnouts`): it has no turnout to match. Before any pilot."""
     matched = [scenario.name for scenario in cfg.scenarios() if scenario.match_observed]
-    problems = turnout_without_voters(list(cfg.observed.regional_turnout), electorate) if matched else []
+    problems = voterless_turnouts(cfg, electorate, ["regional_turnout"]) if matched else []
     if problems:
         raise InputError(f"{source}: scenario.{matched[0]}.match_observed: {problems[0]}")
 
