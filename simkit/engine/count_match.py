@@ -38,7 +38,7 @@ import xarray as xr
 from scipy.special import expit, logit
 
 from simkit import schema
-from simkit.electorate.build import Electorate, electorate_of, voterless_turnouts
+from simkit.electorate.build import Electorate, voterless_turnouts
 from simkit.engine.parallel import KeyedPool, choose
 from simkit.errors import InputError
 from simkit.paths import join_path
@@ -235,8 +235,8 @@ def with_solutions_of(cfg, solved):
         for scenario in cfg.scenario]})
 
 
-def resolve(cfg, simulate, kernel: str, source: str = "config", electorate: Electorate | None = None,
-            workers: int | None = None, releases_gil: Callable[[], bool] = lambda: False, data: str = ""):
+def resolve(cfg, electorate: Electorate, simulate, kernel: str, source: str = "config", workers: int | None = None,
+            releases_gil: Callable[[], bool] = lambda: False, data: str = ""):
     """``cfg`` with every count-matched scenario's honest parameters solved (pilots drawn by ``simulate`` with
     ``kernel``, as in :func:`solve`) (``solved_honest``: one table
     of dotted assignments per sweep point, C order), and the record of the solution as JSON text
@@ -261,13 +261,12 @@ def resolve(cfg, simulate, kernel: str, source: str = "config", electorate: Elec
     processes, 230 MB with two threads and 237 MB in this process alone). A scenario that cannot be matched
     raises the error of the first sweep point, then the first scenario, that fails.
 
-    ``electorate``: ``cfg.electorate`` built (:class:`~simkit.electorate.build.Electorate`), else built here when a
-    scenario is count-matched; a matched regional turnout of a region without voters on it is refused first,
-    before any pilot (:func:`check_matched_regions`), and its stations size the pilots' work."""
+    ``electorate``: ``cfg.electorate`` built (:class:`~simkit.electorate.build.Electorate`): a matched regional
+    turnout of a region without voters on it is refused first, before any pilot (:func:`check_matched_regions`),
+    and its stations size the pilots' work."""
     matched = [scenario for scenario in cfg.scenarios() if scenario.match_observed]
     if not matched:
         return cfg, ""
-    electorate = electorate_of(cfg) if electorate is None else electorate
     check_matched_regions(cfg, electorate, source)
     order = [scenario.name for scenario in matched]
     # more manipulations take more solver iterations: their chains start first, so that no long chain is left
