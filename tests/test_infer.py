@@ -786,6 +786,21 @@ def test_one_check_names_the_published_turnouts_of_regions_without_voters_of_the
     assert voterless_turnouts(cfg, electorate, ["turnout"]) == []
 
 
+def test_the_check_of_regions_without_voters_reads_each_table_once(tmp_path, monkeypatch):
+    """Each table's regions are read once, however many regions have no voters (not once per such region)."""
+    from simkit.electorate import build
+
+    cfg = csv_timeline_config(tmp_path, {"north": 0.6, "abroad": 0.5})
+    nobody = build.Electorate(np.zeros(2, np.int64), np.arange(2), ("north", "abroad"), np.array(["n", "a"]))
+    reads, region_keys = [], build.region_keys
+    monkeypatch.setattr(build, "region_keys", lambda cfg, field: reads.append(field) or region_keys(cfg, field))
+    problems = build.voterless_turnouts(cfg, nobody, ["regional_turnout", "timeline"])
+    assert [problem.partition(":")[0] for problem in problems] == [
+        f"{field}.{name}" for field in ("observed.regional_turnout", "observed.timeline.turnout_percent")
+        for name in ("north", "abroad")]
+    assert reads == ["observed.regional_turnout", "observed.timeline.turnout_percent"]
+
+
 def test_a_pps_poll_short_of_stations_with_voters_is_refused_before_simulating(tmp_path):
     """18 of the register's 26 stations hold voters: a poll read as evidence that draws 20 proportional to size is
     refused up front, not in the middle of the run."""

@@ -74,10 +74,10 @@ def voterless_turnouts(cfg: Config, electorate: Electorate, evidence: Collection
     (its simulated turnout would be 0 / 0). The one check of the inference, the count matching and the timeline."""
     empty = [name for name, registered in zip(electorate.region_names, electorate.region_registered())
              if registered == 0]
+    published = {field: set(region_keys(cfg, field)) for read, field in PUBLISHED_TURNOUTS.items() if read in evidence}
     return [f"{field}.{name}: the stations of region {name} have no voters on the register: it has no turnout to "
             "compare"
-            for read, field in PUBLISHED_TURNOUTS.items() if read in evidence
-            for name in empty if name in region_keys(cfg, field)]
+            for field, regions in published.items() for name in empty if name in regions]
 
 
 def build_electorate(spec: SyntheticElectorate | CsvElectorate) -> Electorate:
