@@ -784,6 +784,16 @@ def test_one_check_names_the_published_turnouts_of_regions_without_voters_of_the
     assert voterless_turnouts(cfg, electorate, ["timeline", "turnout", "regional_turnout"]) == [regional, timeline]
     assert voterless_turnouts(cfg, electorate, ["timeline"]) == [timeline]
     assert voterless_turnouts(cfg, electorate, ["turnout"]) == []
+    with pytest.raises(ValueError, match=r"evidence \['regional_turnouts'\]: not statistic groups"):
+        voterless_turnouts(cfg, electorate, ["turnout", "regional_turnouts"])
+
+
+def test_every_table_of_published_turnouts_is_read_by_a_statistic_group():
+    """A key of PUBLISHED_TURNOUTS that no evidence is named would never be checked."""
+    from simkit.config.inference import STATISTIC_GROUPS
+    from simkit.electorate.build import PUBLISHED_TURNOUTS
+
+    assert set(PUBLISHED_TURNOUTS) <= set(STATISTIC_GROUPS)
 
 
 def test_the_check_of_regions_without_voters_reads_each_table_once(tmp_path, monkeypatch):

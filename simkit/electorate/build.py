@@ -15,6 +15,7 @@ import numpy as np
 
 from simkit import streams
 from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check_regions, region_keys
+from simkit.config.inference import STATISTIC_GROUPS
 from simkit.config.timeline import TIMELINE_TURNOUT
 from simkit.errors import InputError, counted, shown
 from simkit.electorate.read import without_mark
@@ -69,9 +70,14 @@ PUBLISHED_TURNOUTS = {"regional_turnout": "observed.regional_turnout", "timeline
 
 def voterless_turnouts(cfg: Config, electorate: Electorate, evidence: Collection[str]) -> list[str]:
     """Problems (``field.region: problem``, tables in :data:`PUBLISHED_TURNOUTS` order) of the turnouts ``cfg``
-    publishes, in the tables of the ``evidence`` read (keys of :data:`PUBLISHED_TURNOUTS`; others are ignored), of
-    regions whose stations have no voters on ``electorate``'s register: such a region has no turnout to compare
-    (its simulated turnout would be 0 / 0). The one check of the inference, the count matching and the timeline."""
+    publishes, in the tables of the ``evidence`` read (keys of :data:`PUBLISHED_TURNOUTS`; the other statistic groups
+    read no such table), of regions whose stations have no voters on ``electorate``'s register: such a region has no
+    turnout to compare (its simulated turnout would be 0 / 0). The one check of the inference, the count matching and
+    the timeline. ValueError for evidence that is no group of :data:`~simkit.config.inference.STATISTIC_GROUPS` (a
+    mistyped name would check nothing)."""
+    unknown = [read for read in evidence if read not in STATISTIC_GROUPS]
+    if unknown:
+        raise ValueError(f"evidence {unknown}: not statistic groups (one of {', '.join(STATISTIC_GROUPS)})")
     empty = [name for name, registered in zip(electorate.region_names, electorate.region_registered())
              if registered == 0]
     published = {field: set(region_keys(cfg, field)) for read, field in PUBLISHED_TURNOUTS.items() if read in evidence}
