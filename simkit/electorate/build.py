@@ -7,9 +7,9 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection
 
 import numpy as np
 
