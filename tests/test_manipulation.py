@@ -164,9 +164,9 @@ def test_rate_zero_returns_inputs_and_draws_nothing(kind, data):
     assert rng.bit_generator.state == state
 
 
-def test_the_empty_register_rule_is_applied_once_to_every_mechanism():
+def test_the_empty_register_rule_is_applied_to_touched_once_for_every_mechanism():
     """No mechanism marks a station nobody is registered at, whichever stations its own draws mark: one wrapper
-    applies the rule to each of them (each mechanism applied it again at its returns)."""
+    applies the rule to the ``touched`` of each of them (each mechanism applied it again at its returns)."""
     from simkit.model.manipulation import _mechanism
 
     @_mechanism

@@ -94,7 +94,7 @@ def _with_voters(stations: np.ndarray, registered) -> np.ndarray:
 
 def _mechanism(draw: Callable[..., Result]) -> Callable[..., Result]:
     """The mechanism ``draw`` (the signature of the module docstring) whose ``touched`` leaves out the stations with
-    an empty register, whichever stations ``draw`` marks: the one place that rule is applied."""
+    an empty register, whichever stations ``draw`` marks: the one place that rule is applied to ``touched``."""
     @functools.wraps(draw)
     def mechanism(registered, ballots, votes, **arguments) -> Result:
         ballots, votes, added, touched = draw(registered, ballots, votes, **arguments)
