@@ -320,6 +320,8 @@ def test_resolve_called_alone_refuses_a_region_without_voters_before_any_pilot(t
     monkeypatch.setattr(count_match, "solve", lambda *args, **kwargs: pytest.fail("a pilot was drawn"))
     with pytest.raises(InputError, match=r"^x\.toml: scenario\.honest\.match_observed: "
                                          r"observed\.regional_turnout\.abroad: the stations of region abroad have no"):
+        count_match.resolve(cfg, build_electorate(cfg.electorate), engine.simulate, "numba", source="x.toml")
+    with pytest.raises(TypeError, match="positional"):  # the arguments after kernel are keyword-only
         count_match.resolve(cfg, build_electorate(cfg.electorate), engine.simulate, "numba", "x.toml")
     checks, check = [], count_match.check_matched_regions
     monkeypatch.setattr(count_match, "check_matched_regions", lambda *a: checks.append(a) or check(*a))

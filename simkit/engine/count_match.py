@@ -235,8 +235,8 @@ def with_solutions_of(cfg, solved):
         for scenario in cfg.scenario]})
 
 
-def resolve(cfg, electorate: Electorate, simulate, kernel: str, source: str = "config", workers: int | None = None,
-            releases_gil: Callable[[], bool] = lambda: False, data: str = ""):
+def resolve(cfg, electorate: Electorate, simulate, kernel: str, *, source: str = "config",
+            workers: int | None = None, releases_gil: Callable[[], bool] = lambda: False, data: str = ""):
     """``cfg`` with every count-matched scenario's honest parameters solved (pilots drawn by ``simulate`` with
     ``kernel``, as in :func:`solve`) (``solved_honest``: one table
     of dotted assignments per sweep point, C order), and the record of the solution as JSON text
