@@ -180,16 +180,22 @@ def test_region_problems_read_the_validated_config_not_a_dump_of_it(monkeypatch)
     assert core.region_keys(cfg, "timeline.regional") == []  # no [timeline] block
 
 
-def test_a_cross_check_dumps_each_config_it_checks_once(monkeypatch):
-    """A sweep of two values checks three configs (the unswept one and each point), each dumped once: its
-    scenarios' check and its sweep's read the one dump."""
+@pytest.mark.parametrize("sweep, overrides, expected", [
+    (None, {}, 0),
+    ({"turnout.mean": [0.5, 0.7]}, {}, 1),
+    (None, {"manipulation.m.fraction": 0.2}, 1 + 1)])
+def test_a_cross_check_dumps_a_config_only_for_its_sweep_or_overrides(monkeypatch, sweep, overrides, expected):
+    """A sweep of two values checks three configs (the unswept one and each point, which have no sweep): only the
+    swept one is dumped, once for its scenarios' check and its sweep's; a config with neither is not dumped. A
+    scenario's overrides are checked against that dump (and the config they leave, :meth:`Config.at`, a dump of its
+    own)."""
     from simkit.config import core
 
-    raw = small_config_dict(sweep={"turnout.mean": [0.5, 0.7]})
+    raw = small_config_dict(sweep=sweep)
     raw["manipulation"] = [{"name": "m", "kind": "vote_stealing", "beneficiary": "a", "fraction": 0.1}]
-    raw["scenario"] = [{"name": "s", "manipulations": ["m"]}]
+    raw["scenario"] = [{"name": "s", "manipulations": ["m"], "overrides": overrides}]
     cfg = Config.model_validate(raw)
     dumps, dump = [], Config.raw
     monkeypatch.setattr(Config, "raw", lambda self: dumps.append(1) or dump(self))
     assert core.cross_check(cfg) == []
-    assert len(dumps) == 1 + 1 + 2
+    assert len(dumps) == expected

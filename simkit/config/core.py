@@ -498,14 +498,23 @@ def cross_check(cfg: Config) -> list[str]:
     if cfg.observed.timeline is not None and not timeline:
         problems += final_figure_problems(cfg.observed.timeline, cfg.observed.counted_turnout(),
                                           cfg.observed.regional_turnout)
-    raw = cfg.raw()  # dumped once per config checked, read by both checks below (each point and override: a copy)
-    raw.pop("sweep", None)
+    raw = _unswept_raw(cfg)
     problems += _manipulation_problems(cfg, raw)
     problems += _poll_problems(cfg)
     problems += _sweep_problems(cfg, raw)
     if cfg.infer and not problems:  # the [[infer]] checks build configs from this one: it must be sound first
         problems += infer_problems(cfg, cfg.infer, cfg.inference or InferenceSettings(), raw_problems)
     return problems
+
+
+def _unswept_raw(cfg: Config) -> dict | None:
+    """``cfg``'s raw data without its sweep, dumped once per config checked for the checks that read it (the
+    scenarios' overrides and the sweep points, each a copy of it); None when ``cfg`` has neither."""
+    if not (cfg.sweep or any(scenario.overrides for scenario in cfg.scenario)):
+        return None
+    raw = cfg.raw()
+    raw.pop("sweep", None)
+    return raw
 
 
 def _observed_votes_problems(cfg: Config) -> list[str]:
@@ -645,9 +654,9 @@ def _block_problems(cfg: Config) -> list[str]:
     return problems
 
 
-def _manipulation_problems(cfg: Config, raw: dict) -> list[str]:
+def _manipulation_problems(cfg: Config, raw: dict | None) -> list[str]:
     """The manipulation blocks and scenarios: unique names, the blocks the scenarios name, and the overrides each
-    scenario makes of ``raw`` (``cfg``'s raw data without its sweep, read only)."""
+    scenario makes of ``raw`` (:func:`_unswept_raw`, read only; None only when no scenario overrides a field)."""
     problems = []
     block_names = [block.name for block in cfg.manipulation]
     if len(set(block_names)) != len(block_names):
@@ -740,9 +749,9 @@ def _overridden_block_problems(cfg: Config, scenario) -> list[str]:
         return []
 
 
-def _sweep_problems(cfg: Config, raw: dict) -> list[str]:
-    """Each swept field and each of its values, a point at a time, against ``raw`` (``cfg``'s raw data without its
-    sweep, read only): a problem every point shares is reported once, by the unswept config's own checks."""
+def _sweep_problems(cfg: Config, raw: dict | None) -> list[str]:
+    """Each swept field and each of its values, a point at a time, against ``raw`` (:func:`_unswept_raw`, read only;
+    None only without a sweep): a problem every point shares is reported once, by the unswept config's own checks."""
     problems = []
     if not cfg.sweep:
         return problems
