@@ -163,6 +163,9 @@ def gamma_sample(state, d, c, inverse_shape):
     return variate, state
 
 
+#: what :func:`binomial_sample` raises for a NaN probability (numba raises constant messages only)
+NAN_PROBABILITY = ("a binomial probability is NaN (an undefined share or turnout, e.g. 0/0, reached the sampler): "
+                   "no count can be drawn")
 #: inversion draws Binomial(n, p) (p <= 1/2) when n p is below this, BTRS above (BTRS needs n p >= 10; with 20 or
 #: 30 here the flagship's multinomial chain was slower, ``benchmarks/kernel_profile.py``)
 INVERSION_MAX_MEAN = 10.0
@@ -238,8 +241,11 @@ def _binomial_btrs(state, n, p):
 
 @inline_jit
 def binomial_sample(state, n, p):
-    """Binomial(n, p) count for n >= 0 and any p (clipped to [0, 1]). Returns ``(k, state)``."""
-    if n <= 0 or p <= 0.0:
+    """Binomial(n, p) count for n >= 0 and any p (clipped to [0, 1]). Returns ``(k, state)``; raises ValueError
+    for a NaN p when n > 0 (no draw could end: every test of the candidate would be false)."""
+    if n <= 0 or not p > 0.0:  # one comparison on the common path: NaN is told apart here, off it
+        if n > 0 and p != p:
+            raise ValueError(NAN_PROBABILITY)
         return 0, state
     if p >= 1.0:
         return n, state
