@@ -278,11 +278,17 @@ NAN_CALLS = {
     "weight through multinomial_sample": (
         "samplers.multinomial_sample(tuple(states[0, 0]), 100, np.array([0.5, math.nan, 0.5]), 1.0, "
         "np.empty(3, np.int64))", "NAN_PROBABILITY"),
+    "probability through count_stations": (
+        "kernels.count_stations(np.array([100]), np.array([0.5]), np.array([[math.nan, 0.5]]), states)",
+        "NAN_PROBABILITY"),
     "turnout through count_stations": (
         "kernels.count_stations(np.array([100, 100]), np.array([0.5, math.nan]), np.full((2, 2), 0.5), states)",
         "NAN_PROBABILITY"),
     "turnout location through honest_stations": (
         "kernels.honest_stations(np.array([100]), np.array([math.nan]), 0.5, 10.0, np.full((1, 2), 0.5), "
+        "np.zeros(1, np.int64), states)", "NAN_PROBABILITY"),
+    "concentration through honest_stations": (
+        "kernels.honest_stations(np.array([100]), np.zeros(1), 0.5, math.nan, np.full((1, 2), 0.5), "
         "np.zeros(1, np.int64), states)", "NAN_PROBABILITY"),
     "turnout through count_stations in a worker thread": (
         "ThreadPoolExecutor(1).submit(kernels.count_stations, np.array([100]), np.array([math.nan]), "
@@ -291,10 +297,12 @@ NAN_CALLS = {
 
 
 @pytest.mark.parametrize("call", NAN_CALLS)
-def test_a_nan_raises_instead_of_hanging(call):
-    """A NaN would fail every test of a rejection or inversion loop, which would never end: the samplers raise
-    ValueError instead, from the compiled (nogil) kernels and from a worker thread alike. Each call runs in a
-    process of its own, so that a regression fails after :data:`NAN_CHECK_SECONDS` instead of hanging."""
+def test_a_nan_raises_a_clear_error(call):
+    """A NaN probability fails every test of the binomial's rejection or inversion loop, which would never end,
+    and a NaN multinomial total (a NaN weight, or gammas of a NaN concentration) gave every ballot to the first
+    option: both raise ValueError instead, from the compiled (nogil) kernels and from a worker thread alike. Each
+    call runs in a process of its own, so that a regression fails after :data:`NAN_CHECK_SECONDS` instead of
+    hanging."""
     code, message = NAN_CALLS[call]
     script = ("import math\nfrom concurrent.futures import ThreadPoolExecutor\nimport numpy as np\n"
               "from simkit.engine import kernels\nfrom simkit.model import samplers\n"

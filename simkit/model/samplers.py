@@ -164,8 +164,8 @@ def gamma_sample(state, d, c, inverse_shape):
 
 
 #: what :func:`binomial_sample` raises for a NaN probability (numba raises constant messages only)
-NAN_PROBABILITY = ("a binomial probability is NaN (an undefined share or turnout, e.g. 0/0, reached the sampler): "
-                   "no count can be drawn")
+NAN_PROBABILITY = ("a binomial probability is NaN (a NaN turnout, share or weight, e.g. from 0/0, reached the "
+                   "sampler): no count can be drawn")
 #: inversion draws Binomial(n, p) (p <= 1/2) when n p is below this, BTRS above (BTRS needs n p >= 10; with 20 or
 #: 30 here the flagship's multinomial chain was slower, ``benchmarks/kernel_profile.py``)
 INVERSION_MAX_MEAN = 10.0
@@ -260,8 +260,9 @@ def binomial_sample(state, n, p):
 @inline_jit
 def multinomial_sample(state, n, weights, total, out):
     """``out[:] ~ Multinomial(n, weights / total)`` as sequential conditional binomials (the last option takes
-    the rest, so ``out`` sums to ``n`` exactly; none is drawn once nothing is left); ``weights`` (option,) >= 0 with sum ``total`` > 0, ``out``
-    (option,) int64 written in place. Returns the state."""
+    the rest, so ``out`` sums to ``n`` exactly; none is drawn once nothing is left); ``weights`` (option,) >= 0 with
+    sum ``total`` > 0, ``out`` (option,) int64 written in place. Returns the state; a NaN weight or total reaches
+    :func:`binomial_sample` as a NaN share, which raises ValueError (while ballots are left to split)."""
     n_options = weights.shape[0]
     remaining_ballots = n
     remaining_weight = total
@@ -269,7 +270,8 @@ def multinomial_sample(state, n, weights, total, out):
         if remaining_ballots == 0:  # nothing left to split: no draw
             out[option] = 0
             continue
-        share = weights[option] / remaining_weight if remaining_weight > 0.0 else 1.0
+        # the rest to this option once no weight is left (rounding); a NaN weight left stays NaN
+        share = 1.0 if remaining_weight <= 0.0 else weights[option] / remaining_weight
         drawn, state = binomial_sample(state, remaining_ballots, share)
         out[option] = drawn
         remaining_ballots -= drawn
