@@ -17,6 +17,14 @@ inlined into its compiled callers (:func:`inline_jit`):
 - :func:`hypergeometric_sample`: by inversion searched outward from the mode.
 
 All are exact (no approximation beyond floating point).
+
+A NaN probability fails every test of the binomial's inversion and rejection loops, which would then never end:
+:func:`binomial_sample` raises ValueError (:data:`NAN_PROBABILITY`) instead when n > 0, told apart inside the
+branch of its first test (``not p > 0``, true for p <= 0 and NaN), so that the common path still makes one
+comparison. :func:`multinomial_sample` hands a NaN weight or total on as a NaN share, which raises there too. The
+others need no guard: NaN gamma constants (from a NaN shape) pass the squeeze, so :func:`gamma_sample` returns NaN
+(which the multinomial split then refuses), :func:`hypergeometric_sample` takes integer counts and
+:func:`normal_from_bits` random bits.
 """
 from __future__ import annotations
 
