@@ -1,0 +1,61 @@
+"""The documentation matches the code: every command's synopsis in the README and docs/*.md lists each flag its
+parser accepts (and no other)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from simkit.cli.main import build_parser
+
+REPO = Path(__file__).resolve().parent.parent
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+#: flags a parser accepts only to refuse them in one line (documented beside the shared flags, not in a synopsis)
+REFUSED = {"infer": {"--sweep"}, "timeline": {"--sweep"}}
+#: flags of every parser that no synopsis repeats
+IMPLICIT = {"-h", "--help"}
+
+
+def commands() -> dict:
+    """Each subcommand's parser, by name."""
+    action = next(a for a in build_parser()._actions if a.dest == "command")
+    return dict(action.choices)
+
+
+def synopses(command: str) -> list[str]:
+    """The synopses of ``simkit COMMAND`` in the pages: a fenced line ``simkit COMMAND ... [...]`` with its indented
+    continuation lines, or an inline code span of that form; each as one line of text."""
+    found = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S):
+            lines = block.splitlines()
+            for index, line in enumerate(lines):
+                if line.startswith(f"simkit {command} ") and "[" in line:
+                    continued = []
+                    for more in lines[index + 1:]:
+                        if not more.startswith(" "):
+                            break
+                        continued.append(more.strip())
+                    found.append(" ".join([line, *continued]))
+        outside = re.sub(r"```.*?```", "", text, flags=re.S)
+        found += [" ".join(span.split()) for span in re.findall(r"`([^`]+)`", outside)
+                  if span.startswith(f"simkit {command} ") and "[" in span]
+    return found
+
+
+def flags_in(text: str) -> set[str]:
+    return set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", text))
+
+
+@pytest.mark.parametrize("command", sorted(commands()))
+def test_each_command_synopsis_lists_exactly_the_flags_its_parser_accepts(command):
+    parser = commands()[command]
+    shown = set().union(*map(flags_in, synopses(command)))
+    assert shown, f"no synopsis of simkit {command} in README.md or docs/*.md"
+    accepted = {option for action in parser._actions for option in action.option_strings}
+    missing = [action.option_strings for action in parser._actions
+               if action.option_strings and not set(action.option_strings) & (shown | IMPLICIT | REFUSED.get(command, set()))]
+    assert not missing, f"simkit {command}: flags no synopsis shows: {missing}"
+    assert shown <= accepted, f"simkit {command}: the synopsis shows flags the parser lacks: {shown - accepted}"
