@@ -1,7 +1,8 @@
 """The documentation matches the code: every command's synopsis in the README and docs/*.md lists each flag its
-parser accepts (and no other)."""
+parser accepts (and no other), and the README's Python tour runs with the shapes its comments state."""
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -59,3 +60,31 @@ def test_each_command_synopsis_lists_exactly_the_flags_its_parser_accepts(comman
                if action.option_strings and not set(action.option_strings) & (shown | IMPLICIT | REFUSED.get(command, set()))]
     assert not missing, f"simkit {command}: flags no synopsis shows: {missing}"
     assert shown <= accepted, f"simkit {command}: the synopsis shows flags the parser lacks: {shown - accepted}"
+
+
+def readme_tour() -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return re.search(r"### Python\n\n```python\n(.*?)```", text, flags=re.S).group(1)
+
+
+def stated_dims(line: str) -> tuple[str, ...] | None:
+    """The dims a tour line's comment states, ``# (replicate,)`` -> ("replicate",); None when it states none."""
+    match = re.search(r"#\s*\(([\w, ]*)\)", line)
+    return None if match is None else tuple(name.strip() for name in match.group(1).split(",") if name.strip())
+
+
+def test_readme_python_tour_runs_with_the_shapes_it_states(monkeypatch):
+    monkeypatch.chdir(REPO)
+    namespace: dict = {}
+    checked = 0
+    for line in readme_tour().splitlines():
+        statement = ast.parse(line).body[0]
+        exec(compile(ast.Module([statement], []), "README.md", "exec"), namespace)
+        dims = stated_dims(line)
+        if dims is None:
+            continue
+        value = (namespace[statement.targets[0].id] if isinstance(statement, ast.Assign)
+                 else eval(compile(ast.Expression(statement.value), "README.md", "eval"), namespace))
+        assert value.dims == dims, line
+        checked += 1
+    assert checked == 2
