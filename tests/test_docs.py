@@ -88,3 +88,24 @@ def test_readme_python_tour_runs_with_the_shapes_it_states(monkeypatch):
         assert value.dims == dims, line
         checked += 1
     assert checked == 2
+
+
+def config_rows() -> dict[str, str]:
+    """The README's config table: each row's text by its table cell (``[turnout]``, ``[[options]]``, ...)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return {match.group(1): match.group(2) for match in re.finditer(r"^\| `([^`]+)` \| (.*) \|$", text, flags=re.M)}
+
+
+@pytest.mark.parametrize("table, models", [
+    ("[electorate]", ("SyntheticElectorate", "CsvElectorate", "Region")), ("[[options]]", ("Option",)),
+    ("[turnout]", ("Turnout",)), ("[preferences]", ("Preferences",)), ("[run]", ("RunSettings",)),
+    ("[observed]", ("Observed",)), ("[timeline]", ("TimelineConfig",))])
+def test_readme_config_table_names_every_field_of_its_blocks(table, models):
+    from simkit.config import core, timeline
+
+    row = config_rows()[table]
+    named = set(re.findall(r"`([\w.\[\]]+)", row))  # a span's leading name: `source = "csv"` names source
+    words = {part for name in named for part in re.split(r"[.\[\]]+", name) if part}
+    fields = {field for model in models for field in getattr(core, model, getattr(timeline, model, None)).model_fields}
+    # the turnout and preference models' dispersion is named in words beside each model (dispersion = SD ...)
+    assert fields - {"dispersion"} <= words, f"{table}: fields the README's table does not name: {fields - words}"
