@@ -109,3 +109,20 @@ def test_readme_config_table_names_every_field_of_its_blocks(table, models):
     fields = {field for model in models for field in getattr(core, model, getattr(timeline, model, None)).model_fields}
     # the turnout and preference models' dispersion is named in words beside each model (dispersion = SD ...)
     assert fields - {"dispersion"} <= words, f"{table}: fields the README's table does not name: {fields - words}"
+
+
+def test_readme_output_schema_names_every_attribute_of_a_simulation(tmp_path):
+    import tomli_w
+
+    import simkit
+    from conftest import small_config_dict
+
+    path = tmp_path / "x.toml"
+    path.write_text(tomli_w.dumps(small_config_dict()))
+    attrs = simkit.simulate(simkit.load_config(path), replicates=1).attrs
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    schema = " ".join(text[text.index("### Output schema"):text.index("### How the engine draws")].split())
+    named = set(re.findall(r"`(\w+)", schema))
+    versions = {name for name in attrs if name.endswith("_version")}  # "simkit/numpy/scipy/xarray versions"
+    assert "simkit/numpy/scipy/xarray versions" in schema and "creation time" in schema
+    assert set(attrs) - versions - {"created"} <= named, f"attributes the README does not name: {set(attrs) - named}"
