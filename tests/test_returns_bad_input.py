@@ -432,17 +432,40 @@ def test_plot_pointing_at_a_file_writes_nothing(tmp_path, capsys):
 
 def test_unknown_leader_echoes_only_the_value(tmp_path, capsys):
     data, mapping = _write(tmp_path, _clean_rows(12))
-    _fails(capsys, f"--leader: 'z': not one of the 2 options of {data}", data, "--map", mapping, "--leader", "z")
+    _fails(capsys, "--leader: 'z': not one of the candidates (a, b)", data, "--map", mapping, "--leader", "z")
+
+
+#: a mapping with the invalid ballots' column: ``invalid`` is then an option of the returns, not a candidate
+INVALID_MAP = MAP.replace("[options]", 'invalid = {diff = ["ballots", "a", "b"]}\n[options]')
+#: why the invalid ballots cannot be the leader, after each entry's own ``leader:``
+NOT_A_LEADER = "leader: 'invalid': the invalid ballots, not a candidate (a, b)"
 
 
 def test_the_invalid_ballots_cannot_be_the_leader(tmp_path, capsys):
     """``invalid`` is an option of returns with an invalid count, but not a candidate: the leader the tests read
-    is one (a mapping refuses an option of that name; --leader refuses it too, instead of testing the invalid
-    ballots' share as a leader's)."""
-    data, mapping = _write(tmp_path, _clean_rows(12), MAP.replace("[options]", 'invalid = {diff = ["ballots", "a", "b"]}'
-                                                                             "\n[options]"))
-    _fails(capsys, "--leader: 'invalid': the invalid ballots, not an option a leader can be (a, b)", data, "--map",
-           mapping, "--leader", "invalid")
+    is one (--leader refuses it, instead of testing the invalid ballots' share as a leader's)."""
+    data, mapping = _write(tmp_path, _clean_rows(12), INVALID_MAP)
+    _fails(capsys, f"--{NOT_A_LEADER}", data, "--map", mapping, "--leader", "invalid")
+
+
+def test_the_library_refuses_the_invalid_ballots_as_leader(tmp_path):
+    """``election(ds, leader="invalid")`` is refused as ``--leader invalid`` is (it once tested the invalid
+    ballots' share as a leader's), the error naming the parameter."""
+    data, mapping = _write(tmp_path, _clean_rows(12), INVALID_MAP)
+    ds = load_returns(data, map_path=mapping)
+    with pytest.raises(InputError) as error:
+        election(ds, leader="invalid")
+    assert (str(error.value), error.value.parameters) == (NOT_A_LEADER, ("leader",))
+    assert election(ds, leader="b").options[election(ds, leader="b").leader] == "b"
+
+
+def test_a_mapping_refuses_the_invalid_ballots_as_leader_in_the_same_words(tmp_path, capsys):
+    """A mapping's ``leader = "invalid"`` (the report's only way to name a leader) is refused with the reason
+    ``--leader`` gives, not as an unknown option."""
+    data, mapping = _write(tmp_path, _clean_rows(12), 'leader = "invalid"\n' + INVALID_MAP)
+    assert main(["report", "--returns", str(data), "--map", str(mapping), "-o", str(tmp_path / "r.html")]) == 2
+    assert capsys.readouterr().err == f"{mapping}: {NOT_A_LEADER}\n"
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_allow_inconsistent_runs_on_the_rest(tmp_path, capsys):

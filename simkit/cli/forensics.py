@@ -21,10 +21,9 @@ from simkit.cli.arguments import (add_draws, add_json, add_null, add_output, add
 from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, finite, json_text,
                            save_figures, write_json)
 from simkit.config.core import data_paths
-from simkit.electorate.mapping import INVALID_OPTION
 from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
 from simkit.engine import aggregation
-from simkit.errors import InputError, counted, shown
+from simkit.errors import InputError, counted
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics.core import NULLS as FORENSIC_NULLS, check_draws, check_null
 from simkit.forensics import (TESTS, alternative, calibration_label, calibration_state, election, holm_alarms,
@@ -298,19 +297,6 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def _check_leader(leader: str | None, ds: xr.Dataset, data) -> None:
-    """Refuse a ``--leader`` that is not one of the Dataset's options, or is the invalid ballots' column."""
-    if leader is None:
-        return
-    if leader not in ds["option"].values:
-        raise InputError(f"--leader: {shown(leader)}: not one of the {ds.sizes['option']} options of "
-                         f"{data or ds.attrs.get('source')}")
-    if leader == INVALID_OPTION:
-        candidates = ", ".join(str(o) for o in ds["option"].values if o != INVALID_OPTION)
-        raise InputError(f"--leader: {shown(leader)}: the invalid ballots, not an option a leader can be "
-                         f"({candidates})")
-
-
 def handle_forensics(args: argparse.Namespace) -> int:
     """Run the forensics subcommand; returns the exit code."""
     check_null(args.null, FORENSIC_NULLS)
@@ -324,7 +310,6 @@ def handle_forensics(args: argparse.Namespace) -> int:
     check_plot_folder(args.plot, tests)
     ds = _load(args)
     select = _select(ds, args)
-    _check_leader(args.leader, ds, args.data)
     e = election(ds, leader=args.leader, select=select)
     results = list(run_each(e, tests, args.null, args.draws, args.seed, tolerate=True,
                             progress=not args.quiet).values())
