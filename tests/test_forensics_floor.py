@@ -128,8 +128,19 @@ def test_calibrate_refuses_a_table_of_rates_that_are_all_zero_by_construction(tm
     assert main(["calibrate", _config(tmp_path), "--tests", "zero_five,spikes", "--null", "simulated",
                  "--draws", "19"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("--draws: 19: with 19 null draws no test asked can reject at p < 0.05 under the "
-                          "simulated null") and err.count("\n") == 1 and "use at least 20 draws" in err
+    assert err == ("--draws: 19: no test asked can reject, so every rate would be 0: with 19 null draws the "
+                   "smallest p-value of zero_five, spikes (simulated null) is 0.05: they cannot reject at p < 0.05; "
+                   "use at least 20 draws\n")
+
+
+def test_calibrate_refusal_states_the_draws_a_capped_fit_rests_on(tmp_path, capsys, monkeypatch):
+    """The refusal's floors are those of the draws each null rests on: a Klimek fit uses at most its
+    ``MAX_NULL_DRAWS`` of the draws asked (39 as shipped, above 19 so it never decides a refusal; 9 here), so
+    with 30 draws its smallest p-value is 1/10, not 1/31."""
+    monkeypatch.setattr(TESTS["klimek"], "MAX_NULL_DRAWS", 9)
+    assert main(["calibrate", _config(tmp_path), "--tests", "klimek", "--null", "textbook", "--draws", "30"]) == 2
+    err = capsys.readouterr().err
+    assert "smallest p-value of klimek (textbook null) is 0.1:" in err and "0.0323" not in err, err
 
 
 def test_calibrate_marks_the_rows_that_cannot_reject_and_warns(tmp_path, capsys):
@@ -271,7 +282,8 @@ def test_calibrate_refuses_one_draw_for_a_test_read_empirically(tmp_path, capsys
     1/2) stands and every rate would be 0: refused, not a table of zeros."""
     assert main(["calibrate", _config(tmp_path), "--tests", "second_digit", "--null", "simulated",
                  "--draws", "1"]) == 2
-    assert capsys.readouterr().err.startswith("--draws: 1: with 1 null draw")
+    err = capsys.readouterr().err
+    assert "with 1 null draw the smallest p-value of second_digit (simulated null) is 0.5:" in err, err
 
 
 def test_calibrate_marks_the_rows_from_the_results(tmp_path, capsys):

@@ -23,7 +23,7 @@ from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, d
 from simkit.config.core import data_paths
 from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
 from simkit.engine import aggregation
-from simkit.errors import InputError, counted
+from simkit.errors import InputError
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics.core import NULLS as FORENSIC_NULLS, check_draws, check_null
 from simkit.forensics import (TESTS, alternative, calibration_label, calibration_state, election, holm_alarms,
@@ -34,7 +34,7 @@ from simkit.forensics.calibrate import (NULLS as CALIBRATED_NULLS, calibration_t
 from simkit.forensics.core import ALPHA
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
-from simkit.forensics.floor import cannot_reject, floor_line, minimum_draws, result_floors
+from simkit.forensics.floor import cannot_reject, floor_line, floor_lines, result_floors
 from simkit.forensics.power import PLANTS, QUICK_PLANTS, left_out_text, power_applies, power_table, study_seed
 from simkit.io import open_result, output_format, write_dataset
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
@@ -342,12 +342,14 @@ def handle_forensics(args: argparse.Namespace) -> int:
 def check_some_test_can_reject(tests: list[str] | None, nulls: tuple[str, ...], draws: int) -> None:
     """Refuse a calibration in which no test asked (None: all) can reject under any of ``nulls`` with ``draws``
     null draws (:func:`simkit.forensics.floor.cannot_reject`): every rate of its table would be 0 whatever the
-    elections (InputError naming ``--draws``). A table where some can is run, its other rows marked."""
+    elections (InputError naming ``--draws``, each null's floors as :func:`~simkit.forensics.floor.floor_lines`
+    states them, the draws each test's null rests on counted). A table where some can is run, its other rows
+    marked."""
     asked = [t for t in (tests or TESTS) if alternative(t) is not None]
-    if asked and all(set(cannot_reject(asked, null, draws)) == set(asked) for null in nulls):
-        raise InputError(f"--draws: {draws}: with {counted(draws, 'null draw')} no test asked can reject at "
-                         f"p < {ALPHA:g} under the {' or '.join(nulls)} null (the smallest p-value is "
-                         f"{1 / (draws + 1):.3g}), so every rate would be 0; use at least {minimum_draws()} draws")
+    floors = {null: cannot_reject(asked, null, draws) for null in nulls}
+    if asked and all(set(floors[null]) == set(asked) for null in nulls):
+        raise InputError(f"--draws: {draws}: no test asked can reject, so every rate would be 0: "
+                         + "; ".join(floor_lines(floors, draws)))
 
 
 #: the keys of ``simkit calibrate --json``
