@@ -363,6 +363,25 @@ def test_the_power_panel_checks_a_saved_measurement_before_recording_it(tmp_path
     assert json.loads(capsys.readouterr().out)["draws"] == 19
 
 
+def test_both_panels_refuse_by_one_rule(capsys, monkeypatch):
+    """The power panel's floor rule is the false-positive panel's function: a test read empirically (second_digit
+    under simulated) with one draw cannot reject, so it is warned of, but its recorded count is kept, so
+    --write-calibration is not refused for it; zero_five's would be a false size and is."""
+    import importlib
+
+    from test_benchmarks_smoke import REPO
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # run as a script, it imports its sibling
+    power_panel = importlib.import_module("power_panel")
+    assert power_panel.floor_check is importlib.import_module("false_positives").floor_check
+    assert power_panel.floor_check(*power_panel.panel_floors(["second_digit"], "simulated", 1), 1, True) == 0
+    assert capsys.readouterr().err.startswith("warning: with 1 null draw the smallest p-value of second_digit")
+    assert power_panel.floor_check(*power_panel.panel_floors(["second_digit", "zero_five"], "simulated", 1), 1,
+                                   True) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("--draws: 1: with 1 null draw the smallest p-value of zero_five (simulated null)"), err
+
+
 def test_minimum_draws_checks_its_level():
     for alpha in (0, -0.1, 1.5):
         with pytest.raises(ValueError, match="alpha"):
