@@ -106,9 +106,11 @@ def test_the_power_table_notes_the_stations_its_elections_left_out():
     results = [TestResult(test="correlation", statistic=0.1, reference=0.0, p_value=0.4, null="textbook",
                           verdict="consistent")]
     rates = {"none": {"correlation": 0.0}, "rounding": {"correlation": 0.5}}
-    note = power_note(results, {"rejection_rates": rates, "stations_left_out": {"none": [0, 3], "rounding": [2, 0]}})
+    note = power_note(results, {"rejection_rates": rates, "stations_left_out": {"none": [0, 3], "rounding": [2, 0]}},
+                      [])
     assert "stations left out without ballots, per replicate: none 0, 3; rounding 2, 0" in note
-    clean = power_note(results, {"rejection_rates": rates, "stations_left_out": {"none": [0, 0], "rounding": [0, 0]}})
+    clean = power_note(results, {"rejection_rates": rates, "stations_left_out": {"none": [0, 0], "rounding": [0, 0]}},
+                       [])
     assert "left out" not in clean
 
 
