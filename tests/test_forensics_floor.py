@@ -273,6 +273,26 @@ def test_a_draw_without_a_statistic_raises_the_floor():
     assert _with_floor({"dip": full}, "simulated", 20)["dip"] is full
 
 
+def test_the_floor_line_states_the_draws_a_floor_rests_on():
+    """20 draws asked, 19 used (one draw without a statistic): the floor 0.05 is that of 19, not of 20 (1/21);
+    the warning, the report's note and its limits say so, as the result's verdict does."""
+    from types import SimpleNamespace
+
+    from simkit.forensics.floor import floor_line
+    from simkit.report.sections import limits
+
+    assert floor_line({"dip": FLOOR_19}, "simulated", 20).startswith(
+        "with 20 null draws asked (19 used) the smallest p-value of dip (simulated null) is 0.05:")
+    assert floor_line({"dip": FLOOR_19, "spikes": 1 / 10}, "simulated", 20).startswith(
+        "with 20 null draws asked (9 to 19 used) the smallest p-value of dip, spikes (simulated null) is 0.05 to 0.1")
+    assert floor_line({"dip": FLOOR_19}, "simulated", 19).startswith("with 19 null draws the smallest")
+    failed = TestResult("dip", 0.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
+                        {"smallest_p": FLOOR_19, "null_draws": 19})
+    forensics = SimpleNamespace(results=[failed], could_not_reject={"dip": FLOOR_19}, draws=20)
+    text = " ".join(block.text for block in limits(None, False, forensics).blocks if hasattr(block, "text"))
+    assert "Tests that could not reject with 20 null draws asked (19 used) (dip)" in text, text
+
+
 def test_a_drawn_textbook_null_records_its_finite_draws(small_election):
     """The drawn textbook nulls record the draws their p-values rest on, as a simulated null does."""
     results = {r.test: r for r in run_tests(small_election, ["spikes", "dip"], null="textbook", draws=25, seed=1)}
@@ -419,7 +439,7 @@ def test_one_draw_is_singular_and_thousands_are_separated():
 
     assert counted(1, "null draw") == "1 null draw" and counted(1000, "null draw") == "1,000 null draws"
     assert floor_line({"dip": 0.5}, "flat", 1).startswith("with 1 null draw the smallest p-value of dip")
-    assert floor_line({"dip": 0.001}, "flat", 1000).startswith("with 1,000 null draws the smallest p-value")
+    assert floor_line({"dip": 1 / 1001}, "flat", 1000).startswith("with 1,000 null draws the smallest p-value")
     assert floor_verdict(1, 0.5) == "cannot reject with 1 draw (smallest p 0.5)"
 
 
