@@ -114,6 +114,21 @@ def test_the_power_table_notes_the_stations_its_elections_left_out():
     assert "left out" not in clean
 
 
+def test_the_power_note_promises_no_detection_from_a_test_that_could_not_reject():
+    """integer_percent with a floor at 0.05 (19 draws of a simulated null) cannot reject whatever the data: the
+    note names it among those that cannot, and does not say an excess would be detected with 80% power."""
+    from simkit.cli.forensics import power_note
+    from simkit.forensics.core import TestResult
+
+    extra = {"null_sd": 10.0, "excess": 3.0, "null_mean": 50.0}
+    can = TestResult("integer_percent", 3.0, 0.0, 0.4, "simulated", "no anomaly detected", extra)
+    cannot = TestResult("integer_percent", 3.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
+                        {**extra, "smallest_p": 0.05, "null_draws": 19})
+    assert "an excess of 25 integer stations would be detected" in power_note([can], None, [])
+    note = power_note([cannot], None, ["integer_percent"])
+    assert note.startswith("No test rejects at 0.05 (integer_percent cannot with these draws") and "detected" not in note
+
+
 def test_planted_manipulations_change_the_counts_as_described():
     import numpy as np
 

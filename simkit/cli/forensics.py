@@ -165,7 +165,7 @@ def power_note(results, power: dict | None, floored: list[str]) -> str | None:
     descriptive results were asked): the :mod:`simkit.forensics.power` table
     (:func:`~simkit.forensics.power.power_table`) when it was computed, its rows of the tests ``floored`` (those
     that could not reject with their draws, :func:`~simkit.forensics.floor.result_floors`) marked, and the
-    integer test's detectable excess."""
+    integer test's detectable excess (unless it could not reject)."""
     if any_rejects(results):
         return None
     if not any(ran(r) for r in results):  # n/a (reasons in the table) or descriptive (nothing tested)
@@ -189,7 +189,7 @@ def power_note(results, power: dict | None, floored: list[str]) -> str | None:
         if left_out:
             lines.append(f"  stations left out without ballots, per replicate: {left_out}")
     for r in results:
-        if r.test == "integer_percent" and ran(r):
+        if r.test == "integer_percent" and ran(r) and r.test not in floored:  # a floored test detects nothing
             detectable = (1.645 + 0.842) * r.extra["null_sd"]
             lines.append(f"integer_percent: an excess of {detectable:.0f} integer stations would be detected with "
                          "80% power at 0.05 (normal approximation of the binomial null).")
