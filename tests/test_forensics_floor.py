@@ -180,16 +180,16 @@ def test_the_verdicts_do_not_read_a_test_that_could_not_reject_as_quiet():
     floored = TestResult("spikes", 0.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
                          {"smallest_p": FLOOR_19, "null_draws": 19})
     quiet = TestResult("dip", 0.0, 0.0, 0.4, "simulated", "no anomaly detected")
-    texts = [v.text for v in forensic_verdicts([floored, quiet], DETECTS)]
+    texts = [v.text for v in forensic_verdicts([floored, quiet], DETECTS, power_shown=True)]
     assert texts[0].startswith("None of the 2 station-level tests is anomalous (p < 0.05), and some could not "
                                "have been.")
     assert texts[1] == ("spikes could not reject: with 19 null draws its smallest p-value is 0.05, not below 0.05, "
                         "so its verdict says nothing about these data (at least 20 draws are needed).")
-    alone = [v.text for v in forensic_verdicts([floored], DETECTS)]
+    alone = [v.text for v in forensic_verdicts([floored], DETECTS, power_shown=True)]
     assert "and none could have been" in alone[0]
     anomalous = TestResult("dip", 0.0, 0.0, 0.001, "simulated", "anomalous (p < 0.05)")
     assert any(text.startswith("spikes could not reject") for text in
-               (v.text for v in forensic_verdicts([anomalous, floored], DETECTS)))
+               (v.text for v in forensic_verdicts([anomalous, floored], DETECTS, power_shown=True)))
 
 
 def test_the_verdicts_read_a_saved_result_without_its_null_draws():
@@ -198,7 +198,7 @@ def test_the_verdicts_read_a_saved_result_without_its_null_draws():
     from simkit.report.verdicts import forensic_verdicts
 
     older = TestResult("spikes", 0.0, 0.0, 0.4, "simulated", "cannot reject", {"smallest_p": FLOOR_19})
-    assert forensic_verdicts([older], DETECTS)[1].text == (
+    assert forensic_verdicts([older], DETECTS, power_shown=True)[1].text == (
         "spikes could not reject: its smallest p-value is 0.05, not below 0.05, so its verdict says nothing about "
         "these data (at least 20 draws are needed).")
 
@@ -218,6 +218,18 @@ def test_report_says_it_beside_the_table_verdicts_and_limits(returns, tmp_path, 
     assert "spikes could not reject: with 19 null draws" in text
     assert "Tests that could not reject with 19 null draws (spikes) say nothing either way" in text
     assert "Tests without an anomaly (dip)" in text
+
+
+def test_the_report_points_to_power_only_when_it_shows_it(returns, tmp_path, capsys):
+    """No test rejects: the short answer pointed to "each test's power below" even with --power 0, where the
+    section says power was not computed."""
+    output = tmp_path / "r.md"
+    assert main(["report", "--returns", *returns, "--tests", "dip", "--null", "textbook", "--power", "0",
+                 "-o", str(output), "--quiet"]) == 0
+    text = output.read_text()
+    assert "Power was not computed: none was asked (power 0)." in text and "power below" not in text
+    assert ("This is not evidence of a clean count: what these tests could have detected on these data was not "
+            "computed (see below).") in text
 
 
 @pytest.mark.parametrize("nulls, named", [("simulated", ["(simulated null) is 0.05"]),
@@ -430,7 +442,7 @@ def test_the_verdict_names_the_draws_each_result_rests_on():
                          {"smallest_p": FLOOR_19, "null_draws": 19})
     klimek = TestResult("klimek_ml", 0.0, 0.0, 0.4, "simulated", "cannot reject with 12 draws (smallest p 0.0769)",
                         {"smallest_p": 1 / 13, "null_draws": 12})
-    text = [v.text for v in forensic_verdicts([floored, klimek], DETECTS)][1]
+    text = [v.text for v in forensic_verdicts([floored, klimek], DETECTS, power_shown=True)][1]
     assert text.startswith("dip, klimek_ml could not reject: with 12 null draws their smallest p-value is 0.0769")
 
 

@@ -387,10 +387,10 @@ def test_direction_rules_and_the_no_anomaly_wording():
     assert leans({"gap": -2.0, "option": "inc"}, "inc") == "away"
     assert leans({"gap": 1.2, "option": "turnout"}, "inc") == "above"
     quiet = [TestResult("spikes", 0.0, 0.0, 0.4, "textbook", "no anomaly detected")]
-    assert "not evidence of a clean count" in forensic_verdicts(quiet, DETECTS)[0].text
+    assert "not evidence of a clean count" in forensic_verdicts(quiet, DETECTS, power_shown=True)[0].text
     flagged = [TestResult("spikes", 0.1, 0.0, 0.001, "simulated", "anomalous (p < 0.05)",
                           {"calibration": "uncalibrated"})]
-    text = " ".join(v.text for v in forensic_verdicts(flagged, DETECTS))
+    text = " ".join(v.text for v in forensic_verdicts(flagged, DETECTS, power_shown=True))
     assert "spikes (uncalibrated)" in text and "not proof" in text and "fraud" not in text
     assert "0 stay so after Holm" in text  # an uncalibrated test is left out of the family
 

@@ -318,9 +318,10 @@ def result_field(result, name: str):
     return result.extra.get(name) if value is None else value
 
 
-def forensic_verdicts(results: list, detects: dict[str, str]) -> list[Verdict]:
+def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bool) -> list[Verdict]:
     """Sentences on the forensic tests (``results``: :class:`simkit.forensics.TestResult`): how many are anomalous
-    at :data:`ALPHA`, which, what each can detect; "no anomaly" is never read as a clean count."""
+    at :data:`ALPHA`, which, what each can detect; "no anomaly" is never read as a clean count, and points to each
+    test's power when the report shows it (``power_shown``), else says it was not computed."""
     tested = [r for r in results if r.p_value is not None]
     if not tested:
         return []
@@ -334,8 +335,10 @@ def forensic_verdicts(results: list, detects: dict[str, str]) -> list[Verdict]:
                      f"{'' if len(floored) == len(tested) else ' not'} have been") if floored else ""
         return [w.verdict(
             f"None of the {w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests is "
-            f"anomalous (p < {ALPHA:g}){could_not}. This is not evidence of a clean count: see each test's power "
-            "below.")] + _floor_verdicts(floored)
+            f"anomalous (p < {ALPHA:g}){could_not}. This is not evidence of a clean count: "
+            + ("see each test's power below." if power_shown else
+               "what these tests could have detected on these data was not computed (see below).")
+        )] + _floor_verdicts(floored)
     names = []
     for r in anomalous:
         label = calibration_label(result_field(r, "calibration"))
