@@ -395,6 +395,25 @@ def test_direction_rules_and_the_no_anomaly_wording():
     assert "0 stay so after Holm" in text  # an uncalibrated test is left out of the family
 
 
+
+def test_the_holm_count_says_which_tests_it_adds_to_those_shown_anomalous():
+    """Holm reads a simulated null's tail p-value (family_p_value): a test shown at p 0.06 can reject in the
+    family. The sentence said '1 of 2 tests is anomalous: dip; 2 stay so after Holm's correction'."""
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    shown = TestResult("dip", 0.1, 0.0, 0.001, "simulated", "anomalous (p < 0.05)",
+                       {"calibration": "calibrated", "null_tail_p": 0.0001})
+    tail = TestResult("spikes", 0.1, 0.0, 0.06, "simulated", "no anomaly detected",
+                      {"calibration": "calibrated", "null_tail_p": 0.02})
+    text = forensic_verdicts([shown, tail], DETECTS, power_shown=False)[0].text
+    assert "stay so" not in text
+    assert ("is anomalous (p < 0.05): dip; 2 reject after Holm's correction across the calibrated tests, spikes on "
+            "its null's tail p-value, below the one shown for it (tests whose") in text
+    assert "dip; 1 stay so after Holm's" in forensic_verdicts([shown], DETECTS, power_shown=False)[0].text
+
+
 def test_a_figure_without_sampling_error_states_it_instead_of_an_infinite_z():
     """A census figure (every voter or every station's count read) has no sampling error: its z is infinite.
     The short answer once read "z = +inf" and the ledger "+inf to +inf", as if a number."""

@@ -329,7 +329,7 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
     floors = result_floors(tested)
     floored = [r for r in tested if r.test in floors]
     w = _Writer()
-    family = len(holm_alarms(tested))
+    family = holm_alarms(tested)
     if not anomalous:
         could_not = (f", and {'none' if len(floored) == len(tested) else 'some'} could"
                      f"{'' if len(floored) == len(tested) else ' not'} have been") if floored else ""
@@ -348,9 +348,10 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
         f"{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
         f"{w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests "
         f"{'is' if len(anomalous) == 1 else 'are'} anomalous "
-        f"(p < {ALPHA:g}): {', '.join(names)}; {w.num(family, 'd', analysis='forensics', field='holm')} stay so "
-        f"after Holm's correction across the calibrated tests (tests whose measured size on clean elections is "
-        f"above nominal, or was not measured under this null, are left out of that count).")]
+        f"(p < {ALPHA:g}): {', '.join(names)}; {w.num(len(family), 'd', analysis='forensics', field='holm')} "
+        f"{_holm_clause(family, {r.test for r in anomalous})} "
+        f"(tests whose measured size on clean elections is above nominal, or was not measured under this null, are "
+        f"left out of that count).")]
     verdicts += _floor_verdicts(floored)
     kinds = sorted({detects.get(r.test, "") for r in anomalous} - {""})
     if kinds:
@@ -359,6 +360,19 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
                                 "is not proof of malpractice and does not say where it happened (see the follow-up "
                                 "lists)."))
     return verdicts
+
+
+def _holm_clause(family: list[str], anomalous: set[str]) -> str:
+    """What the Holm count of the verdict does (``family``: the tests Holm's correction rejects,
+    :func:`simkit.forensics.holm_alarms`): ``stay so`` when they are among the ``anomalous`` tests; else it names
+    those that are not, rejected on the p-value the family reads (:func:`simkit.forensics.family_p_value`: a
+    simulated null's fitted tail, past its Monte Carlo p-value), not on the one shown."""
+    beyond = [test for test in family if test not in anomalous]
+    holm = "after Holm's correction across the calibrated tests"
+    if not beyond:
+        return f"stay so {holm}"
+    its, it = ("its", "it") if len(beyond) == 1 else ("their", "them")
+    return f"reject {holm}, {', '.join(beyond)} on {its} null's tail p-value, below the one shown for {it}"
 
 
 def _floor_verdicts(floored: list) -> list[Verdict]:
