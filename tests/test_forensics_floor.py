@@ -434,7 +434,8 @@ def test_minimum_draws_checks_its_level():
 
 
 def test_the_verdict_names_the_draws_each_result_rests_on():
-    """The sentence reads the draws from the results (a failed draw leaves 19 of 20 asked), not from the floor."""
+    """The sentence reads the draws from the results (a failed draw leaves 19 of 20 asked), not from the floor,
+    and states each end of their range: the highest floor alone was stated as every test's."""
     from simkit.report.catalogue import DETECTS
     from simkit.report.verdicts import forensic_verdicts
 
@@ -443,7 +444,8 @@ def test_the_verdict_names_the_draws_each_result_rests_on():
     klimek = TestResult("klimek_ml", 0.0, 0.0, 0.4, "simulated", "cannot reject with 12 draws (smallest p 0.0769)",
                         {"smallest_p": 1 / 13, "null_draws": 12})
     text = [v.text for v in forensic_verdicts([floored, klimek], DETECTS, power_shown=True)][1]
-    assert text.startswith("dip, klimek_ml could not reject: with 12 null draws their smallest p-value is 0.0769")
+    assert text.startswith("dip, klimek_ml could not reject: with 12 to 19 null draws their smallest p-values are "
+                           "0.05 to 0.0769, not below 0.05")  # not dip's 19 draws stated as 12, its floor as 0.0769
 
 
 def test_one_draw_is_singular_and_thousands_are_separated():

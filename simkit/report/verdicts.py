@@ -379,18 +379,31 @@ def _floor_verdicts(floored: list) -> list[Verdict]:
     """The sentence on the tests (``floored``: results carrying ``smallest_p`` and, but for results saved before
     they did, the ``null_draws`` it rests on, :mod:`simkit.forensics.floor`) whose p-value could not fall below
     :data:`ALPHA` with their null draws: they could not reject, whatever the data; none when there are none. The
-    sentence states the highest floor, and its draws when known."""
+    sentence states their floors, and their draws when every result records them (each a range when they
+    differ)."""
     if not floored:
         return []
     w = _Writer()
-    highest = max(floored, key=lambda r: r.extra["smallest_p"])  # the fewest draws
-    floor, draws = highest.extra["smallest_p"], highest.extra.get("null_draws")
+    floors = sorted({r.extra["smallest_p"] for r in floored})
+    recorded = [r.extra.get("null_draws") for r in floored]
+    draws = [] if None in recorded else sorted(set(recorded))
     names = ", ".join(r.test for r in floored)
-    with_draws = ("" if draws is None else
-                  f"with {counted(draws, 'null draw', w.num(draws, 'd', analysis='forensics', field='draws'))} ")
+    one = len(floored) == 1
+    if not draws:
+        with_draws = ""
+    elif len(draws) == 1:
+        with_draws = f"with {counted(draws[0], 'null draw', _span(w, draws, 'd', 'draws'))} "
+    else:
+        with_draws = f"with {_span(w, draws, 'd', 'draws')} null draws "
     return [w.verdict(
-        f"{names} could not reject: {with_draws}"
-        f"{'its' if len(floored) == 1 else 'their'} smallest p-value is "
-        f"{w.num(floor, '.3g', analysis='forensics', field='smallest_p')}, not below {ALPHA:g}, so "
-        f"{'its verdict says' if len(floored) == 1 else 'their verdicts say'} nothing about these data (at least "
+        f"{names} could not reject: {with_draws}{'its' if one else 'their'} smallest "
+        f"{'p-value is' if len(floors) == 1 else 'p-values are'} {_span(w, floors, '.3g', 'smallest_p')}, not below "
+        f"{ALPHA:g}, so {'its verdict says' if one else 'their verdicts say'} nothing about these data (at least "
         f"{w.num(minimum_draws(), 'd', analysis='forensics', field='minimum_draws')} draws are needed).")]
+
+
+def _span(w: _Writer, values: list[float], spec: str, field: str) -> str:
+    """``values`` (sorted) as ``low to high``, or the one value when all are equal, each number recorded by ``w``
+    as the forensic figure ``field``."""
+    ends = values[:1] if values[0] == values[-1] else [values[0], values[-1]]
+    return " to ".join(w.num(value, spec, analysis="forensics", field=field) for value in ends)
