@@ -414,6 +414,22 @@ def test_the_holm_count_says_which_tests_it_adds_to_those_shown_anomalous():
     assert "dip; 1 stay so after Holm's" in forensic_verdicts([shown], DETECTS, power_shown=False)[0].text
 
 
+def test_the_no_anomaly_answer_names_a_test_only_holms_correction_rejects():
+    """A calibrated test shown at p 0.06 whose null's tail p-value is 0.02 rejects in the Holm family alone: the
+    short answer said "None of the 1 station-level tests is anomalous" and nothing of the rejection."""
+    from simkit.forensics import holm_alarms
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    tail = TestResult("spikes", 0.1, 0.0, 0.06, "simulated", "no anomaly detected",
+                      {"calibration": "calibrated", "null_tail_p": 0.02})
+    assert holm_alarms([tail]) == ["spikes"]
+    text = forensic_verdicts([tail], DETECTS, power_shown=False)[0].text
+    assert ("is anomalous (p < 0.05); 1 reject after Holm's correction across the calibrated tests, spikes on its "
+            "null's tail p-value, below the one shown for it (tests whose") in text
+
+
 def test_a_figure_without_sampling_error_states_it_instead_of_an_infinite_z():
     """A census figure (every voter or every station's count read) has no sampling error: its z is infinite.
     The short answer once read "z = +inf" and the ledger "+inf to +inf", as if a number."""

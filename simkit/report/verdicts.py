@@ -320,8 +320,10 @@ def result_field(result, name: str):
 
 def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bool) -> list[Verdict]:
     """Sentences on the forensic tests (``results``: :class:`simkit.forensics.TestResult`): how many are anomalous
-    at :data:`ALPHA`, which, what each can detect; "no anomaly" is never read as a clean count, and points to each
-    test's power when the report shows it (``power_shown``), else says it was not computed."""
+    at :data:`ALPHA`, which, how many Holm's correction rejects (naming those it rejects on a p-value below the one
+    shown, with or without a test shown anomalous), what each can detect; "no anomaly" is never read as a clean
+    count, and points to each test's power when the report shows it (``power_shown``), else says it was not
+    computed."""
     tested = [r for r in results if r.p_value is not None]
     if not tested:
         return []
@@ -333,9 +335,10 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
     if not anomalous:
         could_not = (f", and {'none' if len(floored) == len(tested) else 'some'} could"
                      f"{'' if len(floored) == len(tested) else ' not'} have been") if floored else ""
+        rejected = f"; {_holm_count(w, family, set())}" if family else ""
         return [w.verdict(
             f"None of the {w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests is "
-            f"anomalous (p < {ALPHA:g}){could_not}. This is not evidence of a clean count: "
+            f"anomalous (p < {ALPHA:g}){could_not}{rejected}. This is not evidence of a clean count: "
             + ("see each test's power below." if power_shown else
                "what these tests could have detected on these data was not computed (see below).")
         )] + _floor_verdicts(floored)
@@ -348,10 +351,7 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
         f"{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
         f"{w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests "
         f"{'is' if len(anomalous) == 1 else 'are'} anomalous "
-        f"(p < {ALPHA:g}): {', '.join(names)}; {w.num(len(family), 'd', analysis='forensics', field='holm')} "
-        f"{_holm_clause(family, {r.test for r in anomalous})} "
-        f"(tests whose measured size on clean elections is above nominal, or was not measured under this null, are "
-        f"left out of that count).")]
+        f"(p < {ALPHA:g}): {', '.join(names)}; {_holm_count(w, family, {r.test for r in anomalous})}.")]
     verdicts += _floor_verdicts(floored)
     kinds = sorted({detects.get(r.test, "") for r in anomalous} - {""})
     if kinds:
@@ -360,6 +360,15 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
                                 "is not proof of malpractice and does not say where it happened (see the follow-up "
                                 "lists)."))
     return verdicts
+
+
+def _holm_count(w: _Writer, family: list[str], anomalous: set[str]) -> str:
+    """How many tests Holm's correction rejects (``family``, :func:`simkit.forensics.holm_alarms`; the count
+    recorded by ``w``), what that does beside the ``anomalous`` tests (:func:`_holm_clause`) and which tests the
+    family leaves out."""
+    return (f"{w.num(len(family), 'd', analysis='forensics', field='holm')} {_holm_clause(family, anomalous)} "
+            f"(tests whose measured size on clean elections is above nominal, or was not measured under this null, "
+            f"are left out of that count)")
 
 
 def _holm_clause(family: list[str], anomalous: set[str]) -> str:
