@@ -409,9 +409,28 @@ def test_the_holm_count_says_which_tests_it_adds_to_those_shown_anomalous():
                       {"calibration": "calibrated", "null_tail_p": 0.02})
     text = forensic_verdicts([shown, tail], DETECTS, power_shown=False)[0].text
     assert "stay so" not in text
-    assert ("is anomalous (p < 0.05): dip; 2 reject after Holm's correction across the calibrated tests, spikes on "
-            "its null's tail p-value, below the one shown for it (tests whose") in text
-    assert "dip; 1 stay so after Holm's" in forensic_verdicts([shown], DETECTS, power_shown=False)[0].text
+    assert ("is anomalous (p < 0.05): dip; 2 reject after Holm's correction across the calibrated tests, of which "
+            "spikes on its null's tail p-value, below the one shown for it (tests whose") in text
+    assert "dip; 1 stays so after Holm's" in forensic_verdicts([shown], DETECTS, power_shown=False)[0].text
+
+
+def test_the_holm_count_agrees_with_its_number_and_lists_the_tests_it_adds():
+    """The clause read '1 reject after Holm's correction' and ran two names into it ('spikes, shpilkin on their
+    null's tail p-value, below the one shown for them')."""
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    def result(test, p, tail):
+        return TestResult(test, 0.1, 0.0, p, "simulated", "", {"calibration": "calibrated", "null_tail_p": tail})
+
+    one = forensic_verdicts([result("spikes", 0.06, 0.02)], DETECTS, power_shown=False)[0].text
+    assert ("; 1 rejects after Holm's correction across the calibrated tests: spikes on its null's tail p-value, "
+            "below the one shown for it (tests whose") in one
+    two = forensic_verdicts([result("dip", 0.001, 0.0001), result("spikes", 0.06, 0.001),
+                             result("shpilkin", 0.07, 0.002)], DETECTS, power_shown=False)[0].text
+    assert ("dip; 3 reject after Holm's correction across the calibrated tests, of which spikes and shpilkin on "
+            "their nulls' tail p-values, below the ones shown for them (tests whose") in two
 
 
 def test_the_no_anomaly_answer_names_a_test_only_holms_correction_rejects():
@@ -426,8 +445,8 @@ def test_the_no_anomaly_answer_names_a_test_only_holms_correction_rejects():
                       {"calibration": "calibrated", "null_tail_p": 0.02})
     assert holm_alarms([tail]) == ["spikes"]
     text = forensic_verdicts([tail], DETECTS, power_shown=False)[0].text
-    assert ("is anomalous (p < 0.05); 1 reject after Holm's correction across the calibrated tests, spikes on its "
-            "null's tail p-value, below the one shown for it (tests whose") in text
+    assert ("is anomalous (p < 0.05); 1 rejects after Holm's correction across the calibrated tests: spikes on "
+            "its null's tail p-value, below the one shown for it (tests whose") in text
 
 
 def test_a_figure_without_sampling_error_states_it_instead_of_an_infinite_z():

@@ -373,15 +373,19 @@ def _holm_count(w: _Writer, family: list[str], anomalous: set[str]) -> str:
 
 def _holm_clause(family: list[str], anomalous: set[str]) -> str:
     """What the Holm count of the verdict does (``family``: the tests Holm's correction rejects,
-    :func:`simkit.forensics.holm_alarms`): ``stay so`` when they are among the ``anomalous`` tests; else it names
-    those that are not, rejected on the p-value the family reads (:func:`simkit.forensics.family_p_value`: a
-    simulated null's fitted tail, past its Monte Carlo p-value), not on the one shown."""
+    :func:`simkit.forensics.holm_alarms`), its verb agreeing with the count: ``stay so`` when they are among the
+    ``anomalous`` tests; else it names those that are not, rejected on the p-value the family reads
+    (:func:`simkit.forensics.family_p_value`: a simulated null's fitted tail, past its Monte Carlo p-value), not on
+    the one shown."""
     beyond = [test for test in family if test not in anomalous]
+    one = len(family) == 1
     holm = "after Holm's correction across the calibrated tests"
     if not beyond:
-        return f"stay so {holm}"
-    its, it = ("its", "it") if len(beyond) == 1 else ("their", "them")
-    return f"reject {holm}, {', '.join(beyond)} on {its} null's tail p-value, below the one shown for {it}"
+        return f"{'stays' if one else 'stay'} so {holm}"
+    on = ("on its null's tail p-value, below the one shown for it" if len(beyond) == 1 else
+          "on their nulls' tail p-values, below the ones shown for them")
+    which = ":" if len(beyond) == len(family) else ", of which"
+    return f"{'rejects' if one else 'reject'} {holm}{which} {_listed(beyond)} {on}"
 
 
 def _floor_verdicts(floored: list) -> list[Verdict]:
