@@ -395,7 +395,6 @@ def test_direction_rules_and_the_no_anomaly_wording():
     assert "0 stay so after Holm" in text  # an uncalibrated test is left out of the family
 
 
-
 def test_the_holm_count_says_which_tests_it_adds_to_those_shown_anomalous():
     """Holm reads a simulated null's tail p-value (family_p_value): a test shown at p 0.06 can reject in the
     family. The sentence said '1 of 2 tests is anomalous: dip; 2 stay so after Holm's correction'."""
@@ -447,6 +446,22 @@ def test_the_no_anomaly_answer_names_a_test_only_holms_correction_rejects():
     text = forensic_verdicts([tail], DETECTS, power_shown=False)[0].text
     assert ("is anomalous (p < 0.05); 1 rejects after Holm's correction across the calibrated tests: spikes on "
             "its null's tail p-value, below the one shown for it (tests whose") in text
+
+
+def test_what_the_tests_detect_covers_a_test_only_holms_correction_rejects():
+    """The sentence on what each anomaly is consistent with listed the tests shown anomalous only, leaving out
+    one only the Holm family rejects (and was missing when no test was shown anomalous)."""
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    shown = TestResult("dip", 0.1, 0.0, 0.001, "simulated", "", {"calibration": "calibrated", "null_tail_p": 0.0001})
+    tail = TestResult("spikes", 0.1, 0.0, 0.06, "simulated", "", {"calibration": "calibrated", "null_tail_p": 0.02})
+    for results in ([shown, tail], [tail]):
+        text = forensic_verdicts(results, DETECTS, power_shown=False)[-1].text
+        assert text.startswith("Each anomaly (including spikes, rejected after Holm's correction only) is "
+                               "consistent")
+        assert DETECTS["spikes"] in text
 
 
 def test_a_figure_without_sampling_error_states_it_instead_of_an_infinite_z():

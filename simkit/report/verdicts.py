@@ -341,25 +341,32 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
             f"anomalous (p < {ALPHA:g}){could_not}{rejected}. This is not evidence of a clean count: "
             + ("see each test's power below." if power_shown else
                "what these tests could have detected on these data was not computed (see below).")
-        )] + _floor_verdicts(floored)
+        )] + _floor_verdicts(floored) + _detects_verdicts([], family, detects)
     names = []
     for r in anomalous:
         label = calibration_label(result_field(r, "calibration"))
         flag = f" ({label})" if label else ""
         names.append(f"{r.test}{flag}")
-    verdicts = [w.verdict(
+    verdict = w.verdict(
         f"{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
         f"{w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests "
         f"{'is' if len(anomalous) == 1 else 'are'} anomalous "
-        f"(p < {ALPHA:g}): {', '.join(names)}; {_holm_count(w, family, {r.test for r in anomalous})}.")]
-    verdicts += _floor_verdicts(floored)
-    kinds = sorted({detects.get(r.test, "") for r in anomalous} - {""})
-    if kinds:
-        verdicts.append(Verdict("Each anomaly is consistent with the malpractice its test is built to detect ("
-                                + "; ".join(kinds) + ") and with honest patterns its null does not model; an anomaly "
-                                "is not proof of malpractice and does not say where it happened (see the follow-up "
-                                "lists)."))
-    return verdicts
+        f"(p < {ALPHA:g}): {', '.join(names)}; {_holm_count(w, family, {r.test for r in anomalous})}.")
+    return [verdict] + _floor_verdicts(floored) + _detects_verdicts([r.test for r in anomalous], family, detects)
+
+
+def _detects_verdicts(anomalous: list[str], family: list[str], detects: dict[str, str]) -> list[Verdict]:
+    """The sentence on what the ``anomalous`` tests and those Holm's correction rejects (``family``) can detect
+    (``detects``: each test's malpractice, :data:`simkit.report.catalogue.DETECTS`) and what they cannot say; the
+    tests only the family rejects are named as such. None when no test has a known malpractice."""
+    kinds = sorted({detects.get(test, "") for test in [*anomalous, *family]} - {""})
+    if not kinds:
+        return []
+    holm_only = [test for test in family if test not in anomalous]
+    rejected = f" (including {_listed(holm_only)}, rejected after Holm's correction only)" if holm_only else ""
+    return [Verdict(f"Each anomaly{rejected} is consistent with the malpractice its test is built to detect ("
+                    + "; ".join(kinds) + ") and with honest patterns its null does not model; an anomaly is not "
+                    "proof of malpractice and does not say where it happened (see the follow-up lists).")]
 
 
 def _holm_count(w: _Writer, family: list[str], anomalous: set[str]) -> str:
