@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from simkit.cli.main import main
-from simkit.errors import InputError
+from simkit.errors import MAX_LISTED, InputError
+from simkit.electorate.mapping import leader_problem
 from simkit.electorate.returns import anomaly_report, load_returns
 from simkit.forensics import election
 
@@ -432,13 +433,22 @@ def test_plot_pointing_at_a_file_writes_nothing(tmp_path, capsys):
 
 def test_unknown_leader_echoes_only_the_value(tmp_path, capsys):
     data, mapping = _write(tmp_path, _clean_rows(12))
-    _fails(capsys, "--leader: 'z': not one of the candidates (a, b)", data, "--map", mapping, "--leader", "z")
+    _fails(capsys, "--leader: 'z': not one of the candidates ('a', 'b')", data, "--map", mapping, "--leader", "z")
+
+
+def test_the_candidates_an_unknown_leader_lists_are_escaped_and_capped():
+    """The list of candidates was every option's str(): a name with a line break broke the one-line message, and
+    a ballot of hundreds of candidates was repeated whole."""
+    options = [f"c{i}" for i in range(MAX_LISTED + 2)] + ["two\nlines"]
+    problem = leader_problem("z", options)
+    assert problem == f"'z': not one of the candidates ({', '.join(repr(o) for o in options[:MAX_LISTED])}, …)"
+    assert leader_problem("z", ["two\nlines"]) == "'z': not one of the candidates ('two\\nlines')"
 
 
 #: a mapping with the invalid ballots' column: ``invalid`` is then an option of the returns, not a candidate
 INVALID_MAP = MAP.replace("[options]", 'invalid = {diff = ["ballots", "a", "b"]}\n[options]')
 #: why the invalid ballots cannot be the leader, after each entry's own ``leader:``
-NOT_A_LEADER = "leader: 'invalid': the invalid ballots, not a candidate (a, b)"
+NOT_A_LEADER = "leader: 'invalid': the invalid ballots, not a candidate ('a', 'b')"
 
 
 def test_the_invalid_ballots_cannot_be_the_leader(tmp_path, capsys):

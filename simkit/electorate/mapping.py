@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simkit.errors import InputError, name, shown
+from simkit.errors import InputError, listed, name, shown
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 PRESETS = ("russia-2011", "russia-2018", "poland-2025-r1", "poland-2025-r2", "albania-2013", "spain-2019-11",
@@ -130,7 +130,7 @@ def leader_problem(leader: str | None, options) -> str | None:
     None when it can be (or is None: the default leader)."""
     if leader is None:
         return None
-    candidates = ", ".join(str(option) for option in options if option != INVALID_OPTION)
+    candidates = listed(option for option in options if option != INVALID_OPTION)
     if leader == INVALID_OPTION:
         return f"{shown(leader)}: the invalid ballots, not a candidate ({candidates})"
     if leader not in options:
