@@ -436,6 +436,14 @@ def test_unknown_leader_echoes_only_the_value(tmp_path, capsys):
     _fails(capsys, "--leader: 'z': not one of the candidates ('a', 'b')", data, "--map", mapping, "--leader", "z")
 
 
+def test_only_the_parameter_becomes_the_flag_not_a_candidate_or_the_value_named_leader(tmp_path, capsys):
+    """The command line rewrote every ``leader`` of the message: "'--leader x': not one of the candidates
+    (--leader, b)"."""
+    data, mapping = _write(tmp_path, _clean_rows(12), MAP.replace('a = "a"', 'leader = "a"'))
+    _fails(capsys, "--leader: 'leader x': not one of the candidates ('leader', 'b')", data, "--map", mapping,
+           "--leader", "leader x")
+
+
 def test_the_candidates_an_unknown_leader_lists_are_escaped_and_capped():
     """The list of candidates was every option's str(): a name with a line break broke the one-line message, and
     a ballot of hundreds of candidates was repeated whole."""
