@@ -444,6 +444,14 @@ def test_only_the_parameter_becomes_the_flag_not_a_candidate_or_the_value_named_
            "--leader", "leader x")
 
 
+@pytest.mark.parametrize("blank", ["", " "])
+def test_a_blank_leader_is_refused_not_read_as_the_default(tmp_path, capsys, blank):
+    """``--leader ''`` fell back to the leader from the data (``leader or attrs``), testing a leader not asked."""
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    _fails(capsys, f"--leader: {blank!r}: a blank name, not a candidate ('a', 'b')", data, "--map", mapping,
+           "--leader", blank)
+
+
 def test_the_candidates_an_unknown_leader_lists_are_escaped_and_capped():
     """The list of candidates was every option's str(): a name with a line break broke the one-line message, and
     a ballot of hundreds of candidates was repeated whole."""

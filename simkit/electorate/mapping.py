@@ -131,6 +131,8 @@ def leader_problem(leader: str | None, options) -> str | None:
     if leader is None:
         return None
     candidates = listed(option for option in options if option != INVALID_OPTION)
+    if not leader.strip():
+        return f"{shown(leader)}: a blank name, not a candidate ({candidates})"
     if leader == INVALID_OPTION:
         return f"{shown(leader)}: the invalid ballots, not a candidate ({candidates})"
     if leader not in options:

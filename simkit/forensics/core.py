@@ -218,8 +218,8 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
     ``excluded``) when special (the loader's ``special`` variable: abroad, mobile, no register), flagged by the
     loader (``flags`` != 0), with no ballots, with ballots above the register, with votes above ballots, or with
     the leader's count missing in the file (the loader's ``missing`` variable). The leader is ``leader``, else
-    ``attrs["leader"]``, else the candidate with the most votes; a leader that is not among the options, or is the
-    invalid ballots' column, is refused (InputError, :func:`simkit.electorate.mapping.leader_problem`).
+    ``attrs["leader"]``, else the candidate with the most votes; a leader that is blank, not among the options, or
+    the invalid ballots' column, is refused (InputError, :func:`simkit.electorate.mapping.leader_problem`).
     """
     select = dict(select or {})
     unknown = set(select) - set(ds.dims)
@@ -253,12 +253,12 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
             excluded[reason] = int(new.sum())
         drop |= new
     candidates = [i for i, name in enumerate(options) if name != INVALID_OPTION]
-    name = leader or one.attrs.get("leader")
+    name = leader if leader is not None else one.attrs.get("leader")
     if name is None:
         name = options[candidates[int(np.argmax(votes[~drop][:, candidates].sum(axis=0)))]]
     problem = leader_problem(name, options)
     if problem:
-        raise InputError(f"leader: {problem}", parameters=("leader",) if leader else ())
+        raise InputError(f"leader: {problem}", parameters=("leader",) if leader is not None else ())
     if "missing" in one:  # a loaded station whose leader count is blank in the file
         blank = (np.asarray(one["missing"].transpose(STATION, OPTION).values)[:, options.index(name)] != 0) & ~drop
         if blank.any():
