@@ -464,13 +464,20 @@ def test_the_candidates_an_unknown_leader_lists_are_escaped_and_capped():
 #: a mapping with the invalid ballots' column: ``invalid`` is then an option of the returns, not a candidate
 INVALID_MAP = MAP.replace("[options]", 'invalid = {diff = ["ballots", "a", "b"]}\n[options]')
 #: why the invalid ballots cannot be the leader, after each entry's own ``leader:``
-NOT_A_LEADER = "leader: 'invalid': the invalid ballots, not a candidate ('a', 'b')"
+NOT_A_LEADER = "leader: 'invalid': the name of the invalid ballots, not a candidate ('a', 'b')"
 
 
 def test_the_invalid_ballots_cannot_be_the_leader(tmp_path, capsys):
     """``invalid`` is an option of returns with an invalid count, but not a candidate: the leader the tests read
     is one (--leader refuses it, instead of testing the invalid ballots' share as a leader's)."""
     data, mapping = _write(tmp_path, _clean_rows(12), INVALID_MAP)
+    _fails(capsys, f"--{NOT_A_LEADER}", data, "--map", mapping, "--leader", "invalid")
+
+
+def test_the_name_of_the_invalid_ballots_is_refused_without_their_column(tmp_path, capsys):
+    """Returns without an invalid count have no invalid ballots: the refusal said ``'invalid': the invalid ballots``
+    of a column they do not have; the name is what is reserved."""
+    data, mapping = _write(tmp_path, _clean_rows(12))
     _fails(capsys, f"--{NOT_A_LEADER}", data, "--map", mapping, "--leader", "invalid")
 
 

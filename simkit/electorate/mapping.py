@@ -134,7 +134,7 @@ def leader_problem(leader: str | None, options) -> str | None:
     if not leader.strip():
         return f"{shown(leader)}: a blank name, not a candidate ({candidates})"
     if leader == INVALID_OPTION:
-        return f"{shown(leader)}: the invalid ballots, not a candidate ({candidates})"
+        return f"{shown(leader)}: the name of the invalid ballots, not a candidate ({candidates})"
     if leader not in options:
         return f"{shown(leader)}: not one of the candidates ({candidates})"
     return None
