@@ -287,17 +287,21 @@ def test_a_draw_without_a_statistic_raises_the_floor():
 
 def test_the_floor_line_states_the_draws_a_floor_rests_on():
     """20 draws asked, 19 used (one draw without a statistic): the floor 0.05 is that of 19, not of 20 (1/21);
-    the warning, the report's note and its limits say so, as the result's verdict does."""
+    the warning, the report's note and its limits say so, as the result's verdict does; the warning asks for 20
+    draws with a statistic (it said 'use at least 20 draws' of 20 asked)."""
     from types import SimpleNamespace
 
     from simkit.forensics.floor import floor_line
     from simkit.report.sections import limits
 
-    assert floor_line({"dip": FLOOR_19}, "simulated", 20).startswith(
-        "with 20 null draws asked (19 used) the smallest p-value of dip (simulated null) is 0.05:")
+    assert floor_line({"dip": FLOOR_19}, "simulated", 20) == (
+        "with 20 null draws asked (19 used) the smallest p-value of dip (simulated null) is 0.05: it cannot reject "
+        "at p < 0.05; use at least 20 draws on which the statistic can be computed")
     assert floor_line({"dip": FLOOR_19, "spikes": 1 / 10}, "simulated", 20).startswith(
         "with 20 null draws asked (9 to 19 used) the smallest p-value of dip, spikes (simulated null) is 0.05 to 0.1")
-    assert floor_line({"dip": FLOOR_19}, "simulated", 19).startswith("with 19 null draws the smallest")
+    assert floor_line({"dip": FLOOR_19}, "simulated", 19) == (
+        "with 19 null draws the smallest p-value of dip (simulated null) is 0.05: it cannot reject at p < 0.05; use "
+        "at least 20 draws")
     failed = TestResult("dip", 0.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
                         {"smallest_p": FLOOR_19, "null_draws": 19})
     forensics = SimpleNamespace(results=[failed], could_not_reject={"dip": FLOOR_19}, draws=20)
