@@ -106,11 +106,9 @@ def test_the_power_table_notes_the_stations_its_elections_left_out():
     results = [TestResult(test="correlation", statistic=0.1, reference=0.0, p_value=0.4, null="textbook",
                           verdict="consistent")]
     rates = {"none": {"correlation": 0.0}, "rounding": {"correlation": 0.5}}
-    note = power_note(results, {"rejection_rates": rates, "stations_left_out": {"none": [0, 3], "rounding": [2, 0]}},
-                      [])
+    note = power_note(results, {"rejection_rates": rates, "stations_left_out": {"none": [0, 3], "rounding": [2, 0]}})
     assert "stations left out without ballots, per replicate: none 0, 3; rounding 2, 0" in note
-    clean = power_note(results, {"rejection_rates": rates, "stations_left_out": {"none": [0, 0], "rounding": [0, 0]}},
-                       [])
+    clean = power_note(results, {"rejection_rates": rates, "stations_left_out": {"none": [0, 0], "rounding": [0, 0]}})
     assert "left out" not in clean
 
 
@@ -124,9 +122,23 @@ def test_the_power_note_promises_no_detection_from_a_test_that_could_not_reject(
     can = TestResult("integer_percent", 3.0, 0.0, 0.4, "simulated", "no anomaly detected", extra)
     cannot = TestResult("integer_percent", 3.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
                         {**extra, "smallest_p": 0.05, "null_draws": 19})
-    assert "an excess of 25 integer stations would be detected" in power_note([can], None, [])
-    note = power_note([cannot], None, ["integer_percent"])
+    assert "an excess of 25 integer stations would be detected" in power_note([can], None)
+    note = power_note([cannot], None)
     assert note.startswith("No test rejects at 0.05 (integer_percent cannot with these draws") and "detected" not in note
+
+
+def test_the_table_reads_the_tests_that_could_not_reject_from_the_results():
+    """The power note under the table took those tests from ``summary["cannot_reject"]``: a summary without the
+    key had it promise an excess integer_percent could not detect."""
+    from simkit.forensics.core import TestResult
+
+    extra = {"null_sd": 10.0, "excess": 3.0, "null_mean": 50.0, "smallest_p": 0.05, "null_draws": 19}
+    cannot = TestResult("integer_percent", 3.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
+                        extra)
+    summary = {"source": "r.csv", "stations_used": 197, "leader": "b", "null": "simulated", "draws": 20,
+               "stations_excluded": {}, "row_anomalies": {}}
+    table = format_table([cannot], summary)
+    assert "No test rejects at 0.05 (integer_percent cannot with these draws" in table and "detected" not in table
 
 
 def test_planted_manipulations_change_the_counts_as_described():

@@ -103,18 +103,6 @@ def test_forensics_warns_in_one_line_and_marks_the_tests_and_their_power(returns
     assert "  * cannot reject with these draws: its rates are 0 whatever the data" in lines
 
 
-def test_forensics_finds_the_tests_that_could_not_reject_once(returns, capsys, monkeypatch):
-    """The warning, the JSON and the power note's marks read one computation of the floors, not one each."""
-    import simkit.cli.forensics as command
-    from simkit.forensics.floor import result_floors
-
-    calls = []
-    monkeypatch.setattr(command, "result_floors", lambda results: calls.append(1) or result_floors(results))
-    assert main(["forensics", *returns, "--tests", "spikes,dip", "--draws", "19", "--power", "0", "--quiet"]) == 0
-    assert "No test rejects at 0.05 (spikes cannot with these draws" in capsys.readouterr().out
-    assert len(calls) == 1
-
-
 def test_forensics_with_enough_draws_says_nothing_of_a_floor(returns, capsys):
     assert main(["forensics", *returns, "--tests", "spikes", "--draws", "20", "--power", "0", "--json"]) == 0
     captured = capsys.readouterr()

@@ -160,14 +160,15 @@ def any_rejects(results) -> bool:
     return any(rejects(r.p_value) for r in results)
 
 
-def power_note(results, power: dict | None, floored: list[str]) -> str | None:
+def power_note(results, power: dict | None) -> str | None:
     """What the data could have detected when no test rejects (None when some test rejects, or when only
     descriptive results were asked): the :mod:`simkit.forensics.power` table
-    (:func:`~simkit.forensics.power.power_table`) when it was computed, its rows of the tests ``floored`` (those
-    that could not reject with their draws, :func:`~simkit.forensics.floor.result_floors`) marked, and the
-    integer test's detectable excess (unless it could not reject)."""
+    (:func:`~simkit.forensics.power.power_table`) when it was computed, its rows of the tests of ``results`` that
+    could not reject with their draws (:func:`~simkit.forensics.floor.result_floors`) marked, and the integer
+    test's detectable excess (unless it could not reject)."""
     if any_rejects(results):
         return None
+    floored = list(result_floors(results))
     if not any(ran(r) for r in results):  # n/a (reasons in the table) or descriptive (nothing tested)
         return "No test could run on these data (reasons above)." if any(map(is_not_applicable, results)) else None
     lines = [f"No test rejects at {ALPHA:g}"
@@ -245,8 +246,8 @@ def _exclusion(reason: str, count: int, anomalies: dict) -> str:
 
 
 def format_table(results, summary: dict, power: dict | None = None) -> str:
-    """The command's table of ``results``: ``summary`` (:func:`_data_summary`; its ``cannot_reject``, the tests
-    that could not reject, when there are any) above, the Holm family and :func:`power_note` below."""
+    """The command's table of ``results``: ``summary`` (:func:`_data_summary`) above, the Holm family and
+    :func:`power_note` below."""
     def fmt(value):
         return "-" if value is None or not np.isfinite(value) else f"{value:.4g}"
 
@@ -294,7 +295,7 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
                 (NOT_MEASURED, "size not measured on clean elections under this null")) if left_out[status]]
     lines.append(f"Holm at {ALPHA:g} over the calibrated tests: " + (", ".join(holm_alarms(results)) or "no alarm")
                  + (f" ({'; '.join(reasons)})" if reasons else ""))
-    note = power_note(results, power, summary.get("cannot_reject", []))
+    note = power_note(results, power)
     if note:
         lines.append(note)
     return "\n".join(lines)
