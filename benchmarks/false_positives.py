@@ -294,13 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         elections = args.elections.split(",") if args.elections else list(PANEL + CONTRAST)
         draws, seed = args.draws, args.seed
     floors = recorded_floors(tests, nulls, draws)
-    floored = floor_lines(floors, draws)
-    if floored and args.write_calibration:  # the record would count none of their rejections: a false size
-        print(f"--draws: {draws}: {'; '.join(floored)}: the calibration record would count none of their "
-              "rejections", file=sys.stderr)
-        return 2
-    for line in floored:
-        print(f"warning: {line}", file=sys.stderr)
+    if refused := floor_check(floors, floors, draws, args.write_calibration):
+        return refused
     if not args.from_json:
         table = measure(elections, nulls, tests, draws, seed)
         command = (f"python benchmarks/false_positives.py --draws {draws} --null {args.null} --seed {seed}"
@@ -314,6 +309,23 @@ def main(argv: list[str] | None = None) -> int:
                                  "cannot_reject": {null: list(floors[null]) for null in nulls}})))
     else:
         print(render(table, tests, draws, seed, args.markdown))
+    return 0
+
+
+def floor_check(floored: dict[str, dict[str, float]], recorded: dict[str, dict[str, float]], draws: int,
+                write_calibration: bool) -> int:
+    """A panel's floor rule (this one's and ``power_panel.py``'s): 2 (refused, on stderr) when
+    ``write_calibration`` would record the size of a test of ``recorded`` (null -> test -> floor: the tests
+    whose counts the calibration record would store that cannot reject with ``draws`` draws), whose record would
+    count none of its rejections: a false size; else 0, with a warning for each null of ``floored`` (null -> test
+    -> floor: the tests whose counts the table shows that cannot reject)."""
+    refused = floor_lines(recorded, draws)
+    if refused and write_calibration:
+        print(f"--draws: {draws}: {'; '.join(refused)}: the calibration record would count none of their "
+              "rejections", file=sys.stderr)
+        return 2
+    for line in floor_lines(floored, draws):
+        print(f"warning: {line}", file=sys.stderr)
     return 0
 
 

@@ -31,10 +31,10 @@ import json
 import sys
 import time
 
-from false_positives import PANEL, load_election, models_note  # the sibling script (run as benchmarks/power_panel.py)
+from false_positives import PANEL, floor_check, load_election, models_note  # the sibling script (run as benchmarks/power_panel.py)
 from simkit.forensics import calibration, parse_tests
 from simkit.cli.io import finite
-from simkit.forensics.floor import cannot_reject, floor_line
+from simkit.forensics.floor import cannot_reject
 from simkit.forensics.power import PLANTS, STRENGTH_FIELDS, planted_rejections, strengthened
 
 
@@ -115,20 +115,15 @@ def render(table: dict, tests: list[str], header_note: str, markdown: bool) -> s
     return "\n".join(lines)
 
 
-def floor_check(tests: list[str], null: str, draws: int, write_calibration: bool) -> int:
-    """Warn of the tests that cannot reject under ``null`` with ``draws`` draws by the p-values this table counts
+def panel_floors(tests: list[str], null: str, draws: int) -> tuple[dict, dict]:
+    """The tests that cannot reject under ``null`` with ``draws`` draws by the p-values this table counts
     (:func:`simkit.forensics.floor.cannot_reject`: a test read empirically counts its empirically calibrated
-    p-value, with no floor); 2 (refused) when ``write_calibration`` would record a size of such a test (those read
-    empirically keep their recorded counts), else 0."""
+    p-value, with no floor), and those of them whose size ``--write-calibration`` would record (a test read
+    empirically keeps its recorded count): each as null -> test -> floor, for
+    :func:`false_positives.floor_check`."""
     floored = cannot_reject(tests, null, draws)
-    written = {t: floor for t, floor in floored.items() if t not in calibration.empirical_tests(null)}
-    if written and write_calibration:  # the record would count none of their rejections: a false size
-        print(f"--draws: {draws}: {floor_line(written, null, draws)}: the calibration record would count none of "
-              "their rejections", file=sys.stderr)
-        return 2
-    if floored:
-        print(f"warning: {floor_line(floored, null, draws)}", file=sys.stderr)
-    return 0
+    recorded = {t: floor for t, floor in floored.items() if t not in calibration.empirical_tests(null)}
+    return {null: floored}, {null: recorded}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         tests = [t for t in parse_tests(args.tests) if t != "fingerprint"]
         elections = args.elections.split(",") if args.elections else list(PANEL)
         null, draws = args.null, args.draws
-    if draws is not None and (refused := floor_check(tests, null, draws, args.write_calibration)):
+    if draws is not None and (refused := floor_check(*panel_floors(tests, null, draws), draws,
+                                                     args.write_calibration)):
         return refused
     if not args.from_json:
         table = measure(elections, tests, null, draws, args.replicates, args.seed, strengths)

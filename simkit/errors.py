@@ -2,6 +2,7 @@
 from typing import Any
 
 MAX_SHOWN = 40  # characters of a value that an error message repeats
+MAX_LISTED = 10  # values of a list that an error message repeats
 
 
 class InputError(ValueError):
@@ -33,6 +34,13 @@ def one_line(text: str) -> str:
 def shown(value: Any) -> str:
     """``repr`` of a value cut to :data:`MAX_SHOWN` characters (an error repeats no more of a user's file)."""
     return _cut(repr(value))
+
+
+def listed(values) -> str:
+    """``values`` for an error message, each as :func:`shown`, the first :data:`MAX_LISTED` of them then ``…``:
+    ``'a', 'b', …``."""
+    values = list(values)
+    return ", ".join(map(shown, values[:MAX_LISTED])) + (", …" if len(values) > MAX_LISTED else "")
 
 
 def name(text: str) -> str:

@@ -112,6 +112,35 @@ def test_the_power_table_notes_the_stations_its_elections_left_out():
     assert "left out" not in clean
 
 
+def test_the_power_note_promises_no_detection_from_a_test_that_could_not_reject():
+    """integer_percent with a floor at 0.05 (19 draws of a simulated null) cannot reject whatever the data: the
+    note names it among those that cannot, and does not say an excess would be detected with 80% power."""
+    from simkit.cli.forensics import power_note
+    from simkit.forensics.core import TestResult
+
+    extra = {"null_sd": 10.0, "excess": 3.0, "null_mean": 50.0}
+    can = TestResult("integer_percent", 3.0, 0.0, 0.4, "simulated", "no anomaly detected", extra)
+    cannot = TestResult("integer_percent", 3.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
+                        {**extra, "smallest_p": 0.05, "null_draws": 19})
+    assert "an excess of 25 integer stations would be detected" in power_note([can], None)
+    note = power_note([cannot], None)
+    assert note.startswith("No test rejects at 0.05 (integer_percent cannot with these draws") and "detected" not in note
+
+
+def test_the_table_reads_the_tests_that_could_not_reject_from_the_results():
+    """The power note under the table took those tests from ``summary["cannot_reject"]``: a summary without the
+    key had it promise an excess integer_percent could not detect."""
+    from simkit.forensics.core import TestResult
+
+    extra = {"null_sd": 10.0, "excess": 3.0, "null_mean": 50.0, "smallest_p": 0.05, "null_draws": 19}
+    cannot = TestResult("integer_percent", 3.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
+                        extra)
+    summary = {"source": "r.csv", "stations_used": 197, "leader": "b", "null": "simulated", "draws": 20,
+               "stations_excluded": {}, "row_anomalies": {}}
+    table = format_table([cannot], summary)
+    assert "No test rejects at 0.05 (integer_percent cannot with these draws" in table and "detected" not in table
+
+
 def test_planted_manipulations_change_the_counts_as_described():
     import numpy as np
 

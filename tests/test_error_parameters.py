@@ -91,6 +91,20 @@ def test_every_form_of_a_named_parameter_becomes_its_flag(message, expected):
     assert as_flags(message, flags) == expected
 
 
+@pytest.mark.parametrize("message, expected", [
+    ("leader: 'leader x': not one of the candidates ('a', 'leader', 'b')",
+     "--leader: 'leader x': not one of the candidates ('a', 'leader', 'b')"),
+    ("leader: \"leader's\": not one of the candidates ('leader: a…)",
+     "--leader: \"leader's\": not one of the candidates ('leader: a…)"),
+    ("leader: 'a\\'leader': Holm's leader, the nulls' leader: x",
+     "--leader: 'a\\'leader': Holm's --leader, the nulls' --leader: x"),
+])
+def test_a_parameter_is_not_rewritten_inside_the_text_a_message_quotes(message, expected):
+    """A leader or candidate named ``leader`` became ``--leader`` ("not one of the candidates (a, --leader, b)",
+    "'--leader x'"): quoted values are the user's text; apostrophes open no quote."""
+    assert as_flags(message, {"leader": "--leader"}) == expected
+
+
 def test_the_parameters_of_an_error_survive_a_worker_process():
     error = pickle.loads(pickle.dumps(InputError("workers: must be at least 1", parameters=("workers",))))
     assert (str(error), error.parameters) == ("workers: must be at least 1", ("workers",))

@@ -102,9 +102,9 @@ def test_the_report_names_each_anomalous_test_with_its_label():
     from simkit.report.verdicts import forensic_verdicts
 
     results = [result("dip", f"uncalibrated ({EMPIRICAL})"), result("klimek_ml", "calibrated")]
-    text = forensic_verdicts(results, DETECTS)[0].text
+    text = forensic_verdicts(results, DETECTS, power_shown=True)[0].text
     assert f"dip (uncalibrated ({EMPIRICAL})), klimek_ml;" in text
-    assert "1 stay so after Holm" in text
+    assert "1 stays so after Holm" in text
 
 
 def test_the_family_rejects_where_the_verdict_does_strictly_below_alpha():

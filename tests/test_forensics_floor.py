@@ -128,8 +128,19 @@ def test_calibrate_refuses_a_table_of_rates_that_are_all_zero_by_construction(tm
     assert main(["calibrate", _config(tmp_path), "--tests", "zero_five,spikes", "--null", "simulated",
                  "--draws", "19"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("--draws: 19: with 19 null draws no test asked can reject at p < 0.05 under the "
-                          "simulated null") and err.count("\n") == 1 and "use at least 20 draws" in err
+    assert err == ("--draws: 19: no test asked can reject, so every rate would be 0: with 19 null draws the "
+                   "smallest p-value of zero_five, spikes (simulated null) is 0.05: they cannot reject at p < 0.05; "
+                   "use at least 20 draws\n")
+
+
+def test_calibrate_refusal_states_the_draws_a_capped_fit_rests_on(tmp_path, capsys, monkeypatch):
+    """The refusal's floors are those of the draws each null rests on: a Klimek fit uses at most its
+    ``MAX_NULL_DRAWS`` of the draws asked (39 as shipped, above 19 so it never decides a refusal; 9 here), so
+    with 30 draws its smallest p-value is 1/10, not 1/31."""
+    monkeypatch.setattr(TESTS["klimek"], "MAX_NULL_DRAWS", 9)
+    assert main(["calibrate", _config(tmp_path), "--tests", "klimek", "--null", "textbook", "--draws", "30"]) == 2
+    err = capsys.readouterr().err
+    assert "smallest p-value of klimek (textbook null) is 0.1:" in err and "0.0323" not in err, err
 
 
 def test_calibrate_marks_the_rows_that_cannot_reject_and_warns(tmp_path, capsys):
@@ -157,16 +168,16 @@ def test_the_verdicts_do_not_read_a_test_that_could_not_reject_as_quiet():
     floored = TestResult("spikes", 0.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
                          {"smallest_p": FLOOR_19, "null_draws": 19})
     quiet = TestResult("dip", 0.0, 0.0, 0.4, "simulated", "no anomaly detected")
-    texts = [v.text for v in forensic_verdicts([floored, quiet], DETECTS)]
+    texts = [v.text for v in forensic_verdicts([floored, quiet], DETECTS, power_shown=True)]
     assert texts[0].startswith("None of the 2 station-level tests is anomalous (p < 0.05), and some could not "
                                "have been.")
     assert texts[1] == ("spikes could not reject: with 19 null draws its smallest p-value is 0.05, not below 0.05, "
                         "so its verdict says nothing about these data (at least 20 draws are needed).")
-    alone = [v.text for v in forensic_verdicts([floored], DETECTS)]
+    alone = [v.text for v in forensic_verdicts([floored], DETECTS, power_shown=True)]
     assert "and none could have been" in alone[0]
     anomalous = TestResult("dip", 0.0, 0.0, 0.001, "simulated", "anomalous (p < 0.05)")
     assert any(text.startswith("spikes could not reject") for text in
-               (v.text for v in forensic_verdicts([anomalous, floored], DETECTS)))
+               (v.text for v in forensic_verdicts([anomalous, floored], DETECTS, power_shown=True)))
 
 
 def test_the_verdicts_read_a_saved_result_without_its_null_draws():
@@ -175,7 +186,7 @@ def test_the_verdicts_read_a_saved_result_without_its_null_draws():
     from simkit.report.verdicts import forensic_verdicts
 
     older = TestResult("spikes", 0.0, 0.0, 0.4, "simulated", "cannot reject", {"smallest_p": FLOOR_19})
-    assert forensic_verdicts([older], DETECTS)[1].text == (
+    assert forensic_verdicts([older], DETECTS, power_shown=True)[1].text == (
         "spikes could not reject: its smallest p-value is 0.05, not below 0.05, so its verdict says nothing about "
         "these data (at least 20 draws are needed).")
 
@@ -195,6 +206,18 @@ def test_report_says_it_beside_the_table_verdicts_and_limits(returns, tmp_path, 
     assert "spikes could not reject: with 19 null draws" in text
     assert "Tests that could not reject with 19 null draws (spikes) say nothing either way" in text
     assert "Tests without an anomaly (dip)" in text
+
+
+def test_the_report_points_to_power_only_when_it_shows_it(returns, tmp_path, capsys):
+    """No test rejects: the short answer pointed to "each test's power below" even with --power 0, where the
+    section says power was not computed."""
+    output = tmp_path / "r.md"
+    assert main(["report", "--returns", *returns, "--tests", "dip", "--null", "textbook", "--power", "0",
+                 "-o", str(output), "--quiet"]) == 0
+    text = output.read_text()
+    assert "Power was not computed: none was asked (power 0)." in text and "power below" not in text
+    assert ("This is not evidence of a clean count: what these tests could have detected on these data was not "
+            "computed (see below).") in text
 
 
 @pytest.mark.parametrize("nulls, named", [("simulated", ["(simulated null) is 0.05"]),
@@ -250,6 +273,30 @@ def test_a_draw_without_a_statistic_raises_the_floor():
     assert _with_floor({"dip": full}, "simulated", 20)["dip"] is full
 
 
+def test_the_floor_line_states_the_draws_a_floor_rests_on():
+    """20 draws asked, 19 used (one draw without a statistic): the floor 0.05 is that of 19, not of 20 (1/21);
+    the warning, the report's note and its limits say so, as the result's verdict does; the warning asks for 20
+    draws with a statistic (it said 'use at least 20 draws' of 20 asked)."""
+    from types import SimpleNamespace
+
+    from simkit.forensics.floor import floor_line
+    from simkit.report.sections import limits
+
+    assert floor_line({"dip": FLOOR_19}, "simulated", 20) == (
+        "with 20 null draws asked (19 used) the smallest p-value of dip (simulated null) is 0.05: it cannot reject "
+        "at p < 0.05; use at least 20 draws on which the statistic can be computed")
+    assert floor_line({"dip": FLOOR_19, "spikes": 1 / 10}, "simulated", 20).startswith(
+        "with 20 null draws asked (9 to 19 used) the smallest p-value of dip, spikes (simulated null) is 0.05 to 0.1")
+    assert floor_line({"dip": FLOOR_19}, "simulated", 19) == (
+        "with 19 null draws the smallest p-value of dip (simulated null) is 0.05: it cannot reject at p < 0.05; use "
+        "at least 20 draws")
+    failed = TestResult("dip", 0.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
+                        {"smallest_p": FLOOR_19, "null_draws": 19})
+    forensics = SimpleNamespace(results=[failed], could_not_reject={"dip": FLOOR_19}, draws=20)
+    text = " ".join(block.text for block in limits(None, False, forensics).blocks if hasattr(block, "text"))
+    assert "Tests that could not reject with 20 null draws asked (19 used) (dip)" in text, text
+
+
 def test_a_drawn_textbook_null_records_its_finite_draws(small_election):
     """The drawn textbook nulls record the draws their p-values rest on, as a simulated null does."""
     results = {r.test: r for r in run_tests(small_election, ["spikes", "dip"], null="textbook", draws=25, seed=1)}
@@ -271,7 +318,8 @@ def test_calibrate_refuses_one_draw_for_a_test_read_empirically(tmp_path, capsys
     1/2) stands and every rate would be 0: refused, not a table of zeros."""
     assert main(["calibrate", _config(tmp_path), "--tests", "second_digit", "--null", "simulated",
                  "--draws", "1"]) == 2
-    assert capsys.readouterr().err.startswith("--draws: 1: with 1 null draw")
+    err = capsys.readouterr().err
+    assert "with 1 null draw the smallest p-value of second_digit (simulated null) is 0.5:" in err, err
 
 
 def test_calibrate_marks_the_rows_from_the_results(tmp_path, capsys):
@@ -351,6 +399,25 @@ def test_the_power_panel_checks_a_saved_measurement_before_recording_it(tmp_path
     assert json.loads(capsys.readouterr().out)["draws"] == 19
 
 
+def test_both_panels_refuse_by_one_rule(capsys, monkeypatch):
+    """The power panel's floor rule is the false-positive panel's function: a test read empirically (second_digit
+    under simulated) with one draw cannot reject, so it is warned of, but its recorded count is kept, so
+    --write-calibration is not refused for it; zero_five's would be a false size and is."""
+    import importlib
+
+    from test_benchmarks_smoke import REPO
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # run as a script, it imports its sibling
+    power_panel = importlib.import_module("power_panel")
+    assert power_panel.floor_check is importlib.import_module("false_positives").floor_check
+    assert power_panel.floor_check(*power_panel.panel_floors(["second_digit"], "simulated", 1), 1, True) == 0
+    assert capsys.readouterr().err.startswith("warning: with 1 null draw the smallest p-value of second_digit")
+    assert power_panel.floor_check(*power_panel.panel_floors(["second_digit", "zero_five"], "simulated", 1), 1,
+                                   True) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("--draws: 1: with 1 null draw the smallest p-value of zero_five (simulated null)"), err
+
+
 def test_minimum_draws_checks_its_level():
     for alpha in (0, -0.1, 1.5):
         with pytest.raises(ValueError, match="alpha"):
@@ -359,7 +426,8 @@ def test_minimum_draws_checks_its_level():
 
 
 def test_the_verdict_names_the_draws_each_result_rests_on():
-    """The sentence reads the draws from the results (a failed draw leaves 19 of 20 asked), not from the floor."""
+    """The sentence reads the draws from the results (a failed draw leaves 19 of 20 asked), not from the floor,
+    and states each end of their range: the highest floor alone was stated as every test's."""
     from simkit.report.catalogue import DETECTS
     from simkit.report.verdicts import forensic_verdicts
 
@@ -367,8 +435,9 @@ def test_the_verdict_names_the_draws_each_result_rests_on():
                          {"smallest_p": FLOOR_19, "null_draws": 19})
     klimek = TestResult("klimek_ml", 0.0, 0.0, 0.4, "simulated", "cannot reject with 12 draws (smallest p 0.0769)",
                         {"smallest_p": 1 / 13, "null_draws": 12})
-    text = [v.text for v in forensic_verdicts([floored, klimek], DETECTS)][1]
-    assert text.startswith("dip, klimek_ml could not reject: with 12 null draws their smallest p-value is 0.0769")
+    text = [v.text for v in forensic_verdicts([floored, klimek], DETECTS, power_shown=True)][1]
+    assert text.startswith("dip, klimek_ml could not reject: with 12 to 19 null draws their smallest p-values are "
+                           "0.05 to 0.0769, not below 0.05")  # not dip's 19 draws stated as 12, its floor as 0.0769
 
 
 def test_one_draw_is_singular_and_thousands_are_separated():
@@ -376,7 +445,7 @@ def test_one_draw_is_singular_and_thousands_are_separated():
 
     assert counted(1, "null draw") == "1 null draw" and counted(1000, "null draw") == "1,000 null draws"
     assert floor_line({"dip": 0.5}, "flat", 1).startswith("with 1 null draw the smallest p-value of dip")
-    assert floor_line({"dip": 0.001}, "flat", 1000).startswith("with 1,000 null draws the smallest p-value")
+    assert floor_line({"dip": 1 / 1001}, "flat", 1000).startswith("with 1,000 null draws the smallest p-value")
     assert floor_verdict(1, 0.5) == "cannot reject with 1 draw (smallest p 0.5)"
 
 

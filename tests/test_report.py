@@ -387,12 +387,81 @@ def test_direction_rules_and_the_no_anomaly_wording():
     assert leans({"gap": -2.0, "option": "inc"}, "inc") == "away"
     assert leans({"gap": 1.2, "option": "turnout"}, "inc") == "above"
     quiet = [TestResult("spikes", 0.0, 0.0, 0.4, "textbook", "no anomaly detected")]
-    assert "not evidence of a clean count" in forensic_verdicts(quiet, DETECTS)[0].text
+    assert "not evidence of a clean count" in forensic_verdicts(quiet, DETECTS, power_shown=True)[0].text
     flagged = [TestResult("spikes", 0.1, 0.0, 0.001, "simulated", "anomalous (p < 0.05)",
                           {"calibration": "uncalibrated"})]
-    text = " ".join(v.text for v in forensic_verdicts(flagged, DETECTS))
+    text = " ".join(v.text for v in forensic_verdicts(flagged, DETECTS, power_shown=True))
     assert "spikes (uncalibrated)" in text and "not proof" in text and "fraud" not in text
     assert "0 stay so after Holm" in text  # an uncalibrated test is left out of the family
+
+
+def test_the_holm_count_says_which_tests_it_adds_to_those_shown_anomalous():
+    """Holm reads a simulated null's tail p-value (family_p_value): a test shown at p 0.06 can reject in the
+    family. The sentence said '1 of 2 tests is anomalous: dip; 2 stay so after Holm's correction'."""
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    shown = TestResult("dip", 0.1, 0.0, 0.001, "simulated", "anomalous (p < 0.05)",
+                       {"calibration": "calibrated", "null_tail_p": 0.0001})
+    tail = TestResult("spikes", 0.1, 0.0, 0.06, "simulated", "no anomaly detected",
+                      {"calibration": "calibrated", "null_tail_p": 0.02})
+    text = forensic_verdicts([shown, tail], DETECTS, power_shown=False)[0].text
+    assert "stay so" not in text
+    assert ("is anomalous (p < 0.05): dip; 2 reject after Holm's correction across the calibrated tests, of which "
+            "spikes on its null's tail p-value, below the one shown for it (tests whose") in text
+    assert "dip; 1 stays so after Holm's" in forensic_verdicts([shown], DETECTS, power_shown=False)[0].text
+
+
+def test_the_holm_count_agrees_with_its_number_and_lists_the_tests_it_adds():
+    """The clause read '1 reject after Holm's correction' and ran two names into it ('spikes, shpilkin on their
+    null's tail p-value, below the one shown for them')."""
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    def result(test, p, tail):
+        return TestResult(test, 0.1, 0.0, p, "simulated", "", {"calibration": "calibrated", "null_tail_p": tail})
+
+    one = forensic_verdicts([result("spikes", 0.06, 0.02)], DETECTS, power_shown=False)[0].text
+    assert ("; 1 rejects after Holm's correction across the calibrated tests: spikes on its null's tail p-value, "
+            "below the one shown for it (tests whose") in one
+    two = forensic_verdicts([result("dip", 0.001, 0.0001), result("spikes", 0.06, 0.001),
+                             result("shpilkin", 0.07, 0.002)], DETECTS, power_shown=False)[0].text
+    assert ("dip; 3 reject after Holm's correction across the calibrated tests, of which spikes and shpilkin on "
+            "their nulls' tail p-values, below the ones shown for them (tests whose") in two
+
+
+def test_the_no_anomaly_answer_names_a_test_only_holms_correction_rejects():
+    """A calibrated test shown at p 0.06 whose null's tail p-value is 0.02 rejects in the Holm family alone: the
+    short answer said "None of the 1 station-level tests is anomalous" and nothing of the rejection."""
+    from simkit.forensics import holm_alarms
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    tail = TestResult("spikes", 0.1, 0.0, 0.06, "simulated", "no anomaly detected",
+                      {"calibration": "calibrated", "null_tail_p": 0.02})
+    assert holm_alarms([tail]) == ["spikes"]
+    text = forensic_verdicts([tail], DETECTS, power_shown=False)[0].text
+    assert ("is anomalous (p < 0.05); 1 rejects after Holm's correction across the calibrated tests: spikes on "
+            "its null's tail p-value, below the one shown for it (tests whose") in text
+
+
+def test_what_the_tests_detect_covers_a_test_only_holms_correction_rejects():
+    """The sentence on what each anomaly is consistent with listed the tests shown anomalous only, leaving out
+    one only the Holm family rejects (and was missing when no test was shown anomalous)."""
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    shown = TestResult("dip", 0.1, 0.0, 0.001, "simulated", "", {"calibration": "calibrated", "null_tail_p": 0.0001})
+    tail = TestResult("spikes", 0.1, 0.0, 0.06, "simulated", "", {"calibration": "calibrated", "null_tail_p": 0.02})
+    for results in ([shown, tail], [tail]):
+        text = forensic_verdicts(results, DETECTS, power_shown=False)[-1].text
+        assert text.startswith("Each anomaly (including spikes, rejected after Holm's correction only) is "
+                               "consistent")
+        assert DETECTS["spikes"] in text
 
 
 def test_a_figure_without_sampling_error_states_it_instead_of_an_infinite_z():

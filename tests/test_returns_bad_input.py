@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from simkit.cli.main import main
-from simkit.errors import InputError
+from simkit.errors import MAX_LISTED, InputError
+from simkit.electorate.mapping import leader_problem
 from simkit.electorate.returns import anomaly_report, load_returns
 from simkit.forensics import election
 
@@ -432,17 +433,72 @@ def test_plot_pointing_at_a_file_writes_nothing(tmp_path, capsys):
 
 def test_unknown_leader_echoes_only_the_value(tmp_path, capsys):
     data, mapping = _write(tmp_path, _clean_rows(12))
-    _fails(capsys, f"--leader: 'z': not one of the 2 options of {data}", data, "--map", mapping, "--leader", "z")
+    _fails(capsys, "--leader: 'z': not one of the candidates ('a', 'b')", data, "--map", mapping, "--leader", "z")
+
+
+def test_only_the_parameter_becomes_the_flag_not_a_candidate_or_the_value_named_leader(tmp_path, capsys):
+    """The command line rewrote every ``leader`` of the message: "'--leader x': not one of the candidates
+    (--leader, b)"."""
+    data, mapping = _write(tmp_path, _clean_rows(12), MAP.replace('a = "a"', 'leader = "a"'))
+    _fails(capsys, "--leader: 'leader x': not one of the candidates ('leader', 'b')", data, "--map", mapping,
+           "--leader", "leader x")
+
+
+@pytest.mark.parametrize("blank", ["", " "])
+def test_a_blank_leader_is_refused_not_read_as_the_default(tmp_path, capsys, blank):
+    """``--leader ''`` fell back to the leader from the data (``leader or attrs``), testing a leader not asked."""
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    _fails(capsys, f"--leader: {blank!r}: a blank name, not a candidate ('a', 'b')", data, "--map", mapping,
+           "--leader", blank)
+
+
+def test_the_candidates_an_unknown_leader_lists_are_escaped_and_capped():
+    """The list of candidates was every option's str(): a name with a line break broke the one-line message, and
+    a ballot of hundreds of candidates was repeated whole."""
+    options = [f"c{i}" for i in range(MAX_LISTED + 2)] + ["two\nlines"]
+    problem = leader_problem("z", options)
+    assert problem == f"'z': not one of the candidates ({', '.join(repr(o) for o in options[:MAX_LISTED])}, …)"
+    assert leader_problem("z", ["two\nlines"]) == "'z': not one of the candidates ('two\\nlines')"
+
+
+#: a mapping with the invalid ballots' column: ``invalid`` is then an option of the returns, not a candidate
+INVALID_MAP = MAP.replace("[options]", 'invalid = {diff = ["ballots", "a", "b"]}\n[options]')
+#: why the invalid ballots cannot be the leader, after each entry's own ``leader:``
+NOT_A_LEADER = "leader: 'invalid': the name of the invalid ballots, not a candidate ('a', 'b')"
 
 
 def test_the_invalid_ballots_cannot_be_the_leader(tmp_path, capsys):
     """``invalid`` is an option of returns with an invalid count, but not a candidate: the leader the tests read
-    is one (a mapping refuses an option of that name; --leader refuses it too, instead of testing the invalid
-    ballots' share as a leader's)."""
-    data, mapping = _write(tmp_path, _clean_rows(12), MAP.replace("[options]", 'invalid = {diff = ["ballots", "a", "b"]}'
-                                                                             "\n[options]"))
-    _fails(capsys, "--leader: 'invalid': the invalid ballots, not an option a leader can be (a, b)", data, "--map",
-           mapping, "--leader", "invalid")
+    is one (--leader refuses it, instead of testing the invalid ballots' share as a leader's)."""
+    data, mapping = _write(tmp_path, _clean_rows(12), INVALID_MAP)
+    _fails(capsys, f"--{NOT_A_LEADER}", data, "--map", mapping, "--leader", "invalid")
+
+
+def test_the_name_of_the_invalid_ballots_is_refused_without_their_column(tmp_path, capsys):
+    """Returns without an invalid count have no invalid ballots: the refusal said ``'invalid': the invalid ballots``
+    of a column they do not have; the name is what is reserved."""
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    _fails(capsys, f"--{NOT_A_LEADER}", data, "--map", mapping, "--leader", "invalid")
+
+
+def test_the_library_refuses_the_invalid_ballots_as_leader(tmp_path):
+    """``election(ds, leader="invalid")`` is refused as ``--leader invalid`` is (it once tested the invalid
+    ballots' share as a leader's), the error naming the parameter."""
+    data, mapping = _write(tmp_path, _clean_rows(12), INVALID_MAP)
+    ds = load_returns(data, map_path=mapping)
+    with pytest.raises(InputError) as error:
+        election(ds, leader="invalid")
+    assert (str(error.value), error.value.parameters) == (NOT_A_LEADER, ("leader",))
+    assert election(ds, leader="b").options[election(ds, leader="b").leader] == "b"
+
+
+def test_a_mapping_refuses_the_invalid_ballots_as_leader_in_the_same_words(tmp_path, capsys):
+    """A mapping's ``leader = "invalid"`` (the report's only way to name a leader) is refused with the reason
+    ``--leader`` gives, not as an unknown option."""
+    data, mapping = _write(tmp_path, _clean_rows(12), 'leader = "invalid"\n' + INVALID_MAP)
+    assert main(["report", "--returns", str(data), "--map", str(mapping), "-o", str(tmp_path / "r.html")]) == 2
+    assert capsys.readouterr().err == f"{mapping}: {NOT_A_LEADER}\n"
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_allow_inconsistent_runs_on_the_rest(tmp_path, capsys):

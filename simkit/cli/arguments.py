@@ -57,22 +57,32 @@ PARAMETER_FLAGS = {"block_size": "--block-size", "scheduler": "--scheduler", "wo
                    "processes": "--processes", "output": "-o", "config": "CONFIG", "returns": "--returns",
                    "preset": "--preset", "map": "--map", "map_path": "--map", "format": "--format", "overrides": "--set",
                    "allow_inconsistent": "--allow-inconsistent", "particles": "--particles", "seed": "--seed",
-                   "kernel": "--kernel", "draws": "--draws", "power": "--power", "null": "--null", "tests": "--tests"}
+                   "kernel": "--kernel", "draws": "--draws", "power": "--power", "null": "--null", "tests": "--tests",
+                   "leader": "--leader"}
+
+
+#: a value a message quotes (:func:`simkit.errors.shown`: a user's text, a candidate's name): from a quote that
+#: follows no letter (not an apostrophe) to the same quote unescaped, or to the ``…`` that cuts the value short
+QUOTED = r"""(?<!\w)(?P<quote>['"])(?:\\.|(?!(?P=quote))[^\\…])*(?:(?P=quote)|…)"""
 
 
 def as_flags(message: str, flags: dict[str, str]) -> str:
     """A library message naming parameters, each parameter named as its flag: a whole word (not part of a path
-    or a dotted name) followed by a colon, a comma or a space (``resume: kernel differs`` -> ``--resume: kernel
-    differs``), alternatives joined by slashes (``preset/map`` -> ``--preset/--map``); ``name=True`` is the flag
-    alone (``give overwrite=True`` -> ``give --overwrite``), ``name=VALUE`` the flag and its value
-    (``replicates=500`` -> ``--replicates 500``)."""
+    or a dotted name, nor inside quoted text, :data:`QUOTED`) followed by a colon, a comma or a space
+    (``resume: kernel differs`` -> ``--resume: kernel differs``; ``leader: 'leader x'`` -> ``--leader: 'leader
+    x'``), alternatives joined by slashes (``preset/map`` -> ``--preset/--map``); ``name=True`` is the flag alone
+    (``give overwrite=True`` -> ``give --overwrite``), ``name=VALUE`` the flag and its value (``replicates=500``
+    -> ``--replicates 500``)."""
     names = "|".join(map(re.escape, sorted(flags, key=len, reverse=True)))
 
     def flag(match: re.Match) -> str:
-        shown = "/".join(flags[name] for name in match.group(1).split("/"))
-        return shown + (" " if match.group(2) == "=" else "")
+        if match.group("quoted"):
+            return match.group("quoted")
+        shown = "/".join(flags[name] for name in match.group("names").split("/"))
+        return shown + (" " if match.group("value") == "=" else "")
 
-    return re.sub(rf"(?<![\w./\\-])((?:{names})(?:/(?:{names}))*)(=True\b|=|(?=[:, ]))", flag, message)
+    return re.sub(rf"(?P<quoted>{QUOTED})|(?<![\w./\\-])(?P<names>(?:{names})(?:/(?:{names}))*)"
+                  rf"(?P<value>=True\b|=|(?=[:, ]))", flag, message)
 
 
 def _destination(flag: str) -> str:

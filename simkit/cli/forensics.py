@@ -21,10 +21,9 @@ from simkit.cli.arguments import (add_draws, add_json, add_null, add_output, add
 from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, finite, json_text,
                            save_figures, write_json)
 from simkit.config.core import data_paths
-from simkit.electorate.mapping import INVALID_OPTION
 from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
 from simkit.engine import aggregation
-from simkit.errors import InputError, counted, shown
+from simkit.errors import InputError
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics.core import NULLS as FORENSIC_NULLS, check_draws, check_null
 from simkit.forensics import (TESTS, alternative, calibration_label, calibration_state, election, holm_alarms,
@@ -35,7 +34,7 @@ from simkit.forensics.calibrate import (NULLS as CALIBRATED_NULLS, calibration_t
 from simkit.forensics.core import ALPHA
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
-from simkit.forensics.floor import cannot_reject, floor_line, minimum_draws, result_floors
+from simkit.forensics.floor import cannot_reject, floor_line, floor_lines, result_floors
 from simkit.forensics.power import PLANTS, QUICK_PLANTS, left_out_text, power_applies, power_table, study_seed
 from simkit.io import open_result, output_format, write_dataset
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
@@ -164,12 +163,14 @@ def any_rejects(results) -> bool:
 def power_note(results, power: dict | None) -> str | None:
     """What the data could have detected when no test rejects (None when some test rejects, or when only
     descriptive results were asked): the :mod:`simkit.forensics.power` table
-    (:func:`~simkit.forensics.power.power_table`) when it was computed, and the integer test's detectable excess."""
+    (:func:`~simkit.forensics.power.power_table`) when it was computed, its rows of the tests of ``results`` that
+    could not reject with their draws (:func:`~simkit.forensics.floor.result_floors`) marked, and the integer
+    test's detectable excess (unless it could not reject)."""
     if any_rejects(results):
         return None
+    floored = list(result_floors(results))
     if not any(ran(r) for r in results):  # n/a (reasons in the table) or descriptive (nothing tested)
         return "No test could run on these data (reasons above)." if any(map(is_not_applicable, results)) else None
-    floored = list(result_floors(results))
     lines = [f"No test rejects at {ALPHA:g}"
              + (f" ({', '.join(floored)} cannot with these draws: see their verdicts)" if floored else "")
              + ". This is not evidence of a clean count."]
@@ -189,7 +190,7 @@ def power_note(results, power: dict | None) -> str | None:
         if left_out:
             lines.append(f"  stations left out without ballots, per replicate: {left_out}")
     for r in results:
-        if r.test == "integer_percent" and ran(r):
+        if r.test == "integer_percent" and ran(r) and r.test not in floored:  # a floored test detects nothing
             detectable = (1.645 + 0.842) * r.extra["null_sd"]
             lines.append(f"integer_percent: an excess of {detectable:.0f} integer stations would be detected with "
                          "80% power at 0.05 (normal approximation of the binomial null).")
@@ -245,6 +246,8 @@ def _exclusion(reason: str, count: int, anomalies: dict) -> str:
 
 
 def format_table(results, summary: dict, power: dict | None = None) -> str:
+    """The command's table of ``results``: ``summary`` (:func:`_data_summary`) above, the Holm family and
+    :func:`power_note` below."""
     def fmt(value):
         return "-" if value is None or not np.isfinite(value) else f"{value:.4g}"
 
@@ -298,19 +301,6 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def _check_leader(leader: str | None, ds: xr.Dataset, data) -> None:
-    """Refuse a ``--leader`` that is not one of the Dataset's options, or is the invalid ballots' column."""
-    if leader is None:
-        return
-    if leader not in ds["option"].values:
-        raise InputError(f"--leader: {shown(leader)}: not one of the {ds.sizes['option']} options of "
-                         f"{data or ds.attrs.get('source')}")
-    if leader == INVALID_OPTION:
-        candidates = ", ".join(str(o) for o in ds["option"].values if o != INVALID_OPTION)
-        raise InputError(f"--leader: {shown(leader)}: the invalid ballots, not an option a leader can be "
-                         f"({candidates})")
-
-
 def handle_forensics(args: argparse.Namespace) -> int:
     """Run the forensics subcommand; returns the exit code."""
     check_null(args.null, FORENSIC_NULLS)
@@ -324,7 +314,6 @@ def handle_forensics(args: argparse.Namespace) -> int:
     check_plot_folder(args.plot, tests)
     ds = _load(args)
     select = _select(ds, args)
-    _check_leader(args.leader, ds, args.data)
     e = election(ds, leader=args.leader, select=select)
     results = list(run_each(e, tests, args.null, args.draws, args.seed, tolerate=True,
                             progress=not args.quiet).values())
@@ -357,12 +346,14 @@ def handle_forensics(args: argparse.Namespace) -> int:
 def check_some_test_can_reject(tests: list[str] | None, nulls: tuple[str, ...], draws: int) -> None:
     """Refuse a calibration in which no test asked (None: all) can reject under any of ``nulls`` with ``draws``
     null draws (:func:`simkit.forensics.floor.cannot_reject`): every rate of its table would be 0 whatever the
-    elections (InputError naming ``--draws``). A table where some can is run, its other rows marked."""
+    elections (InputError naming ``--draws``, each null's floors as :func:`~simkit.forensics.floor.floor_lines`
+    states them, the draws each test's null rests on counted). A table where some can is run, its other rows
+    marked."""
     asked = [t for t in (tests or TESTS) if alternative(t) is not None]
-    if asked and all(set(cannot_reject(asked, null, draws)) == set(asked) for null in nulls):
-        raise InputError(f"--draws: {draws}: with {counted(draws, 'null draw')} no test asked can reject at "
-                         f"p < {ALPHA:g} under the {' or '.join(nulls)} null (the smallest p-value is "
-                         f"{1 / (draws + 1):.3g}), so every rate would be 0; use at least {minimum_draws()} draws")
+    floors = {null: cannot_reject(asked, null, draws) for null in nulls}
+    if asked and all(set(floors[null]) == set(asked) for null in nulls):
+        raise InputError(f"--draws: {draws}: no test asked can reject, so every rate would be 0: "
+                         + "; ".join(floor_lines(floors, draws)))
 
 
 #: the keys of ``simkit calibrate --json``

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simkit.errors import InputError, name, shown
+from simkit.errors import InputError, listed, name, shown
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 PRESETS = ("russia-2011", "russia-2018", "poland-2025-r1", "poland-2025-r2", "albania-2013", "spain-2019-11",
@@ -102,8 +102,9 @@ def mapping_from_dict(raw: dict, origin: str) -> ReturnsMapping:
     if INVALID_OPTION in options:
         raise InputError(f"{origin}: options.invalid: reserved name (map it as columns.invalid)")
     texts = {key: _text(raw, key, origin) for key in ("leader", "source", "ballots_meaning", "label")}
-    if texts["leader"] is not None and texts["leader"] not in options:
-        raise InputError(f"{origin}: leader: {shown(texts['leader'])} is not one of the options")
+    problem = leader_problem(texts["leader"], options)
+    if problem:
+        raise InputError(f"{origin}: leader: {problem}")
     delimiter = _text(fmt, "delimiter", origin, "format.")
     delimiter = "," if delimiter is None else delimiter
     if len(delimiter) != 1 or delimiter in "\r\n\"":
@@ -120,6 +121,23 @@ def mapping_from_dict(raw: dict, origin: str) -> ReturnsMapping:
                           source=texts["source"],
                           ballots_meaning=texts["ballots_meaning"] or "ballots cast as published",
                           label=texts["label"])
+
+
+def leader_problem(leader: str | None, options) -> str | None:
+    """Why ``leader`` cannot be the leader the forensic tests read among ``options`` (option names; the invalid
+    ballots' column, :data:`INVALID_OPTION`, may be one of them and is no candidate), in the words every entry
+    that takes a leader uses after its own ``leader:`` (a mapping's, ``election(leader=...)``, ``--leader``);
+    None when it can be (or is None: the default leader)."""
+    if leader is None:
+        return None
+    candidates = listed(option for option in options if option != INVALID_OPTION)
+    if not leader.strip():
+        return f"{shown(leader)}: a blank name, not a candidate ({candidates})"
+    if leader == INVALID_OPTION:
+        return f"{shown(leader)}: the name of the invalid ballots, not a candidate ({candidates})"
+    if leader not in options:
+        return f"{shown(leader)}: not one of the candidates ({candidates})"
+    return None
 
 
 def _keys(table: dict, known: tuple[str, ...], origin: str, prefix: str, noun: str = "key") -> None:

@@ -25,6 +25,7 @@ from typing import Any, Callable, Hashable, Protocol
 import numpy as np
 import xarray as xr
 
+from simkit.electorate.mapping import INVALID_OPTION, leader_problem
 from simkit.errors import InputError, one_line
 from simkit.forensics.computed import Computed
 from simkit.schema import ALPHA, OPTION, STATION, STATION_DISTRICT, STATION_REGION, rejects
@@ -34,7 +35,6 @@ from simkit.schema import ALPHA, OPTION, STATION, STATION_DISTRICT, STATION_REGI
 NULLS = ("textbook", "simulated", "flat")
 #: directions of a test's alternative: large statistics anomalous, small ones, or both
 ALTERNATIVES = ("greater", "less", "two-sided")
-INVALID_OPTION = "invalid"
 #: the reason a station without ballots is left out (``excluded``): it has no shares to test
 NO_BALLOTS = "no ballots"
 #: the per-station arrays of an :class:`Election`, read-only
@@ -218,7 +218,8 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
     ``excluded``) when special (the loader's ``special`` variable: abroad, mobile, no register), flagged by the
     loader (``flags`` != 0), with no ballots, with ballots above the register, with votes above ballots, or with
     the leader's count missing in the file (the loader's ``missing`` variable). The leader is ``leader``, else
-    ``attrs["leader"]``, else the candidate with the most votes.
+    ``attrs["leader"]``, else the candidate with the most votes; a leader that is blank, not among the options, or
+    the invalid ballots' column, is refused (InputError, :func:`simkit.electorate.mapping.leader_problem`).
     """
     select = dict(select or {})
     unknown = set(select) - set(ds.dims)
@@ -252,11 +253,12 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
             excluded[reason] = int(new.sum())
         drop |= new
     candidates = [i for i, name in enumerate(options) if name != INVALID_OPTION]
-    name = leader or one.attrs.get("leader")
+    name = leader if leader is not None else one.attrs.get("leader")
     if name is None:
         name = options[candidates[int(np.argmax(votes[~drop][:, candidates].sum(axis=0)))]]
-    if name not in options:
-        raise ValueError(f"leader {name!r} is not one of the options {options}")
+    problem = leader_problem(name, options)
+    if problem:
+        raise InputError(f"leader: {problem}", parameters=("leader",) if leader is not None else ())
     if "missing" in one:  # a loaded station whose leader count is blank in the file
         blank = (np.asarray(one["missing"].transpose(STATION, OPTION).values)[:, options.index(name)] != 0) & ~drop
         if blank.any():

@@ -107,15 +107,39 @@ def result_floors(results: Iterable) -> dict[str, float]:
     return {r.test: r.extra["smallest_p"] for r in results if "smallest_p" in r.extra}
 
 
+def draws_of_floor(floor: float) -> int:
+    """The null draws ``n`` whose floor (:func:`floor_of`, 1 / (n + 1)) is ``floor``."""
+    return round(1 / floor) - 1
+
+
+def draws_used(floors: dict[str, float]) -> list[int]:
+    """The distinct null draws (sorted) that the floors of ``floors`` (test -> floor) rest on."""
+    return sorted({draws_of_floor(floor) for floor in floors.values()})
+
+
+def draws_behind(floors: dict[str, float], draws: int) -> str:
+    """``20 null draws``, the ``draws`` asked for, when the floors of ``floors`` (test -> floor) rest on them all;
+    else ``20 null draws asked (19 used)``: a draw on which a statistic could not be computed is left out, a Klimek
+    fit uses at most its ``MAX_NULL_DRAWS`` (module docstring), and a floor is that of the draws used."""
+    used = draws_used(floors)
+    asked = counted(draws, "null draw")
+    if used == [draws]:
+        return asked
+    return f"{asked} asked ({used[0]:,}" + (f" to {used[-1]:,}" if len(used) > 1 else "") + " used)"
+
+
 def floor_line(floors: dict[str, float], null: str, draws: int, alpha: float = ALPHA) -> str:
     """The one plain line that says the tests of ``floors`` (test -> its floor at or above ``alpha`` under
     ``null`` with ``draws`` draws asked for: :func:`cannot_reject` before any result, each result's
-    ``smallest_p`` after, :func:`result_floors`) cannot reject, why, and how many draws can."""
+    ``smallest_p`` after, :func:`result_floors`) cannot reject, why (the draws they rest on,
+    :func:`draws_behind`), and how many draws can: draws on which the statistic can be computed, when some of
+    those asked for were left out."""
     values = sorted(set(floors.values()))
     floor = f"{values[0]:.3g}" + (f" to {values[-1]:.3g}" if len(values) > 1 else "")
-    return (f"with {counted(draws, 'null draw')} the smallest p-value of {', '.join(floors)} ({null} null) is {floor}: "
+    computed = "" if draws_used(floors) == [draws] else " on which the statistic can be computed"
+    return (f"with {draws_behind(floors, draws)} the smallest p-value of {', '.join(floors)} ({null} null) is {floor}: "
             f"{'it' if len(floors) == 1 else 'they'} cannot reject at p < {alpha:g}; use at least "
-            f"{minimum_draws(alpha)} draws")
+            f"{minimum_draws(alpha)} draws{computed}")
 
 
 def floor_lines(floors_by_null: dict[str, dict[str, float]], draws: int, alpha: float = ALPHA) -> list[str]:

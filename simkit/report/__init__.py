@@ -155,7 +155,8 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
         verdicts = (poll_verdicts(comparison.rows, incumbent, labels, mechanisms=comparison.mechanisms,
                                   joint=comparison.joint, designs=comparison.designs)
                     if comparison is not None else []) + (
-            forensic_verdicts(forensics.results, DETECTS) if forensics is not None else [])
+            forensic_verdicts(forensics.results, DETECTS, power_shown=bool(forensics.power))
+            if forensics is not None else [])
         body = []
         if ds is not None:
             body.append(sections.simulation(ds, cfg))

@@ -12,9 +12,8 @@ import re
 
 import numpy as np
 
-from ..errors import counted
 from ..forensics.core import ALPHA
-from ..forensics.floor import floor_line
+from ..forensics.floor import draws_behind, floor_line
 from ..forensics.power import left_out_text, why_no_power
 from ..schema import rejects
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
@@ -381,7 +380,7 @@ def limits(config_text: str | None, has_polls: bool, forensics_result) -> Sectio
                                     "clean count: they show only that the pattern each is built for was not found "
                                     "at its power on these data."))
         if floored:
-            draws = counted(forensics_result.draws, "null draw")
+            draws = draws_behind(floored, forensics_result.draws)
             blocks.append(Paragraph(f"Tests that could not reject with {draws} ("
                                     + ", ".join(floored) + ") say nothing either way: their p-value cannot fall "
                                     f"below {ALPHA:g} with so few draws."))

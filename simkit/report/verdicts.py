@@ -318,9 +318,12 @@ def result_field(result, name: str):
     return result.extra.get(name) if value is None else value
 
 
-def forensic_verdicts(results: list, detects: dict[str, str]) -> list[Verdict]:
+def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bool) -> list[Verdict]:
     """Sentences on the forensic tests (``results``: :class:`simkit.forensics.TestResult`): how many are anomalous
-    at :data:`ALPHA`, which, what each can detect; "no anomaly" is never read as a clean count."""
+    at :data:`ALPHA`, which, how many Holm's correction rejects (naming those it rejects on a p-value below the one
+    shown, with or without a test shown anomalous), what each can detect; "no anomaly" is never read as a clean
+    count, and points to each test's power when the report shows it (``power_shown``), else says it was not
+    computed."""
     tested = [r for r in results if r.p_value is not None]
     if not tested:
         return []
@@ -328,52 +331,99 @@ def forensic_verdicts(results: list, detects: dict[str, str]) -> list[Verdict]:
     floors = result_floors(tested)
     floored = [r for r in tested if r.test in floors]
     w = _Writer()
-    family = len(holm_alarms(tested))
+    family = holm_alarms(tested)
     if not anomalous:
         could_not = (f", and {'none' if len(floored) == len(tested) else 'some'} could"
                      f"{'' if len(floored) == len(tested) else ' not'} have been") if floored else ""
+        rejected = f"; {_holm_count(w, family, set())}" if family else ""
         return [w.verdict(
             f"None of the {w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests is "
-            f"anomalous (p < {ALPHA:g}){could_not}. This is not evidence of a clean count: see each test's power "
-            "below.")] + _floor_verdicts(floored)
+            f"anomalous (p < {ALPHA:g}){could_not}{rejected}. This is not evidence of a clean count: "
+            + ("see each test's power below." if power_shown else
+               "what these tests could have detected on these data was not computed (see below).")
+        )] + _floor_verdicts(floored) + _detects_verdicts([], family, detects)
     names = []
     for r in anomalous:
         label = calibration_label(result_field(r, "calibration"))
         flag = f" ({label})" if label else ""
         names.append(f"{r.test}{flag}")
-    verdicts = [w.verdict(
+    verdict = w.verdict(
         f"{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
         f"{w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests "
         f"{'is' if len(anomalous) == 1 else 'are'} anomalous "
-        f"(p < {ALPHA:g}): {', '.join(names)}; {w.num(family, 'd', analysis='forensics', field='holm')} stay so "
-        f"after Holm's correction across the calibrated tests (tests whose measured size on clean elections is "
-        f"above nominal, or was not measured under this null, are left out of that count).")]
-    verdicts += _floor_verdicts(floored)
-    kinds = sorted({detects.get(r.test, "") for r in anomalous} - {""})
-    if kinds:
-        verdicts.append(Verdict("Each anomaly is consistent with the malpractice its test is built to detect ("
-                                + "; ".join(kinds) + ") and with honest patterns its null does not model; an anomaly "
-                                "is not proof of malpractice and does not say where it happened (see the follow-up "
-                                "lists)."))
-    return verdicts
+        f"(p < {ALPHA:g}): {', '.join(names)}; {_holm_count(w, family, {r.test for r in anomalous})}.")
+    return [verdict] + _floor_verdicts(floored) + _detects_verdicts([r.test for r in anomalous], family, detects)
+
+
+def _detects_verdicts(anomalous: list[str], family: list[str], detects: dict[str, str]) -> list[Verdict]:
+    """The sentence on what the ``anomalous`` tests and those Holm's correction rejects (``family``) can detect
+    (``detects``: each test's malpractice, :data:`simkit.report.catalogue.DETECTS`) and what they cannot say; the
+    tests only the family rejects are named as such. None when no test has a known malpractice."""
+    kinds = sorted({detects.get(test, "") for test in [*anomalous, *family]} - {""})
+    if not kinds:
+        return []
+    holm_only = [test for test in family if test not in anomalous]
+    rejected = f" (including {_listed(holm_only)}, rejected after Holm's correction only)" if holm_only else ""
+    return [Verdict(f"Each anomaly{rejected} is consistent with the malpractice its test is built to detect ("
+                    + "; ".join(kinds) + ") and with honest patterns its null does not model; an anomaly is not "
+                    "proof of malpractice and does not say where it happened (see the follow-up lists).")]
+
+
+def _holm_count(w: _Writer, family: list[str], anomalous: set[str]) -> str:
+    """How many tests Holm's correction rejects (``family``, :func:`simkit.forensics.holm_alarms`; the count
+    recorded by ``w``), what that does beside the ``anomalous`` tests (:func:`_holm_clause`) and which tests the
+    family leaves out."""
+    return (f"{w.num(len(family), 'd', analysis='forensics', field='holm')} {_holm_clause(family, anomalous)} "
+            f"(tests whose measured size on clean elections is above nominal, or was not measured under this null, "
+            f"are left out of that count)")
+
+
+def _holm_clause(family: list[str], anomalous: set[str]) -> str:
+    """What the Holm count of the verdict does (``family``: the tests Holm's correction rejects,
+    :func:`simkit.forensics.holm_alarms`), its verb agreeing with the count: ``stay so`` when they are among the
+    ``anomalous`` tests; else it names those that are not, rejected on the p-value the family reads
+    (:func:`simkit.forensics.family_p_value`: a simulated null's fitted tail, past its Monte Carlo p-value), not on
+    the one shown."""
+    beyond = [test for test in family if test not in anomalous]
+    one = len(family) == 1
+    holm = "after Holm's correction across the calibrated tests"
+    if not beyond:
+        return f"{'stays' if one else 'stay'} so {holm}"
+    on = ("on its null's tail p-value, below the one shown for it" if len(beyond) == 1 else
+          "on their nulls' tail p-values, below the ones shown for them")
+    which = ":" if len(beyond) == len(family) else ", of which"
+    return f"{'rejects' if one else 'reject'} {holm}{which} {_listed(beyond)} {on}"
 
 
 def _floor_verdicts(floored: list) -> list[Verdict]:
     """The sentence on the tests (``floored``: results carrying ``smallest_p`` and, but for results saved before
     they did, the ``null_draws`` it rests on, :mod:`simkit.forensics.floor`) whose p-value could not fall below
     :data:`ALPHA` with their null draws: they could not reject, whatever the data; none when there are none. The
-    sentence states the highest floor, and its draws when known."""
+    sentence states their floors, and their draws when every result records them (each a range when they
+    differ)."""
     if not floored:
         return []
     w = _Writer()
-    highest = max(floored, key=lambda r: r.extra["smallest_p"])  # the fewest draws
-    floor, draws = highest.extra["smallest_p"], highest.extra.get("null_draws")
+    floors = sorted({r.extra["smallest_p"] for r in floored})
+    recorded = [r.extra.get("null_draws") for r in floored]
+    draws = [] if None in recorded else sorted(set(recorded))
     names = ", ".join(r.test for r in floored)
-    with_draws = ("" if draws is None else
-                  f"with {counted(draws, 'null draw', w.num(draws, 'd', analysis='forensics', field='draws'))} ")
+    one = len(floored) == 1
+    if not draws:
+        with_draws = ""
+    elif len(draws) == 1:
+        with_draws = f"with {counted(draws[0], 'null draw', _span(w, draws, 'd', 'draws'))} "
+    else:
+        with_draws = f"with {_span(w, draws, 'd', 'draws')} null draws "
     return [w.verdict(
-        f"{names} could not reject: {with_draws}"
-        f"{'its' if len(floored) == 1 else 'their'} smallest p-value is "
-        f"{w.num(floor, '.3g', analysis='forensics', field='smallest_p')}, not below {ALPHA:g}, so "
-        f"{'its verdict says' if len(floored) == 1 else 'their verdicts say'} nothing about these data (at least "
+        f"{names} could not reject: {with_draws}{'its' if one else 'their'} smallest "
+        f"{'p-value is' if len(floors) == 1 else 'p-values are'} {_span(w, floors, '.3g', 'smallest_p')}, not below "
+        f"{ALPHA:g}, so {'its verdict says' if one else 'their verdicts say'} nothing about these data (at least "
         f"{w.num(minimum_draws(), 'd', analysis='forensics', field='minimum_draws')} draws are needed).")]
+
+
+def _span(w: _Writer, values: list[float], spec: str, field: str) -> str:
+    """``values`` (sorted) as ``low to high``, or the one value when all are equal, each number recorded by ``w``
+    as the forensic figure ``field``."""
+    ends = values[:1] if values[0] == values[-1] else [values[0], values[-1]]
+    return " to ".join(w.num(value, spec, analysis="forensics", field=field) for value in ends)
