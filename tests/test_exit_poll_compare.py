@@ -635,6 +635,25 @@ def test_a_census_figure_cut_to_its_last_digit_is_consistent(elections, offset, 
     assert row["rounding"] == {"half_unit": pytest.approx(0.05), "consistent": consistent}
 
 
+def test_a_weighted_quick_count_of_every_station_is_the_count(elections):
+    """A weighted quick count of every station reads each replicate's count to floating point (its valid shares
+    weighed by valid votes, not ballots: the stations' invalid shares differ): a census, its published figure
+    rounded from the count consistent. Weighed by ballots, its gaps moved by ~1e-4 between replicates: a "sample"
+    of tiny spread, and its rounded figure rejected."""
+    ds = elections.isel(replicate=slice(0, 60))
+    totals = ds["votes"].sum("station").mean("replicate")
+    official = {name: int(totals.sel(option=name)) for name in OPTIONS}
+    share = official["inc"] / sum(official[name] for name in OPTIONS[:3])
+    poll = QuickCountConfig(name="census", stations=300, estimator="weighted", published={"inc": round(share, 3)})
+    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", official=official, seed=3,
+                               misreport=False, ledger_points=0)
+    votes = ds["votes"].sum("station")
+    counted = 100 * (votes.sel(option=OPTIONS[:3]) / votes.sel(option=OPTIONS[:3]).sum("option")).values
+    np.testing.assert_allclose(comparison.estimates["estimate"].values[0], counted, rtol=1e-13, atol=0)
+    row = comparison.rows[0]
+    assert row["p_method"] == "census" and row["rounding"]["consistent"] is True
+
+
 @pytest.mark.parametrize("value, unit", [(80.18, 0.01), (69.0, 1.0), (1e-05, 1e-5), (0.1 + 0.2, 0.1),
                                          (0.45630000000000004, 1e-4), (100 * 0.8018, 0.01)])
 def test_the_last_digit_is_read_from_twelve_significant_digits(value, unit):
