@@ -741,6 +741,20 @@ def census_flags(figures: list[dict]) -> list[str]:
             for pollster in dict.fromkeys(f["pollster"] for f in figures)]
 
 
+def publishes(poll: Poll) -> bool:
+    """Whether ``poll`` publishes a figure (a share, or an exit poll's turnout): each is a row of the comparison."""
+    return bool(poll.published) or (isinstance(poll, ExitPollConfig) and poll.published_turnout is not None)
+
+
+def check_publishes(polls: list[Poll], source: str) -> None:
+    """Raise :class:`~simkit.errors.InputError` (``source: field: problem``) when none of ``polls`` publishes a
+    figure (:func:`publishes`): their comparison has no row (``compare --history`` would add nothing for them)."""
+    if not any(publishes(poll) for poll in polls):
+        names = ", ".join(f"{_kind(poll)}.{poll.name}" for poll in polls)
+        raise InputError(f"{source}: {names}: no published figure (published, published_turnout): the comparison "
+                         "would have no row; give the figures the pollsters published")
+
+
 def published_vector(polls: list[Poll], valid_names: list[str]) -> tuple[list[tuple[int, int]], np.ndarray]:
     """The published figures as one vector: ``(poll index, valid-option column)`` pairs and values
     (fractions). A poll that publishes every valid option loses its last one (the shares sum to 1, so it
