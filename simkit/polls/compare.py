@@ -1206,7 +1206,7 @@ def scenario_polls(cfg, polls: list) -> dict[str, list]:
     for scenario in cfg.scenario:
         if any(path.split(".")[0] in ("exit_poll", "quick_count") for path in scenario.overrides):
             resolved = cfg.at(scenario.overrides)
-            result[scenario.name] = list(resolved.exit_poll) + list(resolved.quick_count)
+            result[scenario.name] = resolved.polls
     return result
 
 
@@ -1252,7 +1252,7 @@ def comparable_problem(cfg, electorate: Electorate, replicates: int | None = Non
     the replicates of ``ds`` when given) are too few for the covariance of the published figures. An InputError to
     raise (:func:`check_comparable`) or to state (the report's omission): ``field: problem``, without the source,
     its ``parameters`` those it names."""
-    polls = list(cfg.exit_poll) + list(cfg.quick_count)
+    polls = cfg.polls
     if not polls:
         return InputError("exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
     problems = design_problems(cfg, polls, electorate)
@@ -1271,7 +1271,7 @@ def check_comparable(cfg, *, replicates: int | None = None, ds: xr.Dataset | Non
     config's, when the caller has built it (:func:`simkit.electorate.build.electorate_of`)."""
     raise_problem(comparable_problem(cfg, electorate if electorate is not None else electorate_of(cfg), replicates, ds),
                   source)
-    return list(cfg.exit_poll) + list(cfg.quick_count)
+    return cfg.polls
 
 
 def compare_config(cfg, *, replicates: int | None = None, seed: int | None = None, ds: xr.Dataset | None = None,
