@@ -2,6 +2,7 @@
 import functools
 import json
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -831,11 +832,12 @@ def test_polls_of_an_electorate_with_stations_without_voters_compare_end_to_end(
     assert all(math.isfinite(row["gap_sd"]) and math.isfinite(row["z"]) for row in rows)
 
 
-def test_a_ledger_point_whose_design_gets_too_few_answers_is_refused_not_called_a_census():
+def test_a_ledger_point_whose_design_gets_too_few_answers_is_left_out_not_called_a_census():
     """Every 100,000th voter of stations of ~600: 3 of 20 replicates get an answer at the midpoint design (the
-    fewest the covariance takes), fewer at other points of the ledger, where one replicate's figure varies by
-    nothing and was judged a census: z = ±∞, "rejected everywhere". The remedy is the ledger's: its ranges reach
-    the design, not the pollster's statement."""
+    fewest the covariance takes), fewer at most other points of the ledger, where one replicate's figure varies by
+    nothing and was judged a census: z = ±∞, "rejected everywhere". Such a point (once refusing the whole
+    comparison) is reported without z or p, with its reason, and left out of the rows' ledger verdicts; the
+    other points are compared."""
     from conftest import small_config_dict
 
     raw = small_config_dict(stations=200, registered=200_000, options=("a", "b", "c", "inv"),
@@ -844,7 +846,18 @@ def test_a_ledger_point_whose_design_gets_too_few_answers_is_refused_not_called_
                          "response_rate": [0.5, 1.0], "published": {"a": 0.6, "b": 0.3, "c": 0.1}}]
     raw["observed"] = {"registered": 200_000, "ballots": 120_000,
                        "votes": {"a": 62_700, "b": 34_200, "c": 11_400, "inv": 11_700}}
-    with pytest.raises(InputError, match=r"exit_poll\.p1: no valid answer in \d+ of 20 simulated replicates at "
-                                         r"the joint ledger's point \(exit_poll\.p1\.stations \d+.*; narrow the "
-                                         r"ranges the ledger spans, or state the design the pollster used$"):
-        compare_config(simkit.Config.model_validate(raw), replicates=20, ledger_points=4, history=None)
+    comparison = compare_config(simkit.Config.model_validate(raw), replicates=20, ledger_points=8, history=None)
+    left = [entry for entry in comparison.ledger if "not_compared" in entry]
+    compared = [entry for entry in comparison.ledger if "not_compared" not in entry]
+    assert left and compared
+    assert all(entry["z"] is None and entry["p_value"] is None and re.fullmatch(
+        r"no valid answer in (1[89]|20) of 20 simulated replicates \(\d\.\d valid answers on average\): fewer than "
+        r"the 3 a comparison needs", entry["not_compared"]) for entry in left), left
+    assert all(math.isfinite(entry["z"]) for entry in compared)
+    points = len({entry["point"] for entry in left})
+    assert f"p1: at {points} of 8 joint-ledger points (entries' not_compared) its design gets a valid answer in too " \
+           "few replicates to publish a comparable figure: those points are left out of its ledger verdicts" \
+        in comparison.flags
+    for row in comparison.rows:
+        zs = [entry["z"] for entry in compared if entry["option"] == row["option"]]
+        assert (row["z_min"], row["z_max"]) == (min(zs), max(zs))

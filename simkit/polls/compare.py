@@ -803,23 +803,28 @@ def raise_problem(problem: InputError | None, source: str) -> None:
         raise InputError(f"{source}: {problem}", parameters=problem.parameters)
 
 
-def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: str | None = None,
-                  point: str | None = None) -> int:
-    """The number of replicates in which ``poll``'s design, drawn as ``draws`` (in ``scenario``'s world, when
-    named; at the joint ledger's point whose assumptions ``point`` reads, when given), gets no valid answer
-    (dropped from its distribution: :func:`answered`). Raise :class:`~simkit.errors.InputError` when fewer than
-    ``needed`` (:func:`replicates_needed`) have one: the remedy is the design the pollster used, or, at a ledger
-    point, ranges that stay away from such designs."""
+def too_few_answers(draws: Draws, needed: int, where: str = "") -> str | None:
+    """``no valid answer in E of R simulated replicates{where} (m valid answers on average)`` when fewer than
+    ``needed`` (:func:`replicates_needed`) of the replicates of ``draws`` have a valid answer: too few for the
+    covariance of the published figures, and a figure of one replicate would pass for a census; None otherwise."""
     answers = draws.valid_respondents
     empty = int(np.sum(answers == 0))
-    if len(answers) - empty < needed:
-        at = "" if point is None else f" at the joint ledger's point ({point})"
-        remedy = ("state the design the pollster used" if point is None else
-                  "narrow the ranges the ledger spans, or state the design the pollster used")
-        raise InputError(f"{source}: {_kind(poll)}.{poll.name}: no valid answer in {empty} of {len(answers)} "
-                         f"simulated replicates{_of_scenario(scenario)}{at} ({answers.mean():.1f} valid answers on "
-                         f"average): the comparison needs shares in at least {needed}; {remedy}")
-    return empty
+    if len(answers) - empty >= needed:
+        return None
+    return (f"no valid answer in {empty} of {len(answers)} simulated replicates{where} ({answers.mean():.1f} valid "
+            "answers on average)")
+
+
+def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: str | None = None) -> int:
+    """The number of replicates in which ``poll``'s design, drawn as ``draws`` (in ``scenario``'s world, when
+    named), gets no valid answer (dropped from its distribution: :func:`answered`). Raise
+    :class:`~simkit.errors.InputError` when fewer than ``needed`` have one (:func:`too_few_answers`): the remedy
+    is the design the pollster used."""
+    shortfall = too_few_answers(draws, needed, _of_scenario(scenario))
+    if shortfall is not None:
+        raise InputError(f"{source}: {_kind(poll)}.{poll.name}: {shortfall}: the comparison needs shares in at least "
+                         f"{needed}; state the design the pollster used")
+    return int(np.sum(draws.valid_respondents == 0))
 
 
 def check_together(polls: list[Poll], keys: list[tuple[int, int]], gaps: list[np.ndarray], needed: int, source: str,
@@ -1001,7 +1006,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
                          bar.update, source, needed)
         scenarios, scenario_flags = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, keys,
                                                published_gaps, seed, base, bar.update, drawn, source)
-    flags += scenario_flags
+    flags += scenario_flags + ledger_flags(ledger)
     ledger_verdicts(rows, ledger)
     names = [poll.name for poll in polls]
     published_table = np.array([[100.0 * poll.published.get(name, np.nan) for name in valid_names] for poll in polls])
@@ -1089,8 +1094,10 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
     (:func:`ledger_axes`); one entry per point, poll and published figure, with the assumed values. The points
     are visited world by world, the baseline's last (so that worlds simulated on demand are made once each);
     the entries are in point order. ``tick`` is called after each poll drawn; ``source`` names the config in an
-    error, as for a point where a poll's design gets valid answers in fewer than ``needed`` replicates
-    (:func:`check_answers`: a figure of one replicate would pass for a census)."""
+    error (:func:`resolve_design`). At a point where a poll's design gets valid answers in fewer than ``needed``
+    replicates (:func:`too_few_answers`: a figure of one replicate would pass for a census), its entries have no
+    z or p, and ``not_compared`` says why (:func:`ledger_verdicts` leaves them out, :func:`ledger_flags` counts
+    them)."""
     axes = ledger_axes(worlds, polls_at(polls, worlds, base), invalid)
     if not axes or points < 1:
         return []
@@ -1115,9 +1122,15 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
             mine = {name: (float(value) if isinstance(value, (int, float, np.number)) else value)
                     for name, value in assumed.items()
                     if name.startswith(f"{_kind(poll)}.{poll.name}.") or name in worlds.sweep_dims}
-            check_answers(poll, draws, needed, source, point=", ".join(
-                f"{name} {value:.4g}" if isinstance(value, float) else f"{name} {value}" for name, value in mine.items()))
             tick()
+            shortfall = too_few_answers(draws, needed)
+            if shortfall is not None:
+                entries[k] += [{"point": k, "assumed": mine, "pollster": poll.name, "option": option,
+                                **dict.fromkeys(("gap_sd", "z", "p_value", "z_total", "p_total")),
+                                "feasibility": resolved.note or "feasible",
+                                "not_compared": f"{shortfall}: fewer than the {needed} a comparison needs"}
+                               for option in poll.published]
+                continue
             for row in poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
                                  with_misreport=False):
                 entries[k].append({"point": k, "assumed": mine, "pollster": poll.name, "option": row["option"],
@@ -1126,6 +1139,20 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
                                    "feasibility": resolved.note or "feasible",
                                    **({"rounding": row["rounding"]} if "rounding" in row else {})})
     return [entry for k in range(points) for entry in entries[k]]
+
+
+def ledger_flags(ledger: list[dict]) -> list[str]:
+    """Per poll, the joint ledger's points at which its design gets too few valid answers to be compared (their
+    entries' ``not_compared``): left out of its rows' z range and shares consistent."""
+    flags = []
+    points = len({entry["point"] for entry in ledger})
+    for pollster in dict.fromkeys(entry["pollster"] for entry in ledger):
+        left = sorted({entry["point"] for entry in ledger if entry["pollster"] == pollster and "not_compared" in entry})
+        if left:
+            flags.append(f"{pollster}: at {len(left)} of {points} joint-ledger points (entries' not_compared) its "
+                         "design gets a valid answer in too few replicates to publish a comparable figure: those "
+                         "points are left out of its ledger verdicts")
+    return flags
 
 
 def z_span(low: float, high: float) -> str:
@@ -1140,9 +1167,11 @@ def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
     """Add to each row its range over the joint ledger: ``z_min``, ``z_max``, ``share_consistent`` (share of
     the assumption space where p ≥ 0.05, or a census figure is within its rounding: :func:`consistent`;
     ``share_consistent_total`` likewise for p_total) and ``verdict``: ``rejected everywhere``, ``depends`` or
-    ``consistent everywhere``."""
+    ``consistent everywhere``; over the points where the poll was compared (entries without ``not_compared``),
+    all None when there are none."""
     for row in rows:
-        entries = [e for e in ledger if e["pollster"] == row["pollster"] and e["option"] == row["option"]]
+        entries = [e for e in ledger if e["pollster"] == row["pollster"] and e["option"] == row["option"]
+                   and "not_compared" not in e]
         if not entries:
             row.update(z_min=None, z_max=None, share_consistent=None, share_consistent_total=None, verdict=None)
             continue
