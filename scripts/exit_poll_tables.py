@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from simkit.polls.compare import ledger_share
+
 REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- exit-poll-tables:begin -->", "<!-- exit-poll-tables:end -->"
 FLAGSHIP = ["configs/kazakhstan-2022.toml", "--json", "--history", "configs/kazakhstan-2015.toml",
@@ -96,7 +98,7 @@ def rows_table(report: dict, labels: dict) -> list[str]:
         if row["option"] not in ("tokayev", "against_all", "turnout"):
             continue
         ledger = "—" if row.get("verdict") is None else (
-            f"{z_range(row)}, {row['share_consistent']:.0%} ({row['verdict']})")
+            f"{z_range(row)}, {ledger_share(row)} ({row['verdict']})")
         lines.append(f"| {name_of(row['pollster'], labels)} | {row['option']} | {row['published']:.2f} | "
                      f"{row['official']:.2f} | {row['gap']:+.2f} | {row['gap_sd']:.2f} | {z_text(row['z'])} | "
                      f"{number(row['z_total'], '+.1f')} | {p_text(row['p_total'])} | {ledger} |")
@@ -152,7 +154,7 @@ def ledger_table(report: dict, labels: dict) -> list[str]:
     for row in report["rows"]:
         if row["option"] in ("tokayev", "against_all") and row.get("verdict") is not None:
             lines.append(f"| {name_of(row['pollster'], labels)} | {row['option']} | {z_range(row)} | "
-                         f"{row['share_consistent']:.0%} | {row['verdict']} |")
+                         f"{ledger_share(row)} | {row['verdict']} |")
     return lines
 
 

@@ -26,7 +26,7 @@ ROW_KEYS = {"pollster", "option", "published", "official", "gap", "gap_mean", "g
             "simulated_sd", "simulated_low", "simulated_high", "z", "p_value", "p_method", "p_floor", "z_unconditional",
             "option_class", "nonsampling_sd", "z_total", "p_total", "design_effect", "bias_needed", "misreport_needed",
             "misreport_needed_low", "misreport_needed_high", "z_min", "z_max", "share_consistent",
-            "share_consistent_total", "verdict"}
+            "share_consistent_total", "verdict", "points_compared", "ledger_points"}
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +207,7 @@ def test_joint_ledger_covers_every_stated_assumption(elections):
     assert row["z_min"] <= row["z"] <= row["z_max"] or row["z_min"] <= row["z_max"]
     share = np.mean([e["p_value"] >= 0.05 for e in comparison.ledger])
     assert row["share_consistent"] == pytest.approx(share)
+    assert (row["points_compared"], row["ledger_points"]) == (8, 8)
     assert row["verdict"] == ("consistent everywhere" if share == 1 else "rejected everywhere" if share == 0
                               else "depends")
 
@@ -832,12 +833,10 @@ def test_polls_of_an_electorate_with_stations_without_voters_compare_end_to_end(
     assert all(math.isfinite(row["gap_sd"]) and math.isfinite(row["z"]) for row in rows)
 
 
-def test_a_ledger_point_whose_design_gets_too_few_answers_is_left_out_not_called_a_census():
+@pytest.fixture(scope="module")
+def few_answers():
     """Every 100,000th voter of stations of ~600: 3 of 20 replicates get an answer at the midpoint design (the
-    fewest the covariance takes), fewer at most other points of the ledger, where one replicate's figure varies by
-    nothing and was judged a census: z = ±∞, "rejected everywhere". Such a point (once refusing the whole
-    comparison) is reported without z or p, with its reason, and left out of the rows' ledger verdicts; the
-    other points are compared."""
+    fewest the covariance takes), fewer at most other points of the 8-point ledger."""
     from conftest import small_config_dict
 
     raw = small_config_dict(stations=200, registered=200_000, options=("a", "b", "c", "inv"),
@@ -846,7 +845,15 @@ def test_a_ledger_point_whose_design_gets_too_few_answers_is_left_out_not_called
                          "response_rate": [0.5, 1.0], "published": {"a": 0.6, "b": 0.3, "c": 0.1}}]
     raw["observed"] = {"registered": 200_000, "ballots": 120_000,
                        "votes": {"a": 62_700, "b": 34_200, "c": 11_400, "inv": 11_700}}
-    comparison = compare_config(simkit.Config.model_validate(raw), replicates=20, ledger_points=8, history=None)
+    return compare_config(simkit.Config.model_validate(raw), replicates=20, ledger_points=8, history=None)
+
+
+def test_a_ledger_point_whose_design_gets_too_few_answers_is_left_out_not_called_a_census(few_answers):
+    """At a ledger point where the design gets too few answers one replicate's figure varies by nothing and was
+    judged a census: z = ±∞, "rejected everywhere". Such a point (once refusing the whole comparison) is
+    reported without z or p, with its reason, and left out of the rows' ledger verdicts; the other points are
+    compared."""
+    comparison = few_answers
     left = [entry for entry in comparison.ledger if "not_compared" in entry]
     compared = [entry for entry in comparison.ledger if "not_compared" not in entry]
     assert left and compared
@@ -861,3 +868,31 @@ def test_a_ledger_point_whose_design_gets_too_few_answers_is_left_out_not_called
     for row in comparison.rows:
         zs = [entry["z"] for entry in compared if entry["option"] == row["option"]]
         assert (row["z_min"], row["z_max"]) == (min(zs), max(zs))
+
+
+def test_a_ledger_verdict_over_some_points_says_over_which(few_answers):
+    """A verdict taken over the K of N ledger points where the design gets answers once read "of the assumption
+    space" and "consistent everywhere" though N − K points were left out: the rows carry K and N (JSON too), and
+    compare, the report's ledger sentences and its verdicts name the K of N points; "everywhere" only when
+    K = N."""
+    from simkit.cli.compare import format_report
+    from simkit.report.sections import _ledger_words
+    from simkit.report.verdicts import poll_verdicts
+
+    comparison = few_answers
+    compared = {entry["point"] for entry in comparison.ledger if "not_compared" not in entry}
+    where = f"of the {len(compared)} of 8 points where its design gets answers"
+    assert 0 < len(compared) < 8
+    text, words = format_report(comparison), _ledger_words(comparison)
+    assert len(words) == len(comparison.rows) == 3
+    for row, sentence in zip(comparison.rows, words):
+        assert (row["points_compared"], row["ledger_points"]) == (len(compared), 8)
+        assert "everywhere" not in row["verdict"]
+        assert f"consistent with the count in {row['share_consistent']:.0%} {where}: {row['verdict']}." in sentence
+        assert f"consistent in {row['share_consistent']:.0%} {where}: {row['verdict']}" in text
+        anomalous = {**row, "p_value": 0.001}
+        verdict = " ".join(v.text for v in poll_verdicts([anomalous], "a", {"p1": "P1"}))
+        assert f"ledger over the {len(compared)} of 8 points where its design gets answers: {row['verdict']})" \
+            in verdict
+    assert {"points_compared", "ledger_points"} <= set(comparison.to_json()["rows"][0])
+    assert "everywhere" not in text.split("Joint assumption ledger")[1]

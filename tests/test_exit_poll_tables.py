@@ -15,7 +15,7 @@ def _script():
 def _row(pollster: str, option: str, **changes) -> dict:
     row = {"pollster": pollster, "option": option, "published": 80.0, "official": 81.0, "gap": -1.0, "gap_sd": 0.5,
            "z": -2.0, "p_value": 0.04, "z_total": -1.0, "p_total": 0.3, "z_min": -2.5, "z_max": -1.5,
-           "share_consistent": 0.25, "verdict": "depends"}
+           "share_consistent": 0.25, "verdict": "depends", "points_compared": 8, "ledger_points": 8}
     return {**row, **changes}
 
 

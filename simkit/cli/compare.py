@@ -14,7 +14,8 @@ from simkit.errors import InputError
 from simkit.io import FORMATS, open_result, write_dataset, write_text
 from simkit.outputs import COMPARISON, KIND_ATTR, claim_output, is_json_report, starts_with
 from simkit.plots.polls import plot_poll_comparison
-from simkit.polls.compare import census_reading, check_comparable, check_publishes, compare_config, z_span
+from simkit.polls.compare import (census_reading, check_comparable, check_publishes, compare_config, ledger_space,
+                                  z_span)
 from simkit.polls.error import DEFAULT_HISTORY
 
 #: the figures of ``--plot DIR``
@@ -159,13 +160,13 @@ def format_report(comparison) -> str:
     if comparison.ledger:
         points = len({entry["point"] for entry in comparison.ledger})
         lines += ["", f"Joint assumption ledger: every stated assumption varied together ({points} Latin-hypercube "
-                      "points); share of the space where sampling alone explains the gap (p ≥ 0.05; a census: "
-                      "within rounding):"]
+                      "points); share of the space (of the points where the poll's design gets answers, when not "
+                      "all) where sampling alone explains the gap (p ≥ 0.05; a census: within rounding):"]
         for row in comparison.rows:
             if row.get("verdict") is None:
                 continue
             lines.append(f"  {row['pollster']:<{width}}{row['option']:<14} z from {z_span(row['z_min'], row['z_max'])}, "
-                         f"consistent in {row['share_consistent']:.0%}: {row['verdict']}")
+                         f"consistent in {row['share_consistent']:.0%} of {ledger_space(row)}: {row['verdict']}")
     return "\n".join(lines)
 
 

@@ -10,8 +10,8 @@ What :func:`compare_polls` returns (shares and rates in percent; JSON keys of :m
   ``p_value`` from the distribution of (poll − its own replicate's count), ``z_total``/``p_total`` against
   sampling plus the historical non-sampling error of :mod:`simkit.polls.error`, ``misreport_needed`` (the
   misreporting rate toward the incumbent that makes the published figure the simulated median), and the
-  joint ledger's ``z_min``, ``z_max``, ``share_consistent`` and ``verdict``; a poll's published turnout is a
-  row with option ``turnout``;
+  joint ledger's ``points_compared`` of its ``ledger_points``, ``z_min``, ``z_max``, ``share_consistent`` and
+  ``verdict`` (:func:`ledger_verdicts`); a poll's published turnout is a row with option ``turnout``;
 * ``joint``: Hotelling T² of all published gaps with its F reference, and per poll; ``left_out``, when some
   figures have no sampling error (a census: :func:`sampled`), names them (``pollster``, ``option``);
 * ``designs``: respondents each modelled design delivers against the claim, and the probability it reaches it;
@@ -1164,14 +1164,16 @@ def z_span(low: float, high: float) -> str:
 
 
 def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
-    """Add to each row its range over the joint ledger: ``z_min``, ``z_max``, ``share_consistent`` (share of
-    the assumption space where p ≥ 0.05, or a census figure is within its rounding: :func:`consistent`;
-    ``share_consistent_total`` likewise for p_total) and ``verdict``: ``rejected everywhere``, ``depends`` or
-    ``consistent everywhere``; over the points where the poll was compared (entries without ``not_compared``),
-    all None when there are none."""
+    """Add to each row its range over the joint ledger, over the points where its poll was compared (entries
+    without ``not_compared``): ``points_compared`` of the ``ledger_points``, ``z_min``, ``z_max``,
+    ``share_consistent`` (share of those points where p ≥ 0.05, or a census figure is within its rounding:
+    :func:`consistent`; ``share_consistent_total`` likewise for p_total) and ``verdict`` (:func:`ledger_verdict`);
+    all but the counts None when it was compared nowhere."""
+    points = len({entry["point"] for entry in ledger})
     for row in rows:
         entries = [e for e in ledger if e["pollster"] == row["pollster"] and e["option"] == row["option"]
                    and "not_compared" not in e]
+        row.update(points_compared=len(entries), ledger_points=points)
         if not entries:
             row.update(z_min=None, z_max=None, share_consistent=None, share_consistent_total=None, verdict=None)
             continue
@@ -1180,8 +1182,40 @@ def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
         totals = [e["p_total"] >= ALPHA for e in entries if e["p_total"] is not None]
         row.update(z_min=float(min(zs)), z_max=float(max(zs)), share_consistent=float(agree.mean()),
                    share_consistent_total=float(np.mean(totals)) if totals else None,
-                   verdict="consistent everywhere" if agree.all() else
-                   "rejected everywhere" if not agree.any() else "depends")
+                   verdict=ledger_verdict(agree, points))
+
+
+def ledger_verdict(agree: np.ndarray, points: int) -> str:
+    """A figure's ledger verdict from ``agree`` (K,), whether it is consistent (:func:`consistent`) at each of
+    the K points where its poll was compared, of the ledger's ``points`` (N): ``consistent`` or ``rejected``
+    ``everywhere`` when K = N, ``wherever compared`` when K < N (points without answers say nothing), else
+    ``depends``."""
+    where = "everywhere" if len(agree) == points else "wherever compared"
+    return f"consistent {where}" if agree.all() else f"rejected {where}" if not agree.any() else "depends"
+
+
+def compared_everywhere(row: dict) -> bool:
+    """Whether a row's poll was compared at every point of the joint ledger (:func:`ledger_verdicts`)."""
+    return row["points_compared"] == row["ledger_points"]
+
+
+def ledger_space(row: dict, number: Callable[[int, str], str] = lambda value, name: f"{value:,d}") -> str:
+    """Where a row's ledger share consistent and verdict were taken (:func:`ledger_verdicts`): ``the assumption
+    space`` when its poll was compared at every point, else ``the K of N points where its design gets answers``;
+    ``number(value, field)`` writes K (field ``points_compared``) and N (``ledger_points``)."""
+    if compared_everywhere(row):
+        return "the assumption space"
+    compared, points = (number(row[name], name) for name in ("points_compared", "ledger_points"))
+    return f"the {compared} of {points} points where its design gets answers"
+
+
+def ledger_share(row: dict) -> str:
+    """A row's ledger share consistent for a table cell: ``62%``, or ``62% (5 of 8 points)`` when its poll was
+    compared at only 5 of the 8 points."""
+    share = f"{row['share_consistent']:.0%}"
+    if compared_everywhere(row):
+        return share
+    return f"{share} ({row['points_compared']} of {row['ledger_points']} points)"
 
 
 def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, keys: list[tuple[int, int]],
