@@ -12,8 +12,8 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 import simkit
-from simkit.polls.compare import (compare_config, compare_polls, election_at, has_sampling_error, prediction_t2,
-                                  resolve_design)
+from simkit.polls.compare import (compare_config, compare_polls, consistent, election_at, has_sampling_error,
+                                  ledger_verdicts, prediction_t2, resolve_design)
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.errors import InputError
 from simkit.model.exit_poll import draw_exit_poll
@@ -866,8 +866,9 @@ def test_a_ledger_point_whose_design_gets_too_few_answers_is_left_out_not_called
            "few replicates to publish a comparable figure: those points are left out of its ledger verdicts" \
         in comparison.flags
     for row in comparison.rows:
-        zs = [entry["z"] for entry in compared if entry["option"] == row["option"]]
-        assert (row["z_min"], row["z_max"]) == (min(zs), max(zs))
+        mine = [entry for entry in compared if entry["option"] == row["option"]]
+        assert (row["z_min"], row["z_max"]) == (min(e["z"] for e in mine), max(e["z"] for e in mine))
+        assert row["share_consistent"] == pytest.approx(np.mean([consistent(e) for e in mine]), rel=1e-15)
 
 
 def test_a_ledger_verdict_over_some_points_says_over_which(few_answers):
@@ -896,3 +897,29 @@ def test_a_ledger_verdict_over_some_points_says_over_which(few_answers):
             in verdict
     assert {"points_compared", "ledger_points"} <= set(comparison.to_json()["rows"][0])
     assert "everywhere" not in text.split("Joint assumption ledger")[1]
+
+
+def test_a_figure_compared_at_no_ledger_point_has_no_ledger_verdict(few_answers):
+    """A figure whose design gets too few answers at every ledger point has no z range, share or verdict, and
+    neither compare nor the report writes a ledger sentence for it (the others keep theirs)."""
+    import copy
+    import dataclasses
+
+    from simkit.cli.compare import format_report
+    from simkit.report.sections import _ledger_words, _poll_table
+
+    ledger = [{**entry, **dict.fromkeys(("gap_sd", "z", "p_value", "z_total", "p_total")), "not_compared": "none"}
+              if entry["option"] == "c" else entry for entry in few_answers.ledger]
+    rows = copy.deepcopy(few_answers.rows)
+    ledger_verdicts(rows, ledger)
+    comparison = dataclasses.replace(few_answers, rows=rows, ledger=ledger)
+    nowhere = next(row for row in rows if row["option"] == "c")
+    assert {key: nowhere[key] for key in ("z_min", "z_max", "share_consistent", "share_consistent_total",
+                                          "verdict", "points_compared", "ledger_points")} == {
+        "z_min": None, "z_max": None, "share_consistent": None, "share_consistent_total": None, "verdict": None,
+        "points_compared": 0, "ledger_points": 8}
+    ledger_lines = format_report(comparison).split("Joint assumption ledger")[1].splitlines()[1:]
+    assert [line.split()[:2] for line in ledger_lines] == [["p1", "a"], ["p1", "b"]]
+    assert [sentence.split(":")[0] for sentence in _ledger_words(comparison)] == ["p1, a", "p1, b"]
+    cells = next(cells for cells in _poll_table(comparison).rows if cells[1] == "c")
+    assert cells[-4:-1] == ["—", "—", "—"]
