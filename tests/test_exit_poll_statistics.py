@@ -330,11 +330,14 @@ def test_history_side_by_side_and_turnout_rows(tmp_path, capsys):
     ({"exit_poll": []}, "exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks"),
     ({"run": {"replicates": 1, "seed": 1}}, "1 are too few to estimate the covariance"),
     ({"exit_poll": [{"name": "p", "stations": 10, "per_station": 20}]},
-     "exit_poll.p: no published figure (published, published_turnout): the comparison would have no row"),
+     "exit_poll.p.published, exit_poll.p.published_turnout: no published figure: the comparison would have no row"),
+    ({"exit_poll": [], "quick_count": [{"name": "q", "stations": 10}]},
+     ": quick_count.q.published: no published figure: the comparison would have no row"),
 ])
 def test_history_configs_are_checked_before_any_simulation(tmp_path, capsys, monkeypatch, change, problem):
     """A history config that cannot be compared, or whose polls publish no figure (it would add no row: once
-    silently), is one line, exit 2, before the main comparison simulates."""
+    silently), is one line, exit 2, before the main comparison simulates; it names the fields that hold the
+    figures as each poll's kind has them (a quick count has no published_turnout)."""
     import tomli_w
 
     import simkit.polls.compare

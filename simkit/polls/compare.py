@@ -741,18 +741,31 @@ def census_flags(figures: list[dict]) -> list[str]:
             for pollster in dict.fromkeys(f["pollster"] for f in figures)]
 
 
+def publishes_turnout(poll: Poll) -> bool:
+    """Whether ``poll`` publishes a turnout (an exit poll's ``published_turnout``): a row of the comparison."""
+    return isinstance(poll, ExitPollConfig) and poll.published_turnout is not None
+
+
 def publishes(poll: Poll) -> bool:
-    """Whether ``poll`` publishes a figure (a share, or an exit poll's turnout): each is a row of the comparison."""
-    return bool(poll.published) or (isinstance(poll, ExitPollConfig) and poll.published_turnout is not None)
+    """Whether ``poll`` publishes a figure (a share, or a turnout: :func:`publishes_turnout`): each is a row of the
+    comparison."""
+    return bool(poll.published) or publishes_turnout(poll)
+
+
+def figure_fields(poll: Poll) -> list[str]:
+    """The dotted config fields that hold ``poll``'s published figures (:func:`publishes`), as its kind has them:
+    ``published`` and, for an exit poll, ``published_turnout``."""
+    return [f"{_kind(poll)}.{poll.name}.{name}" for name in ("published", "published_turnout")
+            if name in type(poll).model_fields]
 
 
 def check_publishes(polls: list[Poll], source: str) -> None:
     """Raise :class:`~simkit.errors.InputError` (``source: field: problem``) when none of ``polls`` publishes a
     figure (:func:`publishes`): their comparison has no row (``compare --history`` would add nothing for them)."""
     if not any(publishes(poll) for poll in polls):
-        names = ", ".join(f"{_kind(poll)}.{poll.name}" for poll in polls)
-        raise InputError(f"{source}: {names}: no published figure (published, published_turnout): the comparison "
-                         "would have no row; give the figures the pollsters published")
+        fields = ", ".join(name for poll in polls for name in figure_fields(poll))
+        raise InputError(f"{source}: {fields}: no published figure: the comparison would have no row; give the "
+                         "figures the pollsters published")
 
 
 def published_vector(polls: list[Poll], valid_names: list[str]) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -982,7 +995,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
             half_width = stats.norm.ppf(0.975) * max(row["gap_sd"] for row in poll_table)
             flags.append(f"{poll.name}: stated error ±{100 * poll.stated_error:.1f} points; sampling alone gives a "
                          f"95% half-width of up to ±{half_width:.1f} points for its published figures")
-        if isinstance(poll, ExitPollConfig) and poll.published_turnout is not None:
+        if publishes_turnout(poll):
             poll_table.append(turnout_row(poll, draws, election.for_poll(poll), reference))
         designs.append(design_entry(poll, resolved, draws))
         flags += design_flags(designs[-1])
