@@ -513,8 +513,11 @@ def test_a_design_without_answers_in_too_many_replicates_is_one_line(tmp_path, c
     config.write_text(tomli_w.dumps(raw))
     assert main(["compare", str(config), "--ledger-points", "0", "--quiet", "-o", str(output)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: no valid answer in ")
-    assert "replicates" in err[0] and not output.exists()
+    assert len(err) == 1 and re.fullmatch(
+        rf"{re.escape(str(config))}: exit_poll.p: only [0-2] of 20 simulated replicates get a valid answer "
+        r"\(\d\.\d valid answers on average\), fewer than the 3 a comparison needs; state the design the pollster "
+        r"used", err[0]), err
+    assert not output.exists()
 
 
 def test_a_scenario_whose_design_gets_no_answers_is_one_line_naming_it(tmp_path, capsys):
@@ -532,7 +535,7 @@ def test_a_scenario_whose_design_gets_no_answers_is_one_line_naming_it(tmp_path,
     config.write_text(tomli_w.dumps(raw))
     assert main(["compare", str(config), "--ledger-points", "0", "--quiet", "-o", str(output)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: no valid answer in ")
+    assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: only ")
     assert "of scenario shy" in err[0] and not output.exists()
 
 
@@ -551,7 +554,7 @@ def test_a_count_without_valid_votes_is_one_line_and_no_warning(tmp_path, capsys
         warnings.simplefilter("error")
         assert main(["compare", str(config), "--ledger-points", "0", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"{config}: quick_count.q: no valid answer in "), err
+    assert len(err) == 1 and err[0].startswith(f"{config}: quick_count.q: only "), err
 
 
 def test_the_published_vector_is_made_once_per_comparison(elections, monkeypatch):
@@ -858,8 +861,8 @@ def test_a_ledger_point_whose_design_gets_too_few_answers_is_left_out_not_called
     compared = [entry for entry in comparison.ledger if "not_compared" not in entry]
     assert left and compared
     assert all(entry["z"] is None and entry["p_value"] is None and re.fullmatch(
-        r"no valid answer in (1[89]|20) of 20 simulated replicates \(\d\.\d valid answers on average\): fewer than "
-        r"the 3 a comparison needs", entry["not_compared"]) for entry in left), left
+        r"only [0-2] of 20 simulated replicates get a valid answer \(\d\.\d valid answers on average\), fewer "
+        r"than the 3 a comparison needs", entry["not_compared"]) for entry in left), left
     assert all(math.isfinite(entry["z"]) for entry in compared)
     points = len({entry["point"] for entry in left})
     assert f"p1: at {points} of 8 joint-ledger points (entries' not_compared) its design gets a valid answer in too " \

@@ -817,15 +817,16 @@ def raise_problem(problem: InputError | None, source: str) -> None:
 
 
 def too_few_answers(draws: Draws, needed: int, where: str = "") -> str | None:
-    """``no valid answer in E of R simulated replicates{where} (m valid answers on average)`` when fewer than
-    ``needed`` (:func:`replicates_needed`) of the replicates of ``draws`` have a valid answer: too few for the
-    covariance of the published figures, and a figure of one replicate would pass for a census; None otherwise."""
+    """``only A of R simulated replicates{where} get a valid answer (m valid answers on average), fewer than the
+    {needed} a comparison needs`` when fewer than ``needed`` (:func:`replicates_needed`) of the replicates of
+    ``draws`` have a valid answer: too few for the covariance of the published figures, and a figure of one
+    replicate would pass for a census; None otherwise."""
     answers = draws.valid_respondents
-    empty = int(np.sum(answers == 0))
-    if len(answers) - empty >= needed:
+    answered = int(np.sum(answers > 0))
+    if answered >= needed:
         return None
-    return (f"no valid answer in {empty} of {len(answers)} simulated replicates{where} ({answers.mean():.1f} valid "
-            "answers on average)")
+    return (f"only {answered} of {len(answers)} simulated replicates{where} get a valid answer ({answers.mean():.1f} "
+            f"valid answers on average), fewer than the {needed} a comparison needs")
 
 
 def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: str | None = None) -> int:
@@ -835,8 +836,7 @@ def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: 
     is the design the pollster used."""
     shortfall = too_few_answers(draws, needed, _of_scenario(scenario))
     if shortfall is not None:
-        raise InputError(f"{source}: {_kind(poll)}.{poll.name}: {shortfall}: the comparison needs shares in at least "
-                         f"{needed}; state the design the pollster used")
+        raise InputError(f"{source}: {_kind(poll)}.{poll.name}: {shortfall}; state the design the pollster used")
     return int(np.sum(draws.valid_respondents == 0))
 
 
@@ -1141,7 +1141,7 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
                 entries[k] += [{"point": k, "assumed": mine, "pollster": poll.name, "option": option,
                                 **dict.fromkeys(("gap_sd", "z", "p_value", "z_total", "p_total")),
                                 "feasibility": resolved.note or "feasible",
-                                "not_compared": f"{shortfall}: fewer than the {needed} a comparison needs"}
+                                "not_compared": shortfall}
                                for option in poll.published]
                 continue
             for row in poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
