@@ -816,17 +816,18 @@ def raise_problem(problem: InputError | None, source: str) -> None:
         raise InputError(f"{source}: {problem}", parameters=problem.parameters)
 
 
-def too_few_answers(draws: Draws, needed: int, where: str = "") -> str | None:
-    """``only A of R simulated replicates{where} get a valid answer (m valid answers on average), fewer than the
-    {needed} a comparison needs`` when fewer than ``needed`` (:func:`replicates_needed`) of the replicates of
-    ``draws`` have a valid answer: too few for the covariance of the published figures, and a figure of one
-    replicate would pass for a census; None otherwise."""
+def too_few_answers(draws: Draws, needed: int, where: str = "") -> tuple[int, str | None]:
+    """The number of replicates of ``draws`` without a valid answer, and ``only A of R simulated
+    replicates{where} get a valid answer (m valid answers on average), fewer than the {needed} a comparison
+    needs`` when fewer than ``needed`` (:func:`replicates_needed`) have one: too few for the covariance of the
+    published figures, and a figure of one replicate would pass for a census (None otherwise)."""
     answers = draws.valid_respondents
-    answered = int(np.sum(answers > 0))
+    empty = int(np.sum(answers == 0))
+    answered = len(answers) - empty
     if answered >= needed:
-        return None
-    return (f"only {answered} of {len(answers)} simulated replicates{where} get a valid answer ({answers.mean():.1f} "
-            f"valid answers on average), fewer than the {needed} a comparison needs")
+        return empty, None
+    return empty, (f"only {answered} of {len(answers)} simulated replicates{where} get a valid answer "
+                   f"({answers.mean():.1f} valid answers on average), fewer than the {needed} a comparison needs")
 
 
 def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: str | None = None) -> int:
@@ -834,10 +835,10 @@ def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: 
     named), gets no valid answer (dropped from its distribution: :func:`answered`). Raise
     :class:`~simkit.errors.InputError` when fewer than ``needed`` have one (:func:`too_few_answers`): the remedy
     is the design the pollster used."""
-    shortfall = too_few_answers(draws, needed, _of_scenario(scenario))
+    empty, shortfall = too_few_answers(draws, needed, _of_scenario(scenario))
     if shortfall is not None:
         raise InputError(f"{source}: {_kind(poll)}.{poll.name}: {shortfall}; state the design the pollster used")
-    return int(np.sum(draws.valid_respondents == 0))
+    return empty
 
 
 def check_together(polls: list[Poll], keys: list[tuple[int, int]], gaps: list[np.ndarray], needed: int, source: str,
@@ -1136,7 +1137,7 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
                     for name, value in assumed.items()
                     if name.startswith(f"{_kind(poll)}.{poll.name}.") or name in worlds.sweep_dims}
             tick()
-            shortfall = too_few_answers(draws, needed)
+            _, shortfall = too_few_answers(draws, needed)
             if shortfall is not None:
                 entries[k] += [{"point": k, "assumed": mine, "pollster": poll.name, "option": option,
                                 **dict.fromkeys(("gap_sd", "z", "p_value", "z_total", "p_total")),
