@@ -177,7 +177,7 @@ def _held_mb(config: Path, replicates: int) -> float:
     options = len(cfg.options)
     itemsize = count_dtype(build_electorate(cfg.electorate).registered).itemsize
     world = replicates * cfg.electorate.stations * options * itemsize * 2
-    polls = sum(round(midpoint(poll.stations)) for poll in [*cfg.exit_poll, *cfg.quick_count])
+    polls = sum(round(midpoint(poll.stations)) for poll in cfg.polls)
     draws = replicates * polls * options * 8 * 2
     return (world + draws) / MB
 

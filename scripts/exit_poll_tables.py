@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from simkit.polls.compare import ledger_share
+
 REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- exit-poll-tables:begin -->", "<!-- exit-poll-tables:end -->"
 FLAGSHIP = ["configs/kazakhstan-2022.toml", "--json", "--history", "configs/kazakhstan-2015.toml",
@@ -72,6 +74,20 @@ def p_text(value) -> str:
     return "—" if value is None else (f"{value:.2g}" if value >= 1e-3 else f"{value:.0e}")
 
 
+def sampling_p(row: dict) -> str:
+    """A row's sampling-only p in words. A simulated p (``monte_carlo``) with its Monte Carlo SE, √(p (2 − p) / R)
+    for a two-sided tail share of R = 1 / p_floor − 1 replicates, and "borderline" when it is within 2 SE of
+    ALPHA (another run may call it the other way); a p from the normal tail beyond the replicates says so; a
+    census figure has none (its rounding decides)."""
+    p = row["p_value"]
+    if p is None:
+        return "beyond its rounding"
+    if row["p_method"] != "monte_carlo":
+        return f"p {p_text(p)} from the normal tail"
+    se = math.sqrt(p * (2 - p) / (round(1 / row["p_floor"]) - 1))
+    return f"p {p_text(p)}, Monte Carlo SE {se:.1g}" + (", borderline" if abs(p - ALPHA) < 2 * se else "")
+
+
 def name_of(pollster: str, labels: dict) -> str:
     return labels.get(pollster, pollster)
 
@@ -96,7 +112,7 @@ def rows_table(report: dict, labels: dict) -> list[str]:
         if row["option"] not in ("tokayev", "against_all", "turnout"):
             continue
         ledger = "—" if row.get("verdict") is None else (
-            f"{z_range(row)}, {row['share_consistent']:.0%} ({row['verdict']})")
+            f"{z_range(row)}, {ledger_share(row)} ({row['verdict']})")
         lines.append(f"| {name_of(row['pollster'], labels)} | {row['option']} | {row['published']:.2f} | "
                      f"{row['official']:.2f} | {row['gap']:+.2f} | {row['gap_sd']:.2f} | {z_text(row['z'])} | "
                      f"{number(row['z_total'], '+.1f')} | {p_text(row['p_total'])} | {ledger} |")
@@ -152,7 +168,7 @@ def ledger_table(report: dict, labels: dict) -> list[str]:
     for row in report["rows"]:
         if row["option"] in ("tokayev", "against_all") and row.get("verdict") is not None:
             lines.append(f"| {name_of(row['pollster'], labels)} | {row['option']} | {z_range(row)} | "
-                         f"{row['share_consistent']:.0%} | {row['verdict']} |")
+                         f"{ledger_share(row)} | {row['verdict']} |")
     return lines
 
 
@@ -176,7 +192,7 @@ def statements(report: dict, labels: dict) -> list[str]:
                   f"{row['z_total']:+.1f})" for row in exceed) if exceed else "none") + ".")
     lines.append("- **Gaps beyond sampling error but within the historical total error**: " + (
         "; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f}, z {z_text(row['z'])}, "
-                  f"z total {row['z_total']:+.1f})" for row in within) if within else "none") + ".")
+                  f"{sampling_p(row)}, z total {row['z_total']:+.1f})" for row in within) if within else "none") + ".")
     for pollster in dict.fromkeys(entry["pollster"] for entry in report["mechanisms"]):
         entries = [entry for entry in report["mechanisms"] if entry["pollster"] == pollster]
         fitting = [e for e in entries if e["moves_gap_observed_way"] and e["fit_p"] is not None and e["fit_p"] >= FITS]

@@ -158,13 +158,17 @@ def test_regional_allocation_is_proportional_to_the_register():
     assert np.bincount(region_index[stations]).tolist() == [2, 4, 6]
 
 
-def test_quick_count_of_every_station_is_the_exact_count():
+@pytest.mark.parametrize("estimator", ["raw", "weighted"])
+@pytest.mark.parametrize("selection", ["simple", "pps"])
+def test_quick_count_of_every_station_is_the_exact_count(estimator, selection):
+    """Every station's protocol copied is the count, to floating point, whatever the estimator: the weighted one
+    weighs a station's valid shares by its valid votes (stations' invalid shares differ here, from 0 to ~40%)."""
     rng = np.random.default_rng(3)
     registered = rng.integers(100, 2000, size=50)
     votes = dirichlet_votes(rng, registered, SHARES, 10.0)
     valid = np.array([True, True, False])
-    draw = draw_quick_count(votes, registered, 50, valid, rng, estimator="raw")
-    np.testing.assert_allclose(draw.shares, votes[:, :2].sum(axis=0) / votes[:, :2].sum())
+    draw = draw_quick_count(votes, registered, 50, valid, rng, selection, estimator=estimator)
+    np.testing.assert_allclose(draw.shares, votes[:, :2].sum(axis=0) / votes[:, :2].sum(), rtol=1e-13, atol=0)
 
 
 def test_misreporting_moves_the_expected_share():

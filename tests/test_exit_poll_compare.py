@@ -2,6 +2,7 @@
 import functools
 import json
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 import simkit
-from simkit.polls.compare import (compare_config, compare_polls, election_at, has_sampling_error, prediction_t2,
-                                  resolve_design)
+from simkit.polls.compare import (compare_config, compare_polls, consistent, election_at, has_sampling_error,
+                                  ledger_verdicts, prediction_t2, resolve_design)
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.errors import InputError
 from simkit.model.exit_poll import draw_exit_poll
@@ -25,7 +26,7 @@ ROW_KEYS = {"pollster", "option", "published", "official", "gap", "gap_mean", "g
             "simulated_sd", "simulated_low", "simulated_high", "z", "p_value", "p_method", "p_floor", "z_unconditional",
             "option_class", "nonsampling_sd", "z_total", "p_total", "design_effect", "bias_needed", "misreport_needed",
             "misreport_needed_low", "misreport_needed_high", "z_min", "z_max", "share_consistent",
-            "share_consistent_total", "verdict"}
+            "share_consistent_total", "verdict", "points_compared", "ledger_points"}
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +207,7 @@ def test_joint_ledger_covers_every_stated_assumption(elections):
     assert row["z_min"] <= row["z"] <= row["z_max"] or row["z_min"] <= row["z_max"]
     share = np.mean([e["p_value"] >= 0.05 for e in comparison.ledger])
     assert row["share_consistent"] == pytest.approx(share)
+    assert (row["points_compared"], row["ledger_points"]) == (8, 8)
     assert row["verdict"] == ("consistent everywhere" if share == 1 else "rejected everywhere" if share == 0
                               else "depends")
 
@@ -511,8 +513,11 @@ def test_a_design_without_answers_in_too_many_replicates_is_one_line(tmp_path, c
     config.write_text(tomli_w.dumps(raw))
     assert main(["compare", str(config), "--ledger-points", "0", "--quiet", "-o", str(output)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: no valid answer in ")
-    assert "replicates" in err[0] and not output.exists()
+    assert len(err) == 1 and re.fullmatch(
+        rf"{re.escape(str(config))}: exit_poll.p: only [0-2] of 20 simulated replicates get a valid answer "
+        r"\(\d\.\d valid answers on average\), fewer than the 3 a comparison needs; state the design the pollster "
+        r"used", err[0]), err
+    assert not output.exists()
 
 
 def test_a_scenario_whose_design_gets_no_answers_is_one_line_naming_it(tmp_path, capsys):
@@ -530,7 +535,7 @@ def test_a_scenario_whose_design_gets_no_answers_is_one_line_naming_it(tmp_path,
     config.write_text(tomli_w.dumps(raw))
     assert main(["compare", str(config), "--ledger-points", "0", "--quiet", "-o", str(output)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: no valid answer in ")
+    assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: only ")
     assert "of scenario shy" in err[0] and not output.exists()
 
 
@@ -549,7 +554,7 @@ def test_a_count_without_valid_votes_is_one_line_and_no_warning(tmp_path, capsys
         warnings.simplefilter("error")
         assert main(["compare", str(config), "--ledger-points", "0", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"{config}: quick_count.q: no valid answer in "), err
+    assert len(err) == 1 and err[0].startswith(f"{config}: quick_count.q: only "), err
 
 
 def test_the_published_vector_is_made_once_per_comparison(elections, monkeypatch):
@@ -633,6 +638,25 @@ def test_a_census_figure_cut_to_its_last_digit_is_consistent(elections, offset, 
                         ledger_points=3).rows[0]
     assert row["p_method"] == "census"
     assert row["rounding"] == {"half_unit": pytest.approx(0.05), "consistent": consistent}
+
+
+def test_a_weighted_quick_count_of_every_station_is_the_count(elections):
+    """A weighted quick count of every station reads each replicate's count to floating point (its valid shares
+    weighed by valid votes, not ballots: the stations' invalid shares differ): a census, its published figure
+    rounded from the count consistent. Weighed by ballots, its gaps moved by ~1e-4 between replicates: a "sample"
+    of tiny spread, and its rounded figure rejected."""
+    ds = elections.isel(replicate=slice(0, 60))
+    totals = ds["votes"].sum("station").mean("replicate")
+    official = {name: int(totals.sel(option=name)) for name in OPTIONS}
+    share = official["inc"] / sum(official[name] for name in OPTIONS[:3])
+    poll = QuickCountConfig(name="census", stations=300, estimator="weighted", published={"inc": round(share, 3)})
+    comparison = compare_polls(ds, [poll], incumbent="inc", invalid="invalid", official=official, seed=3,
+                               misreport=False, ledger_points=0)
+    votes = ds["votes"].sum("station")
+    counted = 100 * (votes.sel(option=OPTIONS[:3]) / votes.sel(option=OPTIONS[:3]).sum("option")).values
+    np.testing.assert_allclose(comparison.estimates["estimate"].values[0], counted, rtol=1e-13, atol=0)
+    row = comparison.rows[0]
+    assert row["p_method"] == "census" and row["rounding"]["consistent"] is True
 
 
 @pytest.mark.parametrize("value, unit", [(80.18, 0.01), (69.0, 1.0), (1e-05, 1e-5), (0.1 + 0.2, 0.1),
@@ -812,11 +836,10 @@ def test_polls_of_an_electorate_with_stations_without_voters_compare_end_to_end(
     assert all(math.isfinite(row["gap_sd"]) and math.isfinite(row["z"]) for row in rows)
 
 
-def test_a_ledger_point_whose_design_gets_too_few_answers_is_refused_not_called_a_census():
+@pytest.fixture(scope="module")
+def few_answers():
     """Every 100,000th voter of stations of ~600: 3 of 20 replicates get an answer at the midpoint design (the
-    fewest the covariance takes), fewer at other points of the ledger, where one replicate's figure varies by
-    nothing and was judged a census: z = ±∞, "rejected everywhere". The remedy is the ledger's: its ranges reach
-    the design, not the pollster's statement."""
+    fewest the covariance takes), fewer at most other points of the 8-point ledger."""
     from conftest import small_config_dict
 
     raw = small_config_dict(stations=200, registered=200_000, options=("a", "b", "c", "inv"),
@@ -825,7 +848,81 @@ def test_a_ledger_point_whose_design_gets_too_few_answers_is_refused_not_called_
                          "response_rate": [0.5, 1.0], "published": {"a": 0.6, "b": 0.3, "c": 0.1}}]
     raw["observed"] = {"registered": 200_000, "ballots": 120_000,
                        "votes": {"a": 62_700, "b": 34_200, "c": 11_400, "inv": 11_700}}
-    with pytest.raises(InputError, match=r"exit_poll\.p1: no valid answer in \d+ of 20 simulated replicates at "
-                                         r"the joint ledger's point \(exit_poll\.p1\.stations \d+.*; narrow the "
-                                         r"ranges the ledger spans, or state the design the pollster used$"):
-        compare_config(simkit.Config.model_validate(raw), replicates=20, ledger_points=4, history=None)
+    return compare_config(simkit.Config.model_validate(raw), replicates=20, ledger_points=8, history=None)
+
+
+def test_a_ledger_point_whose_design_gets_too_few_answers_is_left_out_not_called_a_census(few_answers):
+    """At a ledger point where the design gets too few answers one replicate's figure varies by nothing and was
+    judged a census: z = ±∞, "rejected everywhere". Such a point (once refusing the whole comparison) is
+    reported without z or p, with its reason, and left out of the rows' ledger verdicts; the other points are
+    compared."""
+    comparison = few_answers
+    left = [entry for entry in comparison.ledger if "not_compared" in entry]
+    compared = [entry for entry in comparison.ledger if "not_compared" not in entry]
+    assert left and compared
+    assert all(entry["z"] is None and entry["p_value"] is None and re.fullmatch(
+        r"only [0-2] of 20 simulated replicates get a valid answer \(\d\.\d valid answers on average\), fewer "
+        r"than the 3 a comparison needs", entry["not_compared"]) for entry in left), left
+    assert all(math.isfinite(entry["z"]) for entry in compared)
+    points = len({entry["point"] for entry in left})
+    assert f"p1: at {points} of 8 joint-ledger points (entries' not_compared) its design gets a valid answer in too " \
+           "few replicates to publish a comparable figure: those points are left out of its ledger verdicts" \
+        in comparison.flags
+    for row in comparison.rows:
+        mine = [entry for entry in compared if entry["option"] == row["option"]]
+        assert (row["z_min"], row["z_max"]) == (min(e["z"] for e in mine), max(e["z"] for e in mine))
+        assert row["share_consistent"] == pytest.approx(np.mean([consistent(e) for e in mine]), rel=1e-15)
+
+
+def test_a_ledger_verdict_over_some_points_says_over_which(few_answers):
+    """A verdict taken over the K of N ledger points where the design gets answers once read "of the assumption
+    space" and "consistent everywhere" though N − K points were left out: the rows carry K and N (JSON too), and
+    compare, the report's ledger sentences and its verdicts name the K of N points; "everywhere" only when
+    K = N."""
+    from simkit.cli.compare import format_report
+    from simkit.report.sections import _ledger_words
+    from simkit.report.verdicts import poll_verdicts
+
+    comparison = few_answers
+    compared = {entry["point"] for entry in comparison.ledger if "not_compared" not in entry}
+    where = f"of the {len(compared)} of 8 points where its design gets answers"
+    assert 0 < len(compared) < 8
+    text, words = format_report(comparison), _ledger_words(comparison)
+    assert len(words) == len(comparison.rows) == 3
+    for row, sentence in zip(comparison.rows, words):
+        assert (row["points_compared"], row["ledger_points"]) == (len(compared), 8)
+        assert "everywhere" not in row["verdict"]
+        assert f"consistent with the count in {row['share_consistent']:.0%} {where}: {row['verdict']}." in sentence
+        assert f"consistent in {row['share_consistent']:.0%} {where}: {row['verdict']}" in text
+        anomalous = {**row, "p_value": 0.001}
+        verdict = " ".join(v.text for v in poll_verdicts([anomalous], "a", {"p1": "P1"}))
+        assert f"ledger over the {len(compared)} of 8 points where its design gets answers: {row['verdict']})" \
+            in verdict
+    assert {"points_compared", "ledger_points"} <= set(comparison.to_json()["rows"][0])
+    assert "everywhere" not in text.split("Joint assumption ledger")[1]
+
+
+def test_a_figure_compared_at_no_ledger_point_has_no_ledger_verdict(few_answers):
+    """A figure whose design gets too few answers at every ledger point has no z range, share or verdict, and
+    neither compare nor the report writes a ledger sentence for it (the others keep theirs)."""
+    import copy
+    import dataclasses
+
+    from simkit.cli.compare import format_report
+    from simkit.report.sections import _ledger_words, _poll_table
+
+    ledger = [{**entry, **dict.fromkeys(("gap_sd", "z", "p_value", "z_total", "p_total")), "not_compared": "none"}
+              if entry["option"] == "c" else entry for entry in few_answers.ledger]
+    rows = copy.deepcopy(few_answers.rows)
+    ledger_verdicts(rows, ledger)
+    comparison = dataclasses.replace(few_answers, rows=rows, ledger=ledger)
+    nowhere = next(row for row in rows if row["option"] == "c")
+    assert {key: nowhere[key] for key in ("z_min", "z_max", "share_consistent", "share_consistent_total",
+                                          "verdict", "points_compared", "ledger_points")} == {
+        "z_min": None, "z_max": None, "share_consistent": None, "share_consistent_total": None, "verdict": None,
+        "points_compared": 0, "ledger_points": 8}
+    ledger_lines = format_report(comparison).split("Joint assumption ledger")[1].splitlines()[1:]
+    assert [line.split()[:2] for line in ledger_lines] == [["p1", "a"], ["p1", "b"]]
+    assert [sentence.split(":")[0] for sentence in _ledger_words(comparison)] == ["p1, a", "p1, b"]
+    cells = next(cells for cells in _poll_table(comparison).rows if cells[1] == "c")
+    assert cells[-4:-1] == ["—", "—", "—"]

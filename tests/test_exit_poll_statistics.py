@@ -50,8 +50,8 @@ def test_hotelling_reproduces_johnson_wichern_example_5_2():
 def test_pps_weighted_estimate_has_the_ratio_estimator_variance():
     """Stations of unequal size drawn proportional to the register, whole protocols, weighted estimator:
     the variance over 3,000 draws matches the Hansen–Hurwitz approximation of the ratio estimator,
-    V ≈ Σ eᵢ² / pᵢ / (n X²), eᵢ = yᵢ − R xᵢ, within 4 SE of a variance estimate (√(2 / (M − 1))) plus the
-    without-replacement correction n / N it ignores."""
+    V ≈ Σ eᵢ² / pᵢ / (n X²), eᵢ = yᵢ − R xᵢ (yᵢ the option's votes, xᵢ the station's valid votes), within 4 SE of
+    a variance estimate (√(2 / (M − 1))) plus the without-replacement correction n / N it ignores."""
     rng = np.random.default_rng(5)
     stations, n, draws = 2000, 40, 3000
     registered = np.round(1000 * np.exp(0.6 * rng.standard_normal(stations))).astype(np.int64) + 50
@@ -60,8 +60,8 @@ def test_pps_weighted_estimate_has_the_ratio_estimator_variance():
     design = PollDesign(n_stations=n, valid=VALID, selection="pps", respondents="whole_flow", estimator="weighted")
     estimates = np.array([draw_exit_poll(votes, registered, design, np.random.default_rng(100 + k)).shares[0]
                           for k in range(draws)])
-    y = votes[:, 0] / votes[:, VALID].sum(axis=1) * ballots
-    x = ballots.astype(float)
+    y = votes[:, 0].astype(float)
+    x = votes[:, VALID].sum(axis=1).astype(float)
     ratio = y.sum() / x.sum()
     p = registered / registered.sum()
     analytic = np.sum((y - ratio * x) ** 2 / p) / (n * x.sum() ** 2)
@@ -329,9 +329,15 @@ def test_history_side_by_side_and_turnout_rows(tmp_path, capsys):
 @pytest.mark.parametrize("change, problem", [
     ({"exit_poll": []}, "exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks"),
     ({"run": {"replicates": 1, "seed": 1}}, "1 are too few to estimate the covariance"),
+    ({"exit_poll": [{"name": "p", "stations": 10, "per_station": 20}]},
+     "exit_poll.p.published, exit_poll.p.published_turnout: no published figure: the comparison would have no row"),
+    ({"exit_poll": [], "quick_count": [{"name": "q", "stations": 10}]},
+     ": quick_count.q.published: no published figure: the comparison would have no row"),
 ])
 def test_history_configs_are_checked_before_any_simulation(tmp_path, capsys, monkeypatch, change, problem):
-    """A history config that cannot be compared is one line, exit 2, before the main comparison simulates."""
+    """A history config that cannot be compared, or whose polls publish no figure (it would add no row: once
+    silently), is one line, exit 2, before the main comparison simulates; it names the fields that hold the
+    figures as each poll's kind has them (a quick count has no published_turnout)."""
     import tomli_w
 
     import simkit.polls.compare

@@ -1,5 +1,6 @@
 """scripts/exit_poll_tables.py: the README's exit-poll tables from `simkit compare --json`."""
 import importlib.util
+import math
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "exit_poll_tables.py"
@@ -14,8 +15,8 @@ def _script():
 
 def _row(pollster: str, option: str, **changes) -> dict:
     row = {"pollster": pollster, "option": option, "published": 80.0, "official": 81.0, "gap": -1.0, "gap_sd": 0.5,
-           "z": -2.0, "p_value": 0.04, "z_total": -1.0, "p_total": 0.3, "z_min": -2.5, "z_max": -1.5,
-           "share_consistent": 0.25, "verdict": "depends"}
+           "z": -2.0, "p_value": 0.04, "p_method": "monte_carlo", "p_floor": 1 / 1001, "z_total": -1.0, "p_total": 0.3,
+           "z_min": -2.5, "z_max": -1.5, "share_consistent": 0.25, "verdict": "depends", "points_compared": 8, "ledger_points": 8}
     return {**row, **changes}
 
 
@@ -35,3 +36,19 @@ def test_a_census_row_whose_infinite_z_json_writes_as_null_is_rendered():
     assert lines and all("n/a (census: no sampling error)" in line for line in lines)
     assert "| Amanat | tokayev | 80.00 | 81.00 | -1.00 | 0.50 | -2.0 |" in text
     assert "-2.5 to -1.5, 25% (depends)" in text
+
+
+def test_a_figure_beyond_sampling_error_states_its_p_and_how_sure_the_replicates_are_of_it():
+    """The figures beyond sampling error but within total error were listed by z alone: a simulated p of 0.046,
+    within two Monte Carlo SE (√(p (2 − p) / R)) of 0.05, read as firmly as one of 0.004, though another run
+    may call it consistent."""
+    replicates = 1000
+    rows = [_row("socis", "tokayev", p_value=0.046, p_method="monte_carlo", p_floor=1 / (replicates + 1), z=1.9),
+            _row("amanat", "tokayev", p_value=0.004, p_method="monte_carlo", p_floor=1 / (replicates + 1), z=2.9),
+            _row("open_society", "tokayev", p_value=2e-8, p_method="normal_tail", p_floor=1 / (replicates + 1), z=5.6)]
+    text = "\n".join(_script().statements({"rows": rows, "mechanisms": []}, {"socis": "SOCIS-A"}))
+    se = math.sqrt(0.046 * (2 - 0.046) / replicates)
+    assert 0.046 + 2 * se > 0.05
+    assert f"SOCIS-A tokayev (-1.00, z +1.9, p 0.046, Monte Carlo SE {se:.1g}, borderline, z total -1.0)" in text
+    assert "amanat tokayev (-1.00, z +2.9, p 0.004, Monte Carlo SE 0.003, z total -1.0)" in text
+    assert "open_society tokayev (-1.00, z +5.6, p 2e-08 from the normal tail, z total -1.0)" in text

@@ -150,7 +150,7 @@ def test_verdicts_follow_the_stated_rules(polls_report):
         assert (named in sampling) == (row["p_value"] < ALPHA)
         assert (named in total) == (row["p_total"] < ALPHA)
         if row["p_value"] < ALPHA:
-            assert f"ledger: {row['verdict']}" in sampling
+            assert f"ledger over the assumption space: {row['verdict']}" in sampling
     entries = [e for e in comparison.mechanisms if e["pollster"] == "far"]
     fitting, _, rest = mechanisms.partition("move the gap in its direction but do not fit")
     fitting, _, cannot = fitting.partition("cannot produce a gap in this direction")
@@ -475,7 +475,7 @@ def test_a_figure_without_sampling_error_states_it_instead_of_an_infinite_z():
     row = {"pollster": "qc", "option": "inc", "published": 51.0, "official": 50.0, "gap": 1.0, "z": float("inf"),
            "p_value": None, "p_method": "census", "rounding": {"half_unit": 0.005, "consistent": False},
            "z_total": 1.0, "p_total": 0.3, "z_min": float("inf"), "z_max": float("inf"),
-           "share_consistent": 0.0, "verdict": "rejected everywhere"}
+           "share_consistent": 0.0, "verdict": "rejected everywhere", "points_compared": 16, "ledger_points": 16}
     text = " ".join(verdict.text for verdict in poll_verdicts([row], "inc", {"qc": "QC"}))
     assert "inf" not in text and "p = " not in text
     assert "QC: 1 of 1 published figures is anomalous" in text

@@ -14,7 +14,8 @@ from simkit.errors import InputError
 from simkit.io import FORMATS, open_result, write_dataset, write_text
 from simkit.outputs import COMPARISON, KIND_ATTR, claim_output, is_json_report, starts_with
 from simkit.plots.polls import plot_poll_comparison
-from simkit.polls.compare import census_reading, check_comparable, compare_config, z_span
+from simkit.polls.compare import (census_reading, check_comparable, check_publishes, compare_config, ledger_space,
+                                  z_span)
 from simkit.polls.error import DEFAULT_HISTORY
 
 #: the figures of ``--plot DIR``
@@ -159,13 +160,13 @@ def format_report(comparison) -> str:
     if comparison.ledger:
         points = len({entry["point"] for entry in comparison.ledger})
         lines += ["", f"Joint assumption ledger: every stated assumption varied together ({points} Latin-hypercube "
-                      "points); share of the space where sampling alone explains the gap (p ≥ 0.05; a census: "
-                      "within rounding):"]
+                      "points); share of the space (of the points where the poll's design gets answers, when not "
+                      "all) where sampling alone explains the gap (p ≥ 0.05; a census: within rounding):"]
         for row in comparison.rows:
             if row.get("verdict") is None:
                 continue
             lines.append(f"  {row['pollster']:<{width}}{row['option']:<14} z from {z_span(row['z_min'], row['z_max'])}, "
-                         f"consistent in {row['share_consistent']:.0%}: {row['verdict']}")
+                         f"consistent in {row['share_consistent']:.0%} of {ledger_space(row)}: {row['verdict']}")
     return "\n".join(lines)
 
 
@@ -198,8 +199,8 @@ def handler(args: argparse.Namespace) -> int:
     check_plot_folder(args.plot, list(FIGURES))
     ds, chosen = _saved_elections(args)
     earlier_configs = [(path, load_config(path)) for path in args.history or []]
-    for path, earlier_cfg in earlier_configs:  # a history config that cannot be compared fails before any draw
-        check_comparable(earlier_cfg, replicates=args.replicates, source=str(path))
+    for path, earlier_cfg in earlier_configs:  # a history config that cannot be compared (or adds no row) fails
+        check_publishes(check_comparable(earlier_cfg, replicates=args.replicates, source=str(path)), str(path))
     comparison = compare_config(cfg, replicates=args.replicates, seed=args.seed, ds=ds, source=str(args.config),
                                 history=args.error_table, ledger_points=args.ledger_points,
                                 progress=not args.quiet)

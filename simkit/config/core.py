@@ -297,6 +297,11 @@ class Config(Block):
         return [name for i, name in enumerate(self.option_names) if i != self.invalid_index]
 
     @property
+    def polls(self) -> list[ExitPollConfig | QuickCountConfig]:
+        """Every poll: the ``[[exit_poll]]`` blocks, then the ``[[quick_count]]`` ones."""
+        return [*self.exit_poll, *self.quick_count]
+
+    @property
     def leader(self) -> str:
         shares = self.preferences.shares
         return self.preferences.leader or max(shares, key=shares.get)
@@ -552,7 +557,7 @@ def _poll_problems(cfg: Config) -> list[str]:
             problems.append(f"{kind}: names must be unique")
     invalid = cfg.invalid_option_name
     n_stations = cfg.electorate.stations if isinstance(cfg.electorate, SyntheticElectorate) else 10**12
-    for poll in [*cfg.exit_poll, *cfg.quick_count]:
+    for poll in cfg.polls:
         problems += check_poll_design(poll, n_stations, None, cfg.option_names, invalid)
     return problems
 

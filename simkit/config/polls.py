@@ -117,7 +117,8 @@ class QuickCountConfig(_Sample):
     """Observers' parallel vote tabulation: the exact protocols of a sample of stations."""
 
     stations: Annotated[int, Field(ge=1, le=MAX_STATIONS)] = Field(description="stations whose protocols are copied")
-    estimator: Literal["raw", "weighted"] = "weighted"
+    estimator: Literal["raw", "weighted"] = Field("weighted", description="raw: valid votes pooled; weighted: a "
+                                                  "ratio of Horvitz-Thompson estimates of each option's votes")
 
 
 class ExitPollConfig(_Sample):
@@ -132,7 +133,8 @@ class ExitPollConfig(_Sample):
     """
 
     stations: StationCountOrRange = Field(description="stations where voters are interviewed")
-    estimator: Literal["raw", "weighted"] = "raw"
+    estimator: Literal["raw", "weighted"] = Field("raw", description="raw: valid answers pooled; weighted: a ratio "
+                                                  "of Horvitz-Thompson estimates of each option's votes")
     respondents: Literal["fixed", "every_kth", "whole_flow"] = "fixed"
     per_station: Count | None = Field(None, description="voters approached per station (fixed)")
     every_kth: Count | None = None

@@ -64,32 +64,20 @@ class Simulator:
         or ZeroDivisionError when they make an invalid one."""
         return Config.model_validate(apply_values(self.raw, self.blocks, values))
 
-    def _read_polls(self, cfg: Config, resolve) -> list[Resolved | None]:
-        """``resolve`` (:func:`simkit.polls.compare.proposed_design` or its checked
-        :func:`~simkit.polls.compare.resolve_design`) of each [[exit_poll]] of ``cfg`` that a statistic reads, as
-        drawn (biases included); None for a poll no statistic reads."""
+    def resolved_polls(self, cfg: Config, resolve=proposed_design) -> list[Resolved | None]:
+        """Each [[exit_poll]] of ``cfg`` that a statistic reads, resolved as drawn (biases included) by ``resolve``:
+        :func:`simkit.polls.compare.proposed_design` (a claimed size the electorate cannot supply replaced by the
+        nearest feasible design, unchecked against the stations that hold voters) or its checked
+        :func:`~simkit.polls.compare.resolve_design`; None for a poll no statistic reads."""
         read = self.statistics.poll_indices
         return [resolve(poll, cfg.option_names, cfg.invalid_option_name, self.poll_election, unbiased=False)
                 if index in read else None for index, poll in enumerate(cfg.exit_poll)]
-
-    def resolved_polls(self, cfg: Config) -> list[Resolved | None]:
-        """Each [[exit_poll]] of ``cfg`` that a statistic reads, resolved as drawn (a claimed size the electorate
-        cannot supply replaced by the nearest feasible design: :func:`proposed_design`), unchecked against the
-        stations that hold voters; None for a poll no statistic reads."""
-        return self._read_polls(cfg, proposed_design)
-
-    def pps_problem(self, cfg: Config, resolved: list[Resolved | None]) -> str | None:
-        """The first :func:`simkit.polls.compare.pps_design_problem` of the polls of ``cfg`` resolved in
-        ``resolved`` (:meth:`resolved_polls`), None when none has one."""
-        problems = (pps_design_problem(poll, polled.design, self.poll_election, polled.note)
-                    for poll, polled in zip(cfg.exit_poll, resolved) if polled is not None)
-        return next((problem for problem in problems if problem is not None), None)
 
     def poll_designs(self, cfg: Config) -> list[PollDesign | None]:
         """The design of each [[exit_poll]] of ``cfg`` that a statistic reads, as drawn, None for a poll no
         statistic reads; InputError (``polls: field: problem``) for a design drawn proportional to size at more
         stations than hold voters (:func:`simkit.polls.compare.resolve_design`)."""
-        return [None if polled is None else polled.design for polled in self._read_polls(cfg, resolve_design)]
+        return [None if polled is None else polled.design for polled in self.resolved_polls(cfg, resolve_design)]
 
     def poll_shares(self, cfg: Config, votes: np.ndarray, seed: int) -> list[np.ndarray]:
         """Each [[exit_poll]] that a statistic reads drawn from this election's ``votes`` (station, option) as
@@ -108,14 +96,16 @@ class Simulator:
     def design_problems(self, raw: dict) -> list[str]:
         """Problems (``dotted.field: problem``) of the polls that the statistics read, in raw config data ``raw``
         (this simulator's config with the inferred fields set): their designs against the register
-        (:func:`simkit.polls.compare.design_problems`), then as a draw resolves them (:meth:`resolved_polls`; the
-        first poll's :func:`simkit.polls.compare.pps_design_problem`: :meth:`pps_problem`)."""
+        (:func:`simkit.polls.compare.design_problems`), then as a draw resolves them (:meth:`resolved_polls`): the
+        first poll's :func:`simkit.polls.compare.pps_design_problem`."""
         cfg = Config.model_validate(raw)
         problems = design_problems(cfg, [cfg.exit_poll[index] for index in self.statistics.poll_indices],
                                    self.electorate)
         if problems:
             return problems
-        problem = self.pps_problem(cfg, self.resolved_polls(cfg))
+        drawn = (pps_design_problem(poll, polled.design, self.poll_election, polled.note)
+                 for poll, polled in zip(cfg.exit_poll, self.resolved_polls(cfg)) if polled is not None)
+        problem = next((problem for problem in drawn if problem is not None), None)
         return [] if problem is None else [problem]
 
     def __call__(self, values: np.ndarray, seed: int) -> np.ndarray:

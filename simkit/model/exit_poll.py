@@ -12,8 +12,8 @@ An exit poll here is what happens at the door of the sampled stations:
    (``response_rate`` × a relative propensity per option: differential non-response);
 4. a respondent who voted for option ``j`` **reports** option ``l`` with probability ``misreport[j, l]``;
 5. the pollster publishes **shares over valid answers** (``invalid`` excluded, as Kazakh pollsters do),
-   pooled over respondents (``raw``) or as station shares weighted by the station's voters over its
-   inclusion probability (``weighted``, a Horvitz-Thompson ratio estimator).
+   pooled over respondents (``raw``) or as a ratio of Horvitz-Thompson estimates of the options' votes
+   (``weighted``: each station's shares of all answers times its ballots, over its inclusion probability).
 
 A quick count (parallel vote tabulation) is steps 1 and 5 on the exact station protocols.
 
@@ -245,18 +245,21 @@ def estimate_shares(reported: np.ndarray, voters: np.ndarray, inclusion: np.ndar
                     estimator: Estimator = "raw") -> np.ndarray:
     """Published-style shares over valid options, (..., V) from ``reported`` (..., n, K).
 
-    ``raw``: valid answers pooled over stations. ``weighted``: each station's valid shares weighted by
-    its ``voters`` (..., n) over its ``inclusion`` probability (..., n). Stations without a valid answer
-    carry no weight. Returns NaN where no valid answer exists at all.
+    ``raw``: valid answers pooled over stations. ``weighted``: a ratio of Horvitz-Thompson estimates of each
+    valid option's votes: at each station, its answers for the option over all its answers (``invalid``
+    included) times its ``voters`` (..., n) ballots, over its ``inclusion`` probability (..., n), summed over
+    stations; a station's valid shares thus weigh by its estimated valid votes, not its ballots, so a quick count
+    of every station is the count exactly. Stations without an answer carry no weight. Returns NaN where no
+    valid answer exists at all.
     """
     if estimator == "raw":  # integer sums over stations first: exact, and far fewer values to select and convert
         pooled = station_sums(reported)[..., valid].astype(float)
     else:
-        station_share = reported[..., valid].astype(float)  # the counts, made shares in place
-        station_total = station_share.sum(axis=-1, keepdims=True)
-        # a station without a valid answer keeps its zero counts: share 0
+        station_share = reported[..., valid].astype(float)  # the counts, made shares of all answers in place
+        station_total = reported.sum(axis=-1, keepdims=True)
+        # a station without an answer keeps its zero counts: share 0
         np.divide(station_share, station_total, out=station_share, where=station_total > 0)
-        station_share *= np.where(station_total > 0, (voters / inclusion)[..., None], 0.0)
+        station_share *= (voters / inclusion)[..., None]
         pooled = station_share.sum(axis=-2)
     total = pooled.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):

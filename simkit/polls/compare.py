@@ -10,8 +10,8 @@ What :func:`compare_polls` returns (shares and rates in percent; JSON keys of :m
   ``p_value`` from the distribution of (poll − its own replicate's count), ``z_total``/``p_total`` against
   sampling plus the historical non-sampling error of :mod:`simkit.polls.error`, ``misreport_needed`` (the
   misreporting rate toward the incumbent that makes the published figure the simulated median), and the
-  joint ledger's ``z_min``, ``z_max``, ``share_consistent`` and ``verdict``; a poll's published turnout is a
-  row with option ``turnout``;
+  joint ledger's ``points_compared`` of its ``ledger_points``, ``z_min``, ``z_max``, ``share_consistent`` and
+  ``verdict`` (:func:`ledger_verdicts`); a poll's published turnout is a row with option ``turnout``;
 * ``joint``: Hotelling T² of all published gaps with its F reference, and per poll; ``left_out``, when some
   figures have no sampling error (a census: :func:`sampled`), names them (``pollster``, ``option``);
 * ``designs``: respondents each modelled design delivers against the claim, and the probability it reaches it;
@@ -741,6 +741,33 @@ def census_flags(figures: list[dict]) -> list[str]:
             for pollster in dict.fromkeys(f["pollster"] for f in figures)]
 
 
+def publishes_turnout(poll: Poll) -> bool:
+    """Whether ``poll`` publishes a turnout (an exit poll's ``published_turnout``): a row of the comparison."""
+    return isinstance(poll, ExitPollConfig) and poll.published_turnout is not None
+
+
+def publishes(poll: Poll) -> bool:
+    """Whether ``poll`` publishes a figure (a share, or a turnout: :func:`publishes_turnout`): each is a row of the
+    comparison."""
+    return bool(poll.published) or publishes_turnout(poll)
+
+
+def figure_fields(poll: Poll) -> list[str]:
+    """The dotted config fields that hold ``poll``'s published figures (:func:`publishes`), as its kind has them:
+    ``published`` and, for an exit poll, ``published_turnout``."""
+    return [f"{_kind(poll)}.{poll.name}.{name}" for name in ("published", "published_turnout")
+            if name in type(poll).model_fields]
+
+
+def check_publishes(polls: list[Poll], source: str) -> None:
+    """Raise :class:`~simkit.errors.InputError` (``source: field: problem``) when none of ``polls`` publishes a
+    figure (:func:`publishes`): their comparison has no row (``compare --history`` would add nothing for them)."""
+    if not any(publishes(poll) for poll in polls):
+        fields = ", ".join(name for poll in polls for name in figure_fields(poll))
+        raise InputError(f"{source}: {fields}: no published figure: the comparison would have no row; give the "
+                         "figures the pollsters published")
+
+
 def published_vector(polls: list[Poll], valid_names: list[str]) -> tuple[list[tuple[int, int]], np.ndarray]:
     """The published figures as one vector: ``(poll index, valid-option column)`` pairs and values
     (fractions). A poll that publishes every valid option loses its last one (the shares sum to 1, so it
@@ -789,22 +816,28 @@ def raise_problem(problem: InputError | None, source: str) -> None:
         raise InputError(f"{source}: {problem}", parameters=problem.parameters)
 
 
-def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: str | None = None,
-                  point: str | None = None) -> int:
-    """The number of replicates in which ``poll``'s design, drawn as ``draws`` (in ``scenario``'s world, when
-    named; at the joint ledger's point whose assumptions ``point`` reads, when given), gets no valid answer
-    (dropped from its distribution: :func:`answered`). Raise :class:`~simkit.errors.InputError` when fewer than
-    ``needed`` (:func:`replicates_needed`) have one: the remedy is the design the pollster used, or, at a ledger
-    point, ranges that stay away from such designs."""
+def too_few_answers(draws: Draws, needed: int, where: str = "") -> tuple[int, str | None]:
+    """The number of replicates of ``draws`` without a valid answer, and ``only A of R simulated
+    replicates{where} get a valid answer (m valid answers on average), fewer than the {needed} a comparison
+    needs`` when fewer than ``needed`` (:func:`replicates_needed`) have one: too few for the covariance of the
+    published figures, and a figure of one replicate would pass for a census (None otherwise)."""
     answers = draws.valid_respondents
     empty = int(np.sum(answers == 0))
-    if len(answers) - empty < needed:
-        at = "" if point is None else f" at the joint ledger's point ({point})"
-        remedy = ("state the design the pollster used" if point is None else
-                  "narrow the ranges the ledger spans, or state the design the pollster used")
-        raise InputError(f"{source}: {_kind(poll)}.{poll.name}: no valid answer in {empty} of {len(answers)} "
-                         f"simulated replicates{_of_scenario(scenario)}{at} ({answers.mean():.1f} valid answers on "
-                         f"average): the comparison needs shares in at least {needed}; {remedy}")
+    answered = len(answers) - empty
+    if answered >= needed:
+        return empty, None
+    return empty, (f"only {answered} of {len(answers)} simulated replicates{where} get a valid answer "
+                   f"({answers.mean():.1f} valid answers on average), fewer than the {needed} a comparison needs")
+
+
+def check_answers(poll: Poll, draws: Draws, needed: int, source: str, scenario: str | None = None) -> int:
+    """The number of replicates in which ``poll``'s design, drawn as ``draws`` (in ``scenario``'s world, when
+    named), gets no valid answer (dropped from its distribution: :func:`answered`). Raise
+    :class:`~simkit.errors.InputError` when fewer than ``needed`` have one (:func:`too_few_answers`): the remedy
+    is the design the pollster used."""
+    empty, shortfall = too_few_answers(draws, needed, _of_scenario(scenario))
+    if shortfall is not None:
+        raise InputError(f"{source}: {_kind(poll)}.{poll.name}: {shortfall}; state the design the pollster used")
     return empty
 
 
@@ -963,7 +996,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
             half_width = stats.norm.ppf(0.975) * max(row["gap_sd"] for row in poll_table)
             flags.append(f"{poll.name}: stated error ±{100 * poll.stated_error:.1f} points; sampling alone gives a "
                          f"95% half-width of up to ±{half_width:.1f} points for its published figures")
-        if isinstance(poll, ExitPollConfig) and poll.published_turnout is not None:
+        if publishes_turnout(poll):
             poll_table.append(turnout_row(poll, draws, election.for_poll(poll), reference))
         designs.append(design_entry(poll, resolved, draws))
         flags += design_flags(designs[-1])
@@ -987,7 +1020,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
                          bar.update, source, needed)
         scenarios, scenario_flags = _scenarios(worlds, polls, scenario_polls or {}, options, invalid, keys,
                                                published_gaps, seed, base, bar.update, drawn, source)
-    flags += scenario_flags
+    flags += scenario_flags + ledger_flags(ledger)
     ledger_verdicts(rows, ledger)
     names = [poll.name for poll in polls]
     published_table = np.array([[100.0 * poll.published.get(name, np.nan) for name in valid_names] for poll in polls])
@@ -1075,8 +1108,10 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
     (:func:`ledger_axes`); one entry per point, poll and published figure, with the assumed values. The points
     are visited world by world, the baseline's last (so that worlds simulated on demand are made once each);
     the entries are in point order. ``tick`` is called after each poll drawn; ``source`` names the config in an
-    error, as for a point where a poll's design gets valid answers in fewer than ``needed`` replicates
-    (:func:`check_answers`: a figure of one replicate would pass for a census)."""
+    error (:func:`resolve_design`). At a point where a poll's design gets valid answers in fewer than ``needed``
+    replicates (:func:`too_few_answers`: a figure of one replicate would pass for a census), its entries have no
+    z or p, and ``not_compared`` says why (:func:`ledger_verdicts` leaves them out, :func:`ledger_flags` counts
+    them)."""
     axes = ledger_axes(worlds, polls_at(polls, worlds, base), invalid)
     if not axes or points < 1:
         return []
@@ -1101,9 +1136,15 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
             mine = {name: (float(value) if isinstance(value, (int, float, np.number)) else value)
                     for name, value in assumed.items()
                     if name.startswith(f"{_kind(poll)}.{poll.name}.") or name in worlds.sweep_dims}
-            check_answers(poll, draws, needed, source, point=", ".join(
-                f"{name} {value:.4g}" if isinstance(value, float) else f"{name} {value}" for name, value in mine.items()))
             tick()
+            _, shortfall = too_few_answers(draws, needed)
+            if shortfall is not None:
+                entries[k] += [{"point": k, "assumed": mine, "pollster": poll.name, "option": option,
+                                **dict.fromkeys(("gap_sd", "z", "p_value", "z_total", "p_total")),
+                                "feasibility": resolved.note or "feasible",
+                                "not_compared": shortfall}
+                               for option in poll.published]
+                continue
             for row in poll_rows(poll, draws, resolved.design, options, incumbent, seed, p, count, reference,
                                  with_misreport=False):
                 entries[k].append({"point": k, "assumed": mine, "pollster": poll.name, "option": row["option"],
@@ -1112,6 +1153,20 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
                                    "feasibility": resolved.note or "feasible",
                                    **({"rounding": row["rounding"]} if "rounding" in row else {})})
     return [entry for k in range(points) for entry in entries[k]]
+
+
+def ledger_flags(ledger: list[dict]) -> list[str]:
+    """Per poll, the joint ledger's points at which its design gets too few valid answers to be compared (their
+    entries' ``not_compared``): left out of its rows' z range and shares consistent."""
+    flags = []
+    points = len({entry["point"] for entry in ledger})
+    for pollster in dict.fromkeys(entry["pollster"] for entry in ledger):
+        left = sorted({entry["point"] for entry in ledger if entry["pollster"] == pollster and "not_compared" in entry})
+        if left:
+            flags.append(f"{pollster}: at {len(left)} of {points} joint-ledger points (entries' not_compared) its "
+                         "design gets a valid answer in too few replicates to publish a comparable figure: those "
+                         "points are left out of its ledger verdicts")
+    return flags
 
 
 def z_span(low: float, high: float) -> str:
@@ -1123,12 +1178,16 @@ def z_span(low: float, high: float) -> str:
 
 
 def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
-    """Add to each row its range over the joint ledger: ``z_min``, ``z_max``, ``share_consistent`` (share of
-    the assumption space where p ≥ 0.05, or a census figure is within its rounding: :func:`consistent`;
-    ``share_consistent_total`` likewise for p_total) and ``verdict``: ``rejected everywhere``, ``depends`` or
-    ``consistent everywhere``."""
+    """Add to each row its range over the joint ledger, over the points where its poll was compared (entries
+    without ``not_compared``): ``points_compared`` of the ``ledger_points``, ``z_min``, ``z_max``,
+    ``share_consistent`` (share of those points where p ≥ 0.05, or a census figure is within its rounding:
+    :func:`consistent`; ``share_consistent_total`` likewise for p_total) and ``verdict`` (:func:`ledger_verdict`);
+    all but the counts None when it was compared nowhere."""
+    points = len({entry["point"] for entry in ledger})
     for row in rows:
-        entries = [e for e in ledger if e["pollster"] == row["pollster"] and e["option"] == row["option"]]
+        entries = [e for e in ledger if e["pollster"] == row["pollster"] and e["option"] == row["option"]
+                   and "not_compared" not in e]
+        row.update(points_compared=len(entries), ledger_points=points)
         if not entries:
             row.update(z_min=None, z_max=None, share_consistent=None, share_consistent_total=None, verdict=None)
             continue
@@ -1137,8 +1196,40 @@ def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
         totals = [e["p_total"] >= ALPHA for e in entries if e["p_total"] is not None]
         row.update(z_min=float(min(zs)), z_max=float(max(zs)), share_consistent=float(agree.mean()),
                    share_consistent_total=float(np.mean(totals)) if totals else None,
-                   verdict="consistent everywhere" if agree.all() else
-                   "rejected everywhere" if not agree.any() else "depends")
+                   verdict=ledger_verdict(agree, points))
+
+
+def ledger_verdict(agree: np.ndarray, points: int) -> str:
+    """A figure's ledger verdict from ``agree`` (K,), whether it is consistent (:func:`consistent`) at each of
+    the K points where its poll was compared, of the ledger's ``points`` (N): ``consistent`` or ``rejected``
+    ``everywhere`` when K = N, ``wherever compared`` when K < N (points without answers say nothing), else
+    ``depends``."""
+    where = "everywhere" if len(agree) == points else "wherever compared"
+    return f"consistent {where}" if agree.all() else f"rejected {where}" if not agree.any() else "depends"
+
+
+def compared_everywhere(row: dict) -> bool:
+    """Whether a row's poll was compared at every point of the joint ledger (:func:`ledger_verdicts`)."""
+    return row["points_compared"] == row["ledger_points"]
+
+
+def ledger_space(row: dict, number: Callable[[int, str], str] = lambda value, name: f"{value:,d}") -> str:
+    """Where a row's ledger share consistent and verdict were taken (:func:`ledger_verdicts`): ``the assumption
+    space`` when its poll was compared at every point, else ``the K of N points where its design gets answers``;
+    ``number(value, field)`` writes K (field ``points_compared``) and N (``ledger_points``)."""
+    if compared_everywhere(row):
+        return "the assumption space"
+    compared, points = (number(row[name], name) for name in ("points_compared", "ledger_points"))
+    return f"the {compared} of {points} points where its design gets answers"
+
+
+def ledger_share(row: dict) -> str:
+    """A row's ledger share consistent for a table cell: ``62%``, or ``62% (5 of 8 points)`` when its poll was
+    compared at only 5 of the 8 points."""
+    share = f"{row['share_consistent']:.0%}"
+    if compared_everywhere(row):
+        return share
+    return f"{share} ({row['points_compared']} of {row['ledger_points']} points)"
 
 
 def _scenarios(worlds: Worlds, polls, scenario_polls, options, invalid, keys: list[tuple[int, int]],
@@ -1192,7 +1283,7 @@ def scenario_polls(cfg, polls: list) -> dict[str, list]:
     for scenario in cfg.scenario:
         if any(path.split(".")[0] in ("exit_poll", "quick_count") for path in scenario.overrides):
             resolved = cfg.at(scenario.overrides)
-            result[scenario.name] = list(resolved.exit_poll) + list(resolved.quick_count)
+            result[scenario.name] = resolved.polls
     return result
 
 
@@ -1238,7 +1329,7 @@ def comparable_problem(cfg, electorate: Electorate, replicates: int | None = Non
     the replicates of ``ds`` when given) are too few for the covariance of the published figures. An InputError to
     raise (:func:`check_comparable`) or to state (the report's omission): ``field: problem``, without the source,
     its ``parameters`` those it names."""
-    polls = list(cfg.exit_poll) + list(cfg.quick_count)
+    polls = cfg.polls
     if not polls:
         return InputError("exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
     problems = design_problems(cfg, polls, electorate)
@@ -1257,7 +1348,7 @@ def check_comparable(cfg, *, replicates: int | None = None, ds: xr.Dataset | Non
     config's, when the caller has built it (:func:`simkit.electorate.build.electorate_of`)."""
     raise_problem(comparable_problem(cfg, electorate if electorate is not None else electorate_of(cfg), replicates, ds),
                   source)
-    return list(cfg.exit_poll) + list(cfg.quick_count)
+    return cfg.polls
 
 
 def compare_config(cfg, *, replicates: int | None = None, seed: int | None = None, ds: xr.Dataset | None = None,

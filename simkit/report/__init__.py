@@ -151,7 +151,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
                      **({"--null": null, "--draws": draws, "--power": power} if has_returns else {}),
                      "--format": format})
         incumbent = cfg.leader if cfg is not None else None
-        labels = {poll.name: poll.label or poll.name for poll in (cfg.exit_poll + cfg.quick_count)} if cfg else {}
+        labels = {poll.name: poll.label or poll.name for poll in cfg.polls} if cfg else {}
         verdicts = (poll_verdicts(comparison.rows, incumbent, labels, mechanisms=comparison.mechanisms,
                                   joint=comparison.joint, designs=comparison.designs)
                     if comparison is not None else []) + (

@@ -21,7 +21,7 @@ from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, p_text, result_field
 from simkit.engine.summary import summary_rows
 from simkit.plots.polls import plot_poll_comparison
-from simkit.polls.compare import census_reading, z_span
+from simkit.polls.compare import census_reading, ledger_share, ledger_space, z_span
 from simkit.plots.forensics import figure
 
 #: poll-row fields of :mod:`simkit.polls.compare` the main table shows, or leaves to the JSON (the simulated
@@ -29,7 +29,8 @@ from simkit.plots.forensics import figure
 POLL_FIELDS = {"pollster", "option", "published", "official", "gap", "gap_mean", "gap_sd", "simulated_mean",
                "simulated_sd", "simulated_low", "simulated_high", "z", "z_unconditional", "p_value", "p_method",
                "p_floor", "option_class", "nonsampling_sd", "z_total", "p_total", "z_min", "z_max",
-               "share_consistent", "share_consistent_total", "verdict", "design_effect", "bias_needed",
+               "share_consistent", "share_consistent_total", "verdict", "points_compared", "ledger_points",
+               "design_effect", "bias_needed",
                "misreport_needed", "misreport_needed_low", "misreport_needed_high", "rounding"}
 #: comparison products shown in their own way; any other product is shown as a table
 COMPARISON_PRODUCTS = {"rows", "joint", "designs", "mechanisms", "scenarios", "ledger", "flags"}
@@ -128,7 +129,8 @@ def _poll_table(comparison) -> Table:
                      census_reading(row["rounding"]) if "rounding" in row else
                      p_text(row["p_value"]).replace("with it", "with the count"), row.get("option_class", "—"),
                      fmt(row.get("nonsampling_sd"), ".2f"), fmt(row.get("z_total"), "+.1f"),
-                     fmt(row.get("p_total"), ".2g"), total, span, fmt(row.get("share_consistent"), ".0%"),
+                     fmt(row.get("p_total"), ".2g"), total, span,
+                     "—" if row.get("share_consistent") is None else ledger_share(row),
                      row.get("verdict") or "—", needed] + [fmt(row.get(k)) for k in extra])
     floor = comparison.rows[0]["p_floor"] if comparison.rows else None
     return Table(columns, rows,
@@ -139,8 +141,10 @@ def _poll_table(comparison) -> Table:
                  "error) has no p and is consistent when the published value can be the census's own rounded to "
                  "its last digit, to nearest or down (its gap minus the census's at least −1 unit, at most +½ unit). "
                  "z total and p total: sampling plus exit polls' historical non-sampling error of the option's "
-                 "class. Ledger: every stated assumption varied jointly; share consistent = "
-                 "share of the assumption space where p ≥ 0.05 (a census: within rounding). Misreport needed: % of the option's voters telling "
+                 "class. Ledger: every stated assumption varied jointly; share consistent = share of the "
+                 "assumption space where p ≥ 0.05 (a census: within rounding); (K of N points): the poll's design "
+                 "gets too few answers at the others, so the share is of those K. Misreport needed: % of the "
+                 "option's voters telling "
                  "the incumbent (incumbent row: % of all others) for the published figure to be the simulated "
                  "median; negative = away from the incumbent.")
 
@@ -183,7 +187,7 @@ def _design_table(designs: list[dict]) -> Table:
 def _ledger_words(comparison) -> list[str]:
     """Per published figure, the joint ledger's verdict as :mod:`simkit.polls.compare` decided it."""
     return [f"{row['pollster']}, {row['option']}: z from {z_span(row['z_min'], row['z_max'])}, consistent "
-            f"with the count in {row['share_consistent']:.0%} of the assumption space: {row['verdict']}."
+            f"with the count in {row['share_consistent']:.0%} of {ledger_space(row)}: {row['verdict']}."
             for row in comparison.rows if row.get("verdict")]
 
 
@@ -212,7 +216,8 @@ def polls(comparison, cfg, incumbent: str) -> Section:
         blocks += [Paragraph(f"The joint assumption ledger in words: every stated assumption varied together "
                              f"({points} Latin-hypercube points); per figure, its z range, the share of the space "
                              "where sampling alone explains the gap, and the verdict (rejected everywhere, "
-                             "depends, consistent everywhere)."), Bullets(ledger)]
+                             "depends, consistent everywhere; \"wherever compared\" instead of \"everywhere\" "
+                             "when its design gets too few answers at some points)."), Bullets(ledger)]
     for name, value in comparison.to_json().items():
         if name not in COMPARISON_PRODUCTS and value:
             blocks += generic_table(name, value)

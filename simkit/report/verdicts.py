@@ -15,7 +15,7 @@ from ..forensics import calibration_label, holm_alarms
 from ..forensics.core import ALPHA, holm
 from ..schema import rejects
 from ..forensics.floor import minimum_draws, result_floors
-from ..polls.compare import census_reading, consistent
+from ..polls.compare import census_reading, consistent, ledger_space
 
 #: the thresholds every rule below uses (name -> (value, what it decides))
 THRESHOLDS = {
@@ -135,8 +135,15 @@ def _figure_list(w: "_Writer", pollster: str, rows: list[dict], total: bool) -> 
         parts.append(f"{row['option']} {w.num(row['published'], '.2f', **source, field='published')}% published "
                      f"against {w.num(row['official'], '.2f', **source, field='official')}% counted (gap "
                      f"{w.num(row['gap'], '+.2f', **source, field='gap')} points, {z}, {p}"
-                     + (f"; ledger: {row['verdict']}" if not total and row.get("verdict") else "") + ")")
+                     + (_ledger_words(w, source, row) if not total and row.get("verdict") else "") + ")")
     return "; ".join(parts)
+
+
+def _ledger_words(w: "_Writer", source: dict, row: dict) -> str:
+    """A figure's joint-ledger verdict, naming the points it was taken over when not all
+    (:func:`simkit.polls.compare.ledger_space`)."""
+    return f"; ledger over {ledger_space(row, lambda value, name: w.num(value, 'd', **source, field=name))}: " \
+           f"{row['verdict']}"
 
 
 def _pollster_verdicts(pollster: str, own: list[dict], name: str, incumbent: str) -> tuple[list[Verdict], set]:
