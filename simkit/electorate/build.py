@@ -15,7 +15,7 @@ import numpy as np
 from simkit import streams
 from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check_regions
 from simkit.errors import InputError, counted, shown
-from simkit.electorate.read import without_mark
+from simkit.electorate.read import row_cells, width_problem, without_mark
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER
 
@@ -142,24 +142,18 @@ def _check_columns(path: Path, spec: CsvElectorate, header: list[str]) -> None:
 
 
 def _check_row_lengths(path: Path, rows: list[dict], header: list[str]) -> None:
-    """Refuse a row with more non-blank cells than the ``header`` has columns (``csv.DictReader`` keeps them under
-    the key None): an unquoted ``1,000`` shifts every later cell of its row."""
+    """Refuse a row with a non-blank cell beyond the ``header`` (:func:`simkit.electorate.read.width_problem`): an
+    unquoted ``1,000`` shifts every later cell of its row. A short row is told where it leaves a cell blank."""
     for number, row in enumerate(rows, start=2):
-        extra = row.get(None, [])
-        if any(cell.strip() for cell in extra):
-            raise InputError(f"{path}: electorate.path: row {number} has {len(header) + len(extra)} cells, the "
-                             f"header {len(header)} columns (an unquoted thousands separator?)")
+        if any(cell.strip() for cell in row.get(None) or []):
+            raise InputError(f"{path}: electorate.path: {width_problem(row, header, number)}")
 
 
 def _shortness(row: dict, header: list[str]) -> str:
-    """`` (the row has K cells, the header M columns)`` for a row shorter than the ``header`` (``csv.DictReader``
-    gives the columns past its last cell as None; an unclosed quote takes the rest of the file into one cell), else
-    ``""``: said beside the blank cell it causes. K is the header's columns before its last run of columns given
-    None (exact unless the column just before the row's end shares its name with one past it)."""
-    cells = len(header)
-    while cells and row[header[cells - 1]] is None:
-        cells -= 1
-    if cells == len(header):
+    """`` (the row has K cells, the header M columns)`` for a row shorter than the ``header``
+    (:func:`simkit.electorate.read.row_cells`), else ``""``: said beside the blank cell it causes."""
+    cells = row_cells(row, header)
+    if cells >= len(header):
         return ""
     return f" (the row has {counted(cells, 'cell')}, the header {len(header)} columns)"
 
