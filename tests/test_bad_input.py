@@ -269,6 +269,20 @@ def test_an_electorate_row_longer_than_its_header_is_one_line(tmp_path, capsys):
     one_line(capsys, "stations.csv", "electorate.path", "row 3", "4 cells", "3 columns")
 
 
+def test_an_electorate_row_with_a_blank_cell_beyond_its_header_is_refused(tmp_path, capsys):
+    """``b,1,000,`` under a header whose last column is blank in that row: the unquoted thousands separator left
+    only a blank cell beyond the header, and the row read a register of 1 voter."""
+    config = csv_electorate_config(tmp_path, "id,registered,region,note\na,400,x,\nb,1,000,y,\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.path", "row 3 has 5 cells, the header 4 columns")
+
+
+def test_an_electorate_file_whose_rows_and_header_end_with_a_delimiter_is_read(tmp_path):
+    """A trailing delimiter on every line, the header's included, is an unnamed blank column: it fits."""
+    config = csv_electorate_config(tmp_path, "id,registered,region,\na,400,x,\nb,1000,y,\n")
+    assert main(["validate", str(config)]) == 0
+
+
 @pytest.mark.parametrize("row, counts", [("b,1,000,y,n1,n2", ("6 cells", "5 columns")),
                                          ("b,1", ("2 cells", "5 columns"))])
 def test_a_row_length_counts_every_column_of_a_header_naming_one_twice(tmp_path, capsys, row, counts):

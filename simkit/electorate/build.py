@@ -142,10 +142,13 @@ def _check_columns(path: Path, spec: CsvElectorate, header: list[str]) -> None:
 
 
 def _check_row_lengths(path: Path, rows: list[dict], header: list[str]) -> None:
-    """Refuse a row with a non-blank cell beyond the ``header`` (:func:`simkit.electorate.read.width_problem`): an
-    unquoted ``1,000`` shifts every later cell of its row. A short row is told where it leaves a cell blank."""
+    """Refuse a row with a cell beyond the ``header`` (:func:`simkit.electorate.read.width_problem`), a blank one
+    included: an unquoted ``1,000`` shifts every later cell of its row, and under ``id,registered,note`` the row
+    ``b,1,000,`` (a blank note) would read a register of 1 and a note of 000. A file whose rows all end with a
+    delimiter ends its header with one too (an unnamed column), which fits. A short row is told where it leaves a
+    cell blank."""
     for number, row in enumerate(rows, start=2):
-        if any(cell.strip() for cell in row.get(None) or []):
+        if row.get(None):
             raise InputError(f"{path}: electorate.path: {width_problem(row, header, number)}")
 
 
