@@ -153,6 +153,34 @@ def test_the_timelines_final_figure_is_the_counts_turnout_within_the_published_p
     assert (problems == []) if refused is None else (len(problems) == 1 and problems[0].startswith(refused)), problems
 
 
+SHARES = "more than 10 times below the turnout the config models"
+
+
+@pytest.mark.parametrize("abai, abai_mean, national, refused", [
+    ([0.2564, 0.4367, 0.6932, 0.7357, 0.7888, 0.8018], 0.8018, None, ABAI),  # shares written for percents
+    ([0.3, 0.9, 5.0, 30.0, 60.0, 80.18], 0.8018, None, None),  # early figures of a small region below 1%
+    ([0.05, 0.1, 0.2, 0.3, 0.4, 0.5], 0.005, None, None),  # a boycott: 0.5% in the end, and modelled so
+    ([0.05, 0.1, 0.2, 0.3, 0.4, 0.5], 0.8018, None, ABAI),  # the same figures where the config models 80%
+    ([25.64, 43.67, 69.32, 73.57, 78.88, 80.18], 0.8018, [0.2337, 0.3855, 0.5116, 0.6234, 0.6785, 0.6943],
+     NATIONAL),
+])
+def test_a_final_figure_read_as_a_share_for_a_percent_is_refused_without_an_official_turnout(repo, abai, abai_mean,
+                                                                                            national, refused):
+    """With no official turnout to check them against (no observed.regional_turnout, ballots or register), a row
+    whose final figure is at most 1 while the config models a turnout more than 10 times its percent reading is a
+    share written for a percent; figures below 1% before the final, and a final below 1% modelled so, are not."""
+    raw = tomllib.loads((repo / "configs" / "kazakhstan-2022.toml").read_text())
+    for field in ("regional_turnout", "ballots", "registered"):
+        raw["observed"].pop(field, None)
+    raw["observed"]["timeline"]["turnout_percent"]["abai"] = abai
+    raw["turnout"]["regional_mean"]["abai"] = abai_mean
+    if national is not None:
+        raw["observed"]["timeline"]["national"] = national
+    problems = raw_problems(raw)
+    assert (problems == []) if refused is None else (
+        len(problems) == 1 and problems[0].startswith(refused) and SHARES in problems[0]), problems
+
+
 MAP = """[timeline]
 opening = "09:00"
 closing = "20:00"

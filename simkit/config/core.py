@@ -28,7 +28,7 @@ from simkit.config.manipulation import ManipulationConfig, ScenarioConfig
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.config.timeline import (TIMELINE_TURNOUT, ObservedTimeline, TimelineConfig, final_figure_problems,
-                                    timeline_problems)
+                                    share_figure_problems, timeline_problems)
 from simkit.errors import InputError, shown
 from simkit.paths import dotted_location, get_path, join_path, set_in_place, set_path, split_path
 from simkit.schema import STATION_STATISTICS
@@ -498,6 +498,7 @@ def cross_check(cfg: Config) -> list[str]:
     if cfg.observed.timeline is not None and not timeline:
         problems += final_figure_problems(cfg.observed.timeline, cfg.observed.counted_turnout(),
                                           cfg.observed.regional_turnout)
+        problems += share_figure_problems(cfg.observed.timeline, cfg.turnout.regional_mean, cfg.turnout.mean)
     problems += _manipulation_problems(cfg)
     problems += _poll_problems(cfg)
     problems += _sweep_problems(cfg)

@@ -27,7 +27,8 @@ Default arrival windows by kind: ``coerced_turnout`` from opening to 12:00 (the 
 (the intermediate reports are not rewritten); the other kinds add no ballots.
 
 The final figures of ``[observed.timeline]`` are the count at closing: they must agree with ``[observed]``'s
-turnout within rounding at their published precision (:func:`final_figure_problems`).
+turnout within rounding at their published precision (:func:`final_figure_problems`); a final figure that reads
+as a share written for a percent against the turnout the config models is refused (:func:`share_figure_problems`).
 """
 from __future__ import annotations
 
@@ -215,3 +216,31 @@ def final_figure_problems(observed: ObservedTimeline, turnout: float | None,
             f"than rounding at the published precision ({_unit(values):g} point) allows"
             for path, values, other, other_unit, what in checks
             if not _one_turnout(values[-1], _unit(values), other, other_unit)]
+
+
+#: how many times below the modelled turnout a final figure read as a percent must lie, when the figure read as a
+#: share is not (it is at most 1), to be refused as a share written for a percent: the two readings differ 100-fold,
+#: so the figure is refused when the model is nearer the share reading on a log scale (more than 10 times the
+#: percent reading, sqrt(100))
+SHARE_READING_FACTOR = 10.0
+
+
+def share_figure_problems(observed: ObservedTimeline, modelled: dict[str, float], default: float) -> list[str]:
+    """Each row of a published timeline whose final figure ``F`` (percent) is at most 1 while the turnout the config
+    models for it (a fraction: ``modelled[region]``, ``turnout.regional_mean``, else ``default``, ``turnout.mean``;
+    for the national row the lowest of them all, below which no national turnout can lie) is more than
+    :data:`SHARE_READING_FACTOR` times ``F / 100``: ``F`` is nearer the model read as a share (0.45 written for 45%)
+    than as a percent. Needs no official turnout; a real turnout below 1% (a boycott) passes when the config
+    models it so, and early figures below 1% (a small region at 08:00) never count, only the final."""
+    rows = [(f"{TIMELINE_TURNOUT}.{region}", values, modelled.get(region, default),
+             f"turnout.regional_mean.{region}" if region in modelled else "turnout.mean")
+            for region, values in observed.turnout_percent.items()]
+    if observed.national is not None:
+        lowest = min([default, *modelled.values()])
+        rows.append(("observed.timeline.national", observed.national, lowest, "the lowest turnout.mean or "
+                     "turnout.regional_mean"))
+    return [f"{path}[{len(values) - 1}]: final turnout {values[-1]:g}% is more than {SHARE_READING_FACTOR:g} times "
+            f"below the turnout the config models ({model:g}, {source}): a share written for a percent? (write "
+            f"{100 * values[-1]:g} for {100 * values[-1]:g}%; if the turnout is truly that low, model it so)"
+            for path, values, model, source in rows
+            if values[-1] <= 1 and model > SHARE_READING_FACTOR * values[-1] / 100]
