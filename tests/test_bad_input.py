@@ -148,6 +148,31 @@ def test_a_bad_set_value_is_shown_once_by_its_flag(tmp_path, assignment, message
     assert one_line(capsys) == f"--set {assignment} (on {config}): {message}"
 
 
+@pytest.mark.parametrize("assignment, message", [
+    ("turnout.dispersion=50", "turnout.dispersion: at most 10 for the logit_normal model"),
+    ("turnout.mean=1.5", "turnout.mean: must be strictly between 0 and 1"),
+    ("preferences.leader=zed", "preferences.leader: not an option"),
+    ("electorate.stations=1", "electorate.stations: fewer than the regions' stations (2)"),
+    ("electorate.encoding=klingon", "electorate.encoding: not a known text encoding"),
+    ("exit_poll.p.stations=50", "exit_poll.p.stations: more than the 12 stations of the electorate"),
+])
+def test_a_bad_set_value_the_projects_own_checks_refuse_is_shown_once(tmp_path, assignment, message, capsys):
+    """A field the project's checks refuse (a block's check, a field type's, a check across fields) is told with
+    the value given, ``…, got 'zed'``, from a file; from ``--set``, which shows it, once."""
+    raw = small_config_dict()
+    raw["exit_poll"] = [{"name": "p", "stations": 1, "per_station": 10}]
+    if assignment.startswith("electorate.encoding"):
+        (tmp_path / "stations.csv").write_text("registered\n400\n")
+        raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered"}
+    config = write(tmp_path, raw)
+    assert main(["validate", str(config), "--set", assignment]) == 2
+    assert one_line(capsys) == f"--set {assignment} (on {config}): {message}"
+    path, _, value = assignment.partition("=")
+    file_only = write(tmp_path, set_path(raw, path, parse_value(value)))
+    assert main(["validate", str(file_only)]) == 2
+    assert one_line(capsys).startswith(f"{file_only}: {message}, got "), "the file's value is not told"
+
+
 @pytest.mark.parametrize("command", ["run", "calibrate"])
 def test_zero_workers_is_a_usage_error(tmp_path, command, capsys):
     config = write(tmp_path, small_config_dict())

@@ -67,8 +67,8 @@ def unreachable_means(model: str, targets: dict[str, float], sd: float) -> list[
     values = np.array(list(targets.values()), float)
     location = turnout_locations(model, values, sd)
     achieved = (logit_normal_mean if model == "logit_normal" else truncated_normal_mean)(location, sd)
-    return [f"{field}: {target:g} cannot be reached by a {model} model of dispersion {sd:g} (nearest: {got:.4g}); "
-            f"lower the dispersion" for field, target, got in zip(targets, values, achieved)
+    return [f"{field}: cannot be reached by a {model} model of dispersion {sd:g} (nearest: {got:.4g}; lower the "
+            f"dispersion), got {target:g}" for field, target, got in zip(targets, values, achieved)
             if abs(got - target) > 1e-6]
 
 
@@ -133,7 +133,7 @@ class CsvElectorate(Block):
         try:
             codecs.lookup(value)
         except LookupError:
-            raise ValueError(f"unknown text encoding {value!r}") from None
+            raise ValueError(f"not a known text encoding, got {value!r}") from None
         return value
 
 
@@ -396,14 +396,13 @@ def _upper_bound(model: type[BaseModel], loc: tuple) -> Any:
 _NO_INPUT_SHOWN = ("missing", "extra_forbidden", "value_error", "assertion_error")
 
 
-def validation_problem(item: dict, raw: Any = None, model: type[BaseModel] | None = None,
-                       named: Collection[str] = ()) -> tuple[str, str]:
+def validation_problem(item: dict, raw: Any = None, model: type[BaseModel] | None = None) -> tuple[str, str]:
     """(dotted field, message) of one pydantic error ``item`` of ``model`` (:class:`Config` when None) validated
     from ``raw``: list items named by their ``name`` (:func:`simkit.paths.dotted_location`), ``unknown field`` and
     ``required field is missing`` as the project words them, a block check's own field made part of the path, a
     number beyond 64 bits told with the field's bound, and pydantic's own messages ending with the value given
-    (:func:`_with_input`: ``Input should be greater than 0, got -3``) unless the field is one of ``named``
-    (dotted fields whose value the caller shows itself, such as ``replicates=0``: shown once)."""
+    (:func:`_with_input`: ``Input should be greater than 0, got -3``; :func:`shown_once` drops it where the caller
+    shows the value)."""
     path = dotted_location(item["loc"], raw)
     message = item["msg"].removeprefix("Value error, ")
     if item["type"] == "int_parsing_size":  # a number beyond 64 bits: say the field's own bound
@@ -417,7 +416,7 @@ def validation_problem(item: dict, raw: Any = None, model: type[BaseModel] | Non
         message = "unknown field"
     elif item["type"] == "missing":
         message = "required field is missing"
-    return path, (message if path in named else _with_input(message, item))
+    return path, _with_input(message, item)
 
 
 def _with_input(message: str, item: dict) -> str:
@@ -431,10 +430,24 @@ def _with_input(message: str, item: dict) -> str:
     return f"{message} ({value})" if re.search(r"\bgot\b", message) else f"{message}, got {value}"
 
 
-def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "", named: Collection[str] = ()) -> list[str]:
-    """``PREFIXfield: message`` of each problem of ``error`` (:func:`validation_problem`, ``named`` as there)."""
-    return [f"{prefix}{path}: {message}" for path, message in (validation_problem(item, raw, named=named)
+def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "") -> list[str]:
+    """``PREFIXfield: message`` of each problem of ``error`` (:func:`validation_problem`)."""
+    return [f"{prefix}{path}: {message}" for path, message in (validation_problem(item, raw)
                                                                for item in error.errors())]
+
+
+#: where a message tells the value its field was given: every message ends with it (``must be positive, got -3``)
+GOT = ", got "
+
+
+def shown_once(problem: str, named: Collection[str]) -> str:
+    """``problem`` (``field: message``) without the value its message ends with (``…, got -3``: :data:`GOT`) when
+    ``field`` is one of ``named``, dotted fields whose value the caller shows itself (``--set turnout.mean=-3``,
+    ``replicates=0``): shown once."""
+    field, _, message = problem.partition(": ")
+    if field not in named:
+        return problem
+    return f"{field}: {message.partition(GOT)[0]}"
 
 
 def _close_to_one(total: float) -> bool:
@@ -460,7 +473,7 @@ def cross_check(cfg: Config) -> list[str]:
     if not _close_to_one(total):
         problems.append(f"preferences.shares: must sum to 1, got {total:.6g}")
     if cfg.preferences.leader is not None and cfg.preferences.leader not in names:
-        problems.append(f"preferences.leader: {cfg.preferences.leader!r} is not an option")
+        problems.append(f"preferences.leader: not an option, got {cfg.preferences.leader!r}")
     region_names = cfg.region_names()
     if isinstance(cfg.electorate, SyntheticElectorate):
         regions = cfg.electorate.regions
@@ -474,9 +487,11 @@ def cross_check(cfg: Config) -> list[str]:
         unfixed = sum(region.stations is None for region in regions)
         if fixed + unfixed > cfg.electorate.stations:
             problems.append(
-                f"electorate.stations: {cfg.electorate.stations} is fewer than the regions' stations ({fixed + unfixed})")
+                f"electorate.stations: fewer than the regions' stations ({fixed + unfixed}), got "
+                f"{cfg.electorate.stations}")
         if unfixed == 0 and fixed != cfg.electorate.stations:
-            problems.append(f"electorate.stations: {cfg.electorate.stations} != sum of regions' stations ({fixed})")
+            problems.append(f"electorate.stations: must be the sum of the regions' stations ({fixed}), got "
+                            f"{cfg.electorate.stations}")
         if cfg.electorate.stations > cfg.electorate.registered:
             problems.append("electorate.stations: more stations than registered voters")
         elif len(problems) == before:  # the regions' sizes are well defined
@@ -633,7 +648,7 @@ def _block_problems(cfg: Config) -> list[str]:
         if block.regions == []:
             problems.append(f"{where}.regions: empty: the block would act nowhere; leave regions out for every region")
         if block.beneficiary not in cfg.option_names:
-            problems.append(f"{where}.beneficiary: {block.beneficiary!r} is not an option")
+            problems.append(f"{where}.beneficiary: not an option, got {block.beneficiary!r}")
         elif cfg.option_names.index(block.beneficiary) == cfg.invalid_index:
             problems.append(f"{where}.beneficiary: the invalid column cannot benefit")
         if cfg.invalid_index is None and (needed := _needs_invalid_column(block)):
@@ -927,7 +942,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
                  overrides: dict[str, Any] | None = None) -> Config:
     """Validate config text; relative paths (``extends``, data files) are resolved against ``base_dir``.
     ``overrides`` (dotted path -> value) replace fields of the text; a problem at a field one of them sets leaves
-    its value out (the caller gave it, and names it: ``--set turnout.mean=x``, ``replicates=0``)."""
+    its value out (:func:`shown_once`: the caller gave it, and names it: ``--set turnout.mean=x``, ``replicates=0``)."""
     raw = file_raw = _parse_toml(text, source, base_dir)
     for dotted, value in (overrides or {}).items():
         try:
@@ -939,11 +954,12 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError([f"{source}: {p}" for p in _pydantic_problems(error, raw, named=_set_fields(overrides))]
-                          ) from None
-    problems = _swept_override_problems(cfg, overrides or {}, file_raw) + cross_check(cfg)
+        problems = _pydantic_problems(error, raw)
+    else:
+        problems = _swept_override_problems(cfg, overrides or {}, file_raw) + cross_check(cfg)
     if problems:
-        raise ConfigError([f"{source}: {p}" for p in problems])
+        named = _set_fields(overrides)
+        raise ConfigError([f"{source}: {shown_once(p, named)}" for p in problems])
     return cfg
 
 

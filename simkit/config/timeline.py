@@ -104,7 +104,7 @@ class TimelineConfig(_Block):
     def _inside_the_day(self) -> "TimelineConfig":
         opening, closing = parse_clock(self.opening), parse_clock(self.closing)
         if closing <= opening:
-            raise ValueError(f"closing {self.closing} must come after opening {self.opening}")
+            raise ValueError(f"closing: must come after opening {self.opening}, got {self.closing}")
         for t in self.reports:
             if not opening < parse_clock(t) < closing:
                 raise ValueError(f"reports: {t} is outside the opening hours {self.opening}-{self.closing}")
@@ -171,7 +171,7 @@ def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimelin
     if not problems and list(observed.reports) != list(timeline.reports):
         problems.append(f"observed.timeline.reports: must equal timeline.reports ({', '.join(timeline.reports)})")
     if observed.early_report is not None and observed.early_report not in observed.reports:
-        problems.append(f"observed.timeline.early_report: {observed.early_report} is not one of the reports")
+        problems.append(f"observed.timeline.early_report: not one of the reports, got {observed.early_report}")
     n_values = len(observed.reports) + 1
     for region, values in observed.turnout_percent.items():
         problems += _percent_problems(f"{TIMELINE_TURNOUT}.{region}", values, n_values)
