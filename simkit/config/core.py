@@ -235,6 +235,10 @@ class ObservedStations(Block):
         missing = [name for name in self.statistics if self.values and name not in self.values]
         if missing:
             raise ValueError(f"values: missing {', '.join(missing)}")
+        unused = [name for name in self.values if name not in self.statistics]
+        if unused:  # a value the comparison would leave out without a word (a statistic not listed, a misspelling)
+            raise ValueError(f"values: {', '.join(map(shown, unused))} not among statistics "
+                             f"({', '.join(self.statistics)}): list it there to compare it, or leave it out")
         return self
 
 
