@@ -242,6 +242,18 @@ def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
     assert not figure.exists() and stdout == ""
 
 
+def test_a_column_the_map_names_twice_in_a_station_files_header_exits_2(tmp_path, capsys):
+    """pandas reads a second ``b18`` as ``b18.1``: the map's ``b18`` read the first one, the other left out without a
+    word."""
+    data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
+    data.write_text("region,registered,b14,b18,final,b18\na,100,30,40,50,45\nb,100,30,40,50,45\n")
+    map_path.write_text(MAP)
+    code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
+    assert code == 2 and stdout == "", stderr
+    assert stderr.strip() == (f"{data}: the header has 2 columns named 'b18' (named in {map_path}; which one is "
+                              "meant? rename the others)")
+
+
 def test_a_station_file_with_no_stations_left_exits_2(tmp_path, capsys):
     data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
     data.write_text("region,registered,b14,b18,final,special\na,100,30,40,50,1\n")
