@@ -181,6 +181,20 @@ def test_a_final_figure_read_as_a_share_for_a_percent_is_refused_without_an_offi
         len(problems) == 1 and problems[0].startswith(refused) and SHARES in problems[0]), problems
 
 
+@pytest.mark.parametrize("kind, fields, refused", [
+    ("vote_stealing", {"fraction": 0.1}, True), ("invalidation", {"fraction": 0.1}, True),
+    ("ballot_stuffing", {"f_incremental": 0.1, "f_extreme": 0.01, "theta": 0.1, "alpha": 1.0}, False)])
+def test_an_arrival_for_a_block_that_adds_no_ballots_is_refused(repo, kind, fields, refused):
+    """Vote stealing and invalidation move votes among the ballots cast: an arrival window for them was used
+    nowhere, without a word."""
+    raw = tomllib.loads((repo / "configs" / "kazakhstan-2022.toml").read_text())
+    raw["manipulation"] = [{"name": "block", "kind": kind, "beneficiary": "tokayev", **fields}]
+    raw["timeline"]["arrival"] = {"block": {"start": "07:00", "end": "12:00"}}
+    expected = [f"timeline.arrival.block: a {kind} block adds no ballots, so there is no arrival to time; leave it "
+                "out"] if refused else []
+    assert raw_problems(raw) == expected
+
+
 MAP = """[timeline]
 opening = "09:00"
 closing = "20:00"

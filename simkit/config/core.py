@@ -512,7 +512,8 @@ def cross_check(cfg: Config) -> list[str]:
         if cfg.observed.ballots > cfg.observed.registered:
             problems.append("observed.ballots: exceeds observed.registered")
     problems += _observed_votes_problems(cfg)
-    timeline = timeline_problems(cfg.timeline, cfg.observed.timeline, [block.name for block in cfg.manipulation])
+    timeline = timeline_problems(cfg.timeline, cfg.observed.timeline,
+                                 {block.name: block.kind for block in cfg.manipulation})
     problems += timeline
     if cfg.observed.timeline is not None and not timeline:
         problems += final_figure_problems(cfg.observed.timeline, cfg.observed.counted_turnout(),

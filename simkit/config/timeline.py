@@ -24,7 +24,8 @@ Example (TOML)::
 
 Default arrival windows by kind: ``coerced_turnout`` from opening to 12:00 (the morning);
 ``ballot_stuffing`` the last two hours before closing; ``protocol_fabrication`` the final count only
-(the intermediate reports are not rewritten); the other kinds add no ballots.
+(the intermediate reports are not rewritten); the other kinds add no ballots (:data:`NO_BALLOTS_ADDED`), and an
+arrival given for one of them is refused.
 
 The final figures of ``[observed.timeline]`` are the count at closing: they must agree with ``[observed]``'s
 turnout within rounding at their published precision (:func:`final_figure_problems`); a final figure that reads
@@ -144,9 +145,14 @@ def _percent_problems(path: str, values: list[float], n_values: int) -> list[str
     return problems
 
 
+#: manipulation kinds that move votes among a station's ballots and add none: an arrival window has nothing to place
+NO_BALLOTS_ADDED = ("vote_stealing", "invalidation")
+
+
 def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimeline | None,
-                      block_names: list[str]) -> list[str]:
-    """Cross-field problems: names that must exist, figures per report, reports inside the hours (the regions:
+                      block_kinds: dict[str, str]) -> list[str]:
+    """Cross-field problems: names that must exist (``block_kinds``: each manipulation block's name → kind), an
+    arrival only for a block that adds ballots, figures per report, reports inside the hours (the regions:
     :func:`simkit.config.core.region_problems`)."""
     problems = []
     if timeline is not None:
@@ -157,8 +163,11 @@ def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimelin
             elif any(b < a for a, b in zip(shares, shares[1:])):
                 problems.append(f"timeline.regional.{region}: cumulative shares decrease")
         for name in timeline.arrival:
-            if name not in block_names:
+            if name not in block_kinds:
                 problems.append(f"timeline.arrival.{name}: not a [[manipulation]] block")
+            elif block_kinds[name] in NO_BALLOTS_ADDED:
+                problems.append(f"timeline.arrival.{name}: a {block_kinds[name]} block adds no ballots, so there is "
+                                "no arrival to time; leave it out")
     if observed is None:
         return problems
     if timeline is None:
