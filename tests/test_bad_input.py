@@ -148,6 +148,23 @@ def test_a_bad_set_value_is_shown_once_by_its_flag(tmp_path, assignment, message
     assert one_line(capsys) == f"--set {assignment} (on {config}): {message}"
 
 
+def test_each_problem_a_block_check_finds_is_its_own_and_keeps_its_value(tmp_path, capsys):
+    """A block's check that finds two fields wrong tells two problems, each at its field: from --set without the
+    value each flag shows, from a file with it (as given: 0.99999999, not 1)."""
+    raw = small_config_dict(turnout_dispersion=9)
+    assignments = ["turnout.regional_mean.north=0.99999999", "turnout.regional_mean.south=0.99999999"]
+    config = write(tmp_path, raw)
+    assert main(["validate", str(config), *[f for a in assignments for f in ("--set", a)]]) == 2
+    unreachable = "cannot be reached by a logit_normal model of dispersion 9 (nearest: 1; lower the dispersion)"
+    assert capsys.readouterr().err.splitlines() == [f"--set {a} (on {config}): {a.partition('=')[0]}: {unreachable}"
+                                                    for a in assignments]
+    raw["turnout"]["regional_mean"] = {"north": 0.99999999, "south": 0.99999999}
+    file_only = write(tmp_path, raw, "file.toml")
+    assert main(["validate", str(file_only)]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"{file_only}: turnout.regional_mean.{region}: {unreachable}, "
+                                                    f"got 0.99999999" for region in ("north", "south")]
+
+
 @pytest.mark.parametrize("assignment, message", [
     ("turnout.dispersion=50", "turnout.dispersion: at most 10 for the logit_normal model"),
     ("turnout.mean=1.5", "turnout.mean: must be strictly between 0 and 1"),

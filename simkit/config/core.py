@@ -41,6 +41,9 @@ from simkit.model.rounding import largest_remainder
 
 SHARE_SUM_TOLERANCE = 1e-6
 
+#: joins the problems one block check finds, each ``field: problem``; :func:`_pydantic_problems` tells them apart
+PROBLEM_LINES = "\n"
+
 
 class Block(BaseModel):
     model_config = STRICT
@@ -68,7 +71,7 @@ def unreachable_means(model: str, targets: dict[str, float], sd: float) -> list[
     location = turnout_locations(model, values, sd)
     achieved = (logit_normal_mean if model == "logit_normal" else truncated_normal_mean)(location, sd)
     return [f"{field}: cannot be reached by a {model} model of dispersion {sd:g} (nearest: {got:.4g}; lower the "
-            f"dispersion), got {target:g}" for field, target, got in zip(targets, values, achieved)
+            f"dispersion), got {shown(float(target))}" for field, target, got in zip(targets, values, achieved)
             if abs(got - target) > 1e-6]
 
 
@@ -169,7 +172,7 @@ class Turnout(Block):
                      **{f"regional_mean.{name}": value for name, value in self.regional_mean.items()}}
             problems = unreachable_means(self.model, means, self.dispersion)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError(PROBLEM_LINES.join(problems))
         return self
 
 
@@ -198,7 +201,7 @@ class Preferences(Block):
         if not problems and self.model == "truncated_normal" and leader in self.shares:
             problems = unreachable_means(self.model, {f"shares.{leader}": self.shares[leader]}, self.dispersion)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError(PROBLEM_LINES.join(problems))
         return self
 
 
@@ -435,9 +438,17 @@ def _with_input(message: str, item: dict) -> str:
 
 
 def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "") -> list[str]:
-    """``PREFIXfield: message`` of each problem of ``error`` (:func:`validation_problem`)."""
+    """``PREFIXfield: message`` of each problem of ``error`` (:func:`validation_problem`), a block check's problems
+    (:data:`PROBLEM_LINES`) one by one, each at its own field."""
     return [f"{prefix}{path}: {message}" for path, message in (validation_problem(item, raw)
-                                                               for item in error.errors())]
+                                                               for item in _one_problem_each(error))]
+
+
+def _one_problem_each(error: ValidationError) -> list[dict]:
+    """The error items of ``error``, a block check's item split into one per problem it joined
+    (:data:`PROBLEM_LINES`)."""
+    return [{**item, "msg": line} if item["type"] == "value_error" else item for item in error.errors()
+            for line in (item["msg"].split(PROBLEM_LINES) if item["type"] == "value_error" else [item["msg"]])]
 
 
 #: where a message tells the value its field was given: every message ends with it (``must be positive, got -3``)
