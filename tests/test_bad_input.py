@@ -166,6 +166,17 @@ def test_each_problem_a_block_check_finds_is_its_own_and_keeps_its_value(tmp_pat
 
 
 @pytest.mark.parametrize("assignment, message", [
+    ("run.replicates=1.5", "run.replicates: Input should be a valid integer, got a number with a fractional part"),
+    ("preferences.shares={a=0.4,b=0.3,c=0.2}", "preferences.shares: must sum to 1, got 0.9")])
+def test_a_set_value_is_cut_from_a_message_not_the_messages_own_words(tmp_path, assignment, message, capsys):
+    """Only the text of the value --set gave is left out: pydantic's explanation and a figure the check computed
+    (the shares' sum) stay."""
+    config = write(tmp_path, small_config_dict())
+    assert main(["validate", str(config), "--set", assignment]) == 2
+    assert one_line(capsys) == f"--set {assignment} (on {config}): {message}"
+
+
+@pytest.mark.parametrize("assignment, message", [
     ("turnout.dispersion=50", "turnout.dispersion: at most 10 for the logit_normal model"),
     ("turnout.mean=1.5", "turnout.mean: must be strictly between 0 and 1"),
     ("preferences.leader=zed", "preferences.leader: not an option"),

@@ -17,7 +17,6 @@ import types
 import typing
 import unicodedata
 from pathlib import Path
-from collections.abc import Collection
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
@@ -451,18 +450,28 @@ def _one_problem_each(error: ValidationError) -> list[dict]:
             for line in (item["msg"].split(PROBLEM_LINES) if item["type"] == "value_error" else [item["msg"]])]
 
 
-#: where a message tells the value its field was given: every message ends with it (``must be positive, got -3``)
-GOT = ", got "
-
-
-def shown_once(problem: str, named: Collection[str]) -> str:
-    """``problem`` (``field: message``) without the value its message ends with (``…, got -3``: :data:`GOT`) when
-    ``field`` is one of ``named``, dotted fields whose value the caller shows itself (``--set turnout.mean=-3``,
-    ``replicates=0``): shown once."""
+def shown_once(problem: str, given: dict[str, Any]) -> str:
+    """``problem`` (``field: message``) without the value its message ends with when ``field`` is a key of ``given``
+    (dotted field → the value the caller set and shows itself: ``--set turnout.mean=-3``, ``replicates=0``): only
+    that value's own text, ``…, got -3`` or ``… (1.5)`` (:func:`_value_texts`), so a message's other figures
+    (``must sum to 1, got 0.9`` beside a table set) stay. Shown once."""
     field, _, message = problem.partition(": ")
-    if field not in named:
+    if field not in given:
         return problem
-    return f"{field}: {message.partition(GOT)[0]}"
+    for text in _value_texts(given[field]):
+        for tail in (f", got {text}", f" ({text})"):
+            if message.endswith(tail):
+                return f"{field}: {message.removesuffix(tail)}"
+    return problem
+
+
+def _value_texts(value: Any) -> set[str]:
+    """The ways a message writes ``value``: :func:`simkit.errors.shown`, and a number also as the float a field
+    made of it (``9`` → ``9.0``) and in ``g`` format (``9``)."""
+    texts = {shown(value)}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        texts |= {shown(float(value)), f"{value:g}"}
+    return texts
 
 
 def _close_to_one(total: float) -> bool:
@@ -974,14 +983,16 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     else:
         problems = _swept_override_problems(cfg, overrides or {}, file_raw) + cross_check(cfg)
     if problems:
-        named = _set_fields(overrides)
-        raise ConfigError([f"{source}: {shown_once(p, named)}" for p in problems])
+        given = _set_fields(overrides)
+        raise ConfigError([f"{source}: {shown_once(p, given)}" for p in problems])
     return cfg
 
 
-def _set_fields(overrides: dict[str, Any] | None) -> set[str]:
-    """The dotted fields (unquoted, as problems name them) that ``overrides`` set, sweeps left out."""
-    return {".".join(split_path(dotted)) for dotted in overrides or {} if swept_key(dotted) is None}
+def _set_fields(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The dotted fields (unquoted, as problems name them) that ``overrides`` set, each with its value, sweeps left
+    out."""
+    return {".".join(split_path(dotted)): value for dotted, value in (overrides or {}).items()
+            if swept_key(dotted) is None}
 
 
 def _swept_override_problems(cfg: Config, overrides: dict[str, Any], file_raw: dict) -> list[str]:
