@@ -8,7 +8,8 @@ import pytest
 import tomli_w
 
 from simkit.cli.main import main
-from simkit.config.core import parse_value
+from simkit.config.core import load_config, parse_value
+from simkit.electorate.build import build_electorate
 from simkit.paths import set_path
 from simkit.types import MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_STATIONS
 
@@ -334,6 +335,23 @@ def test_an_electorate_file_whose_rows_and_header_end_with_a_delimiter_is_read(t
     """A trailing delimiter on every line, the header's included, is an unnamed blank column: it fits."""
     config = csv_electorate_config(tmp_path, "id,registered,region,\na,400,x,\nb,1000,y,\n")
     assert main(["validate", str(config)]) == 0
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_an_electorate_file_whose_data_rows_all_end_with_a_delimiter_is_read(tmp_path, newline):
+    """Every data row ending with a delimiter the header lacks (some exports write them) leaves each one blank cell
+    beyond the header: the rows agree, so it is no thousands separator, and they are read."""
+    text = newline.join(["id,registered,region", "a,400,x,", "b,1000,y,", ""])
+    config = csv_electorate_config(tmp_path, text)
+    assert main(["validate", str(config)]) == 0
+    assert build_electorate(load_config(config).electorate).registered.tolist() == [400, 1000]
+
+
+def test_a_single_electorate_row_ending_with_a_delimiter_the_header_lacks_is_refused(tmp_path, capsys):
+    """One row alone cannot tell a trailing delimiter from an unquoted ``1,000`` that left its last column blank."""
+    config = csv_electorate_config(tmp_path, "id,registered,region\nb,1,000,\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.path", "row 2 has 4 cells, the header 3 columns")
 
 
 @pytest.mark.parametrize("row, counts", [("b,1,000,y,n1,n2", ("6 cells", "5 columns")),

@@ -145,11 +145,23 @@ def _check_row_lengths(path: Path, rows: list[dict], header: list[str]) -> None:
     """Refuse a row with a cell beyond the ``header`` (:func:`simkit.electorate.read.width_problem`), a blank one
     included: an unquoted ``1,000`` shifts every later cell of its row, and under ``id,registered,note`` the row
     ``b,1,000,`` (a blank note) would read a register of 1 and a note of 000. A file whose rows all end with a
-    delimiter ends its header with one too (an unnamed column), which fits. A short row is told where it leaves a
-    cell blank."""
+    delimiter ends its header with one too (an unnamed column), which fits, and so does a file whose data rows all
+    end with one the header lacks (:func:`_delimiter_ends_every_row`). A short row is told where it leaves a cell
+    blank."""
+    if _delimiter_ends_every_row(rows):
+        return
     for number, row in enumerate(rows, start=2):
         if row.get(None):
             raise InputError(f"{path}: electorate.path: {width_problem(row, header, number)}")
+
+
+def _delimiter_ends_every_row(rows: list[dict]) -> bool:
+    """Whether every one of ``rows``, two at least, holds the same number of cells beyond the header, all blank: a
+    delimiter (or several) ending each data row that the header lacks, as some exports write them. One row alone
+    cannot tell that from an unquoted ``1,000`` that left the row's last column blank; nor can rows that differ."""
+    beyond = [row.get(None) or [] for row in rows]
+    return (len(rows) > 1 and len({len(cells) for cells in beyond}) == 1 and bool(beyond[0])
+            and not any(cell.strip() for cells in beyond for cell in cells))
 
 
 def _shortness(row: dict, header: list[str]) -> str:
