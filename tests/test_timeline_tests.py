@@ -181,6 +181,26 @@ def test_a_final_figure_read_as_a_share_for_a_percent_is_refused_without_an_offi
         len(problems) == 1 and problems[0].startswith(refused) and SHARES in problems[0]), problems
 
 
+SHARE_ROW = [0.2564, 0.4367, 0.6932, 0.7357, 0.7888, 0.8018]
+
+
+def without_official_turnout(repo) -> dict:
+    """The flagship config with no official turnout (no regional turnout, ballots or register)."""
+    raw = tomllib.loads((repo / "configs" / "kazakhstan-2022.toml").read_text())
+    for field in ("regional_turnout", "ballots", "registered"):
+        raw["observed"].pop(field, None)
+    return raw
+
+
+def test_a_share_written_for_a_percent_is_told_with_the_model_as_a_percent(repo):
+    raw = without_official_turnout(repo)
+    raw["observed"]["timeline"]["turnout_percent"]["abai"] = SHARE_ROW
+    [problem] = raw_problems(raw)
+    assert problem == (f"{ABAI} 0.8018% is more than 10 times below the turnout the config models (80.18%: "
+                       "turnout.regional_mean.abai = 0.8018): a share written for a percent? (if 0.8018 is a share, "
+                       "write it as 80.18; if the turnout is truly that low, model it so)")
+
+
 @pytest.mark.parametrize("kind, fields, refused", [
     ("vote_stealing", {"fraction": 0.1}, True), ("invalidation", {"fraction": 0.1}, True),
     ("ballot_stuffing", {"f_incremental": 0.1, "f_extreme": 0.01, "theta": 0.1, "alpha": 1.0}, False)])

@@ -538,13 +538,32 @@ def cross_check(cfg: Config) -> list[str]:
     if cfg.observed.timeline is not None and not timeline:
         problems += final_figure_problems(cfg.observed.timeline, cfg.observed.counted_turnout(),
                                           cfg.observed.regional_turnout)
-        problems += share_figure_problems(cfg.observed.timeline, cfg.turnout.regional_mean, cfg.turnout.mean)
+        problems += _share_figure_problems(cfg)
     problems += _manipulation_problems(cfg)
     problems += _poll_problems(cfg)
     problems += _sweep_problems(cfg)
     if cfg.infer and not problems:  # the [[infer]] checks build configs from this one: it must be sound first
         problems += infer_problems(cfg, cfg.infer, cfg.inference or InferenceSettings(), raw_problems)
     return problems
+
+
+def _share_figure_problems(cfg: Config) -> list[str]:
+    """:func:`share_figure_problems` of the rows of ``cfg.observed.timeline``, each against the turnout the config
+    models for it: a region its ``turnout.regional_mean``, else ``turnout.mean``; the national row the lowest of
+    them all."""
+    regional = {region: (join_path(list(field)), mean) for region in cfg.observed.timeline.turnout_percent
+                for field, mean in [_modelled_turnout(cfg, region)]}
+    means = [(("turnout", "mean"), cfg.turnout.mean),
+             *((("turnout", "regional_mean", region), mean) for region, mean in cfg.turnout.regional_mean.items())]
+    field, mean = min(means, key=lambda pair: pair[1])
+    return share_figure_problems(cfg.observed.timeline, regional, (join_path(list(field)), mean))
+
+
+def _modelled_turnout(cfg: Config, region: str) -> tuple[tuple[str, ...], float]:
+    """The field (segments) whose mean ``region``'s station turnout has, and that mean (a fraction)."""
+    if region in cfg.turnout.regional_mean:
+        return ("turnout", "regional_mean", region), cfg.turnout.regional_mean[region]
+    return ("turnout", "mean"), cfg.turnout.mean
 
 
 def _observed_votes_problems(cfg: Config) -> list[str]:

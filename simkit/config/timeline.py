@@ -234,22 +234,22 @@ def final_figure_problems(observed: ObservedTimeline, turnout: float | None,
 SHARE_READING_FACTOR = 10.0
 
 
-def share_figure_problems(observed: ObservedTimeline, modelled: dict[str, float], default: float) -> list[str]:
+def share_figure_problems(observed: ObservedTimeline, regional: dict[str, tuple[str, float]],
+                          national: tuple[str, float] | None) -> list[str]:
     """Each row of a published timeline whose final figure ``F`` (percent) is at most 1 while the turnout the config
-    models for it (a fraction: ``modelled[region]``, ``turnout.regional_mean``, else ``default``, ``turnout.mean``;
-    for the national row the lowest of them all, below which no national turnout can lie) is more than
-    :data:`SHARE_READING_FACTOR` times ``F / 100``: ``F`` is nearer the model read as a share (0.45 written for 45%)
-    than as a percent. Needs no official turnout; a real turnout below 1% (a boycott) passes when the config
-    models it so, and early figures below 1% (a small region at 08:00) never count, only the final."""
-    rows = [(f"{TIMELINE_TURNOUT}.{region}", values, modelled.get(region, default),
-             f"turnout.regional_mean.{region}" if region in modelled else "turnout.mean")
-            for region, values in observed.turnout_percent.items()]
-    if observed.national is not None:
-        lowest = min([default, *modelled.values()])
-        rows.append(("observed.timeline.national", observed.national, lowest, "the lowest turnout.mean or "
-                     "turnout.regional_mean"))
+    models for it (a fraction, with the field that sets it: ``regional[region]``; ``national``, the lowest mean in use,
+    below which no national turnout can lie) is more than :data:`SHARE_READING_FACTOR` times ``F / 100``: ``F`` is
+    nearer the model read as a share (0.45 written for 45%) than as a percent. Rows left out of ``regional`` (and
+    the national row when ``national`` is None) are not checked. Needs no official turnout; a real turnout below 1%
+    (a boycott) passes when the config models it so, and early figures below 1% (a small region at 08:00) never
+    count, only the final."""
+    rows = [(f"{TIMELINE_TURNOUT}.{region}", values, *regional[region], "")
+            for region, values in observed.turnout_percent.items() if region in regional]
+    if observed.national is not None and national is not None:
+        rows.append(("observed.timeline.national", observed.national, *national, ", the lowest mean in use"))
     return [f"{path}[{len(values) - 1}]: final turnout {values[-1]:g}% is more than {SHARE_READING_FACTOR:g} times "
-            f"below the turnout the config models ({model:g}, {source}): a share written for a percent? (write "
-            f"{100 * values[-1]:g} for {100 * values[-1]:g}%; if the turnout is truly that low, model it so)"
-            for path, values, model, source in rows
+            f"below the turnout the config models ({100 * model:g}%: {field} = {model:g}{lowest}): a share written "
+            f"for a percent? (if {values[-1]:g} is a share, write it as {100 * values[-1]:g}; if the turnout is truly "
+            f"that low, model it so)"
+            for path, values, field, model, lowest in rows
             if values[-1] <= 1 and model > SHARE_READING_FACTOR * values[-1] / 100]
