@@ -548,15 +548,21 @@ def cross_check(cfg: Config) -> list[str]:
 
 
 def _share_figure_problems(cfg: Config) -> list[str]:
-    """:func:`share_figure_problems` of the rows of ``cfg.observed.timeline``, each against the turnout the config
-    models for it: a region its ``turnout.regional_mean``, else ``turnout.mean``; the national row the lowest of
-    them all."""
-    regional = {region: (join_path(list(field)), mean) for region in cfg.observed.timeline.turnout_percent
-                for field, mean in [_modelled_turnout(cfg, region)]}
+    """:func:`share_figure_problems` of the rows of ``cfg.observed.timeline`` that no official turnout checks
+    (:func:`final_figure_problems` does those), each against the turnout the config models for it: a region its
+    ``turnout.regional_mean``, else ``turnout.mean``; the national row the lowest of them all."""
+    regional = {}
+    for region in cfg.observed.timeline.turnout_percent:
+        field, mean = _modelled_turnout(cfg, region)
+        if region not in cfg.observed.regional_turnout:
+            regional[region] = (join_path(list(field)), mean)
     means = [(("turnout", "mean"), cfg.turnout.mean),
              *((("turnout", "regional_mean", region), mean) for region, mean in cfg.turnout.regional_mean.items())]
-    field, mean = min(means, key=lambda pair: pair[1])
-    return share_figure_problems(cfg.observed.timeline, regional, (join_path(list(field)), mean))
+    national = None
+    if cfg.observed.counted_turnout() is None:
+        field, mean = min(means, key=lambda pair: pair[1])
+        national = (join_path(list(field)), mean)
+    return share_figure_problems(cfg.observed.timeline, regional, national)
 
 
 def _modelled_turnout(cfg: Config, region: str) -> tuple[tuple[str, ...], float]:
