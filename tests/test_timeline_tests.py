@@ -199,6 +199,23 @@ def without_official_turnout(repo) -> dict:
     return raw
 
 
+BOYCOTT_ROW = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5]
+
+
+@pytest.mark.parametrize("varies", [
+    {"sweep": {"turnout.regional_mean.abai": [0.004, 0.006]}},
+    {"infer": [{"path": "turnout.regional_mean.abai", "prior": "uniform", "low": 0.002, "high": 0.01}]}])
+def test_a_final_figure_is_not_judged_against_a_mean_the_config_sweeps_or_infers(repo, varies):
+    """Abai's final 0.5% where the file has no regional mean for it (turnout.mean, 69%, would refuse it) and a sweep
+    or a prior sets one near 0.5%: the turnout modelled varies, and the rows it sets are not judged by the base's."""
+    raw = without_official_turnout(repo)
+    raw["observed"]["timeline"]["turnout_percent"]["abai"] = BOYCOTT_ROW
+    del raw["turnout"]["regional_mean"]["abai"]
+    assert [p for p in raw_problems(raw) if SHARES in p] != [], "the base config alone refuses it"
+    raw.update(varies)
+    assert [p for p in raw_problems(raw) if SHARES in p] == []
+
+
 def test_a_share_written_for_a_percent_is_told_with_the_model_as_a_percent(repo):
     raw = without_official_turnout(repo)
     raw["observed"]["timeline"]["turnout_percent"]["abai"] = SHARE_ROW

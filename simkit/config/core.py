@@ -549,17 +549,22 @@ def cross_check(cfg: Config) -> list[str]:
 
 def _share_figure_problems(cfg: Config) -> list[str]:
     """:func:`share_figure_problems` of the rows of ``cfg.observed.timeline`` that no official turnout checks
-    (:func:`final_figure_problems` does those), each against the turnout the config models for it: a region its
-    ``turnout.regional_mean``, else ``turnout.mean``; the national row the lowest of them all."""
+    (:func:`final_figure_problems` does those), each against the turnout the config models for it where that is
+    fixed: no mean it reads is swept or inferred (a scenario overrides no turnout: :data:`SCENARIO_OVERRIDABLE`).
+    A region reads its ``turnout.regional_mean`` (a sweep may add one), else ``turnout.mean``; the national row the
+    lowest of them all."""
+    varied = _varied_fields(cfg)
     regional = {}
     for region in cfg.observed.timeline.turnout_percent:
         field, mean = _modelled_turnout(cfg, region)
-        if region not in cfg.observed.regional_turnout:
+        read = [field, ("turnout", "regional_mean", region)]
+        if region not in cfg.observed.regional_turnout and not _any_varies(read, varied):
             regional[region] = (join_path(list(field)), mean)
     means = [(("turnout", "mean"), cfg.turnout.mean),
              *((("turnout", "regional_mean", region), mean) for region, mean in cfg.turnout.regional_mean.items())]
     national = None
-    if cfg.observed.counted_turnout() is None:
+    if cfg.observed.counted_turnout() is None and not _any_varies([("turnout", "mean"), ("turnout", "regional_mean")],
+                                                                    varied):
         field, mean = min(means, key=lambda pair: pair[1])
         national = (join_path(list(field)), mean)
     return share_figure_problems(cfg.observed.timeline, regional, national)
@@ -570,6 +575,19 @@ def _modelled_turnout(cfg: Config, region: str) -> tuple[tuple[str, ...], float]
     if region in cfg.turnout.regional_mean:
         return ("turnout", "regional_mean", region), cfg.turnout.regional_mean[region]
     return ("turnout", "mean"), cfg.turnout.mean
+
+
+def _varied_fields(cfg: Config) -> list[tuple[str, ...]]:
+    """The fields (segments) that change from run to run of ``cfg``: swept ones and inferred ones (an ``[[infer]]``
+    block's path and its ``also``)."""
+    inferred = [segments for block in cfg.infer for path in (block.path, *block.also)
+                if (segments := _path_segments(path)) is not None]
+    return [tuple(segments) for segments in [*(swept for _, swept in _sweep_segments(cfg)), *inferred]]
+
+
+def _any_varies(fields: list[tuple[str, ...]], varied: list[tuple[str, ...]]) -> bool:
+    """Whether one of ``varied`` is one of ``fields`` (segments), a table holding one, or a field one holds."""
+    return any(field[:len(other)] == other or other[:len(field)] == field for field in fields for other in varied)
 
 
 def _observed_votes_problems(cfg: Config) -> list[str]:
