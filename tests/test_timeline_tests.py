@@ -216,6 +216,17 @@ def test_a_final_figure_is_not_judged_against_a_mean_the_config_sweeps_or_infers
     assert [p for p in raw_problems(raw) if SHARES in p] == []
 
 
+def test_the_national_final_figure_is_judged_against_the_means_in_use(repo):
+    """Every region of the flagship has its own mean: a turnout.mean of 0.1% is used nowhere, and a national final of
+    0.5% is judged against the lowest regional mean (almaty_city's 28.72%)."""
+    raw = without_official_turnout(repo)
+    raw["turnout"]["mean"] = 0.001
+    raw["observed"]["timeline"]["national"] = BOYCOTT_ROW
+    problems = raw_problems(raw)
+    assert len(problems) == 1 and problems[0].startswith(NATIONAL), problems
+    assert "(28.72%: turnout.regional_mean.almaty_city = 0.2872, the lowest mean in use)" in problems[0]
+
+
 def test_a_share_written_for_a_percent_is_told_with_the_model_as_a_percent(repo):
     raw = without_official_turnout(repo)
     raw["observed"]["timeline"]["turnout_percent"]["abai"] = SHARE_ROW

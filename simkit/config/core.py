@@ -552,7 +552,7 @@ def _share_figure_problems(cfg: Config) -> list[str]:
     (:func:`final_figure_problems` does those), each against the turnout the config models for it where that is
     fixed: no mean it reads is swept or inferred (a scenario overrides no turnout: :data:`SCENARIO_OVERRIDABLE`).
     A region reads its ``turnout.regional_mean`` (a sweep may add one), else ``turnout.mean``; the national row the
-    lowest of them all."""
+    lowest of the means in use (:func:`_means_in_use`)."""
     varied = _varied_fields(cfg)
     regional = {}
     for region in cfg.observed.timeline.turnout_percent:
@@ -560,8 +560,7 @@ def _share_figure_problems(cfg: Config) -> list[str]:
         read = [field, ("turnout", "regional_mean", region)]
         if region not in cfg.observed.regional_turnout and not _any_varies(read, varied):
             regional[region] = (join_path(list(field)), mean)
-    means = [(("turnout", "mean"), cfg.turnout.mean),
-             *((("turnout", "regional_mean", region), mean) for region, mean in cfg.turnout.regional_mean.items())]
+    means = _means_in_use(cfg)
     national = None
     if cfg.observed.counted_turnout() is None and not _any_varies([("turnout", "mean"), ("turnout", "regional_mean")],
                                                                     varied):
@@ -575,6 +574,16 @@ def _modelled_turnout(cfg: Config, region: str) -> tuple[tuple[str, ...], float]
     if region in cfg.turnout.regional_mean:
         return ("turnout", "regional_mean", region), cfg.turnout.regional_mean[region]
     return ("turnout", "mean"), cfg.turnout.mean
+
+
+def _means_in_use(cfg: Config) -> list[tuple[tuple[str, ...], float]]:
+    """The turnout means (field segments, fraction) some region reads: each region's own, and ``turnout.mean`` where
+    a region has none. An electorate file's regions are not known here: every mean is taken."""
+    names = cfg.region_names()
+    if not names:
+        return [(("turnout", "mean"), cfg.turnout.mean),
+                *((("turnout", "regional_mean", region), mean) for region, mean in cfg.turnout.regional_mean.items())]
+    return list(dict(_modelled_turnout(cfg, region) for region in names).items())
 
 
 def _varied_fields(cfg: Config) -> list[tuple[str, ...]]:
