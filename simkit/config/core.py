@@ -235,12 +235,13 @@ class ObservedStations(Block):
         if self.map is not None and self.returns is None:
             raise ValueError("map: needs the returns file it maps")
         missing = [name for name in self.statistics if self.values and name not in self.values]
-        if missing:
-            raise ValueError(f"values: missing {', '.join(missing)}")
         unused = [name for name in self.values if name not in self.statistics]
-        if unused:  # a value the comparison would leave out without a word (a statistic not listed, a misspelling)
-            raise ValueError(f"values: {', '.join(map(shown, unused))} not among statistics "
-                             f"({', '.join(self.statistics)}): list it there to compare it, or leave it out")
+        told = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            # a value the comparison would leave out without a word (a statistic not listed, a misspelling)
+            [f"{', '.join(map(shown, unused))} not among statistics ({', '.join(self.statistics)}): list it there "
+             "to compare it, or leave it out"] if unused else [])
+        if told:  # together: a misspelt key is both, and told as one alone would not name it
+            raise ValueError(f"values: {'; '.join(told)}")
         return self
 
 
