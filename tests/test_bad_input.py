@@ -8,7 +8,7 @@ import pytest
 import tomli_w
 
 from simkit.cli.main import main
-from simkit.config.core import load_config, parse_value
+from simkit.config.core import load_config, parse_value, shown_once
 from simkit.electorate.build import build_electorate
 from simkit.paths import set_path
 from simkit.types import MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_STATIONS
@@ -175,6 +175,17 @@ def test_a_set_value_is_cut_from_a_message_not_the_messages_own_words(tmp_path, 
     config = write(tmp_path, small_config_dict())
     assert main(["validate", str(config), "--set", assignment]) == 2
     assert one_line(capsys) == f"--set {assignment} (on {config}): {message}"
+
+
+@pytest.mark.parametrize("problem, given, told", [
+    ("observed.timeline.early_report: not one of the reports, got 12:00", "12:00",
+     "observed.timeline.early_report: not one of the reports"),
+    ("timeline.closing: must come after opening 09:00, got 08:00", "08:00",
+     "timeline.closing: must come after opening 09:00")])
+def test_a_set_text_told_unquoted_is_shown_once(problem, given, told):
+    """A clock time a message tells as written (``got 12:00``, not ``got '12:00'``) is left out too."""
+    field = problem.partition(": ")[0]
+    assert shown_once(problem, {field: given}) == told
 
 
 @pytest.mark.parametrize("assignment, message", [

@@ -467,9 +467,12 @@ def shown_once(problem: str, given: dict[str, Any]) -> str:
 
 
 def _value_texts(value: Any) -> set[str]:
-    """The ways a message writes ``value``: :func:`simkit.errors.shown`, and a number also as the float a field
-    made of it (``9`` → ``9.0``) and in ``g`` format (``9``)."""
+    """The ways a message writes ``value``: :func:`simkit.errors.shown`, a text also as it is (a clock time,
+    ``got 12:00``), and a number also as the float a field made of it (``9`` → ``9.0``) and in ``g`` format
+    (``9``)."""
     texts = {shown(value)}
+    if isinstance(value, str):
+        texts.add(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         texts |= {shown(float(value)), f"{value:g}"}
     return texts
