@@ -8,7 +8,8 @@ import pytest
 import tomli_w
 
 from simkit.cli.main import main
-from simkit.config.core import parse_value
+from simkit.config.core import load_config, parse_value, shown_once
+from simkit.electorate.build import build_electorate
 from simkit.paths import set_path
 from simkit.types import MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_STATIONS
 
@@ -148,6 +149,70 @@ def test_a_bad_set_value_is_shown_once_by_its_flag(tmp_path, assignment, message
     assert one_line(capsys) == f"--set {assignment} (on {config}): {message}"
 
 
+def test_each_problem_a_block_check_finds_is_its_own_and_keeps_its_value(tmp_path, capsys):
+    """A block's check that finds two fields wrong tells two problems, each at its field: from --set without the
+    value each flag shows, from a file with it (as given: 0.99999999, not 1)."""
+    raw = small_config_dict(turnout_dispersion=9)
+    assignments = ["turnout.regional_mean.north=0.99999999", "turnout.regional_mean.south=0.99999999"]
+    config = write(tmp_path, raw)
+    assert main(["validate", str(config), *[f for a in assignments for f in ("--set", a)]]) == 2
+    unreachable = "cannot be reached by a logit_normal model of dispersion 9 (nearest: 1; lower the dispersion)"
+    assert capsys.readouterr().err.splitlines() == [f"--set {a} (on {config}): {a.partition('=')[0]}: {unreachable}"
+                                                    for a in assignments]
+    raw["turnout"]["regional_mean"] = {"north": 0.99999999, "south": 0.99999999}
+    file_only = write(tmp_path, raw, "file.toml")
+    assert main(["validate", str(file_only)]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"{file_only}: turnout.regional_mean.{region}: {unreachable}, "
+                                                    f"got 0.99999999" for region in ("north", "south")]
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("run.replicates=1.5", "run.replicates: Input should be a valid integer, got a number with a fractional part"),
+    ("preferences.shares={a=0.4,b=0.3,c=0.2}", "preferences.shares: must sum to 1, got 0.9")])
+def test_a_set_value_is_cut_from_a_message_not_the_messages_own_words(tmp_path, assignment, message, capsys):
+    """Only the text of the value --set gave is left out: pydantic's explanation and a figure the check computed
+    (the shares' sum) stay."""
+    config = write(tmp_path, small_config_dict())
+    assert main(["validate", str(config), "--set", assignment]) == 2
+    assert one_line(capsys) == f"--set {assignment} (on {config}): {message}"
+
+
+@pytest.mark.parametrize("problem, given, told", [
+    ("observed.timeline.early_report: not one of the reports, got 12:00", "12:00",
+     "observed.timeline.early_report: not one of the reports"),
+    ("timeline.closing: must come after opening 09:00, got 08:00", "08:00",
+     "timeline.closing: must come after opening 09:00")])
+def test_a_set_text_told_unquoted_is_shown_once(problem, given, told):
+    """A clock time a message tells as written (``got 12:00``, not ``got '12:00'``) is left out too."""
+    field = problem.partition(": ")[0]
+    assert shown_once(problem, {field: given}) == told
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("turnout.dispersion=50", "turnout.dispersion: at most 10 for the logit_normal model"),
+    ("turnout.mean=1.5", "turnout.mean: must be strictly between 0 and 1"),
+    ("preferences.leader=zed", "preferences.leader: not an option"),
+    ("electorate.stations=1", "electorate.stations: fewer than the regions' stations (2)"),
+    ("electorate.encoding=klingon", "electorate.encoding: not a known text encoding"),
+    ("exit_poll.p.stations=50", "exit_poll.p.stations: more than the 12 stations of the electorate"),
+])
+def test_a_bad_set_value_the_projects_own_checks_refuse_is_shown_once(tmp_path, assignment, message, capsys):
+    """A field the project's checks refuse (a block's check, a field type's, a check across fields) is told with
+    the value given, ``…, got 'zed'``, from a file; from ``--set``, which shows it, once."""
+    raw = small_config_dict()
+    raw["exit_poll"] = [{"name": "p", "stations": 1, "per_station": 10}]
+    if assignment.startswith("electorate.encoding"):
+        (tmp_path / "stations.csv").write_text("registered\n400\n")
+        raw["electorate"] = {"source": "csv", "path": "stations.csv", "registered_column": "registered"}
+    config = write(tmp_path, raw)
+    assert main(["validate", str(config), "--set", assignment]) == 2
+    assert one_line(capsys) == f"--set {assignment} (on {config}): {message}"
+    path, _, value = assignment.partition("=")
+    file_only = write(tmp_path, set_path(raw, path, parse_value(value)))
+    assert main(["validate", str(file_only)]) == 2
+    assert one_line(capsys).startswith(f"{file_only}: {message}, got "), "the file's value is not told"
+
+
 @pytest.mark.parametrize("command", ["run", "calibrate"])
 def test_zero_workers_is_a_usage_error(tmp_path, command, capsys):
     config = write(tmp_path, small_config_dict())
@@ -267,6 +332,37 @@ def test_an_electorate_row_longer_than_its_header_is_one_line(tmp_path, capsys):
     config = csv_electorate_config(tmp_path, "id,registered,region\na,400,x\nb,1,000,y\n")
     assert main(["validate", str(config)]) == 2
     one_line(capsys, "stations.csv", "electorate.path", "row 3", "4 cells", "3 columns")
+
+
+def test_an_electorate_row_with_a_blank_cell_beyond_its_header_is_refused(tmp_path, capsys):
+    """``b,1,000,`` under a header whose last column is blank in that row: the unquoted thousands separator left
+    only a blank cell beyond the header, and the row read a register of 1 voter."""
+    config = csv_electorate_config(tmp_path, "id,registered,region,note\na,400,x,\nb,1,000,y,\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.path", "row 3 has 5 cells, the header 4 columns")
+
+
+def test_an_electorate_file_whose_rows_and_header_end_with_a_delimiter_is_read(tmp_path):
+    """A trailing delimiter on every line, the header's included, is an unnamed blank column: it fits."""
+    config = csv_electorate_config(tmp_path, "id,registered,region,\na,400,x,\nb,1000,y,\n")
+    assert main(["validate", str(config)]) == 0
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_an_electorate_file_whose_data_rows_all_end_with_a_delimiter_is_read(tmp_path, newline):
+    """Every data row ending with a delimiter the header lacks (some exports write them) leaves each one blank cell
+    beyond the header: the rows agree, so it is no thousands separator, and they are read."""
+    text = newline.join(["id,registered,region", "a,400,x,", "b,1000,y,", ""])
+    config = csv_electorate_config(tmp_path, text)
+    assert main(["validate", str(config)]) == 0
+    assert build_electorate(load_config(config).electorate).registered.tolist() == [400, 1000]
+
+
+def test_a_single_electorate_row_ending_with_a_delimiter_the_header_lacks_is_refused(tmp_path, capsys):
+    """One row alone cannot tell a trailing delimiter from an unquoted ``1,000`` that left its last column blank."""
+    config = csv_electorate_config(tmp_path, "id,registered,region\nb,1,000,\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.path", "row 2 has 4 cells, the header 3 columns")
 
 
 @pytest.mark.parametrize("row, counts", [("b,1,000,y,n1,n2", ("6 cells", "5 columns")),

@@ -305,7 +305,7 @@ def test_design_checks_against_the_electorate():
     poll = ExitPollConfig(name="p", stations=150, sample_size=60_000, published={"inc": 0.5, "other": 0.3,
                                                                                    "against_all": 0.1})
     found = check_poll_design(poll, 100, registered, OPTIONS, "invalid")
-    assert "exit_poll.p.stations: 150 is more than the 100 stations of the electorate" in found
+    assert "exit_poll.p.stations: more than the 100 stations of the electorate, got 150" in found
     assert any(p.startswith("exit_poll.p.sample_size: 60,000 respondents is more than") for p in found)
     assert any(p.startswith("exit_poll.p.published: every valid option is published, so shares must sum to 1")
                for p in found)

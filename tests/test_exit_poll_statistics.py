@@ -213,8 +213,9 @@ def test_nonsampling_sd_is_the_rms_of_the_class_errors(tmp_path):
     ("A,e,d,P,candidate,x,52,50,valid,true,,t,", "row 2.poll_source: empty"),
     ("A,e,d,P,candidate,x,-1,50,valid,true,s,t,", "row 2.published: -1 is not a share in percent"),
     ("A,e,d,P,candidate,x,52,101,valid,true,s,t,", "row 2.official: 101 is not a share in percent"),
-    ("A,e,d,P,candidate,x,52,50,valid,true,s, t,u,", r"row 2: 14 fields, the header has 13"),
-    ("A,e,d,P,candidate,x,52", r"row 2: 7 fields, the header has 13"),
+    ("A,e,d,P,candidate,x,52,50,valid,true,s, t,u,",
+     r"row 2 has 14 cells, the header 13 columns \(a delimiter inside an unquoted field"),
+    ("A,e,d,P,candidate,x,52", r"row 2 has 7 cells, the header 13 columns \(a field missing"),
     ("A,e,d,P,candidate,x,52,50,valid,true,s,t,\nA,e,d,P,candidate,x,53,50,valid,true,s,t,",
      r"row 3: repeats row 2's figure \(A, e, d, P, candidate, x\)"),
 ])

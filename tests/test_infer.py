@@ -716,6 +716,24 @@ def test_observed_stations_needs_exactly_one_source():
         ObservedStations(statistics=["turnout_sd"], returns="x.csv")
 
 
+@pytest.mark.parametrize("values", [{"turnout_sd": 0.1, "leader_share_sd": 0.2},
+                                    {"turnout_sd": 0.1, "turnout_sdd": 0}])
+def test_an_observed_station_value_of_no_listed_statistic_is_refused(values):
+    """A value whose statistic ``statistics`` does not list (or a misspelt one) was left out of the comparison
+    without a word."""
+    with pytest.raises(Exception, match=r"values: '(leader_share_sd|turnout_sdd)' not among statistics "
+                                        r"\(turnout_sd\)"):
+        ObservedStations(statistics=["turnout_sd"], values=values)
+
+
+def test_a_misspelt_observed_station_value_is_named_beside_the_missing_one():
+    """``turnuot_sd`` for ``turnout_sd`` is a value missing and one not listed: told together, the misspelt key is
+    named (told as missing alone, it was not)."""
+    with pytest.raises(Exception, match=r"values: missing turnout_sd; 'turnuot_sd' not among statistics "
+                                        r"\(turnout_sd\)"):
+        ObservedStations(statistics=["turnout_sd"], values={"turnuot_sd": 0.1})
+
+
 def csv_coercion_config(tmp_path, observed: dict | None = None) -> simkit.Config:
     """:func:`coercion_config` on a register read from a CSV file whose ``abroad`` region has stations of 0
     voters only (closed, or nobody registered), beside stations of 0 voters in the other regions."""

@@ -136,7 +136,7 @@ def test_without_scenario_blocks_there_are_honest_and_manipulated():
     (lambda raw: (raw["options"].pop(), raw["manipulation"][1].update(from_invalid=True)),
      "manipulation.steal.from_invalid: needs an option of kind"),
     (lambda raw: raw["scenario"].append({"name": "z", "overrides": {"manipulation.steal.beneficiary": "zed"}}),
-     "scenario.z.overrides: manipulation.steal.beneficiary: 'zed' is not an option"),
+     "scenario.z.overrides: manipulation.steal.beneficiary: not an option, got 'zed'"),
     (lambda raw: raw["scenario"].append({"name": "w", "overrides": {"manipulation.steal.beneficiary": "invalid"}}),
      "scenario.w.overrides: manipulation.steal.beneficiary: the invalid column cannot benefit"),
     (lambda raw: raw["manipulation"][1].update(regions=[]),

@@ -153,6 +153,103 @@ def test_the_timelines_final_figure_is_the_counts_turnout_within_the_published_p
     assert (problems == []) if refused is None else (len(problems) == 1 and problems[0].startswith(refused)), problems
 
 
+SHARES = "more than 10 times below the turnout the config models"
+
+
+@pytest.mark.parametrize("abai, abai_mean, national, refused", [
+    ([0.2564, 0.4367, 0.6932, 0.7357, 0.7888, 0.8018], 0.8018, None, ABAI),  # shares written for percents
+    ([0.3, 0.9, 5.0, 30.0, 60.0, 80.18], 0.8018, None, None),  # early figures of a small region below 1%
+    ([0.05, 0.1, 0.2, 0.3, 0.4, 0.5], 0.005, None, None),  # a boycott: 0.5% in the end, and modelled so
+    ([0.05, 0.1, 0.2, 0.3, 0.4, 0.5], 0.8018, None, ABAI),  # the same figures where the config models 80%
+    ([25.64, 43.67, 69.32, 73.57, 78.88, 80.18], 0.8018, [0.2337, 0.3855, 0.5116, 0.6234, 0.6785, 0.6943],
+     NATIONAL),
+])
+def test_a_final_figure_read_as_a_share_for_a_percent_is_refused_without_an_official_turnout(repo, abai, abai_mean,
+                                                                                            national, refused):
+    """With no official turnout to check them against (no observed.regional_turnout, ballots or register), a row
+    whose final figure is at most 1 while the config models a turnout more than 10 times its percent reading is a
+    share written for a percent; figures below 1% before the final, and a final below 1% modelled so, are not."""
+    raw = without_official_turnout(repo)
+    raw["observed"]["timeline"]["turnout_percent"]["abai"] = abai
+    raw["turnout"]["regional_mean"]["abai"] = abai_mean
+    if national is not None:
+        raw["observed"]["timeline"]["national"] = national
+    problems = raw_problems(raw)
+    assert (problems == []) if refused is None else (
+        len(problems) == 1 and problems[0].startswith(refused) and SHARES in problems[0]), problems
+
+
+SHARE_ROW = [0.2564, 0.4367, 0.6932, 0.7357, 0.7888, 0.8018]
+
+
+def test_a_final_figure_an_official_turnout_refuses_is_not_refused_again_as_a_share(repo):
+    """Abai's final 0.8018 against observed.regional_turnout 0.8018 is one problem, told once: the official figure
+    checks it (a share written for a percent fails that too)."""
+    raw = tomllib.loads((repo / "configs" / "kazakhstan-2022.toml").read_text())
+    raw["observed"]["timeline"]["turnout_percent"]["abai"] = SHARE_ROW
+    problems = raw_problems(raw)
+    assert len(problems) == 1 and problems[0].startswith(ABAI) and SHARES not in problems[0], problems
+
+
+def without_official_turnout(repo) -> dict:
+    """The flagship config with no official turnout (no regional turnout, ballots or register)."""
+    raw = tomllib.loads((repo / "configs" / "kazakhstan-2022.toml").read_text())
+    for field in ("regional_turnout", "ballots", "registered"):
+        raw["observed"].pop(field, None)
+    return raw
+
+
+BOYCOTT_ROW = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5]
+
+
+@pytest.mark.parametrize("varies", [
+    {"sweep": {"turnout.regional_mean.abai": [0.004, 0.006]}},
+    {"infer": [{"path": "turnout.regional_mean.abai", "prior": "uniform", "low": 0.002, "high": 0.01}]}])
+def test_a_final_figure_is_not_judged_against_a_mean_the_config_sweeps_or_infers(repo, varies):
+    """Abai's final 0.5% where the file has no regional mean for it (turnout.mean, 69%, would refuse it) and a sweep
+    or a prior sets one near 0.5%: the turnout modelled varies, and the rows it sets are not judged by the base's."""
+    raw = without_official_turnout(repo)
+    raw["observed"]["timeline"]["turnout_percent"]["abai"] = BOYCOTT_ROW
+    del raw["turnout"]["regional_mean"]["abai"]
+    assert [p for p in raw_problems(raw) if SHARES in p] != [], "the base config alone refuses it"
+    raw.update(varies)
+    assert [p for p in raw_problems(raw) if SHARES in p] == []
+
+
+def test_the_national_final_figure_is_judged_against_the_means_in_use(repo):
+    """Every region of the flagship has its own mean: a turnout.mean of 0.1% is used nowhere, and a national final of
+    0.5% is judged against the lowest regional mean (almaty_city's 28.72%)."""
+    raw = without_official_turnout(repo)
+    raw["turnout"]["mean"] = 0.001
+    raw["observed"]["timeline"]["national"] = BOYCOTT_ROW
+    problems = raw_problems(raw)
+    assert len(problems) == 1 and problems[0].startswith(NATIONAL), problems
+    assert "(28.72%: turnout.regional_mean.almaty_city = 0.2872, the lowest mean in use)" in problems[0]
+
+
+def test_a_share_written_for_a_percent_is_told_with_the_model_as_a_percent(repo):
+    raw = without_official_turnout(repo)
+    raw["observed"]["timeline"]["turnout_percent"]["abai"] = SHARE_ROW
+    [problem] = raw_problems(raw)
+    assert problem == (f"{ABAI} 0.8018% is more than 10 times below the turnout the config models (80.18%: "
+                       "turnout.regional_mean.abai = 0.8018): a share written for a percent? (if 0.8018 is a share, "
+                       "write it as 80.18; if the turnout is truly that low, model it so)")
+
+
+@pytest.mark.parametrize("kind, fields, refused", [
+    ("vote_stealing", {"fraction": 0.1}, True), ("invalidation", {"fraction": 0.1}, True),
+    ("ballot_stuffing", {"f_incremental": 0.1, "f_extreme": 0.01, "theta": 0.1, "alpha": 1.0}, False)])
+def test_an_arrival_for_a_block_that_adds_no_ballots_is_refused(repo, kind, fields, refused):
+    """Vote stealing and invalidation move votes among the ballots cast: an arrival window for them was used
+    nowhere, without a word."""
+    raw = tomllib.loads((repo / "configs" / "kazakhstan-2022.toml").read_text())
+    raw["manipulation"] = [{"name": "block", "kind": kind, "beneficiary": "tokayev", **fields}]
+    raw["timeline"]["arrival"] = {"block": {"start": "07:00", "end": "12:00"}}
+    expected = [f"timeline.arrival.block: a {kind} block adds no ballots, so there is no arrival to time; leave it "
+                "out"] if refused else []
+    assert raw_problems(raw) == expected
+
+
 MAP = """[timeline]
 opening = "09:00"
 closing = "20:00"
@@ -212,6 +309,18 @@ def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path), "--plot", str(figure))
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not figure.exists() and stdout == ""
+
+
+def test_a_column_the_map_names_twice_in_a_station_files_header_exits_2(tmp_path, capsys):
+    """pandas reads a second ``b18`` as ``b18.1``: the map's ``b18`` read the first one, the other left out without a
+    word."""
+    data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
+    data.write_text("region,registered,b14,b18,final,b18\na,100,30,40,50,45\nb,100,30,40,50,45\n")
+    map_path.write_text(MAP)
+    code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
+    assert code == 2 and stdout == "", stderr
+    assert stderr.strip() == (f"{data}: the header has 2 columns named 'b18' (named in {map_path}; which one is "
+                              "meant? rename the others)")
 
 
 def test_a_station_file_with_no_stations_left_exits_2(tmp_path, capsys):

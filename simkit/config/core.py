@@ -17,7 +17,6 @@ import types
 import typing
 import unicodedata
 from pathlib import Path
-from collections.abc import Collection
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
@@ -28,7 +27,7 @@ from simkit.config.manipulation import ManipulationConfig, ScenarioConfig
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.config.timeline import (TIMELINE_TURNOUT, ObservedTimeline, TimelineConfig, final_figure_problems,
-                                    timeline_problems)
+                                    share_figure_problems, timeline_problems)
 from simkit.errors import InputError, shown
 from simkit.paths import dotted_location, get_path, join_path, set_in_place, set_path, split_path
 from simkit.schema import STATION_STATISTICS
@@ -40,6 +39,9 @@ from simkit.model.turnout import turnout_locations
 from simkit.model.rounding import largest_remainder
 
 SHARE_SUM_TOLERANCE = 1e-6
+
+#: joins the problems one block check finds, each ``field: problem``; :func:`_pydantic_problems` tells them apart
+PROBLEM_LINES = "\n"
 
 
 class Block(BaseModel):
@@ -67,8 +69,8 @@ def unreachable_means(model: str, targets: dict[str, float], sd: float) -> list[
     values = np.array(list(targets.values()), float)
     location = turnout_locations(model, values, sd)
     achieved = (logit_normal_mean if model == "logit_normal" else truncated_normal_mean)(location, sd)
-    return [f"{field}: {target:g} cannot be reached by a {model} model of dispersion {sd:g} (nearest: {got:.4g}); "
-            f"lower the dispersion" for field, target, got in zip(targets, values, achieved)
+    return [f"{field}: cannot be reached by a {model} model of dispersion {sd:g} (nearest: {got:.4g}; lower the "
+            f"dispersion), got {shown(float(target))}" for field, target, got in zip(targets, values, achieved)
             if abs(got - target) > 1e-6]
 
 
@@ -133,7 +135,7 @@ class CsvElectorate(Block):
         try:
             codecs.lookup(value)
         except LookupError:
-            raise ValueError(f"unknown text encoding {value!r}") from None
+            raise ValueError(f"not a known text encoding, got {value!r}") from None
         return value
 
 
@@ -169,7 +171,7 @@ class Turnout(Block):
                      **{f"regional_mean.{name}": value for name, value in self.regional_mean.items()}}
             problems = unreachable_means(self.model, means, self.dispersion)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError(PROBLEM_LINES.join(problems))
         return self
 
 
@@ -198,7 +200,7 @@ class Preferences(Block):
         if not problems and self.model == "truncated_normal" and leader in self.shares:
             problems = unreachable_means(self.model, {f"shares.{leader}": self.shares[leader]}, self.dispersion)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError(PROBLEM_LINES.join(problems))
         return self
 
 
@@ -233,8 +235,13 @@ class ObservedStations(Block):
         if self.map is not None and self.returns is None:
             raise ValueError("map: needs the returns file it maps")
         missing = [name for name in self.statistics if self.values and name not in self.values]
-        if missing:
-            raise ValueError(f"values: missing {', '.join(missing)}")
+        unused = [name for name in self.values if name not in self.statistics]
+        told = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            # a value the comparison would leave out without a word (a statistic not listed, a misspelling)
+            [f"{', '.join(map(shown, unused))} not among statistics ({', '.join(self.statistics)}): list it there "
+             "to compare it, or leave it out"] if unused else [])
+        if told:  # together: a misspelt key is both, and told as one alone would not name it
+            raise ValueError(f"values: {'; '.join(told)}")
         return self
 
 
@@ -401,14 +408,13 @@ def _upper_bound(model: type[BaseModel], loc: tuple) -> Any:
 _NO_INPUT_SHOWN = ("missing", "extra_forbidden", "value_error", "assertion_error")
 
 
-def validation_problem(item: dict, raw: Any = None, model: type[BaseModel] | None = None,
-                       named: Collection[str] = ()) -> tuple[str, str]:
+def validation_problem(item: dict, raw: Any = None, model: type[BaseModel] | None = None) -> tuple[str, str]:
     """(dotted field, message) of one pydantic error ``item`` of ``model`` (:class:`Config` when None) validated
     from ``raw``: list items named by their ``name`` (:func:`simkit.paths.dotted_location`), ``unknown field`` and
     ``required field is missing`` as the project words them, a block check's own field made part of the path, a
     number beyond 64 bits told with the field's bound, and pydantic's own messages ending with the value given
-    (:func:`_with_input`: ``Input should be greater than 0, got -3``) unless the field is one of ``named``
-    (dotted fields whose value the caller shows itself, such as ``replicates=0``: shown once)."""
+    (:func:`_with_input`: ``Input should be greater than 0, got -3``; :func:`shown_once` drops it where the caller
+    shows the value)."""
     path = dotted_location(item["loc"], raw)
     message = item["msg"].removeprefix("Value error, ")
     if item["type"] == "int_parsing_size":  # a number beyond 64 bits: say the field's own bound
@@ -422,7 +428,7 @@ def validation_problem(item: dict, raw: Any = None, model: type[BaseModel] | Non
         message = "unknown field"
     elif item["type"] == "missing":
         message = "required field is missing"
-    return path, (message if path in named else _with_input(message, item))
+    return path, _with_input(message, item)
 
 
 def _with_input(message: str, item: dict) -> str:
@@ -436,10 +442,45 @@ def _with_input(message: str, item: dict) -> str:
     return f"{message} ({value})" if re.search(r"\bgot\b", message) else f"{message}, got {value}"
 
 
-def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "", named: Collection[str] = ()) -> list[str]:
-    """``PREFIXfield: message`` of each problem of ``error`` (:func:`validation_problem`, ``named`` as there)."""
-    return [f"{prefix}{path}: {message}" for path, message in (validation_problem(item, raw, named=named)
-                                                               for item in error.errors())]
+def _pydantic_problems(error: ValidationError, raw: dict, prefix: str = "") -> list[str]:
+    """``PREFIXfield: message`` of each problem of ``error`` (:func:`validation_problem`), a block check's problems
+    (:data:`PROBLEM_LINES`) one by one, each at its own field."""
+    return [f"{prefix}{path}: {message}" for path, message in (validation_problem(item, raw)
+                                                               for item in _one_problem_each(error))]
+
+
+def _one_problem_each(error: ValidationError) -> list[dict]:
+    """The error items of ``error``, a block check's item split into one per problem it joined
+    (:data:`PROBLEM_LINES`)."""
+    return [{**item, "msg": line} if item["type"] == "value_error" else item for item in error.errors()
+            for line in (item["msg"].split(PROBLEM_LINES) if item["type"] == "value_error" else [item["msg"]])]
+
+
+def shown_once(problem: str, given: dict[str, Any]) -> str:
+    """``problem`` (``field: message``) without the value its message ends with when ``field`` is a key of ``given``
+    (dotted field → the value the caller set and shows itself: ``--set turnout.mean=-3``, ``replicates=0``): only
+    that value's own text, ``…, got -3`` or ``… (1.5)`` (:func:`_value_texts`), so a message's other figures
+    (``must sum to 1, got 0.9`` beside a table set) stay. Shown once."""
+    field, _, message = problem.partition(": ")
+    if field not in given:
+        return problem
+    for text in _value_texts(given[field]):
+        for tail in (f", got {text}", f" ({text})"):
+            if message.endswith(tail):
+                return f"{field}: {message.removesuffix(tail)}"
+    return problem
+
+
+def _value_texts(value: Any) -> set[str]:
+    """The ways a message writes ``value``: :func:`simkit.errors.shown`, a text also as it is (a clock time,
+    ``got 12:00``), and a number also as the float a field made of it (``9`` → ``9.0``) and in ``g`` format
+    (``9``)."""
+    texts = {shown(value)}
+    if isinstance(value, str):
+        texts.add(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        texts |= {shown(float(value)), f"{value:g}"}
+    return texts
 
 
 def _close_to_one(total: float) -> bool:
@@ -465,7 +506,7 @@ def cross_check(cfg: Config) -> list[str]:
     if not _close_to_one(total):
         problems.append(f"preferences.shares: must sum to 1, got {total:.6g}")
     if cfg.preferences.leader is not None and cfg.preferences.leader not in names:
-        problems.append(f"preferences.leader: {cfg.preferences.leader!r} is not an option")
+        problems.append(f"preferences.leader: not an option, got {cfg.preferences.leader!r}")
     region_names = cfg.region_names()
     if isinstance(cfg.electorate, SyntheticElectorate):
         regions = cfg.electorate.regions
@@ -479,9 +520,11 @@ def cross_check(cfg: Config) -> list[str]:
         unfixed = sum(region.stations is None for region in regions)
         if fixed + unfixed > cfg.electorate.stations:
             problems.append(
-                f"electorate.stations: {cfg.electorate.stations} is fewer than the regions' stations ({fixed + unfixed})")
+                f"electorate.stations: fewer than the regions' stations ({fixed + unfixed}), got "
+                f"{cfg.electorate.stations}")
         if unfixed == 0 and fixed != cfg.electorate.stations:
-            problems.append(f"electorate.stations: {cfg.electorate.stations} != sum of regions' stations ({fixed})")
+            problems.append(f"electorate.stations: must be the sum of the regions' stations ({fixed}), got "
+                            f"{cfg.electorate.stations}")
         if cfg.electorate.stations > cfg.electorate.registered:
             problems.append("electorate.stations: more stations than registered voters")
         elif len(problems) == before:  # the regions' sizes are well defined
@@ -498,11 +541,13 @@ def cross_check(cfg: Config) -> list[str]:
         if cfg.observed.ballots > cfg.observed.registered:
             problems.append("observed.ballots: exceeds observed.registered")
     problems += _observed_votes_problems(cfg)
-    timeline = timeline_problems(cfg.timeline, cfg.observed.timeline, [block.name for block in cfg.manipulation])
+    timeline = timeline_problems(cfg.timeline, cfg.observed.timeline,
+                                 {block.name: block.kind for block in cfg.manipulation})
     problems += timeline
     if cfg.observed.timeline is not None and not timeline:
         problems += final_figure_problems(cfg.observed.timeline, cfg.observed.counted_turnout(),
                                           cfg.observed.regional_turnout)
+        problems += _share_figure_problems(cfg)
     raw = _unswept_raw(cfg)
     problems += _manipulation_problems(cfg, raw)
     problems += _poll_problems(cfg)
@@ -520,6 +565,58 @@ def _unswept_raw(cfg: Config) -> dict | None:
     raw = cfg.raw()
     raw.pop("sweep", None)
     return raw
+
+
+def _share_figure_problems(cfg: Config) -> list[str]:
+    """:func:`share_figure_problems` of the rows of ``cfg.observed.timeline`` that no official turnout checks
+    (:func:`final_figure_problems` does those), each against the turnout the config models for it where that is
+    fixed: no mean it reads is swept or inferred (a scenario overrides no turnout: :data:`SCENARIO_OVERRIDABLE`).
+    A region reads its ``turnout.regional_mean`` (a sweep may add one), else ``turnout.mean``; the national row the
+    lowest of the means in use (:func:`_means_in_use`)."""
+    varied = _varied_fields(cfg)
+    regional = {}
+    for region in cfg.observed.timeline.turnout_percent:
+        field, mean = _modelled_turnout(cfg, region)
+        read = [field, ("turnout", "regional_mean", region)]
+        if region not in cfg.observed.regional_turnout and not _any_varies(read, varied):
+            regional[region] = (join_path(list(field)), mean)
+    means = _means_in_use(cfg)
+    national = None
+    if cfg.observed.counted_turnout() is None and not _any_varies([("turnout", "mean"), ("turnout", "regional_mean")],
+                                                                    varied):
+        field, mean = min(means, key=lambda pair: pair[1])
+        national = (join_path(list(field)), mean)
+    return share_figure_problems(cfg.observed.timeline, regional, national)
+
+
+def _modelled_turnout(cfg: Config, region: str) -> tuple[tuple[str, ...], float]:
+    """The field (segments) whose mean ``region``'s station turnout has, and that mean (a fraction)."""
+    if region in cfg.turnout.regional_mean:
+        return ("turnout", "regional_mean", region), cfg.turnout.regional_mean[region]
+    return ("turnout", "mean"), cfg.turnout.mean
+
+
+def _means_in_use(cfg: Config) -> list[tuple[tuple[str, ...], float]]:
+    """The turnout means (field segments, fraction) some region reads: each region's own, and ``turnout.mean`` where
+    a region has none. An electorate file's regions are not known here: every mean is taken."""
+    names = cfg.region_names()
+    if not names:
+        return [(("turnout", "mean"), cfg.turnout.mean),
+                *((("turnout", "regional_mean", region), mean) for region, mean in cfg.turnout.regional_mean.items())]
+    return list(dict(_modelled_turnout(cfg, region) for region in names).items())
+
+
+def _varied_fields(cfg: Config) -> list[tuple[str, ...]]:
+    """The fields (segments) that change from run to run of ``cfg``: swept ones and inferred ones (an ``[[infer]]``
+    block's path and its ``also``)."""
+    inferred = [segments for block in cfg.infer for path in (block.path, *block.also)
+                if (segments := _path_segments(path)) is not None]
+    return [tuple(segments) for segments in [*(swept for _, swept in _sweep_segments(cfg)), *inferred]]
+
+
+def _any_varies(fields: list[tuple[str, ...]], varied: list[tuple[str, ...]]) -> bool:
+    """Whether one of ``varied`` is one of ``fields`` (segments), a table holding one, or a field one holds."""
+    return any(field[:len(other)] == other or other[:len(field)] == field for field in fields for other in varied)
 
 
 def _observed_votes_problems(cfg: Config) -> list[str]:
@@ -651,7 +748,7 @@ def _block_problems(cfg: Config) -> list[str]:
         if block.regions == []:
             problems.append(f"{where}.regions: empty: the block would act nowhere; leave regions out for every region")
         if block.beneficiary not in cfg.option_names:
-            problems.append(f"{where}.beneficiary: {block.beneficiary!r} is not an option")
+            problems.append(f"{where}.beneficiary: not an option, got {block.beneficiary!r}")
         elif cfg.option_names.index(block.beneficiary) == cfg.invalid_index:
             problems.append(f"{where}.beneficiary: the invalid column cannot benefit")
         if cfg.invalid_index is None and (needed := _needs_invalid_column(block)):
@@ -945,7 +1042,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
                  overrides: dict[str, Any] | None = None) -> Config:
     """Validate config text; relative paths (``extends``, data files) are resolved against ``base_dir``.
     ``overrides`` (dotted path -> value) replace fields of the text; a problem at a field one of them sets leaves
-    its value out (the caller gave it, and names it: ``--set turnout.mean=x``, ``replicates=0``)."""
+    its value out (:func:`shown_once`: the caller gave it, and names it: ``--set turnout.mean=x``, ``replicates=0``)."""
     raw = file_raw = _parse_toml(text, source, base_dir)
     for dotted, value in (overrides or {}).items():
         try:
@@ -957,17 +1054,20 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError([f"{source}: {p}" for p in _pydantic_problems(error, raw, named=_set_fields(overrides))]
-                          ) from None
-    problems = _swept_override_problems(cfg, overrides or {}, file_raw) + cross_check(cfg)
+        problems = _pydantic_problems(error, raw)
+    else:
+        problems = _swept_override_problems(cfg, overrides or {}, file_raw) + cross_check(cfg)
     if problems:
-        raise ConfigError([f"{source}: {p}" for p in problems])
+        given = _set_fields(overrides)
+        raise ConfigError([f"{source}: {shown_once(p, given)}" for p in problems])
     return cfg
 
 
-def _set_fields(overrides: dict[str, Any] | None) -> set[str]:
-    """The dotted fields (unquoted, as problems name them) that ``overrides`` set, sweeps left out."""
-    return {".".join(split_path(dotted)) for dotted in overrides or {} if swept_key(dotted) is None}
+def _set_fields(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The dotted fields (unquoted, as problems name them) that ``overrides`` set, each with its value, sweeps left
+    out."""
+    return {".".join(split_path(dotted)): value for dotted, value in (overrides or {}).items()
+            if swept_key(dotted) is None}
 
 
 def _swept_override_problems(cfg: Config, overrides: dict[str, Any], file_raw: dict) -> list[str]:

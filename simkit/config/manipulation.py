@@ -76,7 +76,8 @@ class BallotStuffing(ManipulationBase):
     def _rates_sum_at_most_one(cls, value: float, info: ValidationInfo) -> float:
         incremental = info.data.get("f_incremental")
         if incremental is not None and incremental + value > 1.0 + 1e-12:
-            raise ValueError(f"f_incremental + f_extreme must be at most 1, got {incremental:g} + {value:g}")
+            raise ValueError(f"f_incremental + f_extreme must be at most 1 (f_incremental {incremental:g}), "
+                             f"got {value:g}")
         return value
 
 

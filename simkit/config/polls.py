@@ -227,7 +227,7 @@ def check_poll_design(poll: ExitPollConfig | QuickCountConfig, n_stations: int, 
     problems = []
     most = low_high(poll.stations)[1]
     if most > n_stations:
-        problems.append(f"{where}.stations: {most} is more than the {n_stations} stations of the electorate")
+        problems.append(f"{where}.stations: more than the {n_stations} stations of the electorate, got {most}")
     if poll.selection == "pps" and registered is not None:
         held = pps_shortfall(round(most), registered)
         if held is not None:

@@ -24,10 +24,12 @@ Example (TOML)::
 
 Default arrival windows by kind: ``coerced_turnout`` from opening to 12:00 (the morning);
 ``ballot_stuffing`` the last two hours before closing; ``protocol_fabrication`` the final count only
-(the intermediate reports are not rewritten); the other kinds add no ballots.
+(the intermediate reports are not rewritten); the other kinds add no ballots (:data:`NO_BALLOTS_ADDED`), and an
+arrival given for one of them is refused.
 
 The final figures of ``[observed.timeline]`` are the count at closing: they must agree with ``[observed]``'s
-turnout within rounding at their published precision (:func:`final_figure_problems`).
+turnout within rounding at their published precision (:func:`final_figure_problems`); a final figure that reads
+as a share written for a percent against the turnout the config models is refused (:func:`share_figure_problems`).
 """
 from __future__ import annotations
 
@@ -103,7 +105,7 @@ class TimelineConfig(_Block):
     def _inside_the_day(self) -> "TimelineConfig":
         opening, closing = parse_clock(self.opening), parse_clock(self.closing)
         if closing <= opening:
-            raise ValueError(f"closing {self.closing} must come after opening {self.opening}")
+            raise ValueError(f"closing: must come after opening {self.opening}, got {self.closing}")
         for t in self.reports:
             if not opening < parse_clock(t) < closing:
                 raise ValueError(f"reports: {t} is outside the opening hours {self.opening}-{self.closing}")
@@ -143,9 +145,14 @@ def _percent_problems(path: str, values: list[float], n_values: int) -> list[str
     return problems
 
 
+#: manipulation kinds that move votes among a station's ballots and add none: an arrival window has nothing to place
+NO_BALLOTS_ADDED = ("vote_stealing", "invalidation")
+
+
 def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimeline | None,
-                      block_names: list[str]) -> list[str]:
-    """Cross-field problems: names that must exist, figures per report, reports inside the hours (the regions:
+                      block_kinds: dict[str, str]) -> list[str]:
+    """Cross-field problems: names that must exist (``block_kinds``: each manipulation block's name → kind), an
+    arrival only for a block that adds ballots, figures per report, reports inside the hours (the regions:
     :func:`simkit.config.core.region_problems`)."""
     problems = []
     if timeline is not None:
@@ -156,8 +163,11 @@ def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimelin
             elif any(b < a for a, b in zip(shares, shares[1:])):
                 problems.append(f"timeline.regional.{region}: cumulative shares decrease")
         for name in timeline.arrival:
-            if name not in block_names:
+            if name not in block_kinds:
                 problems.append(f"timeline.arrival.{name}: not a [[manipulation]] block")
+            elif block_kinds[name] in NO_BALLOTS_ADDED:
+                problems.append(f"timeline.arrival.{name}: a {block_kinds[name]} block adds no ballots, so there is "
+                                "no arrival to time; leave it out")
     if observed is None:
         return problems
     if timeline is None:
@@ -170,7 +180,7 @@ def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimelin
     if not problems and list(observed.reports) != list(timeline.reports):
         problems.append(f"observed.timeline.reports: must equal timeline.reports ({', '.join(timeline.reports)})")
     if observed.early_report is not None and observed.early_report not in observed.reports:
-        problems.append(f"observed.timeline.early_report: {observed.early_report} is not one of the reports")
+        problems.append(f"observed.timeline.early_report: not one of the reports, got {observed.early_report}")
     n_values = len(observed.reports) + 1
     for region, values in observed.turnout_percent.items():
         problems += _percent_problems(f"{TIMELINE_TURNOUT}.{region}", values, n_values)
@@ -215,3 +225,31 @@ def final_figure_problems(observed: ObservedTimeline, turnout: float | None,
             f"than rounding at the published precision ({_unit(values):g} point) allows"
             for path, values, other, other_unit, what in checks
             if not _one_turnout(values[-1], _unit(values), other, other_unit)]
+
+
+#: how many times below the modelled turnout a final figure read as a percent must lie, when the figure read as a
+#: share is not (it is at most 1), to be refused as a share written for a percent: the two readings differ 100-fold,
+#: so the figure is refused when the model is nearer the share reading on a log scale (more than 10 times the
+#: percent reading, sqrt(100))
+SHARE_READING_FACTOR = 10.0
+
+
+def share_figure_problems(observed: ObservedTimeline, regional: dict[str, tuple[str, float]],
+                          national: tuple[str, float] | None) -> list[str]:
+    """Each row of a published timeline whose final figure ``F`` (percent) is at most 1 while the turnout the config
+    models for it (a fraction, with the field that sets it: ``regional[region]``; ``national``, the lowest mean in use,
+    below which no national turnout can lie) is more than :data:`SHARE_READING_FACTOR` times ``F / 100``: ``F`` is
+    nearer the model read as a share (0.45 written for 45%) than as a percent. Rows left out of ``regional`` (and
+    the national row when ``national`` is None) are not checked. Needs no official turnout; a real turnout below 1%
+    (a boycott) passes when the config models it so, and early figures below 1% (a small region at 08:00) never
+    count, only the final."""
+    rows = [(f"{TIMELINE_TURNOUT}.{region}", values, *regional[region], "")
+            for region, values in observed.turnout_percent.items() if region in regional]
+    if observed.national is not None and national is not None:
+        rows.append(("observed.timeline.national", observed.national, *national, ", the lowest mean in use"))
+    return [f"{path}[{len(values) - 1}]: final turnout {values[-1]:g}% is more than {SHARE_READING_FACTOR:g} times "
+            f"below the turnout the config models ({100 * model:g}%: {field} = {model:g}{lowest}): a share written "
+            f"for a percent? (if {values[-1]:g} is a share, write it as {100 * values[-1]:g}; if the turnout is truly "
+            f"that low, model it so)"
+            for path, values, field, model, lowest in rows
+            if values[-1] <= 1 and model > SHARE_READING_FACTOR * values[-1] / 100]

@@ -18,7 +18,7 @@ from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check
 from simkit.config.inference import STATISTIC_GROUPS
 from simkit.config.timeline import TIMELINE_TURNOUT
 from simkit.errors import InputError, counted, shown
-from simkit.electorate.read import without_mark
+from simkit.electorate.read import row_cells, width_problem, without_mark
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER
 
@@ -156,24 +156,33 @@ def _check_columns(path: Path, spec: CsvElectorate, header: list[str]) -> None:
 
 
 def _check_row_lengths(path: Path, rows: list[dict], header: list[str]) -> None:
-    """Refuse a row with more non-blank cells than the ``header`` has columns (``csv.DictReader`` keeps them under
-    the key None): an unquoted ``1,000`` shifts every later cell of its row."""
+    """Refuse a row with a cell beyond the ``header`` (:func:`simkit.electorate.read.width_problem`), a blank one
+    included: an unquoted ``1,000`` shifts every later cell of its row, and under ``id,registered,note`` the row
+    ``b,1,000,`` (a blank note) would read a register of 1 and a note of 000. A file whose rows all end with a
+    delimiter ends its header with one too (an unnamed column), which fits, and so does a file whose data rows all
+    end with one the header lacks (:func:`_delimiter_ends_every_row`). A short row is told where it leaves a cell
+    blank."""
+    if _delimiter_ends_every_row(rows):
+        return
     for number, row in enumerate(rows, start=2):
-        extra = row.get(None, [])
-        if any(cell.strip() for cell in extra):
-            raise InputError(f"{path}: electorate.path: row {number} has {len(header) + len(extra)} cells, the "
-                             f"header {len(header)} columns (an unquoted thousands separator?)")
+        if row.get(None):
+            raise InputError(f"{path}: electorate.path: {width_problem(row, header, number)}")
+
+
+def _delimiter_ends_every_row(rows: list[dict]) -> bool:
+    """Whether every one of ``rows``, two at least, holds the same number of cells beyond the header, all blank: a
+    delimiter (or several) ending each data row that the header lacks, as some exports write them. One row alone
+    cannot tell that from an unquoted ``1,000`` that left the row's last column blank; nor can rows that differ."""
+    beyond = [row.get(None) or [] for row in rows]
+    return (len(rows) > 1 and len({len(cells) for cells in beyond}) == 1 and bool(beyond[0])
+            and not any(cell.strip() for cells in beyond for cell in cells))
 
 
 def _shortness(row: dict, header: list[str]) -> str:
-    """`` (the row has K cells, the header M columns)`` for a row shorter than the ``header`` (``csv.DictReader``
-    gives the columns past its last cell as None; an unclosed quote takes the rest of the file into one cell), else
-    ``""``: said beside the blank cell it causes. K is the header's columns before its last run of columns given
-    None (exact unless the column just before the row's end shares its name with one past it)."""
-    cells = len(header)
-    while cells and row[header[cells - 1]] is None:
-        cells -= 1
-    if cells == len(header):
+    """`` (the row has K cells, the header M columns)`` for a row shorter than the ``header``
+    (:func:`simkit.electorate.read.row_cells`), else ``""``: said beside the blank cell it causes."""
+    cells = row_cells(row, header)
+    if cells >= len(header):
         return ""
     return f" (the row has {counted(cells, 'cell')}, the header {len(header)} columns)"
 

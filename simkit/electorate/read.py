@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
-from simkit.errors import InputError, name, shown
+from simkit.errors import InputError, counted, name, shown
 from simkit.electorate.mapping import ReturnsMapping
 
 #: largest returns text read (after decompression): ~10 million stations, beyond any national election
@@ -54,6 +54,29 @@ def without_mark(encoding: str) -> str:
     """The codec that reads ``encoding`` and drops a leading UTF-8 byte-order mark (a spreadsheet's UTF-8 export
     starts with one, which would otherwise become part of the first column's name)."""
     return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def row_cells(row: dict, header: list[str]) -> int:
+    """The cells of ``row`` as :class:`csv.DictReader` read it under ``header`` (its columns, a name given twice
+    counted twice): the header's columns up to the last one the row reached (the columns past a short row's end
+    are None; an unclosed quote takes the rest of the file into one cell) and the cells beyond the header (kept
+    under the key None, blank ones included). Exact unless the column just before a short row's end shares its
+    name with one past it."""
+    cells = len(header)
+    while cells and row[header[cells - 1]] is None:
+        cells -= 1
+    return cells + len(row.get(None) or [])
+
+
+def width_problem(row: dict, header: list[str], number: int) -> str | None:
+    """``row NUMBER has K cells, the header M columns (…)`` for a row (:func:`row_cells`) wider or narrower than
+    ``header``, with the likely cause; None when it fits."""
+    cells = row_cells(row, header)
+    if cells == len(header):
+        return None
+    cause = ("a delimiter inside an unquoted field, such as a thousands separator?" if cells > len(header)
+             else "a field missing, or an unclosed quote?")
+    return f"row {number} has {counted(cells, 'cell')}, the header {len(header)} columns ({cause})"
 
 
 def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list[str]]]:

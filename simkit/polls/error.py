@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from simkit.errors import InputError
+from simkit.electorate.read import width_problem
 
 #: percent of the official count from which a candidate is ``large``
 LARGE_SHARE = 20.0
@@ -89,15 +90,6 @@ def _share(path: Path, line: int, field: str, text: str) -> float:
     return value
 
 
-def _check_width(path: Path, line: int, raw: dict, columns: int) -> None:
-    """A row of ``columns`` fields, as the header (``raw`` as :class:`csv.DictReader` reads it: surplus fields
-    under None, missing ones None): a field too many or too few shifts the columns after it."""
-    width = sum(value is not None for name, value in raw.items() if name is not None) + len(raw.get(None, []))
-    if width != columns:
-        raise InputError(f"{path}: row {line}: {width} fields, the header has {columns} (a comma in an unquoted "
-                         "field, or a field missing?)")
-
-
 def load_history(path: Path | str = DEFAULT_HISTORY) -> list[HistoryRow]:
     """Read and check the history table. Raises :class:`InputError` (``file: row N.field: problem``) for a
     missing column, a row of more or fewer fields than the header, a row without a source, a share outside
@@ -114,7 +106,9 @@ def load_history(path: Path | str = DEFAULT_HISTORY) -> list[HistoryRow]:
             raise InputError(f"{path}: header: missing column {missing[0]}")
         rows, lines = [], {}
         for line, raw in enumerate(reader, start=2):
-            _check_width(path, line, raw, len(reader.fieldnames))
+            problem = width_problem(raw, reader.fieldnames, line)
+            if problem:
+                raise InputError(f"{path}: {problem}")
             figure = (raw["country"], raw["election"], raw["date"], raw["pollster"], raw["kind"], raw["option"])
             if figure in lines:
                 raise InputError(f"{path}: row {line}: repeats row {lines[figure]}'s figure ({', '.join(figure)}): "

@@ -149,6 +149,18 @@ def _counts(frame, column: str, data: Path) -> np.ndarray:
     return values.astype(np.int64)
 
 
+def _check_named_once(data: Path, map_path: Path, wanted: list[str]) -> None:
+    """InputError when a column the map names appears twice in the header of ``data``: pandas renames the second
+    ``b14.1`` and the map would read the first, silently (which one is meant?)."""
+    import pandas as pd
+
+    header = pd.read_csv(data, header=None, nrows=1, dtype=str).iloc[0].tolist()
+    twice = [name for name in wanted if header.count(name) > 1]
+    if twice:
+        raise InputError(f"{data}: the header has {header.count(twice[0])} columns named {shown(twice[0])} (named in "
+                         f"{map_path}; which one is meant? rename the others)")
+
+
 def _check_regions(frame, column: str, data: Path) -> None:
     """A blank region cell raises InputError naming the file, row and column."""
     blank = frame[column].isna().to_numpy() | (frame[column].astype(str).str.strip() == "").to_numpy()
@@ -180,6 +192,7 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
     missing = [name for name in wanted if name not in frame.columns]
     if missing:
         raise InputError(f"{data}: column {missing[0]!r} (named in {map_path}) not found")
+    _check_named_once(data, map_path, wanted)
     if columns.exclude:
         frame = frame[_numbers(frame, columns.exclude, data, blank=0) == 0]
     _check_regions(frame, columns.region, data)
