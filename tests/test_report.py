@@ -11,6 +11,7 @@ import tomli_w
 from conftest import small_config_dict
 from forensics_helpers import honest_dataset, record_seed_positions, shared_positions
 from simkit.cli.main import main
+from simkit.errors import InputError
 from simkit.forensics import holm_alarms
 from simkit.forensics.core import ALPHA, holm
 from simkit.forensics.power import PLANTS
@@ -522,3 +523,20 @@ def test_the_report_names_the_stations_its_power_elections_left_out(returns, mon
     monkeypatch.setattr(analyses, "power_table", table({"none": [0, 0], "rounding": [0, 0]}))
     clean = build(returns=data, map=mapping, tests=["dip"], null="textbook", draws=20, power=2)
     assert "per plant and replicate" not in _forensics_text(clean)
+
+
+def test_one_replicate_is_a_report_whose_reproduce_command_runs(tmp_path):
+    """``--replicates 1`` was refused ("need at least 2") although a config or ``--set run.replicates=1`` of one
+    replicate made a report, whose reproduce command (``--replicates 1``) was then refused."""
+    config, report = write_config(tmp_path / "c.toml", polls=False), tmp_path / "r.md"
+    assert main(["report", str(config), "-o", str(report), "--replicates", "1", "--seed", "1", "--quiet"]) == 0
+    assert "--replicates 1 " in report.read_text()
+
+
+@pytest.mark.parametrize("replicates", [0, -3])
+def test_replicates_below_one_are_refused_not_replaced_by_the_config(tmp_path, replicates):
+    """``build(config, replicates=0)`` once ran the config's replicates instead (``replicates or ...``)."""
+    with pytest.raises(InputError, match=f"replicates={replicates}: Input should be greater than or equal to 1") \
+            as error:
+        build(write_config(tmp_path / "c.toml", polls=False), replicates=replicates, seed=1)
+    assert error.value.parameters == ("replicates",)

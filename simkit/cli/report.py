@@ -48,8 +48,6 @@ def handler(args: argparse.Namespace) -> int:
     args.format = report_format(output, args.format)
     claim_output(output, REPORT, overwrite=args.overwrite, inputs=[args.config, args.returns, args.map],
                  recognise=contains(GENERATOR))
-    if args.replicates is not None and args.replicates < 2:
-        raise InputError(f"--replicates: {args.replicates}: need at least 2")
     tests = chosen_tests(args.tests)
     flags = overrides(args)
     if flags and args.config is None:

@@ -115,7 +115,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     returns_ds = analyses.load(Path(returns) if returns else None, preset, Path(map) if map else None) \
         if has_returns else None
     seed = seed if seed is not None else (cfg.run.seed if cfg is not None else 0)
-    replicates = replicates or (cfg.run.replicates if cfg is not None else None)
+    replicates = replicates if replicates is not None or cfg is None else cfg.run.replicates
     title = (cfg.title if cfg is not None and cfg.title else None) or (
         returns_ds.attrs.get("label") if returns_ds is not None else None) or "election"
     omitted: dict[str, str] = {}
