@@ -106,7 +106,15 @@ def staged(target: str | Path) -> Iterator[Path]:
         if disk_full(error):
             raise no_space(target, NOTHING_WRITTEN) from None
         raise
-    _put_in_place(staging, target)
+    previous = _put_in_place(staging, target)
+    PLACED.append(target)
+    if previous is not None:
+        _remove(previous)
+
+
+#: the targets this process has put in place, complete (:func:`staged`), so that a command stopped by a signal
+#: after writing says so rather than "nothing was written"; the command line empties it when a command starts
+PLACED: list[Path] = []
 
 
 #: the errors of a full filesystem or an exhausted quota
@@ -144,17 +152,17 @@ def _exchange(a: Path, b: Path) -> bool:
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
-def _put_in_place(staging: Path, target: Path) -> None:
+def _put_in_place(staging: Path, target: Path) -> Path | None:
     """Move the finished ``staging`` to ``target`` so that ``target`` is never missing: a file replaces a file
     atomically; a folder is swapped with the existing one atomically where the platform can (the old result
-    then sits at the staging path until deleted), else moved aside to ``.NAME.old-PID`` first (restored by
-    :func:`recover_stale` if the run dies between the two renames)."""
+    then sits at the staging path), else moved aside to ``.NAME.old-PID`` first (restored by
+    :func:`recover_stale` if the run dies between the two renames). Returns where the old result is left for the
+    caller to delete (None: there was none to keep)."""
     if not (target.exists() or target.is_symlink()) or not (staging.is_dir() or target.is_dir()):
         os.replace(staging, target)
-        return
+        return None
     if _exchange(staging, target):
-        _remove(staging)
-        return
+        return staging
     trash = _staging_path(target, OLD)
     os.replace(target, trash)
     try:
@@ -164,7 +172,7 @@ def _put_in_place(staging: Path, target: Path) -> None:
             os.replace(trash, target)
         _remove(staging)
         raise
-    _remove(trash)
+    return trash
 
 
 def write_text(text: str, path: str | Path) -> None:

@@ -180,6 +180,14 @@ def _raise_terminated(signum, frame):
     raise Terminated
 
 
+def _stopped_outcome() -> str:
+    """What a command stopped by a signal leaves: the outputs it had already put in place, complete (a signal
+    that arrives while a dask cluster closes or the summary prints), else nothing at the target."""
+    if io.PLACED:
+        return f"{', '.join(map(str, io.PLACED))} had been written in full before it stopped"
+    return "nothing was written to the target (a dask run keeps its finished blocks for --resume)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -187,11 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     release_large_blocks(REUSED_ARRAYS_THRESHOLD if args.command == "forensics" else MMAP_THRESHOLD)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    io.PLACED.clear()
     try:
         return args.func(args)
     except Terminated:
-        print("terminated: nothing was written to the target (a dask run keeps its finished blocks for --resume)",
-              file=sys.stderr)
+        print(f"terminated: {_stopped_outcome()}", file=sys.stderr)
         return 128 + signal.SIGTERM
     except InputError as error:
         print(one_line(shown_as_flags(error, args)) or type(error).__name__, file=sys.stderr)
@@ -200,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("interrupted: nothing was written to the target (a dask run keeps its finished blocks for --resume)",
-              file=sys.stderr)
+        print(f"interrupted: {_stopped_outcome()}", file=sys.stderr)
         return 130
     finally:
         if in_main_thread:
