@@ -540,3 +540,17 @@ def test_replicates_below_one_are_refused_not_replaced_by_the_config(tmp_path, r
             as error:
         build(write_config(tmp_path / "c.toml", polls=False), replicates=replicates, seed=1)
     assert error.value.parameters == ("replicates",)
+
+
+def test_returns_of_another_election_are_refused(tmp_path, returns, capsys):
+    """A config's report with another election's returns (no option in common) described both as one: the
+    config's title over the other election's station tests."""
+    data, mapping = returns
+    mapping.write_text(MAP.replace('a = "a"\nb = "b"', 'united = "a"\nfair = "b"'))
+    config, report = write_config(tmp_path / "c.toml", polls=False), tmp_path / "r.html"
+    assert main(["report", str(config), "--returns", str(data), "--map", str(mapping), "-o", str(report),
+                 "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"{data}: options: none of the returns' options (united, fair) is an option of {config} (a, b, c) by name "
+        f"or label; a report describes one election")
+    assert not list(tmp_path.glob("r.html*")) and not list(tmp_path.glob(".r.html*"))

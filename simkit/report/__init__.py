@@ -114,6 +114,8 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     cfg = load_config(Path(config), overrides) if config is not None else None
     returns_ds = analyses.load(Path(returns) if returns else None, preset, Path(map) if map else None) \
         if has_returns else None
+    if cfg is not None and returns_ds is not None:
+        analyses.check_one_election(cfg, Path(config), returns_ds)
     seed = seed if seed is not None else (cfg.run.seed if cfg is not None else 0)
     replicates = replicates if replicates is not None or cfg is None else cfg.run.replicates
     title = (cfg.title if cfg is not None and cfg.title else None) or (

@@ -88,6 +88,18 @@ def load(returns: Path | None, preset: str | None, map_path: Path | None) -> xr.
     return load_returns(returns, map_path=map_path, preset=preset)
 
 
+def check_one_election(cfg: Config, config: Path, ds: xr.Dataset) -> None:
+    """Refuse returns ``ds`` none of whose options (``invalid`` aside) is an option of ``cfg`` (the config read
+    from ``config``) by name or label, case aside: they are another election's, and a report describes one."""
+    ours = [option for option in cfg.options if option.kind != "invalid"]
+    known = {text.casefold() for option in ours for text in (option.name, option.label) if text}
+    theirs = [str(name) for name in ds["option"].values if name != "invalid"]
+    if not any(name.casefold() in known for name in theirs):
+        raise InputError(f"{ds.attrs['source']}: options: none of the returns' options ({', '.join(theirs)}) is an "
+                         f"option of {config} ({', '.join(option.name for option in ours)}) by name or label; "
+                         f"a report describes one election")
+
+
 def forensics(ds: xr.Dataset, title: str, tests: list[str] | None, null: str, draws: int, seed: int,
               power_replicates: int) -> Forensics:
     """Run the tests on the returns ``ds``; when none rejects, their size and power on ``power_replicates``
