@@ -57,7 +57,8 @@ PARAMETER_FLAGS = {"block_size": "--block-size", "scheduler": "--scheduler", "wo
                    "processes": "--processes", "output": "-o", "config": "CONFIG", "returns": "--returns",
                    "preset": "--preset", "map": "--map", "map_path": "--map", "format": "--format", "overrides": "--set",
                    "allow_inconsistent": "--allow-inconsistent", "particles": "--particles", "seed": "--seed",
-                   "kernel": "--kernel", "draws": "--draws", "power": "--power", "null": "--null", "tests": "--tests"}
+                   "kernel": "--kernel", "draws": "--draws", "power": "--power", "null": "--null", "tests": "--tests",
+                   "aggregate": "--aggregate"}
 
 
 def as_flags(message: str, flags: dict[str, str]) -> str:
