@@ -79,8 +79,9 @@ def _check_folder(target: Path) -> None:
 def claim_output(path: str | Path, kind: str, *, overwrite: bool = False, inputs: Iterable[str | Path] = (),
                  recognise: Callable[[Path], bool] | None = None) -> Path:
     """Check that the command may write its ``kind`` result at ``path`` (see the module docstring); InputError
-    otherwise. ``inputs``: the files the command reads. ``recognise(path)``: whether an existing file that is
-    not a result Dataset (a text or JSON report) is this command's output. Returns ``path``."""
+    otherwise. ``inputs``: the files the command reads. ``recognise(path)``: whether an existing file or folder
+    that is not a result Dataset (a text or JSON report, a report's figures) is this command's output. Returns
+    ``path``."""
     target = Path(path)
     for source in inputs:
         if source is not None and _same_path(target.resolve(), Path(source).resolve()):
@@ -94,7 +95,7 @@ def claim_output(path: str | Path, kind: str, *, overwrite: bool = False, inputs
         raise InputError(f"{target}: output path exists; give overwrite=True to replace it (only a simkit {kind} "
                          f"result is replaced)", parameters=("overwrite",))
     found = _stored_kind(target)
-    same = found == kind or (found is None and recognise is not None and target.is_file() and recognise(target))
+    same = found == kind or (found is None and recognise is not None and recognise(target))
     if not same:
         what = f"a simkit {found} result" if found else "not a simkit result"
         raise InputError(f"{target}: overwrite: {what}, not a {kind} result; it was not replaced",

@@ -554,3 +554,21 @@ def test_returns_of_another_election_are_refused(tmp_path, returns, capsys):
         f"{data}: options: none of the returns' options (united, fair) is an option of {config} (a, b, c) by name "
         f"or label; a report describes one election")
     assert not list(tmp_path.glob("r.html*")) and not list(tmp_path.glob(".r.html*"))
+
+
+def test_a_markdown_report_never_replaces_a_figures_folder_not_its_own(tmp_path, capsys):
+    """``-o r.md`` deleted a folder ``r_files/`` of the user's (it is where the figures go), without --overwrite."""
+    config, report, folder = write_config(tmp_path / "c.toml"), tmp_path / "r.md", tmp_path / "r_files"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("precious")
+    command = ["report", str(config), "-o", str(report), "--replicates", "8", "--seed", "1", "--quiet"]
+    for overwrite in ([], ["--overwrite"]):
+        assert main(command + overwrite) == 2
+        assert str(folder) in capsys.readouterr().err
+        assert (folder / "mine.txt").read_text() == "precious" and not report.exists()
+    (folder / "mine.txt").unlink()
+    folder.rmdir()
+    assert main(command) == 0 and list(folder.iterdir())
+    assert main(command + ["--overwrite"]) == 0  # its own figures, linked from its own report
+    (folder / "extra.png").write_bytes(b"")
+    assert main(command + ["--overwrite"]) == 2 and (folder / "extra.png").exists()

@@ -16,7 +16,8 @@ from simkit.errors import InputError
 from simkit.forensics.core import check_null
 from simkit.forensics.floor import floor_line
 from simkit.outputs import REPORT, claim_output, contains
-from simkit.report import DRAWS, FORMATS, NULL, NULLS, POWER, build, check_output, report_format, write
+from simkit.report import (DRAWS, FORMATS, NULL, NULLS, POWER, build, check_output, figures_folder, figures_of,
+                           report_format, write)
 from simkit.report.document import GENERATOR
 
 
@@ -46,8 +47,11 @@ def handler(args: argparse.Namespace) -> int:
     check_null(args.null, NULLS)
     output = check_output(args.output or Path(f"report.{args.format or 'html'}"))
     args.format = report_format(output, args.format)
-    claim_output(output, REPORT, overwrite=args.overwrite, inputs=[args.config, args.returns, args.map],
-                 recognise=contains(GENERATOR))
+    inputs = [args.config, args.returns, args.map]
+    if args.format == "md":  # its figures folder first: the report it is recognised by is replaced after it
+        claim_output(figures_folder(output), REPORT, overwrite=args.overwrite, inputs=inputs,
+                     recognise=figures_of(output))
+    claim_output(output, REPORT, overwrite=args.overwrite, inputs=inputs, recognise=contains(GENERATOR))
     tests = chosen_tests(args.tests)
     flags = overrides(args)
     if flags and args.config is None:

@@ -18,10 +18,11 @@ from simkit.forensics import check_tests
 from simkit.forensics.core import check_draws, check_null
 from simkit.forensics.defaults import NULL_DRAWS
 from simkit.io import staged
+from simkit.outputs import contains
 from simkit.progress import progress_bar
 from simkit.report import analyses, provenance, render_html, render_md, sections
 from simkit.report.catalogue import DETECTS
-from simkit.report.document import Document
+from simkit.report.document import GENERATOR, Document
 from simkit.report.verdicts import forensic_verdicts, poll_verdicts
 
 __all__ = ["build", "write", "check_output", "report_format", "Document", "FORMATS", "NULLS", "poll_verdicts",
@@ -188,6 +189,18 @@ def check_output(path: str | Path) -> Path:
 def figures_folder(path: Path) -> Path:
     """Where a Markdown report's figures go: ``NAME_files`` beside ``NAME.md``."""
     return path.with_name(f"{path.stem}_files")
+
+
+def figures_of(report: Path) -> Callable[[Path], bool]:
+    """A ``recognise`` for :func:`simkit.outputs.claim_output`: a folder is the figures of the Markdown report
+    ``report`` when that report is simkit's and links every file the folder holds (a folder of anything else,
+    or beside no report of ours, is never replaced)."""
+    def recognise(folder: Path) -> bool:
+        if not (report.is_file() and contains(GENERATOR)(report) and folder.is_dir()):
+            return False
+        text = report.read_text(encoding="utf-8")
+        return all(entry.is_file() and f"({folder.name}/{entry.name})" in text for entry in folder.iterdir())
+    return recognise
 
 
 def write(doc: Document, path: str | Path, format: str | None = None) -> None:
