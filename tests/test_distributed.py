@@ -499,3 +499,21 @@ def test_the_command_line_starts_without_importing_zarr():
                             "if m.split('.')[0] == 'zarr'))"], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONPATH": root}, timeout=120).stdout.strip()
     assert found == "[]"
+
+
+@pytest.mark.parametrize("address, problem", [
+    ("notanaddress", "missing port number in address 'notanaddress'"),
+    ("tcp://h", "missing port number in address 'h'"),
+    ("nope://h:1", "unknown address scheme 'nope'"),
+])
+def test_a_scheduler_that_is_no_address_is_one_line(tmp_path, capsys, address, problem):
+    """``--scheduler notanaddress`` ended in a traceback (dask's ValueError), not the one line of a scheduler that
+    cannot be reached."""
+    import tomli_w
+    from simkit.cli.main import main
+
+    path, out = tmp_path / "c.toml", tmp_path / "r.zarr"
+    path.write_text(tomli_w.dumps(small_config_dict(stations=20, registered=2_000, replicates=2)))
+    assert main(["run", str(path), "-o", str(out), "--scheduler", address, "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().startswith(f"--scheduler {address}: cannot connect: {problem}")
+    assert not list(tmp_path.glob("*r.zarr*"))

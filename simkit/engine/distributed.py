@@ -208,7 +208,7 @@ def connect(client: Client | None = None, scheduler: str | None = None,
     if scheduler:
         try:
             owned = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as error:
+        except (OSError, TimeoutError, ValueError) as error:  # ValueError: not an address (no port, no protocol)
             raise InputError(f"scheduler {scheduler}: cannot connect: {error}", parameters=("scheduler",)) from None
         with owned:
             yield owned
