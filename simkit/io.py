@@ -189,7 +189,10 @@ def _encoding(ds: xr.Dataset, fmt: str) -> dict:
 
 
 def write_dataset(ds: xr.Dataset, path: str | Path) -> None:
-    """Write a complete in-memory Dataset atomically."""
+    """Write a complete in-memory Dataset atomically, as zarr or netCDF by the suffix of ``path`` (``.zarr``,
+    ``.nc``); a simulation's station-level counts are stored in :func:`count_dtype`. Whatever is at ``path`` is
+    replaced without a check: the commands call :func:`simkit.outputs.claim_output` first, which refuses an
+    existing output unless ``overwrite=True`` and never writes onto an input."""
     write_blocks(ds.drop_dims(REPLICATE, errors="ignore"),
                  [ds[[name for name in ds.data_vars if REPLICATE in ds[name].dims]]]
                  if REPLICATE in ds.dims else [], path)
@@ -399,7 +402,9 @@ def _write_zarr(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | Pa
 
 
 def open_result(path: str | Path) -> xr.Dataset:
-    """Open a saved result (lazily for zarr)."""
+    """Open a saved result (``.zarr`` as dask arrays, ``.nc`` read lazily from the file) with the schema's dims
+    (:mod:`simkit.schema`); counts stored narrow are given back as int64, as they were drawn. InputError when
+    ``path`` is missing or not a readable result."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")

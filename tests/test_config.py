@@ -162,3 +162,40 @@ def test_the_counts_turnout_is_read_one_way(registered, ballots, turnout):
     cfg = Config.model_validate(raw)
     assert cfg.observed.counted_turnout() == turnout
     assert official_figures(cfg).get("turnout") == turnout
+
+
+def test_region_problems_read_the_validated_config_not_a_dump_of_it(monkeypatch):
+    """Each sweep point and each prior probe is cross-checked: the regions of its tables are read from the config
+    itself (dumping the whole config to read them cost a dump per check)."""
+    from simkit.config import core
+
+    raw = small_config_dict()
+    raw["turnout"]["regional_mean"] = {"north": 0.5, "west": 0.6}
+    raw["observed"] = {"regional_turnout": {"east": 0.5}}
+    cfg = Config.model_validate(raw)
+    monkeypatch.setattr(Config, "raw", lambda self: pytest.fail("the config was dumped"))
+    assert core.region_problems(cfg, ["north", "south"]) == [
+        "turnout.regional_mean.west: not a region of the electorate",
+        "observed.regional_turnout.east: not a region of the electorate"]
+    assert core.region_keys(cfg, "timeline.regional") == []  # no [timeline] block
+
+
+@pytest.mark.parametrize("sweep, overrides, expected", [
+    (None, {}, 0),
+    ({"turnout.mean": [0.5, 0.7]}, {}, 1),
+    (None, {"manipulation.m.fraction": 0.2}, 1 + 1)])
+def test_a_cross_check_dumps_a_config_only_for_its_sweep_or_overrides(monkeypatch, sweep, overrides, expected):
+    """A sweep of two values checks three configs (the unswept one and each point, which have no sweep): only the
+    swept one is dumped, once for its scenarios' check and its sweep's; a config with neither is not dumped. A
+    scenario's overrides are checked against that dump (and the config they leave, :meth:`Config.at`, a dump of its
+    own)."""
+    from simkit.config import core
+
+    raw = small_config_dict(sweep=sweep)
+    raw["manipulation"] = [{"name": "m", "kind": "vote_stealing", "beneficiary": "a", "fraction": 0.1}]
+    raw["scenario"] = [{"name": "s", "manipulations": ["m"], "overrides": overrides}]
+    cfg = Config.model_validate(raw)
+    dumps, dump = [], Config.raw
+    monkeypatch.setattr(Config, "raw", lambda self: dumps.append(1) or dump(self))
+    assert core.cross_check(cfg) == []
+    assert len(dumps) == expected

@@ -160,17 +160,19 @@ def test_scenarios_solved_on_two_workers_equal_the_serial_solution(monkeypatch, 
 
     cfg = matched_config(0.1)
     cfg = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 0.2]}})
-    serial = count_match.resolve(cfg, engine.simulate, "numba")
+    serial = count_match.resolve(cfg, build_electorate(cfg.electorate), engine.simulate, "numba")
     monkeypatch.setattr(count_match, "PARALLEL_MIN_PILOT_DRAWS", 0)
     where = []
     monkeypatch.setattr(count_match, "choose", lambda *a: where.append(engine.choose(*a)) or where[-1])
-    parallel = count_match.resolve(cfg, engine.simulate, "numba", releases_gil=lambda: releases_gil)
+    parallel = count_match.resolve(cfg, build_electorate(cfg.electorate), engine.simulate, "numba",
+                                   releases_gil=lambda: releases_gil)
     assert where[0][0] == where_solved
     assert parallel[1] == serial[1] and parallel[0].to_toml() == serial[0].to_toml()
     unreachable = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 1.0]},
                                          "manipulation": [{**cfg.raw()["manipulation"][0], "compliance": 1.0}]})
     with pytest.raises(InputError, match=r"scenario\.coercion\.match_observed: the official turnout"):
-        count_match.resolve(unreachable, engine.simulate, "numba", releases_gil=lambda: releases_gil)
+        count_match.resolve(unreachable, build_electorate(unreachable.electorate), engine.simulate, "numba",
+                            releases_gil=lambda: releases_gil)
 
 
 def test_count_matching_keeps_to_the_callers_workers(monkeypatch):
@@ -233,10 +235,11 @@ def test_a_scenario_that_the_sweep_does_not_touch_is_solved_once(monkeypatch):
     cfg = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.05, 0.2]}})
     solved, solve = [], count_match.solve
     monkeypatch.setattr(count_match, "solve", lambda c, name, *a: solved.append(name) or solve(c, name, *a))
-    _, record = count_match.resolve(cfg, engine.simulate, "numba")
+    electorate = build_electorate(cfg.electorate)
+    _, record = count_match.resolve(cfg, electorate, engine.simulate, "numba")
     assert solved.count("honest") == 1 and solved.count("coercion") == 2
     monkeypatch.setattr(count_match, "_pilot_key", lambda *a: object())  # every point differs: each is solved
-    assert count_match.resolve(cfg, engine.simulate, "numba")[1] == record
+    assert count_match.resolve(cfg, electorate, engine.simulate, "numba")[1] == record
 
 
 
@@ -308,18 +311,18 @@ def test_a_regional_target_for_a_region_without_voters_is_refused_before_any_pil
         engine.prepare(cfg, source="x.toml")
 
 
-@pytest.mark.parametrize("given", [True, False])
-def test_resolve_called_alone_refuses_a_region_without_voters_before_any_pilot(tmp_path, monkeypatch, given):
-    """``count_match.resolve`` called directly (as scripts and tests do), with the electorate built or building
-    it: the same refusal before any pilot; ``prepare`` checks the regions once, inside ``resolve``."""
+def test_resolve_called_alone_refuses_a_region_without_voters_before_any_pilot(tmp_path, monkeypatch):
+    """``count_match.resolve`` called directly (as scripts and tests do), given the electorate its caller built
+    (it builds none): the same refusal before any pilot; ``prepare`` checks the regions once, inside ``resolve``."""
     from simkit.engine import count_match, run as engine
 
     cfg = _matched_config_with_a_region_without_voters(tmp_path)
     monkeypatch.setattr(count_match, "solve", lambda *args, **kwargs: pytest.fail("a pilot was drawn"))
     with pytest.raises(InputError, match=r"^x\.toml: scenario\.honest\.match_observed: "
                                          r"observed\.regional_turnout\.abroad: the stations of region abroad have no"):
-        count_match.resolve(cfg, engine.simulate, "numba", "x.toml",
-                            electorate=build_electorate(cfg.electorate) if given else None)
+        count_match.resolve(cfg, build_electorate(cfg.electorate), engine.simulate, "numba", source="x.toml")
+    with pytest.raises(TypeError, match="positional"):  # the arguments after kernel are keyword-only
+        count_match.resolve(cfg, build_electorate(cfg.electorate), engine.simulate, "numba", "x.toml")
     checks, check = [], count_match.check_matched_regions
     monkeypatch.setattr(count_match, "check_matched_regions", lambda *a: checks.append(a) or check(*a))
     with pytest.raises(InputError):

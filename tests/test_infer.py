@@ -748,19 +748,67 @@ def test_a_regional_turnout_of_a_region_without_voters_is_refused_as_evidence(tm
                                     "voters on the register: it has no turnout to compare"]
 
 
-def test_a_published_timeline_of_a_region_without_voters_is_refused_as_evidence(tmp_path):
-    """Its simulated share of the final turnout would be 0 / 0 at every report."""
+def csv_timeline_config(tmp_path, regional_turnout: dict | None = None) -> simkit.Config:
+    """:func:`csv_coercion_config` with a published timeline of turnouts in ``north`` and ``abroad`` (no voters),
+    and the official ``regional_turnout`` when given."""
     observed = {"registered": 19_000, "ballots": 11_400, "votes": {"a": 6000, "b": 3400, "c": 1400, "inv": 600},
                 "timeline": {"reports": ["10:00", "12:00"],
                              "turnout_percent": {"north": [20, 40, 60], "abroad": [10, 20, 50]}}}
+    if regional_turnout is not None:
+        observed["regional_turnout"] = regional_turnout
     raw = csv_coercion_config(tmp_path, observed).raw()
     raw["timeline"] = {"opening": "07:00", "closing": "20:00", "reports": ["10:00", "12:00"]}
-    cfg = simkit.Config.model_validate(raw)
+    return simkit.Config.model_validate(raw)
+
+
+def test_a_published_timeline_of_a_region_without_voters_is_refused_as_evidence(tmp_path):
+    """Its simulated share of the final turnout would be 0 / 0 at every report."""
+    cfg = csv_timeline_config(tmp_path)
     settings = InferenceSettings(particles=20, statistics=["turnout", "timeline"])
     with pytest.raises(ConfigError) as error:
         inference.infer(cfg, [SHARE_PRIOR], settings)
     assert error.value.problems == ["config: observed.timeline.turnout_percent.abroad: the stations of region abroad "
                                     "have no voters on the register: it has no turnout to compare"]
+
+
+def test_one_check_names_the_published_turnouts_of_regions_without_voters_of_the_evidence_read(tmp_path):
+    """The inference, the count matching and the timeline ask one function, each for the tables it reads; the
+    problems come in table order whatever the order of the evidence."""
+    from simkit.electorate.build import electorate_of, voterless_turnouts
+
+    cfg = csv_timeline_config(tmp_path, {"north": 0.6, "abroad": 0.5})
+    electorate = electorate_of(cfg)
+    regional, timeline = (f"{field}.abroad: the stations of region abroad have no voters on the register: it has no "
+                          "turnout to compare" for field in ("observed.regional_turnout",
+                                                             "observed.timeline.turnout_percent"))
+    assert voterless_turnouts(cfg, electorate, ["timeline", "turnout", "regional_turnout"]) == [regional, timeline]
+    assert voterless_turnouts(cfg, electorate, ["timeline"]) == [timeline]
+    assert voterless_turnouts(cfg, electorate, ["turnout"]) == []
+    with pytest.raises(ValueError, match=r"evidence \['regional_turnouts'\]: not statistic groups"):
+        voterless_turnouts(cfg, electorate, ["turnout", "regional_turnouts"])
+
+
+def test_every_table_of_published_turnouts_is_read_by_a_statistic_group():
+    """A key of PUBLISHED_TURNOUTS that no evidence is named would never be checked."""
+    from simkit.config.inference import STATISTIC_GROUPS
+    from simkit.electorate.build import PUBLISHED_TURNOUTS
+
+    assert set(PUBLISHED_TURNOUTS) <= set(STATISTIC_GROUPS)
+
+
+def test_the_check_of_regions_without_voters_reads_each_table_once(tmp_path, monkeypatch):
+    """Each table's regions are read once, however many regions have no voters (not once per such region)."""
+    from simkit.electorate import build
+
+    cfg = csv_timeline_config(tmp_path, {"north": 0.6, "abroad": 0.5})
+    nobody = build.Electorate(np.zeros(2, np.int64), np.arange(2), ("north", "abroad"), np.array(["n", "a"]))
+    reads, region_keys = [], build.region_keys
+    monkeypatch.setattr(build, "region_keys", lambda cfg, field: reads.append(field) or region_keys(cfg, field))
+    problems = build.voterless_turnouts(cfg, nobody, ["regional_turnout", "timeline"])
+    assert [problem.partition(":")[0] for problem in problems] == [
+        f"{field}.{name}" for field in ("observed.regional_turnout", "observed.timeline.turnout_percent")
+        for name in ("north", "abroad")]
+    assert reads == ["observed.regional_turnout", "observed.timeline.turnout_percent"]
 
 
 def test_a_pps_poll_short_of_stations_with_voters_is_refused_before_simulating(tmp_path):

@@ -7,6 +7,9 @@ binomial) are tested against their exact distributions.
 import inspect
 import json
 import math
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -20,7 +23,7 @@ from simkit.model import samplers
 from simkit import parse_config, streams
 
 from benchmarks.exact_law import binomial_chi_square_pvalue
-from conftest import small_config_dict
+from conftest import REPO, small_config_dict
 
 #: a (fixed-seed) statistical test fails below this p-value
 ALPHA = 1e-4
@@ -261,6 +264,62 @@ def test_count_stations_checks_its_shapes():
     with pytest.raises(ValueError, match=r"turnout must have shape \(station,\) and probabilities \(station, option\)"):
         kernels.count_stations(np.array([5, 10]), np.full(3, 0.5), np.full((2, 3), 1 / 3),
                                kernels.replicate_states(0, 0, 1))
+
+
+#: seconds a NaN check may take in a process of its own (importing simkit and loading the kernels from numba's
+#: cache take a few, compiling them afresh under a minute on two busy cores): a sampler that loops forever on a
+#: NaN fails its test here instead of hanging the suite
+NAN_CHECK_SECONDS = 180
+#: calls that hand a sampler a NaN (run with ``math``, ``np``, ``kernels``, ``samplers``, ``ThreadPoolExecutor``
+#: and ``states``, one station group's generator states, in scope), each with the name of the message it raises
+NAN_CALLS = {
+    "binomial probability through sampler_draws": (
+        "kernels.sampler_draws(states[0, 0], 3, 'binomial', math.nan, 100)", "NAN_PROBABILITY"),
+    "weight through multinomial_sample": (
+        "samplers.multinomial_sample(tuple(states[0, 0]), 100, np.array([0.5, math.nan, 0.5]), 1.0, "
+        "np.empty(3, np.int64))", "NAN_PROBABILITY"),
+    "probability through count_stations": (
+        "kernels.count_stations(np.array([100]), np.array([0.5]), np.array([[math.nan, 0.5]]), states)",
+        "NAN_PROBABILITY"),
+    "turnout through count_stations": (
+        "kernels.count_stations(np.array([100, 100]), np.array([0.5, math.nan]), np.full((2, 2), 0.5), states)",
+        "NAN_PROBABILITY"),
+    "turnout location through honest_stations": (
+        "kernels.honest_stations(np.array([100]), np.array([math.nan]), 0.5, 10.0, np.full((1, 2), 0.5), "
+        "np.zeros(1, np.int64), states)", "NAN_PROBABILITY"),
+    "concentration through honest_stations": (
+        "kernels.honest_stations(np.array([100]), np.zeros(1), 0.5, math.nan, np.full((1, 2), 0.5), "
+        "np.zeros(1, np.int64), states)", "NAN_PROBABILITY"),
+    "turnout through count_stations in a worker thread": (
+        "ThreadPoolExecutor(1).submit(kernels.count_stations, np.array([100]), np.array([math.nan]), "
+        "np.full((1, 2), 0.5), states).result()", "NAN_PROBABILITY"),
+}
+
+
+@pytest.mark.parametrize("call", NAN_CALLS)
+def test_a_nan_raises_a_clear_error(call):
+    """A NaN probability fails every test of the binomial's rejection or inversion loop, which would never end,
+    and a NaN multinomial total (a NaN weight, or gammas of a NaN concentration) gave every ballot to the first
+    option: both raise ValueError instead, from the compiled (nogil) kernels and from a worker thread alike. Each
+    call runs in a process of its own, so that a regression fails after :data:`NAN_CHECK_SECONDS` instead of
+    hanging."""
+    code, message = NAN_CALLS[call]
+    script = ("import math\nfrom concurrent.futures import ThreadPoolExecutor\nimport numpy as np\n"
+              "from simkit.engine import kernels\nfrom simkit.model import samplers\n"
+              f"states = kernels.replicate_states(0, 0, 1)\n{code}\n")
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                               timeout=NAN_CHECK_SECONDS, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert completed.returncode == 1 and completed.stdout == ""
+    assert completed.stderr.rstrip().endswith(f"ValueError: {getattr(samplers, message)}"), completed.stderr
+
+
+def test_a_nan_probability_of_no_trials_draws_nothing():
+    """Binomial(0, p) is 0 whatever p, NaN included: a station with no voters raises nothing."""
+    draws = kernels.sampler_draws(kernels.replicate_states(0, 0, 1)[0, 0], 3, "binomial", math.nan, 0)
+    np.testing.assert_array_equal(draws, np.zeros(3))
+    ballots, votes = kernels.count_stations(np.array([0]), np.array([math.nan]), np.full((1, 2), 0.5),
+                                            kernels.replicate_states(0, 0, 1))
+    assert ballots[0] == 0 and (votes[0] == 0).all()
 
 
 #: the models the fused kernel does not fuse, each drawn by numpy turnout and preferences with the kernel's

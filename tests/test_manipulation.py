@@ -164,6 +164,21 @@ def test_rate_zero_returns_inputs_and_draws_nothing(kind, data):
     assert rng.bit_generator.state == state
 
 
+def test_the_empty_register_rule_is_applied_to_touched_once_for_every_mechanism():
+    """No mechanism marks a station nobody is registered at, whichever stations its own draws mark: one wrapper
+    applies the rule to the ``touched`` of each of them (each mechanism applied it again at its returns)."""
+    from simkit.model.manipulation import _mechanism
+
+    @_mechanism
+    def everywhere(registered, ballots, votes, **arguments):
+        return ballots, votes, np.zeros(ballots.shape, np.int64), np.ones(ballots.shape, bool)
+
+    registered, ballots = np.array([[0, 5, 0], [3, 0, 1]]), np.zeros((2, 3), np.int64)
+    touched = everywhere(registered, ballots, np.zeros((2, 3, 2), np.int64), selected=True)[3]
+    assert touched.tolist() == (registered > 0).tolist()
+    assert all(mechanism.__code__ is everywhere.__code__ for mechanism in MECHANISMS.values())  # _mechanism's wrapper
+
+
 def test_unselected_stations_returned_unchanged():
     registered, ballots, votes = np.array([1000, 800]), np.array([500, 400]), np.array([[300, 200], [100, 300]])
     params = VoteStealing(kind="vote_stealing", fraction=1.0, **COMMON)

@@ -498,12 +498,23 @@ def cross_check(cfg: Config) -> list[str]:
     if cfg.observed.timeline is not None and not timeline:
         problems += final_figure_problems(cfg.observed.timeline, cfg.observed.counted_turnout(),
                                           cfg.observed.regional_turnout)
-    problems += _manipulation_problems(cfg)
+    raw = _unswept_raw(cfg)
+    problems += _manipulation_problems(cfg, raw)
     problems += _poll_problems(cfg)
-    problems += _sweep_problems(cfg)
+    problems += _sweep_problems(cfg, raw)
     if cfg.infer and not problems:  # the [[infer]] checks build configs from this one: it must be sound first
         problems += infer_problems(cfg, cfg.infer, cfg.inference or InferenceSettings(), raw_problems)
     return problems
+
+
+def _unswept_raw(cfg: Config) -> dict | None:
+    """``cfg``'s raw data without its sweep, dumped once per config checked for the checks that read it (the
+    scenarios' overrides and the sweep points, each a copy of it); None when ``cfg`` has neither."""
+    if not (cfg.sweep or any(scenario.overrides for scenario in cfg.scenario)):
+        return None
+    raw = cfg.raw()
+    raw.pop("sweep", None)
+    return raw
 
 
 def _observed_votes_problems(cfg: Config) -> list[str]:
@@ -570,9 +581,8 @@ SWEEP_ADDABLE = ("turnout.regional_mean",)
 def region_problems(cfg: Config, region_names: list[str]) -> list[str]:
     """Every region the config names (regional means and turnouts, manipulation blocks, timelines) that is not one
     of the electorate's ``region_names``."""
-    raw = cfg.raw()
     problems = [f"{field}.{region}: {_unknown_region(region, region_names)}"
-                for field in REGION_KEYED_FIELDS for region in _keys(raw, field) if region not in region_names]
+                for field in REGION_KEYED_FIELDS for region in region_keys(cfg, field) if region not in region_names]
     problems += _swept_region_problems(cfg, region_names)
     return problems + [f"manipulation.{block.name}.regions: {region!r} is {_unknown_region(region, region_names)}"
                        for block in cfg.manipulation for region in block.regions or [] if region not in region_names]
@@ -598,12 +608,16 @@ def _swept_region_problems(cfg: Config, region_names: list[str]) -> list[str]:
             if join_path(segments[:-1]) in SWEEP_ADDABLE and segments[-1] not in region_names]
 
 
-def _keys(raw: dict, field: str) -> list[str]:
-    """The keys of the table at dotted ``field`` of ``raw`` (none when the config has no such table)."""
-    try:
-        return list(get_path(raw, field))
-    except KeyError:
-        return []
+def region_keys(cfg: Config, field: str) -> list[str]:
+    """The regions of ``cfg``'s table at dotted ``field`` (one of :data:`REGION_KEYED_FIELDS`), read from the
+    validated config itself, not a dump of it (a sweep checks each point, an inference each prior probe); none when
+    the config leaves out the block that holds the table (``[timeline]``, ``[observed.timeline]``)."""
+    node: Any = cfg
+    for name in field.split("."):
+        node = getattr(node, name)
+        if node is None:
+            return []
+    return list(node)
 
 
 #: the regions of an electorate file a refusal lists (a file may have thousands)
@@ -640,7 +654,9 @@ def _block_problems(cfg: Config) -> list[str]:
     return problems
 
 
-def _manipulation_problems(cfg: Config) -> list[str]:
+def _manipulation_problems(cfg: Config, raw: dict | None) -> list[str]:
+    """The manipulation blocks and scenarios: unique names, the blocks the scenarios name, and the overrides each
+    scenario makes of ``raw`` (:func:`_unswept_raw`, read only; None only when no scenario overrides a field)."""
     problems = []
     block_names = [block.name for block in cfg.manipulation]
     if len(set(block_names)) != len(block_names):
@@ -653,8 +669,6 @@ def _manipulation_problems(cfg: Config) -> list[str]:
     scenario_names = [scenario.name for scenario in cfg.scenario]
     if len(set(scenario_names)) != len(scenario_names):
         problems.append("scenario: scenario names must be unique")
-    raw = cfg.raw()
-    raw.pop("sweep", None)
     for scenario in cfg.scenario:
         where = f"scenario.{scenario.name}"
         for name in scenario.manipulations:
@@ -735,10 +749,10 @@ def _overridden_block_problems(cfg: Config, scenario) -> list[str]:
         return []
 
 
-def _sweep_problems(cfg: Config) -> list[str]:
+def _sweep_problems(cfg: Config, raw: dict | None) -> list[str]:
+    """Each swept field and each of its values, a point at a time, against ``raw`` (:func:`_unswept_raw`, read only;
+    None only without a sweep): a problem every point shares is reported once, by the unswept config's own checks."""
     problems = []
-    raw = cfg.raw()
-    raw.pop("sweep", None)
     if not cfg.sweep:
         return problems
     unswept = set(cross_check(Config.model_validate(raw)))  # reported once, not once per sweep point

@@ -7,13 +7,16 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from simkit import streams
-from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check_regions
+from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check_regions, region_keys
+from simkit.config.inference import STATISTIC_GROUPS
+from simkit.config.timeline import TIMELINE_TURNOUT
 from simkit.errors import InputError, counted, shown
 from simkit.electorate.read import without_mark
 from simkit.model.rounding import largest_remainder
@@ -60,16 +63,27 @@ def electorate_of(cfg: Config) -> Electorate:
     return electorate
 
 
-def turnout_without_voters(regions: list[str], electorate: Electorate,
-                           field: str = "observed.regional_turnout") -> list[str]:
-    """Problems (``field.region: problem``) of the published turnouts of ``regions`` (region names; ``field``: the
-    table that gives them, ``observed.regional_turnout`` or ``observed.timeline.turnout_percent``) whose stations
-    have no voters on ``electorate``'s register: such a region has no turnout to compare (its simulated turnout
-    would be 0 / 0)."""
-    return [f"{field}.{name}: the stations of region {name} have no voters on the register: it "
-            "has no turnout to compare"
-            for name, registered in zip(electorate.region_names, electorate.region_registered())
-            if registered == 0 and name in regions]
+#: the config's tables of published turnouts by region, by the evidence that reads them (groups of
+#: ``[inference] statistics``): the count's regional turnouts and the timeline's
+PUBLISHED_TURNOUTS = {"regional_turnout": "observed.regional_turnout", "timeline": TIMELINE_TURNOUT}
+
+
+def voterless_turnouts(cfg: Config, electorate: Electorate, evidence: Collection[str]) -> list[str]:
+    """Problems (``field.region: problem``, tables in :data:`PUBLISHED_TURNOUTS` order) of the turnouts ``cfg``
+    publishes, in the tables of the ``evidence`` read (keys of :data:`PUBLISHED_TURNOUTS`; the other statistic groups
+    read no such table), of regions whose stations have no voters on ``electorate``'s register: such a region has no
+    turnout to compare (its simulated turnout would be 0 / 0). The one check of the inference, the count matching and
+    the timeline. ValueError for evidence that is no group of :data:`~simkit.config.inference.STATISTIC_GROUPS` (a
+    mistyped name would check nothing)."""
+    unknown = [read for read in evidence if read not in STATISTIC_GROUPS]
+    if unknown:
+        raise ValueError(f"evidence {unknown}: not statistic groups (one of {', '.join(STATISTIC_GROUPS)})")
+    empty = [name for name, registered in zip(electorate.region_names, electorate.region_registered())
+             if registered == 0]
+    published = {field: set(region_keys(cfg, field)) for read, field in PUBLISHED_TURNOUTS.items() if read in evidence}
+    return [f"{field}.{name}: the stations of region {name} have no voters on the register: it has no turnout to "
+            "compare"
+            for field, regions in published.items() for name in empty if name in regions]
 
 
 def build_electorate(spec: SyntheticElectorate | CsvElectorate) -> Electorate:

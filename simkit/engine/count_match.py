@@ -38,7 +38,7 @@ import xarray as xr
 from scipy.special import expit, logit
 
 from simkit import schema
-from simkit.electorate.build import Electorate, electorate_of, turnout_without_voters
+from simkit.electorate.build import Electorate, voterless_turnouts
 from simkit.engine.parallel import KeyedPool, choose
 from simkit.errors import InputError
 from simkit.paths import join_path
@@ -215,9 +215,9 @@ def solve(cfg, scenario_name: str, seed: int, simulate, kernel: str, source: str
 def check_matched_regions(cfg, electorate, source: str = "config") -> None:
     """Raise :class:`~simkit.errors.InputError` when a count-matched scenario of ``cfg`` targets the ``[observed]``
     turnout of a region whose stations have no voters on ``electorate``'s register
-    (:func:`simkit.electorate.build.turnout_without_voters`): it has no turnout to match. Before any pilot."""
+    (:func:`simkit.electorate.build.voterless_turnouts`): it has no turnout to match. Before any pilot."""
     matched = [scenario.name for scenario in cfg.scenarios() if scenario.match_observed]
-    problems = turnout_without_voters(list(cfg.observed.regional_turnout), electorate) if matched else []
+    problems = voterless_turnouts(cfg, electorate, ["regional_turnout"]) if matched else []
     if problems:
         raise InputError(f"{source}: scenario.{matched[0]}.match_observed: {problems[0]}")
 
@@ -235,7 +235,7 @@ def with_solutions_of(cfg, solved):
         for scenario in cfg.scenario]})
 
 
-def resolve(cfg, simulate, kernel: str, source: str = "config", electorate: Electorate | None = None,
+def resolve(cfg, electorate: Electorate, simulate, kernel: str, *, source: str = "config",
             workers: int | None = None, releases_gil: Callable[[], bool] = lambda: False, data: str = ""):
     """``cfg`` with every count-matched scenario's honest parameters solved (pilots drawn by ``simulate`` with
     ``kernel``, as in :func:`solve`) (``solved_honest``: one table
@@ -261,13 +261,12 @@ def resolve(cfg, simulate, kernel: str, source: str = "config", electorate: Elec
     processes, 230 MB with two threads and 237 MB in this process alone). A scenario that cannot be matched
     raises the error of the first sweep point, then the first scenario, that fails.
 
-    ``electorate``: ``cfg.electorate`` built (:class:`~simkit.electorate.build.Electorate`), else built here when a
-    scenario is count-matched; a matched regional turnout of a region without voters on it is refused first,
-    before any pilot (:func:`check_matched_regions`), and its stations size the pilots' work."""
+    ``electorate``: ``cfg.electorate`` built (:class:`~simkit.electorate.build.Electorate`): a matched regional
+    turnout of a region without voters on it is refused first, before any pilot (:func:`check_matched_regions`),
+    and its stations size the pilots' work."""
     matched = [scenario for scenario in cfg.scenarios() if scenario.match_observed]
     if not matched:
         return cfg, ""
-    electorate = electorate_of(cfg) if electorate is None else electorate
     check_matched_regions(cfg, electorate, source)
     order = [scenario.name for scenario in matched]
     # more manipulations take more solver iterations: their chains start first, so that no long chain is left

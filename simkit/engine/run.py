@@ -271,8 +271,9 @@ def prepare(cfg: Config, replicates: int | None = None, seed: int | None = None,
         electorate = electorate_of(cfg)
     # an electorate read from a file is not in the config text: its digest marks the solution too
     data = electorate.sha256 if isinstance(cfg.electorate, CsvElectorate) else ""
-    cfg, count_matched = count_match.resolve(cfg, simulate, kernel, source, electorate, workers,
-                                             functools.partial(_pilots_release_gil, cfg, kernel), data)
+    cfg, count_matched = count_match.resolve(
+        cfg, electorate, simulate, kernel, source=source, workers=workers,
+        releases_gil=functools.partial(_pilots_release_gil, cfg, kernel), data=data)
     plans = [make_plan(point, electorate) for point in count_match.point_configs(cfg)]
     return Run(cfg, electorate, plans, cfg.run.seed, cfg.run.replicates, cfg.run.keep, kernel, count_matched)
 

@@ -10,8 +10,7 @@ from pydantic import ValidationError
 
 from simkit.config.core import Config, ConfigError, load_config, raw_problems, validation_problem
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems, prior_quantile_problems
-from simkit.config.timeline import TIMELINE_TURNOUT
-from simkit.electorate.build import Electorate, electorate_of, turnout_without_voters
+from simkit.electorate.build import electorate_of, voterless_turnouts
 from simkit.errors import InputError
 from simkit.polls.compare import design_problems
 from .priors import Prior
@@ -45,17 +44,6 @@ def _named(source: str, problems: list[str]) -> ConfigError:
     return ConfigError([f"{source}: {problem}" for problem in problems])
 
 
-def voterless_turnouts(cfg: Config, statistics: list[str], electorate: Electorate) -> list[str]:
-    """Problems (``dotted.field: problem``) of the published turnouts read as evidence (``statistics``: the
-    groups of ``[inference] statistics``: ``regional_turnout``, ``timeline``) of regions whose stations have no
-    voters on ``electorate``'s register (:func:`~simkit.electorate.build.turnout_without_voters`)."""
-    problems = (turnout_without_voters(list(cfg.observed.regional_turnout), electorate)
-                if "regional_turnout" in statistics else [])
-    if "timeline" in statistics and cfg.observed.timeline is not None:
-        problems += turnout_without_voters(list(cfg.observed.timeline.turnout_percent), electorate, TIMELINE_TURNOUT)
-    return problems
-
-
 def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: InferenceSettings | None = None, *,
           particles: int | None = None, seed: int | None = None, workers: int | None = None,
           progress: Callable[[str], None] | None = None, client=None, bar: bool = False,
@@ -83,7 +71,7 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
         raise _named(source, problems)
     scenario = settings.scenario or cfg.scenarios()[-1].name
     electorate = electorate_of(cfg)
-    problems = voterless_turnouts(cfg, settings.statistics, electorate)
+    problems = voterless_turnouts(cfg, electorate, settings.statistics)
     if problems:
         raise _named(source, problems)
     try:

@@ -41,6 +41,7 @@ of the block's stream) and drawn at the stations they touch only.
 """
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Callable
 
 import numba
@@ -85,10 +86,20 @@ def _prepare(registered, ballots, votes, selected, beneficiary, invalid):
     return registered, ballots, votes, selected
 
 
-def _with_voters(stations: np.ndarray, registered: np.ndarray) -> np.ndarray:
-    """``stations`` (bool ``S``) less those with an empty ``registered`` (int ``S``): no mechanism can act where
-    nobody is registered."""
-    return stations & (registered > 0)
+def _with_voters(stations: np.ndarray, registered) -> np.ndarray:
+    """``stations`` (bool ``S``) less those with an empty ``registered`` (int, broadcastable to ``S``): no mechanism
+    can act where nobody is registered."""
+    return stations & (np.asarray(registered, dtype=np.int64) > 0)
+
+
+def _mechanism(draw: Callable[..., Result]) -> Callable[..., Result]:
+    """The mechanism ``draw`` (the signature of the module docstring) whose ``touched`` leaves out the stations with
+    an empty register, whichever stations ``draw`` marks: the one place that rule is applied to ``touched``."""
+    @functools.wraps(draw)
+    def mechanism(registered, ballots, votes, **arguments) -> Result:
+        ballots, votes, added, touched = draw(registered, ballots, votes, **arguments)
+        return ballots, votes, added, _with_voters(touched, registered)
+    return mechanism
 
 
 def _unchanged(ballots, votes) -> Result:
@@ -147,8 +158,7 @@ def _move_share(registered, ballots, votes, selected, sources, fraction: float, 
     (``sources`` (option,) bool) to option ``target``; ballots (and every station's total) unchanged."""
     probability = np.where(selected[..., None] & sources, fraction, 0.0)
     moved = rng.binomial(votes, probability)
-    return (ballots, _move_to(votes, moved, target), np.zeros(ballots.shape, np.int64),
-            _with_voters(selected, registered))
+    return ballots, _move_to(votes, moved, target), np.zeros(ballots.shape, np.int64), selected
 
 
 #: rounds of redraws before :func:`_open_unit_draw` gives up. At the largest SD the config allows (10) a draw
@@ -178,6 +188,7 @@ def _round_half_up(values: np.ndarray) -> np.ndarray:
 
 
 # -- mechanisms ------------------------------------------------------------------------------------
+@_mechanism
 def ballot_stuffing(registered, ballots, votes, *, selected, beneficiary, invalid,
                     params: "BallotStuffing", rng: np.random.Generator) -> Result:
     """Klimek, Yegorov, Hanel & Thurner (2012, PNAS 109:16469): stuffing plus stealing.
@@ -227,7 +238,7 @@ def ballot_stuffing(registered, ballots, votes, *, selected, beneficiary, invali
     stuffed, new_votes = _compiled_draws(_stuffing_draws, rng, registered, ballots, votes,
                                          stuffed_fraction.reshape(-1), float(params.alpha),
                                          _others(votes.shape[-1], beneficiary, invalid), beneficiary)
-    return ballots + stuffed, new_votes, stuffed, _with_voters(touched, registered)
+    return ballots + stuffed, new_votes, stuffed, touched
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -252,6 +263,7 @@ def _stuffing_draws(state_words, registered, ballots, votes, fraction, alpha, ri
                                beneficiary)
 
 
+@_mechanism
 def vote_stealing(registered, ballots, votes, *, selected, beneficiary, invalid,
                   params: "VoteStealing", rng: np.random.Generator) -> Result:
     """Move ``Binomial(votes[j], fraction)`` ballots of each source option j to the beneficiary.
@@ -269,6 +281,7 @@ def vote_stealing(registered, ballots, votes, *, selected, beneficiary, invalid,
     return _move_share(registered, ballots, votes, selected, sources, params.fraction, beneficiary, rng)
 
 
+@_mechanism
 def invalidation(registered, ballots, votes, *, selected, beneficiary, invalid,
                  params: "Invalidation", rng: np.random.Generator) -> Result:
     """Declare ``Binomial(votes[j], fraction)`` ballots of each candidate j other than the beneficiary
@@ -282,6 +295,7 @@ def invalidation(registered, ballots, votes, *, selected, beneficiary, invalid,
     return _move_share(registered, ballots, votes, selected, rivals, params.fraction, invalid, rng)
 
 
+@_mechanism
 def coerced_turnout(registered, ballots, votes, *, selected, beneficiary, invalid,
                     params: "CoercedTurnout", rng: np.random.Generator) -> Result:
     """Coercion of a share of the register (employer pressure), voter by voter.
@@ -311,7 +325,7 @@ def coerced_turnout(registered, ballots, votes, *, selected, beneficiary, invali
                                        np.ascontiguousarray(selected).reshape(-1), beneficiary,
                                        params.share * params.compliance, params.loyalty,
                                        params.share * params.loyalty, _others(votes.shape[-1], beneficiary))
-    return ballots + added, new_votes, added, _with_voters(selected, registered)
+    return ballots + added, new_votes, added, selected
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -350,6 +364,7 @@ def _coercion_draws(state_words, registered, ballots, votes, selected, beneficia
         added[station] = extra
 
 
+@_mechanism
 def protocol_fabrication(registered, ballots, votes, *, selected, beneficiary, invalid,
                          params: "ProtocolFabrication", rng: np.random.Generator) -> Result:
     """Rewrite the protocol of every selected station (deterministic: ``rng`` is not used).

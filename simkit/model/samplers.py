@@ -17,6 +17,14 @@ inlined into its compiled callers (:func:`inline_jit`):
 - :func:`hypergeometric_sample`: by inversion searched outward from the mode.
 
 All are exact (no approximation beyond floating point).
+
+A NaN probability fails every test of the binomial's inversion and rejection loops, which would then never end:
+:func:`binomial_sample` raises ValueError (:data:`NAN_PROBABILITY`) instead when n > 0, told apart inside the
+branch of its first test (``not p > 0``, true for p <= 0 and NaN), so that the common path still makes one
+comparison. :func:`multinomial_sample` hands a NaN weight or total on as a NaN share, which raises there too. The
+others need no guard: NaN gamma constants (from a NaN shape) pass the squeeze, so :func:`gamma_sample` returns NaN
+(which the multinomial split then refuses), :func:`hypergeometric_sample` takes integer counts and
+:func:`normal_from_bits` random bits.
 """
 from __future__ import annotations
 
@@ -163,6 +171,9 @@ def gamma_sample(state, d, c, inverse_shape):
     return variate, state
 
 
+#: what :func:`binomial_sample` raises for a NaN probability (numba raises constant messages only)
+NAN_PROBABILITY = ("a binomial probability is NaN (a NaN turnout, share or weight, e.g. from 0/0, reached the "
+                   "sampler): no count can be drawn")
 #: inversion draws Binomial(n, p) (p <= 1/2) when n p is below this, BTRS above (BTRS needs n p >= 10; with 20 or
 #: 30 here the flagship's multinomial chain was slower, ``benchmarks/kernel_profile.py``)
 INVERSION_MAX_MEAN = 10.0
@@ -238,8 +249,11 @@ def _binomial_btrs(state, n, p):
 
 @inline_jit
 def binomial_sample(state, n, p):
-    """Binomial(n, p) count for n >= 0 and any p (clipped to [0, 1]). Returns ``(k, state)``."""
-    if n <= 0 or p <= 0.0:
+    """Binomial(n, p) count for n >= 0 and any p (clipped to [0, 1]). Returns ``(k, state)``; raises ValueError
+    for a NaN p when n > 0 (no draw could end: every test of the candidate would be false)."""
+    if n <= 0 or not p > 0.0:  # one comparison on the common path: NaN is told apart here, off it
+        if n > 0 and p != p:
+            raise ValueError(NAN_PROBABILITY)
         return 0, state
     if p >= 1.0:
         return n, state
@@ -254,8 +268,9 @@ def binomial_sample(state, n, p):
 @inline_jit
 def multinomial_sample(state, n, weights, total, out):
     """``out[:] ~ Multinomial(n, weights / total)`` as sequential conditional binomials (the last option takes
-    the rest, so ``out`` sums to ``n`` exactly; none is drawn once nothing is left); ``weights`` (option,) >= 0 with sum ``total`` > 0, ``out``
-    (option,) int64 written in place. Returns the state."""
+    the rest, so ``out`` sums to ``n`` exactly; none is drawn once nothing is left); ``weights`` (option,) >= 0 with
+    sum ``total`` > 0, ``out`` (option,) int64 written in place. Returns the state; a NaN weight or total reaches
+    :func:`binomial_sample` as a NaN share, which raises ValueError (while ballots are left to split)."""
     n_options = weights.shape[0]
     remaining_ballots = n
     remaining_weight = total
@@ -263,7 +278,8 @@ def multinomial_sample(state, n, weights, total, out):
         if remaining_ballots == 0:  # nothing left to split: no draw
             out[option] = 0
             continue
-        share = weights[option] / remaining_weight if remaining_weight > 0.0 else 1.0
+        # the rest to this option once no weight is left (rounding); a NaN weight left stays NaN
+        share = 1.0 if remaining_weight <= 0.0 else weights[option] / remaining_weight
         drawn, state = binomial_sample(state, remaining_ballots, share)
         out[option] = drawn
         remaining_ballots -= drawn

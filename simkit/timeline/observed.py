@@ -30,11 +30,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simkit.config.core import Config, validation_problem
-from simkit.config.timeline import TIMELINE_TURNOUT, TimelineConfig
+from simkit.config.timeline import TimelineConfig
 from simkit.types import MAX_REGISTER
 from ..errors import InputError, shown
 from .statistics import RegionalTimeline
-from simkit.electorate.build import electorate_of, turnout_without_voters
+from simkit.electorate.build import electorate_of, voterless_turnouts
 from simkit.electorate.mapping import read_map_toml
 
 
@@ -88,12 +88,12 @@ class Loaded:
 def from_config(cfg: Config, source: str) -> Loaded:
     """The config's ``[observed.timeline]`` (validated with the config), weighted by the regions' registers.
     A region whose stations have no voters on the register has no turnout through the day: its timeline is refused
-    (:func:`~simkit.electorate.build.turnout_without_voters`)."""
+    (:func:`~simkit.electorate.build.voterless_turnouts`)."""
     spec = cfg.observed.timeline
     if spec is None or cfg.timeline is None:
         raise InputError(f"{source}: observed.timeline: missing (the config has no published timeline)")
     electorate = electorate_of(cfg)
-    problems = turnout_without_voters(list(spec.turnout_percent), electorate, TIMELINE_TURNOUT)
+    problems = voterless_turnouts(cfg, electorate, ["timeline"])
     if problems:
         raise InputError(f"{source}: {problems[0]}")
     registered = dict(zip(electorate.region_names, electorate.region_registered()))

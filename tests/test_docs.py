@@ -1,0 +1,128 @@
+"""The documentation matches the code: every command's synopsis in the README and docs/*.md lists each flag its
+parser accepts (and no other), and the README's Python tour runs with the shapes its comments state."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from simkit.cli.main import build_parser
+
+REPO = Path(__file__).resolve().parent.parent
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+#: flags a parser accepts only to refuse them in one line (documented beside the shared flags, not in a synopsis)
+REFUSED = {"infer": {"--sweep"}, "timeline": {"--sweep"}}
+#: flags of every parser that no synopsis repeats
+IMPLICIT = {"-h", "--help"}
+
+
+def commands() -> dict:
+    """Each subcommand's parser, by name."""
+    action = next(a for a in build_parser()._actions if a.dest == "command")
+    return dict(action.choices)
+
+
+def synopses(command: str) -> list[str]:
+    """The synopses of ``simkit COMMAND`` in the pages: a fenced line ``simkit COMMAND ... [...]`` with its indented
+    continuation lines, or an inline code span of that form; each as one line of text."""
+    found = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S):
+            lines = block.splitlines()
+            for index, line in enumerate(lines):
+                if line.startswith(f"simkit {command} ") and "[" in line:
+                    continued = []
+                    for more in lines[index + 1:]:
+                        if not more.startswith(" "):
+                            break
+                        continued.append(more.strip())
+                    found.append(" ".join([line, *continued]))
+        outside = re.sub(r"```.*?```", "", text, flags=re.S)
+        found += [" ".join(span.split()) for span in re.findall(r"`([^`]+)`", outside)
+                  if span.startswith(f"simkit {command} ") and "[" in span]
+    return found
+
+
+def flags_in(text: str) -> set[str]:
+    return set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", text))
+
+
+@pytest.mark.parametrize("command", sorted(commands()))
+def test_each_command_synopsis_lists_exactly_the_flags_its_parser_accepts(command):
+    parser = commands()[command]
+    shown = set().union(*map(flags_in, synopses(command)))
+    assert shown, f"no synopsis of simkit {command} in README.md or docs/*.md"
+    accepted = {option for action in parser._actions for option in action.option_strings}
+    missing = [action.option_strings for action in parser._actions
+               if action.option_strings and not set(action.option_strings) & (shown | IMPLICIT | REFUSED.get(command, set()))]
+    assert not missing, f"simkit {command}: flags no synopsis shows: {missing}"
+    assert shown <= accepted, f"simkit {command}: the synopsis shows flags the parser lacks: {shown - accepted}"
+
+
+def readme_tour() -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return re.search(r"### Python\n\n```python\n(.*?)```", text, flags=re.S).group(1)
+
+
+def stated_dims(line: str) -> tuple[str, ...] | None:
+    """The dims a tour line's comment states, ``# (replicate,)`` -> ("replicate",); None when it states none."""
+    match = re.search(r"#\s*\(([\w, ]*)\)", line)
+    return None if match is None else tuple(name.strip() for name in match.group(1).split(",") if name.strip())
+
+
+def test_readme_python_tour_runs_with_the_shapes_it_states(monkeypatch):
+    monkeypatch.chdir(REPO)
+    namespace: dict = {}
+    checked = 0
+    for line in readme_tour().splitlines():
+        statement = ast.parse(line).body[0]
+        exec(compile(ast.Module([statement], []), "README.md", "exec"), namespace)
+        dims = stated_dims(line)
+        if dims is None:
+            continue
+        value = (namespace[statement.targets[0].id] if isinstance(statement, ast.Assign)
+                 else eval(compile(ast.Expression(statement.value), "README.md", "eval"), namespace))
+        assert value.dims == dims, line
+        checked += 1
+    assert checked == 2
+
+
+def config_rows() -> dict[str, str]:
+    """The README's config table: each row's text by its table cell (``[turnout]``, ``[[options]]``, ...)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return {match.group(1): match.group(2) for match in re.finditer(r"^\| `([^`]+)` \| (.*) \|$", text, flags=re.M)}
+
+
+@pytest.mark.parametrize("table, models", [
+    ("[electorate]", ("SyntheticElectorate", "CsvElectorate", "Region")), ("[[options]]", ("Option",)),
+    ("[turnout]", ("Turnout",)), ("[preferences]", ("Preferences",)), ("[run]", ("RunSettings",)),
+    ("[observed]", ("Observed",)), ("[timeline]", ("TimelineConfig",))])
+def test_readme_config_table_names_every_field_of_its_blocks(table, models):
+    from simkit.config import core, timeline
+
+    row = config_rows()[table]
+    named = set(re.findall(r"`([\w.\[\]]+)", row))  # a span's leading name: `source = "csv"` names source
+    words = {part for name in named for part in re.split(r"[.\[\]]+", name) if part}
+    fields = {field for model in models for field in getattr(core, model, getattr(timeline, model, None)).model_fields}
+    # the turnout and preference models' dispersion is named in words beside each model (dispersion = SD ...)
+    assert fields - {"dispersion"} <= words, f"{table}: fields the README's table does not name: {fields - words}"
+
+
+def test_readme_output_schema_names_every_attribute_of_a_simulation(tmp_path):
+    import tomli_w
+
+    import simkit
+    from conftest import small_config_dict
+
+    path = tmp_path / "x.toml"
+    path.write_text(tomli_w.dumps(small_config_dict()))
+    attrs = simkit.simulate(simkit.load_config(path), replicates=1).attrs
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    schema = " ".join(text[text.index("### Output schema"):text.index("### How the engine draws")].split())
+    named = set(re.findall(r"`(\w+)", schema))
+    versions = {name for name in attrs if name.endswith("_version")}  # "simkit/numpy/scipy/xarray versions"
+    assert "simkit/numpy/scipy/xarray versions" in schema and "creation time" in schema
+    assert set(attrs) - versions - {"created"} <= named, f"attributes the README does not name: {set(attrs) - named}"
