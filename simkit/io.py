@@ -94,22 +94,36 @@ def staged(target: str | Path) -> Iterator[Path]:
     """Yield a staging path beside ``target``; on success put it at ``target`` (an existing ``target`` is
     moved aside first and deleted after), on failure or interruption remove it. Staging left by killed runs
     on ``target`` is cleaned up first (:func:`recover_stale`), whichever command writes it."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    recover_stale(target)
-    staging = _staging_path(target, STAGING)
-    _remove(staging)
-    try:
+    with staged_together(target) as (staging,):
         yield staging
+
+
+@contextmanager
+def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
+    """:func:`staged` for outputs that make one result (a Markdown report and its figures folder): yield a
+    staging path beside each of ``targets``; when all are written, put them in place in the order given, and
+    record them in :data:`PLACED` only once the last is there; on failure or interruption remove every staging
+    path (none is put in place)."""
+    targets = [Path(target) for target in targets]
+    stagings = []
+    for target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        recover_stale(target)
+        stagings.append(_staging_path(target, STAGING))
+        _remove(stagings[-1])
+    try:
+        yield stagings
     except BaseException as error:
-        _remove(staging)
+        for staging in stagings:
+            _remove(staging)
         if disk_full(error):
-            raise no_space(target, NOTHING_WRITTEN) from None
+            raise no_space(targets[-1], NOTHING_WRITTEN) from None
         raise
-    previous = _put_in_place(staging, target)
-    PLACED.append(target)
-    if previous is not None:
-        _remove(previous)
+    previous = [_put_in_place(staging, target) for staging, target in zip(stagings, targets)]
+    PLACED.extend(targets)
+    for old in previous:
+        if old is not None:
+            _remove(old)
 
 
 #: the targets this process has put in place, complete (:func:`staged`), so that a command stopped by a signal

@@ -70,3 +70,25 @@ def test_a_report_and_calibrate_of_the_fingerprint_alone_have_nothing_to_reject(
     """The fingerprint is descriptive: a size or power count of it alone is empty, not a refusal of the test ids."""
     from simkit.forensics import election_rejections
     assert election_rejections(None, ["fingerprint"], null="textbook", draws=10) == {}
+
+
+def test_a_markdown_report_stopped_between_its_renames_is_not_recorded_as_written(tmp_path, monkeypatch):
+    """The text was once put in place (and recorded as written in full) before its figures folder: a stop between
+    the two renames left a report linking figures that were not there, and the command said it was complete."""
+    from simkit import io
+
+    put = io._put_in_place
+    placed = []
+
+    def stopped_at_the_second(staging, target):
+        if placed:
+            raise KeyboardInterrupt
+        placed.append(target)
+        return put(staging, target)
+
+    monkeypatch.setattr(io, "_put_in_place", stopped_at_the_second)
+    monkeypatch.setattr(io, "PLACED", [])
+    with pytest.raises(KeyboardInterrupt):
+        report.write(empty_document(), tmp_path / "r.md")
+    assert placed == [tmp_path / "r_files"] and io.PLACED == []
+    assert not (tmp_path / "r.md").exists()

@@ -48,7 +48,7 @@ def handler(args: argparse.Namespace) -> int:
     output = check_output(args.output or Path(f"report.{args.format or 'html'}"))
     args.format = report_format(output, args.format)
     inputs = [args.config, args.returns, args.map]
-    if args.format == "md":  # its figures folder first: the report it is recognised by is replaced after it
+    if args.format == "md":  # its figures folder, recognised by the report beside it (write() places both)
         claim_output(figures_folder(output), REPORT, overwrite=args.overwrite, inputs=inputs,
                      recognise=figures_of(output))
     claim_output(output, REPORT, overwrite=args.overwrite, inputs=inputs, recognise=contains(GENERATOR))

@@ -17,7 +17,7 @@ from simkit.errors import InputError
 from simkit.forensics import check_tests
 from simkit.forensics.core import check_draws, check_null
 from simkit.forensics.defaults import NULL_DRAWS
-from simkit.io import staged
+from simkit.io import staged, staged_together
 from simkit.outputs import contains
 from simkit.progress import progress_bar
 from simkit.report import analyses, provenance, render_html, render_md, sections
@@ -204,9 +204,10 @@ def figures_of(report: Path) -> Callable[[Path], bool]:
 
 
 def write(doc: Document, path: str | Path, format: str | None = None) -> None:
-    """Render ``doc`` to ``path`` through staging names renamed into place at the end (Markdown: the figure
-    folder first, then the text; a failure removes both staging names and leaves any earlier report intact).
-    ``format``: html or md (None: from the extension, :func:`report_format`)."""
+    """Render ``doc`` to ``path`` through staging names renamed into place at the end (Markdown: both the figure
+    folder and the text are written in full first, then the folder is put in place, then the text, so that a
+    report never links figures that are not there; a failure removes both staging names and leaves any earlier
+    report intact). ``format``: html or md (None: from the extension, :func:`report_format`)."""
     path = check_output(path)
     format = report_format(path, format)
     if format == "html":
@@ -214,11 +215,10 @@ def write(doc: Document, path: str | Path, format: str | None = None) -> None:
             staging.write_text(render_html.render(doc), encoding="utf-8")
         return
     folder = figures_folder(path)
-    with staged(folder) as staging_folder:
+    with staged_together(folder, path) as (staging_folder, staging):
         staging_folder.mkdir()
         for image in doc.images:
             (staging_folder / f"{image.name}.png").write_bytes(image.png)
-        with staged(path) as staging:
-            staging.write_text(render_md.render(doc, folder.name), encoding="utf-8")
+        staging.write_text(render_md.render(doc, folder.name), encoding="utf-8")
     if not doc.images:
         shutil.rmtree(folder, ignore_errors=True)
