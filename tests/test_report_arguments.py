@@ -92,3 +92,13 @@ def test_a_markdown_report_stopped_between_its_renames_is_not_recorded_as_writte
         report.write(empty_document(), tmp_path / "r.md")
     assert placed == [tmp_path / "r_files"] and io.PLACED == []
     assert not (tmp_path / "r.md").exists()
+
+
+def test_figures_beside_a_report_that_is_not_utf8_past_its_marker_are_not_recognised(tmp_path):
+    from simkit.report.document import GENERATOR
+
+    text = GENERATOR.encode() + b"\n![a](r_files/a.png)\n"
+    (tmp_path / "r.md").write_bytes(text + b" " * 100_000 + b"\xff\xfe")  # past what the marker check reads
+    (tmp_path / "r_files").mkdir()
+    (tmp_path / "r_files" / "a.png").write_bytes(b"png")
+    assert report.figures_of(tmp_path / "r.md")(tmp_path / "r_files") is False

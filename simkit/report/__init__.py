@@ -198,7 +198,10 @@ def figures_of(report: Path) -> Callable[[Path], bool]:
     def recognise(folder: Path) -> bool:
         if not (report.is_file() and contains(GENERATOR)(report) and folder.is_dir()):
             return False
-        text = report.read_text(encoding="utf-8")
+        try:
+            text = report.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
         return all(entry.is_file() and f"({folder.name}/{entry.name})" in text for entry in folder.iterdir())
     return recognise
 
