@@ -236,3 +236,20 @@ def test_a_sample_larger_than_the_election_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (f"--aggregate: sample:{stations + 1}: the election has only "
                                                f"{stations} stations")
     assert not list(tmp_path.glob("*rates.json*"))
+
+
+@pytest.mark.parametrize("cluster", [None, {"workers": 1}])
+def test_a_sample_larger_than_the_election_is_refused_before_any_simulation(monkeypatch, cluster):
+    """The refusal came from the first replicate's election, after the count matching and that simulation."""
+    from simkit.errors import InputError
+    from simkit.forensics import calibrate
+
+    def simulated(*args, **kwargs):
+        raise AssertionError("simulated before the sample size was checked")
+
+    monkeypatch.setattr(calibrate, "prepare", simulated)
+    monkeypatch.setattr(calibrate, "map_replicates", simulated)
+    raw = stuffing_config(replicates=2)
+    stations = raw["electorate"]["stations"]
+    with pytest.raises(InputError, match=f"aggregate: sample:{stations + 1}: the election has only {stations} "):
+        calibration_table(parse_config(tomli_w.dumps(raw)), tests=["spikes"], nulls=("textbook",), aggregate=f"sample:{stations + 1}")

@@ -33,6 +33,15 @@ def parse(text: str) -> tuple[str, int | None]:
     raise ValueError(f"{text!r}: must be station, region or sample:N with N a positive integer")
 
 
+def check_sample(how: str, stations: int) -> None:
+    """``how`` (see :func:`parse`) as published from an election of ``stations`` stations: an InputError naming
+    ``aggregate`` when it samples more stations than there are."""
+    kind, size = parse(how)
+    if kind == "sample" and size > stations:
+        raise InputError(f"aggregate: sample:{size}: the election has only {stations} stations",
+                         parameters=("aggregate",))
+
+
 def coarsen(ds: xr.Dataset, how: str, rng: np.random.Generator | None = None) -> xr.Dataset:
     """``ds`` (one election: ``registered``, ``ballots`` on ``station``, ``votes`` on (``station``, ``option``),
     the ``region`` coordinate on ``station``) as published under ``how`` (see the module docstring);
@@ -46,9 +55,7 @@ def coarsen(ds: xr.Dataset, how: str, rng: np.random.Generator | None = None) ->
         if rng is None:
             raise ValueError("sample: needs a random generator")
         n = ds.sizes[STATION]
-        if size > n:
-            raise InputError(f"aggregate: sample:{size}: the election has only {n} stations",
-                             parameters=("aggregate",))
+        check_sample(how, n)
         return counts.isel({STATION: np.sort(rng.choice(n, size, replace=False))})
 
     regions = np.asarray(ds[STATION_REGION].values).astype(str)

@@ -52,7 +52,7 @@ from simkit import _version, io, progress, schema
 from simkit.config.core import Config, CsvElectorate
 from simkit.errors import InputError
 from simkit.config.core import parse_config
-from simkit.electorate.build import electorate_of
+from simkit.electorate.build import Electorate, electorate_of
 from simkit.engine.resources import check_run
 from simkit import streams
 
@@ -471,14 +471,15 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
 def map_replicates(cfg: Config, function, *, replicates: int | None = None, seed: int | None = None,
                    block_size: int = engine.DEFAULT_BLOCK_SIZE, scheduler: str | None = None,
                    workers: int | None = None, client: Client | None = None, kernel: str | None = None,
-                   quiet: bool = True) -> list:
+                   quiet: bool = True, electorate: Electorate | None = None) -> list:
     """``function(ds, point, replicate)`` (picklable; returns a list) for every replicate of every sweep
     point of ``cfg``'s full-output simulation, computed on the cluster by :func:`replicate_rows` tasks (one
     per sweep point and block, each simulating its part from the config alone); the lists concatenated in
-    task order (block by block, sweep points in C order within a block)."""
+    task order (block by block, sweep points in C order within a block). ``electorate``: ``cfg.electorate``
+    already built, else built here."""
     from dask.distributed import as_completed
 
-    run = engine.prepare(cfg, replicates, seed, "full", kernel)
+    run = engine.prepare(cfg, replicates, seed, "full", kernel, electorate=electorate)
     blocks = blocks_of(run.replicates, block_size)
     with connect(client, scheduler, workers) as client:
         check_workers(client)
