@@ -572,3 +572,17 @@ def test_a_markdown_report_never_replaces_a_figures_folder_not_its_own(tmp_path,
     assert main(command + ["--overwrite"]) == 0  # its own figures, linked from its own report
     (folder / "extra.png").write_bytes(b"")
     assert main(command + ["--overwrite"]) == 2 and (folder / "extra.png").exists()
+
+
+@pytest.mark.parametrize("replicates", ["0", "-3"])
+def test_replicates_below_one_without_a_config_are_a_usage_error(tmp_path, returns, capsys, replicates):
+    """Without a config nothing checked ``--replicates``: a report of returns alone recorded ``--replicates 0`` in
+    its reproduce command."""
+    data, mapping = returns
+    with pytest.raises(SystemExit) as stop:
+        main(["report", "--returns", str(data), "--map", str(mapping), "-o", str(tmp_path / "r.html"),
+              "--replicates", replicates, "--quiet"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip() == (f"simkit report: argument --replicates: must be at least 1, got "
+                                               f"{int(replicates)}")
+    assert not list(tmp_path.glob("*r.html*"))

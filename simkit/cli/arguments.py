@@ -9,6 +9,7 @@ import argparse
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from simkit.config.core import parse_value, swept_key
 from simkit.errors import InputError, one_line
@@ -169,9 +170,11 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
 
 # -- flags shared by several commands ----------------------------------------------------------------------
 
-def add_replicates(parser: argparse.ArgumentParser, what: str = "simulated elections") -> None:
-    """``--replicates`` (checked by the config's bounds: an error names ``run.replicates``)."""
-    parser.add_argument("--replicates", type=int, metavar="N", help=f"{what} (default: the config's run.replicates)")
+def add_replicates(parser: argparse.ArgumentParser, what: str = "simulated elections",
+                   kind: Callable[[str], int] = int) -> None:
+    """``--replicates`` (checked by the config's bounds: an error names ``run.replicates``); ``kind`` parses it
+    (:func:`positive` where a command may run without a config to check it)."""
+    parser.add_argument("--replicates", type=kind, metavar="N", help=f"{what} (default: the config's run.replicates)")
 
 
 def add_seed(parser: argparse.ArgumentParser, default: int | None = None, what: str = "every random draw") -> None:

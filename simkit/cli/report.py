@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from simkit.cli.arguments import (add_draws, add_null, add_output, add_overrides, add_quiet, add_replicates, add_tests,
-                                  chosen_tests, overrides, shown_as_flags)
+                                  chosen_tests, overrides, positive, shown_as_flags)
 from simkit.cli.io import blamed_on_flags, override_values
 from simkit.electorate.returns import PRESETS
 from simkit.errors import InputError
@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--preset", choices=PRESETS, help="a ready mapping (DATA defaults to its shared file)")
     source.add_argument("--map", type=Path, help="column mapping (TOML) of DATA")
-    add_replicates(p)
+    add_replicates(p, kind=positive)  # without a config, nothing else checks it
     p.add_argument("--seed", type=int, help="seed of every random draw (default: the config's run.seed, else 0)")
     p.add_argument("--format", choices=FORMATS,
                    help="html (one file) or md (figures beside it); default: the one -o's extension names, else html")
