@@ -102,7 +102,7 @@ def staged(target: str | Path) -> Iterator[Path]:
 def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
     """:func:`staged` for outputs that make one result (a Markdown report and its figures folder): yield a
     staging path beside each of ``targets``; when all are written, put them in place in the order given, and
-    record them in :data:`PLACED` only once the last is there; on failure or interruption remove every staging
+    record them (:func:`recording_placed`) only once the last is there; on failure or interruption remove every staging
     path (none is put in place)."""
     targets = [Path(target) for target in targets]
     stagings = []
@@ -120,15 +120,28 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
             raise no_space(targets[-1], NOTHING_WRITTEN) from None
         raise
     previous = [_put_in_place(staging, target) for staging, target in zip(stagings, targets)]
-    PLACED.extend(targets)
+    for record in _RECORDS:
+        record.extend(targets)
     for old in previous:
         if old is not None:
             _remove(old)
 
 
-#: the targets this process has put in place, complete (:func:`staged`), so that a command stopped by a signal
-#: after writing says so rather than "nothing was written"; the command line empties it when a command starts
-PLACED: list[Path] = []
+#: the lists :func:`recording_placed` has open, each extended by every target :func:`staged` puts in place
+_RECORDS: list[list[Path]] = []
+
+
+@contextmanager
+def recording_placed() -> Iterator[list[Path]]:
+    """Yield a list of the targets :func:`staged` puts in place, complete, while the context is open (any thread),
+    so that a command stopped by a signal after writing says so rather than "nothing was written"; outside such a
+    context nothing is recorded (a library caller's writes do not pile up)."""
+    record: list[Path] = []
+    _RECORDS.append(record)
+    try:
+        yield record
+    finally:
+        _RECORDS.remove(record)
 
 
 #: the errors of a full filesystem or an exhausted quota

@@ -501,12 +501,8 @@ def test_the_command_line_starts_without_importing_zarr():
     assert found == "[]"
 
 
-@pytest.mark.parametrize("address, problem", [
-    ("notanaddress", "missing port number in address 'notanaddress'"),
-    ("tcp://h", "missing port number in address 'h'"),
-    ("nope://h:1", "unknown address scheme 'nope'"),
-])
-def test_a_scheduler_that_is_no_address_is_one_line(tmp_path, capsys, address, problem):
+@pytest.mark.parametrize("address", ["notanaddress", "tcp://h", "nope://h:1"])  # no port; an unknown scheme
+def test_a_scheduler_that_is_no_address_is_one_line(tmp_path, capsys, address):
     """``--scheduler notanaddress`` ended in a traceback (dask's ValueError), not the one line of a scheduler that
     cannot be reached."""
     import tomli_w
@@ -515,5 +511,6 @@ def test_a_scheduler_that_is_no_address_is_one_line(tmp_path, capsys, address, p
     path, out = tmp_path / "c.toml", tmp_path / "r.zarr"
     path.write_text(tomli_w.dumps(small_config_dict(stations=20, registered=2_000, replicates=2)))
     assert main(["run", str(path), "-o", str(out), "--scheduler", address, "--quiet"]) == 2
-    assert capsys.readouterr().err.strip().startswith(f"--scheduler {address}: cannot connect: {problem}")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"--scheduler {address}: cannot connect: ")  # then dask's words
     assert not list(tmp_path.glob("*r.zarr*"))

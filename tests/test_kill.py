@@ -16,6 +16,7 @@ import pytest
 import tomli_w
 
 import simkit
+from simkit import io
 from simkit.cli.main import main
 
 from conftest import REPO, small_config_dict
@@ -232,5 +233,13 @@ def test_a_signal_after_the_result_is_in_place_does_not_deny_it(tmp_path, monkey
     assert main(["run", str(config), "-o", str(target), "--quiet"]) == code
     assert capsys.readouterr().err.strip() == f"{word}: {target} had been written in full before it stopped"
     assert_complete(target, 2)
-    assert main(["validate", str(config)]) == 0  # the next command starts with nothing written
-    assert cli._stopped_outcome().startswith("nothing was written to the target")
+    assert io._RECORDS == []  # the command's record of what it wrote closed with it
+
+
+def test_writes_outside_a_command_are_not_recorded(tmp_path):
+    """Every write of a library caller was kept in a module-level list that only a command emptied."""
+    io.write_text("before", tmp_path / "a.txt")
+    with io.recording_placed() as placed:
+        io.write_text("during", tmp_path / "b.txt")
+    io.write_text("after", tmp_path / "c.txt")
+    assert placed == [tmp_path / "b.txt"] and io._RECORDS == []

@@ -90,10 +90,9 @@ def test_a_markdown_report_stopped_between_its_renames_is_not_recorded_as_writte
         return put(staging, target)
 
     monkeypatch.setattr(io, "_put_in_place", stopped_at_the_second)
-    monkeypatch.setattr(io, "PLACED", [])
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), io.recording_placed() as written:
         report.write(empty_document(), tmp_path / "r.md")
-    assert placed == [tmp_path / "r_files"] and io.PLACED == []
+    assert placed == [tmp_path / "r_files"] and written == []
     assert not (tmp_path / "r.md").exists()
 
 
