@@ -94,19 +94,54 @@ def staged(target: str | Path) -> Iterator[Path]:
     """Yield a staging path beside ``target``; on success put it at ``target`` (an existing ``target`` is
     moved aside first and deleted after), on failure or interruption remove it. Staging left by killed runs
     on ``target`` is cleaned up first (:func:`recover_stale`), whichever command writes it."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    recover_stale(target)
-    staging = _staging_path(target, STAGING)
-    _remove(staging)
-    try:
+    with staged_together(target) as (staging,):
         yield staging
+
+
+@contextmanager
+def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
+    """:func:`staged` for outputs that make one result (a Markdown report and its figures folder): yield a
+    staging path beside each of ``targets``; when all are written, put them in place in the order given, and
+    record them (:func:`recording_placed`) only once the last is there; on failure or interruption remove every staging
+    path (none is put in place)."""
+    targets = [Path(target) for target in targets]
+    stagings = []
+    for target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        recover_stale(target)
+        stagings.append(_staging_path(target, STAGING))
+        _remove(stagings[-1])
+    try:
+        yield stagings
     except BaseException as error:
-        _remove(staging)
+        for staging in stagings:
+            _remove(staging)
         if disk_full(error):
-            raise no_space(target, NOTHING_WRITTEN) from None
+            raise no_space(targets[-1], NOTHING_WRITTEN) from None
         raise
-    _put_in_place(staging, target)
+    previous = [_put_in_place(staging, target) for staging, target in zip(stagings, targets)]
+    for record in _RECORDS:
+        record.extend(targets)
+    for old in previous:
+        if old is not None:
+            _remove(old)
+
+
+#: the lists :func:`recording_placed` has open, each extended by every target :func:`staged` puts in place
+_RECORDS: list[list[Path]] = []
+
+
+@contextmanager
+def recording_placed() -> Iterator[list[Path]]:
+    """Yield a list of the targets :func:`staged` puts in place, complete, while the context is open (any thread),
+    so that a command stopped by a signal after writing says so rather than "nothing was written"; outside such a
+    context nothing is recorded (a library caller's writes do not pile up)."""
+    record: list[Path] = []
+    _RECORDS.append(record)
+    try:
+        yield record
+    finally:
+        _RECORDS.remove(record)
 
 
 #: the errors of a full filesystem or an exhausted quota
@@ -144,17 +179,17 @@ def _exchange(a: Path, b: Path) -> bool:
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
-def _put_in_place(staging: Path, target: Path) -> None:
+def _put_in_place(staging: Path, target: Path) -> Path | None:
     """Move the finished ``staging`` to ``target`` so that ``target`` is never missing: a file replaces a file
     atomically; a folder is swapped with the existing one atomically where the platform can (the old result
-    then sits at the staging path until deleted), else moved aside to ``.NAME.old-PID`` first (restored by
-    :func:`recover_stale` if the run dies between the two renames)."""
+    then sits at the staging path), else moved aside to ``.NAME.old-PID`` first (restored by
+    :func:`recover_stale` if the run dies between the two renames). Returns where the old result is left for the
+    caller to delete (None: there was none to keep)."""
     if not (target.exists() or target.is_symlink()) or not (staging.is_dir() or target.is_dir()):
         os.replace(staging, target)
-        return
+        return None
     if _exchange(staging, target):
-        _remove(staging)
-        return
+        return staging
     trash = _staging_path(target, OLD)
     os.replace(target, trash)
     try:
@@ -164,7 +199,7 @@ def _put_in_place(staging: Path, target: Path) -> None:
             os.replace(trash, target)
         _remove(staging)
         raise
-    _remove(trash)
+    return trash
 
 
 def write_text(text: str, path: str | Path) -> None:

@@ -8,7 +8,8 @@ Every command that writes a file (``run -o``, ``forensics -o``, ``compare -o``, 
 - it exists and ``overwrite`` is not set (``--overwrite`` on the command line);
 - it exists, ``overwrite`` is set, and it is not a simkit result of the same kind (recognised by its
   attributes: :data:`KIND_ATTR`, or the attributes each kind has always carried), so that a folder of
-  photos named ``a.zarr`` or a simulation given to ``forensics -o`` is never deleted.
+  photos named ``a.zarr`` or a simulation given to ``forensics -o`` is never deleted; anything but a regular
+  file or a folder (a FIFO, ``/dev/stdout``) is never a result, and is not opened to find out.
 
 It first cleans up after killed runs on the same target (:func:`simkit.io.recover_stale`).
 """
@@ -62,6 +63,12 @@ def _stored_kind(path: Path) -> str | None:
     return dataset_kind(ds.attrs, ds.variables)
 
 
+def _file_or_folder(path: Path) -> bool:
+    """Whether ``path`` is a regular file or a folder (links followed): the only things a result can be, and
+    the only ones opened to recognise one (opening a FIFO, ``/dev/stdout`` or a socket would wait forever)."""
+    return path.is_file() or path.is_dir()
+
+
 def _same_path(a: Path, b: Path) -> bool:
     return a == b or a.is_relative_to(b) or b.is_relative_to(a)
 
@@ -79,8 +86,9 @@ def _check_folder(target: Path) -> None:
 def claim_output(path: str | Path, kind: str, *, overwrite: bool = False, inputs: Iterable[str | Path] = (),
                  recognise: Callable[[Path], bool] | None = None) -> Path:
     """Check that the command may write its ``kind`` result at ``path`` (see the module docstring); InputError
-    otherwise. ``inputs``: the files the command reads. ``recognise(path)``: whether an existing file that is
-    not a result Dataset (a text or JSON report) is this command's output. Returns ``path``."""
+    otherwise. ``inputs``: the files the command reads. ``recognise(path)``: whether an existing file or folder
+    that is not a result Dataset (a text or JSON report, a report's figures) is this command's output. Returns
+    ``path``."""
     target = Path(path)
     for source in inputs:
         if source is not None and _same_path(target.resolve(), Path(source).resolve()):
@@ -93,8 +101,11 @@ def claim_output(path: str | Path, kind: str, *, overwrite: bool = False, inputs
     if not overwrite:
         raise InputError(f"{target}: output path exists; give overwrite=True to replace it (only a simkit {kind} "
                          f"result is replaced)", parameters=("overwrite",))
+    if not _file_or_folder(target):
+        raise InputError(f"{target}: overwrite: not a file or a folder, so not a {kind} result; it was not "
+                         "replaced", parameters=("overwrite",))
     found = _stored_kind(target)
-    same = found == kind or (found is None and recognise is not None and target.is_file() and recognise(target))
+    same = found == kind or (found is None and recognise is not None and recognise(target))
     if not same:
         what = f"a simkit {found} result" if found else "not a simkit result"
         raise InputError(f"{target}: overwrite: {what}, not a {kind} result; it was not replaced",

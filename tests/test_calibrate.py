@@ -223,3 +223,33 @@ def test_a_test_that_runs_on_no_election_is_named_in_a_warning(tmp_path, capsys)
     assert payload["warnings"] == ["correlation (textbook null): ran on none of the simulated elections as published "
                                    "(aggregate region): no rate to quote; `simkit forensics` on one of them says why"]
     assert f"warning: {payload['warnings'][0]}" in captured.err
+
+
+def test_a_sample_larger_than_the_election_is_one_line(tmp_path, capsys):
+    """``--aggregate sample:N`` above the election's stations ended in a traceback (a ValueError), exit 1."""
+    path, out = tmp_path / "c.toml", tmp_path / "rates.json"
+    raw = stuffing_config(replicates=2)
+    path.write_text(tomli_w.dumps(raw))
+    stations = raw["electorate"]["stations"]
+    assert main(["calibrate", str(path), "--tests", "spikes", "--null", "textbook", "--aggregate",
+                 f"sample:{stations + 1}", "--quiet", "-o", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (f"--aggregate: sample:{stations + 1}: the election has only "
+                                               f"{stations} stations")
+    assert not list(tmp_path.glob("*rates.json*"))
+
+
+@pytest.mark.parametrize("cluster", [None, {"workers": 1}])
+def test_a_sample_larger_than_the_election_is_refused_before_any_simulation(monkeypatch, cluster):
+    """The refusal came from the first replicate's election, after the count matching and that simulation."""
+    from simkit.errors import InputError
+    from simkit.forensics import calibrate
+
+    def simulated(*args, **kwargs):
+        raise AssertionError("simulated before the sample size was checked")
+
+    monkeypatch.setattr(calibrate, "prepare", simulated)
+    monkeypatch.setattr(calibrate, "map_replicates", simulated)
+    raw = stuffing_config(replicates=2)
+    stations = raw["electorate"]["stations"]
+    with pytest.raises(InputError, match=f"aggregate: sample:{stations + 1}: the election has only {stations} "):
+        calibration_table(parse_config(tomli_w.dumps(raw)), tests=["spikes"], nulls=("textbook",), aggregate=f"sample:{stations + 1}")

@@ -499,3 +499,54 @@ def test_the_command_line_starts_without_importing_zarr():
                             "if m.split('.')[0] == 'zarr'))"], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONPATH": root}, timeout=120).stdout.strip()
     assert found == "[]"
+
+
+@pytest.mark.parametrize("address", ["notanaddress", "tcp://h", "nope://h:1"])  # no port; an unknown scheme
+def test_a_scheduler_that_is_no_address_is_one_line(tmp_path, capsys, address):
+    """``--scheduler notanaddress`` ended in a traceback (dask's ValueError), not the one line of a scheduler that
+    cannot be reached."""
+    import tomli_w
+    from simkit.cli.main import main
+
+    path, out = tmp_path / "c.toml", tmp_path / "r.zarr"
+    path.write_text(tomli_w.dumps(small_config_dict(stations=20, registered=2_000, replicates=2)))
+    assert main(["run", str(path), "-o", str(out), "--scheduler", address, "--quiet"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"--scheduler {address}: cannot connect: ")  # then dask's words
+    assert not list(tmp_path.glob("*r.zarr*"))
+
+
+HOLDER = """
+import sys
+from pathlib import Path
+from simkit.engine.distributed import _WorkDir
+
+work = _WorkDir(Path(sys.argv[1]))
+with work.held():
+    (work.path / "done").mkdir(parents=True)
+    print("held", flush=True)
+    sys.stdin.read()  # until the test closes it
+"""
+
+
+def test_a_second_run_on_a_target_being_written_is_refused(tmp_path, capsys):
+    """Two dask runs on one target shared its work directory, and one without resume deleted the other's."""
+    import subprocess
+    import tomli_w
+    from simkit.cli.main import main
+
+    path, out = tmp_path / "c.toml", tmp_path / "r.zarr"
+    path.write_text(tomli_w.dumps(small_config_dict(stations=20, registered=2_000, replicates=2)))
+    root = str(Path(simkit.__file__).resolve().parent.parent)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": root})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["run", str(path), "-o", str(out), "--workers", "1", "--quiet"]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"{out}: another run is writing it now (it holds ")
+        assert (tmp_path / ".r.zarr.resumable" / "done").is_dir() and not out.exists()
+    finally:
+        holder.stdin.close()
+        assert holder.wait(timeout=60) == 0
+    assert not (tmp_path / ".r.zarr.resumable.lock").exists()  # the run that held it removed it

@@ -16,6 +16,7 @@ import pytest
 import tomli_w
 
 import simkit
+from simkit import io
 from simkit.cli.main import main
 
 from conftest import REPO, small_config_dict
@@ -211,3 +212,34 @@ def kill_session(process: subprocess.Popen) -> None:
             pass
     process.kill()
     process.wait()
+
+
+@pytest.mark.parametrize("signal_error, code, word", [("Terminated", 128 + signal.SIGTERM, "terminated"),
+                                                      ("KeyboardInterrupt", 130, "interrupted")])
+def test_a_signal_after_the_result_is_in_place_does_not_deny_it(tmp_path, monkeypatch, capsys, signal_error, code,
+                                                                  word):
+    """A SIGTERM while a dask run's cluster closed (the result already in place) printed "nothing was written to
+    the target" beside a complete result."""
+    import simkit.cli.main as cli
+
+    stopped = cli.Terminated if signal_error == "Terminated" else KeyboardInterrupt
+
+    def signal_arrives(ds, args):
+        raise stopped
+
+    monkeypatch.setattr(cli, "_print_outcome", signal_arrives)
+    config, target = tmp_path / "c.toml", tmp_path / "r.zarr"
+    config.write_text(tomli_w.dumps(small_config_dict(stations=50, registered=5_000, replicates=2)))
+    assert main(["run", str(config), "-o", str(target), "--quiet"]) == code
+    assert capsys.readouterr().err.strip() == f"{word}: {target} had been written in full before it stopped"
+    assert_complete(target, 2)
+    assert io._RECORDS == []  # the command's record of what it wrote closed with it
+
+
+def test_writes_outside_a_command_are_not_recorded(tmp_path):
+    """Every write of a library caller was kept in a module-level list that only a command emptied."""
+    io.write_text("before", tmp_path / "a.txt")
+    with io.recording_placed() as placed:
+        io.write_text("during", tmp_path / "b.txt")
+    io.write_text("after", tmp_path / "c.txt")
+    assert placed == [tmp_path / "b.txt"] and io._RECORDS == []

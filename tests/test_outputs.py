@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -192,3 +193,26 @@ def test_a_netcdf_write_filling_a_real_disk_exits_cleanly(tmp_path):
     assert done.returncode == 2, done
     assert done.stdout == f"{mount}/r.nc: no space left on the device while writing it; nothing was written " \
                           f"(free some space, or write elsewhere)\n", done  # and ls -A listed nothing
+
+
+def _waited_too_long(signum, frame):
+    raise TimeoutError("the target was opened and waited on")
+
+
+@pytest.mark.parametrize("kind", ["report", "simulation"])
+def test_a_fifo_target_is_refused_without_being_opened(tmp_path, kind):
+    from simkit.errors import InputError
+    from simkit.outputs import claim_output
+
+    target = tmp_path / ("r.md" if kind == "report" else "r.nc")
+    os.mkfifo(target)  # opening it for reading would wait for a writer forever
+    opened = []
+    previous = signal.signal(signal.SIGALRM, _waited_too_long)
+    signal.alarm(30)  # the wait, were it opened, fails the test (the signal interrupts open())
+    try:
+        with pytest.raises(InputError, match="not a file or a folder"):
+            claim_output(target, kind, overwrite=True, recognise=opened.append)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert opened == [] and target.exists()

@@ -11,6 +11,7 @@ import tomli_w
 from conftest import small_config_dict
 from forensics_helpers import honest_dataset, record_seed_positions, shared_positions
 from simkit.cli.main import main
+from simkit.errors import InputError
 from simkit.forensics import holm_alarms
 from simkit.forensics.core import ALPHA, holm
 from simkit.forensics.power import PLANTS
@@ -591,3 +592,66 @@ def test_the_report_names_the_stations_its_power_elections_left_out(returns, mon
     monkeypatch.setattr(analyses, "power_table", table({"none": [0, 0], "rounding": [0, 0]}))
     clean = build(returns=data, map=mapping, tests=["dip"], null="textbook", draws=20, power=2)
     assert "per plant and replicate" not in _forensics_text(clean)
+
+
+def test_one_replicate_is_a_report_whose_reproduce_command_runs(tmp_path):
+    """``--replicates 1`` was refused ("need at least 2") although a config or ``--set run.replicates=1`` of one
+    replicate made a report, whose reproduce command (``--replicates 1``) was then refused."""
+    config, report = write_config(tmp_path / "c.toml", polls=False), tmp_path / "r.md"
+    assert main(["report", str(config), "-o", str(report), "--replicates", "1", "--seed", "1", "--quiet"]) == 0
+    assert "--replicates 1 " in report.read_text()
+
+
+@pytest.mark.parametrize("replicates", [0, -3])
+def test_replicates_below_one_are_refused_not_replaced_by_the_config(tmp_path, replicates):
+    """``build(config, replicates=0)`` once ran the config's replicates instead (``replicates or ...``)."""
+    with pytest.raises(InputError, match=f"replicates={replicates}: Input should be greater than or equal to 1") \
+            as error:
+        build(write_config(tmp_path / "c.toml", polls=False), replicates=replicates, seed=1)
+    assert error.value.parameters == ("replicates",)
+
+
+def test_returns_of_another_election_are_refused(tmp_path, returns, capsys):
+    """A config's report with another election's returns (no option in common) described both as one: the
+    config's title over the other election's station tests."""
+    data, mapping = returns
+    mapping.write_text(MAP.replace('a = "a"\nb = "b"', 'united = "a"\nfair = "b"'))
+    config, report = write_config(tmp_path / "c.toml", polls=False), tmp_path / "r.html"
+    assert main(["report", str(config), "--returns", str(data), "--map", str(mapping), "-o", str(report),
+                 "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"{mapping}: options: none of its options (united, fair) is an option of {config} (a, b, c) by name or "
+        f"label (accents, case, spaces, _ and - aside); a report describes one election")
+    assert not list(tmp_path.glob("r.html*")) and not list(tmp_path.glob(".r.html*"))
+
+
+def test_a_markdown_report_never_replaces_a_figures_folder_not_its_own(tmp_path, capsys):
+    """``-o r.md`` deleted a folder ``r_files/`` of the user's (it is where the figures go), without --overwrite."""
+    config, report, folder = write_config(tmp_path / "c.toml"), tmp_path / "r.md", tmp_path / "r_files"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("precious")
+    command = ["report", str(config), "-o", str(report), "--replicates", "8", "--seed", "1", "--quiet"]
+    for overwrite in ([], ["--overwrite"]):
+        assert main(command + overwrite) == 2
+        assert str(folder) in capsys.readouterr().err
+        assert (folder / "mine.txt").read_text() == "precious" and not report.exists()
+    (folder / "mine.txt").unlink()
+    folder.rmdir()
+    assert main(command) == 0 and list(folder.iterdir())
+    assert main(command + ["--overwrite"]) == 0  # its own figures, linked from its own report
+    (folder / "extra.png").write_bytes(b"")
+    assert main(command + ["--overwrite"]) == 2 and (folder / "extra.png").exists()
+
+
+@pytest.mark.parametrize("replicates", ["0", "-3"])
+def test_replicates_below_one_without_a_config_are_a_usage_error(tmp_path, returns, capsys, replicates):
+    """Without a config nothing checked ``--replicates``: a report of returns alone recorded ``--replicates 0`` in
+    its reproduce command."""
+    data, mapping = returns
+    with pytest.raises(SystemExit) as stop:
+        main(["report", "--returns", str(data), "--map", str(mapping), "-o", str(tmp_path / "r.html"),
+              "--replicates", replicates, "--quiet"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip() == (f"simkit report: argument --replicates: must be at least 1, got "
+                                               f"{int(replicates)}")
+    assert not list(tmp_path.glob("*r.html*"))

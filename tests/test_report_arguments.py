@@ -2,6 +2,9 @@
 any simulation or test runs."""
 from __future__ import annotations
 
+import unicodedata
+from pathlib import Path
+
 import pytest
 
 import simkit.report as report
@@ -70,3 +73,62 @@ def test_a_report_and_calibrate_of_the_fingerprint_alone_have_nothing_to_reject(
     """The fingerprint is descriptive: a size or power count of it alone is empty, not a refusal of the test ids."""
     from simkit.forensics import election_rejections
     assert election_rejections(None, ["fingerprint"], null="textbook", draws=10) == {}
+
+
+def test_a_markdown_report_stopped_between_its_renames_is_not_recorded_as_written(tmp_path, monkeypatch):
+    """The text was once put in place (and recorded as written in full) before its figures folder: a stop between
+    the two renames left a report linking figures that were not there, and the command said it was complete."""
+    from simkit import io
+
+    put = io._put_in_place
+    placed = []
+
+    def stopped_at_the_second(staging, target):
+        if placed:
+            raise KeyboardInterrupt
+        placed.append(target)
+        return put(staging, target)
+
+    monkeypatch.setattr(io, "_put_in_place", stopped_at_the_second)
+    with pytest.raises(KeyboardInterrupt), io.recording_placed() as written:
+        report.write(empty_document(), tmp_path / "r.md")
+    assert placed == [tmp_path / "r_files"] and written == []
+    assert not (tmp_path / "r.md").exists()
+
+
+def test_figures_beside_a_report_that_is_not_utf8_past_its_marker_are_not_recognised(tmp_path):
+    from simkit.report.document import GENERATOR
+
+    text = GENERATOR.encode() + b"\n![a](r_files/a.png)\n"
+    (tmp_path / "r.md").write_bytes(text + b" " * 100_000 + b"\xff\xfe")  # past what the marker check reads
+    (tmp_path / "r_files").mkdir()
+    (tmp_path / "r_files" / "a.png").write_bytes(b"png")
+    assert report.figures_of(tmp_path / "r.md")(tmp_path / "r_files") is False
+
+
+def _options(*names_and_labels):
+    from types import SimpleNamespace
+    return SimpleNamespace(options=[SimpleNamespace(name=n, label=label, kind="candidate")
+                                    for n, label in names_and_labels])
+
+
+def _returns_of(*options):
+    import xarray as xr
+    return xr.Dataset(coords={"option": list(options) + ["invalid"]}, attrs={"mapping": "m.toml"})
+
+
+@pytest.mark.parametrize("theirs", ["Pena Nieto", "PEÑA-NIETO", unicodedata.normalize("NFD", "Peña Nieto")])
+def test_returns_naming_an_option_with_other_accents_case_or_separators_are_this_election(theirs):
+    """The Mexico preset names "Pena Nieto", a config ``pena_nieto`` labelled "Peña Nieto" (or the same label in
+    NFD): the returns were refused as another election's."""
+    cfg = _options(("pena_nieto", unicodedata.normalize("NFC", "Peña Nieto")), ("lopez_obrador", None))
+    analyses.check_one_election(cfg, Path("c.toml"), _returns_of(theirs, "Quadri"))
+
+
+def test_returns_of_another_election_name_their_mapping_and_cut_long_lists():
+    cfg = _options(*[(f"party_{i}", None) for i in range(12)])
+    with pytest.raises(InputError) as error:
+        analyses.check_one_election(cfg, Path("c.toml"), _returns_of("x" * 100, "Nazarbayev"))
+    message = str(error.value)
+    assert message.startswith("m.toml: options: none of its options (xxxx")
+    assert "…, Nazarbayev) is an option of c.toml (party_0, " in message and "party_7, and 4 more)" in message

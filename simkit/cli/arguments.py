@@ -9,6 +9,7 @@ import argparse
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from simkit.config.core import parse_value, swept_key
 from simkit.errors import InputError, one_line
@@ -58,7 +59,7 @@ PARAMETER_FLAGS = {"block_size": "--block-size", "scheduler": "--scheduler", "wo
                    "preset": "--preset", "map": "--map", "map_path": "--map", "format": "--format", "overrides": "--set",
                    "allow_inconsistent": "--allow-inconsistent", "particles": "--particles", "seed": "--seed",
                    "kernel": "--kernel", "draws": "--draws", "power": "--power", "null": "--null", "tests": "--tests",
-                   "leader": "--leader"}
+                   "leader": "--leader", "aggregate": "--aggregate"}
 
 
 #: a value a message quotes (:func:`simkit.errors.shown`: a user's text, a candidate's name): from a quote that
@@ -178,9 +179,11 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
 
 # -- flags shared by several commands ----------------------------------------------------------------------
 
-def add_replicates(parser: argparse.ArgumentParser, what: str = "simulated elections") -> None:
-    """``--replicates`` (checked by the config's bounds: an error names ``run.replicates``)."""
-    parser.add_argument("--replicates", type=int, metavar="N", help=f"{what} (default: the config's run.replicates)")
+def add_replicates(parser: argparse.ArgumentParser, what: str = "simulated elections",
+                   kind: Callable[[str], int] = int) -> None:
+    """``--replicates`` (checked by the config's bounds: an error names ``run.replicates``); ``kind`` parses it
+    (:func:`positive` where a command may run without a config to check it)."""
+    parser.add_argument("--replicates", type=kind, metavar="N", help=f"{what} (default: the config's run.replicates)")
 
 
 def add_seed(parser: argparse.ArgumentParser, default: int | None = None, what: str = "every random draw") -> None:

@@ -180,6 +180,15 @@ def _raise_terminated(signum, frame):
     raise Terminated
 
 
+def _stopped_outcome(placed: list[Path]) -> str:
+    """What a command stopped by a signal leaves: the outputs it had already put in place, complete (``placed``:
+    :func:`simkit.io.recording_placed`; a signal that arrives while a dask cluster closes or the summary prints),
+    else nothing at the target."""
+    if placed:
+        return f"{', '.join(map(str, placed))} had been written in full before it stopped"
+    return "nothing was written to the target (a dask run keeps its finished blocks for --resume)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -188,10 +197,20 @@ def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
+        with io.recording_placed() as placed:
+            return _command(args, placed)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _command(args: argparse.Namespace, placed: list[Path]) -> int:
+    """Run the parsed command; its exit code, with a failure or a stop (``placed``: what it had written in full)
+    told in one line on stderr."""
+    try:
         return args.func(args)
     except Terminated:
-        print("terminated: nothing was written to the target (a dask run keeps its finished blocks for --resume)",
-              file=sys.stderr)
+        print(f"terminated: {_stopped_outcome(placed)}", file=sys.stderr)
         return 128 + signal.SIGTERM
     except InputError as error:
         print(one_line(shown_as_flags(error, args)) or type(error).__name__, file=sys.stderr)
@@ -200,12 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("interrupted: nothing was written to the target (a dask run keeps its finished blocks for --resume)",
-              file=sys.stderr)
+        print(f"interrupted: {_stopped_outcome(placed)}", file=sys.stderr)
         return 130
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 #: exit codes of a run stopped by a signal (SIGINT, SIGTERM)

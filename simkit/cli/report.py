@@ -9,14 +9,15 @@ import sys
 from pathlib import Path
 
 from simkit.cli.arguments import (add_draws, add_null, add_output, add_overrides, add_quiet, add_replicates, add_tests,
-                                  chosen_tests, overrides, shown_as_flags)
+                                  chosen_tests, overrides, positive, shown_as_flags)
 from simkit.cli.io import blamed_on_flags, override_values
 from simkit.electorate.returns import PRESETS
 from simkit.errors import InputError
 from simkit.forensics.core import check_null
 from simkit.forensics.floor import floor_line
 from simkit.outputs import REPORT, claim_output, contains
-from simkit.report import DRAWS, FORMATS, NULL, NULLS, POWER, build, check_output, report_format, write
+from simkit.report import (DRAWS, FORMATS, NULL, NULLS, POWER, build, check_output, figures_folder, figures_of,
+                           report_format, write)
 from simkit.report.document import GENERATOR
 
 
@@ -29,7 +30,7 @@ def register(subparsers) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--preset", choices=PRESETS, help="a ready mapping (DATA defaults to its shared file)")
     source.add_argument("--map", type=Path, help="column mapping (TOML) of DATA")
-    add_replicates(p)
+    add_replicates(p, kind=positive)  # without a config, nothing else checks it
     p.add_argument("--seed", type=int, help="seed of every random draw (default: the config's run.seed, else 0)")
     p.add_argument("--format", choices=FORMATS,
                    help="html (one file) or md (figures beside it); default: the one -o's extension names, else html")
@@ -46,10 +47,11 @@ def handler(args: argparse.Namespace) -> int:
     check_null(args.null, NULLS)
     output = check_output(args.output or Path(f"report.{args.format or 'html'}"))
     args.format = report_format(output, args.format)
-    claim_output(output, REPORT, overwrite=args.overwrite, inputs=[args.config, args.returns, args.map],
-                 recognise=contains(GENERATOR))
-    if args.replicates is not None and args.replicates < 2:
-        raise InputError(f"--replicates: {args.replicates}: need at least 2")
+    inputs = [args.config, args.returns, args.map]
+    if args.format == "md":  # its figures folder, recognised by the report beside it (write() places both)
+        claim_output(figures_folder(output), REPORT, overwrite=args.overwrite, inputs=inputs,
+                     recognise=figures_of(output))
+    claim_output(output, REPORT, overwrite=args.overwrite, inputs=inputs, recognise=contains(GENERATOR))
     tests = chosen_tests(args.tests)
     flags = overrides(args)
     if flags and args.config is None:

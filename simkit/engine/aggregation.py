@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from simkit.errors import InputError
 from simkit.schema import STATION, STATION_REGION
 from simkit.engine.run import region_totals
 
@@ -32,10 +33,20 @@ def parse(text: str) -> tuple[str, int | None]:
     raise ValueError(f"{text!r}: must be station, region or sample:N with N a positive integer")
 
 
+def check_sample(how: str, stations: int) -> None:
+    """``how`` (see :func:`parse`) as published from an election of ``stations`` stations: an InputError naming
+    ``aggregate`` when it samples more stations than there are."""
+    kind, size = parse(how)
+    if kind == "sample" and size > stations:
+        raise InputError(f"aggregate: sample:{size}: the election has only {stations} stations",
+                         parameters=("aggregate",))
+
+
 def coarsen(ds: xr.Dataset, how: str, rng: np.random.Generator | None = None) -> xr.Dataset:
     """``ds`` (one election: ``registered``, ``ballots`` on ``station``, ``votes`` on (``station``, ``option``),
     the ``region`` coordinate on ``station``) as published under ``how`` (see the module docstring);
-    ``rng`` draws the sample for ``"sample:N"``."""
+    ``rng`` draws the sample for ``"sample:N"``; a sample larger than the election is an InputError naming
+    ``aggregate``."""
     kind, size = parse(how)
     if kind == "station":
         return ds
@@ -44,8 +55,7 @@ def coarsen(ds: xr.Dataset, how: str, rng: np.random.Generator | None = None) ->
         if rng is None:
             raise ValueError("sample: needs a random generator")
         n = ds.sizes[STATION]
-        if size > n:
-            raise ValueError(f"sample:{size}: the election has only {n} stations")
+        check_sample(how, n)
         return counts.isel({STATION: np.sort(rng.choice(n, size, replace=False))})
 
     regions = np.asarray(ds[STATION_REGION].values).astype(str)

@@ -15,6 +15,7 @@ point, scenario and block, as a local run chunks it, so no two tasks touch the s
 
 Files, for a target ``out/kz.zarr``::
 
+    out/.kz.zarr.resumable.lock      held (``flock``) by the run writing kz.zarr: a second run on it is refused
     out/.kz.zarr.resumable/          work directory, kept when a run is interrupted or fails
         run.json                     what the partial run is (config and electorate hashes, seed, kernel, block
                                      size, versions)
@@ -32,6 +33,8 @@ and any electorate CSV at the absolute path the config resolves it to.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -52,7 +55,7 @@ from simkit import _version, io, progress, schema
 from simkit.config.core import Config, CsvElectorate
 from simkit.errors import InputError
 from simkit.config.core import parse_config
-from simkit.electorate.build import electorate_of
+from simkit.electorate.build import Electorate, electorate_of
 from simkit.engine.resources import check_run
 from simkit import streams
 
@@ -208,7 +211,7 @@ def connect(client: Client | None = None, scheduler: str | None = None,
     if scheduler:
         try:
             owned = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as error:
+        except (OSError, TimeoutError, ValueError) as error:  # ValueError: not an address (no port, no protocol)
             raise InputError(f"scheduler {scheduler}: cannot connect: {error}", parameters=("scheduler",)) from None
         with owned:
             yield owned
@@ -252,6 +255,27 @@ class _WorkDir:
         self.path = target.with_name(f".{target.name}.resumable")
         self.store = self.path / target.name
         self.markers = self.path / _MARKERS
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """This run's hold on the target (a non-blocking ``flock`` of ``.NAME.resumable.lock`` beside the work
+        directory, removed when the run ends): a second run on the same target, which would share the work
+        directory or delete it, is refused (InputError) instead. A lock file replaced since it was opened (a run
+        that just ended removed it) counts as held, to be safe."""
+        lock = self.path.with_name(f"{self.path.name}.lock")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if not _locked(descriptor, lock):
+                raise InputError(f"{self.target}: another run is writing it now (it holds {lock}); wait for that "
+                                 "run to end, or write elsewhere")
+            try:
+                yield
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()
+        finally:
+            os.close(descriptor)
 
     @staticmethod
     def manifest(spec: RunSpec, run: engine.Run, block_size: int) -> dict:
@@ -339,6 +363,16 @@ class _WorkDir:
         with io.staged(self.target) as staging:
             os.replace(self.store, staging)
         shutil.rmtree(self.path)
+
+
+def _locked(descriptor: int, lock: Path) -> bool:
+    """Whether this process now holds the ``flock`` of the open file ``descriptor`` and it is still the file at
+    ``lock`` (False at once, without waiting, when another process holds it)."""
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return os.path.samestat(os.fstat(descriptor), os.stat(lock))
+    except (BlockingIOError, FileNotFoundError):
+        return False
 
 
 def _parts(run: engine.Run, blocks: list[range]) -> list[tuple[int, range]]:
@@ -450,35 +484,38 @@ def run_on_cluster(cfg: Config, output: str | Path | None, *, replicates: int | 
     if client is None and scheduler is None:  # local workers: this machine's memory and disk
         check_run(run, block_size, workers or 1, output, source)
     spec = RunSpec.of(run)
-    if fmt == "zarr":
-        work = _WorkDir(Path(output))
-        manifest = work.manifest(spec, run, block_size)
-        resume = resume and work.resumable(manifest)  # a mismatch fails here, before any cluster starts
-    with connect(client, scheduler, workers) as client:
-        check_workers(client)
-        static = engine.annotate(engine.static_dataset(run), run.config)
-        static.attrs["execution"] = execution(client)
-        if not quiet:
-            LOG.info("%s, %d blocks of up to %d replicates%s%s", static.attrs["execution"], len(blocks), block_size,
-                     f" x {len(run.plans)} sweep points" if len(run.plans) > 1 else "",
-                     f"; dashboard {client.dashboard_link}" if _has_dashboard(client) else "")
+    with contextlib.ExitStack() as held:
         if fmt == "zarr":
-            _write_store(client, spec, run, static, blocks, work, manifest, resume=resume, quiet=quiet)
-            return io.open_result(output)
-        return _gather(client, spec, run, static, blocks, output, quiet=quiet)
+            work = _WorkDir(Path(output))
+            held.enter_context(work.held())  # for the whole run: a second run on the target is refused
+            manifest = work.manifest(spec, run, block_size)
+            resume = resume and work.resumable(manifest)  # a mismatch fails here, before any cluster starts
+        with connect(client, scheduler, workers) as client:
+            check_workers(client)
+            static = engine.annotate(engine.static_dataset(run), run.config)
+            static.attrs["execution"] = execution(client)
+            if not quiet:
+                LOG.info("%s, %d blocks of up to %d replicates%s%s", static.attrs["execution"], len(blocks),
+                         block_size, f" x {len(run.plans)} sweep points" if len(run.plans) > 1 else "",
+                         f"; dashboard {client.dashboard_link}" if _has_dashboard(client) else "")
+            if fmt == "zarr":
+                _write_store(client, spec, run, static, blocks, work, manifest, resume=resume, quiet=quiet)
+                return io.open_result(output)
+            return _gather(client, spec, run, static, blocks, output, quiet=quiet)
 
 
 def map_replicates(cfg: Config, function, *, replicates: int | None = None, seed: int | None = None,
                    block_size: int = engine.DEFAULT_BLOCK_SIZE, scheduler: str | None = None,
                    workers: int | None = None, client: Client | None = None, kernel: str | None = None,
-                   quiet: bool = True) -> list:
+                   quiet: bool = True, electorate: Electorate | None = None) -> list:
     """``function(ds, point, replicate)`` (picklable; returns a list) for every replicate of every sweep
     point of ``cfg``'s full-output simulation, computed on the cluster by :func:`replicate_rows` tasks (one
     per sweep point and block, each simulating its part from the config alone); the lists concatenated in
-    task order (block by block, sweep points in C order within a block)."""
+    task order (block by block, sweep points in C order within a block). ``electorate``: ``cfg.electorate``
+    already built, else built here."""
     from dask.distributed import as_completed
 
-    run = engine.prepare(cfg, replicates, seed, "full", kernel)
+    run = engine.prepare(cfg, replicates, seed, "full", kernel, electorate=electorate)
     blocks = blocks_of(run.replicates, block_size)
     with connect(client, scheduler, workers) as client:
         check_workers(client)

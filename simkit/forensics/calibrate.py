@@ -34,6 +34,7 @@ from threadpoolctl import threadpool_limits
 from simkit.engine import aggregation
 from simkit import schema, streams
 from simkit.config.core import Config
+from simkit.electorate.build import electorate_of
 from simkit.engine.run import iter_blocks, prepare, static_dataset
 from simkit.errors import counted
 from simkit.forensics import ALPHA, election_outcomes, rate, rejection_counts, replicate_seed
@@ -157,13 +158,15 @@ def calibration_table(cfg: Config, *, replicates: int | None = None, tests: list
     elections, whatever the replicates. ``progress``: bars (:func:`simkit.progress.progress_bar`) over the
     replicates simulated and the elections tested."""
     seed = cfg.run.seed if seed is None else seed
-    aggregation.parse(aggregate)  # fail before simulating
+    electorate = electorate_of(cfg) if ds is None else None
+    # fail before simulating
+    aggregation.check_sample(aggregate, electorate.n_stations if ds is None else ds.sizes[schema.STATION])
     if cluster is not None:
         function = functools.partial(replicate_rows, tests, nulls, draws, seed, aggregate)
-        outcomes = map_replicates(cfg, function, replicates=replicates, seed=seed, **cluster)
+        outcomes = map_replicates(cfg, function, replicates=replicates, seed=seed, electorate=electorate, **cluster)
         return _rates(cfg, outcomes, aggregate, draws)
     if ds is None:
-        run = prepare(cfg, replicates, seed, keep="full")
+        run = prepare(cfg, replicates, seed, keep="full", electorate=electorate)
         count, parts = run.replicates, _simulated_replicates(run)
     else:
         count, parts = ds.sizes[schema.REPLICATE], [ds]

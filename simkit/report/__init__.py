@@ -17,11 +17,12 @@ from simkit.errors import InputError
 from simkit.forensics import check_tests
 from simkit.forensics.core import check_draws, check_null
 from simkit.forensics.defaults import NULL_DRAWS
-from simkit.io import staged
+from simkit.io import staged, staged_together
+from simkit.outputs import contains
 from simkit.progress import progress_bar
 from simkit.report import analyses, provenance, render_html, render_md, sections
 from simkit.report.catalogue import DETECTS
-from simkit.report.document import Document
+from simkit.report.document import GENERATOR, Document
 from simkit.report.verdicts import forensic_verdicts, poll_verdicts
 
 __all__ = ["build", "write", "check_output", "report_format", "Document", "FORMATS", "NULLS", "poll_verdicts",
@@ -114,8 +115,10 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     cfg = load_config(Path(config), overrides) if config is not None else None
     returns_ds = analyses.load(Path(returns) if returns else None, preset, Path(map) if map else None) \
         if has_returns else None
+    if cfg is not None and returns_ds is not None:
+        analyses.check_one_election(cfg, Path(config), returns_ds)
     seed = seed if seed is not None else (cfg.run.seed if cfg is not None else 0)
-    replicates = replicates or (cfg.run.replicates if cfg is not None else None)
+    replicates = replicates if replicates is not None or cfg is None else cfg.run.replicates
     title = (cfg.title if cfg is not None and cfg.title else None) or (
         returns_ds.attrs.get("label") if returns_ds is not None else None) or "election"
     omitted: dict[str, str] = {}
@@ -189,10 +192,26 @@ def figures_folder(path: Path) -> Path:
     return path.with_name(f"{path.stem}_files")
 
 
+def figures_of(report: Path) -> Callable[[Path], bool]:
+    """A ``recognise`` for :func:`simkit.outputs.claim_output`: a folder is the figures of the Markdown report
+    ``report`` when that report is simkit's and links every file the folder holds (a folder of anything else,
+    or beside no report of ours, is never replaced)."""
+    def recognise(folder: Path) -> bool:
+        if not (report.is_file() and contains(GENERATOR)(report) and folder.is_dir()):
+            return False
+        try:
+            text = report.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+        return all(entry.is_file() and f"({folder.name}/{entry.name})" in text for entry in folder.iterdir())
+    return recognise
+
+
 def write(doc: Document, path: str | Path, format: str | None = None) -> None:
-    """Render ``doc`` to ``path`` through staging names renamed into place at the end (Markdown: the figure
-    folder first, then the text; a failure removes both staging names and leaves any earlier report intact).
-    ``format``: html or md (None: from the extension, :func:`report_format`)."""
+    """Render ``doc`` to ``path`` through staging names renamed into place at the end (Markdown: both the figure
+    folder and the text are written in full first, then the folder is put in place, then the text, so that a
+    report never links figures that are not there; a failure removes both staging names and leaves any earlier
+    report intact). ``format``: html or md (None: from the extension, :func:`report_format`)."""
     path = check_output(path)
     format = report_format(path, format)
     if format == "html":
@@ -200,11 +219,10 @@ def write(doc: Document, path: str | Path, format: str | None = None) -> None:
             staging.write_text(render_html.render(doc), encoding="utf-8")
         return
     folder = figures_folder(path)
-    with staged(folder) as staging_folder:
+    with staged_together(folder, path) as (staging_folder, staging):
         staging_folder.mkdir()
         for image in doc.images:
             (staging_folder / f"{image.name}.png").write_bytes(image.png)
-        with staged(path) as staging:
-            staging.write_text(render_md.render(doc, folder.name), encoding="utf-8")
+        staging.write_text(render_md.render(doc, folder.name), encoding="utf-8")
     if not doc.images:
         shutil.rmtree(folder, ignore_errors=True)
