@@ -232,6 +232,14 @@ def test_a_sweep_of_a_mean_leaves_a_national_share_refused_at_each_point(repo, s
     assert all(p.split(": ", 1)[1].startswith(NATIONAL) for p in problems), problems
 
 
+def test_a_misspelt_timeline_region_is_told_once(repo):
+    """A timeline row for a region the electorate lacks is refused as such; it is not judged as a share too."""
+    raw = without_official_turnout(repo)
+    raw["observed"]["timeline"]["turnout_percent"]["abay"] = SHARE_ROW
+    problems = raw_problems(raw)
+    assert len(problems) == 1 and "abay" in problems[0] and SHARES not in problems[0], problems
+
+
 def test_the_national_final_figure_is_judged_against_the_means_in_use(repo):
     """Every region of the flagship has its own mean: a turnout.mean of 0.1% is used nowhere, and a national final of
     0.5% is judged against the lowest regional mean (almaty_city's 28.72%)."""

@@ -570,12 +570,16 @@ def _unswept_raw(cfg: Config) -> dict | None:
 def _share_figure_problems(cfg: Config) -> list[str]:
     """:func:`share_figure_problems` of the rows of ``cfg.observed.timeline`` that no official turnout checks
     (:func:`final_figure_problems` does those), each against the turnout the config models for it where that is
-    fixed: no mean it reads is swept or inferred (a scenario overrides no turnout: :data:`SCENARIO_OVERRIDABLE`).
-    A region reads its ``turnout.regional_mean`` (a sweep may add one), else ``turnout.mean``; the national row the
-    lowest of the means in use (:func:`_means_in_use`)."""
+    fixed: no mean it reads is swept or inferred (a scenario overrides no turnout: :data:`SCENARIO_OVERRIDABLE`),
+    and it is one of the electorate's regions where those are known. A region reads its ``turnout.regional_mean``
+    (a sweep may add one), else ``turnout.mean``; the national row the lowest of the means in use
+    (:func:`_means_in_use`)."""
     varied = _varied_fields(cfg)
+    names = cfg.region_names()
     regional = {}
     for region in cfg.observed.timeline.turnout_percent:
+        if names and region not in names:  # a region the electorate lacks: refused as such, not judged twice
+            continue
         field, mean = _modelled_turnout(cfg, region)
         read = [field, ("turnout", "regional_mean", region)]
         if region not in cfg.observed.regional_turnout and not _any_varies(read, varied):
