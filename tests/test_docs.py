@@ -132,3 +132,18 @@ def test_readme_output_schema_names_every_attribute_of_a_simulation(tmp_path):
     assert "simkit/numpy/scipy/xarray versions" in schema and "creation time" in schema
     assert set(attrs) - versions - {"created"} <= named, f"attributes the README does not name: {set(attrs) - named}"
 
+
+def test_the_exit_poll_page_names_every_ledger_verdict_and_what_borderline_means():
+    """docs/exit-polls.md listed three of the ledger's verdicts (not "... wherever compared", nor null) and used
+    "borderline" in its generated statements without saying what it means."""
+    import numpy as np
+
+    from simkit.polls.compare import ledger_verdict
+
+    text = " ".join((REPO / "docs" / "exit-polls.md").read_text(encoding="utf-8").split())
+    verdicts = {ledger_verdict(np.array(agree), points) for agree in ([True], [False], [True, False])
+                for points in (len(agree), len(agree) + 1)}
+    assert {verdict for verdict in verdicts if f"`{verdict}`" not in text} == set()
+    assert "null when it was compared at no point" in text
+    begin, end = text.index("<!-- exit-poll-tables:begin -->"), text.index("<!-- exit-poll-tables:end -->")
+    assert '"borderline" when it lies within 2 of those SE of 0.05' in text[:begin] + text[end:]
