@@ -55,4 +55,10 @@ def counted(count: int, noun: str, shown: str | None = None) -> str:
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
+    """``text`` cut to :data:`MAX_SHOWN` characters, the last one ``…``; a cut through an escape (``\\n``) drops
+    the backslash it leaves alone, which would escape the ``…`` (:data:`simkit.cli.arguments.QUOTED`)."""
+    if len(text) <= MAX_SHOWN:
+        return text
+    kept = text[: MAX_SHOWN - 1]
+    backslashes = len(kept) - len(kept.rstrip("\\"))
+    return kept[: len(kept) - backslashes % 2] + "…"

@@ -365,6 +365,17 @@ def test_a_single_electorate_row_ending_with_a_delimiter_the_header_lacks_is_ref
     one_line(capsys, "stations.csv", "electorate.path", "row 2 has 4 cells, the header 3 columns")
 
 
+@pytest.mark.parametrize("rows", ["a,400,x,\nb,1,000,,\n", "a,400,x,\nb,1000,y\n", "a,400,x\nb,1,000,\n"])
+def test_electorate_rows_whose_blank_cells_beyond_the_header_differ_are_refused(tmp_path, capsys, rows):
+    """Rows ending with delimiters the header lacks are read only when every row has the same number of blank
+    cells beyond it: one with two (``b,1,000,,``, an unquoted thousands separator and a trailing delimiter) or
+    with none beside one with one tells no export's habit apart from a shifted row."""
+    config = csv_electorate_config(tmp_path, "id,registered,region\n" + rows)
+    assert main(["validate", str(config)]) == 2
+    number = next(index for index, row in enumerate(rows.splitlines(), start=2) if row.count(",") > 2)
+    one_line(capsys, "stations.csv", "electorate.path", f"row {number} has")
+
+
 @pytest.mark.parametrize("row, counts", [("b,1,000,y,n1,n2", ("6 cells", "5 columns")),
                                          ("b,1", ("2 cells", "5 columns"))])
 def test_a_row_length_counts_every_column_of_a_header_naming_one_twice(tmp_path, capsys, row, counts):

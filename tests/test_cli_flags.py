@@ -501,6 +501,18 @@ def test_the_command_line_names_the_engines_parameters_as_its_flags(message, exp
     assert as_flags(message, PARAMETER_FLAGS) == expected
 
 
+@pytest.mark.parametrize("value", ["keep: " + "a" * 31 + "\n" + "b", "keep: " + "a" * 30 + "\\" + "b" * 5])
+def test_a_quoted_value_cut_through_an_escape_ends_its_quote(value):
+    """A value cut at :data:`simkit.errors.MAX_SHOWN` just after an escape's backslash (``\\n``) left the backslash
+    before ``…``, which escaped it: the quote ran on, and a parameter name in the value became a flag."""
+    from simkit.errors import shown
+
+    text = shown(value)
+    assert text.endswith("…")
+    message = f"leader: not an option, got {text}, seed: x"
+    assert as_flags(message, PARAMETER_FLAGS) == f"--leader: not an option, got {text}, --seed: x"
+
+
 class Terminal(io.StringIO):
     """A stderr that says it is a terminal."""
 

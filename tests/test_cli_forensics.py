@@ -127,6 +127,21 @@ def test_the_power_note_promises_no_detection_from_a_test_that_could_not_reject(
     assert note.startswith("No test rejects at 0.05 (integer_percent cannot with these draws") and "detected" not in note
 
 
+def test_a_rejection_by_holm_alone_is_not_followed_by_no_test_rejects():
+    """spikes' Monte Carlo p-value sits at its floor (0.05) while its tail p-value, which Holm's family reads, is
+    tiny: the Holm line names it, and the note below said no test rejects and the count is not shown clean."""
+    from simkit.forensics.core import TestResult
+
+    spikes = TestResult("spikes", 3.0, 0.0, 0.05, "simulated", "no anomaly detected",
+                        {"calibration": "calibrated", "null_tail_p": 1e-6})
+    summary = {"source": "r.csv", "stations_used": 197, "leader": "b", "null": "simulated", "draws": 19,
+               "stations_excluded": {}, "row_anomalies": {}}
+    table = format_table([spikes], summary)
+    assert "Holm at 0.05 over the calibrated tests: spikes" in table
+    assert table.splitlines()[-1] == "No shown p-value is below 0.05; Holm rejects spikes on its tail p-value."
+    assert "No test rejects" not in table and "clean count" not in table
+
+
 def test_the_table_reads_the_tests_that_could_not_reject_from_the_results():
     """The power note under the table took those tests from ``summary["cannot_reject"]``: a summary without the
     key had it promise an excess integer_percent could not detect."""

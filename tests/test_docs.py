@@ -52,14 +52,18 @@ def flags_in(text: str) -> set[str]:
 
 @pytest.mark.parametrize("command", sorted(commands()))
 def test_each_command_synopsis_lists_exactly_the_flags_its_parser_accepts(command):
+    """Each synopsis on its own (not their union: a stale synopsis beside a full one passed) shows every flag of the
+    parser, an alias standing for its option, and no other."""
     parser = commands()[command]
-    shown = set().union(*map(flags_in, synopses(command)))
-    assert shown, f"no synopsis of simkit {command} in README.md or docs/*.md"
+    found = synopses(command)
+    assert found, f"no synopsis of simkit {command} in README.md or docs/*.md"
     accepted = {option for action in parser._actions for option in action.option_strings}
-    missing = [action.option_strings for action in parser._actions
-               if action.option_strings and not set(action.option_strings) & (shown | IMPLICIT | REFUSED.get(command, set()))]
-    assert not missing, f"simkit {command}: flags no synopsis shows: {missing}"
-    assert shown <= accepted, f"simkit {command}: the synopsis shows flags the parser lacks: {shown - accepted}"
+    for synopsis in found:
+        shown = flags_in(synopsis)
+        missing = [action.option_strings for action in parser._actions if action.option_strings
+                   and not set(action.option_strings) & (shown | IMPLICIT | REFUSED.get(command, set()))]
+        assert not missing, f"simkit {command}: flags this synopsis does not show: {missing}\n{synopsis}"
+        assert shown <= accepted, f"simkit {command}: the synopsis shows flags the parser lacks: {shown - accepted}"
 
 
 def readme_tour() -> str:
@@ -123,6 +127,23 @@ def test_readme_output_schema_names_every_attribute_of_a_simulation(tmp_path):
     text = (REPO / "README.md").read_text(encoding="utf-8")
     schema = " ".join(text[text.index("### Output schema"):text.index("### How the engine draws")].split())
     named = set(re.findall(r"`(\w+)", schema))
-    versions = {name for name in attrs if name.endswith("_version")}  # "simkit/numpy/scipy/xarray versions"
+    versions = {name for name in attrs if name.endswith("_version")}
+    assert versions == {f"{package}_version" for package in ("simkit", "numpy", "scipy", "xarray")}, versions
     assert "simkit/numpy/scipy/xarray versions" in schema and "creation time" in schema
     assert set(attrs) - versions - {"created"} <= named, f"attributes the README does not name: {set(attrs) - named}"
+
+
+def test_the_exit_poll_page_names_every_ledger_verdict_and_what_borderline_means():
+    """docs/exit-polls.md listed three of the ledger's verdicts (not "... wherever compared", nor null) and used
+    "borderline" in its generated statements without saying what it means."""
+    import numpy as np
+
+    from simkit.polls.compare import ledger_verdict
+
+    text = " ".join((REPO / "docs" / "exit-polls.md").read_text(encoding="utf-8").split())
+    verdicts = {ledger_verdict(np.array(agree), points) for agree in ([True], [False], [True, False])
+                for points in (len(agree), len(agree) + 1)}
+    assert {verdict for verdict in verdicts if f"`{verdict}`" not in text} == set()
+    assert "null when it was compared at no point" in text
+    begin, end = text.index("<!-- exit-poll-tables:begin -->"), text.index("<!-- exit-poll-tables:end -->")
+    assert '"borderline" when it lies within 2 of those SE of 0.05' in text[:begin] + text[end:]

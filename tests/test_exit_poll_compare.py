@@ -498,6 +498,24 @@ def test_replicates_without_answers_are_left_out_of_the_poll_s_distribution(elec
     assert [entry["df2"] for entry in comparison.scenarios] == [100 - dropped - 2]
 
 
+#: the start of the shortfall of a design answered in 0, 1 or 2 of 20 replicates (its verb follows)
+FEW_ANSWERS = r"(?:none of the 20|only [12] of 20) simulated replicates"
+
+
+@pytest.mark.parametrize("answered, opening", [
+    (0, "none of the 4 simulated replicates gets"), (1, "only 1 of 4 simulated replicates gets"),
+    (2, "only 2 of 4 simulated replicates get")])
+def test_the_shortfall_of_answers_agrees_with_its_count(answered, opening):
+    """It read "only 1 of 20 ... get" and "only 0 of 20 ... get"."""
+    from types import SimpleNamespace
+
+    from simkit.polls.compare import too_few_answers
+
+    draws = SimpleNamespace(valid_respondents=np.array([5] * answered + [0] * (4 - answered)))
+    empty, shortfall = too_few_answers(draws, 3)
+    assert empty == 4 - answered and shortfall.startswith(f"{opening} a valid answer ("), shortfall
+
+
 def test_a_design_without_answers_in_too_many_replicates_is_one_line(tmp_path, capsys):
     """A design so small that nearly every replicate's poll gets no valid answer (3 voters approached, 1 in 1,000
     answering) leaves fewer replicates with answers than the covariance of its published figures needs; its NaN
@@ -514,7 +532,7 @@ def test_a_design_without_answers_in_too_many_replicates_is_one_line(tmp_path, c
     assert main(["compare", str(config), "--ledger-points", "0", "--quiet", "-o", str(output)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and re.fullmatch(
-        rf"{re.escape(str(config))}: exit_poll.p: only [0-2] of 20 simulated replicates get a valid answer "
+        rf"{re.escape(str(config))}: exit_poll.p: {FEW_ANSWERS} gets? a valid answer "
         r"\(\d\.\d valid answers on average\), fewer than the 3 a comparison needs; state the design the pollster "
         r"used", err[0]), err
     assert not output.exists()
@@ -535,7 +553,7 @@ def test_a_scenario_whose_design_gets_no_answers_is_one_line_naming_it(tmp_path,
     config.write_text(tomli_w.dumps(raw))
     assert main(["compare", str(config), "--ledger-points", "0", "--quiet", "-o", str(output)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"{config}: exit_poll.p: only ")
+    assert len(err) == 1 and re.match(rf"{re.escape(str(config))}: exit_poll.p: {FEW_ANSWERS} ", err[0])
     assert "of scenario shy" in err[0] and not output.exists()
 
 
@@ -554,7 +572,7 @@ def test_a_count_without_valid_votes_is_one_line_and_no_warning(tmp_path, capsys
         warnings.simplefilter("error")
         assert main(["compare", str(config), "--ledger-points", "0", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"{config}: quick_count.q: only "), err
+    assert len(err) == 1 and re.match(rf"{re.escape(str(config))}: quick_count.q: {FEW_ANSWERS} ", err[0]), err
 
 
 def test_the_published_vector_is_made_once_per_comparison(elections, monkeypatch):
@@ -861,7 +879,7 @@ def test_a_ledger_point_whose_design_gets_too_few_answers_is_left_out_not_called
     compared = [entry for entry in comparison.ledger if "not_compared" not in entry]
     assert left and compared
     assert all(entry["z"] is None and entry["p_value"] is None and re.fullmatch(
-        r"only [0-2] of 20 simulated replicates get a valid answer \(\d\.\d valid answers on average\), fewer "
+        rf"{FEW_ANSWERS} gets? a valid answer \(\d\.\d valid answers on average\), fewer "
         r"than the 3 a comparison needs", entry["not_compared"]) for entry in left), left
     assert all(math.isfinite(entry["z"]) for entry in compared)
     points = len({entry["point"] for entry in left})

@@ -199,7 +199,7 @@ def test_report_says_it_beside_the_table_verdicts_and_limits(returns, tmp_path, 
             "p < 0.05; use at least 20 draws")
     assert capsys.readouterr().err == f"warning: {line}\n"
     text = output.read_text()
-    assert f"{line[0].upper()}{line[1:]}. Their verdicts, sizes and powers (0 whatever the data) say nothing" in text
+    assert f"{line[0].upper()}{line[1:]}. Its verdict, size and powers (0 whatever the data) say nothing" in text
     spikes_row = next(row for row in text.splitlines() if row.startswith("| spikes |"))
     assert "cannot reject with 19 draws (smallest p 0.05)" in spikes_row
     assert spikes_row.count("(cannot reject)") == 5  # its size and the four planted powers
@@ -285,8 +285,10 @@ def test_the_floor_line_states_the_draws_a_floor_rests_on():
     assert floor_line({"dip": FLOOR_19}, "simulated", 20) == (
         "with 20 null draws asked (19 used) the smallest p-value of dip (simulated null) is 0.05: it cannot reject "
         "at p < 0.05; use at least 20 draws on which the statistic can be computed")
-    assert floor_line({"dip": FLOOR_19, "spikes": 1 / 10}, "simulated", 20).startswith(
+    several = floor_line({"dip": FLOOR_19, "spikes": 1 / 10}, "simulated", 20)
+    assert several.startswith(
         "with 20 null draws asked (9 to 19 used) the smallest p-value of dip, spikes (simulated null) is 0.05 to 0.1")
+    assert several.endswith("use at least 20 draws on which each statistic can be computed")
     assert floor_line({"dip": FLOOR_19}, "simulated", 19) == (
         "with 19 null draws the smallest p-value of dip (simulated null) is 0.05: it cannot reject at p < 0.05; use "
         "at least 20 draws")

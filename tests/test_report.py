@@ -393,7 +393,7 @@ def test_direction_rules_and_the_no_anomaly_wording():
                           {"calibration": "uncalibrated"})]
     text = " ".join(v.text for v in forensic_verdicts(flagged, DETECTS, power_shown=True))
     assert "spikes (uncalibrated)" in text and "not proof" in text and "fraud" not in text
-    assert "0 stay so after Holm" in text  # an uncalibrated test is left out of the family
+    assert "none stays so after Holm" in text  # an uncalibrated test is left out of the family
 
 
 def test_the_holm_count_says_which_tests_it_adds_to_those_shown_anomalous():
@@ -447,6 +447,7 @@ def test_the_no_anomaly_answer_names_a_test_only_holms_correction_rejects():
     text = forensic_verdicts([tail], DETECTS, power_shown=False)[0].text
     assert ("is anomalous (p < 0.05); 1 rejects after Holm's correction across the calibrated tests: spikes on "
             "its null's tail p-value, below the one shown for it (tests whose") in text
+    assert "clean count" not in text and "power below" not in text  # a rejection is not followed by a hedge on none
 
 
 def test_what_the_tests_detect_covers_a_test_only_holms_correction_rejects():
@@ -458,11 +459,11 @@ def test_what_the_tests_detect_covers_a_test_only_holms_correction_rejects():
 
     shown = TestResult("dip", 0.1, 0.0, 0.001, "simulated", "", {"calibration": "calibrated", "null_tail_p": 0.0001})
     tail = TestResult("spikes", 0.1, 0.0, 0.06, "simulated", "", {"calibration": "calibrated", "null_tail_p": 0.02})
-    for results in ([shown, tail], [tail]):
+    for results, opening in (([shown, tail], "Each anomaly (including spikes, rejected after Holm's correction "
+                                             "only) is consistent"),
+                             ([tail], "The rejection of spikes (after Holm's correction only) is consistent")):
         text = forensic_verdicts(results, DETECTS, power_shown=False)[-1].text
-        assert text.startswith("Each anomaly (including spikes, rejected after Holm's correction only) is "
-                               "consistent")
-        assert DETECTS["spikes"] in text
+        assert text.startswith(opening) and DETECTS["spikes"] in text
 
 
 def test_a_figure_without_sampling_error_states_it_instead_of_an_infinite_z():

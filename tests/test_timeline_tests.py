@@ -216,6 +216,30 @@ def test_a_final_figure_is_not_judged_against_a_mean_the_config_sweeps_or_infers
     assert [p for p in raw_problems(raw) if SHARES in p] == []
 
 
+@pytest.mark.parametrize("sweep", [{"turnout.regional_mean.abai": [0.7, 0.75]}, {"turnout.mean": [0.5, 0.6]}])
+def test_a_sweep_of_a_mean_leaves_a_national_share_refused_at_each_point(repo, sweep):
+    """A national final of 0.5% against the flagship's means (lowest 28.72%) is refused alone; a sweep of a mean
+    makes the config skip the national row, so each point judges it with its own means and refuses it (the point's
+    problem equals the sweep-free base's, which the config never told)."""
+    raw = without_official_turnout(repo)
+    raw["observed"]["timeline"]["national"] = BOYCOTT_ROW
+    assert [p for p in raw_problems(raw) if p.startswith(NATIONAL)] != [], "the base config alone refuses it"
+    raw["sweep"] = sweep
+    [(path, values)] = sweep.items()
+    problems = raw_problems(raw)
+    assert problems == [p for p in problems if SHARES in p] and [p.split(": ")[0] for p in problems] == [
+        f"sweep.{path}={value:g}" for value in values], problems
+    assert all(p.split(": ", 1)[1].startswith(NATIONAL) for p in problems), problems
+
+
+def test_a_misspelt_timeline_region_is_told_once(repo):
+    """A timeline row for a region the electorate lacks is refused as such; it is not judged as a share too."""
+    raw = without_official_turnout(repo)
+    raw["observed"]["timeline"]["turnout_percent"]["abay"] = SHARE_ROW
+    problems = raw_problems(raw)
+    assert len(problems) == 1 and "abay" in problems[0] and SHARES not in problems[0], problems
+
+
 def test_the_national_final_figure_is_judged_against_the_means_in_use(repo):
     """Every region of the flagship has its own mean: a turnout.mean of 0.1% is used nowhere, and a national final of
     0.5% is judged against the lowest regional mean (almaty_city's 28.72%)."""

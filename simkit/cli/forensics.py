@@ -165,9 +165,13 @@ def power_note(results, power: dict | None) -> str | None:
     descriptive results were asked): the :mod:`simkit.forensics.power` table
     (:func:`~simkit.forensics.power.power_table`) when it was computed, its rows of the tests of ``results`` that
     could not reject with their draws (:func:`~simkit.forensics.floor.result_floors`) marked, and the integer
-    test's detectable excess (unless it could not reject)."""
+    test's detectable excess (unless it could not reject). When Holm's correction rejects on p-values the table
+    does not show (:func:`holm_only_note`), that instead."""
     if any_rejects(results):
         return None
+    alarms = holm_alarms(results)
+    if alarms:
+        return holm_only_note(results, alarms)
     floored = list(result_floors(results))
     if not any(ran(r) for r in results):  # n/a (reasons in the table) or descriptive (nothing tested)
         return "No test could run on these data (reasons above)." if any(map(is_not_applicable, results)) else None
@@ -243,6 +247,16 @@ def _exclusion(reason: str, count: int, anomalies: dict) -> str:
     rule = reason.removeprefix(LOADER)
     rows = f" ({row_numbers(anomalies[rule])})" if rule != reason and rule in anomalies else ""
     return f"{reason} {count}{rows}"
+
+
+def holm_only_note(results, alarms: list[str]) -> str:
+    """Why the Holm line names ``alarms`` (:func:`simkit.forensics.holm_alarms` of ``results``) while no p-value of
+    the table is below :data:`ALPHA`: each rejects on the p-value the family reads, its empirical or its tail one
+    (:func:`simkit.forensics.family_p_value`; the shown p-value is the Monte Carlo one, floored by the draws)."""
+    by_test = {r.test: r for r in results}
+    reasons = [f"{test} on its {'empirical' if 'empirical_p' in by_test[test].extra else 'tail'} p-value"
+               for test in alarms]
+    return f"No shown p-value is below {ALPHA:g}; Holm rejects {', '.join(reasons)}."
 
 
 def format_table(results, summary: dict, power: dict | None = None) -> str:

@@ -551,7 +551,7 @@ def cross_check(cfg: Config) -> list[str]:
     raw = _unswept_raw(cfg)
     problems += _manipulation_problems(cfg, raw)
     problems += _poll_problems(cfg)
-    problems += _sweep_problems(cfg, raw)
+    problems += _sweep_problems(cfg, raw, problems)
     if cfg.infer and not problems:  # the [[infer]] checks build configs from this one: it must be sound first
         problems += infer_problems(cfg, cfg.infer, cfg.inference or InferenceSettings(), raw_problems)
     return problems
@@ -570,12 +570,16 @@ def _unswept_raw(cfg: Config) -> dict | None:
 def _share_figure_problems(cfg: Config) -> list[str]:
     """:func:`share_figure_problems` of the rows of ``cfg.observed.timeline`` that no official turnout checks
     (:func:`final_figure_problems` does those), each against the turnout the config models for it where that is
-    fixed: no mean it reads is swept or inferred (a scenario overrides no turnout: :data:`SCENARIO_OVERRIDABLE`).
-    A region reads its ``turnout.regional_mean`` (a sweep may add one), else ``turnout.mean``; the national row the
-    lowest of the means in use (:func:`_means_in_use`)."""
+    fixed: no mean it reads is swept or inferred (a scenario overrides no turnout: :data:`SCENARIO_OVERRIDABLE`),
+    and it is one of the electorate's regions where those are known. A region reads its ``turnout.regional_mean``
+    (a sweep may add one), else ``turnout.mean``; the national row the lowest of the means in use
+    (:func:`_means_in_use`)."""
     varied = _varied_fields(cfg)
+    names = cfg.region_names()
     regional = {}
     for region in cfg.observed.timeline.turnout_percent:
+        if names and region not in names:  # a region the electorate lacks: refused as such, not judged twice
+            continue
         field, mean = _modelled_turnout(cfg, region)
         read = [field, ("turnout", "regional_mean", region)]
         if region not in cfg.observed.regional_turnout and not _any_varies(read, varied):
@@ -851,13 +855,16 @@ def _overridden_block_problems(cfg: Config, scenario) -> list[str]:
         return []
 
 
-def _sweep_problems(cfg: Config, raw: dict | None) -> list[str]:
+def _sweep_problems(cfg: Config, raw: dict | None, reported: list[str]) -> list[str]:
     """Each swept field and each of its values, a point at a time, against ``raw`` (:func:`_unswept_raw`, read only;
-    None only without a sweep): a problem every point shares is reported once, by the unswept config's own checks."""
+    None only without a sweep): a problem every point shares is reported once, by the config's own checks
+    (``reported``, gathered before this step), but a share-figure refusal those skip for a swept mean
+    (:func:`_skipped_share_problems`) is told at each point it fails."""
     problems = []
     if not cfg.sweep:
         return problems
-    unswept = set(cross_check(Config.model_validate(raw)))  # reported once, not once per sweep point
+    base = Config.model_validate(raw)
+    unswept = set(cross_check(base)) - _skipped_share_problems(base, reported)  # told once, not per sweep point
     names = cfg.region_names()
     if names:  # a swept region the electorate lacks: reported once (region_problems), not per point
         unswept |= {problem.removeprefix("sweep.") for problem in _swept_region_problems(cfg, names)}
@@ -883,6 +890,15 @@ def _sweep_problems(cfg: Config, raw: dict | None) -> list[str]:
                 continue
             problems += [f"{where}={value:g}: {p}" for p in cross_check(point) if p not in unswept]
     return problems
+
+
+def _skipped_share_problems(base: Config, reported: list[str]) -> set[str]:
+    """The share-figure refusals (:func:`_share_figure_problems`) of the sweep-free config ``base`` that the
+    config's own checks (``reported``) did not tell: those of the rows whose mean its sweep varies, which it skips
+    and each sweep point judges."""
+    if base.observed.timeline is None:
+        return set()
+    return set(_share_figure_problems(base)) - set(reported)
 
 
 def _sweep_target_problem(raw: dict, path: str, cfg: Config) -> str | None:

@@ -132,11 +132,12 @@ def floor_line(floors: dict[str, float], null: str, draws: int, alpha: float = A
     """The one plain line that says the tests of ``floors`` (test -> its floor at or above ``alpha`` under
     ``null`` with ``draws`` draws asked for: :func:`cannot_reject` before any result, each result's
     ``smallest_p`` after, :func:`result_floors`) cannot reject, why (the draws they rest on,
-    :func:`draws_behind`), and how many draws can: draws on which the statistic can be computed, when some of
-    those asked for were left out."""
+    :func:`draws_behind`), and how many draws can: draws on which the statistic (each statistic, of several tests)
+    can be computed, when some of those asked for were left out."""
     values = sorted(set(floors.values()))
     floor = f"{values[0]:.3g}" + (f" to {values[-1]:.3g}" if len(values) > 1 else "")
-    computed = "" if draws_used(floors) == [draws] else " on which the statistic can be computed"
+    statistic = "the statistic" if len(floors) == 1 else "each statistic"
+    computed = "" if draws_used(floors) == [draws] else f" on which {statistic} can be computed"
     return (f"with {draws_behind(floors, draws)} the smallest p-value of {', '.join(floors)} ({null} null) is {floor}: "
             f"{'it' if len(floors) == 1 else 'they'} cannot reject at p < {alpha:g}; use at least "
             f"{minimum_draws(alpha)} draws{computed}")

@@ -819,14 +819,16 @@ def raise_problem(problem: InputError | None, source: str) -> None:
 def too_few_answers(draws: Draws, needed: int, where: str = "") -> tuple[int, str | None]:
     """The number of replicates of ``draws`` without a valid answer, and ``only A of R simulated
     replicates{where} get a valid answer (m valid answers on average), fewer than the {needed} a comparison
-    needs`` when fewer than ``needed`` (:func:`replicates_needed`) have one: too few for the covariance of the
-    published figures, and a figure of one replicate would pass for a census (None otherwise)."""
+    needs`` (``only 1 of R ... gets``, ``none of the R ... gets``) when fewer than ``needed``
+    (:func:`replicates_needed`) have one: too few for the covariance of the published figures, and a figure of one
+    replicate would pass for a census (None otherwise)."""
     answers = draws.valid_respondents
     empty = int(np.sum(answers == 0))
-    answered = len(answers) - empty
-    if answered >= needed:
+    with_answer = len(answers) - empty
+    if with_answer >= needed:
         return empty, None
-    return empty, (f"only {answered} of {len(answers)} simulated replicates{where} get a valid answer "
+    which = f"none of the {len(answers)}" if with_answer == 0 else f"only {with_answer} of {len(answers)}"
+    return empty, (f"{which} simulated replicates{where} {'get' if with_answer > 1 else 'gets'} a valid answer "
                    f"({answers.mean():.1f} valid answers on average), fewer than the {needed} a comparison needs")
 
 

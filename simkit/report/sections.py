@@ -295,9 +295,10 @@ def _floor_note(f) -> list:
     if not floored:
         return []
     line = floor_line(floored, f.null, f.draws)
-    return [Paragraph(line[0].upper() + line[1:] + ". Their verdicts" + (", sizes and powers (0 whatever the data)"
-                                                                       if f.power else "")
-                      + " say nothing about these data.")]
+    one = len(floored) == 1
+    said = (f"{'Its verdict, size' if one else 'Their verdicts, sizes'} and powers (0 whatever the data) say"
+            if f.power else "Its verdict says" if one else "Their verdicts say")
+    return [Paragraph(f"{line[0].upper()}{line[1:]}. {said} nothing about these data.")]
 
 
 def _follow_up(f) -> list:

@@ -79,6 +79,13 @@ class _Writer:
         self.figures.append(Number(float(value), text, source))
         return text
 
+    def count(self, value: int, **source) -> str:
+        """A count as :meth:`num` writes it (``"d"``), but ``none`` for 0 (recorded so)."""
+        if value:
+            return self.num(value, "d", **source)
+        self.figures.append(Number(0.0, "none", source))
+        return "none"
+
     def verdict(self, text: str) -> Verdict:
         return Verdict(text, self.figures)
 
@@ -328,9 +335,9 @@ def result_field(result, name: str):
 def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bool) -> list[Verdict]:
     """Sentences on the forensic tests (``results``: :class:`simkit.forensics.TestResult`): how many are anomalous
     at :data:`ALPHA`, which, how many Holm's correction rejects (naming those it rejects on a p-value below the one
-    shown, with or without a test shown anomalous), what each can detect; "no anomaly" is never read as a clean
-    count, and points to each test's power when the report shows it (``power_shown``), else says it was not
-    computed."""
+    shown, with or without a test shown anomalous), what each can detect; "no anomaly" (and no Holm rejection) is
+    never read as a clean count, and points to each test's power when the report shows it (``power_shown``), else
+    says it was not computed."""
     tested = [r for r in results if r.p_value is not None]
     if not tested:
         return []
@@ -343,11 +350,12 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
         could_not = (f", and {'none' if len(floored) == len(tested) else 'some'} could"
                      f"{'' if len(floored) == len(tested) else ' not'} have been") if floored else ""
         rejected = f"; {_holm_count(w, family, set())}" if family else ""
+        hedge = "" if family else " This is not evidence of a clean count: " + (
+            "see each test's power below." if power_shown else
+            "what these tests could have detected on these data was not computed (see below).")
         return [w.verdict(
             f"None of the {w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests is "
-            f"anomalous (p < {ALPHA:g}){could_not}{rejected}. This is not evidence of a clean count: "
-            + ("see each test's power below." if power_shown else
-               "what these tests could have detected on these data was not computed (see below).")
+            f"anomalous (p < {ALPHA:g}){could_not}{rejected}.{hedge}"
         )] + _floor_verdicts(floored) + _detects_verdicts([], family, detects)
     names = []
     for r in anomalous:
@@ -365,22 +373,30 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
 def _detects_verdicts(anomalous: list[str], family: list[str], detects: dict[str, str]) -> list[Verdict]:
     """The sentence on what the ``anomalous`` tests and those Holm's correction rejects (``family``) can detect
     (``detects``: each test's malpractice, :data:`simkit.report.catalogue.DETECTS`) and what they cannot say; the
-    tests only the family rejects are named as such. None when no test has a known malpractice."""
+    tests only the family rejects are named as such (the sentence is about their rejections when no test is shown
+    anomalous). None when no test has a known malpractice."""
     kinds = sorted({detects.get(test, "") for test in [*anomalous, *family]} - {""})
     if not kinds:
         return []
     holm_only = [test for test in family if test not in anomalous]
-    rejected = f" (including {_listed(holm_only)}, rejected after Holm's correction only)" if holm_only else ""
-    return [Verdict(f"Each anomaly{rejected} is consistent with the malpractice its test is built to detect ("
-                    + "; ".join(kinds) + ") and with honest patterns its null does not model; an anomaly is not "
-                    "proof of malpractice and does not say where it happened (see the follow-up lists).")]
+    if anomalous:
+        rejected = f" (including {_listed(holm_only)}, rejected after Holm's correction only)" if holm_only else ""
+        subject, whose, finding = f"Each anomaly{rejected} is", "its test", "an anomaly"
+    else:
+        one = len(family) == 1
+        subject = (f"The rejection{'' if one else 's'} of {_listed(family)} (after Holm's correction only) "
+                   f"{'is' if one else 'are'}")
+        whose, finding = "its test" if one else "each test", "a rejection"
+    return [Verdict(f"{subject} consistent with the malpractice {whose} is built to detect (" + "; ".join(kinds)
+                    + f") and with honest patterns its null does not model; {finding} is not proof of malpractice "
+                    "and does not say where it happened (see the follow-up lists).")]
 
 
 def _holm_count(w: _Writer, family: list[str], anomalous: set[str]) -> str:
     """How many tests Holm's correction rejects (``family``, :func:`simkit.forensics.holm_alarms`; the count
     recorded by ``w``), what that does beside the ``anomalous`` tests (:func:`_holm_clause`) and which tests the
     family leaves out."""
-    return (f"{w.num(len(family), 'd', analysis='forensics', field='holm')} {_holm_clause(family, anomalous)} "
+    return (f"{w.count(len(family), analysis='forensics', field='holm')} {_holm_clause(family, anomalous)} "
             f"(tests whose measured size on clean elections is above nominal, or was not measured under this null, "
             f"are left out of that count)")
 
@@ -392,7 +408,7 @@ def _holm_clause(family: list[str], anomalous: set[str]) -> str:
     (:func:`simkit.forensics.family_p_value`: a simulated null's fitted tail, past its Monte Carlo p-value), not on
     the one shown."""
     beyond = [test for test in family if test not in anomalous]
-    one = len(family) == 1
+    one = len(family) <= 1  # "none stays so", "1 stays so"
     holm = "after Holm's correction across the calibrated tests"
     if not beyond:
         return f"{'stays' if one else 'stay'} so {holm}"
