@@ -103,7 +103,8 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
     """:func:`staged` for outputs that make one result (a Markdown report and its figures folder): yield a
     staging path beside each of ``targets``; when all are written, put them in place in the order given, and
     record them (:func:`recording_placed`) only once the last is there; on failure or interruption remove every staging
-    path (none is put in place)."""
+    path (none is put in place, or, while they are put in place, those already placed are put back:
+    :func:`_place_all`)."""
     targets = [Path(target) for target in targets]
     stagings = []
     for target in targets:
@@ -119,12 +120,48 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
         if disk_full(error):
             raise no_space(targets[-1], NOTHING_WRITTEN) from None
         raise
-    previous = [_put_in_place(staging, target) for staging, target in zip(stagings, targets)]
-    for record in _RECORDS:
-        record.extend(targets)
-    for old in previous:
+    _place_all(stagings, targets)
+
+
+def _place_all(stagings: list[Path], targets: list[Path]) -> None:
+    """Put each staging path at its target in order (:func:`_put_in_place`), then record the targets and delete the
+    old results; if interrupted or failing part way, put back the old result of each target already placed (a
+    target that did not exist is removed), remove every staging path and re-raise, recording only the targets
+    that could not be put back (a file that atomically replaced a file: its old copy is gone)."""
+    placed: list[tuple[Path, Path | None, bool]] = []  # (target, where its old result is, whether it existed)
+    try:
+        for staging, target in zip(stagings, targets):
+            existed = target.exists() or target.is_symlink()
+            placed.append((target, _put_in_place(staging, target), existed))
+    except BaseException:
+        kept = [target for target, old, existed in placed if not _put_back(target, old, existed)]
+        for staging in stagings:
+            _remove(staging)
+        _record(kept)
+        raise
+    _record(targets)
+    for _, old, _ in placed:
         if old is not None:
             _remove(old)
+
+
+def _put_back(target: Path, old: Path | None, existed: bool) -> bool:
+    """Undo :func:`_put_in_place` of ``target``: its old result (at ``old``) back in place, or ``target`` removed
+    when there was none (``existed`` False); False when it cannot be undone (``old`` None though ``target``
+    existed: a file replaced atomically)."""
+    if old is not None:
+        _remove(_put_in_place(old, target) or old)
+    elif existed:
+        return False
+    else:
+        _remove(target)
+    return True
+
+
+def _record(targets: list[Path]) -> None:
+    """Add ``targets`` (put in place, complete) to every list :func:`recording_placed` has open."""
+    for record in _RECORDS:
+        record.extend(targets)
 
 
 #: the lists :func:`recording_placed` has open, each extended by every target :func:`staged` puts in place

@@ -243,3 +243,54 @@ def test_writes_outside_a_command_are_not_recorded(tmp_path):
         io.write_text("during", tmp_path / "b.txt")
     io.write_text("after", tmp_path / "c.txt")
     assert placed == [tmp_path / "b.txt"] and io._RECORDS == []
+
+
+def _stopped_at_the_second_placement(monkeypatch):
+    """Make :func:`io._put_in_place` raise KeyboardInterrupt on its second call (the first works)."""
+    put, calls = io._put_in_place, []
+
+    def stopped(staging, target):
+        calls.append(target)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return put(staging, target)
+
+    monkeypatch.setattr(io, "_put_in_place", stopped)
+
+
+def _write_pair(folder: Path, file: Path, text: str) -> None:
+    with io.staged_together(folder, file) as (staging_folder, staging):
+        staging_folder.mkdir()
+        (staging_folder / "a.png").write_text(text)
+        staging.write_text(text)
+
+
+@pytest.mark.parametrize("existed", [True, False])
+def test_a_signal_between_two_placements_puts_the_first_back(tmp_path, monkeypatch, existed):
+    """A signal after the figures folder was placed but before the report left the new folder beside the old
+    report and both staging paths behind, and the command said nothing was written."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    if existed:
+        _write_pair(folder, file, "old")
+    _stopped_at_the_second_placement(monkeypatch)
+    with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed:
+        _write_pair(folder, file, "new")
+    assert placed == []
+    if existed:
+        assert (folder / "a.png").read_text() == "old" and file.read_text() == "old"
+    else:
+        assert not folder.exists() and not file.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == (["r.md", "r_files"] if existed else [])
+
+
+def test_a_file_replaced_before_the_signal_is_recorded(tmp_path, monkeypatch):
+    """An existing file replaced atomically has no old copy to put back: it is new, and the record says so."""
+    file, folder = tmp_path / "a.txt", tmp_path / "b"
+    file.write_text("old")
+    _stopped_at_the_second_placement(monkeypatch)
+    with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed:
+        with io.staged_together(file, folder) as (staging, staging_folder):
+            staging.write_text("new")
+            staging_folder.mkdir()
+    assert placed == [file] and file.read_text() == "new"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.txt"]
