@@ -177,8 +177,8 @@ def recording_placed() -> Iterator[list[Path]]:
     _RECORDS.append(record)
     try:
         yield record
-    finally:
-        _RECORDS.remove(record)
+    finally:  # by identity: two open lists that are equal (both empty, say) are not the same list
+        del _RECORDS[next(i for i, open_record in enumerate(_RECORDS) if open_record is record)]
 
 
 #: the errors of a full filesystem or an exhausted quota

@@ -294,3 +294,13 @@ def test_a_file_replaced_before_the_signal_is_recorded(tmp_path, monkeypatch):
             staging_folder.mkdir()
     assert placed == [file] and file.read_text() == "new"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a.txt"]
+
+
+def test_nested_records_each_close_their_own(tmp_path):
+    """Closing a record removed the first equal list (both empty: the outer one), so a write after the inner
+    context closed went to the closed list, not the open one, and the outer exit raised ValueError."""
+    with io.recording_placed() as outer:
+        with io.recording_placed() as inner:
+            pass
+        io.write_text("x", tmp_path / "a.txt")
+    assert outer == [tmp_path / "a.txt"] and inner == [] and io._RECORDS == []
