@@ -54,6 +54,13 @@ def empty_document():
     return report.Document("Testland: simkit report", [], {}, [], {})
 
 
+def document_with_a_figure():
+    from simkit.report.document import Image, Section
+
+    return report.Document("Testland: simkit report", [Section("answer", [Image("a", b"png", "A figure.")])], {},
+                           [], {})
+
+
 @pytest.mark.parametrize("name, written", [("r.md", "<!-- simkit report -->"), ("r.html", "<!DOCTYPE html>"),
                                            ("r.txt", "<!DOCTYPE html>")])
 def test_without_a_format_the_extension_chooses_it(tmp_path, name, written):
@@ -91,7 +98,7 @@ def test_a_markdown_report_stopped_between_its_renames_is_not_recorded_as_writte
 
     monkeypatch.setattr(io, "_put_in_place", stopped_at_the_second)
     with pytest.raises(KeyboardInterrupt), io.recording_placed() as written:
-        report.write(empty_document(), tmp_path / "r.md")
+        report.write(document_with_a_figure(), tmp_path / "r.md")
     assert placed == [tmp_path / "r_files"] and written == []
     assert not (tmp_path / "r.md").exists()
 
@@ -132,3 +139,13 @@ def test_returns_of_another_election_name_their_mapping_and_cut_long_lists():
     message = str(error.value)
     assert message.startswith("m.toml: options: none of its options (xxxx")
     assert "…, Nazarbayev) is an option of c.toml (party_0, " in message and "party_7, and 4 more)" in message
+
+
+def test_a_signal_after_a_report_without_figures_names_only_what_exists(tmp_path, monkeypatch):
+    """A report without figures staged and recorded its figures folder too, then deleted it: a signal's message
+    named a folder that did not exist."""
+    from simkit import io
+
+    with io.recording_placed() as written:
+        report.write(empty_document(), tmp_path / "r.md")
+    assert written == [tmp_path / "r.md"] and sorted(p.name for p in tmp_path.iterdir()) == ["r.md"]

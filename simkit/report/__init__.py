@@ -211,7 +211,7 @@ def write(doc: Document, path: str | Path, format: str | None = None) -> None:
     """Render ``doc`` to ``path`` through staging names renamed into place at the end (Markdown: both the figure
     folder and the text are written in full first, then the folder is put in place, then the text, so that a
     report never links figures that are not there; a failure removes both staging names and leaves any earlier
-    report intact). ``format``: html or md (None: from the extension, :func:`report_format`)."""
+    report intact; a report without figures: the text alone, then an earlier report's figures folder removed). ``format``: html or md (None: from the extension, :func:`report_format`)."""
     path = check_output(path)
     format = report_format(path, format)
     if format == "html":
@@ -219,10 +219,13 @@ def write(doc: Document, path: str | Path, format: str | None = None) -> None:
             staging.write_text(render_html.render(doc), encoding="utf-8")
         return
     folder = figures_folder(path)
+    if not doc.images:  # the text alone, then the figures of an earlier report removed (claimed by `report -o`)
+        with staged(path) as staging:
+            staging.write_text(render_md.render(doc, folder.name), encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        return
     with staged_together(folder, path) as (staging_folder, staging):
         staging_folder.mkdir()
         for image in doc.images:
             (staging_folder / f"{image.name}.png").write_bytes(image.png)
         staging.write_text(render_md.render(doc, folder.name), encoding="utf-8")
-    if not doc.images:
-        shutil.rmtree(folder, ignore_errors=True)
