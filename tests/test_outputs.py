@@ -63,6 +63,28 @@ def test_forensics_never_writes_onto_its_input(tmp_path, config, capsys):
     assert sorted(str(p) for p in sim.rglob("*")) == before
 
 
+def test_plot_never_writes_into_its_input(tmp_path, config, capsys):
+    """``forensics sim.zarr --plot sim.zarr`` wrote its PNGs into the input store."""
+    sim = tmp_path / "sim.zarr"
+    assert main(["run", str(config), "-o", str(sim), "--quiet"]) == 0
+    before = sorted(str(p) for p in sim.rglob("*"))
+    capsys.readouterr()
+    assert main(["forensics", str(sim), "--tests", "last_digit", "--power", "0", "--plot", str(sim)]) == 2
+    one_line_error(capsys, "--plot", "sim.zarr", "an input")
+    assert sorted(str(p) for p in sim.rglob("*")) == before
+
+
+def test_plot_onto_the_output_is_refused_before_any_work(tmp_path, config, capsys):
+    """``compare x.toml -o x.txt --plot x.txt`` wrote the text, then failed on the folder with a traceback."""
+    raw = small_config_dict(stations=20, registered=20_000)
+    raw["exit_poll"] = [{"name": "p", "stations": 5, "per_station": 20, "published": {"a": 0.5, "b": 0.5}}]
+    config.write_text(tomli_w.dumps(raw))
+    target = tmp_path / "x.txt"
+    assert main(["compare", str(config), "-o", str(target), "--plot", str(target), "--replicates", "20"]) == 2
+    one_line_error(capsys, "--plot", "x.txt", "the -o output")
+    assert not target.exists()
+
+
 def test_overwrite_refuses_a_result_of_another_kind(tmp_path, config, capsys):
     sim, other = tmp_path / "sim.nc", tmp_path / "other.nc"
     for path in (sim, other):

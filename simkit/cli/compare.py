@@ -192,11 +192,11 @@ def _saved_elections(args: argparse.Namespace):
 
 def handler(args: argparse.Namespace) -> int:
     cfg = config_from(args.config, args)
+    inputs = [args.config, *data_paths(cfg)]
     if args.output:
         recognise = is_json_report(JSON_KEYS) if args.output.suffix == ".json" else starts_with(REPORT_HEADER)
-        claim_output(args.output, COMPARISON, overwrite=args.overwrite, inputs=[args.config, *data_paths(cfg)],
-                     recognise=recognise)
-    check_plot_folder(args.plot, list(FIGURES))
+        claim_output(args.output, COMPARISON, overwrite=args.overwrite, inputs=inputs, recognise=recognise)
+    check_plot_folder(args.plot, list(FIGURES), args.output, inputs)
     ds, chosen = _saved_elections(args)
     earlier_configs = [(path, load_config(path)) for path in args.history or []]
     for path, earlier_cfg in earlier_configs:  # a history config that cannot be compared (or adds no row) fails

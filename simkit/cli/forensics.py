@@ -325,7 +325,7 @@ def handle_forensics(args: argparse.Namespace) -> int:
     if args.output is not None:
         output_format(args.output)
         claim_output(args.output, FORENSICS, overwrite=args.overwrite, inputs=[args.data, args.map])
-    check_plot_folder(args.plot, tests)
+    check_plot_folder(args.plot, tests, args.output, [args.data, args.map])
     ds = _load(args)
     select = _select(ds, args)
     e = election(ds, leader=args.leader, select=select)

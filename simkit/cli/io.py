@@ -8,7 +8,7 @@ import json
 import math
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import xarray as xr
 
@@ -228,11 +228,17 @@ def write_json(payload: dict, path: Path) -> None:
 
 # -- --plot DIR ----------------------------------------------------------------------------------------------
 
-def check_plot_folder(plot: Path | None, names: list[str]) -> None:
+def check_plot_folder(plot: Path | None, names: list[str], output: Path | None = None,
+                      inputs: Iterable[Path | None] = ()) -> None:
     """``--plot DIR``: a folder (made if absent) where the figures ``names`` (``NAME.png``) can be written;
-    checked before any work starts."""
+    checked before any work starts. The figures are written in place (not staged), so DIR may not be, or lie
+    inside, the command's ``output`` (``-o``) or one of its ``inputs``, nor may a figure be or hold one."""
     if plot is None:
         return
+    for path, role in [(output, "the -o output"), *((source, "an input") for source in inputs)]:
+        if path is not None and _overlaps(plot, [plot / f"{name}.png" for name in names], path):
+            raise InputError(f"--plot: {plot}: is, or lies in, or writes a figure onto {role} of the command "
+                             f"({path}); give another folder")
     if plot.exists() and not plot.is_dir():
         raise InputError(f"--plot: {plot}: exists and is not a folder (give a folder for the figures)")
     for name in names:
@@ -241,6 +247,13 @@ def check_plot_folder(plot: Path | None, names: list[str]) -> None:
     parent = next((p for p in plot.parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
         raise InputError(f"--plot: {plot}: {parent} is not a folder")
+
+
+def _overlaps(plot: Path, figures: list[Path], path: str | Path) -> bool:
+    """Whether the folder ``plot`` is or lies inside ``path``, or one of the ``figures`` files in it is or holds
+    ``path`` (links resolved)."""
+    path = Path(path).resolve()
+    return plot.resolve().is_relative_to(path) or any(path.is_relative_to(f.resolve()) for f in figures)
 
 
 def save_figures(plot: Path, figures: dict, dpi: int = 100) -> None:

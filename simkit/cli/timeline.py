@@ -85,7 +85,7 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
     if args.station_draws < 20:
         raise InputError(f"--station-draws: at least 20, got {args.station_draws}")
     claim_json(args, TIMELINE, JSON_KEYS, [args.path, args.map])
-    check_plot_folder(args.plot, ["timeline"])
+    check_plot_folder(args.plot, ["timeline"], args.output, [args.path, args.map])
     result, (loaded, profile) = analyse(args)
     if args.plot is not None:
         figure = plot_timeline(loaded.observed, profile, streams.generator(args.seed, streams.TIMELINE_NULL, 1))
