@@ -232,6 +232,17 @@ def test_a_sweep_of_a_mean_leaves_a_national_share_refused_at_each_point(repo, s
     assert all(p.split(": ", 1)[1].startswith(NATIONAL) for p in problems), problems
 
 
+@pytest.mark.parametrize("sweep", [{"turnout.dispersion": [0.4, 0.5]}, {"turnout.regional_mean.abai": [0.4, 0.5]}])
+def test_an_empty_timeline_row_with_a_sweep_is_refused_not_crashed(repo, sweep):
+    """An empty row is refused by the timeline's own checks; the sweep's share-figure step must not read its final
+    figure (it raised IndexError)."""
+    raw = without_official_turnout(repo)
+    raw["observed"]["timeline"]["turnout_percent"]["abai"] = []
+    raw["sweep"] = sweep
+    problems = raw_problems(raw)
+    assert len(problems) == 1 and "turnout_percent.abai: expected 6 figures" in problems[0], problems
+
+
 def test_a_misspelt_timeline_region_is_told_once(repo):
     """A timeline row for a region the electorate lacks is refused as such; it is not judged as a share too."""
     raw = without_official_turnout(repo)

@@ -541,8 +541,7 @@ def cross_check(cfg: Config) -> list[str]:
         if cfg.observed.ballots > cfg.observed.registered:
             problems.append("observed.ballots: exceeds observed.registered")
     problems += _observed_votes_problems(cfg)
-    timeline = timeline_problems(cfg.timeline, cfg.observed.timeline,
-                                 {block.name: block.kind for block in cfg.manipulation})
+    timeline = _timeline_problems(cfg)
     problems += timeline
     if cfg.observed.timeline is not None and not timeline:
         problems += final_figure_problems(cfg.observed.timeline, cfg.observed.counted_turnout(),
@@ -567,13 +566,22 @@ def _unswept_raw(cfg: Config) -> dict | None:
     return raw
 
 
+def _timeline_problems(cfg: Config) -> list[str]:
+    """:func:`timeline_problems` of ``cfg``'s timeline settings and published timeline."""
+    return timeline_problems(cfg.timeline, cfg.observed.timeline,
+                             {block.name: block.kind for block in cfg.manipulation})
+
+
 def _share_figure_problems(cfg: Config) -> list[str]:
     """:func:`share_figure_problems` of the rows of ``cfg.observed.timeline`` that no official turnout checks
     (:func:`final_figure_problems` does those), each against the turnout the config models for it where that is
     fixed: no mean it reads is swept or inferred (a scenario overrides no turnout: :data:`SCENARIO_OVERRIDABLE`),
     and it is one of the electorate's regions where those are known. A region reads its ``turnout.regional_mean``
     (a sweep may add one), else ``turnout.mean``; the national row the lowest of the means in use
-    (:func:`_means_in_use`)."""
+    (:func:`_means_in_use`). None without a published timeline, or with one :func:`timeline_problems` refuses
+    (its rows are not sound enough to judge)."""
+    if cfg.observed.timeline is None or _timeline_problems(cfg):
+        return []
     varied = _varied_fields(cfg)
     names = cfg.region_names()
     regional = {}
@@ -896,8 +904,6 @@ def _skipped_share_problems(base: Config, reported: list[str]) -> set[str]:
     """The share-figure refusals (:func:`_share_figure_problems`) of the sweep-free config ``base`` that the
     config's own checks (``reported``) did not tell: those of the rows whose mean its sweep varies, which it skips
     and each sweep point judges."""
-    if base.observed.timeline is None:
-        return set()
     return set(_share_figure_problems(base)) - set(reported)
 
 
