@@ -552,7 +552,7 @@ def cross_check(cfg: Config) -> list[str]:
     problems += _poll_problems(cfg)
     problems += _sweep_problems(cfg, raw, problems)
     if cfg.infer and not problems:  # the [[infer]] checks build configs from this one: it must be sound first
-        problems += infer_problems(cfg, cfg.infer, cfg.inference or InferenceSettings(), raw_problems)
+        problems += infer_problems(cfg, cfg.infer, cfg.inference or InferenceSettings(), prior_value_problems)
     return problems
 
 
@@ -654,6 +654,21 @@ def raw_problems(raw: dict) -> list[str]:
     except ValidationError as error:
         return _pydantic_problems(error, raw)
     return cross_check(cfg)
+
+
+def prior_value_problems(raw: dict) -> list[str]:
+    """:func:`raw_problems` of a config whose inferred fields are set at prior values (``raw``, its ``infer`` table
+    left out), less the share-figure refusals (:func:`_share_figure_problems`): the config's own checks judge a
+    final figure only against a turnout mean no prior varies, and here, with no ``infer`` table, the rows of an
+    inferred mean would be judged at one value of its prior, refusing a config valid over the run."""
+    problems = raw_problems(raw)
+    if not problems:
+        return problems
+    try:
+        shares = set(_share_figure_problems(Config.model_validate(raw)))
+    except ValidationError:
+        return problems
+    return [problem for problem in problems if problem not in shares]
 
 
 def _poll_problems(cfg: Config) -> list[str]:
