@@ -226,6 +226,7 @@ def test_a_sweep_of_a_mean_leaves_a_national_share_refused_at_each_point(repo, s
     problem equals the sweep-free base's, which the config never told)."""
     raw = without_official_turnout(repo)
     raw["observed"]["timeline"]["national"] = BOYCOTT_ROW
+    del raw["turnout"]["regional_mean"]["almaty_city"]  # turnout.mean is in use
     assert [p for p in raw_problems(raw) if p.startswith(NATIONAL)] != [], "the base config alone refuses it"
     raw["sweep"] = sweep
     [(path, values)] = sweep.items()
@@ -244,6 +245,16 @@ def test_an_empty_timeline_row_with_a_sweep_is_refused_not_crashed(repo, sweep):
     raw["sweep"] = sweep
     problems = raw_problems(raw)
     assert len(problems) == 1 and "turnout_percent.abai: expected 6 figures" in problems[0], problems
+
+
+def test_a_sweep_of_a_mean_no_region_uses_leaves_the_national_row_told_once(repo):
+    """Every region of the flagship has its own mean: a sweep of turnout.mean changes no modelled turnout, so a
+    national final of 0.5% is refused once by the config's own checks, not again at each sweep point."""
+    raw = without_official_turnout(repo)
+    raw["observed"]["timeline"]["national"] = BOYCOTT_ROW
+    raw["sweep"] = {"turnout.mean": [0.5, 0.6]}
+    problems = raw_problems(raw)
+    assert len(problems) == 1 and problems[0].startswith(NATIONAL), problems
 
 
 def test_a_misspelt_timeline_region_is_told_once(repo):

@@ -578,7 +578,7 @@ def _share_figure_problems(cfg: Config) -> list[str]:
     fixed: no mean it reads is swept or inferred (a scenario overrides no turnout: :data:`SCENARIO_OVERRIDABLE`),
     and it is one of the electorate's regions where those are known. A region reads its ``turnout.regional_mean``
     (a sweep may add one), else ``turnout.mean``; the national row the lowest of the means in use
-    (:func:`_means_in_use`). None without a published timeline, or with one :func:`timeline_problems` refuses
+    (:func:`_means_in_use`), judged where none of them varies (:func:`_national_reads`). None without a published timeline, or with one :func:`timeline_problems` refuses
     (its rows are not sound enough to judge)."""
     if cfg.observed.timeline is None or _timeline_problems(cfg):
         return []
@@ -592,11 +592,9 @@ def _share_figure_problems(cfg: Config) -> list[str]:
         read = [field, ("turnout", "regional_mean", region)]
         if region not in cfg.observed.regional_turnout and not _any_varies(read, varied):
             regional[region] = (join_path(list(field)), mean)
-    means = _means_in_use(cfg)
     national = None
-    if cfg.observed.counted_turnout() is None and not _any_varies([("turnout", "mean"), ("turnout", "regional_mean")],
-                                                                    varied):
-        field, mean = min(means, key=lambda pair: pair[1])
+    if cfg.observed.counted_turnout() is None and not _any_varies(_national_reads(cfg), varied):
+        field, mean = min(_means_in_use(cfg), key=lambda pair: pair[1])
         national = (join_path(list(field)), mean)
     return share_figure_problems(cfg.observed.timeline, regional, national)
 
@@ -616,6 +614,15 @@ def _means_in_use(cfg: Config) -> list[tuple[tuple[str, ...], float]]:
         return [(("turnout", "mean"), cfg.turnout.mean),
                 *((("turnout", "regional_mean", region), mean) for region, mean in cfg.turnout.regional_mean.items())]
     return list(dict(_modelled_turnout(cfg, region) for region in names).items())
+
+
+def _national_reads(cfg: Config) -> list[tuple[str, ...]]:
+    """The fields (segments) the national row's modelled turnout, the lowest mean in use, reads: each mean in use
+    (:func:`_means_in_use`) and each region's own ``turnout.regional_mean`` entry, which a sweep may add (the whole
+    table where an electorate file's regions are not known)."""
+    names = cfg.region_names()
+    own = [("turnout", "regional_mean", region) for region in names] if names else [("turnout", "regional_mean")]
+    return [field for field, _ in _means_in_use(cfg)] + own
 
 
 def _varied_fields(cfg: Config) -> list[tuple[str, ...]]:
