@@ -339,7 +339,8 @@ def test_an_electorate_row_with_a_blank_cell_beyond_its_header_is_refused(tmp_pa
     only a blank cell beyond the header, and the row read a register of 1 voter."""
     config = csv_electorate_config(tmp_path, "id,registered,region,note\na,400,x,\nb,1,000,y,\n")
     assert main(["validate", str(config)]) == 2
-    one_line(capsys, "stations.csv", "electorate.path", "row 3 has 5 cells, the header 4 columns")
+    one_line(capsys, "stations.csv", "electorate.path", "row 3 ends with 1 blank cell beyond the header's 4 columns",
+             "thousands separator")
 
 
 def test_an_electorate_file_whose_rows_and_header_end_with_a_delimiter_is_read(tmp_path):
@@ -365,15 +366,39 @@ def test_a_single_electorate_row_ending_with_a_delimiter_the_header_lacks_is_ref
     one_line(capsys, "stations.csv", "electorate.path", "row 2 has 4 cells, the header 3 columns")
 
 
-@pytest.mark.parametrize("rows", ["a,400,x,\nb,1,000,,\n", "a,400,x,\nb,1000,y\n", "a,400,x\nb,1,000,\n"])
-def test_electorate_rows_whose_blank_cells_beyond_the_header_differ_are_refused(tmp_path, capsys, rows):
+@pytest.mark.parametrize("rows, number, cells", [("a,400,x,\nb,1,000,,\n", 3, "2 blank cells"),
+                                                  ("a,400,x,\nb,1000,y\n", 3, "0 blank cells"),
+                                                  ("a,400,x\nb,1,000,\nc,5,z\n", 3, "1 blank cell "),
+                                                  ("a,400,x,\nb,5,y,\nc,1,000,,\nd,7,z,\n", 4, "2 blank cells")])
+def test_electorate_rows_whose_blank_cells_beyond_the_header_differ_are_refused(tmp_path, capsys, rows, number,
+                                                                                 cells):
     """Rows ending with delimiters the header lacks are read only when every row has the same number of blank
-    cells beyond it: one with two (``b,1,000,,``, an unquoted thousands separator and a trailing delimiter) or
-    with none beside one with one tells no export's habit apart from a shifted row."""
+    cells beyond it (the last line may have none): one with two (``1,000,,``, an unquoted thousands separator and
+    a trailing delimiter) or a row with one among rows with none tells no export's habit apart from a shifted row,
+    and the row named is the one that differs from most rows, not the first with a cell beyond the header (two
+    rows, one with none: the second is named)."""
     config = csv_electorate_config(tmp_path, "id,registered,region\n" + rows)
     assert main(["validate", str(config)]) == 2
-    number = next(index for index, row in enumerate(rows.splitlines(), start=2) if row.count(",") > 2)
-    one_line(capsys, "stations.csv", "electorate.path", f"row {number} has")
+    one_line(capsys, "stations.csv", "electorate.path", f"row {number} ends with {cells}",
+             "rows end with different numbers of delimiters")
+
+
+def test_a_non_blank_cell_beyond_the_header_is_blamed_before_differing_delimiters(tmp_path, capsys):
+    """``b,1,000,y,`` among rows ending with one delimiter: its cell ``y`` beyond the header is the culprit (an
+    unquoted thousands separator), not the first row, whose one blank cell beyond the header is a trailing
+    delimiter like ``c``'s."""
+    config = csv_electorate_config(tmp_path, "id,registered,region\na,400,x,\nb,1,000,y,\nc,5,z,\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.path", "row 3 has 5 cells, the header 3 columns",
+             "thousands separator")
+
+
+def test_electorate_rows_ending_with_a_delimiter_but_the_last_line_are_read(tmp_path):
+    """Rows that all end with a delimiter the header lacks, two at least, but the file's last line, which ends
+    without: an export's habit, read."""
+    config = csv_electorate_config(tmp_path, "id,registered,region\na,400,x,\nb,1000,y,\nc,5,z\n")
+    assert main(["validate", str(config)]) == 0
+    assert build_electorate(load_config(config).electorate).registered.tolist() == [400, 1000, 5]
 
 
 @pytest.mark.parametrize("row, counts", [("b,1,000,y,n1,n2", ("6 cells", "5 columns")),

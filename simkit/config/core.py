@@ -541,8 +541,7 @@ def cross_check(cfg: Config) -> list[str]:
         if cfg.observed.ballots > cfg.observed.registered:
             problems.append("observed.ballots: exceeds observed.registered")
     problems += _observed_votes_problems(cfg)
-    timeline = timeline_problems(cfg.timeline, cfg.observed.timeline,
-                                 {block.name: block.kind for block in cfg.manipulation})
+    timeline = _timeline_problems(cfg)
     problems += timeline
     if cfg.observed.timeline is not None and not timeline:
         problems += final_figure_problems(cfg.observed.timeline, cfg.observed.counted_turnout(),
@@ -553,7 +552,7 @@ def cross_check(cfg: Config) -> list[str]:
     problems += _poll_problems(cfg)
     problems += _sweep_problems(cfg, raw, problems)
     if cfg.infer and not problems:  # the [[infer]] checks build configs from this one: it must be sound first
-        problems += infer_problems(cfg, cfg.infer, cfg.inference or InferenceSettings(), raw_problems)
+        problems += infer_problems(cfg, cfg.infer, cfg.inference or InferenceSettings(), prior_value_problems)
     return problems
 
 
@@ -567,13 +566,22 @@ def _unswept_raw(cfg: Config) -> dict | None:
     return raw
 
 
+def _timeline_problems(cfg: Config) -> list[str]:
+    """:func:`timeline_problems` of ``cfg``'s timeline settings and published timeline."""
+    return timeline_problems(cfg.timeline, cfg.observed.timeline,
+                             {block.name: block.kind for block in cfg.manipulation})
+
+
 def _share_figure_problems(cfg: Config) -> list[str]:
     """:func:`share_figure_problems` of the rows of ``cfg.observed.timeline`` that no official turnout checks
     (:func:`final_figure_problems` does those), each against the turnout the config models for it where that is
     fixed: no mean it reads is swept or inferred (a scenario overrides no turnout: :data:`SCENARIO_OVERRIDABLE`),
     and it is one of the electorate's regions where those are known. A region reads its ``turnout.regional_mean``
     (a sweep may add one), else ``turnout.mean``; the national row the lowest of the means in use
-    (:func:`_means_in_use`)."""
+    (:func:`_means_in_use`), judged where none of them varies (:func:`_national_reads`). None without a published timeline, or with one :func:`timeline_problems` refuses
+    (its rows are not sound enough to judge)."""
+    if cfg.observed.timeline is None or _timeline_problems(cfg):
+        return []
     varied = _varied_fields(cfg)
     names = cfg.region_names()
     regional = {}
@@ -584,11 +592,9 @@ def _share_figure_problems(cfg: Config) -> list[str]:
         read = [field, ("turnout", "regional_mean", region)]
         if region not in cfg.observed.regional_turnout and not _any_varies(read, varied):
             regional[region] = (join_path(list(field)), mean)
-    means = _means_in_use(cfg)
     national = None
-    if cfg.observed.counted_turnout() is None and not _any_varies([("turnout", "mean"), ("turnout", "regional_mean")],
-                                                                    varied):
-        field, mean = min(means, key=lambda pair: pair[1])
+    if cfg.observed.counted_turnout() is None and not _any_varies(_national_reads(cfg), varied):
+        field, mean = min(_means_in_use(cfg), key=lambda pair: pair[1])
         national = (join_path(list(field)), mean)
     return share_figure_problems(cfg.observed.timeline, regional, national)
 
@@ -608,6 +614,15 @@ def _means_in_use(cfg: Config) -> list[tuple[tuple[str, ...], float]]:
         return [(("turnout", "mean"), cfg.turnout.mean),
                 *((("turnout", "regional_mean", region), mean) for region, mean in cfg.turnout.regional_mean.items())]
     return list(dict(_modelled_turnout(cfg, region) for region in names).items())
+
+
+def _national_reads(cfg: Config) -> list[tuple[str, ...]]:
+    """The fields (segments) the national row's modelled turnout, the lowest mean in use, reads: each mean in use
+    (:func:`_means_in_use`) and each region's own ``turnout.regional_mean`` entry, which a sweep may add (the whole
+    table where an electorate file's regions are not known)."""
+    names = cfg.region_names()
+    own = [("turnout", "regional_mean", region) for region in names] if names else [("turnout", "regional_mean")]
+    return [field for field, _ in _means_in_use(cfg)] + own
 
 
 def _varied_fields(cfg: Config) -> list[tuple[str, ...]]:
@@ -646,6 +661,21 @@ def raw_problems(raw: dict) -> list[str]:
     except ValidationError as error:
         return _pydantic_problems(error, raw)
     return cross_check(cfg)
+
+
+def prior_value_problems(raw: dict) -> list[str]:
+    """:func:`raw_problems` of a config whose inferred fields are set at prior values (``raw``, its ``infer`` table
+    left out), less the share-figure refusals (:func:`_share_figure_problems`): the config's own checks judge a
+    final figure only against a turnout mean no prior varies, and here, with no ``infer`` table, the rows of an
+    inferred mean would be judged at one value of its prior, refusing a config valid over the run."""
+    problems = raw_problems(raw)
+    if not problems:
+        return problems
+    try:
+        shares = set(_share_figure_problems(Config.model_validate(raw)))
+    except ValidationError:
+        return problems
+    return [problem for problem in problems if problem not in shares]
 
 
 def _poll_problems(cfg: Config) -> list[str]:
@@ -896,8 +926,6 @@ def _skipped_share_problems(base: Config, reported: list[str]) -> set[str]:
     """The share-figure refusals (:func:`_share_figure_problems`) of the sweep-free config ``base`` that the
     config's own checks (``reported``) did not tell: those of the rows whose mean its sweep varies, which it skips
     and each sweep point judges."""
-    if base.observed.timeline is None:
-        return set()
     return set(_share_figure_problems(base)) - set(reported)
 
 

@@ -240,12 +240,12 @@ def share_figure_problems(observed: ObservedTimeline, regional: dict[str, tuple[
     models for it (a fraction, with the field that sets it: ``regional[region]``; ``national``, the lowest mean in use,
     below which no national turnout can lie) is more than :data:`SHARE_READING_FACTOR` times ``F / 100``: ``F`` is
     nearer the model read as a share (0.45 written for 45%) than as a percent. Rows left out of ``regional`` (and
-    the national row when ``national`` is None) are not checked. Needs no official turnout; a real turnout below 1%
-    (a boycott) passes when the config models it so, and early figures below 1% (a small region at 08:00) never
-    count, only the final."""
+    the national row when ``national`` is None) and empty rows are not checked. Needs no official turnout; a real
+    turnout below 1% (a boycott) passes when the config models it so, and early figures below 1% (a small region at
+    08:00) never count, only the final."""
     rows = [(f"{TIMELINE_TURNOUT}.{region}", values, *regional[region], "")
-            for region, values in observed.turnout_percent.items() if region in regional]
-    if observed.national is not None and national is not None:
+            for region, values in observed.turnout_percent.items() if region in regional and values]
+    if observed.national and national is not None:
         rows.append(("observed.timeline.national", observed.national, *national, ", the lowest mean in use"))
     return [f"{path}[{len(values) - 1}]: final turnout {values[-1]:g}% is more than {SHARE_READING_FACTOR:g} times "
             f"below the turnout the config models ({100 * model:g}%: {field} = {model:g}{lowest}): a share written "

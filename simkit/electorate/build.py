@@ -156,26 +156,40 @@ def _check_columns(path: Path, spec: CsvElectorate, header: list[str]) -> None:
 
 
 def _check_row_lengths(path: Path, rows: list[dict], header: list[str]) -> None:
-    """Refuse a row with a cell beyond the ``header`` (:func:`simkit.electorate.read.width_problem`), a blank one
-    included: an unquoted ``1,000`` shifts every later cell of its row, and under ``id,registered,note`` the row
-    ``b,1,000,`` (a blank note) would read a register of 1 and a note of 000. A file whose rows all end with a
-    delimiter ends its header with one too (an unnamed column), which fits, and so does a file whose data rows all
-    end with one the header lacks (:func:`_delimiter_ends_every_row`). A short row is told where it leaves a cell
-    blank."""
-    if _delimiter_ends_every_row(rows):
-        return
-    for number, row in enumerate(rows, start=2):
-        if row.get(None):
-            raise InputError(f"{path}: electorate.path: {width_problem(row, header, number)}")
-
-
-def _delimiter_ends_every_row(rows: list[dict]) -> bool:
-    """Whether every one of ``rows``, two at least, holds the same number of cells beyond the header, all blank: a
-    delimiter (or several) ending each data row that the header lacks, as some exports write them. One row alone
-    cannot tell that from an unquoted ``1,000`` that left the row's last column blank; nor can rows that differ."""
+    """Refuse a row with a cell beyond the ``header``, a blank one included: an unquoted ``1,000`` shifts every
+    later cell of its row, and under ``id,registered,note`` the row ``b,1,000,`` (a blank note) would read a
+    register of 1 and a note of 000. Rows that end with blank cells the header lacks fit when they are a delimiter
+    each row ends with (:func:`_trailing_delimiters`); a file whose lines all end with one, the header's included,
+    has an unnamed column, which fits. Told first: the first row with a non-blank cell beyond the header
+    (:func:`simkit.electorate.read.width_problem`); then, the blank cells beyond it differing between rows, the
+    first row whose number of them differs from most rows'; or a file's one row with any. A short row is told
+    where it leaves a cell blank."""
     beyond = [row.get(None) or [] for row in rows]
-    return (len(rows) > 1 and len({len(cells) for cells in beyond}) == 1 and bool(beyond[0])
-            and not any(cell.strip() for cells in beyond for cell in cells))
+    if _trailing_delimiters(beyond):
+        return
+    for number, (row, cells) in enumerate(zip(rows, beyond), start=2):
+        if any(cell.strip() for cell in cells):
+            raise InputError(f"{path}: electorate.path: {width_problem(row, header, number)}")
+    counts = [len(cells) for cells in beyond]
+    if not any(counts):
+        return
+    if len(rows) == 1:
+        raise InputError(f"{path}: electorate.path: {width_problem(rows[0], header, 2)}")
+    usual = max(counts, key=counts.count)  # the most rows' (the first such on a tie)
+    number, count = next((number, count) for number, count in enumerate(counts, start=2) if count != usual)
+    raise InputError(f"{path}: electorate.path: row {number} ends with {counted(count, 'blank cell')} beyond the "
+                     f"header's {len(header)} columns, most rows with {usual}: rows end with different numbers of "
+                     f"delimiters (an unquoted thousands separator in a row whose last column is blank?)")
+
+
+def _trailing_delimiters(beyond: list[list[str]]) -> bool:
+    """Whether the cells beyond the header of each row (``beyond``, one list per row) are a delimiter (or several)
+    ending each data row that the header lacks, as some exports write them: all blank, the same number in every
+    row, two rows at least, save that the last line may lack them. One row alone cannot tell them from an unquoted
+    ``1,000`` that left the row's last column blank; nor can rows that differ otherwise."""
+    holding = beyond if beyond[-1] else beyond[:-1]
+    return (len(holding) > 1 and all(holding) and len({len(cells) for cells in holding}) == 1
+            and not any(cell.strip() for cells in holding for cell in cells))
 
 
 def _shortness(row: dict, header: list[str]) -> str:

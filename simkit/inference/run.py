@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 from pydantic import ValidationError
 
-from simkit.config.core import Config, ConfigError, load_config, raw_problems, validation_problem
+from simkit.config.core import Config, ConfigError, load_config, prior_value_problems, validation_problem
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems, prior_quantile_problems
 from simkit.electorate.build import electorate_of, voterless_turnouts
 from simkit.errors import InputError
@@ -65,7 +65,7 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     updates = {k: v for k, v in {"particles": particles, "seed": seed, "workers": workers}.items() if v is not None}
     if updates:
         settings = _with_updates(settings, updates)
-    problems = (infer_problems(cfg, blocks, settings, raw_problems) if blocks
+    problems = (infer_problems(cfg, blocks, settings, prior_value_problems) if blocks
                 else ["infer: no [[infer]] blocks (nothing to infer)"])
     if problems:
         raise _named(source, problems)
