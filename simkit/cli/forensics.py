@@ -27,7 +27,7 @@ from simkit.errors import InputError
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics.core import NULLS as FORENSIC_NULLS, check_draws, check_null
 from simkit.forensics import (TESTS, alternative, calibration_label, calibration_state, election, holm_alarms,
-                              run_each)
+                              rejected_tests, run_each)
 from simkit.forensics.applicable import is_not_applicable, ran
 from simkit.forensics.calibrate import (NULLS as CALIBRATED_NULLS, calibration_table, cannot_reject_warnings,
                                        never_ran, format_table as format_calibration)
@@ -269,6 +269,7 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
              f"null {summary['null']} ({summary['draws']} draws)"]
     lines += row_lines(summary)
     lines.append(f"{'test':<16} {'statistic':>11} {'reference':>11} {'p-value':>9}  verdict")
+    rejected = rejected_tests(results)
     for r in results:
         z = r.extra.get("null_z")
         beyond = (f" (z = {z:.1f}, tail p {r.extra['null_tail_p']:.2g} [{r.extra['null_tail']}], normal p "
@@ -298,7 +299,7 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
                 lines.append(f"{'':<16} fits disagree on {name}: " + ", ".join(
                     f"{fit} {value:.4g} [{low:.4g}, {high:.4g}]" for fit, (value, low, high) in pair.items()))
         regions = r.extra.get("top_regions")
-        if regions and rejects(r.p_value):
+        if regions and r.test in rejected:
             lines.append(f"{'':<16} look first at: " + "; ".join(x["region"] for x in regions[:3]))
 
     left_out = {status: [r.test for r in results if r.p_value is not None

@@ -30,7 +30,7 @@ from simkit.schema import REPLICATE, rejects
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
            "rejection_rates", "replicate_rejections", "election_rejections", "election_outcomes", "rejection_counts",
-           "run_each", "replicate_seed", "parse_tests", "alternative", "family_p_value", "holm_alarms",
+           "run_each", "replicate_seed", "parse_tests", "alternative", "family_p_value", "holm_alarms", "rejected_tests",
            "calibration_label", "is_calibrated", "calibration_state", "statistic_function", "CalibrationStatus"]
 
 def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
@@ -194,6 +194,13 @@ def holm_alarms(results: Iterable[TestResult], alpha: float = ALPHA) -> list[str
     results = list(results)
     adjusted = holm([family_p_value(r) for r in results])
     return [r.test for r, p in zip(results, adjusted) if rejects(p, alpha)]
+
+
+def rejected_tests(results: Iterable[TestResult], alpha: float = ALPHA) -> set[str]:
+    """Tests rejected at ``alpha``: their shown p-value rejects (:func:`simkit.schema.rejects`) or Holm's correction
+    rejects them (:func:`holm_alarms`, which may reject on a null's tail p-value past the shown one)."""
+    results = list(results)
+    return {r.test for r in results if rejects(r.p_value, alpha)} | set(holm_alarms(results, alpha))
 
 
 def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.SeedSequence, null_statistics,

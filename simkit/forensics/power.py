@@ -22,13 +22,12 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from simkit.config.manipulation import BallotStuffing, CoercedTurnout, ProtocolFabrication
-from simkit.forensics import election_rejections, rate, rejection_counts
+from simkit.forensics import election_rejections, rate, rejected_tests, rejection_counts
 from simkit.forensics.applicable import MIN_STATIONS, is_not_applicable, ran
 from simkit.forensics.core import INVALID_OPTION, Election, TestResult, with_ballots_only
 from simkit.forensics.nulls.hierarchical import fit_hierarchical, station_district
 from simkit.forensics.nulls.flat import as_seed_sequence, keyed_seed, simulate_honest
 from simkit.model.manipulation import MECHANISMS
-from simkit.schema import rejects
 from simkit.streams import POWER
 
 #: share of stations (or of the stations of whole districts) that a planted manipulation touches
@@ -106,12 +105,13 @@ def with_unheld_ballots(e: Election) -> np.ndarray:
 
 def why_no_power(e: Election, results: Iterable[TestResult], replicates: int) -> str | None:
     """Why a power table would not answer "what could these data have detected" (None when it would): no simulated
-    election asked (``replicates`` 0), some test rejects (:func:`simkit.schema.rejects`), no test ran, or ``e``
+    election asked (``replicates`` 0), some test rejects (:func:`simkit.forensics.rejected_tests`: on its shown
+    p-value or after Holm's correction), no test ran, or ``e``
     has fewer than :data:`~simkit.forensics.applicable.MIN_STATIONS` usable stations to shape them on."""
     results = list(results)
     if replicates <= 0:
         return "none was asked (power 0)"
-    if any(rejects(r.p_value) for r in results):
+    if rejected_tests(results):
         return "some test rejects (simulated power answers \"what could these data have detected\" when none does)"
     if not any(map(ran, results)):
         return ("no test could run on these data" if any(map(is_not_applicable, results))

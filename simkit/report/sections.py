@@ -12,10 +12,10 @@ import re
 
 import numpy as np
 
+from ..forensics import rejected_tests
 from ..forensics.core import ALPHA
 from ..forensics.floor import draws_behind, floor_line
 from ..forensics.power import left_out_text, why_no_power
-from ..schema import rejects
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, p_text, result_field
@@ -303,8 +303,9 @@ def _floor_note(f) -> list:
 
 def _follow_up(f) -> list:
     blocks = []
+    rejected = rejected_tests(f.results)
     for r in f.results:
-        if not rejects(r.p_value):
+        if r.test not in rejected:
             continue
         regions, stations = r.extra.get("top_regions"), r.extra.get("top_stations")
         if regions:
@@ -379,8 +380,9 @@ def limits(config_text: str | None, has_polls: bool, forensics_result) -> Sectio
         blocks += [Paragraph("Assumptions stated in the config (comments marked ASSUMED):"), Bullets(assumed)]
     if forensics_result is not None:
         floored = forensics_result.could_not_reject
+        rejected = rejected_tests(forensics_result.results)
         quiet = [r.test for r in forensics_result.results
-                 if r.p_value is not None and not rejects(r.p_value) and r.test not in floored]
+                 if r.p_value is not None and r.test not in rejected and r.test not in floored]
         if quiet:
             blocks.append(Paragraph("Tests without an anomaly (" + ", ".join(quiet) + ") are not evidence of a "
                                     "clean count: they show only that the pattern each is built for was not found "
