@@ -47,3 +47,13 @@ def test_the_command_table_points_to_the_regions_of_a_holm_rejected_test():
     summary = {"source": "r.csv", "stations_used": 197, "leader": "b", "null": "simulated", "draws": 100,
                "stations_excluded": {}, "row_anomalies": {}}
     assert "look first at: north" in format_table([holm_only(top_regions=REGIONS)], summary)
+
+
+def test_the_power_note_keeps_a_computed_power_table_after_the_holm_note():
+    from simkit.cli.forensics import power_note
+
+    note = power_note([holm_only()], {"rejection_rates": {"none": {"dip": .05}}, "stations_left_out": {}})
+    lines = note.splitlines()
+    assert lines[0] == "No shown p-value is below 0.05; Holm rejects dip on its tail p-value."
+    assert "Rejection rates at 0.05 in simulated elections shaped like these data (same null):" in lines
+    assert any(line.split() == ["dip", "0.05"] for line in lines)

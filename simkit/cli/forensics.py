@@ -161,44 +161,51 @@ def any_rejects(results) -> bool:
 
 
 def power_note(results, power: dict | None) -> str | None:
-    """What the data could have detected when no test rejects (None when some test rejects, or when only
-    descriptive results were asked): the :mod:`simkit.forensics.power` table
-    (:func:`~simkit.forensics.power.power_table`) when it was computed, its rows of the tests of ``results`` that
-    could not reject with their draws (:func:`~simkit.forensics.floor.result_floors`) marked, and the integer
-    test's detectable excess (unless it could not reject). When Holm's correction rejects on p-values the table
-    does not show (:func:`holm_only_note`), that instead."""
+    """What the data could have detected when no test rejects (None when some shown p-value rejects, or when only
+    descriptive results were asked): the :mod:`simkit.forensics.power` table (:func:`power_lines`) when it was
+    computed and the integer test's detectable excess (unless it could not reject). When Holm's correction rejects
+    on p-values the table does not show (:func:`holm_only_note`), that instead, followed by the power table if one
+    was computed."""
     if any_rejects(results):
         return None
+    floored = list(result_floors(results))
+    table = power_lines(power, floored) if power else []
     alarms = holm_alarms(results)
     if alarms:
-        return holm_only_note(results, alarms)
-    floored = list(result_floors(results))
+        return "\n".join([holm_only_note(results, alarms)] + table)
     if not any(ran(r) for r in results):  # n/a (reasons in the table) or descriptive (nothing tested)
         return "No test could run on these data (reasons above)." if any(map(is_not_applicable, results)) else None
     lines = [f"No test rejects at {ALPHA:g}"
              + (f" ({', '.join(floored)} cannot with these draws: see their verdicts)" if floored else "")
-             + ". This is not evidence of a clean count."]
-    if power:
-        rates = power["rejection_rates"]
-        plants = list(rates)
-        lines.append(f"Rejection rates at {ALPHA:g} in simulated elections shaped like these data (same null):")
-        lines += [f"  {plant}: {PLANTS[plant][0]}" for plant in plants]
-        lines.append(f"  {'test':<16}" + "".join(f"{plant:>10}" for plant in plants))
-        for test in rates[plants[0]]:
-            mark = "*" if test in floored else ""
-            lines.append(f"  {test:<16}" + "".join(
-                f"{'n/a' if rates[p][test] is None else format(rates[p][test], '.2f') + mark:>10}" for p in plants))
-        if floored:
-            lines.append("  * cannot reject with these draws: its rates are 0 whatever the data")
-        left_out = left_out_text(power["stations_left_out"])
-        if left_out:
-            lines.append(f"  stations left out without ballots, per replicate: {left_out}")
+             + ". This is not evidence of a clean count."] + table
     for r in results:
         if r.test == "integer_percent" and ran(r) and r.test not in floored:  # a floored test detects nothing
             detectable = (1.645 + 0.842) * r.extra["null_sd"]
             lines.append(f"integer_percent: an excess of {detectable:.0f} integer stations would be detected with "
                          "80% power at 0.05 (normal approximation of the binomial null).")
     return "\n".join(lines)
+
+
+def power_lines(power: dict, floored: list[str]) -> list[str]:
+    """The :mod:`simkit.forensics.power` table (:func:`~simkit.forensics.power.power_table`) as text lines: per
+    plant and test the share of simulated elections rejected at alpha, the rows of the ``floored`` tests (those
+    that could not reject with their draws, :func:`~simkit.forensics.floor.result_floors`) marked, and the
+    stations the simulation left out."""
+    rates = power["rejection_rates"]
+    plants = list(rates)
+    lines = [f"Rejection rates at {ALPHA:g} in simulated elections shaped like these data (same null):"]
+    lines += [f"  {plant}: {PLANTS[plant][0]}" for plant in plants]
+    lines.append(f"  {'test':<16}" + "".join(f"{plant:>10}" for plant in plants))
+    for test in rates[plants[0]]:
+        mark = "*" if test in floored else ""
+        lines.append(f"  {test:<16}" + "".join(
+            f"{'n/a' if rates[p][test] is None else format(rates[p][test], '.2f') + mark:>10}" for p in plants))
+    if floored:
+        lines.append("  * cannot reject with these draws: its rates are 0 whatever the data")
+    left_out = left_out_text(power["stations_left_out"])
+    if left_out:
+        lines.append(f"  stations left out without ballots, per replicate: {left_out}")
+    return lines
 
 
 def results_dataset(results, summary: dict, fingerprint_counts: np.ndarray, edges: np.ndarray) -> xr.Dataset:
