@@ -57,3 +57,14 @@ def test_the_power_note_keeps_a_computed_power_table_after_the_holm_note():
     assert lines[0] == "No shown p-value is below 0.05; Holm rejects dip on its tail p-value."
     assert "Rejection rates at 0.05 in simulated elections shaped like these data (same null):" in lines
     assert any(line.split() == ["dip", "0.05"] for line in lines)
+
+
+def test_the_polls_holm_sentence_agrees_with_one():
+    from simkit.report.verdicts import poll_verdicts
+
+    row = {"pollster": "qc", "option": "inc", "published": 51.0, "official": 50.0, "gap": 1.0, "z": float("inf"),
+           "p_value": None, "p_method": "census", "rounding": {"half_unit": 0.005, "consistent": False},
+           "z_total": 1.0, "p_total": 0.3, "z_min": float("inf"), "z_max": float("inf"),
+           "share_consistent": 0.0, "verdict": "rejected everywhere", "points_compared": 16, "ledger_points": 16}
+    text = " ".join(verdict.text for verdict in poll_verdicts([row], "inc", {"qc": "QC"}))
+    assert "1 stays anomalous after Holm's correction" in text

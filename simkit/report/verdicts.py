@@ -309,7 +309,7 @@ def poll_verdicts(rows: list[dict], incumbent: str, labels: dict[str, str], *, m
                   + sum(not consistent(row) for row in rows if "rounding" in row))  # a census needs no correction
         verdicts.append(w.verdict(
             f"Across all {w.num(len(rows), 'd', analysis='polls', field='rows')} published figures, "
-            f"{w.num(family, 'd', analysis='polls', field='holm')} stay anomalous after Holm's correction for "
+            f"{w.num(family, 'd', analysis='polls', field='holm')} {'stays' if family <= 1 else 'stay'} anomalous after Holm's correction for "
             f"testing them all at {ALPHA:g}."))
     if joint:
         verdicts.append(joint_verdict(joint, labels))
