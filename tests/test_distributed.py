@@ -514,6 +514,9 @@ def test_a_scheduler_that_is_no_address_is_one_line(tmp_path, capsys, address):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"--scheduler {address}: cannot connect: ")  # then dask's words
     assert not list(tmp_path.glob("*r.zarr*"))
+    import dask
+
+    assert dask.config.get("scheduler", None) is None  # the failed Client left no default scheduler behind
 
 
 HOLDER = """

@@ -197,6 +197,22 @@ def execution(client: Client) -> str:
     return f"dask: {client.scheduler.address}, {n_workers} workers"
 
 
+#: marks dask's ``scheduler`` setting as absent (:func:`_restore_default_scheduler`)
+_UNSET = object()
+
+
+def _restore_default_scheduler(default: object) -> None:
+    """Put dask's ``scheduler`` setting back to ``default`` (:data:`_UNSET`: absent): a ``Client`` sets itself as
+    dask's default scheduler before it connects and does not undo that when connecting fails, which would send every
+    later ``compute`` of this process to a client that does not exist."""
+    import dask
+
+    if default is _UNSET:
+        dask.config.config.pop("scheduler", None)
+    else:
+        dask.config.config["scheduler"] = default
+
+
 @contextmanager
 def connect(client: Client | None = None, scheduler: str | None = None,
             workers: int | None = None) -> Iterator[Client]:
@@ -209,9 +225,13 @@ def connect(client: Client | None = None, scheduler: str | None = None,
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
+        import dask
+
+        default = dask.config.config.get("scheduler", _UNSET)
         try:
             owned = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError, ValueError) as error:  # ValueError: not an address (no port, no protocol)
+            _restore_default_scheduler(default)  # a Client that fails to start has made itself dask's default
             raise InputError(f"scheduler {scheduler}: cannot connect: {error}", parameters=("scheduler",)) from None
         with owned:
             yield owned
