@@ -4,6 +4,7 @@ CI starts the clusters itself (``LocalCluster`` with 2 worker processes); each t
 """
 import errno
 import functools
+import gc
 import inspect
 import json
 import logging
@@ -513,11 +514,14 @@ def test_a_scheduler_that_is_no_address_is_one_line(tmp_path, capsys, address):
     path, out = tmp_path / "c.toml", tmp_path / "r.zarr"
     path.write_text(tomli_w.dumps(small_config_dict(stations=20, registered=2_000, replicates=2)))
     default = dask.config.get("scheduler", None)  # another test's live client may be the default
-    assert main(["run", str(path), "-o", str(out), "--scheduler", address, "--quiet"]) == 2
+    with dask.config.set(scheduler="sync"):  # a setting that ends before the failed Client is collected
+        assert main(["run", str(path), "-o", str(out), "--scheduler", address, "--quiet"]) == 2
+        assert dask.config.get("scheduler") == "sync"  # the failed Client did not make itself the default
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"--scheduler {address}: cannot connect: ")  # then dask's words
     assert not list(tmp_path.glob("*r.zarr*"))
-    assert dask.config.get("scheduler", None) == default  # the failed Client left the default as it was
+    gc.collect()  # a collected Client that had made itself the default put back what it had replaced ("sync")
+    assert dask.config.get("scheduler", None) == default
 
 
 HOLDER = """

@@ -197,41 +197,25 @@ def execution(client: Client) -> str:
     return f"dask: {client.scheduler.address}, {n_workers} workers"
 
 
-#: marks dask's ``scheduler`` setting as absent (:func:`_restore_default_scheduler`)
-_UNSET = object()
-
-
-def _restore_default_scheduler(default: object) -> None:
-    """Put dask's ``scheduler`` setting back to ``default`` (:data:`_UNSET`: absent): a ``Client`` sets itself as
-    dask's default scheduler before it connects and does not undo that when connecting fails, which would send every
-    later ``compute`` of this process to a client that does not exist."""
-    import dask
-
-    if default is _UNSET:
-        dask.config.config.pop("scheduler", None)
-    else:
-        dask.config.config["scheduler"] = default
-
-
 @contextmanager
 def connect(client: Client | None = None, scheduler: str | None = None,
             workers: int | None = None) -> Iterator[Client]:
     """A client: ``client`` itself, one connected to the ``scheduler`` address (``tcp://host:port``), or
     one on a ``LocalCluster`` of ``workers`` single-threaded worker processes started for this run and
-    closed after it."""
+    closed after it.
+
+    A client started here never makes itself dask's default scheduler (every task is submitted to it by name):
+    one that fails to connect, or is closed only when collected, would otherwise set or reset dask's ``scheduler``
+    setting at that moment, sending every later ``compute`` of this process to a client that does not exist."""
     if client is not None:
         yield client
         return
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        import dask
-
-        default = dask.config.config.get("scheduler", _UNSET)
         try:
-            owned = Client(scheduler, timeout="20s")
+            owned = Client(scheduler, timeout="20s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as error:  # ValueError: not an address (no port, no protocol)
-            _restore_default_scheduler(default)  # a Client that fails to start has made itself dask's default
             raise InputError(f"scheduler {scheduler}: cannot connect: {error}", parameters=("scheduler",)) from None
         with owned:
             yield owned
@@ -239,7 +223,7 @@ def connect(client: Client | None = None, scheduler: str | None = None,
     if workers is None or workers < 1:
         raise InputError(f"workers: must be at least 1, got {workers}", parameters=("workers",))
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as owned:
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster, set_as_default=False) as owned:
         yield owned
 
 
@@ -410,16 +394,16 @@ def _assemble(run: engine.Run, points: list[xr.Dataset]) -> xr.Dataset:
     return xr.combine_nested(nested.tolist(), concat_dim=list(run.config.sweep), combine_attrs="override")
 
 
-def _gather_in_order(run: engine.Run, futures: list, bar) -> Iterator[xr.Dataset]:
+def _gather_in_order(client: Client, run: engine.Run, futures: list, bar) -> Iterator[xr.Dataset]:
     """Block Datasets in replicate order as their sweep points complete (memory: the parts finished out of
-    order). ``futures`` are in :func:`_parts` order."""
+    order). ``futures`` are ``client``'s, in :func:`_parts` order."""
     from dask.distributed import as_completed
 
     n_points = len(run.plans)
     index = {future.key: i for i, future in enumerate(futures)}
     ready: dict[int, xr.Dataset] = {}
     next_block = 0
-    for future, part in as_completed(futures, with_results=True):
+    for future, part in as_completed(futures, loop=client.loop, with_results=True):
         bar.update(part.sizes[schema.REPLICATE])
         ready[index[future.key]] = part
         while all(next_block * n_points + point in ready for point in range(n_points)):
@@ -544,7 +528,7 @@ def map_replicates(cfg: Config, function, *, replicates: int | None = None, seed
                                  retries=RETRIES, key=_key(point, block)) for point, block in _parts(run, blocks)]
         try:
             with progress.progress_bar(len(futures), enabled=not quiet, unit="part") as bar:
-                for _ in as_completed(futures):
+                for _ in as_completed(futures, loop=client.loop):
                     bar.update(1)
             results = client.gather(futures)
         finally:
@@ -561,7 +545,7 @@ def _gather(client: Client, spec: RunSpec, run: engine.Run, static: xr.Dataset, 
                for point, block in _parts(run, blocks)]
     try:
         with progress.progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
-            parts = _gather_in_order(run, futures, bar)
+            parts = _gather_in_order(client, run, futures, bar)
             if output is not None:
                 io.write_blocks(static, parts, output)
                 return io.open_result(output)
@@ -596,7 +580,7 @@ def _write_store(client: Client, spec: RunSpec, run: engine.Run, static: xr.Data
         try:
             with progress.progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
                 bar.update(sum(len(block) for _, block in parts) - sum(len(block) for _, block in missing))
-                for _, written in as_completed(futures, with_results=True):
+                for _, written in as_completed(futures, loop=client.loop, with_results=True):
                     bar.update(written)
         except BaseException as error:
             client.cancel(futures)
