@@ -37,10 +37,12 @@ def shown(value: Any) -> str:
 
 
 def listed(values) -> str:
-    """``values`` for an error message, each as :func:`shown`, the first :data:`MAX_LISTED` of them then ``…``:
-    ``'a', 'b', …``."""
+    """``values`` for an error message, each as :func:`shown`, the first :data:`MAX_LISTED` of them then how many
+    it leaves out: ``'a', 'b'``; of 14 values, the first 10 then ``, and 4 more``. Every list of a user's values
+    that an error repeats goes through here (a file's regions or columns, a ballot's options)."""
     values = list(values)
-    return ", ".join(map(shown, values[:MAX_LISTED])) + (", …" if len(values) > MAX_LISTED else "")
+    more = f", and {len(values) - MAX_LISTED} more" if len(values) > MAX_LISTED else ""
+    return ", ".join(map(shown, values[:MAX_LISTED])) + more
 
 
 def name(text: str) -> str:

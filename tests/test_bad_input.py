@@ -10,6 +10,7 @@ import tomli_w
 from simkit.cli.main import main
 from simkit.config.core import load_config, parse_value, shown_once
 from simkit.electorate.build import build_electorate
+from simkit.errors import MAX_LISTED
 from simkit.paths import set_path
 from simkit.types import MAX_LATENT_SD, MAX_REGISTER, MAX_REPLICATES, MAX_STATIONS
 
@@ -445,6 +446,17 @@ def test_a_missing_electorate_column_lists_the_headers_columns(tmp_path, capsys)
     assert main(["validate", str(config)]) == 2
     one_line(capsys, "stations.csv", "electorate.registered_column", "no column 'registered'",
              "'id;region;registered'")
+
+
+def test_a_wide_header_without_the_column_lists_its_first_columns_and_how_many_more(tmp_path, capsys):
+    """The header's columns are listed like every other list an error repeats (:func:`simkit.errors.listed`):
+    the first :data:`~simkit.errors.MAX_LISTED`, then how many more (the list ended in a bare "…")."""
+    header = ["id", "region"] + [f"c{i}" for i in range(MAX_LISTED)]
+    row = ["a", "x"] + ["1"] * MAX_LISTED
+    config = csv_electorate_config(tmp_path, ",".join(header) + "\n" + ",".join(row) + "\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "electorate.registered_column", "no column 'registered'",
+             "(the header's columns: 'id', 'region', 'c0', ", f"'c{MAX_LISTED - 3}', and 2 more)")
 
 
 NFD = "I\u0302le-de-France"  # "Île-de-France" as macOS may write it: I and a combining circumflex (Unicode NFD)

@@ -621,8 +621,8 @@ def test_returns_of_another_election_are_refused(tmp_path, returns, capsys):
     assert main(["report", str(config), "--returns", str(data), "--map", str(mapping), "-o", str(report),
                  "--quiet"]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"{mapping}: options: none of its options (united, fair) is an option of {config} (a, b, c) by name or "
-        f"label (accents, case, spaces, _ and - aside); a report describes one election")
+        f"{mapping}: options: none of its options ('united', 'fair') is an option of {config} ('a', 'b', 'c') by name "
+        f"or label (accents, case, spaces, _ and - aside); a report describes one election")
     assert not list(tmp_path.glob("r.html*")) and not list(tmp_path.glob(".r.html*"))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import simkit.report as report
-from simkit.errors import InputError
+from simkit.errors import MAX_LISTED, InputError
 from simkit.report import analyses
 
 
@@ -137,8 +137,9 @@ def test_returns_of_another_election_name_their_mapping_and_cut_long_lists():
     with pytest.raises(InputError) as error:
         analyses.check_one_election(cfg, Path("c.toml"), _returns_of("x" * 100, "Nazarbayev"))
     message = str(error.value)
-    assert message.startswith("m.toml: options: none of its options (xxxx")
-    assert "…, Nazarbayev) is an option of c.toml (party_0, " in message and "party_7, and 4 more)" in message
+    assert message.startswith("m.toml: options: none of its options ('xxxx")
+    assert "…, 'Nazarbayev') is an option of c.toml ('party_0', " in message, message
+    assert f"'party_{MAX_LISTED - 1}', and {12 - MAX_LISTED} more) by name" in message, message
 
 
 def test_a_signal_after_a_report_without_figures_names_only_what_exists(tmp_path, monkeypatch):

@@ -457,7 +457,8 @@ def test_the_candidates_an_unknown_leader_lists_are_escaped_and_capped():
     a ballot of hundreds of candidates was repeated whole."""
     options = [f"c{i}" for i in range(MAX_LISTED + 2)] + ["two\nlines"]
     problem = leader_problem("z", options)
-    assert problem == f"'z': not one of the candidates ({', '.join(repr(o) for o in options[:MAX_LISTED])}, …)"
+    assert problem == (f"'z': not one of the candidates ({', '.join(repr(o) for o in options[:MAX_LISTED])}, "
+                       f"and 3 more)")
     assert leader_problem("z", ["two\nlines"]) == "'z': not one of the candidates ('two\\nlines')"
 
 

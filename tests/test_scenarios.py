@@ -248,14 +248,15 @@ def test_a_manipulation_acts_in_a_csv_region_whose_name_is_free_text(tmp_path):
 
 def test_a_refusal_lists_a_bounded_number_of_the_files_regions(tmp_path):
     """An electorate file may have thousands of regions: the refusal lists the first few, quoted, and their count."""
-    from simkit.config.core import SHOWN_REGIONS, check_regions
+    from simkit.config.core import check_regions
+    from simkit.errors import MAX_LISTED
     from simkit import load_config
     raw = _csv_regions_config(tmp_path)
     raw["turnout"]["regional_mean"] = {"Zurich Nord": 0.6}
     (tmp_path / "c.toml").write_text(tomli_w.dumps(raw), encoding="utf-8")
-    names = tuple(f"region {k}, east" for k in range(3 * SHOWN_REGIONS))
+    names = tuple(f"region {k}, east" for k in range(3 * MAX_LISTED))
     with pytest.raises(InputError) as caught:
         check_regions(load_config(tmp_path / "c.toml"), names)
     message = str(caught.value)
-    assert f"(the file's {len(names)} regions: 'region 0, east', " in message and message.endswith(", …)"), message
-    assert f"'region {SHOWN_REGIONS}, east'" not in message
+    assert f"(the file's {len(names)} regions: 'region 0, east', " in message, message
+    assert message.endswith(f"'region {MAX_LISTED - 1}, east', and {2 * MAX_LISTED} more)"), message

@@ -28,7 +28,7 @@ from simkit.config.inference import InferConfig, InferenceSettings, infer_proble
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.config.timeline import (TIMELINE_TURNOUT, ObservedTimeline, TimelineConfig, final_figure_problems,
                                     share_figure_problems, timeline_problems)
-from simkit.errors import InputError, shown
+from simkit.errors import InputError, listed, shown
 from simkit.paths import dotted_location, get_path, join_path, set_in_place, set_path, split_path
 from simkit.schema import STATION_STATISTICS
 from simkit.types import (MAX_CONCENTRATION, MAX_LATENT_SD, MAX_MANIPULATION_BLOCKS, MAX_REGISTER, MAX_REPLICATES,
@@ -756,10 +756,6 @@ def region_keys(cfg: Config, field: str) -> list[str]:
     return list(node)
 
 
-#: the regions of an electorate file a refusal lists (a file may have thousands)
-SHOWN_REGIONS = 8
-
-
 def check_regions(cfg: Config, region_names: tuple[str, ...]) -> None:
     """InputError naming the electorate file, the first field and the file's regions when the config names a region
     that an electorate file does not have (a synthetic electorate's regions are checked with the config)."""
@@ -767,10 +763,8 @@ def check_regions(cfg: Config, region_names: tuple[str, ...]) -> None:
         return
     problems = region_problems(cfg, list(region_names))
     if problems:
-        shown = ", ".join(repr(name) for name in region_names[:SHOWN_REGIONS])
-        more = ", …" if len(region_names) > SHOWN_REGIONS else ""
         raise InputError(f"{cfg.electorate.path}: {problems[0]} (the file's {len(region_names)} regions: "
-                         f"{shown}{more})")
+                         f"{listed(region_names)})")
 
 
 def _block_problems(cfg: Config) -> list[str]:

@@ -17,7 +17,7 @@ from simkit import streams
 from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check_regions, region_keys
 from simkit.config.inference import STATISTIC_GROUPS
 from simkit.config.timeline import TIMELINE_TURNOUT
-from simkit.errors import InputError, counted, shown
+from simkit.errors import InputError, counted, listed, shown
 from simkit.electorate.read import row_cells, width_problem, without_mark
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER
@@ -133,10 +133,6 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
     return Electorate(registered, region_index.astype(np.int64), tuple(str(n) for n in region_names), ids)
 
 
-#: columns of a header listed when the one a field names is not among them
-MAX_COLUMNS_SHOWN = 10
-
-
 def _check_columns(path: Path, spec: CsvElectorate, header: list[str]) -> None:
     """Each column the config names is in ``header`` exactly once: ``csv.DictReader`` would keep the last of two
     columns of one name, silently. A missing one is named beside the columns the header has (a wrong delimiter
@@ -146,10 +142,8 @@ def _check_columns(path: Path, spec: CsvElectorate, header: list[str]) -> None:
         if column is None:
             continue
         if column not in header:
-            columns = ", ".join(shown(name) for name in header[:MAX_COLUMNS_SHOWN])
-            more = ", …" if len(header) > MAX_COLUMNS_SHOWN else ""
             raise InputError(f"{path}: electorate.{field}: no column {shown(column)} (the header's columns: "
-                             f"{columns}{more})")
+                             f"{listed(header)})")
         if header.count(column) > 1:
             raise InputError(f"{path}: electorate.{field}: the header has {header.count(column)} columns named "
                              f"{shown(column)} (which one is meant? rename the others)")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from ..errors import InputError, name
+from ..errors import InputError, listed
 from simkit.config.core import Config
 from simkit.engine import count_match, run as engine
 from simkit.polls.compare import comparable_problem, compare_config
@@ -90,22 +90,12 @@ def load(returns: Path | None, preset: str | None, map_path: Path | None) -> xr.
     return load_returns(returns, map_path=map_path, preset=preset)
 
 
-#: how many options an error lists before saying how many more there are
-LISTED = 8
-
-
 def option_key(text: str) -> str:
     """How an option's name or label is compared across a config and a returns mapping: accents dropped (NFKD,
     combining marks removed, so NFC and NFD spellings agree), case folded, and ``_``, ``-`` and spaces alike
     (``pena_nieto``, ``Pena Nieto`` and ``Peña Nieto`` are one option)."""
     bare = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     return " ".join(re.split(r"[\s_-]+", bare.casefold())).strip()
-
-
-def _listed(names: list[str]) -> str:
-    """``names`` for an error message: each cut (:func:`simkit.errors.name`), at most :data:`LISTED` of them."""
-    more = f", and {len(names) - LISTED} more" if len(names) > LISTED else ""
-    return ", ".join(name(text) for text in names[:LISTED]) + more
 
 
 def check_one_election(cfg: Config, config: Path, ds: xr.Dataset) -> None:
@@ -116,8 +106,8 @@ def check_one_election(cfg: Config, config: Path, ds: xr.Dataset) -> None:
     known = {option_key(text) for option in ours for text in (option.name, option.label) if text}
     theirs = [str(option) for option in ds["option"].values if option != "invalid"]
     if not any(option_key(option) in known for option in theirs):
-        raise InputError(f"{ds.attrs['mapping']}: options: none of its options ({_listed(theirs)}) is an option "
-                         f"of {config} ({_listed([option.name for option in ours])}) by name or label (accents, "
+        raise InputError(f"{ds.attrs['mapping']}: options: none of its options ({listed(theirs)}) is an option "
+                         f"of {config} ({listed(option.name for option in ours)}) by name or label (accents, "
                          f"case, spaces, _ and - aside); a report describes one election")
 
 
