@@ -97,7 +97,7 @@ def test_a_text_column_mapped_as_counts_stops_with_the_column_and_count(tmp_path
     map_text = MAP.replace('registered = "registered"', 'registered = "name"')
     data, mapping = _write(tmp_path, rows, map_text, "name," + HEADER)
     _fails(capsys, f"{data}: columns.registered: 40 of 40 rows (100%) are blank or inconsistent, above the 5% "
-                   "limit (columns.registered not a number 40; data rows 1, 2, 3, ...); check the mapping, or pass "
+                   "limit (columns.registered not a number 40; data rows 1, 2, 3, 4, 5, …); check the mapping, or pass "
                    "--allow-inconsistent to test the rest", data, "--map", mapping)
 
 

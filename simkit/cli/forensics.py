@@ -21,7 +21,7 @@ from simkit.cli.arguments import (add_draws, add_json, add_null, add_output, add
 from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, finite, json_text,
                            save_figures, write_json)
 from simkit.config.core import data_paths
-from simkit.electorate.returns import PRESETS, anomaly_report, load_returns
+from simkit.electorate.returns import PRESETS, anomaly_report, data_rows, load_returns
 from simkit.engine import aggregation
 from simkit.errors import InputError
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
@@ -226,13 +226,6 @@ def results_dataset(results, summary: dict, fingerprint_counts: np.ndarray, edge
                "tests_json": json.dumps([r.to_dict() for r in results]), "data_json": json.dumps(summary)})
 
 
-def row_numbers(item: dict, first: int = 5) -> str:
-    """``data row 5`` or ``data rows 7, 8, 9, 10, 11, …``: the first ``first`` data rows of a loader anomaly
-    (``item``: its ``count`` and ``rows``, 1-based)."""
-    rows = ", ".join(str(row) for row in item["rows"][:first]) + (", …" if item["count"] > first else "")
-    return f"data row{'s' if item['count'] > 1 else ''} {rows}"
-
-
 def row_lines(summary: dict) -> list[str]:
     """The table's ``excluded:`` line (why stations were left out of the tests, and the data rows of the rules the
     loader excluded rows for) and ``rows:`` line (the loader's other rules: rows kept and reported), each rule
@@ -244,7 +237,8 @@ def row_lines(summary: dict) -> list[str]:
         lines.append("excluded: " + ", ".join(_exclusion(reason, count, anomalies) for reason, count in excluded.items()))
     kept = {rule: item for rule, item in anomalies.items() if f"{LOADER}{rule}" not in excluded}
     if kept:
-        lines.append("rows: " + "; ".join(f"{rule} {item['count']} ({row_numbers(item)})" for rule, item in kept.items()))
+        lines.append("rows: " + "; ".join(f"{rule} {item['count']} ({data_rows(item['rows'], item['count'])})"
+                                          for rule, item in kept.items()))
     return lines
 
 
@@ -252,7 +246,8 @@ def _exclusion(reason: str, count: int, anomalies: dict) -> str:
     """``loader: blank 1 (data row 4)``: one reason of the ``excluded:`` line, with its data rows when the loader
     reported them (``anomalies``: rule -> its count and rows)."""
     rule = reason.removeprefix(LOADER)
-    rows = f" ({row_numbers(anomalies[rule])})" if rule != reason and rule in anomalies else ""
+    item = anomalies.get(rule) if rule != reason else None
+    rows = f" ({data_rows(item['rows'], item['count'])})" if item else ""
     return f"{reason} {count}{rows}"
 
 

@@ -215,6 +215,20 @@ class _Table:
         return np.array(["/".join(cells) for cells in zip(*parts)], dtype=object)
 
 
+#: data rows a message lists before ``…``
+ROWS_SHOWN = 5
+
+
+def data_rows(rows: list[int], count: int | None = None) -> str:
+    """``data row 5`` or ``data rows 7, 8, 9, 10, 11, …``: the first :data:`ROWS_SHOWN` of ``rows`` (1-based data
+    row numbers), then ``…`` when there are more; ``count``: how many there are when ``rows`` holds only the first
+    of them (a loader anomaly's ``rows`` as a summary keeps them), else ``len(rows)``. Every list of data rows a
+    message or table shows goes through here."""
+    count = len(rows) if count is None else count
+    shown_rows = ", ".join(str(row) for row in rows[:ROWS_SHOWN]) + (", …" if count > ROWS_SHOWN else "")
+    return f"data row{'s' if count > 1 else ''} {shown_rows}"
+
+
 def _rows_report(mask: np.ndarray, rows: np.ndarray, rule: str, **extra) -> dict:
     return {"count": int(mask.sum()), "rows": [int(r) for r in rows[mask]], "rule": rule, **extra}
 
@@ -394,7 +408,7 @@ def _sums_the_others(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
 def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anomalies: dict) -> None:
     """Stop when more than :data:`MAX_INCONSISTENT_SHARE` of the ordinary rows are excluded, miss an option or
     are flagged (``inconsistent``: bool per parsed row): one line naming the columns involved, the largest
-    counts and the first 3 data rows."""
+    counts and the first data rows (:func:`data_rows`)."""
     bad = int(inconsistent.sum())
     if bad <= MAX_INCONSISTENT_SHARE * ordinary_rows:
         return
@@ -405,8 +419,7 @@ def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anoma
                   if anomalies[rule]["count"]})
     largest = sorted(parts.items(), key=lambda item: -item[1])[:3]
     fields = ", ".join(dict.fromkeys(field for (field, _), _ in largest))
-    rows = np.flatnonzero(inconsistent) + 1
-    where = f"data row{'s' if bad > 1 else ''} " + ", ".join(str(r) for r in rows[:3]) + (", ..." if bad > 3 else "")
+    where = data_rows((np.flatnonzero(inconsistent) + 1).tolist())
     raise InputError(f"{path}: {fields}: {bad:,} of {ordinary_rows:,} rows ({bad / ordinary_rows:.0%}) are blank "
                      f"or inconsistent, above the {MAX_INCONSISTENT_SHARE:.0%} limit ("
                      + "; ".join([f"{label} {count:,}" for (_, label), count in largest] + [where])
