@@ -557,6 +557,50 @@ def test_a_scenario_whose_design_gets_no_answers_is_one_line_naming_it(tmp_path,
     assert "of scenario shy" in err[0] and not output.exists()
 
 
+def test_a_config_whose_polls_publish_nothing_is_refused_in_one_line_before_simulating(tmp_path, capsys,
+                                                                                     monkeypatch):
+    """Polls that publish no figure leave compare nothing to compare (no row, joint test or mechanism fit): it once
+    simulated every world and printed an empty table without a word. One line naming the fields that would hold
+    the figures, exit 2, nothing simulated or written."""
+    import simkit.polls.compare
+    from conftest import small_config_dict
+    from simkit.cli.main import main
+    from simkit.config.core import load_config
+    from simkit.electorate.build import electorate_of
+    from simkit.report.analyses import polls_omission
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("simulated a comparison that has no published figure")
+
+    monkeypatch.setattr(simkit.polls.compare, "simulated_worlds", no_simulation)
+    raw = small_config_dict(replicates=20)
+    raw["exit_poll"] = [{"name": "p", "stations": 10, "per_station": 20}]
+    raw["quick_count"] = [{"name": "q", "stations": 10}]
+    raw["observed"] = {"votes": {"a": 1800, "b": 1080, "c": 720}}
+    config, output = tmp_path / "x.toml", tmp_path / "out.json"
+    config.write_text(tomli_w.dumps(raw))
+    assert main(["compare", str(config), "--ledger-points", "0", "--quiet", "-o", str(output)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"{config}: exit_poll.p.published, exit_poll.p.published_turnout, quick_count.q.published: no published "
+        "figure: the comparison would have no row; give the figures the pollsters published"]
+    assert not output.exists()
+    cfg = load_config(config)  # the report leaves the comparison out, saying why
+    assert str(polls_omission(cfg, electorate_of(cfg), 20)).startswith("exit_poll.p.published, ")
+
+
+def test_a_poll_that_publishes_nothing_beside_others_is_flagged(elections):
+    """Beside a poll that publishes, one that publishes nothing has no row: a note says so, instead of silence."""
+    ds = elections.isel(replicate=slice(0, 40))
+    polls = [ExitPollConfig(name="p", stations=20, per_station=20, published={"inc": 0.7}),
+             QuickCountConfig(name="q", stations=20)]
+    comparison = compare_polls(ds, polls, incumbent="inc", invalid="invalid", seed=3, misreport=False,
+                               ledger_points=0)
+    assert {row["pollster"] for row in comparison.rows} == {"p"}
+    assert ("q: publishes no figure (none of quick_count.q.published): no row; only what its design delivers is "
+            "shown") in comparison.flags
+    assert not any(flag.startswith("p: publishes no figure") for flag in comparison.flags)
+
+
 def test_a_count_without_valid_votes_is_one_line_and_no_warning(tmp_path, capsys):
     """An election simulated with (nearly) no voter: the count has no valid vote, so neither has a quick count of
     it; compare says so in one line, without a RuntimeWarning of the count's 0/0 shares before it."""

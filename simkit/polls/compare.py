@@ -759,13 +759,22 @@ def figure_fields(poll: Poll) -> list[str]:
             if name in type(poll).model_fields]
 
 
-def check_publishes(polls: list[Poll], source: str) -> None:
-    """Raise :class:`~simkit.errors.InputError` (``source: field: problem``) when none of ``polls`` publishes a
-    figure (:func:`publishes`): their comparison has no row (``compare --history`` would add nothing for them)."""
-    if not any(publishes(poll) for poll in polls):
-        fields = ", ".join(name for poll in polls for name in figure_fields(poll))
-        raise InputError(f"{source}: {fields}: no published figure: the comparison would have no row; give the "
-                         "figures the pollsters published")
+def publishes_problem(polls: list[Poll]) -> InputError | None:
+    """Why ``polls`` cannot be compared when none of them publishes a figure (:func:`publishes`): the comparison
+    would have no row, joint test or mechanism fit (and ``compare --history`` nothing to add), so it is refused
+    before anything is simulated (``field: problem``, naming the fields that hold the figures); None when one does."""
+    if any(publishes(poll) for poll in polls):
+        return None
+    fields = ", ".join(name for poll in polls for name in figure_fields(poll))
+    return InputError(f"{fields}: no published figure: the comparison would have no row; give the figures the "
+                      "pollsters published")
+
+
+def silent_flags(polls: list[Poll]) -> list[str]:
+    """The flag of each of ``polls`` that publishes no figure (:func:`publishes`) beside others that do: it is drawn
+    for what its design delivers, and has no row."""
+    return [f"{poll.name}: publishes no figure (none of {', '.join(figure_fields(poll))}): no row; only what its "
+            "design delivers is shown" for poll in polls if not publishes(poll)]
 
 
 def published_vector(polls: list[Poll], valid_names: list[str]) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -983,6 +992,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     bar.set_description("drawing polls")
     rows, estimates, gaps, designs, mechanisms, dropped = [], [], [], [], [], []
     drawn = {}  # the baseline world's shares by poll and design, for the scenarios
+    flags += silent_flags(here)
     for p, poll in enumerate(here):
         resolved = resolve_design(poll, options, invalid, election, unbiased=True, source=source)
         if resolved.note:
@@ -1326,14 +1336,18 @@ def design_problems(cfg, polls: list[Poll], electorate) -> list[str]:
 def comparable_problem(cfg, electorate: Electorate, replicates: int | None = None,
                        ds: xr.Dataset | None = None) -> InputError | None:
     """The first reason :func:`compare_config` cannot compare the polls of ``cfg`` (``[[exit_poll]]`` then
-    ``[[quick_count]]``), found before anything is simulated, or None: there are none, a design is impossible in
-    the ``electorate`` (:func:`simkit.electorate.build.electorate_of`), or ``replicates`` (the config's when None;
-    the replicates of ``ds`` when given) are too few for the covariance of the published figures. An InputError to
+    ``[[quick_count]]``), found before anything is simulated, or None: there are none, none publishes a figure
+    (:func:`publishes_problem`), a design is impossible in the ``electorate``
+    (:func:`simkit.electorate.build.electorate_of`), or ``replicates`` (the config's when None; the replicates of
+    ``ds`` when given) are too few for the covariance of the published figures. An InputError to
     raise (:func:`check_comparable`) or to state (the report's omission): ``field: problem``, without the source,
     its ``parameters`` those it names."""
     polls = cfg.polls
     if not polls:
         return InputError("exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
+    silent = publishes_problem(polls)
+    if silent is not None:
+        return silent
     problems = design_problems(cfg, polls, electorate)
     if problems:
         return InputError(problems[0])
