@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 import simkit
 from simkit.polls.compare import (compare_config, compare_polls, consistent, election_at, has_sampling_error,
-                                  ledger_verdicts, prediction_t2, resolve_design)
+                                  ledger_verdicts, prediction_t2, resolve_design, tail_p_standard_error)
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.errors import InputError
 from simkit.model.exit_poll import draw_exit_poll
@@ -493,6 +493,8 @@ def test_replicates_without_answers_are_left_out_of_the_poll_s_distribution(elec
     for row, column in zip(comparison.rows, (0, 2)):
         gap = estimates[answered, column] - count[:, column]
         assert row["p_floor"] == 1 / (100 - dropped + 1)
+        assert row["p_method"] == "monte_carlo" and tail_p_standard_error(row) == pytest.approx(
+            math.sqrt(row["p_value"] * (2 - row["p_value"]) / (100 - dropped)))
         assert row["gap_mean"] == pytest.approx(gap.mean()) and row["gap_sd"] == pytest.approx(gap.std(ddof=1))
     assert comparison.joint["df2"] == 100 - dropped - 2 and np.isfinite(comparison.joint["t2"])
     assert [entry["df2"] for entry in comparison.scenarios] == [100 - dropped - 2]

@@ -381,6 +381,17 @@ def tail_p_value(simulated: np.ndarray, published: float, z: float) -> tuple[flo
     return float(2.0 * stats.norm.sf(abs(z))), "normal_tail"
 
 
+def tail_p_standard_error(row: dict) -> float | None:
+    """The Monte Carlo standard error of a row's simulated p-value (``p_method`` ``monte_carlo``,
+    :func:`tail_p_value`), √(p (2 − p) / R) for a two-sided tail share (twice a binomial proportion p / 2) of the R
+    replicates it was taken over: those in which the poll got an answer (:func:`answered`), R = 1 / ``p_floor`` − 1.
+    None for a p from the normal tail or a census figure (no simulated p)."""
+    if row["p_method"] != "monte_carlo":
+        return None
+    p, replicates = row["p_value"], round(1.0 / row["p_floor"]) - 1
+    return math.sqrt(p * (2.0 - p) / replicates)
+
+
 def hotelling_f(t2: float, n: int, dimension: int) -> dict:
     """Hotelling's T² with ``n`` observations in ``dimension`` dimensions, as its exact F:
     F = (n − p) / (p (n − 1)) T² on (p, n − p) degrees of freedom (multivariate normal data)."""
