@@ -116,6 +116,36 @@ def test_quick_count_of_the_official_count_is_typical(elections):
     assert abs(row["z"]) < 1.0 and row["misreport_needed"] is None
 
 
+def test_a_quick_count_is_judged_by_its_station_sample_alone_not_exit_polls_total_error(elections):
+    """A quick count copies the official protocols of its sampled stations: no voter is interviewed, so the exit
+    polls' historical interview error (0.97 points for a large candidate) is no allowance for it. It once had one:
+    a quick count far beyond its own sampling error read "within exit polls' usual total error". Its rows carry no
+    total-error figures (its ledger entries neither), a note says why, and the report has no total-error sentence
+    for it; an exit poll beside it keeps its own."""
+    from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline
+    from simkit.report.verdicts import poll_verdicts
+
+    ds = elections.isel(replicate=slice(0, 100))
+    votes = ds["votes"].sum("station").mean("replicate")
+    official = float(votes.sel(option="inc") / votes.sel(option=OPTIONS[:3]).sum())
+    pvt = QuickCountConfig(name="pvt", stations=100, published={"inc": round(official + 0.012, 3)})
+    poll = ExitPollConfig(name="p", stations=40, per_station=30, published={"inc": round(official + 0.012, 3)})
+    comparison = compare_polls(ds, [poll, pvt], incumbent="inc", invalid="invalid", seed=6, misreport=False,
+                               ledger_points=2, baseline=ErrorBaseline.from_file(DEFAULT_HISTORY))
+    rows = {row["pollster"]: row for row in comparison.rows}
+    assert rows["pvt"]["p_value"] < 0.05, "the quick count is beyond its own sampling error"
+    assert (rows["pvt"]["nonsampling_sd"], rows["pvt"]["z_total"], rows["pvt"]["p_total"]) == (None, None, None)
+    assert rows["p"]["nonsampling_sd"] > 0.5 and rows["p"]["p_total"] is not None
+    assert all(entry["p_total"] is None for entry in comparison.ledger if entry["pollster"] == "pvt")
+    assert rows["pvt"]["share_consistent_total"] is None
+    assert [flag for flag in comparison.flags if flag.startswith("pvt: ")] == [
+        "pvt: a quick count (official protocols of sampled stations) is judged by the sampling error of its station "
+        "sample alone: exit polls' historical interview error does not apply to it (no z total or p total)"]
+    text = [verdict.text for verdict in poll_verdicts(comparison.rows, "inc", {})]
+    assert any(line.startswith("pvt: 1 of 1 published figures is anomalous") for line in text), text
+    assert not any(line.startswith("pvt, against total survey error") for line in text), text
+
+
 def test_figures_without_sampling_error_are_left_out_of_the_joint_test_and_the_fits(elections):
     """A quick count of every station and an exit poll of every voter read each replicate's count exactly: their
     gaps are the same in every replicate, so no covariance can weigh them. Through a pseudo-inverse they once

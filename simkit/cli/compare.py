@@ -64,7 +64,8 @@ def _z_cell(value, width: int) -> str:
 def _rows_table(comparison, width: int) -> list[str]:
     lines = [REPORT_HEADER + " (shares in percent of valid answers; turnout in percent of the register).",
              "z: sampling error only (SD of poll − its replicate's count); z total: sampling plus the historical "
-             "non-sampling error of the option's class.",
+             "non-sampling error of the option's class (exit polls only: a quick count copies official protocols, "
+             "so its station sample's sampling error alone judges it).",
              f"{'pollster':<{width}}{'option':<14}{'published':>9}{'official':>9}{'gap':>7}{'sd':>6}{'z':>8}{'p':>9}  "
              f"{'class':<12}{'ns sd':>6}{'z total':>9}{'p total':>9}  misreport needed [90%]"]
     for row in comparison.rows:

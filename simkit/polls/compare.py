@@ -605,13 +605,33 @@ def consistent(row: dict) -> bool:
     return row["rounding"]["consistent"] if "rounding" in row else row["p_value"] >= ALPHA
 
 
+def total_error_baseline(poll: Poll, reference: Reference) -> ErrorBaseline | None:
+    """The non-sampling error ``poll``'s figures are judged with beyond sampling error (``z_total``, ``p_total``):
+    the exit polls' history (``reference.baseline``) for an exit poll; None for a quick count, whose observers
+    copy the official protocols of its sampled stations: no voter is interviewed, so the refusals, misreporting
+    and approach errors that history measures do not apply, and its figures carry the sampling error of its
+    station sample alone."""
+    return reference.baseline if isinstance(poll, ExitPollConfig) else None
+
+
+def quick_count_flags(polls: list[Poll], reference: Reference) -> list[str]:
+    """The note of each quick count among ``polls`` when exit polls are judged with a total-error baseline
+    (:func:`total_error_baseline`): it is not."""
+    if reference.baseline is None:
+        return []
+    return [f"{poll.name}: a quick count (official protocols of sampled stations) is judged by the sampling error "
+            "of its station sample alone: exit polls' historical interview error does not apply to it (no z total "
+            "or p total)" for poll in polls if isinstance(poll, QuickCountConfig) and publishes(poll)]
+
+
 def _gap_statistics(simulated: np.ndarray, counted: np.ndarray, published: float, official: float,
-                    option_kind: str, reference: Reference, unit: float) -> dict:
+                    option_kind: str, baseline: ErrorBaseline | None, unit: float) -> dict:
     """Row figures of one published figure: ``simulated`` (R,) poll estimates and ``counted`` (R,) the
     same replicates' counts, in percent; ``unit`` the published value's last digit in points
     (:func:`published_unit`). z uses the SD of (poll − its replicate's count). A census figure (no sampling
     error: :func:`has_sampling_error`) has no p-value (``p_method`` ``census``) but ``rounding``
-    (:func:`census_rounding`)."""
+    (:func:`census_rounding`). ``baseline``: the non-sampling error of ``option_kind`` added for ``z_total`` and
+    ``p_total`` (None: none, and those are None: :func:`total_error_baseline`)."""
     gap = simulated - counted
     published_gap = published - official
     gap_mean, gap_sd = float(np.nanmean(gap)), float(np.nanstd(gap, ddof=1))
@@ -630,8 +650,8 @@ def _gap_statistics(simulated: np.ndarray, counted: np.ndarray, published: float
            "z": z, "p_value": p_value, "p_method": p_method, "p_floor": 1.0 / (len(gap) + 1),
            "z_unconditional": (published - mean) / sd if sd > 0 else None,
            "option_class": option_kind, "nonsampling_sd": None, "z_total": None, "p_total": None, **census}
-    if reference.baseline is not None:
-        nonsampling = reference.baseline.sd(option_kind)
+    if baseline is not None:
+        nonsampling = baseline.sd(option_kind)
         z_total = (published_gap - gap_mean) / math.hypot(gap_sd, nonsampling)
         row.update(nonsampling_sd=nonsampling, z_total=z_total, p_total=float(2.0 * stats.norm.sf(abs(z_total))))
     return row
@@ -653,7 +673,7 @@ def poll_rows(poll: Poll, draws: Draws, design: PollDesign, options: list[str], 
         published = 100.0 * published_share
         official = float(reference.official[column])
         statistics = _gap_statistics(simulated, 100.0 * count[kept, column], published, official,
-                                     reference.option_class(option, official), reference,
+                                     reference.option_class(option, official), total_error_baseline(poll, reference),
                                      100.0 * published_unit(published_share, poll.precision))
         share = statistics["simulated_mean"] / 100.0
         srs_variance = share * (1.0 - share) / respondents
@@ -685,7 +705,8 @@ def turnout_row(poll: ExitPollConfig, draws: Draws, election: SimulatedElections
     counted = 100.0 * election.totals[kept].sum(axis=-1) / election.registered.sum()
     official = reference.turnout if reference.turnout is not None else float(counted.mean())
     published = 100.0 * poll.published_turnout
-    statistics = _gap_statistics(simulated, counted, published, official, "turnout", reference,
+    statistics = _gap_statistics(simulated, counted, published, official, "turnout",
+                                 total_error_baseline(poll, reference),
                                  100.0 * published_unit(poll.published_turnout, poll.precision))
     low_q, high_q = np.nanquantile(simulated, INTERVAL)
     return {"pollster": poll.name, "option": "turnout", "published": published, **statistics,
@@ -1003,7 +1024,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     bar.set_description("drawing polls")
     rows, estimates, gaps, designs, mechanisms, dropped = [], [], [], [], [], []
     drawn = {}  # the baseline world's shares by poll and design, for the scenarios
-    flags += silent_flags(here)
+    flags += silent_flags(here) + quick_count_flags(here, reference)
     for p, poll in enumerate(here):
         resolved = resolve_design(poll, options, invalid, election, unbiased=True, source=source)
         if resolved.note:
