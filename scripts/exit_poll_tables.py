@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from simkit.polls.compare import ledger_share
+from simkit.polls.compare import ledger_share, tail_p_standard_error
 
 REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- exit-poll-tables:begin -->", "<!-- exit-poll-tables:end -->"
@@ -75,16 +75,16 @@ def p_text(value) -> str:
 
 
 def sampling_p(row: dict) -> str:
-    """A row's sampling-only p in words. A simulated p (``monte_carlo``) with its Monte Carlo SE, √(p (2 − p) / R)
-    for a two-sided tail share of R = 1 / p_floor − 1 replicates, and "borderline" when it is within 2 SE of
-    ALPHA (another run may call it the other way); a p from the normal tail beyond the replicates says so; a
-    census figure has none (its rounding decides)."""
+    """A row's sampling-only p in words. A simulated p (``monte_carlo``) with its Monte Carlo SE
+    (:func:`~simkit.polls.compare.tail_p_standard_error`, over the replicates in which the poll got an answer), and
+    "borderline" when it is within 2 SE of ALPHA (another run may call it the other way); a p from the normal tail
+    beyond the replicates says so; a census figure has none (its rounding decides)."""
     p = row["p_value"]
     if p is None:
         return "beyond its rounding"
-    if row["p_method"] != "monte_carlo":
+    se = tail_p_standard_error(row)
+    if se is None:
         return f"p {p_text(p)} from the normal tail"
-    se = math.sqrt(p * (2 - p) / (round(1 / row["p_floor"]) - 1))
     return f"p {p_text(p)}, Monte Carlo SE {se:.1g}" + (", borderline" if abs(p - ALPHA) < 2 * se else "")
 
 
@@ -189,7 +189,8 @@ def statements(report: dict, labels: dict) -> list[str]:
     within = [row for row in figures if row["p_total"] >= ALPHA and beyond_sampling(row)]
     lines.append(f"- **Gaps larger than exit polls' usual total error** (p total < {ALPHA:g}): " + (
         "; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f} points, z total "
-                  f"{row['z_total']:+.1f})" for row in exceed) if exceed else "none") + ".")
+                  f"{row['z_total']:+.1f}, p total {p_text(row['p_total'])})" for row in exceed) if exceed else "none")
+        + ".")
     lines.append("- **Gaps beyond sampling error but within the historical total error**: " + (
         "; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f}, z {z_text(row['z'])}, "
                   f"{sampling_p(row)}, z total {row['z_total']:+.1f})" for row in within) if within else "none") + ".")

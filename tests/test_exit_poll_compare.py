@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 import simkit
 from simkit.polls.compare import (compare_config, compare_polls, consistent, election_at, has_sampling_error,
-                                  ledger_verdicts, prediction_t2, resolve_design)
+                                  ledger_verdicts, prediction_t2, resolve_design, tail_p_standard_error)
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.errors import InputError
 from simkit.model.exit_poll import draw_exit_poll
@@ -114,6 +114,36 @@ def test_quick_count_of_the_official_count_is_typical(elections):
     pvt = QuickCountConfig(name="pvt", stations=100, published={"inc": official})
     row = compare_polls(ds, [pvt], incumbent="inc", invalid="invalid", seed=6, ledger_points=0).rows[0]
     assert abs(row["z"]) < 1.0 and row["misreport_needed"] is None
+
+
+def test_a_quick_count_is_judged_by_its_station_sample_alone_not_exit_polls_total_error(elections):
+    """A quick count copies the official protocols of its sampled stations: no voter is interviewed, so the exit
+    polls' historical interview error (0.97 points for a large candidate) is no allowance for it. It once had one:
+    a quick count far beyond its own sampling error read "within exit polls' usual total error". Its rows carry no
+    total-error figures (its ledger entries neither), a note says why, and the report has no total-error sentence
+    for it; an exit poll beside it keeps its own."""
+    from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline
+    from simkit.report.verdicts import poll_verdicts
+
+    ds = elections.isel(replicate=slice(0, 100))
+    votes = ds["votes"].sum("station").mean("replicate")
+    official = float(votes.sel(option="inc") / votes.sel(option=OPTIONS[:3]).sum())
+    pvt = QuickCountConfig(name="pvt", stations=100, published={"inc": round(official + 0.012, 3)})
+    poll = ExitPollConfig(name="p", stations=40, per_station=30, published={"inc": round(official + 0.012, 3)})
+    comparison = compare_polls(ds, [poll, pvt], incumbent="inc", invalid="invalid", seed=6, misreport=False,
+                               ledger_points=2, baseline=ErrorBaseline.from_file(DEFAULT_HISTORY))
+    rows = {row["pollster"]: row for row in comparison.rows}
+    assert rows["pvt"]["p_value"] < 0.05, "the quick count is beyond its own sampling error"
+    assert (rows["pvt"]["nonsampling_sd"], rows["pvt"]["z_total"], rows["pvt"]["p_total"]) == (None, None, None)
+    assert rows["p"]["nonsampling_sd"] > 0.5 and rows["p"]["p_total"] is not None
+    assert all(entry["p_total"] is None for entry in comparison.ledger if entry["pollster"] == "pvt")
+    assert rows["pvt"]["share_consistent_total"] is None
+    assert [flag for flag in comparison.flags if flag.startswith("pvt: ")] == [
+        "pvt: a quick count (official protocols of sampled stations) is judged by the sampling error of its station "
+        "sample alone: exit polls' historical interview error does not apply to it (no z total or p total)"]
+    text = [verdict.text for verdict in poll_verdicts(comparison.rows, "inc", {})]
+    assert any(line.startswith("pvt: 1 of 1 published figures is anomalous") for line in text), text
+    assert not any(line.startswith("pvt, against total survey error") for line in text), text
 
 
 def test_figures_without_sampling_error_are_left_out_of_the_joint_test_and_the_fits(elections):
@@ -493,6 +523,8 @@ def test_replicates_without_answers_are_left_out_of_the_poll_s_distribution(elec
     for row, column in zip(comparison.rows, (0, 2)):
         gap = estimates[answered, column] - count[:, column]
         assert row["p_floor"] == 1 / (100 - dropped + 1)
+        assert row["p_method"] == "monte_carlo" and tail_p_standard_error(row) == pytest.approx(
+            math.sqrt(row["p_value"] * (2 - row["p_value"]) / (100 - dropped)))
         assert row["gap_mean"] == pytest.approx(gap.mean()) and row["gap_sd"] == pytest.approx(gap.std(ddof=1))
     assert comparison.joint["df2"] == 100 - dropped - 2 and np.isfinite(comparison.joint["t2"])
     assert [entry["df2"] for entry in comparison.scenarios] == [100 - dropped - 2]
@@ -555,6 +587,50 @@ def test_a_scenario_whose_design_gets_no_answers_is_one_line_naming_it(tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and re.match(rf"{re.escape(str(config))}: exit_poll.p: {FEW_ANSWERS} ", err[0])
     assert "of scenario shy" in err[0] and not output.exists()
+
+
+def test_a_config_whose_polls_publish_nothing_is_refused_in_one_line_before_simulating(tmp_path, capsys,
+                                                                                     monkeypatch):
+    """Polls that publish no figure leave compare nothing to compare (no row, joint test or mechanism fit): it once
+    simulated every world and printed an empty table without a word. One line naming the fields that would hold
+    the figures, exit 2, nothing simulated or written."""
+    import simkit.polls.compare
+    from conftest import small_config_dict
+    from simkit.cli.main import main
+    from simkit.config.core import load_config
+    from simkit.electorate.build import electorate_of
+    from simkit.report.analyses import polls_omission
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("simulated a comparison that has no published figure")
+
+    monkeypatch.setattr(simkit.polls.compare, "simulated_worlds", no_simulation)
+    raw = small_config_dict(replicates=20)
+    raw["exit_poll"] = [{"name": "p", "stations": 10, "per_station": 20}]
+    raw["quick_count"] = [{"name": "q", "stations": 10}]
+    raw["observed"] = {"votes": {"a": 1800, "b": 1080, "c": 720}}
+    config, output = tmp_path / "x.toml", tmp_path / "out.json"
+    config.write_text(tomli_w.dumps(raw))
+    assert main(["compare", str(config), "--ledger-points", "0", "--quiet", "-o", str(output)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"{config}: exit_poll.p.published, exit_poll.p.published_turnout, quick_count.q.published: no published "
+        "figure: the comparison would have no row; give the figures the pollsters published"]
+    assert not output.exists()
+    cfg = load_config(config)  # the report leaves the comparison out, saying why
+    assert str(polls_omission(cfg, electorate_of(cfg), 20)).startswith("exit_poll.p.published, ")
+
+
+def test_a_poll_that_publishes_nothing_beside_others_is_flagged(elections):
+    """Beside a poll that publishes, one that publishes nothing has no row: a note says so, instead of silence."""
+    ds = elections.isel(replicate=slice(0, 40))
+    polls = [ExitPollConfig(name="p", stations=20, per_station=20, published={"inc": 0.7}),
+             QuickCountConfig(name="q", stations=20)]
+    comparison = compare_polls(ds, polls, incumbent="inc", invalid="invalid", seed=3, misreport=False,
+                               ledger_points=0)
+    assert {row["pollster"] for row in comparison.rows} == {"p"}
+    assert ("q: publishes no figure (none of quick_count.q.published): no row; only what its design delivers is "
+            "shown") in comparison.flags
+    assert not any(flag.startswith("p: publishes no figure") for flag in comparison.flags)
 
 
 def test_a_count_without_valid_votes_is_one_line_and_no_warning(tmp_path, capsys):

@@ -227,6 +227,19 @@ def test_bad_history_rows_are_one_line_errors(tmp_path, row, message):
         load_history(table)
 
 
+def test_a_history_table_needs_no_base_column(tmp_path):
+    """The table's ``base`` column (what each figure is percent of) was required and read by no code: the RMS
+    errors are in points whatever the base, and the history holds no sample size for it to be. A table without it
+    loads; one that still has it loads too (an extra column is ignored)."""
+    header = "country,election,date,pollster,kind,option,published,official,in_baseline,poll_source,official_source,note\n"
+    table = tmp_path / "h.csv"
+    table.write_text(header + "A,e,d,P,candidate,x,52,50,true,s,t,\nA,e,d,P,candidate,y,9,10,true,s,t,\n")
+    assert ErrorBaseline.from_file(table).sd("large") == pytest.approx(2.0)
+    old = tmp_path / "old.csv"
+    old.write_text(header.replace("official,", "official,base,") + "A,e,d,P,candidate,x,52,50,valid votes,true,s,t,\n")
+    assert [row.error for row in load_history(old)] == [2.0]
+
+
 def test_two_contests_on_one_date_by_one_pollster_are_separate_figures(tmp_path):
     """Two referendums on one day, each polled by the same pollster on yes and no: four figures, not two repeated
     (a figure is also its election and its kind)."""

@@ -50,3 +50,13 @@ def test_a_figure_beyond_sampling_error_states_its_p_and_how_sure_the_replicates
     assert "SOCIS-A tokayev (-1.00, z +1.9, p 0.046, Monte Carlo SE 0.009, borderline, z total -1.0)" in text
     assert "amanat tokayev (-1.00, z +2.9, p 0.004, Monte Carlo SE 0.003, z total -1.0)" in text
     assert "open_society tokayev (-1.00, z +5.6, p 2e-08 from the normal tail, z total -1.0)" in text
+
+
+def test_a_gap_beyond_total_error_states_its_p_total():
+    """The gaps larger than exit polls' usual total error were listed by z total alone, without the p total that
+    puts them in that list."""
+    rows = [_row("amanat", "tokayev", gap=4.21, z_total=4.1, p_total=4e-05),
+            _row("amanat", "against_all", gap=-2.4, z_total=-2.7, p_total=0.0071)]
+    text = "\n".join(_script().statements({"rows": rows, "mechanisms": []}, {"amanat": "Amanat"}))
+    assert ("Amanat tokayev (+4.21 points, z total +4.1, p total 4e-05); Amanat against_all (-2.40 points, z total "
+            "-2.7, p total 0.0071).") in text

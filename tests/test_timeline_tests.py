@@ -432,3 +432,28 @@ def test_a_final_column_of_another_count_is_named_when_most_stations_decrease(tm
     assert code == 2 and "3 of 5 stations" in stderr, stderr
     assert "a final column that is not the same count as the reports" in stderr, stderr
     assert len(stderr.strip().splitlines()) == 1 and stdout == ""
+
+
+def test_infer_judges_the_final_figures_against_the_blocks_it_runs(repo, monkeypatch):
+    """The config's own checks skip abai's final 0.5% because its [[infer]] block varies abai's mean; `infer` given
+    other blocks, which leave that mean at the file's 80.18%, once ran on a row no check had judged. It is judged
+    against the blocks run, before anything is simulated."""
+    import simkit.inference.run
+    from simkit.config.core import Config, ConfigError
+    from simkit.config.inference import InferConfig
+    from simkit.inference import infer
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("simulated with a final figure no check judged")
+
+    monkeypatch.setattr(simkit.inference.run, "Simulator", no_simulation)
+    raw = without_official_turnout(repo)
+    raw["observed"]["timeline"]["turnout_percent"]["abai"] = BOYCOTT_ROW
+    raw["infer"] = [{"path": "turnout.regional_mean.abai", "prior": "uniform", "low": 0.002, "high": 0.06}]
+    assert raw_problems(raw) == []
+    cfg = Config.model_validate(raw)
+    other = [InferConfig(path="turnout.dispersion", prior="uniform", low=0.3, high=0.5)]
+    with pytest.raises(ConfigError) as error:
+        infer(cfg, other, source="x.toml")
+    assert len(error.value.problems) == 1 and error.value.problems[0].startswith(f"x.toml: {ABAI}"), error.value.problems
+    assert SHARES in error.value.problems[0]

@@ -14,8 +14,7 @@ from simkit.errors import InputError
 from simkit.io import FORMATS, open_result, write_dataset, write_text
 from simkit.outputs import COMPARISON, KIND_ATTR, claim_output, is_json_report, starts_with
 from simkit.plots.polls import plot_poll_comparison
-from simkit.polls.compare import (census_reading, check_comparable, check_publishes, compare_config, ledger_space,
-                                  z_span)
+from simkit.polls.compare import census_reading, check_comparable, compare_config, ledger_space, z_span
 from simkit.polls.error import DEFAULT_HISTORY
 
 #: the figures of ``--plot DIR``
@@ -65,7 +64,8 @@ def _z_cell(value, width: int) -> str:
 def _rows_table(comparison, width: int) -> list[str]:
     lines = [REPORT_HEADER + " (shares in percent of valid answers; turnout in percent of the register).",
              "z: sampling error only (SD of poll − its replicate's count); z total: sampling plus the historical "
-             "non-sampling error of the option's class.",
+             "non-sampling error of the option's class (exit polls only: a quick count copies official protocols, "
+             "so its station sample's sampling error alone judges it).",
              f"{'pollster':<{width}}{'option':<14}{'published':>9}{'official':>9}{'gap':>7}{'sd':>6}{'z':>8}{'p':>9}  "
              f"{'class':<12}{'ns sd':>6}{'z total':>9}{'p total':>9}  misreport needed [90%]"]
     for row in comparison.rows:
@@ -200,7 +200,7 @@ def handler(args: argparse.Namespace) -> int:
     ds, chosen = _saved_elections(args)
     earlier_configs = [(path, load_config(path)) for path in args.history or []]
     for path, earlier_cfg in earlier_configs:  # a history config that cannot be compared (or adds no row) fails
-        check_publishes(check_comparable(earlier_cfg, replicates=args.replicates, source=str(path)), str(path))
+        check_comparable(earlier_cfg, replicates=args.replicates, source=str(path))
     comparison = compare_config(cfg, replicates=args.replicates, seed=args.seed, ds=ds, source=str(args.config),
                                 history=args.error_table, ledger_points=args.ledger_points,
                                 progress=not args.quiet)

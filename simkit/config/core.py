@@ -546,7 +546,7 @@ def cross_check(cfg: Config) -> list[str]:
     if cfg.observed.timeline is not None and not timeline:
         problems += final_figure_problems(cfg.observed.timeline, cfg.observed.counted_turnout(),
                                           cfg.observed.regional_turnout)
-        problems += _share_figure_problems(cfg)
+        problems += timeline_share_problems(cfg)
     raw = _unswept_raw(cfg)
     problems += _manipulation_problems(cfg, raw)
     problems += _poll_problems(cfg)
@@ -572,17 +572,18 @@ def _timeline_problems(cfg: Config) -> list[str]:
                              {block.name: block.kind for block in cfg.manipulation})
 
 
-def _share_figure_problems(cfg: Config) -> list[str]:
+def timeline_share_problems(cfg: Config, blocks: list[InferConfig] | None = None) -> list[str]:
     """:func:`share_figure_problems` of the rows of ``cfg.observed.timeline`` that no official turnout checks
     (:func:`final_figure_problems` does those), each against the turnout the config models for it where that is
-    fixed: no mean it reads is swept or inferred (a scenario overrides no turnout: :data:`SCENARIO_OVERRIDABLE`),
-    and it is one of the electorate's regions where those are known. A region reads its ``turnout.regional_mean``
+    fixed: no mean it reads is swept or inferred by ``blocks`` (``cfg.infer`` when None; :func:`simkit.inference.infer`
+    passes the blocks it runs) (a scenario overrides no turnout: :data:`SCENARIO_OVERRIDABLE`), and it is one of the
+    electorate's regions where those are known. A region reads its ``turnout.regional_mean``
     (a sweep may add one), else ``turnout.mean``; the national row the lowest of the means in use
     (:func:`_means_in_use`), judged where none of them varies (:func:`_national_reads`). None without a published timeline, or with one :func:`timeline_problems` refuses
     (its rows are not sound enough to judge)."""
     if cfg.observed.timeline is None or _timeline_problems(cfg):
         return []
-    varied = _varied_fields(cfg)
+    varied = _varied_fields(cfg, cfg.infer if blocks is None else blocks)
     names = cfg.region_names()
     regional = {}
     for region in cfg.observed.timeline.turnout_percent:
@@ -625,10 +626,10 @@ def _national_reads(cfg: Config) -> list[tuple[str, ...]]:
     return [field for field, _ in _means_in_use(cfg)] + own
 
 
-def _varied_fields(cfg: Config) -> list[tuple[str, ...]]:
-    """The fields (segments) that change from run to run of ``cfg``: swept ones and inferred ones (an ``[[infer]]``
-    block's path and its ``also``)."""
-    inferred = [segments for block in cfg.infer for path in (block.path, *block.also)
+def _varied_fields(cfg: Config, blocks: list[InferConfig]) -> list[tuple[str, ...]]:
+    """The fields (segments) that change from run to run of ``cfg`` inferring ``blocks``: swept ones and inferred
+    ones (a block's path and its ``also``)."""
+    inferred = [segments for block in blocks for path in (block.path, *block.also)
                 if (segments := _path_segments(path)) is not None]
     return [tuple(segments) for segments in [*(swept for _, swept in _sweep_segments(cfg)), *inferred]]
 
@@ -665,14 +666,14 @@ def raw_problems(raw: dict) -> list[str]:
 
 def prior_value_problems(raw: dict) -> list[str]:
     """:func:`raw_problems` of a config whose inferred fields are set at prior values (``raw``, its ``infer`` table
-    left out), less the share-figure refusals (:func:`_share_figure_problems`): the config's own checks judge a
+    left out), less the share-figure refusals (:func:`timeline_share_problems`): the config's own checks judge a
     final figure only against a turnout mean no prior varies, and here, with no ``infer`` table, the rows of an
     inferred mean would be judged at one value of its prior, refusing a config valid over the run."""
     problems = raw_problems(raw)
     if not problems:
         return problems
     try:
-        shares = set(_share_figure_problems(Config.model_validate(raw)))
+        shares = set(timeline_share_problems(Config.model_validate(raw)))
     except ValidationError:
         return problems
     return [problem for problem in problems if problem not in shares]
@@ -917,10 +918,10 @@ def _sweep_problems(cfg: Config, raw: dict | None, reported: list[str]) -> list[
 
 
 def _skipped_share_problems(base: Config, reported: list[str]) -> set[str]:
-    """The share-figure refusals (:func:`_share_figure_problems`) of the sweep-free config ``base`` that the
+    """The share-figure refusals (:func:`timeline_share_problems`) of the sweep-free config ``base`` that the
     config's own checks (``reported``) did not tell: those of the rows whose mean its sweep varies, which it skips
     and each sweep point judges."""
-    return set(_share_figure_problems(base)) - set(reported)
+    return set(timeline_share_problems(base)) - set(reported)
 
 
 def _sweep_target_problem(raw: dict, path: str, cfg: Config) -> str | None:

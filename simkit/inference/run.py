@@ -8,7 +8,8 @@ from typing import Callable
 import numpy as np
 from pydantic import ValidationError
 
-from simkit.config.core import Config, ConfigError, load_config, prior_value_problems, validation_problem
+from simkit.config.core import (Config, ConfigError, load_config, prior_value_problems, timeline_share_problems,
+                                validation_problem)
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems, prior_quantile_problems
 from simkit.electorate.build import electorate_of, voterless_turnouts
 from simkit.errors import InputError
@@ -57,16 +58,18 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     generation; ``bar``: a progress bar over each generation's simulations (on a terminal).
 
     Raises :class:`simkit.config.core.ConfigError` (``source: field: problem``) for blocks or settings the config
-    cannot infer, evidence it does not give, or a poll read as evidence whose design the electorate makes
-    impossible.
+    cannot infer, evidence it does not give, a published timeline's final figure that reads as a share against a
+    turnout mean ``blocks`` leave fixed (the config's own checks judged it against the means ``cfg.infer`` leaves
+    fixed: :func:`~simkit.config.core.timeline_share_problems`), or a poll read as evidence whose design the
+    electorate makes impossible.
     """
     blocks = blocks if blocks is not None else list(cfg.infer)
     settings = settings if settings is not None else (cfg.inference or InferenceSettings())
     updates = {k: v for k, v in {"particles": particles, "seed": seed, "workers": workers}.items() if v is not None}
     if updates:
         settings = _with_updates(settings, updates)
-    problems = (infer_problems(cfg, blocks, settings, prior_value_problems) if blocks
-                else ["infer: no [[infer]] blocks (nothing to infer)"])
+    problems = (infer_problems(cfg, blocks, settings, prior_value_problems) + timeline_share_problems(cfg, blocks)
+                if blocks else ["infer: no [[infer]] blocks (nothing to infer)"])
     if problems:
         raise _named(source, problems)
     scenario = settings.scenario or cfg.scenarios()[-1].name

@@ -381,6 +381,17 @@ def tail_p_value(simulated: np.ndarray, published: float, z: float) -> tuple[flo
     return float(2.0 * stats.norm.sf(abs(z))), "normal_tail"
 
 
+def tail_p_standard_error(row: dict) -> float | None:
+    """The Monte Carlo standard error of a row's simulated p-value (``p_method`` ``monte_carlo``,
+    :func:`tail_p_value`), √(p (2 − p) / R) for a two-sided tail share (twice a binomial proportion p / 2) of the R
+    replicates it was taken over: those in which the poll got an answer (:func:`answered`), R = 1 / ``p_floor`` − 1.
+    None for a p from the normal tail or a census figure (no simulated p)."""
+    if row["p_method"] != "monte_carlo":
+        return None
+    p, replicates = row["p_value"], round(1.0 / row["p_floor"]) - 1
+    return math.sqrt(p * (2.0 - p) / replicates)
+
+
 def hotelling_f(t2: float, n: int, dimension: int) -> dict:
     """Hotelling's T² with ``n`` observations in ``dimension`` dimensions, as its exact F:
     F = (n − p) / (p (n − 1)) T² on (p, n − p) degrees of freedom (multivariate normal data)."""
@@ -594,13 +605,33 @@ def consistent(row: dict) -> bool:
     return row["rounding"]["consistent"] if "rounding" in row else row["p_value"] >= ALPHA
 
 
+def total_error_baseline(poll: Poll, reference: Reference) -> ErrorBaseline | None:
+    """The non-sampling error ``poll``'s figures are judged with beyond sampling error (``z_total``, ``p_total``):
+    the exit polls' history (``reference.baseline``) for an exit poll; None for a quick count, whose observers
+    copy the official protocols of its sampled stations: no voter is interviewed, so the refusals, misreporting
+    and approach errors that history measures do not apply, and its figures carry the sampling error of its
+    station sample alone."""
+    return reference.baseline if isinstance(poll, ExitPollConfig) else None
+
+
+def quick_count_flags(polls: list[Poll], reference: Reference) -> list[str]:
+    """The note of each quick count among ``polls`` when exit polls are judged with a total-error baseline
+    (:func:`total_error_baseline`): it is not."""
+    if reference.baseline is None:
+        return []
+    return [f"{poll.name}: a quick count (official protocols of sampled stations) is judged by the sampling error "
+            "of its station sample alone: exit polls' historical interview error does not apply to it (no z total "
+            "or p total)" for poll in polls if isinstance(poll, QuickCountConfig) and publishes(poll)]
+
+
 def _gap_statistics(simulated: np.ndarray, counted: np.ndarray, published: float, official: float,
-                    option_kind: str, reference: Reference, unit: float) -> dict:
+                    option_kind: str, baseline: ErrorBaseline | None, unit: float) -> dict:
     """Row figures of one published figure: ``simulated`` (R,) poll estimates and ``counted`` (R,) the
     same replicates' counts, in percent; ``unit`` the published value's last digit in points
     (:func:`published_unit`). z uses the SD of (poll − its replicate's count). A census figure (no sampling
     error: :func:`has_sampling_error`) has no p-value (``p_method`` ``census``) but ``rounding``
-    (:func:`census_rounding`)."""
+    (:func:`census_rounding`). ``baseline``: the non-sampling error of ``option_kind`` added for ``z_total`` and
+    ``p_total`` (None: none, and those are None: :func:`total_error_baseline`)."""
     gap = simulated - counted
     published_gap = published - official
     gap_mean, gap_sd = float(np.nanmean(gap)), float(np.nanstd(gap, ddof=1))
@@ -619,8 +650,8 @@ def _gap_statistics(simulated: np.ndarray, counted: np.ndarray, published: float
            "z": z, "p_value": p_value, "p_method": p_method, "p_floor": 1.0 / (len(gap) + 1),
            "z_unconditional": (published - mean) / sd if sd > 0 else None,
            "option_class": option_kind, "nonsampling_sd": None, "z_total": None, "p_total": None, **census}
-    if reference.baseline is not None:
-        nonsampling = reference.baseline.sd(option_kind)
+    if baseline is not None:
+        nonsampling = baseline.sd(option_kind)
         z_total = (published_gap - gap_mean) / math.hypot(gap_sd, nonsampling)
         row.update(nonsampling_sd=nonsampling, z_total=z_total, p_total=float(2.0 * stats.norm.sf(abs(z_total))))
     return row
@@ -642,7 +673,7 @@ def poll_rows(poll: Poll, draws: Draws, design: PollDesign, options: list[str], 
         published = 100.0 * published_share
         official = float(reference.official[column])
         statistics = _gap_statistics(simulated, 100.0 * count[kept, column], published, official,
-                                     reference.option_class(option, official), reference,
+                                     reference.option_class(option, official), total_error_baseline(poll, reference),
                                      100.0 * published_unit(published_share, poll.precision))
         share = statistics["simulated_mean"] / 100.0
         srs_variance = share * (1.0 - share) / respondents
@@ -674,7 +705,8 @@ def turnout_row(poll: ExitPollConfig, draws: Draws, election: SimulatedElections
     counted = 100.0 * election.totals[kept].sum(axis=-1) / election.registered.sum()
     official = reference.turnout if reference.turnout is not None else float(counted.mean())
     published = 100.0 * poll.published_turnout
-    statistics = _gap_statistics(simulated, counted, published, official, "turnout", reference,
+    statistics = _gap_statistics(simulated, counted, published, official, "turnout",
+                                 total_error_baseline(poll, reference),
                                  100.0 * published_unit(poll.published_turnout, poll.precision))
     low_q, high_q = np.nanquantile(simulated, INTERVAL)
     return {"pollster": poll.name, "option": "turnout", "published": published, **statistics,
@@ -759,13 +791,22 @@ def figure_fields(poll: Poll) -> list[str]:
             if name in type(poll).model_fields]
 
 
-def check_publishes(polls: list[Poll], source: str) -> None:
-    """Raise :class:`~simkit.errors.InputError` (``source: field: problem``) when none of ``polls`` publishes a
-    figure (:func:`publishes`): their comparison has no row (``compare --history`` would add nothing for them)."""
-    if not any(publishes(poll) for poll in polls):
-        fields = ", ".join(name for poll in polls for name in figure_fields(poll))
-        raise InputError(f"{source}: {fields}: no published figure: the comparison would have no row; give the "
-                         "figures the pollsters published")
+def publishes_problem(polls: list[Poll]) -> InputError | None:
+    """Why ``polls`` cannot be compared when none of them publishes a figure (:func:`publishes`): the comparison
+    would have no row, joint test or mechanism fit (and ``compare --history`` nothing to add), so it is refused
+    before anything is simulated (``field: problem``, naming the fields that hold the figures); None when one does."""
+    if any(publishes(poll) for poll in polls):
+        return None
+    fields = ", ".join(name for poll in polls for name in figure_fields(poll))
+    return InputError(f"{fields}: no published figure: the comparison would have no row; give the figures the "
+                      "pollsters published")
+
+
+def silent_flags(polls: list[Poll]) -> list[str]:
+    """The flag of each of ``polls`` that publishes no figure (:func:`publishes`) beside others that do: it is drawn
+    for what its design delivers, and has no row."""
+    return [f"{poll.name}: publishes no figure (none of {', '.join(figure_fields(poll))}): no row; only what its "
+            "design delivers is shown" for poll in polls if not publishes(poll)]
 
 
 def published_vector(polls: list[Poll], valid_names: list[str]) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -983,6 +1024,7 @@ def compare_polls(ds: xr.Dataset | Worlds, polls: list[Poll], *, incumbent: str,
     bar.set_description("drawing polls")
     rows, estimates, gaps, designs, mechanisms, dropped = [], [], [], [], [], []
     drawn = {}  # the baseline world's shares by poll and design, for the scenarios
+    flags += silent_flags(here) + quick_count_flags(here, reference)
     for p, poll in enumerate(here):
         resolved = resolve_design(poll, options, invalid, election, unbiased=True, source=source)
         if resolved.note:
@@ -1326,14 +1368,18 @@ def design_problems(cfg, polls: list[Poll], electorate) -> list[str]:
 def comparable_problem(cfg, electorate: Electorate, replicates: int | None = None,
                        ds: xr.Dataset | None = None) -> InputError | None:
     """The first reason :func:`compare_config` cannot compare the polls of ``cfg`` (``[[exit_poll]]`` then
-    ``[[quick_count]]``), found before anything is simulated, or None: there are none, a design is impossible in
-    the ``electorate`` (:func:`simkit.electorate.build.electorate_of`), or ``replicates`` (the config's when None;
-    the replicates of ``ds`` when given) are too few for the covariance of the published figures. An InputError to
+    ``[[quick_count]]``), found before anything is simulated, or None: there are none, none publishes a figure
+    (:func:`publishes_problem`), a design is impossible in the ``electorate``
+    (:func:`simkit.electorate.build.electorate_of`), or ``replicates`` (the config's when None; the replicates of
+    ``ds`` when given) are too few for the covariance of the published figures. An InputError to
     raise (:func:`check_comparable`) or to state (the report's omission): ``field: problem``, without the source,
     its ``parameters`` those it names."""
     polls = cfg.polls
     if not polls:
         return InputError("exit_poll: the config has no [[exit_poll]] or [[quick_count]] blocks")
+    silent = publishes_problem(polls)
+    if silent is not None:
+        return silent
     problems = design_problems(cfg, polls, electorate)
     if problems:
         return InputError(problems[0])

@@ -2,9 +2,11 @@
 official count in elections judged clean.
 
 The history table (``configs/exit_poll_history.csv``, one row per poll and published figure) holds the
-published figure and the official one in percent, the base both are shares of, whether the row is part of
+published figure and the official one in percent (a candidate's of valid votes, a turnout of registered voters,
+unless the row's ``note`` names another base, as Ukraine's shares of ballots cast), whether the row is part of
 the baseline (``in_baseline``: clean elections only; Kazakhstan's 2015 and 2019 polls are kept beside it
-for comparison) and where each number comes from (``poll_source``, ``official_source``).
+for comparison) and where each number comes from (``poll_source``, ``official_source``). It holds no sample
+sizes: each error includes its poll's own sampling error, whatever its size.
 
 The non-sampling error of a published figure is taken as normal with mean 0 and standard deviation the
 root mean square of the baseline errors (published − official, points) of its **option class**:
@@ -34,8 +36,8 @@ from simkit.electorate.read import width_problem
 LARGE_SHARE = 20.0
 #: the table shipped with the repository
 DEFAULT_HISTORY = Path(__file__).resolve().parents[2] / "configs" / "exit_poll_history.csv"
-COLUMNS = ("country", "election", "date", "pollster", "kind", "option", "published", "official", "base",
-           "in_baseline", "poll_source", "official_source", "note")
+COLUMNS = ("country", "election", "date", "pollster", "kind", "option", "published", "official", "in_baseline",
+           "poll_source", "official_source", "note")
 KINDS = ("candidate", "against_all", "turnout")
 CLASSES = ("large", "small", "against_all", "turnout")
 #: a class without baseline rows borrows another's error

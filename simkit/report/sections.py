@@ -141,9 +141,10 @@ def _poll_table(comparison) -> Table:
                  "error) has no p and is consistent when the published value can be the census's own rounded to "
                  "its last digit, to nearest or down (its gap minus the census's at least −1 unit, at most +½ unit). "
                  "z total and p total: sampling plus exit polls' historical non-sampling error of the option's "
-                 "class. Ledger: every stated assumption varied jointly; share consistent = share of the "
-                 "assumption space where p ≥ 0.05 (a census: within rounding); (K of N points): the poll's design "
-                 "gets too few answers at the others, so the share is of those K. Misreport needed: % of the "
+                 "class (exit polls only: a quick count copies official protocols, so its station sample's sampling "
+                 "error alone judges it). Ledger: every stated assumption varied jointly; share consistent = share of "
+                 "the assumption space where p ≥ 0.05 (a census: within rounding); (K of N points): the poll's "
+                 "design gets too few answers at the others, so the share is of those K. Misreport needed: % of the "
                  "option's voters telling "
                  "the incumbent (incumbent row: % of all others) for the published figure to be the simulated "
                  "median; negative = away from the incumbent.")
