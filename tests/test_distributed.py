@@ -22,6 +22,7 @@ import xarray as xr
 import simkit
 from simkit.engine import distributed, run as engine
 from simkit import _version, io, progress
+from simkit.errors import counted
 
 from conftest import small_config_dict
 
@@ -300,6 +301,52 @@ def test_resume_refuses_a_partial_run_that_does_not_record_a_field_saying_so(tmp
     with pytest.raises(simkit.InputError, match=refusal) as error:
         distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, workers=1, resume=True)
     assert error.value.parameters == ("resume", "keep")
+
+
+def interrupted_run(cfg, target, *, seed, blocks) -> int:
+    """Interrupt a run of ``cfg`` into ``target`` (8 replicates in blocks of 2, its own cluster) after ``blocks``
+    parts; the number of finished parts it keeps for resume."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(progress, "progress_bar", InterruptingBar(blocks=blocks))
+        with pytest.raises(KeyboardInterrupt):
+            distributed.run_on_cluster(cfg, target, replicates=8, seed=seed, block_size=2, workers=1, quiet=True)
+    return len(list((target.with_name(f".{target.name}.resumable") / "done").iterdir()))
+
+
+@pytest.mark.parametrize("seed, advice", [(3, "resume would have kept them"),
+                                          (4, "resume could not have continued that run")])
+def test_a_fresh_run_over_an_interrupted_one_says_how_many_finished_parts_it_discards(client, tmp_path, caplog, seed,
+                                                                                     advice):
+    """Without resume the finished parts of an interrupted run on the target were deleted without a word."""
+    target = tmp_path / "dask.zarr"
+    finished = interrupted_run(config(), target, seed=3, blocks=2)
+    assert finished >= 2
+    with caplog.at_level(logging.WARNING, logger="simkit"):
+        distributed.run_on_cluster(config(), target, replicates=8, seed=seed, block_size=2, client=client, quiet=True)
+    assert [record.getMessage() for record in caplog.records if record.name.startswith("simkit")] == [
+        f"{target}: discarded {finished} finished parts of an interrupted run (in {tmp_path / '.dask.zarr.resumable'}) "
+        f"and started afresh; {advice}"]
+    assert not list(tmp_path.glob(".dask.zarr*"))
+
+
+def test_a_quiet_command_still_says_it_discards_finished_parts(client, tmp_path):
+    """``--quiet`` silences the progress and the run's notes, not the loss of finished parts."""
+    import subprocess
+    import tomli_w
+
+    from conftest import REPO
+
+    config_path, target = tmp_path / "c.toml", tmp_path / "dask.zarr"
+    config_path.write_text(tomli_w.dumps(config().raw()))
+    finished = interrupted_run(simkit.load_config(config_path), target, seed=3, blocks=1)
+    command = [sys.executable, "-m", "simkit.cli.main", "run", str(config_path), "-o", str(target), "--quiet",
+               "--scheduler", client.scheduler.address, "--replicates", "8", "--block-size", "2", "--seed", "3"]
+    done = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    assert done.stderr.splitlines() == [
+        f"simkit: {target}: discarded {counted(finished, 'finished part')} of an interrupted run (in "
+        f"{tmp_path / '.dask.zarr.resumable'}) and started afresh; resume would have kept them"]
 
 
 def test_workers_with_other_versions_are_refused(client, tmp_path, monkeypatch):
