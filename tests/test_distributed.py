@@ -379,7 +379,7 @@ def test_resume_after_a_sigkilled_run_is_bit_identical(client, tmp_path):
         time.sleep(0.02)
     process.kill()
     process.communicate(timeout=60)
-    assert not target.exists()
+    assert not target.exists() and (tmp_path / ".dask.zarr.resumable.lock").exists()  # the killed run's lock stays
     resumed = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     reference = local_result(config(), tmp_path / "local.zarr", replicates=8, seed=7, block_size=2)
@@ -605,3 +605,25 @@ def test_a_second_run_on_a_target_being_written_is_refused(tmp_path, capsys):
         holder.stdin.close()
         assert holder.wait(timeout=60) == 0
     assert not (tmp_path / ".r.zarr.resumable.lock").exists()  # the run that held it removed it
+
+
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_the_lock_of_a_sigkilled_run_is_free_for_the_next_run_which_removes_it(tmp_path, resume):
+    """A run killed by SIGKILL cannot remove its lock file: the next run, resumed or not, takes it (the flock died
+    with the process) and, finished, leaves no lock behind."""
+    import subprocess
+    import tomli_w
+    from simkit.cli.main import main
+
+    path, out = tmp_path / "c.toml", tmp_path / "r.zarr"
+    path.write_text(tomli_w.dumps(small_config_dict(stations=20, registered=2_000, replicates=2)))
+    root = str(Path(simkit.__file__).resolve().parent.parent)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": root})
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.communicate(timeout=60)
+    assert (tmp_path / ".r.zarr.resumable.lock").exists()
+    assert main(["run", str(path), "-o", str(out), "--workers", "1", "--quiet", *resume]) == 0
+    assert simkit.open_result(out).sizes["replicate"] == 2
+    assert not list(tmp_path.glob(".r.zarr*"))
