@@ -124,33 +124,56 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
 
 
 def _place_all(stagings: list[Path], targets: list[Path]) -> None:
-    """Put each staging path at its target in order (:func:`_put_in_place`), then record the targets and delete the
-    old results; if interrupted or failing part way, put back the old result of each target already placed (a
-    target that did not exist is removed), remove every staging path and re-raise, recording only the targets
-    that could not be put back (a file that atomically replaced a file: its old copy is gone)."""
-    placed: list[tuple[Path, Path | None, bool]] = []  # (target, where its old result is, whether it existed)
+    """Put each staging path at its target in order (:func:`_put_in_place`), record the targets, then delete the old
+    results; if interrupted or failing before they are recorded, put back the old result of each target already
+    placed (a target that did not exist is removed), remove every staging path and re-raise, recording only the
+    targets that could not be put back (a file that atomically replaced a file: its old copy is gone).
+
+    What was placed is told from the files, not from :func:`_put_in_place`'s return: a signal handled right after a
+    rename or an exchange, before that call returns, is undone like any other (:func:`_put_back`)."""
+    attempted: list[tuple[Path, Path, os.stat_result, bool]] = []  # (target, staging, the staged result, existed)
     try:
         for staging, target in zip(stagings, targets):
-            existed = target.exists() or target.is_symlink()
-            placed.append((target, _put_in_place(staging, target), existed))
+            attempted.append((target, staging, os.lstat(staging), target.exists() or target.is_symlink()))
+            _put_in_place(staging, target)
+        _record(targets)
     except BaseException:
-        kept = [target for target, old, existed in placed if not _put_back(target, old, existed)]
+        kept = [target for target, staging, new, existed in attempted if not _put_back(target, staging, new, existed)]
         for staging in stagings:
             _remove(staging)
         _record(kept)
         raise
-    _record(targets)
-    for _, old, _ in placed:
+    for target, staging, _, _ in attempted:
+        old = _displaced(target, staging)
         if old is not None:
             _remove(old)
 
 
-def _put_back(target: Path, old: Path | None, existed: bool) -> bool:
-    """Undo :func:`_put_in_place` of ``target``: its old result (at ``old``) back in place, or ``target`` removed
-    when there was none (``existed`` False); False when it cannot be undone (``old`` None though ``target``
-    existed: a file replaced atomically)."""
+def _holds(path: Path, result: os.stat_result) -> bool:
+    """Whether ``path`` is the file or folder ``result`` (:func:`os.lstat` of it) describes (renames keep it)."""
+    try:
+        return os.path.samestat(os.lstat(path), result)
+    except FileNotFoundError:
+        return False
+
+
+def _displaced(target: Path, staging: Path) -> Path | None:
+    """Where :func:`_put_in_place` left the old result of ``target`` once the staged one is there: at ``staging``
+    (swapped), at ``.NAME.old-PID`` (two renames), or nowhere (None: there was none, or a file replaced it)."""
+    return next((path for path in (staging, _staging_path(target, OLD)) if path.exists() or path.is_symlink()), None)
+
+
+def _put_back(target: Path, staging: Path, new: os.stat_result, existed: bool) -> bool:
+    """Undo :func:`_put_in_place` of the staged result ``new`` (:func:`os.lstat` of ``staging`` before the move) at
+    ``target``, if it is there: its old result back in place, or ``target`` removed when there was none
+    (``existed`` False); False when it cannot be undone (a file replaced atomically: no old copy is left)."""
+    if not _holds(target, new):
+        return True
+    old = _displaced(target, staging)
     if old is not None:
-        _remove(_put_in_place(old, target) or old)
+        if old != staging:  # at .NAME.old-PID, where putting it back would move the new result aside
+            os.replace(old, staging)
+        _remove(_put_in_place(staging, target) or staging)
     elif existed:
         return False
     else:

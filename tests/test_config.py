@@ -164,6 +164,21 @@ def test_the_counts_turnout_is_read_one_way(registered, ballots, turnout):
     assert official_figures(cfg).get("turnout") == turnout
 
 
+def test_shipped_configs_simulate_the_official_register(repo):
+    """[observed] registered is compared with nothing (every official figure is read as a fraction), but the
+    simulated spread is that of [electorate]'s register: a shipped config that models a real election draws its
+    official register."""
+    from simkit.config.core import SyntheticElectorate
+
+    checked = 0
+    for path in sorted((repo / "configs").glob("*.toml")):
+        cfg = load_config(path)
+        if isinstance(cfg.electorate, SyntheticElectorate) and cfg.observed.registered is not None:
+            assert cfg.electorate.registered == cfg.observed.registered, path.name
+            checked += 1
+    assert checked >= 3
+
+
 def test_region_problems_read_the_validated_config_not_a_dump_of_it(monkeypatch):
     """Each sweep point and each prior probe is cross-checked: the regions of its tables are read from the config
     itself (dumping the whole config to read them cost a dump per check)."""

@@ -22,6 +22,7 @@ import xarray as xr
 import simkit
 from simkit.engine import distributed, run as engine
 from simkit import _version, io, progress
+from simkit.errors import counted
 
 from conftest import small_config_dict
 
@@ -302,6 +303,52 @@ def test_resume_refuses_a_partial_run_that_does_not_record_a_field_saying_so(tmp
     assert error.value.parameters == ("resume", "keep")
 
 
+def interrupted_run(cfg, target, *, seed, blocks) -> int:
+    """Interrupt a run of ``cfg`` into ``target`` (8 replicates in blocks of 2, its own cluster) after ``blocks``
+    parts; the number of finished parts it keeps for resume."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(progress, "progress_bar", InterruptingBar(blocks=blocks))
+        with pytest.raises(KeyboardInterrupt):
+            distributed.run_on_cluster(cfg, target, replicates=8, seed=seed, block_size=2, workers=1, quiet=True)
+    return len(list((target.with_name(f".{target.name}.resumable") / "done").iterdir()))
+
+
+@pytest.mark.parametrize("seed, advice", [(3, "resume would have kept them"),
+                                          (4, "resume could not have continued that run")])
+def test_a_fresh_run_over_an_interrupted_one_says_how_many_finished_parts_it_discards(client, tmp_path, caplog, seed,
+                                                                                     advice):
+    """Without resume the finished parts of an interrupted run on the target were deleted without a word."""
+    target = tmp_path / "dask.zarr"
+    finished = interrupted_run(config(), target, seed=3, blocks=2)
+    assert finished >= 2
+    with caplog.at_level(logging.WARNING, logger="simkit"):
+        distributed.run_on_cluster(config(), target, replicates=8, seed=seed, block_size=2, client=client, quiet=True)
+    assert [record.getMessage() for record in caplog.records if record.name.startswith("simkit")] == [
+        f"{target}: discarded {finished} finished parts of an interrupted run (in {tmp_path / '.dask.zarr.resumable'}) "
+        f"and started afresh; {advice}"]
+    assert not list(tmp_path.glob(".dask.zarr*"))
+
+
+def test_a_quiet_command_still_says_it_discards_finished_parts(client, tmp_path):
+    """``--quiet`` silences the progress and the run's notes, not the loss of finished parts."""
+    import subprocess
+    import tomli_w
+
+    from conftest import REPO
+
+    config_path, target = tmp_path / "c.toml", tmp_path / "dask.zarr"
+    config_path.write_text(tomli_w.dumps(config().raw()))
+    finished = interrupted_run(simkit.load_config(config_path), target, seed=3, blocks=1)
+    command = [sys.executable, "-m", "simkit.cli.main", "run", str(config_path), "-o", str(target), "--quiet",
+               "--scheduler", client.scheduler.address, "--replicates", "8", "--block-size", "2", "--seed", "3"]
+    done = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    assert done.stderr.splitlines() == [
+        f"simkit: {target}: discarded {counted(finished, 'finished part')} of an interrupted run (in "
+        f"{tmp_path / '.dask.zarr.resumable'}) and started afresh; resume would have kept them"]
+
+
 def test_workers_with_other_versions_are_refused(client, tmp_path, monkeypatch):
     monkeypatch.setattr(_version, "__version__", "0.0.0-client")
     with pytest.raises(simkit.InputError, match="differ from the client's"):
@@ -332,7 +379,7 @@ def test_resume_after_a_sigkilled_run_is_bit_identical(client, tmp_path):
         time.sleep(0.02)
     process.kill()
     process.communicate(timeout=60)
-    assert not target.exists()
+    assert not target.exists() and (tmp_path / ".dask.zarr.resumable.lock").exists()  # the killed run's lock stays
     resumed = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     reference = local_result(config(), tmp_path / "local.zarr", replicates=8, seed=7, block_size=2)
@@ -558,3 +605,25 @@ def test_a_second_run_on_a_target_being_written_is_refused(tmp_path, capsys):
         holder.stdin.close()
         assert holder.wait(timeout=60) == 0
     assert not (tmp_path / ".r.zarr.resumable.lock").exists()  # the run that held it removed it
+
+
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_the_lock_of_a_sigkilled_run_is_free_for_the_next_run_which_removes_it(tmp_path, resume):
+    """A run killed by SIGKILL cannot remove its lock file: the next run, resumed or not, takes it (the flock died
+    with the process) and, finished, leaves no lock behind."""
+    import subprocess
+    import tomli_w
+    from simkit.cli.main import main
+
+    path, out = tmp_path / "c.toml", tmp_path / "r.zarr"
+    path.write_text(tomli_w.dumps(small_config_dict(stations=20, registered=2_000, replicates=2)))
+    root = str(Path(simkit.__file__).resolve().parent.parent)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": root})
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.communicate(timeout=60)
+    assert (tmp_path / ".r.zarr.resumable.lock").exists()
+    assert main(["run", str(path), "-o", str(out), "--workers", "1", "--quiet", *resume]) == 0
+    assert simkit.open_result(out).sizes["replicate"] == 2
+    assert not list(tmp_path.glob(".r.zarr*"))

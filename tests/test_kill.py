@@ -265,10 +265,14 @@ def _write_pair(folder: Path, file: Path, text: str) -> None:
         staging.write_text(text)
 
 
+@pytest.mark.parametrize("exchange", [True, False])
 @pytest.mark.parametrize("existed", [True, False])
-def test_a_signal_between_two_placements_puts_the_first_back(tmp_path, monkeypatch, existed):
+def test_a_signal_between_two_placements_puts_the_first_back(tmp_path, monkeypatch, existed, exchange):
     """A signal after the figures folder was placed but before the report left the new folder beside the old
-    report and both staging paths behind, and the command said nothing was written."""
+    report and both staging paths behind, and the command said nothing was written. Where a folder is replaced by
+    two renames (no atomic exchange), putting the old one back moved the new one onto it: an OSError."""
+    if not exchange:
+        monkeypatch.setattr(io, "_exchange", lambda a, b: False)
     folder, file = tmp_path / "r_files", tmp_path / "r.md"
     if existed:
         _write_pair(folder, file, "old")
@@ -281,6 +285,31 @@ def test_a_signal_between_two_placements_puts_the_first_back(tmp_path, monkeypat
     else:
         assert not folder.exists() and not file.exists()
     assert sorted(path.name for path in tmp_path.iterdir()) == (["r.md", "r_files"] if existed else [])
+
+
+def test_a_signal_right_after_an_exchange_puts_the_old_result_back(tmp_path, monkeypatch):
+    """A signal handled just after the atomic exchange, before its caller learnt where the old result was, left the
+    new result in place, deleted the old one and recorded nothing written."""
+    target, exchange, calls = tmp_path / "r.zarr", io._exchange, []
+
+    def write(text):
+        with io.staged(target) as staging:
+            staging.mkdir()
+            (staging / "a").write_text(text)
+
+    def exchanged_then_stopped(a, b):
+        done = exchange(a, b)
+        calls.append(a)
+        if len(calls) == 1:  # the exchange that puts the new result in place, not the one that undoes it
+            raise KeyboardInterrupt
+        return done
+
+    write("old")
+    monkeypatch.setattr(io, "_exchange", exchanged_then_stopped)
+    with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed:
+        write("new")
+    assert placed == [] and (target / "a").read_text() == "old"
+    assert [path.name for path in tmp_path.iterdir()] == ["r.zarr"]
 
 
 def test_a_file_replaced_before_the_signal_is_recorded(tmp_path, monkeypatch):

@@ -74,6 +74,37 @@ def test_plot_never_writes_into_its_input(tmp_path, config, capsys):
     assert sorted(str(p) for p in sim.rglob("*")) == before
 
 
+@pytest.mark.parametrize("stop", [RuntimeError, KeyboardInterrupt])
+def test_plot_figures_appear_together_or_not_at_all(tmp_path, monkeypatch, stop):
+    """``--plot DIR`` wrote its PNGs in place one by one: a failure (or a Ctrl-C) at the second figure left the
+    first one new beside the others of an earlier run, or alone in a new folder."""
+    from matplotlib.figure import Figure
+
+    from simkit.cli.io import save_figures
+
+    def figures(size):
+        return {name: Figure(figsize=(size, size)) for name in ("a", "b", "c")}
+
+    earlier, fresh = tmp_path / "earlier", tmp_path / "fresh"
+    save_figures(earlier, figures(2))
+    before = {path.name: path.read_bytes() for path in earlier.iterdir()}
+    assert sorted(before) == ["a.png", "b.png", "c.png"]
+    draw, calls = Figure.savefig, []
+
+    def stopped_at_the_second(figure, *args, **kwargs):
+        calls.append(figure)
+        if len(calls) % 3 == 2:
+            raise stop
+        return draw(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", stopped_at_the_second)
+    for plot in (earlier, fresh):
+        with pytest.raises(stop):
+            save_figures(plot, figures(3))
+    assert {path.name: path.read_bytes() for path in earlier.iterdir()} == before
+    assert list(fresh.iterdir()) == []
+
+
 def test_plot_onto_the_output_is_refused_before_any_work(tmp_path, config, capsys):
     """``compare x.toml -o x.txt --plot x.txt`` wrote the text, then failed on the folder with a traceback."""
     raw = small_config_dict(stations=20, registered=20_000)

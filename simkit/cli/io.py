@@ -16,7 +16,7 @@ from simkit import schema
 from simkit.cli.arguments import Override, overrides
 from simkit.config.core import Config, ConfigError, load_config, parse_config
 from simkit.errors import InputError
-from simkit.io import FORMATS, open_result, write_text
+from simkit.io import FORMATS, open_result, staged_together, write_text
 from simkit.outputs import claim_output, is_json_report
 from simkit.paths import split_path
 
@@ -231,8 +231,8 @@ def write_json(payload: dict, path: Path) -> None:
 def check_plot_folder(plot: Path | None, names: list[str], output: Path | None = None,
                       inputs: Iterable[Path | None] = ()) -> None:
     """``--plot DIR``: a folder (made if absent) where the figures ``names`` (``NAME.png``) can be written;
-    checked before any work starts. The figures are written in place (not staged), so DIR may not be, or lie
-    inside, the command's ``output`` (``-o``) or one of its ``inputs``, nor may a figure be or hold one."""
+    checked before any work starts. DIR may not be, or lie inside, the command's ``output`` (``-o``) or one of its
+    ``inputs``, nor may a figure be or hold one."""
     if plot is None:
         return
     for path, role in [(output, "the -o output"), *((source, "an input") for source in inputs)]:
@@ -257,8 +257,11 @@ def _overlaps(plot: Path, figures: list[Path], path: str | Path) -> bool:
 
 
 def save_figures(plot: Path, figures: dict, dpi: int = 100) -> None:
-    """Each figure of ``figures`` (name → matplotlib Figure, None skipped) as ``plot/NAME.png``."""
+    """Each figure of ``figures`` (name → matplotlib Figure, None skipped) as ``plot/NAME.png`` (``plot`` made if
+    absent), all staged and put in place together once every one is drawn (:func:`simkit.io.staged_together`): an
+    error or a stop while they are drawn leaves none of them, and the figures of an earlier run as they were."""
     plot.mkdir(parents=True, exist_ok=True)
-    for name, fig in figures.items():
-        if fig is not None:
-            fig.savefig(plot / f"{name}.png", dpi=dpi)
+    drawn = {name: fig for name, fig in figures.items() if fig is not None}
+    with staged_together(*(plot / f"{name}.png" for name in drawn)) as stagings:
+        for staging, fig in zip(stagings, drawn.values()):
+            fig.savefig(staging, dpi=dpi, format="png")  # the staging path's name ends in .partial-PID

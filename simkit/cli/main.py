@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -72,8 +73,7 @@ def _print_outcome(ds, args: argparse.Namespace) -> None:
 
 
 def _run_on_cluster(cfg, args: argparse.Namespace) -> int:
-    if not args.quiet:
-        log_to_stderr()
+    log_to_stderr(logging.WARNING if args.quiet else logging.INFO)  # quiet: the warnings alone
     if args.scheduler and args.workers:
         raise InputError("--scheduler, --workers: give one (a running scheduler, or N local worker processes)")
     cluster_workers = args.workers or (None if args.scheduler else args.processes or os.cpu_count() or 1)

@@ -246,7 +246,10 @@ class ObservedStations(Block):
 
 
 class Observed(Block):
-    """Official results to compare with. Candidate and against-all shares are over valid votes."""
+    """Official results to compare with. Candidate and against-all shares are over valid votes. ``registered`` is
+    the official register, read only as the count's turnout (``ballots / registered``): every official figure is
+    compared as a fraction, so it need not equal the simulated electorate's register (see the README's
+    ``[observed]``)."""
 
     registered: int | None = Field(None, ge=0, le=MAX_REGISTER)
     ballots: int | None = Field(None, ge=0, le=MAX_REGISTER)

@@ -24,7 +24,8 @@ Files, for a target ``out/kz.zarr``::
     out/kz.zarr                      appears only when every block is written (via :func:`simkit.io.staged`)
 
 ``resume=True`` reuses the work directory of an interrupted run of the same config, electorate and block size
-and submits only the parts without a marker. A worker that dies mid-run has its tasks rescheduled by dask
+and submits only the parts without a marker; without it, a work directory left there is discarded (a warning says
+how many finished parts it held). A worker that dies mid-run has its tasks rescheduled by dask
 (the scheduler's ``allowed-failures``); a task that raises is retried (``retries``). Rewriting a block
 writes the same bytes, so a retried block leaves the store identical.
 
@@ -53,7 +54,7 @@ import xarray as xr
 from simkit.engine import count_match, run as engine
 from simkit import _version, io, progress, schema
 from simkit.config.core import Config, CsvElectorate
-from simkit.errors import InputError
+from simkit.errors import InputError, counted
 from simkit.config.core import parse_config
 from simkit.electorate.build import Electorate, electorate_of
 from simkit.engine.resources import check_run
@@ -319,11 +320,26 @@ class _WorkDir:
                                  parameters=("resume", field))
         return True
 
+    def discard(self, manifest: dict) -> None:
+        """Remove the work directory of an interrupted run before a fresh one, saying so (a warning) when it held
+        finished parts: how many, and whether ``resume`` would have kept them (its ``manifest`` is this run's)."""
+        if not self.path.exists():
+            return
+        finished = len(self.done()) if self.markers.is_dir() else 0
+        if finished:
+            try:
+                same = self.resumable(manifest)
+            except InputError:
+                same = False
+            LOG.warning("%s: discarded %s of an interrupted run (in %s) and started afresh; %s", self.target,
+                        counted(finished, "finished part"), self.path,
+                        "resume would have kept them" if same else "resume could not have continued that run")
+        shutil.rmtree(self.path)
+
     def create(self, template: xr.Dataset, manifest: dict) -> None:
         """The work directory, its store made from ``template`` (no block written yet) and the ``manifest``; on a
         full disk it is removed (nothing to resume: no manifest) and the one line raised."""
-        if self.path.exists():
-            shutil.rmtree(self.path)
+        self.discard(manifest)
         try:
             self.markers.mkdir(parents=True)
             template.to_zarr(self.store, mode="w", compute=False, consolidated=False, zarr_format=io.ZARR_FORMAT,
