@@ -28,7 +28,7 @@ def no_work(monkeypatch):
     ({"draws": 0}, "draws", "draws: 0: must be a positive integer"),
     ({"null": "x"}, "null", r"null: x: unknown name \(choose from textbook, simulated\)$"),
     ({"null": "flat"}, "null", r"null: flat: unknown name \(choose from textbook, simulated\)$"),
-    ({"tests": ["nope"]}, "tests", "tests: unknown test id nope"),
+    ({"tests": ["nope"]}, "tests", "tests: unknown test id 'nope'"),
 ])
 def test_bad_arguments_name_the_parameter_before_any_work(no_work, arguments, parameter, fragment):
     with pytest.raises(InputError, match=fragment) as error:
