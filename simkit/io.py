@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import glob
+import logging
 import math
 import os
 import shutil
@@ -30,6 +31,9 @@ from .schema import REPLICATE, STATION, VARIABLES
 FORMATS = {".zarr": "zarr", ".nc": "netcdf"}
 #: zarr v2 layout: fixed-width strings (station ids, names) have a stable spec there, not yet in v3
 ZARR_FORMAT = 2
+#: where the cleanup after killed runs reports what it did (:func:`recover_stale`; the command line shows it on
+#: stderr: :func:`simkit.progress.log_to_stderr`)
+LOG = logging.getLogger(__name__)
 
 
 def output_format(path: str | Path, role: str = "output path") -> str:
@@ -69,7 +73,7 @@ def _alive(pid: int) -> bool:
 def recover_stale(target: str | Path) -> list[str]:
     """Clean up after runs on ``target`` that were killed (their process is gone): an ``.old`` result is
     moved back to ``target`` when ``target`` is missing (a kill during the final rename), any other staging
-    path is deleted. Returns one message per action (also printed on stderr)."""
+    path is deleted. Returns one message per action (each also logged as a warning on :data:`LOG`)."""
     target = Path(target)
     messages = []
     for role in (OLD, STAGING):
@@ -85,7 +89,7 @@ def recover_stale(target: str | Path) -> list[str]:
                 _remove(path)
                 messages.append(f"{target}: removed {path.name}, left by a run that was killed (process {pid})")
     for message in messages:
-        print(f"simkit: {message}", file=sys.stderr)
+        LOG.warning("%s", message)
     return messages
 
 

@@ -17,13 +17,22 @@ def progress_bar(total: int, enabled: bool = True, unit: str = "replicate") -> t
                 unit=unit, dynamic_ncols=True)
 
 
+class _Stderr(logging.StreamHandler):
+    """A handler writing to ``sys.stderr`` as it is when a message comes (a command run again in one process
+    after its stderr was redirected or captured writes to the new one)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def log_to_stderr(level: int = logging.INFO) -> None:
-    """Show the library's messages (loggers ``simkit.*``, e.g. a dask run's cluster and resume notes) on stderr as
-    ``simkit: message``; the library itself only logs (a caller that wants them silent does not call this)."""
+    """Show the library's messages of ``level`` and above (loggers ``simkit.*``: a dask run's cluster and resume
+    notes, the cleanup after killed runs) on stderr as ``simkit: message``; the library itself only logs (a caller
+    that wants them silent does not call this)."""
     logger = logging.getLogger("simkit")
-    if not any(getattr(handler, "simkit_stderr", False) for handler in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(handler, _Stderr) for handler in logger.handlers):
+        handler = _Stderr(sys.stderr)
         handler.setFormatter(logging.Formatter("simkit: %(message)s"))
-        handler.simkit_stderr = True
         logger.addHandler(handler)
     logger.setLevel(level)

@@ -551,3 +551,119 @@ def test_the_resource_guard_checks_the_output_disk(tmp_path, monkeypatch, capsys
     assert main(["run", str(config), "--quiet", "--processes", "1", "-o", str(out)]) == 2
     one_line(capsys, str(out), "uncompressed", "--keep summary")
     assert not out.exists() and not list(tmp_path.glob(".r.zarr*"))
+
+
+#: more names than an error lists (:data:`simkit.errors.MAX_LISTED`): the messages below name the first ones only
+MANY = [f"n{i:02d}" for i in range(MAX_LISTED + 4)]
+
+
+def _refusal(call) -> str:
+    """The message of the exception ``call()`` raises (of pydantic's: its first problem, without the input)."""
+    from pydantic import ValidationError
+
+    with pytest.raises(Exception) as error:
+        call()
+    return error.value.errors()[0]["msg"] if isinstance(error.value, ValidationError) else str(error.value)
+
+
+def _unknown_station_statistics():
+    from simkit.config.core import ObservedStations
+    return _refusal(lambda: ObservedStations(statistics=MANY, values={name: 0.1 for name in MANY}))
+
+
+def _observed_station_values_not_listed():
+    from simkit.config.core import ObservedStations
+    return _refusal(lambda: ObservedStations(statistics=["turnout_sd"],
+                                             values={"turnout_sd": 0.1, **{name: 0.1 for name in MANY}}))
+
+
+def _inference_scenario():
+    from simkit.config.core import parse_config
+    from simkit.config.inference import InferenceSettings, infer_problems
+    raw = small_config_dict()
+    raw["scenario"] = [{"name": name, "manipulations": []} for name in MANY]
+    problems = infer_problems(parse_config(tomli_w.dumps(raw)), [], InferenceSettings(scenario="nope"), lambda _: [])
+    return problems[0]
+
+
+def _timeline_reports():
+    from simkit.config.timeline import ObservedTimeline, TimelineConfig, timeline_problems
+    reports = [f"{8 + i // 6:02d}:{i % 6 * 10:02d}" for i in range(1, len(MANY) + 1)]
+    timeline = TimelineConfig(opening="08:00", closing="20:00", reports=reports)
+    observed = ObservedTimeline(reports=["09:00"], turnout_percent={"a": [10.0, 50.0]})
+    return timeline_problems(timeline, observed, {})[0]
+
+
+def _poll_range():
+    from simkit.config.polls import ExitPollConfig
+    return _refusal(lambda: ExitPollConfig(name="p", stations=10, response_rate=[0.5] * len(MANY)))
+
+
+def _scenario_of_a_result(chosen: str | None) -> str:
+    import xarray as xr
+    from simkit.cli.io import _scenario
+    ds = xr.Dataset(coords={"scenario": MANY})
+    return _refusal(lambda: _scenario(ds, chosen, "sim.zarr", False))
+
+
+def _scenario_not_chosen():
+    return _scenario_of_a_result(None)
+
+
+def _scenario_unknown():
+    return _scenario_of_a_result("nope")
+
+
+def _evidence():
+    from simkit.electorate.build import voterless_turnouts
+    return _refusal(lambda: voterless_turnouts(None, None, MANY))
+
+
+def _dims_of_select():
+    import xarray as xr
+    from simkit.forensics.core import election
+    return _refusal(lambda: election(xr.Dataset(), select={name: 0 for name in MANY}))
+
+
+def _test_ids():
+    from simkit.forensics import check_tests
+    return _refusal(lambda: check_tests(MANY))
+
+
+def _station_statistic_ids():
+    from simkit.forensics.station_statistics import compute
+    return _refusal(lambda: compute(MANY, np.ones(1), np.ones(1), np.ones(1)))
+
+
+def _observation_noise_names():
+    from simkit.inference.statistics import Statistics, with_observation_noise
+    statistics = Statistics(names=tuple(MANY), groups=("turnout",) * len(MANY), observed=np.zeros(len(MANY)),
+                            observation_noise=np.zeros(len(MANY)), valid_options=(0,), invalid=None, regions=())
+    return _refusal(lambda: with_observation_noise(statistics, {"nope": 0.1}))
+
+
+def _decreasing_columns(tmp_path):
+    from simkit.timeline.observed import from_stations
+    columns = [f"c{i:02d}" for i in range(len(MANY))]
+    reports = [f"{8 + i // 6:02d}:{i % 6 * 10:02d}" for i in range(1, len(MANY) + 1)]
+    map_path, data = tmp_path / "map.toml", tmp_path / "stations.csv"
+    map_path.write_text(tomli_w.dumps({"timeline": {"opening": "08:00", "closing": "20:00", "reports": reports},
+                                       "columns": {"region": "region", "registered": "registered",
+                                                   "reports": columns, "final": "final"}}))
+    rows = [["a", 1000, *range(len(columns), 0, -1), 50], ["b", 1000, *range(1, len(columns) + 1), 50]]
+    data.write_text("\n".join(",".join(map(str, row)) for row in [["region", "registered", *columns, "final"], *rows])
+                    + "\n")
+    return _refusal(lambda: from_stations(data, map_path))
+
+
+@pytest.mark.parametrize("message", [
+    _unknown_station_statistics, _observed_station_values_not_listed, _inference_scenario, _timeline_reports,
+    _poll_range, _scenario_not_chosen, _scenario_unknown, _evidence,
+    _dims_of_select, _test_ids, _station_statistic_ids, _observation_noise_names, _decreasing_columns])
+def test_every_list_of_a_users_names_in_an_error_is_capped(message, tmp_path):
+    """Lists of a user's names (statistics, scenarios, report times and columns, test ids, dims) were joined whole
+    into error messages: each is listed by :func:`simkit.errors.listed`, its first names then how many more."""
+    text = message(tmp_path) if message is _decreasing_columns else message()
+    assert f", and {len(MANY) - MAX_LISTED} more" in text, text
+    assert "n13" not in text and "c13" not in text and "0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5" \
+        not in text, text

@@ -47,7 +47,7 @@ def test_cli_unknown_test_is_one_line(tmp_path, capsys):
     path = tmp_path / "c.toml"
     path.write_text(tomli_w.dumps(stuffing_config(replicates=2)))
     assert main(["calibrate", str(path), "--tests", "nope"]) == 2
-    assert "--tests: unknown test id nope" in capsys.readouterr().err
+    assert "--tests: unknown test id 'nope'" in capsys.readouterr().err
 
 
 def test_cli_empty_tests_is_refused_not_read_as_all(tmp_path, capsys):

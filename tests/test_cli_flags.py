@@ -266,7 +266,7 @@ def test_forensics_on_a_result_with_several_points_asks_for_one(swept_result, ca
     assert "holds 2 sweep points; choose one with --point: 0: turnout.dispersion=0.3; 1: turnout.dispersion=0.6" \
         in err
     err = one_line_error(capsys, main(["forensics", str(swept_result), "--tests", "dip", "--point", "1"]))
-    assert "holds 2 scenarios; choose one with --scenario: honest, stuffing" in err
+    assert "holds 2 scenarios; choose one with --scenario: 'honest', 'stuffing'" in err
     err = one_line_error(capsys, main(["forensics", str(swept_result), "--tests", "dip", "--point", "2",
                                        "--scenario", "honest"]))
     assert err.startswith("--point 2: outside 0..1")
@@ -287,7 +287,7 @@ def test_forensics_tests_the_chosen_scenario_and_point(swept_result, capsys):
 
 def test_forensics_bad_scenario_lists_the_scenarios(swept_result, capsys):
     err = one_line_error(capsys, main(["forensics", str(swept_result), "--scenario", "nope", "--point", "0"]))
-    assert err == f"--scenario nope: not a scenario of {swept_result}: honest, stuffing"
+    assert err == f"--scenario nope: not a scenario of {swept_result}: 'honest', 'stuffing'"
 
 
 def test_summary_reads_every_point_unless_one_is_chosen(swept_result, tmp_path, capsys):
@@ -368,7 +368,7 @@ def test_calibrate_writes_its_json_with_o(tmp_path, scenarios_config, capsys):
 
 
 @pytest.mark.parametrize("command", ["forensics", "calibrate", "report"])
-@pytest.mark.parametrize("tests, named", [("nope", "nope"), ("", "(none)"), ("dip,nope", "nope")])
+@pytest.mark.parametrize("tests, named", [("nope", "'nope'"), ("", "(none)"), ("dip,nope", "'nope'")])
 def test_tests_is_refused_in_the_same_words_by_every_command(tmp_path, config, capsys, command, tests, named):
     target = tmp_path / {"forensics": "out.nc", "calibrate": "out.json", "report": "out.html"}[command]
     err = one_line_error(capsys, main([command, str(config), "--tests", tests, "-o", str(target)]))

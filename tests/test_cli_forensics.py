@@ -59,7 +59,7 @@ def test_simulated_result_runs_on_its_replicate(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, fragment", [
-    (["--tests", "nope"], "--tests: unknown test id nope"),
+    (["--tests", "nope"], "--tests: unknown test id 'nope'"),
     (["--draws", "0"], "--draws: 0: must be a positive integer"),
 ])
 def test_bad_options_exit_2_with_one_line(returns_csv, capsys, extra, fragment):

@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simkit.model.exit_poll import (PollDesign, allocate_by_region, certain_stations, design_feasibility, draw_exit_poll,
-                                    draw_quick_count, intra_cluster_correlation, kish_design_effect,
-                                    sample_stations)
+                                    intra_cluster_correlation, kish_design_effect, sample_stations)
 
 from exit_poll_helpers import dirichlet_votes
 
@@ -167,7 +166,8 @@ def test_quick_count_of_every_station_is_the_exact_count(estimator, selection):
     registered = rng.integers(100, 2000, size=50)
     votes = dirichlet_votes(rng, registered, SHARES, 10.0)
     valid = np.array([True, True, False])
-    draw = draw_quick_count(votes, registered, 50, valid, rng, selection, estimator=estimator)
+    design = PollDesign(n_stations=50, valid=valid, selection=selection, respondents="whole_flow", estimator=estimator)
+    draw = draw_exit_poll(votes, registered, design, rng)  # a quick count: every voter's ballot, as counted
     np.testing.assert_allclose(draw.shares, votes[:, :2].sum(axis=0) / votes[:, :2].sum(), rtol=1e-13, atol=0)
 
 

@@ -15,7 +15,7 @@ def honest():
 
 
 @pytest.mark.parametrize("tests, fragment", [
-    (["nope"], "tests: unknown test id nope"),
+    (["nope"], "tests: unknown test id 'nope'"),
     ([], "tests: unknown test id (none)"),
     ("dip", "tests: a list of test ids, got the string 'dip'"),
 ])

@@ -64,7 +64,7 @@ def test_monte_carlo_p_value_counts_the_observation():
 
 def test_parse_tests_rejects_unknown_ids():
     assert parse_tests(None) == list(TESTS)
-    with pytest.raises(ValueError, match="unknown test id nope"):
+    with pytest.raises(ValueError, match="unknown test id 'nope'"):
         parse_tests("dip,nope")
 
 

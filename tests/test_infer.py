@@ -802,7 +802,7 @@ def test_one_check_names_the_published_turnouts_of_regions_without_voters_of_the
     assert voterless_turnouts(cfg, electorate, ["timeline", "turnout", "regional_turnout"]) == [regional, timeline]
     assert voterless_turnouts(cfg, electorate, ["timeline"]) == [timeline]
     assert voterless_turnouts(cfg, electorate, ["turnout"]) == []
-    with pytest.raises(ValueError, match=r"evidence \['regional_turnouts'\]: not statistic groups"):
+    with pytest.raises(ValueError, match=r"evidence 'regional_turnouts': not statistic groups"):
         voterless_turnouts(cfg, electorate, ["turnout", "regional_turnouts"])
 
 

@@ -3,6 +3,7 @@ nothing that the next run does not clean up (:mod:`simkit.outputs`, :func:`simki
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 import signal
@@ -154,19 +155,39 @@ def test_a_compare_report_is_not_written_over_its_config(tmp_path, capsys):
     assert tomli_w.dumps(raw) == config.read_text()
 
 
-def test_stale_staging_of_a_dead_run_is_removed_with_a_message(tmp_path, config, capsys):
+def dead_pid() -> int:
+    """The id of a process that has ended."""
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    pid = int(dead.stdout)
+    return int(dead.stdout)
+
+
+def test_stale_staging_of_a_dead_run_is_removed_with_a_message(tmp_path, config, capsys):
+    pid = dead_pid()
     staging = tmp_path / f".s.zarr.partial-{pid}"
     (staging / "x").mkdir(parents=True)
     assert main(["run", str(config), "-o", str(tmp_path / "s.zarr"), "--quiet"]) == 0
-    assert f"removed .s.zarr.partial-{pid}" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"simkit: {tmp_path / 's.zarr'}: removed .s.zarr.partial-{pid}, left by a run "
+                                       f"that was killed (process {pid})\n")
     assert not staging.exists()
 
 
+def test_the_cleanup_after_killed_runs_logs_rather_than_prints(tmp_path, capsys, caplog, monkeypatch):
+    """Library code printed its cleanup on stderr, whatever the caller's logging said: it logs a warning on
+    ``simkit.io`` (the command line shows it, as above) and returns the messages."""
+    monkeypatch.setattr(logging.getLogger("simkit"), "handlers", [])  # the command line's, if a test ran one
+    pid = dead_pid()
+    (tmp_path / f".s.nc.partial-{pid}").write_text("")
+    with caplog.at_level("WARNING", logger="simkit"):
+        messages = io.recover_stale(tmp_path / "s.nc")
+    assert messages == [f"{tmp_path / 's.nc'}: removed .s.nc.partial-{pid}, left by a run that was killed "
+                        f"(process {pid})"]
+    assert [(record.name, record.levelname, record.getMessage()) for record in caplog.records] == [
+        ("simkit.io", "WARNING", messages[0])]
+    assert "removed" not in capsys.readouterr().err
+
+
 def test_a_result_moved_aside_by_a_killed_rename_is_restored(tmp_path, config, capsys):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    pid = int(dead.stdout)
+    pid = dead_pid()
     target = tmp_path / "s.nc"
     assert main(["run", str(config), "-o", str(target), "--quiet"]) == 0
     os.replace(target, tmp_path / f".s.nc.old-{pid}")

@@ -28,7 +28,7 @@ def no_work(monkeypatch):
     ({"draws": 0}, "draws", "draws: 0: must be a positive integer"),
     ({"null": "x"}, "null", r"null: x: unknown name \(choose from textbook, simulated\)$"),
     ({"null": "flat"}, "null", r"null: flat: unknown name \(choose from textbook, simulated\)$"),
-    ({"tests": ["nope"]}, "tests", "tests: unknown test id nope"),
+    ({"tests": ["nope"]}, "tests", "tests: unknown test id 'nope'"),
 ])
 def test_bad_arguments_name_the_parameter_before_any_work(no_work, arguments, parameter, fragment):
     with pytest.raises(InputError, match=fragment) as error:
@@ -150,3 +150,30 @@ def test_a_signal_after_a_report_without_figures_names_only_what_exists(tmp_path
     with io.recording_placed() as written:
         report.write(empty_document(), tmp_path / "r.md")
     assert written == [tmp_path / "r.md"] and sorted(p.name for p in tmp_path.iterdir()) == ["r.md"]
+
+
+@pytest.mark.parametrize("document", [empty_document, document_with_a_figure])
+def test_write_never_replaces_a_figures_folder_not_its_own(tmp_path, document):
+    """``write(doc, "r.md")`` of a report without figures deleted any folder ``r_files/`` (only ``report -o``
+    checked it was the figures of its report); one with figures replaced it. Both are refused, nothing written."""
+    folder = tmp_path / "r_files"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("precious")
+    with pytest.raises(InputError, match=r"r_files: figures folder: not the figures of a simkit report at "):
+        report.write(document(), tmp_path / "r.md")
+    assert (folder / "mine.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r_files"]
+
+
+def test_write_replaces_the_figures_of_its_own_report(tmp_path):
+    """The figures folder of the simkit report at the same path is replaced, or removed by a report without
+    figures; a file added to it makes it no longer the report's own."""
+    report.write(document_with_a_figure(), tmp_path / "r.md")
+    report.write(document_with_a_figure(), tmp_path / "r.md")
+    assert [p.name for p in (tmp_path / "r_files").iterdir()] == ["a.png"]
+    (tmp_path / "r_files" / "extra.txt").write_text("mine")
+    with pytest.raises(InputError, match="figures folder"):
+        report.write(empty_document(), tmp_path / "r.md")
+    (tmp_path / "r_files" / "extra.txt").unlink()
+    report.write(empty_document(), tmp_path / "r.md")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.md"]

@@ -15,7 +15,7 @@ import xarray as xr
 from simkit import schema
 from simkit.cli.arguments import Override, overrides
 from simkit.config.core import Config, ConfigError, load_config, parse_config
-from simkit.errors import InputError
+from simkit.errors import InputError, listed
 from simkit.io import FORMATS, open_result, staged_together, write_text
 from simkit.outputs import claim_output, is_json_report
 from simkit.paths import split_path
@@ -140,10 +140,10 @@ def _scenario(ds: xr.Dataset, chosen: str | None, source: str, every: bool) -> i
     if chosen is None:
         if len(names) > 1:
             raise InputError(f"{source}: holds {len(names)} scenarios; choose one with --scenario: "
-                             f"{', '.join(names)}")
+                             f"{listed(names)}")
         return 0
     if chosen not in names:
-        raise InputError(f"--scenario {chosen}: not a scenario of {source}: {', '.join(names)}")
+        raise InputError(f"--scenario {chosen}: not a scenario of {source}: {listed(names)}")
     return names.index(chosen)
 
 

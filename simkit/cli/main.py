@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     release_large_blocks(REUSED_ARRAYS_THRESHOLD if args.command == "forensics" else MMAP_THRESHOLD)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    log_to_stderr(logging.WARNING)  # the library's warnings, --quiet or not (a cluster run not quiet: its notes too)
     try:
         with io.recording_placed() as placed:
             return _command(args, placed)

@@ -226,7 +226,7 @@ class ObservedStations(Block):
     def _one_source(self) -> "ObservedStations":
         unknown = [name for name in self.statistics if name not in STATION_STATISTICS]
         if unknown:
-            raise ValueError(f"statistics: unknown {', '.join(unknown)} (choose from {', '.join(STATION_STATISTICS)})")
+            raise ValueError(f"statistics: unknown {listed(unknown)} (choose from {', '.join(STATION_STATISTICS)})")
         from_file = self.returns is not None or self.preset is not None
         if from_file == bool(self.values):
             raise ValueError("give either values (one per statistic) or returns (with preset or map), not both")
@@ -238,7 +238,7 @@ class ObservedStations(Block):
         unused = [name for name in self.values if name not in self.statistics]
         told = ([f"missing {', '.join(missing)}"] if missing else []) + (
             # a value the comparison would leave out without a word (a statistic not listed, a misspelling)
-            [f"{', '.join(map(shown, unused))} not among statistics ({', '.join(self.statistics)}): list it there "
+            [f"{listed(unused)} not among statistics ({', '.join(self.statistics)}): list it there "
              "to compare it, or leave it out"] if unused else [])
         if told:  # together: a misspelt key is both, and told as one alone would not name it
             raise ValueError(f"values: {'; '.join(told)}")

@@ -49,6 +49,7 @@ from pydantic import BaseModel, Field, model_validator
 from scipy import stats
 from scipy.special import expit, logit
 
+from simkit.errors import listed
 from simkit.paths import get_path, set_in_place, split_path
 from simkit.types import MAX_SEED, STRICT, OpenShare, Positive
 
@@ -239,7 +240,7 @@ def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings, 
         problems.append("sweep: a config with [[infer]] blocks cannot have a [sweep] (inferred fields replace it)")
     names = [scenario.name for scenario in cfg.scenarios()]
     if settings.scenario is not None and settings.scenario not in names:
-        problems.append(f"inference.scenario: no scenario named {settings.scenario!r} (have {', '.join(names)})")
+        problems.append(f"inference.scenario: no scenario named {settings.scenario!r} (have {listed(names)})")
     observed = cfg.observed
     published = any(poll.published for poll in getattr(cfg, "exit_poll", []))
     if not (observed.ballots and observed.registered) and not observed.votes and not observed.regional_turnout \

@@ -152,15 +152,6 @@ ManipulationConfig = Annotated[
     Field(discriminator="kind"),
 ]
 
-#: kind -> parameter model
-MANIPULATION_MODELS: dict[str, type[ManipulationBase]] = {
-    "ballot_stuffing": BallotStuffing,
-    "vote_stealing": VoteStealing,
-    "coerced_turnout": CoercedTurnout,
-    "protocol_fabrication": ProtocolFabrication,
-    "invalidation": Invalidation,
-}
-
 
 class ScenarioConfig(BaseModel):
     """A named alternative: the manipulation blocks applied (in config order) and any overrides.

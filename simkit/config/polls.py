@@ -24,6 +24,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import AfterValidator, BaseModel, Field, PlainValidator, model_validator
 
+from simkit.errors import listed
 from simkit.model.exit_poll import pps_shortfall
 from simkit.types import MAX_REGISTER, MAX_STATIONS, STRICT, Identifier, Share, _positive_share
 
@@ -52,10 +53,10 @@ def _number_or_range(check, kind):
     def validate(value):
         if isinstance(value, (list, tuple)):
             if len(value) != 2:
-                raise ValueError(f"a range must be [low, high], got {list(value)}")
+                raise ValueError(f"a range must be [low, high], got [{listed(value)}]")
             low, high = (validate(item) for item in value)
             if low > high:
-                raise ValueError(f"a range must be [low, high] with low <= high, got {list(value)}")
+                raise ValueError(f"a range must be [low, high] with low <= high, got [{listed(value)}]")
             return [low, high]
         if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
                 or (kind is int and value != int(value))):

@@ -38,6 +38,7 @@ from typing import Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from simkit.config.precision import last_digit_unit, rounding_interval
+from simkit.errors import listed
 from simkit.model.timeline import parse_clock
 from simkit.types import Positive, Share
 
@@ -178,7 +179,7 @@ def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimelin
             problems.append(f"observed.timeline.reports[{i}]: {t} is outside the opening hours "
                             f"{timeline.opening}-{timeline.closing}")
     if not problems and list(observed.reports) != list(timeline.reports):
-        problems.append(f"observed.timeline.reports: must equal timeline.reports ({', '.join(timeline.reports)})")
+        problems.append(f"observed.timeline.reports: must equal timeline.reports ({listed(timeline.reports)})")
     if observed.early_report is not None and observed.early_report not in observed.reports:
         problems.append(f"observed.timeline.early_report: not one of the reports, got {observed.early_report}")
     n_values = len(observed.reports) + 1

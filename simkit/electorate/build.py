@@ -77,7 +77,7 @@ def voterless_turnouts(cfg: Config, electorate: Electorate, evidence: Collection
     mistyped name would check nothing)."""
     unknown = [read for read in evidence if read not in STATISTIC_GROUPS]
     if unknown:
-        raise ValueError(f"evidence {unknown}: not statistic groups (one of {', '.join(STATISTIC_GROUPS)})")
+        raise ValueError(f"evidence {listed(unknown)}: not statistic groups (one of {', '.join(STATISTIC_GROUPS)})")
     empty = [name for name, registered in zip(electorate.region_names, electorate.region_registered())
              if registered == 0]
     published = {field: set(region_keys(cfg, field)) for read, field in PUBLISHED_TURNOUTS.items() if read in evidence}

@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from simkit.electorate.mapping import INVALID_OPTION, leader_problem
-from simkit.errors import InputError, one_line
+from simkit.errors import InputError, listed, one_line
 from simkit.forensics.computed import Computed
 from simkit.schema import ALPHA, OPTION, STATION, STATION_DISTRICT, STATION_REGION, rejects
 
@@ -224,7 +224,7 @@ def election(ds: xr.Dataset, *, leader: str | None = None, select: dict[str, Any
     select = dict(select or {})
     unknown = set(select) - set(ds.dims)
     if unknown:
-        raise ValueError(f"select names dims {sorted(unknown)} that the Dataset does not have")
+        raise ValueError(f"select names dims {listed(sorted(unknown))} that the Dataset does not have")
     extra = {d for v in ("registered", "ballots", "votes") for d in ds[v].dims} - {STATION, OPTION}
     one = ds.isel({d: select.get(d, 0) for d in extra})
     registered = np.asarray(one["registered"].values, dtype=np.int64)

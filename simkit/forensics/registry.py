@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Callable
 
-from simkit.errors import InputError
+from simkit.errors import InputError, listed
 from simkit.forensics.core import Election, check_null
 from simkit.forensics import correlation, dip, fingerprint, log_vote_rate, shpilkin, sobyanin, spikes
 from simkit.forensics.digits import last as last_digit, second as second_digit, zero_five
@@ -120,5 +120,5 @@ def _unknown(ids: list[str]) -> str | None:
     """What is wrong with ``ids`` (an unknown id, or none at all), or None."""
     unknown = [t for t in ids if t not in TESTS]
     if unknown or not ids:
-        return f"unknown test id {', '.join(unknown) or '(none)'} (choose from {', '.join(TESTS)})"
+        return f"unknown test id {listed(unknown) or '(none)'} (choose from {', '.join(TESTS)})"
     return None

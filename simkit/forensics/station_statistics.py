@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from simkit.errors import listed
 from simkit.schema import STATION_STATISTICS as STATISTICS  # the ids, in the order compute returns them
 from simkit.forensics.integer.percent import MIN_REGISTERED, integer_stations
 from simkit.forensics.core import election
@@ -36,7 +37,7 @@ def compute(names: tuple[str, ...] | list[str], registered: np.ndarray, ballots:
     """The statistics ``names`` (ids of :data:`STATISTICS`) of one election, shape (len(names),)."""
     unknown = [name for name in names if name not in STATISTICS]
     if unknown:
-        raise ValueError(f"unknown station statistic {', '.join(unknown)} (choose from {', '.join(STATISTICS)})")
+        raise ValueError(f"unknown station statistic {listed(unknown)} (choose from {', '.join(STATISTICS)})")
     cast = (ballots > 0) & (ballots <= registered)  # the rows simkit.forensics.core.election keeps
     registered, ballots, leader = registered[cast], ballots[cast], leader[cast]
     turnout = ballots / registered

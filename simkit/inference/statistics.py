@@ -18,6 +18,7 @@ import numpy as np
 from simkit.forensics import station_statistics
 from simkit.config.core import Config, ConfigError
 from simkit.engine.run import region_totals
+from simkit.errors import listed
 from simkit.electorate.returns import load_returns
 from simkit.forensics.station_statistics import from_returns
 from simkit.timeline.statistics import RegionalTimeline, shares_of_final
@@ -137,7 +138,7 @@ def with_observation_noise(statistics: Statistics, noise: dict[str, float]) -> S
                and key not in DEFAULT_OBSERVATION_NOISE]
     if unknown:
         raise ConfigError([f"inference.observation_noise.{key}: not a statistic or statistic group "
-                           f"(have {', '.join(DEFAULT_OBSERVATION_NOISE)} and the names {', '.join(statistics.names)})"
+                           f"(have {', '.join(DEFAULT_OBSERVATION_NOISE)} and the names {listed(statistics.names)})"
                            for key in unknown])
     sds = [noise.get(name, noise.get(group, DEFAULT_OBSERVATION_NOISE[group]))
            for name, group in zip(statistics.names, statistics.groups)]

@@ -291,20 +291,13 @@ def draw_exit_poll(votes: np.ndarray, registered: np.ndarray, design: PollDesign
     return PollDraw(stations, inclusion, voters, responders, reported, shares)
 
 
-def draw_quick_count(votes: np.ndarray, registered: np.ndarray, n_stations: int, valid: np.ndarray,
-                     rng: np.random.Generator, selection: Selection = "simple", region_index: np.ndarray | None = None,
-                     estimator: Estimator = "weighted") -> PollDraw:
-    """A parallel vote tabulation: the exact protocols of ``n_stations`` sampled stations, no
-    interviews. Same inputs and output as :func:`draw_exit_poll` (``responders == reported == votes``)."""
-    design = PollDesign(n_stations=n_stations, valid=valid, selection=selection,
-                        by_region=region_index is not None, respondents="whole_flow", estimator=estimator)
-    return draw_exit_poll(votes, registered, design, rng, region_index)
-
-
 # -- analytic approximations and checks -------------------------------------------------------------
 
 def kish_design_effect(mean_cluster_size: float | np.ndarray, icc: float | np.ndarray) -> float | np.ndarray:
-    """Kish's approximation of the design effect of a cluster sample: ``1 + (m̄ − 1) ρ``."""
+    """Kish's approximation of the design effect of a cluster sample: ``1 + (m̄ − 1) ρ``.
+
+    The library never calls it: it is the theory the tests hold :func:`draw_exit_poll`'s spread to (with
+    :func:`intra_cluster_correlation`), kept here beside the model it describes."""
     return 1.0 + (np.asarray(mean_cluster_size) - 1.0) * np.asarray(icc)
 
 
@@ -313,7 +306,8 @@ def intra_cluster_correlation(successes: np.ndarray, sizes: np.ndarray) -> np.nd
 
     ``successes`` (..., c) and ``sizes`` (..., c): per cluster (station), how many gave the answer and
     how many were asked. Returns (...) ρ̂ = (MSB − MSW) / (MSB + (m₀ − 1) MSW) with
-    m₀ = (N − Σ mᵢ² / N) / (c − 1).
+    m₀ = (N − Σ mᵢ² / N) / (c − 1). The library never calls it: the tests measure the ρ of simulated elections
+    with it, for :func:`kish_design_effect`.
     """
     successes = np.asarray(successes, dtype=float)
     sizes = np.asarray(sizes, dtype=float)

@@ -207,19 +207,34 @@ def figures_of(report: Path) -> Callable[[Path], bool]:
     return recognise
 
 
+def check_figures_folder(path: Path) -> Path:
+    """The figures folder of the Markdown report ``path`` (:func:`figures_folder`), if writing that report may
+    replace it: there is none, or it holds the figures of the simkit report now at ``path`` (:func:`figures_of`).
+    InputError otherwise, so that a folder of the user's that bears the name is never deleted, whoever writes
+    the report (``report -o`` claims it the same way before any work, and refuses it without ``--overwrite``)."""
+    folder = figures_folder(path)
+    if (folder.exists() or folder.is_symlink()) and not figures_of(path)(folder):
+        raise InputError(f"{folder}: figures folder: not the figures of a simkit report at {path}; it was not "
+                         f"replaced (move it, or write the report elsewhere)")
+    return folder
+
+
 def write(doc: Document, path: str | Path, format: str | None = None) -> None:
     """Render ``doc`` to ``path`` through staging names renamed into place at the end (Markdown: both the figure
     folder and the text are written in full first, then the folder is put in place, then the text, so that a
     report never links figures that are not there; a failure removes both staging names and leaves any earlier
-    report intact; a report without figures: the text alone, then an earlier report's figures folder removed). ``format``: html or md (None: from the extension, :func:`report_format`)."""
+    report intact; a report without figures: the text alone, then an earlier report's figures folder removed).
+    A Markdown report replaces an existing ``NAME_files/`` only when it is the figures of the simkit report at
+    ``path`` (:func:`check_figures_folder`: InputError before anything is written otherwise). ``format``: html
+    or md (None: from the extension, :func:`report_format`)."""
     path = check_output(path)
     format = report_format(path, format)
     if format == "html":
         with staged(path) as staging:
             staging.write_text(render_html.render(doc), encoding="utf-8")
         return
-    folder = figures_folder(path)
-    if not doc.images:  # the text alone, then the figures of an earlier report removed (claimed by `report -o`)
+    folder = check_figures_folder(path)
+    if not doc.images:  # the text alone, then the figures of the earlier report removed
         with staged(path) as staging:
             staging.write_text(render_md.render(doc, folder.name), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from simkit.config.core import Config, validation_problem
 from simkit.config.timeline import TimelineConfig
 from simkit.types import MAX_REGISTER
-from ..errors import InputError, shown
+from ..errors import InputError, listed, shown
 from .statistics import RegionalTimeline
 from simkit.electorate.build import electorate_of, voterless_turnouts
 from simkit.electorate.mapping import read_map_toml
@@ -206,12 +206,12 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
     excluded = {"decreasing": int(falling.sum())}
     if falling.any() and spec.checks.decreasing == "error":
         raise InputError(f"{data}: row {_first_row(frame, falling)}: cumulative ballots decrease across "
-                         f"{', '.join(columns.reports)}, "
+                         f"{listed(columns.reports)}, "
                          f"{columns.final} ({int(falling.sum())} stations; map checks.decreasing = \"exclude\" "
                          f"drops them)")
     if falling.sum() > MAX_DECREASING_SHARE * len(falling):
         raise InputError(f"{data}: {int(falling.sum())} of {len(falling)} stations have cumulative ballots decreasing "
-                         f"across {', '.join(columns.reports)}, {columns.final}: more than "
+                         f"across {listed(columns.reports)}, {columns.final}: more than "
                          f"{MAX_DECREASING_SHARE:.0%}, so the columns are likely out of time order, or a final "
                          f"column that is not the same count as the reports ({map_path}: columns.reports from the "
                          "first report, then final, all counting ballots); checks.decreasing = \"exclude\" is for "

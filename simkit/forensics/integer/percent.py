@@ -165,7 +165,9 @@ def _block_probabilities(registered: np.ndarray, turnout: np.ndarray, share: np.
 
 
 def exact_null_moments(e: Election) -> tuple[float, float]:
-    """Mean and standard deviation of the integer-station count under the binomial null (Poisson-binomial)."""
+    """Mean and standard deviation of the integer-station count under the binomial null (Poisson-binomial).
+
+    The library never calls it: it is the exact reference the tests hold :func:`binomial_null`'s resampling to."""
     p = station_probabilities(e)
     return float(p.sum()), float(np.sqrt((p * (1 - p)).sum()))
 
