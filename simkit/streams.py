@@ -29,6 +29,11 @@ TIMELINE_NULL = 103  #: the timeline tests' simulated null, keyed (TIMELINE_NULL
 #: the power study's planted elections beside the tests of the real data under one seed, keyed (POWER,) below that
 #: seed's own key; above any replicate index, so no engine stream of that seed shares its positions
 POWER = 2**32 - 2
+#: the forensic tests of one election's returns (``simkit report``, ``simkit forensics``: per test, then their simulated
+#: null) under one seed, keyed (OBSERVED,) below that seed's own key; above any replicate index, so no engine stream
+#: of that seed shares its positions (at the seed itself, test i's draws sat at engine replicate 0's station group i,
+#: and null draw d at replicate 1's group d)
+OBSERVED = 2**32 - 3
 ELECTORATE = 2**32 - 1  #: the synthetic register, keyed (ELECTORATE,) from the electorate's seed
 
 

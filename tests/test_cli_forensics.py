@@ -6,7 +6,7 @@ import json
 import pytest
 import xarray as xr
 
-from forensics_helpers import honest_dataset, record_seed_positions, shared_positions
+from forensics_helpers import engine_positions, honest_dataset, overlapping, record_seed_positions, shared_positions
 from simkit.cli.forensics import format_table
 from simkit.cli.main import main
 
@@ -226,3 +226,15 @@ def test_the_power_study_draws_from_no_seed_of_the_tests_on_the_data(returns_csv
     assert "power" in json.loads(capsys.readouterr().out)
     assert len(positions["real"]) == 2 and len(positions["power"]) == 3 * 2 * 4  # plants x replicates x seeds
     assert shared_positions(positions) == []
+
+
+def test_the_tests_of_the_data_draw_from_no_engine_stream_of_the_seed(returns_csv, monkeypatch, capsys):
+    """Under one --seed the tests of the returns draw from no position of the engine's streams of that seed nor
+    from below one (:func:`simkit.forensics.observed_seed`): at the seed itself, test i drew from above engine
+    replicate 0's station group i (``simkit run`` with the same seed)."""
+    positions = record_seed_positions(monkeypatch, "simkit.cli.forensics.power_table")
+    assert main(["forensics", str(returns_csv / "r.csv"), "--map", str(returns_csv / "m.toml"), "--tests",
+                 "last_digit,correlation", "--null", "textbook", "--json", "--power", "0", "--seed", "3"]) == 0
+    capsys.readouterr()
+    assert len(positions["real"]) == 2
+    assert overlapping(positions["real"], engine_positions(3, replicates=2, groups=16)) == []

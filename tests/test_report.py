@@ -9,7 +9,7 @@ import pytest
 import tomli_w
 
 from conftest import small_config_dict
-from forensics_helpers import honest_dataset, record_seed_positions, shared_positions
+from forensics_helpers import engine_positions, honest_dataset, overlapping, record_seed_positions, shared_positions
 from simkit.cli.main import main
 from simkit.errors import InputError
 from simkit.forensics import holm_alarms
@@ -573,6 +573,17 @@ def test_the_reports_power_study_draws_from_no_seed_of_the_tests_on_the_data(ret
     assert doc.analyses["forensics"].power is not None
     assert len(positions["real"]) == 2 and len(positions["power"]) == len(PLANTS) * 3 * 4
     assert shared_positions(positions) == []
+
+
+def test_the_reports_tests_of_the_data_draw_from_no_engine_stream_of_its_seed(returns, monkeypatch):
+    """The tests of the returns, under the report's one seed, draw from no position of the engine's streams of that
+    seed nor from below one (:func:`simkit.forensics.observed_seed`): at the seed itself, test i drew from above
+    engine replicate 0's station group i."""
+    data, mapping = returns
+    positions = record_seed_positions(monkeypatch, "simkit.report.analyses.power_table")
+    build(returns=data, map=mapping, tests=["zero_five", "dip"], null="textbook", draws=20, power=0, seed=0)
+    assert len(positions["real"]) == 2 and positions["power"] == []
+    assert overlapping(positions["real"], engine_positions(0, replicates=2, groups=16)) == []
 
 
 def test_the_report_names_the_stations_its_power_elections_left_out(returns, monkeypatch):

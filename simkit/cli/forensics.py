@@ -27,7 +27,7 @@ from simkit.errors import InputError
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics.core import NULLS as FORENSIC_NULLS, check_draws, check_null
 from simkit.forensics import (TESTS, alternative, calibration_label, calibration_state, election, holm_alarms,
-                              rejected_tests, run_each)
+                              observed_seed, rejected_tests, run_each)
 from simkit.forensics.applicable import is_not_applicable, ran
 from simkit.forensics.calibrate import (NULLS as CALIBRATED_NULLS, calibration_table, cannot_reject_warnings,
                                        never_ran, format_table as format_calibration)
@@ -337,7 +337,7 @@ def handle_forensics(args: argparse.Namespace) -> int:
     ds = _load(args)
     select = _select(ds, args)
     e = election(ds, leader=args.leader, select=select)
-    results = list(run_each(e, tests, args.null, args.draws, args.seed, tolerate=True,
+    results = list(run_each(e, tests, args.null, args.draws, observed_seed(args.seed), tolerate=True,
                             progress=not args.quiet).values())
     chosen = describe(ds, {dim: k for dim, k in (select or {}).items() if dim != "replicate"})
     summary = _data_summary(ds, e, args, chosen + (f", replicate {args.replicate}" if chosen else ""))

@@ -19,7 +19,7 @@ from simkit.engine import count_match, run as engine
 from simkit.polls.compare import comparable_problem, compare_config
 from simkit.electorate.build import Electorate
 from simkit.electorate.returns import load_returns
-from simkit.forensics import TESTS, election, run_tests
+from simkit.forensics import TESTS, election, observed_seed, run_tests
 from simkit.forensics.floor import result_floors
 from simkit.forensics.power import power_applies, power_table, study_seed
 
@@ -127,7 +127,7 @@ def forensics(ds: xr.Dataset, title: str, tests: list[str] | None, null: str, dr
     simulated elections shaped like the data (:func:`simkit.forensics.power.power_table`)."""
     e = election(ds)
     ids = list(TESTS) if tests is None else tests
-    results = run_tests(e, ids, null=null, draws=draws, seed=seed)
+    results = run_tests(e, ids, null=null, draws=draws, seed=observed_seed(seed))
     power = left_out = None
     if power_applies(e, results, power_replicates):
         table = power_table(e, ids, null=null, draws=draws, replicates=power_replicates, seed=study_seed(seed))
