@@ -24,7 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from simkit.polls.compare import ledger_share
+from simkit.polls.compare import consistent, ledger_share
+from simkit.report.verdicts import fits_all
+from simkit.schema import ALPHA, rejects
 
 REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- exit-poll-tables:begin -->", "<!-- exit-poll-tables:end -->"
@@ -34,10 +36,6 @@ FLAGSHIP = ["configs/kazakhstan-2022.toml", "--json", "--history", "configs/kaza
 FIGURE = REPO / "docs" / "kazakhstan-2022-exit-polls.png"
 SCENARIOS = ["configs/kazakhstan-2022-scenarios.toml", "--json", "--ledger-points", "0"]
 SENSITIVITY = ["configs/kazakhstan-2022-poll-sensitivity.toml", "--json", "--replicates", "300"]
-#: significance level of "exceeds"; a gap "exceeds total survey error" when p_total is below it
-ALPHA = 0.05
-#: fit_p at which a single mechanism is said to fit all the poll's figures
-FITS = 0.05
 #: a z the JSON holds as null: infinite, the z of a census figure (every station's count or every voter read),
 #: whose simulated gap is the same in every replicate
 CENSUS = "n/a (census: no sampling error)"
@@ -62,12 +60,6 @@ def z_text(value) -> str:
 def z_range(row: dict) -> str:
     """A row's joint-ledger z range; a census's (null ends) as :data:`CENSUS`."""
     return CENSUS if row["z_min"] is None or row["z_max"] is None else f"{row['z_min']:+.1f} to {row['z_max']:+.1f}"
-
-
-def beyond_sampling(row: dict) -> bool:
-    """Whether a row's gap is beyond sampling error: p < ALPHA, or a census figure (``rounding``, no p-value)
-    beyond the rounding of its publication."""
-    return not row["rounding"]["consistent"] if "rounding" in row else row["p_value"] < ALPHA
 
 
 def p_text(value) -> str:
@@ -185,9 +177,9 @@ def statements(report: dict, labels: dict) -> list[str]:
     """Plain words: which gaps exceed total survey error, which mechanisms could explain each poll."""
     lines = []
     figures = [row for row in report["rows"] if row["p_total"] is not None]
-    exceed = [row for row in figures if row["p_total"] < ALPHA]
-    within = [row for row in figures if row["p_total"] >= ALPHA and beyond_sampling(row)]
-    lines.append(f"- **Gaps larger than exit polls' usual total error** (p total < {ALPHA:g}): " + (
+    exceed = [row for row in figures if rejects(row["p_total"])]
+    within = [row for row in figures if not rejects(row["p_total"]) and not consistent(row)]
+    lines.append(f"- **Gaps larger than exit polls' usual total error** (p total ≤ {ALPHA:g}): " + (
         "; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f} points, z total "
                   f"{row['z_total']:+.1f})" for row in exceed) if exceed else "none") + ".")
     lines.append("- **Gaps beyond sampling error but within the historical total error**: " + (
@@ -195,7 +187,7 @@ def statements(report: dict, labels: dict) -> list[str]:
                   f"{sampling_p(row)}, z total {row['z_total']:+.1f})" for row in within) if within else "none") + ".")
     for pollster in dict.fromkeys(entry["pollster"] for entry in report["mechanisms"]):
         entries = [entry for entry in report["mechanisms"] if entry["pollster"] == pollster]
-        fitting = [e for e in entries if e["moves_gap_observed_way"] and e["fit_p"] is not None and e["fit_p"] >= FITS]
+        fitting = [e for e in entries if e["moves_gap_observed_way"] and fits_all(e)]
         moving = [e for e in entries if e["moves_gap_observed_way"] and e not in fitting]
         wrong = [e for e in entries if not e["moves_gap_observed_way"]]
         best = min(entries, key=lambda e: e["d2"])

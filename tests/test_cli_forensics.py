@@ -120,25 +120,27 @@ def test_the_power_note_promises_no_detection_from_a_test_that_could_not_reject(
 
     extra = {"null_sd": 10.0, "excess": 3.0, "null_mean": 50.0}
     can = TestResult("integer_percent", 3.0, 0.0, 0.4, "simulated", "no anomaly detected", extra)
-    cannot = TestResult("integer_percent", 3.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
-                        {**extra, "smallest_p": 0.05, "null_draws": 19})
+    cannot = TestResult("integer_percent", 3.0, 0.0, 0.4, "simulated",
+                        "cannot reject with 18 draws (smallest p 0.0526)",
+                        {**extra, "smallest_p": 1 / 19, "null_draws": 18})
     assert "an excess of 25 integer stations would be detected" in power_note([can], None)
     note = power_note([cannot], None)
     assert note.startswith("No test rejects at 0.05 (integer_percent cannot with these draws") and "detected" not in note
 
 
 def test_a_rejection_by_holm_alone_is_not_followed_by_no_test_rejects():
-    """spikes' Monte Carlo p-value sits at its floor (0.05) while its tail p-value, which Holm's family reads, is
-    tiny: the Holm line names it, and the note below said no test rejects and the count is not shown clean."""
+    """spikes' Monte Carlo p-value sits at its floor (1/19 with 18 draws, above 0.05) while its tail p-value, which
+    Holm's family reads, is tiny: the Holm line names it, and the note below said no test rejects and the count is
+    not shown clean."""
     from simkit.forensics.core import TestResult
 
-    spikes = TestResult("spikes", 3.0, 0.0, 0.05, "simulated", "no anomaly detected",
+    spikes = TestResult("spikes", 3.0, 0.0, 1 / 19, "simulated", "no anomaly detected",
                         {"calibration": "calibrated", "null_tail_p": 1e-6})
-    summary = {"source": "r.csv", "stations_used": 197, "leader": "b", "null": "simulated", "draws": 19,
+    summary = {"source": "r.csv", "stations_used": 197, "leader": "b", "null": "simulated", "draws": 18,
                "stations_excluded": {}, "row_anomalies": {}}
     table = format_table([spikes], summary)
     assert "Holm at 0.05 over the calibrated tests: spikes" in table
-    assert table.splitlines()[-1] == "No shown p-value is below 0.05; Holm rejects spikes on its tail p-value."
+    assert table.splitlines()[-1] == "No shown p-value is at or below 0.05; Holm rejects spikes on its tail p-value."
     assert "No test rejects" not in table and "clean count" not in table
 
 

@@ -258,12 +258,12 @@ def _exclusion(reason: str, count: int, anomalies: dict) -> str:
 
 def holm_only_note(results, alarms: list[str]) -> str:
     """Why the Holm line names ``alarms`` (:func:`simkit.forensics.holm_alarms` of ``results``) while no p-value of
-    the table is below :data:`ALPHA`: each rejects on the p-value the family reads, its empirical or its tail one
+    the table rejects at :data:`ALPHA`: each rejects on the p-value the family reads, its empirical or its tail one
     (:func:`simkit.forensics.family_p_value`; the shown p-value is the Monte Carlo one, floored by the draws)."""
     by_test = {r.test: r for r in results}
     reasons = [f"{test} on its {'empirical' if 'empirical_p' in by_test[test].extra else 'tail'} p-value"
                for test in alarms]
-    return f"No shown p-value is below {ALPHA:g}; Holm rejects {', '.join(reasons)}."
+    return f"No shown p-value is at or below {ALPHA:g}; Holm rejects {', '.join(reasons)}."
 
 
 def format_table(results, summary: dict, power: dict | None = None) -> str:

@@ -94,7 +94,7 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
 def _with_floor(results: dict[str, TestResult | None], null: str, draws: int) -> dict[str, TestResult | None]:
     """Mark each result whose p-value cannot fall below :data:`ALPHA` with the null draws it rests on
     (:mod:`simkit.forensics.floor`: a Monte Carlo p-value, not an empirically calibrated one, whose floor
-    1 / (n + 1) is at or above ALPHA, n the draws on which its statistic could be computed,
+    1 / (n + 1) is above ALPHA, n the draws on which its statistic could be computed,
     :func:`simkit.forensics.floor.result_draws`, of ``draws`` asked for): ``smallest_p`` (that floor) and
     ``null_draws`` (n) added, and the verdict says it cannot reject with these draws
     (:func:`simkit.forensics.floor.floor_verdict`) rather than "no anomaly detected"."""
@@ -192,7 +192,8 @@ def family_p_value(result: TestResult) -> float | None:
 
 def holm_alarms(results: Iterable[TestResult], alpha: float = ALPHA) -> list[str]:
     """Tests rejecting after Holm's correction at ``alpha`` over the calibrated tests (:func:`family_p_value`):
-    adjusted p-value strictly below ``alpha``, as a single test's verdict (:func:`simkit.forensics.core.verdict`)."""
+    adjusted p-value at or below ``alpha`` (:func:`simkit.schema.rejects`), as a single test's verdict
+    (:func:`simkit.forensics.core.verdict`)."""
     results = list(results)
     adjusted = holm([family_p_value(r) for r in results])
     return [r.test for r, p in zip(results, adjusted) if rejects(p, alpha)]

@@ -413,7 +413,7 @@ def null_for(null: str, textbook: Callable[[], Null], null_statistics: Any) -> N
 def verdict(p_value: float | None, alpha: float = ALPHA) -> str:
     if p_value is None:
         return "descriptive"
-    return f"anomalous (p < {alpha:g})" if rejects(p_value, alpha) else "no anomaly detected"
+    return f"anomalous (p ≤ {alpha:g})" if rejects(p_value, alpha) else "no anomaly detected"
 
 
 def top_stations(e: Election, score: np.ndarray, figures: dict[str, np.ndarray], k: int = 10) -> list[dict]:

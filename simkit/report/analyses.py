@@ -46,7 +46,7 @@ class Forensics:
 
     @property
     def could_not_reject(self) -> dict[str, float]:
-        """The tests whose results could not fall below ALPHA with the null draws their p-values rest on (of
+        """The tests whose results could not fall to ALPHA with the null draws their p-values rest on (of
         :attr:`draws` asked for), with their floors (:func:`simkit.forensics.floor.result_floors`): their verdicts,
         sizes and powers say nothing."""
         return result_floors(self.results)
