@@ -34,6 +34,11 @@ POWER = 2**32 - 2
 #: of that seed shares its positions (at the seed itself, test i's draws sat at engine replicate 0's station group i,
 #: and null draw d at replicate 1's group d)
 OBSERVED = 2**32 - 3
+#: the forensic tests of simulated replicate r (``simkit calibrate``, ``rejection_rates``) under the seed that
+#: simulated it, keyed (REPLICATE_TESTS, r) below that seed's own key; above any replicate index, so no engine
+#: stream of that seed shares its positions (keyed (r,), test i's seed was the very position of replicate r's
+#: station group 0 component i: the Shpilkin bootstrap drew the generator of manipulation block 1's targets)
+REPLICATE_TESTS = 2**32 - 4
 ELECTORATE = 2**32 - 1  #: the synthetic register, keyed (ELECTORATE,) from the electorate's seed
 
 

@@ -27,7 +27,7 @@ from simkit.forensics.nulls.tails import null_tail
 from simkit.forensics.registry import (NOT_HELD_OUT, TESTS, alternative, check_tests, chosen_on_panel, parse_tests,
                                       statistic_function)
 from simkit.schema import REPLICATE, rejects
-from simkit.streams import OBSERVED
+from simkit.streams import OBSERVED, REPLICATE_TESTS
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
            "rejection_rates", "replicate_rejections", "election_rejections", "election_outcomes", "rejection_counts",
@@ -287,9 +287,12 @@ def rejection_counts(outcomes: Iterable[tuple[Hashable, dict[str, bool | None]]]
 
 
 def replicate_seed(seed: int | None, replicate: int) -> np.random.SeedSequence:
-    """The forensic seed of replicate ``replicate``: the ``replicate``-th child of ``SeedSequence(seed)``,
-    computed from the position alone (so any worker computes the same one)."""
-    return np.random.SeedSequence(seed, spawn_key=(replicate,))
+    """The forensic seed of replicate ``replicate`` of a simulation under ``seed``: the position
+    ``(REPLICATE_TESTS, replicate)`` below it (:data:`simkit.streams.REPLICATE_TESTS`), computed from the position
+    alone (so any worker computes the same one). At ``(replicate,)`` :func:`run_each`'s tree (test ``i`` at
+    ``(replicate, 0, i)``) held the engine's own streams of that replicate (``(replicate, station group,
+    component)``, :mod:`simkit.streams`)."""
+    return keyed_seed(seed, REPLICATE_TESTS, replicate)
 
 
 def observed_seed(seed: int | np.random.SeedSequence | np.random.Generator | None) -> np.random.SeedSequence:
