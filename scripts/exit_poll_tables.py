@@ -66,18 +66,33 @@ def p_text(value) -> str:
     return "—" if value is None else (f"{value:.2g}" if value >= 1e-3 else f"{value:.0e}")
 
 
+def monte_carlo_se(row: dict) -> float | None:
+    """The Monte Carlo SE of a row's simulated sampling-only p (``monte_carlo``), √(p (2 − p) / R) for a two-sided
+    tail share of R = 1 / p_floor − 1 replicates; None for a p from the normal tail or a census figure."""
+    if row["p_value"] is None or row["p_method"] != "monte_carlo":
+        return None
+    p = row["p_value"]
+    return math.sqrt(p * (2 - p) / (round(1 / row["p_floor"]) - 1))
+
+
+def borderline(row: dict) -> bool:
+    """Whether a row's simulated sampling-only p lies within 2 Monte Carlo SE (:func:`monte_carlo_se`) of ALPHA,
+    on either side: another run (another seed, or more replicates) may call it the other way."""
+    se = monte_carlo_se(row)
+    return se is not None and abs(row["p_value"] - ALPHA) < 2 * se
+
+
 def sampling_p(row: dict) -> str:
-    """A row's sampling-only p in words. A simulated p (``monte_carlo``) with its Monte Carlo SE, √(p (2 − p) / R)
-    for a two-sided tail share of R = 1 / p_floor − 1 replicates, and "borderline" when it is within 2 SE of
-    ALPHA (another run may call it the other way); a p from the normal tail beyond the replicates says so; a
-    census figure has none (its rounding decides)."""
+    """A row's sampling-only p in words. A simulated p with its Monte Carlo SE (:func:`monte_carlo_se`), and
+    "borderline" when :func:`borderline`; a p from the normal tail beyond the replicates says so; a census figure
+    has none (its rounding decides)."""
     p = row["p_value"]
     if p is None:
         return "beyond its rounding"
-    if row["p_method"] != "monte_carlo":
+    se = monte_carlo_se(row)
+    if se is None:
         return f"p {p_text(p)} from the normal tail"
-    se = math.sqrt(p * (2 - p) / (round(1 / row["p_floor"]) - 1))
-    return f"p {p_text(p)}, Monte Carlo SE {se:.1g}" + (", borderline" if abs(p - ALPHA) < 2 * se else "")
+    return f"p {p_text(p)}, Monte Carlo SE {se:.1g}" + (", borderline" if borderline(row) else "")
 
 
 def name_of(pollster: str, labels: dict) -> str:
@@ -173,6 +188,13 @@ def history_table(report: dict) -> list[str]:
     return lines
 
 
+def gaps_text(rows: list[dict], labels: dict) -> str:
+    """The rows' gaps in plain words, each with its z and sampling-only p (:func:`sampling_p`): ``none.`` when
+    there are none."""
+    return ("; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f}, z {z_text(row['z'])}, "
+                      f"{sampling_p(row)}, z total {row['z_total']:+.1f})" for row in rows) if rows else "none") + "."
+
+
 def statements(report: dict, labels: dict) -> list[str]:
     """Plain words: which gaps exceed total survey error, which mechanisms could explain each poll."""
     lines = []
@@ -182,9 +204,10 @@ def statements(report: dict, labels: dict) -> list[str]:
     lines.append(f"- **Gaps larger than exit polls' usual total error** (p total ≤ {ALPHA:g}): " + (
         "; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f} points, z total "
                   f"{row['z_total']:+.1f})" for row in exceed) if exceed else "none") + ".")
-    lines.append("- **Gaps beyond sampling error but within the historical total error**: " + (
-        "; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f}, z {z_text(row['z'])}, "
-                  f"{sampling_p(row)}, z total {row['z_total']:+.1f})" for row in within) if within else "none") + ".")
+    lines.append("- **Gaps beyond sampling error but within the historical total error**: " + gaps_text(within, labels))
+    near = [row for row in figures if consistent(row) and borderline(row)]
+    lines.append(f"- **Gaps within sampling error, borderline** (p above {ALPHA:g} by less than 2 Monte Carlo SE): "
+                 + gaps_text(near, labels))
     for pollster in dict.fromkeys(entry["pollster"] for entry in report["mechanisms"]):
         entries = [entry for entry in report["mechanisms"] if entry["pollster"] == pollster]
         fitting = [e for e in entries if e["moves_gap_observed_way"] and fits_all(e)]

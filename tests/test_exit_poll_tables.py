@@ -50,3 +50,18 @@ def test_a_figure_beyond_sampling_error_states_its_p_and_how_sure_the_replicates
     assert "SOCIS-A tokayev (-1.00, z +1.9, p 0.046, Monte Carlo SE 0.009, borderline, z total -1.0)" in text
     assert "amanat tokayev (-1.00, z +2.9, p 0.004, Monte Carlo SE 0.003, z total -1.0)" in text
     assert "open_society tokayev (-1.00, z +5.6, p 2e-08 from the normal tail, z total -1.0)" in text
+
+
+def test_a_simulated_p_just_above_the_level_is_called_borderline_too():
+    """"Borderline" is said within 2 Monte Carlo SE of 0.05 on either side (docs/exit-polls.md): a figure at p 0.054,
+    0.4 SE above the level, is consistent with sampling error in this run but may not be in another; it was said of
+    figures below 0.05 only, and one above was named nowhere. One far above the level is not listed."""
+    replicates = 1000
+    rows = [_row("socis", "tokayev", p_value=0.054, p_method="monte_carlo", p_floor=1 / (replicates + 1), z=1.9),
+            _row("amanat", "tokayev", p_value=0.4, p_method="monte_carlo", p_floor=1 / (replicates + 1), z=0.8)]
+    lines = _script().statements({"rows": rows, "mechanisms": []}, {"socis": "SOCIS-A"})
+    # SE √(0.054 × 1.946 / 1000) = 0.0103, so 0.05 lies 0.4 SE away: borderline
+    assert ("- **Gaps within sampling error, borderline** (p above 0.05 by less than 2 Monte Carlo SE): SOCIS-A "
+            "tokayev (-1.00, z +1.9, p 0.054, Monte Carlo SE 0.01, borderline, z total -1.0).") in lines
+    assert not any("amanat" in line for line in lines)
+    assert "- **Gaps beyond sampling error but within the historical total error**: none." in lines
