@@ -24,7 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from simkit.polls.compare import ledger_share, tail_p_standard_error
+from simkit.polls.compare import consistent, ledger_share, tail_p_standard_error
+from simkit.report.verdicts import fits_all
+from simkit.schema import ALPHA, rejects
 
 REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- exit-poll-tables:begin -->", "<!-- exit-poll-tables:end -->"
@@ -34,10 +36,6 @@ FLAGSHIP = ["configs/kazakhstan-2022.toml", "--json", "--history", "configs/kaza
 FIGURE = REPO / "docs" / "kazakhstan-2022-exit-polls.png"
 SCENARIOS = ["configs/kazakhstan-2022-scenarios.toml", "--json", "--ledger-points", "0"]
 SENSITIVITY = ["configs/kazakhstan-2022-poll-sensitivity.toml", "--json", "--replicates", "300"]
-#: significance level of "exceeds"; a gap "exceeds total survey error" when p_total is below it
-ALPHA = 0.05
-#: fit_p at which a single mechanism is said to fit all the poll's figures
-FITS = 0.05
 #: a z the JSON holds as null: infinite, the z of a census figure (every station's count or every voter read),
 #: whose simulated gap is the same in every replicate
 CENSUS = "n/a (census: no sampling error)"
@@ -64,28 +62,29 @@ def z_range(row: dict) -> str:
     return CENSUS if row["z_min"] is None or row["z_max"] is None else f"{row['z_min']:+.1f} to {row['z_max']:+.1f}"
 
 
-def beyond_sampling(row: dict) -> bool:
-    """Whether a row's gap is beyond sampling error: p < ALPHA, or a census figure (``rounding``, no p-value)
-    beyond the rounding of its publication."""
-    return not row["rounding"]["consistent"] if "rounding" in row else row["p_value"] < ALPHA
-
-
 def p_text(value) -> str:
     return "—" if value is None else (f"{value:.2g}" if value >= 1e-3 else f"{value:.0e}")
 
 
+def borderline(row: dict) -> bool:
+    """Whether a row's simulated sampling-only p lies within 2 Monte Carlo SE
+    (:func:`~simkit.polls.compare.tail_p_standard_error`, over the replicates in which the poll got an answer) of
+    ALPHA, on either side: another run (another seed, or more replicates) may call it the other way."""
+    se = tail_p_standard_error(row)
+    return se is not None and abs(row["p_value"] - ALPHA) < 2 * se
+
+
 def sampling_p(row: dict) -> str:
-    """A row's sampling-only p in words. A simulated p (``monte_carlo``) with its Monte Carlo SE
-    (:func:`~simkit.polls.compare.tail_p_standard_error`, over the replicates in which the poll got an answer), and
-    "borderline" when it is within 2 SE of ALPHA (another run may call it the other way); a p from the normal tail
-    beyond the replicates says so; a census figure has none (its rounding decides)."""
+    """A row's sampling-only p in words. A simulated p with its Monte Carlo SE
+    (:func:`~simkit.polls.compare.tail_p_standard_error`), and "borderline" when :func:`borderline`; a p from the
+    normal tail beyond the replicates says so; a census figure has none (its rounding decides)."""
     p = row["p_value"]
     if p is None:
         return "beyond its rounding"
     se = tail_p_standard_error(row)
     if se is None:
         return f"p {p_text(p)} from the normal tail"
-    return f"p {p_text(p)}, Monte Carlo SE {se:.1g}" + (", borderline" if abs(p - ALPHA) < 2 * se else "")
+    return f"p {p_text(p)}, Monte Carlo SE {se:.1g}" + (", borderline" if borderline(row) else "")
 
 
 def name_of(pollster: str, labels: dict) -> str:
@@ -181,22 +180,30 @@ def history_table(report: dict) -> list[str]:
     return lines
 
 
+def gaps_text(rows: list[dict], labels: dict) -> str:
+    """The rows' gaps in plain words, each with its z and sampling-only p (:func:`sampling_p`): ``none.`` when
+    there are none."""
+    return ("; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f}, z {z_text(row['z'])}, "
+                      f"{sampling_p(row)}, z total {row['z_total']:+.1f})" for row in rows) if rows else "none") + "."
+
+
 def statements(report: dict, labels: dict) -> list[str]:
     """Plain words: which gaps exceed total survey error, which mechanisms could explain each poll."""
     lines = []
     figures = [row for row in report["rows"] if row["p_total"] is not None]
-    exceed = [row for row in figures if row["p_total"] < ALPHA]
-    within = [row for row in figures if row["p_total"] >= ALPHA and beyond_sampling(row)]
-    lines.append(f"- **Gaps larger than exit polls' usual total error** (p total < {ALPHA:g}): " + (
+    exceed = [row for row in figures if rejects(row["p_total"])]
+    within = [row for row in figures if not rejects(row["p_total"]) and not consistent(row)]
+    lines.append(f"- **Gaps larger than exit polls' usual total error** (p total ≤ {ALPHA:g}): " + (
         "; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f} points, z total "
                   f"{row['z_total']:+.1f}, p total {p_text(row['p_total'])})" for row in exceed) if exceed else "none")
         + ".")
-    lines.append("- **Gaps beyond sampling error but within the historical total error**: " + (
-        "; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f}, z {z_text(row['z'])}, "
-                  f"{sampling_p(row)}, z total {row['z_total']:+.1f})" for row in within) if within else "none") + ".")
+    lines.append("- **Gaps beyond sampling error but within the historical total error**: " + gaps_text(within, labels))
+    near = [row for row in figures if consistent(row) and borderline(row)]
+    lines.append(f"- **Gaps within sampling error, borderline** (p above {ALPHA:g} by less than 2 Monte Carlo SE): "
+                 + gaps_text(near, labels))
     for pollster in dict.fromkeys(entry["pollster"] for entry in report["mechanisms"]):
         entries = [entry for entry in report["mechanisms"] if entry["pollster"] == pollster]
-        fitting = [e for e in entries if e["moves_gap_observed_way"] and e["fit_p"] is not None and e["fit_p"] >= FITS]
+        fitting = [e for e in entries if e["moves_gap_observed_way"] and fits_all(e)]
         moving = [e for e in entries if e["moves_gap_observed_way"] and e not in fitting]
         wrong = [e for e in entries if not e["moves_gap_observed_way"]]
         best = min(entries, key=lambda e: e["d2"])

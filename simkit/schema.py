@@ -61,11 +61,13 @@ STATION_STATISTICS = ("turnout_mean", "turnout_sd", "leader_share_mean", "leader
 #: the statistical conventions every analysis shares
 #: quantiles of the central (90%) interval that summaries report
 INTERVAL = (0.05, 0.95)
-#: the significance level of a verdict (a p-value below it rejects)
+#: the significance level of a verdict (a p-value at or below it rejects: :func:`rejects`)
 ALPHA = 0.05
 
 
 def rejects(p_value: float | None, alpha: float = ALPHA) -> bool:
-    """The one rejection rule of every verdict, table and count: ``p_value`` strictly below ``alpha`` (a
-    Monte Carlo p-value exactly at the level does not reject); None (no test) never rejects."""
-    return p_value is not None and p_value < alpha
+    """The one rejection rule of every verdict, table and count: ``p_value`` at or below ``alpha``; None (no
+    test) never rejects. The usual rule for a Monte Carlo p-value (1 + k) / (n + 1): under the null the rank of a
+    statistic exchangeable with its n draws is uniform, so with alpha (n + 1) a whole number the test rejects with
+    probability alpha exactly (at 0.05: 19, 99, 999 draws), where a strict rule gives alpha - 1 / (n + 1)."""
+    return p_value is not None and p_value <= alpha

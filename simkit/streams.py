@@ -29,6 +29,16 @@ TIMELINE_NULL = 103  #: the timeline tests' simulated null, keyed (TIMELINE_NULL
 #: the power study's planted elections beside the tests of the real data under one seed, keyed (POWER,) below that
 #: seed's own key; above any replicate index, so no engine stream of that seed shares its positions
 POWER = 2**32 - 2
+#: the forensic tests of one election's returns (``simkit report``, ``simkit forensics``: per test, then their simulated
+#: null) under one seed, keyed (OBSERVED,) below that seed's own key; above any replicate index, so no engine stream
+#: of that seed shares its positions (at the seed itself, test i's draws sat at engine replicate 0's station group i,
+#: and null draw d at replicate 1's group d)
+OBSERVED = 2**32 - 3
+#: the forensic tests of simulated replicate r (``simkit calibrate``, ``rejection_rates``) under the seed that
+#: simulated it, keyed (REPLICATE_TESTS, r) below that seed's own key; above any replicate index, so no engine
+#: stream of that seed shares its positions (keyed (r,), test i's seed was the very position of replicate r's
+#: station group 0 component i: the Shpilkin bootstrap drew the generator of manipulation block 1's targets)
+REPLICATE_TESTS = 2**32 - 4
 ELECTORATE = 2**32 - 1  #: the synthetic register, keyed (ELECTORATE,) from the electorate's seed
 
 

@@ -85,10 +85,27 @@ def record_seed_positions(monkeypatch, power_entry: str) -> dict[str, list[tuple
 
 
 def shared_positions(positions: dict[str, list[tuple]]) -> list[tuple]:
-    """(real, power) pairs of :func:`record_seed_positions` at one position or one below the other (same entropy,
-    one spawn key a prefix of the other): streams of the power study drawn from the real tests' seeds."""
+    """(real, power) pairs of :func:`record_seed_positions` at one position or one below the other
+    (:func:`overlapping`): streams of the power study drawn from the real tests' seeds."""
+    return overlapping(positions["real"], positions["power"])
+
+
+def overlapping(first: list[tuple], second: list[tuple]) -> list[tuple]:
+    """Pairs of positions, (entropy, spawn key), one of ``first`` and one of ``second``, at one position or one
+    below the other (same entropy, one spawn key a prefix of the other): streams that share their draws."""
     def below(key: tuple, root: tuple) -> bool:
         return key[:len(root)] == root
 
-    return [(real, power) for real in positions["real"] for power in positions["power"]
-            if real[0] == power[0] and (below(power[1], real[1]) or below(real[1], power[1]))]
+    return [(a, b) for a in first for b in second
+            if a[0] == b[0] and (below(b[1], a[1]) or below(a[1], b[1]))]
+
+
+def engine_positions(seed: int, replicates: int, groups: int) -> list[tuple]:
+    """The positions, (entropy, spawn key), of the engine's streams of ``replicates`` replicates of an election of
+    ``groups`` station groups under ``seed`` (:mod:`simkit.streams`: (replicate, station group, component), for
+    every component id from 0 to :data:`simkit.streams.TIMELINE_NULL`)."""
+    from simkit import streams
+
+    components = range(streams.TIMELINE_NULL + 1)
+    return [(seed, (replicate, group, component)) for replicate in range(replicates) for group in range(groups)
+            for component in components]

@@ -6,10 +6,12 @@ import pytest
 import tomli_w
 
 from simkit import parse_config
+from simkit.forensics import replicate_seed
 from simkit.forensics.calibrate import calibration_table
 from simkit.cli.main import main
 
 from conftest import small_config_dict
+from forensics_helpers import engine_positions, overlapping
 
 
 def stuffing_config(replicates=12):
@@ -253,3 +255,11 @@ def test_a_sample_larger_than_the_election_is_refused_before_any_simulation(monk
     stations = raw["electorate"]["stations"]
     with pytest.raises(InputError, match=f"aggregate: sample:{stations + 1}: the election has only {stations} "):
         calibration_table(parse_config(tomli_w.dumps(raw)), tests=["spikes"], nulls=("textbook",), aggregate=f"sample:{stations + 1}")
+
+
+def test_the_forensic_seed_of_a_replicate_shares_no_stream_with_the_engine():
+    """The tests of simulated replicate r draw from below (REPLICATE_TESTS, r), which no engine stream of the same
+    seed reaches; keyed (r,), test i's seed was the engine's own position (r, 0, i) of that replicate (the Shpilkin
+    bootstrap drew the generator of manipulation block 1's target selection)."""
+    seeds = [replicate_seed(5, r) for r in range(3)]
+    assert overlapping([(s.entropy, s.spawn_key) for s in seeds], engine_positions(5, replicates=3, groups=16)) == []

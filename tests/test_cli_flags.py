@@ -380,10 +380,10 @@ def test_tests_is_refused_in_the_same_words_by_every_command(tmp_path, config, c
                                             ("calibrate", "textbook, simulated, both"),
                                             ("report", "textbook, simulated")])
 def test_null_is_refused_in_the_words_of_the_library(tmp_path, config, capsys, command, nulls):
-    """``--null`` reads like ``--tests`` and like the library's ``null: x: …``, not in argparse's words."""
+    """``--null`` reads like ``--tests`` and like the library's ``null: 'x': …``, not in argparse's words."""
     target = tmp_path / {"forensics": "out.nc", "calibrate": "out.json", "report": "out.html"}[command]
     err = one_line_error(capsys, main([command, str(config), "--null", "x", "-o", str(target)]))
-    assert err == f"--null: x: unknown name (choose from {nulls})"
+    assert err == f"--null: 'x': unknown name (choose from {nulls})"
     assert not target.exists()
 
 

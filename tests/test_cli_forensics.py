@@ -6,7 +6,7 @@ import json
 import pytest
 import xarray as xr
 
-from forensics_helpers import honest_dataset, record_seed_positions, shared_positions
+from forensics_helpers import engine_positions, honest_dataset, overlapping, record_seed_positions, shared_positions
 from simkit.cli.forensics import format_table
 from simkit.cli.main import main
 
@@ -120,25 +120,27 @@ def test_the_power_note_promises_no_detection_from_a_test_that_could_not_reject(
 
     extra = {"null_sd": 10.0, "excess": 3.0, "null_mean": 50.0}
     can = TestResult("integer_percent", 3.0, 0.0, 0.4, "simulated", "no anomaly detected", extra)
-    cannot = TestResult("integer_percent", 3.0, 0.0, 0.4, "simulated", "cannot reject with 19 draws (smallest p 0.05)",
-                        {**extra, "smallest_p": 0.05, "null_draws": 19})
+    cannot = TestResult("integer_percent", 3.0, 0.0, 0.4, "simulated",
+                        "cannot reject with 18 draws (smallest p 0.0526)",
+                        {**extra, "smallest_p": 1 / 19, "null_draws": 18})
     assert "an excess of 25 integer stations would be detected" in power_note([can], None)
     note = power_note([cannot], None)
     assert note.startswith("No test rejects at 0.05 (integer_percent cannot with these draws") and "detected" not in note
 
 
 def test_a_rejection_by_holm_alone_is_not_followed_by_no_test_rejects():
-    """spikes' Monte Carlo p-value sits at its floor (0.05) while its tail p-value, which Holm's family reads, is
-    tiny: the Holm line names it, and the note below said no test rejects and the count is not shown clean."""
+    """spikes' Monte Carlo p-value sits at its floor (1/19 with 18 draws, above 0.05) while its tail p-value, which
+    Holm's family reads, is tiny: the Holm line names it, and the note below said no test rejects and the count is
+    not shown clean."""
     from simkit.forensics.core import TestResult
 
-    spikes = TestResult("spikes", 3.0, 0.0, 0.05, "simulated", "no anomaly detected",
+    spikes = TestResult("spikes", 3.0, 0.0, 1 / 19, "simulated", "no anomaly detected",
                         {"calibration": "calibrated", "null_tail_p": 1e-6})
-    summary = {"source": "r.csv", "stations_used": 197, "leader": "b", "null": "simulated", "draws": 19,
+    summary = {"source": "r.csv", "stations_used": 197, "leader": "b", "null": "simulated", "draws": 18,
                "stations_excluded": {}, "row_anomalies": {}}
     table = format_table([spikes], summary)
     assert "Holm at 0.05 over the calibrated tests: spikes" in table
-    assert table.splitlines()[-1] == "No shown p-value is below 0.05; Holm rejects spikes on its tail p-value."
+    assert table.splitlines()[-1] == "No shown p-value is at or below 0.05; Holm rejects spikes on its tail p-value."
     assert "No test rejects" not in table and "clean count" not in table
 
 
@@ -226,3 +228,15 @@ def test_the_power_study_draws_from_no_seed_of_the_tests_on_the_data(returns_csv
     assert "power" in json.loads(capsys.readouterr().out)
     assert len(positions["real"]) == 2 and len(positions["power"]) == 3 * 2 * 4  # plants x replicates x seeds
     assert shared_positions(positions) == []
+
+
+def test_the_tests_of_the_data_draw_from_no_engine_stream_of_the_seed(returns_csv, monkeypatch, capsys):
+    """Under one --seed the tests of the returns draw from no position of the engine's streams of that seed nor
+    from below one (:func:`simkit.forensics.observed_seed`): at the seed itself, test i drew from above engine
+    replicate 0's station group i (``simkit run`` with the same seed)."""
+    positions = record_seed_positions(monkeypatch, "simkit.cli.forensics.power_table")
+    assert main(["forensics", str(returns_csv / "r.csv"), "--map", str(returns_csv / "m.toml"), "--tests",
+                 "last_digit,correlation", "--null", "textbook", "--json", "--power", "0", "--seed", "3"]) == 0
+    capsys.readouterr()
+    assert len(positions["real"]) == 2
+    assert overlapping(positions["real"], engine_positions(3, replicates=2, groups=16)) == []

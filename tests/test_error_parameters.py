@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import pickle
+from pathlib import Path
 
 import pytest
 import tomli_w
 
-from simkit.cli.arguments import as_flags, shown_as_flags
+from simkit.cli.arguments import PARAMETER_FLAGS, as_flags, shown_as_flags
 from simkit.cli.main import main
 from simkit.config.core import ConfigError, load_config
 from simkit.engine import resources
@@ -139,3 +140,27 @@ def test_a_problem_off_the_run_fields_names_the_updated_parameters(tmp_path, mon
     message = str(raised.value)
     assert message == "sweep: some problem (with replicates=5, seed=2); seed=2: Input should be odd", message
     assert set(raised.value.parameters) == {"replicates", "seed"}
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("output: output: is a folder, not a file", "output: -o: is a folder, not a file"),
+    ("seed: replicates: 3 are too few", "seed: --replicates: 3 are too few"),
+    ("x.toml: seed: must be 0 or more", "x.toml: --seed: must be 0 or more"),
+])
+def test_the_file_a_message_is_about_is_never_rewritten_as_a_flag(message, expected):
+    """A file named like a parameter (``-o output``, a folder) at the start of the library's ``file: field:
+    problem`` was rewritten too: ``-o: -o: is a folder``. The command's files are the user's text."""
+    assert as_flags(message, PARAMETER_FLAGS, files=["output", "seed", "x.toml"]) == expected
+
+
+def test_a_cli_value_or_file_named_like_a_flag_stays_the_users_text(tmp_path, capsys, monkeypatch):
+    """``--null null`` read ``--null: --null: unknown name``; a report written over a folder named ``output``
+    read ``-o: -o: is a folder``: the user's text is shown as given, the parameter as its flag."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "output").mkdir()
+    config = Path(__file__).resolve().parents[1] / "configs" / "kazakhstan-2022.toml"
+    assert main(["forensics", str(config), "--null", "null"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--null: 'null': unknown name (choose from textbook, "
+                                                    "simulated, flat)")
+    assert main(["report", str(config), "-o", "output"]) == 2
+    assert capsys.readouterr().err.strip() == "output: -o: is a folder, not a file"

@@ -29,7 +29,7 @@ def test_an_unknown_null_names_the_parameter(honest):
     """In the one-line form ``parameter: value: problem`` of every other argument."""
     with pytest.raises(InputError) as error:
         run_tests(honest, ["dip"], null="x")
-    assert str(error.value) == "null: x: unknown name (choose from textbook, simulated, flat)"
+    assert str(error.value) == "null: 'x': unknown name (choose from textbook, simulated, flat)"
     assert error.value.parameters == ("null",)
 
 

@@ -35,15 +35,17 @@ def test_family_level_counts_read_the_tail_p_value_the_verdict_reads():
     assert family["a"] == (1, 5, pytest.approx(0.025)) and family["b"] == (0, 5, pytest.approx(0.025))
 
 
-def test_a_p_value_exactly_at_the_level_rejects_nowhere():
-    """One rule, strictly below: the panel's Holm-alarm column and its family counts took p <= level while every
-    verdict takes p < level. Two Klimek floors 1/40 in a 2-test family: Holm's 2 x 1/40 = 0.05 raises no alarm."""
+def test_a_p_value_exactly_at_the_level_rejects_everywhere():
+    """One rule, at or below the level (the usual rule for a Monte Carlo p-value (1 + k) / (n + 1), exact in size
+    when alpha (n + 1) is a whole number), for every verdict, the panel's Holm-alarm column and its family counts.
+    Two Klimek floors 1/40 in a 2-test family: Holm's 2 x 1/40 = 0.05 raises an alarm on both."""
     floor = 1 / 40
     row = {"results": {"klimek_ml": {"p_value": floor}, "klimek": {"p_value": floor}}}
-    assert family_alarms(row, frozenset()) == []
+    assert family_alarms(row, frozenset()) == ["klimek_ml", "klimek"]
     rows = _rows({"a": [0.025, 0.5, 0.5, 0.5, 0.5], "b": [0.5] * 5}, {"a": [None] * 5, "b": [None] * 5})
-    assert panel_family_counts(rows, ["a", "b"])["a"][0] == 0
-    assert not rejects(0.05) and rejects(0.0499) and not rejects(None) and not rejects(0.01, 0.01)
+    assert panel_family_counts(rows, ["a", "b"])["a"][0] == 1
+    assert rejects(0.05) and rejects(1 / 20) and rejects(5 / 100) and not rejects(0.0501) and not rejects(None)
+    assert rejects(0.01, 0.01)
 
 
 def test_record_round_trips_both_count_forms(tmp_path, monkeypatch):

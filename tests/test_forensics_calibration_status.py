@@ -107,10 +107,11 @@ def test_the_report_names_each_anomalous_test_with_its_label():
     assert "1 stays so after Holm" in text
 
 
-def test_the_family_rejects_where_the_verdict_does_strictly_below_alpha():
-    """A p-value at exactly ALPHA (2/40 with 39 Monte Carlo draws) is 'no anomaly detected' in its verdict
-    (p < ALPHA), so it raises no Holm alarm either: the table, its Holm line and the report agree."""
-    at_alpha = result("a", "calibrated", p_value=ALPHA)
-    assert verdict(at_alpha.p_value) == "no anomaly detected"
-    assert holm_alarms([at_alpha]) == []
-    assert holm_alarms([result("a", "calibrated", p_value=np.nextafter(ALPHA, 0))]) == ["a"]
+def test_the_family_rejects_where_the_verdict_does_at_alpha():
+    """A p-value at exactly ALPHA (2/40 with 39 Monte Carlo draws) is anomalous in its verdict (p ≤ ALPHA), and
+    raises a Holm alarm too: the table, its Holm line and the report agree."""
+    at_alpha = result("a", "calibrated", p_value=2 / 40)
+    assert verdict(at_alpha.p_value) == "anomalous (p ≤ 0.05)"
+    assert holm_alarms([at_alpha]) == ["a"]
+    above = result("a", "calibrated", p_value=np.nextafter(ALPHA, 1))
+    assert verdict(above.p_value) == "no anomaly detected" and holm_alarms([above]) == []

@@ -54,7 +54,7 @@ def test_the_power_note_keeps_a_computed_power_table_after_the_holm_note():
 
     note = power_note([holm_only()], {"rejection_rates": {"none": {"dip": .05}}, "stations_left_out": {}})
     lines = note.splitlines()
-    assert lines[0] == "No shown p-value is below 0.05; Holm rejects dip on its tail p-value."
+    assert lines[0] == "No shown p-value is at or below 0.05; Holm rejects dip on its tail p-value."
     assert "Rejection rates at 0.05 in simulated elections shaped like these data (same null):" in lines
     assert any(line.split() == ["dip", "0.05"] for line in lines)
 

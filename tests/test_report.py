@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 
+import numpy as np
 import pytest
 import tomli_w
 
 from conftest import small_config_dict
-from forensics_helpers import honest_dataset, record_seed_positions, shared_positions
+from forensics_helpers import engine_positions, honest_dataset, overlapping, record_seed_positions, shared_positions
 from simkit.cli.main import main
 from simkit.errors import InputError
 from simkit.forensics import holm_alarms
@@ -17,6 +18,7 @@ from simkit.forensics.core import ALPHA, holm
 from simkit.forensics.power import PLANTS
 from simkit.report import build, write
 from simkit.report.document import Image, Table
+from simkit.schema import rejects
 
 REPLICATES = 40
 #: a poll far from the count (anomalous) and one drawn at the count's shares (consistent)
@@ -90,10 +92,10 @@ def expected_value(source: dict, comparison):
                         (source["pollster"], source["option"]))[source["field"]]
         own = [row for row in rows if row["pollster"] == source.get("pollster", row["pollster"])]
         return {"count": len(own), "count_total": sum(row["p_total"] is not None for row in own),
-                "anomalous": sum(row["p_value"] < ALPHA for row in own),
-                "anomalous_total": sum(row["p_total"] is not None and row["p_total"] < ALPHA for row in own),
+                "anomalous": sum(rejects(row["p_value"]) for row in own),
+                "anomalous_total": sum(rejects(row["p_total"]) for row in own),
                 "rows": len(rows),
-                "holm": sum(p < ALPHA for p in holm([row["p_value"] for row in rows]))}[source["field"]]
+                "holm": sum(rejects(p) for p in holm([row["p_value"] for row in rows]))}[source["field"]]
     if source["analysis"] == "mechanisms":
         return next(entry for entry in comparison.mechanisms if (entry["pollster"], entry["mechanism"]) ==
                     (source["pollster"], source["mechanism"]))[source["field"]]
@@ -130,16 +132,16 @@ def test_every_number_in_the_verdicts_is_the_analysis_result(polls_report):
     checked = assert_traced(doc)
     assert checked["polls"] > 10 and checked["joint"] >= 5 and checked["mechanisms"] >= 5
     far = [v.text for v in doc.verdicts if v.text.startswith("Far Institute")]
-    assert "anomalous (p < 0.05)" in far[0] and "toward the incumbent" in far[0]
+    assert "anomalous (p ≤ 0.05)" in far[0] and "toward the incumbent" in far[0]
     assert any("against total survey error" in text and "p total" in text for text in far)
     assert not any("fraud" in v.text.lower() for v in doc.verdicts)
 
 
 def test_verdicts_follow_the_stated_rules(polls_report):
-    """The sentences say what the rules decide: figures beyond sampling error (p < alpha) and beyond total
-    survey error (p_total < alpha) are named, and only those; the ledger verdict is the comparison's own;
-    mechanisms are sorted into fits (fit p ≥ FITS, observed direction), misfits, and cannot."""
-    from simkit.report.verdicts import FITS, THRESHOLDS
+    """The sentences say what the rules decide: figures beyond sampling error (p ≤ alpha) and beyond total
+    survey error (p_total ≤ alpha) are named, and only those; the ledger verdict is the comparison's own;
+    mechanisms are sorted into fits (fit p > FITS, observed direction), misfits, and cannot."""
+    from simkit.report.verdicts import FITS, THRESHOLDS, fits_all
 
     _, doc = polls_report
     comparison = doc.analyses["comparison"]
@@ -148,9 +150,9 @@ def test_verdicts_follow_the_stated_rules(polls_report):
     sampling, total, mechanisms = far
     for row in (r for r in comparison.rows if r["pollster"] == "far"):
         named = f"{row['option']} {row['published']:.2f}% published"
-        assert (named in sampling) == (row["p_value"] < ALPHA)
-        assert (named in total) == (row["p_total"] < ALPHA)
-        if row["p_value"] < ALPHA:
+        assert (named in sampling) == rejects(row["p_value"])
+        assert (named in total) == rejects(row["p_total"])
+        if rejects(row["p_value"]):
             assert f"ledger over the assumption space: {row['verdict']}" in sampling
     entries = [e for e in comparison.mechanisms if e["pollster"] == "far"]
     fitting, _, rest = mechanisms.partition("move the gap in its direction but do not fit")
@@ -159,7 +161,7 @@ def test_verdicts_follow_the_stated_rules(polls_report):
     for entry in entries:
         if not entry["moves_gap_observed_way"]:
             assert entry["mechanism"] in cannot
-        elif entry["fit_p"] >= FITS:
+        elif fits_all(entry):
             assert f"{entry['mechanism']} (" in fitting
         else:
             assert f"{entry['mechanism']} (" in rest and f"{entry['mechanism']} (" not in fitting
@@ -312,7 +314,7 @@ def test_returns_give_the_forensics_section_with_one_figure_per_test(returns, tm
             if number.source["field"] == "tests":
                 assert number.value == len(tested)
             if number.source["field"] == "anomalous":
-                assert number.value == sum(r.p_value < ALPHA for r in tested)
+                assert number.value == sum(rejects(r.p_value) for r in tested)
             if number.source["field"] == "holm":
                 assert number.value == len(holm_alarms(tested))
 
@@ -389,7 +391,7 @@ def test_direction_rules_and_the_no_anomaly_wording():
     assert leans({"gap": 1.2, "option": "turnout"}, "inc") == "above"
     quiet = [TestResult("spikes", 0.0, 0.0, 0.4, "textbook", "no anomaly detected")]
     assert "not evidence of a clean count" in forensic_verdicts(quiet, DETECTS, power_shown=True)[0].text
-    flagged = [TestResult("spikes", 0.1, 0.0, 0.001, "simulated", "anomalous (p < 0.05)",
+    flagged = [TestResult("spikes", 0.1, 0.0, 0.001, "simulated", "anomalous (p ≤ 0.05)",
                           {"calibration": "uncalibrated"})]
     text = " ".join(v.text for v in forensic_verdicts(flagged, DETECTS, power_shown=True))
     assert "spikes (uncalibrated)" in text and "not proof" in text and "fraud" not in text
@@ -403,13 +405,13 @@ def test_the_holm_count_says_which_tests_it_adds_to_those_shown_anomalous():
     from simkit.report.catalogue import DETECTS
     from simkit.report.verdicts import forensic_verdicts
 
-    shown = TestResult("dip", 0.1, 0.0, 0.001, "simulated", "anomalous (p < 0.05)",
+    shown = TestResult("dip", 0.1, 0.0, 0.001, "simulated", "anomalous (p ≤ 0.05)",
                        {"calibration": "calibrated", "null_tail_p": 0.0001})
     tail = TestResult("spikes", 0.1, 0.0, 0.06, "simulated", "no anomaly detected",
                       {"calibration": "calibrated", "null_tail_p": 0.02})
     text = forensic_verdicts([shown, tail], DETECTS, power_shown=False)[0].text
     assert "stay so" not in text
-    assert ("is anomalous (p < 0.05): dip; 2 reject after Holm's correction across the calibrated tests, of which "
+    assert ("is anomalous (p ≤ 0.05): dip; 2 reject after Holm's correction across the calibrated tests, of which "
             "spikes on its null's tail p-value, below the one shown for it (tests whose") in text
     assert "dip; 1 stays so after Holm's" in forensic_verdicts([shown], DETECTS, power_shown=False)[0].text
 
@@ -445,7 +447,7 @@ def test_the_no_anomaly_answer_names_a_test_only_holms_correction_rejects():
                       {"calibration": "calibrated", "null_tail_p": 0.02})
     assert holm_alarms([tail]) == ["spikes"]
     text = forensic_verdicts([tail], DETECTS, power_shown=False)[0].text
-    assert ("is anomalous (p < 0.05); 1 rejects after Holm's correction across the calibrated tests: spikes on "
+    assert ("is anomalous (p ≤ 0.05); 1 rejects after Holm's correction across the calibrated tests: spikes on "
             "its null's tail p-value, below the one shown for it (tests whose") in text
     assert "clean count" not in text and "power below" not in text  # a rejection is not followed by a hedge on none
 
@@ -542,7 +544,7 @@ def test_the_report_says_why_power_was_not_computed(returns, tmp_path):
     test could run (three stations), the report says so instead."""
     data, mapping = returns
     asked_none = build(returns=data, map=mapping, tests=["dip"], null="textbook", draws=20, power=0)
-    assert all(r.p_value >= ALPHA for r in asked_none.analyses["forensics"].results)
+    assert all(not rejects(r.p_value) for r in asked_none.analyses["forensics"].results)
     assert "Power was not computed: none was asked (power 0)." in _forensics_text(asked_none)
     tiny = tmp_path / "tiny.csv"
     tiny.write_text("\n".join(data.read_text().splitlines()[:4]) + "\n")
@@ -573,6 +575,17 @@ def test_the_reports_power_study_draws_from_no_seed_of_the_tests_on_the_data(ret
     assert doc.analyses["forensics"].power is not None
     assert len(positions["real"]) == 2 and len(positions["power"]) == len(PLANTS) * 3 * 4
     assert shared_positions(positions) == []
+
+
+def test_the_reports_tests_of_the_data_draw_from_no_engine_stream_of_its_seed(returns, monkeypatch):
+    """The tests of the returns, under the report's one seed, draw from no position of the engine's streams of that
+    seed nor from below one (:func:`simkit.forensics.observed_seed`): at the seed itself, test i drew from above
+    engine replicate 0's station group i."""
+    data, mapping = returns
+    positions = record_seed_positions(monkeypatch, "simkit.report.analyses.power_table")
+    build(returns=data, map=mapping, tests=["zero_five", "dip"], null="textbook", draws=20, power=0, seed=0)
+    assert len(positions["real"]) == 2 and positions["power"] == []
+    assert overlapping(positions["real"], engine_positions(0, replicates=2, groups=16)) == []
 
 
 def test_the_report_names_the_stations_its_power_elections_left_out(returns, monkeypatch):
@@ -656,3 +669,17 @@ def test_replicates_below_one_without_a_config_are_a_usage_error(tmp_path, retur
     assert capsys.readouterr().err.strip() == (f"simkit report: argument --replicates: must be at least 1, got "
                                                f"{int(replicates)}")
     assert not list(tmp_path.glob("*r.html*"))
+
+
+def test_a_p_value_at_the_level_is_anomalous_in_every_poll_judgement():
+    """p exactly at ALPHA rejects (:func:`simkit.schema.rejects`, p ≤ alpha) in a poll row's consistency, the
+    ledger's, the report's wording and a mechanism fit; just above it does not (compare and the report judged
+    p ≥ 0.05 consistent while the forensic verdicts took p < 0.05: one rule now)."""
+    from simkit.polls.compare import consistent
+    from simkit.report.verdicts import FITS, fits_all, p_text
+
+    above = float(np.nextafter(ALPHA, 1))
+    assert not consistent({"p_value": ALPHA}) and consistent({"p_value": above})
+    assert p_text(ALPHA) == "anomalous (p ≤ 0.05)" and p_text(above) == "consistent with it (p > 0.05)"
+    assert not fits_all({"fit_p": FITS}) and fits_all({"fit_p": float(np.nextafter(FITS, 1))})
+    assert not fits_all({"fit_p": None})

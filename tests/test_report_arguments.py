@@ -26,8 +26,8 @@ def no_work(monkeypatch):
     ({"power": -1}, "power", "power: -1: must be 0 or more"),
     ({"format": "pdf"}, "format", "format: pdf: choose from html, md"),
     ({"draws": 0}, "draws", "draws: 0: must be a positive integer"),
-    ({"null": "x"}, "null", r"null: x: unknown name \(choose from textbook, simulated\)$"),
-    ({"null": "flat"}, "null", r"null: flat: unknown name \(choose from textbook, simulated\)$"),
+    ({"null": "x"}, "null", r"null: 'x': unknown name \(choose from textbook, simulated\)$"),
+    ({"null": "flat"}, "null", r"null: 'flat': unknown name \(choose from textbook, simulated\)$"),
     ({"tests": ["nope"]}, "tests", "tests: unknown test id 'nope'"),
 ])
 def test_bad_arguments_name_the_parameter_before_any_work(no_work, arguments, parameter, fragment):
@@ -40,7 +40,7 @@ def test_the_command_line_refuses_the_nulls_the_library_refuses(tmp_path, capsys
     """``simkit report --null`` offered fewer nulls than ``build`` took (flat): one list, :data:`NULLS`, both sides."""
     from simkit.cli.main import main
     assert main(["report", "--preset", "russia-2011", "--null", "flat", "-o", str(tmp_path / "r.html")]) == 2
-    assert capsys.readouterr().err.strip().endswith("--null: flat: unknown name (choose from textbook, simulated)")
+    assert capsys.readouterr().err.strip().endswith("--null: 'flat': unknown name (choose from textbook, simulated)")
 
 
 def test_returns_without_a_mapping_name_the_parameters_of_build(tmp_path):

@@ -62,7 +62,7 @@ def test_klimek_figure_draws_the_fitted_model_beside_the_data():
     e = election(stuff_ballots(honest_dataset(800, seed=5), 0.05, seed=6))
     parameters = {"tau": 0.6, "sigma_tau": 0.08, "nu": 0.5, "sigma_nu": 0.08, "theta": 0.1, "f_incremental": 0.0,
                   "f_extreme": 0.05, "alpha": 1.0}
-    result = TestResult("klimek", 1.0, 0.0, 0.01, "textbook", "anomalous (p < 0.05)", parameters)
+    result = TestResult("klimek", 1.0, 0.0, 0.01, "textbook", "anomalous (p ≤ 0.05)", parameters)
     fig = plot_forensics.figure("klimek", e, result, LABEL)
     assert any("f_e 0.0500" in title for title in titles(fig))
     turnout, share = plot_forensics.klimek_sample(parameters, 20_000, np.random.default_rng(1))

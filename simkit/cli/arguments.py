@@ -9,7 +9,7 @@ import argparse
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from simkit.config.core import parse_value, swept_key
 from simkit.errors import InputError, one_line
@@ -67,22 +67,26 @@ PARAMETER_FLAGS = {"block_size": "--block-size", "scheduler": "--scheduler", "wo
 QUOTED = r"""(?<!\w)(?P<quote>['"])(?:\\.|(?!(?P=quote))[^\\…])*(?:(?P=quote)|…)"""
 
 
-def as_flags(message: str, flags: dict[str, str]) -> str:
+def as_flags(message: str, flags: dict[str, str], files: Iterable[str] = ()) -> str:
     """A library message naming parameters, each parameter named as its flag: a whole word (not part of a path
     or a dotted name, nor inside quoted text, :data:`QUOTED`) followed by a colon, a comma or a space
     (``resume: kernel differs`` -> ``--resume: kernel differs``; ``leader: 'leader x'`` -> ``--leader: 'leader
     x'``), alternatives joined by slashes (``preset/map`` -> ``--preset/--map``); ``name=True`` is the flag alone
     (``give overwrite=True`` -> ``give --overwrite``), ``name=VALUE`` the flag and its value (``replicates=500``
-    -> ``--replicates 500``)."""
+    -> ``--replicates 500``). The file a message is about, one of ``files`` (the user's file names, as the
+    command was given them) at its start before a colon (the library's ``file: field: problem``), is the user's
+    text and stays as it is: ``output: output: is a folder`` -> ``output: -o: is a folder``."""
     names = "|".join(map(re.escape, sorted(flags, key=len, reverse=True)))
+    subject = "|".join(map(re.escape, sorted(set(files), key=len, reverse=True)))
+    kept = QUOTED + (rf"|^(?:{subject})(?=:)" if subject else "")
 
     def flag(match: re.Match) -> str:
-        if match.group("quoted"):
-            return match.group("quoted")
+        if match.group("kept"):
+            return match.group("kept")
         shown = "/".join(flags[name] for name in match.group("names").split("/"))
         return shown + (" " if match.group("value") == "=" else "")
 
-    return re.sub(rf"(?P<quoted>{QUOTED})|(?<![\w./\\-])(?P<names>(?:{names})(?:/(?:{names}))*)"
+    return re.sub(rf"(?P<kept>{kept})|(?<![\w./\\-])(?P<names>(?:{names})(?:/(?:{names}))*)"
                   rf"(?P<value>=True\b|=|(?=[:, ]))", flag, message)
 
 
@@ -95,10 +99,19 @@ def _destination(flag: str) -> str:
 def shown_as_flags(error: InputError, args: argparse.Namespace) -> str:
     """The message of a library error as the command ``args`` were parsed for shows it: each parameter the
     error names (:attr:`~simkit.errors.InputError.parameters`) that the command sets by a flag, as that flag
-    (a parameter the command does not set, such as one read from a config file, stays as the library named it)."""
+    (a parameter the command does not set, such as one read from a config file, stays as the library named it);
+    a file of the command that the message is about stays as the user named it (:func:`as_flags`,
+    :func:`file_names`)."""
     named = {name: PARAMETER_FLAGS[name] for name in error.parameters
              if name in PARAMETER_FLAGS and hasattr(args, _destination(PARAMETER_FLAGS[name]))}
-    return as_flags(str(error), named) if named else str(error)
+    return as_flags(str(error), named, file_names(args)) if named else str(error)
+
+
+def file_names(args: argparse.Namespace) -> list[str]:
+    """The files and folders the command ``args`` were given (its ``Path`` arguments, alone or in a list), as a
+    library message writes them: the path as given (``str``) and its absolute form."""
+    values = [v for value in vars(args).values() for v in (value if isinstance(value, list) else [value])]
+    return [text for path in values if isinstance(path, Path) for text in (str(path), str(path.resolve()))]
 
 
 class OneLineParser(argparse.ArgumentParser):

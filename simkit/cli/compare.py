@@ -161,7 +161,7 @@ def format_report(comparison) -> str:
         points = len({entry["point"] for entry in comparison.ledger})
         lines += ["", f"Joint assumption ledger: every stated assumption varied together ({points} Latin-hypercube "
                       "points); share of the space (of the points where the poll's design gets answers, when not "
-                      "all) where sampling alone explains the gap (p ≥ 0.05; a census: within rounding):"]
+                      "all) where sampling alone explains the gap (p > 0.05; a census: within rounding):"]
         for row in comparison.rows:
             if row.get("verdict") is None:
                 continue

@@ -27,7 +27,7 @@ from simkit.errors import InputError
 from simkit.forensics.calibration_status import NOT_MEASURED, UNCALIBRATED
 from simkit.forensics.core import NULLS as FORENSIC_NULLS, check_draws, check_null
 from simkit.forensics import (TESTS, alternative, calibration_label, calibration_state, election, holm_alarms,
-                              rejected_tests, run_each)
+                              observed_seed, rejected_tests, run_each)
 from simkit.forensics.applicable import is_not_applicable, ran
 from simkit.forensics.calibrate import (NULLS as CALIBRATED_NULLS, calibration_table, cannot_reject_warnings,
                                        never_ran, format_table as format_calibration)
@@ -253,12 +253,12 @@ def _exclusion(reason: str, count: int, anomalies: dict) -> str:
 
 def holm_only_note(results, alarms: list[str]) -> str:
     """Why the Holm line names ``alarms`` (:func:`simkit.forensics.holm_alarms` of ``results``) while no p-value of
-    the table is below :data:`ALPHA`: each rejects on the p-value the family reads, its empirical or its tail one
+    the table rejects at :data:`ALPHA`: each rejects on the p-value the family reads, its empirical or its tail one
     (:func:`simkit.forensics.family_p_value`; the shown p-value is the Monte Carlo one, floored by the draws)."""
     by_test = {r.test: r for r in results}
     reasons = [f"{test} on its {'empirical' if 'empirical_p' in by_test[test].extra else 'tail'} p-value"
                for test in alarms]
-    return f"No shown p-value is below {ALPHA:g}; Holm rejects {', '.join(reasons)}."
+    return f"No shown p-value is at or below {ALPHA:g}; Holm rejects {', '.join(reasons)}."
 
 
 def format_table(results, summary: dict, power: dict | None = None) -> str:
@@ -332,7 +332,7 @@ def handle_forensics(args: argparse.Namespace) -> int:
     ds = _load(args)
     select = _select(ds, args)
     e = election(ds, leader=args.leader, select=select)
-    results = list(run_each(e, tests, args.null, args.draws, args.seed, tolerate=True,
+    results = list(run_each(e, tests, args.null, args.draws, observed_seed(args.seed), tolerate=True,
                             progress=not args.quiet).values())
     chosen = describe(ds, {dim: k for dim, k in (select or {}).items() if dim != "replicate"})
     summary = _data_summary(ds, e, args, chosen + (f", replicate {args.replicate}" if chosen else ""))

@@ -21,16 +21,18 @@ from simkit.forensics.calibration import controls, data_fingerprint, empirical_t
 from simkit.forensics.calibration_status import CALIBRATED, NOT_MEASURED, UNCALIBRATED, CalibrationStatus
 from simkit.forensics.core import ALPHA, Election, TestResult, check_draws, check_null, election, holm, verdict
 from simkit.forensics.floor import EMPIRICAL_MIN_DRAWS, floor_of, floor_verdict, result_draws, result_floors
-from simkit.forensics.nulls.flat import as_seed_sequence
+from simkit.forensics.nulls.flat import as_seed_sequence, keyed_seed
 from simkit.forensics.nulls.simulated import SimulatedNull
 from simkit.forensics.nulls.tails import null_tail
 from simkit.forensics.registry import (NOT_HELD_OUT, TESTS, alternative, check_tests, chosen_on_panel, parse_tests,
                                       statistic_function)
 from simkit.schema import REPLICATE, rejects
+from simkit.streams import OBSERVED, REPLICATE_TESTS
 
 __all__ = ["TESTS", "TestResult", "Election", "election", "run_tests", "simulated_null_statistics",
            "rejection_rates", "replicate_rejections", "election_rejections", "election_outcomes", "rejection_counts",
-           "run_each", "replicate_seed", "parse_tests", "alternative", "family_p_value", "holm_alarms", "rejected_tests",
+           "run_each", "replicate_seed", "observed_seed", "parse_tests", "alternative", "family_p_value", "holm_alarms",
+           "rejected_tests",
            "calibration_label", "is_calibrated", "calibration_state", "statistic_function", "CalibrationStatus"]
 
 def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
@@ -92,7 +94,7 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
 def _with_floor(results: dict[str, TestResult | None], null: str, draws: int) -> dict[str, TestResult | None]:
     """Mark each result whose p-value cannot fall below :data:`ALPHA` with the null draws it rests on
     (:mod:`simkit.forensics.floor`: a Monte Carlo p-value, not an empirically calibrated one, whose floor
-    1 / (n + 1) is at or above ALPHA, n the draws on which its statistic could be computed,
+    1 / (n + 1) is above ALPHA, n the draws on which its statistic could be computed,
     :func:`simkit.forensics.floor.result_draws`, of ``draws`` asked for): ``smallest_p`` (that floor) and
     ``null_draws`` (n) added, and the verdict says it cannot reject with these draws
     (:func:`simkit.forensics.floor.floor_verdict`) rather than "no anomaly detected"."""
@@ -190,7 +192,8 @@ def family_p_value(result: TestResult) -> float | None:
 
 def holm_alarms(results: Iterable[TestResult], alpha: float = ALPHA) -> list[str]:
     """Tests rejecting after Holm's correction at ``alpha`` over the calibrated tests (:func:`family_p_value`):
-    adjusted p-value strictly below ``alpha``, as a single test's verdict (:func:`simkit.forensics.core.verdict`)."""
+    adjusted p-value at or below ``alpha`` (:func:`simkit.schema.rejects`), as a single test's verdict
+    (:func:`simkit.forensics.core.verdict`)."""
     results = list(results)
     adjusted = holm([family_p_value(r) for r in results])
     return [r.test for r, p in zip(results, adjusted) if rejects(p, alpha)]
@@ -284,9 +287,21 @@ def rejection_counts(outcomes: Iterable[tuple[Hashable, dict[str, bool | None]]]
 
 
 def replicate_seed(seed: int | None, replicate: int) -> np.random.SeedSequence:
-    """The forensic seed of replicate ``replicate``: the ``replicate``-th child of ``SeedSequence(seed)``,
-    computed from the position alone (so any worker computes the same one)."""
-    return np.random.SeedSequence(seed, spawn_key=(replicate,))
+    """The forensic seed of replicate ``replicate`` of a simulation under ``seed``: the position
+    ``(REPLICATE_TESTS, replicate)`` below it (:data:`simkit.streams.REPLICATE_TESTS`), computed from the position
+    alone (so any worker computes the same one). At ``(replicate,)`` :func:`run_each`'s tree (test ``i`` at
+    ``(replicate, 0, i)``) held the engine's own streams of that replicate (``(replicate, station group,
+    component)``, :mod:`simkit.streams`)."""
+    return keyed_seed(seed, REPLICATE_TESTS, replicate)
+
+
+def observed_seed(seed: int | np.random.SeedSequence | np.random.Generator | None) -> np.random.SeedSequence:
+    """The seed of the tests of one election's returns under ``seed`` (``simkit report``, ``simkit forensics``):
+    the position ``(OBSERVED,)`` below it (:data:`simkit.streams.OBSERVED`,
+    :func:`~simkit.forensics.nulls.flat.keyed_seed`). Under ``seed`` itself, :func:`run_each`'s tree (test ``i`` at
+    ``(0, i)``, null draw ``d`` at ``(1, d)``, then their own children) would hold the engine's streams of
+    replicates 0 and 1 (``(replicate, station group, component)``, :mod:`simkit.streams`) of that seed."""
+    return keyed_seed(seed, OBSERVED)
 
 
 def rejection_rates(ds: xr.Dataset, tests: Iterable[str] | None = None, *, null: str = "textbook",

@@ -14,7 +14,8 @@ The record ``measured_size.json`` (next to this module) is written by the measur
   ``python benchmarks/power_panel.py --write-calibration``), by the Monte Carlo p-value.
 
 Each count is ``[k, n]`` (level 0.05) or ``[k, n, level]``. A size is **above nominal** when its rejections
-``k`` out of ``n`` would be improbable at its level: the one-sided binomial test ``P(X >= k | n, level) < 0.05``.
+``k`` out of ``n`` would be improbable at its level: the one-sided binomial test ``P(X >= k | n, level) ≤ 0.05``
+(:func:`simkit.schema.rejects`).
 (A valid p-value is at most ``level`` with probability at most ``level``, at every level, so a test whose
 clean elections fall below α / m too often cannot be trusted in a family-wise verdict even when its rejections
 at 0.05 look nominal.)
@@ -46,6 +47,7 @@ import numpy as np
 from scipy import stats
 
 from simkit.forensics.empirical import Control
+from simkit.schema import rejects
 
 RECORD = Path(__file__).with_name("measured_size.json")
 NOMINAL = 0.05
@@ -56,7 +58,7 @@ FLAG_LEVEL = 0.05
 def size_above_nominal(rejections: int, n: int, level: float = NOMINAL) -> bool:
     """Whether ``rejections`` (at ``level``) of ``n`` clean elections are improbable for a test of size
     ``level``."""
-    return n > 0 and float(stats.binom.sf(rejections - 1, n, level)) < FLAG_LEVEL
+    return n > 0 and rejects(float(stats.binom.sf(rejections - 1, n, level)), FLAG_LEVEL)
 
 
 @lru_cache(maxsize=None)

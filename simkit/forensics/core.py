@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from simkit.electorate.mapping import INVALID_OPTION, leader_problem
-from simkit.errors import InputError, listed, one_line
+from simkit.errors import InputError, listed, shown
 from simkit.forensics.computed import Computed
 from simkit.schema import ALPHA, OPTION, STATION, STATION_DISTRICT, STATION_REGION, rejects
 
@@ -291,9 +291,10 @@ def check_draws(draws: int) -> None:
 
 def check_null(null: str, nulls: tuple[str, ...] = NULLS) -> None:
     """``null``: one of ``nulls`` (default :data:`NULLS`; InputError naming the parameter otherwise, in the
-    one-line form ``null: NAME: unknown name (choose from …)``)."""
+    one-line form ``null: 'NAME': unknown name (choose from …)``, the name quoted as the user's text, which the
+    command line does not rewrite as a flag: :func:`simkit.cli.arguments.as_flags`)."""
     if null not in nulls:
-        raise InputError(f"null: {one_line(str(null))}: unknown name (choose from {', '.join(nulls)})",
+        raise InputError(f"null: {shown(null)}: unknown name (choose from {', '.join(nulls)})",
                          parameters=("null",))
 
 
@@ -413,7 +414,7 @@ def null_for(null: str, textbook: Callable[[], Null], null_statistics: Any) -> N
 def verdict(p_value: float | None, alpha: float = ALPHA) -> str:
     if p_value is None:
         return "descriptive"
-    return f"anomalous (p < {alpha:g})" if rejects(p_value, alpha) else "no anomaly detected"
+    return f"anomalous (p ≤ {alpha:g})" if rejects(p_value, alpha) else "no anomaly detected"
 
 
 def top_stations(e: Election, score: np.ndarray, figures: dict[str, np.ndarray], k: int = 10) -> list[dict]:

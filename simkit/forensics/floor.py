@@ -1,9 +1,9 @@
 """The smallest p-value a test can report with a number of null draws, and whether it can reject at all.
 
 A p-value read from ``n`` draws of a null (a Monte Carlo p-value (1 + k) / (n + 1), a bootstrap's share
-(1 + k) / (n + 1)) is at least 1 / (n + 1): its **floor**. When the floor is at or above the rejection level
-:data:`ALPHA`, the test cannot reject at p < ALPHA whatever the data: with ALPHA = 0.05, any ``n`` up to 19
-(:func:`minimum_draws`: 20). Which p-values are read from draws (:func:`floor_draws`):
+(1 + k) / (n + 1)) is at least 1 / (n + 1): its **floor**. When the floor is above the rejection level
+:data:`ALPHA`, the test cannot reject at p ≤ ALPHA (:func:`simkit.schema.rejects`) whatever the data: with
+ALPHA = 0.05, any ``n`` up to 18 (:func:`minimum_draws`: 19). Which p-values are read from draws (:func:`floor_draws`):
 
 - under ``simulated`` and ``flat``: every test's (its statistic on ``n`` simulated honest elections), ``n`` =
   ``draws``, at most ``MAX_NULL_DRAWS`` (39) for the two Klimek fits
@@ -28,6 +28,7 @@ from simkit.errors import counted
 from simkit.forensics.calibration import empirical_tests
 from simkit.forensics.core import ALPHA, check_null
 from simkit.forensics.registry import TEXTBOOK_DRAWN, alternative, null_draws_used
+from simkit.schema import rejects
 
 #: the fewest finite null draws whose spread (an SD, ``simulated_sd``) an empirical reading needs
 #: (:func:`simkit.forensics.empirical.calibrated_reading`)
@@ -76,11 +77,12 @@ def result_draws(result, null: str, draws: int) -> int | None:
 
 
 def minimum_draws(alpha: float = ALPHA) -> int:
-    """The fewest draws ``n`` whose floor 1 / (n + 1) is below ``alpha`` (0 < alpha <= 1; 20 at 0.05)."""
+    """The fewest draws ``n`` whose floor 1 / (n + 1) can reject at ``alpha`` (:func:`simkit.schema.rejects`:
+    at or below it; 0 < alpha <= 1; 19 at 0.05)."""
     if not 0 < alpha <= 1:
         raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
     n = max(0, math.floor(1 / alpha) - 1)
-    while 1 / (n + 1) >= alpha:
+    while not rejects(floor_of(n), alpha):
         n += 1
     return n
 
@@ -88,15 +90,15 @@ def minimum_draws(alpha: float = ALPHA) -> int:
 def rejection_floor(test: str, null: str, draws: int, alpha: float = ALPHA, monte_carlo: bool = False
                     ) -> float | None:
     """``test``'s :func:`smallest_p` under ``null`` with ``draws`` draws (``monte_carlo``: its
-    :func:`monte_carlo_floor`, even when it is read empirically) when it is at or above ``alpha``: the test cannot
-    reject at p < ``alpha``; else None."""
+    :func:`monte_carlo_floor`, even when it is read empirically) when it cannot reject at ``alpha``
+    (:func:`simkit.schema.rejects`: it is above ``alpha``); else None."""
     floor = (monte_carlo_floor if monte_carlo else smallest_p)(test, null, draws)
-    return floor if floor is not None and floor >= alpha else None
+    return floor if floor is not None and not rejects(floor, alpha) else None
 
 
 def cannot_reject(tests: Iterable[str], null: str, draws: int, alpha: float = ALPHA, monte_carlo: bool = False
                   ) -> dict[str, float]:
-    """The tests of ``tests`` that cannot reject at p < ``alpha`` under ``null`` with ``draws`` draws by rule,
+    """The tests of ``tests`` that cannot reject at p ≤ ``alpha`` under ``null`` with ``draws`` draws by rule,
     before any result (:func:`rejection_floor`; ``monte_carlo``: by their Monte Carlo p-values): test -> floor."""
     return {t: floor for t in tests if (floor := rejection_floor(t, null, draws, alpha, monte_carlo)) is not None}
 
@@ -129,7 +131,7 @@ def draws_behind(floors: dict[str, float], draws: int) -> str:
 
 
 def floor_line(floors: dict[str, float], null: str, draws: int, alpha: float = ALPHA) -> str:
-    """The one plain line that says the tests of ``floors`` (test -> its floor at or above ``alpha`` under
+    """The one plain line that says the tests of ``floors`` (test -> its floor above ``alpha`` under
     ``null`` with ``draws`` draws asked for: :func:`cannot_reject` before any result, each result's
     ``smallest_p`` after, :func:`result_floors`) cannot reject, why (the draws they rest on,
     :func:`draws_behind`), and how many draws can: draws on which the statistic (each statistic, of several tests)
@@ -139,13 +141,13 @@ def floor_line(floors: dict[str, float], null: str, draws: int, alpha: float = A
     statistic = "the statistic" if len(floors) == 1 else "each statistic"
     computed = "" if draws_used(floors) == [draws] else f" on which {statistic} can be computed"
     return (f"with {draws_behind(floors, draws)} the smallest p-value of {', '.join(floors)} ({null} null) is {floor}: "
-            f"{'it' if len(floors) == 1 else 'they'} cannot reject at p < {alpha:g}; use at least "
+            f"{'it' if len(floors) == 1 else 'they'} cannot reject at p ≤ {alpha:g}; use at least "
             f"{minimum_draws(alpha)} draws{computed}")
 
 
 def floor_lines(floors_by_null: dict[str, dict[str, float]], draws: int, alpha: float = ALPHA) -> list[str]:
     """One :func:`floor_line` per null of ``floors_by_null`` (null -> test -> floor) with some test that cannot
-    reject at p < ``alpha`` with ``draws`` draws asked for."""
+    reject at p ≤ ``alpha`` with ``draws`` draws asked for."""
     return [floor_line(floors, null, draws, alpha) for null, floors in floors_by_null.items() if floors]
 
 

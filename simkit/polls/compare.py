@@ -37,7 +37,7 @@ import xarray as xr
 from scipy import stats
 
 from simkit import schema, streams
-from simkit.schema import ALPHA, INTERVAL
+from simkit.schema import INTERVAL, rejects
 from simkit.engine.run import prepare, world_votes
 from simkit.progress import progress_bar
 from simkit.paths import set_path
@@ -600,9 +600,10 @@ def census_reading(rounding: dict, number: Callable[[float], str] = "{:g}".forma
 
 
 def consistent(row: dict) -> bool:
-    """Whether a row or ledger entry is consistent with the count by sampling error alone: p ≥ ALPHA, or for a
-    census figure (``rounding``, no p-value) its gap within the published rounding."""
-    return row["rounding"]["consistent"] if "rounding" in row else row["p_value"] >= ALPHA
+    """Whether a row or ledger entry is consistent with the count by sampling error alone: its p-value does not
+    reject (:func:`simkit.schema.rejects`: above ALPHA), or for a census figure (``rounding``, no p-value) its gap
+    within the published rounding."""
+    return row["rounding"]["consistent"] if "rounding" in row else not rejects(row["p_value"])
 
 
 def total_error_baseline(poll: Poll, reference: Reference) -> ErrorBaseline | None:
@@ -1224,7 +1225,7 @@ def z_span(low: float, high: float) -> str:
 def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
     """Add to each row its range over the joint ledger, over the points where its poll was compared (entries
     without ``not_compared``): ``points_compared`` of the ``ledger_points``, ``z_min``, ``z_max``,
-    ``share_consistent`` (share of those points where p ≥ 0.05, or a census figure is within its rounding:
+    ``share_consistent`` (share of those points where p > 0.05, or a census figure is within its rounding:
     :func:`consistent`; ``share_consistent_total`` likewise for p_total) and ``verdict`` (:func:`ledger_verdict`);
     all but the counts None when it was compared nowhere."""
     points = len({entry["point"] for entry in ledger})
@@ -1237,7 +1238,7 @@ def ledger_verdicts(rows: list[dict], ledger: list[dict]) -> None:
             continue
         zs = [e["z"] for e in entries]
         agree = np.array([consistent(e) for e in entries])
-        totals = [e["p_total"] >= ALPHA for e in entries if e["p_total"] is not None]
+        totals = [not rejects(e["p_total"]) for e in entries if e["p_total"] is not None]
         row.update(z_min=float(min(zs)), z_max=float(max(zs)), share_consistent=float(agree.mean()),
                    share_consistent_total=float(np.mean(totals)) if totals else None,
                    verdict=ledger_verdict(agree, points))

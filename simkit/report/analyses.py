@@ -19,7 +19,7 @@ from simkit.engine import count_match, run as engine
 from simkit.polls.compare import comparable_problem, compare_config
 from simkit.electorate.build import Electorate
 from simkit.electorate.returns import load_returns
-from simkit.forensics import TESTS, election, run_tests
+from simkit.forensics import TESTS, election, observed_seed, run_tests
 from simkit.forensics.floor import result_floors
 from simkit.forensics.power import power_applies, power_table, study_seed
 
@@ -46,7 +46,7 @@ class Forensics:
 
     @property
     def could_not_reject(self) -> dict[str, float]:
-        """The tests whose results could not fall below ALPHA with the null draws their p-values rest on (of
+        """The tests whose results could not fall to ALPHA with the null draws their p-values rest on (of
         :attr:`draws` asked for), with their floors (:func:`simkit.forensics.floor.result_floors`): their verdicts,
         sizes and powers say nothing."""
         return result_floors(self.results)
@@ -117,7 +117,7 @@ def forensics(ds: xr.Dataset, title: str, tests: list[str] | None, null: str, dr
     simulated elections shaped like the data (:func:`simkit.forensics.power.power_table`)."""
     e = election(ds)
     ids = list(TESTS) if tests is None else tests
-    results = run_tests(e, ids, null=null, draws=draws, seed=seed)
+    results = run_tests(e, ids, null=null, draws=draws, seed=observed_seed(seed))
     power = left_out = None
     if power_applies(e, results, power_replicates):
         table = power_table(e, ids, null=null, draws=draws, replicates=power_replicates, seed=study_seed(seed))

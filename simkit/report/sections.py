@@ -18,7 +18,7 @@ from ..forensics.floor import draws_behind, floor_line
 from ..forensics.power import left_out_text, why_no_power
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
-from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, p_text, result_field
+from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, fits_all, p_text, result_field
 from simkit.engine.summary import summary_rows
 from simkit.plots.polls import plot_poll_comparison
 from simkit.polls.compare import census_reading, ledger_share, ledger_space, z_span
@@ -143,7 +143,7 @@ def _poll_table(comparison) -> Table:
                  "z total and p total: sampling plus exit polls' historical non-sampling error of the option's "
                  "class (exit polls only: a quick count copies official protocols, so its station sample's sampling "
                  "error alone judges it). Ledger: every stated assumption varied jointly; share consistent = share of "
-                 "the assumption space where p ≥ 0.05 (a census: within rounding); (K of N points): the poll's "
+                 "the assumption space where p > 0.05 (a census: within rounding); (K of N points): the poll's "
                  "design gets too few answers at the others, so the share is of those K. Misreport needed: % of the "
                  "option's voters telling "
                  "the incumbent (incumbent row: % of all others) for the published figure to be the simulated "
@@ -167,10 +167,10 @@ def _mechanism_table(mechanisms: list[dict]) -> Table:
                    "no effect on the gap" if e["estimate"] is None else
                    f"{e['estimate']:.3f} [{fmt(e['low'], '.3f')}, {fmt(e['high'], '.3f')}]",
                    fmt(e["d2"], ".1f"), fmt(e["df"], "d"), fmt(e["fit_p"], ".2g"),
-                   fmt(e["fit_p"] is not None and e["fit_p"] >= FITS), fmt(e["moves_gap_observed_way"])]
+                   fmt(fits_all(e)), fmt(e["moves_gap_observed_way"])]
                   for e in mechanisms],
                  "One mechanism at a time, count held at the official figures: the fitted parameter with its 95% "
-                 f"profile interval, d² of the residual on df, and \"fits\" when fit p ≥ {FITS:g}.")
+                 f"profile interval, d² of the residual on df, and \"fits\" when fit p > {FITS:g}.")
 
 
 def _design_table(designs: list[dict]) -> Table:
@@ -392,7 +392,7 @@ def limits(config_text: str | None, has_polls: bool, forensics_result) -> Sectio
             draws = draws_behind(floored, forensics_result.draws)
             blocks.append(Paragraph(f"Tests that could not reject with {draws} ("
                                     + ", ".join(floored) + ") say nothing either way: their p-value cannot fall "
-                                    f"below {ALPHA:g} with so few draws."))
+                                    f"to {ALPHA:g} with so few draws."))
     blocks += [Paragraph("No station-level test here detects:"), Bullets(UNDETECTABLE)]
     return Section("limits", blocks)
 

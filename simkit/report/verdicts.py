@@ -2,7 +2,7 @@
 
 Every threshold lives in :data:`THRESHOLDS` (shown in the report's appendix); every number a sentence shows
 is recorded in its :class:`Verdict` ``figures`` with where it came from, so a test can check each against
-the analysis result. Wording: "anomalous (p < 0.05)", "consistent with", "not evidence of a clean count";
+the analysis result. Wording: "anomalous (p ≤ 0.05)", "consistent with", "not evidence of a clean count";
 no sentence calls anything fraud.
 """
 from __future__ import annotations
@@ -19,15 +19,15 @@ from ..polls.compare import census_reading, consistent, ledger_space
 
 #: the thresholds every rule below uses (name -> (value, what it decides))
 THRESHOLDS = {
-    "alpha": (ALPHA, "a published figure or a forensic test is anomalous when its p-value is below this; the same "
-                     "cut against sampling error alone (p) and against total survey error (p total)"),
+    "alpha": (ALPHA, "a published figure or a forensic test is anomalous when its p-value is at or below this; the "
+                     "same cut against sampling error alone (p) and against total survey error (p total)"),
     "family": ("Holm", "across all published figures (or all forensic tests) of a report, the figures that stay "
-                       "below alpha after Holm's step-down correction are counted separately"),
+                       "at or below alpha after Holm's step-down correction are counted separately"),
     "direction": (0.0, "a poll's gap (published − official) leans toward the incumbent when it raises the "
                        "incumbent's share or lowers another option's, else away from the incumbent; a turnout "
                        "figure's gap is above or below the official turnout"),
     "fits": (0.05, "a single mechanism fits a poll when the goodness-of-fit p of its best parameter (d² on its df) "
-                   "is at least this"),
+                   "is above this"),
     "improbable": (0.05, "a claimed poll design is improbable when the modelled design reaches its claimed sample "
                          "in fewer than this share of the replicates"),
 }
@@ -92,7 +92,13 @@ class _Writer:
 
 def p_text(p: float) -> str:
     """The stated wording of a p-value against :data:`ALPHA`."""
-    return f"anomalous (p < {ALPHA:g})" if rejects(p) else f"consistent with it (p ≥ {ALPHA:g})"
+    return f"anomalous (p ≤ {ALPHA:g})" if rejects(p) else f"consistent with it (p > {ALPHA:g})"
+
+
+def fits_all(entry: dict) -> bool:
+    """Whether a mechanism fit (an entry of ``compare``'s ``mechanisms``) fits every published figure of its poll:
+    its fit p-value does not reject at :data:`FITS` (:func:`simkit.schema.rejects`)."""
+    return entry["fit_p"] is not None and not rejects(entry["fit_p"], FITS)
 
 
 def leans(row: dict, incumbent: str) -> str:
@@ -109,8 +115,8 @@ def _p(row: dict, total: bool) -> float | None:
 
 
 def _anomalous(row: dict, total: bool) -> bool:
-    """Whether a poll row is anomalous: p (``total``: p total) below ALPHA, or a census figure (no p-value)
-    beyond its published rounding (:func:`simkit.polls.compare.consistent`)."""
+    """Whether a poll row is anomalous: p (``total``: p total) at or below ALPHA (:func:`simkit.schema.rejects`),
+    or a census figure (no p-value) beyond its published rounding (:func:`simkit.polls.compare.consistent`)."""
     if not total and "rounding" in row:
         return not consistent(row)
     p = _p(row, total)
@@ -160,11 +166,11 @@ def _pollster_verdicts(pollster: str, own: list[dict], name: str, incumbent: str
     anomalous = [row for row in own if _anomalous(row, False)]
     if not anomalous:
         return [w.verdict(f"{name}: all {count} published figures are consistent with the official count within "
-                          f"sampling error (p ≥ {ALPHA:g}).")], set()
+                          f"sampling error (p > {ALPHA:g}).")], set()
     lean = {leans(row, incumbent) for row in anomalous}
     verdicts = [w.verdict(
         f"{name}: {w.num(len(anomalous), 'd', analysis='polls', pollster=pollster, field='anomalous')} of {count} "
-        f"published figures {'is' if len(anomalous) == 1 else 'are'} anomalous (p < {ALPHA:g}) against polls drawn "
+        f"published figures {'is' if len(anomalous) == 1 else 'are'} anomalous (p ≤ {ALPHA:g}) against polls drawn "
         f"from an honest count equal to the official one: {_figure_list(w, pollster, anomalous, False)}. Sampling "
         f"error alone does not explain {'it' if len(anomalous) == 1 else 'them'}; {_direction_words(lean)}.")]
     with_total = [row for row in own if _p(row, True) is not None]
@@ -174,11 +180,11 @@ def _pollster_verdicts(pollster: str, own: list[dict], name: str, incumbent: str
         total = w.num(len(with_total), "d", analysis="polls", pollster=pollster, field="count_total")
         if beyond:
             text = (f"{w.num(len(beyond), 'd', analysis='polls', pollster=pollster, field='anomalous_total')} of "
-                    f"{total} figures {'is' if len(beyond) == 1 else 'are'} anomalous (p total < {ALPHA:g}): "
+                    f"{total} figures {'is' if len(beyond) == 1 else 'are'} anomalous (p total ≤ {ALPHA:g}): "
                     f"{_figure_list(w, pollster, beyond, True)}; "
                     f"{_direction_words({leans(row, incumbent) for row in beyond})}.")
         else:
-            text = (f"none of its {total} figures is anomalous (p total ≥ {ALPHA:g}): its gaps are within exit "
+            text = (f"none of its {total} figures is anomalous (p total > {ALPHA:g}): its gaps are within exit "
                     "polls' usual total error.")
         verdicts.append(w.verdict(f"{name}, against total survey error (sampling plus exit polls' historical "
                                   f"non-sampling error): {text}"))
@@ -188,7 +194,7 @@ def _pollster_verdicts(pollster: str, own: list[dict], name: str, incumbent: str
 def mechanism_verdict(pollster: str, name: str, entries: list[dict]) -> Verdict:
     """Which single mechanisms can and cannot produce ``pollster``'s gap in its observed direction
     (``entries``: its :attr:`simkit.polls.compare.Comparison.mechanisms`): those moving the gap the observed way
-    and fitting every published figure (fit p ≥ ``FITS``), those moving it but misfitting, those that cannot."""
+    and fitting every published figure (:func:`fits_all`), those moving it but misfitting, those that cannot."""
     w = _Writer()
 
     def fitted(entry: dict) -> str:
@@ -202,14 +208,14 @@ def mechanism_verdict(pollster: str, name: str, entries: list[dict]) -> Verdict:
                 f"{w.num(entry['df'], 'd', **source, field='df')}{fit_p})")
 
     moving = [e for e in entries if e["moves_gap_observed_way"]]
-    fits = [e for e in moving if e["fit_p"] is not None and e["fit_p"] >= FITS]
+    fits = [e for e in moving if fits_all(e)]
     misfits = [e for e in moving if e not in fits]
     cannot = [e["mechanism"] for e in entries if not e["moves_gap_observed_way"]]
     judged = entries[0].get("judged_on")
     text = f"{name}, one mechanism at a time (direction judged on {judged}): " if judged else f"{name}: "
-    text += (f"can produce the gap in its direction and fit all its figures (fit p ≥ {FITS:g}): "
+    text += (f"can produce the gap in its direction and fit all its figures (fit p > {FITS:g}): "
              + "; ".join(fitted(e) for e in fits) if fits else
-             f"no single mechanism both moves the gap in its direction and fits all its figures (fit p ≥ {FITS:g})")
+             f"no single mechanism both moves the gap in its direction and fits all its figures (fit p > {FITS:g})")
     if misfits:
         text += "; move the gap in its direction but do not fit: " + "; ".join(fitted(e) for e in misfits)
     text += ("; cannot produce a gap in this direction: " + ", ".join(cannot) if cannot else "") + "."
@@ -355,7 +361,7 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
             "what these tests could have detected on these data was not computed (see below).")
         return [w.verdict(
             f"None of the {w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests is "
-            f"anomalous (p < {ALPHA:g}){could_not}{rejected}.{hedge}"
+            f"anomalous (p ≤ {ALPHA:g}){could_not}{rejected}.{hedge}"
         )] + _floor_verdicts(floored) + _detects_verdicts([], family, detects)
     names = []
     for r in anomalous:
@@ -366,7 +372,7 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
         f"{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
         f"{w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests "
         f"{'is' if len(anomalous) == 1 else 'are'} anomalous "
-        f"(p < {ALPHA:g}): {', '.join(names)}; {_holm_count(w, family, {r.test for r in anomalous})}.")
+        f"(p ≤ {ALPHA:g}): {', '.join(names)}; {_holm_count(w, family, {r.test for r in anomalous})}.")
     return [verdict] + _floor_verdicts(floored) + _detects_verdicts([r.test for r in anomalous], family, detects)
 
 
@@ -440,7 +446,7 @@ def _floor_verdicts(floored: list) -> list[Verdict]:
         with_draws = f"with {_span(w, draws, 'd', 'draws')} null draws "
     return [w.verdict(
         f"{names} could not reject: {with_draws}{'its' if one else 'their'} smallest "
-        f"{'p-value is' if len(floors) == 1 else 'p-values are'} {_span(w, floors, '.3g', 'smallest_p')}, not below "
+        f"{'p-value is' if len(floors) == 1 else 'p-values are'} {_span(w, floors, '.3g', 'smallest_p')}, above "
         f"{ALPHA:g}, so {'its verdict says' if one else 'their verdicts say'} nothing about these data (at least "
         f"{w.num(minimum_draws(), 'd', analysis='forensics', field='minimum_draws')} draws are needed).")]
 

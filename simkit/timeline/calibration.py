@@ -5,7 +5,7 @@ A synthetic country on Kazakhstan's hours (07:00-20:00, reports 10:05 ... 18:05)
 register in the first ``affected`` regions coerced to vote (compliance 1) between 07:00 and 12:00;
 ``late_stuffing``: ballot stuffing (Klimek incremental, every station of those regions, stuffing fraction
 |N(0, theta)| of the non-voters) between 18:00 and 20:00. Size: the share of honest region rows with
-p < alpha; power: the share of affected region rows with p < alpha (:func:`simkit.schema.rejects`).
+p ≤ alpha; power: the share of affected region rows with p ≤ alpha (:func:`simkit.schema.rejects`).
 """
 from __future__ import annotations
 

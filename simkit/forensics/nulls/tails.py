@@ -25,6 +25,7 @@ import numpy as np
 from scipy import stats
 
 from simkit.forensics.core import directed
+from simkit.schema import rejects
 
 MIN_EXCEEDANCES = 10
 MIN_TAIL = 30
@@ -55,7 +56,7 @@ def pareto_tail_p(excess_over: np.ndarray, observed: float) -> float | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             shape, _, scale = stats.genpareto.fit(exceed, floc=0)
-        if scale > 0 and stats.kstest(exceed, "genpareto", args=(shape, 0, scale)).pvalue >= FIT_ALPHA:
+        if scale > 0 and not rejects(stats.kstest(exceed, "genpareto", args=(shape, 0, scale)).pvalue, FIT_ALPHA):
             p = float(n / draws * stats.genpareto.sf(observed - threshold, shape, 0, scale))
             return p if p > 0 else None  # beyond a bounded tail's end: the fit cannot say how far
         n -= 10
