@@ -164,3 +164,12 @@ def test_a_cli_value_or_file_named_like_a_flag_stays_the_users_text(tmp_path, ca
                                                     "simulated, flat)")
     assert main(["report", str(config), "-o", "output"]) == 2
     assert capsys.readouterr().err.strip() == "output: -o: is a folder, not a file"
+
+
+def test_a_missing_output_folder_named_like_a_flag_stays_the_users_text(tmp_path, capsys, monkeypatch):
+    """``report -o output/r.md`` without a folder ``output`` read ``output/r.md: -o: folder -o does not exist``: the
+    folder named inside the message was rewritten as the flag; it is quoted, the user's text."""
+    monkeypatch.chdir(tmp_path)
+    config = Path(__file__).resolve().parents[1] / "configs" / "kazakhstan-2022.toml"
+    assert main(["report", str(config), "-o", "output/r.md"]) == 2
+    assert capsys.readouterr().err.strip() == "output/r.md: -o: folder 'output' does not exist"

@@ -181,7 +181,7 @@ def check_output(path: str | Path) -> Path:
     """The output path, if its folder exists (InputError otherwise: nothing is created for a mistyped path)."""
     path = Path(path)
     if not path.parent.is_dir():
-        raise InputError(f"{path}: output: folder {path.parent} does not exist", parameters=("output",))
+        raise InputError(f"{path}: output: folder '{path.parent}' does not exist", parameters=("output",))
     if path.is_dir():
         raise InputError(f"{path}: output: is a folder, not a file", parameters=("output",))
     return path
