@@ -105,7 +105,7 @@ def family_p(record: dict) -> float:
 
 def panel_family_counts(rows: dict, tests: list[str], family_size: int | None = None
                         ) -> dict[str, tuple[int, int, float]]:
-    """test -> (clean elections with a family p-value below 0.05 / ``family_size`` (default: the number of
+    """test -> (clean elections with a family p-value at or below 0.05 / ``family_size`` (default: the number of
     tests), elections where it ran, that level): the calibration record's ``panel_family`` measurement."""
     level = ALPHA / (family_size or len(tests))
     counts = {}

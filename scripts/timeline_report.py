@@ -84,7 +84,7 @@ def kazakhstan_table(draws: int) -> str:
 
 
 def sensitivity_table(draws: int) -> str:
-    """Regions (of 20) with p < 0.01 per test under each assumption: the interpolation within Spain's bins and
+    """Regions (of 20) with p ≤ 0.01 per test under each assumption: the interpolation within Spain's bins and
     kappa_region at its fit or 2 bootstrap SE lower (more honest spread between regions)."""
     path = REPO / "configs" / "kazakhstan-2022.toml"
     cfg = load_config(path)
@@ -108,7 +108,7 @@ def sensitivity_table(draws: int) -> str:
 
 
 def station_table(draws: int = 200, simulated_spains: int = 2) -> str:
-    """Station-level tests: rows at p < 0.05 on Spain's tables and on Spains drawn from the fitted model."""
+    """Station-level tests: rows at p ≤ 0.05 on Spain's tables and on Spains drawn from the fitted model."""
     import numpy as np
 
     from simkit.timeline.spain import simulate_tables
@@ -146,7 +146,7 @@ def main() -> None:
     if "kazakhstan" in sections:
         print("\n## Kazakhstan 2022\n\n" + kazakhstan_table(args.draws))
     if "sensitivity" in sections:
-        print("\n## Kazakhstan 2022: regions with p < 0.01\n\n" + sensitivity_table(args.draws))
+        print("\n## Kazakhstan 2022: regions with p ≤ 0.01\n\n" + sensitivity_table(args.draws))
     if "stations" in sections:
         print("\n## Station-level tests\n\n" + station_table())
     if "calibration" in sections:

@@ -48,7 +48,7 @@ def simulated_null_statistics(e: Election, tests: Iterable[str], draws: int,
 def run_tests(e: Election, tests: Iterable[str] | None = None, *, null: str = "textbook", draws: int = 1000,
               seed: int | np.random.SeedSequence | None = None) -> list[TestResult]:
     """Run tests (ids, all by default) on one election. Seeds are derived per test from ``seed``. A test whose
-    p-value cannot fall below :data:`ALPHA` with ``draws`` null draws (:mod:`simkit.forensics.floor`) says so in
+    p-value cannot fall to :data:`ALPHA` with ``draws`` null draws (:mod:`simkit.forensics.floor`) says so in
     its verdict and carries ``smallest_p`` in ``extra``."""
     return list(run_each(e, tests, null, draws, seed, tolerate=False).values())
 
@@ -92,7 +92,7 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
 
 
 def _with_floor(results: dict[str, TestResult | None], null: str, draws: int) -> dict[str, TestResult | None]:
-    """Mark each result whose p-value cannot fall below :data:`ALPHA` with the null draws it rests on
+    """Mark each result whose p-value cannot fall to :data:`ALPHA` with the null draws it rests on
     (:mod:`simkit.forensics.floor`: a Monte Carlo p-value, not an empirically calibrated one, whose floor
     1 / (n + 1) is above ALPHA, n the draws on which its statistic could be computed,
     :func:`simkit.forensics.floor.result_draws`, of ``draws`` asked for): ``smallest_p`` (that floor) and

@@ -17,7 +17,7 @@ Each count is ``[k, n]`` (level 0.05) or ``[k, n, level]``. A size is **above no
 ``k`` out of ``n`` would be improbable at its level: the one-sided binomial test ``P(X >= k | n, level) ≤ 0.05``
 (:func:`simkit.schema.rejects`).
 (A valid p-value is at most ``level`` with probability at most ``level``, at every level, so a test whose
-clean elections fall below α / m too often cannot be trusted in a family-wise verdict even when its rejections
+clean elections fall to or below α / m too often cannot be trusted in a family-wise verdict even when its rejections
 at 0.05 look nominal.)
 
 **The rule, under the simulated null.** A test whose *Monte Carlo* size on the clean panel is above nominal

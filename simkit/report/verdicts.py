@@ -426,7 +426,7 @@ def _holm_clause(family: list[str], anomalous: set[str]) -> str:
 
 def _floor_verdicts(floored: list) -> list[Verdict]:
     """The sentence on the tests (``floored``: results carrying ``smallest_p`` and, but for results saved before
-    they did, the ``null_draws`` it rests on, :mod:`simkit.forensics.floor`) whose p-value could not fall below
+    they did, the ``null_draws`` it rests on, :mod:`simkit.forensics.floor`) whose p-value could not fall to
     :data:`ALPHA` with their null draws: they could not reject, whatever the data; none when there are none. The
     sentence states their floors, and their draws when every result records them (each a range when they
     differ)."""
