@@ -23,6 +23,7 @@ from simkit.config.manipulation import BallotStuffing
 from simkit.model.manipulation import MECHANISMS
 from simkit.forensics.nulls.tails import null_tail
 from tests.forensics_helpers import honest_dataset
+from simkit.schema import rejects
 
 CI = os.environ.get("CI") == "true"
 #: the clean elections of the false-positive panel (preset, data file)
@@ -218,7 +219,7 @@ def test_clean_panel_rejections_stay_within_the_binomial_bound():
     binomial 99% bound for a size of 0.05 (uncalibrated tests are left out, as in every verdict)."""
     results = [r for preset in PANEL_RUN for r in _panel_results(preset)
                if not r.extra.get("calibration", "").startswith("uncalibrated")]
-    rejections = sum(r.p_value < 0.05 for r in results)
+    rejections = sum(rejects(r.p_value) for r in results)
     assert rejections <= stats.binom.ppf(0.99, len(results), 0.05), (rejections, len(results))
 
 
@@ -240,7 +241,7 @@ def _russia_results(preset: str) -> dict:
 def test_russia_still_flagged_under_the_simulated_null(preset, test):
     """By the p-value each test reports (its empirically calibrated one when the record reads it so)."""
     result = _russia_results(preset)[test]
-    assert result.p_value < 0.05, (test, result.p_value, result.extra.get("null_z"))
+    assert rejects(result.p_value), (test, result.p_value, result.extra.get("null_z"))
 
 
 def test_russia_2011_flagged_by_the_tests_read_empirically():
