@@ -9,6 +9,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict
 
+from simkit.errors import listed
+
 #: every config block: unknown keys are errors, blocks are immutable, numbers are finite
 STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -81,7 +83,7 @@ def _distinct(values: list[str] | None) -> list[str] | None:
     if values is not None:
         repeated = sorted({value for value in values if values.count(value) > 1})
         if repeated:
-            raise ValueError(f"names must be distinct, repeated: {', '.join(repeated)}")
+            raise ValueError(f"names must be distinct, repeated: {listed(repeated)}")
     return values
 
 

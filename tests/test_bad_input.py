@@ -667,3 +667,15 @@ def test_every_list_of_a_users_names_in_an_error_is_capped(message, tmp_path):
     assert f", and {len(MANY) - MAX_LISTED} more" in text, text
     assert "n13" not in text and "c13" not in text and "0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5" \
         not in text, text
+
+
+def test_repeated_names_are_listed_capped():
+    """A scenario naming 300 manipulations twice repeated every name, unquoted, in one line of 3,500 characters."""
+    from pydantic import ValidationError
+
+    from simkit.config.manipulation import ScenarioConfig
+
+    with pytest.raises(ValidationError) as caught:
+        ScenarioConfig(name="s", manipulations=[f"m{i}" for i in range(300)] * 2)
+    message = str(caught.value)
+    assert "names must be distinct, repeated: 'm0', 'm1', 'm10', " in message and ", and 290 more" in message
