@@ -181,10 +181,11 @@ def history_table(report: dict) -> list[str]:
 
 
 def gaps_text(rows: list[dict], labels: dict) -> str:
-    """The rows' gaps in plain words, each with its z and sampling-only p (:func:`sampling_p`): ``none.`` when
-    there are none."""
+    """The rows' gaps in plain words, each with its z, sampling-only p (:func:`sampling_p`) and z total when it
+    has one: ``none.`` when there are none."""
     return ("; ".join(f"{name_of(row['pollster'], labels)} {row['option']} ({row['gap']:+.2f}, z {z_text(row['z'])}, "
-                      f"{sampling_p(row)}, z total {row['z_total']:+.1f})" for row in rows) if rows else "none") + "."
+                      f"{sampling_p(row)}" + ("" if row["z_total"] is None else f", z total {row['z_total']:+.1f}")
+                      + ")" for row in rows) if rows else "none") + "."
 
 
 def statements(report: dict, labels: dict) -> list[str]:
@@ -198,7 +199,10 @@ def statements(report: dict, labels: dict) -> list[str]:
                   f"{row['z_total']:+.1f}, p total {p_text(row['p_total'])})" for row in exceed) if exceed else "none")
         + ".")
     lines.append("- **Gaps beyond sampling error but within the historical total error**: " + gaps_text(within, labels))
-    near = [row for row in figures if consistent(row) and borderline(row)]
+    alone = [row for row in report["rows"] if row["p_total"] is None and not consistent(row)]
+    if alone:  # quick counts (exit polls' interview error does not apply), or no history of exit-poll errors
+        lines.append("- **Gaps beyond sampling error, judged by sampling error alone**: " + gaps_text(alone, labels))
+    near = [row for row in report["rows"] if consistent(row) and borderline(row)]
     lines.append(f"- **Gaps within sampling error, borderline** (p above {ALPHA:g} by less than 2 Monte Carlo SE): "
                  + gaps_text(near, labels))
     for pollster in dict.fromkeys(entry["pollster"] for entry in report["mechanisms"]):

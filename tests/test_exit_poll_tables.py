@@ -75,3 +75,15 @@ def test_a_simulated_p_just_above_the_level_is_called_borderline_too():
             "tokayev (-1.00, z +1.9, p 0.054, Monte Carlo SE 0.01, borderline, z total -1.0).") in lines
     assert not any("amanat" in line for line in lines)
     assert "- **Gaps beyond sampling error but within the historical total error**: none." in lines
+
+
+def test_quick_count_gaps_are_stated_by_their_sampling_error():
+    """A quick count's figures have no total-error p (exit polls' interview error does not apply to them): one
+    beyond its sampling error was named in no line, and one within it at p 0.054 stopped the script (z total None)."""
+    rows = [_row("qc", "tokayev", gap=-1.9, z=-19.0, p_value=1 / 1001, z_total=None, p_total=None),
+            _row("qc", "against_all", p_value=0.054, z=1.9, z_total=None, p_total=None)]
+    lines = _script().statements({"rows": rows, "mechanisms": []}, {"qc": "QC"})
+    assert ("- **Gaps beyond sampling error, judged by sampling error alone**: QC tokayev (-1.90, z -19.0, p 1e-03, "
+            "Monte Carlo SE 0.001)." in lines), lines
+    assert any(line.startswith("- **Gaps within sampling error, borderline**") and "QC against_all (-1.00, z +1.9, "
+               "p 0.054, Monte Carlo SE 0.01, borderline)." in line for line in lines), lines
