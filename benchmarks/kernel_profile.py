@@ -2,13 +2,14 @@
 
     python benchmarks/kernel_profile.py [--replicates 30] [--repeats 3] [--json]
 
-On the workload of ``benchmarks/compare.py`` (10,101 stations, 8 options), one thread, a compiled copy of the fused
-loop of :mod:`simkit.engine.kernels` with the same samplers, stopped after each part in turn: (1) the turnout
+On the workload of ``benchmarks/compare.py`` (10,101 stations, 8 options), one thread, a compiled loop over the
+stations with the fused kernel's samplers, one station at a time, stopped after each part in turn: (1) the turnout
 latent and share, (2) plus the ballots binomial, (3) plus the eight Dirichlet gammas, (4) plus the multinomial
 chain (the whole draw). Each part's cost is the difference between consecutive stages (CPU time of this process,
 best of ``--repeats``: other load on the machine inflates every stage alike, the minimum least). The whole draw is
-also timed through :func:`simkit.engine.kernels.honest_stations` itself, which has measured 5 to 16% above stage 4
-(docs/performance.md's runs; the difference is not broken down here).
+also timed through :func:`simkit.engine.kernels.honest_stations` itself, which draws each station's turnout and
+gammas during the split of the station before it, from its three generators (docs/performance.md's runs; the
+difference from stage 4 is not broken down here).
 """
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ STAGES = ("turnout latent and share", "ballots binomial", "Dirichlet gammas", "m
 
 @numba.njit(cache=True, error_model="numpy")
 def draw_stages(registered, location, dispersion, concentration, composition, region_index, words, stage, replicates):
-    """The fused loop of :func:`simkit.engine.kernels.honest_stations` on one generator, up to part ``stage``
-    (1 to 4, :data:`STAGES`; the parts not drawn take deterministic stand-ins), ``replicates`` times; returns a
-    checksum (so that nothing is optimised away)."""
+    """The honest draw of :func:`simkit.engine.kernels.honest_stations`, station by station on one generator, up to
+    part ``stage`` (1 to 4, :data:`STAGES`; the parts not drawn take deterministic stand-ins), ``replicates`` times;
+    returns a checksum (so that nothing is optimised away)."""
     n_regions, n_options = composition.shape
     constants = gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
     state = (words[0], words[1], words[2], words[3])

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import pytest
 import tomli_w
@@ -157,6 +158,78 @@ def test_counts_are_valid():
     assert (ballots >= 0).all() and (votes >= 0).all()
     assert (ballots <= run.electorate.registered).all()
     assert (votes.sum(axis=-1) == ballots).all()
+
+
+@numba.njit(error_model="numpy")
+def _station_by_station(registered, location, dispersion, concentration, composition, region_index, states,
+                        group_size, ballots, votes):
+    """The honest draw of :func:`kernels.honest_stations` one station at a time (turnout, ballots, gammas, then
+    the multinomial split), from the same three generators per station group: the order each stream draws in."""
+    n_regions, n_options = composition.shape
+    constants = samplers.gamma_constants((concentration * composition).ravel()).reshape(n_regions, n_options, 3)
+    weights = np.empty(n_options)
+    for group in range(states.shape[0]):
+        turnout_state = (states[group, 0, 0], states[group, 0, 1], states[group, 0, 2], states[group, 0, 3])
+        preferences_state = (states[group, 1, 0], states[group, 1, 1], states[group, 1, 2], states[group, 1, 3])
+        counts_state = (states[group, 2, 0], states[group, 2, 1], states[group, 2, 2], states[group, 2, 3])
+        for station in range(group * group_size, min((group + 1) * group_size, registered.shape[0])):
+            latent, turnout_state = samplers.normal_sample(turnout_state)
+            turnout = 1.0 / (1.0 + math.exp(-(location[station] + dispersion * latent)))
+            ballots[station], counts_state = samplers.binomial_sample(counts_state, registered[station], turnout)
+            region = region_index[station]
+            total = 0.0
+            for option in range(n_options):
+                weights[option], preferences_state = samplers.gamma_sample(
+                    preferences_state, constants[region, option, 0], constants[region, option, 1],
+                    constants[region, option, 2])
+                total += weights[option]
+            counts_state = samplers.multinomial_sample(counts_state, ballots[station], weights, total, votes[station])
+
+
+def test_the_fused_kernel_draws_the_numbers_of_a_station_by_station_loop():
+    """:func:`kernels.honest_stations` draws a station's turnout and gammas during the split of the station before
+    it; each stream still draws in station order, so the numbers are those of the plain loop, to the bit (three
+    station groups, one of them short, and stations with no voters)."""
+    run = _run(regional_sd=0.3, stations=2100)
+    plan, electorate = run.plans[0], run.electorate
+    registered = electorate.registered.copy()
+    registered[::97] = 0
+    composition = plan.preferences.regional_composition(np.full(len(electorate.region_names), 0.2))
+    arguments = (registered, plan.turnout_location, plan.config.turnout.dispersion, plan.preferences.dispersion,
+                 composition, electorate.region_index)
+    states = kernels.replicate_states(8, 3, len(streams.station_groups(electorate.n_stations)))
+    assert states.shape[0] == 3
+    ballots, votes = kernels.honest_stations(*arguments, states)
+    expected_ballots, expected_votes = np.empty_like(ballots), np.empty_like(votes)
+    _station_by_station(*arguments, states, streams.STATION_GROUP_SIZE, expected_ballots, expected_votes)
+    np.testing.assert_array_equal(ballots, expected_ballots)
+    np.testing.assert_array_equal(votes, expected_votes)
+
+
+@numba.njit(error_model="numpy")
+def _step(words, remaining_ballots, remaining_weight, weight):
+    """:func:`samplers.multinomial_step` from the state ``words`` (4,) uint64; returns its three numbers and the
+    state as an array."""
+    drawn, ballots_left, weight_left, state = samplers.multinomial_step(
+        (words[0], words[1], words[2], words[3]), remaining_ballots, remaining_weight, weight)
+    return drawn, ballots_left, weight_left, np.array(state)
+
+
+def test_a_multinomial_step_returns_the_next_options_remainders():
+    """One conditional binomial of the split: the count and what the next option splits (ballots less the count,
+    weight less this option's); nothing left draws nothing (the state unchanged); no weight left gives this option
+    the rest; the steps of :func:`samplers.multinomial_sample` are its draws."""
+    words = kernels.replicate_states(4, 0, 1)[0, 2]
+    drawn, ballots_left, weight_left, state = _step(words, 1000, 1.0, 0.25)
+    assert 150 < drawn < 350 and ballots_left == 1000 - drawn and weight_left == 0.75
+    assert (state != words).any()
+    assert _step(words, 0, 0.5, 0.25)[:3] == (0, 0, 0.5)
+    np.testing.assert_array_equal(_step(words, 0, 0.5, 0.25)[3], words)
+    assert _step(words, 7, 0.0, 0.0)[:2] == (7, 0)
+    weights, out = np.array([0.25, 0.5, 0.25]), np.empty(3, np.int64)
+    samplers.multinomial_sample(tuple(words), 1000, weights, 1.0, out)
+    second = _step(_step(words, 1000, 1.0, 0.25)[3], ballots_left, 0.75, 0.5)
+    assert out[0] == drawn and out[1] == second[0] and out[2] == second[1]
 
 
 def test_same_inputs_same_result_whatever_the_threads():

@@ -13,7 +13,7 @@ inlined into its compiled callers (:func:`inline_jit`):
 - :func:`binomial_sample`: by inversion when ``n × min(p, 1 − p) < 10``, else Hörmann's (1993) transformed
   rejection with squeeze (BTRS), reading log-factorials from :data:`CONSTANT_LOG_FACTORIALS` (compiled in as a
   constant), ``lgamma`` beyond it;
-- :func:`multinomial_sample`: sequential conditional binomials;
+- :func:`multinomial_sample`: sequential conditional binomials (:func:`multinomial_step`, one of them);
 - :func:`hypergeometric_sample`: by inversion searched outward from the mode.
 
 All are exact (no approximation beyond floating point).
@@ -266,24 +266,31 @@ def binomial_sample(state, n, p):
 
 
 @inline_jit
+def multinomial_step(state, remaining_ballots, remaining_weight, weight):
+    """One conditional binomial of the sequential multinomial split: the count of an option of ``weight`` among the
+    ``remaining_ballots`` ballots not yet split, whose options (this one and those after it) weigh
+    ``remaining_weight`` in all; the rest to it once no weight is left (rounding), none drawn once nothing is left.
+    Returns ``(drawn, remaining_ballots - drawn, remaining_weight - weight, state)``: the next option's remainders
+    (a NaN weight left stays NaN and raises at :func:`binomial_sample` while ballots are left)."""
+    if remaining_ballots == 0:  # nothing left to split: no draw
+        return 0, 0, remaining_weight, state
+    share = 1.0 if remaining_weight <= 0.0 else weight / remaining_weight
+    drawn, state = binomial_sample(state, remaining_ballots, share)
+    return drawn, remaining_ballots - drawn, remaining_weight - weight, state
+
+
+@inline_jit
 def multinomial_sample(state, n, weights, total, out):
-    """``out[:] ~ Multinomial(n, weights / total)`` as sequential conditional binomials (the last option takes
-    the rest, so ``out`` sums to ``n`` exactly; none is drawn once nothing is left); ``weights`` (option,) >= 0 with
-    sum ``total`` > 0, ``out`` (option,) int64 written in place. Returns the state; a NaN weight or total reaches
+    """``out[:] ~ Multinomial(n, weights / total)`` as sequential conditional binomials (:func:`multinomial_step`;
+    the last option takes the rest, so ``out`` sums to ``n`` exactly); ``weights`` (option,) >= 0 with sum
+    ``total`` > 0, ``out`` (option,) int64 written in place. Returns the state; a NaN weight or total reaches
     :func:`binomial_sample` as a NaN share, which raises ValueError (while ballots are left to split)."""
     n_options = weights.shape[0]
     remaining_ballots = n
     remaining_weight = total
     for option in range(n_options - 1):
-        if remaining_ballots == 0:  # nothing left to split: no draw
-            out[option] = 0
-            continue
-        # the rest to this option once no weight is left (rounding); a NaN weight left stays NaN
-        share = 1.0 if remaining_weight <= 0.0 else weights[option] / remaining_weight
-        drawn, state = binomial_sample(state, remaining_ballots, share)
-        out[option] = drawn
-        remaining_ballots -= drawn
-        remaining_weight -= weights[option]
+        out[option], remaining_ballots, remaining_weight, state = multinomial_step(
+            state, remaining_ballots, remaining_weight, weights[option])
     out[n_options - 1] = remaining_ballots
     return state
 
