@@ -37,7 +37,7 @@ What it draws (for ``turnout.model = "logit_normal"`` and ``preferences.model = 
 Each stream draws its stations in order, one after the other; :func:`honest_stations` draws a station's turnout
 share and gammas while the station before it splits its ballots (the gammas between the split's conditional
 binomials), so that the processor overlaps the split's chain of dependent binomials with draws that do not depend on
-it: the same numbers as drawing station by station, 1.07× faster (``docs/performance.md``).
+it: the same numbers as drawing station by station, faster (measured in ``docs/performance.md``).
 
 For every other model (truncated-normal or beta turnout, logistic-normal or truncated-normal preferences,
 any rho != 0) the engine draws turnout and preferences with numpy and hands them to :func:`count_stations`,
