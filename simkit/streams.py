@@ -2,7 +2,9 @@
 
 Every draw comes from ``SeedSequence(seed, spawn_key=(replicate, station_group, component))``;
 station groups have a fixed size (:data:`STATION_GROUP_SIZE`) that does not depend on how the engine
-blocks its work, so results are bit-identical whatever the block size or worker count.
+blocks its work, so results are bit-identical whatever the block size or worker count. What else draws under
+a simulation's seed (polls, the misreporting search, station samples, forensic tests) sits below a root at the top
+of the key space (2**32 - 7 and up), above any replicate index, so it never shares an engine stream.
 """
 from __future__ import annotations
 
@@ -22,9 +24,6 @@ TIMELINE_REGIONAL = 6  #: regional arrival profiles, keyed (replicate, 0, TIMELI
 TIMELINE_ADDED = 7  #: arrival times of a block's added ballots, keyed (replicate, station_group, TIMELINE_ADDED, block)
 MANIPULATION_TARGETS = 10  #: + 2 * block index: which stations a manipulation block selects
 MANIPULATION_DRAWS = 11  #: + 2 * block index: the mechanism's own draws
-EXIT_POLL = 100  #: a poll's draws, keyed (replicate, EXIT_POLL, poll index)
-MISREPORT = 101  #: compare's misreporting search, keyed (MISREPORT, poll index, option)
-STATION_SAMPLE = 102  #: calibrate's published sample of stations, keyed (replicate, STATION_SAMPLE, sweep point)
 TIMELINE_NULL = 103  #: the timeline tests' simulated null, keyed (TIMELINE_NULL,)
 #: the power study's planted elections beside the tests of the real data under one seed, keyed (POWER,) below that
 #: seed's own key; above any replicate index, so no engine stream of that seed shares its positions
@@ -39,12 +38,44 @@ OBSERVED = 2**32 - 3
 #: stream of that seed shares its positions (keyed (r,), test i's seed was the very position of replicate r's
 #: station group 0 component i: the Shpilkin bootstrap drew the generator of manipulation block 1's targets)
 REPLICATE_TESTS = 2**32 - 4
+#: a poll's draws from simulated replicate r (``simkit compare``, ``simkit infer``) under the seed that simulated it,
+#: keyed (EXIT_POLL, r, poll index) (:func:`exit_poll_key`); above any replicate index, so no engine stream of that
+#: seed shares its positions (keyed (r, 100, poll), poll p drew replicate r's station group 100, component p: the
+#: very streams of an electorate of more than 102,400 stations)
+EXIT_POLL = 2**32 - 5
+#: compare's misreporting search, keyed (MISREPORT, poll index, option) (:func:`misreport_key`); above any replicate
+#: index (keyed (101, poll, option), poll 0's option 4 drew the FAST_KERNEL states of replicate 101, which compare
+#: simulates by default, and option 3 its REGIONAL effects)
+MISREPORT = 2**32 - 6
+#: calibrate's published sample of stations (``--aggregate sample:N``) of replicate r at sweep point k, keyed
+#: (STATION_SAMPLE, r, k) (:func:`station_sample_key`); above any replicate index (keyed (r, 102, k), it drew replicate
+#: r's station group 102, component k: the streams of an electorate of more than 104,448 stations)
+STATION_SAMPLE = 2**32 - 7
+#: compare's ledger hypercube, seeded ``default_rng([seed, LEDGER])``: entropy words, not a spawn key, so no
+#: keyed stream of the seed shares it (EXIT_POLL's value before it moved to the top of the key space)
+LEDGER = 100
 ELECTORATE = 2**32 - 1  #: the synthetic register, keyed (ELECTORATE,) from the electorate's seed
 
 
 def generator(seed: int, *key: int) -> np.random.Generator:
     """A PCG64 generator for the logical position ``key`` under ``seed``."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+
+
+def exit_poll_key(replicate: int, poll: int) -> tuple[int, int, int]:
+    """The spawn key of poll ``poll``'s draws from simulated replicate ``replicate`` (:data:`EXIT_POLL`)."""
+    return EXIT_POLL, replicate, poll
+
+
+def misreport_key(poll: int, option: int) -> tuple[int, int, int]:
+    """The spawn key of the misreporting search toward option index ``option`` of poll ``poll`` (:data:`MISREPORT`)."""
+    return MISREPORT, poll, option
+
+
+def station_sample_key(replicate: int, point: int) -> tuple[int, int, int]:
+    """The spawn key of the published sample of stations of replicate ``replicate`` at flat sweep point ``point``
+    (:data:`STATION_SAMPLE`)."""
+    return STATION_SAMPLE, replicate, point
 
 
 def station_groups(n_stations: int) -> list[slice]:

@@ -78,7 +78,7 @@ def published(ds: xr.Dataset, scenario: str, point: int, replicate: int, seed: i
     sweep point ``point``, replicate ``replicate``) as published under ``aggregate``
     (:mod:`simkit.engine.aggregation`; a sample is drawn once per replicate and point, the same for every
     scenario)."""
-    sample_rng = streams.generator(seed, replicate, streams.STATION_SAMPLE, point)
+    sample_rng = streams.generator(seed, *streams.station_sample_key(replicate, point))
     return election(aggregation.coarsen(ds.sel({schema.SCENARIO: scenario}), aggregate, sample_rng))
 
 

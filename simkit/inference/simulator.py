@@ -88,7 +88,7 @@ class Simulator:
             if design is None:
                 shares.append(None)
                 continue
-            rng = streams.generator(seed, 0, streams.EXIT_POLL, index)
+            rng = streams.generator(seed, *streams.exit_poll_key(0, index))
             shares.append(draw_exit_poll(votes, self.electorate.registered, design, rng,
                                          self.electorate.region_index).shares)
         return shares

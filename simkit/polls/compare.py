@@ -20,8 +20,8 @@ What :func:`compare_polls` returns (shares and rates in percent; JSON keys of :m
   their stated biases): Hotelling T² of the published gaps;
 * ``ledger``: the rows' z and p at the points of a Latin hypercube over every stated assumption jointly.
 
-Random streams: ``SeedSequence(seed, spawn_key=(replicate, streams.EXIT_POLL, poll_index))`` per replicate and
-poll, so a poll draw depends only on its logical position; the ledger's hypercube is seeded by ``seed``.
+Random streams: ``SeedSequence(seed, spawn_key=streams.exit_poll_key(replicate, poll_index))`` per replicate and
+poll, so a poll draw depends only on its logical position; the ledger's hypercube by ``[seed, streams.LEDGER]``.
 """
 from __future__ import annotations
 
@@ -356,12 +356,12 @@ def _hashable(value) -> object:
 
 def draw_polls_reference(election: SimulatedElections, design: PollDesign, seed: int, poll_index: int) -> Draws:
     """:func:`draw_polls` replicate by replicate with numpy (:func:`simkit.model.exit_poll.draw_exit_poll`,
-    each replicate from ``streams.generator(seed, replicate, streams.EXIT_POLL, poll_index)``): the reference,
+    each replicate from ``streams.generator(seed, *streams.exit_poll_key(replicate, poll_index))``): the reference,
     the same laws in other numbers (tested against the compiled draw by distribution)."""
     votes = election.votes.values
     draws = []
     for r, replicate in enumerate(election.replicates):
-        rng = streams.generator(seed, int(replicate), streams.EXIT_POLL, poll_index)
+        rng = streams.generator(seed, *streams.exit_poll_key(int(replicate), poll_index))
         draws.append(draw_exit_poll(votes[r], election.registered, design, rng, election.region_index))
     stack = {name: np.stack([getattr(d, name) for d in draws])
              for name in ("shares", "responders", "reported", "voters", "inclusion", "stations")}
@@ -523,7 +523,7 @@ def misreport_needed(draws: Draws, design: PollDesign, target: int, incumbent: i
     draws = pooled(draws) if answered_on_sums(design) else draws
 
     def quantile_at(rate: float, q: float) -> float:
-        rng = streams.generator(seed, streams.MISREPORT, poll_index, target)
+        rng = streams.generator(seed, *streams.misreport_key(poll_index, target))
         return float(np.nanquantile(_with_misreport(draws, design, target, incumbent, rate, rng, away), q))
 
     def solve(q: float) -> float | None:
@@ -1161,7 +1161,7 @@ def _ledger(worlds: Worlds, polls, options, invalid, incumbent, seed, base, refe
     if not axes or points < 1:
         return []
     valid = np.array([name != invalid for name in options])
-    unit = stats.qmc.LatinHypercube(d=len(axes), seed=np.random.default_rng([seed, streams.EXIT_POLL])).random(points)
+    unit = stats.qmc.LatinHypercube(d=len(axes), seed=np.random.default_rng([seed, streams.LEDGER])).random(points)
     assumed_at = [{axis.name: axis.at(value) for axis, value in zip(axes, u)} for u in unit]
     points_at = [{**base, **{axis.name: assumed[axis.name] for axis in axes if axis.poll is None}}
                  for assumed in assumed_at]

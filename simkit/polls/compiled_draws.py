@@ -2,7 +2,7 @@
 :func:`simkit.model.exit_poll.draw_exit_poll` (the reference), drawn with the engine's exact samplers
 (:mod:`simkit.engine.kernels`), so the same distribution but not the same numbers.
 
-Per replicate, from the xoshiro256** state of ``SeedSequence(seed, spawn_key=(replicate, streams.EXIT_POLL,
+Per replicate, from the xoshiro256** state of ``SeedSequence(seed, spawn_key=streams.exit_poll_key(replicate,
 poll_index))`` (keyed by logical position, so a replicate's poll does not depend on which other replicates are
 drawn, in which chunk or on how many threads):
 
@@ -331,8 +331,8 @@ def _design_arguments(design: PollDesign, strata_: Strata, n_options: int, poole
 
 def replicate_state(seed: int, replicate: int, poll_index: int) -> np.ndarray:
     """(4,) uint64 xoshiro256** state of one replicate's poll, from
-    ``SeedSequence(seed, spawn_key=(replicate, streams.EXIT_POLL, poll_index))``."""
-    return np.random.SeedSequence(seed, spawn_key=(replicate, streams.EXIT_POLL, poll_index)).generate_state(
+    ``SeedSequence(seed, spawn_key=streams.exit_poll_key(replicate, poll_index))``."""
+    return np.random.SeedSequence(seed, spawn_key=streams.exit_poll_key(replicate, poll_index)).generate_state(
         4, np.uint64)
 
 

@@ -1,0 +1,60 @@
+"""The random streams' keys: no consumer of a simulation's seed draws from an engine stream of that seed."""
+from simkit import streams
+
+#: more replicates than compare's MISREPORT id once was (101) and more stations than EXIT_POLL's and
+#: STATION_SAMPLE's group ids once reached (100 and 102 groups of 1,024): Mexico 2012 has ~143,000 stations
+REPLICATES = 103
+STATIONS = 105_000
+POLLS = 8
+OPTIONS = 8
+POINTS = 3
+BLOCKS = 4
+
+
+def engine_keys(replicates: int, n_stations: int, blocks: int) -> set[tuple[int, ...]]:
+    """Every spawn key the engine draws from for ``replicates`` replicates of ``n_stations`` stations with
+    ``blocks`` manipulation blocks (:mod:`simkit.streams`: (replicate, station group, component), and
+    (replicate, station group, TIMELINE_ADDED, block))."""
+    components = [streams.TURNOUT, streams.PREFERENCES, streams.COUNTS, streams.REGIONAL, streams.FAST_KERNEL,
+                  streams.TIMELINE, streams.TIMELINE_REGIONAL, streams.TIMELINE_ADDED]
+    components += [first + 2 * b for b in range(blocks)
+                   for first in (streams.MANIPULATION_TARGETS, streams.MANIPULATION_DRAWS)]
+    groups = range(len(streams.station_groups(n_stations)))
+    keys = {(r, g, c) for r in range(replicates) for g in groups for c in components}
+    keys |= {(r, g, streams.TIMELINE_ADDED, b) for r in range(replicates) for g in groups for b in range(blocks)}
+    return keys
+
+
+def consumer_keys(replicates: int, polls: int, options: int, points: int) -> set[tuple[int, ...]]:
+    """The spawn keys of the polls, the misreporting search and calibrate's station samples under the seed of a
+    simulation of ``replicates`` replicates."""
+    keys = {streams.exit_poll_key(r, p) for r in range(replicates) for p in range(polls)}
+    keys |= {streams.misreport_key(p, k) for p in range(polls) for k in range(options)}
+    keys |= {streams.station_sample_key(r, k) for r in range(replicates) for k in range(points)}
+    return keys
+
+
+def shared(keys: set[tuple[int, ...]], others: set[tuple[int, ...]]) -> set[tuple[int, ...]]:
+    """The keys of ``keys`` at a position of ``others`` or one below the other (a spawn key a prefix of the
+    other: a child stream)."""
+    prefixes = {key[:n] for key in others for n in range(1, len(key) + 1)}
+    return {key for key in keys if key in prefixes or any(key[:n] in others for n in range(1, len(key)))}
+
+
+def test_no_consumer_key_is_an_engine_key():
+    engine = engine_keys(REPLICATES, STATIONS, BLOCKS)
+    assert len(streams.station_groups(STATIONS)) > 102
+    assert shared(consumer_keys(REPLICATES, POLLS, OPTIONS, POINTS), engine) == set()
+
+
+def test_consumer_keys_are_distinct():
+    keys = [streams.exit_poll_key(r, p) for r in range(REPLICATES) for p in range(POLLS)]
+    keys += [streams.misreport_key(p, k) for p in range(POLLS) for k in range(OPTIONS)]
+    keys += [streams.station_sample_key(r, k) for r in range(REPLICATES) for k in range(POINTS)]
+    assert len(set(keys)) == len(keys)
+
+
+def test_the_roots_are_distinct():
+    roots = [streams.EXIT_POLL, streams.MISREPORT, streams.STATION_SAMPLE, streams.REPLICATE_TESTS, streams.OBSERVED,
+             streams.POWER, streams.ELECTORATE]
+    assert len(set(roots)) == len(roots)
