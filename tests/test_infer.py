@@ -710,7 +710,7 @@ def test_station_evidence_from_a_returns_file_equals_the_forensic_reading(tmp_pa
 def test_observed_stations_needs_exactly_one_source():
     with pytest.raises(Exception, match="either values"):
         ObservedStations(statistics=["turnout_sd"])
-    with pytest.raises(Exception, match="unknown nope"):
+    with pytest.raises(Exception, match="unknown 'nope'"):
         ObservedStations(statistics=["nope"], values={"nope": 0.1})
     with pytest.raises(Exception, match="exactly one of preset or map"):
         ObservedStations(statistics=["turnout_sd"], returns="x.csv")
