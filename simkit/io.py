@@ -44,10 +44,15 @@ def output_format(path: str | Path, role: str = "output path") -> str:
     return FORMATS[suffix]
 
 
+def _exists(path: Path) -> bool:
+    """Whether ``path`` is there (a broken symlink counts)."""
+    return path.exists() or path.is_symlink()
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
+    elif _exists(path):
         path.unlink()
 
 
@@ -81,7 +86,7 @@ def recover_stale(target: str | Path) -> list[str]:
             pid = path.name.rpartition("-")[2]
             if not pid.isdigit() or _alive(int(pid)):
                 continue
-            if role == OLD and not (target.exists() or target.is_symlink()):
+            if role == OLD and not _exists(target):
                 os.replace(path, target)
                 messages.append(f"{target}: restored the previous result from {path.name} (a run killed while "
                                 f"replacing it)")
@@ -105,10 +110,10 @@ def staged(target: str | Path) -> Iterator[Path]:
 @contextmanager
 def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
     """:func:`staged` for outputs that make one result (a Markdown report and its figures folder): yield a
-    staging path beside each of ``targets``; when all are written, put them in place in the order given, and
-    record them (:func:`recording_placed`) only once the last is there; on failure or interruption remove every staging
-    path (none is put in place, or, while they are put in place, those already placed are put back:
-    :func:`_place_all`)."""
+    staging path beside each of ``targets``; when all are written, put them in place in the order given and
+    record them (:func:`recording_placed`, :func:`_place_all`). On failure or interruption at any point none is put
+    in place, or, once placing began, those already placed are put back; whatever happens, every staging path and
+    every displaced old result is removed at the end (:func:`_clear`)."""
     targets = [Path(target) for target in targets]
     stagings = []
     for target in targets:
@@ -117,40 +122,56 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
         stagings.append(_staging_path(target, STAGING))
         _remove(stagings[-1])
     try:
-        yield stagings
-    except BaseException as error:
-        for staging in stagings:
-            _remove(staging)
+        with _nothing_written_on_a_full_disk(targets[-1]):
+            yield stagings
+        _place_all(stagings, targets)
+    finally:
+        for staging, target in zip(stagings, targets):
+            _clear(staging, target)
+
+
+@contextmanager
+def _nothing_written_on_a_full_disk(target: Path) -> Iterator[None]:
+    """A full disk while the staging paths of ``target`` (and the outputs written with it) are written: the one
+    line saying nothing was written (:func:`no_space`; the staging paths are removed by the caller)."""
+    try:
+        yield
+    except OSError as error:
         if disk_full(error):
-            raise no_space(targets[-1], NOTHING_WRITTEN) from None
+            raise no_space(target, NOTHING_WRITTEN) from None
         raise
-    _place_all(stagings, targets)
+
+
+def _clear(staging: Path, target: Path) -> None:
+    """Remove what a write of ``target`` leaves beside it: the ``staging`` path (the unplaced new result, or the
+    old result an exchange swapped out) and the old result at ``.NAME.old-PID`` once ``target`` is there (a
+    missing ``target`` keeps it: :func:`recover_stale` puts it back)."""
+    _remove(staging)
+    if _exists(target):
+        _remove(_staging_path(target, OLD))
 
 
 def _place_all(stagings: list[Path], targets: list[Path]) -> None:
-    """Put each staging path at its target in order (:func:`_put_in_place`), record the targets, then delete the old
-    results; if interrupted or failing before they are recorded, put back the old result of each target already
-    placed (a target that did not exist is removed), remove every staging path and re-raise, recording only the
-    targets that could not be put back (a file that atomically replaced a file: its old copy is gone).
+    """Put each staging path at its target in order (:func:`_put_in_place`), then record the targets. If
+    interrupted or failing before all are in place, put back the old result of each target it reached (a target that
+    did not exist is taken away), record only the targets that could not be put back (a file that atomically
+    replaced a file: its old copy is gone) and re-raise; once all are in place they are kept and recorded, whatever
+    interrupts the recording (:func:`_record` adds a target once), so that what is recorded is always what is there.
 
-    What was placed is told from the files, not from :func:`_put_in_place`'s return: a signal handled right after a
-    rename or an exchange, before that call returns, is undone like any other (:func:`_put_back`)."""
+    What was placed is told from the files, not from :func:`_put_in_place`'s return: a signal handled at any point
+    of a placement, even right after a rename or an exchange, is undone like any other (:func:`_put_back`)."""
     attempted: list[tuple[Path, Path, os.stat_result, bool]] = []  # (target, staging, the staged result, existed)
+    placed = False
     try:
         for staging, target in zip(stagings, targets):
-            attempted.append((target, staging, os.lstat(staging), target.exists() or target.is_symlink()))
+            attempted.append((target, staging, os.lstat(staging), _exists(target)))
             _put_in_place(staging, target)
+        placed = True
         _record(targets)
     except BaseException:
-        kept = [target for target, staging, new, existed in attempted if not _put_back(target, staging, new, existed)]
-        for staging in stagings:
-            _remove(staging)
-        _record(kept)
+        _record(targets if placed else
+                [target for target, staging, new, existed in attempted if not _put_back(target, staging, new, existed)])
         raise
-    for target, staging, _, _ in attempted:
-        old = _displaced(target, staging)
-        if old is not None:
-            _remove(old)
 
 
 def _holds(path: Path, result: os.stat_result) -> bool:
@@ -164,31 +185,33 @@ def _holds(path: Path, result: os.stat_result) -> bool:
 def _displaced(target: Path, staging: Path) -> Path | None:
     """Where :func:`_put_in_place` left the old result of ``target`` once the staged one is there: at ``staging``
     (swapped), at ``.NAME.old-PID`` (two renames), or nowhere (None: there was none, or a file replaced it)."""
-    return next((path for path in (staging, _staging_path(target, OLD)) if path.exists() or path.is_symlink()), None)
+    return next((path for path in (staging, _staging_path(target, OLD)) if _exists(path)), None)
 
 
 def _put_back(target: Path, staging: Path, new: os.stat_result, existed: bool) -> bool:
     """Undo :func:`_put_in_place` of the staged result ``new`` (:func:`os.lstat` of ``staging`` before the move) at
-    ``target``, if it is there: its old result back in place, or ``target`` removed when there was none
-    (``existed`` False); False when it cannot be undone (a file replaced atomically: no old copy is left)."""
+    ``target``, if it is there: its old result back in place, or ``target`` taken away when there was none
+    (``existed`` False); the new result is left beside it for :func:`_clear`. False when it cannot be undone (a file
+    replaced atomically: no old copy is left)."""
     if not _holds(target, new):
         return True
     old = _displaced(target, staging)
     if old is not None:
         if old != staging:  # at .NAME.old-PID, where putting it back would move the new result aside
             os.replace(old, staging)
-        _remove(_put_in_place(staging, target) or staging)
+        _put_in_place(staging, target)
     elif existed:
         return False
     else:
-        _remove(target)
+        os.replace(target, staging)
     return True
 
 
 def _record(targets: list[Path]) -> None:
-    """Add ``targets`` (put in place, complete) to every list :func:`recording_placed` has open."""
+    """Add each of ``targets`` (put in place, complete) to every list :func:`recording_placed` has open that does not
+    hold it yet (so that recording again, after an interrupted recording, adds each once)."""
     for record in _RECORDS:
-        record.extend(targets)
+        record.extend([target for target in targets if target not in record])
 
 
 #: the lists :func:`recording_placed` has open, each extended by every target :func:`staged` puts in place

@@ -333,3 +333,32 @@ def test_nested_records_each_close_their_own(tmp_path):
             pass
         io.write_text("x", tmp_path / "a.txt")
     assert outer == [tmp_path / "a.txt"] and inner == [] and io._RECORDS == []
+
+
+def _signalled_once(function, when=lambda *args: True):
+    """``function``, sending this process SIGINT as its first call for which ``when(*args)`` holds returns (Python's
+    handler then raises KeyboardInterrupt there, as for a Ctrl-C handled at that moment)."""
+    sent = []
+
+    def signalled(*args):
+        result = function(*args)
+        if not sent and when(*args):
+            sent.append(args)
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    return signalled
+
+
+def test_a_signal_as_the_targets_are_recorded_keeps_them_recorded_once(tmp_path, monkeypatch):
+    """A signal handled right as the targets were recorded put the old results back while the record kept the
+    targets (twice): the command then said "written in full" of a target missing or holding the old result."""
+    file, folder = tmp_path / "r.md", tmp_path / "r_files"
+    _write_pair(folder, file, "old")
+    monkeypatch.setattr(io, "_record", _signalled_once(io._record, lambda targets: bool(targets)))
+    with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed:
+        _write_pair(folder, file, "new")
+    assert placed == [folder, file]
+    assert (folder / "a.png").read_text() == "new" and file.read_text() == "new"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
+
