@@ -190,10 +190,13 @@ def _displaced(target: Path, staging: Path) -> Path | None:
 
 def _put_back(target: Path, staging: Path, new: os.stat_result, existed: bool) -> bool:
     """Undo :func:`_put_in_place` of the staged result ``new`` (:func:`os.lstat` of ``staging`` before the move) at
-    ``target``, if it is there: its old result back in place, or ``target`` taken away when there was none
-    (``existed`` False); the new result is left beside it for :func:`_clear`. False when it cannot be undone (a file
-    replaced atomically: no old copy is left)."""
+    ``target``, however far it got: the old result back in place (from ``.NAME.old-PID`` too when the run stopped
+    between the two renames), or ``target`` taken away when there was none (``existed`` False); the new result is
+    left beside it for :func:`_clear`. False when it cannot be undone (a file replaced atomically: no old copy)."""
+    trash = _staging_path(target, OLD)
     if not _holds(target, new):
+        if not _exists(target) and _exists(trash):  # moved aside, the new result not yet in its place
+            os.replace(trash, target)
         return True
     old = _displaced(target, staging)
     if old is not None:
@@ -266,27 +269,17 @@ def _exchange(a: Path, b: Path) -> bool:
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
-def _put_in_place(staging: Path, target: Path) -> Path | None:
+def _put_in_place(staging: Path, target: Path) -> None:
     """Move the finished ``staging`` to ``target`` so that ``target`` is never missing: a file replaces a file
     atomically; a folder is swapped with the existing one atomically where the platform can (the old result
-    then sits at the staging path), else moved aside to ``.NAME.old-PID`` first (restored by
-    :func:`recover_stale` if the run dies between the two renames). Returns where the old result is left for the
-    caller to delete (None: there was none to keep)."""
-    if not (target.exists() or target.is_symlink()) or not (staging.is_dir() or target.is_dir()):
+    then sits at the staging path), else moved aside to ``.NAME.old-PID`` first. Interrupted between those two
+    renames, the old result is put back by the caller (:func:`_put_back`), or, after a kill, by :func:`recover_stale`;
+    the old result is deleted by :func:`_clear`."""
+    if not _exists(target) or not (staging.is_dir() or target.is_dir()):
         os.replace(staging, target)
-        return None
-    if _exchange(staging, target):
-        return staging
-    trash = _staging_path(target, OLD)
-    os.replace(target, trash)
-    try:
+    elif not _exchange(staging, target):
+        os.replace(target, _staging_path(target, OLD))
         os.replace(staging, target)
-    except BaseException:  # interrupted between the two renames: put the old result back
-        if not (target.exists() or target.is_symlink()):
-            os.replace(trash, target)
-        _remove(staging)
-        raise
-    return trash
 
 
 def write_text(text: str, path: str | Path) -> None:
