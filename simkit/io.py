@@ -98,6 +98,19 @@ def recover_stale(target: str | Path) -> list[str]:
     return messages
 
 
+def remove_at_once(path: str | Path) -> None:
+    """Remove the file or folder ``path`` so that no reader ever sees part of it: renamed to its staging path
+    ``.NAME.partial-PID`` first (atomic), then deleted there. What an interrupted or killed removal leaves there
+    is deleted by the next call on ``path`` once its process is gone (:func:`recover_stale`)."""
+    path = Path(path)
+    recover_stale(path)
+    aside = _staging_path(path, STAGING)
+    _remove(aside)  # left by an earlier removal of this process, interrupted
+    if _exists(path):
+        os.replace(path, aside)
+        _remove(aside)
+
+
 @contextmanager
 def staged(target: str | Path) -> Iterator[Path]:
     """Yield a staging path beside ``target``; on success put it at ``target`` (an existing ``target`` is
