@@ -322,12 +322,22 @@ def test_a_fresh_run_over_an_interrupted_one_says_how_many_finished_parts_it_dis
     target = tmp_path / "dask.zarr"
     finished = interrupted_run(config(), target, seed=3, blocks=2)
     assert finished >= 2
+    caplog.clear()  # the interrupted run's own line: where it keeps the parts
     with caplog.at_level(logging.WARNING, logger="simkit"):
         distributed.run_on_cluster(config(), target, replicates=8, seed=seed, block_size=2, client=client, quiet=True)
     assert [record.getMessage() for record in caplog.records if record.name.startswith("simkit")] == [
         f"{target}: discarded {finished} finished parts of an interrupted run (in {tmp_path / '.dask.zarr.resumable'}) "
         f"and started afresh; {advice}"]
     assert not list(tmp_path.glob(".dask.zarr*"))
+
+
+def test_an_interrupted_quiet_run_says_its_partial_run_is_kept(tmp_path, caplog):
+    """``quiet`` silenced the one warning that tells where the finished parts are kept for resume."""
+    target = tmp_path / "dask.zarr"
+    with caplog.at_level(logging.WARNING, logger="simkit"):
+        interrupted_run(config(), target, seed=3, blocks=1)
+    assert [record.getMessage() for record in caplog.records if record.name.startswith("simkit")] == [
+        f"partial run kept in {tmp_path / '.dask.zarr.resumable'}: run again with resume to finish it"]
 
 
 def test_a_fresh_run_stopped_while_it_discards_an_interrupted_one_leaves_nothing_to_resume(client, tmp_path,

@@ -599,7 +599,7 @@ def _write_store(client: Client, spec: RunSpec, run: engine.Run, static: xr.Data
                     bar.update(written)
         except BaseException as error:
             client.cancel(futures)
-            if not quiet and not isinstance(error, InputError) and not io.disk_full(error):  # those: one line says it
+            if not isinstance(error, InputError) and not io.disk_full(error):  # those: one line says it
                 LOG.warning("partial run kept in %s: run again with resume to finish it", work.path)
             raise
         work.commit()
