@@ -133,7 +133,7 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
         target.parent.mkdir(parents=True, exist_ok=True)
         recover_stale(target)
         stagings.append(_staging_path(target, STAGING))
-        _remove(stagings[-1])
+        _clear(stagings[-1], target)  # what a write of this process, stopped while it cleared up, left
     try:
         with _nothing_written_on_a_full_disk(targets[-1]):
             yield stagings

@@ -450,3 +450,23 @@ def test_a_signal_at_any_bytecode_of_the_placement_leaves_what_is_recorded(tmp_p
         assert sorted(path.name for path in root.iterdir()) == sorted(
             target.name for target, text in expected.items() if text is not None), at
     assert at > 50  # it did stop the placement at every step
+
+
+def test_an_old_result_this_process_left_does_not_block_its_next_write(tmp_path, monkeypatch):
+    """A stop while the replaced result was deleted leaves it at ``.NAME.old-PID`` of this process, which is still
+    running (a library caller that carries on): the next write of that folder by two renames then failed, renaming
+    the target onto that non-empty folder."""
+    monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    target = tmp_path / "r.zarr"
+
+    def write(text):
+        with io.staged(target) as staging:
+            staging.mkdir()
+            (staging / "a").write_text(text)
+
+    write("old")
+    left = tmp_path / f".r.zarr.old-{os.getpid()}"
+    left.mkdir()
+    (left / "a").write_text("older")
+    write("new")
+    assert (target / "a").read_text() == "new" and [path.name for path in tmp_path.iterdir()] == ["r.zarr"]
