@@ -44,10 +44,15 @@ def output_format(path: str | Path, role: str = "output path") -> str:
     return FORMATS[suffix]
 
 
+def _exists(path: Path) -> bool:
+    """Whether ``path`` is there (a broken symlink counts)."""
+    return path.exists() or path.is_symlink()
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
+    elif _exists(path):
         path.unlink()
 
 
@@ -81,7 +86,7 @@ def recover_stale(target: str | Path) -> list[str]:
             pid = path.name.rpartition("-")[2]
             if not pid.isdigit() or _alive(int(pid)):
                 continue
-            if role == OLD and not (target.exists() or target.is_symlink()):
+            if role == OLD and not _exists(target):
                 os.replace(path, target)
                 messages.append(f"{target}: restored the previous result from {path.name} (a run killed while "
                                 f"replacing it)")
@@ -91,6 +96,19 @@ def recover_stale(target: str | Path) -> list[str]:
     for message in messages:
         LOG.warning("%s", message)
     return messages
+
+
+def remove_at_once(path: str | Path) -> None:
+    """Remove the file or folder ``path`` so that no reader ever sees part of it: renamed to its staging path
+    ``.NAME.partial-PID`` first (atomic), then deleted there. What an interrupted or killed removal leaves there
+    is deleted by the next call on ``path`` once its process is gone (:func:`recover_stale`)."""
+    path = Path(path)
+    recover_stale(path)
+    aside = _staging_path(path, STAGING)
+    _remove(aside)  # left by an earlier removal of this process, interrupted
+    if _exists(path):
+        os.replace(path, aside)
+        _remove(aside)
 
 
 @contextmanager
@@ -105,52 +123,68 @@ def staged(target: str | Path) -> Iterator[Path]:
 @contextmanager
 def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
     """:func:`staged` for outputs that make one result (a Markdown report and its figures folder): yield a
-    staging path beside each of ``targets``; when all are written, put them in place in the order given, and
-    record them (:func:`recording_placed`) only once the last is there; on failure or interruption remove every staging
-    path (none is put in place, or, while they are put in place, those already placed are put back:
-    :func:`_place_all`)."""
+    staging path beside each of ``targets``; when all are written, put them in place in the order given and
+    record them (:func:`recording_placed`, :func:`_place_all`). On failure or interruption at any point none is put
+    in place, or, once placing began, those already placed are put back; whatever happens, every staging path and
+    every displaced old result is removed at the end (:func:`_clear`)."""
     targets = [Path(target) for target in targets]
     stagings = []
     for target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
         recover_stale(target)
         stagings.append(_staging_path(target, STAGING))
-        _remove(stagings[-1])
+        _clear(stagings[-1], target)  # what a write of this process, stopped while it cleared up, left
     try:
-        yield stagings
-    except BaseException as error:
-        for staging in stagings:
-            _remove(staging)
+        with _nothing_written_on_a_full_disk(targets[-1]):
+            yield stagings
+        _place_all(stagings, targets)
+    finally:
+        for staging, target in zip(stagings, targets):
+            _clear(staging, target)
+
+
+@contextmanager
+def _nothing_written_on_a_full_disk(target: Path) -> Iterator[None]:
+    """A full disk while the staging paths of ``target`` (and the outputs written with it) are written: the one
+    line saying nothing was written (:func:`no_space`; the staging paths are removed by the caller)."""
+    try:
+        yield
+    except OSError as error:
         if disk_full(error):
-            raise no_space(targets[-1], NOTHING_WRITTEN) from None
+            raise no_space(target, NOTHING_WRITTEN) from None
         raise
-    _place_all(stagings, targets)
+
+
+def _clear(staging: Path, target: Path) -> None:
+    """Remove what a write of ``target`` leaves beside it: the ``staging`` path (the unplaced new result, or the
+    old result an exchange swapped out) and the old result at ``.NAME.old-PID`` once ``target`` is there (a
+    missing ``target`` keeps it: :func:`recover_stale` puts it back)."""
+    _remove(staging)
+    if _exists(target):
+        _remove(_staging_path(target, OLD))
 
 
 def _place_all(stagings: list[Path], targets: list[Path]) -> None:
-    """Put each staging path at its target in order (:func:`_put_in_place`), record the targets, then delete the old
-    results; if interrupted or failing before they are recorded, put back the old result of each target already
-    placed (a target that did not exist is removed), remove every staging path and re-raise, recording only the
-    targets that could not be put back (a file that atomically replaced a file: its old copy is gone).
+    """Put each staging path at its target in order (:func:`_put_in_place`), then record the targets. If
+    interrupted or failing before all are in place, put back the old result of each target it reached (a target that
+    did not exist is taken away), record only the targets that could not be put back (a file that atomically
+    replaced a file: its old copy is gone) and re-raise; once all are in place they are kept and recorded, whatever
+    interrupts the recording (:func:`_record` adds a target once), so that what is recorded is always what is there.
 
-    What was placed is told from the files, not from :func:`_put_in_place`'s return: a signal handled right after a
-    rename or an exchange, before that call returns, is undone like any other (:func:`_put_back`)."""
+    What was placed is told from the files, not from :func:`_put_in_place`'s return: a signal handled at any point
+    of a placement, even right after a rename or an exchange, is undone like any other (:func:`_put_back`)."""
     attempted: list[tuple[Path, Path, os.stat_result, bool]] = []  # (target, staging, the staged result, existed)
+    placed = False
     try:
         for staging, target in zip(stagings, targets):
-            attempted.append((target, staging, os.lstat(staging), target.exists() or target.is_symlink()))
+            attempted.append((target, staging, os.lstat(staging), _exists(target)))
             _put_in_place(staging, target)
+        placed = True
         _record(targets)
     except BaseException:
-        kept = [target for target, staging, new, existed in attempted if not _put_back(target, staging, new, existed)]
-        for staging in stagings:
-            _remove(staging)
-        _record(kept)
+        _record(targets if placed else
+                [target for target, staging, new, existed in attempted if not _put_back(target, staging, new, existed)])
         raise
-    for target, staging, _, _ in attempted:
-        old = _displaced(target, staging)
-        if old is not None:
-            _remove(old)
 
 
 def _holds(path: Path, result: os.stat_result) -> bool:
@@ -164,31 +198,36 @@ def _holds(path: Path, result: os.stat_result) -> bool:
 def _displaced(target: Path, staging: Path) -> Path | None:
     """Where :func:`_put_in_place` left the old result of ``target`` once the staged one is there: at ``staging``
     (swapped), at ``.NAME.old-PID`` (two renames), or nowhere (None: there was none, or a file replaced it)."""
-    return next((path for path in (staging, _staging_path(target, OLD)) if path.exists() or path.is_symlink()), None)
+    return next((path for path in (staging, _staging_path(target, OLD)) if _exists(path)), None)
 
 
 def _put_back(target: Path, staging: Path, new: os.stat_result, existed: bool) -> bool:
     """Undo :func:`_put_in_place` of the staged result ``new`` (:func:`os.lstat` of ``staging`` before the move) at
-    ``target``, if it is there: its old result back in place, or ``target`` removed when there was none
-    (``existed`` False); False when it cannot be undone (a file replaced atomically: no old copy is left)."""
+    ``target``, however far it got: the old result back in place (from ``.NAME.old-PID`` too when the run stopped
+    between the two renames), or ``target`` taken away when there was none (``existed`` False); the new result is
+    left beside it for :func:`_clear`. False when it cannot be undone (a file replaced atomically: no old copy)."""
+    trash = _staging_path(target, OLD)
     if not _holds(target, new):
+        if not _exists(target) and _exists(trash):  # moved aside, the new result not yet in its place
+            os.replace(trash, target)
         return True
     old = _displaced(target, staging)
     if old is not None:
         if old != staging:  # at .NAME.old-PID, where putting it back would move the new result aside
             os.replace(old, staging)
-        _remove(_put_in_place(staging, target) or staging)
+        _put_in_place(staging, target)
     elif existed:
         return False
     else:
-        _remove(target)
+        os.replace(target, staging)
     return True
 
 
 def _record(targets: list[Path]) -> None:
-    """Add ``targets`` (put in place, complete) to every list :func:`recording_placed` has open."""
+    """Add each of ``targets`` (put in place, complete) to every list :func:`recording_placed` has open that does not
+    hold it yet (so that recording again, after an interrupted recording, adds each once)."""
     for record in _RECORDS:
-        record.extend(targets)
+        record.extend([target for target in targets if target not in record])
 
 
 #: the lists :func:`recording_placed` has open, each extended by every target :func:`staged` puts in place
@@ -243,27 +282,17 @@ def _exchange(a: Path, b: Path) -> bool:
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
-def _put_in_place(staging: Path, target: Path) -> Path | None:
+def _put_in_place(staging: Path, target: Path) -> None:
     """Move the finished ``staging`` to ``target`` so that ``target`` is never missing: a file replaces a file
     atomically; a folder is swapped with the existing one atomically where the platform can (the old result
-    then sits at the staging path), else moved aside to ``.NAME.old-PID`` first (restored by
-    :func:`recover_stale` if the run dies between the two renames). Returns where the old result is left for the
-    caller to delete (None: there was none to keep)."""
-    if not (target.exists() or target.is_symlink()) or not (staging.is_dir() or target.is_dir()):
+    then sits at the staging path), else moved aside to ``.NAME.old-PID`` first. Interrupted between those two
+    renames, the old result is put back by the caller (:func:`_put_back`), or, after a kill, by :func:`recover_stale`;
+    the old result is deleted by :func:`_clear`."""
+    if not _exists(target) or not (staging.is_dir() or target.is_dir()):
         os.replace(staging, target)
-        return None
-    if _exchange(staging, target):
-        return staging
-    trash = _staging_path(target, OLD)
-    os.replace(target, trash)
-    try:
+    elif not _exchange(staging, target):
+        os.replace(target, _staging_path(target, OLD))
         os.replace(staging, target)
-    except BaseException:  # interrupted between the two renames: put the old result back
-        if not (target.exists() or target.is_symlink()):
-            os.replace(trash, target)
-        _remove(staging)
-        raise
-    return trash
 
 
 def write_text(text: str, path: str | Path) -> None:

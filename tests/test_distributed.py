@@ -9,6 +9,7 @@ import inspect
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -321,12 +322,48 @@ def test_a_fresh_run_over_an_interrupted_one_says_how_many_finished_parts_it_dis
     target = tmp_path / "dask.zarr"
     finished = interrupted_run(config(), target, seed=3, blocks=2)
     assert finished >= 2
+    caplog.clear()  # the interrupted run's own line: where it keeps the parts
     with caplog.at_level(logging.WARNING, logger="simkit"):
         distributed.run_on_cluster(config(), target, replicates=8, seed=seed, block_size=2, client=client, quiet=True)
     assert [record.getMessage() for record in caplog.records if record.name.startswith("simkit")] == [
         f"{target}: discarded {finished} finished parts of an interrupted run (in {tmp_path / '.dask.zarr.resumable'}) "
         f"and started afresh; {advice}"]
     assert not list(tmp_path.glob(".dask.zarr*"))
+
+
+def test_an_interrupted_quiet_run_says_its_partial_run_is_kept(tmp_path, caplog):
+    """``quiet`` silenced the one warning that tells where the finished parts are kept for resume."""
+    target = tmp_path / "dask.zarr"
+    with caplog.at_level(logging.WARNING, logger="simkit"):
+        interrupted_run(config(), target, seed=3, blocks=1)
+    assert [record.getMessage() for record in caplog.records if record.name.startswith("simkit")] == [
+        f"partial run kept in {tmp_path / '.dask.zarr.resumable'}: run again with resume to finish it"]
+
+
+def test_a_fresh_run_stopped_while_it_discards_an_interrupted_one_leaves_nothing_to_resume(client, tmp_path,
+                                                                                          monkeypatch, caplog):
+    """Stopped part way through deleting the work directory of an interrupted run (a variable of its store gone,
+    its record and markers not yet), a fresh run left a partial run that resume then took up without that
+    variable; and it had already said it discarded the finished parts."""
+    target = tmp_path / "dask.zarr"
+    interrupted_run(config(), target, seed=3, blocks=2)
+    rmtree = shutil.rmtree
+
+    def stopped(path, *args, **kwargs):
+        rmtree(next(variable for variable in sorted((Path(path) / target.name).iterdir()) if variable.is_dir()))
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, logger="simkit"):
+        patch.setattr(shutil, "rmtree", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, client=client,
+                                       quiet=True)
+    assert not [record for record in caplog.records if "discarded" in record.getMessage()]
+    assert not (tmp_path / ".dask.zarr.resumable").exists()
+    result = distributed.run_on_cluster(config(), target, replicates=8, seed=3, block_size=2, client=client,
+                                        quiet=True, resume=True)
+    assert_same_result(result, local_result(config(), tmp_path / "local.zarr", replicates=8, seed=3, block_size=2))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dask.zarr", "local.zarr"]
 
 
 def test_a_quiet_command_still_says_it_discards_finished_parts(client, tmp_path):

@@ -147,3 +147,22 @@ def test_the_exit_poll_page_names_every_ledger_verdict_and_what_borderline_means
     assert "null when it was compared at no point" in text
     begin, end = text.index("<!-- exit-poll-tables:begin -->"), text.index("<!-- exit-poll-tables:end -->")
     assert '"borderline" when it lies within 2 of those SE of 0.05' in text[:begin] + text[end:]
+
+
+def test_the_readme_shows_the_discard_of_an_interrupted_dask_run_as_it_is_said(tmp_path, caplog):
+    """The README's example named the target and the work directory otherwise than the real line does."""
+    import json
+    import logging
+
+    from simkit.engine import distributed
+
+    work = distributed._WorkDir(tmp_path / "kz.zarr")
+    work.markers.mkdir(parents=True)
+    work.store.mkdir()
+    (work.path / distributed._MANIFEST).write_text(json.dumps({}))  # a run with this (empty) manifest: resumable
+    for part in range(12):
+        (work.markers / f"part-{part}").touch()
+    with caplog.at_level(logging.WARNING, logger="simkit"):
+        work.discard({})
+    said = f"simkit: {caplog.records[-1].getMessage()}".replace(str(tmp_path), "/shared")
+    assert said in " ".join((REPO / "README.md").read_text(encoding="utf-8").split())

@@ -333,3 +333,140 @@ def test_nested_records_each_close_their_own(tmp_path):
             pass
         io.write_text("x", tmp_path / "a.txt")
     assert outer == [tmp_path / "a.txt"] and inner == [] and io._RECORDS == []
+
+
+def _signalled_once(function, when=lambda *args: True):
+    """``function``, sending this process SIGINT as its first call for which ``when(*args)`` holds returns (Python's
+    handler then raises KeyboardInterrupt there, as for a Ctrl-C handled at that moment)."""
+    sent = []
+
+    def signalled(*args):
+        result = function(*args)
+        if not sent and when(*args):
+            sent.append(args)
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    return signalled
+
+
+def test_a_signal_as_the_targets_are_recorded_keeps_them_recorded_once(tmp_path, monkeypatch):
+    """A signal handled right as the targets were recorded put the old results back while the record kept the
+    targets (twice): the command then said "written in full" of a target missing or holding the old result."""
+    file, folder = tmp_path / "r.md", tmp_path / "r_files"
+    _write_pair(folder, file, "old")
+    monkeypatch.setattr(io, "_record", _signalled_once(io._record, lambda targets: bool(targets)))
+    with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed:
+        _write_pair(folder, file, "new")
+    assert placed == [folder, file]
+    assert (folder / "a.png").read_text() == "new" and file.read_text() == "new"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
+
+
+def test_a_signal_between_the_two_renames_puts_the_old_result_back(tmp_path, monkeypatch):
+    """Where a folder is replaced by two renames (no atomic exchange), a signal handled right after the first left
+    the target missing, its old result at ``.NAME.old-PID``, and nothing recorded."""
+    monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    target = tmp_path / "r.zarr"
+    target.mkdir()
+    (target / "a").write_text("old")
+    monkeypatch.setattr(os, "replace", _signalled_once(os.replace, lambda src, dst: ".old-" in Path(dst).name))
+    with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed, io.staged(target) as staging:
+        staging.mkdir()
+        (staging / "a").write_text("new")
+    assert placed == [] and (target / "a").read_text() == "old"
+    assert [path.name for path in tmp_path.iterdir()] == ["r.zarr"]
+
+
+class _StopAt:
+    """A trace function that raises KeyboardInterrupt (as a Ctrl-C handled there would) at the ``at``-th bytecode
+    run in :mod:`simkit.io` while :func:`io._place_all` runs; ``fired`` tells whether it came that far."""
+
+    def __init__(self, at: int):
+        self.at, self.count, self.placing, self.fired = at, 0, False, False
+
+    def __call__(self, frame, event, arg):
+        if frame.f_code.co_filename != io.__file__:
+            return None
+        frame.f_trace_opcodes = True
+        return self.opcode
+
+    def opcode(self, frame, event, arg):
+        if event == "opcode" and self.placing and not self.fired:
+            self.count += 1
+            if self.count == self.at:
+                self.fired = True
+                raise KeyboardInterrupt
+        return self.opcode
+
+
+def _stopped_pair_write(folder: Path, file: Path, stop: _StopAt, monkeypatch) -> list[Path]:
+    """Write "new" to ``folder`` and ``file`` together, ``stop`` tracing the placement; what was recorded."""
+    place_all = io._place_all
+
+    def traced(stagings, targets):
+        stop.placing = True
+        try:
+            return place_all(stagings, targets)
+        finally:
+            stop.placing = False
+
+    monkeypatch.setattr(io, "_place_all", traced)
+    with io.recording_placed() as placed:
+        sys.settrace(stop)
+        try:
+            _write_pair(folder, file, "new")
+        except KeyboardInterrupt:
+            assert stop.fired
+        finally:
+            sys.settrace(None)
+    return placed
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+@pytest.mark.parametrize("existed", [True, False])
+def test_a_signal_at_any_bytecode_of_the_placement_leaves_what_is_recorded(tmp_path, monkeypatch, existed, exchange):
+    """Stopped at each bytecode of the placement in turn: each target holds the new result exactly when it is
+    recorded (once), the old one (or nothing, when there was none) otherwise, and nothing is left beside them."""
+    if not exchange:
+        monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    at = 0
+    while True:
+        at += 1
+        root = tmp_path / str(at)
+        root.mkdir()
+        folder, file = root / "r_files", root / "r.md"
+        if existed:
+            _write_pair(folder, file, "old")
+        stop = _StopAt(at)
+        with monkeypatch.context() as patch:
+            placed = _stopped_pair_write(folder, file, stop, patch)
+        if not stop.fired:
+            break
+        assert len(placed) == len(set(placed)), at
+        expected = {target: "new" if target in placed else "old" if existed else None for target in (folder, file)}
+        assert {folder: (folder / "a.png").read_text() if folder.exists() else None,
+                file: file.read_text() if file.exists() else None} == expected, at
+        assert sorted(path.name for path in root.iterdir()) == sorted(
+            target.name for target, text in expected.items() if text is not None), at
+    assert at > 50  # it did stop the placement at every step
+
+
+def test_an_old_result_this_process_left_does_not_block_its_next_write(tmp_path, monkeypatch):
+    """A stop while the replaced result was deleted leaves it at ``.NAME.old-PID`` of this process, which is still
+    running (a library caller that carries on): the next write of that folder by two renames then failed, renaming
+    the target onto that non-empty folder."""
+    monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    target = tmp_path / "r.zarr"
+
+    def write(text):
+        with io.staged(target) as staging:
+            staging.mkdir()
+            (staging / "a").write_text(text)
+
+    write("old")
+    left = tmp_path / f".r.zarr.old-{os.getpid()}"
+    left.mkdir()
+    (left / "a").write_text("older")
+    write("new")
+    assert (target / "a").read_text() == "new" and [path.name for path in tmp_path.iterdir()] == ["r.zarr"]

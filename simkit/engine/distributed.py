@@ -41,7 +41,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -321,20 +320,20 @@ class _WorkDir:
         return True
 
     def discard(self, manifest: dict) -> None:
-        """Remove the work directory of an interrupted run before a fresh one, saying so (a warning) when it held
-        finished parts: how many, and whether ``resume`` would have kept them (its ``manifest`` is this run's)."""
-        if not self.path.exists():
-            return
+        """Remove the work directory of an interrupted run before a fresh one (at once: :func:`io.remove_at_once`,
+        so that a removal interrupted part way leaves nothing a ``resume`` would read), then say so (a warning)
+        when it held finished parts: how many, and whether ``resume`` would have kept them (its ``manifest`` is this
+        run's)."""
         finished = len(self.done()) if self.markers.is_dir() else 0
+        try:
+            same = finished > 0 and self.resumable(manifest)
+        except InputError:
+            same = False
+        io.remove_at_once(self.path)
         if finished:
-            try:
-                same = self.resumable(manifest)
-            except InputError:
-                same = False
             LOG.warning("%s: discarded %s of an interrupted run (in %s) and started afresh; %s", self.target,
                         counted(finished, "finished part"), self.path,
                         "resume would have kept them" if same else "resume could not have continued that run")
-        shutil.rmtree(self.path)
 
     def create(self, template: xr.Dataset, manifest: dict) -> None:
         """The work directory, its store made from ``template`` (no block written yet) and the ``manifest``; on a
@@ -348,7 +347,7 @@ class _WorkDir:
         except OSError as error:
             if not io.disk_full(error):
                 raise
-            shutil.rmtree(self.path, ignore_errors=True)
+            io.remove_at_once(self.path)
             raise io.no_space(self.target, io.NOTHING_WRITTEN) from None
 
     @contextmanager
@@ -382,7 +381,7 @@ class _WorkDir:
         zarr.consolidate_metadata(str(self.store), zarr_format=io.ZARR_FORMAT)
         with io.staged(self.target) as staging:
             os.replace(self.store, staging)
-        shutil.rmtree(self.path)
+        io.remove_at_once(self.path)
 
 
 def _locked(descriptor: int, lock: Path) -> bool:
@@ -600,7 +599,7 @@ def _write_store(client: Client, spec: RunSpec, run: engine.Run, static: xr.Data
                     bar.update(written)
         except BaseException as error:
             client.cancel(futures)
-            if not quiet and not isinstance(error, InputError) and not io.disk_full(error):  # those: one line says it
+            if not isinstance(error, InputError) and not io.disk_full(error):  # those: one line says it
                 LOG.warning("partial run kept in %s: run again with resume to finish it", work.path)
             raise
         work.commit()
