@@ -126,8 +126,11 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
     staging path beside each of ``targets``; when all are written, put them in place in the order given and
     record them (:func:`recording_placed`, :func:`_place_all`). On failure or interruption at any point none is put
     in place, or, once placing began, those already placed are put back; whatever happens, every staging path and
-    every displaced old result is removed at the end (:func:`_clear`)."""
+    every displaced old result is removed at the end (:func:`_clear`). No targets: nothing to stage or place."""
     targets = [Path(target) for target in targets]
+    if not targets:
+        yield []
+        return
     stagings = []
     for target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
