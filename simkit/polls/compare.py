@@ -667,6 +667,7 @@ def poll_rows(poll: Poll, draws: Draws, design: PollDesign, options: list[str], 
     valid_names = [name for name, ok in zip(options, design.valid) if ok]
     kept = answered(draws.shares)
     respondents = draws.valid_respondents[kept].mean()
+    baseline = total_error_baseline(poll, reference)
     rows = []
     for option, published_share in poll.published.items():
         column = valid_names.index(option)
@@ -674,7 +675,7 @@ def poll_rows(poll: Poll, draws: Draws, design: PollDesign, options: list[str], 
         published = 100.0 * published_share
         official = float(reference.official[column])
         statistics = _gap_statistics(simulated, 100.0 * count[kept, column], published, official,
-                                     reference.option_class(option, official), total_error_baseline(poll, reference),
+                                     reference.option_class(option, official), baseline,
                                      100.0 * published_unit(published_share, poll.precision))
         share = statistics["simulated_mean"] / 100.0
         srs_variance = share * (1.0 - share) / respondents
