@@ -89,6 +89,15 @@ def _state_tuple(states, group, row):
 
 
 @_jit
+def _gamma_at(state, gamma_constants, region, option):
+    """The Dirichlet gamma of ``option`` at a station of ``region``, from its Marsaglia-Tsang constants
+    ``gamma_constants[region, option]`` ((region, option, 3), :func:`~simkit.model.samplers.gamma_constants`) and
+    ``state`` (the preferences stream); returns ``(gamma, state)``."""
+    return _gamma(state, gamma_constants[region, option, 0], gamma_constants[region, option, 1],
+                  gamma_constants[region, option, 2])
+
+
+@_jit
 def _turnout_share(state, location, dispersion):
     """One station's turnout share ``expit(location + dispersion × z)``, z ~ N(0, 1) from ``state`` (the turnout
     stream); returns ``(share, state)``."""
@@ -114,9 +123,8 @@ def _honest_stations_impl(registered, turnout_location, turnout_dispersion, conc
         start, stop = group * group_size, min((group + 1) * group_size, n_stations)
         turnouts[0], turnout_state = _turnout_share(turnout_state, turnout_location[start], turnout_dispersion)
         for option in range(n_options):
-            gammas[0, option], preferences_state = _gamma(
-                preferences_state, gamma_constants[region_index[start], option, 0],
-                gamma_constants[region_index[start], option, 1], gamma_constants[region_index[start], option, 2])
+            gammas[0, option], preferences_state = _gamma_at(preferences_state, gamma_constants, region_index[start],
+                                                             option)
         for station in range(start, stop):
             current = (station - start) % 2
             following = 1 - current
@@ -137,9 +145,8 @@ def _honest_stations_impl(registered, turnout_location, turnout_dispersion, conc
             remaining_ballots, remaining_weight = cast, total
             for option in range(n_options):
                 if has_next:
-                    gammas[following, option], preferences_state = _gamma(
-                        preferences_state, gamma_constants[next_region, option, 0],
-                        gamma_constants[next_region, option, 1], gamma_constants[next_region, option, 2])
+                    gammas[following, option], preferences_state = _gamma_at(preferences_state, gamma_constants,
+                                                                             next_region, option)
                 if option < n_options - 1:  # the multinomial split (the last option takes the rest)
                     votes[station, option], remaining_ballots, remaining_weight, counts_state = multinomial_step(
                         counts_state, remaining_ballots, remaining_weight, gammas[current, option])
