@@ -56,6 +56,16 @@ def first_of(texts: Iterable[str], limit: int = MAX_LISTED, count: int | None = 
     return ", ".join(kept)
 
 
+def columns_named(column: str, count: int, header: str = "the header", named_in: str | None = None,
+                  remedy: str = "rename the others") -> str:
+    """The problem (``file: field: problem``) of ``header``, a file's header row, holding ``count`` columns named
+    ``column`` where the reader takes one: ``the header has 2 columns named 'b' (which one is meant? rename the
+    others)``; ``named_in``: the file that names the column, when the message starts with another; ``remedy``: what
+    tells the reader which one is meant. Every message about a column named more than once reads so."""
+    named = f"named in {named_in}; " if named_in is not None else ""
+    return f"{header} has {count} columns named {shown(column)} ({named}which one is meant? {remedy})"
+
+
 def name(text: str) -> str:
     """A user's name (a key, an option) for an error message: control characters escaped, cut like :func:`shown`."""
     return _cut(repr(str(text))[1:-1])

@@ -70,7 +70,7 @@ import numpy as np
 import xarray as xr
 
 from simkit.data import data_file
-from simkit.errors import InputError, counted, first_of
+from simkit.errors import InputError, columns_named, counted, first_of
 from simkit.electorate.mapping import (COUNT_QUANTITIES, INVALID_OPTION, PRESET_DIR, PRESETS, ColumnSpec,
                                        ReturnsMapping, load_mapping, name, preset_mapping, shown)
 from simkit.electorate.read import read_rows
@@ -161,7 +161,7 @@ class _Table:
                 hint = (f" (the file has {shown(alike[0])}: the names differ in case, spaces around them or "
                         "Unicode form)")
             problem = (f"no column named {shown(ref)} in {self.path.name}{hint}" if not found else
-                       f"{found} columns are named {shown(ref)} in {self.path.name}: map it by position")
+                       columns_named(ref, found, f"the header of {self.path.name}", remedy="map it by position"))
             raise InputError(f"{self.origin}: {field}: {problem}")
         return self.header.index(ref)
 
