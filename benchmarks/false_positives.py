@@ -40,9 +40,11 @@ import sys
 import time
 from typing import Callable
 
-from simkit.forensics import alternative, calibration, election, parse_tests, run_each
+from simkit.forensics import (alternative, calibration, election, family_p_value, holm_alarms, parse_tests,
+                              run_each)
+from simkit.forensics.calibration_status import CALIBRATED, UNCALIBRATED
 from simkit.forensics.empirical import Control, calibrated_reading, effect, fit_tau
-from simkit.forensics.core import ALPHA, NULLS, holm
+from simkit.forensics.core import ALPHA, NULLS, TestResult
 from simkit.schema import rejects
 from simkit.cli.io import finite
 from simkit.forensics.floor import cannot_reject, floor_lines
@@ -94,13 +96,19 @@ def panel_counts(rows: dict, tests: list[str]) -> dict[str, tuple[int, int]]:
     return counts
 
 
-def family_p(record: dict) -> float:
-    """The p-value a family verdict reads (:func:`simkit.forensics.family_p_value`): the empirically calibrated
-    one, else the direction-aware tail p-value, else the Monte Carlo one."""
-    for key in ("empirical_p", "tail_p"):
-        if record.get(key) is not None:
-            return record[key]
-    return record["p_value"]
+#: a record's keys (:func:`measure`, :func:`held_out_rows`) -> the ``extra`` keys of a result that hold the same
+STORED_EXTRA = {"empirical_p": "empirical_p", "tail_p": "null_tail_p"}
+
+
+def as_result(test: str, record: dict, calibrated: bool = True) -> TestResult:
+    """A stored record as the library's result, for the library's family-wise reading of it
+    (:func:`simkit.forensics.family_p_value`, :func:`simkit.forensics.holm_alarms`): its p-value, its empirical and
+    tail p-values where it has them, and as its calibration status this measurement's judgement ``calibrated`` (not
+    the status stored with the record). Its reference, null and verdict, which that reading does not use, are
+    left empty."""
+    extra = {key: record[stored] for stored, key in STORED_EXTRA.items() if record.get(stored) is not None}
+    return TestResult(test, record.get("statistic"), float("nan"), record["p_value"], "", "",
+                      {**extra, "calibration": CALIBRATED if calibrated else UNCALIBRATED})
 
 
 def panel_family_counts(rows: dict, tests: list[str], family_size: int | None = None
@@ -111,7 +119,7 @@ def panel_family_counts(rows: dict, tests: list[str], family_size: int | None = 
     counts = {}
     for test in tests:
         ran = [rows[name]["results"][test] for name in PANEL if name in rows and rows[name]["results"][test]]
-        counts[test] = (sum(rejects(family_p(r), level) for r in ran), len(ran), level)
+        counts[test] = (sum(rejects(family_p_value(as_result(test, r)), level) for r in ran), len(ran), level)
     return counts
 
 
@@ -189,10 +197,9 @@ def _cell(record: dict | None) -> str:
 
 
 def family_alarms(row: dict, flagged: frozenset[str]) -> list[str]:
-    """Holm alarms at 0.05 over the calibrated tests of one election's records (:func:`family_p`)."""
-    tests = [t for t, r in row["results"].items() if r and t not in flagged]
-    p = [family_p(row["results"][t]) for t in tests]
-    return [t for t, q in zip(tests, holm(p)) if rejects(q)]
+    """Holm alarms at 0.05 over the calibrated tests (all but ``flagged``) of one election's records
+    (:func:`simkit.forensics.holm_alarms`)."""
+    return holm_alarms([as_result(t, r, t not in flagged) for t, r in row["results"].items() if r])
 
 
 def models_note(tests: list[str], null: str) -> str:

@@ -1,5 +1,5 @@
 """Errors that reach users as one line: ``file: dotted.field: problem``."""
-from typing import Any
+from typing import Any, Iterable
 
 MAX_SHOWN = 40  # characters of a value that an error message repeats
 MAX_LISTED = 10  # values of a list that an error message repeats
@@ -38,11 +38,32 @@ def shown(value: Any) -> str:
 
 def listed(values) -> str:
     """``values`` for an error message, each as :func:`shown`, the first :data:`MAX_LISTED` of them then how many
-    it leaves out: ``'a', 'b'``; of 14 values, the first 10 then ``, and 4 more``. Every list of a user's values
-    that an error repeats goes through here (a file's regions or columns, a ballot's options)."""
-    values = list(values)
-    more = f", and {len(values) - MAX_LISTED} more" if len(values) > MAX_LISTED else ""
-    return ", ".join(map(shown, values[:MAX_LISTED])) + more
+    it leaves out (:func:`first_of`): ``'a', 'b'``; of 14 values, the first 10 then ``, and 4 more``. Every list of a
+    user's values that an error repeats goes through here (a file's regions or columns, a ballot's options)."""
+    return first_of(map(shown, values))
+
+
+def first_of(texts: Iterable[str], limit: int = MAX_LISTED, count: int | None = None, how_many: bool = True) -> str:
+    """``texts`` joined by ``, ``, cut to the first ``limit``, then what the cut leaves out: ``, and 4 more`` (of 14
+    with ``limit`` 10), or ``, …`` where the message gives the count beside the list (``how_many`` False).
+    ``count``: how many there are when ``texts`` holds only the first of them (else all of ``texts`` are counted).
+    Every list a message or table cuts goes through here."""
+    texts = list(texts)
+    kept = texts[:limit]
+    left = (len(texts) if count is None else count) - len(kept)
+    if left > 0:
+        kept.append(f"and {left} more" if how_many else "…")
+    return ", ".join(kept)
+
+
+def columns_named(column: str, count: int, header: str = "the header", named_in: str | None = None,
+                  remedy: str = "rename the others") -> str:
+    """The problem (``file: field: problem``) of ``header``, a file's header row, holding ``count`` columns named
+    ``column`` where the reader takes one: ``the header has 2 columns named 'b' (which one is meant? rename the
+    others)``; ``named_in``: the file that names the column, when the message starts with another; ``remedy``: what
+    tells the reader which one is meant. Every message about a column named more than once reads so."""
+    named = f"named in {named_in}; " if named_in is not None else ""
+    return f"{header} has {count} columns named {shown(column)} ({named}which one is meant? {remedy})"
 
 
 def name(text: str) -> str:

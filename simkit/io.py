@@ -44,7 +44,7 @@ def output_format(path: str | Path, role: str = "output path") -> str:
     return FORMATS[suffix]
 
 
-def _exists(path: Path) -> bool:
+def exists(path: Path) -> bool:
     """Whether ``path`` is there (a broken symlink counts)."""
     return path.exists() or path.is_symlink()
 
@@ -52,7 +52,7 @@ def _exists(path: Path) -> bool:
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
-    elif _exists(path):
+    elif exists(path):
         path.unlink()
 
 
@@ -86,7 +86,7 @@ def recover_stale(target: str | Path) -> list[str]:
             pid = path.name.rpartition("-")[2]
             if not pid.isdigit() or _alive(int(pid)):
                 continue
-            if role == OLD and not _exists(target):
+            if role == OLD and not exists(target):
                 os.replace(path, target)
                 messages.append(f"{target}: restored the previous result from {path.name} (a run killed while "
                                 f"replacing it)")
@@ -106,7 +106,7 @@ def remove_at_once(path: str | Path) -> None:
     recover_stale(path)
     aside = _staging_path(path, STAGING)
     _remove(aside)  # left by an earlier removal of this process, interrupted
-    if _exists(path):
+    if exists(path):
         os.replace(path, aside)
         _remove(aside)
 
@@ -163,7 +163,7 @@ def _clear(staging: Path, target: Path) -> None:
     old result an exchange swapped out) and the old result at ``.NAME.old-PID`` once ``target`` is there (a
     missing ``target`` keeps it: :func:`recover_stale` puts it back)."""
     _remove(staging)
-    if _exists(target):
+    if exists(target):
         _remove(_staging_path(target, OLD))
 
 
@@ -180,7 +180,7 @@ def _place_all(stagings: list[Path], targets: list[Path]) -> None:
     placed = False
     try:
         for staging, target in zip(stagings, targets):
-            attempted.append((target, staging, os.lstat(staging), _exists(target)))
+            attempted.append((target, staging, os.lstat(staging), exists(target)))
             _put_in_place(staging, target)
         placed = True
         _record(targets)
@@ -201,7 +201,7 @@ def _holds(path: Path, result: os.stat_result) -> bool:
 def _displaced(target: Path, staging: Path) -> Path | None:
     """Where :func:`_put_in_place` left the old result of ``target`` once the staged one is there: at ``staging``
     (swapped), at ``.NAME.old-PID`` (two renames), or nowhere (None: there was none, or a file replaced it)."""
-    return next((path for path in (staging, _staging_path(target, OLD)) if _exists(path)), None)
+    return next((path for path in (staging, _staging_path(target, OLD)) if exists(path)), None)
 
 
 def _put_back(target: Path, staging: Path, new: os.stat_result, existed: bool) -> bool:
@@ -211,7 +211,7 @@ def _put_back(target: Path, staging: Path, new: os.stat_result, existed: bool) -
     left beside it for :func:`_clear`. False when it cannot be undone (a file replaced atomically: no old copy)."""
     trash = _staging_path(target, OLD)
     if not _holds(target, new):
-        if not _exists(target) and _exists(trash):  # moved aside, the new result not yet in its place
+        if not exists(target) and exists(trash):  # moved aside, the new result not yet in its place
             os.replace(trash, target)
         return True
     old = _displaced(target, staging)
@@ -291,7 +291,7 @@ def _put_in_place(staging: Path, target: Path) -> None:
     then sits at the staging path), else moved aside to ``.NAME.old-PID`` first. Interrupted between those two
     renames, the old result is put back by the caller (:func:`_put_back`), or, after a kill, by :func:`recover_stale`;
     the old result is deleted by :func:`_clear`."""
-    if not _exists(target) or not (staging.is_dir() or target.is_dir()):
+    if not exists(target) or not (staging.is_dir() or target.is_dir()):
         os.replace(staging, target)
     elif not _exchange(staging, target):
         os.replace(target, _staging_path(target, OLD))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import InputError
-from simkit.io import FORMATS, open_result, recover_stale
+from simkit.io import FORMATS, exists, open_result, recover_stale
 
 #: the attribute naming what a result holds; written into every result by the command that makes it
 KIND_ATTR = "simkit_result"
@@ -96,7 +96,7 @@ def claim_output(path: str | Path, kind: str, *, overwrite: bool = False, inputs
                              f"({source}); write the output elsewhere")
     _check_folder(Path(os.path.abspath(target)))
     recover_stale(target)
-    if not (target.exists() or target.is_symlink()):
+    if not exists(target):
         return target
     if not overwrite:
         raise InputError(f"{target}: output path exists; give overwrite=True to replace it (only a simkit {kind} "

@@ -421,7 +421,9 @@ def test_a_column_named_twice_in_an_electorate_header_is_one_line(tmp_path, text
     """Two columns of the name a field reads: ``csv.DictReader`` keeps the last one's cells, silently."""
     config = csv_electorate_config(tmp_path, text)
     assert main(["validate", str(config)]) == 2
-    one_line(capsys, "stations.csv", f"electorate.{field}", "2 columns named")
+    column = {"registered_column": "registered", "station_column": "id", "region_column": "region"}[field]
+    one_line(capsys, "stations.csv", f"electorate.{field}: the header has 2 columns named '{column}' (which one is "
+             "meant? rename the others)")
 
 
 @pytest.mark.parametrize("text", ["id,region,registered\na,x,400\n,x,500\n", "region,registered,id\nx,400,a\nx,500\n"])

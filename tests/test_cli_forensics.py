@@ -128,6 +128,17 @@ def test_the_power_note_promises_no_detection_from_a_test_that_could_not_reject(
     assert note.startswith("No test rejects at 0.05 (integer_percent cannot with these draws") and "detected" not in note
 
 
+def test_the_power_note_of_tests_that_could_not_run_builds_no_power_table(monkeypatch):
+    """With no test run the note says so alone: the power table was built first, then discarded."""
+    from simkit.cli import forensics
+    from simkit.forensics.applicable import not_applicable
+
+    monkeypatch.setattr(forensics, "power_lines", lambda *args: pytest.fail("a power table was built"))
+    power = {"rejection_rates": {"none": {"dip": None}}, "stations_left_out": {}}
+    assert forensics.power_note([not_applicable("dip", "simulated", "too few stations")], power) == (
+        "No test could run on these data (reasons above).")
+
+
 def test_a_rejection_by_holm_alone_is_not_followed_by_no_test_rejects():
     """spikes' Monte Carlo p-value sits at its floor (1/19 with 18 draws, above 0.05) while its tail p-value, which
     Holm's family reads, is tiny: the Holm line names it, and the note below said no test rejects and the count is

@@ -803,6 +803,20 @@ def test_polls_answering_in_too_few_replicates_together_are_refused():
                                          r"only 1 of 8 simulated replicates of scenario s: the joint test needs at "
                                          r"least 3"):
         check_together(polls, [(0, 0), (1, 0)], [first, second], 3, "x.toml", "s")
+def test_polls_answering_too_rarely_together_are_named_in_a_cut_list():
+    """The polls of the joint test were all named however many there were: the first
+    :data:`~simkit.errors.MAX_LISTED`, then how many more, as every list an error repeats."""
+    from simkit.errors import MAX_LISTED
+    from simkit.polls.compare import check_together
+
+    polls = [QuickCountConfig(name=f"q{k}", stations=3, published={"inc": 0.7}) for k in range(MAX_LISTED + 2)]
+    gaps = [np.zeros((8, 3)) for _ in polls]
+    gaps[0][:7] = np.nan  # 1 replicate in which every poll answered
+    with pytest.raises(InputError, match=rf"^x\.toml: quick_count\.q0, .*, quick_count\.q{MAX_LISTED - 1}, and 2 more: "
+                                         "every poll has a valid answer in only 1 of 8"):
+        check_together(polls, [(p, 0) for p in range(len(polls))], gaps, 3, "x.toml")
+
+
 @pytest.mark.parametrize("by_region", [False, True])
 def test_a_pps_design_of_more_stations_than_hold_voters_is_one_line(by_region):
     """Stations of 0 voters (closed ones) have no chance under pps: a design asking for more stations than hold

@@ -169,3 +169,24 @@ def test_each_panel_preset_is_recognised_as_its_recorded_control(preset):
     e = election(load_returns(preset=preset))
     recorded = {c.election: key for key, c in controls("simulated").items()}
     assert data_fingerprint(e.registered, e.ballots) == recorded[preset]
+
+
+def test_the_benchmark_reads_its_records_family_wise_through_the_library(monkeypatch):
+    """The panel's family p-values and Holm alarms were the benchmark's own copies of the library's rules on the
+    saved records; they are the library's (:func:`simkit.forensics.family_p_value`, :func:`holm_alarms`): a record
+    reads its empirical p-value, else its tail one, else its Monte Carlo one, and the tests the panel flags are
+    left out of Holm's family."""
+    import benchmarks.false_positives as panel
+
+    row = {"results": {"dip": {"p_value": 0.04, "tail_p": 0.001}, "spikes": {"p_value": 0.01, "tail_p": None},
+                       "correlation": {"p_value": 0.01, "tail_p": 1e-6, "empirical_p": 0.2},
+                       "zero_five": {"p_value": 1e-5}, "last_digit": {"p_value": None}, "sawtooth": None}}
+    assert panel.family_alarms(row, frozenset({"zero_five"})) == ["dip", "spikes"]
+    assert [family_p_value(panel.as_result(t, r)) for t, r in row["results"].items() if r] == [
+        0.001, 0.01, 0.2, 1e-5, None]
+    reads = []
+    monkeypatch.setattr(panel, "holm_alarms", lambda results: reads.append([r.test for r in results]) or [])
+    monkeypatch.setattr(panel, "family_p_value", lambda result: reads.append(result.test) or None)
+    assert panel.family_alarms(row, frozenset()) == []
+    assert panel.panel_family_counts({"spain-2019-11": row}, ["dip"]) == {"dip": (0, 1, 0.05)}
+    assert reads == [["dip", "spikes", "correlation", "zero_five", "last_digit"], "dip"]

@@ -683,3 +683,17 @@ def test_a_p_value_at_the_level_is_anomalous_in_every_poll_judgement():
     assert p_text(ALPHA) == "anomalous (p ≤ 0.05)" and p_text(above) == "consistent with it (p > 0.05)"
     assert not fits_all({"fit_p": FITS}) and fits_all({"fit_p": float(np.nextafter(FITS, 1))})
     assert not fits_all({"fit_p": None})
+
+
+def test_the_provenance_cuts_an_input_files_anomaly_rows_as_every_message_does():
+    """The provenance table listed the first rows a file's anomaly kept (up to 10) its own way: they read as every
+    list of data rows does (:func:`simkit.electorate.returns.data_rows`)."""
+    from simkit.report.sections import provenance
+
+    anomaly = {"count": 12, "rule": "votes > ballots", "first_rows": list(range(3, 13))}
+    record = {"versions": {"simkit": "0"}, "date": "2026-11-30", "seed": 1, "replicates": 2, "command": None,
+              "reproduce": "", "config_text": None,
+              "files": [{"role": "station returns", "path": "r.csv", "sha256": None, "data_rows": 20, "stations": 20,
+                         "anomalies": {"votes_gt_ballots": anomaly}}]}
+    files = [block for block in provenance(record).blocks if isinstance(block, Table)][-1]
+    assert files.rows[0][-1] == "votes_gt_ballots: 12 (votes > ballots; data rows 3, 4, 5, 6, 7, …)"

@@ -177,3 +177,18 @@ def test_write_replaces_the_figures_of_its_own_report(tmp_path):
     (tmp_path / "r_files" / "extra.txt").unlink()
     report.write(empty_document(), tmp_path / "r.md")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.md"]
+
+
+@pytest.mark.parametrize("document", [empty_document, document_with_a_figure])
+def test_a_linked_figures_folder_is_replaced_as_any_target_not_left(tmp_path, document):
+    """``r_files`` a link to the figures of the report at ``r.md``: a report with figures replaced the link by
+    its folder, one without left the link silently (its removal ignored the error of deleting a link as a
+    folder). Both replace the link as any output target is (the folder it points to is not deleted)."""
+    report.write(document_with_a_figure(), tmp_path / "r.md")
+    kept = tmp_path / "kept"
+    (tmp_path / "r_files").rename(kept)
+    (tmp_path / "r_files").symlink_to(kept, target_is_directory=True)
+    report.write(document(), tmp_path / "r.md")
+    folder = tmp_path / "r_files"
+    assert not folder.is_symlink() and folder.is_dir() == bool(document().images)
+    assert [p.name for p in kept.iterdir()] == ["a.png"]

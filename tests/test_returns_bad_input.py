@@ -262,7 +262,8 @@ def test_a_column_name_off_by_case_spaces_or_unicode_form_is_named(tmp_path, cap
 
 def test_duplicate_column_names(tmp_path, capsys):
     data, mapping = _write(tmp_path, ["100,50,25,25,1"], header=HEADER + ",a")
-    _fails(capsys, f"{mapping}: options.a: 2 columns are named 'a' in r.csv: map it by position",
+    _fails(capsys, f"{mapping}: options.a: the header of r.csv has 2 columns named 'a' (which one is meant? map it "
+                   "by position)",
            data, "--map", mapping)
 
 

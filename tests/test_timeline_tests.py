@@ -191,6 +191,33 @@ def test_a_final_figure_an_official_turnout_refuses_is_not_refused_again_as_a_sh
     assert len(problems) == 1 and problems[0].startswith(ABAI) and SHARES not in problems[0], problems
 
 
+def test_a_config_check_reads_its_timeline_once(repo, monkeypatch):
+    """Checking a config ran the timeline's own checks twice (its guard, then the share figures' guard) and found
+    the turnout means in use twice for the national row; the problems at prior values validated the raw config
+    twice. Each is done once, with the same problems (abai's share row, refused by the config's own checks, is a
+    share-figure refusal that prior values leave out)."""
+    from simkit.config import core
+
+    raw = without_official_turnout(repo)
+    raw["observed"]["timeline"]["turnout_percent"]["abai"] = SHARE_ROW
+    calls = {"_timeline_problems": 0, "_means_in_use": 0, "model_validate": 0}
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    for name in ("_timeline_problems", "_means_in_use"):
+        monkeypatch.setattr(core, name, counted(name, getattr(core, name)))
+    [problem] = core.cross_check(core.Config.model_validate(raw))
+    assert problem.startswith(ABAI) and SHARES in problem
+    assert (calls["_timeline_problems"], calls["_means_in_use"]) == (1, 1)
+    monkeypatch.setattr(core.Config, "model_validate", counted("model_validate", core.Config.model_validate))
+    assert core.prior_value_problems(raw) == []
+    assert calls["model_validate"] == 1
+
+
 def without_official_turnout(repo) -> dict:
     """The flagship config with no official turnout (no regional turnout, ballots or register)."""
     raw = tomllib.loads((repo / "configs" / "kazakhstan-2022.toml").read_text())

@@ -168,13 +168,13 @@ def power_note(results, power: dict | None) -> str | None:
     was computed."""
     if any_rejects(results):
         return None
+    if not any(ran(r) for r in results):  # n/a (reasons in the table) or descriptive (nothing tested, no Holm alarm)
+        return "No test could run on these data (reasons above)." if any(map(is_not_applicable, results)) else None
     floored = list(result_floors(results))
     table = power_lines(power, floored) if power else []
     alarms = holm_alarms(results)
     if alarms:
         return "\n".join([holm_only_note(results, alarms)] + table)
-    if not any(ran(r) for r in results):  # n/a (reasons in the table) or descriptive (nothing tested)
-        return "No test could run on these data (reasons above)." if any(map(is_not_applicable, results)) else None
     lines = [f"No test rejects at {ALPHA:g}"
              + (f" ({', '.join(floored)} cannot with these draws: see their verdicts)" if floored else "")
              + ". This is not evidence of a clean count."] + table

@@ -549,7 +549,7 @@ def cross_check(cfg: Config) -> list[str]:
     if cfg.observed.timeline is not None and not timeline:
         problems += final_figure_problems(cfg.observed.timeline, cfg.observed.counted_turnout(),
                                           cfg.observed.regional_turnout)
-        problems += timeline_share_problems(cfg)
+        problems += _share_problems(cfg, cfg.infer)
     raw = _unswept_raw(cfg)
     problems += _manipulation_problems(cfg, raw)
     problems += _poll_problems(cfg)
@@ -586,7 +586,13 @@ def timeline_share_problems(cfg: Config, blocks: list[InferConfig] | None = None
     (its rows are not sound enough to judge)."""
     if cfg.observed.timeline is None or _timeline_problems(cfg):
         return []
-    varied = _varied_fields(cfg, cfg.infer if blocks is None else blocks)
+    return _share_problems(cfg, cfg.infer if blocks is None else blocks)
+
+
+def _share_problems(cfg: Config, blocks: list[InferConfig]) -> list[str]:
+    """:func:`timeline_share_problems` of ``cfg``, whose published timeline :func:`timeline_problems` accepts,
+    inferring ``blocks``."""
+    varied = _varied_fields(cfg, blocks)
     names = cfg.region_names()
     regional = {}
     for region in cfg.observed.timeline.turnout_percent:
@@ -597,9 +603,11 @@ def timeline_share_problems(cfg: Config, blocks: list[InferConfig] | None = None
         if region not in cfg.observed.regional_turnout and not _any_varies(read, varied):
             regional[region] = (join_path(list(field)), mean)
     national = None
-    if cfg.observed.counted_turnout() is None and not _any_varies(_national_reads(cfg), varied):
-        field, mean = min(_means_in_use(cfg), key=lambda pair: pair[1])
-        national = (join_path(list(field)), mean)
+    if cfg.observed.counted_turnout() is None:
+        means = _means_in_use(cfg)
+        if not _any_varies(_national_reads(cfg, means), varied):
+            field, mean = min(means, key=lambda pair: pair[1])
+            national = (join_path(list(field)), mean)
     return share_figure_problems(cfg.observed.timeline, regional, national)
 
 
@@ -620,13 +628,13 @@ def _means_in_use(cfg: Config) -> list[tuple[tuple[str, ...], float]]:
     return list(dict(_modelled_turnout(cfg, region) for region in names).items())
 
 
-def _national_reads(cfg: Config) -> list[tuple[str, ...]]:
+def _national_reads(cfg: Config, means: list[tuple[tuple[str, ...], float]]) -> list[tuple[str, ...]]:
     """The fields (segments) the national row's modelled turnout, the lowest mean in use, reads: each mean in use
-    (:func:`_means_in_use`) and each region's own ``turnout.regional_mean`` entry, which a sweep may add (the whole
-    table where an electorate file's regions are not known)."""
+    (``means``, :func:`_means_in_use` of ``cfg``) and each region's own ``turnout.regional_mean`` entry, which a
+    sweep may add (the whole table where an electorate file's regions are not known)."""
     names = cfg.region_names()
     own = [("turnout", "regional_mean", region) for region in names] if names else [("turnout", "regional_mean")]
-    return [field for field, _ in _means_in_use(cfg)] + own
+    return [field for field, _ in means] + own
 
 
 def _varied_fields(cfg: Config, blocks: list[InferConfig]) -> list[tuple[str, ...]]:
@@ -660,11 +668,16 @@ def _observed_votes_problems(cfg: Config) -> list[str]:
 
 def raw_problems(raw: dict) -> list[str]:
     """Every problem of raw config data: its validation, else its cross-checks (``dotted.field: problem``)."""
+    return _validated(raw)[1]
+
+
+def _validated(raw: dict) -> tuple[Config | None, list[str]]:
+    """Raw config data validated (None where it fails) and :func:`raw_problems` of it."""
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as error:
-        return _pydantic_problems(error, raw)
-    return cross_check(cfg)
+        return None, _pydantic_problems(error, raw)
+    return cfg, cross_check(cfg)
 
 
 def prior_value_problems(raw: dict) -> list[str]:
@@ -672,13 +685,10 @@ def prior_value_problems(raw: dict) -> list[str]:
     left out), less the share-figure refusals (:func:`timeline_share_problems`): the config's own checks judge a
     final figure only against a turnout mean no prior varies, and here, with no ``infer`` table, the rows of an
     inferred mean would be judged at one value of its prior, refusing a config valid over the run."""
-    problems = raw_problems(raw)
-    if not problems:
+    cfg, problems = _validated(raw)
+    if cfg is None or not problems:
         return problems
-    try:
-        shares = set(timeline_share_problems(Config.model_validate(raw)))
-    except ValidationError:
-        return problems
+    shares = set(timeline_share_problems(cfg))
     return [problem for problem in problems if problem not in shares]
 
 

@@ -17,7 +17,7 @@ from simkit import streams
 from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check_regions, region_keys
 from simkit.config.inference import STATISTIC_GROUPS
 from simkit.config.timeline import TIMELINE_TURNOUT
-from simkit.errors import InputError, counted, listed, shown
+from simkit.errors import InputError, columns_named, counted, listed, shown
 from simkit.electorate.read import row_cells, width_problem, without_mark
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER
@@ -145,8 +145,7 @@ def _check_columns(path: Path, spec: CsvElectorate, header: list[str]) -> None:
             raise InputError(f"{path}: electorate.{field}: no column {shown(column)} (the header's columns: "
                              f"{listed(header)})")
         if header.count(column) > 1:
-            raise InputError(f"{path}: electorate.{field}: the header has {header.count(column)} columns named "
-                             f"{shown(column)} (which one is meant? rename the others)")
+            raise InputError(f"{path}: electorate.{field}: {columns_named(column, header.count(column))}")
 
 
 def _check_row_lengths(path: Path, rows: list[dict], header: list[str]) -> None:

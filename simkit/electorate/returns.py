@@ -70,7 +70,7 @@ import numpy as np
 import xarray as xr
 
 from simkit.data import data_file
-from simkit.errors import InputError, counted
+from simkit.errors import InputError, columns_named, counted, first_of
 from simkit.electorate.mapping import (COUNT_QUANTITIES, INVALID_OPTION, PRESET_DIR, PRESETS, ColumnSpec,
                                        ReturnsMapping, load_mapping, name, preset_mapping, shown)
 from simkit.electorate.read import read_rows
@@ -161,7 +161,7 @@ class _Table:
                 hint = (f" (the file has {shown(alike[0])}: the names differ in case, spaces around them or "
                         "Unicode form)")
             problem = (f"no column named {shown(ref)} in {self.path.name}{hint}" if not found else
-                       f"{found} columns are named {shown(ref)} in {self.path.name}: map it by position")
+                       columns_named(ref, found, f"the header of {self.path.name}", remedy="map it by position"))
             raise InputError(f"{self.origin}: {field}: {problem}")
         return self.header.index(ref)
 
@@ -221,12 +221,12 @@ ROWS_SHOWN = 5
 
 def data_rows(rows: list[int], count: int | None = None) -> str:
     """``data row 5`` or ``data rows 7, 8, 9, 10, 11, …``: the first :data:`ROWS_SHOWN` of ``rows`` (1-based data
-    row numbers), then ``…`` when there are more; ``count``: how many there are when ``rows`` holds only the first
-    of them (a loader anomaly's ``rows`` as a summary keeps them), else ``len(rows)``. Every list of data rows a
-    message or table shows goes through here."""
+    row numbers), then ``…`` when there are more (:func:`~simkit.errors.first_of`: every message showing rows gives
+    their count beside them); ``count``: how many there are when ``rows`` holds only the first of them (a loader
+    anomaly's ``rows`` as a summary or a report's provenance keeps them), else ``len(rows)``. Every list of data
+    rows a message or table shows goes through here."""
     count = len(rows) if count is None else count
-    shown_rows = ", ".join(str(row) for row in rows[:ROWS_SHOWN]) + (", …" if count > ROWS_SHOWN else "")
-    return f"data row{'s' if count > 1 else ''} {shown_rows}"
+    return f"data row{'s' if count > 1 else ''} {first_of(map(str, rows), ROWS_SHOWN, count, how_many=False)}"
 
 
 def _rows_report(mask: np.ndarray, rows: np.ndarray, rule: str, **extra) -> dict:

@@ -51,7 +51,7 @@ from simkit.polls.error import DEFAULT_HISTORY, ErrorBaseline, option_class
 from simkit.polls.mechanisms import Ballot, Observed, fit_poll
 from simkit.config.polls import check_poll_design
 from simkit.electorate.build import Electorate, electorate_of
-from simkit.errors import InputError
+from simkit.errors import InputError, first_of
 
 #: a Monte Carlo p-value needs at least this many replicates at least as extreme; else normal approx.
 MIN_TAIL_COUNT = 5
@@ -896,7 +896,7 @@ def check_together(polls: list[Poll], keys: list[tuple[int, int]], gaps: list[np
         return
     together = np.all([answered(gaps[p]) for p in publishing], axis=0)
     if together.sum() < needed:
-        names = ", ".join(f"{_kind(polls[p])}.{polls[p].name}" for p in publishing)
+        names = first_of(f"{_kind(polls[p])}.{polls[p].name}" for p in publishing)
         raise InputError(f"{source}: {names}: every poll has a valid answer in only {int(together.sum())} of "
                          f"{len(together)} simulated replicates{_of_scenario(scenario)}: the joint test needs at "
                          f"least {needed}; state the designs the pollsters used")

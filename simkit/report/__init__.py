@@ -7,7 +7,6 @@ Sections the inputs do not allow are listed in ``Document.omitted`` with the rea
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -17,7 +16,7 @@ from simkit.errors import InputError
 from simkit.forensics import check_tests
 from simkit.forensics.core import check_draws, check_null
 from simkit.forensics.defaults import NULL_DRAWS
-from simkit.io import staged, staged_together
+from simkit.io import exists, remove_at_once, staged, staged_together
 from simkit.outputs import contains
 from simkit.progress import progress_bar
 from simkit.report import analyses, provenance, render_html, render_md, sections
@@ -213,7 +212,7 @@ def check_figures_folder(path: Path) -> Path:
     InputError otherwise, so that a folder of the user's that bears the name is never deleted, whoever writes
     the report (``report -o`` claims it the same way before any work, and refuses it without ``--overwrite``)."""
     folder = figures_folder(path)
-    if (folder.exists() or folder.is_symlink()) and not figures_of(path)(folder):
+    if exists(folder) and not figures_of(path)(folder):
         raise InputError(f"{folder}: figures folder: not the figures of a simkit report at {path}; it was not "
                          f"replaced (move it, or write the report elsewhere)")
     return folder
@@ -237,7 +236,7 @@ def write(doc: Document, path: str | Path, format: str | None = None) -> None:
     if not doc.images:  # the text alone, then the figures of the earlier report removed
         with staged(path) as staging:
             staging.write_text(render_md.render(doc, folder.name), encoding="utf-8")
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_at_once(folder)
         return
     with staged_together(folder, path) as (staging_folder, staging):
         staging_folder.mkdir()

@@ -19,6 +19,7 @@ from ..forensics.power import left_out_text, why_no_power
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, fits_all, p_text, result_field
+from simkit.electorate.returns import data_rows
 from simkit.engine.summary import summary_rows
 from simkit.plots.polls import plot_poll_comparison
 from simkit.polls.compare import census_reading, ledger_share, ledger_space, z_span
@@ -401,8 +402,7 @@ def provenance(record: dict) -> Section:
     versions = ", ".join(f"{k} {v}" for k, v in record["versions"].items())
     files = []
     for item in record["files"]:
-        anomalies = "; ".join(f"{rule}: {a['count']:,} ({a['rule']}; rows {', '.join(map(str, a['first_rows']))}"
-                              f"{'…' if a['count'] > len(a['first_rows']) else ''})"
+        anomalies = "; ".join(f"{rule}: {a['count']:,} ({a['rule']}; {data_rows(a['first_rows'], a['count'])})"
                               for rule, a in item.get("anomalies", {}).items()) or ("none" if "stations" in item
                                                                                     else "—")
         files.append([item["role"], item["path"], item["sha256"] or "—", fmt(item.get("data_rows"), ",d"),

@@ -311,12 +311,13 @@ def poll_verdicts(rows: list[dict], incumbent: str, labels: dict[str, str], *, m
             verdicts.append(mechanism_verdict(pollster, name, entries))
     if directions:
         w = _Writer()
-        family = (sum(rejects(p) for p in holm([_p(row, False) for row in rows]))
-                  + sum(not consistent(row) for row in rows if "rounding" in row))  # a census needs no correction
+        still_anomalous = (sum(rejects(p) for p in holm([_p(row, False) for row in rows]))
+                           + sum(not consistent(row) for row in rows if "rounding" in row))  # a census: no correction
         verdicts.append(w.verdict(
             f"Across all {w.num(len(rows), 'd', analysis='polls', field='rows')} published figures, "
-            f"{w.num(family, 'd', analysis='polls', field='holm')} {'stays' if family <= 1 else 'stay'} anomalous after Holm's correction for "
-            f"testing them all at {ALPHA:g}."))
+            f"{w.num(still_anomalous, 'd', analysis='polls', field='holm')} "
+            f"{'stays' if still_anomalous <= 1 else 'stay'} anomalous after Holm's correction for testing them all "
+            f"at {ALPHA:g}."))
     if joint:
         verdicts.append(joint_verdict(joint, labels))
     verdicts += design_verdicts(list(designs), labels)
@@ -351,18 +352,18 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
     floors = result_floors(tested)
     floored = [r for r in tested if r.test in floors]
     w = _Writer()
-    family = holm_alarms(tested)
+    alarms = holm_alarms(tested)
     if not anomalous:
         could_not = (f", and {'none' if len(floored) == len(tested) else 'some'} could"
                      f"{'' if len(floored) == len(tested) else ' not'} have been") if floored else ""
-        rejected = f"; {_holm_count(w, family, set())}" if family else ""
-        hedge = "" if family else " This is not evidence of a clean count: " + (
+        rejected = f"; {_holm_count(w, alarms, set())}" if alarms else ""
+        hedge = "" if alarms else " This is not evidence of a clean count: " + (
             "see each test's power below." if power_shown else
             "what these tests could have detected on these data was not computed (see below).")
         return [w.verdict(
             f"None of the {w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests is "
             f"anomalous (p ≤ {ALPHA:g}){could_not}{rejected}.{hedge}"
-        )] + _floor_verdicts(floored) + _detects_verdicts([], family, detects)
+        )] + _floor_verdicts(floored) + _detects_verdicts([], alarms, detects)
     names = []
     for r in anomalous:
         label = calibration_label(result_field(r, "calibration"))
@@ -372,25 +373,25 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
         f"{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
         f"{w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests "
         f"{'is' if len(anomalous) == 1 else 'are'} anomalous "
-        f"(p ≤ {ALPHA:g}): {', '.join(names)}; {_holm_count(w, family, {r.test for r in anomalous})}.")
-    return [verdict] + _floor_verdicts(floored) + _detects_verdicts([r.test for r in anomalous], family, detects)
+        f"(p ≤ {ALPHA:g}): {', '.join(names)}; {_holm_count(w, alarms, {r.test for r in anomalous})}.")
+    return [verdict] + _floor_verdicts(floored) + _detects_verdicts([r.test for r in anomalous], alarms, detects)
 
 
-def _detects_verdicts(anomalous: list[str], family: list[str], detects: dict[str, str]) -> list[Verdict]:
-    """The sentence on what the ``anomalous`` tests and those Holm's correction rejects (``family``) can detect
+def _detects_verdicts(anomalous: list[str], alarms: list[str], detects: dict[str, str]) -> list[Verdict]:
+    """The sentence on what the ``anomalous`` tests and those Holm's correction rejects (``alarms``) can detect
     (``detects``: each test's malpractice, :data:`simkit.report.catalogue.DETECTS`) and what they cannot say; the
     tests only the family rejects are named as such (the sentence is about their rejections when no test is shown
     anomalous). None when no test has a known malpractice."""
-    kinds = sorted({detects.get(test, "") for test in [*anomalous, *family]} - {""})
+    kinds = sorted({detects.get(test, "") for test in [*anomalous, *alarms]} - {""})
     if not kinds:
         return []
-    holm_only = [test for test in family if test not in anomalous]
+    holm_only = [test for test in alarms if test not in anomalous]
     if anomalous:
         rejected = f" (including {_listed(holm_only)}, rejected after Holm's correction only)" if holm_only else ""
         subject, whose, finding = f"Each anomaly{rejected} is", "its test", "an anomaly"
     else:
-        one = len(family) == 1
-        subject = (f"The rejection{'' if one else 's'} of {_listed(family)} (after Holm's correction only) "
+        one = len(alarms) == 1
+        subject = (f"The rejection{'' if one else 's'} of {_listed(alarms)} (after Holm's correction only) "
                    f"{'is' if one else 'are'}")
         whose, finding = "its test" if one else "each test", "a rejection"
     return [Verdict(f"{subject} consistent with the malpractice {whose} is built to detect (" + "; ".join(kinds)
@@ -398,29 +399,29 @@ def _detects_verdicts(anomalous: list[str], family: list[str], detects: dict[str
                     "and does not say where it happened (see the follow-up lists).")]
 
 
-def _holm_count(w: _Writer, family: list[str], anomalous: set[str]) -> str:
-    """How many tests Holm's correction rejects (``family``, :func:`simkit.forensics.holm_alarms`; the count
+def _holm_count(w: _Writer, alarms: list[str], anomalous: set[str]) -> str:
+    """How many tests Holm's correction rejects (``alarms``, :func:`simkit.forensics.holm_alarms`; the count
     recorded by ``w``), what that does beside the ``anomalous`` tests (:func:`_holm_clause`) and which tests the
     family leaves out."""
-    return (f"{w.count(len(family), analysis='forensics', field='holm')} {_holm_clause(family, anomalous)} "
+    return (f"{w.count(len(alarms), analysis='forensics', field='holm')} {_holm_clause(alarms, anomalous)} "
             f"(tests whose measured size on clean elections is above nominal, or was not measured under this null, "
             f"are left out of that count)")
 
 
-def _holm_clause(family: list[str], anomalous: set[str]) -> str:
-    """What the Holm count of the verdict does (``family``: the tests Holm's correction rejects,
+def _holm_clause(alarms: list[str], anomalous: set[str]) -> str:
+    """What the Holm count of the verdict does (``alarms``: the tests Holm's correction rejects,
     :func:`simkit.forensics.holm_alarms`), its verb agreeing with the count: ``stay so`` when they are among the
     ``anomalous`` tests; else it names those that are not, rejected on the p-value the family reads
     (:func:`simkit.forensics.family_p_value`: a simulated null's fitted tail, past its Monte Carlo p-value), not on
     the one shown."""
-    beyond = [test for test in family if test not in anomalous]
-    one = len(family) <= 1  # "none stays so", "1 stays so"
+    beyond = [test for test in alarms if test not in anomalous]
+    one = len(alarms) <= 1  # "none stays so", "1 stays so"
     holm = "after Holm's correction across the calibrated tests"
     if not beyond:
         return f"{'stays' if one else 'stay'} so {holm}"
     on = ("on its null's tail p-value, below the one shown for it" if len(beyond) == 1 else
           "on their nulls' tail p-values, below the ones shown for them")
-    which = ":" if len(beyond) == len(family) else ", of which"
+    which = ":" if len(beyond) == len(alarms) else ", of which"
     return f"{'rejects' if one else 'reject'} {holm}{which} {_listed(beyond)} {on}"
 
 

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from simkit.config.core import Config, validation_problem
 from simkit.config.timeline import TimelineConfig
 from simkit.types import MAX_REGISTER
-from ..errors import InputError, listed, shown
+from ..errors import InputError, columns_named, listed, shown
 from .statistics import RegionalTimeline
 from simkit.electorate.build import electorate_of, voterless_turnouts
 from simkit.electorate.mapping import read_map_toml
@@ -157,8 +157,7 @@ def _check_named_once(data: Path, map_path: Path, wanted: list[str]) -> None:
     header = pd.read_csv(data, header=None, nrows=1, dtype=str).iloc[0].tolist()
     twice = [name for name in wanted if header.count(name) > 1]
     if twice:
-        raise InputError(f"{data}: the header has {header.count(twice[0])} columns named {shown(twice[0])} (named in "
-                         f"{map_path}; which one is meant? rename the others)")
+        raise InputError(f"{data}: {columns_named(twice[0], header.count(twice[0]), named_in=str(map_path))}")
 
 
 def _check_regions(frame, column: str, data: Path) -> None:
