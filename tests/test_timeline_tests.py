@@ -194,8 +194,9 @@ def test_a_final_figure_an_official_turnout_refuses_is_not_refused_again_as_a_sh
 def test_a_config_check_reads_its_timeline_once(repo, monkeypatch):
     """Checking a config ran the timeline's own checks twice (its guard, then the share figures' guard) and found
     the turnout means in use twice for the national row; the problems at prior values validated the raw config
-    twice. Each is done once, with the same problems (abai's share row, refused by the config's own checks, is a
-    share-figure refusal that prior values leave out)."""
+    twice, and ran both again to find the share-figure refusals they leave out. Each is done once, with the same
+    problems (abai's share row, refused by the config's own checks, is a share-figure refusal that prior values
+    leave out)."""
     from simkit.config import core
 
     raw = without_official_turnout(repo)
@@ -214,8 +215,28 @@ def test_a_config_check_reads_its_timeline_once(repo, monkeypatch):
     assert problem.startswith(ABAI) and SHARES in problem
     assert (calls["_timeline_problems"], calls["_means_in_use"]) == (1, 1)
     monkeypatch.setattr(core.Config, "model_validate", counted("model_validate", core.Config.model_validate))
+    calls.update(_timeline_problems=0, _means_in_use=0)
     assert core.prior_value_problems(raw) == []
-    assert calls["model_validate"] == 1
+    assert (calls["model_validate"], calls["_timeline_problems"], calls["_means_in_use"]) == (1, 1, 1)
+
+
+def test_a_swept_config_check_reads_its_sweep_free_timeline_once(repo, monkeypatch):
+    """The sweep's checks ran the sweep-free config's timeline checks twice (its own checks, then its share
+    figures' guard): a swept config's timeline is checked once for the config, once sweep-free, once per point."""
+    from simkit.config import core
+
+    raw = without_official_turnout(repo)
+    raw["sweep"] = {"turnout.regional_mean.abai": [0.7, 0.75]}
+    checked = []
+    timeline_problems = core._timeline_problems
+
+    def counted(cfg):
+        checked.append(cfg)
+        return timeline_problems(cfg)
+
+    monkeypatch.setattr(core, "_timeline_problems", counted)
+    assert core.raw_problems(raw) == []
+    assert len(checked) == 1 + 1 + 2
 
 
 def without_official_turnout(repo) -> dict:

@@ -492,7 +492,14 @@ def _close_to_one(total: float) -> bool:
 
 def cross_check(cfg: Config) -> list[str]:
     """Problems that span several fields (names that must match, shares that must sum to 1)."""
+    return _cross_checked(cfg)[0]
+
+
+def _cross_checked(cfg: Config) -> tuple[list[str], list[str]]:
+    """:func:`cross_check` of ``cfg`` and, of those, its share-figure refusals (:func:`timeline_share_problems` of
+    ``cfg``), found once for callers that set them apart."""
     problems = []
+    share_figures = []
     names = cfg.option_names
     if len(set(names)) != len(names):
         problems.append("options: option names must be unique")
@@ -549,14 +556,15 @@ def cross_check(cfg: Config) -> list[str]:
     if cfg.observed.timeline is not None and not timeline:
         problems += final_figure_problems(cfg.observed.timeline, cfg.observed.counted_turnout(),
                                           cfg.observed.regional_turnout)
-        problems += _share_problems(cfg, cfg.infer)
+        share_figures = _share_problems(cfg, cfg.infer)
+        problems += share_figures
     raw = _unswept_raw(cfg)
     problems += _manipulation_problems(cfg, raw)
     problems += _poll_problems(cfg)
     problems += _sweep_problems(cfg, raw, problems)
     if cfg.infer and not problems:  # the [[infer]] checks build configs from this one: it must be sound first
         problems += infer_problems(cfg, cfg.infer, cfg.inference or InferenceSettings(), prior_value_problems)
-    return problems
+    return problems, share_figures
 
 
 def _unswept_raw(cfg: Config) -> dict | None:
@@ -668,16 +676,17 @@ def _observed_votes_problems(cfg: Config) -> list[str]:
 
 def raw_problems(raw: dict) -> list[str]:
     """Every problem of raw config data: its validation, else its cross-checks (``dotted.field: problem``)."""
-    return _validated(raw)[1]
+    return _validated(raw)[0]
 
 
-def _validated(raw: dict) -> tuple[Config | None, list[str]]:
-    """Raw config data validated (None where it fails) and :func:`raw_problems` of it."""
+def _validated(raw: dict) -> tuple[list[str], list[str]]:
+    """:func:`raw_problems` of raw config data and, of those, its share-figure refusals (:func:`_cross_checked`;
+    none where validation fails)."""
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as error:
-        return None, _pydantic_problems(error, raw)
-    return cfg, cross_check(cfg)
+        return _pydantic_problems(error, raw), []
+    return _cross_checked(cfg)
 
 
 def prior_value_problems(raw: dict) -> list[str]:
@@ -685,11 +694,9 @@ def prior_value_problems(raw: dict) -> list[str]:
     left out), less the share-figure refusals (:func:`timeline_share_problems`): the config's own checks judge a
     final figure only against a turnout mean no prior varies, and here, with no ``infer`` table, the rows of an
     inferred mean would be judged at one value of its prior, refusing a config valid over the run."""
-    cfg, problems = _validated(raw)
-    if cfg is None or not problems:
-        return problems
-    shares = set(timeline_share_problems(cfg))
-    return [problem for problem in problems if problem not in shares]
+    problems, share_figures = _validated(raw)
+    skipped = set(share_figures)
+    return [problem for problem in problems if problem not in skipped]
 
 
 def _poll_problems(cfg: Config) -> list[str]:
@@ -902,7 +909,8 @@ def _sweep_problems(cfg: Config, raw: dict | None, reported: list[str]) -> list[
     if not cfg.sweep:
         return problems
     base = Config.model_validate(raw)
-    unswept = set(cross_check(base)) - _skipped_share_problems(base, reported)  # told once, not per sweep point
+    base_problems, base_share_figures = _cross_checked(base)
+    unswept = set(base_problems) - _skipped_share_problems(base_share_figures, reported)  # told once, not per point
     names = cfg.region_names()
     if names:  # a swept region the electorate lacks: reported once (region_problems), not per point
         unswept |= {problem.removeprefix("sweep.") for problem in _swept_region_problems(cfg, names)}
@@ -930,11 +938,11 @@ def _sweep_problems(cfg: Config, raw: dict | None, reported: list[str]) -> list[
     return problems
 
 
-def _skipped_share_problems(base: Config, reported: list[str]) -> set[str]:
-    """The share-figure refusals (:func:`timeline_share_problems`) of the sweep-free config ``base`` that the
+def _skipped_share_problems(share_figures: list[str], reported: list[str]) -> set[str]:
+    """The share-figure refusals of the sweep-free config (``share_figures``, :func:`_cross_checked` of it) that the
     config's own checks (``reported``) did not tell: those of the rows whose mean its sweep varies, which it skips
     and each sweep point judges."""
-    return set(timeline_share_problems(base)) - set(reported)
+    return set(share_figures) - set(reported)
 
 
 def _sweep_target_problem(raw: dict, path: str, cfg: Config) -> str | None:
