@@ -374,6 +374,21 @@ def test_history_configs_are_checked_before_any_simulation(tmp_path, capsys, mon
     assert err.count("\n") == 1 and err.startswith(f"{earlier}: ") and problem in err, err
 
 
+def test_polls_without_a_published_figure_are_refused_naming_their_first_fields_then_how_many_more():
+    """Six exit polls that publish nothing hold 12 figure fields: the refusal names the first
+    :data:`~simkit.errors.MAX_LISTED` (10) and how many it leaves out, as every list an error repeats (it named
+    all 12)."""
+    from simkit.errors import MAX_LISTED
+    from simkit.polls.compare import publishes_problem
+
+    polls = [ExitPollConfig(name=f"p{i}", stations=10, per_station=20) for i in range(6)]
+    message = str(publishes_problem(polls))
+    fields = [f"exit_poll.p{i}.{name}" for i in range(6) for name in ("published", "published_turnout")]
+    listed = f"{', '.join(fields[:MAX_LISTED])}, and {len(fields) - MAX_LISTED} more"
+    assert message.startswith(f"{listed}: no published figure: "), message
+    assert fields[MAX_LISTED] not in message
+
+
 def test_batched_distances_are_each_distance_to_the_bit():
     """The grid search's batched d² equals d² computed one θ at a time, bit for bit (one solve per row)."""
     rng = np.random.default_rng(4)

@@ -796,10 +796,11 @@ def figure_fields(poll: Poll) -> list[str]:
 def publishes_problem(polls: list[Poll]) -> InputError | None:
     """Why ``polls`` cannot be compared when none of them publishes a figure (:func:`publishes`): the comparison
     would have no row, joint test or mechanism fit (and ``compare --history`` nothing to add), so it is refused
-    before anything is simulated (``field: problem``, naming the fields that hold the figures); None when one does."""
+    before anything is simulated (``field: problem``, naming the fields that hold the figures, the first
+    :data:`~simkit.errors.MAX_LISTED` of them: :func:`~simkit.errors.first_of`); None when one does."""
     if any(publishes(poll) for poll in polls):
         return None
-    fields = ", ".join(name for poll in polls for name in figure_fields(poll))
+    fields = first_of(name for poll in polls for name in figure_fields(poll))
     return InputError(f"{fields}: no published figure: the comparison would have no row; give the figures the "
                       "pollsters published")
 
