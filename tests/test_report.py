@@ -697,3 +697,28 @@ def test_the_provenance_cuts_an_input_files_anomaly_rows_as_every_message_does()
                          "anomalies": {"votes_gt_ballots": anomaly}}]}
     files = [block for block in provenance(record).blocks if isinstance(block, Table)][-1]
     assert files.rows[0][-1] == "votes_gt_ballots: 12 (votes > ballots; data rows 3, 4, 5, 6, 7, …)"
+
+
+def test_the_provenance_keeps_the_anomaly_rows_its_table_shows(tmp_path):
+    """A file's anomaly in the provenance record keeps the first rows its table shows
+    (:data:`~simkit.electorate.returns.ROWS_SHOWN`), not a number of its own (it kept 10 and showed 5), and the
+    table reads as it did."""
+    import json
+
+    import xarray as xr
+
+    from simkit.electorate.returns import ROWS_SHOWN
+    from simkit.report.provenance import returns_file
+    from simkit.report.sections import provenance
+    from simkit.schema import STATION
+
+    rows = list(range(3, 15))
+    anomalies = {"votes_gt_ballots": {"count": len(rows), "rows": rows, "rule": "votes > ballots"}}
+    ds = xr.Dataset(coords={STATION: np.arange(20)},
+                    attrs={"source": str(tmp_path / "r.csv"), "anomalies": json.dumps(anomalies)})
+    item = returns_file(ds)
+    assert item["anomalies"]["votes_gt_ballots"]["first_rows"] == rows[:ROWS_SHOWN]
+    record = {"versions": {"simkit": "0"}, "date": "2026-11-30", "seed": 1, "replicates": 2, "command": None,
+              "reproduce": "", "config_text": None, "files": [item]}
+    files = [block for block in provenance(record).blocks if isinstance(block, Table)][-1]
+    assert files.rows[0][-1] == "votes_gt_ballots: 12 (votes > ballots; data rows 3, 4, 5, 6, 7, …)"

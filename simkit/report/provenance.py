@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from simkit.config.core import read_config_text
-from simkit.electorate.returns import anomaly_report
+from simkit.electorate.returns import ROWS_SHOWN, anomaly_report
 from simkit.schema import STATION
 
 #: packages whose versions a report records (those absent are left out)
@@ -40,14 +40,16 @@ def versions() -> dict[str, str]:
 
 def returns_file(ds) -> dict:
     """A loaded returns Dataset's file: path, sha256, data rows, stations loaded, and each anomaly rule with
-    its count (``simkit.electorate.returns.anomaly_report``)."""
+    its count (``simkit.electorate.returns.anomaly_report``) and its first rows, as many as the provenance table
+    shows beside the count (:data:`~simkit.electorate.returns.ROWS_SHOWN`:
+    :func:`~simkit.electorate.returns.data_rows`)."""
     path = Path(ds.attrs["source"])
     anomalies = anomaly_report(ds)
     blank = anomalies.get("blank", {}).get("count", 0)
     return {"role": "station returns", "path": str(path), "sha256": sha256(path) if path.is_file() else None,
             "mapping": ds.attrs.get("mapping"), "data_rows": int(ds.sizes[STATION]) + blank,
             "stations": int(ds.sizes[STATION]),
-            "anomalies": {rule: {"count": item["count"], "rule": item["rule"], "first_rows": item["rows"][:10]}
+            "anomalies": {rule: {"count": item["count"], "rule": item["rule"], "first_rows": item["rows"][:ROWS_SHOWN]}
                           for rule, item in anomalies.items() if item["count"]}}
 
 
