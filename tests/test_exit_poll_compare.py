@@ -803,6 +803,8 @@ def test_polls_answering_in_too_few_replicates_together_are_refused():
                                          r"only 1 of 8 simulated replicates of scenario s: the joint test needs at "
                                          r"least 3"):
         check_together(polls, [(0, 0), (1, 0)], [first, second], 3, "x.toml", "s")
+
+
 def test_polls_answering_too_rarely_together_are_named_in_a_cut_list():
     """The polls of the joint test were all named however many there were: the first
     :data:`~simkit.errors.MAX_LISTED`, then how many more, as every list an error repeats."""
