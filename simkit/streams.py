@@ -3,8 +3,9 @@
 Every draw comes from ``SeedSequence(seed, spawn_key=(replicate, station_group, component))``;
 station groups have a fixed size (:data:`STATION_GROUP_SIZE`) that does not depend on how the engine
 blocks its work, so results are bit-identical whatever the block size or worker count. What else draws under
-a simulation's seed (polls, the misreporting search, station samples, forensic tests) sits below a root at the top
-of the key space (2**32 - 7 and up), above any replicate index, so it never shares an engine stream.
+a simulation's seed (polls, the misreporting search, station samples, forensic tests, an inference run's
+simulations and draws) sits below a root at the top of the key space (2**32 - 9 and up), above any replicate index,
+so it never shares an engine stream.
 """
 from __future__ import annotations
 
@@ -51,6 +52,14 @@ MISREPORT = 2**32 - 6
 #: (STATION_SAMPLE, r, k) (:func:`station_sample_key`); above any replicate index (keyed (r, 102, k), it drew replicate
 #: r's station group 102, component k: the streams of an electorate of more than 104,448 stations)
 STATION_SAMPLE = 2**32 - 7
+#: ``simkit infer``'s simulations under the run's seed: simulation ``index`` of stage ``stage`` takes its engine seed
+#: from (INFER_SIMULATION, stage, index) (:func:`inference_simulation_key`; the stages are
+#: :mod:`simkit.inference.smc`'s); above any replicate index (keyed (stage, index), the pilot's simulation 0 sat at the
+#: very position of the pilot's prior draws, and predictive simulation 1 at that of the predictive observation noise)
+INFER_SIMULATION = 2**32 - 8
+#: ``simkit infer``'s own draws (prior pilot, proposals, resampling, predictive observation noise) under the run's
+#: seed, keyed (INFER_DRAW, stage, draw) (:func:`inference_draw_key`): apart from every simulation's seed
+INFER_DRAW = 2**32 - 9
 #: compare's ledger hypercube, seeded ``default_rng([seed, LEDGER])``: entropy words, not a spawn key, so no
 #: keyed stream of the seed shares it (EXIT_POLL's value before it moved to the top of the key space)
 LEDGER = 100
@@ -76,6 +85,18 @@ def station_sample_key(replicate: int, point: int) -> tuple[int, int, int]:
     """The spawn key of the published sample of stations of replicate ``replicate`` at flat sweep point ``point``
     (:data:`STATION_SAMPLE`)."""
     return STATION_SAMPLE, replicate, point
+
+
+def inference_simulation_key(stage: int, index: int) -> tuple[int, int, int]:
+    """The spawn key of the engine seed of simulation ``index`` of inference stage ``stage``
+    (:data:`INFER_SIMULATION`)."""
+    return INFER_SIMULATION, stage, index
+
+
+def inference_draw_key(stage: int, draw: int) -> tuple[int, int, int]:
+    """The spawn key of draw ``draw`` of inference stage ``stage``: the stage's own randomness (prior, proposal,
+    resampling, observation noise), not a simulation's (:data:`INFER_DRAW`)."""
+    return INFER_DRAW, stage, draw
 
 
 def station_groups(n_stations: int) -> list[slice]:

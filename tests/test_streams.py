@@ -1,5 +1,7 @@
 """The random streams' keys: no consumer of a simulation's seed draws from an engine stream of that seed."""
 from simkit import streams
+from simkit.config.inference import InferenceSettings
+from simkit.inference import smc
 
 #: more replicates than compare's MISREPORT id once was (101) and more stations than EXIT_POLL's and
 #: STATION_SAMPLE's group ids once reached (100 and 102 groups of 1,024): Mexico 2012 has ~143,000 stations
@@ -9,6 +11,10 @@ POLLS = 8
 OPTIONS = 8
 POINTS = 3
 BLOCKS = 4
+#: simulations per inference stage: past predictive simulation 1, whose key was once its observation noise's
+SIMULATIONS = 3
+#: an inference run's generations, at most (its stages GENERATION_STAGE + g reach this far)
+GENERATIONS = next(m.le for m in InferenceSettings.model_fields["max_generations"].metadata if hasattr(m, "le"))
 
 
 def engine_keys(replicates: int, n_stations: int, blocks: int) -> set[tuple[int, ...]]:
@@ -25,13 +31,27 @@ def engine_keys(replicates: int, n_stations: int, blocks: int) -> set[tuple[int,
     return keys
 
 
-def consumer_keys(replicates: int, polls: int, options: int, points: int) -> set[tuple[int, ...]]:
-    """The spawn keys of the polls, the misreporting search and calibrate's station samples under the seed of a
-    simulation of ``replicates`` replicates."""
-    keys = {streams.exit_poll_key(r, p) for r in range(replicates) for p in range(polls)}
-    keys |= {streams.misreport_key(p, k) for p in range(polls) for k in range(options)}
-    keys |= {streams.station_sample_key(r, k) for r in range(replicates) for k in range(points)}
-    return keys
+def inference_keys(simulations: int, generations: int) -> list[tuple[int, ...]]:
+    """The spawn keys under an inference run's seed of ``generations`` generations of ``simulations`` simulations each
+    (and as many noise, pilot and predictive ones): each simulation's engine seed, then each stage's own draws
+    (:mod:`simkit.inference.smc`: the pilot's prior, each generation's proposal, the predictive stage's resampling
+    and observation noise)."""
+    stages = [smc.NOISE_STAGE, smc.PILOT_STAGE, smc.PREDICTIVE_STAGE]
+    stages += [smc.GENERATION_STAGE + g for g in range(1, generations + 1)]
+    keys = [streams.inference_simulation_key(stage, i) for stage in stages for i in range(simulations)]
+    draws = [(smc.PILOT_STAGE, 0), (smc.PREDICTIVE_STAGE, 0), (smc.PREDICTIVE_STAGE, smc.OBSERVATION_NOISE_DRAW)]
+    draws += [(smc.GENERATION_STAGE + g, 0) for g in range(1, generations + 1)]
+    return keys + [streams.inference_draw_key(stage, draw) for stage, draw in draws]
+
+
+def consumer_key_list(replicates: int, polls: int, options: int, points: int) -> list[tuple[int, ...]]:
+    """The spawn keys, one per consumer's stream, of the polls, the misreporting search and calibrate's station
+    samples under the seed of a simulation of ``replicates`` replicates, and of an inference run's simulations and
+    draws (:func:`inference_keys`)."""
+    keys = [streams.exit_poll_key(r, p) for r in range(replicates) for p in range(polls)]
+    keys += [streams.misreport_key(p, k) for p in range(polls) for k in range(options)]
+    keys += [streams.station_sample_key(r, k) for r in range(replicates) for k in range(points)]
+    return keys + inference_keys(SIMULATIONS, GENERATIONS)
 
 
 def shared(keys: set[tuple[int, ...]], others: set[tuple[int, ...]]) -> set[tuple[int, ...]]:
@@ -44,17 +64,17 @@ def shared(keys: set[tuple[int, ...]], others: set[tuple[int, ...]]) -> set[tupl
 def test_no_consumer_key_is_an_engine_key():
     engine = engine_keys(REPLICATES, STATIONS, BLOCKS)
     assert len(streams.station_groups(STATIONS)) > 102
-    assert shared(consumer_keys(REPLICATES, POLLS, OPTIONS, POINTS), engine) == set()
+    assert shared(set(consumer_key_list(REPLICATES, POLLS, OPTIONS, POINTS)), engine) == set()
 
 
 def test_consumer_keys_are_distinct():
-    keys = [streams.exit_poll_key(r, p) for r in range(REPLICATES) for p in range(POLLS)]
-    keys += [streams.misreport_key(p, k) for p in range(POLLS) for k in range(OPTIONS)]
-    keys += [streams.station_sample_key(r, k) for r in range(REPLICATES) for k in range(POINTS)]
+    """No two streams share a key, nor is one's key a prefix of another's (its child streams)."""
+    keys = consumer_key_list(REPLICATES, POLLS, OPTIONS, POINTS)
     assert len(set(keys)) == len(keys)
+    assert {key[:n] for key in keys for n in range(1, len(key))}.isdisjoint(keys)
 
 
 def test_the_roots_are_distinct():
     roots = [streams.EXIT_POLL, streams.MISREPORT, streams.STATION_SAMPLE, streams.REPLICATE_TESTS, streams.OBSERVED,
-             streams.POWER, streams.ELECTORATE]
+             streams.POWER, streams.ELECTORATE, streams.INFER_SIMULATION, streams.INFER_DRAW]
     assert len(set(roots)) == len(roots)

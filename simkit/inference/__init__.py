@@ -20,9 +20,10 @@ election (one replicate, its own seed). One module per step (every constant is a
    ``informed`` when the posterior interval is narrower than 0.8 × the prior's) and the warnings.
 
 :func:`~simkit.inference.run.infer` runs them in order. Random streams: every simulation's engine seed
-comes from ``SeedSequence(seed, spawn_key=(stage, index))`` (stage: noise, pilot, generation g,
-predictive); the proposals draw from their own keyed streams. Results do not depend on the number of
-workers.
+comes from ``SeedSequence(seed, spawn_key=streams.inference_simulation_key(stage, index))`` (stage: noise, pilot,
+generation g, predictive); the prior pilot, the proposals, the resampling and the predictive observation noise draw
+from ``streams.inference_draw_key(stage, draw)``, apart from every simulation's seed. Results do not depend on the
+number of workers.
 """
 from .priors import INTERVAL, Prior
 from .result import InferenceResult, summarise_parameters

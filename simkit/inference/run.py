@@ -17,7 +17,7 @@ from simkit.polls.compare import design_problems
 from .priors import Prior
 from .result import InferenceResult, Population, Run, assemble
 from .simulator import Simulations, Simulator
-from .smc import PREDICTIVE_STAGE, RESAMPLE_STAGE, abc_smc, generator, systematic_resample
+from .smc import OBSERVATION_NOISE_DRAW, PREDICTIVE_STAGE, abc_smc, generator, systematic_resample
 from .statistics import statistic_names, with_observation_noise
 
 
@@ -100,11 +100,11 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
 
         values, weights, summaries, tolerance, history = abc_smc(simulate_many, priors, statistics, settings,
                                                                  median, progress)
-        draw_rng = generator(settings.seed, RESAMPLE_STAGE)
+        draw_rng = generator(settings.seed, PREDICTIVE_STAGE)
         draws = draw_rng.permutation(systematic_resample(weights, settings.particles, draw_rng))
         predictive_stats = simulate_many(values[draws[:settings.predictive]], PREDICTIVE_STAGE)
         count = simulations.count
-    noise_rng = generator(settings.seed, PREDICTIVE_STAGE, 1)
+    noise_rng = generator(settings.seed, PREDICTIVE_STAGE, OBSERVATION_NOISE_DRAW)
     predictive_stats = predictive_stats + noise_rng.standard_normal(predictive_stats.shape) * statistics.observation_noise
     return assemble(Run(cfg, blocks, settings, scenario, history, count), priors, statistics, summaries,
                     Population(values, weights, draws, tolerance), predictive_stats)

@@ -3,8 +3,8 @@ reduced to the statistics of :mod:`simkit.inference.statistics`; and the runner 
 parameter vectors, in this process, in worker processes or on a dask cluster.
 
 Random streams: simulation ``index`` of ``stage`` runs the engine with the seed drawn from
-``SeedSequence(seed, spawn_key=(stage, index))`` (:func:`simulation_seed`), so where it runs never changes
-its result.
+``SeedSequence(seed, spawn_key=streams.inference_simulation_key(stage, index))`` (:func:`simulation_seed`), so where
+it runs never changes its result.
 """
 from __future__ import annotations
 
@@ -149,8 +149,10 @@ def timeline_replicate(plan, cfg: Config, electorate, seed: int, kernel: str = e
 
 
 def simulation_seed(seed: int, stage: int, index: int) -> int:
-    """The engine seed of simulation ``index`` of ``stage``: from SeedSequence(seed, spawn_key=(stage, index))."""
-    return int(np.random.SeedSequence(seed, spawn_key=(stage, index)).generate_state(1, np.uint64)[0])
+    """The engine seed of simulation ``index`` of ``stage``: from SeedSequence(seed,
+    spawn_key=streams.inference_simulation_key(stage, index))."""
+    key = streams.inference_simulation_key(stage, index)
+    return int(np.random.SeedSequence(seed, spawn_key=key).generate_state(1, np.uint64)[0])
 
 
 def simulate_chunk(simulator: Simulator, chunk: tuple[np.ndarray, list[int]]) -> np.ndarray:

@@ -45,15 +45,20 @@ from simkit.config.inference import InferenceSettings
 from .priors import Prior
 from .statistics import NATIONAL_GROUPS, Statistics
 
-#: stream stages of SeedSequence(seed, spawn_key=(stage, index))
-NOISE_STAGE, PILOT_STAGE, PREDICTIVE_STAGE, PROPOSAL_STAGE, RESAMPLE_STAGE = 0, 1, 10_000, 20_000, 30_000
-GENERATION_STAGE = 2  #: generation g ≥ 1 uses stage GENERATION_STAGE + g
+#: the stages of a run: its simulations' engine seeds at :func:`simkit.streams.inference_simulation_key`
+#: ``(stage, index)``, its own draws at :func:`simkit.streams.inference_draw_key` ``(stage, draw)``
+NOISE_STAGE, PILOT_STAGE, PREDICTIVE_STAGE = 0, 1, 10_000
+GENERATION_STAGE = 2  #: generation g ≥ 1 uses stage GENERATION_STAGE + g (g ≤ 1,000: below PREDICTIVE_STAGE)
+#: the predictive stage's second draw, the observation noise added to its simulations (a stage's draw 0: the pilot's
+#: prior values, a generation's proposals, the predictive stage's resampling of the particles)
+OBSERVATION_NOISE_DRAW = 1
 RIDGE = 1e-6  #: relative ridge of the summary regression (statistics are collinear: shares sum to 1)
 
 
-def generator(seed: int, stage: int, index: int = 0) -> np.random.Generator:
-    """The random generator of ``stage`` (and ``index``) of a run seeded ``seed``."""
-    return streams.generator(seed, stage, index)
+def generator(seed: int, stage: int, draw: int = 0) -> np.random.Generator:
+    """The random generator of draw ``draw`` of ``stage`` of a run seeded ``seed``
+    (:func:`simkit.streams.inference_draw_key`: apart from every simulation's seed)."""
+    return streams.generator(seed, *streams.inference_draw_key(stage, draw))
 
 
 @dataclass(frozen=True)
@@ -207,7 +212,7 @@ def abc_smc(simulate_many: Callable[[np.ndarray, int], np.ndarray], priors: list
         parent_log_w = log_weights + log_kernel(distances, summaries.kernel_sd(new_tolerance)) - base
         parent_w = np.exp(parent_log_w - logsumexp(parent_log_w))
         covariances = local_covariances(u, parent_w)
-        rng = generator(seed, PROPOSAL_STAGE, generation)
+        rng = generator(seed, GENERATION_STAGE + generation)
         parents = rng.choice(len(u), size=n, p=parent_w)
         chol = np.linalg.cholesky(covariances[parents])
         new_u = u[parents] + np.einsum("nij,nj->ni", chol, rng.standard_normal((n, n_param)))

@@ -1,0 +1,127 @@
+"""The random streams as the consumers really draw them: every ``SeedSequence`` position, (entropy, spawn key), drawn
+from while small runs of the consumers execute under one seed is recorded with the line that drew it, and no
+position is drawn at two lines (``tests/test_streams.py`` checks the key functions; this checks that each consumer
+goes through its own)."""
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomli_w
+
+import simkit
+from simkit import inference, report, streams
+from simkit.cli.main import main
+from simkit.config.inference import MIN_PARTICLES, InferConfig, InferenceSettings
+from simkit.forensics.calibrate import calibration_table
+
+from conftest import small_config_dict
+from forensics_helpers import honest_dataset
+
+SEED = 5
+SIMKIT = Path(simkit.__file__).resolve().parent
+#: functions that turn a caller's key into a generator or a state: the line that drew is their caller's
+HELPERS = {(SIMKIT / "streams.py", "generator"), (SIMKIT / "inference" / "smc.py", "generator"),
+           (SIMKIT / "forensics" / "nulls" / "compiled_draws.py", "generator_state")}
+MAP = '[columns]\nregistered = "registered"\nballots = "ballots"\n[options]\na = "a"\nb = "b"\n'
+
+
+def drawing_line() -> str:
+    """``path:line`` (relative to the package) of the innermost simkit frame of the calling stack outside this file
+    and :data:`HELPERS`."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = Path(frame.f_code.co_filename).resolve()
+        if path.is_relative_to(SIMKIT) and (path, frame.f_code.co_name) not in HELPERS:
+            return f"{path.relative_to(SIMKIT)}:{frame.f_lineno} ({frame.f_code.co_name})"
+        frame = frame.f_back
+    return "outside simkit"
+
+
+@pytest.fixture
+def drawn(monkeypatch) -> dict[tuple, set[str]]:
+    """position (entropy, spawn key) -> the lines that drew from it, for every ``np.random.SeedSequence`` created
+    (and its spawned children) while the test runs: ``np.random.SeedSequence`` replaced by a subclass that records
+    each ``generate_state`` (what a bit generator seeded from it calls); any SeedSequence is still an instance of
+    it."""
+    base = np.random.SeedSequence
+    positions: dict[tuple, set[str]] = defaultdict(set)
+
+    class AnySeedSequence(type):
+        def __instancecheck__(cls, instance) -> bool:
+            return isinstance(instance, base)
+
+    class Recording(base, metaclass=AnySeedSequence):
+        def generate_state(self, n_words, dtype=np.uint32):
+            entropy = self.entropy if np.ndim(self.entropy) == 0 else tuple(self.entropy)
+            positions[(entropy, tuple(self.spawn_key))].add(drawing_line())
+            return super().generate_state(n_words, dtype)
+
+    monkeypatch.setattr(np.random, "SeedSequence", Recording)
+    return positions
+
+
+def stuffed_config(tmp_path: Path, *, poll: bool) -> Path:
+    """A small election (60 stations, three options, two regions) with a scenario of two manipulation blocks
+    (stuffing, coercion) beside the honest one and, with ``poll``, one published exit poll; written as TOML."""
+    raw = small_config_dict(stations=60, registered=60_000, shares=(0.6, 0.3, 0.1), replicates=4, seed=SEED)
+    raw["manipulation"] = [{"name": "stuff", "kind": "ballot_stuffing", "beneficiary": "a", "f_incremental": 0.3,
+                            "f_extreme": 0.0, "theta": 0.3, "alpha": 1.5},
+                           {"name": "coercion", "kind": "coerced_turnout", "beneficiary": "a", "share": 0.1,
+                            "compliance": 0.7, "loyalty": 0.9}]
+    raw["scenario"] = [{"name": "honest"}, {"name": "stuffing", "manipulations": ["stuff", "coercion"]}]
+    if poll:
+        raw["exit_poll"] = [{"name": "p", "stations": 10, "per_station": 20,
+                             "published": {"a": 0.62, "b": 0.28, "c": 0.10}}]
+    path = tmp_path / f"{'poll' if poll else 'plain'}.toml"
+    path.write_text(tomli_w.dumps(raw))
+    return path
+
+
+def returns_files(tmp_path: Path) -> tuple[Path, Path]:
+    """Honest two-option station returns (CSV, 300 stations) and their column map."""
+    ds = honest_dataset(300, seed=SEED)
+    lines = ["registered,ballots,a,b"] + [f"{r},{b},{v[0]},{v[1]}" for r, b, v in
+                                           zip(ds["registered"].values, ds["ballots"].values, ds["votes"].values)]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "m.toml").write_text(MAP)
+    return tmp_path / "r.csv", tmp_path / "m.toml"
+
+
+def run_consumers(tmp_path: Path, capsys) -> None:
+    """Small runs under :data:`SEED`, in this process: the engine, ``compare`` (its polls and misreporting search),
+    ``calibrate`` (station samples and the tests of each replicate), ``forensics`` on returns (with the power study),
+    ``report`` on the same returns and ``infer`` (with a poll as evidence)."""
+    plain, polled = stuffed_config(tmp_path, poll=False), stuffed_config(tmp_path, poll=True)
+    simkit.simulate(simkit.load_config(plain), replicates=2, seed=SEED, workers=1)
+    assert main(["compare", str(polled), "--json", "--replicates", "4", "--seed", str(SEED),
+                 "--ledger-points", "0"]) == 0
+    calibration_table(simkit.load_config(plain), replicates=2, tests=["spikes", "correlation", "shpilkin"],
+                      nulls=("textbook", "simulated"), draws=5, seed=SEED, aggregate="sample:30", workers=1)
+    data, mapping = returns_files(tmp_path)
+    assert main(["forensics", str(data), "--map", str(mapping), "--tests", "last_digit,correlation,spikes",
+                 "--null", "simulated", "--draws", "5", "--power", "2", "--seed", str(SEED), "--json"]) == 0
+    report.build(returns=data, map=mapping, tests=["spikes", "shpilkin"], null="textbook", draws=5, power=0,
+                 seed=SEED)
+    prior = InferConfig(path="manipulation.stuff.f_incremental", prior="uniform", low=0.0, high=0.5)
+    cfg = inference.simulated_observed(simkit.load_config(polled), [prior], [0.3], seed=SEED + 1)
+    settings = InferenceSettings(particles=MIN_PARTICLES, pilot=MIN_PARTICLES, noise_replicates=5,
+                                 max_generations=1, predictive=10, min_ess=5, seed=SEED, workers=1,
+                                 scenario="stuffing", statistics=["turnout", "shares", "polls"])
+    inference.infer(cfg, [prior], settings)
+    capsys.readouterr()
+
+
+def test_no_two_lines_draw_from_one_position(drawn, tmp_path, capsys):
+    """Under one seed no position is drawn at two lines (a prior draw of the inference pilot at its simulation 0's
+    position, ``(1, 0)``, or the Shpilkin test of calibrate's replicate r at manipulation block 1's targets,
+    ``(r, 0, 12)``, both once were); and every consumer drew, in this process, from its own root of the seed."""
+    run_consumers(tmp_path, capsys)
+    assert {position: sorted(lines) for position, lines in drawn.items() if len(lines) > 1} == {}
+    roots = {key[0] for entropy, key in drawn if entropy == SEED and key}
+    assert {streams.EXIT_POLL, streams.MISREPORT, streams.STATION_SAMPLE, streams.REPLICATE_TESTS, streams.OBSERVED,
+            streams.POWER, streams.INFER_SIMULATION, streams.INFER_DRAW} <= roots
+    assert (SEED, (0, 0, streams.FAST_KERNEL)) in drawn
