@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 
 import numpy as np
@@ -28,10 +29,10 @@ from simkit.cli import infer as cli_infer
 from simkit.cli import main as cli
 from simkit.config.core import ConfigError, ObservedStations, raw_problems
 from simkit.config.inference import MIN_PARTICLES, InferConfig, InferenceSettings, apply_values, infer_problems
-from simkit.electorate.build import build_electorate
+from simkit.electorate.build import build_electorate, check_station_registers, register_mismatch
 from simkit.engine import run as engine
 from simkit.forensics import station_statistics
-from simkit.inference.result import run_warnings
+from simkit.inference.result import UNCHECKED_STATIONS, run_warnings
 
 from conftest import small_config_dict
 
@@ -705,6 +706,87 @@ def test_station_evidence_from_a_returns_file_equals_the_forensic_reading(tmp_pa
     expected = [turnout.mean(), turnout.std(), share.mean(), share.std(), np.corrcoef(turnout, share)[0, 1],
                 np.mean((turnout > 0.8) & (share > 0.8)), 2 / 4]  # stations 1 (60%) and 3 (40%, 50%) are whole
     np.testing.assert_allclose(values, expected)
+
+
+def write_returns(tmp_path, registers: list[int]) -> dict:
+    """A returns file of :func:`coercion_config`'s ballot, one station per register (turnout 60%, a leading), in
+    ``tmp_path``, with its map; ``[observed.stations]`` reading it."""
+    rows = ["id,region,registered,ballots,a,b,c,inv"] + [
+        f"{i},{'north' if i % 2 else 'south'},{r},{r * 6 // 10},{r * 3 // 10},{r * 2 // 10},{r // 20},"
+        f"{r * 6 // 10 - r * 3 // 10 - r * 2 // 10 - r // 20}" for i, r in enumerate(registers, 1)]
+    (tmp_path / "returns.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "map.toml").write_text('leader = "a"\n[columns]\nid = "id"\nregion = "region"\n'
+                                       'registered = "registered"\nballots = "ballots"\n'
+                                       '[options]\na = "a"\nb = "b"\nc = "c"\ninv = "inv"\n')
+    return {"statistics": ["turnout_sd", "integer_share"], "returns": str(tmp_path / "returns.csv"),
+            "map": str(tmp_path / "map.toml")}
+
+
+def station_returns_config(tmp_path, registers: list[int], electorate: dict | None = None):
+    """:func:`coercion_config` (40 synthetic stations of about 1,000 voters, unless ``electorate``) whose
+    ``[observed.stations]`` reads a returns file of ``registers``; written to ``tmp_path``: (config, its path)."""
+    raw = coercion_config().raw()
+    raw["observed"] = {"registered": 40_000, "ballots": 24_000, "stations": write_returns(tmp_path, registers)}
+    if electorate is not None:
+        raw["electorate"] = electorate
+    path = tmp_path / "c.toml"
+    path.write_text(tomli_w.dumps(raw))
+    return simkit.Config.model_validate(raw), path
+
+
+#: the registers of 40 stations of 2,000 voters or so: twice the synthetic electorate's
+LARGE = [2000 + 7 * i for i in range(40)]
+
+
+@pytest.mark.parametrize("registers, problem", [
+    (LARGE, "39 of its 40 stations with voters (median register 2,136) have no electorate station within 1 voter "
+            "of their register; the electorate's 40 (median 832); "),
+    (LARGE[:30], "its 30 stations with voters (median register 2,102), the electorate's 40 (median 832); ")])
+def test_station_returns_whose_stations_are_not_the_electorates_are_refused(tmp_path, capsys, registers, problem):
+    """``[observed.stations]`` statistics were compared with simulations of the config's electorate whatever its
+    stations: a synthetic electorate of other station sizes biased the comparison without a word (``integer_share``:
+    about 10% of turnouts within 0.05 points of a whole percent by chance at 1,000 registered, 15% at 2,000)."""
+    cfg, path = station_returns_config(tmp_path, registers)
+    expected = f"{tmp_path / 'returns.csv'}: observed.stations.returns: {problem}"
+    with pytest.raises(simkit.InputError, match=f"^{re.escape(expected)}"):
+        inference.infer(cfg, [SHARE_PRIOR], InferenceSettings(particles=20, statistics=["turnout", "stations"]))
+    assert cli.main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(expected) and "[electorate] source" in err, err
+
+
+def test_station_returns_left_out_of_the_evidence_are_not_checked(tmp_path):
+    cfg, _ = station_returns_config(tmp_path, LARGE)
+    check_station_registers(cfg, build_electorate(cfg.electorate), ["turnout", "shares"])
+
+
+@pytest.mark.parametrize("shift", [0, 1, -1])
+def test_station_returns_read_as_the_electorate_pass(tmp_path, capsys, shift):
+    """The very file as ``[electorate] source = "csv"`` passes, and so does a register that rounding moved by a
+    voter; a station of 0 voters on either side is none of the statistics' (left out of the comparison)."""
+    registers = LARGE[:-1] + [0]
+    (tmp_path / "register.csv").write_text("region,registered\n" + "".join(
+        f"{'north' if i % 2 else 'south'},{r + shift if r else 0}\n" for i, r in enumerate(registers, 1))
+        + "south,0\n")
+    electorate = {"source": "csv", "path": str(tmp_path / ("returns.csv" if shift == 0 else "register.csv")),
+                  "registered_column": "registered", "region_column": "region"}
+    cfg, path = station_returns_config(tmp_path, registers, electorate)
+    assert cli.main(["validate", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_register_mismatch_allows_the_rows_the_loader_left_out():
+    """Rows left out for missing cells have registers the check does not know: the electorate may hold that many
+    stations more, no more."""
+    returns, electorate = np.array([500, 1000, 1500]), np.array([500, 1000, 1500, 3000])
+    assert register_mismatch(returns, electorate, unread=1) is None
+    assert register_mismatch(returns, electorate) == ("its 3 stations with voters (median register 1,000), the "
+                                                      "electorate's 4 (median 1,250)")
+    assert register_mismatch(electorate, returns, unread=1).startswith("its 4 stations")
+
+
+def test_station_values_carry_a_warning_that_nothing_checked_their_stations(stuffing_results):
+    assert UNCHECKED_STATIONS in stuffing_results[True].warnings
+    assert UNCHECKED_STATIONS not in stuffing_results[False].warnings
 
 
 def test_observed_stations_needs_exactly_one_source():

@@ -19,6 +19,7 @@ from simkit.config.inference import STATISTIC_GROUPS
 from simkit.config.timeline import TIMELINE_TURNOUT
 from simkit.errors import InputError, columns_named, counted, listed, shown
 from simkit.electorate.read import row_cells, width_problem, without_mark
+from simkit.electorate.returns import MISSING_CELLS, load_returns
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER
 
@@ -84,6 +85,64 @@ def voterless_turnouts(cfg: Config, electorate: Electorate, evidence: Collection
     return [f"{field}.{name}: the stations of region {name} have no voters on the register: it has no turnout to "
             "compare"
             for field, regions in published.items() for name in empty if name in regions]
+
+
+#: how many voters a station's register may differ from its counterpart's: rounding a register to whole voters
+#: moves it by less than one
+REGISTER_ROUNDING = 1
+
+
+def check_station_registers(cfg: Config, electorate: Electorate, evidence: Collection[str]) -> None:
+    """InputError naming the returns file of ``[observed.stations]`` (``file: observed.stations.returns: problem``)
+    when the ``evidence`` read (statistic groups) includes ``stations`` and the file's stations are not
+    ``electorate``'s: the station statistics are computed on the returns and on simulations of the electorate, and
+    most of them depend on station sizes. Stations without voters are left out on both sides (no statistic reads
+    them); :func:`register_mismatch` compares the rest. Nothing to check when the statistics are given as values."""
+    stations = cfg.observed.stations
+    if "stations" not in evidence or stations is None or stations.values:
+        return
+    ds = load_returns(stations.returns, map_path=stations.map, preset=stations.preset)
+    anomalies = json.loads(ds.attrs["anomalies"])
+    unread = sum(anomalies[rule]["count"] for rule in MISSING_CELLS.values())
+    problem = register_mismatch(np.asarray(ds["registered"].values), electorate.registered, unread)
+    if problem:
+        raise InputError(f"{ds.attrs['source']}: observed.stations.returns: {problem}; the station statistics are "
+                         "compared with simulations of the electorate's stations: give the electorate the returns' "
+                         "own registers ([electorate] source = \"csv\" on this file)")
+
+
+def register_mismatch(returns: np.ndarray, electorate: np.ndarray, unread: int = 0) -> str | None:
+    """Why the registers of a returns file's stations, ``returns`` (station,) voters, are not the ``electorate``'s
+    (station,) voters, or None. Stations without voters are left out of both. Each of the returns' stations must
+    have an electorate station of its own whose register is within :data:`REGISTER_ROUNDING` voters (matched in
+    increasing order, which pairs the most stations), and every electorate station must be matched, but for up to
+    ``unread`` of them: the file's rows that the loader left out for missing cells, whose registers it does not
+    know."""
+    returns = np.sort(returns[returns > 0])
+    electorate = np.sort(electorate[electorate > 0])
+    unmatched, skipped, j = 0, 0, 0
+    for register in returns:
+        while j < len(electorate) and electorate[j] < register - REGISTER_ROUNDING:
+            j, skipped = j + 1, skipped + 1
+        if j < len(electorate) and electorate[j] <= register + REGISTER_ROUNDING:
+            j += 1
+        else:
+            unmatched += 1
+    skipped += len(electorate) - j
+    if not unmatched and skipped <= unread:
+        return None
+    here = f"its {counted(len(returns), 'station')} with voters (median register {_median(returns)})"
+    there = f"the electorate's {len(electorate):,} (median {_median(electorate)})"
+    if len(electorate) - len(returns) not in range(unread + 1):
+        left = f" and {unread:,} rows left out for missing cells" if unread else ""
+        return f"{here}{left}, {there}"
+    return (f"{unmatched:,} of {here} have no electorate station within {counted(REGISTER_ROUNDING, 'voter')} of "
+            f"their register; {there}")
+
+
+def _median(registers: np.ndarray) -> str:
+    """The median of ``registers`` (station,) in whole voters, for a message (``none`` without stations)."""
+    return f"{np.median(registers):,.0f}" if len(registers) else "none"
 
 
 def build_electorate(spec: SyntheticElectorate | CsvElectorate) -> Electorate:

@@ -120,12 +120,26 @@ def left_out(statistics: Statistics, settings: InferenceSettings) -> tuple[str, 
     return tuple(group for group in dict.fromkeys(settings.statistics) if group not in statistics.groups)
 
 
-def run_warnings(tolerance: float, ess: float, left_out: Sequence[str] = ()) -> list[str]:
+def unchecked_stations(cfg: Config, statistics: Statistics) -> bool:
+    """Whether the evidence reads ``[observed.stations]`` given as ``values``: with no returns file, nothing checks
+    the config's electorate against the stations the values were computed on
+    (:func:`simkit.electorate.build.check_station_registers`)."""
+    return "stations" in statistics.groups and bool(cfg.observed.stations.values)
+
+
+#: the warning of :func:`unchecked_stations`
+UNCHECKED_STATIONS = ("observed.stations: given as values: nothing checks the electorate's stations against those "
+                      "they were computed on, and most station statistics depend on station sizes; give the returns "
+                      "file instead, or an electorate of those stations' own registers")
+
+
+def run_warnings(tolerance: float, ess: float, left_out: Sequence[str] = (), unchecked: bool = False) -> list[str]:
     """What a reader must know before quoting the posterior: statistic groups the settings name that the evidence
-    lacks (``left_out``), a final tolerance above :data:`WARN_TOLERANCE` × the simulation noise, an ESS below
+    lacks (``left_out``), station statistics given as values whose stations nothing checked (``unchecked``,
+    :func:`unchecked_stations`), a final tolerance above :data:`WARN_TOLERANCE` × the simulation noise, an ESS below
     :data:`WARN_ESS`."""
     warnings = [f"inference.statistics: {group}: not given in [observed] (needs {EVIDENCE[group]}): left out of "
-                "the evidence" for group in left_out]
+                "the evidence" for group in left_out] + ([UNCHECKED_STATIONS] if unchecked else [])
     if tolerance > WARN_TOLERANCE:
         warnings.append(f"final tolerance {tolerance:.3g} x the simulation noise (above {WARN_TOLERANCE:g}): the "
                         "posterior is wider than the evidence allows; run more particles or generations")
@@ -200,5 +214,6 @@ def assemble(run: Run, priors: list[Prior], statistics: Statistics, summaries: S
     return InferenceResult(posterior, predictive, observed, sample_stats,
                            summarise_parameters(priors, population.values, population.weights), tolerance_record,
                            run.history, run.simulations,
-                           run_warnings(population.tolerance, ess, left_out(statistics, run.settings)), tomli_w.dumps(raw),
+                           run_warnings(population.tolerance, ess, left_out(statistics, run.settings),
+                                        unchecked_stations(run.cfg, statistics)), tomli_w.dumps(raw),
                            attrs)

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from simkit.config.core import (Config, ConfigError, load_config, prior_value_problems, timeline_share_problems,
                                 validation_problem)
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems, prior_quantile_problems
-from simkit.electorate.build import electorate_of, voterless_turnouts
+from simkit.electorate.build import check_station_registers, electorate_of, voterless_turnouts
 from simkit.errors import InputError
 from simkit.polls.compare import design_problems
 from .priors import Prior
@@ -61,7 +61,8 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     cannot infer, evidence it does not give, a published timeline's final figure that reads as a share against a
     turnout mean ``blocks`` leave fixed (the config's own checks judged it against the means ``cfg.infer`` leaves
     fixed: :func:`~simkit.config.core.timeline_share_problems`), or a poll read as evidence whose design the
-    electorate makes impossible.
+    electorate makes impossible; :class:`~simkit.errors.InputError` for station returns read as evidence whose
+    stations are not the electorate's (:func:`~simkit.electorate.build.check_station_registers`).
     """
     blocks = blocks if blocks is not None else list(cfg.infer)
     settings = settings if settings is not None else (cfg.inference or InferenceSettings())
@@ -77,6 +78,7 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     problems = voterless_turnouts(cfg, electorate, settings.statistics)
     if problems:
         raise _named(source, problems)
+    check_station_registers(cfg, electorate, settings.statistics)
     try:
         statistics = with_observation_noise(statistic_names(cfg, settings.statistics, list(electorate.region_names)),
                                             settings.observation_noise)
