@@ -17,7 +17,9 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -124,9 +126,11 @@ def staged(target: str | Path) -> Iterator[Path]:
 def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
     """:func:`staged` for outputs that make one result (a Markdown report and its figures folder): yield a
     staging path beside each of ``targets``; when all are written, put them in place in the order given and
-    record them (:func:`recording_placed`, :func:`_place_all`). On failure or interruption at any point none is put
-    in place, or, once placing began, those already placed are put back; whatever happens, every staging path and
-    every displaced old result is removed at the end (:func:`_clear`). No targets: nothing to stage or place."""
+    record them (:func:`recording_placed`, :func:`_place_all`). On failure or interruption before placing none is
+    put in place; a failure once placing began puts back those already placed, and a Ctrl-C (or the command line's
+    SIGTERM) while placing or putting back waits until that is done (:func:`_signals_deferred`); whatever happens,
+    every staging path and every displaced old result is removed at the end (:func:`_clear`). No targets: nothing to
+    stage or place."""
     targets = [Path(target) for target in targets]
     if not targets:
         yield []
@@ -174,20 +178,72 @@ def _place_all(stagings: list[Path], targets: list[Path]) -> None:
     replaced a file: its old copy is gone) and re-raise; once all are in place they are kept and recorded, whatever
     interrupts the recording (:func:`_record` adds a target once), so that what is recorded is always what is there.
 
-    What was placed is told from the files, not from :func:`_put_in_place`'s return: a signal handled at any point
-    of a placement, even right after a rename or an exchange, is undone like any other (:func:`_put_back`)."""
-    attempted: list[tuple[Path, Path, os.stat_result, bool]] = []  # (target, staging, the staged result, existed)
-    placed = False
+    A Ctrl-C (or the command line's SIGTERM) while it runs, placing or undoing, is held back until it is done
+    (:func:`_signals_deferred`): the placement is all or nothing however many arrive. What was placed is told from
+    the files, not from :func:`_put_in_place`'s return: any exception at any point of a placement, even right after
+    a rename or an exchange, is undone like any other (:func:`_put_back`)."""
+    with _signals_deferred():
+        attempted: list[tuple[Path, Path, os.stat_result, bool]] = []  # (target, staging, staged result, existed)
+        placed = False
+        try:
+            for staging, target in zip(stagings, targets):
+                attempted.append((target, staging, os.lstat(staging), _exists(target)))
+                _put_in_place(staging, target)
+            placed = True
+            _record(targets)
+        except BaseException:
+            _record(targets if placed else [target for target, staging, new, existed in attempted
+                                            if not _put_back(target, staging, new, existed)])
+            raise
+
+
+#: the signals whose Python handlers :func:`_signals_deferred` holds back: the command line's SIGTERM
+#: (:class:`simkit.cli.main.Terminated`) and a Ctrl-C (KeyboardInterrupt), whose handler is put back last, so that
+#: another Ctrl-C while the handlers are put back is either held back or comes once all are back
+DEFERRED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold back :data:`DEFERRED_SIGNALS` while the context is open: each one handled by a Python function is
+    recorded rather than handled, and once the context closes the handlers are put back and the first recorded
+    signal is raised again (:func:`signal.raise_signal`), so that a Ctrl-C (or a second one) during a placement or
+    its undo stops the program right after it rather than in the middle. Outside the main thread (where handlers
+    can be neither set nor run) it holds nothing back. A handler that a signal stopped from being put back passes
+    each later signal on to the handler it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: handler for signum in DEFERRED_SIGNALS if callable(handler := signal.getsignal(signum))}
+    held: list[int] = []
+    deferring = True
+
+    def hold(signum, frame):
+        if deferring:
+            held.append(signum)
+        else:
+            previous[signum](signum, frame)
+
     try:
-        for staging, target in zip(stagings, targets):
-            attempted.append((target, staging, os.lstat(staging), _exists(target)))
-            _put_in_place(staging, target)
-        placed = True
-        _record(targets)
-    except BaseException:
-        _record(targets if placed else
-                [target for target, staging, new, existed in attempted if not _put_back(target, staging, new, existed)])
-        raise
+        for signum in previous:
+            signal.signal(signum, hold)
+        yield
+    finally:
+        try:
+            _restore_handlers(list(previous.items()))
+        finally:
+            deferring = False
+        if held:
+            signal.raise_signal(held[0])
+
+
+def _restore_handlers(handlers: list[tuple[int, object]]) -> None:
+    """Set each (signal, handler) pair of ``handlers``, every one even when a signal raises during an earlier one."""
+    if handlers:
+        try:
+            signal.signal(*handlers[0])
+        finally:
+            _restore_handlers(handlers[1:])
 
 
 def _holds(path: Path, result: os.stat_result) -> bool:
