@@ -357,7 +357,12 @@ def _put_in_place(staging: Path, target: Path) -> None:
 def write_text(text: str, path: str | Path) -> None:
     """Write a text report atomically (UTF-8)."""
     with staged(path) as staging:
-        staging.write_text(text, encoding="utf-8")
+        save_text(text, staging)
+
+
+def save_text(text: str, staging: Path) -> None:
+    """:func:`write_text`'s writing of ``text`` at the staging path ``staging`` (:func:`staged_together`)."""
+    staging.write_text(text, encoding="utf-8")
 
 
 def _encoding(ds: xr.Dataset, fmt: str) -> dict:
@@ -372,9 +377,20 @@ def write_dataset(ds: xr.Dataset, path: str | Path) -> None:
     ``.nc``); a simulation's station-level counts are stored in :func:`count_dtype`. Whatever is at ``path`` is
     replaced without a check: the commands call :func:`simkit.outputs.claim_output` first, which refuses an
     existing output unless ``overwrite=True`` and never writes onto an input."""
-    write_blocks(ds.drop_dims(REPLICATE, errors="ignore"),
-                 [ds[[name for name in ds.data_vars if REPLICATE in ds[name].dims]]]
-                 if REPLICATE in ds.dims else [], path)
+    write_blocks(*_static_and_blocks(ds), path)
+
+
+def save_dataset(ds: xr.Dataset, path: str | Path, staging: Path) -> None:
+    """:func:`write_dataset`'s writing of ``ds`` at ``staging``, a staging path of ``path`` (whose suffix gives the
+    format) that :func:`staged_together` gave: a result put in place in one placement with other outputs."""
+    _save_blocks(*_static_and_blocks(ds), path, staging)
+
+
+def _static_and_blocks(ds: xr.Dataset) -> tuple[xr.Dataset, list[xr.Dataset]]:
+    """``ds`` as :func:`write_blocks` takes it: the variables without a replicate dim, and those with one as a
+    single block (none when ``ds`` has no replicate dim)."""
+    return (ds.drop_dims(REPLICATE, errors="ignore"),
+            [ds[[name for name in ds.data_vars if REPLICATE in ds[name].dims]]] if REPLICATE in ds.dims else [])
 
 
 def write_tree(tree: xr.DataTree, path: str | Path) -> None:
@@ -515,17 +531,24 @@ def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | P
     guard, :func:`simkit.engine.resources.check_run`, refuses a run whose replicates would not fit), their number
     checked against ``replicates`` alike.
     """
-    fmt = output_format(path)
+    output_format(path)  # a wrong extension refused before anything is staged
     with staged(path) as staging:
-        if fmt == "zarr":
-            _write_zarr(static, blocks, path, staging, replicates)
-        else:
-            parts = list(blocks)
-            _check_announced(path, replicates, sum(part.sizes[REPLICATE] for part in parts), final=True)
-            dynamic = xr.concat(parts, dim=REPLICATE) if len(parts) > 1 else (parts[0] if parts else xr.Dataset())
-            full = xr.merge([static, dynamic], combine_attrs="override")
-            del parts, dynamic  # the blocks, now in ``full``: its compressed image takes their place in memory
-            _save_netcdf(full, staging, encoding=_encoding(full, fmt))
+        _save_blocks(static, blocks, path, staging, replicates)
+
+
+def _save_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | Path, staging: Path,
+                 replicates: int | None = None) -> None:
+    """:func:`write_blocks`'s writing, at the staging path ``staging`` of ``path`` (whose suffix gives the format)."""
+    fmt = output_format(path)
+    if fmt == "zarr":
+        _write_zarr(static, blocks, path, staging, replicates)
+    else:
+        parts = list(blocks)
+        _check_announced(path, replicates, sum(part.sizes[REPLICATE] for part in parts), final=True)
+        dynamic = xr.concat(parts, dim=REPLICATE) if len(parts) > 1 else (parts[0] if parts else xr.Dataset())
+        full = xr.merge([static, dynamic], combine_attrs="override")
+        del parts, dynamic  # the blocks, now in ``full``: its compressed image takes their place in memory
+        _save_netcdf(full, staging, encoding=_encoding(full, fmt))
 
 
 def _save_netcdf(data: xr.Dataset | xr.DataTree, staging: Path, **options) -> None:
