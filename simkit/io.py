@@ -17,7 +17,9 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -124,9 +126,11 @@ def staged(target: str | Path) -> Iterator[Path]:
 def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
     """:func:`staged` for outputs that make one result (a Markdown report and its figures folder): yield a
     staging path beside each of ``targets``; when all are written, put them in place in the order given and
-    record them (:func:`recording_placed`, :func:`_place_all`). On failure or interruption at any point none is put
-    in place, or, once placing began, those already placed are put back; whatever happens, every staging path and
-    every displaced old result is removed at the end (:func:`_clear`). No targets: nothing to stage or place."""
+    record them (:func:`recording_placed`, :func:`_place_all`). On failure or interruption before placing none is
+    put in place; a failure once placing began puts back those already placed, and a Ctrl-C (or the command line's
+    SIGTERM) while placing or putting back waits until that is done (:func:`_signals_deferred`); whatever happens,
+    every staging path and every displaced old result is removed at the end (:func:`_clear`). No targets: nothing to
+    stage or place."""
     targets = [Path(target) for target in targets]
     if not targets:
         yield []
@@ -174,20 +178,72 @@ def _place_all(stagings: list[Path], targets: list[Path]) -> None:
     replaced a file: its old copy is gone) and re-raise; once all are in place they are kept and recorded, whatever
     interrupts the recording (:func:`_record` adds a target once), so that what is recorded is always what is there.
 
-    What was placed is told from the files, not from :func:`_put_in_place`'s return: a signal handled at any point
-    of a placement, even right after a rename or an exchange, is undone like any other (:func:`_put_back`)."""
-    attempted: list[tuple[Path, Path, os.stat_result, bool]] = []  # (target, staging, the staged result, existed)
-    placed = False
+    A Ctrl-C (or the command line's SIGTERM) while it runs, placing or undoing, is held back until it is done
+    (:func:`_signals_deferred`): the placement is all or nothing however many arrive. What was placed is told from
+    the files, not from :func:`_put_in_place`'s return: any exception at any point of a placement, even right after
+    a rename or an exchange, is undone like any other (:func:`_put_back`)."""
+    with _signals_deferred():
+        attempted: list[tuple[Path, Path, os.stat_result, bool]] = []  # (target, staging, staged result, existed)
+        placed = False
+        try:
+            for staging, target in zip(stagings, targets):
+                attempted.append((target, staging, os.lstat(staging), exists(target)))
+                _put_in_place(staging, target)
+            placed = True
+            _record(targets)
+        except BaseException:
+            _record(targets if placed else [target for target, staging, new, existed in attempted
+                                            if not _put_back(target, staging, new, existed)])
+            raise
+
+
+#: the signals whose Python handlers :func:`_signals_deferred` holds back: the command line's SIGTERM
+#: (:class:`simkit.cli.main.Terminated`) and a Ctrl-C (KeyboardInterrupt), whose handler is put back last, so that
+#: another Ctrl-C while the handlers are put back is either held back or comes once all are back
+DEFERRED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold back :data:`DEFERRED_SIGNALS` while the context is open: each one handled by a Python function is
+    recorded rather than handled, and once the context closes the handlers are put back and the first recorded
+    signal is raised again (:func:`signal.raise_signal`), so that a Ctrl-C (or a second one) during a placement or
+    its undo stops the program right after it rather than in the middle. Outside the main thread (where handlers
+    can be neither set nor run) it holds nothing back. A handler that a signal stopped from being put back passes
+    each later signal on to the handler it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: handler for signum in DEFERRED_SIGNALS if callable(handler := signal.getsignal(signum))}
+    held: list[int] = []
+    deferring = True
+
+    def hold(signum, frame):
+        if deferring:
+            held.append(signum)
+        else:
+            previous[signum](signum, frame)
+
     try:
-        for staging, target in zip(stagings, targets):
-            attempted.append((target, staging, os.lstat(staging), exists(target)))
-            _put_in_place(staging, target)
-        placed = True
-        _record(targets)
-    except BaseException:
-        _record(targets if placed else
-                [target for target, staging, new, existed in attempted if not _put_back(target, staging, new, existed)])
-        raise
+        for signum in previous:
+            signal.signal(signum, hold)
+        yield
+    finally:
+        try:
+            _restore_handlers(list(previous.items()))
+        finally:
+            deferring = False
+        if held:
+            signal.raise_signal(held[0])
+
+
+def _restore_handlers(handlers: list[tuple[int, object]]) -> None:
+    """Set each (signal, handler) pair of ``handlers``, every one even when a signal raises during an earlier one."""
+    if handlers:
+        try:
+            signal.signal(*handlers[0])
+        finally:
+            _restore_handlers(handlers[1:])
 
 
 def _holds(path: Path, result: os.stat_result) -> bool:
@@ -301,7 +357,12 @@ def _put_in_place(staging: Path, target: Path) -> None:
 def write_text(text: str, path: str | Path) -> None:
     """Write a text report atomically (UTF-8)."""
     with staged(path) as staging:
-        staging.write_text(text, encoding="utf-8")
+        save_text(text, staging)
+
+
+def save_text(text: str, staging: Path) -> None:
+    """:func:`write_text`'s writing of ``text`` at the staging path ``staging`` (:func:`staged_together`)."""
+    staging.write_text(text, encoding="utf-8")
 
 
 def _encoding(ds: xr.Dataset, fmt: str) -> dict:
@@ -316,9 +377,20 @@ def write_dataset(ds: xr.Dataset, path: str | Path) -> None:
     ``.nc``); a simulation's station-level counts are stored in :func:`count_dtype`. Whatever is at ``path`` is
     replaced without a check: the commands call :func:`simkit.outputs.claim_output` first, which refuses an
     existing output unless ``overwrite=True`` and never writes onto an input."""
-    write_blocks(ds.drop_dims(REPLICATE, errors="ignore"),
-                 [ds[[name for name in ds.data_vars if REPLICATE in ds[name].dims]]]
-                 if REPLICATE in ds.dims else [], path)
+    write_blocks(*_static_and_blocks(ds), path)
+
+
+def save_dataset(ds: xr.Dataset, path: str | Path, staging: Path) -> None:
+    """:func:`write_dataset`'s writing of ``ds`` at ``staging``, a staging path of ``path`` (whose suffix gives the
+    format) that :func:`staged_together` gave: a result put in place in one placement with other outputs."""
+    _save_blocks(*_static_and_blocks(ds), path, staging)
+
+
+def _static_and_blocks(ds: xr.Dataset) -> tuple[xr.Dataset, list[xr.Dataset]]:
+    """``ds`` as :func:`write_blocks` takes it: the variables without a replicate dim, and those with one as a
+    single block (none when ``ds`` has no replicate dim)."""
+    return (ds.drop_dims(REPLICATE, errors="ignore"),
+            [ds[[name for name in ds.data_vars if REPLICATE in ds[name].dims]]] if REPLICATE in ds.dims else [])
 
 
 def write_tree(tree: xr.DataTree, path: str | Path) -> None:
@@ -459,17 +531,24 @@ def write_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | P
     guard, :func:`simkit.engine.resources.check_run`, refuses a run whose replicates would not fit), their number
     checked against ``replicates`` alike.
     """
-    fmt = output_format(path)
+    output_format(path)  # a wrong extension refused before anything is staged
     with staged(path) as staging:
-        if fmt == "zarr":
-            _write_zarr(static, blocks, path, staging, replicates)
-        else:
-            parts = list(blocks)
-            _check_announced(path, replicates, sum(part.sizes[REPLICATE] for part in parts), final=True)
-            dynamic = xr.concat(parts, dim=REPLICATE) if len(parts) > 1 else (parts[0] if parts else xr.Dataset())
-            full = xr.merge([static, dynamic], combine_attrs="override")
-            del parts, dynamic  # the blocks, now in ``full``: its compressed image takes their place in memory
-            _save_netcdf(full, staging, encoding=_encoding(full, fmt))
+        _save_blocks(static, blocks, path, staging, replicates)
+
+
+def _save_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | Path, staging: Path,
+                 replicates: int | None = None) -> None:
+    """:func:`write_blocks`'s writing, at the staging path ``staging`` of ``path`` (whose suffix gives the format)."""
+    fmt = output_format(path)
+    if fmt == "zarr":
+        _write_zarr(static, blocks, path, staging, replicates)
+    else:
+        parts = list(blocks)
+        _check_announced(path, replicates, sum(part.sizes[REPLICATE] for part in parts), final=True)
+        dynamic = xr.concat(parts, dim=REPLICATE) if len(parts) > 1 else (parts[0] if parts else xr.Dataset())
+        full = xr.merge([static, dynamic], combine_attrs="override")
+        del parts, dynamic  # the blocks, now in ``full``: its compressed image takes their place in memory
+        _save_netcdf(full, staging, encoding=_encoding(full, fmt))
 
 
 def _save_netcdf(data: xr.Dataset | xr.DataTree, staging: Path, **options) -> None:

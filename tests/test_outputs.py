@@ -81,10 +81,13 @@ def test_plot_figures_appear_together_or_not_at_all(tmp_path, monkeypatch, stop)
     first one new beside the others of an earlier run, or alone in a new folder."""
     from matplotlib.figure import Figure
 
-    from simkit.cli.io import save_figures
+    from simkit.cli.io import figure_writers, place_outputs
 
     def figures(size):
         return {name: Figure(figsize=(size, size)) for name in ("a", "b", "c")}
+
+    def save_figures(plot, figures):
+        place_outputs(figure_writers(plot, figures))
 
     earlier, fresh = tmp_path / "earlier", tmp_path / "fresh"
     save_figures(earlier, figures(2))
@@ -104,6 +107,63 @@ def test_plot_figures_appear_together_or_not_at_all(tmp_path, monkeypatch, stop)
             save_figures(plot, figures(3))
     assert {path.name: path.read_bytes() for path in earlier.iterdir()} == before
     assert list(fresh.iterdir()) == []
+
+
+#: a station timeline for ``simkit timeline STATIONS --map MAP`` (two regions, two reports before the final count)
+TIMELINE_STATIONS, TIMELINE_MAP = "region,registered,b14,b18,final\na,100,30,40,50\nb,100,30,40,50\n", """[timeline]
+opening = "09:00"
+closing = "20:00"
+reports = ["14:00", "18:00"]
+[columns]
+region = "region"
+registered = "registered"
+reports = ["b14", "b18"]
+final = "final"
+"""
+
+
+def _with_output_and_plot(command: str, tmp_path, config) -> list[str]:
+    """The arguments of ``command`` writing ``-o`` (``out.*``) and ``--plot plots``, on small inputs."""
+    if command == "forensics":
+        sim = tmp_path / "sim.zarr"
+        config.write_text(tomli_w.dumps(small_config_dict(stations=40, registered=40_000, replicates=1)))
+        assert main(["run", str(config), "-o", str(sim), "--quiet"]) == 0
+        return ["forensics", str(sim), "--tests", "last_digit", "--power", "0", "--draws", "99", "-o",
+                str(tmp_path / "out.nc"), "--plot", str(tmp_path / "plots")]
+    if command == "compare":
+        raw = small_config_dict(stations=20, registered=20_000)
+        raw["exit_poll"] = [{"name": "p", "stations": 5, "per_station": 20, "published": {"a": 0.5, "b": 0.5}}]
+        config.write_text(tomli_w.dumps(raw))
+        return ["compare", str(config), "--replicates", "20", "--quiet", "-o", str(tmp_path / "out.json"),
+                "--plot", str(tmp_path / "plots")]
+    stations, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
+    stations.write_text(TIMELINE_STATIONS)
+    map_path.write_text(TIMELINE_MAP)
+    return ["timeline", str(stations), "--map", str(map_path), "--draws", "100", "--station-draws", "20", "-o",
+            str(tmp_path / "out.json"), "--plot", str(tmp_path / "plots")]
+
+
+@pytest.mark.parametrize("command", ["forensics", "compare", "timeline"])
+def test_the_output_and_its_figures_appear_together_or_not_at_all(tmp_path, config, capsys, monkeypatch, command):
+    """``-o`` and ``--plot`` were put in place one after the other (forensics and compare the figures after the
+    output, timeline before it): a stop between the two left the result without its figures, or the reverse."""
+    argv = _with_output_and_plot(command, tmp_path, config)
+    put, calls = io._put_in_place, []
+
+    def stopped_at_the_second(staging, target):
+        calls.append(target)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return put(staging, target)
+
+    monkeypatch.setattr(io, "_put_in_place", stopped_at_the_second)
+    capsys.readouterr()
+    assert main(argv) == 130
+    assert capsys.readouterr().err.startswith("interrupted: nothing was written to the target")
+    assert len(calls) == 2 and not any(tmp_path.glob("out.*")) and list((tmp_path / "plots").iterdir()) == []
+    monkeypatch.setattr(io, "_put_in_place", put)
+    assert main(argv) == 0  # and without the stop, both
+    assert len(list(tmp_path.glob("out.*"))) == 1 and len(list((tmp_path / "plots").glob("*.png"))) == 1
 
 
 def test_plot_onto_the_output_is_refused_before_any_work(tmp_path, config, capsys):

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from simkit.cli.arguments import (add_json, add_output, add_overrides, add_plot, add_quiet, add_replicates,
                                   add_seed, add_selection, non_negative)
-from simkit.cli.io import check_plot_folder, choose, config_from, describe, json_text, save_figures
+from simkit.cli.io import (check_plot_folder, choose, config_from, dataset_writer, describe, figure_writers,
+                           json_text, json_writer, place_outputs, text_writer, Writer)
 from simkit.config.core import data_paths, load_config
 from simkit.errors import InputError
-from simkit.io import FORMATS, open_result, write_dataset, write_text
+from simkit.io import FORMATS, open_result
 from simkit.outputs import COMPARISON, KIND_ATTR, claim_output, is_json_report, starts_with
 from simkit.plots.polls import plot_poll_comparison
 from simkit.polls.compare import census_reading, check_comparable, compare_config, ledger_space, z_span
@@ -219,11 +220,18 @@ def handler(args: argparse.Namespace) -> int:
                                                                                     if history else [])
                                                         + ([f"Compared: {chosen} of {args.config}."] if chosen else []))
     print(text)
+    writers = figure_writers(args.plot, {"poll_gaps": plot_poll_comparison(comparison)}, dpi=150) if args.plot else {}
     if args.output:
-        if args.output.suffix in (".nc", ".zarr"):
-            write_dataset(comparison.estimates.assign_attrs({KIND_ATTR: COMPARISON}), args.output)
-        else:
-            write_text((json_text(report) if args.output.suffix == ".json" else text) + "\n", args.output)
-    if args.plot:
-        save_figures(args.plot, {"poll_gaps": plot_poll_comparison(comparison)}, dpi=150)
+        writers[args.output] = _output_writer(args.output, comparison, report, text)
+    place_outputs(writers)
     return 0
+
+
+def _output_writer(path: Path, comparison, report: dict, text: str) -> Writer:
+    """What writes ``-o PATH``: the estimates as a result (``.nc``, ``.zarr``), the JSON ``report`` (``.json``), else
+    the printed ``text``."""
+    if path.suffix in (".nc", ".zarr"):
+        return dataset_writer(comparison.estimates.assign_attrs({KIND_ATTR: COMPARISON}), path)
+    if path.suffix == ".json":
+        return json_writer(report)
+    return text_writer(text + "\n")

@@ -18,8 +18,8 @@ import xarray as xr
 from simkit.cli.arguments import (add_draws, add_json, add_null, add_output, add_overrides, add_plot, add_quiet,
                                   add_replicates, add_seed, add_selection, add_tests, chosen_tests,
                                   workers)
-from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, describe, finite, json_text,
-                           save_figures, write_json)
+from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, dataset_writer, describe,
+                           figure_writers, finite, json_text, place_outputs, write_json)
 from simkit.config.core import data_paths
 from simkit.electorate.returns import PRESETS, anomaly_report, data_rows, load_returns
 from simkit.engine import aggregation
@@ -36,7 +36,7 @@ from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
 from simkit.forensics.floor import cannot_reject, floor_line, floor_lines, result_floors
 from simkit.forensics.power import PLANTS, QUICK_PLANTS, left_out_text, power_applies, power_table, study_seed
-from simkit.io import open_result, output_format, write_dataset
+from simkit.io import open_result, output_format
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
 from simkit.plots.forensics import election_title, figure
 from simkit.schema import rejects
@@ -352,11 +352,11 @@ def handle_forensics(args: argparse.Namespace) -> int:
         print(json.dumps(finite(payload), ensure_ascii=False))
     else:
         print(format_table(results, summary, power))
+    writers = {} if args.plot is None else figure_writers(
+        args.plot, {result.test: figure(result.test, e, result, election_title(ds)) for result in results})
     if args.output is not None:
-        write_dataset(results_dataset(results, summary, counts, edges), args.output)
-    if args.plot is not None:
-        title = election_title(ds)
-        save_figures(args.plot, {result.test: figure(result.test, e, result, title) for result in results})
+        writers[args.output] = dataset_writer(results_dataset(results, summary, counts, edges), args.output)
+    place_outputs(writers)
     return 0
 
 

@@ -1,14 +1,16 @@
 """What a command reads and writes: a config with its ``--set``/``--sweep`` overrides (a problem an override
 causes is blamed on the flag, not on the file), a saved result's stored config, the part of a simulated result
-that ``--scenario`` and ``--point`` choose, ``-o PATH.json`` reports and ``--plot DIR`` folders of figures."""
+that ``--scenario`` and ``--point`` choose, ``-o PATH.json`` reports and ``--plot DIR`` folders of figures, placed
+together with a command's ``-o`` output."""
 from __future__ import annotations
 
 import argparse
 import json
 import math
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import xarray as xr
 
@@ -16,7 +18,7 @@ from simkit import schema
 from simkit.cli.arguments import Override, overrides
 from simkit.config.core import Config, ConfigError, load_config, parse_config
 from simkit.errors import InputError, listed
-from simkit.io import FORMATS, open_result, staged_together, write_text
+from simkit.io import FORMATS, open_result, save_dataset, save_text, staged_together
 from simkit.outputs import claim_output, is_json_report
 from simkit.paths import split_path
 
@@ -223,7 +225,12 @@ def json_text(payload: dict) -> str:
 
 
 def write_json(payload: dict, path: Path) -> None:
-    write_text(json_text(payload) + "\n", path)
+    place_outputs({path: json_writer(payload)})
+
+
+def json_writer(payload: dict) -> Writer:
+    """A writer of the file ``-o PATH.json`` holds (:func:`json_text`, then a newline) for :func:`place_outputs`."""
+    return text_writer(json_text(payload) + "\n")
 
 
 # -- --plot DIR ----------------------------------------------------------------------------------------------
@@ -256,12 +263,33 @@ def _overlaps(plot: Path, figures: list[Path], path: str | Path) -> bool:
     return plot.resolve().is_relative_to(path) or any(path.is_relative_to(f.resolve()) for f in figures)
 
 
-def save_figures(plot: Path, figures: dict, dpi: int = 100) -> None:
-    """Each figure of ``figures`` (name → matplotlib Figure, None skipped) as ``plot/NAME.png`` (``plot`` made if
-    absent), all staged and put in place together once every one is drawn (:func:`simkit.io.staged_together`): an
-    error or a stop while they are drawn leaves none of them, and the figures of an earlier run as they were."""
+#: what writes one output at the staging path it is given (:func:`place_outputs`)
+Writer = Callable[[Path], None]
+
+
+def place_outputs(writers: dict[Path, Writer]) -> None:
+    """Write each output (target → :data:`Writer`) at its staging path, in order, then put them all in place in one
+    placement (:func:`simkit.io.staged_together`): an error or a stop before they are all in place leaves none of
+    them (an earlier run's as they were), so that a command's ``-o`` result and its ``--plot`` figures appear
+    together or not at all."""
+    with staged_together(*writers) as stagings:
+        for staging, write in zip(stagings, writers.values()):
+            write(staging)
+
+
+def figure_writers(plot: Path, figures: dict, dpi: int = 100) -> dict[Path, Writer]:
+    """``--plot DIR``: a writer of ``plot/NAME.png`` for each figure of ``figures`` (name → matplotlib Figure, None
+    skipped), for :func:`place_outputs`; ``plot`` is made now if absent."""
     plot.mkdir(parents=True, exist_ok=True)
-    drawn = {name: fig for name, fig in figures.items() if fig is not None}
-    with staged_together(*(plot / f"{name}.png" for name in drawn)) as stagings:
-        for staging, fig in zip(stagings, drawn.values()):
-            fig.savefig(staging, dpi=dpi, format="png")  # the staging path's name ends in .partial-PID
+    return {plot / f"{name}.png": partial(fig.savefig, dpi=dpi, format="png")  # the staging path ends in .partial-PID
+            for name, fig in figures.items() if fig is not None}
+
+
+def text_writer(text: str) -> Writer:
+    """A writer of ``text`` (UTF-8) for :func:`place_outputs`."""
+    return partial(save_text, text)
+
+
+def dataset_writer(ds: xr.Dataset, path: Path) -> Writer:
+    """A writer of the result ``ds`` at ``path`` (zarr or netCDF by its suffix) for :func:`place_outputs`."""
+    return partial(save_dataset, ds, path)

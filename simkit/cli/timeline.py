@@ -10,7 +10,8 @@ from pathlib import Path
 
 from simkit import streams
 from simkit.cli.arguments import add_json, add_output, add_overrides, add_plot, add_seed
-from simkit.cli.io import check_plot_folder, claim_json, config_from, json_text, save_figures, write_json
+from simkit.cli.io import (check_plot_folder, claim_json, config_from, figure_writers, json_text, json_writer,
+                           place_outputs)
 from simkit.errors import InputError
 from simkit.outputs import TIMELINE
 from simkit.plots.timeline import plot_timeline
@@ -87,12 +88,12 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
     claim_json(args, TIMELINE, JSON_KEYS, [args.path, args.map])
     check_plot_folder(args.plot, ["timeline"], args.output, [args.path, args.map])
     result, (loaded, profile) = analyse(args)
-    if args.plot is not None:
-        figure = plot_timeline(loaded.observed, profile, streams.generator(args.seed, streams.TIMELINE_NULL, 1))
-        save_figures(args.plot, {"timeline": figure}, dpi=120)
+    writers = {} if args.plot is None else figure_writers(args.plot, {"timeline": plot_timeline(
+        loaded.observed, profile, streams.generator(args.seed, streams.TIMELINE_NULL, 1))}, dpi=120)
     print(json_text(result) if args.json else format_rows(result))
     if args.output:
-        write_json(result, args.output)
+        writers[args.output] = json_writer(result)
+    place_outputs(writers)
     return 0
 
 
