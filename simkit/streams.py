@@ -5,7 +5,9 @@ station groups have a fixed size (:data:`STATION_GROUP_SIZE`) that does not depe
 blocks its work, so results are bit-identical whatever the block size or worker count. What else draws under
 a simulation's seed (polls, the misreporting search, station samples, forensic tests, an inference run's
 simulations and draws) sits below a root at the top of the key space (2**32 - 9 and up), above any replicate index,
-so it never shares an engine stream.
+so it never shares an engine stream. Two draw elsewhere: the timeline calibration's null, keyed
+(:data:`TIMELINE_NULL`, replicate) (two words: no engine key is that short), and compare's ledger hypercube, seeded
+from entropy words, not a spawn key (:data:`LEDGER`).
 """
 from __future__ import annotations
 
@@ -25,7 +27,13 @@ TIMELINE_REGIONAL = 6  #: regional arrival profiles, keyed (replicate, 0, TIMELI
 TIMELINE_ADDED = 7  #: arrival times of a block's added ballots, keyed (replicate, station_group, TIMELINE_ADDED, block)
 MANIPULATION_TARGETS = 10  #: + 2 * block index: which stations a manipulation block selects
 MANIPULATION_DRAWS = 11  #: + 2 * block index: the mechanism's own draws
-TIMELINE_NULL = 103  #: the timeline tests' simulated null, keyed (TIMELINE_NULL,)
+#: the timeline tests' simulated null: the timeline calibration's of replicate r under the seed that simulated it,
+#: keyed (TIMELINE_NULL, r); ``simkit timeline``'s under its ``--seed``, keyed (TIMELINE_NULL,), its station-level
+#: test's (TIMELINE_NULL, 2) and its figure's (TIMELINE_NULL, 1). Not at the top of the key space: one or two words,
+#: at no engine position (three or four words; replicate 103's sit below (TIMELINE_NULL, r), a prefix nothing spawns
+#: from). Under one seed the calibration's replicates 1 and 2 draw where ``simkit timeline``'s figure and station
+#: test do
+TIMELINE_NULL = 103
 #: the power study's planted elections beside the tests of the real data under one seed, keyed (POWER,) below that
 #: seed's own key; above any replicate index, so no engine stream of that seed shares its positions
 POWER = 2**32 - 2

@@ -1,9 +1,14 @@
-"""The random streams as the consumers really draw them: every ``SeedSequence`` position, (entropy, spawn key), drawn
-from while small runs of the consumers execute under one seed is recorded with the line that drew it, and no
-position is drawn at two lines (``tests/test_streams.py`` checks the key functions; this checks that each consumer
-goes through its own)."""
+"""The random streams as the consumers really draw them: small runs of the consumers execute under one seed, in this
+process (one worker, or one core where a command takes no worker count), and every position (entropy, spawn key)
+a generator is seeded from is recorded with the line that seeded it: each ``np.random.SeedSequence`` created in
+Python (and its spawned children), and each integer seed given to ``np.random.default_rng`` (``default_rng(seed)``,
+``default_rng([seed, LEDGER])``: the position (entropy words, ())), simkit's only way of seeding from integers. Not
+recorded: a generator seeded otherwise (``np.random.PCG64(int)``, legacy ``RandomState``), and draws in other
+processes. No position may be drawn at two lines (``tests/test_streams.py`` checks the key functions; this checks
+that each consumer goes through its own)."""
 from __future__ import annotations
 
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -17,6 +22,8 @@ from simkit import inference, report, streams
 from simkit.cli.main import main
 from simkit.config.inference import MIN_PARTICLES, InferConfig, InferenceSettings
 from simkit.forensics.calibrate import calibration_table
+from simkit.inference import smc
+from simkit.timeline.calibration import rejection_rates
 
 from conftest import small_config_dict
 from forensics_helpers import honest_dataset
@@ -27,6 +34,8 @@ SIMKIT = Path(simkit.__file__).resolve().parent
 HELPERS = {(SIMKIT / "streams.py", "generator"), (SIMKIT / "inference" / "smc.py", "generator"),
            (SIMKIT / "forensics" / "nulls" / "compiled_draws.py", "generator_state")}
 MAP = '[columns]\nregistered = "registered"\nballots = "ballots"\n[options]\na = "a"\nb = "b"\n'
+#: the voting day of the configs' ``[timeline]`` and of the published timeline infer reads
+TIMELINE = {"opening": "07:00", "closing": "20:00", "reports": ["10:00", "12:00"]}
 
 
 def drawing_line() -> str:
@@ -44,10 +53,11 @@ def drawing_line() -> str:
 @pytest.fixture
 def drawn(monkeypatch) -> dict[tuple, set[str]]:
     """position (entropy, spawn key) -> the lines that drew from it, for every ``np.random.SeedSequence`` created
-    (and its spawned children) while the test runs: ``np.random.SeedSequence`` replaced by a subclass that records
-    each ``generate_state`` (what a bit generator seeded from it calls); any SeedSequence is still an instance of
-    it."""
-    base = np.random.SeedSequence
+    (and its spawned children) and every integer seed of ``np.random.default_rng`` while the test runs:
+    ``np.random.SeedSequence`` replaced by a subclass that records each ``generate_state`` (what a bit generator
+    seeded from it calls; any SeedSequence is still an instance of it), and ``np.random.default_rng`` by one that
+    turns integer entropy into that subclass first (the same generator: numpy seeds from ``SeedSequence(entropy)``)."""
+    base, make_rng = np.random.SeedSequence, np.random.default_rng
     positions: dict[tuple, set[str]] = defaultdict(set)
 
     class AnySeedSequence(type):
@@ -60,14 +70,21 @@ def drawn(monkeypatch) -> dict[tuple, set[str]]:
             positions[(entropy, tuple(self.spawn_key))].add(drawing_line())
             return super().generate_state(n_words, dtype)
 
+    def default_rng(seed=None) -> np.random.Generator:
+        seeded = seed is None or isinstance(seed, (base, np.random.BitGenerator, np.random.Generator))
+        return make_rng(seed if seeded else Recording(seed))
+
     monkeypatch.setattr(np.random, "SeedSequence", Recording)
+    monkeypatch.setattr(np.random, "default_rng", default_rng)
     return positions
 
 
 def stuffed_config(tmp_path: Path, *, poll: bool) -> Path:
-    """A small election (60 stations, three options, two regions) with a scenario of two manipulation blocks
-    (stuffing, coercion) beside the honest one and, with ``poll``, one published exit poll; written as TOML."""
+    """A small election (60 stations, three options, two regions, a voting day of :data:`TIMELINE`) with a scenario
+    of two manipulation blocks (stuffing, coercion) beside the honest one and, with ``poll``, one published exit
+    poll; written as TOML."""
     raw = small_config_dict(stations=60, registered=60_000, shares=(0.6, 0.3, 0.1), replicates=4, seed=SEED)
+    raw["timeline"] = TIMELINE
     raw["manipulation"] = [{"name": "stuff", "kind": "ballot_stuffing", "beneficiary": "a", "f_incremental": 0.3,
                             "f_extreme": 0.0, "theta": 0.3, "alpha": 1.5},
                            {"name": "coercion", "kind": "coerced_turnout", "beneficiary": "a", "share": 0.1,
@@ -91,16 +108,30 @@ def returns_files(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "r.csv", tmp_path / "m.toml"
 
 
-def run_consumers(tmp_path: Path, capsys) -> None:
-    """Small runs under :data:`SEED`, in this process: the engine, ``compare`` (its polls and misreporting search),
-    ``calibrate`` (station samples and the tests of each replicate), ``forensics`` on returns (with the power study),
-    ``report`` on the same returns and ``infer`` (with a poll as evidence)."""
+def with_published_timeline(cfg: simkit.Config) -> simkit.Config:
+    """``cfg`` with ``[observed.timeline]`` at the reports of :data:`TIMELINE`: each region's turnout (percent, two
+    decimals) a third, then two thirds, of its final figure, the count's regional turnout."""
+    raw = cfg.raw()
+    raw["observed"]["timeline"] = {"reports": TIMELINE["reports"], "turnout_percent": {
+        region: [round(100 * turnout * k / 3, 2) for k in (1, 2, 3)]
+        for region, turnout in cfg.observed.regional_turnout.items()}}
+    return simkit.Config.model_validate(raw)
+
+
+def run_consumers(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Small runs under :data:`SEED`, in this process: the engine (with a timeline), ``compare`` (its polls,
+    misreporting search and ledger), ``calibrate`` (station samples and the tests of each replicate), the timeline
+    tests' calibration, ``forensics`` on returns (with the power study), ``report`` on the same returns and ``infer``
+    (with a poll and a published timeline as evidence). ``compare``, ``forensics`` and ``report`` take no worker
+    count: with one core, every pool they would start runs in this process."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
     plain, polled = stuffed_config(tmp_path, poll=False), stuffed_config(tmp_path, poll=True)
     simkit.simulate(simkit.load_config(plain), replicates=2, seed=SEED, workers=1)
     assert main(["compare", str(polled), "--json", "--replicates", "4", "--seed", str(SEED),
-                 "--ledger-points", "0"]) == 0
+                 "--ledger-points", "2"]) == 0
     calibration_table(simkit.load_config(plain), replicates=2, tests=["spikes", "correlation", "shpilkin"],
                       nulls=("textbook", "simulated"), draws=5, seed=SEED, aggregate="sample:30", workers=1)
+    rejection_rates(regions=2, stations=6, replicates=2, affected=1, draws=5, seed=SEED)
     data, mapping = returns_files(tmp_path)
     assert main(["forensics", str(data), "--map", str(mapping), "--tests", "last_digit,correlation,spikes",
                  "--null", "simulated", "--draws", "5", "--power", "2", "--seed", str(SEED), "--json"]) == 0
@@ -110,18 +141,23 @@ def run_consumers(tmp_path: Path, capsys) -> None:
     cfg = inference.simulated_observed(simkit.load_config(polled), [prior], [0.3], seed=SEED + 1)
     settings = InferenceSettings(particles=MIN_PARTICLES, pilot=MIN_PARTICLES, noise_replicates=5,
                                  max_generations=1, predictive=10, min_ess=5, seed=SEED, workers=1,
-                                 scenario="stuffing", statistics=["turnout", "shares", "polls"])
-    inference.infer(cfg, [prior], settings)
+                                 scenario="stuffing", statistics=["turnout", "shares", "polls", "timeline"])
+    inference.infer(with_published_timeline(cfg), [prior], settings)
     capsys.readouterr()
 
 
-def test_no_two_lines_draw_from_one_position(drawn, tmp_path, capsys):
+def test_no_two_lines_draw_from_one_position(drawn, tmp_path, capsys, monkeypatch):
     """Under one seed no position is drawn at two lines (a prior draw of the inference pilot at its simulation 0's
     position, ``(1, 0)``, or the Shpilkin test of calibrate's replicate r at manipulation block 1's targets,
-    ``(r, 0, 12)``, both once were); and every consumer drew, in this process, from its own root of the seed."""
-    run_consumers(tmp_path, capsys)
+    ``(r, 0, 12)``, both once were); every consumer drew, in this process, from its own root of the seed; and the
+    engine drew its timeline streams, the timeline calibration its null, compare its ledger and infer's simulations
+    their timelines."""
+    run_consumers(tmp_path, capsys, monkeypatch)
     assert {position: sorted(lines) for position, lines in drawn.items() if len(lines) > 1} == {}
     roots = {key[0] for entropy, key in drawn if entropy == SEED and key}
     assert {streams.EXIT_POLL, streams.MISREPORT, streams.STATION_SAMPLE, streams.REPLICATE_TESTS, streams.OBSERVED,
             streams.POWER, streams.INFER_SIMULATION, streams.INFER_DRAW} <= roots
-    assert (SEED, (0, 0, streams.FAST_KERNEL)) in drawn
+    assert {(SEED, (0, 0, streams.FAST_KERNEL)), (SEED, (0, 0, streams.TIMELINE)),
+            (SEED, (0, 0, streams.TIMELINE_REGIONAL)), (SEED, (0, 0, streams.TIMELINE_ADDED, 1)),
+            (SEED, (streams.TIMELINE_NULL, 1)), ((SEED, streams.LEDGER), ())} <= drawn.keys()
+    assert (inference.simulation_seed(SEED, smc.PILOT_STAGE, 0), (0, 0, streams.TIMELINE)) in drawn

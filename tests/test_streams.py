@@ -45,10 +45,11 @@ def inference_keys(simulations: int, generations: int) -> list[tuple[int, ...]]:
 
 
 def consumer_key_list(replicates: int, polls: int, options: int, points: int) -> list[tuple[int, ...]]:
-    """The spawn keys, one per consumer's stream, of the polls, the misreporting search and calibrate's station
-    samples under the seed of a simulation of ``replicates`` replicates, and of an inference run's simulations and
-    draws (:func:`inference_keys`)."""
+    """The spawn keys, one per consumer's stream, of the polls, the misreporting search, calibrate's station
+    samples and the timeline calibration's nulls under the seed of a simulation of ``replicates`` replicates, and of
+    an inference run's simulations and draws (:func:`inference_keys`)."""
     keys = [streams.exit_poll_key(r, p) for r in range(replicates) for p in range(polls)]
+    keys += [(streams.TIMELINE_NULL, r) for r in range(replicates)]
     keys += [streams.misreport_key(p, k) for p in range(polls) for k in range(options)]
     keys += [streams.station_sample_key(r, k) for r in range(replicates) for k in range(points)]
     return keys + inference_keys(SIMULATIONS, GENERATIONS)
@@ -76,5 +77,5 @@ def test_consumer_keys_are_distinct():
 
 def test_the_roots_are_distinct():
     roots = [streams.EXIT_POLL, streams.MISREPORT, streams.STATION_SAMPLE, streams.REPLICATE_TESTS, streams.OBSERVED,
-             streams.POWER, streams.ELECTORATE, streams.INFER_SIMULATION, streams.INFER_DRAW]
+             streams.POWER, streams.ELECTORATE, streams.INFER_SIMULATION, streams.INFER_DRAW, streams.TIMELINE_NULL]
     assert len(set(roots)) == len(roots)

@@ -165,8 +165,9 @@ class Simulations:
     """Runs a :class:`Simulator` over many parameter vectors: on the workers of a dask ``client`` (the
     simulator is sent to each once), else on the shared parallel machinery
     (:class:`simkit.engine.parallel.KeyedPool`: ``workers`` processes, or this one when ``workers`` is 1 or
-    this is a daemonic process), whose keys are chunks of (values, seeds). Seeds are keyed by (stage, index),
-    so where a simulation runs does not change its result. ``count`` is the number of simulations run so
+    this is a daemonic process), whose keys are chunks of (values, seeds). Each simulation's seed is keyed by
+    its (stage, index) (:func:`simulation_seed`: :func:`simkit.streams.inference_simulation_key`), so where a
+    simulation runs does not change its result. ``count`` is the number of simulations run so
     far; ``bar``: a progress bar over each generation's simulations (on a terminal). A context manager: the
     workers stop on exit, at once when an error or an interruption unwinds."""
 
@@ -184,7 +185,8 @@ class Simulations:
         self.count = 0
 
     def run(self, values: np.ndarray, seed: int, stage: int) -> np.ndarray:
-        """Statistics (n, n_stat) of simulations of ``values`` (n, n_param); seeds keyed by (stage, index)."""
+        """Statistics (n, n_stat) of simulations of ``values`` (n, n_param); each seed from
+        :func:`simulation_seed` (:func:`simkit.streams.inference_simulation_key`)."""
         seeds = [simulation_seed(seed, stage, index) for index in range(len(values))]
         self.count += len(values)
         size = max(1, math.ceil(len(values) / (4 * self.workers)))
