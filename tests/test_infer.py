@@ -986,3 +986,25 @@ def test_a_prior_whose_tail_makes_a_poll_design_impossible_is_refused_before_sim
         "is invalid (exit_poll.p.stations: 20 stations drawn proportional to size from the electorate, which has 18 "
         "with voters (proportional to size in place of the simple draw"), error.value.problems
     assert error.value.problems[0].endswith("); bound it with low and high")
+
+
+def test_station_statistics_alone_are_evidence_to_infer_from():
+    """A config whose only evidence is ``[observed.stations]`` (no totals, polls or timeline) is inferred from it,
+    not refused as having no evidence."""
+    simulated = inference.simulated_observed(stuffing_config(True), STUFFING_BLOCKS, [0.3, 0.6, 0.5], seed=4)
+    raw = simulated.raw()
+    raw["observed"] = {"stations": raw["observed"]["stations"]}
+    settings = InferenceSettings(particles=20, min_ess=5, workers=1, seed=6, predictive=10, statistics=["stations"])
+    result = inference.infer(simkit.Config.model_validate(raw), STUFFING_BLOCKS, settings)
+    assert [p["name"] for p in result.parameters] == [block.path for block in STUFFING_BLOCKS]
+    assert all(name.startswith("stations.") for name in result.observed_data["statistic"].values)
+
+
+def test_a_published_timeline_alone_is_evidence_to_infer_from(tmp_path):
+    """A config whose only evidence is ``[observed.timeline]`` is checked as such, not refused as having none."""
+    raw = csv_timeline_config(tmp_path, None).raw()
+    raw["observed"] = {"timeline": {"reports": ["10:00", "12:00"], "turnout_percent": {"north": [20, 40, 60]}}}
+    settings = InferenceSettings(particles=20, min_ess=5, workers=1, seed=6, predictive=10, statistics=["timeline"])
+    result = inference.infer(simkit.Config.model_validate(raw), [SHARE_PRIOR], settings)
+    names = result.observed_data["statistic"].values
+    assert len(names) and all(name.startswith("timeline.") for name in names)

@@ -244,8 +244,9 @@ def infer_problems(cfg, blocks: list[InferConfig], settings: InferenceSettings, 
     observed = cfg.observed
     published = any(poll.published for poll in getattr(cfg, "exit_poll", []))
     if not (observed.ballots and observed.registered) and not observed.votes and not observed.regional_turnout \
-            and not published:
-        problems.append("observed: no evidence to infer from (no counts, regional turnouts or published polls)")
+            and not published and observed.stations is None and observed.timeline is None:
+        problems.append("observed: no evidence to infer from (no counts, regional turnouts, published polls, "
+                        "station-level statistics or voting timeline)")
     return problems
 
 
