@@ -68,7 +68,7 @@ def kazakhstan_table(draws: int) -> str:
     for interpolation in ("linear", "pchip"):
         profile = honest_profile(timeline.opening, timeline.reports, timeline.closing, interpolation=interpolation)
         rows = run_tests(loaded.observed, profile, timeline.opening, timeline.closing,
-                         streams.generator(0, streams.TIMELINE_NULL), draws)
+                         streams.generator(0, *streams.observed_timeline_key(streams.TIMELINE_TESTS)), draws)
         results[interpolation] = {(row["region"], row["test"]): row for row in rows}
     regions = loaded.observed.region_names + ["all", "national"]
     header = "| region | " + " | ".join(f"{t} (stat; p linear / pchip)" for t in TESTS) + " |"
@@ -99,7 +99,7 @@ def sensitivity_table(draws: int) -> str:
         profile = honest_profile(timeline.opening, timeline.reports, timeline.closing, interpolation=interpolation,
                                  kappa_region=kappa)
         rows = run_tests(loaded.observed, profile, timeline.opening, timeline.closing,
-                         streams.generator(0, streams.TIMELINE_NULL), draws)
+                         streams.generator(0, *streams.observed_timeline_key(streams.TIMELINE_TESTS)), draws)
         counts = [sum(row["test"] == test and row["region"] in loaded.observed.region_names
                       and rejects(row["p_value"], 0.01)
                       for row in rows) for test in TESTS]

@@ -7,7 +7,9 @@ a simulation's seed (polls, the misreporting search, station samples, forensic t
 simulations and draws) sits below a root at the top of the key space (2**32 - 9 and up), above any replicate index,
 so it never shares an engine stream. Two draw elsewhere: the timeline calibration's null, keyed
 (:data:`TIMELINE_NULL`, replicate) (two words: no engine key is that short), and compare's ledger hypercube, seeded
-from entropy words, not a spawn key (:data:`LEDGER`).
+from entropy words, not a spawn key (:data:`LEDGER`). The tests of observed data sit below :data:`OBSERVED`: the
+forensic tests of returns on its branches 0 and 1, ``simkit timeline``'s draws on its branch
+:data:`OBSERVED_TIMELINE` (:func:`observed_timeline_key`).
 """
 from __future__ import annotations
 
@@ -27,12 +29,11 @@ TIMELINE_REGIONAL = 6  #: regional arrival profiles, keyed (replicate, 0, TIMELI
 TIMELINE_ADDED = 7  #: arrival times of a block's added ballots, keyed (replicate, station_group, TIMELINE_ADDED, block)
 MANIPULATION_TARGETS = 10  #: + 2 * block index: which stations a manipulation block selects
 MANIPULATION_DRAWS = 11  #: + 2 * block index: the mechanism's own draws
-#: the timeline tests' simulated null: the timeline calibration's of replicate r under the seed that simulated it,
-#: keyed (TIMELINE_NULL, r); ``simkit timeline``'s under its ``--seed``, keyed (TIMELINE_NULL,), its station-level
-#: test's (TIMELINE_NULL, 2) and its figure's (TIMELINE_NULL, 1). Not at the top of the key space: one or two words,
-#: at no engine position (three or four words; replicate 103's sit below (TIMELINE_NULL, r), a prefix nothing spawns
-#: from). Under one seed the calibration's replicates 1 and 2 draw where ``simkit timeline``'s figure and station
-#: test do
+#: the timeline calibration's simulated null of replicate r under the seed that simulated it, keyed (TIMELINE_NULL, r).
+#: Not at the top of the key space: two words, at no engine position (three or four words; replicate 103's sit below
+#: (TIMELINE_NULL, r), a prefix nothing spawns from). ``simkit timeline`` draws below :data:`OBSERVED`
+#: (:func:`observed_timeline_key`): keyed (TIMELINE_NULL,), (TIMELINE_NULL, 1) and (TIMELINE_NULL, 2) until
+#: 2026-11-30, its figure and station-level test drew where the calibration's replicates 1 and 2 do
 TIMELINE_NULL = 103
 #: the power study's planted elections beside the tests of the real data under one seed, keyed (POWER,) below that
 #: seed's own key; above any replicate index, so no engine stream of that seed shares its positions
@@ -40,8 +41,16 @@ POWER = 2**32 - 2
 #: the forensic tests of one election's returns (``simkit report``, ``simkit forensics``: per test, then their simulated
 #: null) under one seed, keyed (OBSERVED,) below that seed's own key; above any replicate index, so no engine stream
 #: of that seed shares its positions (at the seed itself, test i's draws sat at engine replicate 0's station group i,
-#: and null draw d at replicate 1's group d)
+#: and null draw d at replicate 1's group d). The forensic tests take its branches 0 and 1 (the two children
+#: :func:`simkit.forensics.run_each` spawns: the tests' seeds, their simulated null), ``simkit timeline`` the branch
+#: :data:`OBSERVED_TIMELINE`
 OBSERVED = 2**32 - 3
+#: ``simkit timeline``'s branch below :data:`OBSERVED`: its draws on a published timeline under its ``--seed``, keyed
+#: (OBSERVED, OBSERVED_TIMELINE, part) (:func:`observed_timeline_key`), beside the forensic tests' branches 0 and 1
+OBSERVED_TIMELINE = 2
+#: the parts of ``simkit timeline``'s draws (:func:`observed_timeline_key`): the regional tests' simulated null, the
+#: figure's honest band, the station-level tests' null
+TIMELINE_TESTS, TIMELINE_FIGURE, TIMELINE_STATIONS = 0, 1, 2
 #: the forensic tests of simulated replicate r (``simkit calibrate``, ``rejection_rates``) under the seed that
 #: simulated it, keyed (REPLICATE_TESTS, r) below that seed's own key; above any replicate index, so no engine
 #: stream of that seed shares its positions (keyed (r,), test i's seed was the very position of replicate r's
@@ -105,6 +114,12 @@ def inference_draw_key(stage: int, draw: int) -> tuple[int, int, int]:
     """The spawn key of draw ``draw`` of inference stage ``stage``: the stage's own randomness (prior, proposal,
     resampling, observation noise), not a simulation's (:data:`INFER_DRAW`)."""
     return INFER_DRAW, stage, draw
+
+
+def observed_timeline_key(part: int) -> tuple[int, int, int]:
+    """The spawn key of part ``part`` (:data:`TIMELINE_TESTS`, :data:`TIMELINE_FIGURE`, :data:`TIMELINE_STATIONS`)
+    of ``simkit timeline``'s draws on a published timeline (:data:`OBSERVED_TIMELINE`)."""
+    return OBSERVED, OBSERVED_TIMELINE, part
 
 
 def station_groups(n_stations: int) -> list[slice]:

@@ -108,6 +108,27 @@ def returns_files(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "r.csv", tmp_path / "m.toml"
 
 
+#: a station file of published timelines (two regions of three stations; ballots at 10:00, 12:00 and the final count)
+STATION_TIMELINES = """region,registered,b10,b12,final
+n,900,200,350,560
+n,1100,260,400,700
+n,800,150,300,500
+s,1000,300,420,610
+s,700,140,260,430
+s,1200,330,500,760
+"""
+
+
+def station_timeline_files(tmp_path: Path) -> tuple[Path, Path]:
+    """:data:`STATION_TIMELINES` and its map (the voting day of :data:`TIMELINE`), for ``simkit timeline STATIONS
+    --map MAP`` (its regional and station-level tests)."""
+    stations, mapping = tmp_path / "timeline.csv", tmp_path / "timeline.toml"
+    stations.write_text(STATION_TIMELINES)
+    mapping.write_text(tomli_w.dumps({"timeline": TIMELINE, "columns": {
+        "region": "region", "registered": "registered", "reports": ["b10", "b12"], "final": "final"}}))
+    return stations, mapping
+
+
 def with_published_timeline(cfg: simkit.Config) -> simkit.Config:
     """``cfg`` with ``[observed.timeline]`` at the reports of :data:`TIMELINE`: each region's turnout (percent, two
     decimals) a third, then two thirds, of its final figure, the count's regional turnout."""
@@ -121,7 +142,8 @@ def with_published_timeline(cfg: simkit.Config) -> simkit.Config:
 def run_consumers(tmp_path: Path, capsys, monkeypatch) -> None:
     """Small runs under :data:`SEED`, in this process: the engine (with a timeline), ``compare`` (its polls,
     misreporting search and ledger), ``calibrate`` (station samples and the tests of each replicate), the timeline
-    tests' calibration, ``forensics`` on returns (with the power study), ``report`` on the same returns and ``infer``
+    tests' calibration (three replicates), ``forensics`` on returns (with the power study), ``report`` on the same
+    returns, ``timeline`` on a station file (its regional and station-level tests and its figure) and ``infer``
     (with a poll and a published timeline as evidence). ``compare``, ``forensics`` and ``report`` take no worker
     count: with one core, every pool they would start runs in this process."""
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
@@ -131,12 +153,15 @@ def run_consumers(tmp_path: Path, capsys, monkeypatch) -> None:
                  "--ledger-points", "2"]) == 0
     calibration_table(simkit.load_config(plain), replicates=2, tests=["spikes", "correlation", "shpilkin"],
                       nulls=("textbook", "simulated"), draws=5, seed=SEED, aggregate="sample:30", workers=1)
-    rejection_rates(regions=2, stations=6, replicates=2, affected=1, draws=5, seed=SEED)
+    rejection_rates(regions=2, stations=6, replicates=3, affected=1, draws=5, seed=SEED)
     data, mapping = returns_files(tmp_path)
     assert main(["forensics", str(data), "--map", str(mapping), "--tests", "last_digit,correlation,spikes",
                  "--null", "simulated", "--draws", "5", "--power", "2", "--seed", str(SEED), "--json"]) == 0
     report.build(returns=data, map=mapping, tests=["spikes", "shpilkin"], null="textbook", draws=5, power=0,
                  seed=SEED)
+    stations, timeline_map = station_timeline_files(tmp_path)
+    assert main(["timeline", str(stations), "--map", str(timeline_map), "--draws", "100", "--station-draws", "20",
+                 "--seed", str(SEED), "--plot", str(tmp_path / "plots")]) == 0
     prior = InferConfig(path="manipulation.stuff.f_incremental", prior="uniform", low=0.0, high=0.5)
     cfg = inference.simulated_observed(simkit.load_config(polled), [prior], [0.3], seed=SEED + 1)
     settings = InferenceSettings(particles=MIN_PARTICLES, pilot=MIN_PARTICLES, noise_replicates=5,
@@ -151,13 +176,19 @@ def test_no_two_lines_draw_from_one_position(drawn, tmp_path, capsys, monkeypatc
     position, ``(1, 0)``, or the Shpilkin test of calibrate's replicate r at manipulation block 1's targets,
     ``(r, 0, 12)``, both once were); every consumer drew, in this process, from its own root of the seed; and the
     engine drew its timeline streams, the timeline calibration its null, compare its ledger and infer's simulations
-    their timelines."""
+    their timelines. Below OBSERVED, the forensic tests of returns drew on branches 0 and 1 only and ``simkit
+    timeline`` on its own: its figure and station-level test once drew at the calibration's replicates 1 and 2,
+    ``(TIMELINE_NULL, 1)`` and ``(TIMELINE_NULL, 2)``."""
     run_consumers(tmp_path, capsys, monkeypatch)
     assert {position: sorted(lines) for position, lines in drawn.items() if len(lines) > 1} == {}
+    assert {key[1] for entropy, key in drawn if entropy == SEED and key[:1] == (streams.OBSERVED,)} == {
+        0, 1, streams.OBSERVED_TIMELINE}
+    assert {(SEED, streams.observed_timeline_key(part)) for part in (
+        streams.TIMELINE_TESTS, streams.TIMELINE_FIGURE, streams.TIMELINE_STATIONS)} <= drawn.keys()
     roots = {key[0] for entropy, key in drawn if entropy == SEED and key}
     assert {streams.EXIT_POLL, streams.MISREPORT, streams.STATION_SAMPLE, streams.REPLICATE_TESTS, streams.OBSERVED,
             streams.POWER, streams.INFER_SIMULATION, streams.INFER_DRAW} <= roots
     assert {(SEED, (0, 0, streams.FAST_KERNEL)), (SEED, (0, 0, streams.TIMELINE)),
             (SEED, (0, 0, streams.TIMELINE_REGIONAL)), (SEED, (0, 0, streams.TIMELINE_ADDED, 1)),
-            (SEED, (streams.TIMELINE_NULL, 1)), ((SEED, streams.LEDGER), ())} <= drawn.keys()
+            (SEED, (streams.TIMELINE_NULL, 2)), ((SEED, streams.LEDGER), ())} <= drawn.keys()
     assert (inference.simulation_seed(SEED, smc.PILOT_STAGE, 0), (0, 0, streams.TIMELINE)) in drawn

@@ -13,6 +13,11 @@ POINTS = 3
 BLOCKS = 4
 #: simulations per inference stage: past predictive simulation 1, whose key was once its observation noise's
 SIMULATIONS = 3
+#: the branches below OBSERVED the forensic tests of returns draw on (:func:`simkit.forensics.run_each` spawns two
+#: children of :func:`simkit.forensics.observed_seed`: the tests' seeds, their simulated null)
+FORENSIC_BRANCHES = 2
+#: ``simkit timeline``'s draws on a published timeline: its regional tests' null, its figure, its station-level tests
+TIMELINE_PARTS = (streams.TIMELINE_TESTS, streams.TIMELINE_FIGURE, streams.TIMELINE_STATIONS)
 #: an inference run's generations, at most (its stages GENERATION_STAGE + g reach this far)
 GENERATIONS = next(m.le for m in InferenceSettings.model_fields["max_generations"].metadata if hasattr(m, "le"))
 
@@ -46,10 +51,13 @@ def inference_keys(simulations: int, generations: int) -> list[tuple[int, ...]]:
 
 def consumer_key_list(replicates: int, polls: int, options: int, points: int) -> list[tuple[int, ...]]:
     """The spawn keys, one per consumer's stream, of the polls, the misreporting search, calibrate's station
-    samples and the timeline calibration's nulls under the seed of a simulation of ``replicates`` replicates, and of
-    an inference run's simulations and draws (:func:`inference_keys`)."""
+    samples and the timeline calibration's nulls under the seed of a simulation of ``replicates`` replicates, of the
+    forensic tests of returns (:data:`FORENSIC_BRANCHES`) and ``simkit timeline`` (:data:`TIMELINE_PARTS`) under
+    the same seed, and of an inference run's simulations and draws (:func:`inference_keys`)."""
     keys = [streams.exit_poll_key(r, p) for r in range(replicates) for p in range(polls)]
     keys += [(streams.TIMELINE_NULL, r) for r in range(replicates)]
+    keys += [(streams.OBSERVED, branch) for branch in range(FORENSIC_BRANCHES)]
+    keys += [streams.observed_timeline_key(part) for part in TIMELINE_PARTS]
     keys += [streams.misreport_key(p, k) for p in range(polls) for k in range(options)]
     keys += [streams.station_sample_key(r, k) for r in range(replicates) for k in range(points)]
     return keys + inference_keys(SIMULATIONS, GENERATIONS)
@@ -69,7 +77,9 @@ def test_no_consumer_key_is_an_engine_key():
 
 
 def test_consumer_keys_are_distinct():
-    """No two streams share a key, nor is one's key a prefix of another's (its child streams)."""
+    """No two streams share a key, nor is one's key a prefix of another's (its child streams): ``simkit timeline``'s
+    figure and station-level test once drew at the timeline calibration's (TIMELINE_NULL, 1) and (TIMELINE_NULL, 2),
+    and its regional tests at (TIMELINE_NULL,), above every replicate's."""
     keys = consumer_key_list(REPLICATES, POLLS, OPTIONS, POINTS)
     assert len(set(keys)) == len(keys)
     assert {key[:n] for key in keys for n in range(1, len(key))}.isdisjoint(keys)

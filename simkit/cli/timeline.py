@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from simkit import streams
 from simkit.cli.arguments import add_json, add_output, add_overrides, add_plot, add_seed
 from simkit.cli.io import (check_plot_folder, claim_json, config_from, figure_writers, json_text, json_writer,
@@ -29,6 +31,12 @@ CAVEAT = ("A departure from the honest band is a reason to look, not proof: regi
 STATION_CALIBRATION = "uncalibrated: above nominal size on clean Spain 2019"
 
 
+def observed_generator(seed: int, part: int) -> np.random.Generator:
+    """The generator of part ``part`` of the draws on the published timeline under ``seed``
+    (:func:`simkit.streams.observed_timeline_key`: below ``OBSERVED``, apart from the timeline calibration's null)."""
+    return streams.generator(seed, *streams.observed_timeline_key(part))
+
+
 def analyse(args: argparse.Namespace) -> tuple[dict, object]:
     """The JSON-ready result and the loaded timeline, validated completely before anything is written."""
     if args.map is not None:
@@ -46,11 +54,11 @@ def analyse(args: argparse.Namespace) -> tuple[dict, object]:
                              args.interpolation or timeline.interpolation, timeline.dispersion,
                              timeline.regional_dispersion)
     rows = run_tests(loaded.observed, profile, timeline.opening, timeline.closing,
-                     streams.generator(args.seed, streams.TIMELINE_NULL), args.draws)
+                     observed_generator(args.seed, streams.TIMELINE_TESTS), args.draws)
     if loaded.station_counts is not None:
         early = loaded.observed.early_index(timeline.opening, timeline.closing)
         station = station_rows(loaded.station_counts, loaded.station_region, loaded.observed.region_names, early,
-                               profile.kappa_station, streams.generator(args.seed, streams.TIMELINE_NULL, 2),
+                               profile.kappa_station, observed_generator(args.seed, streams.TIMELINE_STATIONS),
                                args.station_draws)
         rows += [dict(row, calibration=STATION_CALIBRATION) for row in station]
     result = {"source": loaded.source, "profile": profile.describe(), "draws": args.draws, "seed": args.seed,
@@ -89,7 +97,7 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
     check_plot_folder(args.plot, ["timeline"], args.output, [args.path, args.map])
     result, (loaded, profile) = analyse(args)
     writers = {} if args.plot is None else figure_writers(args.plot, {"timeline": plot_timeline(
-        loaded.observed, profile, streams.generator(args.seed, streams.TIMELINE_NULL, 1))}, dpi=120)
+        loaded.observed, profile, observed_generator(args.seed, streams.TIMELINE_FIGURE))}, dpi=120)
     print(json_text(result) if args.json else format_rows(result))
     if args.output:
         writers[args.output] = json_writer(result)
