@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from forensics_helpers import honest_dataset, stuff_ballots
 from simkit.data import data_file
@@ -28,6 +29,43 @@ def test_first_stage_recovers_the_honest_centres(honest):
     stage = klimek.first_stage(honest.turnout, honest.leader_share)
     assert stage.tau == pytest.approx(0.6, abs=0.02) and stage.nu == pytest.approx(0.5, abs=0.02)
     assert stage.sigma_tau == pytest.approx(0.08, abs=0.015)
+
+
+@pytest.mark.parametrize("low", [0.600, 0.613, 0.6199, 0.347])
+def test_first_stage_mode_of_few_close_values_is_their_centre(low):
+    """21 values (a country's regional totals) within one point: the window is 27 bins wide and every window
+    that holds them all ties, so the mode is the middle of those windows, within half a bin of the values'
+    centre (values in bins a..b: the mode is the edge or centre (a + b + 1) / 200, their centre lies in
+    [(a + b) / 200, (a + b + 2) / 200)). The first tied window put it 13 bins below."""
+    values = np.linspace(low, low + 0.0099, 21)
+    stage = klimek.first_stage(values, values)
+    centre = (values.min() + values.max()) / 2
+    assert abs(stage.tau[0] - centre) <= 0.5 / 100 and abs(stage.nu[0] - centre) <= 0.5 / 100
+
+
+def test_first_stage_mode_of_a_symmetric_station_histogram_is_its_centre():
+    """4,000 stations, equal counts in the four bins [0.50, 0.54) (3-bin windows): the windows centred on
+    bins 51 and 52 tie, and the mode is their middle, 0.52, the histogram's centre of symmetry (was 0.515)."""
+    values = np.repeat(np.arange(50, 54) + 0.5, 1000) / 100
+    stage = klimek.first_stage(values, values)
+    assert stage.tau[0] == pytest.approx(0.52) and stage.nu[0] == pytest.approx(0.52)
+
+
+def test_textbook_likelihood_ratio_on_honest_regional_totals_is_not_anti_conservative():
+    """20 honest elections of 21 regional totals (200,000-1,000,000 registered each; turnout SD 0.1, leader
+    share SD 0.004 as in Kazakhstan's regions): the grid fit's likelihood ratio against chi-square(4) rejects
+    at 0.05 no more often than a test of size 0.05 would but with probability 0.001 (binomial). With the first
+    tied window as the mode, every share sat above its mode and the ratio was about 28,000 on every one."""
+    replicates = 20
+    ratios = []
+    for seed in range(replicates):
+        totals = honest_dataset(21, seed, turnout_mean=0.7, turnout_sd=0.1, share_mean=0.8, share_sd=0.004,
+                                register_low=200_000, register_high=1_000_000)
+        totals = totals.assign_coords(region=("station", np.full(21, "country")))
+        ratios.append(klimek_ml.election_estimate(election(totals))[0]["likelihood_ratio"])
+    rejected = int((stats.chi2(4).sf(np.array(ratios)) <= 0.05).sum())
+    print(np.round(ratios, 2), rejected)
+    assert rejected <= stats.binom(replicates, 0.05).isf(0.001)
 
 
 def test_distance_fit_rejects_and_recovers_planted_extreme_fraud(stuffed):

@@ -62,7 +62,11 @@ def _honest_groups(e: Election) -> np.ndarray:
 def _modes(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
     """Each group's mode of ``values`` (shares, shape (station,)), shape (group,): the centre of the fullest
     window of a 100-bin histogram, 3 bins wide at 2,000 or more values and wider below (about 60 / sqrt(n) bins
-    either side), so that a group of 30 stations still has a stable mode."""
+    either side), so that a group of 30 stations still has a stable mode. Where several windows tie for the
+    fullest, the mode is the midpoint of the run of consecutive fullest windows that holds the first of them
+    (every window of that run holds as many values, so the counts prefer no centre in it and its middle favours
+    neither side; the first window would put the mode up to half a window below the values): a group whose
+    values lie in one bin gets that bin's centre, in two adjacent bins their common edge."""
     cells = np.clip((values * MODE_BINS).astype(np.int64), 0, MODE_BINS - 1)
     counts = np.bincount(group * MODE_BINS + cells, minlength=n_groups * MODE_BINS).reshape(n_groups, MODE_BINS)
     half = np.maximum(1, (60 / np.sqrt(np.maximum(counts.sum(axis=1), 1))).astype(np.int64))[:, None]
@@ -70,7 +74,16 @@ def _modes(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
     centre = np.arange(MODE_BINS)[None, :]
     window = (np.take_along_axis(cumulative, np.minimum(centre + half + 1, MODE_BINS), axis=1)
               - np.take_along_axis(cumulative, np.maximum(centre - half, 0), axis=1))
-    return (np.argmax(window, axis=1) + 0.5) / MODE_BINS
+    return (_middle_of_first_run(window == window.max(axis=1, keepdims=True)) + 0.5) / MODE_BINS
+
+
+def _middle_of_first_run(is_max: np.ndarray) -> np.ndarray:
+    """The midpoint of the first run of True in each row of ``is_max`` (shape (group, bin), each row with at
+    least one True), shape (group,), float bin indices (a half-integer for a run of even length)."""
+    first = np.argmax(is_max, axis=1)
+    after = ~is_max & (np.arange(is_max.shape[1])[None, :] > first[:, None])
+    last = np.where(after.any(axis=1), np.argmax(after, axis=1), is_max.shape[1]) - 1
+    return (first + last) / 2
 
 
 def first_stage(turnout: np.ndarray, share: np.ndarray, group: np.ndarray | None = None) -> FirstStage:
