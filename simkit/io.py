@@ -127,7 +127,8 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
     """:func:`staged` for outputs that make one result (a Markdown report and its figures folder): yield a
     staging path beside each of ``targets``; when all are written, put them in place in the order given and
     record them (:func:`recording_placed`, :func:`_place_all`). On failure or interruption before placing none is
-    put in place; a failure once placing began puts back those already placed, and a Ctrl-C (or the command line's
+    put in place; a failure once placing began puts back those already placed (an OSError raised again as a
+    :class:`PlacementError`), and a Ctrl-C (or the command line's
     SIGTERM) while placing or putting back waits until that is done (:func:`_signals_deferred`); whatever happens,
     every staging path and every displaced old result is removed at the end (:func:`_clear`). No targets: nothing to
     stage or place."""
@@ -177,6 +178,7 @@ def _place_all(stagings: list[Path], targets: list[Path]) -> None:
     did not exist is taken away), record only the targets that could not be put back (a file that atomically
     replaced a file: its old copy is gone) and re-raise; once all are in place they are kept and recorded, whatever
     interrupts the recording (:func:`_record` adds a target once), so that what is recorded is always what is there.
+    An OSError is raised again as a :class:`PlacementError` naming the target it failed on.
 
     A Ctrl-C (or the command line's SIGTERM) while it runs, placing or undoing, is held back until it is done
     (:func:`_signals_deferred`): the placement is all or nothing however many arrive. What was placed is told from
@@ -191,10 +193,26 @@ def _place_all(stagings: list[Path], targets: list[Path]) -> None:
                 _put_in_place(staging, target)
             placed = True
             _record(targets)
-        except BaseException:
+        except BaseException as error:
             _record(targets if placed else [target for target, staging, new, existed in attempted
                                             if not _put_back(target, staging, new, existed)])
+            if isinstance(error, OSError):  # ``target``: the loop's, whose placement failed
+                raise PlacementError(target, error) from error
             raise
+
+
+class PlacementError(OSError):
+    """An OSError (its errno kept) while ``target`` was put in place (:func:`_place_all`): the outputs of its
+    placement were put back where they could be, and those that could not are recorded (:func:`recording_placed`).
+    Its message is one line: the target and the error (``out.json: could not be put in place (Permission
+    denied)``)."""
+
+    def __init__(self, target: Path, error: OSError):
+        super().__init__(error.errno, error.strerror)
+        self.target, self.reason = target, error.strerror or str(error)
+
+    def __str__(self) -> str:
+        return f"{self.target}: could not be put in place ({self.reason})"
 
 
 #: the signals whose Python handlers :func:`_signals_deferred` holds back: the command line's SIGTERM
