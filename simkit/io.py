@@ -118,7 +118,7 @@ def staged(target: str | Path) -> Iterator[Path]:
     """Yield a staging path beside ``target``; on success put it at ``target`` (an existing ``target`` is
     moved aside first and deleted after), on failure or interruption remove it. Staging left by killed runs
     on ``target`` is cleaned up first (:func:`recover_stale`), whichever command writes it."""
-    with staged_together(target) as (staging,):
+    with staged_together(target) as (staging,), nothing_written_on_a_full_disk(target):
         yield staging
 
 
@@ -131,7 +131,8 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
     :class:`PlacementError`), and a Ctrl-C (or the command line's
     SIGTERM) while placing or putting back waits until that is done (:func:`_signals_deferred`); whatever happens,
     every staging path and every displaced old result is removed at the end (:func:`_clear`). No targets: nothing to
-    stage or place."""
+    stage or place. A full disk is named by the caller, around the writing of each staging path
+    (:func:`nothing_written_on_a_full_disk`)."""
     targets = [Path(target) for target in targets]
     if not targets:
         yield []
@@ -143,8 +144,7 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
         stagings.append(_staging_path(target, STAGING))
         _clear(stagings[-1], target)  # what a write of this process, stopped while it cleared up, left
     try:
-        with _nothing_written_on_a_full_disk(targets[-1]):
-            yield stagings
+        yield stagings
         _place_all(stagings, targets)
     finally:
         for staging, target in zip(stagings, targets):
@@ -152,9 +152,10 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
 
 
 @contextmanager
-def _nothing_written_on_a_full_disk(target: Path) -> Iterator[None]:
-    """A full disk while the staging paths of ``target`` (and the outputs written with it) are written: the one
-    line saying nothing was written (:func:`no_space`; the staging paths are removed by the caller)."""
+def nothing_written_on_a_full_disk(target: str | Path) -> Iterator[None]:
+    """A full disk while the staging path of ``target`` is written (around that writing alone, so that the line names
+    the output being written among those placed together: :func:`staged_together`): the one line saying nothing
+    was written (:func:`no_space`; the staging paths are removed by :func:`staged_together`)."""
     try:
         yield
     except OSError as error:

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import tomli_w
@@ -324,6 +325,39 @@ def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing(tmp_path, conf
     assert main(["run", str(config), "-o", str(target), "--quiet"]) == 2
     one_line_error(capsys, str(target), "no space left on the device")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
+
+
+def _filling_the_disk(write):
+    """In place of ``write`` (``Figure.savefig``, ``save_text``: the staging path its last positional argument): a
+    writer that saves part of its output, then meets a full disk."""
+
+    def filling(*args, **kwargs):
+        Path(args[-1]).write_bytes(b"x")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    return filling
+
+
+@pytest.mark.parametrize("filled_by", ["figure", "output"])
+def test_a_full_disk_names_the_output_being_written(tmp_path, config, capsys, monkeypatch, filled_by):
+    """``timeline -o out.json --plot plots``: the disk filling up while the figure was saved blamed ``out.json``
+    (the line named the last of the outputs placed together, ``-o``, whichever was being written)."""
+    from matplotlib.figure import Figure
+
+    import simkit.cli.io as cli_io
+
+    argv = _with_output_and_plot("timeline", tmp_path, config)
+    figure, output = tmp_path / "plots" / "timeline.png", tmp_path / "out.json"
+    if filled_by == "figure":
+        monkeypatch.setattr(Figure, "savefig", _filling_the_disk(Figure.savefig))
+    else:
+        monkeypatch.setattr(cli_io, "save_text", _filling_the_disk(cli_io.save_text))
+    capsys.readouterr()
+    assert main(argv) == 2
+    one_line_error(capsys, f"{figure if filled_by == 'figure' else output}: no space left on the device while "
+                           f"writing it; nothing was written")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "map.toml", "plots", "stations.csv"]
+    assert os.listdir(tmp_path / "plots") == []
 
 
 #: writes 800 kB of random floats (incompressible) to the netCDF path argv[1]; exit 2 with the error's line
