@@ -124,15 +124,14 @@ def staged(target: str | Path) -> Iterator[Path]:
 
 @contextmanager
 def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
-    """:func:`staged` for outputs that make one result (a Markdown report and its figures folder): yield a
-    staging path beside each of ``targets``; when all are written, put them in place in the order given and
-    record them (:func:`recording_placed`, :func:`_place_all`). On failure or interruption before placing none is
-    put in place; a failure once placing began puts back those already placed (an OSError raised again as a
-    :class:`PlacementError`), and a Ctrl-C (or the command line's
-    SIGTERM) while placing or putting back waits until that is done (:func:`_signals_deferred`); whatever happens,
-    every staging path and every displaced old result is removed at the end (:func:`_clear`). No targets: nothing to
-    stage or place. A full disk is named by the caller, around the writing of each staging path
-    (:func:`nothing_written_on_a_full_disk`)."""
+    """:func:`staged` for outputs that make one result (a Markdown report and its figures folder): yield a staging path
+    beside each of ``targets``; when all are written, put them in place (those that can be put back first:
+    :func:`_reversible_first`) and record them (:func:`recording_placed`, :func:`_place_all`). On failure or
+    interruption before placing none is put in place; a failure once placing began puts back those already placed (an
+    OSError raised again as a :class:`PlacementError`), and a Ctrl-C (or the command line's SIGTERM) while placing or
+    putting back waits until that is done (:func:`_signals_deferred`); whatever happens, every staging path and every
+    displaced old result is removed at the end (:func:`_clear`). No targets: nothing to stage or place. A full disk is
+    named by the caller, around the writing of each staging path (:func:`nothing_written_on_a_full_disk`)."""
     targets = [Path(target) for target in targets]
     if not targets:
         yield []
@@ -173,18 +172,34 @@ def _clear(staging: Path, target: Path) -> None:
         _remove(_staging_path(target, OLD))
 
 
+def _reversible_first(stagings: list[Path], targets: list[Path]) -> tuple[list[Path], list[Path]]:
+    """``stagings`` and their ``targets`` in the order :func:`_place_all` puts them in place: first those whose
+    placement can be put back (a new target, a folder), then the files that replace a file
+    (:func:`_keeps_no_old_copy`), each group in the order given, so that a failure leaves all as they were unless it
+    comes after a file was replaced."""
+    order = sorted(zip(stagings, targets), key=lambda pair: _keeps_no_old_copy(*pair))
+    return [staging for staging, target in order], [target for staging, target in order]
+
+
+def _keeps_no_old_copy(staging: Path, target: Path) -> bool:
+    """Whether putting ``staging`` at ``target`` replaces a file by a file: one atomic rename (:func:`_put_in_place`),
+    after which the old file is gone, so that :func:`_put_back` cannot undo it."""
+    return exists(target) and not (staging.is_dir() or target.is_dir())
+
+
 def _place_all(stagings: list[Path], targets: list[Path]) -> None:
-    """Put each staging path at its target in order (:func:`_put_in_place`), then record the targets. If
-    interrupted or failing before all are in place, put back the old result of each target it reached (a target that
-    did not exist is taken away), record only the targets that could not be put back (a file that atomically
-    replaced a file: its old copy is gone) and re-raise; once all are in place they are kept and recorded, whatever
-    interrupts the recording (:func:`_record` adds a target once), so that what is recorded is always what is there.
-    An OSError is raised again as a :class:`PlacementError` naming the target it failed on.
+    """Put each staging path at its target (:func:`_put_in_place`), in the order of :func:`_reversible_first`, then
+    record the targets in that order. If interrupted or failing before all are in place, put back the old result of each
+    target it reached (a target that did not exist is taken away), record only the targets that could not be put back (a
+    file that atomically replaced a file: its old copy is gone) and re-raise; once all are in place they are kept and
+    recorded, whatever interrupts the recording (:func:`_record` adds a target once), so that what is recorded is always
+    what is there. An OSError is raised again as a :class:`PlacementError` naming the target it failed on.
 
     A Ctrl-C (or the command line's SIGTERM) while it runs, placing or undoing, is held back until it is done
-    (:func:`_signals_deferred`): the placement is all or nothing however many arrive. What was placed is told from
-    the files, not from :func:`_put_in_place`'s return: any exception at any point of a placement, even right after
-    a rename or an exchange, is undone like any other (:func:`_put_back`)."""
+    (:func:`_signals_deferred`): the placement is all or nothing however many arrive. What was placed is told from the
+    files, not from :func:`_put_in_place`'s return: any exception at any point of a placement, even right after a rename
+    or an exchange, is undone like any other (:func:`_put_back`)."""
+    stagings, targets = _reversible_first(stagings, targets)
     with _signals_deferred():
         attempted: list[tuple[Path, Path, os.stat_result, bool]] = []  # (target, staging, staged result, existed)
         placed = False
@@ -366,7 +381,7 @@ def _put_in_place(staging: Path, target: Path) -> None:
     then sits at the staging path), else moved aside to ``.NAME.old-PID`` first. Interrupted between those two
     renames, the old result is put back by the caller (:func:`_put_back`), or, after a kill, by :func:`recover_stale`;
     the old result is deleted by :func:`_clear`."""
-    if not exists(target) or not (staging.is_dir() or target.is_dir()):
+    if not exists(target) or _keeps_no_old_copy(staging, target):
         os.replace(staging, target)
     elif not _exchange(staging, target):
         os.replace(target, _staging_path(target, OLD))
