@@ -190,10 +190,11 @@ def _keeps_no_old_copy(staging: Path, target: Path) -> bool:
 def _place_all(stagings: list[Path], targets: list[Path]) -> None:
     """Put each staging path at its target (:func:`_put_in_place`), in the order of :func:`_reversible_first`, then
     record the targets in that order. If interrupted or failing before all are in place, put back the old result of each
-    target it reached (a target that did not exist is taken away), record only the targets that could not be put back (a
-    file that atomically replaced a file: its old copy is gone) and re-raise; once all are in place they are kept and
-    recorded, whatever interrupts the recording (:func:`_record` adds a target once), so that what is recorded is always
-    what is there. An OSError is raised again as a :class:`PlacementError` naming the target it failed on.
+    target it reached (a target that did not exist is taken away), every one, recording as it goes those that hold the
+    new result still (a file that atomically replaced a file: its old copy is gone; :func:`_put_all_back`), and
+    re-raise; once all are in place they are kept and recorded, whatever interrupts the recording (:func:`_record` adds
+    a target once), so that what is recorded is always what is there. An OSError is raised again as a
+    :class:`PlacementError` naming the target it failed on.
 
     A Ctrl-C (or the command line's SIGTERM) while it runs, placing or undoing, is held back until it is done
     (:func:`_signals_deferred`): the placement is all or nothing however many arrive. What was placed is told from the
@@ -210,25 +211,47 @@ def _place_all(stagings: list[Path], targets: list[Path]) -> None:
             placed = True
             _record(targets)
         except BaseException as error:
-            _record(targets if placed else [target for target, staging, new, existed in attempted
-                                            if not _put_back(target, staging, new, existed)])
+            if placed:
+                _record(targets)
+            else:
+                _put_all_back(attempted)
             if isinstance(error, OSError):  # ``target``: the loop's, whose placement failed
                 raise PlacementError(target, error) from error
             raise
 
 
-class PlacementError(OSError):
-    """An OSError (its errno kept) while ``target`` was put in place (:func:`_place_all`): the outputs of its
-    placement were put back where they could be, and those that could not are recorded (:func:`recording_placed`).
-    Its message is one line: the target and the error (``out.json: could not be put in place (Permission
-    denied)``)."""
+def _put_all_back(attempted: list[tuple[Path, Path, os.stat_result, bool]]) -> None:
+    """Put back each placement of ``attempted`` (target, staging path, staged result, whether the target existed:
+    :func:`_put_back`), every one even when putting back an earlier one fails (the last such failure raised once all
+    were tried, an OSError as a :class:`PlacementError`), recording each target as soon as it is found to hold the new
+    result still (it could not be put back: :func:`_record`), so that what is recorded is what is there."""
+    if not attempted:
+        return
+    target, staging, new, existed = attempted[0]
+    try:
+        _put_back(target, staging, new, existed)
+    except OSError as error:
+        raise PlacementError(target, error, "put back") from error
+    finally:
+        try:
+            if _holds(target, new):
+                _record([target])
+        finally:
+            _put_all_back(attempted[1:])
 
-    def __init__(self, target: Path, error: OSError):
+
+class PlacementError(OSError):
+    """An OSError (its errno kept) while ``target`` was put in place, or put back (``doing``) after another failed
+    (:func:`_place_all`): the outputs of its placement were put back where they could be, and those that hold the new
+    result are recorded (:func:`recording_placed`). Its message is one line: the target, what failed and the error
+    (``out.json: could not be put in place (Permission denied)``)."""
+
+    def __init__(self, target: Path, error: OSError, doing: str = "put in place"):
         super().__init__(error.errno, error.strerror)
-        self.target, self.reason = target, error.strerror or str(error)
+        self.target, self.doing, self.reason = target, doing, error.strerror or str(error)
 
     def __str__(self) -> str:
-        return f"{self.target}: could not be put in place ({self.reason})"
+        return f"{self.target}: could not be {self.doing} ({self.reason})"
 
 
 #: the signals whose Python handlers :func:`_signals_deferred` holds back: the command line's SIGTERM
@@ -294,26 +317,23 @@ def _displaced(target: Path, staging: Path) -> Path | None:
     return next((path for path in (staging, _staging_path(target, OLD)) if exists(path)), None)
 
 
-def _put_back(target: Path, staging: Path, new: os.stat_result, existed: bool) -> bool:
+def _put_back(target: Path, staging: Path, new: os.stat_result, existed: bool) -> None:
     """Undo :func:`_put_in_place` of the staged result ``new`` (:func:`os.lstat` of ``staging`` before the move) at
     ``target``, however far it got: the old result back in place (from ``.NAME.old-PID`` too when the run stopped
     between the two renames), or ``target`` taken away when there was none (``existed`` False); the new result is
-    left beside it for :func:`_clear`. False when it cannot be undone (a file replaced atomically: no old copy)."""
+    left beside it for :func:`_clear`. A file replaced atomically cannot be undone (no old copy): it stays new."""
     trash = _staging_path(target, OLD)
     if not _holds(target, new):
         if not exists(target) and exists(trash):  # moved aside, the new result not yet in its place
             os.replace(trash, target)
-        return True
+        return
     old = _displaced(target, staging)
     if old is not None:
         if old != staging:  # at .NAME.old-PID, where putting it back would move the new result aside
             os.replace(old, staging)
         _put_in_place(staging, target)
-    elif existed:
-        return False
-    else:
+    elif not existed:
         os.replace(target, staging)
-    return True
 
 
 def _record(targets: list[Path]) -> None:

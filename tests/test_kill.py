@@ -3,6 +3,7 @@ rename. Afterwards: no target or a complete one, no process of the run alive a s
 path after the next run on the target. (``--resume`` after a SIGKILL: tests/test_distributed.py.)"""
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import re
@@ -349,6 +350,32 @@ def test_outputs_that_can_be_put_back_are_placed_before_files_that_replace_files
     assert calls[:3] == [new, folder, file] and placed == []  # then the folder put back
     assert file.read_text() == "old" and (folder / "x").read_text() == "old"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a.txt", "c"]
+
+
+def test_an_undo_that_fails_on_one_target_still_tries_and_records_every_target(tmp_path, monkeypatch):
+    """Putting back a placement that failed stopped at the first target it could not put back: the targets after it
+    were left as placed (a new file in place), and none was recorded, so the command said nothing was written while a
+    file that had replaced an earlier one was new. Each target is now tried and recorded as it goes."""
+    refused, added, replaced, stopped_at = (tmp_path / name for name in ("a.txt", "b.txt", "c.txt", "d.txt"))
+    for file in (replaced, stopped_at):
+        file.write_text("old")
+    _stopped_at_placement(monkeypatch, number=4)
+    put_back = io._put_back
+
+    def failing_on_the_first(target, *args):
+        if target == refused:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
+        return put_back(target, *args)
+
+    monkeypatch.setattr(io, "_put_back", failing_on_the_first)
+    with pytest.raises(io.PlacementError, match=f"^{re.escape(str(refused))}: could not be put back \\(Permission "
+                                                f"denied\\)$"), io.recording_placed() as placed:
+        with io.staged_together(refused, added, replaced, stopped_at) as stagings:
+            for staging in stagings:
+                staging.write_text("new")
+    assert placed == [refused, replaced]  # they hold the new result: one could not be put back, one has no old copy
+    assert refused.read_text() == replaced.read_text() == "new" and stopped_at.read_text() == "old"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.txt", "c.txt", "d.txt"]  # b.txt taken away
 
 
 def test_nested_records_each_close_their_own(tmp_path):
