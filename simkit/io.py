@@ -118,19 +118,20 @@ def staged(target: str | Path) -> Iterator[Path]:
     """Yield a staging path beside ``target``; on success put it at ``target`` (an existing ``target`` is
     moved aside first and deleted after), on failure or interruption remove it. Staging left by killed runs
     on ``target`` is cleaned up first (:func:`recover_stale`), whichever command writes it."""
-    with staged_together(target) as (staging,):
+    with staged_together(target) as (staging,), nothing_written_on_a_full_disk(target):
         yield staging
 
 
 @contextmanager
 def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
-    """:func:`staged` for outputs that make one result (a Markdown report and its figures folder): yield a
-    staging path beside each of ``targets``; when all are written, put them in place in the order given and
-    record them (:func:`recording_placed`, :func:`_place_all`). On failure or interruption before placing none is
-    put in place; a failure once placing began puts back those already placed, and a Ctrl-C (or the command line's
-    SIGTERM) while placing or putting back waits until that is done (:func:`_signals_deferred`); whatever happens,
-    every staging path and every displaced old result is removed at the end (:func:`_clear`). No targets: nothing to
-    stage or place."""
+    """:func:`staged` for outputs that make one result (a Markdown report and its figures folder): yield a staging path
+    beside each of ``targets``; when all are written, put them in place (those that can be put back first:
+    :func:`_reversible_first`) and record them (:func:`recording_placed`, :func:`_place_all`). On failure or
+    interruption before placing none is put in place; a failure once placing began puts back those already placed (an
+    OSError raised again as a :class:`PlacementError`), and a Ctrl-C (or the command line's SIGTERM) while placing or
+    putting back waits until that is done (:func:`_signals_deferred`); whatever happens, every staging path and every
+    displaced old result is removed at the end (:func:`_clear`). No targets: nothing to stage or place. A full disk is
+    named by the caller, around the writing of each staging path (:func:`nothing_written_on_a_full_disk`)."""
     targets = [Path(target) for target in targets]
     if not targets:
         yield []
@@ -142,8 +143,7 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
         stagings.append(_staging_path(target, STAGING))
         _clear(stagings[-1], target)  # what a write of this process, stopped while it cleared up, left
     try:
-        with _nothing_written_on_a_full_disk(targets[-1]):
-            yield stagings
+        yield stagings
         _place_all(stagings, targets)
     finally:
         for staging, target in zip(stagings, targets):
@@ -151,9 +151,10 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
 
 
 @contextmanager
-def _nothing_written_on_a_full_disk(target: Path) -> Iterator[None]:
-    """A full disk while the staging paths of ``target`` (and the outputs written with it) are written: the one
-    line saying nothing was written (:func:`no_space`; the staging paths are removed by the caller)."""
+def nothing_written_on_a_full_disk(target: str | Path) -> Iterator[None]:
+    """A full disk while the staging path of ``target`` is written (around that writing alone, so that the line names
+    the output being written among those placed together: :func:`staged_together`): the one line saying nothing
+    was written (:func:`no_space`; the staging paths are removed by :func:`staged_together`)."""
     try:
         yield
     except OSError as error:
@@ -171,17 +172,35 @@ def _clear(staging: Path, target: Path) -> None:
         _remove(_staging_path(target, OLD))
 
 
+def _reversible_first(stagings: list[Path], targets: list[Path]) -> tuple[list[Path], list[Path]]:
+    """``stagings`` and their ``targets`` in the order :func:`_place_all` puts them in place: first those whose
+    placement can be put back (a new target, a folder), then the files that replace a file
+    (:func:`_keeps_no_old_copy`), each group in the order given, so that a failure leaves all as they were unless it
+    comes after a file was replaced."""
+    order = sorted(zip(stagings, targets), key=lambda pair: _keeps_no_old_copy(*pair))
+    return [staging for staging, target in order], [target for staging, target in order]
+
+
+def _keeps_no_old_copy(staging: Path, target: Path) -> bool:
+    """Whether putting ``staging`` at ``target`` replaces a file by a file: one atomic rename (:func:`_put_in_place`),
+    after which the old file is gone, so that :func:`_put_back` cannot undo it."""
+    return exists(target) and not (staging.is_dir() or target.is_dir())
+
+
 def _place_all(stagings: list[Path], targets: list[Path]) -> None:
-    """Put each staging path at its target in order (:func:`_put_in_place`), then record the targets. If
-    interrupted or failing before all are in place, put back the old result of each target it reached (a target that
-    did not exist is taken away), record only the targets that could not be put back (a file that atomically
-    replaced a file: its old copy is gone) and re-raise; once all are in place they are kept and recorded, whatever
-    interrupts the recording (:func:`_record` adds a target once), so that what is recorded is always what is there.
+    """Put each staging path at its target (:func:`_put_in_place`), in the order of :func:`_reversible_first`, then
+    record the targets in that order. If interrupted or failing before all are in place, put back the old result of each
+    target it reached (a target that did not exist is taken away), every one, recording as it goes those that hold the
+    new result still (a file that atomically replaced a file: its old copy is gone; :func:`_put_all_back`), and
+    re-raise; once all are in place they are kept and recorded, whatever interrupts the recording (:func:`_record` adds
+    a target once), so that what is recorded is always what is there. An OSError is raised again as a
+    :class:`PlacementError` naming the target it failed on.
 
     A Ctrl-C (or the command line's SIGTERM) while it runs, placing or undoing, is held back until it is done
-    (:func:`_signals_deferred`): the placement is all or nothing however many arrive. What was placed is told from
-    the files, not from :func:`_put_in_place`'s return: any exception at any point of a placement, even right after
-    a rename or an exchange, is undone like any other (:func:`_put_back`)."""
+    (:func:`_signals_deferred`): the placement is all or nothing however many arrive. What was placed is told from the
+    files, not from :func:`_put_in_place`'s return: any exception at any point of a placement, even right after a rename
+    or an exchange, is undone like any other (:func:`_put_back`)."""
+    stagings, targets = _reversible_first(stagings, targets)
     with _signals_deferred():
         attempted: list[tuple[Path, Path, os.stat_result, bool]] = []  # (target, staging, staged result, existed)
         placed = False
@@ -191,10 +210,48 @@ def _place_all(stagings: list[Path], targets: list[Path]) -> None:
                 _put_in_place(staging, target)
             placed = True
             _record(targets)
-        except BaseException:
-            _record(targets if placed else [target for target, staging, new, existed in attempted
-                                            if not _put_back(target, staging, new, existed)])
+        except BaseException as error:
+            if placed:
+                _record(targets)
+            else:
+                _put_all_back(attempted)
+            if isinstance(error, OSError):  # ``target``: the loop's, whose placement failed
+                raise PlacementError(target, error) from error
             raise
+
+
+def _put_all_back(attempted: list[tuple[Path, Path, os.stat_result, bool]]) -> None:
+    """Put back each placement of ``attempted`` (target, staging path, staged result, whether the target existed:
+    :func:`_put_back`), every one even when putting back an earlier one fails (the last such failure raised once all
+    were tried, an OSError as a :class:`PlacementError`), recording each target as soon as it is found to hold the new
+    result still (it could not be put back: :func:`_record`), so that what is recorded is what is there."""
+    if not attempted:
+        return
+    target, staging, new, existed = attempted[0]
+    try:
+        _put_back(target, staging, new, existed)
+    except OSError as error:
+        raise PlacementError(target, error, "put back") from error
+    finally:
+        try:
+            if _holds(target, new):
+                _record([target])
+        finally:
+            _put_all_back(attempted[1:])
+
+
+class PlacementError(OSError):
+    """An OSError (its errno kept) while ``target`` was put in place, or put back (``doing``) after another failed
+    (:func:`_place_all`): the outputs of its placement were put back where they could be, and those that hold the new
+    result are recorded (:func:`recording_placed`). Its message is one line: the target, what failed and the error
+    (``out.json: could not be put in place (Permission denied)``)."""
+
+    def __init__(self, target: Path, error: OSError, doing: str = "put in place"):
+        super().__init__(error.errno, error.strerror)
+        self.target, self.doing, self.reason = target, doing, error.strerror or str(error)
+
+    def __str__(self) -> str:
+        return f"{self.target}: could not be {self.doing} ({self.reason})"
 
 
 #: the signals whose Python handlers :func:`_signals_deferred` holds back: the command line's SIGTERM
@@ -260,26 +317,23 @@ def _displaced(target: Path, staging: Path) -> Path | None:
     return next((path for path in (staging, _staging_path(target, OLD)) if exists(path)), None)
 
 
-def _put_back(target: Path, staging: Path, new: os.stat_result, existed: bool) -> bool:
+def _put_back(target: Path, staging: Path, new: os.stat_result, existed: bool) -> None:
     """Undo :func:`_put_in_place` of the staged result ``new`` (:func:`os.lstat` of ``staging`` before the move) at
     ``target``, however far it got: the old result back in place (from ``.NAME.old-PID`` too when the run stopped
     between the two renames), or ``target`` taken away when there was none (``existed`` False); the new result is
-    left beside it for :func:`_clear`. False when it cannot be undone (a file replaced atomically: no old copy)."""
+    left beside it for :func:`_clear`. A file replaced atomically cannot be undone (no old copy): it stays new."""
     trash = _staging_path(target, OLD)
     if not _holds(target, new):
         if not exists(target) and exists(trash):  # moved aside, the new result not yet in its place
             os.replace(trash, target)
-        return True
+        return
     old = _displaced(target, staging)
     if old is not None:
         if old != staging:  # at .NAME.old-PID, where putting it back would move the new result aside
             os.replace(old, staging)
         _put_in_place(staging, target)
-    elif existed:
-        return False
-    else:
+    elif not existed:
         os.replace(target, staging)
-    return True
 
 
 def _record(targets: list[Path]) -> None:
@@ -347,7 +401,7 @@ def _put_in_place(staging: Path, target: Path) -> None:
     then sits at the staging path), else moved aside to ``.NAME.old-PID`` first. Interrupted between those two
     renames, the old result is put back by the caller (:func:`_put_back`), or, after a kill, by :func:`recover_stale`;
     the old result is deleted by :func:`_clear`."""
-    if not exists(target) or not (staging.is_dir() or target.is_dir()):
+    if not exists(target) or _keeps_no_old_copy(staging, target):
         os.replace(staging, target)
     elif not _exchange(staging, target):
         os.replace(target, _staging_path(target, OLD))

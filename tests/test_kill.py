@@ -3,6 +3,7 @@ rename. Afterwards: no target or a complete one, no process of the run alive a s
 path after the next run on the target. (``--resume`` after a SIGKILL: tests/test_distributed.py.)"""
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import re
@@ -248,17 +249,19 @@ def test_writes_outside_a_command_are_not_recorded(tmp_path):
     assert placed == [tmp_path / "b.txt"] and io._RECORDS == []
 
 
-def _stopped_at_the_second_placement(monkeypatch):
-    """Make :func:`io._put_in_place` raise KeyboardInterrupt on its second call (the first works)."""
+def _stopped_at_placement(monkeypatch, number: int = 2) -> list[Path]:
+    """Make :func:`io._put_in_place` raise KeyboardInterrupt on its ``number``-th call (those before work); the
+    targets it is called with, in order."""
     put, calls = io._put_in_place, []
 
     def stopped(staging, target):
         calls.append(target)
-        if len(calls) == 2:
+        if len(calls) == number:
             raise KeyboardInterrupt
         return put(staging, target)
 
     monkeypatch.setattr(io, "_put_in_place", stopped)
+    return calls
 
 
 def _write_pair(folder: Path, file: Path, text: str) -> None:
@@ -279,7 +282,7 @@ def test_a_signal_between_two_placements_puts_the_first_back(tmp_path, monkeypat
     folder, file = tmp_path / "r_files", tmp_path / "r.md"
     if existed:
         _write_pair(folder, file, "old")
-    _stopped_at_the_second_placement(monkeypatch)
+    _stopped_at_placement(monkeypatch)
     with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed:
         _write_pair(folder, file, "new")
     assert placed == []
@@ -317,15 +320,62 @@ def test_a_signal_right_after_an_exchange_puts_the_old_result_back(tmp_path, mon
 
 def test_a_file_replaced_before_the_signal_is_recorded(tmp_path, monkeypatch):
     """An existing file replaced atomically has no old copy to put back: it is new, and the record says so."""
-    file, folder = tmp_path / "a.txt", tmp_path / "b"
-    file.write_text("old")
-    _stopped_at_the_second_placement(monkeypatch)
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    for file in (first, second):
+        file.write_text("old")
+    _stopped_at_placement(monkeypatch)
     with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed:
-        with io.staged_together(file, folder) as (staging, staging_folder):
-            staging.write_text("new")
+        with io.staged_together(first, second) as stagings:
+            for staging in stagings:
+                staging.write_text("new")
+    assert placed == [first] and first.read_text() == "new" and second.read_text() == "old"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_outputs_that_can_be_put_back_are_placed_before_files_that_replace_files(tmp_path, monkeypatch):
+    """Outputs were placed in the order given: a file replacing an earlier one given first (``--plot`` figures before
+    ``-o``) was new for good once placed, so a stop at a later one that could have been put back (a new file, a
+    folder) left it new beside the others as they were. Placed last, a stop before it leaves all as they were."""
+    file, new, folder = tmp_path / "a.txt", tmp_path / "b.txt", tmp_path / "c"
+    file.write_text("old")
+    folder.mkdir()
+    (folder / "x").write_text("old")
+    calls = _stopped_at_placement(monkeypatch, number=3)
+    with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed:
+        with io.staged_together(file, new, folder) as (staging_file, staging_new, staging_folder):
+            staging_file.write_text("new")
+            staging_new.write_text("new")
             staging_folder.mkdir()
-    assert placed == [file] and file.read_text() == "new"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.txt"]
+            (staging_folder / "x").write_text("new")
+    assert calls[:3] == [new, folder, file] and placed == []  # then the folder put back
+    assert file.read_text() == "old" and (folder / "x").read_text() == "old"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.txt", "c"]
+
+
+def test_an_undo_that_fails_on_one_target_still_tries_and_records_every_target(tmp_path, monkeypatch):
+    """Putting back a placement that failed stopped at the first target it could not put back: the targets after it
+    were left as placed (a new file in place), and none was recorded, so the command said nothing was written while a
+    file that had replaced an earlier one was new. Each target is now tried and recorded as it goes."""
+    refused, added, replaced, stopped_at = (tmp_path / name for name in ("a.txt", "b.txt", "c.txt", "d.txt"))
+    for file in (replaced, stopped_at):
+        file.write_text("old")
+    _stopped_at_placement(monkeypatch, number=4)
+    put_back = io._put_back
+
+    def failing_on_the_first(target, *args):
+        if target == refused:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
+        return put_back(target, *args)
+
+    monkeypatch.setattr(io, "_put_back", failing_on_the_first)
+    with pytest.raises(io.PlacementError, match=f"^{re.escape(str(refused))}: could not be put back \\(Permission "
+                                                f"denied\\)$"), io.recording_placed() as placed:
+        with io.staged_together(refused, added, replaced, stopped_at) as stagings:
+            for staging in stagings:
+                staging.write_text("new")
+    assert placed == [refused, replaced]  # they hold the new result: one could not be put back, one has no old copy
+    assert refused.read_text() == replaced.read_text() == "new" and stopped_at.read_text() == "old"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.txt", "c.txt", "d.txt"]  # b.txt taken away
 
 
 def test_nested_records_each_close_their_own(tmp_path):

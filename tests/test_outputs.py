@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import tomli_w
@@ -166,6 +167,37 @@ def test_the_output_and_its_figures_appear_together_or_not_at_all(tmp_path, conf
     assert len(list(tmp_path.glob("out.*"))) == 1 and len(list((tmp_path / "plots").glob("*.png"))) == 1
 
 
+def _refused_placing(monkeypatch, refused_target):
+    """Make :func:`io._put_in_place` refuse to put anything at ``refused_target`` (a PermissionError, as a rename
+    into a read-only folder or onto an immutable file meets); every other target is placed."""
+    put = io._put_in_place
+
+    def refusing(staging, target):
+        if target == refused_target:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(staging), None, str(target))
+        return put(staging, target)
+
+    monkeypatch.setattr(io, "_put_in_place", refusing)
+
+
+def test_an_output_that_cannot_be_placed_is_one_line_naming_what_was_written(tmp_path, config, capsys, monkeypatch):
+    """``timeline -o out.json --plot plots --overwrite``: a PermissionError putting ``out.json`` in place, once the
+    figure had replaced an earlier run's (no old copy to put back), was a traceback, and nothing said that the
+    figure was new beside the old ``out.json``."""
+    argv = _with_output_and_plot("timeline", tmp_path, config)
+    assert main(argv) == 0
+    figure, output = tmp_path / "plots" / "timeline.png", tmp_path / "out.json"
+    figure_before, output_before = os.stat(figure), os.stat(output)
+    _refused_placing(monkeypatch, output)
+    capsys.readouterr()
+    assert main([*argv, "--overwrite"]) == 2
+    one_line_error(capsys, f"{output}: could not be put in place (Permission denied); {figure} had been written in "
+                           f"full before it failed")
+    assert not os.path.samestat(os.stat(figure), figure_before)  # the figure is new, as the line says
+    assert os.path.samestat(os.stat(output), output_before)
+    assert sorted(p.name for p in tmp_path.glob(".*")) == [] and os.listdir(tmp_path / "plots") == ["timeline.png"]
+
+
 def test_plot_onto_the_output_is_refused_before_any_work(tmp_path, config, capsys):
     """``compare x.toml -o x.txt --plot x.txt`` wrote the text, then failed on the folder with a traceback."""
     raw = small_config_dict(stations=20, registered=20_000)
@@ -293,6 +325,39 @@ def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing(tmp_path, conf
     assert main(["run", str(config), "-o", str(target), "--quiet"]) == 2
     one_line_error(capsys, str(target), "no space left on the device")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
+
+
+def _filling_the_disk(write):
+    """In place of ``write`` (``Figure.savefig``, ``save_text``: the staging path its last positional argument): a
+    writer that saves part of its output, then meets a full disk."""
+
+    def filling(*args, **kwargs):
+        Path(args[-1]).write_bytes(b"x")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    return filling
+
+
+@pytest.mark.parametrize("filled_by", ["figure", "output"])
+def test_a_full_disk_names_the_output_being_written(tmp_path, config, capsys, monkeypatch, filled_by):
+    """``timeline -o out.json --plot plots``: the disk filling up while the figure was saved blamed ``out.json``
+    (the line named the last of the outputs placed together, ``-o``, whichever was being written)."""
+    from matplotlib.figure import Figure
+
+    import simkit.cli.io as cli_io
+
+    argv = _with_output_and_plot("timeline", tmp_path, config)
+    figure, output = tmp_path / "plots" / "timeline.png", tmp_path / "out.json"
+    if filled_by == "figure":
+        monkeypatch.setattr(Figure, "savefig", _filling_the_disk(Figure.savefig))
+    else:
+        monkeypatch.setattr(cli_io, "save_text", _filling_the_disk(cli_io.save_text))
+    capsys.readouterr()
+    assert main(argv) == 2
+    one_line_error(capsys, f"{figure if filled_by == 'figure' else output}: no space left on the device while "
+                           f"writing it; nothing was written")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "map.toml", "plots", "stations.csv"]
+    assert os.listdir(tmp_path / "plots") == []
 
 
 #: writes 800 kB of random floats (incompressible) to the netCDF path argv[1]; exit 2 with the error's line

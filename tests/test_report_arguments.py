@@ -103,6 +103,23 @@ def test_a_markdown_report_stopped_between_its_renames_is_not_recorded_as_writte
     assert not (tmp_path / "r.md").exists()
 
 
+def test_a_full_disk_while_the_figures_are_written_names_the_figures_folder(tmp_path, monkeypatch):
+    """The line of a full disk named the report (the last output of the two written together) while its figures
+    folder was being written."""
+    import errno
+    import os
+    import re
+
+    def filling(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_bytes", filling)
+    folder = re.escape(str(tmp_path / "r_files"))
+    with pytest.raises(InputError, match=f"^{folder}: no space left on the device while writing it"):
+        report.write(document_with_a_figure(), tmp_path / "r.md")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_figures_beside_a_report_that_is_not_utf8_past_its_marker_are_not_recognised(tmp_path):
     from simkit.report.document import GENERATOR
 

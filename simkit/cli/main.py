@@ -1,6 +1,7 @@
 """Command line: ``simkit run | validate | summary`` (and the subcommands other modules register).
 
-Bad input prints one line on stderr (``file: dotted.field: problem``) and exits with code 2.
+Bad input prints one line on stderr (``file: dotted.field: problem``) and exits with code 2; so does an output that
+could not be put in place (:class:`simkit.io.PlacementError`), the line saying what had been written in full.
 """
 from __future__ import annotations
 
@@ -182,13 +183,20 @@ def _raise_terminated(signum, frame):
     raise Terminated
 
 
-def _stopped_outcome(placed: list[Path]) -> str:
-    """What a command stopped by a signal leaves: the outputs it had already put in place, complete (``placed``:
-    :func:`simkit.io.recording_placed`; a signal that arrives while a dask cluster closes or the summary prints),
-    else nothing at the target."""
+#: what a command stopped by a signal says when it had put nothing in place
+NOTHING_STOPPED = "nothing was written to the target (a dask run keeps its finished blocks for --resume)"
+#: what a command whose outputs could not be put in place (:class:`simkit.io.PlacementError`) says when it had put
+#: nothing in place: those it had placed were put back
+NOTHING_PLACED = "nothing was written (the outputs already there are as they were)"
+
+
+def _outcome(placed: list[Path], ended: str, nothing: str) -> str:
+    """What a command that ``ended`` ("stopped", "failed") leaves: the outputs it had already put in place, complete
+    (``placed``: :func:`simkit.io.recording_placed`; a signal that arrives while a dask cluster closes or the summary
+    prints, a figure replaced before the placement failed), else ``nothing``."""
     if placed:
-        return f"{', '.join(map(str, placed))} had been written in full before it stopped"
-    return "nothing was written to the target (a dask run keeps its finished blocks for --resume)"
+        return f"{', '.join(map(str, placed))} had been written in full before it {ended}"
+    return nothing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,16 +221,19 @@ def _command(args: argparse.Namespace, placed: list[Path]) -> int:
     try:
         return args.func(args)
     except Terminated:
-        print(f"terminated: {_stopped_outcome(placed)}", file=sys.stderr)
+        print(f"terminated: {_outcome(placed, 'stopped', NOTHING_STOPPED)}", file=sys.stderr)
         return 128 + signal.SIGTERM
     except InputError as error:
         print(one_line(shown_as_flags(error, args)) or type(error).__name__, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except io.PlacementError as error:
+        print(f"{error}; {_outcome(placed, 'failed', NOTHING_PLACED)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print(f"interrupted: {_stopped_outcome(placed)}", file=sys.stderr)
+        print(f"interrupted: {_outcome(placed, 'stopped', NOTHING_STOPPED)}", file=sys.stderr)
         return 130
 
 
