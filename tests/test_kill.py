@@ -622,3 +622,37 @@ def test_an_old_result_this_process_left_does_not_block_its_next_write(tmp_path,
     (left / "a").write_text("older")
     write("new")
     assert (target / "a").read_text() == "new" and [path.name for path in tmp_path.iterdir()] == ["r.zarr"]
+
+
+@pytest.mark.parametrize("stop, code", [("Terminated", 128 + signal.SIGTERM), ("KeyboardInterrupt", 130)])
+def test_a_stop_raised_inside_a_finaliser_still_stops_the_run(tmp_path, monkeypatch, capsys, stop, code):
+    """A SIGTERM or Ctrl-C whose handler raises while a ``__del__`` runs (an event loop collected at that moment)
+    is printed by Python as "Exception ignored" and dropped: the run went on to write its result, exit 0."""
+    from simkit.cli import main as cli_main
+    from simkit.engine import run as engine_run
+
+    config = tmp_path / "c.toml"
+    config.write_text(tomli_w.dumps(small_config_dict(stations=50, registered=5_000, replicates=4)))
+    out = tmp_path / "out.zarr"
+    raised = {"Terminated": cli_main.Terminated, "KeyboardInterrupt": KeyboardInterrupt}[stop]
+
+    class Finalised:
+        def __del__(self):
+            raise raised
+
+    real, calls = engine_run.honest_replicate, []
+
+    def replicate(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            Finalised()  # collected at once: the stop is raised inside its finaliser
+            time.sleep(0.5)  # the run's next step, well after the stop was sent again
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_run, "honest_replicate", replicate)
+    assert main(["run", str(config), "-o", str(out), "--replicates", "4", "--processes", "1", "--kernel", "numpy"]) \
+        == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert not out.exists() and not list(tmp_path.glob(".out.zarr*"))
+    assert len(calls) == 1

@@ -5,7 +5,9 @@ could not be put in place (:class:`simkit.io.PlacementError`), the line saying w
 """
 from __future__ import annotations
 
+import _thread
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -183,6 +185,43 @@ def _raise_terminated(signum, frame):
     raise Terminated
 
 
+#: seconds after a stop was dropped in a finaliser that :func:`_stops_not_swallowed` sends it again
+RESENT_AFTER = 0.01
+
+
+@contextlib.contextmanager
+def _stops_not_swallowed():
+    """Keep a stop from being lost in a finaliser. A signal whose handler raises (KeyboardInterrupt for SIGINT,
+    :class:`Terminated` for SIGTERM) while a ``__del__`` or a weakref callback runs (an event loop's, a store's,
+    collected at that moment) raises inside it, and Python prints the exception as "Exception ignored in ..." and
+    goes on: the run carried on to its end as if no signal had come. While this is active, such a stop is sent to
+    the main thread again (``_thread.interrupt_main`` with its signal) from a thread of its own a moment later
+    (:data:`RESENT_AFTER`: sent from here, the handler would raise inside this hook, which Python ignores too),
+    so the handler raises it once the finaliser has returned (in a finaliser still, it comes back here and is sent
+    again); any other exception ignored there is shown as before. A stop not yet sent again when the command
+    ends is not sent (the command had finished)."""
+    previous, resends = sys.unraisablehook, []
+
+    def hook(unraisable):
+        stop = unraisable.exc_type
+        if stop is not None and issubclass(stop, (KeyboardInterrupt, Terminated)):
+            resend = threading.Timer(RESENT_AFTER, _thread.interrupt_main,
+                                     args=(signal.SIGTERM if issubclass(stop, Terminated) else signal.SIGINT,))
+            resend.daemon = True
+            resends.append(resend)
+            resend.start()
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+        for resend in resends:
+            resend.cancel()
+
+
 #: what a command stopped by a signal says when it had put nothing in place
 NOTHING_STOPPED = "nothing was written to the target (a dask run keeps its finished blocks for --resume)"
 #: what a command whose outputs could not be put in place (:class:`simkit.io.PlacementError`) says when it had put
@@ -208,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     log_to_stderr(logging.WARNING)  # the library's warnings, --quiet or not (a cluster run not quiet: its notes too)
     try:
-        with io.recording_placed() as placed:
+        with io.recording_placed() as placed, (_stops_not_swallowed() if in_main_thread else contextlib.nullcontext()):
             return _command(args, placed)
     finally:
         if in_main_thread:
