@@ -6,13 +6,16 @@ removes the staging path. An existing target is replaced so that it is never mis
 an atomic rename for a file, an atomic exchange for a folder on Linux, else two renames through
 ``.NAME.old-PID``). A run killed at any point (SIGKILL leaves no chance to clean up) may leave a staging
 path behind: :func:`recover_stale` (called by the next write to the same target, :func:`staged`) deletes it, and
-restores an ``.old`` result when the target is missing.
+restores an ``.old`` result when the target is missing. Outputs placed together (:func:`staged_together`) are listed
+in a journal ``.NAME.journal-PID`` beside each of them before the first rename, so that a run killed between their
+renames is finished by the next write to any of them (:func:`recover_stale`): all new, never some of each.
 """
 from __future__ import annotations
 
 import asyncio
 import errno
 import glob
+import json
 import logging
 import math
 import os
@@ -59,6 +62,9 @@ def _remove(path: Path) -> None:
 
 
 STAGING, OLD = "partial", "old"  #: the staging paths beside a target: ``.NAME.partial-PID``, ``.NAME.old-PID``
+#: the journal of a placement of several outputs beside each (:func:`_write_journals`): ``.NAME.journal-PID``, written
+#: at ``.NAME.partial-journal-PID`` first (a staging path: what a killed run leaves there is removed as one)
+JOURNAL, UNFINISHED_JOURNAL = "journal", "partial-journal"
 
 
 def _staging_path(target: Path, role: str, pid: int | None = None) -> Path:
@@ -78,26 +84,117 @@ def _alive(pid: int) -> bool:
 
 
 def recover_stale(target: str | Path) -> list[str]:
-    """Clean up after runs on ``target`` that were killed (their process is gone): an ``.old`` result is
-    moved back to ``target`` when ``target`` is missing (a kill during the final rename), any other staging
+    """Clean up after runs on ``target`` that were killed (their process is gone): first a placement of several
+    outputs that a journal beside ``target`` lists is finished (:func:`_finish_placement`), then an ``.old`` result
+    is moved back to ``target`` when ``target`` is missing (a kill during the final rename), any other staging
     path is deleted. Returns one message per action (each also logged as a warning on :data:`LOG`)."""
     target = Path(target)
-    messages = []
-    for role in (OLD, STAGING):
-        for path in sorted(target.parent.glob(f".{glob.escape(target.name)}.{role}-*")):
-            pid = path.name.rpartition("-")[2]
-            if not pid.isdigit() or _alive(int(pid)):
-                continue
-            if role == OLD and not exists(target):
-                os.replace(path, target)
-                messages.append(f"{target}: restored the previous result from {path.name} (a run killed while "
-                                f"replacing it)")
-            else:
-                _remove(path)
-                messages.append(f"{target}: removed {path.name}, left by a run that was killed (process {pid})")
+    messages = [_finish_placement(journal) for journal in _left_by_the_dead(target, JOURNAL)]
+    messages += [_clean_left(path, target, role) for role in (OLD, STAGING) for path in _left_by_the_dead(target, role)]
     for message in messages:
         LOG.warning("%s", message)
     return messages
+
+
+def _pid(path: Path) -> str:
+    """The process id ending the name of a path ``.NAME.ROLE-PID`` beside a target (not digits: not such a path)."""
+    return path.name.rpartition("-")[2]
+
+
+def _left_by_the_dead(target: Path, role: str) -> list[Path]:
+    """The paths ``.NAME.ROLE-PID`` beside ``target`` whose process is gone, sorted."""
+    paths = sorted(target.parent.glob(f".{glob.escape(target.name)}.{role}-*"))
+    return [path for path in paths if _pid(path).isdigit() and not _alive(int(_pid(path)))]
+
+
+def _clean_left(path: Path, target: Path, role: str) -> str:
+    """Deal with ``path``, left beside ``target`` in ``role`` by a killed run: an ``.old`` result (``role`` OLD) back
+    to a missing ``target``, anything else deleted; the message saying which."""
+    if role == OLD and not exists(target):
+        os.replace(path, target)
+        return f"{target}: restored the previous result from {path.name} (a run killed while replacing it)"
+    _remove(path)
+    return f"{target}: removed {path.name}, left by a run that was killed (process {_pid(path)})"
+
+
+def _finish_placement(journal: Path) -> str:
+    """Finish the placement that ``journal`` (``.NAME.journal-PID`` of a killed run: :func:`_write_journals`) lists:
+    each new result, found by its device and inode at its target (placed), at its staging path or at ``.NAME.old-PID``
+    (the run put it back there), is put at its target (:func:`_put_in_place`; a target that is missing gets it by one
+    rename); then the old results, staging paths and journals of every output of the set are removed (a missing target
+    gets its ``.old`` result back). A new result found nowhere (its staging removed by a cleanup that found no journal
+    there: the run was killed while it wrote the journals, before any rename) leaves every target as it is. The message
+    names the outputs and what was done."""
+    pid = int(_pid(journal))
+    entries = json.loads(journal.read_text())
+    targets = [Path(entry["target"]) for entry in entries]
+    found = [_new_result(entry, pid) for entry in entries]
+    names = ", ".join(_shown(target) for target in targets)
+    if None in found:
+        message = (f"{names}: removed what a run killed while placing them left (process {pid}); not all its "
+                   f"results were there, so none was put in place")
+    else:
+        for path, target in zip(found, targets):
+            if path != target:
+                _put_in_place(path, target)
+        message = f"finished putting in place {names}: a run killed while placing them (process {pid})"
+    for entry, target in zip(entries, targets):
+        _clear(Path(entry["staging"]), target)
+        for role in (OLD, UNFINISHED_JOURNAL):
+            if exists(left := _staging_path(target, role, pid)):
+                _clean_left(left, target, role)
+    for target in targets:
+        _remove(_staging_path(target, JOURNAL, pid))
+    return message
+
+
+def _new_result(entry: dict, pid: int) -> Path | None:
+    """Where the new result of a journal ``entry`` (of process ``pid``: :func:`_write_journals`) is: its target, its
+    staging path or the target's ``.NAME.old-PID``; None if none holds it."""
+    target = Path(entry["target"])
+    for path in (target, Path(entry["staging"]), _staging_path(target, OLD, pid)):
+        try:
+            result = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if (result.st_dev, result.st_ino) == (entry["device"], entry["inode"]):
+            return path
+    return None
+
+
+def _shown(path: Path) -> str:
+    """``path`` as a message names it: relative to the current folder when inside it, else absolute."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
+    """Before the first rename of a placement of more than one target, write beside each of ``targets`` its journal
+    ``.NAME.journal-PID``: every (staging path, target, device and inode of the staged result), absolute paths, in
+    JSON; written at ``.NAME.partial-journal-PID`` and renamed, so never half written. A run killed while placing
+    leaves them for :func:`recover_stale` to finish the placement; :func:`_remove_journals` removes them. One target:
+    none (its placement is one rename, or an exchange, or two renames that :func:`recover_stale` undoes). An OSError
+    is raised as a :class:`PlacementError` naming the target whose journal failed."""
+    if len(targets) < 2:
+        return
+    entries = [{"staging": os.path.abspath(staging), "target": os.path.abspath(target), "device": result.st_dev,
+                "inode": result.st_ino} for staging, target in zip(stagings, targets) for result in [os.lstat(staging)]]
+    for target in targets:
+        unfinished = _staging_path(target, UNFINISHED_JOURNAL)
+        try:
+            unfinished.write_text(json.dumps(entries))
+            os.replace(unfinished, _staging_path(target, JOURNAL))
+        except OSError as error:
+            raise PlacementError(target, error) from error
+
+
+def _remove_journals(targets: list[Path]) -> None:
+    """Remove this process's journals of ``targets`` (:func:`_write_journals`), finished or not."""
+    for target in targets:
+        for role in (UNFINISHED_JOURNAL, JOURNAL):
+            _remove(_staging_path(target, role))
 
 
 def remove_at_once(path: str | Path) -> None:
@@ -141,11 +238,13 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
         target.parent.mkdir(parents=True, exist_ok=True)
         recover_stale(target)
         stagings.append(_staging_path(target, STAGING))
-        _clear(stagings[-1], target)  # what a write of this process, stopped while it cleared up, left
+        _remove_journals([target])  # what a write of this process, stopped while it cleared up, left
+        _clear(stagings[-1], target)
     try:
         yield stagings
         _place_all(stagings, targets)
     finally:
+        _remove_journals(targets)  # left by an error while :func:`_place_all` removed them: before the stagings
         for staging, target in zip(stagings, targets):
             _clear(staging, target)
 
@@ -199,25 +298,36 @@ def _place_all(stagings: list[Path], targets: list[Path]) -> None:
     A Ctrl-C (or the command line's SIGTERM) while it runs, placing or undoing, is held back until it is done
     (:func:`_signals_deferred`): the placement is all or nothing however many arrive. What was placed is told from the
     files, not from :func:`_put_in_place`'s return: any exception at any point of a placement, even right after a rename
-    or an exchange, is undone like any other (:func:`_put_back`)."""
+    or an exchange, is undone like any other (:func:`_put_back`). With several targets their journals are written before
+    the first rename and removed once all are placed or put back (:func:`_write_journals`), so that a run killed
+    (SIGKILL) in between is finished by the next write to any of them (:func:`recover_stale`)."""
     stagings, targets = _reversible_first(stagings, targets)
     with _signals_deferred():
-        attempted: list[tuple[Path, Path, os.stat_result, bool]] = []  # (target, staging, staged result, existed)
-        placed = False
         try:
-            for staging, target in zip(stagings, targets):
-                attempted.append((target, staging, os.lstat(staging), exists(target)))
-                _put_in_place(staging, target)
-            placed = True
+            _write_journals(stagings, targets)
+            _place_or_put_back(stagings, targets)
+        finally:
+            _remove_journals(targets)
+
+
+def _place_or_put_back(stagings: list[Path], targets: list[Path]) -> None:
+    """The placement of :func:`_place_all`, in the order given: all placed and recorded, or put back."""
+    attempted: list[tuple[Path, Path, os.stat_result, bool]] = []  # (target, staging, staged result, existed)
+    placed = False
+    try:
+        for staging, target in zip(stagings, targets):
+            attempted.append((target, staging, os.lstat(staging), exists(target)))
+            _put_in_place(staging, target)
+        placed = True
+        _record(targets)
+    except BaseException as error:
+        if placed:
             _record(targets)
-        except BaseException as error:
-            if placed:
-                _record(targets)
-            else:
-                _put_all_back(attempted)
-            if isinstance(error, OSError):  # ``target``: the loop's, whose placement failed
-                raise PlacementError(target, error) from error
-            raise
+        else:
+            _put_all_back(attempted)
+        if isinstance(error, OSError):  # ``target``: the loop's, whose placement failed
+            raise PlacementError(target, error) from error
+        raise
 
 
 def _put_all_back(attempted: list[tuple[Path, Path, os.stat_result, bool]]) -> None:

@@ -656,3 +656,110 @@ def test_a_stop_raised_inside_a_finaliser_still_stops_the_run(tmp_path, monkeypa
     assert "Traceback" not in err and "Exception ignored" not in err, err
     assert not out.exists() and not list(tmp_path.glob(".out.zarr*"))
     assert len(calls) == 1
+
+
+KILL_IN_PLACEMENT = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    import simkit.io as io
+    point, exchange, folder, file = sys.argv[1], sys.argv[2] == "exchange", Path(sys.argv[3]), Path(sys.argv[4])
+    if not exchange:
+        io._exchange = lambda a, b: False
+
+    def killed_after(function, calls, wanted=lambda *args: True):
+        # ``function``, whose ``calls``-th call that ``wanted`` its arguments kills this process once it returned
+        counted = []
+        def wrapped(*args):
+            result = function(*args)
+            counted.extend([1] if wanted(*args) else [])
+            if len(counted) == calls:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
+        return wrapped
+
+    if point == "one-journal-written":
+        io.os = type(sys)("os_with_a_fault")
+        io.os.__dict__.update(os.__dict__)
+        io.os.replace = killed_after(os.replace, 1, lambda src, dst: ".journal-" in Path(dst).name)
+    elif point == "journals-written":
+        io._write_journals = killed_after(io._write_journals, 1)
+    elif point == "between-renames":  # of the folder, replaced by two renames (no atomic exchange)
+        io.os = type(sys)("os_with_a_fault")
+        io.os.__dict__.update(os.__dict__)
+        io.os.replace = killed_after(os.replace, 1, lambda src, dst: ".old-" in Path(dst).name)
+    else:
+        io._put_in_place = killed_after(io._put_in_place, {"first-placed": 1, "all-placed": 2}[point])
+    with io.staged_together(folder, file) as (staging_folder, staging):
+        staging_folder.mkdir()
+        (staging_folder / "a.png").write_text("new")
+        staging.write_text("new")
+""")
+
+
+def _killed_pair_write(folder: Path, file: Path, point: str, exchange: bool) -> None:
+    """Write "new" to ``folder`` (a.png inside) and ``file`` together in a process that SIGKILLs itself at
+    ``point`` of the placement (``KILL_IN_PLACEMENT``)."""
+    killed = subprocess.run([sys.executable, "-c", KILL_IN_PLACEMENT, point, "exchange" if exchange else "renames",
+                             str(folder), str(file)], env=environment(), capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+
+def _pair(folder: Path, file: Path) -> tuple[str | None, str | None]:
+    """What ``folder``/a.png and ``file`` hold (None: missing)."""
+    return ((folder / "a.png").read_text() if folder.exists() else None, file.read_text() if file.exists() else None)
+
+
+@pytest.mark.parametrize("recovered", ["folder", "file"])
+@pytest.mark.parametrize("exchange", [True, False])
+@pytest.mark.parametrize("existed", [True, False])
+@pytest.mark.parametrize("point", ["journals-written", "first-placed", "between-renames", "all-placed"])
+def test_a_placement_killed_between_its_renames_is_finished_by_the_next_write(tmp_path, point, existed, exchange,
+                                                                               recovered):
+    """A SIGKILL between the renames of outputs placed together (a report and its figures folder) left one new
+    beside the other old, for good: the cleanup of the next write (on either) knew only a staging path to delete.
+    It finishes the placement from the journals: both new, nothing beside them, one message."""
+    if point == "between-renames" and (exchange or not existed):
+        pytest.skip("a folder is put in place by two renames only when it replaces one without an atomic exchange")
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    if existed:
+        _write_pair(folder, file, "old")
+    _killed_pair_write(folder, file, point, exchange)
+    assert list(tmp_path.glob(".r_files.journal-*")) and list(tmp_path.glob(".r.md.journal-*"))
+    messages = io.recover_stale(folder if recovered == "folder" else file)
+    assert len(messages) == 1 and messages[0].startswith(f"finished putting in place {folder}, {file}: a run "
+                                                         f"killed while placing them (process "), messages
+    assert _pair(folder, file) == ("new", "new")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
+    assert [path.name for path in folder.iterdir()] == ["a.png"]
+    assert io.recover_stale(folder) == [] and io.recover_stale(file) == []
+
+
+@pytest.mark.parametrize("recovered_first", ["folder", "file"])
+def test_a_run_killed_while_it_wrote_the_journals_leaves_both_new_or_both_old(tmp_path, recovered_first):
+    """Killed with the journal beside the figures folder written and the report's not: the cleanup of the report
+    alone, finding no journal, deletes its staging path; the folder's journal then lists a result that is gone, and
+    both stay old. Cleaned up from the folder first, it finishes the placement: both new."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    _write_pair(folder, file, "old")
+    _killed_pair_write(folder, file, "one-journal-written", exchange=True)
+    assert list(tmp_path.glob(".r_files.journal-*")) and not list(tmp_path.glob(".r.md.journal-*"))
+    first, second = (folder, file) if recovered_first == "folder" else (file, folder)
+    io.recover_stale(first)
+    io.recover_stale(second)
+    assert _pair(folder, file) == (("new", "new") if recovered_first == "folder" else ("old", "old"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
+    assert [path.name for path in folder.iterdir()] == ["a.png"]
+
+
+def test_a_placement_of_one_output_writes_no_journal(tmp_path, monkeypatch):
+    """Only placements of several outputs are journaled (one rename needs none)."""
+    write_journals, beside = io._write_journals, []
+
+    def journaled(stagings, targets):
+        write_journals(stagings, targets)
+        beside.extend(path.name for path in tmp_path.iterdir())
+
+    monkeypatch.setattr(io, "_write_journals", journaled)
+    with io.staged(tmp_path / "a.txt") as staging:
+        staging.write_text("x")
+    assert beside == [f".a.txt.partial-{os.getpid()}"] and [path.name for path in tmp_path.iterdir()] == ["a.txt"]
