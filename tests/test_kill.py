@@ -763,3 +763,38 @@ def test_a_placement_of_one_output_writes_no_journal(tmp_path, monkeypatch):
     with io.staged(tmp_path / "a.txt") as staging:
         staging.write_text("x")
     assert beside == [f".a.txt.partial-{os.getpid()}"] and [path.name for path in tmp_path.iterdir()] == ["a.txt"]
+
+
+@pytest.mark.parametrize("stop", ["Terminated", "KeyboardInterrupt"])
+def test_a_stop_sent_again_after_the_command_ended_is_not_sent(monkeypatch, stop):
+    """The resend of a stop lost in a finaliser fires from a timer: one that fires once the command has returned
+    (its result written in full) must not interrupt the caller, nor print 'Exception ignored'."""
+    from simkit.cli import main as cli_main
+
+    raised = {"Terminated": cli_main.Terminated, "KeyboardInterrupt": KeyboardInterrupt}[stop]
+    timers = []
+
+    class Finalised:
+        def __del__(self):
+            raise raised
+
+    class HeldTimer:  # a timer that fires only when the test says
+        def __init__(self, interval, function, args=()):
+            self.function, self.args, self.daemon = function, args, False
+
+        def start(self):
+            timers.append(self)
+
+    def command(args):
+        Finalised()
+        return 0
+
+    monkeypatch.setattr(cli_main, "_cmd_summary", command)
+    monkeypatch.setattr(cli_main.threading, "Timer", HeldTimer)
+    assert main(["summary", "anything.zarr"]) == 0
+    assert len(timers) == 1
+    try:
+        timers[0].function(*timers[0].args)  # fires late
+        time.sleep(0.05)
+    except (KeyboardInterrupt, cli_main.Terminated):
+        pytest.fail("a stop sent again after the command ended reached its caller")

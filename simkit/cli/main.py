@@ -198,17 +198,21 @@ def _stops_not_swallowed():
     the main thread again (``_thread.interrupt_main`` with its signal) from a thread of its own a moment later
     (:data:`RESENT_AFTER`: sent from here, the handler would raise inside this hook, which Python ignores too),
     so the handler raises it once the finaliser has returned (in a finaliser still, it comes back here and is sent
-    again); any other exception ignored there is shown as before. A stop not yet sent again when the command
-    ends is not sent (the command had finished)."""
-    previous, resends = sys.unraisablehook, []
+    again); any other exception ignored there is shown as before. A stop not yet sent again when this ends is not
+    sent (the command had finished); one sent just before is raised as this ends (:func:`main` tells it)."""
+    previous, lock, active = sys.unraisablehook, threading.Lock(), [True]
+
+    def send(signum):
+        with lock:
+            if active[0]:
+                _thread.interrupt_main(signum)
 
     def hook(unraisable):
         stop = unraisable.exc_type
         if stop is not None and issubclass(stop, (KeyboardInterrupt, Terminated)):
-            resend = threading.Timer(RESENT_AFTER, _thread.interrupt_main,
+            resend = threading.Timer(RESENT_AFTER, send,
                                      args=(signal.SIGTERM if issubclass(stop, Terminated) else signal.SIGINT,))
             resend.daemon = True
-            resends.append(resend)
             resend.start()
         else:
             previous(unraisable)
@@ -218,8 +222,8 @@ def _stops_not_swallowed():
         yield
     finally:
         sys.unraisablehook = previous
-        for resend in resends:
-            resend.cancel()
+        with lock:
+            active[0] = False
 
 
 #: what a command stopped by a signal says when it had put nothing in place
@@ -246,9 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     log_to_stderr(logging.WARNING)  # the library's warnings, --quiet or not (a cluster run not quiet: its notes too)
+    placed: list[Path] = []
     try:
         with io.recording_placed() as placed, (_stops_not_swallowed() if in_main_thread else contextlib.nullcontext()):
             return _command(args, placed)
+    except (Terminated, KeyboardInterrupt) as stop:  # sent again as the command ended (_stops_not_swallowed)
+        return _stopped(stop, placed)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
@@ -259,9 +266,8 @@ def _command(args: argparse.Namespace, placed: list[Path]) -> int:
     told in one line on stderr."""
     try:
         return args.func(args)
-    except Terminated:
-        print(f"terminated: {_outcome(placed, 'stopped', NOTHING_STOPPED)}", file=sys.stderr)
-        return 128 + signal.SIGTERM
+    except (Terminated, KeyboardInterrupt) as stop:
+        return _stopped(stop, placed)
     except InputError as error:
         print(one_line(shown_as_flags(error, args)) or type(error).__name__, file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -271,9 +277,15 @@ def _command(args: argparse.Namespace, placed: list[Path]) -> int:
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
-        print(f"interrupted: {_outcome(placed, 'stopped', NOTHING_STOPPED)}", file=sys.stderr)
-        return 130
+
+
+def _stopped(stop: BaseException, placed: list[Path]) -> int:
+    """A command stopped by ``stop`` (:class:`Terminated`: SIGTERM, else Ctrl-C): one line saying what it had
+    written in full (``placed``), and its exit code (143, 130)."""
+    terminated = isinstance(stop, Terminated)
+    print(f"{'terminated' if terminated else 'interrupted'}: {_outcome(placed, 'stopped', NOTHING_STOPPED)}",
+          file=sys.stderr)
+    return 128 + signal.SIGTERM if terminated else 130
 
 
 #: exit codes of a run stopped by a signal (SIGINT, SIGTERM)
