@@ -31,12 +31,13 @@ def test_first_stage_recovers_the_honest_centres(honest):
     assert stage.sigma_tau == pytest.approx(0.08, abs=0.015)
 
 
-@pytest.mark.parametrize("low", [0.600, 0.613, 0.6199, 0.347])
+@pytest.mark.parametrize("low", [0.600, 0.613, 0.6199, 0.347, 0.99, 0.0])
 def test_first_stage_mode_of_few_close_values_is_their_centre(low):
     """21 values (a country's regional totals) within one point: the window is 27 bins wide and every window
     that holds them all ties, so the mode is the middle of those windows, within half a bin of the values'
     centre (values in bins a..b: the mode is the edge or centre (a + b + 1) / 200, their centre lies in
-    [(a + b) / 200, (a + b + 2) / 200)). The first tied window put it 13 bins below."""
+    [(a + b) / 200, (a + b + 2) / 200)). The first tied window put it 13 bins below; windows cut off at the
+    histogram's edges put values in the last or first bin at 0.93 or 0.07."""
     values = np.linspace(low, low + 0.0099, 21)
     stage = klimek.first_stage(values, values)
     centre = (values.min() + values.max()) / 2
@@ -49,6 +50,16 @@ def test_first_stage_mode_of_a_symmetric_station_histogram_is_its_centre():
     values = np.repeat(np.arange(50, 54) + 0.5, 1000) / 100
     stage = klimek.first_stage(values, values)
     assert stage.tau[0] == pytest.approx(0.52) and stage.nu[0] == pytest.approx(0.52)
+
+
+@pytest.mark.parametrize("cell", [0, 99])
+def test_first_stage_mode_of_stations_in_an_edge_bin_is_its_centre(cell):
+    """4,000 stations all in the first or last bin (3-bin windows): the windows centred on the bin and on its
+    neighbours either side hold them all, the one outside the histogram included, so the mode is the bin's
+    centre (windows cut off at the edge gave 0.01 and 0.99)."""
+    values = np.full(4000, (cell + 0.5) / 100)
+    stage = klimek.first_stage(values, values)
+    assert stage.tau[0] == pytest.approx(values[0]) and stage.nu[0] == pytest.approx(values[0])
 
 
 def test_textbook_likelihood_ratio_on_honest_regional_totals_is_not_grossly_anti_conservative():

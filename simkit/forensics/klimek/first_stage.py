@@ -66,18 +66,20 @@ def _modes(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
     fullest, the mode is the midpoint of the run of consecutive fullest windows that holds the first of them
     (every window of that run holds as many values, so the counts prefer no centre in it and its middle favours
     neither side; the first window would put the mode up to half a window below the values): a group whose
-    values lie in one bin gets that bin's centre, in two adjacent bins their common edge. Not at the histogram's
-    edges: windows are cut off at 0 and 1, and the run with them, so a group whose values crowd the first or last
-    bins gets a mode inward of them by up to half a window (21 values in [0.99, 1): 0.93; in [0, 0.01): 0.07);
-    padding the histogram with empty bins would remove that, and is not done yet."""
+    values lie in one bin gets that bin's centre, in two adjacent bins their common edge. Window centres run
+    past the histogram's edges (from half a window below bin 0 to half a window above bin 99, the bins outside
+    empty), so the run is not cut off there and values crowding the first or last bin get that bin's centre
+    (0.005, 0.995), not a mode up to half a window inward; the midpoint is then clipped to bins 0..99."""
     cells = np.clip((values * MODE_BINS).astype(np.int64), 0, MODE_BINS - 1)
     counts = np.bincount(group * MODE_BINS + cells, minlength=n_groups * MODE_BINS).reshape(n_groups, MODE_BINS)
     half = np.maximum(1, (60 / np.sqrt(np.maximum(counts.sum(axis=1), 1))).astype(np.int64))[:, None]
     cumulative = np.concatenate([np.zeros((n_groups, 1), np.int64), np.cumsum(counts, axis=1)], axis=1)
-    centre = np.arange(MODE_BINS)[None, :]
-    window = (np.take_along_axis(cumulative, np.minimum(centre + half + 1, MODE_BINS), axis=1)
-              - np.take_along_axis(cumulative, np.maximum(centre - half, 0), axis=1))
-    return (_middle_of_first_run(window == window.max(axis=1, keepdims=True)) + 0.5) / MODE_BINS
+    reach = int(half.max())
+    centre = np.arange(-reach, MODE_BINS + reach)[None, :]
+    window = (np.take_along_axis(cumulative, np.clip(centre + half + 1, 0, MODE_BINS), axis=1)
+              - np.take_along_axis(cumulative, np.clip(centre - half, 0, MODE_BINS), axis=1))
+    middle = _middle_of_first_run(window == window.max(axis=1, keepdims=True)) - reach
+    return (np.clip(middle, 0, MODE_BINS - 1) + 0.5) / MODE_BINS
 
 
 def _middle_of_first_run(is_max: np.ndarray) -> np.ndarray:
