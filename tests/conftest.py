@@ -36,3 +36,16 @@ def small_config_dict(*, stations=12, registered=6000, options=("a", "b", "c"), 
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+#: the map of a station timeline file (two reports before the final count) for `simkit timeline STATIONS --map MAP`
+TIMELINE_MAP = """[timeline]
+opening = "09:00"
+closing = "20:00"
+reports = ["14:00", "18:00"]
+[columns]
+region = "region"
+registered = "registered"
+reports = ["b14", "b18"]
+final = "final"
+"""

@@ -17,7 +17,7 @@ import tomli_w
 from simkit import io
 from simkit.cli.main import main
 
-from conftest import small_config_dict
+from conftest import TIMELINE_MAP, small_config_dict
 
 
 @pytest.fixture
@@ -111,16 +111,7 @@ def test_plot_figures_appear_together_or_not_at_all(tmp_path, monkeypatch, stop)
 
 
 #: a station timeline for ``simkit timeline STATIONS --map MAP`` (two regions, two reports before the final count)
-TIMELINE_STATIONS, TIMELINE_MAP = "region,registered,b14,b18,final\na,100,30,40,50\nb,100,30,40,50\n", """[timeline]
-opening = "09:00"
-closing = "20:00"
-reports = ["14:00", "18:00"]
-[columns]
-region = "region"
-registered = "registered"
-reports = ["b14", "b18"]
-final = "final"
-"""
+TIMELINE_STATIONS = "region,registered,b14,b18,final\na,100,30,40,50\nb,100,30,40,50\n"
 
 
 def _with_output_and_plot(command: str, tmp_path, config) -> list[str]:

@@ -17,6 +17,8 @@ from simkit.timeline.calibration import rejection_rates
 from simkit.engine.profile import honest_profile
 from simkit.timeline.statistics import TESTS
 
+from conftest import TIMELINE_MAP
+
 CI = os.environ.get("CI") == "true"
 
 
@@ -347,18 +349,6 @@ def test_an_arrival_for_a_block_that_adds_no_ballots_is_refused(repo, kind, fiel
     assert raw_problems(raw) == expected
 
 
-MAP = """[timeline]
-opening = "09:00"
-closing = "20:00"
-reports = ["14:00", "18:00"]
-[columns]
-region = "region"
-registered = "registered"
-reports = ["b14", "b18"]
-final = "final"
-"""
-
-
 @pytest.mark.parametrize("edit, message", [
     (lambda text: text + "extra = 1\n", "columns.extra: unknown field"),
     (lambda text: text.replace('final = "final"\n', ""), "columns.final: required field is missing"),
@@ -371,7 +361,7 @@ def test_a_bad_timeline_map_is_told_in_the_words_of_a_bad_config(tmp_path, edit,
     from simkit.timeline.observed import read_map
 
     map_path = tmp_path / "map.toml"
-    map_path.write_text(edit(MAP))
+    map_path.write_text(edit(TIMELINE_MAP))
     with pytest.raises(InputError) as error:
         read_map(map_path)
     assert str(error.value).startswith(f"{map_path}: {message}"), str(error.value)
@@ -383,8 +373,8 @@ def test_a_timeline_map_with_a_byte_order_mark_reads_as_a_returns_mapping_does(t
     from simkit.timeline.observed import read_map
 
     plain, marked = tmp_path / "plain.toml", tmp_path / "marked.toml"
-    plain.write_text(MAP)
-    marked.write_bytes(b"\xef\xbb\xbf" + MAP.encode())
+    plain.write_text(TIMELINE_MAP)
+    marked.write_bytes(b"\xef\xbb\xbf" + TIMELINE_MAP.encode())
     assert read_map(marked) == read_map(plain)
 
 
@@ -402,7 +392,7 @@ def test_a_timeline_map_with_a_byte_order_mark_reads_as_a_returns_mapping_does(t
 def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
     data, map_path, figure = tmp_path / "stations.csv", tmp_path / "map.toml", tmp_path / "figure.png"
     data.write_text("region,registered,b14,b18,final\n" + rows + "\nb,100,30,40,50\n")
-    map_path.write_text(MAP)
+    map_path.write_text(TIMELINE_MAP)
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path), "--plot", str(figure))
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not figure.exists() and stdout == ""
@@ -413,7 +403,7 @@ def test_a_column_the_map_names_twice_in_a_station_files_header_exits_2(tmp_path
     word."""
     data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
     data.write_text("region,registered,b14,b18,final,b18\na,100,30,40,50,45\nb,100,30,40,50,45\n")
-    map_path.write_text(MAP)
+    map_path.write_text(TIMELINE_MAP)
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
     assert code == 2 and stdout == "", stderr
     assert stderr.strip() == (f"{data}: the header has 2 columns named 'b18' (named in {map_path}; which one is "
@@ -423,7 +413,7 @@ def test_a_column_the_map_names_twice_in_a_station_files_header_exits_2(tmp_path
 def test_a_station_file_with_no_stations_left_exits_2(tmp_path, capsys):
     data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
     data.write_text("region,registered,b14,b18,final,special\na,100,30,40,50,1\n")
-    map_path.write_text(MAP + 'exclude = "special"\n')
+    map_path.write_text(TIMELINE_MAP + 'exclude = "special"\n')
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
     assert code == 2 and "no stations left" in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert stdout == ""
@@ -451,7 +441,7 @@ def test_a_map_naming_one_column_for_two_figures_exits_2(tmp_path, capsys, old, 
     """Every column the map names (region, registered, the reports, final, exclude) is a different one."""
     data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
     data.write_text("region,registered,b14,b18,final\na,100,30,40,50\nb,100,30,40,50\n")
-    map_path.write_text(MAP.replace(old, new))
+    map_path.write_text(TIMELINE_MAP.replace(old, new))
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
     assert code == 2 and f"{map_path}: columns: " in stderr and "named for two columns" in stderr, stderr
     assert len(stderr.strip().splitlines()) == 1 and stdout == ""
@@ -463,7 +453,7 @@ def test_a_station_file_whose_figures_mostly_decrease_is_refused_not_excluded(tm
     data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
     data.write_text("region,registered,b14,b18,final\na,100,40,30,50\na,100,45,35,55\na,100,30,30,50\n"
                     "b,100,40,30,50\nb,100,30,40,50\n")
-    map_path.write_text(MAP + '\n[checks]\ndecreasing = "exclude"\n')
+    map_path.write_text(TIMELINE_MAP + '\n[checks]\ndecreasing = "exclude"\n')
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
     assert code == 2 and "3 of 5 stations" in stderr and "time order" in stderr, stderr
     assert len(stderr.strip().splitlines()) == 1 and stdout == ""
@@ -475,7 +465,7 @@ def test_a_final_column_of_another_count_is_named_when_most_stations_decrease(tm
     data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
     data.write_text("region,registered,b14,b18,final\na,100,30,40,38\na,100,35,45,44\na,100,30,30,50\n"
                     "b,100,30,40,39\nb,100,30,40,50\n")
-    map_path.write_text(MAP + '\n[checks]\ndecreasing = "exclude"\n')
+    map_path.write_text(TIMELINE_MAP + '\n[checks]\ndecreasing = "exclude"\n')
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
     assert code == 2 and "3 of 5 stations" in stderr, stderr
     assert "a final column that is not the same count as the reports" in stderr, stderr
