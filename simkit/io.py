@@ -90,7 +90,9 @@ def recover_stale(target: str | Path) -> list[str]:
     path is deleted. Returns one message per action (each also logged as a warning on :data:`LOG`)."""
     target = Path(target)
     messages = [_finish_placement(journal) for journal in _left_by_the_dead(target, JOURNAL)]
-    messages += [_clean_left(path, target, role) for role in (OLD, STAGING) for path in _left_by_the_dead(target, role)]
+    kept = {_pid(journal) for journal in _left_by_the_dead(target, JOURNAL)}  # sets left as they are
+    messages += [_clean_left(path, target, role) for role in (OLD, STAGING) for path in _left_by_the_dead(target, role)
+                 if _pid(path) not in kept]
     for message in messages:
         LOG.warning("%s", message)
     return messages
@@ -123,13 +125,20 @@ def _finish_placement(journal: Path) -> str:
     (the run put it back there), is put at its target (:func:`_put_in_place`; a target that is missing gets it by one
     rename); then the old results, staging paths and journals of every output of the set are removed (a missing target
     gets its ``.old`` result back). A new result found nowhere (its staging removed by a cleanup that found no journal
-    there: the run was killed while it wrote the journals, before any rename) leaves every target as it is. The message
-    names the outputs and what was done."""
+    there: the run was killed while it wrote the journals, before any rename) leaves every target as it is. A target
+    that holds neither its old result nor the new one (:func:`_changed_since`: edited or restored since the kill) leaves
+    the whole set as it is, journals, staging paths and old results kept, so that nothing is overwritten or deleted
+    until the user removes the journal. The message names the outputs and what was done."""
     pid = int(_pid(journal))
     entries = json.loads(journal.read_text())
     targets = [Path(entry["target"]) for entry in entries]
-    found = [_new_result(entry, pid) for entry in entries]
     names = ", ".join(_shown(target) for target in targets)
+    changed = [_shown(target) for entry, target in zip(entries, targets) if _changed_since(entry, target)]
+    if changed:
+        return (f"{names}: left as they are: {', '.join(changed)} changed since a run was killed while placing them "
+                f"(process {pid}); its results are kept beside them until its journals are removed: "
+                f"{', '.join(_shown(_staging_path(target, JOURNAL, pid)) for target in targets)}")
+    found = [_new_result(entry, pid) for entry in entries]
     if None in found:
         message = (f"{names}: removed what a run killed while placing them left (process {pid}); not all its "
                    f"results were there, so none was put in place")
@@ -146,6 +155,14 @@ def _finish_placement(journal: Path) -> str:
     for target in targets:
         _remove(_staging_path(target, JOURNAL, pid))
     return message
+
+
+def _changed_since(entry: dict, target: Path) -> bool:
+    """Whether ``target`` holds something other than the old or the new result of a journal ``entry``
+    (:func:`_write_journals`), by device and inode: put there after the run was killed. A missing target has not
+    changed (a kill between the two renames of :func:`_put_in_place` leaves it missing; placing there loses nothing)."""
+    identity = _identity(target)
+    return identity is not None and identity not in ([entry["device"], entry["inode"]], entry["old"])
 
 
 def _new_result(entry: dict, pid: int) -> Path | None:
@@ -172,15 +189,16 @@ def _shown(path: Path) -> str:
 
 def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
     """Before the first rename of a placement of more than one target, write beside each of ``targets`` its journal
-    ``.NAME.journal-PID``: every (staging path, target, device and inode of the staged result), absolute paths, in
-    JSON; written at ``.NAME.partial-journal-PID`` and renamed, so never half written. A run killed while placing
+    ``.NAME.journal-PID``: every (staging path, target, device and inode of the staged result, ``old``: device and
+    inode of what the target holds, or None when it is missing), absolute paths, in JSON; written at ``.NAME.partial-journal-PID`` and renamed, so never half written. A run killed while placing
     leaves them for :func:`recover_stale` to finish the placement; :func:`_remove_journals` removes them. One target:
     none (its placement is one rename, or an exchange, or two renames that :func:`recover_stale` undoes). An OSError
     is raised as a :class:`PlacementError` naming the target whose journal failed."""
     if len(targets) < 2:
         return
     entries = [{"staging": os.path.abspath(staging), "target": os.path.abspath(target), "device": result.st_dev,
-                "inode": result.st_ino} for staging, target in zip(stagings, targets) for result in [os.lstat(staging)]]
+                "inode": result.st_ino, "old": _identity(target)}
+               for staging, target in zip(stagings, targets) for result in [os.lstat(staging)]]
     for target in targets:
         unfinished = _staging_path(target, UNFINISHED_JOURNAL)
         try:
@@ -188,6 +206,15 @@ def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
             os.replace(unfinished, _staging_path(target, JOURNAL))
         except OSError as error:
             raise PlacementError(target, error) from error
+
+
+def _identity(path: Path) -> list[int] | None:
+    """[device, inode] of ``path`` (:func:`os.lstat`), None when it is missing."""
+    try:
+        result = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return [result.st_dev, result.st_ino]
 
 
 def _remove_journals(targets: list[Path]) -> None:

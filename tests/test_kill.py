@@ -763,3 +763,27 @@ def test_a_placement_of_one_output_writes_no_journal(tmp_path, monkeypatch):
     with io.staged(tmp_path / "a.txt") as staging:
         staging.write_text("x")
     assert beside == [f".a.txt.partial-{os.getpid()}"] and [path.name for path in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_a_target_changed_after_a_killed_placement_is_left_as_it_is(tmp_path):
+    """Killed with the figures folder placed and the report not yet, the user then writes the report anew (another
+    inode): the next write put the killed run's report over it, losing it (a file over a file keeps no old copy). The
+    set is left as it is, the killed run's report kept beside it, until the journal named in the message is removed;
+    the next write then clears what was left."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    _write_pair(folder, file, "old")
+    _killed_pair_write(folder, file, "first-placed", exchange=True)
+    (tmp_path / "mine").write_text("mine")  # as an editor saves: written beside, renamed over (another inode)
+    os.replace(tmp_path / "mine", file)
+    for target in (file, folder):
+        messages = io.recover_stale(target)
+        assert len(messages) == 1 and "r.md changed since a run was killed while placing them" in messages[0], messages
+        assert file.read_text() == "mine" and list(tmp_path.glob(".r.md.partial-*"))
+    journals = sorted(tmp_path.glob(".*.journal-*"))
+    assert len(journals) == 2 and all(str(journal) in messages[0] for journal in journals)
+    for journal in journals:
+        journal.unlink()
+    io.recover_stale(file)
+    io.recover_stale(folder)
+    assert _pair(folder, file) == ("new", "mine")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
