@@ -120,6 +120,42 @@ def _clean_left(path: Path, target: Path, role: str) -> str:
 
 
 def _finish_placement(journal: Path) -> str:
+    """:func:`_finish_listed` of ``journal``; a journal that cannot be read or is not one (:func:`_read_journal`) is
+    removed (its name is simkit's, its process gone) and said so, and nothing it might list is touched; an OSError
+    while finishing is raised as a one-line :class:`InputError` naming the journal (not a traceback at every later
+    write)."""
+    entries = _read_journal(journal)
+    try:
+        if entries is None:
+            _remove(journal)
+            return (f"{_shown(journal)}: removed: not a journal of a placement this simkit can read (what it might "
+                    "list is left as it is)")
+        return _finish_listed(journal, entries)
+    except OSError as error:
+        raise InputError(f"{_shown(journal)}: could not finish the placement a killed run left "
+                         f"({error.strerror or error}); put its outputs right by hand, then remove it") from error
+
+
+def _read_journal(journal: Path) -> list[dict] | None:
+    """The entries of ``journal`` (:func:`_write_journals`: at least two, each with a staging path and target (str),
+    device and inode (int) and old ([device, inode] or None)); None when it cannot be read or is not that."""
+    try:
+        entries = json.loads(journal.read_text())
+    except (OSError, ValueError):
+        return None
+    return entries if isinstance(entries, list) and len(entries) > 1 and all(map(_valid_entry, entries)) else None
+
+
+def _valid_entry(entry: object) -> bool:
+    """Whether ``entry`` is a journal entry as :func:`_read_journal` describes it."""
+    def identity(value: object) -> bool:
+        return isinstance(value, list) and len(value) == 2 and all(type(number) is int for number in value)
+    return (isinstance(entry, dict) and isinstance(entry.get("staging"), str) and isinstance(entry.get("target"), str)
+            and identity([entry.get("device"), entry.get("inode")]) and (entry.get("old") is None
+                                                                          or identity(entry.get("old"))))
+
+
+def _finish_listed(journal: Path, entries: list[dict]) -> str:
     """Finish the placement that ``journal`` (``.NAME.journal-PID`` of a killed run: :func:`_write_journals`) lists:
     each new result, found by its device and inode at its target (placed), at its staging path or at ``.NAME.old-PID``
     (the run put it back there), is put at its target (:func:`_put_in_place`; a target that is missing gets it by one
@@ -130,7 +166,6 @@ def _finish_placement(journal: Path) -> str:
     the whole set as it is, journals, staging paths and old results kept, so that nothing is overwritten or deleted
     until the user removes the journal. The message names the outputs and what was done."""
     pid = int(_pid(journal))
-    entries = json.loads(journal.read_text())
     targets = [Path(entry["target"]) for entry in entries]
     names = ", ".join(_shown(target) for target in targets)
     changed = [_shown(target) for entry, target in zip(entries, targets) if _changed_since(entry, target)]

@@ -22,6 +22,7 @@ import tomli_w
 import simkit
 from simkit import io
 from simkit.cli.main import main
+from simkit.errors import InputError
 
 from conftest import REPO, small_config_dict
 
@@ -787,3 +788,42 @@ def test_a_target_changed_after_a_killed_placement_is_left_as_it_is(tmp_path):
     io.recover_stale(folder)
     assert _pair(folder, file) == ("new", "mine")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
+
+
+def _dead_pid() -> int:
+    """The process id of a process that has ended."""
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(ended.stdout)
+
+
+@pytest.mark.parametrize("journal", ["", '{"x": 1}', "[1, 2]", "a folder"])
+def test_a_journal_that_cannot_be_read_is_removed_once_with_a_warning(tmp_path, journal):
+    """A journal that is empty, not a list of entries or not a file raised a traceback (JSONDecodeError, TypeError,
+    OSError) at every later write on its target: it is removed, said once, and nothing else is touched."""
+    file = tmp_path / "r.md"
+    file.write_text("mine")
+    path = tmp_path / f".r.md.journal-{_dead_pid()}"
+    if journal == "a folder":
+        path.mkdir()
+    else:
+        path.write_text(journal)
+    messages = io.recover_stale(file)
+    assert len(messages) == 1 and messages[0].startswith(f"{path}: removed: not a journal"), messages
+    assert io.recover_stale(file) == [] and [p.name for p in tmp_path.iterdir()] == ["r.md"]
+    assert file.read_text() == "mine"
+
+
+def test_a_placement_that_cannot_be_finished_is_one_line_naming_its_journal(tmp_path, monkeypatch):
+    """A failed rename while finishing a killed placement was a traceback, at every later write: it is an InputError
+    (the command line's one line) naming the journal."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    _write_pair(folder, file, "old")
+    _killed_pair_write(folder, file, "journals-written", exchange=True)
+
+    def refused(staging, target):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(io, "_put_in_place", refused)
+    with pytest.raises(InputError, match=r"\.r_files\.journal-\d+: could not finish the placement a killed run left "
+                                         r"\(Permission denied\)"):
+        io.recover_stale(folder)
