@@ -121,7 +121,8 @@ def _clean_left(path: Path, target: Path, role: str) -> str:
 
 def _finish_placement(journal: Path) -> str:
     """:func:`_finish_listed` of ``journal``; a journal that cannot be read or is not one (:func:`_read_journal`) is
-    removed (its name is simkit's, its process gone) and said so, and nothing it might list is touched; an OSError
+    removed (its name is simkit's, its process gone) and said so, and nothing it might list is touched, and so is a
+    journal whose own target (:func:`_journaled`) it does not list (its folder moved or copied); an OSError
     while finishing is raised as a one-line :class:`InputError` naming the journal (not a traceback at every later
     write)."""
     entries = _read_journal(journal)
@@ -130,15 +131,23 @@ def _finish_placement(journal: Path) -> str:
             _remove(journal)
             return (f"{_shown(journal)}: removed: not a journal of a placement this simkit can read (what it might "
                     "list is left as it is)")
+        if _journaled(journal) not in [Path(entry["target"]) for entry in entries]:
+            _remove(journal)
+            return (f"{_shown(journal)}: removed: it does not list the output beside it (moved or copied with its "
+                    "folder), so what it lists is left as it is")
         return _finish_listed(journal, entries)
     except OSError as error:
         raise InputError(f"{_shown(journal)}: could not finish the placement a killed run left "
                          f"({error.strerror or error}); put its outputs right by hand, then remove it") from error
 
 
+def _journaled(journal: Path) -> Path:
+    """The target, absolute, beside which ``journal`` (``.NAME.journal-PID``) is."""
+    return Path(os.path.abspath(journal.with_name(journal.name[1:].rpartition(f".{JOURNAL}-")[0])))
+
+
 def _read_journal(journal: Path) -> list[dict] | None:
-    """The entries of ``journal`` (:func:`_write_journals`: at least two, each with a staging path and target (str),
-    device and inode (int) and old ([device, inode] or None)); None when it cannot be read or is not that."""
+    """The entries of ``journal`` (:func:`_write_journals`: at least two, each with a target (str), device and inode (int) and old ([device, inode] or None)); None when it cannot be read or is not that."""
     try:
         entries = json.loads(journal.read_text())
     except (OSError, ValueError):
@@ -150,7 +159,7 @@ def _valid_entry(entry: object) -> bool:
     """Whether ``entry`` is a journal entry as :func:`_read_journal` describes it."""
     def identity(value: object) -> bool:
         return isinstance(value, list) and len(value) == 2 and all(type(number) is int for number in value)
-    return (isinstance(entry, dict) and isinstance(entry.get("staging"), str) and isinstance(entry.get("target"), str)
+    return (isinstance(entry, dict) and isinstance(entry.get("target"), str)
             and identity([entry.get("device"), entry.get("inode")]) and (entry.get("old") is None
                                                                           or identity(entry.get("old"))))
 
@@ -183,7 +192,7 @@ def _finish_listed(journal: Path, entries: list[dict]) -> str:
                 _put_in_place(path, target)
         message = f"finished putting in place {names}: a run killed while placing them (process {pid})"
     for entry, target in zip(entries, targets):
-        _clear(Path(entry["staging"]), target)
+        _clear(_staging_path(target, STAGING, pid), target)
         for role in (OLD, UNFINISHED_JOURNAL):
             if exists(left := _staging_path(target, role, pid)):
                 _clean_left(left, target, role)
@@ -204,7 +213,7 @@ def _new_result(entry: dict, pid: int) -> Path | None:
     """Where the new result of a journal ``entry`` (of process ``pid``: :func:`_write_journals`) is: its target, its
     staging path or the target's ``.NAME.old-PID``; None if none holds it."""
     target = Path(entry["target"])
-    for path in (target, Path(entry["staging"]), _staging_path(target, OLD, pid)):
+    for path in (target, _staging_path(target, STAGING, pid), _staging_path(target, OLD, pid)):
         try:
             result = os.lstat(path)
         except FileNotFoundError:
@@ -224,14 +233,15 @@ def _shown(path: Path) -> str:
 
 def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
     """Before the first rename of a placement of more than one target, write beside each of ``targets`` its journal
-    ``.NAME.journal-PID``: every (staging path, target, device and inode of the staged result, ``old``: device and
-    inode of what the target holds, or None when it is missing), absolute paths, in JSON; written at ``.NAME.partial-journal-PID`` and renamed, so never half written. A run killed while placing
+    ``.NAME.journal-PID``: every (target, absolute, device and inode of the staged result, ``old``: device and inode
+    of what the target holds, or None when it is missing), in JSON (each staging path is the target's
+    ``.NAME.partial-PID``); written at ``.NAME.partial-journal-PID`` and renamed, so never half written. A run killed while placing
     leaves them for :func:`recover_stale` to finish the placement; :func:`_remove_journals` removes them. One target:
     none (its placement is one rename, or an exchange, or two renames that :func:`recover_stale` undoes). An OSError
     is raised as a :class:`PlacementError` naming the target whose journal failed."""
     if len(targets) < 2:
         return
-    entries = [{"staging": os.path.abspath(staging), "target": os.path.abspath(target), "device": result.st_dev,
+    entries = [{"target": os.path.abspath(target), "device": result.st_dev,
                 "inode": result.st_ino, "old": _identity(target)}
                for staging, target in zip(stagings, targets) for result in [os.lstat(staging)]]
     for target in targets:

@@ -7,6 +7,7 @@ import errno
 import itertools
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -827,3 +828,22 @@ def test_a_placement_that_cannot_be_finished_is_one_line_naming_its_journal(tmp_
     with pytest.raises(InputError, match=r"\.r_files\.journal-\d+: could not finish the placement a killed run left "
                                          r"\(Permission denied\)"):
         io.recover_stale(folder)
+
+
+def test_a_journal_moved_with_its_folder_acts_on_nothing(tmp_path):
+    """A journal lists absolute paths: moved or copied with its folder, it named outputs elsewhere, which the next
+    write beside the copy then changed. A journal that does not list the output beside it is removed and said so;
+    nothing is put in place, and the original outputs and their journals are not touched."""
+    original, copy = tmp_path / "a", tmp_path / "b"
+    original.mkdir()
+    folder, file = original / "r_files", original / "r.md"
+    _write_pair(folder, file, "old")
+    _killed_pair_write(folder, file, "journals-written", exchange=True)
+    shutil.copytree(original, copy, symlinks=True)
+    before = sorted(path.name for path in original.iterdir())
+    for target in (copy / "r_files", copy / "r.md"):
+        messages = io.recover_stale(target)
+        assert messages and "removed: it does not list the output beside it" in messages[0], messages
+    assert _pair(folder, file) == ("old", "old") and sorted(path.name for path in original.iterdir()) == before
+    assert _pair(copy / "r_files", copy / "r.md") == ("old", "old")
+    assert sorted(path.name for path in copy.iterdir()) == ["r.md", "r_files"]
