@@ -235,22 +235,26 @@ def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
     """Before the first rename of a placement of more than one target, write beside each of ``targets`` its journal
     ``.NAME.journal-PID``: every (target, absolute, device and inode of the staged result, ``old``: device and inode
     of what the target holds, or None when it is missing), in JSON (each staging path is the target's
-    ``.NAME.partial-PID``); written at ``.NAME.partial-journal-PID`` and renamed, so never half written. A run killed while placing
-    leaves them for :func:`recover_stale` to finish the placement; :func:`_remove_journals` removes them. One target:
-    none (its placement is one rename, or an exchange, or two renames that :func:`recover_stale` undoes). An OSError
-    is raised as a :class:`PlacementError` naming the target whose journal failed."""
+    ``.NAME.partial-PID``); written at ``.NAME.partial-journal-PID`` and renamed, so never half written. A run killed
+    while placing leaves them for :func:`recover_stale` to finish the placement; :func:`_remove_journals` removes them.
+    One target: none (its placement is one rename, or an exchange, or two renames that :func:`recover_stale` undoes).
+    An OSError (a staging path missing, a journal not written) is raised as a :class:`PlacementError` naming the
+    target it concerns."""
     if len(targets) < 2:
         return
-    entries = [{"target": os.path.abspath(target), "device": result.st_dev,
-                "inode": result.st_ino, "old": _identity(target)}
-               for staging, target in zip(stagings, targets) for result in [os.lstat(staging)]]
-    for target in targets:
-        unfinished = _staging_path(target, UNFINISHED_JOURNAL)
-        try:
+    target = targets[0]
+    try:
+        entries = []
+        for staging, target in zip(stagings, targets):
+            result = os.lstat(staging)
+            entries.append({"target": os.path.abspath(target), "device": result.st_dev, "inode": result.st_ino,
+                            "old": _identity(target)})
+        for target in targets:
+            unfinished = _staging_path(target, UNFINISHED_JOURNAL)
             unfinished.write_text(json.dumps(entries))
             os.replace(unfinished, _staging_path(target, JOURNAL))
-        except OSError as error:
-            raise PlacementError(target, error) from error
+    except OSError as error:
+        raise PlacementError(target, error) from error
 
 
 def _identity(path: Path) -> list[int] | None:

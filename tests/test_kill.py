@@ -847,3 +847,13 @@ def test_a_journal_moved_with_its_folder_acts_on_nothing(tmp_path):
     assert _pair(folder, file) == ("old", "old") and sorted(path.name for path in original.iterdir()) == before
     assert _pair(copy / "r_files", copy / "r.md") == ("old", "old")
     assert sorted(path.name for path in copy.iterdir()) == ["r.md", "r_files"]
+
+
+def test_a_staging_path_missing_at_placement_is_the_one_line_placement_error(tmp_path):
+    """A write of outputs placed together that left one staging path unwritten raised a bare FileNotFoundError (a
+    traceback) from the journals' writing: it is a PlacementError naming that output, and nothing is put in place."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    with pytest.raises(io.PlacementError, match=rf"^{re.escape(str(file))}: could not be put in place"):
+        with io.staged_together(folder, file) as (staging_folder, staging):
+            staging_folder.mkdir()
+    assert list(tmp_path.iterdir()) == []
