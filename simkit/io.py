@@ -90,7 +90,9 @@ def recover_stale(target: str | Path) -> list[str]:
     path is deleted. Returns one message per action (each also logged as a warning on :data:`LOG`)."""
     target = Path(target)
     messages = [_finish_placement(journal) for journal in _left_by_the_dead(target, JOURNAL)]
-    messages += [_clean_left(path, target, role) for role in (OLD, STAGING) for path in _left_by_the_dead(target, role)]
+    kept = {_pid(journal) for journal in _left_by_the_dead(target, JOURNAL)}  # sets left as they are
+    messages += [_clean_left(path, target, role) for role in (OLD, STAGING) for path in _left_by_the_dead(target, role)
+                 if _pid(path) not in kept]
     for message in messages:
         LOG.warning("%s", message)
     return messages
@@ -118,18 +120,69 @@ def _clean_left(path: Path, target: Path, role: str) -> str:
 
 
 def _finish_placement(journal: Path) -> str:
+    """:func:`_finish_listed` of ``journal``; a journal that cannot be read or is not one (:func:`_read_journal`) is
+    removed (its name is simkit's, its process gone) and said so, and nothing it might list is touched, and so is a
+    journal whose own target (:func:`_journaled`) it does not list (its folder moved or copied); an OSError
+    while finishing is raised as a one-line :class:`InputError` naming the journal (not a traceback at every later
+    write)."""
+    entries = _read_journal(journal)
+    try:
+        if entries is None:
+            _remove(journal)
+            return (f"{_shown(journal)}: removed: not a journal of a placement this simkit can read (what it might "
+                    "list is left as it is)")
+        if _journaled(journal) not in [Path(entry["target"]) for entry in entries]:
+            _remove(journal)
+            return (f"{_shown(journal)}: removed: it does not list the output beside it (moved or copied with its "
+                    "folder), so what it lists is left as it is")
+        return _finish_listed(journal, entries)
+    except OSError as error:
+        raise InputError(f"{_shown(journal)}: could not finish the placement a killed run left "
+                         f"({error.strerror or error}); put its outputs right by hand, then remove it") from error
+
+
+def _journaled(journal: Path) -> Path:
+    """The target, absolute, beside which ``journal`` (``.NAME.journal-PID``) is."""
+    return Path(os.path.abspath(journal.with_name(journal.name[1:].rpartition(f".{JOURNAL}-")[0])))
+
+
+def _read_journal(journal: Path) -> list[dict] | None:
+    """The entries of ``journal`` (:func:`_write_journals`: at least two, each with a target (str), device and inode (int) and old ([device, inode] or None)); None when it cannot be read or is not that."""
+    try:
+        entries = json.loads(journal.read_text())
+    except (OSError, ValueError):
+        return None
+    return entries if isinstance(entries, list) and len(entries) > 1 and all(map(_valid_entry, entries)) else None
+
+
+def _valid_entry(entry: object) -> bool:
+    """Whether ``entry`` is a journal entry as :func:`_read_journal` describes it."""
+    def identity(value: object) -> bool:
+        return isinstance(value, list) and len(value) == 2 and all(type(number) is int for number in value)
+    return (isinstance(entry, dict) and isinstance(entry.get("target"), str)
+            and identity([entry.get("device"), entry.get("inode")]) and (entry.get("old") is None
+                                                                          or identity(entry.get("old"))))
+
+
+def _finish_listed(journal: Path, entries: list[dict]) -> str:
     """Finish the placement that ``journal`` (``.NAME.journal-PID`` of a killed run: :func:`_write_journals`) lists:
     each new result, found by its device and inode at its target (placed), at its staging path or at ``.NAME.old-PID``
     (the run put it back there), is put at its target (:func:`_put_in_place`; a target that is missing gets it by one
     rename); then the old results, staging paths and journals of every output of the set are removed (a missing target
     gets its ``.old`` result back). A new result found nowhere (its staging removed by a cleanup that found no journal
-    there: the run was killed while it wrote the journals, before any rename) leaves every target as it is. The message
-    names the outputs and what was done."""
+    there: the run was killed while it wrote the journals, before any rename) leaves every target as it is. A target
+    that holds neither its old result nor the new one (:func:`_changed_since`: edited or restored since the kill) leaves
+    the whole set as it is, journals, staging paths and old results kept, so that nothing is overwritten or deleted
+    until the user removes the journal. The message names the outputs and what was done."""
     pid = int(_pid(journal))
-    entries = json.loads(journal.read_text())
     targets = [Path(entry["target"]) for entry in entries]
-    found = [_new_result(entry, pid) for entry in entries]
     names = ", ".join(_shown(target) for target in targets)
+    changed = [_shown(target) for entry, target in zip(entries, targets) if _changed_since(entry, target)]
+    if changed:
+        return (f"{names}: left as they are: {', '.join(changed)} changed since a run was killed while placing them "
+                f"(process {pid}); its results are kept beside them until its journals are removed: "
+                f"{', '.join(_shown(_staging_path(target, JOURNAL, pid)) for target in targets)}")
+    found = [_new_result(entry, pid) for entry in entries]
     if None in found:
         message = (f"{names}: removed what a run killed while placing them left (process {pid}); not all its "
                    f"results were there, so none was put in place")
@@ -139,7 +192,7 @@ def _finish_placement(journal: Path) -> str:
                 _put_in_place(path, target)
         message = f"finished putting in place {names}: a run killed while placing them (process {pid})"
     for entry, target in zip(entries, targets):
-        _clear(Path(entry["staging"]), target)
+        _clear(_staging_path(target, STAGING, pid), target)
         for role in (OLD, UNFINISHED_JOURNAL):
             if exists(left := _staging_path(target, role, pid)):
                 _clean_left(left, target, role)
@@ -148,11 +201,19 @@ def _finish_placement(journal: Path) -> str:
     return message
 
 
+def _changed_since(entry: dict, target: Path) -> bool:
+    """Whether ``target`` holds something other than the old or the new result of a journal ``entry``
+    (:func:`_write_journals`), by device and inode: put there after the run was killed. A missing target has not
+    changed (a kill between the two renames of :func:`_put_in_place` leaves it missing; placing there loses nothing)."""
+    identity = _identity(target)
+    return identity is not None and identity not in ([entry["device"], entry["inode"]], entry["old"])
+
+
 def _new_result(entry: dict, pid: int) -> Path | None:
     """Where the new result of a journal ``entry`` (of process ``pid``: :func:`_write_journals`) is: its target, its
     staging path or the target's ``.NAME.old-PID``; None if none holds it."""
     target = Path(entry["target"])
-    for path in (target, Path(entry["staging"]), _staging_path(target, OLD, pid)):
+    for path in (target, _staging_path(target, STAGING, pid), _staging_path(target, OLD, pid)):
         try:
             result = os.lstat(path)
         except FileNotFoundError:
@@ -172,22 +233,37 @@ def _shown(path: Path) -> str:
 
 def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
     """Before the first rename of a placement of more than one target, write beside each of ``targets`` its journal
-    ``.NAME.journal-PID``: every (staging path, target, device and inode of the staged result), absolute paths, in
-    JSON; written at ``.NAME.partial-journal-PID`` and renamed, so never half written. A run killed while placing
-    leaves them for :func:`recover_stale` to finish the placement; :func:`_remove_journals` removes them. One target:
-    none (its placement is one rename, or an exchange, or two renames that :func:`recover_stale` undoes). An OSError
-    is raised as a :class:`PlacementError` naming the target whose journal failed."""
+    ``.NAME.journal-PID``: every (target, absolute, device and inode of the staged result, ``old``: device and inode
+    of what the target holds, or None when it is missing), in JSON (each staging path is the target's
+    ``.NAME.partial-PID``); written at ``.NAME.partial-journal-PID`` and renamed, so never half written. A run killed
+    while placing leaves them for :func:`recover_stale` to finish the placement; :func:`_remove_journals` removes them.
+    One target: none (its placement is one rename, or an exchange, or two renames that :func:`recover_stale` undoes).
+    An OSError (a staging path missing, a journal not written) is raised as a :class:`PlacementError` naming the
+    target it concerns."""
     if len(targets) < 2:
         return
-    entries = [{"staging": os.path.abspath(staging), "target": os.path.abspath(target), "device": result.st_dev,
-                "inode": result.st_ino} for staging, target in zip(stagings, targets) for result in [os.lstat(staging)]]
-    for target in targets:
-        unfinished = _staging_path(target, UNFINISHED_JOURNAL)
-        try:
+    target = targets[0]
+    try:
+        entries = []
+        for staging, target in zip(stagings, targets):
+            result = os.lstat(staging)
+            entries.append({"target": os.path.abspath(target), "device": result.st_dev, "inode": result.st_ino,
+                            "old": _identity(target)})
+        for target in targets:
+            unfinished = _staging_path(target, UNFINISHED_JOURNAL)
             unfinished.write_text(json.dumps(entries))
             os.replace(unfinished, _staging_path(target, JOURNAL))
-        except OSError as error:
-            raise PlacementError(target, error) from error
+    except OSError as error:
+        raise PlacementError(target, error) from error
+
+
+def _identity(path: Path) -> list[int] | None:
+    """[device, inode] of ``path`` (:func:`os.lstat`), None when it is missing."""
+    try:
+        result = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return [result.st_dev, result.st_ino]
 
 
 def _remove_journals(targets: list[Path]) -> None:

@@ -7,6 +7,7 @@ import errno
 import itertools
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import tomli_w
 import simkit
 from simkit import io
 from simkit.cli.main import main
+from simkit.errors import InputError
 
 from conftest import REPO, small_config_dict
 
@@ -798,3 +800,95 @@ def test_a_stop_sent_again_after_the_command_ended_is_not_sent(monkeypatch, stop
         time.sleep(0.05)
     except (KeyboardInterrupt, cli_main.Terminated):
         pytest.fail("a stop sent again after the command ended reached its caller")
+
+
+def test_a_target_changed_after_a_killed_placement_is_left_as_it_is(tmp_path):
+    """Killed with the figures folder placed and the report not yet, the user then writes the report anew (another
+    inode): the next write put the killed run's report over it, losing it (a file over a file keeps no old copy). The
+    set is left as it is, the killed run's report kept beside it, until the journal named in the message is removed;
+    the next write then clears what was left."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    _write_pair(folder, file, "old")
+    _killed_pair_write(folder, file, "first-placed", exchange=True)
+    (tmp_path / "mine").write_text("mine")  # as an editor saves: written beside, renamed over (another inode)
+    os.replace(tmp_path / "mine", file)
+    for target in (file, folder):
+        messages = io.recover_stale(target)
+        assert len(messages) == 1 and "r.md changed since a run was killed while placing them" in messages[0], messages
+        assert file.read_text() == "mine" and list(tmp_path.glob(".r.md.partial-*"))
+    journals = sorted(tmp_path.glob(".*.journal-*"))
+    assert len(journals) == 2 and all(str(journal) in messages[0] for journal in journals)
+    for journal in journals:
+        journal.unlink()
+    io.recover_stale(file)
+    io.recover_stale(folder)
+    assert _pair(folder, file) == ("new", "mine")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
+
+
+def _dead_pid() -> int:
+    """The process id of a process that has ended."""
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(ended.stdout)
+
+
+@pytest.mark.parametrize("journal", ["", '{"x": 1}', "[1, 2]", "a folder"])
+def test_a_journal_that_cannot_be_read_is_removed_once_with_a_warning(tmp_path, journal):
+    """A journal that is empty, not a list of entries or not a file raised a traceback (JSONDecodeError, TypeError,
+    OSError) at every later write on its target: it is removed, said once, and nothing else is touched."""
+    file = tmp_path / "r.md"
+    file.write_text("mine")
+    path = tmp_path / f".r.md.journal-{_dead_pid()}"
+    if journal == "a folder":
+        path.mkdir()
+    else:
+        path.write_text(journal)
+    messages = io.recover_stale(file)
+    assert len(messages) == 1 and messages[0].startswith(f"{path}: removed: not a journal"), messages
+    assert io.recover_stale(file) == [] and [p.name for p in tmp_path.iterdir()] == ["r.md"]
+    assert file.read_text() == "mine"
+
+
+def test_a_placement_that_cannot_be_finished_is_one_line_naming_its_journal(tmp_path, monkeypatch):
+    """A failed rename while finishing a killed placement was a traceback, at every later write: it is an InputError
+    (the command line's one line) naming the journal."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    _write_pair(folder, file, "old")
+    _killed_pair_write(folder, file, "journals-written", exchange=True)
+
+    def refused(staging, target):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(io, "_put_in_place", refused)
+    with pytest.raises(InputError, match=r"\.r_files\.journal-\d+: could not finish the placement a killed run left "
+                                         r"\(Permission denied\)"):
+        io.recover_stale(folder)
+
+
+def test_a_journal_moved_with_its_folder_acts_on_nothing(tmp_path):
+    """A journal lists absolute paths: moved or copied with its folder, it named outputs elsewhere, which the next
+    write beside the copy then changed. A journal that does not list the output beside it is removed and said so;
+    nothing is put in place, and the original outputs and their journals are not touched."""
+    original, copy = tmp_path / "a", tmp_path / "b"
+    original.mkdir()
+    folder, file = original / "r_files", original / "r.md"
+    _write_pair(folder, file, "old")
+    _killed_pair_write(folder, file, "journals-written", exchange=True)
+    shutil.copytree(original, copy, symlinks=True)
+    before = sorted(path.name for path in original.iterdir())
+    for target in (copy / "r_files", copy / "r.md"):
+        messages = io.recover_stale(target)
+        assert messages and "removed: it does not list the output beside it" in messages[0], messages
+    assert _pair(folder, file) == ("old", "old") and sorted(path.name for path in original.iterdir()) == before
+    assert _pair(copy / "r_files", copy / "r.md") == ("old", "old")
+    assert sorted(path.name for path in copy.iterdir()) == ["r.md", "r_files"]
+
+
+def test_a_staging_path_missing_at_placement_is_the_one_line_placement_error(tmp_path):
+    """A write of outputs placed together that left one staging path unwritten raised a bare FileNotFoundError (a
+    traceback) from the journals' writing: it is a PlacementError naming that output, and nothing is put in place."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    with pytest.raises(io.PlacementError, match=rf"^{re.escape(str(file))}: could not be put in place"):
+        with io.staged_together(folder, file) as (staging_folder, staging):
+            staging_folder.mkdir()
+    assert list(tmp_path.iterdir()) == []
