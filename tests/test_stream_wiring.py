@@ -23,6 +23,7 @@ from simkit.cli.main import main
 from simkit.config.inference import MIN_PARTICLES, InferConfig, InferenceSettings
 from simkit.forensics.calibrate import calibration_table
 from simkit.inference import smc
+from simkit.polls import compiled_draws
 from simkit.timeline.calibration import rejection_rates
 
 from conftest import small_config_dict
@@ -76,6 +77,9 @@ def drawn(monkeypatch) -> dict[tuple, set[str]]:
 
     monkeypatch.setattr(np.random, "SeedSequence", Recording)
     monkeypatch.setattr(np.random, "default_rng", default_rng)
+    # the polls' generator states are kept per (seed, poll) for the process: an earlier test under the same seed
+    # would leave nothing to draw here
+    monkeypatch.setattr(compiled_draws, "_STATE_TABLES", {})
     return positions
 
 
