@@ -213,14 +213,8 @@ def _new_result(entry: dict, pid: int) -> Path | None:
     """Where the new result of a journal ``entry`` (of process ``pid``: :func:`_write_journals`) is: its target, its
     staging path or the target's ``.NAME.old-PID``; None if none holds it."""
     target = Path(entry["target"])
-    for path in (target, _staging_path(target, STAGING, pid), _staging_path(target, OLD, pid)):
-        try:
-            result = os.lstat(path)
-        except FileNotFoundError:
-            continue
-        if (result.st_dev, result.st_ino) == (entry["device"], entry["inode"]):
-            return path
-    return None
+    return next((path for path in (target, _staging_path(target, STAGING, pid), _staging_path(target, OLD, pid))
+                 if _identity(path) == [entry["device"], entry["inode"]]), None)
 
 
 def _shown(path: Path) -> str:
