@@ -29,7 +29,9 @@ from simkit.cli import infer as cli_infer
 from simkit.cli import main as cli
 from simkit.config.core import ConfigError, ObservedStations, raw_problems
 from simkit.config.inference import MIN_PARTICLES, InferConfig, InferenceSettings, apply_values, infer_problems
-from simkit.electorate.build import build_electorate, check_station_registers, register_mismatch
+from simkit.electorate import returns as returns_module
+from simkit.electorate.build import build_electorate, observed_returns, register_mismatch
+from simkit.electorate.returns import load_returns
 from simkit.engine import run as engine
 from simkit.forensics import station_statistics
 from simkit.inference.result import UNCHECKED_STATIONS, run_warnings
@@ -699,7 +701,7 @@ def test_station_evidence_from_a_returns_file_equals_the_forensic_reading(tmp_pa
                                        'ballots = "ballots"\n[options]\na = "a"\nb = "b"\n')
     stations = ObservedStations(statistics=list(station_statistics.STATISTICS),
                                               returns=str(tmp_path / "returns.csv"), map=str(tmp_path / "map.toml"))
-    values = inference.observed_station_values(stations)
+    values = inference.observed_station_values(stations, load_returns(stations.returns, map_path=stations.map))
     registered, ballots, leader = np.array([1000, 800, 500, 1200]), np.array([600, 700, 200, 1100]), \
         np.array([400, 650, 100, 1000])
     turnout, share = ballots / registered, leader / ballots
@@ -757,7 +759,7 @@ def test_station_returns_whose_stations_are_not_the_electorates_are_refused(tmp_
 
 def test_station_returns_left_out_of_the_evidence_are_not_checked(tmp_path):
     cfg, _ = station_returns_config(tmp_path, LARGE)
-    check_station_registers(cfg, build_electorate(cfg.electorate), ["turnout", "shares"])
+    assert observed_returns(cfg, ["turnout", "shares"]) is None
 
 
 @pytest.mark.parametrize("shift", [0, 1, -1])
@@ -772,6 +774,25 @@ def test_station_returns_read_as_the_electorate_pass(tmp_path, capsys, shift):
                   "registered_column": "registered", "region_column": "region"}
     cfg, path = station_returns_config(tmp_path, registers, electorate)
     assert cli.main(["validate", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_infer_reads_the_station_returns_once(tmp_path, monkeypatch):
+    """The electorate check and the observed statistics take one table: ``simkit infer`` read the returns file
+    twice (once for each)."""
+    electorate = {"source": "csv", "path": str(tmp_path / "returns.csv"), "registered_column": "registered",
+                  "region_column": "region"}
+    cfg, _ = station_returns_config(tmp_path, LARGE, electorate)
+    reads, read_rows = [], returns_module.read_rows
+
+    def counted_read(path, mapping):
+        reads.append(path)
+        return read_rows(path, mapping)
+
+    monkeypatch.setattr(returns_module, "read_rows", counted_read)
+    settings = InferenceSettings(particles=20, pilot=20, noise_replicates=5, max_generations=1, predictive=10,
+                                 min_ess=5, workers=1, statistics=["turnout", "stations"])
+    inference.infer(cfg, [SHARE_PRIOR], settings)
+    assert reads == [tmp_path / "returns.csv"]
 
 
 def test_register_mismatch_allows_the_rows_the_loader_left_out():

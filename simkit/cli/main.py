@@ -23,7 +23,7 @@ from simkit.cli.arguments import (OneLineParser, add_json, add_output, add_overr
 from simkit.cli.io import choose, claim_json, config_from, describe, json_text, result_kernel, write_json
 from simkit.config.core import ConfigError, data_paths, parse_config
 from simkit.config.inference import InferenceSettings
-from simkit.electorate.build import check_station_registers, electorate_of
+from simkit.electorate.build import check_station_registers, electorate_of, observed_returns
 from simkit.engine import kernels, run as engine
 from simkit.engine.distributed import finished, run_on_cluster
 from simkit.engine.resources import MMAP_THRESHOLD, REUSED_ARRAYS_THRESHOLD, check_run, release_large_blocks
@@ -97,7 +97,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             print(one_line(problem), file=sys.stderr)
         return EXIT_BAD_INPUT
     electorate = electorate_of(cfg)
-    check_station_registers(cfg, electorate, (cfg.inference or InferenceSettings()).statistics)
+    check_station_registers(electorate, observed_returns(cfg, (cfg.inference or InferenceSettings()).statistics))
     print(f"{args.config}: ok ({counted(electorate.n_stations, 'station')}, "
           f"{int(electorate.registered.sum()):,} registered, {len(cfg.options)} options, "
           f"{len(cfg.sweep_points())} sweep point(s))")

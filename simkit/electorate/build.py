@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 
 from simkit import streams
 from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check_regions, region_keys
@@ -92,23 +93,33 @@ def voterless_turnouts(cfg: Config, electorate: Electorate, evidence: Collection
 REGISTER_ROUNDING = 1
 
 
-def check_station_registers(cfg: Config, electorate: Electorate, evidence: Collection[str]) -> None:
-    """InputError naming the returns file of ``[observed.stations]`` (``file: observed.stations.returns: problem``)
-    when the ``evidence`` read (statistic groups) includes ``stations`` and the file's stations are not
-    ``electorate``'s: the station statistics are computed on the returns and on simulations of the electorate, and
-    most of them depend on station sizes. Stations without voters are left out on both sides (no statistic reads
-    them); :func:`register_mismatch` compares the rest. Nothing to check when the statistics are given as values."""
+def observed_returns(cfg: Config, evidence: Collection[str]) -> xr.Dataset | None:
+    """The returns file of ``[observed.stations]``, loaded as ``simkit forensics`` loads it
+    (:func:`~simkit.electorate.returns.load_returns`), when the ``evidence`` read (statistic groups) includes
+    ``stations`` and the statistics are computed from that file; None otherwise (given as values, or not read). Read
+    once per run: the electorate check (:func:`check_station_registers`) and the observed statistics take the
+    table."""
     stations = cfg.observed.stations
     if "stations" not in evidence or stations is None or stations.values:
+        return None
+    return load_returns(stations.returns, map_path=stations.map, preset=stations.preset)
+
+
+def check_station_registers(electorate: Electorate, returns: xr.Dataset | None) -> None:
+    """InputError naming the returns file of ``[observed.stations]`` (``file: observed.stations.returns: problem``)
+    when ``returns``, its table (:func:`observed_returns`), has stations that are not ``electorate``'s: the station
+    statistics are computed on the returns and on simulations of the electorate, and most of them depend on station
+    sizes. Stations without voters are left out on both sides (no statistic reads them); :func:`register_mismatch`
+    compares the rest. Nothing to check without a table (the statistics given as values, or not read)."""
+    if returns is None:
         return
-    ds = load_returns(stations.returns, map_path=stations.map, preset=stations.preset)
-    anomalies = json.loads(ds.attrs["anomalies"])
+    anomalies = json.loads(returns.attrs["anomalies"])
     unread = sum(anomalies[rule]["count"] for rule in MISSING_CELLS.values())
-    problem = register_mismatch(np.asarray(ds["registered"].values), electorate.registered, unread)
+    problem = register_mismatch(np.asarray(returns["registered"].values), electorate.registered, unread)
     if problem:
-        raise InputError(f"{ds.attrs['source']}: observed.stations.returns: {problem}; the station statistics are "
-                         "compared with simulations of the electorate's stations: give the electorate the returns' "
-                         "own registers ([electorate] source = \"csv\" on this file)")
+        raise InputError(f"{returns.attrs['source']}: observed.stations.returns: {problem}; the station statistics "
+                         "are compared with simulations of the electorate's stations: give the electorate the "
+                         "returns' own registers ([electorate] source = \"csv\" on this file)")
 
 
 def register_mismatch(returns: np.ndarray, electorate: np.ndarray, unread: int = 0) -> str | None:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from simkit.config.core import (Config, ConfigError, load_config, prior_value_problems, timeline_share_problems,
                                 validation_problem)
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems, prior_quantile_problems
-from simkit.electorate.build import check_station_registers, electorate_of, voterless_turnouts
+from simkit.electorate.build import check_station_registers, electorate_of, observed_returns, voterless_turnouts
 from simkit.errors import InputError
 from simkit.polls.compare import design_problems
 from .priors import Prior
@@ -78,10 +78,11 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     problems = voterless_turnouts(cfg, electorate, settings.statistics)
     if problems:
         raise _named(source, problems)
-    check_station_registers(cfg, electorate, settings.statistics)
+    returns = observed_returns(cfg, settings.statistics)
+    check_station_registers(electorate, returns)
     try:
-        statistics = with_observation_noise(statistic_names(cfg, settings.statistics, list(electorate.region_names)),
-                                            settings.observation_noise)
+        statistics = with_observation_noise(statistic_names(cfg, settings.statistics, list(electorate.region_names),
+                                                            returns), settings.observation_noise)
     except ConfigError as error:  # a noise entry naming no statistic of this evidence
         raise _named(source, error.problems) from None
     if not statistics.names:

@@ -14,12 +14,13 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+import xarray as xr
 
 from simkit.forensics import station_statistics
 from simkit.config.core import Config, ConfigError
 from simkit.engine.run import region_totals
 from simkit.errors import listed
-from simkit.electorate.returns import load_returns
+from simkit.electorate.build import observed_returns
 from simkit.forensics.station_statistics import from_returns
 from simkit.timeline.statistics import RegionalTimeline, shares_of_final
 from simkit.timeline.statistics import statistics as timeline_statistics
@@ -63,9 +64,12 @@ class Statistics:
         return tuple(sorted({index for index, _ in self.polls}))
 
 
-def statistic_names(cfg: Config, groups: list[str], region_names: list[str]) -> Statistics:
+def statistic_names(cfg: Config, groups: list[str], region_names: list[str],
+                    returns: xr.Dataset | None = None) -> Statistics:
     """The statistics the evidence in ``[observed]`` supports, in a fixed order (turnout, shares, invalid,
-    regional turnouts), with their observed values."""
+    regional turnouts), with their observed values. ``returns``: the returns file of ``[observed.stations]`` as
+    :func:`~simkit.electorate.build.observed_returns` reads it for ``groups``, when the caller has read it (the
+    run checks the electorate on the same table); read here otherwise."""
     observed = cfg.observed
     names, kinds, values = [], [], []
     valid_names, invalid = cfg.valid_option_names, cfg.invalid_option_name
@@ -96,7 +100,8 @@ def statistic_names(cfg: Config, groups: list[str], region_names: list[str]) -> 
         stations = tuple(observed.stations.statistics)
         names += [f"stations.{name}" for name in stations]
         kinds += ["stations"] * len(stations)
-        values += list(observed_station_values(observed.stations))
+        table = returns if returns is not None else observed_returns(cfg, groups)
+        values += list(observed_station_values(observed.stations, table))
     timeline, early = (), 0
     if "timeline" in groups and observed.timeline is not None and cfg.timeline is not None:
         timeline, early, timeline_values = observed_timeline_values(cfg, region_names)
@@ -122,13 +127,13 @@ def observed_timeline_values(cfg: Config, region_names: list[str]) -> tuple[tupl
     return regions, early, timeline_statistics(shares_of_final(turnout), np.ones(len(regions)), early)
 
 
-def observed_station_values(stations) -> np.ndarray:
-    """The observed values of ``[observed.stations]``'s statistics: as given, or computed from its returns
-    (loaded as ``simkit forensics`` loads them)."""
+def observed_station_values(stations, returns: xr.Dataset | None) -> np.ndarray:
+    """The observed values of ``[observed.stations]``'s statistics: as given, or computed from ``returns``, its
+    returns file loaded as ``simkit forensics`` loads it (:func:`~simkit.electorate.build.observed_returns`; None
+    when the values are given)."""
     if stations.values:
         return np.array([stations.values[name] for name in stations.statistics], float)
-    ds = load_returns(stations.returns, map_path=stations.map, preset=stations.preset)
-    return from_returns(stations.statistics, ds)
+    return from_returns(stations.statistics, returns)
 
 
 def with_observation_noise(statistics: Statistics, noise: dict[str, float]) -> Statistics:
