@@ -4,12 +4,12 @@ Every draw comes from ``SeedSequence(seed, spawn_key=(replicate, station_group, 
 station groups have a fixed size (:data:`STATION_GROUP_SIZE`) that does not depend on how the engine
 blocks its work, so results are bit-identical whatever the block size or worker count. What else draws under
 a simulation's seed (polls, the misreporting search, station samples, forensic tests, an inference run's
-simulations and draws) sits below a root at the top of the key space (2**32 - 9 and up), above any replicate index,
-so it never shares an engine stream. Two draw elsewhere: the timeline calibration's null, keyed
-(:data:`TIMELINE_NULL`, replicate) (two words: no engine key is that short), and compare's ledger hypercube, seeded
-from entropy words, not a spawn key (:data:`LEDGER`). The tests of observed data sit below :data:`OBSERVED`: the
-forensic tests of returns on its branches 0 and 1, ``simkit timeline``'s draws on its branch
-:data:`OBSERVED_TIMELINE` (:func:`observed_timeline_key`).
+simulations and draws, the station-level timeline tests of simulated Spains) sits below a root at the top of the
+key space (2**32 - 10 and up), above any replicate index, so it never shares an engine stream. Two draw elsewhere:
+the timeline calibration's null, keyed (:data:`TIMELINE_NULL`, replicate) (two words: no engine key is that short),
+and compare's ledger hypercube, seeded from entropy words, not a spawn key (:data:`LEDGER`). The tests of observed
+data sit below :data:`OBSERVED`: the forensic tests of returns on its branches 0 and 1, ``simkit timeline``'s draws
+on its branch :data:`OBSERVED_TIMELINE` (:func:`observed_timeline_key`).
 """
 from __future__ import annotations
 
@@ -77,6 +77,12 @@ INFER_SIMULATION = 2**32 - 8
 #: ``simkit infer``'s own draws (prior pilot, proposals, resampling, predictive observation noise) under the run's
 #: seed, keyed (INFER_DRAW, stage, draw) (:func:`inference_draw_key`): apart from every simulation's seed
 INFER_DRAW = 2**32 - 9
+#: the station-level timeline tests' simulated null (:func:`simkit.timeline.stations.station_rows`) on simulated Spain r
+#: (Spain's tables drawn from the fitted model, :func:`simkit.timeline.spain.simulate_tables`; the station table of
+#: ``scripts/timeline_report.py``) under the seed that drew them, keyed (SIMULATED_SPAIN_STATIONS, r); above any
+#: replicate index. Until 2026-12-01 the script drew it from ``default_rng(r)``, and the real tables' null from
+#: ``default_rng(0)``: simulated Spain 0's null and the real tables' took one stream
+SIMULATED_SPAIN_STATIONS = 2**32 - 10
 #: compare's ledger hypercube, seeded ``default_rng([seed, LEDGER])``: entropy words, not a spawn key, so no
 #: keyed stream of the seed shares it (EXIT_POLL's value before it moved to the top of the key space)
 LEDGER = 100

@@ -51,11 +51,13 @@ def inference_keys(simulations: int, generations: int) -> list[tuple[int, ...]]:
 
 def consumer_key_list(replicates: int, polls: int, options: int, points: int) -> list[tuple[int, ...]]:
     """The spawn keys, one per consumer's stream, of the polls, the misreporting search, calibrate's station
-    samples and the timeline calibration's nulls under the seed of a simulation of ``replicates`` replicates, of the
+    samples, the timeline calibration's nulls and the station-level nulls of as many simulated Spains
+    (``scripts/timeline_report.py``) under the seed of a simulation of ``replicates`` replicates, of the
     forensic tests of returns (:data:`FORENSIC_BRANCHES`) and ``simkit timeline`` (:data:`TIMELINE_PARTS`) under
     the same seed, and of an inference run's simulations and draws (:func:`inference_keys`)."""
     keys = [streams.exit_poll_key(r, p) for r in range(replicates) for p in range(polls)]
     keys += [(streams.TIMELINE_NULL, r) for r in range(replicates)]
+    keys += [(streams.SIMULATED_SPAIN_STATIONS, r) for r in range(replicates)]
     keys += [(streams.OBSERVED, branch) for branch in range(FORENSIC_BRANCHES)]
     keys += [streams.observed_timeline_key(part) for part in TIMELINE_PARTS]
     keys += [streams.misreport_key(p, k) for p in range(polls) for k in range(options)]
@@ -87,5 +89,6 @@ def test_consumer_keys_are_distinct():
 
 def test_the_roots_are_distinct():
     roots = [streams.EXIT_POLL, streams.MISREPORT, streams.STATION_SAMPLE, streams.REPLICATE_TESTS, streams.OBSERVED,
-             streams.POWER, streams.ELECTORATE, streams.INFER_SIMULATION, streams.INFER_DRAW, streams.TIMELINE_NULL]
+             streams.POWER, streams.ELECTORATE, streams.INFER_SIMULATION, streams.INFER_DRAW, streams.TIMELINE_NULL,
+             streams.SIMULATED_SPAIN_STATIONS]
     assert len(set(roots)) == len(roots)
