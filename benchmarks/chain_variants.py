@@ -13,18 +13,23 @@ samplers of :mod:`simkit.model.samplers`); they differ in how the draws are orde
   option j's binomial for each of them before option j + 1, so that the processor can overlap their chains;
   ``option-major B`` draws option j for a block of B stations before option j + 1, from one generator;
   ``lanes L`` draws option j for L stations at once in vector registers (:mod:`lane_binomials`, each lane its own
-  generator, a different stream layout: the same law, not the same numbers); ``BTRD`` draws the kernel's chain with
+  generator, a different stream layout: the same law, not the same numbers); ``compact L`` draws it in L lanes too,
+  but only BTRS's first candidate and squeeze in the vector loop, the rest lane by lane with the kernel's scalar
+  code (:func:`lane_binomials.compact_binomials`); ``BTRD`` draws the kernel's chain with
   Hörmann's BTRD binomials in place of BTRS (:mod:`btrd`: the same law, other numbers).
 - ``fused``: the whole honest draw (turnout, ballots, gammas, chain; the loop of
   :func:`simkit.engine.kernels.honest_stations`, one generator per component): ``kernel`` as the kernel calls the
-  samplers, ``interleaved 2`` two stations at once throughout, each with its own three generators.
+  samplers, ``interleaved 2`` two stations at once throughout, each with its own three generators, ``lanes L`` and
+  ``compact 128`` the chains in lanes after drawing turnout, ballots and gammas station by station.
+- the chain's census (:func:`chain_census`): how many of its binomials are inversion and BTRS draws, and what
+  becomes of BTRS's first candidates (squeezed, exact test, outside [0, n]).
 
 It also prints the lanes' arithmetic against the reference: the largest relative error of
 :func:`lane_binomials.lane_log` against ``math.log`` (x from 2^-60 to 2^60) and of
 :func:`lane_binomials.lane_log_factorial` against ``scipy.special.gammaln`` (k < 2^14), and chi-square p-values
-of the lanes' binomial draws (first and last lane, 8 and 16 lanes) against the exact law at the workload's typical
-(n, p); and what LLVM made of the lanes' BTRS round (:func:`round_assembly`: packed ymm instructions in its vector
-loop), and chi-square p-values of BTRD's draws at the same (n, p).
+of the lanes' binomial draws (first and last lane, 8 and 16 lanes, and 64 and 128 compact lanes) against the
+exact law at the workload's typical (n, p); and what LLVM made of the lanes' BTRS round (:func:`round_assembly`:
+packed ymm instructions in its vector loop), and chi-square p-values of BTRD's draws at the same (n, p).
 """
 from __future__ import annotations
 
@@ -44,11 +49,14 @@ from cpu_timing import best_cpu_seconds, profile_parser
 from exact_law import binomial_chi_square_pvalue
 from kernel_profile import workload_model
 from simkit.engine import kernels
-from simkit.model.samplers import (binomial_sample, gamma_constants, gamma_sample, inline_jit, multinomial_sample,
-                                   normal_sample)
+from simkit.model.samplers import (INVERSION_MAX_MEAN, binomial_sample, gamma_constants, gamma_sample, inline_jit,
+                                   multinomial_sample, normal_sample)
 
 BLOCKS = (16, 64, 256)
 LANES = (8, 16)
+#: lane counts of the compact lanes (:func:`lane_binomials.compact_binomials`): LLVM's vector loop takes 16 lanes
+#: an iteration, so fewer run mostly in its scalar remainder
+COMPACT_LANES = (16, 64, 128)
 #: (n, p) of the lanes' exact-law check: inversion (n p < 10) and BTRS at the chain's typical sizes
 LAW_CHECKS = ((60, 0.1), (400, 0.06), (900, 0.55))
 
@@ -199,11 +207,11 @@ def fused_interleaved(registered, location, dispersion, concentration, compositi
 
 @numba.njit(error_model="numpy")
 def fused_lanes(registered, location, dispersion, concentration, composition, region_index, states, lane_words,
-                replicates):
+                replicates, compact=False):
     """The honest draw ``lane`` stations at a time: each station's turnout, ballots and gammas one by one as the
     kernel draws them (``states`` three generators), then the lanes' chains at once by
-    :func:`lane_binomials.lane_chain` from the lanes' generators ``lane_words`` (4, lane) uint64 (copied);
-    returns ``votes`` (station, option)."""
+    :func:`lane_binomials.lane_chain` (``compact`` as there) from the lanes' generators ``lane_words`` (4, lane)
+    uint64 (copied); returns ``votes`` (station, option)."""
     n_stations = registered.shape[0]
     n_regions, n_options = composition.shape
     n_lanes = lane_words.shape[1]
@@ -232,7 +240,7 @@ def fused_lanes(registered, location, dispersion, concentration, composition, re
             for lane in range(n_stations - start, n_lanes):  # beyond the last station: nothing to draw
                 n[lane] = 0.0
                 left[lane] = 1.0
-            lane_binomials.lane_chain(lane_states, n, left, weights, 0, drawn, p, out, scratch, flags, n_lanes)
+            lane_binomials.lane_chain(lane_states, n, left, weights, 0, drawn, p, out, scratch, flags, n_lanes, compact)
             for lane in range(min(n_lanes, n_stations - start)):
                 for option in range(n_options):
                     votes[start + lane, option] = np.int64(drawn[lane, option])
@@ -254,19 +262,21 @@ def lane_accuracy(draws: int = 20_000) -> dict:
     """The lanes' arithmetic against the reference: the largest relative errors of the lane logarithm (against
     ``math.log``, 10^5 x log-uniform on [2^-60, 2^60]) and log-factorial (against ``gammaln``, k = 1 … 2^14 − 1),
     and chi-square p-values (:func:`exact_law.binomial_chi_square_pvalue`) of ``draws`` lane binomials of the
-    first and last lane of each of :data:`LANES` against the exact law for each of :data:`LAW_CHECKS`."""
+    first and last lane of each of :data:`LANES` (and of the compact lanes, 64 and 128) against the exact law for
+    each of :data:`LAW_CHECKS`."""
     x = np.exp2(np.random.default_rng(0).uniform(-60.0, 60.0, 100_000))
     log_error = np.max(np.abs(_lane_logs(x, False) / np.log(x) - 1.0))
     k = np.arange(2.0, 2**14)  # log(1!) = 0: the relative error from k = 2
     factorial_error = np.max(np.abs(_lane_logs(k, True) / special.gammaln(k + 1.0) - 1.0))
     pvalues = {}
-    for lanes in LANES:
-        words = np.random.SeedSequence(2).generate_state(4 * lanes, np.uint64).reshape(4, lanes)
-        for n, p in LAW_CHECKS:
-            drawn = lane_binomials.draws(words, n, p, draws).astype(np.int64)
-            for lane in (0, lanes - 1):
-                pvalues[f"n={n} p={p} lane {lane} of {lanes}"] = float(
-                    binomial_chi_square_pvalue(drawn[:, lane], n, p))
+    for compact, lane_counts in ((False, LANES), (True, COMPACT_LANES[1:])):
+        for lanes in lane_counts:
+            words = np.random.SeedSequence(2).generate_state(4 * lanes, np.uint64).reshape(4, lanes)
+            for n, p in LAW_CHECKS:
+                drawn = lane_binomials.draws(words, n, p, draws, compact).astype(np.int64)
+                for lane in (0, lanes - 1):
+                    pvalues[f"{'compact ' if compact else ''}n={n} p={p} lane {lane} of {lanes}"] = float(
+                        binomial_chi_square_pvalue(drawn[:, lane], n, p))
     return {"lane_log_max_relative_error": float(log_error),
             "lane_log_factorial_max_relative_error": float(factorial_error),
             "lane_binomial_chi_square_pvalues": pvalues}
@@ -294,6 +304,38 @@ def round_assembly(lanes: int = 16) -> dict:
     return counts
 
 
+def chain_census(cast: np.ndarray, weights: np.ndarray, seed: int = 3) -> dict:
+    """What the chain's binomials are on the workload: per station, how many are drawn by inversion (n p < 10 for
+    the smaller of p, 1 − p) and how many by BTRS, and of the BTRS draws' first candidates the share the squeeze
+    accepts, the share left to the exact test and the share outside [0, n] (drawn again). ``cast`` (station,)
+    ballots, ``weights`` (station, option) probabilities; the chain's counts are drawn with numpy (``seed``), the
+    first candidates from BTRS's formulas on numpy uniforms."""
+    rng = np.random.default_rng(seed)
+    n, left = cast.astype(np.float64), np.ones(cast.shape[0])
+    inversion = btrs = squeezed = outside = 0
+    for option in range(weights.shape[1] - 1):
+        p = np.minimum(np.where(left > 0.0, weights[:, option] / np.where(left > 0.0, left, 1.0), 1.0), 1.0)
+        small = np.minimum(p, 1.0 - p)
+        drawn = (n > 0) & (small > 0.0)
+        low = drawn & (n * small < INVERSION_MAX_MEAN)
+        inversion += low.sum()
+        rows = drawn & ~low
+        btrs += rows.sum()
+        nn, ps = n[rows], small[rows]
+        b = 1.15 + 2.53 * np.sqrt(nn * ps * (1.0 - ps))
+        centred, v = rng.random(nn.size) - 0.5, rng.random(nn.size)
+        us = 0.5 - np.abs(centred)
+        k = np.floor((2.0 * (-0.0873 + 0.0248 * b + 0.01 * ps) / us + b) * centred + nn * ps + 0.5)
+        valid = (k >= 0.0) & (k <= nn)
+        squeezed += (valid & (us >= 0.07) & (v <= 0.92 - 4.2 / b)).sum()
+        outside += (~valid).sum()
+        n = n - rng.binomial(n.astype(np.int64), p)
+        left = left - weights[:, option]
+    return {"inversions_per_station": inversion / cast.shape[0], "btrs_per_station": btrs / cast.shape[0],
+            "btrs_first_squeezed": squeezed / btrs, "btrs_first_exact_test": (btrs - squeezed - outside) / btrs,
+            "btrs_first_outside": outside / btrs}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = profile_parser(__doc__.splitlines()[0], replicates=10, repeats=5).parse_args(argv)
     model = workload_model()
@@ -307,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     one, two, three, four, six = (_states(words, count) for count in (1, 2, 3, 4, 6))
     cast_float = cast.astype(np.float64)
     lane_words = {lanes: np.random.SeedSequence(1).generate_state(4 * lanes, np.uint64).reshape(4, lanes)
-                  for lanes in LANES}
+                  for lanes in sorted({*LANES, *COMPACT_LANES})}
     variants = {
         ("chain", "kernel"): lambda r: chain_kernel(cast, weights, one[0], r),
         ("chain", "interleaved 2"): lambda r: chain_interleaved(cast, weights, two, r),
@@ -318,16 +360,21 @@ def main(argv: list[str] | None = None) -> int:
         **{("chain", f"lanes {lanes}"): (lambda r, lanes=lanes: lane_binomials.chain_lanes(cast_float, weights,
                                                                                           lane_words[lanes], r))
            for lanes in LANES},
+        **{("chain", f"compact {lanes}"): (lambda r, lanes=lanes: lane_binomials.chain_lanes(
+            cast_float, weights, lane_words[lanes], r, True)) for lanes in COMPACT_LANES},
         ("chain", "BTRD"): lambda r: btrd.chain(cast, weights, one[0], r),
         ("fused", "kernel"): lambda r: fused(*model, three, r),
         ("fused", "interleaved 2"): lambda r: fused_interleaved(*model, six, r),
         **{("fused", f"lanes {lanes}"): (lambda r, lanes=lanes: fused_lanes(*model, three, lane_words[lanes], r))
            for lanes in LANES},
+        ("fused", f"compact {COMPACT_LANES[-1]}"): lambda r: fused_lanes(*model, three, lane_words[COMPACT_LANES[-1]],
+                                                                         r, True),
     }
     best = best_cpu_seconds({key: functools.partial(variant, args.replicates) for key, variant in variants.items()},
                             args.repeats)
     per_station = 1e9 / (args.replicates * n_stations)
-    report = {"stations": n_stations, "replicates": args.replicates, "repeats": args.repeats, **lane_accuracy(),
+    report = {"stations": n_stations, "replicates": args.replicates, "repeats": args.repeats,
+              "chain_census": chain_census(cast, weights), **lane_accuracy(),
               "lane_btrs_round_assembly": round_assembly(),
               "btrd_binomial_chi_square_pvalues": {f"n={n} p={p}": binomial_chi_square_pvalue(
                   btrd.draws(one[0], n, p, 200_000), n, p) for n, p in LAW_CHECKS},
@@ -342,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:>24}: {cost:6.1f} CPU ns per station-replicate, "
                   f"{report['speed_up_over_kernel'][label]:5.3f}x the kernel's way")
         print(f"({n_stations:,} stations x {args.replicates} replicates, best of {args.repeats}, one thread)")
+        print("chain census: " + ", ".join(f"{key} {value:.3f}" for key, value in report["chain_census"].items()))
         print(f"lanes: log max relative error {report['lane_log_max_relative_error']:.2e}, log(k!) "
               f"{report['lane_log_factorial_max_relative_error']:.2e}; binomial chi-square p-values "
               + ", ".join(f"{key} {value:.3f}" for key, value in report["lane_binomial_chi_square_pvalues"].items()))

@@ -13,6 +13,10 @@ bit casts) and log(k!) (:func:`lane_log_factorial`, Stirling's series to 1/x⁹,
 written out, since numba does not vectorise ``math.log`` without SVML nor a gather from the table (LLVM's cost
 model refused the BTRS round with two gathers); their errors against ``math.log`` and ``scipy.special.gammaln``
 are printed by ``python benchmarks/chain_variants.py``.
+
+:func:`compact_binomials` is the other way round: only BTRS's first candidate and its squeeze in the vector loop,
+and the work the squeeze leaves (its exact test, inversion lanes, the rejected candidates' fresh draws) lane by lane
+with the kernel's scalar code and ``math.log``, so that no lane does work it does not need beyond one round.
 """
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ import numba
 import numpy as np
 from numba import types
 from numba.extending import intrinsic
-from simkit.model.samplers import CONSTANT_LOG_FACTORIALS, _next64, binomial_sample, inline_jit
+from simkit.model.samplers import (CONSTANT_LOG_FACTORIALS, _binomial_btrs, _binomial_inversion, _log_factorial,
+                                   _next64, binomial_sample, inline_jit)
 
 
 @intrinsic
@@ -284,10 +289,106 @@ def lane_scratch(n_lanes):
             np.empty((SCRATCH_ROWS, n_lanes)), np.empty((4, n_lanes), np.bool_))
 
 
+@inline_jit
+def _compact_round(n, w, flags, out, S, n_lanes):
+    """BTRS's first candidate and squeeze for every BTRS lane (``flags`` row 1) at once, from two uniforms of its
+    own generator (only the BTRS lanes' generators advance): a lane whose candidate the squeeze accepts keeps it in
+    ``out`` and leaves row 1; the others stay in row 1, row 2 set when the candidate lies in [0, n] (the exact
+    test decides it), their ``v``, ``us`` and candidate in ``w`` rows 2, 9, 10."""
+    b, a, c, vr = w[6], w[7], w[8], w[4]
+    v_, us_, k_ = w[2], w[9], w[10]
+    btrs, exact = flags[1], flags[2]
+    for lane in range(n_lanes):
+        act = btrs[lane]
+        s0, s1, s2, s3 = S[0, lane], S[1, lane], S[2, lane], S[3, lane]
+        u, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+        v, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
+        S[0, lane] = s0 if act else S[0, lane]
+        S[1, lane] = s1 if act else S[1, lane]
+        S[2, lane] = s2 if act else S[2, lane]
+        S[3, lane] = s3 if act else S[3, lane]
+        uu = u - 0.5
+        us = 0.5 - abs(uu)
+        k = math.floor((2.0 * a[lane] / us + b[lane]) * uu + c[lane])
+        valid = (k >= 0.0) & (k <= n[lane])
+        accepted = act & valid & (us >= 0.07) & (v <= vr[lane])
+        out[lane] = k if accepted else 0.0
+        btrs[lane] = act & (~accepted)
+        exact[lane] = act & (~accepted) & valid
+        v_[lane], us_[lane], k_[lane] = v, us, k
+
+
+@inline_jit
+def _compact_setup(n, w, n_lanes):
+    """BTRS's constants spq, b, a, c, v_r for every lane (``w`` rows 3, 6, 7, 8, 4; no logarithm or table read:
+    those only where the exact test needs them)."""
+    small, q, spq, b, a, c, vr = w[0], w[1], w[3], w[6], w[7], w[8], w[4]
+    for lane in range(n_lanes):
+        s = math.sqrt(n[lane] * small[lane] * q[lane])
+        bb = 1.15 + 2.53 * s
+        spq[lane] = s
+        b[lane] = bb
+        a[lane] = -0.0873 + 0.0248 * bb + 0.01 * small[lane]
+        c[lane] = n[lane] * small[lane] + 0.5
+        vr[lane] = 0.92 - 4.2 / bb
+
+
+@inline_jit
+def _compact_finish(n, w, flags, out, S, n_lanes):
+    """The lanes the vector round left, one by one from their own generators: inversion lanes (row 0) by the
+    scalar sampler; a BTRS lane whose
+    candidate reached the exact test (row 2) takes :func:`simkit.model.samplers._binomial_btrs`' test on it, and
+    if rejected (or its candidate lay outside [0, n]) draws afresh by that sampler (a rejection sampler's rounds
+    are independent, so this is the same law). Flipped lanes (row 3) then take n − k."""
+    small, q, spq, b, a = w[0], w[1], w[3], w[6], w[7]
+    v_, us_, k_ = w[2], w[9], w[10]
+    inv, btrs, exact, flip = flags[0], flags[1], flags[2], flags[3]
+    for lane in range(n_lanes):
+        if inv[lane] or btrs[lane]:
+            state = (S[0, lane], S[1, lane], S[2, lane], S[3, lane])
+            nn = np.int64(n[lane])
+            ps = small[lane]
+            if inv[lane]:
+                drawn, state = _binomial_inversion(state, nn, ps)
+            else:
+                drawn = np.int64(-1)
+                if exact[lane]:
+                    k = k_[lane]
+                    us = us_[lane]
+                    mode = math.floor((nn + 1) * ps)
+                    bound = (_log_factorial(mode) + _log_factorial(nn - mode) - _log_factorial(k)
+                             - _log_factorial(nn - k) + (k - mode) * math.log(ps / q[lane]))
+                    hat = v_[lane] * (2.83 + 5.1 / b[lane]) * spq[lane] / (a[lane] / (us * us) + b[lane])
+                    if math.log(hat) <= bound:
+                        drawn = np.int64(k)
+                if drawn < 0:
+                    drawn, state = _binomial_btrs(state, nn, ps)
+            S[0, lane], S[1, lane], S[2, lane], S[3, lane] = state
+            out[lane] = drawn
+        out[lane] = n[lane] - out[lane] if flip[lane] else out[lane]
+
+
+@inline_jit
+def compact_binomials(S, n, p, out, w, flags, n_lanes):
+    """``out[l] ~ Binomial(n[l], p[l])`` for every lane l, as :func:`lane_binomials` (same arguments), but only
+    BTRS's first candidate and its squeeze in the vector loop (:func:`_compact_round`); what the squeeze leaves,
+    the inversion lanes and the retries are drawn lane by lane by the kernel's scalar code
+    (:func:`_compact_finish`), so no lane does work it does not need beyond the one round."""
+    _prepare(n, p, w, flags, out, n_lanes)
+    for lane in range(n_lanes):  # counts beyond the table: the same methods (the exact test reads lgamma there)
+        low = n[lane] * w[0, lane] < 10.0
+        flags[0, lane] = flags[0, lane] | (flags[2, lane] & low)
+        flags[1, lane] = flags[1, lane] | (flags[2, lane] & (~low))
+    _compact_setup(n, w, n_lanes)
+    _compact_round(n, w, flags, out, S, n_lanes)
+    _compact_finish(n, w, flags, out, S, n_lanes)
+
+
 @numba.njit(error_model="numpy")
-def draws(words, n_value, p_value, rounds):
+def draws(words, n_value, p_value, rounds, compact=False):
     """``rounds`` × lane draws of Binomial(``n_value``, ``p_value``) from the lanes' generators ``words`` (4, lane)
-    uint64 (copied): (round, lane) float64."""
+    uint64 (copied), by :func:`lane_binomials` (or, ``compact``, :func:`compact_binomials`): (round, lane)
+    float64."""
     n_lanes = words.shape[1]
     states = words.copy()
     n, p, out, _, scratch, flags = lane_scratch(n_lanes)
@@ -295,24 +396,31 @@ def draws(words, n_value, p_value, rounds):
     p[:] = p_value
     result = np.empty((rounds, n_lanes))
     for round_index in range(rounds):
-        lane_binomials(states, n, p, out, scratch, flags, n_lanes)
+        if compact:
+            compact_binomials(states, n, p, out, scratch, flags, n_lanes)
+        else:
+            lane_binomials(states, n, p, out, scratch, flags, n_lanes)
         result[round_index] = out
     return result
 
 
 @inline_jit
-def lane_chain(S, n, left, weights, first, drawn, p, out, w, flags, n_lanes):
+def lane_chain(S, n, left, weights, first, drawn, p, out, w, flags, n_lanes, compact=False):
     """The multinomial chain of ``n_lanes`` stations at once: lane l splits its count ``n[l]`` over the options
     by the weights of row ``min(first + l, rows − 1)`` of ``weights`` (row, option) float64, whose sum is
     ``left[l]``, option j's Binomial(n, w_j / left) for every lane (:func:`lane_binomials`, generators ``S``)
     before option j + 1, ``n`` and ``left`` less the draw and the weight after each; ``drawn`` (lane, option)
     float64 gets the draws, the last option what remains. Scratch ``p``, ``out`` (lane,), ``w`` and ``flags`` as
-    :func:`lane_binomials`'. A lane whose ``n`` is 0 draws zeros, its generator not advanced."""
+    :func:`lane_binomials`'. A lane whose ``n`` is 0 draws zeros, its generator not advanced. ``compact``: the
+    binomials by :func:`compact_binomials`."""
     rows, n_options = weights.shape
     for option in range(n_options - 1):
         for lane in range(n_lanes):
             p[lane] = weights[min(first + lane, rows - 1), option] / left[lane] if left[lane] > 0.0 else 1.0
-        lane_binomials(S, n, p, out, w, flags, n_lanes)
+        if compact:
+            compact_binomials(S, n, p, out, w, flags, n_lanes)
+        else:
+            lane_binomials(S, n, p, out, w, flags, n_lanes)
         for lane in range(n_lanes):
             n[lane] -= out[lane]
             left[lane] -= weights[min(first + lane, rows - 1), option]
@@ -322,10 +430,10 @@ def lane_chain(S, n, left, weights, first, drawn, p, out, w, flags, n_lanes):
 
 
 @numba.njit(error_model="numpy")
-def chain_lanes(cast, weights, words, replicates):
+def chain_lanes(cast, weights, words, replicates, compact=False):
     """The multinomial chain of stations ``cast`` (station,) float64 ballots with probabilities ``weights``
-    (station, option), ``lane`` consecutive stations at a time (:func:`lane_chain`), from the lanes' generators
-    ``words`` (4, lane) uint64 (copied); returns a checksum (the first lane's draws)."""
+    (station, option), ``lane`` consecutive stations at a time (:func:`lane_chain`, ``compact`` as there), from the
+    lanes' generators ``words`` (4, lane) uint64 (copied); returns a checksum (the first lane's draws)."""
     n_lanes = words.shape[1]
     n_stations, n_options = weights.shape
     states = words.copy()
@@ -337,7 +445,7 @@ def chain_lanes(cast, weights, words, replicates):
             for lane in range(n_lanes):  # lanes beyond the last station draw nothing (n = 0)
                 n[lane] = cast[start + lane] if start + lane < n_stations else 0.0
                 left[lane] = 1.0
-            lane_chain(states, n, left, weights, start, drawn, p, out, scratch, flags, n_lanes)
+            lane_chain(states, n, left, weights, start, drawn, p, out, scratch, flags, n_lanes, compact)
             for option in range(n_options - 1):
                 checksum += drawn[0, option]
     return checksum
