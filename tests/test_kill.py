@@ -83,6 +83,16 @@ def wait_for_workers(process: subprocess.Popen, timeout: float = 120) -> list[in
     raise AssertionError("the run never started its workers")
 
 
+def survivors(pids: list[int], within: float) -> list[int]:
+    """The ``pids`` still running ``within`` seconds from now (returns as soon as none is)."""
+    deadline = time.monotonic() + within
+    while True:
+        running = [pid for pid in pids if alive(pid)]
+        if not running or time.monotonic() >= deadline:
+            return running
+        time.sleep(0.02)
+
+
 def assert_complete(path: Path, replicates: int) -> None:
     ds = simkit.open_result(path)
     assert ds.sizes["replicate"] == replicates
@@ -98,8 +108,7 @@ def test_a_killed_run_leaves_no_worker_and_nothing_after_the_next_run(config, tm
     _, err = process.communicate(timeout=60)
     assert process.returncode == code, err
     assert "Traceback" not in err
-    time.sleep(1.0)
-    assert not [pid for pid in workers if alive(pid)]
+    assert not survivors(workers, within=1.0)
     assert not out.exists()
     if signum == signal.SIGTERM:  # handled like SIGINT: staging removed at once
         assert not list(tmp_path.glob(".out.zarr*")), err

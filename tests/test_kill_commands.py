@@ -145,7 +145,9 @@ def test_a_killed_command_leaves_no_process_and_nothing_after_the_next_run(comma
         err = errors[signum]
         assert process.returncode == (-signal.SIGKILL if signum == signal.SIGKILL else 128 + signal.SIGTERM), err
         assert "Traceback" not in err
-    time.sleep(1.0)
+    deadline = time.monotonic() + 1.0  # every process of each run gone within a second
+    while any(group_members(process.pid) for _, process in runs.values()) and time.monotonic() < deadline:
+        time.sleep(0.02)
     for signum, (target, process) in runs.items():
         assert not group_members(process.pid), (signum.name, group_members(process.pid))
         assert not target.exists() or complete(target)
