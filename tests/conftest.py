@@ -2,11 +2,21 @@
 sampler tests share lives in ``benchmarks/exact_law.py``, which ``benchmarks/chain_variants.py`` uses too)."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def load_script(name: str) -> ModuleType:
+    """``scripts/<name>.py`` imported as a module (a fresh one each call: the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_script", REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def small_config_dict(*, stations=12, registered=6000, options=("a", "b", "c"), shares=(0.5, 0.3, 0.2),

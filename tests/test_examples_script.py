@@ -2,7 +2,6 @@
 example), and a SIGTERM stops simkit and removes the temporary folder."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -12,16 +11,10 @@ import time
 import psutil
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_script
 
 SCRIPT = REPO / "scripts" / "examples.py"
 
-
-def _examples():
-    spec = importlib.util.spec_from_file_location("examples_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _words(text: str) -> str:
@@ -29,7 +22,7 @@ def _words(text: str) -> str:
 
 
 def test_each_example_is_made_by_the_command_the_readme_and_performance_page_name():
-    examples = _examples()
+    examples = load_script("examples")
     readme = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
     performance = _words((REPO / "docs" / "performance.md").read_text(encoding="utf-8"))
     for arguments in examples.EXAMPLES.values():
@@ -39,7 +32,7 @@ def test_each_example_is_made_by_the_command_the_readme_and_performance_page_nam
 
 
 def test_a_failing_simkit_is_exit_2_with_its_error(monkeypatch, capsys):
-    examples = _examples()
+    examples = load_script("examples")
     monkeypatch.setattr(examples, "EXAMPLES", {"missing": ["report", "missing.toml", "-o", "examples/missing.html"]})
     with pytest.raises(SystemExit) as stop:
         examples.main(["--check"])

@@ -1,27 +1,17 @@
 """scripts/timeline_report.py: the station table's nulls draw from keyed streams (:mod:`simkit.streams`)."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from simkit import streams
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "timeline_report.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("timeline_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 def test_the_station_tables_nulls_draw_at_their_own_keyed_positions(monkeypatch):
     """Spain's tables take ``simkit timeline``'s station-level stream under seed 0; simulated Spain r its own key
     below the seed that drew it. The script drew them from ``default_rng(0)``, ``default_rng(0)`` and
     ``default_rng(1)``: simulated Spain 0's null was the real tables' stream."""
-    script = _script()
+    script = load_script("timeline_report")
     tables = pd.DataFrame({"region": ["01", "02"], "ballots_1400": [10, 20], "ballots_1800": [30, 40],
                            "ballots_final": [50, 60]})
     positions = []
