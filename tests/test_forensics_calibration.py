@@ -2,6 +2,8 @@
 family level α / m."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from scipy import stats
 
@@ -93,3 +95,25 @@ def test_a_statistic_chosen_on_the_panel_is_labelled_not_held_out():
     assert marked["dip"].extra["calibration"] == "calibrated" and calibration_label("calibrated") is None
     textbook = _with_calibration({"klimek_ml": result("klimek_ml", "textbook")}, "textbook", None)
     assert textbook["klimek_ml"].extra["calibration"] == "uncalibrated"
+
+
+def test_tests_under_the_flat_null_read_the_flat_panel_measurement():
+    """The record measures the false-positive panel under ``--null flat`` too: every test the panel runs gets a
+    measured status there (none is ``not measured``), by the same rule as under the other nulls: ``uncalibrated``
+    exactly when a measured size under ``flat`` is above nominal, else ``calibrated`` and in the family. The
+    histogram Klimek fit, which the panel leaves out for time, stays ``not measured``."""
+    from simkit.forensics import TESTS, _with_calibration
+    from simkit.forensics.calibration_status import CalibrationStatus
+
+    panel_tests = [t for t in TESTS if t not in ("fingerprint", "klimek")]
+    results = {t: TestResult(test=t, statistic=0.0, reference=0.0, p_value=1e-6, null="flat", verdict="",
+                             extra={"null_tail_p": 1e-6}) for t in panel_tests}
+    results["klimek"] = replace(results["dip"], test="klimek")
+    flagged = calibration.uncalibrated("flat")
+    marked = _with_calibration(results, "flat", None)
+    for test in panel_tests:
+        status = CalibrationStatus.read(marked[test].extra["calibration"])
+        assert status.state == ("uncalibrated" if test in flagged else "calibrated"), (test, status)
+        assert (family_p_value(marked[test]) is None) == (test in flagged)
+    assert marked["klimek"].extra["calibration"] == "not measured"
+    assert not calibration.empirical_tests("flat")  # no controls: the flat null's p-values are its own
