@@ -285,7 +285,7 @@ def staged(target: str | Path) -> Iterator[Path]:
     """Yield a staging path beside ``target``; on success put it at ``target`` (an existing ``target`` is
     moved aside first and deleted after), on failure or interruption remove it. Staging left by killed runs
     on ``target`` is cleaned up first (:func:`recover_stale`), whichever command writes it."""
-    with staged_together(target) as (staging,), nothing_written_on_a_full_disk(target):
+    with staged_together(target) as (staging,), nothing_written_on_error(target):
         yield staging
 
 
@@ -297,19 +297,18 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
     interruption before placing none is put in place; a failure once placing began puts back those already placed (an
     OSError raised again as a :class:`PlacementError`), and a Ctrl-C (or the command line's SIGTERM) while placing or
     putting back waits until that is done (:func:`_signals_deferred`); whatever happens, every staging path and every
-    displaced old result is removed at the end (:func:`_clear`). No targets: nothing to stage or place. A full disk is
-    named by the caller, around the writing of each staging path (:func:`nothing_written_on_a_full_disk`)."""
+    displaced old result is removed at the end (:func:`_clear`). No targets: nothing to stage or place. An OSError while
+    a staging path is made ready (:func:`_prepared`) is the one line naming its target; one while it is written (a
+    full disk, a permission refused) is made so by the caller, around the writing of each staging path
+    (:func:`nothing_written_on_error`)."""
     targets = [Path(target) for target in targets]
     if not targets:
         yield []
         return
     stagings = []
     for target in targets:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        recover_stale(target)
-        stagings.append(_staging_path(target, STAGING))
-        _remove_journals([target])  # what a write of this process, stopped while it cleared up, left
-        _clear(stagings[-1], target)
+        with nothing_written_on_error(target):
+            stagings.append(_prepared(target))
     try:
         yield stagings
         _place_all(stagings, targets)
@@ -319,17 +318,42 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
             _clear(staging, target)
 
 
+def _prepared(target: Path) -> Path:
+    """The staging path of ``target``, made ready for :func:`staged_together`: the folder of ``target`` made, what
+    killed runs left beside it cleaned up (:func:`recover_stale`), what this process left there removed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    recover_stale(target)
+    staging = _staging_path(target, STAGING)
+    _remove_journals([target])  # what a write of this process, stopped while it cleared up, left
+    _clear(staging, target)
+    return staging
+
+
 @contextmanager
-def nothing_written_on_a_full_disk(target: str | Path) -> Iterator[None]:
-    """A full disk while the staging path of ``target`` is written (around that writing alone, so that the line names
-    the output being written among those placed together: :func:`staged_together`): the one line saying nothing
-    was written (:func:`no_space`; the staging paths are removed by :func:`staged_together`)."""
+def nothing_written_on_error(target: str | Path) -> Iterator[None]:
+    """An OSError while the staging path of ``target`` is made ready or written (around that alone, so that the line
+    names the output being written among those placed together: :func:`staged_together`) raised as the one line
+    saying nothing was written: a full disk as :func:`no_space`, any other (a permission refused, a name too long
+    for the staging path, a file size limit) as :func:`not_written`; the staging paths are removed by
+    :func:`staged_together`. A broken pipe, or another :class:`ConnectionError`, is not the file's: raised as it is
+    (the command line takes a closed output pipe for the end of the reader)."""
     try:
         yield
     except OSError as error:
         if disk_full(error):
             raise no_space(target, NOTHING_WRITTEN) from None
-        raise
+        if isinstance(error, ConnectionError):
+            raise
+        raise not_written(target, error) from None
+
+
+def not_written(target: str | Path, error: OSError) -> InputError:
+    """The one line of ``error``, which stopped ``target`` from being written before anything was put in place:
+    ``out.json: could not be written (File too large: .out.json.partial-PID); nothing was written (…)``."""
+    reason = error.strerror or str(error)
+    if error.filename is not None:
+        reason += f": {os.fsdecode(error.filename)}"
+    return InputError(f"{target}: could not be written ({reason}); {NOTHING_CHANGED}")
 
 
 def _clear(staging: Path, target: Path) -> None:
@@ -546,6 +570,8 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 #: what a write that filled the disk left: nothing (its staging is removed)
 NOTHING_WRITTEN = "nothing was written (free some space, or write elsewhere)"
+#: what a write that failed otherwise, or a placement that was put back, left: nothing new
+NOTHING_CHANGED = "nothing was written (the outputs already there are as they were)"
 
 
 def no_space(target: str | Path, outcome: str, parameters: tuple[str, ...] = ()) -> InputError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -349,6 +350,82 @@ def test_a_full_disk_names_the_output_being_written(tmp_path, config, capsys, mo
                            f"writing it; nothing was written")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "map.toml", "plots", "stations.csv"]
     assert os.listdir(tmp_path / "plots") == []
+
+
+def _writing(command: str, tmp_path: Path, config: Path) -> list[str]:
+    """The arguments of ``command`` writing its outputs (``-o out.*``, and ``--plot plots`` where it has one) on small
+    inputs in ``tmp_path`` (``config``: a small election)."""
+    if command in ("forensics", "compare", "timeline"):
+        return _with_output_and_plot(command, tmp_path, config)
+    if command in ("run.zarr", "run.nc"):
+        return ["run", str(config), "-o", str(tmp_path / f"out.{command[4:]}"), "--quiet"]
+    if command == "summary":
+        assert main(["run", str(config), "-o", str(tmp_path / "sim.nc"), "--quiet"]) == 0
+        return ["summary", str(tmp_path / "sim.nc"), "-o", str(tmp_path / "out.json")]
+    if command == "calibrate":  # stations enough for the test to run on each simulated election
+        config.write_text(tomli_w.dumps(small_config_dict(stations=100, registered=100_000, replicates=2)))
+        return ["calibrate", str(config), "--replicates", "2", "--tests", "zero_five", "--null", "textbook",
+                "--quiet", "-o", str(tmp_path / "out.json")]
+    if command in ("report.html", "report.md"):  # an exit poll against the count: a figure (Markdown: out_files/)
+        raw = small_config_dict(stations=20, registered=20_000)
+        raw["exit_poll"] = [{"name": "p", "stations": 5, "per_station": 20,
+                             "published": {"a": 0.5, "b": 0.3, "c": 0.2}}]
+        raw["observed"] = {"votes": {"a": 6000, "b": 3600, "c": 2400}}
+        config.write_text(tomli_w.dumps(raw))
+        return ["report", str(config), "--replicates", "20", "--power", "0", "--quiet", "-o",
+                str(tmp_path / f"out.{command[7:]}")]
+    from test_kill_commands import infer_inputs
+
+    return [*infer_inputs(tmp_path)[1], "-o", str(tmp_path / "out.nc")]
+
+
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    """Every path under ``folder`` (relative), with its bytes (None: a folder)."""
+    return {str(path.relative_to(folder)): None if path.is_dir() else path.read_bytes() for path in folder.rglob("*")}
+
+
+def _no_file_larger_than_nothing():
+    """In a child process before it runs: no file it writes may grow past 0 bytes (a write fails with EFBIG, "File
+    too large", as it would under a file size limit or a quota; root is not exempt)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+@pytest.mark.parametrize("command", ["run.zarr", "run.nc", "summary", "compare", "forensics", "calibrate", "timeline",
+                                     "report.html", "report.md", "infer"])
+def test_a_failure_while_the_outputs_are_written_is_one_line_and_changes_nothing(tmp_path, config, command):
+    """A write of a staged copy that failed (not a full disk: a file size limit here, or a permission refused, a
+    name too long for the staging path) was a traceback: it is one line naming the output and the problem, exit 2,
+    every staging path removed and the earlier outputs (written by the same command first) as they were."""
+    from test_kill import environment
+
+    argv = _writing(command, tmp_path, config)
+    assert main(argv) == 0  # the earlier outputs (and any compiled code cached, so the child writes nothing else)
+    assert command != "report.md" or (tmp_path / "out_files" / "polls.png").exists()  # two outputs placed together
+    before = _tree(tmp_path)
+    failed = subprocess.run([sys.executable, "-m", "simkit.cli.main", *argv, "--overwrite"], env=environment(),
+                            capture_output=True, text=True, timeout=300, preexec_fn=_no_file_larger_than_nothing)
+    assert failed.returncode == 2, failed.stderr
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.fullmatch(rf"{re.escape(str(tmp_path))}/\S+: could not be written \(File too "
+                                            rf"large(: \S+)?\); nothing was written \(the outputs already there "
+                                            rf"are as they were\)", lines[0]), failed.stderr
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc, where no folder can be made")
+@pytest.mark.parametrize("command", ["forensics", "compare", "timeline"])
+def test_a_plot_folder_that_cannot_be_made_is_one_line(tmp_path, config, capsys, command):
+    """``--plot DIR`` whose folder cannot be made (here under /proc, where even root makes none) was a traceback
+    from the figures' writing: one line naming it, exit 2, no output written."""
+    argv = _with_output_and_plot(command, tmp_path, config)
+    argv[argv.index("--plot") + 1] = "/proc/simkit-nowhere/plots"
+    before = _tree(tmp_path)
+    capsys.readouterr()
+    assert main(argv) == 2
+    one_line_error(capsys, "/proc/simkit-nowhere/plots: could not be written (", "/proc/simkit-nowhere")
+    assert _tree(tmp_path) == before
 
 
 #: writes 800 kB of random floats (incompressible) to the netCDF path argv[1]; exit 2 with the error's line

@@ -18,7 +18,7 @@ from simkit import schema
 from simkit.cli.arguments import Override, overrides
 from simkit.config.core import Config, ConfigError, load_config, parse_config
 from simkit.errors import InputError, listed
-from simkit.io import FORMATS, nothing_written_on_a_full_disk, open_result, save_dataset, save_text, staged_together
+from simkit.io import FORMATS, nothing_written_on_error, open_result, save_dataset, save_text, staged_together
 from simkit.outputs import claim_output, is_json_report
 from simkit.paths import split_path
 
@@ -271,17 +271,20 @@ def place_outputs(writers: dict[Path, Writer]) -> None:
     """Write each output (target → :data:`Writer`) at its staging path, in order, then put them all in place in one
     placement (:func:`simkit.io.staged_together`): an error or a stop before they are all in place leaves none of
     them (an earlier run's as they were), so that a command's ``-o`` result and its ``--plot`` figures appear
-    together or not at all. A full disk names the output being written (:func:`simkit.io.no_space`)."""
+    together or not at all. A failure while one is written (a full disk, a permission refused) is one line naming
+    it (:func:`simkit.io.nothing_written_on_error`)."""
     with staged_together(*writers) as stagings:
         for staging, (target, write) in zip(stagings, writers.items()):
-            with nothing_written_on_a_full_disk(target):
+            with nothing_written_on_error(target):
                 write(staging)
 
 
 def figure_writers(plot: Path, figures: dict, dpi: int = 100) -> dict[Path, Writer]:
     """``--plot DIR``: a writer of ``plot/NAME.png`` for each figure of ``figures`` (name → matplotlib Figure, None
-    skipped), for :func:`place_outputs`; ``plot`` is made now if absent."""
-    plot.mkdir(parents=True, exist_ok=True)
+    skipped), for :func:`place_outputs`; ``plot`` is made now if absent (a folder that cannot be made is the one line
+    of :func:`simkit.io.nothing_written_on_error`)."""
+    with nothing_written_on_error(plot):
+        plot.mkdir(parents=True, exist_ok=True)
     return {plot / f"{name}.png": partial(fig.savefig, dpi=dpi, format="png")  # the staging path ends in .partial-PID
             for name, fig in figures.items() if fig is not None}
 
