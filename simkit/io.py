@@ -458,18 +458,21 @@ class PlacementError(OSError):
         return f"{self.target}: could not be {self.doing} ({self.reason})"
 
 
-#: the signals whose Python handlers :func:`_signals_deferred` holds back: the command line's SIGTERM
-#: (:class:`simkit.cli.main.Terminated`) and a Ctrl-C (KeyboardInterrupt), whose handler is put back last, so that
-#: another Ctrl-C while the handlers are put back is either held back or comes once all are back
+#: the signals whose Python handlers :func:`_signals_deferred` holds back, the one raised again first when both were
+#: held: the command line's SIGTERM (:class:`simkit.cli.main.Terminated`), then a Ctrl-C (KeyboardInterrupt), whose
+#: handler is put back last, so that another Ctrl-C while the handlers are put back is either held back or comes once
+#: all are back
 DEFERRED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @contextmanager
 def _signals_deferred() -> Iterator[None]:
     """Hold back :data:`DEFERRED_SIGNALS` while the context is open: each one handled by a Python function is
-    recorded rather than handled, and once the context closes the handlers are put back and the first recorded
-    signal is raised again (:func:`signal.raise_signal`), so that a Ctrl-C (or a second one) during a placement or
-    its undo stops the program right after it rather than in the middle. Outside the main thread (where handlers
+    recorded rather than handled, and once the context closes the handlers are put back and one recorded signal is
+    raised again (:func:`signal.raise_signal`), so that a Ctrl-C (or a second one) during a placement or its undo
+    stops the program right after it rather than in the middle. Of several, SIGTERM wins, whichever came first (the
+    first of :data:`DEFERRED_SIGNALS` recorded): the process was asked to terminate, and a Ctrl-C besides does not
+    make that an interruption (the command line exits 143, not 130). Outside the main thread (where handlers
     can be neither set nor run) it holds nothing back. A handler that a signal stopped from being put back passes
     each later signal on to the handler it replaced."""
     if threading.current_thread() is not threading.main_thread():
@@ -495,7 +498,7 @@ def _signals_deferred() -> Iterator[None]:
         finally:
             deferring = False
         if held:
-            signal.raise_signal(held[0])
+            signal.raise_signal(next(signum for signum in DEFERRED_SIGNALS if signum in held))
 
 
 def _restore_handlers(handlers: list[tuple[int, object]]) -> None:

@@ -242,6 +242,26 @@ def test_a_signal_after_the_result_is_in_place_does_not_deny_it(tmp_path, monkey
     assert io._RECORDS == []  # the command's record of what it wrote closed with it
 
 
+@pytest.mark.parametrize("first, second", [(signal.SIGINT, signal.SIGTERM), (signal.SIGTERM, signal.SIGINT)],
+                         ids=["ctrl-c-first", "sigterm-first"])
+def test_sigterm_held_during_a_placement_wins_over_a_ctrl_c(tmp_path, monkeypatch, capsys, first, second):
+    """A Ctrl-C then a SIGTERM while the result was put in place ended as "interrupted" (130): only the first signal
+    held back was raised again. The process was asked to terminate: "terminated", 143, whichever came first."""
+    put = io._put_in_place
+
+    def signalled(staging, target):
+        put(staging, target)
+        for signum in (first, second):
+            os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(io, "_put_in_place", signalled)
+    config, target = tmp_path / "c.toml", tmp_path / "r.zarr"
+    config.write_text(tomli_w.dumps(small_config_dict(stations=50, registered=5_000, replicates=2)))
+    assert main(["run", str(config), "-o", str(target), "--quiet"]) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.strip() == f"terminated: {target} had been written in full before it stopped"
+    assert_complete(target, 2)
+
+
 def test_writes_outside_a_command_are_not_recorded(tmp_path):
     """Every write of a library caller was kept in a module-level list that only a command emptied."""
     io.write_text("before", tmp_path / "a.txt")
