@@ -147,7 +147,9 @@ def _journaled(journal: Path) -> Path:
 
 
 def _read_journal(journal: Path) -> list[dict] | None:
-    """The entries of ``journal`` (:func:`_write_journals`: at least two, each with a target (str), device and inode (int) and old ([device, inode] or None)); None when it cannot be read or is not that."""
+    """The entries of ``journal`` (:func:`_write_journals`: at least two, each with a target (str), device and inode
+    (int), old ([device, inode] or None) and old_state ([mtime in ns, size in bytes] or None; absent from the journals
+    of an older simkit)); None when it cannot be read or is not that."""
     try:
         entries = json.loads(journal.read_text())
     except (OSError, ValueError):
@@ -157,11 +159,11 @@ def _read_journal(journal: Path) -> list[dict] | None:
 
 def _valid_entry(entry: object) -> bool:
     """Whether ``entry`` is a journal entry as :func:`_read_journal` describes it."""
-    def identity(value: object) -> bool:
+    def pair(value: object) -> bool:
         return isinstance(value, list) and len(value) == 2 and all(type(number) is int for number in value)
     return (isinstance(entry, dict) and isinstance(entry.get("target"), str)
-            and identity([entry.get("device"), entry.get("inode")]) and (entry.get("old") is None
-                                                                          or identity(entry.get("old"))))
+            and pair([entry.get("device"), entry.get("inode")])
+            and all(entry.get(field) is None or pair(entry[field]) for field in ("old", "old_state")))
 
 
 def _finish_listed(journal: Path, entries: list[dict]) -> str:
@@ -171,16 +173,18 @@ def _finish_listed(journal: Path, entries: list[dict]) -> str:
     rename); then the old results, staging paths and journals of every output of the set are removed (a missing target
     gets its ``.old`` result back). A new result found nowhere (its staging removed by a cleanup that found no journal
     there: the run was killed while it wrote the journals, before any rename) leaves every target as it is. A target
-    that holds neither its old result nor the new one (:func:`_changed_since`: edited or restored since the kill) leaves
-    the whole set as it is, journals, staging paths and old results kept, so that nothing is overwritten or deleted
-    until the user removes the journal. The message names the outputs and what was done."""
+    that holds neither its old result as it was nor the new one (:func:`_changed_since`: edited, in place or not, or
+    restored since the kill) leaves the whole set as it is, journals, staging paths and old results kept, so that
+    nothing is overwritten or deleted until the user removes the journal. The message names the outputs and what was
+    done."""
     pid = int(_pid(journal))
     targets = [Path(entry["target"]) for entry in entries]
     names = ", ".join(_shown(target) for target in targets)
     changed = [_shown(target) for entry, target in zip(entries, targets) if _changed_since(entry, target)]
     if changed:
+        untold = UNTOLD if any("old_state" not in entry for entry in entries) else ""
         return (f"{names}: left as they are: {', '.join(changed)} changed since a run was killed while placing them "
-                f"(process {pid}); its results are kept beside them until its journals are removed: "
+                f"(process {pid}){untold}; its results are kept beside them until its journals are removed: "
                 f"{', '.join(_shown(_staging_path(target, JOURNAL, pid)) for target in targets)}")
     found = [_new_result(entry, pid) for entry in entries]
     if None in found:
@@ -201,12 +205,22 @@ def _finish_listed(journal: Path, entries: list[dict]) -> str:
     return message
 
 
+#: what a message of a set left as it is adds when its journals are an older simkit's (no ``old_state``)
+UNTOLD = " or cannot be told unchanged (its journals, of an older simkit, record no size or time of the old results)"
+
+
 def _changed_since(entry: dict, target: Path) -> bool:
-    """Whether ``target`` holds something other than the old or the new result of a journal ``entry``
-    (:func:`_write_journals`), by device and inode: put there after the run was killed. A missing target has not
-    changed (a kill between the two renames of :func:`_put_in_place` leaves it missing; placing there loses nothing)."""
-    identity = _identity(target)
-    return identity is not None and identity not in ([entry["device"], entry["inode"]], entry["old"])
+    """Whether ``target`` holds something other than the new result of a journal ``entry`` (:func:`_write_journals`,
+    by device and inode) or the old result as it was (by device and inode, then modification time and size, so that
+    an edit in place counts; a folder's own, which a file edited inside it leaves as they were): put there or edited
+    after the run was killed. An old result at ``target`` that an older simkit's journal records no time or size of
+    (no ``old_state``) counts as changed: it cannot be told unchanged, and placing over it might lose an edit. A missing
+    target has not changed (a kill between the two renames of :func:`_put_in_place` leaves it missing; placing there
+    loses nothing)."""
+    result = _lstat(target)
+    if result is None or [result.st_dev, result.st_ino] == [entry["device"], entry["inode"]]:
+        return False
+    return _old_fields(result) != {"old": entry["old"], "old_state": entry.get("old_state")}
 
 
 def _new_result(entry: dict, pid: int) -> Path | None:
@@ -227,8 +241,8 @@ def _shown(path: Path) -> str:
 
 def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
     """Before the first rename of a placement of more than one target, write beside each of ``targets`` its journal
-    ``.NAME.journal-PID``: every (target, absolute, device and inode of the staged result, ``old``: device and inode
-    of what the target holds, or None when it is missing), in JSON (each staging path is the target's
+    ``.NAME.journal-PID``: every (target, absolute, device and inode of the staged result, and what the target holds:
+    :func:`_old_fields`), in JSON (each staging path is the target's
     ``.NAME.partial-PID``); written at ``.NAME.partial-journal-PID`` and renamed, so never half written. A run killed
     while placing leaves them for :func:`recover_stale` to finish the placement; :func:`_remove_journals` removes them.
     One target: none (its placement is one rename, or an exchange, or two renames that :func:`recover_stale` undoes).
@@ -242,7 +256,7 @@ def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
         for staging, target in zip(stagings, targets):
             result = os.lstat(staging)
             entries.append({"target": os.path.abspath(target), "device": result.st_dev, "inode": result.st_ino,
-                            "old": _identity(target)})
+                            **_old_fields(_lstat(target))})
         for target in targets:
             unfinished = _staging_path(target, UNFINISHED_JOURNAL)
             unfinished.write_text(json.dumps(entries))
@@ -251,13 +265,27 @@ def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
         raise PlacementError(target, error) from error
 
 
-def _identity(path: Path) -> list[int] | None:
-    """[device, inode] of ``path`` (:func:`os.lstat`), None when it is missing."""
+def _lstat(path: Path) -> os.stat_result | None:
+    """:func:`os.lstat` of ``path``, None when it is missing."""
     try:
-        result = os.lstat(path)
+        return os.lstat(path)
     except FileNotFoundError:
         return None
-    return [result.st_dev, result.st_ino]
+
+
+def _identity(path: Path) -> list[int] | None:
+    """[device, inode] of ``path`` (:func:`os.lstat`), None when it is missing."""
+    result = _lstat(path)
+    return None if result is None else [result.st_dev, result.st_ino]
+
+
+def _old_fields(result: os.stat_result | None) -> dict:
+    """The fields of a journal entry (:func:`_write_journals`) that tell what its target held before the placement,
+    from :func:`os.lstat` of it (``result``, None: missing): ``old``, [device, inode], and ``old_state``, [modification
+    time in ns, size in bytes] (a folder: its own entry's), both None when it was missing."""
+    if result is None:
+        return {"old": None, "old_state": None}
+    return {"old": [result.st_dev, result.st_ino], "old_state": [result.st_mtime_ns, result.st_size]}
 
 
 def _remove_journals(targets: list[Path]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import itertools
+import json
 import os
 import re
 import shutil
@@ -844,6 +845,58 @@ def test_a_target_changed_after_a_killed_placement_is_left_as_it_is(tmp_path):
     io.recover_stale(folder)
     assert _pair(folder, file) == ("new", "mine")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
+
+
+@pytest.mark.parametrize("edit", ["file-size", "file-time", "folder"])
+def test_a_target_edited_in_place_after_a_killed_placement_is_left_as_it_is(tmp_path, edit):
+    """Killed once its journals were written, before any rename; the user then edits an output in place (the same
+    inode: the report rewritten, a figure added to the folder). The journals knew the old results by device and inode
+    alone, so the next write put the killed run's results over the edit. Their modification time and size are
+    recorded too: the set is left as it is, as for an output replaced."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    _write_pair(folder, file, "old")
+    _killed_pair_write(folder, file, "journals-written", exchange=True)
+    edited = folder if edit == "folder" else file
+    inode = os.lstat(edited).st_ino
+    if edit == "file-size":
+        file.write_text("mine")
+    elif edit == "file-time":  # the same size: the time alone tells
+        before = os.stat(file)
+        file.write_text("OLD")
+        os.utime(file, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+    else:
+        (folder / "b.png").write_text("mine")
+    assert os.lstat(edited).st_ino == inode  # edited in place
+    for target in (file, folder):
+        messages = io.recover_stale(target)
+        assert len(messages) == 1 and f"{edited.name} changed since a run was killed" in messages[0], messages
+    assert _pair(folder, file) == ("old", {"file-size": "mine", "file-time": "OLD", "folder": "old"}[edit])
+    assert sorted(path.name for path in folder.iterdir()) == (["a.png", "b.png"] if edit == "folder" else ["a.png"])
+    assert len(list(tmp_path.glob(".*.journal-*"))) == 2 and list(tmp_path.glob(".r.md.partial-*"))
+
+
+@pytest.mark.parametrize("point", ["first-placed", "all-placed"])
+def test_a_journal_of_an_older_simkit_is_read_and_never_overwrites_an_old_result(tmp_path, point):
+    """Journals written before the old results' time and size were recorded (no ``old_state``) are still read. An
+    output that holds its old result cannot be told unedited, so the set is left as it is and the message says why;
+    outputs that all hold the new result are no obstacle: the placement is finished."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    _write_pair(folder, file, "old")
+    _killed_pair_write(folder, file, point, exchange=True)
+    for journal in tmp_path.glob(".*.journal-*"):
+        entries = json.loads(journal.read_text())
+        journal.write_text(json.dumps([{key: value for key, value in entry.items() if key != "old_state"}
+                                       for entry in entries]))
+    messages = io.recover_stale(folder)
+    assert len(messages) == 1, messages
+    if point == "first-placed":  # the folder new, the report old
+        assert re.search(rf"r\.md changed since a run was killed while placing them \(process \d+\)"
+                         rf"{re.escape(io.UNTOLD)}; ", messages[0]), messages
+        assert _pair(folder, file) == ("new", "old")
+    else:
+        assert messages[0].startswith(f"finished putting in place {folder}, {file}"), messages
+        assert _pair(folder, file) == ("new", "new")
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
 
 
 def _dead_pid() -> int:
