@@ -111,6 +111,22 @@ def test_plot_figures_appear_together_or_not_at_all(tmp_path, monkeypatch, stop)
     assert list(fresh.iterdir()) == []
 
 
+def test_a_result_writer_takes_its_format_from_the_target_it_is_placed_at(tmp_path):
+    """``dataset_writer(ds, path)`` was given the path that its key in :func:`place_outputs` already held (callers
+    passed it twice): the writer is given its target."""
+    import numpy as np
+    import xarray as xr
+
+    from simkit.cli.io import dataset_writer, place_outputs
+
+    ds = xr.Dataset({"x": ("station", np.arange(3))}, attrs={"title": "t"})
+    place_outputs({tmp_path / "r.nc": dataset_writer(ds), tmp_path / "r.zarr": dataset_writer(ds)})
+    for name in ("r.nc", "r.zarr"):
+        assert io.open_result(tmp_path / name).load().identical(ds)
+    assert (tmp_path / "r.nc").is_file() and (tmp_path / "r.zarr").is_dir()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.nc", "r.zarr"]
+
+
 #: a station timeline for ``simkit timeline STATIONS --map MAP`` (two regions, two reports before the final count)
 TIMELINE_STATIONS = "region,registered,b14,b18,final\na,100,30,40,50\nb,100,30,40,50\n"
 
