@@ -690,7 +690,8 @@ def write_tree(tree: xr.DataTree, path: str | Path) -> None:
     fmt = output_format(path)
     with staged(path) as staging:
         if fmt == "zarr":
-            tree.to_zarr(staging, mode="w", consolidated=True, zarr_format=ZARR_FORMAT)
+            with _zarr_writes_settled():
+                tree.to_zarr(staging, mode="w", consolidated=True, zarr_format=ZARR_FORMAT)
         else:
             _save_netcdf(tree, staging)
 
@@ -832,7 +833,8 @@ def _save_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | P
     """:func:`write_blocks`'s writing, at the staging path ``staging`` of ``path`` (whose suffix gives the format)."""
     fmt = output_format(path)
     if fmt == "zarr":
-        _write_zarr(static, blocks, path, staging, replicates)
+        with _zarr_writes_settled():
+            _write_zarr(static, blocks, path, staging, replicates)
     else:
         parts = list(blocks)
         _check_announced(path, replicates, sum(part.sizes[REPLICATE] for part in parts), final=True)
@@ -853,6 +855,36 @@ def _save_netcdf(data: xr.Dataset | xr.DataTree, staging: Path, **options) -> No
     with dask.config.set(scheduler="synchronous"):
         image = data.to_netcdf(None, engine="h5netcdf", **options)
     staging.write_bytes(image)
+
+
+@contextmanager
+def _zarr_writes_settled() -> Iterator[None]:
+    """Around a zarr write: when it fails (or is stopped), wait until every write zarr started for it is done before
+    the error goes on. zarr writes a store's keys together (``asyncio.gather`` on its event loop, each key in a
+    thread); the first failure is raised at once while the others go on, and one that ended after the staging path
+    was removed (:func:`staged_together`) made its folder again: a staging path left behind, or a removal failing on
+    a folder not empty. Tasks already on zarr's loop before the write are not waited for."""
+    from zarr.core.sync import sync
+
+    before = sync(_tasks())
+    try:
+        yield
+    except BaseException:
+        sync(_done(before))
+        raise
+
+
+async def _tasks() -> set[asyncio.Task]:
+    """The tasks of the running event loop."""
+    return asyncio.all_tasks()
+
+
+async def _done(before: set[asyncio.Task]) -> None:
+    """Wait until every task on the running event loop but this one and those of ``before`` is done (and those they
+    start)."""
+    current = asyncio.current_task()
+    while started := [task for task in asyncio.all_tasks() - before if task is not current and not task.done()]:
+        await asyncio.wait(started)
 
 
 def _check_announced(path: str | Path, replicates: int | None, written: int, final: bool = False) -> None:

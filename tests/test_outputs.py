@@ -346,6 +346,42 @@ def _filling_the_disk(write):
     return filling
 
 
+@pytest.mark.parametrize("kind", ["dataset", "tree"])
+def test_a_failed_zarr_write_leaves_no_staging_once_its_other_writes_end(tmp_path, monkeypatch, kind):
+    """zarr writes a store's keys together, each in a thread: the first that failed was raised at once and the
+    staging path removed while the others went on, and one ending later made it again (a ``.r.zarr.partial-PID``
+    left behind, now and then, after a write that failed). The error now waits for them."""
+    import threading
+    import time
+
+    import numpy as np
+    import xarray as xr
+    import zarr.storage._local as local
+
+    from simkit.errors import InputError
+
+    put, calls, lock = local._put, [], threading.Lock()
+
+    def failing_first(path, value, exclusive=False):
+        with lock:
+            calls.append(path)
+            first = len(calls) == 1
+        if first:
+            raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+        time.sleep(0.5)  # ends well after the first failed
+        return put(path, value, exclusive=exclusive)
+
+    monkeypatch.setattr(local, "_put", failing_first)
+    ds = xr.Dataset({name: ("replicate", np.arange(4)) for name in "abc"})
+    with pytest.raises(InputError, match="r.zarr: could not be written \\(File too large\\)"):
+        if kind == "dataset":
+            io.write_dataset(ds, tmp_path / "r.zarr")
+        else:
+            io.write_tree(xr.DataTree(ds), tmp_path / "r.zarr")
+    time.sleep(1.0)  # any write still going has ended
+    assert len(calls) > 1 and list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("filled_by", ["figure", "output"])
 def test_a_full_disk_names_the_output_being_written(tmp_path, config, capsys, monkeypatch, filled_by):
     """``timeline -o out.json --plot plots``: the disk filling up while the figure was saved blamed ``out.json``
