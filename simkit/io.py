@@ -147,7 +147,9 @@ def _journaled(journal: Path) -> Path:
 
 
 def _read_journal(journal: Path) -> list[dict] | None:
-    """The entries of ``journal`` (:func:`_write_journals`: at least two, each with a target (str), device and inode (int) and old ([device, inode] or None)); None when it cannot be read or is not that."""
+    """The entries of ``journal`` (:func:`_write_journals`: at least two, each with a target (str), device and inode
+    (int), old ([device, inode] or None) and old_state ([mtime in ns, size in bytes] or None; absent from the journals
+    of an older simkit)); None when it cannot be read or is not that."""
     try:
         entries = json.loads(journal.read_text())
     except (OSError, ValueError):
@@ -157,11 +159,11 @@ def _read_journal(journal: Path) -> list[dict] | None:
 
 def _valid_entry(entry: object) -> bool:
     """Whether ``entry`` is a journal entry as :func:`_read_journal` describes it."""
-    def identity(value: object) -> bool:
+    def pair(value: object) -> bool:
         return isinstance(value, list) and len(value) == 2 and all(type(number) is int for number in value)
     return (isinstance(entry, dict) and isinstance(entry.get("target"), str)
-            and identity([entry.get("device"), entry.get("inode")]) and (entry.get("old") is None
-                                                                          or identity(entry.get("old"))))
+            and pair([entry.get("device"), entry.get("inode")])
+            and all(entry.get(field) is None or pair(entry[field]) for field in ("old", "old_state")))
 
 
 def _finish_listed(journal: Path, entries: list[dict]) -> str:
@@ -171,16 +173,18 @@ def _finish_listed(journal: Path, entries: list[dict]) -> str:
     rename); then the old results, staging paths and journals of every output of the set are removed (a missing target
     gets its ``.old`` result back). A new result found nowhere (its staging removed by a cleanup that found no journal
     there: the run was killed while it wrote the journals, before any rename) leaves every target as it is. A target
-    that holds neither its old result nor the new one (:func:`_changed_since`: edited or restored since the kill) leaves
-    the whole set as it is, journals, staging paths and old results kept, so that nothing is overwritten or deleted
-    until the user removes the journal. The message names the outputs and what was done."""
+    that holds neither its old result as it was nor the new one (:func:`_changed_since`: edited, in place or not, or
+    restored since the kill) leaves the whole set as it is, journals, staging paths and old results kept, so that
+    nothing is overwritten or deleted until the user removes the journal. The message names the outputs and what was
+    done."""
     pid = int(_pid(journal))
     targets = [Path(entry["target"]) for entry in entries]
     names = ", ".join(_shown(target) for target in targets)
     changed = [_shown(target) for entry, target in zip(entries, targets) if _changed_since(entry, target)]
     if changed:
+        untold = UNTOLD if any("old_state" not in entry for entry in entries) else ""
         return (f"{names}: left as they are: {', '.join(changed)} changed since a run was killed while placing them "
-                f"(process {pid}); its results are kept beside them until its journals are removed: "
+                f"(process {pid}){untold}; its results are kept beside them until its journals are removed: "
                 f"{', '.join(_shown(_staging_path(target, JOURNAL, pid)) for target in targets)}")
     found = [_new_result(entry, pid) for entry in entries]
     if None in found:
@@ -201,12 +205,22 @@ def _finish_listed(journal: Path, entries: list[dict]) -> str:
     return message
 
 
+#: what a message of a set left as it is adds when its journals are an older simkit's (no ``old_state``)
+UNTOLD = " or cannot be told unchanged (its journals, of an older simkit, record no size or time of the old results)"
+
+
 def _changed_since(entry: dict, target: Path) -> bool:
-    """Whether ``target`` holds something other than the old or the new result of a journal ``entry``
-    (:func:`_write_journals`), by device and inode: put there after the run was killed. A missing target has not
-    changed (a kill between the two renames of :func:`_put_in_place` leaves it missing; placing there loses nothing)."""
-    identity = _identity(target)
-    return identity is not None and identity not in ([entry["device"], entry["inode"]], entry["old"])
+    """Whether ``target`` holds something other than the new result of a journal ``entry`` (:func:`_write_journals`,
+    by device and inode) or the old result as it was (by device and inode, then modification time and size, so that
+    an edit in place counts; a folder's own, which a file edited inside it leaves as they were): put there or edited
+    after the run was killed. An old result at ``target`` that an older simkit's journal records no time or size of
+    (no ``old_state``) counts as changed: it cannot be told unchanged, and placing over it might lose an edit. A missing
+    target has not changed (a kill between the two renames of :func:`_put_in_place` leaves it missing; placing there
+    loses nothing)."""
+    result = _lstat(target)
+    if result is None or [result.st_dev, result.st_ino] == [entry["device"], entry["inode"]]:
+        return False
+    return _old_fields(result) != {"old": entry["old"], "old_state": entry.get("old_state")}
 
 
 def _new_result(entry: dict, pid: int) -> Path | None:
@@ -227,8 +241,8 @@ def _shown(path: Path) -> str:
 
 def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
     """Before the first rename of a placement of more than one target, write beside each of ``targets`` its journal
-    ``.NAME.journal-PID``: every (target, absolute, device and inode of the staged result, ``old``: device and inode
-    of what the target holds, or None when it is missing), in JSON (each staging path is the target's
+    ``.NAME.journal-PID``: every (target, absolute, device and inode of the staged result, and what the target holds:
+    :func:`_old_fields`), in JSON (each staging path is the target's
     ``.NAME.partial-PID``); written at ``.NAME.partial-journal-PID`` and renamed, so never half written. A run killed
     while placing leaves them for :func:`recover_stale` to finish the placement; :func:`_remove_journals` removes them.
     One target: none (its placement is one rename, or an exchange, or two renames that :func:`recover_stale` undoes).
@@ -242,7 +256,7 @@ def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
         for staging, target in zip(stagings, targets):
             result = os.lstat(staging)
             entries.append({"target": os.path.abspath(target), "device": result.st_dev, "inode": result.st_ino,
-                            "old": _identity(target)})
+                            **_old_fields(_lstat(target))})
         for target in targets:
             unfinished = _staging_path(target, UNFINISHED_JOURNAL)
             unfinished.write_text(json.dumps(entries))
@@ -251,13 +265,27 @@ def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
         raise PlacementError(target, error) from error
 
 
-def _identity(path: Path) -> list[int] | None:
-    """[device, inode] of ``path`` (:func:`os.lstat`), None when it is missing."""
+def _lstat(path: Path) -> os.stat_result | None:
+    """:func:`os.lstat` of ``path``, None when it is missing."""
     try:
-        result = os.lstat(path)
+        return os.lstat(path)
     except FileNotFoundError:
         return None
-    return [result.st_dev, result.st_ino]
+
+
+def _identity(path: Path) -> list[int] | None:
+    """[device, inode] of ``path`` (:func:`os.lstat`), None when it is missing."""
+    result = _lstat(path)
+    return None if result is None else [result.st_dev, result.st_ino]
+
+
+def _old_fields(result: os.stat_result | None) -> dict:
+    """The fields of a journal entry (:func:`_write_journals`) that tell what its target held before the placement,
+    from :func:`os.lstat` of it (``result``, None: missing): ``old``, [device, inode], and ``old_state``, [modification
+    time in ns, size in bytes] (a folder: its own entry's), both None when it was missing."""
+    if result is None:
+        return {"old": None, "old_state": None}
+    return {"old": [result.st_dev, result.st_ino], "old_state": [result.st_mtime_ns, result.st_size]}
 
 
 def _remove_journals(targets: list[Path]) -> None:
@@ -285,7 +313,7 @@ def staged(target: str | Path) -> Iterator[Path]:
     """Yield a staging path beside ``target``; on success put it at ``target`` (an existing ``target`` is
     moved aside first and deleted after), on failure or interruption remove it. Staging left by killed runs
     on ``target`` is cleaned up first (:func:`recover_stale`), whichever command writes it."""
-    with staged_together(target) as (staging,), nothing_written_on_a_full_disk(target):
+    with staged_together(target) as (staging,), nothing_written_on_error(target):
         yield staging
 
 
@@ -297,19 +325,18 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
     interruption before placing none is put in place; a failure once placing began puts back those already placed (an
     OSError raised again as a :class:`PlacementError`), and a Ctrl-C (or the command line's SIGTERM) while placing or
     putting back waits until that is done (:func:`_signals_deferred`); whatever happens, every staging path and every
-    displaced old result is removed at the end (:func:`_clear`). No targets: nothing to stage or place. A full disk is
-    named by the caller, around the writing of each staging path (:func:`nothing_written_on_a_full_disk`)."""
+    displaced old result is removed at the end (:func:`_clear`). No targets: nothing to stage or place. An OSError while
+    a staging path is made ready (:func:`_prepared`) is the one line naming its target; one while it is written (a
+    full disk, a permission refused) is made so by the caller, around the writing of each staging path
+    (:func:`nothing_written_on_error`)."""
     targets = [Path(target) for target in targets]
     if not targets:
         yield []
         return
     stagings = []
     for target in targets:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        recover_stale(target)
-        stagings.append(_staging_path(target, STAGING))
-        _remove_journals([target])  # what a write of this process, stopped while it cleared up, left
-        _clear(stagings[-1], target)
+        with nothing_written_on_error(target):
+            stagings.append(_prepared(target))
     try:
         yield stagings
         _place_all(stagings, targets)
@@ -319,17 +346,42 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
             _clear(staging, target)
 
 
+def _prepared(target: Path) -> Path:
+    """The staging path of ``target``, made ready for :func:`staged_together`: the folder of ``target`` made, what
+    killed runs left beside it cleaned up (:func:`recover_stale`), what this process left there removed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    recover_stale(target)
+    staging = _staging_path(target, STAGING)
+    _remove_journals([target])  # what a write of this process, stopped while it cleared up, left
+    _clear(staging, target)
+    return staging
+
+
 @contextmanager
-def nothing_written_on_a_full_disk(target: str | Path) -> Iterator[None]:
-    """A full disk while the staging path of ``target`` is written (around that writing alone, so that the line names
-    the output being written among those placed together: :func:`staged_together`): the one line saying nothing
-    was written (:func:`no_space`; the staging paths are removed by :func:`staged_together`)."""
+def nothing_written_on_error(target: str | Path) -> Iterator[None]:
+    """An OSError while the staging path of ``target`` is made ready or written (around that alone, so that the line
+    names the output being written among those placed together: :func:`staged_together`) raised as the one line
+    saying nothing was written: a full disk as :func:`no_space`, any other (a permission refused, a name too long
+    for the staging path, a file size limit) as :func:`not_written`; the staging paths are removed by
+    :func:`staged_together`. A broken pipe, or another :class:`ConnectionError`, is not the file's: raised as it is
+    (the command line takes a closed output pipe for the end of the reader)."""
     try:
         yield
     except OSError as error:
         if disk_full(error):
             raise no_space(target, NOTHING_WRITTEN) from None
-        raise
+        if isinstance(error, ConnectionError):
+            raise
+        raise not_written(target, error) from None
+
+
+def not_written(target: str | Path, error: OSError) -> InputError:
+    """The one line of ``error``, which stopped ``target`` from being written before anything was put in place:
+    ``out.json: could not be written (File too large: .out.json.partial-PID); nothing was written (…)``."""
+    reason = error.strerror or str(error)
+    if error.filename is not None:
+        reason += f": {os.fsdecode(error.filename)}"
+    return InputError(f"{target}: could not be written ({reason}); {NOTHING_CHANGED}")
 
 
 def _clear(staging: Path, target: Path) -> None:
@@ -434,18 +486,21 @@ class PlacementError(OSError):
         return f"{self.target}: could not be {self.doing} ({self.reason})"
 
 
-#: the signals whose Python handlers :func:`_signals_deferred` holds back: the command line's SIGTERM
-#: (:class:`simkit.cli.main.Terminated`) and a Ctrl-C (KeyboardInterrupt), whose handler is put back last, so that
-#: another Ctrl-C while the handlers are put back is either held back or comes once all are back
+#: the signals whose Python handlers :func:`_signals_deferred` holds back, the one raised again first when both were
+#: held: the command line's SIGTERM (:class:`simkit.cli.main.Terminated`), then a Ctrl-C (KeyboardInterrupt), whose
+#: handler is put back last, so that another Ctrl-C while the handlers are put back is either held back or comes once
+#: all are back
 DEFERRED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @contextmanager
 def _signals_deferred() -> Iterator[None]:
     """Hold back :data:`DEFERRED_SIGNALS` while the context is open: each one handled by a Python function is
-    recorded rather than handled, and once the context closes the handlers are put back and the first recorded
-    signal is raised again (:func:`signal.raise_signal`), so that a Ctrl-C (or a second one) during a placement or
-    its undo stops the program right after it rather than in the middle. Outside the main thread (where handlers
+    recorded rather than handled, and once the context closes the handlers are put back and one recorded signal is
+    raised again (:func:`signal.raise_signal`), so that a Ctrl-C (or a second one) during a placement or its undo
+    stops the program right after it rather than in the middle. Of several, SIGTERM wins, whichever came first (the
+    first of :data:`DEFERRED_SIGNALS` recorded): the process was asked to terminate, and a Ctrl-C besides does not
+    make that an interruption (the command line exits 143, not 130). Outside the main thread (where handlers
     can be neither set nor run) it holds nothing back. A handler that a signal stopped from being put back passes
     each later signal on to the handler it replaced."""
     if threading.current_thread() is not threading.main_thread():
@@ -471,7 +526,7 @@ def _signals_deferred() -> Iterator[None]:
         finally:
             deferring = False
         if held:
-            signal.raise_signal(held[0])
+            signal.raise_signal(next(signum for signum in DEFERRED_SIGNALS if signum in held))
 
 
 def _restore_handlers(handlers: list[tuple[int, object]]) -> None:
@@ -546,6 +601,8 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 #: what a write that filled the disk left: nothing (its staging is removed)
 NOTHING_WRITTEN = "nothing was written (free some space, or write elsewhere)"
+#: what a write that failed otherwise, or a placement that was put back, left: nothing new
+NOTHING_CHANGED = "nothing was written (the outputs already there are as they were)"
 
 
 def no_space(target: str | Path, outcome: str, parameters: tuple[str, ...] = ()) -> InputError:
@@ -633,7 +690,8 @@ def write_tree(tree: xr.DataTree, path: str | Path) -> None:
     fmt = output_format(path)
     with staged(path) as staging:
         if fmt == "zarr":
-            tree.to_zarr(staging, mode="w", consolidated=True, zarr_format=ZARR_FORMAT)
+            with _zarr_writes_settled():
+                tree.to_zarr(staging, mode="w", consolidated=True, zarr_format=ZARR_FORMAT)
         else:
             _save_netcdf(tree, staging)
 
@@ -775,7 +833,8 @@ def _save_blocks(static: xr.Dataset, blocks: Iterable[xr.Dataset], path: str | P
     """:func:`write_blocks`'s writing, at the staging path ``staging`` of ``path`` (whose suffix gives the format)."""
     fmt = output_format(path)
     if fmt == "zarr":
-        _write_zarr(static, blocks, path, staging, replicates)
+        with _zarr_writes_settled():
+            _write_zarr(static, blocks, path, staging, replicates)
     else:
         parts = list(blocks)
         _check_announced(path, replicates, sum(part.sizes[REPLICATE] for part in parts), final=True)
@@ -796,6 +855,36 @@ def _save_netcdf(data: xr.Dataset | xr.DataTree, staging: Path, **options) -> No
     with dask.config.set(scheduler="synchronous"):
         image = data.to_netcdf(None, engine="h5netcdf", **options)
     staging.write_bytes(image)
+
+
+@contextmanager
+def _zarr_writes_settled() -> Iterator[None]:
+    """Around a zarr write: when it fails (or is stopped), wait until every write zarr started for it is done before
+    the error goes on. zarr writes a store's keys together (``asyncio.gather`` on its event loop, each key in a
+    thread); the first failure is raised at once while the others go on, and one that ended after the staging path
+    was removed (:func:`staged_together`) made its folder again: a staging path left behind, or a removal failing on
+    a folder not empty. Tasks already on zarr's loop before the write are not waited for."""
+    from zarr.core.sync import sync
+
+    before = sync(_tasks())
+    try:
+        yield
+    except BaseException:
+        sync(_done(before))
+        raise
+
+
+async def _tasks() -> set[asyncio.Task]:
+    """The tasks of the running event loop."""
+    return asyncio.all_tasks()
+
+
+async def _done(before: set[asyncio.Task]) -> None:
+    """Wait until every task on the running event loop but this one and those of ``before`` is done (and those they
+    start)."""
+    current = asyncio.current_task()
+    while started := [task for task in asyncio.all_tasks() - before if task is not current and not task.done()]:
+        await asyncio.wait(started)
 
 
 def _check_announced(path: str | Path, replicates: int | None, written: int, final: bool = False) -> None:

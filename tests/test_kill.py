@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import itertools
+import json
 import os
 import re
 import shutil
@@ -249,6 +250,26 @@ def test_a_signal_after_the_result_is_in_place_does_not_deny_it(tmp_path, monkey
     assert capsys.readouterr().err.strip() == f"{word}: {target} had been written in full before it stopped"
     assert_complete(target, 2)
     assert io._RECORDS == []  # the command's record of what it wrote closed with it
+
+
+@pytest.mark.parametrize("first, second", [(signal.SIGINT, signal.SIGTERM), (signal.SIGTERM, signal.SIGINT)],
+                         ids=["ctrl-c-first", "sigterm-first"])
+def test_sigterm_held_during_a_placement_wins_over_a_ctrl_c(tmp_path, monkeypatch, capsys, first, second):
+    """A Ctrl-C then a SIGTERM while the result was put in place ended as "interrupted" (130): only the first signal
+    held back was raised again. The process was asked to terminate: "terminated", 143, whichever came first."""
+    put = io._put_in_place
+
+    def signalled(staging, target):
+        put(staging, target)
+        for signum in (first, second):
+            os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(io, "_put_in_place", signalled)
+    config, target = tmp_path / "c.toml", tmp_path / "r.zarr"
+    config.write_text(tomli_w.dumps(small_config_dict(stations=50, registered=5_000, replicates=2)))
+    assert main(["run", str(config), "-o", str(target), "--quiet"]) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.strip() == f"terminated: {target} had been written in full before it stopped"
+    assert_complete(target, 2)
 
 
 def test_writes_outside_a_command_are_not_recorded(tmp_path):
@@ -833,6 +854,58 @@ def test_a_target_changed_after_a_killed_placement_is_left_as_it_is(tmp_path):
     io.recover_stale(folder)
     assert _pair(folder, file) == ("new", "mine")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
+
+
+@pytest.mark.parametrize("edit", ["file-size", "file-time", "folder"])
+def test_a_target_edited_in_place_after_a_killed_placement_is_left_as_it_is(tmp_path, edit):
+    """Killed once its journals were written, before any rename; the user then edits an output in place (the same
+    inode: the report rewritten, a figure added to the folder). The journals knew the old results by device and inode
+    alone, so the next write put the killed run's results over the edit. Their modification time and size are
+    recorded too: the set is left as it is, as for an output replaced."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    _write_pair(folder, file, "old")
+    _killed_pair_write(folder, file, "journals-written", exchange=True)
+    edited = folder if edit == "folder" else file
+    inode = os.lstat(edited).st_ino
+    if edit == "file-size":
+        file.write_text("mine")
+    elif edit == "file-time":  # the same size: the time alone tells
+        before = os.stat(file)
+        file.write_text("OLD")
+        os.utime(file, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+    else:
+        (folder / "b.png").write_text("mine")
+    assert os.lstat(edited).st_ino == inode  # edited in place
+    for target in (file, folder):
+        messages = io.recover_stale(target)
+        assert len(messages) == 1 and f"{edited.name} changed since a run was killed" in messages[0], messages
+    assert _pair(folder, file) == ("old", {"file-size": "mine", "file-time": "OLD", "folder": "old"}[edit])
+    assert sorted(path.name for path in folder.iterdir()) == (["a.png", "b.png"] if edit == "folder" else ["a.png"])
+    assert len(list(tmp_path.glob(".*.journal-*"))) == 2 and list(tmp_path.glob(".r.md.partial-*"))
+
+
+@pytest.mark.parametrize("point", ["first-placed", "all-placed"])
+def test_a_journal_of_an_older_simkit_is_read_and_never_overwrites_an_old_result(tmp_path, point):
+    """Journals written before the old results' time and size were recorded (no ``old_state``) are still read. An
+    output that holds its old result cannot be told unedited, so the set is left as it is and the message says why;
+    outputs that all hold the new result are no obstacle: the placement is finished."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    _write_pair(folder, file, "old")
+    _killed_pair_write(folder, file, point, exchange=True)
+    for journal in tmp_path.glob(".*.journal-*"):
+        entries = json.loads(journal.read_text())
+        journal.write_text(json.dumps([{key: value for key, value in entry.items() if key != "old_state"}
+                                       for entry in entries]))
+    messages = io.recover_stale(folder)
+    assert len(messages) == 1, messages
+    if point == "first-placed":  # the folder new, the report old
+        assert re.search(rf"r\.md changed since a run was killed while placing them \(process \d+\)"
+                         rf"{re.escape(io.UNTOLD)}; ", messages[0]), messages
+        assert _pair(folder, file) == ("new", "old")
+    else:
+        assert messages[0].startswith(f"finished putting in place {folder}, {file}"), messages
+        assert _pair(folder, file) == ("new", "new")
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
 
 
 def _dead_pid() -> int:

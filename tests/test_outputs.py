@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -108,6 +109,22 @@ def test_plot_figures_appear_together_or_not_at_all(tmp_path, monkeypatch, stop)
             save_figures(plot, figures(3))
     assert {path.name: path.read_bytes() for path in earlier.iterdir()} == before
     assert list(fresh.iterdir()) == []
+
+
+def test_a_result_writer_takes_its_format_from_the_target_it_is_placed_at(tmp_path):
+    """``dataset_writer(ds, path)`` was given the path that its key in :func:`place_outputs` already held (callers
+    passed it twice): the writer is given its target."""
+    import numpy as np
+    import xarray as xr
+
+    from simkit.cli.io import dataset_writer, place_outputs
+
+    ds = xr.Dataset({"x": ("station", np.arange(3))}, attrs={"title": "t"})
+    place_outputs({tmp_path / "r.nc": dataset_writer(ds), tmp_path / "r.zarr": dataset_writer(ds)})
+    for name in ("r.nc", "r.zarr"):
+        assert io.open_result(tmp_path / name).load().identical(ds)
+    assert (tmp_path / "r.nc").is_file() and (tmp_path / "r.zarr").is_dir()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.nc", "r.zarr"]
 
 
 #: a station timeline for ``simkit timeline STATIONS --map MAP`` (two regions, two reports before the final count)
@@ -329,6 +346,42 @@ def _filling_the_disk(write):
     return filling
 
 
+@pytest.mark.parametrize("kind", ["dataset", "tree"])
+def test_a_failed_zarr_write_leaves_no_staging_once_its_other_writes_end(tmp_path, monkeypatch, kind):
+    """zarr writes a store's keys together, each in a thread: the first that failed was raised at once and the
+    staging path removed while the others went on, and one ending later made it again (a ``.r.zarr.partial-PID``
+    left behind, now and then, after a write that failed). The error now waits for them."""
+    import threading
+    import time
+
+    import numpy as np
+    import xarray as xr
+    import zarr.storage._local as local
+
+    from simkit.errors import InputError
+
+    put, calls, lock = local._put, [], threading.Lock()
+
+    def failing_first(path, value, exclusive=False):
+        with lock:
+            calls.append(path)
+            first = len(calls) == 1
+        if first:
+            raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+        time.sleep(0.5)  # ends well after the first failed
+        return put(path, value, exclusive=exclusive)
+
+    monkeypatch.setattr(local, "_put", failing_first)
+    ds = xr.Dataset({name: ("replicate", np.arange(4)) for name in "abc"})
+    with pytest.raises(InputError, match="r.zarr: could not be written \\(File too large\\)"):
+        if kind == "dataset":
+            io.write_dataset(ds, tmp_path / "r.zarr")
+        else:
+            io.write_tree(xr.DataTree(ds), tmp_path / "r.zarr")
+    time.sleep(1.0)  # any write still going has ended
+    assert len(calls) > 1 and list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("filled_by", ["figure", "output"])
 def test_a_full_disk_names_the_output_being_written(tmp_path, config, capsys, monkeypatch, filled_by):
     """``timeline -o out.json --plot plots``: the disk filling up while the figure was saved blamed ``out.json``
@@ -349,6 +402,82 @@ def test_a_full_disk_names_the_output_being_written(tmp_path, config, capsys, mo
                            f"writing it; nothing was written")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "map.toml", "plots", "stations.csv"]
     assert os.listdir(tmp_path / "plots") == []
+
+
+def _writing(command: str, tmp_path: Path, config: Path) -> list[str]:
+    """The arguments of ``command`` writing its outputs (``-o out.*``, and ``--plot plots`` where it has one) on small
+    inputs in ``tmp_path`` (``config``: a small election)."""
+    if command in ("forensics", "compare", "timeline"):
+        return _with_output_and_plot(command, tmp_path, config)
+    if command in ("run.zarr", "run.nc"):
+        return ["run", str(config), "-o", str(tmp_path / f"out.{command[4:]}"), "--quiet"]
+    if command == "summary":
+        assert main(["run", str(config), "-o", str(tmp_path / "sim.nc"), "--quiet"]) == 0
+        return ["summary", str(tmp_path / "sim.nc"), "-o", str(tmp_path / "out.json")]
+    if command == "calibrate":  # stations enough for the test to run on each simulated election
+        config.write_text(tomli_w.dumps(small_config_dict(stations=100, registered=100_000, replicates=2)))
+        return ["calibrate", str(config), "--replicates", "2", "--tests", "zero_five", "--null", "textbook",
+                "--quiet", "-o", str(tmp_path / "out.json")]
+    if command in ("report.html", "report.md"):  # an exit poll against the count: a figure (Markdown: out_files/)
+        raw = small_config_dict(stations=20, registered=20_000)
+        raw["exit_poll"] = [{"name": "p", "stations": 5, "per_station": 20,
+                             "published": {"a": 0.5, "b": 0.3, "c": 0.2}}]
+        raw["observed"] = {"votes": {"a": 6000, "b": 3600, "c": 2400}}
+        config.write_text(tomli_w.dumps(raw))
+        return ["report", str(config), "--replicates", "20", "--power", "0", "--quiet", "-o",
+                str(tmp_path / f"out.{command[7:]}")]
+    from test_kill_commands import infer_inputs
+
+    return [*infer_inputs(tmp_path)[1], "-o", str(tmp_path / "out.nc")]
+
+
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    """Every path under ``folder`` (relative), with its bytes (None: a folder)."""
+    return {str(path.relative_to(folder)): None if path.is_dir() else path.read_bytes() for path in folder.rglob("*")}
+
+
+def _no_file_larger_than_nothing():
+    """In a child process before it runs: no file it writes may grow past 0 bytes (a write fails with EFBIG, "File
+    too large", as it would under a file size limit or a quota; root is not exempt)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+@pytest.mark.parametrize("command", ["run.zarr", "run.nc", "summary", "compare", "forensics", "calibrate", "timeline",
+                                     "report.html", "report.md", "infer"])
+def test_a_failure_while_the_outputs_are_written_is_one_line_and_changes_nothing(tmp_path, config, command):
+    """A write of a staged copy that failed (not a full disk: a file size limit here, or a permission refused, a
+    name too long for the staging path) was a traceback: it is one line naming the output and the problem, exit 2,
+    every staging path removed and the earlier outputs (written by the same command first) as they were."""
+    from test_kill import environment
+
+    argv = _writing(command, tmp_path, config)
+    assert main(argv) == 0  # the earlier outputs (and any compiled code cached, so the child writes nothing else)
+    assert command != "report.md" or (tmp_path / "out_files" / "polls.png").exists()  # two outputs placed together
+    before = _tree(tmp_path)
+    failed = subprocess.run([sys.executable, "-m", "simkit.cli.main", *argv, "--overwrite"], env=environment(),
+                            capture_output=True, text=True, timeout=300, preexec_fn=_no_file_larger_than_nothing)
+    assert failed.returncode == 2, failed.stderr
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.fullmatch(rf"{re.escape(str(tmp_path))}/\S+: could not be written \(File too "
+                                            rf"large(: \S+)?\); nothing was written \(the outputs already there "
+                                            rf"are as they were\)", lines[0]), failed.stderr
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc, where no folder can be made")
+@pytest.mark.parametrize("command", ["forensics", "compare", "timeline"])
+def test_a_plot_folder_that_cannot_be_made_is_one_line(tmp_path, config, capsys, command):
+    """``--plot DIR`` whose folder cannot be made (here under /proc, where even root makes none) was a traceback
+    from the figures' writing: one line naming it, exit 2, no output written."""
+    argv = _with_output_and_plot(command, tmp_path, config)
+    argv[argv.index("--plot") + 1] = "/proc/simkit-nowhere/plots"
+    before = _tree(tmp_path)
+    capsys.readouterr()
+    assert main(argv) == 2
+    one_line_error(capsys, "/proc/simkit-nowhere/plots: could not be written (", "/proc/simkit-nowhere")
+    assert _tree(tmp_path) == before
 
 
 #: writes 800 kB of random floats (incompressible) to the netCDF path argv[1]; exit 2 with the error's line

@@ -231,7 +231,7 @@ def _output_writer(path: Path, comparison, report: dict, text: str) -> Writer:
     """What writes ``-o PATH``: the estimates as a result (``.nc``, ``.zarr``), the JSON ``report`` (``.json``), else
     the printed ``text``."""
     if path.suffix in (".nc", ".zarr"):
-        return dataset_writer(comparison.estimates.assign_attrs({KIND_ATTR: COMPARISON}), path)
+        return dataset_writer(comparison.estimates.assign_attrs({KIND_ATTR: COMPARISON}))
     if path.suffix == ".json":
         return json_writer(report)
     return text_writer(text + "\n")

@@ -355,7 +355,7 @@ def handle_forensics(args: argparse.Namespace) -> int:
     writers = {} if args.plot is None else figure_writers(
         args.plot, {result.test: figure(result.test, e, result, election_title(ds)) for result in results})
     if args.output is not None:
-        writers[args.output] = dataset_writer(results_dataset(results, summary, counts, edges), args.output)
+        writers[args.output] = dataset_writer(results_dataset(results, summary, counts, edges))
     place_outputs(writers)
     return 0
 

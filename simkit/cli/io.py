@@ -18,7 +18,7 @@ from simkit import schema
 from simkit.cli.arguments import Override, overrides
 from simkit.config.core import Config, ConfigError, load_config, parse_config
 from simkit.errors import InputError, listed
-from simkit.io import FORMATS, nothing_written_on_a_full_disk, open_result, save_dataset, save_text, staged_together
+from simkit.io import FORMATS, nothing_written_on_error, open_result, save_dataset, save_text, staged_together
 from simkit.outputs import claim_output, is_json_report
 from simkit.paths import split_path
 
@@ -263,34 +263,42 @@ def _overlaps(plot: Path, figures: list[Path], path: str | Path) -> bool:
     return plot.resolve().is_relative_to(path) or any(path.is_relative_to(f.resolve()) for f in figures)
 
 
-#: what writes one output at the staging path it is given (:func:`place_outputs`)
-Writer = Callable[[Path], None]
+#: what writes one output, given its target and the staging path to write it at (:func:`place_outputs`)
+Writer = Callable[[Path, Path], None]
 
 
 def place_outputs(writers: dict[Path, Writer]) -> None:
-    """Write each output (target → :data:`Writer`) at its staging path, in order, then put them all in place in one
-    placement (:func:`simkit.io.staged_together`): an error or a stop before they are all in place leaves none of
-    them (an earlier run's as they were), so that a command's ``-o`` result and its ``--plot`` figures appear
-    together or not at all. A full disk names the output being written (:func:`simkit.io.no_space`)."""
+    """Write each output (target → :data:`Writer`, called with the target and its staging path), in order, then put
+    them all in place in one placement (:func:`simkit.io.staged_together`): an error or a stop before they are all in
+    place leaves none of them (an earlier run's as they were), so that a command's ``-o`` result and its ``--plot``
+    figures appear together or not at all. A failure while one is written (a full disk, a permission refused) is one
+    line naming it (:func:`simkit.io.nothing_written_on_error`)."""
     with staged_together(*writers) as stagings:
         for staging, (target, write) in zip(stagings, writers.items()):
-            with nothing_written_on_a_full_disk(target):
-                write(staging)
+            with nothing_written_on_error(target):
+                write(target, staging)
 
 
 def figure_writers(plot: Path, figures: dict, dpi: int = 100) -> dict[Path, Writer]:
     """``--plot DIR``: a writer of ``plot/NAME.png`` for each figure of ``figures`` (name → matplotlib Figure, None
-    skipped), for :func:`place_outputs`; ``plot`` is made now if absent."""
-    plot.mkdir(parents=True, exist_ok=True)
-    return {plot / f"{name}.png": partial(fig.savefig, dpi=dpi, format="png")  # the staging path ends in .partial-PID
-            for name, fig in figures.items() if fig is not None}
+    skipped), for :func:`place_outputs`; ``plot`` is made now if absent (a folder that cannot be made is the one line
+    of :func:`simkit.io.nothing_written_on_error`)."""
+    with nothing_written_on_error(plot):
+        plot.mkdir(parents=True, exist_ok=True)
+    return {plot / f"{name}.png": partial(_save_figure, fig, dpi) for name, fig in figures.items() if fig is not None}
+
+
+def _save_figure(fig, dpi: int, target: Path, staging: Path) -> None:
+    """A :data:`Writer` of the matplotlib Figure ``fig`` as PNG at ``dpi`` (the format named: the staging path of
+    ``target`` ends in .partial-PID)."""
+    fig.savefig(staging, dpi=dpi, format="png")
 
 
 def text_writer(text: str) -> Writer:
     """A writer of ``text`` (UTF-8) for :func:`place_outputs`."""
-    return partial(save_text, text)
+    return lambda target, staging: save_text(text, staging)
 
 
-def dataset_writer(ds: xr.Dataset, path: Path) -> Writer:
-    """A writer of the result ``ds`` at ``path`` (zarr or netCDF by its suffix) for :func:`place_outputs`."""
-    return partial(save_dataset, ds, path)
+def dataset_writer(ds: xr.Dataset) -> Writer:
+    """A writer of the result ``ds`` for :func:`place_outputs` (zarr or netCDF by the suffix of its target)."""
+    return partial(save_dataset, ds)

@@ -230,7 +230,7 @@ def _stops_not_swallowed():
 NOTHING_STOPPED = "nothing was written to the target (a dask run keeps its finished blocks for --resume)"
 #: what a command whose outputs could not be put in place (:class:`simkit.io.PlacementError`) says when it had put
 #: nothing in place: those it had placed were put back
-NOTHING_PLACED = "nothing was written (the outputs already there are as they were)"
+NOTHING_PLACED = io.NOTHING_CHANGED
 
 
 def _outcome(placed: list[Path], ended: str, nothing: str) -> str:

@@ -16,7 +16,7 @@ from simkit.errors import InputError
 from simkit.forensics import check_tests
 from simkit.forensics.core import check_draws, check_null
 from simkit.forensics.defaults import NULL_DRAWS
-from simkit.io import exists, nothing_written_on_a_full_disk, remove_at_once, staged, staged_together
+from simkit.io import exists, nothing_written_on_error, remove_at_once, staged, staged_together
 from simkit.outputs import contains
 from simkit.progress import progress_bar
 from simkit.report import analyses, provenance, render_html, render_md, sections
@@ -239,9 +239,9 @@ def write(doc: Document, path: str | Path, format: str | None = None) -> None:
         remove_at_once(folder)
         return
     with staged_together(folder, path) as (staging_folder, staging):
-        with nothing_written_on_a_full_disk(folder):
+        with nothing_written_on_error(folder):
             staging_folder.mkdir()
             for image in doc.images:
                 (staging_folder / f"{image.name}.png").write_bytes(image.png)
-        with nothing_written_on_a_full_disk(path):
+        with nothing_written_on_error(path):
             staging.write_text(render_md.render(doc, folder.name), encoding="utf-8")
