@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -403,6 +405,21 @@ def test_plot_is_a_folder_everywhere(tmp_path, config, swept_result, capsys):
                     ["compare", str(config)], ["timeline", str(config)]):
         err = one_line_error(capsys, main([*command, "--plot", str(afile)]))
         assert err.startswith(f"--plot: {afile}: exists and is not a folder"), err
+
+
+def test_a_plot_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path, swept_result, monkeypatch,
+                                                                          capsys):
+    """A folder this user may not write in (os.access: root passes every permission bit, so it is faked here)
+    fails at once, not after the computation, when the figures are written."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
+    for plot in (locked, locked / "new"):
+        err = one_line_error(capsys, main(["forensics", str(swept_result), "--tests", "fingerprint", "--scenario",
+                                           "honest", "--point", "0", "--power", "0", "--plot", str(plot)]))
+        assert err == f"--plot: {plot}: cannot write in {locked}", err
+    assert not list(locked.iterdir())
 
 
 def _parsers():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -237,8 +238,8 @@ def json_writer(payload: dict) -> Writer:
 
 def check_plot_folder(plot: Path | None, names: list[str], output: Path | None = None,
                       inputs: Iterable[Path | None] = ()) -> None:
-    """``--plot DIR``: a folder (made if absent) where the figures ``names`` (``NAME.png``) can be written;
-    checked before any work starts. DIR may not be, or lie inside, the command's ``output`` (``-o``) or one of its
+    """``--plot DIR``: a folder (made if absent) where the figures ``names`` (``NAME.png``) can be written (the
+    folder, or its nearest existing parent, writable by this user); checked before any work starts. DIR may not be, or lie inside, the command's ``output`` (``-o``) or one of its
     ``inputs``, nor may a figure be or hold one."""
     if plot is None:
         return
@@ -254,6 +255,9 @@ def check_plot_folder(plot: Path | None, names: list[str], output: Path | None =
     parent = next((p for p in plot.parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
         raise InputError(f"--plot: {plot}: {parent} is not a folder")
+    where = plot if plot.exists() else parent
+    if where is not None and not os.access(where, os.W_OK | os.X_OK):
+        raise InputError(f"--plot: {plot}: cannot write in {where}")
 
 
 def _overlaps(plot: Path, figures: list[Path], path: str | Path) -> bool:
