@@ -378,10 +378,15 @@ def nothing_written_on_error(target: str | Path) -> Iterator[None]:
 def not_written(target: str | Path, error: OSError) -> InputError:
     """The one line of ``error``, which stopped ``target`` from being written before anything was put in place:
     ``out.json: could not be written (File too large: .out.json.partial-PID); nothing was written (…)``."""
+    return InputError(f"{target}: could not be written ({reason_of(error)}); {NOTHING_CHANGED}")
+
+
+def reason_of(error: OSError) -> str:
+    """What stopped a write, in a few words: ``error``'s message and the file it names (``Permission denied: x``)."""
     reason = error.strerror or str(error)
     if error.filename is not None:
         reason += f": {os.fsdecode(error.filename)}"
-    return InputError(f"{target}: could not be written ({reason}); {NOTHING_CHANGED}")
+    return reason
 
 
 def _clear(staging: Path, target: Path) -> None:

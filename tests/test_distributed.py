@@ -510,6 +510,31 @@ def test_a_full_disk_while_the_blocks_are_written_is_one_line_and_keeps_the_part
     assert_same_result(result, local_result(cfg, tmp_path / "local.zarr", replicates=8, seed=3, block_size=8))
 
 
+def test_a_refused_write_of_the_blocks_is_one_line_and_keeps_the_partial_run(tmp_path, monkeypatch):
+    """Another error of the file system than a full disk (here a permission refused, naming its file) while the
+    tasks write their blocks: one line naming the file and the partial run kept for resume (it was a traceback)."""
+    cfg, target = config(), tmp_path / "dask.zarr"
+    to_zarr = xr.Dataset.to_zarr
+    refused = tmp_path / "refused"
+
+    def refusing(self, store, *args, region=None, **kwargs):
+        if region is not None and region["replicate"].start >= 4:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(refused))
+        return to_zarr(self, store, *args, region=region, **kwargs)
+
+    with distributed_api.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
+                                      silence_logs=50) as cluster, distributed_api.Client(cluster) as in_process:
+        with monkeypatch.context() as patch:
+            patch.setattr(xr.Dataset, "to_zarr", refusing)
+            with pytest.raises(simkit.InputError) as caught:
+                distributed.run_on_cluster(cfg, target, replicates=8, seed=3, block_size=4, client=in_process,
+                                           quiet=True)
+    work = tmp_path / ".dask.zarr.resumable"
+    assert str(caught.value) == (f"{target}: could not be written ({os.strerror(errno.EACCES)}: {refused}); the "
+                                 f"partial run is kept in {work}: mend that and run again with resume to finish it")
+    assert caught.value.parameters == ("resume",) and work.exists() and not target.exists()
+
+
 def _not_called(*args, **kwargs):
     raise AssertionError("called")
 

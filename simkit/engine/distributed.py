@@ -337,7 +337,8 @@ class _WorkDir:
 
     def create(self, template: xr.Dataset, manifest: dict) -> None:
         """The work directory, its store made from ``template`` (no block written yet) and the ``manifest``; on a
-        full disk it is removed (nothing to resume: no manifest) and the one line raised."""
+        full disk, or another error of the file system (:func:`_file_error`), it is removed (nothing to resume: no
+        manifest) and the one line raised."""
         self.discard(manifest)
         try:
             self.markers.mkdir(parents=True)
@@ -345,22 +346,29 @@ class _WorkDir:
                              encoding=io.zarr_encoding(template))
             (self.path / _MANIFEST).write_text(json.dumps(manifest))  # last: a manifest means a usable store
         except OSError as error:
-            if not io.disk_full(error):
+            if not _file_error(error):
                 raise
             io.remove_at_once(self.path)
-            raise io.no_space(self.target, io.NOTHING_WRITTEN) from None
+            if io.disk_full(error):
+                raise io.no_space(self.target, io.NOTHING_WRITTEN) from None
+            raise io.not_written(self.target, error) from None
 
     @contextmanager
-    def kept_on_a_full_disk(self) -> Iterator[None]:
-        """A full disk while blocks are written into the store (by the tasks, outside :func:`simkit.io.staged`) or
-        its metadata consolidated: the one line, naming the work directory kept for ``resume``."""
+    def kept_on_a_write_error(self) -> Iterator[None]:
+        """A full disk, or another error of the file system (:func:`_file_error`: a permission refused, a file size
+        limit), while blocks are written into the store (by the tasks, outside :func:`simkit.io.staged`) or its
+        metadata consolidated: the one line, naming the work directory kept for ``resume``."""
         try:
             yield
         except OSError as error:
-            if not io.disk_full(error):
+            if not _file_error(error):
                 raise
-            raise io.no_space(self.target, f"the partial run is kept in {self.path}: free some space and run again "
-                              f"with resume to finish it", parameters=("resume",)) from None
+            if io.disk_full(error):
+                raise io.no_space(self.target, f"the partial run is kept in {self.path}: free some space and run "
+                                  f"again with resume to finish it", parameters=("resume",)) from None
+            raise InputError(f"{self.target}: could not be written ({io.reason_of(error)}); the partial run is kept "
+                             f"in {self.path}: mend that and run again with resume to finish it",
+                             parameters=("resume",)) from None
 
     def stored_dtypes(self) -> dict[str, np.dtype]:
         """The stored type of each replicate variable of the store, read once on the client (the tasks narrow
@@ -591,7 +599,7 @@ def _write_store(client: Client, spec: RunSpec, run: engine.Run, static: xr.Data
     futures = [client.submit(write_block, spec, point, block.start, block.stop, str(work.store), str(work.markers),
                              dtypes, retries=RETRIES, key=_key(point, block))
                for point, block in missing]
-    with work.kept_on_a_full_disk():
+    with work.kept_on_a_write_error():
         try:
             with progress.progress_bar(run.replicates * len(run.plans), enabled=not quiet, unit=_unit(run)) as bar:
                 bar.update(sum(len(block) for _, block in parts) - sum(len(block) for _, block in missing))
@@ -599,10 +607,17 @@ def _write_store(client: Client, spec: RunSpec, run: engine.Run, static: xr.Data
                     bar.update(written)
         except BaseException as error:
             client.cancel(futures)
-            if not isinstance(error, InputError) and not io.disk_full(error):  # those: one line says it
+            if not isinstance(error, InputError) and not _file_error(error):  # those: one line says it
                 LOG.warning("partial run kept in %s: run again with resume to finish it", work.path)
             raise
         work.commit()
+
+
+def _file_error(error: BaseException) -> bool:
+    """Whether ``error`` is the file system's (a full disk, or an OSError naming a file: a permission refused, a file
+    size limit), not the cluster's (a connection lost, a timeout: OSErrors that name no file)."""
+    return io.disk_full(error) or (isinstance(error, OSError) and error.filename is not None
+                                   and not isinstance(error, ConnectionError))
 
 
 def _key(point: int, block: range) -> str:
