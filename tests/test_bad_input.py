@@ -681,3 +681,16 @@ def test_repeated_names_are_listed_capped():
         ScenarioConfig(name="s", manipulations=[f"m{i}" for i in range(300)] * 2)
     message = str(caught.value)
     assert "names must be distinct, repeated: 'm0', 'm1', 'm10', " in message and ", and 290 more" in message
+
+
+def test_a_totals_row_in_an_electorate_csv_is_refused(tmp_path, capsys):
+    """A spreadsheet's totals row (its register the sum of every other row's) would be drawn as one station holding
+    half the electorate: it is refused with its row, not read as a station. Only at either end of the file and
+    beside 3 rows with voters or more: a station in the middle, or beside two, may be their sum by chance."""
+    config = csv_electorate_config(tmp_path, "id,region,registered\na,x,400\nb,y,500\nc,y,300\nTotal,Total,1200\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.registered_column", "row 5", "1,200", "sum of every other row")
+    for text in ("id,region,registered\na,x,400\nb,y,1200\nc,y,300\nd,y,500\n",
+                 "id,region,registered\na,x,400\nb,y,500\nc,y,900\n"):
+        config = csv_electorate_config(tmp_path, text)
+        assert main(["validate", str(config)]) == 0, capsys.readouterr().err

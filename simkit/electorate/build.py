@@ -20,7 +20,7 @@ from simkit.config.inference import STATISTIC_GROUPS
 from simkit.config.timeline import TIMELINE_TURNOUT
 from simkit.errors import InputError, columns_named, counted, listed, shown
 from simkit.electorate.read import row_cells, width_problem, without_mark
-from simkit.electorate.returns import MISSING_CELLS, load_returns
+from simkit.electorate.returns import MISSING_CELLS, load_returns, sums_the_others
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER
 
@@ -320,4 +320,25 @@ def _registers(path: Path, rows: list[dict], header: list[str], column: str) -> 
         registered[number - 2] = value
     if total == 0:
         raise InputError(f"{path}: electorate.registered_column: every register is 0 (no voters to draw)")
+    _check_no_totals_row(path, registered)
     return registered
+
+
+#: fewest other rows with voters beside a register that sums them for it to be taken for a totals row: with fewer,
+#: a station is too easily the sum of the others (500 = 200 + 300)
+MIN_ROWS_SUMMED = 3
+
+
+def _check_no_totals_row(path: Path, registered: np.ndarray) -> None:
+    """Refuse the first or the last row when its register (``registered``, (row,) voters) is the sum of every other
+    row's (:func:`simkit.electorate.returns.sums_the_others`), :data:`MIN_ROWS_SUMMED` or more of them with voters:
+    a spreadsheet's totals row, which would be drawn as one station holding as many voters as all the others. One
+    column is a weaker sign than the several of a returns file: only a row where exports write totals is taken for
+    one."""
+    ends = sums_the_others(registered[:, None], np.zeros((len(registered), 1), dtype=bool))
+    ends[1:-1] = False
+    totals = np.flatnonzero(ends) if (registered > 0).sum() > MIN_ROWS_SUMMED else np.array([], dtype=int)
+    if totals.size:
+        number = int(totals[0]) + 2
+        raise InputError(f"{path}: electorate.registered_column: row {number}: its register "
+                         f"{int(registered[totals[0]]):,} is the sum of every other row's (a totals row? remove it)")

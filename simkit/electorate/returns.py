@@ -77,7 +77,7 @@ from simkit.electorate.read import read_rows
 from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 __all__ = ["PRESETS", "PRESET_DIR", "FLAG_BITS", "MAX_INCONSISTENT_SHARE", "ReturnsMapping", "load_mapping",
-           "preset_mapping", "load_returns", "anomaly_report"]
+           "preset_mapping", "load_returns", "anomaly_report", "sums_the_others"]
 
 #: bit of the ``flags`` variable -> rule name (kept-and-flagged rows)
 FLAG_BITS = {1: "zero_register", 2: "ballots_gt_registered", 4: "votes_gt_ballots", 8: "negative", 16: "totals_row"}
@@ -337,8 +337,8 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
         "ballots_gt_registered": ordinary & (ballots > registered),
         "votes_gt_ballots": ordinary & (votes.sum(axis=1) > ballots),
         "negative": ordinary & ((votes < 0).any(axis=1) | (ballots < 0) | np.any([d < 0 for d in derived], axis=0)),
-        "totals_row": ordinary & _sums_the_others(*_totals_columns(read, get, option_votes, option_missing,
-                                                                         len(mapping.options)))[keep],
+        "totals_row": ordinary & sums_the_others(*_totals_columns(read, get, option_votes, option_missing,
+                                                                        len(mapping.options)))[keep],
     }
     flags = np.zeros(keep.sum(), dtype=np.uint8)
     for bit, rule in FLAG_BITS.items():
@@ -390,7 +390,7 @@ def _totals_columns(read: dict, get: dict, option_votes: np.ndarray, option_miss
             np.column_stack(missing + [option_missing[:, :n_options]]))
 
 
-def _sums_the_others(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+def sums_the_others(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """Rows (bool, shape (row,)) that look like a spreadsheet's totals row: every count column is the sum of
     every other row's. ``values``/``missing`` (shape (row, column), column 0 the register, 1 the ballots): a
     column with a missing cell (outside rows with no count at all, a section's label) has no known sum and is left
