@@ -123,6 +123,17 @@ def test_integral_floats_are_counts_and_non_integral_ones_name_their_row(tmp_pat
                    "1208.0 is read as 1208)", data, "--map", mapping)
 
 
+@pytest.mark.parametrize("cell", ["1.000", "1.359", "12.000.000"])
+def test_a_count_grouped_with_dots_stops_the_load_not_read_as_a_decimal(tmp_path, capsys, cell):
+    """``1.000`` in a file that groups thousands with '.' is 1000: read as the decimal 1.000 it became a register of 1;
+    a cell that reads both ways stops the load."""
+    rows = _clean_rows(20)
+    rows[6] = f"{cell},600,300,300"
+    data, mapping = _write(tmp_path, rows)
+    _fails(capsys, f"{data}: columns.registered: data row 7: '{cell}' reads as a count with '.' grouping its "
+                   "thousands, or as a decimal (write counts without separators)", data, "--map", mapping)
+
+
 def test_unicode_digit_cell_is_not_a_number(tmp_path, capsys):
     rows = _clean_rows(25)
     rows[3] = "1²,50,25,25"

@@ -29,8 +29,9 @@ Derivations: ``ballots = valid + invalid``, ``invalid = ballots - valid`` and ``
 one of the three is missing; with only ``ballots`` (no split), votes hold the options alone.
 
 Cells of count columns: whole numbers, also written as integral decimals (``1208.0``, as pandas writes a column
-with a missing value); a sign is read (a negative count is flagged ``negative``). A non-integral number (``12.5``)
-or a count above 10^10 stops the load with the data row. A blank cell (empty, ``NA``, ``-``...) and any other
+with a missing value); a sign is read (a negative count is flagged ``negative``). A non-integral number (``12.5``),
+a number that may be thousands grouped with ``.`` (``1.359``, ``12.000``: 1,359 and 12,000 or a decimal?) or a count
+above 10^10 stops the load with the data row. A blank cell (empty, ``NA``, ``-``...) and any other
 text (``n/a?``, ``²``, ``1,208``) are *missing*.
 
 A row with fewer or more fields than the header stops the load with the first such row; empty fields beyond
@@ -97,6 +98,9 @@ MISSING_CELLS = {BLANK: "blank", NOT_A_NUMBER: "not_a_number"}
 NA_MARKERS = frozenset({"na", "n/a", "nan", "null", "none", "-", "--", "\u2013", "\u2014"})
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+#: a number written with '.' grouping thousands (``1.359``, ``12.000``), which a decimal reading would take for 1.359
+#: or 12
+_DOT_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+")
 
 
 def _parse_cell(cell: str) -> tuple[int, int, str | None]:
@@ -106,6 +110,9 @@ def _parse_cell(cell: str) -> tuple[int, int, str | None]:
         return 0, BLANK, None
     if _INTEGER.fullmatch(cell):
         value = int(cell) if len(cell) <= 12 else MAX_COUNT + 1  # int() of a long digit string is slow
+    elif _DOT_GROUPED.fullmatch(cell):
+        return 0, 0, ("reads as a count with '.' grouping its thousands, or as a decimal (write counts without "
+                      "separators)")
     elif _DECIMAL.fullmatch(cell):
         number = Decimal(cell)
         if abs(number) > MAX_COUNT:
