@@ -312,6 +312,36 @@ def test_damaged_gzip(tmp_path, capsys):
     _fails(capsys, f"{packed}: DATA: damaged or not a gz archive", packed, "--map", mapping)
 
 
+@pytest.mark.parametrize("pack", ["gzip", "zip"])
+def test_a_compressed_file_is_read_by_its_bytes_whatever_its_name(tmp_path, pack):
+    """A gzipped or zipped export saved as ``.csv`` was decoded as text: 'not utf-8 text; set format.encoding'."""
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    packed = tmp_path / "packed.csv"
+    if pack == "gzip":
+        packed.write_bytes(gzip.compress(data.read_bytes()))
+    else:
+        with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as z:
+            z.write(data, "r.csv")
+    plain, read = load_returns(data, map_path=mapping), load_returns(packed, map_path=mapping)
+    assert read["votes"].equals(plain["votes"]) and read["registered"].equals(plain["registered"])
+
+
+@pytest.mark.parametrize("name", ["r.xlsx", "r.csv", "r.ods"])
+def test_a_spreadsheet_workbook_is_named_as_one(tmp_path, capsys, name):
+    """An Excel or OpenDocument workbook given for the CSV export: named as such, not as a text encoding or an
+    archive of many files."""
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    book = tmp_path / name
+    with zipfile.ZipFile(book, "w") as z:
+        z.writestr("mimetype" if name.endswith(".ods") else "[Content_Types].xml", "<Types/>")
+        z.writestr("content.xml" if name.endswith(".ods") else "xl/workbook.xml", "<workbook/>")
+    _fails(capsys, f"{book}: DATA: a spreadsheet workbook, not CSV text (save the sheet as CSV)", book, "--map",
+           mapping)
+    book.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600))  # Excel 97-2003
+    _fails(capsys, f"{book}: DATA: a spreadsheet workbook, not CSV text (save the sheet as CSV)", book, "--map",
+           mapping)
+
+
 # --- maps ----------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, message", [

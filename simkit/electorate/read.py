@@ -1,8 +1,11 @@
 """Reading the rows of a returns file: plain text, gzip, or one member of a ZIP archive.
 
-The file is streamed through a byte counter, so a small archive that would decompress into gigabytes stops at
-:data:`MAX_TEXT_BYTES` with an error instead of filling memory. A UTF-8 byte-order mark is dropped. Any problem
-is a one-line ``InputError`` naming the file and the field (``DATA``, ``format.member``, ``format.encoding``).
+A gzip or ZIP file is known by its first bytes, whatever its name (a ``.csv`` that is gzipped is read as gzip); a
+file of no such bytes is read by its suffix. A spreadsheet workbook (``.xlsx``, ``.xls``, ``.ods``) and binary
+data are named as such rather than decoded. The file is streamed through a byte counter, so a small archive that
+would decompress into gigabytes stops at :data:`MAX_TEXT_BYTES` with an error instead of filling memory. A UTF-8
+byte-order mark is dropped. Any problem is a one-line ``InputError`` naming the file and the field (``DATA``,
+``format.member``, ``format.encoding``).
 """
 from __future__ import annotations
 
@@ -20,6 +23,14 @@ from simkit.electorate.mapping import ReturnsMapping
 
 #: largest returns text read (after decompression): ~10 million stations, beyond any national election
 MAX_TEXT_BYTES = 1 << 30
+#: the first bytes of a gzip file and of a ZIP archive (one with members, and an empty one)
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+#: the first bytes of an OLE2 compound file: an Excel 97-2003 workbook (or another Office 97-2003 file)
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+#: members that make a ZIP archive an Office Open XML (``.xlsx``) or OpenDocument (``.ods``) file
+WORKBOOK_MEMBERS = frozenset({"[Content_Types].xml", "mimetype"})
+WORKBOOK = "a spreadsheet workbook, not CSV text (save the sheet as CSV)"
 
 
 class _Capped(io.RawIOBase):
@@ -104,22 +115,41 @@ def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list
         raise InputError(f"{path}: DATA: line {reader.line_num}: not readable as CSV "
                          f"({str(err).splitlines()[0][:80]})") from None
     except (zipfile.BadZipFile, gzip.BadGzipFile, zlib.error, EOFError):
-        raise InputError(f"{path}: DATA: damaged or not a {path.suffix.lstrip('.')} archive") from None
+        raise InputError(f"{path}: DATA: damaged or not a {container(path)} archive") from None
     except OSError as err:
         raise InputError(f"{path}: DATA: cannot be read ({err.strerror or type(err).__name__})") from None
 
 
+def container(path: Path) -> str:
+    """How the file at ``path`` is packed: ``gz``, ``zip`` or ``text``, by its first bytes (:data:`GZIP_MAGIC`,
+    :data:`ZIP_MAGIC`), else by its suffix (``.gz``, ``.zip``; any other is text). InputError for an Excel 97-2003
+    workbook (:data:`OLE2_MAGIC`), which no reading of text can read."""
+    with open(path, "rb") as handle:
+        head = handle.read(len(OLE2_MAGIC))
+    if head.startswith(OLE2_MAGIC):
+        raise InputError(f"{path}: DATA: {WORKBOOK}")
+    if head.startswith(GZIP_MAGIC):
+        return "gz"
+    if head.startswith(ZIP_MAGIC):
+        return "zip"
+    suffix = path.suffix.lower().lstrip(".")
+    return suffix if suffix in ("gz", "zip") else "text"
+
+
 def _open_binary(path: Path, mapping: ReturnsMapping) -> _Capped:
-    """The file's bytes as a capped stream (decompressed for ``.gz`` and ``.zip``)."""
-    suffix = path.suffix.lower()
-    if suffix == ".gz":
+    """The file's bytes as a capped stream (decompressed when :func:`container` finds gzip or ZIP)."""
+    packed = container(path)
+    if packed == "gz":
         return _Capped(gzip.open(path, "rb"), MAX_TEXT_BYTES, f"{path}: DATA")
-    if suffix != ".zip":
+    if packed == "text":
         return _Capped(open(path, "rb"), MAX_TEXT_BYTES, f"{path}: DATA")
     archive = zipfile.ZipFile(path)
     names = [n for n in archive.namelist() if not n.endswith("/")]
     member = mapping.member
     if member is None:
+        if WORKBOOK_MEMBERS & set(names):
+            archive.close()
+            raise InputError(f"{path}: DATA: {WORKBOOK}")
         if len(names) != 1:
             archive.close()
             raise InputError(f"{path}: format.member: the archive holds {len(names)} files; name one in the mapping")
