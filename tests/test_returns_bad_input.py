@@ -312,6 +312,18 @@ def test_damaged_gzip(tmp_path, capsys):
     _fails(capsys, f"{packed}: DATA: damaged or not a gz archive", packed, "--map", mapping)
 
 
+@pytest.mark.parametrize("pack", [None, "gzip"])
+def test_a_byte_the_encoding_cannot_read_is_told_with_its_own_line(tmp_path, capsys, pack):
+    """The text is decoded in blocks of many lines: the line the CSV reader had reached when a block failed (line
+    1,497 here, line 1 when gzipped) is not the line holding the byte."""
+    rows = _clean_rows(2000)
+    data, mapping = _write(tmp_path, rows)
+    text = data.read_bytes().replace(f"\n{rows[1500]}\n".encode(), f"\n{rows[1500]}\xe9\n".encode("latin-1"))
+    data.write_bytes(gzip.compress(text) if pack else text)
+    _fails(capsys, f"{data}: format.encoding: not utf-8 text (line 1,502, byte 0xe9); set format.encoding in the "
+                   "mapping", data, "--map", mapping)
+
+
 @pytest.mark.parametrize("pack", ["gzip", "zip"])
 def test_a_compressed_file_is_read_by_its_bytes_whatever_its_name(tmp_path, pack):
     """A gzipped or zipped export saved as ``.csv`` was decoded as text: 'not utf-8 text; set format.encoding'."""

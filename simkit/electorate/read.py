@@ -91,8 +91,8 @@ def width_problem(row: dict, header: list[str], number: int) -> str | None:
 
 
 def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list[str]]]:
-    """Header and non-empty rows of the CSV at ``path`` (inside the ZIP when it ends with ``.zip``, gunzipped
-    when it ends with ``.gz``), decoded with the mapping's encoding and split at its delimiter."""
+    """Header and non-empty rows of the CSV at ``path`` (a member of it when a ZIP archive, gunzipped when gzip:
+    :func:`container`), decoded with the mapping's encoding and split at its delimiter."""
     if path.is_dir():
         raise InputError(f"{path}: DATA: is a folder, not a returns file")
     if not path.is_file():
@@ -108,9 +108,9 @@ def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list
                 raise InputError(f"{path}: DATA: empty file")
             return header, [row for row in reader if row]
     except UnicodeDecodeError:
-        line = reader.line_num + 1 if reader is not None else 1
-        raise InputError(f"{path}: format.encoding: not {name(mapping.encoding)} text (line {line}); "
-                         "set format.encoding in the mapping") from None
+        line, byte = undecodable(path, mapping)
+        raise InputError(f"{path}: format.encoding: not {name(mapping.encoding)} text (line {line:,}, byte "
+                         f"0x{byte:02x}); set format.encoding in the mapping") from None
     except csv.Error as err:
         raise InputError(f"{path}: DATA: line {reader.line_num}: not readable as CSV "
                          f"({str(err).splitlines()[0][:80]})") from None
@@ -118,6 +118,26 @@ def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list
         raise InputError(f"{path}: DATA: damaged or not a {container(path)} archive") from None
     except OSError as err:
         raise InputError(f"{path}: DATA: cannot be read ({err.strerror or type(err).__name__})") from None
+
+
+def undecodable(path: Path, mapping: ReturnsMapping) -> tuple[int, int]:
+    """(line, byte): the 1-based line of the file's text that holds its first byte sequence the mapping's
+    encoding cannot decode, and that sequence's first byte. The text is decoded line by line here, as the
+    reader decodes it in blocks of many lines, where the line it has reached says nothing of the line at fault;
+    read again only once a decoding has failed."""
+    decoder = codecs.getincrementaldecoder(without_mark(mapping.encoding))()
+    line = 1
+    with _open_binary(path, mapping) as raw:
+        for piece in io.BufferedReader(raw):  # split after each b"\n"
+            try:
+                line += decoder.decode(piece).count("\n")
+            except UnicodeDecodeError as err:
+                return line, err.object[err.start]
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as err:  # the file ends inside a character
+            return line, err.object[err.start]
+    raise ValueError(f"{path}: every line decodes")
 
 
 def container(path: Path) -> str:
