@@ -324,6 +324,27 @@ def test_a_byte_the_encoding_cannot_read_is_told_with_its_own_line(tmp_path, cap
                    "mapping", data, "--map", mapping)
 
 
+def test_binary_data_and_utf16_text_are_named_as_such(tmp_path, capsys):
+    """Binary data was told 'not utf-8 text; set format.encoding' (or, all NULs, 'field larger than field limit';
+    read as latin-1, rows of the wrong width), UTF-16 text 'not utf-8 text': neither says what the file is."""
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    text = data.read_text()
+    noise = tmp_path / "noise.csv"
+    noise.write_bytes(bytes(range(256)) * 64)
+    message = (f"{noise}: DATA: binary data, not CSV text (a NUL byte at byte 0; UTF-16 text without a byte-order "
+               "mark? set format.encoding)")
+    _fails(capsys, message, noise, "--map", mapping)
+    noise.write_bytes(bytes(300_000))
+    _fails(capsys, message, noise, "--map", mapping)
+    mapping.write_text(MAP.replace("[columns]", '[format]\nencoding = "latin-1"\n[columns]'))
+    _fails(capsys, message, noise, "--map", mapping)
+    data.write_bytes(text.encode("utf-16"))
+    _fails(capsys, f'{data}: format.encoding: UTF-16 text (it starts with a UTF-16 byte-order mark), not latin-1: '
+                   'set format.encoding = "utf-16"', data, "--map", mapping)
+    mapping.write_text(MAP.replace("[columns]", '[format]\nencoding = "utf-16"\n[columns]'))
+    assert load_returns(data, map_path=mapping).sizes["station"] == 12
+
+
 @pytest.mark.parametrize("pack", ["gzip", "zip"])
 def test_a_compressed_file_is_read_by_its_bytes_whatever_its_name(tmp_path, pack):
     """A gzipped or zipped export saved as ``.csv`` was decoded as text: 'not utf-8 text; set format.encoding'."""

@@ -31,6 +31,8 @@ OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 #: members that make a ZIP archive an Office Open XML (``.xlsx``) or OpenDocument (``.ods``) file
 WORKBOOK_MEMBERS = frozenset({"[Content_Types].xml", "mimetype"})
 WORKBOOK = "a spreadsheet workbook, not CSV text (save the sheet as CSV)"
+#: bytes of a file's text looked at for the marks of binary data or of UTF-16/32 text
+HEAD_BYTES = 4096
 
 
 class _Capped(io.RawIOBase):
@@ -101,7 +103,9 @@ def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list
     reader = None
     try:
         with _open_binary(path, mapping) as raw:
-            text = io.TextIOWrapper(io.BufferedReader(raw), encoding=encoding, newline="")
+            buffered = io.BufferedReader(raw)
+            _check_text(path, buffered.peek(HEAD_BYTES)[:HEAD_BYTES], mapping.encoding)
+            text = io.TextIOWrapper(buffered, encoding=encoding, newline="")
             reader = csv.reader(text, delimiter=mapping.delimiter)
             header = next(reader, None)
             if header is None:
@@ -118,6 +122,23 @@ def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list
         raise InputError(f"{path}: DATA: damaged or not a {container(path)} archive") from None
     except OSError as err:
         raise InputError(f"{path}: DATA: cannot be read ({err.strerror or type(err).__name__})") from None
+
+
+def _check_text(path: Path, head: bytes, encoding: str) -> None:
+    """InputError when ``head``, the first bytes of the file's text, is not text in ``encoding`` the way no reading
+    of it can fix: UTF-16 or UTF-32 text (its byte-order mark) read with another encoding, or binary data (a NUL
+    byte, which no 8-bit or UTF-8 text holds). Nothing to check when ``encoding`` is UTF-16 or UTF-32 itself."""
+    if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
+        return
+    for width, marks in (("32", (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)),
+                         ("16", (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))):
+        if head.startswith(marks):
+            raise InputError(f"{path}: format.encoding: UTF-{width} text (it starts with a UTF-{width} byte-order "
+                             f"mark), not {name(encoding)}: set format.encoding = \"utf-{width}\"")
+    nul = head.find(b"\0")
+    if nul >= 0:
+        raise InputError(f"{path}: DATA: binary data, not CSV text (a NUL byte at byte {nul:,}; UTF-16 text without "
+                         "a byte-order mark? set format.encoding)")
 
 
 def undecodable(path: Path, mapping: ReturnsMapping) -> tuple[int, int]:
