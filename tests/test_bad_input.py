@@ -450,6 +450,13 @@ def test_a_missing_electorate_column_lists_the_headers_columns(tmp_path, capsys)
              "'id;region;registered'")
 
 
+def test_an_electorate_csv_read_at_the_wrong_delimiter_says_which_one_splits_its_header(tmp_path, capsys):
+    config = csv_electorate_config(tmp_path, "id;region;registered\na;x;400\nb;y;500\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.registered_column",
+             "(the header is one field that ';' splits into 3 names: set electorate.delimiter)")
+
+
 def test_a_wide_header_without_the_column_lists_its_first_columns_and_how_many_more(tmp_path, capsys):
     """The header's columns are listed like every other list an error repeats (:func:`simkit.errors.listed`):
     the first :data:`~simkit.errors.MAX_LISTED`, then how many more (the list ended in a bare "…")."""

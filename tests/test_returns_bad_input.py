@@ -271,6 +271,20 @@ def test_a_column_name_off_by_case_spaces_or_unicode_form_is_named(tmp_path, cap
                    f"{header!r}: the names differ in case, spaces around them or Unicode form)", data, "--map", mapping)
 
 
+@pytest.mark.parametrize("delimiter, shown", [(";", "';'"), ("\t", "'\\t'")])
+def test_a_file_read_at_the_wrong_delimiter_says_which_one_splits_its_header(tmp_path, capsys, delimiter, shown):
+    """A ';' or tab export read at ',' has a header of one field: 'no column named registered' alone sent the user
+    looking for a column the file has."""
+    data, mapping = _write(tmp_path, [row.replace(",", delimiter) for row in _clean_rows(12)],
+                           header=HEADER.replace(",", delimiter))
+    hint = f"(the header is one field that {shown} splits into 4 names: set format.delimiter)"
+    _fails(capsys, f"{mapping}: columns.registered: no column named 'registered' in r.csv {hint}", data, "--map",
+           mapping)
+    mapping.write_text(MAP.replace('"registered"', "0").replace('"ballots"', "1"))
+    _fails(capsys, f"{mapping}: columns.ballots: position 1 outside 0..0 (r.csv has 1 column) {hint}", data,
+           "--map", mapping)
+
+
 def test_duplicate_column_names(tmp_path, capsys):
     data, mapping = _write(tmp_path, ["100,50,25,25,1"], header=HEADER + ",a")
     _fails(capsys, f"{mapping}: options.a: the header of r.csv has 2 columns named 'a' (which one is meant? map it "

@@ -19,7 +19,7 @@ from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check
 from simkit.config.inference import STATISTIC_GROUPS
 from simkit.config.timeline import TIMELINE_TURNOUT
 from simkit.errors import InputError, columns_named, counted, listed, shown
-from simkit.electorate.read import row_cells, width_problem, without_mark
+from simkit.electorate.read import delimiter_hint, row_cells, width_problem, without_mark
 from simkit.electorate.returns import MISSING_CELLS, load_returns, sums_the_others
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER
@@ -213,7 +213,7 @@ def _check_columns(path: Path, spec: CsvElectorate, header: list[str]) -> None:
             continue
         if column not in header:
             raise InputError(f"{path}: electorate.{field}: no column {shown(column)} (the header's columns: "
-                             f"{listed(header)})")
+                             f"{listed(header)}){delimiter_hint(header, spec.delimiter, 'electorate.delimiter')}")
         if header.count(column) > 1:
             raise InputError(f"{path}: electorate.{field}: {columns_named(column, header.count(column))}")
 

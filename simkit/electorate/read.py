@@ -81,6 +81,23 @@ def row_cells(row: dict, header: list[str]) -> int:
     return cells + len(row.get(None) or [])
 
 
+#: delimiters a CSV export commonly uses: a header read as one field that one of them splits was read with another
+COMMON_DELIMITERS = (",", ";", "\t", "|")
+
+
+def delimiter_hint(header: list[str], delimiter: str, field: str) -> str:
+    """`` (the header is one field that ';' splits into 9 names: set FIELD)`` when ``header`` (a file's header
+    row, read at ``delimiter``, the value of ``field``) is a single field that another of :data:`COMMON_DELIMITERS`
+    splits into names: the file's delimiter is that one. ``""`` otherwise."""
+    if len(header) != 1:
+        return ""
+    for other in COMMON_DELIMITERS:
+        names = header[0].split(other)
+        if other != delimiter and len(names) > 1:
+            return f" (the header is one field that {shown(other)} splits into {len(names)} names: set {field})"
+    return ""
+
+
 def width_problem(row: dict, header: list[str], number: int) -> str | None:
     """``row NUMBER has K cells, the header M columns (…)`` for a row (:func:`row_cells`) wider or narrower than
     ``header``, with the likely cause; None when it fits."""

@@ -74,7 +74,7 @@ from simkit.data import data_file
 from simkit.errors import InputError, columns_named, counted, first_of
 from simkit.electorate.mapping import (COUNT_QUANTITIES, INVALID_OPTION, PRESET_DIR, PRESETS, ColumnSpec,
                                        ReturnsMapping, load_mapping, name, preset_mapping, shown)
-from simkit.electorate.read import read_rows
+from simkit.electorate.read import delimiter_hint, read_rows
 from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 __all__ = ["PRESETS", "PRESET_DIR", "FLAG_BITS", "MAX_INCONSISTENT_SHARE", "ReturnsMapping", "load_mapping",
@@ -138,8 +138,8 @@ class _Table:
     fields beyond the header's width (a row ending with the delimiter; blank ones too) are dropped; any other length
     stops."""
 
-    def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]]):
-        self.path, self.origin, self.header = path, origin, header
+    def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]], delimiter: str):
+        self.path, self.origin, self.header, self.delimiter = path, origin, header, delimiter
         width = len(header)
         rows = [row[:width] if not any(cell.strip() for cell in row[width:]) else row for row in rows]
         for word, wrong in (("fewer", [i for i, row in enumerate(rows) if len(row) < width]),
@@ -156,11 +156,12 @@ class _Table:
         if isinstance(ref, int):
             if not ref < len(self.header):
                 raise InputError(f"{self.origin}: {field}: position {ref} outside 0..{len(self.header) - 1} "
-                                 f"({self.path.name} has {len(self.header)} columns)")
+                                 f"({self.path.name} has {counted(len(self.header), 'column')})"
+                                 + delimiter_hint(self.header, self.delimiter, "format.delimiter"))
             return ref
         found = self.header.count(ref)
         if found != 1:
-            hint = ""
+            hint = delimiter_hint(self.header, self.delimiter, "format.delimiter")
             if self.header and self.header[0].startswith(("\ufeff", "\u00ef\u00bb\u00bf")):
                 hint = " (the file starts with a UTF-8 byte-order mark: set format.encoding = \"utf-8\")"
             alike = [column for column in self.header if _loose(column) == _loose(ref)]
@@ -287,7 +288,7 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
     header, rows = read_rows(path, mapping)
     if not rows:
         raise InputError(f"{path}: DATA: no data rows (header only)")
-    table = _Table(path, mapping.origin, header, rows)
+    table = _Table(path, mapping.origin, header, rows, mapping.delimiter)
     cols = mapping.columns
     read = {q: table.counts(f"columns.{q}", cols[q]) for q in COUNT_QUANTITIES if q in cols}
     get = {q: values for q, (values, _) in read.items()}
