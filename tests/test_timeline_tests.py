@@ -388,6 +388,7 @@ def test_a_timeline_map_with_a_byte_order_mark_reads_as_a_returns_mapping_does(t
     ("a,,30,40,50", "row 2: registered: blank"),
     ("a,100,0,0,0", "region a: no ballots in final at any station"),
     ("a,100,30,40,", "row 2: final: blank"),
+    ('a,"1.000",30,40,50', "row 2: registered: '1.000' reads as a count with '.' grouping its thousands"),
 ])
 def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
     data, map_path, figure = tmp_path / "stations.csv", tmp_path / "map.toml", tmp_path / "figure.png"

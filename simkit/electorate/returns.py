@@ -78,7 +78,8 @@ from simkit.electorate.read import delimiter_hint, read_rows
 from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 __all__ = ["PRESETS", "PRESET_DIR", "FLAG_BITS", "MAX_INCONSISTENT_SHARE", "ReturnsMapping", "load_mapping",
-           "preset_mapping", "load_returns", "anomaly_report", "sums_the_others"]
+           "preset_mapping", "load_returns", "anomaly_report", "sums_the_others", "DOT_GROUPED",
+           "DOT_GROUPED_PROBLEM"]
 
 #: bit of the ``flags`` variable -> rule name (kept-and-flagged rows)
 FLAG_BITS = {1: "zero_register", 2: "ballots_gt_registered", 4: "votes_gt_ballots", 8: "negative", 16: "totals_row"}
@@ -100,7 +101,10 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 #: a number written with '.' grouping thousands (``1.359``, ``12.000``), which a decimal reading would take for 1.359
 #: or 12
-_DOT_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+")
+DOT_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+")
+#: why a :data:`DOT_GROUPED` cell is no count
+DOT_GROUPED_PROBLEM = ("reads as a count with '.' grouping its thousands, or as a decimal (write counts without "
+                       "separators)")
 
 
 def _parse_cell(cell: str) -> tuple[int, int, str | None]:
@@ -110,9 +114,8 @@ def _parse_cell(cell: str) -> tuple[int, int, str | None]:
         return 0, BLANK, None
     if _INTEGER.fullmatch(cell):
         value = int(cell) if len(cell) <= 12 else MAX_COUNT + 1  # int() of a long digit string is slow
-    elif _DOT_GROUPED.fullmatch(cell):
-        return 0, 0, ("reads as a count with '.' grouping its thousands, or as a decimal (write counts without "
-                      "separators)")
+    elif DOT_GROUPED.fullmatch(cell):
+        return 0, 0, DOT_GROUPED_PROBLEM
     elif _DECIMAL.fullmatch(cell):
         number = Decimal(cell)
         if abs(number) > MAX_COUNT:

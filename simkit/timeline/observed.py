@@ -35,6 +35,7 @@ from simkit.types import MAX_REGISTER
 from ..errors import InputError, columns_named, listed, shown
 from .statistics import RegionalTimeline
 from simkit.electorate.build import electorate_of, voterless_turnouts
+from simkit.electorate.returns import DOT_GROUPED, DOT_GROUPED_PROBLEM
 from simkit.electorate.mapping import read_map_toml
 
 
@@ -121,11 +122,17 @@ def _first_row(frame, bad: np.ndarray) -> int:
 
 
 def _numbers(frame, column: str, data: Path, blank: float | None = None) -> np.ndarray:
-    """(row,) the numbers of ``column``; a blank cell is ``blank`` (None: refused); a cell that is no number
-    raises InputError naming the file, row and column."""
+    """(row,) the numbers of ``column`` (its cells as written, str); a blank cell is ``blank`` (None: refused); a
+    cell that is no number, or that may be a count grouped with '.' (:data:`~simkit.electorate.returns.DOT_GROUPED`:
+    ``1.000``, 1000 or 1?), raises InputError naming the file, row and column."""
     import pandas as pd
 
     text = frame[column]
+    grouped = text.str.strip().str.fullmatch(DOT_GROUPED.pattern).fillna(False).to_numpy(bool)
+    if grouped.any():
+        cell = text.to_numpy()[np.flatnonzero(grouped)[0]]
+        raise InputError(f"{data}: row {_first_row(frame, grouped)}: {column}: {shown(str(cell))} "
+                         f"{DOT_GROUPED_PROBLEM}")
     values = pd.to_numeric(text, errors="coerce").to_numpy(float)
     if blank is not None:
         values = np.where(text.isna(), blank, values)
@@ -185,7 +192,7 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
                          f"{len(spec.timeline.reports)} reporting times")
     wanted = columns.names()
     try:
-        frame = pd.read_csv(data, dtype={columns.region: str})
+        frame = pd.read_csv(data, dtype=str)  # as written: a count's cell is read by _numbers
     except (OSError, ValueError) as error:
         raise InputError(f"{data}: cannot read: {error}") from None
     missing = [name for name in wanted if name not in frame.columns]
