@@ -389,6 +389,8 @@ def test_a_timeline_map_with_a_byte_order_mark_reads_as_a_returns_mapping_does(t
     ("a,100,0,0,0", "region a: no ballots in final at any station"),
     ("a,100,30,40,", "row 2: final: blank"),
     ('a,"1.000",30,40,50', "row 2: registered: '1.000' reads as a count with '.' grouping its thousands"),
+    ("a,100,30,40,50\nc,150,40,50,60\nTotal,350,100,130,160", "row 4: registered, b14, b18, final: each the sum of "
+                                                               "every other row's (a totals row? remove it)"),
 ])
 def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
     data, map_path, figure = tmp_path / "stations.csv", tmp_path / "map.toml", tmp_path / "figure.png"

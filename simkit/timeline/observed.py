@@ -35,7 +35,7 @@ from simkit.types import MAX_REGISTER
 from ..errors import InputError, columns_named, listed, shown
 from .statistics import RegionalTimeline
 from simkit.electorate.build import electorate_of, voterless_turnouts
-from simkit.electorate.returns import DOT_GROUPED, DOT_GROUPED_PROBLEM
+from simkit.electorate.returns import DOT_GROUPED, DOT_GROUPED_PROBLEM, sums_the_others
 from simkit.electorate.mapping import read_map_toml
 
 
@@ -167,6 +167,16 @@ def _check_named_once(data: Path, map_path: Path, wanted: list[str]) -> None:
         raise InputError(f"{data}: {columns_named(twice[0], header.count(twice[0]), named_in=str(map_path))}")
 
 
+def _check_no_totals_row(frame, data: Path, counts: np.ndarray, names: list[str]) -> None:
+    """InputError naming the row of a spreadsheet's totals row: every count (``counts`` (row, column), the columns
+    ``names``) the sum of every other row's, among 3 or more rows with a register
+    (:func:`simkit.electorate.returns.sums_the_others`). It would be summed into its own region, or its region's."""
+    totals = sums_the_others(counts, np.zeros(counts.shape, dtype=bool))
+    if totals.any():
+        raise InputError(f"{data}: row {_first_row(frame, totals)}: {', '.join(names)}: each the sum of every other "
+                         "row's (a totals row? remove it)")
+
+
 def _check_regions(frame, column: str, data: Path) -> None:
     """A blank region cell raises InputError naming the file, row and column."""
     blank = frame[column].isna().to_numpy() | (frame[column].astype(str).str.strip() == "").to_numpy()
@@ -204,6 +214,8 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
     _check_regions(frame, columns.region, data)
     counts = np.column_stack([_counts(frame, name, data) for name in [*columns.reports, columns.final]])
     registered = _counts(frame, columns.registered, data)
+    _check_no_totals_row(frame, data, np.column_stack([registered, counts]), [columns.registered, *columns.reports,
+                                                                                columns.final])
     over = counts.max(axis=1) > registered
     if over.any():
         raise InputError(f"{data}: row {_first_row(frame, over)}: ballots exceed {columns.registered} (turnout above "
