@@ -496,6 +496,16 @@ def test_spikes_without_stations_of_100_ballots_is_not_applicable(tmp_path, caps
         "n/a: needs at least 10 stations of 100 ballots or more, the data have 0")
 
 
+def test_spikes_where_the_leader_takes_every_ballot_is_not_applicable(tmp_path, capsys):
+    """A leader with every ballot at every station: each redraw of the spikes null is the data itself, so the test
+    said 'p = 1, no anomaly detected' from a null of no spread."""
+    rows = [f"{r},{b},{b},0" for r, b, _, _ in (map(int, row.split(",")) for row in _clean_rows(30))]
+    data, mapping = _write(tmp_path, rows)
+    assert _not_applicable_verdict(capsys, data, mapping, "spikes") == (
+        "n/a: needs at least 10 stations of 100 ballots or more where the leader has some but not all of the "
+        "ballots (the others redraw to themselves), the data have 0")
+
+
 # --- options -------------------------------------------------------------------------------------------------
 
 def test_replicate_out_of_range(tmp_path, capsys):
