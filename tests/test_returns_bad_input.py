@@ -58,6 +58,15 @@ def test_header_only(tmp_path, capsys):
     _fails(capsys, f"{data}: DATA: no data rows (header only)", data, "--map", mapping)
 
 
+def test_blank_lines_above_the_header_are_skipped_as_blank_lines_below_it_are(tmp_path):
+    """A blank first line was read as a header of no column: 'DATA: 12 rows have more than 0 fields'."""
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    plain = load_returns(data, map_path=mapping)
+    data.write_text("\n\r\n" + data.read_text())
+    spaced = load_returns(data, map_path=mapping)
+    assert spaced["votes"].equals(plain["votes"]) and list(spaced["row"].values) == list(range(1, 13))
+
+
 def test_empty_file(tmp_path, capsys):
     data, mapping = _write(tmp_path, [])
     data.write_text("")

@@ -110,7 +110,7 @@ def width_problem(row: dict, header: list[str], number: int) -> str | None:
 
 
 def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list[str]]]:
-    """Header and non-empty rows of the CSV at ``path`` (a member of it when a ZIP archive, gunzipped when gzip:
+    """Header (the first non-empty row) and the non-empty rows after it of the CSV at ``path`` (a member of it when a ZIP archive, gunzipped when gzip:
     :func:`container`), decoded with the mapping's encoding and split at its delimiter."""
     if path.is_dir():
         raise InputError(f"{path}: DATA: is a folder, not a returns file")
@@ -124,7 +124,7 @@ def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list
             _check_text(path, buffered.peek(HEAD_BYTES)[:HEAD_BYTES], mapping.encoding)
             text = io.TextIOWrapper(buffered, encoding=encoding, newline="")
             reader = csv.reader(text, delimiter=mapping.delimiter)
-            header = next(reader, None)
+            header = next((row for row in reader if row), None)  # blank lines above the header are no header
             if header is None:
                 raise InputError(f"{path}: DATA: empty file")
             return header, [row for row in reader if row]
