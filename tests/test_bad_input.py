@@ -450,6 +450,27 @@ def test_a_missing_electorate_column_lists_the_headers_columns(tmp_path, capsys)
              "'id;region;registered'")
 
 
+def test_an_electorate_csv_is_read_as_a_returns_file_is(tmp_path, capsys):
+    """The electorate had its own reader: a gzipped file (the panel's returns, which ``[observed.stations]`` reads
+    and the electorate should share) was 'unreadable CSV: 'utf-8' codec can't decode byte 0x8b in position 1', a
+    blank first line a header of no column, and a row after a blank line was told by the wrong row number."""
+    import gzip
+
+    text = "id,region,registered\na,x,400\nb,y,500\n"
+    config = csv_electorate_config(tmp_path, text)
+    plain = build_electorate(load_config(config).electorate)
+    stations = tmp_path / "stations.csv"
+    stations.write_bytes(gzip.compress(b"\n" + text.encode()))
+    packed = build_electorate(load_config(config).electorate)
+    assert (packed.registered == plain.registered).all() and packed.region_names == plain.region_names
+    stations.write_text(text + "\nc,y,5x0\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv: electorate.registered_column: row 5: register must be a whole number")
+    stations.write_bytes((text + "c,R\u00e9gion,300\n").encode("latin-1"))
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv: electorate.encoding: not utf-8 text (line 4, byte 0xe9); set electorate.encoding")
+
+
 def test_an_electorate_csv_read_at_the_wrong_delimiter_says_which_one_splits_its_header(tmp_path, capsys):
     config = csv_electorate_config(tmp_path, "id;region;registered\na;x;400\nb;y;500\n")
     assert main(["validate", str(config)]) == 2

@@ -15,6 +15,7 @@ import gzip
 import io
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,6 +34,21 @@ WORKBOOK_MEMBERS = frozenset({"[Content_Types].xml", "mimetype"})
 WORKBOOK = "a spreadsheet workbook, not CSV text (save the sheet as CSV)"
 #: bytes of a file's text looked at for the marks of binary data or of UTF-16/32 text
 HEAD_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """How a delimited text file is read (``delimiter``, ``encoding``, the ZIP ``member``: None for an archive's
+    only file) and what its problems name: ``file``, the field of the file itself, ``encoding_field`` and
+    ``member_field`` (None where no member can be named), and ``noun``, what the file should be."""
+
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    member: str | None = None
+    file: str = "DATA"
+    encoding_field: str = "format.encoding"
+    member_field: str | None = "format.member"
+    noun: str = "returns file"
 
 
 class _Capped(io.RawIOBase):
@@ -110,62 +126,75 @@ def width_problem(row: dict, header: list[str], number: int) -> str | None:
 
 
 def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list[str]]]:
-    """Header (the first non-empty row) and the non-empty rows after it of the CSV at ``path`` (a member of it when a ZIP archive, gunzipped when gzip:
-    :func:`container`), decoded with the mapping's encoding and split at its delimiter."""
+    """Header and rows of the returns file at ``path`` read as ``mapping`` says (:func:`read_records`)."""
+    header, rows, _ = read_records(path, TextFormat(mapping.delimiter, mapping.encoding, mapping.member))
+    return header, rows
+
+
+def read_records(path: Path, fmt: TextFormat) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header (the first non-empty row), the non-empty rows after it and the 1-based line of the file's text each
+    row starts on, of the delimited text at ``path`` (a member of it when a ZIP archive, gunzipped when gzip:
+    :func:`container`), decoded and split as ``fmt`` says."""
     if path.is_dir():
-        raise InputError(f"{path}: DATA: is a folder, not a returns file")
+        raise InputError(f"{path}: {fmt.file}: is a folder, not a {fmt.noun}")
     if not path.is_file():
-        raise InputError(f"{path}: DATA: file not found")
-    encoding = without_mark(mapping.encoding)
+        raise InputError(f"{path}: {fmt.file}: file not found")
     reader = None
     try:
-        with _open_binary(path, mapping) as raw:
+        with _open_binary(path, fmt) as raw:
             buffered = io.BufferedReader(raw)
-            _check_text(path, buffered.peek(HEAD_BYTES)[:HEAD_BYTES], mapping.encoding)
-            text = io.TextIOWrapper(buffered, encoding=encoding, newline="")
-            reader = csv.reader(text, delimiter=mapping.delimiter)
+            _check_text(path, buffered.peek(HEAD_BYTES)[:HEAD_BYTES], fmt)
+            text = io.TextIOWrapper(buffered, encoding=without_mark(fmt.encoding), newline="")
+            reader = csv.reader(text, delimiter=fmt.delimiter)
             header = next((row for row in reader if row), None)  # blank lines above the header are no header
             if header is None:
-                raise InputError(f"{path}: DATA: empty file")
-            return header, [row for row in reader if row]
+                raise InputError(f"{path}: {fmt.file}: empty file")
+            rows, lines, last = [], [], reader.line_num
+            for row in reader:
+                if row:
+                    rows.append(row)
+                    lines.append(last + 1)
+                last = reader.line_num  # a row's cells may span lines (a quoted line break, an unclosed quote)
+            return header, rows, lines
     except UnicodeDecodeError:
-        line, byte = undecodable(path, mapping)
-        raise InputError(f"{path}: format.encoding: not {name(mapping.encoding)} text (line {line:,}, byte "
-                         f"0x{byte:02x}); set format.encoding in the mapping") from None
+        line, byte = undecodable(path, fmt)
+        raise InputError(f"{path}: {fmt.encoding_field}: not {name(fmt.encoding)} text (line {line:,}, byte "
+                         f"0x{byte:02x}); set {fmt.encoding_field}") from None
     except csv.Error as err:
-        raise InputError(f"{path}: DATA: line {reader.line_num}: not readable as CSV "
+        raise InputError(f"{path}: {fmt.file}: line {reader.line_num}: not readable as CSV "
                          f"({str(err).splitlines()[0][:80]})") from None
     except (zipfile.BadZipFile, gzip.BadGzipFile, zlib.error, EOFError):
-        raise InputError(f"{path}: DATA: damaged or not a {container(path)} archive") from None
+        raise InputError(f"{path}: {fmt.file}: damaged or not a {container(path, fmt)} archive") from None
     except OSError as err:
-        raise InputError(f"{path}: DATA: cannot be read ({err.strerror or type(err).__name__})") from None
+        raise InputError(f"{path}: {fmt.file}: cannot be read ({err.strerror or type(err).__name__})") from None
 
 
-def _check_text(path: Path, head: bytes, encoding: str) -> None:
-    """InputError when ``head``, the first bytes of the file's text, is not text in ``encoding`` the way no reading
-    of it can fix: UTF-16 or UTF-32 text (its byte-order mark) read with another encoding, or binary data (a NUL
-    byte, which no 8-bit or UTF-8 text holds). Nothing to check when ``encoding`` is UTF-16 or UTF-32 itself."""
-    if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
+def _check_text(path: Path, head: bytes, fmt: TextFormat) -> None:
+    """InputError when ``head``, the first bytes of the file's text, is not text in ``fmt.encoding`` the way no
+    reading of it can fix: UTF-16 or UTF-32 text (its byte-order mark) read with another encoding, or binary data (a
+    NUL byte, which no 8-bit or UTF-8 text holds). Nothing to check when the encoding is UTF-16 or UTF-32 itself."""
+    if codecs.lookup(fmt.encoding).name.startswith(("utf-16", "utf-32")):
         return
     for width, marks in (("32", (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)),
                          ("16", (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))):
         if head.startswith(marks):
-            raise InputError(f"{path}: format.encoding: UTF-{width} text (it starts with a UTF-{width} byte-order "
-                             f"mark), not {name(encoding)}: set format.encoding = \"utf-{width}\"")
+            raise InputError(f"{path}: {fmt.encoding_field}: UTF-{width} text (it starts with a UTF-{width} "
+                             f"byte-order mark), not {name(fmt.encoding)}: set {fmt.encoding_field} = "
+                             f"\"utf-{width}\"")
     nul = head.find(b"\0")
     if nul >= 0:
-        raise InputError(f"{path}: DATA: binary data, not CSV text (a NUL byte at byte {nul:,}; UTF-16 text without "
-                         "a byte-order mark? set format.encoding)")
+        raise InputError(f"{path}: {fmt.file}: binary data, not CSV text (a NUL byte at byte {nul:,}; UTF-16 text "
+                         f"without a byte-order mark? set {fmt.encoding_field})")
 
 
-def undecodable(path: Path, mapping: ReturnsMapping) -> tuple[int, int]:
-    """(line, byte): the 1-based line of the file's text that holds its first byte sequence the mapping's
-    encoding cannot decode, and that sequence's first byte. The text is decoded line by line here, as the
-    reader decodes it in blocks of many lines, where the line it has reached says nothing of the line at fault;
-    read again only once a decoding has failed."""
-    decoder = codecs.getincrementaldecoder(without_mark(mapping.encoding))()
+def undecodable(path: Path, fmt: TextFormat) -> tuple[int, int]:
+    """(line, byte): the 1-based line of the file's text that holds its first byte sequence ``fmt.encoding``
+    cannot decode, and that sequence's first byte. The text is decoded line by line here, as the reader decodes it
+    in blocks of many lines, where the line it has reached says nothing of the line at fault; read again only once
+    a decoding has failed."""
+    decoder = codecs.getincrementaldecoder(without_mark(fmt.encoding))()
     line = 1
-    with _open_binary(path, mapping) as raw:
+    with _open_binary(path, fmt) as raw:
         for piece in io.BufferedReader(raw):  # split after each b"\n"
             try:
                 line += decoder.decode(piece).count("\n")
@@ -178,14 +207,14 @@ def undecodable(path: Path, mapping: ReturnsMapping) -> tuple[int, int]:
     raise ValueError(f"{path}: every line decodes")
 
 
-def container(path: Path) -> str:
+def container(path: Path, fmt: TextFormat) -> str:
     """How the file at ``path`` is packed: ``gz``, ``zip`` or ``text``, by its first bytes (:data:`GZIP_MAGIC`,
-    :data:`ZIP_MAGIC`), else by its suffix (``.gz``, ``.zip``; any other is text). InputError for an Excel 97-2003
-    workbook (:data:`OLE2_MAGIC`), which no reading of text can read."""
+    :data:`ZIP_MAGIC`), else by its suffix (``.gz``, ``.zip``; any other is text). InputError naming ``fmt.file``
+    for an Excel 97-2003 workbook (:data:`OLE2_MAGIC`), which no reading of text can read."""
     with open(path, "rb") as handle:
         head = handle.read(len(OLE2_MAGIC))
     if head.startswith(OLE2_MAGIC):
-        raise InputError(f"{path}: DATA: {WORKBOOK}")
+        raise InputError(f"{path}: {fmt.file}: {WORKBOOK}")
     if head.startswith(GZIP_MAGIC):
         return "gz"
     if head.startswith(ZIP_MAGIC):
@@ -194,30 +223,31 @@ def container(path: Path) -> str:
     return suffix if suffix in ("gz", "zip") else "text"
 
 
-def _open_binary(path: Path, mapping: ReturnsMapping) -> _Capped:
+def _open_binary(path: Path, fmt: TextFormat) -> _Capped:
     """The file's bytes as a capped stream (decompressed when :func:`container` finds gzip or ZIP)."""
-    packed = container(path)
+    packed = container(path, fmt)
     if packed == "gz":
-        return _Capped(gzip.open(path, "rb"), MAX_TEXT_BYTES, f"{path}: DATA")
+        return _Capped(gzip.open(path, "rb"), MAX_TEXT_BYTES, f"{path}: {fmt.file}")
     if packed == "text":
-        return _Capped(open(path, "rb"), MAX_TEXT_BYTES, f"{path}: DATA")
+        return _Capped(open(path, "rb"), MAX_TEXT_BYTES, f"{path}: {fmt.file}")
     archive = zipfile.ZipFile(path)
     names = [n for n in archive.namelist() if not n.endswith("/")]
-    member = mapping.member
+    member, field = fmt.member, fmt.member_field or fmt.file
     if member is None:
         if WORKBOOK_MEMBERS & set(names):
             archive.close()
-            raise InputError(f"{path}: DATA: {WORKBOOK}")
+            raise InputError(f"{path}: {fmt.file}: {WORKBOOK}")
         if len(names) != 1:
             archive.close()
-            raise InputError(f"{path}: format.member: the archive holds {len(names)} files; name one in the mapping")
+            remedy = "name one in the mapping" if fmt.member_field else "give an archive of one file"
+            raise InputError(f"{path}: {field}: the archive holds {len(names)} files; {remedy}")
         member = names[0]
     if member not in names:
         archive.close()
-        raise InputError(f"{path}: format.member: no file {shown(member)} in the archive ({len(names)} files)")
+        raise InputError(f"{path}: {field}: no file {shown(member)} in the archive ({len(names)} files)")
     size = archive.getinfo(member).file_size
     if size > MAX_TEXT_BYTES:
         archive.close()
-        raise InputError(f"{path}: format.member: {shown(member)} decompresses to {size:,} bytes, above the "
+        raise InputError(f"{path}: {field}: {shown(member)} decompresses to {size:,} bytes, above the "
                          f"limit of {MAX_TEXT_BYTES:,} bytes")
-    return _Capped(archive.open(member), MAX_TEXT_BYTES, f"{path}: format.member", owner=archive)
+    return _Capped(archive.open(member), MAX_TEXT_BYTES, f"{path}: {field}", owner=archive)
