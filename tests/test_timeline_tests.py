@@ -401,6 +401,29 @@ def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
     assert not figure.exists() and stdout == ""
 
 
+def test_a_station_file_is_read_as_a_returns_file_is(tmp_path, capsys):
+    """The station file was read by pandas alone: a ';' file could not be read at all ('column region not found'),
+    a row after a blank line was told by the wrong row, a row wider than the header by a two-line pandas error."""
+    from simkit.timeline.observed import from_stations
+
+    text = "region,registered,b14,b18,final\na,100,30,40,50\nb,120,30,40,50\nb,90,20,40,60\n"
+    data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
+    data.write_text(text)
+    map_path.write_text(TIMELINE_MAP)
+    plain = from_stations(data, map_path)
+    data.write_text(text.replace(",", ";"))
+    map_path.write_text(TIMELINE_MAP + '[format]\ndelimiter = ";"\n')
+    semicolons = from_stations(data, map_path)
+    assert (semicolons.station_counts == plain.station_counts).all()
+    map_path.write_text(TIMELINE_MAP)
+    for rows, message in (("\n,100,30,40,50", f"{data}: row 6: region: blank (every station needs a region)"),
+                          ("c,1,000,30,40,50", f"{data}: row 5: more cells than the header's 5 columns (a delimiter "
+                                               "inside an unquoted field, such as a thousands separator?)")):
+        data.write_text(text + rows + "\n")
+        code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
+        assert (code, stdout, stderr) == (2, "", message + "\n")
+
+
 def test_a_column_the_map_names_twice_in_a_station_files_header_exits_2(tmp_path, capsys):
     """pandas reads a second ``b18`` as ``b18.1``: the map's ``b18`` read the first one, the other left out without a
     word."""

@@ -1,6 +1,7 @@
 """Published timelines, read from a config's ``[observed.timeline]`` or from a station file with a map.
 
-A map (TOML) names the hours and the columns of a station file (CSV, optionally gzip)::
+A map (TOML) names the hours and the columns of a station file (CSV, read as a returns file is: plain, gzip or a ZIP
+of one file, :func:`simkit.electorate.read.read_records`)::
 
     [timeline]
     opening = "09:00"
@@ -17,6 +18,12 @@ A map (TOML) names the hours and the columns of a station file (CSV, optionally 
     [checks]
     decreasing = "error"                         # or "exclude": drop (and count) stations whose figures fall
 
+    [format]                                     # optional
+    delimiter = ";"                              # default ","
+    encoding = "latin-1"                         # default "utf-8"
+
+A cell that is blank (empty, ``NA``, ``-``…) is blank; a row is numbered by the file's line it starts on.
+
 Stations whose cumulative ballots decrease are an error unless the map says ``decreasing = "exclude"``;
 the number excluded is reported, never hidden. Ballots above the register are an error.
 """
@@ -27,15 +34,16 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from simkit.config.core import Config, validation_problem
+from simkit.config.core import Config, csv_delimiter, text_encoding, validation_problem
 from simkit.config.timeline import TimelineConfig
 from simkit.types import MAX_REGISTER
 from ..errors import InputError, columns_named, listed, shown
 from .statistics import RegionalTimeline
 from simkit.electorate.build import electorate_of, voterless_turnouts
-from simkit.electorate.returns import DOT_GROUPED, DOT_GROUPED_PROBLEM, sums_the_others
+from simkit.electorate.read import TextFormat, delimiter_hint, read_records
+from simkit.electorate.returns import DOT_GROUPED, DOT_GROUPED_PROBLEM, NA_MARKERS, sums_the_others
 from simkit.electorate.mapping import read_map_toml
 
 
@@ -68,10 +76,26 @@ class MapChecks(_Block):
     decreasing: Literal["error", "exclude"] = "error"
 
 
+class MapFormat(_Block):
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        return csv_delimiter(value)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        return text_encoding(value)
+
+
 class TimelineMap(_Block):
     timeline: TimelineConfig
     columns: MapColumns
     checks: MapChecks = MapChecks()
+    format: MapFormat = MapFormat()
 
 
 @dataclass(frozen=True)
@@ -156,15 +180,36 @@ def _counts(frame, column: str, data: Path) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def _check_named_once(data: Path, map_path: Path, wanted: list[str]) -> None:
-    """InputError when a column the map names appears twice in the header of ``data``: pandas renames the second
-    ``b14.1`` and the map would read the first, silently (which one is meant?)."""
+def _station_frame(data: Path, map_path: Path, fmt: MapFormat, wanted: list[str]):
+    """The ``wanted`` columns of the station file ``data`` as a DataFrame of its cells as written (str; a blank
+    cell, empty or one of :data:`~simkit.electorate.returns.NA_MARKERS`, None), indexed by the file's line each row
+    starts on minus 2 (:func:`_first_row`). InputError naming the file for a column missing or named twice in its
+    header (the map would read one of the two, silently), and for a row with a cell beyond the header (a delimiter
+    inside an unquoted field shifts every cell after it); blank cells beyond the header, a delimiter ending every
+    row, are dropped, and a short row's missing cells are blank."""
     import pandas as pd
 
-    header = pd.read_csv(data, header=None, nrows=1, dtype=str).iloc[0].tolist()
+    header, rows, lines = read_records(data, TextFormat(fmt.delimiter, fmt.encoding, member_field=None,
+                                                        noun="station file"))
+    missing = [name for name in wanted if name not in header]
+    if missing:
+        raise InputError(f"{data}: column {missing[0]!r} (named in {map_path}) not found"
+                         + delimiter_hint(header, fmt.delimiter, "format.delimiter"))
     twice = [name for name in wanted if header.count(name) > 1]
     if twice:
         raise InputError(f"{data}: {columns_named(twice[0], header.count(twice[0]), named_in=str(map_path))}")
+    wide = next((line for line, row in zip(lines, rows) if any(cell.strip() for cell in row[len(header):])), None)
+    if wide is not None:
+        raise InputError(f"{data}: row {wide}: more cells than the header's {len(header)} columns (a delimiter "
+                         "inside an unquoted field, such as a thousands separator?)")
+    cells = {name: [_cell(row, header.index(name)) for row in rows] for name in wanted}
+    return pd.DataFrame(cells, index=np.array(lines, dtype=np.int64) - 2, dtype=object)
+
+
+def _cell(row: list[str], column: int) -> str | None:
+    """The cell of ``row`` in ``column`` as written, None when blank or past a short row's end."""
+    cell = row[column] if column < len(row) else ""
+    return None if not cell.strip() or cell.strip().lower() in NA_MARKERS else cell
 
 
 def _check_no_totals_row(frame, data: Path, counts: np.ndarray, names: list[str]) -> None:
@@ -193,22 +238,13 @@ MAX_DECREASING_SHARE = 0.5
 
 def from_stations(data: Path, map_path: Path) -> Loaded:
     """Station timelines summed by region; bad figures raise InputError naming the file, column and row."""
-    import pandas as pd
-
     spec = read_map(map_path)
     columns = spec.columns
     if len(columns.reports) != len(spec.timeline.reports):
         raise InputError(f"{map_path}: columns.reports: {len(columns.reports)} columns for "
                          f"{len(spec.timeline.reports)} reporting times")
     wanted = columns.names()
-    try:
-        frame = pd.read_csv(data, dtype=str)  # as written: a count's cell is read by _numbers
-    except (OSError, ValueError) as error:
-        raise InputError(f"{data}: cannot read: {error}") from None
-    missing = [name for name in wanted if name not in frame.columns]
-    if missing:
-        raise InputError(f"{data}: column {missing[0]!r} (named in {map_path}) not found")
-    _check_named_once(data, map_path, wanted)
+    frame = _station_frame(data, map_path, spec.format, wanted)
     if columns.exclude:
         frame = frame[_numbers(frame, columns.exclude, data, blank=0) == 0]
     _check_regions(frame, columns.region, data)
