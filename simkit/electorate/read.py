@@ -10,6 +10,7 @@ byte-order mark is dropped. Any problem is a one-line ``InputError`` naming the 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import gzip
 import io
@@ -17,7 +18,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 from simkit.errors import InputError, counted, name, shown
 from simkit.electorate.mapping import ReturnsMapping
@@ -125,9 +126,14 @@ def width_problem(row: dict, header: list[str], number: int) -> str | None:
     return f"row {number} has {counted(cells, 'cell')}, the header {len(header)} columns ({cause})"
 
 
+def returns_format(mapping: ReturnsMapping) -> TextFormat:
+    """How a returns file is read under ``mapping`` (its ``[format]``)."""
+    return TextFormat(mapping.delimiter, mapping.encoding, mapping.member)
+
+
 def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the returns file at ``path`` read as ``mapping`` says (:func:`read_records`)."""
-    header, rows, _ = read_records(path, TextFormat(mapping.delimiter, mapping.encoding, mapping.member))
+    header, rows, _ = read_records(path, returns_format(mapping))
     return header, rows
 
 
@@ -135,6 +141,27 @@ def read_records(path: Path, fmt: TextFormat) -> tuple[list[str], list[list[str]
     """Header (the first non-empty row), the non-empty rows after it and the 1-based line of the file's text each
     row starts on, of the delimited text at ``path`` (a member of it when a ZIP archive, gunzipped when gzip:
     :func:`container`), decoded and split as ``fmt`` says."""
+    with _csv_reader(path, fmt) as (header, reader):
+        rows, lines, last = [], [], reader.line_num
+        for row in reader:
+            if row:
+                rows.append(row)
+                lines.append(last + 1)
+            last = reader.line_num  # a row's cells may span lines (a quoted line break, an unclosed quote)
+        return header, rows, lines
+
+
+def read_header(path: Path, fmt: TextFormat) -> list[str]:
+    """The header of the file :func:`read_records` reads, read alone: a file can be checked against what a caller
+    reads of it before its rows are read (a large file of other text would fill memory first)."""
+    with _csv_reader(path, fmt) as (header, _):
+        return header
+
+
+@contextlib.contextmanager
+def _csv_reader(path: Path, fmt: TextFormat) -> Iterator[tuple[list[str], Any]]:
+    """(header, the CSV reader past it) of the file at ``path`` read as ``fmt`` says; any problem met while it is
+    open, an InputError of one line naming the file and the field of ``fmt`` at fault."""
     if path.is_dir():
         raise InputError(f"{path}: {fmt.file}: is a folder, not a {fmt.noun}")
     if not path.is_file():
@@ -149,13 +176,7 @@ def read_records(path: Path, fmt: TextFormat) -> tuple[list[str], list[list[str]
             header = next((row for row in reader if row), None)  # blank lines above the header are no header
             if header is None:
                 raise InputError(f"{path}: {fmt.file}: empty file")
-            rows, lines, last = [], [], reader.line_num
-            for row in reader:
-                if row:
-                    rows.append(row)
-                    lines.append(last + 1)
-                last = reader.line_num  # a row's cells may span lines (a quoted line break, an unclosed quote)
-            return header, rows, lines
+            yield header, reader
     except UnicodeDecodeError:
         line, byte = undecodable(path, fmt)
         raise InputError(f"{path}: {fmt.encoding_field}: not {name(fmt.encoding)} text (line {line:,}, byte "

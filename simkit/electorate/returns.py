@@ -74,7 +74,7 @@ from simkit.data import data_file
 from simkit.errors import InputError, columns_named, counted, first_of
 from simkit.electorate.mapping import (COUNT_QUANTITIES, INVALID_OPTION, PRESET_DIR, PRESETS, ColumnSpec,
                                        ReturnsMapping, load_mapping, name, preset_mapping, shown)
-from simkit.electorate.read import delimiter_hint, read_rows
+from simkit.electorate.read import delimiter_hint, read_header, read_rows, returns_format
 from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 __all__ = ["PRESETS", "PRESET_DIR", "FLAG_BITS", "MAX_INCONSISTENT_SHARE", "ReturnsMapping", "load_mapping",
@@ -136,24 +136,23 @@ def _loose(column: str) -> str:
     return unicodedata.normalize("NFC", column).strip().casefold()
 
 
-class _Table:
-    """Column access by spec on parsed CSV rows; count columns give values and a missing code per row. Empty
-    fields beyond the header's width (a row ending with the delimiter; blank ones too) are dropped; any other length
-    stops."""
+class _Header:
+    """A file's columns by name or 0-based position (``index``), each problem an InputError naming the mapping
+    (``origin``) and the field."""
 
-    def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]], delimiter: str):
+    def __init__(self, path: Path, origin: str, header: list[str], delimiter: str):
         self.path, self.origin, self.header, self.delimiter = path, origin, header, delimiter
-        width = len(header)
-        rows = [row[:width] if not any(cell.strip() for cell in row[width:]) else row for row in rows]
-        for word, wrong in (("fewer", [i for i, row in enumerate(rows) if len(row) < width]),
-                            ("more", [i for i, row in enumerate(rows) if len(row) > width])):
-            if wrong:
-                rows_have = counted(len(wrong), "row") + (" has" if len(wrong) == 1 else " have")
-                raise InputError(f"{path}: DATA: {rows_have} {word} than {width} fields "
-                                 f"(first at data row {wrong[0] + 1})")
-        self.rows = rows
-        #: field -> missing code per row (0 where the field's cells are all counts)
-        self.missing: dict[str, np.ndarray] = {}
+
+    def check(self, mapping: ReturnsMapping) -> None:
+        """Find every column ``mapping`` names, in the order :func:`load_returns` reads them (count quantities,
+        options, then labels)."""
+        columns = mapping.columns
+        fields = ([(f"columns.{q}", columns[q]) for q in COUNT_QUANTITIES if q in columns]
+                  + [(f"options.{name(option)}", spec) for option, spec in mapping.options.items()]
+                  + [(f"columns.{q}", columns[q]) for q in ("region", "id", "district") if q in columns])
+        for field, spec in fields:
+            for ref in _refs(spec):
+                self.index(field, ref)
 
     def index(self, field: str, ref: int | str) -> int:
         if isinstance(ref, int):
@@ -175,6 +174,35 @@ class _Table:
                        columns_named(ref, found, f"the header of {self.path.name}", remedy="map it by position"))
             raise InputError(f"{self.origin}: {field}: {problem}")
         return self.header.index(ref)
+
+
+def _refs(spec: ColumnSpec):
+    """The column names and positions a column spec reads (a name, a position, a list, ``{sum|diff = [...]}``)."""
+    if isinstance(spec, (dict, list)):
+        for part in next(iter(spec.values())) if isinstance(spec, dict) else spec:
+            yield from _refs(part)
+    else:
+        yield spec
+
+
+class _Table(_Header):
+    """Column access by spec on parsed CSV rows; count columns give values and a missing code per row. Empty
+    fields beyond the header's width (a row ending with the delimiter; blank ones too) are dropped; any other length
+    stops."""
+
+    def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]], delimiter: str):
+        super().__init__(path, origin, header, delimiter)
+        width = len(header)
+        rows = [row[:width] if not any(cell.strip() for cell in row[width:]) else row for row in rows]
+        for word, wrong in (("fewer", [i for i, row in enumerate(rows) if len(row) < width]),
+                            ("more", [i for i, row in enumerate(rows) if len(row) > width])):
+            if wrong:
+                rows_have = counted(len(wrong), "row") + (" has" if len(wrong) == 1 else " have")
+                raise InputError(f"{path}: DATA: {rows_have} {word} than {width} fields "
+                                 f"(first at data row {wrong[0] + 1})")
+        self.rows = rows
+        #: field -> missing code per row (0 where the field's cells are all counts)
+        self.missing: dict[str, np.ndarray] = {}
 
     def text(self, field: str, ref: int | str) -> list[str]:
         col = self.index(field, ref)
@@ -288,6 +316,7 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
     """
     mapping = _mapping_of(mapping, map_path, preset)
     path = _data_path(data, mapping)
+    _Header(path, mapping.origin, read_header(path, returns_format(mapping)), mapping.delimiter).check(mapping)
     header, rows = read_rows(path, mapping)
     if not rows:
         raise InputError(f"{path}: DATA: no data rows (header only)")
