@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import tomli_w
 
+import simkit
+
 from simkit.cli.main import main
 from simkit.config.core import load_config, parse_value, shown_once
 from simkit.electorate.build import build_electorate
@@ -469,6 +471,26 @@ def test_an_electorate_csv_is_read_as_a_returns_file_is(tmp_path, capsys):
     stations.write_bytes((text + "c,R\u00e9gion,300\n").encode("latin-1"))
     assert main(["validate", str(config)]) == 2
     one_line(capsys, "stations.csv: electorate.encoding: not utf-8 text (line 4, byte 0xe9); set electorate.encoding")
+
+
+def test_files_without_the_named_columns_are_refused_before_their_rows_are_read(tmp_path, monkeypatch):
+    """An electorate or a timeline station file was read whole before its columns were looked for: a large text
+    file of something else filled memory before 'no column registered'."""
+    from simkit.electorate import build
+    from simkit.timeline import observed
+    from conftest import TIMELINE_MAP
+
+    def no_rows(path, fmt):
+        raise AssertionError("the rows were read")
+
+    monkeypatch.setattr(build, "read_records", no_rows)
+    monkeypatch.setattr(observed, "read_records", no_rows)
+    config = csv_electorate_config(tmp_path, "id,region,voters\na,x,400\nb,y,500\n")
+    with pytest.raises(simkit.InputError, match="electorate.registered_column: no column 'registered'"):
+        build_electorate(load_config(config).electorate)
+    (tmp_path / "map.toml").write_text(TIMELINE_MAP)
+    with pytest.raises(simkit.InputError, match="column 'registered' .* not found"):
+        observed.from_stations(tmp_path / "stations.csv", tmp_path / "map.toml")
 
 
 def test_an_electorate_csv_read_at_the_wrong_delimiter_says_which_one_splits_its_header(tmp_path, capsys):

@@ -18,7 +18,8 @@ from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check
 from simkit.config.inference import STATISTIC_GROUPS
 from simkit.config.timeline import TIMELINE_TURNOUT
 from simkit.errors import InputError, columns_named, counted, listed, shown
-from simkit.electorate.read import TextFormat, delimiter_hint, read_records, row_cells, width_problem
+from simkit.electorate.read import (TextFormat, delimiter_hint, read_header, read_records, row_cells,
+                                   width_problem)
 from simkit.electorate.returns import MISSING_CELLS, load_returns, sums_the_others
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER
@@ -184,13 +185,13 @@ def csv_electorate(spec: CsvElectorate) -> Electorate:
     skipped); a row's number in a message is the file's line it starts on (the header's is 1 when no blank line
     is above it)."""
     path = Path(spec.path)
-    header, cells, lines = read_records(path, TextFormat(spec.delimiter, spec.encoding, file="electorate.path",
-                                                         encoding_field="electorate.encoding", member_field=None,
-                                                         noun="register file"))
+    fmt = TextFormat(spec.delimiter, spec.encoding, file="electorate.path", encoding_field="electorate.encoding",
+                     member_field=None, noun="register file")
+    _check_columns(path, spec, read_header(path, fmt))  # before the rows: a file of other text is not read whole
+    header, cells, lines = read_records(path, fmt)
     if not cells:
         raise InputError(f"{path}: electorate.path: no data rows")
     rows = [_record(header, row) for row in cells]
-    _check_columns(path, spec, header)
     _check_row_lengths(path, rows, lines, header)
     registered = _registers(path, rows, lines, header, spec.registered_column)
     labels = (_region_labels(path, rows, lines, header, spec.region_column) if spec.region_column

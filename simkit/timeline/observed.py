@@ -42,7 +42,7 @@ from simkit.types import MAX_REGISTER
 from ..errors import InputError, columns_named, listed, shown
 from .statistics import RegionalTimeline
 from simkit.electorate.build import electorate_of, voterless_turnouts
-from simkit.electorate.read import TextFormat, delimiter_hint, read_records
+from simkit.electorate.read import TextFormat, delimiter_hint, read_header, read_records
 from simkit.electorate.returns import DOT_GROUPED, DOT_GROUPED_PROBLEM, NA_MARKERS, sums_the_others
 from simkit.electorate.mapping import read_map_toml
 
@@ -184,26 +184,33 @@ def _station_frame(data: Path, map_path: Path, fmt: MapFormat, wanted: list[str]
     """The ``wanted`` columns of the station file ``data`` as a DataFrame of its cells as written (str; a blank
     cell, empty or one of :data:`~simkit.electorate.returns.NA_MARKERS`, None), indexed by the file's line each row
     starts on minus 2 (:func:`_first_row`). InputError naming the file for a column missing or named twice in its
-    header (the map would read one of the two, silently), and for a row with a cell beyond the header (a delimiter
-    inside an unquoted field shifts every cell after it); blank cells beyond the header, a delimiter ending every
-    row, are dropped, and a short row's missing cells are blank."""
+    header (:func:`_check_header`), and for a row with a cell beyond the header (a delimiter inside an unquoted field
+    shifts every cell after it); blank cells beyond the header, a delimiter ending every row, are dropped, and a
+    short row's missing cells are blank."""
     import pandas as pd
 
-    header, rows, lines = read_records(data, TextFormat(fmt.delimiter, fmt.encoding, member_field=None,
-                                                        noun="station file"))
-    missing = [name for name in wanted if name not in header]
-    if missing:
-        raise InputError(f"{data}: column {missing[0]!r} (named in {map_path}) not found"
-                         + delimiter_hint(header, fmt.delimiter, "format.delimiter"))
-    twice = [name for name in wanted if header.count(name) > 1]
-    if twice:
-        raise InputError(f"{data}: {columns_named(twice[0], header.count(twice[0]), named_in=str(map_path))}")
+    text = TextFormat(fmt.delimiter, fmt.encoding, member_field=None, noun="station file")
+    _check_header(data, map_path, read_header(data, text), fmt.delimiter, wanted)
+    header, rows, lines = read_records(data, text)
     wide = next((line for line, row in zip(lines, rows) if any(cell.strip() for cell in row[len(header):])), None)
     if wide is not None:
         raise InputError(f"{data}: row {wide}: more cells than the header's {len(header)} columns (a delimiter "
                          "inside an unquoted field, such as a thousands separator?)")
     cells = {name: [_cell(row, header.index(name)) for row in rows] for name in wanted}
     return pd.DataFrame(cells, index=np.array(lines, dtype=np.int64) - 2, dtype=object)
+
+
+def _check_header(data: Path, map_path: Path, header: list[str], delimiter: str, wanted: list[str]) -> None:
+    """InputError naming the file ``data`` when a column the map names is missing from its ``header`` or named twice
+    in it (the map would read one of the two, silently); checked before the rows are read, so that a file of other
+    text is not read whole."""
+    missing = [name for name in wanted if name not in header]
+    if missing:
+        raise InputError(f"{data}: column {missing[0]!r} (named in {map_path}) not found"
+                         + delimiter_hint(header, delimiter, "format.delimiter"))
+    twice = [name for name in wanted if header.count(name) > 1]
+    if twice:
+        raise InputError(f"{data}: {columns_named(twice[0], header.count(twice[0]), named_in=str(map_path))}")
 
 
 def _cell(row: list[str], column: int) -> str | None:
