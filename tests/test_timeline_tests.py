@@ -424,6 +424,21 @@ def test_a_station_file_is_read_as_a_returns_file_is(tmp_path, capsys):
         assert (code, stdout, stderr) == (2, "", message + "\n")
 
 
+def test_station_tests_leave_out_regions_of_fewer_than_10_stations(tmp_path, capsys):
+    """A region of one station is its own profile: its station tests read z = 0 in the data and in every redraw and
+    said p = 1 (null sd 0); regions of fewer than 10 stations are listed as not tested, the others keep their rows."""
+    rows = [f"{'big' if i < 12 else 'small'},100,{25 + i % 5},{40 + i % 3},50" for i in range(15)]
+    data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
+    data.write_text("region,registered,b14,b18,final\n" + "\n".join(rows) + "\n")
+    map_path.write_text(TIMELINE_MAP)
+    code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path), "--json", "--draws", "100")
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    assert {row["region"] for row in result["rows"] if row["test"].startswith("station_")} == {"big"}
+    assert result["untested"]["station_front_loading, station_late_surge"] == (
+        "in regions of fewer than 10 stations with ballots: small (3)")
+
+
 def test_a_column_the_map_names_twice_in_a_station_files_header_exits_2(tmp_path, capsys):
     """pandas reads a second ``b18`` as ``b18.1``: the map's ``b18`` read the first one, the other left out without a
     word."""
