@@ -232,6 +232,9 @@ class ObservedStations(Block):
     returns: str | None = None
     preset: str | None = None
     map: str | None = None
+    #: compute the statistics on the rest when more than 5% of the returns' rows are blank or inconsistent (they are
+    #: left out, as ``simkit forensics --allow-inconsistent`` leaves them out)
+    allow_inconsistent: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> "ObservedStations":

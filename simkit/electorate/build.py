@@ -102,7 +102,9 @@ def observed_returns(cfg: Config, evidence: Collection[str]) -> xr.Dataset | Non
     stations = cfg.observed.stations
     if "stations" not in evidence or stations is None or stations.values:
         return None
-    return load_returns(stations.returns, map_path=stations.map, preset=stations.preset)
+    return load_returns(stations.returns, map_path=stations.map, preset=stations.preset,
+                        allow_inconsistent=stations.allow_inconsistent,
+                        allow_field="observed.stations.allow_inconsistent")
 
 
 def check_station_registers(electorate: Electorate, returns: xr.Dataset | None) -> None:

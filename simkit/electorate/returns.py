@@ -300,12 +300,13 @@ def _data_path(data: str | Path | None, mapping: ReturnsMapping) -> Path:
 
 def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | None = None,
                  map_path: str | Path | None = None, preset: str | None = None,
-                 allow_inconsistent: bool = False) -> xr.Dataset:
+                 allow_inconsistent: bool = False, allow_field: str | None = None) -> xr.Dataset:
     """Load station-level returns as a Dataset in simkit's schema.
 
     Give exactly one of ``mapping``, ``map_path`` or ``preset``. With a preset and no ``data``, the file is the
     preset's ``source`` inside the shared data folder (``simkit.data.data_file``). ``allow_inconsistent`` lifts
-    the :data:`MAX_INCONSISTENT_SHARE` limit (the rows are still excluded or flagged, and reported).
+    the :data:`MAX_INCONSISTENT_SHARE` limit (the rows are still excluded or flagged, and reported); ``allow_field``:
+    the config field that sets it, when a config does (the limit's error names that field, not the parameter).
 
     Returns variables ``registered(station)``, ``ballots(station)``, ``votes(station, option)`` (int64 counts;
     option ``invalid`` last when the source has an invalid count), ``missing(station, option)`` (1 where an
@@ -392,7 +393,7 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
     inconsistent = ~keep
     inconsistent[keep] = ordinary & ((flags != 0) | missing_cells.any(axis=1))
     if not allow_inconsistent:
-        _check_share(path, inconsistent, len(rows) - int(special.sum()), anomalies)
+        _check_share(path, inconsistent, len(rows) - int(special.sum()), anomalies, allow_field)
     usable = ordinary & (flags == 0) & (ballots > 0) & ~missing_cells[:, names.index(leader)]
     if not usable.any():
         counts = ", ".join(f"{rule} {item['count']:,}" for rule, item in anomalies.items() if item["count"])
@@ -445,10 +446,12 @@ def sums_the_others(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     return (values[:, 0] > 0) & (2 * compared == compared.sum(axis=0)).all(axis=1)
 
 
-def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anomalies: dict) -> None:
+def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anomalies: dict,
+                 allow_field: str | None) -> None:
     """Stop when more than :data:`MAX_INCONSISTENT_SHARE` of the ordinary rows are excluded, miss an option or
     are flagged (``inconsistent``: bool per parsed row): one line naming the columns involved, the largest
-    counts and the first data rows (:func:`data_rows`)."""
+    counts and the first data rows (:func:`data_rows`), and how to test the rest: ``allow_field``, the config field
+    that lifts the limit, or (None) the ``allow_inconsistent`` parameter."""
     bad = int(inconsistent.sum())
     if bad <= MAX_INCONSISTENT_SHARE * ordinary_rows:
         return
@@ -463,8 +466,9 @@ def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anoma
     raise InputError(f"{path}: {fields}: {bad:,} of {ordinary_rows:,} rows ({bad / ordinary_rows:.0%}) are blank "
                      f"or inconsistent, above the {MAX_INCONSISTENT_SHARE:.0%} limit ("
                      + "; ".join([f"{label} {count:,}" for (_, label), count in largest] + [where])
-                     + "); check the mapping, or pass allow_inconsistent=True to test the rest",
-                     parameters=("allow_inconsistent",))
+                     + "); check the mapping, or "
+                     + (f"set {allow_field} = true" if allow_field else "pass allow_inconsistent=True")
+                     + " to test the rest", parameters=() if allow_field else ("allow_inconsistent",))
 
 
 def _check_districts(origin: str, region: np.ndarray, district: np.ndarray) -> None:
