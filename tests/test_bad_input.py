@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import tomli_w
 
+import simkit
+
 from simkit.cli.main import main
 from simkit.config.core import load_config, parse_value, shown_once
 from simkit.electorate.build import build_electorate
@@ -450,6 +452,54 @@ def test_a_missing_electorate_column_lists_the_headers_columns(tmp_path, capsys)
              "'id;region;registered'")
 
 
+def test_an_electorate_csv_is_read_as_a_returns_file_is(tmp_path, capsys):
+    """The electorate had its own reader: a gzipped file (the panel's returns, which ``[observed.stations]`` reads
+    and the electorate should share) was 'unreadable CSV: 'utf-8' codec can't decode byte 0x8b in position 1', a
+    blank first line a header of no column, and a row after a blank line was told by the wrong row number."""
+    import gzip
+
+    text = "id,region,registered\na,x,400\nb,y,500\n"
+    config = csv_electorate_config(tmp_path, text)
+    plain = build_electorate(load_config(config).electorate)
+    stations = tmp_path / "stations.csv"
+    stations.write_bytes(gzip.compress(b"\n" + text.encode()))
+    packed = build_electorate(load_config(config).electorate)
+    assert (packed.registered == plain.registered).all() and packed.region_names == plain.region_names
+    stations.write_text(text + "\nc,y,5x0\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv: electorate.registered_column: row 5: register must be a whole number")
+    stations.write_bytes((text + "c,R\u00e9gion,300\n").encode("latin-1"))
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv: electorate.encoding: not utf-8 text (line 4, byte 0xe9); set electorate.encoding")
+
+
+def test_files_without_the_named_columns_are_refused_before_their_rows_are_read(tmp_path, monkeypatch):
+    """An electorate or a timeline station file was read whole before its columns were looked for: a large text
+    file of something else filled memory before 'no column registered'."""
+    from simkit.electorate import build
+    from simkit.timeline import observed
+    from conftest import TIMELINE_MAP
+
+    def no_rows(path, fmt):
+        raise AssertionError("the rows were read")
+
+    monkeypatch.setattr(build, "read_records", no_rows)
+    monkeypatch.setattr(observed, "read_records", no_rows)
+    config = csv_electorate_config(tmp_path, "id,region,voters\na,x,400\nb,y,500\n")
+    with pytest.raises(simkit.InputError, match="electorate.registered_column: no column 'registered'"):
+        build_electorate(load_config(config).electorate)
+    (tmp_path / "map.toml").write_text(TIMELINE_MAP)
+    with pytest.raises(simkit.InputError, match="column 'registered' .* not found"):
+        observed.from_stations(tmp_path / "stations.csv", tmp_path / "map.toml")
+
+
+def test_an_electorate_csv_read_at_the_wrong_delimiter_says_which_one_splits_its_header(tmp_path, capsys):
+    config = csv_electorate_config(tmp_path, "id;region;registered\na;x;400\nb;y;500\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.registered_column",
+             "(the header is one field that ';' splits into 3 names: set electorate.delimiter)")
+
+
 def test_a_wide_header_without_the_column_lists_its_first_columns_and_how_many_more(tmp_path, capsys):
     """The header's columns are listed like every other list an error repeats (:func:`simkit.errors.listed`):
     the first :data:`~simkit.errors.MAX_LISTED`, then how many more (the list ended in a bare "…")."""
@@ -681,3 +731,16 @@ def test_repeated_names_are_listed_capped():
         ScenarioConfig(name="s", manipulations=[f"m{i}" for i in range(300)] * 2)
     message = str(caught.value)
     assert "names must be distinct, repeated: 'm0', 'm1', 'm10', " in message and ", and 290 more" in message
+
+
+def test_a_totals_row_in_an_electorate_csv_is_refused(tmp_path, capsys):
+    """A spreadsheet's totals row (its register the sum of every other row's) would be drawn as one station holding
+    half the electorate: it is refused with its row, not read as a station. Only at either end of the file and
+    beside 3 rows with voters or more: a station in the middle, or beside two, may be their sum by chance."""
+    config = csv_electorate_config(tmp_path, "id,region,registered\na,x,400\nb,y,500\nc,y,300\nTotal,Total,1200\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv", "electorate.registered_column", "row 5", "1,200", "sum of every other row")
+    for text in ("id,region,registered\na,x,400\nb,y,1200\nc,y,300\nd,y,500\n",
+                 "id,region,registered\na,x,400\nb,y,500\nc,y,900\n"):
+        config = csv_electorate_config(tmp_path, text)
+        assert main(["validate", str(config)]) == 0, capsys.readouterr().err

@@ -776,6 +776,25 @@ def test_station_returns_read_as_the_electorate_pass(tmp_path, capsys, shift):
     assert cli.main(["validate", str(path)]) == 0, capsys.readouterr().err
 
 
+def test_station_returns_over_the_inconsistency_limit_name_the_config_field_that_lifts_it(tmp_path, capsys):
+    """Returns above the 5% limit of blank or inconsistent rows said 'pass allow_inconsistent=True', which no config
+    could: [observed.stations] has allow_inconsistent, and the refusal names it."""
+    electorate = {"source": "csv", "path": str(tmp_path / "returns.csv"), "registered_column": "registered",
+                  "region_column": "region"}
+    _, path = station_returns_config(tmp_path, LARGE, electorate)
+    returns = tmp_path / "returns.csv"
+    lines = returns.read_text().splitlines()
+    for i in range(1, 6):  # ballots above the register at 5 of 40 stations
+        cells = lines[i].split(",")
+        lines[i] = ",".join(cells[:3] + [str(int(cells[2]) + 5)] + cells[4:])
+    returns.write_text("\n".join(lines) + "\n")
+    assert cli.main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"{returns}: columns.ballots: 5 of 40 rows (12%) are blank or inconsistent"), err
+    assert err.endswith("; check the mapping, or set observed.stations.allow_inconsistent = true to test the rest")
+    assert cli.main(["validate", str(path), "--set", "observed.stations.allow_inconsistent=true"]) == 0
+
+
 def test_infer_reads_the_station_returns_once(tmp_path, monkeypatch):
     """The electorate check and the observed statistics take one table: ``simkit infer`` read the returns file
     twice (once for each)."""

@@ -58,6 +58,15 @@ def test_header_only(tmp_path, capsys):
     _fails(capsys, f"{data}: DATA: no data rows (header only)", data, "--map", mapping)
 
 
+def test_blank_lines_above_the_header_are_skipped_as_blank_lines_below_it_are(tmp_path):
+    """A blank first line was read as a header of no column: 'DATA: 12 rows have more than 0 fields'."""
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    plain = load_returns(data, map_path=mapping)
+    data.write_text("\n\r\n" + data.read_text())
+    spaced = load_returns(data, map_path=mapping)
+    assert spaced["votes"].equals(plain["votes"]) and list(spaced["row"].values) == list(range(1, 13))
+
+
 def test_empty_file(tmp_path, capsys):
     data, mapping = _write(tmp_path, [])
     data.write_text("")
@@ -121,6 +130,17 @@ def test_integral_floats_are_counts_and_non_integral_ones_name_their_row(tmp_pat
     data, mapping = _write(tmp_path, rows)
     _fails(capsys, f"{data}: columns.ballots: data row 7: '600.5' is not a whole number (counts are integers; "
                    "1208.0 is read as 1208)", data, "--map", mapping)
+
+
+@pytest.mark.parametrize("cell", ["1.000", "1.359", "12.000.000"])
+def test_a_count_grouped_with_dots_stops_the_load_not_read_as_a_decimal(tmp_path, capsys, cell):
+    """``1.000`` in a file that groups thousands with '.' is 1000: read as the decimal 1.000 it became a register of 1;
+    a cell that reads both ways stops the load."""
+    rows = _clean_rows(20)
+    rows[6] = f"{cell},600,300,300"
+    data, mapping = _write(tmp_path, rows)
+    _fails(capsys, f"{data}: columns.registered: data row 7: '{cell}' reads as a count with '.' grouping its "
+                   "thousands, or as a decimal (write counts without separators)", data, "--map", mapping)
 
 
 def test_unicode_digit_cell_is_not_a_number(tmp_path, capsys):
@@ -260,6 +280,34 @@ def test_a_column_name_off_by_case_spaces_or_unicode_form_is_named(tmp_path, cap
                    f"{header!r}: the names differ in case, spaces around them or Unicode form)", data, "--map", mapping)
 
 
+@pytest.mark.parametrize("delimiter, shown", [(";", "';'"), ("\t", "'\\t'")])
+def test_a_file_read_at_the_wrong_delimiter_says_which_one_splits_its_header(tmp_path, capsys, delimiter, shown):
+    """A ';' or tab export read at ',' has a header of one field: 'no column named registered' alone sent the user
+    looking for a column the file has."""
+    data, mapping = _write(tmp_path, [row.replace(",", delimiter) for row in _clean_rows(12)],
+                           header=HEADER.replace(",", delimiter))
+    hint = f"(the header is one field that {shown} splits into 4 names: set format.delimiter)"
+    _fails(capsys, f"{mapping}: columns.registered: no column named 'registered' in r.csv {hint}", data, "--map",
+           mapping)
+    mapping.write_text(MAP.replace('"registered"', "0").replace('"ballots"', "1"))
+    _fails(capsys, f"{mapping}: columns.ballots: position 1 outside 0..0 (r.csv has 1 column) {hint}", data,
+           "--map", mapping)
+
+
+def test_a_file_without_the_mapped_columns_is_refused_before_its_rows_are_read(tmp_path, monkeypatch):
+    """The rows were read before the mapping's columns were looked for: a large text file of something else (a log,
+    110 MB) took 8 s and 700 MB to be told 'no column named registered'; up to the 1 GB cap, ten times that."""
+    from simkit.electorate import returns as returns_module
+
+    def no_rows(path, mapping):
+        raise AssertionError("the rows were read")
+
+    data, mapping = _write(tmp_path, _clean_rows(12), header="registered,ballots,a,c")
+    monkeypatch.setattr(returns_module, "read_rows", no_rows)
+    with pytest.raises(InputError, match=f"^{mapping}: options.b: no column named 'b' in r.csv$"):
+        load_returns(data, map_path=mapping)
+
+
 def test_duplicate_column_names(tmp_path, capsys):
     data, mapping = _write(tmp_path, ["100,50,25,25,1"], header=HEADER + ",a")
     _fails(capsys, f"{mapping}: options.a: the header of r.csv has 2 columns named 'a' (which one is meant? map it "
@@ -299,6 +347,69 @@ def test_damaged_gzip(tmp_path, capsys):
     packed = tmp_path / "r.csv.gz"
     packed.write_bytes(gzip.compress(data.read_bytes())[:40])
     _fails(capsys, f"{packed}: DATA: damaged or not a gz archive", packed, "--map", mapping)
+
+
+@pytest.mark.parametrize("pack", [None, "gzip"])
+def test_a_byte_the_encoding_cannot_read_is_told_with_its_own_line(tmp_path, capsys, pack):
+    """The text is decoded in blocks of many lines: the line the CSV reader had reached when a block failed (line
+    1,497 here, line 1 when gzipped) is not the line holding the byte."""
+    rows = _clean_rows(2000)
+    data, mapping = _write(tmp_path, rows)
+    text = data.read_bytes().replace(f"\n{rows[1500]}\n".encode(), f"\n{rows[1500]}\xe9\n".encode("latin-1"))
+    data.write_bytes(gzip.compress(text) if pack else text)
+    _fails(capsys, f"{data}: format.encoding: not utf-8 text (line 1,502, byte 0xe9); set format.encoding", data,
+           "--map", mapping)
+
+
+def test_binary_data_and_utf16_text_are_named_as_such(tmp_path, capsys):
+    """Binary data was told 'not utf-8 text; set format.encoding' (or, all NULs, 'field larger than field limit';
+    read as latin-1, rows of the wrong width), UTF-16 text 'not utf-8 text': neither says what the file is."""
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    text = data.read_text()
+    noise = tmp_path / "noise.csv"
+    noise.write_bytes(bytes(range(256)) * 64)
+    message = (f"{noise}: DATA: binary data, not CSV text (a NUL byte at byte 0; UTF-16 text without a byte-order "
+               "mark? set format.encoding)")
+    _fails(capsys, message, noise, "--map", mapping)
+    noise.write_bytes(bytes(300_000))
+    _fails(capsys, message, noise, "--map", mapping)
+    mapping.write_text(MAP.replace("[columns]", '[format]\nencoding = "latin-1"\n[columns]'))
+    _fails(capsys, message, noise, "--map", mapping)
+    data.write_bytes(text.encode("utf-16"))
+    _fails(capsys, f'{data}: format.encoding: UTF-16 text (it starts with a UTF-16 byte-order mark), not latin-1: '
+                   'set format.encoding = "utf-16"', data, "--map", mapping)
+    mapping.write_text(MAP.replace("[columns]", '[format]\nencoding = "utf-16"\n[columns]'))
+    assert load_returns(data, map_path=mapping).sizes["station"] == 12
+
+
+@pytest.mark.parametrize("pack", ["gzip", "zip"])
+def test_a_compressed_file_is_read_by_its_bytes_whatever_its_name(tmp_path, pack):
+    """A gzipped or zipped export saved as ``.csv`` was decoded as text: 'not utf-8 text; set format.encoding'."""
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    packed = tmp_path / "packed.csv"
+    if pack == "gzip":
+        packed.write_bytes(gzip.compress(data.read_bytes()))
+    else:
+        with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as z:
+            z.write(data, "r.csv")
+    plain, read = load_returns(data, map_path=mapping), load_returns(packed, map_path=mapping)
+    assert read["votes"].equals(plain["votes"]) and read["registered"].equals(plain["registered"])
+
+
+@pytest.mark.parametrize("name", ["r.xlsx", "r.csv", "r.ods"])
+def test_a_spreadsheet_workbook_is_named_as_one(tmp_path, capsys, name):
+    """An Excel or OpenDocument workbook given for the CSV export: named as such, not as a text encoding or an
+    archive of many files."""
+    data, mapping = _write(tmp_path, _clean_rows(12))
+    book = tmp_path / name
+    with zipfile.ZipFile(book, "w") as z:
+        z.writestr("mimetype" if name.endswith(".ods") else "[Content_Types].xml", "<Types/>")
+        z.writestr("content.xml" if name.endswith(".ods") else "xl/workbook.xml", "<workbook/>")
+    _fails(capsys, f"{book}: DATA: a spreadsheet workbook, not CSV text (save the sheet as CSV)", book, "--map",
+           mapping)
+    book.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600))  # Excel 97-2003
+    _fails(capsys, f"{book}: DATA: a spreadsheet workbook, not CSV text (save the sheet as CSV)", book, "--map",
+           mapping)
 
 
 # --- maps ----------------------------------------------------------------------------------------------------
@@ -406,6 +517,16 @@ def test_spikes_without_stations_of_100_ballots_is_not_applicable(tmp_path, caps
     data, mapping = _write(tmp_path, rows)
     assert _not_applicable_verdict(capsys, data, mapping, "spikes") == (
         "n/a: needs at least 10 stations of 100 ballots or more, the data have 0")
+
+
+def test_spikes_where_the_leader_takes_every_ballot_is_not_applicable(tmp_path, capsys):
+    """A leader with every ballot at every station: each redraw of the spikes null is the data itself, so the test
+    said 'p = 1, no anomaly detected' from a null of no spread."""
+    rows = [f"{r},{b},{b},0" for r, b, _, _ in (map(int, row.split(",")) for row in _clean_rows(30))]
+    data, mapping = _write(tmp_path, rows)
+    assert _not_applicable_verdict(capsys, data, mapping, "spikes") == (
+        "n/a: needs at least 10 stations of 100 ballots or more where the leader has some but not all of the "
+        "ballots (the others redraw to themselves), the data have 0")
 
 
 # --- options -------------------------------------------------------------------------------------------------

@@ -388,6 +388,9 @@ def test_a_timeline_map_with_a_byte_order_mark_reads_as_a_returns_mapping_does(t
     ("a,,30,40,50", "row 2: registered: blank"),
     ("a,100,0,0,0", "region a: no ballots in final at any station"),
     ("a,100,30,40,", "row 2: final: blank"),
+    ('a,"1.000",30,40,50', "row 2: registered: '1.000' reads as a count with '.' grouping its thousands"),
+    ("a,100,30,40,50\nc,150,40,50,60\nTotal,350,100,130,160", "row 4: registered, b14, b18, final: each the sum of "
+                                                               "every other row's (a totals row? remove it)"),
 ])
 def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
     data, map_path, figure = tmp_path / "stations.csv", tmp_path / "map.toml", tmp_path / "figure.png"
@@ -396,6 +399,44 @@ def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path), "--plot", str(figure))
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not figure.exists() and stdout == ""
+
+
+def test_a_station_file_is_read_as_a_returns_file_is(tmp_path, capsys):
+    """The station file was read by pandas alone: a ';' file could not be read at all ('column region not found'),
+    a row after a blank line was told by the wrong row, a row wider than the header by a two-line pandas error."""
+    from simkit.timeline.observed import from_stations
+
+    text = "region,registered,b14,b18,final\na,100,30,40,50\nb,120,30,40,50\nb,90,20,40,60\n"
+    data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
+    data.write_text(text)
+    map_path.write_text(TIMELINE_MAP)
+    plain = from_stations(data, map_path)
+    data.write_text(text.replace(",", ";"))
+    map_path.write_text(TIMELINE_MAP + '[format]\ndelimiter = ";"\n')
+    semicolons = from_stations(data, map_path)
+    assert (semicolons.station_counts == plain.station_counts).all()
+    map_path.write_text(TIMELINE_MAP)
+    for rows, message in (("\n,100,30,40,50", f"{data}: row 6: region: blank (every station needs a region)"),
+                          ("c,1,000,30,40,50", f"{data}: row 5: more cells than the header's 5 columns (a delimiter "
+                                               "inside an unquoted field, such as a thousands separator?)")):
+        data.write_text(text + rows + "\n")
+        code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
+        assert (code, stdout, stderr) == (2, "", message + "\n")
+
+
+def test_station_tests_leave_out_regions_of_fewer_than_10_stations(tmp_path, capsys):
+    """A region of one station is its own profile: its station tests read z = 0 in the data and in every redraw and
+    said p = 1 (null sd 0); regions of fewer than 10 stations are listed as not tested, the others keep their rows."""
+    rows = [f"{'big' if i < 12 else 'small'},100,{25 + i % 5},{40 + i % 3},50" for i in range(15)]
+    data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
+    data.write_text("region,registered,b14,b18,final\n" + "\n".join(rows) + "\n")
+    map_path.write_text(TIMELINE_MAP)
+    code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path), "--json", "--draws", "100")
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    assert {row["region"] for row in result["rows"] if row["test"].startswith("station_")} == {"big"}
+    assert result["untested"]["station_front_loading, station_late_surge"] == (
+        "in regions of fewer than 10 stations with ballots: small (3)")
 
 
 def test_a_column_the_map_names_twice_in_a_station_files_header_exits_2(tmp_path, capsys):

@@ -20,7 +20,7 @@ from simkit.plots.timeline import plot_timeline
 from simkit.timeline.observed import from_config, from_stations
 from simkit.engine.profile import honest_profile
 from simkit.timeline.statistics import run_tests, untested
-from simkit.timeline.stations import station_rows
+from simkit.timeline.stations import station_rows, untested_regions
 
 CAVEAT = ("A departure from the honest band is a reason to look, not proof: regions differ for reasons that are "
           "not fraud (cities vote later, the working day, weather), and the null holds only the spread of Spain's "
@@ -55,15 +55,17 @@ def analyse(args: argparse.Namespace) -> tuple[dict, object]:
                              timeline.regional_dispersion)
     rows = run_tests(loaded.observed, profile, timeline.opening, timeline.closing,
                      observed_generator(args.seed, streams.TIMELINE_TESTS), args.draws)
+    not_run = untested(len(loaded.observed.region_names))
     if loaded.station_counts is not None:
         early = loaded.observed.early_index(timeline.opening, timeline.closing)
         station = station_rows(loaded.station_counts, loaded.station_region, loaded.observed.region_names, early,
                                profile.kappa_station, observed_generator(args.seed, streams.TIMELINE_STATIONS),
                                args.station_draws)
         rows += [dict(row, calibration=STATION_CALIBRATION) for row in station]
+        not_run.update(untested_regions(loaded.station_region, loaded.observed.region_names))
     result = {"source": loaded.source, "profile": profile.describe(), "draws": args.draws, "seed": args.seed,
               "early_report": loaded.observed.reports[loaded.observed.early_index(timeline.opening, timeline.closing)],
-              "excluded_stations": loaded.excluded, "untested": untested(len(loaded.observed.region_names)),
+              "excluded_stations": loaded.excluded, "untested": not_run,
               "caveat": CAVEAT, "rows": rows}
     return result, (loaded, profile)
 

@@ -123,20 +123,31 @@ class CsvElectorate(Block):
     @field_validator("delimiter")
     @classmethod
     def _one_character(cls, value: str) -> str:
-        if len(value) != 1 or value in '\r\n"':
-            raise ValueError(f"must be one character (not a quote or a line break), got {value!r}")
-        return value
+        return csv_delimiter(value)
 
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
-        import codecs
+        return text_encoding(value)
 
-        try:
-            codecs.lookup(value)
-        except LookupError:
-            raise ValueError(f"not a known text encoding, got {value!r}") from None
-        return value
+
+def csv_delimiter(value: str) -> str:
+    """``value`` when it can delimit a CSV file's fields (one character, not a quote or a line break), else
+    ValueError (a field validator's refusal)."""
+    if len(value) != 1 or value in '\r\n"':
+        raise ValueError(f"must be one character (not a quote or a line break), got {value!r}")
+    return value
+
+
+def text_encoding(value: str) -> str:
+    """``value`` when it names a known text encoding, else ValueError (a field validator's refusal)."""
+    import codecs
+
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ValueError(f"not a known text encoding, got {value!r}") from None
+    return value
 
 
 ElectorateConfig = Annotated[Union[SyntheticElectorate, CsvElectorate], Field(discriminator="source")]
@@ -221,6 +232,9 @@ class ObservedStations(Block):
     returns: str | None = None
     preset: str | None = None
     map: str | None = None
+    #: compute the statistics on the rest when more than 5% of the returns' rows are blank or inconsistent (they are
+    #: left out, as ``simkit forensics --allow-inconsistent`` leaves them out)
+    allow_inconsistent: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> "ObservedStations":

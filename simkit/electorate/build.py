@@ -1,7 +1,6 @@
 """Stations, registers and regions: synthetic (drawn once from the electorate's seed) or read from CSV."""
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
 import json
@@ -19,8 +18,9 @@ from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check
 from simkit.config.inference import STATISTIC_GROUPS
 from simkit.config.timeline import TIMELINE_TURNOUT
 from simkit.errors import InputError, columns_named, counted, listed, shown
-from simkit.electorate.read import row_cells, width_problem, without_mark
-from simkit.electorate.returns import MISSING_CELLS, load_returns
+from simkit.electorate.read import (TextFormat, delimiter_hint, read_header, read_records, row_cells,
+                                   width_problem)
+from simkit.electorate.returns import MISSING_CELLS, load_returns, sums_the_others
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER
 
@@ -102,7 +102,9 @@ def observed_returns(cfg: Config, evidence: Collection[str]) -> xr.Dataset | Non
     stations = cfg.observed.stations
     if "stations" not in evidence or stations is None or stations.values:
         return None
-    return load_returns(stations.returns, map_path=stations.map, preset=stations.preset)
+    return load_returns(stations.returns, map_path=stations.map, preset=stations.preset,
+                        allow_inconsistent=stations.allow_inconsistent,
+                        allow_field="observed.stations.allow_inconsistent")
 
 
 def check_station_registers(electorate: Electorate, returns: xr.Dataset | None) -> None:
@@ -180,27 +182,38 @@ def synthetic_electorate(spec: SyntheticElectorate) -> Electorate:
 
 
 def csv_electorate(spec: CsvElectorate) -> Electorate:
-    """Read one station per row; every row must have a whole-number register (0 included)."""
+    """Read one station per row; every row must have a whole-number register (0 included). The file is read as a
+    returns file is (:func:`simkit.electorate.read.read_records`: plain, gzip or a ZIP of one file, blank lines
+    skipped); a row's number in a message is the file's line it starts on (the header's is 1 when no blank line
+    is above it)."""
     path = Path(spec.path)
-    try:
-        with path.open(newline="", encoding=without_mark(spec.encoding)) as handle:
-            reader = csv.DictReader(handle, delimiter=spec.delimiter)
-            rows = list(reader)
-    except FileNotFoundError:
-        raise InputError(f"{path}: electorate.path: file not found") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise InputError(f"{path}: electorate.path: unreadable CSV: {error}") from None
-    if not rows:
+    fmt = TextFormat(spec.delimiter, spec.encoding, file="electorate.path", encoding_field="electorate.encoding",
+                     member_field=None, noun="register file")
+    _check_columns(path, spec, read_header(path, fmt))  # before the rows: a file of other text is not read whole
+    header, cells, lines = read_records(path, fmt)
+    if not cells:
         raise InputError(f"{path}: electorate.path: no data rows")
-    header = reader.fieldnames
-    _check_columns(path, spec, header)
-    _check_row_lengths(path, rows, header)
-    registered = _registers(path, rows, header, spec.registered_column)
-    labels = _region_labels(path, rows, header, spec.region_column) if spec.region_column else ["all"] * len(rows)
+    rows = [_record(header, row) for row in cells]
+    _check_row_lengths(path, rows, lines, header)
+    registered = _registers(path, rows, lines, header, spec.registered_column)
+    labels = (_region_labels(path, rows, lines, header, spec.region_column) if spec.region_column
+              else ["all"] * len(rows))
     region_names, region_index = np.unique(np.array(labels), return_inverse=True)
-    ids = (_station_ids(path, rows, header, spec.station_column) if spec.station_column
+    ids = (_station_ids(path, rows, lines, header, spec.station_column) if spec.station_column
            else np.array([str(i) for i in range(1, len(rows) + 1)]))
     return Electorate(registered, region_index.astype(np.int64), tuple(str(n) for n in region_names), ids)
+
+
+def _record(header: list[str], cells: list[str]) -> dict:
+    """A row's ``cells`` keyed by the ``header``'s column names as :class:`csv.DictReader` keys them: a name given
+    twice holds its last cell, the cells beyond the header are a list under None, the columns past a short row's
+    end hold None."""
+    record: dict = dict(zip(header, cells))
+    if len(cells) > len(header):
+        record[None] = cells[len(header):]
+    for column in header[len(cells):]:
+        record[column] = None
+    return record
 
 
 def _check_columns(path: Path, spec: CsvElectorate, header: list[str]) -> None:
@@ -213,12 +226,12 @@ def _check_columns(path: Path, spec: CsvElectorate, header: list[str]) -> None:
             continue
         if column not in header:
             raise InputError(f"{path}: electorate.{field}: no column {shown(column)} (the header's columns: "
-                             f"{listed(header)})")
+                             f"{listed(header)}){delimiter_hint(header, spec.delimiter, 'electorate.delimiter')}")
         if header.count(column) > 1:
             raise InputError(f"{path}: electorate.{field}: {columns_named(column, header.count(column))}")
 
 
-def _check_row_lengths(path: Path, rows: list[dict], header: list[str]) -> None:
+def _check_row_lengths(path: Path, rows: list[dict], lines: list[int], header: list[str]) -> None:
     """Refuse a row with a cell beyond the ``header``, a blank one included: an unquoted ``1,000`` shifts every
     later cell of its row, and under ``id,registered,note`` the row ``b,1,000,`` (a blank note) would read a
     register of 1 and a note of 000. Rows that end with blank cells the header lacks fit when they are a delimiter
@@ -230,16 +243,16 @@ def _check_row_lengths(path: Path, rows: list[dict], header: list[str]) -> None:
     beyond = [row.get(None) or [] for row in rows]
     if _trailing_delimiters(beyond):
         return
-    for number, (row, cells) in enumerate(zip(rows, beyond), start=2):
+    for number, row, cells in zip(lines, rows, beyond):
         if any(cell.strip() for cell in cells):
             raise InputError(f"{path}: electorate.path: {width_problem(row, header, number)}")
     counts = [len(cells) for cells in beyond]
     if not any(counts):
         return
     if len(rows) == 1:
-        raise InputError(f"{path}: electorate.path: {width_problem(rows[0], header, 2)}")
+        raise InputError(f"{path}: electorate.path: {width_problem(rows[0], header, lines[0])}")
     usual = max(counts, key=counts.count)  # the most rows' (the first such on a tie)
-    number, count = next((number, count) for number, count in enumerate(counts, start=2) if count != usual)
+    number, count = next((number, count) for number, count in zip(lines, counts) if count != usual)
     raise InputError(f"{path}: electorate.path: row {number} ends with {counted(count, 'blank cell')} beyond the "
                      f"header's {len(header)} columns, most rows with {usual}: rows end with different numbers of "
                      f"delimiters (an unquoted thousands separator in a row whose last column is blank?)")
@@ -264,12 +277,12 @@ def _shortness(row: dict, header: list[str]) -> str:
     return f" (the row has {counted(cells, 'cell')}, the header {len(header)} columns)"
 
 
-def _region_labels(path: Path, rows: list[dict], header: list[str], column: str) -> list[str]:
+def _region_labels(path: Path, rows: list[dict], lines: list[int], header: list[str], column: str) -> list[str]:
     """Each row's region name from ``column``; a blank or missing cell (a short row) is refused, not read as a
     region named ``""`` (or, missing, crashing the sort of region names), and so is one name written in two Unicode
     forms (``Île`` composed in one row, I and a combining accent in another: two regions that print alike)."""
     forms: dict[str, tuple[str, int]] = {}  # each name's NFC form → (the name as written, its first row)
-    for number, row in enumerate(rows, start=2):
+    for number, row in zip(lines, rows):
         label = row[column] or ""
         if not label.strip():
             raise InputError(f"{path}: electorate.region_column: row {number}: blank region{_shortness(row, header)}")
@@ -281,11 +294,11 @@ def _region_labels(path: Path, rows: list[dict], header: list[str], column: str)
     return [row[column] for row in rows]
 
 
-def _station_ids(path: Path, rows: list[dict], header: list[str], column: str) -> np.ndarray:
+def _station_ids(path: Path, rows: list[dict], lines: list[int], header: list[str], column: str) -> np.ndarray:
     """Each row's station id (row,) str from ``column``, not blank and unique: ids index the ``station`` dimension
     of a result."""
     first_row: dict[str, int] = {}
-    for number, row in enumerate(rows, start=2):
+    for number, row in zip(lines, rows):
         station = row[column] or ""
         if not station.strip():
             raise InputError(f"{path}: electorate.station_column: row {number}: blank station id{_shortness(row, header)}")
@@ -299,14 +312,14 @@ def _station_ids(path: Path, rows: list[dict], header: list[str], column: str) -
 _REGISTER = re.compile(r"[0-9]+")
 
 
-def _registers(path: Path, rows: list[dict], header: list[str], column: str) -> np.ndarray:
+def _registers(path: Path, rows: list[dict], lines: list[int], header: list[str], column: str) -> np.ndarray:
     """Each row's register (row,) int64 from ``column``: ASCII digits only (``str.isdigit`` also accepts ``²``,
     which ``int`` refuses), 0 included (a closed station, or one nobody is registered at, draws no ballots);
     together above 0 and at most :data:`MAX_REGISTER` voters (the synthetic register's bound: every sum exact in
     int64 and float64)."""
     registered = np.empty(len(rows), dtype=np.int64)
     total = 0
-    for number, row in enumerate(rows, start=2):
+    for index, (number, row) in enumerate(zip(lines, rows)):
         text = (row[column] or "").strip()
         if not _REGISTER.fullmatch(text):
             raise InputError(f"{path}: electorate.registered_column: row {number}: "
@@ -317,7 +330,27 @@ def _registers(path: Path, rows: list[dict], header: list[str], column: str) -> 
         if total > MAX_REGISTER:
             raise InputError(f"{path}: electorate.registered_column: row {number}: the register passes 10^10 "
                              "voters here, the most simkit sums exactly")
-        registered[number - 2] = value
+        registered[index] = value
     if total == 0:
         raise InputError(f"{path}: electorate.registered_column: every register is 0 (no voters to draw)")
+    _check_no_totals_row(path, registered, lines)
     return registered
+
+
+#: fewest other rows with voters beside a register that sums them for it to be taken for a totals row: with fewer,
+#: a station is too easily the sum of the others (500 = 200 + 300)
+MIN_ROWS_SUMMED = 3
+
+
+def _check_no_totals_row(path: Path, registered: np.ndarray, lines: list[int]) -> None:
+    """Refuse the first or the last row when its register (``registered``, (row,) voters) is the sum of every other
+    row's (:func:`simkit.electorate.returns.sums_the_others`), :data:`MIN_ROWS_SUMMED` or more of them with voters:
+    a spreadsheet's totals row, which would be drawn as one station holding as many voters as all the others. One
+    column is a weaker sign than the several of a returns file: only a row where exports write totals is taken for
+    one."""
+    ends = sums_the_others(registered[:, None], np.zeros((len(registered), 1), dtype=bool))
+    ends[1:-1] = False
+    totals = np.flatnonzero(ends) if (registered > 0).sum() > MIN_ROWS_SUMMED else np.array([], dtype=int)
+    if totals.size:
+        raise InputError(f"{path}: electorate.registered_column: row {lines[totals[0]]}: its register "
+                         f"{int(registered[totals[0]]):,} is the sum of every other row's (a totals row? remove it)")

@@ -29,8 +29,9 @@ Derivations: ``ballots = valid + invalid``, ``invalid = ballots - valid`` and ``
 one of the three is missing; with only ``ballots`` (no split), votes hold the options alone.
 
 Cells of count columns: whole numbers, also written as integral decimals (``1208.0``, as pandas writes a column
-with a missing value); a sign is read (a negative count is flagged ``negative``). A non-integral number (``12.5``)
-or a count above 10^10 stops the load with the data row. A blank cell (empty, ``NA``, ``-``...) and any other
+with a missing value); a sign is read (a negative count is flagged ``negative``). A non-integral number (``12.5``),
+a number that may be thousands grouped with ``.`` (``1.359``, ``12.000``: 1,359 and 12,000 or a decimal?) or a count
+above 10^10 stops the load with the data row. A blank cell (empty, ``NA``, ``-``...) and any other
 text (``n/a?``, ``²``, ``1,208``) are *missing*.
 
 A row with fewer or more fields than the header stops the load with the first such row; empty fields beyond
@@ -73,11 +74,12 @@ from simkit.data import data_file
 from simkit.errors import InputError, columns_named, counted, first_of
 from simkit.electorate.mapping import (COUNT_QUANTITIES, INVALID_OPTION, PRESET_DIR, PRESETS, ColumnSpec,
                                        ReturnsMapping, load_mapping, name, preset_mapping, shown)
-from simkit.electorate.read import read_rows
+from simkit.electorate.read import delimiter_hint, read_header, read_rows, returns_format
 from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 __all__ = ["PRESETS", "PRESET_DIR", "FLAG_BITS", "MAX_INCONSISTENT_SHARE", "ReturnsMapping", "load_mapping",
-           "preset_mapping", "load_returns", "anomaly_report"]
+           "preset_mapping", "load_returns", "anomaly_report", "sums_the_others", "DOT_GROUPED",
+           "DOT_GROUPED_PROBLEM"]
 
 #: bit of the ``flags`` variable -> rule name (kept-and-flagged rows)
 FLAG_BITS = {1: "zero_register", 2: "ballots_gt_registered", 4: "votes_gt_ballots", 8: "negative", 16: "totals_row"}
@@ -97,6 +99,12 @@ MISSING_CELLS = {BLANK: "blank", NOT_A_NUMBER: "not_a_number"}
 NA_MARKERS = frozenset({"na", "n/a", "nan", "null", "none", "-", "--", "\u2013", "\u2014"})
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+#: a number written with '.' grouping thousands (``1.359``, ``12.000``), which a decimal reading would take for 1.359
+#: or 12
+DOT_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+")
+#: why a :data:`DOT_GROUPED` cell is no count
+DOT_GROUPED_PROBLEM = ("reads as a count with '.' grouping its thousands, or as a decimal (write counts without "
+                       "separators)")
 
 
 def _parse_cell(cell: str) -> tuple[int, int, str | None]:
@@ -106,6 +114,8 @@ def _parse_cell(cell: str) -> tuple[int, int, str | None]:
         return 0, BLANK, None
     if _INTEGER.fullmatch(cell):
         value = int(cell) if len(cell) <= 12 else MAX_COUNT + 1  # int() of a long digit string is slow
+    elif DOT_GROUPED.fullmatch(cell):
+        return 0, 0, DOT_GROUPED_PROBLEM
     elif _DECIMAL.fullmatch(cell):
         number = Decimal(cell)
         if abs(number) > MAX_COUNT:
@@ -126,13 +136,62 @@ def _loose(column: str) -> str:
     return unicodedata.normalize("NFC", column).strip().casefold()
 
 
-class _Table:
+class _Header:
+    """A file's columns by name or 0-based position (``index``), each problem an InputError naming the mapping
+    (``origin``) and the field."""
+
+    def __init__(self, path: Path, origin: str, header: list[str], delimiter: str):
+        self.path, self.origin, self.header, self.delimiter = path, origin, header, delimiter
+
+    def check(self, mapping: ReturnsMapping) -> None:
+        """Find every column ``mapping`` names, in the order :func:`load_returns` reads them (count quantities,
+        options, then labels)."""
+        columns = mapping.columns
+        fields = ([(f"columns.{q}", columns[q]) for q in COUNT_QUANTITIES if q in columns]
+                  + [(f"options.{name(option)}", spec) for option, spec in mapping.options.items()]
+                  + [(f"columns.{q}", columns[q]) for q in ("region", "id", "district") if q in columns])
+        for field, spec in fields:
+            for ref in _refs(spec):
+                self.index(field, ref)
+
+    def index(self, field: str, ref: int | str) -> int:
+        if isinstance(ref, int):
+            if not ref < len(self.header):
+                raise InputError(f"{self.origin}: {field}: position {ref} outside 0..{len(self.header) - 1} "
+                                 f"({self.path.name} has {counted(len(self.header), 'column')})"
+                                 + delimiter_hint(self.header, self.delimiter, "format.delimiter"))
+            return ref
+        found = self.header.count(ref)
+        if found != 1:
+            hint = delimiter_hint(self.header, self.delimiter, "format.delimiter")
+            if self.header and self.header[0].startswith(("\ufeff", "\u00ef\u00bb\u00bf")):
+                hint = " (the file starts with a UTF-8 byte-order mark: set format.encoding = \"utf-8\")"
+            alike = [column for column in self.header if _loose(column) == _loose(ref)]
+            if not found and alike:
+                hint = (f" (the file has {shown(alike[0])}: the names differ in case, spaces around them or "
+                        "Unicode form)")
+            problem = (f"no column named {shown(ref)} in {self.path.name}{hint}" if not found else
+                       columns_named(ref, found, f"the header of {self.path.name}", remedy="map it by position"))
+            raise InputError(f"{self.origin}: {field}: {problem}")
+        return self.header.index(ref)
+
+
+def _refs(spec: ColumnSpec):
+    """The column names and positions a column spec reads (a name, a position, a list, ``{sum|diff = [...]}``)."""
+    if isinstance(spec, (dict, list)):
+        for part in next(iter(spec.values())) if isinstance(spec, dict) else spec:
+            yield from _refs(part)
+    else:
+        yield spec
+
+
+class _Table(_Header):
     """Column access by spec on parsed CSV rows; count columns give values and a missing code per row. Empty
     fields beyond the header's width (a row ending with the delimiter; blank ones too) are dropped; any other length
     stops."""
 
-    def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]]):
-        self.path, self.origin, self.header = path, origin, header
+    def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]], delimiter: str):
+        super().__init__(path, origin, header, delimiter)
         width = len(header)
         rows = [row[:width] if not any(cell.strip() for cell in row[width:]) else row for row in rows]
         for word, wrong in (("fewer", [i for i, row in enumerate(rows) if len(row) < width]),
@@ -144,26 +203,6 @@ class _Table:
         self.rows = rows
         #: field -> missing code per row (0 where the field's cells are all counts)
         self.missing: dict[str, np.ndarray] = {}
-
-    def index(self, field: str, ref: int | str) -> int:
-        if isinstance(ref, int):
-            if not ref < len(self.header):
-                raise InputError(f"{self.origin}: {field}: position {ref} outside 0..{len(self.header) - 1} "
-                                 f"({self.path.name} has {len(self.header)} columns)")
-            return ref
-        found = self.header.count(ref)
-        if found != 1:
-            hint = ""
-            if self.header and self.header[0].startswith(("\ufeff", "\u00ef\u00bb\u00bf")):
-                hint = " (the file starts with a UTF-8 byte-order mark: set format.encoding = \"utf-8\")"
-            alike = [column for column in self.header if _loose(column) == _loose(ref)]
-            if not found and alike:
-                hint = (f" (the file has {shown(alike[0])}: the names differ in case, spaces around them or "
-                        "Unicode form)")
-            problem = (f"no column named {shown(ref)} in {self.path.name}{hint}" if not found else
-                       columns_named(ref, found, f"the header of {self.path.name}", remedy="map it by position"))
-            raise InputError(f"{self.origin}: {field}: {problem}")
-        return self.header.index(ref)
 
     def text(self, field: str, ref: int | str) -> list[str]:
         col = self.index(field, ref)
@@ -261,12 +300,13 @@ def _data_path(data: str | Path | None, mapping: ReturnsMapping) -> Path:
 
 def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | None = None,
                  map_path: str | Path | None = None, preset: str | None = None,
-                 allow_inconsistent: bool = False) -> xr.Dataset:
+                 allow_inconsistent: bool = False, allow_field: str | None = None) -> xr.Dataset:
     """Load station-level returns as a Dataset in simkit's schema.
 
     Give exactly one of ``mapping``, ``map_path`` or ``preset``. With a preset and no ``data``, the file is the
     preset's ``source`` inside the shared data folder (``simkit.data.data_file``). ``allow_inconsistent`` lifts
-    the :data:`MAX_INCONSISTENT_SHARE` limit (the rows are still excluded or flagged, and reported).
+    the :data:`MAX_INCONSISTENT_SHARE` limit (the rows are still excluded or flagged, and reported); ``allow_field``:
+    the config field that sets it, when a config does (the limit's error names that field, not the parameter).
 
     Returns variables ``registered(station)``, ``ballots(station)``, ``votes(station, option)`` (int64 counts;
     option ``invalid`` last when the source has an invalid count), ``missing(station, option)`` (1 where an
@@ -277,10 +317,11 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
     """
     mapping = _mapping_of(mapping, map_path, preset)
     path = _data_path(data, mapping)
+    _Header(path, mapping.origin, read_header(path, returns_format(mapping)), mapping.delimiter).check(mapping)
     header, rows = read_rows(path, mapping)
     if not rows:
         raise InputError(f"{path}: DATA: no data rows (header only)")
-    table = _Table(path, mapping.origin, header, rows)
+    table = _Table(path, mapping.origin, header, rows, mapping.delimiter)
     cols = mapping.columns
     read = {q: table.counts(f"columns.{q}", cols[q]) for q in COUNT_QUANTITIES if q in cols}
     get = {q: values for q, (values, _) in read.items()}
@@ -337,8 +378,8 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
         "ballots_gt_registered": ordinary & (ballots > registered),
         "votes_gt_ballots": ordinary & (votes.sum(axis=1) > ballots),
         "negative": ordinary & ((votes < 0).any(axis=1) | (ballots < 0) | np.any([d < 0 for d in derived], axis=0)),
-        "totals_row": ordinary & _sums_the_others(*_totals_columns(read, get, option_votes, option_missing,
-                                                                         len(mapping.options)))[keep],
+        "totals_row": ordinary & sums_the_others(*_totals_columns(read, get, option_votes, option_missing,
+                                                                        len(mapping.options)))[keep],
     }
     flags = np.zeros(keep.sum(), dtype=np.uint8)
     for bit, rule in FLAG_BITS.items():
@@ -352,7 +393,7 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
     inconsistent = ~keep
     inconsistent[keep] = ordinary & ((flags != 0) | missing_cells.any(axis=1))
     if not allow_inconsistent:
-        _check_share(path, inconsistent, len(rows) - int(special.sum()), anomalies)
+        _check_share(path, inconsistent, len(rows) - int(special.sum()), anomalies, allow_field)
     usable = ordinary & (flags == 0) & (ballots > 0) & ~missing_cells[:, names.index(leader)]
     if not usable.any():
         counts = ", ".join(f"{rule} {item['count']:,}" for rule, item in anomalies.items() if item["count"])
@@ -390,7 +431,7 @@ def _totals_columns(read: dict, get: dict, option_votes: np.ndarray, option_miss
             np.column_stack(missing + [option_missing[:, :n_options]]))
 
 
-def _sums_the_others(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+def sums_the_others(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """Rows (bool, shape (row,)) that look like a spreadsheet's totals row: every count column is the sum of
     every other row's. ``values``/``missing`` (shape (row, column), column 0 the register, 1 the ballots): a
     column with a missing cell (outside rows with no count at all, a section's label) has no known sum and is left
@@ -405,10 +446,12 @@ def _sums_the_others(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     return (values[:, 0] > 0) & (2 * compared == compared.sum(axis=0)).all(axis=1)
 
 
-def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anomalies: dict) -> None:
+def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anomalies: dict,
+                 allow_field: str | None) -> None:
     """Stop when more than :data:`MAX_INCONSISTENT_SHARE` of the ordinary rows are excluded, miss an option or
     are flagged (``inconsistent``: bool per parsed row): one line naming the columns involved, the largest
-    counts and the first data rows (:func:`data_rows`)."""
+    counts and the first data rows (:func:`data_rows`), and how to test the rest: ``allow_field``, the config field
+    that lifts the limit, or (None) the ``allow_inconsistent`` parameter."""
     bad = int(inconsistent.sum())
     if bad <= MAX_INCONSISTENT_SHARE * ordinary_rows:
         return
@@ -423,8 +466,9 @@ def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anoma
     raise InputError(f"{path}: {fields}: {bad:,} of {ordinary_rows:,} rows ({bad / ordinary_rows:.0%}) are blank "
                      f"or inconsistent, above the {MAX_INCONSISTENT_SHARE:.0%} limit ("
                      + "; ".join([f"{label} {count:,}" for (_, label), count in largest] + [where])
-                     + "); check the mapping, or pass allow_inconsistent=True to test the rest",
-                     parameters=("allow_inconsistent",))
+                     + "); check the mapping, or "
+                     + (f"set {allow_field} = true" if allow_field else "pass allow_inconsistent=True")
+                     + " to test the rest", parameters=() if allow_field else ("allow_inconsistent",))
 
 
 def _check_districts(origin: str, region: np.ndarray, district: np.ndarray) -> None:

@@ -1,7 +1,8 @@
 """When a forensic test can run: the minimum data every test needs, checked in one place.
 
 A test that cannot run on an election (too few stations, or no spread where its statistic is a correlation, a
-regression, a skewness or a fitted cloud, too few stations the integer or spikes test reads, no votes for the
+regression, a skewness or a fitted cloud, too few stations the integer or spikes test reads (for spikes: too few
+where the leader has some but not all of the ballots, the only ones its binomial redraws move), no votes for the
 leader where a test reads them, no votes for the others where Shpilkin's test reads its honest ratio, or no
 station for the turnout-conditional null to draw from) is reported as ``n/a`` with the reason, instead of
 failing inside its numerics or returning a p-value computed from nothing. :func:`simkit.forensics.run_each` asks
@@ -49,10 +50,15 @@ def reason_not_applicable(e: Election, test: str, null: str = "textbook") -> str
             return (f"needs at least {MIN_STATIONS} stations of {integer_percent.MIN_REGISTERED} voters or more with "
                     f"turnout and leader share at most {integer_percent.MAX_RATE:.0%}, the data have {read}")
     if test == spikes.ID:
-        read = int(spikes.used(e.ballots).sum())
-        if read < MIN_STATIONS:
+        read = spikes.used(e.ballots)
+        if read.sum() < MIN_STATIONS:
             return (f"needs at least {MIN_STATIONS} stations of {spikes.MIN_BALLOTS} ballots or more, "
-                    f"the data have {read}")
+                    f"the data have {int(read.sum())}")
+        split = int((read & (e.leader_votes > 0) & (e.leader_votes < e.ballots)).sum())
+        if split < MIN_STATIONS:
+            return (f"needs at least {MIN_STATIONS} stations of {spikes.MIN_BALLOTS} ballots or more where the "
+                    f"leader has some but not all of the ballots (the others redraw to themselves), the data have "
+                    f"{split}")
     if test == shpilkin.ID and not shpilkin.has_clean_others(e):
         return "needs votes for other options at or below the clean turnout, the data have none"
     if test in NEEDS_SPREAD:

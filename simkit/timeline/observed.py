@@ -1,6 +1,7 @@
 """Published timelines, read from a config's ``[observed.timeline]`` or from a station file with a map.
 
-A map (TOML) names the hours and the columns of a station file (CSV, optionally gzip)::
+A map (TOML) names the hours and the columns of a station file (CSV, read as a returns file is: plain, gzip or a ZIP
+of one file, :func:`simkit.electorate.read.read_records`)::
 
     [timeline]
     opening = "09:00"
@@ -17,6 +18,12 @@ A map (TOML) names the hours and the columns of a station file (CSV, optionally 
     [checks]
     decreasing = "error"                         # or "exclude": drop (and count) stations whose figures fall
 
+    [format]                                     # optional
+    delimiter = ";"                              # default ","
+    encoding = "latin-1"                         # default "utf-8"
+
+A cell that is blank (empty, ``NA``, ``-``…) is blank; a row is numbered by the file's line it starts on.
+
 Stations whose cumulative ballots decrease are an error unless the map says ``decreasing = "exclude"``;
 the number excluded is reported, never hidden. Ballots above the register are an error.
 """
@@ -27,14 +34,16 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from simkit.config.core import Config, validation_problem
+from simkit.config.core import Config, csv_delimiter, text_encoding, validation_problem
 from simkit.config.timeline import TimelineConfig
 from simkit.types import MAX_REGISTER
 from ..errors import InputError, columns_named, listed, shown
 from .statistics import RegionalTimeline
 from simkit.electorate.build import electorate_of, voterless_turnouts
+from simkit.electorate.read import TextFormat, delimiter_hint, read_header, read_records
+from simkit.electorate.returns import DOT_GROUPED, DOT_GROUPED_PROBLEM, NA_MARKERS, sums_the_others
 from simkit.electorate.mapping import read_map_toml
 
 
@@ -67,10 +76,26 @@ class MapChecks(_Block):
     decreasing: Literal["error", "exclude"] = "error"
 
 
+class MapFormat(_Block):
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        return csv_delimiter(value)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        return text_encoding(value)
+
+
 class TimelineMap(_Block):
     timeline: TimelineConfig
     columns: MapColumns
     checks: MapChecks = MapChecks()
+    format: MapFormat = MapFormat()
 
 
 @dataclass(frozen=True)
@@ -121,11 +146,17 @@ def _first_row(frame, bad: np.ndarray) -> int:
 
 
 def _numbers(frame, column: str, data: Path, blank: float | None = None) -> np.ndarray:
-    """(row,) the numbers of ``column``; a blank cell is ``blank`` (None: refused); a cell that is no number
-    raises InputError naming the file, row and column."""
+    """(row,) the numbers of ``column`` (its cells as written, str); a blank cell is ``blank`` (None: refused); a
+    cell that is no number, or that may be a count grouped with '.' (:data:`~simkit.electorate.returns.DOT_GROUPED`:
+    ``1.000``, 1000 or 1?), raises InputError naming the file, row and column."""
     import pandas as pd
 
     text = frame[column]
+    grouped = text.str.strip().str.fullmatch(DOT_GROUPED.pattern).fillna(False).to_numpy(bool)
+    if grouped.any():
+        cell = text.to_numpy()[np.flatnonzero(grouped)[0]]
+        raise InputError(f"{data}: row {_first_row(frame, grouped)}: {column}: {shown(str(cell))} "
+                         f"{DOT_GROUPED_PROBLEM}")
     values = pd.to_numeric(text, errors="coerce").to_numpy(float)
     if blank is not None:
         values = np.where(text.isna(), blank, values)
@@ -149,15 +180,53 @@ def _counts(frame, column: str, data: Path) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def _check_named_once(data: Path, map_path: Path, wanted: list[str]) -> None:
-    """InputError when a column the map names appears twice in the header of ``data``: pandas renames the second
-    ``b14.1`` and the map would read the first, silently (which one is meant?)."""
+def _station_frame(data: Path, map_path: Path, fmt: MapFormat, wanted: list[str]):
+    """The ``wanted`` columns of the station file ``data`` as a DataFrame of its cells as written (str; a blank
+    cell, empty or one of :data:`~simkit.electorate.returns.NA_MARKERS`, None), indexed by the file's line each row
+    starts on minus 2 (:func:`_first_row`). InputError naming the file for a column missing or named twice in its
+    header (:func:`_check_header`), and for a row with a cell beyond the header (a delimiter inside an unquoted field
+    shifts every cell after it); blank cells beyond the header, a delimiter ending every row, are dropped, and a
+    short row's missing cells are blank."""
     import pandas as pd
 
-    header = pd.read_csv(data, header=None, nrows=1, dtype=str).iloc[0].tolist()
+    text = TextFormat(fmt.delimiter, fmt.encoding, member_field=None, noun="station file")
+    _check_header(data, map_path, read_header(data, text), fmt.delimiter, wanted)
+    header, rows, lines = read_records(data, text)
+    wide = next((line for line, row in zip(lines, rows) if any(cell.strip() for cell in row[len(header):])), None)
+    if wide is not None:
+        raise InputError(f"{data}: row {wide}: more cells than the header's {len(header)} columns (a delimiter "
+                         "inside an unquoted field, such as a thousands separator?)")
+    cells = {name: [_cell(row, header.index(name)) for row in rows] for name in wanted}
+    return pd.DataFrame(cells, index=np.array(lines, dtype=np.int64) - 2, dtype=object)
+
+
+def _check_header(data: Path, map_path: Path, header: list[str], delimiter: str, wanted: list[str]) -> None:
+    """InputError naming the file ``data`` when a column the map names is missing from its ``header`` or named twice
+    in it (the map would read one of the two, silently); checked before the rows are read, so that a file of other
+    text is not read whole."""
+    missing = [name for name in wanted if name not in header]
+    if missing:
+        raise InputError(f"{data}: column {missing[0]!r} (named in {map_path}) not found"
+                         + delimiter_hint(header, delimiter, "format.delimiter"))
     twice = [name for name in wanted if header.count(name) > 1]
     if twice:
         raise InputError(f"{data}: {columns_named(twice[0], header.count(twice[0]), named_in=str(map_path))}")
+
+
+def _cell(row: list[str], column: int) -> str | None:
+    """The cell of ``row`` in ``column`` as written, None when blank or past a short row's end."""
+    cell = row[column] if column < len(row) else ""
+    return None if not cell.strip() or cell.strip().lower() in NA_MARKERS else cell
+
+
+def _check_no_totals_row(frame, data: Path, counts: np.ndarray, names: list[str]) -> None:
+    """InputError naming the row of a spreadsheet's totals row: every count (``counts`` (row, column), the columns
+    ``names``) the sum of every other row's, among 3 or more rows with a register
+    (:func:`simkit.electorate.returns.sums_the_others`). It would be summed into its own region, or its region's."""
+    totals = sums_the_others(counts, np.zeros(counts.shape, dtype=bool))
+    if totals.any():
+        raise InputError(f"{data}: row {_first_row(frame, totals)}: {', '.join(names)}: each the sum of every other "
+                         "row's (a totals row? remove it)")
 
 
 def _check_regions(frame, column: str, data: Path) -> None:
@@ -176,27 +245,20 @@ MAX_DECREASING_SHARE = 0.5
 
 def from_stations(data: Path, map_path: Path) -> Loaded:
     """Station timelines summed by region; bad figures raise InputError naming the file, column and row."""
-    import pandas as pd
-
     spec = read_map(map_path)
     columns = spec.columns
     if len(columns.reports) != len(spec.timeline.reports):
         raise InputError(f"{map_path}: columns.reports: {len(columns.reports)} columns for "
                          f"{len(spec.timeline.reports)} reporting times")
     wanted = columns.names()
-    try:
-        frame = pd.read_csv(data, dtype={columns.region: str})
-    except (OSError, ValueError) as error:
-        raise InputError(f"{data}: cannot read: {error}") from None
-    missing = [name for name in wanted if name not in frame.columns]
-    if missing:
-        raise InputError(f"{data}: column {missing[0]!r} (named in {map_path}) not found")
-    _check_named_once(data, map_path, wanted)
+    frame = _station_frame(data, map_path, spec.format, wanted)
     if columns.exclude:
         frame = frame[_numbers(frame, columns.exclude, data, blank=0) == 0]
     _check_regions(frame, columns.region, data)
     counts = np.column_stack([_counts(frame, name, data) for name in [*columns.reports, columns.final]])
     registered = _counts(frame, columns.registered, data)
+    _check_no_totals_row(frame, data, np.column_stack([registered, counts]), [columns.registered, *columns.reports,
+                                                                                columns.final])
     over = counts.max(axis=1) > registered
     if over.any():
         raise InputError(f"{data}: row {_first_row(frame, over)}: ballots exceed {columns.registered} (turnout above "

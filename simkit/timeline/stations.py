@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import first_of
 from ..model.timeline import dirichlet, split_counts
 
 Z_THRESHOLD = 2.326  #: upper 1% point of the standard normal
 STATION_TESTS = ("station_front_loading", "station_late_surge")
+#: fewest stations with ballots a region's station tests read (as the forensic tests' fewest stations): the share of
+#: fewer beyond the threshold is hardly a distribution, and one station is its region's own profile (z = 0 in the
+#: data and every redraw alike: p = 1 from a null without spread)
+MIN_STATIONS = 10
 
 
 def _excess(cumulative: np.ndarray, region: np.ndarray, n_regions: int, early: int, kappa: float) -> np.ndarray:
@@ -38,7 +43,9 @@ def _excess(cumulative: np.ndarray, region: np.ndarray, n_regions: int, early: i
 def station_rows(cumulative: np.ndarray, region: np.ndarray, region_names: list[str], early: int,
                  kappa_station: float, rng: np.random.Generator, draws: int = 200) -> list[dict]:
     """Rows (``region``, ``test``, ``statistic``, ``null_mean``, ``null_sd``, ``p_value``, ``alternative``) for
-    stations with positive final counts: ``cumulative`` (station, report + 1) int, ``region`` (station,) indices."""
+    stations with positive final counts: ``cumulative`` (station, report + 1) int, ``region`` (station,) indices.
+    A region of fewer than :data:`MIN_STATIONS` stations has no row (:func:`untested_regions`); its stations are
+    redrawn all the same, so that the other regions' draws do not depend on it."""
     n_regions = len(region_names)
     seen = _excess(cumulative, region, n_regions, early, kappa_station)
     bins = np.diff(cumulative, axis=1, prepend=0)
@@ -51,6 +58,18 @@ def station_rows(cumulative: np.ndarray, region: np.ndarray, region_names: list[
         null[d] = _excess(np.cumsum(split_counts(rng, cumulative[:, -1], station_profiles), axis=1), region,
                           n_regions, early, kappa_station)
     p_values = (1.0 + (null >= seen).sum(axis=0)) / (1.0 + draws)
+    tested = np.bincount(region, minlength=n_regions) >= MIN_STATIONS
     return [{"region": name, "test": test, "statistic": float(seen[t, r]), "null_mean": float(null[:, t, r].mean()),
              "null_sd": float(null[:, t, r].std(ddof=1)), "p_value": float(p_values[t, r]), "alternative": "greater"}
-            for t, test in enumerate(STATION_TESTS) for r, name in enumerate(region_names)]
+            for t, test in enumerate(STATION_TESTS) for r, name in enumerate(region_names) if tested[r]]
+
+
+def untested_regions(region: np.ndarray, region_names: list[str]) -> dict[str, str]:
+    """The station tests -> why they leave out the regions of fewer than :data:`MIN_STATIONS` stations (``region``
+    (station,) indices into ``region_names``, stations with positive final counts); empty when none is."""
+    counts = np.bincount(region, minlength=len(region_names))
+    small = [f"{name} ({count})" for name, count in zip(region_names, counts) if count < MIN_STATIONS]
+    if not small:
+        return {}
+    return {", ".join(STATION_TESTS): f"in regions of fewer than {MIN_STATIONS} stations with ballots: "
+                                      f"{first_of(small)}"}
