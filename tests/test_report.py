@@ -722,3 +722,14 @@ def test_the_provenance_keeps_the_anomaly_rows_its_table_shows(tmp_path):
               "reproduce": "", "config_text": None, "files": [item]}
     files = [block for block in provenance(record).blocks if isinstance(block, Table)][-1]
     assert files.rows[0][-1] == "votes_gt_ballots: 12 (votes > ballots; data rows 3, 4, 5, 6, 7, …)"
+
+
+def test_the_provenance_table_shows_the_seed_and_replicates_in_full():
+    """The seed and replicates were shown to 3 significant digits (seed 20221120 as 2.02e+07): a reader could not
+    rerun the report from its provenance table."""
+    from simkit.report.sections import provenance
+
+    record = {"versions": {"simkit": "0"}, "date": "2026-11-30", "seed": 20221120, "replicates": 12345,
+              "command": None, "reproduce": "", "config_text": None, "files": []}
+    fields = dict(next(block for block in provenance(record).blocks if isinstance(block, Table)).rows)
+    assert fields["seed"] == "20221120" and fields["replicates"] == "12345"

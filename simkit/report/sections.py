@@ -41,14 +41,17 @@ FORENSIC_OPTIONAL = ("honest_model", "calibration", "null_z", "null_tail_p")
 TOP_REGIONS, TOP_STATIONS = 5, 10
 
 
-def fmt(value, spec: str = ".3g") -> str:
-    """A number for a table cell ("—" for a missing or non-finite value)."""
+def fmt(value, spec: str | None = None) -> str:
+    """A number for a table cell ("—" for a missing or non-finite value); ``spec`` None: a whole number (int)
+    in full, so that a seed or a count reads as given, any other number to 3 significant digits."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return format(value, spec)
+    if isinstance(value, (int, np.integer)):
+        return format(value, spec or "d")
+    if isinstance(value, (float, np.floating)):
+        return format(value, spec or ".3g")
     return str(value)
 
 
