@@ -398,6 +398,22 @@ def test_direction_rules_and_the_no_anomaly_wording():
     assert "none stays so after Holm" in text  # an uncalibrated test is left out of the family
 
 
+@pytest.mark.parametrize("p_value", [0.001, 0.4])
+@pytest.mark.parametrize("null, words", [("simulated", "the simulated null (honest elections redrawn to match "
+                                                       "these data)"),
+                                         ("textbook", "the textbook null (each test's classical reference)")])
+def test_the_forensic_verdict_names_the_null_it_read_the_p_values_against(null, words, p_value):
+    """The forensic sentence a reader quotes said "10 of 12 station-level tests are anomalous (p ≤ 0.05)" without
+    the null the p-values were read against, which decides what "anomalous" means."""
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    result = TestResult("dip", 0.1, 0.0, p_value, null, "", {"calibration": "calibrated"})
+    text = forensic_verdicts([result], DETECTS, power_shown=False)[0].text
+    assert text.startswith(f"Against {words}, {'1 of 1' if rejects(p_value) else 'none of the 1'} station-level")
+
+
 def test_the_holm_count_says_which_tests_it_adds_to_those_shown_anomalous():
     """Holm reads a simulated null's tail p-value (family_p_value): a test shown at p 0.06 can reject in the
     family. The sentence said '1 of 2 tests is anomalous: dip; 2 stay so after Holm's correction'."""

@@ -50,6 +50,12 @@ EXPLANATIONS = {
 }
 
 
+#: the forensic nulls in words (:data:`simkit.report.NULLS`; docs/forensics.md, "Nulls"), as each forensic verdict
+#: names the null its p-values are read against
+NULL_WORDS = {"textbook": "the textbook null (each test's classical reference)",
+              "simulated": "the simulated null (honest elections redrawn to match these data)"}
+
+
 @dataclass(frozen=True)
 class Number:
     """One number shown in a sentence: its ``value``, the ``text`` it is shown as, and ``source`` (where in the
@@ -340,8 +346,8 @@ def result_field(result, name: str):
 
 
 def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bool) -> list[Verdict]:
-    """Sentences on the forensic tests (``results``: :class:`simkit.forensics.TestResult`): how many are anomalous
-    at :data:`ALPHA`, which, how many Holm's correction rejects (naming those it rejects on a p-value below the one
+    """Sentences on the forensic tests (``results``: :class:`simkit.forensics.TestResult`): against which null
+    (:data:`NULL_WORDS`), how many are anomalous at :data:`ALPHA`, which, how many Holm's correction rejects (naming those it rejects on a p-value below the one
     shown, with or without a test shown anomalous), what each can detect; "no anomaly" (and no Holm rejection) is
     never read as a clean count, and points to each test's power when the report shows it (``power_shown``), else
     says it was not computed."""
@@ -353,6 +359,7 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
     floored = [r for r in tested if r.test in floors]
     w = _Writer()
     alarms = holm_alarms(tested)
+    against = f"Against {_null_words(tested)}, "
     if not anomalous:
         could_not = (f", and {'none' if len(floored) == len(tested) else 'some'} could"
                      f"{'' if len(floored) == len(tested) else ' not'} have been") if floored else ""
@@ -361,7 +368,7 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
             "see each test's power below." if power_shown else
             "what these tests could have detected on these data was not computed (see below).")
         return [w.verdict(
-            f"None of the {w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests is "
+            f"{against}none of the {w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests is "
             f"anomalous (p ≤ {ALPHA:g}){could_not}{rejected}.{hedge}"
         )] + _floor_verdicts(floored) + _detects_verdicts([], alarms, detects)
     names = []
@@ -370,11 +377,16 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
         flag = f" ({label})" if label else ""
         names.append(f"{r.test}{flag}")
     verdict = w.verdict(
-        f"{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
+        f"{against}{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
         f"{w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests "
         f"{'is' if len(anomalous) == 1 else 'are'} anomalous "
         f"(p ≤ {ALPHA:g}): {', '.join(names)}; {_holm_count(w, alarms, {r.test for r in anomalous})}.")
     return [verdict] + _floor_verdicts(floored) + _detects_verdicts([r.test for r in anomalous], alarms, detects)
+
+
+def _null_words(results: list) -> str:
+    """The null(s) the ``results`` were read against, in words (:data:`NULL_WORDS`)."""
+    return " and ".join(NULL_WORDS.get(null, f"the {null} null") for null in dict.fromkeys(r.null for r in results))
 
 
 def _detects_verdicts(anomalous: list[str], alarms: list[str], detects: dict[str, str]) -> list[Verdict]:
