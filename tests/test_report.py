@@ -172,6 +172,21 @@ def test_verdicts_follow_the_stated_rules(polls_report):
     assert not any(v.text.startswith("near, one mechanism") for v in doc.verdicts)
 
 
+def test_a_p_value_from_the_normal_tail_says_so_in_the_sentence(polls_report):
+    """The table marks a p-value beyond what the replicates confirm (normal tail, *), but the sentence stated it
+    bare ("p = 1.3e−31" from 50 replicates), a precision no Monte Carlo result of that size has."""
+    _, doc = polls_report
+    rows = [row for row in doc.analyses["comparison"].rows if row["pollster"] == "far" and rejects(row["p_value"])]
+    tail = [row for row in rows if row["p_method"] == "normal_tail"]
+    assert tail, "the far poll's figures lie beyond its replicates"
+    sampling = next(v for v in doc.verdicts if v.text.startswith("Far Institute:"))
+    for row in rows:
+        shown = next(n.text for n in sampling.figures if n.source.get("option") == row["option"]
+                     and n.source["field"] == "p_value")
+        assert (f"p = {shown} from the normal tail" in sampling.text) == (row in tail)
+    assert f"(they reach {tail[0]['p_floor']:.1g}), not a Monte Carlo result." in sampling.text
+
+
 def test_design_verdicts_state_delivered_against_claimed_and_the_probability():
     from simkit.report.verdicts import IMPROBABLE, design_verdicts
 

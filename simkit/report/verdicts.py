@@ -150,12 +150,33 @@ def _figure_list(w: "_Writer", pollster: str, rows: list[dict], total: bool) -> 
              if math.isfinite(row[z_field]) else "no sampling error")
         p = (census_reading(row["rounding"], lambda half: w.num(half, "g", **source, field="half_unit"))
              if not total and "rounding" in row else
-             f"p{' total' if total else ''} = {w.num(row[p_field], '.2g', **source, field=p_field)}")
+             f"p{' total' if total else ''} = {w.num(row[p_field], '.2g', **source, field=p_field)}"
+             + (" from the normal tail" if not total and _normal_tail(row) else ""))
         parts.append(f"{row['option']} {w.num(row['published'], '.2f', **source, field='published')}% published "
                      f"against {w.num(row['official'], '.2f', **source, field='official')}% counted (gap "
                      f"{w.num(row['gap'], '+.2f', **source, field='gap')} points, {z}, {p}"
                      + (_ledger_words(w, source, row) if not total and row.get("verdict") else "") + ")")
     return "; ".join(parts)
+
+
+def _normal_tail(row: dict) -> bool:
+    """Whether a poll row's p is the normal tail's, beyond what its replicates confirm
+    (:func:`simkit.polls.compare.tail_p_value`), not a Monte Carlo share."""
+    return row.get("p_method") == "normal_tail"
+
+
+def _tail_words(w: "_Writer", pollster: str, rows: list[dict]) -> str:
+    """The clause on the ``rows`` whose p is the normal tail's (:func:`_normal_tail`): how far the replicates
+    confirm a p-value (each row's ``p_floor``, 1 / (R + 1); a range when they differ), as the poll table's caption
+    says; "" when none is."""
+    tail = {row["p_floor"]: row for row in rows if _normal_tail(row)}
+    if not tail:
+        return ""
+    floors = sorted(tail)
+    reach = " to ".join(w.num(floor, ".1g", analysis="polls", pollster=pollster, option=tail[floor]["option"],
+                              field="p_floor") for floor in dict.fromkeys([floors[0], floors[-1]]))
+    return (f" A p from the normal tail is a normal extrapolation beyond what the simulated replicates confirm "
+            f"(they reach {reach}), not a Monte Carlo result.")
 
 
 def _ledger_words(w: "_Writer", source: dict, row: dict) -> str:
@@ -178,7 +199,8 @@ def _pollster_verdicts(pollster: str, own: list[dict], name: str, incumbent: str
         f"{name}: {w.num(len(anomalous), 'd', analysis='polls', pollster=pollster, field='anomalous')} of {count} "
         f"published figures {'is' if len(anomalous) == 1 else 'are'} anomalous (p ≤ {ALPHA:g}) against polls drawn "
         f"from an honest count equal to the official one: {_figure_list(w, pollster, anomalous, False)}. Sampling "
-        f"error alone does not explain {'it' if len(anomalous) == 1 else 'them'}; {_direction_words(lean)}.")]
+        f"error alone does not explain {'it' if len(anomalous) == 1 else 'them'}; {_direction_words(lean)}."
+        f"{_tail_words(w, pollster, anomalous)}")]
     with_total = [row for row in own if _p(row, True) is not None]
     if with_total:
         w = _Writer()
