@@ -172,6 +172,14 @@ def test_verdicts_follow_the_stated_rules(polls_report):
     assert not any(v.text.startswith("near, one mechanism") for v in doc.verdicts)
 
 
+def test_the_holm_count_of_the_polls_names_the_error_it_is_against(polls_report):
+    """"7 of 24 published figures stay anomalous after Holm's correction" read as a verdict on the figures while it
+    counts their p against sampling error alone; against total survey error 2 were anomalous (Kazakhstan 2022)."""
+    _, doc = polls_report
+    holm_sentence = next(v.text for v in doc.verdicts if v.text.startswith("Across all"))
+    assert "anomalous against sampling error alone (p, not p total) after Holm's correction" in holm_sentence
+
+
 def test_a_p_value_from_the_normal_tail_says_so_in_the_sentence(polls_report):
     """The table marks a p-value beyond what the replicates confirm (normal tail, *), but the sentence stated it
     bare ("p = 1.3e−31" from 50 replicates), a precision no Monte Carlo result of that size has."""

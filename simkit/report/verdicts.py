@@ -344,8 +344,8 @@ def poll_verdicts(rows: list[dict], incumbent: str, labels: dict[str, str], *, m
         verdicts.append(w.verdict(
             f"Across all {w.num(len(rows), 'd', analysis='polls', field='rows')} published figures, "
             f"{w.num(still_anomalous, 'd', analysis='polls', field='holm')} "
-            f"{'stays' if still_anomalous <= 1 else 'stay'} anomalous after Holm's correction for testing them all "
-            f"at {ALPHA:g}."))
+            f"{'stays' if still_anomalous <= 1 else 'stay'} anomalous against sampling error alone (p, not p total) "
+            f"after Holm's correction for testing them all at {ALPHA:g}."))
     if joint:
         verdicts.append(joint_verdict(joint, labels))
     verdicts += design_verdicts(list(designs), labels)
