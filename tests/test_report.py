@@ -402,6 +402,13 @@ def test_a_failed_render_leaves_the_earlier_report_intact(polls_report, tmp_path
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
 
 
+def clean(result) -> str:
+    """A test's measured size as the forensic verdict names it (:func:`simkit.report.verdicts.clean_rejections`)."""
+    from simkit.report.verdicts import clean_rejections
+
+    return "rejected {} of {} clean elections".format(*clean_rejections(result))
+
+
 def test_direction_rules_and_the_no_anomaly_wording():
     from simkit.forensics.core import TestResult
     from simkit.report.catalogue import DETECTS
@@ -417,7 +424,7 @@ def test_direction_rules_and_the_no_anomaly_wording():
     flagged = [TestResult("spikes", 0.1, 0.0, 0.001, "simulated", "anomalous (p ≤ 0.05)",
                           {"calibration": "uncalibrated"})]
     text = " ".join(v.text for v in forensic_verdicts(flagged, DETECTS, power_shown=True))
-    assert "spikes (uncalibrated)" in text and "not proof" in text and "fraud" not in text
+    assert f"spikes (uncalibrated; {clean(flagged[0])})" in text and "not proof" in text and "fraud" not in text
     assert "none stays so after Holm" in text  # an uncalibrated test is left out of the family
 
 
@@ -437,6 +444,23 @@ def test_the_forensic_verdict_names_the_null_it_read_the_p_values_against(null, 
     assert text.startswith(f"Against {words}, {'1 of 1' if rejects(p_value) else 'none of the 1'} station-level")
 
 
+def test_each_anomalous_test_names_the_clean_elections_it_rejected():
+    """A calibrated test was named bare ("last_digit"), and a label said "calibrated" without the measurement
+    behind it: the sentence names how many of the panel's clean elections each test rejected (its measured
+    size, from the record), or that its size was not measured."""
+    from simkit.forensics.calibration import measured
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    dip = TestResult("dip", 0.1, 0.0, 0.001, "simulated", "", {"calibration": "calibrated"})
+    klimek = TestResult("klimek", 0.1, 0.0, 0.001, "simulated", "", {"calibration": "not measured"})
+    assert "klimek" not in measured("simulated")["panel"]
+    text = forensic_verdicts([dip, klimek], DETECTS, power_shown=False)[0].text
+    k, n = measured("simulated")["panel"]["dip"]
+    assert f": dip (rejected {k} of {n} clean elections), klimek (size not measured);" in text
+
+
 def test_the_holm_count_says_which_tests_it_adds_to_those_shown_anomalous():
     """Holm reads a simulated null's tail p-value (family_p_value): a test shown at p 0.06 can reject in the
     family. The sentence said '1 of 2 tests is anomalous: dip; 2 stay so after Holm's correction'."""
@@ -450,9 +474,10 @@ def test_the_holm_count_says_which_tests_it_adds_to_those_shown_anomalous():
                       {"calibration": "calibrated", "null_tail_p": 0.02})
     text = forensic_verdicts([shown, tail], DETECTS, power_shown=False)[0].text
     assert "stay so" not in text
-    assert ("is anomalous (p ≤ 0.05): dip; 2 reject after Holm's correction across the calibrated tests, of which "
+    assert (f"is anomalous (p ≤ 0.05): dip ({clean(shown)}); 2 reject after Holm's correction across the calibrated tests, of which "
             "spikes on its null's tail p-value, below the one shown for it (tests whose") in text
-    assert "dip; 1 stays so after Holm's" in forensic_verdicts([shown], DETECTS, power_shown=False)[0].text
+    assert f"dip ({clean(shown)}); 1 stays so after Holm's" in forensic_verdicts([shown], DETECTS,
+                                                                              power_shown=False)[0].text
 
 
 def test_the_holm_count_agrees_with_its_number_and_lists_the_tests_it_adds():
@@ -468,9 +493,10 @@ def test_the_holm_count_agrees_with_its_number_and_lists_the_tests_it_adds():
     one = forensic_verdicts([result("spikes", 0.06, 0.02)], DETECTS, power_shown=False)[0].text
     assert ("; 1 rejects after Holm's correction across the calibrated tests: spikes on its null's tail p-value, "
             "below the one shown for it (tests whose") in one
-    two = forensic_verdicts([result("dip", 0.001, 0.0001), result("spikes", 0.06, 0.001),
-                             result("shpilkin", 0.07, 0.002)], DETECTS, power_shown=False)[0].text
-    assert ("dip; 3 reject after Holm's correction across the calibrated tests, of which spikes and shpilkin on "
+    dip = result("dip", 0.001, 0.0001)
+    two = forensic_verdicts([dip, result("spikes", 0.06, 0.001), result("shpilkin", 0.07, 0.002)], DETECTS,
+                            power_shown=False)[0].text
+    assert (f"dip ({clean(dip)}); 3 reject after Holm's correction across the calibrated tests, of which spikes and shpilkin on "
             "their nulls' tail p-values, below the ones shown for them (tests whose") in two
 
 

@@ -18,7 +18,7 @@ from ..forensics.floor import draws_behind, floor_line
 from ..forensics.power import left_out_text, why_no_power
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
-from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, fits_all, p_text, result_field
+from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, clean_rejections, fits_all, p_text, result_field
 from simkit.electorate.returns import data_rows
 from simkit.engine.summary import summary_rows
 from simkit.plots.polls import plot_poll_comparison
@@ -277,8 +277,10 @@ def scenarios(ds, cfg, comparison) -> Section:
 
 def _forensic_table(f) -> Table:
     optional = [k for k in FORENSIC_OPTIONAL if any(result_field(r, k) is not None for r in f.results)]
+    sizes = {r.test: clean_rejections(r) for r in f.results}
     plants = [p for p in (f.power or {}) if p != "none"]
     columns = (["test", "statistic", "reference", "p-value", "verdict"] + optional
+               + (["clean elections rejected"] if any(sizes.values()) else [])
                + (["size (nothing planted)"] + [f"power: {p}" for p in plants] if f.power else [])
                + ["built to detect"])
     rows = []
@@ -286,11 +288,24 @@ def _forensic_table(f) -> Table:
     for r in f.results:
         cells = [r.test, fmt(r.statistic, ".4g"), fmt(r.reference, ".4g"), fmt(r.p_value, ".3g"), r.verdict]
         cells += [fmt(result_field(r, k)) for k in optional]
+        if any(sizes.values()):
+            cells.append(_clean_cell(r, sizes[r.test]))
         if f.power:
             mark = " (cannot reject)" if r.test in floored else ""
             cells += [fmt(f.power[p].get(r.test), ".2f") + mark for p in ["none"] + plants]
         rows.append(cells + [DETECTS.get(r.test, "")])
-    return Table(columns, rows, f"{f.null} null, {f.draws} draws, seed {f.seed}")
+    return Table(columns, rows, f"{f.null} null, {f.draws} draws, seed {f.seed}"
+                 + (f"; clean elections rejected: of the false-positive panel's clean elections, those the test's "
+                    f"reported p-value rejected at {ALPHA:g} under this null (its measured size; "
+                    "docs/forensics.md)" if any(sizes.values()) else ""))
+
+
+def _clean_cell(result, size: tuple[int, int] | None) -> str:
+    """A test's measured size as the forensic table shows it (:func:`clean_rejections`): ``k of n``, ``not
+    measured``, or "—" for a test without a p-value."""
+    if result.p_value is None:
+        return "—"
+    return "not measured" if size is None else f"{size[0]} of {size[1]}"
 
 
 def _floor_note(f) -> list:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..errors import counted
 from ..forensics import calibration_label, holm_alarms
+from ..forensics.calibration import measured
 from ..forensics.core import ALPHA, holm
 from ..schema import rejects
 from ..forensics.floor import minimum_draws, result_floors
@@ -369,10 +370,11 @@ def result_field(result, name: str):
 
 def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bool) -> list[Verdict]:
     """Sentences on the forensic tests (``results``: :class:`simkit.forensics.TestResult`): against which null
-    (:data:`NULL_WORDS`), how many are anomalous at :data:`ALPHA`, which, how many Holm's correction rejects (naming those it rejects on a p-value below the one
-    shown, with or without a test shown anomalous), what each can detect; "no anomaly" (and no Holm rejection) is
-    never read as a clean count, and points to each test's power when the report shows it (``power_shown``), else
-    says it was not computed."""
+    (:data:`NULL_WORDS`), how many are anomalous at :data:`ALPHA`, which (each with its calibration label and the
+    clean elections it rejected, :func:`clean_rejections`), how many Holm's correction rejects (naming those it
+    rejects on a p-value below the one shown, with or without a test shown anomalous), what each can detect; "no
+    anomaly" (and no Holm rejection) is never read as a clean count, and points to each test's power when the
+    report shows it (``power_shown``), else says it was not computed."""
     tested = [r for r in results if r.p_value is not None]
     if not tested:
         return []
@@ -396,14 +398,26 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
     names = []
     for r in anomalous:
         label = calibration_label(result_field(r, "calibration"))
-        flag = f" ({label})" if label else ""
-        names.append(f"{r.test}{flag}")
+        size = clean_rejections(r)
+        flags = ([label] if label else []) + ([
+            f"rejected {w.num(size[0], 'd', analysis='forensics', test=r.test, field='clean_rejections')} of "
+            f"{w.num(size[1], 'd', analysis='forensics', test=r.test, field='clean_elections')} clean elections"]
+            if size else [])
+        names.append(f"{r.test} ({'; '.join(flags)})" if flags else r.test)
     verdict = w.verdict(
         f"{against}{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
         f"{w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests "
         f"{'is' if len(anomalous) == 1 else 'are'} anomalous "
         f"(p ≤ {ALPHA:g}): {', '.join(names)}; {_holm_count(w, alarms, {r.test for r in anomalous})}.")
     return [verdict] + _floor_verdicts(floored) + _detects_verdicts([r.test for r in anomalous], alarms, detects)
+
+
+def clean_rejections(result) -> tuple[int, int] | None:
+    """The measured size of a test's reported p-value under its null: how many of the clean elections of the
+    false-positive panel it rejected at :data:`ALPHA`, and of how many (the record's ``panel`` measurement,
+    :mod:`simkit.forensics.calibration`, held out for a test read empirically); None when not measured."""
+    count = measured(result.null).get("panel", {}).get(result.test)
+    return None if count is None else (int(count[0]), int(count[1]))
 
 
 def _null_words(results: list) -> str:
