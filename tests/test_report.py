@@ -261,6 +261,16 @@ def test_provenance_hashes_match_the_files(polls_report):
     assert "--seed 3" in record["reproduce"] and f"--replicates {REPLICATES}" in record["reproduce"]
 
 
+def test_provenance_hashes_the_mapping_the_returns_were_read_through(returns):
+    """The provenance hashed the returns but not the map that says which of their columns are counted: a map
+    edited since would reproduce another report under the same recorded inputs."""
+    data, mapping = returns
+    files = build(returns=data, map=mapping, tests=["dip"], null="textbook", draws=20,
+                  power=0).analyses["provenance"]["files"]
+    assert {"role": "returns mapping", "path": str(mapping),
+            "sha256": hashlib.sha256(mapping.read_bytes()).hexdigest()} in files
+
+
 def test_a_config_with_a_byte_order_mark_is_reported(tmp_path):
     """A config saved with a UTF-8 byte-order mark loads, so its report is made too; the provenance shows its text
     as the config reader reads it and hashes its bytes as saved."""

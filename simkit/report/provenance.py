@@ -53,6 +53,14 @@ def returns_file(ds) -> dict:
                           for rule, item in anomalies.items() if item["count"]}}
 
 
+def mapping_file(ds) -> list[dict]:
+    """The mapping file (map or preset) a loaded returns Dataset was read through, with its sha256: it decides
+    which columns are counted; none when the Dataset names no file that exists."""
+    path = ds.attrs.get("mapping")
+    return [{"role": "returns mapping", "path": str(path), "sha256": sha256(path)}] \
+        if path and Path(path).is_file() else []
+
+
 def config_files(cfg, config_path: Path) -> list[dict]:
     """The config and the data files it reads (electorate path, observed station returns) that exist."""
     import tomllib
@@ -85,7 +93,7 @@ def record(*, cfg=None, config_path: Path | None = None, returns_ds=None, seed: 
     """Everything the provenance section shows (JSON-ready)."""
     files = config_files(cfg, config_path) if cfg is not None else []
     if returns_ds is not None:
-        files.append(returns_file(returns_ds))
+        files += [returns_file(returns_ds), *mapping_file(returns_ds)]
     return {"versions": versions(), "command": command, "reproduce": reproduce_command(config_path, options, output),
             "config_text": read_config_text(Path(config_path), str(config_path)) if config_path else None,
             "config_sha256": sha256(config_path) if config_path else None, "files": files,
