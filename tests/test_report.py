@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -269,6 +270,23 @@ def test_provenance_hashes_the_mapping_the_returns_were_read_through(returns):
                   power=0).analyses["provenance"]["files"]
     assert {"role": "returns mapping", "path": str(mapping),
             "sha256": hashlib.sha256(mapping.read_bytes()).hexdigest()} in files
+
+
+def test_provenance_records_the_commit_of_the_simkit_source(repo):
+    """The provenance gave simkit's version, 0.1.0, the same for every commit of it, whose numbers differ: the
+    commit of the checkout imported is recorded, marked when its tracked files differ from it."""
+    import subprocess
+
+    import simkit
+    from simkit.report.provenance import versions
+
+    if Path(simkit.__file__).resolve().parent.parent != repo or not (repo / ".git").exists():
+        pytest.skip("simkit is not imported from this git checkout")
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    changed = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--",
+                              "simkit"], capture_output=True, text=True, check=True).stdout.strip()
+    assert versions()["simkit commit"] == head + ("+modified" if changed else "")
 
 
 def test_a_config_with_a_byte_order_mark_is_reported(tmp_path):
