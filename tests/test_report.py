@@ -502,10 +502,11 @@ def test_the_holm_count_says_which_tests_it_adds_to_those_shown_anomalous():
                       {"calibration": "calibrated", "null_tail_p": 0.02})
     text = forensic_verdicts([shown, tail], DETECTS, power_shown=False)[0].text
     assert "stay so" not in text
-    assert (f"is anomalous (p ≤ 0.05): dip ({clean(shown)}); 2 reject after Holm's correction across the calibrated tests, of which "
-            "spikes on its null's tail p-value, below the one shown for it (tests whose") in text
-    assert f"dip ({clean(shown)}); 1 stays so after Holm's" in forensic_verdicts([shown], DETECTS,
-                                                                              power_shown=False)[0].text
+    assert (f"is anomalous (p ≤ 0.05): dip ({clean(shown)}); 2 reject after Holm's correction across the "
+            "calibrated tests (dip and spikes), of which spikes on its null's tail p-value, below the one shown for "
+            "it (tests whose") in text
+    assert f"dip ({clean(shown)}); 1 stays so after Holm's correction across the calibrated tests: dip (tests" in \
+        forensic_verdicts([shown], DETECTS, power_shown=False)[0].text
 
 
 def test_the_holm_count_agrees_with_its_number_and_lists_the_tests_it_adds():
@@ -524,8 +525,9 @@ def test_the_holm_count_agrees_with_its_number_and_lists_the_tests_it_adds():
     dip = result("dip", 0.001, 0.0001)
     two = forensic_verdicts([dip, result("spikes", 0.06, 0.001), result("shpilkin", 0.07, 0.002)], DETECTS,
                             power_shown=False)[0].text
-    assert (f"dip ({clean(dip)}); 3 reject after Holm's correction across the calibrated tests, of which spikes and shpilkin on "
-            "their nulls' tail p-values, below the ones shown for them (tests whose") in two
+    assert (f"dip ({clean(dip)}); 3 reject after Holm's correction across the calibrated tests (dip, spikes and "
+            "shpilkin), of which spikes and shpilkin on their nulls' tail p-values, below the ones shown for them "
+            "(tests whose") in two
 
 
 def test_the_no_anomaly_answer_names_a_test_only_holms_correction_rejects():

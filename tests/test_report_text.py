@@ -130,7 +130,8 @@ def test_each_mechanism_in_a_sentence_is_its_row_of_the_mechanism_table(report):
     _, text = report
     rows = {(row["pollster"], row["mechanism"]): row
             for row in table_with(sections(text)[SECTION_TITLES["polls"]], "mechanism")}
-    fitted = re.compile(r"(\w+) \((?P<estimate>[\d.−]+ \[[\d.−]+, [\d.−]+\]), d² = (?P<d2>[\d.]+) on (?P<df>\d+), "
+    fitted = re.compile(r"(\w+) \((?P<estimate>[\d.−]+ \[[\d.−]+, [\d.−]+\]), d² = (?P<d2>[\d.]+) "
+                        r"on (?P<df>\d+), "
                         r"fit p = (?P<p>[\d.e−+]+)\)")
     checked = 0
     for pollster, label in LABELS.items():
@@ -164,6 +165,14 @@ def test_the_joint_sentence_is_the_joint_table(report):
         assert f"{label} T² = {rows[pollster]['T²']}" in sentence
 
 
+def holm_names(sentence: str) -> list[str]:
+    """The tests the forensic sentence names as rejected after Holm's correction."""
+    clause = sentence.partition("after Holm's correction across the calibrated tests")[2].partition(" (tests whose")[0]
+    names = (clause[2:clause.find(")")] if clause.startswith(" (") else
+             clause[2:].partition(" on ")[0] if clause.startswith(": ") else "")
+    return [name for name in re.split(r", | and ", names) if name]
+
+
 def test_the_forensic_sentence_counts_the_forensic_tables_verdicts(report):
     _, text = report
     section = sections(text)[SECTION_TITLES["forensics"]]
@@ -173,6 +182,10 @@ def test_the_forensic_sentence_counts_the_forensic_tables_verdicts(report):
     sentence = next(s for s in answer_sentences(text) if "station-level tests" in s)
     assert "Against the textbook null" in sentence
     assert any(block.startswith("*textbook null, 40 draws, seed 3;") for block in section)
+    rejected = [row["test"] for row in tested if row["after Holm's correction"] == "rejected"]
+    count = re.search(r"; (\d+|none) (?:stays|stay|rejects|reject) (?:so )?after Holm's", sentence).group(1)
+    assert (0 if count == "none" else int(count)) == len(rejected)
+    assert set(holm_names(sentence)) == set(rejected)
     if anomalous:
         assert re.search(rf"{len(anomalous)} of {len(tested)} station-level tests", sentence)
         for row in tested:

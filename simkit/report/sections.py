@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from ..forensics import rejected_tests
+from ..forensics import family_p_value, holm_alarms, rejected_tests
 from ..forensics.core import ALPHA
 from ..forensics.floor import draws_behind, floor_line
 from ..forensics.power import left_out_text, why_no_power
@@ -278,15 +278,17 @@ def scenarios(ds, cfg, comparison) -> Section:
 def _forensic_table(f) -> Table:
     optional = [k for k in FORENSIC_OPTIONAL if any(result_field(r, k) is not None for r in f.results)]
     sizes = {r.test: clean_rejections(r) for r in f.results}
+    alarms = set(holm_alarms(f.results))
     plants = [p for p in (f.power or {}) if p != "none"]
-    columns = (["test", "statistic", "reference", "p-value", "verdict"] + optional
+    columns = (["test", "statistic", "reference", "p-value", "verdict", "after Holm's correction"] + optional
                + (["clean elections rejected"] if any(sizes.values()) else [])
                + (["size (nothing planted)"] + [f"power: {p}" for p in plants] if f.power else [])
                + ["built to detect"])
     rows = []
     floored = f.could_not_reject
     for r in f.results:
-        cells = [r.test, fmt(r.statistic, ".4g"), fmt(r.reference, ".4g"), fmt(r.p_value, ".3g"), r.verdict]
+        cells = [r.test, fmt(r.statistic, ".4g"), fmt(r.reference, ".4g"), fmt(r.p_value, ".3g"), r.verdict,
+                 _holm_cell(r, alarms)]
         cells += [fmt(result_field(r, k)) for k in optional]
         if any(sizes.values()):
             cells.append(_clean_cell(r, sizes[r.test]))
@@ -294,10 +296,24 @@ def _forensic_table(f) -> Table:
             mark = " (cannot reject)" if r.test in floored else ""
             cells += [fmt(f.power[p].get(r.test), ".2f") + mark for p in ["none"] + plants]
         rows.append(cells + [DETECTS.get(r.test, "")])
-    return Table(columns, rows, f"{f.null} null, {f.draws} draws, seed {f.seed}"
+    return Table(columns, rows, f"{f.null} null, {f.draws} draws, seed {f.seed}; after Holm's correction: at "
+                 f"{ALPHA:g} across the calibrated tests, on the p-value the family reads (an empirically calibrated "
+                 "one, else a simulated null's tail past its Monte Carlo p-value, else the one shown); left out: not "
+                 "calibrated under this null"
                  + (f"; clean elections rejected: of the false-positive panel's clean elections, those the test's "
                     f"reported p-value rejected at {ALPHA:g} under this null (its measured size; "
                     "docs/forensics.md)" if any(sizes.values()) else ""))
+
+
+def _holm_cell(result, alarms: set[str]) -> str:
+    """A test's place in Holm's correction across the calibrated tests, as the short answer counts it
+    (``alarms``: :func:`simkit.forensics.holm_alarms`): ``rejected``, ``not rejected``, ``left out`` (a test not
+    calibrated under its null: :func:`simkit.forensics.family_p_value` None), or "—" for a test without a p-value."""
+    if result.p_value is None:
+        return "—"
+    if family_p_value(result) is None:
+        return "left out"
+    return "rejected" if result.test in alarms else "not rejected"
 
 
 def _clean_cell(result, size: tuple[int, int] | None) -> str:

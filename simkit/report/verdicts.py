@@ -392,7 +392,8 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
             "see each test's power below." if power_shown else
             "what these tests could have detected on these data was not computed (see below).")
         return [w.verdict(
-            f"{against}none of the {w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests is "
+            f"{against}none of the {w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level "
+            "tests is "
             f"anomalous (p ≤ {ALPHA:g}){could_not}{rejected}.{hedge}"
         )] + _floor_verdicts(floored) + _detects_verdicts([], alarms, detects)
     names = []
@@ -458,18 +459,18 @@ def _holm_count(w: _Writer, alarms: list[str], anomalous: set[str]) -> str:
 
 def _holm_clause(alarms: list[str], anomalous: set[str]) -> str:
     """What the Holm count of the verdict does (``alarms``: the tests Holm's correction rejects,
-    :func:`simkit.forensics.holm_alarms`), its verb agreeing with the count: ``stay so`` when they are among the
-    ``anomalous`` tests; else it names those that are not, rejected on the p-value the family reads
+    :func:`simkit.forensics.holm_alarms`), its verb agreeing with the count, naming them: ``stay so`` when they
+    are among the ``anomalous`` tests; else it names those that are not, rejected on the p-value the family reads
     (:func:`simkit.forensics.family_p_value`: a simulated null's fitted tail, past its Monte Carlo p-value), not on
     the one shown."""
     beyond = [test for test in alarms if test not in anomalous]
     one = len(alarms) <= 1  # "none stays so", "1 stays so"
     holm = "after Holm's correction across the calibrated tests"
     if not beyond:
-        return f"{'stays' if one else 'stay'} so {holm}"
+        return f"{'stays' if one else 'stay'} so {holm}" + (f": {_listed(alarms)}" if alarms else "")
     on = ("on its null's tail p-value, below the one shown for it" if len(beyond) == 1 else
           "on their nulls' tail p-values, below the ones shown for them")
-    which = ":" if len(beyond) == len(alarms) else ", of which"
+    which = ":" if len(beyond) == len(alarms) else f" ({_listed(alarms)}), of which"
     return f"{'rejects' if one else 'reject'} {holm}{which} {_listed(beyond)} {on}"
 
 
