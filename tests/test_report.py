@@ -18,6 +18,7 @@ from simkit.forensics import holm_alarms
 from simkit.forensics.core import ALPHA, holm
 from simkit.forensics.power import PLANTS
 from simkit.report import build, write
+from simkit.report.catalogue import DETECTS
 from simkit.report.document import Image, Table
 from simkit.schema import rejects
 
@@ -353,6 +354,9 @@ def test_returns_give_the_forensics_section_with_one_figure_per_test(returns, tm
     assert [r.test for r in forensics.results] == FORENSIC_TESTS.split(",")
     names = [block.name for block in doc.section("forensics").blocks if isinstance(block, Image)]
     assert names == [f"forensics-{test}" for test in FORENSIC_TESTS.split(",")]
+    # a caption quoted alone says what the test is built to detect, not that its pattern was found here
+    captions = [block.caption for block in doc.section("forensics").blocks if isinstance(block, Image)]
+    assert captions == [f"{r.test} ({r.verdict}); built to detect: {DETECTS[r.test]}" for r in forensics.results]
     table = next(b for b in doc.section("forensics").blocks if isinstance(b, Table))
     assert [row[0] for row in table.rows] == FORENSIC_TESTS.split(",")
     files = {item["role"]: item for item in doc.analyses["provenance"]["files"]}

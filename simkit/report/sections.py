@@ -337,6 +337,13 @@ def _floor_note(f) -> list:
     return [Paragraph(f"{line[0].upper()}{line[1:]}. {said} nothing about these data.")]
 
 
+def _figure_caption(result) -> str:
+    """A forensic figure's caption: the test, its verdict on these data, and what it is built to detect (said as
+    such: a caption quoted alone must not read as a finding, "a second turnout mode", on a clean election)."""
+    built = f"; built to detect: {DETECTS[result.test]}" if result.test in DETECTS else ""
+    return f"{result.test} ({result.verdict}){built}"
+
+
 def _follow_up(f) -> list:
     blocks = []
     rejected = rejected_tests(f.results)
@@ -386,7 +393,7 @@ def forensics(f) -> Section:
     for r in f.results:
         fig = figure(r.test, e, r, f.title)
         if fig is not None:
-            blocks.append(Image.from_figure(f"forensics-{r.test}", fig, f"{r.test}: {DETECTS.get(r.test, '')}"))
+            blocks.append(Image.from_figure(f"forensics-{r.test}", fig, _figure_caption(r)))
     return Section("forensics", blocks)
 
 
