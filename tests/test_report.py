@@ -182,6 +182,25 @@ def test_the_holm_count_of_the_polls_names_the_error_it_is_against(polls_report)
     assert "anomalous against sampling error alone (p, not p total) after Holm's correction" in holm_sentence
 
 
+def test_sampling_error_not_explaining_a_gap_is_said_at_the_midpoint_assumptions(polls_report):
+    """"Sampling error alone does not explain them" was said of figures the joint ledger finds consistent in 62%
+    of the assumption space ("depends", Kazakhstan 2022): the claim holds at the design figures' midpoints, and the
+    sentence names the figures the ledger does not reject everywhere."""
+    from simkit.report.verdicts import poll_verdicts
+
+    _, doc = polls_report
+    rows = [dict(row) for row in doc.analyses["comparison"].rows if row["pollster"] == "far"]
+    anomalous = [row for row in rows if rejects(row["p_value"])]
+    assert all(row["verdict"] == "rejected everywhere" for row in anomalous)
+    settled = poll_verdicts(rows, "a", {})[0].text
+    assert ("not explain them with each unpublished design figure at the midpoint of its range; every share gap"
+            in settled)
+    anomalous[0]["verdict"] = "depends"
+    unsettled = poll_verdicts(rows, "a", {})[0].text
+    assert (f"at the midpoint of its range, though over those ranges (the ledger) {anomalous[0]['option']} is not "
+            "rejected everywhere; every share gap") in unsettled
+
+
 def test_a_p_value_from_the_normal_tail_says_so_in_the_sentence(polls_report):
     """The table marks a p-value beyond what the replicates confirm (normal tail, *), but the sentence stated it
     bare ("p = 1.3e−31" from 50 replicates), a precision no Monte Carlo result of that size has."""

@@ -160,6 +160,20 @@ def _figure_list(w: "_Writer", pollster: str, rows: list[dict], total: bool) -> 
     return "; ".join(parts)
 
 
+def _assumption_words(anomalous: list[dict]) -> str:
+    """What "sampling error alone does not explain them" rests on when a joint ledger judged the ``anomalous``
+    rows (their ``verdict``): each unpublished design figure at the midpoint of its range; and the options whose
+    ledger does not reject them at every assumption (the claim holds at the midpoints only); "" without a
+    ledger."""
+    if not any(row.get("verdict") for row in anomalous):
+        return ""
+    unsettled = [row["option"] for row in anomalous if row.get("verdict")
+                 and not row["verdict"].startswith("rejected")]
+    return " with each unpublished design figure at the midpoint of its range" + (
+        f", though over those ranges (the ledger) {_listed(unsettled)} {'is' if len(unsettled) == 1 else 'are'} "
+        "not rejected everywhere" if unsettled else "")
+
+
 def _normal_tail(row: dict) -> bool:
     """Whether a poll row's p is the normal tail's, beyond what its replicates confirm
     (:func:`simkit.polls.compare.tail_p_value`), not a Monte Carlo share."""
@@ -200,8 +214,8 @@ def _pollster_verdicts(pollster: str, own: list[dict], name: str, incumbent: str
         f"{name}: {w.num(len(anomalous), 'd', analysis='polls', pollster=pollster, field='anomalous')} of {count} "
         f"published figures {'is' if len(anomalous) == 1 else 'are'} anomalous (p ≤ {ALPHA:g}) against polls drawn "
         f"from an honest count equal to the official one: {_figure_list(w, pollster, anomalous, False)}. Sampling "
-        f"error alone does not explain {'it' if len(anomalous) == 1 else 'them'}; {_direction_words(lean)}."
-        f"{_tail_words(w, pollster, anomalous)}")]
+        f"error alone does not explain {'it' if len(anomalous) == 1 else 'them'}{_assumption_words(anomalous)}; "
+        f"{_direction_words(lean)}.{_tail_words(w, pollster, anomalous)}")]
     with_total = [row for row in own if _p(row, True) is not None]
     if with_total:
         w = _Writer()
