@@ -726,6 +726,26 @@ def test_the_report_names_the_stations_its_power_elections_left_out(returns, mon
     assert "per plant and replicate" not in _forensics_text(clean)
 
 
+def test_the_short_answer_says_what_the_tests_could_have_seen(returns, monkeypatch):
+    """With no test anomalous, the short answer said "This is not evidence of a clean count: see each test's power
+    below", while below nearly every power was 0 (Poland 2025): it names, per planted manipulation, the tests whose
+    power is above their size, with the rates the forensic table shows, and says when no test's is."""
+    from simkit.report import analyses
+
+    data, mapping = returns
+    rates = {"none": {"dip": 0.0}, "stuffing": {"dip": 0.5}, "rounding": {"dip": 0.0}}
+    monkeypatch.setattr(analyses, "power_table", lambda e, tests, **_: {"rejection_rates": rates,
+                                                                        "stations_left_out": {}})
+    doc = build(returns=data, map=mapping, tests=["dip"], null="textbook", draws=20, power=2)
+    assert not rejects(doc.analyses["forensics"].results[0].p_value)
+    sentence = next(v.text for v in doc.verdicts if v.text.startswith("What these tests could have seen"))
+    table = next(b for b in doc.section("forensics").blocks if isinstance(b, Table))
+    row = dict(zip(table.columns, table.rows[0]))
+    assert (f"stuffing: dip {row['power: stuffing']} (size {row['size (nothing planted)']}); rounding: no test above "
+            "its size. A manipulation no test sees above its size here could have gone unseen.") in sentence
+    assert "the share of 2 simulated elections" in sentence
+
+
 def test_one_replicate_is_a_report_whose_reproduce_command_runs(tmp_path):
     """``--replicates 1`` was refused ("need at least 2") although a config or ``--set run.replicates=1`` of one
     replicate made a report, whose reproduce command (``--replicates 1``) was then refused."""

@@ -440,6 +440,41 @@ def _null_words(results: list) -> str:
     return " and ".join(NULL_WORDS.get(null, f"the {null} null") for null in dict.fromkeys(r.null for r in results))
 
 
+def power_verdicts(power: dict[str, dict[str, float | None]] | None, replicates: int) -> list[Verdict]:
+    """The sentence on what the tests could have seen when none rejects (``power``: plant -> test -> rejection
+    rate over ``replicates`` simulated elections shaped like the data, ``none`` the size, None where a test cannot
+    run: :func:`simkit.forensics.power.power_table`; None when not computed, no sentence): per planted
+    manipulation, the tests rejecting it more often than with nothing planted, with both rates, or that none
+    does. "No anomaly" is otherwise read as a clean count by a reader who does not look up a power of 0."""
+    if not power:
+        return []
+    w = _Writer()
+    size = power["none"]
+
+    def rate(value: float, plant: str, test: str) -> str:
+        return w.num(value, ".2f", analysis="forensics", plant=plant, test=test, field="power")
+
+    parts = []
+    for plant, rates in power.items():
+        if plant == "none":
+            continue
+        seen = sorted((test for test, value in rates.items() if _finite(value) and _finite(size.get(test))
+                       and value > size[test]), key=lambda test: -rates[test])
+        parts.append(f"{plant}: " + (", ".join(f"{test} {rate(rates[test], plant, test)} (size "
+                                               f"{rate(size[test], 'none', test)})" for test in seen)
+                                     if seen else "no test above its size"))
+    return [w.verdict(
+        f"What these tests could have seen (power: the share of "
+        f"{w.num(replicates, 'd', analysis='forensics', field='power_replicates')} simulated elections shaped like "
+        "these data in which a test rejects, with each manipulation the forensic section describes planted; size: "
+        "with nothing planted): " + "; ".join(parts) + ". A manipulation no test sees above its size here could "
+        "have gone unseen.")]
+
+
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
+
+
 def _detects_verdicts(anomalous: list[str], alarms: list[str], detects: dict[str, str]) -> list[Verdict]:
     """The sentence on what the ``anomalous`` tests and those Holm's correction rejects (``alarms``) can detect
     (``detects``: each test's malpractice, :data:`simkit.report.catalogue.DETECTS`) and what they cannot say; the
