@@ -19,7 +19,7 @@ from simkit.forensics.core import ALPHA, holm
 from simkit.forensics.power import PLANTS
 from simkit.report import build, write
 from simkit.report.catalogue import DETECTS
-from simkit.report.document import Image, Table
+from simkit.report.document import Bullets, Image, Table
 from simkit.schema import rejects
 
 REPLICATES = 40
@@ -744,6 +744,9 @@ def test_the_short_answer_says_what_the_tests_could_have_seen(returns, monkeypat
     assert (f"stuffing: dip {row['power: stuffing']} (size {row['size (nothing planted)']}); rounding: no test above "
             "its size. A manipulation no test sees above its size here could have gone unseen.") in sentence
     assert "the share of 2 simulated elections" in sentence
+    # the manipulations the power columns name are described where they are shown
+    plants = next(b.items for b in doc.section("forensics").blocks if isinstance(b, Bullets))
+    assert plants == [f"{plant}: {PLANTS[plant][0]}" for plant in ("stuffing", "rounding")]
 
 
 def test_one_replicate_is_a_report_whose_reproduce_command_runs(tmp_path):

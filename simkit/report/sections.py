@@ -15,7 +15,7 @@ import numpy as np
 from ..forensics import family_p_value, holm_alarms, rejected_tests
 from ..forensics.core import ALPHA
 from ..forensics.floor import draws_behind, floor_line
-from ..forensics.power import left_out_text, why_no_power
+from ..forensics.power import PLANTS, left_out_text, why_no_power
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, clean_rejections, fits_all, p_text, result_field
@@ -382,7 +382,8 @@ def forensics(f) -> Section:
             f"No test rejects at {ALPHA:g}, which is not evidence of a clean count. Size and power: the share of "
             f"{f.power_replicates} simulated honest elections shaped like these data in which each test rejects, "
             "with nothing planted (its size) and with each planted manipulation (simkit.forensics.power). A power "
-            "is worth only what it exceeds the size by." + _left_out_sentence(f)))
+            "is worth only what it exceeds the size by." + _left_out_sentence(f) + " The planted manipulations:"))
+        blocks.append(Bullets([f"{plant}: {PLANTS[plant][0]}" for plant in f.power if plant != "none"]))
     else:
         why = why_no_power(f.election, f.results, f.power_replicates)
         blocks.append(Paragraph(f"Power was not computed: {why}."))
