@@ -512,6 +512,21 @@ def test_each_anomalous_test_names_the_clean_elections_it_rejected():
     assert f": dip (rejected {k} of {n} clean elections), klimek (size not measured);" in text
 
 
+def test_anomalies_are_set_against_those_chance_alone_gives():
+    """Bulgaria 2021, a clean control election, read "1 of 12 station-level tests is anomalous ... Each anomaly is
+    consistent with the malpractice its test is built to detect", with nothing on the 0.6 anomalies that 12 tests
+    at 0.05 give an honest count on average."""
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    results = [TestResult(test, 0.1, 0.0, p, "simulated", "", {"calibration": "calibrated"})
+               for test, p in (("dip", 0.01), ("spikes", 0.3), ("shpilkin", 0.6), ("zero_five", 0.9))]
+    text = forensic_verdicts(results, DETECTS, power_shown=False)[0].text
+    assert text.endswith(f"By chance alone, {4 * ALPHA:.1f} of 4 tests of nominal size would be anomalous on "
+                         "average on an honest count.")
+
+
 def test_the_holm_count_says_which_tests_it_adds_to_those_shown_anomalous():
     """Holm reads a simulated null's tail p-value (family_p_value): a test shown at p 0.06 can reject in the
     family. The sentence said '1 of 2 tests is anomalous: dip; 2 stay so after Holm's correction'."""

@@ -385,7 +385,8 @@ def result_field(result, name: str):
 def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bool) -> list[Verdict]:
     """Sentences on the forensic tests (``results``: :class:`simkit.forensics.TestResult`): against which null
     (:data:`NULL_WORDS`), how many are anomalous at :data:`ALPHA`, which (each with its calibration label and the
-    clean elections it rejected, :func:`clean_rejections`), how many Holm's correction rejects (naming those it
+    clean elections it rejected, :func:`clean_rejections`), how many tests of nominal size an honest count makes
+    anomalous by chance on average (tests × ALPHA, whatever their dependence), how many Holm's correction rejects (naming those it
     rejects on a p-value below the one shown, with or without a test shown anomalous), what each can detect; "no
     anomaly" (and no Holm rejection) is never read as a clean count, and points to each test's power when the
     report shows it (``power_shown``), else says it was not computed."""
@@ -423,7 +424,10 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
         f"{against}{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
         f"{w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests "
         f"{'is' if len(anomalous) == 1 else 'are'} anomalous "
-        f"(p ≤ {ALPHA:g}): {', '.join(names)}; {_holm_count(w, alarms, {r.test for r in anomalous})}.")
+        f"(p ≤ {ALPHA:g}): {', '.join(names)}; {_holm_count(w, alarms, {r.test for r in anomalous})}. By chance "
+        f"alone, {w.num(len(tested) * ALPHA, '.1f', analysis='forensics', field='expected_by_chance')} of "
+        f"{w.num(len(tested), 'd', analysis='forensics', field='tests')} tests of nominal size would be anomalous "
+        "on average on an honest count.")
     return [verdict] + _floor_verdicts(floored) + _detects_verdicts([r.test for r in anomalous], alarms, detects)
 
 
