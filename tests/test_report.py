@@ -182,6 +182,14 @@ def test_the_holm_count_of_the_polls_names_the_error_it_is_against(polls_report)
     assert "anomalous against sampling error alone (p, not p total) after Holm's correction" in holm_sentence
 
 
+def test_the_poll_section_keys_the_tables_pollsters_to_the_labels_the_sentences_use(polls_report):
+    """The sentences name a poll by its label ("Far Institute"), the tables by its name ("far"): a reader checking
+    a quoted sentence against the table had no key from one to the other."""
+    _, doc = polls_report
+    intro = doc.section("polls").blocks[0].text
+    assert intro.endswith("Pollsters in the tables, as the short answer names them: far = Far Institute.")
+
+
 def test_sampling_error_not_explaining_a_gap_is_said_at_the_midpoint_assumptions(polls_report):
     """"Sampling error alone does not explain them" was said of figures the joint ledger finds consistent in 62%
     of the assumption space ("depends", Kazakhstan 2022): the claim holds at the design figures' midpoints, and the

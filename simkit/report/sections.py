@@ -196,12 +196,20 @@ def _ledger_words(comparison) -> list[str]:
             for row in comparison.rows if row.get("verdict")]
 
 
+def _pollster_key(cfg) -> str:
+    """The pollsters' names as the tables give them beside their labels, as the short answer gives them (a
+    sentence quoting "Open Society ..." is found in the table's rows of ``open_society``); "" when every poll goes
+    by its name."""
+    named = [f"{poll.name} = {poll.label}" for poll in cfg.polls if poll.label and poll.label != poll.name]
+    return f" Pollsters in the tables, as the short answer names them: {'; '.join(named)}." if named else ""
+
+
 def polls(comparison, cfg, incumbent: str) -> Section:
     blocks = [
         Paragraph("Sampling-only baseline: the official count is taken as the truth and every poll as unbiased; "
                   "each poll's design is drawn from every simulated election, so z and p answer \"could sampling "
                   "error alone explain this gap?\"; z total and p total answer \"is it larger than exit polls' "
-                  f"usual total error?\". Incumbent: {incumbent}."),
+                  f"usual total error?\". Incumbent: {incumbent}.{_pollster_key(cfg)}"),
         _poll_table(comparison),
         Image.from_figure("polls", plot_poll_comparison(comparison),
                           "Published minus official, in points, per poll: sampling bars (90% and 99%) and paler "
