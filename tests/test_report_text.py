@@ -189,9 +189,13 @@ def test_the_forensic_sentence_counts_the_forensic_tables_verdicts(report):
     if anomalous:
         assert re.search(rf"{len(anomalous)} of {len(tested)} station-level tests", sentence)
         for row in tested:
-            size = re.search(rf"\b{row['test']} \((?:[^;]*; )?rejected (\d+ of \d+) clean elections\)", sentence)
+            size = re.search(rf"\b{row['test']} \((?:[^;()]*(?:\([^()]*\))?; )?rejected (\d+ of \d+) clean "
+                             r"elections\)", sentence)
+            measured = row["clean elections rejected"] != "not measured"
             assert (size.group(1) if size else None) == (row["clean elections rejected"]
-                                                         if row["test"] in anomalous else None)
+                                                         if row["test"] in anomalous and measured else None)
+            if row["test"] in anomalous and not measured:
+                assert f"{row['test']} (size not measured)" in sentence
     else:
         assert f"none of the {len(tested)} station-level tests is anomalous" in sentence
 
