@@ -99,11 +99,12 @@ def test_the_command_line_table_shows_the_label_and_leaves_qualified_uncalibrate
 
 def test_the_report_names_each_anomalous_test_with_its_label():
     from simkit.report.catalogue import DETECTS
-    from simkit.report.verdicts import forensic_verdicts
+    from simkit.report.verdicts import clean_rejections, forensic_verdicts
 
     results = [result("dip", f"uncalibrated ({EMPIRICAL})"), result("klimek_ml", "calibrated")]
     text = forensic_verdicts(results, DETECTS, power_shown=True)[0].text
-    assert f"dip (uncalibrated ({EMPIRICAL})), klimek_ml;" in text
+    dip, klimek = (f"rejected {k} of {n} clean elections" for k, n in map(clean_rejections, results))
+    assert f"dip (uncalibrated ({EMPIRICAL}); {dip}), klimek_ml ({klimek});" in text
     assert "1 stays so after Holm" in text
 
 

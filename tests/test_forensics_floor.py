@@ -172,7 +172,8 @@ def test_the_verdicts_do_not_read_a_test_that_could_not_reject_as_quiet():
                          {"smallest_p": FLOOR_18, "null_draws": 18})
     quiet = TestResult("dip", 0.0, 0.0, 0.4, "simulated", "no anomaly detected")
     texts = [v.text for v in forensic_verdicts([floored, quiet], DETECTS, power_shown=True)]
-    assert texts[0].startswith("None of the 2 station-level tests is anomalous (p ≤ 0.05), and some could not "
+    assert texts[0].startswith("Against the simulated null (honest elections redrawn to match these data), none "
+                               "of the 2 station-level tests is anomalous (p ≤ 0.05), and some could not "
                                "have been.")
     assert texts[1] == ("spikes could not reject: with 18 null draws its smallest p-value is 0.0526, above 0.05, "
                         "so its verdict says nothing about these data (at least 19 draws are needed).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ from simkit.forensics import holm_alarms
 from simkit.forensics.core import ALPHA, holm
 from simkit.forensics.power import PLANTS
 from simkit.report import build, write
-from simkit.report.document import Image, Table
+from simkit.report.catalogue import DETECTS
+from simkit.report.document import Bullets, Image, Table
 from simkit.schema import rejects
 
 REPLICATES = 40
@@ -172,6 +174,56 @@ def test_verdicts_follow_the_stated_rules(polls_report):
     assert not any(v.text.startswith("near, one mechanism") for v in doc.verdicts)
 
 
+def test_the_holm_count_of_the_polls_names_the_error_it_is_against(polls_report):
+    """"7 of 24 published figures stay anomalous after Holm's correction" read as a verdict on the figures while it
+    counts their p against sampling error alone; against total survey error 2 were anomalous (Kazakhstan 2022)."""
+    _, doc = polls_report
+    holm_sentence = next(v.text for v in doc.verdicts if v.text.startswith("Across all"))
+    assert "anomalous against sampling error alone (p, not p total) after Holm's correction" in holm_sentence
+
+
+def test_the_poll_section_keys_the_tables_pollsters_to_the_labels_the_sentences_use(polls_report):
+    """The sentences name a poll by its label ("Far Institute"), the tables by its name ("far"): a reader checking
+    a quoted sentence against the table had no key from one to the other."""
+    _, doc = polls_report
+    intro = doc.section("polls").blocks[0].text
+    assert intro.endswith("Pollsters in the tables, as the short answer names them: far = Far Institute.")
+
+
+def test_sampling_error_not_explaining_a_gap_is_said_at_the_midpoint_assumptions(polls_report):
+    """"Sampling error alone does not explain them" was said of figures the joint ledger finds consistent in 62%
+    of the assumption space ("depends", Kazakhstan 2022): the claim holds at the design figures' midpoints, and the
+    sentence names the figures the ledger does not reject everywhere."""
+    from simkit.report.verdicts import poll_verdicts
+
+    _, doc = polls_report
+    rows = [dict(row) for row in doc.analyses["comparison"].rows if row["pollster"] == "far"]
+    anomalous = [row for row in rows if rejects(row["p_value"])]
+    assert all(row["verdict"] == "rejected everywhere" for row in anomalous)
+    settled = poll_verdicts(rows, "a", {})[0].text
+    assert ("not explain them with each unpublished design figure at the midpoint of its range; every share gap"
+            in settled)
+    anomalous[0]["verdict"] = "depends"
+    unsettled = poll_verdicts(rows, "a", {})[0].text
+    assert (f"at the midpoint of its range, though over those ranges (the ledger) {anomalous[0]['option']} is not "
+            "rejected everywhere; every share gap") in unsettled
+
+
+def test_a_p_value_from_the_normal_tail_says_so_in_the_sentence(polls_report):
+    """The table marks a p-value beyond what the replicates confirm (normal tail, *), but the sentence stated it
+    bare ("p = 1.3e−31" from 50 replicates), a precision no Monte Carlo result of that size has."""
+    _, doc = polls_report
+    rows = [row for row in doc.analyses["comparison"].rows if row["pollster"] == "far" and rejects(row["p_value"])]
+    tail = [row for row in rows if row["p_method"] == "normal_tail"]
+    assert tail, "the far poll's figures lie beyond its replicates"
+    sampling = next(v for v in doc.verdicts if v.text.startswith("Far Institute:"))
+    for row in rows:
+        shown = next(n.text for n in sampling.figures if n.source.get("option") == row["option"]
+                     and n.source["field"] == "p_value")
+        assert (f"p = {shown} from the normal tail" in sampling.text) == (row in tail)
+    assert f"(they reach {tail[0]['p_floor']:.1g}), not a Monte Carlo result." in sampling.text
+
+
 def test_design_verdicts_state_delivered_against_claimed_and_the_probability():
     from simkit.report.verdicts import IMPROBABLE, design_verdicts
 
@@ -238,6 +290,33 @@ def test_provenance_hashes_match_the_files(polls_report):
     assert "--seed 3" in record["reproduce"] and f"--replicates {REPLICATES}" in record["reproduce"]
 
 
+def test_provenance_hashes_the_mapping_the_returns_were_read_through(returns):
+    """The provenance hashed the returns but not the map that says which of their columns are counted: a map
+    edited since would reproduce another report under the same recorded inputs."""
+    data, mapping = returns
+    files = build(returns=data, map=mapping, tests=["dip"], null="textbook", draws=20,
+                  power=0).analyses["provenance"]["files"]
+    assert {"role": "returns mapping", "path": str(mapping),
+            "sha256": hashlib.sha256(mapping.read_bytes()).hexdigest()} in files
+
+
+def test_provenance_records_the_commit_of_the_simkit_source(repo):
+    """The provenance gave simkit's version, 0.1.0, the same for every commit of it, whose numbers differ: the
+    commit of the checkout imported is recorded, marked when its tracked files differ from it."""
+    import subprocess
+
+    import simkit
+    from simkit.report.provenance import versions
+
+    if Path(simkit.__file__).resolve().parent.parent != repo or not (repo / ".git").exists():
+        pytest.skip("simkit is not imported from this git checkout")
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    changed = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--",
+                              "simkit"], capture_output=True, text=True, check=True).stdout.strip()
+    assert versions()["simkit commit"] == head + ("+modified" if changed else "")
+
+
 def test_a_config_with_a_byte_order_mark_is_reported(tmp_path):
     """A config saved with a UTF-8 byte-order mark loads, so its report is made too; the provenance shows its text
     as the config reader reads it and hashes its bytes as saved."""
@@ -302,6 +381,9 @@ def test_returns_give_the_forensics_section_with_one_figure_per_test(returns, tm
     assert [r.test for r in forensics.results] == FORENSIC_TESTS.split(",")
     names = [block.name for block in doc.section("forensics").blocks if isinstance(block, Image)]
     assert names == [f"forensics-{test}" for test in FORENSIC_TESTS.split(",")]
+    # a caption quoted alone says what the test is built to detect, not that its pattern was found here
+    captions = [block.caption for block in doc.section("forensics").blocks if isinstance(block, Image)]
+    assert captions == [f"{r.test} ({r.verdict}); built to detect: {DETECTS[r.test]}" for r in forensics.results]
     table = next(b for b in doc.section("forensics").blocks if isinstance(b, Table))
     assert [row[0] for row in table.rows] == FORENSIC_TESTS.split(",")
     files = {item["role"]: item for item in doc.analyses["provenance"]["files"]}
@@ -379,6 +461,13 @@ def test_a_failed_render_leaves_the_earlier_report_intact(polls_report, tmp_path
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
 
 
+def clean(result) -> str:
+    """A test's measured size as the forensic verdict names it (:func:`simkit.report.verdicts.clean_rejections`)."""
+    from simkit.report.verdicts import clean_rejections
+
+    return "rejected {} of {} clean elections".format(*clean_rejections(result))
+
+
 def test_direction_rules_and_the_no_anomaly_wording():
     from simkit.forensics.core import TestResult
     from simkit.report.catalogue import DETECTS
@@ -394,8 +483,56 @@ def test_direction_rules_and_the_no_anomaly_wording():
     flagged = [TestResult("spikes", 0.1, 0.0, 0.001, "simulated", "anomalous (p ≤ 0.05)",
                           {"calibration": "uncalibrated"})]
     text = " ".join(v.text for v in forensic_verdicts(flagged, DETECTS, power_shown=True))
-    assert "spikes (uncalibrated)" in text and "not proof" in text and "fraud" not in text
+    assert f"spikes (uncalibrated; {clean(flagged[0])})" in text and "not proof" in text and "fraud" not in text
     assert "none stays so after Holm" in text  # an uncalibrated test is left out of the family
+
+
+@pytest.mark.parametrize("p_value", [0.001, 0.4])
+@pytest.mark.parametrize("null, words", [("simulated", "the simulated null (honest elections redrawn to match "
+                                                       "these data)"),
+                                         ("textbook", "the textbook null (each test's classical reference)")])
+def test_the_forensic_verdict_names_the_null_it_read_the_p_values_against(null, words, p_value):
+    """The forensic sentence a reader quotes said "10 of 12 station-level tests are anomalous (p ≤ 0.05)" without
+    the null the p-values were read against, which decides what "anomalous" means."""
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    result = TestResult("dip", 0.1, 0.0, p_value, null, "", {"calibration": "calibrated"})
+    text = forensic_verdicts([result], DETECTS, power_shown=False)[0].text
+    assert text.startswith(f"Against {words}, {'1 of 1' if rejects(p_value) else 'none of the 1'} station-level")
+
+
+def test_each_anomalous_test_names_the_clean_elections_it_rejected():
+    """A calibrated test was named bare ("last_digit"), and a label said "calibrated" without the measurement
+    behind it: the sentence names how many of the panel's clean elections each test rejected (its measured
+    size, from the record), or that its size was not measured."""
+    from simkit.forensics.calibration import measured
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    dip = TestResult("dip", 0.1, 0.0, 0.001, "simulated", "", {"calibration": "calibrated"})
+    klimek = TestResult("klimek", 0.1, 0.0, 0.001, "simulated", "", {"calibration": "not measured"})
+    assert "klimek" not in measured("simulated")["panel"]
+    text = forensic_verdicts([dip, klimek], DETECTS, power_shown=False)[0].text
+    k, n = measured("simulated")["panel"]["dip"]
+    assert f": dip (rejected {k} of {n} clean elections), klimek (size not measured);" in text
+
+
+def test_anomalies_are_set_against_those_chance_alone_gives():
+    """Bulgaria 2021, a clean control election, read "1 of 12 station-level tests is anomalous ... Each anomaly is
+    consistent with the malpractice its test is built to detect", with nothing on the 0.6 anomalies that 12 tests
+    at 0.05 give an honest count on average."""
+    from simkit.forensics.core import TestResult
+    from simkit.report.catalogue import DETECTS
+    from simkit.report.verdicts import forensic_verdicts
+
+    results = [TestResult(test, 0.1, 0.0, p, "simulated", "", {"calibration": "calibrated"})
+               for test, p in (("dip", 0.01), ("spikes", 0.3), ("shpilkin", 0.6), ("zero_five", 0.9))]
+    text = forensic_verdicts(results, DETECTS, power_shown=False)[0].text
+    assert text.endswith(f"By chance alone, {4 * ALPHA:.1f} of 4 tests of nominal size would be anomalous on "
+                         "average on an honest count.")
 
 
 def test_the_holm_count_says_which_tests_it_adds_to_those_shown_anomalous():
@@ -411,9 +548,11 @@ def test_the_holm_count_says_which_tests_it_adds_to_those_shown_anomalous():
                       {"calibration": "calibrated", "null_tail_p": 0.02})
     text = forensic_verdicts([shown, tail], DETECTS, power_shown=False)[0].text
     assert "stay so" not in text
-    assert ("is anomalous (p ≤ 0.05): dip; 2 reject after Holm's correction across the calibrated tests, of which "
-            "spikes on its null's tail p-value, below the one shown for it (tests whose") in text
-    assert "dip; 1 stays so after Holm's" in forensic_verdicts([shown], DETECTS, power_shown=False)[0].text
+    assert (f"is anomalous (p ≤ 0.05): dip ({clean(shown)}); 2 reject after Holm's correction across the "
+            "calibrated tests (dip and spikes), of which spikes on its null's tail p-value, below the one shown for "
+            "it (tests whose") in text
+    assert f"dip ({clean(shown)}); 1 stays so after Holm's correction across the calibrated tests: dip (tests" in \
+        forensic_verdicts([shown], DETECTS, power_shown=False)[0].text
 
 
 def test_the_holm_count_agrees_with_its_number_and_lists_the_tests_it_adds():
@@ -429,10 +568,12 @@ def test_the_holm_count_agrees_with_its_number_and_lists_the_tests_it_adds():
     one = forensic_verdicts([result("spikes", 0.06, 0.02)], DETECTS, power_shown=False)[0].text
     assert ("; 1 rejects after Holm's correction across the calibrated tests: spikes on its null's tail p-value, "
             "below the one shown for it (tests whose") in one
-    two = forensic_verdicts([result("dip", 0.001, 0.0001), result("spikes", 0.06, 0.001),
-                             result("shpilkin", 0.07, 0.002)], DETECTS, power_shown=False)[0].text
-    assert ("dip; 3 reject after Holm's correction across the calibrated tests, of which spikes and shpilkin on "
-            "their nulls' tail p-values, below the ones shown for them (tests whose") in two
+    dip = result("dip", 0.001, 0.0001)
+    two = forensic_verdicts([dip, result("spikes", 0.06, 0.001), result("shpilkin", 0.07, 0.002)], DETECTS,
+                            power_shown=False)[0].text
+    assert (f"dip ({clean(dip)}); 3 reject after Holm's correction across the calibrated tests (dip, spikes and "
+            "shpilkin), of which spikes and shpilkin on their nulls' tail p-values, below the ones shown for them "
+            "(tests whose") in two
 
 
 def test_the_no_anomaly_answer_names_a_test_only_holms_correction_rejects():
@@ -608,6 +749,29 @@ def test_the_report_names_the_stations_its_power_elections_left_out(returns, mon
     assert "per plant and replicate" not in _forensics_text(clean)
 
 
+def test_the_short_answer_says_what_the_tests_could_have_seen(returns, monkeypatch):
+    """With no test anomalous, the short answer said "This is not evidence of a clean count: see each test's power
+    below", while below nearly every power was 0 (Poland 2025): it names, per planted manipulation, the tests whose
+    power is above their size, with the rates the forensic table shows, and says when no test's is."""
+    from simkit.report import analyses
+
+    data, mapping = returns
+    rates = {"none": {"dip": 0.0}, "stuffing": {"dip": 0.5}, "rounding": {"dip": 0.0}}
+    monkeypatch.setattr(analyses, "power_table", lambda e, tests, **_: {"rejection_rates": rates,
+                                                                        "stations_left_out": {}})
+    doc = build(returns=data, map=mapping, tests=["dip"], null="textbook", draws=20, power=2)
+    assert not rejects(doc.analyses["forensics"].results[0].p_value)
+    sentence = next(v.text for v in doc.verdicts if v.text.startswith("What these tests could have seen"))
+    table = next(b for b in doc.section("forensics").blocks if isinstance(b, Table))
+    row = dict(zip(table.columns, table.rows[0]))
+    assert (f"stuffing: dip {row['power: stuffing']} (size {row['size (nothing planted)']}); rounding: no test above "
+            "its size. A manipulation no test sees above its size here could have gone unseen.") in sentence
+    assert "the share of 2 simulated elections" in sentence
+    # the manipulations the power columns name are described where they are shown
+    plants = next(b.items for b in doc.section("forensics").blocks if isinstance(b, Bullets))
+    assert plants == [f"{plant}: {PLANTS[plant][0]}" for plant in ("stuffing", "rounding")]
+
+
 def test_one_replicate_is_a_report_whose_reproduce_command_runs(tmp_path):
     """``--replicates 1`` was refused ("need at least 2") although a config or ``--set run.replicates=1`` of one
     replicate made a report, whose reproduce command (``--replicates 1``) was then refused."""
@@ -722,3 +886,14 @@ def test_the_provenance_keeps_the_anomaly_rows_its_table_shows(tmp_path):
               "reproduce": "", "config_text": None, "files": [item]}
     files = [block for block in provenance(record).blocks if isinstance(block, Table)][-1]
     assert files.rows[0][-1] == "votes_gt_ballots: 12 (votes > ballots; data rows 3, 4, 5, 6, 7, …)"
+
+
+def test_the_provenance_table_shows_the_seed_and_replicates_in_full():
+    """The seed and replicates were shown to 3 significant digits (seed 20221120 as 2.02e+07): a reader could not
+    rerun the report from its provenance table."""
+    from simkit.report.sections import provenance
+
+    record = {"versions": {"simkit": "0"}, "date": "2026-11-30", "seed": 20221120, "replicates": 12345,
+              "command": None, "reproduce": "", "config_text": None, "files": []}
+    fields = dict(next(block for block in provenance(record).blocks if isinstance(block, Table)).rows)
+    assert fields["seed"] == "20221120" and fields["replicates"] == "12345"

@@ -22,7 +22,7 @@ from simkit.progress import progress_bar
 from simkit.report import analyses, provenance, render_html, render_md, sections
 from simkit.report.catalogue import DETECTS
 from simkit.report.document import GENERATOR, Document
-from simkit.report.verdicts import forensic_verdicts, poll_verdicts
+from simkit.report.verdicts import forensic_verdicts, poll_verdicts, power_verdicts
 
 __all__ = ["build", "write", "check_output", "report_format", "Document", "FORMATS", "NULLS", "poll_verdicts",
            "forensic_verdicts"]
@@ -158,7 +158,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
                                   joint=comparison.joint, designs=comparison.designs)
                     if comparison is not None else []) + (
             forensic_verdicts(forensics.results, DETECTS, power_shown=bool(forensics.power))
-            if forensics is not None else [])
+            + power_verdicts(forensics.power, forensics.power_replicates) if forensics is not None else [])
         body = []
         if ds is not None:
             body.append(sections.simulation(ds, cfg))

@@ -7,6 +7,7 @@ import hashlib
 import json
 import platform
 import shlex
+import subprocess
 from importlib import metadata
 from pathlib import Path
 
@@ -27,14 +28,40 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _git(folder: Path, *arguments: str) -> str | None:
+    """The output of ``git -C folder ARGUMENTS`` (stripped), or None when git fails or is missing."""
+    try:
+        done = subprocess.run(["git", "-C", str(folder), *arguments], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def source_commit() -> str | None:
+    """The git commit of the simkit source imported, ``+modified`` when its tracked files differ from it; None
+    when simkit is not imported from a git checkout of its own (an installed package): the version number alone
+    does not tell the commits of one version apart."""
+    package = Path(__file__).resolve().parent.parent
+    top = _git(package, "rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != package.parent:
+        return None
+    commit = _git(package, "rev-parse", "HEAD")
+    changed = _git(package, "status", "--porcelain", "--untracked-files=no", "--", ".")
+    return None if commit is None else commit + ("+modified" if changed else "")
+
+
 def versions() -> dict[str, str]:
-    """Python and package versions (installed distributions only)."""
+    """Python and package versions (installed distributions only), and simkit's source commit when it is
+    imported from a git checkout (:func:`source_commit`)."""
     found = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+    commit = source_commit()
+    if commit is not None:
+        found["simkit commit"] = commit
     return found
 
 
@@ -51,6 +78,14 @@ def returns_file(ds) -> dict:
             "stations": int(ds.sizes[STATION]),
             "anomalies": {rule: {"count": item["count"], "rule": item["rule"], "first_rows": item["rows"][:ROWS_SHOWN]}
                           for rule, item in anomalies.items() if item["count"]}}
+
+
+def mapping_file(ds) -> list[dict]:
+    """The mapping file (map or preset) a loaded returns Dataset was read through, with its sha256: it decides
+    which columns are counted; none when the Dataset names no file that exists."""
+    path = ds.attrs.get("mapping")
+    return [{"role": "returns mapping", "path": str(path), "sha256": sha256(path)}] \
+        if path and Path(path).is_file() else []
 
 
 def config_files(cfg, config_path: Path) -> list[dict]:
@@ -85,7 +120,7 @@ def record(*, cfg=None, config_path: Path | None = None, returns_ds=None, seed: 
     """Everything the provenance section shows (JSON-ready)."""
     files = config_files(cfg, config_path) if cfg is not None else []
     if returns_ds is not None:
-        files.append(returns_file(returns_ds))
+        files += [returns_file(returns_ds), *mapping_file(returns_ds)]
     return {"versions": versions(), "command": command, "reproduce": reproduce_command(config_path, options, output),
             "config_text": read_config_text(Path(config_path), str(config_path)) if config_path else None,
             "config_sha256": sha256(config_path) if config_path else None, "files": files,

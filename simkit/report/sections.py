@@ -12,13 +12,13 @@ import re
 
 import numpy as np
 
-from ..forensics import rejected_tests
+from ..forensics import family_p_value, holm_alarms, rejected_tests
 from ..forensics.core import ALPHA
 from ..forensics.floor import draws_behind, floor_line
-from ..forensics.power import left_out_text, why_no_power
+from ..forensics.power import PLANTS, left_out_text, why_no_power
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
-from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, fits_all, p_text, result_field
+from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, clean_rejections, fits_all, p_text, result_field
 from simkit.electorate.returns import data_rows
 from simkit.engine.summary import summary_rows
 from simkit.plots.polls import plot_poll_comparison
@@ -41,14 +41,17 @@ FORENSIC_OPTIONAL = ("honest_model", "calibration", "null_z", "null_tail_p")
 TOP_REGIONS, TOP_STATIONS = 5, 10
 
 
-def fmt(value, spec: str = ".3g") -> str:
-    """A number for a table cell ("—" for a missing or non-finite value)."""
+def fmt(value, spec: str | None = None) -> str:
+    """A number for a table cell ("—" for a missing or non-finite value); ``spec`` None: a whole number (int)
+    in full, so that a seed or a count reads as given, any other number to 3 significant digits."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return format(value, spec)
+    if isinstance(value, (int, np.integer)):
+        return format(value, spec or "d")
+    if isinstance(value, (float, np.floating)):
+        return format(value, spec or ".3g")
     return str(value)
 
 
@@ -193,12 +196,20 @@ def _ledger_words(comparison) -> list[str]:
             for row in comparison.rows if row.get("verdict")]
 
 
+def _pollster_key(cfg) -> str:
+    """The pollsters' names as the tables give them beside their labels, as the short answer gives them (a
+    sentence quoting "Open Society ..." is found in the table's rows of ``open_society``); "" when every poll goes
+    by its name."""
+    named = [f"{poll.name} = {poll.label}" for poll in cfg.polls if poll.label and poll.label != poll.name]
+    return f" Pollsters in the tables, as the short answer names them: {'; '.join(named)}." if named else ""
+
+
 def polls(comparison, cfg, incumbent: str) -> Section:
     blocks = [
         Paragraph("Sampling-only baseline: the official count is taken as the truth and every poll as unbiased; "
                   "each poll's design is drawn from every simulated election, so z and p answer \"could sampling "
                   "error alone explain this gap?\"; z total and p total answer \"is it larger than exit polls' "
-                  f"usual total error?\". Incumbent: {incumbent}."),
+                  f"usual total error?\". Incumbent: {incumbent}.{_pollster_key(cfg)}"),
         _poll_table(comparison),
         Image.from_figure("polls", plot_poll_comparison(comparison),
                           "Published minus official, in points, per poll: sampling bars (90% and 99%) and paler "
@@ -274,20 +285,51 @@ def scenarios(ds, cfg, comparison) -> Section:
 
 def _forensic_table(f) -> Table:
     optional = [k for k in FORENSIC_OPTIONAL if any(result_field(r, k) is not None for r in f.results)]
+    sizes = {r.test: clean_rejections(r) for r in f.results}
+    alarms = set(holm_alarms(f.results))
     plants = [p for p in (f.power or {}) if p != "none"]
-    columns = (["test", "statistic", "reference", "p-value", "verdict"] + optional
+    columns = (["test", "statistic", "reference", "p-value", "verdict", "after Holm's correction"] + optional
+               + (["clean elections rejected"] if any(sizes.values()) else [])
                + (["size (nothing planted)"] + [f"power: {p}" for p in plants] if f.power else [])
                + ["built to detect"])
     rows = []
     floored = f.could_not_reject
     for r in f.results:
-        cells = [r.test, fmt(r.statistic, ".4g"), fmt(r.reference, ".4g"), fmt(r.p_value, ".3g"), r.verdict]
+        cells = [r.test, fmt(r.statistic, ".4g"), fmt(r.reference, ".4g"), fmt(r.p_value, ".3g"), r.verdict,
+                 _holm_cell(r, alarms)]
         cells += [fmt(result_field(r, k)) for k in optional]
+        if any(sizes.values()):
+            cells.append(_clean_cell(r, sizes[r.test]))
         if f.power:
             mark = " (cannot reject)" if r.test in floored else ""
             cells += [fmt(f.power[p].get(r.test), ".2f") + mark for p in ["none"] + plants]
         rows.append(cells + [DETECTS.get(r.test, "")])
-    return Table(columns, rows, f"{f.null} null, {f.draws} draws, seed {f.seed}")
+    return Table(columns, rows, f"{f.null} null, {f.draws} draws, seed {f.seed}; after Holm's correction: at "
+                 f"{ALPHA:g} across the calibrated tests, on the p-value the family reads (an empirically calibrated "
+                 "one, else a simulated null's tail past its Monte Carlo p-value, else the one shown); left out: not "
+                 "calibrated under this null"
+                 + (f"; clean elections rejected: of the false-positive panel's clean elections, those the test's "
+                    f"reported p-value rejected at {ALPHA:g} under this null (its measured size; "
+                    "docs/forensics.md)" if any(sizes.values()) else ""))
+
+
+def _holm_cell(result, alarms: set[str]) -> str:
+    """A test's place in Holm's correction across the calibrated tests, as the short answer counts it
+    (``alarms``: :func:`simkit.forensics.holm_alarms`): ``rejected``, ``not rejected``, ``left out`` (a test not
+    calibrated under its null: :func:`simkit.forensics.family_p_value` None), or "—" for a test without a p-value."""
+    if result.p_value is None:
+        return "—"
+    if family_p_value(result) is None:
+        return "left out"
+    return "rejected" if result.test in alarms else "not rejected"
+
+
+def _clean_cell(result, size: tuple[int, int] | None) -> str:
+    """A test's measured size as the forensic table shows it (:func:`clean_rejections`): ``k of n``, ``not
+    measured``, or "—" for a test without a p-value."""
+    if result.p_value is None:
+        return "—"
+    return "not measured" if size is None else f"{size[0]} of {size[1]}"
 
 
 def _floor_note(f) -> list:
@@ -301,6 +343,13 @@ def _floor_note(f) -> list:
     said = (f"{'Its verdict, size' if one else 'Their verdicts, sizes'} and powers (0 whatever the data) say"
             if f.power else "Its verdict says" if one else "Their verdicts say")
     return [Paragraph(f"{line[0].upper()}{line[1:]}. {said} nothing about these data.")]
+
+
+def _figure_caption(result) -> str:
+    """A forensic figure's caption: the test, its verdict on these data, and what it is built to detect (said as
+    such: a caption quoted alone must not read as a finding, "a second turnout mode", on a clean election)."""
+    built = f"; built to detect: {DETECTS[result.test]}" if result.test in DETECTS else ""
+    return f"{result.test} ({result.verdict}){built}"
 
 
 def _follow_up(f) -> list:
@@ -341,7 +390,8 @@ def forensics(f) -> Section:
             f"No test rejects at {ALPHA:g}, which is not evidence of a clean count. Size and power: the share of "
             f"{f.power_replicates} simulated honest elections shaped like these data in which each test rejects, "
             "with nothing planted (its size) and with each planted manipulation (simkit.forensics.power). A power "
-            "is worth only what it exceeds the size by." + _left_out_sentence(f)))
+            "is worth only what it exceeds the size by." + _left_out_sentence(f) + " The planted manipulations:"))
+        blocks.append(Bullets([f"{plant}: {PLANTS[plant][0]}" for plant in f.power if plant != "none"]))
     else:
         why = why_no_power(f.election, f.results, f.power_replicates)
         blocks.append(Paragraph(f"Power was not computed: {why}."))
@@ -352,7 +402,7 @@ def forensics(f) -> Section:
     for r in f.results:
         fig = figure(r.test, e, r, f.title)
         if fig is not None:
-            blocks.append(Image.from_figure(f"forensics-{r.test}", fig, f"{r.test}: {DETECTS.get(r.test, '')}"))
+            blocks.append(Image.from_figure(f"forensics-{r.test}", fig, _figure_caption(r)))
     return Section("forensics", blocks)
 
 

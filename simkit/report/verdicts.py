@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..errors import counted
 from ..forensics import calibration_label, holm_alarms
+from ..forensics.calibration import measured
 from ..forensics.core import ALPHA, holm
 from ..schema import rejects
 from ..forensics.floor import minimum_draws, result_floors
@@ -48,6 +49,12 @@ EXPLANATIONS = {
              "more often",
              "respondents overstating a vote for the incumbent (that moves the poll toward the incumbent)"),
 }
+
+
+#: the forensic nulls in words (:data:`simkit.report.NULLS`; docs/forensics.md, "Nulls"), as each forensic verdict
+#: names the null its p-values are read against
+NULL_WORDS = {"textbook": "the textbook null (each test's classical reference)",
+              "simulated": "the simulated null (honest elections redrawn to match these data)"}
 
 
 @dataclass(frozen=True)
@@ -144,12 +151,47 @@ def _figure_list(w: "_Writer", pollster: str, rows: list[dict], total: bool) -> 
              if math.isfinite(row[z_field]) else "no sampling error")
         p = (census_reading(row["rounding"], lambda half: w.num(half, "g", **source, field="half_unit"))
              if not total and "rounding" in row else
-             f"p{' total' if total else ''} = {w.num(row[p_field], '.2g', **source, field=p_field)}")
+             f"p{' total' if total else ''} = {w.num(row[p_field], '.2g', **source, field=p_field)}"
+             + (" from the normal tail" if not total and _normal_tail(row) else ""))
         parts.append(f"{row['option']} {w.num(row['published'], '.2f', **source, field='published')}% published "
                      f"against {w.num(row['official'], '.2f', **source, field='official')}% counted (gap "
                      f"{w.num(row['gap'], '+.2f', **source, field='gap')} points, {z}, {p}"
                      + (_ledger_words(w, source, row) if not total and row.get("verdict") else "") + ")")
     return "; ".join(parts)
+
+
+def _assumption_words(anomalous: list[dict]) -> str:
+    """What "sampling error alone does not explain them" rests on when a joint ledger judged the ``anomalous``
+    rows (their ``verdict``): each unpublished design figure at the midpoint of its range; and the options whose
+    ledger does not reject them at every assumption (the claim holds at the midpoints only); "" without a
+    ledger."""
+    if not any(row.get("verdict") for row in anomalous):
+        return ""
+    unsettled = [row["option"] for row in anomalous if row.get("verdict")
+                 and not row["verdict"].startswith("rejected")]
+    return " with each unpublished design figure at the midpoint of its range" + (
+        f", though over those ranges (the ledger) {_listed(unsettled)} {'is' if len(unsettled) == 1 else 'are'} "
+        "not rejected everywhere" if unsettled else "")
+
+
+def _normal_tail(row: dict) -> bool:
+    """Whether a poll row's p is the normal tail's, beyond what its replicates confirm
+    (:func:`simkit.polls.compare.tail_p_value`), not a Monte Carlo share."""
+    return row.get("p_method") == "normal_tail"
+
+
+def _tail_words(w: "_Writer", pollster: str, rows: list[dict]) -> str:
+    """The clause on the ``rows`` whose p is the normal tail's (:func:`_normal_tail`): how far the replicates
+    confirm a p-value (each row's ``p_floor``, 1 / (R + 1); a range when they differ), as the poll table's caption
+    says; "" when none is."""
+    tail = {row["p_floor"]: row for row in rows if _normal_tail(row)}
+    if not tail:
+        return ""
+    floors = sorted(tail)
+    reach = " to ".join(w.num(floor, ".1g", analysis="polls", pollster=pollster, option=tail[floor]["option"],
+                              field="p_floor") for floor in dict.fromkeys([floors[0], floors[-1]]))
+    return (f" A p from the normal tail is a normal extrapolation beyond what the simulated replicates confirm "
+            f"(they reach {reach}), not a Monte Carlo result.")
 
 
 def _ledger_words(w: "_Writer", source: dict, row: dict) -> str:
@@ -172,7 +214,8 @@ def _pollster_verdicts(pollster: str, own: list[dict], name: str, incumbent: str
         f"{name}: {w.num(len(anomalous), 'd', analysis='polls', pollster=pollster, field='anomalous')} of {count} "
         f"published figures {'is' if len(anomalous) == 1 else 'are'} anomalous (p ≤ {ALPHA:g}) against polls drawn "
         f"from an honest count equal to the official one: {_figure_list(w, pollster, anomalous, False)}. Sampling "
-        f"error alone does not explain {'it' if len(anomalous) == 1 else 'them'}; {_direction_words(lean)}.")]
+        f"error alone does not explain {'it' if len(anomalous) == 1 else 'them'}{_assumption_words(anomalous)}; "
+        f"{_direction_words(lean)}.{_tail_words(w, pollster, anomalous)}")]
     with_total = [row for row in own if _p(row, True) is not None]
     if with_total:
         w = _Writer()
@@ -316,8 +359,8 @@ def poll_verdicts(rows: list[dict], incumbent: str, labels: dict[str, str], *, m
         verdicts.append(w.verdict(
             f"Across all {w.num(len(rows), 'd', analysis='polls', field='rows')} published figures, "
             f"{w.num(still_anomalous, 'd', analysis='polls', field='holm')} "
-            f"{'stays' if still_anomalous <= 1 else 'stay'} anomalous after Holm's correction for testing them all "
-            f"at {ALPHA:g}."))
+            f"{'stays' if still_anomalous <= 1 else 'stay'} anomalous against sampling error alone (p, not p total) "
+            f"after Holm's correction for testing them all at {ALPHA:g}."))
     if joint:
         verdicts.append(joint_verdict(joint, labels))
     verdicts += design_verdicts(list(designs), labels)
@@ -340,11 +383,13 @@ def result_field(result, name: str):
 
 
 def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bool) -> list[Verdict]:
-    """Sentences on the forensic tests (``results``: :class:`simkit.forensics.TestResult`): how many are anomalous
-    at :data:`ALPHA`, which, how many Holm's correction rejects (naming those it rejects on a p-value below the one
-    shown, with or without a test shown anomalous), what each can detect; "no anomaly" (and no Holm rejection) is
-    never read as a clean count, and points to each test's power when the report shows it (``power_shown``), else
-    says it was not computed."""
+    """Sentences on the forensic tests (``results``: :class:`simkit.forensics.TestResult`): against which null
+    (:data:`NULL_WORDS`), how many are anomalous at :data:`ALPHA`, which (each with its calibration label and the
+    clean elections it rejected, :func:`clean_rejections`), how many tests of nominal size an honest count makes
+    anomalous by chance on average (tests × ALPHA, whatever their dependence), how many Holm's correction rejects (naming those it
+    rejects on a p-value below the one shown, with or without a test shown anomalous), what each can detect; "no
+    anomaly" (and no Holm rejection) is never read as a clean count, and points to each test's power when the
+    report shows it (``power_shown``), else says it was not computed."""
     tested = [r for r in results if r.p_value is not None]
     if not tested:
         return []
@@ -353,6 +398,7 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
     floored = [r for r in tested if r.test in floors]
     w = _Writer()
     alarms = holm_alarms(tested)
+    against = f"Against {_null_words(tested)}, "
     if not anomalous:
         could_not = (f", and {'none' if len(floored) == len(tested) else 'some'} could"
                      f"{'' if len(floored) == len(tested) else ' not'} have been") if floored else ""
@@ -361,20 +407,76 @@ def forensic_verdicts(results: list, detects: dict[str, str], *, power_shown: bo
             "see each test's power below." if power_shown else
             "what these tests could have detected on these data was not computed (see below).")
         return [w.verdict(
-            f"None of the {w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests is "
+            f"{against}none of the {w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level "
+            "tests is "
             f"anomalous (p ≤ {ALPHA:g}){could_not}{rejected}.{hedge}"
         )] + _floor_verdicts(floored) + _detects_verdicts([], alarms, detects)
     names = []
     for r in anomalous:
         label = calibration_label(result_field(r, "calibration"))
-        flag = f" ({label})" if label else ""
-        names.append(f"{r.test}{flag}")
+        size = clean_rejections(r)
+        flags = ([label] if label else []) + ([
+            f"rejected {w.num(size[0], 'd', analysis='forensics', test=r.test, field='clean_rejections')} of "
+            f"{w.num(size[1], 'd', analysis='forensics', test=r.test, field='clean_elections')} clean elections"]
+            if size else [])
+        names.append(f"{r.test} ({'; '.join(flags)})" if flags else r.test)
     verdict = w.verdict(
-        f"{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
+        f"{against}{w.num(len(anomalous), 'd', analysis='forensics', field='anomalous')} of "
         f"{w.num(len(tested), 'd', analysis='forensics', field='tests')} station-level tests "
         f"{'is' if len(anomalous) == 1 else 'are'} anomalous "
-        f"(p ≤ {ALPHA:g}): {', '.join(names)}; {_holm_count(w, alarms, {r.test for r in anomalous})}.")
+        f"(p ≤ {ALPHA:g}): {', '.join(names)}; {_holm_count(w, alarms, {r.test for r in anomalous})}. By chance "
+        f"alone, {w.num(len(tested) * ALPHA, '.1f', analysis='forensics', field='expected_by_chance')} of "
+        f"{w.num(len(tested), 'd', analysis='forensics', field='tests')} tests of nominal size would be anomalous "
+        "on average on an honest count.")
     return [verdict] + _floor_verdicts(floored) + _detects_verdicts([r.test for r in anomalous], alarms, detects)
+
+
+def clean_rejections(result) -> tuple[int, int] | None:
+    """The measured size of a test's reported p-value under its null: how many of the clean elections of the
+    false-positive panel it rejected at :data:`ALPHA`, and of how many (the record's ``panel`` measurement,
+    :mod:`simkit.forensics.calibration`, held out for a test read empirically); None when not measured."""
+    count = measured(result.null).get("panel", {}).get(result.test)
+    return None if count is None else (int(count[0]), int(count[1]))
+
+
+def _null_words(results: list) -> str:
+    """The null(s) the ``results`` were read against, in words (:data:`NULL_WORDS`)."""
+    return " and ".join(NULL_WORDS.get(null, f"the {null} null") for null in dict.fromkeys(r.null for r in results))
+
+
+def power_verdicts(power: dict[str, dict[str, float | None]] | None, replicates: int) -> list[Verdict]:
+    """The sentence on what the tests could have seen when none rejects (``power``: plant -> test -> rejection
+    rate over ``replicates`` simulated elections shaped like the data, ``none`` the size, None where a test cannot
+    run: :func:`simkit.forensics.power.power_table`; None when not computed, no sentence): per planted
+    manipulation, the tests rejecting it more often than with nothing planted, with both rates, or that none
+    does. "No anomaly" is otherwise read as a clean count by a reader who does not look up a power of 0."""
+    if not power:
+        return []
+    w = _Writer()
+    size = power["none"]
+
+    def rate(value: float, plant: str, test: str) -> str:
+        return w.num(value, ".2f", analysis="forensics", plant=plant, test=test, field="power")
+
+    parts = []
+    for plant, rates in power.items():
+        if plant == "none":
+            continue
+        seen = sorted((test for test, value in rates.items() if _finite(value) and _finite(size.get(test))
+                       and value > size[test]), key=lambda test: -rates[test])
+        parts.append(f"{plant}: " + (", ".join(f"{test} {rate(rates[test], plant, test)} (size "
+                                               f"{rate(size[test], 'none', test)})" for test in seen)
+                                     if seen else "no test above its size"))
+    return [w.verdict(
+        f"What these tests could have seen (power: the share of "
+        f"{w.num(replicates, 'd', analysis='forensics', field='power_replicates')} simulated elections shaped like "
+        "these data in which a test rejects, with each manipulation the forensic section describes planted; size: "
+        "with nothing planted): " + "; ".join(parts) + ". A manipulation no test sees above its size here could "
+        "have gone unseen.")]
+
+
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def _detects_verdicts(anomalous: list[str], alarms: list[str], detects: dict[str, str]) -> list[Verdict]:
@@ -410,18 +512,18 @@ def _holm_count(w: _Writer, alarms: list[str], anomalous: set[str]) -> str:
 
 def _holm_clause(alarms: list[str], anomalous: set[str]) -> str:
     """What the Holm count of the verdict does (``alarms``: the tests Holm's correction rejects,
-    :func:`simkit.forensics.holm_alarms`), its verb agreeing with the count: ``stay so`` when they are among the
-    ``anomalous`` tests; else it names those that are not, rejected on the p-value the family reads
+    :func:`simkit.forensics.holm_alarms`), its verb agreeing with the count, naming them: ``stay so`` when they
+    are among the ``anomalous`` tests; else it names those that are not, rejected on the p-value the family reads
     (:func:`simkit.forensics.family_p_value`: a simulated null's fitted tail, past its Monte Carlo p-value), not on
     the one shown."""
     beyond = [test for test in alarms if test not in anomalous]
     one = len(alarms) <= 1  # "none stays so", "1 stays so"
     holm = "after Holm's correction across the calibrated tests"
     if not beyond:
-        return f"{'stays' if one else 'stay'} so {holm}"
+        return f"{'stays' if one else 'stay'} so {holm}" + (f": {_listed(alarms)}" if alarms else "")
     on = ("on its null's tail p-value, below the one shown for it" if len(beyond) == 1 else
           "on their nulls' tail p-values, below the ones shown for them")
-    which = ":" if len(beyond) == len(alarms) else ", of which"
+    which = ":" if len(beyond) == len(alarms) else f" ({_listed(alarms)}), of which"
     return f"{'rejects' if one else 'reject'} {holm}{which} {_listed(beyond)} {on}"
 
 
