@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+import simkit
+from conftest import small_config_dict
 from forensics_helpers import honest_dataset, stuff_ballots
 from simkit.data import data_file
 from simkit.forensics.klimek import histogram as klimek, ml as klimek_ml
@@ -231,3 +233,18 @@ def test_the_joint_fits_station_loops_are_compiled():
     from simkit.forensics.klimek import joint
     for loop in (joint._geometry, joint._pass):
         assert isinstance(loop, numba.core.registry.CPUDispatcher), loop
+
+
+def test_the_joint_fit_keeps_its_fractions_on_the_simplex():
+    """An honest election whose likelihood is flat in f_i (no fraud to find): EM drifted past f_i + f_e = 1 by
+    rounding, the honest part's posterior turned negative there and pushed it further (f_i 1.002, outside its own
+    interval). The M-step now keeps the fractions on the simplex, and the estimate lies in its interval."""
+    from simkit.forensics.klimek import joint
+
+    sums = np.array([0.0, 10.02, 0.01, 1.0, 10.0, 0.0])  # posterior masses summing past the stations (rounding)
+    fractions = joint._em_update(sums, np.ones((1, 5)), np.full(joint.N_GLOBAL + 2, 0.5), np.array([0.5]))[:2]
+    assert fractions.sum() <= 1.0 and np.all(fractions >= 0)
+    cfg = simkit.Config.model_validate(small_config_dict(stations=1000, registered=1_000_000, replicates=1, seed=7))
+    figures = klimek_ml.election_estimate(election(simkit.simulate(cfg, workers=1)))[0]
+    assert 0.0 <= figures["f_incremental"] <= 1.0 and figures["f_incremental"] + figures["f_extreme"] <= 1.0
+    assert figures["f_incremental_low"] <= figures["f_incremental"] <= figures["f_incremental_high"]

@@ -296,8 +296,13 @@ def _em_update(sums: np.ndarray, group_sums: np.ndarray, previous: np.ndarray, n
     nu = np.where(held, group_sums[:, 2] / safe, previous[N_GLOBAL + n_groups:])
     var_tau = float(np.sum(np.where(held, group_sums[:, 1] - group_sums[:, 0] ** 2 / safe, 0.0))) / mass
     var_nu = float(np.sum(np.where(held, group_sums[:, 3] - group_sums[:, 2] ** 2 / safe, 0.0))) / mass
-    head = [sums[1] / stations, sums[2] / stations, max(math.sqrt(max(var_tau, 0.0)), MIN_SD),
-            max(math.sqrt(max(var_nu, 0.0)), MIN_SD), _theta_for(sums[3] / max(sums[1], 1e-12), nodes)]
+    f_i, f_e = sums[1] / stations, sums[2] / stations
+    fraud = f_i + f_e
+    if fraud > 1.0:  # rounding past the simplex: the honest part's posterior turns negative and pushes further out
+        f_i = f_i / fraud
+        f_e = min(f_e / fraud, 1.0 - f_i)  # f_i + (1 - f_i) does not round above 1
+    head = [f_i, f_e, max(math.sqrt(max(var_tau, 0.0)), MIN_SD), max(math.sqrt(max(var_nu, 0.0)), MIN_SD),
+            _theta_for(sums[3] / max(sums[1], 1e-12), nodes)]
     return np.concatenate([head, tau, nu])
 
 
