@@ -301,6 +301,19 @@ def test_a_unicode_digit_in_an_electorate_register_is_one_line(tmp_path, capsys)
     one_line(capsys, "stations.csv", "electorate.registered_column", "row 2", "whole number")
 
 
+def test_an_electorate_register_written_as_an_integral_decimal_reads_as_a_returns_count_does(tmp_path, capsys):
+    """``812.0`` (pandas writes a count column with a gap as floats): the returns loader reads it as 812, so the
+    electorate does too (a returns file is the electorate its station statistics are compared with); ``812.5``,
+    ``-3`` and ``1.359`` (thousands grouped, or a decimal) are no register, each one line saying why."""
+    config = csv_electorate_config(tmp_path, "id,region,registered\na,x,812.0\nb,x,500\n")
+    assert main(["validate", str(config)]) == 0, capsys.readouterr().err
+    assert list(build_electorate(load_config(config).electorate).registered) == [812, 500]
+    for cell, why in (("812.5", "(is not a whole number"), ("-3", "got '-3'"), ("1.359", "(reads as a count with '.'")):
+        config = csv_electorate_config(tmp_path, f"id,region,registered\na,x,{cell}\nb,x,500\n")
+        assert main(["validate", str(config)]) == 2
+        one_line(capsys, "stations.csv", "electorate.registered_column", "row 2", "whole number", why)
+
+
 @pytest.mark.parametrize("cells", [(str(MAX_REGISTER // 2 + 1), str(MAX_REGISTER // 2)), ("9" * 5000, "500")])
 def test_an_electorate_csv_above_the_register_bound_is_one_line(tmp_path, cells, capsys):
     """The bound of the synthetic ``electorate.registered`` (10^10 voters: every sum exact) holds for a CSV too."""

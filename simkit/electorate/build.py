@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from simkit.config.timeline import TIMELINE_TURNOUT
 from simkit.errors import InputError, columns_named, counted, listed, shown
 from simkit.electorate.read import (TextFormat, delimiter_hint, read_header, read_records, row_cells,
                                    width_problem)
-from simkit.electorate.returns import MISSING_CELLS, load_returns, sums_the_others
+from simkit.electorate.returns import MISSING_CELLS, load_returns, parse_cell, sums_the_others
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER
 
@@ -309,23 +308,21 @@ def _station_ids(path: Path, rows: list[dict], lines: list[int], header: list[st
     return np.array(list(first_row))
 
 
-_REGISTER = re.compile(r"[0-9]+")
-
-
 def _registers(path: Path, rows: list[dict], lines: list[int], header: list[str], column: str) -> np.ndarray:
-    """Each row's register (row,) int64 from ``column``: ASCII digits only (``str.isdigit`` also accepts ``²``,
-    which ``int`` refuses), 0 included (a closed station, or one nobody is registered at, draws no ballots);
-    together above 0 and at most :data:`MAX_REGISTER` voters (the synthetic register's bound: every sum exact in
-    int64 and float64)."""
+    """Each row's register (row,) int64 from ``column``, a whole number >= 0 read as a returns file's count is
+    (:func:`~simkit.electorate.returns.parse_cell`: ASCII digits, or an integral decimal such as ``812.0``, as pandas
+    writes a column with a gap, so that a returns file serves as its own electorate; ``1.359``, which may group
+    thousands, refused), 0 included (a closed station, or one nobody is registered at, draws no ballots); together
+    above 0 and at most :data:`MAX_REGISTER` voters (the synthetic register's bound: every sum exact in int64 and
+    float64)."""
     registered = np.empty(len(rows), dtype=np.int64)
     total = 0
     for index, (number, row) in enumerate(zip(lines, rows)):
         text = (row[column] or "").strip()
-        if not _REGISTER.fullmatch(text):
-            raise InputError(f"{path}: electorate.registered_column: row {number}: "
-                             f"register must be a whole number of voters, got {shown(text)}{_shortness(row, header)}")
-        digits = text.lstrip("0")
-        value = int(digits or "0") if len(digits) <= 12 else MAX_REGISTER + 1  # int() of a long string is slow
+        value, missing, why = parse_cell(text)
+        if missing or why or value < 0:
+            raise InputError(f"{path}: electorate.registered_column: row {number}: register must be a whole number "
+                             f"of voters, got {shown(text)}{f' ({why})' if why else ''}{_shortness(row, header)}")
         total += value
         if total > MAX_REGISTER:
             raise InputError(f"{path}: electorate.registered_column: row {number}: the register passes 10^10 "

@@ -107,7 +107,7 @@ DOT_GROUPED_PROBLEM = ("reads as a count with '.' grouping its thousands, or as 
                        "separators)")
 
 
-def _parse_cell(cell: str) -> tuple[int, int, str | None]:
+def parse_cell(cell: str) -> tuple[int, int, str | None]:
     """(value, missing code, why it is no count) of one stripped cell; ``why`` is set for a number that no count
     can be (non-integral, or above :data:`MAX_COUNT`)."""
     if not cell or cell.lower() in NA_MARKERS:
@@ -238,11 +238,11 @@ class _Table(_Header):
         rest = np.flatnonzero(~plain)
         if rest.size:
             distinct, inverse = np.unique(cells[rest], return_inverse=True)
-            parsed = [_parse_cell(str(cell)) for cell in distinct]
+            parsed = [parse_cell(str(cell)) for cell in distinct]
             wrong = np.array([why is not None for _, _, why in parsed])
             if wrong.any():
                 first = int(rest[wrong[inverse]].min())
-                _, _, why = _parse_cell(str(cells[first]))
+                _, _, why = parse_cell(str(cells[first]))
                 raise InputError(f"{self.path}: {field}: data row {first + 1}: {shown(str(cells[first]))} {why}")
             values[rest] = np.array([value for value, _, _ in parsed], dtype=np.int64)[inverse]
             missing[rest] = np.array([code for _, code, _ in parsed], dtype=np.uint8)[inverse]
