@@ -258,6 +258,21 @@ def test_duplicate_station_ids_are_reported(tmp_path):
     assert report["duplicate_id"] == {"count": 2, "rows": [1, 10], "rule": "kept, reported (ids not unique)"}
 
 
+def test_region_names_spelt_two_ways_are_reported_not_merged(tmp_path):
+    """'Sofia' and 'sofia ' read as two regions, silently (the null's regional centres split one region in two);
+    they are kept as written (no guess at which is right) and reported with their rows."""
+    regions = ["Sofia", "sofia ", "Varna", "Sofia", "Burgas", "burgas", "Varna", "Ruse", "Ruse", "Varna"]
+    rows = [f"{region}," + row for region, row in zip(regions, _clean_rows(10))]
+    data, mapping = _write(tmp_path, rows, MAP.replace("[options]", 'region = "region"\n[options]'),
+                           "region," + HEADER)
+    ds = load_returns(data, map_path=mapping)
+    assert sorted(set(ds["region"].values)) == ["Burgas", "Ruse", "Sofia", "Varna", "burgas", "sofia"]
+    assert anomaly_report(ds)["region_spelling"] == {
+        "count": 5, "rows": [1, 2, 4, 5, 6],
+        "rule": "kept, reported (region names the same but for case, spaces or Unicode form, read as separate regions: "
+                "'Burgas' / 'burgas', 'Sofia' / 'sofia')"}
+
+
 def test_utf8_byte_order_mark_is_dropped_or_explained(tmp_path, capsys):
     data, mapping = _write(tmp_path, _clean_rows(12))
     data.write_bytes(b"\xef\xbb\xbf" + data.read_bytes())

@@ -52,7 +52,9 @@ Row rules (every rule is reported in ``attrs["anomalies"]`` with counts and 1-ba
   each the sum of every other parsed row's, among 3 or more rows with a register; a column with a missing cell
   is not compared; a totals row beside subtotals is not caught, and in a small file a station can match).
   Forensic tests drop flagged stations and say how many;
-- **reported**: ``blank_region`` (region ``(none)``), ``duplicate_id`` (rows that share a station id).
+- **reported**: ``blank_region`` (region ``(none)``), ``duplicate_id`` (rows that share a station id),
+  ``region_spelling`` (region names the same but for case, surrounding spaces or Unicode form, ``Sofia`` and
+  ``sofia``: read as the separate regions they are written as, not merged).
 
 When more than 5% (:data:`MAX_INCONSISTENT_SHARE`) of the ordinary rows are excluded, miss an option or are
 flagged, the load stops with one line naming the columns, the counts and the first rows (a mapping one column
@@ -129,6 +131,18 @@ def parse_cell(cell: str) -> tuple[int, int, str | None]:
     if abs(value) > MAX_COUNT:
         return 0, 0, "is above 10^10, more than any station's count"
     return value, 0, None
+
+
+def _near_duplicate_names(names: np.ndarray) -> tuple[np.ndarray, str]:
+    """Which of ``names`` (row,) are spelt otherwise elsewhere in it, the same but for case, surrounding spaces or
+    Unicode form (:func:`_loose`): (row,) bool, and the sets as text (``: 'Sofia' / 'sofia'``; the first ten, then
+    how many more), "" with none."""
+    spellings: dict[str, set[str]] = {}
+    for written in np.unique(names.astype(str)):
+        spellings.setdefault(_loose(str(written)), set()).add(str(written))
+    clashes = [sorted(group) for group in spellings.values() if len(group) > 1]
+    near = np.isin(names.astype(str), [written for group in clashes for written in group])
+    return near, (": " + first_of(" / ".join(map(repr, group)) for group in clashes)) if clashes else ""
 
 
 def _loose(column: str) -> str:
@@ -386,6 +400,9 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
         flags |= np.where(checks[rule], bit, 0).astype(np.uint8)
         anomalies[rule] = _rows_report(checks[rule], rows_kept, "kept, flagged")
     anomalies["blank_region"] = _rows_report(blank_region, rows_kept, "kept, region '(none)'")
+    near, spellings = _near_duplicate_names(region)
+    anomalies["region_spelling"] = _rows_report(near, rows_kept, "kept, reported (region names the same but for "
+                                                f"case, spaces or Unicode form, read as separate regions{spellings})")
     anomalies["special"] = _rows_report(special, rows_kept, "kept, left out of the tests")
 
     totals = votes[:, : len(mapping.options)].sum(axis=0)
