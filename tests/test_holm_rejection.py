@@ -67,4 +67,4 @@ def test_the_polls_holm_sentence_agrees_with_one():
            "z_total": 1.0, "p_total": 0.3, "z_min": float("inf"), "z_max": float("inf"),
            "share_consistent": 0.0, "verdict": "rejected everywhere", "points_compared": 16, "ledger_points": 16}
     text = " ".join(verdict.text for verdict in poll_verdicts([row], "inc", {"qc": "QC"}))
-    assert "1 stays anomalous after Holm's correction" in text
+    assert "1 stays anomalous against sampling error alone (p, not p total) after Holm's correction" in text
