@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 import tomli_w
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from simkit.config.manipulation import ManipulationConfig, ScenarioConfig
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems
@@ -109,28 +109,6 @@ class SyntheticElectorate(Block):
         return voters, stations
 
 
-class CsvElectorate(Block):
-    """Station registers read from a CSV file (one row per station)."""
-
-    source: Literal["csv"]
-    path: str
-    registered_column: str
-    region_column: str | None = None
-    station_column: str | None = None
-    delimiter: str = ","
-    encoding: str = "utf-8"
-
-    @field_validator("delimiter")
-    @classmethod
-    def _one_character(cls, value: str) -> str:
-        return csv_delimiter(value)
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        return text_encoding(value)
-
-
 def csv_delimiter(value: str) -> str:
     """``value`` when it can delimit a CSV file's fields (one character, not a quote or a line break), else
     ValueError (a field validator's refusal)."""
@@ -148,6 +126,23 @@ def text_encoding(value: str) -> str:
     except LookupError:
         raise ValueError(f"not a known text encoding, got {value!r}") from None
     return value
+
+
+#: a CSV file's field delimiter (:func:`csv_delimiter`) and text encoding (:func:`text_encoding`) as config fields
+CsvDelimiter = Annotated[str, AfterValidator(csv_delimiter)]
+TextEncoding = Annotated[str, AfterValidator(text_encoding)]
+
+
+class CsvElectorate(Block):
+    """Station registers read from a CSV file (one row per station)."""
+
+    source: Literal["csv"]
+    path: str
+    registered_column: str
+    region_column: str | None = None
+    station_column: str | None = None
+    delimiter: CsvDelimiter = ","
+    encoding: TextEncoding = "utf-8"
 
 
 ElectorateConfig = Annotated[Union[SyntheticElectorate, CsvElectorate], Field(discriminator="source")]

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from simkit.config.core import Config, csv_delimiter, text_encoding, validation_problem
+from simkit.config.core import Config, CsvDelimiter, TextEncoding, validation_problem
 from simkit.config.timeline import TimelineConfig
 from simkit.types import MAX_REGISTER
 from ..errors import InputError, columns_named, listed, shown
@@ -77,18 +77,8 @@ class MapChecks(_Block):
 
 
 class MapFormat(_Block):
-    delimiter: str = ","
-    encoding: str = "utf-8"
-
-    @field_validator("delimiter")
-    @classmethod
-    def _one_character(cls, value: str) -> str:
-        return csv_delimiter(value)
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        return text_encoding(value)
+    delimiter: CsvDelimiter = ","
+    encoding: TextEncoding = "utf-8"
 
 
 class TimelineMap(_Block):
