@@ -483,17 +483,23 @@ def test_resume_names_the_flag_that_differs_from_the_partial_run(tmp_path, monke
     assert len(lines) == 1 and named in lines[0], lines
 
 
+def _block_writes_failing(error: OSError):
+    """``xarray.Dataset.to_zarr`` raising ``error`` for the blocks from replicate 4 on (a task's region write; the
+    first block of 4 and the store's creation go through)."""
+    to_zarr = xr.Dataset.to_zarr
+
+    def failing(self, store, *args, region=None, **kwargs):
+        if region is not None and region["replicate"].start >= 4:
+            raise error
+        return to_zarr(self, store, *args, region=region, **kwargs)
+    return failing
+
+
 def test_a_full_disk_while_the_blocks_are_written_is_one_line_and_keeps_the_partial_run(tmp_path, monkeypatch):
     """Tasks write their blocks into the partial store themselves (outside the staged write): a full disk there
     is the same one line, naming the partial run kept for resume; resuming once there is space finishes it."""
     cfg, target = config(), tmp_path / "dask.zarr"
-    to_zarr = xr.Dataset.to_zarr
-
-    def filling_the_disk(self, store, *args, region=None, **kwargs):
-        if region is not None and region["replicate"].start >= 4:  # the first block fits, the next ones do not
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return to_zarr(self, store, *args, region=region, **kwargs)
-
+    filling_the_disk = _block_writes_failing(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
     with distributed_api.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
                                       silence_logs=50) as cluster, distributed_api.Client(cluster) as in_process:
         with monkeypatch.context() as patch:
@@ -513,15 +519,8 @@ def test_a_full_disk_while_the_blocks_are_written_is_one_line_and_keeps_the_part
 def test_a_refused_write_of_the_blocks_is_one_line_and_keeps_the_partial_run(tmp_path, monkeypatch):
     """Another error of the file system than a full disk (here a permission refused, naming its file) while the
     tasks write their blocks: one line naming the file and the partial run kept for resume (it was a traceback)."""
-    cfg, target = config(), tmp_path / "dask.zarr"
-    to_zarr = xr.Dataset.to_zarr
-    refused = tmp_path / "refused"
-
-    def refusing(self, store, *args, region=None, **kwargs):
-        if region is not None and region["replicate"].start >= 4:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(refused))
-        return to_zarr(self, store, *args, region=region, **kwargs)
-
+    cfg, target, refused = config(), tmp_path / "dask.zarr", tmp_path / "refused"
+    refusing = _block_writes_failing(PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(refused)))
     with distributed_api.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
                                       silence_logs=50) as cluster, distributed_api.Client(cluster) as in_process:
         with monkeypatch.context() as patch:

@@ -50,13 +50,19 @@ def write_config(path, *, polls=True, observed=True, scenarios=False, matched=Fa
     return path
 
 
+def returns_lines(n_stations: int, seed: int) -> list[str]:
+    """Honest two-option returns (:func:`forensics_helpers.honest_dataset`) as CSV lines, the header first:
+    registered, ballots, region, a, b (the columns of :data:`MAP`)."""
+    ds = honest_dataset(n_stations, seed=seed)
+    return ["registered,ballots,region,a,b"] + [
+        f"{r},{b},{g},{v[0]},{v[1]}" for r, b, g, v in zip(ds["registered"].values, ds["ballots"].values,
+                                                           ds["region"].values, ds["votes"].values)]
+
+
 @pytest.fixture
 def returns(tmp_path):
     """Honest two-option returns (CSV) with one row whose votes exceed its ballots, and their map."""
-    ds = honest_dataset(400, seed=7)
-    lines = ["registered,ballots,region,a,b"] + [
-        f"{r},{b},{g},{v[0]},{v[1]}" for r, b, g, v in zip(ds["registered"].values, ds["ballots"].values,
-                                                           ds["region"].values, ds["votes"].values)]
+    lines = returns_lines(400, seed=7)
     lines[5] = "1000,500,north,400,300"
     (tmp_path / "returns.csv").write_text("\n".join(lines) + "\n")
     (tmp_path / "map.toml").write_text(MAP)

@@ -11,8 +11,7 @@ import pytest
 from PIL import Image
 
 from browser_helpers import browser, open_page
-from test_report import FORENSIC_TESTS, MAP, write_config
-from forensics_helpers import honest_dataset
+from test_report import FORENSIC_TESTS, MAP, returns_lines, write_config
 from simkit.cli.main import main
 
 EXECUTABLE = browser()
@@ -31,10 +30,7 @@ def screen_range(png: bytes) -> int:
 
 
 def test_report_with_polls_and_returns_renders_in_a_browser(tmp_path):
-    ds = honest_dataset(300, seed=9)
-    lines = ["registered,ballots,region,a,b"] + [
-        f"{r},{b},{g},{v[0]},{v[1]}" for r, b, g, v in zip(ds["registered"].values, ds["ballots"].values,
-                                                           ds["region"].values, ds["votes"].values)]
+    lines = returns_lines(300, seed=9)
     (tmp_path / "returns.csv").write_text("\n".join(lines) + "\n")
     (tmp_path / "map.toml").write_text(MAP)
     target = tmp_path / "report.html"

@@ -9,8 +9,7 @@ from html.parser import HTMLParser
 import pytest
 from markdown_it import MarkdownIt
 
-from test_report import POLLS, REPLICATES, write_config
-from forensics_helpers import honest_dataset
+from test_report import POLLS, REPLICATES, returns_lines, write_config
 from simkit.forensics.core import ALPHA, holm
 from simkit.report import build, render_html, render_md, write
 from simkit.report.document import SECTION_TITLES
@@ -26,10 +25,7 @@ LABELS = {poll["name"]: poll.get("label", poll["name"]) for poll in POLLS}
 def report(tmp_path_factory):
     """A report with polls, scenarios and station returns, written as Markdown; its Document and its text."""
     folder = tmp_path_factory.mktemp("text")
-    ds = honest_dataset(400, seed=7)
-    lines = ["registered,ballots,region,a,b"] + [
-        f"{r},{b},{g},{v[0]},{v[1]}" for r, b, g, v in zip(ds["registered"].values, ds["ballots"].values,
-                                                           ds["region"].values, ds["votes"].values)]
+    lines = returns_lines(400, seed=7)
     (folder / "returns.csv").write_text("\n".join(lines) + "\n")
     (folder / "map.toml").write_text(MAP)
     doc = build(write_config(folder / "c.toml", scenarios=True), returns=folder / "returns.csv",
