@@ -9,11 +9,11 @@ worker process, no numba-internal buffer), which says what the arrays themselves
 - ``prepare``: the run's plans, count matching included (:func:`simkit.engine.run.prepare`);
 - ``world``: one world simulated (:func:`simkit.engine.run.world_votes`: its blocks drawn, the votes and
   voters kept);
-- ``polls``: every call of :func:`simkit.polls.compare.draw_polls`: the baseline's polls over every replicate;
-- ``pooled``: every call of :func:`simkit.polls.compare.draw_pooled`: the ledger's and the scenarios' draws, each
+- ``polls``: every call of :func:`simkit.polls.draws.draw_polls`: the baseline's polls over every replicate;
+- ``pooled``: every call of :func:`simkit.polls.draws.draw_pooled`: the ledger's and the scenarios' draws, each
   task's stations reduced to its replicates' sums (their allocations count in the ledger's or the scenarios' phase
   too);
-- ``misreport``: the misreporting rates a published figure needs (:func:`simkit.polls.compare.misreport_needed`);
+- ``misreport``: the misreporting rates a published figure needs (:func:`simkit.polls.draws.misreport_needed`);
 - ``ledger`` and ``scenarios``: the two passes over the other worlds.
 
 Usage::
@@ -44,17 +44,17 @@ sys.path.insert(0, str(REPO))
 
 import simkit  # noqa: E402
 from simkit.engine import resources  # noqa: E402
-from simkit.polls import compare  # noqa: E402
+from simkit.polls import compare, elections, figures, ledger  # noqa: E402
 from benchmarks.memory import tree_memory  # noqa: E402  (PSS of the tree, as memory.py samples it)
 from benchmarks.phases import sampling, within  # noqa: E402
 
 CONFIG = REPO / "configs" / "kazakhstan-2022-scenarios.toml"
 SAMPLE_SECONDS = 0.05
 MB = 2**20
-#: phase -> (module, function name) wrapped to mark it
-PHASES = {"prepare": (compare, "prepare"), "world": (compare, "world_votes"), "polls": (compare, "draw_polls"),
-          "pooled": (compare, "draw_pooled"), "misreport": (compare, "misreport_needed"), "ledger": (compare, "_ledger"),
-          "scenarios": (compare, "_scenarios")}
+#: phase -> the (module, function name) places its function is called through, each wrapped to mark it
+PHASES = {"prepare": [(compare, "prepare")], "world": [(elections, "world_votes")], "polls": [(compare, "draw_polls")],
+          "pooled": [(ledger, "draw_pooled"), (compare, "draw_pooled")], "misreport": [(figures, "misreport_needed")],
+          "ledger": [(compare, "ledger_entries")], "scenarios": [(compare, "_scenarios")]}
 
 
 class Phases:
@@ -107,9 +107,11 @@ def measure(config: Path, replicates: int, trace: bool) -> dict:
     bar)."""
     cfg = simkit.load_config(config)
     phases = Phases(trace)
-    originals = {name: getattr(module, attribute) for name, (module, attribute) in PHASES.items()}
-    for name, (module, attribute) in PHASES.items():
-        setattr(module, attribute, within(originals[name], functools.partial(phases.phase, name)))
+    originals = {(module, attribute): getattr(module, attribute)
+                 for places in PHASES.values() for module, attribute in places}
+    for name, places in PHASES.items():
+        for module, attribute in places:
+            setattr(module, attribute, within(originals[module, attribute], functools.partial(phases.phase, name)))
     if trace:
         tracemalloc.start()
     try:
@@ -118,8 +120,8 @@ def measure(config: Path, replicates: int, trace: bool) -> dict:
     finally:
         if trace:
             tracemalloc.stop()
-        for name, (module, attribute) in PHASES.items():
-            setattr(module, attribute, originals[name])
+        for (module, attribute), original in originals.items():
+            setattr(module, attribute, original)
     return {"replicates": replicates, "peak_mb": phases.overall / MB,
             "phases": {name: {"calls": phases.calls[name], "start_mb": phases.start[name] / MB,
                               "peak_mb": phases.peak.get(name, 0) / MB,

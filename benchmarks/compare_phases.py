@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import simkit  # noqa: E402
-from simkit.polls import compare  # noqa: E402
+from simkit.polls import compare, draws, elections  # noqa: E402
 
 
 def _timed(function, spent: dict, key: str, one_worker, kind=None):
@@ -64,9 +64,9 @@ def phases(config: Path, replicates: int | None) -> dict:
     spent = {"worlds": 0.0, "worlds_calls": 0, "draws": 0.0, "draws_calls": 0}
     # world_votes(run, point, scenario, workers, progress); draw_replicates(votes, ..., region_index, workers, *,
     # pooled)
-    compare.world_votes = _timed(compare.world_votes, spent, "worlds", lambda args, kwargs: (
+    elections.world_votes = _timed(elections.world_votes, spent, "worlds", lambda args, kwargs: (
         (*args[:3], 1, args[4] if len(args) > 4 else kwargs.get("progress")), {}))
-    compare.draw_replicates = _timed(compare.draw_replicates, spent, "draws", lambda args, kwargs: (
+    draws.draw_replicates = _timed(draws.draw_replicates, spent, "draws", lambda args, kwargs: (
         (*args[:7], 1), {name: value for name, value in kwargs.items() if name != "workers"}), _design_kind)
     cfg = simkit.load_config(config)
     spent["imports_and_config"] = time.process_time() - STARTED

@@ -24,7 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from simkit.polls.compare import consistent, ledger_share, tail_p_standard_error
+from simkit.polls.figures import consistent
+from simkit.polls.ledger import ledger_share
+from simkit.polls.statistics import tail_p_standard_error
 from simkit.report.verdicts import fits_all
 from simkit.schema import ALPHA, rejects
 
@@ -68,7 +70,7 @@ def p_text(value) -> str:
 
 def borderline(row: dict) -> bool:
     """Whether a row's simulated sampling-only p lies within 2 Monte Carlo SE
-    (:func:`~simkit.polls.compare.tail_p_standard_error`, over the replicates in which the poll got an answer) of
+    (:func:`~simkit.polls.statistics.tail_p_standard_error`, over the replicates in which the poll got an answer) of
     ALPHA, on either side: another run (another seed, or more replicates) may call it the other way."""
     se = tail_p_standard_error(row)
     return se is not None and abs(row["p_value"] - ALPHA) < 2 * se
@@ -76,7 +78,7 @@ def borderline(row: dict) -> bool:
 
 def sampling_p(row: dict) -> str:
     """A row's sampling-only p in words. A simulated p with its Monte Carlo SE
-    (:func:`~simkit.polls.compare.tail_p_standard_error`), and "borderline" when :func:`borderline`; a p from the
+    (:func:`~simkit.polls.statistics.tail_p_standard_error`), and "borderline" when :func:`borderline`; a p from the
     normal tail beyond the replicates says so; a census figure has none (its rounding decides)."""
     p = row["p_value"]
     if p is None:

@@ -138,7 +138,7 @@ def test_the_exit_poll_page_names_every_ledger_verdict_and_what_borderline_means
     "borderline" in its generated statements without saying what it means."""
     import numpy as np
 
-    from simkit.polls.compare import ledger_verdict
+    from simkit.polls.ledger import ledger_verdict
 
     text = " ".join((REPO / "docs" / "exit-polls.md").read_text(encoding="utf-8").split())
     verdicts = {ledger_verdict(np.array(agree), points) for agree in ([True], [False], [True, False])

@@ -12,8 +12,12 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 import simkit
-from simkit.polls.compare import (compare_config, compare_polls, consistent, election_at, has_sampling_error,
-                                  ledger_verdicts, prediction_t2, resolve_design, tail_p_standard_error)
+from simkit.polls.compare import compare_config, compare_polls
+from simkit.polls.designs import resolve_design
+from simkit.polls.elections import election_at
+from simkit.polls.figures import consistent
+from simkit.polls.ledger import ledger_verdicts
+from simkit.polls.statistics import has_sampling_error, prediction_t2, tail_p_standard_error
 from simkit.config.polls import ExitPollConfig, QuickCountConfig, check_poll_design
 from simkit.errors import InputError
 from simkit.model.exit_poll import draw_exit_poll
@@ -433,7 +437,7 @@ def test_designs_differing_in_any_field_do_not_share_a_draw(elections):
     from dataclasses import fields
 
     from simkit.model.exit_poll import PollDesign
-    from simkit.polls.compare import draw_polls, drawn_alike
+    from simkit.polls.draws import draw_polls, drawn_alike
 
     assert set(DESIGN_CHANGES) == {f.name for f in fields(PollDesign)}
     election = election_at(elections.isel(replicate=slice(0, 20)), {})
@@ -450,7 +454,7 @@ def test_designs_differing_in_any_field_do_not_share_a_draw(elections):
 def test_designs_alike_in_what_the_draw_reads_share_a_draw(elections):
     """The key's equivalences are the draw's: a response rate and propensities with the same product, and no
     misreporting stated as None or as the identity matrix, draw the same numbers to the bit."""
-    from simkit.polls.compare import draw_polls, drawn_alike
+    from simkit.polls.draws import draw_polls, drawn_alike
 
     election = election_at(elections.isel(replicate=slice(0, 20)), {})
     poll = ExitPollConfig(name="p", stations=20, per_station=20)
@@ -465,11 +469,11 @@ def test_designs_alike_in_what_the_draw_reads_share_a_draw(elections):
 
 @pytest.mark.parametrize("estimator", ["raw", "weighted"])
 def test_pooled_draws_are_the_whole_draw_pooled_holding_one_task_by_station(elections, estimator, monkeypatch):
-    """What the ledger and the scenarios draw (:func:`simkit.polls.compare.draw_pooled`: each replicate's stations
+    """What the ledger and the scenarios draw (:func:`simkit.polls.draws.draw_pooled`: each replicate's stations
     pooled, reduced inside each task of the compiled draw) is the whole draw's pooled form to the bit; the draws by
     station are held for one task's replicates, never for all of them."""
     from simkit.polls import compiled_draws
-    from simkit.polls.compare import draw_polls, draw_pooled, pooled
+    from simkit.polls.draws import draw_polls, draw_pooled, pooled
 
     election = election_at(elections.isel(replicate=slice(0, 150)), {})
     design = _design(estimator=estimator, response_rate=0.8)
@@ -490,9 +494,9 @@ def test_pooled_draws_are_the_whole_draw_pooled_holding_one_task_by_station(elec
 
 
 def test_summed_draws_hold_the_respondents_totals_as_one_station():
-    """The one constructor of pooled draws (:func:`simkit.polls.compare.pooled`, ``draw_pooled``): the totals (R, K)
+    """The one constructor of pooled draws (:func:`simkit.polls.draws.pooled`, ``draw_pooled``): the totals (R, K)
     held as one station (R, 1, K) with its voters (R, 1) and inclusion 1, read back unchanged."""
-    from simkit.polls.compare import Draws
+    from simkit.polls.draws import Draws
 
     responders, reported = np.array([[5, 3], [2, 6]]), np.array([[4, 4], [2, 6]])
     draws = Draws.summed(np.full((2, 2), 0.5), responders, reported, np.array([9, 10]), np.array([True, True]))
@@ -541,7 +545,7 @@ def test_the_shortfall_of_answers_agrees_with_its_count(answered, opening):
     """It read "only 1 of 20 ... get" and "only 0 of 20 ... get"."""
     from types import SimpleNamespace
 
-    from simkit.polls.compare import too_few_answers
+    from simkit.polls.checks import too_few_answers
 
     draws = SimpleNamespace(valid_respondents=np.array([5] * answered + [0] * (4 - answered)))
     empty, shortfall = too_few_answers(draws, 3)
@@ -783,7 +787,7 @@ def test_a_figure_is_its_truth_rounded_to_nearest_or_down(true, figure, unit, co
                                                      (0.5, 0.1, 0.1), (0.1 + 0.2, None, 1e-2),
                                                      (0.45630000000000004, None, 1e-4)])
 def test_the_published_unit_is_read_from_the_value_as_written(value, precision, unit):
-    from simkit.polls.compare import published_unit
+    from simkit.polls.figures import published_unit
 
     assert published_unit(value, precision) == pytest.approx(unit, rel=1e-12)
 
@@ -792,7 +796,7 @@ def test_polls_answering_in_too_few_replicates_together_are_refused():
     """Each poll keeps enough replicates with answers, but the joint test needs replicates in which every poll
     answered: fewer than D + 1 of those is refused in one line naming the polls."""
     from simkit.errors import InputError
-    from simkit.polls.compare import check_together
+    from simkit.polls.checks import check_together
 
     polls = [ExitPollConfig(name="p", stations=3, per_station=1, published={"inc": 0.7}),
              QuickCountConfig(name="q", stations=3, published={"inc": 0.7})]
@@ -809,7 +813,7 @@ def test_polls_answering_too_rarely_together_are_named_in_a_cut_list():
     """The polls of the joint test were all named however many there were: the first
     :data:`~simkit.errors.MAX_LISTED`, then how many more, as every list an error repeats."""
     from simkit.errors import MAX_LISTED
-    from simkit.polls.compare import check_together
+    from simkit.polls.checks import check_together
 
     polls = [QuickCountConfig(name=f"q{k}", stations=3, published={"inc": 0.7}) for k in range(MAX_LISTED + 2)]
     gaps = [np.zeros((8, 3)) for _ in polls]
@@ -858,7 +862,7 @@ def test_the_pps_design_problem_is_the_text_that_resolve_design_raises_after_its
     """:func:`pps_design_problem` states the problem (``field: problem``) that :func:`resolve_design` raises after
     its source (whatever that source holds), so that the inference's simulator reads it without cutting error
     messages; None for a feasible design."""
-    from simkit.polls.compare import pps_design_problem, proposed_design
+    from simkit.polls.designs import pps_design_problem, proposed_design
 
     ds = synthetic_election(replicates=40, stations=40, options=OPTIONS, shares=SHARES, concentration=40.0, seed=3)
     ds["registered"].values[np.arange(40) >= 31] = 0

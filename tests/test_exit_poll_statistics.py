@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simkit.polls.compare import compare_polls, draw_polls, election_at, hotelling_f, resolve_design
+from simkit.polls.compare import compare_polls
+from simkit.polls.designs import resolve_design
+from simkit.polls.draws import draw_polls
+from simkit.polls.elections import election_at
+from simkit.polls.statistics import hotelling_f
 from simkit.config.polls import ExitPollConfig
 from simkit.errors import InputError
 from simkit.model.exit_poll import PollDesign, draw_exit_poll
@@ -379,7 +383,7 @@ def test_polls_without_a_published_figure_are_refused_naming_their_first_fields_
     :data:`~simkit.errors.MAX_LISTED` (10) and how many it leaves out, as every list an error repeats (it named
     all 12)."""
     from simkit.errors import MAX_LISTED
-    from simkit.polls.compare import publishes_problem
+    from simkit.polls.checks import publishes_problem
 
     polls = [ExitPollConfig(name=f"p{i}", stations=10, per_station=20) for i in range(6)]
     message = str(publishes_problem(polls))

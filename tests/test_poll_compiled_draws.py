@@ -9,7 +9,8 @@ import pytest
 from scipy import stats
 
 from simkit.model.exit_poll import PollDesign, allocate_by_region, certain_stations
-from simkit.polls.compare import SimulatedElections, draw_polls, draw_polls_reference
+from simkit.polls.draws import draw_polls, draw_polls_reference
+from simkit.polls.elections import SimulatedElections
 from simkit.polls.compiled_draws import CHUNK_REPLICATES, MIN_PARALLEL_WORK, ONE_BY_ONE_MAX, draw_replicates, strata
 
 from exit_poll_helpers import synthetic_election

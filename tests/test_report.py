@@ -845,7 +845,7 @@ def test_a_p_value_at_the_level_is_anomalous_in_every_poll_judgement():
     """p exactly at ALPHA rejects (:func:`simkit.schema.rejects`, p ≤ alpha) in a poll row's consistency, the
     ledger's, the report's wording and a mechanism fit; just above it does not (compare and the report judged
     p ≥ 0.05 consistent while the forensic verdicts took p < 0.05: one rule now)."""
-    from simkit.polls.compare import consistent
+    from simkit.polls.figures import consistent
     from simkit.report.verdicts import FITS, fits_all, p_text
 
     above = float(np.nextafter(ALPHA, 1))

@@ -15,7 +15,10 @@ from simkit.errors import InputError
 from simkit.io import FORMATS, open_result
 from simkit.outputs import COMPARISON, KIND_ATTR, claim_output, is_json_report, starts_with
 from simkit.plots.polls import plot_poll_comparison
-from simkit.polls.compare import census_reading, check_comparable, compare_config, ledger_space, z_span
+from simkit.polls.checks import check_comparable
+from simkit.polls.compare import compare_config
+from simkit.polls.figures import census_reading
+from simkit.polls.ledger import ledger_space, z_span
 from simkit.polls.error import DEFAULT_HISTORY
 
 #: the figures of ``--plot DIR``

@@ -13,7 +13,7 @@ from simkit.config.core import (Config, ConfigError, load_config, prior_value_pr
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems, prior_quantile_problems
 from simkit.electorate.build import check_station_registers, electorate_of, observed_returns, voterless_turnouts
 from simkit.errors import InputError
-from simkit.polls.compare import design_problems
+from simkit.polls.designs import design_problems
 from .priors import Prior
 from .result import InferenceResult, Population, Run, assemble
 from .simulator import Simulations, Simulator

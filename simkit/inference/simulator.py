@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from simkit import streams
 from simkit.engine import run as engine
 from simkit.forensics import station_statistics
-from simkit.polls.compare import (Resolved, SimulatedElections, design_problems, pps_design_problem,
-                                  proposed_design, resolve_design)
+from simkit.polls.designs import Resolved, design_problems, pps_design_problem, proposed_design, resolve_design
+from simkit.polls.elections import SimulatedElections
 from simkit.config.core import Config, Observed, ObservedStations
 from simkit.config.inference import InferConfig, apply_values
 from simkit.electorate.build import Electorate, electorate_of
@@ -52,7 +52,7 @@ class Simulator:
             self.poll_election = self._mean_election(cfg)
 
     def _mean_election(self, cfg: Config) -> SimulatedElections:
-        """The electorate as :func:`simkit.polls.compare.resolve_design` needs it (register and expected ballots per
+        """The electorate as :func:`simkit.polls.designs.resolve_design` needs it (register and expected ballots per
         station, from one honest election at the config's values: design feasibility depends on them only)."""
         plan = engine.make_plan(cfg, self.electorate)
         _, votes = engine.honest_replicate(plan, self.electorate, 0, 0)
@@ -66,9 +66,9 @@ class Simulator:
 
     def resolved_polls(self, cfg: Config, resolve=proposed_design) -> list[Resolved | None]:
         """Each [[exit_poll]] of ``cfg`` that a statistic reads, resolved as drawn (biases included) by ``resolve``:
-        :func:`simkit.polls.compare.proposed_design` (a claimed size the electorate cannot supply replaced by the
+        :func:`simkit.polls.designs.proposed_design` (a claimed size the electorate cannot supply replaced by the
         nearest feasible design, unchecked against the stations that hold voters) or its checked
-        :func:`~simkit.polls.compare.resolve_design`; None for a poll no statistic reads."""
+        :func:`~simkit.polls.designs.resolve_design`; None for a poll no statistic reads."""
         read = self.statistics.poll_indices
         return [resolve(poll, cfg.option_names, cfg.invalid_option_name, self.poll_election, unbiased=False)
                 if index in read else None for index, poll in enumerate(cfg.exit_poll)]
@@ -76,7 +76,7 @@ class Simulator:
     def poll_designs(self, cfg: Config) -> list[PollDesign | None]:
         """The design of each [[exit_poll]] of ``cfg`` that a statistic reads, as drawn, None for a poll no
         statistic reads; InputError (``polls: field: problem``) for a design drawn proportional to size at more
-        stations than hold voters (:func:`simkit.polls.compare.resolve_design`)."""
+        stations than hold voters (:func:`simkit.polls.designs.resolve_design`)."""
         return [None if polled is None else polled.design for polled in self.resolved_polls(cfg, resolve_design)]
 
     def poll_shares(self, cfg: Config, votes: np.ndarray, seed: int) -> list[np.ndarray]:
@@ -96,8 +96,8 @@ class Simulator:
     def design_problems(self, raw: dict) -> list[str]:
         """Problems (``dotted.field: problem``) of the polls that the statistics read, in raw config data ``raw``
         (this simulator's config with the inferred fields set): their designs against the register
-        (:func:`simkit.polls.compare.design_problems`), then as a draw resolves them (:meth:`resolved_polls`): the
-        first poll's :func:`simkit.polls.compare.pps_design_problem`."""
+        (:func:`simkit.polls.designs.design_problems`), then as a draw resolves them (:meth:`resolved_polls`): the
+        first poll's :func:`simkit.polls.designs.pps_design_problem`."""
         cfg = Config.model_validate(raw)
         problems = design_problems(cfg, [cfg.exit_poll[index] for index in self.statistics.poll_indices],
                                    self.electorate)

@@ -338,7 +338,7 @@ def replicate_state(seed: int, replicate: int, poll_index: int) -> np.ndarray:
 
 def poll_states(seed: int, poll_index: int, replicates: np.ndarray) -> np.ndarray:
     """(R, 4) uint64: :func:`replicate_state` of each of ``replicates`` (R,) >= 0. A comparison draws the same poll
-    from the same replicates at every point of its ledger (:func:`simkit.polls.compare.draw_pooled`), so each
+    from the same replicates at every point of its ledger (:func:`simkit.polls.draws.draw_pooled`), so each
     poll's states are kept for replicates 0 … the largest asked
     (32 bytes a replicate; about 16 CPU ms per 1,000 replicates to make), for the last :data:`KEPT_POLLS` polls."""
     replicates = np.asarray(replicates, dtype=np.int64)

@@ -16,7 +16,8 @@ import xarray as xr
 from ..errors import InputError, listed
 from simkit.config.core import Config
 from simkit.engine import count_match, run as engine
-from simkit.polls.compare import comparable_problem, compare_config
+from simkit.polls.checks import comparable_problem
+from simkit.polls.compare import compare_config
 from simkit.electorate.build import Electorate
 from simkit.electorate.returns import load_returns
 from simkit.forensics import TESTS, election, observed_seed, run_tests
@@ -64,7 +65,7 @@ def simulate(cfg, electorate: Electorate, replicates: int | None, seed: int | No
 def polls_omission(cfg, electorate: Electorate, replicates: int) -> InputError | None:
     """Why the poll comparison cannot run on ``cfg`` over its built ``electorate`` with ``replicates`` simulated
     elections: its polls have no official count to compare with, or
-    :func:`simkit.polls.compare.comparable_problem` (its ``parameters`` those it names); None when it can run."""
+    :func:`simkit.polls.checks.comparable_problem` (its ``parameters`` those it names); None when it can run."""
     if (cfg.exit_poll or cfg.quick_count) and not cfg.observed.votes:
         return InputError("observed: the config has no [observed] official count to compare the polls with")
     return comparable_problem(cfg, electorate, replicates)

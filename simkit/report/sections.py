@@ -1,7 +1,7 @@
 """The report's sections, each built from one analysis result (see :mod:`simkit.report.document` for the keys).
 
 The poll section reads :class:`simkit.polls.compare.Comparison` as it is: its rows (gap, z, p, z total, p total and
-the joint ledger's verdict, which :func:`simkit.polls.compare.ledger_verdicts` decides, not this module), its joint
+the joint ledger's verdict, which :func:`simkit.polls.ledger.ledger_verdicts` decides, not this module), its joint
 Hotelling T², mechanisms and designs. Fields and products beyond those (and forensic ``extra`` fields such as
 ``calibration``, ``null_tail_p``) are still shown, so the report grows with the analyses.
 """
@@ -22,7 +22,8 @@ from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, clean_rejections,
 from simkit.electorate.returns import data_rows
 from simkit.engine.summary import summary_rows
 from simkit.plots.polls import plot_poll_comparison
-from simkit.polls.compare import census_reading, ledger_share, ledger_space, z_span
+from simkit.polls.figures import census_reading
+from simkit.polls.ledger import ledger_share, ledger_space, z_span
 from simkit.plots.forensics import figure
 
 #: poll-row fields of :mod:`simkit.polls.compare` the main table shows, or leaves to the JSON (the simulated

@@ -16,7 +16,8 @@ from ..forensics.calibration import measured
 from ..forensics.core import ALPHA, holm
 from ..schema import rejects
 from ..forensics.floor import minimum_draws, result_floors
-from ..polls.compare import census_reading, consistent, ledger_space
+from ..polls.figures import census_reading, consistent
+from ..polls.ledger import ledger_space
 
 #: the thresholds every rule below uses (name -> (value, what it decides))
 THRESHOLDS = {
@@ -34,7 +35,7 @@ THRESHOLDS = {
 }
 #: the cuts themselves (values of :data:`THRESHOLDS`)
 FITS, IMPROBABLE = THRESHOLDS["fits"][0], THRESHOLDS["improbable"][0]
-#: the option name of a poll's published turnout row (:func:`simkit.polls.compare.turnout_row`)
+#: the option name of a poll's published turnout row (:func:`simkit.polls.figures.turnout_row`)
 TURNOUT = "turnout"
 
 #: what can and cannot produce a poll–count gap in each direction (rows of the short answer)
@@ -123,7 +124,7 @@ def _p(row: dict, total: bool) -> float | None:
 
 def _anomalous(row: dict, total: bool) -> bool:
     """Whether a poll row is anomalous: p (``total``: p total) at or below ALPHA (:func:`simkit.schema.rejects`),
-    or a census figure (no p-value) beyond its published rounding (:func:`simkit.polls.compare.consistent`)."""
+    or a census figure (no p-value) beyond its published rounding (:func:`simkit.polls.figures.consistent`)."""
     if not total and "rounding" in row:
         return not consistent(row)
     p = _p(row, total)
@@ -176,7 +177,7 @@ def _assumption_words(anomalous: list[dict]) -> str:
 
 def _normal_tail(row: dict) -> bool:
     """Whether a poll row's p is the normal tail's, beyond what its replicates confirm
-    (:func:`simkit.polls.compare.tail_p_value`), not a Monte Carlo share."""
+    (:func:`simkit.polls.statistics.tail_p_value`), not a Monte Carlo share."""
     return row.get("p_method") == "normal_tail"
 
 
@@ -196,7 +197,7 @@ def _tail_words(w: "_Writer", pollster: str, rows: list[dict]) -> str:
 
 def _ledger_words(w: "_Writer", source: dict, row: dict) -> str:
     """A figure's joint-ledger verdict, naming the points it was taken over when not all
-    (:func:`simkit.polls.compare.ledger_space`)."""
+    (:func:`simkit.polls.ledger.ledger_space`)."""
     return f"; ledger over {ledger_space(row, lambda value, name: w.num(value, 'd', **source, field=name))}: " \
            f"{row['verdict']}"
 
