@@ -19,7 +19,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from simkit.config.core import load_config
+from simkit.config.load import load_config
 from simkit.engine.run import simulate
 from simkit.forensics import TESTS, calibrate
 from simkit.forensics.integer import percent as integer_percent

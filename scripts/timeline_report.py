@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from simkit import streams
-from simkit.config.core import load_config
+from simkit.config.load import load_config
 from simkit.timeline.calibration import rejection_rates
 from simkit.timeline.observed import from_config
 from simkit.engine.profile import honest_profile, load_fit

@@ -10,7 +10,8 @@ import tomli_w
 import simkit
 
 from simkit.cli.main import main
-from simkit.config.core import load_config, parse_value, shown_once
+from simkit.config.load import load_config, parse_value
+from simkit.config.messages import shown_once
 from simkit.electorate.build import build_electorate
 from simkit.errors import MAX_LISTED
 from simkit.paths import set_path
@@ -268,7 +269,7 @@ def test_a_field_pydantic_refuses_is_told_with_the_value_given(tmp_path, assignm
 
 def test_a_run_parameter_out_of_bounds_is_told_with_its_value_once():
     """``infer(particles=5)``: the value said once (the caller once added its own ", got 5" to the message)."""
-    from simkit.config.core import load_config
+    from simkit.config.load import load_config
     from simkit.errors import InputError
     from simkit.inference.run import infer
     with pytest.raises(InputError) as error:
@@ -643,7 +644,7 @@ def _observed_station_values_not_listed():
 
 
 def _inference_scenario():
-    from simkit.config.core import parse_config
+    from simkit.config.load import parse_config
     from simkit.config.inference import InferenceSettings, infer_problems
     raw = small_config_dict()
     raw["scenario"] = [{"name": name, "manipulations": []} for name in MANY]

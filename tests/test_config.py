@@ -2,7 +2,9 @@
 import pytest
 import tomli_w
 
-from simkit.config.core import Config, ConfigError, load_config, parse_config
+from simkit.config.core import Config
+from simkit.config.load import load_config, parse_config
+from simkit.config.messages import ConfigError
 from simkit.paths import get_path, join_path, set_path, split_path
 
 from conftest import small_config_dict
@@ -182,17 +184,17 @@ def test_shipped_configs_simulate_the_official_register(repo):
 def test_region_problems_read_the_validated_config_not_a_dump_of_it(monkeypatch):
     """Each sweep point and each prior probe is cross-checked: the regions of its tables are read from the config
     itself (dumping the whole config to read them cost a dump per check)."""
-    from simkit.config import core
+    from simkit.config import regions
 
     raw = small_config_dict()
     raw["turnout"]["regional_mean"] = {"north": 0.5, "west": 0.6}
     raw["observed"] = {"regional_turnout": {"east": 0.5}}
     cfg = Config.model_validate(raw)
     monkeypatch.setattr(Config, "raw", lambda self: pytest.fail("the config was dumped"))
-    assert core.region_problems(cfg, ["north", "south"]) == [
+    assert regions.region_problems(cfg, ["north", "south"]) == [
         "turnout.regional_mean.west: not a region of the electorate",
         "observed.regional_turnout.east: not a region of the electorate"]
-    assert core.region_keys(cfg, "timeline.regional") == []  # no [timeline] block
+    assert regions.region_keys(cfg, "timeline.regional") == []  # no [timeline] block
 
 
 @pytest.mark.parametrize("sweep, overrides, expected", [
@@ -204,7 +206,7 @@ def test_a_cross_check_dumps_a_config_only_for_its_sweep_or_overrides(monkeypatc
     swept one is dumped, once for its scenarios' check and its sweep's; a config with neither is not dumped. A
     scenario's overrides are checked against that dump (and the config they leave, :meth:`Config.at`, a dump of its
     own)."""
-    from simkit.config import core
+    from simkit.config import checks
 
     raw = small_config_dict(sweep=sweep)
     raw["manipulation"] = [{"name": "m", "kind": "vote_stealing", "beneficiary": "a", "fraction": 0.1}]
@@ -212,5 +214,5 @@ def test_a_cross_check_dumps_a_config_only_for_its_sweep_or_overrides(monkeypatc
     cfg = Config.model_validate(raw)
     dumps, dump = [], Config.raw
     monkeypatch.setattr(Config, "raw", lambda self: dumps.append(1) or dump(self))
-    assert core.cross_check(cfg) == []
+    assert checks.cross_check(cfg) == []
     assert len(dumps) == expected

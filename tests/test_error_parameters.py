@@ -11,7 +11,8 @@ import tomli_w
 
 from simkit.cli.arguments import PARAMETER_FLAGS, as_flags, shown_as_flags
 from simkit.cli.main import main
-from simkit.config.core import ConfigError, load_config
+from simkit.config.load import load_config
+from simkit.config.messages import ConfigError
 from simkit.engine import resources
 from simkit.engine.run import prepare
 from simkit.errors import InputError

@@ -293,13 +293,13 @@ class Holder(BaseModel):
 
 
 def problems(**fields) -> list[str]:
-    from simkit.config.core import _pydantic_problems
+    from simkit.config.messages import pydantic_problems
 
     raw = {"exit_poll": [{"name": "p", "stations": 10, "per_station": 20, **fields}]}
     try:
         Holder.model_validate(raw)
     except ValidationError as error:
-        return _pydantic_problems(error, raw)
+        return pydantic_problems(error, raw)
     return []
 
 
@@ -601,7 +601,7 @@ def test_a_config_whose_polls_publish_nothing_is_refused_in_one_line_before_simu
     import simkit.polls.compare
     from conftest import small_config_dict
     from simkit.cli.main import main
-    from simkit.config.core import load_config
+    from simkit.config.load import load_config
     from simkit.electorate.build import electorate_of
     from simkit.report.analyses import polls_omission
 

@@ -92,7 +92,7 @@ def test_run_streams_count_matched_configs_bit_identically(tmp_path, monkeypatch
     from simkit.engine import run as engine
     from simkit import io
     from simkit.cli.main import main
-    from simkit.config.core import parse_config
+    from simkit.config.load import parse_config
 
     cfg = matched_config(0.2)
     cfg = Config.model_validate({**cfg.raw(), "sweep": {"manipulation.coerce.share": [0.1, 0.2]}})
@@ -121,7 +121,8 @@ def test_run_streams_count_matched_configs_bit_identically(tmp_path, monkeypatch
 
 
 def test_bad_solved_honest_is_named():
-    from simkit.config.core import ConfigError, parse_config
+    from simkit.config.load import parse_config
+    from simkit.config.messages import ConfigError
 
     raw = matched_config(0.2).raw()
     raw["scenario"][0].update(solved_honest=[{"turnout.mean": 0.6}, {"turnout.mean": 0.6}], solved_for="0")
@@ -246,7 +247,7 @@ def test_a_scenario_that_the_sweep_does_not_touch_is_solved_once(monkeypatch):
 def test_a_solution_for_an_edited_electorate_csv_is_solved_again(tmp_path):
     """The electorate file is not in the config text: a solution stored in a resolved config stands only for the
     file it was solved on (a rerun after the CSV changed solves again, and equals a fresh solve)."""
-    from simkit.config.core import parse_config
+    from simkit.config.load import parse_config
     from simkit.engine import run as engine
 
     def stations_csv(sizes):

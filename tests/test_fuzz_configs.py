@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simkit.cli.main import main
-from simkit.config.core import _parse_toml, _resolve_paths
+from simkit.config.load import _parse_toml, _resolve_paths
 
 from conftest import REPO
 

@@ -27,7 +27,9 @@ import simkit
 from simkit import inference, progress
 from simkit.cli import infer as cli_infer
 from simkit.cli import main as cli
-from simkit.config.core import ConfigError, ObservedStations, raw_problems
+from simkit.config.checks import raw_problems
+from simkit.config.core import ObservedStations
+from simkit.config.messages import ConfigError
 from simkit.config.inference import MIN_PARTICLES, InferConfig, InferenceSettings, apply_values, infer_problems
 from simkit.electorate import returns as returns_module
 from simkit.electorate.build import build_electorate, observed_returns, register_mismatch

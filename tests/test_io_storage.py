@@ -8,7 +8,7 @@ import tomli_w
 import zarr
 
 from simkit import io
-from simkit.config.core import parse_config
+from simkit.config.load import parse_config
 from simkit.engine import run as engine
 from tests.conftest import small_config_dict
 

@@ -248,7 +248,7 @@ def test_a_manipulation_acts_in_a_csv_region_whose_name_is_free_text(tmp_path):
 
 def test_a_refusal_lists_a_bounded_number_of_the_files_regions(tmp_path):
     """An electorate file may have thousands of regions: the refusal lists the first few, quoted, and their count."""
-    from simkit.config.core import check_regions
+    from simkit.config.regions import check_regions
     from simkit.errors import MAX_LISTED
     from simkit import load_config
     raw = _csv_regions_config(tmp_path)

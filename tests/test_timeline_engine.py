@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simkit.engine import run as engine
-from simkit.config.core import ConfigError, parse_config
+from simkit.config.load import parse_config
+from simkit.config.messages import ConfigError
 from simkit.engine.timeline import arrival_shares
 from simkit.model.timeline import cumulative, honest_bins, parse_clock, split_counts, window_shares
 from tests.conftest import small_config_dict

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from simkit.cli.main import main
-from simkit.config.core import raw_problems
+from simkit.config.checks import raw_problems
 from simkit.timeline.calibration import rejection_rates
 from simkit.engine.profile import honest_profile
 from simkit.timeline.statistics import TESTS
@@ -199,7 +199,8 @@ def test_a_config_check_reads_its_timeline_once(repo, monkeypatch):
     twice, and ran both again to find the share-figure refusals they leave out. Each is done once, with the same
     problems (abai's share row, refused by the config's own checks, is a share-figure refusal that prior values
     leave out)."""
-    from simkit.config import core
+    from simkit.config import checks
+    from simkit.config.core import Config
 
     raw = without_official_turnout(repo)
     raw["observed"]["timeline"]["turnout_percent"]["abai"] = SHARE_ROW
@@ -212,32 +213,32 @@ def test_a_config_check_reads_its_timeline_once(repo, monkeypatch):
         return wrapper
 
     for name in ("_timeline_problems", "_means_in_use"):
-        monkeypatch.setattr(core, name, counted(name, getattr(core, name)))
-    [problem] = core.cross_check(core.Config.model_validate(raw))
+        monkeypatch.setattr(checks, name, counted(name, getattr(checks, name)))
+    [problem] = checks.cross_check(Config.model_validate(raw))
     assert problem.startswith(ABAI) and SHARES in problem
     assert (calls["_timeline_problems"], calls["_means_in_use"]) == (1, 1)
-    monkeypatch.setattr(core.Config, "model_validate", counted("model_validate", core.Config.model_validate))
+    monkeypatch.setattr(Config, "model_validate", counted("model_validate", Config.model_validate))
     calls.update(_timeline_problems=0, _means_in_use=0)
-    assert core.prior_value_problems(raw) == []
+    assert checks.prior_value_problems(raw) == []
     assert (calls["model_validate"], calls["_timeline_problems"], calls["_means_in_use"]) == (1, 1, 1)
 
 
 def test_a_swept_config_check_reads_its_sweep_free_timeline_once(repo, monkeypatch):
     """The sweep's checks ran the sweep-free config's timeline checks twice (its own checks, then its share
     figures' guard): a swept config's timeline is checked once for the config, once sweep-free, once per point."""
-    from simkit.config import core
+    from simkit.config import checks
 
     raw = without_official_turnout(repo)
     raw["sweep"] = {"turnout.regional_mean.abai": [0.7, 0.75]}
     checked = []
-    timeline_problems = core._timeline_problems
+    timeline_problems = checks._timeline_problems
 
     def counted(cfg):
         checked.append(cfg)
         return timeline_problems(cfg)
 
-    monkeypatch.setattr(core, "_timeline_problems", counted)
-    assert core.raw_problems(raw) == []
+    monkeypatch.setattr(checks, "_timeline_problems", counted)
+    assert checks.raw_problems(raw) == []
     assert len(checked) == 1 + 1 + 2
 
 
@@ -518,7 +519,8 @@ def test_infer_judges_the_final_figures_against_the_blocks_it_runs(repo, monkeyp
     other blocks, which leave that mean at the file's 80.18%, once ran on a row no check had judged. It is judged
     against the blocks run, before anything is simulated."""
     import simkit.inference.run
-    from simkit.config.core import Config, ConfigError
+    from simkit.config.core import Config
+    from simkit.config.messages import ConfigError
     from simkit.config.inference import InferConfig
     from simkit.inference import infer
 

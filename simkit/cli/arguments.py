@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from simkit.config.core import parse_value, swept_key
+from simkit.config.load import parse_value
+from simkit.config.sweeps import swept_key
 from simkit.errors import InputError, one_line
 from simkit.forensics import TESTS, parse_tests
 from simkit.outputs import OVERWRITE_HELP

@@ -10,7 +10,7 @@ from simkit.cli.arguments import (add_json, add_output, add_overrides, add_plot,
                                   add_seed, add_selection, non_negative)
 from simkit.cli.io import (check_plot_folder, choose, config_from, dataset_writer, describe, figure_writers,
                            json_text, json_writer, place_outputs, text_writer, Writer)
-from simkit.config.core import data_paths, load_config
+from simkit.config.load import data_paths, load_config
 from simkit.errors import InputError
 from simkit.io import FORMATS, open_result
 from simkit.outputs import COMPARISON, KIND_ATTR, claim_output, is_json_report, starts_with

@@ -20,7 +20,7 @@ from simkit.cli.arguments import (add_draws, add_json, add_null, add_output, add
                                   workers)
 from simkit.cli.io import (check_plot_folder, choose, claim_json, config_from, dataset_writer, describe,
                            figure_writers, finite, json_text, place_outputs, write_json)
-from simkit.config.core import data_paths
+from simkit.config.load import data_paths
 from simkit.electorate.returns import PRESETS, anomaly_report, data_rows, load_returns
 from simkit.engine import aggregation
 from simkit.errors import InputError

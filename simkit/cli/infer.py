@@ -19,7 +19,7 @@ from pathlib import Path
 from simkit import io
 from simkit.cli.arguments import add_overrides, workers
 from simkit.cli.io import config_from, json_text
-from simkit.config.core import data_paths
+from simkit.config.load import data_paths
 from simkit.engine.distributed import check_workers, connect
 from simkit.errors import InputError
 from simkit.inference import infer

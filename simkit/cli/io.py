@@ -17,7 +17,9 @@ import xarray as xr
 
 from simkit import schema
 from simkit.cli.arguments import Override, overrides
-from simkit.config.core import Config, ConfigError, load_config, parse_config
+from simkit.config.core import Config
+from simkit.config.load import load_config, parse_config
+from simkit.config.messages import ConfigError
 from simkit.errors import InputError, listed
 from simkit.io import FORMATS, nothing_written_on_error, open_result, save_dataset, save_text, staged_together
 from simkit.outputs import claim_output, is_json_report
@@ -96,7 +98,7 @@ def _loads_alone(path: Path, source: str) -> bool:
 
 
 def override_values(flags: list[Override]) -> dict:
-    """The ``overrides`` argument of :func:`simkit.config.core.load_config`: dotted path → value."""
+    """The ``overrides`` argument of :func:`simkit.config.load.load_config`: dotted path → value."""
     return {flag.path: flag.value for flag in flags}
 
 

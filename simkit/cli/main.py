@@ -21,7 +21,8 @@ from simkit._version import __version__
 from simkit.cli.arguments import (OneLineParser, add_json, add_output, add_overrides, add_quiet, add_replicates,
                                   add_seed, add_selection, positive, shown_as_flags, workers)
 from simkit.cli.io import choose, claim_json, config_from, describe, json_text, result_kernel, write_json
-from simkit.config.core import ConfigError, data_paths, parse_config
+from simkit.config.load import data_paths, parse_config
+from simkit.config.messages import ConfigError
 from simkit.config.inference import InferenceSettings
 from simkit.electorate.build import check_station_registers, electorate_of, observed_returns
 from simkit.engine import kernels, run as engine

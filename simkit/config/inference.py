@@ -35,7 +35,7 @@ Example (TOML)::
     observation_noise = { regional_turnout = 0.0005 }
 
 :class:`simkit.config.core.Config` carries these tables as ``infer`` and ``inference``; :func:`infer_problems`
-is its cross-check (run by :func:`simkit.config.core.cross_check`, so ``simkit validate`` reports it), and
+is its cross-check (run by :func:`simkit.config.checks.cross_check`, so ``simkit validate`` reports it), and
 :func:`apply_values` writes drawn values into raw config data (the inference's simulator and the
 cross-check's prior-median config both use it).
 """

@@ -154,7 +154,7 @@ def timeline_problems(timeline: TimelineConfig | None, observed: ObservedTimelin
                       block_kinds: dict[str, str]) -> list[str]:
     """Cross-field problems: names that must exist (``block_kinds``: each manipulation block's name → kind), an
     arrival only for a block that adds ballots, figures per report, reports inside the hours (the regions:
-    :func:`simkit.config.core.region_problems`)."""
+    :func:`simkit.config.regions.region_problems`)."""
     problems = []
     if timeline is not None:
         for region, shares in timeline.regional.items():

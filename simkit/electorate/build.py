@@ -13,7 +13,8 @@ import numpy as np
 import xarray as xr
 
 from simkit import streams
-from simkit.config.core import Config, CsvElectorate, SyntheticElectorate, check_regions, region_keys
+from simkit.config.core import Config, CsvElectorate, SyntheticElectorate
+from simkit.config.regions import check_regions, region_keys
 from simkit.config.inference import STATISTIC_GROUPS
 from simkit.config.timeline import TIMELINE_TURNOUT
 from simkit.errors import InputError, columns_named, counted, listed, shown
@@ -58,7 +59,7 @@ class Electorate:
 
 def electorate_of(cfg: Config) -> Electorate:
     """The electorate of ``cfg``, built, every region the config names checked against it (an electorate file's
-    regions are known only once it is read: :func:`simkit.config.core.check_regions`)."""
+    regions are known only once it is read: :func:`simkit.config.regions.check_regions`)."""
     electorate = build_electorate(cfg.electorate)
     check_regions(cfg, electorate.region_names)
     return electorate

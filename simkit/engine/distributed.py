@@ -54,7 +54,7 @@ from simkit.engine import count_match, run as engine
 from simkit import _version, io, progress, schema
 from simkit.config.core import Config, CsvElectorate
 from simkit.errors import InputError, counted
-from simkit.config.core import parse_config
+from simkit.config.load import parse_config
 from simkit.electorate.build import Electorate, electorate_of
 from simkit.engine.resources import check_run
 from simkit import streams

@@ -23,7 +23,9 @@ import xarray as xr
 from simkit.engine import count_match
 from simkit.engine import kernels, resources
 from simkit import io, schema, streams
-from simkit.config.core import Config, ConfigError, CsvElectorate, check_config, parse_config
+from simkit.config.core import Config, CsvElectorate, check_config
+from simkit.config.load import parse_config
+from simkit.config.messages import ConfigError
 from simkit.config.manipulation import ManipulationConfig
 from simkit.electorate.build import Electorate, electorate_of
 from simkit.engine.timeline import TimelinePlan, added_timeline, honest_timeline, make_timeline_plan

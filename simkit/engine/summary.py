@@ -8,7 +8,8 @@ import itertools
 import numpy as np
 import xarray as xr
 
-from simkit.config.core import Config, parse_config
+from simkit.config.core import Config
+from simkit.config.load import parse_config
 from simkit.errors import counted
 from simkit.schema import INTERVAL, OPTION, REPLICATE, SCENARIO
 

@@ -8,8 +8,10 @@ from typing import Callable
 import numpy as np
 from pydantic import ValidationError
 
-from simkit.config.core import (Config, ConfigError, load_config, prior_value_problems, timeline_share_problems,
-                                validation_problem)
+from simkit.config.checks import prior_value_problems, timeline_share_problems
+from simkit.config.core import Config
+from simkit.config.load import load_config
+from simkit.config.messages import ConfigError, validation_problem
 from simkit.config.inference import InferConfig, InferenceSettings, infer_problems, prior_quantile_problems
 from simkit.electorate.build import check_station_registers, electorate_of, observed_returns, voterless_turnouts
 from simkit.errors import InputError
@@ -57,10 +59,10 @@ def infer(cfg: Config, blocks: list[InferConfig] | None = None, settings: Infere
     simulations instead of local processes (the result is the same). ``progress``: called with a line per
     generation; ``bar``: a progress bar over each generation's simulations (on a terminal).
 
-    Raises :class:`simkit.config.core.ConfigError` (``source: field: problem``) for blocks or settings the config
+    Raises :class:`simkit.config.messages.ConfigError` (``source: field: problem``) for blocks or settings the config
     cannot infer, evidence it does not give, a published timeline's final figure that reads as a share against a
     turnout mean ``blocks`` leave fixed (the config's own checks judged it against the means ``cfg.infer`` leaves
-    fixed: :func:`~simkit.config.core.timeline_share_problems`), or a poll read as evidence whose design the
+    fixed: :func:`~simkit.config.checks.timeline_share_problems`), or a poll read as evidence whose design the
     electorate makes impossible; :class:`~simkit.errors.InputError` for station returns read as evidence whose
     stations are not the electorate's (:func:`~simkit.electorate.build.check_station_registers`).
     """

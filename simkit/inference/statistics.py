@@ -17,7 +17,8 @@ import numpy as np
 import xarray as xr
 
 from simkit.forensics import station_statistics
-from simkit.config.core import Config, ConfigError
+from simkit.config.core import Config
+from simkit.config.messages import ConfigError
 from simkit.engine.run import region_totals
 from simkit.errors import listed
 from simkit.electorate.build import observed_returns

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from simkit.config.core import load_config
+from simkit.config.load import load_config
 from simkit.electorate.build import electorate_of
 from simkit.errors import InputError
 from simkit.forensics import check_tests
@@ -101,7 +101,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
     ``tests``, ``null`` (one of :data:`NULLS`), ``draws``, ``power`` as in ``simkit forensics``. ``command`` and ``output`` are recorded
     in the provenance (the command that reproduces the report); ``format`` (html or md; None: from ``output``'s
     extension, :func:`report_format`, html without an output) too. ``overrides``: dotted config fields set over
-    the file's (:func:`simkit.config.core.load_config`). ``shown``: how a reason for leaving an analysis out that
+    the file's (:func:`simkit.config.load.load_config`). ``shown``: how a reason for leaving an analysis out that
     names parameters of this function reads (an InputError whose ``parameters`` are those it names; by default its
     text, which names them as this function does; the command line shows them as its flags).
     """

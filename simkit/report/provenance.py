@@ -11,7 +11,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from simkit.config.core import read_config_text
+from simkit.config.load import read_config_text
 from simkit.electorate.returns import ROWS_SHOWN, anomaly_report
 from simkit.schema import STATION
 

@@ -14,7 +14,7 @@ import tomli_w
 
 from simkit.engine import run as engine
 from simkit import streams
-from simkit.config.core import parse_config
+from simkit.config.load import parse_config
 from simkit.engine.profile import honest_profile
 from simkit.schema import ALPHA, REGION_NAME, SCENARIO, rejects
 from .statistics import TESTS, RegionalTimeline, run_tests

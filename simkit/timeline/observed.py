@@ -36,7 +36,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from simkit.config.core import Config, CsvDelimiter, TextEncoding, validation_problem
+from simkit.config.core import Config, CsvDelimiter, TextEncoding
+from simkit.config.messages import validation_problem
 from simkit.config.timeline import TimelineConfig
 from simkit.types import MAX_REGISTER
 from ..errors import InputError, columns_named, listed, shown
