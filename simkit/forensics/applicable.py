@@ -19,9 +19,8 @@ from simkit.forensics.integer import percent as integer_percent
 from simkit.forensics.digits.shared import candidate_counts
 from simkit.forensics.nulls import conditional
 from simkit.forensics.registry import CONDITIONAL, honest_model
+from simkit.schema import MIN_STATIONS
 
-#: fewest stations any test of the station distribution runs on: below this it has no shape to test
-MIN_STATIONS = 10
 #: digit tests read counts, not stations: each needs MIN_STATIONS counts of its own minimum size
 DIGIT_TESTS = {module.ID: module.MIN_COUNT for module in (second_digit, last_digit, zero_five)}
 #: tests whose statistic needs turnout and leader share to vary: each must take MIN_STATIONS distinct values
