@@ -519,8 +519,8 @@ def test_each_anomalous_test_names_the_clean_elections_it_rejected():
     from simkit.report.verdicts import forensic_verdicts
 
     dip = TestResult("dip", 0.1, 0.0, 0.001, "simulated", "", {"calibration": "calibrated"})
-    klimek = TestResult("klimek", 0.1, 0.0, 0.001, "simulated", "", {"calibration": "not measured"})
-    assert "klimek" not in measured("simulated")["panel"]
+    klimek = TestResult("klimek", 0.1, 0.0, 0.001, "flat", "", {"calibration": "not measured"})
+    assert "klimek" not in measured("flat")["panel"]
     text = forensic_verdicts([dip, klimek], DETECTS, power_shown=False)[0].text
     k, n = measured("simulated")["panel"]["dip"]
     assert f": dip (rejected {k} of {n} clean elections), klimek (size not measured);" in text
