@@ -40,7 +40,7 @@ import sys
 import time
 from typing import Callable
 
-from simkit.forensics import (alternative, calibration, election, family_p_value, holm_alarms, parse_tests,
+from simkit.forensics import (alternative, calibration, election, family_p_value, holm_alarms, parse_tests, ran,
                               run_each)
 from simkit.forensics.calibration_status import CALIBRATED, UNCALIBRATED
 from simkit.forensics.empirical import Control, calibrated_reading, effect, fit_tau
@@ -64,7 +64,8 @@ def load_election(preset: str):
 
 
 def measure(elections: list[str], nulls: list[str], tests: list[str], draws: int, seed: int) -> dict:
-    """null -> election -> {"stations", "seconds", "results": test -> record or None}. ``p_value`` is the Monte
+    """null -> election -> {"stations", "seconds", "results": test -> record, or None for a test without a p-value
+    there (n/a)}. ``p_value`` is the Monte
     Carlo one even for a test the record reads empirically (its ``monte_carlo_p``): :func:`calibrate` chooses the
     empirical tests and reads them from these, so a rerun reproduces the record."""
     table: dict = {null: {} for null in nulls}
@@ -76,7 +77,7 @@ def measure(elections: list[str], nulls: list[str], tests: list[str], draws: int
             table[null][name] = {
                 "stations": e.n, "seconds": round(time.perf_counter() - start, 1),
                 "fingerprint": calibration.data_fingerprint(e.registered, e.ballots),
-                "results": {t: None if r is None else {
+                "results": {t: None if r is None or not ran(r) else {
                     "p_value": r.extra.get("monte_carlo_p", r.p_value), "null_z": r.extra.get("null_z"), "tail_p": r.extra.get("null_tail_p"),
                     "tail": r.extra.get("null_tail"), "calibration": r.extra.get("calibration"),
                     "statistic": r.statistic, "null_mean": r.extra.get("simulated_mean"),
@@ -171,7 +172,8 @@ def calibrate(rows: dict, tests: list[str], null: str) -> dict:
         panel = panel_counts(table, tests)
         others = {t for t in tests if calibration.size_above_nominal(*panel[t])
                   or (t in by_simulations and t not in exempt)}
-        family = panel_family_counts(table, tests, max(1, len(tests) - len(others)))
+        candidates = [t for t in tests if t not in others and panel[t][1] > 0]  # a test n/a everywhere is none
+        family = panel_family_counts(table, tests, max(1, len(candidates)))
         return panel, family, others | {t for t in tests if calibration.size_above_nominal(*family[t])}
 
     raw_panel, raw_family, raw_flagged = judged(rows, frozenset())

@@ -33,7 +33,7 @@ def report(label: str, e, skip_distance: bool) -> None:
     klimek_ml.statistic(e)
     print(f"  klimek_ml statistic (grid refit per null draw): {time.perf_counter() - start:.2f} s")
     start = time.perf_counter()
-    ml = klimek_ml.run(e).extra
+    ml = klimek_ml.election_estimate(e)[0]
     print(_row("likelihood", ml) + f"  theta {ml['theta']:.3f} [{ml['theta_low']:.3f}, {ml['theta_high']:.3f}]"
           f"  ({time.perf_counter() - start:.1f} s)")
     if not skip_distance:

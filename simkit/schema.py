@@ -63,6 +63,11 @@ STATION_STATISTICS = ("turnout_mean", "turnout_sd", "leader_share_mean", "leader
 INTERVAL = (0.05, 0.95)
 #: the significance level of a verdict (a p-value at or below it rejects: :func:`rejects`)
 ALPHA = 0.05
+#: fewest stations a test of the distribution over stations reads (every forensic test of the station distribution,
+#: :mod:`simkit.forensics.applicable`; a region's station timeline tests, :mod:`simkit.timeline.stations`): fewer
+#: have no shape to test (the share of them beyond a threshold is hardly a distribution, and one station is its
+#: region's own profile: z = 0 in the data and every redraw alike, p = 1 from a null without spread)
+MIN_STATIONS = 10
 
 
 def rejects(p_value: float | None, alpha: float = ALPHA) -> bool:

@@ -62,6 +62,34 @@ def test_record_round_trips_both_count_forms(tmp_path, monkeypatch):
         calibration._record.cache_clear()
 
 
+def test_a_test_that_ran_on_no_election_is_no_candidate_of_the_family():
+    """The family level 0.05 / m counts the candidate members: a test n/a on every panel election (``klimek_ml``
+    under the textbook null) is none. Counted, it made four tests five, 0.05 / 5 = 0.01, where one clean election
+    at p 0.009 is improbable (P = 0.049) and flagged the test (as the textbook ``shpilkin``, Poland round 1 at
+    0.005); at 0.05 / 4 it is not (P = 0.061)."""
+    from benchmarks.false_positives import calibrate
+
+    p_values = {"a": [0.009, 0.5, 0.5, 0.5, 0.5], "b": [0.5] * 5, "c": [0.5] * 5, "d": [0.5] * 5}
+    rows = _rows(p_values, {test: [None] * 5 for test in p_values})
+    for row in rows.values():
+        row["results"]["lawless"] = None
+    read = calibrate(rows, [*p_values, "lawless"], "textbook")
+    assert read["panel"]["lawless"] == (0, 0)
+    assert read["panel_family"]["a"] == (1, 5, pytest.approx(0.05 / 4)) and "a" not in read["flagged"]
+
+
+def test_a_test_that_ran_on_no_election_is_not_recorded(tmp_path, monkeypatch):
+    """A test n/a on every panel election (``klimek_ml`` under the textbook null) has no size: the record leaves
+    it out, so it stays ``not measured`` (it was stored as 0 of 0, a measurement)."""
+    monkeypatch.setattr(calibration, "RECORD", tmp_path / "measured_size.json")
+    calibration._record.cache_clear()
+    try:
+        calibration.record("textbook", "panel", {"a": (0, 5), "klimek_ml": (0, 0)}, "cmd")
+        assert calibration.measured("textbook")["panel"] == {"a": [0, 5]}
+    finally:
+        calibration._record.cache_clear()
+
+
 def test_only_measured_calibrated_tests_enter_the_family():
     """A test left out of the family unless its size was measured and found nominal: an uncalibrated or an
     unmeasured test with a tiny p-value raises no Holm alarm; the same p-value of a calibrated test does."""
@@ -77,7 +105,7 @@ def test_only_measured_calibrated_tests_enter_the_family():
 def test_a_statistic_chosen_on_the_panel_is_labelled_not_held_out():
     """klimek_ml's f_e was chosen on the false-positive panel that measures its size: its calibrated status
     says so wherever the label shows, and it stays in the family; a test chosen beforehand (dip) keeps the bare
-    ``calibrated`` and no label; under the textbook null klimek_ml reads another statistic (the LR)."""
+    ``calibrated`` and no label."""
     from simkit.forensics import _with_calibration, calibration_label
     from simkit.forensics.registry import NOT_HELD_OUT, chosen_on_panel
 
@@ -85,7 +113,7 @@ def test_a_statistic_chosen_on_the_panel_is_labelled_not_held_out():
         return TestResult(test=test, statistic=0.0, reference=0.0, p_value=1e-6, null=null, verdict="",
                           extra={"null_tail_p": 1e-6})
 
-    assert chosen_on_panel("klimek_ml", "simulated") and not chosen_on_panel("klimek_ml", "textbook")
+    assert chosen_on_panel("klimek_ml", "simulated")
     assert not chosen_on_panel("dip", "simulated")
     marked = _with_calibration({t: result(t, "simulated") for t in ("klimek_ml", "dip")}, "simulated", None)
     status = marked["klimek_ml"].extra["calibration"]
@@ -93,8 +121,6 @@ def test_a_statistic_chosen_on_the_panel_is_labelled_not_held_out():
     assert calibration_label(status) == status and NOT_HELD_OUT in calibration_label(status)
     assert family_p_value(marked["klimek_ml"]) == 1e-6
     assert marked["dip"].extra["calibration"] == "calibrated" and calibration_label("calibrated") is None
-    textbook = _with_calibration({"klimek_ml": result("klimek_ml", "textbook")}, "textbook", None)
-    assert textbook["klimek_ml"].extra["calibration"] == "uncalibrated"
 
 
 def test_tests_under_the_flat_null_read_the_flat_panel_measurement():

@@ -164,3 +164,22 @@ def test_some_stations_derive_what_a_fresh_election_of_them_derives():
     assert whole.unit_codes()[0].tolist() == ["east", "north", "west"]
     region_names, _, district_names, _ = cut.unit_codes()
     assert region_names.tolist() == ["north", "west"] and district_names.tolist() == ["n1", "n2", "w1", "w2"]
+
+
+def test_the_fewest_stations_is_one_constant():
+    """The forensic tests of the station distribution and the timeline's station tests read one fewest-stations
+    constant, :data:`simkit.schema.MIN_STATIONS` (they kept two of the same value for the same reason): it is
+    assigned in that module alone and read by both."""
+    import re
+    from pathlib import Path
+
+    import simkit
+    from simkit import schema
+    from simkit.forensics import applicable
+    from simkit.timeline import stations
+
+    package = Path(simkit.__file__).parent
+    assigned = [path.relative_to(package).as_posix() for path in sorted(package.rglob("*.py"))
+                if re.search(r"^MIN_STATIONS\s*=", path.read_text(encoding="utf-8"), re.MULTILINE)]
+    assert assigned == ["schema.py"]
+    assert applicable.MIN_STATIONS == stations.MIN_STATIONS == schema.MIN_STATIONS

@@ -70,8 +70,9 @@ def table_with(blocks: list[str], column: str) -> list[dict[str, str]]:
 
 
 def plain(number: str) -> str:
-    """A number as text, the table's hyphen and the sentences' minus sign alike, without a trailing mark."""
-    return number.replace("−", "-").rstrip("*")
+    """A number as text without a trailing mark: a sentence writes it as the table does (the hyphen-minus of
+    both, so that a figure quoted in a sentence is found in its table as written)."""
+    return number.rstrip("*")
 
 
 def answer_sentences(text: str) -> list[str]:
@@ -79,8 +80,8 @@ def answer_sentences(text: str) -> list[str]:
 
 
 FIGURE = re.compile(r"(?P<option>\w+) (?P<published>[\d.]+)% published against (?P<official>[\d.]+)% counted "
-                    r"\(gap (?P<gap>[+−][\d.]+) points, (?P<zname>z(?: total)?) = (?P<z>[+−][\d.]+), "
-                    r"(?P<pname>p(?: total)?) = (?P<p>[\d.e−+]+)(?P<tail> from the normal tail)?")
+                    r"\(gap (?P<gap>[+-][\d.]+) points, (?P<zname>z(?: total)?) = (?P<z>[+-][\d.]+), "
+                    r"(?P<pname>p(?: total)?) = (?P<p>[\d.e+-]+)(?P<tail> from the normal tail)?")
 
 
 def test_each_poll_figure_in_a_sentence_is_its_row_of_the_poll_table(report):
@@ -126,9 +127,9 @@ def test_each_mechanism_in_a_sentence_is_its_row_of_the_mechanism_table(report):
     _, text = report
     rows = {(row["pollster"], row["mechanism"]): row
             for row in table_with(sections(text)[SECTION_TITLES["polls"]], "mechanism")}
-    fitted = re.compile(r"(\w+) \((?P<estimate>[\d.−]+ \[[\d.−]+, [\d.−]+\]), d² = (?P<d2>[\d.]+) "
+    fitted = re.compile(r"(\w+) \((?P<estimate>[\d.-]+ \[[\d.-]+, [\d.-]+\]), d² = (?P<d2>[\d.]+) "
                         r"on (?P<df>\d+), "
-                        r"fit p = (?P<p>[\d.e−+]+)\)")
+                        r"fit p = (?P<p>[\d.e+-]+)\)")
     checked = 0
     for pollster, label in LABELS.items():
         sentence = next((s for s in answer_sentences(text) if s.startswith(f"{label}, one mechanism")), None)
@@ -153,10 +154,10 @@ def test_the_joint_sentence_is_the_joint_table(report):
     rows = {row["published figures"]: row for row in table_with(sections(text)[SECTION_TITLES["polls"]], "T²")
             if "published figures" in row}
     sentence = next(s for s in answer_sentences(text) if s.startswith("All published figures jointly"))
-    m = re.search(r"T² = ([\d.]+), F = ([\d.]+) on \((\d+), (\d+)\), p = ([\d.e−+]+) from the F reference", sentence)
+    m = re.search(r"T² = ([\d.]+), F = ([\d.]+) on \((\d+), (\d+)\), p = ([\d.e+-]+) from the F reference", sentence)
     overall = rows["all polls"]
     assert m.groups() == (overall["T²"], overall["F"], *re.findall(r"\d+", overall["df"]),
-                          plain(overall["p (F reference)"]).replace("-", "−"))
+                          plain(overall["p (F reference)"]))
     for pollster, label in LABELS.items():
         assert f"{label} T² = {rows[pollster]['T²']}" in sentence
 

@@ -4,7 +4,8 @@ A test that cannot run on an election (too few stations, or no spread where its 
 regression, a skewness or a fitted cloud, too few stations the integer or spikes test reads (for spikes: too few
 where the leader has some but not all of the ballots, the only ones its binomial redraws move), no votes for the
 leader where a test reads them, no votes for the others where Shpilkin's test reads its honest ratio, or no
-station for the turnout-conditional null to draw from) is reported as ``n/a`` with the reason, instead of
+station for the turnout-conditional null to draw from, or no law of its statistic under the null asked for:
+:data:`NO_TEXTBOOK_NULL`) is reported as ``n/a`` with the reason, instead of
 failing inside its numerics or returning a p-value computed from nothing. :func:`simkit.forensics.run_each` asks
 :func:`reason_not_applicable` before it runs a test.
 """
@@ -16,12 +17,12 @@ from simkit.forensics.digits import last as last_digit, second as second_digit, 
 from simkit.forensics.core import Election, TestResult
 from simkit.forensics import shpilkin, spikes
 from simkit.forensics.integer import percent as integer_percent
+from simkit.forensics.klimek import ml as klimek_ml
 from simkit.forensics.digits.shared import candidate_counts
 from simkit.forensics.nulls import conditional
 from simkit.forensics.registry import CONDITIONAL, honest_model
+from simkit.schema import MIN_STATIONS
 
-#: fewest stations any test of the station distribution runs on: below this it has no shape to test
-MIN_STATIONS = 10
 #: digit tests read counts, not stations: each needs MIN_STATIONS counts of its own minimum size
 DIGIT_TESTS = {module.ID: module.MIN_COUNT for module in (second_digit, last_digit, zero_five)}
 #: tests whose statistic needs turnout and leader share to vary: each must take MIN_STATIONS distinct values
@@ -30,6 +31,8 @@ NEEDS_SPREAD = frozenset({"log_vote_rate", "correlation", "sobyanin", "klimek", 
 #: them nothing to test (every share 0, a whole percent and no spike in every redraw alike)
 READS_LEADER = NEEDS_SPREAD | {integer_percent.ID, spikes.ID, shpilkin.ID}
 NOT_APPLICABLE = "n/a"
+#: tests without a textbook null, test -> why: n/a under ``--null textbook`` at every size
+NO_TEXTBOOK_NULL = {klimek_ml.ID: klimek_ml.NO_TEXTBOOK_LAW}
 
 
 def reason_not_applicable(e: Election, test: str, null: str = "textbook") -> str | None:
@@ -69,7 +72,7 @@ def reason_not_applicable(e: Election, test: str, null: str = "textbook") -> str
     if honest_model(test, null) == CONDITIONAL and not conditional.donors(e):
         return (f"the {CONDITIONAL} null draws from stations sharing their district with another, the data have "
                 "none")
-    return None
+    return NO_TEXTBOOK_NULL.get(test) if null == "textbook" else None
 
 
 def not_applicable(test: str, null: str, reason: str) -> TestResult:

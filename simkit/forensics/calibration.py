@@ -118,10 +118,12 @@ def record_empirical(null: str, tests: list[str], control_elections: dict[str, C
 
 def record(null: str, measurement: str, counts: dict[str, tuple], command: str) -> None:
     """Store one measurement's ``test -> (rejections, n)`` or ``(rejections, n, level)`` for ``null`` in the
-    record, with its command (``commands[null][measurement]``)."""
+    record, with its command (``commands[null][measurement]``). A test that ran on none of the elections (n = 0:
+    n/a on every one, as ``klimek_ml`` under the textbook null) has no measurement there and is left out: it
+    stays ``not measured``."""
     data = json.loads(RECORD.read_text()) if RECORD.exists() else {}
     data.setdefault(null, {})[measurement] = {t: [int(c[0]), int(c[1]), *[float(x) for x in c[2:]]]
-                                              for t, c in counts.items()}
+                                              for t, c in counts.items() if c[1] > 0}
     data.setdefault("commands", {}).setdefault(null, {})[measurement] = command
     RECORD.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     _record.cache_clear()

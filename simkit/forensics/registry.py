@@ -86,7 +86,7 @@ def statistic_function(test: str, null: str) -> Callable[[Election], float]:
     """The function whose value ``test`` reports under ``null``, and of which its null is the law: the
     module's ``statistic`` (computed on the data and on every simulated draw), or under the textbook null its
     ``textbook_statistic`` when that null is about another number (``integer_percent``: the integer-station
-    count; ``klimek_ml``: the grid fit's likelihood ratio, whose law the chi-square approximates)."""
+    count)."""
     check_null(null)
     module = TESTS[test]
     return getattr(module, "textbook_statistic", module.statistic) if null == "textbook" else module.statistic

@@ -83,7 +83,7 @@ class _Writer:
         self.figures: list[Number] = []
 
     def num(self, value: float, spec: str, **source) -> str:
-        text = format(value, spec).replace("-", "−") if spec != "d" else format(round(value), ",d")
+        text = format(value, spec) if spec != "d" else format(round(value), ",d")
         self.figures.append(Number(float(value), text, source))
         return text
 

@@ -14,13 +14,10 @@ import numpy as np
 
 from ..errors import first_of
 from ..model.timeline import dirichlet, split_counts
+from ..schema import MIN_STATIONS
 
 Z_THRESHOLD = 2.326  #: upper 1% point of the standard normal
 STATION_TESTS = ("station_front_loading", "station_late_surge")
-#: fewest stations with ballots a region's station tests read (as the forensic tests' fewest stations): the share of
-#: fewer beyond the threshold is hardly a distribution, and one station is its region's own profile (z = 0 in the
-#: data and every redraw alike: p = 1 from a null without spread)
-MIN_STATIONS = 10
 
 
 def _excess(cumulative: np.ndarray, region: np.ndarray, n_regions: int, early: int, kappa: float) -> np.ndarray:
@@ -44,8 +41,8 @@ def station_rows(cumulative: np.ndarray, region: np.ndarray, region_names: list[
                  kappa_station: float, rng: np.random.Generator, draws: int = 200) -> list[dict]:
     """Rows (``region``, ``test``, ``statistic``, ``null_mean``, ``null_sd``, ``p_value``, ``alternative``) for
     stations with positive final counts: ``cumulative`` (station, report + 1) int, ``region`` (station,) indices.
-    A region of fewer than :data:`MIN_STATIONS` stations has no row (:func:`untested_regions`); its stations are
-    redrawn all the same, so that the other regions' draws do not depend on it."""
+    A region of fewer than :data:`simkit.schema.MIN_STATIONS` stations has no row (:func:`untested_regions`); its
+    stations are redrawn all the same, so that the other regions' draws do not depend on it."""
     n_regions = len(region_names)
     seen = _excess(cumulative, region, n_regions, early, kappa_station)
     bins = np.diff(cumulative, axis=1, prepend=0)
@@ -65,8 +62,9 @@ def station_rows(cumulative: np.ndarray, region: np.ndarray, region_names: list[
 
 
 def untested_regions(region: np.ndarray, region_names: list[str]) -> dict[str, str]:
-    """The station tests -> why they leave out the regions of fewer than :data:`MIN_STATIONS` stations (``region``
-    (station,) indices into ``region_names``, stations with positive final counts); empty when none is."""
+    """The station tests -> why they leave out the regions of fewer than :data:`simkit.schema.MIN_STATIONS`
+    stations (``region`` (station,) indices into ``region_names``, stations with positive final counts); empty when
+    none is."""
     counts = np.bincount(region, minlength=len(region_names))
     small = [f"{name} ({count})" for name, count in zip(region_names, counts) if count < MIN_STATIONS]
     if not small:
