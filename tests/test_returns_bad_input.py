@@ -184,6 +184,15 @@ def test_negative_counts_are_labelled_negative_not_blank(tmp_path):
     assert report["blank"]["count"] == 0 and report["not_a_number"]["count"] == 0
 
 
+def test_a_repeated_header_stops_the_load_with_its_line(tmp_path, capsys):
+    """Two rounds' files joined, the second's header left in: the header row was excluded as one row of text
+    (``not_a_number``) and both rounds' stations were tested as one election's. A header repeated mid-file, cells
+    spaced or not, a delimiter ending it or not, is refused with its line."""
+    data, mapping = _write(tmp_path, _clean_rows(30) + [" registered , ballots,a,b,"] + _clean_rows(30, seed=1))
+    _fails(capsys, f"{data}: DATA: line 32 repeats the header (files joined, such as two elections' or rounds' "
+                   "rows? keep one election's rows)", data, "--map", mapping)
+
+
 def test_a_totals_row_is_flagged_not_tested_as_a_station(tmp_path):
     """A spreadsheet's totals row (the sum of every other row) was read as one more station, 30 times the
     others' size, without a word. It is flagged ``totals_row`` and left out of the tests like any flagged row."""

@@ -35,7 +35,9 @@ above 10^10 stops the load with the data row. A blank cell (empty, ``NA``, ``-``
 text (``n/a?``, ``²``, ``1,208``) are *missing*.
 
 A row with fewer or more fields than the header stops the load with the first such row; empty fields beyond
-the header (every data row ending with the delimiter, a common export) are dropped.
+the header (every data row ending with the delimiter, a common export) are dropped. A row that repeats the header
+(files joined, such as two rounds' returns) stops the load with its line; two elections' rows joined without one are
+not caught (with an ``id`` column, reported as ``duplicate_id``).
 
 Row rules (every rule is reported in ``attrs["anomalies"]`` with counts and 1-based data-row numbers):
 
