@@ -128,8 +128,8 @@ def test_integral_floats_are_counts_and_non_integral_ones_name_their_row(tmp_pat
     assert ds.sizes["station"] == 20 and not ds["flags"].any()
     rows[6] = "1000,600.5,300,300"
     data, mapping = _write(tmp_path, rows)
-    _fails(capsys, f"{data}: columns.ballots: data row 7: '600.5' is not a whole number (counts are integers; "
-                   "1208.0 is read as 1208)", data, "--map", mapping)
+    _fails(capsys, f"{data}: columns.ballots: data row 7 (line 8), column 'ballots': '600.5' is not a whole number "
+                   "(counts are integers; 1208.0 is read as 1208)", data, "--map", mapping)
 
 
 @pytest.mark.parametrize("cell", ["1.000", "1.359", "12.000.000"])
@@ -139,8 +139,25 @@ def test_a_count_grouped_with_dots_stops_the_load_not_read_as_a_decimal(tmp_path
     rows = _clean_rows(20)
     rows[6] = f"{cell},600,300,300"
     data, mapping = _write(tmp_path, rows)
-    _fails(capsys, f"{data}: columns.registered: data row 7: '{cell}' reads as a count with '.' grouping its "
-                   "thousands, or as a decimal (write counts without separators)", data, "--map", mapping)
+    _fails(capsys, f"{data}: columns.registered: data row 7 (line 8), column 'registered': '{cell}' reads as a count "
+                   "with '.' grouping its thousands, or as a decimal (write counts without separators)",
+           data, "--map", mapping)
+
+
+@pytest.mark.parametrize("cell, separator", [("1,208", ","), ("12,000,000", ","), ("1 208", " "),
+                                             ("1\u00a0208", "\u00a0"), ("1'208", "'")])
+def test_a_count_grouped_with_commas_or_spaces_stops_the_load_not_read_as_a_missing_cell(tmp_path, capsys, cell,
+                                                                                          separator):
+    """``"1,208"`` (quoted in a comma-delimited file) was read as text, a missing cell: its row excluded, while
+    ``1.000`` stopped the load. Any thousands separator stops it, naming the row, line, column and cell; ',' may as
+    well be a decimal comma."""
+    rows = _clean_rows(30)
+    rows[6] = f'1500,"{cell}",600,608'
+    data, mapping = _write(tmp_path, rows)
+    decimal = ", or as a decimal" if separator == "," else ""
+    _fails(capsys, f"{data}: columns.ballots: data row 7 (line 8), column 'ballots': {cell!r} reads as a count with "
+                   f"{separator!r} grouping its thousands{decimal} (write counts without separators)",
+           data, "--map", mapping)
 
 
 def test_unicode_digit_cell_is_not_a_number(tmp_path, capsys):
@@ -158,15 +175,15 @@ def test_unicode_digit_cell_is_not_a_number(tmp_path, capsys):
 
 def test_count_above_two_to_the_63(tmp_path, capsys):
     data, mapping = _write(tmp_path, ["9223372036854775808,50,25,25"])
-    _fails(capsys, f"{data}: columns.registered: data row 1: '9223372036854775808' is above 10^10, more than "
-                   "any station's count", data, "--map", mapping)
+    _fails(capsys, f"{data}: columns.registered: data row 1 (line 2), column 'registered': '9223372036854775808' is "
+                   "above 10^10, more than any station's count", data, "--map", mapping)
 
 
 def test_an_error_echoes_no_more_than_the_offending_value(tmp_path, capsys):
     data, mapping = _write(tmp_path, ["100,50." + "5" * 5000 + ",25,25"])
     code, _, err = _run(capsys, data, "--map", mapping)
-    assert code == 2 and err == f"{data}: columns.ballots: data row 1: '50.{'5' * 35}… is not a whole number " \
-                                "(counts are integers; 1208.0 is read as 1208)\n"
+    assert code == 2 and err == (f"{data}: columns.ballots: data row 1 (line 2), column 'ballots': '50.{'5' * 35}… is "
+                                 "not a whole number (counts are integers; 1208.0 is read as 1208)\n")
 
 
 def test_field_over_the_csv_limit(tmp_path, capsys):

@@ -132,10 +132,10 @@ def returns_format(mapping: ReturnsMapping) -> TextFormat:
     return TextFormat(mapping.delimiter, mapping.encoding, mapping.member)
 
 
-def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the returns file at ``path`` read as ``mapping`` says (:func:`read_records`)."""
-    header, rows, _ = read_records(path, returns_format(mapping))
-    return header, rows
+def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows and each row's line of the returns file at ``path`` read as ``mapping`` says
+    (:func:`read_records`)."""
+    return read_records(path, returns_format(mapping))
 
 
 def read_records(path: Path, fmt: TextFormat) -> tuple[list[str], list[list[str]], list[int]]:

@@ -30,9 +30,10 @@ one of the three is missing; with only ``ballots`` (no split), votes hold the op
 
 Cells of count columns: whole numbers, also written as integral decimals (``1208.0``, as pandas writes a column
 with a missing value); a sign is read (a negative count is flagged ``negative``). A non-integral number (``12.5``),
-a number that may be thousands grouped with ``.`` (``1.359``, ``12.000``: 1,359 and 12,000 or a decimal?) or a count
-above 10^10 stops the load with the data row. A blank cell (empty, ``NA``, ``-``...) and any other
-text (``n/a?``, ``²``, ``1,208``) are *missing*.
+a number that may be thousands grouped with ``.`` or ``,`` (``1.359``, ``12.000``, ``1,208``: 1,359, 12,000 and
+1,208, or decimals?) or with a space or ``'`` (``1 208``), or a count above 10^10 stops the load with its data row,
+line, column and cell: simkit reads no thousands separator (write counts without them). A blank cell (empty,
+``NA``, ``-``...) and any other text (``n/a?``, ``²``) are *missing*.
 
 A row with fewer or more fields than the header stops the load with the first such row; empty fields beyond
 the header (every data row ending with the delimiter, a common export) are dropped. A row that repeats the header
@@ -82,8 +83,8 @@ from simkit.electorate.read import delimiter_hint, read_header, read_rows, retur
 from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 __all__ = ["PRESETS", "PRESET_DIR", "FLAG_BITS", "MAX_INCONSISTENT_SHARE", "ReturnsMapping", "load_mapping",
-           "preset_mapping", "load_returns", "anomaly_report", "sums_the_others", "DOT_GROUPED",
-           "DOT_GROUPED_PROBLEM"]
+           "preset_mapping", "load_returns", "anomaly_report", "sums_the_others", "GROUPED",
+           "grouping_problem"]
 
 #: bit of the ``flags`` variable -> rule name (kept-and-flagged rows)
 FLAG_BITS = {1: "zero_register", 2: "ballots_gt_registered", 4: "votes_gt_ballots", 8: "negative", 16: "totals_row"}
@@ -103,23 +104,32 @@ MISSING_CELLS = {BLANK: "blank", NOT_A_NUMBER: "not_a_number"}
 NA_MARKERS = frozenset({"na", "n/a", "nan", "null", "none", "-", "--", "\u2013", "\u2014"})
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-#: a number written with '.' grouping thousands (``1.359``, ``12.000``), which a decimal reading would take for 1.359
-#: or 12
-DOT_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+")
-#: why a :data:`DOT_GROUPED` cell is no count
-DOT_GROUPED_PROBLEM = ("reads as a count with '.' grouping its thousands, or as a decimal (write counts without "
-                       "separators)")
+#: a number written with one separator grouping its thousands: ``.`` or ``,`` (``1.359``, ``12.000``, ``1,208``, which
+#: a decimal reading, point or comma, would take for 1.359, 12 or 1.208), a space (plain, no-break or narrow no-break:
+#: ``1 208``) or ``'`` (``1'208``)
+GROUPED = re.compile(r"[+-]?[0-9]{1,3}([.,'\u0020\u00a0\u202f])[0-9]{3}(\1[0-9]{3})*")
+
+
+def grouping_problem(cell: str) -> str | None:
+    """Why ``cell`` (stripped) is no count when it is a :data:`GROUPED` number (simkit reads no thousands separator,
+    and ``.`` or ``,`` may as well be a decimal mark), else None."""
+    grouped = GROUPED.fullmatch(cell)
+    if grouped is None:
+        return None
+    decimal = ", or as a decimal" if grouped.group(1) in ".," else ""
+    return (f"reads as a count with {shown(grouped.group(1))} grouping its thousands{decimal} (write counts without "
+            "separators)")
 
 
 def parse_cell(cell: str) -> tuple[int, int, str | None]:
     """(value, missing code, why it is no count) of one stripped cell; ``why`` is set for a number that no count
-    can be (non-integral, or above :data:`MAX_COUNT`)."""
+    can be (non-integral, thousands grouped: :func:`grouping_problem`, or above :data:`MAX_COUNT`)."""
     if not cell or cell.lower() in NA_MARKERS:
         return 0, BLANK, None
     if _INTEGER.fullmatch(cell):
         value = int(cell) if len(cell) <= 12 else MAX_COUNT + 1  # int() of a long digit string is slow
-    elif DOT_GROUPED.fullmatch(cell):
-        return 0, 0, DOT_GROUPED_PROBLEM
+    elif GROUPED.fullmatch(cell):
+        return 0, 0, grouping_problem(cell)
     elif _DECIMAL.fullmatch(cell):
         number = Decimal(cell)
         if abs(number) > MAX_COUNT:
@@ -206,7 +216,8 @@ class _Table(_Header):
     fields beyond the header's width (a row ending with the delimiter; blank ones too) are dropped; any other length
     stops."""
 
-    def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]], delimiter: str):
+    def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]], lines: list[int],
+                 delimiter: str):
         super().__init__(path, origin, header, delimiter)
         width = len(header)
         rows = [row[:width] if not any(cell.strip() for cell in row[width:]) else row for row in rows]
@@ -216,7 +227,7 @@ class _Table(_Header):
                 rows_have = counted(len(wrong), "row") + (" has" if len(wrong) == 1 else " have")
                 raise InputError(f"{path}: DATA: {rows_have} {word} than {width} fields "
                                  f"(first at data row {wrong[0] + 1})")
-        self.rows = rows
+        self.rows, self.lines = rows, lines
         #: field -> missing code per row (0 where the field's cells are all counts)
         self.missing: dict[str, np.ndarray] = {}
 
@@ -239,10 +250,11 @@ class _Table(_Header):
             total = values[0] - sum(values[1:]) if kind == "diff" else sum(values)
             missing = np.maximum.reduce([m for _, m in pieces])
             return np.where(missing == 0, total, 0), missing
-        return self._parse(field, np.array(self.text(field, spec), dtype=str))
+        return self._parse(field, self.index(field, spec), np.array(self.text(field, spec), dtype=str))
 
-    def _parse(self, field: str, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Vectorised for plain ASCII digit strings, cell by distinct cell for the rest."""
+    def _parse(self, field: str, column: int, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised for plain ASCII digit strings, cell by distinct cell for the rest; a cell no count can be
+        (:func:`parse_cell`) stops with its data row, line, ``column`` (0-based) and text."""
         values = np.zeros(cells.size, dtype=np.int64)
         missing = np.zeros(cells.size, dtype=np.uint8)
         width = cells.dtype.itemsize // 4
@@ -259,7 +271,8 @@ class _Table(_Header):
             if wrong.any():
                 first = int(rest[wrong[inverse]].min())
                 _, _, why = parse_cell(str(cells[first]))
-                raise InputError(f"{self.path}: {field}: data row {first + 1}: {shown(str(cells[first]))} {why}")
+                raise InputError(f"{self.path}: {field}: data row {first + 1} (line {self.lines[first]:,}), column "
+                                 f"{shown(self.header[column])}: {shown(str(cells[first]))} {why}")
             values[rest] = np.array([value for value, _, _ in parsed], dtype=np.int64)[inverse]
             missing[rest] = np.array([code for _, code, _ in parsed], dtype=np.uint8)[inverse]
         return values, missing
@@ -334,10 +347,10 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
     mapping = _mapping_of(mapping, map_path, preset)
     path = _data_path(data, mapping)
     _Header(path, mapping.origin, read_header(path, returns_format(mapping)), mapping.delimiter).check(mapping)
-    header, rows = read_rows(path, mapping)
+    header, rows, lines = read_rows(path, mapping)
     if not rows:
         raise InputError(f"{path}: DATA: no data rows (header only)")
-    table = _Table(path, mapping.origin, header, rows, mapping.delimiter)
+    table = _Table(path, mapping.origin, header, rows, lines, mapping.delimiter)
     cols = mapping.columns
     read = {q: table.counts(f"columns.{q}", cols[q]) for q in COUNT_QUANTITIES if q in cols}
     get = {q: values for q, (values, _) in read.items()}

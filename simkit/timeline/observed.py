@@ -43,7 +43,7 @@ from ..errors import InputError, columns_named, listed, shown
 from .statistics import RegionalTimeline
 from simkit.electorate.build import electorate_of, voterless_turnouts
 from simkit.electorate.read import TextFormat, delimiter_hint, read_header, read_records
-from simkit.electorate.returns import DOT_GROUPED, DOT_GROUPED_PROBLEM, NA_MARKERS, sums_the_others
+from simkit.electorate.returns import GROUPED, NA_MARKERS, grouping_problem, sums_the_others
 from simkit.electorate.mapping import read_map_toml
 
 
@@ -137,16 +137,17 @@ def _first_row(frame, bad: np.ndarray) -> int:
 
 def _numbers(frame, column: str, data: Path, blank: float | None = None) -> np.ndarray:
     """(row,) the numbers of ``column`` (its cells as written, str); a blank cell is ``blank`` (None: refused); a
-    cell that is no number, or that may be a count grouped with '.' (:data:`~simkit.electorate.returns.DOT_GROUPED`:
-    ``1.000``, 1000 or 1?), raises InputError naming the file, row and column."""
+    cell that is no number, or that may be a count with its thousands grouped
+    (:func:`~simkit.electorate.returns.grouping_problem`: ``1.000``, 1000 or 1?), raises InputError naming the file,
+    row and column."""
     import pandas as pd
 
     text = frame[column]
-    grouped = text.str.strip().str.fullmatch(DOT_GROUPED.pattern).fillna(False).to_numpy(bool)
+    grouped = text.str.strip().str.fullmatch(GROUPED.pattern).fillna(False).to_numpy(bool)
     if grouped.any():
         cell = text.to_numpy()[np.flatnonzero(grouped)[0]]
         raise InputError(f"{data}: row {_first_row(frame, grouped)}: {column}: {shown(str(cell))} "
-                         f"{DOT_GROUPED_PROBLEM}")
+                         f"{grouping_problem(str(cell).strip())}")
     values = pd.to_numeric(text, errors="coerce").to_numpy(float)
     if blank is not None:
         values = np.where(text.isna(), blank, values)
