@@ -76,8 +76,8 @@ def test_empty_file(tmp_path, capsys):
 def test_all_rows_flagged_stop_at_the_threshold_then_leave_no_usable_station(tmp_path, capsys):
     data, mapping = _write(tmp_path, ["100,150,100,50", "100,120,60,60", "90,95,50,45"])
     _fails(capsys, f"{data}: columns.ballots: 3 of 3 rows (100%) are blank or inconsistent, above the 5% limit "
-                   "(columns.ballots > columns.registered 3; data rows 1, 2, 3); check the mapping, or pass "
-                   "--allow-inconsistent to test the rest", data, "--map", mapping)
+                   "(columns.ballots > columns.registered 3 (150 > 100, 120 > 100, 95 > 90); data rows 1, 2, 3); check "
+                   "the mapping, or pass --allow-inconsistent to test the rest", data, "--map", mapping)
     _fails(capsys, f"{data}: DATA: no usable station in 3 rows (ballots_gt_registered 3)",
            data, "--map", mapping, "--allow-inconsistent")
 
@@ -101,13 +101,39 @@ def test_every_row_special(tmp_path, capsys):
     _fails(capsys, f"{data}: DATA: no usable station in 2 rows (special 2)", data, "--map", mapping)
 
 
-def test_a_text_column_mapped_as_counts_stops_with_the_column_and_count(tmp_path, capsys):
+def test_a_text_column_mapped_as_counts_stops_with_the_column_count_and_cells(tmp_path, capsys):
+    """The limit's message named the field and the rows, not what the cells hold: it shows the column read and its
+    first offending cells, the text a wrong column holds."""
     rows = [f"S{i}," + row for i, row in enumerate(_clean_rows(40))]
     map_text = MAP.replace('registered = "registered"', 'registered = "name"')
     data, mapping = _write(tmp_path, rows, map_text, "name," + HEADER)
     _fails(capsys, f"{data}: columns.registered: 40 of 40 rows (100%) are blank or inconsistent, above the 5% "
-                   "limit (columns.registered not a number 40; data rows 1, 2, 3, 4, 5, …); check the mapping, or pass "
-                   "--allow-inconsistent to test the rest", data, "--map", mapping)
+                   "limit (columns.registered not a number 40 (column 'name': 'S0', 'S1', 'S2', …); data rows 1, 2, "
+                   "3, 4, 5, …); check the mapping, or pass --allow-inconsistent to test the rest",
+           data, "--map", mapping)
+
+
+def test_the_share_limit_shows_the_text_of_the_column_of_a_sum_or_of_an_option_at_fault(tmp_path, capsys):
+    """A field summing two columns names the one holding text; an option's missing cells are shown as a column's
+    are, its blank ones left to the word. Only the largest count shows cells: the line stays short."""
+    rows = [row + ",1" for row in _clean_rows(20)]
+    for i in range(4):
+        rows[i] = rows[i].rsplit(",", 1)[0] + ",x"
+    map_text = MAP.replace('ballots = "ballots"', 'ballots = {sum = ["ballots", "extra"]}')
+    data, mapping = _write(tmp_path, rows, map_text, HEADER + ",extra")
+    _fails(capsys, f"{data}: columns.ballots: 4 of 20 rows (20%) are blank or inconsistent, above the 5% limit "
+                   "(columns.ballots not a number 4 (column 'extra': 'x'); data rows 1, 2, 3, 4); check the mapping, "
+                   "or pass --allow-inconsistent to test the rest", data, "--map", mapping)
+    rows = _clean_rows(20)
+    for i, cell in enumerate(["n/a?", "NA", "n/a?", "?", "x"]):
+        registered, ballots, _, b = rows[i].split(",")
+        rows[i] = f"{registered},{ballots},{cell},{b}"
+    rows[9] = "," + rows[9].split(",", 1)[1]
+    data, mapping = _write(tmp_path, rows)
+    _fails(capsys, f"{data}: options.a, columns.registered: 6 of 20 rows (30%) are blank or inconsistent, above the "
+                   "5% limit (options.a missing 5 (column 'a': 'n/a?', '?', 'x'); columns.registered blank 1; data "
+                   "rows 1, 2, 3, 4, 5, …); check the mapping, or pass --allow-inconsistent to test the rest",
+           data, "--map", mapping)
 
 
 def test_register_mapped_one_column_off_stops(tmp_path, capsys):
@@ -169,8 +195,8 @@ def test_unicode_digit_cell_is_not_a_number(tmp_path, capsys):
                                       "fields": {"columns.registered": 1}}
     data, mapping = _write(tmp_path, ["²,50,25,25"])
     _fails(capsys, f"{data}: columns.registered: 1 of 1 rows (100%) are blank or inconsistent, above the 5% limit "
-                   "(columns.registered not a number 1; data row 1); check the mapping, or pass --allow-inconsistent "
-                   "to test the rest", data, "--map", mapping)
+                   "(columns.registered not a number 1 (column 'registered': '²'); data row 1); check the mapping, or "
+                   "pass --allow-inconsistent to test the rest", data, "--map", mapping)
 
 
 def test_count_above_two_to_the_63(tmp_path, capsys):

@@ -60,17 +60,20 @@ Row rules (every rule is reported in ``attrs["anomalies"]`` with counts and 1-ba
   ``sofia``: read as the separate regions they are written as, not merged).
 
 When more than 5% (:data:`MAX_INCONSISTENT_SHARE`) of the ordinary rows are excluded, miss an option or are
-flagged, the load stops with one line naming the columns, the counts and the first rows (a mapping one column
-off, a text column mapped as counts), unless ``allow_inconsistent`` (``--allow-inconsistent``) says to test the
-rest. A file with no usable station (header only, every row special, blank, flagged or without ballots) is an error.
+flagged, the load stops with one line naming the fields, the counts, what the rows of the largest hold (its column's
+first cells that are no number, as written, or the first counts a flag compares) and the first rows (a mapping one
+column off, a text column mapped as counts), unless ``allow_inconsistent`` (``--allow-inconsistent``) says to test
+the rest. A file with no usable station (header only, every row special, blank, flagged or without ballots) is an error.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
 from decimal import Decimal
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import xarray as xr
@@ -230,6 +233,8 @@ class _Table(_Header):
         self.rows, self.lines = rows, lines
         #: field -> missing code per row (0 where the field's cells are all counts)
         self.missing: dict[str, np.ndarray] = {}
+        #: field -> the column spec its counts were read from
+        self.specs: dict[str, ColumnSpec] = {}
 
     def text(self, field: str, ref: int | str) -> list[str]:
         col = self.index(field, ref)
@@ -239,8 +244,23 @@ class _Table(_Header):
         """Counts (int64, shape (row,)) of a column spec and the missing code per row (0: a count; else
         :data:`MISSING_CELLS`); values are 0 where missing. Recorded in ``self.missing[field]``."""
         values, missing = self._counts(field, spec)
-        self.missing[field] = missing
+        self.missing[field], self.specs[field] = missing, spec
         return values, missing
+
+    def missing_cells(self, field: str, codes: tuple[int, ...]) -> str:
+        """`` (column 'name': 'S0', 'S1', 'S2', …)``: the columns of ``field`` (read by :meth:`counts`) whose cells
+        are missing with one of ``codes`` (:data:`MISSING_CELLS`), each with the first :data:`CELLS_SHOWN` such
+        cells as written (distinct, in file order): what a column one off, or a text column, holds; "" without
+        ``codes``."""
+        parts = []
+        for ref in _refs(self.specs[field]) if codes else ():
+            column = self.index(field, ref)
+            cells = dict.fromkeys(row[column].strip() for row in self.rows)
+            bad = [cell for cell in cells if parse_cell(cell)[1] in codes]
+            if bad:
+                parts.append(f"column {shown(self.header[column])}: "
+                             + first_of(map(shown, bad), CELLS_SHOWN, how_many=False))
+        return f" ({'; '.join(parts)})" if parts else ""
 
     def _counts(self, field: str, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(spec, (dict, list)):
@@ -285,6 +305,8 @@ class _Table(_Header):
 
 #: data rows a message lists before ``…``
 ROWS_SHOWN = 5
+#: cells (or pairs of counts) of one column a message shows before ``…``
+CELLS_SHOWN = 3
 
 
 def data_rows(rows: list[int], count: int | None = None) -> str:
@@ -425,7 +447,10 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
     inconsistent = ~keep
     inconsistent[keep] = ordinary & ((flags != 0) | missing_cells.any(axis=1))
     if not allow_inconsistent:
-        _check_share(path, inconsistent, len(rows) - int(special.sum()), anomalies, allow_field)
+        compared = {"ballots_gt_registered": (ballots, registered), "votes_gt_ballots": (votes.sum(axis=1), ballots)}
+        _check_share(path, inconsistent, len(rows) - int(special.sum()), anomalies, allow_field,
+                     _ShareExamples(table, {rule: (a[checks[rule]], b[checks[rule]])
+                                            for rule, (a, b) in compared.items()}))
     usable = ordinary & (flags == 0) & (ballots > 0) & ~missing_cells[:, names.index(leader)]
     if not usable.any():
         counts = ", ".join(f"{rule} {item['count']:,}" for rule, item in anomalies.items() if item["count"])
@@ -478,26 +503,57 @@ def sums_the_others(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     return (values[:, 0] > 0) & (2 * compared == compared.sum(axis=0)).all(axis=1)
 
 
+class _ShareExamples:
+    """What the rows of one rule hold, for the share limit's message: a field's missing cells (``table``, the
+    :class:`_Table` read), or the two counts a flag compares (``compared``: rule -> (left, right), int64 (flagged
+    row,) each, as ``left > right``)."""
+
+    def __init__(self, table: _Table, compared: dict[str, tuple[np.ndarray, np.ndarray]]):
+        self.table, self.compared = table, compared
+
+    def cells(self, field: str, codes: tuple[int, ...]) -> str:
+        return self.table.missing_cells(field, codes)
+
+    def counts(self, rule: str) -> str:
+        """`` (1200 > 1000, 950 > 900, …)``: the first :data:`CELLS_SHOWN` pairs a flag compares; "" for another
+        rule."""
+        if rule not in self.compared:
+            return ""
+        left, right = self.compared[rule]
+        pairs = (f"{a} > {b}" for a, b in zip(left[:CELLS_SHOWN + 1].tolist(), right[:CELLS_SHOWN + 1].tolist()))
+        return f" ({first_of(pairs, CELLS_SHOWN, len(left), how_many=False)})"
+
+
+#: missing-cell rules of the share limit's message: rule, its word, the missing codes whose cells it shows (a blank
+#: cell is said by the word)
+_SHARE_MISSING = (("blank", "blank", ()), ("not_a_number", "not a number", (NOT_A_NUMBER,)),
+                  ("missing_option", "missing", (NOT_A_NUMBER,)))
+
+
 def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anomalies: dict,
-                 allow_field: str | None) -> None:
+                 allow_field: str | None, examples: _ShareExamples) -> None:
     """Stop when more than :data:`MAX_INCONSISTENT_SHARE` of the ordinary rows are excluded, miss an option or
     are flagged (``inconsistent``: bool per parsed row): one line naming the columns involved, the largest
-    counts and the first data rows (:func:`data_rows`), and how to test the rest: ``allow_field``, the config field
-    that lifts the limit, or (None) the ``allow_inconsistent`` parameter."""
+    counts, the largest with what its rows hold (``examples``: a column's first cells that are no number, a flag's
+    first compared counts; one only, to keep the line short), the first data rows (:func:`data_rows`), and how to
+    test the rest: ``allow_field``, the config field that lifts the limit, or (None) the ``allow_inconsistent``
+    parameter."""
     bad = int(inconsistent.sum())
     if bad <= MAX_INCONSISTENT_SHARE * ordinary_rows:
         return
-    parts: dict[tuple[str, str], int] = {}
-    for rule, word in (("blank", "blank"), ("not_a_number", "not a number"), ("missing_option", "missing")):
-        parts.update({(field, f"{field} {word}"): count for field, count in anomalies[rule]["fields"].items()})
-    parts.update({FLAG_LABELS[rule]: anomalies[rule]["count"] for rule in FLAG_BITS.values()
-                  if anomalies[rule]["count"]})
-    largest = sorted(parts.items(), key=lambda item: -item[1])[:3]
+    parts: dict[tuple[str, str], tuple[int, Callable[[], str]]] = {}
+    for rule, word, codes in _SHARE_MISSING:
+        parts.update({(field, f"{field} {word}"): (count, functools.partial(examples.cells, field, codes))
+                      for field, count in anomalies[rule]["fields"].items()})
+    parts.update({FLAG_LABELS[rule]: (anomalies[rule]["count"], functools.partial(examples.counts, rule))
+                  for rule in FLAG_BITS.values() if anomalies[rule]["count"]})
+    largest = sorted(parts.items(), key=lambda item: -item[1][0])[:3]
     fields = ", ".join(dict.fromkeys(field for (field, _), _ in largest))
     where = data_rows((np.flatnonzero(inconsistent) + 1).tolist())
     raise InputError(f"{path}: {fields}: {bad:,} of {ordinary_rows:,} rows ({bad / ordinary_rows:.0%}) are blank "
                      f"or inconsistent, above the {MAX_INCONSISTENT_SHARE:.0%} limit ("
-                     + "; ".join([f"{label} {count:,}" for (_, label), count in largest] + [where])
+                     + "; ".join([f"{label} {count:,}" + (shown_rows() if not rank else "")
+                                  for rank, ((_, label), (count, shown_rows)) in enumerate(largest)] + [where])
                      + "); check the mapping, or "
                      + (f"set {allow_field} = true" if allow_field else "pass allow_inconsistent=True")
                      + " to test the rest", parameters=() if allow_field else ("allow_inconsistent",))
