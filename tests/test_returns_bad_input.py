@@ -280,6 +280,39 @@ def test_a_totals_row_is_flagged_beside_a_row_with_no_count_at_all(tmp_path):
     assert report["totals_row"] == {"count": 1, "rows": [32], "rule": "kept, flagged"}
 
 
+def _summed(rows: list[str]) -> str:
+    """The row summing ``rows`` (registered, ballots, a, b) column by column."""
+    return ",".join(str(x) for x in np.array([[int(x) for x in row.split(",")] for row in rows]).sum(axis=0))
+
+
+def test_a_totals_row_among_regional_subtotals_stops_the_load(tmp_path, capsys):
+    """Three regions' stations each followed by their subtotal row, and the national total: the total is a third of
+    every column's sum, not a half, so it was tested as a station with the subtotals, three more. The load stops
+    naming it and the subtotal rows; so it does with the subtotals above their stations and the total among them."""
+    regions = [_clean_rows(10, seed) for seed in range(3)]
+    total = _summed([row for rows in regions for row in rows])
+    data, mapping = _write(tmp_path, [row for rows in regions for row in rows + [_summed(rows)]] + [total])
+    _fails(capsys, f"{data}: DATA: data row 34 (line 35): registered {int(total.split(',')[0]):,}, ballots "
+                   f"{int(total.split(',')[1]):,}, a {int(total.split(',')[2]):,}, b {int(total.split(',')[3]):,}: "
+                   "each the sum of the subtotal data rows 11, 22, 33 (each the sum of the rows above it: a totals "
+                   "row among subtotals? remove them)", data, "--map", mapping)
+    data, mapping = _write(tmp_path, [_summed(regions[0])] + regions[0] + [total, _summed(regions[1])] + regions[1]
+                           + [_summed(regions[2])] + regions[2])
+    code, _, err = _run(capsys, data, "--map", mapping)
+    assert code == 2 and err.startswith(f"{data}: DATA: data row 12 (line 13): registered ")
+    assert "the subtotal data rows 1, 13, 24 (each the sum of the rows below it" in err
+
+
+def test_a_station_a_third_of_the_file_without_subtotals_is_a_station(tmp_path):
+    """A row a third of every column's sum is no totals row unless the other rows split into runs each closed by
+    its subtotal: here it is half the sum of 30 stations, and is read as a station."""
+    rows = [",".join(str(2 * int(x)) for x in row.split(",")) for row in _clean_rows(30)]
+    half = ",".join(str(int(x) // 2) for x in _summed(rows).split(","))
+    data, mapping = _write(tmp_path, rows[:15] + [half] + rows[15:])
+    ds = load_returns(data, map_path=mapping)
+    assert ds.sizes["station"] == 31 and anomaly_report(ds)["totals_row"]["count"] == 0
+
+
 def test_the_share_limit_names_the_rows(tmp_path, capsys):
     """The too-many-inconsistent-rows error said how many rows, not which: it names the first ones."""
     rows = _clean_rows(12)

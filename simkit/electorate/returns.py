@@ -53,7 +53,8 @@ Row rules (every rule is reported in ``attrs["anomalies"]`` with counts and 1-ba
   ``ballots_gt_registered``, ``votes_gt_ballots`` (options + invalid exceed ballots), ``negative`` (a count below
   zero, read or derived), ``totals_row`` (a guess at a spreadsheet's totals row: register, ballots and every option
   each the sum of every other parsed row's, among 3 or more rows with a register; a column with a missing cell
-  is not compared; a totals row beside subtotals is not caught, and in a small file a station can match).
+  is not compared; in a small file a station can match). A totals row among subtotal rows stops the load, naming
+  them (:func:`simkit.electorate.totals.subtotals_problem`).
   Forensic tests drop flagged stations and say how many;
 - **reported**: ``blank_region`` (region ``(none)``), ``duplicate_id`` (rows that share a station id),
   ``region_spelling`` (region names the same but for case, surrounding spaces or Unicode form, ``Sofia`` and
@@ -83,11 +84,11 @@ from simkit.errors import InputError, columns_named, counted, first_of
 from simkit.electorate.mapping import (COUNT_QUANTITIES, INVALID_OPTION, PRESET_DIR, PRESETS, ColumnSpec,
                                        ReturnsMapping, load_mapping, name, preset_mapping, shown)
 from simkit.electorate.read import delimiter_hint, read_header, read_rows, returns_format
+from simkit.electorate.totals import subtotals_problem, sums_the_others
 from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 __all__ = ["PRESETS", "PRESET_DIR", "FLAG_BITS", "MAX_INCONSISTENT_SHARE", "ReturnsMapping", "load_mapping",
-           "preset_mapping", "load_returns", "anomaly_report", "sums_the_others", "GROUPED",
-           "grouping_problem"]
+           "preset_mapping", "load_returns", "anomaly_report", "GROUPED", "grouping_problem"]
 
 #: bit of the ``flags`` variable -> rule name (kept-and-flagged rows)
 FLAG_BITS = {1: "zero_register", 2: "ballots_gt_registered", 4: "votes_gt_ballots", 8: "negative", 16: "totals_row"}
@@ -319,6 +320,12 @@ def data_rows(rows: list[int], count: int | None = None) -> str:
     return f"data row{'s' if count > 1 else ''} {first_of(map(str, rows), ROWS_SHOWN, count, how_many=False)}"
 
 
+def _rows_at(lines: list[int], rows: list[int]) -> str:
+    """``data row 9 (line 10)`` or ``data rows 4, 8``: 0-based parsed ``rows`` as :func:`data_rows` names them, one
+    row also by its line in the file (``lines``, each parsed row's)."""
+    return data_rows([row + 1 for row in rows]) + (f" (line {lines[rows[0]]:,})" if len(rows) == 1 else "")
+
+
 def _rows_report(mask: np.ndarray, rows: np.ndarray, rule: str, **extra) -> dict:
     return {"count": int(mask.sum()), "rows": [int(r) for r in rows[mask]], "rule": rule, **extra}
 
@@ -391,6 +398,11 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
         names.append(INVALID_OPTION)
         option_votes = np.concatenate([option_votes, get["invalid"][:, None]], axis=1)
         option_missing = np.concatenate([option_missing, np.zeros((len(rows), 1), dtype=bool)], axis=1)
+    summed = _totals_columns(read, get, option_votes, option_missing, len(mapping.options))
+    problem = subtotals_problem(["registered", "ballots", *mapping.options], *summed,
+                                functools.partial(_rows_at, lines))
+    if problem:
+        raise InputError(f"{path}: DATA: {problem}")
     all_rows = np.arange(1, len(rows) + 1)
     region = table.labels("columns.region", cols["region"]) if "region" in cols else np.full(len(rows), "all",
                                                                                              dtype=object)
@@ -429,8 +441,7 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
         "ballots_gt_registered": ordinary & (ballots > registered),
         "votes_gt_ballots": ordinary & (votes.sum(axis=1) > ballots),
         "negative": ordinary & ((votes < 0).any(axis=1) | (ballots < 0) | np.any([d < 0 for d in derived], axis=0)),
-        "totals_row": ordinary & sums_the_others(*_totals_columns(read, get, option_votes, option_missing,
-                                                                        len(mapping.options)))[keep],
+        "totals_row": ordinary & sums_the_others(*summed)[keep],
     }
     flags = np.zeros(keep.sum(), dtype=np.uint8)
     for bit, rule in FLAG_BITS.items():
@@ -486,21 +497,6 @@ def _totals_columns(read: dict, get: dict, option_votes: np.ndarray, option_miss
     values = [get["registered"], get["ballots"]]
     return (np.column_stack(values + [option_votes[:, :n_options]]),
             np.column_stack(missing + [option_missing[:, :n_options]]))
-
-
-def sums_the_others(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """Rows (bool, shape (row,)) that look like a spreadsheet's totals row: every count column is the sum of
-    every other row's. ``values``/``missing`` (shape (row, column), column 0 the register, 1 the ballots): a
-    column with a missing cell (outside rows with no count at all, a section's label) has no known sum and is left
-    out; the register or the ballots must be compared, the row's register above 0, and at least 3 rows have a
-    register above 0. A guess: subtotal rows are not
-    caught, and a station equal to the sum of all others in every compared column would be flagged."""
-    labels = missing.all(axis=1)  # a row with no count at all (a section's label) sums to nothing
-    complete = ~missing[~labels].any(axis=0)
-    if not complete[:2].any() or (values[:, 0] > 0).sum() < 3:
-        return np.zeros(len(values), dtype=bool)
-    compared = values[:, complete]
-    return (values[:, 0] > 0) & (2 * compared == compared.sum(axis=0)).all(axis=1)
 
 
 class _ShareExamples:
