@@ -758,3 +758,19 @@ def test_a_totals_row_in_an_electorate_csv_is_refused(tmp_path, capsys):
                  "id,region,registered\na,x,400\nb,y,500\nc,y,900\n"):
         config = csv_electorate_config(tmp_path, text)
         assert main(["validate", str(config)]) == 0, capsys.readouterr().err
+
+
+def test_a_totals_row_among_regional_subtotals_in_an_electorate_csv_is_refused(tmp_path, capsys):
+    """Each region's stations headed by their subtotal row, the national total last: the total is a third of the
+    register, not a half, so it was drawn as one station holding a third of the voters, each subtotal as another.
+    Refused with its row and the subtotals' rows. A station a third of the register without subtotal rows around it
+    is a station."""
+    config = csv_electorate_config(tmp_path, "id,region,registered\nX,x,700\na,x,400\nb,x,300\nY,y,900\nc,y,500\n"
+                                             "d,y,150\ne,y,250\nTotal,Total,1600\n")
+    assert main(["validate", str(config)]) == 2
+    one_line(capsys, "stations.csv: electorate.registered_column: row 9: registered 1,600: each the sum of the "
+                     "subtotal rows 2, 5 (each the sum of the rows below it: a totals row among subtotals? remove "
+                     "them)")
+    config = csv_electorate_config(tmp_path, "id,region,registered\na,x,400\nb,x,300\nc,y,500\nd,y,150\n"
+                                             "e,y,250\nf,y,800\n")
+    assert main(["validate", str(config)]) == 0, capsys.readouterr().err

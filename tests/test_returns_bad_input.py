@@ -76,8 +76,8 @@ def test_empty_file(tmp_path, capsys):
 def test_all_rows_flagged_stop_at_the_threshold_then_leave_no_usable_station(tmp_path, capsys):
     data, mapping = _write(tmp_path, ["100,150,100,50", "100,120,60,60", "90,95,50,45"])
     _fails(capsys, f"{data}: columns.ballots: 3 of 3 rows (100%) are blank or inconsistent, above the 5% limit "
-                   "(columns.ballots > columns.registered 3; data rows 1, 2, 3); check the mapping, or pass "
-                   "--allow-inconsistent to test the rest", data, "--map", mapping)
+                   "(columns.ballots > columns.registered 3 (150 > 100, 120 > 100, 95 > 90); data rows 1, 2, 3); check "
+                   "the mapping, or pass --allow-inconsistent to test the rest", data, "--map", mapping)
     _fails(capsys, f"{data}: DATA: no usable station in 3 rows (ballots_gt_registered 3)",
            data, "--map", mapping, "--allow-inconsistent")
 
@@ -101,13 +101,39 @@ def test_every_row_special(tmp_path, capsys):
     _fails(capsys, f"{data}: DATA: no usable station in 2 rows (special 2)", data, "--map", mapping)
 
 
-def test_a_text_column_mapped_as_counts_stops_with_the_column_and_count(tmp_path, capsys):
+def test_a_text_column_mapped_as_counts_stops_with_the_column_count_and_cells(tmp_path, capsys):
+    """The limit's message named the field and the rows, not what the cells hold: it shows the column read and its
+    first offending cells, the text a wrong column holds."""
     rows = [f"S{i}," + row for i, row in enumerate(_clean_rows(40))]
     map_text = MAP.replace('registered = "registered"', 'registered = "name"')
     data, mapping = _write(tmp_path, rows, map_text, "name," + HEADER)
     _fails(capsys, f"{data}: columns.registered: 40 of 40 rows (100%) are blank or inconsistent, above the 5% "
-                   "limit (columns.registered not a number 40; data rows 1, 2, 3, 4, 5, …); check the mapping, or pass "
-                   "--allow-inconsistent to test the rest", data, "--map", mapping)
+                   "limit (columns.registered not a number 40 (column 'name': 'S0', 'S1', 'S2', …); data rows 1, 2, "
+                   "3, 4, 5, …); check the mapping, or pass --allow-inconsistent to test the rest",
+           data, "--map", mapping)
+
+
+def test_the_share_limit_shows_the_text_of_the_column_of_a_sum_or_of_an_option_at_fault(tmp_path, capsys):
+    """A field summing two columns names the one holding text; an option's missing cells are shown as a column's
+    are, its blank ones left to the word. Only the largest count shows cells: the line stays short."""
+    rows = [row + ",1" for row in _clean_rows(20)]
+    for i in range(4):
+        rows[i] = rows[i].rsplit(",", 1)[0] + ",x"
+    map_text = MAP.replace('ballots = "ballots"', 'ballots = {sum = ["ballots", "extra"]}')
+    data, mapping = _write(tmp_path, rows, map_text, HEADER + ",extra")
+    _fails(capsys, f"{data}: columns.ballots: 4 of 20 rows (20%) are blank or inconsistent, above the 5% limit "
+                   "(columns.ballots not a number 4 (column 'extra': 'x'); data rows 1, 2, 3, 4); check the mapping, "
+                   "or pass --allow-inconsistent to test the rest", data, "--map", mapping)
+    rows = _clean_rows(20)
+    for i, cell in enumerate(["n/a?", "NA", "n/a?", "?", "x"]):
+        registered, ballots, _, b = rows[i].split(",")
+        rows[i] = f"{registered},{ballots},{cell},{b}"
+    rows[9] = "," + rows[9].split(",", 1)[1]
+    data, mapping = _write(tmp_path, rows)
+    _fails(capsys, f"{data}: options.a, columns.registered: 6 of 20 rows (30%) are blank or inconsistent, above the "
+                   "5% limit (options.a missing 5 (column 'a': 'n/a?', '?', 'x'); columns.registered blank 1; data "
+                   "rows 1, 2, 3, 4, 5, …); check the mapping, or pass --allow-inconsistent to test the rest",
+           data, "--map", mapping)
 
 
 def test_register_mapped_one_column_off_stops(tmp_path, capsys):
@@ -128,8 +154,8 @@ def test_integral_floats_are_counts_and_non_integral_ones_name_their_row(tmp_pat
     assert ds.sizes["station"] == 20 and not ds["flags"].any()
     rows[6] = "1000,600.5,300,300"
     data, mapping = _write(tmp_path, rows)
-    _fails(capsys, f"{data}: columns.ballots: data row 7: '600.5' is not a whole number (counts are integers; "
-                   "1208.0 is read as 1208)", data, "--map", mapping)
+    _fails(capsys, f"{data}: columns.ballots: data row 7 (line 8), column 'ballots': '600.5' is not a whole number "
+                   "(counts are integers; 1208.0 is read as 1208)", data, "--map", mapping)
 
 
 @pytest.mark.parametrize("cell", ["1.000", "1.359", "12.000.000"])
@@ -139,8 +165,25 @@ def test_a_count_grouped_with_dots_stops_the_load_not_read_as_a_decimal(tmp_path
     rows = _clean_rows(20)
     rows[6] = f"{cell},600,300,300"
     data, mapping = _write(tmp_path, rows)
-    _fails(capsys, f"{data}: columns.registered: data row 7: '{cell}' reads as a count with '.' grouping its "
-                   "thousands, or as a decimal (write counts without separators)", data, "--map", mapping)
+    _fails(capsys, f"{data}: columns.registered: data row 7 (line 8), column 'registered': '{cell}' reads as a count "
+                   "with '.' grouping its thousands, or as a decimal (write counts without separators)",
+           data, "--map", mapping)
+
+
+@pytest.mark.parametrize("cell, separator", [("1,208", ","), ("12,000,000", ","), ("1 208", " "),
+                                             ("1\u00a0208", "\u00a0"), ("1'208", "'")])
+def test_a_count_grouped_with_commas_or_spaces_stops_the_load_not_read_as_a_missing_cell(tmp_path, capsys, cell,
+                                                                                          separator):
+    """``"1,208"`` (quoted in a comma-delimited file) was read as text, a missing cell: its row excluded, while
+    ``1.000`` stopped the load. Any thousands separator stops it, naming the row, line, column and cell; ',' may as
+    well be a decimal comma."""
+    rows = _clean_rows(30)
+    rows[6] = f'1500,"{cell}",600,608'
+    data, mapping = _write(tmp_path, rows)
+    decimal = ", or as a decimal" if separator == "," else ""
+    _fails(capsys, f"{data}: columns.ballots: data row 7 (line 8), column 'ballots': {cell!r} reads as a count with "
+                   f"{separator!r} grouping its thousands{decimal} (write counts without separators)",
+           data, "--map", mapping)
 
 
 def test_unicode_digit_cell_is_not_a_number(tmp_path, capsys):
@@ -152,21 +195,21 @@ def test_unicode_digit_cell_is_not_a_number(tmp_path, capsys):
                                       "fields": {"columns.registered": 1}}
     data, mapping = _write(tmp_path, ["²,50,25,25"])
     _fails(capsys, f"{data}: columns.registered: 1 of 1 rows (100%) are blank or inconsistent, above the 5% limit "
-                   "(columns.registered not a number 1; data row 1); check the mapping, or pass --allow-inconsistent "
-                   "to test the rest", data, "--map", mapping)
+                   "(columns.registered not a number 1 (column 'registered': '²'); data row 1); check the mapping, or "
+                   "pass --allow-inconsistent to test the rest", data, "--map", mapping)
 
 
 def test_count_above_two_to_the_63(tmp_path, capsys):
     data, mapping = _write(tmp_path, ["9223372036854775808,50,25,25"])
-    _fails(capsys, f"{data}: columns.registered: data row 1: '9223372036854775808' is above 10^10, more than "
-                   "any station's count", data, "--map", mapping)
+    _fails(capsys, f"{data}: columns.registered: data row 1 (line 2), column 'registered': '9223372036854775808' is "
+                   "above 10^10, more than any station's count", data, "--map", mapping)
 
 
 def test_an_error_echoes_no_more_than_the_offending_value(tmp_path, capsys):
     data, mapping = _write(tmp_path, ["100,50." + "5" * 5000 + ",25,25"])
     code, _, err = _run(capsys, data, "--map", mapping)
-    assert code == 2 and err == f"{data}: columns.ballots: data row 1: '50.{'5' * 35}… is not a whole number " \
-                                "(counts are integers; 1208.0 is read as 1208)\n"
+    assert code == 2 and err == (f"{data}: columns.ballots: data row 1 (line 2), column 'ballots': '50.{'5' * 35}… is "
+                                 "not a whole number (counts are integers; 1208.0 is read as 1208)\n")
 
 
 def test_field_over_the_csv_limit(tmp_path, capsys):
@@ -182,6 +225,15 @@ def test_negative_counts_are_labelled_negative_not_blank(tmp_path):
     report = anomaly_report(load_returns(data, map_path=mapping))
     assert report["negative"] == {"count": 1, "rows": [5], "rule": "kept, flagged"}
     assert report["blank"]["count"] == 0 and report["not_a_number"]["count"] == 0
+
+
+def test_a_repeated_header_stops_the_load_with_its_line(tmp_path, capsys):
+    """Two rounds' files joined, the second's header left in: the header row was excluded as one row of text
+    (``not_a_number``) and both rounds' stations were tested as one election's. A header repeated mid-file, cells
+    spaced or not, a delimiter ending it or not, is refused with its line."""
+    data, mapping = _write(tmp_path, _clean_rows(30) + [" registered , ballots,a,b,"] + _clean_rows(30, seed=1))
+    _fails(capsys, f"{data}: DATA: line 32 repeats the header (files joined, such as two elections' or rounds' "
+                   "rows? keep one election's rows)", data, "--map", mapping)
 
 
 def test_a_totals_row_is_flagged_not_tested_as_a_station(tmp_path):
@@ -226,6 +278,39 @@ def test_a_totals_row_is_flagged_beside_a_row_with_no_count_at_all(tmp_path):
     data, mapping = _write(tmp_path, rows[:10] + [",,,"] + rows[10:] + [",".join(str(x) for x in sums)])
     report = anomaly_report(load_returns(data, map_path=mapping, allow_inconsistent=True))
     assert report["totals_row"] == {"count": 1, "rows": [32], "rule": "kept, flagged"}
+
+
+def _summed(rows: list[str]) -> str:
+    """The row summing ``rows`` (registered, ballots, a, b) column by column."""
+    return ",".join(str(x) for x in np.array([[int(x) for x in row.split(",")] for row in rows]).sum(axis=0))
+
+
+def test_a_totals_row_among_regional_subtotals_stops_the_load(tmp_path, capsys):
+    """Three regions' stations each followed by their subtotal row, and the national total: the total is a third of
+    every column's sum, not a half, so it was tested as a station with the subtotals, three more. The load stops
+    naming it and the subtotal rows; so it does with the subtotals above their stations and the total among them."""
+    regions = [_clean_rows(10, seed) for seed in range(3)]
+    total = _summed([row for rows in regions for row in rows])
+    data, mapping = _write(tmp_path, [row for rows in regions for row in rows + [_summed(rows)]] + [total])
+    _fails(capsys, f"{data}: DATA: data row 34 (line 35): registered {int(total.split(',')[0]):,}, ballots "
+                   f"{int(total.split(',')[1]):,}, a {int(total.split(',')[2]):,}, b {int(total.split(',')[3]):,}: "
+                   "each the sum of the subtotal data rows 11, 22, 33 (each the sum of the rows above it: a totals "
+                   "row among subtotals? remove them)", data, "--map", mapping)
+    data, mapping = _write(tmp_path, [_summed(regions[0])] + regions[0] + [total, _summed(regions[1])] + regions[1]
+                           + [_summed(regions[2])] + regions[2])
+    code, _, err = _run(capsys, data, "--map", mapping)
+    assert code == 2 and err.startswith(f"{data}: DATA: data row 12 (line 13): registered ")
+    assert "the subtotal data rows 1, 13, 24 (each the sum of the rows below it" in err
+
+
+def test_a_station_a_third_of_the_file_without_subtotals_is_a_station(tmp_path):
+    """A row a third of every column's sum is no totals row unless the other rows split into runs each closed by
+    its subtotal: here it is half the sum of 30 stations, and is read as a station."""
+    rows = [",".join(str(2 * int(x)) for x in row.split(",")) for row in _clean_rows(30)]
+    half = ",".join(str(int(x) // 2) for x in _summed(rows).split(","))
+    data, mapping = _write(tmp_path, rows[:15] + [half] + rows[15:])
+    ds = load_returns(data, map_path=mapping)
+    assert ds.sizes["station"] == 31 and anomaly_report(ds)["totals_row"]["count"] == 0
 
 
 def test_the_share_limit_names_the_rows(tmp_path, capsys):

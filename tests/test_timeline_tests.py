@@ -390,8 +390,9 @@ def test_a_timeline_map_with_a_byte_order_mark_reads_as_a_returns_mapping_does(t
     ("a,100,0,0,0", "region a: no ballots in final at any station"),
     ("a,100,30,40,", "row 2: final: blank"),
     ('a,"1.000",30,40,50', "row 2: registered: '1.000' reads as a count with '.' grouping its thousands"),
-    ("a,100,30,40,50\nc,150,40,50,60\nTotal,350,100,130,160", "row 4: registered, b14, b18, final: each the sum of "
-                                                               "every other row's (a totals row? remove it)"),
+    ("a,100,30,40,50\nc,150,40,50,60\nTotal,350,100,130,160", "row 4: registered 350, b14 100, b18 130, final 160: "
+                                                               "each the sum of every other row's (a totals row? "
+                                                               "remove it)"),
 ])
 def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
     data, map_path, figure = tmp_path / "stations.csv", tmp_path / "map.toml", tmp_path / "figure.png"
@@ -400,6 +401,22 @@ def test_bad_station_timelines_exit_2(tmp_path, capsys, rows, message):
     code, stdout, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path), "--plot", str(figure))
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not figure.exists() and stdout == ""
+
+
+def test_a_totals_row_among_regional_subtotals_in_a_station_timeline_exits_2(tmp_path, capsys):
+    """Each region's stations followed by their subtotal row, the national total in the middle: the total is a third
+    of every column's sum, not a half, and was summed into a region as a station, the subtotals too."""
+    stations = {"a": ["a,100,30,40,50", "a,120,20,50,70"], "b": ["b,150,40,50,60", "b,90,10,30,40", "b,80,20,30,40"]}
+    sums = {region: ",".join(str(sum(int(row.split(",")[k]) for row in rows)) for k in range(1, 5))
+            for region, rows in stations.items()}
+    data, map_path = tmp_path / "stations.csv", tmp_path / "map.toml"
+    data.write_text("region,registered,b14,b18,final\n" + "\n".join(
+        stations["a"] + [f"a,{sums['a']}", "Total,540,120,200,260"] + stations["b"] + [f"b,{sums['b']}"]) + "\n")
+    map_path.write_text(TIMELINE_MAP)
+    code, _, stderr = simkit(capsys, "timeline", str(data), "--map", str(map_path))
+    assert (code, stderr) == (2, f"{data}: row 5: registered 540, b14 120, b18 200, final 260: each the sum of the "
+                                 "subtotal rows 4, 9 (each the sum of the rows above it: a totals row among subtotals? "
+                                 "remove them)\n")
 
 
 def test_a_station_file_is_read_as_a_returns_file_is(tmp_path, capsys):

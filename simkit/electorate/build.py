@@ -20,7 +20,8 @@ from simkit.config.timeline import TIMELINE_TURNOUT
 from simkit.errors import InputError, columns_named, counted, listed, shown
 from simkit.electorate.read import (TextFormat, delimiter_hint, read_header, read_records, row_cells,
                                    width_problem)
-from simkit.electorate.returns import MISSING_CELLS, load_returns, parse_cell, sums_the_others
+from simkit.electorate.returns import MISSING_CELLS, load_returns, parse_cell
+from simkit.electorate.totals import check_no_totals_row
 from simkit.model.rounding import largest_remainder
 from simkit.types import MAX_REGISTER
 
@@ -331,24 +332,5 @@ def _registers(path: Path, rows: list[dict], lines: list[int], header: list[str]
         registered[index] = value
     if total == 0:
         raise InputError(f"{path}: electorate.registered_column: every register is 0 (no voters to draw)")
-    _check_no_totals_row(path, registered, lines)
+    check_no_totals_row(f"{path}: electorate.registered_column", [column], registered[:, None], lines)
     return registered
-
-
-#: fewest other rows with voters beside a register that sums them for it to be taken for a totals row: with fewer,
-#: a station is too easily the sum of the others (500 = 200 + 300)
-MIN_ROWS_SUMMED = 3
-
-
-def _check_no_totals_row(path: Path, registered: np.ndarray, lines: list[int]) -> None:
-    """Refuse the first or the last row when its register (``registered``, (row,) voters) is the sum of every other
-    row's (:func:`simkit.electorate.returns.sums_the_others`), :data:`MIN_ROWS_SUMMED` or more of them with voters:
-    a spreadsheet's totals row, which would be drawn as one station holding as many voters as all the others. One
-    column is a weaker sign than the several of a returns file: only a row where exports write totals is taken for
-    one."""
-    ends = sums_the_others(registered[:, None], np.zeros((len(registered), 1), dtype=bool))
-    ends[1:-1] = False
-    totals = np.flatnonzero(ends) if (registered > 0).sum() > MIN_ROWS_SUMMED else np.array([], dtype=int)
-    if totals.size:
-        raise InputError(f"{path}: electorate.registered_column: row {lines[totals[0]]}: its register "
-                         f"{int(registered[totals[0]]):,} is the sum of every other row's (a totals row? remove it)")

@@ -4,8 +4,9 @@ A gzip or ZIP file is known by its first bytes, whatever its name (a ``.csv`` th
 file of no such bytes is read by its suffix. A spreadsheet workbook (``.xlsx``, ``.xls``, ``.ods``) and binary
 data are named as such rather than decoded. The file is streamed through a byte counter, so a small archive that
 would decompress into gigabytes stops at :data:`MAX_TEXT_BYTES` with an error instead of filling memory. A UTF-8
-byte-order mark is dropped. Any problem is a one-line ``InputError`` naming the file and the field (``DATA``,
-``format.member``, ``format.encoding``).
+byte-order mark is dropped. A row that repeats the header is refused with its line: files joined one after the other
+(two rounds' returns) would be read as one election's stations. Any problem is a one-line ``InputError`` naming the
+file and the field (``DATA``, ``format.member``, ``format.encoding``).
 """
 from __future__ import annotations
 
@@ -131,24 +132,39 @@ def returns_format(mapping: ReturnsMapping) -> TextFormat:
     return TextFormat(mapping.delimiter, mapping.encoding, mapping.member)
 
 
-def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the returns file at ``path`` read as ``mapping`` says (:func:`read_records`)."""
-    header, rows, _ = read_records(path, returns_format(mapping))
-    return header, rows
+def read_rows(path: Path, mapping: ReturnsMapping) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows and each row's line of the returns file at ``path`` read as ``mapping`` says
+    (:func:`read_records`)."""
+    return read_records(path, returns_format(mapping))
 
 
 def read_records(path: Path, fmt: TextFormat) -> tuple[list[str], list[list[str]], list[int]]:
     """Header (the first non-empty row), the non-empty rows after it and the 1-based line of the file's text each
     row starts on, of the delimited text at ``path`` (a member of it when a ZIP archive, gunzipped when gzip:
-    :func:`container`), decoded and split as ``fmt`` says."""
+    :func:`container`), decoded and split as ``fmt`` says. A row that repeats the header (:func:`_trimmed`) is an
+    InputError naming its line."""
     with _csv_reader(path, fmt) as (header, reader):
         rows, lines, last = [], [], reader.line_num
+        names = _trimmed(header)
         for row in reader:
             if row:
+                if names and row[0].strip() == names[0] and _trimmed(row) == names:
+                    raise InputError(f"{path}: {fmt.file}: line {last + 1:,} repeats the header (files joined, such "
+                                     "as two elections' or rounds' rows? keep one election's rows)")
                 rows.append(row)
                 lines.append(last + 1)
             last = reader.line_num  # a row's cells may span lines (a quoted line break, an unclosed quote)
         return header, rows, lines
+
+
+def _trimmed(row: list[str]) -> list[str]:
+    """The cells of ``row`` stripped of surrounding spaces, blank cells at its end left out: a row that repeats the
+    header, so read, is files joined one after the other (two rounds' returns), whose rows would be read as one
+    election's stations."""
+    cells = [cell.strip() for cell in row]
+    while cells and not cells[-1]:
+        cells.pop()
+    return cells
 
 
 def read_header(path: Path, fmt: TextFormat) -> list[str]:

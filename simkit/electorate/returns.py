@@ -30,12 +30,15 @@ one of the three is missing; with only ``ballots`` (no split), votes hold the op
 
 Cells of count columns: whole numbers, also written as integral decimals (``1208.0``, as pandas writes a column
 with a missing value); a sign is read (a negative count is flagged ``negative``). A non-integral number (``12.5``),
-a number that may be thousands grouped with ``.`` (``1.359``, ``12.000``: 1,359 and 12,000 or a decimal?) or a count
-above 10^10 stops the load with the data row. A blank cell (empty, ``NA``, ``-``...) and any other
-text (``n/a?``, ``²``, ``1,208``) are *missing*.
+a number that may be thousands grouped with ``.`` or ``,`` (``1.359``, ``12.000``, ``1,208``: 1,359, 12,000 and
+1,208, or decimals?) or with a space or ``'`` (``1 208``), or a count above 10^10 stops the load with its data row,
+line, column and cell: simkit reads no thousands separator (write counts without them). A blank cell (empty,
+``NA``, ``-``...) and any other text (``n/a?``, ``²``) are *missing*.
 
 A row with fewer or more fields than the header stops the load with the first such row; empty fields beyond
-the header (every data row ending with the delimiter, a common export) are dropped.
+the header (every data row ending with the delimiter, a common export) are dropped. A row that repeats the header
+(files joined, such as two rounds' returns) stops the load with its line; two elections' rows joined without one are
+not caught (with an ``id`` column, reported as ``duplicate_id``).
 
 Row rules (every rule is reported in ``attrs["anomalies"]`` with counts and 1-based data-row numbers):
 
@@ -50,24 +53,28 @@ Row rules (every rule is reported in ``attrs["anomalies"]`` with counts and 1-ba
   ``ballots_gt_registered``, ``votes_gt_ballots`` (options + invalid exceed ballots), ``negative`` (a count below
   zero, read or derived), ``totals_row`` (a guess at a spreadsheet's totals row: register, ballots and every option
   each the sum of every other parsed row's, among 3 or more rows with a register; a column with a missing cell
-  is not compared; a totals row beside subtotals is not caught, and in a small file a station can match).
+  is not compared; in a small file a station can match). A totals row among subtotal rows stops the load, naming
+  them (:func:`simkit.electorate.totals.subtotals_problem`).
   Forensic tests drop flagged stations and say how many;
 - **reported**: ``blank_region`` (region ``(none)``), ``duplicate_id`` (rows that share a station id),
   ``region_spelling`` (region names the same but for case, surrounding spaces or Unicode form, ``Sofia`` and
   ``sofia``: read as the separate regions they are written as, not merged).
 
 When more than 5% (:data:`MAX_INCONSISTENT_SHARE`) of the ordinary rows are excluded, miss an option or are
-flagged, the load stops with one line naming the columns, the counts and the first rows (a mapping one column
-off, a text column mapped as counts), unless ``allow_inconsistent`` (``--allow-inconsistent``) says to test the
-rest. A file with no usable station (header only, every row special, blank, flagged or without ballots) is an error.
+flagged, the load stops with one line naming the fields, the counts, what the rows of the largest hold (its column's
+first cells that are no number, as written, or the first counts a flag compares) and the first rows (a mapping one
+column off, a text column mapped as counts), unless ``allow_inconsistent`` (``--allow-inconsistent``) says to test
+the rest. A file with no usable station (header only, every row special, blank, flagged or without ballots) is an error.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
 from decimal import Decimal
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import xarray as xr
@@ -77,11 +84,11 @@ from simkit.errors import InputError, columns_named, counted, first_of
 from simkit.electorate.mapping import (COUNT_QUANTITIES, INVALID_OPTION, PRESET_DIR, PRESETS, ColumnSpec,
                                        ReturnsMapping, load_mapping, name, preset_mapping, shown)
 from simkit.electorate.read import delimiter_hint, read_header, read_rows, returns_format
+from simkit.electorate.totals import subtotals_problem, sums_the_others
 from simkit.schema import OPTION, STATION, STATION_DISTRICT, STATION_REGION
 
 __all__ = ["PRESETS", "PRESET_DIR", "FLAG_BITS", "MAX_INCONSISTENT_SHARE", "ReturnsMapping", "load_mapping",
-           "preset_mapping", "load_returns", "anomaly_report", "sums_the_others", "DOT_GROUPED",
-           "DOT_GROUPED_PROBLEM"]
+           "preset_mapping", "load_returns", "anomaly_report", "GROUPED", "grouping_problem"]
 
 #: bit of the ``flags`` variable -> rule name (kept-and-flagged rows)
 FLAG_BITS = {1: "zero_register", 2: "ballots_gt_registered", 4: "votes_gt_ballots", 8: "negative", 16: "totals_row"}
@@ -101,23 +108,32 @@ MISSING_CELLS = {BLANK: "blank", NOT_A_NUMBER: "not_a_number"}
 NA_MARKERS = frozenset({"na", "n/a", "nan", "null", "none", "-", "--", "\u2013", "\u2014"})
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-#: a number written with '.' grouping thousands (``1.359``, ``12.000``), which a decimal reading would take for 1.359
-#: or 12
-DOT_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+")
-#: why a :data:`DOT_GROUPED` cell is no count
-DOT_GROUPED_PROBLEM = ("reads as a count with '.' grouping its thousands, or as a decimal (write counts without "
-                       "separators)")
+#: a number written with one separator grouping its thousands: ``.`` or ``,`` (``1.359``, ``12.000``, ``1,208``, which
+#: a decimal reading, point or comma, would take for 1.359, 12 or 1.208), a space (plain, no-break or narrow no-break:
+#: ``1 208``) or ``'`` (``1'208``)
+GROUPED = re.compile(r"[+-]?[0-9]{1,3}([.,'\u0020\u00a0\u202f])[0-9]{3}(\1[0-9]{3})*")
+
+
+def grouping_problem(cell: str) -> str | None:
+    """Why ``cell`` (stripped) is no count when it is a :data:`GROUPED` number (simkit reads no thousands separator,
+    and ``.`` or ``,`` may as well be a decimal mark), else None."""
+    grouped = GROUPED.fullmatch(cell)
+    if grouped is None:
+        return None
+    decimal = ", or as a decimal" if grouped.group(1) in ".," else ""
+    return (f"reads as a count with {shown(grouped.group(1))} grouping its thousands{decimal} (write counts without "
+            "separators)")
 
 
 def parse_cell(cell: str) -> tuple[int, int, str | None]:
     """(value, missing code, why it is no count) of one stripped cell; ``why`` is set for a number that no count
-    can be (non-integral, or above :data:`MAX_COUNT`)."""
+    can be (non-integral, thousands grouped: :func:`grouping_problem`, or above :data:`MAX_COUNT`)."""
     if not cell or cell.lower() in NA_MARKERS:
         return 0, BLANK, None
     if _INTEGER.fullmatch(cell):
         value = int(cell) if len(cell) <= 12 else MAX_COUNT + 1  # int() of a long digit string is slow
-    elif DOT_GROUPED.fullmatch(cell):
-        return 0, 0, DOT_GROUPED_PROBLEM
+    elif GROUPED.fullmatch(cell):
+        return 0, 0, grouping_problem(cell)
     elif _DECIMAL.fullmatch(cell):
         number = Decimal(cell)
         if abs(number) > MAX_COUNT:
@@ -204,7 +220,8 @@ class _Table(_Header):
     fields beyond the header's width (a row ending with the delimiter; blank ones too) are dropped; any other length
     stops."""
 
-    def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]], delimiter: str):
+    def __init__(self, path: Path, origin: str, header: list[str], rows: list[list[str]], lines: list[int],
+                 delimiter: str):
         super().__init__(path, origin, header, delimiter)
         width = len(header)
         rows = [row[:width] if not any(cell.strip() for cell in row[width:]) else row for row in rows]
@@ -214,9 +231,11 @@ class _Table(_Header):
                 rows_have = counted(len(wrong), "row") + (" has" if len(wrong) == 1 else " have")
                 raise InputError(f"{path}: DATA: {rows_have} {word} than {width} fields "
                                  f"(first at data row {wrong[0] + 1})")
-        self.rows = rows
+        self.rows, self.lines = rows, lines
         #: field -> missing code per row (0 where the field's cells are all counts)
         self.missing: dict[str, np.ndarray] = {}
+        #: field -> the column spec its counts were read from
+        self.specs: dict[str, ColumnSpec] = {}
 
     def text(self, field: str, ref: int | str) -> list[str]:
         col = self.index(field, ref)
@@ -226,8 +245,23 @@ class _Table(_Header):
         """Counts (int64, shape (row,)) of a column spec and the missing code per row (0: a count; else
         :data:`MISSING_CELLS`); values are 0 where missing. Recorded in ``self.missing[field]``."""
         values, missing = self._counts(field, spec)
-        self.missing[field] = missing
+        self.missing[field], self.specs[field] = missing, spec
         return values, missing
+
+    def missing_cells(self, field: str, codes: tuple[int, ...]) -> str:
+        """`` (column 'name': 'S0', 'S1', 'S2', …)``: the columns of ``field`` (read by :meth:`counts`) whose cells
+        are missing with one of ``codes`` (:data:`MISSING_CELLS`), each with the first :data:`CELLS_SHOWN` such
+        cells as written (distinct, in file order): what a column one off, or a text column, holds; "" without
+        ``codes``."""
+        parts = []
+        for ref in _refs(self.specs[field]) if codes else ():
+            column = self.index(field, ref)
+            cells = dict.fromkeys(row[column].strip() for row in self.rows)
+            bad = [cell for cell in cells if parse_cell(cell)[1] in codes]
+            if bad:
+                parts.append(f"column {shown(self.header[column])}: "
+                             + first_of(map(shown, bad), CELLS_SHOWN, how_many=False))
+        return f" ({'; '.join(parts)})" if parts else ""
 
     def _counts(self, field: str, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(spec, (dict, list)):
@@ -237,10 +271,11 @@ class _Table(_Header):
             total = values[0] - sum(values[1:]) if kind == "diff" else sum(values)
             missing = np.maximum.reduce([m for _, m in pieces])
             return np.where(missing == 0, total, 0), missing
-        return self._parse(field, np.array(self.text(field, spec), dtype=str))
+        return self._parse(field, self.index(field, spec), np.array(self.text(field, spec), dtype=str))
 
-    def _parse(self, field: str, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Vectorised for plain ASCII digit strings, cell by distinct cell for the rest."""
+    def _parse(self, field: str, column: int, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised for plain ASCII digit strings, cell by distinct cell for the rest; a cell no count can be
+        (:func:`parse_cell`) stops with its data row, line, ``column`` (0-based) and text."""
         values = np.zeros(cells.size, dtype=np.int64)
         missing = np.zeros(cells.size, dtype=np.uint8)
         width = cells.dtype.itemsize // 4
@@ -257,7 +292,8 @@ class _Table(_Header):
             if wrong.any():
                 first = int(rest[wrong[inverse]].min())
                 _, _, why = parse_cell(str(cells[first]))
-                raise InputError(f"{self.path}: {field}: data row {first + 1}: {shown(str(cells[first]))} {why}")
+                raise InputError(f"{self.path}: {field}: data row {first + 1} (line {self.lines[first]:,}), column "
+                                 f"{shown(self.header[column])}: {shown(str(cells[first]))} {why}")
             values[rest] = np.array([value for value, _, _ in parsed], dtype=np.int64)[inverse]
             missing[rest] = np.array([code for _, code, _ in parsed], dtype=np.uint8)[inverse]
         return values, missing
@@ -270,6 +306,8 @@ class _Table(_Header):
 
 #: data rows a message lists before ``…``
 ROWS_SHOWN = 5
+#: cells (or pairs of counts) of one column a message shows before ``…``
+CELLS_SHOWN = 3
 
 
 def data_rows(rows: list[int], count: int | None = None) -> str:
@@ -280,6 +318,12 @@ def data_rows(rows: list[int], count: int | None = None) -> str:
     rows a message or table shows goes through here."""
     count = len(rows) if count is None else count
     return f"data row{'s' if count > 1 else ''} {first_of(map(str, rows), ROWS_SHOWN, count, how_many=False)}"
+
+
+def _rows_at(lines: list[int], rows: list[int]) -> str:
+    """``data row 9 (line 10)`` or ``data rows 4, 8``: 0-based parsed ``rows`` as :func:`data_rows` names them, one
+    row also by its line in the file (``lines``, each parsed row's)."""
+    return data_rows([row + 1 for row in rows]) + (f" (line {lines[rows[0]]:,})" if len(rows) == 1 else "")
 
 
 def _rows_report(mask: np.ndarray, rows: np.ndarray, rule: str, **extra) -> dict:
@@ -332,10 +376,10 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
     mapping = _mapping_of(mapping, map_path, preset)
     path = _data_path(data, mapping)
     _Header(path, mapping.origin, read_header(path, returns_format(mapping)), mapping.delimiter).check(mapping)
-    header, rows = read_rows(path, mapping)
+    header, rows, lines = read_rows(path, mapping)
     if not rows:
         raise InputError(f"{path}: DATA: no data rows (header only)")
-    table = _Table(path, mapping.origin, header, rows, mapping.delimiter)
+    table = _Table(path, mapping.origin, header, rows, lines, mapping.delimiter)
     cols = mapping.columns
     read = {q: table.counts(f"columns.{q}", cols[q]) for q in COUNT_QUANTITIES if q in cols}
     get = {q: values for q, (values, _) in read.items()}
@@ -354,6 +398,11 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
         names.append(INVALID_OPTION)
         option_votes = np.concatenate([option_votes, get["invalid"][:, None]], axis=1)
         option_missing = np.concatenate([option_missing, np.zeros((len(rows), 1), dtype=bool)], axis=1)
+    summed = _totals_columns(read, get, option_votes, option_missing, len(mapping.options))
+    problem = subtotals_problem(["registered", "ballots", *mapping.options], *summed,
+                                functools.partial(_rows_at, lines))
+    if problem:
+        raise InputError(f"{path}: DATA: {problem}")
     all_rows = np.arange(1, len(rows) + 1)
     region = table.labels("columns.region", cols["region"]) if "region" in cols else np.full(len(rows), "all",
                                                                                              dtype=object)
@@ -392,8 +441,7 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
         "ballots_gt_registered": ordinary & (ballots > registered),
         "votes_gt_ballots": ordinary & (votes.sum(axis=1) > ballots),
         "negative": ordinary & ((votes < 0).any(axis=1) | (ballots < 0) | np.any([d < 0 for d in derived], axis=0)),
-        "totals_row": ordinary & sums_the_others(*_totals_columns(read, get, option_votes, option_missing,
-                                                                        len(mapping.options)))[keep],
+        "totals_row": ordinary & sums_the_others(*summed)[keep],
     }
     flags = np.zeros(keep.sum(), dtype=np.uint8)
     for bit, rule in FLAG_BITS.items():
@@ -410,7 +458,10 @@ def load_returns(data: str | Path | None = None, *, mapping: ReturnsMapping | No
     inconsistent = ~keep
     inconsistent[keep] = ordinary & ((flags != 0) | missing_cells.any(axis=1))
     if not allow_inconsistent:
-        _check_share(path, inconsistent, len(rows) - int(special.sum()), anomalies, allow_field)
+        compared = {"ballots_gt_registered": (ballots, registered), "votes_gt_ballots": (votes.sum(axis=1), ballots)}
+        _check_share(path, inconsistent, len(rows) - int(special.sum()), anomalies, allow_field,
+                     _ShareExamples(table, {rule: (a[checks[rule]], b[checks[rule]])
+                                            for rule, (a, b) in compared.items()}))
     usable = ordinary & (flags == 0) & (ballots > 0) & ~missing_cells[:, names.index(leader)]
     if not usable.any():
         counts = ", ".join(f"{rule} {item['count']:,}" for rule, item in anomalies.items() if item["count"])
@@ -448,41 +499,57 @@ def _totals_columns(read: dict, get: dict, option_votes: np.ndarray, option_miss
             np.column_stack(missing + [option_missing[:, :n_options]]))
 
 
-def sums_the_others(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """Rows (bool, shape (row,)) that look like a spreadsheet's totals row: every count column is the sum of
-    every other row's. ``values``/``missing`` (shape (row, column), column 0 the register, 1 the ballots): a
-    column with a missing cell (outside rows with no count at all, a section's label) has no known sum and is left
-    out; the register or the ballots must be compared, the row's register above 0, and at least 3 rows have a
-    register above 0. A guess: subtotal rows are not
-    caught, and a station equal to the sum of all others in every compared column would be flagged."""
-    labels = missing.all(axis=1)  # a row with no count at all (a section's label) sums to nothing
-    complete = ~missing[~labels].any(axis=0)
-    if not complete[:2].any() or (values[:, 0] > 0).sum() < 3:
-        return np.zeros(len(values), dtype=bool)
-    compared = values[:, complete]
-    return (values[:, 0] > 0) & (2 * compared == compared.sum(axis=0)).all(axis=1)
+class _ShareExamples:
+    """What the rows of one rule hold, for the share limit's message: a field's missing cells (``table``, the
+    :class:`_Table` read), or the two counts a flag compares (``compared``: rule -> (left, right), int64 (flagged
+    row,) each, as ``left > right``)."""
+
+    def __init__(self, table: _Table, compared: dict[str, tuple[np.ndarray, np.ndarray]]):
+        self.table, self.compared = table, compared
+
+    def cells(self, field: str, codes: tuple[int, ...]) -> str:
+        return self.table.missing_cells(field, codes)
+
+    def counts(self, rule: str) -> str:
+        """`` (1200 > 1000, 950 > 900, …)``: the first :data:`CELLS_SHOWN` pairs a flag compares; "" for another
+        rule."""
+        if rule not in self.compared:
+            return ""
+        left, right = self.compared[rule]
+        pairs = (f"{a} > {b}" for a, b in zip(left[:CELLS_SHOWN + 1].tolist(), right[:CELLS_SHOWN + 1].tolist()))
+        return f" ({first_of(pairs, CELLS_SHOWN, len(left), how_many=False)})"
+
+
+#: missing-cell rules of the share limit's message: rule, its word, the missing codes whose cells it shows (a blank
+#: cell is said by the word)
+_SHARE_MISSING = (("blank", "blank", ()), ("not_a_number", "not a number", (NOT_A_NUMBER,)),
+                  ("missing_option", "missing", (NOT_A_NUMBER,)))
 
 
 def _check_share(path: Path, inconsistent: np.ndarray, ordinary_rows: int, anomalies: dict,
-                 allow_field: str | None) -> None:
+                 allow_field: str | None, examples: _ShareExamples) -> None:
     """Stop when more than :data:`MAX_INCONSISTENT_SHARE` of the ordinary rows are excluded, miss an option or
     are flagged (``inconsistent``: bool per parsed row): one line naming the columns involved, the largest
-    counts and the first data rows (:func:`data_rows`), and how to test the rest: ``allow_field``, the config field
-    that lifts the limit, or (None) the ``allow_inconsistent`` parameter."""
+    counts, the largest with what its rows hold (``examples``: a column's first cells that are no number, a flag's
+    first compared counts; one only, to keep the line short), the first data rows (:func:`data_rows`), and how to
+    test the rest: ``allow_field``, the config field that lifts the limit, or (None) the ``allow_inconsistent``
+    parameter."""
     bad = int(inconsistent.sum())
     if bad <= MAX_INCONSISTENT_SHARE * ordinary_rows:
         return
-    parts: dict[tuple[str, str], int] = {}
-    for rule, word in (("blank", "blank"), ("not_a_number", "not a number"), ("missing_option", "missing")):
-        parts.update({(field, f"{field} {word}"): count for field, count in anomalies[rule]["fields"].items()})
-    parts.update({FLAG_LABELS[rule]: anomalies[rule]["count"] for rule in FLAG_BITS.values()
-                  if anomalies[rule]["count"]})
-    largest = sorted(parts.items(), key=lambda item: -item[1])[:3]
+    parts: dict[tuple[str, str], tuple[int, Callable[[], str]]] = {}
+    for rule, word, codes in _SHARE_MISSING:
+        parts.update({(field, f"{field} {word}"): (count, functools.partial(examples.cells, field, codes))
+                      for field, count in anomalies[rule]["fields"].items()})
+    parts.update({FLAG_LABELS[rule]: (anomalies[rule]["count"], functools.partial(examples.counts, rule))
+                  for rule in FLAG_BITS.values() if anomalies[rule]["count"]})
+    largest = sorted(parts.items(), key=lambda item: -item[1][0])[:3]
     fields = ", ".join(dict.fromkeys(field for (field, _), _ in largest))
     where = data_rows((np.flatnonzero(inconsistent) + 1).tolist())
     raise InputError(f"{path}: {fields}: {bad:,} of {ordinary_rows:,} rows ({bad / ordinary_rows:.0%}) are blank "
                      f"or inconsistent, above the {MAX_INCONSISTENT_SHARE:.0%} limit ("
-                     + "; ".join([f"{label} {count:,}" for (_, label), count in largest] + [where])
+                     + "; ".join([f"{label} {count:,}" + (shown_rows() if not rank else "")
+                                  for rank, ((_, label), (count, shown_rows)) in enumerate(largest)] + [where])
                      + "); check the mapping, or "
                      + (f"set {allow_field} = true" if allow_field else "pass allow_inconsistent=True")
                      + " to test the rest", parameters=() if allow_field else ("allow_inconsistent",))

@@ -44,7 +44,8 @@ from ..errors import InputError, columns_named, listed, shown
 from .statistics import RegionalTimeline
 from simkit.electorate.build import electorate_of, voterless_turnouts
 from simkit.electorate.read import TextFormat, delimiter_hint, read_header, read_records
-from simkit.electorate.returns import DOT_GROUPED, DOT_GROUPED_PROBLEM, NA_MARKERS, sums_the_others
+from simkit.electorate.returns import GROUPED, NA_MARKERS, grouping_problem
+from simkit.electorate.totals import check_no_totals_row
 from simkit.electorate.mapping import read_map_toml
 
 
@@ -131,23 +132,29 @@ def read_map(path: Path) -> TimelineMap:
         raise InputError(f"{path}: {field}: {message}") from None
 
 
+def _lines(frame) -> np.ndarray:
+    """(row,) the file's line each row of ``frame`` (:func:`_station_frame`) starts on."""
+    return frame.index.to_numpy() + 2
+
+
 def _first_row(frame, bad: np.ndarray) -> int:
-    """The file's line number (header = 1) of the first row flagged in ``bad`` (row,) bool."""
-    return int(frame.index[np.flatnonzero(bad)[0]]) + 2
+    """The file's line (:func:`_lines`) of the first row flagged in ``bad`` (row,) bool."""
+    return int(_lines(frame)[np.flatnonzero(bad)[0]])
 
 
 def _numbers(frame, column: str, data: Path, blank: float | None = None) -> np.ndarray:
     """(row,) the numbers of ``column`` (its cells as written, str); a blank cell is ``blank`` (None: refused); a
-    cell that is no number, or that may be a count grouped with '.' (:data:`~simkit.electorate.returns.DOT_GROUPED`:
-    ``1.000``, 1000 or 1?), raises InputError naming the file, row and column."""
+    cell that is no number, or that may be a count with its thousands grouped
+    (:func:`~simkit.electorate.returns.grouping_problem`: ``1.000``, 1000 or 1?), raises InputError naming the file,
+    row and column."""
     import pandas as pd
 
     text = frame[column]
-    grouped = text.str.strip().str.fullmatch(DOT_GROUPED.pattern).fillna(False).to_numpy(bool)
+    grouped = text.str.strip().str.fullmatch(GROUPED.pattern).fillna(False).to_numpy(bool)
     if grouped.any():
         cell = text.to_numpy()[np.flatnonzero(grouped)[0]]
         raise InputError(f"{data}: row {_first_row(frame, grouped)}: {column}: {shown(str(cell))} "
-                         f"{DOT_GROUPED_PROBLEM}")
+                         f"{grouping_problem(str(cell).strip())}")
     values = pd.to_numeric(text, errors="coerce").to_numpy(float)
     if blank is not None:
         values = np.where(text.isna(), blank, values)
@@ -174,7 +181,7 @@ def _counts(frame, column: str, data: Path) -> np.ndarray:
 def _station_frame(data: Path, map_path: Path, fmt: MapFormat, wanted: list[str]):
     """The ``wanted`` columns of the station file ``data`` as a DataFrame of its cells as written (str; a blank
     cell, empty or one of :data:`~simkit.electorate.returns.NA_MARKERS`, None), indexed by the file's line each row
-    starts on minus 2 (:func:`_first_row`). InputError naming the file for a column missing or named twice in its
+    starts on minus 2 (:func:`_lines`). InputError naming the file for a column missing or named twice in its
     header (:func:`_check_header`), and for a row with a cell beyond the header (a delimiter inside an unquoted field
     shifts every cell after it); blank cells beyond the header, a delimiter ending every row, are dropped, and a
     short row's missing cells are blank."""
@@ -210,16 +217,6 @@ def _cell(row: list[str], column: int) -> str | None:
     return None if not cell.strip() or cell.strip().lower() in NA_MARKERS else cell
 
 
-def _check_no_totals_row(frame, data: Path, counts: np.ndarray, names: list[str]) -> None:
-    """InputError naming the row of a spreadsheet's totals row: every count (``counts`` (row, column), the columns
-    ``names``) the sum of every other row's, among 3 or more rows with a register
-    (:func:`simkit.electorate.returns.sums_the_others`). It would be summed into its own region, or its region's."""
-    totals = sums_the_others(counts, np.zeros(counts.shape, dtype=bool))
-    if totals.any():
-        raise InputError(f"{data}: row {_first_row(frame, totals)}: {', '.join(names)}: each the sum of every other "
-                         "row's (a totals row? remove it)")
-
-
 def _check_regions(frame, column: str, data: Path) -> None:
     """A blank region cell raises InputError naming the file, row and column."""
     blank = frame[column].isna().to_numpy() | (frame[column].astype(str).str.strip() == "").to_numpy()
@@ -248,8 +245,8 @@ def from_stations(data: Path, map_path: Path) -> Loaded:
     _check_regions(frame, columns.region, data)
     counts = np.column_stack([_counts(frame, name, data) for name in [*columns.reports, columns.final]])
     registered = _counts(frame, columns.registered, data)
-    _check_no_totals_row(frame, data, np.column_stack([registered, counts]), [columns.registered, *columns.reports,
-                                                                                columns.final])
+    check_no_totals_row(str(data), [columns.registered, *columns.reports, columns.final],
+                        np.column_stack([registered, counts]), _lines(frame))
     over = counts.max(axis=1) > registered
     if over.any():
         raise InputError(f"{data}: row {_first_row(frame, over)}: ballots exceed {columns.registered} (turnout above "
