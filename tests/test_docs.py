@@ -166,3 +166,47 @@ def test_the_readme_shows_the_discard_of_an_interrupted_dask_run_as_it_is_said(t
         work.discard({})
     said = f"simkit: {caplog.records[-1].getMessage()}".replace(str(tmp_path), "/shared")
     assert said in " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+
+
+#: a repository file the pages cite: a path under one of these folders ending in one of these extensions
+CITED_PATH = re.compile(r"(?<![\w/.-])((?:simkit|benchmarks|scripts|tests|docs|configs|notebooks|examples)/[\w/.-]*"
+                        r"\.(?:py|md|toml|json|csv|html|png))(?![\w*])")
+#: a dotted name in the package, ``simkit.forensics.floor`` or ``simkit.schema.rejects``
+CITED_NAME = re.compile(r"(?<![\w./])(simkit(?:\.\w+)+)")
+
+
+def prose_and_commands(text: str) -> str:
+    """A page's text outside fenced blocks, and the command lines inside them (``simkit ...``, ``python ...``):
+    a fenced block's other lines show output (an error naming a made-up ``configs/x.toml``), not references."""
+    commands = [line for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S)
+                for line in block.splitlines() if line.lstrip().startswith(("simkit ", "python "))]
+    return "\n".join([re.sub(r"```.*?```", "", text, flags=re.S), *commands])
+
+
+def resolves(name: str) -> bool:
+    """Whether ``simkit.a.b.c`` names a module, or an attribute reached from the longest importable module."""
+    import importlib
+
+    parts = name.split(".")
+    for length in range(len(parts), 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:length]))
+        except ImportError:
+            continue
+        for part in parts[length:]:
+            if not hasattr(found, part):
+                return False
+            found = getattr(found, part)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_file_and_name_a_page_cites_exists(page):
+    """A page cited ``simkit.forensics.power.planted_power`` after the function was removed: each file path
+    (``simkit/io.py``, ``scripts/exit_poll_tables.py``) and each dotted name of the package the page cites exists."""
+    text = prose_and_commands(page.read_text(encoding="utf-8"))
+    missing_files = sorted({path for path in CITED_PATH.findall(text) if not (REPO / path).exists()})
+    missing_names = sorted({name for name in CITED_NAME.findall(text) if not resolves(name)})
+    assert not missing_files, f"{page.name} cites files that do not exist: {missing_files}"
+    assert not missing_names, f"{page.name} cites names the package lacks: {missing_names}"
