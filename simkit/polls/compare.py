@@ -11,14 +11,21 @@ What :func:`compare_polls` returns (shares and rates in percent; JSON keys of :m
   sampling plus the historical non-sampling error of :mod:`simkit.polls.error`, ``misreport_needed`` (the
   misreporting rate toward the incumbent that makes the published figure the simulated median), and the
   joint ledger's ``points_compared`` of its ``ledger_points``, ``z_min``, ``z_max``, ``share_consistent`` and
-  ``verdict`` (:func:`ledger_verdicts`); a poll's published turnout is a row with option ``turnout``;
+  ``verdict`` (:func:`simkit.polls.ledger.ledger_verdicts`); a poll's published turnout is a row with option
+  ``turnout``;
 * ``joint``: Hotelling T² of all published gaps with its F reference, and per poll; ``left_out``, when some
-  figures have no sampling error (a census: :func:`sampled`), names them (``pollster``, ``option``);
+  figures have no sampling error (a census: :func:`simkit.polls.statistics.sampled`), names them (``pollster``,
+  ``option``);
 * ``designs``: respondents each modelled design delivers against the claim, and the probability it reaches it;
 * ``mechanisms``: one-mechanism fits per poll (:mod:`simkit.polls.mechanisms`);
 * ``scenarios``: per scenario of the Dataset (``honest`` when there is none), the polls as configured (with
   their stated biases): Hotelling T² of the published gaps;
-* ``ledger``: the rows' z and p at the points of a Latin hypercube over every stated assumption jointly.
+* ``ledger``: the rows' z and p at the points of a Latin hypercube over every stated assumption jointly;
+* ``baseline``: the total-survey-error baseline per option class (:meth:`simkit.polls.error.ErrorBaseline.summary`),
+  and ``baseline_table``: its source and the polls and countries of the history table and of the baseline
+  (:meth:`simkit.polls.error.ErrorBaseline.counts`), null without a baseline;
+* ``flags``: one-line warnings beside the figures (designs, stated margins of error, answers, census figures,
+  scenarios and the ledger; see :class:`Comparison`).
 
 Random streams: ``SeedSequence(seed, spawn_key=streams.exit_poll_key(replicate, poll_index))`` per replicate and
 poll, so a poll draw depends only on its logical position; the ledger's hypercube by ``[seed, streams.LEDGER]``.
