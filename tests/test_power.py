@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from forensics_helpers import honest_dataset, stuff_ballots
+from simkit.forensics import election_outcomes, run_each
+from simkit.forensics.applicable import ran
 from simkit.forensics.core import election
+from simkit.forensics.integer import percent as integer_percent
+from simkit.forensics.klimek import ml as klimek_ml
+from simkit.forensics.registry import ESTIMATES_APART
 from simkit.forensics.power import PLANTS, planted, planted_elections, planted_trials, study_seed
 from simkit.streams import POWER
 
@@ -136,3 +142,41 @@ def test_the_power_study_seed_is_the_position_power_below_the_seed(seed, entropy
     if isinstance(seed, np.random.SeedSequence):
         seed.spawn(5)
         assert np.array_equal(study_seed(seed).generate_state(4), study.generate_state(4))
+
+
+def _stuffed(n_stations: int = 800, seed: int = 5):
+    """Honest two-option returns, districts in two regions, with Klimek's extreme stuffing at 5% of stations."""
+    ds = stuff_ballots(honest_dataset(n_stations, seed), 0.05, seed)
+    return election(ds.assign_coords(district=("station", np.array([f"d{i}" for i in np.arange(n_stations) % 8]))),
+                    leader="a")
+
+
+@pytest.mark.parametrize("null", ["textbook", "simulated"])
+def test_the_tests_without_their_estimates_give_the_same_statistic_p_value_and_verdict(null):
+    """``estimates=False`` (what every size and power runs) leaves out estimates only: each test of
+    ``ESTIMATES_APART`` that runs under ``null`` reports the same statistic, reference, p-value and verdict, to the
+    bit, as with them."""
+    e = _stuffed()
+    tests = sorted(ESTIMATES_APART)
+    full = run_each(e, tests, null, 19, 4, tolerate=False)
+    verdict_only = run_each(_stuffed(), tests, null, 19, 4, tolerate=False, estimates=False)
+    for test in tests:
+        if not ran(full[test]):  # n/a under this null (klimek_ml has no textbook law): n/a without estimates too
+            assert not ran(verdict_only[test]), test
+            continue
+        assert [getattr(verdict_only[test], name) for name in ("statistic", "reference", "p_value", "verdict")] \
+            == [getattr(full[test], name) for name in ("statistic", "reference", "p_value", "verdict")], test
+        assert set(verdict_only[test].extra) < set(full[test].extra), test
+
+
+def test_a_size_or_power_does_not_compute_the_estimates_its_verdicts_do_not_read(monkeypatch):
+    """Under a simulated null the Klimek fits' joint likelihood fit and the integer test's exact binomial null
+    are estimates only: a power's verdicts (:func:`simkit.forensics.election_outcomes`) do not compute them, so
+    neither their CPU (most of a power study's on a large election) nor an error of theirs counts."""
+    def fails(*args, **kwargs):
+        raise ValueError("an estimate the verdict does not read")
+
+    monkeypatch.setattr(klimek_ml, "estimate", fails)
+    monkeypatch.setattr(integer_percent, "station_probabilities", fails)
+    outcomes = election_outcomes(_stuffed(), sorted(ESTIMATES_APART), null="simulated", draws=19, seed=2)
+    assert all(rejected is not None for rejected, _ in outcomes.values()), outcomes
