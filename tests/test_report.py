@@ -3,7 +3,9 @@ and bad input (one-line errors, exit 2, nothing half-written). Golden structure,
 from __future__ import annotations
 
 import hashlib
+import io
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import tomli_w
 
 from conftest import small_config_dict
 from forensics_helpers import engine_positions, honest_dataset, overlapping, record_seed_positions, shared_positions
+from simkit import progress
 from simkit.cli.main import main
 from simkit.errors import InputError
 from simkit.forensics import holm_alarms
@@ -722,6 +725,28 @@ def test_the_reports_power_study_draws_from_no_seed_of_the_tests_on_the_data(ret
     assert doc.analyses["forensics"].power is not None
     assert len(positions["real"]) == 2 and len(positions["power"]) == len(PLANTS) * 3 * 4
     assert shared_positions(positions) == []
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stderr, flags, shown", [(Terminal, [], True), (Terminal, ["--quiet"], False),
+                                                   (io.StringIO, [], False)])
+def test_the_reports_power_study_shows_a_bar_over_its_elections_on_a_terminal_unless_quiet(
+        returns, tmp_path, monkeypatch, stderr, flags, shown):
+    """A power study tests replicates x plants elections, minutes on a large election: a bar on stderr counts
+    them, as other long runs' bars do (shown on a terminal only, never with --quiet)."""
+    data, mapping = returns
+    monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0)
+    err = stderr()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["report", "--returns", str(data), "--map", str(mapping), "--tests", "zero_five,dip", "--null",
+                 "textbook", "--draws", "20", "--power", "2", "-o", str(tmp_path / "r.md"), *flags]) == 0
+    assert (f"{2 * len(PLANTS)}/{2 * len(PLANTS)}" in err.getvalue()) is shown, err.getvalue()
 
 
 def test_the_reports_tests_of_the_data_draw_from_no_engine_stream_of_its_seed(returns, monkeypatch):

@@ -28,6 +28,7 @@ from simkit.forensics.core import INVALID_OPTION, Election, TestResult, with_bal
 from simkit.forensics.nulls.hierarchical import fit_hierarchical, station_district
 from simkit.forensics.nulls.flat import as_seed_sequence, keyed_seed, simulate_honest
 from simkit.model.manipulation import MECHANISMS
+from simkit.progress import progress_bar
 from simkit.streams import POWER
 
 #: share of stations (or of the stations of whole districts) that a planted manipulation touches
@@ -136,12 +137,14 @@ def study_seed(seed: int | np.random.SeedSequence | np.random.Generator | None) 
 
 
 def power_table(e: Election, tests: Iterable[str], *, null: str = "textbook", draws: int = 99,
-                replicates: int = 5, seed=None, plants: Iterable[str] | None = None) -> dict[str, dict]:
+                replicates: int = 5, seed=None, plants: Iterable[str] | None = None, progress: bool = False,
+                ) -> dict[str, dict]:
     """``rejection_rates`` (plant -> test -> share of ``replicates`` planted elections shaped like ``e`` in which
     the test rejects at α = 0.05, None where it cannot run; the tests use ``null`` with ``draws``) and
-    ``stations_left_out`` (plant -> the stations left out of each replicate's election: :func:`planted_trials`)."""
+    ``stations_left_out`` (plant -> the stations left out of each replicate's election: :func:`planted_trials`).
+    ``progress``: a bar over the planted elections tested."""
     counts, left_out = planted_trials(e, tests, null=null, draws=draws, replicates=replicates, seed=seed,
-                                      plants=plants)
+                                      plants=plants, progress=progress)
     return {"rejection_rates": {plant: {t: rate(count)["rejection_rate"] for t, count in row.items()}
                                 for plant, row in counts.items()},
             "stations_left_out": left_out}
@@ -165,21 +168,25 @@ def planted_rejections(e: Election, tests: Iterable[str], *, null: str = "simula
 
 def planted_trials(e: Election, tests: Iterable[str], *, null: str = "simulated", draws: int = 99,
                    replicates: int = 5, seed=None, plants: Iterable[str] | None = None, strength: float = 1.0,
-                   ) -> tuple[dict[str, dict[str, tuple[int, int]]], dict[str, list[int]]]:
+                   progress: bool = False) -> tuple[dict[str, dict[str, tuple[int, int]]], dict[str, list[int]]]:
     """The tests run on the elections of :func:`planted_elections`: plant -> test -> (rejections at α = 0.05,
     replicates where it ran), and plant -> the number of ``e``'s stations left out without ballots (by the honest
-    simulation or the plant: :func:`planted`) in each replicate's election."""
+    simulation or the plant: :func:`planted`) in each replicate's election. ``progress``: a bar on stderr over the
+    elections tested (:func:`simkit.progress.progress_bar`), the plant under way as its description."""
     tests = [t for t in tests if t != "fingerprint"]
     chosen = list(PLANTS) if plants is None else list(plants)
     left_out: dict[str, list[int]] = {plant: [] for plant in chosen}
 
-    def outcomes():
+    def outcomes(bar):
         for plant, election, test_seed in planted_elections(e, replicates=replicates, seed=seed, plants=chosen,
                                                             strength=strength):
             left_out[plant].append(e.n - election.n)
+            bar.set_description(f"power: {plant}")
             yield plant, election_rejections(election, tests, null=null, draws=draws, seed=test_seed)
+            bar.update()
 
-    counts = rejection_counts(outcomes())
+    with progress_bar(len(chosen) * replicates, enabled=progress, unit="election") as bar:
+        counts = rejection_counts(outcomes(bar))
     return {plant: {t: counts.get(plant, {}).get(t, (0, 0)) for t in tests} for plant in chosen}, left_out
 
 
