@@ -6,13 +6,13 @@ import pytest
 import xarray as xr
 
 from forensics_helpers import honest_dataset, stuff_ballots
-from simkit.forensics import election_outcomes, run_each
+from simkit.forensics import election_outcomes, power, run_each
 from simkit.forensics.applicable import ran
 from simkit.forensics.core import election
 from simkit.forensics.integer import percent as integer_percent
 from simkit.forensics.klimek import ml as klimek_ml
-from simkit.forensics.registry import ESTIMATES_APART
 from simkit.forensics.power import PLANTS, planted, planted_elections, planted_trials, study_seed
+from simkit.forensics.registry import ESTIMATES_APART
 from simkit.streams import POWER
 
 
@@ -180,3 +180,13 @@ def test_a_size_or_power_does_not_compute_the_estimates_its_verdicts_do_not_read
     monkeypatch.setattr(integer_percent, "station_probabilities", fails)
     outcomes = election_outcomes(_stuffed(), sorted(ESTIMATES_APART), null="simulated", draws=19, seed=2)
     assert all(rejected is not None for rejected, _ in outcomes.values()), outcomes
+
+
+def test_the_power_trials_are_the_same_on_worker_processes(monkeypatch):
+    """The planted elections tested on worker processes (as on a large election) give the same counts and
+    left-out stations as in this process: each election and its tests draw from their own seeds."""
+    e = _with_invalid(300)
+    args = dict(null="textbook", draws=20, replicates=2, seed=5, plants=["none", "rounding"])
+    alone = planted_trials(e, ["zero_five", "dip"], workers=1, **args)
+    monkeypatch.setattr(power, "PARALLEL_MIN_STATION_DRAWS", 0)
+    assert planted_trials(e, ["zero_five", "dip"], workers=2, **args) == alone
