@@ -11,7 +11,8 @@ from simkit.forensics.applicable import ran
 from simkit.forensics.core import election
 from simkit.forensics.integer import percent as integer_percent
 from simkit.forensics.klimek import ml as klimek_ml
-from simkit.forensics.power import PLANTS, planted, planted_elections, planted_trials, study_seed
+from simkit.forensics.power import (PLANTS, largest_standard_error, largest_unseen_power, planted, planted_elections,
+                                    planted_trials, study_seed)
 from simkit.forensics.registry import ESTIMATES_APART
 from simkit.streams import POWER
 
@@ -190,3 +191,13 @@ def test_the_power_trials_are_the_same_on_worker_processes(monkeypatch):
     alone = planted_trials(e, ["zero_five", "dip"], workers=1, **args)
     monkeypatch.setattr(power, "PARALLEL_MIN_STATION_DRAWS", 0)
     assert planted_trials(e, ["zero_five", "dip"], workers=2, **args) == alone
+
+
+@pytest.mark.parametrize("replicates", [1, 2, 5, 20])
+def test_a_power_of_0_of_n_allows_the_power_that_misses_n_times_in_20(replicates):
+    """The largest power a table's 0 of n allows (one-sided 95%): the power p with P(0 rejections of n) = (1 - p)^n
+    = 0.05 exactly; any larger one misses all n less often than that."""
+    bound = largest_unseen_power(replicates)
+    assert (1 - bound) ** replicates == pytest.approx(0.05, rel=1e-12)
+    assert (1 - (bound + 1e-6)) ** replicates < 0.05
+    assert largest_standard_error(replicates) == pytest.approx(np.sqrt(0.25 / replicates), rel=1e-12)

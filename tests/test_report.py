@@ -19,7 +19,7 @@ from simkit.cli.main import main
 from simkit.errors import InputError
 from simkit.forensics import holm_alarms
 from simkit.forensics.core import ALPHA, holm
-from simkit.forensics.power import PLANTS
+from simkit.forensics.power import PLANTS, largest_standard_error, largest_unseen_power
 from simkit.report import build, write
 from simkit.report.catalogue import DETECTS
 from simkit.report.document import Bullets, Image, Table
@@ -796,8 +796,13 @@ def test_the_short_answer_says_what_the_tests_could_have_seen(returns, monkeypat
     table = next(b for b in doc.section("forensics").blocks if isinstance(b, Table))
     row = dict(zip(table.columns, table.rows[0]))
     assert (f"stuffing: dip {row['power: stuffing']} (size {row['size (nothing planted)']}); rounding: no test above "
-            "its size. A manipulation no test sees above its size here could have gone unseen.") in sentence
+            "its size. A manipulation no test sees above its size here could have gone unseen") in sentence
     assert "the share of 2 simulated elections" in sentence
+    # a 0 of 2 is not "no power": the sentence and the section give the largest power it allows
+    bound = f"{largest_unseen_power(2):.2f}"
+    assert f"with 2 elections a power of 0 still allows one of up to {bound} (one-sided 95%)." in sentence
+    assert (f"Each rate is a count out of 2 elections: its standard error is up to {largest_standard_error(2):.2f}, "
+            f"and a rate of 0 still allows a power of up to {bound} (one-sided 95%).") in _forensics_text(doc)
     # the manipulations the power columns name are described where they are shown
     plants = next(b.items for b in doc.section("forensics").blocks if isinstance(b, Bullets))
     assert plants == [f"{plant}: {PLANTS[plant][0]}" for plant in ("stuffing", "rounding")]

@@ -138,6 +138,23 @@ def study_seed(seed: int | np.random.SeedSequence | np.random.Generator | None) 
     return keyed_seed(seed, POWER)
 
 
+#: the one-sided confidence of the largest power a count of no rejections allows (:func:`largest_unseen_power`)
+UNSEEN_LEVEL = 0.95
+
+
+def largest_unseen_power(replicates: int, level: float = UNSEEN_LEVEL) -> float:
+    """The largest true power that rejects in none of ``replicates`` elections with probability ``1 - level`` or
+    more: the one-sided upper ``level`` Clopper-Pearson bound of 0 of n, ``1 - (1 - level)^(1/n)`` (0.45 for 5
+    elections at 95%). A power table's 0 of ``replicates`` does not exclude a power up to it."""
+    return 1 - (1 - level) ** (1 / replicates)
+
+
+def largest_standard_error(replicates: int) -> float:
+    """The binomial standard error of a rejection rate over ``replicates`` elections at its largest (a true rate
+    of 0.5): ``1 / (2 sqrt(n))``, 0.22 for 5."""
+    return 0.5 / replicates ** 0.5
+
+
 def power_table(e: Election, tests: Iterable[str], *, null: str = "textbook", draws: int = 99,
                 replicates: int = 5, seed=None, plants: Iterable[str] | None = None, progress: bool = False,
                 ) -> dict[str, dict]:
