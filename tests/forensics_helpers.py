@@ -52,7 +52,8 @@ def record_seed_positions(monkeypatch, power_entry: str) -> dict[str, list[tuple
     """Record the random-stream positions, (entropy, spawn key), of the seeds a forensics run hands to each test
     (``simkit.forensics._run_one``) and to the power study's honest elections and plants
     (``simkit.forensics.power.simulate_honest``, ``planted``): phase -> positions, phase ``real`` until the
-    function ``power_entry`` ("module.name", where the run calls the power study) is entered, ``power`` after."""
+    function ``power_entry`` ("module.name", where the run calls the power study) is entered, ``power`` after. The
+    power study tests its elections in this process while recording."""
     from simkit.forensics import power
 
     positions: dict[str, list[tuple]] = {"real": [], "power": []}
@@ -79,6 +80,9 @@ def record_seed_positions(monkeypatch, power_entry: str) -> dict[str, list[tuple
     wrap(importlib.import_module("simkit.forensics"), "_run_one", record(lambda args: args[4]))
     wrap(power, "simulate_honest", record(lambda args: args[2]))
     wrap(power, "planted", record(lambda args: args[2].bit_generator.seed_seq))
+    # the planted elections tested in this process, where the recorder sees their tests' seeds (on worker processes,
+    # as a large study tests them, the same seeds: tests/test_power.py)
+    monkeypatch.setattr(power, "PARALLEL_MIN_STATION_DRAWS", float("inf"))
     module_name, name = power_entry.rsplit(".", 1)
     wrap(importlib.import_module(module_name), name, enter_power)
     return positions

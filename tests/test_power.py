@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from forensics_helpers import honest_dataset, stuff_ballots
+from simkit.forensics import election_outcomes, power, run_each
+from simkit.forensics.applicable import ran
 from simkit.forensics.core import election
-from simkit.forensics.power import PLANTS, planted, planted_elections, planted_trials, study_seed
+from simkit.forensics.integer import percent as integer_percent
+from simkit.forensics.klimek import ml as klimek_ml
+from simkit.forensics.power import (PLANTS, largest_standard_error, largest_unseen_power, planted, planted_elections,
+                                    planted_trials, study_seed)
+from simkit.forensics.registry import ESTIMATES_APART
 from simkit.streams import POWER
 
 
@@ -136,3 +143,61 @@ def test_the_power_study_seed_is_the_position_power_below_the_seed(seed, entropy
     if isinstance(seed, np.random.SeedSequence):
         seed.spawn(5)
         assert np.array_equal(study_seed(seed).generate_state(4), study.generate_state(4))
+
+
+def _stuffed(n_stations: int = 800, seed: int = 5):
+    """Honest two-option returns, districts in two regions, with Klimek's extreme stuffing at 5% of stations."""
+    ds = stuff_ballots(honest_dataset(n_stations, seed), 0.05, seed)
+    return election(ds.assign_coords(district=("station", np.array([f"d{i}" for i in np.arange(n_stations) % 8]))),
+                    leader="a")
+
+
+@pytest.mark.parametrize("null", ["textbook", "simulated"])
+def test_the_tests_without_their_estimates_give_the_same_statistic_p_value_and_verdict(null):
+    """``estimates=False`` (what every size and power runs) leaves out estimates only: each test of
+    ``ESTIMATES_APART`` that runs under ``null`` reports the same statistic, reference, p-value and verdict, to the
+    bit, as with them."""
+    e = _stuffed()
+    tests = sorted(ESTIMATES_APART)
+    full = run_each(e, tests, null, 19, 4, tolerate=False)
+    verdict_only = run_each(_stuffed(), tests, null, 19, 4, tolerate=False, estimates=False)
+    for test in tests:
+        if not ran(full[test]):  # n/a under this null (klimek_ml has no textbook law): n/a without estimates too
+            assert not ran(verdict_only[test]), test
+            continue
+        assert [getattr(verdict_only[test], name) for name in ("statistic", "reference", "p_value", "verdict")] \
+            == [getattr(full[test], name) for name in ("statistic", "reference", "p_value", "verdict")], test
+        assert set(verdict_only[test].extra) < set(full[test].extra), test
+
+
+def test_a_size_or_power_does_not_compute_the_estimates_its_verdicts_do_not_read(monkeypatch):
+    """Under a simulated null the Klimek fits' joint likelihood fit and the integer test's exact binomial null
+    are estimates only: a power's verdicts (:func:`simkit.forensics.election_outcomes`) do not compute them, so
+    neither their CPU (most of a power study's on a large election) nor an error of theirs counts."""
+    def fails(*args, **kwargs):
+        raise ValueError("an estimate the verdict does not read")
+
+    monkeypatch.setattr(klimek_ml, "estimate", fails)
+    monkeypatch.setattr(integer_percent, "station_probabilities", fails)
+    outcomes = election_outcomes(_stuffed(), sorted(ESTIMATES_APART), null="simulated", draws=19, seed=2)
+    assert all(rejected is not None for rejected, _ in outcomes.values()), outcomes
+
+
+def test_the_power_trials_are_the_same_on_worker_processes(monkeypatch):
+    """The planted elections tested on worker processes (as on a large election) give the same counts and
+    left-out stations as in this process: each election and its tests draw from their own seeds."""
+    e = _with_invalid(300)
+    args = dict(null="textbook", draws=20, replicates=2, seed=5, plants=["none", "rounding"])
+    alone = planted_trials(e, ["zero_five", "dip"], workers=1, **args)
+    monkeypatch.setattr(power, "PARALLEL_MIN_STATION_DRAWS", 0)
+    assert planted_trials(e, ["zero_five", "dip"], workers=2, **args) == alone
+
+
+@pytest.mark.parametrize("replicates", [1, 2, 5, 20])
+def test_a_power_of_0_of_n_allows_the_power_that_misses_n_times_in_20(replicates):
+    """The largest power a table's 0 of n allows (one-sided 95%): the power p with P(0 rejections of n) = (1 - p)^n
+    = 0.05 exactly; any larger one misses all n less often than that."""
+    bound = largest_unseen_power(replicates)
+    assert (1 - bound) ** replicates == pytest.approx(0.05, rel=1e-12)
+    assert (1 - (bound + 1e-6)) ** replicates < 0.05
+    assert largest_standard_error(replicates) == pytest.approx(np.sqrt(0.25 / replicates), rel=1e-12)

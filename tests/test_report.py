@@ -3,7 +3,9 @@ and bad input (one-line errors, exit 2, nothing half-written). Golden structure,
 from __future__ import annotations
 
 import hashlib
+import io
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +14,12 @@ import tomli_w
 
 from conftest import small_config_dict
 from forensics_helpers import engine_positions, honest_dataset, overlapping, record_seed_positions, shared_positions
+from simkit import progress
 from simkit.cli.main import main
 from simkit.errors import InputError
 from simkit.forensics import holm_alarms
 from simkit.forensics.core import ALPHA, holm
-from simkit.forensics.power import PLANTS
+from simkit.forensics.power import PLANTS, largest_standard_error, largest_unseen_power
 from simkit.report import build, write
 from simkit.report.catalogue import DETECTS
 from simkit.report.document import Bullets, Image, Table
@@ -724,6 +727,28 @@ def test_the_reports_power_study_draws_from_no_seed_of_the_tests_on_the_data(ret
     assert shared_positions(positions) == []
 
 
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stderr, flags, shown", [(Terminal, [], True), (Terminal, ["--quiet"], False),
+                                                   (io.StringIO, [], False)])
+def test_the_reports_power_study_shows_a_bar_over_its_elections_on_a_terminal_unless_quiet(
+        returns, tmp_path, monkeypatch, stderr, flags, shown):
+    """A power study tests replicates x plants elections, minutes on a large election: a bar on stderr counts
+    them, as other long runs' bars do (shown on a terminal only, never with --quiet)."""
+    data, mapping = returns
+    monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0)
+    err = stderr()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["report", "--returns", str(data), "--map", str(mapping), "--tests", "zero_five,dip", "--null",
+                 "textbook", "--draws", "20", "--power", "2", "-o", str(tmp_path / "r.md"), *flags]) == 0
+    assert (f"{2 * len(PLANTS)}/{2 * len(PLANTS)}" in err.getvalue()) is shown, err.getvalue()
+
+
 def test_the_reports_tests_of_the_data_draw_from_no_engine_stream_of_its_seed(returns, monkeypatch):
     """The tests of the returns, under the report's one seed, draw from no position of the engine's streams of that
     seed nor from below one (:func:`simkit.forensics.observed_seed`): at the seed itself, test i drew from above
@@ -771,8 +796,13 @@ def test_the_short_answer_says_what_the_tests_could_have_seen(returns, monkeypat
     table = next(b for b in doc.section("forensics").blocks if isinstance(b, Table))
     row = dict(zip(table.columns, table.rows[0]))
     assert (f"stuffing: dip {row['power: stuffing']} (size {row['size (nothing planted)']}); rounding: no test above "
-            "its size. A manipulation no test sees above its size here could have gone unseen.") in sentence
+            "its size. A manipulation no test sees above its size here could have gone unseen") in sentence
     assert "the share of 2 simulated elections" in sentence
+    # a 0 of 2 is not "no power": the sentence and the section give the largest power it allows
+    bound = f"{largest_unseen_power(2):.2f}"
+    assert f"with 2 elections a power of 0 still allows one of up to {bound} (one-sided 95%)." in sentence
+    assert (f"Each rate is a count out of 2 elections: its standard error is up to {largest_standard_error(2):.2f}, "
+            f"and a rate of 0 still allows a power of up to {bound} (one-sided 95%).") in _forensics_text(doc)
     # the manipulations the power columns name are described where they are shown
     plants = next(b.items for b in doc.section("forensics").blocks if isinstance(b, Bullets))
     assert plants == [f"{plant}: {PLANTS[plant][0]}" for plant in ("stuffing", "rounding")]

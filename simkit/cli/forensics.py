@@ -78,7 +78,7 @@ def register(subparsers) -> None:
     p.add_argument("--power", type=int, default=5, metavar="N",
                    help="when no test rejects: size and power of each test in N simulated elections shaped like "
                         "the data, with and without planted manipulation (default 5; 0: skip)")
-    add_quiet(p, "no progress bar (over the simulated null's draws)")
+    add_quiet(p, "no progress bar (over the simulated null's draws and the power study's elections)")
     p.set_defaults(func=handle_forensics)
 
     c = subparsers.add_parser("calibrate", help="size and power of the forensic tests on simulated elections")
@@ -344,7 +344,7 @@ def handle_forensics(args: argparse.Namespace) -> int:
     power = None
     if power_applies(e, results, args.power):
         power = power_table(e, tests, null=args.null, draws=args.draws, replicates=args.power,
-                            seed=study_seed(args.seed), plants=QUICK_PLANTS)
+                            seed=study_seed(args.seed), plants=QUICK_PLANTS, progress=not args.quiet)
     if args.json:
         payload = {"tests": [r.to_dict() for r in results], "data": summary}
         if power is not None:

@@ -24,8 +24,8 @@ from simkit.forensics.floor import EMPIRICAL_MIN_DRAWS, floor_of, floor_verdict,
 from simkit.forensics.nulls.flat import as_seed_sequence, keyed_seed
 from simkit.forensics.nulls.simulated import SimulatedNull
 from simkit.forensics.nulls.tails import null_tail
-from simkit.forensics.registry import (NOT_HELD_OUT, TESTS, alternative, check_tests, chosen_on_panel, parse_tests,
-                                      statistic_function)
+from simkit.forensics.registry import (ESTIMATES_APART, NOT_HELD_OUT, TESTS, alternative, check_tests,
+                                      chosen_on_panel, parse_tests, statistic_function)
 from simkit.schema import REPLICATE, rejects
 from simkit.streams import OBSERVED, REPLICATE_TESTS
 
@@ -54,11 +54,14 @@ def run_tests(e: Election, tests: Iterable[str] | None = None, *, null: str = "t
 
 
 def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
-         seed: int | np.random.SeedSequence | None, tolerate: bool, progress: bool = False) -> dict[str, TestResult]:
+         seed: int | np.random.SeedSequence | None, tolerate: bool, progress: bool = False,
+         estimates: bool = True) -> dict[str, TestResult]:
     """Test id -> result (seeds as in :func:`run_tests`). A test that cannot run on these data
     (:func:`simkit.forensics.applicable.reason_not_applicable`) gives an ``n/a`` result with the reason; so does,
     with ``tolerate``, a test that raised ValueError or LinAlgError (else the error propagates). ``progress``: a
-    bar over a simulated null's draws."""
+    bar over a simulated null's draws. ``estimates`` False: the tests of
+    :data:`~simkit.forensics.registry.ESTIMATES_APART` leave out their estimates (the same statistic, p-value and
+    verdict; their other figures absent)."""
     check_null(null)
     check_draws(draws)
     ids = check_tests(tests) if tests is not None else list(TESTS)
@@ -69,7 +72,7 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
     skipped = {test: not_applicable(test, null, reason) for test, reason in reasons.items() if reason}
     ids = [test for test in ids if not reasons[test]]
     if null == "textbook" or not ids:
-        done = {test: _run_one(e, test, null, draws, children[test], None, tolerate) for test in ids}
+        done = {test: _run_one(e, test, null, draws, children[test], None, tolerate, estimates) for test in ids}
         return _with_floor(_with_calibration({test: skipped.get(test) or done[test] for test in reasons}, null, e),
                            null, draws)
     with SimulatedNull(e, ids, draws, simulated_seed, null=null, progress=progress) as simulated:
@@ -78,7 +81,7 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
         threads = ThreadPoolExecutor(len(ids))
         try:
             futures = {test: threads.submit(_run_one, e, test, null, draws, children[test],
-                                            simulated.pending(test), tolerate) for test in ids}
+                                            simulated.pending(test), tolerate, estimates) for test in ids}
             results = {test: future.result() for test, future in futures.items()}
         except BaseException:  # an error or a signal: do not wait for tests that wait for the draws
             threads.shutdown(wait=False, cancel_futures=True)
@@ -207,10 +210,12 @@ def rejected_tests(results: Iterable[TestResult], alpha: float = ALPHA) -> set[s
 
 
 def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.SeedSequence, null_statistics,
-             tolerate: bool) -> TestResult:
-    """One test's result; with ``tolerate``, an ``n/a`` result when it raises ValueError or LinAlgError."""
+             tolerate: bool, estimates: bool = True) -> TestResult:
+    """One test's result; with ``tolerate``, an ``n/a`` result when it raises ValueError or LinAlgError;
+    ``estimates`` False: without the estimates of a test of :data:`~simkit.forensics.registry.ESTIMATES_APART`."""
+    options = {} if estimates or test not in ESTIMATES_APART else {"estimates": False}
     try:
-        return TESTS[test].run(e, null=null, draws=draws, rng=seed, null_statistics=null_statistics)
+        return TESTS[test].run(e, null=null, draws=draws, rng=seed, null_statistics=null_statistics, **options)
     except (ValueError, np.linalg.LinAlgError) as error:
         if not tolerate:
             raise
@@ -244,11 +249,12 @@ def election_outcomes(e: Election, tests: Iterable[str] | None = None, *, null: 
     cannot run on these data (it raised a ValueError or a LinAlgError, or is n/a: too few stations for its fit, as
     on regional totals), so that a count keeps it apart instead of counting it as a rejection or an acceptance.
     Seeds as in :func:`run_tests`. The one reading of verdicts behind every size and power (:func:`rejection_counts`
-    counts them)."""
+    counts them): the tests run without the estimates no verdict reads (:func:`run_each`'s ``estimates``), so
+    an estimate that cannot be computed on an election does not make its test n/a there."""
     ids = [t for t in (TESTS if tests is None else tests) if t != fingerprint.ID]
     if tests is not None and not ids:  # only the descriptive fingerprint asked for: nothing to reject
         return {}
-    results = run_each(e, ids, null, draws, seed, tolerate=True)
+    results = run_each(e, ids, null, draws, seed, tolerate=True, estimates=False)
     floors = result_floors(results.values())
     return {test: (rejects(result.p_value, alpha), floors.get(test)) if ran(result) else (None, None)
             for test, result in results.items()}

@@ -27,7 +27,10 @@ from simkit.forensics.applicable import MIN_STATIONS, is_not_applicable, ran
 from simkit.forensics.core import INVALID_OPTION, Election, TestResult, with_ballots_only
 from simkit.forensics.nulls.hierarchical import fit_hierarchical, station_district
 from simkit.forensics.nulls.flat import as_seed_sequence, keyed_seed, simulate_honest
+from simkit.engine.parallel import KeyedPool, choose
+from simkit.forensics.nulls.simulated import PARALLEL_MIN_STATION_DRAWS
 from simkit.model.manipulation import MECHANISMS
+from simkit.progress import progress_bar
 from simkit.streams import POWER
 
 #: share of stations (or of the stations of whole districts) that a planted manipulation touches
@@ -135,13 +138,32 @@ def study_seed(seed: int | np.random.SeedSequence | np.random.Generator | None) 
     return keyed_seed(seed, POWER)
 
 
+#: the one-sided confidence of the largest power a count of no rejections allows (:func:`largest_unseen_power`)
+UNSEEN_LEVEL = 0.95
+
+
+def largest_unseen_power(replicates: int, level: float = UNSEEN_LEVEL) -> float:
+    """The largest true power that rejects in none of ``replicates`` elections with probability ``1 - level`` or
+    more: the one-sided upper ``level`` Clopper-Pearson bound of 0 of n, ``1 - (1 - level)^(1/n)`` (0.45 for 5
+    elections at 95%). A power table's 0 of ``replicates`` does not exclude a power up to it."""
+    return 1 - (1 - level) ** (1 / replicates)
+
+
+def largest_standard_error(replicates: int) -> float:
+    """The binomial standard error of a rejection rate over ``replicates`` elections at its largest (a true rate
+    of 0.5): ``1 / (2 sqrt(n))``, 0.22 for 5."""
+    return 0.5 / replicates ** 0.5
+
+
 def power_table(e: Election, tests: Iterable[str], *, null: str = "textbook", draws: int = 99,
-                replicates: int = 5, seed=None, plants: Iterable[str] | None = None) -> dict[str, dict]:
+                replicates: int = 5, seed=None, plants: Iterable[str] | None = None, progress: bool = False,
+                ) -> dict[str, dict]:
     """``rejection_rates`` (plant -> test -> share of ``replicates`` planted elections shaped like ``e`` in which
     the test rejects at α = 0.05, None where it cannot run; the tests use ``null`` with ``draws``) and
-    ``stations_left_out`` (plant -> the stations left out of each replicate's election: :func:`planted_trials`)."""
+    ``stations_left_out`` (plant -> the stations left out of each replicate's election: :func:`planted_trials`).
+    ``progress``: a bar over the planted elections tested."""
     counts, left_out = planted_trials(e, tests, null=null, draws=draws, replicates=replicates, seed=seed,
-                                      plants=plants)
+                                      plants=plants, progress=progress)
     return {"rejection_rates": {plant: {t: rate(count)["rejection_rate"] for t, count in row.items()}
                                 for plant, row in counts.items()},
             "stations_left_out": left_out}
@@ -165,22 +187,44 @@ def planted_rejections(e: Election, tests: Iterable[str], *, null: str = "simula
 
 def planted_trials(e: Election, tests: Iterable[str], *, null: str = "simulated", draws: int = 99,
                    replicates: int = 5, seed=None, plants: Iterable[str] | None = None, strength: float = 1.0,
+                   progress: bool = False, workers: int | None = None,
                    ) -> tuple[dict[str, dict[str, tuple[int, int]]], dict[str, list[int]]]:
     """The tests run on the elections of :func:`planted_elections`: plant -> test -> (rejections at α = 0.05,
     replicates where it ran), and plant -> the number of ``e``'s stations left out without ballots (by the honest
-    simulation or the plant: :func:`planted`) in each replicate's election."""
+    simulation or the plant: :func:`planted`) in each replicate's election. The elections are drawn here and
+    tested on ``workers`` local processes (default: every core; in this process below
+    :data:`~simkit.forensics.nulls.simulated.PARALLEL_MIN_STATION_DRAWS` station-draws in all, as ``simkit
+    calibrate`` tests its elections), each from its own seed: the counts do not depend on ``workers``.
+    ``progress``: a bar on stderr over the elections tested (:func:`simkit.progress.progress_bar`)."""
     tests = [t for t in tests if t != "fingerprint"]
     chosen = list(PLANTS) if plants is None else list(plants)
     left_out: dict[str, list[int]] = {plant: [] for plant in chosen}
 
-    def outcomes():
+    def elections():
         for plant, election, test_seed in planted_elections(e, replicates=replicates, seed=seed, plants=chosen,
                                                             strength=strength):
             left_out[plant].append(e.n - election.n)
-            yield plant, election_rejections(election, tests, null=null, draws=draws, seed=test_seed)
+            yield plant, election, test_seed
 
-    counts = rejection_counts(outcomes())
+    count = len(chosen) * replicates
+    where, n_workers = choose(workers, e.n * max(draws, 1) * count if count > 1 else 0, PARALLEL_MIN_STATION_DRAWS)
+    with (KeyedPool(_tested, (tests, null, draws), where, n_workers) as pool,
+          progress_bar(count, enabled=progress, unit="election") as bar):
+        def outcomes():
+            for outcome in pool.map(elections()):
+                bar.update()
+                yield outcome
+
+        counts = rejection_counts(outcomes())
     return {plant: {t: counts.get(plant, {}).get(t, (0, 0)) for t in tests} for plant in chosen}, left_out
+
+
+def _tested(job: tuple, task: tuple[str, Election, np.random.SeedSequence]) -> tuple[str, dict[str, bool | None]]:
+    """(plant, :func:`simkit.forensics.election_rejections` of the planted election) of ``task`` (its plant, the
+    election, the seed of its tests) with ``job``'s tests, null and draws."""
+    tests, null, draws = job
+    plant, election, test_seed = task
+    return plant, election_rejections(election, tests, null=null, draws=draws, seed=test_seed)
 
 
 def planted_elections(e: Election, *, replicates: int, seed, plants: list[str], strength: float,

@@ -45,6 +45,13 @@ SIMULATED_MODEL: dict[str, str] = {
 #: is drawn.
 TEXTBOOK_DRAWN = frozenset({spikes.ID, shpilkin.ID, klimek_histogram.ID})
 
+#: Tests whose ``run`` takes ``estimates``: False leaves out what they estimate beside the p-value (the Klimek
+#: fits' joint likelihood fit and station bootstrap, the integer test's exact binomial null under a simulated null
+#: and its top regions), which no verdict reads and which cost more than the p-value: several times its CPU on a
+#: large election. Sizes and powers read the verdict alone (:func:`simkit.forensics.election_outcomes`); every
+#: other test's estimates are cheap beside its p-value.
+ESTIMATES_APART = frozenset({klimek_histogram.ID, klimek_ml.ID, integer_percent.ID})
+
 
 #: Tests whose statistic was chosen on the false-positive panel, the clean elections that also measure its size
 #: (``klimek_ml``: the extreme fit's f_e replaced the grid fit's likelihood ratio after the LR missed Russia on

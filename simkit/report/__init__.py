@@ -140,7 +140,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
         bar.update()
         bar.set_description("forensics")
         if returns_ds is not None:
-            forensics = analyses.forensics(returns_ds, title, tests, null, draws, seed, power)
+            forensics = analyses.forensics(returns_ds, title, tests, null, draws, seed, power, progress)
         else:
             omitted["forensics"] = shown(InputError(**NO_RETURNS))
         bar.update()

@@ -113,14 +113,16 @@ def check_one_election(cfg: Config, config: Path, ds: xr.Dataset) -> None:
 
 
 def forensics(ds: xr.Dataset, title: str, tests: list[str] | None, null: str, draws: int, seed: int,
-              power_replicates: int) -> Forensics:
+              power_replicates: int, progress: bool = False) -> Forensics:
     """Run the tests on the returns ``ds``; when none rejects, their size and power on ``power_replicates``
-    simulated elections shaped like the data (:func:`simkit.forensics.power.power_table`)."""
+    simulated elections shaped like the data (:func:`simkit.forensics.power.power_table`; ``progress``: a bar over
+    those elections)."""
     e = election(ds)
     ids = list(TESTS) if tests is None else tests
     results = run_tests(e, ids, null=null, draws=draws, seed=observed_seed(seed))
     power = left_out = None
     if power_applies(e, results, power_replicates):
-        table = power_table(e, ids, null=null, draws=draws, replicates=power_replicates, seed=study_seed(seed))
+        table = power_table(e, ids, null=null, draws=draws, replicates=power_replicates, seed=study_seed(seed),
+                            progress=progress)
         power, left_out = table["rejection_rates"], table["stations_left_out"]
     return Forensics(e, results, power, power_replicates, ds, title, null, draws, seed, left_out)

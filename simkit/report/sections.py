@@ -12,10 +12,12 @@ import re
 
 import numpy as np
 
+from ..errors import counted
 from ..forensics import family_p_value, holm_alarms, rejected_tests
 from ..forensics.core import ALPHA
 from ..forensics.floor import draws_behind, floor_line
-from ..forensics.power import PLANTS, left_out_text, why_no_power
+from ..forensics.power import (PLANTS, UNSEEN_LEVEL, largest_standard_error, largest_unseen_power, left_out_text,
+                               why_no_power)
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, clean_rejections, fits_all, p_text, result_field
@@ -372,6 +374,15 @@ def _follow_up(f) -> list:
     return blocks
 
 
+def _uncertainty_sentence(replicates: int) -> str:
+    """The Monte Carlo error of a rate over ``replicates`` simulated elections: its largest standard error
+    (:func:`simkit.forensics.power.largest_standard_error`) and the largest power a rate of 0 allows
+    (:func:`simkit.forensics.power.largest_unseen_power`), so that a 0 is not read as no power."""
+    return (f" Each rate is a count out of {counted(replicates, 'election')}: its standard error is up to "
+            f"{largest_standard_error(replicates):.2f}, and a rate of 0 still allows a power of up to "
+            f"{largest_unseen_power(replicates):.2f} (one-sided {UNSEEN_LEVEL:.0%}).")
+
+
 def _left_out_sentence(f) -> str:
     """The sentence naming the stations the power's simulated elections left out without ballots, per plant and
     replicate (:func:`simkit.forensics.power.left_out_text`); empty when none did."""
@@ -391,7 +402,8 @@ def forensics(f) -> Section:
             f"No test rejects at {ALPHA:g}, which is not evidence of a clean count. Size and power: the share of "
             f"{f.power_replicates} simulated honest elections shaped like these data in which each test rejects, "
             "with nothing planted (its size) and with each planted manipulation (simkit.forensics.power). A power "
-            "is worth only what it exceeds the size by." + _left_out_sentence(f) + " The planted manipulations:"))
+            "is worth only what it exceeds the size by." + _uncertainty_sentence(f.power_replicates)
+            + _left_out_sentence(f) + " The planted manipulations:"))
         blocks.append(Bullets([f"{plant}: {PLANTS[plant][0]}" for plant in f.power if plant != "none"]))
     else:
         why = why_no_power(f.election, f.results, f.power_replicates)

@@ -16,6 +16,7 @@ from ..forensics.calibration import measured
 from ..forensics.core import ALPHA, holm
 from ..schema import rejects
 from ..forensics.floor import minimum_draws, result_floors
+from ..forensics.power import UNSEEN_LEVEL, largest_unseen_power
 from ..polls.figures import census_reading, consistent
 from ..polls.ledger import ledger_space
 
@@ -473,7 +474,11 @@ def power_verdicts(power: dict[str, dict[str, float | None]] | None, replicates:
         f"{w.num(replicates, 'd', analysis='forensics', field='power_replicates')} simulated elections shaped like "
         "these data in which a test rejects, with each manipulation the forensic section describes planted; size: "
         "with nothing planted): " + "; ".join(parts) + ". A manipulation no test sees above its size here could "
-        "have gone unseen.")]
+        "have gone unseen: with "
+        f"{counted(replicates, 'election', w.num(replicates, 'd', analysis='forensics', field='power_replicates'))} "
+        "a power of 0 still allows one of up to "
+        f"{w.num(largest_unseen_power(replicates), '.2f', analysis='forensics', field='largest_unseen_power')} "
+        f"(one-sided {UNSEEN_LEVEL:.0%}).")]
 
 
 def _finite(value) -> bool:

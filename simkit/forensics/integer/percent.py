@@ -20,6 +20,8 @@ resamples.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy import special, stats
 
@@ -204,29 +206,51 @@ def poisson_binomial_upper_tail(observed: float, probabilities: np.ndarray) -> f
 
 
 def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
-        null_statistics: np.ndarray | None = None, method: str = "exact") -> TestResult:
+        null_statistics: np.ndarray | None = None, method: str = "exact", estimates: bool = True) -> TestResult:
     """Excess of integer stations over the paper's binomial null (by ``method``, see the module docstring);
-    p-value from ``null``. ``draws`` counts resamples with ``method="resample"``."""
+    p-value from ``null``. ``draws`` counts resamples with ``method="resample"``. ``estimates`` False: without the
+    paper's null's figures (excess, mean, SD, top regions; under a simulated null the paper's null is then not
+    computed, its p-value not reading it), for sizes and powers."""
     check_null(null)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     observed = textbook_statistic(e)
-    if method == "exact":  # computed once per election (both nulls of a calibration read it)
-        expected = e.derived("integer_percent.station_probabilities", lambda: station_probabilities(e))
-        null_mean, null_sd = float(expected.sum()), float(np.sqrt((expected * (1 - expected)).sum()))
-        textbook = LawNull(PoissonBinomialLaw(expected))
-    else:
-        resampled, expected = binomial_null(e, draws, rng)
-        null_mean, null_sd = float(resampled.mean()), float(resampled.std(ddof=1))
-        textbook = DrawnNull("textbook", resampled)
+    paper = paper_null(e, method, draws, rng) if estimates or null == "textbook" else None
     statistic_value = observed if null == "textbook" else statistic(e)
-    p_value, reference = null_for(null, lambda: textbook, null_statistics).p_value(statistic_value, ALTERNATIVE)
-    mask = used(e)
-    surplus = np.zeros(e.n)  # observed integer (0/1) minus its null probability
-    surplus[mask] = integer_stations(e.registered[mask], e.ballots[mask], e.leader_votes[mask]) - expected
+    p_value, reference = null_for(null, lambda: paper.law, null_statistics).p_value(statistic_value, ALTERNATIVE)
     return TestResult(
         test=ID, statistic=statistic_value, reference=reference, p_value=p_value, null=null, verdict=verdict(p_value),
-        extra={"excess": observed - null_mean, "null_mean": null_mean, "null_sd": null_sd,
-               "stations_used": int(mask.sum()), "method": method,
-               "draws": draws if method == "resample" else 0,
-               "top_regions": top_regions(e, surplus)})
+        extra=_estimates(e, observed, paper, method, draws) if estimates else {})
+
+
+class PaperNull(NamedTuple):
+    """The paper's binomial null of one election by one ``method``: its law of the integer-station count
+    (``law``: the Poisson-binomial, or the resampled counts), each used station's probability of being integer
+    (``expected``, shape (used station,)), the count's mean and SD."""
+
+    law: LawNull | DrawnNull
+    expected: np.ndarray
+    mean: float
+    sd: float
+
+
+def paper_null(e: Election, method: str, draws: int, rng) -> PaperNull:
+    """:class:`PaperNull` of ``e`` by ``method`` (``"resample"``: ``draws`` resamples from ``rng``)."""
+    if method == "exact":  # computed once per election (both nulls of a calibration read it)
+        expected = e.derived("integer_percent.station_probabilities", lambda: station_probabilities(e))
+        return PaperNull(LawNull(PoissonBinomialLaw(expected)), expected, float(expected.sum()),
+                         float(np.sqrt((expected * (1 - expected)).sum())))
+    resampled, expected = binomial_null(e, draws, rng)
+    return PaperNull(DrawnNull("textbook", resampled), expected, float(resampled.mean()),
+                     float(resampled.std(ddof=1)))
+
+
+def _estimates(e: Election, observed: float, paper: PaperNull, method: str, draws: int) -> dict:
+    """:func:`run`'s ``extra``: the ``observed`` integer-station count's excess over ``paper``'s mean, its mean and
+    SD, the stations used, the method, and the regions whose stations are integer most beyond their probability."""
+    mask = used(e)
+    surplus = np.zeros(e.n)  # observed integer (0/1) minus its null probability
+    surplus[mask] = integer_stations(e.registered[mask], e.ballots[mask], e.leader_votes[mask]) - paper.expected
+    return {"excess": observed - paper.mean, "null_mean": paper.mean, "null_sd": paper.sd,
+            "stations_used": int(mask.sum()), "method": method, "draws": draws if method == "resample" else 0,
+            "top_regions": top_regions(e, surplus)}

@@ -239,11 +239,15 @@ def _honest_sample(stage: FirstStage, group: np.ndarray, gen: np.random.Generato
 
 
 def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
-        null_statistics: np.ndarray | None = None) -> TestResult:
+        null_statistics: np.ndarray | None = None, estimates: bool = True) -> TestResult:
+    """The test under ``null``; ``estimates`` False: without the estimates (:func:`_estimates`: the joint
+    likelihood fit and the station bootstrap, which the p-value does not read), for sizes and powers."""
     check_null(null)
+    if not estimates:
+        return _run(e, null, draws, rng, null_statistics, estimates=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = _run(e, null, draws, rng, null_statistics, klimek_ml)
+        result = _run(e, null, draws, rng, null_statistics, estimates=True)
     # with the warnings of the shared likelihood fit, which may have run in the other Klimek test's thread
     notes = sorted({f"{w.category.__name__}: {w.message}" for w in caught} | set(klimek_ml.election_estimate(e)[2]))
     if notes:  # recorded in the result, not printed
@@ -251,21 +255,14 @@ def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
     return result
 
 
-def _run(e: Election, null: str, draws: int, rng, null_statistics, klimek_ml) -> TestResult:
+def _run(e: Election, null: str, draws: int, rng, null_statistics, estimates: bool) -> TestResult:
+    """The test, with its :func:`_estimates` when ``estimates``."""
     turnout, share, group = e.turnout, e.leader_share, honest_groups(e)
     stage = first_stage(turnout, share, group)
     tested = fit(turnout, share, group, np.random.default_rng(0), stage)  # the statistic, as on every null draw
-    likelihood, joint, _ = klimek_ml.election_estimate(e)
-    refined = joint.stage()
-    point = fit(turnout, share, group, np.random.default_rng(0), refined)
     seeds = as_seed_sequence(rng).spawn(2)
-    replicate_fits = []
-    for child in seeds[0].spawn(REPLICATES):
-        gen = np.random.default_rng(child)
-        idx = gen.integers(0, e.n, size=e.n)
-        replicate_fits.append(fit(turnout[idx], share[idx], group[idx], gen, _with_drawn_theta(refined, joint, gen)))
-    table = np.array([[f.f_incremental, f.f_extreme, f.alpha] for f in replicate_fits])
-    low, high = np.percentile(table, [2.5, 97.5], axis=0)
+    # before the p-value, which may wait for the simulated null's draws: the estimates' work overlaps them
+    extra = _estimates(e, seeds[0]) if estimates else {}
 
     def textbook() -> DrawnNull:  # the fit's gain on honest samples of the first stage
         gains = []
@@ -277,19 +274,35 @@ def _run(e: Election, null: str, draws: int, rng, null_statistics, klimek_ml) ->
 
     drawn = null_for(null, textbook, null_statistics)
     p_value, reference = drawn.p_value(tested.gain, ALTERNATIVE)
-    fractions = extra_of(point, low, high)
-    extra = {**fractions, "alpha": point.alpha, "alpha_low": low[2], "alpha_high": high[2],
-             "tau": joint.value("tau"), "sigma_tau": refined.sigma_tau, "nu": joint.value("nu"),
-             "sigma_nu": refined.sigma_nu, "theta": refined.theta, "honest_groups": int(refined.tau.size),
-             "distance": point.distance, "distance_honest": point.distance_honest,
-             "fits_disagree": fits_disagree(fractions, likelihood),
-             "assumptions": "histogram distance on the turnout x share fingerprint, honest part centred per "
-                            "region (or district); estimates on the honest part and theta of the joint "
-                            "likelihood fit, intervals from station bootstrap with those held; test with the first "
-                            "stage of the modes and the left halves",
-             **drawn_count(drawn)}
     return TestResult(test=ID, statistic=tested.gain, reference=reference, p_value=p_value, null=null,
-                      verdict=verdict(p_value), extra=extra)
+                      verdict=verdict(p_value), extra={**extra, **drawn_count(drawn)})
+
+
+def _estimates(e: Election, seed: np.random.SeedSequence) -> dict:
+    """The estimates :func:`run` reports beside its p-value: f_i, f_e and alpha of the histogram fit on the joint
+    likelihood fit's honest part (``klimek_ml.election_estimate``) with 95% intervals from :data:`REPLICATES`
+    station bootstrap fits drawn from ``seed``, the joint fit's centres and theta, and the assumptions."""
+    turnout, share, group = e.turnout, e.leader_share, honest_groups(e)
+    likelihood, joint, _ = klimek_ml.election_estimate(e)
+    refined = joint.stage()
+    point = fit(turnout, share, group, np.random.default_rng(0), refined)
+    replicate_fits = []
+    for child in seed.spawn(REPLICATES):
+        gen = np.random.default_rng(child)
+        idx = gen.integers(0, e.n, size=e.n)
+        replicate_fits.append(fit(turnout[idx], share[idx], group[idx], gen, _with_drawn_theta(refined, joint, gen)))
+    table = np.array([[f.f_incremental, f.f_extreme, f.alpha] for f in replicate_fits])
+    low, high = np.percentile(table, [2.5, 97.5], axis=0)
+    fractions = extra_of(point, low, high)
+    return {**fractions, "alpha": point.alpha, "alpha_low": low[2], "alpha_high": high[2],
+            "tau": joint.value("tau"), "sigma_tau": refined.sigma_tau, "nu": joint.value("nu"),
+            "sigma_nu": refined.sigma_nu, "theta": refined.theta, "honest_groups": int(refined.tau.size),
+            "distance": point.distance, "distance_honest": point.distance_honest,
+            "fits_disagree": fits_disagree(fractions, likelihood),
+            "assumptions": "histogram distance on the turnout x share fingerprint, honest part centred per "
+                           "region (or district); estimates on the honest part and theta of the joint "
+                           "likelihood fit, intervals from station bootstrap with those held; test with the first "
+                           "stage of the modes and the left halves"}
 
 
 def _with_drawn_theta(stage: FirstStage, joint: klimek_joint.JointFit, gen: np.random.Generator) -> FirstStage:

@@ -270,22 +270,28 @@ def statistic(e: Election) -> float:
 
 
 def run(e: Election, *, null: str = "simulated", draws: int = 1000, rng=None,
-        null_statistics: np.ndarray | None = None) -> TestResult:
+        null_statistics: np.ndarray | None = None, estimates: bool = True) -> TestResult:
     """The test against a simulated null's ``null_statistics`` (:func:`statistic` on each draw) and the joint
     estimates; the textbook null has no law of this test (:data:`NO_TEXTBOOK_LAW`: ValueError; ``simkit forensics``
-    reports it ``n/a``, :func:`simkit.forensics.applicable.reason_not_applicable`)."""
+    reports it ``n/a``, :func:`simkit.forensics.applicable.reason_not_applicable`). ``estimates`` False: without
+    the joint estimates (:func:`election_estimate`, which the p-value does not read), for sizes and powers."""
     check_null(null)
     if null == "textbook":
         raise ValueError(f"{ID}: {NO_TEXTBOOK_LAW}")
-    result, _, fit_warnings = election_estimate(e)
-    if fit_warnings:  # recorded, not printed
-        result = {**result, "warnings": fit_warnings}
+    extra = _estimates(e) if estimates else {}
     observed = statistic(e)
     p_value, reference = DrawnNull(null, null_statistics).p_value(observed, ALTERNATIVE)
     return TestResult(test=ID, statistic=observed, reference=reference, p_value=p_value, null=null,
-                      verdict=verdict(p_value),
-                      extra={**result, "statistic_is": "f_e of the extreme-fraud-only fit",
-                             "assumptions": "honest part centred per region (or district); test: the "
-                                            "extreme-fraud-only f_e, the honest part fixed at the first stage; "
-                                            "estimates: joint EM fit of the honest part, f_i, f_e and theta, alpha "
-                                            "profiled continuously"})
+                      verdict=verdict(p_value), extra=extra)
+
+
+def _estimates(e: Election) -> dict:
+    """The joint fit's estimates of ``e`` (:func:`election_estimate`) with its warnings, what the statistic is, and
+    the assumptions: :func:`run`'s ``extra``."""
+    result, _, fit_warnings = election_estimate(e)
+    if fit_warnings:  # recorded, not printed
+        result = {**result, "warnings": fit_warnings}
+    return {**result, "statistic_is": "f_e of the extreme-fraud-only fit",
+            "assumptions": "honest part centred per region (or district); test: the extreme-fraud-only f_e, the "
+                           "honest part fixed at the first stage; estimates: joint EM fit of the honest part, f_i, "
+                           "f_e and theta, alpha profiled continuously"}
