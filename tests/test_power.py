@@ -11,8 +11,8 @@ from simkit.forensics.applicable import ran
 from simkit.forensics.core import election
 from simkit.forensics.integer import percent as integer_percent
 from simkit.forensics.klimek import ml as klimek_ml
-from simkit.forensics.power import (PLANTS, largest_standard_error, largest_unseen_power, planted, planted_elections,
-                                    planted_trials, study_seed)
+from simkit.forensics.power import (PLANTS, clearly_above, largest_standard_error, largest_unseen_power, planted,
+                                    planted_elections, planted_trials, study_seed)
 from simkit.forensics.registry import ESTIMATES_APART
 from simkit.streams import POWER
 
@@ -201,3 +201,28 @@ def test_a_power_of_0_of_n_allows_the_power_that_misses_n_times_in_20(replicates
     assert (1 - bound) ** replicates == pytest.approx(0.05, rel=1e-12)
     assert (1 - (bound + 1e-6)) ** replicates < 0.05
     assert largest_standard_error(replicates) == pytest.approx(np.sqrt(0.25 / replicates), rel=1e-12)
+
+
+@pytest.mark.parametrize("power, size, expected", [
+    ((5, 5), (0, 5), True), ((4, 5), (0, 5), True), ((3, 5), (0, 5), False), ((1, 5), (0, 5), False),
+    ((5, 5), (1, 5), True), ((4, 5), (1, 5), False), ((40, 100), (5, 100), True), ((0, 0), (0, 5), False)])
+def test_a_power_is_clearly_above_its_size_only_beyond_their_monte_carlo_error(power, size, expected):
+    """One-sided Fisher exact test of the two counts at 0.05: with 5 elections each, 4 of 5 against 0 of 5 has
+    P = C(5,4) C(5,0) / C(10,4) = 5/210 = 0.024 (clearly above) and 3 of 5 has P = C(5,3) / C(10,3) = 10/120 =
+    0.083 (not); no count where the test did not run is compared."""
+    assert clearly_above(power, size) is expected
+
+
+def test_the_reports_power_sentence_says_when_a_power_is_within_the_monte_carlo_error_of_its_size():
+    """A power of 1 of 5 against a size of 0 of 5 is listed with "within Monte Carlo error", and a plant whose tests
+    are all so says "none clearly above it"; 5 of 5 is listed plainly (last round's sentence listed 0.20 (size 0.00)
+    as a test above its size, with no word of its error)."""
+    from simkit.report.verdicts import power_verdicts
+
+    counts = {"none": {"spikes": (0, 5), "dip": (0, 5)}, "stuffing": {"spikes": (1, 5), "dip": (5, 5)},
+              "coercion": {"spikes": (1, 5), "dip": (0, 5)}}
+    [verdict] = power_verdicts(counts, 5)
+    text = verdict.text
+    assert "stuffing: dip 1.00 (size 0.00), spikes 0.20 (size 0.00: within Monte Carlo error);" in text
+    assert "coercion: spikes 0.20 (size 0.00: within Monte Carlo error); none clearly above it." in text
+    assert power_verdicts(None, 5) == []

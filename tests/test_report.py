@@ -769,6 +769,7 @@ def test_the_report_names_the_stations_its_power_elections_left_out(returns, mon
 
     def table(left_out):
         return lambda e, tests, **_: {"rejection_rates": {p: {t: 0.0 for t in tests} for p in ("none", "rounding")},
+                                      "rejections": {p: {t: (0, 2) for t in tests} for p in ("none", "rounding")},
                                       "stations_left_out": left_out}
 
     monkeypatch.setattr(analyses, "power_table", table({"none": [0, 3], "rounding": [2, 0]}))
@@ -783,20 +784,23 @@ def test_the_report_names_the_stations_its_power_elections_left_out(returns, mon
 def test_the_short_answer_says_what_the_tests_could_have_seen(returns, monkeypatch):
     """With no test anomalous, the short answer said "This is not evidence of a clean count: see each test's power
     below", while below nearly every power was 0 (Poland 2025): it names, per planted manipulation, the tests whose
-    power is above their size, with the rates the forensic table shows, and says when no test's is."""
+    power is above their size, with the rates the forensic table shows, says when no test's is, and when an excess
+    is within the two counts' Monte Carlo error (1 of 2 against 0 of 2)."""
     from simkit.report import analyses
 
     data, mapping = returns
-    rates = {"none": {"dip": 0.0}, "stuffing": {"dip": 0.5}, "rounding": {"dip": 0.0}}
-    monkeypatch.setattr(analyses, "power_table", lambda e, tests, **_: {"rejection_rates": rates,
+    counts = {"none": {"dip": (0, 2)}, "stuffing": {"dip": (1, 2)}, "rounding": {"dip": (0, 2)}}
+    rates = {plant: {test: hits / n for test, (hits, n) in row.items()} for plant, row in counts.items()}
+    monkeypatch.setattr(analyses, "power_table", lambda e, tests, **_: {"rejection_rates": rates, "rejections": counts,
                                                                         "stations_left_out": {}})
     doc = build(returns=data, map=mapping, tests=["dip"], null="textbook", draws=20, power=2)
     assert not rejects(doc.analyses["forensics"].results[0].p_value)
     sentence = next(v.text for v in doc.verdicts if v.text.startswith("What these tests could have seen"))
     table = next(b for b in doc.section("forensics").blocks if isinstance(b, Table))
     row = dict(zip(table.columns, table.rows[0]))
-    assert (f"stuffing: dip {row['power: stuffing']} (size {row['size (nothing planted)']}); rounding: no test above "
-            "its size. A manipulation no test sees above its size here could have gone unseen") in sentence
+    assert (f"stuffing: dip {row['power: stuffing']} (size {row['size (nothing planted)']}: within Monte Carlo "
+            "error); none clearly above it; rounding: no test above its size. A manipulation no test sees clearly above "
+            "its size here could have gone unseen") in sentence
     assert "the share of 2 simulated elections" in sentence
     # a 0 of 2 is not "no power": the sentence and the section give the largest power it allows
     bound = f"{largest_unseen_power(2):.2f}"

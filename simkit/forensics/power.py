@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 import numpy as np
+from scipy import stats
 
 from simkit.config.manipulation import BallotStuffing, CoercedTurnout, ProtocolFabrication
 from simkit.forensics import election_rejections, rate, rejected_tests, rejection_counts
@@ -31,6 +32,7 @@ from simkit.engine.parallel import KeyedPool, choose
 from simkit.forensics.nulls.simulated import PARALLEL_MIN_STATION_DRAWS
 from simkit.model.manipulation import MECHANISMS
 from simkit.progress import progress_bar
+from simkit.schema import ALPHA
 from simkit.streams import POWER
 
 #: share of stations (or of the stations of whole districts) that a planted manipulation touches
@@ -155,18 +157,31 @@ def largest_standard_error(replicates: int) -> float:
     return 0.5 / replicates ** 0.5
 
 
+def clearly_above(power: tuple[int, int], size: tuple[int, int], alpha: float = ALPHA) -> bool:
+    """Whether a power of ``power`` = (rejections, elections where the test ran) exceeds the size ``size`` (the
+    same with nothing planted) by more than their Monte Carlo error: Fisher's exact test of the two counts,
+    one-sided, at ``alpha`` (with 5 elections each, 4 of 5 against 0 of 5 is, 3 of 5 is not; 1 of 5 against 0 never
+    is)."""
+    (hits, n), (size_hits, size_n) = power, size
+    if not n or not size_n:
+        return False
+    table = [[hits, n - hits], [size_hits, size_n - size_hits]]
+    return bool(stats.fisher_exact(table, alternative="greater").pvalue <= alpha)
+
+
 def power_table(e: Election, tests: Iterable[str], *, null: str = "textbook", draws: int = 99,
                 replicates: int = 5, seed=None, plants: Iterable[str] | None = None, progress: bool = False,
                 ) -> dict[str, dict]:
     """``rejection_rates`` (plant -> test -> share of ``replicates`` planted elections shaped like ``e`` in which
-    the test rejects at α = 0.05, None where it cannot run; the tests use ``null`` with ``draws``) and
+    the test rejects at α = 0.05, None where it cannot run; the tests use ``null`` with ``draws``),
+    ``rejections`` (plant -> test -> (rejections, elections where it ran): what :func:`clearly_above` compares) and
     ``stations_left_out`` (plant -> the stations left out of each replicate's election: :func:`planted_trials`).
     ``progress``: a bar over the planted elections tested."""
     counts, left_out = planted_trials(e, tests, null=null, draws=draws, replicates=replicates, seed=seed,
                                       plants=plants, progress=progress)
     return {"rejection_rates": {plant: {t: rate(count)["rejection_rate"] for t, count in row.items()}
                                 for plant, row in counts.items()},
-            "stations_left_out": left_out}
+            "rejections": counts, "stations_left_out": left_out}
 
 
 def left_out_text(left_out: dict[str, list[int]]) -> str | None:

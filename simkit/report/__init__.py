@@ -158,7 +158,7 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
                                   joint=comparison.joint, designs=comparison.designs)
                     if comparison is not None else []) + (
             forensic_verdicts(forensics.results, DETECTS, power_shown=bool(forensics.power))
-            + power_verdicts(forensics.power, forensics.power_replicates) if forensics is not None else [])
+            + power_verdicts(forensics.power_counts, forensics.power_replicates) if forensics is not None else [])
         body = []
         if ds is not None:
             body.append(sections.simulation(ds, cfg))

@@ -28,7 +28,8 @@ from simkit.forensics.power import power_applies, power_table, study_seed
 @dataclass
 class Forensics:
     """One election's forensic results: ``election`` (:class:`simkit.forensics.core.Election`), ``results``
-    (TestResult per test), ``power`` (plant -> test -> rejection rate, or None when not computed), ``dataset``
+    (TestResult per test), ``power`` (plant -> test -> rejection rate, or None when not computed),
+    ``power_counts`` (plant -> test -> (rejections, elections where it ran), or None likewise), ``dataset``
     (the loaded returns), ``title`` (the map's label, else the config's title), ``null``, ``draws``, ``seed``,
     ``stations_left_out`` (plant -> the stations each replicate's simulated election left out without ballots, or
     None when power was not computed: :func:`simkit.forensics.power.power_table`);
@@ -44,6 +45,7 @@ class Forensics:
     draws: int
     seed: int
     stations_left_out: dict[str, list[int]] | None = None
+    power_counts: dict[str, dict[str, tuple[int, int]]] | None = None
 
     @property
     def could_not_reject(self) -> dict[str, float]:
@@ -120,9 +122,9 @@ def forensics(ds: xr.Dataset, title: str, tests: list[str] | None, null: str, dr
     e = election(ds)
     ids = list(TESTS) if tests is None else tests
     results = run_tests(e, ids, null=null, draws=draws, seed=observed_seed(seed))
-    power = left_out = None
+    power = left_out = counts = None
     if power_applies(e, results, power_replicates):
         table = power_table(e, ids, null=null, draws=draws, replicates=power_replicates, seed=study_seed(seed),
                             progress=progress)
-        power, left_out = table["rejection_rates"], table["stations_left_out"]
-    return Forensics(e, results, power, power_replicates, ds, title, null, draws, seed, left_out)
+        power, counts, left_out = table["rejection_rates"], table["rejections"], table["stations_left_out"]
+    return Forensics(e, results, power, power_replicates, ds, title, null, draws, seed, left_out, counts)

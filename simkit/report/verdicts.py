@@ -16,7 +16,7 @@ from ..forensics.calibration import measured
 from ..forensics.core import ALPHA, holm
 from ..schema import rejects
 from ..forensics.floor import minimum_draws, result_floors
-from ..forensics.power import UNSEEN_LEVEL, largest_unseen_power
+from ..forensics.power import UNSEEN_LEVEL, clearly_above, largest_unseen_power
 from ..polls.figures import census_reading, consistent
 from ..polls.ledger import ledger_space
 
@@ -446,43 +446,47 @@ def _null_words(results: list) -> str:
     return " and ".join(NULL_WORDS.get(null, f"the {null} null") for null in dict.fromkeys(r.null for r in results))
 
 
-def power_verdicts(power: dict[str, dict[str, float | None]] | None, replicates: int) -> list[Verdict]:
-    """The sentence on what the tests could have seen when none rejects (``power``: plant -> test -> rejection
-    rate over ``replicates`` simulated elections shaped like the data, ``none`` the size, None where a test cannot
-    run: :func:`simkit.forensics.power.power_table`; None when not computed, no sentence): per planted
-    manipulation, the tests rejecting it more often than with nothing planted, with both rates, or that none
-    does. "No anomaly" is otherwise read as a clean count by a reader who does not look up a power of 0."""
-    if not power:
+def power_verdicts(counts: dict[str, dict[str, tuple[int, int]]] | None, replicates: int) -> list[Verdict]:
+    """The sentence on what the tests could have seen when none rejects (``counts``: plant -> test -> (rejections,
+    elections where it ran) over ``replicates`` simulated elections shaped like the data, ``none`` the size:
+    :func:`simkit.forensics.power.power_table`'s ``rejections``; None when not computed, no sentence): per planted
+    manipulation, the tests rejecting it more often than with nothing planted, with both rates, those whose excess
+    is within the two rates' Monte Carlo error (:func:`simkit.forensics.power.clearly_above`) said so, or that none
+    does. "No anomaly" is otherwise read as a clean count by a reader who does not look up a power of 0, and a power
+    of 1 in 5 against a size of 0 as a test that sees it."""
+    if not counts:
         return []
     w = _Writer()
-    size = power["none"]
+    size = counts["none"]
 
-    def rate(value: float, plant: str, test: str) -> str:
-        return w.num(value, ".2f", analysis="forensics", plant=plant, test=test, field="power")
+    def rate(count: tuple[int, int], plant: str, test: str) -> str:
+        return w.num(count[0] / count[1], ".2f", analysis="forensics", plant=plant, test=test, field="power")
+
+    def above(plant: str, test: str) -> str:
+        words = f"{test} {rate(counts[plant][test], plant, test)} (size {rate(size[test], 'none', test)}"
+        return words + (")" if clearly_above(counts[plant][test], size[test]) else ": within Monte Carlo error)")
 
     parts = []
-    for plant, rates in power.items():
+    for plant, row in counts.items():
         if plant == "none":
             continue
-        seen = sorted((test for test, value in rates.items() if _finite(value) and _finite(size.get(test))
-                       and value > size[test]), key=lambda test: -rates[test])
-        parts.append(f"{plant}: " + (", ".join(f"{test} {rate(rates[test], plant, test)} (size "
-                                               f"{rate(size[test], 'none', test)})" for test in seen)
-                                     if seen else "no test above its size"))
+        seen = sorted((test for test, (hits, n) in row.items() if n and size.get(test, (0, 0))[1]
+                       and hits / n > size[test][0] / size[test][1]), key=lambda test: -row[test][0] / row[test][1])
+        clearly = [test for test in seen if clearly_above(row[test], size[test])]
+        parts.append(f"{plant}: " + (", ".join(above(plant, test) for test in seen) if seen else
+                                     "no test above its size") + ("" if clearly or not seen else
+                                                                  "; none clearly above it"))
     return [w.verdict(
         f"What these tests could have seen (power: the share of "
         f"{w.num(replicates, 'd', analysis='forensics', field='power_replicates')} simulated elections shaped like "
         "these data in which a test rejects, with each manipulation the forensic section describes planted; size: "
-        "with nothing planted): " + "; ".join(parts) + ". A manipulation no test sees above its size here could "
-        "have gone unseen: with "
+        "with nothing planted; a power is clearly above its size when Fisher's exact test of the two counts, "
+        f"one-sided, gives {ALPHA:g} or less): " + "; ".join(parts) + ". A manipulation no test sees clearly above "
+        "its size here could have gone unseen: with "
         f"{counted(replicates, 'election', w.num(replicates, 'd', analysis='forensics', field='power_replicates'))} "
         "a power of 0 still allows one of up to "
         f"{w.num(largest_unseen_power(replicates), '.2f', analysis='forensics', field='largest_unseen_power')} "
         f"(one-sided {UNSEEN_LEVEL:.0%}).")]
-
-
-def _finite(value) -> bool:
-    return value is not None and math.isfinite(value)
 
 
 def _detects_verdicts(anomalous: list[str], alarms: list[str], detects: dict[str, str]) -> list[Verdict]:
