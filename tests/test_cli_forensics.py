@@ -106,10 +106,30 @@ def test_the_power_table_notes_the_stations_its_elections_left_out():
     results = [TestResult(test="correlation", statistic=0.1, reference=0.0, p_value=0.4, null="textbook",
                           verdict="consistent")]
     rates = {"none": {"correlation": 0.0}, "rounding": {"correlation": 0.5}}
-    note = power_note(results, {"rejection_rates": rates, "stations_left_out": {"none": [0, 3], "rounding": [2, 0]}})
+    counts = {"none": {"correlation": (0, 2)}, "rounding": {"correlation": (1, 2)}}
+    note = power_note(results, {"rejection_rates": rates, "rejections": counts,
+                                "stations_left_out": {"none": [0, 3], "rounding": [2, 0]}})
     assert "stations left out without ballots, per replicate: none 0, 3; rounding 2, 0" in note
-    clean = power_note(results, {"rejection_rates": rates, "stations_left_out": {"none": [0, 0], "rounding": [0, 0]}})
+    clean = power_note(results, {"rejection_rates": rates, "rejections": counts,
+                                 "stations_left_out": {"none": [0, 0], "rounding": [0, 0]}})
     assert "left out" not in clean
+
+
+@pytest.mark.parametrize("hits, marked", [(1, True), (4, False)])
+def test_the_power_table_marks_a_power_within_the_monte_carlo_error_of_its_size_and_states_that_error(hits, marked):
+    """As the report's sentence does (:func:`simkit.forensics.power.above_size`): 1 of 5 against a size of 0 of 5
+    is marked ~ (within Monte Carlo error), 4 of 5 is not; the rates' standard error and the largest power a 0 of 5
+    allows are stated (the table printed 0.20 beside 0.00 with no word of either)."""
+    from simkit.cli.forensics import power_lines
+
+    counts = {"none": {"spikes": (0, 5)}, "stuffing": {"spikes": (hits, 5)}}
+    rates = {plant: {test: k / n for test, (k, n) in row.items()} for plant, row in counts.items()}
+    lines = power_lines({"rejection_rates": rates, "rejections": counts, "stations_left_out": {}}, [])
+    row = next(line for line in lines if line.strip().startswith("spikes"))
+    assert row.split()[-1] == (f"{hits / 5:.2f}~" if marked else f"{hits / 5:.2f}")
+    assert any(line.strip().startswith("~ above its size by less") for line in lines) is marked
+    assert "  each rate is of 5 elections: standard error up to 0.22; a rate of 0 allows a power of up to 0.45 " \
+           "(one-sided 95%)" in lines
 
 
 def test_the_power_note_promises_no_detection_from_a_test_that_could_not_reject():

@@ -35,7 +35,8 @@ from simkit.forensics.core import ALPHA
 from simkit.forensics.defaults import CALIBRATION_DRAWS, NULL_DRAWS
 from simkit.forensics.fingerprint import histogram
 from simkit.forensics.floor import cannot_reject, floor_line, floor_lines, result_floors
-from simkit.forensics.power import PLANTS, QUICK_PLANTS, left_out_text, power_applies, power_table, study_seed
+from simkit.forensics.power import (PLANTS, QUICK_PLANTS, UNSEEN_LEVEL, above_size, largest_standard_error,
+                                   largest_unseen_power, left_out_text, power_applies, power_table, study_seed)
 from simkit.io import open_result, output_format
 from simkit.outputs import CALIBRATION, FORENSICS, KIND_ATTR, claim_output
 from simkit.plots.forensics import election_title, figure
@@ -189,19 +190,33 @@ def power_note(results, power: dict | None) -> str | None:
 def power_lines(power: dict, floored: list[str]) -> list[str]:
     """The :mod:`simkit.forensics.power` table (:func:`~simkit.forensics.power.power_table`) as text lines: per
     plant and test the share of simulated elections rejected at alpha, the rows of the ``floored`` tests (those
-    that could not reject with their draws, :func:`~simkit.forensics.floor.result_floors`) marked, and the
-    stations the simulation left out."""
-    rates = power["rejection_rates"]
+    that could not reject with their draws, :func:`~simkit.forensics.floor.result_floors`) marked, a power above
+    its size by less than their Monte Carlo error marked (:func:`~simkit.forensics.power.above_size`), the
+    rates' Monte Carlo error, and the stations the simulation left out."""
+    rates, counts = power["rejection_rates"], power["rejections"]
     plants = list(rates)
     lines = [f"Rejection rates at {ALPHA:g} in simulated elections shaped like these data (same null):"]
     lines += [f"  {plant}: {PLANTS[plant][0]}" for plant in plants]
     lines.append(f"  {'test':<16}" + "".join(f"{plant:>10}" for plant in plants))
+    within = False
     for test in rates[plants[0]]:
-        mark = "*" if test in floored else ""
-        lines.append(f"  {test:<16}" + "".join(
-            f"{'n/a' if rates[p][test] is None else format(rates[p][test], '.2f') + mark:>10}" for p in plants))
+        cells = []
+        for plant in plants:
+            mark = "*" if test in floored else ""
+            if plant != "none" and above_size(counts[plant][test], counts["none"][test]) == "within error":
+                mark, within = mark + "~", True
+            cells.append(f"{'n/a' if rates[plant][test] is None else format(rates[plant][test], '.2f') + mark:>10}")
+        lines.append(f"  {test:<16}" + "".join(cells))
     if floored:
         lines.append("  * cannot reject with these draws: its rates are 0 whatever the data")
+    if within:
+        lines.append(f"  ~ above its size by less than their Monte Carlo error (Fisher's exact test, one-sided, "
+                     f"{ALPHA:g})")
+    replicates = max(n for row in counts.values() for _, n in row.values())
+    if replicates:
+        lines.append(f"  each rate is of {replicates} elections: standard error up to "
+                     f"{largest_standard_error(replicates):.2f}; a rate of 0 allows a power of up to "
+                     f"{largest_unseen_power(replicates):.2f} (one-sided {UNSEEN_LEVEL:.0%})")
     left_out = left_out_text(power["stations_left_out"])
     if left_out:
         lines.append(f"  stations left out without ballots, per replicate: {left_out}")

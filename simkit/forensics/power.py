@@ -169,6 +169,16 @@ def clearly_above(power: tuple[int, int], size: tuple[int, int], alpha: float = 
     return bool(stats.fisher_exact(table, alternative="greater").pvalue <= alpha)
 
 
+def above_size(power: tuple[int, int], size: tuple[int, int]) -> str | None:
+    """How a power (rejections, elections where the test ran) stands against its ``size``: ``"clearly"``
+    (:func:`clearly_above`), ``"within error"`` (a higher rate, by less than their Monte Carlo error), or None (not
+    higher, or a count where the test did not run)."""
+    (hits, n), (size_hits, size_n) = power, size
+    if not n or not size_n or hits / n <= size_hits / size_n:
+        return None
+    return "clearly" if clearly_above(power, size) else "within error"
+
+
 def power_table(e: Election, tests: Iterable[str], *, null: str = "textbook", draws: int = 99,
                 replicates: int = 5, seed=None, plants: Iterable[str] | None = None, progress: bool = False,
                 ) -> dict[str, dict]:

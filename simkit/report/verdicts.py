@@ -16,7 +16,7 @@ from ..forensics.calibration import measured
 from ..forensics.core import ALPHA, holm
 from ..schema import rejects
 from ..forensics.floor import minimum_draws, result_floors
-from ..forensics.power import UNSEEN_LEVEL, clearly_above, largest_unseen_power
+from ..forensics.power import UNSEEN_LEVEL, above_size, largest_unseen_power
 from ..polls.figures import census_reading, consistent
 from ..polls.ledger import ledger_space
 
@@ -451,7 +451,7 @@ def power_verdicts(counts: dict[str, dict[str, tuple[int, int]]] | None, replica
     elections where it ran) over ``replicates`` simulated elections shaped like the data, ``none`` the size:
     :func:`simkit.forensics.power.power_table`'s ``rejections``; None when not computed, no sentence): per planted
     manipulation, the tests rejecting it more often than with nothing planted, with both rates, those whose excess
-    is within the two rates' Monte Carlo error (:func:`simkit.forensics.power.clearly_above`) said so, or that none
+    is within the two rates' Monte Carlo error (:func:`simkit.forensics.power.above_size`) said so, or that none
     does. "No anomaly" is otherwise read as a clean count by a reader who does not look up a power of 0, and a power
     of 1 in 5 against a size of 0 as a test that sees it."""
     if not counts:
@@ -462,18 +462,18 @@ def power_verdicts(counts: dict[str, dict[str, tuple[int, int]]] | None, replica
     def rate(count: tuple[int, int], plant: str, test: str) -> str:
         return w.num(count[0] / count[1], ".2f", analysis="forensics", plant=plant, test=test, field="power")
 
-    def above(plant: str, test: str) -> str:
+    def listed(plant: str, test: str, excess: str) -> str:
         words = f"{test} {rate(counts[plant][test], plant, test)} (size {rate(size[test], 'none', test)}"
-        return words + (")" if clearly_above(counts[plant][test], size[test]) else ": within Monte Carlo error)")
+        return words + (")" if excess == "clearly" else ": within Monte Carlo error)")
 
     parts = []
     for plant, row in counts.items():
         if plant == "none":
             continue
-        seen = sorted((test for test, (hits, n) in row.items() if n and size.get(test, (0, 0))[1]
-                       and hits / n > size[test][0] / size[test][1]), key=lambda test: -row[test][0] / row[test][1])
-        clearly = [test for test in seen if clearly_above(row[test], size[test])]
-        parts.append(f"{plant}: " + (", ".join(above(plant, test) for test in seen) if seen else
+        excess = {test: above_size(count, size.get(test, (0, 0))) for test, count in row.items()}
+        seen = sorted((test for test in row if excess[test]), key=lambda test: -row[test][0] / row[test][1])
+        clearly = [test for test in seen if excess[test] == "clearly"]
+        parts.append(f"{plant}: " + (", ".join(listed(plant, test, excess[test]) for test in seen) if seen else
                                      "no test above its size") + ("" if clearly or not seen else
                                                                   "; none clearly above it"))
     return [w.verdict(
