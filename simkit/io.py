@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import glob
+import hashlib
 import json
 import logging
 import math
@@ -54,8 +55,13 @@ def exists(path: Path) -> bool:
     return path.exists() or path.is_symlink()
 
 
+def _is_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder itself (not a symlink to one)."""
+    return path.is_dir() and not path.is_symlink()
+
+
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
+    if _is_folder(path):
         shutil.rmtree(path)
     elif exists(path):
         path.unlink()
@@ -148,8 +154,9 @@ def _journaled(journal: Path) -> Path:
 
 def _read_journal(journal: Path) -> list[dict] | None:
     """The entries of ``journal`` (:func:`_write_journals`: at least two, each with a target (str), device and inode
-    (int), old ([device, inode] or None) and old_state ([mtime in ns, size in bytes] or None; absent from the journals
-    of an older simkit)); None when it cannot be read or is not that."""
+    (int), old ([device, inode] or None), old_state ([mtime in ns, size in bytes] or None) and old_tree (a hex string
+    or None); old_state, old_tree or both are absent from the journals of an older simkit); None when it cannot be
+    read or is not that."""
     try:
         entries = json.loads(journal.read_text())
     except (OSError, ValueError):
@@ -163,7 +170,8 @@ def _valid_entry(entry: object) -> bool:
         return isinstance(value, list) and len(value) == 2 and all(type(number) is int for number in value)
     return (isinstance(entry, dict) and isinstance(entry.get("target"), str)
             and pair([entry.get("device"), entry.get("inode")])
-            and all(entry.get(field) is None or pair(entry[field]) for field in ("old", "old_state")))
+            and all(entry.get(field) is None or pair(entry[field]) for field in ("old", "old_state"))
+            and (entry.get("old_tree") is None or isinstance(entry["old_tree"], str)))
 
 
 def _finish_listed(journal: Path, entries: list[dict]) -> str:
@@ -180,10 +188,10 @@ def _finish_listed(journal: Path, entries: list[dict]) -> str:
     pid = int(_pid(journal))
     targets = [Path(entry["target"]) for entry in entries]
     names = ", ".join(_shown(target) for target in targets)
-    changed = [_shown(target) for entry, target in zip(entries, targets) if _changed_since(entry, target)]
+    changed = [(entry, target) for entry, target in zip(entries, targets) if _changed_since(entry, target)]
     if changed:
-        untold = UNTOLD if any("old_state" not in entry for entry in entries) else ""
-        return (f"{names}: left as they are: {', '.join(changed)} changed since a run was killed while placing them "
+        untold = UNTOLD if any(_untold(entry, target) for entry, target in changed) else ""
+        return (f"{names}: left as they are: {', '.join(_shown(target) for _, target in changed)} changed since a run was killed while placing them "
                 f"(process {pid}){untold}; its results are kept beside them until its journals are removed: "
                 f"{', '.join(_shown(_staging_path(target, JOURNAL, pid)) for target in targets)}")
     found = [_new_result(entry, pid) for entry in entries]
@@ -205,22 +213,30 @@ def _finish_listed(journal: Path, entries: list[dict]) -> str:
     return message
 
 
-#: what a message of a set left as it is adds when its journals are an older simkit's (no ``old_state``)
-UNTOLD = " or cannot be told unchanged (its journals, of an older simkit, record no size or time of the old results)"
+#: what a message of a set left as it is adds when its journals are an older simkit's, which record too little of an old
+#: result to tell it unchanged (:func:`_untold`)
+UNTOLD = (" or cannot be told unchanged (its journals, of an older simkit, record no size or time of the old results, "
+          "or nothing of what a folder holds)")
+
+
+def _untold(entry: dict, target: Path) -> bool:
+    """Whether the journal ``entry`` of an older simkit records too little to tell an old result at ``target``
+    unchanged: no ``old_state``, or, for a folder, no ``old_tree``."""
+    return "old_state" not in entry or ("old_tree" not in entry and _is_folder(target))
 
 
 def _changed_since(entry: dict, target: Path) -> bool:
     """Whether ``target`` holds something other than the new result of a journal ``entry`` (:func:`_write_journals`,
     by device and inode) or the old result as it was (by device and inode, then modification time and size, so that
-    an edit in place counts; a folder's own, which a file edited inside it leaves as they were): put there or edited
-    after the run was killed. An old result at ``target`` that an older simkit's journal records no time or size of
-    (no ``old_state``) counts as changed: it cannot be told unchanged, and placing over it might lose an edit. A missing
-    target has not changed (a kill between the two renames of :func:`_put_in_place` leaves it missing; placing there
-    loses nothing)."""
+    an edit in place counts, and for a folder the fingerprint of what it holds, :func:`_tree_fingerprint`, so that a
+    file edited inside it counts too): put there or edited after the run was killed. An old result at ``target`` that
+    an older simkit's journal records too little of (:func:`_untold`) counts as changed: it cannot be told unchanged,
+    and placing over it might lose an edit. A missing target has not changed (a kill between the two renames of
+    :func:`_put_in_place` leaves it missing; placing there loses nothing)."""
     result = _lstat(target)
     if result is None or [result.st_dev, result.st_ino] == [entry["device"], entry["inode"]]:
         return False
-    return _old_fields(result) != {"old": entry["old"], "old_state": entry.get("old_state")}
+    return _old_fields(target, result) != {field: entry.get(field) for field in ("old", "old_state", "old_tree")}
 
 
 def _new_result(entry: dict, pid: int) -> Path | None:
@@ -256,7 +272,7 @@ def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
         for staging, target in zip(stagings, targets):
             result = os.lstat(staging)
             entries.append({"target": os.path.abspath(target), "device": result.st_dev, "inode": result.st_ino,
-                            **_old_fields(_lstat(target))})
+                            **_old_fields(target, _lstat(target))})
         for target in targets:
             unfinished = _staging_path(target, UNFINISHED_JOURNAL)
             unfinished.write_text(json.dumps(entries))
@@ -279,13 +295,34 @@ def _identity(path: Path) -> list[int] | None:
     return None if result is None else [result.st_dev, result.st_ino]
 
 
-def _old_fields(result: os.stat_result | None) -> dict:
-    """The fields of a journal entry (:func:`_write_journals`) that tell what its target held before the placement,
-    from :func:`os.lstat` of it (``result``, None: missing): ``old``, [device, inode], and ``old_state``, [modification
-    time in ns, size in bytes] (a folder: its own entry's), both None when it was missing."""
+def _old_fields(target: Path, result: os.stat_result | None) -> dict:
+    """The fields of a journal entry (:func:`_write_journals`) that tell what ``target`` held before the placement,
+    from :func:`os.lstat` of it (``result``, None: missing): ``old``, [device, inode], ``old_state``, [modification
+    time in ns, size in bytes] (a folder: its own entry's), and ``old_tree``, a folder's :func:`_tree_fingerprint`
+    (None for a file); all None when it was missing."""
     if result is None:
-        return {"old": None, "old_state": None}
-    return {"old": [result.st_dev, result.st_ino], "old_state": [result.st_mtime_ns, result.st_size]}
+        return {"old": None, "old_state": None, "old_tree": None}
+    return {"old": [result.st_dev, result.st_ino], "old_state": [result.st_mtime_ns, result.st_size],
+            "old_tree": _tree_fingerprint(target) if _is_folder(target) else None}
+
+
+def _tree_fingerprint(folder: Path) -> str:
+    """A fingerprint of everything inside ``folder`` (its subfolders walked, symlinks not followed): the SHA-256, in
+    hex, of each entry's path relative to ``folder`` with its type and permissions, inode, size, modification and
+    change times in ns (:func:`os.lstat`), in the order of the paths, so that a file edited, added, removed or replaced
+    inside it changes it, at the cost of one lstat an entry (the contents are not read). An entry that goes while it is
+    walked is left out."""
+    lines = []
+    for root, folders, files in os.walk(folder):
+        for name in folders + files:
+            path = os.path.join(root, name)
+            try:
+                result = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            lines.append(f"{os.path.relpath(path, folder)}\0{result.st_mode} {result.st_ino} {result.st_size} "
+                         f"{result.st_mtime_ns} {result.st_ctime_ns}")
+    return hashlib.sha256("\n".join(sorted(lines)).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _remove_journals(targets: list[Path]) -> None:

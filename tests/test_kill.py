@@ -856,16 +856,17 @@ def test_a_target_changed_after_a_killed_placement_is_left_as_it_is(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
 
 
-@pytest.mark.parametrize("edit", ["file-size", "file-time", "folder"])
+@pytest.mark.parametrize("edit", ["file-size", "file-time", "folder", "file-in-folder"])
 def test_a_target_edited_in_place_after_a_killed_placement_is_left_as_it_is(tmp_path, edit):
     """Killed once its journals were written, before any rename; the user then edits an output in place (the same
-    inode: the report rewritten, a figure added to the folder). The journals knew the old results by device and inode
-    alone, so the next write put the killed run's results over the edit. Their modification time and size are
-    recorded too: the set is left as it is, as for an output replaced."""
+    inode: the report rewritten, a figure added to the folder, a figure inside it rewritten, which leaves the folder's
+    own time and size as they were). The journals knew the old results by device and inode alone, so the next write
+    put the killed run's results over the edit. Their modification time and size are recorded too, and a fingerprint of
+    what a folder holds: the set is left as it is, as for an output replaced."""
     folder, file = tmp_path / "r_files", tmp_path / "r.md"
     _write_pair(folder, file, "old")
     _killed_pair_write(folder, file, "journals-written", exchange=True)
-    edited = folder if edit == "folder" else file
+    edited = folder if edit in ("folder", "file-in-folder") else file
     inode = os.lstat(edited).st_ino
     if edit == "file-size":
         file.write_text("mine")
@@ -873,35 +874,46 @@ def test_a_target_edited_in_place_after_a_killed_placement_is_left_as_it_is(tmp_
         before = os.stat(file)
         file.write_text("OLD")
         os.utime(file, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
-    else:
+    elif edit == "folder":
         (folder / "b.png").write_text("mine")
+    else:  # the same size, in place: the folder's own time and size stay as they were
+        before = os.stat(folder)
+        (folder / "a.png").write_text("OLD")
+        assert os.stat(folder).st_mtime_ns == before.st_mtime_ns and os.stat(folder).st_size == before.st_size
     assert os.lstat(edited).st_ino == inode  # edited in place
     for target in (file, folder):
         messages = io.recover_stale(target)
         assert len(messages) == 1 and f"{edited.name} changed since a run was killed" in messages[0], messages
-    assert _pair(folder, file) == ("old", {"file-size": "mine", "file-time": "OLD", "folder": "old"}[edit])
+    assert _pair(folder, file) == ("OLD" if edit == "file-in-folder" else "old",
+                                   {"file-size": "mine", "file-time": "OLD"}.get(edit, "old"))
     assert sorted(path.name for path in folder.iterdir()) == (["a.png", "b.png"] if edit == "folder" else ["a.png"])
     assert len(list(tmp_path.glob(".*.journal-*"))) == 2 and list(tmp_path.glob(".r.md.partial-*"))
 
 
-@pytest.mark.parametrize("point", ["first-placed", "all-placed"])
-def test_a_journal_of_an_older_simkit_is_read_and_never_overwrites_an_old_result(tmp_path, point):
-    """Journals written before the old results' time and size were recorded (no ``old_state``) are still read. An
-    output that holds its old result cannot be told unedited, so the set is left as it is and the message says why;
-    outputs that all hold the new result are no obstacle: the placement is finished."""
+@pytest.mark.parametrize("recorded", ["identity", "identity-time-size"])
+@pytest.mark.parametrize("point", ["journals-written", "first-placed", "all-placed"])
+def test_a_journal_of_an_older_simkit_is_read_and_never_overwrites_an_old_result(tmp_path, point, recorded):
+    """Journals written before the old results' time and size were recorded (no ``old_state``), or before what a
+    folder holds was (no ``old_tree``), are still read. An output that holds its old result and that they record too
+    little of to tell it unedited (any, or a folder) leaves the set as it is, and the message says why; outputs that
+    hold the new result, or an old file whose time and size are recorded, are no obstacle: the placement is
+    finished."""
     folder, file = tmp_path / "r_files", tmp_path / "r.md"
     _write_pair(folder, file, "old")
     _killed_pair_write(folder, file, point, exchange=True)
+    dropped = {"old_tree"} if recorded == "identity-time-size" else {"old_state", "old_tree"}
     for journal in tmp_path.glob(".*.journal-*"):
         entries = json.loads(journal.read_text())
-        journal.write_text(json.dumps([{key: value for key, value in entry.items() if key != "old_state"}
+        journal.write_text(json.dumps([{key: value for key, value in entry.items() if key not in dropped}
                                        for entry in entries]))
     messages = io.recover_stale(folder)
     assert len(messages) == 1, messages
-    if point == "first-placed":  # the folder new, the report old
-        assert re.search(rf"r\.md changed since a run was killed while placing them \(process \d+\)"
+    left = {"journals-written": (f"{folder}, {file}" if recorded == "identity" else f"{folder}", ("old", "old")),
+            "first-placed": (f"{file}", ("new", "old")) if recorded == "identity" else None}.get(point)
+    if left is not None:  # the first-placed folder new, the report old
+        assert re.search(rf"{re.escape(left[0])} changed since a run was killed while placing them \(process \d+\)"
                          rf"{re.escape(io.UNTOLD)}; ", messages[0]), messages
-        assert _pair(folder, file) == ("new", "old")
+        assert _pair(folder, file) == left[1]
     else:
         assert messages[0].startswith(f"finished putting in place {folder}, {file}"), messages
         assert _pair(folder, file) == ("new", "new")
