@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import glob
 import hashlib
 import json
@@ -95,7 +96,8 @@ def recover_stale(target: str | Path) -> list[str]:
     is moved back to ``target`` when ``target`` is missing (a kill during the final rename), any other staging
     path is deleted. Returns one message per action (each also logged as a warning on :data:`LOG`)."""
     target = Path(target)
-    messages = [_finish_placement(journal) for journal in _left_by_the_dead(target, JOURNAL)]
+    messages = [message for journal in _left_by_the_dead(target, JOURNAL)
+                if (message := _finish_placement(journal)) is not None]
     kept = {_pid(journal) for journal in _left_by_the_dead(target, JOURNAL)}  # sets left as they are
     messages += [_clean_left(path, target, role) for role in (OLD, STAGING) for path in _left_by_the_dead(target, role)
                  if _pid(path) not in kept]
@@ -125,26 +127,64 @@ def _clean_left(path: Path, target: Path, role: str) -> str:
     return f"{target}: removed {path.name}, left by a run that was killed (process {_pid(path)})"
 
 
-def _finish_placement(journal: Path) -> str:
-    """:func:`_finish_listed` of ``journal``; a journal that cannot be read or is not one (:func:`_read_journal`) is
-    removed (its name is simkit's, its process gone) and said so, and nothing it might list is touched, and so is a
-    journal whose own target (:func:`_journaled`) it does not list (its folder moved or copied); an OSError
-    while finishing is raised as a one-line :class:`InputError` naming the journal (not a traceback at every later
-    write)."""
+def _finish_placement(journal: Path) -> str | None:
+    """:func:`_finish_listed` of ``journal``, by one process at a time (:func:`_claimed`: None when another finished it
+    meanwhile); a journal that cannot be read or is not one (:func:`_read_journal`) is removed (its name is simkit's,
+    its process gone) and said so, and nothing it might list is touched, and so is a journal whose own target
+    (:func:`_journaled`) it does not list (its folder moved or copied); an OSError while finishing is raised as a
+    one-line :class:`InputError` naming the journal (not a traceback at every later write)."""
     entries = _read_journal(journal)
     try:
-        if entries is None:
-            _remove(journal)
-            return (f"{_shown(journal)}: removed: not a journal of a placement this simkit can read (what it might "
-                    "list is left as it is)")
-        if _journaled(journal) not in [Path(entry["target"]) for entry in entries]:
-            _remove(journal)
-            return (f"{_shown(journal)}: removed: it does not list the output beside it (moved or copied with its "
-                    "folder), so what it lists is left as it is")
-        return _finish_listed(journal, entries)
+        with _claimed(journal, entries) as claimed:
+            return _finish_claimed(journal, entries) if claimed else None
     except OSError as error:
         raise InputError(f"{_shown(journal)}: could not finish the placement a killed run left "
                          f"({error.strerror or error}); put its outputs right by hand, then remove it") from error
+
+
+def _finish_claimed(journal: Path, entries: list[dict] | None) -> str:
+    """What :func:`_finish_placement` does with ``journal`` (its ``entries``, None: not readable) once claimed."""
+    if entries is None:
+        _remove(journal)
+        return (f"{_shown(journal)}: removed: not a journal of a placement this simkit can read (what it might "
+                "list is left as it is)")
+    if not _lists_itself(journal, entries):
+        _remove(journal)
+        return (f"{_shown(journal)}: removed: it does not list the output beside it (moved or copied with its "
+                "folder), so what it lists is left as it is")
+    return _finish_listed(journal, entries)
+
+
+def _lists_itself(journal: Path, entries: list[dict]) -> bool:
+    """Whether the journal ``entries`` list the target beside ``journal`` (:func:`_journaled`)."""
+    return _journaled(journal) in [Path(entry["target"]) for entry in entries]
+
+
+@contextmanager
+def _claimed(journal: Path, entries: list[dict] | None) -> Iterator[bool]:
+    """Hold the lock of the set of outputs that ``journal`` (its ``entries``: :func:`_read_journal`) lists, so that two
+    processes (or threads) that find it at once never finish it both: an exclusive :func:`fcntl.flock` on the first
+    of its journals (one beside each output, in the order listed) that is there, the one a finished placement removes
+    last (:func:`_finish_listed`), or on ``journal`` itself when it is unreadable or does not list its own output.
+    Waits while another holds it; yields whether ``journal`` is still to be finished: the locked journal and
+    ``journal`` both still there (False: another finished it meanwhile, so this one leaves it alone). The lock is
+    released when the context closes, or when its process dies."""
+    journals = [journal]
+    if entries is not None and _lists_itself(journal, entries):
+        journals = [_staging_path(Path(entry["target"]), JOURNAL, _pid(journal)) for entry in entries]
+    locked = next((path for path in journals if exists(path)), None)
+    try:
+        descriptor = os.open(locked, os.O_RDONLY) if locked is not None else None
+    except FileNotFoundError:  # removed since
+        descriptor = None
+    if descriptor is None:
+        yield False
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield _holds(locked, os.fstat(descriptor)) and exists(journal)
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def _journaled(journal: Path) -> Path:
@@ -208,7 +248,7 @@ def _finish_listed(journal: Path, entries: list[dict]) -> str:
         for role in (OLD, UNFINISHED_JOURNAL):
             if exists(left := _staging_path(target, role, pid)):
                 _clean_left(left, target, role)
-    for target in targets:
+    for target in reversed(targets):  # the first last: the lock of the set (:func:`_claimed`)
         _remove(_staging_path(target, JOURNAL, pid))
     return message
 
@@ -326,8 +366,9 @@ def _tree_fingerprint(folder: Path) -> str:
 
 
 def _remove_journals(targets: list[Path]) -> None:
-    """Remove this process's journals of ``targets`` (:func:`_write_journals`), finished or not."""
-    for target in targets:
+    """Remove this process's journals of ``targets`` (:func:`_write_journals`), finished or not, the first target's
+    last (the journal that locks the set: :func:`_claimed`)."""
+    for target in reversed(targets):
         for role in (UNFINISHED_JOURNAL, JOURNAL):
             _remove(_staging_path(target, role))
 

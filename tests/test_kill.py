@@ -920,6 +920,43 @@ def test_a_journal_of_an_older_simkit_is_read_and_never_overwrites_an_old_result
         assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
 
 
+@pytest.mark.parametrize("second", ["folder", "file"])
+def test_two_processes_finishing_one_placement_at_once_finish_it_once(tmp_path, monkeypatch, second):
+    """Two commands started together after a kill both found the journals and finished the placement at once, each
+    moving and removing what the other was moving and removing. Recovery is exclusive: whichever claims the set first
+    finishes it, the other waits, then finds it finished and leaves it alone (two threads here, each with its own
+    lock, as two processes would be; the first inside the finishing waits for the other to arrive, which only a
+    missing lock lets it)."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    _write_pair(folder, file, "old")
+    _killed_pair_write(folder, file, "first-placed", exchange=True)
+    finish, inside, arrived = io._finish_listed, [], threading.Event()
+
+    def finishing(journal, entries):
+        inside.append(journal)
+        if len(inside) == 1:
+            arrived.wait(timeout=2)
+        else:
+            arrived.set()
+        return finish(journal, entries)
+
+    monkeypatch.setattr(io, "_finish_listed", finishing)
+    messages = {}
+
+    def recover(target: Path) -> None:
+        messages[target] = io.recover_stale(target)
+
+    threads = [threading.Thread(target=recover, args=(target,))
+               for target in ((folder, file) if second == "file" else (file, folder))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(inside) == 1 and sorted(map(len, messages.values())) == [0, 1], messages
+    assert _pair(folder, file) == ("new", "new")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
+
+
 def _dead_pid() -> int:
     """The process id of a process that has ended."""
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
