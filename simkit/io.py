@@ -15,14 +15,17 @@ from __future__ import annotations
 import asyncio
 import errno
 import fcntl
+import functools
 import glob
 import hashlib
 import json
 import logging
 import math
 import os
+import re
 import shutil
 import signal
+import socket
 import sys
 import threading
 from contextlib import contextmanager
@@ -72,13 +75,83 @@ STAGING, OLD = "partial", "old"  #: the staging paths beside a target: ``.NAME.p
 #: the journal of a placement of several outputs beside each (:func:`_write_journals`): ``.NAME.journal-PID``, written
 #: at ``.NAME.partial-journal-PID`` first (a staging path: what a killed run leaves there is removed as one)
 JOURNAL, UNFINISHED_JOURNAL = "journal", "partial-journal"
+#: the owner ending a staging path's name (the ``PID`` of ``.NAME.ROLE-PID``): this simkit's :func:`_own_owner`
+#: ``PID.START.PLACE.BOOT``, or an older simkit's process id alone
+OWNER = re.compile(r"(\d+)(?:\.(\d+)\.([0-9a-f]{8})\.([0-9a-f]{8}))?")
 
 
-def _staging_path(target: Path, role: str, pid: int | None = None) -> Path:
-    return target.with_name(f".{target.name}.{role}-{os.getpid() if pid is None else pid}")
+def _staging_path(target: Path, role: str, owner: str | None = None) -> Path:
+    """The path ``.NAME.ROLE-OWNER`` beside ``target`` of the process ``owner`` (:data:`OWNER`; None: this one's)."""
+    return target.with_name(f".{target.name}.{role}-{_own_owner() if owner is None else owner}")
+
+
+def _own_owner() -> str:
+    """This process's owner of the staging paths it writes (:data:`OWNER`), ``PID.START.PLACE.BOOT``: its process id
+    and start time (clock ticks after boot, :func:`_start_time`; 0 where /proc cannot tell), so that a process id
+    used again by another process names other paths; the first 8 hex digits of the SHA-256 of the host name and
+    process-id namespace (the place where the process id means this process: two containers sharing a folder have
+    other places); and of the kernel's boot id (a restart ends every process)."""
+    return _owner_of(os.getpid())
+
+
+@functools.lru_cache(maxsize=None)
+def _owner_of(pid: int) -> str:
+    """:func:`_own_owner` of the process ``pid`` (this one: kept by process id, so that a forked child has its own)."""
+    return f"{pid}.{_start_time(pid) or 0}.{_place()}.{_digest(_read_proc('sys/kernel/random/boot_id'))}"
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of the process ``pid`` in clock ticks after boot (/proc/PID/stat, field 22), None when it cannot
+    be read (no such process, another namespace's, hidden, or no /proc)."""
+    stat = _read_proc(f"{pid}/stat")
+    return stat.rpartition(")")[2].split()[19] if stat else None
+
+
+def _read_proc(name: str) -> str:
+    """The text of /proc/``name``, "" when it cannot be read."""
+    try:
+        return Path("/proc", name).read_text()
+    except OSError:
+        return ""
+
+
+def _place() -> str:
+    """The first 8 hex digits of the SHA-256 of this host's name and of the inode of its process-id namespace (0 where
+    /proc cannot tell): where a process id names one process (:func:`_own_owner`)."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return _digest(f"{socket.gethostname()}\0{namespace}")
+
+
+def _digest(text: str) -> str:
+    """The first 8 hex digits of the SHA-256 of ``text``."""
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def _owner_alive(owner: str) -> bool | None:
+    """Whether the process ``owner`` of a staging path (:data:`OWNER`) is running: this one is; an older simkit's
+    process id alone by :func:`_alive`; one of this place (:func:`_place`) before its last boot is not; one of this
+    place and boot is when its process id runs the process that started at the recorded time (a process id used again
+    by another process does not keep its paths alive; one whose start time /proc hides is told by :func:`_alive`);
+    one of another place (another machine, another container) cannot be told: None."""
+    if owner == _own_owner():
+        return True
+    pid, start, place, boot = OWNER.fullmatch(owner).groups()
+    if start is None:
+        return _alive(int(pid))
+    _, _, own_place, own_boot = _own_owner().split(".")
+    if place != own_place:
+        return None
+    if boot != own_boot:
+        return False
+    running = _start_time(int(pid)) if start != "0" else None
+    return _alive(int(pid)) if running is None else running == start
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs (or is this one): by a signal 0."""
     if pid == os.getpid():
         return True
     try:
@@ -91,30 +164,48 @@ def _alive(pid: int) -> bool:
 
 
 def recover_stale(target: str | Path) -> list[str]:
-    """Clean up after runs on ``target`` that were killed (their process is gone): first a placement of several
-    outputs that a journal beside ``target`` lists is finished (:func:`_finish_placement`), then an ``.old`` result
-    is moved back to ``target`` when ``target`` is missing (a kill during the final rename), any other staging
-    path is deleted. Returns one message per action (each also logged as a warning on :data:`LOG`)."""
+    """Clean up after runs on ``target`` that were killed (their process is gone: :func:`_owner_alive`): first a
+    placement of several outputs that a journal beside ``target`` lists is finished (:func:`_finish_placement`), then
+    an ``.old`` result is moved back to ``target`` when ``target`` is missing (a kill during the final rename), any
+    other staging path is deleted. The staging paths and journals of a process of another machine or container are
+    left as they are, each said so (:func:`_of_another_place`). Returns one message per action (each also logged as a
+    warning on :data:`LOG`)."""
     target = Path(target)
-    messages = [message for journal in _left_by_the_dead(target, JOURNAL)
+    messages = [message for journal in _left_by(target, JOURNAL, False)
                 if (message := _finish_placement(journal)) is not None]
-    kept = {_pid(journal) for journal in _left_by_the_dead(target, JOURNAL)}  # sets left as they are
-    messages += [_clean_left(path, target, role) for role in (OLD, STAGING) for path in _left_by_the_dead(target, role)
-                 if _pid(path) not in kept]
+    kept = {_owner(journal) for journal in _left_by(target, JOURNAL, False)}  # sets left as they are
+    messages += [_clean_left(path, target, role) for role in (OLD, STAGING) for path in _left_by(target, role, False)
+                 if _owner(path) not in kept]
+    messages += [_of_another_place(path, target) for role in (JOURNAL, OLD, STAGING)
+                 for path in _left_by(target, role, None)]
     for message in messages:
         LOG.warning("%s", message)
     return messages
 
 
-def _pid(path: Path) -> str:
-    """The process id ending the name of a path ``.NAME.ROLE-PID`` beside a target (not digits: not such a path)."""
+def _owner(path: Path) -> str:
+    """The owner ending the name of a path ``.NAME.ROLE-OWNER`` beside a target (:data:`OWNER`; anything else: not
+    such a path)."""
     return path.name.rpartition("-")[2]
 
 
-def _left_by_the_dead(target: Path, role: str) -> list[Path]:
-    """The paths ``.NAME.ROLE-PID`` beside ``target`` whose process is gone, sorted."""
+def _process(path: Path) -> str:
+    """The process id of the owner of ``path`` (:func:`_owner`), as messages name it."""
+    return _owner(path).partition(".")[0]
+
+
+def _left_by(target: Path, role: str, alive: bool | None) -> list[Path]:
+    """The paths ``.NAME.ROLE-OWNER`` beside ``target`` whose owner's :func:`_owner_alive` is ``alive`` (False: gone,
+    None: cannot be told), sorted."""
     paths = sorted(target.parent.glob(f".{glob.escape(target.name)}.{role}-*"))
-    return [path for path in paths if _pid(path).isdigit() and not _alive(int(_pid(path)))]
+    return [path for path in paths if OWNER.fullmatch(_owner(path)) and _owner_alive(_owner(path)) is alive]
+
+
+def _of_another_place(path: Path, target: Path) -> str:
+    """The message of ``path``, beside ``target``, of a process of another machine or container
+    (:func:`_owner_alive`), which is left as it is."""
+    return (f"{target}: left {path.name} as it is: written by process {_process(path)} of another machine or container "
+            f"(or of this one before it restarted), which cannot be told ended; remove it once no run writes there")
 
 
 def _clean_left(path: Path, target: Path, role: str) -> str:
@@ -124,7 +215,7 @@ def _clean_left(path: Path, target: Path, role: str) -> str:
         os.replace(path, target)
         return f"{target}: restored the previous result from {path.name} (a run killed while replacing it)"
     _remove(path)
-    return f"{target}: removed {path.name}, left by a run that was killed (process {_pid(path)})"
+    return f"{target}: removed {path.name}, left by a run that was killed (process {_process(path)})"
 
 
 def _finish_placement(journal: Path) -> str | None:
@@ -171,7 +262,7 @@ def _claimed(journal: Path, entries: list[dict] | None) -> Iterator[bool]:
     released when the context closes, or when its process dies."""
     journals = [journal]
     if entries is not None and _lists_itself(journal, entries):
-        journals = [_staging_path(Path(entry["target"]), JOURNAL, _pid(journal)) for entry in entries]
+        journals = [_staging_path(Path(entry["target"]), JOURNAL, _owner(journal)) for entry in entries]
     locked = next((path for path in journals if exists(path)), None)
     try:
         descriptor = os.open(locked, os.O_RDONLY) if locked is not None else None
@@ -225,16 +316,17 @@ def _finish_listed(journal: Path, entries: list[dict]) -> str:
     restored since the kill) leaves the whole set as it is, journals, staging paths and old results kept, so that
     nothing is overwritten or deleted until the user removes the journal. The message names the outputs and what was
     done."""
-    pid = int(_pid(journal))
+    owner, pid = _owner(journal), _process(journal)
     targets = [Path(entry["target"]) for entry in entries]
     names = ", ".join(_shown(target) for target in targets)
     changed = [(entry, target) for entry, target in zip(entries, targets) if _changed_since(entry, target)]
     if changed:
         untold = UNTOLD if any(_untold(entry, target) for entry, target in changed) else ""
-        return (f"{names}: left as they are: {', '.join(_shown(target) for _, target in changed)} changed since a run was killed while placing them "
-                f"(process {pid}){untold}; its results are kept beside them until its journals are removed: "
-                f"{', '.join(_shown(_staging_path(target, JOURNAL, pid)) for target in targets)}")
-    found = [_new_result(entry, pid) for entry in entries]
+        journals = ", ".join(_shown(_staging_path(target, JOURNAL, owner)) for target in targets)
+        return (f"{names}: left as they are: {', '.join(_shown(target) for _, target in changed)} changed since a run "
+                f"was killed while placing them (process {pid}){untold}; its results are kept beside them until its "
+                f"journals are removed: {journals}")
+    found = [_new_result(entry, owner) for entry in entries]
     if None in found:
         message = (f"{names}: removed what a run killed while placing them left (process {pid}); not all its "
                    f"results were there, so none was put in place")
@@ -244,12 +336,12 @@ def _finish_listed(journal: Path, entries: list[dict]) -> str:
                 _put_in_place(path, target)
         message = f"finished putting in place {names}: a run killed while placing them (process {pid})"
     for entry, target in zip(entries, targets):
-        _clear(_staging_path(target, STAGING, pid), target)
+        _clear(_staging_path(target, STAGING, owner), target)
         for role in (OLD, UNFINISHED_JOURNAL):
-            if exists(left := _staging_path(target, role, pid)):
+            if exists(left := _staging_path(target, role, owner)):
                 _clean_left(left, target, role)
     for target in reversed(targets):  # the first last: the lock of the set (:func:`_claimed`)
-        _remove(_staging_path(target, JOURNAL, pid))
+        _remove(_staging_path(target, JOURNAL, owner))
     return message
 
 
@@ -279,11 +371,11 @@ def _changed_since(entry: dict, target: Path) -> bool:
     return _old_fields(target, result) != {field: entry.get(field) for field in ("old", "old_state", "old_tree")}
 
 
-def _new_result(entry: dict, pid: int) -> Path | None:
-    """Where the new result of a journal ``entry`` (of process ``pid``: :func:`_write_journals`) is: its target, its
-    staging path or the target's ``.NAME.old-PID``; None if none holds it."""
+def _new_result(entry: dict, owner: str) -> Path | None:
+    """Where the new result of a journal ``entry`` (of the process ``owner``: :func:`_write_journals`) is: its target,
+    its staging path or the target's ``.NAME.old-PID``; None if none holds it."""
     target = Path(entry["target"])
-    return next((path for path in (target, _staging_path(target, STAGING, pid), _staging_path(target, OLD, pid))
+    return next((path for path in (target, _staging_path(target, STAGING, owner), _staging_path(target, OLD, owner))
                  if _identity(path) == [entry["device"], entry["inode"]]), None)
 
 

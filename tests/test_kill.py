@@ -649,7 +649,7 @@ def test_an_old_result_this_process_left_does_not_block_its_next_write(tmp_path,
             (staging / "a").write_text(text)
 
     write("old")
-    left = tmp_path / f".r.zarr.old-{os.getpid()}"
+    left = io._staging_path(target, io.OLD)
     left.mkdir()
     (left / "a").write_text("older")
     write("new")
@@ -794,7 +794,8 @@ def test_a_placement_of_one_output_writes_no_journal(tmp_path, monkeypatch):
     monkeypatch.setattr(io, "_write_journals", journaled)
     with io.staged(tmp_path / "a.txt") as staging:
         staging.write_text("x")
-    assert beside == [f".a.txt.partial-{os.getpid()}"] and [path.name for path in tmp_path.iterdir()] == ["a.txt"]
+    assert beside == [io._staging_path(tmp_path / "a.txt", io.STAGING).name]
+    assert [path.name for path in tmp_path.iterdir()] == ["a.txt"]
 
 
 @pytest.mark.parametrize("stop", ["Terminated", "KeyboardInterrupt"])
@@ -957,6 +958,39 @@ def test_two_processes_finishing_one_placement_at_once_finish_it_once(tmp_path, 
     assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
 
 
+def test_a_staging_path_is_told_left_by_the_dead_by_its_process_start_boot_and_place(tmp_path):
+    """Staging paths were named by the process id alone: a process id used again by another process (or the same
+    number in another container sharing the folder) kept a killed run's paths alive for good, and a run in another
+    container whose process id is free here had its paths deleted under it. They are named by the process id, its
+    start time, and where (host name and process-id namespace) and in which boot it ran: a path of a process id now
+    running another process, or of an earlier boot, is removed; one whose process runs is kept; one of another place
+    is kept and said so."""
+    target = tmp_path / "s.txt"
+    target.write_text("mine")
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        deadline = time.monotonic() + 30
+        while (start := io._start_time(running.pid)) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _, _, place, boot = io._own_owner().split(".")
+        other = "0" * 8 if place != "0" * 8 and boot != "0" * 8 else "f" * 8
+        names = {kind: f".s.txt.partial-{running.pid}.{tick}.{where}.{booted}" for kind, tick, where, booted in [
+            ("running", start, place, boot), ("reused", int(start) + 1, place, boot), ("rebooted", start, place, other),
+            ("elsewhere", start, other, boot)]}
+        for name in names.values():
+            (tmp_path / name).write_text("partial")
+        messages = io.recover_stale(target)
+        left = sorted(path.name for path in tmp_path.iterdir())
+    finally:
+        running.kill()
+        running.wait()
+    assert left == sorted([names["elsewhere"], names["running"], "s.txt"]), left
+    assert len(messages) == 3 and sum(f"removed {names[kind]}, left by a run that was killed (process {running.pid})"
+                                      in message for message in messages for kind in ("reused", "rebooted")) == 2
+    assert any(f"left {names['elsewhere']} as it is: written by process {running.pid} of another machine or "
+               "container" in message for message in messages), messages
+
+
 def _dead_pid() -> int:
     """The process id of a process that has ended."""
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -991,8 +1025,8 @@ def test_a_placement_that_cannot_be_finished_is_one_line_naming_its_journal(tmp_
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr(io, "_put_in_place", refused)
-    with pytest.raises(InputError, match=r"\.r_files\.journal-\d+: could not finish the placement a killed run left "
-                                         r"\(Permission denied\)"):
+    with pytest.raises(InputError, match=r"\.r_files\.journal-[\d.a-f]+: could not finish the placement a killed "
+                                         r"run left \(Permission denied\)"):
         io.recover_stale(folder)
 
 
