@@ -334,6 +334,7 @@ def _finish_listed(journal: Path, entries: list[dict]) -> str:
         for path, target in zip(found, targets):
             if path != target:
                 _put_in_place(path, target)
+        _synced_folders(targets)  # before the journals go (:func:`_place_all`)
         message = f"finished putting in place {names}: a run killed while placing them (process {pid})"
     for entry, target in zip(entries, targets):
         _clear(_staging_path(target, STAGING, owner), target)
@@ -391,7 +392,8 @@ def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
     """Before the first rename of a placement of more than one target, write beside each of ``targets`` its journal
     ``.NAME.journal-PID``: every (target, absolute, device and inode of the staged result, and what the target holds:
     :func:`_old_fields`), in JSON (each staging path is the target's
-    ``.NAME.partial-PID``); written at ``.NAME.partial-journal-PID`` and renamed, so never half written. A run killed
+    ``.NAME.partial-PID``); written at ``.NAME.partial-journal-PID``, synced and renamed, so never half written, and
+    their folders synced, so that they are on the disk before the first rename (:func:`_synced`). A run killed
     while placing leaves them for :func:`recover_stale` to finish the placement; :func:`_remove_journals` removes them.
     One target: none (its placement is one rename, or an exchange, or two renames that :func:`recover_stale` undoes).
     An OSError (a staging path missing, a journal not written) is raised as a :class:`PlacementError` naming the
@@ -408,7 +410,9 @@ def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
         for target in targets:
             unfinished = _staging_path(target, UNFINISHED_JOURNAL)
             unfinished.write_text(json.dumps(entries))
+            _synced(unfinished)
             os.replace(unfinished, _staging_path(target, JOURNAL))
+        _synced_folders(targets)
     except OSError as error:
         raise PlacementError(target, error) from error
 
@@ -597,14 +601,59 @@ def _place_all(stagings: list[Path], targets: list[Path]) -> None:
     files, not from :func:`_put_in_place`'s return: any exception at any point of a placement, even right after a rename
     or an exchange, is undone like any other (:func:`_put_back`). With several targets their journals are written before
     the first rename and removed once all are placed or put back (:func:`_write_journals`), so that a run killed
-    (SIGKILL) in between is finished by the next write to any of them (:func:`recover_stale`)."""
+    (SIGKILL) in between is finished by the next write to any of them (:func:`recover_stale`).
+
+    Durable against a power cut (:func:`_synced`): the staged results are synced before the journals are written,
+    each journal before its rename and the folders holding them after, and the targets' folders after the renames,
+    before the journals are removed; so that either the journals and every new result, or the old results, are
+    there after a restart, and the next write puts the set right."""
     stagings, targets = _reversible_first(stagings, targets)
+    for staging, target in zip(stagings, targets):
+        try:
+            _synced(staging)
+        except OSError as error:
+            raise PlacementError(target, error) from error
     with _signals_deferred():
         try:
             _write_journals(stagings, targets)
             _place_or_put_back(stagings, targets)
+            _synced_folders(targets)
         finally:
             _remove_journals(targets)
+
+
+def _synced(path: Path) -> None:
+    """Make the file or folder ``path`` durable (written to the disk, not only to its cache, so that a power cut
+    keeps it): :func:`os.fsync` of the file, or of every file inside the folder, then of each folder, the innermost
+    first (symlinks not followed)."""
+    if not _is_folder(path):
+        _fsync(path)
+        return
+    for root, _, files in os.walk(path, topdown=False):
+        for name in files:
+            if not os.path.islink(file := os.path.join(root, name)):
+                _fsync(file)
+        _fsync(root)
+
+
+def _synced_folders(paths: list[Path]) -> None:
+    """Make the names in the folders of ``paths`` durable (renames, new files): :func:`os.fsync` of each folder
+    once."""
+    for folder in dict.fromkeys(Path(os.path.abspath(path)).parent for path in paths):
+        _fsync(folder)
+
+
+def _fsync(path: str | Path) -> None:
+    """:func:`os.fsync` of the file or folder ``path``; a filesystem that cannot sync it (EINVAL: a folder on some)
+    is left as it is."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise
+    finally:
+        os.close(descriptor)
 
 
 def _place_or_put_back(stagings: list[Path], targets: list[Path]) -> None:

@@ -991,6 +991,52 @@ def test_a_staging_path_is_told_left_by_the_dead_by_its_process_start_boot_and_p
                "container" in message for message in messages), messages
 
 
+@pytest.mark.parametrize("exchange", [True, False])
+def test_a_placement_syncs_its_results_and_journals_before_the_renames_and_the_folder_after(tmp_path, monkeypatch,
+                                                                                            exchange):
+    """Nothing was synced: after a power cut the renames could be on the disk without the journals or the new results'
+    data (a target empty or garbled), or the journals removed while a rename was not. Now every staged file and folder
+    is synced before the first journal is written, each journal before its rename, the folder holding them after the
+    last of those and before any output is put in place, and again after the outputs are placed and before the
+    journals are removed."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    _write_pair(folder, file, "old")
+    if not exchange:
+        monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    events = []
+
+    def traced(kind, function, name):
+        def call(*args, **options):
+            result = function(*args, **options)
+            events.append((kind, name(*args)))
+            return result
+        return call
+
+    monkeypatch.setattr(os, "fsync", traced("fsync", os.fsync, lambda fd: os.readlink(f"/proc/self/fd/{fd}")))
+    for kind in ("replace", "unlink"):
+        monkeypatch.setattr(os, kind, traced(kind, getattr(os, kind), lambda path, *rest: os.fspath(rest[0] if rest
+                                                                                                     else path)))
+    with io.staged_together(folder, file) as (staging_folder, staging):
+        staging_folder.mkdir()
+        (staging_folder / "a.png").write_text("new")
+        staging.write_text("new")
+    assert _pair(folder, file) == ("new", "new")
+
+    def first(kind, wanted, after=-1):
+        return next(i for i, (k, name) in enumerate(events) if k == kind and wanted(name) and i > after)
+
+    journal_written = first("replace", lambda name: ".journal-" in name and ".partial-journal-" not in name)
+    placed = first("replace", lambda name: Path(name).name in ("r.md", "r_files"))
+    removed = first("unlink", lambda name: ".journal-" in name)
+    for synced in (staging_folder / "a.png", staging_folder, staging):
+        assert first("fsync", lambda name: name == str(synced)) < journal_written
+    assert first("fsync", lambda name: ".partial-journal-" in name) < journal_written
+    last_journal = max(i for i, (k, name) in enumerate(events) if k == "replace" and ".journal-" in Path(name).name)
+    assert last_journal < first("fsync", lambda name: name == str(tmp_path), last_journal) < placed
+    last_placed = max(i for i, (k, name) in enumerate(events) if k == "replace" and Path(name).name == "r.md")
+    assert last_placed < first("fsync", lambda name: name == str(tmp_path), last_placed) < removed
+
+
 def _dead_pid() -> int:
     """The process id of a process that has ended."""
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
