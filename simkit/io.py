@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
+import functools
 import glob
+import hashlib
 import json
 import logging
 import math
 import os
+import re
 import shutil
 import signal
+import socket
 import sys
 import threading
 from contextlib import contextmanager
@@ -54,8 +59,13 @@ def exists(path: Path) -> bool:
     return path.exists() or path.is_symlink()
 
 
+def _is_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder itself (not a symlink to one)."""
+    return path.is_dir() and not path.is_symlink()
+
+
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
+    if _is_folder(path):
         shutil.rmtree(path)
     elif exists(path):
         path.unlink()
@@ -65,13 +75,83 @@ STAGING, OLD = "partial", "old"  #: the staging paths beside a target: ``.NAME.p
 #: the journal of a placement of several outputs beside each (:func:`_write_journals`): ``.NAME.journal-PID``, written
 #: at ``.NAME.partial-journal-PID`` first (a staging path: what a killed run leaves there is removed as one)
 JOURNAL, UNFINISHED_JOURNAL = "journal", "partial-journal"
+#: the owner ending a staging path's name (the ``PID`` of ``.NAME.ROLE-PID``): this simkit's :func:`_own_owner`
+#: ``PID.START.PLACE.BOOT``, or an older simkit's process id alone
+OWNER = re.compile(r"(\d+)(?:\.(\d+)\.([0-9a-f]{8})\.([0-9a-f]{8}))?")
 
 
-def _staging_path(target: Path, role: str, pid: int | None = None) -> Path:
-    return target.with_name(f".{target.name}.{role}-{os.getpid() if pid is None else pid}")
+def _staging_path(target: Path, role: str, owner: str | None = None) -> Path:
+    """The path ``.NAME.ROLE-OWNER`` beside ``target`` of the process ``owner`` (:data:`OWNER`; None: this one's)."""
+    return target.with_name(f".{target.name}.{role}-{_own_owner() if owner is None else owner}")
+
+
+def _own_owner() -> str:
+    """This process's owner of the staging paths it writes (:data:`OWNER`), ``PID.START.PLACE.BOOT``: its process id
+    and start time (clock ticks after boot, :func:`_start_time`; 0 where /proc cannot tell), so that a process id
+    used again by another process names other paths; the first 8 hex digits of the SHA-256 of the host name and
+    process-id namespace (the place where the process id means this process: two containers sharing a folder have
+    other places); and of the kernel's boot id (a restart ends every process)."""
+    return _owner_of(os.getpid())
+
+
+@functools.lru_cache(maxsize=None)
+def _owner_of(pid: int) -> str:
+    """:func:`_own_owner` of the process ``pid`` (this one: kept by process id, so that a forked child has its own)."""
+    return f"{pid}.{_start_time(pid) or 0}.{_place()}.{_digest(_read_proc('sys/kernel/random/boot_id'))}"
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of the process ``pid`` in clock ticks after boot (/proc/PID/stat, field 22), None when it cannot
+    be read (no such process, another namespace's, hidden, or no /proc)."""
+    stat = _read_proc(f"{pid}/stat")
+    return stat.rpartition(")")[2].split()[19] if stat else None
+
+
+def _read_proc(name: str) -> str:
+    """The text of /proc/``name``, "" when it cannot be read."""
+    try:
+        return Path("/proc", name).read_text()
+    except OSError:
+        return ""
+
+
+def _place() -> str:
+    """The first 8 hex digits of the SHA-256 of this host's name and of the inode of its process-id namespace (0 where
+    /proc cannot tell): where a process id names one process (:func:`_own_owner`)."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return _digest(f"{socket.gethostname()}\0{namespace}")
+
+
+def _digest(text: str) -> str:
+    """The first 8 hex digits of the SHA-256 of ``text``."""
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def _owner_alive(owner: str) -> bool | None:
+    """Whether the process ``owner`` of a staging path (:data:`OWNER`) is running: this one is; an older simkit's
+    process id alone by :func:`_alive`; one of this place (:func:`_place`) before its last boot is not; one of this
+    place and boot is when its process id runs the process that started at the recorded time (a process id used again
+    by another process does not keep its paths alive; one whose start time /proc hides is told by :func:`_alive`);
+    one of another place (another machine, another container) cannot be told: None."""
+    if owner == _own_owner():
+        return True
+    pid, start, place, boot = OWNER.fullmatch(owner).groups()
+    if start is None:
+        return _alive(int(pid))
+    _, _, own_place, own_boot = _own_owner().split(".")
+    if place != own_place:
+        return None
+    if boot != own_boot:
+        return False
+    running = _start_time(int(pid)) if start != "0" else None
+    return _alive(int(pid)) if running is None else running == start
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs (or is this one): by a signal 0."""
     if pid == os.getpid():
         return True
     try:
@@ -84,29 +164,48 @@ def _alive(pid: int) -> bool:
 
 
 def recover_stale(target: str | Path) -> list[str]:
-    """Clean up after runs on ``target`` that were killed (their process is gone): first a placement of several
-    outputs that a journal beside ``target`` lists is finished (:func:`_finish_placement`), then an ``.old`` result
-    is moved back to ``target`` when ``target`` is missing (a kill during the final rename), any other staging
-    path is deleted. Returns one message per action (each also logged as a warning on :data:`LOG`)."""
+    """Clean up after runs on ``target`` that were killed (their process is gone: :func:`_owner_alive`): first a
+    placement of several outputs that a journal beside ``target`` lists is finished (:func:`_finish_placement`), then
+    an ``.old`` result is moved back to ``target`` when ``target`` is missing (a kill during the final rename), any
+    other staging path is deleted. The staging paths and journals of a process of another machine or container are
+    left as they are, each said so (:func:`_of_another_place`). Returns one message per action (each also logged as a
+    warning on :data:`LOG`)."""
     target = Path(target)
-    messages = [_finish_placement(journal) for journal in _left_by_the_dead(target, JOURNAL)]
-    kept = {_pid(journal) for journal in _left_by_the_dead(target, JOURNAL)}  # sets left as they are
-    messages += [_clean_left(path, target, role) for role in (OLD, STAGING) for path in _left_by_the_dead(target, role)
-                 if _pid(path) not in kept]
+    messages = [message for journal in _left_by(target, JOURNAL, False)
+                if (message := _finish_placement(journal)) is not None]
+    kept = {_owner(journal) for journal in _left_by(target, JOURNAL, False)}  # sets left as they are
+    messages += [_clean_left(path, target, role) for role in (OLD, STAGING) for path in _left_by(target, role, False)
+                 if _owner(path) not in kept]
+    messages += [_of_another_place(path, target) for role in (JOURNAL, OLD, STAGING)
+                 for path in _left_by(target, role, None)]
     for message in messages:
         LOG.warning("%s", message)
     return messages
 
 
-def _pid(path: Path) -> str:
-    """The process id ending the name of a path ``.NAME.ROLE-PID`` beside a target (not digits: not such a path)."""
+def _owner(path: Path) -> str:
+    """The owner ending the name of a path ``.NAME.ROLE-OWNER`` beside a target (:data:`OWNER`; anything else: not
+    such a path)."""
     return path.name.rpartition("-")[2]
 
 
-def _left_by_the_dead(target: Path, role: str) -> list[Path]:
-    """The paths ``.NAME.ROLE-PID`` beside ``target`` whose process is gone, sorted."""
+def _process(path: Path) -> str:
+    """The process id of the owner of ``path`` (:func:`_owner`), as messages name it."""
+    return _owner(path).partition(".")[0]
+
+
+def _left_by(target: Path, role: str, alive: bool | None) -> list[Path]:
+    """The paths ``.NAME.ROLE-OWNER`` beside ``target`` whose owner's :func:`_owner_alive` is ``alive`` (False: gone,
+    None: cannot be told), sorted."""
     paths = sorted(target.parent.glob(f".{glob.escape(target.name)}.{role}-*"))
-    return [path for path in paths if _pid(path).isdigit() and not _alive(int(_pid(path)))]
+    return [path for path in paths if OWNER.fullmatch(_owner(path)) and _owner_alive(_owner(path)) is alive]
+
+
+def _of_another_place(path: Path, target: Path) -> str:
+    """The message of ``path``, beside ``target``, of a process of another machine or container
+    (:func:`_owner_alive`), which is left as it is."""
+    return (f"{target}: left {path.name} as it is: written by process {_process(path)} of another machine or container "
+            f"(or of this one before it restarted), which cannot be told ended; remove it once no run writes there")
 
 
 def _clean_left(path: Path, target: Path, role: str) -> str:
@@ -116,29 +215,67 @@ def _clean_left(path: Path, target: Path, role: str) -> str:
         os.replace(path, target)
         return f"{target}: restored the previous result from {path.name} (a run killed while replacing it)"
     _remove(path)
-    return f"{target}: removed {path.name}, left by a run that was killed (process {_pid(path)})"
+    return f"{target}: removed {path.name}, left by a run that was killed (process {_process(path)})"
 
 
-def _finish_placement(journal: Path) -> str:
-    """:func:`_finish_listed` of ``journal``; a journal that cannot be read or is not one (:func:`_read_journal`) is
-    removed (its name is simkit's, its process gone) and said so, and nothing it might list is touched, and so is a
-    journal whose own target (:func:`_journaled`) it does not list (its folder moved or copied); an OSError
-    while finishing is raised as a one-line :class:`InputError` naming the journal (not a traceback at every later
-    write)."""
+def _finish_placement(journal: Path) -> str | None:
+    """:func:`_finish_listed` of ``journal``, by one process at a time (:func:`_claimed`: None when another finished it
+    meanwhile); a journal that cannot be read or is not one (:func:`_read_journal`) is removed (its name is simkit's,
+    its process gone) and said so, and nothing it might list is touched, and so is a journal whose own target
+    (:func:`_journaled`) it does not list (its folder moved or copied); an OSError while finishing is raised as a
+    one-line :class:`InputError` naming the journal (not a traceback at every later write)."""
     entries = _read_journal(journal)
     try:
-        if entries is None:
-            _remove(journal)
-            return (f"{_shown(journal)}: removed: not a journal of a placement this simkit can read (what it might "
-                    "list is left as it is)")
-        if _journaled(journal) not in [Path(entry["target"]) for entry in entries]:
-            _remove(journal)
-            return (f"{_shown(journal)}: removed: it does not list the output beside it (moved or copied with its "
-                    "folder), so what it lists is left as it is")
-        return _finish_listed(journal, entries)
+        with _claimed(journal, entries) as claimed:
+            return _finish_claimed(journal, entries) if claimed else None
     except OSError as error:
         raise InputError(f"{_shown(journal)}: could not finish the placement a killed run left "
                          f"({error.strerror or error}); put its outputs right by hand, then remove it") from error
+
+
+def _finish_claimed(journal: Path, entries: list[dict] | None) -> str:
+    """What :func:`_finish_placement` does with ``journal`` (its ``entries``, None: not readable) once claimed."""
+    if entries is None:
+        _remove(journal)
+        return (f"{_shown(journal)}: removed: not a journal of a placement this simkit can read (what it might "
+                "list is left as it is)")
+    if not _lists_itself(journal, entries):
+        _remove(journal)
+        return (f"{_shown(journal)}: removed: it does not list the output beside it (moved or copied with its "
+                "folder), so what it lists is left as it is")
+    return _finish_listed(journal, entries)
+
+
+def _lists_itself(journal: Path, entries: list[dict]) -> bool:
+    """Whether the journal ``entries`` list the target beside ``journal`` (:func:`_journaled`)."""
+    return _journaled(journal) in [Path(entry["target"]) for entry in entries]
+
+
+@contextmanager
+def _claimed(journal: Path, entries: list[dict] | None) -> Iterator[bool]:
+    """Hold the lock of the set of outputs that ``journal`` (its ``entries``: :func:`_read_journal`) lists, so that two
+    processes (or threads) that find it at once never finish it both: an exclusive :func:`fcntl.flock` on the first
+    of its journals (one beside each output, in the order listed) that is there, the one a finished placement removes
+    last (:func:`_finish_listed`), or on ``journal`` itself when it is unreadable or does not list its own output.
+    Waits while another holds it; yields whether ``journal`` is still to be finished: the locked journal and
+    ``journal`` both still there (False: another finished it meanwhile, so this one leaves it alone). The lock is
+    released when the context closes, or when its process dies."""
+    journals = [journal]
+    if entries is not None and _lists_itself(journal, entries):
+        journals = [_staging_path(Path(entry["target"]), JOURNAL, _owner(journal)) for entry in entries]
+    locked = next((path for path in journals if exists(path)), None)
+    try:
+        descriptor = os.open(locked, os.O_RDONLY) if locked is not None else None
+    except FileNotFoundError:  # removed since
+        descriptor = None
+    if descriptor is None:
+        yield False
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield _holds(locked, os.fstat(descriptor)) and exists(journal)
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def _journaled(journal: Path) -> Path:
@@ -148,8 +285,9 @@ def _journaled(journal: Path) -> Path:
 
 def _read_journal(journal: Path) -> list[dict] | None:
     """The entries of ``journal`` (:func:`_write_journals`: at least two, each with a target (str), device and inode
-    (int), old ([device, inode] or None) and old_state ([mtime in ns, size in bytes] or None; absent from the journals
-    of an older simkit)); None when it cannot be read or is not that."""
+    (int), old ([device, inode] or None), old_state ([mtime in ns, size in bytes] or None) and old_tree (a hex string
+    or None); old_state, old_tree or both are absent from the journals of an older simkit); None when it cannot be
+    read or is not that."""
     try:
         entries = json.loads(journal.read_text())
     except (OSError, ValueError):
@@ -163,7 +301,8 @@ def _valid_entry(entry: object) -> bool:
         return isinstance(value, list) and len(value) == 2 and all(type(number) is int for number in value)
     return (isinstance(entry, dict) and isinstance(entry.get("target"), str)
             and pair([entry.get("device"), entry.get("inode")])
-            and all(entry.get(field) is None or pair(entry[field]) for field in ("old", "old_state")))
+            and all(entry.get(field) is None or pair(entry[field]) for field in ("old", "old_state"))
+            and (entry.get("old_tree") is None or isinstance(entry["old_tree"], str)))
 
 
 def _finish_listed(journal: Path, entries: list[dict]) -> str:
@@ -177,16 +316,17 @@ def _finish_listed(journal: Path, entries: list[dict]) -> str:
     restored since the kill) leaves the whole set as it is, journals, staging paths and old results kept, so that
     nothing is overwritten or deleted until the user removes the journal. The message names the outputs and what was
     done."""
-    pid = int(_pid(journal))
+    owner, pid = _owner(journal), _process(journal)
     targets = [Path(entry["target"]) for entry in entries]
     names = ", ".join(_shown(target) for target in targets)
-    changed = [_shown(target) for entry, target in zip(entries, targets) if _changed_since(entry, target)]
+    changed = [(entry, target) for entry, target in zip(entries, targets) if _changed_since(entry, target)]
     if changed:
-        untold = UNTOLD if any("old_state" not in entry for entry in entries) else ""
-        return (f"{names}: left as they are: {', '.join(changed)} changed since a run was killed while placing them "
-                f"(process {pid}){untold}; its results are kept beside them until its journals are removed: "
-                f"{', '.join(_shown(_staging_path(target, JOURNAL, pid)) for target in targets)}")
-    found = [_new_result(entry, pid) for entry in entries]
+        untold = UNTOLD if any(_untold(entry, target) for entry, target in changed) else ""
+        journals = ", ".join(_shown(_staging_path(target, JOURNAL, owner)) for target in targets)
+        return (f"{names}: left as they are: {', '.join(_shown(target) for _, target in changed)} changed since a run "
+                f"was killed while placing them (process {pid}){untold}; its results are kept beside them until its "
+                f"journals are removed: {journals}")
+    found = [_new_result(entry, owner) for entry in entries]
     if None in found:
         message = (f"{names}: removed what a run killed while placing them left (process {pid}); not all its "
                    f"results were there, so none was put in place")
@@ -194,40 +334,49 @@ def _finish_listed(journal: Path, entries: list[dict]) -> str:
         for path, target in zip(found, targets):
             if path != target:
                 _put_in_place(path, target)
+        _synced_folders(targets)  # before the journals go (:func:`_place_all`)
         message = f"finished putting in place {names}: a run killed while placing them (process {pid})"
     for entry, target in zip(entries, targets):
-        _clear(_staging_path(target, STAGING, pid), target)
+        _clear(_staging_path(target, STAGING, owner), target)
         for role in (OLD, UNFINISHED_JOURNAL):
-            if exists(left := _staging_path(target, role, pid)):
+            if exists(left := _staging_path(target, role, owner)):
                 _clean_left(left, target, role)
-    for target in targets:
-        _remove(_staging_path(target, JOURNAL, pid))
+    for target in reversed(targets):  # the first last: the lock of the set (:func:`_claimed`)
+        _remove(_staging_path(target, JOURNAL, owner))
     return message
 
 
-#: what a message of a set left as it is adds when its journals are an older simkit's (no ``old_state``)
-UNTOLD = " or cannot be told unchanged (its journals, of an older simkit, record no size or time of the old results)"
+#: what a message of a set left as it is adds when its journals are an older simkit's, which record too little of an old
+#: result to tell it unchanged (:func:`_untold`)
+UNTOLD = (" or cannot be told unchanged (its journals, of an older simkit, record no size or time of the old results, "
+          "or nothing of what a folder holds)")
+
+
+def _untold(entry: dict, target: Path) -> bool:
+    """Whether the journal ``entry`` of an older simkit records too little to tell an old result at ``target``
+    unchanged: no ``old_state``, or, for a folder, no ``old_tree``."""
+    return "old_state" not in entry or ("old_tree" not in entry and _is_folder(target))
 
 
 def _changed_since(entry: dict, target: Path) -> bool:
     """Whether ``target`` holds something other than the new result of a journal ``entry`` (:func:`_write_journals`,
     by device and inode) or the old result as it was (by device and inode, then modification time and size, so that
-    an edit in place counts; a folder's own, which a file edited inside it leaves as they were): put there or edited
-    after the run was killed. An old result at ``target`` that an older simkit's journal records no time or size of
-    (no ``old_state``) counts as changed: it cannot be told unchanged, and placing over it might lose an edit. A missing
-    target has not changed (a kill between the two renames of :func:`_put_in_place` leaves it missing; placing there
-    loses nothing)."""
+    an edit in place counts, and for a folder the fingerprint of what it holds, :func:`_tree_fingerprint`, so that a
+    file edited inside it counts too): put there or edited after the run was killed. An old result at ``target`` that
+    an older simkit's journal records too little of (:func:`_untold`) counts as changed: it cannot be told unchanged,
+    and placing over it might lose an edit. A missing target has not changed (a kill between the two renames of
+    :func:`_put_in_place` leaves it missing; placing there loses nothing)."""
     result = _lstat(target)
     if result is None or [result.st_dev, result.st_ino] == [entry["device"], entry["inode"]]:
         return False
-    return _old_fields(result) != {"old": entry["old"], "old_state": entry.get("old_state")}
+    return _old_fields(target, result) != {field: entry.get(field) for field in ("old", "old_state", "old_tree")}
 
 
-def _new_result(entry: dict, pid: int) -> Path | None:
-    """Where the new result of a journal ``entry`` (of process ``pid``: :func:`_write_journals`) is: its target, its
-    staging path or the target's ``.NAME.old-PID``; None if none holds it."""
+def _new_result(entry: dict, owner: str) -> Path | None:
+    """Where the new result of a journal ``entry`` (of the process ``owner``: :func:`_write_journals`) is: its target,
+    its staging path or the target's ``.NAME.old-PID``; None if none holds it."""
     target = Path(entry["target"])
-    return next((path for path in (target, _staging_path(target, STAGING, pid), _staging_path(target, OLD, pid))
+    return next((path for path in (target, _staging_path(target, STAGING, owner), _staging_path(target, OLD, owner))
                  if _identity(path) == [entry["device"], entry["inode"]]), None)
 
 
@@ -243,7 +392,8 @@ def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
     """Before the first rename of a placement of more than one target, write beside each of ``targets`` its journal
     ``.NAME.journal-PID``: every (target, absolute, device and inode of the staged result, and what the target holds:
     :func:`_old_fields`), in JSON (each staging path is the target's
-    ``.NAME.partial-PID``); written at ``.NAME.partial-journal-PID`` and renamed, so never half written. A run killed
+    ``.NAME.partial-PID``); written at ``.NAME.partial-journal-PID``, synced and renamed, so never half written, and
+    their folders synced, so that they are on the disk before the first rename (:func:`_synced`). A run killed
     while placing leaves them for :func:`recover_stale` to finish the placement; :func:`_remove_journals` removes them.
     One target: none (its placement is one rename, or an exchange, or two renames that :func:`recover_stale` undoes).
     An OSError (a staging path missing, a journal not written) is raised as a :class:`PlacementError` naming the
@@ -256,11 +406,13 @@ def _write_journals(stagings: list[Path], targets: list[Path]) -> None:
         for staging, target in zip(stagings, targets):
             result = os.lstat(staging)
             entries.append({"target": os.path.abspath(target), "device": result.st_dev, "inode": result.st_ino,
-                            **_old_fields(_lstat(target))})
+                            **_old_fields(target, _lstat(target))})
         for target in targets:
             unfinished = _staging_path(target, UNFINISHED_JOURNAL)
             unfinished.write_text(json.dumps(entries))
+            _synced(unfinished)
             os.replace(unfinished, _staging_path(target, JOURNAL))
+        _synced_folders(targets)
     except OSError as error:
         raise PlacementError(target, error) from error
 
@@ -279,18 +431,40 @@ def _identity(path: Path) -> list[int] | None:
     return None if result is None else [result.st_dev, result.st_ino]
 
 
-def _old_fields(result: os.stat_result | None) -> dict:
-    """The fields of a journal entry (:func:`_write_journals`) that tell what its target held before the placement,
-    from :func:`os.lstat` of it (``result``, None: missing): ``old``, [device, inode], and ``old_state``, [modification
-    time in ns, size in bytes] (a folder: its own entry's), both None when it was missing."""
+def _old_fields(target: Path, result: os.stat_result | None) -> dict:
+    """The fields of a journal entry (:func:`_write_journals`) that tell what ``target`` held before the placement,
+    from :func:`os.lstat` of it (``result``, None: missing): ``old``, [device, inode], ``old_state``, [modification
+    time in ns, size in bytes] (a folder: its own entry's), and ``old_tree``, a folder's :func:`_tree_fingerprint`
+    (None for a file); all None when it was missing."""
     if result is None:
-        return {"old": None, "old_state": None}
-    return {"old": [result.st_dev, result.st_ino], "old_state": [result.st_mtime_ns, result.st_size]}
+        return {"old": None, "old_state": None, "old_tree": None}
+    return {"old": [result.st_dev, result.st_ino], "old_state": [result.st_mtime_ns, result.st_size],
+            "old_tree": _tree_fingerprint(target) if _is_folder(target) else None}
+
+
+def _tree_fingerprint(folder: Path) -> str:
+    """A fingerprint of everything inside ``folder`` (its subfolders walked, symlinks not followed): the SHA-256, in
+    hex, of each entry's path relative to ``folder`` with its type and permissions, inode, size, modification and
+    change times in ns (:func:`os.lstat`), in the order of the paths, so that a file edited, added, removed or replaced
+    inside it changes it, at the cost of one lstat an entry (the contents are not read). An entry that goes while it is
+    walked is left out."""
+    lines = []
+    for root, folders, files in os.walk(folder):
+        for name in folders + files:
+            path = os.path.join(root, name)
+            try:
+                result = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            lines.append(f"{os.path.relpath(path, folder)}\0{result.st_mode} {result.st_ino} {result.st_size} "
+                         f"{result.st_mtime_ns} {result.st_ctime_ns}")
+    return hashlib.sha256("\n".join(sorted(lines)).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _remove_journals(targets: list[Path]) -> None:
-    """Remove this process's journals of ``targets`` (:func:`_write_journals`), finished or not."""
-    for target in targets:
+    """Remove this process's journals of ``targets`` (:func:`_write_journals`), finished or not, the first target's
+    last (the journal that locks the set: :func:`_claimed`)."""
+    for target in reversed(targets):
         for role in (UNFINISHED_JOURNAL, JOURNAL):
             _remove(_staging_path(target, role))
 
@@ -427,14 +601,59 @@ def _place_all(stagings: list[Path], targets: list[Path]) -> None:
     files, not from :func:`_put_in_place`'s return: any exception at any point of a placement, even right after a rename
     or an exchange, is undone like any other (:func:`_put_back`). With several targets their journals are written before
     the first rename and removed once all are placed or put back (:func:`_write_journals`), so that a run killed
-    (SIGKILL) in between is finished by the next write to any of them (:func:`recover_stale`)."""
+    (SIGKILL) in between is finished by the next write to any of them (:func:`recover_stale`).
+
+    Durable against a power cut (:func:`_synced`): the staged results are synced before the journals are written,
+    each journal before its rename and the folders holding them after, and the targets' folders after the renames,
+    before the journals are removed; so that either the journals and every new result, or the old results, are
+    there after a restart, and the next write puts the set right."""
     stagings, targets = _reversible_first(stagings, targets)
+    for staging, target in zip(stagings, targets):
+        try:
+            _synced(staging)
+        except OSError as error:
+            raise PlacementError(target, error) from error
     with _signals_deferred():
         try:
             _write_journals(stagings, targets)
             _place_or_put_back(stagings, targets)
+            _synced_folders(targets)
         finally:
             _remove_journals(targets)
+
+
+def _synced(path: Path) -> None:
+    """Make the file or folder ``path`` durable (written to the disk, not only to its cache, so that a power cut
+    keeps it): :func:`os.fsync` of the file, or of every file inside the folder, then of each folder, the innermost
+    first (symlinks not followed)."""
+    if not _is_folder(path):
+        _fsync(path)
+        return
+    for root, _, files in os.walk(path, topdown=False):
+        for name in files:
+            if not os.path.islink(file := os.path.join(root, name)):
+                _fsync(file)
+        _fsync(root)
+
+
+def _synced_folders(paths: list[Path]) -> None:
+    """Make the names in the folders of ``paths`` durable (renames, new files): :func:`os.fsync` of each folder
+    once."""
+    for folder in dict.fromkeys(Path(os.path.abspath(path)).parent for path in paths):
+        _fsync(folder)
+
+
+def _fsync(path: str | Path) -> None:
+    """:func:`os.fsync` of the file or folder ``path``; a filesystem that cannot sync it (EINVAL: a folder on some)
+    is left as it is."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise
+    finally:
+        os.close(descriptor)
 
 
 def _place_or_put_back(stagings: list[Path], targets: list[Path]) -> None:

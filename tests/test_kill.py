@@ -649,7 +649,7 @@ def test_an_old_result_this_process_left_does_not_block_its_next_write(tmp_path,
             (staging / "a").write_text(text)
 
     write("old")
-    left = tmp_path / f".r.zarr.old-{os.getpid()}"
+    left = io._staging_path(target, io.OLD)
     left.mkdir()
     (left / "a").write_text("older")
     write("new")
@@ -794,7 +794,8 @@ def test_a_placement_of_one_output_writes_no_journal(tmp_path, monkeypatch):
     monkeypatch.setattr(io, "_write_journals", journaled)
     with io.staged(tmp_path / "a.txt") as staging:
         staging.write_text("x")
-    assert beside == [f".a.txt.partial-{os.getpid()}"] and [path.name for path in tmp_path.iterdir()] == ["a.txt"]
+    assert beside == [io._staging_path(tmp_path / "a.txt", io.STAGING).name]
+    assert [path.name for path in tmp_path.iterdir()] == ["a.txt"]
 
 
 @pytest.mark.parametrize("stop", ["Terminated", "KeyboardInterrupt"])
@@ -856,16 +857,17 @@ def test_a_target_changed_after_a_killed_placement_is_left_as_it_is(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
 
 
-@pytest.mark.parametrize("edit", ["file-size", "file-time", "folder"])
+@pytest.mark.parametrize("edit", ["file-size", "file-time", "folder", "file-in-folder"])
 def test_a_target_edited_in_place_after_a_killed_placement_is_left_as_it_is(tmp_path, edit):
     """Killed once its journals were written, before any rename; the user then edits an output in place (the same
-    inode: the report rewritten, a figure added to the folder). The journals knew the old results by device and inode
-    alone, so the next write put the killed run's results over the edit. Their modification time and size are
-    recorded too: the set is left as it is, as for an output replaced."""
+    inode: the report rewritten, a figure added to the folder, a figure inside it rewritten, which leaves the folder's
+    own time and size as they were). The journals knew the old results by device and inode alone, so the next write
+    put the killed run's results over the edit. Their modification time and size are recorded too, and a fingerprint of
+    what a folder holds: the set is left as it is, as for an output replaced."""
     folder, file = tmp_path / "r_files", tmp_path / "r.md"
     _write_pair(folder, file, "old")
     _killed_pair_write(folder, file, "journals-written", exchange=True)
-    edited = folder if edit == "folder" else file
+    edited = folder if edit in ("folder", "file-in-folder") else file
     inode = os.lstat(edited).st_ino
     if edit == "file-size":
         file.write_text("mine")
@@ -873,39 +875,166 @@ def test_a_target_edited_in_place_after_a_killed_placement_is_left_as_it_is(tmp_
         before = os.stat(file)
         file.write_text("OLD")
         os.utime(file, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
-    else:
+    elif edit == "folder":
         (folder / "b.png").write_text("mine")
+    else:  # the same size, in place: the folder's own time and size stay as they were
+        before = os.stat(folder)
+        (folder / "a.png").write_text("OLD")
+        assert os.stat(folder).st_mtime_ns == before.st_mtime_ns and os.stat(folder).st_size == before.st_size
     assert os.lstat(edited).st_ino == inode  # edited in place
     for target in (file, folder):
         messages = io.recover_stale(target)
         assert len(messages) == 1 and f"{edited.name} changed since a run was killed" in messages[0], messages
-    assert _pair(folder, file) == ("old", {"file-size": "mine", "file-time": "OLD", "folder": "old"}[edit])
+    assert _pair(folder, file) == ("OLD" if edit == "file-in-folder" else "old",
+                                   {"file-size": "mine", "file-time": "OLD"}.get(edit, "old"))
     assert sorted(path.name for path in folder.iterdir()) == (["a.png", "b.png"] if edit == "folder" else ["a.png"])
     assert len(list(tmp_path.glob(".*.journal-*"))) == 2 and list(tmp_path.glob(".r.md.partial-*"))
 
 
-@pytest.mark.parametrize("point", ["first-placed", "all-placed"])
-def test_a_journal_of_an_older_simkit_is_read_and_never_overwrites_an_old_result(tmp_path, point):
-    """Journals written before the old results' time and size were recorded (no ``old_state``) are still read. An
-    output that holds its old result cannot be told unedited, so the set is left as it is and the message says why;
-    outputs that all hold the new result are no obstacle: the placement is finished."""
+@pytest.mark.parametrize("recorded", ["identity", "identity-time-size"])
+@pytest.mark.parametrize("point", ["journals-written", "first-placed", "all-placed"])
+def test_a_journal_of_an_older_simkit_is_read_and_never_overwrites_an_old_result(tmp_path, point, recorded):
+    """Journals written before the old results' time and size were recorded (no ``old_state``), or before what a
+    folder holds was (no ``old_tree``), are still read. An output that holds its old result and that they record too
+    little of to tell it unedited (any, or a folder) leaves the set as it is, and the message says why; outputs that
+    hold the new result, or an old file whose time and size are recorded, are no obstacle: the placement is
+    finished."""
     folder, file = tmp_path / "r_files", tmp_path / "r.md"
     _write_pair(folder, file, "old")
     _killed_pair_write(folder, file, point, exchange=True)
+    dropped = {"old_tree"} if recorded == "identity-time-size" else {"old_state", "old_tree"}
     for journal in tmp_path.glob(".*.journal-*"):
         entries = json.loads(journal.read_text())
-        journal.write_text(json.dumps([{key: value for key, value in entry.items() if key != "old_state"}
+        journal.write_text(json.dumps([{key: value for key, value in entry.items() if key not in dropped}
                                        for entry in entries]))
     messages = io.recover_stale(folder)
     assert len(messages) == 1, messages
-    if point == "first-placed":  # the folder new, the report old
-        assert re.search(rf"r\.md changed since a run was killed while placing them \(process \d+\)"
+    left = {"journals-written": (f"{folder}, {file}" if recorded == "identity" else f"{folder}", ("old", "old")),
+            "first-placed": (f"{file}", ("new", "old")) if recorded == "identity" else None}.get(point)
+    if left is not None:  # the first-placed folder new, the report old
+        assert re.search(rf"{re.escape(left[0])} changed since a run was killed while placing them \(process \d+\)"
                          rf"{re.escape(io.UNTOLD)}; ", messages[0]), messages
-        assert _pair(folder, file) == ("new", "old")
+        assert _pair(folder, file) == left[1]
     else:
         assert messages[0].startswith(f"finished putting in place {folder}, {file}"), messages
         assert _pair(folder, file) == ("new", "new")
         assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
+
+
+@pytest.mark.parametrize("second", ["folder", "file"])
+def test_two_processes_finishing_one_placement_at_once_finish_it_once(tmp_path, monkeypatch, second):
+    """Two commands started together after a kill both found the journals and finished the placement at once, each
+    moving and removing what the other was moving and removing. Recovery is exclusive: whichever claims the set first
+    finishes it, the other waits, then finds it finished and leaves it alone (two threads here, each with its own
+    lock, as two processes would be; the first inside the finishing waits for the other to arrive, which only a
+    missing lock lets it)."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    _write_pair(folder, file, "old")
+    _killed_pair_write(folder, file, "first-placed", exchange=True)
+    finish, inside, arrived = io._finish_listed, [], threading.Event()
+
+    def finishing(journal, entries):
+        inside.append(journal)
+        if len(inside) == 1:
+            arrived.wait(timeout=2)
+        else:
+            arrived.set()
+        return finish(journal, entries)
+
+    monkeypatch.setattr(io, "_finish_listed", finishing)
+    messages = {}
+
+    def recover(target: Path) -> None:
+        messages[target] = io.recover_stale(target)
+
+    threads = [threading.Thread(target=recover, args=(target,))
+               for target in ((folder, file) if second == "file" else (file, folder))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(inside) == 1 and sorted(map(len, messages.values())) == [0, 1], messages
+    assert _pair(folder, file) == ("new", "new")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
+
+
+def test_a_staging_path_is_told_left_by_the_dead_by_its_process_start_boot_and_place(tmp_path):
+    """Staging paths were named by the process id alone: a process id used again by another process (or the same
+    number in another container sharing the folder) kept a killed run's paths alive for good, and a run in another
+    container whose process id is free here had its paths deleted under it. They are named by the process id, its
+    start time, and where (host name and process-id namespace) and in which boot it ran: a path of a process id now
+    running another process, or of an earlier boot, is removed; one whose process runs is kept; one of another place
+    is kept and said so."""
+    target = tmp_path / "s.txt"
+    target.write_text("mine")
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        deadline = time.monotonic() + 30
+        while (start := io._start_time(running.pid)) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _, _, place, boot = io._own_owner().split(".")
+        other = "0" * 8 if place != "0" * 8 and boot != "0" * 8 else "f" * 8
+        names = {kind: f".s.txt.partial-{running.pid}.{tick}.{where}.{booted}" for kind, tick, where, booted in [
+            ("running", start, place, boot), ("reused", int(start) + 1, place, boot), ("rebooted", start, place, other),
+            ("elsewhere", start, other, boot)]}
+        for name in names.values():
+            (tmp_path / name).write_text("partial")
+        messages = io.recover_stale(target)
+        left = sorted(path.name for path in tmp_path.iterdir())
+    finally:
+        running.kill()
+        running.wait()
+    assert left == sorted([names["elsewhere"], names["running"], "s.txt"]), left
+    assert len(messages) == 3 and sum(f"removed {names[kind]}, left by a run that was killed (process {running.pid})"
+                                      in message for message in messages for kind in ("reused", "rebooted")) == 2
+    assert any(f"left {names['elsewhere']} as it is: written by process {running.pid} of another machine or "
+               "container" in message for message in messages), messages
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_a_placement_syncs_its_results_and_journals_before_the_renames_and_the_folder_after(tmp_path, monkeypatch,
+                                                                                            exchange):
+    """Nothing was synced: after a power cut the renames could be on the disk without the journals or the new results'
+    data (a target empty or garbled), or the journals removed while a rename was not. Now every staged file and folder
+    is synced before the first journal is written, each journal before its rename, the folder holding them after the
+    last of those and before any output is put in place, and again after the outputs are placed and before the
+    journals are removed."""
+    folder, file = tmp_path / "r_files", tmp_path / "r.md"
+    _write_pair(folder, file, "old")
+    if not exchange:
+        monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    events = []
+
+    def traced(kind, function, name):
+        def call(*args, **options):
+            result = function(*args, **options)
+            events.append((kind, name(*args)))
+            return result
+        return call
+
+    monkeypatch.setattr(os, "fsync", traced("fsync", os.fsync, lambda fd: os.readlink(f"/proc/self/fd/{fd}")))
+    for kind in ("replace", "unlink"):
+        monkeypatch.setattr(os, kind, traced(kind, getattr(os, kind), lambda path, *rest: os.fspath(rest[0] if rest
+                                                                                                     else path)))
+    with io.staged_together(folder, file) as (staging_folder, staging):
+        staging_folder.mkdir()
+        (staging_folder / "a.png").write_text("new")
+        staging.write_text("new")
+    assert _pair(folder, file) == ("new", "new")
+
+    def first(kind, wanted, after=-1):
+        return next(i for i, (k, name) in enumerate(events) if k == kind and wanted(name) and i > after)
+
+    journal_written = first("replace", lambda name: ".journal-" in name and ".partial-journal-" not in name)
+    placed = first("replace", lambda name: Path(name).name in ("r.md", "r_files"))
+    removed = first("unlink", lambda name: ".journal-" in name)
+    for synced in (staging_folder / "a.png", staging_folder, staging):
+        assert first("fsync", lambda name: name == str(synced)) < journal_written
+    assert first("fsync", lambda name: ".partial-journal-" in name) < journal_written
+    last_journal = max(i for i, (k, name) in enumerate(events) if k == "replace" and ".journal-" in Path(name).name)
+    assert last_journal < first("fsync", lambda name: name == str(tmp_path), last_journal) < placed
+    last_placed = max(i for i, (k, name) in enumerate(events) if k == "replace" and Path(name).name == "r.md")
+    assert last_placed < first("fsync", lambda name: name == str(tmp_path), last_placed) < removed
 
 
 def _dead_pid() -> int:
@@ -942,8 +1071,8 @@ def test_a_placement_that_cannot_be_finished_is_one_line_naming_its_journal(tmp_
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr(io, "_put_in_place", refused)
-    with pytest.raises(InputError, match=r"\.r_files\.journal-\d+: could not finish the placement a killed run left "
-                                         r"\(Permission denied\)"):
+    with pytest.raises(InputError, match=r"\.r_files\.journal-[\d.a-f]+: could not finish the placement a killed "
+                                         r"run left \(Permission denied\)"):
         io.recover_stale(folder)
 
 
