@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import os
 import re
 import signal
 import sys
@@ -27,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # benchmarks/ is no installed package: imported from this checkout
 from benchmarks.memory import exit_on_terminate, failure, simkit_child  # noqa: E402
+from simkit.data import ENV_VAR, data_dir  # noqa: E402
 
 #: name -> the ``simkit`` arguments that make ``examples/NAME.html`` (docs/performance.md, the README)
 EXAMPLES = {
@@ -76,6 +78,15 @@ def check(name: str, folder: Path) -> bool:
     return not target(name).exists() or verdict(fresh) != verdict(target(name))
 
 
+def _data_folder_relative() -> None:
+    """Hand the children the shared data folder relative to the repository (``$SIMKIT_DATA`` for them), so that the
+    reports, which show a file inside their working directory relative to it and any other as given
+    (:func:`simkit.report.provenance.shown_path`), quote no path of the machine that made them."""
+    found = data_dir()
+    if found is not None:
+        os.environ[ENV_VAR] = os.path.relpath(found, REPO)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"examples to make (default: all): {', '.join(EXAMPLES)}")
@@ -87,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown example {', '.join(unknown)} (choose from {', '.join(EXAMPLES)})")
     names = args.names or list(EXAMPLES)
+    _data_folder_relative()
     if not args.check:
         for name in names:
             before = verdict(target(name)) if target(name).exists() else None

@@ -309,6 +309,26 @@ def test_provenance_hashes_the_mapping_the_returns_were_read_through(returns):
             "sha256": hashlib.sha256(mapping.read_bytes()).hexdigest()} in files
 
 
+def test_provenance_shows_a_file_inside_the_working_directory_relative_to_it(returns, monkeypatch):
+    """A report made in the folder holding its inputs names them relative to it, as the reproduce command reads
+    them there; one made elsewhere names them as given. The README's examples quoted the machine's absolute paths
+    (of the checkout and the shared data folder) for every file they read."""
+    from simkit.report.provenance import shown_path
+
+    data, mapping = returns
+    monkeypatch.chdir(data.parent)
+    files = build(returns=data, map=mapping, tests=["dip"], null="textbook", draws=20,
+                  power=0).analyses["provenance"]["files"]
+    assert {(f["role"], f["path"]) for f in files} == {("station returns", data.name), ("returns mapping", mapping.name)}
+    monkeypatch.chdir(data.parent.parent)
+    assert shown_path(data) == str(data.relative_to(data.parent.parent))
+    elsewhere = data.parent / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert shown_path(data) == str(data)
+    assert shown_path("../returns.csv") == "../returns.csv"
+
+
 def test_provenance_records_the_commit_of_the_simkit_source(repo):
     """The provenance gave simkit's version, 0.1.0, the same for every commit of it, whose numbers differ: the
     commit of the checkout imported is recorded, marked when its tracked files differ from it."""

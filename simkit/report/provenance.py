@@ -65,6 +65,16 @@ def versions() -> dict[str, str]:
     return found
 
 
+def shown_path(path: str | Path) -> str:
+    """A file's path as the report shows it: relative to the working directory the report was made in when the
+    file is inside it (the reproduce command runs from there), else as given; so that a report quotes no more of
+    the machine it was made on than it needs (its sha256 names the file)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 def returns_file(ds) -> dict:
     """A loaded returns Dataset's file: path, sha256, data rows, stations loaded, and each anomaly rule with
     its count (``simkit.electorate.returns.anomaly_report``) and its first rows, as many as the provenance table
@@ -73,7 +83,7 @@ def returns_file(ds) -> dict:
     path = Path(ds.attrs["source"])
     anomalies = anomaly_report(ds)
     blank = anomalies.get("blank", {}).get("count", 0)
-    return {"role": "station returns", "path": str(path), "sha256": sha256(path) if path.is_file() else None,
+    return {"role": "station returns", "path": shown_path(path), "sha256": sha256(path) if path.is_file() else None,
             "mapping": ds.attrs.get("mapping"), "data_rows": int(ds.sizes[STATION]) + blank,
             "stations": int(ds.sizes[STATION]),
             "anomalies": {rule: {"count": item["count"], "rule": item["rule"], "first_rows": item["rows"][:ROWS_SHOWN]}
@@ -84,7 +94,7 @@ def mapping_file(ds) -> list[dict]:
     """The mapping file (map or preset) a loaded returns Dataset was read through, with its sha256: it decides
     which columns are counted; none when the Dataset names no file that exists."""
     path = ds.attrs.get("mapping")
-    return [{"role": "returns mapping", "path": str(path), "sha256": sha256(path)}] \
+    return [{"role": "returns mapping", "path": shown_path(path), "sha256": sha256(path)}] \
         if path and Path(path).is_file() else []
 
 
@@ -92,15 +102,15 @@ def config_files(cfg, config_path: Path) -> list[dict]:
     """The config and the data files it reads (electorate path, observed station returns) that exist."""
     import tomllib
 
-    files = [{"role": "config", "path": str(config_path), "sha256": sha256(config_path)}]
+    files = [{"role": "config", "path": shown_path(config_path), "sha256": sha256(config_path)}]
     parent = tomllib.loads(read_config_text(Path(config_path), str(config_path))).get("extends")
     if parent:
         base = Path(config_path).parent / parent
-        files.append({"role": "config it extends", "path": str(base), "sha256": sha256(base)})
+        files.append({"role": "config it extends", "path": shown_path(base), "sha256": sha256(base)})
     for role, value in (("electorate", getattr(cfg.electorate, "path", None)),
                         ("observed returns", getattr(getattr(cfg.observed, "stations", None), "returns", None))):
         if value and Path(value).is_file():
-            files.append({"role": role, "path": str(value), "sha256": sha256(value)})
+            files.append({"role": role, "path": shown_path(value), "sha256": sha256(value)})
     return files
 
 

@@ -20,6 +20,7 @@ from ..forensics.power import (PLANTS, UNSEEN_LEVEL, largest_standard_error, lar
                                why_no_power)
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
+from .provenance import shown_path
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, clean_rejections, fits_all, p_text, result_field
 from simkit.electorate.returns import data_rows
 from simkit.engine.summary import summary_rows
@@ -235,6 +236,8 @@ def polls(comparison, cfg, incumbent: str) -> Section:
                              "depends, consistent everywhere; \"wherever compared\" instead of \"everywhere\" "
                              "when its design gets too few answers at some points)."), Bullets(ledger)]
     for name, value in comparison.to_json().items():
+        if name == "baseline_table" and value:  # the history file's path as the provenance shows a file's
+            value = {**value, "source": shown_path(value["source"])}
         if name not in COMPARISON_PRODUCTS and value:
             blocks += generic_table(name, value)
     return Section("polls", blocks)
