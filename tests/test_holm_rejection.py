@@ -52,7 +52,8 @@ def test_the_command_table_points_to_the_regions_of_a_holm_rejected_test():
 def test_the_power_note_keeps_a_computed_power_table_after_the_holm_note():
     from simkit.cli.forensics import power_note
 
-    note = power_note([holm_only()], {"rejection_rates": {"none": {"dip": .05}}, "stations_left_out": {}})
+    note = power_note([holm_only()], {"rejection_rates": {"none": {"dip": .05}}, "rejections": {"none": {"dip": (1, 20)}},
+                                      "stations_left_out": {}})
     lines = note.splitlines()
     assert lines[0] == "No shown p-value is at or below 0.05; Holm rejects dip on its tail p-value."
     assert "Rejection rates at 0.05 in simulated elections shaped like these data (same null):" in lines
