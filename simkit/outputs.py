@@ -11,7 +11,7 @@ Every command that writes a file (``run -o``, ``forensics -o``, ``compare -o``, 
   photos named ``a.zarr`` or a simulation given to ``forensics -o`` is never deleted; anything but a regular
   file or a folder (a FIFO, ``/dev/stdout``) is never a result, and is not opened to find out.
 
-It first cleans up after killed runs on the same target (:func:`simkit.io.recover_stale`).
+It first cleans up after killed runs on the same target (:func:`simkit.placement.journals.recover_stale`).
 """
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import InputError
-from simkit.io import FORMATS, exists, open_result, recover_stale
+from simkit.io import FORMATS, open_result
+from simkit.placement.journals import recover_stale
+from simkit.placement.moves import exists
 
 #: the attribute naming what a result holds; written into every result by the command that makes it
 KIND_ATTR = "simkit_result"

@@ -3,7 +3,7 @@
 Layers, lowest first; a module may import from its own layer and the layers below it, never above:
 
 0. base: ``simkit._version``, ``errors``, ``schema``, ``types``, ``paths``, ``streams``, ``progress``, ``data``,
-   ``io``, ``outputs``
+   ``io``, ``placement``, ``outputs``
 1. ``simkit.model``: pure functions of parameters and a random generator (config objects reach them as arguments;
    ``model.manipulation`` names their classes for type checkers only)
 2. ``simkit.config``: validated config objects, whose checks use the models' math
@@ -30,7 +30,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "simkit"
 
 LAYERS = [
     {"simkit._version", "simkit.errors", "simkit.schema", "simkit.types", "simkit.paths", "simkit.streams",
-     "simkit.progress", "simkit.data", "simkit.io", "simkit.outputs"},
+     "simkit.progress", "simkit.data", "simkit.io", "simkit.placement", "simkit.outputs"},
     {"simkit.model"},
     {"simkit.config"},
     {"simkit.electorate"},

@@ -23,6 +23,7 @@ import tomli_w
 
 import simkit
 from simkit import io
+from simkit.placement import journals, moves, owners, placing
 from simkit.cli.main import main
 from simkit.errors import InputError
 
@@ -121,25 +122,25 @@ def test_a_killed_run_leaves_no_worker_and_nothing_after_the_next_run(config, tm
 KILL_IN_RENAME = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    import simkit.io as io
+    from simkit.placement import moves
     point = sys.argv[1]
     if point == "between-renames":  # the platform has no atomic exchange: die between the two renames
-        io._exchange = lambda a, b: False
+        moves._exchange = lambda a, b: False
         real_replace = os.replace
         def replace(src, dst):
             real_replace(src, dst)
             if ".old-" in Path(dst).name:
                 os.kill(os.getpid(), signal.SIGKILL)
-        io.os = type(sys)("os_with_a_fault")
-        io.os.__dict__.update(os.__dict__)
-        io.os.replace = replace
+        moves.os = type(sys)("os_with_a_fault")
+        moves.os.__dict__.update(os.__dict__)
+        moves.os.replace = replace
     else:  # the exchange is done: die before the old result is deleted
-        real_remove = io._remove
+        real_remove = moves.remove_path
         def remove(path):
             if ".partial-" in path.name and path.exists():
                 os.kill(os.getpid(), signal.SIGKILL)
             real_remove(path)
-        io._remove = remove
+        moves.remove_path = remove
     from simkit.cli.main import main
     sys.exit(main(sys.argv[2:]))
 """)
@@ -249,7 +250,7 @@ def test_a_signal_after_the_result_is_in_place_does_not_deny_it(tmp_path, monkey
     assert main(["run", str(config), "-o", str(target), "--quiet"]) == code
     assert capsys.readouterr().err.strip() == f"{word}: {target} had been written in full before it stopped"
     assert_complete(target, 2)
-    assert io._RECORDS == []  # the command's record of what it wrote closed with it
+    assert moves._RECORDS == []  # the command's record of what it wrote closed with it
 
 
 @pytest.mark.parametrize("first, second", [(signal.SIGINT, signal.SIGTERM), (signal.SIGTERM, signal.SIGINT)],
@@ -257,14 +258,14 @@ def test_a_signal_after_the_result_is_in_place_does_not_deny_it(tmp_path, monkey
 def test_sigterm_held_during_a_placement_wins_over_a_ctrl_c(tmp_path, monkeypatch, capsys, first, second):
     """A Ctrl-C then a SIGTERM while the result was put in place ended as "interrupted" (130): only the first signal
     held back was raised again. The process was asked to terminate: "terminated", 143, whichever came first."""
-    put = io._put_in_place
+    put = moves.put_in_place
 
     def signalled(staging, target):
         put(staging, target)
         for signum in (first, second):
             os.kill(os.getpid(), signum)
 
-    monkeypatch.setattr(io, "_put_in_place", signalled)
+    monkeypatch.setattr(moves, "put_in_place", signalled)
     config, target = tmp_path / "c.toml", tmp_path / "r.zarr"
     config.write_text(tomli_w.dumps(small_config_dict(stations=50, registered=5_000, replicates=2)))
     assert main(["run", str(config), "-o", str(target), "--quiet"]) == 128 + signal.SIGTERM
@@ -275,16 +276,16 @@ def test_sigterm_held_during_a_placement_wins_over_a_ctrl_c(tmp_path, monkeypatc
 def test_writes_outside_a_command_are_not_recorded(tmp_path):
     """Every write of a library caller was kept in a module-level list that only a command emptied."""
     io.write_text("before", tmp_path / "a.txt")
-    with io.recording_placed() as placed:
+    with moves.recording_placed() as placed:
         io.write_text("during", tmp_path / "b.txt")
     io.write_text("after", tmp_path / "c.txt")
-    assert placed == [tmp_path / "b.txt"] and io._RECORDS == []
+    assert placed == [tmp_path / "b.txt"] and moves._RECORDS == []
 
 
 def _stopped_at_placement(monkeypatch, number: int = 2) -> list[Path]:
-    """Make :func:`io._put_in_place` raise KeyboardInterrupt on its ``number``-th call (those before work); the
+    """Make :func:`moves.put_in_place` raise KeyboardInterrupt on its ``number``-th call (those before work); the
     targets it is called with, in order."""
-    put, calls = io._put_in_place, []
+    put, calls = moves.put_in_place, []
 
     def stopped(staging, target):
         calls.append(target)
@@ -292,12 +293,12 @@ def _stopped_at_placement(monkeypatch, number: int = 2) -> list[Path]:
             raise KeyboardInterrupt
         return put(staging, target)
 
-    monkeypatch.setattr(io, "_put_in_place", stopped)
+    monkeypatch.setattr(moves, "put_in_place", stopped)
     return calls
 
 
 def _write_pair(folder: Path, file: Path, text: str) -> None:
-    with io.staged_together(folder, file) as (staging_folder, staging):
+    with placing.staged_together(folder, file) as (staging_folder, staging):
         staging_folder.mkdir()
         (staging_folder / "a.png").write_text(text)
         staging.write_text(text)
@@ -310,12 +311,12 @@ def test_a_signal_between_two_placements_puts_the_first_back(tmp_path, monkeypat
     report and both staging paths behind, and the command said nothing was written. Where a folder is replaced by
     two renames (no atomic exchange), putting the old one back moved the new one onto it: an OSError."""
     if not exchange:
-        monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(moves, "_exchange", lambda a, b: False)
     folder, file = tmp_path / "r_files", tmp_path / "r.md"
     if existed:
         _write_pair(folder, file, "old")
     _stopped_at_placement(monkeypatch)
-    with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed:
+    with pytest.raises(KeyboardInterrupt), moves.recording_placed() as placed:
         _write_pair(folder, file, "new")
     assert placed == []
     if existed:
@@ -328,10 +329,10 @@ def test_a_signal_between_two_placements_puts_the_first_back(tmp_path, monkeypat
 def test_a_signal_right_after_an_exchange_puts_the_old_result_back(tmp_path, monkeypatch):
     """A signal handled just after the atomic exchange, before its caller learnt where the old result was, left the
     new result in place, deleted the old one and recorded nothing written."""
-    target, exchange, calls = tmp_path / "r.zarr", io._exchange, []
+    target, exchange, calls = tmp_path / "r.zarr", moves._exchange, []
 
     def write(text):
-        with io.staged(target) as staging:
+        with placing.staged(target) as staging:
             staging.mkdir()
             (staging / "a").write_text(text)
 
@@ -343,8 +344,8 @@ def test_a_signal_right_after_an_exchange_puts_the_old_result_back(tmp_path, mon
         return done
 
     write("old")
-    monkeypatch.setattr(io, "_exchange", exchanged_then_stopped)
-    with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed:
+    monkeypatch.setattr(moves, "_exchange", exchanged_then_stopped)
+    with pytest.raises(KeyboardInterrupt), moves.recording_placed() as placed:
         write("new")
     assert placed == [] and (target / "a").read_text() == "old"
     assert [path.name for path in tmp_path.iterdir()] == ["r.zarr"]
@@ -356,8 +357,8 @@ def test_a_file_replaced_before_the_signal_is_recorded(tmp_path, monkeypatch):
     for file in (first, second):
         file.write_text("old")
     _stopped_at_placement(monkeypatch)
-    with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed:
-        with io.staged_together(first, second) as stagings:
+    with pytest.raises(KeyboardInterrupt), moves.recording_placed() as placed:
+        with placing.staged_together(first, second) as stagings:
             for staging in stagings:
                 staging.write_text("new")
     assert placed == [first] and first.read_text() == "new" and second.read_text() == "old"
@@ -373,8 +374,8 @@ def test_outputs_that_can_be_put_back_are_placed_before_files_that_replace_files
     folder.mkdir()
     (folder / "x").write_text("old")
     calls = _stopped_at_placement(monkeypatch, number=3)
-    with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed:
-        with io.staged_together(file, new, folder) as (staging_file, staging_new, staging_folder):
+    with pytest.raises(KeyboardInterrupt), moves.recording_placed() as placed:
+        with placing.staged_together(file, new, folder) as (staging_file, staging_new, staging_folder):
             staging_file.write_text("new")
             staging_new.write_text("new")
             staging_folder.mkdir()
@@ -392,17 +393,17 @@ def test_an_undo_that_fails_on_one_target_still_tries_and_records_every_target(t
     for file in (replaced, stopped_at):
         file.write_text("old")
     _stopped_at_placement(monkeypatch, number=4)
-    put_back = io._put_back
+    put_back = moves._put_back
 
     def failing_on_the_first(target, *args):
         if target == refused:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
         return put_back(target, *args)
 
-    monkeypatch.setattr(io, "_put_back", failing_on_the_first)
-    with pytest.raises(io.PlacementError, match=f"^{re.escape(str(refused))}: could not be put back \\(Permission "
-                                                f"denied\\)$"), io.recording_placed() as placed:
-        with io.staged_together(refused, added, replaced, stopped_at) as stagings:
+    monkeypatch.setattr(moves, "_put_back", failing_on_the_first)
+    with pytest.raises(moves.PlacementError, match=f"^{re.escape(str(refused))}: could not be put back \\(Permission "
+                                                f"denied\\)$"), moves.recording_placed() as placed:
+        with placing.staged_together(refused, added, replaced, stopped_at) as stagings:
             for staging in stagings:
                 staging.write_text("new")
     assert placed == [refused, replaced]  # they hold the new result: one could not be put back, one has no old copy
@@ -413,11 +414,11 @@ def test_an_undo_that_fails_on_one_target_still_tries_and_records_every_target(t
 def test_nested_records_each_close_their_own(tmp_path):
     """Closing a record removed the first equal list (both empty: the outer one), so a write after the inner
     context closed went to the closed list, not the open one, and the outer exit raised ValueError."""
-    with io.recording_placed() as outer:
-        with io.recording_placed() as inner:
+    with moves.recording_placed() as outer:
+        with moves.recording_placed() as inner:
             pass
         io.write_text("x", tmp_path / "a.txt")
-    assert outer == [tmp_path / "a.txt"] and inner == [] and io._RECORDS == []
+    assert outer == [tmp_path / "a.txt"] and inner == [] and moves._RECORDS == []
 
 
 def _signalled_once(function, when=lambda *args: True):
@@ -440,8 +441,8 @@ def test_a_signal_as_the_targets_are_recorded_keeps_them_recorded_once(tmp_path,
     targets (twice): the command then said "written in full" of a target missing or holding the old result."""
     file, folder = tmp_path / "r.md", tmp_path / "r_files"
     _write_pair(folder, file, "old")
-    monkeypatch.setattr(io, "_record", _signalled_once(io._record, lambda targets: bool(targets)))
-    with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed:
+    monkeypatch.setattr(moves, "_record", _signalled_once(moves._record, lambda targets: bool(targets)))
+    with pytest.raises(KeyboardInterrupt), moves.recording_placed() as placed:
         _write_pair(folder, file, "new")
     assert placed == [folder, file]
     assert (folder / "a.png").read_text() == "new" and file.read_text() == "new"
@@ -452,21 +453,25 @@ def test_a_ctrl_c_between_the_two_renames_is_held_until_the_result_is_in_place(t
     """Where a folder is replaced by two renames (no atomic exchange), a Ctrl-C right after the first left the target
     missing, its old result at ``.NAME.old-PID``, and nothing recorded; then it was undone: it now waits until the
     new result is in place and recorded. (An error there is undone: the bytecode tests below.)"""
-    monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(moves, "_exchange", lambda a, b: False)
     target = tmp_path / "r.zarr"
     target.mkdir()
     (target / "a").write_text("old")
     monkeypatch.setattr(os, "replace", _signalled_once(os.replace, lambda src, dst: ".old-" in Path(dst).name))
-    with pytest.raises(KeyboardInterrupt), io.recording_placed() as placed, io.staged(target) as staging:
+    with pytest.raises(KeyboardInterrupt), moves.recording_placed() as placed, placing.staged(target) as staging:
         staging.mkdir()
         (staging / "a").write_text("new")
     assert placed == [target] and (target / "a").read_text() == "new"
     assert [path.name for path in tmp_path.iterdir()] == ["r.zarr"]
 
 
+#: the files of the placement's code, whose bytecodes :class:`_StopAt` counts
+PLACEMENT_FILES = frozenset(module.__file__ for module in (placing, moves, journals, owners))
+
+
 class _StopAt:
-    """A trace function that, while :func:`io._place_all` runs, raises KeyboardInterrupt (as an error would) at the
-    ``at``-th bytecode run in :mod:`simkit.io` and raises SIGINT (a Ctrl-C: Python's handler raises KeyboardInterrupt
+    """A trace function that, while :func:`placing._place_all` runs, raises KeyboardInterrupt (as an error would) at the
+    ``at``-th bytecode run in :mod:`simkit.placement` (:data:`PLACEMENT_FILES`) and raises SIGINT (a Ctrl-C: Python's handler raises KeyboardInterrupt
     there) at the ``signal_at``-th; ``fired`` and ``signalled`` tell whether it came
     that far. A trace function that raises is unset: :meth:`rearm`, the profile function, sets it again."""
 
@@ -475,7 +480,7 @@ class _StopAt:
         self.fired = self.signalled = False
 
     def __call__(self, frame, event, arg):
-        if frame.f_code.co_filename != io.__file__:
+        if frame.f_code.co_filename not in PLACEMENT_FILES:
             return None
         frame.f_trace_opcodes = True
         return self.opcode
@@ -492,11 +497,12 @@ class _StopAt:
         return self.opcode
 
     def rearm(self, frame, event, arg):
-        """Trace again, from the next bytecode of every frame of :mod:`simkit.io` on the stack, once raising unset it."""
+        """Trace again, from the next bytecode of every frame of :mod:`simkit.placement` on the stack, once raising unset
+        it."""
         if sys.gettrace() is None and self.placing:
             sys.settrace(self)
             while frame is not None:
-                if frame.f_code.co_filename == io.__file__:
+                if frame.f_code.co_filename in PLACEMENT_FILES:
                     frame.f_trace, frame.f_trace_opcodes = self.opcode, True
                 frame = frame.f_back
 
@@ -504,7 +510,7 @@ class _StopAt:
 def _stopped_pair_write(folder: Path, file: Path, stop: _StopAt, monkeypatch) -> list[Path]:
     """Write "new" to ``folder`` and ``file`` together, ``stop`` tracing the placement; what was recorded. The
     write ends in KeyboardInterrupt whenever ``stop`` stopped it or signalled."""
-    place_all = io._place_all
+    place_all = placing._place_all
 
     def traced(stagings, targets):
         stop.placing = True
@@ -513,8 +519,8 @@ def _stopped_pair_write(folder: Path, file: Path, stop: _StopAt, monkeypatch) ->
         finally:
             stop.placing = False
 
-    monkeypatch.setattr(io, "_place_all", traced)
-    with io.recording_placed() as placed:
+    monkeypatch.setattr(placing, "_place_all", traced)
+    with moves.recording_placed() as placed:
         sys.settrace(stop)
         sys.setprofile(stop.rearm)
         try:
@@ -573,7 +579,7 @@ def test_a_signal_at_any_bytecode_of_the_placement_leaves_what_is_recorded(tmp_p
     """Stopped at each bytecode of the placement in turn: each target holds the new result exactly when it is
     recorded (once), the old one (or nothing, when there was none) otherwise, and nothing is left beside them."""
     if not exchange:
-        monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(moves, "_exchange", lambda a, b: False)
     stopped, _ = _stopped_pair_writes(tmp_path, monkeypatch, existed, (_StopAt(at) for at in itertools.count(1)))
     assert stopped > 50  # it did stop the placement at every step
 
@@ -584,7 +590,7 @@ def test_a_ctrl_c_at_any_bytecode_of_the_placement_places_all_or_nothing(tmp_pat
     """A Ctrl-C at each bytecode of the placement in turn: it stops the write (KeyboardInterrupt) and leaves both
     targets new (recorded) or both as they were, never one of each: the placement is held back from it."""
     if not exchange:
-        monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(moves, "_exchange", lambda a, b: False)
     signalled, _ = _stopped_pair_writes(tmp_path, monkeypatch, existed,
                                         (_StopAt(None, signal_at) for signal_at in itertools.count(1)),
                                         all_or_nothing=True)
@@ -607,7 +613,7 @@ def test_a_second_ctrl_c_during_the_undo_leaves_what_is_recorded(tmp_path, monke
     during it left a target missing, or the old result beside the new one, or the record naming a target that held
     the old result)."""
     if not exchange:
-        monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(moves, "_exchange", lambda a, b: False)
     signalled = 0
     for at in itertools.count(1, FIRST_STOP_STEP):
         stops = (_StopAt(at, signal_at) for signal_at in itertools.count(at + 1, CTRL_C_STEP))
@@ -640,16 +646,16 @@ def test_an_old_result_this_process_left_does_not_block_its_next_write(tmp_path,
     """A stop while the replaced result was deleted leaves it at ``.NAME.old-PID`` of this process, which is still
     running (a library caller that carries on): the next write of that folder by two renames then failed, renaming
     the target onto that non-empty folder."""
-    monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(moves, "_exchange", lambda a, b: False)
     target = tmp_path / "r.zarr"
 
     def write(text):
-        with io.staged(target) as staging:
+        with placing.staged(target) as staging:
             staging.mkdir()
             (staging / "a").write_text(text)
 
     write("old")
-    left = io._staging_path(target, io.OLD)
+    left = owners.staging_path(target, owners.OLD)
     left.mkdir()
     (left / "a").write_text("older")
     write("new")
@@ -693,10 +699,10 @@ def test_a_stop_raised_inside_a_finaliser_still_stops_the_run(tmp_path, monkeypa
 KILL_IN_PLACEMENT = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    import simkit.io as io
+    from simkit.placement import journals, moves, placing
     point, exchange, folder, file = sys.argv[1], sys.argv[2] == "exchange", Path(sys.argv[3]), Path(sys.argv[4])
     if not exchange:
-        io._exchange = lambda a, b: False
+        moves._exchange = lambda a, b: False
 
     def killed_after(function, calls, wanted=lambda *args: True):
         # ``function``, whose ``calls``-th call that ``wanted`` its arguments kills this process once it returned
@@ -710,18 +716,18 @@ KILL_IN_PLACEMENT = textwrap.dedent("""
         return wrapped
 
     if point == "one-journal-written":
-        io.os = type(sys)("os_with_a_fault")
-        io.os.__dict__.update(os.__dict__)
-        io.os.replace = killed_after(os.replace, 1, lambda src, dst: ".journal-" in Path(dst).name)
+        journals.os = type(sys)("os_with_a_fault")
+        journals.os.__dict__.update(os.__dict__)
+        journals.os.replace = killed_after(os.replace, 1, lambda src, dst: ".journal-" in Path(dst).name)
     elif point == "journals-written":
-        io._write_journals = killed_after(io._write_journals, 1)
+        journals.write_journals = killed_after(journals.write_journals, 1)
     elif point == "between-renames":  # of the folder, replaced by two renames (no atomic exchange)
-        io.os = type(sys)("os_with_a_fault")
-        io.os.__dict__.update(os.__dict__)
-        io.os.replace = killed_after(os.replace, 1, lambda src, dst: ".old-" in Path(dst).name)
+        moves.os = type(sys)("os_with_a_fault")
+        moves.os.__dict__.update(os.__dict__)
+        moves.os.replace = killed_after(os.replace, 1, lambda src, dst: ".old-" in Path(dst).name)
     else:
-        io._put_in_place = killed_after(io._put_in_place, {"first-placed": 1, "all-placed": 2}[point])
-    with io.staged_together(folder, file) as (staging_folder, staging):
+        moves.put_in_place = killed_after(moves.put_in_place, {"first-placed": 1, "all-placed": 2}[point])
+    with placing.staged_together(folder, file) as (staging_folder, staging):
         staging_folder.mkdir()
         (staging_folder / "a.png").write_text("new")
         staging.write_text("new")
@@ -757,13 +763,13 @@ def test_a_placement_killed_between_its_renames_is_finished_by_the_next_write(tm
         _write_pair(folder, file, "old")
     _killed_pair_write(folder, file, point, exchange)
     assert list(tmp_path.glob(".r_files.journal-*")) and list(tmp_path.glob(".r.md.journal-*"))
-    messages = io.recover_stale(folder if recovered == "folder" else file)
+    messages = journals.recover_stale(folder if recovered == "folder" else file)
     assert len(messages) == 1 and messages[0].startswith(f"finished putting in place {folder}, {file}: a run "
                                                          f"killed while placing them (process "), messages
     assert _pair(folder, file) == ("new", "new")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
     assert [path.name for path in folder.iterdir()] == ["a.png"]
-    assert io.recover_stale(folder) == [] and io.recover_stale(file) == []
+    assert journals.recover_stale(folder) == [] and journals.recover_stale(file) == []
 
 
 @pytest.mark.parametrize("recovered_first", ["folder", "file"])
@@ -776,8 +782,8 @@ def test_a_run_killed_while_it_wrote_the_journals_leaves_both_new_or_both_old(tm
     _killed_pair_write(folder, file, "one-journal-written", exchange=True)
     assert list(tmp_path.glob(".r_files.journal-*")) and not list(tmp_path.glob(".r.md.journal-*"))
     first, second = (folder, file) if recovered_first == "folder" else (file, folder)
-    io.recover_stale(first)
-    io.recover_stale(second)
+    journals.recover_stale(first)
+    journals.recover_stale(second)
     assert _pair(folder, file) == (("new", "new") if recovered_first == "folder" else ("old", "old"))
     assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
     assert [path.name for path in folder.iterdir()] == ["a.png"]
@@ -785,16 +791,16 @@ def test_a_run_killed_while_it_wrote_the_journals_leaves_both_new_or_both_old(tm
 
 def test_a_placement_of_one_output_writes_no_journal(tmp_path, monkeypatch):
     """Only placements of several outputs are journaled (one rename needs none)."""
-    write_journals, beside = io._write_journals, []
+    write_journals, beside = journals.write_journals, []
 
     def journaled(stagings, targets):
         write_journals(stagings, targets)
         beside.extend(path.name for path in tmp_path.iterdir())
 
-    monkeypatch.setattr(io, "_write_journals", journaled)
-    with io.staged(tmp_path / "a.txt") as staging:
+    monkeypatch.setattr(journals, "write_journals", journaled)
+    with placing.staged(tmp_path / "a.txt") as staging:
         staging.write_text("x")
-    assert beside == [io._staging_path(tmp_path / "a.txt", io.STAGING).name]
+    assert beside == [owners.staging_path(tmp_path / "a.txt", owners.STAGING).name]
     assert [path.name for path in tmp_path.iterdir()] == ["a.txt"]
 
 
@@ -844,15 +850,15 @@ def test_a_target_changed_after_a_killed_placement_is_left_as_it_is(tmp_path):
     (tmp_path / "mine").write_text("mine")  # as an editor saves: written beside, renamed over (another inode)
     os.replace(tmp_path / "mine", file)
     for target in (file, folder):
-        messages = io.recover_stale(target)
+        messages = journals.recover_stale(target)
         assert len(messages) == 1 and "r.md changed since a run was killed while placing them" in messages[0], messages
         assert file.read_text() == "mine" and list(tmp_path.glob(".r.md.partial-*"))
-    journals = sorted(tmp_path.glob(".*.journal-*"))
-    assert len(journals) == 2 and all(str(journal) in messages[0] for journal in journals)
-    for journal in journals:
+    written = sorted(tmp_path.glob(".*.journal-*"))
+    assert len(written) == 2 and all(str(journal) in messages[0] for journal in written)
+    for journal in written:
         journal.unlink()
-    io.recover_stale(file)
-    io.recover_stale(folder)
+    journals.recover_stale(file)
+    journals.recover_stale(folder)
     assert _pair(folder, file) == ("new", "mine")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["r.md", "r_files"]
 
@@ -883,7 +889,7 @@ def test_a_target_edited_in_place_after_a_killed_placement_is_left_as_it_is(tmp_
         assert os.stat(folder).st_mtime_ns == before.st_mtime_ns and os.stat(folder).st_size == before.st_size
     assert os.lstat(edited).st_ino == inode  # edited in place
     for target in (file, folder):
-        messages = io.recover_stale(target)
+        messages = journals.recover_stale(target)
         assert len(messages) == 1 and f"{edited.name} changed since a run was killed" in messages[0], messages
     assert _pair(folder, file) == ("OLD" if edit == "file-in-folder" else "old",
                                    {"file-size": "mine", "file-time": "OLD"}.get(edit, "old"))
@@ -907,13 +913,13 @@ def test_a_journal_of_an_older_simkit_is_read_and_never_overwrites_an_old_result
         entries = json.loads(journal.read_text())
         journal.write_text(json.dumps([{key: value for key, value in entry.items() if key not in dropped}
                                        for entry in entries]))
-    messages = io.recover_stale(folder)
+    messages = journals.recover_stale(folder)
     assert len(messages) == 1, messages
     left = {"journals-written": (f"{folder}, {file}" if recorded == "identity" else f"{folder}", ("old", "old")),
             "first-placed": (f"{file}", ("new", "old")) if recorded == "identity" else None}.get(point)
     if left is not None:  # the first-placed folder new, the report old
         assert re.search(rf"{re.escape(left[0])} changed since a run was killed while placing them \(process \d+\)"
-                         rf"{re.escape(io.UNTOLD)}; ", messages[0]), messages
+                         rf"{re.escape(journals.UNTOLD)}; ", messages[0]), messages
         assert _pair(folder, file) == left[1]
     else:
         assert messages[0].startswith(f"finished putting in place {folder}, {file}"), messages
@@ -931,7 +937,7 @@ def test_two_processes_finishing_one_placement_at_once_finish_it_once(tmp_path, 
     folder, file = tmp_path / "r_files", tmp_path / "r.md"
     _write_pair(folder, file, "old")
     _killed_pair_write(folder, file, "first-placed", exchange=True)
-    finish, inside, arrived = io._finish_listed, [], threading.Event()
+    finish, inside, arrived = journals._finish_listed, [], threading.Event()
 
     def finishing(journal, entries):
         inside.append(journal)
@@ -941,11 +947,11 @@ def test_two_processes_finishing_one_placement_at_once_finish_it_once(tmp_path, 
             arrived.set()
         return finish(journal, entries)
 
-    monkeypatch.setattr(io, "_finish_listed", finishing)
+    monkeypatch.setattr(journals, "_finish_listed", finishing)
     messages = {}
 
     def recover(target: Path) -> None:
-        messages[target] = io.recover_stale(target)
+        messages[target] = journals.recover_stale(target)
 
     threads = [threading.Thread(target=recover, args=(target,))
                for target in ((folder, file) if second == "file" else (file, folder))]
@@ -970,16 +976,16 @@ def test_a_staging_path_is_told_left_by_the_dead_by_its_process_start_boot_and_p
     running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         deadline = time.monotonic() + 30
-        while (start := io._start_time(running.pid)) is None and time.monotonic() < deadline:
+        while (start := owners._start_time(running.pid)) is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        _, _, place, boot = io._own_owner().split(".")
+        _, _, place, boot = owners._own_owner().split(".")
         other = "0" * 8 if place != "0" * 8 and boot != "0" * 8 else "f" * 8
         names = {kind: f".s.txt.partial-{running.pid}.{tick}.{where}.{booted}" for kind, tick, where, booted in [
             ("running", start, place, boot), ("reused", int(start) + 1, place, boot), ("rebooted", start, place, other),
             ("elsewhere", start, other, boot)]}
         for name in names.values():
             (tmp_path / name).write_text("partial")
-        messages = io.recover_stale(target)
+        messages = journals.recover_stale(target)
         left = sorted(path.name for path in tmp_path.iterdir())
     finally:
         running.kill()
@@ -1002,7 +1008,7 @@ def test_a_placement_syncs_its_results_and_journals_before_the_renames_and_the_f
     folder, file = tmp_path / "r_files", tmp_path / "r.md"
     _write_pair(folder, file, "old")
     if not exchange:
-        monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(moves, "_exchange", lambda a, b: False)
     events = []
 
     def traced(kind, function, name):
@@ -1016,7 +1022,7 @@ def test_a_placement_syncs_its_results_and_journals_before_the_renames_and_the_f
     for kind in ("replace", "unlink"):
         monkeypatch.setattr(os, kind, traced(kind, getattr(os, kind), lambda path, *rest: os.fspath(rest[0] if rest
                                                                                                      else path)))
-    with io.staged_together(folder, file) as (staging_folder, staging):
+    with placing.staged_together(folder, file) as (staging_folder, staging):
         staging_folder.mkdir()
         (staging_folder / "a.png").write_text("new")
         staging.write_text("new")
@@ -1054,9 +1060,9 @@ def test_a_journal_that_cannot_be_read_is_removed_once_with_a_warning(tmp_path, 
         path.mkdir()
     else:
         path.write_text(journal)
-    messages = io.recover_stale(file)
+    messages = journals.recover_stale(file)
     assert len(messages) == 1 and messages[0].startswith(f"{path}: removed: not a journal"), messages
-    assert io.recover_stale(file) == [] and [p.name for p in tmp_path.iterdir()] == ["r.md"]
+    assert journals.recover_stale(file) == [] and [p.name for p in tmp_path.iterdir()] == ["r.md"]
     assert file.read_text() == "mine"
 
 
@@ -1070,10 +1076,10 @@ def test_a_placement_that_cannot_be_finished_is_one_line_naming_its_journal(tmp_
     def refused(staging, target):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(io, "_put_in_place", refused)
+    monkeypatch.setattr(moves, "put_in_place", refused)
     with pytest.raises(InputError, match=r"\.r_files\.journal-[\d.a-f]+: could not finish the placement a killed "
                                          r"run left \(Permission denied\)"):
-        io.recover_stale(folder)
+        journals.recover_stale(folder)
 
 
 def test_a_journal_moved_with_its_folder_acts_on_nothing(tmp_path):
@@ -1088,7 +1094,7 @@ def test_a_journal_moved_with_its_folder_acts_on_nothing(tmp_path):
     shutil.copytree(original, copy, symlinks=True)
     before = sorted(path.name for path in original.iterdir())
     for target in (copy / "r_files", copy / "r.md"):
-        messages = io.recover_stale(target)
+        messages = journals.recover_stale(target)
         assert messages and "removed: it does not list the output beside it" in messages[0], messages
     assert _pair(folder, file) == ("old", "old") and sorted(path.name for path in original.iterdir()) == before
     assert _pair(copy / "r_files", copy / "r.md") == ("old", "old")
@@ -1099,7 +1105,7 @@ def test_a_staging_path_missing_at_placement_is_the_one_line_placement_error(tmp
     """A write of outputs placed together that left one staging path unwritten raised a bare FileNotFoundError (a
     traceback) from the journals' writing: it is a PlacementError naming that output, and nothing is put in place."""
     folder, file = tmp_path / "r_files", tmp_path / "r.md"
-    with pytest.raises(io.PlacementError, match=rf"^{re.escape(str(file))}: could not be put in place"):
-        with io.staged_together(folder, file) as (staging_folder, staging):
+    with pytest.raises(moves.PlacementError, match=rf"^{re.escape(str(file))}: could not be put in place"):
+        with placing.staged_together(folder, file) as (staging_folder, staging):
             staging_folder.mkdir()
     assert list(tmp_path.iterdir()) == []

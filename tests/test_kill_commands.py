@@ -161,10 +161,10 @@ def test_a_killed_command_leaves_no_process_and_nothing_after_the_next_run(comma
 
 KILL_IN_WRITE = textwrap.dedent("""
     import os, signal, sys
-    import simkit.io as io
+    from simkit.placement import moves
     def put_in_place(staging, target):  # the result is staged, complete: die before it is moved in
         os.kill(os.getpid(), signal.SIGKILL)
-    io._put_in_place = put_in_place
+    moves.put_in_place = put_in_place
     from simkit.cli.main import main
     sys.exit(main(sys.argv[1:]))
 """)

@@ -16,6 +16,7 @@ import pytest
 import tomli_w
 
 from simkit import io
+from simkit.placement import journals, moves
 from simkit.cli.main import main
 
 from conftest import TIMELINE_MAP, small_config_dict
@@ -157,7 +158,7 @@ def test_the_output_and_its_figures_appear_together_or_not_at_all(tmp_path, conf
     """``-o`` and ``--plot`` were put in place one after the other (forensics and compare the figures after the
     output, timeline before it): a stop between the two left the result without its figures, or the reverse."""
     argv = _with_output_and_plot(command, tmp_path, config)
-    put, calls = io._put_in_place, []
+    put, calls = moves.put_in_place, []
 
     def stopped_at_the_second(staging, target):
         calls.append(target)
@@ -165,27 +166,27 @@ def test_the_output_and_its_figures_appear_together_or_not_at_all(tmp_path, conf
             raise KeyboardInterrupt
         return put(staging, target)
 
-    monkeypatch.setattr(io, "_put_in_place", stopped_at_the_second)
+    monkeypatch.setattr(moves, "put_in_place", stopped_at_the_second)
     capsys.readouterr()
     assert main(argv) == 130
     assert capsys.readouterr().err.startswith("interrupted: nothing was written to the target")
     assert len(calls) == 2 and not any(tmp_path.glob("out.*")) and list((tmp_path / "plots").iterdir()) == []
-    monkeypatch.setattr(io, "_put_in_place", put)
+    monkeypatch.setattr(moves, "put_in_place", put)
     assert main(argv) == 0  # and without the stop, both
     assert len(list(tmp_path.glob("out.*"))) == 1 and len(list((tmp_path / "plots").glob("*.png"))) == 1
 
 
 def _refused_placing(monkeypatch, refused_target):
-    """Make :func:`io._put_in_place` refuse to put anything at ``refused_target`` (a PermissionError, as a rename
+    """Make :func:`moves.put_in_place` refuse to put anything at ``refused_target`` (a PermissionError, as a rename
     into a read-only folder or onto an immutable file meets); every other target is placed."""
-    put = io._put_in_place
+    put = moves.put_in_place
 
     def refusing(staging, target):
         if target == refused_target:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(staging), None, str(target))
         return put(staging, target)
 
-    monkeypatch.setattr(io, "_put_in_place", refusing)
+    monkeypatch.setattr(moves, "put_in_place", refusing)
 
 
 def test_an_output_that_cannot_be_placed_is_one_line_naming_what_was_written(tmp_path, config, capsys, monkeypatch):
@@ -273,16 +274,16 @@ def test_stale_staging_of_a_dead_run_is_removed_with_a_message(tmp_path, config,
 
 def test_the_cleanup_after_killed_runs_logs_rather_than_prints(tmp_path, capsys, caplog, monkeypatch):
     """Library code printed its cleanup on stderr, whatever the caller's logging said: it logs a warning on
-    ``simkit.io`` (the command line shows it, as above) and returns the messages."""
+    ``simkit.placement.journals`` (the command line shows it, as above) and returns the messages."""
     monkeypatch.setattr(logging.getLogger("simkit"), "handlers", [])  # the command line's, if a test ran one
     pid = dead_pid()
     (tmp_path / f".s.nc.partial-{pid}").write_text("")
     with caplog.at_level("WARNING", logger="simkit"):
-        messages = io.recover_stale(tmp_path / "s.nc")
+        messages = journals.recover_stale(tmp_path / "s.nc")
     assert messages == [f"{tmp_path / 's.nc'}: removed .s.nc.partial-{pid}, left by a run that was killed "
                         f"(process {pid})"]
     assert [(record.name, record.levelname, record.getMessage()) for record in caplog.records] == [
-        ("simkit.io", "WARNING", messages[0])]
+        ("simkit.placement.journals", "WARNING", messages[0])]
     assert "removed" not in capsys.readouterr().err
 
 

@@ -85,9 +85,9 @@ def test_a_report_and_calibrate_of_the_fingerprint_alone_have_nothing_to_reject(
 def test_a_markdown_report_stopped_between_its_renames_is_not_recorded_as_written(tmp_path, monkeypatch):
     """The text was once put in place (and recorded as written in full) before its figures folder: a stop between
     the two renames left a report linking figures that were not there, and the command said it was complete."""
-    from simkit import io
+    from simkit.placement import moves
 
-    put = io._put_in_place
+    put = moves.put_in_place
     placed = []
 
     def stopped_at_the_second(staging, target):
@@ -96,8 +96,8 @@ def test_a_markdown_report_stopped_between_its_renames_is_not_recorded_as_writte
         placed.append(target)
         return put(staging, target)
 
-    monkeypatch.setattr(io, "_put_in_place", stopped_at_the_second)
-    with pytest.raises(KeyboardInterrupt), io.recording_placed() as written:
+    monkeypatch.setattr(moves, "put_in_place", stopped_at_the_second)
+    with pytest.raises(KeyboardInterrupt), moves.recording_placed() as written:
         report.write(document_with_a_figure(), tmp_path / "r.md")
     assert placed == [tmp_path / "r_files"] and written == []
     assert not (tmp_path / "r.md").exists()
@@ -162,9 +162,9 @@ def test_returns_of_another_election_name_their_mapping_and_cut_long_lists():
 def test_a_signal_after_a_report_without_figures_names_only_what_exists(tmp_path, monkeypatch):
     """A report without figures staged and recorded its figures folder too, then deleted it: a signal's message
     named a folder that did not exist."""
-    from simkit import io
+    from simkit.placement import moves
 
-    with io.recording_placed() as written:
+    with moves.recording_placed() as written:
         report.write(empty_document(), tmp_path / "r.md")
     assert written == [tmp_path / "r.md"] and sorted(p.name for p in tmp_path.iterdir()) == ["r.md"]
 

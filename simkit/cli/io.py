@@ -21,7 +21,8 @@ from simkit.config.core import Config
 from simkit.config.load import load_config, parse_config
 from simkit.config.messages import ConfigError
 from simkit.errors import InputError, listed
-from simkit.io import FORMATS, nothing_written_on_error, open_result, save_dataset, save_text, staged_together
+from simkit.io import FORMATS, open_result, save_dataset, save_text
+from simkit.placement.placing import nothing_written_on_error, staged_together
 from simkit.outputs import claim_output, is_json_report
 from simkit.paths import split_path
 
@@ -240,9 +241,9 @@ def json_writer(payload: dict) -> Writer:
 
 def check_plot_folder(plot: Path | None, names: list[str], output: Path | None = None,
                       inputs: Iterable[Path | None] = ()) -> None:
-    """``--plot DIR``: a folder (made if absent) where the figures ``names`` (``NAME.png``) can be written (the
-    folder, or its nearest existing parent, writable by this user); checked before any work starts. DIR may not be, or lie inside, the command's ``output`` (``-o``) or one of its
-    ``inputs``, nor may a figure be or hold one."""
+    """``--plot DIR``: a folder (made if absent) where the figures ``names`` (``NAME.png``) can be written (the folder,
+    or its nearest existing parent, writable by this user); checked before any work starts. DIR may not be, or lie
+    inside, the command's ``output`` (``-o``) or one of its ``inputs``, nor may a figure be or hold one."""
     if plot is None:
         return
     for path, role in [(output, "the -o output"), *((source, "an input") for source in inputs)]:
@@ -274,11 +275,11 @@ Writer = Callable[[Path, Path], None]
 
 
 def place_outputs(writers: dict[Path, Writer]) -> None:
-    """Write each output (target → :data:`Writer`, called with the target and its staging path), in order, then put
-    them all in place in one placement (:func:`simkit.io.staged_together`): an error or a stop before they are all in
-    place leaves none of them (an earlier run's as they were), so that a command's ``-o`` result and its ``--plot``
-    figures appear together or not at all. A failure while one is written (a full disk, a permission refused) is one
-    line naming it (:func:`simkit.io.nothing_written_on_error`)."""
+    """Write each output (target → :data:`Writer`, called with the target and its staging path), in order, then put them
+    all in place in one placement (:func:`simkit.placement.placing.staged_together`): an error or a stop before they are
+    all in place leaves none of them (an earlier run's as they were), so that a command's ``-o`` result and its
+    ``--plot`` figures appear together or not at all. A failure while one is written (a full disk, a permission refused)
+    is one line naming it (:func:`simkit.placement.placing.nothing_written_on_error`)."""
     with staged_together(*writers) as stagings:
         for staging, (target, write) in zip(stagings, writers.items()):
             with nothing_written_on_error(target):
@@ -288,7 +289,7 @@ def place_outputs(writers: dict[Path, Writer]) -> None:
 def figure_writers(plot: Path, figures: dict, dpi: int = 100) -> dict[Path, Writer]:
     """``--plot DIR``: a writer of ``plot/NAME.png`` for each figure of ``figures`` (name → matplotlib Figure, None
     skipped), for :func:`place_outputs`; ``plot`` is made now if absent (a folder that cannot be made is the one line
-    of :func:`simkit.io.nothing_written_on_error`)."""
+    of :func:`simkit.placement.placing.nothing_written_on_error`)."""
     with nothing_written_on_error(plot):
         plot.mkdir(parents=True, exist_ok=True)
     return {plot / f"{name}.png": partial(_save_figure, fig, dpi) for name, fig in figures.items() if fig is not None}

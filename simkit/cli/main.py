@@ -1,8 +1,8 @@
 """Command line: ``simkit run | validate | summary`` (and the subcommands other modules register).
 
 Bad input prints one line on stderr (``file: dotted.field: problem``) and exits with code 2; so does an output that
-could not be put in place (:class:`simkit.io.PlacementError`), the line saying what had been written in full.
-"""
+could not be put in place (:class:`simkit.placement.moves.PlacementError`), the line saying what had been written in
+full. """
 from __future__ import annotations
 
 import _thread
@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from simkit import io
+from simkit.placement import moves, placing
 from simkit._version import __version__
 from simkit.cli.arguments import (OneLineParser, add_json, add_output, add_overrides, add_quiet, add_replicates,
                                   add_seed, add_selection, positive, shown_as_flags, workers)
@@ -229,15 +230,15 @@ def _stops_not_swallowed():
 
 #: what a command stopped by a signal says when it had put nothing in place
 NOTHING_STOPPED = "nothing was written to the target (a dask run keeps its finished blocks for --resume)"
-#: what a command whose outputs could not be put in place (:class:`simkit.io.PlacementError`) says when it had put
-#: nothing in place: those it had placed were put back
-NOTHING_PLACED = io.NOTHING_CHANGED
+#: what a command whose outputs could not be put in place (:class:`simkit.placement.moves.PlacementError`) says when
+#: it had put nothing in place: those it had placed were put back
+NOTHING_PLACED = placing.NOTHING_CHANGED
 
 
 def _outcome(placed: list[Path], ended: str, nothing: str) -> str:
     """What a command that ``ended`` ("stopped", "failed") leaves: the outputs it had already put in place, complete
-    (``placed``: :func:`simkit.io.recording_placed`; a signal that arrives while a dask cluster closes or the summary
-    prints, a figure replaced before the placement failed), else ``nothing``."""
+    (``placed``: :func:`simkit.placement.moves.recording_placed`; a signal that arrives while a dask cluster closes or
+    the summary prints, a figure replaced before the placement failed), else ``nothing``."""
     if placed:
         return f"{', '.join(map(str, placed))} had been written in full before it {ended}"
     return nothing
@@ -253,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     log_to_stderr(logging.WARNING)  # the library's warnings, --quiet or not (a cluster run not quiet: its notes too)
     placed: list[Path] = []
     try:
-        with io.recording_placed() as placed, (_stops_not_swallowed() if in_main_thread else contextlib.nullcontext()):
+        stops = _stops_not_swallowed() if in_main_thread else contextlib.nullcontext()
+        with moves.recording_placed() as placed, stops:
             return _command(args, placed)
     except (Terminated, KeyboardInterrupt) as stop:  # sent again as the command ended (_stops_not_swallowed)
         return _stopped(stop, placed)
@@ -272,7 +274,7 @@ def _command(args: argparse.Namespace, placed: list[Path]) -> int:
     except InputError as error:
         print(one_line(shown_as_flags(error, args)) or type(error).__name__, file=sys.stderr)
         return EXIT_BAD_INPUT
-    except io.PlacementError as error:
+    except moves.PlacementError as error:
         print(f"{error}; {_outcome(placed, 'failed', NOTHING_PLACED)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # output piped into `head` and closed early: not an error

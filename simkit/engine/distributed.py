@@ -16,12 +16,11 @@ point, scenario and block, as a local run chunks it, so no two tasks touch the s
 Files, for a target ``out/kz.zarr``::
 
     out/.kz.zarr.resumable.lock      held (``flock``) by the run writing kz.zarr: a second run on it is refused
-    out/.kz.zarr.resumable/          work directory, kept when a run is interrupted or fails
-        run.json                     what the partial run is (config and electorate hashes, seed, kernel, block
-                                     size, versions)
-        done/<point>-<start>-<stop>  one marker per sweep point and block written completely
-        kz.zarr/                     the store: static variables and full-size arrays, filled by the tasks
-    out/kz.zarr                      appears only when every block is written (via :func:`simkit.io.staged`)
+    out/.kz.zarr.resumable/          work directory, kept when a run is interrupted or fails run.json
+    what the partial run is (config and electorate hashes, seed, kernel, block size, versions)
+    done/<point>-<start>-<stop>  one marker per sweep point and block written completely kz.zarr/
+    the store: static variables and full-size arrays, filled by the tasks out/kz.zarr                      appears only
+    when every block is written (via :func:`simkit.placement.placing.staged`)
 
 ``resume=True`` reuses the work directory of an interrupted run of the same config, electorate and block size
 and submits only the parts without a marker; without it, a work directory left there is discarded (a warning says
@@ -52,6 +51,7 @@ import xarray as xr
 
 from simkit.engine import count_match, run as engine
 from simkit import _version, io, progress, schema
+from simkit.placement import journals, placing
 from simkit.config.core import Config, CsvElectorate
 from simkit.errors import InputError, counted
 from simkit.config.load import parse_config
@@ -320,7 +320,7 @@ class _WorkDir:
         return True
 
     def discard(self, manifest: dict) -> None:
-        """Remove the work directory of an interrupted run before a fresh one (at once: :func:`io.remove_at_once`,
+        """Remove the work directory of an interrupted run before a fresh one (at once: :func:`journals.remove_at_once`,
         so that a removal interrupted part way leaves nothing a ``resume`` would read), then say so (a warning)
         when it held finished parts: how many, and whether ``resume`` would have kept them (its ``manifest`` is this
         run's)."""
@@ -329,7 +329,7 @@ class _WorkDir:
             same = finished > 0 and self.resumable(manifest)
         except InputError:
             same = False
-        io.remove_at_once(self.path)
+        journals.remove_at_once(self.path)
         if finished:
             LOG.warning("%s: discarded %s of an interrupted run (in %s) and started afresh; %s", self.target,
                         counted(finished, "finished part"), self.path,
@@ -348,26 +348,26 @@ class _WorkDir:
         except OSError as error:
             if not _file_error(error):
                 raise
-            io.remove_at_once(self.path)
-            if io.disk_full(error):
-                raise io.no_space(self.target, io.NOTHING_WRITTEN) from None
-            raise io.not_written(self.target, error) from None
+            journals.remove_at_once(self.path)
+            if placing.disk_full(error):
+                raise placing.no_space(self.target, placing.NOTHING_WRITTEN) from None
+            raise placing.not_written(self.target, error) from None
 
     @contextmanager
     def kept_on_a_write_error(self) -> Iterator[None]:
         """A full disk, or another error of the file system (:func:`_file_error`: a permission refused, a file size
-        limit), while blocks are written into the store (by the tasks, outside :func:`simkit.io.staged`) or its
-        metadata consolidated: the one line, naming the work directory kept for ``resume``."""
+        limit), while blocks are written into the store (by the tasks, outside :func:`simkit.placement.placing.staged`)
+        or its metadata consolidated: the one line, naming the work directory kept for ``resume``."""
         try:
             yield
         except OSError as error:
             if not _file_error(error):
                 raise
-            if io.disk_full(error):
-                raise io.no_space(self.target, f"the partial run is kept in {self.path}: free some space and run "
+            if placing.disk_full(error):
+                raise placing.no_space(self.target, f"the partial run is kept in {self.path}: free some space and run "
                                   f"again with resume to finish it", parameters=("resume",)) from None
-            raise InputError(f"{self.target}: could not be written ({io.reason_of(error)}); the partial run is kept "
-                             f"in {self.path}: mend that and run again with resume to finish it",
+            raise InputError(f"{self.target}: could not be written ({placing.reason_of(error)}); the partial run is "
+                             f"kept in {self.path}: mend that and run again with resume to finish it",
                              parameters=("resume",)) from None
 
     def stored_dtypes(self) -> dict[str, np.dtype]:
@@ -383,13 +383,13 @@ class _WorkDir:
         return {marker.name for marker in self.markers.iterdir() if not marker.name.startswith(".")}
 
     def commit(self) -> None:
-        """Consolidate the store's metadata and move it to the target (atomically, by :func:`io.staged`)."""
+        """Consolidate the store's metadata and move it to the target (atomically, by :func:`placing.staged`)."""
         import zarr
 
         zarr.consolidate_metadata(str(self.store), zarr_format=io.ZARR_FORMAT)
-        with io.staged(self.target) as staging:
+        with placing.staged(self.target) as staging:
             os.replace(self.store, staging)
-        io.remove_at_once(self.path)
+        journals.remove_at_once(self.path)
 
 
 def _locked(descriptor: int, lock: Path) -> bool:
@@ -616,7 +616,7 @@ def _write_store(client: Client, spec: RunSpec, run: engine.Run, static: xr.Data
 def _file_error(error: BaseException) -> bool:
     """Whether ``error`` is the file system's (a full disk, or an OSError naming a file: a permission refused, a file
     size limit), not the cluster's (a connection lost, a timeout: OSErrors that name no file)."""
-    return io.disk_full(error) or (isinstance(error, OSError) and error.filename is not None
+    return placing.disk_full(error) or (isinstance(error, OSError) and error.filename is not None
                                    and not isinstance(error, ConnectionError))
 
 

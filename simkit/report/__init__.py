@@ -16,7 +16,9 @@ from simkit.errors import InputError
 from simkit.forensics import check_tests
 from simkit.forensics.core import check_draws, check_null
 from simkit.forensics.defaults import NULL_DRAWS
-from simkit.io import exists, nothing_written_on_error, remove_at_once, staged, staged_together
+from simkit.placement.journals import remove_at_once
+from simkit.placement.moves import exists
+from simkit.placement.placing import nothing_written_on_error, staged, staged_together
 from simkit.outputs import contains
 from simkit.progress import progress_bar
 from simkit.report import analyses, provenance, render_html, render_md, sections
@@ -95,16 +97,15 @@ def build(config: str | Path | None = None, *, returns: str | Path | None = None
           shown: Callable[[InputError], str] = str) -> Document:
     """Run the analyses the inputs allow and assemble the report.
 
-    ``config``: a simkit config (simulation, polls against ``[observed]``, scenarios); ``returns`` with
-    ``preset`` or ``map``: station returns for the forensic tests (``returns`` None with a preset: the preset's
-    file in the shared data folder). ``replicates``/``seed`` default to the config's (seed 0 without one);
-    ``tests``, ``null`` (one of :data:`NULLS`), ``draws``, ``power`` as in ``simkit forensics``. ``command`` and ``output`` are recorded
-    in the provenance (the command that reproduces the report); ``format`` (html or md; None: from ``output``'s
-    extension, :func:`report_format`, html without an output) too. ``overrides``: dotted config fields set over
-    the file's (:func:`simkit.config.load.load_config`). ``shown``: how a reason for leaving an analysis out that
-    names parameters of this function reads (an InputError whose ``parameters`` are those it names; by default its
-    text, which names them as this function does; the command line shows them as its flags).
-    """
+    ``config``: a simkit config (simulation, polls against ``[observed]``, scenarios); ``returns`` with ``preset`` or
+    ``map``: station returns for the forensic tests (``returns`` None with a preset: the preset's file in the shared
+    data folder). ``replicates``/``seed`` default to the config's (seed 0 without one); ``tests``, ``null`` (one of
+    :data:`NULLS`), ``draws``, ``power`` as in ``simkit forensics``. ``command`` and ``output`` are recorded in the
+    provenance (the command that reproduces the report); ``format`` (html or md; None: from ``output``'s extension,
+    :func:`report_format`, html without an output) too. ``overrides``: dotted config fields set over the file's
+    (:func:`simkit.config.load.load_config`). ``shown``: how a reason for leaving an analysis out that names parameters
+    of this function reads (an InputError whose ``parameters`` are those it names; by default its text, which names them
+    as this function does; the command line shows them as its flags). """
     if config is None and returns is None and preset is None:
         raise InputError("report: give a config, or returns with preset/map (or both)",
                          parameters=("config", "returns", "preset", "map"))
