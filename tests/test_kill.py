@@ -532,7 +532,22 @@ def _stopped_pair_write(folder: Path, file: Path, stop: _StopAt, monkeypatch) ->
         finally:
             sys.setprofile(None)
             sys.settrace(None)
+            _close_orphaned_folders(folder.parent)
     return placed
+
+
+def _close_orphaned_folders(root: Path) -> None:
+    """Close the descriptors of folders under ``root`` left open. The tracer raises between ``os.open``'s return and
+    the store of its descriptor (a folder's, :func:`moves._fsync`), where no error can arise and the placement holds
+    signals back: the descriptor is orphaned. Thousands of stopped writes exhausted the process's descriptors (a later
+    test's ``select`` failed); a file's descriptor is a file object, which closes itself."""
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:  # the listing's own descriptor, closed since
+            continue
+        if target.startswith(f"{root}/") or target == str(root):
+            os.close(int(name))
 
 
 def _assert_as_recorded(root: Path, folder: Path, file: Path, placed: list[Path], existed: bool, at) -> None:

@@ -91,15 +91,22 @@ def synced_folders(paths: list[Path]) -> None:
 
 def _fsync(path: str | Path) -> None:
     """:func:`os.fsync` of the file or folder ``path``; a filesystem that cannot sync it (EINVAL: a folder on some)
-    is left as it is."""
-    descriptor = os.open(path, os.O_RDONLY)
+    is left as it is. A file is opened as a file object, which closes itself however the sync is interrupted (a raw
+    descriptor was orphaned by an exception between its opening and the ``try``); a folder, which no file object
+    opens, by its descriptor."""
     try:
-        os.fsync(descriptor)
+        if is_folder(Path(path)):
+            descriptor = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        else:
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
     except OSError as error:
         if error.errno != errno.EINVAL:
             raise
-    finally:
-        os.close(descriptor)
 
 
 def clear_staging(staging: Path, target: Path) -> None:

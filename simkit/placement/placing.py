@@ -49,6 +49,7 @@ def staged_together(*targets: str | Path) -> Iterator[list[Path]]:
             stagings.append(_prepared(target))
     try:
         yield stagings
+        _synced_results(stagings, targets)
         _place_all(stagings, targets)
     finally:
         journals.remove_journals(targets)  # left by an error while :func:`_place_all` removed them: before the stagings
@@ -108,6 +109,17 @@ def _reversible_first(stagings: list[Path], targets: list[Path]) -> tuple[list[P
     return [staging for staging, target in order], [target for staging, target in order]
 
 
+def _synced_results(stagings: list[Path], targets: list[Path]) -> None:
+    """Make every staged result durable (:func:`moves.synced`) before :func:`_place_all` writes journals that name
+    them; before the signals are held, so that a Ctrl-C during a long sync (a large zarr store) stops the write at
+    once, nothing placed. An OSError is raised as a :class:`moves.PlacementError` naming the target."""
+    for staging, target in zip(stagings, targets):
+        try:
+            moves.synced(staging)
+        except OSError as error:
+            raise moves.PlacementError(target, error) from error
+
+
 def _place_all(stagings: list[Path], targets: list[Path]) -> None:
     """Put each staging path at its target (:func:`moves.put_in_place`), in the order of :func:`_reversible_first`, then
     record the targets in that order. If interrupted or failing before all are in place, put back the old result of each
@@ -125,16 +137,11 @@ def _place_all(stagings: list[Path], targets: list[Path]) -> None:
     that a run killed (SIGKILL) in between is finished by the next write to any of them
     (:func:`journals.recover_stale`).
 
-    Durable against a power cut (:func:`moves.synced`): the staged results are synced before the journals are written,
-    each journal before its rename and the folders holding them after, and the targets' folders after the renames,
-    before the journals are removed; so that either the journals and every new result, or the old results, are
-    there after a restart, and the next write puts the set right."""
+    Durable against a power cut (:func:`moves.synced`): the staged results were synced before it runs
+    (:func:`_synced_results`), each journal is synced before its rename and the folders holding them after, and the
+    targets' folders after the renames, before the journals are removed; so that either the journals and every new
+    result, or the old results, are there after a restart, and the next write puts the set right."""
     stagings, targets = _reversible_first(stagings, targets)
-    for staging, target in zip(stagings, targets):
-        try:
-            moves.synced(staging)
-        except OSError as error:
-            raise moves.PlacementError(target, error) from error
     with _signals_deferred():
         try:
             journals.write_journals(stagings, targets)
