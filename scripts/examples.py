@@ -81,7 +81,7 @@ def check(name: str, folder: Path) -> bool:
 def _data_folder_relative() -> None:
     """Hand the children the shared data folder relative to the repository (``$SIMKIT_DATA`` for them), so that the
     reports, which show a file inside their working directory relative to it and any other as given
-    (:func:`simkit.report.provenance.shown_path`), quote no path of the machine that made them."""
+    (:func:`simkit.errors.shown_path`), quote no path of the machine that made them."""
     found = data_dir()
     if found is not None:
         os.environ[ENV_VAR] = os.path.relpath(found, REPO)

@@ -1,4 +1,5 @@
 """Errors that reach users as one line: ``file: dotted.field: problem``."""
+from pathlib import Path
 from typing import Any, Iterable
 
 MAX_SHOWN = 40  # characters of a value that an error message repeats
@@ -34,6 +35,15 @@ def one_line(text: str) -> str:
 def shown(value: Any) -> str:
     """``repr`` of a value cut to :data:`MAX_SHOWN` characters (an error repeats no more of a user's file)."""
     return _cut(repr(value))
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` as a message or a report names it: relative to the current folder when inside it, else as given (so
+    that a report quotes no more of the machine it was made on than it needs)."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def listed(values) -> str:

@@ -313,7 +313,7 @@ def test_provenance_shows_a_file_inside_the_working_directory_relative_to_it(ret
     """A report made in the folder holding its inputs names them relative to it, as the reproduce command reads
     them there; one made elsewhere names them as given. The README's examples quoted the machine's absolute paths
     (of the checkout and the shared data folder) for every file they read."""
-    from simkit.report.provenance import shown_path
+    from simkit.errors import shown_path
 
     data, mapping = returns
     monkeypatch.chdir(data.parent)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 
-from simkit.errors import InputError
+from simkit.errors import InputError, shown_path
 from simkit.placement import moves, owners
 
 
@@ -67,7 +67,7 @@ def _finish_placement(journal: Path) -> str | None:
         with _claimed(journal, entries) as claimed:
             return _finish_claimed(journal, entries) if claimed else None
     except OSError as error:
-        raise InputError(f"{_shown(journal)}: could not finish the placement a killed run left "
+        raise InputError(f"{shown_path(journal)}: could not finish the placement a killed run left "
                          f"({error.strerror or error}); put its outputs right by hand, then remove it") from error
 
 
@@ -75,11 +75,11 @@ def _finish_claimed(journal: Path, entries: list[dict] | None) -> str:
     """What :func:`_finish_placement` does with ``journal`` (its ``entries``, None: not readable) once claimed."""
     if entries is None:
         moves.remove_path(journal)
-        return (f"{_shown(journal)}: removed: not a journal of a placement this simkit can read (what it might "
+        return (f"{shown_path(journal)}: removed: not a journal of a placement this simkit can read (what it might "
                 "list is left as it is)")
     if not _lists_itself(journal, entries):
         moves.remove_path(journal)
-        return (f"{_shown(journal)}: removed: it does not list the output beside it (moved or copied with its "
+        return (f"{shown_path(journal)}: removed: it does not list the output beside it (moved or copied with its "
                 "folder), so what it lists is left as it is")
     return _finish_listed(journal, entries)
 
@@ -157,12 +157,12 @@ def _finish_listed(journal: Path, entries: list[dict]) -> str:
     done."""
     owner, pid = owners.owner_in_name(journal), owners.process_in_name(journal)
     targets = [Path(entry["target"]) for entry in entries]
-    names = ", ".join(_shown(target) for target in targets)
+    names = ", ".join(shown_path(target) for target in targets)
     changed = [(entry, target) for entry, target in zip(entries, targets) if _changed_since(entry, target)]
     if changed:
         untold = UNTOLD if any(_untold(entry, target) for entry, target in changed) else ""
-        journals = ", ".join(_shown(owners.staging_path(target, owners.JOURNAL, owner)) for target in targets)
-        return (f"{names}: left as they are: {', '.join(_shown(target) for _, target in changed)} changed since a run "
+        journals = ", ".join(shown_path(owners.staging_path(target, owners.JOURNAL, owner)) for target in targets)
+        return (f"{names}: left as they are: {', '.join(shown_path(target) for _, target in changed)} changed since a run "
                 f"was killed while placing them (process {pid}){untold}; its results are kept beside them until its "
                 f"journals are removed: {journals}")
     found = [_new_result(entry, owner) for entry in entries]
@@ -217,14 +217,6 @@ def _new_result(entry: dict, owner: str) -> Path | None:
     target = Path(entry["target"])
     holders = (target, *(owners.staging_path(target, role, owner) for role in (owners.STAGING, owners.OLD)))
     return next((path for path in holders if _identity(path) == [entry["device"], entry["inode"]]), None)
-
-
-def _shown(path: Path) -> str:
-    """``path`` as a message names it: relative to the current folder when inside it, else absolute."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def write_journals(stagings: list[Path], targets: list[Path]) -> None:

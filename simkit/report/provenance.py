@@ -12,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 from simkit.config.load import read_config_text
+from simkit.errors import shown_path
 from simkit.electorate.returns import ROWS_SHOWN, anomaly_report
 from simkit.schema import STATION
 
@@ -63,16 +64,6 @@ def versions() -> dict[str, str]:
     if commit is not None:
         found["simkit commit"] = commit
     return found
-
-
-def shown_path(path: str | Path) -> str:
-    """A file's path as the report shows it: relative to the working directory the report was made in when the
-    file is inside it (the reproduce command runs from there), else as given; so that a report quotes no more of
-    the machine it was made on than it needs (its sha256 names the file)."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
-        return str(path)
 
 
 def returns_file(ds) -> dict:

@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from ..errors import counted
+from ..errors import counted, shown_path
 from ..forensics import family_p_value, holm_alarms, rejected_tests
 from ..forensics.core import ALPHA
 from ..forensics.floor import draws_behind, floor_line
@@ -20,7 +20,6 @@ from ..forensics.power import (PLANTS, UNSEEN_LEVEL, largest_standard_error, lar
                                why_no_power)
 from .catalogue import DETECTS, POLLS_CANNOT, UNDETECTABLE
 from .document import Bullets, Image, Paragraph, Preformatted, Section, Table
-from .provenance import shown_path
 from .verdicts import EXPLANATIONS, FITS, THRESHOLDS, Verdict, clean_rejections, fits_all, p_text, result_field
 from simkit.electorate.returns import data_rows
 from simkit.engine.summary import summary_rows
