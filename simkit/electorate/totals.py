@@ -23,6 +23,9 @@ import numpy as np
 
 from simkit.errors import InputError, first_of
 
+#: fewest rows with voters before any row is compared with the others' sum: a totals row and two rows it sums (in a
+#: file of two stations, two equal stations would each be the other's sum)
+MIN_ROWS_COMPARED = 3
 #: fewest other rows with voters beside a one-column totals row (an electorate's register): with fewer, a station is
 #: too easily the sum of the others (500 = 200 + 300)
 MIN_ROWS_SUMMED = 3
@@ -34,10 +37,10 @@ MIN_SUBTOTALS = 2
 def _compared(values: np.ndarray, missing: np.ndarray) -> np.ndarray | None:
     """The columns (bool, (column,)) whose sums are known: no missing cell outside rows with no count at all (a
     section's label, which sums to nothing); None unless the register (column 0) or the ballots (column 1) are among
-    them and 3 rows or more have a register above 0."""
+    them and :data:`MIN_ROWS_COMPARED` rows or more have a register above 0."""
     labels = missing.all(axis=1)
     complete = ~missing[~labels].any(axis=0)
-    if not complete[:2].any() or (values[:, 0] > 0).sum() < 3:
+    if not complete[:2].any() or (values[:, 0] > 0).sum() < MIN_ROWS_COMPARED:
         return None
     return complete
 
