@@ -3,6 +3,7 @@ sampler tests share lives in ``benchmarks/exact_law.py``, which ``benchmarks/cha
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -41,6 +42,17 @@ def small_config_dict(*, stations=12, registered=6000, options=("a", "b", "c"), 
     if sweep:
         raw["sweep"] = sweep
     return raw
+
+
+@pytest.fixture(autouse=True)
+def _no_disk_syncs(monkeypatch):
+    """``os.fsync`` checks its descriptor (``os.fstat``: a closed one still raises) but leaves the disk alone, in every
+    test of this process: the outputs' placement syncs each file and folder it writes (about 30 ms a sync on an
+    ext4 CI disk), and the fault-injection tests of ``test_kill.py`` place thousands of outputs, each stopped at
+    another bytecode; a power cut cannot be tested, and the Python code around each sync runs as before (the
+    order of the syncs is checked in ``test_kill.py``, which wraps this ``os.fsync``). Commands run in a
+    subprocess sync for real."""
+    monkeypatch.setattr(os, "fsync", lambda descriptor: os.fstat(descriptor) and None)
 
 
 @pytest.fixture
