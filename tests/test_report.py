@@ -199,6 +199,26 @@ def test_the_poll_section_keys_the_tables_pollsters_to_the_labels_the_sentences_
     assert intro.endswith("Pollsters in the tables, as the short answer names them: far = Far Institute.")
 
 
+def test_the_poll_section_names_the_history_file_as_the_provenance_names_a_file(polls_report, tmp_path, monkeypatch):
+    """The history table behind the total-error baseline is the poll section's last table, its file named relative
+    to the current folder when inside it, else as given (:func:`simkit.errors.shown_path`); the comparison's JSON
+    keeps the path as given. The generic loop over the comparison's products rewrote it in a special case."""
+    from simkit.errors import shown_path
+    from simkit.polls.error import DEFAULT_HISTORY
+    from simkit.report.sections import _history_table
+
+    _, doc = polls_report
+    comparison = doc.analyses["comparison"]
+    last = doc.section("polls").blocks[-1]
+    assert isinstance(last, Table) and last.caption == "baseline_table"
+    assert dict(last.rows)["source"] == shown_path(DEFAULT_HISTORY)
+    assert comparison.to_json()["baseline_table"]["source"] == str(DEFAULT_HISTORY)
+    monkeypatch.chdir(DEFAULT_HISTORY.parent.parent)
+    assert dict(_history_table(comparison)[0].rows)["source"] == "configs/exit_poll_history.csv"
+    monkeypatch.chdir(tmp_path)
+    assert dict(_history_table(comparison)[0].rows)["source"] == str(DEFAULT_HISTORY)
+
+
 def test_sampling_error_not_explaining_a_gap_is_said_at_the_midpoint_assumptions(polls_report):
     """"Sampling error alone does not explain them" was said of figures the joint ledger finds consistent in 62%
     of the assumption space ("depends", Kazakhstan 2022): the claim holds at the design figures' midpoints, and the

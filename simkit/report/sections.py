@@ -37,7 +37,7 @@ POLL_FIELDS = {"pollster", "option", "published", "official", "gap", "gap_mean",
                "design_effect", "bias_needed",
                "misreport_needed", "misreport_needed_low", "misreport_needed_high", "rounding"}
 #: comparison products shown in their own way; any other product is shown as a table
-COMPARISON_PRODUCTS = {"rows", "joint", "designs", "mechanisms", "scenarios", "ledger", "flags"}
+COMPARISON_PRODUCTS = {"rows", "joint", "designs", "mechanisms", "scenarios", "ledger", "baseline_table", "flags"}
 #: forensic ``extra`` entries shown as columns when present (fields other analyses add)
 FORENSIC_OPTIONAL = ("honest_model", "calibration", "null_z", "null_tail_p")
 #: follow-up list lengths
@@ -192,6 +192,15 @@ def _design_table(designs: list[dict]) -> Table:
                  "pollster's claim; a claim assumed from a stated range is marked.")
 
 
+def _history_table(comparison) -> list:
+    """The history table behind the total-error baseline (:meth:`simkit.polls.compare.Comparison.baseline_table`),
+    its file named as the provenance names a file (:func:`simkit.errors.shown_path`); nothing without a baseline."""
+    table = comparison.baseline_table()
+    if table is None:
+        return []
+    return generic_table("baseline_table", {**table, "source": shown_path(table["source"])})
+
+
 def _ledger_words(comparison) -> list[str]:
     """Per published figure, the joint ledger's verdict as :mod:`simkit.polls.compare` decided it."""
     return [f"{row['pollster']}, {row['option']}: z from {z_span(row['z_min'], row['z_max'])}, consistent "
@@ -235,11 +244,9 @@ def polls(comparison, cfg, incumbent: str) -> Section:
                              "depends, consistent everywhere; \"wherever compared\" instead of \"everywhere\" "
                              "when its design gets too few answers at some points)."), Bullets(ledger)]
     for name, value in comparison.to_json().items():
-        if name == "baseline_table" and value:  # the history file's path as the provenance shows a file's
-            value = {**value, "source": shown_path(value["source"])}
         if name not in COMPARISON_PRODUCTS and value:
             blocks += generic_table(name, value)
-    return Section("polls", blocks)
+    return Section("polls", blocks + _history_table(comparison))
 
 
 # -- scenarios ---------------------------------------------------------------------------------------
