@@ -20,6 +20,7 @@ from simkit.errors import InputError
 from simkit.forensics import holm_alarms
 from simkit.forensics.core import ALPHA, holm
 from simkit.forensics.power import PLANTS, largest_standard_error, largest_unseen_power
+from simkit.polls.statistics import MIN_TAIL_COUNT, smallest_monte_carlo_p
 from simkit.report import build, write
 from simkit.report.catalogue import DETECTS
 from simkit.report.document import Bullets, Image, Table
@@ -99,8 +100,9 @@ def expected_value(source: dict, comparison):
     rows = comparison.rows
     if source["analysis"] == "polls":
         if "option" in source:
-            return next(row for row in rows if (row["pollster"], row["option"]) ==
-                        (source["pollster"], source["option"]))[source["field"]]
+            value = next(row for row in rows if (row["pollster"], row["option"]) ==
+                         (source["pollster"], source["option"]))[source["field"]]
+            return smallest_monte_carlo_p(value) if source.get("transform") == "smallest_monte_carlo_p" else value
         own = [row for row in rows if row["pollster"] == source.get("pollster", row["pollster"])]
         return {"count": len(own), "count_total": sum(row["p_total"] is not None for row in own),
                 "anomalous": sum(rejects(row["p_value"]) for row in own),
@@ -250,7 +252,35 @@ def test_a_p_value_from_the_normal_tail_says_so_in_the_sentence(polls_report):
         shown = next(n.text for n in sampling.figures if n.source.get("option") == row["option"]
                      and n.source["field"] == "p_value")
         assert (f"p = {shown} from the normal tail" in sampling.text) == (row in tail)
-    assert f"(they reach {tail[0]['p_floor']:.1g}), not a Monte Carlo result." in sampling.text
+    assert "not a Monte Carlo result: too few simulated replicates are as extreme, so they place it only below " \
+           f"{smallest_monte_carlo_p(tail[0]['p_floor']):.2g}, their smallest Monte Carlo p" in sampling.text
+
+
+def test_a_p_from_the_normal_tail_is_placed_below_the_smallest_monte_carlo_p(polls_report):
+    """The replicates place a p from the normal tail only below the smallest two-sided Monte Carlo p they give,
+    2 (MIN_TAIL_COUNT + 1) / (R + 1): the sentence, the table's caption and compare's footnote said they reach
+    1 / (R + 1), twelve times lower. Below 239 replicates that bound is above 0.05, and the verdict on such a p is
+    the normal tail's alone: the sentence says so."""
+    from simkit.cli.compare import _rows_table
+    from simkit.polls.statistics import tail_p_value
+
+    _, doc = polls_report
+    comparison = doc.analyses["comparison"]
+    replicates = round(1 / comparison.rows[0]["p_floor"]) - 1
+    reach = smallest_monte_carlo_p(comparison.rows[0]["p_floor"])
+    assert reach == pytest.approx(2 * (MIN_TAIL_COUNT + 1) / (replicates + 1))
+    simulated = np.arange(replicates, dtype=float)
+    edge = simulated[MIN_TAIL_COUNT - 1] + 0.5  # MIN_TAIL_COUNT replicates below it: the smallest Monte Carlo p
+    assert tail_p_value(simulated, edge, 0.0) == (pytest.approx(reach), "monte_carlo")
+    assert tail_p_value(simulated, edge - 1.0, 0.0)[1] == "normal_tail"
+    caption = next(b for b in doc.section("polls").blocks if isinstance(b, Table)).caption
+    assert f"* from the normal tail: too few replicates as extreme, they place it only below {reach:.2g}, their " \
+           "smallest Monte Carlo p" in caption
+    assert f"p: two-sided Monte Carlo; * normal tail: too few replicates as extreme, they place it only below " \
+           f"{reach:.2g}, their smallest Monte Carlo p." in "\n".join(_rows_table(comparison, 14))
+    sampling = next(v for v in doc.verdicts if v.text.startswith("Far Institute:"))
+    assert reach > ALPHA and f"as that is above {ALPHA:g}, a verdict on such a p rests on the normal tail alone" \
+        in sampling.text
 
 
 def test_design_verdicts_state_delivered_against_claimed_and_the_probability():

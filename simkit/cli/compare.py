@@ -19,6 +19,7 @@ from simkit.polls.checks import check_comparable
 from simkit.polls.compare import compare_config
 from simkit.polls.figures import census_reading
 from simkit.polls.ledger import ledger_space, z_span
+from simkit.polls.statistics import smallest_monte_carlo_p
 from simkit.polls.error import DEFAULT_HISTORY
 
 #: the figures of ``--plot DIR``
@@ -82,8 +83,9 @@ def _rows_table(comparison, width: int) -> list[str]:
                      f"{row['option_class']:<12}{_number(row['nonsampling_sd'], '.2f'):>6}"
                      f"{_z_cell(row['z_total'], 9)}{_number(row['p_total'], '.2g'):>9}  {needed}")
     floor = comparison.rows[0]["p_floor"] if comparison.rows else None
-    lines.append(f"p: two-sided Monte Carlo; * normal tail beyond what the replicates confirm (they reach "
-                 f"{_number(floor, '.1g')}). misreport needed: % of the option's voters telling the incumbent "
+    reach = smallest_monte_carlo_p(floor) if floor is not None else None
+    lines.append(f"p: two-sided Monte Carlo; * normal tail: too few replicates as extreme, they place it only below "
+                 f"{_number(reach, '.2g')}, their smallest Monte Carlo p. misreport needed: % of the option's voters telling the incumbent "
                  "(incumbent row: % of all others); negative = away from the incumbent.")
     census = [row for row in comparison.rows if "rounding" in row]
     if census:

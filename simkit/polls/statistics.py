@@ -17,13 +17,20 @@ MIN_TAIL_COUNT = 5
 
 def tail_p_value(simulated: np.ndarray, published: float, z: float) -> tuple[float, str]:
     """Two-sided p-value of ``published`` under the ``simulated`` (R,) values: Monte Carlo
-    (2 × (tail count + 1) / (R + 1), never below 2 / (R + 1)) when at least :data:`MIN_TAIL_COUNT`
-    replicates are as extreme; else ``normal_tail``: ``2 Φ(−|z|)``, a normal extrapolation beyond what R
-    replicates can confirm (the row's ``p_floor`` = 1 / (R + 1) says how far they reach)."""
+    (2 × (tail count + 1) / (R + 1), never below :func:`smallest_monte_carlo_p`, 2 (:data:`MIN_TAIL_COUNT` + 1) /
+    (R + 1)) when at least :data:`MIN_TAIL_COUNT` replicates are as extreme; else ``normal_tail``: ``2 Φ(−|z|)``, a
+    normal extrapolation beyond what R replicates can confirm (the row's ``p_floor`` is 1 / (R + 1))."""
     tail = min(np.sum(simulated >= published), np.sum(simulated <= published))
     if tail >= MIN_TAIL_COUNT:
         return min(1.0, 2.0 * (tail + 1) / (len(simulated) + 1)), "monte_carlo"
     return float(2.0 * stats.norm.sf(abs(z))), "normal_tail"
+
+
+def smallest_monte_carlo_p(p_floor: float) -> float:
+    """The smallest two-sided Monte Carlo p-value :func:`tail_p_value` gives over the R replicates of a row's
+    ``p_floor`` (1 / (R + 1)): 2 (:data:`MIN_TAIL_COUNT` + 1) / (R + 1), at the fewest replicates as extreme it
+    counts. A p from the normal tail is where fewer are: the replicates place it only below this."""
+    return 2.0 * (MIN_TAIL_COUNT + 1) * p_floor
 
 
 def tail_p_standard_error(row: dict) -> float | None:

@@ -26,6 +26,7 @@ from simkit.engine.summary import summary_rows
 from simkit.plots.polls import plot_poll_comparison
 from simkit.polls.figures import census_reading
 from simkit.polls.ledger import ledger_share, ledger_space, z_span
+from simkit.polls.statistics import smallest_monte_carlo_p
 from simkit.plots.forensics import figure
 
 #: poll-row fields of :mod:`simkit.polls.compare` the main table shows, or leaves to the JSON (the simulated
@@ -139,12 +140,12 @@ def _poll_table(comparison) -> Table:
                      fmt(row.get("p_total"), ".2g"), total, span,
                      "—" if row.get("share_consistent") is None else ledger_share(row),
                      row.get("verdict") or "—", needed] + [fmt(row.get(k)) for k in extra])
-    floor = comparison.rows[0]["p_floor"] if comparison.rows else None
+    reach = smallest_monte_carlo_p(comparison.rows[0]["p_floor"]) if comparison.rows else None
     return Table(columns, rows,
                  "Shares in percent of valid answers, turnout in percent of the register; gap = published − "
                  "official, points. z and p: sampling error only (SD of a poll minus its own replicate's count); p "
-                 f"two-sided Monte Carlo, * from the normal tail beyond what the replicates confirm (they reach "
-                 f"{fmt(floor, '.1g')}); a census figure (every station's count or every voter read: no sampling "
+                 "two-sided Monte Carlo, * from the normal tail: too few replicates as extreme, they place it only "
+                 f"below {fmt(reach, '.2g')}, their smallest Monte Carlo p; a census figure (every station's count or every voter read: no sampling "
                  "error) has no p and is consistent when the published value can be the census's own rounded to "
                  "its last digit, to nearest or down (its gap minus the census's at least −1 unit, at most +½ unit). "
                  "z total and p total: sampling plus exit polls' historical non-sampling error of the option's "

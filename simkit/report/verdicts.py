@@ -19,6 +19,7 @@ from ..forensics.floor import minimum_draws, result_floors
 from ..forensics.power import UNSEEN_LEVEL, above_size, largest_unseen_power
 from ..polls.figures import census_reading, consistent
 from ..polls.ledger import ledger_space
+from ..polls.statistics import smallest_monte_carlo_p
 
 #: the thresholds every rule below uses (name -> (value, what it decides))
 THRESHOLDS = {
@@ -183,17 +184,22 @@ def _normal_tail(row: dict) -> bool:
 
 
 def _tail_words(w: "_Writer", pollster: str, rows: list[dict]) -> str:
-    """The clause on the ``rows`` whose p is the normal tail's (:func:`_normal_tail`): how far the replicates
-    confirm a p-value (each row's ``p_floor``, 1 / (R + 1); a range when they differ), as the poll table's caption
-    says; "" when none is."""
+    """The clause on the ``rows`` whose p is the normal tail's (:func:`_normal_tail`): below what the replicates
+    place it (:func:`simkit.polls.statistics.smallest_monte_carlo_p` of each row's ``p_floor``; a range when they
+    differ), as the poll table's caption says, and that its verdict rests on the normal tail alone when that bound
+    is above :data:`ALPHA` (the replicates cannot tell p ≤ alpha); "" when none is."""
     tail = {row["p_floor"]: row for row in rows if _normal_tail(row)}
     if not tail:
         return ""
     floors = sorted(tail)
-    reach = " to ".join(w.num(floor, ".1g", analysis="polls", pollster=pollster, option=tail[floor]["option"],
-                              field="p_floor") for floor in dict.fromkeys([floors[0], floors[-1]]))
-    return (f" A p from the normal tail is a normal extrapolation beyond what the simulated replicates confirm "
-            f"(they reach {reach}), not a Monte Carlo result.")
+    reach = " to ".join(w.num(smallest_monte_carlo_p(floor), ".2g", analysis="polls", pollster=pollster,
+                              option=tail[floor]["option"], field="p_floor", transform="smallest_monte_carlo_p")
+                        for floor in dict.fromkeys([floors[0], floors[-1]]))
+    unsettled = smallest_monte_carlo_p(floors[-1]) > ALPHA
+    return (f" A p from the normal tail is a normal extrapolation, not a Monte Carlo result: too few simulated "
+            f"replicates are as extreme, so they place it only below {reach}, their smallest Monte Carlo p"
+            + (f"; as that is above {ALPHA:g}, a verdict on such a p rests on the normal tail alone (more replicates "
+               "settle it)" if unsettled else "") + ".")
 
 
 def _ledger_words(w: "_Writer", source: dict, row: dict) -> str:
