@@ -23,7 +23,7 @@ from simkit.forensics.power import PLANTS, largest_standard_error, largest_unsee
 from simkit.polls.statistics import MIN_TAIL_COUNT, smallest_monte_carlo_p
 from simkit.report import build, write
 from simkit.report.catalogue import DETECTS
-from simkit.report.document import Bullets, Image, Table
+from simkit.report.document import Bullets, Image, Paragraph, Table
 from simkit.schema import rejects
 
 REPLICATES = 40
@@ -236,8 +236,37 @@ def test_sampling_error_not_explaining_a_gap_is_said_at_the_midpoint_assumptions
             in settled)
     anomalous[0]["verdict"] = "depends"
     unsettled = poll_verdicts(rows, "a", {})[0].text
-    assert (f"at the midpoint of its range, though over those ranges (the ledger) {anomalous[0]['option']} is not "
-            "rejected everywhere; every share gap") in unsettled
+    assert (f"at the midpoint of its range, though over the joint ledger's assumptions (those ranges and the others "
+            f"the poll section lists) {anomalous[0]['option']} is not rejected everywhere; every share gap") in unsettled
+
+
+def test_the_ledger_names_what_it_varies_and_does_not_call_it_sampling_alone(polls_report):
+    """The joint ledger varies each exit poll's estimator and the share of its invalid-ballot voters who name the
+    incumbent (0 to 1), a poll-side bias the mechanism fits test as invalid_name_incumbent; the report and compare
+    said it varied "every stated assumption" and gave "the share of the space where sampling alone explains the
+    gap". In the flagship that bias took SOCIS-A's tokayev figure from z +2.0 (6% of invalid-ballot voters naming
+    the incumbent) to -0.2 (97%), and its ledger verdict to "consistent everywhere"."""
+    from simkit.cli.compare import format_report
+    from simkit.polls.ledger import ledger_varied
+
+    _, doc = polls_report
+    comparison = doc.analyses["comparison"]
+    varied = ledger_varied(comparison.ledger)
+    assert varied.startswith("each poll's ") and "estimator (raw or weighted)" in varied
+    assert {name.split(".")[-1] for entry in comparison.ledger for name in entry["assumed"]} <= {
+        "stations", "sample_size", "sample_size_reading", "response_rate", "estimator", "invalid_name_incumbent"}
+    paragraph = next(b.text for b in doc.section("polls").blocks
+                     if isinstance(b, Paragraph) and b.text.startswith("The joint assumption ledger"))
+    text = format_report(comparison)
+    for words in (paragraph, text):
+        assert varied in words
+        assert "sampling alone explains" not in words and "every stated assumption" not in words
+    entries = [{"assumed": {"exit_poll.far.estimator": "raw", "exit_poll.far.invalid_name_incumbent": 0.5,
+                            "turnout.dispersion": 1}}]
+    assert ledger_varied(entries) == ("each poll's estimator (raw or weighted), share of invalid-ballot voters who "
+                                      "name the incumbent (0 to 1: how they answer is a poll-side bias, the mechanism "
+                                      "invalid_name_incumbent); the swept turnout.dispersion")
+    assert ledger_varied([]) == ""
 
 
 def test_a_p_value_from_the_normal_tail_says_so_in_the_sentence(polls_report):

@@ -18,7 +18,7 @@ from simkit.plots.polls import plot_poll_comparison
 from simkit.polls.checks import check_comparable
 from simkit.polls.compare import compare_config
 from simkit.polls.figures import census_reading
-from simkit.polls.ledger import ledger_space, z_span
+from simkit.polls.ledger import ledger_space, ledger_varied, z_span
 from simkit.polls.statistics import smallest_monte_carlo_p
 from simkit.polls.error import DEFAULT_HISTORY
 
@@ -165,9 +165,10 @@ def format_report(comparison) -> str:
     lines += _mechanism_lines(comparison)
     if comparison.ledger:
         points = len({entry["point"] for entry in comparison.ledger})
-        lines += ["", f"Joint assumption ledger: every stated assumption varied together ({points} Latin-hypercube "
-                      "points); share of the space (of the points where the poll's design gets answers, when not "
-                      "all) where sampling alone explains the gap (p > 0.05; a census: within rounding):"]
+        lines += ["", f"Joint assumption ledger: {ledger_varied(comparison.ledger)}, varied together ({points} "
+                      "Latin-hypercube points); share of the space (of the points where the poll's design gets "
+                      "answers, when not all) where sampling error explains the gap at those assumptions (not "
+                      "sampling alone where they include how voters answer; p > 0.05; a census: within rounding):"]
         for row in comparison.rows:
             if row.get("verdict") is None:
                 continue

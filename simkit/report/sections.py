@@ -25,7 +25,7 @@ from simkit.electorate.returns import data_rows
 from simkit.engine.summary import summary_rows
 from simkit.plots.polls import plot_poll_comparison
 from simkit.polls.figures import census_reading
-from simkit.polls.ledger import ledger_share, ledger_space, z_span
+from simkit.polls.ledger import ledger_share, ledger_space, ledger_varied, z_span
 from simkit.polls.statistics import smallest_monte_carlo_p
 from simkit.plots.forensics import figure
 
@@ -150,8 +150,8 @@ def _poll_table(comparison) -> Table:
                  "its last digit, to nearest or down (its gap minus the census's at least −1 unit, at most +½ unit). "
                  "z total and p total: sampling plus exit polls' historical non-sampling error of the option's "
                  "class (exit polls only: a quick count copies official protocols, so its station sample's sampling "
-                 "error alone judges it). Ledger: every stated assumption varied jointly; share consistent = share of "
-                 "the assumption space where p > 0.05 (a census: within rounding); (K of N points): the poll's "
+                 "error alone judges it). Ledger: the assumptions listed with the ledger below, varied jointly; share "
+                 "consistent = share of that space where p > 0.05 (a census: within rounding); (K of N points): the poll's "
                  "design gets too few answers at the others, so the share is of those K. Misreport needed: % of the "
                  "option's voters telling "
                  "the incumbent (incumbent row: % of all others) for the published figure to be the simulated "
@@ -239,9 +239,10 @@ def polls(comparison, cfg, incumbent: str) -> Section:
     ledger = _ledger_words(comparison)
     if ledger:
         points = len({entry["point"] for entry in comparison.ledger})
-        blocks += [Paragraph(f"The joint assumption ledger in words: every stated assumption varied together "
-                             f"({points} Latin-hypercube points); per figure, its z range, the share of the space "
-                             "where sampling alone explains the gap, and the verdict (rejected everywhere, "
+        blocks += [Paragraph(f"The joint assumption ledger in words: {ledger_varied(comparison.ledger)}, varied "
+                             f"together ({points} Latin-hypercube points); per figure, its z range, the share of the "
+                             "space where sampling error explains the gap at those assumptions (not sampling alone "
+                             "where they include how voters answer), and the verdict (rejected everywhere, "
                              "depends, consistent everywhere; \"wherever compared\" instead of \"everywhere\" "
                              "when its design gets too few answers at some points)."), Bullets(ledger)]
     for name, value in comparison.to_json().items():
@@ -448,7 +449,7 @@ def limits(config_text: str | None, has_polls: bool, forensics_result) -> Sectio
                              "elections; unbiased polls in the sampling-only baseline; exit polls' non-sampling "
                              "error as large as in the history table's clean elections (total-error baseline); "
                              "each unpublished design figure at the midpoint of its stated range (the joint ledger "
-                             "varies them together over their ranges). Exit polls and counts cannot show:"),
+                             "varies them together over their ranges, with the other assumptions it lists). Exit polls and counts cannot show:"),
                    Bullets(POLLS_CANNOT)]
     assumed = assumed_lines(config_text) if config_text else []
     if assumed:

@@ -173,7 +173,8 @@ def _assumption_words(anomalous: list[dict]) -> str:
     unsettled = [row["option"] for row in anomalous if row.get("verdict")
                  and not row["verdict"].startswith("rejected")]
     return " with each unpublished design figure at the midpoint of its range" + (
-        f", though over those ranges (the ledger) {_listed(unsettled)} {'is' if len(unsettled) == 1 else 'are'} "
+        f", though over the joint ledger's assumptions (those ranges and the others the poll section lists) "
+        f"{_listed(unsettled)} {'is' if len(unsettled) == 1 else 'are'} "
         "not rejected everywhere" if unsettled else "")
 
 
