@@ -221,6 +221,25 @@ def test_the_poll_section_names_the_history_file_as_the_provenance_names_a_file(
     assert dict(_history_table(comparison)[0].rows)["source"] == str(DEFAULT_HISTORY)
 
 
+def test_the_joint_verdict_and_table_carry_the_tests_measured_size(polls_report):
+    """The joint test's verdict states how often it rejects replicates drawn under the baseline, each held out
+    (its measured size), and the joint table shows it per test; compare's text too."""
+    from simkit.cli.compare import format_report
+
+    _, doc = polls_report
+    joint = doc.analyses["comparison"].joint
+    rejected, replicates = joint["size_rejected"], joint["size_replicates"]
+    assert replicates == REPLICATES and 0 <= rejected <= replicates
+    verdict = next(v.text for v in doc.verdicts if v.text.startswith("All published figures jointly"))
+    shown = f"{rejected:,}" if rejected else "none"
+    assert (f"; its measured size: it rejects {shown} of {replicates:,} replicates drawn under that baseline, each "
+            f"held out and tested against the others, at {ALPHA:g}") in verdict
+    table = next(b for b in doc.section("polls").blocks if isinstance(b, Table) and b.columns[0] == "published figures")
+    assert table.columns[-1] == "measured size" and table.rows[0][-1] == f"{rejected:,} of {replicates:,}"
+    assert (f"measured size: rejects {rejected:,} of {replicates:,} replicates held out"
+            in format_report(doc.analyses["comparison"]))
+
+
 def test_sampling_error_not_explaining_a_gap_is_said_at_the_midpoint_assumptions(polls_report):
     """"Sampling error alone does not explain them" was said of figures the joint ledger finds consistent in 62%
     of the assumption space ("depends", Kazakhstan 2022): the claim holds at the design figures' midpoints, and the

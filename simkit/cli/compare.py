@@ -101,10 +101,18 @@ def _p_cell(row: dict) -> str:
     return "census" if row["p_method"] == "census" else _number(row["p_value"], ".2g")
 
 
+def _size_text(test: dict) -> str:
+    """A joint test's measured size (:func:`simkit.polls.statistics.held_out_size`) after its floor; "" when not
+    measured."""
+    if test.get("size_rejected") is None:
+        return ""
+    return f"; measured size: rejects {test['size_rejected']:,} of {test['size_replicates']:,} replicates held out"
+
+
 def _joint_lines(name: str, test: dict) -> list[str]:
     lines = [f"  {name:<20} T² = {test['t2']:.1f}, F = {test['f']:.2f} on ({test['df1']}, {test['df2']}), "
              f"p = {test['p_value']:.2g} ({test['p_method']}; Monte Carlo p = {test['p_monte_carlo']:.2g}, "
-             f"floor {test['p_floor']:.1g})"]
+             f"floor {test['p_floor']:.1g}{_size_text(test)})"]
     lines += [f"      {poll['pollster']:<18} d² = {poll['d2']:.1f}, T² = {poll['t2']:.1f} on {poll['df1']}, "
               f"p = {poll['p_value']:.2g}" for poll in test["per_poll"]]
     return lines

@@ -160,12 +160,24 @@ def _poll_table(comparison) -> Table:
 
 def _joint_table(joint: dict) -> Table:
     tests = [("all polls", joint)] + [(poll["pollster"], poll) for poll in joint.get("per_poll", [])]
-    return Table(["published figures", "T²", "F", "df", "p (F reference)", "p method", "Monte Carlo p", "floor"],
+    return Table(["published figures", "T²", "F", "df", "p (F reference)", "p method", "Monte Carlo p", "floor",
+                  "measured size"],
                  [[name, fmt(t["t2"], ".1f"), fmt(t["f"], ".2f"), f"({t['df1']}, {t['df2']})", fmt(t["p_value"], ".2g"),
-                   t["p_method"], fmt(t["p_monte_carlo"], ".2g"), fmt(t["p_floor"], ".2g")] for name, t in tests],
+                   t["p_method"], fmt(t["p_monte_carlo"], ".2g"), fmt(t["p_floor"], ".2g"), _size_cell(t)]
+                  for name, t in tests],
                  "Hotelling's T² of the published gaps against the sampling-only baseline, with its exact F "
                  "reference; a p-value below the floor (one over replicates + 1) is the F reference's "
-                 "extrapolation (p method hotelling_f_beyond_monte_carlo), not confirmed by the replicates.")
+                 "extrapolation (p method hotelling_f_beyond_monte_carlo), not confirmed by the replicates. Measured "
+                 f"size: the replicates, each held out and tested against the others, that the test rejects at "
+                 f"{ALPHA:g} (about {ALPHA:g} of them where its F reference is right).")
+
+
+def _size_cell(test: dict) -> str:
+    """A joint test's measured size for a table cell: ``k of R``, or "—" when not measured
+    (:func:`simkit.polls.statistics.held_out_size`)."""
+    if test.get("size_rejected") is None:
+        return "—"
+    return f"{test['size_rejected']:,} of {test['size_replicates']:,}"
 
 
 def _mechanism_table(mechanisms: list[dict]) -> Table:

@@ -313,7 +313,18 @@ def joint_verdict(joint: dict, labels: dict[str, str]) -> Verdict:
            "extrapolation, not a Monte Carlo result" if beyond else
            "the Monte Carlo share of replicates as far is "
            f"{w.num(joint['p_monte_carlo'], '.2g', **source, field='p_monte_carlo')}")
-        + (f". Per poll: {per_poll}." if per_poll else "."))
+        + _size_words(w, joint) + (f". Per poll: {per_poll}." if per_poll else "."))
+
+
+def _size_words(w: "_Writer", joint: dict) -> str:
+    """The joint test's measured size (:func:`simkit.polls.statistics.held_out_size`): how many replicates drawn
+    under the sampling-only baseline, each held out, it rejects at :data:`ALPHA`; "" when not measured."""
+    if joint.get("size_rejected") is None:
+        return ""
+    source = {"analysis": "joint"}
+    return (f"; its measured size: it rejects {w.count(joint['size_rejected'], **source, field='size_rejected')} of "
+            f"{w.num(joint['size_replicates'], 'd', **source, field='size_replicates')} replicates drawn under that "
+            f"baseline, each held out and tested against the others, at {ALPHA:g}")
 
 
 def design_verdicts(designs: list[dict], labels: dict[str, str]) -> list[Verdict]:
