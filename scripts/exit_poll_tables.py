@@ -164,7 +164,7 @@ def scenarios_table(report: dict) -> list[str]:
 
 
 def ledger_table(report: dict, labels: dict) -> list[str]:
-    lines = ["| pollster | option | z range | share of the space consistent with sampling alone | verdict |",
+    lines = ["| pollster | option | z range | share of the space consistent with sampling error at those assumptions | verdict |",
              "|---|---|---|---|---|"]
     for row in report["rows"]:
         if row["option"] in ("tokayev", "against_all") and row.get("verdict") is not None:
@@ -241,7 +241,8 @@ def render(flagship: dict, scenarios: dict | None, sensitivity: dict | None = No
     if sensitivity is not None:
         points = len({entry["point"] for entry in sensitivity["ledger"]})
         parts += [f"Joint ledger with station heterogeneity swept as well (`configs/kazakhstan-2022-poll-sensitivity.toml`, "
-                  f"300 replicates, {points} Latin-hypercube points over every stated assumption):", "",
+                  f"300 replicates, {points} Latin-hypercube points over every assumption the ledger varies, "
+                  "design figures, estimator and the invalid-ballot voters' answer: see above):", "",
                   *ledger_table(sensitivity, labels), ""]
     if flagship.get("history"):
         parts += ["2015, 2019 and 2022 side by side, same baseline (`--history`):", "", *history_table(flagship), ""]

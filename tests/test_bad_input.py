@@ -217,6 +217,26 @@ def test_a_bad_set_value_the_projects_own_checks_refuse_is_shown_once(tmp_path, 
     assert one_line(capsys).startswith(f"{file_only}: {message}, got "), "the file's value is not told"
 
 
+@pytest.mark.parametrize("quick_count, blocks", [(False, "[[exit_poll]], [[exit_poll]]"),
+                                                   (True, "[[exit_poll]], [[quick_count]]")])
+def test_a_pollster_listed_twice_is_one_line_naming_it(tmp_path, quick_count, blocks, capsys):
+    """Two polls of one name, of one kind or an exit poll beside a quick count, are refused naming the name: the
+    rows, tables and labels tell pollsters apart by name. An exit poll and a quick count of one name were compared
+    as two rows of the same pollster; two exit polls were refused without the name."""
+    raw = small_config_dict()
+    poll = {"name": "p", "stations": 4, "published": {"a": 0.5}}
+    raw["exit_poll"] = [{**poll, "per_station": 10}]
+    if quick_count:
+        raw["quick_count"] = [poll]
+    else:
+        raw["exit_poll"].append({**poll, "per_station": 20})
+    config = write(tmp_path, raw)
+    for command in (["validate"], ["compare", "--replicates", "20", "--quiet"]):
+        assert main([command[0], str(config), *command[1:]]) == 2
+        assert one_line(capsys) == (f"{config}: exit_poll.p.name: given to 2 polls ({blocks}); each poll needs its "
+                                    "own name")
+
+
 @pytest.mark.parametrize("command", ["run", "calibrate"])
 def test_zero_workers_is_a_usage_error(tmp_path, command, capsys):
     config = write(tmp_path, small_config_dict())

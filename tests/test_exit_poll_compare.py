@@ -698,7 +698,7 @@ def test_a_census_figure_is_judged_by_the_rounding_of_its_publication(elections)
 
     text = format_report(comparison)
     assert "near: inc: census, consistent within rounding (to nearest, ±0.05 points, or down)" in text
-    assert "explains the gap (p > 0.05; a census: within rounding):" in text
+    assert "(not sampling alone where they include how voters answer; p > 0.05; a census: within rounding):" in text
     assert "off: inc: census, inconsistent (beyond rounding to nearest, ±0.05 points, or down)" in text
 
 

@@ -10,7 +10,7 @@ from simkit.polls.compare import compare_polls
 from simkit.polls.designs import resolve_design
 from simkit.polls.draws import draw_polls
 from simkit.polls.elections import election_at
-from simkit.polls.statistics import hotelling_f
+from simkit.polls.statistics import held_out_distances, hotelling_f, prediction_t2
 from simkit.config.polls import ExitPollConfig
 from simkit.errors import InputError
 from simkit.model.exit_poll import PollDesign, draw_exit_poll
@@ -50,6 +50,34 @@ def test_hotelling_reproduces_johnson_wichern_example_5_2():
 
 
 # -- PPS against the analytic ratio-estimator variance ----------------------------------------------
+
+def test_the_held_out_distances_are_those_of_each_replicate_refitted_without_it():
+    """The rank-one downdate gives each replicate's Mahalanobis distance² from the other R − 1, mean and covariance
+    refitted without it, to rounding."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(30, 4)) @ rng.normal(size=(4, 4))
+    centred = x - x.mean(axis=0)
+    in_sample = np.einsum("ij,jk,ik->i", centred, np.linalg.inv(np.cov(x, rowvar=False)), centred)
+    refitted = []
+    for i in range(len(x)):
+        others = np.delete(x, i, axis=0)
+        gap = x[i] - others.mean(axis=0)
+        refitted.append(gap @ np.linalg.inv(np.cov(others, rowvar=False)) @ gap)
+    assert held_out_distances(in_sample, len(x)) == pytest.approx(refitted, rel=1e-9)
+
+
+@pytest.mark.parametrize("replicates, dimension", [(4000, 18), (200, 18)])
+def test_the_joint_tests_measured_size_is_alpha_when_its_f_reference_is_exact(replicates, dimension):
+    """The joint test's measured size (each replicate held out, rejected at 0.05 or not) for multivariate normal
+    gaps, where the prediction F reference is exact: alpha R within 4 binomial standard errors. The joint verdict
+    gave no size: how often the test rejects when the sampling-only baseline holds was never measured."""
+    rng = np.random.default_rng(7)
+    simulated = rng.normal(size=(replicates, dimension)) @ rng.normal(size=(dimension, dimension))
+    test = prediction_t2(simulated, np.zeros(dimension))
+    assert test["size_replicates"] == replicates
+    assert abs(test["size_rejected"] - 0.05 * replicates) <= 4 * math.sqrt(0.05 * 0.95 * replicates)
+    assert prediction_t2(simulated[:dimension + 1], np.zeros(dimension))["size_rejected"] is None
+
 
 def test_pps_weighted_estimate_has_the_ratio_estimator_variance():
     """Stations of unequal size drawn proportional to the register, whole protocols, weighted estimator:

@@ -18,7 +18,8 @@ from simkit.plots.polls import plot_poll_comparison
 from simkit.polls.checks import check_comparable
 from simkit.polls.compare import compare_config
 from simkit.polls.figures import census_reading
-from simkit.polls.ledger import ledger_space, z_span
+from simkit.polls.ledger import ledger_space, ledger_varied, z_span
+from simkit.polls.statistics import smallest_monte_carlo_p
 from simkit.polls.error import DEFAULT_HISTORY
 
 #: the figures of ``--plot DIR``
@@ -82,8 +83,9 @@ def _rows_table(comparison, width: int) -> list[str]:
                      f"{row['option_class']:<12}{_number(row['nonsampling_sd'], '.2f'):>6}"
                      f"{_z_cell(row['z_total'], 9)}{_number(row['p_total'], '.2g'):>9}  {needed}")
     floor = comparison.rows[0]["p_floor"] if comparison.rows else None
-    lines.append(f"p: two-sided Monte Carlo; * normal tail beyond what the replicates confirm (they reach "
-                 f"{_number(floor, '.1g')}). misreport needed: % of the option's voters telling the incumbent "
+    reach = smallest_monte_carlo_p(floor) if floor is not None else None
+    lines.append(f"p: two-sided Monte Carlo; * normal tail: too few replicates as extreme, they place it only below "
+                 f"{_number(reach, '.2g')}, their smallest Monte Carlo p. misreport needed: % of the option's voters telling the incumbent "
                  "(incumbent row: % of all others); negative = away from the incumbent.")
     census = [row for row in comparison.rows if "rounding" in row]
     if census:
@@ -99,10 +101,18 @@ def _p_cell(row: dict) -> str:
     return "census" if row["p_method"] == "census" else _number(row["p_value"], ".2g")
 
 
+def _size_text(test: dict) -> str:
+    """A joint test's measured size (:func:`simkit.polls.statistics.held_out_size`) after its floor; "" when not
+    measured."""
+    if test.get("size_rejected") is None:
+        return ""
+    return f"; measured size: rejects {test['size_rejected']:,} of {test['size_replicates']:,} replicates held out"
+
+
 def _joint_lines(name: str, test: dict) -> list[str]:
     lines = [f"  {name:<20} T² = {test['t2']:.1f}, F = {test['f']:.2f} on ({test['df1']}, {test['df2']}), "
              f"p = {test['p_value']:.2g} ({test['p_method']}; Monte Carlo p = {test['p_monte_carlo']:.2g}, "
-             f"floor {test['p_floor']:.1g})"]
+             f"floor {test['p_floor']:.1g}{_size_text(test)})"]
     lines += [f"      {poll['pollster']:<18} d² = {poll['d2']:.1f}, T² = {poll['t2']:.1f} on {poll['df1']}, "
               f"p = {poll['p_value']:.2g}" for poll in test["per_poll"]]
     return lines
@@ -163,9 +173,10 @@ def format_report(comparison) -> str:
     lines += _mechanism_lines(comparison)
     if comparison.ledger:
         points = len({entry["point"] for entry in comparison.ledger})
-        lines += ["", f"Joint assumption ledger: every stated assumption varied together ({points} Latin-hypercube "
-                      "points); share of the space (of the points where the poll's design gets answers, when not "
-                      "all) where sampling alone explains the gap (p > 0.05; a census: within rounding):"]
+        lines += ["", f"Joint assumption ledger: {ledger_varied(comparison.ledger)}, varied together ({points} "
+                      "Latin-hypercube points); share of the space (of the points where the poll's design gets "
+                      "answers, when not all) where sampling error explains the gap at those assumptions (not "
+                      "sampling alone where they include how voters answer; p > 0.05; a census: within rounding):"]
         for row in comparison.rows:
             if row.get("verdict") is None:
                 continue

@@ -235,14 +235,24 @@ def prior_value_problems(raw: dict) -> list[str]:
     return [problem for problem in problems if problem not in skipped]
 
 
+def _shared_poll_names(cfg: Config) -> list[str]:
+    """``field: problem`` for each name given to more than one poll, ``[[exit_poll]]`` and ``[[quick_count]]``
+    together: the comparison's rows, the report's tables and its labels tell the pollsters apart by name."""
+    blocks = [(kind, poll.name) for kind, polls in (("exit_poll", cfg.exit_poll), ("quick_count", cfg.quick_count))
+              for poll in polls]
+    problems = []
+    for name in dict.fromkeys(name for _, name in blocks):
+        kinds = [kind for kind, same in blocks if same == name]
+        if len(kinds) > 1:
+            problems.append(f"{kinds[0]}.{name}.name: given to {len(kinds)} polls "
+                            f"({', '.join(f'[[{kind}]]' for kind in kinds)}); each poll needs its own name")
+    return problems
+
+
 def _poll_problems(cfg: Config) -> list[str]:
     """Poll designs against the ballot and, for synthetic electorates, the number of stations (the
     register-dependent checks run where the electorate is built)."""
-    problems = []
-    for kind, polls in (("exit_poll", cfg.exit_poll), ("quick_count", cfg.quick_count)):
-        names = [poll.name for poll in polls]
-        if len(set(names)) != len(names):
-            problems.append(f"{kind}: names must be unique")
+    problems = _shared_poll_names(cfg)
     invalid = cfg.invalid_option_name
     n_stations = cfg.electorate.stations if isinstance(cfg.electorate, SyntheticElectorate) else 10**12
     for poll in cfg.polls:

@@ -106,9 +106,15 @@ class Comparison:
     def to_json(self) -> dict:
         return {"rows": self.rows, "joint": self.joint, "designs": self.designs, "mechanisms": self.mechanisms,
                 "scenarios": self.scenarios, "ledger": self.ledger, "baseline": self.baseline,
-                "baseline_table": ({"source": self.error_baseline.source, **self.error_baseline.counts()}
-                                   if self.error_baseline is not None else None),
-                "flags": self.flags}
+                "baseline_table": self.baseline_table(), "flags": self.flags}
+
+    def baseline_table(self) -> dict | None:
+        """The history table the total-error baseline was read from: its ``source`` (the file's path as given) and
+        the polls and countries of the table and of the baseline (:meth:`simkit.polls.error.ErrorBaseline.counts`);
+        None without a baseline."""
+        if self.error_baseline is None:
+            return None
+        return {"source": self.error_baseline.source, **self.error_baseline.counts()}
 
 
 def _reference(election: SimulatedElections, valid_names: list[str], options: list[str],

@@ -158,6 +158,30 @@ def ledger_flags(ledger: list[dict]) -> list[str]:
     return flags
 
 
+#: a poll field the joint ledger varies (:func:`ledger_axes`), in words
+AXIS_WORDS = {"stations": "stations", "sample_size": "sample size", "sample_size_reading": "reading of the sample size",
+              "response_rate": "response rate", "estimator": "estimator (raw or weighted)",
+              "invalid_name_incumbent": "share of invalid-ballot voters who name the incumbent (0 to 1: how they "
+                                        "answer is a poll-side bias, the mechanism invalid_name_incumbent)"}
+
+
+def _poll_field(name: str) -> bool:
+    """Whether a ledger axis ``name`` is a poll's field (``exit_poll.<poll>.<field>``), not a swept config field."""
+    return name.split(".")[0] in ("exit_poll", "quick_count") and name.count(".") == 2
+
+
+def ledger_varied(ledger: list[dict]) -> str:
+    """What the joint ledger's entries varied (their ``assumed`` values' names, :func:`ledger_axes`), in words: the
+    polls' fields (:data:`AXIS_WORDS`), then the swept config fields; "" without entries. Not sampling alone: the
+    invalid-ballot voters' answer is a bias of the poll, which moves its figures as a mechanism does."""
+    names = dict.fromkeys(name for entry in ledger for name in entry["assumed"])
+    found = {name.split(".")[2] for name in names if _poll_field(name)}
+    fields = [field for field in AXIS_WORDS if field in found]
+    swept = [name for name in names if not _poll_field(name)]
+    words = [f"each poll's {', '.join(AXIS_WORDS[field] for field in fields)}"] if fields else []
+    return "; ".join(words + ([f"the swept {', '.join(swept)}"] if swept else []))
+
+
 def z_span(low: float, high: float) -> str:
     """A figure's z range, ``low`` to ``high``; an infinite z (a figure without sampling error, read from every
     voter or every station's count) as ±∞, saying why."""

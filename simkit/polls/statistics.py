@@ -9,6 +9,7 @@ import math
 import numpy as np
 from scipy import stats
 
+from simkit.schema import ALPHA
 
 
 #: a Monte Carlo p-value needs at least this many replicates at least as extreme; else normal approx.
@@ -17,13 +18,20 @@ MIN_TAIL_COUNT = 5
 
 def tail_p_value(simulated: np.ndarray, published: float, z: float) -> tuple[float, str]:
     """Two-sided p-value of ``published`` under the ``simulated`` (R,) values: Monte Carlo
-    (2 × (tail count + 1) / (R + 1), never below 2 / (R + 1)) when at least :data:`MIN_TAIL_COUNT`
-    replicates are as extreme; else ``normal_tail``: ``2 Φ(−|z|)``, a normal extrapolation beyond what R
-    replicates can confirm (the row's ``p_floor`` = 1 / (R + 1) says how far they reach)."""
+    (2 × (tail count + 1) / (R + 1), never below :func:`smallest_monte_carlo_p`, 2 (:data:`MIN_TAIL_COUNT` + 1) /
+    (R + 1)) when at least :data:`MIN_TAIL_COUNT` replicates are as extreme; else ``normal_tail``: ``2 Φ(−|z|)``, a
+    normal extrapolation beyond what R replicates can confirm (the row's ``p_floor`` is 1 / (R + 1))."""
     tail = min(np.sum(simulated >= published), np.sum(simulated <= published))
     if tail >= MIN_TAIL_COUNT:
         return min(1.0, 2.0 * (tail + 1) / (len(simulated) + 1)), "monte_carlo"
     return float(2.0 * stats.norm.sf(abs(z))), "normal_tail"
+
+
+def smallest_monte_carlo_p(p_floor: float) -> float:
+    """The smallest two-sided Monte Carlo p-value :func:`tail_p_value` gives over the R replicates of a row's
+    ``p_floor`` (1 / (R + 1)): 2 (:data:`MIN_TAIL_COUNT` + 1) / (R + 1), at the fewest replicates as extreme it
+    counts. A p from the normal tail is where fewer are: the replicates place it only below this."""
+    return 2.0 * (MIN_TAIL_COUNT + 1) * p_floor
 
 
 def tail_p_standard_error(row: dict) -> float | None:
@@ -60,10 +68,36 @@ def prediction_t2(simulated: np.ndarray, observed: np.ndarray) -> dict:
 
     d2 = float(distance2(observed))
     result = hotelling_f(replicates / (replicates + 1) * d2, replicates, dimension)
-    tail = int(np.sum(distance2(simulated) >= d2))
+    in_sample = distance2(simulated)
+    tail = int(np.sum(in_sample >= d2))
     floor = 1.0 / (replicates + 1)
     return {"d2": d2, **result, "p_method": "hotelling_f" if result["p_value"] >= floor else "hotelling_f_beyond_monte_carlo",
-            "p_monte_carlo": (tail + 1) / (replicates + 1), "p_floor": floor}
+            "p_monte_carlo": (tail + 1) / (replicates + 1), "p_floor": floor,
+            **held_out_size(in_sample, replicates, dimension)}
+
+
+def held_out_distances(in_sample: np.ndarray, replicates: int) -> np.ndarray:
+    """(R,) each replicate's Mahalanobis distance² from the other R − 1 (their mean and sample covariance), from
+    ``in_sample`` (R,), its distance² from all R (theirs), by the rank-one downdate of the covariance (Sherman-
+    Morrison): with h its in-sample distance² over R − 1, (R / (R − 1))² (R − 2) h / (1 − R h / (R − 1))."""
+    h = in_sample / (replicates - 1)
+    return (replicates / (replicates - 1)) ** 2 * (replicates - 2) * h / (1.0 - replicates / (replicates - 1) * h)
+
+
+def held_out_size(in_sample: np.ndarray, replicates: int, dimension: int, alpha: float = ALPHA) -> dict:
+    """The measured size of :func:`prediction_t2`'s F-reference test at ``alpha``: ``size_rejected``, how many of
+    the ``size_replicates`` R replicates it rejects when each, held out, is tested against the other R − 1 as the
+    published figures are against all R (``in_sample`` (R,): their distance² from all R). Each replicate is a
+    vector of figures drawn under the assumptions the test states, so this is how often the test rejects when they
+    hold: about ``alpha`` R where the F reference is right (it is exact for normal gaps). None (both) with fewer
+    than ``dimension`` + 2 replicates (R − 1 held-out replicates give F no denominator degrees of freedom)."""
+    others = replicates - 1
+    if others <= dimension:
+        return {"size_rejected": None, "size_replicates": None}
+    t2 = others / (others + 1) * held_out_distances(in_sample, replicates)
+    f = (others - dimension) / (dimension * (others - 1)) * t2
+    return {"size_rejected": int(np.sum(stats.f.sf(f, dimension, others - dimension) <= alpha)),
+            "size_replicates": replicates}
 
 
 #: a figure's simulated gap (poll − count, a fraction) moving by at most this between replicates has no sampling

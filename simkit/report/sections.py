@@ -25,7 +25,8 @@ from simkit.electorate.returns import data_rows
 from simkit.engine.summary import summary_rows
 from simkit.plots.polls import plot_poll_comparison
 from simkit.polls.figures import census_reading
-from simkit.polls.ledger import ledger_share, ledger_space, z_span
+from simkit.polls.ledger import ledger_share, ledger_space, ledger_varied, z_span
+from simkit.polls.statistics import smallest_monte_carlo_p
 from simkit.plots.forensics import figure
 
 #: poll-row fields of :mod:`simkit.polls.compare` the main table shows, or leaves to the JSON (the simulated
@@ -37,7 +38,7 @@ POLL_FIELDS = {"pollster", "option", "published", "official", "gap", "gap_mean",
                "design_effect", "bias_needed",
                "misreport_needed", "misreport_needed_low", "misreport_needed_high", "rounding"}
 #: comparison products shown in their own way; any other product is shown as a table
-COMPARISON_PRODUCTS = {"rows", "joint", "designs", "mechanisms", "scenarios", "ledger", "flags"}
+COMPARISON_PRODUCTS = {"rows", "joint", "designs", "mechanisms", "scenarios", "ledger", "baseline_table", "flags"}
 #: forensic ``extra`` entries shown as columns when present (fields other analyses add)
 FORENSIC_OPTIONAL = ("honest_model", "calibration", "null_z", "null_tail_p")
 #: follow-up list lengths
@@ -139,18 +140,18 @@ def _poll_table(comparison) -> Table:
                      fmt(row.get("p_total"), ".2g"), total, span,
                      "—" if row.get("share_consistent") is None else ledger_share(row),
                      row.get("verdict") or "—", needed] + [fmt(row.get(k)) for k in extra])
-    floor = comparison.rows[0]["p_floor"] if comparison.rows else None
+    reach = smallest_monte_carlo_p(comparison.rows[0]["p_floor"]) if comparison.rows else None
     return Table(columns, rows,
                  "Shares in percent of valid answers, turnout in percent of the register; gap = published − "
                  "official, points. z and p: sampling error only (SD of a poll minus its own replicate's count); p "
-                 f"two-sided Monte Carlo, * from the normal tail beyond what the replicates confirm (they reach "
-                 f"{fmt(floor, '.1g')}); a census figure (every station's count or every voter read: no sampling "
+                 "two-sided Monte Carlo, * from the normal tail: too few replicates as extreme, they place it only "
+                 f"below {fmt(reach, '.2g')}, their smallest Monte Carlo p; a census figure (every station's count or every voter read: no sampling "
                  "error) has no p and is consistent when the published value can be the census's own rounded to "
                  "its last digit, to nearest or down (its gap minus the census's at least −1 unit, at most +½ unit). "
                  "z total and p total: sampling plus exit polls' historical non-sampling error of the option's "
                  "class (exit polls only: a quick count copies official protocols, so its station sample's sampling "
-                 "error alone judges it). Ledger: every stated assumption varied jointly; share consistent = share of "
-                 "the assumption space where p > 0.05 (a census: within rounding); (K of N points): the poll's "
+                 "error alone judges it). Ledger: the assumptions listed with the ledger below, varied jointly; share "
+                 "consistent = share of that space where p > 0.05 (a census: within rounding); (K of N points): the poll's "
                  "design gets too few answers at the others, so the share is of those K. Misreport needed: % of the "
                  "option's voters telling "
                  "the incumbent (incumbent row: % of all others) for the published figure to be the simulated "
@@ -159,12 +160,24 @@ def _poll_table(comparison) -> Table:
 
 def _joint_table(joint: dict) -> Table:
     tests = [("all polls", joint)] + [(poll["pollster"], poll) for poll in joint.get("per_poll", [])]
-    return Table(["published figures", "T²", "F", "df", "p (F reference)", "p method", "Monte Carlo p", "floor"],
+    return Table(["published figures", "T²", "F", "df", "p (F reference)", "p method", "Monte Carlo p", "floor",
+                  "measured size"],
                  [[name, fmt(t["t2"], ".1f"), fmt(t["f"], ".2f"), f"({t['df1']}, {t['df2']})", fmt(t["p_value"], ".2g"),
-                   t["p_method"], fmt(t["p_monte_carlo"], ".2g"), fmt(t["p_floor"], ".2g")] for name, t in tests],
+                   t["p_method"], fmt(t["p_monte_carlo"], ".2g"), fmt(t["p_floor"], ".2g"), _size_cell(t)]
+                  for name, t in tests],
                  "Hotelling's T² of the published gaps against the sampling-only baseline, with its exact F "
                  "reference; a p-value below the floor (one over replicates + 1) is the F reference's "
-                 "extrapolation (p method hotelling_f_beyond_monte_carlo), not confirmed by the replicates.")
+                 "extrapolation (p method hotelling_f_beyond_monte_carlo), not confirmed by the replicates. Measured "
+                 f"size: the replicates, each held out and tested against the others, that the test rejects at "
+                 f"{ALPHA:g} (about {ALPHA:g} of them where its F reference is right).")
+
+
+def _size_cell(test: dict) -> str:
+    """A joint test's measured size for a table cell: ``k of R``, or "—" when not measured
+    (:func:`simkit.polls.statistics.held_out_size`)."""
+    if test.get("size_rejected") is None:
+        return "—"
+    return f"{test['size_rejected']:,} of {test['size_replicates']:,}"
 
 
 def _mechanism_table(mechanisms: list[dict]) -> Table:
@@ -190,6 +203,15 @@ def _design_table(designs: list[dict]) -> Table:
                   for d in designs],
                  f"What each modelled design delivers over {designs[0]['replicates']:,} replicates against the "
                  "pollster's claim; a claim assumed from a stated range is marked.")
+
+
+def _history_table(comparison) -> list:
+    """The history table behind the total-error baseline (:meth:`simkit.polls.compare.Comparison.baseline_table`),
+    its file named as the provenance names a file (:func:`simkit.errors.shown_path`); nothing without a baseline."""
+    table = comparison.baseline_table()
+    if table is None:
+        return []
+    return generic_table("baseline_table", {**table, "source": shown_path(table["source"])})
 
 
 def _ledger_words(comparison) -> list[str]:
@@ -229,17 +251,16 @@ def polls(comparison, cfg, incumbent: str) -> Section:
     ledger = _ledger_words(comparison)
     if ledger:
         points = len({entry["point"] for entry in comparison.ledger})
-        blocks += [Paragraph(f"The joint assumption ledger in words: every stated assumption varied together "
-                             f"({points} Latin-hypercube points); per figure, its z range, the share of the space "
-                             "where sampling alone explains the gap, and the verdict (rejected everywhere, "
+        blocks += [Paragraph(f"The joint assumption ledger in words: {ledger_varied(comparison.ledger)}, varied "
+                             f"together ({points} Latin-hypercube points); per figure, its z range, the share of the "
+                             "space where sampling error explains the gap at those assumptions (not sampling alone "
+                             "where they include how voters answer), and the verdict (rejected everywhere, "
                              "depends, consistent everywhere; \"wherever compared\" instead of \"everywhere\" "
                              "when its design gets too few answers at some points)."), Bullets(ledger)]
     for name, value in comparison.to_json().items():
-        if name == "baseline_table" and value:  # the history file's path as the provenance shows a file's
-            value = {**value, "source": shown_path(value["source"])}
         if name not in COMPARISON_PRODUCTS and value:
             blocks += generic_table(name, value)
-    return Section("polls", blocks)
+    return Section("polls", blocks + _history_table(comparison))
 
 
 # -- scenarios ---------------------------------------------------------------------------------------
@@ -440,7 +461,7 @@ def limits(config_text: str | None, has_polls: bool, forensics_result) -> Sectio
                              "elections; unbiased polls in the sampling-only baseline; exit polls' non-sampling "
                              "error as large as in the history table's clean elections (total-error baseline); "
                              "each unpublished design figure at the midpoint of its stated range (the joint ledger "
-                             "varies them together over their ranges). Exit polls and counts cannot show:"),
+                             "varies them together over their ranges, with the other assumptions it lists). Exit polls and counts cannot show:"),
                    Bullets(POLLS_CANNOT)]
     assumed = assumed_lines(config_text) if config_text else []
     if assumed:

@@ -19,6 +19,7 @@ from ..forensics.floor import minimum_draws, result_floors
 from ..forensics.power import UNSEEN_LEVEL, above_size, largest_unseen_power
 from ..polls.figures import census_reading, consistent
 from ..polls.ledger import ledger_space
+from ..polls.statistics import smallest_monte_carlo_p
 
 #: the thresholds every rule below uses (name -> (value, what it decides))
 THRESHOLDS = {
@@ -172,7 +173,8 @@ def _assumption_words(anomalous: list[dict]) -> str:
     unsettled = [row["option"] for row in anomalous if row.get("verdict")
                  and not row["verdict"].startswith("rejected")]
     return " with each unpublished design figure at the midpoint of its range" + (
-        f", though over those ranges (the ledger) {_listed(unsettled)} {'is' if len(unsettled) == 1 else 'are'} "
+        f", though over the joint ledger's assumptions (those ranges and the others the poll section lists) "
+        f"{_listed(unsettled)} {'is' if len(unsettled) == 1 else 'are'} "
         "not rejected everywhere" if unsettled else "")
 
 
@@ -183,17 +185,22 @@ def _normal_tail(row: dict) -> bool:
 
 
 def _tail_words(w: "_Writer", pollster: str, rows: list[dict]) -> str:
-    """The clause on the ``rows`` whose p is the normal tail's (:func:`_normal_tail`): how far the replicates
-    confirm a p-value (each row's ``p_floor``, 1 / (R + 1); a range when they differ), as the poll table's caption
-    says; "" when none is."""
+    """The clause on the ``rows`` whose p is the normal tail's (:func:`_normal_tail`): below what the replicates
+    place it (:func:`simkit.polls.statistics.smallest_monte_carlo_p` of each row's ``p_floor``; a range when they
+    differ), as the poll table's caption says, and that its verdict rests on the normal tail alone when that bound
+    is above :data:`ALPHA` (the replicates cannot tell p ≤ alpha); "" when none is."""
     tail = {row["p_floor"]: row for row in rows if _normal_tail(row)}
     if not tail:
         return ""
     floors = sorted(tail)
-    reach = " to ".join(w.num(floor, ".1g", analysis="polls", pollster=pollster, option=tail[floor]["option"],
-                              field="p_floor") for floor in dict.fromkeys([floors[0], floors[-1]]))
-    return (f" A p from the normal tail is a normal extrapolation beyond what the simulated replicates confirm "
-            f"(they reach {reach}), not a Monte Carlo result.")
+    reach = " to ".join(w.num(smallest_monte_carlo_p(floor), ".2g", analysis="polls", pollster=pollster,
+                              option=tail[floor]["option"], field="p_floor", transform="smallest_monte_carlo_p")
+                        for floor in dict.fromkeys([floors[0], floors[-1]]))
+    unsettled = smallest_monte_carlo_p(floors[-1]) > ALPHA
+    return (f" A p from the normal tail is a normal extrapolation, not a Monte Carlo result: too few simulated "
+            f"replicates are as extreme, so they place it only below {reach}, their smallest Monte Carlo p"
+            + (f"; as that is above {ALPHA:g}, a verdict on such a p rests on the normal tail alone (more replicates "
+               "settle it)" if unsettled else "") + ".")
 
 
 def _ledger_words(w: "_Writer", source: dict, row: dict) -> str:
@@ -306,7 +313,18 @@ def joint_verdict(joint: dict, labels: dict[str, str]) -> Verdict:
            "extrapolation, not a Monte Carlo result" if beyond else
            "the Monte Carlo share of replicates as far is "
            f"{w.num(joint['p_monte_carlo'], '.2g', **source, field='p_monte_carlo')}")
-        + (f". Per poll: {per_poll}." if per_poll else "."))
+        + _size_words(w, joint) + (f". Per poll: {per_poll}." if per_poll else "."))
+
+
+def _size_words(w: "_Writer", joint: dict) -> str:
+    """The joint test's measured size (:func:`simkit.polls.statistics.held_out_size`): how many replicates drawn
+    under the sampling-only baseline, each held out, it rejects at :data:`ALPHA`; "" when not measured."""
+    if joint.get("size_rejected") is None:
+        return ""
+    source = {"analysis": "joint"}
+    return (f"; its measured size: it rejects {w.count(joint['size_rejected'], **source, field='size_rejected')} of "
+            f"{w.num(joint['size_replicates'], 'd', **source, field='size_replicates')} replicates drawn under that "
+            f"baseline, each held out and tested against the others, at {ALPHA:g}")
 
 
 def design_verdicts(designs: list[dict], labels: dict[str, str]) -> list[Verdict]:
