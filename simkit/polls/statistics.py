@@ -56,8 +56,13 @@ def hotelling_f(t2: float, n: int, dimension: int) -> dict:
 def prediction_t2(simulated: np.ndarray, observed: np.ndarray) -> dict:
     """T² of ONE new observation ``observed`` (D,) against the sample ``simulated`` (R, D) whose mean and
     covariance it is measured by: T² = R / (R + 1) d², d² the Mahalanobis distance² under the sample
-    covariance, with its F reference (:func:`hotelling_f` with n = R) and ``d2``. Also the Monte Carlo
-    share of replicates at least as far (``p_monte_carlo``, ≥ ``p_floor`` = 1 / (R + 1))."""
+    covariance, with its F reference (:func:`hotelling_f` with n = R) and ``d2``. Also the Monte Carlo p-value
+    (``p_monte_carlo``, ≥ ``p_floor`` = 1 / (R + 1)): the share of replicates at least as far, each held out and
+    measured against the other R − 1 as ``observed`` is against all R (their F p-values compared, which puts the two
+    sample sizes on one scale), so that ``observed`` and the replicates are exchangeable when the stated assumptions
+    hold; a replicate's distance from a mean and covariance that include it runs short (about R d² / (R − 1 + d²)
+    in place of d²), which made that share too small. With R − 1 ≤ D (no F for a held-out replicate) the in-sample
+    distances are compared, as an approximation. And :func:`held_out_size`'s measured size."""
     replicates, dimension = simulated.shape
     mean = simulated.mean(axis=0)
     precision = np.linalg.pinv(np.cov(simulated, rowvar=False).reshape(dimension, dimension))
@@ -69,11 +74,12 @@ def prediction_t2(simulated: np.ndarray, observed: np.ndarray) -> dict:
     d2 = float(distance2(observed))
     result = hotelling_f(replicates / (replicates + 1) * d2, replicates, dimension)
     in_sample = distance2(simulated)
-    tail = int(np.sum(in_sample >= d2))
+    held_out = held_out_p_values(in_sample, replicates, dimension)
+    tail = int(np.sum(in_sample >= d2) if held_out is None else np.sum(held_out <= result["p_value"]))
     floor = 1.0 / (replicates + 1)
     return {"d2": d2, **result, "p_method": "hotelling_f" if result["p_value"] >= floor else "hotelling_f_beyond_monte_carlo",
             "p_monte_carlo": (tail + 1) / (replicates + 1), "p_floor": floor,
-            **held_out_size(in_sample, replicates, dimension)}
+            **held_out_size(held_out, replicates)}
 
 
 def held_out_distances(in_sample: np.ndarray, replicates: int) -> np.ndarray:
@@ -84,20 +90,28 @@ def held_out_distances(in_sample: np.ndarray, replicates: int) -> np.ndarray:
     return (replicates / (replicates - 1)) ** 2 * (replicates - 2) * h / (1.0 - replicates / (replicates - 1) * h)
 
 
-def held_out_size(in_sample: np.ndarray, replicates: int, dimension: int, alpha: float = ALPHA) -> dict:
-    """The measured size of :func:`prediction_t2`'s F-reference test at ``alpha``: ``size_rejected``, how many of
-    the ``size_replicates`` R replicates it rejects when each, held out, is tested against the other R − 1 as the
-    published figures are against all R (``in_sample`` (R,): their distance² from all R). Each replicate is a
-    vector of figures drawn under the assumptions the test states, so this is how often the test rejects when they
-    hold: about ``alpha`` R where the F reference is right (it is exact for normal gaps). None (both) with fewer
-    than ``dimension`` + 2 replicates (R − 1 held-out replicates give F no denominator degrees of freedom)."""
+def held_out_p_values(in_sample: np.ndarray, replicates: int, dimension: int) -> np.ndarray | None:
+    """(R,) the F-reference p-value of each replicate held out and tested against the other R − 1 as the published
+    figures are against all R (:func:`prediction_t2`), from ``in_sample`` (R,), their distance² from all R; None
+    with fewer than ``dimension`` + 2 replicates (R − 1 held-out replicates give F no denominator degrees of
+    freedom)."""
     others = replicates - 1
     if others <= dimension:
-        return {"size_rejected": None, "size_replicates": None}
+        return None
     t2 = others / (others + 1) * held_out_distances(in_sample, replicates)
     f = (others - dimension) / (dimension * (others - 1)) * t2
-    return {"size_rejected": int(np.sum(stats.f.sf(f, dimension, others - dimension) <= alpha)),
-            "size_replicates": replicates}
+    return stats.f.sf(f, dimension, others - dimension)
+
+
+def held_out_size(held_out: np.ndarray | None, replicates: int, alpha: float = ALPHA) -> dict:
+    """The measured size of :func:`prediction_t2`'s F-reference test at ``alpha``: ``size_rejected``, how many of
+    the ``size_replicates`` R replicates it rejects when each is held out (``held_out`` (R,), their p-values,
+    :func:`held_out_p_values`). Each replicate is a vector of figures drawn under the assumptions the test states,
+    so this is how often the test rejects when they hold: about ``alpha`` R where the F reference is right (it is
+    exact for normal gaps). None (both) where ``held_out`` is None."""
+    if held_out is None:
+        return {"size_rejected": None, "size_replicates": None}
+    return {"size_rejected": int(np.sum(held_out <= alpha)), "size_replicates": replicates}
 
 
 #: a figure's simulated gap (poll − count, a fraction) moving by at most this between replicates has no sampling
