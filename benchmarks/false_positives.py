@@ -30,7 +30,9 @@ Usage::
                                          [--elections NAME,...] [--seed 1] [--json | --markdown]
                                          [--write-calibration] [--from-json FILE]
 
-``--from-json FILE`` renders (and with ``--write-calibration`` records) a measurement saved by ``--json``.
+``--from-json FILE`` renders (and with ``--write-calibration`` records) a measurement saved by ``--json``. The
+tests compute the estimates no table reads (:func:`measure`'s ``estimates``) only for ``--json``, whose records
+keep every scalar figure of a result (``scalars``).
 """
 from __future__ import annotations
 
@@ -63,17 +65,21 @@ def load_election(preset: str):
     return election(load_returns(preset=preset))
 
 
-def measure(elections: list[str], nulls: list[str], tests: list[str], draws: int, seed: int) -> dict:
+def measure(elections: list[str], nulls: list[str], tests: list[str], draws: int, seed: int,
+            estimates: bool = True) -> dict:
     """null -> election -> {"stations", "seconds", "results": test -> record, or None for a test without a p-value
     there (n/a)}. ``p_value`` is the Monte
     Carlo one even for a test the record reads empirically (its ``monte_carlo_p``): :func:`calibrate` chooses the
-    empirical tests and reads them from these, so a rerun reproduces the record."""
+    empirical tests and reads them from these, so a rerun reproduces the record. ``estimates`` False: the tests
+    leave out what they estimate beside their p-value (:data:`simkit.forensics.registry.ESTIMATES_APART`: the
+    Klimek fits' joint fit and bootstrap, the integer test's exact null under a simulated null), which only a
+    record's ``scalars`` would hold: the tables and the calibration record read none of it."""
     table: dict = {null: {} for null in nulls}
     for name in elections:
         e = load_election(name)
         for null in nulls:
             start = time.perf_counter()
-            results = run_each(e, tests, null, draws, seed, tolerate=True)
+            results = run_each(e, tests, null, draws, seed, tolerate=True, estimates=estimates)
             table[null][name] = {
                 "stations": e.n, "seconds": round(time.perf_counter() - start, 1),
                 "fingerprint": calibration.data_fingerprint(e.registered, e.ballots),
@@ -306,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     if refused := floor_check(floors, floors, draws, args.write_calibration):
         return refused
     if not args.from_json:
-        table = measure(elections, nulls, tests, draws, seed)
+        table = measure(elections, nulls, tests, draws, seed, args.json)  # estimates: only --json writes them
         command = (f"python benchmarks/false_positives.py --draws {draws} --null {args.null} --seed {seed}"
                    + (f" --tests {args.tests}" if args.tests else "")
                    + (f" --elections {args.elections}" if args.elections else ""))

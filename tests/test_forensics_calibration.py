@@ -143,3 +143,25 @@ def test_tests_under_the_flat_null_read_the_flat_panel_measurement():
         assert (family_p_value(marked[test]) is None) == (test in flagged)
     assert marked["klimek"].extra["calibration"] == "not measured"
     assert not calibration.empirical_tests("flat")  # no controls: the flat null's p-values are its own
+
+
+def test_the_false_positive_tables_run_the_tests_without_the_estimates_they_do_not_read(monkeypatch, capsys):
+    """The panel's tables and calibration record read p-values, statistics and null moments alone: the tests run
+    without their estimates (the Klimek fits' joint fit and bootstrap, the integer test's exact null under a
+    simulated null), which only ``--json``'s records (``scalars``) keep."""
+    import benchmarks.false_positives as panel
+    from forensics_helpers import honest_dataset
+    from simkit.forensics import election, run_each
+
+    asked = []
+
+    def spied(*args, **kwargs):
+        asked.append(kwargs["estimates"])
+        return run_each(*args, **kwargs)
+
+    monkeypatch.setattr(panel, "load_election", lambda name: election(honest_dataset(200, 3)))
+    monkeypatch.setattr(panel, "run_each", spied)
+    for output in ([], ["--markdown"], ["--json"]):
+        assert panel.main(["--draws", "19", "--null", "textbook", "--tests", "dip", "--elections", "x"] + output) == 0
+    assert asked == [False, False, True]
+    assert '"tables"' in capsys.readouterr().out

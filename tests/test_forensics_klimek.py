@@ -98,6 +98,52 @@ def test_klimek_ml_is_not_applicable_under_the_textbook_null():
         klimek_ml.run(e, null="textbook")
 
 
+def test_klimek_ml_not_applicable_under_the_textbook_null_reports_its_estimates():
+    """The n/a is the null's: the data allow the joint fit, so klimek_ml under the textbook null reports its
+    estimates with their intervals (the numbers the simulated null's result reports; its n/a verdict, reason and
+    missing p-value kept), and a run for sizes and powers (``estimates`` False) computes none."""
+    e = election(honest_dataset(300, 8))
+    textbook = run_each(e, ["klimek_ml"], "textbook", 19, 1, tolerate=False)["klimek_ml"]
+    simulated = run_each(e, ["klimek_ml"], "simulated", 19, 1, tolerate=False)["klimek_ml"]
+    assert textbook.p_value is None and textbook.verdict == f"n/a: {klimek_ml.NO_TEXTBOOK_LAW}"
+    assert np.isnan(textbook.statistic) and simulated.p_value is not None
+    estimated = {k: v for k, v in textbook.to_dict().items() if k in klimek_ml.estimates_of(e)}
+    assert {"f_incremental_low", "f_extreme_high", "alpha_low", "theta"} <= set(estimated)
+    assert estimated == {k: v for k, v in simulated.to_dict().items() if k in estimated}
+    bare = run_each(e, ["klimek_ml"], "textbook", 19, 1, tolerate=False, estimates=False)["klimek_ml"]
+    assert bare.extra == {"not_applicable": klimek_ml.NO_TEXTBOOK_LAW}
+
+
+def test_a_klimek_fit_without_donors_for_its_null_reports_its_estimates():
+    """One station per district: the turnout-conditional null has nothing to draw from, so the histogram fit is
+    n/a under the simulated null, yet it reports the estimates its run gives from the same seed (those of its
+    textbook result); with too few stations for the fit the n/a is the data's and reports none."""
+    e = election(honest_dataset(300, 9))
+    e = replace(e, district=e.station_id)
+    n_a = run_each(e, ["klimek"], "simulated", 19, 3, tolerate=False)["klimek"]
+    ran = run_each(e, ["klimek"], "textbook", 19, 3, tolerate=False)["klimek"]
+    assert n_a.p_value is None and n_a.verdict.startswith("n/a: the turnout_conditional null draws from")
+    estimated = {k: v for k, v in n_a.extra.items() if k != "not_applicable"}
+    assert {"f_incremental", "f_extreme_low", "alpha_high"} <= set(estimated)
+    assert estimated == {k: v for k, v in ran.extra.items() if k in estimated}
+    few = election(honest_dataset(9, 9))
+    assert set(run_each(few, ["klimek"], "textbook", 19, 3, tolerate=False)["klimek"].extra) == {"not_applicable"}
+
+
+def test_the_table_shows_the_estimates_of_a_klimek_fit_that_is_not_applicable():
+    """``simkit forensics`` prints an n/a Klimek result's estimates below its n/a verdict."""
+    from simkit.cli.forensics import format_table
+    from simkit.forensics.applicable import not_applicable
+
+    figures = {f"{name}{end}": 0.1 for name in ("f_incremental", "f_extreme", "alpha") for end in ("", "_low", "_high")}
+    result = not_applicable("klimek_ml", "textbook", klimek_ml.NO_TEXTBOOK_LAW, figures)
+    summary = {"source": "x.csv", "stations_used": 10, "leader": "a", "null": "textbook", "draws": 39,
+               "stations_excluded": {}}
+    lines = format_table([result], summary).splitlines()
+    verdict = [i for i, line in enumerate(lines) if f"n/a: {klimek_ml.NO_TEXTBOOK_LAW}" in line]
+    assert verdict and lines[verdict[0] + 1].strip().startswith("f_i 0.100 [0.100, 0.100], f_e 0.1000")
+
+
 def test_distance_fit_rejects_and_recovers_planted_extreme_fraud(stuffed):
     result = klimek.run(stuffed, draws=19, rng=1)
     assert result.p_value <= 1 / 20

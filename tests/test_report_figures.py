@@ -93,3 +93,16 @@ def test_a_test_that_could_not_run_has_no_figure(tmp_path, capsys):
                  ",".join(CHEAP), "--draws", "20", "--power", "0", "--plot", str(plots)]) == 0
     assert "n/a" in capsys.readouterr().out
     assert list(plots.iterdir()) == []
+
+
+def test_a_klimek_fit_not_applicable_for_want_of_a_null_draws_its_estimates():
+    """klimek_ml is n/a under the textbook null yet reports the fit's estimates: its figure draws them (the report
+    and ``--plot`` show them); an n/a without them has none."""
+    from simkit.forensics.applicable import not_applicable
+
+    e = election(stuff_ballots(honest_dataset(800, seed=5), 0.05, seed=6))
+    parameters = {"tau": 0.6, "sigma_tau": 0.08, "nu": 0.5, "sigma_nu": 0.08, "theta": 0.1, "f_incremental": 0.0,
+                  "f_extreme": 0.05, "alpha": 1.0}
+    fig = plot_forensics.figure("klimek_ml", e, not_applicable("klimek_ml", "textbook", "no law", parameters), LABEL)
+    assert any("f_e 0.0500" in title for title in titles(fig))
+    assert plot_forensics.figure("klimek_ml", e, not_applicable("klimek_ml", "textbook", "no law"), LABEL) is None

@@ -304,7 +304,7 @@ def format_table(results, summary: dict, power: dict | None = None) -> str:
         if r.test == "integer_percent" and ran(r):
             lines.append(f"{'':<16} excess {r.extra['excess']:.0f} over the binomial null "
                          f"(mean {r.extra['null_mean']:.0f}, sd {r.extra['null_sd']:.0f})")
-        if r.test in ("klimek", "klimek_ml") and ran(r):
+        if r.test in ("klimek", "klimek_ml") and "f_incremental" in r.extra:  # estimated, whether or not it ran
             x = r.extra
             if "statistic_is" in x:
                 lines.append(f"{'':<16} statistic: {x['statistic_is']}; the joint fit's estimates:")

@@ -16,7 +16,8 @@ import numpy as np
 import xarray as xr
 
 from simkit.forensics import empirical, fingerprint
-from simkit.forensics.applicable import is_not_applicable, not_applicable, ran, reason_not_applicable
+from simkit.forensics.applicable import (data_reason, is_not_applicable, not_applicable, ran,
+                                        reason_not_applicable)
 from simkit.forensics.calibration import controls, data_fingerprint, empirical_tests, measured, uncalibrated
 from simkit.forensics.calibration_status import CALIBRATED, NOT_MEASURED, UNCALIBRATED, CalibrationStatus
 from simkit.forensics.core import ALPHA, Election, TestResult, check_draws, check_null, election, holm, verdict
@@ -57,7 +58,8 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
          seed: int | np.random.SeedSequence | None, tolerate: bool, progress: bool = False,
          estimates: bool = True) -> dict[str, TestResult]:
     """Test id -> result (seeds as in :func:`run_tests`). A test that cannot run on these data
-    (:func:`simkit.forensics.applicable.reason_not_applicable`) gives an ``n/a`` result with the reason; so does,
+    (:func:`simkit.forensics.applicable.reason_not_applicable`) gives an ``n/a`` result with the reason, and with
+    what it estimates when the data allow it (:func:`_not_applicable`); so does,
     with ``tolerate``, a test that raised ValueError or LinAlgError (else the error propagates). ``progress``: a
     bar over a simulated null's draws. ``estimates`` False: the tests of
     :data:`~simkit.forensics.registry.ESTIMATES_APART` leave out their estimates (the same statistic, p-value and
@@ -69,7 +71,8 @@ def run_each(e: Election, tests: Iterable[str] | None, null: str, draws: int,
     per_test, simulated_seed = root.spawn(2)
     children = dict(zip(TESTS, per_test.spawn(len(TESTS))))
     reasons = {test: reason_not_applicable(e, test, null) for test in ids}
-    skipped = {test: not_applicable(test, null, reason) for test, reason in reasons.items() if reason}
+    skipped = {test: _not_applicable(e, test, null, reason, children[test], tolerate, estimates)
+               for test, reason in reasons.items() if reason}
     ids = [test for test in ids if not reasons[test]]
     if null == "textbook" or not ids:
         done = {test: _run_one(e, test, null, draws, children[test], None, tolerate, estimates) for test in ids}
@@ -209,6 +212,29 @@ def rejected_tests(results: Iterable[TestResult], alpha: float = ALPHA) -> set[s
     return {r.test for r in results if rejects(r.p_value, alpha)} | set(holm_alarms(results, alpha))
 
 
+def _not_applicable(e: Election, test: str, null: str, reason: str, seed: np.random.SeedSequence, tolerate: bool,
+                    estimates: bool) -> TestResult:
+    """The ``n/a`` result of ``test`` for ``reason``; with ``estimates``, it reports what the test estimates
+    without a null (its module's ``estimates_of``, from ``seed`` as its ``run`` would draw them) when the reason
+    is the null's, not the data's (:func:`simkit.forensics.applicable.data_reason`). With ``tolerate``, estimates
+    that raise ValueError or LinAlgError are left out and their error kept as ``estimates_failed`` (else it
+    propagates)."""
+    estimates_of = getattr(TESTS[test], "estimates_of", None)
+    if not estimates or estimates_of is None or data_reason(e, test):
+        return not_applicable(test, null, reason)
+    try:
+        return not_applicable(test, null, reason, estimates_of(e, seed))
+    except (ValueError, np.linalg.LinAlgError) as error:
+        if not tolerate:
+            raise
+        return not_applicable(test, null, reason, {"estimates_failed": _error_text(error)})
+
+
+def _error_text(error: Exception) -> str:
+    """An error as a result reports it: its type and the start of its message."""
+    return f"{type(error).__name__}: {str(error)[:120]}"
+
+
 def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.SeedSequence, null_statistics,
              tolerate: bool, estimates: bool = True) -> TestResult:
     """One test's result; with ``tolerate``, an ``n/a`` result when it raises ValueError or LinAlgError;
@@ -219,7 +245,7 @@ def _run_one(e: Election, test: str, null: str, draws: int, seed: np.random.Seed
     except (ValueError, np.linalg.LinAlgError) as error:
         if not tolerate:
             raise
-        return not_applicable(test, null, f"failed on these data ({type(error).__name__}: {str(error)[:120]})")
+        return not_applicable(test, null, f"failed on these data ({_error_text(error)})")
 
 
 def _with_null_z(result: TestResult, null_statistics: np.ndarray, model: str) -> TestResult:

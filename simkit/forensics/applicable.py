@@ -7,7 +7,10 @@ leader where a test reads them, no votes for the others where Shpilkin's test re
 station for the turnout-conditional null to draw from, or no law of its statistic under the null asked for:
 :data:`NO_TEXTBOOK_NULL`) is reported as ``n/a`` with the reason, instead of
 failing inside its numerics or returning a p-value computed from nothing. :func:`simkit.forensics.run_each` asks
-:func:`reason_not_applicable` before it runs a test.
+:func:`reason_not_applicable` before it runs a test. A reason is the data's (:func:`data_reason`: the test has
+nothing to estimate on them) or the null's (:func:`null_reason`: the data allow the test, its null gives no
+p-value); a test n/a for its null's reason still reports what it estimates without a null, when it does (its
+module's ``estimates_of``, :mod:`simkit.forensics.core`).
 """
 from __future__ import annotations
 
@@ -36,9 +39,16 @@ NO_TEXTBOOK_NULL = {klimek_ml.ID: klimek_ml.NO_TEXTBOOK_LAW}
 
 
 def reason_not_applicable(e: Election, test: str, null: str = "textbook") -> str | None:
-    """Why ``test`` cannot run on ``e`` under ``null`` (one short sentence), or None when it can."""
+    """Why ``test`` cannot run on ``e`` under ``null`` (one short sentence), or None when it can: the null's fit
+    needs more stations, else the data's reason (:func:`data_reason`), else the null's (:func:`null_reason`)."""
     if null != "textbook" and e.n < MIN_STATIONS:
         return f"the {null} null is fitted to at least {MIN_STATIONS} usable stations, the data have {e.n}"
+    return data_reason(e, test) or null_reason(e, test, null)
+
+
+def data_reason(e: Election, test: str) -> str | None:
+    """Why the data of ``e`` do not allow ``test``'s statistic under any null (one short sentence), or None when
+    they do."""
     if test in DIGIT_TESTS:
         tested = candidate_counts(e, DIGIT_TESTS[test]).size
         return None if tested >= MIN_STATIONS else (
@@ -69,16 +79,25 @@ def reason_not_applicable(e: Election, test: str, null: str = "textbook") -> str
             distinct = np.unique(values[np.isfinite(values)]).size
             if distinct < MIN_STATIONS:
                 return f"needs {label} to take at least {MIN_STATIONS} distinct values, the data have {distinct}"
+    return None
+
+
+def null_reason(e: Election, test: str, null: str) -> str | None:
+    """Why ``null`` gives ``test`` no p-value on ``e`` when its data allow it (:func:`data_reason`): the
+    conditional null has no station to draw from, or ``test`` has no textbook law (:data:`NO_TEXTBOOK_NULL`);
+    None when it gives one."""
     if honest_model(test, null) == CONDITIONAL and not conditional.donors(e):
         return (f"the {CONDITIONAL} null draws from stations sharing their district with another, the data have "
                 "none")
     return NO_TEXTBOOK_NULL.get(test) if null == "textbook" else None
 
 
-def not_applicable(test: str, null: str, reason: str) -> TestResult:
-    """The result of a test that cannot run: no statistic, no p-value, verdict ``n/a: reason``."""
+def not_applicable(test: str, null: str, reason: str, estimates: dict | None = None) -> TestResult:
+    """The result of a test that cannot run: no statistic, no p-value, verdict ``n/a: reason``; ``estimates``:
+    what the test estimated on the data all the same (its module's ``estimates_of``, when its null alone is
+    lacking: :func:`simkit.forensics.run_each`), kept in ``extra``."""
     return TestResult(test=test, statistic=float("nan"), reference=float("nan"), p_value=None, null=null,
-                      verdict=f"{NOT_APPLICABLE}: {reason}", extra={"not_applicable": reason})
+                      verdict=f"{NOT_APPLICABLE}: {reason}", extra={**(estimates or {}), "not_applicable": reason})
 
 
 def is_not_applicable(result: TestResult) -> bool:

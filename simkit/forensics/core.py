@@ -8,7 +8,10 @@ Every test module in ``simkit.forensics`` has the same interface:
 - ``ALTERNATIVE``: the direction in which the statistic is anomalous (:data:`ALTERNATIVES`);
 - ``run(election, *, null, draws, rng, null_statistics=None) -> TestResult``. ``null_statistics`` (the simulated
   null) is array-like: read it only through ``numpy`` (``simulated_p_value`` does), after the test's own
-  work, since it may still be being drawn (:mod:`simkit.forensics.nulls.simulated`).
+  work, since it may still be being drawn (:mod:`simkit.forensics.nulls.simulated`);
+- ``estimates_of(election, rng=None) -> dict``, in a module whose estimates do not read its null (the Klimek fits):
+  the figures ``run`` reports beside its p-value under every null, which an ``n/a`` result for want of a null
+  reports alone (:func:`simkit.forensics.run_each`).
 
 A test reports ``statistic(election)`` (or, under the textbook null, its module's ``textbook_statistic`` when
 that null is about another number, :func:`simkit.forensics.statistic_function`) and asks a *null object* for its

@@ -97,14 +97,22 @@ def klimek_sample(parameters: dict, n: int, gen: np.random.Generator) -> tuple[n
     return turnout, np.clip(share, 0, 1)
 
 
+#: the estimates a Klimek figure draws its model from
+KLIMEK_FIGURE_ESTIMATES = ("tau", "sigma_tau", "nu", "sigma_nu", "theta", "f_incremental", "f_extreme", "alpha")
+
+
+def klimek_fitted(result: TestResult) -> bool:
+    """Whether ``result`` carries the estimates a Klimek figure draws (:data:`KLIMEK_FIGURE_ESTIMATES`)."""
+    return all(result.extra.get(name) is not None for name in KLIMEK_FIGURE_ESTIMATES)
+
+
 def klimek_figure(e: Election, result: TestResult, title: str) -> Figure:
     """The data's fingerprint beside one draw of the fitted model (same number of stations, same bins)."""
-    needed = ("tau", "sigma_tau", "nu", "sigma_nu", "theta", "f_incremental", "f_extreme", "alpha")
     fig, axes = _figure(title, f"Klimek model fit ({result.test}) beside the data", 2, width=5)
     edges = np.linspace(0, 1, fingerprint.BINS + 1)
     data, _, _ = np.histogram2d(e.turnout, e.leader_share, bins=[edges, edges])
     panels = [(axes[0], data, "data")]
-    if all(name in result.extra and result.extra[name] is not None for name in needed):
+    if klimek_fitted(result):
         turnout, share = klimek_sample(result.extra, min(e.n, KLIMEK_SAMPLE), np.random.default_rng(FIGURE_SEED))
         model, _, _ = np.histogram2d(turnout, share, bins=[edges, edges])
         x = result.extra
@@ -222,6 +230,9 @@ FIGURES: dict[str, Callable[[Election, TestResult, str], Figure]] = {
     "klimek_ml": klimek_figure, integer_percent.ID: integer_percent_figure, spikes.ID: spikes_figure,
     shpilkin.ID: shpilkin_figure,
 }
+#: test id -> whether a result carries the estimates its figure draws: drawn for an ``n/a`` result that does
+#: (a test n/a for want of a null reports its estimates, :func:`simkit.forensics.run_each`)
+DRAWN_FROM_ESTIMATES: dict[str, Callable[[TestResult], bool]] = {klimek.ID: klimek_fitted, "klimek_ml": klimek_fitted}
 
 
 def election_title(ds) -> str:
@@ -239,6 +250,8 @@ def election_title(ds) -> str:
 
 def figure(test: str, e: Election, result: TestResult, title: str = "") -> Figure | None:
     """The figure of ``test`` on election ``e`` (None for a test without one, and for a result that could not be
-    computed on ``e``: an ``n/a`` result has no statistic to show)."""
+    computed on ``e``: an ``n/a`` result has no statistic to show, unless the figure draws the estimates it carries:
+    :data:`DRAWN_FROM_ESTIMATES`)."""
     draw = FIGURES.get(test)
-    return None if draw is None or is_not_applicable(result) else draw(e, result, title)
+    shown = not is_not_applicable(result) or (test in DRAWN_FROM_ESTIMATES and DRAWN_FROM_ESTIMATES[test](result))
+    return draw(e, result, title) if draw is not None and shown else None

@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, replace
+from typing import Any, Callable
 
 import numba
 import numpy as np
@@ -240,19 +241,38 @@ def _honest_sample(stage: FirstStage, group: np.ndarray, gen: np.random.Generato
 
 def run(e: Election, *, null: str = "textbook", draws: int = 1000, rng=None,
         null_statistics: np.ndarray | None = None, estimates: bool = True) -> TestResult:
-    """The test under ``null``; ``estimates`` False: without the estimates (:func:`_estimates`: the joint
+    """The test under ``null``; ``estimates`` False: without the estimates (:func:`estimates_of`: the joint
     likelihood fit and the station bootstrap, which the p-value does not read), for sizes and powers."""
     check_null(null)
     if not estimates:
         return _run(e, null, draws, rng, null_statistics, estimates=False)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = _run(e, null, draws, rng, null_statistics, estimates=True)
-    # with the warnings of the shared likelihood fit, which may have run in the other Klimek test's thread
-    notes = sorted({f"{w.category.__name__}: {w.message}" for w in caught} | set(klimek_ml.election_estimate(e)[2]))
+    result, notes = _noting_warnings(e, lambda: _run(e, null, draws, rng, null_statistics, estimates=True))
     if notes:  # recorded in the result, not printed
         result.extra["warnings"] = result.extra.get("warnings", []) + notes
     return result
+
+
+def estimates_of(e: Election, rng=None) -> dict:
+    """The estimates :func:`run` reports beside its p-value under every null (:func:`_estimates`, drawn from the
+    seed ``run`` gives them) with the warnings raised while fitting; an ``n/a`` result for want of a null reports
+    them too (:mod:`simkit.forensics.core`)."""
+    figures, notes = _noting_warnings(e, lambda: _estimates(e, _seeds(rng)[0]))
+    return {**figures, "warnings": notes} if notes else figures
+
+
+def _noting_warnings(e: Election, compute: Callable[[], Any]) -> tuple[Any, list[str]]:
+    """``compute()`` and the warnings raised meanwhile (``"Category: message"``, sorted), with those of the shared
+    likelihood fit, which may have run in the other Klimek test's thread (:func:`klimek_ml.election_estimate`)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = compute()
+    return value, sorted({f"{w.category.__name__}: {w.message}" for w in caught}
+                         | set(klimek_ml.election_estimate(e)[2]))
+
+
+def _seeds(rng) -> list[np.random.SeedSequence]:
+    """The seeds of :func:`run` below ``rng``: its estimates' bootstrap, its textbook null's draws."""
+    return as_seed_sequence(rng).spawn(2)
 
 
 def _run(e: Election, null: str, draws: int, rng, null_statistics, estimates: bool) -> TestResult:
@@ -260,7 +280,7 @@ def _run(e: Election, null: str, draws: int, rng, null_statistics, estimates: bo
     turnout, share, group = e.turnout, e.leader_share, honest_groups(e)
     stage = first_stage(turnout, share, group)
     tested = fit(turnout, share, group, np.random.default_rng(0), stage)  # the statistic, as on every null draw
-    seeds = as_seed_sequence(rng).spawn(2)
+    seeds = _seeds(rng)
     # before the p-value, which may wait for the simulated null's draws: the estimates' work overlaps them
     extra = _estimates(e, seeds[0]) if estimates else {}
 

@@ -66,6 +66,8 @@ NEWTON_ITERATIONS = 100
 #: the starting f_e of the extreme-fraud-only fit
 EXTREME_START = 0.01
 MAX_NULL_DRAWS = 39
+#: what the test's statistic is, beside the joint fit's estimates in a result
+STATISTIC_IS = "f_e of the extreme-fraud-only fit"
 #: why the test has no textbook null (module docstring): the n/a reason of ``--null textbook``
 NO_TEXTBOOK_LAW = ("no textbook law: its likelihood ratio holds the honest part at the first stage's estimates, not "
                    "at their null maximum, so chi-square does not describe it at any size (use --null simulated)")
@@ -273,25 +275,26 @@ def run(e: Election, *, null: str = "simulated", draws: int = 1000, rng=None,
         null_statistics: np.ndarray | None = None, estimates: bool = True) -> TestResult:
     """The test against a simulated null's ``null_statistics`` (:func:`statistic` on each draw) and the joint
     estimates; the textbook null has no law of this test (:data:`NO_TEXTBOOK_LAW`: ValueError; ``simkit forensics``
-    reports it ``n/a``, :func:`simkit.forensics.applicable.reason_not_applicable`). ``estimates`` False: without
-    the joint estimates (:func:`election_estimate`, which the p-value does not read), for sizes and powers."""
+    reports it ``n/a`` with the estimates, :func:`simkit.forensics.applicable.reason_not_applicable`). ``estimates``
+    False: without the joint estimates (:func:`election_estimate`, which the p-value does not read), for sizes and
+    powers."""
     check_null(null)
     if null == "textbook":
         raise ValueError(f"{ID}: {NO_TEXTBOOK_LAW}")
-    extra = _estimates(e) if estimates else {}
+    extra = {**estimates_of(e), "statistic_is": STATISTIC_IS} if estimates else {}
     observed = statistic(e)
     p_value, reference = DrawnNull(null, null_statistics).p_value(observed, ALTERNATIVE)
     return TestResult(test=ID, statistic=observed, reference=reference, p_value=p_value, null=null,
                       verdict=verdict(p_value), extra=extra)
 
 
-def _estimates(e: Election) -> dict:
-    """The joint fit's estimates of ``e`` (:func:`election_estimate`) with its warnings, what the statistic is, and
-    the assumptions: :func:`run`'s ``extra``."""
+def estimates_of(e: Election, rng=None) -> dict:
+    """The joint fit's estimates of ``e`` (:func:`election_estimate`; it draws nothing, ``rng`` is not read) with
+    its warnings and the assumptions: the figures :func:`run` reports under every null, which an ``n/a`` result
+    under the textbook null reports too (:mod:`simkit.forensics.core`)."""
     result, _, fit_warnings = election_estimate(e)
     if fit_warnings:  # recorded, not printed
         result = {**result, "warnings": fit_warnings}
-    return {**result, "statistic_is": "f_e of the extreme-fraud-only fit",
-            "assumptions": "honest part centred per region (or district); test: the extreme-fraud-only f_e, the "
-                           "honest part fixed at the first stage; estimates: joint EM fit of the honest part, f_i, "
-                           "f_e and theta, alpha profiled continuously"}
+    return {**result, "assumptions": "honest part centred per region (or district); test: the extreme-fraud-only "
+                                     "f_e, the honest part fixed at the first stage; estimates: joint EM fit of the "
+                                     "honest part, f_i, f_e and theta, alpha profiled continuously"}
