@@ -1055,3 +1055,15 @@ def test_the_provenance_table_shows_the_seed_and_replicates_in_full():
               "command": None, "reproduce": "", "config_text": None, "files": []}
     fields = dict(next(block for block in provenance(record).blocks if isinstance(block, Table)).rows)
     assert fields["seed"] == "20221120" and fields["replicates"] == "12345"
+
+
+def test_the_simulation_section_of_one_replicate_claims_no_interval(tmp_path):
+    """One replicate's 5% and 95% columns repeat its value: the caption counts it as one (it read "1 replicates")
+    and the text says the table has no interval, which its columns otherwise look like."""
+    config = write_config(tmp_path / "plain.toml", polls=False, observed=False)
+    sections = {count: build(config, replicates=count, seed=1).section("simulation") for count in (1, 4)}
+    for count, section in sections.items():
+        text = " ".join(block.text for block in section.blocks if hasattr(block, "text"))
+        caption = next(block.caption for block in section.blocks if hasattr(block, "rows"))
+        assert caption.startswith(f"{count} replicate{'s' if count > 1 else ''} of ")
+        assert ("its 5% and 95% columns repeat its value" in text) == (count == 1)

@@ -103,18 +103,24 @@ def simulation(ds, cfg) -> Section:
     table = Table(["quantity", "simulated mean", "5%", "95%", "official"],
                   [[row["quantity"], fmt(row["mean"], ".2f"), fmt(row["low"], ".2f"), fmt(row["high"], ".2f"),
                     fmt(row["official"], ".2f")] for row in rows],
-                  f"{ds.sizes['replicate']} replicates of {ds.sizes['station']:,} stations; percent (options of "
-                  "valid votes, invalid of ballots)")
-    return Section("simulation", [Paragraph(_simulation_reading(rows)), table])
+                  f"{counted(ds.sizes['replicate'], 'replicate')} of {counted(ds.sizes['station'], 'station')}; "
+                  "percent (options of valid votes, invalid of ballots)")
+    return Section("simulation", [Paragraph(_simulation_reading(rows, ds.sizes["replicate"])), table])
 
 
-def _simulation_reading(rows: list[dict]) -> str:
-    """What the simulation table can be read for: against the official figures when it has any."""
+def _simulation_reading(rows: list[dict], replicates: int) -> str:
+    """What the simulation table can be read for: against the official figures when it has any; of
+    ``replicates`` 1, that its 5% and 95% columns are no interval."""
     if any(row["official"] is not None for row in rows):
-        return ("The honest simulation is calibrated to the official figures: agreement below checks the machinery, "
-                "it is not evidence that the count was honest.")
-    return ("The config gives no official figures ([observed]): the table shows what the simulation draws, with "
-            "nothing to check it against.")
+        reading = ("The honest simulation is calibrated to the official figures: agreement below checks the "
+                   "machinery, it is not evidence that the count was honest.")
+    else:
+        reading = ("The config gives no official figures ([observed]): the table shows what the simulation draws, "
+                   "with nothing to check it against.")
+    if replicates == 1:
+        reading += (" One replicate was drawn: its 5% and 95% columns repeat its value, so the table shows no "
+                    "interval and no spread of the simulated figures.")
+    return reading
 
 
 # -- exit polls and quick counts ----------------------------------------------------------------------
