@@ -371,6 +371,8 @@ def test_scenarios_show_count_turnout_and_the_polls_t2(polls_report):
         assert row[1] == "no"
         assert row[2] == f"{scenario['count_turnout']:.2f}" and row[3] == f"{scenario['t2']:.1f}"
         assert row[5] == f"({scenario['df1']}, {scenario['df2']})" and row[7] == scenario["p_method"]
+        assert table.columns[8] == "measured size"  # each verdict beside its size (the table had none)
+        assert row[8] == f"{scenario['size_rejected']:,} of {scenario['size_replicates']:,}"
     assert float(table.rows[1][2]) > float(table.rows[0][2])  # stuffing raises the count's turnout
 
 

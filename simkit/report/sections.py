@@ -304,12 +304,14 @@ def scenarios(ds, cfg, comparison) -> Section:
     if comparison is not None and comparison.scenarios:
         blocks.append(Table(
             ["scenario", "count-matched", "count turnout", "T²", "F", "df", "p (F reference)", "p method",
-             "verdict"],
+             "measured size", "verdict"],
             [[s["scenario"], fmt(s["scenario"] in matched), fmt(s["count_turnout"], ".2f"), fmt(s["t2"], ".1f"),
               fmt(s["f"], ".2f"), f"({s['df1']}, {s['df2']})", fmt(s["p_value"], ".2g"), s["p_method"],
-              p_text(s["p_value"]).replace("with it", "with the polls")] for s in comparison.scenarios],
+              _size_cell(s), p_text(s["p_value"]).replace("with it", "with the polls")] for s in comparison.scenarios],
             "Per scenario at the baseline sweep point, polls as configured: the count's turnout (percent of the "
-            "register) and Hotelling's T² of all published gaps against polls drawn from that scenario's voters."))
+            "register) and Hotelling's T² of all published gaps against polls drawn from that scenario's voters. "
+            f"Measured size: that scenario's replicates, each held out and tested against the others, that the test "
+            f"rejects at {ALPHA:g}."))
     return Section("scenarios", blocks)
 
 
